@@ -1,0 +1,126 @@
+-- People, groups, memberships, roles, local credentials, sessions and audit.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS unaccent;
+
+-- fold lowercases and strips diacritics so "zoe" finds "Zoë". unaccent() is
+-- only STABLE, so it is wrapped with its dictionary named explicitly.
+CREATE FUNCTION tessera_fold(text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, $1)) $$;
+
+-- attribute_schema describes the extra attributes kept in people.extra.
+CREATE TABLE attribute_schema (
+    name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-zA-Z0-9]{0,62}$'),
+    label       text NOT NULL CHECK (length(label) BETWEEN 1 AND 100),
+    type        text NOT NULL CHECK (type IN ('string', 'int', 'bool', 'date')),
+    privileged  boolean NOT NULL DEFAULT false
+);
+
+CREATE TABLE people (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    account_name     text NOT NULL CHECK (length(account_name) BETWEEN 1 AND 64),
+    employee_id      text CHECK (length(employee_id) BETWEEN 1 AND 64),
+    given_name       text NOT NULL DEFAULT '' CHECK (length(given_name) <= 256),
+    surname          text NOT NULL DEFAULT '' CHECK (length(surname) <= 256),
+    display_name     text NOT NULL CHECK (length(display_name) BETWEEN 1 AND 256),
+    email            text NOT NULL DEFAULT '' CHECK (length(email) <= 256),
+    title            text NOT NULL DEFAULT '' CHECK (length(title) <= 256),
+    department       text NOT NULL DEFAULT '' CHECK (length(department) <= 256),
+    office           text NOT NULL DEFAULT '' CHECK (length(office) <= 256),
+    phone            text NOT NULL DEFAULT '' CHECK (length(phone) <= 64),
+    mobile           text NOT NULL DEFAULT '' CHECK (length(mobile) <= 64),
+    manager_id       uuid REFERENCES people (id) ON DELETE SET NULL CHECK (manager_id <> id),
+    account_enabled  boolean NOT NULL DEFAULT true,
+    extra            jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(extra) = 'object'),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    search_text      text GENERATED ALWAYS AS (tessera_fold(
+        display_name || ' ' || email || ' ' || title || ' ' || department || ' ' ||
+        office || ' ' || phone || ' ' || mobile)) STORED
+);
+CREATE UNIQUE INDEX people_account_name_key ON people (lower(account_name));
+CREATE UNIQUE INDEX people_employee_id_key ON people (employee_id);
+CREATE INDEX people_email ON people (lower(email)) WHERE email <> '';
+CREATE INDEX people_manager ON people (manager_id, display_name);
+CREATE INDEX people_display_name ON people (display_name, id);
+CREATE INDEX people_search ON people USING gin (search_text gin_trgm_ops);
+
+CREATE TABLE groups (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name         text NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    display_name text NOT NULL CHECK (length(display_name) BETWEEN 1 AND 256),
+    description  text NOT NULL DEFAULT '' CHECK (length(description) <= 1024),
+    email        text NOT NULL DEFAULT '' CHECK (length(email) <= 256),
+    group_type   text NOT NULL CHECK (group_type IN ('security', 'distribution')),
+    join_policy  text NOT NULL CHECK (join_policy IN ('open', 'owner_approval', 'closed')),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    search_text  text GENERATED ALWAYS AS (tessera_fold(
+        display_name || ' ' || name || ' ' || description || ' ' || email)) STORED
+);
+CREATE UNIQUE INDEX groups_name_key ON groups (lower(name));
+CREATE INDEX groups_display_name ON groups (display_name, id);
+CREATE INDEX groups_search ON groups USING gin (search_text gin_trgm_ops);
+
+CREATE TABLE group_owners (
+    group_id  uuid NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    person_id uuid NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, person_id)
+);
+CREATE INDEX group_owners_person ON group_owners (person_id);
+
+CREATE TABLE group_members (
+    group_id   uuid NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    person_id  uuid NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    added_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz,
+    PRIMARY KEY (group_id, person_id)
+);
+CREATE INDEX group_members_person ON group_members (person_id);
+
+CREATE TABLE person_roles (
+    person_id uuid NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    role      text NOT NULL CHECK (role IN ('helpdesk', 'admin')),
+    PRIMARY KEY (person_id, role)
+);
+
+-- local_credentials holds argon2id hashes for local sign-in.
+CREATE TABLE local_credentials (
+    person_id     uuid PRIMARY KEY REFERENCES people (id) ON DELETE CASCADE,
+    password_hash text NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- sessions keeps only the SHA-256 of each session token.
+CREATE TABLE sessions (
+    token_hash   bytea PRIMARY KEY,
+    person_id    uuid NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    method       text NOT NULL CHECK (method IN ('local', 'oidc', 'ldap')),
+    csrf_token   text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL,
+    idle_until   timestamptz NOT NULL
+);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+CREATE INDEX sessions_person ON sessions (person_id);
+
+-- oidc_flows holds the state, nonce and PKCE verifier of sign-ins in flight.
+CREATE TABLE oidc_flows (
+    state_hash    bytea PRIMARY KEY,
+    nonce         text NOT NULL,
+    code_verifier text NOT NULL,
+    return_to     text NOT NULL,
+    expires_at    timestamptz NOT NULL
+);
+
+-- audit_log is append-only; each entry carries the hash of the previous one.
+CREATE TABLE audit_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    actor_id    uuid,
+    action      text NOT NULL,
+    target_type text NOT NULL DEFAULT '',
+    target_id   text NOT NULL DEFAULT '',
+    details     jsonb NOT NULL DEFAULT '{}',
+    prev_hash   bytea,
+    hash        bytea NOT NULL
+);

@@ -1,0 +1,31 @@
+package portal
+
+import (
+	"context"
+	"time"
+)
+
+// Session is a signed-in browser session, stored server-side.
+type Session struct {
+	Viewer    Viewer
+	Method    string // "local", "oidc" or "ldap"
+	CSRFToken string
+	ExpiresAt time.Time
+}
+
+// Authenticator checks credentials and manages sessions.
+type Authenticator interface {
+	// CheckPassword returns the person whose local account name and password
+	// match. Unknown accounts and wrong passwords give the same EUNAUTHORIZED
+	// error after the same amount of work.
+	CheckPassword(ctx context.Context, accountName, password string) (string, error)
+	// FindPersonByAttribute returns the ID of the one person whose attribute
+	// (email, account_name, employee_id or upn) equals value.
+	FindPersonByAttribute(ctx context.Context, attribute, value string) (string, error)
+	// CreateSession starts a session for personID and returns its secret token.
+	CreateSession(ctx context.Context, personID, method string) (token string, err error)
+	// FindSession returns the live session for token, or EUNAUTHORIZED.
+	FindSession(ctx context.Context, token string) (*Session, error)
+	// DeleteSession ends the session for token.
+	DeleteSession(ctx context.Context, token string) error
+}

@@ -1,0 +1,184 @@
+package portal
+
+import (
+	"context"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Role is a portal role that widens what a person may see and do.
+type Role string
+
+// Portal roles.
+const (
+	RoleHelpdesk Role = "helpdesk"
+	RoleAdmin    Role = "admin"
+)
+
+// Person is an identity in the metaverse: an employee, contractor or
+// service owner as the white pages show them.
+type Person struct {
+	ID          string
+	AccountName string // sAMAccountName-style logon name; privileged
+	EmployeeID  string // privileged
+	GivenName   string
+	Surname     string
+	DisplayName string
+	Email       string
+	Title       string
+	Department  string
+	Office      string
+	Phone       string
+	Mobile      string
+	ManagerID   string
+	ManagerName string
+	Enabled     bool // account status; privileged
+	Extra       map[string]string
+
+	// Privileged is true when the privileged fields above were loaded for a
+	// viewer allowed to see them.
+	Privileged bool
+}
+
+// Initials returns up to two letters for the photo placeholder.
+func (p *Person) Initials() string {
+	var b strings.Builder
+	for _, part := range []string{p.GivenName, p.Surname} {
+		r, _ := utf8.DecodeRuneInString(strings.TrimSpace(part))
+		if r != utf8.RuneError && unicode.IsLetter(r) {
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	if b.Len() == 0 {
+		r, _ := utf8.DecodeRuneInString(p.DisplayName)
+		if r != utf8.RuneError {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// PersonRef is the short form of a person used in lists and chains.
+type PersonRef struct {
+	ID          string
+	DisplayName string
+	Title       string
+	Department  string
+}
+
+// Profile is everything the profile page shows about one person.
+type Profile struct {
+	Person       Person
+	ManagerChain []PersonRef // nearest manager first
+	Reports      []PersonRef
+	ReportCount  int
+	Groups       []GroupRef
+	GroupCount   int
+}
+
+// Viewer is the signed-in person on whose behalf a call is made.
+type Viewer struct {
+	PersonID    string
+	DisplayName string
+	Roles       []Role
+}
+
+// Has reports whether the viewer holds role.
+func (v Viewer) Has(role Role) bool {
+	for _, r := range v.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// SeesPrivileged reports whether the viewer may see account name, employee
+// ID and account status (helpdesk and administrators).
+func (v Viewer) SeesPrivileged() bool {
+	return v.Has(RoleHelpdesk) || v.Has(RoleAdmin)
+}
+
+// Redact clears the attributes that viewer may not see.
+func (p Person) Redact(v Viewer) Person {
+	if v.SeesPrivileged() {
+		p.Privileged = true
+		return p
+	}
+	p.AccountName, p.EmployeeID, p.Enabled, p.Privileged = "", "", false, false
+	return p
+}
+
+// PersonFilter selects people for the white pages.
+type PersonFilter struct {
+	Query  string
+	Offset int
+	Limit  int
+}
+
+// MaxQueryLen is the longest search string accepted, in characters.
+const MaxQueryLen = 200
+
+// Normalize trims the query and checks its length and paging.
+func (f *PersonFilter) Normalize() error {
+	q, err := NormalizeQuery(f.Query)
+	if err != nil {
+		return err
+	}
+	f.Query = q
+	f.Offset, f.Limit = normalizePage(f.Offset, f.Limit)
+	return nil
+}
+
+// NormalizeQuery trims a search string, collapses its spaces, and rejects
+// one that is too long or not valid UTF-8.
+func NormalizeQuery(q string) (string, error) {
+	if !utf8.ValidString(q) {
+		return "", Errorf(EINVALID, "The search text is not valid text.")
+	}
+	q = strings.Join(strings.FieldsFunc(q, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+	if n := utf8.RuneCountInString(q); n > MaxQueryLen {
+		return "", Errorf(EINVALID, "The search text is too long (%d characters); use at most %d.", n, MaxQueryLen)
+	}
+	return q, nil
+}
+
+// DefaultPageSize is the number of rows in a page of results.
+const DefaultPageSize = 25
+
+func normalizePage(offset, limit int) (int, int) {
+	if offset < 0 {
+		offset = 0
+	}
+	if offset > 100000 {
+		offset = 100000
+	}
+	if limit <= 0 || limit > 100 {
+		limit = DefaultPageSize
+	}
+	return offset, limit
+}
+
+// Page is one page of results; More is true when another page follows.
+type Page[T any] struct {
+	Items  []T
+	Offset int
+	Limit  int
+	More   bool
+}
+
+// PersonService reads people for the white pages.
+type PersonService interface {
+	// SearchPeople returns people whose name, email, title, department,
+	// office or phone contain every word of the query.
+	SearchPeople(ctx context.Context, f PersonFilter) (Page[Person], error)
+	// FindProfile returns a person with their manager chain, reports and groups.
+	FindProfile(ctx context.Context, id string) (*Profile, error)
+	// FindOrgChart returns a person's chain of managers and direct reports.
+	FindOrgChart(ctx context.Context, id string) (*Profile, error)
+	// TopOfOrg returns the people who have no manager.
+	TopOfOrg(ctx context.Context) ([]PersonRef, error)
+}

@@ -1,0 +1,240 @@
+// Package localpg starts a private PostgreSQL cluster from the server
+// binaries installed on the machine, for `tessera dev` and for tests.
+package localpg
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Options configure a cluster.
+type Options struct {
+	// Dir holds the data directory (Dir/data) and the generated password.
+	Dir string
+	// Port to listen on at 127.0.0.1; 0 picks a free one.
+	Port int
+	// Throwaway turns off durability (fsync and friends) for test clusters.
+	// Never use it for data you want to keep.
+	Throwaway bool
+	// LogFile receives the server's log; empty means Dir/postgres.log.
+	LogFile string
+}
+
+// Cluster is a running private PostgreSQL server.
+type Cluster struct {
+	Port     int
+	User     string
+	Password string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+}
+
+const superuser = "tessera"
+
+// BinDir returns the directory of the newest installed PostgreSQL server
+// binaries, or an error that says what to install.
+func BinDir() (string, error) {
+	if dir := os.Getenv("TESSERA_PG_BINDIR"); dir != "" {
+		return dir, nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	sort.Slice(matches, func(i, j int) bool {
+		return pgMajor(matches[i]) > pgMajor(matches[j])
+	})
+	if len(matches) > 0 {
+		return filepath.Dir(matches[0]), nil
+	}
+	if p, err := exec.LookPath("postgres"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("localpg: no PostgreSQL server binaries found; install them with: apt-get install -y postgresql postgresql-contrib (or set TESSERA_PG_BINDIR, or DATABASE_URL to use an existing server)")
+}
+
+func pgMajor(path string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
+	return n
+}
+
+// Start initialises Dir on first use and starts the server; the server is
+// stopped by Stop, and also when this process dies (parent-death signal).
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("localpg: %w", err)
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("localpg: %w", err)
+	}
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	pwFile := filepath.Join(dir, "password")
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := initdb(ctx, bin, dir, data, pwFile, cred); err != nil {
+			return nil, err
+		}
+	}
+	pw, err := os.ReadFile(pwFile)
+	if err != nil {
+		return nil, fmt.Errorf("localpg: read password: %w", err)
+	}
+	port := opts.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	logFile := opts.LogFile
+	if logFile == "" {
+		logFile = filepath.Join(dir, "postgres.log")
+	}
+	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("localpg: %w", err)
+	}
+	defer logf.Close()
+	args := []string{"-D", data, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories=",
+		"-c", "max_connections=200",
+		"-c", "shared_buffers=128MB",
+	}
+	if opts.Throwaway {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off", "-c", "max_connections=400")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT, Setpgid: true, Credential: cred}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("localpg: start postgres: %w", err)
+	}
+	c := &Cluster{Port: port, User: superuser, Password: strings.TrimSpace(string(pw)), cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(c.exited) }() //nolint:errcheck
+	if err := c.waitReady(ctx, logFile); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) waitReady(ctx context.Context, logFile string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("localpg: postgres exited during start-up; see %s", logFile)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("localpg: postgres not ready after 60s: %v; see %s", err, logFile)
+		}
+	}
+}
+
+// URL returns a connection URL for database db.
+func (c *Cluster) URL(db string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(c.User, c.Password),
+		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)), Path: "/" + db,
+		RawQuery: "sslmode=disable"}
+	return u.String()
+}
+
+// Stop shuts the server down (fast shutdown) and waits for it to exit.
+func (c *Cluster) Stop() {
+	if c == nil || c.cmd.Process == nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGINT) //nolint:errcheck
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill() //nolint:errcheck
+		<-c.exited
+	}
+}
+
+func initdb(ctx context.Context, bin, dir, data, pwFile string, cred *syscall.Credential) error {
+	secret := make([]byte, 18)
+	rand.Read(secret)
+	if err := os.WriteFile(pwFile, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("localpg: write password: %w", err)
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	// initdb reads the password file as the server user; give it a copy.
+	tmpPw := filepath.Join(data, "..", ".initdb-password")
+	if err := os.WriteFile(tmpPw, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	defer os.Remove(tmpPw)
+	if cred != nil {
+		for _, p := range []string{dir, data, tmpPw} {
+			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
+				return fmt.Errorf("localpg: chown %s: %w", p, err)
+			}
+		}
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", superuser,
+		"--pwfile", tmpPw, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(data)
+		return fmt.Errorf("localpg: initdb: %w: %s", err, out)
+	}
+	return nil
+}
+
+// runAs returns the credentials to run the server with: the "postgres" user
+// when this process is root (initdb refuses root), otherwise nil (ourselves).
+func runAs() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("localpg: running as root needs a 'postgres' user to run the server as; create it with: useradd --system postgres")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("localpg: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
