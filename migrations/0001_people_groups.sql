@@ -124,3 +124,24 @@ CREATE TABLE audit_log (
     prev_hash   bytea,
     hash        bytea NOT NULL
 );
+
+-- audit_append adds an entry whose hash covers the previous entry's hash and
+-- this entry's fields; the advisory lock keeps the chain linear.
+CREATE FUNCTION audit_append(p_actor uuid, p_action text, p_target_type text,
+                             p_target_id text, p_details jsonb) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    prev   bytea;
+    ts     timestamptz := date_trunc('milliseconds', clock_timestamp());
+    new_id bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7261126002);
+    SELECT hash INTO prev FROM audit_log ORDER BY id DESC LIMIT 1;
+    INSERT INTO audit_log (at, actor_id, action, target_type, target_id, details, prev_hash, hash)
+    VALUES (ts, p_actor, p_action, p_target_type, p_target_id, p_details, prev,
+            sha256(coalesce(prev, ''::bytea) || convert_to(concat_ws(E'\x1f',
+                (extract(epoch FROM ts) * 1000)::bigint, p_actor, p_action,
+                p_target_type, p_target_id, p_details::text), 'UTF8')))
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END $$;

@@ -29,3 +29,20 @@ type Authenticator interface {
 	// DeleteSession ends the session for token.
 	DeleteSession(ctx context.Context, token string) error
 }
+
+// OIDCFlow is an OpenID Connect sign-in in flight, between the redirect to
+// the provider and its callback.
+type OIDCFlow struct {
+	State        string
+	Nonce        string
+	CodeVerifier string
+	ReturnTo     string
+}
+
+// OIDCFlowStore keeps OIDC flows server-side for a few minutes.
+type OIDCFlowStore interface {
+	SaveOIDCFlow(ctx context.Context, f OIDCFlow) error
+	// TakeOIDCFlow returns and deletes the flow for state, or EUNAUTHORIZED
+	// when it is unknown or expired.
+	TakeOIDCFlow(ctx context.Context, state string) (*OIDCFlow, error)
+}

@@ -1,0 +1,91 @@
+// Package postgres implements the portal services on PostgreSQL with pgx.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// DB is the Postgres-backed implementation of the portal services.
+type DB struct {
+	Pool *pgxpool.Pool
+}
+
+// New returns a DB on pool.
+func New(pool *pgxpool.Pool) *DB { return &DB{Pool: pool} }
+
+// Open connects to the database at url with a pool sized for the web tier.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, portal.Errorf(portal.EINVALID, "DATABASE_URL is not a valid PostgreSQL URL: %v", err)
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "tessera"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	return pool, nil
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// validID reports whether id has the shape of a UUID, so that a malformed
+// ID in a URL is a plain "not found" and never reaches SQL as an error.
+func validID(id string) bool { return uuidRE.MatchString(id) }
+
+// likeTerms turns a normalised query into LIKE patterns, one per word,
+// with LIKE's metacharacters escaped.
+func likeTerms(q string) []string {
+	words := strings.Fields(q)
+	if len(words) > 8 {
+		words = words[:8]
+	}
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	terms := make([]string, len(words))
+	for i, w := range words {
+		terms[i] = "%" + r.Replace(w) + "%"
+	}
+	return terms
+}
+
+// isNoRows reports whether err is pgx's "no rows".
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// isUniqueViolation reports whether err is a unique-constraint violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// Audit appends an entry to the hash-chained audit log inside tx.
+func Audit(ctx context.Context, tx pgx.Tx, actorID, action, targetType, targetID string, details map[string]any) error {
+	var actor any
+	if actorID != "" {
+		actor = actorID
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	if _, err := tx.Exec(ctx, "SELECT audit_append($1, $2, $3, $4, $5)", actor, action, targetType, targetID, details); err != nil {
+		return fmt.Errorf("postgres: audit: %w", err)
+	}
+	return nil
+}
+
+var errAlreadySeeded = portal.Errorf(portal.ECONFLICT, "The database already has people; seeding only fills an empty database.")
+
+// portalHash hashes a password for storage.
+func portalHash(password string) string { return portal.HashPassword(password) }

@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+var _ portal.PersonService = (*DB)(nil)
+
+const personColumns = `p.id, p.account_name, coalesce(p.employee_id, ''), p.given_name, p.surname,
+	p.display_name, p.email, p.title, p.department, p.office, p.phone, p.mobile,
+	coalesce(p.manager_id::text, ''), p.account_enabled`
+
+func scanPerson(row pgx.Row, p *portal.Person, extra ...any) error {
+	return row.Scan(append([]any{&p.ID, &p.AccountName, &p.EmployeeID, &p.GivenName, &p.Surname,
+		&p.DisplayName, &p.Email, &p.Title, &p.Department, &p.Office, &p.Phone, &p.Mobile,
+		&p.ManagerID, &p.Enabled}, extra...)...)
+}
+
+// SearchPeople finds people whose folded search text contains every word of
+// the query, ordered by display name. An empty query browses everyone.
+func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.Page[portal.Person], error) {
+	if err := f.Normalize(); err != nil {
+		return portal.Page[portal.Person]{}, err
+	}
+	var where []string
+	args := []any{}
+	for _, t := range likeTerms(f.Query) {
+		args = append(args, t)
+		where = append(where, "p.search_text LIKE tessera_fold($"+strconv.Itoa(len(args))+")")
+	}
+	sql := "SELECT " + personColumns + " FROM people p"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, f.Limit+1, f.Offset)
+	sql += fmt.Sprintf(" ORDER BY p.display_name, p.id LIMIT $%d OFFSET $%d", len(args)-1, len(args))
+	rows, err := db.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return portal.Page[portal.Person]{}, fmt.Errorf("postgres: search people: %w", err)
+	}
+	people, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Person, error) {
+		var p portal.Person
+		return p, scanPerson(row, &p)
+	})
+	if err != nil {
+		return portal.Page[portal.Person]{}, fmt.Errorf("postgres: search people: %w", err)
+	}
+	page := portal.Page[portal.Person]{Items: people, Offset: f.Offset, Limit: f.Limit}
+	if len(people) > f.Limit {
+		page.Items, page.More = people[:f.Limit], true
+	}
+	return page, nil
+}
+
+const maxListed = 100
+
+// FindProfile loads a person, their manager chain, reports and groups in
+// one round trip.
+func (db *DB) FindProfile(ctx context.Context, id string) (*portal.Profile, error) {
+	return db.findProfile(ctx, id, true)
+}
+
+// FindOrgChart loads a person, their manager chain and their reports.
+func (db *DB) FindOrgChart(ctx context.Context, id string) (*portal.Profile, error) {
+	return db.findProfile(ctx, id, false)
+}
+
+func (db *DB) findProfile(ctx context.Context, id string, withGroups bool) (*portal.Profile, error) {
+	if !validID(id) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	prof := &portal.Profile{}
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT `+personColumns+`, coalesce(m.display_name, '')
+		FROM people p LEFT JOIN people m ON m.id = p.manager_id WHERE p.id = $1`, id).
+		QueryRow(func(row pgx.Row) error {
+			if err := scanPerson(row, &prof.Person, &prof.Person.ManagerName); isNoRows(err) {
+				return portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+			} else if err != nil {
+				return err
+			}
+			return nil
+		})
+	batch.Queue(`WITH RECURSIVE chain AS (
+			SELECT m.id, m.display_name, m.title, m.department, m.manager_id, 1 AS depth
+			FROM people p JOIN people m ON m.id = p.manager_id WHERE p.id = $1
+			UNION ALL
+			SELECT m.id, m.display_name, m.title, m.department, m.manager_id, c.depth + 1
+			FROM chain c JOIN people m ON m.id = c.manager_id WHERE c.depth < 20
+		) SELECT id, display_name, title, department FROM chain ORDER BY depth`, id).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			prof.ManagerChain, err = pgx.CollectRows(rows, scanRef)
+			return err
+		})
+	batch.Queue(`SELECT id, display_name, title, department, count(*) OVER ()
+		FROM people WHERE manager_id = $1 ORDER BY display_name, id LIMIT $2`, id, maxListed).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var r portal.PersonRef
+				if err := rows.Scan(&r.ID, &r.DisplayName, &r.Title, &r.Department, &prof.ReportCount); err != nil {
+					return err
+				}
+				prof.Reports = append(prof.Reports, r)
+			}
+			return rows.Err()
+		})
+	if withGroups {
+		batch.Queue(`SELECT g.id, g.display_name, g.group_type, count(*) OVER ()
+			FROM group_members gm JOIN groups g ON g.id = gm.group_id
+			WHERE gm.person_id = $1 ORDER BY g.display_name, g.id LIMIT $2`, id, maxListed).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var g portal.GroupRef
+					if err := rows.Scan(&g.ID, &g.DisplayName, &g.Type, &prof.GroupCount); err != nil {
+						return err
+					}
+					prof.Groups = append(prof.Groups, g)
+				}
+				return rows.Err()
+			})
+	}
+	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
+		if portal.ErrorCode(err) == portal.ENOTFOUND {
+			return nil, err
+		}
+		return nil, fmt.Errorf("postgres: find profile: %w", err)
+	}
+	return prof, nil
+}
+
+// TopOfOrg returns the people at the top of the manager tree.
+func (db *DB) TopOfOrg(ctx context.Context) ([]portal.PersonRef, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT id, display_name, title, department FROM people
+		WHERE manager_id IS NULL ORDER BY display_name, id LIMIT $1`, maxListed)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: top of org: %w", err)
+	}
+	refs, err := pgx.CollectRows(rows, scanRef)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: top of org: %w", err)
+	}
+	return refs, nil
+}
+
+func scanRef(row pgx.CollectableRow) (portal.PersonRef, error) {
+	var r portal.PersonRef
+	return r, row.Scan(&r.ID, &r.DisplayName, &r.Title, &r.Department)
+}

@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal/demo"
+)
+
+// LoadOrg writes a generated organisation into an empty database in one
+// transaction, with COPY, and gives the demo accounts their passwords and
+// roles. It refuses a database that already has people.
+func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
+	var hashes []string
+	for _, a := range org.Accounts {
+		hashes = append(hashes, portalHash(a.Password))
+	}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM people)").Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return errAlreadySeeded
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"people"},
+			[]string{"id", "account_name", "employee_id", "given_name", "surname", "display_name", "email",
+				"title", "department", "office", "phone", "mobile", "manager_id", "account_enabled"},
+			pgx.CopyFromSlice(len(org.People), func(i int) ([]any, error) {
+				p := &org.People[i]
+				var mgr any
+				if p.ManagerID != "" {
+					mgr = p.ManagerID
+				}
+				return []any{p.ID, p.AccountName, p.EmployeeID, p.GivenName, p.Surname, p.DisplayName, p.Email,
+					p.Title, p.Department, p.Office, p.Phone, p.Mobile, mgr, p.Enabled}, nil
+			})); err != nil {
+			return fmt.Errorf("copy people: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"groups"},
+			[]string{"id", "name", "display_name", "description", "email", "group_type", "join_policy"},
+			pgx.CopyFromSlice(len(org.Groups), func(i int) ([]any, error) {
+				g := &org.Groups[i]
+				return []any{g.ID, g.Name, g.DisplayName, g.Description, g.Email, string(g.Type), string(g.JoinPolicy)}, nil
+			})); err != nil {
+			return fmt.Errorf("copy groups: %w", err)
+		}
+		for table, ms := range map[string][]demo.Membership{"group_owners": org.Owners, "group_members": org.Members} {
+			// Random picks may repeat a pair; COPY into a staging table and
+			// keep one of each.
+			if _, err := tx.Exec(ctx, "CREATE TEMP TABLE seed_pairs (group_id uuid, person_id uuid) ON COMMIT DROP"); err != nil {
+				return err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"seed_pairs"}, []string{"group_id", "person_id"},
+				pgx.CopyFromSlice(len(ms), func(i int) ([]any, error) { return []any{ms[i].GroupID, ms[i].PersonID}, nil })); err != nil {
+				return fmt.Errorf("copy %s: %w", table, err)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO "+pgx.Identifier{table}.Sanitize()+
+				" (group_id, person_id) SELECT DISTINCT group_id, person_id FROM seed_pairs ON CONFLICT DO NOTHING"); err != nil {
+				return fmt.Errorf("fill %s: %w", table, err)
+			}
+			if _, err := tx.Exec(ctx, "DROP TABLE seed_pairs"); err != nil {
+				return err
+			}
+		}
+		for i, a := range org.Accounts {
+			if _, err := tx.Exec(ctx, "INSERT INTO local_credentials (person_id, password_hash) VALUES ($1, $2)", a.PersonID, hashes[i]); err != nil {
+				return fmt.Errorf("demo account %s: %w", a.AccountName, err)
+			}
+			for _, r := range a.Roles {
+				if _, err := tx.Exec(ctx, "INSERT INTO person_roles (person_id, role) VALUES ($1, $2)", a.PersonID, string(r)); err != nil {
+					return fmt.Errorf("demo role %s: %w", a.AccountName, err)
+				}
+			}
+		}
+		return Audit(ctx, tx, "", "seed", "organisation", "", map[string]any{"people": len(org.People), "groups": len(org.Groups)})
+	})
+	if err == errAlreadySeeded {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("postgres: load org: %w", err)
+	}
+	if _, err := db.Pool.Exec(ctx, "ANALYZE people, groups, group_members, group_owners"); err != nil {
+		return fmt.Errorf("postgres: analyze: %w", err)
+	}
+	return nil
+}
