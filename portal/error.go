@@ -56,3 +56,13 @@ func ErrorMessage(err error) string {
 	}
 	return "Something went wrong on our side. Please try again."
 }
+
+// ErrorMessageOr returns the message of a domain error, or err's full text
+// for any other error (for operators reading a command's output).
+func ErrorMessageOr(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}

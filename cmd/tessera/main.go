@@ -1,0 +1,270 @@
+// Command tessera is the identity management portal: `serve` runs it,
+// `dev` runs it with a private PostgreSQL and demo data, `migrate` and
+// `seed` prepare a database.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tessera-idm/tessera/migrations"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/portal/postgres/localpg"
+	"github.com/tessera-idm/tessera/web"
+)
+
+const usage = `tessera: identity management portal with workflows
+
+Usage:
+  tessera serve   [--listen ADDR]          serve the portal (needs DATABASE_URL)
+  tessera dev     [--listen ADDR]          private PostgreSQL in ./var, migrate, seed demo data, serve
+  tessera migrate                          apply database migrations (needs DATABASE_URL)
+  tessera seed    [--people N]             load a demo organisation into an empty database
+
+Configuration comes from environment variables; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Main(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "tessera:", portal.ErrorMessageOr(err))
+		os.Exit(1)
+	}
+}
+
+// Main runs one subcommand; it returns when the command is done or ctx ends.
+func Main(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(out)
+	listen := fs.String("listen", cfg.Listen, "address to serve HTTP on")
+	people := fs.Int("people", cfg.DemoPeople, "people in the demo organisation")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg.Listen = *listen
+	logger := cfg.logger()
+	slog.SetDefault(logger)
+
+	switch args[0] {
+	case "serve":
+		pool, err := openMigrated(ctx, cfg.DatabaseURL, false)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return serve(ctx, cfg, pool, logger, out)
+	case "migrate":
+		pool, err := open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		applied, err := migrations.Up(ctx, pool)
+		for _, name := range applied {
+			fmt.Fprintln(out, "applied", name)
+		}
+		if err == nil && len(applied) == 0 {
+			fmt.Fprintln(out, "database is up to date")
+		}
+		return err
+	case "seed":
+		pool, err := openMigrated(ctx, cfg.DatabaseURL, true)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return seed(ctx, pool, *people, out)
+	case "dev":
+		return dev(ctx, cfg, *people, logger, out)
+	}
+	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+}
+
+func open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, errors.New("DATABASE_URL is not set; set it to a PostgreSQL URL, or use `tessera dev` to start a private database")
+	}
+	pool, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cannot reach the database: %w", err)
+	}
+	return pool, nil
+}
+
+// openMigrated opens the database and applies migrations when migrate is
+// true; otherwise it refuses a database whose migrations are not current.
+func openMigrated(ctx context.Context, url string, migrate bool) (*pgxpool.Pool, error) {
+	pool, err := open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		_, err = migrations.Up(ctx, pool)
+	} else if pending, perr := migrations.Pending(ctx, pool); perr != nil {
+		err = perr
+	} else if len(pending) > 0 {
+		err = fmt.Errorf("the database needs migrations (%d pending); run `tessera migrate` first", len(pending))
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+func seed(ctx context.Context, pool *pgxpool.Pool, n int, out io.Writer) error {
+	start := time.Now()
+	org, err := demo.Generate(n)
+	if err != nil {
+		return err
+	}
+	if err := postgres.New(pool).LoadOrg(ctx, org); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "seeded %d people and %d groups in %s\n", len(org.People), len(org.Groups), time.Since(start).Round(time.Millisecond))
+	printAccounts(out, org)
+	return nil
+}
+
+func printAccounts(out io.Writer, org *demo.Org) {
+	fmt.Fprintln(out, "demo sign-ins (password for each: "+demo.DemoPassword+"):")
+	for _, a := range org.Accounts {
+		fmt.Fprintf(out, "  %-14s %s\n", a.Label, a.AccountName)
+	}
+}
+
+// dev runs Tessera for a newcomer: a private PostgreSQL in the data folder
+// (unless DATABASE_URL is set), migrations, demo data on first start.
+func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out io.Writer) error {
+	if cfg.DatabaseURL == "" {
+		dir := filepath.Join(cfg.DataDir, "postgres")
+		fmt.Fprintf(out, "starting PostgreSQL in %s on 127.0.0.1:%d ...\n", dir, cfg.DevPGPort)
+		cluster, err := localpg.Start(ctx, localpg.Options{Dir: dir, Port: cfg.DevPGPort})
+		if err != nil {
+			return err
+		}
+		defer cluster.Stop()
+		if err := ensureDatabase(ctx, cluster, "tessera"); err != nil {
+			return err
+		}
+		cfg.DatabaseURL = cluster.URL("tessera")
+	}
+	pool, err := openMigrated(ctx, cfg.DatabaseURL, true)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	var empty bool
+	if err := pool.QueryRow(ctx, "SELECT NOT EXISTS (SELECT 1 FROM people)").Scan(&empty); err != nil {
+		return fmt.Errorf("check demo data: %w", err)
+	}
+	if empty {
+		if err := seed(ctx, pool, people, out); err != nil {
+			return err
+		}
+	} else {
+		org, err := demo.Generate(people)
+		if err == nil {
+			printAccounts(out, org)
+		}
+	}
+	return serve(ctx, cfg, pool, logger, out)
+}
+
+func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to private PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("check database: %w", err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return fmt.Errorf("create database: %w", err)
+		}
+	}
+	return nil
+}
+
+// serve runs the HTTP server until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, out io.Writer) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		postgres.NewPoolCollector(pool))
+	db := postgres.New(pool)
+	srv := &web.Server{
+		Config: cfg.WebConfig(), Logger: logger, Registry: reg,
+		People: db, Groups: db, Auth: db, Flows: db,
+		Ready: func(ctx context.Context) error {
+			if err := pool.Ping(ctx); err != nil {
+				return fmt.Errorf("database unreachable: %w", err)
+			}
+			pending, err := migrations.Pending(ctx, pool)
+			if err != nil {
+				return err
+			}
+			if len(pending) > 0 {
+				return fmt.Errorf("%d migrations pending", len(pending))
+			}
+			return nil
+		},
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (set TESSERA_LISTEN or --listen): %w", cfg.Listen, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	url := cfg.WebConfig().BaseURL
+	if cfg.BaseURL == "" {
+		url = "http://" + ln.Addr().String()
+	}
+	fmt.Fprintf(out, "Tessera is serving at %s (role %s)\n", url, cfg.Role)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return hs.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,40 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/web/view"
+)
+
+var codeStatus = map[string]int{
+	portal.ECONFLICT:       http.StatusConflict,
+	portal.EINVALID:        http.StatusBadRequest,
+	portal.ENOTFOUND:       http.StatusNotFound,
+	portal.EUNAUTHORIZED:   http.StatusUnauthorized,
+	portal.EFORBIDDEN:      http.StatusForbidden,
+	portal.ETOOMANYREQUEST: http.StatusTooManyRequests,
+	portal.EINTERNAL:       http.StatusInternalServerError,
+}
+
+var codeTitle = map[string]string{
+	portal.ECONFLICT:       "Conflict",
+	portal.EINVALID:        "That did not work",
+	portal.ENOTFOUND:       "Not found",
+	portal.EUNAUTHORIZED:   "Please sign in",
+	portal.EFORBIDDEN:      "Not allowed",
+	portal.ETOOMANYREQUEST: "Too many attempts",
+	portal.EINTERNAL:       "Something went wrong",
+}
+
+// Error renders err as an error page (or a fragment for htmx) with the
+// status its code maps to; only internal errors are logged in full.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := portal.ErrorCode(err)
+	status := codeStatus[code]
+	if code == portal.EINTERNAL {
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	p := s.page(r, codeTitle[code], "")
+	renderStatus(w, r, status, view.ErrorPage(p, status, portal.ErrorMessage(err)))
+}

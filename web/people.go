@@ -1,0 +1,137 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/web/view"
+)
+
+func withoutSession(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), sessionKey, (*portal.Session)(nil)))
+}
+
+type component interface {
+	Render(context.Context, io.Writer) error
+}
+
+func render(w http.ResponseWriter, r *http.Request, c component) {
+	renderStatus(w, r, http.StatusOK, c)
+}
+
+func renderStatus(w http.ResponseWriter, r *http.Request, status int, c component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		slog.Default().Warn("render", "path", r.URL.Path, "err", err)
+	}
+}
+
+// isFragment reports whether htmx asked only for the #results region.
+func isFragment(r *http.Request) bool {
+	return r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Target") == "results" &&
+		r.Header.Get("HX-History-Restore-Request") != "true"
+}
+
+func offsetParam(r *http.Request) int {
+	n, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	return n
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	prof, err := s.People.FindProfile(r.Context(), v.PersonID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	render(w, r, view.Home(s.page(r, "Home", "home"), prof))
+}
+
+func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	q := r.URL.Query().Get("q")
+	res, err := s.People.SearchPeople(r.Context(), portal.PersonFilter{Query: q, Offset: offsetParam(r)})
+	errMsg, status := "", http.StatusOK
+	if err != nil {
+		if portal.ErrorCode(err) != portal.EINVALID {
+			s.Error(w, r, err)
+			return
+		}
+		errMsg, status = portal.ErrorMessage(err), http.StatusBadRequest
+	}
+	for i := range res.Items {
+		res.Items[i] = res.Items[i].Redact(v)
+	}
+	p := s.page(r, "People", "people")
+	if isFragment(r) {
+		renderStatus(w, r, status, view.PeopleResults(p, q, res, errMsg))
+		return
+	}
+	renderStatus(w, r, status, view.PeopleSearch(p, q, res, errMsg))
+}
+
+func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
+	prof, err := s.People.FindProfile(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	prof.Person = prof.Person.Redact(viewer(r))
+	render(w, r, view.Profile(s.page(r, prof.Person.DisplayName, "people"), prof))
+}
+
+func (s *Server) handleOrgChart(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	p := s.page(r, "Org chart", "org")
+	if id == "" {
+		top, err := s.People.TopOfOrg(r.Context())
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		render(w, r, view.OrgChart(p, nil, top))
+		return
+	}
+	prof, err := s.People.FindOrgChart(r.Context(), id)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	prof.Person = prof.Person.Redact(viewer(r))
+	p.Title = prof.Person.DisplayName + " in the org chart"
+	render(w, r, view.OrgChart(p, prof, nil))
+}
+
+func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("q")
+	res, err := s.Groups.SearchGroups(r.Context(), portal.GroupFilter{Query: q, Offset: offsetParam(r)})
+	errMsg, status := "", http.StatusOK
+	if err != nil {
+		if portal.ErrorCode(err) != portal.EINVALID {
+			s.Error(w, r, err)
+			return
+		}
+		errMsg, status = portal.ErrorMessage(err), http.StatusBadRequest
+	}
+	if isFragment(r) {
+		renderStatus(w, r, status, view.GroupResults(q, res, errMsg))
+		return
+	}
+	renderStatus(w, r, status, view.GroupSearch(s.page(r, "Groups", "groups"), q, res, errMsg))
+}
+
+func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Groups.FindGroup(r.Context(), chi.URLParam(r, "id"), offsetParam(r), 0)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	render(w, r, view.GroupPage(s.page(r, d.Group.DisplayName, "groups"), d))
+}

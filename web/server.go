@@ -1,0 +1,116 @@
+// Package web serves Tessera's pages: routing, sessions, authentication
+// (local, OIDC), CSRF protection, security headers and metrics.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/static"
+)
+
+// Config is what the web tier needs to know about its deployment.
+type Config struct {
+	// BaseURL is the public URL of the portal, e.g. https://id.example.com.
+	BaseURL string
+	// SecureCookies marks cookies Secure; true whenever BaseURL is https.
+	SecureCookies bool
+	OIDC          OIDCConfig
+}
+
+// Server is the HTTP front of the portal.
+type Server struct {
+	Config  Config
+	Logger  *slog.Logger
+	People  portal.PersonService
+	Groups  portal.GroupService
+	Auth    portal.Authenticator
+	Flows   portal.OIDCFlowStore
+	// Ready reports whether the service can serve (database reachable,
+	// migrations current).
+	Ready func(ctx context.Context) error
+	// Registry receives the HTTP metrics; nil means a private registry.
+	Registry *prometheus.Registry
+
+	limiter *signInLimiter
+	oidc    *oidcClient
+	metrics *httpMetrics
+}
+
+// Handler builds the router with every route and middleware.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	s.limiter = newSignInLimiter()
+	s.metrics = newHTTPMetrics(s.Registry)
+	if s.Config.OIDC.Enabled() {
+		s.oidc = newOIDCClient(s.Config.OIDC, s.Config.BaseURL)
+	}
+
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.securityHeaders, s.metrics.middleware, s.logRequests)
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/readyz", s.handleReadyz)
+	r.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	r.Handle("/static/*", static.Handler())
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.loadSession, s.csrf)
+		r.Get("/signin", s.handleSignInPage)
+		r.With(s.limitSignIn).Post("/signin", s.handleSignIn)
+		r.Get("/signin/oidc", s.handleOIDCStart)
+		r.With(s.limitSignIn).Get("/signin/oidc/callback", s.handleOIDCCallback)
+		r.Post("/signout", s.handleSignOut)
+
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireSignIn)
+			r.Get("/", s.handleHome)
+			r.Get("/people", s.handlePeople)
+			r.Get("/people/{id}", s.handleProfile)
+			r.Get("/org", s.handleOrgChart)
+			r.Get("/org/{id}", s.handleOrgChart)
+			r.Get("/groups", s.handleGroups)
+			r.Get("/groups/{id}", s.handleGroup)
+		})
+		r.NotFound(s.handleNotFound)
+		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+			s.Error(w, r, portal.Errorf(portal.EINVALID, "That action is not allowed here."))
+		})
+	})
+	return r
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.Ready != nil {
+		if err := s.Ready(ctx); err != nil {
+			s.Logger.Warn("not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready: " + err.Error() + "\n"))
+			return
+		}
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.Error(w, r, portal.Errorf(portal.ENOTFOUND, "There is no page at this address."))
+}

@@ -1,0 +1,156 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/web/view"
+)
+
+type ctxKey int
+
+const (
+	sessionKey ctxKey = iota
+	csrfKey
+)
+
+// Cookie names; with Secure cookies the __Host- prefix pins them to this host.
+func (s *Server) cookieName(base string) string {
+	if s.Config.SecureCookies {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.Config.SecureCookies, SameSite: http.SameSiteLaxMode})
+}
+
+func (s *Server) cookie(r *http.Request, name string) string {
+	c, err := r.Cookie(s.cookieName(name))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// loadSession puts the live session, if any, in the request context.
+func (s *Server) loadSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token := s.cookie(r, "tessera_session"); token != "" {
+			sess, err := s.Auth.FindSession(r.Context(), token)
+			if err == nil {
+				r = r.WithContext(context.WithValue(r.Context(), sessionKey, sess))
+			} else if portal.ErrorCode(err) != portal.EUNAUTHORIZED {
+				s.Error(w, r, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func sessionFrom(r *http.Request) *portal.Session {
+	s, _ := r.Context().Value(sessionKey).(*portal.Session)
+	return s
+}
+
+// requireSignIn sends people without a live session to the sign-in page,
+// remembering the page they asked for.
+func (s *Server) requireSignIn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sessionFrom(r) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		target := "/signin"
+		if r.Method == http.MethodGet && r.URL.RequestURI() != "/" {
+			target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+		}
+		if r.Header.Get("HX-Request") == "true" {
+			w.Header().Set("HX-Redirect", target)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+	})
+}
+
+// csrf checks the token of every state-changing request. Signed-in people
+// carry their session's token; anonymous forms (sign-in) use a random
+// token in a cookie that the form must echo. Cross-origin requests are also
+// refused by the browser-header check wrapped around this.
+func (s *Server) csrf(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Error(w, r, portal.Errorf(portal.EFORBIDDEN, "This request came from another site and was refused."))
+	}))
+	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var token string
+		if sess := sessionFrom(r); sess != nil {
+			token = sess.CSRFToken
+		} else if token = s.cookie(r, "tessera_csrf"); token == "" {
+			token = newToken()
+			s.setCookie(w, "tessera_csrf", token, 0)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), csrfKey, token))
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			got := r.Header.Get("X-CSRF-Token")
+			if got == "" {
+				r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+				got = r.PostFormValue("csrf")
+			}
+			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				if strings.HasPrefix(r.URL.Path, "/signin") || r.URL.Path == "/signout" {
+					// A stale sign-in or sign-out form: start again cleanly.
+					http.Redirect(w, r, "/signin", http.StatusSeeOther)
+					return
+				}
+				s.Error(w, r, portal.Errorf(portal.EFORBIDDEN, "This form has expired. Go back, reload the page and try again."))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// page returns the common page data for r.
+func (s *Server) page(r *http.Request, title, nav string) view.Page {
+	p := view.Page{Title: title, Nav: nav}
+	p.CSRF, _ = r.Context().Value(csrfKey).(string)
+	if sess := sessionFrom(r); sess != nil {
+		v := sess.Viewer
+		p.Viewer = &v
+	}
+	return p
+}
+
+// viewer returns the signed-in viewer; only call behind requireSignIn.
+func viewer(r *http.Request) portal.Viewer {
+	return sessionFrom(r).Viewer
+}
+
+// safeNext keeps a post-sign-in redirect on this site: a path, not a URL.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") || len(next) > 2000 ||
+		strings.HasPrefix(next, "/signin") || strings.HasPrefix(next, "/signout") {
+		return "/"
+	}
+	return next
+}

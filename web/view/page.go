@@ -1,0 +1,90 @@
+// Package view holds Tessera's templ components and the small types they
+// render from.
+package view
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// Page carries what every full page needs: its title, the signed-in viewer
+// (nil on the sign-in page), the CSRF token for forms, and the active nav.
+type Page struct {
+	Title  string
+	Viewer *portal.Viewer
+	CSRF   string
+	Nav    string // "home", "people", "groups", "org"
+}
+
+// csrfHeaders is the hx-headers value that sends the CSRF token with every
+// htmx request.
+func (p Page) csrfHeaders() string {
+	return fmt.Sprintf(`{"X-CSRF-Token": %q}`, p.CSRF)
+}
+
+func current(p Page, nav string) string {
+	if p.Nav == nav {
+		return "page"
+	}
+	return "false"
+}
+
+func personURL(id string) string { return "/people/" + url.PathEscape(id) }
+func orgURL(id string) string    { return "/org/" + url.PathEscape(id) }
+func groupURL(id string) string  { return "/groups/" + url.PathEscape(id) }
+
+// pageURL links to another page of a listing at base with query q.
+func pageURL(base, q string, offset int) string {
+	v := url.Values{}
+	if q != "" {
+		v.Set("q", q)
+	}
+	if offset > 0 {
+		v.Set("offset", strconv.Itoa(offset))
+	}
+	if len(v) == 0 {
+		return base
+	}
+	return base + "?" + v.Encode()
+}
+
+func prevOffset(offset, limit int) int { return max(0, offset-limit) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func initials(name string) string {
+	p := portal.Person{DisplayName: name}
+	return p.Initials()
+}
+
+func groupTypeLabel(t portal.GroupType) string {
+	if t == portal.GroupSecurity {
+		return "Security group"
+	}
+	return "Distribution list"
+}
+
+// resultRange says "Showing 26–50" for a page of results.
+func resultRange(offset, n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Showing %d–%d", offset+1, offset+n)
+}
+
+func oidcStartURL(next string) string {
+	if next == "" {
+		return "/signin/oidc"
+	}
+	return "/signin/oidc?next=" + url.QueryEscape(next)
+}
+
+func sep(a, b string) string {
+	if a != "" && b != "" {
+		return " · "
+	}
+	return ""
+}
