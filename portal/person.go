@@ -163,12 +163,20 @@ func normalizePage(offset, limit int) (int, int) {
 }
 
 // Page is one page of results; More is true when another page follows.
+// Total counts every match when it is known (0 otherwise); Capped says the
+// matches were more than MaxMatches and only that many can be paged through.
 type Page[T any] struct {
 	Items  []T
 	Offset int
 	Limit  int
 	More   bool
+	Total  int
+	Capped bool
 }
+
+// MaxMatches is how many matches of a search can be paged through; a
+// search matching more asks the person to add a word.
+const MaxMatches = 1000
 
 // PersonService reads people for the white pages.
 type PersonService interface {

@@ -46,20 +46,19 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // ID in a URL is a plain "not found" and never reaches SQL as an error.
 func validID(id string) bool { return uuidRE.MatchString(id) }
 
-// likeTerms turns a normalised query into LIKE patterns, one per word,
-// with LIKE's metacharacters escaped.
-func likeTerms(q string) []string {
+// queryWords splits a normalised query into at most eight words.
+func queryWords(q string) []string {
 	words := strings.Fields(q)
 	if len(words) > 8 {
 		words = words[:8]
 	}
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	terms := make([]string, len(words))
-	for i, w := range words {
-		terms[i] = "%" + r.Replace(w) + "%"
-	}
-	return terms
+	return words
 }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// escapeLike escapes LIKE's metacharacters so that they match themselves.
+func escapeLike(s string) string { return likeEscaper.Replace(s) }
 
 // isNoRows reports whether err is pgx's "no rows".
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

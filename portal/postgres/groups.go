@@ -23,8 +23,8 @@ func (db *DB) SearchGroups(ctx context.Context, f portal.GroupFilter) (portal.Pa
 	}
 	var where []string
 	args := []any{}
-	for _, t := range likeTerms(f.Query) {
-		args = append(args, t)
+	for _, w := range queryWords(f.Query) {
+		args = append(args, "%"+escapeLike(w)+"%")
 		where = append(where, "g.search_text LIKE tessera_fold($"+strconv.Itoa(len(args))+")")
 	}
 	sql := "SELECT " + groupColumns + `, (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id) FROM groups g`
@@ -72,7 +72,7 @@ func (db *DB) FindGroup(ctx context.Context, id string, offset, limit int) (*por
 			return err
 		})
 	batch.Queue(`SELECT p.id, p.display_name, p.title, p.department FROM group_owners o
-		JOIN people p ON p.id = o.person_id WHERE o.group_id = $1 ORDER BY p.display_name, p.id LIMIT $2`, id, maxListed).
+		JOIN people p ON p.id = o.person_id WHERE o.group_id = $1 ORDER BY p.sort_name, p.id LIMIT $2`, id, maxListed).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			d.Owners, err = pgx.CollectRows(rows, scanRef)
@@ -80,7 +80,7 @@ func (db *DB) FindGroup(ctx context.Context, id string, offset, limit int) (*por
 		})
 	batch.Queue(`SELECT p.id, p.display_name, p.title, p.department FROM group_members m
 		JOIN people p ON p.id = m.person_id WHERE m.group_id = $1
-		ORDER BY p.display_name, p.id LIMIT $2 OFFSET $3`, id, f.Limit+1, f.Offset).
+		ORDER BY p.sort_name, p.id LIMIT $2 OFFSET $3`, id, f.Limit+1, f.Offset).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			d.Members.Items, err = pgx.CollectRows(rows, scanRef)

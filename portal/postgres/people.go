@@ -3,8 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
+		"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,40 +23,79 @@ func scanPerson(row pgx.Row, p *portal.Person, extra ...any) error {
 		&p.ManagerID, &p.Enabled}, extra...)...)
 }
 
-// SearchPeople finds people whose folded search text contains every word of
-// the query, ordered by display name. An empty query browses everyone.
+// SearchPeople finds people matching every word of the query: words of
+// three letters or more anywhere in name, email, title, department, office
+// or phone; shorter words as the start of a given name or surname. Matches
+// are sorted by name; at most portal.MaxMatches of them can be paged.
+// An empty query browses everyone in name order.
 func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.Page[portal.Person], error) {
 	if err := f.Normalize(); err != nil {
 		return portal.Page[portal.Person]{}, err
 	}
-	var where []string
-	args := []any{}
-	for _, t := range likeTerms(f.Query) {
-		args = append(args, t)
-		where = append(where, "p.search_text LIKE tessera_fold($"+strconv.Itoa(len(args))+")")
+	page := portal.Page[portal.Person]{Offset: f.Offset, Limit: f.Limit}
+	where, args := personConditions(f.Query)
+	var rows pgx.Rows
+	var err error
+	if len(where) == 0 {
+		args = append(args, f.Limit+1, f.Offset)
+		rows, err = db.Pool.Query(ctx, "SELECT "+personColumns+", 0 FROM people p ORDER BY p.sort_name, p.id LIMIT $1 OFFSET $2", args...)
+	} else {
+		if f.Offset >= portal.MaxMatches {
+			return page, portal.Errorf(portal.EINVALID, "Only the first %d matches can be shown; add a word to narrow the search.", portal.MaxMatches)
+		}
+		// The matches are collected first (through the trigram or prefix
+		// indexes) and then sorted, so that a common name that sorts late
+		// never walks the whole name index.
+		args = append(args, portal.MaxMatches+1, f.Limit+1, f.Offset)
+		n := len(args)
+		rows, err = db.Pool.Query(ctx, fmt.Sprintf(`WITH m AS MATERIALIZED (
+				SELECT %s, p.sort_name FROM people p WHERE %s LIMIT $%d)
+			SELECT m.*, (SELECT count(*) FROM m) FROM m ORDER BY sort_name, id LIMIT $%d OFFSET $%d`,
+			personColumns, strings.Join(where, " AND "), n-2, n-1, n), args...)
 	}
-	sql := "SELECT " + personColumns + " FROM people p"
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	args = append(args, f.Limit+1, f.Offset)
-	sql += fmt.Sprintf(" ORDER BY p.display_name, p.id LIMIT $%d OFFSET $%d", len(args)-1, len(args))
-	rows, err := db.Pool.Query(ctx, sql, args...)
 	if err != nil {
-		return portal.Page[portal.Person]{}, fmt.Errorf("postgres: search people: %w", err)
+		return page, fmt.Errorf("postgres: search people: %w", err)
 	}
-	people, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Person, error) {
+	defer rows.Close()
+	var sortName string
+	for rows.Next() {
 		var p portal.Person
-		return p, scanPerson(row, &p)
-	})
-	if err != nil {
-		return portal.Page[portal.Person]{}, fmt.Errorf("postgres: search people: %w", err)
+		dest := []any{&page.Total}
+		if len(where) > 0 {
+			dest = []any{&sortName, &page.Total}
+		}
+		if err := scanPerson(rows, &p, dest...); err != nil {
+			return page, fmt.Errorf("postgres: search people: %w", err)
+		}
+		page.Items = append(page.Items, p)
 	}
-	page := portal.Page[portal.Person]{Items: people, Offset: f.Offset, Limit: f.Limit}
-	if len(people) > f.Limit {
-		page.Items, page.More = people[:f.Limit], true
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("postgres: search people: %w", err)
+	}
+	if len(page.Items) > f.Limit {
+		page.Items, page.More = page.Items[:f.Limit], true
+	}
+	if page.Total > portal.MaxMatches {
+		page.Total, page.Capped = portal.MaxMatches, true
+		page.More = page.More && f.Offset+f.Limit < portal.MaxMatches
 	}
 	return page, nil
+}
+
+// personConditions turns a normalised query into SQL conditions and args.
+func personConditions(q string) ([]string, []any) {
+	var where []string
+	var args []any
+	for _, w := range queryWords(q) {
+		if utf8.RuneCountInString(w) >= 3 {
+			args = append(args, "%"+escapeLike(w)+"%")
+			where = append(where, fmt.Sprintf("p.search_text LIKE tessera_fold($%d)", len(args)))
+		} else {
+			args = append(args, escapeLike(w)+"%")
+			where = append(where, fmt.Sprintf("(tessera_fold(p.given_name) LIKE tessera_fold($%[1]d) OR tessera_fold(p.surname) LIKE tessera_fold($%[1]d))", len(args)))
+		}
+	}
+	return where, args
 }
 
 const maxListed = 100
@@ -101,7 +140,7 @@ func (db *DB) findProfile(ctx context.Context, id string, withGroups bool) (*por
 			return err
 		})
 	batch.Queue(`SELECT id, display_name, title, department, count(*) OVER ()
-		FROM people WHERE manager_id = $1 ORDER BY display_name, id LIMIT $2`, id, maxListed).
+		FROM people WHERE manager_id = $1 ORDER BY sort_name, id LIMIT $2`, id, maxListed).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var r portal.PersonRef
@@ -139,7 +178,7 @@ func (db *DB) findProfile(ctx context.Context, id string, withGroups bool) (*por
 // TopOfOrg returns the people at the top of the manager tree.
 func (db *DB) TopOfOrg(ctx context.Context) ([]portal.PersonRef, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT id, display_name, title, department FROM people
-		WHERE manager_id IS NULL ORDER BY display_name, id LIMIT $1`, maxListed)
+		WHERE manager_id IS NULL ORDER BY sort_name, id LIMIT $1`, maxListed)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: top of org: %w", err)
 	}

@@ -75,6 +75,19 @@ func resultRange(offset, n int) string {
 	return fmt.Sprintf("Showing %d–%d", offset+1, offset+n)
 }
 
+// matchSummary says how many people matched a search.
+func matchSummary[T any](res portal.Page[T]) string {
+	switch {
+	case len(res.Items) == 0:
+		return ""
+	case res.Capped:
+		return fmt.Sprintf("%s of more than %d matches. Add a word to narrow the search.", resultRange(res.Offset, len(res.Items)), portal.MaxMatches)
+	case res.Total > 0:
+		return fmt.Sprintf("%s of %d.", resultRange(res.Offset, len(res.Items)), res.Total)
+	}
+	return resultRange(res.Offset, len(res.Items)) + "."
+}
+
 func oidcStartURL(next string) string {
 	if next == "" {
 		return "/signin/oidc"

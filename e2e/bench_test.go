@@ -1,0 +1,170 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/web"
+)
+
+// benchPeople is the size of the organisation the figures are measured on.
+const benchPeople = 100_000
+
+// figure prints one result line in the form `make bench` collects.
+func figure(name string, value float64, unit, target string) {
+	fmt.Printf("figure: %s %.1f %s (target %s)\n", name, value, unit, target)
+}
+
+// searchMix is a realistic mix of white-pages searches over the demo org:
+// full names, given names, partial surnames, two-letter prefixes,
+// departments, offices, titles and phone fragments.
+func searchMix(org *demo.Org, n int) []string {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var qs []string
+	for len(qs) < n {
+		p := org.People[rng.IntN(len(org.People))]
+		switch len(qs) % 8 {
+		case 0:
+			qs = append(qs, p.DisplayName)
+		case 1:
+			qs = append(qs, p.GivenName)
+		case 2:
+			r := []rune(p.Surname)
+			qs = append(qs, string(r[:min(len(r), 4)]))
+		case 3:
+			r := []rune(p.GivenName)
+			qs = append(qs, string(r[:min(len(r), 2)]))
+		case 4:
+			qs = append(qs, p.Department)
+		case 5:
+			qs = append(qs, p.Office+" "+strings.Fields(p.Title)[0])
+		case 6:
+			qs = append(qs, p.Phone[len(p.Phone)-6:])
+		case 7:
+			qs = append(qs, p.Email)
+		}
+	}
+	return qs
+}
+
+// BenchmarkWhitePagesSearch measures server time of GET /people?q=… through
+// the real handler, router, session check and templates over 100,000 people.
+func BenchmarkWhitePagesSearch(b *testing.B) {
+	ctx := context.Background()
+	pool := harness.Pool(b, harness.SeededDatabaseURL(b, benchPeople))
+	db := postgres.New(pool)
+	org, err := demo.Generate(benchPeople)
+	require.NoError(b, err)
+	srv := (&web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db}).Handler()
+	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local")
+	require.NoError(b, err)
+	queries := searchMix(org, 400)
+	do := func(q string) time.Duration {
+		req := httptest.NewRequest("GET", "/people?q="+url.QueryEscape(q), nil)
+		req.AddCookie(&http.Cookie{Name: "tessera_session", Value: token})
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		srv.ServeHTTP(rec, req)
+		d := time.Since(start)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("search %q: status %d", q, rec.Code)
+		}
+		return d
+	}
+	for _, q := range queries[:50] { // warm the caches and statement cache
+		do(q)
+	}
+	var times []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, q := range queries {
+			times = append(times, do(q))
+		}
+	}
+	b.StopTimer()
+	p50, p95, p99 := percentile(times, 50), percentile(times, 95), percentile(times, 99)
+	b.ReportMetric(ms(p95), "p95-ms")
+	b.Logf("white pages search over %d people, %d requests: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", benchPeople, len(times), ms(p50), ms(p95), ms(p99))
+	figure("whitepages_search_p95", ms(p95), "ms", "<= 10")
+}
+
+// BenchmarkProfilePage loads profile pages of random people from the real
+// `tessera serve` binary with wrk over loopback, then reads the server's
+// peak resident memory.
+func BenchmarkProfilePage(b *testing.B) {
+	wrk := harness.RequireCommand(b, "wrk", "wrk")
+	ctx := context.Background()
+	dbURL := harness.SeededDatabaseURL(b, benchPeople)
+	db := postgres.New(harness.Pool(b, dbURL))
+	org, err := demo.Generate(benchPeople)
+	require.NoError(b, err)
+	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local")
+	require.NoError(b, err)
+	srv := harness.StartTessera(b, dbURL)
+
+	// A wrk script that asks for the profiles of 2,000 random people.
+	rng := rand.New(rand.NewPCG(3, 4))
+	var paths []string
+	for range 2000 {
+		paths = append(paths, strconv.Quote("/people/"+org.People[rng.IntN(len(org.People))].ID))
+	}
+	script := filepath.Join(b.TempDir(), "profiles.lua")
+	require.NoError(b, os.WriteFile(script, []byte(`paths = {`+strings.Join(paths, ",")+`}
+wrk.headers["Cookie"] = "tessera_session=`+token+`"
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+response = function(status, headers, body)
+  if status ~= 200 then error("status " .. status) end
+end
+`), 0o644))
+	run := func(d string) string {
+		out, err := exec.Command(wrk, "-t2", "-c32", "-d"+d, "--latency", "-s", script, srv.URL).CombinedOutput()
+		require.NoError(b, err, "%s", out)
+		return string(out)
+	}
+	run("2s") // warm up
+	b.ResetTimer()
+	out := run("10s")
+	b.StopTimer()
+	m := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`).FindStringSubmatch(out)
+	require.NotNil(b, m, "wrk output: %s", out)
+	require.NotContains(b, out, "Non-2xx", "wrk output: %s", out)
+	rps, _ := strconv.ParseFloat(m[1], 64)
+	b.ReportMetric(rps, "req/s")
+	b.Logf("wrk:\n%s", out)
+	figure("profile_page_throughput", rps, "req/s", ">= 1500")
+
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.Cmd.Process.Pid))
+	require.NoError(b, err)
+	hwm := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+	require.NotNil(b, hwm)
+	kb, _ := strconv.ParseFloat(string(hwm[1]), 64)
+	figure("serve_rss_peak", kb/1024, "MB", "<= 150")
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
