@@ -91,16 +91,16 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// signInLimiter slows password guessing: a burst then a steady rate per
-// client address. It lives in this process; behind several web processes
-// each keeps its own budget.
+// signInLimiter slows password guessing: each client address and each
+// account name has a budget of failed sign-ins that refills slowly. It lives
+// in this process; behind several web processes each keeps its own budget.
 type signInLimiter struct {
 	mu      sync.Mutex
-	clients map[string]*clientLimit
-	last    time.Time
+	buckets map[string]*bucket
+	swept   time.Time
 }
 
-type clientLimit struct {
+type bucket struct {
 	lim  *rate.Limiter
 	seen time.Time
 }
@@ -111,41 +111,69 @@ const (
 )
 
 func newSignInLimiter() *signInLimiter {
-	return &signInLimiter{clients: map[string]*clientLimit{}}
+	return &signInLimiter{buckets: map[string]*bucket{}}
 }
 
-func (l *signInLimiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.last) > time.Minute {
-		for k, c := range l.clients {
-			if now.Sub(c.seen) > 10*time.Minute {
-				delete(l.clients, k)
+func (l *signInLimiter) bucket(key string, now time.Time) *bucket {
+	if now.Sub(l.swept) > time.Minute {
+		for k, b := range l.buckets {
+			if now.Sub(b.seen) > 10*time.Minute {
+				delete(l.buckets, k)
 			}
 		}
-		l.last = now
+		l.swept = now
 	}
-	c := l.clients[key]
-	if c == nil {
-		c = &clientLimit{lim: rate.NewLimiter(rate.Every(signInEvery), signInBurst)}
-		l.clients[key] = c
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{lim: rate.NewLimiter(rate.Every(signInEvery), signInBurst)}
+		l.buckets[key] = b
 	}
-	c.seen = now
-	return c.lim.AllowN(now, 1)
+	b.seen = now
+	return b
 }
 
-// limitSignIn refuses sign-in attempts beyond the client's budget.
-func (s *Server) limitSignIn(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
+// blocked reports whether any of keys has no failures left.
+func (l *signInLimiter) blocked(now time.Time, keys ...string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		if l.bucket(k, now).lim.TokensAt(now) < 1 {
+			return true
 		}
-		if !s.limiter.allow(host, time.Now()) {
-			w.Header().Set("Retry-After", "60")
-			s.Error(w, r, portal.Errorf(portal.ETOOMANYREQUEST, "Too many sign-in attempts from your address. Wait a minute and try again."))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	}
+	return false
+}
+
+// fail spends one failure from each of keys.
+func (l *signInLimiter) fail(now time.Time, keys ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		l.bucket(k, now).lim.AllowN(now, 1)
+	}
+}
+
+// signInKeys names the budgets a sign-in attempt draws on.
+func signInKeys(r *http.Request, account string) []string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	keys := []string{"addr:" + host}
+	if account != "" {
+		keys = append(keys, "account:"+strings.ToLower(account))
+	}
+	return keys
+}
+
+var errTooManySignIns = portal.Errorf(portal.ETOOMANYREQUEST, "Too many failed sign-in attempts. Wait a minute and try again.")
+
+// refuseSignIn answers 429 when the attempt's budget is spent.
+func (s *Server) refuseSignIn(w http.ResponseWriter, r *http.Request, keys []string) bool {
+	if !s.limiter.blocked(time.Now(), keys...) {
+		return false
+	}
+	w.Header().Set("Retry-After", "60")
+	s.Error(w, r, errTooManySignIns)
+	return true
 }

@@ -68,9 +68,9 @@ func (s *Server) Handler() http.Handler {
 	r.Group(func(r chi.Router) {
 		r.Use(s.loadSession, s.csrf)
 		r.Get("/signin", s.handleSignInPage)
-		r.With(s.limitSignIn).Post("/signin", s.handleSignIn)
+		r.Post("/signin", s.handleSignIn)
 		r.Get("/signin/oidc", s.handleOIDCStart)
-		r.With(s.limitSignIn).Get("/signin/oidc/callback", s.handleOIDCCallback)
+		r.Get("/signin/oidc/callback", s.handleOIDCCallback)
 		r.Post("/signout", s.handleSignOut)
 
 		r.Group(func(r chi.Router) {

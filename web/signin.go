@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/web/view"
@@ -37,12 +38,17 @@ func (s *Server) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	f := s.signInForm(r)
 	f.Account = r.PostFormValue("account")
+	keys := signInKeys(r, f.Account)
+	if s.refuseSignIn(w, r, keys) {
+		return
+	}
 	personID, err := s.Auth.CheckPassword(r.Context(), f.Account, r.PostFormValue("password"))
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
 			s.Error(w, r, err)
 			return
 		}
+		s.limiter.fail(time.Now(), keys...)
 		f.Error = portal.ErrorMessage(err)
 		s.renderSignIn(w, r, http.StatusUnauthorized, f)
 		return
