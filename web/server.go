@@ -27,12 +27,12 @@ type Config struct {
 
 // Server is the HTTP front of the portal.
 type Server struct {
-	Config  Config
-	Logger  *slog.Logger
-	People  portal.PersonService
-	Groups  portal.GroupService
-	Auth    portal.Authenticator
-	Flows   portal.OIDCFlowStore
+	Config Config
+	Logger *slog.Logger
+	People portal.PersonService
+	Groups portal.GroupService
+	Auth   portal.Authenticator
+	Flows  portal.OIDCFlowStore
 	// Ready reports whether the service can serve (database reachable,
 	// migrations current).
 	Ready func(ctx context.Context) error

@@ -36,7 +36,7 @@ func setup(t *testing.T) *testBundle {
 	require.NoError(t, err)
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
 		Logger: slog.New(slog.DiscardHandler),
-		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }}
+		Ready:  func(ctx context.Context) error { return pool.Ping(ctx) }}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &testBundle{srv: srv, db: db, org: org}
