@@ -2,11 +2,12 @@
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS unaccent;
 
--- fold lowercases and strips diacritics so "zoe" finds "Zoë". unaccent() is
--- only STABLE, so it is wrapped with its dictionary named explicitly.
+-- tessera_fold lowercases, strips diacritics and drops apostrophes, so that
+-- "zoe dangelo" finds "Zoë D'Angelo" (and "D’Angelo"). unaccent() is only
+-- STABLE, so it is wrapped with its dictionary named explicitly.
 CREATE FUNCTION tessera_fold(text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, $1)) $$;
+AS $$ SELECT translate(lower(public.unaccent('public.unaccent'::regdictionary, $1)), '''’‘`´', '') $$;
 
 -- attribute_schema describes the extra attributes kept in people.extra.
 CREATE TABLE attribute_schema (

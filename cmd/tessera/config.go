@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/web"
 )
 
@@ -67,7 +68,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, "TESSERA_BASE_URL must start with http:// or https://")
 	}
 	if err := c.OIDC.Validate(); err != nil {
-		errs = append(errs, err.Error())
+		errs = append(errs, portal.ErrorMessageOr(err))
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
