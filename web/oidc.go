@@ -166,7 +166,25 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "The sign-in provider's answer could not be read. Please try again.")
 		return
 	}
+	if _, ok := claims[s.Config.OIDC.MatchClaim]; !ok {
+		// Providers that also issue an access token may keep the claims of
+		// the email and profile scopes out of the ID token and give them
+		// only from UserInfo (OpenID Connect Core 5.4), as providers built
+		// on zitadel/oidc do unless configured otherwise.
+		if err := s.oidcUserInfoClaims(ctx, provider, tok, idt.Subject, claims); err != nil {
+			s.Logger.Warn("oidc userinfo", "err", err)
+			fail(http.StatusUnauthorized, "The sign-in provider's answer could not be verified. Please try again.")
+			return
+		}
+	}
 	value, _ := claims[s.Config.OIDC.MatchClaim].(string)
+	if s.Config.OIDC.MatchClaim == "email" && isFalse(claims["email_verified"]) {
+		// Anyone may type any address into an account at some providers;
+		// an address the provider has not verified identifies no one.
+		s.Logger.Info("oidc email not verified", "subject", idt.Subject)
+		fail(http.StatusForbidden, fmt.Sprintf("Your sign-in provider has not verified the email address %s, so Tessera cannot sign you in with it. Verify it with your provider, or ask your administrator.", value))
+		return
+	}
 	personID, err := s.Auth.FindPersonByAttribute(r.Context(), s.Config.OIDC.MatchAttribute, value)
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
@@ -178,4 +196,42 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.startSession(w, r, personID, "oidc", flow.ReturnTo)
+}
+
+// oidcUserInfoClaims adds to claims the UserInfo claims that the ID token
+// lacks. A provider without a UserInfo endpoint adds nothing; UserInfo about
+// another subject than the ID token's is refused (OpenID Connect Core 5.3.2).
+func (s *Server) oidcUserInfoClaims(ctx context.Context, provider *oidc.Provider, tok *oauth2.Token, subject string, claims map[string]any) error {
+	if provider.UserInfoEndpoint() == "" {
+		return nil
+	}
+	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return err
+	}
+	if info.Subject != subject {
+		return fmt.Errorf("userinfo subject %q is not the ID token's %q", info.Subject, subject)
+	}
+	var more map[string]any
+	if err := info.Claims(&more); err != nil {
+		return err
+	}
+	for k, v := range more {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return nil
+}
+
+// isFalse reports whether a boolean claim is present and false; some
+// providers send booleans as strings.
+func isFalse(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(v, "false")
+	}
+	return false
 }
