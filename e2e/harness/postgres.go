@@ -45,6 +45,7 @@ func Main(m *testing.M) {
 
 // Stop shuts down the servers started by this test binary.
 func Stop() {
+	stopChromium()
 	if pg.admin != nil {
 		pg.admin.Close()
 	}
