@@ -93,13 +93,24 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 		do(q)
 	}
 	var times []time.Duration
+	type timed struct {
+		q string
+		d time.Duration
+	}
+	var slowest []timed
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, q := range queries {
-			times = append(times, do(q))
+			d := do(q)
+			times = append(times, d)
+			slowest = append(slowest, timed{q, d})
 		}
 	}
 	b.StopTimer()
+	slices.SortFunc(slowest, func(a, b timed) int { return int(b.d - a.d) })
+	for _, s := range slowest[:min(8, len(slowest))] {
+		b.Logf("slow: %q %.2f ms", s.q, ms(s.d))
+	}
 	p50, p95, p99 := percentile(times, 50), percentile(times, 95), percentile(times, 99)
 	b.ReportMetric(ms(p95), "p95-ms")
 	b.Logf("white pages search over %d people, %d requests: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", benchPeople, len(times), ms(p50), ms(p95), ms(p99))

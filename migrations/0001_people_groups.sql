@@ -38,8 +38,11 @@ CREATE TABLE people (
     search_text      text GENERATED ALWAYS AS (tessera_fold(
         display_name || ' ' || email || ' ' || title || ' ' || department || ' ' ||
         office || ' ' || phone || ' ' || mobile)) STORED,
-    -- sort_name orders lists by folded name with cheap byte comparisons.
-    sort_name        text COLLATE "C" GENERATED ALWAYS AS (tessera_fold(display_name)) STORED
+    -- sort_name orders lists by folded name with cheap byte comparisons;
+    -- given_fold and surname_fold serve short name-prefix searches.
+    sort_name        text COLLATE "C" GENERATED ALWAYS AS (tessera_fold(display_name)) STORED,
+    given_fold       text COLLATE "C" GENERATED ALWAYS AS (tessera_fold(given_name)) STORED,
+    surname_fold     text COLLATE "C" GENERATED ALWAYS AS (tessera_fold(surname)) STORED
 );
 CREATE UNIQUE INDEX people_account_name_key ON people (lower(account_name));
 CREATE UNIQUE INDEX people_employee_id_key ON people (employee_id);
@@ -49,8 +52,8 @@ CREATE INDEX people_sort_name ON people (sort_name, id);
 -- Words of three letters or more are found anywhere by trigram; shorter
 -- ones as the start of a given name or surname.
 CREATE INDEX people_search ON people USING gin (search_text gin_trgm_ops);
-CREATE INDEX people_given_prefix ON people (tessera_fold(given_name) text_pattern_ops);
-CREATE INDEX people_surname_prefix ON people (tessera_fold(surname) text_pattern_ops);
+CREATE INDEX people_given_prefix ON people (given_fold);
+CREATE INDEX people_surname_prefix ON people (surname_fold);
 
 CREATE TABLE groups (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -585,8 +585,9 @@ func TestOIDCSignOut(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.get(e.tessera.URL+"/").status)
 
 	r = b.post(e.tessera.URL+"/signout", url.Values{"csrf": {csrf}})
-	require.Equal(t, http.StatusOK, r.status)
-	require.Contains(t, r.body, "You have signed out.")
+	require.Equal(t, http.StatusSeeOther, r.status)
+	require.Equal(t, "/signin", r.loc.Path)
+	require.Contains(t, b.get(r.loc.String()).body, "You have signed out.")
 	require.Nil(t, b.cookie(e.tessera.URL, "tessera_session"))
 	require.Equal(t, 0, e.sessions(t, personID))
 

@@ -13,10 +13,6 @@ import (
 	"github.com/tessera-idm/tessera/web/view"
 )
 
-func withoutSession(r *http.Request) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), sessionKey, (*portal.Session)(nil)))
-}
-
 type component interface {
 	Render(context.Context, io.Writer) error
 }

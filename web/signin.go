@@ -31,6 +31,8 @@ func (s *Server) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	f := s.signInForm(r)
 	if f.Next != "" {
 		f.Notice = "Please sign in to continue."
+	} else if r.FormValue("signedout") != "" {
+		f.Notice = "You have signed out."
 	}
 	s.renderSignIn(w, r, http.StatusOK, f)
 }
@@ -80,7 +82,6 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.setCookie(w, "tessera_session", "", -1)
-	f := s.signInForm(r)
-	f.Notice = "You have signed out."
-	s.renderSignIn(w, withoutSession(r), http.StatusOK, f)
+	// A fresh GET gives the sign-in form an anonymous CSRF token.
+	http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
 }

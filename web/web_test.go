@@ -143,11 +143,15 @@ func TestSignIn(t *testing.T) {
 		resp, body := c.get(next)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, body, "data-testid=\"person-name\"")
-		resp, body = c.post("/signout", url.Values{"csrf": {c.csrf}})
-		require.Equal(t, http.StatusOK, resp.StatusCode)
+		resp, _ = c.post("/signout", url.Values{"csrf": {c.csrf}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		_, body = c.get(resp.Header.Get("Location"))
 		require.Contains(t, body, "You have signed out.")
 		resp, _ = c.get("/")
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		// The sign-in form shown after signing out works at once.
+		resp, _ = c.post("/signin", url.Values{"csrf": {c.csrf}, "account": {"zoe"}, "password": {demo.DemoPassword}})
+		require.Equal(t, "/", resp.Header.Get("Location"))
 	})
 
 	t.Run("sign in by email", func(t *testing.T) {

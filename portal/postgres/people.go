@@ -91,8 +91,11 @@ func personConditions(q string) ([]string, []any) {
 			args = append(args, "%"+escapeLike(w)+"%")
 			where = append(where, fmt.Sprintf("p.search_text LIKE tessera_fold($%d)", len(args)))
 		} else {
-			args = append(args, escapeLike(w)+"%")
-			where = append(where, fmt.Sprintf("(tessera_fold(p.given_name) LIKE tessera_fold($%[1]d) OR tessera_fold(p.surname) LIKE tessera_fold($%[1]d))", len(args)))
+			// A byte-ordered range is a prefix match that a prepared
+			// statement's generic plan can still serve from the index.
+			args = append(args, w)
+			where = append(where, fmt.Sprintf(`((p.given_fold >= tessera_fold($%[1]d) AND p.given_fold < tessera_fold($%[1]d) || chr(1114111))
+				OR (p.surname_fold >= tessera_fold($%[1]d) AND p.surname_fold < tessera_fold($%[1]d) || chr(1114111)))`, len(args)))
 		}
 	}
 	return where, args
