@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tessera-idm/tessera/migrations"
+	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
 )
 
@@ -118,7 +119,7 @@ func Postgres(tb testing.TB) *pgxpool.Pool {
 // Pool opens a pool on url that is closed when tb ends.
 func Pool(tb testing.TB, url string) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
+	pool, err := postgres.Open(context.Background(), url)
 	if err != nil {
 		tb.Fatalf("harness: open pool: %v", err)
 	}
