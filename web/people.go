@@ -61,6 +61,10 @@ func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		errMsg, status = portal.ErrorMessage(err), http.StatusBadRequest
+		if isFragment(r) {
+			// htmx swaps only 2xx answers; the message is the content.
+			status = http.StatusOK
+		}
 	}
 	for i := range res.Items {
 		res.Items[i] = res.Items[i].Redact(v)
@@ -115,6 +119,10 @@ func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		errMsg, status = portal.ErrorMessage(err), http.StatusBadRequest
+		if isFragment(r) {
+			// htmx swaps only 2xx answers; the message is the content.
+			status = http.StatusOK
+		}
 	}
 	if isFragment(r) {
 		renderStatus(w, r, status, view.GroupResults(q, res, errMsg))
