@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
-		"strings"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
