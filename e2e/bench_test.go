@@ -179,3 +179,20 @@ func percentile(ds []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkSeed times `tessera seed --people 100000` into an empty,
+// migrated database, as an operator would run it.
+func BenchmarkSeed(b *testing.B) {
+	bin := harness.Binary(b)
+	url := harness.DatabaseURL(b)
+	b.ResetTimer()
+	start := time.Now()
+	cmd := exec.Command(bin, "seed", "--people", strconv.Itoa(benchPeople))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	b.StopTimer()
+	require.NoError(b, err, "%s", out)
+	b.ReportMetric(d.Seconds(), "s")
+	figure("seed_100k_people", d.Seconds(), "s", "<= 60")
+}

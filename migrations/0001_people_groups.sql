@@ -9,6 +9,20 @@ CREATE FUNCTION tessera_fold(text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 AS $$ SELECT translate(lower(public.unaccent('public.unaccent'::regdictionary, $1)), '''’‘`´', '') $$;
 
+-- tessera_words folds text and keeps only letters and digits, one space
+-- between words: "Smith-Jones, Ana" becomes "smith jones ana".
+CREATE FUNCTION tessera_words(text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$ SELECT btrim(regexp_replace(tessera_fold($1), '[^[:alnum:]]+', ' ', 'g')) $$;
+
+-- tessera_prefix_query turns search text into a query that every word must
+-- match as the start of a word: "zoë d'ang" becomes 'zoe':* & 'dang':*.
+-- The words hold only letters and digits, so they cannot break the syntax.
+CREATE FUNCTION tessera_prefix_query(text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$ SELECT string_agg(lexeme || ':*', ' & ')::tsquery
+      FROM unnest(to_tsvector('simple', tessera_words($1))) $$;
+
 -- attribute_schema describes the extra attributes kept in people.extra.
 CREATE TABLE attribute_schema (
     name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-zA-Z0-9]{0,62}$'),
@@ -35,25 +49,20 @@ CREATE TABLE people (
     extra            jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(extra) = 'object'),
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
-    search_text      text GENERATED ALWAYS AS (tessera_fold(
+    -- search_doc holds the folded words the white pages search by prefix.
+    search_doc       tsvector GENERATED ALWAYS AS (to_tsvector('simple', tessera_words(
         display_name || ' ' || email || ' ' || title || ' ' || department || ' ' ||
-        office || ' ' || phone || ' ' || mobile)) STORED,
-    -- sort_name orders lists by folded name with cheap byte comparisons;
-    -- given_fold and surname_fold serve short name-prefix searches.
-    sort_name        text COLLATE "C" GENERATED ALWAYS AS (tessera_fold(display_name)) STORED,
-    given_fold       text COLLATE "C" GENERATED ALWAYS AS (tessera_fold(given_name)) STORED,
-    surname_fold     text COLLATE "C" GENERATED ALWAYS AS (tessera_fold(surname)) STORED
+        office || ' ' || phone || ' ' || mobile))) STORED,
+    -- sort_name orders lists by folded name with cheap byte comparisons.
+    sort_name        text COLLATE "C" GENERATED ALWAYS AS (tessera_fold(display_name)) STORED
 );
 CREATE UNIQUE INDEX people_account_name_key ON people (lower(account_name));
 CREATE UNIQUE INDEX people_employee_id_key ON people (employee_id);
 CREATE INDEX people_email ON people (lower(email)) WHERE email <> '';
 CREATE INDEX people_manager ON people (manager_id, sort_name, id);
 CREATE INDEX people_sort_name ON people (sort_name, id);
--- Words of three letters or more are found anywhere by trigram; shorter
--- ones as the start of a given name or surname.
-CREATE INDEX people_search ON people USING gin (search_text gin_trgm_ops);
-CREATE INDEX people_given_prefix ON people (given_fold);
-CREATE INDEX people_surname_prefix ON people (surname_fold);
+-- Without a pending list, every search reads only the index proper.
+CREATE INDEX people_search ON people USING gin (search_doc) WITH (fastupdate = off);
 
 CREATE TABLE groups (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -69,7 +78,7 @@ CREATE TABLE groups (
 );
 CREATE UNIQUE INDEX groups_name_key ON groups (lower(name));
 CREATE INDEX groups_display_name ON groups (display_name, id);
-CREATE INDEX groups_search ON groups USING gin (search_text gin_trgm_ops);
+CREATE INDEX groups_search ON groups USING gin (search_text gin_trgm_ops) WITH (fastupdate = off);
 
 CREATE TABLE group_owners (
     group_id  uuid NOT NULL REFERENCES groups (id) ON DELETE CASCADE,

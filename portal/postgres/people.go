@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,53 +22,43 @@ func scanPerson(row pgx.Row, p *portal.Person, extra ...any) error {
 		&p.ManagerID, &p.Enabled}, extra...)...)
 }
 
-// SearchPeople finds people matching every word of the query: words of
-// three letters or more anywhere in name, email, title, department, office
-// or phone; shorter words as the start of a given name or surname. Matches
-// are sorted by name; at most portal.MaxMatches of them can be paged.
-// An empty query browses everyone in name order.
+// SearchPeople finds people for whom every word of the query starts a word
+// of their name, email, title, department, office or phone, ignoring case,
+// diacritics and punctuation. Matches are sorted by name; at most
+// portal.MaxMatches of them can be paged. An empty query browses everyone.
 func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.Page[portal.Person], error) {
 	if err := f.Normalize(); err != nil {
 		return portal.Page[portal.Person]{}, err
 	}
 	page := portal.Page[portal.Person]{Offset: f.Offset, Limit: f.Limit}
-	where, args := personConditions(f.Query)
 	var rows pgx.Rows
 	var err error
-	if len(where) == 0 {
-		args = append(args, f.Limit+1, f.Offset)
-		rows, err = db.Pool.Query(ctx, "SELECT "+personColumns+", 0 FROM people p ORDER BY p.sort_name, p.id LIMIT $1 OFFSET $2", args...)
+	if f.Query == "" {
+		rows, err = db.Pool.Query(ctx, "SELECT "+personColumns+", 0 FROM people p ORDER BY p.sort_name, p.id LIMIT $1 OFFSET $2",
+			f.Limit+1, f.Offset)
 	} else {
 		if f.Offset >= portal.MaxMatches {
 			return page, portal.Errorf(portal.EINVALID, "Only the first %d matches can be shown; add a word to narrow the search.", portal.MaxMatches)
 		}
-		// The matches are collected first (through the trigram or prefix
-		// indexes) and then sorted, so that a common name that sorts late
-		// never walks the whole name index.
-		args = append(args, portal.MaxMatches+1, f.Limit+1, f.Offset)
-		n := len(args)
-		rows, err = db.Pool.Query(ctx, fmt.Sprintf(`WITH m AS MATERIALIZED (
-				SELECT %s, p.sort_name FROM people p WHERE %s LIMIT $%d)
-			SELECT m.*, (SELECT count(*) FROM m) FROM m ORDER BY sort_name, id LIMIT $%d OFFSET $%d`,
-			personColumns, strings.Join(where, " AND "), n-2, n-1, n), args...)
+		// The matches (IDs and sort keys only) are collected through the
+		// word index first and then sorted, so that a common name that
+		// sorts late never walks the whole name index; only the page's
+		// rows are read in full.
+		rows, err = db.Pool.Query(ctx, `WITH m AS MATERIALIZED (
+				SELECT id, sort_name FROM people WHERE search_doc @@ tessera_prefix_query($1) LIMIT $2),
+			pg AS (SELECT id, sort_name FROM m ORDER BY sort_name, id LIMIT $3 OFFSET $4)
+			SELECT `+personColumns+`, (SELECT count(*) FROM m)
+			FROM pg JOIN people p ON p.id = pg.id ORDER BY pg.sort_name, pg.id`,
+			strings.Join(queryWords(f.Query), " "), portal.MaxMatches+1, f.Limit+1, f.Offset)
 	}
 	if err != nil {
 		return page, fmt.Errorf("postgres: search people: %w", err)
 	}
-	defer rows.Close()
-	var sortName string
-	for rows.Next() {
+	page.Items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Person, error) {
 		var p portal.Person
-		dest := []any{&page.Total}
-		if len(where) > 0 {
-			dest = []any{&sortName, &page.Total}
-		}
-		if err := scanPerson(rows, &p, dest...); err != nil {
-			return page, fmt.Errorf("postgres: search people: %w", err)
-		}
-		page.Items = append(page.Items, p)
-	}
-	if err := rows.Err(); err != nil {
+		return p, scanPerson(row, &p, &page.Total)
+	})
+	if err != nil {
 		return page, fmt.Errorf("postgres: search people: %w", err)
 	}
 	if len(page.Items) > f.Limit {
@@ -80,25 +69,6 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 		page.More = page.More && f.Offset+f.Limit < portal.MaxMatches
 	}
 	return page, nil
-}
-
-// personConditions turns a normalised query into SQL conditions and args.
-func personConditions(q string) ([]string, []any) {
-	var where []string
-	var args []any
-	for _, w := range queryWords(q) {
-		if utf8.RuneCountInString(w) >= 3 {
-			args = append(args, "%"+escapeLike(w)+"%")
-			where = append(where, fmt.Sprintf("p.search_text LIKE tessera_fold($%d)", len(args)))
-		} else {
-			// A byte-ordered range is a prefix match that a prepared
-			// statement's generic plan can still serve from the index.
-			args = append(args, w)
-			where = append(where, fmt.Sprintf(`((p.given_fold >= tessera_fold($%[1]d) AND p.given_fold < tessera_fold($%[1]d) || chr(1114111))
-				OR (p.surname_fold >= tessera_fold($%[1]d) AND p.surname_fold < tessera_fold($%[1]d) || chr(1114111)))`, len(args)))
-		}
-	}
-	return where, args
 }
 
 const maxListed = 100

@@ -82,7 +82,7 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 	} else if err != nil {
 		return fmt.Errorf("postgres: load org: %w", err)
 	}
-	if _, err := db.Pool.Exec(ctx, "ANALYZE people, groups, group_members, group_owners"); err != nil {
+	if _, err := db.Pool.Exec(ctx, "VACUUM ANALYZE people, groups, group_members, group_owners"); err != nil {
 		return fmt.Errorf("postgres: analyze: %w", err)
 	}
 	return nil

@@ -58,10 +58,10 @@ func TestSearchPeople(t *testing.T) {
 		}
 		return out
 	}
-	for _, q := range []string{"Zoë D'Angelo", "zoe dangelo", "ANGELO-ŁUKA", "lukasiewicz", "zoe@tessera", "Zo D'"} {
+	for _, q := range []string{"Zoë D'Angelo", "zoe dangelo", "DANGELO-ŁUKA", "D’Angelo", "lukasiewicz", "zoe@tessera", "Zo D'"} {
 		require.Contains(t, names(portal.PersonFilter{Query: q}), zoe.DisplayName, q)
 	}
-	for _, q := range []string{"%", "_", `\`, "%%%%", "zzzzqqq", "a_b"} {
+	for _, q := range []string{"%", "_", `\`, "%%%%", "zzzzqqq"} {
 		require.Empty(t, names(portal.PersonFilter{Query: q}), q)
 	}
 	// Department and office words match anywhere.
