@@ -41,8 +41,9 @@ test: static check-generate vet
 
 ## bench: performance figures on generated data (100,000 people)
 bench: static
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/ | tee var/bench.out
-	@grep '^figure:' var/bench.out || true
+	@mkdir -p var
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/ 2>&1 | tee var/bench.out
+	@echo; echo "== figures"; grep '^figure:' var/bench.out
 
 clean:
 	rm -rf bin node_modules $(HTMX)
