@@ -34,7 +34,8 @@ type Person struct {
 	ManagerID   string
 	ManagerName string
 	Enabled     bool // account status; privileged
-	Extra       map[string]string
+	// Extra holds attributes beyond the core ones, by schema name.
+	Extra map[string]string
 
 	// Privileged is true when the privileged fields above were loaded for a
 	// viewer allowed to see them.
@@ -67,14 +68,46 @@ type PersonRef struct {
 	Department  string
 }
 
+// Attribute describes one extra person attribute kept in the schema-described
+// extra data (MIM's schema attributes): its name, label, type and whether
+// only helpdesk and administrators may see it.
+type Attribute struct {
+	Name       string
+	Label      string
+	Type       string // string, int, bool or date
+	Privileged bool
+}
+
+// AttributeValue is one extra attribute of a person, with its schema.
+type AttributeValue struct {
+	Attribute
+	Value string
+}
+
 // Profile is everything the profile page shows about one person.
 type Profile struct {
 	Person       Person
-	ManagerChain []PersonRef // nearest manager first
+	Attributes   []AttributeValue // extra attributes the person has, by label
+	ManagerChain []PersonRef      // nearest manager first
 	Reports      []PersonRef
 	ReportCount  int
 	Groups       []GroupRef
 	GroupCount   int
+}
+
+// Redact removes what viewer may not see from the profile.
+func (p *Profile) Redact(v Viewer) {
+	p.Person = p.Person.Redact(v)
+	if v.SeesPrivileged() {
+		return
+	}
+	kept := p.Attributes[:0]
+	for _, a := range p.Attributes {
+		if !a.Privileged {
+			kept = append(kept, a)
+		}
+	}
+	p.Attributes = kept
 }
 
 // Viewer is the signed-in person on whose behalf a call is made.
@@ -106,7 +139,7 @@ func (p Person) Redact(v Viewer) Person {
 		p.Privileged = true
 		return p
 	}
-	p.AccountName, p.EmployeeID, p.Enabled, p.Privileged = "", "", false, false
+	p.AccountName, p.EmployeeID, p.Enabled, p.Privileged, p.Extra = "", "", false, false, nil
 	return p
 }
 

@@ -47,6 +47,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	prof.Redact(v)
 	render(w, r, view.Home(s.page(r, "Home", "home"), prof))
 }
 
@@ -83,7 +84,7 @@ func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	prof.Person = prof.Person.Redact(viewer(r))
+	prof.Redact(viewer(r))
 	render(w, r, view.Profile(s.page(r, prof.Person.DisplayName, "people"), prof))
 }
 
@@ -104,7 +105,7 @@ func (s *Server) handleOrgChart(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	prof.Person = prof.Person.Redact(viewer(r))
+	prof.Redact(viewer(r))
 	p.Title = prof.Person.DisplayName + " in the org chart"
 	render(w, r, view.OrgChart(p, prof, nil))
 }

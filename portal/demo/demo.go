@@ -29,6 +29,13 @@ type Membership struct {
 	PersonID string
 }
 
+// Attributes is the demo schema of extra person attributes.
+var Attributes = []portal.Attribute{
+	{Name: "pronouns", Label: "Pronouns", Type: "string"},
+	{Name: "startDate", Label: "Start date", Type: "date"},
+	{Name: "costCenter", Label: "Cost centre", Type: "string", Privileged: true},
+}
+
 // Org is a generated organisation.
 type Org struct {
 	People   []portal.Person
@@ -131,6 +138,12 @@ func Generate(n int) (*Org, error) {
 			p.Mobile = fmt.Sprintf("+44 7700 9%05d", rng.IntN(100000))
 		}
 		p.EmployeeID = fmt.Sprintf("E%06d", 100000+i)
+		p.Extra = map[string]string{
+			"startDate": fmt.Sprintf("%d-%02d-%02d", 2000+rng.IntN(26), 1+rng.IntN(12), 1+rng.IntN(28)),
+		}
+		if k := rng.IntN(6); k < 3 {
+			p.Extra["pronouns"] = []string{"she/her", "he/him", "they/them"}[k]
+		}
 		p.Enabled = rng.IntN(100) != 0
 		switch {
 		case i == 0:
@@ -172,6 +185,11 @@ func Generate(n int) (*Org, error) {
 	setDemo(helpdesk, "Siobhán", "Ní Bhriain", "siobhan", "Service Desk Analyst")
 	setDemo(admin, "Ada", "中村", "ada", "Identity Engineer")
 	org.People[helpdesk].Department, org.People[admin].Department = "IT", "IT"
+	for i := range org.People {
+		p := &org.People[i]
+		code := strings.ToUpper(slug(p.Department))
+		p.Extra["costCenter"] = fmt.Sprintf("CC-%s-%02d", code[:min(3, len(code))], i%97)
+	}
 	org.Accounts = []Account{
 		{Label: "end user", AccountName: "zoe", Password: DemoPassword, PersonID: org.People[user].ID},
 		{Label: "manager", AccountName: "mateo", Password: DemoPassword, PersonID: org.People[manager].ID},

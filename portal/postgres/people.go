@@ -125,6 +125,17 @@ func (db *DB) findProfile(ctx context.Context, id string, withGroups bool) (*por
 			return rows.Err()
 		})
 	if withGroups {
+		batch.Queue(`SELECT s.name, s.label, s.type, s.privileged, p.extra->>s.name
+			FROM people p JOIN attribute_schema s ON p.extra ? s.name
+			WHERE p.id = $1 ORDER BY s.label`, id).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				prof.Attributes, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.AttributeValue, error) {
+					var a portal.AttributeValue
+					return a, row.Scan(&a.Name, &a.Label, &a.Type, &a.Privileged, &a.Value)
+				})
+				return err
+			})
 		batch.Queue(`SELECT g.id, g.display_name, g.group_type, count(*) OVER ()
 			FROM group_members gm JOIN groups g ON g.id = gm.group_id
 			WHERE gm.person_id = $1 ORDER BY g.display_name, g.id LIMIT $2`, id, maxListed).

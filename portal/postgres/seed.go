@@ -25,9 +25,15 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 		if exists {
 			return errAlreadySeeded
 		}
+		for _, a := range demo.Attributes {
+			if _, err := tx.Exec(ctx, `INSERT INTO attribute_schema (name, label, type, privileged) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (name) DO NOTHING`, a.Name, a.Label, a.Type, a.Privileged); err != nil {
+				return fmt.Errorf("attribute schema: %w", err)
+			}
+		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"people"},
 			[]string{"id", "account_name", "employee_id", "given_name", "surname", "display_name", "email",
-				"title", "department", "office", "phone", "mobile", "manager_id", "account_enabled"},
+				"title", "department", "office", "phone", "mobile", "manager_id", "account_enabled", "extra"},
 			pgx.CopyFromSlice(len(org.People), func(i int) ([]any, error) {
 				p := &org.People[i]
 				var mgr any
@@ -35,7 +41,7 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 					mgr = p.ManagerID
 				}
 				return []any{p.ID, p.AccountName, p.EmployeeID, p.GivenName, p.Surname, p.DisplayName, p.Email,
-					p.Title, p.Department, p.Office, p.Phone, p.Mobile, mgr, p.Enabled}, nil
+					p.Title, p.Department, p.Office, p.Phone, p.Mobile, mgr, p.Enabled, p.Extra}, nil
 			})); err != nil {
 			return fmt.Errorf("copy people: %w", err)
 		}

@@ -98,6 +98,17 @@ func TestFindProfile(t *testing.T) {
 	require.Equal(t, org.People[0].ID, prof.ManagerChain[len(prof.ManagerChain)-1].ID, "the chain ends at the CEO")
 	require.NotEmpty(t, prof.Groups)
 	require.Equal(t, len(prof.Groups), prof.GroupCount)
+	labels := map[string]portal.AttributeValue{}
+	for _, a := range prof.Attributes {
+		labels[a.Name] = a
+	}
+	require.True(t, labels["costCenter"].Privileged)
+	require.Regexp(t, `^CC-[A-Z]{2,3}-\d\d$`, labels["costCenter"].Value)
+	require.Regexp(t, `^\d{4}-\d\d-\d\d$`, labels["startDate"].Value)
+	prof.Redact(portal.Viewer{PersonID: zoe.PersonID})
+	for _, a := range prof.Attributes {
+		require.False(t, a.Privileged, "redacted for an end user: %s", a.Name)
+	}
 
 	ceo, err := db.FindProfile(ctx, org.People[0].ID)
 	require.NoError(t, err)
