@@ -38,6 +38,7 @@ Usage:
   tessera dev     [--listen ADDR]          private PostgreSQL in ./var, migrate, seed demo data, serve
   tessera migrate                          apply database migrations (needs DATABASE_URL)
   tessera seed    [--people N]             load a demo organisation into an empty database
+  tessera audit verify                     check the audit log's hash chain (needs DATABASE_URL)
 
 Configuration comes from environment variables; see README.md.
 `
@@ -103,6 +104,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 		return seed(ctx, pool, *people, out)
 	case "dev":
 		return dev(ctx, cfg, *people, logger, out)
+	case "audit":
+		return auditCmd(ctx, cfg, fs.Args(), out)
 	}
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 }
