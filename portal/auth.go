@@ -11,6 +11,9 @@ type Session struct {
 	Method    string // "local", "oidc" or "ldap"
 	CSRFToken string
 	ExpiresAt time.Time
+	// PendingApprovals counts the approvals waiting for the person, for the
+	// badge in the header.
+	PendingApprovals int
 }
 
 // Authenticator checks credentials and manages sessions.

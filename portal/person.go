@@ -222,4 +222,6 @@ type PersonService interface {
 	FindOrgChart(ctx context.Context, id string) (*Profile, error)
 	// TopOfOrg returns the people who have no manager.
 	TopOfOrg(ctx context.Context) ([]PersonRef, error)
+	// FindPersonByName returns the person whose account name or email is name.
+	FindPersonByName(ctx context.Context, name string) (PersonRef, error)
 }

@@ -131,12 +131,3 @@ func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	renderStatus(w, r, status, view.GroupSearch(s.page(r, "Groups", "groups"), q, res, errMsg))
 }
-
-func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Groups.FindGroup(r.Context(), chi.URLParam(r, "id"), offsetParam(r), 0)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	render(w, r, view.GroupPage(s.page(r, d.Group.DisplayName, "groups"), d))
-}

@@ -33,6 +33,8 @@ type Server struct {
 	Groups portal.GroupService
 	Auth   portal.Authenticator
 	Flows  portal.OIDCFlowStore
+	// Requests is the request pipeline: joins, approvals, profile changes.
+	Requests portal.RequestService
 	// Ready reports whether the service can serve (database reachable,
 	// migrations current).
 	Ready func(ctx context.Context) error
@@ -82,6 +84,23 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/org/{id}", s.handleOrgChart)
 			r.Get("/groups", s.handleGroups)
 			r.Get("/groups/{id}", s.handleGroup)
+			r.Post("/groups/{id}/join", s.handleJoin)
+			r.Post("/groups/{id}/request", s.handleRequestJoin)
+			r.Post("/groups/{id}/leave", s.handleLeave)
+			r.Post("/groups/{id}/members", s.handleAddMember)
+			r.Post("/groups/{id}/members/{person}/remove", s.handleRemoveMember)
+			r.Get("/requests", s.handleMyRequests)
+			r.Get("/requests/{id}", s.handleRequest)
+			r.Post("/requests/{id}/cancel", s.handleCancel)
+			r.Get("/approvals", s.handleApprovals)
+			r.Post("/approvals", s.handleBulkDecide)
+			r.Get("/approvals/{id}", s.handleApproval)
+			r.Post("/approvals/{id}", s.handleDecide)
+			r.Get("/profile/edit", s.handleProfileEdit)
+			r.Post("/profile/edit", s.handleProfileEdit)
+			r.Get("/settings/deputy", s.handleDeputy)
+			r.Post("/settings/deputy", s.handleSetDeputy)
+			r.Post("/settings/deputy/remove", s.handleRemoveDeputy)
 		})
 		r.NotFound(s.handleNotFound)
 		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {

@@ -136,6 +136,7 @@ func (s *Server) page(r *http.Request, title, nav string) view.Page {
 	if sess := sessionFrom(r); sess != nil {
 		v := sess.Viewer
 		p.Viewer = &v
+		p.PendingApprovals = sess.PendingApprovals
 	}
 	return p
 }

@@ -34,7 +34,8 @@ func setup(t *testing.T) *testBundle {
 	db := postgres.New(pool)
 	org, err := demo.Generate(testPeople)
 	require.NoError(t, err)
-	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
+	harness.StartWorkers(t, db, nil, "http://tessera.test")
+	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db, Requests: db,
 		Logger: slog.New(slog.DiscardHandler),
 		Ready:  func(ctx context.Context) error { return pool.Ping(ctx) }}
 	srv := httptest.NewServer(s.Handler())

@@ -22,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/tessera-idm/tessera/migrations"
 	"github.com/tessera-idm/tessera/portal"
@@ -29,6 +31,7 @@ import (
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
 	"github.com/tessera-idm/tessera/web"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 const usage = `tessera: identity management portal with workflows
@@ -80,7 +83,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 			return err
 		}
 		defer pool.Close()
-		return serve(ctx, cfg, pool, logger, out)
+		return serve(ctx, cfg, pool, logger, out, nil)
 	case "migrate":
 		pool, err := open(ctx, cfg.DatabaseURL)
 		if err != nil {
@@ -204,7 +207,16 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 			printAccounts(out, org)
 		}
 	}
-	return serve(ctx, cfg, pool, logger, out)
+	return serve(ctx, cfg, pool, logger, out, func(db *postgres.DB) error {
+		if !empty {
+			return nil
+		}
+		org, err := demo.Generate(people)
+		if err != nil {
+			return err
+		}
+		return db.SubmitDemoRequests(ctx, org)
+	})
 }
 
 func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error {
@@ -225,15 +237,59 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 	return nil
 }
 
-// serve runs the HTTP server until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, out io.Writer) error {
+// newRiver builds the River client: with workers for the worker and all
+// roles, insert-only for a web-only process.
+func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+	rc := &river.Config{Logger: logger.With("component", "river")}
+	if cfg.Role != "web" {
+		workers := river.NewWorkers()
+		workflow.AddWorkers(workers, workflow.Deps{Processor: db, BaseURL: cfg.WebConfig().BaseURL})
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("river: %w", err)
+	}
+	return client, nil
+}
+
+// serve runs the HTTP server (roles web and all) and River's workers
+// (roles worker and all) until ctx ends, then shuts down gracefully.
+// ready, when set, runs once both are up (the dev demo uses it).
+func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, out io.Writer, ready func(*postgres.DB) error) error {
+	db := postgres.New(pool)
+	jobs, err := newRiver(cfg, pool, db, logger)
+	if err != nil {
+		return err
+	}
+	db.Jobs = jobs
+	if cfg.Role != "web" {
+		if err := jobs.Start(ctx); err != nil {
+			return fmt.Errorf("river: start: %w", err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			jobs.Stop(stopCtx) //nolint:errcheck
+		}()
+	}
+	if cfg.Role == "worker" {
+		fmt.Fprintln(out, "Tessera worker is running")
+		if ready != nil {
+			if err := ready(db); err != nil {
+				return err
+			}
+		}
+		<-ctx.Done()
+		return nil
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		postgres.NewPoolCollector(pool))
-	db := postgres.New(pool)
 	srv := &web.Server{
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg,
-		People: db, Groups: db, Auth: db, Flows: db,
+		People: db, Groups: db, Auth: db, Flows: db, Requests: db,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)
@@ -258,9 +314,15 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	if cfg.BaseURL == "" {
 		url = "http://" + ln.Addr().String()
 	}
-	fmt.Fprintf(out, "Tessera is serving at %s (role %s)\n", url, cfg.Role)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if ready != nil {
+		if err := ready(db); err != nil {
+			hs.Close()
+			return err
+		}
+	}
+	fmt.Fprintf(out, "Tessera is serving at %s (role %s)\n", url, cfg.Role)
 	select {
 	case err := <-errc:
 		return err

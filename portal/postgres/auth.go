@@ -153,10 +153,11 @@ func (db *DB) FindSession(ctx context.Context, token string) (*portal.Session, e
 	var idleUntil time.Time
 	var roles []string
 	err := db.Pool.QueryRow(ctx, `SELECT s.person_id, p.display_name, s.method, s.csrf_token, s.expires_at, s.idle_until,
-			array(SELECT role FROM person_roles r WHERE r.person_id = s.person_id ORDER BY role)
+			array(SELECT role FROM person_roles r WHERE r.person_id = s.person_id ORDER BY role),
+			`+countPendingApprovals("s.person_id")+`
 		FROM sessions s JOIN people p ON p.id = s.person_id
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.idle_until > now() AND p.account_enabled`, h).
-		Scan(&s.Viewer.PersonID, &s.Viewer.DisplayName, &s.Method, &s.CSRFToken, &s.ExpiresAt, &idleUntil, &roles)
+		Scan(&s.Viewer.PersonID, &s.Viewer.DisplayName, &s.Method, &s.CSRFToken, &s.ExpiresAt, &idleUntil, &roles, &s.PendingApprovals)
 	if isNoRows(err) {
 		return nil, errNoSession
 	} else if err != nil {

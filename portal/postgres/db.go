@@ -3,6 +3,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 	"errors"
 	"fmt"
 	"regexp"
@@ -18,6 +19,18 @@ import (
 // DB is the Postgres-backed implementation of the portal services.
 type DB struct {
 	Pool *pgxpool.Pool
+	// Jobs inserts follow-up River jobs in the same transaction as the
+	// change that needs them.
+	Jobs JobInserter
+	// Clock tells the time for deadlines; nil means time.Now. Tests set it.
+	Clock func() time.Time
+}
+
+func (db *DB) now() time.Time {
+	if db.Clock != nil {
+		return db.Clock()
+	}
+	return time.Now()
 }
 
 // New returns a DB on pool.

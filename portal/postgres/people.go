@@ -177,3 +177,21 @@ func scanRef(row pgx.CollectableRow) (portal.PersonRef, error) {
 	var r portal.PersonRef
 	return r, row.Scan(&r.ID, &r.DisplayName, &r.Title, &r.Department)
 }
+
+// FindPersonByName returns the person whose account name or email is name.
+func (db *DB) FindPersonByName(ctx context.Context, name string) (portal.PersonRef, error) {
+	var r portal.PersonRef
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 256 {
+		return r, portal.Errorf(portal.EINVALID, "Give an account name or an email address.")
+	}
+	err := db.Pool.QueryRow(ctx, `SELECT id, display_name, title, department FROM people
+		WHERE lower(account_name) = lower($1) OR (email <> '' AND lower(email) = lower($1))
+		ORDER BY lower(account_name) = lower($1) DESC LIMIT 1`, name).Scan(&r.ID, &r.DisplayName, &r.Title, &r.Department)
+	if isNoRows(err) {
+		return r, portal.Errorf(portal.ENOTFOUND, "No one has the account name or email “%s”.", name)
+	} else if err != nil {
+		return r, fmt.Errorf("postgres: find person by name: %w", err)
+	}
+	return r, nil
+}

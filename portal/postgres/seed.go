@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/demo"
 )
 
@@ -92,4 +93,39 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 		return fmt.Errorf("postgres: analyze: %w", err)
 	}
 	return nil
+}
+
+// SubmitDemoRequests puts a few requests in flight for the demo: people
+// asking to join the owner-approval groups the demo manager owns, and a
+// title change waiting for a manager. They go through the real pipeline.
+func (db *DB) SubmitDemoRequests(ctx context.Context, org *demo.Org) error {
+	var groupIDs []string
+	rows, err := db.Pool.Query(ctx, `SELECT g.id FROM groups g JOIN group_owners o ON o.group_id = g.id
+		WHERE o.person_id = $1 AND g.join_policy = 'owner_approval' ORDER BY g.display_name`, org.Accounts[1].PersonID)
+	if err != nil {
+		return fmt.Errorf("postgres: demo requests: %w", err)
+	}
+	if groupIDs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return fmt.Errorf("postgres: demo requests: %w", err)
+	}
+	reasons := []string{"I start on the platform team next week and need remote access.",
+		"Reviewing pull requests for the Ginkgo project.", "On call from Monday; need it for incident response."}
+	n := 0
+	for _, g := range groupIDs {
+		for i := 10; i < len(org.People) && n < 5; i += 97 {
+			p := org.People[i]
+			v := portal.Viewer{PersonID: p.ID, DisplayName: p.DisplayName}
+			_, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: p.ID,
+				Justification: reasons[n%len(reasons)]})
+			if err == nil {
+				n++
+			} else if code := portal.ErrorCode(err); code != portal.ECONFLICT && code != portal.EFORBIDDEN {
+				return err
+			}
+		}
+	}
+	zoe := org.People[len(org.People)-1]
+	_, err = db.Submit(ctx, portal.Viewer{PersonID: zoe.ID, DisplayName: zoe.DisplayName}, portal.NewRequest{
+		Operation: portal.OpUpdatePerson, PersonID: zoe.ID, Changes: map[string]string{"title": "Senior " + zoe.Title}})
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/tessera-idm/tessera/portal"
 )
@@ -16,7 +17,9 @@ type Page struct {
 	Title  string
 	Viewer *portal.Viewer
 	CSRF   string
-	Nav    string // "home", "people", "groups", "org"
+	Nav    string // "home", "people", "groups", "org", "requests", "approvals"
+	// PendingApprovals is the count shown beside "Approvals" in the header.
+	PendingApprovals int
 }
 
 // csrfHeaders is the hx-headers value that sends the CSRF token with every
@@ -100,4 +103,51 @@ func sep(a, b string) string {
 		return " · "
 	}
 	return ""
+}
+
+func requestURL(id string) string  { return "/requests/" + url.PathEscape(id) }
+func approvalURL(id string) string { return "/approvals/" + url.PathEscape(id) }
+
+func when(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+
+func statusClass(s portal.RequestStatus) string {
+	switch s {
+	case portal.StatusCompleted:
+		return "on"
+	case portal.StatusDenied, portal.StatusExpired, portal.StatusFailed, portal.StatusCanceled:
+		return "off"
+	}
+	return ""
+}
+
+var eventLabels = map[string]string{
+	"submitted": "Requested", "approval_requested": "Sent for approval", "approved": "Approved",
+	"rejected": "Rejected", "reminded": "Reminder sent", "escalated": "Escalated", "committed": "Applied",
+	"completed": "Done", "denied": "Denied", "expired": "Expired", "canceled": "Canceled",
+}
+
+func eventLabel(kind string) string {
+	if l, ok := eventLabels[kind]; ok {
+		return l
+	}
+	return kind
+}
+
+// EditableAttribute is a profile attribute a person may ask to change.
+type EditableAttribute struct{ Name, Label string }
+
+var editableAttributes = []EditableAttribute{
+	{"phone", "Phone"}, {"mobile", "Mobile"}, {"office", "Office"}, {"title", "Title"}, {"department", "Department"},
+}
+
+// EditableAttributes lists the attributes the profile form offers, in order.
+func EditableAttributes() []EditableAttribute { return editableAttributes }
+
+func attrLabel(name string) string {
+	for _, a := range editableAttributes {
+		if a.Name == name {
+			return a.Label
+		}
+	}
+	return name
 }

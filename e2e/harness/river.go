@@ -1,0 +1,44 @@
+package harness
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/workflow"
+)
+
+// StartWorkers runs a River client with every Tessera worker on db's pool,
+// sets it as db's job inserter, and stops it when tb ends. mailer may be nil.
+func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseURL string) *river.Client[pgx.Tx] {
+	tb.Helper()
+	workers := river.NewWorkers()
+	workflow.AddWorkers(workers, workflow.Deps{Processor: db, Mailer: mailer, BaseURL: baseURL})
+	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Logger:            slog.New(slog.DiscardHandler),
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
+		Workers:           workers,
+		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+		TestOnly:          true,
+	})
+	if err != nil {
+		tb.Fatalf("harness: river: %v", err)
+	}
+	if err := client.Start(context.Background()); err != nil {
+		tb.Fatalf("harness: start river: %v", err)
+	}
+	db.Jobs = client
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client.Stop(ctx) //nolint:errcheck
+	})
+	return client
+}

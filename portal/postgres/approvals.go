@@ -1,0 +1,621 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/workflow"
+)
+
+// workflowRow is an approval workflow as the pipeline reads it.
+type workflowRow struct {
+	ID, Name, Source, Threshold, Outcome string
+	N                                    int
+	ApproverIDs, EscalationIDs           []string
+	DeadlineHours, DeadlineDays          *int
+	CalendarID                           *string
+	ReminderHours                        *int
+}
+
+func loadWorkflow(ctx context.Context, tx pgx.Tx, id string) (*workflowRow, error) {
+	w := &workflowRow{}
+	err := tx.QueryRow(ctx, `SELECT id, name, approver_source, threshold, timeout_outcome, threshold_n,
+			approver_ids::text[], escalation_ids::text[], deadline_hours, deadline_business_days, calendar_id::text, reminder_hours
+		FROM approval_workflows WHERE id = $1`, id).
+		Scan(&w.ID, &w.Name, &w.Source, &w.Threshold, &w.Outcome, &w.N, &w.ApproverIDs, &w.EscalationIDs,
+			&w.DeadlineHours, &w.DeadlineDays, &w.CalendarID, &w.ReminderHours)
+	return w, err
+}
+
+// deadline is when an approval started now must be decided, or nil.
+func (db *DB) deadline(ctx context.Context, tx pgx.Tx, w *workflowRow, now time.Time) (*time.Time, error) {
+	switch {
+	case w.DeadlineHours != nil:
+		d := now.Add(time.Duration(*w.DeadlineHours) * time.Hour)
+		return &d, nil
+	case w.DeadlineDays != nil:
+		cal, err := db.calendarTx(ctx, tx, w.CalendarID)
+		if err != nil {
+			return nil, err
+		}
+		d := cal.AddBusinessDays(now, *w.DeadlineDays)
+		return &d, nil
+	}
+	return nil, nil
+}
+
+type requestHead struct {
+	Status, Requester, Operation, GroupID, PersonID, WorkflowID string
+}
+
+func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error) {
+	var h requestHead
+	err := tx.QueryRow(ctx, `SELECT status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
+			person_id, coalesce(workflow_id::text, '') FROM requests WHERE id = $1 FOR UPDATE`, id).
+		Scan(&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID)
+	return h, err
+}
+
+// Authorize starts a request's approval: it resolves the approvers (and
+// their deputies), records the approval, tells the approvers, and schedules
+// the reminder and the deadline. Running it twice does nothing more.
+func (db *DB) Authorize(ctx context.Context, requestID string) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		h, err := lockRequest(ctx, tx, requestID)
+		if isNoRows(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM approvals WHERE request_id = $1)", requestID).Scan(&exists); err != nil {
+			return err
+		}
+		if h.Status != string(portal.StatusAuthorizing) || exists || h.WorkflowID == "" {
+			return nil
+		}
+		w, err := loadWorkflow(ctx, tx, h.WorkflowID)
+		if err != nil {
+			return err
+		}
+		approvers, err := resolveApprovers(ctx, tx, w, h)
+		if err != nil {
+			return err
+		}
+		if len(approvers) == 0 {
+			return finish(ctx, tx, db, requestID, h.Requester, portal.StatusDenied, "",
+				"No one can approve this request: workflow “"+w.Name+"” names no approver other than you.")
+		}
+		needed := 1
+		switch w.Threshold {
+		case "n":
+			needed = min(w.N, len(approvers))
+		case "all":
+			needed = len(approvers)
+		}
+		now := db.now()
+		deadline, err := db.deadline(ctx, tx, w, now)
+		if err != nil {
+			return err
+		}
+		var approvalID string
+		if err := tx.QueryRow(ctx, "INSERT INTO approvals (request_id, needed, deadline) VALUES ($1, $2, $3) RETURNING id",
+			requestID, needed, deadline).Scan(&approvalID); err != nil {
+			return err
+		}
+		sentTo, err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, approvers, false)
+		if err != nil {
+			return err
+		}
+		detail := fmt.Sprintf("Sent to %s; %d of %d needed", strings.Join(sentTo, ", "), needed, len(approvers))
+		if deadline != nil {
+			detail += "; due " + deadline.UTC().Format("2 Jan 2006 15:04 UTC")
+		}
+		if err := addEvent(ctx, tx, requestID, "approval_requested", "", detail+"."); err != nil {
+			return err
+		}
+		return db.scheduleDeadline(ctx, tx, w, approvalID, 1, now, deadline)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: authorize %s: %w", requestID, err)
+	}
+	return nil
+}
+
+func (db *DB) scheduleDeadline(ctx context.Context, tx pgx.Tx, w *workflowRow, approvalID string, round int, now time.Time, deadline *time.Time) error {
+	if deadline == nil {
+		return nil
+	}
+	if w.ReminderHours != nil {
+		at := deadline.Add(-time.Duration(*w.ReminderHours) * time.Hour)
+		if at.After(now) {
+			if err := db.insertJob(ctx, tx, workflow.ReminderArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: at}); err != nil {
+				return err
+			}
+		}
+	}
+	return db.insertJob(ctx, tx, workflow.DeadlineArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: *deadline})
+}
+
+// resolveApprovers lists the approvers a workflow names for a request,
+// never including the requester.
+func resolveApprovers(ctx context.Context, tx pgx.Tx, w *workflowRow, h requestHead) ([]string, error) {
+	var ids []string
+	switch w.Source {
+	case "owners":
+		if h.GroupID == "" {
+			return nil, nil
+		}
+		rows, err := tx.Query(ctx, "SELECT person_id::text FROM group_owners WHERE group_id = $1", h.GroupID)
+		if err != nil {
+			return nil, err
+		}
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, err
+		}
+	case "manager":
+		var m *string
+		if err := tx.QueryRow(ctx, "SELECT manager_id::text FROM people WHERE id = $1", h.PersonID).Scan(&m); err != nil {
+			return nil, err
+		}
+		if m != nil {
+			ids = []string{*m}
+		}
+	case "named":
+		ids = w.ApproverIDs
+	}
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == h.Requester })
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// addApprovers records approvers (and the deputies standing in for them
+// today), tells each of them, and returns their names for the timeline.
+func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool) ([]string, error) {
+	var names []string
+	event := portal.EventApprovalRequested
+	if escalation {
+		event = portal.EventEscalated
+	}
+	for _, id := range ids {
+		var name string
+		tag, err := tx.Exec(ctx, `INSERT INTO approvers (approval_id, person_id, escalation) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, approvalID, id, escalation)
+		if err != nil {
+			return nil, err
+		}
+		if tag.RowsAffected() == 0 {
+			continue
+		}
+		if err := tx.QueryRow(ctx, "SELECT display_name FROM people WHERE id = $1", id).Scan(&name); err != nil {
+			return nil, err
+		}
+		if err := db.notify(ctx, tx, event, requestID, id); err != nil {
+			return nil, err
+		}
+		rows, err := tx.Query(ctx, `SELECT d.deputy_id::text, p.display_name FROM deputies d JOIN people p ON p.id = d.deputy_id
+			WHERE d.person_id = $1 AND current_date BETWEEN d.starts AND d.ends AND d.deputy_id <> $2`, id, nullable(requester))
+		if err != nil {
+			return nil, err
+		}
+		type deputy struct{ ID, Name string }
+		deputies, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (deputy, error) {
+			var d deputy
+			return d, row.Scan(&d.ID, &d.Name)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range deputies {
+			tag, err := tx.Exec(ctx, `INSERT INTO approvers (approval_id, person_id, on_behalf_of, escalation) VALUES ($1, $2, $3, $4)
+				ON CONFLICT DO NOTHING`, approvalID, d.ID, id, escalation)
+			if err != nil {
+				return nil, err
+			}
+			if tag.RowsAffected() == 1 {
+				name += " (and " + d.Name + ", deputy while away)"
+				if err := db.notify(ctx, tx, event, requestID, d.ID); err != nil {
+					return nil, err
+				}
+			}
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// finish ends a request that will not be committed (denied, expired),
+// records why and tells the requester.
+func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string, status portal.RequestStatus, actorID, detail string) error {
+	if _, err := tx.Exec(ctx, "UPDATE requests SET status = $2, updated_at = now() WHERE id = $1", requestID, string(status)); err != nil {
+		return err
+	}
+	if err := addEvent(ctx, tx, requestID, string(status), actorID, detail); err != nil {
+		return err
+	}
+	if err := Audit(ctx, tx, actorID, "request_"+string(status), "request", requestID, map[string]any{"detail": detail}); err != nil {
+		return err
+	}
+	event := portal.EventDenied
+	if status == portal.StatusExpired {
+		event = portal.EventExpired
+	}
+	return db.notify(ctx, tx, event, requestID, requester)
+}
+
+// Decide records the viewer's decision and, under the approval's row lock,
+// settles the approval: one rejection denies the request; enough approvals
+// enqueue its commit. Concurrent decisions queue on the lock, so a request
+// is never committed twice nor after a rejection.
+func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, approve bool, reason string) error {
+	notFound := portal.Errorf(portal.ENOTFOUND, "There is no such approval.")
+	if !validID(approvalID) {
+		return notFound
+	}
+	reason = strings.TrimSpace(reason)
+	if len([]rune(reason)) > portal.MaxJustification {
+		return portal.Errorf(portal.EINVALID, "The reason is too long; use at most %d characters.", portal.MaxJustification)
+	}
+	if !approve && reason == "" {
+		return portal.Errorf(portal.EINVALID, "Say why you reject the request; the requester will read it.")
+	}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var requestID, status, requester string
+		var needed int
+		err := tx.QueryRow(ctx, `SELECT a.request_id, a.status, a.needed, coalesce(r.requester_id::text, '')
+			FROM approvals a JOIN requests r ON r.id = a.request_id WHERE a.id = $1 FOR UPDATE OF a`, approvalID).
+			Scan(&requestID, &status, &needed, &requester)
+		if isNoRows(err) {
+			return notFound
+		} else if err != nil {
+			return err
+		}
+		if requester == v.PersonID {
+			return portal.Errorf(portal.EFORBIDDEN, "You cannot decide on your own request.")
+		}
+		var principal string
+		var decided *string
+		err = tx.QueryRow(ctx, `SELECT coalesce(on_behalf_of, person_id)::text, decision FROM approvers
+			WHERE approval_id = $1 AND person_id = $2`, approvalID, v.PersonID).Scan(&principal, &decided)
+		if isNoRows(err) {
+			return portal.Errorf(portal.EFORBIDDEN, "You are not an approver of this request.")
+		} else if err != nil {
+			return err
+		}
+		if status != "pending" {
+			return portal.Errorf(portal.ECONFLICT, "This request is no longer waiting for a decision: it was %s.", status)
+		}
+		if decided != nil {
+			return portal.Errorf(portal.ECONFLICT, "You already %s this request.", *decided)
+		}
+		var byOther string
+		err = tx.QueryRow(ctx, `SELECT p.display_name FROM approvers a JOIN people p ON p.id = a.person_id
+			WHERE a.approval_id = $1 AND coalesce(a.on_behalf_of, a.person_id) = $2 AND a.decision IS NOT NULL LIMIT 1`,
+			approvalID, principal).Scan(&byOther)
+		if err == nil {
+			return portal.Errorf(portal.ECONFLICT, "%s already decided on this request for the same approver.", byOther)
+		} else if !isNoRows(err) {
+			return err
+		}
+		decision := "rejected"
+		if approve {
+			decision = "approved"
+		}
+		if _, err := tx.Exec(ctx, `UPDATE approvers SET decision = $3, reason = $4, decided_at = now()
+			WHERE approval_id = $1 AND person_id = $2`, approvalID, v.PersonID, decision, reason); err != nil {
+			return err
+		}
+		detail := reason
+		if principal != v.PersonID {
+			var pname string
+			if err := tx.QueryRow(ctx, "SELECT display_name FROM people WHERE id = $1", principal).Scan(&pname); err != nil {
+				return err
+			}
+			detail = strings.TrimSpace("As deputy for " + pname + ". " + reason)
+		}
+		if err := addEvent(ctx, tx, requestID, decision, v.PersonID, detail); err != nil {
+			return err
+		}
+		if err := Audit(ctx, tx, v.PersonID, "approval_"+decision, "request", requestID, map[string]any{"approval": approvalID, "reason": reason}); err != nil {
+			return err
+		}
+		if !approve {
+			if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'rejected' WHERE id = $1", approvalID); err != nil {
+				return err
+			}
+			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason)
+		}
+		var approvedPrincipals int
+		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers
+			WHERE approval_id = $1 AND decision = 'approved'`, approvalID).Scan(&approvedPrincipals); err != nil {
+			return err
+		}
+		if approvedPrincipals < needed {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'approved' WHERE id = $1", approvalID); err != nil {
+			return err
+		}
+		return db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+	})
+	if err != nil && portal.ErrorCode(err) == portal.EINTERNAL {
+		return fmt.Errorf("postgres: decide: %w", err)
+	}
+	return err
+}
+
+// Commit applies a request whose approval was granted. It is idempotent: a
+// request that is no longer authorizing, or not approved, is left alone.
+func (db *DB) Commit(ctx context.Context, requestID string) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		h, err := lockRequest(ctx, tx, requestID)
+		if isNoRows(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if h.Status != string(portal.StatusAuthorizing) {
+			return nil
+		}
+		var approved bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM approvals WHERE request_id = $1 AND status = 'approved')", requestID).Scan(&approved); err != nil {
+			return err
+		}
+		if !approved {
+			return nil
+		}
+		if err := db.apply(ctx, tx, requestID, ""); err != nil {
+			return err
+		}
+		return db.notify(ctx, tx, portal.EventCompleted, requestID, h.Requester)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: commit %s: %w", requestID, err)
+	}
+	return nil
+}
+
+// Remind tells the approvers who have not decided that the deadline nears.
+func (db *DB) Remind(ctx context.Context, approvalID string, round int) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var requestID string
+		err := tx.QueryRow(ctx, "SELECT request_id FROM approvals WHERE id = $1 AND status = 'pending' AND round = $2 FOR UPDATE",
+			approvalID, round).Scan(&requestID)
+		if isNoRows(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		ids, err := undecided(ctx, tx, approvalID)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := db.notify(ctx, tx, portal.EventReminder, requestID, id); err != nil {
+				return err
+			}
+		}
+		return addEvent(ctx, tx, requestID, "reminded", "", fmt.Sprintf("Reminded %d approver(s).", len(ids)))
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: remind %s: %w", approvalID, err)
+	}
+	return nil
+}
+
+// undecided lists approvers (and deputies) whose principal has not decided.
+func undecided(ctx context.Context, tx pgx.Tx, approvalID string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT a.person_id::text FROM approvers a WHERE a.approval_id = $1 AND NOT EXISTS (
+		SELECT 1 FROM approvers b WHERE b.approval_id = a.approval_id
+		AND coalesce(b.on_behalf_of, b.person_id) = coalesce(a.on_behalf_of, a.person_id) AND b.decision IS NOT NULL)
+		ORDER BY 1`, approvalID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Deadline handles an approval still pending at its deadline: it escalates
+// once to the workflow's escalation approvers with a fresh deadline, and
+// after that applies the workflow's final timeout outcome.
+func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var requestID string
+		var escalated bool
+		err := tx.QueryRow(ctx, "SELECT request_id, escalated FROM approvals WHERE id = $1 AND status = 'pending' AND round = $2 FOR UPDATE",
+			approvalID, round).Scan(&requestID, &escalated)
+		if isNoRows(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		h, err := lockRequest(ctx, tx, requestID)
+		if err != nil {
+			return err
+		}
+		w, err := loadWorkflow(ctx, tx, h.WorkflowID)
+		if err != nil {
+			return err
+		}
+		escalateTo := slices.DeleteFunc(slices.Clone(w.EscalationIDs), func(id string) bool { return id == h.Requester })
+		if !escalated && len(escalateTo) > 0 {
+			now := db.now()
+			deadline, err := db.deadline(ctx, tx, w, now)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "UPDATE approvals SET escalated = true, round = round + 1, deadline = $2 WHERE id = $1",
+				approvalID, deadline); err != nil {
+				return err
+			}
+			names, err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, escalateTo, true)
+			if err != nil {
+				return err
+			}
+			if err := addEvent(ctx, tx, requestID, "escalated", "", "No decision by the deadline; escalated to "+strings.Join(names, ", ")+"."); err != nil {
+				return err
+			}
+			return db.scheduleDeadline(ctx, tx, w, approvalID, round+1, now, deadline)
+		}
+		if w.Outcome == "approve" {
+			if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'approved' WHERE id = $1", approvalID); err != nil {
+				return err
+			}
+			if err := addEvent(ctx, tx, requestID, "approved", "", "Approved automatically: no decision by the final deadline."); err != nil {
+				return err
+			}
+			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+		}
+		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'expired' WHERE id = $1", approvalID); err != nil {
+			return err
+		}
+		return finish(ctx, tx, db, requestID, h.Requester, portal.StatusExpired, "", "No decision by the final deadline.")
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: deadline %s: %w", approvalID, err)
+	}
+	return nil
+}
+
+// ExpireMembership ends a time-bound membership as a request by Tessera
+// itself, unless the membership was changed or extended meanwhile.
+func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, until time.Time) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var expires *time.Time
+		err := tx.QueryRow(ctx, "SELECT expires_at FROM group_members WHERE group_id = $1 AND person_id = $2 FOR UPDATE",
+			groupID, personID).Scan(&expires)
+		if isNoRows(err) || (err == nil && (expires == nil || !expires.Equal(until))) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		var id string
+		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, group_id, person_id, justification, status)
+			VALUES ('remove_member', $1, $2, $3, 'committed') RETURNING id`, groupID, personID,
+			"The membership ended on "+until.UTC().Format("2 Jan 2006 15:04 UTC")+".").Scan(&id); err != nil {
+			return err
+		}
+		if err := addEvent(ctx, tx, id, "submitted", "", "Time-bound membership ended."); err != nil {
+			return err
+		}
+		return db.apply(ctx, tx, id, "")
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: expire membership: %w", err)
+	}
+	return nil
+}
+
+// MyApprovals lists the approvals waiting for the viewer's decision.
+func (db *DB) MyApprovals(ctx context.Context, v portal.Viewer) ([]portal.ApprovalItem, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT a.id, a.deadline, coalesce(bp.display_name, ''), `+strings.TrimPrefix(requestSelect, "SELECT ")+`
+		JOIN approvals a ON a.request_id = r.id AND a.status = 'pending'
+		JOIN approvers ap ON ap.approval_id = a.id AND ap.person_id = $1 AND ap.decision IS NULL
+		LEFT JOIN people bp ON bp.id = ap.on_behalf_of
+		WHERE NOT EXISTS (SELECT 1 FROM approvers b WHERE b.approval_id = a.id
+			AND coalesce(b.on_behalf_of, b.person_id) = coalesce(ap.on_behalf_of, ap.person_id) AND b.decision IS NOT NULL)
+		ORDER BY r.created_at, r.id LIMIT 500`, v.PersonID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: my approvals: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.ApprovalItem, error) {
+		var it portal.ApprovalItem
+		r := &it.Request
+		err := row.Scan(&it.ApprovalID, &it.Deadline, &it.OnBehalfOf, &r.ID, &r.RequesterID, &r.RequesterName, &r.Operation,
+			&r.GroupID, &r.GroupName, &r.PersonID, &r.PersonName, &r.Changes, &r.MemberUntil, &r.Justification,
+			&r.Status, &r.PolicyName, &r.CreatedAt, &r.UpdatedAt)
+		return it, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: my approvals: %w", err)
+	}
+	return items, nil
+}
+
+// countPendingApprovals is a scalar subquery counting the approvals that
+// wait for the person whose ID is the SQL expression person.
+func countPendingApprovals(person string) string {
+	return `(SELECT count(*) FROM approvers ap JOIN approvals a ON a.id = ap.approval_id AND a.status = 'pending'
+		WHERE ap.person_id = ` + person + ` AND ap.decision IS NULL AND NOT EXISTS (SELECT 1 FROM approvers b WHERE b.approval_id = a.id
+			AND coalesce(b.on_behalf_of, b.person_id) = coalesce(ap.on_behalf_of, ap.person_id) AND b.decision IS NOT NULL))`
+}
+
+// CountMyApprovals counts the approvals waiting for the viewer.
+func (db *DB) CountMyApprovals(ctx context.Context, v portal.Viewer) (int, error) {
+	var n int
+	err := db.Pool.QueryRow(ctx, "SELECT "+countPendingApprovals("$1"), v.PersonID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count approvals: %w", err)
+	}
+	return n, nil
+}
+
+// GroupAccess says what the viewer may do on a group's page.
+func (db *DB) GroupAccess(ctx context.Context, v portal.Viewer, groupID string) (portal.GroupAccess, error) {
+	var a portal.GroupAccess
+	if !validID(groupID) {
+		return a, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+	}
+	var policy string
+	err := db.Pool.QueryRow(ctx, `SELECT g.join_policy,
+			EXISTS (SELECT 1 FROM group_members WHERE group_id = g.id AND person_id = $2),
+			EXISTS (SELECT 1 FROM group_owners WHERE group_id = g.id AND person_id = $2),
+			coalesce((SELECT id::text FROM requests WHERE group_id = g.id AND person_id = $2 AND status = 'authorizing' LIMIT 1), '')
+		FROM groups g WHERE g.id = $1`, groupID, v.PersonID).Scan(&policy, &a.IsMember, &a.IsOwner, &a.PendingRequest)
+	if isNoRows(err) {
+		return a, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+	} else if err != nil {
+		return a, fmt.Errorf("postgres: group access: %w", err)
+	}
+	if a.PendingRequest == "" {
+		a.CanJoin = !a.IsMember && (policy == string(portal.JoinOpen) || a.IsOwner)
+		a.CanRequest = !a.IsMember && policy == string(portal.JoinOwnerApproval) && !a.IsOwner
+		a.CanLeave = a.IsMember
+	}
+	return a, nil
+}
+
+// Notification returns the email for event about a request, or nil when it
+// no longer applies (an approval decided before its reminder went out).
+func (db *DB) Notification(ctx context.Context, event, requestID, recipientID string) (*portal.Notification, error) {
+	n := &portal.Notification{Event: event}
+	row := db.Pool.QueryRow(ctx, requestSelect+` WHERE r.id = $1`, requestID)
+	if err := scanRequest(row, &n.Request); isNoRows(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: notification: %w", err)
+	}
+	err := db.Pool.QueryRow(ctx, "SELECT display_name, email FROM people WHERE id = $1", recipientID).Scan(&n.ToName, &n.ToEmail)
+	if isNoRows(err) || (err == nil && n.ToEmail == "") {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: notification: %w", err)
+	}
+	n.Path = "/requests/" + requestID
+	switch event {
+	case portal.EventApprovalRequested, portal.EventReminder, portal.EventEscalated:
+		var approvalID string
+		err := db.Pool.QueryRow(ctx, `SELECT a.id FROM approvals a JOIN approvers ap ON ap.approval_id = a.id
+			WHERE a.request_id = $1 AND a.status = 'pending' AND ap.person_id = $2 AND ap.decision IS NULL`, requestID, recipientID).Scan(&approvalID)
+		if isNoRows(err) {
+			return nil, nil // decided or withdrawn meanwhile
+		} else if err != nil {
+			return nil, fmt.Errorf("postgres: notification: %w", err)
+		}
+		n.Path = "/approvals/" + approvalID
+	case portal.EventDenied, portal.EventExpired:
+		err := db.Pool.QueryRow(ctx, `SELECT detail FROM request_events WHERE request_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1`,
+			requestID, event).Scan(&n.Detail)
+		if err != nil && !isNoRows(err) {
+			return nil, fmt.Errorf("postgres: notification: %w", err)
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,463 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/workflow"
+)
+
+// JobInserter inserts River jobs inside a transaction; *river.Client[pgx.Tx]
+// implements it (an insert-only client in a web-only process).
+type JobInserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+var (
+	_ portal.RequestService   = (*DB)(nil)
+	_ portal.RequestProcessor = (*DB)(nil)
+)
+
+func (db *DB) insertJob(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	if db.Jobs == nil {
+		return errors.New("postgres: no job inserter configured")
+	}
+	if _, err := db.Jobs.InsertTx(ctx, tx, args, opts); err != nil {
+		return fmt.Errorf("insert %s job: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+func (db *DB) notify(ctx context.Context, tx pgx.Tx, event, requestID, recipientID string) error {
+	if recipientID == "" {
+		return nil
+	}
+	return db.insertJob(ctx, tx, workflow.NotifyArgs{Event: event, RequestID: requestID, RecipientID: recipientID}, nil)
+}
+
+func addEvent(ctx context.Context, tx pgx.Tx, requestID, kind, actorID, detail string) error {
+	_, err := tx.Exec(ctx, "INSERT INTO request_events (request_id, kind, actor_id, detail) VALUES ($1, $2, $3, $4)",
+		requestID, kind, nullable(actorID), detail)
+	return err
+}
+
+func nullable(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
+}
+
+// personColumnsFor maps the person attributes a request may change to their
+// columns; anything else must be an extra attribute in the schema.
+var personColumnsFor = map[string]string{
+	"displayName": "display_name", "givenName": "given_name", "surname": "surname",
+	"title": "title", "department": "department", "office": "office",
+	"phone": "phone", "mobile": "mobile",
+}
+
+// AttributeLabels names the core attributes a request may change.
+var AttributeLabels = map[string]string{
+	"displayName": "Display name", "givenName": "Given name", "surname": "Surname",
+	"title": "Title", "department": "Department", "office": "Office",
+	"phone": "Phone", "mobile": "Mobile",
+}
+
+// policyRow is a policy as evaluation reads it.
+type policyRow struct {
+	ID, Name, Requestor, WorkflowID string
+	JoinPolicies, Attributes      []string
+}
+
+// target is what evaluation knows about a request's target.
+type target struct {
+	GroupName, JoinPolicy string
+	IsMember, IsOwner     bool // the person's membership; the viewer's ownership
+	PersonName            string
+	PersonManagerID       string
+}
+
+// Submit validates a request, evaluates policy, and in one transaction
+// writes the request, its audit entry and its first job, or commits it at
+// once when no approval is needed.
+func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) (*portal.Request, error) {
+	if err := n.Validate(db.now()); err != nil {
+		return nil, err
+	}
+	if (n.GroupID != "" && !validID(n.GroupID)) || !validID(n.PersonID) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such group or person.")
+	}
+	var id string
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		t, err := loadTarget(ctx, tx, v, n)
+		if err != nil {
+			return err
+		}
+		if err := checkRequestShape(v, n, t); err != nil {
+			return err
+		}
+		pol, err := db.evaluatePolicy(ctx, tx, v, n, t)
+		if err != nil {
+			return err
+		}
+		status := portal.StatusAuthorizing
+		if pol.WorkflowID == "" {
+			status = portal.StatusCommitted
+		}
+		changes := n.Changes
+		if changes == nil {
+			changes = map[string]string{}
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO requests (requester_id, operation, group_id, person_id, changes, member_until,
+				justification, status, policy_id, workflow_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), n.PersonID, changes, n.MemberUntil,
+			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).Scan(&id)
+		if isUniqueViolation(err) {
+			return portal.Errorf(portal.ECONFLICT, "There is already a pending request for this change; see My requests.")
+		} else if err != nil {
+			return err
+		}
+		if err := addEvent(ctx, tx, id, "submitted", v.PersonID, "under policy “"+pol.Name+"”"); err != nil {
+			return err
+		}
+		if err := Audit(ctx, tx, v.PersonID, "request_submitted", "request", id, map[string]any{
+			"operation": n.Operation, "group": n.GroupID, "person": n.PersonID, "policy": pol.Name}); err != nil {
+			return err
+		}
+		if pol.WorkflowID != "" {
+			return db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: id}, nil)
+		}
+		return db.apply(ctx, tx, id, v.PersonID)
+	})
+	if err != nil {
+		if portal.ErrorCode(err) != portal.EINTERNAL {
+			return nil, err
+		}
+		return nil, fmt.Errorf("postgres: submit request: %w", err)
+	}
+	r, _, err := db.FindRequest(ctx, v, id)
+	return r, err
+}
+
+func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest) (target, error) {
+	var t target
+	if n.GroupID != "" {
+		err := tx.QueryRow(ctx, `SELECT g.display_name, g.join_policy,
+				EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.person_id = $2),
+				EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3)
+			FROM groups g WHERE g.id = $1`, n.GroupID, n.PersonID, nullable(v.PersonID)).
+			Scan(&t.GroupName, &t.JoinPolicy, &t.IsMember, &t.IsOwner)
+		if isNoRows(err) {
+			return t, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+		} else if err != nil {
+			return t, err
+		}
+	}
+	err := tx.QueryRow(ctx, "SELECT display_name, coalesce(manager_id::text, '') FROM people WHERE id = $1", n.PersonID).
+		Scan(&t.PersonName, &t.PersonManagerID)
+	if isNoRows(err) {
+		return t, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	return t, err
+}
+
+// checkRequestShape refuses requests that make no sense whatever the
+// policy: joining a group twice, leaving one you are not in.
+func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
+	self := n.PersonID == v.PersonID
+	switch n.Operation {
+	case portal.OpAddMember:
+		if t.IsMember {
+			if self {
+				return portal.Errorf(portal.ECONFLICT, "You are already a member of %s.", t.GroupName)
+			}
+			return portal.Errorf(portal.ECONFLICT, "%s is already a member of %s.", t.PersonName, t.GroupName)
+		}
+		if self && t.JoinPolicy == string(portal.JoinClosed) && !t.IsOwner {
+			return portal.Errorf(portal.EFORBIDDEN, "%s is closed: only its owners add members. Ask an owner.", t.GroupName)
+		}
+	case portal.OpRemoveMember:
+		if !t.IsMember {
+			if self {
+				return portal.Errorf(portal.ECONFLICT, "You are not a member of %s.", t.GroupName)
+			}
+			return portal.Errorf(portal.ECONFLICT, "%s is not a member of %s.", t.PersonName, t.GroupName)
+		}
+	case portal.OpUpdatePerson:
+		for attr := range n.Changes {
+			if _, ok := personColumnsFor[attr]; !ok {
+				return portal.Errorf(portal.EINVALID, "%q is not an attribute that can be changed.", attr)
+			}
+		}
+	}
+	return nil
+}
+
+// evaluatePolicy finds the enabled policies that grant this request. One
+// that needs no approval grants it at once (so a group owner joining their
+// own owner-approval group is not sent to themselves); otherwise the first
+// by name decides which approval workflow runs.
+func (db *DB) evaluatePolicy(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest, t target) (policyRow, error) {
+	rows, err := tx.Query(ctx, `SELECT id, name, requestor, coalesce(workflow_id::text, ''), target_join_policies, attributes
+		FROM policies WHERE enabled AND operation = $1 ORDER BY name`, string(n.Operation))
+	if err != nil {
+		return policyRow{}, err
+	}
+	policies, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (policyRow, error) {
+		var p policyRow
+		return p, row.Scan(&p.ID, &p.Name, &p.Requestor, &p.WorkflowID, &p.JoinPolicies, &p.Attributes)
+	})
+	if err != nil {
+		return policyRow{}, err
+	}
+	var granted []policyRow // in name order
+	for _, p := range policies {
+		switch p.Requestor {
+		case "self":
+			if n.PersonID != v.PersonID {
+				continue
+			}
+		case "manager":
+			if t.PersonManagerID == "" || t.PersonManagerID != v.PersonID {
+				continue
+			}
+		case "owners":
+			if !t.IsOwner {
+				continue
+			}
+		case "anyone":
+		default:
+			continue // requestor sets are evaluated once sets exist
+		}
+		if n.GroupID != "" && len(p.JoinPolicies) > 0 && !slices.Contains(p.JoinPolicies, t.JoinPolicy) {
+			continue
+		}
+		if n.Operation == portal.OpUpdatePerson {
+			covered := true
+			for attr := range n.Changes {
+				covered = covered && slices.Contains(p.Attributes, attr)
+			}
+			if !covered {
+				continue
+			}
+		}
+		granted = append(granted, p)
+	}
+	if len(granted) == 0 {
+		return policyRow{}, portal.Errorf(portal.EFORBIDDEN, "%s", deniedMessage(v, n, t))
+	}
+	for _, p := range granted {
+		if p.WorkflowID == "" {
+			return p, nil
+		}
+	}
+	return granted[0], nil
+}
+
+func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
+	self := n.PersonID == v.PersonID
+	switch n.Operation {
+	case portal.OpAddMember:
+		if self {
+			return fmt.Sprintf("No policy lets you join %s (a group whose joining is “%s”).", t.GroupName, portal.JoinPolicy(t.JoinPolicy).Label())
+		}
+		return fmt.Sprintf("No policy lets you add members to %s: only its owners can.", t.GroupName)
+	case portal.OpRemoveMember:
+		if self {
+			return fmt.Sprintf("No policy lets you leave %s; ask one of its owners.", t.GroupName)
+		}
+		return fmt.Sprintf("No policy lets you remove members from %s: only its owners can.", t.GroupName)
+	}
+	var attrs []string
+	for a := range n.Changes {
+		attrs = append(attrs, AttributeLabels[a])
+	}
+	slices.Sort(attrs)
+	if self {
+		return fmt.Sprintf("No policy lets you change your %s.", strings.ToLower(strings.Join(attrs, ", ")))
+	}
+	return fmt.Sprintf("No policy lets you change %s's %s.", t.PersonName, strings.ToLower(strings.Join(attrs, ", ")))
+}
+
+// apply makes a granted request's change, in tx, and completes it: Tessera
+// has no connected systems yet, so committed is also completed.
+func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string) error {
+	var op, groupID, personID string
+	var changes map[string]string
+	var until *time.Time
+	var requester string
+	err := tx.QueryRow(ctx, `SELECT operation, coalesce(group_id::text, ''), person_id, changes, member_until,
+			coalesce(requester_id::text, '') FROM requests WHERE id = $1`, requestID).
+		Scan(&op, &groupID, &personID, &changes, &until, &requester)
+	if err != nil {
+		return err
+	}
+	switch portal.Operation(op) {
+	case portal.OpAddMember:
+		if _, err := tx.Exec(ctx, `INSERT INTO group_members (group_id, person_id, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (group_id, person_id) DO UPDATE SET expires_at = excluded.expires_at`, groupID, personID, until); err != nil {
+			return err
+		}
+		if until != nil {
+			if err := db.insertJob(ctx, tx, workflow.ExpireMembershipArgs{GroupID: groupID, PersonID: personID, Until: *until},
+				&river.InsertOpts{ScheduledAt: *until}); err != nil {
+				return err
+			}
+		}
+	case portal.OpRemoveMember:
+		if _, err := tx.Exec(ctx, "DELETE FROM group_members WHERE group_id = $1 AND person_id = $2", groupID, personID); err != nil {
+			return err
+		}
+	case portal.OpUpdatePerson:
+		var sets []string
+		args := []any{personID}
+		for attr, val := range changes {
+			col, ok := personColumnsFor[attr]
+			if !ok {
+				return portal.Errorf(portal.EINVALID, "%q cannot be changed.", attr)
+			}
+			args = append(args, val)
+			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{col}.Sanitize(), len(args)))
+		}
+		slices.Sort(sets)
+		if _, err := tx.Exec(ctx, "UPDATE people SET "+strings.Join(sets, ", ")+", updated_at = now() WHERE id = $1", args...); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, "UPDATE requests SET status = 'completed', updated_at = now() WHERE id = $1", requestID); err != nil {
+		return err
+	}
+	if err := addEvent(ctx, tx, requestID, "committed", actorID, ""); err != nil {
+		return err
+	}
+	if err := addEvent(ctx, tx, requestID, "completed", "", "No connected systems to export to."); err != nil {
+		return err
+	}
+	return Audit(ctx, tx, actorID, "request_committed", "request", requestID, map[string]any{"operation": op})
+}
+
+// FindRequest returns a request and its timeline. Requesters, the people
+// it concerns, its approvers and administrators may read it.
+func (db *DB) FindRequest(ctx context.Context, v portal.Viewer, id string) (*portal.Request, []portal.RequestEvent, error) {
+	notFound := portal.Errorf(portal.ENOTFOUND, "There is no such request.")
+	if !validID(id) {
+		return nil, nil, notFound
+	}
+	r := &portal.Request{}
+	var events []portal.RequestEvent
+	var allowed bool
+	batch := &pgx.Batch{}
+	batch.Queue(requestSelect+` WHERE r.id = $1`, id).QueryRow(func(row pgx.Row) error {
+		err := scanRequest(row, r)
+		if isNoRows(err) {
+			return notFound
+		}
+		return err
+	})
+	batch.Queue(`SELECT EXISTS (SELECT 1 FROM requests WHERE id = $1 AND (requester_id = $2 OR person_id = $2))
+		OR EXISTS (SELECT 1 FROM approvals a JOIN approvers ap ON ap.approval_id = a.id WHERE a.request_id = $1 AND ap.person_id = $2)
+		OR $3`, id, v.PersonID, v.SeesPrivileged()).QueryRow(func(row pgx.Row) error { return row.Scan(&allowed) })
+	batch.Queue(`SELECT e.at, e.kind, coalesce(p.display_name, ''), e.detail FROM request_events e
+		LEFT JOIN people p ON p.id = e.actor_id WHERE e.request_id = $1 ORDER BY e.id`, id).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			events, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.RequestEvent, error) {
+				var e portal.RequestEvent
+				return e, row.Scan(&e.At, &e.Kind, &e.ActorName, &e.Detail)
+			})
+			return err
+		})
+	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
+		if portal.ErrorCode(err) == portal.ENOTFOUND {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("postgres: find request: %w", err)
+	}
+	if !allowed {
+		return nil, nil, notFound
+	}
+	return r, events, nil
+}
+
+const requestSelect = `SELECT r.id, coalesce(r.requester_id::text, ''), coalesce(rq.display_name, 'Tessera'), r.operation,
+	coalesce(r.group_id::text, ''), coalesce(g.display_name, ''), r.person_id, coalesce(p.display_name, ''), r.changes,
+	r.member_until, r.justification, r.status, coalesce(pol.name, ''), r.created_at, r.updated_at
+	FROM requests r
+	LEFT JOIN people rq ON rq.id = r.requester_id
+	LEFT JOIN groups g ON g.id = r.group_id
+	LEFT JOIN people p ON p.id = r.person_id
+	LEFT JOIN policies pol ON pol.id = r.policy_id`
+
+func scanRequest(row pgx.Row, r *portal.Request, extra ...any) error {
+	return row.Scan(append([]any{&r.ID, &r.RequesterID, &r.RequesterName, &r.Operation, &r.GroupID, &r.GroupName,
+		&r.PersonID, &r.PersonName, &r.Changes, &r.MemberUntil, &r.Justification, &r.Status, &r.PolicyName,
+		&r.CreatedAt, &r.UpdatedAt}, extra...)...)
+}
+
+// MyRequests lists the viewer's requests, newest first.
+func (db *DB) MyRequests(ctx context.Context, v portal.Viewer, offset int) (portal.Page[portal.Request], error) {
+	f := portal.GroupFilter{Offset: offset}
+	if err := f.Normalize(); err != nil {
+		return portal.Page[portal.Request]{}, err
+	}
+	page := portal.Page[portal.Request]{Offset: f.Offset, Limit: f.Limit}
+	rows, err := db.Pool.Query(ctx, requestSelect+` WHERE r.requester_id = $1 ORDER BY r.created_at DESC, r.id LIMIT $2 OFFSET $3`,
+		v.PersonID, f.Limit+1, f.Offset)
+	if err != nil {
+		return page, fmt.Errorf("postgres: my requests: %w", err)
+	}
+	page.Items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Request, error) {
+		var r portal.Request
+		return r, scanRequest(row, &r)
+	})
+	if err != nil {
+		return page, fmt.Errorf("postgres: my requests: %w", err)
+	}
+	if len(page.Items) > f.Limit {
+		page.Items, page.More = page.Items[:f.Limit], true
+	}
+	return page, nil
+}
+
+// Cancel withdraws the viewer's own request while it waits for approval.
+func (db *DB) Cancel(ctx context.Context, v portal.Viewer, id string) error {
+	if !validID(id) {
+		return portal.Errorf(portal.ENOTFOUND, "There is no such request.")
+	}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var status, requester string
+		err := tx.QueryRow(ctx, "SELECT status, coalesce(requester_id::text, '') FROM requests WHERE id = $1 FOR UPDATE", id).Scan(&status, &requester)
+		if isNoRows(err) || (err == nil && requester != v.PersonID) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such request of yours.")
+		} else if err != nil {
+			return err
+		}
+		if portal.RequestStatus(status) != portal.StatusAuthorizing {
+			return portal.Errorf(portal.ECONFLICT, "This request can no longer be canceled: it is %s.", strings.ToLower(portal.RequestStatus(status).Label()))
+		}
+		if _, err := tx.Exec(ctx, "UPDATE requests SET status = 'canceled', updated_at = now() WHERE id = $1", id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'canceled' WHERE request_id = $1 AND status = 'pending'", id); err != nil {
+			return err
+		}
+		if err := addEvent(ctx, tx, id, "canceled", v.PersonID, ""); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, v.PersonID, "request_canceled", "request", id, nil)
+	})
+	if err != nil && portal.ErrorCode(err) == portal.EINTERNAL {
+		return fmt.Errorf("postgres: cancel request: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,538 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/postgres"
+)
+
+// pipeline is a seeded store with River workers running.
+type pipeline struct {
+	t   *testing.T
+	db  *postgres.DB
+	org *demo.Org
+	ctx context.Context
+}
+
+func newPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	db, org := setup(t)
+	harness.StartWorkers(t, db, nil, "http://tessera.test")
+	return &pipeline{t: t, db: db, org: org, ctx: context.Background()}
+}
+
+func (p *pipeline) viewer(i int) portal.Viewer {
+	person := p.org.People[i]
+	return portal.Viewer{PersonID: person.ID, DisplayName: person.DisplayName}
+}
+
+func (p *pipeline) account(label string) portal.Viewer {
+	for _, a := range p.org.Accounts {
+		if a.Label == label {
+			for _, person := range p.org.People {
+				if person.ID == a.PersonID {
+					return portal.Viewer{PersonID: person.ID, DisplayName: person.DisplayName, Roles: a.Roles}
+				}
+			}
+		}
+	}
+	p.t.Fatalf("no demo account %s", label)
+	return portal.Viewer{}
+}
+
+// group returns the ID of the demo group with that display name.
+func (p *pipeline) group(name string) string {
+	for _, g := range p.org.Groups {
+		if g.DisplayName == name {
+			return g.ID
+		}
+	}
+	p.t.Fatalf("no group %s", name)
+	return ""
+}
+
+func (p *pipeline) exec(sql string, args ...any) {
+	p.t.Helper()
+	_, err := p.db.Pool.Exec(p.ctx, sql, args...)
+	require.NoError(p.t, err, sql)
+}
+
+// outsider returns a person who is neither member nor owner of group.
+func (p *pipeline) outsider(groupID string, skip int) portal.Viewer {
+	p.t.Helper()
+	var id, name string
+	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, `SELECT id, display_name FROM people p WHERE account_enabled
+		AND NOT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND person_id = p.id)
+		AND NOT EXISTS (SELECT 1 FROM group_owners WHERE group_id = $1 AND person_id = p.id)
+		ORDER BY id OFFSET $2 LIMIT 1`, groupID, skip).Scan(&id, &name))
+	return portal.Viewer{PersonID: id, DisplayName: name}
+}
+
+func (p *pipeline) join(v portal.Viewer, groupID, why string) *portal.Request {
+	p.t.Helper()
+	r, err := p.db.Submit(p.ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID, PersonID: v.PersonID, Justification: why})
+	require.NoError(p.t, err)
+	return r
+}
+
+// waitStatus waits for River to move a request to status.
+func (p *pipeline) waitStatus(v portal.Viewer, id string, status portal.RequestStatus) (*portal.Request, []portal.RequestEvent) {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, events, err := p.db.FindRequest(p.ctx, v, id)
+		require.NoError(p.t, err)
+		if r.Status == status {
+			return r, events
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("request %s is %s, want %s; timeline %+v", id, r.Status, status, events)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// approvalFor waits for the Authorize job and returns the approval ID that
+// approver sees for the request.
+func (p *pipeline) approvalFor(approver portal.Viewer, requestID string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		items, err := p.db.MyApprovals(p.ctx, approver)
+		require.NoError(p.t, err)
+		for _, it := range items {
+			if it.Request.ID == requestID {
+				return it.ApprovalID
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s has no approval for request %s", approver.DisplayName, requestID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *pipeline) isMember(groupID, personID string) bool {
+	var ok bool
+	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND person_id = $2)",
+		groupID, personID).Scan(&ok))
+	return ok
+}
+
+func kinds(events []portal.RequestEvent) []string {
+	var ks []string
+	for _, e := range events {
+		ks = append(ks, e.Kind)
+	}
+	return ks
+}
+
+// namedWorkflow creates an approval workflow and points the owner-approval
+// join policy at it.
+func (p *pipeline) namedWorkflow(sql string, args ...any) {
+	p.t.Helper()
+	var id string
+	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, sql, args...).Scan(&id))
+	p.exec("UPDATE policies SET workflow_id = $1 WHERE name = 'Request to join owner-approval groups'", id)
+}
+
+func TestJoinOpenGroupAtOnce(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("Cycling to work")
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "")
+	require.Equal(t, portal.StatusCompleted, r.Status)
+	require.True(t, p.isMember(g, v.PersonID))
+	_, events, err := p.db.FindRequest(p.ctx, v, r.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"submitted", "committed", "completed"}, kinds(events))
+
+	_, err = p.db.Submit(p.ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: v.PersonID})
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err), "joining twice")
+	require.Contains(t, portal.ErrorMessage(err), "already a member")
+
+	left, err := p.db.Submit(p.ctx, v, portal.NewRequest{Operation: portal.OpRemoveMember, GroupID: g, PersonID: v.PersonID})
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusCompleted, left.Status)
+	require.False(t, p.isMember(g, v.PersonID))
+}
+
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	closed := p.group("Finance approvers")
+	v := p.outsider(closed, 0)
+	_, err := p.db.Submit(p.ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: closed, PersonID: v.PersonID})
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err))
+	require.Contains(t, portal.ErrorMessage(err), "closed")
+
+	g := p.group("VPN users")
+	v = p.outsider(g, 0)
+	other := p.outsider(g, 1)
+	got, err := p.db.Submit(p.ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: other.PersonID})
+	if got != nil {
+		t.Logf("granted by %q", got.PolicyName)
+	}
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err), "adding someone else to a group you do not own")
+	require.Contains(t, portal.ErrorMessage(err), "only its owners")
+
+	_, err = p.db.Submit(p.ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: v.PersonID,
+		Justification: strings.Repeat("x", 100*1024)})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "a 100 KB justification")
+	require.Contains(t, portal.ErrorMessage(err), "too long")
+
+	_, err = p.db.Submit(p.ctx, v, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: v.PersonID,
+		Changes: map[string]string{"department": "Legal"}})
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err))
+	require.Equal(t, "No policy lets you change your department.", portal.ErrorMessage(err))
+
+	r := p.join(v, g, "need it")
+	_, err = p.db.Submit(p.ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: v.PersonID, Justification: "again"})
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err), "a duplicate pending request")
+	require.Equal(t, portal.StatusAuthorizing, r.Status)
+
+	var n int
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT count(*) FROM requests WHERE person_id = $1", v.PersonID).Scan(&n))
+	require.Equal(t, 1, n, "refused requests leave nothing behind")
+}
+
+func TestApproveByOwner(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users")
+	owner := p.account("manager")
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "remote work")
+	require.Equal(t, portal.StatusAuthorizing, r.Status)
+	approval := p.approvalFor(owner, r.ID)
+
+	n, err := p.db.CountMyApprovals(p.ctx, owner)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, 1)
+
+	// Bad decisions first: not an approver, own request, no reason to reject.
+	stranger := p.outsider(g, 5)
+	err = p.db.Decide(p.ctx, stranger, approval, true, "")
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err))
+	err = p.db.Decide(p.ctx, v, approval, true, "")
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err))
+	require.Contains(t, portal.ErrorMessage(err), "your own request")
+	err = p.db.Decide(p.ctx, owner, approval, false, " ")
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
+	err = p.db.Decide(p.ctx, owner, "00000000-0000-4000-8000-000000000000", true, "")
+	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
+
+	require.NoError(t, p.db.Decide(p.ctx, owner, approval, true, "ok for remote work"))
+	_, events := p.waitStatus(v, r.ID, portal.StatusCompleted)
+	require.True(t, p.isMember(g, v.PersonID))
+	require.Equal(t, []string{"submitted", "approval_requested", "approved", "committed", "completed"}, kinds(events))
+	require.Equal(t, owner.DisplayName, events[2].ActorName)
+	require.Equal(t, "ok for remote work", events[2].Detail)
+
+	err = p.db.Decide(p.ctx, owner, approval, true, "")
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err), "deciding on a request no longer waiting")
+}
+
+func TestReject(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users")
+	owner := p.account("manager")
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "please")
+	approval := p.approvalFor(owner, r.ID)
+	require.NoError(t, p.db.Decide(p.ctx, owner, approval, false, "use the web proxy instead"))
+	got, events := p.waitStatus(v, r.ID, portal.StatusDenied)
+	require.Equal(t, portal.StatusDenied, got.Status)
+	require.False(t, p.isMember(g, v.PersonID))
+	require.Contains(t, events[len(events)-1].Detail, "use the web proxy instead")
+	// A commit job run after the rejection does nothing.
+	require.NoError(t, p.db.Commit(p.ctx, r.ID))
+	require.False(t, p.isMember(g, v.PersonID))
+}
+
+func TestThresholds(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	a, b, c := p.viewer(20), p.viewer(21), p.viewer(22)
+	for _, tc := range []struct {
+		name      string
+		threshold string
+		n         int
+		decisions int // approvals needed before completion
+	}{
+		{"two of three", "n", 2, 2},
+		{"all", "all", 1, 3},
+		{"any", "any", 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.namedWorkflow(`INSERT INTO approval_workflows (name, approver_source, approver_ids, threshold, threshold_n)
+				VALUES ($1, 'named', $2, $3, $4) RETURNING id`, "wf "+tc.name, []string{a.PersonID, b.PersonID, c.PersonID}, tc.threshold, tc.n)
+			g := p.group("GitHub org members")
+			v := p.outsider(g, 10+tc.decisions)
+			r := p.join(v, g, tc.name)
+			for i, approver := range []portal.Viewer{a, b, c}[:tc.decisions] {
+				approval := p.approvalFor(approver, r.ID)
+				if i < tc.decisions-1 {
+					require.NoError(t, p.db.Decide(p.ctx, approver, approval, true, ""))
+					time.Sleep(50 * time.Millisecond)
+					got, _, err := p.db.FindRequest(p.ctx, v, r.ID)
+					require.NoError(t, err)
+					require.Equal(t, portal.StatusAuthorizing, got.Status, "after %d of %d approvals", i+1, tc.decisions)
+					continue
+				}
+				require.NoError(t, p.db.Decide(p.ctx, approver, approval, true, ""))
+			}
+			p.waitStatus(v, r.ID, portal.StatusCompleted)
+		})
+	}
+}
+
+func TestConcurrentApprovals(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	approvers := []portal.Viewer{p.viewer(30), p.viewer(31), p.viewer(32), p.viewer(33)}
+	var ids []string
+	for _, a := range approvers {
+		ids = append(ids, a.PersonID)
+	}
+	p.namedWorkflow(`INSERT INTO approval_workflows (name, approver_source, approver_ids, threshold) VALUES ('race', 'named', $1, 'any') RETURNING id`, ids)
+	g := p.group("VPN users")
+	v := p.outsider(g, 3)
+	r := p.join(v, g, "race")
+	var approvals []string
+	for _, a := range approvers {
+		approvals = append(approvals, p.approvalFor(a, r.ID))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(approvers))
+	for i := range approvers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.db.Decide(p.ctx, approvers[i], approvals[i], i%2 == 0, "concurrent "+approvers[i].DisplayName)
+		}()
+	}
+	wg.Wait()
+	final := portal.StatusCompleted
+	var ok int
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else {
+			require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err), "late deciders are told it is decided")
+		}
+	}
+	require.Equal(t, 1, ok, "exactly one decision settles an any-one approval")
+	got, _, err := p.db.FindRequest(p.ctx, v, r.ID)
+	require.NoError(t, err)
+	if got.Status == portal.StatusDenied {
+		final = portal.StatusDenied
+	}
+	_, events := p.waitStatus(v, r.ID, final)
+	var commits int
+	for _, e := range events {
+		if e.Kind == "committed" {
+			commits++
+		}
+	}
+	if final == portal.StatusCompleted {
+		require.Equal(t, 1, commits)
+	} else {
+		require.Zero(t, commits, "never committed after a rejection")
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users")
+	owner := p.account("manager")
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "maybe")
+	approval := p.approvalFor(owner, r.ID)
+	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(p.db.Cancel(p.ctx, owner, r.ID)), "only the requester cancels")
+	require.NoError(t, p.db.Cancel(p.ctx, v, r.ID))
+	p.waitStatus(v, r.ID, portal.StatusCanceled)
+	err := p.db.Decide(p.ctx, owner, approval, true, "")
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err))
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(p.db.Cancel(p.ctx, v, r.ID)))
+}
+
+func TestDeputy(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users")
+	owner := p.account("manager")
+	deputy := p.viewer(40)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(p.db.SetDeputy(p.ctx, owner, owner.PersonID, today, today)))
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(p.db.SetDeputy(p.ctx, owner, deputy.PersonID, today, today.AddDate(0, 0, -1))))
+	require.NoError(t, p.db.SetDeputy(p.ctx, owner, deputy.PersonID, today.AddDate(0, 0, -1), today.AddDate(0, 0, 7)))
+	ds, err := p.db.MyDeputies(p.ctx, owner)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "while Mateo is away")
+	approval := p.approvalFor(deputy, r.ID)
+	_ = p.approvalFor(owner, r.ID) // the owner still has it too
+	require.NoError(t, p.db.Decide(p.ctx, deputy, approval, true, "fine"))
+	_, events := p.waitStatus(v, r.ID, portal.StatusCompleted)
+	require.Contains(t, events[1].Detail, "deputy while away", "the timeline says the deputy got it")
+	require.Contains(t, events[2].Detail, "As deputy for "+owner.DisplayName)
+	n, err := p.db.CountMyApprovals(p.ctx, owner)
+	require.NoError(t, err)
+	items, err := p.db.MyApprovals(p.ctx, owner)
+	require.NoError(t, err)
+	require.Len(t, items, n)
+	for _, it := range items {
+		require.NotEqual(t, r.ID, it.Request.ID, "decided by the deputy: gone from the owner's list")
+	}
+}
+
+// jobScheduled returns when a job of kind for approvalID is scheduled.
+func (p *pipeline) jobScheduled(kind, approvalID string) time.Time {
+	p.t.Helper()
+	var at time.Time
+	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, `SELECT scheduled_at FROM river_job WHERE kind = $1 AND args->>'approval_id' = $2
+		ORDER BY id DESC LIMIT 1`, kind, approvalID).Scan(&at))
+	return at
+}
+
+// fire makes scheduled jobs of kind for approvalID due now.
+func (p *pipeline) fire(kind, approvalID string) {
+	p.exec(`UPDATE river_job SET scheduled_at = now() WHERE kind = $1 AND args->>'approval_id' = $2 AND state = 'scheduled'`, kind, approvalID)
+}
+
+func TestDeadlineEscalationAndFinalTimeout(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	admin := p.account("administrator")
+	p.namedWorkflow(`INSERT INTO approval_workflows (name, approver_source, threshold, deadline_hours, reminder_hours, escalation_ids, timeout_outcome)
+		VALUES ('escalating', 'owners', 'any', 48, 24, $1, 'deny') RETURNING id`, []string{admin.PersonID})
+	g := p.group("VPN users")
+	owner := p.account("manager")
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "escalate me")
+	approval := p.approvalFor(owner, r.ID)
+	deadline := p.jobScheduled("approval_deadline", approval)
+	require.WithinDuration(t, time.Now().Add(48*time.Hour), deadline, time.Minute)
+	require.WithinDuration(t, deadline.Add(-24*time.Hour), p.jobScheduled("approval_reminder", approval), time.Second)
+
+	p.fire("approval_reminder", approval)
+	p.fire("approval_deadline", approval)
+	_ = p.approvalFor(admin, r.ID) // escalated to the administrator
+	_, events := p.waitStatus(v, r.ID, portal.StatusAuthorizing)
+	require.Contains(t, kinds(events), "escalated")
+
+	p.fire("approval_deadline", approval) // the second deadline: final timeout
+	_, events = p.waitStatus(v, r.ID, portal.StatusExpired)
+	require.Equal(t, "expired", events[len(events)-1].Kind)
+	require.False(t, p.isMember(g, v.PersonID))
+}
+
+func TestFinalTimeoutApproves(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.namedWorkflow(`INSERT INTO approval_workflows (name, approver_source, threshold, deadline_hours, timeout_outcome)
+		VALUES ('lenient', 'owners', 'any', 1, 'approve') RETURNING id`)
+	g := p.group("VPN users")
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "silence is consent")
+	approval := p.approvalFor(p.account("manager"), r.ID)
+	p.fire("approval_deadline", approval)
+	p.waitStatus(v, r.ID, portal.StatusCompleted)
+	require.True(t, p.isMember(g, v.PersonID))
+}
+
+func TestBusinessDayDeadline(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	london, err := time.LoadLocation("Europe/London")
+	require.NoError(t, err)
+	cal, err := p.db.CreateCalendar(p.ctx, portal.Calendar{Name: "UK", TimeZone: london,
+		Holidays: []portal.Holiday{{Date: portal.Date{Year: 2026, Month: 12, Day: 25}, Name: "Christmas Day"},
+			{Date: portal.Date{Year: 2026, Month: 12, Day: 28}, Name: "Boxing Day (substitute)"}}})
+	require.NoError(t, err)
+	p.namedWorkflow(`INSERT INTO approval_workflows (name, approver_source, threshold, deadline_business_days, calendar_id)
+		VALUES ('two business days', 'owners', 'any', 2, $1) RETURNING id`, cal.ID)
+	// Thursday 24 December 2026, 10:00 in London: two business days later,
+	// skipping Christmas, the weekend and the substitute holiday, is
+	// Wednesday 30 December, 10:00.
+	p.db.Clock = func() time.Time { return time.Date(2026, 12, 24, 10, 0, 0, 0, london) }
+	g := p.group("VPN users")
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "over the holidays")
+	approval := p.approvalFor(p.account("manager"), r.ID)
+	require.Equal(t, time.Date(2026, 12, 30, 10, 0, 0, 0, london).UTC(), p.jobScheduled("approval_deadline", approval).UTC())
+}
+
+func TestTimeBoundMembership(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users")
+	owner := p.account("manager")
+	v := p.outsider(g, 0)
+	until := time.Now().Add(1500 * time.Millisecond)
+	r, err := p.db.Submit(p.ctx, owner, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: v.PersonID, MemberUntil: &until})
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusCompleted, r.Status, "owners add members at once")
+	require.True(t, p.isMember(g, v.PersonID))
+	deadline := time.Now().Add(20 * time.Second)
+	for p.isMember(g, v.PersonID) {
+		require.True(t, time.Now().Before(deadline), "the membership was not removed at its end")
+		time.Sleep(100 * time.Millisecond)
+	}
+	var id, justification string
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, `SELECT id, justification FROM requests WHERE operation = 'remove_member'
+		AND group_id = $1 AND person_id = $2 AND requester_id IS NULL`, g, v.PersonID).Scan(&id, &justification))
+	require.Contains(t, justification, "membership ended")
+	var audited bool
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT EXISTS (SELECT 1 FROM audit_log WHERE target_id = $1 AND action = 'request_committed')", id).Scan(&audited))
+	require.True(t, audited)
+
+	past := time.Now().Add(-time.Hour)
+	_, err = p.db.Submit(p.ctx, owner, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: v.PersonID, MemberUntil: &past})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
+}
+
+func TestProfileChanges(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	zoe, mateo := p.account("end user"), p.account("manager")
+	r, err := p.db.Submit(p.ctx, zoe, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.PersonID,
+		Changes: map[string]string{"phone": "+1 514 555 0199"}})
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusCompleted, r.Status)
+	prof, err := p.db.FindProfile(p.ctx, zoe.PersonID)
+	require.NoError(t, err)
+	require.Equal(t, "+1 514 555 0199", prof.Person.Phone)
+
+	r, err = p.db.Submit(p.ctx, zoe, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.PersonID,
+		Changes: map[string]string{"title": "Staff Engineer"}})
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusAuthorizing, r.Status, "title changes go to the manager")
+	approval := p.approvalFor(mateo, r.ID)
+	require.NoError(t, p.db.Decide(p.ctx, mateo, approval, true, "well deserved"))
+	p.waitStatus(zoe, r.ID, portal.StatusCompleted)
+	prof, err = p.db.FindProfile(p.ctx, zoe.PersonID)
+	require.NoError(t, err)
+	require.Equal(t, "Staff Engineer", prof.Person.Title)
+
+	// Others cannot read Zoë's request; her manager, as its approver, can.
+	_, _, err = p.db.FindRequest(p.ctx, p.viewer(50), r.ID)
+	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
+	_, _, err = p.db.FindRequest(p.ctx, mateo, r.ID)
+	require.NoError(t, err)
+}

@@ -1,0 +1,227 @@
+package portal
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+)
+
+// Operation is what a request asks to change.
+type Operation string
+
+// Operations a request can carry.
+const (
+	OpAddMember    Operation = "add_member"
+	OpRemoveMember Operation = "remove_member"
+	OpUpdatePerson Operation = "update_person"
+)
+
+// RequestStatus is where a request is in its life.
+type RequestStatus string
+
+// Request statuses, as in MIM: a request is authorizing until its approval
+// ends, then denied, expired or canceled, or committed and completed.
+const (
+	StatusAuthorizing RequestStatus = "authorizing"
+	StatusDenied      RequestStatus = "denied"
+	StatusExpired     RequestStatus = "expired"
+	StatusCanceled    RequestStatus = "canceled"
+	StatusCommitted   RequestStatus = "committed"
+	StatusCompleted   RequestStatus = "completed"
+	StatusFailed      RequestStatus = "failed"
+)
+
+// Label is the status as people read it.
+func (s RequestStatus) Label() string {
+	switch s {
+	case StatusAuthorizing:
+		return "Waiting for approval"
+	case StatusDenied:
+		return "Rejected"
+	case StatusExpired:
+		return "Expired"
+	case StatusCanceled:
+		return "Canceled"
+	case StatusCommitted:
+		return "Approved, being applied"
+	case StatusCompleted:
+		return "Done"
+	case StatusFailed:
+		return "Failed"
+	}
+	return string(s)
+}
+
+// Final reports whether the request can no longer change.
+func (s RequestStatus) Final() bool {
+	return s != StatusAuthorizing && s != StatusCommitted
+}
+
+// Request is one change a person asked for.
+type Request struct {
+	ID            string
+	RequesterID   string
+	RequesterName string
+	Operation     Operation
+	GroupID       string
+	GroupName     string
+	PersonID      string // the member added or removed, or the person updated
+	PersonName    string
+	Changes       map[string]string // attribute -> new value (update_person)
+	MemberUntil   *time.Time
+	Justification string
+	Status        RequestStatus
+	PolicyName    string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Summary says in one line what the request asks for.
+func (r *Request) Summary() string {
+	switch r.Operation {
+	case OpAddMember:
+		if r.PersonID == r.RequesterID {
+			return "Join " + r.GroupName
+		}
+		return "Add " + r.PersonName + " to " + r.GroupName
+	case OpRemoveMember:
+		if r.PersonID == r.RequesterID {
+			return "Leave " + r.GroupName
+		}
+		return "Remove " + r.PersonName + " from " + r.GroupName
+	case OpUpdatePerson:
+		return "Change " + r.PersonName + "'s profile"
+	}
+	return string(r.Operation)
+}
+
+// RequestEvent is one step on a request's timeline.
+type RequestEvent struct {
+	At        time.Time
+	Kind      string // submitted, approval_requested, approved, rejected, reminded, escalated, committed, completed, denied, expired, canceled
+	ActorName string
+	Detail    string
+}
+
+// NewRequest is what a person submits.
+type NewRequest struct {
+	Operation     Operation
+	GroupID       string
+	PersonID      string            // member to add or remove; person to update
+	Changes       map[string]string // for update_person
+	MemberUntil   *time.Time        // for add_member: membership ends then
+	Justification string
+}
+
+// MaxJustification is the longest justification accepted, in characters.
+const MaxJustification = 2000
+
+// Validate checks the shape of a new request before any policy is read.
+func (n *NewRequest) Validate(now time.Time) error {
+	if !utf8.ValidString(n.Justification) {
+		return Errorf(EINVALID, "The justification is not valid text.")
+	}
+	if c := utf8.RuneCountInString(n.Justification); c > MaxJustification {
+		return Errorf(EINVALID, "The justification is too long (%d characters); use at most %d.", c, MaxJustification)
+	}
+	switch n.Operation {
+	case OpAddMember, OpRemoveMember:
+		if n.GroupID == "" || n.PersonID == "" {
+			return Errorf(EINVALID, "Say which group and which person.")
+		}
+		if n.MemberUntil != nil && (n.Operation != OpAddMember || !n.MemberUntil.After(now)) {
+			return Errorf(EINVALID, "A membership end date must be in the future.")
+		}
+	case OpUpdatePerson:
+		if n.PersonID == "" || len(n.Changes) == 0 {
+			return Errorf(EINVALID, "Nothing to change.")
+		}
+		for attr, v := range n.Changes {
+			if !utf8.ValidString(v) || utf8.RuneCountInString(v) > 256 {
+				return Errorf(EINVALID, "The new value of %s is too long or not valid text.", attr)
+			}
+		}
+	default:
+		return Errorf(EINVALID, "Unknown operation %q.", n.Operation)
+	}
+	return nil
+}
+
+// ApprovalItem is one request waiting for the viewer's decision.
+type ApprovalItem struct {
+	ApprovalID string
+	Request    Request
+	OnBehalfOf string // name of the approver the viewer stands in for
+	Deadline   *time.Time
+}
+
+// GroupAccess is what the viewer may do on a group's page.
+type GroupAccess struct {
+	IsMember       bool
+	IsOwner        bool
+	PendingRequest string // ID of the viewer's pending request on this group
+	CanJoin        bool   // open group: join at once
+	CanRequest     bool   // owner-approval group: request with a justification
+	CanLeave       bool
+}
+
+// RequestService is the request pipeline as people use it.
+type RequestService interface {
+	// Submit validates a request, evaluates policy and either commits it at
+	// once or starts its approval, all in one transaction.
+	Submit(ctx context.Context, v Viewer, n NewRequest) (*Request, error)
+	FindRequest(ctx context.Context, v Viewer, id string) (*Request, []RequestEvent, error)
+	MyRequests(ctx context.Context, v Viewer, offset int) (Page[Request], error)
+	Cancel(ctx context.Context, v Viewer, id string) error
+	MyApprovals(ctx context.Context, v Viewer) ([]ApprovalItem, error)
+	CountMyApprovals(ctx context.Context, v Viewer) (int, error)
+	// Decide records the viewer's decision on an approval.
+	Decide(ctx context.Context, v Viewer, approvalID string, approve bool, reason string) error
+	GroupAccess(ctx context.Context, v Viewer, groupID string) (GroupAccess, error)
+	SetDeputy(ctx context.Context, v Viewer, deputyID string, starts, ends time.Time) error
+	RemoveDeputy(ctx context.Context, v Viewer, starts time.Time) error
+	MyDeputies(ctx context.Context, v Viewer) ([]Deputy, error)
+}
+
+// Notification events: what an email is about.
+const (
+	EventApprovalRequested = "approval_requested"
+	EventReminder          = "reminder"
+	EventEscalated         = "escalated"
+	EventCompleted         = "completed"
+	EventDenied            = "denied"
+	EventExpired           = "expired"
+)
+
+// Notification is one email to send: who to, and the request it is about.
+type Notification struct {
+	Event   string
+	ToName  string
+	ToEmail string
+	Request Request
+	// Path is the portal page the email links to (an approval or a request).
+	Path   string
+	Detail string // e.g. the rejection reason
+}
+
+// RequestProcessor is the pipeline's background work, called by River
+// workers; each call is one transaction that also enqueues what follows.
+type RequestProcessor interface {
+	Authorize(ctx context.Context, requestID string) error
+	Commit(ctx context.Context, requestID string) error
+	Remind(ctx context.Context, approvalID string, round int) error
+	Deadline(ctx context.Context, approvalID string, round int) error
+	ExpireMembership(ctx context.Context, groupID, personID string, until time.Time) error
+	// Notification returns the email for event, or nil when there is
+	// nothing to send any more (e.g. the approval was decided meanwhile).
+	Notification(ctx context.Context, event, requestID, recipientID string) (*Notification, error)
+}
+
+// Deputy is someone who also receives a person's approvals while they are
+// away, from Starts to Ends (dates, inclusive).
+type Deputy struct {
+	DeputyID   string
+	DeputyName string
+	Starts     time.Time
+	Ends       time.Time
+}

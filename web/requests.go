@@ -1,0 +1,371 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/web/view"
+)
+
+// notices are the fixed messages a redirect may ask a page to show; user
+// text is never reflected through the URL.
+var notices = map[string]string{
+	"joined":    "You joined this group.",
+	"left":      "You left this group.",
+	"requested": "Your request was sent to the group's owners. You can follow it here.",
+	"added":     "The member was added.",
+	"removed":   "The member was removed.",
+	"canceled":  "Your request was canceled.",
+	"submitted": "Your request was sent for approval. You can follow it here.",
+	"decided":   "Your decision was recorded.",
+	"deputy":    "Your deputy is set.",
+	"undeputy":  "The deputy period was removed.",
+}
+
+func notice(r *http.Request) string { return notices[r.URL.Query().Get("notice")] }
+
+func (s *Server) renderGroup(w http.ResponseWriter, r *http.Request, status int, groupID string, a view.GroupActions) {
+	v := viewer(r)
+	d, err := s.Groups.FindGroup(r.Context(), groupID, offsetParam(r), 0)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if a.Access, err = s.Requests.GroupAccess(r.Context(), v, groupID); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, status, view.GroupPage(s.page(r, d.Group.DisplayName, "groups"), d, a))
+}
+
+func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
+	s.renderGroup(w, r, http.StatusOK, chi.URLParam(r, "id"), view.GroupActions{Notice: notice(r)})
+}
+
+// groupRequest submits a membership request from a group page; a refusal
+// is shown on the page with what was typed.
+func (s *Server) groupRequest(w http.ResponseWriter, r *http.Request, n portal.NewRequest, a view.GroupActions, done string) {
+	req, err := s.Requests.Submit(r.Context(), viewer(r), n)
+	if err != nil {
+		if portal.ErrorCode(err) == portal.EINTERNAL {
+			s.Error(w, r, err)
+			return
+		}
+		a.Error = portal.ErrorMessage(err)
+		s.renderGroup(w, r, codeStatus[portal.ErrorCode(err)], n.GroupID, a)
+		return
+	}
+	if req.Status == portal.StatusAuthorizing {
+		http.Redirect(w, r, "/requests/"+req.ID+"?notice=requested", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/groups/"+n.GroupID+"?notice="+done, http.StatusSeeOther)
+}
+
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	s.groupRequest(w, r, portal.NewRequest{Operation: portal.OpAddMember, GroupID: chi.URLParam(r, "id"), PersonID: v.PersonID},
+		view.GroupActions{}, "joined")
+}
+
+func (s *Server) handleRequestJoin(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	just := strings.TrimSpace(r.PostFormValue("justification"))
+	a := view.GroupActions{Justification: just}
+	if just == "" {
+		a.Error = "Say why you need to join; the owners decide on it."
+		s.renderGroup(w, r, http.StatusBadRequest, chi.URLParam(r, "id"), a)
+		return
+	}
+	s.groupRequest(w, r, portal.NewRequest{Operation: portal.OpAddMember, GroupID: chi.URLParam(r, "id"), PersonID: v.PersonID,
+		Justification: just}, a, "requested")
+}
+
+func (s *Server) handleLeave(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	s.groupRequest(w, r, portal.NewRequest{Operation: portal.OpRemoveMember, GroupID: chi.URLParam(r, "id"), PersonID: v.PersonID},
+		view.GroupActions{}, "left")
+}
+
+func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
+	groupID := chi.URLParam(r, "id")
+	a := view.GroupActions{AddMember: r.PostFormValue("member"), AddUntil: r.PostFormValue("until")}
+	fail := func(err error) {
+		if portal.ErrorCode(err) == portal.EINTERNAL {
+			s.Error(w, r, err)
+			return
+		}
+		a.Error = portal.ErrorMessage(err)
+		s.renderGroup(w, r, codeStatus[portal.ErrorCode(err)], groupID, a)
+	}
+	person, err := s.People.FindPersonByName(r.Context(), a.AddMember)
+	if err != nil {
+		fail(err)
+		return
+	}
+	n := portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID, PersonID: person.ID}
+	if a.AddUntil != "" {
+		until, err := time.Parse(time.DateOnly, a.AddUntil)
+		if err != nil {
+			fail(portal.Errorf(portal.EINVALID, "The end date must be a date such as 2027-03-31."))
+			return
+		}
+		n.MemberUntil = &until
+	}
+	s.groupRequest(w, r, n, a, "added")
+}
+
+func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
+	s.groupRequest(w, r, portal.NewRequest{Operation: portal.OpRemoveMember, GroupID: chi.URLParam(r, "id"),
+		PersonID: chi.URLParam(r, "person")}, view.GroupActions{}, "removed")
+}
+
+func (s *Server) handleMyRequests(w http.ResponseWriter, r *http.Request) {
+	res, err := s.Requests.MyRequests(r.Context(), viewer(r), offsetParam(r))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	render(w, r, view.RequestList(s.page(r, "My requests", "requests"), res))
+}
+
+func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	req, events, err := s.Requests.FindRequest(r.Context(), v, chi.URLParam(r, "id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	canCancel := req.Status == portal.StatusAuthorizing && req.RequesterID == v.PersonID
+	render(w, r, view.RequestPage(s.page(r, req.Summary(), "requests"), req, events, canCancel, notice(r)))
+}
+
+func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := s.Requests.Cancel(r.Context(), viewer(r), id); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+id+"?notice=canceled", http.StatusSeeOther)
+}
+
+func (s *Server) renderApprovals(w http.ResponseWriter, r *http.Request, status int, note, errMsg string) {
+	items, err := s.Requests.MyApprovals(r.Context(), viewer(r))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	p := s.page(r, "My approvals", "approvals")
+	p.PendingApprovals = len(items)
+	renderStatus(w, r, status, view.ApprovalList(p, items, note, errMsg))
+}
+
+func (s *Server) handleApprovals(w http.ResponseWriter, r *http.Request) {
+	s.renderApprovals(w, r, http.StatusOK, notice(r), "")
+}
+
+// handleBulkDecide applies one decision to every selected approval and
+// reports each that could not be decided.
+func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.Error(w, r, portal.Errorf(portal.EINVALID, "The form could not be read."))
+		return
+	}
+	ids := r.PostForm["id"]
+	approve := r.PostFormValue("decision") == "approve"
+	reason := r.PostFormValue("reason")
+	if len(ids) == 0 {
+		s.renderApprovals(w, r, http.StatusBadRequest, "", "Select at least one request.")
+		return
+	}
+	if len(ids) > 500 {
+		s.renderApprovals(w, r, http.StatusBadRequest, "", "Decide on at most 500 requests at once.")
+		return
+	}
+	var problems []string
+	done := 0
+	for _, id := range ids {
+		if err := s.Requests.Decide(r.Context(), viewer(r), id, approve, reason); err != nil {
+			if portal.ErrorCode(err) == portal.EINTERNAL {
+				s.Error(w, r, err)
+				return
+			}
+			problems = append(problems, portal.ErrorMessage(err))
+			continue
+		}
+		done++
+	}
+	verb := "approved"
+	if !approve {
+		verb = "rejected"
+	}
+	note := ""
+	if done > 0 {
+		note = plural(done, "request") + " " + verb + "."
+	}
+	status := http.StatusOK
+	if len(problems) > 0 {
+		status = http.StatusBadRequest
+	}
+	s.renderApprovals(w, r, status, note, strings.Join(uniq(problems), " "))
+}
+
+func (s *Server) renderApproval(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
+	v := viewer(r)
+	id := chi.URLParam(r, "id")
+	items, err := s.Requests.MyApprovals(r.Context(), v)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	for _, it := range items {
+		if it.ApprovalID == id {
+			req, events, err := s.Requests.FindRequest(r.Context(), v, it.Request.ID)
+			if err != nil {
+				s.Error(w, r, err)
+				return
+			}
+			renderStatus(w, r, status, view.ApprovalPage(s.page(r, "Approve: "+req.Summary(), "approvals"), id, req, events, true, errMsg))
+			return
+		}
+	}
+	// Decided already, or not the viewer's: show what they may see.
+	s.Error(w, r, portal.Errorf(portal.ENOTFOUND, "This approval is not waiting for you: it was decided already, withdrawn, or is someone else's."))
+}
+
+func (s *Server) handleApproval(w http.ResponseWriter, r *http.Request) {
+	s.renderApproval(w, r, http.StatusOK, "")
+}
+
+func (s *Server) handleDecide(w http.ResponseWriter, r *http.Request) {
+	approve := r.PostFormValue("decision") == "approve"
+	err := s.Requests.Decide(r.Context(), viewer(r), chi.URLParam(r, "id"), approve, r.PostFormValue("reason"))
+	if err != nil {
+		if portal.ErrorCode(err) == portal.EINVALID {
+			s.renderApproval(w, r, http.StatusBadRequest, portal.ErrorMessage(err))
+			return
+		}
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/approvals?notice=decided", http.StatusSeeOther)
+}
+
+func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	prof, err := s.People.FindProfile(r.Context(), v.PersonID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f := view.ProfileEditForm{Values: personValues(&prof.Person)}
+	if r.Method == http.MethodPost {
+		// Each changed attribute is its own request, so that what policy
+		// grants at once is done at once and the rest waits for approval.
+		for _, a := range view.EditableAttributes() {
+			val := strings.TrimSpace(r.PostFormValue(a.Name))
+			if val == f.Values[a.Name] {
+				continue
+			}
+			f.Values[a.Name] = val
+			req, err := s.Requests.Submit(r.Context(), v, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: v.PersonID,
+				Changes: map[string]string{a.Name: val}})
+			switch {
+			case portal.ErrorCode(err) == portal.EINTERNAL:
+				s.Error(w, r, err)
+				return
+			case err != nil:
+				f.Results = append(f.Results, a.Label+": "+portal.ErrorMessage(err))
+			case req.Status == portal.StatusAuthorizing:
+				f.Results = append(f.Results, a.Label+": sent for approval; follow it in My requests.")
+			default:
+				f.Results = append(f.Results, a.Label+": changed.")
+			}
+		}
+		if len(f.Results) == 0 {
+			f.Results = []string{"Nothing changed."}
+		}
+	}
+	render(w, r, view.ProfileEdit(s.page(r, "Edit my profile", "home"), &prof.Person, f))
+}
+
+func personValues(p *portal.Person) map[string]string {
+	return map[string]string{"phone": p.Phone, "mobile": p.Mobile, "office": p.Office, "title": p.Title, "department": p.Department}
+}
+
+func (s *Server) renderDeputy(w http.ResponseWriter, r *http.Request, status int, errMsg, who, from, to string) {
+	ds, err := s.Requests.MyDeputies(r.Context(), viewer(r))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, status, view.DeputySettings(s.page(r, "Deputy", "approvals"), ds, errMsg, notice(r), who, from, to))
+}
+
+func (s *Server) handleDeputy(w http.ResponseWriter, r *http.Request) {
+	s.renderDeputy(w, r, http.StatusOK, "", "", "", "")
+}
+
+func (s *Server) handleSetDeputy(w http.ResponseWriter, r *http.Request) {
+	who, from, to := r.PostFormValue("deputy"), r.PostFormValue("from"), r.PostFormValue("to")
+	fail := func(err error) {
+		if portal.ErrorCode(err) == portal.EINTERNAL {
+			s.Error(w, r, err)
+			return
+		}
+		s.renderDeputy(w, r, codeStatus[portal.ErrorCode(err)], portal.ErrorMessage(err), who, from, to)
+	}
+	starts, err1 := time.Parse(time.DateOnly, from)
+	ends, err2 := time.Parse(time.DateOnly, to)
+	if err1 != nil || err2 != nil {
+		fail(portal.Errorf(portal.EINVALID, "Give both days as dates."))
+		return
+	}
+	person, err := s.People.FindPersonByName(r.Context(), who)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if err := s.Requests.SetDeputy(r.Context(), viewer(r), person.ID, starts, ends); err != nil {
+		fail(err)
+		return
+	}
+	http.Redirect(w, r, "/settings/deputy?notice=deputy", http.StatusSeeOther)
+}
+
+func (s *Server) handleRemoveDeputy(w http.ResponseWriter, r *http.Request) {
+	starts, err := time.Parse(time.DateOnly, r.PostFormValue("starts"))
+	if err != nil {
+		s.Error(w, r, portal.Errorf(portal.EINVALID, "That deputy period does not exist."))
+		return
+	}
+	if err := s.Requests.RemoveDeputy(r.Context(), viewer(r), starts); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/settings/deputy?notice=undeputy", http.StatusSeeOther)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+func uniq(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,180 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func (tb *testBundle) groupID(t *testing.T, name string) string {
+	for _, g := range tb.org.Groups {
+		if g.DisplayName == name {
+			return g.ID
+		}
+	}
+	t.Fatalf("no group %s", name)
+	return ""
+}
+
+var approvalLinkRE = regexp.MustCompile(`href="/approvals/([0-9a-f-]{36})"`)
+
+// waitFor polls path until its body contains want.
+func (c *client) waitFor(path, want string) string {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := c.get(path)
+		if strings.Contains(body, want) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s never showed %q; last body:\n%s", path, want, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestJoinApproveJourney(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	zoe, mateo := tb.client(t), tb.client(t)
+	zoe.mustSignIn("zoe")
+	mateo.mustSignIn("mateo")
+	vpn := tb.groupID(t, "VPN users")
+
+	_, body := zoe.get("/groups/" + vpn)
+	require.Contains(t, body, `data-testid="request-join"`)
+	require.NotContains(t, body, `data-testid="join"`)
+
+	resp, body := zoe.post("/groups/"+vpn+"/request", url.Values{"csrf": {zoe.csrf}, "justification": {""}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "Say why you need to join")
+
+	resp, _ = zoe.post("/groups/"+vpn+"/request", url.Values{"csrf": {zoe.csrf}, "justification": {"Working from Montréal <b>next week</b>"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	reqPath := strings.Split(resp.Header.Get("Location"), "?")[0]
+	require.True(t, strings.HasPrefix(reqPath, "/requests/"))
+	_, body = zoe.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "Waiting for approval")
+	require.Contains(t, body, "Working from Montréal &lt;b&gt;next week&lt;/b&gt;")
+	_, body = zoe.get("/groups/" + vpn)
+	require.Contains(t, body, `data-testid="pending"`)
+
+	body = mateo.waitFor("/approvals", "Join VPN users")
+	require.Contains(t, body, `data-testid="approval-count"`)
+	m := approvalLinkRE.FindStringSubmatch(body)
+	require.NotNil(t, m)
+	_, body = mateo.get("/approvals/" + m[1])
+	require.Contains(t, body, `data-testid="approve"`)
+	resp, body = mateo.post("/approvals/"+m[1], url.Values{"csrf": {mateo.csrf}, "decision": {"reject"}, "reason": {""}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "Say why you reject")
+	resp, _ = mateo.post("/approvals/"+m[1], url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}, "reason": {"enjoy"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+
+	body = zoe.waitFor(reqPath, "Done")
+	require.Contains(t, body, `data-kind="approved"`)
+	require.Contains(t, body, "Mateo García Núñez")
+	_, body = zoe.get("/groups/" + vpn)
+	require.Contains(t, body, `data-testid="member-state"`)
+
+	// Zoë cannot decide Mateo's approvals by guessing their IDs.
+	resp, _ = zoe.post("/approvals/"+m[1], url.Values{"csrf": {zoe.csrf}, "decision": {"approve"}})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	resp, _ = mateo.post("/approvals/"+m[1], url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}})
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "deciding twice")
+}
+
+func TestBulkApproval(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	mateo := tb.client(t)
+	mateo.mustSignIn("mateo")
+	gh := tb.groupID(t, "GitHub org members")
+	// Three people ask to join through the portal.
+	asked := 0
+	for i := 20; asked < 3; i++ {
+		p := tb.org.People[i]
+		if p.ID == tb.org.Accounts[1].PersonID || !p.Enabled {
+			continue
+		}
+		c := tb.client(t)
+		token, err := tb.db.CreateSession(t.Context(), p.ID, "local")
+		require.NoError(t, err)
+		u, _ := url.Parse(c.base)
+		c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "tessera_session", Value: token, Path: "/"}})
+		_, body := c.get("/groups/" + gh)
+		if !strings.Contains(body, `data-testid="request-join"`) {
+			continue
+		}
+		resp, _ := c.post("/groups/"+gh+"/request", url.Values{"csrf": {c.csrf}, "justification": {"bulk " + p.DisplayName}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		asked++
+	}
+	var ids []string
+	deadline := time.Now().Add(15 * time.Second)
+	for len(ids) < 3 {
+		require.True(t, time.Now().Before(deadline), "approvals did not arrive")
+		_, body := mateo.get("/approvals")
+		ids = nil
+		for _, m := range regexp.MustCompile(`name="id" value="([0-9a-f-]{36})"`).FindAllStringSubmatch(body, -1) {
+			ids = append(ids, m[1])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, body := mateo.post("/approvals", url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}, "id": ids})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "requests approved.")
+	var members int
+	deadline = time.Now().Add(15 * time.Second)
+	for members < 3 {
+		require.True(t, time.Now().Before(deadline), "bulk approvals were not committed")
+		require.NoError(t, tb.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM requests WHERE group_id = $1 AND status = 'completed'`, gh).Scan(&members))
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, _ = mateo.post("/approvals", url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "nothing selected")
+}
+
+func TestProfileEdit(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	zoe := tb.client(t)
+	zoe.mustSignIn("zoe")
+	_, body := zoe.get("/profile/edit")
+	require.Contains(t, body, `name="phone"`)
+	form := url.Values{"csrf": {zoe.csrf}}
+	for _, m := range regexp.MustCompile(`name="(phone|mobile|office|title|department)" type="text" maxlength="256" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		form.Set(m[1], m[2])
+	}
+	form.Set("office", "Zürich")
+	form.Set("title", "Principal Engineer")
+	form.Set("department", "Legal")
+	resp, body := zoe.post("/profile/edit", form)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "Office: changed.")
+	require.Contains(t, body, "Title: sent for approval")
+	require.Contains(t, body, "Department: No policy lets you change your department.")
+}
+
+func TestDeputySettings(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	mateo := tb.client(t)
+	mateo.mustSignIn("mateo")
+	mateo.get("/settings/deputy")
+	today := time.Now().UTC().Format(time.DateOnly)
+	resp, body := mateo.post("/settings/deputy", url.Values{"csrf": {mateo.csrf}, "deputy": {"nobody@nowhere"}, "from": {today}, "to": {today}})
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.Contains(t, body, "No one has the account name or email")
+	require.Contains(t, body, `value="nobody@nowhere"`)
+	resp, _ = mateo.post("/settings/deputy", url.Values{"csrf": {mateo.csrf}, "deputy": {"siobhan"}, "from": {today}, "to": {today}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = mateo.get("/settings/deputy")
+	require.Contains(t, body, "Siobhán Ní Bhriain")
+}

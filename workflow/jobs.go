@@ -1,0 +1,65 @@
+// Package workflow holds Tessera's River jobs and workers: authorisation,
+// reminders, deadlines and escalation, commit, membership expiry and email
+// notifications. Workers are thin: the work itself is done by the portal's
+// RequestProcessor in one transaction, which also enqueues what follows.
+package workflow
+
+import "time"
+
+// AuthorizeArgs starts the approval of a request: approvers, deputies,
+// notifications, reminder and deadline.
+type AuthorizeArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+// Kind implements river.JobArgs.
+func (AuthorizeArgs) Kind() string { return "authorize" }
+
+// CommitArgs applies an approved request.
+type CommitArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+// Kind implements river.JobArgs.
+func (CommitArgs) Kind() string { return "commit" }
+
+// ReminderArgs reminds the approvers who have not decided yet.
+type ReminderArgs struct {
+	ApprovalID string `json:"approval_id"`
+	Round      int    `json:"round"`
+}
+
+// Kind implements river.JobArgs.
+func (ReminderArgs) Kind() string { return "approval_reminder" }
+
+// DeadlineArgs handles an approval whose deadline passed: escalation, or
+// the final timeout outcome.
+type DeadlineArgs struct {
+	ApprovalID string `json:"approval_id"`
+	Round      int    `json:"round"`
+}
+
+// Kind implements river.JobArgs.
+func (DeadlineArgs) Kind() string { return "approval_deadline" }
+
+// ExpireMembershipArgs removes a time-bound membership when it ends, as a
+// request of its own.
+type ExpireMembershipArgs struct {
+	GroupID  string    `json:"group_id"`
+	PersonID string    `json:"person_id"`
+	Until    time.Time `json:"until"`
+}
+
+// Kind implements river.JobArgs.
+func (ExpireMembershipArgs) Kind() string { return "expire_membership" }
+
+// NotifyArgs sends one email about a request. It carries IDs only: the
+// worker reads the current state when it sends.
+type NotifyArgs struct {
+	Event       string `json:"event"` // a portal.Event* name
+	RequestID   string `json:"request_id"`
+	RecipientID string `json:"recipient_id"`
+}
+
+// Kind implements river.JobArgs.
+func (NotifyArgs) Kind() string { return "notify" }

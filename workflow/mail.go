@@ -1,0 +1,64 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// Message is one email, in plain text and HTML.
+type Message struct {
+	ToName, ToEmail string
+	Subject         string
+	Text, HTML      string
+}
+
+// Mailer sends email.
+type Mailer interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// Compose writes the email for a notification, with a link back to the
+// portal page where the person acts or reads.
+func Compose(n *portal.Notification, baseURL string) (Message, error) {
+	link := strings.TrimRight(baseURL, "/") + n.Path
+	r := &n.Request
+	var subject, lead string
+	switch n.Event {
+	case portal.EventApprovalRequested:
+		subject = "Approval needed: " + r.Summary()
+		lead = r.RequesterName + " asks: " + r.Summary() + "."
+	case portal.EventReminder:
+		subject = "Reminder, approval needed: " + r.Summary()
+		lead = r.RequesterName + "'s request is still waiting for your decision: " + r.Summary() + "."
+	case portal.EventEscalated:
+		subject = "Escalated to you: " + r.Summary()
+		lead = "No one decided in time, so this request now waits for you: " + r.Summary() + "."
+	case portal.EventCompleted:
+		subject = "Done: " + r.Summary()
+		lead = "Your request is done: " + r.Summary() + "."
+	case portal.EventDenied:
+		subject = "Rejected: " + r.Summary()
+		lead = "Your request was rejected: " + r.Summary() + "."
+	case portal.EventExpired:
+		subject = "Expired: " + r.Summary()
+		lead = "Your request expired without a decision: " + r.Summary() + "."
+	default:
+		return Message{}, fmt.Errorf("unknown notification event %q", n.Event)
+	}
+	data := mailData{Name: n.ToName, Lead: lead, Justification: r.Justification, Detail: n.Detail, Link: link}
+	var text, html strings.Builder
+	if err := textTmpl.Execute(&text, data); err != nil {
+		return Message{}, err
+	}
+	if err := htmlTmpl.Execute(&html, data); err != nil {
+		return Message{}, err
+	}
+	return Message{ToName: n.ToName, ToEmail: n.ToEmail, Subject: subject, Text: text.String(), HTML: html.String()}, nil
+}
+
+type mailData struct {
+	Name, Lead, Justification, Detail, Link string
+}
