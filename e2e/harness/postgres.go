@@ -47,6 +47,7 @@ func Main(m *testing.M) {
 // Stop shuts down the servers started by this test binary.
 func Stop() {
 	stopChromium()
+	stopSMTP()
 	if pg.admin != nil {
 		pg.admin.Close()
 	}
