@@ -22,7 +22,7 @@ func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseUR
 	workflow.AddWorkers(workers, workflow.Deps{Processor: db, Mailer: mailer, BaseURL: baseURL})
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		Logger:            slog.New(slog.DiscardHandler),
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}},
 		Workers:           workers,
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
@@ -35,6 +35,7 @@ func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseUR
 		tb.Fatalf("harness: start river: %v", err)
 	}
 	db.Jobs = client
+	db.Email = mailer != nil
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

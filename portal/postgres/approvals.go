@@ -51,15 +51,24 @@ func (db *DB) deadline(ctx context.Context, tx pgx.Tx, w *workflowRow, now time.
 	return nil, nil
 }
 
+// requestHead is a request as the pipeline's steps read it, locked.
 type requestHead struct {
 	Status, Requester, Operation, GroupID, PersonID, WorkflowID string
+	Changes                                                    map[string]string
+	MemberUntil                                                *time.Time
+	Approved                                                   bool // its approval was granted
+	HasApproval                                                bool // its approval was started
 }
 
 func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error) {
 	var h requestHead
 	err := tx.QueryRow(ctx, `SELECT status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
-			person_id, coalesce(workflow_id::text, '') FROM requests WHERE id = $1 FOR UPDATE`, id).
-		Scan(&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID)
+			person_id, coalesce(workflow_id::text, ''), changes, member_until,
+			EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id AND status = 'approved'),
+			EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id)
+		FROM requests r WHERE id = $1 FOR UPDATE`, id).
+		Scan(&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil,
+			&h.Approved, &h.HasApproval)
 	return h, err
 }
 
@@ -74,11 +83,7 @@ func (db *DB) Authorize(ctx context.Context, requestID string) error {
 		} else if err != nil {
 			return err
 		}
-		var exists bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM approvals WHERE request_id = $1)", requestID).Scan(&exists); err != nil {
-			return err
-		}
-		if h.Status != string(portal.StatusAuthorizing) || exists || h.WorkflowID == "" {
+		if h.Status != string(portal.StatusAuthorizing) || h.HasApproval || h.WorkflowID == "" {
 			return nil
 		}
 		w, err := loadWorkflow(ctx, tx, h.WorkflowID)
@@ -179,54 +184,51 @@ func resolveApprovers(ctx context.Context, tx pgx.Tx, w *workflowRow, h requestH
 // addApprovers records approvers (and the deputies standing in for them
 // today), tells each of them, and returns their names for the timeline.
 func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool) ([]string, error) {
-	var names []string
 	event := portal.EventApprovalRequested
 	if escalation {
 		event = portal.EventEscalated
 	}
-	for _, id := range ids {
-		var name string
-		tag, err := tx.Exec(ctx, `INSERT INTO approvers (approval_id, person_id, escalation) VALUES ($1, $2, $3)
-			ON CONFLICT DO NOTHING`, approvalID, id, escalation)
-		if err != nil {
+	rows, err := tx.Query(ctx, `WITH added AS (
+			INSERT INTO approvers (approval_id, person_id, escalation) SELECT $1, unnest($2::uuid[]), $3
+			ON CONFLICT DO NOTHING RETURNING person_id)
+		SELECT p.id::text, p.display_name, coalesce(d.deputy_id::text, ''), coalesce(dp.display_name, '')
+		FROM added JOIN people p ON p.id = added.person_id
+		LEFT JOIN deputies d ON d.person_id = p.id AND current_date BETWEEN d.starts AND d.ends
+			AND d.deputy_id IS DISTINCT FROM $4::uuid AND d.deputy_id <> ALL ($2::uuid[])
+		LEFT JOIN people dp ON dp.id = d.deputy_id
+		ORDER BY p.sort_name, p.id`, approvalID, ids, escalation, nullable(requester))
+	if err != nil {
+		return nil, err
+	}
+	type added struct{ ID, Name, DeputyID, DeputyName string }
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (added, error) {
+		var a added
+		return a, row.Scan(&a.ID, &a.Name, &a.DeputyID, &a.DeputyName)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var names, deputies, behalf []string
+	for _, a := range list {
+		if err := db.notify(ctx, tx, event, requestID, a.ID); err != nil {
 			return nil, err
 		}
-		if tag.RowsAffected() == 0 {
+		if a.DeputyID == "" {
+			names = append(names, a.Name)
 			continue
 		}
-		if err := tx.QueryRow(ctx, "SELECT display_name FROM people WHERE id = $1", id).Scan(&name); err != nil {
+		names = append(names, a.Name+" (and "+a.DeputyName+", deputy while away)")
+		deputies, behalf = append(deputies, a.DeputyID), append(behalf, a.ID)
+		if err := db.notify(ctx, tx, event, requestID, a.DeputyID); err != nil {
 			return nil, err
 		}
-		if err := db.notify(ctx, tx, event, requestID, id); err != nil {
+	}
+	if len(deputies) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO approvers (approval_id, person_id, on_behalf_of, escalation)
+			SELECT $1, d, b, $4 FROM unnest($2::uuid[], $3::uuid[]) AS t(d, b) ON CONFLICT DO NOTHING`,
+			approvalID, deputies, behalf, escalation); err != nil {
 			return nil, err
 		}
-		rows, err := tx.Query(ctx, `SELECT d.deputy_id::text, p.display_name FROM deputies d JOIN people p ON p.id = d.deputy_id
-			WHERE d.person_id = $1 AND current_date BETWEEN d.starts AND d.ends AND d.deputy_id <> $2`, id, nullable(requester))
-		if err != nil {
-			return nil, err
-		}
-		type deputy struct{ ID, Name string }
-		deputies, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (deputy, error) {
-			var d deputy
-			return d, row.Scan(&d.ID, &d.Name)
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range deputies {
-			tag, err := tx.Exec(ctx, `INSERT INTO approvers (approval_id, person_id, on_behalf_of, escalation) VALUES ($1, $2, $3, $4)
-				ON CONFLICT DO NOTHING`, approvalID, d.ID, id, escalation)
-			if err != nil {
-				return nil, err
-			}
-			if tag.RowsAffected() == 1 {
-				name += " (and " + d.Name + ", deputy while away)"
-				if err := db.notify(ctx, tx, event, requestID, d.ID); err != nil {
-					return nil, err
-				}
-			}
-		}
-		names = append(names, name)
 	}
 	return names, nil
 }
@@ -237,10 +239,7 @@ func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string,
 	if _, err := tx.Exec(ctx, "UPDATE requests SET status = $2, updated_at = now() WHERE id = $1", requestID, string(status)); err != nil {
 		return err
 	}
-	if err := addEvent(ctx, tx, requestID, string(status), actorID, detail); err != nil {
-		return err
-	}
-	if err := Audit(ctx, tx, actorID, "request_"+string(status), "request", requestID, map[string]any{"detail": detail}); err != nil {
+	if err := record(ctx, tx, requestID, "request_"+string(status), map[string]any{"detail": detail}, event{string(status), actorID, detail}); err != nil {
 		return err
 	}
 	event := portal.EventDenied
@@ -269,9 +268,16 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		var requestID, status, requester string
 		var needed int
-		err := tx.QueryRow(ctx, `SELECT a.request_id, a.status, a.needed, coalesce(r.requester_id::text, '')
-			FROM approvals a JOIN requests r ON r.id = a.request_id WHERE a.id = $1 FOR UPDATE OF a`, approvalID).
-			Scan(&requestID, &status, &needed, &requester)
+		var principal, decided, byOther *string
+		err := tx.QueryRow(ctx, `SELECT a.request_id, a.status, a.needed, coalesce(r.requester_id::text, ''),
+				me.principal::text, me.decision,
+				(SELECT p.display_name FROM approvers b JOIN people p ON p.id = b.person_id WHERE b.approval_id = a.id
+					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1)
+			FROM approvals a JOIN requests r ON r.id = a.request_id
+			LEFT JOIN LATERAL (SELECT coalesce(on_behalf_of, person_id) AS principal, decision FROM approvers
+				WHERE approval_id = a.id AND person_id = $2) me ON true
+			WHERE a.id = $1 FOR UPDATE OF a`, approvalID, v.PersonID).
+			Scan(&requestID, &status, &needed, &requester, &principal, &decided, &byOther)
 		if isNoRows(err) {
 			return notFound
 		} else if err != nil {
@@ -280,14 +286,8 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 		if requester == v.PersonID {
 			return portal.Errorf(portal.EFORBIDDEN, "You cannot decide on your own request.")
 		}
-		var principal string
-		var decided *string
-		err = tx.QueryRow(ctx, `SELECT coalesce(on_behalf_of, person_id)::text, decision FROM approvers
-			WHERE approval_id = $1 AND person_id = $2`, approvalID, v.PersonID).Scan(&principal, &decided)
-		if isNoRows(err) {
+		if principal == nil {
 			return portal.Errorf(portal.EFORBIDDEN, "You are not an approver of this request.")
-		} else if err != nil {
-			return err
 		}
 		if status != "pending" {
 			return portal.Errorf(portal.ECONFLICT, "This request is no longer waiting for a decision: it was %s.", status)
@@ -295,14 +295,8 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 		if decided != nil {
 			return portal.Errorf(portal.ECONFLICT, "You already %s this request.", *decided)
 		}
-		var byOther string
-		err = tx.QueryRow(ctx, `SELECT p.display_name FROM approvers a JOIN people p ON p.id = a.person_id
-			WHERE a.approval_id = $1 AND coalesce(a.on_behalf_of, a.person_id) = $2 AND a.decision IS NOT NULL LIMIT 1`,
-			approvalID, principal).Scan(&byOther)
-		if err == nil {
-			return portal.Errorf(portal.ECONFLICT, "%s already decided on this request for the same approver.", byOther)
-		} else if !isNoRows(err) {
-			return err
+		if byOther != nil {
+			return portal.Errorf(portal.ECONFLICT, "%s already decided on this request for the same approver.", *byOther)
 		}
 		decision := "rejected"
 		if approve {
@@ -313,17 +307,15 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 			return err
 		}
 		detail := reason
-		if principal != v.PersonID {
+		if *principal != v.PersonID {
 			var pname string
-			if err := tx.QueryRow(ctx, "SELECT display_name FROM people WHERE id = $1", principal).Scan(&pname); err != nil {
+			if err := tx.QueryRow(ctx, "SELECT display_name FROM people WHERE id = $1", *principal).Scan(&pname); err != nil {
 				return err
 			}
 			detail = strings.TrimSpace("As deputy for " + pname + ". " + reason)
 		}
-		if err := addEvent(ctx, tx, requestID, decision, v.PersonID, detail); err != nil {
-			return err
-		}
-		if err := Audit(ctx, tx, v.PersonID, "approval_"+decision, "request", requestID, map[string]any{"approval": approvalID, "reason": reason}); err != nil {
+		if err := record(ctx, tx, requestID, "approval_"+decision, map[string]any{"approval": approvalID, "reason": reason},
+			event{decision, v.PersonID, detail}); err != nil {
 			return err
 		}
 		if !approve {
@@ -332,16 +324,15 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 			}
 			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason)
 		}
-		var approvedPrincipals int
-		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers
-			WHERE approval_id = $1 AND decision = 'approved'`, approvalID).Scan(&approvedPrincipals); err != nil {
+		// Settle the approval when enough approvers (counted by whom they
+		// stand for) have approved; the row lock makes this exact.
+		tag, err := tx.Exec(ctx, `UPDATE approvals SET status = 'approved' WHERE id = $1 AND needed <= (
+			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = $1 AND decision = 'approved')`, approvalID)
+		if err != nil {
 			return err
 		}
-		if approvedPrincipals < needed {
+		if tag.RowsAffected() == 0 {
 			return nil
-		}
-		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'approved' WHERE id = $1", approvalID); err != nil {
-			return err
 		}
 		return db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
 	})
@@ -361,17 +352,10 @@ func (db *DB) Commit(ctx context.Context, requestID string) error {
 		} else if err != nil {
 			return err
 		}
-		if h.Status != string(portal.StatusAuthorizing) {
+		if h.Status != string(portal.StatusAuthorizing) || !h.Approved {
 			return nil
 		}
-		var approved bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM approvals WHERE request_id = $1 AND status = 'approved')", requestID).Scan(&approved); err != nil {
-			return err
-		}
-		if !approved {
-			return nil
-		}
-		if err := db.apply(ctx, tx, requestID, ""); err != nil {
+		if err := db.applyLocked(ctx, tx, requestID, "", h); err != nil {
 			return err
 		}
 		return db.notify(ctx, tx, portal.EventCompleted, requestID, h.Requester)

@@ -24,6 +24,9 @@ type DB struct {
 	Jobs JobInserter
 	// Clock tells the time for deadlines; nil means time.Now. Tests set it.
 	Clock func() time.Time
+	// Email says whether notification emails are sent; without a mail
+	// server no notification jobs are queued.
+	Email bool
 }
 
 func (db *DB) now() time.Time {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -38,16 +37,48 @@ func (db *DB) insertJob(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts
 }
 
 func (db *DB) notify(ctx context.Context, tx pgx.Tx, event, requestID, recipientID string) error {
-	if recipientID == "" {
+	if recipientID == "" || !db.Email {
 		return nil
 	}
 	return db.insertJob(ctx, tx, workflow.NotifyArgs{Event: event, RequestID: requestID, RecipientID: recipientID}, nil)
 }
 
 func addEvent(ctx context.Context, tx pgx.Tx, requestID, kind, actorID, detail string) error {
-	_, err := tx.Exec(ctx, "INSERT INTO request_events (request_id, kind, actor_id, detail) VALUES ($1, $2, $3, $4)",
-		requestID, kind, nullable(actorID), detail)
-	return err
+	return record(ctx, tx, requestID, "", nil, event{kind, actorID, detail})
+}
+
+// event is one timeline entry to record.
+type event struct{ Kind, ActorID, Detail string }
+
+// record adds timeline events to a request and, when action is set, the
+// audit entry for them, in one statement (one round trip on a hot path).
+func record(ctx context.Context, tx pgx.Tx, requestID, action string, details map[string]any, events ...event) error {
+	kinds, actors, texts := make([]string, len(events)), make([]*string, len(events)), make([]string, len(events))
+	for i, e := range events {
+		kinds[i], texts[i] = e.Kind, e.Detail
+		if e.ActorID != "" {
+			actors[i] = &events[i].ActorID
+		}
+	}
+	insert := `INSERT INTO request_events (request_id, kind, actor_id, detail)
+		SELECT $1, k, a, d FROM unnest($2::text[], $3::uuid[], $4::text[]) AS t(k, a, d)`
+	if action == "" {
+		_, err := tx.Exec(ctx, insert, requestID, kinds, actors, texts)
+		return err
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	var actor *string
+	if len(events) > 0 {
+		actor = actors[0]
+	}
+	_, err := tx.Exec(ctx, `WITH e AS (`+insert+`) SELECT audit_append($5, $6, 'request', $1::text, $7)`,
+		requestID, kinds, actors, texts, actor, action, details)
+	if err != nil {
+		return fmt.Errorf("record %s: %w", action, err)
+	}
+	return nil
 }
 
 func nullable(id string) any {
@@ -127,11 +158,8 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		} else if err != nil {
 			return err
 		}
-		if err := addEvent(ctx, tx, id, "submitted", v.PersonID, "under policy “"+pol.Name+"”"); err != nil {
-			return err
-		}
-		if err := Audit(ctx, tx, v.PersonID, "request_submitted", "request", id, map[string]any{
-			"operation": n.Operation, "group": n.GroupID, "person": n.PersonID, "policy": pol.Name}); err != nil {
+		if err := record(ctx, tx, id, "request_submitted", map[string]any{"operation": n.Operation, "group": n.GroupID,
+			"person": n.PersonID, "policy": pol.Name}, event{"submitted", v.PersonID, "under policy “" + pol.Name + "”"}); err != nil {
 			return err
 		}
 		if pol.WorkflowID != "" {
@@ -151,24 +179,24 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 
 func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest) (target, error) {
 	var t target
-	if n.GroupID != "" {
-		err := tx.QueryRow(ctx, `SELECT g.display_name, g.join_policy,
-				EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.person_id = $2),
-				EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3)
-			FROM groups g WHERE g.id = $1`, n.GroupID, n.PersonID, nullable(v.PersonID)).
-			Scan(&t.GroupName, &t.JoinPolicy, &t.IsMember, &t.IsOwner)
-		if isNoRows(err) {
-			return t, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
-		} else if err != nil {
-			return t, err
-		}
-	}
-	err := tx.QueryRow(ctx, "SELECT display_name, coalesce(manager_id::text, '') FROM people WHERE id = $1", n.PersonID).
-		Scan(&t.PersonName, &t.PersonManagerID)
+	var groupName, joinPolicy *string
+	err := tx.QueryRow(ctx, `SELECT p.display_name, coalesce(p.manager_id::text, ''), g.display_name, g.join_policy,
+			EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.person_id = p.id),
+			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3)
+		FROM people p LEFT JOIN groups g ON g.id = $1 WHERE p.id = $2`, nullable(n.GroupID), n.PersonID, nullable(v.PersonID)).
+		Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.IsMember, &t.IsOwner)
 	if isNoRows(err) {
 		return t, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	} else if err != nil {
+		return t, err
 	}
-	return t, err
+	if n.GroupID != "" {
+		if groupName == nil {
+			return t, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+		}
+		t.GroupName, t.JoinPolicy = *groupName, *joinPolicy
+	}
+	return t, nil
 }
 
 // checkRequestShape refuses requests that make no sense whatever the
@@ -292,16 +320,15 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 // apply makes a granted request's change, in tx, and completes it: Tessera
 // has no connected systems yet, so committed is also completed.
 func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string) error {
-	var op, groupID, personID string
-	var changes map[string]string
-	var until *time.Time
-	var requester string
-	err := tx.QueryRow(ctx, `SELECT operation, coalesce(group_id::text, ''), person_id, changes, member_until,
-			coalesce(requester_id::text, '') FROM requests WHERE id = $1`, requestID).
-		Scan(&op, &groupID, &personID, &changes, &until, &requester)
+	h, err := lockRequest(ctx, tx, requestID)
 	if err != nil {
 		return err
 	}
+	return db.applyLocked(ctx, tx, requestID, actorID, h)
+}
+
+func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID string, h requestHead) error {
+	op, groupID, personID, changes, until := h.Operation, h.GroupID, h.PersonID, h.Changes, h.MemberUntil
 	switch portal.Operation(op) {
 	case portal.OpAddMember:
 		if _, err := tx.Exec(ctx, `INSERT INTO group_members (group_id, person_id, expires_at) VALUES ($1, $2, $3)
@@ -337,13 +364,8 @@ func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string) e
 	if _, err := tx.Exec(ctx, "UPDATE requests SET status = 'completed', updated_at = now() WHERE id = $1", requestID); err != nil {
 		return err
 	}
-	if err := addEvent(ctx, tx, requestID, "committed", actorID, ""); err != nil {
-		return err
-	}
-	if err := addEvent(ctx, tx, requestID, "completed", "", "No connected systems to export to."); err != nil {
-		return err
-	}
-	return Audit(ctx, tx, actorID, "request_committed", "request", requestID, map[string]any{"operation": op})
+	return record(ctx, tx, requestID, "request_committed", map[string]any{"operation": op},
+		event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})
 }
 
 // FindRequest returns a request and its timeline. Requesters, the people
@@ -451,10 +473,7 @@ func (db *DB) Cancel(ctx context.Context, v portal.Viewer, id string) error {
 		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'canceled' WHERE request_id = $1 AND status = 'pending'", id); err != nil {
 			return err
 		}
-		if err := addEvent(ctx, tx, id, "canceled", v.PersonID, ""); err != nil {
-			return err
-		}
-		return Audit(ctx, tx, v.PersonID, "request_canceled", "request", id, nil)
+		return record(ctx, tx, id, "request_canceled", nil, event{"canceled", v.PersonID, ""})
 	})
 	if err != nil && portal.ErrorCode(err) == portal.EINTERNAL {
 		return fmt.Errorf("postgres: cancel request: %w", err)

@@ -1,0 +1,115 @@
+package e2e_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/postgres"
+)
+
+// BenchmarkRequestPipeline measures requests through the whole pipeline:
+// people submit join requests to an owner-approval group (request row,
+// audit entry and Authorize job in one transaction), River authorizes
+// them, the owner approves each, and River commits them. The figure is
+// completed requests per second, end to end.
+func BenchmarkRequestPipeline(b *testing.B) {
+	const people = 5000
+	ctx := context.Background()
+	pool := harness.Pool(b, harness.SeededDatabaseURL(b, people))
+	db := postgres.New(pool)
+	harness.StartWorkers(b, db, nil, "http://tessera.test")
+	org, err := demo.Generate(people)
+	require.NoError(b, err)
+	owner := portal.Viewer{PersonID: org.Accounts[1].PersonID, DisplayName: "Mateo"}
+	var groupID string
+	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ('bench', 'Bench group', 'security', 'owner_approval') RETURNING id`).Scan(&groupID))
+	_, err = pool.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2)", groupID, owner.PersonID)
+	require.NoError(b, err)
+	var requesters []portal.Viewer
+	for _, p := range org.People {
+		if p.ID != owner.PersonID && p.Enabled {
+			requesters = append(requesters, portal.Viewer{PersonID: p.ID, DisplayName: p.DisplayName})
+		}
+	}
+	n := min(len(requesters), 3000)
+
+	b.ResetTimer()
+	start := time.Now()
+	var submitted atomic.Int64
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				v := requesters[i]
+				if _, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID,
+					PersonID: v.PersonID, Justification: "benchmark"}); err != nil {
+					b.Error(err)
+					return
+				}
+				submitted.Add(1)
+			}
+		}()
+	}
+	// The owner decides on approvals as they arrive.
+	decided := map[string]bool{}
+	ids := make(chan string, 1000)
+	var dwg sync.WaitGroup
+	for range 8 {
+		dwg.Add(1)
+		go func() {
+			defer dwg.Done()
+			for id := range ids {
+				if err := db.Decide(ctx, owner, id, true, ""); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var completed int
+		require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM requests WHERE group_id = $1 AND status = 'completed'", groupID).Scan(&completed))
+		if completed == n {
+			break
+		}
+		require.True(b, time.Now().Before(deadline), "only %d of %d completed", completed, n)
+		rows, err := pool.Query(ctx, `SELECT a.id FROM approvals a JOIN requests r ON r.id = a.request_id
+			WHERE r.group_id = $1 AND a.status = 'pending'`, groupID)
+		require.NoError(b, err)
+		for rows.Next() {
+			var id string
+			require.NoError(b, rows.Scan(&id))
+			if !decided[id] {
+				decided[id] = true
+				ids <- id
+			}
+		}
+		require.NoError(b, rows.Err())
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	close(ids)
+	dwg.Wait()
+	wg.Wait()
+	b.StopTimer()
+	rate := float64(n) / elapsed.Seconds()
+	b.ReportMetric(rate, "requests/s")
+	b.Logf("%d requests submitted, approved and committed in %s", n, elapsed.Round(time.Millisecond))
+	figure("request_pipeline_throughput", rate, "requests/s", ">= 500")
+}
