@@ -9,6 +9,7 @@ import (
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/web"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 // Config is Tessera's configuration, read from environment variables (see
@@ -24,6 +25,7 @@ type Config struct {
 	LogLevel    slog.Level
 	LogFormat   string // TESSERA_LOG_FORMAT: text or json
 	OIDC        web.OIDCConfig
+	SMTP        workflow.SMTPConfig // TESSERA_SMTP_*, TESSERA_MAIL_FROM; no host means no email
 }
 
 // LoadConfig reads the environment and reports every mistake it finds.
@@ -47,6 +49,24 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	var errs []string
 	var err error
+	c.SMTP = workflow.SMTPConfig{
+		Host: getenv("TESSERA_SMTP_HOST"), Username: getenv("TESSERA_SMTP_USERNAME"), Password: getenv("TESSERA_SMTP_PASSWORD"),
+		TLS: orDefault(getenv("TESSERA_SMTP_TLS"), workflow.SMTPStartTLS), CAFile: getenv("TESSERA_SMTP_CA_FILE"),
+		From: getenv("TESSERA_MAIL_FROM"),
+	}
+	if c.SMTP.Port, err = intVar(getenv, "TESSERA_SMTP_PORT", 0, 1, 65535); err != nil {
+		errs = append(errs, err.Error())
+	}
+	smtpSet := false
+	for _, k := range []string{"TESSERA_SMTP_HOST", "TESSERA_SMTP_PORT", "TESSERA_SMTP_USERNAME", "TESSERA_SMTP_PASSWORD",
+		"TESSERA_SMTP_TLS", "TESSERA_SMTP_CA_FILE", "TESSERA_MAIL_FROM"} {
+		smtpSet = smtpSet || getenv(k) != ""
+	}
+	if smtpSet {
+		if err := c.SMTP.Validate(); err != nil {
+			errs = append(errs, portal.ErrorMessageOr(err))
+		}
+	}
 	if c.DevPGPort, err = intVar(getenv, "TESSERA_DEV_PG_PORT", 54329, 1, 65535); err != nil {
 		errs = append(errs, err.Error())
 	}

@@ -242,8 +242,16 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
 	rc := &river.Config{Logger: logger.With("component", "river")}
 	if cfg.Role != "web" {
+		var mailer workflow.Mailer
+		if cfg.SMTP.Enabled() {
+			m, err := workflow.NewSMTPMailer(cfg.SMTP)
+			if err != nil {
+				return nil, err
+			}
+			mailer = m
+		}
 		workers := river.NewWorkers()
-		workflow.AddWorkers(workers, workflow.Deps{Processor: db, BaseURL: cfg.WebConfig().BaseURL})
+		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Mailer: mailer, BaseURL: cfg.WebConfig().BaseURL})
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
 	}
@@ -259,6 +267,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, logger *slog.Logg
 // ready, when set, runs once both are up (the dev demo uses it).
 func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, out io.Writer, ready func(*postgres.DB) error) error {
 	db := postgres.New(pool)
+	db.Email = cfg.SMTP.Enabled()
 	jobs, err := newRiver(cfg, pool, db, logger)
 	if err != nil {
 		return err

@@ -1,0 +1,151 @@
+package e2e_test
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/postgres"
+)
+
+// startTesseraWithMail runs Tessera with its email going to the harness's
+// SMTP server, over STARTTLS with a login, as in production.
+func startTesseraWithMail(t *testing.T) (*harness.Tessera, *harness.MailSink, string) {
+	t.Helper()
+	sink := harness.SMTP(t)
+	dbURL := harness.SeededDatabaseURL(t, browserPeople)
+	srv := harness.StartTessera(t, dbURL,
+		"TESSERA_SMTP_HOST="+sink.Host(), "TESSERA_SMTP_PORT="+strconv.Itoa(sink.Port()), "TESSERA_SMTP_TLS=starttls",
+		"TESSERA_SMTP_CA_FILE="+sink.CAFile(), "TESSERA_SMTP_USERNAME="+harness.SMTPUsername,
+		"TESSERA_SMTP_PASSWORD="+harness.SMTPPassword, "TESSERA_MAIL_FROM=Tessera <tessera@tessera.example>")
+	return srv, sink, dbURL
+}
+
+// reloadUntil reloads path until the element css selects contains want.
+func (b *browser) reloadUntil(path, css, want string) {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		require.EqualValues(b.t, 200, b.open(path))
+		if b.has(css) && strings.Contains(strings.Join(b.texts(css), " "), want) {
+			return
+		}
+		require.True(b.t, time.Now().Before(deadline), "%s never showed %q in %s", path, want, css)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+var approvalLink = regexp.MustCompile(`https?://[^\s]+(/approvals/[0-9a-f-]{36})`)
+
+// TestBrowserJoinApprove is the request pipeline as two people live it: Zoë
+// asks to join an owner-approval group, Mateo gets the email, follows its
+// link, signs in, approves, and Zoë sees the membership and the timeline.
+func TestBrowserJoinApprove(t *testing.T) {
+	t.Parallel()
+	srv, sink, _ := startTesseraWithMail(t)
+	z := newBrowser(t, srv)
+	require.EqualValues(t, 200, z.signIn("zoe", demo.DemoPassword))
+
+	require.EqualValues(t, 200, z.open("/groups?q=VPN"))
+	require.EqualValues(t, 200, z.click(`[data-testid=group-results] a`))
+	require.Equal(t, "VPN users", z.text("group-name"))
+	require.True(t, z.has(testID("request-join")))
+	z.shot("group")
+	z.do(chromedp.SendKeys(chromedp.ID("justification"), "On call from Monday; I need remote access."))
+	require.EqualValues(t, 200, z.click(testID("request-join")))
+	require.True(t, strings.HasPrefix(z.path(), "/requests/"), z.path())
+	requestPath := z.location().Path
+	require.Equal(t, "Waiting for approval", z.text("status"))
+	z.shot("requested")
+
+	mail := sink.WaitFor(t, "mateo@tessera.example", "Approval needed: Join VPN users", 20*time.Second)
+	require.Contains(t, mail.Text, "On call from Monday")
+	require.Contains(t, mail.HTML, "href=")
+	link := approvalLink.FindStringSubmatch(mail.Text)
+	require.NotNil(t, link, "the email links to the approval: %s", mail.Text)
+
+	m := newBrowser(t, srv)
+	require.EqualValues(t, 200, m.open(link[1]))
+	require.True(t, strings.HasPrefix(m.path(), "/signin?next="), "the email link asks Mateo to sign in first")
+	require.EqualValues(t, 200, m.signIn("mateo", demo.DemoPassword))
+	require.Equal(t, link[1], m.path(), "and then shows the approval")
+	require.Equal(t, "Join VPN users", m.text("request-summary"))
+	require.NotEmpty(t, m.text("approval-count"))
+	m.shot("approval")
+	m.do(chromedp.SendKeys(chromedp.ID("reason"), "Approved for the on-call rota."))
+	require.EqualValues(t, 200, m.click(testID("approve")))
+	require.Equal(t, "/approvals?notice=decided", m.path())
+	m.shot("approved")
+
+	z.reloadUntil(requestPath, testID("status"), "Done")
+	timeline := strings.Join(z.texts(`[data-testid=timeline] li`), "\n")
+	require.Contains(t, timeline, "Approved by "+mateo)
+	require.Contains(t, timeline, "Approved for the on-call rota.")
+	z.shot("timeline")
+	sink.WaitFor(t, "zoe@tessera.example", "Done: Join VPN users", 20*time.Second)
+	require.EqualValues(t, 200, z.open("/groups?q=VPN"))
+	require.EqualValues(t, 200, z.click(`[data-testid=group-results] a`))
+	require.True(t, z.has(testID("member-state")))
+	require.True(t, z.has(testID("leave")))
+}
+
+// TestBrowserBulkApproval: an owner approves several requests at once.
+func TestBrowserBulkApproval(t *testing.T) {
+	t.Parallel()
+	srv, _, dbURL := startTesseraWithMail(t)
+	ctx := context.Background()
+	db := postgres.New(harness.Pool(t, dbURL))
+	harness.StartWorkers(t, db, nil, srv.URL)
+	org, err := demo.Generate(browserPeople)
+	require.NoError(t, err)
+	var groupID string
+	for _, g := range org.Groups {
+		if g.DisplayName == "GitHub org members" {
+			groupID = g.ID
+		}
+	}
+	var asked []string
+	for i := 30; len(asked) < 3; i++ {
+		p := org.People[i]
+		r, err := db.Submit(ctx, portal.Viewer{PersonID: p.ID, DisplayName: p.DisplayName},
+			portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID, PersonID: p.ID, Justification: "code review"})
+		if err == nil {
+			asked = append(asked, r.ID)
+		}
+	}
+	m := newBrowser(t, srv)
+	require.EqualValues(t, 200, m.signIn("mateo", demo.DemoPassword))
+	m.reloadUntil("/approvals", testID("approvals"), "Join GitHub org members")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(m.texts(`[data-testid=approvals] tbody tr`)) < 3 {
+		require.True(t, time.Now().Before(deadline))
+		time.Sleep(200 * time.Millisecond)
+		m.open("/approvals")
+	}
+	m.do(chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('[data-testid=approvals] input[type=checkbox]').forEach(c => c.checked = true)`))
+	m.shot("selected")
+	require.EqualValues(t, 200, m.click(testID("bulk-approve")))
+	require.Contains(t, m.text("notice"), "requests approved.")
+	m.shot("done")
+	for _, id := range asked {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var status string
+			require.NoError(t, db.Pool.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", id).Scan(&status))
+			if status == "completed" {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "request %s is %s", id, status)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
