@@ -108,8 +108,15 @@ func (c Config) WebConfig() web.Config {
 	return web.Config{BaseURL: base, SecureCookies: strings.HasPrefix(base, "https://"), OIDC: c.OIDC}
 }
 
-func (c Config) logger() *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.LogLevel}
+func (c Config) logger() *slog.Logger { return c.loggerAt(c.LogLevel) }
+
+// riverLogger logs River's own messages from warnings up, unless debugging.
+func (c Config) riverLogger() *slog.Logger {
+	return c.loggerAt(max(c.LogLevel, slog.LevelWarn)).With("component", "river")
+}
+
+func (c Config) loggerAt(level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}

@@ -239,8 +239,8 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 
 // newRiver builds the River client: with workers for the worker and all
 // roles, insert-only for a web-only process.
-func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
-	rc := &river.Config{Logger: logger.With("component", "river")}
+func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB) (*river.Client[pgx.Tx], error) {
+	rc := &river.Config{Logger: cfg.riverLogger()}
 	if cfg.Role != "web" {
 		var mailer workflow.Mailer
 		if cfg.SMTP.Enabled() {
@@ -268,7 +268,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, logger *slog.Logg
 func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, out io.Writer, ready func(*postgres.DB) error) error {
 	db := postgres.New(pool)
 	db.Email = cfg.SMTP.Enabled()
-	jobs, err := newRiver(cfg, pool, db, logger)
+	jobs, err := newRiver(cfg, pool, db)
 	if err != nil {
 		return err
 	}

@@ -111,8 +111,8 @@ func (db *DB) SubmitDemoRequests(ctx context.Context, org *demo.Org) error {
 	reasons := []string{"I start on the platform team next week and need remote access.",
 		"Reviewing pull requests for the Ginkgo project.", "On call from Monday; need it for incident response."}
 	n := 0
-	for _, g := range groupIDs {
-		for i := 10; i < len(org.People) && n < 5; i += 97 {
+	for k, g := range groupIDs {
+		for i := 10 + k*13; i < len(org.People) && n < 3*(k+1); i += 97 {
 			p := org.People[i]
 			v := portal.Viewer{PersonID: p.ID, DisplayName: p.DisplayName}
 			_, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: p.ID,
