@@ -138,15 +138,19 @@ func (db *DB) scheduleDeadline(ctx context.Context, tx pgx.Tx, w *workflowRow, a
 	if deadline == nil {
 		return nil
 	}
+	jobs := []river.InsertManyParams{{Args: workflow.DeadlineArgs{ApprovalID: approvalID, Round: round},
+		InsertOpts: &river.InsertOpts{ScheduledAt: *deadline}}}
 	if w.ReminderHours != nil {
 		at := deadline.Add(-time.Duration(*w.ReminderHours) * time.Hour)
 		if at.After(now) {
-			if err := db.insertJob(ctx, tx, workflow.ReminderArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: at}); err != nil {
-				return err
-			}
+			jobs = append(jobs, river.InsertManyParams{Args: workflow.ReminderArgs{ApprovalID: approvalID, Round: round},
+				InsertOpts: &river.InsertOpts{ScheduledAt: at}})
 		}
 	}
-	return db.insertJob(ctx, tx, workflow.DeadlineArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: *deadline})
+	if _, err := db.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+		return fmt.Errorf("insert deadline jobs: %w", err)
+	}
+	return nil
 }
 
 // resolveApprovers lists the approvers a workflow names for a request,

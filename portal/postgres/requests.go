@@ -19,6 +19,7 @@ import (
 // implements it (an insert-only client in a web-only process).
 type JobInserter interface {
 	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 }
 
 var (
@@ -128,6 +129,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such group or person.")
 	}
 	var id string
+	var req *portal.Request
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		t, err := loadTarget(ctx, tx, v, n)
 		if err != nil {
@@ -148,11 +150,14 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		if changes == nil {
 			changes = map[string]string{}
 		}
+		req = &portal.Request{RequesterID: v.PersonID, RequesterName: v.DisplayName, Operation: n.Operation,
+			GroupID: n.GroupID, GroupName: t.GroupName, PersonID: n.PersonID, PersonName: t.PersonName, Changes: changes,
+			MemberUntil: n.MemberUntil, Justification: n.Justification, Status: status, PolicyName: pol.Name}
 		err = tx.QueryRow(ctx, `INSERT INTO requests (requester_id, operation, group_id, person_id, changes, member_until,
 				justification, status, policy_id, workflow_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, created_at`,
 			nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), n.PersonID, changes, n.MemberUntil,
-			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).Scan(&id)
+			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).Scan(&id, &req.CreatedAt)
 		if isUniqueViolation(err) {
 			return portal.Errorf(portal.ECONFLICT, "There is already a pending request for this change; see My requests.")
 		} else if err != nil {
@@ -162,9 +167,11 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			"person": n.PersonID, "policy": pol.Name}, event{"submitted", v.PersonID, "under policy “" + pol.Name + "”"}); err != nil {
 			return err
 		}
+		req.ID, req.UpdatedAt = id, req.CreatedAt
 		if pol.WorkflowID != "" {
 			return db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: id}, nil)
 		}
+		req.Status = portal.StatusCompleted
 		return db.apply(ctx, tx, id, v.PersonID)
 	})
 	if err != nil {
@@ -173,8 +180,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		}
 		return nil, fmt.Errorf("postgres: submit request: %w", err)
 	}
-	r, _, err := db.FindRequest(ctx, v, id)
-	return r, err
+	return req, nil
 }
 
 func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest) (target, error) {
