@@ -239,18 +239,19 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID
 
 // finish ends a request that will not be committed (denied, expired),
 // records why and tells the requester.
-func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string, status portal.RequestStatus, actorID, detail string) error {
+func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string, status portal.RequestStatus, actorID, detail string, earlier ...event) error {
 	if _, err := tx.Exec(ctx, "UPDATE requests SET status = $2, updated_at = now() WHERE id = $1", requestID, string(status)); err != nil {
 		return err
 	}
-	if err := record(ctx, tx, requestID, "request_"+string(status), map[string]any{"detail": detail}, event{string(status), actorID, detail}); err != nil {
+	notice := portal.EventDenied
+	if status == portal.StatusExpired {
+		notice = portal.EventExpired
+	}
+	if err := db.notify(ctx, tx, notice, requestID, requester); err != nil {
 		return err
 	}
-	event := portal.EventDenied
-	if status == portal.StatusExpired {
-		event = portal.EventExpired
-	}
-	return db.notify(ctx, tx, event, requestID, requester)
+	return record(ctx, tx, requestID, "request_"+string(status), map[string]any{"detail": detail},
+		append(earlier, event{string(status), actorID, detail})...)
 }
 
 // Decide records the viewer's decision and, under the approval's row lock,
@@ -318,15 +319,15 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 			}
 			detail = strings.TrimSpace("As deputy for " + pname + ". " + reason)
 		}
-		if err := record(ctx, tx, requestID, "approval_"+decision, map[string]any{"approval": approvalID, "reason": reason},
-			event{decision, v.PersonID, detail}); err != nil {
-			return err
-		}
+		decisionEvent := event{decision, v.PersonID, detail}
 		if !approve {
 			if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'rejected' WHERE id = $1", approvalID); err != nil {
 				return err
 			}
-			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason)
+			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason, decisionEvent)
+		}
+		audit := func() error {
+			return record(ctx, tx, requestID, "approval_"+decision, map[string]any{"approval": approvalID, "reason": reason}, decisionEvent)
 		}
 		// Settle the approval when enough approvers (counted by whom they
 		// stand for) have approved; the row lock makes this exact.
@@ -335,10 +336,12 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return nil
+		if tag.RowsAffected() == 1 {
+			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
+				return err
+			}
 		}
-		return db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+		return audit()
 	})
 	if err != nil && portal.ErrorCode(err) == portal.EINTERNAL {
 		return fmt.Errorf("postgres: decide: %w", err)
@@ -359,10 +362,10 @@ func (db *DB) Commit(ctx context.Context, requestID string) error {
 		if h.Status != string(portal.StatusAuthorizing) || !h.Approved {
 			return nil
 		}
-		if err := db.applyLocked(ctx, tx, requestID, "", h); err != nil {
+		if err := db.notify(ctx, tx, portal.EventCompleted, requestID, h.Requester); err != nil {
 			return err
 		}
-		return db.notify(ctx, tx, portal.EventCompleted, requestID, h.Requester)
+		return db.applyLocked(ctx, tx, requestID, "", h)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: commit %s: %w", requestID, err)
@@ -490,10 +493,7 @@ func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, un
 			"The membership ended on "+until.UTC().Format("2 Jan 2006 15:04 UTC")+".").Scan(&id); err != nil {
 			return err
 		}
-		if err := addEvent(ctx, tx, id, "submitted", "", "Time-bound membership ended."); err != nil {
-			return err
-		}
-		return db.apply(ctx, tx, id, "")
+		return db.apply(ctx, tx, id, "", event{"submitted", "", "Time-bound membership ended."})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: expire membership: %w", err)

@@ -163,16 +163,19 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		} else if err != nil {
 			return err
 		}
-		if err := record(ctx, tx, id, "request_submitted", map[string]any{"operation": n.Operation, "group": n.GroupID,
-			"person": n.PersonID, "policy": pol.Name}, event{"submitted", v.PersonID, "under policy “" + pol.Name + "”"}); err != nil {
-			return err
-		}
 		req.ID, req.UpdatedAt = id, req.CreatedAt
+		submitted := event{"submitted", v.PersonID, "under policy “" + pol.Name + "”"}
+		// The audit entry is written last: it takes the audit chain's lock,
+		// which is held until commit.
 		if pol.WorkflowID != "" {
-			return db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: id}, nil)
+			if err := db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: id}, nil); err != nil {
+				return err
+			}
+			return record(ctx, tx, id, "request_submitted", map[string]any{"operation": n.Operation, "group": n.GroupID,
+				"person": n.PersonID, "policy": pol.Name}, submitted)
 		}
 		req.Status = portal.StatusCompleted
-		return db.apply(ctx, tx, id, v.PersonID)
+		return db.apply(ctx, tx, id, v.PersonID, submitted)
 	})
 	if err != nil {
 		if portal.ErrorCode(err) != portal.EINTERNAL {
@@ -324,16 +327,18 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 }
 
 // apply makes a granted request's change, in tx, and completes it: Tessera
-// has no connected systems yet, so committed is also completed.
-func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string) error {
+// has no connected systems yet, so committed is also completed. Its last
+// statement records the timeline (earlier events first) and the audit
+// entry, so the audit chain's lock is held only until commit.
+func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string, earlier ...event) error {
 	h, err := lockRequest(ctx, tx, requestID)
 	if err != nil {
 		return err
 	}
-	return db.applyLocked(ctx, tx, requestID, actorID, h)
+	return db.applyLocked(ctx, tx, requestID, actorID, h, earlier...)
 }
 
-func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID string, h requestHead) error {
+func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID string, h requestHead, earlier ...event) error {
 	op, groupID, personID, changes, until := h.Operation, h.GroupID, h.PersonID, h.Changes, h.MemberUntil
 	switch portal.Operation(op) {
 	case portal.OpAddMember:
@@ -371,7 +376,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID str
 		return err
 	}
 	return record(ctx, tx, requestID, "request_committed", map[string]any{"operation": op},
-		event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})
+		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})...)
 }
 
 // FindRequest returns a request and its timeline. Requesters, the people
