@@ -54,10 +54,10 @@ func (db *DB) deadline(ctx context.Context, tx pgx.Tx, w *workflowRow, now time.
 // requestHead is a request as the pipeline's steps read it, locked.
 type requestHead struct {
 	Status, Requester, Operation, GroupID, PersonID, WorkflowID string
-	Changes                                                    map[string]string
-	MemberUntil                                                *time.Time
-	Approved                                                   bool // its approval was granted
-	HasApproval                                                bool // its approval was started
+	Changes                                                     map[string]string
+	MemberUntil                                                 *time.Time
+	Approved                                                    bool // its approval was granted
+	HasApproval                                                 bool // its approval was started
 }
 
 func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error) {

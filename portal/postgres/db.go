@@ -3,11 +3,11 @@ package postgres
 
 import (
 	"context"
-	"time"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"

@@ -19,7 +19,6 @@ func (db *DB) calendarTx(ctx context.Context, tx pgx.Tx, id *string) (*portal.Ca
 	return findCalendar(ctx, tx, *id)
 }
 
-
 // SetDeputy makes deputyID receive the viewer's approvals from starts to
 // ends (dates, inclusive), replacing any deputy set for the same start.
 func (db *DB) SetDeputy(ctx context.Context, v portal.Viewer, deputyID string, starts, ends time.Time) error {

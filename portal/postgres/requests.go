@@ -107,7 +107,7 @@ var AttributeLabels = map[string]string{
 // policyRow is a policy as evaluation reads it.
 type policyRow struct {
 	ID, Name, Requestor, WorkflowID string
-	JoinPolicies, Attributes      []string
+	JoinPolicies, Attributes        []string
 }
 
 // target is what evaluation knows about a request's target.
