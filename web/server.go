@@ -101,6 +101,7 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/settings/deputy", s.handleDeputy)
 			r.Post("/settings/deputy", s.handleSetDeputy)
 			r.Post("/settings/deputy/remove", s.handleRemoveDeputy)
+			r.Route("/admin", s.adminRoutes)
 		})
 		r.NotFound(s.handleNotFound)
 		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {

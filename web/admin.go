@@ -1,0 +1,601 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/web/view"
+)
+
+// adminServices is what the administration pages read and change.
+type adminServices interface {
+	portal.PolicyService
+	portal.CalendarService
+	portal.AuditReader
+	portal.AuditVerifier
+}
+
+// adminPages serves /admin: policies, approval workflows, holiday
+// calendars and the audit log, for administrators only.
+type adminPages struct {
+	*Server
+	store adminServices // nil when the server was built without them
+}
+
+// adminNotices are the fixed messages a redirect may ask an admin page to
+// show; what was typed is never reflected through the URL.
+var adminNotices = map[string]string{
+	"policy-created":   "The policy was created.",
+	"policy-saved":     "The policy was saved.",
+	"policy-enabled":   "The policy was enabled.",
+	"policy-disabled":  "The policy was disabled.",
+	"policy-deleted":   "The policy was deleted.",
+	"workflow-created": "The approval workflow was created.",
+	"workflow-saved":   "The approval workflow was saved.",
+	"workflow-deleted": "The approval workflow was deleted.",
+	"calendar-created": "The calendar was created. Add its holidays below.",
+	"calendar-saved":   "The calendar was saved.",
+	"holiday-added":    "The holiday was added.",
+	"holiday-removed":  "The holiday was removed.",
+}
+
+func adminNotice(r *http.Request) string { return adminNotices[r.URL.Query().Get("notice")] }
+
+// adminRoutes mounts the administration pages. The Postgres store serves
+// them along with the request pipeline; Server has no field of its own for
+// them yet, so they are found on s.Requests.
+func (s *Server) adminRoutes(r chi.Router) {
+	a := &adminPages{Server: s}
+	a.store, _ = s.Requests.(adminServices)
+	r.Use(a.requireAdmin)
+	r.Get("/", a.handleHome)
+
+	r.Get("/policies", a.handlePolicies)
+	r.Get("/policies/new", a.handleNewPolicy)
+	r.Post("/policies", a.handleCreatePolicy)
+	r.Get("/policies/{id}", a.handleEditPolicy)
+	r.Post("/policies/{id}", a.handleUpdatePolicy)
+	r.Post("/policies/{id}/enable", a.handleEnablePolicy)
+	r.Post("/policies/{id}/disable", a.handleDisablePolicy)
+	r.Post("/policies/{id}/delete", a.handleDeletePolicy)
+
+	r.Get("/workflows", a.handleWorkflows)
+	r.Get("/workflows/new", a.handleNewWorkflow)
+	r.Post("/workflows", a.handleCreateWorkflow)
+	r.Get("/workflows/{id}", a.handleEditWorkflow)
+	r.Post("/workflows/{id}", a.handleUpdateWorkflow)
+	r.Post("/workflows/{id}/delete", a.handleDeleteWorkflow)
+
+	r.Get("/calendars", a.handleCalendars)
+	r.Get("/calendars/new", a.handleNewCalendar)
+	r.Post("/calendars", a.handleCreateCalendar)
+	r.Get("/calendars/{id}", a.handleEditCalendar)
+	r.Post("/calendars/{id}", a.handleUpdateCalendar)
+	r.Post("/calendars/{id}/holidays", a.handleAddHoliday)
+	r.Post("/calendars/{id}/holidays/{day}/remove", a.handleRemoveHoliday)
+
+	r.Get("/audit", a.handleAudit)
+	r.Post("/audit/verify", a.handleVerifyAudit)
+}
+
+// requireAdmin lets only administrators through, whatever the page; the
+// check is here on the server, not in which links the menu shows.
+func (a *adminPages) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !viewer(r).Has(portal.RoleAdmin) {
+			a.Error(w, r, portal.Errorf(portal.EFORBIDDEN, "Only administrators can open the administration pages."))
+			return
+		}
+		if a.store == nil {
+			a.Error(w, r, errors.New("web: the administration services are not configured"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// parseForm reads the posted form, including its repeated fields.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return portal.Errorf(portal.EINVALID, "The form could not be read.")
+	}
+	return nil
+}
+
+// formFailed reports whether err should be shown on the form rather than
+// as an error page: a problem with what was typed, not a missing page or a
+// fault of ours.
+func formFailed(err error) bool {
+	switch portal.ErrorCode(err) {
+	case portal.EINVALID, portal.ECONFLICT:
+		return true
+	}
+	return false
+}
+
+func (a *adminPages) handleHome(w http.ResponseWriter, r *http.Request) {
+	render(w, r, view.AdminHome(a.page(r, "Administration", "admin")))
+}
+
+// Policies.
+
+func (a *adminPages) handlePolicies(w http.ResponseWriter, r *http.Request) {
+	ps, err := a.store.ListPolicies(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	render(w, r, view.PolicyList(a.page(r, "Policies", "admin-policies"), ps, adminNotice(r)))
+}
+
+func (a *adminPages) renderPolicy(w http.ResponseWriter, r *http.Request, status int, f view.PolicyForm) {
+	var err error
+	if f.Workflows, err = a.store.ListWorkflows(r.Context()); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	title := "New policy"
+	if f.Policy.ID != "" {
+		title = "Edit policy"
+	}
+	renderStatus(w, r, status, view.PolicyEdit(a.page(r, title, "admin-policies"), f))
+}
+
+func (a *adminPages) handleNewPolicy(w http.ResponseWriter, r *http.Request) {
+	a.renderPolicy(w, r, http.StatusOK, view.PolicyForm{Policy: portal.Policy{
+		Enabled: true, Notify: true, Operation: portal.OpAddMember, Requestor: portal.RequestorSelf}})
+}
+
+func (a *adminPages) handleEditPolicy(w http.ResponseWriter, r *http.Request) {
+	p, err := a.store.FindPolicy(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	a.renderPolicy(w, r, http.StatusOK, view.PolicyForm{Policy: *p})
+}
+
+func policyFromForm(r *http.Request) portal.Policy {
+	p := portal.Policy{
+		Name:        r.PostFormValue("name"),
+		Description: r.PostFormValue("description"),
+		Enabled:     r.PostFormValue("enabled") == "on",
+		Operation:   portal.Operation(r.PostFormValue("operation")),
+		Requestor:   portal.Requestor(r.PostFormValue("requestor")),
+		Attributes:  r.PostForm["attributes"],
+		WorkflowID:  r.PostFormValue("workflow"),
+		Notify:      r.PostFormValue("notify") == "on",
+	}
+	for _, j := range r.PostForm["targets"] {
+		p.TargetJoinPolicies = append(p.TargetJoinPolicies, portal.JoinPolicy(j))
+	}
+	return p
+}
+
+func (a *adminPages) handleCreatePolicy(w http.ResponseWriter, r *http.Request) {
+	a.savePolicy(w, r, "")
+}
+
+func (a *adminPages) handleUpdatePolicy(w http.ResponseWriter, r *http.Request) {
+	a.savePolicy(w, r, chi.URLParam(r, "id"))
+}
+
+// savePolicy creates (id empty) or updates a policy from the form, showing
+// the form again with what was typed when it is refused.
+func (a *adminPages) savePolicy(w http.ResponseWriter, r *http.Request, id string) {
+	if err := parseForm(r); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	p := policyFromForm(r)
+	p.ID = id
+	var err error
+	notice := "policy-created"
+	if id == "" {
+		_, err = a.store.CreatePolicy(r.Context(), viewer(r), p)
+	} else {
+		_, err = a.store.UpdatePolicy(r.Context(), viewer(r), p)
+		notice = "policy-saved"
+	}
+	if formFailed(err) {
+		a.renderPolicy(w, r, codeStatus[portal.ErrorCode(err)], view.PolicyForm{Policy: p, Error: portal.ErrorMessage(err)})
+		return
+	} else if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/policies?notice="+notice, http.StatusSeeOther)
+}
+
+func (a *adminPages) handleEnablePolicy(w http.ResponseWriter, r *http.Request) {
+	a.setPolicyEnabled(w, r, true)
+}
+
+func (a *adminPages) handleDisablePolicy(w http.ResponseWriter, r *http.Request) {
+	a.setPolicyEnabled(w, r, false)
+}
+
+func (a *adminPages) setPolicyEnabled(w http.ResponseWriter, r *http.Request, enabled bool) {
+	if err := a.store.SetPolicyEnabled(r.Context(), viewer(r), chi.URLParam(r, "id"), enabled); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	notice := "policy-disabled"
+	if enabled {
+		notice = "policy-enabled"
+	}
+	http.Redirect(w, r, "/admin/policies?notice="+notice, http.StatusSeeOther)
+}
+
+func (a *adminPages) handleDeletePolicy(w http.ResponseWriter, r *http.Request) {
+	if err := a.store.DeletePolicy(r.Context(), viewer(r), chi.URLParam(r, "id")); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/policies?notice=policy-deleted", http.StatusSeeOther)
+}
+
+// Approval workflows.
+
+func (a *adminPages) handleWorkflows(w http.ResponseWriter, r *http.Request) {
+	ws, err := a.store.ListWorkflows(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	render(w, r, view.WorkflowList(a.page(r, "Approval workflows", "admin-workflows"), ws, adminNotice(r)))
+}
+
+func (a *adminPages) renderWorkflow(w http.ResponseWriter, r *http.Request, status int, f view.WorkflowForm) {
+	var err error
+	if f.Calendars, err = a.store.ListCalendars(r.Context()); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	title := "New approval workflow"
+	if f.ID != "" {
+		title = "Edit approval workflow"
+	}
+	renderStatus(w, r, status, view.WorkflowEdit(a.page(r, title, "admin-workflows"), f))
+}
+
+func (a *adminPages) handleNewWorkflow(w http.ResponseWriter, r *http.Request) {
+	a.renderWorkflow(w, r, http.StatusOK, view.WorkflowForm{Source: string(portal.ApproversManager), Threshold: "any", N: "1",
+		Deadline: "days", DeadlineDays: "5", ReminderHours: "24", Outcome: string(portal.TimeoutDeny)})
+}
+
+func (a *adminPages) handleEditWorkflow(w http.ResponseWriter, r *http.Request) {
+	wf, err := a.store.FindWorkflow(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	a.renderWorkflow(w, r, http.StatusOK, workflowForm(wf))
+}
+
+// workflowForm fills the editor from a stored workflow.
+func workflowForm(wf *portal.ApprovalWorkflow) view.WorkflowForm {
+	f := view.WorkflowForm{ID: wf.ID, Name: wf.Name, Source: string(wf.ApproverSource), Approvers: namesOf(wf.Approvers),
+		Threshold: string(wf.Threshold), N: strconv.Itoa(wf.ThresholdN), Deadline: "none", CalendarID: wf.CalendarID,
+		Escalation: namesOf(wf.Escalation), Outcome: string(wf.TimeoutOutcome), Policies: wf.Policies}
+	switch {
+	case wf.DeadlineHours != 0:
+		f.Deadline, f.DeadlineHours = "hours", strconv.Itoa(wf.DeadlineHours)
+	case wf.DeadlineBusinessDays != 0:
+		f.Deadline, f.DeadlineDays = "days", strconv.Itoa(wf.DeadlineBusinessDays)
+	}
+	if wf.ReminderHours != 0 {
+		f.ReminderHours = strconv.Itoa(wf.ReminderHours)
+	}
+	return f
+}
+
+func namesOf(people []portal.NamedPerson) string {
+	names := make([]string, len(people))
+	for i, p := range people {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func workflowFormFrom(r *http.Request, id string) view.WorkflowForm {
+	v := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
+	return view.WorkflowForm{ID: id, Name: r.PostFormValue("name"), Source: v("source"), Approvers: r.PostFormValue("approvers"),
+		Threshold: v("threshold"), N: v("n"), Deadline: v("deadline"), DeadlineHours: v("deadline_hours"),
+		DeadlineDays: v("deadline_days"), CalendarID: v("calendar"), ReminderHours: v("reminder_hours"),
+		Escalation: r.PostFormValue("escalation"), Outcome: v("outcome")}
+}
+
+// number reads a whole number typed in a form; blank is zero.
+func number(s, what string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, portal.Errorf(portal.EINVALID, "%s must be a whole number, not “%s”.", what, s)
+	}
+	return n, nil
+}
+
+// approvalWorkflow turns the editor's fields into a workflow for the store,
+// which checks it.
+func approvalWorkflow(f view.WorkflowForm) (portal.ApprovalWorkflow, error) {
+	wf := portal.ApprovalWorkflow{ID: f.ID, Name: f.Name, ApproverSource: portal.ApproverSource(f.Source),
+		Approvers: portal.NamedPeople(portal.ParseNames(f.Approvers)), Threshold: portal.Threshold(f.Threshold),
+		Escalation: portal.NamedPeople(portal.ParseNames(f.Escalation)), TimeoutOutcome: portal.TimeoutOutcome(f.Outcome)}
+	var err error
+	if wf.Threshold == portal.ThresholdN {
+		if wf.ThresholdN, err = number(f.N, "The number of approvals needed"); err != nil {
+			return wf, err
+		}
+	}
+	switch f.Deadline {
+	case "hours":
+		if wf.DeadlineHours, err = number(f.DeadlineHours, "The deadline in hours"); err != nil {
+			return wf, err
+		} else if wf.DeadlineHours == 0 {
+			return wf, portal.Errorf(portal.EINVALID, "Give the deadline's number of hours, or choose no deadline.")
+		}
+	case "days":
+		if wf.DeadlineBusinessDays, err = number(f.DeadlineDays, "The deadline in business days"); err != nil {
+			return wf, err
+		} else if wf.DeadlineBusinessDays == 0 {
+			return wf, portal.Errorf(portal.EINVALID, "Give the deadline's number of business days, or choose no deadline.")
+		}
+		wf.CalendarID = f.CalendarID
+	case "", "none":
+	default:
+		return wf, portal.Errorf(portal.EINVALID, "Choose no deadline, a deadline in hours, or one in business days.")
+	}
+	if wf.ReminderHours, err = number(f.ReminderHours, "The reminder"); err != nil {
+		return wf, err
+	}
+	return wf, nil
+}
+
+func (a *adminPages) handleCreateWorkflow(w http.ResponseWriter, r *http.Request) {
+	a.saveWorkflow(w, r, "")
+}
+
+func (a *adminPages) handleUpdateWorkflow(w http.ResponseWriter, r *http.Request) {
+	a.saveWorkflow(w, r, chi.URLParam(r, "id"))
+}
+
+func (a *adminPages) saveWorkflow(w http.ResponseWriter, r *http.Request, id string) {
+	if err := parseForm(r); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f := workflowFormFrom(r, id)
+	wf, err := approvalWorkflow(f)
+	notice := "workflow-created"
+	if err == nil && id == "" {
+		_, err = a.store.CreateWorkflow(r.Context(), viewer(r), wf)
+	} else if err == nil {
+		_, err = a.store.UpdateWorkflow(r.Context(), viewer(r), wf)
+		notice = "workflow-saved"
+	}
+	if formFailed(err) {
+		f.Error = portal.ErrorMessage(err)
+		if id != "" {
+			if saved, ferr := a.store.FindWorkflow(r.Context(), id); ferr == nil {
+				f.Policies = saved.Policies
+			}
+		}
+		a.renderWorkflow(w, r, codeStatus[portal.ErrorCode(err)], f)
+		return
+	} else if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/workflows?notice="+notice, http.StatusSeeOther)
+}
+
+// handleDeleteWorkflow deletes a workflow, or shows why it cannot be (a
+// policy uses it, or requests wait on it) on its page.
+func (a *adminPages) handleDeleteWorkflow(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	err := a.store.DeleteWorkflow(r.Context(), viewer(r), id)
+	if portal.ErrorCode(err) == portal.ECONFLICT {
+		wf, ferr := a.store.FindWorkflow(r.Context(), id)
+		if ferr != nil {
+			a.Error(w, r, ferr)
+			return
+		}
+		f := workflowForm(wf)
+		f.Error = portal.ErrorMessage(err)
+		a.renderWorkflow(w, r, http.StatusConflict, f)
+		return
+	} else if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/workflows?notice=workflow-deleted", http.StatusSeeOther)
+}
+
+// Holiday calendars.
+
+func (a *adminPages) handleCalendars(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.store.ListCalendars(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	render(w, r, view.CalendarList(a.page(r, "Holiday calendars", "admin-calendars"), cs, adminNotice(r)))
+}
+
+func (a *adminPages) renderCalendar(w http.ResponseWriter, r *http.Request, status int, f view.CalendarForm) {
+	title := "New holiday calendar"
+	if f.ID != "" {
+		title = "Edit holiday calendar"
+	}
+	renderStatus(w, r, status, view.CalendarEdit(a.page(r, title, "admin-calendars"), f))
+}
+
+func (a *adminPages) handleNewCalendar(w http.ResponseWriter, r *http.Request) {
+	f := view.CalendarForm{TimeZone: "UTC"}
+	f.Weekend[time.Saturday], f.Weekend[time.Sunday] = true, true
+	a.renderCalendar(w, r, http.StatusOK, f)
+}
+
+// calendarForm fills the editor from a stored calendar.
+func calendarForm(c *portal.Calendar) view.CalendarForm {
+	f := view.CalendarForm{ID: c.ID, Name: c.Name, TimeZone: c.TimeZone.String(), Holidays: c.Holidays}
+	for _, d := range c.Weekend {
+		f.Weekend[d] = true
+	}
+	return f
+}
+
+// findCalendarForm reads calendar id into the editor, or renders the error
+// page and returns nil.
+func (a *adminPages) findCalendarForm(w http.ResponseWriter, r *http.Request, id string) *view.CalendarForm {
+	c, err := a.store.FindCalendar(r.Context(), id)
+	if err != nil {
+		a.Error(w, r, err)
+		return nil
+	}
+	f := calendarForm(c)
+	return &f
+}
+
+func (a *adminPages) handleEditCalendar(w http.ResponseWriter, r *http.Request) {
+	f := a.findCalendarForm(w, r, chi.URLParam(r, "id"))
+	if f == nil {
+		return
+	}
+	f.Notice = adminNotice(r)
+	a.renderCalendar(w, r, http.StatusOK, *f)
+}
+
+func (a *adminPages) handleCreateCalendar(w http.ResponseWriter, r *http.Request) {
+	a.saveCalendar(w, r, "")
+}
+
+func (a *adminPages) handleUpdateCalendar(w http.ResponseWriter, r *http.Request) {
+	a.saveCalendar(w, r, chi.URLParam(r, "id"))
+}
+
+func (a *adminPages) saveCalendar(w http.ResponseWriter, r *http.Request, id string) {
+	if err := parseForm(r); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f := view.CalendarForm{ID: id, Name: r.PostFormValue("name"), TimeZone: strings.TrimSpace(r.PostFormValue("time_zone"))}
+	c := portal.Calendar{ID: id, Name: f.Name, Weekend: []time.Weekday{}} // none ticked: no weekend
+	for _, d := range r.PostForm["weekend"] {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 6 {
+			a.Error(w, r, portal.Errorf(portal.EINVALID, "%q is not a day of the week.", d))
+			return
+		}
+		f.Weekend[n] = true
+		c.Weekend = append(c.Weekend, time.Weekday(n))
+	}
+	fail := func(err error) {
+		if !formFailed(err) {
+			a.Error(w, r, err)
+			return
+		}
+		f.Error = portal.ErrorMessage(err)
+		if id != "" {
+			// Show the holidays, which this form does not change.
+			if saved, ferr := a.store.FindCalendar(r.Context(), id); ferr == nil {
+				f.Holidays = saved.Holidays
+			}
+		}
+		a.renderCalendar(w, r, codeStatus[portal.ErrorCode(err)], f)
+	}
+	var err error
+	if c.TimeZone, err = portal.LoadTimeZone(f.TimeZone); err != nil {
+		fail(err)
+		return
+	}
+	if id == "" {
+		saved, err := a.store.CreateCalendar(r.Context(), c)
+		if err != nil {
+			fail(err)
+			return
+		}
+		http.Redirect(w, r, "/admin/calendars/"+saved.ID+"?notice=calendar-created", http.StatusSeeOther)
+		return
+	}
+	if _, err := a.store.UpdateCalendar(r.Context(), c); err != nil {
+		fail(err)
+		return
+	}
+	http.Redirect(w, r, "/admin/calendars/"+id+"?notice=calendar-saved", http.StatusSeeOther)
+}
+
+func (a *adminPages) handleAddHoliday(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	day, name := strings.TrimSpace(r.PostFormValue("day")), r.PostFormValue("holiday_name")
+	d, err := portal.ParseDate(day)
+	if err == nil {
+		err = a.store.AddHoliday(r.Context(), id, portal.Holiday{Date: d, Name: name})
+	}
+	if formFailed(err) {
+		f := a.findCalendarForm(w, r, id)
+		if f == nil {
+			return
+		}
+		f.HolidayDay, f.HolidayName, f.HolidayError = day, name, portal.ErrorMessage(err)
+		a.renderCalendar(w, r, codeStatus[portal.ErrorCode(err)], *f)
+		return
+	} else if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/calendars/"+id+"?notice=holiday-added", http.StatusSeeOther)
+}
+
+func (a *adminPages) handleRemoveHoliday(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	d, err := portal.ParseDate(chi.URLParam(r, "day"))
+	if err == nil {
+		err = a.store.RemoveHoliday(r.Context(), id, d)
+	}
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/calendars/"+id+"?notice=holiday-removed", http.StatusSeeOther)
+}
+
+// Audit log.
+
+func (a *adminPages) renderAudit(w http.ResponseWriter, r *http.Request, av view.AuditView, offset int) {
+	var err error
+	status := http.StatusOK
+	av.Entries, err = a.store.ListAudit(r.Context(), portal.AuditFilter{Action: av.Action, Actor: av.Actor}, offset)
+	if portal.ErrorCode(err) == portal.EINVALID {
+		av.Error, status = portal.ErrorMessage(err), http.StatusBadRequest
+	} else if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, status, view.AuditLog(a.page(r, "Audit log", "admin-audit"), av))
+}
+
+func (a *adminPages) handleAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	a.renderAudit(w, r, view.AuditView{Action: q.Get("action"), Actor: q.Get("actor")}, offsetParam(r))
+}
+
+// handleVerifyAudit checks the whole hash chain and shows the report above
+// the newest entries.
+func (a *adminPages) handleVerifyAudit(w http.ResponseWriter, r *http.Request) {
+	report, err := a.store.VerifyAudit(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	a.renderAudit(w, r, view.AuditView{Report: &report}, 0)
+}

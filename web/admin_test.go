@@ -1,0 +1,354 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// form returns values with the client's CSRF token added.
+func (c *client) form(kv ...string) url.Values {
+	v := url.Values{"csrf": {c.csrf}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return v
+}
+
+func (tb *testBundle) policyID(t *testing.T, name string) string {
+	t.Helper()
+	ps, err := tb.db.ListPolicies(context.Background())
+	require.NoError(t, err)
+	for _, p := range ps {
+		if p.Name == name {
+			return p.ID
+		}
+	}
+	t.Fatalf("no policy %s", name)
+	return ""
+}
+
+func (tb *testBundle) workflowID(t *testing.T, name string) string {
+	t.Helper()
+	ws, err := tb.db.ListWorkflows(context.Background())
+	require.NoError(t, err)
+	for _, w := range ws {
+		if w.Name == name {
+			return w.ID
+		}
+	}
+	t.Fatalf("no workflow %s", name)
+	return ""
+}
+
+func TestAdminForbiddenToOthers(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	policy := tb.policyID(t, "Join open groups")
+	workflow := tb.workflowID(t, "Manager approves")
+	cal, err := tb.db.CreateCalendar(ctx, portal.Calendar{Name: "UK", TimeZone: time.UTC})
+	require.NoError(t, err)
+
+	gets := []string{"/admin", "/admin/", "/admin/policies", "/admin/policies/new", "/admin/policies/" + policy,
+		"/admin/workflows", "/admin/workflows/new", "/admin/workflows/" + workflow, "/admin/calendars", "/admin/calendars/new",
+		"/admin/calendars/" + cal.ID, "/admin/audit", "/admin/audit?actor=ada", "/admin/no-such-page"}
+	posts := []string{"/admin/policies", "/admin/policies/" + policy, "/admin/policies/" + policy + "/enable",
+		"/admin/policies/" + policy + "/disable", "/admin/policies/" + policy + "/delete", "/admin/workflows",
+		"/admin/workflows/" + workflow, "/admin/workflows/" + workflow + "/delete", "/admin/calendars",
+		"/admin/calendars/" + cal.ID, "/admin/calendars/" + cal.ID + "/holidays",
+		"/admin/calendars/" + cal.ID + "/holidays/2026-12-25/remove", "/admin/audit/verify"}
+	for _, account := range []string{"zoe", "siobhan"} {
+		c := tb.client(t)
+		c.mustSignIn(account)
+		_, body := c.get("/")
+		require.NotContains(t, body, `data-testid="nav-admin"`, account)
+		for _, path := range gets {
+			resp, body := c.get(path)
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s GET %s", account, path)
+			require.Contains(t, body, "Only administrators can open the administration pages.")
+		}
+		for _, path := range posts {
+			resp, _ := c.post(path, c.form("name", "Taken over", "operation", "add_member", "requestor", "anyone",
+				"source", "manager", "threshold", "any", "time_zone", "UTC", "day", "2027-01-01"))
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s POST %s", account, path)
+		}
+	}
+	// Nothing changed.
+	p, err := tb.db.FindPolicy(ctx, policy)
+	require.NoError(t, err)
+	require.True(t, p.Enabled)
+	require.Equal(t, "Join open groups", p.Name)
+	_, err = tb.db.FindWorkflow(ctx, workflow)
+	require.NoError(t, err)
+	ps, err := tb.db.ListPolicies(ctx)
+	require.NoError(t, err)
+	require.Len(t, ps, 7)
+
+	ada := tb.client(t)
+	ada.mustSignIn("ada")
+	_, body := ada.get("/")
+	require.Contains(t, body, `data-testid="nav-admin"`)
+	resp, body := ada.get("/admin")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, `href="/admin/policies"`)
+	require.Contains(t, body, `aria-current="page" data-testid="nav-admin"`)
+	resp, _ = ada.get("/admin/no-such-page")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+var (
+	workflowLinkRE = regexp.MustCompile(`href="/admin/workflows/([0-9a-f-]{36})">Security office<`)
+	policyLinkRE   = regexp.MustCompile(`href="/admin/policies/([0-9a-f-]{36})">Join closed groups with approval<`)
+)
+
+func TestAdminWorkflowsAndPolicies(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	c := tb.client(t)
+	c.mustSignIn("ada")
+
+	// A workflow, refused first for an unknown approver, then created.
+	resp, body := c.get("/admin/workflows/new")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, `data-testid="workflow-form"`)
+	wf := func(kv ...string) url.Values {
+		v := c.form("name", "Security office", "source", "named", "approvers", "mateo,\nnobody-here\nghost@example.com",
+			"threshold", "n", "n", "2", "deadline", "hours", "deadline_hours", "48", "reminder_hours", "8",
+			"escalation", "siobhan", "outcome", "deny")
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	resp, body = c.post("/admin/workflows", wf())
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, `data-testid="form-error"`)
+	require.Contains(t, body, "Approvers: no one has these account names or emails: “nobody-here”, “ghost@example.com”.")
+	require.Contains(t, body, `value="Security office"`)
+	require.Contains(t, body, "mateo,\nnobody-here\nghost@example.com</textarea>", "the names are shown again as typed")
+	require.Regexp(t, `value="hours" checked`, body)
+
+	resp, body = c.post("/admin/workflows", wf("deadline_hours", "two days"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "The deadline in hours must be a whole number, not “two days”.")
+	require.Contains(t, body, `value="two days"`)
+
+	resp, body = c.post("/admin/workflows", wf("approvers", "mateo, ada", "reminder_hours", "48"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "use fewer than 48 hours")
+
+	resp, _ = c.post("/admin/workflows", wf("approvers", "mateo\nada@tessera.example"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/admin/workflows?notice=workflow-created", resp.Header.Get("Location"))
+	_, body = c.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The approval workflow was created.")
+	m := workflowLinkRE.FindStringSubmatch(body)
+	require.NotNil(t, m, body)
+	workflowID := m[1]
+	require.Contains(t, body, "2 of them")
+	require.Contains(t, body, "48 hours")
+
+	resp, body = c.post("/admin/workflows", wf("approvers", "mateo", "n", "1", "name", "security OFFICE"))
+	require.Equal(t, http.StatusConflict, resp.StatusCode)
+	require.Contains(t, body, "An approval workflow named “security OFFICE” already exists")
+	require.Contains(t, body, `value="security OFFICE"`)
+
+	// Edit: the stored workflow fills the form; business days need no calendar.
+	_, body = c.get("/admin/workflows/" + workflowID)
+	require.Contains(t, body, "mateo, ada</textarea>")
+	require.Contains(t, body, `value="48"`)
+	resp, _ = c.post("/admin/workflows/"+workflowID, wf("approvers", "mateo, ada", "deadline", "days", "deadline_days", "3",
+		"deadline_hours", ""))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get("/admin/workflows")
+	require.Contains(t, body, "3 business days (Monday to Friday, UTC)")
+
+	// A policy, refused first for a taken name and for no attributes.
+	resp, body = c.get("/admin/policies/new")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, ">Security office</option>")
+	require.NotContains(t, body, `value="set"`, "requestor sets are not offered yet")
+	resp, body = c.post("/admin/policies", c.form("name", "Join open groups", "operation", "add_member", "requestor", "self",
+		"enabled", "on"))
+	require.Equal(t, http.StatusConflict, resp.StatusCode)
+	require.Contains(t, body, "A policy named “Join open groups” already exists")
+	resp, body = c.post("/admin/policies", c.form("name", "Fix my name", "description", "Typos <b>only</b>",
+		"operation", "update_person", "requestor", "self", "enabled", "on", "workflow", workflowID))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "Choose at least one attribute the policy lets people change.")
+	require.Contains(t, body, `value="Fix my name"`)
+	require.Contains(t, body, "Typos &lt;b&gt;only&lt;/b&gt;</textarea>")
+	require.Regexp(t, `value="update_person" checked`, body)
+	require.Regexp(t, `value="`+workflowID+`" selected`, body)
+
+	resp, _ = c.post("/admin/policies", c.form("name", "Join closed groups with approval", "description", "Ask <b>security</b>.",
+		"operation", "add_member", "requestor", "self", "targets", "closed", "enabled", "on", "notify", "on", "workflow", workflowID))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The policy was created.")
+	m = policyLinkRE.FindStringSubmatch(body)
+	require.NotNil(t, m, body)
+	policyID := m[1]
+	require.Contains(t, body, "Closed groups")
+
+	// Edit, then disable from the list.
+	_, body = c.get("/admin/policies/" + policyID)
+	require.Regexp(t, `value="closed" checked`, body)
+	resp, _ = c.post("/admin/policies/"+policyID, c.form("name", "Join closed groups with approval", "operation", "add_member",
+		"requestor", "self", "targets", "closed", "targets", "owner_approval", "enabled", "on", "workflow", workflowID))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, _ = c.post("/admin/policies/"+policyID+"/disable", c.form())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The policy was disabled.")
+	p, err := tb.db.FindPolicy(context.Background(), policyID)
+	require.NoError(t, err)
+	require.False(t, p.Enabled)
+	require.Equal(t, []portal.JoinPolicy{portal.JoinOwnerApproval, portal.JoinClosed}, p.TargetJoinPolicies)
+	require.False(t, p.Notify)
+
+	// The workflow cannot go while the policy uses it.
+	resp, body = c.post("/admin/workflows/"+workflowID+"/delete", c.form())
+	require.Equal(t, http.StatusConflict, resp.StatusCode)
+	require.Contains(t, body, "Workflow “Security office” cannot be deleted: policies “Join closed groups with approval” use it.")
+	resp, _ = c.post("/admin/policies/"+policyID+"/delete", c.form())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, _ = c.post("/admin/workflows/"+workflowID+"/delete", c.form())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get("/admin/workflows")
+	require.NotContains(t, body, "Security office")
+	resp, _ = c.get("/admin/policies/" + policyID)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	// The audit log lists every change, escaped, and its chain holds.
+	resp, body = c.get("/admin/audit?actor=ada")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, action := range []string{"workflow_create", "workflow_update", "workflow_delete", "policy_create", "policy_update",
+		"policy_disable", "policy_delete"} {
+		require.Contains(t, body, `data-action="`+action+`"`)
+	}
+	require.Contains(t, body, "Ask &lt;b&gt;security&lt;/b&gt;.")
+	require.NotContains(t, body, "<b>security</b>")
+	_, body = c.get("/admin/audit?action=policy_disable")
+	require.Equal(t, 1, strings.Count(body, `data-testid="audit-entry"`))
+	resp, body = c.get("/admin/audit?actor=nobody-here")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "No one has the account name or email “nobody-here”.")
+	require.Contains(t, body, `value="nobody-here"`)
+	resp, body = c.post("/admin/audit/verify", c.form())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Regexp(t, `The audit log is intact: \d+ entries checked.`, body)
+}
+
+var calendarLocRE = regexp.MustCompile(`^/admin/calendars/([0-9a-f-]{36})\?notice=calendar-created$`)
+
+func TestAdminCalendars(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	c := tb.client(t)
+	c.mustSignIn("ada")
+
+	_, body := c.get("/admin/calendars/new")
+	require.Regexp(t, `value="6" checked`, body, "Saturday is a weekend day by default")
+	resp, body := c.post("/admin/calendars", c.form("name", "Scotland", "time_zone", "Europe/Glasgow", "weekend", "0", "weekend", "6"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "Europe/Glasgow&#34; is not a time zone; use an IANA name", "an unknown zone is refused")
+	require.Contains(t, body, `value="Scotland"`)
+	require.Regexp(t, `value="0" checked`, body)
+
+	resp, _ = c.post("/admin/calendars", c.form("name", "Scotland", "time_zone", "Europe/London", "weekend", "0", "weekend", "6"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	m := calendarLocRE.FindStringSubmatch(resp.Header.Get("Location"))
+	require.NotNil(t, m, resp.Header.Get("Location"))
+	id := m[1]
+	_, body = c.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The calendar was created.")
+
+	resp, _ = c.post("/admin/calendars/"+id+"/holidays", c.form("day", "2026-11-30", "holiday_name", "St Andrew's Day"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, body = c.post("/admin/calendars/"+id+"/holidays", c.form("day", "2026-11-30", "holiday_name", "Again"))
+	require.Equal(t, http.StatusConflict, resp.StatusCode)
+	require.Contains(t, body, "2026-11-30 is already a holiday in this calendar.")
+	require.Contains(t, body, `value="Again"`)
+	resp, body = c.post("/admin/calendars/"+id+"/holidays", c.form("day", "30/11/2026"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "write it as YYYY-MM-DD")
+	_, body = c.get("/admin/calendars/" + id)
+	require.Contains(t, body, "St Andrew&#39;s Day")
+	require.Contains(t, body, "2026-11-30</time> (Monday)")
+
+	// A one-day weekend, and a name another calendar has.
+	resp, _ = c.post("/admin/calendars", c.form("name", "Other", "time_zone", "UTC"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, body = c.post("/admin/calendars/"+id, c.form("name", "OTHER", "time_zone", "Europe/London", "weekend", "5"))
+	require.Equal(t, http.StatusConflict, resp.StatusCode)
+	require.Contains(t, body, "A calendar named &#34;OTHER&#34; already exists.")
+	require.Contains(t, body, "2026-11-30", "the holidays stay on the page")
+	resp, _ = c.post("/admin/calendars/"+id, c.form("name", "Scotland", "time_zone", "Europe/London", "weekend", "5"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	cal, err := tb.db.FindCalendar(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, []time.Weekday{time.Friday}, cal.Weekend)
+	require.Len(t, cal.Holidays, 1)
+
+	_, body = c.get("/admin/calendars")
+	require.Contains(t, body, "Friday")
+	_, body = c.get("/admin/workflows/new")
+	require.Contains(t, body, `<option value="`+id+`">Scotland (Europe/London)</option>`)
+
+	resp, _ = c.post("/admin/calendars/"+id+"/holidays/2026-11-30/remove", c.form())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, _ = c.post("/admin/calendars/"+id+"/holidays/2026-11-30/remove", c.form())
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	cal, err = tb.db.FindCalendar(context.Background(), id)
+	require.NoError(t, err)
+	require.Empty(t, cal.Holidays)
+}
+
+// TestAdminDisablePolicyRefusesJoin disables the "Join open groups" policy
+// through the admin page; joining an open group is then refused.
+func TestAdminDisablePolicyRefusesJoin(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ada, zoe := tb.client(t), tb.client(t)
+	ada.mustSignIn("ada")
+	zoe.mustSignIn("zoe")
+	var zoeID string
+	for _, a := range tb.org.Accounts {
+		if a.AccountName == "zoe" {
+			zoeID = a.PersonID
+		}
+	}
+	member := map[string]bool{}
+	for _, m := range tb.org.Members {
+		if m.PersonID == zoeID {
+			member[m.GroupID] = true
+		}
+	}
+	var open portal.Group
+	for _, g := range tb.org.Groups {
+		if g.JoinPolicy == portal.JoinOpen && !member[g.ID] {
+			open = g
+			break
+		}
+	}
+	require.NotEmpty(t, open.ID, "an open group Zoë is not in")
+
+	resp, _ := ada.post("/admin/policies/"+tb.policyID(t, "Join open groups")+"/disable", ada.form())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+
+	resp, body := zoe.post("/groups/"+open.ID+"/join", zoe.form())
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Contains(t, body, "No policy lets you join ")
+	_, body = zoe.get("/groups/" + open.ID)
+	require.NotContains(t, body, `data-testid="member-state"`)
+}
