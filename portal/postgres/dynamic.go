@@ -1,0 +1,726 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/rule"
+)
+
+// Dynamic groups keep their members materialised in group_members (with
+// computed = true). Two recomputations keep them right: a full one of a
+// group over everyone (when its rule is saved, or on demand) and an
+// incremental one of a person over every dynamic group (when the person's
+// attributes change). An advisory lock orders them: a group's recompute
+// holds it exclusively and a person's shares it, so that a person changed
+// while a group is recomputed is re-evaluated after it, never before.
+// The lock uses the two-key form, apart from the single-key locks of the
+// migrations and the audit log.
+const dynLockClass, dynLockID = 7261126, 3
+
+const (
+	lockDynamicExclusive = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
+	lockDynamicShared    = "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"
+)
+
+// dynQuerier is what both the pool and a transaction offer.
+type dynQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// compiledRules caches compiled rules in this process, by schema and rule
+// text: recomputing one person evaluates every dynamic group, and
+// compiling a rule costs a hundred times more than evaluating it.
+var compiledRules = &ruleCache{envs: map[string]*rule.Env{}, rules: map[ruleKey]ruleEntry{}}
+
+// maxCachedRules bounds the cache; past it the cache starts afresh.
+const maxCachedRules = 20_000
+
+type ruleKey struct{ schema, src string }
+
+// ruleSchema is the attribute schema with the key that identifies it by
+// what the rule language sees of it: names and types.
+type ruleSchema struct {
+	key   string
+	attrs []portal.Attribute
+}
+
+func newRuleSchema(attrs []portal.Attribute) ruleSchema {
+	var b strings.Builder
+	for _, a := range attrs {
+		b.WriteString(a.Name)
+		b.WriteByte(':')
+		b.WriteString(a.Type)
+		b.WriteByte(',')
+	}
+	return ruleSchema{key: b.String(), attrs: attrs}
+}
+
+type ruleEntry struct {
+	rule *rule.Rule
+	err  error
+}
+
+type ruleCache struct {
+	mu    sync.Mutex
+	envs  map[string]*rule.Env
+	rules map[ruleKey]ruleEntry
+}
+
+// compile returns src compiled against schema, from the cache when it can.
+// A rule that does not compile is cached too, with its error.
+func (c *ruleCache) compile(schema ruleSchema, src string) (*rule.Rule, error) {
+	key := ruleKey{schema.key, src}
+	c.mu.Lock()
+	e, ok := c.rules[key]
+	env := c.envs[key.schema]
+	c.mu.Unlock()
+	if ok {
+		return e.rule, e.err
+	}
+	if env == nil {
+		var err error
+		if env, err = rule.NewEnv(schema.attrs); err != nil {
+			return nil, err
+		}
+	}
+	r, err := env.Compile(src)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.rules) >= maxCachedRules {
+		clear(c.rules)
+		clear(c.envs)
+	}
+	c.envs[key.schema] = env
+	c.rules[key] = ruleEntry{r, err}
+	return r, err
+}
+
+// loadSchema reads the extra attributes rules may use.
+func loadSchema(ctx context.Context, q dynQuerier) (ruleSchema, error) {
+	rows, err := q.Query(ctx, selectSchema)
+	if err != nil {
+		return ruleSchema{}, fmt.Errorf("attribute schema: %w", err)
+	}
+	attrs, err := pgx.CollectRows(rows, scanAttribute)
+	if err != nil {
+		return ruleSchema{}, fmt.Errorf("attribute schema: %w", err)
+	}
+	return newRuleSchema(attrs), nil
+}
+
+const selectSchema = "SELECT name, label, type, privileged FROM attribute_schema ORDER BY name"
+
+func scanAttribute(row pgx.CollectableRow) (portal.Attribute, error) {
+	var a portal.Attribute
+	return a, row.Scan(&a.Name, &a.Label, &a.Type, &a.Privileged)
+}
+
+// compileRule compiles src against the schema in the database.
+func compileRule(ctx context.Context, q dynQuerier, src string) (*rule.Rule, error) {
+	schema, err := loadSchema(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return compiledRules.compile(schema, src)
+}
+
+// ruleColumns maps each core attribute to its column and to the field of
+// portal.Person that receives it.
+var ruleColumns = map[string]struct {
+	sql  string
+	dest func(*portal.Person) any
+}{
+	"accountName": {"p.account_name", func(p *portal.Person) any { return &p.AccountName }},
+	"employeeId":  {"coalesce(p.employee_id, '')", func(p *portal.Person) any { return &p.EmployeeID }},
+	"givenName":   {"p.given_name", func(p *portal.Person) any { return &p.GivenName }},
+	"surname":     {"p.surname", func(p *portal.Person) any { return &p.Surname }},
+	"email":       {"p.email", func(p *portal.Person) any { return &p.Email }},
+	"title":       {"p.title", func(p *portal.Person) any { return &p.Title }},
+	"department":  {"p.department", func(p *portal.Person) any { return &p.Department }},
+	"office":      {"p.office", func(p *portal.Person) any { return &p.Office }},
+	"phone":       {"p.phone", func(p *portal.Person) any { return &p.Phone }},
+	"mobile":      {"p.mobile", func(p *portal.Person) any { return &p.Mobile }},
+	"managerId":   {"coalesce(p.manager_id::text, '')", func(p *portal.Person) any { return &p.ManagerID }},
+	"enabled":     {"p.account_enabled", func(p *portal.Person) any { return &p.Enabled }},
+}
+
+// personStream reads everyone, but only the attributes a rule reads (and
+// the ID, display name and sort key), into one reused Person: a full
+// recompute over 100,000 people then moves a few columns, not whole rows.
+type personStream struct {
+	sql       string
+	args      []any
+	p         portal.Person
+	id        pgtype.UUID
+	sortName  string
+	extras    []string
+	extraVals []string
+	dest      []any
+}
+
+func newPersonStream(attrs []string) *personStream {
+	s := &personStream{p: portal.Person{Extra: map[string]string{}}}
+	cols := []string{"p.id", "p.display_name", "p.sort_name"}
+	s.dest = []any{&s.id, &s.p.DisplayName, &s.sortName}
+	for _, a := range attrs {
+		if a == "displayName" {
+			continue
+		}
+		if c, ok := ruleColumns[a]; ok {
+			cols = append(cols, c.sql)
+			s.dest = append(s.dest, c.dest(&s.p))
+			continue
+		}
+		s.args = append(s.args, a)
+		cols = append(cols, fmt.Sprintf("coalesce(p.extra->>$%d::text, '')", len(s.args)))
+		s.extras = append(s.extras, a)
+	}
+	s.extraVals = make([]string, len(s.extras))
+	for i := range s.extraVals {
+		s.dest = append(s.dest, &s.extraVals[i])
+	}
+	s.sql = "SELECT " + strings.Join(cols, ", ") + " FROM people p"
+	return s
+}
+
+// each calls fn for every person, with the same Person each time.
+func (s *personStream) each(ctx context.Context, q dynQuerier, fn func(id pgtype.UUID, sortName string, p *portal.Person) error) error {
+	rows, err := q.Query(ctx, s.sql, s.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(s.dest...); err != nil {
+			return err
+		}
+		for i, name := range s.extras {
+			s.p.Extra[name] = s.extraVals[i]
+		}
+		if err := fn(s.id, s.sortName, &s.p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// SaveDynamicRule makes a group dynamic with the rule src (or changes its
+// rule) and recomputes its members in the same transaction: the members
+// are then exactly the people the rule selects. A rule that does not
+// compile, or that fails for someone, is refused with an EINVALID error
+// and nothing is stored. The caller has checked that v may do this.
+func (db *DB) SaveDynamicRule(ctx context.Context, v portal.Viewer, groupID, src string) error {
+	if !validID(groupID) {
+		return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+	}
+	src = strings.TrimSpace(src)
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		r, err := compileRule(ctx, tx, src)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, lockDynamicExclusive, dynLockClass, dynLockID); err != nil {
+			return err
+		}
+		var old *string
+		if err := tx.QueryRow(ctx, "SELECT membership_rule FROM groups WHERE id = $1 FOR NO KEY UPDATE", groupID).Scan(&old); isNoRows(err) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE groups SET membership_rule = $2 WHERE id = $1", groupID, src); err != nil {
+			return err
+		}
+		// The rule now owns every membership of the group.
+		if _, err := tx.Exec(ctx, "UPDATE group_members SET computed = true WHERE group_id = $1 AND NOT computed", groupID); err != nil {
+			return err
+		}
+		added, removed, err := recomputeGroup(ctx, tx, groupID, r, true)
+		if err != nil {
+			return err
+		}
+		details := map[string]any{"rule": src, "added": added, "removed": removed}
+		if old != nil {
+			details["previous_rule"] = *old
+		}
+		return Audit(ctx, tx, v.PersonID, "group_rule_saved", "group", groupID, details)
+	})
+	if code := portal.ErrorCode(err); code == portal.EINVALID || code == portal.ENOTFOUND {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("postgres: save dynamic rule: %w", err)
+	}
+	return nil
+}
+
+// ClearDynamicRule makes a dynamic group static again; its members stay,
+// as ordinary members that owners and requests manage.
+func (db *DB) ClearDynamicRule(ctx context.Context, v portal.Viewer, groupID string) error {
+	if !validID(groupID) {
+		return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+	}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, lockDynamicExclusive, dynLockClass, dynLockID); err != nil {
+			return err
+		}
+		var old *string
+		if err := tx.QueryRow(ctx, "SELECT membership_rule FROM groups WHERE id = $1 FOR NO KEY UPDATE", groupID).Scan(&old); isNoRows(err) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+		} else if err != nil {
+			return err
+		}
+		if old == nil {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, "UPDATE groups SET membership_rule = NULL WHERE id = $1", groupID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE group_members SET computed = false WHERE group_id = $1 AND computed", groupID); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, v.PersonID, "group_rule_cleared", "group", groupID, map[string]any{"previous_rule": *old})
+	})
+	if code := portal.ErrorCode(err); code == portal.ENOTFOUND {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("postgres: clear dynamic rule: %w", err)
+	}
+	return nil
+}
+
+// RecomputeGroup recomputes a dynamic group's members over everyone and
+// applies the difference. Someone for whom the rule fails (say, an index
+// out of range) is not a member: a rule never grants by mistake.
+func (db *DB) RecomputeGroup(ctx context.Context, groupID string) (added, removed int, err error) {
+	if !validID(groupID) {
+		return 0, 0, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+	}
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, lockDynamicExclusive, dynLockClass, dynLockID); err != nil {
+			return err
+		}
+		var src *string
+		if err := tx.QueryRow(ctx, "SELECT membership_rule FROM groups WHERE id = $1 FOR NO KEY UPDATE", groupID).Scan(&src); isNoRows(err) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+		} else if err != nil {
+			return err
+		}
+		if src == nil {
+			return portal.Errorf(portal.EINVALID, "This group is not dynamic; its owners manage its members.")
+		}
+		r, err := compileRule(ctx, tx, *src)
+		if err != nil {
+			return err
+		}
+		if added, removed, err = recomputeGroup(ctx, tx, groupID, r, false); err != nil {
+			return err
+		}
+		if added+removed == 0 {
+			return nil
+		}
+		return Audit(ctx, tx, "", "group_recomputed", "group", groupID, map[string]any{"added": added, "removed": removed})
+	})
+	if code := portal.ErrorCode(err); code == portal.EINVALID || code == portal.ENOTFOUND {
+		return 0, 0, err
+	} else if err != nil {
+		return 0, 0, fmt.Errorf("postgres: recompute group: %w", err)
+	}
+	return added, removed, nil
+}
+
+// recomputeGroup evaluates r for everyone and makes the group's members
+// those it selects. With strict, a person for whom the rule fails stops
+// it with that error; otherwise that person is not a member.
+func recomputeGroup(ctx context.Context, tx pgx.Tx, groupID string, r *rule.Rule, strict bool) (added, removed int, err error) {
+	rows, err := tx.Query(ctx, "SELECT person_id FROM group_members WHERE group_id = $1", groupID)
+	if err != nil {
+		return 0, 0, err
+	}
+	current := map[[16]byte]struct{}{}
+	var id pgtype.UUID
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+		current[id.Bytes] = struct{}{}
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	var add []pgtype.UUID
+	err = newPersonStream(r.Attributes()).each(ctx, tx, func(id pgtype.UUID, _ string, p *portal.Person) error {
+		ok, err := r.Match(p)
+		if err != nil && strict {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		if _, in := current[id.Bytes]; in {
+			delete(current, id.Bytes)
+		} else {
+			add = append(add, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	remove := make([]pgtype.UUID, 0, len(current))
+	for b := range current {
+		remove = append(remove, pgtype.UUID{Bytes: b, Valid: true})
+	}
+	if len(add) > 0 {
+		// A person someone added meanwhile stays, as that row.
+		if _, err := tx.Exec(ctx, `INSERT INTO group_members (group_id, person_id, computed)
+			SELECT $1, unnest($2::uuid[]), true ON CONFLICT (group_id, person_id) DO NOTHING`, groupID, add); err != nil {
+			return 0, 0, err
+		}
+	}
+	if len(remove) > 0 {
+		if _, err := tx.Exec(ctx, "DELETE FROM group_members WHERE group_id = $1 AND person_id = ANY($2::uuid[])", groupID, remove); err != nil {
+			return 0, 0, err
+		}
+	}
+	return len(add), len(remove), nil
+}
+
+// RecomputePerson re-evaluates every dynamic group for one person, after a
+// change to their attributes has committed, and applies the difference.
+func (db *DB) RecomputePerson(ctx context.Context, personID string) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		_, _, err := db.RecomputePersonTx(ctx, tx, personID)
+		return err
+	})
+	if code := portal.ErrorCode(err); code == portal.ENOTFOUND {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("postgres: recompute person: %w", err)
+	}
+	return nil
+}
+
+// RecomputePersonTx is RecomputePerson inside tx, for the request pipeline
+// to call in the transaction that changes the person, so that the change
+// and the memberships it implies commit together. It returns the IDs of
+// the dynamic groups the person joined and left. A group whose rule no
+// longer compiles (the schema changed under it) is left as it is; a rule
+// that fails for this person does not select them.
+func (db *DB) RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string) (joined, left []string, err error) {
+	if !validID(personID) {
+		return nil, nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	var (
+		schema  ruleSchema
+		p       portal.Person
+		extra   map[string]string
+		groups  []dynamicGroup
+		current = map[string]bool{}
+	)
+	b := &pgx.Batch{}
+	b.Queue(lockDynamicShared, dynLockClass, dynLockID)
+	b.Queue(selectSchema).Query(func(rows pgx.Rows) error {
+		attrs, err := pgx.CollectRows(rows, scanAttribute)
+		schema = newRuleSchema(attrs)
+		return err
+	})
+	// Extra values are read as text whatever their JSON type.
+	b.Queue(`SELECT `+personColumns+`, (SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each_text(p.extra) e(k, v))
+		FROM people p WHERE p.id = $1 FOR NO KEY UPDATE`, personID).QueryRow(func(row pgx.Row) error {
+		if err := scanPerson(row, &p, &extra); isNoRows(err) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	b.Queue("SELECT id::text, membership_rule FROM groups WHERE membership_rule IS NOT NULL").Query(func(rows pgx.Rows) error {
+		var err error
+		groups, err = pgx.CollectRows(rows, pgx.RowToStructByPos[dynamicGroup])
+		return err
+	})
+	// All the person's groups, static ones too: a join with the dynamic
+	// groups is left to Go, as the planner may walk every dynamic group for
+	// each membership.
+	b.Queue("SELECT group_id::text FROM group_members WHERE person_id = $1", personID).Query(func(rows pgx.Rows) error {
+		var id string
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+			current[id] = true
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, err
+	}
+	p.Extra = extra
+	for _, g := range groups {
+		r, err := compiledRules.compile(schema, g.Rule)
+		if err != nil {
+			continue
+		}
+		ok, _ := r.Match(&p)
+		switch {
+		case ok && !current[g.ID]:
+			joined = append(joined, g.ID)
+		case !ok && current[g.ID]:
+			left = append(left, g.ID)
+		}
+	}
+	if len(joined)+len(left) == 0 {
+		return nil, nil, nil
+	}
+	b = &pgx.Batch{}
+	if len(joined) > 0 {
+		b.Queue(`INSERT INTO group_members (group_id, person_id, computed)
+			SELECT unnest($1::uuid[]), $2, true ON CONFLICT (group_id, person_id) DO NOTHING`, joined, personID)
+	}
+	if len(left) > 0 {
+		b.Queue("DELETE FROM group_members WHERE person_id = $1 AND group_id = ANY($2::uuid[])", personID, left)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, err
+	}
+	if err := Audit(ctx, tx, "", "dynamic_membership_changed", "person", personID,
+		map[string]any{"joined": joined, "left": left}); err != nil {
+		return nil, nil, err
+	}
+	return joined, left, nil
+}
+
+type dynamicGroup struct {
+	ID   string
+	Rule string
+}
+
+// PreviewRule evaluates src for everyone without storing anything, for the
+// rule editor: how many people match, and the first limit of them (1 to
+// 100) by name. A rule that does not compile or that fails for someone is
+// an EINVALID error that says why.
+func (db *DB) PreviewRule(ctx context.Context, src string, limit int) (count int, sample []portal.PersonRef, err error) {
+	if limit <= 0 || limit > 100 {
+		limit = 10
+	}
+	r, err := compileRule(ctx, db.Pool, strings.TrimSpace(src))
+	if err != nil {
+		if portal.ErrorCode(err) == portal.EINVALID {
+			return 0, nil, err
+		}
+		return 0, nil, fmt.Errorf("postgres: preview rule: %w", err)
+	}
+	// Keep the first limit matches by sort key as they stream past.
+	type match struct {
+		sortName string
+		id       pgtype.UUID
+	}
+	var first []match
+	less := func(a, b match) int {
+		return cmp.Or(strings.Compare(a.sortName, b.sortName), slices.Compare(a.id.Bytes[:], b.id.Bytes[:]))
+	}
+	err = newPersonStream(r.Attributes()).each(ctx, db.Pool, func(id pgtype.UUID, sortName string, p *portal.Person) error {
+		ok, err := r.Match(p)
+		if err != nil || !ok {
+			return err
+		}
+		count++
+		m := match{sortName, id}
+		if len(first) == limit && less(m, first[limit-1]) >= 0 {
+			return nil
+		}
+		i, _ := slices.BinarySearchFunc(first, m, less)
+		first = slices.Insert(first, i, m)
+		if len(first) > limit {
+			first = first[:limit]
+		}
+		return nil
+	})
+	if code := portal.ErrorCode(err); code == portal.EINVALID {
+		return 0, nil, err
+	} else if err != nil {
+		return 0, nil, fmt.Errorf("postgres: preview rule: %w", err)
+	}
+	if len(first) == 0 {
+		return count, nil, nil
+	}
+	ids := make([]pgtype.UUID, len(first))
+	for i, m := range first {
+		ids[i] = m.id
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT id, display_name, title, department FROM people
+		WHERE id = ANY($1::uuid[]) ORDER BY sort_name, id`, ids)
+	if err != nil {
+		return 0, nil, fmt.Errorf("postgres: preview rule: %w", err)
+	}
+	if sample, err = pgx.CollectRows(rows, scanRef); err != nil {
+		return 0, nil, fmt.Errorf("postgres: preview rule: %w", err)
+	}
+	return count, sample, nil
+}
+
+// Sets
+
+const setColumns = "id, name, description, rule, created_at, updated_at"
+
+func scanSet(row pgx.CollectableRow) (rule.Set, error) {
+	var s rule.Set
+	return s, row.Scan(&s.ID, &s.Name, &s.Description, &s.Rule, &s.CreatedAt, &s.UpdatedAt)
+}
+
+// normalizeSet trims a set's fields, checks their lengths and compiles its
+// rule against the schema.
+func normalizeSet(ctx context.Context, q dynQuerier, s *rule.Set) error {
+	s.Name, s.Description, s.Rule = strings.TrimSpace(s.Name), strings.TrimSpace(s.Description), strings.TrimSpace(s.Rule)
+	if n := utf8.RuneCountInString(s.Name); n == 0 || n > 128 {
+		return portal.Errorf(portal.EINVALID, "A set needs a name of 1 to 128 characters.")
+	}
+	if utf8.RuneCountInString(s.Description) > 1024 {
+		return portal.Errorf(portal.EINVALID, "A set's description can have at most 1,024 characters.")
+	}
+	_, err := compileRule(ctx, q, s.Rule)
+	return err
+}
+
+// CreateSet stores a new set after checking its rule. The caller has
+// checked that v may do this.
+func (db *DB) CreateSet(ctx context.Context, v portal.Viewer, s rule.Set) (rule.Set, error) {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := normalizeSet(ctx, tx, &s); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "INSERT INTO sets (name, description, rule) VALUES ($1, $2, $3) RETURNING "+setColumns,
+			s.Name, s.Description, s.Rule)
+		if err != nil {
+			return err
+		}
+		if s, err = pgx.CollectExactlyOneRow(rows, scanSet); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, v.PersonID, "set_created", "set", s.ID, map[string]any{"name": s.Name, "rule": s.Rule})
+	})
+	return s, setError("create set", s.Name, err)
+}
+
+// UpdateSet changes a set's name, description and rule.
+func (db *DB) UpdateSet(ctx context.Context, v portal.Viewer, s rule.Set) (rule.Set, error) {
+	if !validID(s.ID) {
+		return s, portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+	}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := normalizeSet(ctx, tx, &s); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `UPDATE sets SET name = $2, description = $3, rule = $4, updated_at = now()
+			WHERE id = $1 RETURNING `+setColumns, s.ID, s.Name, s.Description, s.Rule)
+		if err != nil {
+			return err
+		}
+		if s, err = pgx.CollectExactlyOneRow(rows, scanSet); isNoRows(err) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+		} else if err != nil {
+			return err
+		}
+		return Audit(ctx, tx, v.PersonID, "set_updated", "set", s.ID, map[string]any{"name": s.Name, "rule": s.Rule})
+	})
+	return s, setError("update set", s.Name, err)
+}
+
+func setError(op, name string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isUniqueViolation(err):
+		return portal.Errorf(portal.ECONFLICT, "There is already a set named %q.", name)
+	case portal.ErrorCode(err) != portal.EINTERNAL:
+		return err
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// ListSets returns every set by name.
+func (db *DB) ListSets(ctx context.Context) ([]rule.Set, error) {
+	rows, err := db.Pool.Query(ctx, "SELECT "+setColumns+" FROM sets ORDER BY lower(name), id")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list sets: %w", err)
+	}
+	sets, err := pgx.CollectRows(rows, scanSet)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list sets: %w", err)
+	}
+	return sets, nil
+}
+
+// FindSet returns one set.
+func (db *DB) FindSet(ctx context.Context, id string) (rule.Set, error) {
+	if !validID(id) {
+		return rule.Set{}, portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+	}
+	rows, err := db.Pool.Query(ctx, "SELECT "+setColumns+" FROM sets WHERE id = $1", id)
+	if err != nil {
+		return rule.Set{}, fmt.Errorf("postgres: find set: %w", err)
+	}
+	s, err := pgx.CollectExactlyOneRow(rows, scanSet)
+	if isNoRows(err) {
+		return s, portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+	} else if err != nil {
+		return s, fmt.Errorf("postgres: find set: %w", err)
+	}
+	return s, nil
+}
+
+// SetContains reports whether the set's rule selects the person. A rule
+// that fails for this person (or no longer compiles) gives false and the
+// EINVALID error that says why, so that a policy never grants by mistake.
+func (db *DB) SetContains(ctx context.Context, setID, personID string) (bool, error) {
+	if !validID(setID) {
+		return false, portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+	}
+	if !validID(personID) {
+		return false, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	var (
+		schema ruleSchema
+		src    string
+		p      portal.Person
+	)
+	b := &pgx.Batch{}
+	b.Queue(selectSchema).Query(func(rows pgx.Rows) error {
+		attrs, err := pgx.CollectRows(rows, scanAttribute)
+		schema = newRuleSchema(attrs)
+		return err
+	})
+	b.Queue("SELECT rule FROM sets WHERE id = $1", setID).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&src); isNoRows(err) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	b.Queue(`SELECT `+personColumns+`, (SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each_text(p.extra) e(k, v))
+		FROM people p WHERE p.id = $1`, personID).QueryRow(func(row pgx.Row) error {
+		if err := scanPerson(row, &p, &p.Extra); isNoRows(err) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+		if portal.ErrorCode(err) == portal.ENOTFOUND {
+			return false, err
+		}
+		return false, fmt.Errorf("postgres: set contains: %w", err)
+	}
+	r, err := compiledRules.compile(schema, src)
+	if err != nil {
+		return false, err
+	}
+	return r.Match(&p)
+}

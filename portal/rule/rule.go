@@ -1,0 +1,671 @@
+// Package rule compiles and evaluates membership rules: the CEL filter
+// expressions over person attributes that define sets and dynamic groups
+// (MIM's criteria-based membership).
+//
+// A rule reads the person through one variable, person, whose attributes
+// are typed, so that a misspelt attribute or a comparison between the wrong
+// types is refused when the rule is saved, not when it is evaluated:
+//
+//	person.department == "IT"
+//	person.office in ["London", "Dublin"] && person.enabled
+//	person.title.startsWith("Senior") || person.costCenter.startsWith("CC-FIN")
+//	person.startDate >= date("2024-01-01")
+//
+// The core attributes are strings (accountName, employeeId, givenName,
+// surname, displayName, email, title, department, office, phone, mobile,
+// managerId) and one bool (enabled). The extra attributes of the schema keep
+// their type: string, int, bool, or date. A date is a CEL timestamp at
+// midnight UTC of that day; date("YYYY-MM-DD") writes one, and the timestamp
+// functions (getFullYear, getMonth, ...) read its parts.
+//
+// An attribute a person lacks (an empty core attribute, an extra attribute
+// that is absent or does not parse as its type) reads as its type's zero
+// value: "", 0, false, or 0001-01-01. has(person.x) tells whether it is set.
+// Besides the standard CEL functions, rules have the string extensions
+// (lowerAscii, upperAscii, trim, split, indexOf, replace, ...).
+package rule
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// Limits on what a rule may be. MaxCost bounds the estimated worst-case
+// cost of evaluating a rule for one person (CEL's cost units, roughly one
+// per operation); a rule over it is refused when saved. The estimate knows
+// the longest value of every core attribute (the database bounds them) but
+// only assumes one for extra string attributes, so a rule that reads those
+// is also stopped at MaxCost while it runs. Other rules run without that
+// meter, which would cost more than the rule.
+const (
+	MaxLength = 4096
+	MaxCost   = 10_000
+)
+
+// Attribute types in a rule.
+const (
+	TypeString = "string"
+	TypeInt    = "int"
+	TypeBool   = "bool"
+	TypeDate   = "date"
+)
+
+// Set is a named rule that selects people: MIM's set, which policies name
+// as their requestors and targets. Membership is evaluated when asked.
+type Set struct {
+	ID          string
+	Name        string
+	Description string
+	Rule        string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Field is an attribute that rules can read, as the rule editor lists it.
+type Field struct {
+	Name string
+	Type string // string, int, bool or date
+}
+
+// personTypeName is the CEL type of the person variable; it shows in
+// messages such as "cannot use == with (Person, string)".
+const personTypeName = "Person"
+
+var personType = types.NewObjectType(personTypeName)
+
+// field reads one attribute of a person.
+type field struct {
+	Field
+	celType *types.Type
+	maxSize uint64 // longest string value, for cost estimation
+	// assumedSize says that the database does not bound maxSize.
+	assumedSize bool
+	get         func(*portal.Person) (ref.Val, bool)
+}
+
+func coreString(name string, maxSize uint64, get func(*portal.Person) string) field {
+	return field{Field: Field{name, TypeString}, celType: types.StringType, maxSize: maxSize,
+		get: func(p *portal.Person) (ref.Val, bool) {
+			s := get(p)
+			return types.String(s), s != ""
+		}}
+}
+
+// coreFields are the person's own columns; their sizes follow the checks on
+// the people table.
+var coreFields = []field{
+	coreString("accountName", 64, func(p *portal.Person) string { return p.AccountName }),
+	coreString("employeeId", 64, func(p *portal.Person) string { return p.EmployeeID }),
+	coreString("givenName", 256, func(p *portal.Person) string { return p.GivenName }),
+	coreString("surname", 256, func(p *portal.Person) string { return p.Surname }),
+	coreString("displayName", 256, func(p *portal.Person) string { return p.DisplayName }),
+	coreString("email", 256, func(p *portal.Person) string { return p.Email }),
+	coreString("title", 256, func(p *portal.Person) string { return p.Title }),
+	coreString("department", 256, func(p *portal.Person) string { return p.Department }),
+	coreString("office", 256, func(p *portal.Person) string { return p.Office }),
+	coreString("phone", 64, func(p *portal.Person) string { return p.Phone }),
+	coreString("mobile", 64, func(p *portal.Person) string { return p.Mobile }),
+	coreString("managerId", 36, func(p *portal.Person) string { return p.ManagerID }),
+	{Field: Field{"enabled", TypeBool}, celType: types.BoolType,
+		get: func(p *portal.Person) (ref.Val, bool) { return types.Bool(p.Enabled), true }},
+}
+
+// maxExtraSize is the assumed longest extra string value, for cost
+// estimation only.
+const maxExtraSize = 1024
+
+var zeroDate = types.Timestamp{Time: time.Time{}.UTC()}
+
+func extraField(a portal.Attribute) (field, error) {
+	name := a.Name
+	f := field{Field: Field{name, a.Type}}
+	switch a.Type {
+	case TypeString:
+		f.celType, f.maxSize, f.assumedSize = types.StringType, maxExtraSize, true
+		f.get = func(p *portal.Person) (ref.Val, bool) {
+			s, ok := p.Extra[name]
+			return types.String(s), ok && s != ""
+		}
+	case TypeInt:
+		f.celType = types.IntType
+		f.get = func(p *portal.Person) (ref.Val, bool) {
+			n, err := strconv.ParseInt(strings.TrimSpace(p.Extra[name]), 10, 64)
+			return types.Int(n), err == nil
+		}
+	case TypeBool:
+		f.celType = types.BoolType
+		f.get = func(p *portal.Person) (ref.Val, bool) {
+			b, err := strconv.ParseBool(strings.TrimSpace(p.Extra[name]))
+			return types.Bool(b), err == nil
+		}
+	case TypeDate:
+		f.celType = types.TimestampType
+		f.get = func(p *portal.Person) (ref.Val, bool) {
+			t, ok := parseDate(p.Extra[name])
+			if !ok {
+				return zeroDate, false
+			}
+			return types.Timestamp{Time: t}, true
+		}
+	default:
+		return f, fmt.Errorf("rule: attribute %s has unknown type %q", name, a.Type)
+	}
+	return f, nil
+}
+
+// parseDate reads a stored date: YYYY-MM-DD, or an RFC 3339 time.
+func parseDate(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// Env is the rule language for one attribute schema. It is safe for
+// concurrent use; build it once per schema, it is not cheap.
+type Env struct {
+	env    *cel.Env
+	fields []field
+	byName map[string]*field
+}
+
+// NewEnv builds the rule language for the extra attributes in schema. An
+// extra attribute that has the name of a core attribute is left out.
+func NewEnv(schema []portal.Attribute) (*Env, error) {
+	e := &Env{fields: slices.Clone(coreFields), byName: map[string]*field{}}
+	for _, a := range schema {
+		if slices.ContainsFunc(coreFields, func(f field) bool { return f.Name == a.Name }) {
+			continue
+		}
+		f, err := extraField(a)
+		if err != nil {
+			return nil, err
+		}
+		e.fields = append(e.fields, f)
+	}
+	for i := range e.fields {
+		e.byName[e.fields[i].Name] = &e.fields[i]
+	}
+	env, err := cel.NewEnv(
+		withPersonType(e),
+		cel.Variable("person", personType),
+		ext.Strings(),
+		cel.Function("date", cel.Overload("date_string", []*cel.Type{cel.StringType}, cel.TimestampType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				s, ok := v.(types.String)
+				if !ok {
+					return types.MaybeNoSuchOverloadErr(v)
+				}
+				t, err := time.Parse(time.DateOnly, string(s))
+				if err != nil {
+					return types.NewErr("date(%q): a date is written YYYY-MM-DD", string(s))
+				}
+				return types.Timestamp{Time: t}
+			}))),
+		cel.ParserRecursionLimit(64),
+		cel.ParserExpressionSizeLimit(MaxLength),
+		cel.ASTValidators(
+			cel.ValidateDurationLiterals(),
+			cel.ValidateTimestampLiterals(),
+			cel.ValidateRegexLiterals(),
+			cel.ValidateHomogeneousAggregateLiterals(),
+			cel.ValidateComprehensionNestingLimit(3),
+			dateLiterals{},
+			personUses{},
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("rule: environment: %w", err)
+	}
+	e.env = env
+	return e, nil
+}
+
+// Fields lists the attributes rules can read, core attributes first.
+func (e *Env) Fields() []Field {
+	out := make([]Field, len(e.fields))
+	for i, f := range e.fields {
+		out[i] = f.Field
+	}
+	return out
+}
+
+// Rule is a compiled, type-checked rule. It is safe for concurrent use.
+type Rule struct {
+	src   string
+	prg   cel.Program
+	attrs []string
+	cost  uint64
+}
+
+// Compile compiles src against the extra attributes in schema. Prefer
+// NewEnv and Env.Compile when compiling many rules.
+func Compile(src string, schema []portal.Attribute) (*Rule, error) {
+	e, err := NewEnv(schema)
+	if err != nil {
+		return nil, err
+	}
+	return e.Compile(src)
+}
+
+// Compile parses and type-checks src, which must be true or false for each
+// person. Every error it returns is a portal EINVALID error whose message
+// says what is wrong and where (line and column).
+func (e *Env) Compile(src string) (r *Rule, err error) {
+	defer func() {
+		// A panic inside CEL on some odd input must not take the portal
+		// down; it is a rule we cannot accept.
+		if p := recover(); p != nil {
+			r, err = nil, portal.Errorf(portal.EINVALID, "The rule could not be read (%v).", p)
+		}
+	}()
+	switch {
+	case len(src) > MaxLength:
+		return nil, portal.Errorf(portal.EINVALID, "The rule is too long (%d bytes); use at most %d.", len(src), MaxLength)
+	case !utf8.ValidString(src):
+		return nil, portal.Errorf(portal.EINVALID, "The rule is not valid text.")
+	case strings.TrimSpace(src) == "":
+		return nil, portal.Errorf(portal.EINVALID, `The rule is empty; write a condition such as person.department == "IT".`)
+	}
+	checked, iss := e.env.Compile(src)
+	if iss.Err() != nil {
+		return nil, e.issuesError(iss)
+	}
+	if !checked.OutputType().IsExactType(types.BoolType) {
+		return nil, portal.Errorf(portal.EINVALID,
+			"The rule must be true or false for each person, but it gives %s; compare it with something, e.g. == or startsWith.",
+			typeLabel(checked.OutputType()))
+	}
+	est, err := e.env.EstimateCost(checked, costEstimator{e})
+	if err != nil {
+		return nil, portal.Errorf(portal.EINVALID, "The rule's cost cannot be estimated: %v", err)
+	}
+	if est.Max > MaxCost {
+		return nil, portal.Errorf(portal.EINVALID,
+			"The rule is too costly to evaluate for every person (estimated cost %s, limit %d); use fewer or smaller loops and lists.",
+			costLabel(est.Max), MaxCost)
+	}
+	attrs := readAttributes(checked)
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if slices.ContainsFunc(attrs, func(name string) bool { return e.byName[name].assumedSize }) {
+		opts = append(opts, cel.CostLimit(MaxCost))
+	}
+	prg, err := e.env.Program(checked, opts...)
+	if err != nil {
+		return nil, portal.Errorf(portal.EINVALID, "The rule cannot be evaluated: %v", err)
+	}
+	return &Rule{src: src, prg: prg, attrs: attrs, cost: est.Max}, nil
+}
+
+// String returns the rule's source text.
+func (r *Rule) String() string { return r.src }
+
+// Cost returns the estimated worst-case cost of evaluating the rule for one
+// person.
+func (r *Rule) Cost() uint64 { return r.cost }
+
+// Attributes returns the names of the attributes the rule reads, sorted; a
+// caller that loads people only to evaluate the rule loads only these.
+func (r *Rule) Attributes() []string { return r.attrs }
+
+// Match evaluates the rule for p (core attributes and p.Extra). A rule that
+// fails for this person (an index out of range, the cost limit) returns
+// false and an EINVALID error naming the failure.
+func (r *Rule) Match(p *portal.Person) (bool, error) {
+	out, _, err := r.prg.Eval(&personValue{p: p})
+	if err != nil {
+		return false, portal.Errorf(portal.EINVALID, "The rule fails for %s: %v.", p.DisplayName, err)
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, portal.Errorf(portal.EINVALID, "The rule gives %v for %s, not true or false.", out, p.DisplayName)
+	}
+	return bool(b), nil
+}
+
+// readAttributes collects the attributes selected on the person variable,
+// which personUses ensures is the only way a rule reads the person.
+func readAttributes(a *cel.Ast) []string {
+	names := []string{}
+	for _, sel := range ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), ast.KindMatcher(ast.SelectKind)) {
+		s := sel.AsSelect()
+		if op := s.Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "person" {
+			names = append(names, s.FieldName())
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// personValue is the person variable: a CEL value whose attributes are
+// read through the provider's field getters, and the activation that binds
+// it, so that evaluating a rule allocates no map.
+type personValue struct{ p *portal.Person }
+
+func (v *personValue) ResolveName(name string) (any, bool) {
+	if name == "person" {
+		return v, true
+	}
+	return nil, false
+}
+
+func (v *personValue) Parent() interpreter.Activation { return nil }
+
+func (v *personValue) ConvertToNative(t reflect.Type) (any, error) {
+	if t == reflect.TypeOf(v.p) {
+		return v.p, nil
+	}
+	return nil, fmt.Errorf("a person cannot be converted to %v", t)
+}
+
+func (v *personValue) ConvertToType(t ref.Type) ref.Val {
+	if t == types.TypeType {
+		return personType
+	}
+	if t.TypeName() == personTypeName {
+		return v
+	}
+	return types.NewErr("a person cannot be converted to %s", t.TypeName())
+}
+
+func (v *personValue) Equal(other ref.Val) ref.Val {
+	o, ok := other.(*personValue)
+	return types.Bool(ok && o.p == v.p)
+}
+
+func (v *personValue) Type() ref.Type { return personType }
+func (v *personValue) Value() any     { return v }
+
+// withPersonType adds the Person type to the environment's type provider,
+// keeping the provider it had for everything else.
+func withPersonType(e *Env) cel.EnvOption {
+	return func(env *cel.Env) (*cel.Env, error) {
+		return cel.CustomTypeProvider(&personProvider{Provider: env.CELTypeProvider(), env: e})(env)
+	}
+}
+
+// personProvider describes the Person type to the checker (its fields and
+// their types) and to the interpreter (how to read each field).
+type personProvider struct {
+	types.Provider
+	env *Env
+}
+
+func (pp *personProvider) FindStructType(name string) (*types.Type, bool) {
+	if name == personTypeName {
+		return types.NewTypeTypeWithParam(personType), true
+	}
+	return pp.Provider.FindStructType(name)
+}
+
+func (pp *personProvider) FindStructFieldNames(name string) ([]string, bool) {
+	if name == personTypeName {
+		var names []string
+		for _, f := range pp.env.fields {
+			names = append(names, f.Name)
+		}
+		return names, true
+	}
+	return pp.Provider.FindStructFieldNames(name)
+}
+
+func (pp *personProvider) FindStructFieldType(name, fieldName string) (*types.FieldType, bool) {
+	if name != personTypeName {
+		return pp.Provider.FindStructFieldType(name, fieldName)
+	}
+	f, ok := pp.env.byName[fieldName]
+	if !ok {
+		return nil, false
+	}
+	get := f.get
+	return &types.FieldType{
+		Type: f.celType,
+		IsSet: func(target any) bool {
+			pv, ok := target.(*personValue)
+			if !ok {
+				return false
+			}
+			_, set := get(pv.p)
+			return set
+		},
+		GetFrom: func(target any) (any, error) {
+			pv, ok := target.(*personValue)
+			if !ok {
+				return nil, fmt.Errorf("%s is read from a person, not %T", fieldName, target)
+			}
+			v, _ := get(pv.p)
+			return v, nil
+		},
+	}, true
+}
+
+func (pp *personProvider) NewValue(name string, fields map[string]ref.Val) ref.Val {
+	if name == personTypeName {
+		return types.NewErr("a rule cannot create a person")
+	}
+	return pp.Provider.NewValue(name, fields)
+}
+
+// costEstimator gives the checker the longest value of each attribute, so
+// that string functions on attributes have a bounded estimate.
+type costEstimator struct{ env *Env }
+
+func (c costEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	path := n.Path()
+	if len(path) == 2 && path[0] == "person" {
+		if f, ok := c.env.byName[path[1]]; ok && f.maxSize > 0 {
+			return &checker.SizeEstimate{Min: 0, Max: f.maxSize}
+		}
+	}
+	return nil
+}
+
+func (costEstimator) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// dateLiterals refuses date("...") with a constant that is not a date when
+// the rule is saved, rather than failing for every person later.
+type dateLiterals struct{}
+
+func (dateLiterals) Name() string { return "tessera.validator.date" }
+
+func (dateLiterals) Validate(_ *cel.Env, _ cel.ValidatorConfig, a *ast.AST, iss *cel.Issues) {
+	for _, call := range ast.MatchDescendants(ast.NavigateAST(a), ast.FunctionMatcher("date")) {
+		args := call.AsCall().Args()
+		if len(args) != 1 || args[0].Kind() != ast.LiteralKind {
+			continue
+		}
+		s, ok := args[0].AsLiteral().(types.String)
+		if !ok {
+			continue
+		}
+		if _, err := time.Parse(time.DateOnly, string(s)); err != nil {
+			iss.ReportErrorAtID(args[0].ID(), "date(%q) is not a date; write it YYYY-MM-DD", string(s))
+		}
+	}
+}
+
+// issuesError turns CEL's issues into one EINVALID error in words an
+// administrator can act on, each with its line and column.
+func (e *Env) issuesError(iss *cel.Issues) error {
+	var msgs []string
+	for i, ce := range iss.Errors() {
+		if i == 3 {
+			msgs = append(msgs, fmt.Sprintf("and %d more", len(iss.Errors())-i))
+			break
+		}
+		msg := e.humanMessage(ce.Message)
+		if loc := ce.Location; loc != nil && loc.Line() > 0 {
+			msg = fmt.Sprintf("line %d, column %d: %s", loc.Line(), loc.Column()+1, msg)
+		}
+		msgs = append(msgs, msg)
+	}
+	if len(msgs) == 0 {
+		msgs = append(msgs, "it could not be read")
+	}
+	return portal.Errorf(portal.EINVALID, "The rule is not valid: %s.", strings.Join(msgs, "; "))
+}
+
+// operators names CEL's internal operator functions as they are written.
+var operators = strings.NewReplacer(
+	"_==_", "==", "_!=_", "!=", "_<_", "<", "_<=_", "<=", "_>_", ">", "_>=_", ">=",
+	"_&&_", "&&", "_||_", "||", "_+_", "+", "_-_", "-", "_*_", "*", "_/_", "/", "_%_", "%",
+	"!_", "!", "-_", "-", "_?_:_", "?:", "@in", "in", "_[_]", "[]",
+)
+
+func (e *Env) humanMessage(msg string) string {
+	msg = strings.TrimSuffix(msg, ".")
+	if name, ok := between(msg, "undefined field '", "'"); ok {
+		out := fmt.Sprintf("person has no attribute %q", name)
+		if s := e.suggest(name); s != "" {
+			out += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		return out
+	}
+	if name, ok := between(msg, "undeclared reference to '", "'"); ok {
+		if _, isField := e.byName[name]; isField {
+			return fmt.Sprintf("unknown name %q; attributes are read as person.%s", name, name)
+		}
+		return fmt.Sprintf("unknown name or function %q; a rule reads attributes as person.department, person.title and so on", name)
+	}
+	if fn, ok := between(msg, "invalid ", " argument"); ok && !strings.Contains(fn, " ") {
+		if fn == "matches" {
+			return "the pattern given to matches is not a valid regular expression"
+		}
+		return fmt.Sprintf("the text given to %s is not a valid %s", fn, fn)
+	}
+	if fn, ok := between(msg, "found no matching overload for '", "'"); ok {
+		args, _ := between(msg, "applied to '", "'")
+		return fmt.Sprintf("cannot use %s with %s", operators.Replace(fn), args)
+	}
+	if strings.HasPrefix(msg, "expression recursion limit exceeded") {
+		return "the rule is nested too deeply"
+	}
+	if msg == "comprehension exceeds nesting limit" {
+		return "loops (all, exists, map, filter) are nested more than 3 deep"
+	}
+	return operators.Replace(msg)
+}
+
+// between returns the text of s between prefix and the next end.
+func between(s, prefix, end string) (string, bool) {
+	_, rest, ok := strings.Cut(s, prefix)
+	if !ok {
+		return "", false
+	}
+	inner, _, ok := strings.Cut(rest, end)
+	return inner, ok
+}
+
+// suggest returns the attribute name nearest to name, if it is close.
+func (e *Env) suggest(name string) string {
+	best, bestDist := "", 3
+	for _, f := range e.fields {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(f.Name)); d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// typeLabel names a CEL type, with its article, as the rule editor talks
+// about it.
+func typeLabel(t *types.Type) string {
+	switch t.Kind() {
+	case types.TimestampKind:
+		return "a date"
+	case types.ListKind:
+		return "a list"
+	case types.MapKind:
+		return "a map"
+	case types.StringKind:
+		return "a string"
+	case types.IntKind:
+		return "an int"
+	case types.DoubleKind:
+		return "a double"
+	case types.UintKind:
+		return "a uint"
+	}
+	return "a value of type " + t.String()
+}
+
+// costLabel prints a cost estimate; CEL caps an unbounded one at MaxUint64.
+func costLabel(c uint64) string {
+	if c >= math.MaxUint64/2 {
+		return "unbounded"
+	}
+	return strconv.FormatUint(c, 10)
+}
+
+// personUses keeps the person variable to its one use, person.attribute:
+// a person cannot be compared, listed or created, and no loop variable may
+// take its name, so every attribute a rule reads is visible in its text.
+type personUses struct{}
+
+func (personUses) Name() string { return "tessera.validator.person" }
+
+func (personUses) Validate(_ *cel.Env, _ cel.ValidatorConfig, a *ast.AST, iss *cel.Issues) {
+	root := ast.NavigateAST(a)
+	for _, id := range ast.MatchDescendants(root, ast.KindMatcher(ast.IdentKind)) {
+		if id.AsIdent() != "person" {
+			continue
+		}
+		if parent, ok := id.Parent(); ok && parent.Kind() == ast.SelectKind && parent.AsSelect().Operand().ID() == id.ID() {
+			continue
+		}
+		iss.ReportErrorAtID(id.ID(), "use an attribute of the person, such as person.department, not person on its own")
+	}
+	for _, st := range ast.MatchDescendants(root, ast.KindMatcher(ast.StructKind)) {
+		iss.ReportErrorAtID(st.ID(), "a rule cannot create a %s", st.AsStruct().TypeName())
+	}
+	for _, c := range ast.MatchDescendants(root, ast.KindMatcher(ast.ComprehensionKind)) {
+		comp := c.AsComprehension()
+		if comp.IterVar() == "person" || comp.IterVar2() == "person" {
+			iss.ReportErrorAtID(c.ID(), "a loop variable cannot be called person")
+		}
+	}
+}
