@@ -3,6 +3,9 @@ package portal
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
 )
 
 // AuditReport is the outcome of checking the audit log's hash chain: how many
@@ -38,3 +41,40 @@ func (r AuditReport) String() string {
 type AuditVerifier interface {
 	VerifyAudit(ctx context.Context) (AuditReport, error)
 }
+
+// AuditEntry is one entry of the audit log as an administrator reads it.
+type AuditEntry struct {
+	ID           int64
+	At           time.Time
+	ActorID      string // empty: Tessera itself
+	ActorName    string
+	ActorAccount string
+	Action       string
+	TargetType   string
+	TargetID     string
+	Details      string // JSON
+}
+
+// AuditFilter selects audit entries: by action, and by the account name (or
+// email) of the person who acted. Empty fields select everything.
+type AuditFilter struct {
+	Action string
+	Actor  string
+}
+
+// Normalize trims the filter and checks its lengths.
+func (f *AuditFilter) Normalize() error {
+	f.Action, f.Actor = strings.TrimSpace(f.Action), strings.TrimSpace(f.Actor)
+	if !utf8.ValidString(f.Action) || !utf8.ValidString(f.Actor) || len(f.Action) > 100 || len(f.Actor) > 256 {
+		return Errorf(EINVALID, "The filter is too long or not valid text.")
+	}
+	return nil
+}
+
+// AuditReader pages through the audit log, newest first.
+type AuditReader interface {
+	ListAudit(ctx context.Context, f AuditFilter, offset int) (Page[AuditEntry], error)
+}
+
+// AuditPage returns the paging for an audit list starting at offset.
+func AuditPage(offset int) (int, int) { return normalizePage(offset, 50) }

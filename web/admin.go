@@ -13,8 +13,8 @@ import (
 	"github.com/tessera-idm/tessera/web/view"
 )
 
-// adminServices is what the administration pages read and change.
-type adminServices interface {
+// AdminStore is what the administration pages read and change.
+type AdminStore interface {
 	portal.PolicyService
 	portal.CalendarService
 	portal.AuditReader
@@ -25,7 +25,7 @@ type adminServices interface {
 // calendars and the audit log, for administrators only.
 type adminPages struct {
 	*Server
-	store adminServices // nil when the server was built without them
+	store AdminStore // nil when the server was built without them
 }
 
 // adminNotices are the fixed messages a redirect may ask an admin page to
@@ -52,7 +52,7 @@ func adminNotice(r *http.Request) string { return adminNotices[r.URL.Query().Get
 // them yet, so they are found on s.Requests.
 func (s *Server) adminRoutes(r chi.Router) {
 	a := &adminPages{Server: s}
-	a.store, _ = s.Requests.(adminServices)
+	a.store = s.Admin
 	r.Use(a.requireAdmin)
 	r.Get("/", a.handleHome)
 

@@ -35,6 +35,9 @@ type Server struct {
 	Flows  portal.OIDCFlowStore
 	// Requests is the request pipeline: joins, approvals, profile changes.
 	Requests portal.RequestService
+	// Admin serves the administration pages: policies, workflows,
+	// calendars, the audit log.
+	Admin AdminStore
 	// Ready reports whether the service can serve (database reachable,
 	// migrations current).
 	Ready func(ctx context.Context) error

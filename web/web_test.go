@@ -35,7 +35,7 @@ func setup(t *testing.T) *testBundle {
 	org, err := demo.Generate(testPeople)
 	require.NoError(t, err)
 	harness.StartWorkers(t, db, nil, "http://tessera.test")
-	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db, Requests: db,
+	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
 		Logger: slog.New(slog.DiscardHandler),
 		Ready:  func(ctx context.Context) error { return pool.Ping(ctx) }}
 	srv := httptest.NewServer(s.Handler())

@@ -298,7 +298,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		postgres.NewPoolCollector(pool))
 	srv := &web.Server{
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg,
-		People: db, Groups: db, Auth: db, Flows: db, Requests: db,
+		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)

@@ -343,10 +343,7 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 		}
 		return audit()
 	})
-	if err != nil && portal.ErrorCode(err) == portal.EINTERNAL {
-		return fmt.Errorf("postgres: decide: %w", err)
-	}
-	return err
+	return storeError("decide", err)
 }
 
 // Commit applies a request whose approval was granted. It is idempotent: a
@@ -580,8 +577,12 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 	} else if err != nil {
 		return nil, fmt.Errorf("postgres: notification: %w", err)
 	}
-	err := db.Pool.QueryRow(ctx, "SELECT display_name, email FROM people WHERE id = $1", recipientID).Scan(&n.ToName, &n.ToEmail)
-	if isNoRows(err) || (err == nil && n.ToEmail == "") {
+	// A policy may turn notifications off for the requests it grants.
+	var notify bool
+	err := db.Pool.QueryRow(ctx, `SELECT p.display_name, p.email, coalesce((SELECT pol.notify FROM requests r
+			JOIN policies pol ON pol.id = r.policy_id WHERE r.id = $2), true)
+		FROM people p WHERE p.id = $1`, recipientID, requestID).Scan(&n.ToName, &n.ToEmail, &notify)
+	if isNoRows(err) || (err == nil && (n.ToEmail == "" || !notify)) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("postgres: notification: %w", err)

@@ -47,7 +47,7 @@ func (db *DB) CreateCalendar(ctx context.Context, c portal.Calendar) (*portal.Ca
 		return Audit(ctx, tx, "", "calendar_create", "calendar", c.ID, calendarDetails(c))
 	})
 	if err != nil {
-		return nil, calendarError("create calendar", err)
+		return nil, storeError("create calendar", err)
 	}
 	return &c, nil
 }
@@ -91,7 +91,7 @@ func (db *DB) UpdateCalendar(ctx context.Context, c portal.Calendar) (*portal.Ca
 		return Audit(ctx, tx, "", "calendar_update", "calendar", c.ID, details)
 	})
 	if err != nil {
-		return nil, calendarError("update calendar", err)
+		return nil, storeError("update calendar", err)
 	}
 	return saved, nil
 }
@@ -122,7 +122,7 @@ func (db *DB) AddHoliday(ctx context.Context, calendarID string, h portal.Holida
 		}
 		return Audit(ctx, tx, "", "holiday_add", "calendar", calendarID, map[string]any{"day": h.Date.String(), "name": h.Name})
 	})
-	return calendarError("add holiday", err)
+	return storeError("add holiday", err)
 }
 
 // RemoveHoliday removes the holiday on day; ENOTFOUND if there is none.
@@ -144,14 +144,14 @@ func (db *DB) RemoveHoliday(ctx context.Context, calendarID string, day portal.D
 		}
 		return Audit(ctx, tx, "", "holiday_remove", "calendar", calendarID, map[string]any{"day": day.String(), "name": name})
 	})
-	return calendarError("remove holiday", err)
+	return storeError("remove holiday", err)
 }
 
 // FindCalendar returns a calendar with its holidays in date order.
 func (db *DB) FindCalendar(ctx context.Context, id string) (*portal.Calendar, error) {
 	c, err := findCalendar(ctx, db.Pool, id)
 	if err != nil {
-		return nil, calendarError("find calendar", err)
+		return nil, storeError("find calendar", err)
 	}
 	return c, nil
 }
@@ -233,12 +233,4 @@ func weekendColumn(days []time.Weekday) []int16 {
 func calendarDetails(c portal.Calendar) map[string]any {
 	return map[string]any{"name": c.Name, "time_zone": c.TimeZone.String(),
 		"weekend": weekendColumn(c.Weekend), "holidays": len(c.Holidays)}
-}
-
-// calendarError passes domain errors through and wraps the others.
-func calendarError(op string, err error) error {
-	if err == nil || portal.ErrorCode(err) != portal.EINTERNAL {
-		return err
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
 }

@@ -104,3 +104,12 @@ var errAlreadySeeded = portal.Errorf(portal.ECONFLICT, "The database already has
 
 // portalHash hashes a password for storage.
 func portalHash(password string) string { return portal.HashPassword(password) }
+
+// storeError passes domain errors (with a code people can read) through and
+// wraps the others with the operation that failed.
+func storeError(op string, err error) error {
+	if err == nil || portal.ErrorCode(err) != portal.EINTERNAL {
+		return err
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}

@@ -53,10 +53,7 @@ func (db *DB) SetDeputy(ctx context.Context, v portal.Viewer, deputyID string, s
 		return Audit(ctx, tx, v.PersonID, "deputy_set", "person", v.PersonID, map[string]any{
 			"deputy": deputyID, "starts": starts.Format(time.DateOnly), "ends": ends.Format(time.DateOnly)})
 	})
-	if err != nil && portal.ErrorCode(err) == portal.EINTERNAL {
-		return fmt.Errorf("postgres: set deputy: %w", err)
-	}
-	return err
+	return storeError("set deputy", err)
 }
 
 // RemoveDeputy removes the viewer's deputy period starting on starts.

@@ -36,14 +36,6 @@ func requireAdmin(v portal.Viewer) error {
 	return nil
 }
 
-// policyError passes domain errors through and wraps the others.
-func policyError(op string, err error) error {
-	if err == nil || portal.ErrorCode(err) != portal.EINTERNAL {
-		return err
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
-}
-
 const policySelect = `SELECT p.id, p.name, p.description, p.enabled, p.operation, p.requestor,
 	coalesce(p.requestor_set_id::text, ''), p.target_join_policies, p.attributes,
 	coalesce(p.workflow_id::text, ''), coalesce(w.name, ''), p.notify, p.created_at
@@ -76,7 +68,7 @@ func (db *DB) ListPolicies(ctx context.Context) ([]portal.Policy, error) {
 // FindPolicy returns one policy.
 func (db *DB) FindPolicy(ctx context.Context, id string) (*portal.Policy, error) {
 	p, err := findPolicy(ctx, db.Pool, id)
-	return p, policyError("find policy", err)
+	return p, storeError("find policy", err)
 }
 
 func findPolicy(ctx context.Context, q rowQuerier, id string) (*portal.Policy, error) {
@@ -123,7 +115,7 @@ func (db *DB) CreatePolicy(ctx context.Context, v portal.Viewer, p portal.Policy
 		return Audit(ctx, tx, v.PersonID, "policy_create", "policy", id, policyDetails(saved))
 	})
 	if err != nil {
-		return nil, policyError("create policy", err)
+		return nil, storeError("create policy", err)
 	}
 	return saved, nil
 }
@@ -168,7 +160,7 @@ func (db *DB) UpdatePolicy(ctx context.Context, v portal.Viewer, p portal.Policy
 		return Audit(ctx, tx, v.PersonID, "policy_update", "policy", p.ID, changeDetails(policyDetails(before), policyDetails(saved)))
 	})
 	if err != nil {
-		return nil, policyError("update policy", err)
+		return nil, storeError("update policy", err)
 	}
 	return saved, nil
 }
@@ -244,7 +236,7 @@ func (db *DB) SetPolicyEnabled(ctx context.Context, v portal.Viewer, id string, 
 		}
 		return Audit(ctx, tx, v.PersonID, action, "policy", id, map[string]any{"name": name})
 	})
-	return policyError("enable policy", err)
+	return storeError("enable policy", err)
 }
 
 // DeletePolicy removes a policy. Requests made under it keep their
@@ -272,7 +264,7 @@ func (db *DB) DeletePolicy(ctx context.Context, v portal.Viewer, id string) erro
 		details["requests"] = requests
 		return Audit(ctx, tx, v.PersonID, "policy_delete", "policy", id, details)
 	})
-	return policyError("delete policy", err)
+	return storeError("delete policy", err)
 }
 
 func policyDetails(p *portal.Policy) map[string]any {
@@ -351,7 +343,7 @@ func (db *DB) ListWorkflows(ctx context.Context) ([]portal.ApprovalWorkflow, err
 // FindWorkflow returns one approval workflow.
 func (db *DB) FindWorkflow(ctx context.Context, id string) (*portal.ApprovalWorkflow, error) {
 	w, err := findWorkflow(ctx, db.Pool, id)
-	return w, policyError("find workflow", err)
+	return w, storeError("find workflow", err)
 }
 
 func findWorkflow(ctx context.Context, q rowQuerier, id string) (*portal.ApprovalWorkflow, error) {
@@ -398,7 +390,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, v portal.Viewer, w portal.Appr
 		return Audit(ctx, tx, v.PersonID, "workflow_create", "workflow", id, workflowDetails(saved))
 	})
 	if err != nil {
-		return nil, policyError("create workflow", err)
+		return nil, storeError("create workflow", err)
 	}
 	return saved, nil
 }
@@ -459,7 +451,7 @@ func (db *DB) UpdateWorkflow(ctx context.Context, v portal.Viewer, w portal.Appr
 			changeDetails(workflowDetails(before), workflowDetails(saved)))
 	})
 	if err != nil {
-		return nil, policyError("update workflow", err)
+		return nil, storeError("update workflow", err)
 	}
 	return saved, nil
 }
@@ -646,7 +638,7 @@ func (db *DB) DeleteWorkflow(ctx context.Context, v portal.Viewer, id string) er
 		}
 		return Audit(ctx, tx, v.PersonID, "workflow_delete", "workflow", id, workflowDetails(w))
 	})
-	return policyError("delete workflow", err)
+	return storeError("delete workflow", err)
 }
 
 // ListAudit returns a page of audit entries, newest first, that match f.

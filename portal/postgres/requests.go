@@ -486,8 +486,5 @@ func (db *DB) Cancel(ctx context.Context, v portal.Viewer, id string) error {
 		}
 		return record(ctx, tx, id, "request_canceled", nil, event{"canceled", v.PersonID, ""})
 	})
-	if err != nil && portal.ErrorCode(err) == portal.EINTERNAL {
-		return fmt.Errorf("postgres: cancel request: %w", err)
-	}
-	return err
+	return storeError("cancel request", err)
 }
