@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -104,6 +105,15 @@ func TestDynamicGroupSaveRule(t *testing.T) {
 	require.NoError(t, f.db.SaveDynamicRule(f.ctx, f.admin, f.group, `person.costCenter.startsWith("CC-FIN")`))
 	got, _ = f.members(t, f.group)
 	require.Equal(t, f.want(t, "extra->>'costCenter' LIKE 'CC-FIN%'"), got)
+
+	// The longest rule fits, however poorly it compresses.
+	rng := rand.New(rand.NewPCG(1, 2))
+	long := `person.title == "`
+	for len(long) < rule.MaxLength-40 {
+		long += string(rune('a' + rng.IntN(26)))
+	}
+	long += `" || person.department == "Legal"`
+	require.NoError(t, f.db.SaveDynamicRule(f.ctx, f.admin, f.org.Groups[1].ID, long))
 
 	// The group page reads computed members like any others.
 	d, err := f.db.FindGroup(f.ctx, f.group, 0, 10)
