@@ -44,6 +44,9 @@ type Group struct {
 	Type        GroupType
 	JoinPolicy  JoinPolicy
 	MemberCount int
+	// MembershipRule, when set, makes the group dynamic: its members are
+	// the people the rule selects.
+	MembershipRule string
 }
 
 // GroupRef is the short form of a group used in lists.

@@ -163,6 +163,7 @@ type GroupAccess struct {
 	CanJoin        bool   // open group: join at once
 	CanRequest     bool   // owner-approval group: request with a justification
 	CanLeave       bool
+	Dynamic        bool // members are computed from a rule
 }
 
 // RequestService is the request pipeline as people use it.

@@ -549,17 +549,17 @@ func (db *DB) GroupAccess(ctx context.Context, v portal.Viewer, groupID string) 
 		return a, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 	}
 	var policy string
-	err := db.Pool.QueryRow(ctx, `SELECT g.join_policy,
+	err := db.Pool.QueryRow(ctx, `SELECT g.join_policy, g.membership_rule IS NOT NULL,
 			EXISTS (SELECT 1 FROM group_members WHERE group_id = g.id AND person_id = $2),
 			EXISTS (SELECT 1 FROM group_owners WHERE group_id = g.id AND person_id = $2),
 			coalesce((SELECT id::text FROM requests WHERE group_id = g.id AND person_id = $2 AND status = 'authorizing' LIMIT 1), '')
-		FROM groups g WHERE g.id = $1`, groupID, v.PersonID).Scan(&policy, &a.IsMember, &a.IsOwner, &a.PendingRequest)
+		FROM groups g WHERE g.id = $1`, groupID, v.PersonID).Scan(&policy, &a.Dynamic, &a.IsMember, &a.IsOwner, &a.PendingRequest)
 	if isNoRows(err) {
 		return a, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 	} else if err != nil {
 		return a, fmt.Errorf("postgres: group access: %w", err)
 	}
-	if a.PendingRequest == "" {
+	if a.PendingRequest == "" && !a.Dynamic {
 		a.CanJoin = !a.IsMember && (policy == string(portal.JoinOpen) || a.IsOwner)
 		a.CanRequest = !a.IsMember && policy == string(portal.JoinOwnerApproval) && !a.IsOwner
 		a.CanLeave = a.IsMember

@@ -13,7 +13,8 @@ import (
 
 var _ portal.GroupService = (*DB)(nil)
 
-const groupColumns = `g.id, g.name, g.display_name, g.description, g.email, g.group_type, g.join_policy`
+const groupColumns = `g.id, g.name, g.display_name, g.description, g.email, g.group_type, g.join_policy,
+	coalesce(g.membership_rule, '')`
 
 // SearchGroups finds groups whose name, description or email contain every
 // word of the query.
@@ -39,7 +40,7 @@ func (db *DB) SearchGroups(ctx context.Context, f portal.GroupFilter) (portal.Pa
 	}
 	groups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Group, error) {
 		var g portal.Group
-		return g, row.Scan(&g.ID, &g.Name, &g.DisplayName, &g.Description, &g.Email, &g.Type, &g.JoinPolicy, &g.MemberCount)
+		return g, row.Scan(&g.ID, &g.Name, &g.DisplayName, &g.Description, &g.Email, &g.Type, &g.JoinPolicy, &g.MembershipRule, &g.MemberCount)
 	})
 	if err != nil {
 		return portal.Page[portal.Group]{}, fmt.Errorf("postgres: search groups: %w", err)
@@ -65,7 +66,7 @@ func (db *DB) FindGroup(ctx context.Context, id string, offset, limit int) (*por
 	batch.Queue("SELECT "+groupColumns+", (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id) FROM groups g WHERE g.id = $1", id).
 		QueryRow(func(row pgx.Row) error {
 			g := &d.Group
-			err := row.Scan(&g.ID, &g.Name, &g.DisplayName, &g.Description, &g.Email, &g.Type, &g.JoinPolicy, &g.MemberCount)
+			err := row.Scan(&g.ID, &g.Name, &g.DisplayName, &g.Description, &g.Email, &g.Type, &g.JoinPolicy, &g.MembershipRule, &g.MemberCount)
 			if isNoRows(err) {
 				return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 			}

@@ -106,13 +106,14 @@ var AttributeLabels = map[string]string{
 
 // policyRow is a policy as evaluation reads it.
 type policyRow struct {
-	ID, Name, Requestor, WorkflowID string
+	ID, Name, Requestor, WorkflowID, RequestorSetID string
 	JoinPolicies, Attributes        []string
 }
 
 // target is what evaluation knows about a request's target.
 type target struct {
 	GroupName, JoinPolicy string
+	GroupRule             string // a dynamic group's membership rule
 	IsMember, IsOwner     bool // the person's membership; the viewer's ownership
 	PersonName            string
 	PersonManagerID       string
@@ -190,10 +191,11 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 	var t target
 	var groupName, joinPolicy *string
 	err := tx.QueryRow(ctx, `SELECT p.display_name, coalesce(p.manager_id::text, ''), g.display_name, g.join_policy,
+			coalesce(g.membership_rule, ''),
 			EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.person_id = p.id),
 			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3)
 		FROM people p LEFT JOIN groups g ON g.id = $1 WHERE p.id = $2`, nullable(n.GroupID), n.PersonID, nullable(v.PersonID)).
-		Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.IsMember, &t.IsOwner)
+		Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.GroupRule, &t.IsMember, &t.IsOwner)
 	if isNoRows(err) {
 		return t, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
 	} else if err != nil {
@@ -212,6 +214,9 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 // policy: joining a group twice, leaving one you are not in.
 func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
 	self := n.PersonID == v.PersonID
+	if t.GroupRule != "" {
+		return portal.Errorf(portal.EINVALID, "The members of %s are computed from a rule, so they cannot be added or removed by hand.", t.GroupName)
+	}
 	switch n.Operation {
 	case portal.OpAddMember:
 		if t.IsMember {
@@ -245,14 +250,15 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
 // own owner-approval group is not sent to themselves); otherwise the first
 // by name decides which approval workflow runs.
 func (db *DB) evaluatePolicy(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest, t target) (policyRow, error) {
-	rows, err := tx.Query(ctx, `SELECT id, name, requestor, coalesce(workflow_id::text, ''), target_join_policies, attributes
+	rows, err := tx.Query(ctx, `SELECT id, name, requestor, coalesce(workflow_id::text, ''), coalesce(requestor_set_id::text, ''),
+			target_join_policies, attributes
 		FROM policies WHERE enabled AND operation = $1 ORDER BY name`, string(n.Operation))
 	if err != nil {
 		return policyRow{}, err
 	}
 	policies, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (policyRow, error) {
 		var p policyRow
-		return p, row.Scan(&p.ID, &p.Name, &p.Requestor, &p.WorkflowID, &p.JoinPolicies, &p.Attributes)
+		return p, row.Scan(&p.ID, &p.Name, &p.Requestor, &p.WorkflowID, &p.RequestorSetID, &p.JoinPolicies, &p.Attributes)
 	})
 	if err != nil {
 		return policyRow{}, err
@@ -273,8 +279,19 @@ func (db *DB) evaluatePolicy(ctx context.Context, tx pgx.Tx, v portal.Viewer, n 
 				continue
 			}
 		case "anyone":
+		case "set":
+			if v.PersonID == "" || p.RequestorSetID == "" {
+				continue
+			}
+			in, err := db.SetContains(ctx, p.RequestorSetID, v.PersonID)
+			if err != nil && portal.ErrorCode(err) != portal.ENOTFOUND {
+				return policyRow{}, err
+			}
+			if !in {
+				continue
+			}
 		default:
-			continue // requestor sets are evaluated once sets exist
+			continue
 		}
 		if n.GroupID != "" && len(p.JoinPolicies) > 0 && !slices.Contains(p.JoinPolicies, t.JoinPolicy) {
 			continue
@@ -369,6 +386,11 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID str
 		}
 		slices.Sort(sets)
 		if _, err := tx.Exec(ctx, "UPDATE people SET "+strings.Join(sets, ", ")+", updated_at = now() WHERE id = $1", args...); err != nil {
+			return err
+		}
+		// The person's dynamic groups follow the change in the same
+		// transaction.
+		if _, _, err := db.RecomputePersonTx(ctx, tx, personID); err != nil {
 			return err
 		}
 	}

@@ -536,3 +536,57 @@ func TestProfileChanges(t *testing.T) {
 	_, _, err = p.db.FindRequest(p.ctx, mateo, r.ID)
 	require.NoError(t, err)
 }
+
+func TestDynamicGroupsFollowProfileChanges(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	zoe := p.account("end user")
+	admin := p.account("administrator")
+	g := p.group("Book club")
+	require.NoError(t, p.db.SaveDynamicRule(p.ctx, admin, g, `person.office == "Zürich"`))
+	require.False(t, p.isMember(g, zoe.PersonID))
+
+	_, err := p.db.Submit(p.ctx, zoe, portal.NewRequest{Operation: portal.OpAddMember, GroupID: g, PersonID: zoe.PersonID})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
+	require.Contains(t, portal.ErrorMessage(err), "computed from a rule")
+
+	r, err := p.db.Submit(p.ctx, zoe, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.PersonID,
+		Changes: map[string]string{"office": "Zürich"}})
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusCompleted, r.Status)
+	require.True(t, p.isMember(g, zoe.PersonID), "moving to Zürich puts Zoë in the dynamic group at once")
+
+	access, err := p.db.GroupAccess(p.ctx, zoe, g)
+	require.NoError(t, err)
+	require.True(t, access.Dynamic)
+	require.False(t, access.CanLeave, "no leaving a computed membership")
+
+	_, err = p.db.Submit(p.ctx, zoe, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.PersonID,
+		Changes: map[string]string{"office": "Dublin"}})
+	require.NoError(t, err)
+	require.False(t, p.isMember(g, zoe.PersonID), "and moving away takes her out")
+}
+
+func TestRequestorSet(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	zoe := p.account("end user")
+	helpdesk := p.account("helpdesk") // in IT
+	change := portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.PersonID, Changes: map[string]string{"mobile": "+44 7700 900123"}}
+	_, err := p.db.Submit(p.ctx, helpdesk, change)
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err))
+	require.Contains(t, portal.ErrorMessage(err), "change "+zoe.DisplayName+"'s mobile")
+
+	var setID string
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, `INSERT INTO sets (name, rule) VALUES ('IT staff', 'person.department == "IT"') RETURNING id`).Scan(&setID))
+	p.exec(`INSERT INTO policies (name, operation, requestor, requestor_set_id, attributes) VALUES
+		('IT staff fix phone numbers', 'update_person', 'set', $1, '{phone,mobile}')`, setID)
+	r, err := p.db.Submit(p.ctx, helpdesk, change)
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusCompleted, r.Status)
+	require.Equal(t, "IT staff fix phone numbers", r.PolicyName)
+
+	_, err = p.db.Submit(p.ctx, p.account("manager"), portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.PersonID,
+		Changes: map[string]string{"mobile": "+44 7700 900999"}})
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err), "people outside the set are still refused")
+}

@@ -453,7 +453,7 @@ func GroupPage(p Page, d *portal.GroupDetail, a GroupActions) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if a.Access.IsOwner {
+				if a.Access.IsOwner && !a.Access.Dynamic {
 					templ_7745c5c3_Err = ownerMemberList(p, d).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
