@@ -107,14 +107,14 @@ var AttributeLabels = map[string]string{
 // policyRow is a policy as evaluation reads it.
 type policyRow struct {
 	ID, Name, Requestor, WorkflowID, RequestorSetID string
-	JoinPolicies, Attributes        []string
+	JoinPolicies, Attributes                        []string
 }
 
 // target is what evaluation knows about a request's target.
 type target struct {
 	GroupName, JoinPolicy string
 	GroupRule             string // a dynamic group's membership rule
-	IsMember, IsOwner     bool // the person's membership; the viewer's ownership
+	IsMember, IsOwner     bool   // the person's membership; the viewer's ownership
 	PersonName            string
 	PersonManagerID       string
 }
