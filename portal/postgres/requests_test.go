@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,21 +14,51 @@ import (
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/demo"
 	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
-// pipeline is a seeded store with River workers running.
+// pipeline is a seeded store with River workers running and email going
+// to the harness's SMTP server.
 type pipeline struct {
-	t   *testing.T
-	db  *postgres.DB
-	org *demo.Org
-	ctx context.Context
+	t    *testing.T
+	db   *postgres.DB
+	org  *demo.Org
+	ctx  context.Context
+	mail *harness.MailSink
 }
 
 func newPipeline(t *testing.T) *pipeline {
 	t.Helper()
 	db, org := setup(t)
-	harness.StartWorkers(t, db, nil, "http://tessera.test")
-	return &pipeline{t: t, db: db, org: org, ctx: context.Background()}
+	sink := harness.SMTP(t)
+	mailer, err := workflow.NewSMTPMailer(workflow.SMTPConfig{Host: sink.Host(), Port: sink.Port(), TLS: workflow.SMTPStartTLS,
+		CAFile: sink.CAFile(), Username: harness.SMTPUsername, Password: harness.SMTPPassword, From: "Tessera <tessera@tessera.example>"})
+	require.NoError(t, err)
+	harness.StartWorkers(t, db, mailer, "http://tessera.test")
+	return &pipeline{t: t, db: db, org: org, ctx: context.Background(), mail: sink}
+}
+
+// email waits for the email to the person with personID whose subject
+// contains subject and whose text mentions id (a request or an approval,
+// unique to this test).
+func (p *pipeline) email(personID, subject, id string) harness.Mail {
+	p.t.Helper()
+	var to string
+	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, "SELECT email FROM people WHERE id = $1", personID).Scan(&to))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, m := range p.mail.Messages() {
+			if strings.Contains(m.Subject, subject) && strings.Contains(m.Text, id) && slices.ContainsFunc(m.To, func(a string) bool {
+				return strings.Contains(strings.ToLower(a), strings.ToLower(to))
+			}) {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no email to %s with %q about %s", to, subject, id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (p *pipeline) viewer(i int) portal.Viewer {
@@ -232,7 +263,11 @@ func TestApproveByOwner(t *testing.T) {
 	err = p.db.Decide(p.ctx, owner, "00000000-0000-4000-8000-000000000000", true, "")
 	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
 
+	m := p.email(owner.PersonID, "Approval needed: Join VPN users", approval)
+	require.Contains(t, m.Text, "remote work", "the approver reads the justification")
+	require.Contains(t, m.HTML, "http://tessera.test/approvals/"+approval)
 	require.NoError(t, p.db.Decide(p.ctx, owner, approval, true, "ok for remote work"))
+	p.email(v.PersonID, "Done: Join VPN users", r.ID)
 	_, events := p.waitStatus(v, r.ID, portal.StatusCompleted)
 	require.True(t, p.isMember(g, v.PersonID))
 	require.Equal(t, []string{"submitted", "approval_requested", "approved", "committed", "completed"}, kinds(events))
@@ -252,6 +287,8 @@ func TestReject(t *testing.T) {
 	r := p.join(v, g, "please")
 	approval := p.approvalFor(owner, r.ID)
 	require.NoError(t, p.db.Decide(p.ctx, owner, approval, false, "use the web proxy instead"))
+	m := p.email(v.PersonID, "Rejected: Join VPN users", r.ID)
+	require.Contains(t, m.Text, "use the web proxy instead", "the requester reads why")
 	got, events := p.waitStatus(v, r.ID, portal.StatusDenied)
 	require.Equal(t, portal.StatusDenied, got.Status)
 	require.False(t, p.isMember(g, v.PersonID))
@@ -387,6 +424,8 @@ func TestDeputy(t *testing.T) {
 	r := p.join(v, g, "while Mateo is away")
 	approval := p.approvalFor(deputy, r.ID)
 	_ = p.approvalFor(owner, r.ID) // the owner still has it too
+	p.email(deputy.PersonID, "Approval needed", approval)
+	p.email(owner.PersonID, "Approval needed", approval)
 	require.NoError(t, p.db.Decide(p.ctx, deputy, approval, true, "fine"))
 	_, events := p.waitStatus(v, r.ID, portal.StatusCompleted)
 	require.Contains(t, events[1].Detail, "deputy while away", "the timeline says the deputy got it")
@@ -431,13 +470,16 @@ func TestDeadlineEscalationAndFinalTimeout(t *testing.T) {
 	require.WithinDuration(t, deadline.Add(-24*time.Hour), p.jobScheduled("approval_reminder", approval), time.Second)
 
 	p.fire("approval_reminder", approval)
+	p.email(owner.PersonID, "Reminder, approval needed", approval)
 	p.fire("approval_deadline", approval)
 	_ = p.approvalFor(admin, r.ID) // escalated to the administrator
+	p.email(admin.PersonID, "Escalated to you", approval)
 	_, events := p.waitStatus(v, r.ID, portal.StatusAuthorizing)
 	require.Contains(t, kinds(events), "escalated")
 
 	p.fire("approval_deadline", approval) // the second deadline: final timeout
 	_, events = p.waitStatus(v, r.ID, portal.StatusExpired)
+	p.email(v.PersonID, "Expired: Join VPN users", r.ID)
 	require.Equal(t, "expired", events[len(events)-1].Kind)
 	require.False(t, p.isMember(g, v.PersonID))
 }
@@ -454,6 +496,7 @@ func TestFinalTimeoutApproves(t *testing.T) {
 	p.fire("approval_deadline", approval)
 	p.waitStatus(v, r.ID, portal.StatusCompleted)
 	require.True(t, p.isMember(g, v.PersonID))
+	p.email(v.PersonID, "Done", r.ID)
 }
 
 func TestBusinessDayDeadline(t *testing.T) {
@@ -524,6 +567,7 @@ func TestProfileChanges(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, portal.StatusAuthorizing, r.Status, "title changes go to the manager")
 	approval := p.approvalFor(mateo, r.ID)
+	p.email(mateo.PersonID, "Approval needed: Change "+zoe.DisplayName+"'s profile", approval)
 	require.NoError(t, p.db.Decide(p.ctx, mateo, approval, true, "well deserved"))
 	p.waitStatus(zoe, r.ID, portal.StatusCompleted)
 	prof, err = p.db.FindProfile(p.ctx, zoe.PersonID)
