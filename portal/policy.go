@@ -91,7 +91,8 @@ type Policy struct {
 	Operation   Operation
 	Requestor   Requestor
 	// RequestorSetID names the set when Requestor is RequestorSet.
-	RequestorSetID string
+	RequestorSetID   string
+	RequestorSetName string // read only
 	// TargetJoinPolicies limits a group operation to groups with these join
 	// policies; empty means every group.
 	TargetJoinPolicies []JoinPolicy
@@ -136,8 +137,9 @@ func knownFirst(i int) int {
 	return i
 }
 
-// Validate checks the policy's fields against each other. Whether its
-// workflow and set exist is for the store to check.
+// Validate checks the policy's fields against each other: a requestor set
+// names its set, and no other requestor names one. Whether its workflow and
+// set exist is for the store to check.
 func (p *Policy) Validate() error {
 	if err := checkName("policy", p.Name, MaxPolicyName); err != nil {
 		return err
@@ -169,6 +171,9 @@ func (p *Policy) Validate() error {
 		return Errorf(EINVALID, "Choose who may ask (the requestor).")
 	default:
 		return Errorf(EINVALID, "%q is not a requestor a policy can name.", p.Requestor)
+	}
+	if p.Requestor != RequestorSet && p.RequestorSetID != "" {
+		return Errorf(EINVALID, "Only the requestor “%s” names a set; clear the set, or choose that requestor.", RequestorSet.Label())
 	}
 	for _, j := range p.TargetJoinPolicies {
 		switch j {
@@ -438,10 +443,12 @@ func NamedPeople(names []string) []NamedPerson {
 // change something take the acting viewer, who must be an administrator,
 // and record the change in the audit log.
 type PolicyService interface {
-	// ListPolicies returns every policy by name, with its workflow's name.
+	// ListPolicies returns every policy by name, with the names of its
+	// workflow and requestor set.
 	ListPolicies(ctx context.Context) ([]Policy, error)
 	FindPolicy(ctx context.Context, id string) (*Policy, error)
-	// CreatePolicy checks and stores p; a name in use is ECONFLICT.
+	// CreatePolicy checks and stores p; a name in use is ECONFLICT, a
+	// workflow or requestor set that does not exist EINVALID.
 	CreatePolicy(ctx context.Context, v Viewer, p Policy) (*Policy, error)
 	// UpdatePolicy replaces every field of policy p.ID.
 	UpdatePolicy(ctx context.Context, v Viewer, p Policy) (*Policy, error)

@@ -80,6 +80,13 @@ func TestPolicyNormalize(t *testing.T) {
 		Attributes: []string{"surname", "phone", "title", "phone"}}
 	require.NoError(t, u.Normalize())
 	require.Equal(t, []string{"phone", "title", "surname"}, u.Attributes)
+
+	// Validate alone, without Normalize's clearing, refuses a set that the
+	// requestor does not use.
+	s := portal.Policy{Name: "s", Operation: portal.OpAddMember, Requestor: portal.RequestorAnyone, RequestorSetID: "0b9a5e5e-0000-4000-8000-000000000000"}
+	err := s.Validate()
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
+	require.Contains(t, portal.ErrorMessage(err), "Only the requestor “The people of a set” names a set")
 }
 
 func TestWorkflowValidate(t *testing.T) {

@@ -16,13 +16,15 @@ import (
 // AdminStore is what the administration pages read and change.
 type AdminStore interface {
 	portal.PolicyService
+	portal.SetService
+	portal.DynamicGroupService
 	portal.CalendarService
 	portal.AuditReader
 	portal.AuditVerifier
 }
 
-// adminPages serves /admin: policies, approval workflows, holiday
-// calendars and the audit log, for administrators only.
+// adminPages serves /admin: policies, sets, dynamic groups, approval
+// workflows, holiday calendars and the audit log, for administrators only.
 type adminPages struct {
 	*Server
 	store AdminStore // nil when the server was built without them
@@ -36,6 +38,10 @@ var adminNotices = map[string]string{
 	"policy-enabled":   "The policy was enabled.",
 	"policy-disabled":  "The policy was disabled.",
 	"policy-deleted":   "The policy was deleted.",
+	"set-created":      "The set was created.",
+	"set-saved":        "The set was saved.",
+	"rule-saved":       "The rule was saved: the group's members are now the people it selects.",
+	"rule-cleared":     "The group is static again; its members stay, as ordinary members.",
 	"workflow-created": "The approval workflow was created.",
 	"workflow-saved":   "The approval workflow was saved.",
 	"workflow-deleted": "The approval workflow was deleted.",
@@ -47,9 +53,7 @@ var adminNotices = map[string]string{
 
 func adminNotice(r *http.Request) string { return adminNotices[r.URL.Query().Get("notice")] }
 
-// adminRoutes mounts the administration pages. The Postgres store serves
-// them along with the request pipeline; Server has no field of its own for
-// them yet, so they are found on s.Requests.
+// adminRoutes mounts the administration pages, served by s.Admin.
 func (s *Server) adminRoutes(r chi.Router) {
 	a := &adminPages{Server: s}
 	a.store = s.Admin
@@ -64,6 +68,16 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Post("/policies/{id}/enable", a.handleEnablePolicy)
 	r.Post("/policies/{id}/disable", a.handleDisablePolicy)
 	r.Post("/policies/{id}/delete", a.handleDeletePolicy)
+
+	r.Get("/sets", a.handleSets)
+	r.Get("/sets/new", a.handleNewSet)
+	r.Post("/sets", a.handleCreateSet)
+	r.Get("/sets/{id}", a.handleEditSet)
+	r.Post("/sets/{id}", a.handleUpdateSet)
+	r.Post("/rules/preview", a.handlePreviewRule)
+	r.Get("/groups", a.handleAdminGroups)
+	r.Get("/groups/{id}/rule", a.handleGroupRule)
+	r.Post("/groups/{id}/rule", a.handleSaveGroupRule)
 
 	r.Get("/workflows", a.handleWorkflows)
 	r.Get("/workflows/new", a.handleNewWorkflow)
@@ -140,6 +154,10 @@ func (a *adminPages) renderPolicy(w http.ResponseWriter, r *http.Request, status
 		a.Error(w, r, err)
 		return
 	}
+	if f.Sets, err = a.store.ListSets(r.Context()); err != nil {
+		a.Error(w, r, err)
+		return
+	}
 	title := "New policy"
 	if f.Policy.ID != "" {
 		title = "Edit policy"
@@ -168,9 +186,11 @@ func policyFromForm(r *http.Request) portal.Policy {
 		Enabled:     r.PostFormValue("enabled") == "on",
 		Operation:   portal.Operation(r.PostFormValue("operation")),
 		Requestor:   portal.Requestor(r.PostFormValue("requestor")),
-		Attributes:  r.PostForm["attributes"],
-		WorkflowID:  r.PostFormValue("workflow"),
-		Notify:      r.PostFormValue("notify") == "on",
+		// Normalize drops the set unless the requestor is a set.
+		RequestorSetID: r.PostFormValue("requestor_set"),
+		Attributes:     r.PostForm["attributes"],
+		WorkflowID:     r.PostFormValue("workflow"),
+		Notify:         r.PostFormValue("notify") == "on",
 	}
 	for _, j := range r.PostForm["targets"] {
 		p.TargetJoinPolicies = append(p.TargetJoinPolicies, portal.JoinPolicy(j))

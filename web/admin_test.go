@@ -2,9 +2,11 @@ package web_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,18 @@ func (tb *testBundle) policyID(t *testing.T, name string) string {
 	return ""
 }
 
+// viewer returns the demo account's person as a viewer, with its roles.
+func (tb *testBundle) viewer(t *testing.T, account string) portal.Viewer {
+	t.Helper()
+	for _, a := range tb.org.Accounts {
+		if a.AccountName == account {
+			return portal.Viewer{PersonID: a.PersonID, Roles: a.Roles}
+		}
+	}
+	t.Fatalf("no demo account %s", account)
+	return portal.Viewer{}
+}
+
 func (tb *testBundle) workflowID(t *testing.T, name string) string {
 	t.Helper()
 	ws, err := tb.db.ListWorkflows(context.Background())
@@ -57,15 +71,24 @@ func TestAdminForbiddenToOthers(t *testing.T) {
 	workflow := tb.workflowID(t, "Manager approves")
 	cal, err := tb.db.CreateCalendar(ctx, portal.Calendar{Name: "UK", TimeZone: time.UTC})
 	require.NoError(t, err)
+	policies, err := tb.db.ListPolicies(ctx)
+	require.NoError(t, err)
+
+	set, err := tb.db.CreateSet(ctx, tb.viewer(t, "ada"), portal.Set{Name: "Finance staff", Rule: `person.department == "Finance"`})
+	require.NoError(t, err)
+	group := tb.groupID(t, "Book club")
 
 	gets := []string{"/admin", "/admin/", "/admin/policies", "/admin/policies/new", "/admin/policies/" + policy,
 		"/admin/workflows", "/admin/workflows/new", "/admin/workflows/" + workflow, "/admin/calendars", "/admin/calendars/new",
-		"/admin/calendars/" + cal.ID, "/admin/audit", "/admin/audit?actor=ada", "/admin/no-such-page"}
+		"/admin/calendars/" + cal.ID, "/admin/audit", "/admin/audit?actor=ada", "/admin/no-such-page",
+		"/admin/sets", "/admin/sets/new", "/admin/sets/" + set.ID, "/admin/groups", "/admin/groups?q=book",
+		"/admin/groups/" + group + "/rule"}
 	posts := []string{"/admin/policies", "/admin/policies/" + policy, "/admin/policies/" + policy + "/enable",
 		"/admin/policies/" + policy + "/disable", "/admin/policies/" + policy + "/delete", "/admin/workflows",
 		"/admin/workflows/" + workflow, "/admin/workflows/" + workflow + "/delete", "/admin/calendars",
 		"/admin/calendars/" + cal.ID, "/admin/calendars/" + cal.ID + "/holidays",
-		"/admin/calendars/" + cal.ID + "/holidays/2026-12-25/remove", "/admin/audit/verify"}
+		"/admin/calendars/" + cal.ID + "/holidays/2026-12-25/remove", "/admin/audit/verify",
+		"/admin/sets", "/admin/sets/" + set.ID, "/admin/rules/preview", "/admin/groups/" + group + "/rule"}
 	for _, account := range []string{"zoe", "siobhan"} {
 		c := tb.client(t)
 		c.mustSignIn(account)
@@ -78,8 +101,12 @@ func TestAdminForbiddenToOthers(t *testing.T) {
 		}
 		for _, path := range posts {
 			resp, _ := c.post(path, c.form("name", "Taken over", "operation", "add_member", "requestor", "anyone",
-				"source", "manager", "threshold", "any", "time_zone", "UTC", "day", "2027-01-01"))
+				"source", "manager", "threshold", "any", "time_zone", "UTC", "day", "2027-01-01", "rule", "person.enabled"))
 			require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s POST %s", account, path)
+			resp, body := c.post(path, url.Values{"rule": {"person.enabled"}, "action": {"clear"}},
+				"HX-Request", "true", "X-CSRF-Token", c.csrf)
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s htmx POST %s", account, path)
+			require.NotContains(t, body, "match", "%s htmx POST %s", account, path)
 		}
 	}
 	// Nothing changed.
@@ -91,7 +118,13 @@ func TestAdminForbiddenToOthers(t *testing.T) {
 	require.NoError(t, err)
 	ps, err := tb.db.ListPolicies(ctx)
 	require.NoError(t, err)
-	require.Len(t, ps, 7)
+	require.Equal(t, policies, ps)
+	sets, err := tb.db.ListSets(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []portal.Set{set}, sets)
+	var dynamic bool
+	require.NoError(t, tb.db.Pool.QueryRow(ctx, "SELECT membership_rule IS NOT NULL FROM groups WHERE id = $1", group).Scan(&dynamic))
+	require.False(t, dynamic)
 
 	ada := tb.client(t)
 	ada.mustSignIn("ada")
@@ -176,7 +209,8 @@ func TestAdminWorkflowsAndPolicies(t *testing.T) {
 	resp, body = c.get("/admin/policies/new")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, body, ">Security office</option>")
-	require.NotContains(t, body, `value="set"`, "requestor sets are not offered yet")
+	require.Contains(t, body, `<option value="set">The people of a set</option>`)
+	require.Contains(t, body, "There are no sets yet")
 	resp, body = c.post("/admin/policies", c.form("name", "Join open groups", "operation", "add_member", "requestor", "self",
 		"enabled", "on"))
 	require.Equal(t, http.StatusConflict, resp.StatusCode)
@@ -351,4 +385,289 @@ func TestAdminDisablePolicyRefusesJoin(t *testing.T) {
 	require.Contains(t, body, "No policy lets you join ")
 	_, body = zoe.get("/groups/" + open.ID)
 	require.NotContains(t, body, `data-testid="member-state"`)
+}
+
+var setLinkRE = regexp.MustCompile(`href="/admin/sets/([0-9a-f-]{36})">Finance staff<`)
+
+// count runs a query that counts something.
+func (tb *testBundle) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, tb.db.Pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func TestAdminSets(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	c := tb.client(t)
+	c.mustSignIn("ada")
+	finance := tb.count(t, "SELECT count(*) FROM people WHERE department = 'Finance'")
+	require.Greater(t, finance, 1)
+	financeMatch := strconv.Itoa(finance) + " people match"
+
+	resp, body := c.get("/admin/sets/new")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, `data-testid="set-form"`)
+	require.Contains(t, body, `hx-post="/admin/rules/preview"`)
+	require.Contains(t, body, `hx-trigger="input changed delay:400ms"`, "an empty rule is not previewed on load")
+	require.Contains(t, body, `hx-target="#rule-preview"`)
+	require.Contains(t, body, "<code>department</code>", "the attributes a rule may read")
+	require.Regexp(t, `<code>startDate</code>\s*<br><span class="muted">Start date</span></td><td>date</td>`, body)
+
+	// The Preview button (no JavaScript) shows the count and stores nothing.
+	rule := `person.department == "Finance"`
+	resp, body = c.post("/admin/sets", c.form("name", "Finance staff", "description", "Everyone in Finance.", "rule", rule,
+		"action", "preview"))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, financeMatch)
+	require.Contains(t, body, `data-testid="preview-sample"`)
+	require.Contains(t, body, `value="Finance staff"`)
+	require.Contains(t, html.UnescapeString(body), rule+"</textarea>")
+	require.Zero(t, tb.count(t, "SELECT count(*) FROM sets"))
+
+	// Mistakes are shown with where they are, what was typed stays, and
+	// nothing is stored.
+	for _, tc := range []struct{ rule, want string }{
+		{`person.departmnet == "Finance"`, `line 1, column 7: person has no attribute "departmnet" (did you mean "department"?)`},
+		{`person.department == 42`, "line 1, column 19: cannot use == with (string, int)"},
+		{`person.department`, "must be true or false for each person"},
+	} {
+		resp, body = c.post("/admin/sets", c.form("name", "Finance staff", "rule", tc.rule, "action", "save"))
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, tc.rule)
+		text := html.UnescapeString(body)
+		require.Contains(t, body, `data-testid="form-error"`, tc.rule)
+		require.Contains(t, text, tc.want)
+		require.Contains(t, text, tc.rule+"</textarea>")
+		require.Contains(t, body, `value="Finance staff"`)
+	}
+	require.Zero(t, tb.count(t, "SELECT count(*) FROM sets"))
+
+	// The live preview: a fragment, always 200 for htmx, with the count
+	// or the mistake.
+	preview := func(rule string) string {
+		t.Helper()
+		resp, body := c.post("/admin/rules/preview", url.Values{"rule": {rule}}, "HX-Request", "true", "X-CSRF-Token", c.csrf)
+		require.Equal(t, http.StatusOK, resp.StatusCode, rule)
+		require.NotContains(t, body, "<html", "a fragment, not a page")
+		return html.UnescapeString(body)
+	}
+	body = preview(rule)
+	require.Contains(t, body, `data-testid="preview-count"`)
+	require.Contains(t, body, financeMatch)
+	require.Contains(t, body, "The first 10 by name:")
+	body = preview(`person.departmnet == "Finance"`)
+	require.Contains(t, body, `data-testid="preview-error"`)
+	require.Contains(t, body, `line 1, column 7: person has no attribute "departmnet"`)
+	body = preview(`person.enabled == "yes"`)
+	require.Contains(t, body, "line 1, column 16: cannot use == with (bool, string)")
+	body = preview(`person.office == "Atlantis"`)
+	require.Contains(t, body, "No one matches")
+	body = preview("")
+	require.Contains(t, body, "The rule is empty")
+	resp, _ = c.post("/admin/rules/preview", url.Values{"rule": {rule}}, "HX-Request", "true", "X-CSRF-Token", "forged")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "the preview needs the CSRF token")
+
+	// Saved, listed, and edited.
+	resp, _ = c.post("/admin/sets", c.form("name", "Finance staff", "description", "Everyone in Finance.", "rule", rule,
+		"action", "save"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/admin/sets?notice=set-created", resp.Header.Get("Location"))
+	_, body = c.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The set was created.")
+	m := setLinkRE.FindStringSubmatch(body)
+	require.NotNil(t, m, body)
+	id := m[1]
+	s, err := tb.db.FindSet(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, rule, s.Rule)
+	require.Equal(t, "Everyone in Finance.", s.Description)
+
+	resp, body = c.get("/admin/sets/" + id)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, `hx-trigger="load, input changed delay:400ms"`, "a stored rule is previewed once htmx loads")
+	require.Contains(t, html.UnescapeString(body), rule+"</textarea>")
+	resp, body = c.post("/admin/sets/"+id, c.form("name", "Finance staff", "rule", `person.department == 1`, "action", "save"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, html.UnescapeString(body), "cannot use == with (string, int)")
+	s, err = tb.db.FindSet(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, rule, s.Rule, "a refused change stores nothing")
+	resp, _ = c.post("/admin/sets/"+id, c.form("name", "Finance staff", "rule", `person.department in ["Finance", "Sales"]`,
+		"action", "save"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	s, err = tb.db.FindSet(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, `person.department in ["Finance", "Sales"]`, s.Rule)
+
+	// A second set of the same name, in another case, is a conflict.
+	resp, body = c.post("/admin/sets", c.form("name", "FINANCE STAFF", "rule", "person.enabled", "action", "save"))
+	require.Equal(t, http.StatusConflict, resp.StatusCode)
+	require.Contains(t, html.UnescapeString(body), `There is already a set named "FINANCE STAFF".`)
+	resp, _ = c.get("/admin/sets/00000000-0000-4000-8000-000000000000")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	require.Equal(t, 1, tb.count(t, "SELECT count(*) FROM audit_log WHERE action = 'set_created' AND target_id = $1", id))
+	require.Equal(t, 1, tb.count(t, "SELECT count(*) FROM audit_log WHERE action = 'set_updated' AND target_id = $1", id))
+}
+
+// groupMembers returns a group's members, sorted, and how many of the rows
+// a rule computed.
+func (tb *testBundle) groupMembers(t *testing.T, groupID string) ([]string, int) {
+	t.Helper()
+	rows, err := tb.db.Pool.Query(context.Background(),
+		"SELECT person_id::text, computed FROM group_members WHERE group_id = $1 ORDER BY person_id", groupID)
+	require.NoError(t, err)
+	defer rows.Close()
+	var ids []string
+	computed := 0
+	for rows.Next() {
+		var id string
+		var c bool
+		require.NoError(t, rows.Scan(&id, &c))
+		ids = append(ids, id)
+		if c {
+			computed++
+		}
+	}
+	require.NoError(t, rows.Err())
+	return ids, computed
+}
+
+func (tb *testBundle) peopleWhere(t *testing.T, where string) []string {
+	t.Helper()
+	rows, err := tb.db.Pool.Query(context.Background(), "SELECT id::text FROM people WHERE "+where+" ORDER BY id")
+	require.NoError(t, err)
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	require.NoError(t, rows.Err())
+	return ids
+}
+
+func TestAdminDynamicGroup(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	c := tb.client(t)
+	c.mustSignIn("ada")
+	group := tb.groupID(t, "Book club")
+	page := "/admin/groups/" + group + "/rule"
+	before, _ := tb.groupMembers(t, group)
+	finance := tb.peopleWhere(t, "department = 'Finance'")
+	require.NotEqual(t, finance, before)
+
+	// Found from the start page's search.
+	_, body := c.get("/admin")
+	require.Contains(t, body, `action="/admin/groups"`)
+	resp, body := c.get("/admin/groups?q=book")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, `href="`+page+`">Book club</a>`)
+
+	resp, body = c.get(page)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "is static")
+	require.Contains(t, body, `data-testid="group-rule-form"`)
+	require.NotContains(t, body, `data-testid="clear-rule"`, "a static group has no rule to remove")
+
+	// A typo is refused and changes nothing.
+	resp, body = c.post(page, c.form("rule", `person.departmnet == "Finance"`, "action", "save"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, html.UnescapeString(body), `line 1, column 7: person has no attribute "departmnet"`)
+	require.Contains(t, html.UnescapeString(body), `person.departmnet == "Finance"</textarea>`)
+	members, _ := tb.groupMembers(t, group)
+	require.Equal(t, before, members)
+
+	// Preview, then save: the members are exactly the Finance people.
+	rule := `person.department == "Finance"`
+	resp, body = c.post(page, c.form("rule", rule, "action", "preview"))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, strconv.Itoa(len(finance))+" people match")
+	members, _ = tb.groupMembers(t, group)
+	require.Equal(t, before, members, "a preview stores nothing")
+
+	resp, _ = c.post(page, c.form("rule", rule, "action", "save"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, page+"?notice=rule-saved", resp.Header.Get("Location"))
+	members, computed := tb.groupMembers(t, group)
+	require.Equal(t, finance, members)
+	require.Equal(t, len(finance), computed)
+	_, body = c.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The rule was saved")
+	require.Contains(t, body, "is dynamic")
+	require.Contains(t, html.UnescapeString(body), rule+"</textarea>")
+	require.Contains(t, body, `data-testid="clear-rule"`)
+	_, body = c.get("/admin/groups?q=book")
+	require.Contains(t, body, "Dynamic")
+
+	// Static again: the members stay, as ordinary members.
+	resp, _ = c.post(page, c.form("action", "clear"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, page+"?notice=rule-cleared", resp.Header.Get("Location"))
+	members, computed = tb.groupMembers(t, group)
+	require.Equal(t, finance, members)
+	require.Zero(t, computed)
+	var rule2 *string
+	require.NoError(t, tb.db.Pool.QueryRow(context.Background(), "SELECT membership_rule FROM groups WHERE id = $1", group).Scan(&rule2))
+	require.Nil(t, rule2)
+	_, body = c.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The group is static again")
+
+	resp, _ = c.get("/admin/groups/00000000-0000-4000-8000-000000000000/rule")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	for _, action := range []string{"group_rule_saved", "group_rule_cleared"} {
+		require.Equal(t, 1, tb.count(t, "SELECT count(*) FROM audit_log WHERE action = $1 AND target_id = $2 AND actor_id = $3",
+			action, group, tb.viewer(t, "ada").PersonID), action)
+	}
+}
+
+func TestAdminPolicyRequestorSet(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	c := tb.client(t)
+	c.mustSignIn("ada")
+	set, err := tb.db.CreateSet(context.Background(), tb.viewer(t, "ada"),
+		portal.Set{Name: "Finance staff", Rule: `person.department == "Finance"`})
+	require.NoError(t, err)
+
+	_, body := c.get("/admin/policies/new")
+	require.Contains(t, body, `<option value="`+set.ID+`">Finance staff</option>`)
+
+	policy := func(kv ...string) url.Values {
+		v := c.form("name", "Finance joins closed groups", "operation", "add_member", "requestor", "set",
+			"targets", "closed", "enabled", "on")
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	resp, body := c.post("/admin/policies", policy())
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "Choose the set whose people may ask.")
+	require.Regexp(t, `value="set" selected`, body)
+	resp, body = c.post("/admin/policies", policy("requestor_set", "00000000-0000-4000-8000-000000000000"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "The set chosen no longer exists")
+
+	resp, _ = c.post("/admin/policies", policy("requestor_set", set.ID))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The people of “Finance staff”")
+	id := tb.policyID(t, "Finance joins closed groups")
+	var stored string
+	require.NoError(t, tb.db.Pool.QueryRow(context.Background(), "SELECT requestor_set_id::text FROM policies WHERE id = $1", id).Scan(&stored))
+	require.Equal(t, set.ID, stored)
+	_, body = c.get("/admin/policies/" + id)
+	require.Regexp(t, `value="`+set.ID+`" selected`, body)
+
+	// Another requestor keeps no set, whatever the select still holds.
+	resp, _ = c.post("/admin/policies/"+id, policy("requestor", "self", "requestor_set", set.ID))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	p, err := tb.db.FindPolicy(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, portal.RequestorSelf, p.Requestor)
+	require.Empty(t, p.RequestorSetID)
 }

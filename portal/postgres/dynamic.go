@@ -16,6 +16,11 @@ import (
 	"github.com/tessera-idm/tessera/portal/rule"
 )
 
+var (
+	_ portal.SetService          = (*DB)(nil)
+	_ portal.DynamicGroupService = (*DB)(nil)
+)
+
 // Dynamic groups keep their members materialised in group_members (with
 // computed = true). Two recomputations keep them right: a full one of a
 // group over everyone (when its rule is saved, or on demand) and an
@@ -82,16 +87,13 @@ func (c *ruleCache) compile(schema ruleSchema, src string) (*rule.Rule, error) {
 	key := ruleKey{schema.key, src}
 	c.mu.Lock()
 	e, ok := c.rules[key]
-	env := c.envs[key.schema]
 	c.mu.Unlock()
 	if ok {
 		return e.rule, e.err
 	}
-	if env == nil {
-		var err error
-		if env, err = rule.NewEnv(schema.attrs); err != nil {
-			return nil, err
-		}
+	env, err := c.env(schema)
+	if err != nil {
+		return nil, err
 	}
 	r, err := env.Compile(src)
 	c.mu.Lock()
@@ -103,6 +105,28 @@ func (c *ruleCache) compile(schema ruleSchema, src string) (*rule.Rule, error) {
 	c.envs[key.schema] = env
 	c.rules[key] = ruleEntry{r, err}
 	return r, err
+}
+
+// env returns the rule language for schema, from the cache when it can.
+func (c *ruleCache) env(schema ruleSchema) (*rule.Env, error) {
+	c.mu.Lock()
+	env := c.envs[schema.key]
+	c.mu.Unlock()
+	if env != nil {
+		return env, nil
+	}
+	env, err := rule.NewEnv(schema.attrs)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.envs) >= maxCachedRules {
+		clear(c.rules)
+		clear(c.envs)
+	}
+	c.envs[schema.key] = env
+	return env, nil
 }
 
 // loadSchema reads the extra attributes rules may use.
@@ -564,18 +588,46 @@ func (db *DB) PreviewRule(ctx context.Context, src string, limit int) (count int
 	return count, sample, nil
 }
 
+// RuleAttributes lists the attributes a rule may read, for the rule
+// editor: the core attributes, then the extra attributes of the schema with
+// their labels and whether they are privileged.
+func (db *DB) RuleAttributes(ctx context.Context) ([]portal.Attribute, error) {
+	schema, err := loadSchema(ctx, db.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rule attributes: %w", err)
+	}
+	env, err := compiledRules.env(schema)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rule attributes: %w", err)
+	}
+	extra := map[string]portal.Attribute{}
+	for _, a := range schema.attrs {
+		extra[a.Name] = a
+	}
+	fields := env.Fields()
+	attrs := make([]portal.Attribute, len(fields))
+	for i, f := range fields {
+		attrs[i] = portal.Attribute{Name: f.Name, Type: f.Type}
+		// An extra attribute named like a core one is not in the language.
+		if a, ok := extra[f.Name]; ok && a.Type == f.Type {
+			attrs[i].Label, attrs[i].Privileged = a.Label, a.Privileged
+		}
+	}
+	return attrs, nil
+}
+
 // Sets
 
 const setColumns = "id, name, description, rule, created_at, updated_at"
 
-func scanSet(row pgx.CollectableRow) (rule.Set, error) {
-	var s rule.Set
+func scanSet(row pgx.CollectableRow) (portal.Set, error) {
+	var s portal.Set
 	return s, row.Scan(&s.ID, &s.Name, &s.Description, &s.Rule, &s.CreatedAt, &s.UpdatedAt)
 }
 
 // normalizeSet trims a set's fields, checks their lengths and compiles its
 // rule against the schema.
-func normalizeSet(ctx context.Context, q dynQuerier, s *rule.Set) error {
+func normalizeSet(ctx context.Context, q dynQuerier, s *portal.Set) error {
 	s.Name, s.Description, s.Rule = strings.TrimSpace(s.Name), strings.TrimSpace(s.Description), strings.TrimSpace(s.Rule)
 	if n := utf8.RuneCountInString(s.Name); n == 0 || n > 128 {
 		return portal.Errorf(portal.EINVALID, "A set needs a name of 1 to 128 characters.")
@@ -589,7 +641,8 @@ func normalizeSet(ctx context.Context, q dynQuerier, s *rule.Set) error {
 
 // CreateSet stores a new set after checking its rule. The caller has
 // checked that v may do this.
-func (db *DB) CreateSet(ctx context.Context, v portal.Viewer, s rule.Set) (rule.Set, error) {
+func (db *DB) CreateSet(ctx context.Context, v portal.Viewer, s portal.Set) (portal.Set, error) {
+	var saved portal.Set
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		if err := normalizeSet(ctx, tx, &s); err != nil {
 			return err
@@ -599,19 +652,25 @@ func (db *DB) CreateSet(ctx context.Context, v portal.Viewer, s rule.Set) (rule.
 		if err != nil {
 			return err
 		}
-		if s, err = pgx.CollectExactlyOneRow(rows, scanSet); err != nil {
+		if saved, err = pgx.CollectExactlyOneRow(rows, scanSet); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, v.PersonID, "set_created", "set", s.ID, map[string]any{"name": s.Name, "rule": s.Rule})
+		return Audit(ctx, tx, v.PersonID, "set_created", "set", saved.ID, map[string]any{"name": saved.Name, "rule": saved.Rule})
 	})
-	return s, setError("create set", s.Name, err)
+	if err != nil {
+		// The message names the set as given, not the empty one the
+		// failed insert left.
+		return portal.Set{}, setError("create set", s.Name, err)
+	}
+	return saved, nil
 }
 
 // UpdateSet changes a set's name, description and rule.
-func (db *DB) UpdateSet(ctx context.Context, v portal.Viewer, s rule.Set) (rule.Set, error) {
+func (db *DB) UpdateSet(ctx context.Context, v portal.Viewer, s portal.Set) (portal.Set, error) {
 	if !validID(s.ID) {
-		return s, portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+		return portal.Set{}, portal.Errorf(portal.ENOTFOUND, "There is no such set.")
 	}
+	var saved portal.Set
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		if err := normalizeSet(ctx, tx, &s); err != nil {
 			return err
@@ -621,14 +680,17 @@ func (db *DB) UpdateSet(ctx context.Context, v portal.Viewer, s rule.Set) (rule.
 		if err != nil {
 			return err
 		}
-		if s, err = pgx.CollectExactlyOneRow(rows, scanSet); isNoRows(err) {
+		if saved, err = pgx.CollectExactlyOneRow(rows, scanSet); isNoRows(err) {
 			return portal.Errorf(portal.ENOTFOUND, "There is no such set.")
 		} else if err != nil {
 			return err
 		}
-		return Audit(ctx, tx, v.PersonID, "set_updated", "set", s.ID, map[string]any{"name": s.Name, "rule": s.Rule})
+		return Audit(ctx, tx, v.PersonID, "set_updated", "set", saved.ID, map[string]any{"name": saved.Name, "rule": saved.Rule})
 	})
-	return s, setError("update set", s.Name, err)
+	if err != nil {
+		return portal.Set{}, setError("update set", s.Name, err)
+	}
+	return saved, nil
 }
 
 func setError(op, name string, err error) error {
@@ -644,7 +706,7 @@ func setError(op, name string, err error) error {
 }
 
 // ListSets returns every set by name.
-func (db *DB) ListSets(ctx context.Context) ([]rule.Set, error) {
+func (db *DB) ListSets(ctx context.Context) ([]portal.Set, error) {
 	rows, err := db.Pool.Query(ctx, "SELECT "+setColumns+" FROM sets ORDER BY lower(name), id")
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list sets: %w", err)
@@ -657,13 +719,13 @@ func (db *DB) ListSets(ctx context.Context) ([]rule.Set, error) {
 }
 
 // FindSet returns one set.
-func (db *DB) FindSet(ctx context.Context, id string) (rule.Set, error) {
+func (db *DB) FindSet(ctx context.Context, id string) (portal.Set, error) {
 	if !validID(id) {
-		return rule.Set{}, portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+		return portal.Set{}, portal.Errorf(portal.ENOTFOUND, "There is no such set.")
 	}
 	rows, err := db.Pool.Query(ctx, "SELECT "+setColumns+" FROM sets WHERE id = $1", id)
 	if err != nil {
-		return rule.Set{}, fmt.Errorf("postgres: find set: %w", err)
+		return portal.Set{}, fmt.Errorf("postgres: find set: %w", err)
 	}
 	s, err := pgx.CollectExactlyOneRow(rows, scanSet)
 	if isNoRows(err) {

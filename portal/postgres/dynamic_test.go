@@ -319,7 +319,7 @@ func TestPreviewRule(t *testing.T) {
 func TestSets(t *testing.T) {
 	t.Parallel()
 	f := setupDynamic(t)
-	finance, err := f.db.CreateSet(f.ctx, f.admin, rule.Set{Name: " Finance staff ", Description: "Everyone in Finance.",
+	finance, err := f.db.CreateSet(f.ctx, f.admin, portal.Set{Name: " Finance staff ", Description: "Everyone in Finance.",
 		Rule: `person.department == "Finance"`})
 	require.NoError(t, err)
 	require.NotEmpty(t, finance.ID)
@@ -327,15 +327,16 @@ func TestSets(t *testing.T) {
 	require.False(t, finance.CreatedAt.IsZero())
 	require.Equal(t, 1, f.auditCount(t, "set_created", finance.ID))
 
-	_, err = f.db.CreateSet(f.ctx, f.admin, rule.Set{Name: "FINANCE STAFF", Rule: `person.enabled`})
+	_, err = f.db.CreateSet(f.ctx, f.admin, portal.Set{Name: "FINANCE STAFF", Rule: `person.enabled`})
 	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err))
-	_, err = f.db.CreateSet(f.ctx, f.admin, rule.Set{Name: "Typos", Rule: `person.departmnet == "IT"`})
+	require.Equal(t, `There is already a set named "FINANCE STAFF".`, portal.ErrorMessage(err))
+	_, err = f.db.CreateSet(f.ctx, f.admin, portal.Set{Name: "Typos", Rule: `person.departmnet == "IT"`})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
 	require.Contains(t, portal.ErrorMessage(err), `"departmnet"`)
-	_, err = f.db.CreateSet(f.ctx, f.admin, rule.Set{Name: "", Rule: `person.enabled`})
+	_, err = f.db.CreateSet(f.ctx, f.admin, portal.Set{Name: "", Rule: `person.enabled`})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
 
-	_, err = f.db.CreateSet(f.ctx, f.admin, rule.Set{Name: "All enabled", Rule: `person.enabled`})
+	_, err = f.db.CreateSet(f.ctx, f.admin, portal.Set{Name: "All enabled", Rule: `person.enabled`})
 	require.NoError(t, err)
 	sets, err := f.db.ListSets(f.ctx)
 	require.NoError(t, err)
@@ -376,7 +377,24 @@ func TestSets(t *testing.T) {
 	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
 	_, err = f.db.SetContains(f.ctx, finance.ID, "00000000-0000-4000-8000-000000000000")
 	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
-	_, err = f.db.UpdateSet(f.ctx, f.admin, rule.Set{ID: "00000000-0000-4000-8000-000000000000", Name: "x", Rule: "true"})
+	_, err = f.db.UpdateSet(f.ctx, f.admin, portal.Set{ID: "00000000-0000-4000-8000-000000000000", Name: "x", Rule: "true"})
 	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
-	require.True(t, slices.ContainsFunc(sets, func(s rule.Set) bool { return s.ID == finance.ID }))
+	renamed := sets[0]
+	renamed.Name = "finance STAFF"
+	_, err = f.db.UpdateSet(f.ctx, f.admin, renamed)
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err))
+	require.Equal(t, `There is already a set named "finance STAFF".`, portal.ErrorMessage(err))
+	require.True(t, slices.ContainsFunc(sets, func(s portal.Set) bool { return s.ID == finance.ID }))
+}
+
+func TestRuleAttributes(t *testing.T) {
+	t.Parallel()
+	f := setupDynamic(t)
+	attrs, err := f.db.RuleAttributes(f.ctx)
+	require.NoError(t, err)
+	require.Equal(t, portal.Attribute{Name: "accountName", Type: rule.TypeString}, attrs[0], "core attributes first")
+	require.Contains(t, attrs, portal.Attribute{Name: "enabled", Type: rule.TypeBool})
+	require.Contains(t, attrs, portal.Attribute{Name: "pronouns", Label: "Pronouns", Type: rule.TypeString})
+	require.Contains(t, attrs, portal.Attribute{Name: "startDate", Label: "Start date", Type: rule.TypeDate})
+	require.Contains(t, attrs, portal.Attribute{Name: "costCenter", Label: "Cost centre", Type: rule.TypeString, Privileged: true})
 }

@@ -37,15 +37,16 @@ func requireAdmin(v portal.Viewer) error {
 }
 
 const policySelect = `SELECT p.id, p.name, p.description, p.enabled, p.operation, p.requestor,
-	coalesce(p.requestor_set_id::text, ''), p.target_join_policies, p.attributes,
+	coalesce(p.requestor_set_id::text, ''), coalesce(s.name, ''), p.target_join_policies, p.attributes,
 	coalesce(p.workflow_id::text, ''), coalesce(w.name, ''), p.notify, p.created_at
-	FROM policies p LEFT JOIN approval_workflows w ON w.id = p.workflow_id`
+	FROM policies p LEFT JOIN approval_workflows w ON w.id = p.workflow_id
+	LEFT JOIN sets s ON s.id = p.requestor_set_id`
 
 func scanPolicy(row pgx.Row) (portal.Policy, error) {
 	var p portal.Policy
 	var joins []string
 	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Enabled, &p.Operation, &p.Requestor, &p.RequestorSetID,
-		&joins, &p.Attributes, &p.WorkflowID, &p.WorkflowName, &p.Notify, &p.CreatedAt)
+		&p.RequestorSetName, &joins, &p.Attributes, &p.WorkflowID, &p.WorkflowName, &p.Notify, &p.CreatedAt)
 	for _, j := range joins {
 		p.TargetJoinPolicies = append(p.TargetJoinPolicies, portal.JoinPolicy(j))
 	}
@@ -84,8 +85,8 @@ func findPolicy(ctx context.Context, q rowQuerier, id string) (*portal.Policy, e
 	return &p, nil
 }
 
-// CreatePolicy checks p, that its workflow exists and that no other policy
-// has its name (in any case), stores it and audits it.
+// CreatePolicy checks p, that its workflow and requestor set exist and that
+// no other policy has its name (in any case), stores it and audits it.
 func (db *DB) CreatePolicy(ctx context.Context, v portal.Viewer, p portal.Policy) (*portal.Policy, error) {
 	if err := requireAdmin(v); err != nil {
 		return nil, err
@@ -165,25 +166,24 @@ func (db *DB) UpdatePolicy(ctx context.Context, v portal.Viewer, p portal.Policy
 	return saved, nil
 }
 
-// checkPolicy normalises p and refuses what the pipeline cannot evaluate yet.
+// checkPolicy normalises p and checks the form of the IDs it refers to.
 func checkPolicy(p *portal.Policy) error {
 	if err := p.Normalize(); err != nil {
 		return err
 	}
-	// Policy evaluation skips requestor sets until sets exist, so a policy
-	// for one would grant nothing.
-	if p.Requestor == portal.RequestorSet {
-		return portal.Errorf(portal.EINVALID, "Policies for the people of a set are not available yet; choose another requestor.")
-	}
 	if p.WorkflowID != "" && !validID(p.WorkflowID) {
 		return portal.Errorf(portal.EINVALID, "The approval workflow chosen does not exist.")
+	}
+	if p.RequestorSetID != "" && !validID(p.RequestorSetID) {
+		return portal.Errorf(portal.EINVALID, "The set chosen does not exist.")
 	}
 	return nil
 }
 
-// checkPolicyInTx checks what p refers to: a free name and an existing
-// workflow that can find approvers for p's operation. The workflow is
-// key-share locked so that it cannot be deleted before tx commits.
+// checkPolicyInTx checks what p refers to: a free name, an existing
+// requestor set, and an existing workflow that can find approvers for p's
+// operation. The workflow and set are key-share locked so that they cannot
+// be deleted before tx commits.
 func checkPolicyInTx(ctx context.Context, tx pgx.Tx, p *portal.Policy) error {
 	var taken bool
 	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policies WHERE lower(name) = lower($1) AND id::text <> $2)`,
@@ -192,6 +192,16 @@ func checkPolicyInTx(ctx context.Context, tx pgx.Tx, p *portal.Policy) error {
 		return err
 	} else if taken {
 		return policyNameTaken(p.Name)
+	}
+	if p.RequestorSetID != "" {
+		// requestor_set_id has no foreign key (sets came after policies);
+		// the lock stands in for one until tx commits.
+		err := tx.QueryRow(ctx, "SELECT name FROM sets WHERE id = $1 FOR KEY SHARE", p.RequestorSetID).Scan(&p.RequestorSetName)
+		if isNoRows(err) {
+			return portal.Errorf(portal.EINVALID, "The set chosen no longer exists; choose another.")
+		} else if err != nil {
+			return err
+		}
 	}
 	if p.WorkflowID == "" {
 		return nil
@@ -270,7 +280,7 @@ func (db *DB) DeletePolicy(ctx context.Context, v portal.Viewer, id string) erro
 func policyDetails(p *portal.Policy) map[string]any {
 	return map[string]any{
 		"name": p.Name, "description": p.Description, "enabled": p.Enabled, "operation": string(p.Operation),
-		"requestor": string(p.Requestor), "requestor_set": p.RequestorSetID, "targets": joinColumn(p.TargetJoinPolicies),
+		"requestor": string(p.Requestor), "requestor_set": p.RequestorSetName, "targets": joinColumn(p.TargetJoinPolicies),
 		"attributes": textArray(p.Attributes), "workflow": p.WorkflowName, "notify": p.Notify,
 	}
 }

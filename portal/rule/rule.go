@@ -66,17 +66,6 @@ const (
 	TypeDate   = "date"
 )
 
-// Set is a named rule that selects people: MIM's set, which policies name
-// as their requestors and targets. Membership is evaluated when asked.
-type Set struct {
-	ID          string
-	Name        string
-	Description string
-	Rule        string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-}
-
 // Field is an attribute that rules can read, as the rule editor lists it.
 type Field struct {
 	Name string
