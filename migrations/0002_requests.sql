@@ -25,7 +25,7 @@ CREATE TABLE policies (
     name           text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 100),
     description    text NOT NULL DEFAULT '' CHECK (length(description) <= 1000),
     enabled        boolean NOT NULL DEFAULT true,
-    operation      text NOT NULL CHECK (operation IN ('add_member', 'remove_member', 'update_person')),
+    operation      text NOT NULL CHECK (operation IN ('add_member', 'remove_member', 'add_owner', 'remove_owner', 'update_person')),
     requestor      text NOT NULL CHECK (requestor IN ('self', 'manager', 'owners', 'anyone', 'set')),
     requestor_set_id uuid,
     -- For group operations: the join policies of the groups it covers.
@@ -40,7 +40,7 @@ CREATE TABLE policies (
 CREATE TABLE requests (
     id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     requester_id   uuid REFERENCES people (id) ON DELETE SET NULL, -- NULL: Tessera itself
-    operation      text NOT NULL CHECK (operation IN ('add_member', 'remove_member', 'update_person')),
+    operation      text NOT NULL CHECK (operation IN ('add_member', 'remove_member', 'add_owner', 'remove_owner', 'update_person')),
     group_id       uuid REFERENCES groups (id) ON DELETE CASCADE,
     person_id      uuid REFERENCES people (id) ON DELETE CASCADE, -- member, or person updated
     changes        jsonb NOT NULL DEFAULT '{}',
@@ -121,6 +121,10 @@ INSERT INTO policies (name, description, operation, requestor, target_join_polic
  'add_member', 'owners', '{}', '{}', NULL),
 ('Owners remove members', 'Group owners remove members from their groups, at once.',
  'remove_member', 'owners', '{}', '{}', NULL),
+('Owners add owners', 'Group owners make others owners of their groups, at once.',
+ 'add_owner', 'owners', '{}', '{}', NULL),
+('Owners remove owners', 'Group owners remove owners of their groups (never the last one), at once.',
+ 'remove_owner', 'owners', '{}', '{}', NULL),
 ('Edit own contact details', 'People change their own phone numbers and office, at once.',
  'update_person', 'self', '{}', '{phone,mobile,office}', NULL),
 ('Title changes need the manager', 'People may ask to change their title; their manager decides.',

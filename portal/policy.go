@@ -55,14 +55,26 @@ func (o Operation) Label() string {
 		return "Add a group member"
 	case OpRemoveMember:
 		return "Remove a group member"
+	case OpAddOwner:
+		return "Add a group owner"
+	case OpRemoveOwner:
+		return "Remove a group owner"
 	case OpUpdatePerson:
 		return "Change a person's attributes"
 	}
 	return string(o)
 }
 
-// IsGroupOperation reports whether the operation changes a group's members.
-func (o Operation) IsGroupOperation() bool { return o == OpAddMember || o == OpRemoveMember }
+// IsGroupOperation reports whether the operation changes a group's members
+// or owners.
+func (o Operation) IsGroupOperation() bool {
+	return o == OpAddMember || o == OpRemoveMember || o == OpAddOwner || o == OpRemoveOwner
+}
+
+// Operations lists the operations a policy can grant, in display order.
+func Operations() []Operation {
+	return []Operation{OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdatePerson}
+}
 
 // ChangeableAttribute is a person attribute a request may change.
 type ChangeableAttribute struct{ Name, Label string }
@@ -151,7 +163,7 @@ func (p *Policy) Validate() error {
 		return Errorf(EINVALID, "The description is too long (%d characters); use at most %d.", n, MaxPolicyDescription)
 	}
 	switch p.Operation {
-	case OpAddMember, OpRemoveMember, OpUpdatePerson:
+	case OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdatePerson:
 	case "":
 		return Errorf(EINVALID, "Choose the operation the policy grants.")
 	default:

@@ -13,6 +13,8 @@ type Operation string
 const (
 	OpAddMember    Operation = "add_member"
 	OpRemoveMember Operation = "remove_member"
+	OpAddOwner     Operation = "add_owner"
+	OpRemoveOwner  Operation = "remove_owner"
 	OpUpdatePerson Operation = "update_person"
 )
 
@@ -89,6 +91,10 @@ func (r *Request) Summary() string {
 			return "Leave " + r.GroupName
 		}
 		return "Remove " + r.PersonName + " from " + r.GroupName
+	case OpAddOwner:
+		return "Make " + r.PersonName + " an owner of " + r.GroupName
+	case OpRemoveOwner:
+		return "Remove " + r.PersonName + " as an owner of " + r.GroupName
 	case OpUpdatePerson:
 		return "Change " + r.PersonName + "'s profile"
 	}
@@ -125,7 +131,7 @@ func (n *NewRequest) Validate(now time.Time) error {
 		return Errorf(EINVALID, "The justification is too long (%d characters); use at most %d.", c, MaxJustification)
 	}
 	switch n.Operation {
-	case OpAddMember, OpRemoveMember:
+	case OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner:
 		if n.GroupID == "" || n.PersonID == "" {
 			return Errorf(EINVALID, "Say which group and which person.")
 		}

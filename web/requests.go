@@ -20,6 +20,7 @@ var notices = map[string]string{
 	"requested": "Your request was sent to the group's owners. You can follow it here.",
 	"added":     "The member was added.",
 	"removed":   "The member was removed.",
+	"owner":     "The owners were changed.",
 	"canceled":  "Your request was canceled.",
 	"submitted": "Your request was sent for approval. You can follow it here.",
 	"decided":   "Your decision was recorded.",
@@ -118,6 +119,27 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 		n.MemberUntil = &until
 	}
 	s.groupRequest(w, r, n, a, "added")
+}
+
+func (s *Server) handleAddOwner(w http.ResponseWriter, r *http.Request) {
+	groupID := chi.URLParam(r, "id")
+	a := view.GroupActions{AddOwner: r.PostFormValue("owner")}
+	person, err := s.People.FindPersonByName(r.Context(), a.AddOwner)
+	if err != nil {
+		if portal.ErrorCode(err) == portal.EINTERNAL {
+			s.Error(w, r, err)
+			return
+		}
+		a.Error = portal.ErrorMessage(err)
+		s.renderGroup(w, r, codeStatus[portal.ErrorCode(err)], groupID, a)
+		return
+	}
+	s.groupRequest(w, r, portal.NewRequest{Operation: portal.OpAddOwner, GroupID: groupID, PersonID: person.ID}, a, "owner")
+}
+
+func (s *Server) handleRemoveOwner(w http.ResponseWriter, r *http.Request) {
+	s.groupRequest(w, r, portal.NewRequest{Operation: portal.OpRemoveOwner, GroupID: chi.URLParam(r, "id"),
+		PersonID: chi.URLParam(r, "person")}, view.GroupActions{}, "owner")
 }
 
 func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {

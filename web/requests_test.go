@@ -178,3 +178,29 @@ func TestDeputySettings(t *testing.T) {
 	_, body = mateo.get("/settings/deputy")
 	require.Contains(t, body, "Siobhán Ní Bhriain")
 }
+
+func TestOwnersForm(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	mateo := tb.client(t)
+	mateo.mustSignIn("mateo")
+	vpn := tb.groupID(t, "VPN users")
+	_, body := mateo.get("/groups/" + vpn)
+	require.Contains(t, body, `data-testid="add-owner"`)
+	resp, body := mateo.post("/groups/"+vpn+"/owners", url.Values{"csrf": {mateo.csrf}, "owner": {"no-such-account"}})
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.Contains(t, body, `value="no-such-account"`)
+	resp, _ = mateo.post("/groups/"+vpn+"/owners", url.Values{"csrf": {mateo.csrf}, "owner": {"siobhan"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = mateo.get(resp.Header.Get("Location"))
+	require.Contains(t, body, "The owners were changed.")
+	require.Contains(t, body, "Remove Siobhán Ní Bhriain as owner")
+
+	zoe := tb.client(t)
+	zoe.mustSignIn("zoe")
+	_, body = zoe.get("/groups/" + vpn)
+	require.NotContains(t, body, `data-testid="add-owner"`)
+	resp, body = zoe.post("/groups/"+vpn+"/owners", url.Values{"csrf": {zoe.csrf}, "owner": {"zoe"}})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "the server refuses, whatever the page showed")
+	require.Contains(t, body, "only its owners can")
+}

@@ -92,6 +92,8 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/groups/{id}/leave", s.handleLeave)
 			r.Post("/groups/{id}/members", s.handleAddMember)
 			r.Post("/groups/{id}/members/{person}/remove", s.handleRemoveMember)
+			r.Post("/groups/{id}/owners", s.handleAddOwner)
+			r.Post("/groups/{id}/owners/{person}/remove", s.handleRemoveOwner)
 			r.Get("/requests", s.handleMyRequests)
 			r.Get("/requests/{id}", s.handleRequest)
 			r.Post("/requests/{id}/cancel", s.handleCancel)

@@ -224,6 +224,12 @@ func Generate(n int) (*Org, error) {
 			org.Members = append(org.Members, Membership{g.ID, org.People[user].ID})
 		}
 	}
+	// A dynamic group: its members are computed from a rule.
+	org.Groups = append(org.Groups, portal.Group{ID: newID(rng), Name: "office-zurich", DisplayName: "Zürich office",
+		Description: "Everyone who works in Zürich; membership follows the office in each profile.",
+		Email: "zurich@tessera.example", Type: portal.GroupDistribution, JoinPolicy: portal.JoinClosed,
+		MembershipRule: `person.office == "Zürich" && person.enabled`})
+	org.Owners = append(org.Owners, Membership{org.Groups[len(org.Groups)-1].ID, org.People[admin].ID})
 	// Project groups, about one per 200 people.
 	for k := range max(3, n/200) {
 		name := fmt.Sprintf("Project %s %d", projectWords[k%len(projectWords)], k/len(projectWords)+1)

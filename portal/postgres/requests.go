@@ -114,6 +114,8 @@ type policyRow struct {
 type target struct {
 	GroupName, JoinPolicy string
 	GroupRule             string // a dynamic group's membership rule
+	PersonIsOwner         bool   // the person the request is about owns the group
+	Owners                int    // how many owners the group has
 	IsMember, IsOwner     bool   // the person's membership; the viewer's ownership
 	PersonName            string
 	PersonManagerID       string
@@ -193,9 +195,12 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 	err := tx.QueryRow(ctx, `SELECT p.display_name, coalesce(p.manager_id::text, ''), g.display_name, g.join_policy,
 			coalesce(g.membership_rule, ''),
 			EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.person_id = p.id),
-			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3)
+			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3),
+			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = p.id),
+			(SELECT count(*) FROM group_owners o WHERE o.group_id = g.id)
 		FROM people p LEFT JOIN groups g ON g.id = $1 WHERE p.id = $2`, nullable(n.GroupID), n.PersonID, nullable(v.PersonID)).
-		Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.GroupRule, &t.IsMember, &t.IsOwner)
+		Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.GroupRule, &t.IsMember, &t.IsOwner,
+			&t.PersonIsOwner, &t.Owners)
 	if isNoRows(err) {
 		return t, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
 	} else if err != nil {
@@ -214,6 +219,21 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 // policy: joining a group twice, leaving one you are not in.
 func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
 	self := n.PersonID == v.PersonID
+	switch n.Operation {
+	case portal.OpAddOwner:
+		if t.PersonIsOwner {
+			return portal.Errorf(portal.ECONFLICT, "%s is already an owner of %s.", t.PersonName, t.GroupName)
+		}
+		return nil
+	case portal.OpRemoveOwner:
+		if !t.PersonIsOwner {
+			return portal.Errorf(portal.ECONFLICT, "%s is not an owner of %s.", t.PersonName, t.GroupName)
+		}
+		if t.Owners <= 1 {
+			return portal.Errorf(portal.ECONFLICT, "%s is the only owner of %s; make someone else an owner first.", t.PersonName, t.GroupName)
+		}
+		return nil
+	}
 	if t.GroupRule != "" {
 		return portal.Errorf(portal.EINVALID, "The members of %s are computed from a rule, so they cannot be added or removed by hand.", t.GroupName)
 	}
@@ -331,6 +351,8 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 			return fmt.Sprintf("No policy lets you leave %s; ask one of its owners.", t.GroupName)
 		}
 		return fmt.Sprintf("No policy lets you remove members from %s: only its owners can.", t.GroupName)
+	case portal.OpAddOwner, portal.OpRemoveOwner:
+		return fmt.Sprintf("No policy lets you change the owners of %s: only its owners can.", t.GroupName)
 	}
 	var attrs []string
 	for a := range n.Changes {
@@ -372,6 +394,24 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID str
 	case portal.OpRemoveMember:
 		if _, err := tx.Exec(ctx, "DELETE FROM group_members WHERE group_id = $1 AND person_id = $2", groupID, personID); err != nil {
 			return err
+		}
+	case portal.OpAddOwner:
+		if _, err := tx.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", groupID, personID); err != nil {
+			return err
+		}
+	case portal.OpRemoveOwner:
+		// Never the last owner, even when two removals race: the group's
+		// row lock orders them.
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM groups WHERE id = $1 FOR UPDATE", groupID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM group_owners WHERE group_id = $1 AND person_id = $2
+			AND (SELECT count(*) FROM group_owners WHERE group_id = $1) > 1`, groupID, personID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return portal.Errorf(portal.ECONFLICT, "A group needs at least one owner; make someone else an owner first.")
 		}
 	case portal.OpUpdatePerson:
 		var sets []string

@@ -634,3 +634,49 @@ func TestRequestorSet(t *testing.T) {
 		Changes: map[string]string{"mobile": "+44 7700 900999"}})
 	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err), "people outside the set are still refused")
 }
+
+func TestOwnersManageOwners(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users") // owned by Mateo alone
+	mateo := p.account("manager")
+	ada := p.account("administrator")
+	zoe := p.account("end user")
+	isOwner := func(id string) bool {
+		var ok bool
+		require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT EXISTS (SELECT 1 FROM group_owners WHERE group_id = $1 AND person_id = $2)", g, id).Scan(&ok))
+		return ok
+	}
+	_, err := p.db.Submit(p.ctx, mateo, portal.NewRequest{Operation: portal.OpRemoveOwner, GroupID: g, PersonID: mateo.PersonID})
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err))
+	require.Contains(t, portal.ErrorMessage(err), "only owner")
+
+	_, err = p.db.Submit(p.ctx, zoe, portal.NewRequest{Operation: portal.OpAddOwner, GroupID: g, PersonID: zoe.PersonID})
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err), "non-owners cannot make themselves owners")
+
+	r, err := p.db.Submit(p.ctx, mateo, portal.NewRequest{Operation: portal.OpAddOwner, GroupID: g, PersonID: ada.PersonID})
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusCompleted, r.Status)
+	require.Equal(t, "Make "+ada.DisplayName+" an owner of VPN users", r.Summary())
+	require.True(t, isOwner(ada.PersonID))
+
+	_, err = p.db.Submit(p.ctx, mateo, portal.NewRequest{Operation: portal.OpAddOwner, GroupID: g, PersonID: ada.PersonID})
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err))
+
+	// Both owners remove each other at the same moment: one wins, the
+	// group keeps an owner.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, pair := range [][2]portal.Viewer{{mateo, ada}, {ada, mateo}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = p.db.Submit(p.ctx, pair[0], portal.NewRequest{Operation: portal.OpRemoveOwner, GroupID: g, PersonID: pair[1].PersonID})
+		}()
+	}
+	wg.Wait()
+	var owners int
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT count(*) FROM group_owners WHERE group_id = $1", g).Scan(&owners))
+	require.Equal(t, 1, owners)
+	require.True(t, (errs[0] == nil) != (errs[1] == nil), "exactly one removal succeeds: %v", errs)
+}

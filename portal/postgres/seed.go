@@ -47,10 +47,14 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 			return fmt.Errorf("copy people: %w", err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"groups"},
-			[]string{"id", "name", "display_name", "description", "email", "group_type", "join_policy"},
+			[]string{"id", "name", "display_name", "description", "email", "group_type", "join_policy", "membership_rule"},
 			pgx.CopyFromSlice(len(org.Groups), func(i int) ([]any, error) {
 				g := &org.Groups[i]
-				return []any{g.ID, g.Name, g.DisplayName, g.Description, g.Email, string(g.Type), string(g.JoinPolicy)}, nil
+				var rule any
+				if g.MembershipRule != "" {
+					rule = g.MembershipRule
+				}
+				return []any{g.ID, g.Name, g.DisplayName, g.Description, g.Email, string(g.Type), string(g.JoinPolicy), rule}, nil
 			})); err != nil {
 			return fmt.Errorf("copy groups: %w", err)
 		}
@@ -88,6 +92,13 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 		return err
 	} else if err != nil {
 		return fmt.Errorf("postgres: load org: %w", err)
+	}
+	for _, g := range org.Groups {
+		if g.MembershipRule != "" {
+			if _, _, err := db.RecomputeGroup(ctx, g.ID); err != nil {
+				return fmt.Errorf("postgres: demo dynamic group: %w", err)
+			}
+		}
 	}
 	if _, err := db.Pool.Exec(ctx, "VACUUM ANALYZE people, groups, group_members, group_owners"); err != nil {
 		return fmt.Errorf("postgres: analyze: %w", err)

@@ -880,7 +880,7 @@ func PolicyEdit(p Page, f PolicyForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			for _, op := range []portal.Operation{portal.OpAddMember, portal.OpRemoveMember, portal.OpUpdatePerson} {
+			for _, op := range portal.Operations() {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 47, "<label><input type=\"radio\" name=\"operation\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
