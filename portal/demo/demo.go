@@ -227,7 +227,7 @@ func Generate(n int) (*Org, error) {
 	// A dynamic group: its members are computed from a rule.
 	org.Groups = append(org.Groups, portal.Group{ID: newID(rng), Name: "office-zurich", DisplayName: "Zürich office",
 		Description: "Everyone who works in Zürich; membership follows the office in each profile.",
-		Email: "zurich@tessera.example", Type: portal.GroupDistribution, JoinPolicy: portal.JoinClosed,
+		Email:       "zurich@tessera.example", Type: portal.GroupDistribution, JoinPolicy: portal.JoinClosed,
 		MembershipRule: `person.office == "Zürich" && person.enabled`})
 	org.Owners = append(org.Owners, Membership{org.Groups[len(org.Groups)-1].ID, org.People[admin].ID})
 	// Project groups, about one per 200 people.
