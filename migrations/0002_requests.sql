@@ -57,6 +57,8 @@ CREATE INDEX requests_requester ON requests (requester_id, created_at DESC);
 -- One pending request per membership change.
 CREATE UNIQUE INDEX requests_one_pending ON requests (operation, group_id, person_id)
     WHERE status = 'authorizing' AND group_id IS NOT NULL;
+-- A group page shows the viewer's pending request on it.
+CREATE INDEX requests_pending_by_person ON requests (person_id, group_id) WHERE status = 'authorizing';
 
 -- request_events is the timeline a requester sees.
 CREATE TABLE request_events (
