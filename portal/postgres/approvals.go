@@ -240,9 +240,6 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID
 // finish ends a request that will not be committed (denied, expired),
 // records why and tells the requester.
 func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string, status portal.RequestStatus, actorID, detail string, earlier ...event) error {
-	if _, err := tx.Exec(ctx, "UPDATE requests SET status = $2, updated_at = now() WHERE id = $1", requestID, string(status)); err != nil {
-		return err
-	}
 	notice := portal.EventDenied
 	if status == portal.StatusExpired {
 		notice = portal.EventExpired
@@ -250,7 +247,7 @@ func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string,
 	if err := db.notify(ctx, tx, notice, requestID, requester); err != nil {
 		return err
 	}
-	return record(ctx, tx, requestID, "request_"+string(status), map[string]any{"detail": detail},
+	return recordStatus(ctx, tx, requestID, status, "request_"+string(status), map[string]any{"detail": detail},
 		append(earlier, event{string(status), actorID, detail})...)
 }
 

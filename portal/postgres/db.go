@@ -113,3 +113,11 @@ func storeError(op string, err error) error {
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }
+
+// nullable turns an empty ID into SQL NULL.
+func nullable(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
+}

@@ -54,6 +54,13 @@ type event struct{ Kind, ActorID, Detail string }
 // record adds timeline events to a request and, when action is set, the
 // audit entry for them, in one statement (one round trip on a hot path).
 func record(ctx context.Context, tx pgx.Tx, requestID, action string, details map[string]any, events ...event) error {
+	return recordStatus(ctx, tx, requestID, "", action, details, events...)
+}
+
+// recordStatus is record that also moves the request to status (when set)
+// in the same statement. Callers make it their transaction's last
+// statement: the audit entry takes the audit chain's lock until commit.
+func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status portal.RequestStatus, action string, details map[string]any, events ...event) error {
 	kinds, actors, texts := make([]string, len(events)), make([]*string, len(events)), make([]string, len(events))
 	for i, e := range events {
 		kinds[i], texts[i] = e.Kind, e.Detail
@@ -61,32 +68,27 @@ func record(ctx context.Context, tx pgx.Tx, requestID, action string, details ma
 			actors[i] = &events[i].ActorID
 		}
 	}
-	insert := `INSERT INTO request_events (request_id, kind, actor_id, detail)
-		SELECT $1, k, a, d FROM unnest($2::text[], $3::uuid[], $4::text[]) AS t(k, a, d)`
+	sql := `WITH e AS (INSERT INTO request_events (request_id, kind, actor_id, detail)
+		SELECT $1, k, a, d FROM unnest($2::text[], $3::uuid[], $4::text[]) AS t(k, a, d)),
+		s AS (UPDATE requests SET status = $5, updated_at = now() WHERE id = $1 AND $5 <> '')`
+	args := []any{requestID, kinds, actors, texts, string(status)}
 	if action == "" {
-		_, err := tx.Exec(ctx, insert, requestID, kinds, actors, texts)
-		return err
+		sql += ` SELECT 1`
+	} else {
+		if details == nil {
+			details = map[string]any{}
+		}
+		var actor *string
+		if len(events) > 0 {
+			actor = actors[0]
+		}
+		sql += ` SELECT audit_append($6, $7, 'request', $1::text, $8)`
+		args = append(args, actor, action, details)
 	}
-	if details == nil {
-		details = map[string]any{}
-	}
-	var actor *string
-	if len(events) > 0 {
-		actor = actors[0]
-	}
-	_, err := tx.Exec(ctx, `WITH e AS (`+insert+`) SELECT audit_append($5, $6, 'request', $1::text, $7)`,
-		requestID, kinds, actors, texts, actor, action, details)
-	if err != nil {
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("record %s: %w", action, err)
 	}
 	return nil
-}
-
-func nullable(id string) any {
-	if id == "" {
-		return nil
-	}
-	return id
 }
 
 // personColumnsFor maps the person attributes a request may change to their
@@ -434,10 +436,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID str
 			return err
 		}
 	}
-	if _, err := tx.Exec(ctx, "UPDATE requests SET status = 'completed', updated_at = now() WHERE id = $1", requestID); err != nil {
-		return err
-	}
-	return record(ctx, tx, requestID, "request_committed", map[string]any{"operation": op},
+	return recordStatus(ctx, tx, requestID, portal.StatusCompleted, "request_committed", map[string]any{"operation": op},
 		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})...)
 }
 
