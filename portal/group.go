@@ -71,15 +71,7 @@ type GroupFilter struct {
 }
 
 // Normalize trims the query and checks its length and paging.
-func (f *GroupFilter) Normalize() error {
-	q, err := NormalizeQuery(f.Query)
-	if err != nil {
-		return err
-	}
-	f.Query = q
-	f.Offset, f.Limit = normalizePage(f.Offset, f.Limit)
-	return nil
-}
+func (f *GroupFilter) Normalize() error { return normalizeFilter(&f.Query, &f.Offset, &f.Limit) }
 
 // GroupService reads groups and their members.
 type GroupService interface {

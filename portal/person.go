@@ -154,13 +154,15 @@ type PersonFilter struct {
 const MaxQueryLen = 200
 
 // Normalize trims the query and checks its length and paging.
-func (f *PersonFilter) Normalize() error {
-	q, err := NormalizeQuery(f.Query)
+func (f *PersonFilter) Normalize() error { return normalizeFilter(&f.Query, &f.Offset, &f.Limit) }
+
+func normalizeFilter(query *string, offset, limit *int) error {
+	q, err := NormalizeQuery(*query)
 	if err != nil {
 		return err
 	}
-	f.Query = q
-	f.Offset, f.Limit = normalizePage(f.Offset, f.Limit)
+	*query = q
+	*offset, *limit = normalizePage(*offset, *limit)
 	return nil
 }
 

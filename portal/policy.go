@@ -89,6 +89,16 @@ var changeableAttributes = []ChangeableAttribute{
 // update_person policy can cover.
 func ChangeableAttributes() []ChangeableAttribute { return slices.Clone(changeableAttributes) }
 
+// AttributeLabel names a changeable attribute as people read it.
+func AttributeLabel(name string) string {
+	for _, a := range changeableAttributes {
+		if a.Name == name {
+			return a.Label
+		}
+	}
+	return name
+}
+
 func attributeIndex(name string) int {
 	return slices.IndexFunc(changeableAttributes, func(a ChangeableAttribute) bool { return a.Name == name })
 }

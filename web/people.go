@@ -55,17 +55,9 @@ func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	v := viewer(r)
 	q := r.URL.Query().Get("q")
 	res, err := s.People.SearchPeople(r.Context(), portal.PersonFilter{Query: q, Offset: offsetParam(r)})
-	errMsg, status := "", http.StatusOK
-	if err != nil {
-		if portal.ErrorCode(err) != portal.EINVALID {
-			s.Error(w, r, err)
-			return
-		}
-		errMsg, status = portal.ErrorMessage(err), http.StatusBadRequest
-		if isFragment(r) {
-			// htmx swaps only 2xx answers; the message is the content.
-			status = http.StatusOK
-		}
+	errMsg, status, ok := s.searchOutcome(w, r, err)
+	if !ok {
+		return
 	}
 	for i := range res.Items {
 		res.Items[i] = res.Items[i].Redact(v)
@@ -113,21 +105,30 @@ func (s *Server) handleOrgChart(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query().Get("q")
 	res, err := s.Groups.SearchGroups(r.Context(), portal.GroupFilter{Query: q, Offset: offsetParam(r)})
-	errMsg, status := "", http.StatusOK
-	if err != nil {
-		if portal.ErrorCode(err) != portal.EINVALID {
-			s.Error(w, r, err)
-			return
-		}
-		errMsg, status = portal.ErrorMessage(err), http.StatusBadRequest
-		if isFragment(r) {
-			// htmx swaps only 2xx answers; the message is the content.
-			status = http.StatusOK
-		}
+	errMsg, status, ok := s.searchOutcome(w, r, err)
+	if !ok {
+		return
 	}
 	if isFragment(r) {
 		renderStatus(w, r, status, view.GroupResults(q, res, errMsg))
 		return
 	}
 	renderStatus(w, r, status, view.GroupSearch(s.page(r, "Groups", "groups"), q, res, errMsg))
+}
+
+// searchOutcome turns a search's error into the message shown in place of
+// results and the status to answer with; ok is false when it rendered an
+// error page instead (anything but invalid input).
+func (s *Server) searchOutcome(w http.ResponseWriter, r *http.Request, err error) (msg string, status int, ok bool) {
+	switch {
+	case err == nil:
+		return "", http.StatusOK, true
+	case portal.ErrorCode(err) != portal.EINVALID:
+		s.Error(w, r, err)
+		return "", 0, false
+	case isFragment(r):
+		// htmx swaps only 2xx answers; the message is the content.
+		return portal.ErrorMessage(err), http.StatusOK, true
+	}
+	return portal.ErrorMessage(err), http.StatusBadRequest, true
 }

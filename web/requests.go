@@ -289,7 +289,7 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		// Each changed attribute is its own request, so that what policy
 		// grants at once is done at once and the rest waits for approval.
-		for _, a := range view.EditableAttributes() {
+		for _, a := range portal.ChangeableAttributes() {
 			val := strings.TrimSpace(r.PostFormValue(a.Name))
 			if val == f.Values[a.Name] {
 				continue
@@ -317,7 +317,8 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 }
 
 func personValues(p *portal.Person) map[string]string {
-	return map[string]string{"phone": p.Phone, "mobile": p.Mobile, "office": p.Office, "title": p.Title, "department": p.Department}
+	return map[string]string{"phone": p.Phone, "mobile": p.Mobile, "office": p.Office, "title": p.Title,
+		"department": p.Department, "displayName": p.DisplayName, "givenName": p.GivenName, "surname": p.Surname}
 }
 
 func (s *Server) renderDeputy(w http.ResponseWriter, r *http.Request, status int, errMsg, who, from, to string) {

@@ -149,7 +149,7 @@ func TestProfileEdit(t *testing.T) {
 	_, body := zoe.get("/profile/edit")
 	require.Contains(t, body, `name="phone"`)
 	form := url.Values{"csrf": {zoe.csrf}}
-	for _, m := range regexp.MustCompile(`name="(phone|mobile|office|title|department)" type="text" maxlength="256" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+	for _, m := range regexp.MustCompile(`name="(phone|mobile|office|title|department|displayName|givenName|surname)" type="text" maxlength="256" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
 		form.Set(m[1], m[2])
 	}
 	form.Set("office", "Zürich")

@@ -99,13 +99,6 @@ var personColumnsFor = map[string]string{
 	"phone": "phone", "mobile": "mobile",
 }
 
-// AttributeLabels names the core attributes a request may change.
-var AttributeLabels = map[string]string{
-	"displayName": "Display name", "givenName": "Given name", "surname": "Surname",
-	"title": "Title", "department": "Department", "office": "Office",
-	"phone": "Phone", "mobile": "Mobile",
-}
-
 // policyRow is a policy as evaluation reads it.
 type policyRow struct {
 	ID, Name, Requestor, WorkflowID, RequestorSetID string
@@ -358,7 +351,7 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 	}
 	var attrs []string
 	for a := range n.Changes {
-		attrs = append(attrs, AttributeLabels[a])
+		attrs = append(attrs, portal.AttributeLabel(a))
 	}
 	slices.Sort(attrs)
 	if self {

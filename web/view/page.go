@@ -133,21 +133,5 @@ func eventLabel(kind string) string {
 	return kind
 }
 
-// EditableAttribute is a profile attribute a person may ask to change.
-type EditableAttribute struct{ Name, Label string }
-
-var editableAttributes = []EditableAttribute{
-	{"phone", "Phone"}, {"mobile", "Mobile"}, {"office", "Office"}, {"title", "Title"}, {"department", "Department"},
-}
-
-// EditableAttributes lists the attributes the profile form offers, in order.
-func EditableAttributes() []EditableAttribute { return editableAttributes }
-
-func attrLabel(name string) string {
-	for _, a := range editableAttributes {
-		if a.Name == name {
-			return a.Label
-		}
-	}
-	return name
-}
+// attrLabel names a changeable attribute as people read it.
+func attrLabel(name string) string { return portal.AttributeLabel(name) }
