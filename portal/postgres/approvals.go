@@ -24,14 +24,19 @@ type workflowRow struct {
 	ReminderHours                        *int
 }
 
-func loadWorkflow(ctx context.Context, tx pgx.Tx, id string) (*workflowRow, error) {
+const workflowSQL = `SELECT id, name, approver_source, threshold, timeout_outcome, threshold_n,
+		approver_ids::text[], escalation_ids::text[], deadline_hours, deadline_business_days, calendar_id::text, reminder_hours
+	FROM approval_workflows`
+
+func scanWorkflowRow(row pgx.Row) (*workflowRow, error) {
 	w := &workflowRow{}
-	err := tx.QueryRow(ctx, `SELECT id, name, approver_source, threshold, timeout_outcome, threshold_n,
-			approver_ids::text[], escalation_ids::text[], deadline_hours, deadline_business_days, calendar_id::text, reminder_hours
-		FROM approval_workflows WHERE id = $1`, id).
-		Scan(&w.ID, &w.Name, &w.Source, &w.Threshold, &w.Outcome, &w.N, &w.ApproverIDs, &w.EscalationIDs,
-			&w.DeadlineHours, &w.DeadlineDays, &w.CalendarID, &w.ReminderHours)
+	err := row.Scan(&w.ID, &w.Name, &w.Source, &w.Threshold, &w.Outcome, &w.N, &w.ApproverIDs, &w.EscalationIDs,
+		&w.DeadlineHours, &w.DeadlineDays, &w.CalendarID, &w.ReminderHours)
 	return w, err
+}
+
+func loadWorkflow(ctx context.Context, tx pgx.Tx, id string) (*workflowRow, error) {
+	return scanWorkflowRow(tx.QueryRow(ctx, workflowSQL+` WHERE id = $1`, id))
 }
 
 // deadline is when an approval started now must be decided, or nil.
@@ -60,16 +65,21 @@ type requestHead struct {
 	HasApproval                                                 bool // its approval was started
 }
 
-func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error) {
+const lockRequestSQL = `SELECT status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
+		person_id, coalesce(workflow_id::text, ''), changes, member_until,
+		EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id AND status = 'approved'),
+		EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id)
+	FROM requests r WHERE id = $1 FOR UPDATE`
+
+func scanRequestHead(row pgx.Row) (requestHead, error) {
 	var h requestHead
-	err := tx.QueryRow(ctx, `SELECT status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
-			person_id, coalesce(workflow_id::text, ''), changes, member_until,
-			EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id AND status = 'approved'),
-			EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id)
-		FROM requests r WHERE id = $1 FOR UPDATE`, id).
-		Scan(&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil,
-			&h.Approved, &h.HasApproval)
+	err := row.Scan(&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil,
+		&h.Approved, &h.HasApproval)
 	return h, err
+}
+
+func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error) {
+	return scanRequestHead(tx.QueryRow(ctx, lockRequestSQL, id))
 }
 
 // Authorize starts a request's approval: it resolves the approvers (and
@@ -77,18 +87,27 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error)
 // the reminder and the deadline. Running it twice does nothing more.
 func (db *DB) Authorize(ctx context.Context, requestID string) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		h, err := lockRequest(ctx, tx, requestID)
-		if isNoRows(err) {
-			return nil
-		} else if err != nil {
+		// The request (locked) and its workflow in one round trip.
+		var h requestHead
+		var w *workflowRow
+		var hErr, wErr error
+		b := &pgx.Batch{}
+		b.Queue(lockRequestSQL, requestID).QueryRow(func(row pgx.Row) error { h, hErr = scanRequestHead(row); return nil })
+		b.Queue(workflowSQL+` WHERE id = (SELECT workflow_id FROM requests WHERE id = $1)`, requestID).
+			QueryRow(func(row pgx.Row) error { w, wErr = scanWorkflowRow(row); return nil })
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
+		}
+		if isNoRows(hErr) {
+			return nil
+		} else if hErr != nil {
+			return hErr
 		}
 		if h.Status != string(portal.StatusAuthorizing) || h.HasApproval || h.WorkflowID == "" {
 			return nil
 		}
-		w, err := loadWorkflow(ctx, tx, h.WorkflowID)
-		if err != nil {
-			return err
+		if wErr != nil {
+			return wErr
 		}
 		approvers, err := resolveApprovers(ctx, tx, w, h)
 		if err != nil {
@@ -110,12 +129,10 @@ func (db *DB) Authorize(ctx context.Context, requestID string) error {
 		if err != nil {
 			return err
 		}
-		var approvalID string
-		if err := tx.QueryRow(ctx, "INSERT INTO approvals (request_id, needed, deadline) VALUES ($1, $2, $3) RETURNING id",
-			requestID, needed, deadline).Scan(&approvalID); err != nil {
-			return err
-		}
-		sentTo, err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, approvers, false)
+		approvalID := newUUID()
+		sentTo, err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, approvers, false,
+			stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
+				[]any{approvalID, requestID, needed, deadline}})
 		if err != nil {
 			return err
 		}
@@ -187,12 +204,24 @@ func resolveApprovers(ctx context.Context, tx pgx.Tx, w *workflowRow, h requestH
 
 // addApprovers records approvers (and the deputies standing in for them
 // today), tells each of them, and returns their names for the timeline.
-func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool) ([]string, error) {
+// stmt is one SQL statement to run ahead of another in the same batch.
+type stmt struct {
+	SQL  string
+	Args []any
+}
+
+func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool, before ...stmt) ([]string, error) {
 	event := portal.EventApprovalRequested
 	if escalation {
 		event = portal.EventEscalated
 	}
-	rows, err := tx.Query(ctx, `WITH added AS (
+	b := &pgx.Batch{}
+	for _, st := range before {
+		b.Queue(st.SQL, st.Args...)
+	}
+	type added struct{ ID, Name, DeputyID, DeputyName string }
+	var list []added
+	b.Queue(`WITH added AS (
 			INSERT INTO approvers (approval_id, person_id, escalation) SELECT $1, unnest($2::uuid[]), $3
 			ON CONFLICT DO NOTHING RETURNING person_id)
 		SELECT p.id::text, p.display_name, coalesce(d.deputy_id::text, ''), coalesce(dp.display_name, '')
@@ -200,16 +229,15 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID
 		LEFT JOIN deputies d ON d.person_id = p.id AND current_date BETWEEN d.starts AND d.ends
 			AND d.deputy_id IS DISTINCT FROM $4::uuid AND d.deputy_id <> ALL ($2::uuid[])
 		LEFT JOIN people dp ON dp.id = d.deputy_id
-		ORDER BY p.sort_name, p.id`, approvalID, ids, escalation, nullable(requester))
-	if err != nil {
-		return nil, err
-	}
-	type added struct{ ID, Name, DeputyID, DeputyName string }
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (added, error) {
-		var a added
-		return a, row.Scan(&a.ID, &a.Name, &a.DeputyID, &a.DeputyName)
+		ORDER BY p.sort_name, p.id`, approvalID, ids, escalation, nullable(requester)).Query(func(rows pgx.Rows) error {
+		var err error
+		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (added, error) {
+			var a added
+			return a, row.Scan(&a.ID, &a.Name, &a.DeputyID, &a.DeputyName)
+		})
+		return err
 	})
-	if err != nil {
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	var names, deputies, behalf []string

@@ -3,6 +3,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"regexp"
@@ -120,4 +121,14 @@ func nullable(id string) any {
 		return nil
 	}
 	return id
+}
+
+// newUUID returns a random (version 4) UUID, for rows whose ID a statement
+// batched after their insert needs to know.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
