@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -298,16 +299,16 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		var requestID, status, requester string
 		var needed int
-		var principal, decided, byOther *string
+		var principal, principalName, decided, byOther *string
 		err := tx.QueryRow(ctx, `SELECT a.request_id, a.status, a.needed, coalesce(r.requester_id::text, ''),
-				me.principal::text, me.decision,
+				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
 				(SELECT p.display_name FROM approvers b JOIN people p ON p.id = b.person_id WHERE b.approval_id = a.id
 					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1)
 			FROM approvals a JOIN requests r ON r.id = a.request_id
 			LEFT JOIN LATERAL (SELECT coalesce(on_behalf_of, person_id) AS principal, decision FROM approvers
 				WHERE approval_id = a.id AND person_id = $2) me ON true
 			WHERE a.id = $1 FOR UPDATE OF a`, approvalID, v.PersonID).
-			Scan(&requestID, &status, &needed, &requester, &principal, &decided, &byOther)
+			Scan(&requestID, &status, &needed, &requester, &principal, &principalName, &decided, &byOther)
 		if isNoRows(err) {
 			return notFound
 		} else if err != nil {
@@ -332,41 +333,36 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 		if approve {
 			decision = "approved"
 		}
-		if _, err := tx.Exec(ctx, `UPDATE approvers SET decision = $3, reason = $4, decided_at = now()
-			WHERE approval_id = $1 AND person_id = $2`, approvalID, v.PersonID, decision, reason); err != nil {
-			return err
-		}
 		detail := reason
-		if *principal != v.PersonID {
-			var pname string
-			if err := tx.QueryRow(ctx, "SELECT display_name FROM people WHERE id = $1", *principal).Scan(&pname); err != nil {
-				return err
-			}
-			detail = strings.TrimSpace("As deputy for " + pname + ". " + reason)
+		if *principal != v.PersonID && principalName != nil {
+			detail = strings.TrimSpace("As deputy for " + *principalName + ". " + reason)
 		}
 		decisionEvent := event{decision, v.PersonID, detail}
+		// The decision and its effect on the approval in one round trip:
+		// a rejection ends it; enough approvals (counted by whom the
+		// approvers stand for) settle it. The row lock makes this exact.
+		settle := `UPDATE approvals SET status = 'approved' WHERE id = $1 AND needed <= (
+			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = $1 AND decision = 'approved')`
 		if !approve {
-			if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'rejected' WHERE id = $1", approvalID); err != nil {
-				return err
-			}
-			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason, decisionEvent)
+			settle = `UPDATE approvals SET status = 'rejected' WHERE id = $1`
 		}
-		audit := func() error {
-			return record(ctx, tx, requestID, "approval_"+decision, map[string]any{"approval": approvalID, "reason": reason}, decisionEvent)
-		}
-		// Settle the approval when enough approvers (counted by whom they
-		// stand for) have approved; the row lock makes this exact.
-		tag, err := tx.Exec(ctx, `UPDATE approvals SET status = 'approved' WHERE id = $1 AND needed <= (
-			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = $1 AND decision = 'approved')`, approvalID)
-		if err != nil {
+		var settled bool
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE approvers SET decision = $3, reason = $4, decided_at = now()
+			WHERE approval_id = $1 AND person_id = $2`, approvalID, v.PersonID, decision, reason)
+		b.Queue(settle, approvalID).Exec(func(tag pgconn.CommandTag) error { settled = tag.RowsAffected() == 1; return nil })
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 1 {
+		if !approve {
+			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason, decisionEvent)
+		}
+		if settled {
 			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
 				return err
 			}
 		}
-		return audit()
+		return record(ctx, tx, requestID, "approval_"+decision, map[string]any{"approval": approvalID, "reason": reason}, decisionEvent)
 	})
 	return storeError("decide", err)
 }
