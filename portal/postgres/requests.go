@@ -129,14 +129,14 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 	var id string
 	var req *portal.Request
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		t, err := loadTarget(ctx, tx, v, n)
+		t, policies, err := loadTarget(ctx, tx, v, n)
 		if err != nil {
 			return err
 		}
 		if err := checkRequestShape(v, n, t); err != nil {
 			return err
 		}
-		pol, err := db.evaluatePolicy(ctx, tx, v, n, t)
+		pol, err := db.evaluatePolicy(ctx, v, n, t, policies)
 		if err != nil {
 			return err
 		}
@@ -184,30 +184,52 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 	return req, nil
 }
 
-func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest) (target, error) {
+// loadTarget reads what evaluation needs about the request's target, and
+// the enabled policies for its operation, in one round trip.
+func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest) (target, []policyRow, error) {
 	var t target
+	var policies []policyRow
 	var groupName, joinPolicy *string
-	err := tx.QueryRow(ctx, `SELECT p.display_name, coalesce(p.manager_id::text, ''), g.display_name, g.join_policy,
+	var targetErr error
+	b := &pgx.Batch{}
+	b.Queue(`SELECT p.display_name, coalesce(p.manager_id::text, ''), g.display_name, g.join_policy,
 			coalesce(g.membership_rule, ''),
 			EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.person_id = p.id),
 			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3),
 			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = p.id),
 			(SELECT count(*) FROM group_owners o WHERE o.group_id = g.id)
 		FROM people p LEFT JOIN groups g ON g.id = $1 WHERE p.id = $2`, nullable(n.GroupID), n.PersonID, nullable(v.PersonID)).
-		Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.GroupRule, &t.IsMember, &t.IsOwner,
-			&t.PersonIsOwner, &t.Owners)
-	if isNoRows(err) {
-		return t, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
-	} else if err != nil {
-		return t, err
+		QueryRow(func(row pgx.Row) error {
+			targetErr = row.Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.GroupRule, &t.IsMember, &t.IsOwner,
+				&t.PersonIsOwner, &t.Owners)
+			return nil
+		})
+	b.Queue(`SELECT id, name, requestor, coalesce(workflow_id::text, ''), coalesce(requestor_set_id::text, ''),
+			target_join_policies, attributes
+		FROM policies WHERE enabled AND operation = $1 ORDER BY name`, string(n.Operation)).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			policies, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (policyRow, error) {
+				var p policyRow
+				return p, row.Scan(&p.ID, &p.Name, &p.Requestor, &p.WorkflowID, &p.RequestorSetID, &p.JoinPolicies, &p.Attributes)
+			})
+			return err
+		})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return t, nil, err
+	}
+	if isNoRows(targetErr) {
+		return t, nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	} else if targetErr != nil {
+		return t, nil, targetErr
 	}
 	if n.GroupID != "" {
 		if groupName == nil {
-			return t, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+			return t, nil, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 		}
 		t.GroupName, t.JoinPolicy = *groupName, *joinPolicy
 	}
-	return t, nil
+	return t, policies, nil
 }
 
 // checkRequestShape refuses requests that make no sense whatever the
@@ -264,20 +286,7 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
 // that needs no approval grants it at once (so a group owner joining their
 // own owner-approval group is not sent to themselves); otherwise the first
 // by name decides which approval workflow runs.
-func (db *DB) evaluatePolicy(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest, t target) (policyRow, error) {
-	rows, err := tx.Query(ctx, `SELECT id, name, requestor, coalesce(workflow_id::text, ''), coalesce(requestor_set_id::text, ''),
-			target_join_policies, attributes
-		FROM policies WHERE enabled AND operation = $1 ORDER BY name`, string(n.Operation))
-	if err != nil {
-		return policyRow{}, err
-	}
-	policies, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (policyRow, error) {
-		var p policyRow
-		return p, row.Scan(&p.ID, &p.Name, &p.Requestor, &p.WorkflowID, &p.RequestorSetID, &p.JoinPolicies, &p.Attributes)
-	})
-	if err != nil {
-		return policyRow{}, err
-	}
+func (db *DB) evaluatePolicy(ctx context.Context, v portal.Viewer, n portal.NewRequest, t target, policies []policyRow) (policyRow, error) {
 	var granted []policyRow // in name order
 	for _, p := range policies {
 		switch p.Requestor {
