@@ -48,6 +48,7 @@ func Main(m *testing.M) {
 func Stop() {
 	stopChromium()
 	stopSMTP()
+	stopSamba()
 	if pg.admin != nil {
 		pg.admin.Close()
 	}
