@@ -21,7 +21,7 @@ import (
 // them, the owner approves each, and River commits them. The figure is
 // completed requests per second, end to end.
 func BenchmarkRequestPipeline(b *testing.B) {
-	const people = 5000
+	const people = 10000
 	ctx := context.Background()
 	pool := harness.Pool(b, harness.SeededDatabaseURL(b, people))
 	db := postgres.New(pool)
@@ -40,7 +40,7 @@ func BenchmarkRequestPipeline(b *testing.B) {
 			requesters = append(requesters, portal.Viewer{PersonID: p.ID, DisplayName: p.DisplayName})
 		}
 	}
-	n := min(len(requesters), 3000)
+	n := min(len(requesters), 6000)
 
 	b.ResetTimer()
 	start := time.Now()

@@ -252,8 +252,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB) (*river.Client[pg
 		}
 		workers := river.NewWorkers()
 		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Mailer: mailer, BaseURL: cfg.WebConfig().BaseURL})
-		rc.Workers = workers
-		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
+		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {

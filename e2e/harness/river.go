@@ -20,14 +20,9 @@ func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseUR
 	tb.Helper()
 	workers := river.NewWorkers()
 	workflow.AddWorkers(workers, workflow.Deps{Processor: db, Mailer: mailer, BaseURL: baseURL})
-	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
-		Logger:            slog.New(slog.DiscardHandler),
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}},
-		Workers:           workers,
-		FetchCooldown:     20 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
-		TestOnly:          true,
-	})
+	cfg := workflow.RiverConfig(workers, slog.New(slog.DiscardHandler))
+	cfg.TestOnly = true
+	client, err := river.NewClient(riverpgxv5.New(db.Pool), cfg)
 	if err != nil {
 		tb.Fatalf("harness: river: %v", err)
 	}

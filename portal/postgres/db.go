@@ -132,3 +132,12 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// execBatch runs statements in one round trip, in order.
+func execBatch(ctx context.Context, tx pgx.Tx, stmts ...stmt) error {
+	b := &pgx.Batch{}
+	for _, st := range stmts {
+		b.Queue(st.SQL, st.Args...)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}

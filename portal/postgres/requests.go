@@ -61,6 +61,16 @@ func record(ctx context.Context, tx pgx.Tx, requestID, action string, details ma
 // in the same statement. Callers make it their transaction's last
 // statement: the audit entry takes the audit chain's lock until commit.
 func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status portal.RequestStatus, action string, details map[string]any, events ...event) error {
+	st := recordStmt(requestID, status, action, details, events...)
+	if _, err := tx.Exec(ctx, st.SQL, st.Args...); err != nil {
+		return fmt.Errorf("record %s: %w", action, err)
+	}
+	return nil
+}
+
+// recordStmt is the statement recordStatus runs, for callers that batch it
+// behind the change it records.
+func recordStmt(requestID string, status portal.RequestStatus, action string, details map[string]any, events ...event) stmt {
 	kinds, actors, texts := make([]string, len(events)), make([]*string, len(events)), make([]string, len(events))
 	for i, e := range events {
 		kinds[i], texts[i] = e.Kind, e.Detail
@@ -73,22 +83,16 @@ func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status porta
 		s AS (UPDATE requests SET status = $5, updated_at = now() WHERE id = $1 AND $5 <> '')`
 	args := []any{requestID, kinds, actors, texts, string(status)}
 	if action == "" {
-		sql += ` SELECT 1`
-	} else {
-		if details == nil {
-			details = map[string]any{}
-		}
-		var actor *string
-		if len(events) > 0 {
-			actor = actors[0]
-		}
-		sql += ` SELECT audit_append($6, $7, 'request', $1::text, $8)`
-		args = append(args, actor, action, details)
+		return stmt{sql + ` SELECT 1`, args}
 	}
-	if _, err := tx.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("record %s: %w", action, err)
+	if details == nil {
+		details = map[string]any{}
 	}
-	return nil
+	var actor *string
+	if len(events) > 0 {
+		actor = actors[0]
+	}
+	return stmt{sql + ` SELECT audit_append($6, $7, 'request', $1::text, $8)`, append(args, actor, action, details)}
 }
 
 // personColumnsFor maps the person attributes a request may change to their
@@ -383,22 +387,21 @@ func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string, e
 
 func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID string, h requestHead, earlier ...event) error {
 	op, groupID, personID, changes, until := h.Operation, h.GroupID, h.PersonID, h.Changes, h.MemberUntil
+	done := recordStmt(requestID, portal.StatusCompleted, "request_committed", map[string]any{"operation": op},
+		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})...)
 	switch portal.Operation(op) {
 	case portal.OpAddMember:
-		if _, err := tx.Exec(ctx, `INSERT INTO group_members (group_id, person_id, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (group_id, person_id) DO UPDATE SET expires_at = excluded.expires_at`, groupID, personID, until); err != nil {
-			return err
-		}
 		if until != nil {
 			if err := db.insertJob(ctx, tx, workflow.ExpireMembershipArgs{GroupID: groupID, PersonID: personID, Until: *until},
 				&river.InsertOpts{ScheduledAt: *until}); err != nil {
 				return err
 			}
 		}
+		// The change and its record in one round trip, the record last.
+		return execBatch(ctx, tx, stmt{`INSERT INTO group_members (group_id, person_id, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (group_id, person_id) DO UPDATE SET expires_at = excluded.expires_at`, []any{groupID, personID, until}}, done)
 	case portal.OpRemoveMember:
-		if _, err := tx.Exec(ctx, "DELETE FROM group_members WHERE group_id = $1 AND person_id = $2", groupID, personID); err != nil {
-			return err
-		}
+		return execBatch(ctx, tx, stmt{"DELETE FROM group_members WHERE group_id = $1 AND person_id = $2", []any{groupID, personID}}, done)
 	case portal.OpAddOwner:
 		if _, err := tx.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", groupID, personID); err != nil {
 			return err
@@ -438,8 +441,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID str
 			return err
 		}
 	}
-	return recordStatus(ctx, tx, requestID, portal.StatusCompleted, "request_committed", map[string]any{"operation": op},
-		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})...)
+	return execBatch(ctx, tx, done)
 }
 
 // FindRequest returns a request and its timeline. Requesters, the people

@@ -1,0 +1,23 @@
+package workflow
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// RiverConfig is the one River configuration Tessera runs its workers
+// with. Producers poll (no LISTEN/NOTIFY): at this rate a change waits at
+// most a tenth of a second for its next step, notifications cost nothing
+// per insert, and the client works through connection poolers.
+func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
+	return &river.Config{
+		Logger:            logger,
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}},
+		PollOnly:          true,
+		FetchPollInterval: 100 * time.Millisecond,
+		FetchCooldown:     25 * time.Millisecond,
+	}
+}
