@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -18,10 +17,6 @@ import (
 // chromiumCandidates are the names under which distributions install a
 // Chromium that speaks the DevTools protocol; /usr/bin/chromium is Debian's.
 var chromiumCandidates = []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome-stable", "google-chrome"}
-
-// chromiumInstall is what the harness runs as root (after apt-get update if
-// it fails), and the command it names otherwise.
-const chromiumInstall = "apt-get install -y chromium"
 
 // TabTimeout bounds everything one test does in its tab, so that a page that
 // never answers fails the test instead of hanging the test binary.
@@ -112,19 +107,8 @@ func findChromium() (string, error) {
 	if p := lookChromium(); p != "" {
 		return p, nil
 	}
-	if os.Geteuid() != 0 {
-		return "", fmt.Errorf("no chromium executable (looked for %s); install it with: sudo %s",
-			strings.Join(chromiumCandidates, ", "), chromiumInstall)
-	}
-	out, err := aptGet("install", "-y", "chromium")
-	if err != nil {
-		// The package lists may be missing or stale: refresh and retry once.
-		if upd, uerr := aptGet("update"); uerr != nil {
-			return "", fmt.Errorf("apt-get update: %w\n%s", uerr, upd)
-		}
-		if out, err = aptGet("install", "-y", "chromium"); err != nil {
-			return "", fmt.Errorf("%s: %w\n%s", chromiumInstall, err, out)
-		}
+	if err := aptInstall("chromium"); err != nil {
+		return "", fmt.Errorf("no chromium executable (looked for %s): %w", strings.Join(chromiumCandidates, ", "), err)
 	}
 	if p := lookChromium(); p != "" {
 		return p, nil
@@ -139,15 +123,6 @@ func lookChromium() string {
 		}
 	}
 	return ""
-}
-
-func aptGet(args ...string) (string, error) {
-	// Another process (a parallel test binary) may hold the dpkg lock: wait
-	// for it rather than failing.
-	cmd := exec.Command("apt-get", append([]string{"-o", "DPkg::Lock::Timeout=600", "-q"}, args...)...)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
 }
 
 // stopChromium closes the browser gracefully, then makes sure its process

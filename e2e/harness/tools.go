@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
+	"strings"
 	"testing"
 )
-
-var aptMu sync.Mutex
 
 // RequireCommand returns the path of command, installing Debian package pkg
 // with apt-get when it is missing and this process is root. Otherwise the
@@ -28,25 +26,32 @@ func RequireCommand(tb testing.TB, command, pkg string) string {
 	return p
 }
 
-func aptInstall(pkg string) error {
-	aptMu.Lock()
-	defer aptMu.Unlock()
+// aptInstall installs Debian packages when this process is root: it tries
+// once, and on failure refreshes the package lists and tries again. Not
+// root, it says the exact command to run.
+func aptInstall(packages ...string) error {
+	command := "apt-get install -y " + strings.Join(packages, " ")
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("install it with: sudo apt-get install -y %s", pkg)
+		return fmt.Errorf("install it with: sudo %s", command)
 	}
-	install := func() ([]byte, error) {
-		cmd := exec.Command("apt-get", "install", "-y", "--no-install-recommends", pkg)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		return cmd.CombinedOutput()
-	}
-	if _, err := install(); err == nil {
+	args := append([]string{"install", "-y"}, packages...)
+	if _, err := aptGet(args...); err == nil {
 		return nil
 	}
-	if out, err := exec.Command("apt-get", "update").CombinedOutput(); err != nil {
-		return fmt.Errorf("apt-get update: %v: %s", err, out)
+	if out, err := aptGet("update"); err != nil {
+		return fmt.Errorf("apt-get update: %w\n%s", err, out)
 	}
-	if out, err := install(); err != nil {
-		return fmt.Errorf("apt-get install -y %s: %v: %s", pkg, err, out)
+	if out, err := aptGet(args...); err != nil {
+		return fmt.Errorf("%s: %w\n%s", command, err, out)
 	}
 	return nil
+}
+
+// aptGet runs apt-get without questions. Another process (a parallel test
+// binary) may hold the dpkg lock: it waits for it rather than failing.
+func aptGet(args ...string) (string, error) {
+	cmd := exec.Command("apt-get", append([]string{"-o", "DPkg::Lock::Timeout=600", "-q"}, args...)...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
 }
