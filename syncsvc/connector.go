@@ -1,0 +1,117 @@
+// Package syncsvc is Tessera's sync engine: connector spaces, sync rules and
+// run profiles over connected systems such as Active Directory. This file
+// holds what every connector offers the engine.
+package syncsvc
+
+import "context"
+
+// ObjectClass is the kind of a connected-system object the engine syncs.
+type ObjectClass string
+
+// The object classes the engine syncs.
+const (
+	ObjectUser  ObjectClass = "user"
+	ObjectGroup ObjectClass = "group"
+)
+
+// ImportedObject is one object as an import reports it: what the connector
+// space stores as the object's last known state.
+type ImportedObject struct {
+	// Anchor identifies the object for its whole life, across renames and
+	// moves: in AD the objectGUID as a string.
+	Anchor string
+	DN     string
+	// Class is empty in a delta import when the system did not say (a
+	// change to some other attribute): the connector space knows it.
+	Class ObjectClass
+	// Attributes holds every imported attribute in a full import, and only
+	// the changed ones in a delta import.
+	Attributes map[string][]string
+	// MembersAdded and MembersRemoved are a group's member changes (DNs)
+	// reported by a delta import; a full import lists members in Attributes.
+	MembersAdded, MembersRemoved []string
+	// Deleted reports that the object is gone, or has left the OUs in
+	// scope; only Anchor is then reliable.
+	Deleted bool
+}
+
+// ExportOp is what an export change does to an object.
+type ExportOp string
+
+// The export operations.
+const (
+	ExportAdd    ExportOp = "add"
+	ExportModify ExportOp = "modify"
+	ExportRename ExportOp = "rename" // a new RDN, a new parent (a move), or both
+	ExportDelete ExportOp = "delete"
+)
+
+// AttributeOp is what an attribute change does to the attribute's values.
+type AttributeOp string
+
+// The attribute operations. Adding a value that is present and deleting one
+// that is absent are not errors: an export may be retried.
+const (
+	AttributeReplace      AttributeOp = "replace" // no values: clear the attribute
+	AttributeAddValues    AttributeOp = "add"
+	AttributeDeleteValues AttributeOp = "delete"
+)
+
+// AttributeChange changes one attribute. Group members are the "member"
+// attribute: add or delete DNs.
+type AttributeChange struct {
+	Op     AttributeOp
+	Name   string
+	Values []string
+}
+
+// ExportChange is one pending export: a change to make to one object.
+type ExportChange struct {
+	Op ExportOp
+	// DN is the object's DN; for an add, the DN to create.
+	DN string
+	// Class is the class to create (ExportAdd only).
+	Class ObjectClass
+	// NewDN is the DN after an ExportRename.
+	NewDN string
+	// Attributes are the initial values of an add (replace or add) or the
+	// changes of a modify.
+	Attributes []AttributeChange
+	// Password and Enabled apply to a user add: users are created
+	// disabled unless Enabled, which needs a Password the domain accepts.
+	Password string
+	Enabled  bool
+}
+
+// ExportResult is the outcome of one ExportChange.
+type ExportResult struct {
+	// Anchor and DN identify the object after the change (DN is the old DN
+	// of a deleted object). Anchor may be empty when the export failed.
+	Anchor string
+	DN     string
+	// Err is nil on success, or the error with the system's own text.
+	Err error
+}
+
+// Connector is a connected system as the sync engine uses it. A Connector
+// serves one run at a time: it is not safe for concurrent use.
+type Connector interface {
+	// FullImport reads every object in scope and passes each to fn; an
+	// error from fn stops the import and is returned.
+	FullImport(ctx context.Context, fn func(ImportedObject) error) error
+	// DeltaImport passes to fn what changed since watermark and returns the
+	// watermark to pass next time. An empty watermark reports every object,
+	// so it also starts delta imports after a full import.
+	DeltaImport(ctx context.Context, watermark []byte, fn func(ImportedObject) error) ([]byte, error)
+	// Export applies changes in order and reports one result per change;
+	// a failed change does not stop the ones after it.
+	Export(ctx context.Context, changes []ExportChange) []ExportResult
+	// SetPassword resets the password of the user at dn.
+	SetPassword(ctx context.Context, dn, password string) error
+	// SetEnabled enables or disables the account at dn.
+	SetEnabled(ctx context.Context, dn string, enabled bool) error
+	// Unlock clears a lockout of the account at dn.
+	Unlock(ctx context.Context, dn string) error
+	// Close releases the connection.
+	Close() error
+}
