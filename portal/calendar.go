@@ -93,14 +93,14 @@ type Calendar struct {
 // CalendarService keeps the holiday calendars.
 type CalendarService interface {
 	// CreateCalendar stores a new calendar with its holidays and returns it.
-	CreateCalendar(ctx context.Context, c Calendar) (*Calendar, error)
+	CreateCalendar(ctx context.Context, v Viewer, c Calendar) (*Calendar, error)
 	// UpdateCalendar changes the name, time zone and weekend of calendar
 	// c.ID; its holidays change only through AddHoliday and RemoveHoliday.
-	UpdateCalendar(ctx context.Context, c Calendar) (*Calendar, error)
+	UpdateCalendar(ctx context.Context, v Viewer, c Calendar) (*Calendar, error)
 	// AddHoliday adds a holiday; ECONFLICT if that day is one already.
-	AddHoliday(ctx context.Context, calendarID string, h Holiday) error
+	AddHoliday(ctx context.Context, v Viewer, calendarID string, h Holiday) error
 	// RemoveHoliday removes the holiday on day; ENOTFOUND if there is none.
-	RemoveHoliday(ctx context.Context, calendarID string, day Date) error
+	RemoveHoliday(ctx context.Context, v Viewer, calendarID string, day Date) error
 	// FindCalendar returns a calendar with its holidays in date order.
 	FindCalendar(ctx context.Context, id string) (*Calendar, error)
 	// ListCalendars returns every calendar, with its holidays, by name.

@@ -539,7 +539,7 @@ func (a *adminPages) saveCalendar(w http.ResponseWriter, r *http.Request, id str
 		return
 	}
 	if id == "" {
-		saved, err := a.store.CreateCalendar(r.Context(), c)
+		saved, err := a.store.CreateCalendar(r.Context(), viewer(r), c)
 		if err != nil {
 			fail(err)
 			return
@@ -547,7 +547,7 @@ func (a *adminPages) saveCalendar(w http.ResponseWriter, r *http.Request, id str
 		http.Redirect(w, r, "/admin/calendars/"+saved.ID+"?notice=calendar-created", http.StatusSeeOther)
 		return
 	}
-	if _, err := a.store.UpdateCalendar(r.Context(), c); err != nil {
+	if _, err := a.store.UpdateCalendar(r.Context(), viewer(r), c); err != nil {
 		fail(err)
 		return
 	}
@@ -559,7 +559,7 @@ func (a *adminPages) handleAddHoliday(w http.ResponseWriter, r *http.Request) {
 	day, name := strings.TrimSpace(r.PostFormValue("day")), r.PostFormValue("holiday_name")
 	d, err := portal.ParseDate(day)
 	if err == nil {
-		err = a.store.AddHoliday(r.Context(), id, portal.Holiday{Date: d, Name: name})
+		err = a.store.AddHoliday(r.Context(), viewer(r), id, portal.Holiday{Date: d, Name: name})
 	}
 	if formFailed(err) {
 		f := a.findCalendarForm(w, r, id)
@@ -580,7 +580,7 @@ func (a *adminPages) handleRemoveHoliday(w http.ResponseWriter, r *http.Request)
 	id := chi.URLParam(r, "id")
 	d, err := portal.ParseDate(chi.URLParam(r, "day"))
 	if err == nil {
-		err = a.store.RemoveHoliday(r.Context(), id, d)
+		err = a.store.RemoveHoliday(r.Context(), viewer(r), id, d)
 	}
 	if err != nil {
 		a.Error(w, r, err)

@@ -69,7 +69,7 @@ func TestAdminForbiddenToOthers(t *testing.T) {
 	ctx := context.Background()
 	policy := tb.policyID(t, "Join open groups")
 	workflow := tb.workflowID(t, "Manager approves")
-	cal, err := tb.db.CreateCalendar(ctx, portal.Calendar{Name: "UK", TimeZone: time.UTC})
+	cal, err := tb.db.CreateCalendar(ctx, portal.Viewer{}, portal.Calendar{Name: "UK", TimeZone: time.UTC})
 	require.NoError(t, err)
 	policies, err := tb.db.ListPolicies(ctx)
 	require.NoError(t, err)

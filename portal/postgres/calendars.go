@@ -24,7 +24,7 @@ const calendarSelect = `SELECT c.id, c.name, c.time_zone, c.weekend,
 
 // CreateCalendar checks c, stores it with its holidays, and returns it with
 // its new ID. A name another calendar has (in any case) is ECONFLICT.
-func (db *DB) CreateCalendar(ctx context.Context, c portal.Calendar) (*portal.Calendar, error) {
+func (db *DB) CreateCalendar(ctx context.Context, v portal.Viewer, c portal.Calendar) (*portal.Calendar, error) {
 	if err := c.Normalize(); err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func (db *DB) CreateCalendar(ctx context.Context, c portal.Calendar) (*portal.Ca
 			SELECT $1, d::date, n FROM unnest($2::text[], $3::text[]) AS h (d, n)`, c.ID, days, names); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, "", "calendar_create", "calendar", c.ID, calendarDetails(c))
+		return Audit(ctx, tx, v.PersonID, "calendar_create", "calendar", c.ID, calendarDetails(c))
 	})
 	if err != nil {
 		return nil, storeError("create calendar", err)
@@ -56,7 +56,7 @@ func (db *DB) CreateCalendar(ctx context.Context, c portal.Calendar) (*portal.Ca
 // and returns the calendar as stored. c.Holidays is checked but not saved:
 // holidays change one at a time through AddHoliday and RemoveHoliday, so
 // that two administrators editing a calendar do not undo each other's days.
-func (db *DB) UpdateCalendar(ctx context.Context, c portal.Calendar) (*portal.Calendar, error) {
+func (db *DB) UpdateCalendar(ctx context.Context, v portal.Viewer, c portal.Calendar) (*portal.Calendar, error) {
 	if !validID(c.ID) {
 		return nil, errNoCalendar
 	}
@@ -88,7 +88,7 @@ func (db *DB) UpdateCalendar(ctx context.Context, c portal.Calendar) (*portal.Ca
 		}
 		details := calendarDetails(*saved)
 		delete(details, "holidays")
-		return Audit(ctx, tx, "", "calendar_update", "calendar", c.ID, details)
+		return Audit(ctx, tx, v.PersonID, "calendar_update", "calendar", c.ID, details)
 	})
 	if err != nil {
 		return nil, storeError("update calendar", err)
@@ -97,7 +97,7 @@ func (db *DB) UpdateCalendar(ctx context.Context, c portal.Calendar) (*portal.Ca
 }
 
 // AddHoliday adds a holiday to a calendar; ECONFLICT if the day is one already.
-func (db *DB) AddHoliday(ctx context.Context, calendarID string, h portal.Holiday) error {
+func (db *DB) AddHoliday(ctx context.Context, v portal.Viewer, calendarID string, h portal.Holiday) error {
 	if !validID(calendarID) {
 		return errNoCalendar
 	}
@@ -120,13 +120,13 @@ func (db *DB) AddHoliday(ctx context.Context, calendarID string, h portal.Holida
 		} else if tag.RowsAffected() == 0 {
 			return portal.Errorf(portal.ECONFLICT, "%s is already a holiday in this calendar.", h.Date)
 		}
-		return Audit(ctx, tx, "", "holiday_add", "calendar", calendarID, map[string]any{"day": h.Date.String(), "name": h.Name})
+		return Audit(ctx, tx, v.PersonID, "holiday_add", "calendar", calendarID, map[string]any{"day": h.Date.String(), "name": h.Name})
 	})
 	return storeError("add holiday", err)
 }
 
 // RemoveHoliday removes the holiday on day; ENOTFOUND if there is none.
-func (db *DB) RemoveHoliday(ctx context.Context, calendarID string, day portal.Date) error {
+func (db *DB) RemoveHoliday(ctx context.Context, v portal.Viewer, calendarID string, day portal.Date) error {
 	if !validID(calendarID) {
 		return errNoCalendar
 	}
@@ -142,7 +142,7 @@ func (db *DB) RemoveHoliday(ctx context.Context, calendarID string, day portal.D
 		} else if err != nil {
 			return err
 		}
-		return Audit(ctx, tx, "", "holiday_remove", "calendar", calendarID, map[string]any{"day": day.String(), "name": name})
+		return Audit(ctx, tx, v.PersonID, "holiday_remove", "calendar", calendarID, map[string]any{"day": day.String(), "name": name})
 	})
 	return storeError("remove holiday", err)
 }

@@ -32,7 +32,7 @@ func MustCreateCalendar(tb testing.TB, db *postgres.DB) *portal.Calendar {
 		require.NoError(tb, err)
 		return d
 	}
-	c, err := db.CreateCalendar(context.Background(), portal.Calendar{
+	c, err := db.CreateCalendar(context.Background(), portal.Viewer{}, portal.Calendar{
 		Name: "England and Wales", TimeZone: london,
 		Holidays: []portal.Holiday{
 			{Date: day("2027-01-01"), Name: "New Year's Day"},
@@ -72,15 +72,15 @@ func TestCalendarStore(t *testing.T) {
 	require.Equal(t, time.Date(2026, 12, 30, 10, 0, 0, 0, found.TimeZone), found.AddBusinessDays(from, 2))
 
 	// Names are unique in any case.
-	_, err = db.CreateCalendar(ctx, portal.Calendar{Name: "ENGLAND AND WALES", TimeZone: time.UTC})
+	_, err = db.CreateCalendar(ctx, portal.Viewer{}, portal.Calendar{Name: "ENGLAND AND WALES", TimeZone: time.UTC})
 	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err))
-	_, err = db.CreateCalendar(ctx, portal.Calendar{Name: "No zone"})
+	_, err = db.CreateCalendar(ctx, portal.Viewer{}, portal.Calendar{Name: "No zone"})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
 
 	// A calendar with no weekend keeps it empty rather than getting the default.
 	riyadh, err := portal.LoadTimeZone("Asia/Riyadh")
 	require.NoError(t, err)
-	ops, err := db.CreateCalendar(ctx, portal.Calendar{Name: "Operations", TimeZone: riyadh, Weekend: []time.Weekday{}})
+	ops, err := db.CreateCalendar(ctx, portal.Viewer{}, portal.Calendar{Name: "Operations", TimeZone: riyadh, Weekend: []time.Weekday{}})
 	require.NoError(t, err)
 	found, err = db.FindCalendar(ctx, ops.ID)
 	require.NoError(t, err)
@@ -92,28 +92,28 @@ func TestCalendarStore(t *testing.T) {
 	// Update changes the settings and leaves the holidays alone.
 	update := *ops
 	update.Name, update.Weekend, update.Holidays = "Operations (Gulf)", []time.Weekday{time.Saturday, time.Friday}, nil
-	updated, err := db.UpdateCalendar(ctx, update)
+	updated, err := db.UpdateCalendar(ctx, portal.Viewer{}, update)
 	require.NoError(t, err)
 	require.Equal(t, "Operations (Gulf)", updated.Name)
 	require.Equal(t, []time.Weekday{time.Friday, time.Saturday}, updated.Weekend)
 	update = *created
 	update.TimeZone, update.Holidays = time.UTC, nil
-	updated, err = db.UpdateCalendar(ctx, update)
+	updated, err = db.UpdateCalendar(ctx, portal.Viewer{}, update)
 	require.NoError(t, err)
 	require.Equal(t, "UTC", updated.TimeZone.String())
 	require.Len(t, updated.Holidays, 4)
 
 	update.Name = "operations (gulf)"
-	_, err = db.UpdateCalendar(ctx, update)
+	_, err = db.UpdateCalendar(ctx, portal.Viewer{}, update)
 	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err), "the name is taken")
 	update.Name = "England and Wales"
-	_, err = db.UpdateCalendar(ctx, update)
+	_, err = db.UpdateCalendar(ctx, portal.Viewer{}, update)
 	require.NoError(t, err, "keeping its own name is no conflict")
 	update.Weekend = []time.Weekday{0, 1, 2, 3, 4, 5, 6}
-	_, err = db.UpdateCalendar(ctx, update)
+	_, err = db.UpdateCalendar(ctx, portal.Viewer{}, update)
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
 	for _, id := range []string{noSuchID, "not-a-uuid", ""} {
-		_, err = db.UpdateCalendar(ctx, portal.Calendar{ID: id, Name: "X", TimeZone: time.UTC})
+		_, err = db.UpdateCalendar(ctx, portal.Viewer{}, portal.Calendar{ID: id, Name: "X", TimeZone: time.UTC})
 		require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err), id)
 		_, err = db.FindCalendar(ctx, id)
 		require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err), id)
@@ -135,12 +135,12 @@ func TestCalendarHolidays(t *testing.T) {
 	c := MustCreateCalendar(t, db)
 
 	easter := portal.Holiday{Date: mustDate(t, "2027-03-26"), Name: " Good Friday "}
-	require.NoError(t, db.AddHoliday(ctx, c.ID, easter))
-	err := db.AddHoliday(ctx, c.ID, portal.Holiday{Date: easter.Date, Name: "again"})
+	require.NoError(t, db.AddHoliday(ctx, portal.Viewer{}, c.ID, easter))
+	err := db.AddHoliday(ctx, portal.Viewer{}, c.ID, portal.Holiday{Date: easter.Date, Name: "again"})
 	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err))
-	err = db.AddHoliday(ctx, c.ID, portal.Holiday{Date: portal.Date{Year: 2027, Month: 2, Day: 29}})
+	err = db.AddHoliday(ctx, portal.Viewer{}, c.ID, portal.Holiday{Date: portal.Date{Year: 2027, Month: 2, Day: 29}})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
-	err = db.AddHoliday(ctx, noSuchID, easter)
+	err = db.AddHoliday(ctx, portal.Viewer{}, noSuchID, easter)
 	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
 
 	found, err := db.FindCalendar(ctx, c.ID)
@@ -151,10 +151,10 @@ func TestCalendarHolidays(t *testing.T) {
 	from := time.Date(2027, 3, 25, 16, 0, 0, 0, found.TimeZone)
 	require.Equal(t, time.Date(2027, 3, 29, 16, 0, 0, 0, found.TimeZone), found.AddBusinessDays(from, 1))
 
-	require.NoError(t, db.RemoveHoliday(ctx, c.ID, mustDate(t, "2026-12-28")))
-	err = db.RemoveHoliday(ctx, c.ID, mustDate(t, "2026-12-28"))
+	require.NoError(t, db.RemoveHoliday(ctx, portal.Viewer{}, c.ID, mustDate(t, "2026-12-28")))
+	err = db.RemoveHoliday(ctx, portal.Viewer{}, c.ID, mustDate(t, "2026-12-28"))
 	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
-	err = db.RemoveHoliday(ctx, "not-a-uuid", easter.Date)
+	err = db.RemoveHoliday(ctx, portal.Viewer{}, "not-a-uuid", easter.Date)
 	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(err))
 	found, err = db.FindCalendar(ctx, c.ID)
 	require.NoError(t, err)

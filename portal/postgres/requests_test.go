@@ -504,7 +504,7 @@ func TestBusinessDayDeadline(t *testing.T) {
 	p := newPipeline(t)
 	london, err := time.LoadLocation("Europe/London")
 	require.NoError(t, err)
-	cal, err := p.db.CreateCalendar(p.ctx, portal.Calendar{Name: "UK", TimeZone: london,
+	cal, err := p.db.CreateCalendar(p.ctx, portal.Viewer{}, portal.Calendar{Name: "UK", TimeZone: london,
 		Holidays: []portal.Holiday{{Date: portal.Date{Year: 2026, Month: 12, Day: 25}, Name: "Christmas Day"},
 			{Date: portal.Date{Year: 2026, Month: 12, Day: 28}, Name: "Boxing Day (substitute)"}}})
 	require.NoError(t, err)
