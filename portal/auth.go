@@ -49,3 +49,9 @@ type OIDCFlowStore interface {
 	// when it is unknown or expired.
 	TakeOIDCFlow(ctx context.Context, state string) (*OIDCFlow, error)
 }
+
+// Housekeeper removes expired sessions and sign-ins in flight.
+type Housekeeper interface {
+	// RemoveExpired deletes what has expired and says how many rows went.
+	RemoveExpired(ctx context.Context) (int64, error)
+}

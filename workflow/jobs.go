@@ -63,3 +63,9 @@ type NotifyArgs struct {
 
 // Kind implements river.JobArgs.
 func (NotifyArgs) Kind() string { return "notify" }
+
+// HousekeepingArgs removes what has expired: sessions, sign-ins in flight.
+type HousekeepingArgs struct{}
+
+// Kind implements river.JobArgs.
+func (HousekeepingArgs) Kind() string { return "housekeeping" }

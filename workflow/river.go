@@ -19,5 +19,9 @@ func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 		PollOnly:          true,
 		FetchPollInterval: 100 * time.Millisecond,
 		FetchCooldown:     25 * time.Millisecond,
+		// The leader removes expired sessions every hour.
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return HousekeepingArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true})},
 	}
 }

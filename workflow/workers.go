@@ -11,8 +11,9 @@ import (
 
 // Deps is what the workers need.
 type Deps struct {
-	Processor portal.RequestProcessor
-	Mailer    Mailer
+	Processor   portal.RequestProcessor
+	Housekeeper portal.Housekeeper
+	Mailer      Mailer
 	// BaseURL is the portal's public URL, for links in emails.
 	BaseURL string
 }
@@ -25,6 +26,20 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &deadlineWorker{p: d.Processor})
 	river.AddWorker(workers, &expireMembershipWorker{p: d.Processor})
 	river.AddWorker(workers, &notifyWorker{p: d.Processor, mailer: d.Mailer, baseURL: d.BaseURL})
+	river.AddWorker(workers, &housekeepingWorker{h: d.Housekeeper})
+}
+
+type housekeepingWorker struct {
+	river.WorkerDefaults[HousekeepingArgs]
+	h portal.Housekeeper
+}
+
+func (w *housekeepingWorker) Work(ctx context.Context, job *river.Job[HousekeepingArgs]) error {
+	if w.h == nil {
+		return nil
+	}
+	_, err := w.h.RemoveExpired(ctx)
+	return err
 }
 
 type authorizeWorker struct {

@@ -251,7 +251,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB) (*river.Client[pg
 			mailer = m
 		}
 		workers := river.NewWorkers()
-		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Mailer: mailer, BaseURL: cfg.WebConfig().BaseURL})
+		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, BaseURL: cfg.WebConfig().BaseURL})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)

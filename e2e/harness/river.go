@@ -19,7 +19,7 @@ import (
 func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseURL string) *river.Client[pgx.Tx] {
 	tb.Helper()
 	workers := river.NewWorkers()
-	workflow.AddWorkers(workers, workflow.Deps{Processor: db, Mailer: mailer, BaseURL: baseURL})
+	workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, BaseURL: baseURL})
 	cfg := workflow.RiverConfig(workers, slog.New(slog.DiscardHandler))
 	cfg.TestOnly = true
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), cfg)

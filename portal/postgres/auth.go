@@ -16,6 +16,7 @@ import (
 var (
 	_ portal.Authenticator = (*DB)(nil)
 	_ portal.OIDCFlowStore = (*DB)(nil)
+	_ portal.Housekeeper   = (*DB)(nil)
 )
 
 // Session lifetimes: absolute, and idle (extended as the person works).
@@ -224,4 +225,16 @@ func (db *DB) TakeOIDCFlow(ctx context.Context, state string) (*portal.OIDCFlow,
 		return nil, fmt.Errorf("postgres: take oidc flow: %w", err)
 	}
 	return f, nil
+}
+
+// RemoveExpired deletes expired sessions and OIDC sign-ins in flight.
+func (db *DB) RemoveExpired(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.Pool.QueryRow(ctx, `WITH s AS (DELETE FROM sessions WHERE expires_at < now() OR idle_until < now() RETURNING 1),
+			f AS (DELETE FROM oidc_flows WHERE expires_at < now() RETURNING 1)
+		SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM f)`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: remove expired: %w", err)
+	}
+	return n, nil
 }

@@ -258,3 +258,26 @@ func TestAuditChain(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.GreaterOrEqual(t, n, 7, "seed, 3 sign-ins and 3 sign-outs")
 }
+
+func TestRemoveExpired(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org := setup(t)
+	live, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local")
+	require.NoError(t, err)
+	old, err := db.CreateSession(ctx, org.Accounts[1].PersonID, "local")
+	require.NoError(t, err)
+	require.NoError(t, db.ExpireSession(ctx, old))
+	require.NoError(t, db.SaveOIDCFlow(ctx, portal.OIDCFlow{State: "stale", Nonce: "n", CodeVerifier: "v", ReturnTo: "/"}))
+	_, err = db.Pool.Exec(ctx, "UPDATE oidc_flows SET expires_at = now() - interval '1 minute'")
+	require.NoError(t, err)
+
+	n, err := db.RemoveExpired(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+	_, err = db.FindSession(ctx, live)
+	require.NoError(t, err, "live sessions stay")
+	n, err = db.RemoveExpired(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
