@@ -1,5 +1,5 @@
 // Package web serves Tessera's pages: routing, sessions, authentication
-// (local, OIDC), CSRF protection, security headers and metrics.
+// (local, OIDC, LDAP bind), CSRF protection, security headers and metrics.
 package web
 
 import (
@@ -23,6 +23,9 @@ type Config struct {
 	// SecureCookies marks cookies Secure; true whenever BaseURL is https.
 	SecureCookies bool
 	OIDC          OIDCConfig
+	// DirectoryMatch is the person attribute a directory account is matched
+	// by: employee_id (the default), account_name, email or upn.
+	DirectoryMatch string
 }
 
 // Server is the HTTP front of the portal.
@@ -33,6 +36,8 @@ type Server struct {
 	Groups portal.GroupService
 	Auth   portal.Authenticator
 	Flows  portal.OIDCFlowStore
+	// Directory, when set, offers sign-in with a directory (AD) account.
+	Directory portal.DirectoryAuthenticator
 	// Requests is the request pipeline: joins, approvals, profile changes.
 	Requests portal.RequestService
 	// Admin serves the administration pages: policies, workflows,
@@ -74,6 +79,7 @@ func (s *Server) Handler() http.Handler {
 		r.Use(s.loadSession, s.csrf)
 		r.Get("/signin", s.handleSignInPage)
 		r.Post("/signin", s.handleSignIn)
+		r.Post("/signin/ldap", s.handleDirectorySignIn)
 		r.Get("/signin/oidc", s.handleOIDCStart)
 		r.Get("/signin/oidc/callback", s.handleOIDCCallback)
 		r.Post("/signout", s.handleSignOut)

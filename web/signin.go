@@ -16,6 +16,7 @@ func (s *Server) signInForm(r *http.Request) view.SignInForm {
 	if s.oidc != nil {
 		f.OIDCName = s.Config.OIDC.Name
 	}
+	f.Directory = s.Directory != nil
 	return f
 }
 

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/syncsvc/ad"
 	"github.com/tessera-idm/tessera/web"
 	"github.com/tessera-idm/tessera/workflow"
 )
@@ -25,6 +29,7 @@ type Config struct {
 	LogLevel    slog.Level
 	LogFormat   string // TESSERA_LOG_FORMAT: text or json
 	OIDC        web.OIDCConfig
+	LDAP        LDAPConfig          // TESSERA_LDAP_*; no URL means no directory sign-in
 	SMTP        workflow.SMTPConfig // TESSERA_SMTP_*, TESSERA_MAIL_FROM; no host means no email
 }
 
@@ -47,8 +52,21 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			Scopes:         strings.Fields(orDefault(getenv("TESSERA_OIDC_SCOPES"), "email profile")),
 		},
 	}
+	c.LDAP = LDAPConfig{
+		URL: getenv("TESSERA_LDAP_URL"), CAFile: getenv("TESSERA_LDAP_CA_FILE"), BaseDN: getenv("TESSERA_LDAP_BASE_DN"),
+		Domain: getenv("TESSERA_LDAP_DOMAIN"), Realm: getenv("TESSERA_LDAP_REALM"),
+		MatchAttribute: orDefault(getenv("TESSERA_LDAP_MATCH_ATTRIBUTE"), "employee_id"),
+	}
 	var errs []string
 	var err error
+	ldapSet := false
+	for _, k := range []string{"TESSERA_LDAP_URL", "TESSERA_LDAP_CA_FILE", "TESSERA_LDAP_BASE_DN", "TESSERA_LDAP_DOMAIN",
+		"TESSERA_LDAP_REALM", "TESSERA_LDAP_MATCH_ATTRIBUTE"} {
+		ldapSet = ldapSet || getenv(k) != ""
+	}
+	if ldapSet {
+		errs = append(errs, c.LDAP.validate()...)
+	}
 	c.SMTP = workflow.SMTPConfig{
 		Host: getenv("TESSERA_SMTP_HOST"), Username: getenv("TESSERA_SMTP_USERNAME"), Password: getenv("TESSERA_SMTP_PASSWORD"),
 		TLS: orDefault(getenv("TESSERA_SMTP_TLS"), workflow.SMTPStartTLS), CAFile: getenv("TESSERA_SMTP_CA_FILE"),
@@ -105,7 +123,86 @@ func (c Config) WebConfig() web.Config {
 			base = "http://localhost:" + c.Listen[strings.LastIndex(c.Listen, ":")+1:]
 		}
 	}
-	return web.Config{BaseURL: base, SecureCookies: strings.HasPrefix(base, "https://"), OIDC: c.OIDC}
+	return web.Config{BaseURL: base, SecureCookies: strings.HasPrefix(base, "https://"), OIDC: c.OIDC,
+		DirectoryMatch: c.LDAP.MatchAttribute}
+}
+
+// LDAPConfig configures sign-in with a directory (AD) account by LDAP bind.
+type LDAPConfig struct {
+	URL            string // TESSERA_LDAP_URL: ldaps://dc1.example.com:636, or ldap:// with StartTLS
+	CAFile         string // TESSERA_LDAP_CA_FILE: PEM of the CAs that sign the DC's certificate
+	BaseDN         string // TESSERA_LDAP_BASE_DN: where accounts may sign in from
+	Domain         string // TESSERA_LDAP_DOMAIN: NetBIOS domain, for DOMAIN\name
+	Realm          string // TESSERA_LDAP_REALM: UPN suffix for bare names
+	MatchAttribute string // TESSERA_LDAP_MATCH_ATTRIBUTE: the person attribute accounts match by
+}
+
+// Enabled reports whether directory sign-in is configured.
+func (c LDAPConfig) Enabled() bool { return c.URL != "" }
+
+// validate reports every mistake in words that name the variable to fix.
+func (c LDAPConfig) validate() []string {
+	var errs []string
+	if c.URL == "" {
+		return []string{"directory sign-in needs TESSERA_LDAP_URL, e.g. ldaps://dc1.example.com:636"}
+	}
+	if !strings.HasPrefix(c.URL, "ldaps://") && !strings.HasPrefix(c.URL, "ldap://") {
+		errs = append(errs, fmt.Sprintf("TESSERA_LDAP_URL must start with ldaps:// (or ldap://, always upgraded with StartTLS), not %q", c.URL))
+	}
+	if c.BaseDN == "" {
+		errs = append(errs, "TESSERA_LDAP_BASE_DN must name where accounts may sign in from, e.g. DC=example,DC=com")
+	} else if _, err := ldap.ParseDN(c.BaseDN); err != nil {
+		errs = append(errs, fmt.Sprintf("TESSERA_LDAP_BASE_DN is not a DN (%v): %q", err, c.BaseDN))
+	}
+	switch c.MatchAttribute {
+	case "employee_id", "account_name", "email", "upn":
+	default:
+		errs = append(errs, fmt.Sprintf("TESSERA_LDAP_MATCH_ATTRIBUTE must be employee_id, account_name, email or upn, not %q", c.MatchAttribute))
+	}
+	if strings.ContainsAny(c.Domain, `\@. `) {
+		errs = append(errs, fmt.Sprintf("TESSERA_LDAP_DOMAIN is the NetBIOS domain name, such as EXAMPLE, not %q", c.Domain))
+	}
+	if strings.ContainsAny(c.Realm, `\@ `) {
+		errs = append(errs, fmt.Sprintf("TESSERA_LDAP_REALM is the UPN suffix, such as example.com, not %q", c.Realm))
+	}
+	if c.CAFile != "" {
+		if _, err := c.caPEM(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) == 0 {
+		if _, err := c.Directory(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	return errs
+}
+
+func (c LDAPConfig) caPEM() ([]byte, error) {
+	if c.CAFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("TESSERA_LDAP_CA_FILE cannot be read: %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("TESSERA_LDAP_CA_FILE %s holds no PEM certificate", c.CAFile)
+	}
+	return b, nil
+}
+
+// Directory builds the directory sign-in from the configuration.
+func (c LDAPConfig) Directory() (*ad.Directory, error) {
+	ca, err := c.caPEM()
+	if err != nil {
+		return nil, err
+	}
+	d, err := ad.NewDirectory(ad.DirectoryConfig{URL: c.URL, CAPEM: ca, BaseDN: c.BaseDN, Domain: c.Domain, Realm: c.Realm})
+	if err != nil {
+		return nil, fmt.Errorf("TESSERA_LDAP_URL or TESSERA_LDAP_BASE_DN: %w", err)
+	}
+	return d, nil
 }
 
 func (c Config) logger() *slog.Logger { return c.loggerAt(c.LogLevel) }

@@ -292,12 +292,21 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		<-ctx.Done()
 		return nil
 	}
+	var directory portal.DirectoryAuthenticator
+	if cfg.LDAP.Enabled() {
+		d, err := cfg.LDAP.Directory()
+		if err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		directory = d
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		postgres.NewPoolCollector(pool))
 	srv := &web.Server{
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg,
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
+		Directory: directory,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)

@@ -1,0 +1,98 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// errDirectoryUnavailable answers when AD cannot be reached: not the
+// person's fault, so it spends none of their failed sign-ins.
+var errDirectoryUnavailable = portal.Errorf(portal.EINTERNAL, "The directory cannot be reached right now. Try again in a moment.")
+
+// directoryMatchNames says in words which attribute a directory account is
+// matched by, for the message when it matches no one.
+var directoryMatchNames = map[string]string{
+	"employee_id":  "employee ID",
+	"account_name": "account name (sAMAccountName)",
+	"email":        "email address (mail)",
+	"upn":          "user principal name",
+}
+
+// handleDirectorySignIn signs in by binding to AD as the person (LDAP bind
+// sign-in), then finds them in Tessera by Config.DirectoryMatch.
+func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
+	if s.Directory == nil {
+		s.Error(w, r, portal.Errorf(portal.ENOTFOUND, "Directory sign-in is not configured here."))
+		return
+	}
+	f := s.signInForm(r)
+	f.DirectoryAccount = r.PostFormValue("account")
+	keys := signInKeys(r, f.DirectoryAccount)
+	if s.refuseSignIn(w, r, keys) {
+		return
+	}
+	password := r.PostFormValue("password")
+	if password == "" {
+		// An empty password is an unauthenticated bind in LDAP, which
+		// succeeds as no one: it never goes to the directory.
+		s.limiter.fail(time.Now(), keys...)
+		f.Error = portal.ErrorMessage(portal.ErrBadCredentials)
+		s.renderSignIn(w, r, http.StatusUnauthorized, f)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	account, err := s.Directory.Authenticate(ctx, f.DirectoryAccount, password)
+	if err != nil {
+		if portal.ErrorCode(err) == portal.EINTERNAL {
+			s.Logger.Error("directory sign-in", "err", err)
+			f.Error = portal.ErrorMessage(errDirectoryUnavailable)
+			s.renderSignIn(w, r, http.StatusBadGateway, f)
+			return
+		}
+		s.limiter.fail(time.Now(), keys...)
+		f.Error = portal.ErrorMessage(err)
+		s.renderSignIn(w, r, http.StatusUnauthorized, f)
+		return
+	}
+	attr := s.directoryMatch()
+	value := account.MatchValue(attr)
+	if value == "" {
+		s.Logger.Info("directory account lacks the match attribute", "account", account.UserPrincipalName, "attribute", attr)
+		f.Error = fmt.Sprintf("Your directory account %s has no %s, which Tessera matches people by. Ask your administrator to add it.",
+			accountLabel(account), directoryMatchNames[attr])
+		s.renderSignIn(w, r, http.StatusForbidden, f)
+		return
+	}
+	personID, err := s.Auth.FindPersonByAttribute(r.Context(), attr, value)
+	if err != nil {
+		if portal.ErrorCode(err) == portal.EINTERNAL {
+			s.Error(w, r, err)
+			return
+		}
+		s.Logger.Info("directory person not found", "account", account.UserPrincipalName, "attribute", attr)
+		// The message names the value, so the administrator knows what to fix.
+		f.Error = portal.ErrorMessage(err)
+		s.renderSignIn(w, r, http.StatusForbidden, f)
+		return
+	}
+	s.startSession(w, r, personID, "ldap", f.Next)
+}
+
+func (s *Server) directoryMatch() string {
+	if s.Config.DirectoryMatch == "" {
+		return "employee_id"
+	}
+	return s.Config.DirectoryMatch
+}
+
+func accountLabel(a portal.DirectoryAccount) string {
+	if a.UserPrincipalName != "" {
+		return a.UserPrincipalName
+	}
+	return a.SAMAccountName
+}
