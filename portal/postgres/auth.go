@@ -81,6 +81,9 @@ var matchColumns = map[string]string{
 	"employee_id":  "employee_id = $1",
 }
 
+// matchLabels names the matching attributes as people read them.
+var matchLabels = map[string]string{"email": "email", "upn": "sign-in name (UPN)", "account_name": "account name", "employee_id": "employee ID"}
+
 // FindPersonByAttribute returns the single enabled person whose attribute
 // equals value.
 func (db *DB) FindPersonByAttribute(ctx context.Context, attribute, value string) (string, error) {
@@ -101,11 +104,11 @@ func (db *DB) FindPersonByAttribute(ctx context.Context, attribute, value string
 	}
 	switch len(ids) {
 	case 0:
-		return "", portal.Errorf(portal.EUNAUTHORIZED, "You signed in as %s, but no one in Tessera has that %s. Ask your administrator to add you.", value, attribute)
+		return "", portal.Errorf(portal.EUNAUTHORIZED, "You signed in as %s, but no one in Tessera has that %s. Ask your administrator to add you.", value, matchLabels[attribute])
 	case 1:
 		return ids[0], nil
 	}
-	return "", portal.Errorf(portal.EUNAUTHORIZED, "More than one person in Tessera has the %s %s; ask your administrator to correct it.", attribute, value)
+	return "", portal.Errorf(portal.EUNAUTHORIZED, "More than one person in Tessera has the %s %s; ask your administrator to correct it.", matchLabels[attribute], value)
 }
 
 func randomToken() string {
