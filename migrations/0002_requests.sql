@@ -5,8 +5,9 @@
 CREATE TABLE approval_workflows (
     id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     name               text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 100),
-    approver_source    text NOT NULL CHECK (approver_source IN ('owners', 'manager', 'named')),
+    approver_source    text NOT NULL CHECK (approver_source IN ('owners', 'manager', 'named', 'set')),
     approver_ids       uuid[] NOT NULL DEFAULT '{}',
+    approver_set_id    uuid CHECK ((approver_source = 'set') = (approver_set_id IS NOT NULL)),
     threshold          text NOT NULL DEFAULT 'any' CHECK (threshold IN ('any', 'n', 'all')),
     threshold_n        int NOT NULL DEFAULT 1 CHECK (threshold_n BETWEEN 1 AND 100),
     deadline_hours     int CHECK (deadline_hours BETWEEN 1 AND 8760),

@@ -229,7 +229,16 @@ const (
 	ApproversOwners  ApproverSource = "owners"  // the owners of the group a request is about
 	ApproversManager ApproverSource = "manager" // the manager of the person a request is about
 	ApproversNamed   ApproverSource = "named"   // the people the workflow names
+	ApproversSet     ApproverSource = "set"     // the people of a set (the first MaxSetApprovers by name)
 )
+
+// MaxSetApprovers bounds how many people of a set receive one approval.
+const MaxSetApprovers = 100
+
+// ApproverSources lists the approver sources, in display order.
+func ApproverSources() []ApproverSource {
+	return []ApproverSource{ApproversOwners, ApproversManager, ApproversNamed, ApproversSet}
+}
 
 // Label is the approver source as administrators read it.
 func (s ApproverSource) Label() string {
@@ -240,6 +249,8 @@ func (s ApproverSource) Label() string {
 		return "The person's manager"
 	case ApproversNamed:
 		return "Named people"
+	case ApproversSet:
+		return "The people of a set"
 	}
 	return string(s)
 }
@@ -280,6 +291,8 @@ type ApprovalWorkflow struct {
 	Name           string
 	ApproverSource ApproverSource
 	Approvers      []NamedPerson // when ApproverSource is ApproversNamed
+	ApproverSetID  string        // when ApproverSource is ApproversSet
+	ApproverSet    string        // read only: the set's name
 	Threshold      Threshold
 	ThresholdN     int // when Threshold is ThresholdN
 	// At most one of DeadlineHours and DeadlineBusinessDays is set (non-zero);
@@ -313,6 +326,9 @@ func (w *ApprovalWorkflow) Normalize() error {
 	}
 	if w.DeadlineBusinessDays == 0 {
 		w.CalendarID, w.CalendarName = "", ""
+	}
+	if w.ApproverSource != ApproversSet {
+		w.ApproverSetID, w.ApproverSet = "", ""
 	}
 	if w.TimeoutOutcome == "" {
 		w.TimeoutOutcome = TimeoutDeny
@@ -354,10 +370,20 @@ func (w *ApprovalWorkflow) Validate() error {
 		if len(w.Approvers) == 0 {
 			return Errorf(EINVALID, "Name at least one approver, by account name or email.")
 		}
+	case ApproversSet:
+		if len(w.Approvers) > 0 {
+			return Errorf(EINVALID, "Approvers come from a set; clear the named approvers, or choose “Named people”.")
+		}
+		if w.ApproverSetID == "" {
+			return Errorf(EINVALID, "Choose the set whose people approve.")
+		}
 	case "":
 		return Errorf(EINVALID, "Choose where the approvers come from.")
 	default:
 		return Errorf(EINVALID, "%q is not a source of approvers.", w.ApproverSource)
+	}
+	if w.ApproverSource != ApproversSet && w.ApproverSetID != "" {
+		return Errorf(EINVALID, "Only approvers from a set need a set; choose “The people of a set” or no set.")
 	}
 	if len(w.Approvers) > MaxNamedPeople {
 		return Errorf(EINVALID, "Name at most %d approvers; use the group's owners for more.", MaxNamedPeople)

@@ -278,6 +278,10 @@ func (a *adminPages) renderWorkflow(w http.ResponseWriter, r *http.Request, stat
 		a.Error(w, r, err)
 		return
 	}
+	if f.Sets, err = a.store.ListSets(r.Context()); err != nil {
+		a.Error(w, r, err)
+		return
+	}
 	title := "New approval workflow"
 	if f.ID != "" {
 		title = "Edit approval workflow"
@@ -302,7 +306,7 @@ func (a *adminPages) handleEditWorkflow(w http.ResponseWriter, r *http.Request) 
 // workflowForm fills the editor from a stored workflow.
 func workflowForm(wf *portal.ApprovalWorkflow) view.WorkflowForm {
 	f := view.WorkflowForm{ID: wf.ID, Name: wf.Name, Source: string(wf.ApproverSource), Approvers: namesOf(wf.Approvers),
-		Threshold: string(wf.Threshold), N: strconv.Itoa(wf.ThresholdN), Deadline: "none", CalendarID: wf.CalendarID,
+		ApproverSet: wf.ApproverSetID, Threshold: string(wf.Threshold), N: strconv.Itoa(wf.ThresholdN), Deadline: "none", CalendarID: wf.CalendarID,
 		Escalation: namesOf(wf.Escalation), Outcome: string(wf.TimeoutOutcome), Policies: wf.Policies}
 	switch {
 	case wf.DeadlineHours != 0:
@@ -327,7 +331,7 @@ func namesOf(people []portal.NamedPerson) string {
 func workflowFormFrom(r *http.Request, id string) view.WorkflowForm {
 	v := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
 	return view.WorkflowForm{ID: id, Name: r.PostFormValue("name"), Source: v("source"), Approvers: r.PostFormValue("approvers"),
-		Threshold: v("threshold"), N: v("n"), Deadline: v("deadline"), DeadlineHours: v("deadline_hours"),
+		ApproverSet: v("approver_set"), Threshold: v("threshold"), N: v("n"), Deadline: v("deadline"), DeadlineHours: v("deadline_hours"),
 		DeadlineDays: v("deadline_days"), CalendarID: v("calendar"), ReminderHours: v("reminder_hours"),
 		Escalation: r.PostFormValue("escalation"), Outcome: v("outcome")}
 }
@@ -348,7 +352,7 @@ func number(s, what string) (int, error) {
 // which checks it.
 func approvalWorkflow(f view.WorkflowForm) (portal.ApprovalWorkflow, error) {
 	wf := portal.ApprovalWorkflow{ID: f.ID, Name: f.Name, ApproverSource: portal.ApproverSource(f.Source),
-		Approvers: portal.NamedPeople(portal.ParseNames(f.Approvers)), Threshold: portal.Threshold(f.Threshold),
+		Approvers: portal.NamedPeople(portal.ParseNames(f.Approvers)), ApproverSetID: f.ApproverSet, Threshold: portal.Threshold(f.Threshold),
 		Escalation: portal.NamedPeople(portal.ParseNames(f.Escalation)), TimeoutOutcome: portal.TimeoutOutcome(f.Outcome)}
 	var err error
 	if wf.Threshold == portal.ThresholdN {

@@ -18,6 +18,7 @@ import (
 // workflowRow is an approval workflow as the pipeline reads it.
 type workflowRow struct {
 	ID, Name, Source, Threshold, Outcome string
+	ApproverSetID                        *string
 	N                                    int
 	ApproverIDs, EscalationIDs           []string
 	DeadlineHours, DeadlineDays          *int
@@ -26,13 +27,14 @@ type workflowRow struct {
 }
 
 const workflowSQL = `SELECT id, name, approver_source, threshold, timeout_outcome, threshold_n,
-		approver_ids::text[], escalation_ids::text[], deadline_hours, deadline_business_days, calendar_id::text, reminder_hours
+		approver_ids::text[], escalation_ids::text[], deadline_hours, deadline_business_days, calendar_id::text, reminder_hours,
+		approver_set_id::text
 	FROM approval_workflows`
 
 func scanWorkflowRow(row pgx.Row) (*workflowRow, error) {
 	w := &workflowRow{}
 	err := row.Scan(&w.ID, &w.Name, &w.Source, &w.Threshold, &w.Outcome, &w.N, &w.ApproverIDs, &w.EscalationIDs,
-		&w.DeadlineHours, &w.DeadlineDays, &w.CalendarID, &w.ReminderHours)
+		&w.DeadlineHours, &w.DeadlineDays, &w.CalendarID, &w.ReminderHours, &w.ApproverSetID)
 	return w, err
 }
 
@@ -110,7 +112,7 @@ func (db *DB) Authorize(ctx context.Context, requestID string) error {
 		if wErr != nil {
 			return wErr
 		}
-		approvers, err := resolveApprovers(ctx, tx, w, h)
+		approvers, err := db.resolveApprovers(ctx, tx, w, h)
 		if err != nil {
 			return err
 		}
@@ -173,7 +175,7 @@ func (db *DB) scheduleDeadline(ctx context.Context, tx pgx.Tx, w *workflowRow, a
 
 // resolveApprovers lists the approvers a workflow names for a request,
 // never including the requester.
-func resolveApprovers(ctx context.Context, tx pgx.Tx, w *workflowRow, h requestHead) ([]string, error) {
+func (db *DB) resolveApprovers(ctx context.Context, tx pgx.Tx, w *workflowRow, h requestHead) ([]string, error) {
 	var ids []string
 	switch w.Source {
 	case "owners":
@@ -197,6 +199,23 @@ func resolveApprovers(ctx context.Context, tx pgx.Tx, w *workflowRow, h requestH
 		}
 	case "named":
 		ids = w.ApproverIDs
+	case "set":
+		if w.ApproverSetID == nil {
+			return nil, nil
+		}
+		set, err := db.FindSet(ctx, *w.ApproverSetID)
+		if err != nil {
+			return nil, err
+		}
+		// The set's people, first by name; a rule that selects hundreds of
+		// approvers is better served by a group's owners.
+		_, sample, err := db.PreviewRule(ctx, set.Rule, portal.MaxSetApprovers)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range sample {
+			ids = append(ids, p.ID)
+		}
 	}
 	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == h.Requester })
 	slices.Sort(ids)

@@ -319,7 +319,8 @@ func textArray(ss []string) []string {
 // workflowSelect reads workflows with their people (in the order named; a
 // person since deleted drops out), their calendar's name and how many
 // policies use them.
-const workflowSelect = `SELECT w.id, w.name, w.approver_source, w.threshold, w.threshold_n,
+const workflowSelect = `SELECT w.id, w.name, w.approver_source, coalesce(w.approver_set_id::text, ''),
+	coalesce((SELECT s.name FROM sets s WHERE s.id = w.approver_set_id), ''), w.threshold, w.threshold_n,
 	coalesce(w.deadline_hours, 0), coalesce(w.deadline_business_days, 0),
 	coalesce(w.calendar_id::text, ''), coalesce(c.name, ''), coalesce(w.reminder_hours, 0), w.timeout_outcome,
 	(SELECT count(*) FROM policies p WHERE p.workflow_id = w.id),
@@ -331,7 +332,7 @@ const workflowSelect = `SELECT w.id, w.name, w.approver_source, w.threshold, w.t
 
 func scanWorkflow(row pgx.Row) (portal.ApprovalWorkflow, error) {
 	var w portal.ApprovalWorkflow
-	err := row.Scan(&w.ID, &w.Name, &w.ApproverSource, &w.Threshold, &w.ThresholdN, &w.DeadlineHours,
+	err := row.Scan(&w.ID, &w.Name, &w.ApproverSource, &w.ApproverSetID, &w.ApproverSet, &w.Threshold, &w.ThresholdN, &w.DeadlineHours,
 		&w.DeadlineBusinessDays, &w.CalendarID, &w.CalendarName, &w.ReminderHours, &w.TimeoutOutcome, &w.Policies,
 		&w.Approvers, &w.Escalation)
 	return w, err
@@ -384,11 +385,11 @@ func (db *DB) CreateWorkflow(ctx context.Context, v portal.Viewer, w portal.Appr
 		}
 		var id string
 		err := tx.QueryRow(ctx, `INSERT INTO approval_workflows (name, approver_source, approver_ids, threshold, threshold_n,
-				deadline_hours, deadline_business_days, calendar_id, reminder_hours, escalation_ids, timeout_outcome)
-			VALUES ($1, $2, $3::uuid[], $4, $5, $6, $7, $8, $9, $10::uuid[], $11) RETURNING id`,
+				deadline_hours, deadline_business_days, calendar_id, reminder_hours, escalation_ids, timeout_outcome, approver_set_id)
+			VALUES ($1, $2, $3::uuid[], $4, $5, $6, $7, $8, $9, $10::uuid[], $11, $12) RETURNING id`,
 			w.Name, string(w.ApproverSource), personIDs(w.Approvers), string(w.Threshold), w.ThresholdN,
 			nullableInt(w.DeadlineHours), nullableInt(w.DeadlineBusinessDays), nullable(w.CalendarID),
-			nullableInt(w.ReminderHours), personIDs(w.Escalation), string(w.TimeoutOutcome)).Scan(&id)
+			nullableInt(w.ReminderHours), personIDs(w.Escalation), string(w.TimeoutOutcome), nullable(w.ApproverSetID)).Scan(&id)
 		if isUniqueViolation(err) {
 			return workflowNameTaken(w.Name)
 		} else if err != nil {
@@ -444,11 +445,11 @@ func (db *DB) UpdateWorkflow(ctx context.Context, v portal.Viewer, w portal.Appr
 		}
 		_, err = tx.Exec(ctx, `UPDATE approval_workflows SET name = $2, approver_source = $3, approver_ids = $4::uuid[],
 				threshold = $5, threshold_n = $6, deadline_hours = $7, deadline_business_days = $8, calendar_id = $9,
-				reminder_hours = $10, escalation_ids = $11::uuid[], timeout_outcome = $12
+				reminder_hours = $10, escalation_ids = $11::uuid[], timeout_outcome = $12, approver_set_id = $13
 			WHERE id = $1`,
 			w.ID, w.Name, string(w.ApproverSource), personIDs(w.Approvers), string(w.Threshold), w.ThresholdN,
 			nullableInt(w.DeadlineHours), nullableInt(w.DeadlineBusinessDays), nullable(w.CalendarID),
-			nullableInt(w.ReminderHours), personIDs(w.Escalation), string(w.TimeoutOutcome))
+			nullableInt(w.ReminderHours), personIDs(w.Escalation), string(w.TimeoutOutcome), nullable(w.ApproverSetID))
 		if isUniqueViolation(err) {
 			return workflowNameTaken(w.Name)
 		} else if err != nil {
@@ -487,6 +488,18 @@ func checkWorkflowInTx(ctx context.Context, tx pgx.Tx, w *portal.ApprovalWorkflo
 		err := tx.QueryRow(ctx, "SELECT name FROM holiday_calendars WHERE id = $1 FOR KEY SHARE", w.CalendarID).Scan(&w.CalendarName)
 		if isNoRows(err) {
 			return noCalendar
+		} else if err != nil {
+			return err
+		}
+	}
+	if w.ApproverSetID != "" {
+		noSet := portal.Errorf(portal.EINVALID, "The set chosen no longer exists; choose another.")
+		if !validID(w.ApproverSetID) {
+			return noSet
+		}
+		err := tx.QueryRow(ctx, "SELECT name FROM sets WHERE id = $1 FOR KEY SHARE", w.ApproverSetID).Scan(&w.ApproverSet)
+		if isNoRows(err) {
+			return noSet
 		} else if err != nil {
 			return err
 		}
@@ -600,7 +613,7 @@ func workflowDetails(w *portal.ApprovalWorkflow) map[string]any {
 		return out
 	}
 	return map[string]any{
-		"name": w.Name, "approver_source": string(w.ApproverSource), "approvers": names(w.Approvers),
+		"name": w.Name, "approver_source": string(w.ApproverSource), "approvers": names(w.Approvers), "approver_set": w.ApproverSet,
 		"threshold": string(w.Threshold), "threshold_n": w.ThresholdN, "deadline_hours": w.DeadlineHours,
 		"deadline_business_days": w.DeadlineBusinessDays, "calendar": w.CalendarName, "reminder_hours": w.ReminderHours,
 		"escalation": names(w.Escalation), "timeout_outcome": string(w.TimeoutOutcome),

@@ -680,3 +680,29 @@ func TestOwnersManageOwners(t *testing.T) {
 	require.Equal(t, 1, owners)
 	require.True(t, (errs[0] == nil) != (errs[1] == nil), "exactly one removal succeeds: %v", errs)
 }
+
+func TestApproversFromASet(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	admin := p.account("administrator")
+	helpdesk := p.account("helpdesk")
+	set, err := p.db.CreateSet(p.ctx, admin, portal.Set{Name: "Service desk", Rule: `person.title == "Service Desk Analyst"`})
+	require.NoError(t, err)
+	wf, err := p.db.CreateWorkflow(p.ctx, admin, portal.ApprovalWorkflow{Name: "Service desk approves",
+		ApproverSource: portal.ApproversSet, ApproverSetID: set.ID, Threshold: portal.ThresholdAny})
+	require.NoError(t, err)
+	require.Equal(t, "Service desk", wf.ApproverSet)
+	p.exec("UPDATE policies SET workflow_id = $1 WHERE name = 'Request to join owner-approval groups'", wf.ID)
+
+	g := p.group("VPN users")
+	v := p.outsider(g, 0)
+	r := p.join(v, g, "the service desk decides")
+	approval := p.approvalFor(helpdesk, r.ID) // Siobhán is a Service Desk Analyst
+	require.NoError(t, p.db.Decide(p.ctx, helpdesk, approval, true, ""))
+	p.waitStatus(v, r.ID, portal.StatusCompleted)
+
+	_, err = p.db.CreateWorkflow(p.ctx, admin, portal.ApprovalWorkflow{Name: "No set", ApproverSource: portal.ApproversSet,
+		Threshold: portal.ThresholdAny})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
+	require.Contains(t, portal.ErrorMessage(err), "Choose the set")
+}
