@@ -96,6 +96,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 
 	r.Get("/audit", a.handleAudit)
 	r.Post("/audit/verify", a.handleVerifyAudit)
+	a.connectedRoutes(r)
 }
 
 // requireAdmin lets only administrators through, whatever the page; the

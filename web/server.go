@@ -43,6 +43,10 @@ type Server struct {
 	// Admin serves the administration pages: policies, workflows,
 	// calendars, the audit log.
 	Admin AdminStore
+	// Systems stores the connected systems the sync service works with;
+	// Tester tries their settings ("Test connection").
+	Systems portal.ConnectedSystemService
+	Tester  portal.ConnectionTester
 	// Ready reports whether the service can serve (database reachable,
 	// migrations current).
 	Ready func(ctx context.Context) error

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -31,6 +32,9 @@ type Config struct {
 	OIDC        web.OIDCConfig
 	LDAP        LDAPConfig          // TESSERA_LDAP_*; no URL means no directory sign-in
 	SMTP        workflow.SMTPConfig // TESSERA_SMTP_*, TESSERA_MAIL_FROM; no host means no email
+	// Sealer encrypts connected systems' passwords with TESSERA_SECRET_KEY;
+	// nil without the key, and connected systems then cannot be saved.
+	Sealer *portal.Sealer
 }
 
 // LoadConfig reads the environment and reports every mistake it finds.
@@ -84,6 +88,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if err := c.SMTP.Validate(); err != nil {
 			errs = append(errs, portal.ErrorMessageOr(err))
 		}
+	}
+	if c.Sealer, err = portal.ParseSealer(getenv(portal.SecretKeyEnv)); errors.Is(err, portal.ErrNoSecretKey) {
+		c.Sealer = nil
+	} else if err != nil {
+		errs = append(errs, err.Error())
 	}
 	if c.DevPGPort, err = intVar(getenv, "TESSERA_DEV_PG_PORT", 54329, 1, 65535); err != nil {
 		errs = append(errs, err.Error())

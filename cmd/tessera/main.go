@@ -30,6 +30,7 @@ import (
 	"github.com/tessera-idm/tessera/portal/demo"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
+	"github.com/tessera-idm/tessera/syncsvc/ad"
 	"github.com/tessera-idm/tessera/web"
 	"github.com/tessera-idm/tessera/workflow"
 )
@@ -300,13 +301,14 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		}
 		directory = d
 	}
+	systems := postgres.NewConnectedSystems(db, cfg.Sealer)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		postgres.NewPoolCollector(pool))
 	srv := &web.Server{
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg,
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
-		Directory: directory,
+		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems},
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)

@@ -1,0 +1,221 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/web/view"
+)
+
+// Connected systems: the directories the sync service works with. Bind
+// passwords go from the form to the store (which seals them) or to the
+// tester, and never back into a page.
+
+// connectedNotices are the fixed messages a redirect may ask these pages
+// to show.
+var connectedNotices = map[string]string{
+	"created": "The connected system was saved. Use “Test connection” to check it.",
+	"saved":   "The connected system was saved.",
+	"deleted": "The connected system was deleted.",
+}
+
+// connectionTestTimeout bounds one "Test connection", every domain
+// controller included.
+const connectionTestTimeout = 45 * time.Second
+
+// connectedRoutes mounts the connected system pages under /admin, behind
+// requireAdmin.
+func (a *adminPages) connectedRoutes(r chi.Router) {
+	r.Group(func(r chi.Router) {
+		r.Use(a.requireSystems)
+		r.Get("/connected-systems", a.handleConnectedSystems)
+		r.Get("/connected-systems/new", a.handleNewConnectedSystem)
+		r.Post("/connected-systems", a.handleCreateConnectedSystem)
+		r.Post("/connected-systems/test", a.handleTestConnectedSystem)
+		r.Get("/connected-systems/{id}", a.handleEditConnectedSystem)
+		r.Post("/connected-systems/{id}", a.handleUpdateConnectedSystem)
+		r.Post("/connected-systems/{id}/test", a.handleTestConnectedSystem)
+		r.Post("/connected-systems/{id}/delete", a.handleDeleteConnectedSystem)
+	})
+}
+
+func (a *adminPages) requireSystems(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.Systems == nil {
+			a.Error(w, r, errors.New("web: the connected systems store is not configured"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *adminPages) handleConnectedSystems(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.Systems.ListConnectedSystems(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	render(w, r, view.ConnectedSystemList(a.page(r, "Connected systems", "admin-connected"), cs,
+		!a.Systems.CanSealSecrets(), connectedNotices[r.URL.Query().Get("notice")]))
+}
+
+func (a *adminPages) renderConnected(w http.ResponseWriter, r *http.Request, status int, f view.ConnectedSystemForm) {
+	f.System.BindPassword = "" // never into a page
+	f.NoKey = !a.Systems.CanSealSecrets()
+	title := "New connected system"
+	if f.System.ID != "" {
+		title = "Edit connected system"
+	}
+	renderStatus(w, r, status, view.ConnectedSystemEdit(a.page(r, title, "admin-connected"), f))
+}
+
+// connectedForm fills the editor from a stored system.
+func connectedForm(c *portal.ConnectedSystem) view.ConnectedSystemForm {
+	return view.ConnectedSystemForm{System: *c, Hosts: strings.Join(c.Hosts, "\n"), Port: strconv.Itoa(c.Port),
+		OUs: strings.Join(c.OUs, "\n")}
+}
+
+func (a *adminPages) handleNewConnectedSystem(w http.ResponseWriter, r *http.Request) {
+	a.renderConnected(w, r, http.StatusOK, view.ConnectedSystemForm{Port: "636",
+		System: portal.ConnectedSystem{Type: portal.SystemAD, TLSMode: portal.TLSLDAPS, Enabled: true}})
+}
+
+func (a *adminPages) handleEditConnectedSystem(w http.ResponseWriter, r *http.Request) {
+	c, err := a.Systems.FindConnectedSystem(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f := connectedForm(c)
+	f.Notice = connectedNotices[r.URL.Query().Get("notice")]
+	a.renderConnected(w, r, http.StatusOK, f)
+}
+
+// connectedFromForm reads the editor's fields, keeping them as typed for
+// the form, and the system they describe.
+func connectedFromForm(r *http.Request, id string) (view.ConnectedSystemForm, portal.ConnectedSystem, error) {
+	f := view.ConnectedSystemForm{Hosts: r.PostFormValue("hosts"), Port: strings.TrimSpace(r.PostFormValue("port")),
+		OUs: r.PostFormValue("ous")}
+	c := portal.ConnectedSystem{
+		ID: id, Name: r.PostFormValue("name"), Type: portal.SystemAD,
+		Hosts:   strings.FieldsFunc(f.Hosts, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == '\r' }),
+		TLSMode: portal.TLSMode(r.PostFormValue("tls_mode")), CACertPEM: r.PostFormValue("ca_cert_pem"),
+		BindUser: r.PostFormValue("bind_user"), BindPassword: r.PostFormValue("bind_password"),
+		BaseDN: r.PostFormValue("base_dn"), OUs: strings.Split(strings.ReplaceAll(f.OUs, "\r", ""), "\n"),
+		Enabled: r.PostFormValue("enabled") == "on",
+	}
+	f.System = c
+	var err error
+	c.Port, err = number(f.Port, "The port")
+	return f, c, err
+}
+
+func (a *adminPages) handleCreateConnectedSystem(w http.ResponseWriter, r *http.Request) {
+	a.saveConnected(w, r, "")
+}
+
+func (a *adminPages) handleUpdateConnectedSystem(w http.ResponseWriter, r *http.Request) {
+	a.saveConnected(w, r, chi.URLParam(r, "id"))
+}
+
+// saveConnected creates (id empty) or updates a connected system, showing
+// the form again with what was typed, but not the password, when refused.
+func (a *adminPages) saveConnected(w http.ResponseWriter, r *http.Request, id string) {
+	if err := parseForm(r); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f, c, err := connectedFromForm(r, id)
+	var saved *portal.ConnectedSystem
+	notice := "created"
+	if err == nil && id == "" {
+		saved, err = a.Systems.CreateConnectedSystem(r.Context(), viewer(r), c)
+	} else if err == nil {
+		saved, err = a.Systems.UpdateConnectedSystem(r.Context(), viewer(r), c)
+		notice = "saved"
+	}
+	if formFailed(err) {
+		f.Error = portal.ErrorMessage(err)
+		a.renderConnectedAgain(w, r, codeStatus[portal.ErrorCode(err)], f)
+		return
+	} else if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, connectedPath(saved.ID)+"?notice="+notice, http.StatusSeeOther)
+}
+
+// renderConnectedAgain shows the form as typed, with whether a saved
+// system has a password (which the form does not carry).
+func (a *adminPages) renderConnectedAgain(w http.ResponseWriter, r *http.Request, status int, f view.ConnectedSystemForm) {
+	if f.System.ID != "" {
+		saved, err := a.Systems.FindConnectedSystem(r.Context(), f.System.ID)
+		if err != nil {
+			a.Error(w, r, err)
+			return
+		}
+		f.System.HasPassword = saved.HasPassword
+	}
+	a.renderConnected(w, r, status, f)
+}
+
+func connectedPath(id string) string { return "/admin/connected-systems/" + id }
+
+// handleTestConnectedSystem tries the settings as typed, saved or not. A
+// saved system tested without a new password uses its stored one, but only
+// against the hosts and port it was saved with.
+func (a *adminPages) handleTestConnectedSystem(w http.ResponseWriter, r *http.Request) {
+	if a.Tester == nil {
+		a.Error(w, r, errors.New("web: no connection tester is configured"))
+		return
+	}
+	if err := parseForm(r); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	id := chi.URLParam(r, "id")
+	f, c, err := connectedFromForm(r, id)
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil && id != "" && c.BindPassword == "" {
+		var saved *portal.ConnectedSystem
+		if saved, err = a.Systems.FindConnectedSystem(r.Context(), id); err == nil && !saved.SameDestination(c) {
+			err = portal.ErrPasswordForNewDestination
+		}
+	}
+	if formFailed(err) {
+		f.Error = portal.ErrorMessage(err)
+		a.renderConnectedAgain(w, r, codeStatus[portal.ErrorCode(err)], f)
+		return
+	} else if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), connectionTestTimeout)
+	defer cancel()
+	if err := a.Tester.TestConnection(ctx, c); err != nil {
+		// The directory's own text is what administrators search for; it
+		// holds no password.
+		f.TestError = portal.ErrorMessageOr(err)
+	} else {
+		f.TestOK = true
+	}
+	f.PasswordTyped = c.BindPassword != ""
+	a.renderConnectedAgain(w, r, http.StatusOK, f)
+}
+
+func (a *adminPages) handleDeleteConnectedSystem(w http.ResponseWriter, r *http.Request) {
+	if err := a.Systems.DeleteConnectedSystem(r.Context(), viewer(r), chi.URLParam(r, "id")); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/connected-systems?notice=deleted", http.StatusSeeOther)
+}
