@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -189,6 +192,15 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 		}
 		cfg.DatabaseURL = cluster.URL("tessera")
 	}
+	if cfg.Sealer == nil {
+		// The demo can save connected systems: a key of its own, kept
+		// beside its database (set TESSERA_SECRET_KEY to use another).
+		sealer, err := devSecretKey(filepath.Join(cfg.DataDir, "secret-key"))
+		if err != nil {
+			return err
+		}
+		cfg.Sealer = sealer
+	}
 	pool, err := openMigrated(ctx, cfg.DatabaseURL, true)
 	if err != nil {
 		return err
@@ -218,6 +230,26 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 		}
 		return db.SubmitDemoRequests(ctx, org)
 	})
+}
+
+// devSecretKey reads the dev stack's secret key from path, making one on
+// first use.
+func devSecretKey(path string) (*portal.Sealer, error) {
+	key, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		key = []byte(base64.StdEncoding.EncodeToString(raw))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, key, 0o600); err != nil {
+			return nil, fmt.Errorf("write dev secret key: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read dev secret key: %w", err)
+	}
+	return portal.ParseSealer(strings.TrimSpace(string(key)))
 }
 
 func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error {
