@@ -253,13 +253,8 @@ func (db *DB) SaveDynamicRule(ctx context.Context, v portal.Viewer, groupID, src
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, lockDynamicExclusive, dynLockClass, dynLockID); err != nil {
-			return err
-		}
-		var old *string
-		if err := tx.QueryRow(ctx, "SELECT membership_rule FROM groups WHERE id = $1 FOR NO KEY UPDATE", groupID).Scan(&old); isNoRows(err) {
-			return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
-		} else if err != nil {
+		old, err := lockGroupRule(ctx, tx, groupID)
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "UPDATE groups SET membership_rule = $2 WHERE id = $1", groupID, src); err != nil {
@@ -294,13 +289,8 @@ func (db *DB) ClearDynamicRule(ctx context.Context, v portal.Viewer, groupID str
 		return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 	}
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, lockDynamicExclusive, dynLockClass, dynLockID); err != nil {
-			return err
-		}
-		var old *string
-		if err := tx.QueryRow(ctx, "SELECT membership_rule FROM groups WHERE id = $1 FOR NO KEY UPDATE", groupID).Scan(&old); isNoRows(err) {
-			return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
-		} else if err != nil {
+		old, err := lockGroupRule(ctx, tx, groupID)
+		if err != nil {
 			return err
 		}
 		if old == nil {
@@ -330,13 +320,8 @@ func (db *DB) RecomputeGroup(ctx context.Context, groupID string) (added, remove
 		return 0, 0, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 	}
 	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, lockDynamicExclusive, dynLockClass, dynLockID); err != nil {
-			return err
-		}
-		var src *string
-		if err := tx.QueryRow(ctx, "SELECT membership_rule FROM groups WHERE id = $1 FOR NO KEY UPDATE", groupID).Scan(&src); isNoRows(err) {
-			return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
-		} else if err != nil {
+		src, err := lockGroupRule(ctx, tx, groupID)
+		if err != nil {
 			return err
 		}
 		if src == nil {
@@ -785,4 +770,18 @@ func (db *DB) SetContains(ctx context.Context, setID, personID string) (bool, er
 		return false, err
 	}
 	return r.Match(&p)
+}
+
+// lockGroupRule takes the dynamic-groups lock exclusively, locks the group's
+// row and returns its membership rule (nil for a static group).
+func lockGroupRule(ctx context.Context, tx pgx.Tx, groupID string) (*string, error) {
+	if _, err := tx.Exec(ctx, lockDynamicExclusive, dynLockClass, dynLockID); err != nil {
+		return nil, err
+	}
+	var rule *string
+	err := tx.QueryRow(ctx, "SELECT membership_rule FROM groups WHERE id = $1 FOR NO KEY UPDATE", groupID).Scan(&rule)
+	if isNoRows(err) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+	}
+	return rule, err
 }
