@@ -71,9 +71,25 @@ type ConnectedSystem struct {
 	BaseDN      string   // the domain's naming context, e.g. DC=example,DC=com
 	OUs         []string // the containers in scope, under BaseDN; none means all of BaseDN
 	Enabled     bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Staging imports and syncs but never exports: pending exports are
+	// computed and shown only.
+	Staging bool
+	// DeletionThreshold stops an export run that would delete more
+	// objects than this until an administrator confirms (0: 500).
+	DeletionThreshold int
+	// DeltaInterval is the time between scheduled delta cycles; 0 runs
+	// none (committed portal changes are exported at once regardless).
+	DeltaInterval time.Duration
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
+
+// Defaults of the sync settings of a connected system.
+const (
+	DefaultDeletionThreshold = 500
+	DefaultDeltaInterval     = 5 * time.Minute
+	MaxDeltaInterval         = 24 * time.Hour
+)
 
 // Validate normalises c (trims, drops duplicates, fills the default port)
 // and reports the first thing wrong with it as EINVALID. A new system (no
@@ -91,6 +107,17 @@ func (c *ConnectedSystem) Validate() error {
 	}
 	c.Hosts = trimUnique(c.Hosts)
 	c.OUs = trimUnique(c.OUs)
+	if c.DeletionThreshold == 0 {
+		c.DeletionThreshold = DefaultDeletionThreshold
+	}
+	switch {
+	case c.DeletionThreshold < 0 || c.DeletionThreshold > 1_000_000:
+		return Errorf(EINVALID, "The deletion threshold must be from 1 to 1,000,000 objects.")
+	case c.DeltaInterval < 0 || c.DeltaInterval > MaxDeltaInterval:
+		return Errorf(EINVALID, "The delta sync interval must be from 0 (never) to 24 hours.")
+	case c.DeltaInterval > 0 && c.DeltaInterval < 10*time.Second:
+		return Errorf(EINVALID, "The delta sync interval must be at least 10 seconds, or 0 for no schedule.")
+	}
 
 	switch {
 	case c.Name == "":
@@ -433,4 +460,15 @@ type ConnectedSystemSecrets interface {
 // directory's own text.
 type ConnectionTester interface {
 	TestConnection(ctx context.Context, c ConnectedSystem) error
+}
+
+// SyncService is the sync engine as the workflow workers drive it.
+type SyncService interface {
+	// ExportRequest carries a committed request's change to every
+	// connected system and completes the request once they confirm it.
+	ExportRequest(ctx context.Context, requestID string) error
+	// DueCycles lists the systems whose scheduled delta cycle is due;
+	// Cycle runs one.
+	DueCycles(ctx context.Context) ([]string, error)
+	Cycle(ctx context.Context, systemID string) error
 }

@@ -66,3 +66,10 @@ func ErrorMessageOr(err error) string {
 	}
 	return err.Error()
 }
+
+// ErrTemporary marks a failure worth trying again later, such as a
+// connected system that does not answer: errors.Is(err, ErrTemporary).
+var ErrTemporary = errors.New("temporary failure")
+
+// Retryable reports whether err is marked ErrTemporary.
+func Retryable(err error) bool { return errors.Is(err, ErrTemporary) }

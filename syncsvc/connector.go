@@ -3,7 +3,22 @@
 // holds what every connector offers the engine.
 package syncsvc
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// Kinds of connector errors the engine acts on; a connector's errors match
+// them with errors.Is.
+var (
+	// ErrUnreachable: the system did not answer, or is busy or
+	// unavailable. Exports wait and retry.
+	ErrUnreachable = errors.New("connected system unreachable")
+	// ErrNoSuchObject: the object is not where the connector space says.
+	ErrNoSuchObject = errors.New("no such object")
+	// ErrAlreadyExists: an add found an object at the DN already.
+	ErrAlreadyExists = errors.New("object already exists")
+)
 
 // ObjectClass is the kind of a connected-system object the engine syncs.
 type ObjectClass string
@@ -106,6 +121,9 @@ type Connector interface {
 	// Export applies changes in order and reports one result per change;
 	// a failed change does not stop the ones after it.
 	Export(ctx context.Context, changes []ExportChange) []ExportResult
+	// Read returns one object as an import reports it: the one with
+	// anchor when anchor is set, otherwise the one at dn.
+	Read(ctx context.Context, anchor, dn string) (ImportedObject, error)
 	// SetPassword resets the password of the user at dn.
 	SetPassword(ctx context.Context, dn, password string) error
 	// SetEnabled enables or disables the account at dn.

@@ -69,3 +69,26 @@ type HousekeepingArgs struct{}
 
 // Kind implements river.JobArgs.
 func (HousekeepingArgs) Kind() string { return "housekeeping" }
+
+// SyncExportArgs carries a committed request's change to the connected
+// systems at once.
+type SyncExportArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+// Kind implements river.JobArgs.
+func (SyncExportArgs) Kind() string { return "sync_export" }
+
+// SyncScheduleArgs looks for connected systems whose delta cycle is due.
+type SyncScheduleArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SyncScheduleArgs) Kind() string { return "sync_schedule" }
+
+// SyncCycleArgs runs one scheduled delta cycle of a connected system.
+type SyncCycleArgs struct {
+	SystemID string `json:"system_id"`
+}
+
+// Kind implements river.JobArgs.
+func (SyncCycleArgs) Kind() string { return "sync_cycle" }

@@ -3,8 +3,11 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/tessera-idm/tessera/portal"
 )
@@ -14,6 +17,8 @@ type Deps struct {
 	Processor   portal.RequestProcessor
 	Housekeeper portal.Housekeeper
 	Mailer      Mailer
+	// Sync is the sync engine; nil: sync jobs do nothing.
+	Sync portal.SyncService
 	// BaseURL is the portal's public URL, for links in emails.
 	BaseURL string
 }
@@ -27,7 +32,81 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &expireMembershipWorker{p: d.Processor})
 	river.AddWorker(workers, &notifyWorker{p: d.Processor, mailer: d.Mailer, baseURL: d.BaseURL})
 	river.AddWorker(workers, &housekeepingWorker{h: d.Housekeeper})
+	river.AddWorker(workers, &syncExportWorker{s: d.Sync})
+	river.AddWorker(workers, &syncScheduleWorker{s: d.Sync})
+	river.AddWorker(workers, &syncCycleWorker{s: d.Sync})
 }
+
+// syncRetry is how long a sync job waits when the connected system is
+// unreachable or busy with another run: it snoozes (not counted as a
+// failed attempt), longer each time, at most a minute.
+func syncRetry(attempt int) time.Duration {
+	d := 250 * time.Millisecond << min(attempt, 8)
+	return min(d, time.Minute)
+}
+
+type syncExportWorker struct {
+	river.WorkerDefaults[SyncExportArgs]
+	s portal.SyncService
+}
+
+func (w *syncExportWorker) Work(ctx context.Context, job *river.Job[SyncExportArgs]) error {
+	if w.s == nil {
+		return nil
+	}
+	err := w.s.ExportRequest(ctx, job.Args.RequestID)
+	if err != nil && portal.Retryable(err) {
+		return river.JobSnooze(syncRetry(job.Attempt))
+	}
+	return err
+}
+
+// Timeout: an export of a large change (a group of thousands) can take
+// longer than River's default minute.
+func (w *syncExportWorker) Timeout(*river.Job[SyncExportArgs]) time.Duration { return 10 * time.Minute }
+
+type syncScheduleWorker struct {
+	river.WorkerDefaults[SyncScheduleArgs]
+	s portal.SyncService
+}
+
+func (w *syncScheduleWorker) Work(ctx context.Context, job *river.Job[SyncScheduleArgs]) error {
+	if w.s == nil {
+		return nil
+	}
+	ids, err := w.s.DueCycles(ctx)
+	if err != nil {
+		return err
+	}
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	for _, id := range ids {
+		if _, err := client.Insert(ctx, SyncCycleArgs{SystemID: id}, &river.InsertOpts{
+			UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable,
+				rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}},
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type syncCycleWorker struct {
+	river.WorkerDefaults[SyncCycleArgs]
+	s portal.SyncService
+}
+
+func (w *syncCycleWorker) Work(ctx context.Context, job *river.Job[SyncCycleArgs]) error {
+	if w.s == nil {
+		return nil
+	}
+	err := w.s.Cycle(ctx, job.Args.SystemID)
+	if err != nil && portal.Retryable(err) {
+		return nil // the next scheduled cycle tries again; the run history says why
+	}
+	return err
+}
+
+func (w *syncCycleWorker) Timeout(*river.Job[SyncCycleArgs]) time.Duration { return time.Hour }
 
 type housekeepingWorker struct {
 	river.WorkerDefaults[HousekeepingArgs]

@@ -46,6 +46,9 @@ Usage:
   tessera migrate                          apply database migrations (needs DATABASE_URL)
   tessera seed    [--people N]             load a demo organisation into an empty database
   tessera audit verify                     check the audit log's hash chain (needs DATABASE_URL)
+  tessera sync run SYSTEM PROFILE          run full_import, delta_import, full_sync, delta_sync or export
+  tessera sync preview PERSON              what a full sync would do to one person
+  tessera sync status                      connected systems, pending exports, latest runs
 
 Configuration comes from environment variables; see README.md.
 `
@@ -68,6 +71,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return err
+	}
+	if args[0] == "sync" {
+		slog.SetDefault(cfg.logger())
+		return syncCmd(ctx, cfg, args[1:], out)
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -272,7 +279,7 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 
 // newRiver builds the River client: with workers for the worker and all
 // roles, insert-only for a web-only process.
-func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB) (*river.Client[pgx.Tx], error) {
+func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService) (*river.Client[pgx.Tx], error) {
 	rc := &river.Config{Logger: cfg.riverLogger()}
 	if cfg.Role != "web" {
 		var mailer workflow.Mailer
@@ -284,7 +291,8 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB) (*river.Client[pg
 			mailer = m
 		}
 		workers := river.NewWorkers()
-		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, BaseURL: cfg.WebConfig().BaseURL})
+		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync,
+			BaseURL: cfg.WebConfig().BaseURL})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
@@ -300,7 +308,9 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB) (*river.Client[pg
 func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, out io.Writer, ready func(*postgres.DB) error) error {
 	db := postgres.New(pool)
 	db.Email = cfg.SMTP.Enabled()
-	jobs, err := newRiver(cfg, pool, db)
+	systems := postgres.NewConnectedSystems(db, cfg.Sealer)
+	engine := newEngine(pool, systems, logger)
+	jobs, err := newRiver(cfg, pool, db, engine)
 	if err != nil {
 		return err
 	}
@@ -333,7 +343,6 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		}
 		directory = d
 	}
-	systems := postgres.NewConnectedSystems(db, cfg.Sealer)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		postgres.NewPoolCollector(pool))

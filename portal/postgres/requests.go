@@ -373,8 +373,9 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 	return fmt.Sprintf("No policy lets you change %s's %s.", t.PersonName, strings.ToLower(strings.Join(attrs, ", ")))
 }
 
-// apply makes a granted request's change, in tx, and completes it: Tessera
-// has no connected systems yet, so committed is also completed. Its last
+// apply makes a granted request's change, in tx: it completes it when no
+// connected system is to be told, and otherwise enqueues the sync hand-off
+// that completes it once they confirm. Its last
 // statement records the timeline (earlier events first) and the audit
 // entry, so the audit chain's lock is held only until commit.
 func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string, earlier ...event) error {
@@ -387,8 +388,22 @@ func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string, e
 
 func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID string, h requestHead, earlier ...event) error {
 	op, groupID, personID, changes, until := h.Operation, h.GroupID, h.PersonID, h.Changes, h.MemberUntil
+	// With connected systems to export to, the request completes when
+	// they confirm the change; the sync hand-off is enqueued with it.
+	var syncing bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM connected_systems s WHERE s.enabled AND NOT s.staging
+		AND EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id))`).Scan(&syncing); err != nil {
+		return err
+	}
 	done := recordStmt(requestID, portal.StatusCompleted, "request_committed", map[string]any{"operation": op},
 		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})...)
+	if syncing {
+		if err := db.insertJob(ctx, tx, workflow.SyncExportArgs{RequestID: requestID}, nil); err != nil {
+			return err
+		}
+		done = recordStmt(requestID, portal.StatusCommitted, "request_committed", map[string]any{"operation": op},
+			append(earlier, event{"committed", actorID, ""})...)
+	}
 	switch portal.Operation(op) {
 	case portal.OpAddMember:
 		if until != nil {

@@ -261,6 +261,18 @@ func Compile(src string, schema []portal.Attribute) (*Rule, error) {
 // person. Every error it returns is a portal EINVALID error whose message
 // says what is wrong and where (line and column).
 func (e *Env) Compile(src string) (r *Rule, err error) {
+	return e.compile(src, types.BoolType)
+}
+
+// CompileValue parses and type-checks src, which must give a string for
+// each person: an attribute flow such as
+// person.givenName.substring(0, 1).lowerAscii() + person.surname.lowerAscii().
+// Its errors are like Compile's.
+func (e *Env) CompileValue(src string) (*Rule, error) {
+	return e.compile(src, types.StringType)
+}
+
+func (e *Env) compile(src string, want *types.Type) (r *Rule, err error) {
 	defer func() {
 		// A panic inside CEL on some odd input must not take the portal
 		// down; it is a rule we cannot accept.
@@ -273,6 +285,8 @@ func (e *Env) Compile(src string) (r *Rule, err error) {
 		return nil, portal.Errorf(portal.EINVALID, "The rule is too long (%d bytes); use at most %d.", len(src), MaxLength)
 	case !utf8.ValidString(src):
 		return nil, portal.Errorf(portal.EINVALID, "The rule is not valid text.")
+	case strings.TrimSpace(src) == "" && want == types.StringType:
+		return nil, portal.Errorf(portal.EINVALID, `The expression is empty; write one such as person.surname.`)
 	case strings.TrimSpace(src) == "":
 		return nil, portal.Errorf(portal.EINVALID, `The rule is empty; write a condition such as person.department == "IT".`)
 	}
@@ -280,7 +294,12 @@ func (e *Env) Compile(src string) (r *Rule, err error) {
 	if iss.Err() != nil {
 		return nil, e.issuesError(iss)
 	}
-	if !checked.OutputType().IsExactType(types.BoolType) {
+	if want == types.StringType && !checked.OutputType().IsExactType(types.StringType) {
+		return nil, portal.Errorf(portal.EINVALID,
+			"The expression must give text for each person, but it gives %s; convert it with string(...).",
+			typeLabel(checked.OutputType()))
+	}
+	if want == types.BoolType && !checked.OutputType().IsExactType(types.BoolType) {
 		return nil, portal.Errorf(portal.EINVALID,
 			"The rule must be true or false for each person, but it gives %s; compare it with something, e.g. == or startsWith.",
 			typeLabel(checked.OutputType()))
@@ -330,6 +349,19 @@ func (r *Rule) Match(p *portal.Person) (bool, error) {
 		return false, portal.Errorf(portal.EINVALID, "The rule gives %v for %s, not true or false.", out, p.DisplayName)
 	}
 	return bool(b), nil
+}
+
+// Value evaluates a rule compiled with CompileValue for p.
+func (r *Rule) Value(p *portal.Person) (string, error) {
+	out, _, err := r.prg.Eval(&personValue{p: p})
+	if err != nil {
+		return "", portal.Errorf(portal.EINVALID, "The expression fails for %s: %v.", p.DisplayName, err)
+	}
+	s, ok := out.(types.String)
+	if !ok {
+		return "", portal.Errorf(portal.EINVALID, "The expression gives %v for %s, not text.", out, p.DisplayName)
+	}
+	return string(s), nil
 }
 
 // readAttributes collects the attributes selected on the person variable,

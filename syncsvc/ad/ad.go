@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/syncsvc"
 )
 
@@ -185,6 +186,21 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Is tells the sync engine what kind of failure e is: AD unreachable (no
+// result arrived, busy or unavailable), no such object, or already exists.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case syncsvc.ErrUnreachable:
+		return e.ResultCode == 0 && !errors.Is(e.err, context.Canceled) ||
+			e.ResultCode == ldap.LDAPResultBusy || e.ResultCode == ldap.LDAPResultUnavailable
+	case syncsvc.ErrNoSuchObject:
+		return e.ResultCode == ldap.LDAPResultNoSuchObject
+	case syncsvc.ErrAlreadyExists:
+		return e.ResultCode == ldap.LDAPResultEntryAlreadyExists
+	}
+	return false
+}
+
 // Unwrap returns the go-ldap error, for ldap.IsErrorWithCode.
 func (e *Error) Unwrap() error { return e.err }
 
@@ -205,4 +221,42 @@ func wrap(op, dn string, err error) error {
 		}
 	}
 	return e
+}
+
+// OpenSystem connects to an AD connected system as an administrator
+// configured it, trying its domain controllers in order.
+func OpenSystem(ctx context.Context, sys portal.ConnectedSystem, password string) (*Connector, error) {
+	var firstErr error
+	for _, host := range sys.Hosts {
+		c, err := Open(ctx, Config{Host: host, Port: sys.Port, TLS: TLSMode(sys.TLSMode), CAPEM: []byte(sys.CACertPEM),
+			BindUser: sys.BindUser, BindPassword: password, BaseDN: sys.BaseDN, OUs: sys.OUs})
+		if err == nil {
+			return c, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if !errors.Is(err, syncsvc.ErrUnreachable) {
+			return nil, err // a refused bind is the same on every DC
+		}
+	}
+	if firstErr == nil {
+		firstErr = errors.New("ad: no domain controller configured")
+	}
+	return nil, firstErr
+}
+
+// Opener returns the sync engine's way to connect to AD systems, with bind
+// passwords from secrets.
+func Opener(secrets portal.ConnectedSystemSecrets) syncsvc.Opener {
+	return func(ctx context.Context, sys portal.ConnectedSystem) (syncsvc.Connector, error) {
+		if sys.Type != portal.SystemAD {
+			return nil, fmt.Errorf("ad: cannot open a connected system of type %q", sys.Type)
+		}
+		password, err := secrets.BindPassword(ctx, sys.ID)
+		if err != nil {
+			return nil, err
+		}
+		return OpenSystem(ctx, sys, password)
+	}
 }

@@ -57,7 +57,7 @@ func open(t *testing.T, dc *harness.SambaDC, mode ad.TLSMode, ous ...string) *ad
 // mkOU creates an OU named name under parent and returns its DN.
 func (b *testBundle) mkOU(t *testing.T, name, parent string) string {
 	t.Helper()
-	dn := ad.ChildDN("OU", name, parent)
+	dn := syncsvc.ChildDN("OU", name, parent)
 	add := ldap.NewAddRequest(dn, nil)
 	add.Attribute("objectClass", []string{"organizationalUnit"})
 	require.NoError(t, b.admin.Add(add))
@@ -81,7 +81,7 @@ func (b *testBundle) addUser(t *testing.T, cn, parent, sam string, more ...syncs
 		{Op: syncsvc.AttributeReplace, Name: "userPrincipalName", Values: []string{sam + "@" + b.dc.Realm}},
 	}, more...)
 	return b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportAdd, Class: syncsvc.ObjectUser,
-		DN: ad.ChildDN("CN", cn, parent), Attributes: attrs})
+		DN: syncsvc.ChildDN("CN", cn, parent), Attributes: attrs})
 }
 
 // find searches the domain independently of the connector: one entry

@@ -224,12 +224,12 @@ func (c *Connector) rename(ctx context.Context, dn, newDN string) error {
 	if err != nil {
 		return err
 	}
-	newRDN, newParent := splitDN(newDN)
-	_, oldParent := splitDN(dn)
+	newRDN, newParent := syncsvc.SplitDN(newDN)
+	_, oldParent := syncsvc.SplitDN(dn)
 	if newParent == "" {
 		return fmt.Errorf("ad: rename %q: new DN %q has no parent", dn, newDN)
 	}
-	if sameDN(newParent, oldParent) {
+	if syncsvc.SameDN(newParent, oldParent) {
 		newParent = "" // a rename in place
 	}
 	return wrap("rename to "+newDN, dn, conn.ModifyDN(ldap.NewModifyDNRequest(dn, newRDN, true, newParent)))
@@ -250,6 +250,19 @@ func (c *Connector) anchorOf(ctx context.Context, dn string) (string, error) {
 		return "", err
 	}
 	return GUIDString(entry.GetRawAttributeValue("objectGUID"))
+}
+
+// Read returns an object as an import would report it; see
+// syncsvc.Connector.
+func (c *Connector) Read(ctx context.Context, anchor, dn string) (syncsvc.ImportedObject, error) {
+	if anchor != "" {
+		dn = GUIDDN(anchor)
+	}
+	entry, err := c.read(ctx, dn, ImportAttributes...)
+	if err != nil {
+		return syncsvc.ImportedObject{}, err
+	}
+	return importedObject(entry)
 }
 
 // read returns the entry at dn with the given attributes.

@@ -25,8 +25,8 @@ func TestEscapeRDNValue(t *testing.T) {
 		"line\nbreak":        `line\0Abreak`,
 		"Σωκράτης Παπαδάκης": "Σωκράτης Παπαδάκης",
 	} {
-		require.Equal(t, want, ad.EscapeRDNValue(in), in)
-		got, err := ad.RDNValue(ad.ChildDN("CN", in, "OU=x,DC=y"))
+		require.Equal(t, want, syncsvc.EscapeRDNValue(in), in)
+		got, err := syncsvc.RDNValue(syncsvc.ChildDN("CN", in, "OU=x,DC=y"))
 		require.NoError(t, err)
 		require.Equal(t, in, got)
 	}
@@ -49,7 +49,7 @@ func TestDNEscapingRoundTrip(t *testing.T) {
 		res := b.addUser(t, name, parent, sam)
 		entry := b.findSAM(t, sam, "cn", "distinguishedName")
 		require.NotNil(t, entry, name)
-		got, err := ad.RDNValue(entry.DN)
+		got, err := syncsvc.RDNValue(entry.DN)
 		require.NoError(t, err, entry.DN)
 		require.Equal(t, name, got, "RDN of %q", entry.DN)
 		require.Equal(t, name, entry.GetAttributeValue("cn"))
@@ -58,9 +58,9 @@ func TestDNEscapingRoundTrip(t *testing.T) {
 		require.True(t, mustParse(t, res.DN).EqualFold(mustParse(t, entry.DN)), "%s vs %s", res.DN, entry.DN)
 
 		// A rename to another such name round-trips as well.
-		newDN := ad.ChildDN("CN", name+" (2)", parent)
+		newDN := syncsvc.ChildDN("CN", name+" (2)", parent)
 		b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportRename, DN: res.DN, NewDN: newDN})
-		got, err = ad.RDNValue(b.findSAM(t, sam).DN)
+		got, err = syncsvc.RDNValue(b.findSAM(t, sam).DN)
 		require.NoError(t, err)
 		require.Equal(t, name+" (2)", got)
 	}
@@ -235,7 +235,7 @@ func TestGroupsAndMembers(t *testing.T) {
 	}
 	addGroup := func(cn, groupType string, members ...string) syncsvc.ExportResult {
 		return b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportAdd, Class: syncsvc.ObjectGroup,
-			DN: ad.ChildDN("CN", cn, b.ou), Attributes: []syncsvc.AttributeChange{
+			DN: syncsvc.ChildDN("CN", cn, b.ou), Attributes: []syncsvc.AttributeChange{
 				{Op: syncsvc.AttributeReplace, Name: "sAMAccountName", Values: []string{b.prefix + cn}},
 				{Op: syncsvc.AttributeReplace, Name: "groupType", Values: []string{groupType}},
 				{Op: syncsvc.AttributeAddValues, Name: "member", Values: members},
@@ -273,8 +273,8 @@ func TestGroupsAndMembers(t *testing.T) {
 	require.Equal(t, []string{users[0]}, members(dist.DN), "the valid member of the failed batch is in")
 
 	// Groups rename and delete like users.
-	b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportRename, DN: dist.DN, NewDN: ad.ChildDN("CN", "All, staff", b.ou)})
-	require.Equal(t, ad.ChildDN("CN", "All, staff", b.ou), b.findSAM(t, b.prefix+"dist").DN)
-	b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportDelete, DN: ad.ChildDN("CN", "All, staff", b.ou)})
+	b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportRename, DN: dist.DN, NewDN: syncsvc.ChildDN("CN", "All, staff", b.ou)})
+	require.Equal(t, syncsvc.ChildDN("CN", "All, staff", b.ou), b.findSAM(t, b.prefix+"dist").DN)
+	b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportDelete, DN: syncsvc.ChildDN("CN", "All, staff", b.ou)})
 	require.Nil(t, b.findSAM(t, b.prefix+"dist"))
 }

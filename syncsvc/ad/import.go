@@ -16,7 +16,8 @@ import (
 var ImportAttributes = []string{
 	"objectGUID", "objectClass", "name", "cn", "sAMAccountName", "userPrincipalName",
 	"givenName", "sn", "displayName", "mail", "employeeID", "employeeNumber",
-	"title", "department", "company", "manager", "telephoneNumber", "mobile",
+	"title", "department", "company", "manager", "telephoneNumber", "mobile", "physicalDeliveryOfficeName",
+	"l", "streetAddress", "employeeType", "info",
 	"description", "userAccountControl", "lockoutTime", "groupType", "member",
 	"whenChanged", "uSNChanged", "isDeleted",
 }
@@ -152,7 +153,7 @@ func (c *Connector) DeltaImport(ctx context.Context, watermark []byte, fn func(s
 
 func (c *Connector) inScope(dn string) bool {
 	for _, ou := range c.cfg.OUs {
-		if underDN(dn, ou) {
+		if syncsvc.UnderDN(dn, ou) {
 			return true
 		}
 	}

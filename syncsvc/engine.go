@@ -1,0 +1,384 @@
+package syncsvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// RunProfile is one step of a sync cycle (MIM's run profile).
+type RunProfile string
+
+// The run profiles.
+const (
+	FullImport  RunProfile = "full_import"  // read every object (paged search)
+	DeltaImport RunProfile = "delta_import" // read what changed (DirSync)
+	FullSync    RunProfile = "full_sync"    // every metaverse object through the sync rules
+	DeltaSync   RunProfile = "delta_sync"   // what the last imports changed
+	Export      RunProfile = "export"       // send pending exports
+)
+
+// Profiles lists the run profiles in cycle order.
+var Profiles = []RunProfile{FullImport, DeltaImport, FullSync, DeltaSync, Export}
+
+// Label names a run profile as administrators read it.
+func (p RunProfile) Label() string {
+	switch p {
+	case FullImport:
+		return "Full import"
+	case DeltaImport:
+		return "Delta import"
+	case FullSync:
+		return "Full sync"
+	case DeltaSync:
+		return "Delta sync"
+	case Export:
+		return "Export"
+	}
+	return string(p)
+}
+
+// RunCounts are what a run did, by kind.
+type RunCounts struct {
+	Adds      int `json:"adds"`
+	Updates   int `json:"updates"`
+	Renames   int `json:"renames"`
+	Moves     int `json:"moves"`
+	Deletes   int `json:"deletes"`
+	Joins     int `json:"joins"`
+	Unchanged int `json:"unchanged"`
+	Errors    int `json:"errors"`
+}
+
+// Run is one run of a run profile, as run history shows it.
+type Run struct {
+	ID         int64
+	SystemID   string
+	SystemName string
+	Profile    RunProfile
+	Status     string // running, succeeded, completed_with_errors, failed, stopped
+	Trigger    string // admin, schedule, request, cli
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Processed  int
+	Counts     RunCounts
+	Message    string
+}
+
+// RunObject is one object behind a run's count.
+type RunObject struct {
+	Kind   string // add, update, rename, move, delete, join, error, ...
+	DN     string
+	Detail string
+}
+
+// RunOptions adjust a run.
+type RunOptions struct {
+	Trigger string // admin (default), schedule, request, cli
+	// ConfirmDeletes lets an export run delete more objects than the
+	// system's deletion threshold.
+	ConfirmDeletes bool
+}
+
+// Opener connects to a connected system with its stored credentials.
+type Opener func(ctx context.Context, sys portal.ConnectedSystem) (Connector, error)
+
+// Systems reads connected systems.
+type Systems interface {
+	FindConnectedSystem(ctx context.Context, id string) (*portal.ConnectedSystem, error)
+	ListConnectedSystems(ctx context.Context) ([]portal.ConnectedSystem, error)
+}
+
+// Engine runs the sync service over the portal's database.
+type Engine struct {
+	Pool    *pgxpool.Pool
+	Systems Systems
+	Open    Opener
+	Logger  *slog.Logger
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.Default()
+}
+
+// ErrBusy is returned when another run of the same connected system is in
+// progress, in this process or another.
+var ErrBusy = portal.Errorf(portal.ECONFLICT, "Another run of this connected system is in progress; wait for it to finish.")
+
+// lockKey is the first half of the advisory lock key that serialises runs
+// of one connected system across every Tessera process.
+const lockKey = 7_261_127
+
+// runLock holds the system's run lock on its own connection.
+type runLock struct{ conn *pgxpool.Conn }
+
+// lock takes the run lock of systemID, waiting up to wait for it.
+func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) (*runLock, error) {
+	conn, err := e.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockKey, systemID).Scan(&ok); err != nil {
+			conn.Release()
+			return nil, err
+		}
+		if ok {
+			return &runLock{conn}, nil
+		}
+		if time.Now().After(deadline) {
+			conn.Release()
+			return nil, ErrBusy
+		}
+		select {
+		case <-ctx.Done():
+			conn.Release()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (l *runLock) release(systemID string) {
+	// A fresh context: the lock must go even when the run's was canceled.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, hashtext($2))", lockKey, systemID); err != nil {
+		// The connection may hold the lock still: close it, which ends
+		// the session and its locks.
+		l.conn.Conn().Close(ctx)
+	}
+	l.conn.Release()
+}
+
+// maxRunObjects bounds the objects kept per run.
+const maxRunObjects = 10_000
+
+// runRecord is a run in progress: its counts, its objects and its live
+// progress, written to sync_runs at most every half second.
+type runRecord struct {
+	e       *Engine
+	id      int64
+	mu      sync.Mutex
+	counts  RunCounts
+	objects []RunObject
+	done    int
+	flushed time.Time
+}
+
+func (e *Engine) startRun(ctx context.Context, systemID string, profile RunProfile, trigger string) (*runRecord, error) {
+	if trigger == "" {
+		trigger = "admin"
+	}
+	r := &runRecord{e: e, flushed: time.Now()}
+	err := e.Pool.QueryRow(ctx, `INSERT INTO sync_runs (system_id, profile, trigger) VALUES ($1, $2, $3) RETURNING id`,
+		systemID, string(profile), trigger).Scan(&r.id)
+	return r, err
+}
+
+// count records one object behind a count.
+func (r *runRecord) count(kind, dn, detail string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch kind {
+	case "add":
+		r.counts.Adds++
+	case "update":
+		r.counts.Updates++
+	case "rename":
+		r.counts.Renames++
+	case "move":
+		r.counts.Moves++
+	case "delete":
+		r.counts.Deletes++
+	case "join":
+		r.counts.Joins++
+	case "unchanged":
+		r.counts.Unchanged++
+		return // not listed one by one
+	case "error":
+		r.counts.Errors++
+	}
+	if len(r.objects) < maxRunObjects {
+		r.objects = append(r.objects, RunObject{kind, dn, detail})
+	}
+}
+
+// progress adds n processed objects and writes the progress now and then.
+func (r *runRecord) progress(ctx context.Context, n int) {
+	r.mu.Lock()
+	r.done += n
+	if time.Since(r.flushed) < 500*time.Millisecond {
+		r.mu.Unlock()
+		return
+	}
+	r.flushed = time.Now()
+	done, counts := r.done, r.counts
+	r.mu.Unlock()
+	c, _ := json.Marshal(counts)
+	_, _ = r.e.Pool.Exec(ctx, "UPDATE sync_runs SET processed = $2, counts = $3 WHERE id = $1", r.id, done, c)
+}
+
+// finish records the run's outcome and its objects.
+func (r *runRecord) finish(ctx context.Context, runErr error, message string) (*Run, error) {
+	ctx = context.WithoutCancel(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	status := "succeeded"
+	switch {
+	case errors.Is(runErr, errStopped):
+		status = "stopped"
+	case runErr != nil:
+		status, message = "failed", runErr.Error()
+	case r.counts.Errors > 0:
+		status = "completed_with_errors"
+	}
+	counts, _ := json.Marshal(r.counts)
+	err := pgx.BeginFunc(ctx, r.e.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $2, finished_at = now(), processed = $3, counts = $4,
+			message = $5 WHERE id = $1`, r.id, status, r.done, counts, message); err != nil {
+			return err
+		}
+		rows := make([][]any, len(r.objects))
+		for i, o := range r.objects {
+			rows[i] = []any{r.id, i, o.Kind, o.DN, o.Detail}
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"sync_run_objects"}, []string{"run_id", "seq", "kind", "dn", "detail"},
+			pgx.CopyFromRows(rows))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: record run: %w", err)
+	}
+	return r.e.FindRun(ctx, r.id)
+}
+
+// errStopped ends a run that stopped for an administrator (the deletion
+// threshold).
+var errStopped = errors.New("stopped")
+
+// Run runs one run profile on a connected system and records it in run
+// history. It waits up to a few seconds for another run of the system to
+// finish, then returns ErrBusy.
+func (e *Engine) Run(ctx context.Context, systemID string, profile RunProfile, opts RunOptions) (*Run, error) {
+	sys, err := e.Systems.FindConnectedSystem(ctx, systemID)
+	if err != nil {
+		return nil, err
+	}
+	switch profile {
+	case FullImport, DeltaImport, FullSync, DeltaSync, Export:
+	default:
+		return nil, portal.Errorf(portal.EINVALID, "There is no run profile %q; use one of full_import, delta_import, full_sync, delta_sync, export.", profile)
+	}
+	if !sys.Enabled {
+		return nil, portal.Errorf(portal.ECONFLICT, "%s is disabled; enable it to run it.", sys.Name)
+	}
+	l, err := e.lock(ctx, sys.ID, 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer l.release(sys.ID)
+	return e.runLocked(ctx, sys, profile, opts)
+}
+
+func (e *Engine) runLocked(ctx context.Context, sys *portal.ConnectedSystem, profile RunProfile, opts RunOptions) (*Run, error) {
+	rec, err := e.startRun(ctx, sys.ID, profile, opts.Trigger)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: start run: %w", err)
+	}
+	var message string
+	switch profile {
+	case FullImport, DeltaImport:
+		err = e.importRun(ctx, sys, profile == FullImport, rec)
+	case FullSync:
+		err = e.syncRun(ctx, sys, syncScope{all: true}, rec)
+	case DeltaSync:
+		err = e.deltaSyncRun(ctx, sys, rec)
+	case Export:
+		message, err = e.exportRun(ctx, sys, opts, rec)
+	}
+	return rec.finish(ctx, err, message)
+}
+
+// FindRun returns one run.
+func (e *Engine) FindRun(ctx context.Context, id int64) (*Run, error) {
+	runs, err := e.runs(ctx, "WHERE r.id = $1", id)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such run.")
+	}
+	return &runs[0], nil
+}
+
+// Runs returns the latest runs, of one system when systemID is set.
+func (e *Engine) Runs(ctx context.Context, systemID string, limit int) ([]Run, error) {
+	if systemID == "" {
+		return e.runs(ctx, "ORDER BY r.id DESC LIMIT $1", limit)
+	}
+	return e.runs(ctx, "WHERE r.system_id = $2 ORDER BY r.id DESC LIMIT $1", limit, systemID)
+}
+
+func (e *Engine) runs(ctx context.Context, where string, args ...any) ([]Run, error) {
+	rows, err := e.Pool.Query(ctx, `SELECT r.id, r.system_id, s.name, r.profile, r.status, r.trigger, r.started_at,
+		r.finished_at, r.processed, r.counts, r.message FROM sync_runs r JOIN connected_systems s ON s.id = r.system_id `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: runs: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) {
+		var r Run
+		var counts []byte
+		err := row.Scan(&r.ID, &r.SystemID, &r.SystemName, &r.Profile, &r.Status, &r.Trigger, &r.StartedAt, &r.FinishedAt,
+			&r.Processed, &counts, &r.Message)
+		if err == nil {
+			err = json.Unmarshal(counts, &r.Counts)
+		}
+		return r, err
+	})
+}
+
+// RunObjects returns the objects behind a run's counts, of one kind when
+// kind is set.
+func (e *Engine) RunObjects(ctx context.Context, runID int64, kind string, limit int) ([]RunObject, error) {
+	rows, err := e.Pool.Query(ctx, `SELECT kind, dn, detail FROM sync_run_objects WHERE run_id = $1 AND ($2 = '' OR kind = $2)
+		ORDER BY seq LIMIT $3`, runID, kind, limit)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: run objects: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[RunObject])
+}
+
+// setReachable records whether the system answered.
+func (e *Engine) setReachable(ctx context.Context, systemID string, err error) {
+	ctx = context.WithoutCancel(ctx)
+	if err == nil {
+		_, _ = e.Pool.Exec(ctx, `UPDATE connected_systems SET reachable = true WHERE id = $1 AND NOT reachable`, systemID)
+		return
+	}
+	_, _ = e.Pool.Exec(ctx, `UPDATE connected_systems SET reachable = false, last_error = $2, last_error_at = now() WHERE id = $1`,
+		systemID, err.Error())
+}

@@ -1,0 +1,356 @@
+package syncsvc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// exportChunk is how many pending exports are sent between writes.
+const exportChunk = 100
+
+// exportRun sends the pending exports that are due, users before groups,
+// deletes last; with requestID, only those that carry that request.
+func (e *Engine) exportRun(ctx context.Context, sys *portal.ConnectedSystem, opts RunOptions, rec *runRecord) (string, error) {
+	return e.exportWith(ctx, sys, nil, opts, rec, "")
+}
+
+func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, opts RunOptions, rec *runRecord, requestID string) (string, error) {
+	if sys.Staging {
+		return "Staging mode: pending exports are computed and shown, never sent.", nil
+	}
+	var reqFilter any
+	if requestID != "" {
+		reqFilter = requestID
+	}
+	rows, err := e.Pool.Query(ctx, `SELECT p.cs_id, p.op FROM pending_exports p JOIN cs_objects c ON c.id = p.cs_id
+		WHERE p.system_id = $1 AND p.next_attempt_at <= now() AND ($2::uuid IS NULL OR p.request_ids @> ARRAY[$2::uuid])
+		ORDER BY p.op = 'delete', c.class = 'group', p.op <> 'add', p.cs_id`, sys.ID, reqFilter)
+	if err != nil {
+		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
+	}
+	type due struct {
+		id int64
+		op string
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[due])
+	if err != nil {
+		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
+	}
+	deletes := 0
+	for _, d := range list {
+		if d.op == string(ExportDelete) {
+			deletes++
+		}
+	}
+	threshold := sys.DeletionThreshold
+	if threshold == 0 {
+		threshold = portal.DefaultDeletionThreshold
+	}
+	if deletes > threshold && !opts.ConfirmDeletes {
+		return fmt.Sprintf("Stopped before sending anything: this export would delete %d objects, more than the deletion threshold of %d. "+
+			"Review the pending exports, then confirm the deletions to run it.", deletes, threshold), errStopped
+	}
+	if len(list) == 0 {
+		return "Nothing to export.", nil
+	}
+	if conn == nil {
+		if conn, err = e.Open(ctx, *sys); err != nil {
+			e.setReachable(ctx, sys.ID, err)
+			return "", err
+		}
+		defer conn.Close()
+	}
+	for start := 0; start < len(list); start += exportChunk {
+		ids := make([]int64, 0, exportChunk)
+		for _, d := range list[start:min(start+exportChunk, len(list))] {
+			ids = append(ids, d.id)
+		}
+		if err := e.exportChunk(ctx, sys, conn, ids, rec); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// pendingRow is a pending export with what the export needs of its object.
+type pendingRow struct {
+	PendingExport
+	anchor string
+	class  ObjectClass
+	attrs  map[string][]string
+}
+
+func (e *Engine) exportChunk(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, ids []int64, rec *runRecord) error {
+	rows, err := e.Pool.Query(ctx, `SELECT p.cs_id, p.op, p.dn, p.new_dn, p.changes, p.set_password, p.enable, p.deprovision,
+			p.attempts, p.request_ids, coalesce(c.anchor, ''), c.class, c.attributes
+		FROM pending_exports p JOIN cs_objects c ON c.id = p.cs_id WHERE p.cs_id = ANY($1) ORDER BY array_position($1, p.cs_id)`, ids)
+	if err != nil {
+		return err
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*pendingRow, error) {
+		var p pendingRow
+		var changes, attrs []byte
+		err := row.Scan(&p.CSID, &p.Op, &p.DN, &p.NewDN, &changes, &p.SetPassword, &p.Enable, &p.Deprovision, &p.Attempts,
+			&p.RequestIDs, &p.anchor, &p.class, &attrs)
+		if err == nil {
+			err = json.Unmarshal(changes, &p.Changes)
+		}
+		if err == nil {
+			err = json.Unmarshal(attrs, &p.attrs)
+		}
+		p.Class = p.class
+		return &p, err
+	})
+	if err != nil {
+		return err
+	}
+	var down error
+	results := make([]exportOutcome, 0, len(list))
+	for _, p := range list {
+		o := e.exportOne(ctx, conn, p)
+		if o.err != nil && errors.Is(o.err, ErrUnreachable) {
+			down = o.err
+			results = append(results, o)
+			break
+		}
+		results = append(results, o)
+	}
+	if err := e.recordExports(ctx, sys, results, rec); err != nil {
+		return err
+	}
+	e.setReachable(ctx, sys.ID, down)
+	if down != nil {
+		return fmt.Errorf("%s is unreachable; exports wait and retry: %w", sys.Name, down)
+	}
+	rec.progress(ctx, len(results))
+	return nil
+}
+
+// exportOutcome is what happened to one pending export.
+type exportOutcome struct {
+	p      *pendingRow
+	anchor string // after the export
+	dn     string // after the export
+	joined bool   // an add found its object already there and took it
+	err    error
+}
+
+// exportOne sends one pending export. It is safe to repeat: after a crash
+// between the send and its record, the add finds its object and takes it,
+// a rename finds the object at its new DN, a delete finds nothing to do.
+func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) exportOutcome {
+	o := exportOutcome{p: p, anchor: p.anchor, dn: p.DN}
+	switch p.Op {
+	case ExportAdd:
+		ch := ExportChange{Op: ExportAdd, DN: p.DN, Class: p.class, Attributes: p.Changes, Enabled: p.Enable}
+		if p.SetPassword {
+			ch.Password = randomPassword()
+		}
+		res := conn.Export(ctx, []ExportChange{ch})[0]
+		if res.Err == nil {
+			o.anchor, o.dn = res.Anchor, res.DN
+			return o
+		}
+		if errors.Is(res.Err, ErrAlreadyExists) {
+			if obj, err := conn.Read(ctx, "", p.DN); err == nil && sameIdentity(obj, p.Changes) {
+				o.anchor, o.dn, o.joined = obj.Anchor, obj.DN, true
+				return o
+			}
+			o.err = fmt.Errorf("%w. An object that Tessera did not create holds this name or account name: "+
+				"it is not overwritten. Add a join rule that matches it, or rename one of them", res.Err)
+			return o
+		}
+		o.err = res.Err
+		return o
+	case ExportDelete:
+		res := conn.Export(ctx, []ExportChange{{Op: ExportDelete, DN: p.DN}})[0]
+		if res.Err != nil && errors.Is(res.Err, ErrNoSuchObject) {
+			res.Err = nil // already gone
+		}
+		o.err = res.Err
+		return o
+	}
+	dn := p.DN
+	if p.NewDN != "" {
+		res := conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: dn, NewDN: p.NewDN}})[0]
+		if res.Err != nil && errors.Is(res.Err, ErrNoSuchObject) && p.anchor != "" {
+			// Renamed already (a repeat), or by someone else: find it.
+			if obj, err := conn.Read(ctx, p.anchor, ""); err == nil {
+				dn = obj.DN
+				if !SameDN(dn, p.NewDN) {
+					res = conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: dn, NewDN: p.NewDN}})[0]
+				} else {
+					res.Err = nil
+				}
+			}
+		}
+		if res.Err != nil {
+			o.err = res.Err
+			return o
+		}
+		dn = p.NewDN
+	}
+	o.dn = dn
+	if len(p.Changes) > 0 {
+		res := conn.Export(ctx, []ExportChange{{Op: ExportModify, DN: dn, Attributes: p.Changes}})[0]
+		if res.Err != nil && errors.Is(res.Err, ErrNoSuchObject) && p.anchor != "" {
+			if obj, err := conn.Read(ctx, p.anchor, ""); err == nil && !SameDN(obj.DN, dn) {
+				o.dn = obj.DN
+				res = conn.Export(ctx, []ExportChange{{Op: ExportModify, DN: obj.DN, Attributes: p.Changes}})[0]
+			}
+		}
+		o.err = res.Err
+		if res.Anchor != "" {
+			o.anchor = res.Anchor
+		}
+	}
+	return o
+}
+
+// sameIdentity reports whether obj is the object an add meant to create:
+// its account name (or, failing that, its name) matches.
+func sameIdentity(obj ImportedObject, changes []AttributeChange) bool {
+	for _, key := range []string{"sAMAccountName", "userPrincipalName"} {
+		for _, c := range changes {
+			if strings.EqualFold(c.Name, key) && len(c.Values) == 1 {
+				for k, v := range obj.Attributes {
+					if strings.EqualFold(k, key) && len(v) == 1 {
+						return strings.EqualFold(v[0], c.Values[0])
+					}
+				}
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// backoff is the wait before retrying an export that failed attempts
+// times: 30 s, 1, 2, 4 ... minutes, at most an hour.
+func backoff(attempts int) time.Duration {
+	d := 30 * time.Second
+	for i := 1; i < attempts && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// recordExports writes the outcomes of a chunk in one transaction.
+func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem, outcomes []exportOutcome, rec *runRecord) error {
+	ctx = context.WithoutCancel(ctx) // what was sent is recorded, even on shutdown
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		var confirmedNow []string
+		b := &pgx.Batch{}
+		for _, o := range outcomes {
+			p := o.p
+			if o.err != nil {
+				p.Attempts++
+				status := "error"
+				if errors.Is(o.err, ErrUnreachable) {
+					status = "pending"
+				}
+				b.Queue(`UPDATE pending_exports SET status = $2, attempts = $3, last_error = $4, next_attempt_at = now() + $5::interval,
+					updated_at = now() WHERE cs_id = $1`, p.CSID, status, p.Attempts, o.err.Error(), backoff(p.Attempts).String())
+				if status == "error" {
+					rec.count("error", p.DN, o.err.Error())
+					if p.Attempts == 1 && len(p.RequestIDs) > 0 {
+						b.Queue(`WITH f AS (UPDATE requests SET status = 'failed', updated_at = now()
+								WHERE id = ANY($1::uuid[]) AND status = 'committed' RETURNING id)
+							INSERT INTO request_events (request_id, kind, detail) SELECT id, 'export_failed', $2 FROM unnest($1::uuid[]) AS id`,
+							p.RequestIDs, fmt.Sprintf("%s refused the change: %v. An administrator has been shown the error; it is retried.", sys.Name, o.err))
+					}
+				}
+				continue
+			}
+			kind := countKind(&p.PendingExport)
+			if o.joined {
+				kind = "join"
+			}
+			rec.count(kind, o.dn, "exported")
+			if p.Op == ExportDelete {
+				b.Queue("DELETE FROM cs_objects WHERE id = $1", p.CSID)
+				confirmedNow = append(confirmedNow, p.RequestIDs...)
+				continue
+			}
+			attrs := p.attrs
+			if attrs == nil {
+				attrs = map[string][]string{}
+			}
+			if !o.joined {
+				applyChanges(attrs, p.Changes)
+			}
+			data, _ := json.Marshal(attrs)
+			b.Queue(`UPDATE cs_objects SET anchor = $2, dn = $3, attributes = $4,
+					deprovisioned_at = CASE WHEN $5 THEN coalesce(deprovisioned_at, now()) ELSE NULL END
+				WHERE id = $1`, p.CSID, nullText(o.anchor), o.dn, data, p.Deprovision)
+			b.Queue("DELETE FROM pending_exports WHERE cs_id = $1", p.CSID)
+			b.Queue(`INSERT INTO unconfirmed_exports (cs_id, system_id, request_ids) VALUES ($1, $2, $3)
+				ON CONFLICT (cs_id) DO UPDATE SET request_ids = ARRAY(SELECT DISTINCT unnest(unconfirmed_exports.request_ids || $3)),
+					exported_at = now()`, p.CSID, sys.ID, nonNil(p.RequestIDs))
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		return completeRequests(ctx, tx, confirmedNow, sys.Name)
+	})
+}
+
+func nullText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// applyChanges applies exported changes to an object's known attributes.
+func applyChanges(attrs map[string][]string, changes []AttributeChange) {
+	for _, c := range changes {
+		k := fold(c.Name)
+		switch c.Op {
+		case AttributeReplace:
+			if len(c.Values) == 0 {
+				delete(attrs, k)
+			} else {
+				attrs[k] = c.Values
+			}
+		case AttributeAddValues:
+			attrs[k] = applyMembers(attrs[k], c.Values, nil)
+		case AttributeDeleteValues:
+			attrs[k] = applyMembers(attrs[k], nil, c.Values)
+		}
+	}
+}
+
+// randomPassword makes a password no one knows that meets AD's default
+// complexity rules: 24 characters from four classes.
+func randomPassword() string {
+	const (
+		upper  = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+		lower  = "abcdefghijkmnopqrstuvwxyz"
+		digits = "23456789"
+		symbol = "!#%+-=?@_"
+	)
+	all := upper + lower + digits + symbol
+	pick := func(set string) byte {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			panic(err)
+		}
+		return set[n.Int64()]
+	}
+	b := []byte{pick(upper), pick(lower), pick(digits), pick(symbol)}
+	for len(b) < 24 {
+		b = append(b, pick(all))
+	}
+	return string(b)
+}

@@ -1,0 +1,179 @@
+package syncsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// ExportRequest carries one committed request's change to every enabled
+// connected system at once: it syncs the person or group the request
+// changed, exports just that, and confirms it with a delta import. The
+// request completes when every system has confirmed. It returns an error
+// wrapping ErrUnreachable or ErrBusy when it should be tried again.
+func (e *Engine) ExportRequest(ctx context.Context, requestID string) error {
+	var status, op string
+	var personID, groupID *string
+	err := e.Pool.QueryRow(ctx, `SELECT status, operation, person_id::text, group_id::text FROM requests WHERE id = $1`, requestID).
+		Scan(&status, &op, &personID, &groupID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // deleted meanwhile: nothing to carry
+	} else if err != nil {
+		return fmt.Errorf("syncsvc: read request: %w", err)
+	}
+	if status != string(portal.StatusCommitted) && status != string(portal.StatusFailed) {
+		return nil
+	}
+	sc := syncScope{requestID: requestID}
+	switch portal.Operation(op) {
+	case portal.OpAddMember, portal.OpRemoveMember:
+		if groupID != nil {
+			sc.groups = []string{*groupID}
+		}
+	case portal.OpUpdatePerson:
+		if personID != nil {
+			sc.people = []string{*personID}
+		}
+	}
+	systems, err := e.exportingSystems(ctx)
+	if err != nil {
+		return err
+	}
+	var retry error
+	if len(sc.people)+len(sc.groups) > 0 {
+		for i := range systems {
+			if err := e.exportRequestTo(ctx, &systems[i], sc); err != nil {
+				if !errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrBusy) {
+					return err
+				}
+				retry = err
+			}
+		}
+	}
+	if retry != nil {
+		return fmt.Errorf("%w: %w", portal.ErrTemporary, retry)
+	}
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return completeRequests(ctx, tx, []string{requestID}, "") })
+}
+
+// exportingSystems are the enabled systems, not in staging, with rules.
+func (e *Engine) exportingSystems(ctx context.Context) ([]portal.ConnectedSystem, error) {
+	all, err := e.Systems.ListConnectedSystems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := e.Pool.Query(ctx, "SELECT DISTINCT system_id::text FROM sync_rules")
+	if err != nil {
+		return nil, err
+	}
+	withRules, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	has := map[string]bool{}
+	for _, id := range withRules {
+		has[id] = true
+	}
+	var out []portal.ConnectedSystem
+	for _, s := range all {
+		if s.Enabled && !s.Staging && has[s.ID] {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) exportRequestTo(ctx context.Context, sys *portal.ConnectedSystem, sc syncScope) error {
+	l, err := e.lock(ctx, sys.ID, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer l.release(sys.ID)
+	rec, err := e.startRun(ctx, sys.ID, Export, "request")
+	if err != nil {
+		return err
+	}
+	// The sync's own counts stay out of the export run's record.
+	scratch := &runRecord{e: e, flushed: time.Now()}
+	if _, err := e.syncObjects(ctx, sys, sc, scratch); err != nil {
+		_, _ = rec.finish(ctx, err, "")
+		return err
+	}
+	conn, err := e.Open(ctx, *sys)
+	if err != nil {
+		e.setReachable(ctx, sys.ID, err)
+		_, _ = rec.finish(ctx, err, "")
+		return err
+	}
+	defer conn.Close()
+	msg, err := e.exportWith(ctx, sys, conn, RunOptions{Trigger: "request"}, rec, sc.requestID)
+	if err == nil {
+		// The confirming import: a delta import right after the export.
+		err = e.importWith(ctx, sys, conn, false, scratch)
+		if err != nil && portal.ErrorCode(err) == portal.ECONFLICT {
+			err = nil // no full import yet: the next one confirms
+		}
+	}
+	_, ferr := rec.finish(ctx, err, msg)
+	if err != nil {
+		return err
+	}
+	return ferr
+}
+
+// Cycle is a scheduled delta cycle of one system: delta import, delta
+// sync, export (unless staging), and the export's confirming import.
+func (e *Engine) Cycle(ctx context.Context, systemID string) error {
+	sys, err := e.Systems.FindConnectedSystem(ctx, systemID)
+	if err != nil {
+		return err
+	}
+	if !sys.Enabled {
+		return nil
+	}
+	l, err := e.lock(ctx, sys.ID, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
+	}
+	defer l.release(sys.ID)
+	_, _ = e.Pool.Exec(ctx, "UPDATE connected_systems SET last_cycle_at = now() WHERE id = $1", sys.ID)
+	opts := RunOptions{Trigger: "schedule"}
+	var watermark []byte
+	_ = e.Pool.QueryRow(ctx, "SELECT watermark FROM connected_systems WHERE id = $1", sys.ID).Scan(&watermark)
+	first := DeltaImport
+	if len(watermark) == 0 {
+		first = FullImport
+	}
+	for _, p := range []RunProfile{first, DeltaSync, Export} {
+		run, err := e.runLocked(ctx, sys, p, opts)
+		if err != nil {
+			return err
+		}
+		if run.Status == "failed" {
+			// Run history shows why; the next cycle tries again.
+			return fmt.Errorf("%w: %s of %s failed: %s", portal.ErrTemporary, p.Label(), sys.Name, run.Message)
+		}
+		if p == Export && run.Counts.Adds+run.Counts.Updates+run.Counts.Renames+run.Counts.Moves+run.Counts.Deletes > 0 {
+			if _, err := e.runLocked(ctx, sys, DeltaImport, opts); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DueCycles returns the systems whose scheduled delta cycle is due.
+func (e *Engine) DueCycles(ctx context.Context) ([]string, error) {
+	rows, err := e.Pool.Query(ctx, `SELECT s.id::text FROM connected_systems s WHERE s.enabled AND s.delta_interval > 0
+		AND EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id)
+		AND (s.last_cycle_at IS NULL OR s.last_cycle_at <= now() - make_interval(secs => s.delta_interval))`)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: due cycles: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

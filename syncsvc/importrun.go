@@ -1,0 +1,303 @@
+package syncsvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// importBatch is how many imported objects are written per round trip.
+const importBatch = 500
+
+// importRun is a full import (paged search) or a delta import (DirSync)
+// into the connector space. conn may be nil: the run opens its own.
+func (e *Engine) importRun(ctx context.Context, sys *portal.ConnectedSystem, full bool, rec *runRecord) error {
+	return e.importWith(ctx, sys, nil, full, rec)
+}
+
+func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, full bool, rec *runRecord) error {
+	started := e.now()
+	if conn == nil {
+		var err error
+		if conn, err = e.Open(ctx, *sys); err != nil {
+			e.setReachable(ctx, sys.ID, err)
+			return err
+		}
+		defer conn.Close()
+	}
+	var watermark []byte
+	if err := e.Pool.QueryRow(ctx, "SELECT watermark FROM connected_systems WHERE id = $1", sys.ID).Scan(&watermark); err != nil {
+		return fmt.Errorf("syncsvc: watermark: %w", err)
+	}
+	var batch []ImportedObject
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := e.writeImported(ctx, sys.ID, batch, full, rec)
+		rec.progress(ctx, len(batch))
+		batch = batch[:0]
+		return err
+	}
+	collect := func(o ImportedObject) error {
+		batch = append(batch, o)
+		if len(batch) >= importBatch {
+			return flush()
+		}
+		return nil
+	}
+	var err error
+	if full {
+		// The cookie comes first, so that changes made during the paged
+		// search are seen again by the next delta import.
+		if len(watermark) == 0 {
+			watermark, err = conn.DeltaImport(ctx, nil, func(ImportedObject) error { return nil })
+		}
+		if err == nil {
+			err = conn.FullImport(ctx, collect)
+		}
+	} else {
+		if len(watermark) == 0 {
+			return portal.Errorf(portal.ECONFLICT, "Run a full import of %s first; a delta import continues from it.", sys.Name)
+		}
+		watermark, err = conn.DeltaImport(ctx, watermark, collect)
+	}
+	if err == nil {
+		err = flush()
+	}
+	e.setReachable(ctx, sys.ID, unreachable(err))
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		if full {
+			// What the full import did not see is gone from the system.
+			rows, err := tx.Query(ctx, `DELETE FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL
+				AND seen_run IS DISTINCT FROM $2 RETURNING dn`, sys.ID, rec.id)
+			if err != nil {
+				return err
+			}
+			gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			for _, dn := range gone {
+				rec.count("delete", dn, "no longer in the connected system")
+			}
+		}
+		if _, err := tx.Exec(ctx, "UPDATE connected_systems SET watermark = $2 WHERE id = $1", sys.ID, watermark); err != nil {
+			return err
+		}
+		return confirmExports(ctx, tx, sys, started)
+	})
+}
+
+// unreachable returns err when it says the system did not answer.
+func unreachable(err error) error {
+	if err != nil && errors.Is(err, ErrUnreachable) {
+		return err
+	}
+	return nil
+}
+
+// writeImported stores a batch of imported objects in the connector space.
+func (e *Engine) writeImported(ctx context.Context, systemID string, objs []ImportedObject, full bool, rec *runRecord) error {
+	anchors := make([]string, len(objs))
+	for i, o := range objs {
+		anchors[i] = o.Anchor
+	}
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, csSelect+" WHERE system_id = $1 AND anchor = ANY($2)", systemID, anchors)
+		if err != nil {
+			return err
+		}
+		known, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*CSObject, error) { return scanCS(row) })
+		if err != nil {
+			return err
+		}
+		byAnchor := make(map[string]*CSObject, len(known))
+		for _, o := range known {
+			byAnchor[o.Anchor] = o
+		}
+		b := &pgx.Batch{}
+		for _, o := range objs {
+			cur := byAnchor[o.Anchor]
+			if o.Deleted {
+				if cur != nil {
+					b.Queue("DELETE FROM cs_objects WHERE id = $1", cur.ID)
+					rec.count("delete", cur.DN, "deleted or moved out of scope")
+				}
+				continue
+			}
+			attrs := foldAttrs(o.Attributes)
+			if cur == nil {
+				class := o.Class
+				if class == "" {
+					continue // a change to an object out of scope that we never saw
+				}
+				data, _ := json.Marshal(attrs)
+				// An object Tessera created and lost track of (a crash
+				// between the add and its record) is adopted by its DN.
+				b.Queue(`WITH adopted AS (UPDATE cs_objects SET anchor = $2, attributes = $4, seen_run = $6, imported_at = now(),
+						pending_import = true
+					WHERE id = (SELECT id FROM cs_objects WHERE system_id = $1 AND anchor IS NULL AND lower(dn) = lower($3) LIMIT 1)
+					RETURNING id)
+					INSERT INTO cs_objects (system_id, anchor, dn, class, attributes, seen_run, imported_at, pending_import)
+					SELECT $1, $2, $3, $5, $4, $6, now(), true WHERE NOT EXISTS (SELECT 1 FROM adopted)`,
+					systemID, o.Anchor, o.DN, data, string(class), nullRun(rec.id))
+				rec.count("add", o.DN, "")
+				continue
+			}
+			merged := attrs
+			if !full {
+				// A delta carries only what changed.
+				merged = maps.Clone(cur.Attrs)
+				if merged == nil {
+					merged = map[string][]string{}
+				}
+				maps.Copy(merged, attrs)
+				if len(o.MembersAdded) > 0 || len(o.MembersRemoved) > 0 {
+					merged["member"] = applyMembers(merged["member"], o.MembersAdded, o.MembersRemoved)
+				}
+			}
+			kind := "unchanged"
+			switch {
+			case !SameDN(cur.DN, o.DN):
+				_, a := SplitDN(cur.DN)
+				_, b := SplitDN(o.DN)
+				kind = "move"
+				if SameDN(a, b) {
+					kind = "rename"
+				}
+			case !sameAttrs(cur.Attrs, merged):
+				kind = "update"
+			}
+			data, _ := json.Marshal(merged)
+			if kind == "unchanged" {
+				b.Queue("UPDATE cs_objects SET seen_run = $2, imported_at = now() WHERE id = $1", cur.ID, nullRun(rec.id))
+			} else {
+				b.Queue(`UPDATE cs_objects SET dn = $2, attributes = $3, seen_run = $4, imported_at = now(), pending_import = true
+					WHERE id = $1`, cur.ID, o.DN, data, nullRun(rec.id))
+			}
+			rec.count(kind, o.DN, "")
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+}
+
+func nullRun(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+func foldAttrs(in map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(in))
+	for k, v := range in {
+		out[fold(k)] = v
+	}
+	return out
+}
+
+func applyMembers(cur, added, removed []string) []string {
+	drop := map[string]bool{}
+	for _, m := range removed {
+		drop[fold(m)] = true
+	}
+	var out []string
+	have := map[string]bool{}
+	for _, m := range cur {
+		if !drop[fold(m)] && !have[fold(m)] {
+			out = append(out, m)
+			have[fold(m)] = true
+		}
+	}
+	for _, m := range added {
+		if !have[fold(m)] {
+			out = append(out, m)
+			have[fold(m)] = true
+		}
+	}
+	return out
+}
+
+// sameAttrs compares attributes, ignoring the ones that change on every
+// write and the order of values.
+func sameAttrs(a, b map[string][]string) bool {
+	for _, m := range []map[string][]string{a, b} {
+		for k := range m {
+			if volatile[k] {
+				continue
+			}
+			x, y := slices.Clone(a[k]), slices.Clone(b[k])
+			slices.Sort(x)
+			slices.Sort(y)
+			if !slices.Equal(x, y) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var volatile = map[string]bool{"whenchanged": true, "usnchanged": true}
+
+// confirmExports confirms the exports sent before a completed import
+// started: the import read the system after them. The requests they
+// carried record "exported" and complete when nothing else is waiting.
+func confirmExports(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, importStarted time.Time) error {
+	rows, err := tx.Query(ctx, `DELETE FROM unconfirmed_exports WHERE system_id = $1 AND exported_at <= $2 RETURNING request_ids`,
+		sys.ID, importStarted)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for rows.Next() {
+		var r []string
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, r...)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return completeRequests(ctx, tx, ids, sys.Name)
+}
+
+// completeRequests records, for each request, that its change reached
+// systemName (when set), and completes those with nothing left to export
+// anywhere.
+func completeRequests(ctx context.Context, tx pgx.Tx, ids []string, systemName string) error {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	if systemName != "" {
+		if _, err := tx.Exec(ctx, `INSERT INTO request_events (request_id, kind, detail)
+			SELECT id, 'exported', $2 FROM unnest($1::uuid[]) AS id`, ids, "Exported to "+systemName); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `WITH done AS (
+			UPDATE requests r SET status = 'completed', updated_at = now()
+			WHERE r.id = ANY($1::uuid[]) AND r.status IN ('committed', 'failed')
+			AND NOT EXISTS (SELECT 1 FROM pending_exports p WHERE p.request_ids @> ARRAY[r.id])
+			AND NOT EXISTS (SELECT 1 FROM unconfirmed_exports u WHERE u.request_ids @> ARRAY[r.id])
+			RETURNING r.id),
+		e AS (INSERT INTO request_events (request_id, kind, detail) SELECT id, 'completed', '' FROM done)
+		SELECT count(audit_append(NULL, 'request_completed', 'request', id::text, '{}')) FROM done`, ids)
+	return err
+}

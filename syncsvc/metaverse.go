@@ -1,0 +1,124 @@
+package syncsvc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/rule"
+)
+
+// The metaverse is the portal's own people, groups and memberships: these
+// read it as the sync rules see it.
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+const personSelect = `SELECT id, account_name, coalesce(employee_id, ''), given_name, surname, display_name, email,
+	title, department, office, phone, mobile, coalesce(manager_id::text, ''), account_enabled, extra::text FROM people`
+
+func scanMVPerson(row pgx.Row) (*portal.Person, error) {
+	p := &portal.Person{Privileged: true}
+	var extra string
+	if err := row.Scan(&p.ID, &p.AccountName, &p.EmployeeID, &p.GivenName, &p.Surname, &p.DisplayName, &p.Email,
+		&p.Title, &p.Department, &p.Office, &p.Phone, &p.Mobile, &p.ManagerID, &p.Enabled, &extra); err != nil {
+		return nil, err
+	}
+	if extra != "{}" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(extra), &m); err == nil {
+			p.Extra = make(map[string]string, len(m))
+			for k, v := range m {
+				if s, ok := v.(string); ok {
+					p.Extra[k] = s
+				} else {
+					p.Extra[k] = fmt.Sprint(v)
+				}
+			}
+		}
+	}
+	return p, nil
+}
+
+// personValue returns a person's attribute by its rule name, for DN
+// templates and join rules.
+func personValue(p *portal.Person, name string) string {
+	switch name {
+	case "accountName":
+		return p.AccountName
+	case "employeeId":
+		return p.EmployeeID
+	case "givenName":
+		return p.GivenName
+	case "surname":
+		return p.Surname
+	case "displayName":
+		return p.DisplayName
+	case "email":
+		return p.Email
+	case "title":
+		return p.Title
+	case "department":
+		return p.Department
+	case "office":
+		return p.Office
+	case "phone":
+		return p.Phone
+	case "mobile":
+		return p.Mobile
+	}
+	return p.Extra[name]
+}
+
+// mvGroup is a group as group rules read it, with its members.
+type mvGroup struct {
+	ID      string
+	Fields  map[string]string // groupFields
+	Members []string          // person IDs
+}
+
+const groupSelect = `SELECT g.id, g.name, g.display_name, g.description, g.email, g.group_type, g.join_policy,
+	coalesce((SELECT array_agg(m.person_id::text) FROM group_members m WHERE m.group_id = g.id), '{}')
+	FROM groups g`
+
+func scanMVGroup(row pgx.Row) (*mvGroup, error) {
+	var g mvGroup
+	var name, display, desc, email, typ, join string
+	if err := row.Scan(&g.ID, &name, &display, &desc, &email, &typ, &join, &g.Members); err != nil {
+		return nil, err
+	}
+	g.Fields = map[string]string{"name": name, "displayName": display, "description": desc, "email": email,
+		"type": typ, "join": join}
+	return &g, nil
+}
+
+// ruleEnv builds the person rule language for the portal's attribute
+// schema.
+func ruleEnv(ctx context.Context, q querier) (*rule.Env, error) {
+	rows, err := q.Query(ctx, "SELECT name, label, type, privileged FROM attribute_schema ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	schema, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Attribute, error) {
+		var a portal.Attribute
+		err := row.Scan(&a.Name, &a.Label, &a.Type, &a.Privileged)
+		return a, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rule.NewEnv(schema)
+}
+
+// fold is how the engine compares attribute names and values that AD
+// compares without regard to case.
+func fold(s string) string { return strings.ToLower(s) }

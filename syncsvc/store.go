@@ -1,0 +1,283 @@
+package syncsvc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// rulesOf reads a system's sync rules as stored.
+func (e *Engine) rulesOf(ctx context.Context, q querier, systemID string) ([]SyncRule, error) {
+	rows, err := q.Query(ctx, `SELECT system_id, class, scope, join_rules, projection, inbound, outbound, provision,
+		dn_template, initial_password, enable_on_create, deprovision, deprovision_ou, delete_after_days, updated_at
+		FROM sync_rules WHERE system_id = $1 ORDER BY class DESC`, systemID)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: sync rules: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (SyncRule, error) {
+		var r SyncRule
+		var joins, in, out []byte
+		err := row.Scan(&r.SystemID, &r.Class, &r.Scope, &joins, &r.Projection, &in, &out, &r.Provision, &r.DNTemplate,
+			&r.InitialPassword, &r.EnableOnCreate, &r.Deprovision, &r.DeprovisionOU, &r.DeleteAfterDays, &r.UpdatedAt)
+		for _, x := range []struct {
+			b []byte
+			v any
+		}{{joins, &r.JoinRules}, {in, &r.Inbound}, {out, &r.Outbound}} {
+			if err == nil {
+				err = json.Unmarshal(x.b, x.v)
+			}
+		}
+		return r, err
+	})
+}
+
+// SyncRules returns a system's sync rules.
+func (e *Engine) SyncRules(ctx context.Context, systemID string) ([]SyncRule, error) {
+	return e.rulesOf(ctx, e.Pool, systemID)
+}
+
+// SaveSyncRule checks r (every CEL expression is compiled and type-checked)
+// and stores it in place of the system's rule for its class.
+func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) error {
+	if !v.Has(portal.RoleAdmin) {
+		return portal.Errorf(portal.EFORBIDDEN, "Only administrators change sync rules.")
+	}
+	if _, err := e.Systems.FindConnectedSystem(ctx, r.SystemID); err != nil {
+		return err
+	}
+	env, err := ruleEnv(ctx, e.Pool)
+	if err != nil {
+		return err
+	}
+	if _, err := r.compile(env); err != nil {
+		return err
+	}
+	joins, _ := json.Marshal(nonNilSlice(r.JoinRules))
+	in, _ := json.Marshal(nonNilSlice(r.Inbound))
+	out, _ := json.Marshal(nonNilSlice(r.Outbound))
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO sync_rules (system_id, class, scope, join_rules, projection, inbound, outbound,
+				provision, dn_template, initial_password, enable_on_create, deprovision, deprovision_ou, delete_after_days)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			ON CONFLICT (system_id, class) DO UPDATE SET scope = $3, join_rules = $4, projection = $5, inbound = $6,
+				outbound = $7, provision = $8, dn_template = $9, initial_password = $10, enable_on_create = $11,
+				deprovision = $12, deprovision_ou = $13, delete_after_days = $14, updated_at = now()`,
+			r.SystemID, string(r.Class), r.Scope, joins, r.Projection, in, out, r.Provision, r.DNTemplate, r.InitialPassword,
+			r.EnableOnCreate, string(r.Deprovision), r.DeprovisionOU, r.DeleteAfterDays)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "SELECT audit_append($1, 'sync_rule_save', 'connected_system', $2, $3)", v.PersonID, r.SystemID,
+			map[string]any{"class": r.Class, "scope": r.Scope, "join_rules": json.RawMessage(joins), "inbound": json.RawMessage(in),
+				"outbound": json.RawMessage(out), "provision": r.Provision, "dn_template": r.DNTemplate,
+				"deprovision": r.Deprovision})
+		return err
+	})
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// DefaultUserRule is the sync rule a new AD connected system starts from:
+// join on employeeID, then sAMAccountName; the usual attribute flows;
+// accounts created disabled under OU=People.
+func DefaultUserRule(systemID, baseDN string) SyncRule {
+	return SyncRule{
+		SystemID: systemID, Class: ObjectUser,
+		JoinRules: []JoinRule{{CS: "employeeID", MV: "employeeId"}, {CS: "sAMAccountName", MV: "accountName"}},
+		Outbound: []OutboundFlow{
+			{CS: "sAMAccountName", Expr: "person.accountName", InitialOnly: true},
+			{CS: "userPrincipalName", Expr: "person.accountName + " + strconv.Quote("@"+upnSuffix(baseDN)), InitialOnly: true},
+			{CS: "employeeID", Expr: "person.employeeId"},
+			{CS: "givenName", Expr: "person.givenName"},
+			{CS: "sn", Expr: "person.surname"},
+			{CS: "displayName", Expr: "person.displayName"},
+			{CS: "mail", Expr: "person.email"},
+			{CS: "title", Expr: "person.title"},
+			{CS: "department", Expr: "person.department"},
+			{CS: "physicalDeliveryOfficeName", Expr: "person.office"},
+			{CS: "telephoneNumber", Expr: "person.phone"},
+			{CS: "mobile", Expr: "person.mobile"},
+		},
+		Inbound: []InboundFlow{
+			{MV: "phone", Expr: "cs.telephoneNumber", Precedence: 100},
+			{MV: "mobile", Expr: "cs.mobile", Precedence: 100},
+			{MV: "office", Expr: "cs.physicalDeliveryOfficeName", Precedence: 100},
+		},
+		Provision: true, DNTemplate: "CN={displayName},OU=People," + baseDN,
+		InitialPassword: "none", Deprovision: DeprovisionDisable, DeprovisionOU: "",
+	}
+}
+
+// DefaultGroupRule provisions the portal's groups under OU=Groups with
+// their members.
+func DefaultGroupRule(systemID, baseDN string) SyncRule {
+	return SyncRule{
+		SystemID: systemID, Class: ObjectGroup,
+		JoinRules: []JoinRule{{CS: "sAMAccountName", MV: "name"}},
+		Outbound: []OutboundFlow{
+			{CS: "sAMAccountName", Expr: "group.name", InitialOnly: true},
+			{CS: "displayName", Expr: "group.displayName"},
+			{CS: "description", Expr: "group.description"},
+			{CS: "mail", Expr: "group.email"},
+		},
+		Provision: true, DNTemplate: "CN={name},OU=Groups," + baseDN, Deprovision: DeprovisionDelete,
+	}
+}
+
+// upnSuffix turns DC=example,DC=test into example.test.
+func upnSuffix(baseDN string) string {
+	dn, err := portal.ParseDN(baseDN)
+	if err != nil {
+		return "example.com"
+	}
+	var parts []string
+	for _, rdn := range dn {
+		for _, ava := range rdn {
+			if fold(ava.Type) == "dc" {
+				parts = append(parts, ava.Value)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "example.com"
+	}
+	out := parts[0]
+	for _, p := range parts[1:] {
+		out += "." + p
+	}
+	return out
+}
+
+// SystemStatus is a connected system's sync state at a glance.
+type SystemStatus struct {
+	System       portal.ConnectedSystem
+	Reachable    bool
+	LastError    string
+	LastErrorAt  *time.Time
+	Objects      int // in the connector space
+	Joined       int
+	Unjoined     int
+	Pending      int // pending exports
+	ExportErrors int
+	Unconfirmed  int
+	HasRules     bool
+	LastRun      *Run
+	Running      *Run
+}
+
+// State says in a word or two how the system is.
+func (s *SystemStatus) State() string {
+	switch {
+	case !s.System.Enabled:
+		return "disabled"
+	case !s.Reachable:
+		return "unreachable"
+	case s.System.Staging:
+		return "staging"
+	case s.Running != nil:
+		return "running"
+	}
+	return "ok"
+}
+
+// Status returns every connected system's sync state.
+func (e *Engine) Status(ctx context.Context) ([]SystemStatus, error) {
+	systems, err := e.Systems.ListConnectedSystems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SystemStatus, len(systems))
+	for i, sys := range systems {
+		s := &out[i]
+		s.System = sys
+		err := e.Pool.QueryRow(ctx, `SELECT s.reachable, s.last_error, s.last_error_at,
+			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND c.anchor IS NOT NULL),
+			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND (c.person_id IS NOT NULL OR c.group_id IS NOT NULL)),
+			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND c.person_id IS NULL AND c.group_id IS NULL),
+			(SELECT count(*) FROM pending_exports p WHERE p.system_id = s.id),
+			(SELECT count(*) FROM pending_exports p WHERE p.system_id = s.id AND p.status = 'error'),
+			(SELECT count(*) FROM unconfirmed_exports u WHERE u.system_id = s.id),
+			EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id)
+			FROM connected_systems s WHERE s.id = $1`, sys.ID).Scan(&s.Reachable, &s.LastError, &s.LastErrorAt, &s.Objects,
+			&s.Joined, &s.Unjoined, &s.Pending, &s.ExportErrors, &s.Unconfirmed, &s.HasRules)
+		if err != nil {
+			return nil, fmt.Errorf("syncsvc: status: %w", err)
+		}
+		runs, err := e.Runs(ctx, sys.ID, 5)
+		if err != nil {
+			return nil, err
+		}
+		for j := range runs {
+			if runs[j].Status == "running" && s.Running == nil {
+				s.Running = &runs[j]
+			} else if s.LastRun == nil && runs[j].Status != "running" {
+				s.LastRun = &runs[j]
+			}
+		}
+	}
+	return out, nil
+}
+
+// PendingExports lists a system's pending exports, errors first.
+func (e *Engine) PendingExports(ctx context.Context, systemID string, errorsOnly bool, limit int) ([]PendingExport, error) {
+	rows, err := e.Pool.Query(ctx, `SELECT p.cs_id, p.op, p.dn, p.new_dn, c.class, p.changes, p.status, p.attempts, p.last_error,
+			p.next_attempt_at, p.request_ids, p.deprovision
+		FROM pending_exports p JOIN cs_objects c ON c.id = p.cs_id
+		WHERE p.system_id = $1 AND (NOT $2 OR p.status = 'error')
+		ORDER BY p.status = 'error' DESC, p.updated_at DESC, p.cs_id LIMIT $3`, systemID, errorsOnly, limit)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: pending exports: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PendingExport, error) {
+		var p PendingExport
+		var changes []byte
+		err := row.Scan(&p.CSID, &p.Op, &p.DN, &p.NewDN, &p.Class, &changes, &p.Status, &p.Attempts, &p.LastError,
+			&p.NextAttempt, &p.RequestIDs, &p.Deprovision)
+		if err == nil {
+			err = json.Unmarshal(changes, &p.Changes)
+		}
+		return p, err
+	})
+}
+
+// RetryExports makes a system's failed exports due now (all of them, or
+// one when csID is set); the next export run sends them.
+func (e *Engine) RetryExports(ctx context.Context, v portal.Viewer, systemID string, csID int64) (int, error) {
+	if !v.Has(portal.RoleAdmin) {
+		return 0, portal.Errorf(portal.EFORBIDDEN, "Only administrators retry exports.")
+	}
+	tag, err := e.Pool.Exec(ctx, `UPDATE pending_exports SET next_attempt_at = now(), status = 'pending'
+		WHERE system_id = $1 AND status = 'error' AND ($2 = 0 OR cs_id = $2)`, systemID, csID)
+	if err != nil {
+		return 0, fmt.Errorf("syncsvc: retry exports: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// ConnectorSpace lists a system's connector space objects: unjoined ones
+// only when unjoined is set, and those whose DN contains filter.
+func (e *Engine) ConnectorSpace(ctx context.Context, systemID string, unjoined bool, filter string, limit int) ([]CSObject, error) {
+	rows, err := e.Pool.Query(ctx, csSelect+` WHERE system_id = $1 AND (NOT $2 OR (person_id IS NULL AND group_id IS NULL))
+		AND ($3 = '' OR strpos(lower(dn), lower($3)) > 0) ORDER BY lower(dn) LIMIT $4`, systemID, unjoined, filter, limit)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: connector space: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (CSObject, error) {
+		o, err := scanCS(row)
+		if err != nil {
+			return CSObject{}, err
+		}
+		return *o, nil
+	})
+}

@@ -1,0 +1,891 @@
+package syncsvc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/rule"
+)
+
+// syncScope is which metaverse objects a sync looks at: all of them (full
+// sync), or the listed ones (delta sync, a request's hand-off, preview).
+type syncScope struct {
+	all       bool
+	people    []string
+	groups    []string
+	requestID string // the request whose change this sync carries
+	dryRun    bool   // compute only (preview)
+}
+
+// rules is a system's compiled sync rules.
+type rules struct {
+	env          *rule.Env
+	users, group *compiledRule
+}
+
+// loadRules reads and compiles the sync rules of a system.
+func (e *Engine) loadRules(ctx context.Context, q querier, systemID string) (*rules, error) {
+	env, err := ruleEnv(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: attribute schema: %w", err)
+	}
+	list, err := e.rulesOf(ctx, q, systemID)
+	if err != nil {
+		return nil, err
+	}
+	rs := &rules{env: env}
+	for i := range list {
+		c, err := list[i].compile(env)
+		if err != nil {
+			return nil, fmt.Errorf("the %s sync rule no longer compiles: %s", list[i].Class, portal.ErrorMessage(err))
+		}
+		if c.Class == ObjectUser {
+			rs.users = c
+		} else {
+			rs.group = c
+		}
+	}
+	return rs, nil
+}
+
+// changeSet is what one sync writes.
+type changeSet struct {
+	joins      []*CSObject      // newly joined (PersonID or GroupID set)
+	disconnect []int64          // cs objects whose join ends
+	newCS      []*CSObject      // planned adds, with pending[i] for each
+	newPending []*PendingExport // one per newCS
+	dropCS     []int64          // planned adds no longer wanted
+	pending    []*PendingExport // for existing cs objects
+	clear      []int64          // cs objects with nothing to export
+	inbound    []inboundChange
+	previews   []Preview
+}
+
+// inboundChange sets a person's attribute from a connected system.
+type inboundChange struct {
+	PersonID, Attr, Value string
+	Precedence           int
+}
+
+// Preview is what a sync would do to one object of one connected system.
+type Preview struct {
+	SystemName string
+	DN         string
+	Action     string // provision, update, rename, move, deprovision, join, unchanged, out of scope, error
+	Changes    []string
+	Inbound    []string
+}
+
+type source struct {
+	system     string
+	precedence int
+}
+
+// syncRun is a full sync (sc.all) or a sync of the objects in sc.
+func (e *Engine) syncRun(ctx context.Context, sys *portal.ConnectedSystem, sc syncScope, rec *runRecord) error {
+	_, err := e.syncObjects(ctx, sys, sc, rec)
+	return err
+}
+
+func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, sc syncScope, rec *runRecord) (*changeSet, error) {
+	rs, err := e.loadRules(ctx, e.Pool, sys.ID)
+	if err != nil {
+		return nil, err
+	}
+	if rs.users == nil && rs.group == nil {
+		return nil, portal.Errorf(portal.ECONFLICT, "%s has no sync rules yet: add one for users or groups first.", sys.Name)
+	}
+	objs, err := e.loadCS(ctx, sys.ID, sc)
+	if err != nil {
+		return nil, err
+	}
+	byPerson, byGroup := map[string]*CSObject{}, map[string]*CSObject{}
+	var unjoinedUsers, unjoinedGroups []*CSObject
+	for _, o := range objs {
+		switch {
+		case o.PersonID != "":
+			byPerson[o.PersonID] = o
+		case o.GroupID != "":
+			byGroup[o.GroupID] = o
+		case o.Anchor == "":
+		case o.Class == ObjectUser:
+			unjoinedUsers = append(unjoinedUsers, o)
+		default:
+			unjoinedGroups = append(unjoinedGroups, o)
+		}
+	}
+	sources, err := e.loadSources(ctx, sys.ID, sc, rs.users)
+	if err != nil {
+		return nil, err
+	}
+	out := &changeSet{}
+	now := e.now()
+	if rs.users != nil {
+		j := newJoiner(rs.users.JoinRules, unjoinedUsers)
+		err := e.forEachPerson(ctx, sc, func(p *portal.Person) error {
+			e.syncPerson(sys, rs.users, p, byPerson, j, sources, out, rec, now, sc.dryRun)
+			rec.progress(ctx, 1)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		// A partial sync knows only its own people: the members of its
+		// groups come from the connector space.
+		if !sc.all && rs.group != nil && len(sc.groups) > 0 {
+			if err := e.loadMemberObjects(ctx, sys.ID, sc.groups, byPerson); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if rs.group != nil {
+		j := newJoiner(rs.group.JoinRules, unjoinedGroups)
+		err := e.forEachGroup(ctx, sc, func(g *mvGroup) error {
+			e.syncGroup(rs.group, g, byGroup, byPerson, j, out, rec, now)
+			rec.progress(ctx, 1)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if sc.dryRun {
+		return out, nil
+	}
+	if err := e.writeChanges(ctx, sys, sc, out); err != nil {
+		return nil, fmt.Errorf("syncsvc: write sync results: %w", err)
+	}
+	return out, nil
+}
+
+// joiner finds unjoined connector space objects by the join rules.
+type joiner struct {
+	rules []JoinRule
+	index []map[string][]*CSObject // per rule: folded value → objects
+}
+
+func newJoiner(jr []JoinRule, unjoined []*CSObject) *joiner {
+	j := &joiner{rules: jr, index: make([]map[string][]*CSObject, len(jr))}
+	for i, r := range jr {
+		j.index[i] = map[string][]*CSObject{}
+		for _, o := range unjoined {
+			if v := fold(o.first(r.CS)); v != "" {
+				j.index[i][v] = append(j.index[i][v], o)
+			}
+		}
+	}
+	return j
+}
+
+// find returns the object value joins to, trying the rules in order. Two
+// candidates by the first rule that finds any is a conflict.
+func (j *joiner) find(value func(mv string) string) (*CSObject, error) {
+	for i, r := range j.rules {
+		v := fold(value(r.MV))
+		if v == "" {
+			continue
+		}
+		var free []*CSObject
+		for _, o := range j.index[i][v] {
+			if o.PersonID == "" && o.GroupID == "" {
+				free = append(free, o)
+			}
+		}
+		switch len(free) {
+		case 0:
+			continue
+		case 1:
+			return free[0], nil
+		}
+		dns := make([]string, len(free))
+		for k, o := range free {
+			dns[k] = o.DN
+		}
+		return nil, fmt.Errorf("%s %q matches %d objects (%s): join one by hand or correct the data", r.CS, value(r.MV), len(free), strings.Join(dns, "; "))
+	}
+	return nil, nil
+}
+
+func countKind(pe *PendingExport) string {
+	switch {
+	case pe.Op == ExportAdd:
+		return "add"
+	case pe.Op == ExportDelete:
+		return "delete"
+	case pe.NewDN != "":
+		_, a := SplitDN(pe.DN)
+		_, b := SplitDN(pe.NewDN)
+		if SameDN(a, b) {
+			return "rename"
+		}
+		return "move"
+	}
+	return "update"
+}
+
+func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *portal.Person, byPerson map[string]*CSObject,
+	j *joiner, sources map[string]source, out *changeSet, rec *runRecord, now time.Time, dry bool) {
+	preview := Preview{SystemName: sys.Name}
+	fail := func(dn string, err error) {
+		rec.count("error", dn, p.DisplayName+": "+err.Error())
+		preview.Action, preview.Changes = "error", []string{err.Error()}
+		out.previews = append(out.previews, preview)
+	}
+	cs := byPerson[p.ID]
+	if cs == nil {
+		found, err := j.find(func(mv string) string { return personValue(p, mv) })
+		if err != nil {
+			fail(p.DisplayName, err)
+			return
+		}
+		if found != nil {
+			found.PersonID = p.ID
+			byPerson[p.ID] = found
+			cs = found
+			out.joins = append(out.joins, found)
+			rec.count("join", found.DN, p.DisplayName)
+			preview.Inbound = append(preview.Inbound, "joins "+found.DN)
+		}
+	}
+	in, err := r.inScopeUser(p)
+	if err != nil {
+		fail(p.DisplayName, err)
+		return
+	}
+	if cs != nil && cs.Anchor != "" && len(r.Inbound) > 0 {
+		vals, err := r.inboundValues(cs)
+		if err != nil {
+			fail(cs.DN, err)
+			return
+		}
+		for i, f := range r.Inbound {
+			v := vals[f.MV]
+			if v == personValue(p, f.MV) {
+				continue
+			}
+			if s, ok := sources[p.ID+"\x00"+f.MV]; ok && s.system != sys.ID && s.precedence < f.Precedence {
+				continue // a system with a higher precedence holds it
+			}
+			_ = i
+			out.inbound = append(out.inbound, inboundChange{p.ID, f.MV, v, f.Precedence})
+			preview.Inbound = append(preview.Inbound, fmt.Sprintf("%s = %q (was %q)", f.MV, v, personValue(p, f.MV)))
+			if !dry {
+				setPersonValue(p, f.MV, v)
+			}
+		}
+	}
+	var pe *PendingExport
+	switch {
+	case cs == nil && !(in && r.Provision):
+		preview.Action = "out of scope"
+		if in {
+			preview.Action = "not provisioned (provisioning is off)"
+		}
+	case cs == nil || cs.Anchor == "":
+		if !in {
+			out.dropCS = append(out.dropCS, cs.ID)
+			preview.Action = "out of scope"
+			break
+		}
+		pe, err = r.addUser(p)
+		if err != nil {
+			fail(p.DisplayName, err)
+			return
+		}
+		if cs == nil {
+			cs = &CSObject{Class: ObjectUser, DN: pe.DN, PersonID: p.ID, Attrs: map[string][]string{}}
+			byPerson[p.ID] = cs
+			out.newCS = append(out.newCS, cs)
+			out.newPending = append(out.newPending, pe)
+		} else {
+			pe.CSID, cs.DN = cs.ID, pe.DN
+			out.pending = append(out.pending, pe)
+		}
+	case in:
+		if pe, err = r.diffUser(p, cs); err != nil {
+			fail(cs.DN, err)
+			return
+		}
+		if pe.empty() {
+			out.clear = append(out.clear, cs.ID)
+			rec.count("unchanged", cs.DN, "")
+			preview.DN, preview.Action = cs.DN, "unchanged"
+			out.previews = append(out.previews, preview)
+			return
+		}
+		out.pending = append(out.pending, pe)
+	default:
+		pe = r.deprovision(cs, now)
+		if pe == nil || pe.empty() {
+			out.disconnect = append(out.disconnect, cs.ID)
+			out.clear = append(out.clear, cs.ID)
+			preview.DN, preview.Action = cs.DN, "disconnect (left the scope)"
+			out.previews = append(out.previews, preview)
+			return
+		}
+		out.pending = append(out.pending, pe)
+	}
+	if pe != nil {
+		kind := countKind(pe)
+		rec.count(kind, pe.DN, pe.Summary())
+		preview.DN, preview.Action = pe.DN, kind
+		if pe.Deprovision {
+			preview.Action = "deprovision (" + kind + ")"
+		}
+		if pe.NewDN != "" {
+			preview.Changes = append(preview.Changes, "DN → "+pe.NewDN)
+		}
+		for _, c := range pe.Changes {
+			preview.Changes = append(preview.Changes, c.String())
+		}
+	}
+	out.previews = append(out.previews, preview)
+}
+
+func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[string]*CSObject, j *joiner, out *changeSet,
+	rec *runRecord, now time.Time) {
+	name := g.Fields["displayName"]
+	cs := byGroup[g.ID]
+	if cs == nil {
+		found, err := j.find(func(mv string) string { return g.Fields[mv] })
+		if err != nil {
+			rec.count("error", name, err.Error())
+			return
+		}
+		if found != nil {
+			found.GroupID = g.ID
+			cs = found
+			out.joins = append(out.joins, found)
+			rec.count("join", found.DN, name)
+		}
+	}
+	in, err := r.inScopeGroup(g)
+	if err != nil {
+		rec.count("error", name, err.Error())
+		return
+	}
+	var members []string
+	for _, pid := range g.Members {
+		if m := byPerson[pid]; m != nil && m.Deprovisioned == nil {
+			members = append(members, m.DN)
+		}
+	}
+	var pe *PendingExport
+	switch {
+	case cs == nil && !(in && r.Provision):
+		return
+	case cs == nil || cs.Anchor == "":
+		if !in {
+			out.dropCS = append(out.dropCS, cs.ID)
+			return
+		}
+		if pe, err = r.addGroup(g, members); err != nil {
+			rec.count("error", name, err.Error())
+			return
+		}
+		if cs == nil {
+			cs = &CSObject{Class: ObjectGroup, DN: pe.DN, GroupID: g.ID, Attrs: map[string][]string{}}
+			byGroup[g.ID] = cs
+			out.newCS = append(out.newCS, cs)
+			out.newPending = append(out.newPending, pe)
+		} else {
+			pe.CSID, cs.DN = cs.ID, pe.DN
+			out.pending = append(out.pending, pe)
+		}
+	case in:
+		if pe, err = r.diffGroup(g, cs, members); err != nil {
+			rec.count("error", cs.DN, err.Error())
+			return
+		}
+		if pe.empty() {
+			out.clear = append(out.clear, cs.ID)
+			rec.count("unchanged", cs.DN, "")
+			return
+		}
+		out.pending = append(out.pending, pe)
+	default:
+		if pe = r.deprovision(cs, now); pe == nil {
+			out.disconnect = append(out.disconnect, cs.ID)
+			out.clear = append(out.clear, cs.ID)
+			return
+		}
+		out.pending = append(out.pending, pe)
+	}
+	rec.count(countKind(pe), pe.DN, pe.Summary())
+}
+
+func setPersonValue(p *portal.Person, name, v string) {
+	switch name {
+	case "givenName":
+		p.GivenName = v
+	case "surname":
+		p.Surname = v
+	case "displayName":
+		p.DisplayName = v
+	case "email":
+		p.Email = v
+	case "title":
+		p.Title = v
+	case "department":
+		p.Department = v
+	case "office":
+		p.Office = v
+	case "phone":
+		p.Phone = v
+	case "mobile":
+		p.Mobile = v
+	}
+}
+
+const csSelect = `SELECT id, coalesce(anchor, ''), dn, class, attributes, coalesce(person_id::text, ''),
+	coalesce(group_id::text, ''), join_error, deprovisioned_at FROM cs_objects`
+
+func scanCS(row pgx.Row) (*CSObject, error) {
+	o := &CSObject{}
+	var attrs []byte
+	if err := row.Scan(&o.ID, &o.Anchor, &o.DN, &o.Class, &attrs, &o.PersonID, &o.GroupID, &o.JoinError, &o.Deprovisioned); err != nil {
+		return nil, err
+	}
+	return o, json.Unmarshal(attrs, &o.Attrs)
+}
+
+// loadCS reads the connector space objects a sync needs: all of them, or
+// those joined to the scope's objects and every unjoined one.
+func (e *Engine) loadCS(ctx context.Context, systemID string, sc syncScope) ([]*CSObject, error) {
+	sql, args := csSelect+" WHERE system_id = $1", []any{systemID}
+	if !sc.all {
+		sql += ` AND (person_id = ANY($2::uuid[]) OR group_id = ANY($3::uuid[]) OR (person_id IS NULL AND group_id IS NULL))`
+		args = append(args, nonNil(sc.people), nonNil(sc.groups))
+	}
+	rows, err := e.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: connector space: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*CSObject, error) { return scanCS(row) })
+}
+
+// loadMemberObjects adds to byPerson the connector space objects of the
+// members of groups.
+func (e *Engine) loadMemberObjects(ctx context.Context, systemID string, groups []string, byPerson map[string]*CSObject) error {
+	rows, err := e.Pool.Query(ctx, csSelect+` WHERE system_id = $1 AND person_id IN
+		(SELECT person_id FROM group_members WHERE group_id = ANY($2::uuid[]))`, systemID, groups)
+	if err != nil {
+		return fmt.Errorf("syncsvc: member objects: %w", err)
+	}
+	objs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*CSObject, error) { return scanCS(row) })
+	if err != nil {
+		return fmt.Errorf("syncsvc: member objects: %w", err)
+	}
+	for _, o := range objs {
+		if _, ok := byPerson[o.PersonID]; !ok {
+			byPerson[o.PersonID] = o
+		}
+	}
+	return nil
+}
+
+func (e *Engine) loadSources(ctx context.Context, systemID string, sc syncScope, users *compiledRule) (map[string]source, error) {
+	out := map[string]source{}
+	if users == nil || len(users.Inbound) == 0 {
+		return out, nil
+	}
+	sql, args := `SELECT person_id, attribute, system_id, precedence FROM mv_attribute_sources`, []any{}
+	if !sc.all {
+		sql += ` WHERE person_id = ANY($1::uuid[])`
+		args = append(args, nonNil(sc.people))
+	}
+	rows, err := e.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid, attr string
+		var s source
+		if err := rows.Scan(&pid, &attr, &s.system, &s.precedence); err != nil {
+			return nil, err
+		}
+		out[pid+"\x00"+attr] = s
+	}
+	return out, rows.Err()
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// forEachPerson streams the scope's people.
+func (e *Engine) forEachPerson(ctx context.Context, sc syncScope, fn func(*portal.Person) error) error {
+	sql, args := personSelect+" ORDER BY id", []any{}
+	if !sc.all {
+		if len(sc.people) == 0 {
+			return nil
+		}
+		sql, args = personSelect+" WHERE id = ANY($1::uuid[])", []any{sc.people}
+	}
+	rows, err := e.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("syncsvc: people: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanMVPerson(rows)
+		if err != nil {
+			return fmt.Errorf("syncsvc: people: %w", err)
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// forEachGroup streams the scope's groups with their members.
+func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGroup) error) error {
+	if !sc.all {
+		if len(sc.groups) == 0 {
+			return nil
+		}
+		rows, err := e.Pool.Query(ctx, groupSelect+" WHERE g.id = ANY($1::uuid[])", sc.groups)
+		if err != nil {
+			return fmt.Errorf("syncsvc: groups: %w", err)
+		}
+		groups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mvGroup, error) { return scanMVGroup(row) })
+		if err != nil {
+			return fmt.Errorf("syncsvc: groups: %w", err)
+		}
+		for _, g := range groups {
+			if err := fn(g); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// All groups: memberships in one pass, then the groups.
+	members := map[string][]string{}
+	rows, err := e.Pool.Query(ctx, "SELECT group_id::text, person_id::text FROM group_members")
+	if err != nil {
+		return fmt.Errorf("syncsvc: memberships: %w", err)
+	}
+	for rows.Next() {
+		var g, p string
+		if err := rows.Scan(&g, &p); err != nil {
+			rows.Close()
+			return err
+		}
+		members[g] = append(members[g], p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = e.Pool.Query(ctx, `SELECT id, name, display_name, description, email, group_type, join_policy FROM groups ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("syncsvc: groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		g := &mvGroup{}
+		var name, display, desc, email, typ, join string
+		if err := rows.Scan(&g.ID, &name, &display, &desc, &email, &typ, &join); err != nil {
+			return err
+		}
+		g.Fields = map[string]string{"name": name, "displayName": display, "description": desc, "email": email,
+			"type": typ, "join": join}
+		g.Members = members[g.ID]
+		if err := fn(g); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// writeChanges stores a sync's results in one transaction.
+func (e *Engine) writeChanges(ctx context.Context, sys *portal.ConnectedSystem, sc syncScope, out *changeSet) error {
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		if len(out.disconnect) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET person_id = NULL, group_id = NULL WHERE id = ANY($1)`, out.disconnect); err != nil {
+				return err
+			}
+		}
+		if len(out.joins) > 0 {
+			ids, people, groups := make([]int64, len(out.joins)), make([]*string, len(out.joins)), make([]*string, len(out.joins))
+			for i, o := range out.joins {
+				ids[i] = o.ID
+				if o.PersonID != "" {
+					people[i] = &o.PersonID
+				}
+				if o.GroupID != "" {
+					groups[i] = &o.GroupID
+				}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE cs_objects c SET person_id = j.p, group_id = j.g, join_error = ''
+				FROM unnest($1::bigint[], $2::uuid[], $3::uuid[]) AS j(id, p, g) WHERE c.id = j.id`, ids, people, groups); err != nil {
+				return err
+			}
+		}
+		if len(out.dropCS) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM cs_objects WHERE id = ANY($1) AND anchor IS NULL`, out.dropCS); err != nil {
+				return err
+			}
+		}
+		if len(out.newCS) > 0 {
+			if err := insertPlanned(ctx, tx, sys.ID, out.newCS); err != nil {
+				return err
+			}
+			for i, o := range out.newCS {
+				out.newPending[i].CSID = o.ID
+			}
+		}
+		all := append(out.pending, out.newPending...)
+		if len(all) > 0 {
+			if err := upsertPending(ctx, tx, sys.ID, all, sc.requestID); err != nil {
+				return err
+			}
+		}
+		if len(out.clear) > 0 {
+			var done []string
+			rows, err := tx.Query(ctx, `DELETE FROM pending_exports WHERE cs_id = ANY($1) RETURNING request_ids`, out.clear)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var ids []string
+				if err := rows.Scan(&ids); err != nil {
+					rows.Close()
+					return err
+				}
+				done = append(done, ids...)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if err := completeRequests(ctx, tx, done, ""); err != nil {
+				return err
+			}
+		}
+		return applyInbound(ctx, tx, sys, out.inbound)
+	})
+}
+
+// insertPlanned creates the connector space objects of provisioning adds
+// and sets their IDs.
+func insertPlanned(ctx context.Context, tx pgx.Tx, systemID string, objs []*CSObject) error {
+	const chunk = 5000
+	for start := 0; start < len(objs); start += chunk {
+		part := objs[start:min(start+chunk, len(objs))]
+		dns, classes := make([]string, len(part)), make([]string, len(part))
+		people, groups := make([]*string, len(part)), make([]*string, len(part))
+		for i, o := range part {
+			dns[i], classes[i] = o.DN, string(o.Class)
+			if o.PersonID != "" {
+				people[i] = &o.PersonID
+			}
+			if o.GroupID != "" {
+				groups[i] = &o.GroupID
+			}
+		}
+		rows, err := tx.Query(ctx, `INSERT INTO cs_objects (system_id, dn, class, person_id, group_id)
+			SELECT $1, dn, class, p, g FROM unnest($2::text[], $3::text[], $4::uuid[], $5::uuid[]) WITH ORDINALITY AS t(dn, class, p, g, n)
+			ORDER BY n RETURNING id`, systemID, dns, classes, people, groups)
+		if err != nil {
+			return err
+		}
+		i := 0
+		for rows.Next() {
+			if err := rows.Scan(&part[i].ID); err != nil {
+				rows.Close()
+				return err
+			}
+			i++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if i != len(part) {
+			return fmt.Errorf("inserted %d connector space objects, expected %d", i, len(part))
+		}
+	}
+	return nil
+}
+
+// upsertPending stores pending exports, one per object. An unchanged one
+// keeps its attempts and backoff; a changed one is due at once.
+func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*PendingExport, requestID string) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pe_in (cs_id bigint, op text, dn text, new_dn text, changes jsonb,
+		set_password boolean, enable boolean, deprovision boolean) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	rows := make([][]any, len(list))
+	for i, p := range list {
+		changes, err := json.Marshal(p.Changes)
+		if err != nil {
+			return err
+		}
+		if p.Changes == nil {
+			changes = []byte("[]")
+		}
+		rows[i] = []any{p.CSID, string(p.Op), p.DN, p.NewDN, string(changes), p.SetPassword, p.Enable, p.Deprovision}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pe_in"},
+		[]string{"cs_id", "op", "dn", "new_dn", "changes", "set_password", "enable", "deprovision"}, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	var reqs []string
+	if requestID != "" {
+		reqs = []string{requestID}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO pending_exports AS p (cs_id, system_id, op, dn, new_dn, changes, set_password, enable,
+			deprovision, request_ids)
+		SELECT cs_id, $1, op, dn, new_dn, changes, set_password, enable, deprovision, $2::uuid[] FROM pe_in
+		ON CONFLICT (cs_id) DO UPDATE SET op = excluded.op, dn = excluded.dn, new_dn = excluded.new_dn,
+			changes = excluded.changes, set_password = excluded.set_password, enable = excluded.enable,
+			deprovision = excluded.deprovision,
+			request_ids = ARRAY(SELECT DISTINCT unnest(p.request_ids || excluded.request_ids)),
+			status = CASE WHEN p.changes = excluded.changes AND p.new_dn = excluded.new_dn AND p.op = excluded.op
+				THEN p.status ELSE 'pending' END,
+			attempts = CASE WHEN p.changes = excluded.changes AND p.new_dn = excluded.new_dn AND p.op = excluded.op
+				THEN p.attempts ELSE 0 END,
+			next_attempt_at = CASE WHEN p.changes = excluded.changes AND p.new_dn = excluded.new_dn AND p.op = excluded.op
+				THEN p.next_attempt_at ELSE now() END,
+			updated_at = now()`, systemID, nonNil(reqs))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE cs_objects c SET dn = i.dn FROM pe_in i WHERE c.id = i.cs_id AND c.anchor IS NULL AND c.dn <> i.dn`)
+	return err
+}
+
+// applyInbound writes inbound flows to people, records their source and
+// audits each person's change.
+func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, changes []inboundChange) error {
+	byPerson := map[string]map[string]string{}
+	var order []string
+	for _, c := range changes {
+		if byPerson[c.PersonID] == nil {
+			byPerson[c.PersonID] = map[string]string{}
+			order = append(order, c.PersonID)
+		}
+		byPerson[c.PersonID][c.Attr] = c.Value
+		if _, err := tx.Exec(ctx, `INSERT INTO mv_attribute_sources (person_id, attribute, system_id, precedence)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, attribute) DO UPDATE SET system_id = $3, precedence = $4`,
+			c.PersonID, c.Attr, sys.ID, c.Precedence); err != nil {
+			return err
+		}
+	}
+	for _, pid := range order {
+		var sets []string
+		args := []any{pid}
+		details := map[string]any{"system": sys.Name}
+		for attr, v := range byPerson[pid] {
+			args = append(args, v)
+			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{personColumns[attr]}.Sanitize(), len(args)))
+			details[attr] = v
+		}
+		if _, err := tx.Exec(ctx, "UPDATE people SET "+strings.Join(sets, ", ")+", updated_at = now() WHERE id = $1", args...); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SELECT audit_append(NULL, 'sync_inbound', 'person', $1, $2)", pid, details); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deltaSyncRun syncs what imports changed since the last sync: the
+// metaverse objects joined to changed connector space objects, the people
+// the unjoined changed objects may join, and people changed in the portal.
+func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, rec *runRecord) error {
+	rs, err := e.loadRules(ctx, e.Pool, sys.ID)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	sc := syncScope{}
+	rows, err := e.Pool.Query(ctx, csSelect+" WHERE system_id = $1 AND pending_import", sys.ID)
+	if err != nil {
+		return err
+	}
+	objs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*CSObject, error) { return scanCS(row) })
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		ids = append(ids, o.ID)
+		switch {
+		case o.PersonID != "":
+			sc.people = append(sc.people, o.PersonID)
+		case o.GroupID != "":
+			sc.groups = append(sc.groups, o.GroupID)
+		case o.Class == ObjectUser && rs.users != nil:
+			for _, j := range rs.users.JoinRules {
+				v := o.first(j.CS)
+				if v == "" {
+					continue
+				}
+				var pid string
+				err := e.Pool.QueryRow(ctx, `SELECT id FROM people WHERE lower(`+pgx.Identifier{personColumns[j.MV]}.Sanitize()+`) = lower($1) LIMIT 1`, v).Scan(&pid)
+				if err == nil {
+					sc.people = append(sc.people, pid)
+					break
+				}
+			}
+		case o.Class == ObjectGroup:
+			var gid string
+			if err := e.Pool.QueryRow(ctx, `SELECT id FROM groups WHERE lower(name) = lower($1)`, o.first("sAMAccountName")).Scan(&gid); err == nil {
+				sc.groups = append(sc.groups, gid)
+			}
+		}
+	}
+	// People changed in the portal since the last delta sync started.
+	rows, err = e.Pool.Query(ctx, `SELECT id::text FROM people WHERE updated_at >= coalesce(
+		(SELECT max(started_at) FROM sync_runs WHERE system_id = $1 AND profile IN ('delta_sync', 'full_sync') AND status <> 'failed'
+			AND id <> $2), '-infinity')`, sys.ID, rec.id)
+	if err != nil {
+		return err
+	}
+	changed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	sc.people = append(sc.people, changed...)
+	if len(sc.people) > 0 || len(sc.groups) > 0 {
+		if _, err := e.syncObjects(ctx, sys, sc, rec); err != nil {
+			return err
+		}
+	}
+	_, err = e.Pool.Exec(ctx, "UPDATE cs_objects SET pending_import = false WHERE id = ANY($1)", ids)
+	return err
+}
+
+// PreviewPerson shows what a full sync would do to one person in every
+// connected system, changing nothing.
+func (e *Engine) PreviewPerson(ctx context.Context, personID string) ([]Preview, error) {
+	systems, err := e.Systems.ListConnectedSystems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Preview
+	for i := range systems {
+		sys := &systems[i]
+		rec := &runRecord{e: e, flushed: time.Now()}
+		cs, err := e.syncObjects(ctx, sys, syncScope{people: []string{personID}, dryRun: true}, rec)
+		if err != nil {
+			out = append(out, Preview{SystemName: sys.Name, Action: "error", Changes: []string{portal.ErrorMessageOr(err)}})
+			continue
+		}
+		out = append(out, cs.previews...)
+	}
+	return out, nil
+}
