@@ -70,7 +70,7 @@ type changeSet struct {
 // inboundChange sets a person's attribute from a connected system.
 type inboundChange struct {
 	PersonID, Attr, Value string
-	Precedence           int
+	Precedence            int
 }
 
 // Preview is what a sync would do to one object of one connected system.

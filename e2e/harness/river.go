@@ -10,16 +10,22 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/workflow"
 )
 
 // StartWorkers runs a River client with every Tessera worker on db's pool,
-// sets it as db's job inserter, and stops it when tb ends. mailer may be nil.
-func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseURL string) *river.Client[pgx.Tx] {
+// sets it as db's job inserter, and stops it when tb ends. mailer may be
+// nil; sync, when given, is the sync engine the sync jobs drive.
+func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseURL string, sync ...portal.SyncService) *river.Client[pgx.Tx] {
 	tb.Helper()
 	workers := river.NewWorkers()
-	workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, BaseURL: baseURL})
+	deps := workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, BaseURL: baseURL}
+	if len(sync) > 0 {
+		deps.Sync = sync[0]
+	}
+	workflow.AddWorkers(workers, deps)
 	cfg := workflow.RiverConfig(workers, slog.New(slog.DiscardHandler))
 	cfg.TestOnly = true
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), cfg)
