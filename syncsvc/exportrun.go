@@ -42,7 +42,11 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		id int64
 		op string
 	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[due])
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (due, error) {
+		var d due
+		err := row.Scan(&d.id, &d.op)
+		return d, err
+	})
 	if err != nil {
 		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
 	}

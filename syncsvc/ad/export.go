@@ -95,7 +95,17 @@ func (c *Connector) add(ctx context.Context, ch syncsvc.ExportChange) error {
 			req.Attribute(a.Name, a.Values)
 		}
 	}
-	if err := conn.Add(req); err != nil {
+	err = conn.Add(req)
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		// The container is missing: a DN template such as
+		// CN={displayName},OU={department},... names OUs on the way.
+		_, parent := syncsvc.SplitDN(ch.DN)
+		if perr := c.ensureOU(ctx, parent); perr != nil {
+			return perr
+		}
+		err = conn.Add(req)
+	}
+	if err != nil {
 		return wrap("add", ch.DN, err)
 	}
 	if len(members) > 0 {
@@ -122,6 +132,38 @@ func (c *Connector) add(ctx context.Context, ch syncsvc.ExportChange) error {
 		clear |= uacAccountDisable
 	}
 	return c.changeUAC(ctx, "set userAccountControl of", ch.DN, set, clear)
+}
+
+// ensureOU creates the organizational unit dn and any missing OUs above
+// it, up to the base DN; it never creates anything outside it.
+func (c *Connector) ensureOU(ctx context.Context, dn string) error {
+	if dn == "" || syncsvc.SameDN(dn, c.cfg.BaseDN) || !syncsvc.UnderDN(dn, c.cfg.BaseDN) {
+		return &Error{Op: "create the container", DN: dn, ResultCode: ldap.LDAPResultNoSuchObject,
+			Diagnostic: "it is not under the base DN " + c.cfg.BaseDN}
+	}
+	if _, err := c.read(ctx, dn, "objectClass"); err == nil {
+		return nil
+	}
+	rdn, parent := syncsvc.SplitDN(dn)
+	if !strings.HasPrefix(strings.ToUpper(rdn), "OU=") {
+		return &Error{Op: "create the container", DN: dn, ResultCode: ldap.LDAPResultNoSuchObject,
+			Diagnostic: "it does not exist, and only OUs are created on the way"}
+	}
+	if !syncsvc.SameDN(parent, c.cfg.BaseDN) {
+		if err := c.ensureOU(ctx, parent); err != nil {
+			return err
+		}
+	}
+	conn, err := c.ldapConn(ctx)
+	if err != nil {
+		return err
+	}
+	req := ldap.NewAddRequest(dn, nil)
+	req.Attribute("objectClass", []string{"organizationalUnit"})
+	if err := conn.Add(req); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		return wrap("create the OU", dn, err)
+	}
+	return nil
 }
 
 // modify applies attribute changes. Replacements go in one modify; values

@@ -1,0 +1,216 @@
+package syncsvc_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/ad"
+)
+
+func TestMain(m *testing.M) { harness.Main(m) }
+
+var names atomic.Int64
+
+// fixture is one test's portal database, its own OU in the shared Samba
+// AD DC, a connected system scoped to that OU, and the engine.
+type fixture struct {
+	dc      *harness.SambaDC
+	admin   *ldap.Conn // an independent LDAP client, to read what the engine did
+	pool    *pgxpool.Pool
+	db      *postgres.DB
+	systems *postgres.ConnectedSystems
+	engine  *syncsvc.Engine
+	sys     *portal.ConnectedSystem
+	ou      string
+	prefix  string
+	adminV  portal.Viewer
+}
+
+func newFixture(t *testing.T, dc *harness.SambaDC) *fixture {
+	t.Helper()
+	f := &fixture{dc: dc, admin: dc.Dial(t)}
+	f.prefix = fmt.Sprintf("s%04d%03d", mrand.IntN(10000), names.Add(1))
+	f.ou = "OU=" + f.prefix + "," + dc.BaseDN
+	add := ldap.NewAddRequest(f.ou, nil)
+	add.Attribute("objectClass", []string{"organizationalUnit"})
+	require.NoError(t, f.admin.Add(add))
+
+	f.pool = harness.Postgres(t)
+	f.db = postgres.New(f.pool)
+	key := make([]byte, portal.SecretKeySize)
+	_, err := rand.Read(key)
+	require.NoError(t, err)
+	sealer, err := portal.NewSealer(key)
+	require.NoError(t, err)
+	f.systems = postgres.NewConnectedSystems(f.db, sealer)
+	f.engine = &syncsvc.Engine{Pool: f.pool, Systems: f.systems, Open: ad.Opener(f.systems)}
+
+	adminID := f.person(t, "admin"+f.prefix, "Ada Admin", "IT")
+	_, err = f.pool.Exec(context.Background(), "INSERT INTO person_roles (person_id, role) VALUES ($1, 'admin')", adminID)
+	require.NoError(t, err)
+	f.adminV = portal.Viewer{PersonID: adminID, DisplayName: "Ada Admin", Roles: []portal.Role{portal.RoleAdmin}}
+
+	ca, err := os.ReadFile(dc.CAFile)
+	require.NoError(t, err)
+	f.sys, err = f.systems.CreateConnectedSystem(context.Background(), f.adminV, portal.ConnectedSystem{
+		Name: "AD " + f.prefix, Type: portal.SystemAD, Hosts: []string{dc.IP}, TLSMode: portal.TLSLDAPS,
+		CACertPEM: string(ca), BindUser: dc.AdminUPN, BindPassword: dc.AdminPassword, BaseDN: dc.BaseDN,
+		OUs: []string{f.ou}, Enabled: true,
+	})
+	require.NoError(t, err)
+	return f
+}
+
+// person creates a person in the metaverse and returns their ID.
+func (f *fixture) person(t *testing.T, account, name, department string) string {
+	t.Helper()
+	var id string
+	given, sur := name, ""
+	for i := range name {
+		if name[i] == ' ' {
+			given, sur = name[:i], name[i+1:]
+			break
+		}
+	}
+	require.NoError(t, f.pool.QueryRow(context.Background(), `INSERT INTO people (account_name, employee_id, given_name, surname,
+		display_name, email, title, department) VALUES ($1, $2, $3, $4, $5, $6, 'Engineer', $7) RETURNING id`,
+		account, "E"+account, given, sur, name, account+"@tessera.test", department).Scan(&id))
+	return id
+}
+
+// group creates an open group and returns its ID.
+func (f *fixture) group(t *testing.T, name string, ownerID string, members ...string) string {
+	t.Helper()
+	var id string
+	ctx := context.Background()
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ($1, $1, 'security', 'open') RETURNING id`, name).Scan(&id))
+	_, err := f.pool.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2)", id, ownerID)
+	require.NoError(t, err)
+	for _, m := range members {
+		_, err := f.pool.Exec(ctx, "INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)", id, m)
+		require.NoError(t, err)
+	}
+	return id
+}
+
+// rules saves the default rules, provisioning under the test's OU.
+func (f *fixture) rules(t *testing.T, edit func(u, g *syncsvc.SyncRule)) {
+	t.Helper()
+	u := syncsvc.DefaultUserRule(f.sys.ID, f.dc.BaseDN)
+	u.DNTemplate = "CN={displayName},OU=People," + f.ou
+	g := syncsvc.DefaultGroupRule(f.sys.ID, f.dc.BaseDN)
+	g.DNTemplate = "CN={name},OU=Groups," + f.ou
+	if edit != nil {
+		edit(&u, &g)
+	}
+	require.NoError(t, f.engine.SaveSyncRule(context.Background(), f.adminV, u))
+	require.NoError(t, f.engine.SaveSyncRule(context.Background(), f.adminV, g))
+}
+
+func (f *fixture) run(t *testing.T, profile syncsvc.RunProfile) *syncsvc.Run {
+	t.Helper()
+	r, err := f.engine.Run(context.Background(), f.sys.ID, profile, syncsvc.RunOptions{})
+	require.NoError(t, err)
+	require.NotEqual(t, "failed", r.Status, "%s failed: %s", profile, r.Message)
+	if r.Counts.Errors > 0 {
+		objs, err := f.engine.RunObjects(context.Background(), r.ID, "error", 10)
+		require.NoError(t, err)
+		for _, o := range objs {
+			t.Logf("%s error: %s: %s", profile, o.DN, o.Detail)
+		}
+	}
+	return r
+}
+
+// entry reads the entry whose sAMAccountName is account, with an
+// independent LDAP search; nil when there is none.
+func (f *fixture) entry(t *testing.T, account string, attrs ...string) *ldap.Entry {
+	t.Helper()
+	res, err := f.admin.Search(ldap.NewSearchRequest(f.ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(sAMAccountName="+ldap.EscapeFilter(account)+")", append(attrs, "distinguishedName"), nil))
+	require.NoError(t, err)
+	if len(res.Entries) == 0 {
+		return nil
+	}
+	require.Len(t, res.Entries, 1)
+	return res.Entries[0]
+}
+
+func TestFullSyncProvisionsUsersAndGroupsThenRequestsFlowAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	alice := f.person(t, "alice"+f.prefix, "Alice Andersen", "Sales")
+	bob := f.person(t, "bob"+f.prefix, "Bob Brown", "IT")
+	grp := f.group(t, "grp"+f.prefix, alice, alice)
+	f.rules(t, nil)
+
+	imp := f.run(t, syncsvc.FullImport)
+	require.Equal(t, "succeeded", imp.Status)
+	sync := f.run(t, syncsvc.FullSync)
+	require.Equal(t, 4, sync.Counts.Adds, "3 people and a group are provisioned") // admin, alice, bob, group
+
+	// Nothing reaches AD before the export run.
+	require.Nil(t, f.entry(t, "alice"+f.prefix))
+	exp := f.run(t, syncsvc.Export)
+	require.Equal(t, "succeeded", exp.Status, exp.Message)
+	require.Equal(t, 4, exp.Counts.Adds)
+
+	a := f.entry(t, "alice"+f.prefix, "givenName", "sn", "employeeID", "department", "userPrincipalName")
+	require.NotNil(t, a)
+	require.Equal(t, "CN=Alice Andersen,OU=People,"+f.ou, a.DN)
+	require.Equal(t, "Andersen", a.GetAttributeValue("sn"))
+	require.Equal(t, "Ealice"+f.prefix, a.GetAttributeValue("employeeID"))
+	g := f.entry(t, "grp"+f.prefix, "member")
+	require.NotNil(t, g)
+	require.Equal(t, []string{a.DN}, g.GetAttributeValues("member"))
+
+	// The confirming import sees everything as Tessera wrote it: a
+	// second sync has nothing to do.
+	f.run(t, syncsvc.DeltaImport)
+	f.run(t, syncsvc.DeltaSync)
+	again := f.run(t, syncsvc.FullSync)
+	require.Zero(t, again.Counts.Adds+again.Counts.Updates+again.Counts.Renames+again.Counts.Moves+again.Counts.Deletes,
+		"a converged system has nothing to export: %+v", again.Counts)
+
+	// Bob joins the group in the portal: the change is in AD at once,
+	// and his request completes with "exported" on its timeline.
+	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
+	bobV := portal.Viewer{PersonID: bob, DisplayName: "Bob Brown"}
+	req, err := f.db.Submit(ctx, bobV, portal.NewRequest{Operation: portal.OpAddMember, GroupID: grp, PersonID: bob})
+	require.NoError(t, err)
+	bobDN := "CN=Bob Brown,OU=People," + f.ou
+	require.Eventually(t, func() bool {
+		e := f.entry(t, "grp"+f.prefix, "member")
+		return len(e.GetAttributeValues("member")) == 2
+	}, 15*time.Second, 50*time.Millisecond, "Bob becomes a member in AD")
+	require.Contains(t, f.entry(t, "grp"+f.prefix, "member").GetAttributeValues("member"), bobDN)
+	var status string
+	require.Eventually(t, func() bool {
+		got, events, err := f.db.FindRequest(ctx, bobV, req.ID)
+		require.NoError(t, err)
+		status = string(got.Status)
+		exported := false
+		for _, e := range events {
+			if e.Kind == "exported" {
+				exported = true
+			}
+		}
+		return got.Status == portal.StatusCompleted && exported
+	}, 15*time.Second, 50*time.Millisecond, "the request completes after export (status %s)", status)
+}
