@@ -292,6 +292,18 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 			}
 			if !o.joined {
 				applyChanges(attrs, p.Changes)
+				if p.Op == ExportAdd && p.class == ObjectUser {
+					// What the add left in userAccountControl, until
+					// an import reads it.
+					uac := "546" // disabled, no password required
+					switch {
+					case p.SetPassword && p.Enable:
+						uac = "512"
+					case p.SetPassword:
+						uac = "514"
+					}
+					attrs["useraccountcontrol"] = []string{uac}
+				}
 			}
 			data, _ := json.Marshal(attrs)
 			b.Queue(`UPDATE cs_objects SET anchor = $2, dn = $3, attributes = $4,

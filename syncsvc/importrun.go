@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -200,10 +202,19 @@ func nullRun(id int64) *int64 {
 	return &id
 }
 
+// foldAttrs keys attributes by lower-case name and keeps only values
+// that are text: Postgres JSON holds no NUL, nor bytes that are not UTF-8
+// (binary attributes are not synced).
 func foldAttrs(in map[string][]string) map[string][]string {
 	out := make(map[string][]string, len(in))
 	for k, v := range in {
-		out[fold(k)] = v
+		clean := v[:0:0]
+		for _, s := range v {
+			if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+				clean = append(clean, s)
+			}
+		}
+		out[fold(k)] = clean
 	}
 	return out
 }

@@ -274,7 +274,23 @@ func (c *Connector) rename(ctx context.Context, dn, newDN string) error {
 	if syncsvc.SameDN(newParent, oldParent) {
 		newParent = "" // a rename in place
 	}
-	return wrap("rename to "+newDN, dn, conn.ModifyDN(ldap.NewModifyDNRequest(dn, newRDN, true, newParent)))
+	req := ldap.NewModifyDNRequest(dn, newRDN, true, newParent)
+	err = conn.ModifyDN(req)
+	if newParent != "" && err != nil && c.missingParent(ctx, newParent) {
+		// A move into an OU that does not exist yet (a new department).
+		if perr := c.ensureOU(ctx, newParent); perr != nil {
+			return perr
+		}
+		err = conn.ModifyDN(req)
+	}
+	return wrap("rename to "+newDN, dn, err)
+}
+
+// missingParent reports whether the container dn does not exist; AD says
+// so in a move with "Other" (80) rather than noSuchObject.
+func (c *Connector) missingParent(ctx context.Context, dn string) bool {
+	_, err := c.read(ctx, dn, "objectClass")
+	return err != nil && errors.Is(err, syncsvc.ErrNoSuchObject)
 }
 
 func (c *Connector) del(ctx context.Context, dn string) error {

@@ -1,0 +1,241 @@
+package syncsvc_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/syncsvc"
+)
+
+// addADUser creates a user directly in AD, as another administrator would.
+func (f *fixture) addADUser(t *testing.T, cn, account, employeeID string) string {
+	t.Helper()
+	dn := syncsvc.ChildDN("CN", cn, f.ou)
+	req := ldap.NewAddRequest(dn, nil)
+	req.Attribute("objectClass", []string{"user"})
+	req.Attribute("sAMAccountName", []string{account})
+	if employeeID != "" {
+		req.Attribute("employeeID", []string{employeeID})
+	}
+	require.NoError(t, f.admin.Add(req))
+	return dn
+}
+
+func TestBrownfieldJoinChangesNothingUntilExport(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	carol := f.person(t, "carol"+f.prefix, "Carol Chen", "HR")
+	_ = carol
+	// Carol's account exists already, under another name; an unrelated
+	// account too.
+	existing := f.addADUser(t, "cchen", "cc"+f.prefix, "Ecarol"+f.prefix)
+	f.addADUser(t, "Someone Else", "se"+f.prefix, "")
+	f.rules(t, func(u, g *syncsvc.SyncRule) { u.Provision, g.Provision = false, false })
+
+	f.run(t, syncsvc.FullImport)
+	sync := f.run(t, syncsvc.FullSync)
+	require.Equal(t, 1, sync.Counts.Joins, "Carol joins her account by employeeID")
+	require.Zero(t, sync.Counts.Adds)
+	status, err := f.engine.Status(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, status[0].Unjoined, "the other account is listed as unjoined")
+
+	// Nothing in AD changed: the rename to her display name waits.
+	e := f.entry(t, "cc"+f.prefix)
+	require.Equal(t, existing, e.DN)
+	pending, err := f.engine.PendingExports(context.Background(), f.sys.ID, false, 10)
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	require.Equal(t, "CN=Carol Chen,OU=People,"+f.ou, pending[0].NewDN)
+
+	exp := f.run(t, syncsvc.Export)
+	require.Equal(t, 1, exp.Counts.Moves, exp.Message)
+	e = f.entry(t, "cc"+f.prefix, "givenName", "title")
+	require.Equal(t, "CN=Carol Chen,OU=People,"+f.ou, e.DN)
+	require.Equal(t, "Carol", e.GetAttributeValue("givenName"))
+	require.Equal(t, "Engineer", e.GetAttributeValue("title"))
+}
+
+func TestDeltaImportFlowsInboundByPrecedence(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	dave := f.person(t, "dave"+f.prefix, "Dave Dunn", "IT")
+	f.rules(t, func(u, g *syncsvc.SyncRule) {
+		u.Inbound = []syncsvc.InboundFlow{
+			{MV: "phone", Expr: "cs.telephoneNumber", Precedence: 100},
+			{MV: "title", Expr: "cs.title", Precedence: 100},
+		}
+	})
+	f.run(t, syncsvc.FullImport)
+	f.run(t, syncsvc.FullSync)
+	f.run(t, syncsvc.Export)
+	f.run(t, syncsvc.DeltaImport)
+
+	// Another system with a higher precedence holds Dave's title.
+	var other string
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO connected_systems (name, type, hosts, port, tls_mode, bind_user,
+		bind_password_sealed, base_dn) VALUES ('HR', 'ad', '{hr.example}', 636, 'ldaps', 'x', '\x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d', 'DC=x')
+		RETURNING id`).Scan(&other))
+	_, err := f.pool.Exec(ctx, `INSERT INTO mv_attribute_sources VALUES ($1, 'title', $2, 10)`, dave, other)
+	require.NoError(t, err)
+
+	// Someone changes Dave's phone and title in AD directly.
+	dn := f.entry(t, "dave"+f.prefix).DN
+	mod := ldap.NewModifyRequest(dn, nil)
+	mod.Replace("telephoneNumber", []string{"+41 44 555 01 02"})
+	mod.Replace("title", []string{"Chief Everything"})
+	require.NoError(t, f.admin.Modify(mod))
+
+	imp := f.run(t, syncsvc.DeltaImport)
+	require.Equal(t, 1, imp.Counts.Updates)
+	f.run(t, syncsvc.DeltaSync)
+	var phone, title string
+	require.NoError(t, f.pool.QueryRow(ctx, "SELECT phone, title FROM people WHERE id = $1", dave).Scan(&phone, &title))
+	require.Equal(t, "+41 44 555 01 02", phone, "AD's phone flows in")
+	require.Equal(t, "Engineer", title, "HR's title has precedence over AD's")
+
+	// The portal's title goes back to AD at the next export.
+	exp := f.run(t, syncsvc.Export)
+	require.Equal(t, 1, exp.Counts.Updates)
+	require.Equal(t, "Engineer", f.entry(t, "dave"+f.prefix, "title").GetAttributeValue("title"))
+}
+
+func TestRenameMoveAndDeprovision(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	erin := f.person(t, "erin"+f.prefix, "Erin Evans", "Sales")
+	f.rules(t, func(u, g *syncsvc.SyncRule) {
+		u.DNTemplate = "CN={displayName},OU={department},OU=People," + f.ou
+		u.Scope = `person.department != "Leavers"`
+		u.Deprovision = syncsvc.DeprovisionDisable
+		u.DeprovisionOU = "OU=Disabled," + f.ou
+		u.InitialPassword, u.EnableOnCreate = "random", true
+	})
+	f.run(t, syncsvc.FullImport)
+	f.run(t, syncsvc.FullSync)
+	f.run(t, syncsvc.Export)
+	e := f.entry(t, "erin"+f.prefix, "userAccountControl")
+	require.Equal(t, "CN=Erin Evans,OU=Sales,OU=People,"+f.ou, e.DN)
+	require.Equal(t, "512", e.GetAttributeValue("userAccountControl"), "enabled at creation with a random password")
+
+	// A new name and department: rename and move.
+	_, err := f.pool.Exec(ctx, "UPDATE people SET display_name = 'Erin Evans-Ortiz', department = 'Finance' WHERE id = $1", erin)
+	require.NoError(t, err)
+	sync := f.run(t, syncsvc.FullSync)
+	require.Equal(t, 1, sync.Counts.Moves)
+	f.run(t, syncsvc.Export)
+	require.Equal(t, "CN=Erin Evans-Ortiz,OU=Finance,OU=People,"+f.ou, f.entry(t, "erin"+f.prefix).DN)
+
+	// She leaves: disabled and moved out of the way.
+	_, err = f.pool.Exec(ctx, "UPDATE people SET department = 'Leavers' WHERE id = $1", erin)
+	require.NoError(t, err)
+	f.run(t, syncsvc.FullSync)
+	f.run(t, syncsvc.Export)
+	e = f.entry(t, "erin"+f.prefix, "userAccountControl")
+	require.Equal(t, "CN=Erin Evans-Ortiz,OU=Disabled,"+f.ou, e.DN)
+	require.Equal(t, "514", e.GetAttributeValue("userAccountControl"))
+}
+
+func TestNamesThatNeedEscapingRoundTrip(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	names := []string{
+		`Smith, John`, `A+B "quoted"`, `back\slash`, `<angle> brackets;`, `x=y`, `#hash first`,
+		` leading and trailing `, `Ζωή Παπαδοπούλου`, `山田 太郎`, `Józef Łukasz Ñúñez`,
+	}
+	for i, n := range names {
+		f.person(t, "esc"+f.prefix+string(rune('a'+i)), n, "IT")
+	}
+	f.rules(t, nil)
+	f.run(t, syncsvc.FullImport)
+	f.run(t, syncsvc.FullSync)
+	exp := f.run(t, syncsvc.Export)
+	require.Zero(t, exp.Counts.Errors)
+	for i, n := range names {
+		e := f.entry(t, "esc"+f.prefix+string(rune('a'+i)), "displayName")
+		require.NotNil(t, e, n)
+		rdn, err := syncsvc.RDNValue(e.DN)
+		require.NoError(t, err)
+		require.Equal(t, strings.TrimSpace(n), rdn, "the CN of %q", n)
+		require.Equal(t, n, e.GetAttributeValue("displayName"))
+	}
+	// A second sync sees them converged: no renames from escaping.
+	f.run(t, syncsvc.DeltaImport)
+	again := f.run(t, syncsvc.FullSync)
+	require.Zero(t, again.Counts.Renames+again.Counts.Moves+again.Counts.Updates, "%+v", again.Counts)
+}
+
+func TestDeletionThresholdStagingAndConflicts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	var ids []string
+	for _, n := range []string{"gwen", "hank", "ivy"} {
+		ids = append(ids, f.person(t, n+f.prefix, strings.ToUpper(n[:1])+n[1:]+" Test", "Ops"))
+	}
+	// Someone else already holds jack's account name: without a join
+	// rule on it, Tessera must not overwrite it.
+	f.addADUser(t, "Jack Other", "jack"+f.prefix, "")
+	jack := f.person(t, "jack"+f.prefix, "Jack Test", "Ops")
+	f.rules(t, func(u, g *syncsvc.SyncRule) {
+		u.JoinRules = []syncsvc.JoinRule{{CS: "employeeID", MV: "employeeId"}}
+		u.Scope = `person.department == "Ops"`
+		u.Deprovision = syncsvc.DeprovisionDelete
+	})
+	f.run(t, syncsvc.FullImport)
+	f.run(t, syncsvc.FullSync)
+	exp := f.run(t, syncsvc.Export)
+	require.Equal(t, 1, exp.Counts.Errors, "jack's add is a conflict")
+	errs, err := f.engine.PendingExports(ctx, f.sys.ID, true, 10)
+	require.NoError(t, err)
+	require.Len(t, errs, 1)
+	require.Contains(t, errs[0].LastError, "not overwritten")
+	require.Contains(t, errs[0].LastError, "LDAP", "the LDAP error text is kept")
+	require.Equal(t, "CN=Jack Other,"+f.ou, f.entry(t, "jack"+f.prefix).DN, "the other account is untouched")
+	_ = jack
+
+	// Three leave; the threshold is two.
+	sys := *f.sys
+	sys.DeletionThreshold = 2
+	_, err = f.systems.UpdateConnectedSystem(ctx, f.adminV, sys)
+	require.NoError(t, err)
+	_, err = f.pool.Exec(ctx, "UPDATE people SET department = 'Gone' WHERE id = ANY($1)", ids)
+	require.NoError(t, err)
+	f.run(t, syncsvc.FullSync)
+	stopped, err := f.engine.Run(ctx, f.sys.ID, syncsvc.Export, syncsvc.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "stopped", stopped.Status)
+	require.Contains(t, stopped.Message, "would delete 3 objects")
+	require.NotNil(t, f.entry(t, "gwen"+f.prefix), "nothing was deleted")
+
+	// Staging: computed, never sent.
+	sys.Staging = true
+	_, err = f.systems.UpdateConnectedSystem(ctx, f.adminV, sys)
+	require.NoError(t, err)
+	staged, err := f.engine.Run(ctx, f.sys.ID, syncsvc.Export, syncsvc.RunOptions{ConfirmDeletes: true})
+	require.NoError(t, err)
+	require.Contains(t, staged.Message, "Staging")
+	require.NotNil(t, f.entry(t, "gwen"+f.prefix))
+
+	sys.Staging = false
+	_, err = f.systems.UpdateConnectedSystem(ctx, f.adminV, sys)
+	require.NoError(t, err)
+	done, err := f.engine.Run(ctx, f.sys.ID, syncsvc.Export, syncsvc.RunOptions{ConfirmDeletes: true})
+	require.NoError(t, err)
+	require.Equal(t, 3, done.Counts.Deletes, done.Message)
+	require.Nil(t, f.entry(t, "gwen"+f.prefix))
+
+	// Preview shows what a sync would do, changing nothing.
+	previews, err := f.engine.PreviewPerson(ctx, ids[0])
+	require.NoError(t, err)
+	require.NotEmpty(t, previews)
+	require.Equal(t, portal.ErrorMessage(nil), "")
+}
