@@ -101,7 +101,8 @@ type ExportChange struct {
 // ExportResult is the outcome of one ExportChange.
 type ExportResult struct {
 	// Anchor and DN identify the object after the change (DN is the old DN
-	// of a deleted object). Anchor may be empty when the export failed.
+	// of a deleted object). Anchor is set after an add or a rename, and
+	// empty after a modify, a delete or a failure.
 	Anchor string
 	DN     string
 	// Err is nil on success, or the error with the system's own text.

@@ -2,10 +2,8 @@ package syncsvc_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,34 +42,11 @@ func newFixture(t *testing.T, dc *harness.SambaDC) *fixture {
 	t.Helper()
 	f := &fixture{dc: dc, admin: dc.Dial(t)}
 	f.prefix = fmt.Sprintf("s%04d%03d", mrand.IntN(10000), names.Add(1))
-	f.ou = "OU=" + f.prefix + "," + dc.BaseDN
-	add := ldap.NewAddRequest(f.ou, nil)
-	add.Attribute("objectClass", []string{"organizationalUnit"})
-	require.NoError(t, f.admin.Add(add))
-
 	f.pool = harness.Postgres(t)
 	f.db = postgres.New(f.pool)
-	key := make([]byte, portal.SecretKeySize)
-	_, err := rand.Read(key)
-	require.NoError(t, err)
-	sealer, err := portal.NewSealer(key)
-	require.NoError(t, err)
-	f.systems = postgres.NewConnectedSystems(f.db, sealer)
-	f.engine = &syncsvc.Engine{Pool: f.pool, Systems: f.systems, Open: ad.Opener(f.systems)}
-
-	adminID := f.person(t, "admin"+f.prefix, "Ada Admin", "IT")
-	_, err = f.pool.Exec(context.Background(), "INSERT INTO person_roles (person_id, role) VALUES ($1, 'admin')", adminID)
-	require.NoError(t, err)
-	f.adminV = portal.Viewer{PersonID: adminID, DisplayName: "Ada Admin", Roles: []portal.Role{portal.RoleAdmin}}
-
-	ca, err := os.ReadFile(dc.CAFile)
-	require.NoError(t, err)
-	f.sys, err = f.systems.CreateConnectedSystem(context.Background(), f.adminV, portal.ConnectedSystem{
-		Name: "AD " + f.prefix, Type: portal.SystemAD, Hosts: []string{dc.IP}, TLSMode: portal.TLSLDAPS,
-		CACertPEM: string(ca), BindUser: dc.AdminUPN, BindPassword: dc.AdminPassword, BaseDN: dc.BaseDN,
-		OUs: []string{f.ou}, Enabled: true,
-	})
-	require.NoError(t, err)
+	ad := harness.NewADSystem(t, f.db, dc, f.prefix)
+	f.ou, f.systems, f.sys, f.adminV = ad.OU, ad.Systems, ad.System, ad.Admin
+	f.engine = newEngine(f.pool, f.systems)
 	return f
 }
 
@@ -213,4 +188,8 @@ func TestFullSyncProvisionsUsersAndGroupsThenRequestsFlowAtOnce(t *testing.T) {
 		}
 		return got.Status == portal.StatusCompleted && exported
 	}, 15*time.Second, 50*time.Millisecond, "the request completes after export (status %s)", status)
+}
+
+func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems) *syncsvc.Engine {
+	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems)}
 }

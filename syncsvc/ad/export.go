@@ -57,7 +57,9 @@ func (c *Connector) export(ctx context.Context, ch syncsvc.ExportChange) syncsvc
 		res.Err = err
 		return res
 	}
-	if ch.Op != syncsvc.ExportDelete {
+	// A modify leaves the anchor as the engine knows it: reading it back
+	// would cost a round trip per change.
+	if ch.Op == syncsvc.ExportAdd || ch.Op == syncsvc.ExportRename {
 		res.Anchor, res.Err = c.anchorOf(ctx, res.DN)
 	}
 	return res

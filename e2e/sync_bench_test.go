@@ -1,0 +1,234 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/ad"
+)
+
+// syncRules saves the default sync rules, provisioning under ou.
+func syncRules(tb testing.TB, e *syncsvc.Engine, s *harness.ADSystem, baseDN string) {
+	tb.Helper()
+	u := syncsvc.DefaultUserRule(s.System.ID, baseDN)
+	u.DNTemplate = "CN={displayName},OU=People," + s.OU
+	g := syncsvc.DefaultGroupRule(s.System.ID, baseDN)
+	g.DNTemplate = "CN={name},OU=Groups," + s.OU
+	require.NoError(tb, e.SaveSyncRule(context.Background(), s.Admin, u))
+	require.NoError(tb, e.SaveSyncRule(context.Background(), s.Admin, g))
+}
+
+// BenchmarkFullSync times a full sync of 100,000 people and 20,000 groups
+// (five members each) into an empty connector space: every object is
+// computed through the sync rules and its pending export (a provisioning
+// add) written; nothing is exported.
+func BenchmarkFullSync(b *testing.B) {
+	ctx := context.Background()
+	pool := harness.Pool(b, harness.SeededDatabaseURL(b, benchPeople))
+	db := postgres.New(pool)
+	_, err := pool.Exec(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		SELECT 'sync-' || n, 'Sync group ' || n, 'security', 'closed' FROM generate_series(1, 20000) n`)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `INSERT INTO group_members (group_id, person_id)
+		SELECT g.id, p.id FROM (SELECT id, row_number() OVER (ORDER BY id) AS r FROM groups WHERE name LIKE 'sync-%') g
+		JOIN (SELECT id, row_number() OVER (ORDER BY id) AS r FROM people) p ON p.r % 20000 = g.r % 20000 AND p.r <= 100000
+		ON CONFLICT DO NOTHING`)
+	require.NoError(b, err)
+	var groups, people int
+	require.NoError(b, pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM groups), (SELECT count(*) FROM people)").Scan(&groups, &people))
+	var adminID string
+	require.NoError(b, pool.QueryRow(ctx, "SELECT id FROM people LIMIT 1").Scan(&adminID))
+	admin := portal.Viewer{PersonID: adminID, Roles: []portal.Role{portal.RoleAdmin}}
+	var systemID string
+	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO connected_systems (name, type, hosts, port, tls_mode, bind_user,
+		bind_password_sealed, base_dn) VALUES ('bench AD', 'ad', '{127.0.0.1}', 636, 'ldaps', 'x',
+		'\x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d', 'DC=bench,DC=test') RETURNING id`).Scan(&systemID))
+	systems := postgres.NewConnectedSystems(db, nil)
+	e := &syncsvc.Engine{Pool: pool, Systems: systems}
+	for _, r := range []syncsvc.SyncRule{syncsvc.DefaultUserRule(systemID, "DC=bench,DC=test"), syncsvc.DefaultGroupRule(systemID, "DC=bench,DC=test")} {
+		require.NoError(b, e.SaveSyncRule(ctx, admin, r))
+	}
+	var worst time.Duration
+	var run *syncsvc.Run
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		_, err := pool.Exec(ctx, "DELETE FROM cs_objects WHERE system_id = $1", systemID)
+		require.NoError(b, err)
+		_, err = pool.Exec(ctx, "VACUUM ANALYZE cs_objects; VACUUM ANALYZE pending_exports")
+		require.NoError(b, err)
+		b.StartTimer()
+		start := time.Now()
+		run, err = e.Run(ctx, systemID, syncsvc.FullSync, syncsvc.RunOptions{Trigger: "cli"})
+		worst = max(worst, time.Since(start))
+		require.NoError(b, err)
+		require.Equal(b, "succeeded", run.Status, run.Message)
+	}
+	b.StopTimer()
+	objects := people + groups
+	require.Equal(b, objects, run.Counts.Adds)
+	var pending int
+	require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM pending_exports WHERE system_id = $1", systemID).Scan(&pending))
+	require.Equal(b, objects, pending)
+	rate := float64(objects) / worst.Seconds()
+	b.Logf("full sync: %d people and %d groups in %.2f s", people, groups, worst.Seconds())
+	b.ReportMetric(rate, "objects/s")
+	figure("full_sync_objects_per_s", rate, "objects/s", ">= 20000")
+}
+
+// BenchmarkApprovalToAD measures, over 200 join requests to an
+// owner-approval group, the time from the owner's approval to the new
+// member being readable in Samba AD by another LDAP client.
+func BenchmarkApprovalToAD(b *testing.B) {
+	const changes = 200
+	ctx := context.Background()
+	dc := harness.Samba(b)
+	pool := harness.Postgres(b)
+	db := postgres.New(pool)
+	s := harness.NewADSystem(b, db, dc, fmt.Sprintf("bench%d", time.Now().UnixNano()%1e6))
+	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems)}
+	var owner string
+	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO people (account_name, display_name) VALUES ('owner-bench', 'Olga Owner')
+		RETURNING id`).Scan(&owner))
+	var groupID string
+	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ('approval-bench', 'Approval bench', 'security', 'owner_approval') RETURNING id`).Scan(&groupID))
+	_, err := pool.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2)", groupID, owner)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
+		SELECT 'req' || n, 'R' || n, 'Req', 'Uester ' || n, 'Requester ' || n FROM generate_series(1, $1) n`, changes)
+	require.NoError(b, err)
+	syncRules(b, e, s, dc.BaseDN)
+	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
+		run, err := e.Run(ctx, s.System.ID, p, syncsvc.RunOptions{})
+		require.NoError(b, err)
+		require.Equal(b, "succeeded", run.Status, "%s: %s", p, run.Message)
+	}
+	harness.StartWorkers(b, db, nil, "http://tessera.test", e)
+	rows, err := pool.Query(ctx, "SELECT id, display_name FROM people WHERE account_name LIKE 'req%' ORDER BY account_name")
+	require.NoError(b, err)
+	type person struct{ id, name string }
+	var requesters []person
+	for rows.Next() {
+		var p person
+		require.NoError(b, rows.Scan(&p.id, &p.name))
+		requesters = append(requesters, p)
+	}
+	require.NoError(b, rows.Err())
+	ownerV := portal.Viewer{PersonID: owner, DisplayName: "Olga Owner"}
+	reader := dc.Dial(b)
+	groupDN := "CN=approval-bench,OU=Groups," + s.OU
+	isMember := func(dn string) bool {
+		res, err := reader.Search(ldap.NewSearchRequest(groupDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+			"(member="+ldap.EscapeFilter(dn)+")", []string{"cn"}, nil))
+		return err == nil && len(res.Entries) == 1
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		lat = lat[:0]
+		for _, p := range requesters {
+			v := portal.Viewer{PersonID: p.id, DisplayName: p.name}
+			_, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID, PersonID: p.id,
+				Justification: "benchmark"})
+			require.NoError(b, err)
+			var approvalID string
+			require.Eventually(b, func() bool {
+				items, err := db.MyApprovals(ctx, ownerV)
+				require.NoError(b, err)
+				for _, it := range items {
+					if it.Request.PersonID == p.id {
+						approvalID = it.ApprovalID
+						return true
+					}
+				}
+				return false
+			}, 10*time.Second, 5*time.Millisecond)
+			dn := "CN=" + syncsvc.EscapeRDNValue(p.name) + ",OU=People," + s.OU
+			start := time.Now()
+			require.NoError(b, db.Decide(ctx, ownerV, approvalID, true, "ok"))
+			for !isMember(dn) {
+				require.Less(b, time.Since(start), 30*time.Second, "member never appeared in AD")
+				time.Sleep(2 * time.Millisecond)
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	p50, p95, p99 := percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
+	b.Logf("approval → member in AD over %d changes: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", len(lat), ms(p50), ms(p95), ms(p99))
+	b.ReportMetric(ms(p95), "p95-ms")
+	figure("approval_to_ad_p95", ms(p95), "ms", "<= 1000")
+	figure("approval_to_ad_p99", ms(p99), "ms", "<= 2000")
+}
+
+// BenchmarkExportThroughput compares the engine's export of attribute
+// modifies to Samba with a plain go-ldap loop doing the same modifies on
+// the same server, side by side in one run.
+func BenchmarkExportThroughput(b *testing.B) {
+	const users = 300
+	ctx := context.Background()
+	dc := harness.Samba(b)
+	pool := harness.Postgres(b)
+	db := postgres.New(pool)
+	s := harness.NewADSystem(b, db, dc, fmt.Sprintf("exp%d", time.Now().UnixNano()%1e6))
+	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems)}
+	_, err := pool.Exec(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name, title)
+		SELECT 'exp' || n, 'X' || n, 'Ex', 'Porter ' || n, 'Exporter ' || n, 'start' FROM generate_series(1, $1) n`, users)
+	require.NoError(b, err)
+	syncRules(b, e, s, dc.BaseDN)
+	run := func(p syncsvc.RunProfile) *syncsvc.Run {
+		r, err := e.Run(ctx, s.System.ID, p, syncsvc.RunOptions{})
+		require.NoError(b, err)
+		require.Equal(b, "succeeded", r.Status, "%s: %s", p, r.Message)
+		return r
+	}
+	run(syncsvc.FullImport)
+	run(syncsvc.FullSync)
+	run(syncsvc.Export)
+	run(syncsvc.DeltaImport)
+	res, err := dc.Dial(b).Search(ldap.NewSearchRequest("OU=People,"+s.OU, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=user)", []string{"cn"}, nil))
+	require.NoError(b, err)
+	require.Len(b, res.Entries, users+1, "the users and the administrator")
+	var dns []string
+	for _, en := range res.Entries {
+		dns = append(dns, en.DN)
+	}
+	plain := dc.Dial(b)
+	var best struct{ engine, loop float64 }
+	b.ResetTimer()
+	for i := range max(b.N, 3) {
+		// The plain loop: one modify per user on one connection.
+		start := time.Now()
+		for _, dn := range dns {
+			m := ldap.NewModifyRequest(dn, nil)
+			m.Replace("title", []string{fmt.Sprintf("loop %d", i)})
+			require.NoError(b, plain.Modify(m))
+		}
+		best.loop = max(best.loop, float64(len(dns))/time.Since(start).Seconds())
+		// The engine: the same modifies, as pending exports.
+		_, err := pool.Exec(ctx, "UPDATE people SET title = $1 WHERE account_name LIKE 'exp%'", fmt.Sprintf("engine %d", i))
+		require.NoError(b, err)
+		run(syncsvc.FullSync)
+		start = time.Now()
+		r := run(syncsvc.Export)
+		best.engine = max(best.engine, float64(r.Counts.Updates)/time.Since(start).Seconds())
+		require.Equal(b, users, r.Counts.Updates)
+	}
+	b.StopTimer()
+	ratio := 100 * best.engine / best.loop
+	b.Logf("export: engine %.0f modifies/s, plain go-ldap loop %.0f modifies/s", best.engine, best.loop)
+	figure("export_vs_plain_ldap", ratio, "%", ">= 90")
+}
