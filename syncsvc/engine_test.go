@@ -193,3 +193,43 @@ func TestFullSyncProvisionsUsersAndGroupsThenRequestsFlowAtOnce(t *testing.T) {
 func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems) *syncsvc.Engine {
 	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems)}
 }
+
+func TestADOutageExportsWaitAndConverge(t *testing.T) {
+	t.Parallel()
+	dc := harness.FreshSamba(t)
+	f := newFixture(t, dc)
+	ctx := context.Background()
+	owner := f.person(t, "olga"+f.prefix, "Olga Owner", "IT")
+	pat := f.person(t, "pat"+f.prefix, "Pat Patel", "IT")
+	grp := f.group(t, "out"+f.prefix, owner, owner)
+	f.rules(t, nil)
+	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
+		f.run(t, p)
+	}
+	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
+
+	restore := dc.Outage(t)
+	patV := portal.Viewer{PersonID: pat, DisplayName: "Pat Patel"}
+	req, err := f.db.Submit(ctx, patV, portal.NewRequest{Operation: portal.OpAddMember, GroupID: grp, PersonID: pat})
+	require.NoError(t, err, "the portal keeps taking requests while AD is down")
+	require.Eventually(t, func() bool {
+		st, err := f.engine.Status(ctx)
+		require.NoError(t, err)
+		return len(st) == 1 && st[0].State() == "unreachable" && st[0].LastError != ""
+	}, 15*time.Second, 50*time.Millisecond, "the status says AD is unreachable")
+	got, _, err := f.db.FindRequest(ctx, patV, req.ID)
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusCommitted, got.Status, "applied in the portal, waiting for AD")
+
+	restore()
+	f.admin = dc.Dial(t)
+	require.Eventually(t, func() bool {
+		got, _, err := f.db.FindRequest(ctx, patV, req.ID)
+		require.NoError(t, err)
+		return got.Status == portal.StatusCompleted
+	}, 60*time.Second, 100*time.Millisecond, "the export converges once AD is back")
+	require.Contains(t, f.entry(t, "out"+f.prefix, "member").GetAttributeValues("member"), "CN=Pat Patel,OU=People,"+f.ou)
+	st, err := f.engine.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "ok", st[0].State())
+}

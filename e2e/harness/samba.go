@@ -651,3 +651,35 @@ func writeSambaTLS(dir, ip string) (*x509.CertPool, error) {
 	roots.AddCert(ca)
 	return roots, nil
 }
+
+// Outage stops a FreshSamba DC, keeping its domain, so that tests see AD
+// unreachable (connections refused); calling the returned function starts
+// it again on the same address with the same data.
+func (dc *SambaDC) Outage(tb testing.TB) (restore func()) {
+	tb.Helper()
+	if dc == samba.shared {
+		tb.Fatal("harness: Outage needs a FreshSamba DC, not the shared one")
+	}
+	dc.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	<-dc.exited
+	return func() {
+		tb.Helper()
+		dc.exited = make(chan struct{})
+		dc.cmd = exec.Command(samba.bin, "-i", "-M", "single", "-s", filepath.Join(dc.dir, "etc", "smb.conf"))
+		out, err := os.OpenFile(filepath.Join(dc.dir, "log", "samba.out"), os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer out.Close()
+		dc.cmd.Stdout, dc.cmd.Stderr = out, out
+		dc.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := dc.cmd.Start(); err != nil {
+			tb.Fatalf("harness: restart samba: %v", err)
+		}
+		exited := dc.exited
+		go func() { dc.cmd.Wait(); close(exited) }() //nolint:errcheck
+		if err := dc.waitReady(); err != nil {
+			tb.Fatalf("harness: restart samba: %v", err)
+		}
+	}
+}
