@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"testing"
@@ -20,6 +21,9 @@ type ADSystem struct {
 	System  *portal.ConnectedSystem
 	Admin   portal.Viewer // an administrator of the portal
 	OU      string        // the OU in scope, created for the test
+	// SecretKey is TESSERA_SECRET_KEY for a tessera process that reads
+	// the system's sealed bind password.
+	SecretKey string
 }
 
 // NewADSystem creates an OU named ouName under dc's base DN, an
@@ -39,6 +43,7 @@ func NewADSystem(tb testing.TB, db *postgres.DB, dc *SambaDC, ouName string) *AD
 	if _, err := rand.Read(key); err != nil {
 		tb.Fatal(err)
 	}
+	s.SecretKey = base64.StdEncoding.EncodeToString(key)
 	sealer, err := portal.NewSealer(key)
 	if err != nil {
 		tb.Fatal(err)
