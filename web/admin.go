@@ -97,6 +97,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Get("/audit", a.handleAudit)
 	r.Post("/audit/verify", a.handleVerifyAudit)
 	a.connectedRoutes(r)
+	a.syncRoutes(r)
 }
 
 // requireAdmin lets only administrators through, whatever the page; the

@@ -19,13 +19,14 @@ import (
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/demo"
 	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
 	"github.com/tessera-idm/tessera/web"
 )
 
 // setupConnected serves the portal with connected systems wired as
 // cmd/tessera wires them: the Postgres store with sealer (nil: no
-// TESSERA_SECRET_KEY) and the AD connection tester.
+// TESSERA_SECRET_KEY), the AD connection tester and the sync engine.
 func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres.ConnectedSystems) {
 	t.Helper()
 	pool := harness.Pool(t, harness.SeededDatabaseURL(t, testPeople))
@@ -34,7 +35,8 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	require.NoError(t, err)
 	systems := postgres.NewConnectedSystems(db, sealer)
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
-		Requests: db, Admin: db, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Logger: slog.New(slog.DiscardHandler)}
+		Requests: db, Admin: db, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Logger: slog.New(slog.DiscardHandler),
+		Sync: &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: slog.New(slog.DiscardHandler)}}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &testBundle{srv: srv, db: db, org: org}, systems

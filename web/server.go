@@ -14,6 +14,7 @@ import (
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/static"
+	"github.com/tessera-idm/tessera/syncsvc"
 )
 
 // Config is what the web tier needs to know about its deployment.
@@ -47,6 +48,9 @@ type Server struct {
 	// Tester tries their settings ("Test connection").
 	Systems portal.ConnectedSystemService
 	Tester  portal.ConnectionTester
+	// Sync is the sync engine behind the sync pages; nil: they say it is
+	// not configured and run nothing.
+	Sync *syncsvc.Engine
 	// Ready reports whether the service can serve (database reachable,
 	// migrations current).
 	Ready func(ctx context.Context) error

@@ -349,7 +349,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	srv := &web.Server{
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg,
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
-		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems},
+		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Sync: engine,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)
