@@ -33,8 +33,12 @@ CREATE TABLE sync_rules (
     PRIMARY KEY (system_id, class)
 );
 
--- The connector space. anchor is null for an object Tessera is about to
--- create (a provisioning add not yet exported).
+-- The connector space: one row per object, with its pending export (MIM
+-- keeps the pending export on the connector space object too: one write
+-- per object in a full sync). anchor is null for an object Tessera is
+-- about to create. person_id and group_id have no foreign keys on purpose:
+-- a join to a person who was deleted is how the engine learns to
+-- deprovision their account.
 CREATE TABLE cs_objects (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     system_id        uuid NOT NULL REFERENCES connected_systems (id) ON DELETE CASCADE,
@@ -42,57 +46,47 @@ CREATE TABLE cs_objects (
     dn               text NOT NULL,
     class            text NOT NULL CHECK (class IN ('user', 'group')),
     attributes       jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
-    person_id        uuid REFERENCES people (id) ON DELETE SET NULL,
-    group_id         uuid REFERENCES groups (id) ON DELETE SET NULL,
+    person_id        uuid,
+    group_id         uuid,
     join_error       text NOT NULL DEFAULT '',
     seen_run         bigint,                 -- the last full import that saw it
     imported_at      timestamptz,
     -- a delta import changed it: the next delta sync looks at it.
     pending_import   boolean NOT NULL DEFAULT false,
     deprovisioned_at timestamptz,            -- disabled and moved out, awaiting deletion
+    -- The pending export; export_op is null when there is none. A modify
+    -- with export_new_dn renames (or moves) the object first.
+    export_op           text CHECK (export_op IN ('add', 'modify', 'delete')),
+    export_new_dn       text NOT NULL DEFAULT '',
+    export_changes      jsonb,
+    export_set_password boolean NOT NULL DEFAULT false,
+    export_enable       boolean NOT NULL DEFAULT false,
+    export_deprovision  boolean NOT NULL DEFAULT false, -- the object left the scope
+    export_status       text NOT NULL DEFAULT 'pending' CHECK (export_status IN ('pending', 'error')),
+    export_attempts     integer NOT NULL DEFAULT 0,
+    export_error        text NOT NULL DEFAULT '',
+    export_next_at      timestamptz,
+    export_updated_at   timestamptz,
     CHECK (person_id IS NULL OR group_id IS NULL)
 );
 CREATE UNIQUE INDEX cs_objects_anchor ON cs_objects (system_id, anchor);
 CREATE INDEX cs_objects_dn ON cs_objects (system_id, lower(dn));
-CREATE UNIQUE INDEX cs_objects_person ON cs_objects (system_id, person_id) WHERE person_id IS NOT NULL;
-CREATE UNIQUE INDEX cs_objects_group ON cs_objects (system_id, group_id) WHERE group_id IS NOT NULL;
-CREATE INDEX cs_objects_people ON cs_objects (person_id) WHERE person_id IS NOT NULL;
-CREATE INDEX cs_objects_groups ON cs_objects (group_id) WHERE group_id IS NOT NULL;
+CREATE UNIQUE INDEX cs_objects_person ON cs_objects (person_id, system_id) WHERE person_id IS NOT NULL;
+CREATE UNIQUE INDEX cs_objects_group ON cs_objects (group_id, system_id) WHERE group_id IS NOT NULL;
 CREATE INDEX cs_objects_pending_import ON cs_objects (system_id) WHERE pending_import;
+CREATE INDEX cs_objects_pending_export ON cs_objects (system_id, id) WHERE export_op IS NOT NULL;
 
--- One pending export per connector space object: what the next export run
--- sends. request_ids are the portal requests waiting for it.
-CREATE TABLE pending_exports (
-    cs_id            bigint PRIMARY KEY REFERENCES cs_objects (id) ON DELETE CASCADE,
-    system_id        uuid NOT NULL REFERENCES connected_systems (id) ON DELETE CASCADE,
-    op               text NOT NULL CHECK (op IN ('add', 'modify', 'rename', 'delete')),
-    dn               text NOT NULL,
-    new_dn           text NOT NULL DEFAULT '',
-    changes          jsonb NOT NULL DEFAULT '[]',
-    set_password     boolean NOT NULL DEFAULT false,
-    deprovision      boolean NOT NULL DEFAULT false, -- the object left the scope
-    enable           boolean NOT NULL DEFAULT false,
-    status           text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'error')),
-    attempts         integer NOT NULL DEFAULT 0,
-    last_error       text NOT NULL DEFAULT '',
-    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
-    request_ids      uuid[] NOT NULL DEFAULT '{}',
-    created_at       timestamptz NOT NULL DEFAULT now(),
-    updated_at       timestamptz NOT NULL DEFAULT now()
+-- The portal requests waiting for an object's export (sent_at null) or for
+-- the import that confirms it (sent_at set).
+CREATE TABLE export_requests (
+    cs_id      bigint NOT NULL REFERENCES cs_objects (id) ON DELETE CASCADE,
+    request_id uuid NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+    system_id  uuid NOT NULL,
+    sent_at    timestamptz,
+    PRIMARY KEY (cs_id, request_id)
 );
-CREATE INDEX pending_exports_due ON pending_exports (system_id, next_attempt_at, cs_id);
-CREATE INDEX pending_exports_requests ON pending_exports USING gin (request_ids);
-
--- Exports sent and not yet seen by a confirming import, with the requests
--- they complete.
-CREATE TABLE unconfirmed_exports (
-    cs_id       bigint PRIMARY KEY REFERENCES cs_objects (id) ON DELETE CASCADE,
-    system_id   uuid NOT NULL REFERENCES connected_systems (id) ON DELETE CASCADE,
-    request_ids uuid[] NOT NULL DEFAULT '{}',
-    exported_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX unconfirmed_exports_system ON unconfirmed_exports (system_id);
-CREATE INDEX unconfirmed_exports_requests ON unconfirmed_exports USING gin (request_ids);
+CREATE INDEX export_requests_request ON export_requests (request_id);
+CREATE INDEX export_requests_sent ON export_requests (system_id, sent_at) WHERE sent_at IS NOT NULL;
 
 -- Which connected system last set a person's attribute by an inbound flow,
 -- and with what precedence (lower wins). A change made in the portal

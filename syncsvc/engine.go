@@ -252,7 +252,7 @@ func (r *runRecord) finish(ctx context.Context, runErr error, message string) (*
 	case errors.Is(runErr, errStopped):
 		status = "stopped"
 	case runErr != nil:
-		status, message = "failed", runErr.Error()
+		status, message = "failed", portal.ErrorMessageOr(runErr)
 	case r.counts.Errors > 0:
 		status = "completed_with_errors"
 	}

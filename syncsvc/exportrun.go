@@ -32,9 +32,10 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 	if requestID != "" {
 		reqFilter = requestID
 	}
-	rows, err := e.Pool.Query(ctx, `SELECT p.cs_id, p.op FROM pending_exports p JOIN cs_objects c ON c.id = p.cs_id
-		WHERE p.system_id = $1 AND p.next_attempt_at <= now() AND ($2::uuid IS NULL OR p.request_ids @> ARRAY[$2::uuid])
-		ORDER BY p.op = 'delete', c.class = 'group', p.op <> 'add', p.cs_id`, sys.ID, reqFilter)
+	rows, err := e.Pool.Query(ctx, `SELECT c.id, c.export_op FROM cs_objects c
+		WHERE c.system_id = $1 AND c.export_op IS NOT NULL AND c.export_next_at <= now()
+			AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM export_requests r WHERE r.cs_id = c.id AND r.request_id = $2))
+		ORDER BY c.export_op = 'delete', c.class = 'group', c.export_op <> 'add', c.id`, sys.ID, reqFilter)
 	if err != nil {
 		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
 	}
@@ -95,9 +96,11 @@ type pendingRow struct {
 }
 
 func (e *Engine) exportChunk(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, ids []int64, rec *runRecord) error {
-	rows, err := e.Pool.Query(ctx, `SELECT p.cs_id, p.op, p.dn, p.new_dn, p.changes, p.set_password, p.enable, p.deprovision,
-			p.attempts, p.request_ids, coalesce(c.anchor, ''), c.class, c.attributes
-		FROM pending_exports p JOIN cs_objects c ON c.id = p.cs_id WHERE p.cs_id = ANY($1) ORDER BY array_position($1, p.cs_id)`, ids)
+	rows, err := e.Pool.Query(ctx, `SELECT c.id, c.export_op, c.dn, c.export_new_dn, c.export_changes, c.export_set_password,
+			c.export_enable, c.export_deprovision, c.export_attempts,
+			coalesce((SELECT array_agg(r.request_id::text) FROM export_requests r WHERE r.cs_id = c.id AND r.sent_at IS NULL), '{}'),
+			coalesce(c.anchor, ''), c.class, c.attributes
+		FROM cs_objects c WHERE c.id = ANY($1) AND c.export_op IS NOT NULL ORDER BY array_position($1, c.id)`, ids)
 	if err != nil {
 		return err
 	}
@@ -263,8 +266,9 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 				if errors.Is(o.err, ErrUnreachable) {
 					status = "pending"
 				}
-				b.Queue(`UPDATE pending_exports SET status = $2, attempts = $3, last_error = $4, next_attempt_at = now() + $5::interval,
-					updated_at = now() WHERE cs_id = $1`, p.CSID, status, p.Attempts, o.err.Error(), backoff(p.Attempts).String())
+				b.Queue(`UPDATE cs_objects SET export_status = $2, export_attempts = $3, export_error = $4,
+					export_next_at = now() + $5::interval, export_updated_at = now() WHERE id = $1`,
+					p.CSID, status, p.Attempts, o.err.Error(), backoff(p.Attempts).String())
 				if status == "error" {
 					rec.count("error", p.DN, o.err.Error())
 					if p.Attempts == 1 && len(p.RequestIDs) > 0 {
@@ -307,12 +311,11 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 			}
 			data, _ := json.Marshal(attrs)
 			b.Queue(`UPDATE cs_objects SET anchor = $2, dn = $3, attributes = $4,
-					deprovisioned_at = CASE WHEN $5 THEN coalesce(deprovisioned_at, now()) ELSE NULL END
+					deprovisioned_at = CASE WHEN $5 THEN coalesce(deprovisioned_at, now()) ELSE NULL END,
+					export_op = NULL, export_changes = NULL, export_new_dn = '', export_status = 'pending',
+					export_attempts = 0, export_error = '', export_updated_at = now()
 				WHERE id = $1`, p.CSID, nullText(o.anchor), o.dn, data, p.Deprovision)
-			b.Queue("DELETE FROM pending_exports WHERE cs_id = $1", p.CSID)
-			b.Queue(`INSERT INTO unconfirmed_exports (cs_id, system_id, request_ids) VALUES ($1, $2, $3)
-				ON CONFLICT (cs_id) DO UPDATE SET request_ids = ARRAY(SELECT DISTINCT unnest(unconfirmed_exports.request_ids || $3)),
-					exported_at = now()`, p.CSID, sys.ID, nonNil(p.RequestIDs))
+			b.Queue(`UPDATE export_requests SET sent_at = now() WHERE cs_id = $1 AND sent_at IS NULL`, p.CSID)
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err

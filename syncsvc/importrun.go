@@ -266,22 +266,13 @@ var volatile = map[string]bool{"whenchanged": true, "usnchanged": true}
 // started: the import read the system after them. The requests they
 // carried record "exported" and complete when nothing else is waiting.
 func confirmExports(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, importStarted time.Time) error {
-	rows, err := tx.Query(ctx, `DELETE FROM unconfirmed_exports WHERE system_id = $1 AND exported_at <= $2 RETURNING request_ids`,
-		sys.ID, importStarted)
+	rows, err := tx.Query(ctx, `DELETE FROM export_requests WHERE system_id = $1 AND sent_at IS NOT NULL AND sent_at <= $2
+		RETURNING request_id::text`, sys.ID, importStarted)
 	if err != nil {
 		return err
 	}
-	var ids []string
-	for rows.Next() {
-		var r []string
-		if err := rows.Scan(&r); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, r...)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		return err
 	}
 	return completeRequests(ctx, tx, ids, sys.Name)
@@ -305,8 +296,7 @@ func completeRequests(ctx context.Context, tx pgx.Tx, ids []string, systemName s
 	_, err := tx.Exec(ctx, `WITH done AS (
 			UPDATE requests r SET status = 'completed', updated_at = now()
 			WHERE r.id = ANY($1::uuid[]) AND r.status IN ('committed', 'failed')
-			AND NOT EXISTS (SELECT 1 FROM pending_exports p WHERE p.request_ids @> ARRAY[r.id])
-			AND NOT EXISTS (SELECT 1 FROM unconfirmed_exports u WHERE u.request_ids @> ARRAY[r.id])
+			AND NOT EXISTS (SELECT 1 FROM export_requests e WHERE e.request_id = r.id)
 			RETURNING r.id),
 		e AS (INSERT INTO request_events (request_id, kind, detail) SELECT id, 'completed', '' FROM done)
 		SELECT count(audit_append(NULL, 'request_completed', 'request', id::text, '{}')) FROM done`, ids)

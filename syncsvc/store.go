@@ -203,11 +203,12 @@ func (e *Engine) Status(ctx context.Context) ([]SystemStatus, error) {
 		s.System = sys
 		err := e.Pool.QueryRow(ctx, `SELECT s.reachable, s.last_error, s.last_error_at,
 			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND c.anchor IS NOT NULL),
-			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND (c.person_id IS NOT NULL OR c.group_id IS NOT NULL)),
+			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND c.anchor IS NOT NULL
+				AND (c.person_id IS NOT NULL OR c.group_id IS NOT NULL)),
 			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND c.person_id IS NULL AND c.group_id IS NULL),
-			(SELECT count(*) FROM pending_exports p WHERE p.system_id = s.id),
-			(SELECT count(*) FROM pending_exports p WHERE p.system_id = s.id AND p.status = 'error'),
-			(SELECT count(*) FROM unconfirmed_exports u WHERE u.system_id = s.id),
+			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND c.export_op IS NOT NULL),
+			(SELECT count(*) FROM cs_objects c WHERE c.system_id = s.id AND c.export_op IS NOT NULL AND c.export_status = 'error'),
+			(SELECT count(DISTINCT e.cs_id) FROM export_requests e WHERE e.system_id = s.id AND e.sent_at IS NOT NULL),
 			EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id)
 			FROM connected_systems s WHERE s.id = $1`, sys.ID).Scan(&s.Reachable, &s.LastError, &s.LastErrorAt, &s.Objects,
 			&s.Joined, &s.Unjoined, &s.Pending, &s.ExportErrors, &s.Unconfirmed, &s.HasRules)
@@ -231,11 +232,13 @@ func (e *Engine) Status(ctx context.Context) ([]SystemStatus, error) {
 
 // PendingExports lists a system's pending exports, errors first.
 func (e *Engine) PendingExports(ctx context.Context, systemID string, errorsOnly bool, limit int) ([]PendingExport, error) {
-	rows, err := e.Pool.Query(ctx, `SELECT p.cs_id, p.op, p.dn, p.new_dn, c.class, p.changes, p.status, p.attempts, p.last_error,
-			p.next_attempt_at, p.request_ids, p.deprovision
-		FROM pending_exports p JOIN cs_objects c ON c.id = p.cs_id
-		WHERE p.system_id = $1 AND (NOT $2 OR p.status = 'error')
-		ORDER BY p.status = 'error' DESC, p.updated_at DESC, p.cs_id LIMIT $3`, systemID, errorsOnly, limit)
+	rows, err := e.Pool.Query(ctx, `SELECT c.id, c.export_op, c.dn, c.export_new_dn, c.class, c.export_changes, c.export_status,
+			c.export_attempts, c.export_error, coalesce(c.export_next_at, now()),
+			coalesce((SELECT array_agg(r.request_id::text) FROM export_requests r WHERE r.cs_id = c.id AND r.sent_at IS NULL), '{}'),
+			c.export_deprovision
+		FROM cs_objects c
+		WHERE c.system_id = $1 AND c.export_op IS NOT NULL AND (NOT $2 OR c.export_status = 'error')
+		ORDER BY c.export_status = 'error' DESC, c.export_updated_at DESC, c.id LIMIT $3`, systemID, errorsOnly, limit)
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: pending exports: %w", err)
 	}
@@ -257,8 +260,9 @@ func (e *Engine) RetryExports(ctx context.Context, v portal.Viewer, systemID str
 	if !v.Has(portal.RoleAdmin) {
 		return 0, portal.Errorf(portal.EFORBIDDEN, "Only administrators retry exports.")
 	}
-	tag, err := e.Pool.Exec(ctx, `UPDATE pending_exports SET next_attempt_at = now(), status = 'pending'
-		WHERE system_id = $1 AND status = 'error' AND ($2 = 0 OR cs_id = $2)`, systemID, csID)
+	tag, err := e.Pool.Exec(ctx, `UPDATE cs_objects SET export_next_at = now(), export_status = 'pending'
+		WHERE system_id = $1 AND export_op IS NOT NULL AND export_status = 'error' AND ($2::bigint = 0 OR id = $2::bigint)`,
+		systemID, csID)
 	if err != nil {
 		return 0, fmt.Errorf("syncsvc: retry exports: %w", err)
 	}

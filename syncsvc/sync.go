@@ -128,13 +128,23 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 	now := e.now()
 	if rs.users != nil {
 		j := newJoiner(rs.users.JoinRules, unjoinedUsers)
+		seen := map[string]bool{}
 		err := e.forEachPerson(ctx, sc, func(p *portal.Person) error {
+			seen[p.ID] = true
 			e.syncPerson(sys, rs.users, p, byPerson, j, sources, out, rec, now, sc.dryRun)
 			rec.progress(ctx, 1)
 			return nil
 		})
 		if err != nil {
 			return nil, err
+		}
+		if sc.all {
+			// Joined to a person who is no longer in the metaverse.
+			for pid, cs := range byPerson {
+				if !seen[pid] {
+					deprovisionOrphan(rs.users, cs, out, rec, now)
+				}
+			}
 		}
 		// A partial sync knows only its own people: the members of its
 		// groups come from the connector space.
@@ -146,13 +156,22 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 	}
 	if rs.group != nil {
 		j := newJoiner(rs.group.JoinRules, unjoinedGroups)
+		seen := map[string]bool{}
 		err := e.forEachGroup(ctx, sc, func(g *mvGroup) error {
+			seen[g.ID] = true
 			e.syncGroup(rs.group, g, byGroup, byPerson, j, out, rec, now)
 			rec.progress(ctx, 1)
 			return nil
 		})
 		if err != nil {
 			return nil, err
+		}
+		if sc.all {
+			for gid, cs := range byGroup {
+				if !seen[gid] {
+					deprovisionOrphan(rs.group, cs, out, rec, now)
+				}
+			}
 		}
 	}
 	if sc.dryRun {
@@ -420,6 +439,23 @@ func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[st
 	rec.count(countKind(pe), pe.DN, pe.Summary())
 }
 
+// deprovisionOrphan handles an object joined to a metaverse object that
+// was deleted: deprovisioned by the rule, or disconnected.
+func deprovisionOrphan(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord, now time.Time) {
+	if cs.Anchor == "" {
+		out.dropCS = append(out.dropCS, cs.ID)
+		return
+	}
+	pe := r.deprovision(cs, now)
+	if pe == nil || pe.empty() {
+		out.disconnect = append(out.disconnect, cs.ID)
+		out.clear = append(out.clear, cs.ID)
+		return
+	}
+	out.pending = append(out.pending, pe)
+	rec.count(countKind(pe), pe.DN, "deleted in the portal: "+pe.Summary())
+}
+
 func setPersonValue(p *portal.Person, name, v string) {
 	switch name {
 	case "givenName":
@@ -639,35 +675,28 @@ func (e *Engine) writeChanges(ctx context.Context, sys *portal.ConnectedSystem, 
 			}
 		}
 		if len(out.newCS) > 0 {
-			if err := insertPlanned(ctx, tx, sys.ID, out.newCS); err != nil {
+			if err := insertPlanned(ctx, tx, sys.ID, out.newCS, out.newPending, sc.requestID); err != nil {
 				return err
 			}
-			for i, o := range out.newCS {
-				out.newPending[i].CSID = o.ID
-			}
 		}
-		all := append(out.pending, out.newPending...)
-		if len(all) > 0 {
-			if err := upsertPending(ctx, tx, sys.ID, all, sc.requestID); err != nil {
+		if len(out.pending) > 0 {
+			if err := upsertPending(ctx, tx, sys.ID, out.pending, sc.requestID); err != nil {
 				return err
 			}
 		}
 		if len(out.clear) > 0 {
-			var done []string
-			rows, err := tx.Query(ctx, `DELETE FROM pending_exports WHERE cs_id = ANY($1) RETURNING request_ids`, out.clear)
+			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET export_op = NULL, export_changes = NULL, export_new_dn = '',
+				export_status = 'pending', export_attempts = 0, export_error = ''
+				WHERE id = ANY($1) AND export_op IS NOT NULL`, out.clear); err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, `DELETE FROM export_requests WHERE cs_id = ANY($1) AND sent_at IS NULL RETURNING request_id::text`,
+				out.clear)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var ids []string
-				if err := rows.Scan(&ids); err != nil {
-					rows.Close()
-					return err
-				}
-				done = append(done, ids...)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			done, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
 				return err
 			}
 			if err := completeRequests(ctx, tx, done, ""); err != nil {
@@ -679,49 +708,54 @@ func (e *Engine) writeChanges(ctx context.Context, sys *portal.ConnectedSystem, 
 }
 
 // insertPlanned creates the connector space objects of provisioning adds
-// and sets their IDs.
-func insertPlanned(ctx context.Context, tx pgx.Tx, systemID string, objs []*CSObject) error {
-	const chunk = 5000
-	for start := 0; start < len(objs); start += chunk {
-		part := objs[start:min(start+chunk, len(objs))]
-		dns, classes := make([]string, len(part)), make([]string, len(part))
-		people, groups := make([]*string, len(part)), make([]*string, len(part))
-		for i, o := range part {
-			dns[i], classes[i] = o.DN, string(o.Class)
-			if o.PersonID != "" {
-				people[i] = &o.PersonID
-			}
-			if o.GroupID != "" {
-				groups[i] = &o.GroupID
-			}
-		}
-		rows, err := tx.Query(ctx, `INSERT INTO cs_objects (system_id, dn, class, person_id, group_id)
-			SELECT $1, dn, class, p, g FROM unnest($2::text[], $3::text[], $4::uuid[], $5::uuid[]) WITH ORDINALITY AS t(dn, class, p, g, n)
-			ORDER BY n RETURNING id`, systemID, dns, classes, people, groups)
+// with their pending exports, by COPY: one write per object.
+func insertPlanned(ctx context.Context, tx pgx.Tx, systemID string, objs []*CSObject, pending []*PendingExport, requestID string) error {
+	now := time.Now()
+	rows := make([][]any, len(objs))
+	for i, o := range objs {
+		p := pending[i]
+		changes, err := marshalChanges(p.Changes)
 		if err != nil {
 			return err
 		}
-		i := 0
-		for rows.Next() {
-			if err := rows.Scan(&part[i].ID); err != nil {
-				rows.Close()
-				return err
-			}
-			i++
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if i != len(part) {
-			return fmt.Errorf("inserted %d connector space objects, expected %d", i, len(part))
+		rows[i] = []any{systemID, o.DN, string(o.Class), nullText(o.PersonID), nullText(o.GroupID), string(p.Op), changes,
+			p.SetPassword, p.Enable, now, now}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cs_objects"}, []string{"system_id", "dn", "class", "person_id", "group_id",
+		"export_op", "export_changes", "export_set_password", "export_enable", "export_next_at", "export_updated_at"},
+		pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	if requestID == "" {
+		return nil
+	}
+	var people, groups []string
+	for _, o := range objs {
+		if o.PersonID != "" {
+			people = append(people, o.PersonID)
+		} else {
+			groups = append(groups, o.GroupID)
 		}
 	}
-	return nil
+	_, err := tx.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id)
+		SELECT id, $2, $1 FROM cs_objects WHERE system_id = $1 AND anchor IS NULL
+			AND (person_id = ANY($3::uuid[]) OR group_id = ANY($4::uuid[]))
+		ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, systemID, requestID, nonNil(people), nonNil(groups))
+	return err
 }
 
-// upsertPending stores pending exports, one per object. An unchanged one
-// keeps its attempts and backoff; a changed one is due at once.
+// marshalChanges is the JSON of a pending export's changes, [] for none.
+func marshalChanges(c []AttributeChange) (string, error) {
+	if len(c) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(c)
+	return string(b), err
+}
+
+// upsertPending sets the pending exports of existing objects. An
+// unchanged one keeps its attempts and backoff; a changed one is due at
+// once. A planned add follows its new name.
 func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*PendingExport, requestID string) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pe_in (cs_id bigint, op text, dn text, new_dn text, changes jsonb,
 		set_password boolean, enable boolean, deprovision boolean) ON COMMIT DROP`); err != nil {
@@ -729,41 +763,34 @@ func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*Pend
 	}
 	rows := make([][]any, len(list))
 	for i, p := range list {
-		changes, err := json.Marshal(p.Changes)
+		changes, err := marshalChanges(p.Changes)
 		if err != nil {
 			return err
 		}
-		if p.Changes == nil {
-			changes = []byte("[]")
-		}
-		rows[i] = []any{p.CSID, string(p.Op), p.DN, p.NewDN, string(changes), p.SetPassword, p.Enable, p.Deprovision}
+		rows[i] = []any{p.CSID, string(p.Op), p.DN, p.NewDN, changes, p.SetPassword, p.Enable, p.Deprovision}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pe_in"},
 		[]string{"cs_id", "op", "dn", "new_dn", "changes", "set_password", "enable", "deprovision"}, pgx.CopyFromRows(rows)); err != nil {
 		return err
 	}
-	var reqs []string
-	if requestID != "" {
-		reqs = []string{requestID}
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO pending_exports AS p (cs_id, system_id, op, dn, new_dn, changes, set_password, enable,
-			deprovision, request_ids)
-		SELECT cs_id, $1, op, dn, new_dn, changes, set_password, enable, deprovision, $2::uuid[] FROM pe_in
-		ON CONFLICT (cs_id) DO UPDATE SET op = excluded.op, dn = excluded.dn, new_dn = excluded.new_dn,
-			changes = excluded.changes, set_password = excluded.set_password, enable = excluded.enable,
-			deprovision = excluded.deprovision,
-			request_ids = ARRAY(SELECT DISTINCT unnest(p.request_ids || excluded.request_ids)),
-			status = CASE WHEN p.changes = excluded.changes AND p.new_dn = excluded.new_dn AND p.op = excluded.op
-				THEN p.status ELSE 'pending' END,
-			attempts = CASE WHEN p.changes = excluded.changes AND p.new_dn = excluded.new_dn AND p.op = excluded.op
-				THEN p.attempts ELSE 0 END,
-			next_attempt_at = CASE WHEN p.changes = excluded.changes AND p.new_dn = excluded.new_dn AND p.op = excluded.op
-				THEN p.next_attempt_at ELSE now() END,
-			updated_at = now()`, systemID, nonNil(reqs))
+	// A pending export that stays as it was keeps its attempts and backoff.
+	const same = `(c.export_op IS NOT DISTINCT FROM i.op AND c.export_changes IS NOT DISTINCT FROM i.changes AND c.export_new_dn = i.new_dn)`
+	_, err := tx.Exec(ctx, `UPDATE cs_objects c SET export_op = i.op, export_new_dn = i.new_dn, export_changes = i.changes,
+			export_set_password = i.set_password, export_enable = i.enable, export_deprovision = i.deprovision,
+			dn = CASE WHEN i.op = 'add' AND c.anchor IS NULL THEN i.dn ELSE c.dn END,
+			export_status = CASE WHEN `+same+` THEN c.export_status ELSE 'pending' END,
+			export_attempts = CASE WHEN `+same+` THEN c.export_attempts ELSE 0 END,
+			export_next_at = CASE WHEN `+same+` THEN c.export_next_at ELSE now() END,
+			export_updated_at = now()
+		FROM pe_in i WHERE c.id = i.cs_id`)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE cs_objects c SET dn = i.dn FROM pe_in i WHERE c.id = i.cs_id AND c.anchor IS NULL AND c.dn <> i.dn`)
+	if requestID == "" {
+		return nil
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id) SELECT cs_id, $1, $2 FROM pe_in
+		ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, requestID, systemID)
 	return err
 }
 

@@ -240,10 +240,10 @@ func TestSyncPages(t *testing.T) {
 
 	t.Run("an export error shows the directory's text and can be retried", func(t *testing.T) {
 		var csID int64
-		require.NoError(t, tb.db.Pool.QueryRow(ctx, `UPDATE pending_exports SET status = 'error', attempts = 3,
-			last_error = 'LDAP Result Code 19 "Constraint Violation": 0000052D: password policy',
-			next_attempt_at = now() + interval '1 hour'
-			WHERE cs_id = (SELECT min(cs_id) FROM pending_exports WHERE system_id = $1) RETURNING cs_id`, sys.ID).Scan(&csID))
+		require.NoError(t, tb.db.Pool.QueryRow(ctx, `UPDATE cs_objects SET export_status = 'error', export_attempts = 3,
+			export_error = 'LDAP Result Code 19 "Constraint Violation": 0000052D: password policy',
+			export_next_at = now() + interval '1 hour'
+			WHERE id = (SELECT min(id) FROM cs_objects WHERE system_id = $1 AND export_op IS NOT NULL) RETURNING id`, sys.ID).Scan(&csID))
 		_, body := c.get(path + "/sync/exports?errors=1")
 		require.Contains(t, body, `data-testid="pending-export" data-status="error"`)
 		require.Contains(t, body, "0000052D: password policy")
@@ -264,11 +264,9 @@ func TestSyncPages(t *testing.T) {
 	t.Run("an export over the deletion threshold stops for confirmation", func(t *testing.T) {
 		_, err := tb.db.Pool.Exec(ctx, `UPDATE connected_systems SET deletion_threshold = 1 WHERE id = $1`, sys.ID)
 		require.NoError(t, err)
-		_, err = tb.db.Pool.Exec(ctx, `WITH cs AS (
-				INSERT INTO cs_objects (system_id, anchor, dn, class) VALUES
-					($1, 'a1', 'CN=Old One,OU=Staff,DC=corp,DC=example,DC=com', 'user'),
-					($1, 'a2', 'CN=Old Two,OU=Staff,DC=corp,DC=example,DC=com', 'user') RETURNING id, dn)
-			INSERT INTO pending_exports (cs_id, system_id, op, dn) SELECT id, $1, 'delete', dn FROM cs`, sys.ID)
+		_, err = tb.db.Pool.Exec(ctx, `INSERT INTO cs_objects (system_id, anchor, dn, class, export_op, export_changes, export_next_at) VALUES
+				($1, 'a1', 'CN=Old One,OU=Staff,DC=corp,DC=example,DC=com', 'user', 'delete', '[]', now()),
+				($1, 'a2', 'CN=Old Two,OU=Staff,DC=corp,DC=example,DC=com', 'user', 'delete', '[]', now())`, sys.ID)
 		require.NoError(t, err)
 		run := c.startRun(path, "export")
 		body := c.waitFor(run, `data-testid="confirm-deletes"`)
