@@ -58,7 +58,7 @@ CREATE TABLE cs_objects (
     -- with export_new_dn renames (or moves) the object first.
     export_op           text CHECK (export_op IN ('add', 'modify', 'delete')),
     export_new_dn       text NOT NULL DEFAULT '',
-    export_changes      jsonb,
+    export_changes      json,  -- json, not jsonb: written whole, read whole, never queried into
     export_set_password boolean NOT NULL DEFAULT false,
     export_enable       boolean NOT NULL DEFAULT false,
     export_deprovision  boolean NOT NULL DEFAULT false, -- the object left the scope
@@ -69,7 +69,7 @@ CREATE TABLE cs_objects (
     export_updated_at   timestamptz,
     CHECK (person_id IS NULL OR group_id IS NULL)
 );
-CREATE UNIQUE INDEX cs_objects_anchor ON cs_objects (system_id, anchor);
+CREATE UNIQUE INDEX cs_objects_anchor ON cs_objects (system_id, anchor) WHERE anchor IS NOT NULL;
 CREATE INDEX cs_objects_dn ON cs_objects (system_id, lower(dn));
 CREATE UNIQUE INDEX cs_objects_person ON cs_objects (person_id, system_id) WHERE person_id IS NOT NULL;
 CREATE UNIQUE INDEX cs_objects_group ON cs_objects (group_id, system_id) WHERE group_id IS NOT NULL;

@@ -3,11 +3,14 @@ package syncsvc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/rule"
@@ -60,6 +63,7 @@ type changeSet struct {
 	disconnect []int64          // cs objects whose join ends
 	newCS      []*CSObject      // planned adds, with pending[i] for each
 	newPending []*PendingExport // one per newCS
+	stream     *plannedStream   // writes newCS as they come; nil in a preview
 	dropCS     []int64          // planned adds no longer wanted
 	pending    []*PendingExport // for existing cs objects
 	clear      []int64          // cs objects with nothing to export
@@ -125,6 +129,18 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 		return nil, err
 	}
 	out := &changeSet{}
+	var tx pgx.Tx
+	if !sc.dryRun {
+		// The transaction opens first: new objects stream into it by COPY
+		// while the rest is computed, so Postgres and the engine work at
+		// once.
+		if tx, err = e.Pool.Begin(ctx); err != nil {
+			return nil, err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: nothing to roll back
+		out.stream = startPlanned(ctx, tx, sys.ID)
+		defer out.stream.finish(true) //nolint:errcheck // after a normal finish: nothing left to stop
+	}
 	now := e.now()
 	if rs.users != nil {
 		j := newJoiner(rs.users.JoinRules, unjoinedUsers)
@@ -177,7 +193,13 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 	if sc.dryRun {
 		return out, nil
 	}
-	if err := e.writeChanges(ctx, sys, sc, out); err != nil {
+	if err := out.stream.finish(false); err != nil {
+		return nil, fmt.Errorf("syncsvc: write new objects: %w", err)
+	}
+	if err := e.writeChanges(ctx, tx, sys, sc, out); err != nil {
+		return nil, fmt.Errorf("syncsvc: write sync results: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("syncsvc: write sync results: %w", err)
 	}
 	return out, nil
@@ -320,8 +342,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 		if cs == nil {
 			cs = &CSObject{Class: ObjectUser, DN: pe.DN, PersonID: p.ID, Attrs: map[string][]string{}}
 			byPerson[p.ID] = cs
-			out.newCS = append(out.newCS, cs)
-			out.newPending = append(out.newPending, pe)
+			out.plan(cs, pe)
 		} else {
 			pe.CSID, cs.DN = cs.ID, pe.DN
 			out.pending = append(out.pending, pe)
@@ -411,8 +432,7 @@ func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[st
 		if cs == nil {
 			cs = &CSObject{Class: ObjectGroup, DN: pe.DN, GroupID: g.ID, Attrs: map[string][]string{}}
 			byGroup[g.ID] = cs
-			out.newCS = append(out.newCS, cs)
-			out.newPending = append(out.newPending, pe)
+			out.plan(cs, pe)
 		} else {
 			pe.CSID, cs.DN = cs.ID, pe.DN
 			out.pending = append(out.pending, pe)
@@ -646,8 +666,8 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 }
 
 // writeChanges stores a sync's results in one transaction.
-func (e *Engine) writeChanges(ctx context.Context, sys *portal.ConnectedSystem, sc syncScope, out *changeSet) error {
-	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, sc syncScope, out *changeSet) error {
+	return func() error {
 		if len(out.disconnect) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET person_id = NULL, group_id = NULL WHERE id = ANY($1)`, out.disconnect); err != nil {
 				return err
@@ -674,8 +694,8 @@ func (e *Engine) writeChanges(ctx context.Context, sys *portal.ConnectedSystem, 
 				return err
 			}
 		}
-		if len(out.newCS) > 0 {
-			if err := insertPlanned(ctx, tx, sys.ID, out.newCS, out.newPending, sc.requestID); err != nil {
+		if len(out.newCS) > 0 && sc.requestID != "" {
+			if err := linkPlanned(ctx, tx, sys.ID, out.newCS, sc.requestID); err != nil {
 				return err
 			}
 		}
@@ -704,31 +724,74 @@ func (e *Engine) writeChanges(ctx context.Context, sys *portal.ConnectedSystem, 
 			}
 		}
 		return applyInbound(ctx, tx, sys, out.inbound)
-	})
+	}()
 }
 
-// insertPlanned creates the connector space objects of provisioning adds
-// with their pending exports, by COPY: one write per object.
-func insertPlanned(ctx context.Context, tx pgx.Tx, systemID string, objs []*CSObject, pending []*PendingExport, requestID string) error {
-	now := time.Now()
-	rows := make([][]any, len(objs))
-	for i, o := range objs {
-		p := pending[i]
-		changes, err := marshalChanges(p.Changes)
-		if err != nil {
-			return err
+// plannedColumns are the columns a provisioning add writes.
+var plannedColumns = []string{"system_id", "dn", "class", "person_id", "group_id", "export_op", "export_changes",
+	"export_set_password", "export_enable", "export_next_at", "export_updated_at"}
+
+// plannedStream COPYs the connector space objects of provisioning adds,
+// with their pending exports, as the sync computes them.
+type plannedStream struct {
+	ch      chan []any
+	result  chan error
+	closed  bool
+	aborted atomic.Bool
+	system  pgtype.UUID
+	now     time.Time
+}
+
+func startPlanned(ctx context.Context, tx pgx.Tx, systemID string) *plannedStream {
+	s := &plannedStream{ch: make(chan []any, 4096), result: make(chan error, 1), system: uuidOrNull(systemID), now: time.Now()}
+	go func() {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"cs_objects"}, plannedColumns, pgx.CopyFromFunc(func() ([]any, error) {
+			row, ok := <-s.ch
+			switch {
+			case ok:
+				return row, nil
+			case s.aborted.Load():
+				return nil, errors.New("the sync stopped")
+			}
+			return nil, nil
+		}))
+		s.result <- err
+		for range s.ch { // a failed COPY must not block the sync
 		}
-		rows[i] = []any{systemID, o.DN, string(o.Class), nullText(o.PersonID), nullText(o.GroupID), string(p.Op), changes,
-			p.SetPassword, p.Enable, now, now}
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cs_objects"}, []string{"system_id", "dn", "class", "person_id", "group_id",
-		"export_op", "export_changes", "export_set_password", "export_enable", "export_next_at", "export_updated_at"},
-		pgx.CopyFromRows(rows)); err != nil {
-		return err
-	}
-	if requestID == "" {
+	}()
+	return s
+}
+
+// add sends one new object and its pending export.
+func (s *plannedStream) add(o *CSObject, p *PendingExport) {
+	changes, _ := marshalChanges(p.Changes)
+	s.ch <- []any{s.system, o.DN, string(o.Class), uuidOrNull(o.PersonID), uuidOrNull(o.GroupID), string(p.Op),
+		[]byte(changes), p.SetPassword, p.Enable, s.now, s.now}
+}
+
+// finish ends the COPY (or, with abort, makes it fail) and returns its
+// outcome.
+func (s *plannedStream) finish(abort bool) error {
+	if s == nil || s.closed {
 		return nil
 	}
+	s.closed = true
+	s.aborted.Store(abort)
+	close(s.ch)
+	return <-s.result
+}
+
+// plan records a provisioning add.
+func (c *changeSet) plan(o *CSObject, p *PendingExport) {
+	c.newCS = append(c.newCS, o)
+	c.newPending = append(c.newPending, p)
+	if c.stream != nil {
+		c.stream.add(o, p)
+	}
+}
+
+// linkPlanned records that a request waits for the provisioning adds.
+func linkPlanned(ctx context.Context, tx pgx.Tx, systemID string, objs []*CSObject, requestID string) error {
 	var people, groups []string
 	for _, o := range objs {
 		if o.PersonID != "" {
@@ -744,20 +807,70 @@ func insertPlanned(ctx context.Context, tx pgx.Tx, systemID string, objs []*CSOb
 	return err
 }
 
-// marshalChanges is the JSON of a pending export's changes, [] for none.
+// uuidOrNull is id as COPY sends it best: binary, or NULL when empty.
+// (A string would be tried as binary, fail, and be parsed again.)
+func uuidOrNull(id string) pgtype.UUID {
+	var u pgtype.UUID
+	if id != "" {
+		_ = u.Scan(id)
+	}
+	return u
+}
+
+// marshalChanges is the JSON of a pending export's changes, [] for none,
+// as encoding/json writes it, without reflection: a full sync writes one
+// per object.
 func marshalChanges(c []AttributeChange) (string, error) {
 	if len(c) == 0 {
 		return "[]", nil
 	}
-	b, err := json.Marshal(c)
-	return string(b), err
+	b := make([]byte, 0, 64*len(c))
+	b = append(b, '[')
+	for i, ch := range c {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Op":`...)
+		b = appendJSONString(b, string(ch.Op))
+		b = append(b, `,"Name":`...)
+		b = appendJSONString(b, ch.Name)
+		b = append(b, `,"Values":`...)
+		if ch.Values == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '[')
+			for j, v := range ch.Values {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, v)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	return string(append(b, ']')), nil
+}
+
+// appendJSONString appends s as a JSON string. Plain text is copied as is;
+// anything else goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // upsertPending sets the pending exports of existing objects. An
 // unchanged one keeps its attempts and backoff; a changed one is due at
 // once. A planned add follows its new name.
 func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*PendingExport, requestID string) error {
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pe_in (cs_id bigint, op text, dn text, new_dn text, changes jsonb,
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pe_in (cs_id bigint, op text, dn text, new_dn text, changes text,
 		set_password boolean, enable boolean, deprovision boolean) ON COMMIT DROP`); err != nil {
 		return err
 	}
@@ -774,8 +887,8 @@ func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*Pend
 		return err
 	}
 	// A pending export that stays as it was keeps its attempts and backoff.
-	const same = `(c.export_op IS NOT DISTINCT FROM i.op AND c.export_changes IS NOT DISTINCT FROM i.changes AND c.export_new_dn = i.new_dn)`
-	_, err := tx.Exec(ctx, `UPDATE cs_objects c SET export_op = i.op, export_new_dn = i.new_dn, export_changes = i.changes,
+	const same = `(c.export_op IS NOT DISTINCT FROM i.op AND c.export_changes::text IS NOT DISTINCT FROM i.changes AND c.export_new_dn = i.new_dn)`
+	_, err := tx.Exec(ctx, `UPDATE cs_objects c SET export_op = i.op, export_new_dn = i.new_dn, export_changes = i.changes::json,
 			export_set_password = i.set_password, export_enable = i.enable, export_deprovision = i.deprovision,
 			dn = CASE WHEN i.op = 'add' AND c.anchor IS NULL THEN i.dn ELSE c.dn END,
 			export_status = CASE WHEN `+same+` THEN c.export_status ELSE 'pending' END,
