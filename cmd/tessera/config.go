@@ -27,11 +27,14 @@ type Config struct {
 	DataDir     string // TESSERA_DATA_DIR: where `dev` keeps its PostgreSQL
 	DevPGPort   int    // TESSERA_DEV_PG_PORT
 	DemoPeople  int    // TESSERA_DEMO_PEOPLE: size of the demo organisation `dev` seeds
-	LogLevel    slog.Level
-	LogFormat   string // TESSERA_LOG_FORMAT: text or json
-	OIDC        web.OIDCConfig
-	LDAP        LDAPConfig          // TESSERA_LDAP_*; no URL means no directory sign-in
-	SMTP        workflow.SMTPConfig // TESSERA_SMTP_*, TESSERA_MAIL_FROM; no host means no email
+	// DemoAD (TESSERA_DEMO_AD, default on): `dev` also starts a Samba AD
+	// DC in DataDir/samba and exports the demo organisation to it.
+	DemoAD    bool
+	LogLevel  slog.Level
+	LogFormat string // TESSERA_LOG_FORMAT: text or json
+	OIDC      web.OIDCConfig
+	LDAP      LDAPConfig          // TESSERA_LDAP_*; no URL means no directory sign-in
+	SMTP      workflow.SMTPConfig // TESSERA_SMTP_*, TESSERA_MAIL_FROM; no host means no email
 	// Sealer encrypts connected systems' passwords with TESSERA_SECRET_KEY;
 	// nil without the key, and connected systems then cannot be saved.
 	Sealer *portal.Sealer
@@ -99,6 +102,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.DemoPeople, err = intVar(getenv, "TESSERA_DEMO_PEOPLE", 2000, 40, 1_000_000); err != nil {
 		errs = append(errs, err.Error())
+	}
+	switch v := strings.ToLower(orDefault(getenv("TESSERA_DEMO_AD"), "on")); v {
+	case "on", "true", "1", "yes":
+		c.DemoAD = true
+	case "off", "false", "0", "no":
+	default:
+		errs = append(errs, "TESSERA_DEMO_AD must be on or off")
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(orDefault(getenv("TESSERA_LOG_LEVEL"), "info"))); err != nil {
 		errs = append(errs, "TESSERA_LOG_LEVEL must be debug, info, warn or error")

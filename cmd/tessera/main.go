@@ -228,6 +228,9 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 		}
 	}
 	return serve(ctx, cfg, pool, logger, out, func(db *postgres.DB) error {
+		if cfg.DemoAD {
+			go demoAD(ctx, cfg, pool, logger, out)
+		}
 		if !empty {
 			return nil
 		}

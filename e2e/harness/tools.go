@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/tessera-idm/tessera/syncsvc/ad/sambadc"
 )
 
 // RequireCommand returns the path of command, installing Debian package pkg
@@ -47,11 +49,5 @@ func aptInstall(packages ...string) error {
 	return nil
 }
 
-// aptGet runs apt-get without questions. Another process (a parallel test
-// binary) may hold the dpkg lock: it waits for it rather than failing.
-func aptGet(args ...string) (string, error) {
-	cmd := exec.Command("apt-get", append([]string{"-o", "DPkg::Lock::Timeout=600", "-q"}, args...)...)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
+// aptGet is sambadc.AptGet: the one way the harness runs apt-get.
+var aptGet = sambadc.AptGet

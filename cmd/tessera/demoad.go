@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/ad/sambadc"
+)
+
+// demoADName is the connected system the dev stack configures.
+const demoADName = "Demo AD (Samba)"
+
+// demoOU is where the demo organisation goes in the demo AD.
+const demoOU = "OU=Tessera demo," + sambadc.SambaBaseDN
+
+// demoAD starts the dev stack's Samba AD DC (installing Samba first when
+// missing and root), configures it as a connected system with the default
+// sync rules, and on first start exports the demo organisation to it. It
+// runs beside the portal and reports to out; a machine without Samba gets
+// the portal alone. It returns when ctx ends, stopping the DC.
+func demoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, out io.Writer) {
+	logf := func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...), "component", "demo-ad") }
+	dc, err := sambadc.StartIn(filepath.Join(cfg.DataDir, "samba"), logf)
+	if err != nil {
+		fmt.Fprintf(out, "demo AD: not started (%v); the portal runs without a connected system\n",
+			strings.SplitN(err.Error(), "\n", 2)[0])
+		return
+	}
+	defer dc.Stop()
+	if err := configureDemoAD(ctx, cfg, pool, logger, dc, out); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(out, "demo AD: %v\n", portal.ErrorMessageOr(err))
+	}
+	<-ctx.Done()
+}
+
+func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, dc *sambadc.DC, out io.Writer) error {
+	conn, err := ldap.DialURL(dc.LDAPSURL, ldap.DialWithTLSConfig(dc.TLSConfig()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.Bind(dc.AdminUPN, dc.AdminPassword); err != nil {
+		return err
+	}
+	add := ldap.NewAddRequest(demoOU, nil)
+	add.Attribute("objectClass", []string{"organizationalUnit"})
+	if err := conn.Add(add); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		return fmt.Errorf("create %s: %w", demoOU, err)
+	}
+	ca, err := os.ReadFile(dc.CAFile)
+	if err != nil {
+		return err
+	}
+	db := postgres.New(pool)
+	systems := postgres.NewConnectedSystems(db, cfg.Sealer)
+	engine := newEngine(pool, systems, logger)
+	var adminID string
+	if err := pool.QueryRow(ctx, `SELECT person_id FROM person_roles WHERE role = 'admin' ORDER BY person_id LIMIT 1`).Scan(&adminID); err != nil {
+		return fmt.Errorf("no administrator in the demo organisation: %w", err)
+	}
+	admin := portal.Viewer{PersonID: adminID, Roles: []portal.Role{portal.RoleAdmin}}
+	want := portal.ConnectedSystem{
+		Name: demoADName, Type: portal.SystemAD, Hosts: []string{dc.IP}, TLSMode: portal.TLSLDAPS, CACertPEM: string(ca),
+		BindUser: dc.AdminUPN, BindPassword: dc.AdminPassword, BaseDN: dc.BaseDN, OUs: []string{demoOU}, Enabled: true,
+		DeltaInterval: portal.DefaultDeltaInterval,
+	}
+	list, err := systems.ListConnectedSystems(ctx)
+	if err != nil {
+		return err
+	}
+	var sys *portal.ConnectedSystem
+	for i := range list {
+		if list[i].Name == demoADName {
+			// The DC's certificate (and maybe its address) is new at
+			// every start; keep what an administrator changed otherwise.
+			have := list[i]
+			have.Hosts, have.CACertPEM, have.BindPassword = want.Hosts, want.CACertPEM, want.BindPassword
+			if sys, err = systems.UpdateConnectedSystem(ctx, admin, have); err != nil {
+				return err
+			}
+		}
+	}
+	first := sys == nil
+	if first {
+		if sys, err = systems.CreateConnectedSystem(ctx, admin, want); err != nil {
+			return err
+		}
+		base := demoOU
+		u := syncsvc.DefaultUserRule(sys.ID, dc.BaseDN)
+		u.DNTemplate = "CN={displayName},OU={department},OU=People," + base
+		g := syncsvc.DefaultGroupRule(sys.ID, dc.BaseDN)
+		g.DNTemplate = "CN={name},OU=Groups," + base
+		for _, r := range []syncsvc.SyncRule{u, g} {
+			if err := engine.SaveSyncRule(ctx, admin, r); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(out, "demo AD: Samba AD DC at %s (%s / %s), connected system %q\n", dc.LDAPSURL, dc.AdminUPN, dc.AdminPassword, demoADName)
+	if !first {
+		return nil // the scheduled delta cycles take it from here
+	}
+	fmt.Fprintln(out, "demo AD: exporting the demo organisation (full import, full sync, export) ...")
+	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
+		run, err := engine.Run(ctx, sys.ID, p, syncsvc.RunOptions{Trigger: "cli"})
+		if err != nil {
+			return err
+		}
+		if run.Status == "failed" {
+			return errors.New(run.Message)
+		}
+		if p == syncsvc.Export {
+			fmt.Fprintf(out, "demo AD: exported %d objects (%d errors) in %s; approved changes now reach AD at once\n",
+				run.Counts.Adds+run.Counts.Updates, run.Counts.Errors, run.FinishedAt.Sub(run.StartedAt).Round(1e6))
+		}
+	}
+	return nil
+}
