@@ -239,3 +239,32 @@ func TestDeletionThresholdStagingAndConflicts(t *testing.T) {
 	require.NotEmpty(t, previews)
 	require.Equal(t, portal.ErrorMessage(nil), "")
 }
+
+func TestNamesakesGetDistinctDNs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	f.person(t, "emma1"+f.prefix, "Emma Brown", "Finance")
+	f.person(t, "emma2"+f.prefix, "Emma Brown", "Finance")
+	f.rules(t, nil)
+	f.run(t, syncsvc.FullImport)
+	f.run(t, syncsvc.FullSync)
+	exp := f.run(t, syncsvc.Export)
+	require.Zero(t, exp.Counts.Errors)
+	// Which of the two keeps the plain name depends on the order of the
+	// sync; the other's name carries their account name.
+	dns := []string{f.entry(t, "emma1"+f.prefix).DN, f.entry(t, "emma2"+f.prefix).DN}
+	plain := "CN=Emma Brown,OU=People," + f.ou
+	require.Contains(t, dns, plain)
+	require.True(t, dns[0] == "CN=Emma Brown (emma1"+f.prefix+"),OU=People,"+f.ou ||
+		dns[1] == "CN=Emma Brown (emma2"+f.prefix+"),OU=People,"+f.ou, "%v", dns)
+	// Converged: no rename back and forth.
+	f.run(t, syncsvc.DeltaImport)
+	again := f.run(t, syncsvc.FullSync)
+	require.Zero(t, again.Counts.Renames+again.Counts.Moves+again.Counts.Updates, "%+v", again.Counts)
+	// A third one through a request-sized sync.
+	id := f.person(t, "emma3"+f.prefix, "Emma Brown", "Finance")
+	previews, err := f.engine.PreviewPerson(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "CN=Emma Brown (emma3"+f.prefix+"),OU=People,"+f.ou, previews[0].DN)
+}

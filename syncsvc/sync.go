@@ -64,6 +64,7 @@ type changeSet struct {
 	newCS      []*CSObject      // planned adds, with pending[i] for each
 	newPending []*PendingExport // one per newCS
 	stream     *plannedStream   // writes newCS as they come; nil in a preview
+	names      *dnClaims        // the DNs taken, so that two objects never get one
 	dropCS     []int64          // planned adds no longer wanted
 	pending    []*PendingExport // for existing cs objects
 	clear      []int64          // cs objects with nothing to export
@@ -128,7 +129,7 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 	if err != nil {
 		return nil, err
 	}
-	out := &changeSet{}
+	out := &changeSet{names: newDNClaims(ctx, e, sys.ID, objs, sc.all)}
 	var tx pgx.Tx
 	if !sc.dryRun {
 		// The transaction opens first: new objects stream into it by COPY
@@ -339,6 +340,11 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			fail(p.DisplayName, err)
 			return
 		}
+		var own int64
+		if cs != nil {
+			own = cs.ID
+		}
+		pe.DN = out.names.claim(pe.DN, p.AccountName, own)
 		if cs == nil {
 			cs = &CSObject{Class: ObjectUser, DN: pe.DN, PersonID: p.ID, Attrs: map[string][]string{}}
 			byPerson[p.ID] = cs
@@ -351,6 +357,11 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 		if pe, err = r.diffUser(p, cs); err != nil {
 			fail(cs.DN, err)
 			return
+		}
+		if pe.NewDN != "" {
+			if pe.NewDN = out.names.claim(pe.NewDN, p.AccountName, cs.ID); SameDN(pe.NewDN, cs.DN) {
+				pe.NewDN = "" // where it is already, under its distinct name
+			}
 		}
 		if pe.empty() {
 			out.clear = append(out.clear, cs.ID)
@@ -457,6 +468,73 @@ func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[st
 		out.pending = append(out.pending, pe)
 	}
 	rec.count(countKind(pe), pe.DN, pe.Summary())
+}
+
+// dnClaims are the DNs of a system's objects, so that provisioning and
+// renames never give two objects one DN: two people both named Emma Brown
+// in Finance get CN=Emma Brown and CN=Emma Brown (ebrown2).
+type dnClaims struct {
+	ctx      context.Context
+	e        *Engine
+	systemID string
+	all      bool             // taken holds every object of the system
+	taken    map[string]int64 // folded DN → object ID (0: planned in this sync)
+	byOwner  map[int64]string // object ID → its folded DN
+}
+
+func newDNClaims(ctx context.Context, e *Engine, systemID string, objs []*CSObject, all bool) *dnClaims {
+	c := &dnClaims{ctx: ctx, e: e, systemID: systemID, all: all, taken: make(map[string]int64, len(objs)),
+		byOwner: make(map[int64]string, len(objs))}
+	for _, o := range objs {
+		c.taken[fold(o.DN)] = o.ID
+		c.byOwner[o.ID] = fold(o.DN)
+	}
+	return c
+}
+
+// free reports whether dn is free for the object own (0: a new one).
+func (c *dnClaims) free(dn string, own int64) bool {
+	if id, ok := c.taken[fold(dn)]; ok {
+		return id == own && own != 0
+	}
+	if c.all {
+		return true
+	}
+	var id int64
+	err := c.e.Pool.QueryRow(c.ctx, "SELECT id FROM cs_objects WHERE system_id = $1 AND lower(dn) = lower($2)", c.systemID, dn).Scan(&id)
+	return err != nil || id == own && own != 0
+}
+
+// claim returns dn, or when another object holds it, dn with the account
+// name (then a number) added to its first RDN value; the DN returned is
+// taken for own from then on.
+func (c *dnClaims) claim(dn, account string, own int64) string {
+	got := dn
+	if !c.free(dn, own) {
+		rdn, parent := SplitDN(dn)
+		attr, _, _ := strings.Cut(rdn, "=")
+		value, err := RDNValue(dn)
+		if err == nil {
+			for n := 1; n < 100; n++ {
+				suffix := " (" + account + ")"
+				if n > 1 {
+					suffix = fmt.Sprintf(" (%s %d)", account, n)
+				}
+				got = ChildDN(attr, value+suffix, parent)
+				if c.free(got, own) {
+					break
+				}
+			}
+		}
+	}
+	if own != 0 {
+		if old, ok := c.byOwner[own]; ok && old != fold(got) && c.taken[old] == own {
+			delete(c.taken, old) // its old name is free again
+		}
+		c.byOwner[own] = fold(got)
+	}
+	c.taken[fold(got)] = own
+	return got
 }
 
 // deprovisionOrphan handles an object joined to a metaverse object that
