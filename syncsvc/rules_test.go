@@ -268,3 +268,28 @@ func TestNamesakesGetDistinctDNs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "CN=Emma Brown (emma3"+f.prefix+"),OU=People,"+f.ou, previews[0].DN)
 }
+
+func TestProjectionCreatesPeopleFromAD(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	dn := f.addADUser(t, "Quinn Quill", "qq"+f.prefix, "Q"+f.prefix)
+	mod := ldap.NewModifyRequest(dn, nil)
+	mod.Replace("displayName", []string{"Quinn Quill"})
+	mod.Replace("telephoneNumber", []string{"+44 20 7946 0000"})
+	require.NoError(t, f.admin.Modify(mod))
+	f.rules(t, func(u, g *syncsvc.SyncRule) {
+		u.Projection, u.Provision, g.Provision = true, false, false
+	})
+	f.run(t, syncsvc.FullImport)
+	sync := f.run(t, syncsvc.FullSync)
+	require.Equal(t, 1, sync.Counts.Adds, "one person projected")
+	var name, phone, employee string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT p.display_name, p.phone, p.employee_id FROM people p
+		JOIN cs_objects c ON c.person_id = p.id WHERE p.account_name = $1`, "qq"+f.prefix).Scan(&name, &phone, &employee))
+	require.Equal(t, "Quinn Quill", name)
+	require.Equal(t, "+44 20 7946 0000", phone, "the inbound flows fill the new person")
+	require.Equal(t, "Q"+f.prefix, employee)
+	again := f.run(t, syncsvc.FullSync)
+	require.Zero(t, again.Counts.Adds, "projected once")
+}

@@ -69,6 +69,7 @@ type changeSet struct {
 	pending    []*PendingExport // for existing cs objects
 	clear      []int64          // cs objects with nothing to export
 	inbound    []inboundChange
+	projected  []projection
 	previews   []Preview
 }
 
@@ -160,6 +161,13 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 			for pid, cs := range byPerson {
 				if !seen[pid] {
 					deprovisionOrphan(rs.users, cs, out, rec, now)
+				}
+			}
+		}
+		if rs.users.Projection {
+			for _, cs := range unjoinedUsers {
+				if cs.PersonID == "" {
+					project(rs.users, cs, out, rec)
 				}
 			}
 		}
@@ -537,6 +545,85 @@ func (c *dnClaims) claim(dn, account string, own int64) string {
 	return got
 }
 
+// projection is a person to create in the metaverse from an unjoined
+// connector space object (MIM's projection), joined to it.
+type projection struct {
+	cs      *CSObject
+	account string
+	values  map[string]string // person attribute → value
+}
+
+// project plans the projection of cs: its account name is sAMAccountName,
+// its employee ID employeeID, its display name displayName (or its name),
+// and the rule's inbound flows give the rest.
+func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
+	account := cs.first("sAMAccountName")
+	if account == "" || len(account) > 64 {
+		rec.count("error", cs.DN, "cannot project it into the metaverse: it has no usable sAMAccountName")
+		return
+	}
+	values, err := r.inboundValues(cs)
+	if err != nil {
+		rec.count("error", cs.DN, err.Error())
+		return
+	}
+	if values["displayName"] == "" {
+		values["displayName"] = cs.first("displayName")
+	}
+	if values["displayName"] == "" {
+		values["displayName"], _ = RDNValue(cs.DN)
+	}
+	values["employeeId"] = cs.first("employeeID")
+	cs.PersonID = "projected"
+	out.projected = append(out.projected, projection{cs: cs, account: account, values: values})
+	rec.count("add", cs.DN, "projected into the metaverse as "+values["displayName"])
+}
+
+// writeProjections creates the projected people and joins them.
+func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, list []projection) error {
+	for _, pr := range list {
+		cols, args := []string{"account_name"}, []any{pr.account}
+		for attr, v := range pr.values {
+			col := personColumns[attr]
+			if col == "" || col == "account_name" || v == "" && col != "display_name" {
+				continue
+			}
+			cols = append(cols, pgx.Identifier{col}.Sanitize())
+			args = append(args, v)
+		}
+		ph := make([]string, len(args))
+		for i := range args {
+			ph[i] = fmt.Sprintf("$%d", i+1)
+		}
+		var id string
+		// A savepoint per person: one that cannot be created (an account
+		// name taken) is reported, and the others still are.
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		err = sp.QueryRow(ctx, "INSERT INTO people ("+strings.Join(cols, ", ")+") VALUES ("+strings.Join(ph, ", ")+") RETURNING id",
+			args...).Scan(&id)
+		if err != nil {
+			_ = sp.Rollback(ctx)
+			_, _ = tx.Exec(ctx, "UPDATE cs_objects SET join_error = $2 WHERE id = $1", pr.cs.ID,
+				"cannot project it into the metaverse: "+err.Error())
+			continue
+		}
+		if _, err := sp.Exec(ctx, "UPDATE cs_objects SET person_id = $2, join_error = '' WHERE id = $1", pr.cs.ID, id); err != nil {
+			return err
+		}
+		if _, err := sp.Exec(ctx, "SELECT audit_append(NULL, 'sync_projection', 'person', $1, $2)", id,
+			map[string]any{"system": sys.Name, "dn": pr.cs.DN, "account_name": pr.account}); err != nil {
+			return err
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // deprovisionOrphan handles an object joined to a metaverse object that
 // was deleted: deprovisioned by the rule, or disconnected.
 func deprovisionOrphan(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord, now time.Time) {
@@ -800,6 +887,9 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 			if err := completeRequests(ctx, tx, done, ""); err != nil {
 				return err
 			}
+		}
+		if err := writeProjections(ctx, tx, sys, out.projected); err != nil {
+			return err
 		}
 		return applyInbound(ctx, tx, sys, out.inbound)
 	}()
