@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/stretchr/testify/require"
@@ -292,4 +293,55 @@ func TestProjectionCreatesPeopleFromAD(t *testing.T) {
 	require.Equal(t, "Q"+f.prefix, employee)
 	again := f.run(t, syncsvc.FullSync)
 	require.Zero(t, again.Counts.Adds, "projected once")
+}
+
+func TestScheduledCycleAndDeleteAfterDays(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	now := time.Now()
+	f.engine.Now = func() time.Time { return now }
+	rita := f.person(t, "rita"+f.prefix, "Rita Ray", "Ops")
+	f.rules(t, func(u, g *syncsvc.SyncRule) {
+		u.Scope = `person.department == "Ops"`
+		u.Deprovision, u.DeleteAfterDays = syncsvc.DeprovisionDisable, 30
+	})
+	sys := *f.sys
+	sys.DeltaInterval = time.Minute
+	_, err := f.systems.UpdateConnectedSystem(ctx, f.adminV, sys)
+	require.NoError(t, err)
+
+	// Never cycled: due. The first cycle imports in full, syncs, exports.
+	due, err := f.engine.DueCycles(ctx)
+	require.NoError(t, err)
+	require.Contains(t, due, f.sys.ID)
+	require.NoError(t, f.engine.Cycle(ctx, f.sys.ID))
+	require.NotNil(t, f.entry(t, "rita"+f.prefix))
+	due, err = f.engine.DueCycles(ctx)
+	require.NoError(t, err)
+	require.NotContains(t, due, f.sys.ID, "not due again within the interval")
+
+	// A change in the portal reaches AD with the next cycle.
+	_, err = f.pool.Exec(ctx, "UPDATE people SET title = 'Lead', updated_at = now() WHERE id = $1", rita)
+	require.NoError(t, err)
+	require.NoError(t, f.engine.Cycle(ctx, f.sys.ID))
+	require.Equal(t, "Lead", f.entry(t, "rita"+f.prefix, "title").GetAttributeValue("title"))
+
+	// She leaves: disabled at once, deleted 30 days later.
+	_, err = f.pool.Exec(ctx, "UPDATE people SET department = 'Gone', updated_at = now() WHERE id = $1", rita)
+	require.NoError(t, err)
+	require.NoError(t, f.engine.Cycle(ctx, f.sys.ID))
+	var deprovisioned bool
+	require.NoError(t, f.pool.QueryRow(ctx, "SELECT deprovisioned_at IS NOT NULL FROM cs_objects WHERE person_id = $1", rita).
+		Scan(&deprovisioned))
+	require.True(t, deprovisioned, "deprovisioned (created without a password, the account was disabled already)")
+	now = now.Add(29 * 24 * time.Hour)
+	f.run(t, syncsvc.FullSync)
+	f.run(t, syncsvc.Export)
+	require.NotNil(t, f.entry(t, "rita"+f.prefix), "kept for 30 days")
+	_, err = f.pool.Exec(ctx, "UPDATE cs_objects SET deprovisioned_at = deprovisioned_at - interval '30 days' WHERE person_id = $1", rita)
+	require.NoError(t, err)
+	f.run(t, syncsvc.FullSync)
+	f.run(t, syncsvc.Export)
+	require.Nil(t, f.entry(t, "rita"+f.prefix), "deleted after 30 days")
 }

@@ -59,18 +59,21 @@ func (e *Engine) loadRules(ctx context.Context, q querier, systemID string) (*ru
 
 // changeSet is what one sync writes.
 type changeSet struct {
-	joins      []*CSObject      // newly joined (PersonID or GroupID set)
-	disconnect []int64          // cs objects whose join ends
-	newCS      []*CSObject      // planned adds, with pending[i] for each
-	newPending []*PendingExport // one per newCS
-	stream     *plannedStream   // writes newCS as they come; nil in a preview
-	names      *dnClaims        // the DNs taken, so that two objects never get one
-	dropCS     []int64          // planned adds no longer wanted
-	pending    []*PendingExport // for existing cs objects
-	clear      []int64          // cs objects with nothing to export
-	inbound    []inboundChange
-	projected  []projection
-	previews   []Preview
+	joins      []*CSObject // newly joined (PersonID or GroupID set)
+	disconnect []int64     // cs objects whose join ends
+	// deprovisioned are objects out of scope with nothing to export: their
+	// time to deletion starts.
+	deprovisioned []int64
+	newCS         []*CSObject      // planned adds, with pending[i] for each
+	newPending    []*PendingExport // one per newCS
+	stream        *plannedStream   // writes newCS as they come; nil in a preview
+	names         *dnClaims        // the DNs taken, so that two objects never get one
+	dropCS        []int64          // planned adds no longer wanted
+	pending       []*PendingExport // for existing cs objects
+	clear         []int64          // cs objects with nothing to export
+	inbound       []inboundChange
+	projected     []projection
+	previews      []Preview
 }
 
 // inboundChange sets a person's attribute from a connected system.
@@ -381,7 +384,16 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 		out.pending = append(out.pending, pe)
 	default:
 		pe = r.deprovision(cs, now)
-		if pe == nil || pe.empty() {
+		switch {
+		case pe != nil && pe.empty():
+			// Disabled and where it belongs already: it stays joined,
+			// and its time to deletion starts now.
+			out.deprovisioned = append(out.deprovisioned, cs.ID)
+			out.clear = append(out.clear, cs.ID)
+			preview.DN, preview.Action = cs.DN, "deprovisioned already"
+			out.previews = append(out.previews, preview)
+			return
+		case pe == nil:
 			out.disconnect = append(out.disconnect, cs.ID)
 			out.clear = append(out.clear, cs.ID)
 			preview.DN, preview.Action = cs.DN, "disconnect (left the scope)"
@@ -632,7 +644,12 @@ func deprovisionOrphan(r *compiledRule, cs *CSObject, out *changeSet, rec *runRe
 		return
 	}
 	pe := r.deprovision(cs, now)
-	if pe == nil || pe.empty() {
+	switch {
+	case pe != nil && pe.empty():
+		out.deprovisioned = append(out.deprovisioned, cs.ID)
+		out.clear = append(out.clear, cs.ID)
+		return
+	case pe == nil:
 		out.disconnect = append(out.disconnect, cs.ID)
 		out.clear = append(out.clear, cs.ID)
 		return
@@ -833,6 +850,12 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 // writeChanges stores a sync's results in one transaction.
 func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, sc syncScope, out *changeSet) error {
 	return func() error {
+		if len(out.deprovisioned) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET deprovisioned_at = $2 WHERE id = ANY($1) AND deprovisioned_at IS NULL`,
+				out.deprovisioned, e.now()); err != nil {
+				return err
+			}
+		}
 		if len(out.disconnect) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET person_id = NULL, group_id = NULL WHERE id = ANY($1)`, out.disconnect); err != nil {
 				return err
