@@ -81,4 +81,25 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	var zoe string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT display_name FROM people WHERE account_name = 'zoe'").Scan(&zoe))
 	require.Contains(t, got, syncsvc.ChildDN("CN", zoe, "OU=People,"+s.OU))
+
+	// The administrator runs a full sync from the admin pages and follows
+	// it to the end; the run page lists its counts.
+	a := newBrowser(t, srv)
+	require.EqualValues(t, 200, a.signIn("ada", demo.DemoPassword))
+	syncPage := "/admin/connected-systems/" + s.System.ID + "/sync"
+	require.EqualValues(t, 200, a.open(syncPage))
+	require.NotContains(t, strings.ToLower(a.text("state")), "unreachable")
+	a.shot("sync-status")
+	require.EqualValues(t, 200, a.click(testID("run-full_sync")))
+	require.True(t, strings.HasPrefix(a.path(), "/admin/sync/runs/"), a.path())
+	a.waitFor(`document.querySelector('[data-testid=run-detail]').dataset.status !== 'running'`, "the run page follows the run to its end")
+	require.Equal(t, "succeeded", a.attr(testID("run-detail"), "data-status"))
+	require.NotEmpty(t, a.text("run-counts"))
+	a.shot("run")
+	// The rules editor shows the saved user rule and saves it again.
+	require.EqualValues(t, 200, a.open(syncPage+"/rules/user"))
+	require.Contains(t, strings.Join(a.texts("textarea[name=outbound]"), ""), "sAMAccountName")
+	require.EqualValues(t, 200, a.click(testID("save-sync-rule")))
+	require.True(t, a.has(testID("rule-updated")), "saved: %s", a.path())
+	a.shot("rules")
 }
