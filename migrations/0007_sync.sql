@@ -124,3 +124,24 @@ CREATE TABLE sync_run_objects (
     PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX sync_run_objects_kind ON sync_run_objects (run_id, kind, seq);
+
+-- Which groups' members changed when, for delta syncs: memberships change
+-- through requests, dynamic rules and expiry alike. Statement triggers with
+-- transition tables write one row per group per statement, however many
+-- members it adds, and never update a shared row (a group that many
+-- people join at once would serialise their commits).
+CREATE TABLE group_member_changes (
+    group_id uuid NOT NULL,
+    at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX group_member_changes_at ON group_member_changes (at);
+
+CREATE FUNCTION group_members_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO group_member_changes (group_id) SELECT DISTINCT group_id FROM changed_rows;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER group_members_inserted AFTER INSERT ON group_members
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION group_members_changed();
+CREATE TRIGGER group_members_deleted AFTER DELETE ON group_members
+    REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION group_members_changed();

@@ -327,6 +327,16 @@ func TestScheduledCycleAndDeleteAfterDays(t *testing.T) {
 	require.NoError(t, f.engine.Cycle(ctx, f.sys.ID))
 	require.Equal(t, "Lead", f.entry(t, "rita"+f.prefix, "title").GetAttributeValue("title"))
 
+	// A membership changed outside a request (as a dynamic group's rule
+	// does) reaches AD with the next cycle too.
+	grp := f.group(t, "cyc"+f.prefix, rita)
+	require.NoError(t, f.engine.Cycle(ctx, f.sys.ID))
+	require.Empty(t, f.entry(t, "cyc"+f.prefix, "member").GetAttributeValues("member"))
+	_, err = f.pool.Exec(ctx, "INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)", grp, rita)
+	require.NoError(t, err)
+	require.NoError(t, f.engine.Cycle(ctx, f.sys.ID))
+	require.Len(t, f.entry(t, "cyc"+f.prefix, "member").GetAttributeValues("member"), 1)
+
 	// She leaves: disabled at once, deleted 30 days later.
 	_, err = f.pool.Exec(ctx, "UPDATE people SET department = 'Gone', updated_at = now() WHERE id = $1", rita)
 	require.NoError(t, err)

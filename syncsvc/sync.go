@@ -1191,12 +1191,30 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 		return err
 	}
 	sc.people = append(sc.people, changed...)
+	// New groups, and groups whose members changed: by request, dynamic
+	// rule or expiry.
+	rows, err = e.Pool.Query(ctx, `WITH since AS (SELECT coalesce(max(started_at), '-infinity') AS t FROM sync_runs
+			WHERE system_id = $1 AND profile IN ('delta_sync', 'full_sync') AND status <> 'failed' AND id <> $2)
+		SELECT group_id::text FROM group_member_changes, since WHERE at >= since.t
+		UNION SELECT id::text FROM groups, since WHERE created_at >= since.t`, sys.ID, rec.id)
+	if err != nil {
+		return err
+	}
+	groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	sc.groups = append(sc.groups, groups...)
 	if len(sc.people) > 0 || len(sc.groups) > 0 {
 		if _, err := e.syncObjects(ctx, sys, sc, rec); err != nil {
 			return err
 		}
 	}
-	_, err = e.Pool.Exec(ctx, "UPDATE cs_objects SET pending_import = false WHERE id = ANY($1)", ids)
+	if _, err = e.Pool.Exec(ctx, "UPDATE cs_objects SET pending_import = false WHERE id = ANY($1)", ids); err != nil {
+		return err
+	}
+	// Every system's delta cycle runs more often than daily.
+	_, err = e.Pool.Exec(ctx, "DELETE FROM group_member_changes WHERE at < now() - interval '1 day'")
 	return err
 }
 
