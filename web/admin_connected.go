@@ -79,12 +79,15 @@ func (a *adminPages) renderConnected(w http.ResponseWriter, r *http.Request, sta
 // connectedForm fills the editor from a stored system.
 func connectedForm(c *portal.ConnectedSystem) view.ConnectedSystemForm {
 	return view.ConnectedSystemForm{System: *c, Hosts: strings.Join(c.Hosts, "\n"), Port: strconv.Itoa(c.Port),
-		OUs: strings.Join(c.OUs, "\n")}
+		OUs: strings.Join(c.OUs, "\n"), DeletionThreshold: strconv.Itoa(c.DeletionThreshold),
+		DeltaMinutes: strconv.Itoa(int((c.DeltaInterval + time.Minute - 1) / time.Minute))}
 }
 
 func (a *adminPages) handleNewConnectedSystem(w http.ResponseWriter, r *http.Request) {
 	a.renderConnected(w, r, http.StatusOK, view.ConnectedSystemForm{Port: "636",
-		System: portal.ConnectedSystem{Type: portal.SystemAD, TLSMode: portal.TLSLDAPS, Enabled: true}})
+		DeletionThreshold: strconv.Itoa(portal.DefaultDeletionThreshold),
+		DeltaMinutes:      strconv.Itoa(int(portal.DefaultDeltaInterval / time.Minute)),
+		System:            portal.ConnectedSystem{Type: portal.SystemAD, TLSMode: portal.TLSLDAPS, Enabled: true}})
 }
 
 func (a *adminPages) handleEditConnectedSystem(w http.ResponseWriter, r *http.Request) {
@@ -109,12 +112,27 @@ func connectedFromForm(r *http.Request, id string) (view.ConnectedSystemForm, po
 		TLSMode: portal.TLSMode(r.PostFormValue("tls_mode")), CACertPEM: r.PostFormValue("ca_cert_pem"),
 		BindUser: r.PostFormValue("bind_user"), BindPassword: r.PostFormValue("bind_password"),
 		BaseDN: r.PostFormValue("base_dn"), OUs: strings.Split(strings.ReplaceAll(f.OUs, "\r", ""), "\n"),
-		Enabled: r.PostFormValue("enabled") == "on",
+		Enabled: r.PostFormValue("enabled") == "on", Staging: r.PostFormValue("staging") == "on",
 	}
+	f.DeletionThreshold = strings.TrimSpace(r.PostFormValue("deletion_threshold"))
+	f.DeltaMinutes = strings.TrimSpace(r.PostFormValue("delta_minutes"))
 	f.System = c
 	var err error
-	c.Port, err = number(f.Port, "The port")
-	return f, c, err
+	if c.Port, err = number(f.Port, "The port"); err != nil {
+		return f, c, err
+	}
+	if c.DeletionThreshold, err = number(f.DeletionThreshold, "The deletion threshold"); err != nil {
+		return f, c, err
+	}
+	minutes, err := number(f.DeltaMinutes, "The delta sync interval")
+	if err != nil {
+		return f, c, err
+	}
+	if minutes < 0 || minutes > 1440 {
+		return f, c, portal.Errorf(portal.EINVALID, "The delta sync interval must be from 0 (none) to 1440 minutes.")
+	}
+	c.DeltaInterval = time.Duration(minutes) * time.Minute
+	return f, c, nil
 }
 
 func (a *adminPages) handleCreateConnectedSystem(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/stretchr/testify/require"
@@ -115,6 +116,9 @@ func TestConnectedSystemPages(t *testing.T) {
 			{[]string{"ous", "OU=Elsewhere,DC=other,DC=test"}, "is not under the base DN"},
 			{[]string{"ca_cert_pem", "not a certificate"}, "The CA certificates must be PEM"},
 			{[]string{"bind_password", ""}, "Give the bind account&#39;s password."},
+			{[]string{"deletion_threshold", "-3"}, "The deletion threshold must be from 1 to 1,000,000 objects."},
+			{[]string{"delta_minutes", "5000"}, "The delta sync interval must be from 0 (none) to 1440 minutes."},
+			{[]string{"delta_minutes", "soon"}, "The delta sync interval must be a whole number"},
 		} {
 			resp, body := c.post("/admin/connected-systems", fields(tc.kv...))
 			require.Equal(t, http.StatusBadRequest, resp.StatusCode, tc.want)
@@ -153,6 +157,25 @@ func TestConnectedSystemPages(t *testing.T) {
 	require.Contains(t, body, "Tessera test domain")
 	require.Contains(t, body, dc.IP)
 	requireNoSecret(t, body, secrets...)
+
+	t.Run("sync settings: staging, deletion threshold, delta interval", func(t *testing.T) {
+		resp, _ := c.post(path, fields("bind_password", "", "staging", "on", "deletion_threshold", "25", "delta_minutes", "15"))
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		saved, err := systems.FindConnectedSystem(context.Background(), id)
+		require.NoError(t, err)
+		require.True(t, saved.Staging)
+		require.Equal(t, 25, saved.DeletionThreshold)
+		require.Equal(t, 15*time.Minute, saved.DeltaInterval)
+		_, body := c.get(path)
+		require.Contains(t, body, `name="deletion_threshold" type="number" min="1" max="1000000" inputmode="numeric" value="25"`)
+		require.Contains(t, body, `value="15"`)
+		resp, _ = c.post(path, fields("bind_password", ""))
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		saved, err = systems.FindConnectedSystem(context.Background(), id)
+		require.NoError(t, err)
+		require.False(t, saved.Staging)
+		require.Equal(t, portal.DefaultDeletionThreshold, saved.DeletionThreshold, "blank is the default")
+	})
 
 	t.Run("test connection with the saved password", func(t *testing.T) {
 		resp, body := c.post(path+"/test", fields("bind_password", ""))
