@@ -53,6 +53,10 @@ CREATE TABLE cs_objects (
     imported_at      timestamptz,
     -- a delta import changed it: the next delta sync looks at it.
     pending_import   boolean NOT NULL DEFAULT false,
+    -- the attributes (lower case) those imports changed: inbound flows
+    -- take only these, so that an old value never undoes a newer change
+    -- made in the portal.
+    changed_attrs    text[] NOT NULL DEFAULT '{}',
     deprovisioned_at timestamptz,            -- disabled and moved out, awaiting deletion
     -- The pending export; export_op is null when there is none. A modify
     -- with export_new_dn renames (or moves) the object first.

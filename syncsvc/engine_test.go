@@ -233,3 +233,32 @@ func TestADOutageExportsWaitAndConverge(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "ok", st[0].State())
 }
+
+// A profile change that moves a person into a dynamic group reaches the
+// group in AD with the request, not at the next cycle.
+func TestProfileChangeCarriesDynamicGroups(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	sam := f.person(t, "sam"+f.prefix, "Sam Stone", "IT")
+	_, err := f.pool.Exec(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy, membership_rule)
+		VALUES ($1, 'Zürich office', 'security', 'closed', 'person.office == "Zürich"')`, "zrh"+f.prefix)
+	require.NoError(t, err)
+	f.rules(t, nil)
+	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
+		f.run(t, p)
+	}
+	require.Empty(t, f.entry(t, "zrh"+f.prefix, "member").GetAttributeValues("member"))
+	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
+	samV := portal.Viewer{PersonID: sam, DisplayName: "Sam Stone"}
+	req, err := f.db.Submit(ctx, samV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: sam,
+		Changes: map[string]string{"office": "Zürich"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, _, err := f.db.FindRequest(ctx, samV, req.ID)
+		require.NoError(t, err)
+		return got.Status == portal.StatusCompleted
+	}, 15*time.Second, 50*time.Millisecond)
+	require.Equal(t, "Zürich", f.entry(t, "sam"+f.prefix, "physicalDeliveryOfficeName").GetAttributeValue("physicalDeliveryOfficeName"))
+	require.Equal(t, []string{"CN=Sam Stone,OU=People," + f.ou}, f.entry(t, "zrh"+f.prefix, "member").GetAttributeValues("member"))
+}

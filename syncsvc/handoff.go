@@ -39,6 +39,18 @@ func (e *Engine) ExportRequest(ctx context.Context, requestID string) error {
 		if personID != nil {
 			sc.people = []string{*personID}
 		}
+		// The change may have moved the person in or out of dynamic
+		// groups, in the same transaction: their members go too.
+		rows, err := e.Pool.Query(ctx, `SELECT DISTINCT c.group_id::text FROM group_member_changes c, requests r
+			WHERE r.id = $1 AND c.at >= r.updated_at`, requestID)
+		if err != nil {
+			return fmt.Errorf("syncsvc: dynamic groups of request: %w", err)
+		}
+		groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("syncsvc: dynamic groups of request: %w", err)
+		}
+		sc.groups = groups
 	}
 	systems, err := e.exportingSystems(ctx)
 	if err != nil {

@@ -149,12 +149,12 @@ func (e *Engine) writeImported(ctx context.Context, systemID string, objs []Impo
 				// An object Tessera created and lost track of (a crash
 				// between the add and its record) is adopted by its DN.
 				b.Queue(`WITH adopted AS (UPDATE cs_objects SET anchor = $2, attributes = $4, seen_run = $6, imported_at = now(),
-						pending_import = true
+						pending_import = true, changed_attrs = $7
 					WHERE id = (SELECT id FROM cs_objects WHERE system_id = $1 AND anchor IS NULL AND lower(dn) = lower($3) LIMIT 1)
 					RETURNING id)
-					INSERT INTO cs_objects (system_id, anchor, dn, class, attributes, seen_run, imported_at, pending_import)
-					SELECT $1, $2, $3, $5, $4, $6, now(), true WHERE NOT EXISTS (SELECT 1 FROM adopted)`,
-					systemID, o.Anchor, o.DN, data, string(class), nullRun(rec.id))
+					INSERT INTO cs_objects (system_id, anchor, dn, class, attributes, seen_run, imported_at, pending_import, changed_attrs)
+					SELECT $1, $2, $3, $5, $4, $6, now(), true, $7 WHERE NOT EXISTS (SELECT 1 FROM adopted)`,
+					systemID, o.Anchor, o.DN, data, string(class), nullRun(rec.id), changedAttrs(nil, attrs))
 				rec.count("add", o.DN, "")
 				continue
 			}
@@ -186,8 +186,9 @@ func (e *Engine) writeImported(ctx context.Context, systemID string, objs []Impo
 			if kind == "unchanged" {
 				b.Queue("UPDATE cs_objects SET seen_run = $2, imported_at = now() WHERE id = $1", cur.ID, nullRun(rec.id))
 			} else {
-				b.Queue(`UPDATE cs_objects SET dn = $2, attributes = $3, seen_run = $4, imported_at = now(), pending_import = true
-					WHERE id = $1`, cur.ID, o.DN, data, nullRun(rec.id))
+				b.Queue(`UPDATE cs_objects SET dn = $2, attributes = $3, seen_run = $4, imported_at = now(), pending_import = true,
+						changed_attrs = ARRAY(SELECT DISTINCT unnest(changed_attrs || $5::text[]))
+					WHERE id = $1`, cur.ID, o.DN, data, nullRun(rec.id), changedAttrs(cur.Attrs, merged))
 			}
 			rec.count(kind, o.DN, "")
 		}
@@ -261,6 +262,30 @@ func sameAttrs(a, b map[string][]string) bool {
 }
 
 var volatile = map[string]bool{"whenchanged": true, "usnchanged": true}
+
+// changedAttrs lists the attributes whose values differ between before
+// and after (every one of after when before is nil).
+func changedAttrs(before, after map[string][]string) []string {
+	out := []string{}
+	for k, v := range after {
+		if volatile[k] {
+			continue
+		}
+		x, y := slices.Clone(before[k]), slices.Clone(v)
+		slices.Sort(x)
+		slices.Sort(y)
+		if before == nil || !slices.Equal(x, y) {
+			out = append(out, k)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok && !volatile[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // confirmExports confirms the exports sent before a completed import
 // started: the import read the system after them. The requests they

@@ -24,6 +24,10 @@ type CSObject struct {
 	GroupID       string
 	JoinError     string
 	Deprovisioned *time.Time
+	// PendingImport says an import changed it since the last sync, and
+	// ChangedAttrs which attributes (lower case).
+	PendingImport bool
+	ChangedAttrs  []string
 }
 
 func (o *CSObject) first(name string) string {
@@ -311,6 +315,17 @@ func (r *compiledRule) inScopeGroup(g *mvGroup) (bool, error) {
 	}
 	b, _ := out.(bool)
 	return b, nil
+}
+
+// inboundChanged reports whether an import changed an attribute that
+// inbound flow i reads.
+func (r *compiledRule) inboundChanged(i int, cs *CSObject) bool {
+	for _, k := range r.inboundKeys[i] {
+		if slices.Contains(cs.ChangedAttrs, fold(k)) {
+			return true
+		}
+	}
+	return false
 }
 
 // inboundValues evaluates the inbound flows over cs.

@@ -72,6 +72,7 @@ type changeSet struct {
 	pending       []*PendingExport // for existing cs objects
 	clear         []int64          // cs objects with nothing to export
 	inbound       []inboundChange
+	imported      []int64 // objects whose imported changes this sync took in
 	projected     []projection
 	previews      []Preview
 }
@@ -311,13 +312,22 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 		fail(p.DisplayName, err)
 		return
 	}
-	if cs != nil && cs.Anchor != "" && len(r.Inbound) > 0 {
+	// Inbound flows carry what an import brought since the last sync; a
+	// value the system has had all along must not undo a newer change
+	// made in the portal.
+	if cs != nil && cs.PendingImport {
+		out.imported = append(out.imported, cs.ID)
+	}
+	if cs != nil && cs.Anchor != "" && cs.PendingImport && len(r.Inbound) > 0 {
 		vals, err := r.inboundValues(cs)
 		if err != nil {
 			fail(cs.DN, err)
 			return
 		}
 		for i, f := range r.Inbound {
+			if !r.inboundChanged(i, cs) {
+				continue
+			}
 			v := vals[f.MV]
 			if v == personValue(p, f.MV) {
 				continue
@@ -682,12 +692,13 @@ func setPersonValue(p *portal.Person, name, v string) {
 }
 
 const csSelect = `SELECT id, coalesce(anchor, ''), dn, class, attributes, coalesce(person_id::text, ''),
-	coalesce(group_id::text, ''), join_error, deprovisioned_at FROM cs_objects`
+	coalesce(group_id::text, ''), join_error, deprovisioned_at, pending_import, changed_attrs FROM cs_objects`
 
 func scanCS(row pgx.Row) (*CSObject, error) {
 	o := &CSObject{}
 	var attrs []byte
-	if err := row.Scan(&o.ID, &o.Anchor, &o.DN, &o.Class, &attrs, &o.PersonID, &o.GroupID, &o.JoinError, &o.Deprovisioned); err != nil {
+	if err := row.Scan(&o.ID, &o.Anchor, &o.DN, &o.Class, &attrs, &o.PersonID, &o.GroupID, &o.JoinError, &o.Deprovisioned,
+		&o.PendingImport, &o.ChangedAttrs); err != nil {
 		return nil, err
 	}
 	return o, json.Unmarshal(attrs, &o.Attrs)
@@ -908,6 +919,11 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 				return err
 			}
 			if err := completeRequests(ctx, tx, done, ""); err != nil {
+				return err
+			}
+		}
+		if len(out.imported) > 0 {
+			if _, err := tx.Exec(ctx, "UPDATE cs_objects SET pending_import = false, changed_attrs = '{}' WHERE id = ANY($1)", out.imported); err != nil {
 				return err
 			}
 		}
@@ -1210,7 +1226,7 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 			return err
 		}
 	}
-	if _, err = e.Pool.Exec(ctx, "UPDATE cs_objects SET pending_import = false WHERE id = ANY($1)", ids); err != nil {
+	if _, err = e.Pool.Exec(ctx, "UPDATE cs_objects SET pending_import = false, changed_attrs = '{}' WHERE id = ANY($1)", ids); err != nil {
 		return err
 	}
 	// Every system's delta cycle runs more often than daily.
