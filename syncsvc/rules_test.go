@@ -355,3 +355,23 @@ func TestScheduledCycleAndDeleteAfterDays(t *testing.T) {
 	f.run(t, syncsvc.Export)
 	require.Nil(t, f.entry(t, "rita"+f.prefix), "deleted after 30 days")
 }
+
+// Only one run per connected system at a time, across every process: the
+// lock is a Postgres advisory lock, here held by another session.
+func TestOneRunAtATimeAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	f.rules(t, nil)
+	other, err := f.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer other.Release()
+	_, err = other.Exec(ctx, "SELECT pg_advisory_lock(7261127, hashtext($1))", f.sys.ID)
+	require.NoError(t, err)
+	_, err = f.engine.Run(ctx, f.sys.ID, syncsvc.FullImport, syncsvc.RunOptions{})
+	require.ErrorIs(t, err, syncsvc.ErrBusy)
+	require.ErrorIs(t, f.engine.Cycle(ctx, f.sys.ID), portal.ErrTemporary, "a scheduled cycle tries again later")
+	_, err = other.Exec(ctx, "SELECT pg_advisory_unlock(7261127, hashtext($1))", f.sys.ID)
+	require.NoError(t, err)
+	f.run(t, syncsvc.FullImport)
+}
