@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -220,6 +222,11 @@ func TestADOutageExportsWaitAndConverge(t *testing.T) {
 	got, _, err := f.db.FindRequest(ctx, patV, req.ID)
 	require.NoError(t, err)
 	require.Equal(t, portal.StatusCommitted, got.Status, "applied in the portal, waiting for AD")
+	require.NoError(t, testutil.CollectAndCompare(syncsvc.NewCollector(f.engine), strings.NewReader(`
+# HELP tessera_sync_system_reachable 1 when the connected system answered the last time Tessera asked, else 0.
+# TYPE tessera_sync_system_reachable gauge
+tessera_sync_system_reachable{system="`+f.sys.Name+`"} 0
+`), "tessera_sync_system_reachable"), "the metrics say it too")
 
 	restore()
 	f.admin = dc.Dial(t)

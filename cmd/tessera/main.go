@@ -33,6 +33,7 @@ import (
 	"github.com/tessera-idm/tessera/portal/demo"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
+	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
 	"github.com/tessera-idm/tessera/web"
 	"github.com/tessera-idm/tessera/workflow"
@@ -348,7 +349,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		postgres.NewPoolCollector(pool))
+		postgres.NewPoolCollector(pool), syncsvc.NewCollector(engine))
 	srv := &web.Server{
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg,
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
