@@ -92,6 +92,31 @@ CREATE TABLE export_requests (
 CREATE INDEX export_requests_request ON export_requests (request_id);
 CREATE INDEX export_requests_sent ON export_requests (system_id, sent_at) WHERE sent_at IS NOT NULL;
 
+-- complete_requests completes the requests among ids that wait for no
+-- export any more, with their timeline entry and audit entry.
+CREATE FUNCTION complete_requests(ids uuid[]) RETURNS void LANGUAGE sql AS $$
+    WITH done AS (
+        UPDATE requests r SET status = 'completed', updated_at = now()
+        WHERE r.id = ANY(ids) AND r.status IN ('committed', 'failed')
+        AND NOT EXISTS (SELECT 1 FROM export_requests e WHERE e.request_id = r.id)
+        RETURNING r.id),
+    e AS (INSERT INTO request_events (request_id, kind, detail) SELECT id, 'completed', '' FROM done)
+    SELECT count(audit_append(NULL, 'request_completed', 'request', id::text, '{}')) FROM done;
+$$;
+
+-- However a request stops waiting for an export (confirmed, nothing left
+-- to change, or its object deleted), it completes when nothing else holds
+-- it: a statement trigger, so that no path can forget.
+CREATE FUNCTION export_requests_released() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM complete_requests(ARRAY(SELECT DISTINCT request_id FROM released));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER export_requests_released AFTER DELETE ON export_requests
+    REFERENCING OLD TABLE AS released FOR EACH STATEMENT EXECUTE FUNCTION export_requests_released();
+
+CREATE INDEX people_updated_at ON people (updated_at);
+
 -- Which connected system last set a person's attribute by an inbound flow,
 -- and with what precedence (lower wins). A change made in the portal
 -- removes the row: the portal's change is the latest word.

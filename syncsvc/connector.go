@@ -134,3 +134,10 @@ type Connector interface {
 	// Close releases the connection.
 	Close() error
 }
+
+// AttributeImporter is a connector whose imports can read more attributes
+// than its own list: the engine asks for those its sync rules read or
+// write, so that what it exports it also sees again.
+type AttributeImporter interface {
+	ImportAlso(names []string)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sync"
 	"time"
 
@@ -133,14 +134,16 @@ const lockKey = 7_261_127
 // runLock holds the system's run lock on its own connection.
 type runLock struct{ conn *pgxpool.Conn }
 
-// lock takes the run lock of systemID, waiting up to wait for it.
+// lock takes the run lock of systemID, waiting up to wait for it. While
+// it waits it holds no connection: a run that holds the lock needs the
+// pool's connections more than those waiting for it.
 func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) (*runLock, error) {
-	conn, err := e.Pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
 	deadline := time.Now().Add(wait)
 	for {
+		conn, err := e.Pool.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
 		var ok bool
 		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockKey, systemID).Scan(&ok); err != nil {
 			conn.Release()
@@ -149,15 +152,14 @@ func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) 
 		if ok {
 			return &runLock{conn}, nil
 		}
+		conn.Release()
 		if time.Now().After(deadline) {
-			conn.Release()
 			return nil, ErrBusy
 		}
 		select {
 		case <-ctx.Done():
-			conn.Release()
 			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(25 * time.Millisecond):
 		}
 	}
 }
@@ -238,6 +240,11 @@ func (r *runRecord) progress(ctx context.Context, n int) {
 	r.flushed = time.Now()
 	done, counts := r.done, r.counts
 	r.mu.Unlock()
+	// Progress is worth a connection only when one is free: a run already
+	// holds several, and must never wait on itself.
+	if st := r.e.Pool.Stat(); st.IdleConns() == 0 && st.TotalConns() >= st.MaxConns() {
+		return
+	}
 	c, _ := json.Marshal(counts)
 	_, _ = r.e.Pool.Exec(ctx, "UPDATE sync_runs SET processed = $2, counts = $3 WHERE id = $1", r.id, done, c)
 }
@@ -370,6 +377,50 @@ func (e *Engine) RunObjects(ctx context.Context, runID int64, kind string, limit
 		return nil, fmt.Errorf("syncsvc: run objects: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[RunObject])
+}
+
+// open connects to sys and, when the connector can, has its imports read
+// every attribute the system's sync rules use.
+func (e *Engine) open(ctx context.Context, sys *portal.ConnectedSystem) (Connector, error) {
+	conn, err := e.Open(ctx, *sys)
+	if err != nil {
+		return nil, err
+	}
+	if ai, ok := conn.(AttributeImporter); ok {
+		names, err := e.ruleAttributes(ctx, sys.ID)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		ai.ImportAlso(names)
+	}
+	return conn, nil
+}
+
+var csReference = regexp.MustCompile(`\bcs\.([A-Za-z][A-Za-z0-9-]*)`)
+
+// ruleAttributes lists the connected system's attributes its sync rules
+// read (join rules, inbound flows) or write (outbound flows).
+func (e *Engine) ruleAttributes(ctx context.Context, systemID string) ([]string, error) {
+	list, err := e.rulesOf(ctx, e.Pool, systemID)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, r := range list {
+		for _, j := range r.JoinRules {
+			names = append(names, j.CS)
+		}
+		for _, f := range r.Outbound {
+			names = append(names, f.CS)
+		}
+		for _, f := range r.Inbound {
+			for _, m := range csReference.FindAllStringSubmatch(f.Expr, -1) {
+				names = append(names, m[1])
+			}
+		}
+	}
+	return names, nil
 }
 
 // setReachable records whether the system answered.

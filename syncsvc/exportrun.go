@@ -69,7 +69,7 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		return "Nothing to export.", nil
 	}
 	if conn == nil {
-		if conn, err = e.Open(ctx, *sys); err != nil {
+		if conn, err = e.open(ctx, sys); err != nil {
 			e.setReachable(ctx, sys.ID, err)
 			return "", err
 		}
@@ -124,7 +124,13 @@ func (e *Engine) exportChunk(ctx context.Context, sys *portal.ConnectedSystem, c
 	var down error
 	results := make([]exportOutcome, 0, len(list))
 	for _, p := range list {
+		if ctx.Err() != nil {
+			break // shutting down: the rest stays pending as it is
+		}
 		o := e.exportOne(ctx, conn, p)
+		if o.err != nil && ctx.Err() != nil {
+			break // interrupted, not refused: tried again later
+		}
 		if o.err != nil && errors.Is(o.err, ErrUnreachable) {
 			down = o.err
 			results = append(results, o)
@@ -133,6 +139,9 @@ func (e *Engine) exportChunk(ctx context.Context, sys *portal.ConnectedSystem, c
 		results = append(results, o)
 	}
 	if err := e.recordExports(ctx, sys, results, rec); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	e.setReachable(ctx, sys.ID, down)
@@ -256,7 +265,6 @@ func backoff(attempts int) time.Duration {
 func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem, outcomes []exportOutcome, rec *runRecord) error {
 	ctx = context.WithoutCancel(ctx) // what was sent is recorded, even on shutdown
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
-		var confirmedNow []string
 		b := &pgx.Batch{}
 		for _, o := range outcomes {
 			p := o.p
@@ -286,8 +294,11 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 			}
 			rec.count(kind, o.dn, "exported")
 			if p.Op == ExportDelete {
+				// Nothing is left to confirm: "exported" now, and the
+				// object's delete releases (and completes) its requests.
+				b.Queue(`INSERT INTO request_events (request_id, kind, detail)
+					SELECT request_id, 'exported', $2 FROM export_requests WHERE cs_id = $1`, p.CSID, "Exported to "+sys.Name)
 				b.Queue("DELETE FROM cs_objects WHERE id = $1", p.CSID)
-				confirmedNow = append(confirmedNow, p.RequestIDs...)
 				continue
 			}
 			attrs := p.attrs
@@ -316,12 +327,22 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 					export_attempts = 0, export_error = '', export_updated_at = now()
 				WHERE id = $1`, p.CSID, nullText(o.anchor), o.dn, data, p.Deprovision)
 			b.Queue(`UPDATE export_requests SET sent_at = now() WHERE cs_id = $1 AND sent_at IS NULL`, p.CSID)
+			if p.Op != ExportAdd && !SameDN(o.dn, p.DN) {
+				queueMemberRename(b, sys.ID, p.DN, o.dn)
+			}
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
-		return completeRequests(ctx, tx, confirmedNow, sys.Name)
+		return tx.SendBatch(ctx, b).Close()
 	})
+}
+
+// queueMemberRename rewrites a renamed object's DN in the member values the
+// connector space holds for the system's groups: AD follows a rename in
+// member itself, and reports no change of the groups.
+func queueMemberRename(b *pgx.Batch, systemID, oldDN, newDN string) {
+	b.Queue(`UPDATE cs_objects SET attributes = jsonb_set(attributes, '{member}',
+			(SELECT coalesce(jsonb_agg(CASE WHEN lower(m) = lower($2) THEN $3 ELSE m END), '[]')
+			 FROM jsonb_array_elements_text(attributes->'member') m))
+		WHERE system_id = $1 AND class = 'group' AND attributes->'member' ? $2`, systemID, oldDN, newDN)
 }
 
 func nullText(s string) *string {

@@ -39,6 +39,13 @@ func (e *Engine) ExportRequest(ctx context.Context, requestID string) error {
 		if personID != nil {
 			sc.people = []string{*personID}
 		}
+		// A change made in the portal is the latest word on those
+		// attributes: the next change from any connected system may
+		// flow in over it, whatever its precedence.
+		if _, err := e.Pool.Exec(ctx, `DELETE FROM mv_attribute_sources s USING requests r
+			WHERE r.id = $1 AND s.person_id = r.person_id AND r.changes ? s.attribute`, requestID); err != nil {
+			return fmt.Errorf("syncsvc: attribute sources: %w", err)
+		}
 		// The change may have moved the person in or out of dynamic
 		// groups, in the same transaction: their members go too.
 		rows, err := e.Pool.Query(ctx, `SELECT DISTINCT c.group_id::text FROM group_member_changes c, requests r
@@ -59,18 +66,25 @@ func (e *Engine) ExportRequest(ctx context.Context, requestID string) error {
 	var retry error
 	if len(sc.people)+len(sc.groups) > 0 {
 		for i := range systems {
-			if err := e.exportRequestTo(ctx, &systems[i], sc); err != nil {
-				if !errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrBusy) {
-					return err
-				}
+			err := e.exportRequestTo(ctx, &systems[i], sc)
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrUnreachable), errors.Is(err, ErrBusy), ctx.Err() != nil:
 				retry = err
+			default:
+				// This system cannot take the change (a rule that no
+				// longer compiles, say): the requester and the
+				// administrators see why; the other systems go on.
+				if ferr := e.failRequest(ctx, requestID, systems[i].Name, err); ferr != nil {
+					return ferr
+				}
 			}
 		}
 	}
 	if retry != nil {
 		return fmt.Errorf("%w: %w", portal.ErrTemporary, retry)
 	}
-	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return completeRequests(ctx, tx, []string{requestID}, "") })
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return completeRequests(ctx, tx, []string{requestID}) })
 }
 
 // exportingSystems are the enabled systems, not in staging, with rules.
@@ -106,23 +120,23 @@ func (e *Engine) exportRequestTo(ctx context.Context, sys *portal.ConnectedSyste
 		return err
 	}
 	defer l.release(sys.ID)
+	// The sync's own counts stay out of the export run's record.
+	scratch := &runRecord{e: e, flushed: time.Now()}
+	if _, err := e.syncObjects(ctx, sys, sc, scratch); err != nil {
+		return err
+	}
+	// While the system is down, retries leave no run behind: its status
+	// says it is unreachable, and the pending export waits.
+	conn, err := e.open(ctx, sys)
+	if err != nil {
+		e.setReachable(ctx, sys.ID, err)
+		return err
+	}
+	defer conn.Close()
 	rec, err := e.startRun(ctx, sys.ID, Export, "request")
 	if err != nil {
 		return err
 	}
-	// The sync's own counts stay out of the export run's record.
-	scratch := &runRecord{e: e, flushed: time.Now()}
-	if _, err := e.syncObjects(ctx, sys, sc, scratch); err != nil {
-		_, _ = rec.finish(ctx, err, "")
-		return err
-	}
-	conn, err := e.Open(ctx, *sys)
-	if err != nil {
-		e.setReachable(ctx, sys.ID, err)
-		_, _ = rec.finish(ctx, err, "")
-		return err
-	}
-	defer conn.Close()
 	msg, err := e.exportWith(ctx, sys, conn, RunOptions{Trigger: "request"}, rec, sc.requestID)
 	if err == nil {
 		// The confirming import: a delta import right after the export.
@@ -188,4 +202,13 @@ func (e *Engine) DueCycles(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("syncsvc: due cycles: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// failRequest marks a request failed with the reason one system gave.
+func (e *Engine) failRequest(ctx context.Context, requestID, systemName string, cause error) error {
+	_, err := e.Pool.Exec(ctx, `WITH f AS (UPDATE requests SET status = 'failed', updated_at = now()
+			WHERE id = $1 AND status = 'committed' RETURNING id)
+		INSERT INTO request_events (request_id, kind, detail) VALUES ($1, 'export_failed', $2)`,
+		requestID, fmt.Sprintf("%s could not take the change: %s", systemName, portal.ErrorMessageOr(cause)))
+	return err
 }

@@ -26,10 +26,15 @@ func (e *Engine) importRun(ctx context.Context, sys *portal.ConnectedSystem, ful
 }
 
 func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, full bool, rec *runRecord) error {
-	started := e.now()
+	// The database's clock, as the exports' sent_at: an export confirmed
+	// by this import was sent before it began.
+	var started time.Time
+	if err := e.Pool.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&started); err != nil {
+		return fmt.Errorf("syncsvc: clock: %w", err)
+	}
 	if conn == nil {
 		var err error
-		if conn, err = e.Open(ctx, *sys); err != nil {
+		if conn, err = e.open(ctx, sys); err != nil {
 			e.setReachable(ctx, sys.ID, err)
 			return err
 		}
@@ -44,7 +49,7 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		if len(batch) == 0 {
 			return nil
 		}
-		err := e.writeImported(ctx, sys.ID, batch, full, rec)
+		err := e.writeImported(ctx, sys.ID, batch, full, rec, conn)
 		rec.progress(ctx, len(batch))
 		batch = batch[:0]
 		return err
@@ -111,7 +116,7 @@ func unreachable(err error) error {
 }
 
 // writeImported stores a batch of imported objects in the connector space.
-func (e *Engine) writeImported(ctx context.Context, systemID string, objs []ImportedObject, full bool, rec *runRecord) error {
+func (e *Engine) writeImported(ctx context.Context, systemID string, objs []ImportedObject, full bool, rec *runRecord, conn Connector) error {
 	anchors := make([]string, len(objs))
 	for i, o := range objs {
 		anchors[i] = o.Anchor
@@ -139,22 +144,32 @@ func (e *Engine) writeImported(ctx context.Context, systemID string, objs []Impo
 				}
 				continue
 			}
+			if cur == nil && o.Class == "" {
+				// A delta for an object never seen: moved into scope, it
+				// carries only what changed. Read it whole.
+				whole, err := conn.Read(ctx, o.Anchor, "")
+				if err != nil || whole.Class == "" {
+					continue // gone again, or not a user or group
+				}
+				o = whole
+			}
 			attrs := foldAttrs(o.Attributes)
 			if cur == nil {
 				class := o.Class
-				if class == "" {
-					continue // a change to an object out of scope that we never saw
-				}
 				data, _ := json.Marshal(attrs)
 				// An object Tessera created and lost track of (a crash
-				// between the add and its record) is adopted by its DN.
+				// between the add and its record) is adopted: at its DN,
+				// with the account name Tessera gave it, and nothing else.
 				b.Queue(`WITH adopted AS (UPDATE cs_objects SET anchor = $2, attributes = $4, seen_run = $6, imported_at = now(),
 						pending_import = true, changed_attrs = $7
-					WHERE id = (SELECT id FROM cs_objects WHERE system_id = $1 AND anchor IS NULL AND lower(dn) = lower($3) LIMIT 1)
+					WHERE id = (SELECT id FROM cs_objects WHERE system_id = $1 AND anchor IS NULL AND lower(dn) = lower($3)
+						AND EXISTS (SELECT 1 FROM json_array_elements(export_changes) c
+							WHERE lower(c->>'Name') = 'samaccountname' AND lower(c->'Values'->>0) = lower($8))
+						LIMIT 1)
 					RETURNING id)
 					INSERT INTO cs_objects (system_id, anchor, dn, class, attributes, seen_run, imported_at, pending_import, changed_attrs)
 					SELECT $1, $2, $3, $5, $4, $6, now(), true, $7 WHERE NOT EXISTS (SELECT 1 FROM adopted)`,
-					systemID, o.Anchor, o.DN, data, string(class), nullRun(rec.id), changedAttrs(nil, attrs))
+					systemID, o.Anchor, o.DN, data, string(class), nullRun(rec.id), changedAttrs(nil, attrs), firstValue(attrs, "samaccountname"))
 				rec.count("add", o.DN, "")
 				continue
 			}
@@ -182,6 +197,9 @@ func (e *Engine) writeImported(ctx context.Context, systemID string, objs []Impo
 			case !sameAttrs(cur.Attrs, merged):
 				kind = "update"
 			}
+			if kind == "rename" || kind == "move" {
+				queueMemberRename(b, systemID, cur.DN, o.DN)
+			}
 			data, _ := json.Marshal(merged)
 			if kind == "unchanged" {
 				b.Queue("UPDATE cs_objects SET seen_run = $2, imported_at = now() WHERE id = $1", cur.ID, nullRun(rec.id))
@@ -194,6 +212,13 @@ func (e *Engine) writeImported(ctx context.Context, systemID string, objs []Impo
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
+}
+
+func firstValue(attrs map[string][]string, name string) string {
+	if v := attrs[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func nullRun(id int64) *int64 {
@@ -291,39 +316,23 @@ func changedAttrs(before, after map[string][]string) []string {
 // started: the import read the system after them. The requests they
 // carried record "exported" and complete when nothing else is waiting.
 func confirmExports(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, importStarted time.Time) error {
-	rows, err := tx.Query(ctx, `DELETE FROM export_requests WHERE system_id = $1 AND sent_at IS NOT NULL AND sent_at <= $2
-		RETURNING request_id::text`, sys.ID, importStarted)
-	if err != nil {
-		return err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	return completeRequests(ctx, tx, ids, sys.Name)
+	// "Exported" goes on the timeline in the statement that releases the
+	// requests, before the trigger completes them.
+	_, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM export_requests WHERE system_id = $1 AND sent_at IS NOT NULL AND sent_at <= $2
+			RETURNING request_id)
+		INSERT INTO request_events (request_id, kind, detail) SELECT DISTINCT request_id, 'exported', $3 FROM gone`,
+		sys.ID, importStarted, "Exported to "+sys.Name)
+	return err
 }
 
-// completeRequests records, for each request, that its change reached
-// systemName (when set), and completes those with nothing left to export
-// anywhere.
-func completeRequests(ctx context.Context, tx pgx.Tx, ids []string, systemName string) error {
+// completeRequests completes the requests among ids that wait for no
+// export; the trigger on export_requests does so whenever one is released.
+func completeRequests(ctx context.Context, tx pgx.Tx, ids []string) error {
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	if len(ids) == 0 {
 		return nil
 	}
-	if systemName != "" {
-		if _, err := tx.Exec(ctx, `INSERT INTO request_events (request_id, kind, detail)
-			SELECT id, 'exported', $2 FROM unnest($1::uuid[]) AS id`, ids, "Exported to "+systemName); err != nil {
-			return err
-		}
-	}
-	_, err := tx.Exec(ctx, `WITH done AS (
-			UPDATE requests r SET status = 'completed', updated_at = now()
-			WHERE r.id = ANY($1::uuid[]) AND r.status IN ('committed', 'failed')
-			AND NOT EXISTS (SELECT 1 FROM export_requests e WHERE e.request_id = r.id)
-			RETURNING r.id),
-		e AS (INSERT INTO request_events (request_id, kind, detail) SELECT id, 'completed', '' FROM done)
-		SELECT count(audit_append(NULL, 'request_completed', 'request', id::text, '{}')) FROM done`, ids)
+	_, err := tx.Exec(ctx, "SELECT complete_requests($1::uuid[])", ids)
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tessera-idm/tessera/portal"
 )
@@ -101,8 +102,9 @@ func (c AttributeChange) String() string {
 
 // userAccountControl bits.
 const (
-	uacDisabled = 0x2
-	uacNormal   = 0x200
+	uacDisabled      = 0x2
+	uacPasswdNotReqd = 0x20
+	uacNormal        = 0x200
 )
 
 // desiredUser computes a provisioning add of p.
@@ -120,6 +122,9 @@ func (r *compiledRule) addUser(p *portal.Person) (*PendingExport, error) {
 		v, err := r.outPerson[i].Value(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s", f.CS, portal.ErrorMessage(err))
+		}
+		if strings.EqualFold(f.CS, "sAMAccountName") && utf8.RuneCountInString(v) > 20 {
+			return nil, fmt.Errorf("sAMAccountName %q is longer than the 20 characters AD allows: shorten it in the flow", v)
 		}
 		if v != "" {
 			pe.Changes = append(pe.Changes, AttributeChange{Op: AttributeReplace, Name: f.CS, Values: []string{v}})
@@ -144,9 +149,10 @@ func (r *compiledRule) diffUser(p *portal.Person, cs *CSObject) (*PendingExport,
 	if uacText := cs.first("userAccountControl"); uacText != "" {
 		if uac, err := strconv.ParseInt(uacText, 10, 64); err == nil {
 			disabled := uac&uacDisabled != 0
-			// An account created without a password cannot be enabled by
-			// a flow; it waits for its person to set one.
-			canEnable := r.InitialPassword == "random"
+			// Tessera enables only accounts its rule makes enabled, and
+			// never one that may have no password (PASSWD_NOTREQD): that
+			// one waits for its person to set a password.
+			canEnable := r.InitialPassword == "random" && r.EnableOnCreate && uac&uacPasswdNotReqd == 0
 			switch {
 			case !p.Enabled && !disabled:
 				pe.Changes = append(pe.Changes, uacChange(uac|uacDisabled))

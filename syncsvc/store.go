@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,15 +49,30 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 	if !v.Has(portal.RoleAdmin) {
 		return portal.Errorf(portal.EFORBIDDEN, "Only administrators change sync rules.")
 	}
-	if _, err := e.Systems.FindConnectedSystem(ctx, r.SystemID); err != nil {
+	sys, err := e.Systems.FindConnectedSystem(ctx, r.SystemID)
+	if err != nil {
 		return err
 	}
 	env, err := ruleEnv(ctx, e.Pool)
 	if err != nil {
 		return err
 	}
-	if _, err := r.compile(env); err != nil {
+	c, err := r.compile(env)
+	if err != nil {
 		return err
+	}
+	// What Tessera creates or moves must stay where it imports from, or
+	// every import would lose it and every sync make it again.
+	if c.template != nil {
+		sample, _ := expandTemplate(c.template, func(string) string { return "x" })
+		if !inScopeOf(sys, sample) {
+			return portal.Errorf(portal.EINVALID, "The DN template %q makes objects outside the OUs in scope of %s (%s).",
+				r.DNTemplate, sys.Name, scopeText(sys))
+		}
+	}
+	if r.DeprovisionOU != "" && !inScopeOf(sys, "CN=x,"+r.DeprovisionOU) {
+		return portal.Errorf(portal.EINVALID, "The deprovisioning OU %q is outside the OUs in scope of %s (%s): disabled accounts moved there would be lost to Tessera.",
+			r.DeprovisionOU, sys.Name, scopeText(sys))
 	}
 	joins, _ := json.Marshal(nonNilSlice(r.JoinRules))
 	in, _ := json.Marshal(nonNilSlice(r.Inbound))
@@ -79,6 +95,28 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 				"deprovision": r.Deprovision})
 		return err
 	})
+}
+
+// inScopeOf reports whether dn lies in the system's OUs in scope (or its
+// base DN when it names none).
+func inScopeOf(sys *portal.ConnectedSystem, dn string) bool {
+	scope := sys.OUs
+	if len(scope) == 0 {
+		scope = []string{sys.BaseDN}
+	}
+	for _, ou := range scope {
+		if UnderDN(dn, ou) {
+			return true
+		}
+	}
+	return false
+}
+
+func scopeText(sys *portal.ConnectedSystem) string {
+	if len(sys.OUs) == 0 {
+		return sys.BaseDN
+	}
+	return strings.Join(sys.OUs, "; ")
 }
 
 func nonNilSlice[T any](s []T) []T {

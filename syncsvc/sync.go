@@ -64,6 +64,7 @@ type changeSet struct {
 	// deprovisioned are objects out of scope with nothing to export: their
 	// time to deletion starts.
 	deprovisioned []int64
+	returned      []int64          // deprovisioned objects back in scope
 	newCS         []*CSObject      // planned adds, with pending[i] for each
 	newPending    []*PendingExport // one per newCS
 	stream        *plannedStream   // writes newCS as they come; nil in a preview
@@ -144,8 +145,12 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 			return nil, err
 		}
 		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: nothing to roll back
-		out.stream = startPlanned(ctx, tx, sys.ID)
-		defer out.stream.finish(true) //nolint:errcheck // after a normal finish: nothing left to stop
+		if sc.all {
+			if out.stream, err = startPlanned(ctx, tx, sys.ID); err != nil {
+				return nil, err
+			}
+			defer out.stream.finish(true) //nolint:errcheck // after a normal finish: nothing left to stop
+		}
 	}
 	now := e.now()
 	if rs.users != nil {
@@ -205,6 +210,15 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 	}
 	if sc.dryRun {
 		return out, nil
+	}
+	if out.stream == nil && len(out.newCS) > 0 {
+		// A small sync writes its new objects now, in one COPY too.
+		if out.stream, err = startPlanned(ctx, tx, sys.ID); err != nil {
+			return nil, err
+		}
+		for i, o := range out.newCS {
+			out.stream.add(o, out.newPending[i])
+		}
 	}
 	if err := out.stream.finish(false); err != nil {
 		return nil, fmt.Errorf("syncsvc: write new objects: %w", err)
@@ -375,6 +389,12 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			out.pending = append(out.pending, pe)
 		}
 	case in:
+		if cs.Deprovisioned != nil {
+			// Back in scope: no longer on its way to deletion, and its
+			// account may be enabled again.
+			out.returned = append(out.returned, cs.ID)
+			cs.Deprovisioned = nil
+		}
 		if pe, err = r.diffUser(p, cs); err != nil {
 			fail(cs.DN, err)
 			return
@@ -774,13 +794,28 @@ func nonNil(s []string) []string {
 
 // forEachPerson streams the scope's people.
 func (e *Engine) forEachPerson(ctx context.Context, sc syncScope, fn func(*portal.Person) error) error {
-	sql, args := personSelect+" ORDER BY id", []any{}
 	if !sc.all {
+		// A few people: read them first, so that no connection stays
+		// busy while they are synced.
 		if len(sc.people) == 0 {
 			return nil
 		}
-		sql, args = personSelect+" WHERE id = ANY($1::uuid[])", []any{sc.people}
+		rows, err := e.Pool.Query(ctx, personSelect+" WHERE id = ANY($1::uuid[])", sc.people)
+		if err != nil {
+			return fmt.Errorf("syncsvc: people: %w", err)
+		}
+		people, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*portal.Person, error) { return scanMVPerson(row) })
+		if err != nil {
+			return fmt.Errorf("syncsvc: people: %w", err)
+		}
+		for _, p := range people {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
+	sql, args := personSelect+" ORDER BY id", []any{}
 	rows, err := e.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("syncsvc: people: %w", err)
@@ -867,6 +902,11 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 				return err
 			}
 		}
+		if len(out.returned) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET deprovisioned_at = NULL WHERE id = ANY($1)`, out.returned); err != nil {
+				return err
+			}
+		}
 		if len(out.disconnect) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET person_id = NULL, group_id = NULL WHERE id = ANY($1)`, out.disconnect); err != nil {
 				return err
@@ -909,16 +949,9 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 				WHERE id = ANY($1) AND export_op IS NOT NULL`, out.clear); err != nil {
 				return err
 			}
-			rows, err := tx.Query(ctx, `DELETE FROM export_requests WHERE cs_id = ANY($1) AND sent_at IS NULL RETURNING request_id::text`,
-				out.clear)
-			if err != nil {
-				return err
-			}
-			done, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			if err := completeRequests(ctx, tx, done, ""); err != nil {
+			// Nothing to export for them any more: their requests are
+			// released (and completed by the trigger).
+			if _, err := tx.Exec(ctx, `DELETE FROM export_requests WHERE cs_id = ANY($1) AND sent_at IS NULL`, out.clear); err != nil {
 				return err
 			}
 		}
@@ -949,8 +982,12 @@ type plannedStream struct {
 	now     time.Time
 }
 
-func startPlanned(ctx context.Context, tx pgx.Tx, systemID string) *plannedStream {
-	s := &plannedStream{ch: make(chan []any, 4096), result: make(chan error, 1), system: uuidOrNull(systemID), now: time.Now()}
+func startPlanned(ctx context.Context, tx pgx.Tx, systemID string) (*plannedStream, error) {
+	s := &plannedStream{ch: make(chan []any, 4096), result: make(chan error, 1), system: uuidOrNull(systemID)}
+	// The database's clock, as every other export time.
+	if err := tx.QueryRow(ctx, "SELECT now()").Scan(&s.now); err != nil {
+		return nil, err
+	}
 	go func() {
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"cs_objects"}, plannedColumns, pgx.CopyFromFunc(func() ([]any, error) {
 			row, ok := <-s.ch
@@ -966,7 +1003,7 @@ func startPlanned(ctx context.Context, tx pgx.Tx, systemID string) *plannedStrea
 		for range s.ch { // a failed COPY must not block the sync
 		}
 	}()
-	return s
+	return s, nil
 }
 
 // add sends one new object and its pending export.
@@ -1195,10 +1232,13 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 			}
 		}
 	}
-	// People changed in the portal since the last delta sync started.
+	// People changed in the portal since the last delta sync started,
+	// with a margin: a change is stamped when its transaction begins, and
+	// one that began before that sync may have committed after it. Syncing
+	// a person twice changes nothing.
 	rows, err = e.Pool.Query(ctx, `SELECT id::text FROM people WHERE updated_at >= coalesce(
 		(SELECT max(started_at) FROM sync_runs WHERE system_id = $1 AND profile IN ('delta_sync', 'full_sync') AND status <> 'failed'
-			AND id <> $2), '-infinity')`, sys.ID, rec.id)
+			AND id <> $2), '-infinity') - interval '5 minutes'`, sys.ID, rec.id)
 	if err != nil {
 		return err
 	}
@@ -1209,7 +1249,7 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 	sc.people = append(sc.people, changed...)
 	// New groups, and groups whose members changed: by request, dynamic
 	// rule or expiry.
-	rows, err = e.Pool.Query(ctx, `WITH since AS (SELECT coalesce(max(started_at), '-infinity') AS t FROM sync_runs
+	rows, err = e.Pool.Query(ctx, `WITH since AS (SELECT coalesce(max(started_at), '-infinity') - interval '5 minutes' AS t FROM sync_runs
 			WHERE system_id = $1 AND profile IN ('delta_sync', 'full_sync') AND status <> 'failed' AND id <> $2)
 		SELECT group_id::text FROM group_member_changes, since WHERE at >= since.t
 		UNION SELECT id::text FROM groups, since WHERE created_at >= since.t`, sys.ID, rec.id)

@@ -35,7 +35,7 @@ func syncRuleFields(c *client, kv ...string) url.Values {
 		"outbound", "initial sAMAccountName = person.accountName\nsn = person.surname\ndisplayName = person.displayName",
 		"provision", "on", "dn_template", "CN={displayName},OU=People,OU=Staff,DC=corp,DC=example,DC=com",
 		"initial_password", "random", "enable_on_create", "on", "deprovision", "disable",
-		"deprovision_ou", "OU=Disabled,DC=corp,DC=example,DC=com", "delete_after_days", "30")
+		"deprovision_ou", "OU=Disabled,OU=Staff,DC=corp,DC=example,DC=com", "delete_after_days", "30")
 	for i := 0; i+1 < len(kv); i += 2 {
 		f.Set(kv[i], kv[i+1])
 	}
@@ -122,6 +122,8 @@ func TestSyncPages(t *testing.T) {
 			{[]string{"delete_after_days", "soon"}, "must be a whole number, not “soon”"},
 			{[]string{"initial_password", "none"}, "An account enabled at creation needs a password"},
 			{[]string{"dn_template", "OU=People,DC=corp,DC=example,DC=com"}, "The DN template must start with CN="},
+			{[]string{"dn_template", "CN={displayName},OU=People,DC=corp,DC=example,DC=com"}, "makes objects outside the OUs in scope"},
+			{[]string{"deprovision_ou", "OU=Disabled,DC=corp,DC=example,DC=com"}, "is outside the OUs in scope"},
 			{[]string{"dn_template", "CN={displayName}," + strings.Repeat("OU=x,", 500)}, "The DN template is too long: use at most 2048 characters."},
 		} {
 			f := syncRuleFields(c, tc.kv...)
@@ -150,11 +152,11 @@ func TestSyncPages(t *testing.T) {
 		require.NotContains(t, body, `data-testid="suggested"`)
 		require.Contains(t, body, `data-testid="rule-updated"`)
 		require.Contains(t, body, "phone &lt;- 100: cs.telephoneNumber\n")
-		require.Contains(t, body, `value="OU=Disabled,DC=corp,DC=example,DC=com"`)
+		require.Contains(t, body, `value="OU=Disabled,OU=Staff,DC=corp,DC=example,DC=com"`)
 
 		resp, body = c.post(path+"/sync/rules/group", c.form("join_rules", "sAMAccountName = name",
 			"outbound", "initial sAMAccountName = group.name\ndescription = group.description",
-			"dn_template", "CN={name},OU=Groups,DC=corp,DC=example,DC=com", "deprovision", "delete"))
+			"dn_template", "CN={name},OU=Groups,OU=Staff,DC=corp,DC=example,DC=com", "deprovision", "delete"))
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 
 		rules, err := tb.syncEngine(t, systems).SyncRules(ctx, sys.ID)

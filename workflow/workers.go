@@ -38,11 +38,11 @@ func AddWorkers(workers *river.Workers, d Deps) {
 }
 
 // syncRetry is how long a sync job waits when the connected system is
-// unreachable or busy with another run: it snoozes (not counted as a
-// failed attempt), longer each time, at most a minute.
-func syncRetry(attempt int) time.Duration {
-	d := 250 * time.Millisecond << min(attempt, 8)
-	return min(d, time.Minute)
+// unreachable or busy with another run: it snoozes (which River does not
+// count as an attempt), a quarter of the time it has waited so far, from
+// a quarter of a second to a minute.
+func syncRetry(created time.Time) time.Duration {
+	return min(max(250*time.Millisecond, time.Since(created)/4), time.Minute)
 }
 
 type syncExportWorker struct {
@@ -56,7 +56,7 @@ func (w *syncExportWorker) Work(ctx context.Context, job *river.Job[SyncExportAr
 	}
 	err := w.s.ExportRequest(ctx, job.Args.RequestID)
 	if err != nil && portal.Retryable(err) {
-		return river.JobSnooze(syncRetry(job.Attempt))
+		return river.JobSnooze(syncRetry(job.CreatedAt))
 	}
 	return err
 }

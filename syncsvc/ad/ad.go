@@ -54,6 +54,8 @@ type Config struct {
 type Connector struct {
 	cfg  Config
 	conn *ldap.Conn
+	// extraAttributes are imported besides ImportAttributes.
+	extraAttributes []string
 }
 
 var _ syncsvc.Connector = (*Connector)(nil)

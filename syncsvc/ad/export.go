@@ -318,7 +318,7 @@ func (c *Connector) Read(ctx context.Context, anchor, dn string) (syncsvc.Import
 	if anchor != "" {
 		dn = GUIDDN(anchor)
 	}
-	entry, err := c.read(ctx, dn, ImportAttributes...)
+	entry, err := c.read(ctx, dn, c.importAttributes()...)
 	if err != nil {
 		return syncsvc.ImportedObject{}, err
 	}

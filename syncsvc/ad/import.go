@@ -3,6 +3,7 @@ package ad
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,23 @@ var ImportAttributes = []string{
 	"whenChanged", "uSNChanged", "isDeleted",
 }
 
+// ImportAlso adds attributes to what imports read: those the sync rules
+// flow to and from; see syncsvc.AttributeImporter.
+func (c *Connector) ImportAlso(names []string) {
+	for _, n := range names {
+		if !slices.ContainsFunc(c.importAttributes(), func(a string) bool { return strings.EqualFold(a, n) }) {
+			c.extraAttributes = append(c.extraAttributes, n)
+		}
+	}
+}
+
+func (c *Connector) importAttributes() []string {
+	if len(c.extraAttributes) == 0 {
+		return ImportAttributes
+	}
+	return append(slices.Clip(ImportAttributes), c.extraAttributes...)
+}
+
 // scopeFilter selects people and groups; computers are users to AD.
 const scopeFilter = "(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=group))"
 
@@ -38,7 +56,7 @@ func (c *Connector) FullImport(ctx context.Context, fn func(syncsvc.ImportedObje
 				return err
 			}
 			req := ldap.NewSearchRequest(ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-				scopeFilter, ImportAttributes, []ldap.Control{paging})
+				scopeFilter, c.importAttributes(), []ldap.Control{paging})
 			res, err := conn.Search(req)
 			if err != nil {
 				return wrap("full import of", ou, err)
@@ -120,7 +138,7 @@ func (c *Connector) DeltaImport(ctx context.Context, watermark []byte, fn func(s
 			return nil, err
 		}
 		req := ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			scopeFilter, ImportAttributes, nil)
+			scopeFilter, c.importAttributes(), nil)
 		res, err := conn.DirSync(req, flags, 0, cookie)
 		if err != nil {
 			return nil, wrap("delta import of", c.cfg.BaseDN, err)
