@@ -23,7 +23,9 @@ type CommitArgs struct {
 // Kind implements river.JobArgs.
 func (CommitArgs) Kind() string { return "commit" }
 
-// ReminderArgs reminds the approvers who have not decided yet.
+// ReminderArgs reminds the approvers who have not decided yet, and then
+// schedules the deadline: an approval with a reminder has one timer job at
+// a time.
 type ReminderArgs struct {
 	ApprovalID string `json:"approval_id"`
 	Round      int    `json:"round"`

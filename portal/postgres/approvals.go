@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -26,20 +25,22 @@ type workflowRow struct {
 	ReminderHours                        *int
 }
 
-const workflowSQL = `SELECT id, name, approver_source, threshold, timeout_outcome, threshold_n,
-		approver_ids::text[], escalation_ids::text[], deadline_hours, deadline_business_days, calendar_id::text, reminder_hours,
-		approver_set_id::text
-	FROM approval_workflows`
+// workflowColumns are a workflow's columns, of approval_workflows w, in the
+// order of workflowRow.dest.
+const workflowColumns = `w.id, w.name, w.approver_source, w.threshold, w.timeout_outcome, w.threshold_n,
+		w.approver_ids::text[], w.escalation_ids::text[], w.deadline_hours, w.deadline_business_days, w.calendar_id::text,
+		w.reminder_hours, w.approver_set_id::text`
 
-func scanWorkflowRow(row pgx.Row) (*workflowRow, error) {
-	w := &workflowRow{}
-	err := row.Scan(&w.ID, &w.Name, &w.Source, &w.Threshold, &w.Outcome, &w.N, &w.ApproverIDs, &w.EscalationIDs,
-		&w.DeadlineHours, &w.DeadlineDays, &w.CalendarID, &w.ReminderHours, &w.ApproverSetID)
-	return w, err
+// dest is where a row of workflowColumns scans to.
+func (w *workflowRow) dest() []any {
+	return []any{&w.ID, &w.Name, &w.Source, &w.Threshold, &w.Outcome, &w.N, &w.ApproverIDs, &w.EscalationIDs,
+		&w.DeadlineHours, &w.DeadlineDays, &w.CalendarID, &w.ReminderHours, &w.ApproverSetID}
 }
 
 func loadWorkflow(ctx context.Context, tx pgx.Tx, id string) (*workflowRow, error) {
-	return scanWorkflowRow(tx.QueryRow(ctx, workflowSQL+` WHERE id = $1`, id))
+	w := &workflowRow{}
+	err := tx.QueryRow(ctx, `SELECT `+workflowColumns+` FROM approval_workflows w WHERE w.id = $1`, id).Scan(w.dest()...)
+	return w, err
 }
 
 // deadline is when an approval started now must be decided, or nil.
@@ -65,19 +66,17 @@ type requestHead struct {
 	Changes                                                     map[string]string
 	MemberUntil                                                 *time.Time
 	Approved                                                    bool // its approval was granted
-	HasApproval                                                 bool // its approval was started
 }
 
 const lockRequestSQL = `SELECT status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
 		person_id, coalesce(workflow_id::text, ''), changes, member_until,
-		EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id AND status = 'approved'),
-		EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id)
+		EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id AND status = 'approved')
 	FROM requests r WHERE id = $1 FOR UPDATE`
 
 func scanRequestHead(row pgx.Row) (requestHead, error) {
 	var h requestHead
 	err := row.Scan(&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil,
-		&h.Approved, &h.HasApproval)
+		&h.Approved)
 	return h, err
 }
 
@@ -87,37 +86,36 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error)
 
 // Authorize starts a request's approval: it resolves the approvers (and
 // their deputies), records the approval, tells the approvers, and schedules
-// the reminder and the deadline. Running it twice does nothing more.
+// its first timer (the reminder, or the deadline). Running it twice does
+// nothing more.
 func (db *DB) Authorize(ctx context.Context, requestID string) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		// The request (locked) and its workflow in one round trip.
-		var h requestHead
-		var w *workflowRow
-		var hErr, wErr error
-		b := &pgx.Batch{}
-		b.Queue(lockRequestSQL, requestID).QueryRow(func(row pgx.Row) error { h, hErr = scanRequestHead(row); return nil })
-		b.Queue(workflowSQL+` WHERE id = (SELECT workflow_id FROM requests WHERE id = $1)`, requestID).
-			QueryRow(func(row pgx.Row) error { w, wErr = scanWorkflowRow(row); return nil })
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		// The request (locked), its workflow and the approvers it may name
+		// from the request itself, in one statement. No row: there is no
+		// such request, or it needs no approval.
+		var status, requester string
+		var hasApproval bool
+		var c candidates
+		w := &workflowRow{}
+		err := tx.QueryRow(ctx, `SELECT r.status, coalesce(r.requester_id::text, ''), EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id),
+				array(SELECT person_id::text FROM group_owners WHERE group_id = r.group_id),
+				(SELECT manager_id::text FROM people WHERE id = r.person_id), `+workflowColumns+`
+			FROM requests r JOIN approval_workflows w ON w.id = r.workflow_id WHERE r.id = $1 FOR UPDATE OF r`, requestID).
+			Scan(append([]any{&status, &requester, &hasApproval, &c.Owners, &c.Manager}, w.dest()...)...)
+		if isNoRows(err) {
+			return nil
+		} else if err != nil {
 			return err
 		}
-		if isNoRows(hErr) {
-			return nil
-		} else if hErr != nil {
-			return hErr
-		}
-		if h.Status != string(portal.StatusAuthorizing) || h.HasApproval || h.WorkflowID == "" {
+		if status != string(portal.StatusAuthorizing) || hasApproval {
 			return nil
 		}
-		if wErr != nil {
-			return wErr
-		}
-		approvers, err := db.resolveApprovers(ctx, tx, w, h)
+		approvers, err := db.resolveApprovers(ctx, w, requester, c)
 		if err != nil {
 			return err
 		}
 		if len(approvers) == 0 {
-			return finish(ctx, tx, db, requestID, h.Requester, portal.StatusDenied, "",
+			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, "",
 				"No one can approve this request: workflow “"+w.Name+"” names no approver other than you.")
 		}
 		needed := 1
@@ -133,17 +131,14 @@ func (db *DB) Authorize(ctx context.Context, requestID string) error {
 			return err
 		}
 		approvalID := newUUID()
-		sentTo, err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, approvers, false,
-			stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
-				[]any{approvalID, requestID, needed, deadline}})
-		if err != nil {
-			return err
-		}
-		detail := fmt.Sprintf("Sent to %s; %d of %d needed", strings.Join(sentTo, ", "), needed, len(approvers))
+		due := ""
 		if deadline != nil {
-			detail += "; due " + deadline.UTC().Format("2 Jan 2006 15:04 UTC")
+			due = "; due " + deadline.UTC().Format("2 Jan 2006 15:04 UTC")
 		}
-		if err := addEvent(ctx, tx, requestID, "approval_requested", "", detail+"."); err != nil {
+		if err := db.addApprovers(ctx, tx, approvalID, requestID, requester, approvers, false,
+			"approval_requested", "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), due),
+			stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
+				[]any{approvalID, requestID, needed, deadline}}); err != nil {
 			return err
 		}
 		return db.scheduleDeadline(ctx, tx, w, approvalID, 1, now, deadline)
@@ -154,48 +149,39 @@ func (db *DB) Authorize(ctx context.Context, requestID string) error {
 	return nil
 }
 
+// scheduleDeadline schedules an approval's one timer: its reminder when the
+// workflow has one still ahead (the reminder then schedules the deadline),
+// and otherwise its deadline. Most approvals are decided before either is
+// due, so each costs one job, not two.
 func (db *DB) scheduleDeadline(ctx context.Context, tx pgx.Tx, w *workflowRow, approvalID string, round int, now time.Time, deadline *time.Time) error {
 	if deadline == nil {
 		return nil
 	}
-	jobs := []river.InsertManyParams{{Args: workflow.DeadlineArgs{ApprovalID: approvalID, Round: round},
-		InsertOpts: &river.InsertOpts{ScheduledAt: *deadline}}}
 	if w.ReminderHours != nil {
-		at := deadline.Add(-time.Duration(*w.ReminderHours) * time.Hour)
-		if at.After(now) {
-			jobs = append(jobs, river.InsertManyParams{Args: workflow.ReminderArgs{ApprovalID: approvalID, Round: round},
-				InsertOpts: &river.InsertOpts{ScheduledAt: at}})
+		if at := deadline.Add(-time.Duration(*w.ReminderHours) * time.Hour); at.After(now) {
+			return db.insertJob(ctx, tx, workflow.ReminderArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: at})
 		}
 	}
-	if _, err := db.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {
-		return fmt.Errorf("insert deadline jobs: %w", err)
-	}
-	return nil
+	return db.insertJob(ctx, tx, workflow.DeadlineArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: *deadline})
+}
+
+// candidates are the approvers a workflow may name from the request
+// itself: the owners of its group, the manager of its person.
+type candidates struct {
+	Owners  []string
+	Manager *string
 }
 
 // resolveApprovers lists the approvers a workflow names for a request,
 // never including the requester.
-func (db *DB) resolveApprovers(ctx context.Context, tx pgx.Tx, w *workflowRow, h requestHead) ([]string, error) {
+func (db *DB) resolveApprovers(ctx context.Context, w *workflowRow, requester string, c candidates) ([]string, error) {
 	var ids []string
 	switch w.Source {
 	case "owners":
-		if h.GroupID == "" {
-			return nil, nil
-		}
-		rows, err := tx.Query(ctx, "SELECT person_id::text FROM group_owners WHERE group_id = $1", h.GroupID)
-		if err != nil {
-			return nil, err
-		}
-		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return nil, err
-		}
+		ids = c.Owners
 	case "manager":
-		var m *string
-		if err := tx.QueryRow(ctx, "SELECT manager_id::text FROM people WHERE id = $1", h.PersonID).Scan(&m); err != nil {
-			return nil, err
-		}
-		if m != nil {
-			ids = []string{*m}
+		if c.Manager != nil {
+			ids = []string{*c.Manager}
 		}
 	case "named":
 		ids = w.ApproverIDs
@@ -217,72 +203,74 @@ func (db *DB) resolveApprovers(ctx context.Context, tx pgx.Tx, w *workflowRow, h
 			ids = append(ids, p.ID)
 		}
 	}
-	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == h.Requester })
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == requester })
 	slices.Sort(ids)
 	return slices.Compact(ids), nil
 }
 
-// addApprovers records approvers (and the deputies standing in for them
-// today), tells each of them, and returns their names for the timeline.
 // stmt is one SQL statement to run ahead of another in the same batch.
 type stmt struct {
 	SQL  string
 	Args []any
 }
 
-func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool, before ...stmt) ([]string, error) {
+// addApprovers records approvers (and the deputies standing in for them
+// today) and tells each of them. The timeline event of kind that comes
+// with them names them between prefix and suffix; it is written by the
+// same statement.
+func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool,
+	kind, prefix, suffix string, before ...stmt) error {
 	event := portal.EventApprovalRequested
 	if escalation {
 		event = portal.EventEscalated
 	}
 	b := &pgx.Batch{}
+	// The statement below joins people twice to an array of approvers. Its
+	// custom plans look cheaper than the generic one (they know the array's
+	// length), so Postgres would plan it afresh on every call, which costs
+	// six times what running it does; its generic plan (index look-ups
+	// per approver) is the right one for any array.
+	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
 	for _, st := range before {
 		b.Queue(st.SQL, st.Args...)
 	}
-	type added struct{ ID, Name, DeputyID, DeputyName string }
-	var list []added
+	var tell []string // approvers and deputies, each approver first
 	b.Queue(`WITH added AS (
-			INSERT INTO approvers (approval_id, person_id, escalation) SELECT $1, unnest($2::uuid[]), $3
-			ON CONFLICT DO NOTHING RETURNING person_id)
-		SELECT p.id::text, p.display_name, coalesce(d.deputy_id::text, ''), coalesce(dp.display_name, '')
-		FROM added JOIN people p ON p.id = added.person_id
-		LEFT JOIN deputies d ON d.person_id = p.id AND current_date BETWEEN d.starts AND d.ends
-			AND d.deputy_id IS DISTINCT FROM $4::uuid AND d.deputy_id <> ALL ($2::uuid[])
-		LEFT JOIN people dp ON dp.id = d.deputy_id
-		ORDER BY p.sort_name, p.id`, approvalID, ids, escalation, nullable(requester)).Query(func(rows pgx.Rows) error {
-		var err error
-		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (added, error) {
-			var a added
-			return a, row.Scan(&a.ID, &a.Name, &a.DeputyID, &a.DeputyName)
+			INSERT INTO approvers (approval_id, person_id, escalation) SELECT $1, unnest($2::text[]::uuid[]), $3
+			ON CONFLICT DO NOTHING RETURNING person_id),
+		list AS (
+			SELECT p.id, p.display_name, p.sort_name, d.deputy_id, dp.display_name AS deputy_name
+			FROM added JOIN people p ON p.id = added.person_id
+			LEFT JOIN deputies d ON d.person_id = p.id AND current_date BETWEEN d.starts AND d.ends
+				AND d.deputy_id IS DISTINCT FROM $4::uuid AND d.deputy_id <> ALL ($2::text[]::uuid[])
+			LEFT JOIN people dp ON dp.id = d.deputy_id),
+		deputized AS (
+			INSERT INTO approvers (approval_id, person_id, on_behalf_of, escalation)
+			SELECT $1, deputy_id, id, $3 FROM list WHERE deputy_id IS NOT NULL ON CONFLICT DO NOTHING),
+		noted AS (
+			INSERT INTO request_events (request_id, kind, detail)
+			SELECT $5, $6, $7::text || coalesce(string_agg(display_name || coalesce(' (and ' || deputy_name || ', deputy while away)', ''),
+				', ' ORDER BY sort_name, id), '') || $8::text FROM list)
+		SELECT id::text, coalesce(deputy_id::text, '') FROM list ORDER BY sort_name, id`,
+		approvalID, ids, escalation, nullable(requester), requestID, kind, prefix, suffix).Query(func(rows pgx.Rows) error {
+		var id, deputy string
+		_, err := pgx.ForEachRow(rows, []any{&id, &deputy}, func() error {
+			if tell = append(tell, id); deputy != "" {
+				tell = append(tell, deputy)
+			}
+			return nil
 		})
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
+		return err
 	}
-	var names, deputies, behalf []string
-	for _, a := range list {
-		if err := db.notify(ctx, tx, event, requestID, a.ID); err != nil {
-			return nil, err
-		}
-		if a.DeputyID == "" {
-			names = append(names, a.Name)
-			continue
-		}
-		names = append(names, a.Name+" (and "+a.DeputyName+", deputy while away)")
-		deputies, behalf = append(deputies, a.DeputyID), append(behalf, a.ID)
-		if err := db.notify(ctx, tx, event, requestID, a.DeputyID); err != nil {
-			return nil, err
+	for _, id := range tell {
+		if err := db.notify(ctx, tx, event, requestID, id); err != nil {
+			return err
 		}
 	}
-	if len(deputies) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO approvers (approval_id, person_id, on_behalf_of, escalation)
-			SELECT $1, d, b, $4 FROM unnest($2::uuid[], $3::uuid[]) AS t(d, b) ON CONFLICT DO NOTHING`,
-			approvalID, deputies, behalf, escalation); err != nil {
-			return nil, err
-		}
-	}
-	return names, nil
+	return nil
 }
 
 // finish ends a request that will not be committed (denied, expired),
@@ -317,17 +305,19 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 	}
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		var requestID, status, requester string
-		var needed int
+		var needed, approvedBy int
 		var principal, principalName, decided, byOther *string
 		err := tx.QueryRow(ctx, `SELECT a.request_id, a.status, a.needed, coalesce(r.requester_id::text, ''),
 				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
 				(SELECT p.display_name FROM approvers b JOIN people p ON p.id = b.person_id WHERE b.approval_id = a.id
-					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1)
+					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1),
+				(SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers
+					WHERE approval_id = a.id AND decision = 'approved')
 			FROM approvals a JOIN requests r ON r.id = a.request_id
 			LEFT JOIN LATERAL (SELECT coalesce(on_behalf_of, person_id) AS principal, decision FROM approvers
 				WHERE approval_id = a.id AND person_id = $2) me ON true
 			WHERE a.id = $1 FOR UPDATE OF a`, approvalID, v.PersonID).
-			Scan(&requestID, &status, &needed, &requester, &principal, &principalName, &decided, &byOther)
+			Scan(&requestID, &status, &needed, &requester, &principal, &principalName, &decided, &byOther, &approvedBy)
 		if isNoRows(err) {
 			return notFound
 		} else if err != nil {
@@ -357,31 +347,31 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 			detail = strings.TrimSpace("As deputy for " + *principalName + ". " + reason)
 		}
 		decisionEvent := event{decision, v.PersonID, detail}
-		// The decision and its effect on the approval in one round trip:
-		// a rejection ends it; enough approvals (counted by whom the
-		// approvers stand for) settle it. The row lock makes this exact.
-		settle := `UPDATE approvals SET status = 'approved' WHERE id = $1 AND needed <= (
-			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = $1 AND decision = 'approved')`
-		if !approve {
-			settle = `UPDATE approvals SET status = 'rejected' WHERE id = $1`
+		// The decision, and the approval it settles: a rejection ends it;
+		// enough approvals, counted by whom the approvers stand for, grant
+		// it. This approval counts for a principal not counted yet (checked
+		// above), and the row lock makes the count exact.
+		decide := `UPDATE approvers SET decision = $3, reason = $4, decided_at = now() WHERE approval_id = $1 AND person_id = $2`
+		settles := !approve || approvedBy+1 >= needed
+		if settles {
+			decide = `WITH d AS (` + decide + `) UPDATE approvals SET status = $3 WHERE id = $1`
 		}
-		var settled bool
-		b := &pgx.Batch{}
-		b.Queue(`UPDATE approvers SET decision = $3, reason = $4, decided_at = now()
-			WHERE approval_id = $1 AND person_id = $2`, approvalID, v.PersonID, decision, reason)
-		b.Queue(settle, approvalID).Exec(func(tag pgconn.CommandTag) error { settled = tag.RowsAffected() == 1; return nil })
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
+		st := stmt{decide, []any{approvalID, v.PersonID, decision, reason}}
 		if !approve {
+			if _, err := tx.Exec(ctx, st.SQL, st.Args...); err != nil {
+				return err
+			}
 			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason, decisionEvent)
 		}
-		if settled {
+		// The commit job is enqueued first, so that the decision and its
+		// record go in one round trip, the record last.
+		if settles {
 			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
 				return err
 			}
 		}
-		return record(ctx, tx, requestID, "approval_"+decision, map[string]any{"approval": approvalID, "reason": reason}, decisionEvent)
+		return execBatch(ctx, tx, st, recordStmt(requestID, "", "approval_"+decision,
+			map[string]any{"approval": approvalID, "reason": reason}, decisionEvent))
 	})
 	return storeError("decide", err)
 }
@@ -390,7 +380,7 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 // request that is no longer authorizing, or not approved, is left alone.
 func (db *DB) Commit(ctx context.Context, requestID string) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		h, err := lockRequest(ctx, tx, requestID)
+		h, syncing, err := lockForApply(ctx, tx, requestID)
 		if isNoRows(err) {
 			return nil
 		} else if err != nil {
@@ -402,7 +392,7 @@ func (db *DB) Commit(ctx context.Context, requestID string) error {
 		if err := db.notify(ctx, tx, portal.EventCompleted, requestID, h.Requester); err != nil {
 			return err
 		}
-		return db.applyLocked(ctx, tx, requestID, "", h)
+		return db.applyLocked(ctx, tx, requestID, "", h, syncing)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: commit %s: %w", requestID, err)
@@ -410,16 +400,24 @@ func (db *DB) Commit(ctx context.Context, requestID string) error {
 	return nil
 }
 
-// Remind tells the approvers who have not decided that the deadline nears.
+// Remind tells the approvers who have not decided that the deadline nears,
+// and schedules the deadline. An approval decided meanwhile needs neither.
 func (db *DB) Remind(ctx context.Context, approvalID string, round int) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		var requestID string
-		err := tx.QueryRow(ctx, "SELECT request_id FROM approvals WHERE id = $1 AND status = 'pending' AND round = $2 FOR UPDATE",
-			approvalID, round).Scan(&requestID)
+		var deadline *time.Time
+		err := tx.QueryRow(ctx, "SELECT request_id, deadline FROM approvals WHERE id = $1 AND status = 'pending' AND round = $2 FOR UPDATE",
+			approvalID, round).Scan(&requestID, &deadline)
 		if isNoRows(err) {
 			return nil
 		} else if err != nil {
 			return err
+		}
+		if deadline != nil {
+			if err := db.insertJob(ctx, tx, workflow.DeadlineArgs{ApprovalID: approvalID, Round: round},
+				&river.InsertOpts{ScheduledAt: *deadline}); err != nil {
+				return err
+			}
 		}
 		ids, err := undecided(ctx, tx, approvalID)
 		if err != nil {
@@ -483,11 +481,8 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 				approvalID, deadline); err != nil {
 				return err
 			}
-			names, err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, escalateTo, true)
-			if err != nil {
-				return err
-			}
-			if err := addEvent(ctx, tx, requestID, "escalated", "", "No decision by the deadline; escalated to "+strings.Join(names, ", ")+"."); err != nil {
+			if err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, escalateTo, true,
+				"escalated", "No decision by the deadline; escalated to ", "."); err != nil {
 				return err
 			}
 			return db.scheduleDeadline(ctx, tx, w, approvalID, round+1, now, deadline)

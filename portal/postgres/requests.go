@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -78,10 +79,17 @@ func recordStmt(requestID string, status portal.RequestStatus, action string, de
 			actors[i] = &events[i].ActorID
 		}
 	}
+	args := []any{requestID, kinds, actors, texts}
+	param := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	// The actors go as text: pgx cannot send strings as binary uuids, and
+	// falling back to text costs it an error per call.
 	sql := `WITH e AS (INSERT INTO request_events (request_id, kind, actor_id, detail)
-		SELECT $1, k, a, d FROM unnest($2::text[], $3::uuid[], $4::text[]) AS t(k, a, d)),
-		s AS (UPDATE requests SET status = $5, updated_at = now() WHERE id = $1 AND $5 <> '')`
-	args := []any{requestID, kinds, actors, texts, string(status)}
+		SELECT $1, k, a::uuid, d FROM unnest($2::text[], $3::text[], $4::text[]) AS t(k, a, d))`
+	// Without a status to set, the update is left out of the statement:
+	// even when it updates no row, it costs Postgres as much as the insert.
+	if status != "" {
+		sql += `, s AS (UPDATE requests SET status = ` + param(string(status)) + `, updated_at = now() WHERE id = $1)`
+	}
 	if action == "" {
 		return stmt{sql + ` SELECT 1`, args}
 	}
@@ -92,7 +100,8 @@ func recordStmt(requestID string, status portal.RequestStatus, action string, de
 	if len(events) > 0 {
 		actor = actors[0]
 	}
-	return stmt{sql + ` SELECT audit_append($6, $7, 'request', $1::text, $8)`, append(args, actor, action, details)}
+	sql += ` SELECT audit_append(` + param(actor) + `, ` + param(action) + `, 'request', $1::text, ` + param(details) + `)`
+	return stmt{sql, args}
 }
 
 // personColumnsFor maps the person attributes a request may change to their
@@ -155,26 +164,38 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		req = &portal.Request{RequesterID: v.PersonID, RequesterName: v.DisplayName, Operation: n.Operation,
 			GroupID: n.GroupID, GroupName: t.GroupName, PersonID: n.PersonID, PersonName: t.PersonName, Changes: changes,
 			MemberUntil: n.MemberUntil, Justification: n.Justification, Status: status, PolicyName: pol.Name}
-		err = tx.QueryRow(ctx, `INSERT INTO requests (requester_id, operation, group_id, person_id, changes, member_until,
+		// The ID is made here, so that the Authorize job can be inserted
+		// first and the request and its record go in one round trip.
+		id = newUUID()
+		if pol.WorkflowID != "" {
+			if err := db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: id}, nil); err != nil {
+				return err
+			}
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO requests (id, requester_id, operation, group_id, person_id, changes, member_until,
 				justification, status, policy_id, workflow_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, created_at`,
-			nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), n.PersonID, changes, n.MemberUntil,
-			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).Scan(&id, &req.CreatedAt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at`,
+			id, nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), n.PersonID, changes, n.MemberUntil,
+			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
+		submitted := event{"submitted", v.PersonID, "under policy “" + pol.Name + "”"}
+		if pol.WorkflowID != "" {
+			// The audit entry is written last: it takes the audit chain's
+			// lock, which is held until commit.
+			st := recordStmt(id, "", "request_submitted", map[string]any{"operation": n.Operation, "group": n.GroupID,
+				"person": n.PersonID, "policy": pol.Name}, submitted)
+			b.Queue(st.SQL, st.Args...)
+		}
+		err = tx.SendBatch(ctx, b).Close()
 		if isUniqueViolation(err) {
 			return portal.Errorf(portal.ECONFLICT, "There is already a pending request for this change; see My requests.")
 		} else if err != nil {
 			return err
 		}
 		req.ID, req.UpdatedAt = id, req.CreatedAt
-		submitted := event{"submitted", v.PersonID, "under policy “" + pol.Name + "”"}
-		// The audit entry is written last: it takes the audit chain's lock,
-		// which is held until commit.
 		if pol.WorkflowID != "" {
-			if err := db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: id}, nil); err != nil {
-				return err
-			}
-			return record(ctx, tx, id, "request_submitted", map[string]any{"operation": n.Operation, "group": n.GroupID,
-				"person": n.PersonID, "policy": pol.Name}, submitted)
+			return nil
 		}
 		req.Status = portal.StatusCompleted
 		return db.apply(ctx, tx, id, v.PersonID, submitted)
@@ -379,22 +400,35 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 // statement records the timeline (earlier events first) and the audit
 // entry, so the audit chain's lock is held only until commit.
 func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string, earlier ...event) error {
-	h, err := lockRequest(ctx, tx, requestID)
+	h, syncing, err := lockForApply(ctx, tx, requestID)
 	if err != nil {
 		return err
 	}
-	return db.applyLocked(ctx, tx, requestID, actorID, h, earlier...)
+	return db.applyLocked(ctx, tx, requestID, actorID, h, syncing, earlier...)
 }
 
-func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID string, h requestHead, earlier ...event) error {
+// lockForApply locks a request as lockRequest does and, in the same round
+// trip, says whether any connected system is to be told of its change.
+func lockForApply(ctx context.Context, tx pgx.Tx, requestID string) (requestHead, bool, error) {
+	var h requestHead
+	var hErr error
+	var syncing bool
+	b := &pgx.Batch{}
+	b.Queue(lockRequestSQL, requestID).QueryRow(func(row pgx.Row) error { h, hErr = scanRequestHead(row); return nil })
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM connected_systems s WHERE s.enabled AND NOT s.staging
+		AND EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id))`).QueryRow(func(row pgx.Row) error { return row.Scan(&syncing) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return h, false, err
+	}
+	return h, syncing, hErr
+}
+
+// applyLocked is apply for a request that lockForApply locked; syncing
+// is what it said.
+func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID string, h requestHead, syncing bool, earlier ...event) error {
 	op, groupID, personID, changes, until := h.Operation, h.GroupID, h.PersonID, h.Changes, h.MemberUntil
 	// With connected systems to export to, the request completes when
 	// they confirm the change; the sync hand-off is enqueued with it.
-	var syncing bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM connected_systems s WHERE s.enabled AND NOT s.staging
-		AND EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id))`).Scan(&syncing); err != nil {
-		return err
-	}
 	done := recordStmt(requestID, portal.StatusCompleted, "request_committed", map[string]any{"operation": op},
 		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})...)
 	if syncing {

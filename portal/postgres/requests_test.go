@@ -428,7 +428,8 @@ func TestDeputy(t *testing.T) {
 	p.email(owner.PersonID, "Approval needed", approval)
 	require.NoError(t, p.db.Decide(p.ctx, deputy, approval, true, "fine"))
 	_, events := p.waitStatus(v, r.ID, portal.StatusCompleted)
-	require.Contains(t, events[1].Detail, "deputy while away", "the timeline says the deputy got it")
+	require.True(t, strings.HasPrefix(events[1].Detail, "Sent to "+owner.DisplayName+" (and "+deputy.DisplayName+
+		", deputy while away); 1 of 1 needed; due "), "the timeline says the deputy got it: %s", events[1].Detail)
 	require.Contains(t, events[2].Detail, "As deputy for "+owner.DisplayName)
 	n, err := p.db.CountMyApprovals(p.ctx, owner)
 	require.NoError(t, err)
@@ -449,6 +450,29 @@ func (p *pipeline) jobScheduled(kind, approvalID string) time.Time {
 	return at
 }
 
+// scheduled reports whether a job of kind for approvalID waits to run.
+func (p *pipeline) scheduled(kind, approvalID string) bool {
+	p.t.Helper()
+	var found bool
+	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, `SELECT EXISTS (SELECT 1 FROM river_job WHERE kind = $1
+		AND args->>'approval_id' = $2 AND state = 'scheduled')`, kind, approvalID).Scan(&found))
+	return found
+}
+
+// waitScheduled waits until a job of kind for approvalID waits to run (one
+// job schedules the next) and returns when it is due.
+func (p *pipeline) waitScheduled(kind, approvalID string) time.Time {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !p.scheduled(kind, approvalID) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no %s job scheduled for approval %s", kind, approvalID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p.jobScheduled(kind, approvalID)
+}
+
 // fire makes scheduled jobs of kind for approvalID due now.
 func (p *pipeline) fire(kind, approvalID string) {
 	p.exec(`UPDATE river_job SET scheduled_at = now() WHERE kind = $1 AND args->>'approval_id' = $2 AND state = 'scheduled'`, kind, approvalID)
@@ -465,18 +489,28 @@ func TestDeadlineEscalationAndFinalTimeout(t *testing.T) {
 	v := p.outsider(g, 0)
 	r := p.join(v, g, "escalate me")
 	approval := p.approvalFor(owner, r.ID)
-	deadline := p.jobScheduled("approval_deadline", approval)
+	// One timer at a time: the reminder, 24 hours before the deadline,
+	// which schedules the deadline when it has reminded.
+	var deadline time.Time
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT deadline FROM approvals WHERE id = $1", approval).Scan(&deadline))
 	require.WithinDuration(t, time.Now().Add(48*time.Hour), deadline, time.Minute)
 	require.WithinDuration(t, deadline.Add(-24*time.Hour), p.jobScheduled("approval_reminder", approval), time.Second)
+	require.False(t, p.scheduled("approval_deadline", approval))
 
 	p.fire("approval_reminder", approval)
 	p.email(owner.PersonID, "Reminder, approval needed", approval)
+	require.WithinDuration(t, deadline, p.waitScheduled("approval_deadline", approval), time.Second)
 	p.fire("approval_deadline", approval)
 	_ = p.approvalFor(admin, r.ID) // escalated to the administrator
 	p.email(admin.PersonID, "Escalated to you", approval)
 	_, events := p.waitStatus(v, r.ID, portal.StatusAuthorizing)
 	require.Contains(t, kinds(events), "escalated")
 
+	// The escalation has its own reminder, then its own deadline.
+	p.waitScheduled("approval_reminder", approval)
+	p.fire("approval_reminder", approval)
+	p.email(admin.PersonID, "Reminder, approval needed", approval)
+	p.waitScheduled("approval_deadline", approval)
 	p.fire("approval_deadline", approval) // the second deadline: final timeout
 	_, events = p.waitStatus(v, r.ID, portal.StatusExpired)
 	p.email(v.PersonID, "Expired: Join VPN users", r.ID)
