@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -347,31 +348,43 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 			detail = strings.TrimSpace("As deputy for " + *principalName + ". " + reason)
 		}
 		decisionEvent := event{decision, v.PersonID, detail}
-		// The decision, and the approval it settles: a rejection ends it;
-		// enough approvals, counted by whom the approvers stand for, grant
-		// it. This approval counts for a principal not counted yet (checked
-		// above), and the row lock makes the count exact.
-		decide := `UPDATE approvers SET decision = $3, reason = $4, decided_at = now() WHERE approval_id = $1 AND person_id = $2`
-		settles := !approve || approvedBy+1 >= needed
-		if settles {
-			decide = `WITH d AS (` + decide + `) UPDATE approvals SET status = $3 WHERE id = $1`
-		}
-		st := stmt{decide, []any{approvalID, v.PersonID, decision, reason}}
+		// The decision and its effect on the approval in one round trip:
+		// a rejection ends it; enough approvals (counted by whom the
+		// approvers stand for) settle it. The row lock makes this exact.
+		decide := stmt{`UPDATE approvers SET decision = $3, reason = $4, decided_at = now()
+			WHERE approval_id = $1 AND person_id = $2`, []any{approvalID, v.PersonID, decision, reason}}
 		if !approve {
-			if _, err := tx.Exec(ctx, st.SQL, st.Args...); err != nil {
+			if err := execBatch(ctx, tx, decide, stmt{`UPDATE approvals SET status = 'rejected' WHERE id = $1`, []any{approvalID}}); err != nil {
 				return err
 			}
 			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason, decisionEvent)
 		}
-		// The commit job is enqueued first, so that the decision and its
-		// record go in one round trip, the record last.
-		if settles {
+		// The count read with the lock is a lower bound (the statement's
+		// snapshot misses approvals committed while it waited for the
+		// lock); when it already settles the approval, as it usually does,
+		// the commit job is enqueued first and the record goes in the same
+		// round trip as the decision, last.
+		enqueued := approvedBy+1 >= needed
+		if enqueued {
 			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
 				return err
 			}
 		}
-		return execBatch(ctx, tx, st, recordStmt(requestID, "", "approval_"+decision,
-			map[string]any{"approval": approvalID, "reason": reason}, decisionEvent))
+		var settled bool
+		b := &pgx.Batch{}
+		b.Queue(decide.SQL, decide.Args...)
+		b.Queue(`UPDATE approvals SET status = 'approved' WHERE id = $1 AND needed <= (
+			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = $1 AND decision = 'approved')`,
+			approvalID).Exec(func(tag pgconn.CommandTag) error { settled = tag.RowsAffected() == 1; return nil })
+		st := recordStmt(requestID, "", "approval_"+decision, map[string]any{"approval": approvalID, "reason": reason}, decisionEvent)
+		b.Queue(st.SQL, st.Args...)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if settled && !enqueued {
+			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+		}
+		return nil
 	})
 	return storeError("decide", err)
 }

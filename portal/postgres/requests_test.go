@@ -335,6 +335,41 @@ func TestThresholds(t *testing.T) {
 	}
 }
 
+// TestConcurrentApprovalsSettle has two approvers of an all-must-approve
+// workflow decide at once. Each reads the approval before the other's
+// decision commits (a third transaction holds its lock meanwhile); the
+// second to get the lock must still see that the two settle it.
+func TestConcurrentApprovalsSettle(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	a, b := p.viewer(34), p.viewer(35)
+	p.namedWorkflow(`INSERT INTO approval_workflows (name, approver_source, approver_ids, threshold)
+		VALUES ('both', 'named', $1, 'all') RETURNING id`, []string{a.PersonID, b.PersonID})
+	g := p.group("VPN users")
+	v := p.outsider(g, 4)
+	r := p.join(v, g, "both at once")
+	approval := p.approvalFor(a, r.ID)
+	lock, err := p.db.Pool.Begin(p.ctx)
+	require.NoError(t, err)
+	_, err = lock.Exec(p.ctx, "SELECT 1 FROM approvals WHERE id = $1 FOR UPDATE", approval)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, approver := range []portal.Viewer{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.db.Decide(p.ctx, approver, approval, true, "")
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // both wait for the lock
+	require.NoError(t, lock.Rollback(p.ctx))
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	p.waitStatus(v, r.ID, portal.StatusCompleted)
+}
+
 func TestConcurrentApprovals(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
