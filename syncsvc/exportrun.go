@@ -326,7 +326,9 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 					export_op = NULL, export_changes = NULL, export_new_dn = '', export_status = 'pending',
 					export_attempts = 0, export_error = '', export_updated_at = now()
 				WHERE id = $1`, p.CSID, nullText(o.anchor), o.dn, data, p.Deprovision)
-			b.Queue(`UPDATE export_requests SET sent_at = now() WHERE cs_id = $1 AND sent_at IS NULL`, p.CSID)
+			if len(p.RequestIDs) > 0 {
+				b.Queue(`UPDATE export_requests SET sent_at = now() WHERE cs_id = $1 AND sent_at IS NULL`, p.CSID)
+			}
 			if p.Op != ExportAdd && !SameDN(o.dn, p.DN) {
 				queueMemberRename(b, sys.ID, p.DN, o.dn)
 			}
