@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -815,22 +816,44 @@ func (e *Engine) forEachPerson(ctx context.Context, sc syncScope, fn func(*porta
 		}
 		return nil
 	}
-	sql, args := personSelect+" ORDER BY id", []any{}
-	rows, err := e.Pool.Query(ctx, sql, args...)
-	if err != nil {
-		return fmt.Errorf("syncsvc: people: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		p, err := scanMVPerson(rows)
+	// Everyone: one goroutine reads and decodes the rows while fn syncs
+	// the people already read.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	people := make(chan *portal.Person, 1024)
+	read := make(chan error, 1)
+	go func() {
+		defer close(people)
+		rows, err := e.Pool.Query(ctx, personSelect+" ORDER BY id")
 		if err != nil {
-			return fmt.Errorf("syncsvc: people: %w", err)
+			read <- fmt.Errorf("syncsvc: people: %w", err)
+			return
 		}
+		defer rows.Close()
+		for rows.Next() {
+			p, err := scanMVPerson(rows)
+			if err != nil {
+				read <- fmt.Errorf("syncsvc: people: %w", err)
+				return
+			}
+			select {
+			case people <- p:
+			case <-ctx.Done():
+				read <- ctx.Err()
+				return
+			}
+		}
+		read <- rows.Err()
+	}()
+	for p := range people {
 		if err := fn(p); err != nil {
+			cancel()
+			for range people { // let the reader finish
+			}
 			return err
 		}
 	}
-	return rows.Err()
+	return <-read
 }
 
 // forEachGroup streams the scope's groups with their members.
@@ -969,7 +992,7 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 
 // plannedColumns are the columns a provisioning add writes.
 var plannedColumns = []string{"system_id", "dn", "class", "person_id", "group_id", "export_op", "export_changes",
-	"export_set_password", "export_enable", "export_next_at", "export_updated_at"}
+	"export_set_password", "export_enable", "export_next_at"}
 
 // plannedStream COPYs the connector space objects of provisioning adds,
 // with their pending exports, as the sync computes them.
@@ -1010,7 +1033,7 @@ func startPlanned(ctx context.Context, tx pgx.Tx, systemID string) (*plannedStre
 func (s *plannedStream) add(o *CSObject, p *PendingExport) {
 	changes, _ := marshalChanges(p.Changes)
 	s.ch <- []any{s.system, o.DN, string(o.Class), uuidOrNull(o.PersonID), uuidOrNull(o.GroupID), string(p.Op),
-		[]byte(changes), p.SetPassword, p.Enable, s.now, s.now}
+		[]byte(changes), p.SetPassword, p.Enable, s.now}
 }
 
 // finish ends the COPY (or, with abort, makes it fail) and returns its
@@ -1096,17 +1119,36 @@ func marshalChanges(c []AttributeChange) (string, error) {
 	return string(append(b, ']')), nil
 }
 
-// appendJSONString appends s as a JSON string. Plain text is copied as is;
-// anything else goes through encoding/json.
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, everything else (UTF-8 included) as is.
+// Text that is not valid UTF-8 goes through encoding/json.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
+	if !utf8.ValidString(s) {
+		q, _ := json.Marshal(s)
+		return append(b, q...)
 	}
+	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	b = append(b, s...)
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
 
