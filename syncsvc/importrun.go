@@ -194,7 +194,7 @@ func (e *Engine) writeImported(ctx context.Context, systemID string, objs []Impo
 				if SameDN(a, b) {
 					kind = "rename"
 				}
-			case !sameAttrs(cur.Attrs, merged):
+			case len(changedAttrs(cur.Attrs, merged)) > 0:
 				kind = "update"
 			}
 			if kind == "rename" || kind == "move" {
@@ -265,25 +265,6 @@ func applyMembers(cur, added, removed []string) []string {
 		}
 	}
 	return out
-}
-
-// sameAttrs compares attributes, ignoring the ones that change on every
-// write and the order of values.
-func sameAttrs(a, b map[string][]string) bool {
-	for _, m := range []map[string][]string{a, b} {
-		for k := range m {
-			if volatile[k] {
-				continue
-			}
-			x, y := slices.Clone(a[k]), slices.Clone(b[k])
-			slices.Sort(x)
-			slices.Sort(y)
-			if !slices.Equal(x, y) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 var volatile = map[string]bool{"whenchanged": true, "usnchanged": true}

@@ -731,7 +731,7 @@ func (e *Engine) loadCS(ctx context.Context, systemID string, sc syncScope) ([]*
 	sql, args := csSelect+" WHERE system_id = $1", []any{systemID}
 	if !sc.all {
 		sql += ` AND (person_id = ANY($2::uuid[]) OR group_id = ANY($3::uuid[]) OR (person_id IS NULL AND group_id IS NULL))`
-		args = append(args, nonNil(sc.people), nonNil(sc.groups))
+		args = append(args, nonNilSlice(sc.people), nonNilSlice(sc.groups))
 	}
 	rows, err := e.Pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -768,7 +768,7 @@ func (e *Engine) loadSources(ctx context.Context, systemID string, sc syncScope,
 	sql, args := `SELECT person_id, attribute, system_id, precedence FROM mv_attribute_sources`, []any{}
 	if !sc.all {
 		sql += ` WHERE person_id = ANY($1::uuid[])`
-		args = append(args, nonNil(sc.people))
+		args = append(args, nonNilSlice(sc.people))
 	}
 	rows, err := e.Pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -784,13 +784,6 @@ func (e *Engine) loadSources(ctx context.Context, systemID string, sc syncScope,
 		out[pid+"\x00"+attr] = s
 	}
 	return out, rows.Err()
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // forEachPerson streams the scope's people.
@@ -1070,7 +1063,7 @@ func linkPlanned(ctx context.Context, tx pgx.Tx, systemID string, objs []*CSObje
 	_, err := tx.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id)
 		SELECT id, $2, $1 FROM cs_objects WHERE system_id = $1 AND anchor IS NULL
 			AND (person_id = ANY($3::uuid[]) OR group_id = ANY($4::uuid[]))
-		ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, systemID, requestID, nonNil(people), nonNil(groups))
+		ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, systemID, requestID, nonNilSlice(people), nonNilSlice(groups))
 	return err
 }
 
