@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,16 +68,21 @@ func BenchmarkRequestPipeline(b *testing.B) {
 			}
 		}()
 	}
-	// The owner decides on approvals as they arrive.
+	// The owner approves what is waiting as it arrives, as "My approvals"
+	// does with every waiting request selected (at most 100 at a time).
 	decided := map[string]bool{}
-	ids := make(chan string, 1000)
+	ids := make(chan []string, 100)
 	var dwg sync.WaitGroup
-	for range 8 {
+	for range 4 {
 		dwg.Add(1)
 		go func() {
 			defer dwg.Done()
-			for id := range ids {
-				if err := db.Decide(ctx, owner, id, true, ""); err != nil {
+			for chunk := range ids {
+				errs, err := db.DecideMany(ctx, owner, chunk, true, "")
+				if err == nil {
+					err = errors.Join(errs...)
+				}
+				if err != nil {
 					b.Error(err)
 				}
 			}
@@ -93,15 +100,19 @@ func BenchmarkRequestPipeline(b *testing.B) {
 		require.True(b, time.Now().Before(deadline), "only %d of %d completed", completed, n)
 		rows, err := pool.Query(ctx, `SELECT id FROM approvals WHERE status = 'pending'`)
 		require.NoError(b, err)
+		var waiting []string
 		for rows.Next() {
 			var id string
 			require.NoError(b, rows.Scan(&id))
 			if !decided[id] {
 				decided[id] = true
-				ids <- id
+				waiting = append(waiting, id)
 			}
 		}
 		require.NoError(b, rows.Err())
+		for chunk := range slices.Chunk(waiting, 100) {
+			ids <- chunk
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)

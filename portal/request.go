@@ -122,6 +122,9 @@ type NewRequest struct {
 // MaxJustification is the longest justification accepted, in characters.
 const MaxJustification = 2000
 
+// MaxBulkDecisions is how many approvals one bulk decision may cover.
+const MaxBulkDecisions = 500
+
 // Validate checks the shape of a new request before any policy is read.
 func (n *NewRequest) Validate(now time.Time) error {
 	if !utf8.ValidString(n.Justification) {
@@ -184,6 +187,10 @@ type RequestService interface {
 	CountMyApprovals(ctx context.Context, v Viewer) (int, error)
 	// Decide records the viewer's decision on an approval.
 	Decide(ctx context.Context, v Viewer, approvalID string, approve bool, reason string) error
+	// DecideMany records one decision on several approvals at once (at
+	// most MaxBulkDecisions), and says for each ID why it could not be
+	// decided (nil: decided); err is for a failure of the whole call.
+	DecideMany(ctx context.Context, v Viewer, approvalIDs []string, approve bool, reason string) ([]error, error)
 	GroupAccess(ctx context.Context, v Viewer, groupID string) (GroupAccess, error)
 	SetDeputy(ctx context.Context, v Viewer, deputyID string, starts, ends time.Time) error
 	RemoveDeputy(ctx context.Context, v Viewer, starts time.Time) error
@@ -198,6 +205,7 @@ const (
 	EventCompleted         = "completed"
 	EventDenied            = "denied"
 	EventExpired           = "expired"
+	EventFailed            = "failed"
 )
 
 // Notification is one email to send: who to, and the request it is about.
@@ -215,7 +223,8 @@ type Notification struct {
 // workers; each call is one transaction that also enqueues what follows.
 type RequestProcessor interface {
 	Authorize(ctx context.Context, requestID string) error
-	Commit(ctx context.Context, requestID string) error
+	// Commit applies approved requests, as many as one commit job names.
+	Commit(ctx context.Context, requestIDs []string) error
 	Remind(ctx context.Context, approvalID string, round int) error
 	Deadline(ctx context.Context, approvalID string, round int) error
 	ExpireMembership(ctx context.Context, groupID, personID string, until time.Time) error

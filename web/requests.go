@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -205,18 +206,22 @@ func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
 		s.renderApprovals(w, r, http.StatusBadRequest, "", "Select at least one request.")
 		return
 	}
-	if len(ids) > 500 {
-		s.renderApprovals(w, r, http.StatusBadRequest, "", "Decide on at most 500 requests at once.")
+	if len(ids) > portal.MaxBulkDecisions {
+		s.renderApprovals(w, r, http.StatusBadRequest, "", fmt.Sprintf("Decide on at most %d requests at once.", portal.MaxBulkDecisions))
+		return
+	}
+	errs, err := s.Requests.DecideMany(r.Context(), viewer(r), ids, approve, reason)
+	if portal.ErrorCode(err) == portal.EINVALID {
+		s.renderApprovals(w, r, http.StatusBadRequest, "", portal.ErrorMessage(err))
+		return
+	} else if err != nil {
+		s.Error(w, r, err)
 		return
 	}
 	var problems []string
 	done := 0
-	for _, id := range ids {
-		if err := s.Requests.Decide(r.Context(), viewer(r), id, approve, reason); err != nil {
-			if portal.ErrorCode(err) == portal.EINTERNAL {
-				s.Error(w, r, err)
-				return
-			}
+	for _, err := range errs {
+		if err != nil {
 			problems = append(problems, portal.ErrorMessage(err))
 			continue
 		}

@@ -15,9 +15,10 @@ type AuthorizeArgs struct {
 // Kind implements river.JobArgs.
 func (AuthorizeArgs) Kind() string { return "authorize" }
 
-// CommitArgs applies an approved request.
+// CommitArgs applies approved requests: the one an approval settled, or
+// all that one bulk decision settled, in one transaction.
 type CommitArgs struct {
-	RequestID string `json:"request_id"`
+	RequestIDs []string `json:"request_ids"`
 }
 
 // Kind implements river.JobArgs.

@@ -45,6 +45,9 @@ func Compose(n *portal.Notification, baseURL string) (Message, error) {
 	case portal.EventExpired:
 		subject = "Expired: " + r.Summary()
 		lead = "Your request expired without a decision: " + r.Summary() + "."
+	case portal.EventFailed:
+		subject = "Could not be done: " + r.Summary()
+		lead = "Your request was approved, but the change could not be made: " + r.Summary() + "."
 	default:
 		return Message{}, fmt.Errorf("unknown notification event %q", n.Event)
 	}

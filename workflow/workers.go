@@ -136,7 +136,7 @@ type commitWorker struct {
 }
 
 func (w *commitWorker) Work(ctx context.Context, job *river.Job[CommitArgs]) error {
-	return w.p.Commit(ctx, job.Args.RequestID)
+	return w.p.Commit(ctx, job.Args.RequestIDs)
 }
 
 type reminderWorker struct {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -63,26 +62,26 @@ func (db *DB) deadline(ctx context.Context, tx pgx.Tx, w *workflowRow, now time.
 
 // requestHead is a request as the pipeline's steps read it, locked.
 type requestHead struct {
-	Status, Requester, Operation, GroupID, PersonID, WorkflowID string
-	Changes                                                     map[string]string
-	MemberUntil                                                 *time.Time
-	Approved                                                    bool // its approval was granted
+	ID, Status, Requester, Operation, GroupID, PersonID, WorkflowID string
+	Changes                                                         map[string]string
+	MemberUntil                                                     *time.Time
+	Approved                                                        bool // its approval was granted
 }
 
-const lockRequestSQL = `SELECT status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
+// requestHeadColumns are a requestHead's columns (but its ID), of requests
+// r, in the order of requestHead.dest.
+const requestHeadColumns = `status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
 		person_id, coalesce(workflow_id::text, ''), changes, member_until,
-		EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id AND status = 'approved')
-	FROM requests r WHERE id = $1 FOR UPDATE`
+		EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id AND status = 'approved')`
 
-func scanRequestHead(row pgx.Row) (requestHead, error) {
-	var h requestHead
-	err := row.Scan(&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil,
-		&h.Approved)
-	return h, err
+func (h *requestHead) dest() []any {
+	return []any{&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil, &h.Approved}
 }
 
 func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error) {
-	return scanRequestHead(tx.QueryRow(ctx, lockRequestSQL, id))
+	h := requestHead{ID: id}
+	err := tx.QueryRow(ctx, `SELECT `+requestHeadColumns+` FROM requests r WHERE id = $1 FOR UPDATE`, id).Scan(h.dest()...)
+	return h, err
 }
 
 // Authorize starts a request's approval: it resolves the approvers (and
@@ -284,31 +283,74 @@ func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string,
 	if err := db.notify(ctx, tx, notice, requestID, requester); err != nil {
 		return err
 	}
-	return recordStatus(ctx, tx, requestID, status, "request_"+string(status), map[string]any{"detail": detail},
+	return recordStatus(ctx, tx, requestID, status, "request_"+string(status), map[string]string{"detail": detail},
 		append(earlier, event{string(status), actorID, detail})...)
 }
 
-// Decide records the viewer's decision and, under the approval's row lock,
-// settles the approval: one rejection denies the request; enough approvals
-// enqueue its commit. Concurrent decisions queue on the lock, so a request
-// is never committed twice nor after a rejection.
+// Decide records the viewer's decision on one approval; see DecideMany.
 func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, approve bool, reason string) error {
-	notFound := portal.Errorf(portal.ENOTFOUND, "There is no such approval.")
-	if !validID(approvalID) {
-		return notFound
+	errs, err := db.DecideMany(ctx, v, []string{approvalID}, approve, reason)
+	if err != nil {
+		return err
 	}
+	return errs[0]
+}
+
+// decision is one approval as DecideMany reads it, locked.
+type decision struct {
+	ApprovalID, RequestID, Status, Requester string
+	Needed, ApprovedBy                       int
+	// Principal is whom the viewer decides for (themself, or the approver
+	// they are deputy for); nil when the viewer is not an approver.
+	Principal, PrincipalName, Decided, ByOther *string
+}
+
+// DecideMany records the viewer's decision on several approvals in one
+// transaction and, under each approval's row lock, settles it: one
+// rejection denies the request; enough approvals commit it, through one
+// commit job for all the requests settled. Concurrent decisions queue on
+// the locks, so a request is never committed twice nor after a rejection.
+// The result has one entry per ID: nil when decided, or why not (nothing
+// is recorded for it); err is for a failure of the whole call.
+func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []string, approve bool, reason string) ([]error, error) {
 	reason = strings.TrimSpace(reason)
 	if len([]rune(reason)) > portal.MaxJustification {
-		return portal.Errorf(portal.EINVALID, "The reason is too long; use at most %d characters.", portal.MaxJustification)
+		return nil, portal.Errorf(portal.EINVALID, "The reason is too long; use at most %d characters.", portal.MaxJustification)
 	}
 	if !approve && reason == "" {
-		return portal.Errorf(portal.EINVALID, "Say why you reject the request; the requester will read it.")
+		return nil, portal.Errorf(portal.EINVALID, "Say why you reject the request; the requester will read it.")
 	}
+	if len(approvalIDs) > portal.MaxBulkDecisions {
+		return nil, portal.Errorf(portal.EINVALID, "Decide on at most %d requests at once.", portal.MaxBulkDecisions)
+	}
+	notFound := portal.Errorf(portal.ENOTFOUND, "There is no such approval.")
+	errs := make([]error, len(approvalIDs))
+	var ids []string
+	for i, id := range approvalIDs {
+		if !validID(id) {
+			errs[i] = notFound
+		} else {
+			ids = append(ids, strings.ToLower(id))
+		}
+	}
+	// Locks are taken in ID order, so that two bulk decisions on the same
+	// approvals cannot deadlock.
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) == 0 {
+		return errs, nil
+	}
+	verdict := "rejected"
+	if approve {
+		verdict = "approved"
+	}
+	var found map[string]error
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		var requestID, status, requester string
-		var needed, approvedBy int
-		var principal, principalName, decided, byOther *string
-		err := tx.QueryRow(ctx, `SELECT a.request_id, a.status, a.needed, coalesce(r.requester_id::text, ''),
+		found = make(map[string]error, len(ids))
+		// The count read with the lock is a lower bound (the statement's
+		// snapshot misses approvals committed while it waited for the
+		// lock); the settling update below counts again.
+		rows, err := tx.Query(ctx, `SELECT a.id::text, a.request_id::text, a.status, a.needed, coalesce(r.requester_id::text, ''),
 				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
 				(SELECT p.display_name FROM approvers b JOIN people p ON p.id = b.person_id WHERE b.approval_id = a.id
 					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1),
@@ -317,98 +359,190 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 			FROM approvals a JOIN requests r ON r.id = a.request_id
 			LEFT JOIN LATERAL (SELECT coalesce(on_behalf_of, person_id) AS principal, decision FROM approvers
 				WHERE approval_id = a.id AND person_id = $2) me ON true
-			WHERE a.id = $1 FOR UPDATE OF a`, approvalID, v.PersonID).
-			Scan(&requestID, &status, &needed, &requester, &principal, &principalName, &decided, &byOther, &approvedBy)
-		if isNoRows(err) {
-			return notFound
-		} else if err != nil {
+			WHERE a.id = ANY ($1::text[]::uuid[]) ORDER BY a.id FOR UPDATE OF a`, ids, v.PersonID)
+		if err != nil {
 			return err
 		}
-		if requester == v.PersonID {
-			return portal.Errorf(portal.EFORBIDDEN, "You cannot decide on your own request.")
+		var d decision
+		var ok []decision
+		_, err = pgx.ForEachRow(rows, []any{&d.ApprovalID, &d.RequestID, &d.Status, &d.Needed, &d.Requester,
+			&d.Principal, &d.PrincipalName, &d.Decided, &d.ByOther, &d.ApprovedBy}, func() error {
+			problem := d.problem(v)
+			found[d.ApprovalID] = problem
+			if problem == nil {
+				ok = append(ok, d)
+			}
+			return nil
+		})
+		if err != nil || len(ok) == 0 {
+			return err
 		}
-		if principal == nil {
-			return portal.Errorf(portal.EFORBIDDEN, "You are not an approver of this request.")
+		decided := make([]string, len(ok))
+		recs := make([]recording, len(ok))
+		for i, d := range ok {
+			detail := reason
+			if *d.Principal != v.PersonID && d.PrincipalName != nil {
+				detail = strings.TrimSpace("As deputy for " + *d.PrincipalName + ". " + reason)
+			}
+			decided[i] = d.ApprovalID
+			recs[i] = recording{d.RequestID, "approval_" + verdict, map[string]string{"approval": d.ApprovalID, "reason": reason},
+				[]event{{verdict, v.PersonID, detail}}}
 		}
-		if status != "pending" {
-			return portal.Errorf(portal.ECONFLICT, "This request is no longer waiting for a decision: it was %s.", status)
-		}
-		if decided != nil {
-			return portal.Errorf(portal.ECONFLICT, "You already %s this request.", *decided)
-		}
-		if byOther != nil {
-			return portal.Errorf(portal.ECONFLICT, "%s already decided on this request for the same approver.", *byOther)
-		}
-		decision := "rejected"
-		if approve {
-			decision = "approved"
-		}
-		detail := reason
-		if *principal != v.PersonID && principalName != nil {
-			detail = strings.TrimSpace("As deputy for " + *principalName + ". " + reason)
-		}
-		decisionEvent := event{decision, v.PersonID, detail}
-		// The decision and its effect on the approval in one round trip:
-		// a rejection ends it; enough approvals (counted by whom the
-		// approvers stand for) settle it. The row lock makes this exact.
 		decide := stmt{`UPDATE approvers SET decision = $3, reason = $4, decided_at = now()
-			WHERE approval_id = $1 AND person_id = $2`, []any{approvalID, v.PersonID, decision, reason}}
+			WHERE approval_id = ANY ($1::text[]::uuid[]) AND person_id = $2`, []any{decided, v.PersonID, verdict, reason}}
 		if !approve {
-			if err := execBatch(ctx, tx, decide, stmt{`UPDATE approvals SET status = 'rejected' WHERE id = $1`, []any{approvalID}}); err != nil {
+			// One rejection ends each approval and denies its request.
+			for i, d := range ok {
+				if err := db.notify(ctx, tx, portal.EventDenied, d.RequestID, d.Requester); err != nil {
+					return err
+				}
+				recs[i].Action = "request_denied"
+				recs[i].Details = map[string]string{"approval": d.ApprovalID, "reason": reason,
+					"detail": "Rejected by " + v.DisplayName + ": " + reason}
+				recs[i].Events = append(recs[i].Events, event{string(portal.StatusDenied), v.PersonID, recs[i].Details["detail"]})
+			}
+			return execBatch(ctx, tx, decide,
+				stmt{`UPDATE approvals SET status = 'rejected' WHERE id = ANY ($1::text[]::uuid[])`, []any{decided}},
+				recordManyStmt(portal.StatusDenied, recs...))
+		}
+		// Approvals the lower-bound count already settles, as it usually
+		// does, get their commit job first and the record goes in the same
+		// round trip as the decisions, last. Enough approvals (counted by
+		// whom the approvers stand for) settle an approval; the row locks
+		// make this exact.
+		var commit []string
+		for _, d := range ok {
+			if d.ApprovedBy+1 >= d.Needed {
+				commit = append(commit, d.RequestID)
+			}
+		}
+		enqueued := len(commit)
+		if enqueued > 0 {
+			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: commit}, nil); err != nil {
 				return err
 			}
-			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, v.PersonID, "Rejected by "+v.DisplayName+": "+reason, decisionEvent)
 		}
-		// The count read with the lock is a lower bound (the statement's
-		// snapshot misses approvals committed while it waited for the
-		// lock); when it already settles the approval, as it usually does,
-		// the commit job is enqueued first and the record goes in the same
-		// round trip as the decision, last.
-		enqueued := approvedBy+1 >= needed
-		if enqueued {
-			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
-				return err
-			}
-		}
-		var settled bool
+		var settled []string
 		b := &pgx.Batch{}
 		b.Queue(decide.SQL, decide.Args...)
-		b.Queue(`UPDATE approvals SET status = 'approved' WHERE id = $1 AND needed <= (
-			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = $1 AND decision = 'approved')`,
-			approvalID).Exec(func(tag pgconn.CommandTag) error { settled = tag.RowsAffected() == 1; return nil })
-		st := recordStmt(requestID, "", "approval_"+decision, map[string]any{"approval": approvalID, "reason": reason}, decisionEvent)
+		b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
+			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
+			RETURNING request_id::text`, decided).Query(func(rows pgx.Rows) error {
+			var err error
+			settled, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		st := recordManyStmt("", recs...)
 		b.Queue(st.SQL, st.Args...)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if settled && !enqueued {
-			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+		// Settled only by the fresh count: decisions that committed while
+		// this one waited for a lock.
+		late := slices.DeleteFunc(settled, func(id string) bool { return slices.Contains(commit, id) })
+		if len(late) > 0 {
+			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: late}, nil)
 		}
 		return nil
 	})
-	return storeError("decide", err)
+	if err != nil {
+		return nil, storeError("decide", err)
+	}
+	for i, id := range approvalIDs {
+		if errs[i] != nil {
+			continue
+		}
+		problem, ok := found[strings.ToLower(id)]
+		if !ok {
+			problem = notFound
+		}
+		errs[i] = problem
+	}
+	return errs, nil
 }
 
-// Commit applies a request whose approval was granted. It is idempotent: a
-// request that is no longer authorizing, or not approved, is left alone.
-func (db *DB) Commit(ctx context.Context, requestID string) error {
+// problem says why the viewer cannot decide on d, or nil.
+func (d *decision) problem(v portal.Viewer) error {
+	switch {
+	case d.Requester == v.PersonID:
+		return portal.Errorf(portal.EFORBIDDEN, "You cannot decide on your own request.")
+	case d.Principal == nil:
+		return portal.Errorf(portal.EFORBIDDEN, "You are not an approver of this request.")
+	case d.Status != "pending":
+		return portal.Errorf(portal.ECONFLICT, "This request is no longer waiting for a decision: it was %s.", d.Status)
+	case d.Decided != nil:
+		return portal.Errorf(portal.ECONFLICT, "You already %s this request.", *d.Decided)
+	case d.ByOther != nil:
+		return portal.Errorf(portal.ECONFLICT, "%s already decided on this request for the same approver.", *d.ByOther)
+	}
+	return nil
+}
+
+// Commit applies requests whose approval was granted, in one transaction.
+// It is idempotent: a request that is no longer authorizing, or not
+// approved, is left alone. When one of several cannot be applied (say, it
+// would remove a group's last owner), each is committed on its own, and a
+// request that cannot be is marked failed with the reason.
+func (db *DB) Commit(ctx context.Context, requestIDs []string) error {
+	ids := slices.DeleteFunc(slices.Clone(requestIDs), func(id string) bool { return !validID(id) })
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) == 0 {
+		return nil
+	}
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		h, syncing, err := lockForApply(ctx, tx, requestID)
-		if isNoRows(err) {
-			return nil
-		} else if err != nil {
+		heads, syncing, err := lockForApply(ctx, tx, ids)
+		if err != nil {
 			return err
 		}
-		if h.Status != string(portal.StatusAuthorizing) || !h.Approved {
-			return nil
+		var a applying
+		for _, h := range heads {
+			if h.Status != string(portal.StatusAuthorizing) || !h.Approved {
+				continue
+			}
+			if err := db.notify(ctx, tx, portal.EventCompleted, h.ID, h.Requester); err != nil {
+				return err
+			}
+			if err := db.applyLocked(ctx, tx, &a, h, "", syncing); err != nil {
+				return err
+			}
 		}
-		if err := db.notify(ctx, tx, portal.EventCompleted, requestID, h.Requester); err != nil {
+		return a.flush(ctx, tx, db, syncing)
+	})
+	switch {
+	case err == nil:
+		return nil
+	case portal.ErrorCode(err) == portal.EINTERNAL:
+		return fmt.Errorf("postgres: commit %s: %w", strings.Join(ids, ", "), err)
+	case len(ids) > 1:
+		for _, id := range ids {
+			if err := db.Commit(ctx, []string{id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return db.failCommit(ctx, ids[0], err)
+}
+
+// failCommit marks an approved request failed because its change cannot
+// be applied (problem says why, in words for the requester), and tells the
+// requester.
+func (db *DB) failCommit(ctx context.Context, requestID string, problem error) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		h, err := lockRequest(ctx, tx, requestID)
+		if err != nil || h.Status != string(portal.StatusAuthorizing) {
 			return err
 		}
-		return db.applyLocked(ctx, tx, requestID, "", h, syncing)
+		detail := "The change could not be made: " + portal.ErrorMessage(problem)
+		if err := db.notify(ctx, tx, portal.EventFailed, requestID, h.Requester); err != nil {
+			return err
+		}
+		return recordStatus(ctx, tx, requestID, portal.StatusFailed, "request_failed", map[string]string{"detail": detail},
+			event{string(portal.StatusFailed), "", detail})
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: commit %s: %w", requestID, err)
+		return fmt.Errorf("postgres: fail commit %s: %w", requestID, err)
 	}
 	return nil
 }
@@ -507,7 +641,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 			if err := addEvent(ctx, tx, requestID, "approved", "", "Approved automatically: no decision by the final deadline."); err != nil {
 				return err
 			}
-			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestID: requestID}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: []string{requestID}}, nil)
 		}
 		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'expired' WHERE id = $1", approvalID); err != nil {
 			return err
@@ -647,7 +781,7 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 			return nil, fmt.Errorf("postgres: notification: %w", err)
 		}
 		n.Path = "/approvals/" + approvalID
-	case portal.EventDenied, portal.EventExpired:
+	case portal.EventDenied, portal.EventExpired, portal.EventFailed:
 		err := db.Pool.QueryRow(ctx, `SELECT detail FROM request_events WHERE request_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1`,
 			requestID, event).Scan(&n.Detail)
 		if err != nil && !isNoRows(err) {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -54,14 +55,14 @@ type event struct{ Kind, ActorID, Detail string }
 
 // record adds timeline events to a request and, when action is set, the
 // audit entry for them, in one statement (one round trip on a hot path).
-func record(ctx context.Context, tx pgx.Tx, requestID, action string, details map[string]any, events ...event) error {
+func record(ctx context.Context, tx pgx.Tx, requestID, action string, details map[string]string, events ...event) error {
 	return recordStatus(ctx, tx, requestID, "", action, details, events...)
 }
 
 // recordStatus is record that also moves the request to status (when set)
 // in the same statement. Callers make it their transaction's last
 // statement: the audit entry takes the audit chain's lock until commit.
-func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status portal.RequestStatus, action string, details map[string]any, events ...event) error {
+func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status portal.RequestStatus, action string, details map[string]string, events ...event) error {
 	st := recordStmt(requestID, status, action, details, events...)
 	if _, err := tx.Exec(ctx, st.SQL, st.Args...); err != nil {
 		return fmt.Errorf("record %s: %w", action, err)
@@ -71,36 +72,71 @@ func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status porta
 
 // recordStmt is the statement recordStatus runs, for callers that batch it
 // behind the change it records.
-func recordStmt(requestID string, status portal.RequestStatus, action string, details map[string]any, events ...event) stmt {
-	kinds, actors, texts := make([]string, len(events)), make([]*string, len(events)), make([]string, len(events))
-	for i, e := range events {
-		kinds[i], texts[i] = e.Kind, e.Detail
-		if e.ActorID != "" {
-			actors[i] = &events[i].ActorID
+func recordStmt(requestID string, status portal.RequestStatus, action string, details map[string]string, events ...event) stmt {
+	return recordManyStmt(status, recording{requestID, action, details, events})
+}
+
+// recording is what recordManyStmt writes for one request: its timeline
+// events and, when Action is set, its audit entry.
+type recording struct {
+	RequestID string
+	Action    string
+	Details   map[string]string
+	Events    []event
+}
+
+// recordManyStmt records several requests in one statement: their timeline
+// events, their audit entries (in order), and their new status when set.
+// The audit entries take the audit chain's lock, which is held until
+// commit: callers make it their transaction's last statement.
+func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
+	var reqs, kinds, texts []string
+	var actors []*string
+	var auditReqs, auditActions, auditDetails []string
+	var auditActors []*string
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		ids = append(ids, r.RequestID)
+		var first *string
+		for i, e := range r.Events {
+			reqs, kinds, texts = append(reqs, r.RequestID), append(kinds, e.Kind), append(texts, e.Detail)
+			var actor *string
+			if e.ActorID != "" {
+				actor = &r.Events[i].ActorID
+			}
+			if i == 0 {
+				first = actor
+			}
+			actors = append(actors, actor)
 		}
+		if r.Action == "" {
+			continue
+		}
+		details := []byte("{}")
+		if len(r.Details) > 0 {
+			details, _ = json.Marshal(r.Details) // a map of strings always encodes
+		}
+		auditReqs, auditActions = append(auditReqs, r.RequestID), append(auditActions, r.Action)
+		auditActors, auditDetails = append(auditActors, first), append(auditDetails, string(details))
 	}
-	args := []any{requestID, kinds, actors, texts}
+	args := []any{reqs, kinds, actors, texts}
 	param := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
-	// The actors go as text: pgx cannot send strings as binary uuids, and
-	// falling back to text costs it an error per call.
+	// IDs and actors go as text: pgx cannot send strings as binary uuids,
+	// and falling back to text costs it an error per call.
 	sql := `WITH e AS (INSERT INTO request_events (request_id, kind, actor_id, detail)
-		SELECT $1, k, a::uuid, d FROM unnest($2::text[], $3::text[], $4::text[]) AS t(k, a, d))`
+		SELECT r::uuid, k, a::uuid, d FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(r, k, a, d))`
 	// Without a status to set, the update is left out of the statement:
 	// even when it updates no row, it costs Postgres as much as the insert.
 	if status != "" {
-		sql += `, s AS (UPDATE requests SET status = ` + param(string(status)) + `, updated_at = now() WHERE id = $1)`
+		sql += `, s AS (UPDATE requests SET status = ` + param(string(status)) + `, updated_at = now()
+			WHERE id = ANY (` + param(ids) + `::text[]::uuid[]))`
 	}
-	if action == "" {
+	if len(auditReqs) == 0 {
 		return stmt{sql + ` SELECT 1`, args}
 	}
-	if details == nil {
-		details = map[string]any{}
-	}
-	var actor *string
-	if len(events) > 0 {
-		actor = actors[0]
-	}
-	sql += ` SELECT audit_append(` + param(actor) + `, ` + param(action) + `, 'request', $1::text, ` + param(details) + `)`
+	// unnest yields the entries in order, and audit_append chains them so.
+	sql += ` SELECT audit_append(a::uuid, c, 'request', r, d::jsonb) FROM unnest(` + param(auditReqs) + `::text[], ` +
+		param(auditActors) + `::text[], ` + param(auditActions) + `::text[], ` + param(auditDetails) + `::text[]) AS t(r, a, c, d)`
 	return stmt{sql, args}
 }
 
@@ -183,7 +219,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		if pol.WorkflowID != "" {
 			// The audit entry is written last: it takes the audit chain's
 			// lock, which is held until commit.
-			st := recordStmt(id, "", "request_submitted", map[string]any{"operation": n.Operation, "group": n.GroupID,
+			st := recordStmt(id, "", "request_submitted", map[string]string{"operation": string(n.Operation), "group": n.GroupID,
 				"person": n.PersonID, "policy": pol.Name}, submitted)
 			b.Queue(st.SQL, st.Args...)
 		}
@@ -396,61 +432,118 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 
 // apply makes a granted request's change, in tx: it completes it when no
 // connected system is to be told, and otherwise enqueues the sync hand-off
-// that completes it once they confirm. Its last
-// statement records the timeline (earlier events first) and the audit
-// entry, so the audit chain's lock is held only until commit.
+// that completes it once they confirm. Its last statement records the
+// timeline (earlier events first) and the audit entry, so the audit
+// chain's lock is held only until commit.
 func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string, earlier ...event) error {
-	h, syncing, err := lockForApply(ctx, tx, requestID)
+	heads, syncing, err := lockForApply(ctx, tx, []string{requestID})
 	if err != nil {
 		return err
 	}
-	return db.applyLocked(ctx, tx, requestID, actorID, h, syncing, earlier...)
+	if len(heads) == 0 {
+		return pgx.ErrNoRows
+	}
+	var a applying
+	if err := db.applyLocked(ctx, tx, &a, heads[0], actorID, syncing, earlier...); err != nil {
+		return err
+	}
+	return a.flush(ctx, tx, db, syncing)
 }
 
-// lockForApply locks a request as lockRequest does and, in the same round
-// trip, says whether any connected system is to be told of its change.
-func lockForApply(ctx context.Context, tx pgx.Tx, requestID string) (requestHead, bool, error) {
-	var h requestHead
-	var hErr error
+// lockForApply locks requests (in ID order, so that two callers cannot
+// deadlock) and, in the same round trip, says whether any connected system
+// is to be told of their changes. Requests that do not exist are left out.
+func lockForApply(ctx context.Context, tx pgx.Tx, requestIDs []string) ([]requestHead, bool, error) {
+	var heads []requestHead
 	var syncing bool
 	b := &pgx.Batch{}
-	b.Queue(lockRequestSQL, requestID).QueryRow(func(row pgx.Row) error { h, hErr = scanRequestHead(row); return nil })
+	b.Queue(`SELECT id::text, `+requestHeadColumns+` FROM requests r WHERE id = ANY ($1::text[]::uuid[]) ORDER BY id FOR UPDATE`,
+		requestIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var h requestHead
+			if err := rows.Scan(append([]any{&h.ID}, h.dest()...)...); err != nil {
+				return err
+			}
+			heads = append(heads, h)
+		}
+		return rows.Err()
+	})
 	b.Queue(`SELECT EXISTS (SELECT 1 FROM connected_systems s WHERE s.enabled AND NOT s.staging
 		AND EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id))`).QueryRow(func(row pgx.Row) error { return row.Scan(&syncing) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return h, false, err
+		return nil, false, err
 	}
-	return h, syncing, hErr
+	return heads, syncing, nil
 }
 
-// applyLocked is apply for a request that lockForApply locked; syncing
-// is what it said.
-func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID string, h requestHead, syncing bool, earlier ...event) error {
-	op, groupID, personID, changes, until := h.Operation, h.GroupID, h.PersonID, h.Changes, h.MemberUntil
+// applying collects the statements, records and jobs of the requests one
+// transaction applies, so that they go to Postgres in one round trip.
+type applying struct {
+	stmts []stmt
+	recs  []recording
+	jobs  []river.InsertManyParams
+}
+
+// flush runs what a collected: the jobs, the changes in order, and the
+// records last (they take the audit chain's lock until commit).
+func (a *applying) flush(ctx context.Context, tx pgx.Tx, db *DB, syncing bool) error {
+	if len(a.jobs) > 0 {
+		if db.Jobs == nil {
+			return errors.New("postgres: no job inserter configured")
+		}
+		if _, err := db.Jobs.InsertManyTx(ctx, tx, a.jobs); err != nil {
+			return fmt.Errorf("insert jobs: %w", err)
+		}
+	}
+	stmts := a.stmts
+	if len(a.recs) > 0 {
+		status := portal.StatusCompleted
+		if syncing {
+			status = portal.StatusCommitted
+		}
+		stmts = append(stmts, recordManyStmt(status, a.recs...))
+	}
+	*a = applying{}
+	if len(stmts) == 0 {
+		return nil
+	}
+	return execBatch(ctx, tx, stmts...)
+}
+
+// applyLocked applies a request that lockForApply locked (syncing is what
+// it said), collecting its statements in a; changes that need an answer
+// from Postgres first run at once, after what a holds so far.
+func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h requestHead, actorID string, syncing bool, earlier ...event) error {
+	requestID, op, groupID, personID, changes, until := h.ID, h.Operation, h.GroupID, h.PersonID, h.Changes, h.MemberUntil
 	// With connected systems to export to, the request completes when
 	// they confirm the change; the sync hand-off is enqueued with it.
-	done := recordStmt(requestID, portal.StatusCompleted, "request_committed", map[string]any{"operation": op},
-		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})...)
+	rec := recording{requestID, "request_committed", map[string]string{"operation": op},
+		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})}
 	if syncing {
-		if err := db.insertJob(ctx, tx, workflow.SyncExportArgs{RequestID: requestID}, nil); err != nil {
-			return err
-		}
-		done = recordStmt(requestID, portal.StatusCommitted, "request_committed", map[string]any{"operation": op},
-			append(earlier, event{"committed", actorID, ""})...)
+		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.SyncExportArgs{RequestID: requestID}})
+		rec.Events = rec.Events[:len(rec.Events)-1]
 	}
+	a.recs = append(a.recs, rec)
 	switch portal.Operation(op) {
 	case portal.OpAddMember:
 		if until != nil {
-			if err := db.insertJob(ctx, tx, workflow.ExpireMembershipArgs{GroupID: groupID, PersonID: personID, Until: *until},
-				&river.InsertOpts{ScheduledAt: *until}); err != nil {
-				return err
-			}
+			a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.ExpireMembershipArgs{GroupID: groupID, PersonID: personID, Until: *until},
+				InsertOpts: &river.InsertOpts{ScheduledAt: *until}})
 		}
-		// The change and its record in one round trip, the record last.
-		return execBatch(ctx, tx, stmt{`INSERT INTO group_members (group_id, person_id, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (group_id, person_id) DO UPDATE SET expires_at = excluded.expires_at`, []any{groupID, personID, until}}, done)
+		a.stmts = append(a.stmts, stmt{`INSERT INTO group_members (group_id, person_id, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (group_id, person_id) DO UPDATE SET expires_at = excluded.expires_at`, []any{groupID, personID, until}})
+		return nil
 	case portal.OpRemoveMember:
-		return execBatch(ctx, tx, stmt{"DELETE FROM group_members WHERE group_id = $1 AND person_id = $2", []any{groupID, personID}}, done)
+		a.stmts = append(a.stmts, stmt{"DELETE FROM group_members WHERE group_id = $1 AND person_id = $2", []any{groupID, personID}})
+		return nil
+	}
+	if len(a.stmts) > 0 {
+		if err := execBatch(ctx, tx, a.stmts...); err != nil {
+			return err
+		}
+		a.stmts = nil
+	}
+	switch portal.Operation(op) {
 	case portal.OpAddOwner:
 		if _, err := tx.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", groupID, personID); err != nil {
 			return err
@@ -490,7 +583,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, requestID, actorID str
 			return err
 		}
 	}
-	return execBatch(ctx, tx, done)
+	return nil
 }
 
 // FindRequest returns a request and its timeline. Requesters, the people

@@ -294,7 +294,7 @@ func TestReject(t *testing.T) {
 	require.False(t, p.isMember(g, v.PersonID))
 	require.Contains(t, events[len(events)-1].Detail, "use the web proxy instead")
 	// A commit job run after the rejection does nothing.
-	require.NoError(t, p.db.Commit(p.ctx, r.ID))
+	require.NoError(t, p.db.Commit(p.ctx, []string{r.ID}))
 	require.False(t, p.isMember(g, v.PersonID))
 }
 
@@ -774,4 +774,89 @@ func TestApproversFromASet(t *testing.T) {
 		Threshold: portal.ThresholdAny})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
 	require.Contains(t, portal.ErrorMessage(err), "Choose the set")
+}
+
+func TestBulkDecisions(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users")
+	owner := p.account("manager")
+	var people []portal.Viewer
+	var reqs []*portal.Request
+	var approvals []string
+	for i := range 3 {
+		v := p.outsider(g, i)
+		r := p.join(v, g, "bulk")
+		people, reqs, approvals = append(people, v), append(reqs, r), append(approvals, p.approvalFor(owner, r.ID))
+	}
+	require.NoError(t, p.db.Decide(p.ctx, owner, approvals[2], false, "not this one"))
+
+	_, err := p.db.DecideMany(p.ctx, owner, approvals[:2], false, "")
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "a bulk rejection without a reason")
+	errs, err := p.db.DecideMany(p.ctx, owner, []string{approvals[0], "nonsense", strings.ToUpper(approvals[1]), approvals[2],
+		"00000000-0000-4000-8000-000000000000"}, true, "quarterly access review")
+	require.NoError(t, err)
+	require.Len(t, errs, 5)
+	require.NoError(t, errs[0])
+	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(errs[1]))
+	require.NoError(t, errs[2], "IDs are not case-sensitive")
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(errs[3]), "already rejected")
+	require.Contains(t, portal.ErrorMessage(errs[3]), "no longer waiting")
+	require.Equal(t, portal.ENOTFOUND, portal.ErrorCode(errs[4]))
+
+	for i := range 2 {
+		_, events := p.waitStatus(people[i], reqs[i].ID, portal.StatusCompleted)
+		require.True(t, p.isMember(g, people[i].PersonID))
+		require.Equal(t, []string{"submitted", "approval_requested", "approved", "committed", "completed"}, kinds(events))
+		require.Equal(t, "quarterly access review", events[2].Detail)
+	}
+	p.waitStatus(people[2], reqs[2].ID, portal.StatusDenied)
+	require.False(t, p.isMember(g, people[2].PersonID))
+
+	// One commit job applied both, and each decision has its audit entry.
+	var jobs, audited int
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, `SELECT count(*) FROM river_job WHERE kind = 'commit'
+		AND args->'request_ids' @> jsonb_build_array($1::text, $2::text)`, reqs[0].ID, reqs[1].ID).Scan(&jobs))
+	require.Equal(t, 1, jobs)
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, `SELECT count(*) FROM audit_log WHERE action = 'approval_approved'
+		AND target_id = ANY ($1)`, []string{reqs[0].ID, reqs[1].ID}).Scan(&audited))
+	require.Equal(t, 2, audited)
+	errs, err = p.db.DecideMany(p.ctx, owner, approvals[:1], true, "")
+	require.NoError(t, err)
+	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(errs[0]), "approving twice")
+}
+
+// TestCommitIsolatesFailures commits two approved requests in one job, one
+// of which cannot be applied: the other is applied, and the one that cannot
+// fails with the reason.
+func TestCommitIsolatesFailures(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users")
+	requester := p.account("manager")
+	member := p.outsider(g, 0)
+	var lone, loneOwner string
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, `SELECT group_id, min(person_id::text) FROM group_owners
+		GROUP BY group_id HAVING count(*) = 1 LIMIT 1`).Scan(&lone, &loneOwner))
+	approved := func(op portal.Operation, groupID, personID string) string {
+		var id string
+		require.NoError(t, p.db.Pool.QueryRow(p.ctx, `WITH r AS (INSERT INTO requests (requester_id, operation, group_id, person_id, status)
+			VALUES ($1, $2, $3, $4, 'authorizing') RETURNING id)
+			INSERT INTO approvals (request_id, needed, status) SELECT id, 1, 'approved' FROM r RETURNING request_id`,
+			requester.PersonID, string(op), groupID, personID).Scan(&id))
+		return id
+	}
+	removeLast := approved(portal.OpRemoveOwner, lone, loneOwner)
+	join := approved(portal.OpAddMember, g, member.PersonID)
+	require.NoError(t, p.db.Commit(p.ctx, []string{removeLast, join}))
+
+	_, events := p.waitStatus(requester, join, portal.StatusCompleted)
+	require.Equal(t, []string{"committed", "completed"}, kinds(events))
+	require.True(t, p.isMember(g, member.PersonID))
+	_, events = p.waitStatus(requester, removeLast, portal.StatusFailed)
+	require.Contains(t, events[len(events)-1].Detail, "at least one owner")
+	var owners int
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT count(*) FROM group_owners WHERE group_id = $1", lone).Scan(&owners))
+	require.Equal(t, 1, owners)
+	p.email(requester.PersonID, "Could not be done", removeLast)
 }
