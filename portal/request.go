@@ -222,7 +222,10 @@ type Notification struct {
 // RequestProcessor is the pipeline's background work, called by River
 // workers; each call is one transaction that also enqueues what follows.
 type RequestProcessor interface {
-	Authorize(ctx context.Context, requestID string) error
+	// Authorize starts a request's approval and returns when its first
+	// timer (reminder or deadline) is due, zero for none; called again
+	// then, it fires that timer.
+	Authorize(ctx context.Context, requestID string) (time.Time, error)
 	// Commit applies approved requests, as many as one commit job names.
 	Commit(ctx context.Context, requestIDs []string) error
 	Remind(ctx context.Context, approvalID string, round int) error

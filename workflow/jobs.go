@@ -6,8 +6,9 @@ package workflow
 
 import "time"
 
-// AuthorizeArgs starts the approval of a request: approvers, deputies,
-// notifications, reminder and deadline.
+// AuthorizeArgs starts the approval of a request (approvers, deputies,
+// notifications) and then stays, snoozed, as the approval's first timer:
+// it wakes for the reminder, or for the deadline when there is none.
 type AuthorizeArgs struct {
 	RequestID string `json:"request_id"`
 }
@@ -25,8 +26,8 @@ type CommitArgs struct {
 func (CommitArgs) Kind() string { return "commit" }
 
 // ReminderArgs reminds the approvers who have not decided yet, and then
-// schedules the deadline: an approval with a reminder has one timer job at
-// a time.
+// schedules the deadline: an approval has one timer job at a time (in its
+// first round, the authorize job fires the first reminder itself).
 type ReminderArgs struct {
 	ApprovalID string `json:"approval_id"`
 	Round      int    `json:"round"`

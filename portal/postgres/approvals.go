@@ -85,29 +85,55 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error)
 }
 
 // Authorize starts a request's approval: it resolves the approvers (and
-// their deputies), records the approval, tells the approvers, and schedules
-// its first timer (the reminder, or the deadline). Running it twice does
-// nothing more.
-func (db *DB) Authorize(ctx context.Context, requestID string) error {
+// their deputies), records the approval, tells the approvers, and returns
+// when the approval's first timer is due (its reminder, or its deadline;
+// zero for none). The job that called it runs again then, and Authorize
+// fires that timer: the job is the approval's first timer, so most
+// approvals, decided before it is due, cost one job, not two. Running it
+// again early does nothing but say when to run next.
+func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error) {
+	var wake time.Time
+	var fire func() error
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		// The request (locked), its workflow and the approvers it may name
-		// from the request itself, in one statement. No row: there is no
-		// such request, or it needs no approval.
+		// The request (locked), its approval if it has one, its workflow
+		// and the approvers it may name from the request itself, in one
+		// statement. No row: there is no such request, or it needs no
+		// approval.
 		var status, requester string
-		var hasApproval bool
+		var approvalID, approvalStatus *string
+		var round *int
+		var due *time.Time
 		var c candidates
 		w := &workflowRow{}
-		err := tx.QueryRow(ctx, `SELECT r.status, coalesce(r.requester_id::text, ''), EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id),
+		err := tx.QueryRow(ctx, `SELECT r.status, coalesce(r.requester_id::text, ''), a.id::text, a.status, a.round, a.deadline,
 				array(SELECT person_id::text FROM group_owners WHERE group_id = r.group_id),
 				(SELECT manager_id::text FROM people WHERE id = r.person_id), `+workflowColumns+`
-			FROM requests r JOIN approval_workflows w ON w.id = r.workflow_id WHERE r.id = $1 FOR UPDATE OF r`, requestID).
-			Scan(append([]any{&status, &requester, &hasApproval, &c.Owners, &c.Manager}, w.dest()...)...)
+			FROM requests r JOIN approval_workflows w ON w.id = r.workflow_id LEFT JOIN approvals a ON a.request_id = r.id
+			WHERE r.id = $1 FOR UPDATE OF r`, requestID).
+			Scan(append([]any{&status, &requester, &approvalID, &approvalStatus, &round, &due, &c.Owners, &c.Manager}, w.dest()...)...)
 		if isNoRows(err) {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		if status != string(portal.StatusAuthorizing) || hasApproval {
+		if status != string(portal.StatusAuthorizing) {
+			return nil
+		}
+		if approvalID != nil {
+			// Later rounds (after an escalation) have timer jobs of their
+			// own.
+			if *approvalStatus != "pending" || *round != 1 || due == nil {
+				return nil
+			}
+			now := db.now()
+			switch {
+			case !now.Before(*due):
+				fire = func() error { return db.Deadline(ctx, *approvalID, 1) }
+			case w.ReminderHours != nil && !now.Before(due.Add(-time.Duration(*w.ReminderHours)*time.Hour)):
+				fire = func() error { return db.Remind(ctx, *approvalID, 1) }
+			default:
+				wake, _ = nextTimer(w, now, *due)
+			}
 			return nil
 		}
 		approvers, err := db.resolveApprovers(ctx, w, requester, c)
@@ -130,37 +156,47 @@ func (db *DB) Authorize(ctx context.Context, requestID string) error {
 		if err != nil {
 			return err
 		}
-		approvalID := newUUID()
-		due := ""
+		id := newUUID()
+		dueText := ""
 		if deadline != nil {
-			due = "; due " + deadline.UTC().Format("2 Jan 2006 15:04 UTC")
+			dueText = "; due " + deadline.UTC().Format("2 Jan 2006 15:04 UTC")
+			wake, _ = nextTimer(w, now, *deadline)
 		}
-		if err := db.addApprovers(ctx, tx, approvalID, requestID, requester, approvers, false,
-			"approval_requested", "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), due),
+		return db.addApprovers(ctx, tx, id, requestID, requester, approvers, false,
+			"approval_requested", "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText),
 			stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
-				[]any{approvalID, requestID, needed, deadline}}); err != nil {
-			return err
-		}
-		return db.scheduleDeadline(ctx, tx, w, approvalID, 1, now, deadline)
+				[]any{id, requestID, needed, deadline}})
 	})
-	if err != nil {
-		return fmt.Errorf("postgres: authorize %s: %w", requestID, err)
+	if err == nil && fire != nil {
+		err = fire()
 	}
-	return nil
+	if err != nil {
+		return time.Time{}, fmt.Errorf("postgres: authorize %s: %w", requestID, err)
+	}
+	return wake, nil
 }
 
-// scheduleDeadline schedules an approval's one timer: its reminder when the
-// workflow has one still ahead (the reminder then schedules the deadline),
-// and otherwise its deadline. Most approvals are decided before either is
-// due, so each costs one job, not two.
+// nextTimer says when an approval's next timer is due: its reminder while
+// the workflow has one still ahead (reminder true), and otherwise its
+// deadline.
+func nextTimer(w *workflowRow, now, deadline time.Time) (at time.Time, reminder bool) {
+	if w.ReminderHours != nil {
+		if at := deadline.Add(-time.Duration(*w.ReminderHours) * time.Hour); at.After(now) {
+			return at, true
+		}
+	}
+	return deadline, false
+}
+
+// scheduleDeadline schedules the one timer of an approval's later round (an
+// escalation): its reminder when the workflow has one still ahead (the
+// reminder then schedules the deadline), and otherwise its deadline.
 func (db *DB) scheduleDeadline(ctx context.Context, tx pgx.Tx, w *workflowRow, approvalID string, round int, now time.Time, deadline *time.Time) error {
 	if deadline == nil {
 		return nil
 	}
-	if w.ReminderHours != nil {
-		if at := deadline.Add(-time.Duration(*w.ReminderHours) * time.Hour); at.After(now) {
-			return db.insertJob(ctx, tx, workflow.ReminderArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: at})
-		}
+	if at, reminder := nextTimer(w, now, *deadline); reminder {
+		return db.insertJob(ctx, tx, workflow.ReminderArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: at})
 	}
 	return db.insertJob(ctx, tx, workflow.DeadlineArgs{ApprovalID: approvalID, Round: round}, &river.InsertOpts{ScheduledAt: *deadline})
 }

@@ -476,41 +476,87 @@ func TestDeputy(t *testing.T) {
 	}
 }
 
-// jobScheduled returns when a job of kind for approvalID is scheduled.
-func (p *pipeline) jobScheduled(kind, approvalID string) time.Time {
+// Timer jobs: an approval's first timer is the job that authorized its
+// request ("authorize", by request ID), which stays scheduled until the
+// reminder or deadline; later timers are jobs of their own (by approval
+// ID).
+const firstTimer = "authorize"
+
+func timerArg(kind string) string {
+	if kind == firstTimer {
+		return "request_id"
+	}
+	return "approval_id"
+}
+
+// jobScheduled returns when a job of kind for id is scheduled.
+func (p *pipeline) jobScheduled(kind, id string) time.Time {
 	p.t.Helper()
 	var at time.Time
-	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, `SELECT scheduled_at FROM river_job WHERE kind = $1 AND args->>'approval_id' = $2
-		ORDER BY id DESC LIMIT 1`, kind, approvalID).Scan(&at))
+	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, `SELECT scheduled_at FROM river_job WHERE kind = $1 AND args->>$3 = $2
+		ORDER BY id DESC LIMIT 1`, kind, id, timerArg(kind)).Scan(&at))
 	return at
 }
 
-// scheduled reports whether a job of kind for approvalID waits to run.
-func (p *pipeline) scheduled(kind, approvalID string) bool {
+// scheduled reports whether a job of kind for id waits to run.
+func (p *pipeline) scheduled(kind, id string) bool {
 	p.t.Helper()
 	var found bool
 	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, `SELECT EXISTS (SELECT 1 FROM river_job WHERE kind = $1
-		AND args->>'approval_id' = $2 AND state = 'scheduled')`, kind, approvalID).Scan(&found))
+		AND args->>$3 = $2 AND state = 'scheduled')`, kind, id, timerArg(kind)).Scan(&found))
 	return found
 }
 
-// waitScheduled waits until a job of kind for approvalID waits to run (one
-// job schedules the next) and returns when it is due.
-func (p *pipeline) waitScheduled(kind, approvalID string) time.Time {
+// waitScheduled waits until a job of kind for id waits to run (one job
+// schedules the next) and returns when it is due.
+func (p *pipeline) waitScheduled(kind, id string) time.Time {
 	p.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	for !p.scheduled(kind, approvalID) {
+	for !p.scheduled(kind, id) {
 		if time.Now().After(deadline) {
-			p.t.Fatalf("no %s job scheduled for approval %s", kind, approvalID)
+			p.t.Fatalf("no %s job scheduled for %s", kind, id)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return p.jobScheduled(kind, approvalID)
+	return p.jobScheduled(kind, id)
 }
 
-// fire makes scheduled jobs of kind for approvalID due now.
-func (p *pipeline) fire(kind, approvalID string) {
-	p.exec(`UPDATE river_job SET scheduled_at = now() WHERE kind = $1 AND args->>'approval_id' = $2 AND state = 'scheduled'`, kind, approvalID)
+// waitRescheduled waits until a job of kind for id, made due by fire, is
+// scheduled again, and returns when.
+func (p *pipeline) waitRescheduled(kind, id string) time.Time {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if at := p.jobScheduled(kind, id); p.scheduled(kind, id) && at.After(time.Now()) {
+			return at
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s job for %s not scheduled again", kind, id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// passTime moves an approval's deadline d earlier, as if d had passed, and
+// returns the new deadline.
+func (p *pipeline) passTime(approvalID string, d time.Duration) time.Time {
+	p.t.Helper()
+	var deadline time.Time
+	require.NoError(p.t, p.db.Pool.QueryRow(p.ctx, "UPDATE approvals SET deadline = deadline - $2::interval WHERE id = $1 RETURNING deadline",
+		approvalID, d.String()).Scan(&deadline))
+	return deadline
+}
+
+func (p *pipeline) timeline(v portal.Viewer, requestID string) []portal.RequestEvent {
+	p.t.Helper()
+	_, events, err := p.db.FindRequest(p.ctx, v, requestID)
+	require.NoError(p.t, err)
+	return events
+}
+
+// fire makes scheduled jobs of kind for id due now.
+func (p *pipeline) fire(kind, id string) {
+	p.exec(`UPDATE river_job SET scheduled_at = now() WHERE kind = $1 AND args->>$3 = $2 AND state = 'scheduled'`, kind, id, timerArg(kind))
 }
 
 func TestDeadlineEscalationAndFinalTimeout(t *testing.T) {
@@ -529,10 +575,18 @@ func TestDeadlineEscalationAndFinalTimeout(t *testing.T) {
 	var deadline time.Time
 	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT deadline FROM approvals WHERE id = $1", approval).Scan(&deadline))
 	require.WithinDuration(t, time.Now().Add(48*time.Hour), deadline, time.Minute)
-	require.WithinDuration(t, deadline.Add(-24*time.Hour), p.jobScheduled("approval_reminder", approval), time.Second)
+	require.WithinDuration(t, deadline.Add(-24*time.Hour), p.waitScheduled(firstTimer, r.ID), time.Second)
+	require.False(t, p.scheduled("approval_reminder", approval))
 	require.False(t, p.scheduled("approval_deadline", approval))
 
-	p.fire("approval_reminder", approval)
+	// Fired early, the first timer only goes back to sleep.
+	p.fire(firstTimer, r.ID)
+	require.WithinDuration(t, deadline.Add(-24*time.Hour), p.waitRescheduled(firstTimer, r.ID), time.Second)
+	require.False(t, slices.Contains(kinds(p.timeline(v, r.ID)), "reminded"))
+
+	// 25 hours on, the reminder is due.
+	deadline = p.passTime(approval, 25*time.Hour)
+	p.fire(firstTimer, r.ID)
 	p.email(owner.PersonID, "Reminder, approval needed", approval)
 	require.WithinDuration(t, deadline, p.waitScheduled("approval_deadline", approval), time.Second)
 	p.fire("approval_deadline", approval)
@@ -562,7 +616,9 @@ func TestFinalTimeoutApproves(t *testing.T) {
 	v := p.outsider(g, 0)
 	r := p.join(v, g, "silence is consent")
 	approval := p.approvalFor(p.account("manager"), r.ID)
-	p.fire("approval_deadline", approval)
+	p.waitScheduled(firstTimer, r.ID)
+	p.passTime(approval, time.Hour)
+	p.fire(firstTimer, r.ID)
 	p.waitStatus(v, r.ID, portal.StatusCompleted)
 	require.True(t, p.isMember(g, v.PersonID))
 	p.email(v.PersonID, "Done", r.ID)
@@ -586,8 +642,8 @@ func TestBusinessDayDeadline(t *testing.T) {
 	g := p.group("VPN users")
 	v := p.outsider(g, 0)
 	r := p.join(v, g, "over the holidays")
-	approval := p.approvalFor(p.account("manager"), r.ID)
-	require.Equal(t, time.Date(2026, 12, 30, 10, 0, 0, 0, london).UTC(), p.jobScheduled("approval_deadline", approval).UTC())
+	p.approvalFor(p.account("manager"), r.ID)
+	require.WithinDuration(t, time.Date(2026, 12, 30, 10, 0, 0, 0, london), p.waitScheduled(firstTimer, r.ID), time.Second)
 }
 
 func TestTimeBoundMembership(t *testing.T) {
