@@ -72,7 +72,7 @@ type requestHead struct {
 // r, in the order of requestHead.dest.
 const requestHeadColumns = `status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
 		person_id, coalesce(workflow_id::text, ''), changes, member_until,
-		EXISTS (SELECT 1 FROM approvals WHERE request_id = r.id AND status = 'approved')`
+		coalesce((SELECT status = 'approved' FROM approvals WHERE request_id = r.id), false)`
 
 func (h *requestHead) dest() []any {
 	return []any{&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil, &h.Approved}
@@ -250,6 +250,14 @@ type stmt struct {
 	Args []any
 }
 
+// genericPlans makes the rest of a transaction use generic plans. The
+// statements over arrays of IDs (id = ANY ($1), unnest) look cheaper to
+// Postgres with custom plans, which know the array's length, so it would
+// plan them afresh on every call: for one ID, planning costs up to six
+// times what running them does. Their generic plans (index look-ups per
+// ID) are right for any number of IDs.
+var genericPlans = stmt{SQL: "SET LOCAL plan_cache_mode = force_generic_plan"}
+
 // addApprovers records approvers (and the deputies standing in for them
 // today) and tells each of them. The timeline event of kind that comes
 // with them names them between prefix and suffix; it is written by the
@@ -261,12 +269,7 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID
 		event = portal.EventEscalated
 	}
 	b := &pgx.Batch{}
-	// The statement below joins people twice to an array of approvers. Its
-	// custom plans look cheaper than the generic one (they know the array's
-	// length), so Postgres would plan it afresh on every call, which costs
-	// six times what running it does; its generic plan (index look-ups
-	// per approver) is the right one for any array.
-	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	b.Queue(genericPlans.SQL)
 	for _, st := range before {
 		b.Queue(st.SQL, st.Args...)
 	}
@@ -386,15 +389,22 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 		// The count read with the lock is a lower bound (the statement's
 		// snapshot misses approvals committed while it waited for the
 		// lock); the settling update below counts again.
-		rows, err := tx.Query(ctx, `SELECT a.id::text, a.request_id::text, a.status, a.needed, coalesce(r.requester_id::text, ''),
+		if _, err := tx.Exec(ctx, genericPlans.SQL); err != nil {
+			return err
+		}
+		// Each part is an index look-up per approval (scalar subqueries, a
+		// lateral subquery kept apart by its LIMIT), so that the generic
+		// plan is right for any number of approvals.
+		rows, err := tx.Query(ctx, `SELECT a.id::text, a.request_id::text, a.status, a.needed,
+				coalesce((SELECT requester_id::text FROM requests WHERE id = a.request_id), ''),
 				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
 				(SELECT p.display_name FROM approvers b JOIN people p ON p.id = b.person_id WHERE b.approval_id = a.id
 					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1),
 				(SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers
 					WHERE approval_id = a.id AND decision = 'approved')
-			FROM approvals a JOIN requests r ON r.id = a.request_id
+			FROM approvals a
 			LEFT JOIN LATERAL (SELECT coalesce(on_behalf_of, person_id) AS principal, decision FROM approvers
-				WHERE approval_id = a.id AND person_id = $2) me ON true
+				WHERE approval_id = a.id AND person_id = $2 LIMIT 1) me ON true
 			WHERE a.id = ANY ($1::text[]::uuid[]) ORDER BY a.id FOR UPDATE OF a`, ids, v.PersonID)
 		if err != nil {
 			return err

@@ -457,7 +457,8 @@ func lockForApply(ctx context.Context, tx pgx.Tx, requestIDs []string) ([]reques
 	var heads []requestHead
 	var syncing bool
 	b := &pgx.Batch{}
-	b.Queue(`SELECT id::text, `+requestHeadColumns+` FROM requests r WHERE id = ANY ($1::text[]::uuid[]) ORDER BY id FOR UPDATE`,
+	b.Queue(genericPlans.SQL)
+	b.Queue(`SELECT id::text, `+requestHeadColumns+` FROM requests r WHERE id = ANY ($1::text[]::uuid[]) ORDER BY r.id FOR UPDATE`,
 		requestIDs).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var h requestHead
