@@ -338,7 +338,6 @@ func (db *DB) Decide(ctx context.Context, v portal.Viewer, approvalID string, ap
 // decision is one approval as DecideMany reads it, locked.
 type decision struct {
 	ApprovalID, RequestID, Status, Requester string
-	Needed, ApprovedBy                       int
 	// Principal is whom the viewer decides for (themself, or the approver
 	// they are deputy for); nil when the viewer is not an approver.
 	Principal, PrincipalName, Decided, ByOther *string
@@ -348,7 +347,8 @@ type decision struct {
 // transaction and, under each approval's row lock, settles it: one
 // rejection denies the request; enough approvals commit it, through one
 // commit job for all the requests settled. Concurrent decisions queue on
-// the locks, so a request is never committed twice nor after a rejection.
+// the locks (taken in ID order, so that two bulk decisions cannot
+// deadlock), so a request is never committed twice nor after a rejection.
 // The result has one entry per ID: nil when decided, or why not (nothing
 // is recorded for it); err is for a failure of the whole call.
 func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []string, approve bool, reason string) ([]error, error) {
@@ -372,8 +372,6 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 			ids = append(ids, strings.ToLower(id))
 		}
 	}
-	// Locks are taken in ID order, so that two bulk decisions on the same
-	// approvals cannot deadlock.
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	if len(ids) == 0 {
@@ -384,42 +382,36 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 		verdict = "approved"
 	}
 	var found map[string]error
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := db.inTx(ctx, func(tx *finalTx) error {
 		found = make(map[string]error, len(ids))
-		// The count read with the lock is a lower bound (the statement's
-		// snapshot misses approvals committed while it waited for the
-		// lock); the settling update below counts again.
-		if _, err := tx.Exec(ctx, genericPlans.SQL); err != nil {
-			return err
-		}
 		// Each part is an index look-up per approval (scalar subqueries, a
 		// lateral subquery kept apart by its LIMIT), so that the generic
 		// plan is right for any number of approvals.
-		rows, err := tx.Query(ctx, `SELECT a.id::text, a.request_id::text, a.status, a.needed,
+		var ok []decision
+		b := &pgx.Batch{}
+		b.Queue(genericPlans.SQL)
+		b.Queue(`SELECT a.id::text, a.request_id::text, a.status,
 				coalesce((SELECT requester_id::text FROM requests WHERE id = a.request_id), ''),
 				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
 				(SELECT p.display_name FROM approvers b JOIN people p ON p.id = b.person_id WHERE b.approval_id = a.id
-					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1),
-				(SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers
-					WHERE approval_id = a.id AND decision = 'approved')
+					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1)
 			FROM approvals a
 			LEFT JOIN LATERAL (SELECT coalesce(on_behalf_of, person_id) AS principal, decision FROM approvers
 				WHERE approval_id = a.id AND person_id = $2 LIMIT 1) me ON true
-			WHERE a.id = ANY ($1::text[]::uuid[]) ORDER BY a.id FOR UPDATE OF a`, ids, v.PersonID)
-		if err != nil {
+			WHERE a.id = ANY ($1::text[]::uuid[]) ORDER BY a.id FOR UPDATE OF a`, ids, v.PersonID).Query(func(rows pgx.Rows) error {
+			var d decision
+			_, err := pgx.ForEachRow(rows, []any{&d.ApprovalID, &d.RequestID, &d.Status, &d.Requester,
+				&d.Principal, &d.PrincipalName, &d.Decided, &d.ByOther}, func() error {
+				problem := d.problem(v)
+				found[d.ApprovalID] = problem
+				if problem == nil {
+					ok = append(ok, d)
+				}
+				return nil
+			})
 			return err
-		}
-		var d decision
-		var ok []decision
-		_, err = pgx.ForEachRow(rows, []any{&d.ApprovalID, &d.RequestID, &d.Status, &d.Needed, &d.Requester,
-			&d.Principal, &d.PrincipalName, &d.Decided, &d.ByOther, &d.ApprovedBy}, func() error {
-			problem := d.problem(v)
-			found[d.ApprovalID] = problem
-			if problem == nil {
-				ok = append(ok, d)
-			}
-			return nil
 		})
+		err := tx.SendBatch(ctx, b).Close()
 		if err != nil || len(ok) == 0 {
 			return err
 		}
@@ -447,29 +439,16 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 					"detail": "Rejected by " + v.DisplayName + ": " + reason}
 				recs[i].Events = append(recs[i].Events, event{string(portal.StatusDenied), v.PersonID, recs[i].Details["detail"]})
 			}
-			return execBatch(ctx, tx, decide,
+			return tx.finish(ctx, decide,
 				stmt{`UPDATE approvals SET status = 'rejected' WHERE id = ANY ($1::text[]::uuid[])`, []any{decided}},
 				recordManyStmt(portal.StatusDenied, recs...))
 		}
-		// Approvals the lower-bound count already settles, as it usually
-		// does, get their commit job first and the record goes in the same
-		// round trip as the decisions, last. Enough approvals (counted by
-		// whom the approvers stand for) settle an approval; the row locks
-		// make this exact.
-		var commit []string
-		for _, d := range ok {
-			if d.ApprovedBy+1 >= d.Needed {
-				commit = append(commit, d.RequestID)
-			}
-		}
-		enqueued := len(commit)
-		if enqueued > 0 {
-			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: commit}, nil); err != nil {
-				return err
-			}
-		}
+		// The decisions, and the approvals they settle: enough approvals
+		// (counted by whom the approvers stand for, under the row locks,
+		// so exactly) settle an approval. Then one commit job for the
+		// requests settled, and the records with the COMMIT.
 		var settled []string
-		b := &pgx.Batch{}
+		b = &pgx.Batch{}
 		b.Queue(decide.SQL, decide.Args...)
 		b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
 			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
@@ -478,18 +457,15 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 			settled, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
 		})
-		st := recordManyStmt("", recs...)
-		b.Queue(st.SQL, st.Args...)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		// Settled only by the fresh count: decisions that committed while
-		// this one waited for a lock.
-		late := slices.DeleteFunc(settled, func(id string) bool { return slices.Contains(commit, id) })
-		if len(late) > 0 {
-			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: late}, nil)
+		if len(settled) > 0 {
+			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: settled}, nil); err != nil {
+				return err
+			}
 		}
-		return nil
+		return tx.finish(ctx, recordManyStmt("", recs...))
 	})
 	if err != nil {
 		return nil, storeError("decide", err)
@@ -536,7 +512,7 @@ func (db *DB) Commit(ctx context.Context, requestIDs []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := db.inTx(ctx, func(tx *finalTx) error {
 		heads, syncing, err := lockForApply(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -703,7 +679,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 // ExpireMembership ends a time-bound membership as a request by Tessera
 // itself, unless the membership was changed or extended meanwhile.
 func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, until time.Time) error {
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := db.inTx(ctx, func(tx *finalTx) error {
 		var expires *time.Time
 		err := tx.QueryRow(ctx, "SELECT expires_at FROM group_members WHERE group_id = $1 AND person_id = $2 FOR UPDATE",
 			groupID, personID).Scan(&expires)

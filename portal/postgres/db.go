@@ -141,3 +141,61 @@ func execBatch(ctx context.Context, tx pgx.Tx, stmts ...stmt) error {
 	}
 	return tx.SendBatch(ctx, b).Close()
 }
+
+// finalTx is a transaction that can end with its last statements: finish
+// sends them and the COMMIT in one round trip. Transactions that append to
+// the audit log end so, because the audit chain's lock is held until
+// commit: Postgres commits as soon as the entry is written, instead of
+// holding the lock while the result travels to Tessera and the COMMIT
+// back, which on a busy machine is most of the time every other appender
+// waits.
+type finalTx struct {
+	pgx.Tx
+	done bool
+}
+
+// finish runs stmts and commits, in one round trip. After it, the
+// transaction is over whatever it returns.
+func (t *finalTx) finish(ctx context.Context, stmts ...stmt) error {
+	b := &pgx.Batch{}
+	for _, st := range stmts {
+		b.Queue(st.SQL, st.Args...)
+	}
+	return t.finishBatch(ctx, b)
+}
+
+// finishBatch is finish for a batch whose results the caller reads.
+func (t *finalTx) finishBatch(ctx context.Context, b *pgx.Batch) error {
+	t.done = true
+	b.Queue("COMMIT")
+	return t.SendBatch(ctx, b).Close()
+}
+
+// inTx runs fn in a transaction on a connection of its own, which fn may
+// end with finish; otherwise it is committed when fn returns nil and
+// rolled back when fn fails.
+func (db *DB) inTx(ctx context.Context, fn func(tx *finalTx) error) error {
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A connection left inside a transaction (a failed ROLLBACK) is closed
+	// by the pool rather than reused.
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	t := &finalTx{Tx: tx}
+	if err := fn(t); err != nil {
+		// Also after a failed finish: its COMMIT did not run (the
+		// transaction is aborted) or failed (it is over); either way a
+		// ROLLBACK leaves the connection idle.
+		tx.Rollback(ctx) //nolint:errcheck
+		return err
+	}
+	if t.done {
+		return nil
+	}
+	return tx.Commit(ctx)
+}

@@ -177,7 +177,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 	}
 	var id string
 	var req *portal.Request
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := db.inTx(ctx, func(tx *finalTx) error {
 		t, policies, err := loadTarget(ctx, tx, v, n)
 		if err != nil {
 			return err
@@ -222,8 +222,10 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			st := recordStmt(id, "", "request_submitted", map[string]string{"operation": string(n.Operation), "group": n.GroupID,
 				"person": n.PersonID, "policy": pol.Name}, submitted)
 			b.Queue(st.SQL, st.Args...)
+			err = tx.finishBatch(ctx, b)
+		} else {
+			err = tx.SendBatch(ctx, b).Close()
 		}
-		err = tx.SendBatch(ctx, b).Close()
 		if isUniqueViolation(err) {
 			return portal.Errorf(portal.ECONFLICT, "There is already a pending request for this change; see My requests.")
 		} else if err != nil {
@@ -435,7 +437,7 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 // that completes it once they confirm. Its last statement records the
 // timeline (earlier events first) and the audit entry, so the audit
 // chain's lock is held only until commit.
-func (db *DB) apply(ctx context.Context, tx pgx.Tx, requestID, actorID string, earlier ...event) error {
+func (db *DB) apply(ctx context.Context, tx *finalTx, requestID, actorID string, earlier ...event) error {
 	heads, syncing, err := lockForApply(ctx, tx, []string{requestID})
 	if err != nil {
 		return err
@@ -485,9 +487,10 @@ type applying struct {
 	jobs  []river.InsertManyParams
 }
 
-// flush runs what a collected: the jobs, the changes in order, and the
-// records last (they take the audit chain's lock until commit).
-func (a *applying) flush(ctx context.Context, tx pgx.Tx, db *DB, syncing bool) error {
+// flush runs what a collected and ends the transaction: the jobs, then the
+// changes in order and the records (they take the audit chain's lock until
+// commit) with the COMMIT.
+func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool) error {
 	if len(a.jobs) > 0 {
 		if db.Jobs == nil {
 			return errors.New("postgres: no job inserter configured")
@@ -505,10 +508,7 @@ func (a *applying) flush(ctx context.Context, tx pgx.Tx, db *DB, syncing bool) e
 		stmts = append(stmts, recordManyStmt(status, a.recs...))
 	}
 	*a = applying{}
-	if len(stmts) == 0 {
-		return nil
-	}
-	return execBatch(ctx, tx, stmts...)
+	return tx.finish(ctx, stmts...)
 }
 
 // applyLocked applies a request that lockForApply locked (syncing is what
