@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -27,6 +28,15 @@ import (
 
 // benchPeople is the size of the organisation the figures are measured on.
 const benchPeople = 100_000
+
+// settle writes out what earlier work (this benchmark's set-up, or the
+// benchmarks before it) left dirty in the shared cluster, so that the
+// checkpoint does not fall in the measured part.
+func settle(b *testing.B, pool *pgxpool.Pool) {
+	b.Helper()
+	_, err := pool.Exec(context.Background(), "CHECKPOINT")
+	require.NoError(b, err)
+}
 
 // figure prints one result line in the form `make bench` collects.
 func figure(name string, value float64, unit, target string) {

@@ -43,6 +43,7 @@ func BenchmarkDynamicGroupFullRecompute(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		empty()
+		settle(b, pool)
 		b.StartTimer()
 		start := time.Now()
 		a, removed, err := db.RecomputeGroup(ctx, groupID)
@@ -151,6 +152,7 @@ func BenchmarkDynamicPersonReeval(b *testing.B) {
 	}
 
 	var times []time.Duration
+	settle(b, pool)
 	b.ResetTimer()
 	for range b.N {
 		for i, p := range people {

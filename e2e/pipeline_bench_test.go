@@ -62,7 +62,7 @@ func runPipeline(b *testing.B, perDecision int) float64 {
 		}
 	}
 	n := min(len(requesters), 6000)
-
+	settle(b, pool)
 	b.ResetTimer()
 	start := time.Now()
 	var submitted atomic.Int64
