@@ -73,6 +73,7 @@ func BenchmarkFullSync(b *testing.B) {
 			_, err = pool.Exec(ctx, "VACUUM ANALYZE "+t)
 			require.NoError(b, err)
 		}
+		settle(b, pool)
 		b.StartTimer()
 		start := time.Now()
 		run, err = e.Run(ctx, systemID, syncsvc.FullSync, syncsvc.RunOptions{Trigger: "cli"})
