@@ -426,8 +426,50 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 			recs[i] = recording{d.RequestID, "approval_" + verdict, map[string]string{"approval": d.ApprovalID, "reason": reason},
 				[]event{{verdict, v.PersonID, detail}}}
 		}
-		decide := stmt{`UPDATE approvers SET decision = $3, reason = $4, decided_at = now()
-			WHERE approval_id = ANY ($1::text[]::uuid[]) AND person_id = $2`, []any{decided, v.PersonID, verdict, reason}}
+		// The decisions first. The checks above read the decisions in the
+		// snapshot taken before the locks were granted: the same person
+		// deciding twice at once (a double click), or an approver and
+		// their deputy at once, pass them both; the update, whose snapshot
+		// is taken after, tells the second apart.
+		var updated []string
+		b = &pgx.Batch{}
+		b.Queue(`UPDATE approvers me SET decision = $3, reason = $4, decided_at = now()
+			WHERE approval_id = ANY ($1::text[]::uuid[]) AND person_id = $2 AND NOT EXISTS (
+				SELECT 1 FROM approvers b WHERE b.approval_id = me.approval_id AND b.decision IS NOT NULL
+				AND coalesce(b.on_behalf_of, b.person_id) = coalesce(me.on_behalf_of, me.person_id))
+			RETURNING approval_id::text`, decided, v.PersonID, verdict, reason).Query(func(rows pgx.Rows) error {
+			var err error
+			updated, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		// Enough approvals (counted by whom the approvers stand for, under
+		// the row locks, so exactly) settle an approval.
+		var settled []string
+		if approve {
+			b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
+				SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
+				RETURNING request_id::text`, decided).Query(func(rows pgx.Rows) error {
+				var err error
+				settled, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if len(updated) < len(decided) {
+			again := portal.Errorf(portal.ECONFLICT, "This request was decided meanwhile, by you or for the approver you stand for.")
+			for i := 0; i < len(ok); i++ {
+				if !slices.Contains(updated, ok[i].ApprovalID) {
+					found[ok[i].ApprovalID] = again
+					ok, recs, decided = slices.Delete(ok, i, i+1), slices.Delete(recs, i, i+1), slices.Delete(decided, i, i+1)
+					i--
+				}
+			}
+			if len(ok) == 0 {
+				return nil
+			}
+		}
 		if !approve {
 			// One rejection ends each approval and denies its request.
 			for i, d := range ok {
@@ -439,27 +481,12 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 					"detail": "Rejected by " + v.DisplayName + ": " + reason}
 				recs[i].Events = append(recs[i].Events, event{string(portal.StatusDenied), v.PersonID, recs[i].Details["detail"]})
 			}
-			return tx.finish(ctx, decide,
+			return tx.finish(ctx,
 				stmt{`UPDATE approvals SET status = 'rejected' WHERE id = ANY ($1::text[]::uuid[])`, []any{decided}},
 				recordManyStmt(portal.StatusDenied, recs...))
 		}
-		// The decisions, and the approvals they settle: enough approvals
-		// (counted by whom the approvers stand for, under the row locks,
-		// so exactly) settle an approval. Then one commit job for the
-		// requests settled, and the records with the COMMIT.
-		var settled []string
-		b = &pgx.Batch{}
-		b.Queue(decide.SQL, decide.Args...)
-		b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
-			SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
-			RETURNING request_id::text`, decided).Query(func(rows pgx.Rows) error {
-			var err error
-			settled, err = pgx.CollectRows(rows, pgx.RowTo[string])
-			return err
-		})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
+		// One commit job for the requests settled, and the records with
+		// the COMMIT.
 		if len(settled) > 0 {
 			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: settled}, nil); err != nil {
 				return err

@@ -916,3 +916,59 @@ func TestCommitIsolatesFailures(t *testing.T) {
 	require.Equal(t, 1, owners)
 	p.email(requester.PersonID, "Could not be done", removeLast)
 }
+
+// TestDoubleDecision decides twice at once as the same approver (a double
+// click), and as an approver and their deputy at once, on approvals that
+// need two approvers: one decision each time, the other told why.
+func TestDoubleDecision(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	approvers := []portal.Viewer{p.viewer(40), p.viewer(41), p.viewer(42)}
+	deputy := p.viewer(43)
+	var ids []string
+	for _, a := range approvers {
+		ids = append(ids, a.PersonID)
+	}
+	p.namedWorkflow(`INSERT INTO approval_workflows (name, approver_source, approver_ids, threshold, threshold_n)
+		VALUES ('two of three', 'named', $1, 'n', 2) RETURNING id`, ids)
+	p.exec("INSERT INTO deputies (person_id, deputy_id, starts, ends) VALUES ($1, $2, current_date - 1, current_date + 1)",
+		approvers[1].PersonID, deputy.PersonID)
+	g := p.group("VPN users")
+	for round, pair := range [][2]portal.Viewer{{approvers[0], approvers[0]}, {approvers[1], deputy}} {
+		v := p.outsider(g, 10+round)
+		for skip := 20; slices.ContainsFunc(append(approvers, deputy), func(a portal.Viewer) bool { return a.PersonID == v.PersonID }); skip++ {
+			v = p.outsider(g, skip)
+		}
+		r := p.join(v, g, "twice")
+		var errs [2]error
+		approvals := [2]string{p.approvalFor(pair[0], r.ID), p.approvalFor(pair[1], r.ID)}
+		var wg sync.WaitGroup
+		for i, who := range pair {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = p.db.Decide(p.ctx, who, approvals[i], true, "")
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else {
+				require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err), "round %d", round)
+			}
+		}
+		require.Equal(t, 1, ok, "round %d: one decision", round)
+		approved := 0
+		for _, k := range kinds(p.timeline(v, r.ID)) {
+			if k == "approved" {
+				approved++
+			}
+		}
+		require.Equal(t, 1, approved, "round %d: one decision recorded", round)
+		got, _, err := p.db.FindRequest(p.ctx, v, r.ID)
+		require.NoError(t, err)
+		require.Equal(t, portal.StatusAuthorizing, got.Status, "two of three are needed")
+	}
+}
