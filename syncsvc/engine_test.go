@@ -158,9 +158,20 @@ func TestFullSyncProvisionsUsersAndGroupsThenRequestsFlowAtOnce(t *testing.T) {
 	require.Equal(t, []string{a.DN}, g.GetAttributeValues("member"))
 
 	// The confirming import sees everything as Tessera wrote it: a
-	// second sync has nothing to do.
+	// second sync has nothing to do. The delta sync also removes run
+	// history older than RunHistoryDays.
+	var old int64
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO sync_runs (system_id, profile, status, started_at, finished_at)
+		VALUES ($1, 'full_sync', 'succeeded', now() - make_interval(days => $2 + 1), now() - make_interval(days => $2 + 1))
+		RETURNING id`, f.sys.ID, syncsvc.RunHistoryDays).Scan(&old))
 	f.run(t, syncsvc.DeltaImport)
 	f.run(t, syncsvc.DeltaSync)
+	var kept int
+	var gone bool
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*), NOT bool_or(id = $2) FROM sync_runs WHERE system_id = $1`,
+		f.sys.ID, old).Scan(&kept, &gone))
+	require.True(t, gone, "a run older than the history kept")
+	require.Equal(t, 5, kept, "the runs of this test stay")
 	again := f.run(t, syncsvc.FullSync)
 	require.Zero(t, again.Counts.Adds+again.Counts.Updates+again.Counts.Renames+again.Counts.Moves+again.Counts.Deletes,
 		"a converged system has nothing to export: %+v", again.Counts)

@@ -1304,10 +1304,17 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 	if _, err = e.Pool.Exec(ctx, "UPDATE cs_objects SET pending_import = false, changed_attrs = '{}' WHERE id = ANY($1)", ids); err != nil {
 		return err
 	}
-	// Every system's delta cycle runs more often than daily.
-	_, err = e.Pool.Exec(ctx, "DELETE FROM group_member_changes WHERE at < now() - interval '1 day'")
+	// Every system's delta cycle runs more often than daily. The run
+	// history of this system is kept for RunHistoryDays (its objects go
+	// with it).
+	_, err = e.Pool.Exec(ctx, `WITH g AS (DELETE FROM group_member_changes WHERE at < now() - interval '1 day')
+		DELETE FROM sync_runs WHERE system_id = $1 AND finished_at < now() - make_interval(days => $2)`, sys.ID, RunHistoryDays)
 	return err
 }
+
+// RunHistoryDays is how long the run history (runs and the objects they
+// touched) is kept; the delta syncs of the system remove what is older.
+const RunHistoryDays = 30
 
 // PreviewPerson shows what a full sync would do to one person in every
 // connected system, changing nothing.
