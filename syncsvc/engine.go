@@ -105,8 +105,19 @@ type Engine struct {
 	Systems Systems
 	Open    Opener
 	Logger  *slog.Logger
+	// Dynamic keeps dynamic group memberships following the people that
+	// inbound flows change and projections create, in the same
+	// transaction; nil leaves them to the person's next change in the
+	// portal or the groups' next full recompute.
+	Dynamic DynamicGroups
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+}
+
+// DynamicGroups re-evaluates every dynamic group for one person inside a
+// transaction (portal/postgres.DB does).
+type DynamicGroups interface {
+	RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string) (joined, left []string, err error)
 }
 
 func (e *Engine) now() time.Time {

@@ -94,12 +94,22 @@ func TestDeltaImportFlowsInboundByPrecedence(t *testing.T) {
 	mod.Replace("title", []string{"Chief Everything"})
 	require.NoError(t, f.admin.Modify(mod))
 
+	// A dynamic group of the people with a Zürich phone number.
+	var zurich string
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy, membership_rule)
+		VALUES ('zurich'||$1::text, 'Zürich phones', 'security', 'closed', 'person.phone.startsWith("+41 44")') RETURNING id`,
+		f.prefix).Scan(&zurich))
+
 	imp := f.run(t, syncsvc.DeltaImport)
 	require.Equal(t, 1, imp.Counts.Updates)
 	f.run(t, syncsvc.DeltaSync)
 	var phone, title string
 	require.NoError(t, f.pool.QueryRow(ctx, "SELECT phone, title FROM people WHERE id = $1", dave).Scan(&phone, &title))
 	require.Equal(t, "+41 44 555 01 02", phone, "AD's phone flows in")
+	var member bool
+	require.NoError(t, f.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND person_id = $2)",
+		zurich, dave).Scan(&member))
+	require.True(t, member, "the dynamic group follows the phone that flowed in")
 	require.Equal(t, "Engineer", title, "HR's title has precedence over AD's")
 
 	// The portal's title goes back to AD at the next export.
@@ -282,12 +292,19 @@ func TestProjectionCreatesPeopleFromAD(t *testing.T) {
 	f.rules(t, func(u, g *syncsvc.SyncRule) {
 		u.Projection, u.Provision, g.Provision = true, false, false
 	})
+	var london string
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy, membership_rule)
+		VALUES ('london'||$1::text, 'London phones', 'security', 'closed', 'person.phone.startsWith("+44 20")') RETURNING id`,
+		f.prefix).Scan(&london))
 	f.run(t, syncsvc.FullImport)
 	sync := f.run(t, syncsvc.FullSync)
 	require.Equal(t, 1, sync.Counts.Adds, "one person projected")
 	var name, phone, employee string
-	require.NoError(t, f.pool.QueryRow(ctx, `SELECT p.display_name, p.phone, p.employee_id FROM people p
-		JOIN cs_objects c ON c.person_id = p.id WHERE p.account_name = $1`, "qq"+f.prefix).Scan(&name, &phone, &employee))
+	var member bool
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT p.display_name, p.phone, p.employee_id,
+			EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = $2 AND m.person_id = p.id) FROM people p
+		JOIN cs_objects c ON c.person_id = p.id WHERE p.account_name = $1`, "qq"+f.prefix, london).Scan(&name, &phone, &employee, &member))
+	require.True(t, member, "a projected person joins the dynamic groups their attributes match")
 	require.Equal(t, "Quinn Quill", name)
 	require.Equal(t, "+44 20 7946 0000", phone, "the inbound flows fill the new person")
 	require.Equal(t, "Q"+f.prefix, employee)

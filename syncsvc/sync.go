@@ -622,8 +622,10 @@ func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 	rec.count("add", cs.DN, "projected into the metaverse as "+values["displayName"])
 }
 
-// writeProjections creates the projected people and joins them.
-func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, list []projection) error {
+// writeProjections creates the projected people and joins them, and
+// returns their IDs.
+func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, list []projection) ([]string, error) {
+	var created []string
 	for _, pr := range list {
 		cols, args := []string{"account_name"}, []any{pr.account}
 		for attr, v := range pr.values {
@@ -643,7 +645,7 @@ func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSyste
 		// name taken) is reported, and the others still are.
 		sp, err := tx.Begin(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		err = sp.QueryRow(ctx, "INSERT INTO people ("+strings.Join(cols, ", ")+") VALUES ("+strings.Join(ph, ", ")+") RETURNING id",
 			args...).Scan(&id)
@@ -654,17 +656,18 @@ func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSyste
 			continue
 		}
 		if _, err := sp.Exec(ctx, "UPDATE cs_objects SET person_id = $2, join_error = '' WHERE id = $1", pr.cs.ID, id); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := sp.Exec(ctx, "SELECT audit_append(NULL, 'sync_projection', 'person', $1, $2)", id,
 			map[string]any{"system": sys.Name, "dn": pr.cs.DN, "account_name": pr.account}); err != nil {
-			return err
+			return nil, err
 		}
 		if err := sp.Commit(ctx); err != nil {
-			return err
+			return nil, err
 		}
+		created = append(created, id)
 	}
-	return nil
+	return created, nil
 }
 
 // deprovisionOrphan handles an object joined to a metaverse object that
@@ -976,10 +979,20 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 				return err
 			}
 		}
-		if err := writeProjections(ctx, tx, sys, out.projected); err != nil {
+		projected, err := writeProjections(ctx, tx, sys, out.projected)
+		if err != nil {
 			return err
 		}
-		return applyInbound(ctx, tx, sys, out.inbound)
+		changed, err := applyInbound(ctx, tx, sys, out.inbound)
+		if err != nil || e.Dynamic == nil {
+			return err
+		}
+		for _, id := range append(projected, changed...) {
+			if _, _, err := e.Dynamic.RecomputePersonTx(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
 	}()
 }
 
@@ -1187,8 +1200,8 @@ func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*Pend
 }
 
 // applyInbound writes inbound flows to people, records their source and
-// audits each person's change.
-func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, changes []inboundChange) error {
+// audits each person's change; it returns the people it changed.
+func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, changes []inboundChange) ([]string, error) {
 	byPerson := map[string]map[string]string{}
 	var order []string
 	for _, c := range changes {
@@ -1200,7 +1213,7 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 		if _, err := tx.Exec(ctx, `INSERT INTO mv_attribute_sources (person_id, attribute, system_id, precedence)
 			VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, attribute) DO UPDATE SET system_id = $3, precedence = $4`,
 			c.PersonID, c.Attr, sys.ID, c.Precedence); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, pid := range order {
@@ -1213,13 +1226,13 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 			details[attr] = v
 		}
 		if _, err := tx.Exec(ctx, "UPDATE people SET "+strings.Join(sets, ", ")+", updated_at = now() WHERE id = $1", args...); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := tx.Exec(ctx, "SELECT audit_append(NULL, 'sync_inbound', 'person', $1, $2)", pid, details); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return order, nil
 }
 
 // deltaSyncRun syncs what imports changed since the last sync: the
