@@ -28,6 +28,8 @@ type DB struct {
 	// Email says whether notification emails are sent; without a mail
 	// server no notification jobs are queued.
 	Email bool
+
+	rules rulesCopy // the dynamic group rules, as of a version
 }
 
 func (db *DB) now() time.Time {

@@ -450,11 +450,8 @@ func (db *DB) RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string)
 		}
 		return nil
 	})
-	b.Queue("SELECT id::text, membership_rule FROM groups WHERE membership_rule IS NOT NULL").Query(func(rows pgx.Rows) error {
-		var err error
-		groups, err = pgx.CollectRows(rows, pgx.RowToStructByPos[dynamicGroup])
-		return err
-	})
+	var version int64
+	b.Queue("SELECT version FROM dynamic_rules").QueryRow(func(row pgx.Row) error { return row.Scan(&version) })
 	// All the person's groups, static ones too: a join with the dynamic
 	// groups is left to Go, as the planner may walk every dynamic group for
 	// each membership.
@@ -467,6 +464,10 @@ func (db *DB) RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string)
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, err
+	}
+	groups, err = db.rules.get(ctx, tx, version)
+	if err != nil {
 		return nil, nil, err
 	}
 	p.Extra = extra
@@ -507,6 +508,41 @@ func (db *DB) RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string)
 type dynamicGroup struct {
 	ID   string
 	Rule string
+}
+
+// rulesCopy keeps the dynamic groups' rules in memory: re-evaluating one
+// person reads every rule, and reading 500 rules costs more than
+// evaluating them.
+type rulesCopy struct {
+	mu      sync.Mutex
+	version int64 // of dynamic_rules; 0: none yet
+	groups  []dynamicGroup
+}
+
+// get returns the rules as of version (the dynamic_rules version tx sees),
+// reading them in tx when the copy is of another version.
+func (c *rulesCopy) get(ctx context.Context, tx pgx.Tx, version int64) ([]dynamicGroup, error) {
+	c.mu.Lock()
+	if c.version == version {
+		defer c.mu.Unlock()
+		return c.groups, nil
+	}
+	c.mu.Unlock()
+	rows, err := tx.Query(ctx, "SELECT id::text, membership_rule FROM groups WHERE membership_rule IS NOT NULL")
+	if err != nil {
+		return nil, err
+	}
+	groups, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dynamicGroup])
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Versions only grow: an older snapshot does not replace a newer copy.
+	if version > c.version {
+		c.version, c.groups = version, groups
+	}
+	return groups, nil
 }
 
 // PreviewRule evaluates src for everyone without storing anything, for the

@@ -199,6 +199,17 @@ func TestDynamicGroupRecomputePerson(t *testing.T) {
 	require.False(t, f.isMember(t, f.group, mover))
 	require.False(t, f.isMember(t, broken, mover))
 
+	// A rule changed by another process, straight in the database, is
+	// seen at once: the rules kept in memory follow dynamic_rules.version.
+	other := postgres.New(f.db.Pool)
+	require.NoError(t, other.SaveDynamicRule(f.ctx, f.admin, f.group, `person.office == "London"`))
+	require.NoError(t, f.db.RecomputePerson(f.ctx, mover))
+	require.True(t, f.isMember(t, f.group, mover), "the new rule selects London")
+	_, err = f.db.Pool.Exec(f.ctx, `UPDATE groups SET membership_rule = 'person.office == "Dublin"' WHERE id = $1`, f.group)
+	require.NoError(t, err)
+	require.NoError(t, f.db.RecomputePerson(f.ctx, mover))
+	require.False(t, f.isMember(t, f.group, mover), "the rule set by SQL is seen")
+
 	// Static groups are untouched.
 	var static string
 	require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT id FROM groups WHERE membership_rule IS NULL
