@@ -131,7 +131,16 @@ func TestBrowserBulkApproval(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		m.open("/approvals")
 	}
-	m.do(chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('[data-testid=approvals] input[type=checkbox]').forEach(c => c.checked = true)`))
+	// "Select all" (shown where JavaScript runs) checks every row; clearing
+	// one row makes it indeterminate.
+	m.do(chromedp.Click(chromedp.CSS(`[data-testid=select-all]`)))
+	require.True(t, eval[bool](m, `[...document.querySelectorAll('[data-testid=approvals] tbody input[name=id]')].every(c => c.checked)`),
+		"select all checks every row")
+	m.do(chromedp.Click(chromedp.CSS(`[data-testid=approvals] tbody input[name=id]`)))
+	require.True(t, eval[bool](m, `document.querySelector('[data-testid=select-all]').indeterminate`),
+		"one row cleared: select all is neither")
+	m.do(chromedp.Click(chromedp.CSS(`[data-testid=approvals] tbody input[name=id]`)))
+	require.True(t, eval[bool](m, `document.querySelector('[data-testid=select-all]').checked`), "all rows again")
 	m.shot("selected")
 	require.EqualValues(t, 200, m.click(testID("bulk-approve")))
 	require.Contains(t, m.text("notice"), "requests approved.")

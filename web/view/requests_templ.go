@@ -957,7 +957,7 @@ func ApprovalList(p Page, items []portal.ApprovalItem, notice, errMsg string) te
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 85, "\"><table class=\"results\" data-testid=\"approvals\"><thead><tr><th scope=\"col\"><span class=\"sr-only\">Select</span></th><th scope=\"col\">Request</th><th scope=\"col\">Asked by</th><th scope=\"col\" class=\"wide\">Justification</th><th scope=\"col\" class=\"wide\">Due</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 85, "\"><table class=\"results\" data-testid=\"approvals\"><thead><tr><th scope=\"col\"><input type=\"checkbox\" data-select-all=\"id\" aria-label=\"Select all\" data-testid=\"select-all\" hidden><span class=\"sr-only\">Select</span></th><th scope=\"col\">Request</th><th scope=\"col\">Asked by</th><th scope=\"col\" class=\"wide\">Justification</th><th scope=\"col\" class=\"wide\">Due</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
