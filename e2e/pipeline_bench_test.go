@@ -22,8 +22,8 @@ import (
 // people submit join requests to an owner-approval group (request row,
 // audit entry and Authorize job in one transaction), River authorizes
 // them, the owner approves them as they arrive, as "My approvals" does
-// when they select what waits and press "Approve selected" (at most 100 at
-// a time: one transaction and one commit job for each such decision), and
+// with "Select all" and "Approve selected" (at most 100 at a time: one
+// transaction and one commit job for each such decision), and
 // River commits them. The figure is completed requests per second, end to
 // end.
 func BenchmarkRequestPipeline(b *testing.B) {
