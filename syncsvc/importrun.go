@@ -49,7 +49,7 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		if len(batch) == 0 {
 			return nil
 		}
-		err := e.writeImported(ctx, sys.ID, batch, full, rec, conn)
+		err := e.writeImported(ctx, sys, batch, full, rec, conn)
 		rec.progress(ctx, len(batch))
 		batch = batch[:0]
 		return err
@@ -87,8 +87,9 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
 		if full {
 			// What the full import did not see is gone from the system.
-			rows, err := tx.Query(ctx, `DELETE FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL
-				AND seen_run IS DISTINCT FROM $2 RETURNING dn`, sys.ID, rec.id)
+			rows, err := tx.Query(ctx, `WITH gone AS (DELETE FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL
+					AND seen_run IS DISTINCT FROM $2 RETURNING id, dn)`+noteGone("gone", "$3")+`
+				SELECT dn FROM gone`, sys.ID, rec.id, sys.Name)
 			if err != nil {
 				return err
 			}
@@ -107,6 +108,17 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 	})
 }
 
+// noteGone is a CTE, to follow one named gone that deletes connector space
+// objects (RETURNING id, dn), that tells the requests still waiting to
+// have their change confirmed on one of them that it was deleted in the
+// system (named by the parameter system) first. Deleting the object
+// releases the requests, which then complete.
+func noteGone(gone, system string) string {
+	return `, noted AS (INSERT INTO request_events (request_id, kind, detail)
+		SELECT e.request_id, 'export_skipped', ` + system + ` || ' no longer has ' || g.dn || ': it was deleted or moved out of scope there before the change was confirmed.'
+		FROM export_requests e JOIN ` + gone + ` g ON g.id = e.cs_id)`
+}
+
 // unreachable returns err when it says the system did not answer.
 func unreachable(err error) error {
 	if err != nil && errors.Is(err, ErrUnreachable) {
@@ -116,7 +128,8 @@ func unreachable(err error) error {
 }
 
 // writeImported stores a batch of imported objects in the connector space.
-func (e *Engine) writeImported(ctx context.Context, systemID string, objs []ImportedObject, full bool, rec *runRecord, conn Connector) error {
+func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem, objs []ImportedObject, full bool, rec *runRecord, conn Connector) error {
+	systemID := sys.ID
 	anchors := make([]string, len(objs))
 	for i, o := range objs {
 		anchors[i] = o.Anchor
@@ -139,7 +152,8 @@ func (e *Engine) writeImported(ctx context.Context, systemID string, objs []Impo
 			cur := byAnchor[o.Anchor]
 			if o.Deleted {
 				if cur != nil {
-					b.Queue("DELETE FROM cs_objects WHERE id = $1", cur.ID)
+					b.Queue(`WITH gone AS (DELETE FROM cs_objects WHERE id = $1 RETURNING id, dn)`+noteGone("gone", "$2")+`
+						SELECT 1`, cur.ID, sys.Name)
 					rec.count("delete", cur.DN, "deleted or moved out of scope")
 				}
 				continue

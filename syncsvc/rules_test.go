@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -391,4 +392,58 @@ func TestOneRunAtATimeAcrossProcesses(t *testing.T) {
 	_, err = other.Exec(ctx, "SELECT pg_advisory_unlock(7261127, hashtext($1))", f.sys.ID)
 	require.NoError(t, err)
 	f.run(t, syncsvc.FullImport)
+}
+
+// TestDeletedInADReleasesItsRequests deletes accounts in AD while requests
+// wait for their changes to be confirmed there: a delta import and a full
+// import each note it on the request's timeline and complete it.
+func TestDeletedInADReleasesItsRequests(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	erin := f.person(t, "erin"+f.prefix, "Erin Eady", "Sales")
+	finn := f.person(t, "finn"+f.prefix, "Finn Fox", "Sales")
+	f.rules(t, nil)
+	f.run(t, syncsvc.FullImport)
+	f.run(t, syncsvc.FullSync)
+	f.run(t, syncsvc.Export)
+	f.run(t, syncsvc.DeltaImport)
+
+	waiting := func(person string) string {
+		var id string
+		require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO requests (operation, person_id, changes, status)
+			VALUES ('update_person', $1, '{"title": "Buyer"}', 'committed') RETURNING id`, person).Scan(&id))
+		_, err := f.pool.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id, sent_at)
+			SELECT id, $2, system_id, now() FROM cs_objects WHERE person_id = $1 AND system_id = $3`, person, id, f.sys.ID)
+		require.NoError(t, err)
+		return id
+	}
+	check := func(requestID string) {
+		t.Helper()
+		var status string
+		require.NoError(t, f.pool.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", requestID).Scan(&status))
+		require.Equal(t, "completed", status)
+		rows, err := f.pool.Query(ctx, "SELECT kind, detail FROM request_events WHERE request_id = $1 ORDER BY id", requestID)
+		require.NoError(t, err)
+		var kinds, details []string
+		var kind, detail string
+		_, err = pgx.ForEachRow(rows, []any{&kind, &detail}, func() error {
+			kinds, details = append(kinds, kind), append(details, detail)
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, []string{"export_skipped", "completed"}, kinds)
+		require.Contains(t, details[0], f.sys.Name+" no longer has CN=")
+		require.Contains(t, details[0], "deleted or moved out of scope there before the change was confirmed")
+	}
+
+	byDelta := waiting(erin)
+	require.NoError(t, f.admin.Del(ldap.NewDelRequest(f.entry(t, "erin"+f.prefix).DN, nil)))
+	f.run(t, syncsvc.DeltaImport)
+	check(byDelta)
+
+	byFull := waiting(finn)
+	require.NoError(t, f.admin.Del(ldap.NewDelRequest(f.entry(t, "finn"+f.prefix).DN, nil)))
+	f.run(t, syncsvc.FullImport)
+	check(byFull)
 }

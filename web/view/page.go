@@ -124,7 +124,7 @@ var eventLabels = map[string]string{
 	"submitted": "Requested", "approval_requested": "Sent for approval", "approved": "Approved",
 	"rejected": "Rejected", "reminded": "Reminder sent", "escalated": "Escalated", "committed": "Applied",
 	"completed": "Done", "denied": "Denied", "expired": "Expired", "canceled": "Canceled",
-	"exported": "Exported", "export_failed": "Export failed",
+	"exported": "Exported", "export_failed": "Export failed", "export_skipped": "Not exported", "failed": "Failed",
 }
 
 func eventLabel(kind string) string {
