@@ -136,7 +136,9 @@ func (w *authorizeWorker) Work(ctx context.Context, job *river.Job[AuthorizeArgs
 	if err != nil || wake.IsZero() {
 		return err
 	}
-	return river.JobSnooze(max(time.Until(wake), 0))
+	// At least a second: a processor whose clock is behind this one's
+	// must not make the job spin.
+	return river.JobSnooze(max(time.Until(wake), time.Second))
 }
 
 type commitWorker struct {

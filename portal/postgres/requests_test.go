@@ -629,21 +629,27 @@ func TestBusinessDayDeadline(t *testing.T) {
 	p := newPipeline(t)
 	london, err := time.LoadLocation("Europe/London")
 	require.NoError(t, err)
+	// A Thursday 24 December still ahead (2026, then 2037, ...), so that
+	// the first timer is scheduled in the future: 10:00 in London, two
+	// business days later, skipping Christmas, the weekend and the
+	// substitute Boxing Day, is Wednesday 30 December, 10:00.
+	year := 2026
+	for time.Date(year, 12, 24, 10, 0, 0, 0, london).Weekday() != time.Thursday ||
+		time.Date(year, 12, 24, 10, 0, 0, 0, london).Before(time.Now()) {
+		year++
+	}
 	cal, err := p.db.CreateCalendar(p.ctx, portal.Viewer{}, portal.Calendar{Name: "UK", TimeZone: london,
-		Holidays: []portal.Holiday{{Date: portal.Date{Year: 2026, Month: 12, Day: 25}, Name: "Christmas Day"},
-			{Date: portal.Date{Year: 2026, Month: 12, Day: 28}, Name: "Boxing Day (substitute)"}}})
+		Holidays: []portal.Holiday{{Date: portal.Date{Year: year, Month: 12, Day: 25}, Name: "Christmas Day"},
+			{Date: portal.Date{Year: year, Month: 12, Day: 28}, Name: "Boxing Day (substitute)"}}})
 	require.NoError(t, err)
 	p.namedWorkflow(`INSERT INTO approval_workflows (name, approver_source, threshold, deadline_business_days, calendar_id)
 		VALUES ('two business days', 'owners', 'any', 2, $1) RETURNING id`, cal.ID)
-	// Thursday 24 December 2026, 10:00 in London: two business days later,
-	// skipping Christmas, the weekend and the substitute holiday, is
-	// Wednesday 30 December, 10:00.
-	p.db.Clock = func() time.Time { return time.Date(2026, 12, 24, 10, 0, 0, 0, london) }
+	p.db.Clock = func() time.Time { return time.Date(year, 12, 24, 10, 0, 0, 0, london) }
 	g := p.group("VPN users")
 	v := p.outsider(g, 0)
 	r := p.join(v, g, "over the holidays")
 	p.approvalFor(p.account("manager"), r.ID)
-	require.WithinDuration(t, time.Date(2026, 12, 30, 10, 0, 0, 0, london), p.waitScheduled(firstTimer, r.ID), time.Second)
+	require.WithinDuration(t, time.Date(year, 12, 30, 10, 0, 0, 0, london), p.waitScheduled(firstTimer, r.ID), time.Second)
 }
 
 func TestTimeBoundMembership(t *testing.T) {
