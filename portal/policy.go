@@ -76,13 +76,20 @@ func Operations() []Operation {
 	return []Operation{OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdatePerson}
 }
 
-// ChangeableAttribute is a person attribute a request may change.
-type ChangeableAttribute struct{ Name, Label string }
+// ChangeableAttribute is a person attribute a request may change: its
+// value is at most MaxLen characters, and at least one when Required.
+type ChangeableAttribute struct {
+	Name, Label string
+	MaxLen      int
+	Required    bool
+}
 
+// The limits are the people table's.
 var changeableAttributes = []ChangeableAttribute{
-	{"phone", "Phone"}, {"mobile", "Mobile"}, {"office", "Office"}, {"title", "Title"},
-	{"department", "Department"}, {"displayName", "Display name"}, {"givenName", "Given name"},
-	{"surname", "Surname"},
+	{"phone", "Phone", 64, false}, {"mobile", "Mobile", 64, false}, {"office", "Office", 256, false},
+	{"title", "Title", 256, false}, {"department", "Department", 256, false},
+	{"displayName", "Display name", 256, true}, {"givenName", "Given name", 256, false},
+	{"surname", "Surname", 256, false},
 }
 
 // ChangeableAttributes lists, in display order, the attributes an

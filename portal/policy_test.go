@@ -3,6 +3,7 @@ package portal_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -190,4 +191,22 @@ func TestAuditFilterNormalize(t *testing.T) {
 	require.Equal(t, portal.AuditFilter{Action: "policy_update", Actor: "ada"}, f)
 	f = portal.AuditFilter{Actor: strings.Repeat("a", 257)}
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(f.Normalize()))
+}
+
+func TestNewRequestValidatesAttributeValues(t *testing.T) {
+	now := time.Now()
+	change := func(attr, v string) error {
+		n := portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: "p", Changes: map[string]string{attr: v}}
+		return n.Validate(now)
+	}
+	require.NoError(t, change("phone", strings.Repeat("9", 64)))
+	err := change("phone", strings.Repeat("9", 65))
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
+	require.Equal(t, "The new phone is too long; use at most 64 characters.", portal.ErrorMessage(err))
+	require.NoError(t, change("title", strings.Repeat("é", 256)))
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(change("title", strings.Repeat("é", 257))))
+	require.Equal(t, "The display name cannot be empty.", portal.ErrorMessage(change("displayName", "  ")))
+	require.NoError(t, change("office", ""), "an office may be cleared")
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(change("phone", "\xff")))
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(change("salary", "1")))
 }

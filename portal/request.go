@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -146,8 +147,18 @@ func (n *NewRequest) Validate(now time.Time) error {
 			return Errorf(EINVALID, "Nothing to change.")
 		}
 		for attr, v := range n.Changes {
-			if !utf8.ValidString(v) || utf8.RuneCountInString(v) > 256 {
-				return Errorf(EINVALID, "The new value of %s is too long or not valid text.", attr)
+			i := attributeIndex(attr)
+			if i < 0 {
+				return Errorf(EINVALID, "%q cannot be changed.", attr)
+			}
+			a := changeableAttributes[i]
+			switch {
+			case !utf8.ValidString(v):
+				return Errorf(EINVALID, "The new %s is not valid text.", strings.ToLower(a.Label))
+			case utf8.RuneCountInString(v) > a.MaxLen:
+				return Errorf(EINVALID, "The new %s is too long; use at most %d characters.", strings.ToLower(a.Label), a.MaxLen)
+			case a.Required && strings.TrimSpace(v) == "":
+				return Errorf(EINVALID, "The %s cannot be empty.", strings.ToLower(a.Label))
 			}
 		}
 	default:

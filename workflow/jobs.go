@@ -20,6 +20,9 @@ func (AuthorizeArgs) Kind() string { return "authorize" }
 // all that one bulk decision settled, in one transaction.
 type CommitArgs struct {
 	RequestIDs []string `json:"request_ids"`
+	// RequestID is the one request of a commit job queued by an earlier
+	// version, which named a single request.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Kind implements river.JobArgs.

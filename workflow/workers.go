@@ -147,7 +147,11 @@ type commitWorker struct {
 }
 
 func (w *commitWorker) Work(ctx context.Context, job *river.Job[CommitArgs]) error {
-	return w.p.Commit(ctx, job.Args.RequestIDs)
+	ids := job.Args.RequestIDs
+	if job.Args.RequestID != "" {
+		ids = append(ids, job.Args.RequestID)
+	}
+	return w.p.Commit(ctx, ids)
 }
 
 type reminderWorker struct {

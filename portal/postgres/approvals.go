@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -561,17 +563,29 @@ func (db *DB) Commit(ctx context.Context, requestIDs []string) error {
 	switch {
 	case err == nil:
 		return nil
-	case portal.ErrorCode(err) == portal.EINTERNAL:
-		return fmt.Errorf("postgres: commit %s: %w", strings.Join(ids, ", "), err)
 	case len(ids) > 1:
+		// One request must not hold the others back: each on its own.
+		var errs []error
 		for _, id := range ids {
-			if err := db.Commit(ctx, []string{id}); err != nil {
-				return err
-			}
+			errs = append(errs, db.Commit(ctx, []string{id}))
 		}
-		return nil
+		return errors.Join(errs...)
+	case portal.ErrorCode(err) != portal.EINTERNAL:
+		return db.failCommit(ctx, ids[0], err)
+	case refusedData(err):
+		// The database refuses the change itself (a value out of range):
+		// trying again cannot help.
+		return db.failCommit(ctx, ids[0], portal.Errorf(portal.EINVALID, "the new value is not accepted."))
 	}
-	return db.failCommit(ctx, ids[0], err)
+	return fmt.Errorf("postgres: commit %s: %w", ids[0], err)
+}
+
+// refusedData reports whether err is Postgres refusing the data itself
+// (SQLSTATE classes 22, data exception, and 23, integrity constraint
+// violation) rather than failing to run.
+func refusedData(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
 }
 
 // failCommit marks an approved request failed because its change cannot

@@ -900,19 +900,24 @@ func TestCommitIsolatesFailures(t *testing.T) {
 	var lone, loneOwner string
 	require.NoError(t, p.db.Pool.QueryRow(p.ctx, `SELECT group_id, min(person_id::text) FROM group_owners
 		GROUP BY group_id HAVING count(*) = 1 LIMIT 1`).Scan(&lone, &loneOwner))
-	approved := func(op portal.Operation, groupID, personID string) string {
+	approved := func(op portal.Operation, groupID, personID string, changes map[string]string) string {
 		var id string
-		require.NoError(t, p.db.Pool.QueryRow(p.ctx, `WITH r AS (INSERT INTO requests (requester_id, operation, group_id, person_id, status)
-			VALUES ($1, $2, $3, $4, 'authorizing') RETURNING id)
+		require.NoError(t, p.db.Pool.QueryRow(p.ctx, `WITH r AS (INSERT INTO requests (requester_id, operation, group_id, person_id, changes, status)
+			VALUES ($1, $2, $3, $4, $5, 'authorizing') RETURNING id)
 			INSERT INTO approvals (request_id, needed, status) SELECT id, 1, 'approved' FROM r RETURNING request_id`,
-			requester.PersonID, string(op), groupID, personID).Scan(&id))
+			requester.PersonID, string(op), nullIfEmpty(groupID), personID, changes).Scan(&id))
 		return id
 	}
-	removeLast := approved(portal.OpRemoveOwner, lone, loneOwner)
-	join := approved(portal.OpAddMember, g, member.PersonID)
-	require.NoError(t, p.db.Commit(p.ctx, []string{removeLast, join}))
+	removeLast := approved(portal.OpRemoveOwner, lone, loneOwner, map[string]string{})
+	join := approved(portal.OpAddMember, g, member.PersonID, map[string]string{})
+	// A value the people table refuses (submitted before the limits were
+	// checked on submission): the database refuses it at every try.
+	longPhone := approved(portal.OpUpdatePerson, "", member.PersonID, map[string]string{"phone": strings.Repeat("9", 100)})
+	require.NoError(t, p.db.Commit(p.ctx, []string{removeLast, join, longPhone}))
+	_, events := p.waitStatus(requester, longPhone, portal.StatusFailed)
+	require.Contains(t, events[len(events)-1].Detail, "not accepted")
 
-	_, events := p.waitStatus(requester, join, portal.StatusCompleted)
+	_, events = p.waitStatus(requester, join, portal.StatusCompleted)
 	require.Equal(t, []string{"committed", "completed"}, kinds(events))
 	require.True(t, p.isMember(g, member.PersonID))
 	_, events = p.waitStatus(requester, removeLast, portal.StatusFailed)
@@ -977,4 +982,11 @@ func TestDoubleDecision(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, portal.StatusAuthorizing, got.Status, "two of three are needed")
 	}
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
