@@ -80,6 +80,17 @@ func (h *requestHead) dest() []any {
 	return []any{&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil, &h.Approved}
 }
 
+// Lock order: a request before its approval, requests in ID order, and
+// the audit chain's lock last (audit_append, in a transaction's last
+// statement). Every transaction that locks both a request and its
+// approval takes them in this order, so that none can deadlock another.
+
+// lockRequestOf locks the request of an approval, before the approval.
+func lockRequestOf(ctx context.Context, tx pgx.Tx, approvalID string) error {
+	_, err := tx.Exec(ctx, "SELECT 1 FROM requests WHERE id = (SELECT request_id FROM approvals WHERE id = $1) FOR UPDATE", approvalID)
+	return err
+}
+
 func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error) {
 	h := requestHead{ID: id}
 	err := tx.QueryRow(ctx, `SELECT `+requestHeadColumns+` FROM requests r WHERE id = $1 FOR UPDATE`, id).Scan(h.dest()...)
@@ -392,6 +403,9 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 		var ok []decision
 		b := &pgx.Batch{}
 		b.Queue(genericPlans.SQL)
+		// The requests first (see lockRequestOf), then the approvals.
+		b.Queue(`SELECT 1 FROM requests WHERE id IN (SELECT request_id FROM approvals WHERE id = ANY ($1::text[]::uuid[]))
+			ORDER BY id FOR UPDATE`, ids)
 		b.Queue(`SELECT a.id::text, a.request_id::text, a.status,
 				coalesce((SELECT requester_id::text FROM requests WHERE id = a.request_id), ''),
 				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
@@ -616,6 +630,9 @@ func (db *DB) Remind(ctx context.Context, approvalID string, round int) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		var requestID string
 		var deadline *time.Time
+		if err := lockRequestOf(ctx, tx, approvalID); err != nil {
+			return err
+		}
 		err := tx.QueryRow(ctx, "SELECT request_id, deadline FROM approvals WHERE id = $1 AND status = 'pending' AND round = $2 FOR UPDATE",
 			approvalID, round).Scan(&requestID, &deadline)
 		if isNoRows(err) {
@@ -665,6 +682,9 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		var requestID string
 		var escalated bool
+		if err := lockRequestOf(ctx, tx, approvalID); err != nil {
+			return err
+		}
 		err := tx.QueryRow(ctx, "SELECT request_id, escalated FROM approvals WHERE id = $1 AND status = 'pending' AND round = $2 FOR UPDATE",
 			approvalID, round).Scan(&requestID, &escalated)
 		if isNoRows(err) {

@@ -88,7 +88,10 @@ type recording struct {
 // recordManyStmt records several requests in one statement: their timeline
 // events, their audit entries (in order), and their new status when set.
 // The audit entries take the audit chain's lock, which is held until
-// commit: callers make it their transaction's last statement.
+// commit: callers make it their transaction's last statement, and hold the
+// locks on the requests it records beforehand (within one statement,
+// Postgres may append to the audit chain before it writes the events and
+// the status).
 func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 	var reqs, kinds, texts []string
 	var actors []*string

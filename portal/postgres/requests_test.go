@@ -990,3 +990,54 @@ func nullIfEmpty(s string) any {
 	}
 	return s
 }
+
+// TestBulkRejectRacesCancel rejects requests in bulk while their requesters
+// cancel them: each request ends canceled or denied, and neither side sees
+// anything but "no longer waiting" (no deadlock between the two).
+func TestBulkRejectRacesCancel(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	g := p.group("VPN users")
+	owner := p.account("manager")
+	var people []portal.Viewer
+	var reqs, approvals []string
+	for i := range 8 {
+		v := p.outsider(g, 30+i)
+		r := p.join(v, g, "race")
+		people, reqs = append(people, v), append(reqs, r.ID)
+	}
+	for _, id := range reqs {
+		approvals = append(approvals, p.approvalFor(owner, id))
+	}
+	var wg sync.WaitGroup
+	var bulkErrs []error
+	var bulkErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// In reverse order of submission, as the cancellations are not.
+		reversed := slices.Clone(approvals)
+		slices.Reverse(reversed)
+		bulkErrs, bulkErr = p.db.DecideMany(p.ctx, owner, reversed, false, "not now")
+	}()
+	cancelErrs := make([]error, len(reqs))
+	for i := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cancelErrs[i] = p.db.Cancel(p.ctx, people[i], reqs[i])
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, bulkErr)
+	for _, err := range append(bulkErrs, cancelErrs...) {
+		if err != nil {
+			require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err), "%v", err)
+		}
+	}
+	for i, id := range reqs {
+		got, _, err := p.db.FindRequest(p.ctx, people[i], id)
+		require.NoError(t, err)
+		require.Contains(t, []portal.RequestStatus{portal.StatusCanceled, portal.StatusDenied}, got.Status)
+	}
+}
