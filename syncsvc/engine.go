@@ -117,6 +117,10 @@ type Engine struct {
 // DynamicGroups re-evaluates every dynamic group for one person inside a
 // transaction (portal/postgres.DB does).
 type DynamicGroups interface {
+	// HoldDynamicRules takes, for the rest of tx, the lock that
+	// RecomputePersonTx takes, before anything in tx appends to the audit
+	// log: every transaction takes the two in that order.
+	HoldDynamicRules(ctx context.Context, tx pgx.Tx) error
 	RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string) (joined, left []string, err error)
 }
 

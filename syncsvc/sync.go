@@ -914,6 +914,12 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 
 // writeChanges stores a sync's results in one transaction.
 func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, sc syncScope, out *changeSet) error {
+	recompute := e.Dynamic != nil && len(out.projected)+len(out.inbound) > 0
+	if recompute {
+		if err := e.Dynamic.HoldDynamicRules(ctx, tx); err != nil {
+			return err
+		}
+	}
 	return func() error {
 		if len(out.deprovisioned) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET deprovisioned_at = $2 WHERE id = ANY($1) AND deprovisioned_at IS NULL`,
@@ -984,11 +990,12 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 			return err
 		}
 		changed, err := applyInbound(ctx, tx, sys, out.inbound)
-		if err != nil || e.Dynamic == nil {
+		if err != nil || !recompute {
 			return err
 		}
 		for _, id := range append(projected, changed...) {
-			if _, _, err := e.Dynamic.RecomputePersonTx(ctx, tx, id); err != nil {
+			// A person deleted in the portal meanwhile has no groups.
+			if _, _, err := e.Dynamic.RecomputePersonTx(ctx, tx, id); err != nil && portal.ErrorCode(err) != portal.ENOTFOUND {
 				return err
 			}
 		}

@@ -416,6 +416,16 @@ func (db *DB) RecomputePerson(ctx context.Context, personID string) error {
 	return nil
 }
 
+// HoldDynamicRules takes, for the rest of tx, the shared lock on the
+// dynamic group rules that RecomputePersonTx takes, for a transaction that
+// appends to the audit log before it recomputes people: saving a rule takes
+// this lock and then the audit chain's, so everyone must take them in that
+// order.
+func (db *DB) HoldDynamicRules(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, lockDynamicShared, dynLockClass, dynLockID)
+	return err
+}
+
 // RecomputePersonTx is RecomputePerson inside tx, for the request pipeline
 // to call in the transaction that changes the person, so that the change
 // and the memberships it implies commit together. It returns the IDs of
