@@ -3,16 +3,19 @@
 -- process that keeps the rules in memory, to re-evaluate one person
 -- against all of them, reads this one number, not every rule, to know its
 -- copy is current.
+-- Versions come from a sequence, never reused even when the change that
+-- took one rolls back, so that one version always means one set of rules.
+CREATE SEQUENCE dynamic_rules_versions;
 CREATE TABLE dynamic_rules (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     version  bigint NOT NULL
 );
-INSERT INTO dynamic_rules (version) VALUES (1);
+INSERT INTO dynamic_rules (version) VALUES (nextval('dynamic_rules_versions'));
 
 CREATE FUNCTION dynamic_rules_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE dynamic_rules SET version = version + 1;
+    UPDATE dynamic_rules SET version = nextval('dynamic_rules_versions');
     RETURN NULL;
 END $$;
 

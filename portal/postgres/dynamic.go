@@ -548,7 +548,8 @@ func (c *rulesCopy) get(ctx context.Context, tx pgx.Tx, version int64) ([]dynami
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// Versions only grow: an older snapshot does not replace a newer copy.
+	// Versions only grow (a sequence): an older snapshot does not replace
+	// a newer copy.
 	if version > c.version {
 		c.version, c.groups = version, groups
 	}
