@@ -102,8 +102,9 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error)
 // when the approval's first timer is due (its reminder, or its deadline;
 // zero for none). The job that called it runs again then, and Authorize
 // fires that timer: the job is the approval's first timer, so most
-// approvals, decided before it is due, cost one job, not two. Running it
-// again early does nothing but say when to run next.
+// approvals, decided before it is due, cost one job, not two. Run again
+// early (rescued after a crash), it only says when to run next; run again
+// after it fired, it reminds once more (River runs jobs at least once).
 func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error) {
 	var wake time.Time
 	var fire func() error

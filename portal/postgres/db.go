@@ -169,7 +169,13 @@ func (t *finalTx) finish(ctx context.Context, stmts ...stmt) error {
 // finishBatch is finish for a batch whose results the caller reads.
 func (t *finalTx) finishBatch(ctx context.Context, b *pgx.Batch) error {
 	t.done = true
-	b.Queue("COMMIT")
+	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		// COMMIT of a transaction that failed earlier rolls it back.
+		if tag.String() != "COMMIT" {
+			return errors.New("postgres: the transaction was rolled back")
+		}
+		return nil
+	})
 	return t.SendBatch(ctx, b).Close()
 }
 
