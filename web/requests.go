@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -199,7 +200,12 @@ func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, portal.Errorf(portal.EINVALID, "The form could not be read."))
 		return
 	}
-	ids := r.PostForm["id"]
+	var ids []string // each once, in the order of the page
+	for _, id := range r.PostForm["id"] {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
 	approve := r.PostFormValue("decision") == "approve"
 	reason := r.PostFormValue("reason")
 	if len(ids) == 0 {
