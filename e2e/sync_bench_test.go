@@ -216,7 +216,7 @@ func BenchmarkExportThroughput(b *testing.B) {
 	plain := dc.Dial(b)
 	var best struct{ engine, loop float64 }
 	b.ResetTimer()
-	for i := range max(b.N, 3) {
+	for i := range max(b.N, 5) {
 		// The plain loop: one modify per user on one connection.
 		start := time.Now()
 		for _, dn := range dns {
