@@ -104,7 +104,7 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error)
 // fires that timer: the job is the approval's first timer, so most
 // approvals, decided before it is due, cost one job, not two. Run again
 // early (rescued after a crash), it only says when to run next; run again
-// after it fired, it reminds once more (River runs jobs at least once).
+// after it fired, it does nothing more (Remind reminds once per round).
 func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error) {
 	var wake time.Time
 	var fire func() error
@@ -634,7 +634,9 @@ func (db *DB) Remind(ctx context.Context, approvalID string, round int) error {
 		if err := lockRequestOf(ctx, tx, approvalID); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, "SELECT request_id, deadline FROM approvals WHERE id = $1 AND status = 'pending' AND round = $2 FOR UPDATE",
+		// Once per round, however often the timer runs.
+		err := tx.QueryRow(ctx, `UPDATE approvals SET reminded_round = $2
+			WHERE id = $1 AND status = 'pending' AND round = $2 AND reminded_round < $2 RETURNING request_id, deadline`,
 			approvalID, round).Scan(&requestID, &deadline)
 		if isNoRows(err) {
 			return nil

@@ -589,6 +589,16 @@ func TestDeadlineEscalationAndFinalTimeout(t *testing.T) {
 	p.fire(firstTimer, r.ID)
 	p.email(owner.PersonID, "Reminder, approval needed", approval)
 	require.WithinDuration(t, deadline, p.waitScheduled("approval_deadline", approval), time.Second)
+	// Run again (River runs jobs at least once), the timer reminds no more.
+	_, err := p.db.Authorize(p.ctx, r.ID)
+	require.NoError(t, err)
+	reminded := 0
+	for _, k := range kinds(p.timeline(v, r.ID)) {
+		if k == "reminded" {
+			reminded++
+		}
+	}
+	require.Equal(t, 1, reminded)
 	p.fire("approval_deadline", approval)
 	_ = p.approvalFor(admin, r.ID) // escalated to the administrator
 	p.email(admin.PersonID, "Escalated to you", approval)
