@@ -20,7 +20,6 @@ import (
 // JobInserter inserts River jobs inside a transaction; *river.Client[pgx.Tx]
 // implements it (an insert-only client in a web-only process).
 type JobInserter interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 }
 
@@ -30,11 +29,16 @@ var (
 )
 
 func (db *DB) insertJob(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	return db.insertJobs(ctx, tx, river.InsertManyParams{Args: args, InsertOpts: opts})
+}
+
+// insertJobs inserts River jobs in tx, in one statement.
+func (db *DB) insertJobs(ctx context.Context, tx pgx.Tx, jobs ...river.InsertManyParams) error {
 	if db.Jobs == nil {
 		return errors.New("postgres: no job inserter configured")
 	}
-	if _, err := db.Jobs.InsertTx(ctx, tx, args, opts); err != nil {
-		return fmt.Errorf("insert %s job: %w", args.Kind(), err)
+	if _, err := db.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+		return fmt.Errorf("insert %s job: %w", jobs[0].Args.Kind(), err)
 	}
 	return nil
 }
@@ -495,11 +499,8 @@ type applying struct {
 // commit) with the COMMIT.
 func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool) error {
 	if len(a.jobs) > 0 {
-		if db.Jobs == nil {
-			return errors.New("postgres: no job inserter configured")
-		}
-		if _, err := db.Jobs.InsertManyTx(ctx, tx, a.jobs); err != nil {
-			return fmt.Errorf("insert jobs: %w", err)
+		if err := db.insertJobs(ctx, tx, a.jobs...); err != nil {
+			return err
 		}
 	}
 	stmts := a.stmts

@@ -159,6 +159,17 @@ func (p *pipeline) isMember(groupID, personID string) bool {
 	return ok
 }
 
+// count says how often s occurs in list.
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
 func kinds(events []portal.RequestEvent) []string {
 	var ks []string
 	for _, e := range events {
@@ -592,13 +603,7 @@ func TestDeadlineEscalationAndFinalTimeout(t *testing.T) {
 	// Run again (River runs jobs at least once), the timer reminds no more.
 	_, err := p.db.Authorize(p.ctx, r.ID)
 	require.NoError(t, err)
-	reminded := 0
-	for _, k := range kinds(p.timeline(v, r.ID)) {
-		if k == "reminded" {
-			reminded++
-		}
-	}
-	require.Equal(t, 1, reminded)
+	require.Equal(t, 1, count(kinds(p.timeline(v, r.ID)), "reminded"))
 	p.fire("approval_deadline", approval)
 	_ = p.approvalFor(admin, r.ID) // escalated to the administrator
 	p.email(admin.PersonID, "Escalated to you", approval)
@@ -981,13 +986,7 @@ func TestDoubleDecision(t *testing.T) {
 			}
 		}
 		require.Equal(t, 1, ok, "round %d: one decision", round)
-		approved := 0
-		for _, k := range kinds(p.timeline(v, r.ID)) {
-			if k == "approved" {
-				approved++
-			}
-		}
-		require.Equal(t, 1, approved, "round %d: one decision recorded", round)
+		require.Equal(t, 1, count(kinds(p.timeline(v, r.ID)), "approved"), "round %d: one decision recorded", round)
 		got, _, err := p.db.FindRequest(p.ctx, v, r.ID)
 		require.NoError(t, err)
 		require.Equal(t, portal.StatusAuthorizing, got.Status, "two of three are needed")
