@@ -433,15 +433,8 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 			return err
 		}
 		decided := make([]string, len(ok))
-		recs := make([]recording, len(ok))
 		for i, d := range ok {
-			detail := reason
-			if *d.Principal != v.PersonID && d.PrincipalName != nil {
-				detail = strings.TrimSpace("As deputy for " + *d.PrincipalName + ". " + reason)
-			}
 			decided[i] = d.ApprovalID
-			recs[i] = recording{d.RequestID, "approval_" + verdict, map[string]string{"approval": d.ApprovalID, "reason": reason},
-				[]event{{verdict, v.PersonID, detail}}}
 		}
 		// The decisions first. The checks above read the decisions in the
 		// snapshot taken before the locks were granted: the same person
@@ -474,32 +467,37 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if len(updated) < len(decided) {
-			again := portal.Errorf(portal.ECONFLICT, "This request was decided meanwhile, by you or for the approver you stand for.")
-			for i := 0; i < len(ok); i++ {
-				if !slices.Contains(updated, ok[i].ApprovalID) {
-					found[ok[i].ApprovalID] = again
-					ok, recs, decided = slices.Delete(ok, i, i+1), slices.Delete(recs, i, i+1), slices.Delete(decided, i, i+1)
-					i--
-				}
+		again := portal.Errorf(portal.ECONFLICT, "This request was decided meanwhile, by you or for the approver you stand for.")
+		var recs []recording
+		for _, d := range ok {
+			if !slices.Contains(updated, d.ApprovalID) {
+				found[d.ApprovalID] = again
+				continue
 			}
-			if len(ok) == 0 {
-				return nil
+			detail := reason
+			if *d.Principal != v.PersonID && d.PrincipalName != nil {
+				detail = strings.TrimSpace("As deputy for " + *d.PrincipalName + ". " + reason)
 			}
-		}
-		if !approve {
-			// One rejection ends each approval and denies its request.
-			for i, d := range ok {
+			rec := recording{d.RequestID, "approval_" + verdict, map[string]string{"approval": d.ApprovalID, "reason": reason},
+				[]event{{verdict, v.PersonID, detail}}}
+			if !approve {
+				// One rejection ends the approval and denies the request.
 				if err := db.notify(ctx, tx, portal.EventDenied, d.RequestID, d.Requester); err != nil {
 					return err
 				}
-				recs[i].Action = "request_denied"
-				recs[i].Details = map[string]string{"approval": d.ApprovalID, "reason": reason,
-					"detail": "Rejected by " + v.DisplayName + ": " + reason}
-				recs[i].Events = append(recs[i].Events, event{string(portal.StatusDenied), v.PersonID, recs[i].Details["detail"]})
+				denied := "Rejected by " + v.DisplayName + ": " + reason
+				rec.Action = "request_denied"
+				rec.Details["detail"] = denied
+				rec.Events = append(rec.Events, event{string(portal.StatusDenied), v.PersonID, denied})
 			}
+			recs = append(recs, rec)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		if !approve {
 			return tx.finish(ctx,
-				stmt{`UPDATE approvals SET status = 'rejected' WHERE id = ANY ($1::text[]::uuid[])`, []any{decided}},
+				stmt{`UPDATE approvals SET status = 'rejected' WHERE id = ANY ($1::text[]::uuid[])`, []any{updated}},
 				recordManyStmt(portal.StatusDenied, recs...))
 		}
 		// One commit job for the requests settled, and the records with
