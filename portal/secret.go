@@ -3,7 +3,9 @@ package portal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -34,6 +36,7 @@ var ErrSecretTampered = errors.New("the sealed secret cannot be opened: it was a
 // code that must use them. It is safe for concurrent use.
 type Sealer struct {
 	aead cipher.AEAD
+	key  []byte // kept only to derive the keys of other uses (DeriveKey)
 }
 
 // NewSealer returns a Sealer with a 32-byte key.
@@ -50,7 +53,20 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", SecretKeyEnv, err)
 	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{aead: aead, key: append([]byte(nil), key...)}, nil
+}
+
+// DeriveKey returns a 32-byte key for one purpose other than sealing (such
+// as signing cookies or keying the audit chain), derived from
+// TESSERA_SECRET_KEY with HKDF-SHA256. Each purpose gets a key of its own,
+// and none of them tells anything about the secret key or the others.
+func (s *Sealer) DeriveKey(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, s.key, nil, "tessera "+purpose, 32)
+	if err != nil {
+		// Only a length beyond 255 hash blocks fails; 32 bytes never does.
+		panic("portal: derive key: " + err.Error())
+	}
+	return k
 }
 
 // ParseSealer builds a Sealer from the base64 key in TESSERA_SECRET_KEY's

@@ -112,3 +112,20 @@ func TestSealer(t *testing.T) {
 		})
 	}
 }
+
+func TestDeriveKey(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	a, err := portal.NewSealer(key)
+	require.NoError(t, err)
+	b, err := portal.NewSealer(key)
+	require.NoError(t, err)
+	other, err := portal.NewSealer(newKey(t))
+	require.NoError(t, err)
+
+	cookie := a.DeriveKey("sign-in device cookie")
+	require.Len(t, cookie, 32)
+	require.Equal(t, cookie, b.DeriveKey("sign-in device cookie"), "the same secret key derives the same key in every process")
+	require.NotEqual(t, cookie, a.DeriveKey("audit chain"), "each purpose has a key of its own")
+	require.NotEqual(t, cookie, other.DeriveKey("sign-in device cookie"))
+}
