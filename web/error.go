@@ -33,7 +33,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := portal.ErrorCode(err)
 	status := codeStatus[code]
 	if code == portal.EINTERNAL {
-		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "client", s.clientAddr(r), "err", err)
 	}
 	p := s.page(r, codeTitle[code], "")
 	renderStatus(w, r, status, view.ErrorPage(p, status, portal.ErrorMessage(err)))

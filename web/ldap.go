@@ -31,7 +31,7 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	f := s.signInForm(r)
 	f.DirectoryAccount = r.PostFormValue("account")
-	keys := signInKeys(r, f.DirectoryAccount)
+	keys := s.signInKeys(r, f.DirectoryAccount)
 	if s.refuseSignIn(w, r, keys) {
 		return
 	}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,7 +57,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		next.ServeHTTP(ww, r)
 		s.Logger.Debug("http", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
-			"duration", time.Since(start))
+			"duration", time.Since(start), "client", s.clientAddr(r))
 	})
 }
 
@@ -154,12 +153,8 @@ func (l *signInLimiter) fail(now time.Time, keys ...string) {
 }
 
 // signInKeys names the budgets a sign-in attempt draws on.
-func signInKeys(r *http.Request, account string) []string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	keys := []string{"addr:" + host}
+func (s *Server) signInKeys(r *http.Request, account string) []string {
+	keys := []string{"addr:" + s.clientAddr(r).String()}
 	if account != "" {
 		keys = append(keys, "account:"+strings.ToLower(account))
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -27,6 +28,10 @@ type Config struct {
 	// DirectoryMatch is the person attribute a directory account is matched
 	// by: employee_id (the default), account_name, email or upn.
 	DirectoryMatch string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header names the client (TESSERA_TRUSTED_PROXIES); from
+	// any other peer those headers are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP front of the portal.

@@ -41,7 +41,7 @@ func (s *Server) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	f := s.signInForm(r)
 	f.Account = r.PostFormValue("account")
-	keys := signInKeys(r, f.Account)
+	keys := s.signInKeys(r, f.Account)
 	if s.refuseSignIn(w, r, keys) {
 		return
 	}
@@ -71,7 +71,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, personID, 
 		return
 	}
 	s.setCookie(w, "tessera_session", token, 0)
-	s.Logger.Info("signed in", "person", personID, "method", method)
+	s.Logger.Info("signed in", "person", personID, "method", method, "client", s.clientAddr(r))
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ type Config struct {
 	// Sealer encrypts connected systems' passwords with TESSERA_SECRET_KEY;
 	// nil without the key, and connected systems then cannot be saved.
 	Sealer *portal.Sealer
+	// TrustedProxies (TESSERA_TRUSTED_PROXIES) are the reverse proxies
+	// whose X-Forwarded-For or Forwarded header is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // LoadConfig reads the environment and reports every mistake it finds.
@@ -97,6 +101,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	} else if err != nil {
 		errs = append(errs, err.Error())
 	}
+	if c.TrustedProxies, err = parseTrustedProxies(getenv("TESSERA_TRUSTED_PROXIES")); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if c.DevPGPort, err = intVar(getenv, "TESSERA_DEV_PG_PORT", 54329, 1, 65535); err != nil {
 		errs = append(errs, err.Error())
 	}
@@ -143,7 +150,41 @@ func (c Config) WebConfig() web.Config {
 		}
 	}
 	return web.Config{BaseURL: base, SecureCookies: strings.HasPrefix(base, "https://"), OIDC: c.OIDC,
-		DirectoryMatch: c.LDAP.MatchAttribute}
+		DirectoryMatch: c.LDAP.MatchAttribute, TrustedProxies: c.TrustedProxies}
+}
+
+// parseTrustedProxies reads TESSERA_TRUSTED_PROXIES: CIDRs (or single
+// addresses) separated by commas. A mistake here would either let anyone
+// choose their address or put everyone behind the proxy's, so every entry
+// must parse.
+func parseTrustedProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("TESSERA_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8 or fd00::/8, nor an address", item)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			// ::ffff:10.0.0.0/104 is 10.0.0.0/8; clients are compared unmapped.
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("TESSERA_TRUSTED_PROXIES: %q mixes IPv4-mapped and other IPv6 addresses; write the IPv4 CIDR", item)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		if p.Masked() != p {
+			return nil, fmt.Errorf("TESSERA_TRUSTED_PROXIES: %q has host bits set; did you mean %s?", item, p.Masked())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // LDAPConfig configures sign-in with a directory (AD) account by LDAP bind.

@@ -43,3 +43,30 @@ func TestLoadConfig(t *testing.T) {
 		require.Contains(t, err.Error(), tc[len(tc)-2])
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := LoadConfig(env("TESSERA_TRUSTED_PROXIES", " 10.0.0.0/8, fd00::/8,192.0.2.7 ,::ffff:172.16.0.0/108,"))
+	require.NoError(t, err)
+	var got []string
+	for _, p := range c.WebConfig().TrustedProxies {
+		got = append(got, p.String())
+	}
+	require.Equal(t, []string{"10.0.0.0/8", "fd00::/8", "192.0.2.7/32", "172.16.0.0/12"}, got)
+
+	c, err = LoadConfig(env())
+	require.NoError(t, err)
+	require.Empty(t, c.TrustedProxies, "no proxy is trusted unless named")
+
+	for value, want := range map[string]string{
+		"10.0.0.0/33":           `"10.0.0.0/33" is not a CIDR`,
+		"10.0.0.0/8;192.0.2.1":  `"10.0.0.0/8;192.0.2.1" is not a CIDR`,
+		"proxy.example.com":     `"proxy.example.com" is not a CIDR`,
+		"10.1.2.3/8":            `"10.1.2.3/8" has host bits set; did you mean 10.0.0.0/8?`,
+		"fe80::1%eth0":          `"fe80::1%eth0" is not a CIDR`,
+		"10.0.0.0/8, 10.0.0.0/": `"10.0.0.0/" is not a CIDR`,
+	} {
+		_, err := LoadConfig(env("TESSERA_TRUSTED_PROXIES", value))
+		require.Error(t, err, value)
+		require.Contains(t, err.Error(), "TESSERA_TRUSTED_PROXIES: "+want)
+	}
+}
