@@ -195,6 +195,10 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 			return err
 		}
 		defer cluster.Stop()
+		if cluster.Relocated {
+			fmt.Fprintf(out, "PostgreSQL keeps its data in %s: the postgres user cannot enter %s (%s links there)\n",
+				cluster.DataDir, dir, filepath.Join(dir, "data"))
+		}
 		if err := ensureDatabase(ctx, cluster, "tessera"); err != nil {
 			return err
 		}

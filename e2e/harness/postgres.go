@@ -53,9 +53,10 @@ func Stop() {
 		pg.admin.Close()
 	}
 	if pg.cluster != nil {
-		pg.cluster.Stop()
-	}
-	if pg.dir != "" {
+		if err := pg.cluster.Destroy(); err != nil {
+			fmt.Fprintf(os.Stderr, "harness: %v\n", err)
+		}
+	} else if pg.dir != "" {
 		os.RemoveAll(pg.dir)
 	}
 }

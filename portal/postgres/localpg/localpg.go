@@ -1,5 +1,12 @@
 // Package localpg starts a private PostgreSQL cluster from the server
 // binaries installed on the machine, for `tessera dev` and for tests.
+//
+// As root, the server runs as the "postgres" user (initdb refuses root),
+// which may not be allowed into the folder that should hold the data: a
+// clone in root's home folder (mode 0700) is the common case. Then the data
+// directory is kept in a directory of its own under /var/lib/tessera/postgres,
+// owned by the postgres user, and <Dir>/data is a symbolic link to it, so the
+// data is kept between runs and deleting <Dir> starts over.
 package localpg
 
 import (
@@ -41,11 +48,22 @@ type Cluster struct {
 	Port     int
 	User     string
 	Password string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	// DataDir is the data directory the server runs on: Dir/data, or where
+	// that link points when the server's user cannot enter Dir.
+	DataDir string
+	// Relocated says DataDir is outside Dir (under RelocatedBase).
+	Relocated bool
+	dir       string
+	cmd       *exec.Cmd
+	exited    chan struct{}
 }
 
 const superuser = "tessera"
+
+// RelocatedBase holds the data directories of clusters whose Dir the
+// server's user cannot enter, one directory each. Root owns it and anyone
+// may pass through it; each cluster's directory belongs to the postgres user.
+const RelocatedBase = "/var/lib/tessera/postgres"
 
 // BinDir returns the directory of the newest installed PostgreSQL server
 // binaries, or an error that says what to install.
@@ -89,10 +107,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
+	data, relocated, err := dataDir(ctx, dir, cred)
+	if err != nil {
+		return nil, err
+	}
 	pwFile := filepath.Join(dir, "password")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		if err := initdb(ctx, bin, dir, data, pwFile, cred); err != nil {
+		if err := initdb(ctx, bin, data, pwFile, cred); err != nil {
 			return nil, err
 		}
 	}
@@ -126,12 +147,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			"-c", "full_page_writes=off", "-c", "max_connections=400")
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.Dir = filepath.Dir(data) // ours may be closed to the server's user
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT, Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("localpg: start postgres: %w", err)
 	}
-	c := &Cluster{Port: port, User: superuser, Password: strings.TrimSpace(string(pw)), cmd: cmd, exited: make(chan struct{})}
+	c := &Cluster{Port: port, User: superuser, Password: strings.TrimSpace(string(pw)),
+		DataDir: data, Relocated: relocated, dir: dir, cmd: cmd, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(c.exited) }() //nolint:errcheck
 	if err := c.waitReady(ctx, logFile); err != nil {
 		c.Stop()
@@ -183,7 +206,148 @@ func (c *Cluster) Stop() {
 	}
 }
 
-func initdb(ctx context.Context, bin, dir, data, pwFile string, cred *syscall.Credential) error {
+// Destroy stops the server and removes its files: Dir, and the relocated
+// data directory if there is one. For throwaway clusters.
+func (c *Cluster) Destroy() error {
+	c.Stop()
+	if c.Relocated {
+		if err := os.RemoveAll(filepath.Dir(c.DataDir)); err != nil {
+			return fmt.Errorf("localpg: %w", err)
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	return nil
+}
+
+// dataDir returns the data directory for a cluster kept in dir, and whether
+// it is relocated: dir/data when the server's user can enter dir (giving
+// dir to that user), else the directory the link dir/data points to, made
+// under RelocatedBase on first use.
+func dataDir(ctx context.Context, dir string, cred *syscall.Credential) (string, bool, error) {
+	data := filepath.Join(dir, "data")
+	if cred == nil {
+		return data, false, nil // we run the server ourselves, and can enter dir
+	}
+	if target, err := os.Readlink(data); err == nil {
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
+		// The target's own directory may be gone (a cleaned /var/lib): the
+		// link still says where this cluster lives; initdb starts it again.
+		if err := makeServerDir(filepath.Dir(target), cred); err != nil {
+			return "", false, err
+		}
+		return target, true, nil
+	}
+	ok, err := canEnter(ctx, dir, cred)
+	if err != nil {
+		return "", false, err
+	}
+	if ok {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return "", false, fmt.Errorf("localpg: chown %s: %w", dir, err)
+		}
+		return data, false, nil
+	}
+	if _, err := os.Stat(data); err == nil {
+		return "", false, fmt.Errorf("localpg: the postgres user cannot enter %s, where the data directory %s is; "+
+			"move it under %s and link it (ln -s) as %s, or delete it to start over", dir, data, RelocatedBase, data)
+	}
+	if err := os.MkdirAll(RelocatedBase, 0o755); err != nil {
+		return "", false, fmt.Errorf("localpg: %w", err)
+	}
+	removeOrphans(dir)
+	home, err := os.MkdirTemp(RelocatedBase, safeName(dir)+"-")
+	if err != nil {
+		return "", false, fmt.Errorf("localpg: %w", err)
+	}
+	// owner names the folder whose link points here, so that a later start
+	// from it after deleting that folder can remove this orphan.
+	if err := os.WriteFile(filepath.Join(home, "owner"), []byte(dir+"\n"), 0o644); err != nil {
+		return "", false, fmt.Errorf("localpg: %w", err)
+	}
+	if err := makeServerDir(home, cred); err != nil {
+		return "", false, err
+	}
+	if ok, err := canEnter(ctx, home, cred); err != nil || !ok {
+		os.RemoveAll(home)
+		return "", false, fmt.Errorf("localpg: the postgres user cannot enter %s either (err: %v); make %s world-searchable (chmod o+x)", home, err, RelocatedBase)
+	}
+	if err := os.Symlink(filepath.Join(home, "data"), data); err != nil {
+		os.RemoveAll(home)
+		return "", false, fmt.Errorf("localpg: %w", err)
+	}
+	return filepath.Join(home, "data"), true, nil
+}
+
+// makeServerDir makes dir (0700) and gives it to the server's user.
+func makeServerDir(dir string, cred *syscall.Credential) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+		return fmt.Errorf("localpg: chown %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeOrphans removes the relocated directories made for dir before
+// whose link is gone: someone deleted dir's folder to start over.
+func removeOrphans(dir string) {
+	owners, _ := filepath.Glob(filepath.Join(RelocatedBase, "*", "owner"))
+	for _, f := range owners {
+		b, err := os.ReadFile(f)
+		if err != nil || strings.TrimSpace(string(b)) != dir {
+			continue
+		}
+		home := filepath.Dir(f)
+		if target, err := os.Readlink(filepath.Join(dir, "data")); err == nil && filepath.Dir(target) == home {
+			continue
+		}
+		os.RemoveAll(home) //nolint:errcheck // best effort: what is left is only disk space
+	}
+}
+
+// canEnter reports whether the server's user may enter dir, asking the
+// kernel (as that user) rather than reading modes, so ACLs and
+// root-squashing mounts answer too.
+func canEnter(ctx context.Context, dir string, cred *syscall.Credential) (bool, error) {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `cd -- "$1"`, "sh", dir)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("localpg: check access to %s as the postgres user: %w", dir, err)
+	}
+	return true, nil
+}
+
+// safeName turns dir into a readable file name for RelocatedBase, so that
+// a person listing it sees whose cluster each one is.
+func safeName(dir string) string {
+	s := strings.Trim(dir, "/")
+	if len(s) > 60 {
+		s = s[len(s)-60:]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, s)
+	if s == "" || strings.Trim(s, ".") == "" {
+		return "cluster"
+	}
+	return s
+}
+
+func initdb(ctx context.Context, bin, data, pwFile string, cred *syscall.Credential) error {
 	secret := make([]byte, 18)
 	rand.Read(secret)
 	if err := os.WriteFile(pwFile, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
@@ -192,14 +356,15 @@ func initdb(ctx context.Context, bin, dir, data, pwFile string, cred *syscall.Cr
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("localpg: %w", err)
 	}
-	// initdb reads the password file as the server user; give it a copy.
-	tmpPw := filepath.Join(data, "..", ".initdb-password")
+	// initdb reads the password file as the server user; give it a copy
+	// beside the data directory, which that user can reach.
+	tmpPw := filepath.Join(filepath.Dir(data), ".initdb-password")
 	if err := os.WriteFile(tmpPw, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("localpg: %w", err)
 	}
 	defer os.Remove(tmpPw)
 	if cred != nil {
-		for _, p := range []string{dir, data, tmpPw} {
+		for _, p := range []string{data, tmpPw} {
 			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
 				return fmt.Errorf("localpg: chown %s: %w", p, err)
 			}
@@ -207,6 +372,7 @@ func initdb(ctx context.Context, bin, dir, data, pwFile string, cred *syscall.Cr
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", superuser,
 		"--pwfile", tmpPw, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+	cmd.Dir = filepath.Dir(data) // ours may be closed to the server's user
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(data)
