@@ -6,8 +6,12 @@ HTMX := static/assets/vendor/htmx.min.js
 .PHONY: run test bench generate check-generate vet static build clean
 
 ## run: build and start Tessera with a private PostgreSQL in ./var and demo data
+# Built first, with a word: the first build compiles every dependency and
+# would otherwise be minutes of silence.
 run: static
-	$(GO) run ./cmd/tessera dev
+	@echo "building Tessera, first time takes a few minutes"
+	$(GO) build -o bin/tessera ./cmd/tessera
+	./bin/tessera dev
 
 ## build: compile bin/tessera
 build: static generate
