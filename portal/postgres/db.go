@@ -151,10 +151,17 @@ func execBatch(ctx context.Context, tx pgx.Tx, stmts ...stmt) error {
 // holding the lock while the result travels to Tessera and the COMMIT
 // back, which on a busy machine is most of the time every other appender
 // waits.
+//
+// pgx does not see that COMMIT, so it would let a statement issued after
+// finish run in autocommit, outside the transaction, without a word: after
+// finish, the embedded Tx is replaced by one that refuses everything.
 type finalTx struct {
 	pgx.Tx
 	done bool
 }
+
+// errTxFinished is what a statement issued after finish gets.
+var errTxFinished = errors.New("postgres: statement after the transaction's final COMMIT")
 
 // finish runs stmts and commits, in one round trip. After it, the
 // transaction is over whatever it returns.
@@ -168,6 +175,9 @@ func (t *finalTx) finish(ctx context.Context, stmts ...stmt) error {
 
 // finishBatch is finish for a batch whose results the caller reads.
 func (t *finalTx) finishBatch(ctx context.Context, b *pgx.Batch) error {
+	if t.done {
+		return errTxFinished
+	}
 	t.done = true
 	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
 		// COMMIT of a transaction that failed earlier rolls it back.
@@ -176,8 +186,44 @@ func (t *finalTx) finishBatch(ctx context.Context, b *pgx.Batch) error {
 		}
 		return nil
 	})
-	return t.SendBatch(ctx, b).Close()
+	tx := t.Tx
+	t.Tx = finishedTx{}
+	return tx.SendBatch(ctx, b).Close()
 }
+
+// finishedTx is a finalTx's transaction after finish: every statement
+// fails with errTxFinished.
+type finishedTx struct{}
+
+func (finishedTx) Begin(context.Context) (pgx.Tx, error) { return nil, errTxFinished }
+func (finishedTx) Commit(context.Context) error          { return errTxFinished }
+func (finishedTx) Rollback(context.Context) error        { return errTxFinished }
+func (finishedTx) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
+	return 0, errTxFinished
+}
+func (finishedTx) SendBatch(context.Context, *pgx.Batch) pgx.BatchResults { return finishedBatch{} }
+func (finishedTx) LargeObjects() pgx.LargeObjects                         { return pgx.LargeObjects{} }
+func (finishedTx) Prepare(context.Context, string, string) (*pgconn.StatementDescription, error) {
+	return nil, errTxFinished
+}
+func (finishedTx) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, errTxFinished
+}
+func (finishedTx) Query(context.Context, string, ...any) (pgx.Rows, error) { return nil, errTxFinished }
+func (finishedTx) QueryRow(context.Context, string, ...any) pgx.Row        { return finishedRow{} }
+func (finishedTx) Conn() *pgx.Conn                                         { return nil }
+
+type finishedRow struct{}
+
+func (finishedRow) Scan(...any) error { return errTxFinished }
+
+type finishedBatch struct{}
+
+func (finishedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, errTxFinished }
+func (finishedBatch) Query() (pgx.Rows, error)         { return nil, errTxFinished }
+func (finishedBatch) QueryRow() pgx.Row                { return finishedRow{} }
+func (finishedBatch) Close() error                     { return errTxFinished }
+func (finishedBatch) Tx() pgx.Tx                       { return finishedTx{} }
 
 // inTx runs fn in a transaction on a connection of its own, which fn may
 // end with finish; otherwise it is committed when fn returns nil and

@@ -1,0 +1,18 @@
+package postgres
+
+import "context"
+
+// FinishThenExec runs a transaction that ends with finish (running first)
+// and then issues after on it, as a caller that forgot finish ended it
+// would; it returns what finish and the late statement each returned.
+func (db *DB) FinishThenExec(ctx context.Context, first, after string) (finishErr, afterErr error) {
+	err := db.inTx(ctx, func(tx *finalTx) error {
+		finishErr = tx.finish(ctx, stmt{first, nil})
+		_, afterErr = tx.Exec(ctx, after)
+		return nil
+	})
+	if finishErr == nil {
+		finishErr = err
+	}
+	return finishErr, afterErr
+}
