@@ -92,7 +92,8 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	a.shot("sync-status")
 	require.EqualValues(t, 200, a.click(testID("run-full_sync")))
 	require.True(t, strings.HasPrefix(a.path(), "/admin/sync/runs/"), a.path())
-	a.waitFor(`document.querySelector('[data-testid=run-detail]').dataset.status !== 'running'`, "the run page follows the run to its end")
+	a.waitFor(`!['queued', 'running'].includes(document.querySelector('[data-testid=run-detail]').dataset.status)`,
+		"the run page follows the run to its end")
 	require.Equal(t, "succeeded", a.attr(testID("run-detail"), "data-status"))
 	require.NotEmpty(t, a.text("run-counts"))
 	a.shot("run")

@@ -471,4 +471,6 @@ type SyncService interface {
 	// Cycle runs one.
 	DueCycles(ctx context.Context) ([]string, error)
 	Cycle(ctx context.Context, systemID string) error
+	// RunQueued runs a run an administrator queued from the admin pages.
+	RunQueued(ctx context.Context, runID int64, confirmDeletes bool) error
 }

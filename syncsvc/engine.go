@@ -66,7 +66,7 @@ type Run struct {
 	SystemID   string
 	SystemName string
 	Profile    RunProfile
-	Status     string // running, succeeded, completed_with_errors, failed, stopped
+	Status     string // queued, running, succeeded, completed_with_errors, failed, stopped
 	Trigger    string // admin, schedule, request, cli
 	StartedAt  time.Time
 	FinishedAt *time.Time
@@ -88,6 +88,8 @@ type RunOptions struct {
 	// ConfirmDeletes lets an export run delete more objects than the
 	// system's deletion threshold.
 	ConfirmDeletes bool
+	// queued is the run's row when QueueRun wrote it; 0: a new row.
+	queued int64
 }
 
 // Opener connects to a connected system with its stored credentials.
@@ -112,6 +114,9 @@ type Engine struct {
 	Dynamic DynamicGroups
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Queue inserts, in tx, the River job that runs the queued run runID
+	// (workflow.SyncRunQueue makes one); nil: runs cannot be queued.
+	Queue func(ctx context.Context, tx pgx.Tx, runID int64, confirmDeletes bool) error
 }
 
 // DynamicGroups re-evaluates every dynamic group for one person inside a
@@ -206,11 +211,20 @@ type runRecord struct {
 	flushed time.Time
 }
 
-func (e *Engine) startRun(ctx context.Context, systemID string, profile RunProfile, trigger string) (*runRecord, error) {
+func (e *Engine) startRun(ctx context.Context, systemID string, profile RunProfile, opts RunOptions) (*runRecord, error) {
+	trigger := opts.Trigger
 	if trigger == "" {
 		trigger = "admin"
 	}
 	r := &runRecord{e: e, flushed: time.Now()}
+	if opts.queued != 0 {
+		// A queued run starts now; one that a killed worker left running
+		// starts again from nothing, as its job does.
+		r.id = opts.queued
+		_, err := e.Pool.Exec(ctx, `UPDATE sync_runs SET status = 'running', started_at = now(), processed = 0, counts = '{}',
+			message = '' WHERE id = $1`, r.id)
+		return r, err
+	}
 	err := e.Pool.QueryRow(ctx, `INSERT INTO sync_runs (system_id, profile, trigger) VALUES ($1, $2, $3) RETURNING id`,
 		systemID, string(profile), trigger).Scan(&r.id)
 	return r, err
@@ -302,10 +316,9 @@ func (r *runRecord) finish(ctx context.Context, runErr error, message string) (*
 // threshold).
 var errStopped = errors.New("stopped")
 
-// Run runs one run profile on a connected system and records it in run
-// history. It waits up to a few seconds for another run of the system to
-// finish, then returns ErrBusy.
-func (e *Engine) Run(ctx context.Context, systemID string, profile RunProfile, opts RunOptions) (*Run, error) {
+// runnable finds the system a run profile is to run on, or says why it
+// cannot run.
+func (e *Engine) runnable(ctx context.Context, systemID string, profile RunProfile) (*portal.ConnectedSystem, error) {
 	sys, err := e.Systems.FindConnectedSystem(ctx, systemID)
 	if err != nil {
 		return nil, err
@@ -318,6 +331,17 @@ func (e *Engine) Run(ctx context.Context, systemID string, profile RunProfile, o
 	if !sys.Enabled {
 		return nil, portal.Errorf(portal.ECONFLICT, "%s is disabled; enable it to run it.", sys.Name)
 	}
+	return sys, nil
+}
+
+// Run runs one run profile on a connected system and records it in run
+// history. It waits up to a few seconds for another run of the system to
+// finish, then returns ErrBusy.
+func (e *Engine) Run(ctx context.Context, systemID string, profile RunProfile, opts RunOptions) (*Run, error) {
+	sys, err := e.runnable(ctx, systemID, profile)
+	if err != nil {
+		return nil, err
+	}
 	l, err := e.lock(ctx, sys.ID, 3*time.Second)
 	if err != nil {
 		return nil, err
@@ -326,8 +350,80 @@ func (e *Engine) Run(ctx context.Context, systemID string, profile RunProfile, o
 	return e.runLocked(ctx, sys, profile, opts)
 }
 
+// QueueRun records a run of profile on a connected system as queued and
+// inserts the River job that runs it, in one transaction: the run outlives
+// the page that started it, and any worker process runs it.
+func (e *Engine) QueueRun(ctx context.Context, systemID string, profile RunProfile, opts RunOptions) (*Run, error) {
+	sys, err := e.runnable(ctx, systemID, profile)
+	if err != nil {
+		return nil, err
+	}
+	if e.Queue == nil {
+		return nil, errors.New("syncsvc: no job queue to run runs in")
+	}
+	trigger := opts.Trigger
+	if trigger == "" {
+		trigger = "admin"
+	}
+	var id int64
+	err = pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO sync_runs (system_id, profile, trigger, status) VALUES ($1, $2, $3, 'queued')
+			RETURNING id`, sys.ID, string(profile), trigger).Scan(&id); err != nil {
+			return err
+		}
+		return e.Queue(ctx, tx, id, opts.ConfirmDeletes)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: queue run: %w", err)
+	}
+	return e.FindRun(ctx, id)
+}
+
+// RunQueued runs a run that QueueRun queued, or one that a killed worker
+// left running. A run already over is left as it is. It returns an error
+// wrapping portal.ErrTemporary while another run of the system goes on.
+func (e *Engine) RunQueued(ctx context.Context, runID int64, confirmDeletes bool) error {
+	run, err := e.FindRun(ctx, runID)
+	if portal.ErrorCode(err) == portal.ENOTFOUND {
+		return nil // its system was deleted, and its runs with it
+	} else if err != nil {
+		return err
+	}
+	if run.Done() {
+		return nil
+	}
+	sys, err := e.runnable(ctx, run.SystemID, run.Profile)
+	if code := portal.ErrorCode(err); code == portal.ECONFLICT || code == portal.EINVALID {
+		// Disabled since it was queued: the run says so, and is over.
+		msg := portal.ErrorMessage(err)
+		_, err = e.Pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), message = $2 WHERE id = $1`,
+			runID, msg)
+		return err
+	} else if err != nil {
+		return err
+	}
+	l, err := e.lock(ctx, sys.ID, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
+	}
+	defer l.release(sys.ID)
+	// Under the lock, no other worker runs it: read it again, in case one
+	// finished it while this one waited.
+	if run, err = e.FindRun(ctx, runID); err != nil {
+		return err
+	}
+	if run.Done() {
+		return nil
+	}
+	_, err = e.runLocked(ctx, sys, run.Profile, RunOptions{Trigger: run.Trigger, ConfirmDeletes: confirmDeletes, queued: runID})
+	return err
+}
+
+// Done reports whether the run is over: neither queued nor running.
+func (r Run) Done() bool { return r.Status != "queued" && r.Status != "running" }
+
 func (e *Engine) runLocked(ctx context.Context, sys *portal.ConnectedSystem, profile RunProfile, opts RunOptions) (*Run, error) {
-	rec, err := e.startRun(ctx, sys.ID, profile, opts.Trigger)
+	rec, err := e.startRun(ctx, sys.ID, profile, opts)
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: start run: %w", err)
 	}

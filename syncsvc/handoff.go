@@ -133,7 +133,7 @@ func (e *Engine) exportRequestTo(ctx context.Context, sys *portal.ConnectedSyste
 		return err
 	}
 	defer conn.Close()
-	rec, err := e.startRun(ctx, sys.ID, Export, "request")
+	rec, err := e.startRun(ctx, sys.ID, Export, RunOptions{Trigger: "request"})
 	if err != nil {
 		return err
 	}

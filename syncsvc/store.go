@@ -260,7 +260,7 @@ func (e *Engine) Status(ctx context.Context) ([]SystemStatus, error) {
 		for j := range runs {
 			if runs[j].Status == "running" && s.Running == nil {
 				s.Running = &runs[j]
-			} else if s.LastRun == nil && runs[j].Status != "running" {
+			} else if s.LastRun == nil && runs[j].Done() {
 				s.LastRun = &runs[j]
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
 	"github.com/tessera-idm/tessera/web"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 // setupConnected serves the portal with connected systems wired as
@@ -35,9 +36,12 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	org, err := demo.Generate(testPeople)
 	require.NoError(t, err)
 	systems := postgres.NewConnectedSystems(db, sealer)
+	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: slog.New(slog.DiscardHandler)}
+	// Runs started from the pages are River jobs.
+	engine.Queue = workflow.SyncRunQueue(harness.StartWorkers(t, db, nil, "http://tessera.test", engine))
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
 		Requests: db, Admin: db, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Logger: slog.New(slog.DiscardHandler),
-		Sync: &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: slog.New(slog.DiscardHandler)}}
+		Sync: engine}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &testBundle{srv: srv, db: db, org: org}, systems

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -28,7 +26,6 @@ var syncNotices = map[string]string{
 	"rule-saved":   "The sync rule was saved. The next sync applies it.",
 	"retried":      "The failed exports are due again; the next export run sends them.",
 	"retried-none": "There was no failed export to retry.",
-	"run-started":  "The run has started and goes on in the background; it will appear below.",
 }
 
 // Limits of the lists the sync pages show.
@@ -38,11 +35,6 @@ const (
 	pendingExportsShown = 200
 	csObjectsShown      = 200
 )
-
-// runStartWait is how long starting a run waits to learn the run's number,
-// so as to show its page: longer than the engine waits for another run of
-// the same system to finish.
-const runStartWait = 10 * time.Second
 
 // syncRoutes mounts the sync pages under /admin, behind requireAdmin.
 func (a *adminPages) syncRoutes(r chi.Router) {
@@ -132,15 +124,11 @@ func (a *adminPages) renderSyncStatus(w http.ResponseWriter, r *http.Request, st
 	renderStatus(w, r, status, view.SyncStatus(a.page(r, "Sync of "+sys.Name, "admin-sync"), v))
 }
 
-// runOutcome is what Engine.Run returned.
-type runOutcome struct {
-	run *syncsvc.Run
-	err error
-}
-
-// handleStartRun starts a run profile in the background and shows the
-// run's page, which follows it; a run that cannot start (another run of
-// the system, a disabled system) is explained on the status page.
+// handleStartRun queues a run profile and shows the run's page, which
+// follows it from queued to its end; the run is a River job, so it goes on
+// whatever becomes of this process (a web-only one has no workers at all).
+// A run that cannot start (a disabled system) is explained on the status
+// page.
 func (a *adminPages) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	if err := parseForm(r); err != nil {
 		a.Error(w, r, err)
@@ -158,70 +146,14 @@ func (a *adminPages) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	}
 	opts := syncsvc.RunOptions{Trigger: "admin",
 		ConfirmDeletes: profile == syncsvc.Export && r.PostFormValue("confirm_deletes") == "on"}
-	latest, err := a.Sync.Runs(r.Context(), sys.ID, 1)
-	if err != nil {
-		a.Error(w, r, err)
-		return
-	}
-	var after int64
-	if len(latest) > 0 {
-		after = latest[0].ID
-	}
-	done := make(chan runOutcome, 1)
-	// The run outlives this request: an import of a large directory takes
-	// longer than anyone waits for a page.
-	runCtx := context.WithoutCancel(r.Context())
-	go func() {
-		run, err := a.Sync.Run(runCtx, sys.ID, profile, opts)
-		if err != nil && !formFailed(err) {
-			a.Logger.Error("sync run", "system", sys.ID, "profile", profile, "err", err)
-		}
-		done <- runOutcome{run, err}
-	}()
-	id, err := a.awaitRun(r.Context(), sys.ID, profile, after, done)
+	run, err := a.Sync.QueueRun(r.Context(), sys.ID, profile, opts)
 	switch {
 	case formFailed(err):
 		a.renderSyncStatus(w, r, codeStatus[portal.ErrorCode(err)], sys, view.SyncStatusView{Error: portal.ErrorMessage(err)})
 	case err != nil:
 		a.Error(w, r, err)
-	case id == 0:
-		http.Redirect(w, r, syncPath(sys.ID)+"?notice=run-started", http.StatusSeeOther)
 	default:
-		http.Redirect(w, r, runPath(id), http.StatusSeeOther)
-	}
-}
-
-// awaitRun waits until the run started by handleStartRun is recorded (or
-// over), and returns its number; 0 when it is not known after
-// runStartWait. Engine.Run records a run only once it holds the system's
-// run lock, so the new run is the first of profile by an administrator
-// numbered after the latest one before.
-func (a *adminPages) awaitRun(ctx context.Context, systemID string, profile syncsvc.RunProfile, after int64, done <-chan runOutcome) (int64, error) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(runStartWait)
-	for {
-		select {
-		case o := <-done:
-			if o.err != nil {
-				return 0, o.err
-			}
-			return o.run.ID, nil
-		case <-tick.C:
-			runs, err := a.Sync.Runs(ctx, systemID, 5)
-			if err != nil {
-				return 0, err
-			}
-			for _, run := range slices.Backward(runs) {
-				if run.ID > after && run.Profile == profile && run.Trigger == "admin" {
-					return run.ID, nil
-				}
-			}
-		case <-timeout:
-			return 0, nil
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+		http.Redirect(w, r, runPath(run.ID), http.StatusSeeOther)
 	}
 }
 
@@ -251,7 +183,7 @@ func (a *adminPages) handleSyncRun(w http.ResponseWriter, r *http.Request) {
 	}
 	v := view.RunView{Run: *run, Kind: kind, Limit: runObjectsShown}
 	// A run writes its objects when it finishes.
-	if run.Status != "running" {
+	if run.Done() {
 		if v.Objects, err = a.Sync.RunObjects(r.Context(), id, kind, runObjectsShown); err != nil {
 			a.Error(w, r, err)
 			return

@@ -306,6 +306,19 @@ func TestSyncPages(t *testing.T) {
 		require.Contains(t, body, `data-status="succeeded"`)
 	})
 
+	t.Run("a queued run is shown as queued, and followed", func(t *testing.T) {
+		var id int64
+		require.NoError(t, tb.db.Pool.QueryRow(ctx, `INSERT INTO sync_runs (system_id, profile, trigger, status)
+			VALUES ($1, 'full_import', 'admin', 'queued') RETURNING id`, sys.ID).Scan(&id))
+		run := "/admin/sync/runs/" + itoa64(id)
+		_, body := c.get(run)
+		require.Contains(t, body, `data-status="queued"`)
+		require.Contains(t, body, "Queued: waiting for a worker")
+		require.Contains(t, body, `hx-trigger="every 1s"`)
+		_, err := tb.db.Pool.Exec(ctx, `DELETE FROM sync_runs WHERE id = $1`, id)
+		require.NoError(t, err)
+	})
+
 	t.Run("bad run requests", func(t *testing.T) {
 		resp, body := c.post(path+"/sync/run", c.form("profile", "full_everything"))
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)

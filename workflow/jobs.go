@@ -99,3 +99,14 @@ type SyncCycleArgs struct {
 
 // Kind implements river.JobArgs.
 func (SyncCycleArgs) Kind() string { return "sync_cycle" }
+
+// SyncRunArgs runs one run profile that an administrator queued from the
+// admin pages; the run's row in run history says which.
+type SyncRunArgs struct {
+	RunID int64 `json:"run_id"`
+	// ConfirmDeletes lets an export delete past the deletion threshold.
+	ConfirmDeletes bool `json:"confirm_deletes,omitempty"`
+}
+
+// Kind implements river.JobArgs.
+func (SyncRunArgs) Kind() string { return "sync_run" }

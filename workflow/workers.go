@@ -35,7 +35,44 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &syncExportWorker{s: d.Sync})
 	river.AddWorker(workers, &syncScheduleWorker{s: d.Sync})
 	river.AddWorker(workers, &syncCycleWorker{s: d.Sync})
+	river.AddWorker(workers, &syncRunWorker{s: d.Sync})
 }
+
+// TxInserter inserts a River job in a transaction; *river.Client[pgx.Tx]
+// implements it, an insert-only client of a web-only process included.
+type TxInserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// SyncRunQueue is the sync engine's Queue: it inserts the job that runs a
+// queued run, in the transaction that queues it.
+func SyncRunQueue(jobs TxInserter) func(ctx context.Context, tx pgx.Tx, runID int64, confirmDeletes bool) error {
+	return func(ctx context.Context, tx pgx.Tx, runID int64, confirmDeletes bool) error {
+		_, err := jobs.InsertTx(ctx, tx, SyncRunArgs{RunID: runID, ConfirmDeletes: confirmDeletes}, nil)
+		return err
+	}
+}
+
+type syncRunWorker struct {
+	river.WorkerDefaults[SyncRunArgs]
+	s portal.SyncService
+}
+
+// Work runs the queued run; while another run of the system goes on, the
+// job snoozes and the run stays queued.
+func (w *syncRunWorker) Work(ctx context.Context, job *river.Job[SyncRunArgs]) error {
+	if w.s == nil {
+		return nil
+	}
+	err := w.s.RunQueued(ctx, job.Args.RunID, job.Args.ConfirmDeletes)
+	if err != nil && portal.Retryable(err) {
+		return river.JobSnooze(syncRetry(job.CreatedAt))
+	}
+	return err
+}
+
+// Timeout: a full import of a large directory takes long.
+func (w *syncRunWorker) Timeout(*river.Job[SyncRunArgs]) time.Duration { return time.Hour }
 
 // syncRetry is how long a sync job waits when the connected system is
 // unreachable or busy with another run: it snoozes (which River does not

@@ -323,6 +323,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		return err
 	}
 	db.Jobs = jobs
+	engine.Queue = workflow.SyncRunQueue(jobs)
 	if cfg.Role != "web" {
 		if err := jobs.Start(ctx); err != nil {
 			return fmt.Errorf("river: start: %w", err)
