@@ -41,7 +41,7 @@ vet:
 
 ## test: generated code check, vet, and every test against real servers
 test: static check-generate vet
-	$(GO) test -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
 
 ## bench: performance figures on generated data (100,000 people)
 bench: static

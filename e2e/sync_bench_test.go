@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -150,16 +151,16 @@ func BenchmarkApprovalToAD(b *testing.B) {
 				Justification: "benchmark"})
 			require.NoError(b, err)
 			var approvalID string
-			require.Eventually(b, func() bool {
+			require.EventuallyWithT(b, func(c *assert.CollectT) {
 				items, err := db.MyApprovals(ctx, ownerV)
-				require.NoError(b, err)
+				require.NoError(c, err)
 				for _, it := range items {
 					if it.Request.PersonID == p.id {
 						approvalID = it.ApprovalID
-						return true
+						return
 					}
 				}
-				return false
+				c.Errorf("no approval yet for %s", p.name)
 			}, 10*time.Second, 5*time.Millisecond)
 			dn := "CN=" + syncsvc.EscapeRDNValue(p.name) + ",OU=People," + s.OU
 			start := time.Now()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -45,7 +46,7 @@ func TestExportSurvivesKill9(t *testing.T) {
 		return cmd
 	}
 	reader := dc.Dial(t)
-	count := func() int {
+	count := func(t require.TestingT) int {
 		res, err := reader.SearchWithPaging(ldap.NewSearchRequest(s.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0,
 			false, "(&(objectClass=user)(employeeID=K*))", []string{"employeeID"}, nil), 500)
 		require.NoError(t, err)
@@ -53,10 +54,10 @@ func TestExportSurvivesKill9(t *testing.T) {
 	}
 	cmd := export()
 	require.NoError(t, cmd.Start())
-	require.Eventually(t, func() bool { return count() >= 100 }, 60*time.Second, 20*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.GreaterOrEqual(c, count(c), 100) }, 60*time.Second, 20*time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
-	before := count()
+	before := count(t)
 	require.Less(t, before, people, "killed in the middle")
 	out, err := export().CombinedOutput()
 	require.NoError(t, err, "%s", out)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -116,8 +117,10 @@ func (f *fixture) run(t *testing.T, profile syncsvc.RunProfile) *syncsvc.Run {
 
 // entry reads the entry whose sAMAccountName is account, with an
 // independent LDAP search; nil when there is none.
-func (f *fixture) entry(t *testing.T, account string, attrs ...string) *ldap.Entry {
-	t.Helper()
+func (f *fixture) entry(t require.TestingT, account string, attrs ...string) *ldap.Entry {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	res, err := f.admin.Search(ldap.NewSearchRequest(f.ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(sAMAccountName="+ldap.EscapeFilter(account)+")", append(attrs, "distinguishedName"), nil))
 	require.NoError(t, err)
@@ -183,24 +186,22 @@ func TestFullSyncProvisionsUsersAndGroupsThenRequestsFlowAtOnce(t *testing.T) {
 	req, err := f.db.Submit(ctx, bobV, portal.NewRequest{Operation: portal.OpAddMember, GroupID: grp, PersonID: bob})
 	require.NoError(t, err)
 	bobDN := "CN=Bob Brown,OU=People," + f.ou
-	require.Eventually(t, func() bool {
-		e := f.entry(t, "grp"+f.prefix, "member")
-		return len(e.GetAttributeValues("member")) == 2
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		e := f.entry(c, "grp"+f.prefix, "member")
+		require.NotNil(c, e)
+		assert.Len(c, e.GetAttributeValues("member"), 2)
 	}, 15*time.Second, 50*time.Millisecond, "Bob becomes a member in AD")
 	require.Contains(t, f.entry(t, "grp"+f.prefix, "member").GetAttributeValues("member"), bobDN)
-	var status string
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got, events, err := f.db.FindRequest(ctx, bobV, req.ID)
-		require.NoError(t, err)
-		status = string(got.Status)
-		exported := false
+		require.NoError(c, err)
+		kinds := make([]string, 0, len(events))
 		for _, e := range events {
-			if e.Kind == "exported" {
-				exported = true
-			}
+			kinds = append(kinds, string(e.Kind))
 		}
-		return got.Status == portal.StatusCompleted && exported
-	}, 15*time.Second, 50*time.Millisecond, "the request completes after export (status %s)", status)
+		assert.Equal(c, portal.StatusCompleted, got.Status, "the request completes after export")
+		assert.Contains(c, kinds, "exported")
+	}, 15*time.Second, 50*time.Millisecond)
 }
 
 func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems) *syncsvc.Engine {
@@ -225,10 +226,12 @@ func TestADOutageExportsWaitAndConverge(t *testing.T) {
 	patV := portal.Viewer{PersonID: pat, DisplayName: "Pat Patel"}
 	req, err := f.db.Submit(ctx, patV, portal.NewRequest{Operation: portal.OpAddMember, GroupID: grp, PersonID: pat})
 	require.NoError(t, err, "the portal keeps taking requests while AD is down")
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := f.engine.Status(ctx)
-		require.NoError(t, err)
-		return len(st) == 1 && st[0].State() == "unreachable" && st[0].LastError != ""
+		require.NoError(c, err)
+		require.Len(c, st, 1)
+		assert.Equal(c, "unreachable", st[0].State())
+		assert.NotEmpty(c, st[0].LastError)
 	}, 15*time.Second, 50*time.Millisecond, "the status says AD is unreachable")
 	got, _, err := f.db.FindRequest(ctx, patV, req.ID)
 	require.NoError(t, err)
@@ -241,10 +244,10 @@ tessera_sync_system_reachable{system="`+f.sys.Name+`"} 0
 
 	restore()
 	f.admin = dc.Dial(t)
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got, _, err := f.db.FindRequest(ctx, patV, req.ID)
-		require.NoError(t, err)
-		return got.Status == portal.StatusCompleted
+		require.NoError(c, err)
+		assert.Equal(c, portal.StatusCompleted, got.Status)
 	}, 60*time.Second, 100*time.Millisecond, "the export converges once AD is back")
 	require.Contains(t, f.entry(t, "out"+f.prefix, "member").GetAttributeValues("member"), "CN=Pat Patel,OU=People,"+f.ou)
 	st, err := f.engine.Status(ctx)
@@ -272,10 +275,10 @@ func TestProfileChangeCarriesDynamicGroups(t *testing.T) {
 	req, err := f.db.Submit(ctx, samV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: sam,
 		Changes: map[string]string{"office": "Zürich"}})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got, _, err := f.db.FindRequest(ctx, samV, req.ID)
-		require.NoError(t, err)
-		return got.Status == portal.StatusCompleted
+		require.NoError(c, err)
+		assert.Equal(c, portal.StatusCompleted, got.Status)
 	}, 15*time.Second, 50*time.Millisecond)
 	require.Equal(t, "Zürich", f.entry(t, "sam"+f.prefix, "physicalDeliveryOfficeName").GetAttributeValue("physicalDeliveryOfficeName"))
 	require.Equal(t, []string{"CN=Sam Stone,OU=People," + f.ou}, f.entry(t, "zrh"+f.prefix, "member").GetAttributeValues("member"))
