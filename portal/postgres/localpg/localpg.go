@@ -222,7 +222,7 @@ func (c *Cluster) Destroy() error {
 }
 
 // dataDir returns the data directory for a cluster kept in dir, and whether
-// it is relocated: dir/data when the server's user can enter dir (giving
+// it is relocated: dir/data when the server's user can reach dir (giving
 // dir to that user), else the directory the link dir/data points to, made
 // under RelocatedBase on first use.
 func dataDir(ctx context.Context, dir string, cred *syscall.Credential) (string, bool, error) {
@@ -241,7 +241,9 @@ func dataDir(ctx context.Context, dir string, cred *syscall.Credential) (string,
 		}
 		return target, true, nil
 	}
-	ok, err := canEnter(ctx, dir, cred)
+	// dir itself is ours to give (a fresh temporary directory is 0700):
+	// what matters is whether the server's user can get to it.
+	ok, err := canEnter(ctx, filepath.Dir(dir), cred)
 	if err != nil {
 		return "", false, err
 	}
@@ -253,7 +255,7 @@ func dataDir(ctx context.Context, dir string, cred *syscall.Credential) (string,
 	}
 	if _, err := os.Stat(data); err == nil {
 		return "", false, fmt.Errorf("localpg: the postgres user cannot enter %s, where the data directory %s is; "+
-			"move it under %s and link it (ln -s) as %s, or delete it to start over", dir, data, RelocatedBase, data)
+			"move it under %s and link it (ln -s) as %s, or delete it to start over", filepath.Dir(dir), data, RelocatedBase, data)
 	}
 	if err := os.MkdirAll(RelocatedBase, 0o755); err != nil {
 		return "", false, fmt.Errorf("localpg: %w", err)
