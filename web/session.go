@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/web/view"
@@ -147,11 +149,37 @@ func viewer(r *http.Request) portal.Viewer {
 }
 
 // safeNext keeps a post-sign-in redirect on this site: a path, not a URL.
+// Browsers drop tabs and newlines from a Location and read a backslash as a
+// slash, so "/<TAB>/evil.example" or "/\\evil.example" would leave the site:
+// any control character or backslash, raw or percent-encoded, refuses next,
+// and what survives must parse as a bare path that does not start with
+// "//". Anything else goes home.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
-		strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") || len(next) > 2000 ||
-		strings.HasPrefix(next, "/signin") || strings.HasPrefix(next, "/signout") {
+	if next == "" || len(next) > 2000 || !plainPath(next) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" ||
+		!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || !plainPath(u.Path) {
+		return "/"
+	}
+	if u.Path == "/signin" || strings.HasPrefix(u.Path, "/signin/") || u.Path == "/signout" {
 		return "/"
 	}
 	return next
+}
+
+// plainPath reports whether s is valid UTF-8 without control characters or
+// backslashes.
+func plainPath(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r == '\\' || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
