@@ -68,16 +68,6 @@ type PersonRef struct {
 	Department  string
 }
 
-// Attribute describes one extra person attribute kept in the schema-described
-// extra data (MIM's schema attributes): its name, label, type and whether
-// only helpdesk and administrators may see it.
-type Attribute struct {
-	Name       string
-	Label      string
-	Type       string // string, int, bool or date
-	Privileged bool
-}
-
 // AttributeValue is one extra attribute of a person, with its schema.
 type AttributeValue struct {
 	Attribute
@@ -98,12 +88,9 @@ type Profile struct {
 // Redact removes what viewer may not see from the profile.
 func (p *Profile) Redact(v Viewer) {
 	p.Person = p.Person.Redact(v)
-	if v.SeesPrivileged() {
-		return
-	}
 	kept := p.Attributes[:0]
 	for _, a := range p.Attributes {
-		if !a.Privileged {
+		if a.VisibleTo(v, p.Person.ID) {
 			kept = append(kept, a)
 		}
 	}
@@ -133,13 +120,19 @@ func (v Viewer) SeesPrivileged() bool {
 	return v.Has(RoleHelpdesk) || v.Has(RoleAdmin)
 }
 
-// Redact clears the attributes that viewer may not see.
+// Redact clears the attributes that viewer may not see. Extra
+// attributes are shown through Profile.Attributes, which its own Redact
+// filters, so Extra is kept only for helpdesk and administrators.
 func (p Person) Redact(v Viewer) Person {
-	if v.SeesPrivileged() {
-		p.Privileged = true
-		return p
+	for i := range coreAttributes {
+		if a := &coreAttributes[i]; !a.VisibleTo(v, p.ID) {
+			a.clear(&p)
+		}
 	}
-	p.AccountName, p.EmployeeID, p.Enabled, p.Privileged, p.Extra = "", "", false, false, nil
+	p.Privileged = v.SeesPrivileged()
+	if !p.Privileged {
+		p.Extra = nil
+	}
 	return p
 }
 

@@ -76,38 +76,13 @@ func Operations() []Operation {
 	return []Operation{OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdatePerson}
 }
 
-// ChangeableAttribute is a person attribute a request may change: its
-// value is at most MaxLen characters, and at least one when Required.
-type ChangeableAttribute struct {
-	Name, Label string
-	MaxLen      int
-	Required    bool
-}
-
-// The limits are the people table's.
-var changeableAttributes = []ChangeableAttribute{
-	{"phone", "Phone", 64, false}, {"mobile", "Mobile", 64, false}, {"office", "Office", 256, false},
-	{"title", "Title", 256, false}, {"department", "Department", 256, false},
-	{"displayName", "Display name", 256, true}, {"givenName", "Given name", 256, false},
-	{"surname", "Surname", 256, false},
-}
-
-// ChangeableAttributes lists, in display order, the attributes an
-// update_person policy can cover.
-func ChangeableAttributes() []ChangeableAttribute { return slices.Clone(changeableAttributes) }
-
-// AttributeLabel names a changeable attribute as people read it.
-func AttributeLabel(name string) string {
-	for _, a := range changeableAttributes {
-		if a.Name == name {
-			return a.Label
-		}
+// editableIndex is the place of an attribute a policy can cover in the
+// table, -1 for any other name.
+func editableIndex(name string) int {
+	if a, ok := coreSchema.Lookup(name); !ok || !a.Editable {
+		return -1
 	}
-	return name
-}
-
-func attributeIndex(name string) int {
-	return slices.IndexFunc(changeableAttributes, func(a ChangeableAttribute) bool { return a.Name == name })
+	return coreSchema.index(name)
 }
 
 // Policy is MIM's management policy rule: it grants an operation, on some
@@ -148,7 +123,7 @@ func (p *Policy) Normalize() error {
 	})
 	p.TargetJoinPolicies = slices.Compact(p.TargetJoinPolicies)
 	slices.SortStableFunc(p.Attributes, func(a, b string) int {
-		return knownFirst(attributeIndex(a)) - knownFirst(attributeIndex(b))
+		return knownFirst(editableIndex(a)) - knownFirst(editableIndex(b))
 	})
 	p.Attributes = slices.Compact(p.Attributes)
 	if p.Requestor != RequestorSet {
@@ -215,7 +190,7 @@ func (p *Policy) Validate() error {
 		return Errorf(EINVALID, "Target groups apply only to group operations; a change of attributes has no group.")
 	}
 	for _, a := range p.Attributes {
-		if attributeIndex(a) < 0 {
+		if editableIndex(a) < 0 {
 			return Errorf(EINVALID, "%q is not an attribute a policy can cover.", a)
 		}
 	}

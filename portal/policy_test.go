@@ -80,7 +80,7 @@ func TestPolicyNormalize(t *testing.T) {
 	u := portal.Policy{Name: "u", Operation: portal.OpUpdatePerson, Requestor: portal.RequestorSelf,
 		Attributes: []string{"surname", "phone", "title", "phone"}}
 	require.NoError(t, u.Normalize())
-	require.Equal(t, []string{"phone", "title", "surname"}, u.Attributes)
+	require.Equal(t, []string{"surname", "title", "phone"}, u.Attributes, "in the attribute table's order")
 
 	// Validate alone, without Normalize's clearing, refuses a set that the
 	// requestor does not use.

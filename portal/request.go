@@ -147,11 +147,10 @@ func (n *NewRequest) Validate(now time.Time) error {
 			return Errorf(EINVALID, "Nothing to change.")
 		}
 		for attr, v := range n.Changes {
-			i := attributeIndex(attr)
-			if i < 0 {
+			a, ok := coreSchema.Lookup(attr)
+			if !ok || !a.Editable {
 				return Errorf(EINVALID, "%q cannot be changed.", attr)
 			}
-			a := changeableAttributes[i]
 			switch {
 			case !utf8.ValidString(v):
 				return Errorf(EINVALID, "The new %s is not valid text.", strings.ToLower(a.Label))

@@ -102,21 +102,23 @@ func scanMVGroup(row pgx.Row) (*mvGroup, error) {
 }
 
 // ruleEnv builds the person rule language for the portal's attribute
-// schema.
+// table: its core attributes and the extra ones of attribute_schema.
 func ruleEnv(ctx context.Context, q querier) (*rule.Env, error) {
 	rows, err := q.Query(ctx, "SELECT name, label, type, privileged FROM attribute_schema ORDER BY name")
 	if err != nil {
 		return nil, err
 	}
-	schema, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Attribute, error) {
+	extra, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Attribute, error) {
 		var a portal.Attribute
-		err := row.Scan(&a.Name, &a.Label, &a.Type, &a.Privileged)
+		var privileged bool
+		err := row.Scan(&a.Name, &a.Label, &a.Type, &privileged)
+		a.Visibility = portal.VisibilityOf(privileged)
 		return a, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return rule.NewEnv(schema)
+	return rule.NewEnv(portal.NewSchema(extra))
 }
 
 // fold is how the engine compares attribute names and values that AD

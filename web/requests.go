@@ -300,7 +300,7 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		// Each changed attribute is its own request, so that what policy
 		// grants at once is done at once and the rest waits for approval.
-		for _, a := range portal.ChangeableAttributes() {
+		for _, a := range portal.CoreSchema().Editable() {
 			val := strings.TrimSpace(r.PostFormValue(a.Name))
 			if val == f.Values[a.Name] {
 				continue
@@ -327,9 +327,14 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 	render(w, r, view.ProfileEdit(s.page(r, "Edit my profile", "home"), &prof.Person, f))
 }
 
+// personValues holds p's current value of each attribute the profile edit
+// form offers.
 func personValues(p *portal.Person) map[string]string {
-	return map[string]string{"phone": p.Phone, "mobile": p.Mobile, "office": p.Office, "title": p.Title,
-		"department": p.Department, "displayName": p.DisplayName, "givenName": p.GivenName, "surname": p.Surname}
+	values := map[string]string{}
+	for _, a := range portal.CoreSchema().Editable() {
+		values[a.Name] = a.Text(p)
+	}
+	return values
 }
 
 func (s *Server) renderDeputy(w http.ResponseWriter, r *http.Request, status int, errMsg, who, from, to string) {

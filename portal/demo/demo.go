@@ -33,7 +33,7 @@ type Membership struct {
 var Attributes = []portal.Attribute{
 	{Name: "pronouns", Label: "Pronouns", Type: "string"},
 	{Name: "startDate", Label: "Start date", Type: "date"},
-	{Name: "costCenter", Label: "Cost centre", Type: "string", Privileged: true},
+	{Name: "costCenter", Label: "Cost centre", Type: "string", Visibility: portal.VisibleToHelpdesk},
 }
 
 // Org is a generated organisation.

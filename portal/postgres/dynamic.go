@@ -52,22 +52,23 @@ const maxCachedRules = 20_000
 
 type ruleKey struct{ schema, src string }
 
-// ruleSchema is the attribute schema with the key that identifies it by
-// what the rule language sees of it: names and types.
+// ruleSchema is the person attribute table with the key that identifies
+// it by what the rule language sees of its extra attributes: names and
+// types.
 type ruleSchema struct {
-	key   string
-	attrs []portal.Attribute
+	key    string
+	schema *portal.Schema
 }
 
-func newRuleSchema(attrs []portal.Attribute) ruleSchema {
+func newRuleSchema(extra []portal.Attribute) ruleSchema {
 	var b strings.Builder
-	for _, a := range attrs {
+	for _, a := range extra {
 		b.WriteString(a.Name)
 		b.WriteByte(':')
 		b.WriteString(a.Type)
 		b.WriteByte(',')
 	}
-	return ruleSchema{key: b.String(), attrs: attrs}
+	return ruleSchema{key: b.String(), schema: portal.NewSchema(extra)}
 }
 
 type ruleEntry struct {
@@ -115,7 +116,7 @@ func (c *ruleCache) env(schema ruleSchema) (*rule.Env, error) {
 	if env != nil {
 		return env, nil
 	}
-	env, err := rule.NewEnv(schema.attrs)
+	env, err := rule.NewEnv(schema.schema)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +147,10 @@ const selectSchema = "SELECT name, label, type, privileged FROM attribute_schema
 
 func scanAttribute(row pgx.CollectableRow) (portal.Attribute, error) {
 	var a portal.Attribute
-	return a, row.Scan(&a.Name, &a.Label, &a.Type, &a.Privileged)
+	var privileged bool
+	err := row.Scan(&a.Name, &a.Label, &a.Type, &privileged)
+	a.Visibility = portal.VisibilityOf(privileged)
+	return a, err
 }
 
 // compileRule compiles src against the schema in the database.
@@ -156,26 +160,6 @@ func compileRule(ctx context.Context, q dynQuerier, src string) (*rule.Rule, err
 		return nil, err
 	}
 	return compiledRules.compile(schema, src)
-}
-
-// ruleColumns maps each core attribute to its column and to the field of
-// portal.Person that receives it.
-var ruleColumns = map[string]struct {
-	sql  string
-	dest func(*portal.Person) any
-}{
-	"accountName": {"p.account_name", func(p *portal.Person) any { return &p.AccountName }},
-	"employeeId":  {"coalesce(p.employee_id, '')", func(p *portal.Person) any { return &p.EmployeeID }},
-	"givenName":   {"p.given_name", func(p *portal.Person) any { return &p.GivenName }},
-	"surname":     {"p.surname", func(p *portal.Person) any { return &p.Surname }},
-	"email":       {"p.email", func(p *portal.Person) any { return &p.Email }},
-	"title":       {"p.title", func(p *portal.Person) any { return &p.Title }},
-	"department":  {"p.department", func(p *portal.Person) any { return &p.Department }},
-	"office":      {"p.office", func(p *portal.Person) any { return &p.Office }},
-	"phone":       {"p.phone", func(p *portal.Person) any { return &p.Phone }},
-	"mobile":      {"p.mobile", func(p *portal.Person) any { return &p.Mobile }},
-	"managerId":   {"coalesce(p.manager_id::text, '')", func(p *portal.Person) any { return &p.ManagerID }},
-	"enabled":     {"p.account_enabled", func(p *portal.Person) any { return &p.Enabled }},
 }
 
 // personStream reads everyone, but only the attributes a rule reads (and
@@ -196,18 +180,19 @@ func newPersonStream(attrs []string) *personStream {
 	s := &personStream{p: portal.Person{Extra: map[string]string{}}}
 	cols := []string{"p.id", "p.display_name", "p.sort_name"}
 	s.dest = []any{&s.id, &s.p.DisplayName, &s.sortName}
-	for _, a := range attrs {
-		if a == "displayName" {
+	for _, name := range attrs {
+		if name == "displayName" {
 			continue
 		}
-		if c, ok := ruleColumns[a]; ok {
-			cols = append(cols, c.sql)
-			s.dest = append(s.dest, c.dest(&s.p))
+		// Only core attributes have columns.
+		if a, ok := portal.CoreSchema().Lookup(name); ok {
+			cols = append(cols, columnSQL(a))
+			s.dest = append(s.dest, a.Field(&s.p))
 			continue
 		}
-		s.args = append(s.args, a)
+		s.args = append(s.args, name)
 		cols = append(cols, fmt.Sprintf("coalesce(p.extra->>$%d::text, '')", len(s.args)))
-		s.extras = append(s.extras, a)
+		s.extras = append(s.extras, name)
 	}
 	s.extraVals = make([]string, len(s.extras))
 	for i := range s.extraVals {
@@ -215,6 +200,16 @@ func newPersonStream(attrs []string) *personStream {
 	}
 	s.sql = "SELECT " + strings.Join(cols, ", ") + " FROM people p"
 	return s
+}
+
+// columnSQL selects a core attribute's column of people p, NULL read as
+// "" and a reference as text, so that it scans into its Person field.
+func columnSQL(a *portal.Attribute) string {
+	col := "p." + pgx.Identifier{a.Column}.Sanitize()
+	if a.Nullable {
+		return "coalesce(" + col + "::text, '')"
+	}
+	return col
 }
 
 // each calls fn for every person, with the same Person each time.
@@ -621,8 +616,7 @@ func (db *DB) PreviewRule(ctx context.Context, src string, limit int) (count int
 }
 
 // RuleAttributes lists the attributes a rule may read, for the rule
-// editor: the core attributes, then the extra attributes of the schema with
-// their labels and whether they are privileged.
+// editor: the rows of the person attribute table, core attributes first.
 func (db *DB) RuleAttributes(ctx context.Context) ([]portal.Attribute, error) {
 	schema, err := loadSchema(ctx, db.Pool)
 	if err != nil {
@@ -632,18 +626,13 @@ func (db *DB) RuleAttributes(ctx context.Context) ([]portal.Attribute, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: rule attributes: %w", err)
 	}
-	extra := map[string]portal.Attribute{}
-	for _, a := range schema.attrs {
-		extra[a.Name] = a
-	}
+	// The rule editor lists what the language reads: an extra attribute
+	// named like a core one is not in it.
 	fields := env.Fields()
 	attrs := make([]portal.Attribute, len(fields))
 	for i, f := range fields {
-		attrs[i] = portal.Attribute{Name: f.Name, Type: f.Type}
-		// An extra attribute named like a core one is not in the language.
-		if a, ok := extra[f.Name]; ok && a.Type == f.Type {
-			attrs[i].Label, attrs[i].Privileged = a.Label, a.Privileged
-		}
+		a, _ := schema.schema.Lookup(f.Name)
+		attrs[i] = *a
 	}
 	return attrs, nil
 }

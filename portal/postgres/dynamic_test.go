@@ -403,9 +403,15 @@ func TestRuleAttributes(t *testing.T) {
 	f := setupDynamic(t)
 	attrs, err := f.db.RuleAttributes(f.ctx)
 	require.NoError(t, err)
-	require.Equal(t, portal.Attribute{Name: "accountName", Type: rule.TypeString}, attrs[0], "core attributes first")
-	require.Contains(t, attrs, portal.Attribute{Name: "enabled", Type: rule.TypeBool})
-	require.Contains(t, attrs, portal.Attribute{Name: "pronouns", Label: "Pronouns", Type: rule.TypeString})
-	require.Contains(t, attrs, portal.Attribute{Name: "startDate", Label: "Start date", Type: rule.TypeDate})
-	require.Contains(t, attrs, portal.Attribute{Name: "costCenter", Label: "Cost centre", Type: rule.TypeString, Privileged: true})
+	type row struct{ Name, Label, Type, Visibility string }
+	var rows []row
+	for _, a := range attrs {
+		rows = append(rows, row{a.Name, a.Label, a.Type, string(a.Visibility)})
+	}
+	require.Equal(t, row{"accountName", "Account name", rule.TypeString, "helpdesk"}, rows[0], "core attributes first")
+	require.Contains(t, rows, row{"enabled", "Account status", rule.TypeBool, "helpdesk"})
+	require.Contains(t, rows, row{"managerId", "Manager", portal.TypeReference, "everyone"})
+	require.Contains(t, rows, row{"pronouns", "Pronouns", rule.TypeString, "everyone"})
+	require.Contains(t, rows, row{"startDate", "Start date", rule.TypeDate, "everyone"})
+	require.Contains(t, rows, row{"costCenter", "Cost centre", rule.TypeString, "helpdesk"})
 }

@@ -132,7 +132,10 @@ func (db *DB) findProfile(ctx context.Context, id string, withGroups bool) (*por
 				var err error
 				prof.Attributes, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.AttributeValue, error) {
 					var a portal.AttributeValue
-					return a, row.Scan(&a.Name, &a.Label, &a.Type, &a.Privileged, &a.Value)
+					var privileged bool
+					err := row.Scan(&a.Name, &a.Label, &a.Type, &privileged, &a.Value)
+					a.Visibility = portal.VisibilityOf(privileged)
+					return a, err
 				})
 				return err
 			})

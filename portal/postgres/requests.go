@@ -147,14 +147,6 @@ func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 	return stmt{sql, args}
 }
 
-// personColumnsFor maps the person attributes a request may change to their
-// columns; anything else must be an extra attribute in the schema.
-var personColumnsFor = map[string]string{
-	"displayName": "display_name", "givenName": "given_name", "surname": "surname",
-	"title": "title", "department": "department", "office": "office",
-	"phone": "phone", "mobile": "mobile",
-}
-
 // policyRow is a policy as evaluation reads it.
 type policyRow struct {
 	ID, Name, Requestor, WorkflowID, RequestorSetID string
@@ -344,7 +336,7 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
 		}
 	case portal.OpUpdatePerson:
 		for attr := range n.Changes {
-			if _, ok := personColumnsFor[attr]; !ok {
+			if a, ok := portal.CoreSchema().Lookup(attr); !ok || !a.Editable || !a.Core() {
 				return portal.Errorf(portal.EINVALID, "%q is not an attribute that can be changed.", attr)
 			}
 		}
@@ -430,7 +422,7 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 	}
 	var attrs []string
 	for a := range n.Changes {
-		attrs = append(attrs, portal.AttributeLabel(a))
+		attrs = append(attrs, portal.CoreSchema().Label(a))
 	}
 	slices.Sort(attrs)
 	if self {
@@ -571,12 +563,13 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 		var sets []string
 		args := []any{personID}
 		for attr, val := range changes {
-			col, ok := personColumnsFor[attr]
-			if !ok {
+			// Only the table's column names reach the SQL text.
+			a, ok := portal.CoreSchema().Lookup(attr)
+			if !ok || !a.Editable || !a.Core() {
 				return portal.Errorf(portal.EINVALID, "%q cannot be changed.", attr)
 			}
 			args = append(args, val)
-			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{col}.Sanitize(), len(args)))
+			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{a.Column}.Sanitize(), len(args)))
 		}
 		slices.Sort(sets)
 		if _, err := tx.Exec(ctx, "UPDATE people SET "+strings.Join(sets, ", ")+", updated_at = now() WHERE id = $1", args...); err != nil {

@@ -102,12 +102,12 @@ func TestFindProfile(t *testing.T) {
 	for _, a := range prof.Attributes {
 		labels[a.Name] = a
 	}
-	require.True(t, labels["costCenter"].Privileged)
+	require.Equal(t, portal.VisibleToHelpdesk, labels["costCenter"].Visibility)
 	require.Regexp(t, `^CC-[A-Z]{2,3}-\d\d$`, labels["costCenter"].Value)
 	require.Regexp(t, `^\d{4}-\d\d-\d\d$`, labels["startDate"].Value)
 	prof.Redact(portal.Viewer{PersonID: zoe.PersonID})
 	for _, a := range prof.Attributes {
-		require.False(t, a.Privileged, "redacted for an end user: %s", a.Name)
+		require.False(t, a.Privileged(), "redacted for an end user: %s", a.Name)
 	}
 
 	ceo, err := db.FindProfile(ctx, org.People[0].ID)

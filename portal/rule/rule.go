@@ -11,6 +11,7 @@
 //	person.title.startsWith("Senior") || person.costCenter.startsWith("CC-FIN")
 //	person.startDate >= date("2024-01-01")
 //
+// The attributes are those of the person attribute table (portal.Schema).
 // The core attributes are strings (accountName, employeeId, givenName,
 // surname, displayName, email, title, department, office, phone, mobile,
 // managerId) and one bool (enabled). The extra attributes of the schema keep
@@ -58,12 +59,13 @@ const (
 	MaxCost   = 10_000
 )
 
-// Attribute types in a rule.
+// Attribute types in a rule: those of the person attribute table. A
+// reference to a person reads as text (the person's ID).
 const (
-	TypeString = "string"
-	TypeInt    = "int"
-	TypeBool   = "bool"
-	TypeDate   = "date"
+	TypeString = portal.TypeString
+	TypeInt    = portal.TypeInt
+	TypeBool   = portal.TypeBool
+	TypeDate   = portal.TypeDate
 )
 
 // Field is an attribute that rules can read, as the rule editor lists it.
@@ -88,31 +90,22 @@ type field struct {
 	get         func(*portal.Person) (ref.Val, bool)
 }
 
-func coreString(name string, maxSize uint64, get func(*portal.Person) string) field {
-	return field{Field: Field{name, TypeString}, celType: types.StringType, maxSize: maxSize,
-		get: func(p *portal.Person) (ref.Val, bool) {
-			s := get(p)
-			return types.String(s), s != ""
-		}}
-}
-
-// coreFields are the person's own columns; their sizes follow the checks on
-// the people table.
-var coreFields = []field{
-	coreString("accountName", 64, func(p *portal.Person) string { return p.AccountName }),
-	coreString("employeeId", 64, func(p *portal.Person) string { return p.EmployeeID }),
-	coreString("givenName", 256, func(p *portal.Person) string { return p.GivenName }),
-	coreString("surname", 256, func(p *portal.Person) string { return p.Surname }),
-	coreString("displayName", 256, func(p *portal.Person) string { return p.DisplayName }),
-	coreString("email", 256, func(p *portal.Person) string { return p.Email }),
-	coreString("title", 256, func(p *portal.Person) string { return p.Title }),
-	coreString("department", 256, func(p *portal.Person) string { return p.Department }),
-	coreString("office", 256, func(p *portal.Person) string { return p.Office }),
-	coreString("phone", 64, func(p *portal.Person) string { return p.Phone }),
-	coreString("mobile", 64, func(p *portal.Person) string { return p.Mobile }),
-	coreString("managerId", 36, func(p *portal.Person) string { return p.ManagerID }),
-	{Field: Field{"enabled", TypeBool}, celType: types.BoolType,
-		get: func(p *portal.Person) (ref.Val, bool) { return types.Bool(p.Enabled), true }},
+// coreField reads one of the person's own columns. The database bounds a
+// text column's values by the attribute's MaxLen, which the cost estimate
+// uses.
+func coreField(a *portal.Attribute) (field, error) {
+	switch a.Type {
+	case portal.TypeString, portal.TypeReference:
+		return field{Field: Field{a.Name, TypeString}, celType: types.StringType, maxSize: uint64(a.MaxLen),
+			get: func(p *portal.Person) (ref.Val, bool) {
+				s := a.Text(p)
+				return types.String(s), s != ""
+			}}, nil
+	case portal.TypeBool:
+		return field{Field: Field{a.Name, TypeBool}, celType: types.BoolType,
+			get: func(p *portal.Person) (ref.Val, bool) { return types.Bool(a.Bool(p)), true }}, nil
+	}
+	return field{}, fmt.Errorf("rule: core attribute %s has type %q, which rules cannot read", a.Name, a.Type)
 }
 
 // maxExtraSize is the assumed longest extra string value, for cost
@@ -121,7 +114,7 @@ const maxExtraSize = 1024
 
 var zeroDate = types.Timestamp{Time: time.Time{}.UTC()}
 
-func extraField(a portal.Attribute) (field, error) {
+func extraField(a *portal.Attribute) (field, error) {
 	name := a.Name
 	f := field{Field: Field{name, a.Type}}
 	switch a.Type {
@@ -178,15 +171,16 @@ type Env struct {
 	byName map[string]*field
 }
 
-// NewEnv builds the rule language for the extra attributes in schema. An
-// extra attribute that has the name of a core attribute is left out.
-func NewEnv(schema []portal.Attribute) (*Env, error) {
-	e := &Env{fields: slices.Clone(coreFields), byName: map[string]*field{}}
-	for _, a := range schema {
-		if slices.ContainsFunc(coreFields, func(f field) bool { return f.Name == a.Name }) {
-			continue
+// NewEnv builds the rule language for the attributes of schema: its core
+// attributes first, then its extra attributes.
+func NewEnv(schema *portal.Schema) (*Env, error) {
+	e := &Env{byName: map[string]*field{}}
+	for _, a := range schema.All() {
+		newField := extraField
+		if a.Core() {
+			newField = coreField
 		}
-		f, err := extraField(a)
+		f, err := newField(&a)
 		if err != nil {
 			return nil, err
 		}
@@ -247,9 +241,9 @@ type Rule struct {
 	cost  uint64
 }
 
-// Compile compiles src against the extra attributes in schema. Prefer
-// NewEnv and Env.Compile when compiling many rules.
-func Compile(src string, schema []portal.Attribute) (*Rule, error) {
+// Compile compiles src against schema. Prefer NewEnv and Env.Compile when
+// compiling many rules.
+func Compile(src string, schema *portal.Schema) (*Rule, error) {
 	e, err := NewEnv(schema)
 	if err != nil {
 		return nil, err

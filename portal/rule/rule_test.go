@@ -12,10 +12,10 @@ import (
 )
 
 // schema is the demo schema plus one attribute of each remaining type.
-var schema = append([]portal.Attribute{
+var schema = portal.NewSchema(append([]portal.Attribute{
 	{Name: "level", Label: "Level", Type: "int"},
 	{Name: "contractor", Label: "Contractor", Type: "bool"},
-}, demo.Attributes...)
+}, demo.Attributes...))
 
 func mustEnv(t testing.TB) *rule.Env {
 	t.Helper()
@@ -192,7 +192,7 @@ func TestMatchRuntimeCostLimit(t *testing.T) {
 func TestNewEnvSchema(t *testing.T) {
 	t.Parallel()
 	// An extra attribute named like a core one keeps the core meaning.
-	e, err := rule.NewEnv([]portal.Attribute{{Name: "department", Type: "int"}, {Name: "badge", Type: "string"}})
+	e, err := rule.NewEnv(portal.NewSchema([]portal.Attribute{{Name: "department", Type: "int"}, {Name: "badge", Type: "string"}}))
 	require.NoError(t, err)
 	fields := e.Fields()
 	require.Contains(t, fields, rule.Field{Name: "department", Type: "string"})
@@ -201,7 +201,7 @@ func TestNewEnvSchema(t *testing.T) {
 	_, err = e.Compile(`person.badge == "x" && person.department == "IT"`)
 	require.NoError(t, err)
 
-	_, err = rule.NewEnv([]portal.Attribute{{Name: "height", Type: "float"}})
+	_, err = rule.NewEnv(portal.NewSchema([]portal.Attribute{{Name: "height", Type: "float"}}))
 	require.Error(t, err)
 }
 
@@ -249,5 +249,34 @@ func BenchmarkMatch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The rule language declares exactly the attributes of the person
+// attribute table, each with its type (a reference reads as text).
+func TestEnvDeclaresSchema(t *testing.T) {
+	t.Parallel()
+	e := mustEnv(t)
+	var want []rule.Field
+	for _, a := range schema.All() {
+		typ := a.Type
+		if typ == portal.TypeReference {
+			typ = rule.TypeString
+		}
+		want = append(want, rule.Field{Name: a.Name, Type: typ})
+		_, err := e.Compile("has(person." + a.Name + ")")
+		require.NoError(t, err, a.Name)
+	}
+	require.Equal(t, want, e.Fields())
+	p := person()
+	for _, a := range portal.CoreSchema().All() {
+		if a.Type != portal.TypeString {
+			continue
+		}
+		r, err := e.CompileValue("person." + a.Name)
+		require.NoError(t, err)
+		v, err := r.Value(p)
+		require.NoError(t, err)
+		require.Equal(t, a.Text(p), v, "a rule reads %s from the table's field", a.Name)
 	}
 }

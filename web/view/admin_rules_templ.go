@@ -84,7 +84,7 @@ func previewTrigger(e RuleEditor) string {
 }
 
 func attributeType(a portal.Attribute) string {
-	if a.Privileged {
+	if a.Privileged() {
 		return a.Type + ", privileged"
 	}
 	return a.Type

@@ -151,7 +151,7 @@ func policyAttributes(p portal.Policy) string {
 		return "—"
 	}
 	var labels []string
-	for _, a := range portal.ChangeableAttributes() {
+	for _, a := range portal.CoreSchema().Editable() {
 		if slices.Contains(p.Attributes, a.Name) {
 			labels = append(labels, a.Label)
 		}
@@ -1110,7 +1110,7 @@ func PolicyEdit(p Page, f PolicyForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			for _, a := range portal.ChangeableAttributes() {
+			for _, a := range portal.CoreSchema().Editable() {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 77, "<label><input type=\"checkbox\" name=\"attributes\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

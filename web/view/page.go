@@ -135,4 +135,4 @@ func eventLabel(kind string) string {
 }
 
 // attrLabel names a changeable attribute as people read it.
-func attrLabel(name string) string { return portal.AttributeLabel(name) }
+func attrLabel(name string) string { return portal.CoreSchema().Label(name) }

@@ -745,7 +745,7 @@ func Profile(p Page, prof *portal.Profile) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			for _, a := range prof.Attributes {
-				if !a.Privileged {
+				if !a.Privileged() {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "<dt>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -835,7 +835,7 @@ func Profile(p Page, prof *portal.Profile) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				for _, a := range prof.Attributes {
-					if a.Privileged {
+					if a.Privileged() {
 						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<dt>")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err

@@ -1,0 +1,280 @@
+package portal
+
+import (
+	"slices"
+	"strconv"
+)
+
+// Types of person attribute values. The names are those of the
+// attribute_schema table's type column.
+const (
+	TypeString = "string"
+	TypeInt    = "int"
+	TypeBool   = "bool"
+	TypeDate   = "date"
+	// TypeReference is another person, held as their ID; rules read it as
+	// text.
+	TypeReference = "reference"
+)
+
+// Visibility says who may see a person attribute; the zero Visibility is
+// VisibleToEveryone.
+type Visibility string
+
+// Visibilities, from the widest audience to the narrowest.
+const (
+	VisibleToEveryone Visibility = "everyone"
+	// VisibleToSelf: the person, helpdesk and administrators.
+	VisibleToSelf Visibility = "self"
+	// VisibleToHelpdesk: helpdesk and administrators.
+	VisibleToHelpdesk Visibility = "helpdesk"
+	VisibleToAdmins   Visibility = "admin"
+)
+
+// Attribute is one row of the person attribute table: what the attribute
+// is called, holds and may be, where it is stored, and who may see and
+// change it. Forms, request validation, policies, the rule language, the
+// membership SQL and the sync flows all read it from the Schema.
+type Attribute struct {
+	// Name is how rules, requests, policies and sync flows name it:
+	// person.givenName, {"givenName": "Ada"}.
+	Name  string
+	Label string
+	Type  string // TypeString, TypeInt, TypeBool, TypeDate or TypeReference
+	// MaxLen is the longest value in characters, 0 when unbounded; the
+	// people table's checks say the same for the core attributes.
+	MaxLen int
+	// Required: a request may not empty it.
+	Required bool
+	// Column is its column in the people table; an attribute without one is
+	// an extra attribute, kept in people.extra under its name. Only
+	// columns from this table ever reach SQL text.
+	Column string
+	// Nullable: the column may be NULL (read as "").
+	Nullable   bool
+	Visibility Visibility
+	// Editable: a request (update_person) may change it, so a policy may
+	// cover it and the profile edit form offers it.
+	Editable bool
+	// Identifier: it names the person uniquely and is set when the person
+	// is created; no request or inbound flow changes it.
+	Identifier bool
+
+	// text and flag reach the Person field of a core attribute; extra
+	// attributes have neither and live in Person.Extra.
+	text func(*Person) *string
+	flag func(*Person) *bool
+}
+
+// Core reports whether the attribute is one of the people table's columns.
+func (a *Attribute) Core() bool { return a.Column != "" }
+
+// Privileged reports whether some people may not see the attribute.
+func (a *Attribute) Privileged() bool { return a.Visibility != "" && a.Visibility != VisibleToEveryone }
+
+// VisibleTo reports whether v may see the attribute of the person with ID
+// personID.
+func (a *Attribute) VisibleTo(v Viewer, personID string) bool {
+	switch a.Visibility {
+	case VisibleToEveryone, "":
+		return true
+	case VisibleToSelf:
+		return v.SeesPrivileged() || v.PersonID != "" && v.PersonID == personID
+	case VisibleToHelpdesk:
+		return v.SeesPrivileged()
+	}
+	return v.Has(RoleAdmin)
+}
+
+// Joinable reports whether a sync join rule may match on the attribute:
+// a text column.
+func (a *Attribute) Joinable() bool { return a.Column != "" && a.Type == TypeString }
+
+// InboundTarget reports whether a sync inbound flow may set the attribute:
+// a text column that does not identify the person.
+func (a *Attribute) InboundTarget() bool { return a.Joinable() && !a.Identifier }
+
+// Text returns p's value of the attribute as text ("" when unset).
+func (a *Attribute) Text(p *Person) string {
+	switch {
+	case a.text != nil:
+		return *a.text(p)
+	case a.flag != nil:
+		return strconv.FormatBool(*a.flag(p))
+	}
+	return p.Extra[a.Name]
+}
+
+// SetText sets p's value of a text attribute (a core text column, or an
+// extra attribute).
+func (a *Attribute) SetText(p *Person, v string) {
+	switch {
+	case a.text != nil:
+		*a.text(p) = v
+	case a.flag != nil:
+		*a.flag(p), _ = strconv.ParseBool(v)
+	default:
+		if p.Extra == nil {
+			p.Extra = map[string]string{}
+		}
+		p.Extra[a.Name] = v
+	}
+}
+
+// Field returns the field of p that holds a core attribute (a *string or a
+// *bool), for a row scan to fill; nil for an extra attribute.
+func (a *Attribute) Field(p *Person) any {
+	switch {
+	case a.text != nil:
+		return a.text(p)
+	case a.flag != nil:
+		return a.flag(p)
+	}
+	return nil
+}
+
+// clear sets p's value of a core attribute to its zero value.
+func (a *Attribute) clear(p *Person) {
+	switch {
+	case a.text != nil:
+		*a.text(p) = ""
+	case a.flag != nil:
+		*a.flag(p) = false
+	}
+}
+
+// Bool returns p's value of a core boolean attribute.
+func (a *Attribute) Bool(p *Person) bool { return a.flag != nil && *a.flag(p) }
+
+func textAttr(a Attribute, f func(*Person) *string) Attribute { a.text = f; return a }
+
+// coreAttributes are the people table's columns, in the order rules, the
+// rule editor and the profile edit form list them. Their limits are the
+// table's checks (migrations/0001_people_groups.sql).
+var coreAttributes = []Attribute{
+	textAttr(Attribute{Name: "accountName", Label: "Account name", Type: TypeString, MaxLen: 64, Required: true,
+		Column: "account_name", Visibility: VisibleToHelpdesk, Identifier: true},
+		func(p *Person) *string { return &p.AccountName }),
+	textAttr(Attribute{Name: "employeeId", Label: "Employee ID", Type: TypeString, MaxLen: 64,
+		Column: "employee_id", Nullable: true, Visibility: VisibleToHelpdesk, Identifier: true},
+		func(p *Person) *string { return &p.EmployeeID }),
+	textAttr(Attribute{Name: "givenName", Label: "Given name", Type: TypeString, MaxLen: 256,
+		Column: "given_name", Visibility: VisibleToEveryone, Editable: true},
+		func(p *Person) *string { return &p.GivenName }),
+	textAttr(Attribute{Name: "surname", Label: "Surname", Type: TypeString, MaxLen: 256,
+		Column: "surname", Visibility: VisibleToEveryone, Editable: true},
+		func(p *Person) *string { return &p.Surname }),
+	textAttr(Attribute{Name: "displayName", Label: "Display name", Type: TypeString, MaxLen: 256, Required: true,
+		Column: "display_name", Visibility: VisibleToEveryone, Editable: true},
+		func(p *Person) *string { return &p.DisplayName }),
+	textAttr(Attribute{Name: "email", Label: "Email", Type: TypeString, MaxLen: 256,
+		Column: "email", Visibility: VisibleToEveryone},
+		func(p *Person) *string { return &p.Email }),
+	textAttr(Attribute{Name: "title", Label: "Title", Type: TypeString, MaxLen: 256,
+		Column: "title", Visibility: VisibleToEveryone, Editable: true},
+		func(p *Person) *string { return &p.Title }),
+	textAttr(Attribute{Name: "department", Label: "Department", Type: TypeString, MaxLen: 256,
+		Column: "department", Visibility: VisibleToEveryone, Editable: true},
+		func(p *Person) *string { return &p.Department }),
+	textAttr(Attribute{Name: "office", Label: "Office", Type: TypeString, MaxLen: 256,
+		Column: "office", Visibility: VisibleToEveryone, Editable: true},
+		func(p *Person) *string { return &p.Office }),
+	textAttr(Attribute{Name: "phone", Label: "Phone", Type: TypeString, MaxLen: 64,
+		Column: "phone", Visibility: VisibleToEveryone, Editable: true},
+		func(p *Person) *string { return &p.Phone }),
+	textAttr(Attribute{Name: "mobile", Label: "Mobile", Type: TypeString, MaxLen: 64,
+		Column: "mobile", Visibility: VisibleToEveryone, Editable: true},
+		func(p *Person) *string { return &p.Mobile }),
+	// A UUID as text: 36 characters.
+	textAttr(Attribute{Name: "managerId", Label: "Manager", Type: TypeReference, MaxLen: 36,
+		Column: "manager_id", Nullable: true, Visibility: VisibleToEveryone},
+		func(p *Person) *string { return &p.ManagerID }),
+	{Name: "enabled", Label: "Account status", Type: TypeBool, Column: "account_enabled", Visibility: VisibleToHelpdesk,
+		flag: func(p *Person) *bool { return &p.Enabled }},
+}
+
+// Schema is the person attribute table: the core attributes, then the
+// extra attributes an administrator described (attribute_schema). It is
+// immutable once built and safe for concurrent use.
+type Schema struct {
+	attrs    []Attribute
+	byName   map[string]int
+	editable []Attribute
+}
+
+var coreSchema = NewSchema(nil)
+
+// CoreSchema returns the schema of the core attributes alone: what
+// validation and forms read while no extra attribute is editable.
+func CoreSchema() *Schema { return coreSchema }
+
+// NewSchema builds the table of the core attributes and the extra ones in
+// extra. An extra attribute named like a core one is left out: the core
+// meaning wins.
+func NewSchema(extra []Attribute) *Schema {
+	s := &Schema{attrs: slices.Clone(coreAttributes), byName: map[string]int{}}
+	for _, a := range s.attrs {
+		s.byName[a.Name] = len(s.byName)
+	}
+	for _, a := range extra {
+		if _, ok := s.byName[a.Name]; ok {
+			continue
+		}
+		// An extra attribute lives in Person.Extra, whatever it says.
+		a.Column, a.Nullable, a.Identifier, a.text, a.flag = "", false, false, nil, nil
+		if a.Visibility == "" {
+			a.Visibility = VisibleToEveryone
+		}
+		s.byName[a.Name] = len(s.attrs)
+		s.attrs = append(s.attrs, a)
+	}
+	for _, a := range s.attrs {
+		if a.Editable {
+			s.editable = append(s.editable, a)
+		}
+	}
+	return s
+}
+
+// All returns every attribute, core attributes first.
+func (s *Schema) All() []Attribute { return slices.Clone(s.attrs) }
+
+// Extra returns the extra attributes.
+func (s *Schema) Extra() []Attribute { return slices.Clone(s.attrs[len(coreAttributes):]) }
+
+// Editable returns, in display order, the attributes a request may change.
+func (s *Schema) Editable() []Attribute { return slices.Clone(s.editable) }
+
+// Lookup returns the attribute called name. The attribute is the
+// schema's own: read it, never change it.
+func (s *Schema) Lookup(name string) (*Attribute, bool) {
+	i, ok := s.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return &s.attrs[i], true
+}
+
+// Label names an attribute as people read it; an unknown one keeps its name.
+func (s *Schema) Label(name string) string {
+	if a, ok := s.Lookup(name); ok && a.Label != "" {
+		return a.Label
+	}
+	return name
+}
+
+// index is the attribute's place in the table, -1 when there is none.
+func (s *Schema) index(name string) int {
+	if i, ok := s.byName[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// VisibilityOf is the visibility attribute_schema's privileged flag means.
+func VisibilityOf(privileged bool) Visibility {
+	if privileged {
+		return VisibleToHelpdesk
+	}
+	return VisibleToEveryone
+}
