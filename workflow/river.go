@@ -19,12 +19,16 @@ func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 		PollOnly:          true,
 		FetchPollInterval: 100 * time.Millisecond,
 		FetchCooldown:     25 * time.Millisecond,
-		// The leader removes expired sessions every hour, and looks for
-		// connected systems whose delta cycle is due every 10 seconds.
+		// The leader removes expired sessions every hour, looks for
+		// connected systems whose delta cycle is due every 10 seconds, and
+		// for the jobs of dead worker processes every few seconds.
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return HousekeepingArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(10*time.Second),
-				func() (river.JobArgs, *river.InsertOpts) { return SyncScheduleArgs{}, nil }, nil)},
+				func() (river.JobArgs, *river.InsertOpts) { return SyncScheduleArgs{}, nil }, nil),
+			river.NewPeriodicJob(river.PeriodicInterval(rescueInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return RescueOrphansArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true})},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -21,6 +22,9 @@ type Deps struct {
 	Sync portal.SyncService
 	// BaseURL is the portal's public URL, for links in emails.
 	BaseURL string
+	// Pool is River's database, where the rescue job looks for the jobs
+	// of dead worker processes; nil: they wait for River's rescuer.
+	Pool *pgxpool.Pool
 }
 
 // AddWorkers registers every Tessera worker.
@@ -36,6 +40,7 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &syncScheduleWorker{s: d.Sync})
 	river.AddWorker(workers, &syncCycleWorker{s: d.Sync})
 	river.AddWorker(workers, &syncRunWorker{s: d.Sync})
+	river.AddWorker(workers, &rescueOrphansWorker{pool: d.Pool})
 }
 
 // TxInserter inserts a River job in a transaction; *river.Client[pgx.Tx]

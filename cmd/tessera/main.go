@@ -300,7 +300,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 		}
 		workers := river.NewWorkers()
 		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync,
-			BaseURL: cfg.WebConfig().BaseURL})
+			BaseURL: cfg.WebConfig().BaseURL, Pool: pool})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
@@ -325,13 +325,14 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	db.Jobs = jobs
 	engine.Queue = workflow.SyncRunQueue(jobs)
 	if cfg.Role != "web" {
-		if err := jobs.Start(ctx); err != nil {
-			return fmt.Errorf("river: start: %w", err)
+		stopJobs, err := workflow.Start(ctx, pool, jobs)
+		if err != nil {
+			return err
 		}
 		defer func() {
 			stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			jobs.Stop(stopCtx) //nolint:errcheck
+			stopJobs(stopCtx) //nolint:errcheck
 		}()
 	}
 	if cfg.Role == "worker" {

@@ -21,7 +21,7 @@ import (
 func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseURL string, sync ...portal.SyncService) *river.Client[pgx.Tx] {
 	tb.Helper()
 	workers := river.NewWorkers()
-	deps := workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, BaseURL: baseURL}
+	deps := workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, BaseURL: baseURL, Pool: db.Pool}
 	if len(sync) > 0 {
 		deps.Sync = sync[0]
 	}
@@ -32,7 +32,8 @@ func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseUR
 	if err != nil {
 		tb.Fatalf("harness: river: %v", err)
 	}
-	if err := client.Start(context.Background()); err != nil {
+	stop, err := workflow.Start(context.Background(), db.Pool, client)
+	if err != nil {
 		tb.Fatalf("harness: start river: %v", err)
 	}
 	db.Jobs = client
@@ -40,7 +41,7 @@ func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseUR
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		client.Stop(ctx) //nolint:errcheck
+		stop(ctx) //nolint:errcheck
 	})
 	return client
 }
