@@ -61,6 +61,10 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// Registry receives the HTTP metrics; nil means a private registry.
 	Registry *prometheus.Registry
+	// MetricsElsewhere leaves /metrics off the portal's own routes, for a
+	// deployment that serves it on an address of its own
+	// (TESSERA_METRICS_LISTEN) so that it need not be public.
+	MetricsElsewhere bool
 
 	limiter *signInLimiter
 	oidc    *oidcClient
@@ -85,7 +89,9 @@ func (s *Server) Handler() http.Handler {
 	r.Use(s.recoverer, s.securityHeaders, s.metrics.middleware, s.logRequests)
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
-	r.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	if !s.MetricsElsewhere {
+		r.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	}
 	r.Handle("/static/*", static.Handler())
 
 	r.Group(func(r chi.Router) {

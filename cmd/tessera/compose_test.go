@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,21 +31,33 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
+// testSecretKey is the TESSERA_SECRET_KEY a .env file would give compose.
+const testSecretKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 // loadCompose loads docker-compose.yml with every profile enabled and the
-// given variables as the interpolation environment (none: the defaults).
+// given variables, and a secret key, as the interpolation environment
+// (none: the defaults).
 func loadCompose(t *testing.T, env map[string]string) *types.Project {
+	t.Helper()
+	p, err := tryLoadCompose(t, env, true)
+	require.NoError(t, err, "docker-compose.yml does not load")
+	return p
+}
+
+func tryLoadCompose(t *testing.T, env map[string]string, withKey bool) (*types.Project, error) {
 	t.Helper()
 	root := repoRoot(t)
 	var pairs []string
+	if withKey {
+		pairs = append(pairs, "TESSERA_SECRET_KEY="+testSecretKey)
+	}
 	for k, v := range env {
 		pairs = append(pairs, k+"="+v)
 	}
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
 		cli.WithWorkingDirectory(root), cli.WithEnv(pairs), cli.WithProfiles([]string{"*"}))
 	require.NoError(t, err)
-	p, err := opts.LoadProject(context.Background())
-	require.NoError(t, err, "docker-compose.yml does not load")
-	return p
+	return opts.LoadProject(context.Background())
 }
 
 func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
@@ -227,7 +240,8 @@ func TestComposeServices(t *testing.T) {
 		require.Equal(t, types.ServiceConditionCompletedSuccessfully, seed.DependsOn["migrate"].Condition)
 		loadServiceConfig(t, seed)
 		// Without the profile, seed is not started.
-		opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")}, cli.WithWorkingDirectory(root))
+		opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")}, cli.WithWorkingDirectory(root),
+			cli.WithEnv([]string{"TESSERA_SECRET_KEY=" + testSecretKey}))
 		require.NoError(t, err)
 		plain, err := opts.LoadProject(context.Background())
 		require.NoError(t, err)
@@ -238,7 +252,56 @@ func TestComposeServices(t *testing.T) {
 	t.Run("mail sink", func(t *testing.T) {
 		require.True(t, strings.HasPrefix(mailpit.Image, "axllent/mailpit"), mailpit.Image)
 		require.NotEmpty(t, mailpit.Ports, "its web UI is reachable")
+		// Tessera sends its mail to the sink, over STARTTLS, trusting the
+		// certificate the sink presents.
+		cfg, _ := loadServiceConfig(t, tessera)
+		require.True(t, cfg.SMTP.Enabled(), "Tessera sends mail")
+		require.NoError(t, cfg.SMTP.Validate())
+		require.Equal(t, "mailpit", cfg.SMTP.Host, "to the mail sink, by its service name")
+		smtpPort := 1025 // Mailpit's SMTP port unless MP_SMTP_BIND_ADDR says otherwise
+		if bind := environ(mailpit)["MP_SMTP_BIND_ADDR"]; bind != "" {
+			smtpPort, _ = strconv.Atoi(hostPort(t, bind))
+		}
+		require.Equal(t, smtpPort, cfg.SMTP.Port)
+		require.Equal(t, "starttls", cfg.SMTP.TLS)
+		mailEnv := environ(mailpit)
+		require.Equal(t, "true", mailEnv["MP_SMTP_REQUIRE_STARTTLS"])
+		// The CA Tessera trusts is the certificate Mailpit serves, on a
+		// volume both mount, made by the one-shot that Mailpit waits for.
+		require.NotEmpty(t, cfg.SMTP.CAFile)
+		require.Equal(t, cfg.SMTP.CAFile, mailEnv["MP_SMTP_TLS_CERT"])
+		require.Equal(t, volumeAt(t, tessera, cfg.SMTP.CAFile), volumeAt(t, mailpit, mailEnv["MP_SMTP_TLS_CERT"]))
+		require.Equal(t, volumeAt(t, mailpit, mailEnv["MP_SMTP_TLS_KEY"]), volumeAt(t, mailpit, mailEnv["MP_SMTP_TLS_CERT"]))
+		certs := service(t, p, "mail-cert")
+		require.Equal(t, types.ServiceConditionCompletedSuccessfully, mailpit.DependsOn["mail-cert"].Condition)
+		made := strings.Join(certs.Command, " ")
+		for _, f := range []string{mailEnv["MP_SMTP_TLS_CERT"], mailEnv["MP_SMTP_TLS_KEY"]} {
+			require.Equal(t, volumeAt(t, mailpit, f), volumeAt(t, certs, f))
+			require.Contains(t, made, f)
+		}
+		require.Contains(t, made, "subjectAltName=DNS:mailpit", "the certificate names the host Tessera dials")
 	})
+
+	t.Run("secret key", func(t *testing.T) {
+		cfg, _ := loadServiceConfig(t, tessera)
+		require.NotNil(t, cfg.Sealer, "connected systems can be saved")
+		require.Equal(t, testSecretKey, environ(tessera)["TESSERA_SECRET_KEY"], "from the environment (.env), not written in the file")
+		_, err := tryLoadCompose(t, nil, false)
+		require.Error(t, err, "no key: compose refuses to start")
+		require.Contains(t, err.Error(), "set TESSERA_SECRET_KEY in .env")
+	})
+}
+
+// volumeAt names the volume of s mounted at or above path.
+func volumeAt(t *testing.T, s types.ServiceConfig, file string) string {
+	t.Helper()
+	for _, v := range s.Volumes {
+		if strings.HasPrefix(file, strings.TrimSuffix(v.Target, "/")+"/") {
+			return v.Source
+		}
+	}
+	t.Fatalf("service %s mounts no volume at %s", s.Name, file)
+	return ""
 }
 
 // A deployment sets its own base URL and port through the environment.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -23,11 +24,14 @@ import (
 type Config struct {
 	DatabaseURL string // DATABASE_URL; empty in `dev` starts a private PostgreSQL
 	Listen      string // TESSERA_LISTEN
-	BaseURL     string // TESSERA_BASE_URL
-	Role        string // TESSERA_ROLE: web, worker or all
-	DataDir     string // TESSERA_DATA_DIR: where `dev` keeps its PostgreSQL
-	DevPGPort   int    // TESSERA_DEV_PG_PORT
-	DemoPeople  int    // TESSERA_DEMO_PEOPLE: size of the demo organisation `dev` seeds
+	// MetricsListen (TESSERA_METRICS_LISTEN) serves /metrics on an address
+	// of its own, in every role; empty: /metrics is on Listen (web roles).
+	MetricsListen string
+	BaseURL       string // TESSERA_BASE_URL
+	Role          string // TESSERA_ROLE: web, worker or all
+	DataDir       string // TESSERA_DATA_DIR: where `dev` keeps its PostgreSQL
+	DevPGPort     int    // TESSERA_DEV_PG_PORT
+	DemoPeople    int    // TESSERA_DEMO_PEOPLE: size of the demo organisation `dev` seeds
 	// DemoAD (TESSERA_DEMO_AD, default on): `dev` also starts a Samba AD
 	// DC in DataDir/samba and exports the demo organisation to it.
 	DemoAD    bool
@@ -47,12 +51,13 @@ type Config struct {
 // LoadConfig reads the environment and reports every mistake it finds.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		DatabaseURL: getenv("DATABASE_URL"),
-		Listen:      orDefault(getenv("TESSERA_LISTEN"), "127.0.0.1:8080"),
-		BaseURL:     strings.TrimRight(getenv("TESSERA_BASE_URL"), "/"),
-		Role:        orDefault(getenv("TESSERA_ROLE"), "all"),
-		DataDir:     orDefault(getenv("TESSERA_DATA_DIR"), "var"),
-		LogFormat:   orDefault(getenv("TESSERA_LOG_FORMAT"), "text"),
+		DatabaseURL:   getenv("DATABASE_URL"),
+		Listen:        orDefault(getenv("TESSERA_LISTEN"), "127.0.0.1:8080"),
+		MetricsListen: getenv("TESSERA_METRICS_LISTEN"),
+		BaseURL:       strings.TrimRight(getenv("TESSERA_BASE_URL"), "/"),
+		Role:          orDefault(getenv("TESSERA_ROLE"), "all"),
+		DataDir:       orDefault(getenv("TESSERA_DATA_DIR"), "var"),
+		LogFormat:     orDefault(getenv("TESSERA_LOG_FORMAT"), "text"),
 		OIDC: web.OIDCConfig{
 			Issuer:         getenv("TESSERA_OIDC_ISSUER"),
 			ClientID:       getenv("TESSERA_OIDC_CLIENT_ID"),
@@ -127,6 +132,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	case "web", "worker", "all":
 	default:
 		errs = append(errs, "TESSERA_ROLE must be web, worker or all")
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Sprintf("TESSERA_METRICS_LISTEN must be an address such as 127.0.0.1:9090, not %q", c.MetricsListen))
+		}
 	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		errs = append(errs, "TESSERA_BASE_URL must start with http:// or https://")

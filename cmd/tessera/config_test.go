@@ -27,6 +27,11 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "https://id.example.com", c.WebConfig().BaseURL)
 	require.True(t, c.WebConfig().SecureCookies)
+	require.Empty(t, c.MetricsListen, "/metrics is on the main listener unless asked")
+
+	c, err = LoadConfig(env("TESSERA_METRICS_LISTEN", "127.0.0.1:9090"))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9090", c.MetricsListen)
 
 	for _, tc := range [][]string{
 		{"TESSERA_DEMO_PEOPLE", "ten"},
@@ -35,6 +40,7 @@ func TestLoadConfig(t *testing.T) {
 		{"TESSERA_LOG_LEVEL", "loud"},
 		{"TESSERA_ROLE", "both"},
 		{"TESSERA_BASE_URL", "id.example.com"},
+		{"TESSERA_METRICS_LISTEN", "9090"},
 		{"TESSERA_OIDC_ISSUER", "https://login.example.com"},
 		{"TESSERA_OIDC_ISSUER", "https://login.example.com", "TESSERA_OIDC_CLIENT_ID", "x", "TESSERA_OIDC_MATCH_ATTRIBUTE", "title"},
 	} {

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -335,6 +336,16 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 			stopJobs(stopCtx) //nolint:errcheck
 		}()
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		postgres.NewPoolCollector(pool), syncsvc.NewCollector(engine))
+	if cfg.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, reg, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	if cfg.Role == "worker" {
 		fmt.Fprintln(out, "Tessera worker is running")
 		if ready != nil {
@@ -353,11 +364,8 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		}
 		directory = d
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		postgres.NewPoolCollector(pool), syncsvc.NewCollector(engine))
 	srv := &web.Server{
-		Config: cfg.WebConfig(), Logger: logger, Registry: reg,
+		Config: cfg.WebConfig(), Logger: logger, Registry: reg, MetricsElsewhere: cfg.MetricsListen != "",
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
 		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Sync: engine,
 		Ready: func(ctx context.Context) error {
@@ -402,4 +410,21 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return hs.Shutdown(shutdownCtx)
+}
+
+// serveMetrics serves /metrics alone on addr, until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (TESSERA_METRICS_LISTEN): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics server stopped", "addr", addr, "err", err)
+		}
+	}()
+	return func() { hs.Close() }, nil
 }
