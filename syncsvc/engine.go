@@ -274,8 +274,11 @@ func (r *runRecord) progress(ctx context.Context, n int) {
 	if st := r.e.Pool.Stat(); st.IdleConns() == 0 && st.TotalConns() >= st.MaxConns() {
 		return
 	}
-	c, _ := json.Marshal(counts)
-	_, _ = r.e.Pool.Exec(ctx, "UPDATE sync_runs SET processed = $2, counts = $3 WHERE id = $1", r.id, done, c)
+	c, _ := json.Marshal(counts) // a struct of ints always encodes
+	if _, err := r.e.Pool.Exec(ctx, "UPDATE sync_runs SET processed = $2, counts = $3 WHERE id = $1", r.id, done, c); err != nil {
+		// Only the live figure is lost: finish writes the run's outcome.
+		r.e.logger().Warn("sync run progress not recorded", "run", r.id, "processed", done, "error", err)
+	}
 }
 
 // finish records the run's outcome and its objects.
@@ -537,10 +540,17 @@ func (e *Engine) ruleAttributes(ctx context.Context, systemID string) ([]string,
 // setReachable records whether the system answered.
 func (e *Engine) setReachable(ctx context.Context, systemID string, err error) {
 	ctx = context.WithoutCancel(ctx)
+	var werr error
 	if err == nil {
-		_, _ = e.Pool.Exec(ctx, `UPDATE connected_systems SET reachable = true WHERE id = $1 AND NOT reachable`, systemID)
-		return
+		_, werr = e.Pool.Exec(ctx, `UPDATE connected_systems SET reachable = true WHERE id = $1 AND NOT reachable`, systemID)
+	} else {
+		_, werr = e.Pool.Exec(ctx, `UPDATE connected_systems SET reachable = false, last_error = $2, last_error_at = now() WHERE id = $1`,
+			systemID, err.Error())
 	}
-	_, _ = e.Pool.Exec(ctx, `UPDATE connected_systems SET reachable = false, last_error = $2, last_error_at = now() WHERE id = $1`,
-		systemID, err.Error())
+	if werr != nil {
+		// The run goes on; what is lost is the status page's word on
+		// whether the system answered.
+		e.logger().Warn("connected system reachability not recorded", "system", systemID, "reachable", err == nil,
+			"cause", err, "error", werr)
+	}
 }

@@ -196,7 +196,11 @@ func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) e
 		o.err = res.Err
 		return o
 	}
-	dn := p.DN
+	// A rename and a modify of one object are two LDAP operations: when the
+	// directory refuses the modify after the rename went through, the
+	// rename is undone, so that a refused export leaves the object as it
+	// was (not at its new name with its old attributes).
+	dn, renamedFrom := p.DN, ""
 	if p.NewDN != "" {
 		res := conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: dn, NewDN: p.NewDN}})[0]
 		if res.Err != nil && errors.Is(res.Err, ErrNoSuchObject) && p.anchor != "" {
@@ -214,6 +218,9 @@ func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) e
 			o.err = res.Err
 			return o
 		}
+		if !SameDN(dn, p.NewDN) {
+			renamedFrom = dn
+		}
 		dn = p.NewDN
 	}
 	o.dn = dn
@@ -222,12 +229,23 @@ func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) e
 		if res.Err != nil && errors.Is(res.Err, ErrNoSuchObject) && p.anchor != "" {
 			if obj, err := conn.Read(ctx, p.anchor, ""); err == nil && !SameDN(obj.DN, dn) {
 				o.dn = obj.DN
+				renamedFrom = "" // someone else moved it: not ours to undo
 				res = conn.Export(ctx, []ExportChange{{Op: ExportModify, DN: obj.DN, Attributes: p.Changes}})[0]
 			}
 		}
 		o.err = res.Err
 		if res.Anchor != "" {
 			o.anchor = res.Anchor
+		}
+		// A system that stopped answering is left as it is: the retry
+		// repeats the rename (finding it done) and the modify.
+		if o.err != nil && renamedFrom != "" && !errors.Is(o.err, ErrUnreachable) && ctx.Err() == nil {
+			undo := conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: o.dn, NewDN: renamedFrom}})[0]
+			if undo.Err != nil {
+				o.err = fmt.Errorf("%w; the object was renamed to %s first, and renaming it back failed: %w", o.err, o.dn, undo.Err)
+			} else {
+				o.dn = renamedFrom
+			}
 		}
 	}
 	return o

@@ -167,12 +167,17 @@ func (e *Engine) Cycle(ctx context.Context, systemID string) error {
 		return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
 	}
 	defer l.release(sys.ID)
-	_, _ = e.Pool.Exec(ctx, "UPDATE connected_systems SET last_cycle_at = now() WHERE id = $1", sys.ID)
+	// One statement stamps the cycle and reads the watermark: if it fails,
+	// the cycle stops here, rather than taking a missing watermark for
+	// none and running a full import instead of a delta one.
+	var hasWatermark bool
+	if err := e.Pool.QueryRow(ctx, `UPDATE connected_systems SET last_cycle_at = now() WHERE id = $1
+		RETURNING coalesce(length(watermark), 0) > 0`, sys.ID).Scan(&hasWatermark); err != nil {
+		return fmt.Errorf("%w: syncsvc: start the cycle of %s: %w", portal.ErrTemporary, sys.Name, err)
+	}
 	opts := RunOptions{Trigger: "schedule"}
-	var watermark []byte
-	_ = e.Pool.QueryRow(ctx, "SELECT watermark FROM connected_systems WHERE id = $1", sys.ID).Scan(&watermark)
 	first := DeltaImport
-	if len(watermark) == 0 {
+	if !hasWatermark {
 		first = FullImport
 	}
 	for _, p := range []RunProfile{first, DeltaSync, Export} {

@@ -162,8 +162,12 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 				// A delta for an object never seen: moved into scope, it
 				// carries only what changed. Read it whole.
 				whole, err := conn.Read(ctx, o.Anchor, "")
-				if err != nil || whole.Class == "" {
+				if errors.Is(err, ErrNoSuchObject) || (err == nil && whole.Class == "") {
 					continue // gone again, or not a user or group
+				} else if err != nil {
+					// Skipping it would lose the object for good: the
+					// watermark moves past its change.
+					return fmt.Errorf("syncsvc: read %s, moved into scope: %w", o.DN, err)
 				}
 				o = whole
 			}

@@ -650,9 +650,15 @@ func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSyste
 		err = sp.QueryRow(ctx, "INSERT INTO people ("+strings.Join(cols, ", ")+") VALUES ("+strings.Join(ph, ", ")+") RETURNING id",
 			args...).Scan(&id)
 		if err != nil {
-			_ = sp.Rollback(ctx)
-			_, _ = tx.Exec(ctx, "UPDATE cs_objects SET join_error = $2 WHERE id = $1", pr.cs.ID,
-				"cannot project it into the metaverse: "+err.Error())
+			// The savepoint's own error is the one to report; the join
+			// error is how the administrator learns of it.
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return nil, fmt.Errorf("syncsvc: project %s: %w (and rolling back: %w)", pr.cs.DN, err, rerr)
+			}
+			if _, werr := tx.Exec(ctx, "UPDATE cs_objects SET join_error = $2 WHERE id = $1", pr.cs.ID,
+				"cannot project it into the metaverse: "+err.Error()); werr != nil {
+				return nil, fmt.Errorf("syncsvc: record why %s was not projected (%w): %w", pr.cs.DN, err, werr)
+			}
 			continue
 		}
 		if _, err := sp.Exec(ctx, "UPDATE cs_objects SET person_id = $2, join_error = '' WHERE id = $1", pr.cs.ID, id); err != nil {
