@@ -34,8 +34,7 @@ func demoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Lo
 	logf := func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...), "component", "demo-ad") }
 	dc, err := sambadc.StartIn(filepath.Join(cfg.DataDir, "samba"), logf)
 	if err != nil {
-		fmt.Fprintf(out, "demo AD: not started (%v); the portal runs without a connected system\n",
-			strings.SplitN(err.Error(), "\n", 2)[0])
+		fmt.Fprint(out, demoADNotStarted(err))
 		return
 	}
 	defer dc.Stop()
@@ -43,6 +42,14 @@ func demoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Lo
 		fmt.Fprintf(out, "demo AD: %v\n", portal.ErrorMessageOr(err))
 	}
 	<-ctx.Done()
+}
+
+// demoADNotStarted tells why the demo AD did not start, in the words of the
+// tool that failed (sambadc quotes the end of its output), and how to go on.
+func demoADNotStarted(err error) string {
+	return "demo AD: not started; the portal runs without a connected system. What happened:\n" +
+		"  " + strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "\n  ") + "\n" +
+		"demo AD: after fixing that, run `make run` again (`TESSERA_DEMO_AD=off make run` goes without it)\n"
 }
 
 func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, dc *sambadc.DC, out io.Writer) error {

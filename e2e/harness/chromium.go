@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -107,7 +108,9 @@ func findChromium() (string, error) {
 	if p := lookChromium(); p != "" {
 		return p, nil
 	}
-	if err := aptInstall("chromium"); err != nil {
+	// Chromium starts once per test binary, outside any one test.
+	stderr := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...) }
+	if err := aptInstall(stderr, "chromium"); err != nil {
 		return "", fmt.Errorf("no chromium executable (looked for %s): %w", strings.Join(chromiumCandidates, ", "), err)
 	}
 	if p := lookChromium(); p != "" {

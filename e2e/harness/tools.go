@@ -18,7 +18,7 @@ func RequireCommand(tb testing.TB, command, pkg string) string {
 	if p, err := exec.LookPath(command); err == nil {
 		return p
 	}
-	if err := aptInstall(pkg); err != nil {
+	if err := aptInstall(harnessLog(tb), pkg); err != nil {
 		tb.Fatalf("harness: %s is needed: %v", command, err)
 	}
 	p, err := exec.LookPath(command)
@@ -31,23 +31,20 @@ func RequireCommand(tb testing.TB, command, pkg string) string {
 // aptInstall installs Debian packages when this process is root: it tries
 // once, and on failure refreshes the package lists and tries again. Not
 // root, it says the exact command to run.
-func aptInstall(packages ...string) error {
+func aptInstall(logf sambadc.Logf, packages ...string) error {
 	command := "apt-get install -y " + strings.Join(packages, " ")
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("install it with: sudo %s", command)
 	}
 	args := append([]string{"install", "-y"}, packages...)
-	if _, err := aptGet(args...); err == nil {
+	if err := sambadc.AptGet(logf, args...); err == nil {
 		return nil
 	}
-	if out, err := aptGet("update"); err != nil {
-		return fmt.Errorf("apt-get update: %w\n%s", err, out)
+	if err := sambadc.AptGet(logf, "update"); err != nil {
+		return fmt.Errorf("%w\nto install it by hand: apt-get update && %s", err, command)
 	}
-	if out, err := aptGet(args...); err != nil {
-		return fmt.Errorf("%s: %w\n%s", command, err, out)
+	if err := sambadc.AptGet(logf, args...); err != nil {
+		return fmt.Errorf("%w\nto install it by hand: %s", err, command)
 	}
 	return nil
 }
-
-// aptGet is sambadc.AptGet: the one way the harness runs apt-get.
-var aptGet = sambadc.AptGet

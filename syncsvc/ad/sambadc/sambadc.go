@@ -294,11 +294,7 @@ func (dc *DC) log() string {
 	if err != nil {
 		return err.Error()
 	}
-	const max = 8 << 10
-	if len(b) > max {
-		b = append([]byte("...\n"), b[len(b)-max:]...)
-	}
-	return string(b)
+	return outputTail(b)
 }
 
 // Stop ends samba with SIGTERM (SIGKILL after 10 s), then removes its
@@ -327,7 +323,7 @@ func (dc *DC) Stop() {
 func prepareSamba(logf Logf) error {
 	if !sambaInstalled() {
 		start := time.Now()
-		if err := installSamba(); err != nil {
+		if err := installSamba(logf); err != nil {
 			return err
 		}
 		logf("installed Samba in %s", time.Since(start).Round(time.Millisecond))
@@ -335,7 +331,7 @@ func prepareSamba(logf Logf) error {
 	samba.bin, samba.tool = lookSbin("samba"), lookSbin("samba-tool")
 	out, err := exec.Command(samba.bin, "-V").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("samba -V: %w: %s", err, out)
+		return commandError(samba.bin+" -V", err, out)
 	}
 	version := strings.TrimPrefix(strings.TrimSpace(string(out)), "Version ")
 	version = regexp.MustCompile(`[^A-Za-z0-9.+-]`).ReplaceAllString(version, "_")
@@ -368,18 +364,19 @@ func prepareSamba(logf Logf) error {
 }
 
 // installSamba installs the Samba packages with apt-get when the tests run
-// as root; otherwise it names the command to run.
-func installSamba() error {
+// as root; otherwise, or when apt-get fails, it names the command to run.
+func installSamba(logf Logf) error {
 	install := "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -q " +
 		strings.Join(sambaAptOptions, " ") + " " + strings.Join(sambaPackages, " ")
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("samba is not installed; install it as root with: %s", install)
 	}
-	if out, err := AptGet("update"); err != nil {
-		return fmt.Errorf("apt-get update: %w\n%s", err, out)
+	logf("installing Samba with apt-get (about a minute, once per machine)")
+	if err := AptGet(logf, "update"); err != nil {
+		return fmt.Errorf("install Samba: %w\nto install it by hand: %s", err, install)
 	}
-	if out, err := AptGet(append(append([]string{"install"}, sambaAptOptions...), sambaPackages...)...); err != nil {
-		return fmt.Errorf("%s: %w\n%s", install, err, out)
+	if err := AptGet(logf, append(append([]string{"install"}, sambaAptOptions...), sambaPackages...)...); err != nil {
+		return fmt.Errorf("install Samba: %w\nto install it by hand: %s", err, install)
 	}
 	if !sambaInstalled() {
 		return fmt.Errorf("installed %s, but samba or samba-tool is still missing", strings.Join(sambaPackages, " "))
@@ -452,7 +449,7 @@ func provisionSambaConf(dir, ip string) error {
 		"--option=winbindd socket directory = "+dir+"/run/winbindd",
 		"--option=ntp signd socket directory = "+dir+"/run/ntp_signd")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("samba-tool domain provision: %w\n%s", err, out)
+		return commandError("samba-tool domain provision", err, out)
 	}
 
 	conf := filepath.Join(dir, "etc", "smb.conf")
@@ -580,7 +577,7 @@ func removeStaleSambaFiles() {
 // checks (private/ 0700, ntp_signd 0750).
 func copyDir(src, dst string) error {
 	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
-		return fmt.Errorf("cp -a %s %s: %w: %s", src, dst, err, out)
+		return commandError("cp -a "+src+" "+dst, err, out)
 	}
 	return nil
 }
@@ -692,15 +689,6 @@ func (dc *DC) Outage(tb TB) (restore func()) {
 			tb.Fatalf("harness: restart samba: %v", err)
 		}
 	}
-}
-
-// AptGet runs apt-get without questions. Another process (a parallel test
-// binary) may hold the dpkg lock: it waits for it rather than failing.
-func AptGet(args ...string) (string, error) {
-	cmd := exec.Command("apt-get", append([]string{"-o", "DPkg::Lock::Timeout=600", "-q"}, args...)...)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
 }
 
 // StartIn starts the domain controller kept in dir (the dev stack's),
