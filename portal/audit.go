@@ -24,6 +24,15 @@ type AuditReport struct {
 	BrokenID int64
 	// Problem says in words what is wrong; empty when the log is intact.
 	Problem string
+	// Unkeyed counts the entries at the start of the log that are hashed
+	// with plain SHA-256 (written before the chain was keyed with
+	// TESSERA_SECRET_KEY, or without it): anyone with the database could
+	// rewrite those and re-hash them, unless a checkpoint covers them.
+	Unkeyed int64
+	// LastUnkeyedID is the newest of those entries (0 when none).
+	LastUnkeyedID int64
+	// Checkpoints is how many checkpoints were checked against the log.
+	Checkpoints int
 }
 
 // Intact reports whether every entry checked out.
@@ -31,15 +40,31 @@ func (r AuditReport) Intact() bool { return r.Problem == "" }
 
 // String is the report as an operator reads it.
 func (r AuditReport) String() string {
-	if r.Intact() {
-		return fmt.Sprintf("audit log intact: %d entries", r.Entries)
+	if !r.Intact() {
+		return fmt.Sprintf("audit log broken: %s (%d entries checked)", r.Problem, r.Entries)
 	}
-	return fmt.Sprintf("audit log broken: %s (%d entries checked)", r.Problem, r.Entries)
+	s := fmt.Sprintf("audit log intact: %d entries", r.Entries)
+	switch {
+	case r.Unkeyed == r.Entries && r.Entries > 0:
+		s += " (none keyed: written without " + SecretKeyEnv + ", with plain SHA-256)"
+	case r.Unkeyed > 0:
+		s += fmt.Sprintf(" (the first %d, up to entry %d, were written before the chain was keyed, with plain SHA-256)",
+			r.Unkeyed, r.LastUnkeyedID)
+	}
+	switch {
+	case r.Checkpoints == 1:
+		s += "; the checkpoint matches"
+	case r.Checkpoints > 1:
+		s += fmt.Sprintf("; all %d checkpoints match", r.Checkpoints)
+	}
+	return s
 }
 
-// AuditVerifier checks that no audit entry was changed, removed or forged.
+// AuditVerifier checks that no audit entry was changed, removed or forged,
+// and that the log still holds the tips the given checkpoints recorded
+// (their signatures are the caller's to check).
 type AuditVerifier interface {
-	VerifyAudit(ctx context.Context) (AuditReport, error)
+	VerifyAudit(ctx context.Context, checkpoints ...AuditCheckpoint) (AuditReport, error)
 }
 
 // AuditEntry is one entry of the audit log as an administrator reads it.

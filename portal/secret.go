@@ -72,6 +72,17 @@ func (s *Sealer) DeriveKey(purpose string) []byte {
 // ParseSealer builds a Sealer from the base64 key in TESSERA_SECRET_KEY's
 // value; an empty value is ErrNoSecretKey.
 func ParseSealer(value string) (*Sealer, error) {
+	key, err := ParseSecretKey(value)
+	if err != nil {
+		return nil, err
+	}
+	return NewSealer(key)
+}
+
+// ParseSecretKey decodes TESSERA_SECRET_KEY's value (base64, padded or
+// not, standard or URL alphabet) into its 32 bytes; an empty value is
+// ErrNoSecretKey.
+func ParseSecretKey(value string) ([]byte, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return nil, ErrNoSecretKey
@@ -86,7 +97,11 @@ func ParseSealer(value string) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not base64; make a key with `openssl rand -base64 32`", SecretKeyEnv)
 	}
-	return NewSealer(key)
+	if len(key) != SecretKeySize {
+		return nil, fmt.Errorf("%s must be %d bytes in base64, not %d bytes; make one with `openssl rand -base64 32`",
+			SecretKeyEnv, SecretKeySize, len(key))
+	}
+	return key, nil
 }
 
 // Seal encrypts plaintext with a fresh random nonce. label binds the sealed

@@ -77,6 +77,13 @@ type HousekeepingArgs struct{}
 // Kind implements river.JobArgs.
 func (HousekeepingArgs) Kind() string { return "housekeeping" }
 
+// AuditCheckpointArgs writes a signed checkpoint of the audit log's tip to
+// Tessera's log: hourly, and when a worker becomes River's leader.
+type AuditCheckpointArgs struct{}
+
+// Kind implements river.JobArgs.
+func (AuditCheckpointArgs) Kind() string { return "audit_checkpoint" }
+
 // SyncExportArgs carries a committed request's change to the connected
 // systems at once.
 type SyncExportArgs struct {

@@ -25,6 +25,11 @@ func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return HousekeepingArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+			// Only the leader runs periodic jobs, so several workers write
+			// one checkpoint an hour between them (and one at start).
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) { return AuditCheckpointArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(10*time.Second),
 				func() (river.JobArgs, *river.InsertOpts) { return SyncScheduleArgs{}, nil }, nil),
 			river.NewPeriodicJob(river.PeriodicInterval(rescueInterval),

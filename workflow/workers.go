@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,13 @@ type Deps struct {
 	// Pool is River's database, where the rescue job looks for the jobs
 	// of dead worker processes; nil: they wait for River's rescuer.
 	Pool *pgxpool.Pool
+	// Audit reads the audit log's tip for checkpoints; nil: none are written.
+	Audit portal.AuditCheckpointer
+	// AuditKey signs the checkpoints; nil (no TESSERA_SECRET_KEY): they are
+	// written unsigned.
+	AuditKey *portal.AuditKey
+	// Logger receives the checkpoints; nil means slog's default.
+	Logger *slog.Logger
 }
 
 // AddWorkers registers every Tessera worker.
@@ -36,6 +44,11 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &expireMembershipWorker{p: d.Processor})
 	river.AddWorker(workers, &notifyWorker{p: d.Processor, mailer: d.Mailer, baseURL: d.BaseURL})
 	river.AddWorker(workers, &housekeepingWorker{h: d.Housekeeper})
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	river.AddWorker(workers, &auditCheckpointWorker{audit: d.Audit, key: d.AuditKey, logger: logger})
 	river.AddWorker(workers, &syncExportWorker{s: d.Sync})
 	river.AddWorker(workers, &syncScheduleWorker{s: d.Sync})
 	river.AddWorker(workers, &syncCycleWorker{s: d.Sync})
@@ -161,6 +174,28 @@ func (w *housekeepingWorker) Work(ctx context.Context, job *river.Job[Housekeepi
 	}
 	_, err := w.h.RemoveExpired(ctx)
 	return err
+}
+
+type auditCheckpointWorker struct {
+	river.WorkerDefaults[AuditCheckpointArgs]
+	audit  portal.AuditCheckpointer
+	key    *portal.AuditKey
+	logger *slog.Logger
+}
+
+// Work logs the tip as a checkpoint: kept outside the database, it shows
+// later whether the newest entries were deleted or the log rewritten.
+func (w *auditCheckpointWorker) Work(ctx context.Context, job *river.Job[AuditCheckpointArgs]) error {
+	if w.audit == nil {
+		return nil
+	}
+	id, hash, err := w.audit.AuditTip(ctx)
+	if err != nil {
+		return err
+	}
+	c := w.key.SignCheckpoint(id, hash, time.Now())
+	w.logger.LogAttrs(ctx, slog.LevelInfo, portal.AuditCheckpointMessage, c.LogAttrs()...)
+	return nil
 }
 
 type authorizeWorker struct {

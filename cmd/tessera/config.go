@@ -46,6 +46,25 @@ type Config struct {
 	// TrustedProxies (TESSERA_TRUSTED_PROXIES) are the reverse proxies
 	// whose X-Forwarded-For or Forwarded header is believed.
 	TrustedProxies []netip.Prefix
+	// AuditKey keys the audit chain and signs its checkpoints, derived from
+	// TESSERA_SECRET_KEY; nil without the key (the chain is then plain
+	// SHA-256, and checkpoints are unsigned).
+	AuditKey *portal.AuditKey
+}
+
+// useSecretKey derives from TESSERA_SECRET_KEY's bytes everything that is
+// keyed with it.
+func (c *Config) useSecretKey(key []byte) error {
+	sealer, err := portal.NewSealer(key)
+	if err != nil {
+		return err
+	}
+	audit, err := portal.NewAuditKey(key)
+	if err != nil {
+		return err
+	}
+	c.Sealer, c.AuditKey = sealer, audit
+	return nil
 }
 
 // LoadConfig reads the environment and reports every mistake it finds.
@@ -101,9 +120,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, portal.ErrorMessageOr(err))
 		}
 	}
-	if c.Sealer, err = portal.ParseSealer(getenv(portal.SecretKeyEnv)); errors.Is(err, portal.ErrNoSecretKey) {
-		c.Sealer = nil
-	} else if err != nil {
+	if key, err := portal.ParseSecretKey(getenv(portal.SecretKeyEnv)); err == nil {
+		err = c.useSecretKey(key)
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	} else if !errors.Is(err, portal.ErrNoSecretKey) {
 		errs = append(errs, err.Error())
 	}
 	if c.TrustedProxies, err = parseTrustedProxies(getenv("TESSERA_TRUSTED_PROXIES")); err != nil {

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -47,7 +46,7 @@ Usage:
   tessera dev     [--listen ADDR]          private PostgreSQL in ./var, migrate, seed demo data, serve
   tessera migrate                          apply database migrations (needs DATABASE_URL)
   tessera seed    [--people N]             load a demo organisation into an empty database
-  tessera audit verify                     check the audit log's hash chain (needs DATABASE_URL)
+  tessera audit verify [--checkpoint LINE] check the audit log's keyed hash chain (needs DATABASE_URL)
   tessera sync run SYSTEM PROFILE          run full_import, delta_import, full_sync, delta_sync or export
   tessera sync preview PERSON              what a full sync would do to one person
   tessera sync status                      connected systems, pending exports, latest runs
@@ -91,14 +90,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 
 	switch args[0] {
 	case "serve":
-		pool, err := openMigrated(ctx, cfg.DatabaseURL, false)
+		pool, err := openMigrated(ctx, cfg.DatabaseURL, cfg.AuditKey, false)
 		if err != nil {
 			return err
 		}
 		defer pool.Close()
 		return serve(ctx, cfg, pool, logger, out, nil)
 	case "migrate":
-		pool, err := open(ctx, cfg.DatabaseURL)
+		pool, err := open(ctx, cfg.DatabaseURL, cfg.AuditKey)
 		if err != nil {
 			return err
 		}
@@ -112,7 +111,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 		}
 		return err
 	case "seed":
-		pool, err := openMigrated(ctx, cfg.DatabaseURL, true)
+		pool, err := openMigrated(ctx, cfg.DatabaseURL, cfg.AuditKey, true)
 		if err != nil {
 			return err
 		}
@@ -126,11 +125,13 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 }
 
-func open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// open connects to url; key (nil without TESSERA_SECRET_KEY) keys the
+// audit chain on every connection.
+func open(ctx context.Context, url string, key *portal.AuditKey) (*pgxpool.Pool, error) {
 	if url == "" {
 		return nil, errors.New("DATABASE_URL is not set; set it to a PostgreSQL URL, or use `tessera dev` to start a private database")
 	}
-	pool, err := postgres.Open(ctx, url)
+	pool, err := postgres.Open(ctx, url, key)
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +146,8 @@ func open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 
 // openMigrated opens the database and applies migrations when migrate is
 // true; otherwise it refuses a database whose migrations are not current.
-func openMigrated(ctx context.Context, url string, migrate bool) (*pgxpool.Pool, error) {
-	pool, err := open(ctx, url)
+func openMigrated(ctx context.Context, url string, key *portal.AuditKey, migrate bool) (*pgxpool.Pool, error) {
+	pool, err := open(ctx, url, key)
 	if err != nil {
 		return nil, err
 	}
@@ -206,15 +207,18 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 		cfg.DatabaseURL = cluster.URL("tessera")
 	}
 	if cfg.Sealer == nil {
-		// The demo can save connected systems: a key of its own, kept
-		// beside its database (set TESSERA_SECRET_KEY to use another).
-		sealer, err := devSecretKey(filepath.Join(cfg.DataDir, "secret-key"))
+		// The demo can save connected systems and keys its audit chain: a
+		// key of its own, kept beside its database (set
+		// TESSERA_SECRET_KEY to use another).
+		key, err := devSecretKey(filepath.Join(cfg.DataDir, "secret-key"))
 		if err != nil {
 			return err
 		}
-		cfg.Sealer = sealer
+		if err := cfg.useSecretKey(key); err != nil {
+			return err
+		}
 	}
-	pool, err := openMigrated(ctx, cfg.DatabaseURL, true)
+	pool, err := openMigrated(ctx, cfg.DatabaseURL, cfg.AuditKey, true)
 	if err != nil {
 		return err
 	}
@@ -250,7 +254,7 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 
 // devSecretKey reads the dev stack's secret key from path, making one on
 // first use.
-func devSecretKey(path string) (*portal.Sealer, error) {
+func devSecretKey(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		raw := make([]byte, 32)
@@ -265,7 +269,7 @@ func devSecretKey(path string) (*portal.Sealer, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("read dev secret key: %w", err)
 	}
-	return portal.ParseSealer(strings.TrimSpace(string(key)))
+	return portal.ParseSecretKey(string(key))
 }
 
 func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error {
@@ -288,7 +292,7 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 
 // newRiver builds the River client: with workers for the worker and all
 // roles, insert-only for a web-only process.
-func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService) (*river.Client[pgx.Tx], error) {
+func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
 	rc := &river.Config{Logger: cfg.riverLogger()}
 	if cfg.Role != "web" {
 		var mailer workflow.Mailer
@@ -301,7 +305,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 		}
 		workers := river.NewWorkers()
 		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync,
-			BaseURL: cfg.WebConfig().BaseURL, Pool: pool})
+			BaseURL: cfg.WebConfig().BaseURL, Pool: pool, Audit: db, AuditKey: cfg.AuditKey, Logger: logger})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
@@ -317,9 +321,15 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, out io.Writer, ready func(*postgres.DB) error) error {
 	db := postgres.New(pool)
 	db.Email = cfg.SMTP.Enabled()
+	if err := db.CheckAuditKey(ctx, cfg.AuditKey); err != nil {
+		return err
+	}
+	if cfg.AuditKey == nil {
+		logger.Warn("the audit log is not keyed: anyone with the database could rewrite it; set " + portal.SecretKeyEnv)
+	}
 	systems := postgres.NewConnectedSystems(db, cfg.Sealer)
 	engine := newEngine(pool, systems, logger)
-	jobs, err := newRiver(cfg, pool, db, engine)
+	jobs, err := newRiver(cfg, pool, db, engine, logger)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func syncCmd(ctx context.Context, cfg Config, args []string, out io.Writer) erro
 	if len(args) == 0 {
 		return errors.New(syncUsage)
 	}
-	pool, err := openMigrated(ctx, cfg.DatabaseURL, false)
+	pool, err := openMigrated(ctx, cfg.DatabaseURL, cfg.AuditKey, false)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ func Postgres(tb testing.TB) *pgxpool.Pool {
 // Pool opens a pool on url that is closed when tb ends.
 func Pool(tb testing.TB, url string) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := postgres.Open(context.Background(), url)
+	pool, err := postgres.Open(context.Background(), url, nil)
 	if err != nil {
 		tb.Fatalf("harness: open pool: %v", err)
 	}

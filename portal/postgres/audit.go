@@ -2,31 +2,43 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/hex"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tessera-idm/tessera/portal"
 )
 
-var _ portal.AuditVerifier = (*DB)(nil)
+var (
+	_ portal.AuditVerifier     = (*DB)(nil)
+	_ portal.AuditCheckpointer = (*DB)(nil)
+)
 
 // VerifyAudit walks the audit log in id order and recomputes each entry's
-// hash with audit_entry_hash, the function audit_append uses. It reports the
-// first entry whose fields no longer match its hash (changed), whose
-// prev_hash is not the hash of the entry before it (an entry deleted or
-// forged), and, at the end, whether the log still ends where audit_tip says.
+// hash with audit_entry_mac, the function audit_append uses: HMAC under this
+// session's chain key for keyed entries, plain SHA-256 for the unkeyed ones
+// the log may begin with. It reports the first entry whose fields no longer
+// match its hash (changed), whose prev_hash is not the hash of the entry
+// before it (an entry deleted or forged), that is unkeyed after a keyed one
+// or keyed with another key, that differs from a checkpoint, and, at the
+// end, whether the log still ends where audit_tip and the checkpoints say.
 //
 // Identity ids have gaps after rolled-back transactions, so gaps alone prove
 // nothing; only the chain does. The rows stream from one repeatable-read
 // snapshot, so appends made meanwhile are neither half-seen nor reported.
-func (db *DB) VerifyAudit(ctx context.Context) (portal.AuditReport, error) {
+func (db *DB) VerifyAudit(ctx context.Context, checkpoints ...portal.AuditCheckpoint) (portal.AuditReport, error) {
 	var r portal.AuditReport
+	cps := slices.Clone(checkpoints)
+	slices.SortFunc(cps, func(a, b portal.AuditCheckpoint) int { return cmp.Compare(a.EntryID, b.EntryID) })
 	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var tipID int64
-		var tipHash []byte
-		err := tx.QueryRow(ctx, "SELECT id, hash FROM audit_tip").Scan(&tipID, &tipHash)
+		var tipHash, sessionKeyID []byte
+		err := tx.QueryRow(ctx, "SELECT id, hash, (SELECT audit_key_id(audit_session_key())) FROM audit_tip").Scan(&tipID, &tipHash, &sessionKeyID)
 		if isNoRows(err) {
 			r.Problem = "the audit tip (the record of the newest entry) was deleted"
 			return nil
@@ -34,24 +46,42 @@ func (db *DB) VerifyAudit(ctx context.Context) (portal.AuditReport, error) {
 			return err
 		}
 
-		rows, err := tx.Query(ctx, `SELECT id, prev_hash, hash,
-			audit_entry_hash(prev_hash, at, actor_id, action, target_type, target_id, details)
+		// Keyed entries are recomputed with the session's key, so that the
+		// key never appears in a statement.
+		rows, err := tx.Query(ctx, `SELECT id, prev_hash, hash, key_id,
+			audit_entry_mac(CASE WHEN key_id IS NOT NULL THEN audit_session_key() END,
+				prev_hash, at, actor_id, action, target_type, target_id, details)
 			FROM audit_log ORDER BY id`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		var id int64
-		var prevHash, hash, computed []byte
+		var prevHash, hash, keyID, computed []byte
+		keyed := false
 		for rows.Next() {
-			if err := rows.Scan(&id, &prevHash, &hash, &computed); err != nil {
+			if err := rows.Scan(&id, &prevHash, &hash, &keyID, &computed); err != nil {
 				return err
 			}
+			if keyID != nil && sessionKeyID == nil {
+				return portal.Errorf(portal.EINVALID, "The audit log is keyed (from entry %d on): verifying it needs %s.", id, portal.SecretKeyEnv)
+			}
 			r.Entries++
-			if problem := chainProblem(r.LastID, r.LastHash, id, prevHash, hash, computed, tipID); problem != "" {
+			problem := keyProblem(id, keyID, sessionKeyID, keyed)
+			if problem == "" {
+				problem = chainProblem(r.LastID, r.LastHash, id, prevHash, hash, computed, tipID)
+			}
+			if problem == "" {
+				problem, cps = checkpointProblem(cps, id, hash)
+			}
+			if problem != "" {
 				r.BrokenID, r.Problem = id, problem
 				return nil
 			}
+			if keyID == nil {
+				r.Unkeyed, r.LastUnkeyedID = r.Unkeyed+1, id
+			}
+			keyed = keyed || keyID != nil
 			// Copy: the next Scan may reuse hash's memory.
 			r.LastID, r.LastHash = id, append(r.LastHash[:0], hash...)
 		}
@@ -68,12 +98,42 @@ func (db *DB) VerifyAudit(ctx context.Context) (portal.AuditReport, error) {
 			// whose hash was recomputed to fit its new fields.
 			r.BrokenID, r.Problem = r.LastID, fmt.Sprintf("entry %d was changed", r.LastID)
 		}
+		for _, c := range cps {
+			if r.Problem != "" {
+				break
+			}
+			if c.EntryID > r.LastID {
+				// The tip was moved back with the entries: only the
+				// checkpoint, kept outside the database, remembers them.
+				r.Problem = fmt.Sprintf("the log ends at entry %d, but the checkpoint of %s recorded entry %d: the newest entries were deleted",
+					r.LastID, checkpointTime(c), c.EntryID)
+			}
+		}
+		r.Checkpoints = len(checkpoints)
 		return nil
 	})
 	if err != nil {
+		if portal.ErrorCode(err) != portal.EINTERNAL {
+			return portal.AuditReport{}, err
+		}
 		return portal.AuditReport{}, fmt.Errorf("postgres: verify audit: %w", err)
 	}
 	return r, nil
+}
+
+// keyProblem says what is wrong with entry id's key, given the session's
+// key and whether a keyed entry came before it, or "" when it is sound.
+func keyProblem(id int64, keyID, sessionKeyID []byte, keyedBefore bool) string {
+	switch {
+	case keyID == nil && keyedBefore:
+		// Only the start of the log may be unkeyed; an attacker without
+		// the key would otherwise re-hash an entry with plain SHA-256.
+		return fmt.Sprintf("entry %d is not keyed, yet entries before it are: it was forged or changed", id)
+	case keyID != nil && !bytes.Equal(keyID, sessionKeyID):
+		return fmt.Sprintf("entry %d was keyed with key %s, not with this %s (key %s): it was forged, or the key was changed",
+			id, hex.EncodeToString(keyID), portal.SecretKeyEnv, hex.EncodeToString(sessionKeyID))
+	}
+	return ""
 }
 
 // chainProblem says what is wrong with entry id given the entry read before
@@ -97,4 +157,57 @@ func chainProblem(lastID int64, lastHash []byte, id int64, prevHash, hash, compu
 	// Adjacent ids that do not chain: one of the two was rewritten with a
 	// recomputed hash, or inserted into a gap the sequence had left.
 	return fmt.Sprintf("entry %d does not follow entry %d: one of them was forged or changed", id, lastID)
+}
+
+// checkpointProblem checks entry id against the checkpoints (sorted by
+// entry) that recorded it or an entry before it, and returns the ones still
+// ahead.
+func checkpointProblem(cps []portal.AuditCheckpoint, id int64, hash []byte) (string, []portal.AuditCheckpoint) {
+	for len(cps) > 0 && cps[0].EntryID <= id {
+		c := cps[0]
+		switch {
+		case c.EntryID == 0:
+			// A checkpoint of the empty log: nothing to compare.
+		case c.EntryID < id:
+			return fmt.Sprintf("entry %d, the newest when the checkpoint of %s was written, is missing", c.EntryID, checkpointTime(c)), cps
+		case !bytes.Equal(c.Hash, hash):
+			return fmt.Sprintf("entry %d is not the entry the checkpoint of %s recorded: the log was rewritten", id, checkpointTime(c)), cps
+		}
+		cps = cps[1:]
+	}
+	return "", cps
+}
+
+func checkpointTime(c portal.AuditCheckpoint) string { return c.At.UTC().Format(time.RFC3339) }
+
+// AuditTip returns the newest entry's id and hash, as audit_tip records
+// them (0 and nil when the log is empty).
+func (db *DB) AuditTip(ctx context.Context) (int64, []byte, error) {
+	var id int64
+	var hash []byte
+	if err := db.Pool.QueryRow(ctx, "SELECT id, hash FROM audit_tip").Scan(&id, &hash); err != nil {
+		return 0, nil, fmt.Errorf("postgres: audit tip: %w", err)
+	}
+	return id, hash, nil
+}
+
+// CheckAuditKey refuses to run Tessera with another key than the one the
+// audit log is keyed with, or with none once it is keyed: the appends would
+// fail (audit_append refuses them), so say why at start instead.
+func (db *DB) CheckAuditKey(ctx context.Context, key *portal.AuditKey) error {
+	var keyID []byte
+	if err := db.Pool.QueryRow(ctx, "SELECT key_id FROM audit_tip").Scan(&keyID); err != nil && !isNoRows(err) {
+		return fmt.Errorf("postgres: audit key: %w", err)
+	}
+	switch {
+	case keyID == nil:
+		return nil
+	case key == nil:
+		return portal.Errorf(portal.EINVALID, "The audit log is keyed with key %x: set %s to the key it was written with.",
+			keyID, portal.SecretKeyEnv)
+	case hex.EncodeToString(keyID) != key.ID():
+		return portal.Errorf(portal.EINVALID, "The audit log is keyed with key %x, and %s is key %s: set it to the key the log was written with.",
+			keyID, portal.SecretKeyEnv, key.ID())
+	}
+	return nil
 }

@@ -73,7 +73,7 @@ func TestVerifyAuditIntact(t *testing.T) {
 	r, err = db.VerifyAudit(ctx)
 	require.NoError(t, err)
 	require.True(t, r.Intact(), r.Problem)
-	require.Equal(t, "audit log intact: 5 entries", r.String())
+	require.Equal(t, "audit log intact: 5 entries (none keyed: written without TESSERA_SECRET_KEY, with plain SHA-256)", r.String())
 	require.EqualValues(t, 6, r.LastID, "the rolled-back entry 3 is a gap, not a deletion")
 	require.Zero(t, r.BrokenID)
 

@@ -4,6 +4,7 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -43,7 +44,9 @@ func (db *DB) now() time.Time {
 func New(pool *pgxpool.Pool) *DB { return &DB{Pool: pool} }
 
 // Open connects to the database at url with a pool sized for the web tier.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// With a key, every connection appends to the audit chain (and verifies it)
+// with HMAC under the key's chain key; without one, with plain SHA-256.
+func Open(ctx context.Context, url string, key *portal.AuditKey) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, portal.Errorf(portal.EINVALID, "DATABASE_URL is not a valid PostgreSQL URL: %v", err)
@@ -52,6 +55,11 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tessera"
+	if key != nil {
+		// A startup parameter, not a statement, so that statement logging
+		// never records the key; PostgreSQL keeps it in the session only.
+		cfg.ConnConfig.RuntimeParams["tessera.audit_key"] = hex.EncodeToString(key.ChainKey())
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)

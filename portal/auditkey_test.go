@@ -1,0 +1,73 @@
+package portal_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+func TestAuditKeyIsNotTheSealingKey(t *testing.T) {
+	secret := bytes.Repeat([]byte{5}, portal.SecretKeySize)
+	k, err := portal.NewAuditKey(secret)
+	require.NoError(t, err)
+	require.NotEqual(t, secret, k.ChainKey())
+	require.Len(t, k.ChainKey(), 32)
+	require.Len(t, k.ID(), 16)
+	other, err := portal.NewAuditKey(bytes.Repeat([]byte{6}, portal.SecretKeySize))
+	require.NoError(t, err)
+	require.NotEqual(t, k.ID(), other.ID())
+	_, err = portal.NewAuditKey(secret[:16])
+	require.Error(t, err)
+}
+
+// A checkpoint logged in slog's text or JSON form, or given as its values,
+// reads back as written, and its signature holds only for its own fields
+// and key.
+func TestAuditCheckpointRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	k, err := portal.NewAuditKey(bytes.Repeat([]byte{5}, portal.SecretKeySize))
+	require.NoError(t, err)
+	hash := bytes.Repeat([]byte{0xab}, 32)
+	c := k.SignCheckpoint(123456789, hash, time.Date(2026, 12, 5, 18, 0, 0, 123456789, time.FixedZone("CET", 3600)))
+	require.Equal(t, time.Date(2026, 12, 5, 17, 0, 0, 123456000, time.UTC), c.At)
+
+	var text, js bytes.Buffer
+	slog.New(slog.NewTextHandler(&text, nil)).LogAttrs(ctx, slog.LevelInfo, portal.AuditCheckpointMessage, c.LogAttrs()...)
+	slog.New(slog.NewJSONHandler(&js, nil)).LogAttrs(ctx, slog.LevelInfo, portal.AuditCheckpointMessage, c.LogAttrs()...)
+	for _, line := range []string{text.String(), js.String(), c.String()} {
+		got, err := portal.ParseAuditCheckpoint(line)
+		require.NoError(t, err, line)
+		require.Equal(t, c, got, line)
+		require.NoError(t, k.CheckSignature(got))
+	}
+
+	other, err := portal.NewAuditKey(bytes.Repeat([]byte{6}, portal.SecretKeySize))
+	require.NoError(t, err)
+	require.ErrorContains(t, other.CheckSignature(c), "was not signed with this TESSERA_SECRET_KEY")
+	for _, edit := range []func(*portal.AuditCheckpoint){
+		func(c *portal.AuditCheckpoint) { c.EntryID++ },
+		func(c *portal.AuditCheckpoint) { c.Hash = bytes.Repeat([]byte{0xac}, 32) },
+		func(c *portal.AuditCheckpoint) { c.At = c.At.Add(time.Microsecond) },
+	} {
+		changed := c
+		edit(&changed)
+		require.ErrorContains(t, k.CheckSignature(changed), "was not signed with this TESSERA_SECRET_KEY")
+	}
+	unsigned := (*portal.AuditKey)(nil).SignCheckpoint(3, hash, c.At)
+	require.Empty(t, unsigned.Signature)
+	require.NotContains(t, unsigned.String(), "signature=")
+	require.ErrorContains(t, k.CheckSignature(unsigned), "is not signed")
+
+	for _, bad := range []string{"", "entry=x", "entry=3 hash=zz at=2026-12-05T17:00:00Z",
+		"entry=3 hash=" + strings.Repeat("ab", 32) + " at=yesterday", "{not json"} {
+		_, err := portal.ParseAuditCheckpoint(bad)
+		require.Equal(t, portal.EINVALID, portal.ErrorCode(err), bad)
+	}
+}
