@@ -3,6 +3,7 @@ package portal
 import (
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Types of person attribute values. The names are those of the
@@ -142,6 +143,21 @@ func (a *Attribute) clear(p *Person) {
 		*a.flag(p) = false
 	}
 }
+
+// SelectSQL is the SQL that reads a core attribute's column of the people
+// row called alias as its Person field expects it: NULL as "", a
+// reference as text. The column name comes from the table, never from
+// input.
+func (a *Attribute) SelectSQL(alias string) string {
+	col := alias + "." + quoteIdent(a.Column)
+	if a.Nullable {
+		return "coalesce(" + col + "::text, '')"
+	}
+	return col
+}
+
+// quoteIdent quotes a SQL identifier as PostgreSQL reads it.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // Bool returns p's value of a core boolean attribute.
 func (a *Attribute) Bool(p *Person) bool { return a.flag != nil && *a.flag(p) }

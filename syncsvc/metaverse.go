@@ -23,14 +23,29 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-const personSelect = `SELECT id, account_name, coalesce(employee_id, ''), given_name, surname, display_name, email,
-	title, department, office, phone, mobile, coalesce(manager_id::text, ''), account_enabled, extra::text FROM people`
+// mvAttributes are the people table's columns that the engine reads, from
+// the person attribute table.
+var mvAttributes = portal.CoreSchema().All()
+
+// personSelect reads a person's ID, every core attribute, and the extra
+// attributes as JSON.
+var personSelect = func() string {
+	cols := []string{"p.id"}
+	for i := range mvAttributes {
+		cols = append(cols, mvAttributes[i].SelectSQL("p"))
+	}
+	return "SELECT " + strings.Join(cols, ", ") + ", p.extra::text FROM people p"
+}()
 
 func scanMVPerson(row pgx.Row) (*portal.Person, error) {
 	p := &portal.Person{Privileged: true}
 	var extra string
-	if err := row.Scan(&p.ID, &p.AccountName, &p.EmployeeID, &p.GivenName, &p.Surname, &p.DisplayName, &p.Email,
-		&p.Title, &p.Department, &p.Office, &p.Phone, &p.Mobile, &p.ManagerID, &p.Enabled, &extra); err != nil {
+	dest := make([]any, 0, len(mvAttributes)+2)
+	dest = append(dest, &p.ID)
+	for i := range mvAttributes {
+		dest = append(dest, mvAttributes[i].Field(p))
+	}
+	if err := row.Scan(append(dest, &extra)...); err != nil {
 		return nil, err
 	}
 	if extra != "{}" {
@@ -47,36 +62,6 @@ func scanMVPerson(row pgx.Row) (*portal.Person, error) {
 		}
 	}
 	return p, nil
-}
-
-// personValue returns a person's attribute by its rule name, for DN
-// templates and join rules.
-func personValue(p *portal.Person, name string) string {
-	switch name {
-	case "accountName":
-		return p.AccountName
-	case "employeeId":
-		return p.EmployeeID
-	case "givenName":
-		return p.GivenName
-	case "surname":
-		return p.Surname
-	case "displayName":
-		return p.DisplayName
-	case "email":
-		return p.Email
-	case "title":
-		return p.Title
-	case "department":
-		return p.Department
-	case "office":
-		return p.Office
-	case "phone":
-		return p.Phone
-	case "mobile":
-		return p.Mobile
-	}
-	return p.Extra[name]
 }
 
 // mvGroup is a group as group rules read it, with its members.

@@ -112,7 +112,7 @@ func (r *compiledRule) addUser(p *portal.Person) (*PendingExport, error) {
 	if r.template == nil {
 		return nil, fmt.Errorf("the sync rule has no DN template")
 	}
-	dn, err := expandTemplate(r.template, func(a string) string { return personValue(p, a) })
+	dn, err := expandTemplate(r.template, func(t templatePart) string { return t.attr.Text(p) })
 	if err != nil {
 		return nil, fmt.Errorf("cannot name the new account: %v", err)
 	}
@@ -164,7 +164,7 @@ func (r *compiledRule) diffUser(p *portal.Person, cs *CSObject) (*PendingExport,
 	if r.template != nil {
 		// A name that cannot be made (an empty department) keeps the
 		// account where it is.
-		if dn, err := expandTemplate(r.template, func(a string) string { return personValue(p, a) }); err == nil && !SameDN(dn, cs.DN) {
+		if dn, err := expandTemplate(r.template, func(t templatePart) string { return t.attr.Text(p) }); err == nil && !SameDN(dn, cs.DN) {
 			pe.NewDN = dn
 		}
 	}
@@ -225,7 +225,7 @@ func (r *compiledRule) addGroup(g *mvGroup, members []string) (*PendingExport, e
 	if r.template == nil {
 		return nil, fmt.Errorf("the sync rule has no DN template")
 	}
-	dn, err := expandTemplate(r.template, func(a string) string { return g.Fields[a] })
+	dn, err := expandTemplate(r.template, func(t templatePart) string { return g.Fields[t.Attr] })
 	if err != nil {
 		return nil, fmt.Errorf("cannot name the new group: %v", err)
 	}
@@ -296,7 +296,7 @@ func (r *compiledRule) diffGroup(g *mvGroup, cs *CSObject, members []string) (*P
 		pe.Changes = append(pe.Changes, AttributeChange{Op: AttributeDeleteValues, Name: "member", Values: del})
 	}
 	if r.template != nil {
-		if dn, err := expandTemplate(r.template, func(a string) string { return g.Fields[a] }); err == nil && !SameDN(dn, cs.DN) {
+		if dn, err := expandTemplate(r.template, func(t templatePart) string { return g.Fields[t.Attr] }); err == nil && !SameDN(dn, cs.DN) {
 			pe.NewDN = dn
 		}
 	}

@@ -84,14 +84,6 @@ type SyncRule struct {
 // Attributes of a group that group rules read as group.name and so on.
 var groupFields = []string{"name", "displayName", "description", "email", "type", "join"}
 
-// Person attributes a join rule or an inbound flow may name: the rule
-// language's core attributes that are also columns.
-var personColumns = map[string]string{
-	"accountName": "account_name", "employeeId": "employee_id", "givenName": "given_name", "surname": "surname",
-	"displayName": "display_name", "email": "email", "title": "title", "department": "department",
-	"office": "office", "phone": "phone", "mobile": "mobile",
-}
-
 // Limits of a sync rule.
 const (
 	MaxFlows     = 100
@@ -110,10 +102,18 @@ type compiledRule struct {
 	inbound     []cel.Program  // one per Inbound
 	inboundKeys [][]string     // the cs attributes each inbound flow reads
 	template    []templatePart // DNTemplate, parsed
+	// The person attributes of the join rules and inbound flows (users),
+	// looked up once here rather than for every person.
+	joinAttrs    []*portal.Attribute
+	inboundAttrs []*portal.Attribute
 }
 
-// templatePart is literal text, or a placeholder when Attr is set.
-type templatePart struct{ Text, Attr string }
+// templatePart is literal text, or a placeholder when Attr is set; a
+// user's placeholder has its person attribute.
+type templatePart struct {
+	Text, Attr string
+	attr       *portal.Attribute
+}
 
 // mapEnv is the CEL language of expressions over one map of strings,
 // group or cs.
@@ -216,8 +216,12 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 		if !attrName.MatchString(j.CS) {
 			return nil, portal.Errorf(portal.EINVALID, "Join rule %d: %q is not an attribute name.", i+1, j.CS)
 		}
-		if c.Class == ObjectUser && personColumns[j.MV] == "" || c.Class == ObjectGroup && j.MV != "name" {
+		a, ok := env.Schema().Lookup(j.MV)
+		if c.Class == ObjectUser && !(ok && a.Joinable()) || c.Class == ObjectGroup && j.MV != "name" {
 			return nil, portal.Errorf(portal.EINVALID, "Join rule %d: %q is not an attribute a %s can be joined on.", i+1, j.MV, c.Class)
+		}
+		if c.Class == ObjectUser {
+			c.joinAttrs = append(c.joinAttrs, a)
 		}
 	}
 	if len(r.Inbound) > MaxFlows || len(r.Outbound) > MaxFlows {
@@ -228,9 +232,11 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 		if c.Class != ObjectUser {
 			return nil, portal.Errorf(portal.EINVALID, "%s: groups take no inbound flows.", what)
 		}
-		if col := personColumns[f.MV]; col == "" || col == "account_name" || col == "employee_id" {
+		a, ok := env.Schema().Lookup(f.MV)
+		if !ok || !a.InboundTarget() {
 			return nil, portal.Errorf(portal.EINVALID, "%s: %q is not a person attribute an inbound flow can set.", what, f.MV)
 		}
+		c.inboundAttrs = append(c.inboundAttrs, a)
 		prg, keys, err := compileMap(csEnv, f.Expr, types.StringType, what)
 		if err != nil {
 			return nil, err
@@ -323,18 +329,21 @@ func parseTemplate(s string, class ObjectClass, env *rule.Env) ([]templatePart, 
 	for _, m := range placeholder.FindAllStringSubmatchIndex(s, -1) {
 		name := s[m[2]:m[3]]
 		known := slices.Contains(groupFields, name)
+		var attr *portal.Attribute
 		if class == ObjectUser {
-			known = slices.ContainsFunc(env.Fields(), func(f rule.Field) bool { return f.Name == name && f.Type == rule.TypeString })
+			a, ok := env.Schema().Lookup(name)
+			// A reference reads as text (the person's ID), as in rules.
+			known, attr = ok && (a.Type == portal.TypeString || a.Type == portal.TypeReference), a
 		}
 		if !known {
 			return nil, portal.Errorf(portal.EINVALID, "The DN template names {%s}, which is not a text attribute of a %s.", name, class)
 		}
-		parts = append(parts, templatePart{Text: s[last:m[0]]}, templatePart{Attr: name})
+		parts = append(parts, templatePart{Text: s[last:m[0]]}, templatePart{Attr: name, attr: attr})
 		last = m[1]
 	}
 	parts = append(parts, templatePart{Text: s[last:]})
 	// Check the shape with sample values.
-	sample, err := expandTemplate(parts, func(string) string { return "x" })
+	sample, err := expandTemplate(parts, func(templatePart) string { return "x" })
 	if err == nil {
 		_, perr := portal.ParseDN(sample)
 		if perr != nil {
@@ -350,16 +359,17 @@ func parseTemplate(s string, class ObjectClass, env *rule.Env) ([]templatePart, 
 	return parts, nil
 }
 
-// expandTemplate fills a parsed template; each value is escaped as an RDN
-// value. An empty value is an error: it would make an empty RDN.
-func expandTemplate(parts []templatePart, value func(string) string) (string, error) {
+// expandTemplate fills a parsed template with the value of each
+// placeholder; each value is escaped as an RDN value. An empty value is an
+// error: it would make an empty RDN.
+func expandTemplate(parts []templatePart, value func(templatePart) string) (string, error) {
 	var b strings.Builder
 	for _, p := range parts {
 		if p.Attr == "" {
 			b.WriteString(p.Text)
 			continue
 		}
-		v := strings.TrimSpace(value(p.Attr))
+		v := strings.TrimSpace(value(p))
 		if v == "" {
 			return "", fmt.Errorf("%s is empty", p.Attr)
 		}

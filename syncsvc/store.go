@@ -64,7 +64,7 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 	// What Tessera creates or moves must stay where it imports from, or
 	// every import would lose it and every sync make it again.
 	if c.template != nil {
-		sample, _ := expandTemplate(c.template, func(string) string { return "x" })
+		sample, _ := expandTemplate(c.template, func(templatePart) string { return "x" })
 		if !inScopeOf(sys, sample) {
 			return portal.Errorf(portal.EINVALID, "The DN template %q makes objects outside the OUs in scope of %s (%s).",
 				r.DNTemplate, sys.Name, scopeText(sys))

@@ -252,11 +252,12 @@ func newJoiner(jr []JoinRule, unjoined []*CSObject) *joiner {
 	return j
 }
 
-// find returns the object value joins to, trying the rules in order. Two
+// find returns the object value joins to, trying the rules in order;
+// value gives the metaverse object's value for the rule at index i. Two
 // candidates by the first rule that finds any is a conflict.
-func (j *joiner) find(value func(mv string) string) (*CSObject, error) {
+func (j *joiner) find(value func(i int) string) (*CSObject, error) {
 	for i, r := range j.rules {
-		v := fold(value(r.MV))
+		v := fold(value(i))
 		if v == "" {
 			continue
 		}
@@ -276,7 +277,7 @@ func (j *joiner) find(value func(mv string) string) (*CSObject, error) {
 		for k, o := range free {
 			dns[k] = o.DN
 		}
-		return nil, fmt.Errorf("%s %q matches %d objects (%s): join one by hand or correct the data", r.CS, value(r.MV), len(free), strings.Join(dns, "; "))
+		return nil, fmt.Errorf("%s %q matches %d objects (%s): join one by hand or correct the data", r.CS, value(i), len(free), strings.Join(dns, "; "))
 	}
 	return nil, nil
 }
@@ -308,7 +309,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 	}
 	cs := byPerson[p.ID]
 	if cs == nil {
-		found, err := j.find(func(mv string) string { return personValue(p, mv) })
+		found, err := j.find(func(i int) string { return r.joinAttrs[i].Text(p) })
 		if err != nil {
 			fail(p.DisplayName, err)
 			return
@@ -343,18 +344,17 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			if !r.inboundChanged(i, cs) {
 				continue
 			}
-			v := vals[f.MV]
-			if v == personValue(p, f.MV) {
+			v, a := vals[f.MV], r.inboundAttrs[i]
+			if v == a.Text(p) {
 				continue
 			}
 			if s, ok := sources[p.ID+"\x00"+f.MV]; ok && s.system != sys.ID && s.precedence < f.Precedence {
 				continue // a system with a higher precedence holds it
 			}
-			_ = i
 			out.inbound = append(out.inbound, inboundChange{p.ID, f.MV, v, f.Precedence})
-			preview.Inbound = append(preview.Inbound, fmt.Sprintf("%s = %q (was %q)", f.MV, v, personValue(p, f.MV)))
+			preview.Inbound = append(preview.Inbound, fmt.Sprintf("%s = %q (was %q)", f.MV, v, a.Text(p)))
 			if !dry {
-				setPersonValue(p, f.MV, v)
+				a.SetText(p, v)
 			}
 		}
 	}
@@ -455,7 +455,7 @@ func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[st
 	name := g.Fields["displayName"]
 	cs := byGroup[g.ID]
 	if cs == nil {
-		found, err := j.find(func(mv string) string { return g.Fields[mv] })
+		found, err := j.find(func(i int) string { return g.Fields[r.JoinRules[i].MV] })
 		if err != nil {
 			rec.count("error", name, err.Error())
 			return
@@ -629,11 +629,12 @@ func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSyste
 	for _, pr := range list {
 		cols, args := []string{"account_name"}, []any{pr.account}
 		for attr, v := range pr.values {
-			col := personColumns[attr]
-			if col == "" || col == "account_name" || v == "" && col != "display_name" {
+			// Only the table's column names reach the SQL text.
+			a, ok := portal.CoreSchema().Lookup(attr)
+			if !ok || !a.Core() || a.Name == "accountName" || v == "" && !a.Required {
 				continue
 			}
-			cols = append(cols, pgx.Identifier{col}.Sanitize())
+			cols = append(cols, pgx.Identifier{a.Column}.Sanitize())
 			args = append(args, v)
 		}
 		ph := make([]string, len(args))
@@ -696,29 +697,6 @@ func deprovisionOrphan(r *compiledRule, cs *CSObject, out *changeSet, rec *runRe
 	}
 	out.pending = append(out.pending, pe)
 	rec.count(countKind(pe), pe.DN, "deleted in the portal: "+pe.Summary())
-}
-
-func setPersonValue(p *portal.Person, name, v string) {
-	switch name {
-	case "givenName":
-		p.GivenName = v
-	case "surname":
-		p.Surname = v
-	case "displayName":
-		p.DisplayName = v
-	case "email":
-		p.Email = v
-	case "title":
-		p.Title = v
-	case "department":
-		p.Department = v
-	case "office":
-		p.Office = v
-	case "phone":
-		p.Phone = v
-	case "mobile":
-		p.Mobile = v
-	}
 }
 
 const csSelect = `SELECT id, coalesce(anchor, ''), dn, class, attributes, coalesce(person_id::text, ''),
@@ -1234,8 +1212,12 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 		args := []any{pid}
 		details := map[string]any{"system": sys.Name}
 		for attr, v := range byPerson[pid] {
+			a, ok := portal.CoreSchema().Lookup(attr)
+			if !ok || !a.InboundTarget() {
+				return nil, fmt.Errorf("syncsvc: inbound flow to %q, which is not a person attribute it can set", attr)
+			}
 			args = append(args, v)
-			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{personColumns[attr]}.Sanitize(), len(args)))
+			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{a.Column}.Sanitize(), len(args)))
 			details[attr] = v
 		}
 		if _, err := tx.Exec(ctx, "UPDATE people SET "+strings.Join(sets, ", ")+", updated_at = now() WHERE id = $1", args...); err != nil {
@@ -1274,13 +1256,14 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 		case o.GroupID != "":
 			sc.groups = append(sc.groups, o.GroupID)
 		case o.Class == ObjectUser && rs.users != nil:
-			for _, j := range rs.users.JoinRules {
+			for i, j := range rs.users.JoinRules {
 				v := o.first(j.CS)
 				if v == "" {
 					continue
 				}
 				var pid string
-				err := e.Pool.QueryRow(ctx, `SELECT id FROM people WHERE lower(`+pgx.Identifier{personColumns[j.MV]}.Sanitize()+`) = lower($1) LIMIT 1`, v).Scan(&pid)
+				col := pgx.Identifier{rs.users.joinAttrs[i].Column}.Sanitize()
+				err := e.Pool.QueryRow(ctx, `SELECT id FROM people WHERE lower(`+col+`) = lower($1) LIMIT 1`, v).Scan(&pid)
 				if err == nil {
 					sc.people = append(sc.people, pid)
 					break

@@ -186,7 +186,7 @@ func newPersonStream(attrs []string) *personStream {
 		}
 		// Only core attributes have columns.
 		if a, ok := portal.CoreSchema().Lookup(name); ok {
-			cols = append(cols, columnSQL(a))
+			cols = append(cols, a.SelectSQL("p"))
 			s.dest = append(s.dest, a.Field(&s.p))
 			continue
 		}
@@ -200,16 +200,6 @@ func newPersonStream(attrs []string) *personStream {
 	}
 	s.sql = "SELECT " + strings.Join(cols, ", ") + " FROM people p"
 	return s
-}
-
-// columnSQL selects a core attribute's column of people p, NULL read as
-// "" and a reference as text, so that it scans into its Person field.
-func columnSQL(a *portal.Attribute) string {
-	col := "p." + pgx.Identifier{a.Column}.Sanitize()
-	if a.Nullable {
-		return "coalesce(" + col + "::text, '')"
-	}
-	return col
 }
 
 // each calls fn for every person, with the same Person each time.

@@ -167,6 +167,7 @@ func parseDate(s string) (time.Time, bool) {
 // concurrent use; build it once per schema, it is not cheap.
 type Env struct {
 	env    *cel.Env
+	schema *portal.Schema
 	fields []field
 	byName map[string]*field
 }
@@ -174,7 +175,7 @@ type Env struct {
 // NewEnv builds the rule language for the attributes of schema: its core
 // attributes first, then its extra attributes.
 func NewEnv(schema *portal.Schema) (*Env, error) {
-	e := &Env{byName: map[string]*field{}}
+	e := &Env{schema: schema, byName: map[string]*field{}}
 	for _, a := range schema.All() {
 		newField := extraField
 		if a.Core() {
@@ -223,6 +224,9 @@ func NewEnv(schema *portal.Schema) (*Env, error) {
 	e.env = env
 	return e, nil
 }
+
+// Schema returns the person attribute table the language was built for.
+func (e *Env) Schema() *portal.Schema { return e.schema }
 
 // Fields lists the attributes rules can read, core attributes first.
 func (e *Env) Fields() []Field {
