@@ -307,6 +307,10 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync,
 			BaseURL: cfg.WebConfig().BaseURL, Pool: pool, Audit: db, AuditKey: cfg.AuditKey, Logger: logger})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
+		// The client ID names the process, so that a job's attempted_by
+		// says which process ran it (or died running it).
+		host, _ := os.Hostname()
+		rc.ID = fmt.Sprintf("%s_pid%d_%s", host, os.Getpid(), time.Now().UTC().Format("20060102T150405.000000"))
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {

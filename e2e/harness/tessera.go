@@ -71,8 +71,26 @@ func SeededDatabaseURL(tb testing.TB, n int) string {
 
 // Tessera is a running `tessera serve` process.
 type Tessera struct {
-	URL string
-	Cmd *exec.Cmd
+	URL string // the portal; empty for a worker
+	// MetricsURL is /metrics on its own address, when asked for
+	// (TESSERA_METRICS_LISTEN).
+	MetricsURL string
+	Cmd        *exec.Cmd
+	Role       string
+
+	tb    testing.TB
+	env   []string
+	logMu sync.Mutex
+	logs  strings.Builder
+	up    chan struct{} // closed when the process says it is serving
+	done  chan struct{} // closed when the process has exited
+}
+
+// ProcessOptions say how to start a `tessera serve` process.
+type ProcessOptions struct {
+	Role    string // web, worker or all (the default)
+	Metrics bool   // serve /metrics on an address of its own
+	Env     []string
 }
 
 // StartTessera runs the built binary's `serve` against databaseURL on a free
@@ -80,62 +98,152 @@ type Tessera struct {
 // extraEnv adds or overrides environment variables (KEY=value).
 func StartTessera(tb testing.TB, databaseURL string, extraEnv ...string) *Tessera {
 	tb.Helper()
-	bin := Binary(tb)
+	return StartProcess(tb, databaseURL, ProcessOptions{Env: extraEnv})
+}
+
+// StartProcess runs the built binary's `serve` in one role against
+// databaseURL, waits until it is serving (web: /readyz answers; worker:
+// its River client has started), and stops it when tb ends.
+func StartProcess(tb testing.TB, databaseURL string, o ProcessOptions) *Tessera {
+	tb.Helper()
+	role := o.Role
+	if role == "" {
+		role = "all"
+	}
+	addr := freeAddr(tb)
+	t := &Tessera{Role: role, tb: tb}
+	t.env = append(os.Environ(), "DATABASE_URL="+databaseURL, "TESSERA_LISTEN="+addr, "TESSERA_ROLE="+role,
+		"TESSERA_BASE_URL=http://"+addr, "TESSERA_LOG_LEVEL=warn")
+	if role != "worker" {
+		t.URL = "http://" + addr
+	}
+	if o.Metrics {
+		maddr := freeAddr(tb)
+		t.env = append(t.env, "TESSERA_METRICS_LISTEN="+maddr)
+		t.MetricsURL = "http://" + maddr + "/metrics"
+	}
+	t.env = append(t.env, o.Env...)
+	tb.Cleanup(func() {
+		t.stop()
+		if tb.Failed() {
+			tb.Logf("tessera %s log:\n%s", t.Role, t.Logs())
+		}
+	})
+	t.start()
+	t.WaitUp()
+	return t
+}
+
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL, "TESSERA_LISTEN="+addr,
-		"TESSERA_BASE_URL=http://"+addr, "TESSERA_LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, extraEnv...)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs the process; its output goes to the log, and a line saying
+// it serves marks it up.
+func (t *Tessera) start() {
+	t.tb.Helper()
+	cmd := exec.Command(Binary(t.tb), "serve")
+	cmd.Env = t.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("harness: start tessera: %v", err)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.tb.Fatal(err)
 	}
-	var logs strings.Builder
-	var logMu sync.Mutex
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.tb.Fatalf("harness: start tessera: %v", err)
+	}
+	w.Close()
+	t.Cmd = cmd
+	up, done := make(chan struct{}), make(chan struct{})
+	t.up, t.done = up, done
+	var once sync.Once
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(r)
 		for sc.Scan() {
-			logMu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			logMu.Unlock()
+			line := sc.Text()
+			t.logMu.Lock()
+			t.logs.WriteString(line + "\n")
+			t.logMu.Unlock()
+			if strings.HasPrefix(line, "Tessera is serving at") || strings.HasPrefix(line, "Tessera worker is running") {
+				once.Do(func() { close(up) })
+			}
 		}
+		r.Close()
 	}()
-	t := &Tessera{URL: "http://" + addr, Cmd: cmd}
-	tb.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }() //nolint:errcheck
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill() //nolint:errcheck
-		}
-		if tb.Failed() {
-			logMu.Lock()
-			tb.Logf("tessera log:\n%s", logs.String())
-			logMu.Unlock()
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
+	go func() { cmd.Wait(); close(done) }() //nolint:errcheck
+}
+
+// WaitUp waits until the process serves: it said so, and a web process
+// answers /readyz.
+func (t *Tessera) WaitUp() {
+	t.tb.Helper()
+	deadline := time.After(60 * time.Second)
+	select {
+	case <-t.up:
+	case <-t.done:
+		t.tb.Fatalf("harness: tessera %s exited at start:\n%s", t.Role, t.Logs())
+	case <-deadline:
+		t.tb.Fatalf("harness: tessera %s did not start:\n%s", t.Role, t.Logs())
+	}
+	if t.URL == "" {
+		return
+	}
 	for {
 		resp, err := http.Get(t.URL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return t
+				return
 			}
 		}
-		if time.Now().After(deadline) {
-			logMu.Lock()
-			defer logMu.Unlock()
-			tb.Fatalf("harness: tessera not ready at %s: %v\n%s", t.URL, err, logs.String())
+		select {
+		case <-deadline:
+			t.tb.Fatalf("harness: tessera not ready at %s: %v\n%s", t.URL, err, t.Logs())
+		case <-time.After(50 * time.Millisecond):
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Kill ends the process with SIGKILL, as a crash or the OOM killer would,
+// and waits until it is gone.
+func (t *Tessera) Kill() {
+	t.tb.Helper()
+	t.Cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck
+	<-t.done
+}
+
+// Restart starts the process again after Kill, on the same addresses,
+// and waits until it serves.
+func (t *Tessera) Restart() {
+	t.tb.Helper()
+	t.start()
+	t.WaitUp()
+}
+
+// stop ends the process gracefully (SIGTERM), or kills it after 10 s.
+func (t *Tessera) stop() {
+	if t.Cmd == nil {
+		return
+	}
+	t.Cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	select {
+	case <-t.done:
+	case <-time.After(10 * time.Second):
+		t.Cmd.Process.Kill() //nolint:errcheck
+		<-t.done
+	}
+}
+
+// Logs returns what the process wrote so far, over all its restarts.
+func (t *Tessera) Logs() string {
+	t.logMu.Lock()
+	defer t.logMu.Unlock()
+	return t.logs.String()
 }
