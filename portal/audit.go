@@ -77,7 +77,12 @@ type AuditEntry struct {
 	Action       string
 	TargetType   string
 	TargetID     string
-	Details      string // JSON
+	// TargetName is the target's name (a request's: what it asks for);
+	// empty when the target has none or is gone.
+	TargetName string
+	// Details is JSON; IDs of things that still exist are replaced by
+	// their names.
+	Details string
 }
 
 // AuditFilter selects audit entries: by action, and by the account name (or

@@ -5,8 +5,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -210,4 +213,85 @@ func (db *DB) CheckAuditKey(ctx context.Context, key *portal.AuditKey) error {
 			keyID, portal.SecretKeyEnv, key.ID())
 	}
 	return nil
+}
+
+// auditUUID matches a UUID in an audit entry's target or details.
+var auditUUID = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+
+// nameAuditEntries gives a page of audit entries the names of what they
+// name by ID (people, groups, connected systems, policies, workflows, sets,
+// calendars, requests and approvals, by what they ask for): TargetName,
+// and in Details each ID in a JSON string replaced by its name. IDs of
+// things since deleted stay as they are. One round trip for the page.
+func (db *DB) nameAuditEntries(ctx context.Context, entries []portal.AuditEntry) error {
+	seen := map[string]bool{}
+	var ids []string
+	for _, e := range entries {
+		for _, id := range append(auditUUID.FindAllString(e.Details, -1), e.TargetID) {
+			if validID(id) && !seen[strings.ToLower(id)] {
+				seen[strings.ToLower(id)] = true
+				ids = append(ids, strings.ToLower(id))
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	names := make(map[string]string, len(ids))
+	b := &pgx.Batch{}
+	b.Queue(`SELECT i.id::text, n.name FROM unnest($1::text[]::uuid[]) AS i(id) CROSS JOIN LATERAL (
+			SELECT display_name FROM people WHERE id = i.id
+			UNION ALL SELECT display_name FROM groups WHERE id = i.id
+			UNION ALL SELECT name FROM connected_systems WHERE id = i.id
+			UNION ALL SELECT name FROM policies WHERE id = i.id
+			UNION ALL SELECT name FROM approval_workflows WHERE id = i.id
+			UNION ALL SELECT name FROM sets WHERE id = i.id
+			UNION ALL SELECT name FROM holiday_calendars WHERE id = i.id) AS n(name)`, ids).
+		Query(func(rows pgx.Rows) error {
+			var id, name string
+			_, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error { names[id] = name; return nil })
+			return err
+		})
+	// A request (or its approval) is named by what it asks for.
+	b.Queue(`SELECT x.id::text, coalesce(r.requester_id::text, ''), r.operation, coalesce(g.display_name, ''),
+			coalesce(r.person_id::text, ''), coalesce(p.display_name, '')
+		FROM (SELECT id, id AS request_id FROM requests WHERE id = ANY ($1::text[]::uuid[])
+			UNION ALL SELECT id, request_id FROM approvals WHERE id = ANY ($1::text[]::uuid[])) AS x
+		JOIN requests r ON r.id = x.request_id
+		LEFT JOIN groups g ON g.id = r.group_id LEFT JOIN people p ON p.id = r.person_id`, ids).
+		Query(func(rows pgx.Rows) error {
+			var id, op string
+			var r portal.Request
+			_, err := pgx.ForEachRow(rows, []any{&id, &r.RequesterID, &op, &r.GroupName, &r.PersonID, &r.PersonName}, func() error {
+				r.Operation = portal.Operation(op)
+				names[id] = "“" + r.Summary() + "”"
+				return nil
+			})
+			return err
+		})
+	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	for i := range entries {
+		e := &entries[i]
+		e.TargetName = names[strings.ToLower(e.TargetID)]
+		e.Details = auditUUID.ReplaceAllStringFunc(e.Details, func(id string) string {
+			if name, ok := names[strings.ToLower(id)]; ok {
+				return jsonStringBody(name)
+			}
+			return id
+		})
+	}
+	return nil
+}
+
+// jsonStringBody is s escaped as it would be inside a JSON string (HTML
+// characters left as they are: the page escapes them).
+func jsonStringBody(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s) //nolint:errcheck // a string always encodes
+	out := strings.TrimSpace(b.String())
+	return out[1 : len(out)-1]
 }

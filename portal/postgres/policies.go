@@ -714,5 +714,8 @@ func (db *DB) ListAudit(ctx context.Context, f portal.AuditFilter, offset int) (
 	if len(page.Items) > limit {
 		page.Items, page.More = page.Items[:limit], true
 	}
+	if err := db.nameAuditEntries(ctx, page.Items); err != nil {
+		return page, fmt.Errorf("postgres: list audit: %w", err)
+	}
 	return page, nil
 }
