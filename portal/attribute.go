@@ -271,6 +271,25 @@ func (s *Schema) Lookup(name string) (*Attribute, bool) {
 	return &s.attrs[i], true
 }
 
+// CoreSelectSQL reads every core attribute of the people row called alias,
+// in the table's order: the select list that CoreFields scans.
+func (s *Schema) CoreSelectSQL(alias string) string {
+	cols := make([]string, 0, len(coreAttributes))
+	for i := range coreAttributes {
+		cols = append(cols, s.attrs[i].SelectSQL(alias))
+	}
+	return strings.Join(cols, ", ")
+}
+
+// CoreFields appends to dest the fields of p that a row read by
+// CoreSelectSQL fills, in the same order.
+func (s *Schema) CoreFields(p *Person, dest []any) []any {
+	for i := range coreAttributes {
+		dest = append(dest, s.attrs[i].Field(p))
+	}
+	return dest
+}
+
 // Label names an attribute as people read it; an unknown one keeps its name.
 func (s *Schema) Label(name string) string {
 	if a, ok := s.Lookup(name); ok && a.Label != "" {

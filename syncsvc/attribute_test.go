@@ -52,7 +52,7 @@ func TestMetaverseReadsAttributeColumns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := harness.Postgres(t)
-	for _, a := range mvAttributes {
+	for _, a := range portal.CoreSchema().All() {
 		var n int
 		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
 			WHERE table_schema = current_schema() AND table_name = 'people' AND column_name = $1`, a.Column).Scan(&n))
@@ -62,8 +62,7 @@ func TestMetaverseReadsAttributeColumns(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO people (account_name, display_name) VALUES ('boss', 'Boss') RETURNING id`).Scan(&manager))
 	want := portal.Person{Privileged: true, ManagerID: manager, Enabled: false, Extra: map[string]string{"pronouns": "she/her"}}
 	cols, args := []string{"extra"}, []any{`{"pronouns": "she/her"}`}
-	for i := range mvAttributes {
-		a := &mvAttributes[i]
+	for _, a := range portal.CoreSchema().All() {
 		switch a.Type {
 		case portal.TypeString:
 			a.SetText(&want, "v-"+a.Name)

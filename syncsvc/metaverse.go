@@ -23,28 +23,14 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// mvAttributes are the people table's columns that the engine reads, from
-// the person attribute table.
-var mvAttributes = portal.CoreSchema().All()
-
 // personSelect reads a person's ID, every core attribute, and the extra
 // attributes as JSON.
-var personSelect = func() string {
-	cols := []string{"p.id"}
-	for i := range mvAttributes {
-		cols = append(cols, mvAttributes[i].SelectSQL("p"))
-	}
-	return "SELECT " + strings.Join(cols, ", ") + ", p.extra::text FROM people p"
-}()
+var personSelect = "SELECT p.id, " + portal.CoreSchema().CoreSelectSQL("p") + ", p.extra::text FROM people p"
 
 func scanMVPerson(row pgx.Row) (*portal.Person, error) {
 	p := &portal.Person{Privileged: true}
 	var extra string
-	dest := make([]any, 0, len(mvAttributes)+2)
-	dest = append(dest, &p.ID)
-	for i := range mvAttributes {
-		dest = append(dest, mvAttributes[i].Field(p))
-	}
+	dest := portal.CoreSchema().CoreFields(p, append(make([]any, 0, 16), &p.ID))
 	if err := row.Scan(append(dest, &extra)...); err != nil {
 		return nil, err
 	}

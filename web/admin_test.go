@@ -211,6 +211,16 @@ func TestAdminWorkflowsAndPolicies(t *testing.T) {
 	require.Contains(t, body, ">Security office</option>")
 	require.Contains(t, body, `<option value="set">The people of a set</option>`)
 	require.Contains(t, body, "There are no sets yet")
+	// The attributes a policy can cover are the table's editable ones.
+	var editable []string
+	for _, a := range portal.CoreSchema().Editable() {
+		editable = append(editable, a.Name)
+	}
+	var offered []string
+	for _, m := range regexp.MustCompile(`name="attributes" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		offered = append(offered, m[1])
+	}
+	require.Equal(t, editable, offered)
 	resp, body = c.post("/admin/policies", c.form("name", "Join open groups", "operation", "add_member", "requestor", "self",
 		"enabled", "on"))
 	require.Equal(t, http.StatusConflict, resp.StatusCode)

@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
 )
 
 func (tb *testBundle) groupID(t *testing.T, name string) string {
@@ -147,11 +151,25 @@ func TestProfileEdit(t *testing.T) {
 	zoe := tb.client(t)
 	zoe.mustSignIn("zoe")
 	_, body := zoe.get("/profile/edit")
-	require.Contains(t, body, `name="phone"`)
-	form := url.Values{"csrf": {zoe.csrf}}
-	for _, m := range regexp.MustCompile(`name="(phone|mobile|office|title|department|displayName|givenName|surname)" type="text" maxlength="256" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
-		form.Set(m[1], m[2])
+	// The form offers exactly the attributes the table says a person may
+	// ask to change, in its order, each with its own limit.
+	var want, got []string
+	for _, a := range portal.CoreSchema().Editable() {
+		want = append(want, fmt.Sprintf("%s %d", a.Name, a.MaxLen))
 	}
+	form := url.Values{"csrf": {zoe.csrf}}
+	attr := func(input, name string) string {
+		m := regexp.MustCompile(` ` + name + `="([^"]*)"`).FindStringSubmatch(input)
+		if m == nil {
+			return ""
+		}
+		return html.UnescapeString(m[1])
+	}
+	for _, input := range regexp.MustCompile(`<input [^>]*type="text"[^>]*>`).FindAllString(body, -1) {
+		got = append(got, attr(input, "name")+" "+attr(input, "maxlength"))
+		form.Set(attr(input, "name"), attr(input, "value"))
+	}
+	require.Equal(t, want, got)
 	form.Set("office", "Zürich")
 	form.Set("title", "Principal Engineer")
 	form.Set("department", "Legal")
@@ -160,6 +178,7 @@ func TestProfileEdit(t *testing.T) {
 	require.Contains(t, body, "Office: changed.")
 	require.Contains(t, body, "Title: sent for approval")
 	require.Contains(t, body, "Department: No policy lets you change your department.")
+	require.NotContains(t, body, "Phone:", "only the changed attributes are requests")
 }
 
 func TestDeputySettings(t *testing.T) {

@@ -12,14 +12,14 @@ import (
 
 var _ portal.PersonService = (*DB)(nil)
 
-const personColumns = `p.id, p.account_name, coalesce(p.employee_id, ''), p.given_name, p.surname,
-	p.display_name, p.email, p.title, p.department, p.office, p.phone, p.mobile,
-	coalesce(p.manager_id::text, ''), p.account_enabled`
+// personColumns reads a person's ID and core attributes from people p;
+// scanPerson reads them.
+var personColumns = "p.id, " + portal.CoreSchema().CoreSelectSQL("p")
 
 func scanPerson(row pgx.Row, p *portal.Person, extra ...any) error {
-	return row.Scan(append([]any{&p.ID, &p.AccountName, &p.EmployeeID, &p.GivenName, &p.Surname,
-		&p.DisplayName, &p.Email, &p.Title, &p.Department, &p.Office, &p.Phone, &p.Mobile,
-		&p.ManagerID, &p.Enabled}, extra...)...)
+	dest := make([]any, 1, 16+len(extra))
+	dest[0] = &p.ID
+	return row.Scan(append(portal.CoreSchema().CoreFields(p, dest), extra...)...)
 }
 
 // SearchPeople finds people for whom every word of the query starts a word
