@@ -18,6 +18,9 @@ type Session struct {
 
 // Authenticator checks credentials and manages sessions.
 type Authenticator interface {
+	// SignInGuard keeps the budgets of failed sign-ins that every password
+	// check draws on.
+	SignInGuard
 	// CheckPassword returns the person whose local account name and password
 	// match. Unknown accounts and wrong passwords give the same EUNAUTHORIZED
 	// error after the same amount of work.

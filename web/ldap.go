@@ -31,17 +31,15 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	f := s.signInForm(r)
 	f.DirectoryAccount = r.PostFormValue("account")
-	keys := s.signInKeys(r, f.DirectoryAccount)
-	if s.refuseSignIn(w, r, keys) {
+	t := s.beginSignIn(w, r, "ldap", f.DirectoryAccount, &f)
+	if t == nil {
 		return
 	}
 	password := r.PostFormValue("password")
 	if password == "" {
 		// An empty password is an unauthenticated bind in LDAP, which
 		// succeeds as no one: it never goes to the directory.
-		s.limiter.fail(time.Now(), keys...)
-		f.Error = portal.ErrorMessage(portal.ErrBadCredentials)
-		s.renderSignIn(w, r, http.StatusUnauthorized, f)
+		s.failSignIn(w, r, t, f, portal.ErrBadCredentials)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -49,16 +47,17 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 	account, err := s.Directory.Authenticate(ctx, f.DirectoryAccount, password)
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
+			s.refundSignIn(r, t)
 			s.Logger.Error("directory sign-in", "err", err)
 			f.Error = portal.ErrorMessage(errDirectoryUnavailable)
 			s.renderSignIn(w, r, http.StatusBadGateway, f)
 			return
 		}
-		s.limiter.fail(time.Now(), keys...)
-		f.Error = portal.ErrorMessage(err)
-		s.renderSignIn(w, r, http.StatusUnauthorized, f)
+		s.failSignIn(w, r, t, f, err)
 		return
 	}
+	// The password was right: whatever follows, it was no guess.
+	s.refundSignIn(r, t)
 	attr := s.directoryMatch()
 	value := account.MatchValue(attr)
 	if value == "" {

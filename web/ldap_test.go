@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -70,6 +71,8 @@ func newLDAPEnv(t *testing.T, directory func(dc *harness.SambaDC) portal.Directo
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test", DirectoryMatch: "employee_id"},
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db, Directory: e.dir,
 		Logger: slog.New(slog.DiscardHandler)}
+	stopClock(s)
+	behindProxy(s)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	e.testBundle = &testBundle{srv: srv, db: db, org: org}
@@ -231,6 +234,47 @@ func TestDirectorySignInLimiter(t *testing.T) {
 	// The same budget guards local sign-in from this address.
 	resp, _ = c.post("/signin", url.Values{"csrf": {c.csrf}, "account": {"zoe"}, "password": {demo.DemoPassword}})
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+}
+
+func TestDirectorySignInBudget(t *testing.T) {
+	t.Parallel()
+	e := newLDAPEnv(t, nil)
+	ctx := context.Background()
+	person := e.org.People[11]
+	sam := e.addADUser(t, "b", person.EmployeeID)
+	// As in a directory-fed deployment: the account name is the
+	// sAMAccountName; the email shares nothing with it.
+	email := e.prefix + ".mail@example.org"
+	_, err := e.db.Pool.Exec(ctx, "UPDATE people SET account_name = $2, email = $3 WHERE id = $1", person.ID, sam, email)
+	require.NoError(t, err)
+
+	t.Run("an account that cannot be typed is refused before the directory", func(t *testing.T) {
+		calls := e.dir.calls.Load()
+		for _, account := range []string{sam + "\x00", "\xff" + sam} {
+			resp, body := e.browser(t, e.srv, "198.51.100.40").directorySignIn(account, adPassword, "")
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%q", account)
+			require.Contains(t, body, "The account name is not valid")
+		}
+		require.Equal(t, calls, e.dir.calls.Load())
+	})
+
+	spellings := []string{e.dc.Domain + `\` + sam, email, strings.ToUpper(sam) + "@" + e.dc.Realm}
+	for i := range portal.SignInBurst {
+		c := e.browser(t, e.srv, fmt.Sprintf("198.51.100.%d", i+1))
+		resp, _ := c.directorySignIn(spellings[i%len(spellings)], "a wrong guess", "")
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, i)
+	}
+	calls := e.dir.calls.Load()
+	c := e.browser(t, e.srv, "192.0.2.70")
+	resp, _ := c.directorySignIn(sam+"@"+e.dc.Realm, adPassword, "")
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "one budget for every name of the person")
+	require.Equal(t, calls, e.dir.calls.Load(), "a refused attempt never reaches the directory")
+	require.Equal(t, http.StatusTooManyRequests, c.attempt(sam, "any"), "and local sign-in shares it")
+
+	var failed int
+	require.NoError(t, e.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'sign_in_failed'
+		AND target_id = $1 AND details->>'method' = 'ldap' AND NOT details::text LIKE '%wrong guess%'`, person.ID).Scan(&failed))
+	require.Equal(t, portal.SignInBurst, failed, "every failure is audited, without the password")
 }
 
 func TestDirectoryUnreachable(t *testing.T) {

@@ -5,15 +5,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
-
-	"github.com/tessera-idm/tessera/portal"
 )
 
 // contentSecurityPolicy allows only our own scripts and styles: no inline
@@ -88,87 +84,4 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		}
 		m.duration.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Observe(time.Since(start).Seconds())
 	})
-}
-
-// signInLimiter slows password guessing: each client address and each
-// account name has a budget of failed sign-ins that refills slowly. It lives
-// in this process; behind several web processes each keeps its own budget.
-type signInLimiter struct {
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	swept   time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-const (
-	signInBurst = 10
-	signInEvery = 6 * time.Second // 10 a minute once the burst is spent
-)
-
-func newSignInLimiter() *signInLimiter {
-	return &signInLimiter{buckets: map[string]*bucket{}}
-}
-
-func (l *signInLimiter) bucket(key string, now time.Time) *bucket {
-	if now.Sub(l.swept) > time.Minute {
-		for k, b := range l.buckets {
-			if now.Sub(b.seen) > 10*time.Minute {
-				delete(l.buckets, k)
-			}
-		}
-		l.swept = now
-	}
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{lim: rate.NewLimiter(rate.Every(signInEvery), signInBurst)}
-		l.buckets[key] = b
-	}
-	b.seen = now
-	return b
-}
-
-// blocked reports whether any of keys has no failures left.
-func (l *signInLimiter) blocked(now time.Time, keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, k := range keys {
-		if l.bucket(k, now).lim.TokensAt(now) < 1 {
-			return true
-		}
-	}
-	return false
-}
-
-// fail spends one failure from each of keys.
-func (l *signInLimiter) fail(now time.Time, keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, k := range keys {
-		l.bucket(k, now).lim.AllowN(now, 1)
-	}
-}
-
-// signInKeys names the budgets a sign-in attempt draws on.
-func (s *Server) signInKeys(r *http.Request, account string) []string {
-	keys := []string{"addr:" + s.clientAddr(r).String()}
-	if account != "" {
-		keys = append(keys, "account:"+strings.ToLower(account))
-	}
-	return keys
-}
-
-var errTooManySignIns = portal.Errorf(portal.ETOOMANYREQUEST, "Too many failed sign-in attempts. Wait a minute and try again.")
-
-// refuseSignIn answers 429 when the attempt's budget is spent.
-func (s *Server) refuseSignIn(w http.ResponseWriter, r *http.Request, keys []string) bool {
-	if !s.limiter.blocked(time.Now(), keys...) {
-		return false
-	}
-	w.Header().Set("Retry-After", "60")
-	s.Error(w, r, errTooManySignIns)
-	return true
 }

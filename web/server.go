@@ -4,6 +4,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -32,6 +33,10 @@ type Config struct {
 	// Forwarded header names the client (TESSERA_TRUSTED_PROXIES); from
 	// any other peer those headers are ignored.
 	TrustedProxies []netip.Prefix
+	// DeviceKey signs the device cookies that let a browser that signed in
+	// as a person before keep a sign-in budget of its own; derived from
+	// TESSERA_SECRET_KEY. Empty: a random key of this process.
+	DeviceKey []byte
 }
 
 // Server is the HTTP front of the portal.
@@ -66,7 +71,6 @@ type Server struct {
 	// (TESSERA_METRICS_LISTEN) so that it need not be public.
 	MetricsElsewhere bool
 
-	limiter *signInLimiter
 	oidc    *oidcClient
 	metrics *httpMetrics
 }
@@ -79,7 +83,13 @@ func (s *Server) Handler() http.Handler {
 	if s.Registry == nil {
 		s.Registry = prometheus.NewRegistry()
 	}
-	s.limiter = newSignInLimiter()
+	if len(s.Config.DeviceKey) == 0 {
+		// Device cookies then last as long as this process, and no other
+		// process reads them: known browsers are strangers after a restart.
+		s.Logger.Warn("TESSERA_SECRET_KEY is not set: device cookies of sign-in budgets are signed with a key of this process only")
+		s.Config.DeviceKey = make([]byte, 32)
+		rand.Read(s.Config.DeviceKey)
+	}
 	s.metrics = newHTTPMetrics(s.Registry)
 	if s.Config.OIDC.Enabled() {
 		s.oidc = newOIDCClient(s.Config.OIDC, s.Config.BaseURL)

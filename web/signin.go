@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -41,22 +42,73 @@ func (s *Server) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	f := s.signInForm(r)
 	f.Account = r.PostFormValue("account")
-	keys := s.signInKeys(r, f.Account)
-	if s.refuseSignIn(w, r, keys) {
+	t := s.beginSignIn(w, r, "local", f.Account, &f)
+	if t == nil {
 		return
 	}
 	personID, err := s.Auth.CheckPassword(r.Context(), f.Account, r.PostFormValue("password"))
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
+			s.refundSignIn(r, t)
 			s.Error(w, r, err)
 			return
 		}
-		s.limiter.fail(time.Now(), keys...)
-		f.Error = portal.ErrorMessage(err)
-		s.renderSignIn(w, r, http.StatusUnauthorized, f)
+		s.failSignIn(w, r, t, f, err)
 		return
 	}
+	s.refundSignIn(r, t)
 	s.startSession(w, r, personID, "local", f.Next)
+}
+
+// beginSignIn takes a password sign-in's tries from its budgets (see
+// portal.SignInGuard), or answers the request itself (400, 429) and
+// returns nil. Every path that checks a password starts here.
+func (s *Server) beginSignIn(w http.ResponseWriter, r *http.Request, method, account string, f *view.SignInForm) *portal.SignInTicket {
+	device, person := s.knownDevice(r, time.Now())
+	a := portal.SignInAttempt{Method: method, Account: account, Address: s.clientAddr(r), Device: device, DevicePerson: person}
+	t, err := s.Auth.BeginSignIn(r.Context(), a)
+	switch portal.ErrorCode(err) {
+	case "":
+		return t
+	case portal.ETOOMANYREQUEST:
+		if t == nil {
+			t = &portal.SignInTicket{Attempt: a}
+		}
+		s.Logger.Warn("sign-in refused: budget spent", "method", method, "account", account, "person", t.PersonID,
+			"client", a.Address, "known_device", t.KnownDevice)
+		w.Header().Set("Retry-After", "60")
+		s.Error(w, r, err)
+	case portal.EINVALID:
+		// Not echoed: what cannot be typed cannot be shown back either.
+		f.Account, f.DirectoryAccount = "", ""
+		f.Error = portal.ErrorMessage(err)
+		s.renderSignIn(w, r, http.StatusBadRequest, *f)
+	default:
+		s.Error(w, r, err)
+	}
+	return nil
+}
+
+// failSignIn records a wrong password (the tries stay spent, the failure is
+// logged and audited, never with the password) and shows the form again.
+func (s *Server) failSignIn(w http.ResponseWriter, r *http.Request, t *portal.SignInTicket, f view.SignInForm, cause error) {
+	s.Logger.Info("sign-in failed", "method", t.Attempt.Method, "account", t.Attempt.Account, "person", t.PersonID,
+		"client", t.Attempt.Address, "known_device", t.KnownDevice)
+	if err := s.Auth.FailSignIn(r.Context(), t); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f.Error = portal.ErrorMessage(cause)
+	s.renderSignIn(w, r, http.StatusUnauthorized, f)
+}
+
+// refundSignIn gives the tries back after a right password, or when the
+// password could not be checked. Failing to is logged, not shown: the
+// person did nothing wrong, and it costs them one try at most.
+func (s *Server) refundSignIn(r *http.Request, t *portal.SignInTicket) {
+	if err := s.Auth.RefundSignIn(context.WithoutCancel(r.Context()), t); err != nil {
+		s.Logger.Warn("sign-in tries not given back", "person", t.PersonID, "client", t.Attempt.Address, "err", err)
+	}
 }
 
 // startSession replaces any session cookie with a new session's (so a
@@ -71,6 +123,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, personID, 
 		return
 	}
 	s.setCookie(w, "tessera_session", token, 0)
+	s.rememberDevice(w, r, personID, time.Now())
 	s.Logger.Info("signed in", "person", personID, "method", method, "client", s.clientAddr(r))
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
 }

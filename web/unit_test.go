@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -62,19 +61,6 @@ func TestSafeNext(t *testing.T) {
 	} {
 		require.Equal(t, tt.want, safeNext(tt.in), "%q", tt.in)
 	}
-}
-
-func TestSignInLimiter(t *testing.T) {
-	l := newSignInLimiter()
-	now := time.Now()
-	for range signInBurst {
-		require.False(t, l.blocked(now, "addr:1", "account:zoe"))
-		l.fail(now, "addr:1", "account:zoe")
-	}
-	require.True(t, l.blocked(now, "addr:1"))
-	require.True(t, l.blocked(now, "addr:2", "account:zoe"), "the account is limited from any address")
-	require.False(t, l.blocked(now, "addr:2", "account:mateo"))
-	require.False(t, l.blocked(now.Add(signInEvery), "addr:1"), "the budget refills")
 }
 
 func TestOIDCConfigValidate(t *testing.T) {

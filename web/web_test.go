@@ -28,19 +28,36 @@ type testBundle struct {
 	org *demo.Org
 }
 
-func setup(t *testing.T) *testBundle {
+// setup seeds a database and serves it; configure, if given, adjusts the
+// server before it starts (trusted proxies, a device key, a logger).
+func setup(t *testing.T, configure ...func(*web.Server)) *testBundle {
 	t.Helper()
 	pool := harness.Pool(t, harness.SeededDatabaseURL(t, testPeople))
 	db := postgres.New(pool)
 	org, err := demo.Generate(testPeople)
 	require.NoError(t, err)
+	tb := &testBundle{db: db, org: org}
+	tb.srv = tb.serve(t, configure...)
+	// After serve: configure may set the database's clock, which the
+	// workers read.
 	harness.StartWorkers(t, db, nil, "http://tessera.test")
+	return tb
+}
+
+// serve starts a web server on the bundle's database: a second one is
+// another web process as far as anything shared is concerned.
+func (tb *testBundle) serve(t *testing.T, configure ...func(*web.Server)) *httptest.Server {
+	t.Helper()
+	db := tb.db
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
 		Logger: slog.New(slog.DiscardHandler),
-		Ready:  func(ctx context.Context) error { return pool.Ping(ctx) }}
+		Ready:  func(ctx context.Context) error { return db.Pool.Ping(ctx) }}
+	for _, f := range configure {
+		f(s)
+	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &testBundle{srv: srv, db: db, org: org}
+	return srv
 }
 
 // client is a browser-like HTTP client that keeps cookies and does not
@@ -50,6 +67,9 @@ type client struct {
 	base string
 	http *http.Client
 	csrf string
+	// forwardedFor, when set, is sent as X-Forwarded-For: the client's
+	// address as a reverse proxy would report it.
+	forwardedFor string
 }
 
 func (tb *testBundle) client(t *testing.T) *client {
@@ -62,6 +82,9 @@ var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func (c *client) do(req *http.Request) (*http.Response, string) {
 	c.t.Helper()
+	if c.forwardedFor != "" && req.Header.Get("X-Forwarded-For") == "" {
+		req.Header.Set("X-Forwarded-For", c.forwardedFor)
+	}
 	resp, err := c.http.Do(req)
 	require.NoError(c.t, err)
 	body, err := io.ReadAll(resp.Body)
@@ -230,7 +253,7 @@ func TestSecurityHeaders(t *testing.T) {
 
 func TestRateLimitSignIn(t *testing.T) {
 	t.Parallel()
-	tb := setup(t)
+	tb := setup(t, stopClock)
 	c := tb.client(t)
 	c.get("/signin")
 	var last *http.Response

@@ -181,8 +181,12 @@ func (c Config) WebConfig() web.Config {
 			base = "http://localhost:" + c.Listen[strings.LastIndex(c.Listen, ":")+1:]
 		}
 	}
-	return web.Config{BaseURL: base, SecureCookies: strings.HasPrefix(base, "https://"), OIDC: c.OIDC,
+	wc := web.Config{BaseURL: base, SecureCookies: strings.HasPrefix(base, "https://"), OIDC: c.OIDC,
 		DirectoryMatch: c.LDAP.MatchAttribute, TrustedProxies: c.TrustedProxies}
+	if c.Sealer != nil {
+		wc.DeviceKey = c.Sealer.DeriveKey("sign-in device cookie")
+	}
+	return wc
 }
 
 // parseTrustedProxies reads TESSERA_TRUSTED_PROXIES: CIDRs (or single

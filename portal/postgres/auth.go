@@ -230,12 +230,15 @@ func (db *DB) TakeOIDCFlow(ctx context.Context, state string) (*portal.OIDCFlow,
 	return f, nil
 }
 
-// RemoveExpired deletes expired sessions and OIDC sign-ins in flight.
+// RemoveExpired deletes expired sessions, OIDC sign-ins in flight and
+// sign-in budgets that have refilled (which are as good as no row).
 func (db *DB) RemoveExpired(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.Pool.QueryRow(ctx, `WITH s AS (DELETE FROM sessions WHERE expires_at < now() OR idle_until < now() RETURNING 1),
-			f AS (DELETE FROM oidc_flows WHERE expires_at < now() RETURNING 1)
-		SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM f)`).Scan(&n)
+			f AS (DELETE FROM oidc_flows WHERE expires_at < now() RETURNING 1),
+			b AS (DELETE FROM signin_budgets WHERE tokens + extract(epoch FROM greatest($3::timestamptz - updated_at, '0s'))::float8 / $2 >= $1 RETURNING 1)
+		SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM f) + (SELECT count(*) FROM b)`,
+		float64(portal.SignInBurst), portal.SignInRefill.Seconds(), db.now()).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: remove expired: %w", err)
 	}

@@ -24,7 +24,8 @@ type DB struct {
 	// Jobs inserts follow-up River jobs in the same transaction as the
 	// change that needs them.
 	Jobs JobInserter
-	// Clock tells the time for deadlines; nil means time.Now. Tests set it.
+	// Clock tells the time for deadlines and sign-in budgets; nil means
+	// time.Now. Tests set it.
 	Clock func() time.Time
 	// Email says whether notification emails are sent; without a mail
 	// server no notification jobs are queued.
