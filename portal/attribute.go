@@ -290,6 +290,33 @@ func (s *Schema) CoreFields(p *Person, dest []any) []any {
 	return dest
 }
 
+// CoreColumns names the people table's columns of the core attributes, in
+// the table's order: the columns a write of CoreValues fills.
+func (s *Schema) CoreColumns() []string {
+	cols := make([]string, 0, len(coreAttributes))
+	for i := range coreAttributes {
+		cols = append(cols, s.attrs[i].Column)
+	}
+	return cols
+}
+
+// CoreValues appends to dest p's values of the core attributes, in the
+// order of CoreColumns; an empty value of a nullable column is nil (NULL).
+func (s *Schema) CoreValues(p *Person, dest []any) []any {
+	for i := range coreAttributes {
+		a := &s.attrs[i]
+		switch {
+		case a.flag != nil:
+			dest = append(dest, *a.flag(p))
+		case a.Nullable && *a.text(p) == "":
+			dest = append(dest, nil)
+		default:
+			dest = append(dest, *a.text(p))
+		}
+	}
+	return dest
+}
+
 // Label names an attribute as people read it; an unknown one keeps its name.
 func (s *Schema) Label(name string) string {
 	if a, ok := s.Lookup(name); ok && a.Label != "" {

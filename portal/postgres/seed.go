@@ -33,16 +33,11 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 			}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"people"},
-			[]string{"id", "account_name", "employee_id", "given_name", "surname", "display_name", "email",
-				"title", "department", "office", "phone", "mobile", "manager_id", "account_enabled", "extra"},
+			append(append([]string{"id"}, portal.CoreSchema().CoreColumns()...), "extra"),
 			pgx.CopyFromSlice(len(org.People), func(i int) ([]any, error) {
 				p := &org.People[i]
-				var mgr any
-				if p.ManagerID != "" {
-					mgr = p.ManagerID
-				}
-				return []any{p.ID, p.AccountName, p.EmployeeID, p.GivenName, p.Surname, p.DisplayName, p.Email,
-					p.Title, p.Department, p.Office, p.Phone, p.Mobile, mgr, p.Enabled, p.Extra}, nil
+				row := portal.CoreSchema().CoreValues(p, append(make([]any, 0, 16), p.ID))
+				return append(row, p.Extra), nil
 			})); err != nil {
 			return fmt.Errorf("copy people: %w", err)
 		}
