@@ -277,7 +277,7 @@ func TestSignInFailuresAudited(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Equal(t, []entry{
 		{nil, "person", zoe, "local", "zoe", "198.51.100.23"},
-		{nil, "account", "", "local", "no-such-account", "198.51.100.23"},
+		{nil, "account", "no-such-account", "local", "no-such-account", "198.51.100.23"},
 	}, got)
 
 	// Spend the rest of the address's budget; the first refusal is audited,
@@ -289,6 +289,14 @@ func TestSignInFailuresAudited(t *testing.T) {
 	require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log
 		WHERE action = 'sign_in_refused' AND target_id = $1 AND details->>'client' = '198.51.100.23'`, zoe).Scan(&refused))
 	require.Equal(t, 1, refused)
+
+	// The administrator reads who was claimed, and that no one acted.
+	admin := tb.browser(t, tb.srv, "192.0.2.90")
+	require.Equal(t, http.StatusSeeOther, admin.attempt("ada", demo.DemoPassword))
+	_, page := admin.get("/admin/audit?action=sign_in_failed")
+	require.Contains(t, page, "Someone not signed in")
+	require.NotContains(t, page, "<td>Tessera</td>", "Tessera did not try to sign in")
+	require.Contains(t, page, "account no-such-account")
 
 	var leaked int
 	require.NoError(t, tb.db.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_log WHERE details::text LIKE '%' || $1 || '%'",

@@ -159,7 +159,7 @@ func auditSignIn(ctx context.Context, tx pgx.Tx, t *portal.SignInTicket, action 
 	if t.PersonID != "" {
 		return Audit(ctx, tx, "", action, "person", t.PersonID, details)
 	}
-	return Audit(ctx, tx, "", action, "account", "", details)
+	return Audit(ctx, tx, "", action, "account", t.Attempt.Account, details)
 }
 
 // signInDetails is what the audit log keeps of an attempt: never the
