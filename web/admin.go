@@ -51,7 +51,7 @@ var adminNotices = map[string]string{
 	"holiday-removed":  "The holiday was removed.",
 }
 
-func adminNotice(r *http.Request) string { return adminNotices[r.URL.Query().Get("notice")] }
+func adminNotice(r *http.Request) string { return adminNotices[input(r).Get("notice")] }
 
 // adminRoutes mounts the administration pages, served by s.Admin.
 func (s *Server) adminRoutes(r chi.Router) {
@@ -116,14 +116,6 @@ func (a *adminPages) requireAdmin(next http.Handler) http.Handler {
 	})
 }
 
-// parseForm reads the posted form, including its repeated fields.
-func parseForm(r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return portal.Errorf(portal.EINVALID, "The form could not be read.")
-	}
-	return nil
-}
-
 // formFailed reports whether err should be shown on the form rather than
 // as an error page: a problem with what was typed, not a missing page or a
 // fault of ours.
@@ -183,18 +175,18 @@ func (a *adminPages) handleEditPolicy(w http.ResponseWriter, r *http.Request) {
 
 func policyFromForm(r *http.Request) portal.Policy {
 	p := portal.Policy{
-		Name:        r.PostFormValue("name"),
-		Description: r.PostFormValue("description"),
-		Enabled:     r.PostFormValue("enabled") == "on",
-		Operation:   portal.Operation(r.PostFormValue("operation")),
-		Requestor:   portal.Requestor(r.PostFormValue("requestor")),
+		Name:        input(r).Get("name"),
+		Description: input(r).Get("description"),
+		Enabled:     input(r).Get("enabled") == "on",
+		Operation:   portal.Operation(input(r).Get("operation")),
+		Requestor:   portal.Requestor(input(r).Get("requestor")),
 		// Normalize drops the set unless the requestor is a set.
-		RequestorSetID: r.PostFormValue("requestor_set"),
-		Attributes:     r.PostForm["attributes"],
-		WorkflowID:     r.PostFormValue("workflow"),
-		Notify:         r.PostFormValue("notify") == "on",
+		RequestorSetID: input(r).Get("requestor_set"),
+		Attributes:     input(r)["attributes"],
+		WorkflowID:     input(r).Get("workflow"),
+		Notify:         input(r).Get("notify") == "on",
 	}
-	for _, j := range r.PostForm["targets"] {
+	for _, j := range input(r)["targets"] {
 		p.TargetJoinPolicies = append(p.TargetJoinPolicies, portal.JoinPolicy(j))
 	}
 	return p
@@ -211,10 +203,6 @@ func (a *adminPages) handleUpdatePolicy(w http.ResponseWriter, r *http.Request) 
 // savePolicy creates (id empty) or updates a policy from the form, showing
 // the form again with what was typed when it is refused.
 func (a *adminPages) savePolicy(w http.ResponseWriter, r *http.Request, id string) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
 	p := policyFromForm(r)
 	p.ID = id
 	var err error
@@ -331,11 +319,11 @@ func namesOf(people []portal.NamedPerson) string {
 }
 
 func workflowFormFrom(r *http.Request, id string) view.WorkflowForm {
-	v := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
-	return view.WorkflowForm{ID: id, Name: r.PostFormValue("name"), Source: v("source"), Approvers: r.PostFormValue("approvers"),
+	v := input(r).Get
+	return view.WorkflowForm{ID: id, Name: input(r).Get("name"), Source: v("source"), Approvers: input(r).Get("approvers"),
 		ApproverSet: v("approver_set"), Threshold: v("threshold"), N: v("n"), Deadline: v("deadline"), DeadlineHours: v("deadline_hours"),
 		DeadlineDays: v("deadline_days"), CalendarID: v("calendar"), ReminderHours: v("reminder_hours"),
-		Escalation: r.PostFormValue("escalation"), Outcome: v("outcome")}
+		Escalation: input(r).Get("escalation"), Outcome: v("outcome")}
 }
 
 // number reads a whole number typed in a form; blank is zero.
@@ -395,10 +383,6 @@ func (a *adminPages) handleUpdateWorkflow(w http.ResponseWriter, r *http.Request
 }
 
 func (a *adminPages) saveWorkflow(w http.ResponseWriter, r *http.Request, id string) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
 	f := workflowFormFrom(r, id)
 	wf, err := approvalWorkflow(f)
 	notice := "workflow-created"
@@ -510,13 +494,9 @@ func (a *adminPages) handleUpdateCalendar(w http.ResponseWriter, r *http.Request
 }
 
 func (a *adminPages) saveCalendar(w http.ResponseWriter, r *http.Request, id string) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
-	f := view.CalendarForm{ID: id, Name: r.PostFormValue("name"), TimeZone: strings.TrimSpace(r.PostFormValue("time_zone"))}
+	f := view.CalendarForm{ID: id, Name: input(r).Get("name"), TimeZone: input(r).Get("time_zone")}
 	c := portal.Calendar{ID: id, Name: f.Name, Weekend: []time.Weekday{}} // none ticked: no weekend
-	for _, d := range r.PostForm["weekend"] {
+	for _, d := range input(r)["weekend"] {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 || n > 6 {
 			a.Error(w, r, portal.Errorf(portal.EINVALID, "%q is not a day of the week.", d))
@@ -562,7 +542,7 @@ func (a *adminPages) saveCalendar(w http.ResponseWriter, r *http.Request, id str
 
 func (a *adminPages) handleAddHoliday(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	day, name := strings.TrimSpace(r.PostFormValue("day")), r.PostFormValue("holiday_name")
+	day, name := input(r).Get("day"), input(r).Get("holiday_name")
 	d, err := portal.ParseDate(day)
 	if err == nil {
 		err = a.store.AddHoliday(r.Context(), viewer(r), id, portal.Holiday{Date: d, Name: name})
@@ -611,7 +591,7 @@ func (a *adminPages) renderAudit(w http.ResponseWriter, r *http.Request, av view
 }
 
 func (a *adminPages) handleAudit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q := input(r)
 	a.renderAudit(w, r, view.AuditView{Action: q.Get("action"), Actor: q.Get("actor")}, offsetParam(r))
 }
 

@@ -63,7 +63,7 @@ func (a *adminPages) handleConnectedSystems(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	render(w, r, view.ConnectedSystemList(a.page(r, "Connected systems", "admin-connected"), cs,
-		!a.Systems.CanSealSecrets(), connectedNotices[r.URL.Query().Get("notice")]))
+		!a.Systems.CanSealSecrets(), connectedNotices[input(r).Get("notice")]))
 }
 
 func (a *adminPages) renderConnected(w http.ResponseWriter, r *http.Request, status int, f view.ConnectedSystemForm) {
@@ -97,25 +97,25 @@ func (a *adminPages) handleEditConnectedSystem(w http.ResponseWriter, r *http.Re
 		return
 	}
 	f := connectedForm(c)
-	f.Notice = connectedNotices[r.URL.Query().Get("notice")]
+	f.Notice = connectedNotices[input(r).Get("notice")]
 	a.renderConnected(w, r, http.StatusOK, f)
 }
 
 // connectedFromForm reads the editor's fields, keeping them as typed for
 // the form, and the system they describe.
 func connectedFromForm(r *http.Request, id string) (view.ConnectedSystemForm, portal.ConnectedSystem, error) {
-	f := view.ConnectedSystemForm{Hosts: r.PostFormValue("hosts"), Port: strings.TrimSpace(r.PostFormValue("port")),
-		OUs: r.PostFormValue("ous")}
+	f := view.ConnectedSystemForm{Hosts: input(r).Get("hosts"), Port: input(r).Get("port"),
+		OUs: input(r).Get("ous")}
 	c := portal.ConnectedSystem{
-		ID: id, Name: r.PostFormValue("name"), Type: portal.SystemAD,
+		ID: id, Name: input(r).Get("name"), Type: portal.SystemAD,
 		Hosts:   strings.FieldsFunc(f.Hosts, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == '\r' }),
-		TLSMode: portal.TLSMode(r.PostFormValue("tls_mode")), CACertPEM: r.PostFormValue("ca_cert_pem"),
-		BindUser: r.PostFormValue("bind_user"), BindPassword: r.PostFormValue("bind_password"),
-		BaseDN: r.PostFormValue("base_dn"), OUs: strings.Split(strings.ReplaceAll(f.OUs, "\r", ""), "\n"),
-		Enabled: r.PostFormValue("enabled") == "on", Staging: r.PostFormValue("staging") == "on",
+		TLSMode: portal.TLSMode(input(r).Get("tls_mode")), CACertPEM: input(r).Get("ca_cert_pem"),
+		BindUser: input(r).Get("bind_user"), BindPassword: input(r).Get("bind_password"),
+		BaseDN: input(r).Get("base_dn"), OUs: strings.Split(strings.ReplaceAll(f.OUs, "\r", ""), "\n"),
+		Enabled: input(r).Get("enabled") == "on", Staging: input(r).Get("staging") == "on",
 	}
-	f.DeletionThreshold = strings.TrimSpace(r.PostFormValue("deletion_threshold"))
-	f.DeltaMinutes = strings.TrimSpace(r.PostFormValue("delta_minutes"))
+	f.DeletionThreshold = input(r).Get("deletion_threshold")
+	f.DeltaMinutes = input(r).Get("delta_minutes")
 	f.System = c
 	var err error
 	if c.Port, err = number(f.Port, "The port"); err != nil {
@@ -146,10 +146,6 @@ func (a *adminPages) handleUpdateConnectedSystem(w http.ResponseWriter, r *http.
 // saveConnected creates (id empty) or updates a connected system, showing
 // the form again with what was typed, but not the password, when refused.
 func (a *adminPages) saveConnected(w http.ResponseWriter, r *http.Request, id string) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
 	f, c, err := connectedFromForm(r, id)
 	var saved *portal.ConnectedSystem
 	notice := "created"
@@ -192,10 +188,6 @@ func connectedPath(id string) string { return "/admin/connected-systems/" + id }
 func (a *adminPages) handleTestConnectedSystem(w http.ResponseWriter, r *http.Request) {
 	if a.Tester == nil {
 		a.Error(w, r, errors.New("web: no connection tester is configured"))
-		return
-	}
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
 		return
 	}
 	id := chi.URLParam(r, "id")

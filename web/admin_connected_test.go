@@ -42,9 +42,10 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
 		Requests: db, Admin: db, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Logger: slog.New(slog.DiscardHandler),
 		Sync: engine}
-	srv := httptest.NewServer(s.Handler())
+	h := s.Handler()
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testBundle{srv: srv, db: db, org: org}, systems
+	return &testBundle{srv: srv, handler: h, db: db, org: org}, systems
 }
 
 func testSealer(t *testing.T) *portal.Sealer {

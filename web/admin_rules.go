@@ -44,11 +44,7 @@ func (a *adminPages) previewRule(ctx context.Context, src string) (view.RulePrev
 // preview region's content. htmx swaps only 2xx answers, so a rule that
 // does not compile is shown with 200 too.
 func (a *adminPages) handlePreviewRule(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
-	pv, err := a.previewRule(r.Context(), r.PostFormValue("rule"))
+	pv, err := a.previewRule(r.Context(), input(r).Get("rule"))
 	if err != nil {
 		a.Error(w, r, err)
 		return
@@ -108,13 +104,9 @@ func (a *adminPages) handleUpdateSet(w http.ResponseWriter, r *http.Request) {
 // Preview button shows what its rule selects and stores nothing. A refused
 // set is shown again as typed, with the reason.
 func (a *adminPages) saveSet(w http.ResponseWriter, r *http.Request, id string) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
-	f := view.SetForm{ID: id, Name: r.PostFormValue("name"), Description: r.PostFormValue("description"),
-		Editor: view.RuleEditor{Rule: r.PostFormValue("rule")}}
-	if r.PostFormValue("action") == "preview" {
+	f := view.SetForm{ID: id, Name: input(r).Get("name"), Description: input(r).Get("description"),
+		Editor: view.RuleEditor{Rule: input(r).Get("rule")}}
+	if input(r).Get("action") == "preview" {
 		a.renderSet(w, r, http.StatusOK, f, true)
 		return
 	}
@@ -142,7 +134,7 @@ func (a *adminPages) saveSet(w http.ResponseWriter, r *http.Request, id string) 
 
 // handleAdminGroups finds the group whose membership rule to edit.
 func (a *adminPages) handleAdminGroups(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query().Get("q")
+	q := input(r).Get("q")
 	res, err := a.Groups.SearchGroups(r.Context(), portal.GroupFilter{Query: q, Offset: offsetParam(r)})
 	errMsg, status := "", http.StatusOK
 	if portal.ErrorCode(err) == portal.EINVALID {
@@ -187,18 +179,14 @@ func (a *adminPages) handleGroupRule(w http.ResponseWriter, r *http.Request) {
 // handleSaveGroupRule saves the group's rule (making it dynamic), previews
 // it, or with action "clear" makes the group static again.
 func (a *adminPages) handleSaveGroupRule(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
 	g := a.findGroup(w, r)
 	if g == nil {
 		return
 	}
-	f := view.GroupRuleForm{Group: *g, Editor: view.RuleEditor{Rule: r.PostFormValue("rule")}}
+	f := view.GroupRuleForm{Group: *g, Editor: view.RuleEditor{Rule: input(r).Get("rule")}}
 	var err error
 	notice := "rule-saved"
-	switch r.PostFormValue("action") {
+	switch input(r).Get("action") {
 	case "preview":
 		a.renderGroupRule(w, r, http.StatusOK, f, true)
 		return

@@ -101,7 +101,7 @@ func (a *adminPages) handleSyncStatus(w http.ResponseWriter, r *http.Request) {
 	if sys == nil {
 		return
 	}
-	a.renderSyncStatus(w, r, http.StatusOK, sys, view.SyncStatusView{Notice: syncNotices[r.URL.Query().Get("notice")]})
+	a.renderSyncStatus(w, r, http.StatusOK, sys, view.SyncStatusView{Notice: syncNotices[input(r).Get("notice")]})
 }
 
 // renderSyncStatus shows sys's sync page with v's notice or error.
@@ -130,22 +130,18 @@ func (a *adminPages) renderSyncStatus(w http.ResponseWriter, r *http.Request, st
 // A run that cannot start (a disabled system) is explained on the status
 // page.
 func (a *adminPages) handleStartRun(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
 	sys := a.findSystem(w, r)
 	if sys == nil {
 		return
 	}
-	profile := syncsvc.RunProfile(r.PostFormValue("profile"))
+	profile := syncsvc.RunProfile(input(r).Get("profile"))
 	if !slices.Contains(syncsvc.Profiles, profile) {
 		a.renderSyncStatus(w, r, http.StatusBadRequest, sys, view.SyncStatusView{
 			Error: "Choose one of the run profiles below."})
 		return
 	}
 	opts := syncsvc.RunOptions{Trigger: "admin",
-		ConfirmDeletes: profile == syncsvc.Export && r.PostFormValue("confirm_deletes") == "on"}
+		ConfirmDeletes: profile == syncsvc.Export && input(r).Get("confirm_deletes") == "on"}
 	run, err := a.Sync.QueueRun(r.Context(), sys.ID, profile, opts)
 	switch {
 	case formFailed(err):
@@ -171,7 +167,7 @@ func (a *adminPages) handleSyncRun(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, portal.Errorf(portal.ENOTFOUND, "There is no such run."))
 		return
 	}
-	kind := r.URL.Query().Get("kind")
+	kind := input(r).Get("kind")
 	if !validRunKind(kind) {
 		a.Error(w, r, portal.Errorf(portal.EINVALID, "A run's objects are listed by add, update, rename, move, delete, join or error, not “%s”.", kind))
 		return
@@ -251,17 +247,13 @@ func (a *adminPages) handleSyncRule(w http.ResponseWriter, r *http.Request) {
 		f = syncRuleForm(*sys, suggestedRule(sys, class))
 		f.Suggested = true
 	}
-	f.Notice = syncNotices[r.URL.Query().Get("notice")]
+	f.Notice = syncNotices[input(r).Get("notice")]
 	a.renderSyncRule(w, r, http.StatusOK, f)
 }
 
 // handleSaveSyncRule saves the rule as typed, or shows the form again, as
 // typed, with what is wrong and on which line.
 func (a *adminPages) handleSaveSyncRule(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
 	sys := a.findSystem(w, r)
 	if sys == nil {
 		return
@@ -312,14 +304,14 @@ func syncRuleForm(sys portal.ConnectedSystem, sr syncsvc.SyncRule) view.SyncRule
 
 // syncRuleFormFrom reads the editor's fields as typed.
 func syncRuleFormFrom(r *http.Request, sys portal.ConnectedSystem, class syncsvc.ObjectClass) view.SyncRuleForm {
-	v := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
-	f := view.SyncRuleForm{System: sys, Class: class, Scope: r.PostFormValue("scope"), JoinRules: r.PostFormValue("join_rules"),
-		Projection: r.PostFormValue("projection") == "on", Outbound: r.PostFormValue("outbound"),
-		Provision: r.PostFormValue("provision") == "on", DNTemplate: v("dn_template"), Deprovision: v("deprovision")}
+	v := input(r).Get
+	f := view.SyncRuleForm{System: sys, Class: class, Scope: input(r).Get("scope"), JoinRules: input(r).Get("join_rules"),
+		Projection: input(r).Get("projection") == "on", Outbound: input(r).Get("outbound"),
+		Provision: input(r).Get("provision") == "on", DNTemplate: v("dn_template"), Deprovision: v("deprovision")}
 	if class == syncsvc.ObjectUser {
-		f.Inbound = r.PostFormValue("inbound")
+		f.Inbound = input(r).Get("inbound")
 		f.InitialPassword = v("initial_password")
-		f.EnableOnCreate = r.PostFormValue("enable_on_create") == "on"
+		f.EnableOnCreate = input(r).Get("enable_on_create") == "on"
 		f.DeprovisionOU = v("deprovision_ou")
 		f.DeleteAfterDays = v("delete_after_days")
 	}
@@ -474,7 +466,7 @@ func (a *adminPages) handlePendingExports(w http.ResponseWriter, r *http.Request
 	if sys == nil {
 		return
 	}
-	errorsOnly := r.URL.Query().Get("errors") == "1"
+	errorsOnly := input(r).Get("errors") == "1"
 	list, err := a.Sync.PendingExports(r.Context(), sys.ID, errorsOnly, pendingExportsShown)
 	if err != nil {
 		a.Error(w, r, err)
@@ -485,22 +477,18 @@ func (a *adminPages) handlePendingExports(w http.ResponseWriter, r *http.Request
 		title = "Export errors of " + sys.Name
 	}
 	render(w, r, view.PendingExports(a.page(r, title, "admin-sync"), view.PendingExportsView{System: *sys, ErrorsOnly: errorsOnly,
-		Exports: list, Limit: pendingExportsShown, Notice: syncNotices[r.URL.Query().Get("notice")]}))
+		Exports: list, Limit: pendingExportsShown, Notice: syncNotices[input(r).Get("notice")]}))
 }
 
 // handleRetryExports makes one failed export (cs set) or all of them due
 // now.
 func (a *adminPages) handleRetryExports(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(r); err != nil {
-		a.Error(w, r, err)
-		return
-	}
 	sys := a.findSystem(w, r)
 	if sys == nil {
 		return
 	}
 	var csID int64
-	if s := strings.TrimSpace(r.PostFormValue("cs")); s != "" {
+	if s := input(r).Get("cs"); s != "" {
 		var err error
 		if csID, err = strconv.ParseInt(s, 10, 64); err != nil || csID <= 0 {
 			a.Error(w, r, portal.Errorf(portal.EINVALID, "That is not an export this page listed."))
@@ -526,7 +514,7 @@ func (a *adminPages) handleConnectorSpace(w http.ResponseWriter, r *http.Request
 	if sys == nil {
 		return
 	}
-	q := r.URL.Query()
+	q := input(r)
 	v := view.ConnectorSpaceView{System: *sys, Unjoined: q.Get("unjoined") == "on", Filter: strings.TrimSpace(q.Get("q")),
 		Limit: csObjectsShown}
 	status := http.StatusOK
@@ -547,7 +535,7 @@ func (a *adminPages) handleConnectorSpace(w http.ResponseWriter, r *http.Request
 // handleSyncPreview finds a person by account name or email and shows what
 // a full sync would do to them; it changes nothing, so it is a GET.
 func (a *adminPages) handleSyncPreview(w http.ResponseWriter, r *http.Request) {
-	v := view.SyncPreviewView{Person: strings.TrimSpace(r.URL.Query().Get("person"))}
+	v := view.SyncPreviewView{Person: input(r).Get("person")}
 	status := http.StatusOK
 	if v.Person != "" {
 		ref, err := a.People.FindPersonByName(r.Context(), v.Person)

@@ -35,6 +35,10 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if code == portal.EINTERNAL {
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "client", s.clientAddr(r), "err", err)
 	}
-	p := s.page(r, codeTitle[code], "")
-	renderStatus(w, r, status, view.ErrorPage(p, status, portal.ErrorMessage(err)))
+	s.renderError(w, r, status, codeTitle[code], portal.ErrorMessage(err))
+}
+
+// renderError shows the error page (or fragment) with title and message.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	renderStatus(w, r, status, view.ErrorPage(s.page(r, title, ""), status, message))
 }

@@ -30,12 +30,12 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := s.signInForm(r)
-	f.DirectoryAccount = r.PostFormValue("account")
+	f.DirectoryAccount = input(r).Get("account")
 	t := s.beginSignIn(w, r, "ldap", f.DirectoryAccount, &f)
 	if t == nil {
 		return
 	}
-	password := r.PostFormValue("password")
+	password := input(r).Get("password")
 	if password == "" {
 		// An empty password is an unauthenticated bind in LDAP, which
 		// succeeds as no one: it never goes to the directory.

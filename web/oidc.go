@@ -100,7 +100,7 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	flow := portal.OIDCFlow{State: newToken(), Nonce: newToken(), CodeVerifier: oauth2.GenerateVerifier(),
-		ReturnTo: safeNext(r.URL.Query().Get("next"))}
+		ReturnTo: safeNext(input(r).Get("next"))}
 	if err := s.Flows.SaveOIDCFlow(r.Context(), flow); err != nil {
 		s.Error(w, r, err)
 		return
@@ -121,7 +121,7 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		f.Error = msg
 		s.renderSignIn(w, r, status, f)
 	}
-	q := r.URL.Query()
+	q := input(r)
 	state := q.Get("state")
 	cookieState := s.cookie(r, "tessera_oidc")
 	s.setCookie(w, "tessera_oidc", "", -1)

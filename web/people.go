@@ -36,7 +36,7 @@ func isFragment(r *http.Request) bool {
 }
 
 func offsetParam(r *http.Request) int {
-	n, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	n, _ := strconv.Atoi(input(r).Get("offset"))
 	return n
 }
 
@@ -53,7 +53,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	v := viewer(r)
-	q := r.URL.Query().Get("q")
+	q := input(r).Get("q")
 	res, err := s.People.SearchPeople(r.Context(), portal.PersonFilter{Query: q, Offset: offsetParam(r)})
 	errMsg, status, ok := s.searchOutcome(w, r, err)
 	if !ok {
@@ -103,7 +103,7 @@ func (s *Server) handleOrgChart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query().Get("q")
+	q := input(r).Get("q")
 	res, err := s.Groups.SearchGroups(r.Context(), portal.GroupFilter{Query: q, Offset: offsetParam(r)})
 	errMsg, status, ok := s.searchOutcome(w, r, err)
 	if !ok {

@@ -30,7 +30,7 @@ var notices = map[string]string{
 	"undeputy":  "The deputy period was removed.",
 }
 
-func notice(r *http.Request) string { return notices[r.URL.Query().Get("notice")] }
+func notice(r *http.Request) string { return notices[input(r).Get("notice")] }
 
 func (s *Server) renderGroup(w http.ResponseWriter, r *http.Request, status int, groupID string, a view.GroupActions) {
 	v := viewer(r)
@@ -78,7 +78,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleRequestJoin(w http.ResponseWriter, r *http.Request) {
 	v := viewer(r)
-	just := strings.TrimSpace(r.PostFormValue("justification"))
+	just := input(r).Get("justification")
 	a := view.GroupActions{Justification: just}
 	if just == "" {
 		a.Error = "Say why you need to join; the owners decide on it."
@@ -97,7 +97,7 @@ func (s *Server) handleLeave(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 	groupID := chi.URLParam(r, "id")
-	a := view.GroupActions{AddMember: r.PostFormValue("member"), AddUntil: r.PostFormValue("until")}
+	a := view.GroupActions{AddMember: input(r).Get("member"), AddUntil: input(r).Get("until")}
 	fail := func(err error) {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
 			s.Error(w, r, err)
@@ -125,7 +125,7 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAddOwner(w http.ResponseWriter, r *http.Request) {
 	groupID := chi.URLParam(r, "id")
-	a := view.GroupActions{AddOwner: r.PostFormValue("owner")}
+	a := view.GroupActions{AddOwner: input(r).Get("owner")}
 	person, err := s.People.FindPersonByName(r.Context(), a.AddOwner)
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
@@ -196,18 +196,14 @@ func (s *Server) handleApprovals(w http.ResponseWriter, r *http.Request) {
 // handleBulkDecide applies one decision to every selected approval and
 // reports each that could not be decided.
 func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.Error(w, r, portal.Errorf(portal.EINVALID, "The form could not be read."))
-		return
-	}
 	var ids []string // each once, in the order of the page
-	for _, id := range r.PostForm["id"] {
+	for _, id := range input(r)["id"] {
 		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
-	approve := r.PostFormValue("decision") == "approve"
-	reason := r.PostFormValue("reason")
+	approve := input(r).Get("decision") == "approve"
+	reason := input(r).Get("reason")
 	if len(ids) == 0 {
 		s.renderApprovals(w, r, http.StatusBadRequest, "", "Select at least one request.")
 		return
@@ -276,8 +272,8 @@ func (s *Server) handleApproval(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDecide(w http.ResponseWriter, r *http.Request) {
-	approve := r.PostFormValue("decision") == "approve"
-	err := s.Requests.Decide(r.Context(), viewer(r), chi.URLParam(r, "id"), approve, r.PostFormValue("reason"))
+	approve := input(r).Get("decision") == "approve"
+	err := s.Requests.Decide(r.Context(), viewer(r), chi.URLParam(r, "id"), approve, input(r).Get("reason"))
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINVALID {
 			s.renderApproval(w, r, http.StatusBadRequest, portal.ErrorMessage(err))
@@ -300,11 +296,15 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		// Each changed attribute is its own request, so that what policy
 		// grants at once is done at once and the rest waits for approval.
+		// A field the form did not send is left as it is: only a field
+		// sent empty clears an attribute.
+		in := input(r)
 		for _, a := range portal.CoreSchema().Editable() {
-			val := strings.TrimSpace(r.PostFormValue(a.Name))
-			if val == f.Values[a.Name] {
+			sent, ok := in[a.Name]
+			if !ok || len(sent) == 0 || sent[0] == f.Values[a.Name] {
 				continue
 			}
+			val := sent[0]
 			f.Values[a.Name] = val
 			req, err := s.Requests.Submit(r.Context(), v, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: v.PersonID,
 				Changes: map[string]string{a.Name: val}})
@@ -351,7 +351,7 @@ func (s *Server) handleDeputy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSetDeputy(w http.ResponseWriter, r *http.Request) {
-	who, from, to := r.PostFormValue("deputy"), r.PostFormValue("from"), r.PostFormValue("to")
+	who, from, to := input(r).Get("deputy"), input(r).Get("from"), input(r).Get("to")
 	fail := func(err error) {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
 			s.Error(w, r, err)
@@ -378,7 +378,7 @@ func (s *Server) handleSetDeputy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRemoveDeputy(w http.ResponseWriter, r *http.Request) {
-	starts, err := time.Parse(time.DateOnly, r.PostFormValue("starts"))
+	starts, err := time.Parse(time.DateOnly, input(r).Get("starts"))
 	if err != nil {
 		s.Error(w, r, portal.Errorf(portal.EINVALID, "That deputy period does not exist."))
 		return

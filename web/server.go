@@ -105,7 +105,7 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/static/*", static.Handler())
 
 	r.Group(func(r chi.Router) {
-		r.Use(s.loadSession, s.csrf)
+		r.Use(s.loadSession, s.readInput, s.csrf)
 		r.Get("/signin", s.handleSignInPage)
 		r.Post("/signin", s.handleSignIn)
 		r.Post("/signin/ldap", s.handleDirectorySignIn)

@@ -108,8 +108,7 @@ func (s *Server) csrf(next http.Handler) http.Handler {
 		default:
 			got := r.Header.Get("X-CSRF-Token")
 			if got == "" {
-				r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-				got = r.PostFormValue("csrf")
+				got = input(r).Get("csrf")
 			}
 			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 				if strings.HasPrefix(r.URL.Path, "/signin") || r.URL.Path == "/signout" {
@@ -133,7 +132,7 @@ func newToken() string {
 
 // page returns the common page data for r.
 func (s *Server) page(r *http.Request, title, nav string) view.Page {
-	p := view.Page{Title: title, Nav: nav}
+	p := view.Page{Title: title, Nav: nav, Trimmed: trimmedNotice(r)}
 	p.CSRF, _ = r.Context().Value(csrfKey).(string)
 	if sess := sessionFrom(r); sess != nil {
 		v := sess.Viewer

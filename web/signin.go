@@ -10,7 +10,7 @@ import (
 )
 
 func (s *Server) signInForm(r *http.Request) view.SignInForm {
-	f := view.SignInForm{Next: safeNext(r.FormValue("next"))}
+	f := view.SignInForm{Next: safeNext(input(r).Get("next"))}
 	if f.Next == "/" {
 		f.Next = ""
 	}
@@ -27,13 +27,13 @@ func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, status int
 
 func (s *Server) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	if sessionFrom(r) != nil {
-		http.Redirect(w, r, safeNext(r.FormValue("next")), http.StatusSeeOther)
+		http.Redirect(w, r, safeNext(input(r).Get("next")), http.StatusSeeOther)
 		return
 	}
 	f := s.signInForm(r)
 	if f.Next != "" {
 		f.Notice = "Please sign in to continue."
-	} else if r.FormValue("signedout") != "" {
+	} else if input(r).Get("signedout") != "" {
 		f.Notice = "You have signed out."
 	}
 	s.renderSignIn(w, r, http.StatusOK, f)
@@ -41,12 +41,12 @@ func (s *Server) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	f := s.signInForm(r)
-	f.Account = r.PostFormValue("account")
+	f.Account = input(r).Get("account")
 	t := s.beginSignIn(w, r, "local", f.Account, &f)
 	if t == nil {
 		return
 	}
-	personID, err := s.Auth.CheckPassword(r.Context(), f.Account, r.PostFormValue("password"))
+	personID, err := s.Auth.CheckPassword(r.Context(), f.Account, input(r).Get("password"))
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
 			s.refundSignIn(r, t)

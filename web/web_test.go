@@ -24,8 +24,10 @@ const testPeople = 200
 
 type testBundle struct {
 	srv *httptest.Server
-	db  *postgres.DB
-	org *demo.Org
+	// handler is the server's router, for tests that walk its routes.
+	handler http.Handler
+	db      *postgres.DB
+	org     *demo.Org
 }
 
 // setup seeds a database and serves it; configure, if given, adjusts the
@@ -55,7 +57,8 @@ func (tb *testBundle) serve(t *testing.T, configure ...func(*web.Server)) *httpt
 	for _, f := range configure {
 		f(s)
 	}
-	srv := httptest.NewServer(s.Handler())
+	tb.handler = s.Handler()
+	srv := httptest.NewServer(tb.handler)
 	t.Cleanup(srv.Close)
 	return srv
 }

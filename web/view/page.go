@@ -20,6 +20,9 @@ type Page struct {
 	Nav    string // "home", "people", "groups", "org", "requests", "approvals"
 	// PendingApprovals is the count shown beside "Approvals" in the header.
 	PendingApprovals int
+	// Trimmed says which fields of the form just sent were stored without
+	// the spaces at either end.
+	Trimmed string
 }
 
 // csrfHeaders is the hx-headers value that sends the CSRF token with every
