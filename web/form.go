@@ -34,7 +34,8 @@ type field struct {
 	multiline bool
 	// trim removes the spaces around a value that is stored, and tells the
 	// person; every other field is kept exactly as sent (passwords, tokens,
-	// searches, names looked up, choices).
+	// searches, names looked up, choices, and the sync rule's lists, whose
+	// messages name the line).
 	trim bool
 }
 
@@ -118,10 +119,10 @@ var fields = map[string]field{
 	"person":            {label: "The person"},
 	"cs":                {label: "The export"},
 	"scope":             {label: "Scope", multiline: true, trim: true},
-	"join_rules":        {label: "Join rules", multiline: true, trim: true},
+	"join_rules":        {label: "Join rules", multiline: true},
 	"projection":        {label: "Projection"},
-	"inbound":           {label: "Inbound flows", multiline: true, trim: true},
-	"outbound":          {label: "Outbound flows", multiline: true, trim: true},
+	"inbound":           {label: "Inbound flows", multiline: true},
+	"outbound":          {label: "Outbound flows", multiline: true},
 	"provision":         {label: "Provisioning"},
 	"dn_template":       {label: "DN template", trim: true},
 	"initial_password":  {label: "Initial password"},
