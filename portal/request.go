@@ -79,25 +79,27 @@ type Request struct {
 	UpdatedAt     time.Time
 }
 
-// Summary says in one line what the request asks for.
+// Summary says in one line what the request asks for. Names are isolated
+// (Isolate), so that none can turn the sentence around.
 func (r *Request) Summary() string {
+	person, group := Isolate(r.PersonName), Isolate(r.GroupName)
 	switch r.Operation {
 	case OpAddMember:
 		if r.PersonID == r.RequesterID {
-			return "Join " + r.GroupName
+			return "Join " + group
 		}
-		return "Add " + r.PersonName + " to " + r.GroupName
+		return "Add " + person + " to " + group
 	case OpRemoveMember:
 		if r.PersonID == r.RequesterID {
-			return "Leave " + r.GroupName
+			return "Leave " + group
 		}
-		return "Remove " + r.PersonName + " from " + r.GroupName
+		return "Remove " + person + " from " + group
 	case OpAddOwner:
-		return "Make " + r.PersonName + " an owner of " + r.GroupName
+		return "Make " + person + " an owner of " + group
 	case OpRemoveOwner:
-		return "Remove " + r.PersonName + " as an owner of " + r.GroupName
+		return "Remove " + person + " as an owner of " + group
 	case OpUpdatePerson:
-		return "Change " + r.PersonName + "'s profile"
+		return "Change " + person + "'s profile"
 	}
 	return string(r.Operation)
 }

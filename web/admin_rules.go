@@ -163,7 +163,7 @@ func (a *adminPages) renderGroupRule(w http.ResponseWriter, r *http.Request, sta
 		a.Error(w, r, err)
 		return
 	}
-	title := "Membership rule of " + f.Group.DisplayName
+	title := "Membership rule of " + portal.Isolate(f.Group.DisplayName)
 	renderStatus(w, r, status, view.GroupRuleEdit(a.page(r, title, "admin-groups"), f))
 }
 

@@ -121,7 +121,7 @@ func (a *adminPages) renderSyncStatus(w http.ResponseWriter, r *http.Request, st
 		a.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.SyncStatus(a.page(r, "Sync of "+sys.Name, "admin-sync"), v))
+	renderStatus(w, r, status, view.SyncStatus(a.page(r, "Sync of "+portal.Isolate(sys.Name), "admin-sync"), v))
 }
 
 // handleStartRun queues a run profile and shows the run's page, which
@@ -185,7 +185,7 @@ func (a *adminPages) handleSyncRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := a.page(r, run.Profile.Label()+" of "+run.SystemName, "admin-sync")
+	p := a.page(r, run.Profile.Label()+" of "+portal.Isolate(run.SystemName), "admin-sync")
 	if isFragment(r) {
 		render(w, r, view.RunDetail(p, v))
 		return
@@ -206,9 +206,9 @@ func (a *adminPages) syncClass(w http.ResponseWriter, r *http.Request) (syncsvc.
 }
 
 func (a *adminPages) renderSyncRule(w http.ResponseWriter, r *http.Request, status int, f view.SyncRuleForm) {
-	title := "User sync rule of " + f.System.Name
+	title := "User sync rule of " + portal.Isolate(f.System.Name)
 	if f.Class == syncsvc.ObjectGroup {
-		title = "Group sync rule of " + f.System.Name
+		title = "Group sync rule of " + portal.Isolate(f.System.Name)
 	}
 	renderStatus(w, r, status, view.SyncRuleEdit(a.page(r, title, "admin-sync"), f))
 }
@@ -472,9 +472,9 @@ func (a *adminPages) handlePendingExports(w http.ResponseWriter, r *http.Request
 		a.Error(w, r, err)
 		return
 	}
-	title := "Pending exports to " + sys.Name
+	title := "Pending exports to " + portal.Isolate(sys.Name)
 	if errorsOnly {
-		title = "Export errors of " + sys.Name
+		title = "Export errors of " + portal.Isolate(sys.Name)
 	}
 	render(w, r, view.PendingExports(a.page(r, title, "admin-sync"), view.PendingExportsView{System: *sys, ErrorsOnly: errorsOnly,
 		Exports: list, Limit: pendingExportsShown, Notice: syncNotices[input(r).Get("notice")]}))
@@ -527,7 +527,7 @@ func (a *adminPages) handleConnectorSpace(w http.ResponseWriter, r *http.Request
 			return
 		}
 	}
-	renderStatus(w, r, status, view.ConnectorSpacePage(a.page(r, "Connector space of "+sys.Name, "admin-sync"), v))
+	renderStatus(w, r, status, view.ConnectorSpacePage(a.page(r, "Connector space of "+portal.Isolate(sys.Name), "admin-sync"), v))
 }
 
 // Preview.

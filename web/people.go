@@ -98,7 +98,7 @@ func (s *Server) handleOrgChart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prof.Redact(viewer(r))
-	p.Title = prof.Person.DisplayName + " in the org chart"
+	p.Title = portal.Isolate(prof.Person.DisplayName) + " in the org chart"
 	render(w, r, view.OrgChart(p, prof, nil))
 }
 

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"html"
 	"net/http"
@@ -222,4 +223,48 @@ func TestOwnersForm(t *testing.T) {
 	resp, body = zoe.post("/groups/"+vpn+"/owners", url.Values{"csrf": {zoe.csrf}, "owner": {"zoe"}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "the server refuses, whatever the page showed")
 	require.Contains(t, body, "only its owners can")
+}
+
+// isolatedRLO matches text with a right-to-left override that cannot
+// reach the words around it: wrapped in Unicode isolates (portal.Isolate),
+// or the whole text of an element that isolates (inline ones by app.css,
+// <bdi>, and blocks).
+var isolatedRLO = regexp.MustCompile("\u2068[^<\u2069]*\u2069|" +
+	`<(a|span|code|strong|em|label|summary|time|bdi|output|td|th|dd|dt|li|h1|h2|h3|p|div|title)(\s[^>]*)?>[^<\x{2068}]*\x{202e}[^<\x{2068}]*</(a|span|code|strong|em|label|summary|time|bdi|output|td|th|dd|dt|li|h1|h2|h3|p|div|title)>`)
+
+// TestRightToLeftOverrideIsIsolated is issue 9's repro: a right-to-left
+// override in a name made "Change ‮gnalegnA's profile" read as someone
+// else's. Everywhere the approver reads it, the name is isolated.
+func TestRightToLeftOverrideIsIsolated(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	zoeID := tb.org.Accounts[0].PersonID
+	_, err := tb.db.Pool.Exec(context.Background(), "UPDATE people SET display_name = $1 WHERE id = $2", "\u202egnalegnA", zoeID)
+	require.NoError(t, err)
+	zoe, mateo := tb.client(t), tb.client(t)
+	zoe.mustSignIn("zoe")
+	mateo.mustSignIn("mateo")
+	resp, body := zoe.post("/profile/edit", url.Values{"csrf": {zoe.csrf}, "title": {"Principal \u202eEngineer"}})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "Title: sent for approval")
+	resp, _ = zoe.post("/groups/"+tb.groupID(t, "VPN users")+"/request", url.Values{"csrf": {zoe.csrf}, "justification": {"\u202eplease"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+
+	body = mateo.waitFor("/approvals", "gnalegnA")
+	require.Contains(t, body, "Change \u2068\u202egnalegnA\u2069&#39;s profile")
+	pages := map[string]string{"/approvals": body}
+	for _, m := range approvalLinkRE.FindAllStringSubmatch(body, -1) {
+		_, pages["/approvals/"+m[1]] = mateo.get("/approvals/" + m[1])
+	}
+	_, pages["/people/"+zoeID] = mateo.get("/people/" + zoeID)
+	_, pages["/org/"+zoeID] = mateo.get("/org/" + zoeID)
+	require.Greater(t, len(pages), 4)
+	for path, body := range pages {
+		require.Contains(t, body, "\u202e", path)
+		rest := isolatedRLO.ReplaceAllString(body, "")
+		i := strings.Index(rest, "\u202e")
+		if i >= 0 {
+			t.Errorf("%s: a right-to-left override that is not isolated: …%s…", path, rest[max(0, i-200):min(len(rest), i+100)])
+		}
+	}
 }

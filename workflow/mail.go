@@ -25,14 +25,17 @@ type Mailer interface {
 func Compose(n *portal.Notification, baseURL string) (Message, error) {
 	link := strings.TrimRight(baseURL, "/") + n.Path
 	r := &n.Request
+	// Names and the texts people wrote are isolated, as on the pages, so
+	// that none can turn the sentence around it (portal.Isolate).
+	requester := portal.Isolate(r.RequesterName)
 	var subject, lead string
 	switch n.Event {
 	case portal.EventApprovalRequested:
 		subject = "Approval needed: " + r.Summary()
-		lead = r.RequesterName + " asks: " + r.Summary() + "."
+		lead = requester + " asks: " + r.Summary() + "."
 	case portal.EventReminder:
 		subject = "Reminder, approval needed: " + r.Summary()
-		lead = r.RequesterName + "'s request is still waiting for your decision: " + r.Summary() + "."
+		lead = requester + "'s request is still waiting for your decision: " + r.Summary() + "."
 	case portal.EventEscalated:
 		subject = "Escalated to you: " + r.Summary()
 		lead = "No one decided in time, so this request now waits for you: " + r.Summary() + "."
@@ -51,7 +54,8 @@ func Compose(n *portal.Notification, baseURL string) (Message, error) {
 	default:
 		return Message{}, fmt.Errorf("unknown notification event %q", n.Event)
 	}
-	data := mailData{Name: n.ToName, Lead: lead, Justification: r.Justification, Detail: n.Detail, Link: link}
+	data := mailData{Name: portal.Isolate(n.ToName), Lead: lead, Justification: portal.Isolate(r.Justification),
+		Detail: portal.Isolate(n.Detail), Link: link}
 	var text, html strings.Builder
 	if err := textTmpl.Execute(&text, data); err != nil {
 		return Message{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"html"
 	"net"
 	"strings"
 	"testing"
@@ -298,4 +299,21 @@ func TestCompose(t *testing.T) {
 		require.NotContains(t, msg.HTML, `"x"`)
 		require.Contains(t, msg.HTML, `href="https://tessera.example.com/requests/r-7?a=1&amp;b=%22x%22"`)
 	})
+}
+
+// TestComposeIsolatesNames: a right-to-left override in a name or a
+// justification cannot turn the email's sentences around (issue 9).
+func TestComposeIsolatesNames(t *testing.T) {
+	t.Parallel()
+	req := portal.Request{ID: "r-8", Operation: portal.OpUpdatePerson, RequesterID: "p1", RequesterName: "\u202eANA",
+		PersonID: "p1", PersonName: "\u202egnalegnA", Justification: "\u202eplease"}
+	n := &portal.Notification{Event: portal.EventApprovalRequested, ToName: "Chloé Dubois", ToEmail: "chloe@example.org",
+		Request: req, Path: "/approvals/a-2"}
+	msg, err := workflow.Compose(n, "https://tessera.example.com/")
+	require.NoError(t, err)
+	require.Equal(t, "Approval needed: Change \u2068\u202egnalegnA\u2069's profile", msg.Subject)
+	for _, body := range []string{msg.Text, html.UnescapeString(msg.HTML)} {
+		require.Contains(t, body, "\u2068\u202eANA\u2069 asks: Change \u2068\u202egnalegnA\u2069's profile.")
+		require.Contains(t, body, "\u2068\u202eplease\u2069")
+	}
 }
