@@ -85,6 +85,14 @@ type AuditEntry struct {
 	Details string
 }
 
+// AttributeChange is one attribute's value before and after a change, as
+// audit entries of profile edits and inbound syncs record it under
+// "changes". Person attributes only: a secret is never one of them.
+type AttributeChange struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
 // AuditFilter selects audit entries: by action, and by the account name (or
 // email) of the person who acted. Empty fields select everything.
 type AuditFilter struct {

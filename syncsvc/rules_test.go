@@ -101,12 +101,19 @@ func TestDeltaImportFlowsInboundByPrecedence(t *testing.T) {
 		VALUES ('zurich'||$1::text, 'Zürich phones', 'security', 'closed', 'person.phone.startsWith("+41 44")') RETURNING id`,
 		f.prefix).Scan(&zurich))
 
+	var oldPhone string
+	require.NoError(t, f.pool.QueryRow(ctx, "SELECT phone FROM people WHERE id = $1", dave).Scan(&oldPhone))
 	imp := f.run(t, syncsvc.DeltaImport)
 	require.Equal(t, 1, imp.Counts.Updates)
 	f.run(t, syncsvc.DeltaSync)
 	var phone, title string
 	require.NoError(t, f.pool.QueryRow(ctx, "SELECT phone, title FROM people WHERE id = $1", dave).Scan(&phone, &title))
 	require.Equal(t, "+41 44 555 01 02", phone, "AD's phone flows in")
+	// The audit entry records the phone before and after.
+	var changes map[string]portal.AttributeChange
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT details->'changes' FROM audit_log WHERE action = 'sync_inbound'
+		AND target_id = $1 ORDER BY id DESC LIMIT 1`, dave).Scan(&changes))
+	require.Equal(t, map[string]portal.AttributeChange{"phone": {Old: oldPhone, New: "+41 44 555 01 02"}}, changes)
 	var member bool
 	require.NoError(t, f.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND person_id = $2)",
 		zurich, dave).Scan(&member))

@@ -1208,9 +1208,8 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 		}
 	}
 	for _, pid := range order {
-		var sets []string
+		var sets, olds []string
 		args := []any{pid}
-		details := map[string]any{"system": sys.Name}
 		for attr, v := range byPerson[pid] {
 			a, ok := portal.CoreSchema().Lookup(attr)
 			if !ok || !a.InboundTarget() {
@@ -1218,11 +1217,25 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 			}
 			args = append(args, v)
 			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{a.Column}.Sanitize(), len(args)))
-			details[attr] = v
+			olds = append(olds, fmt.Sprintf("coalesce(o.%s::text, '') AS %s", pgx.Identifier{a.Column}.Sanitize(), pgx.Identifier{attr}.Sanitize()))
 		}
-		if _, err := tx.Exec(ctx, "UPDATE people SET "+strings.Join(sets, ", ")+", updated_at = now() WHERE id = $1", args...); err != nil {
+		// The audit entry records each value before and after; the CTE
+		// locks the row first, so "before" is what this sync replaced.
+		rows, err := tx.Query(ctx, "WITH o AS (SELECT * FROM people WHERE id = $1 FOR UPDATE) UPDATE people SET "+
+			strings.Join(sets, ", ")+", updated_at = now() FROM o WHERE people.id = o.id RETURNING "+strings.Join(olds, ", "), args...)
+		if err != nil {
 			return nil, err
 		}
+		before, err := pgx.CollectExactlyOneRow(rows, pgx.RowToMap)
+		if err != nil {
+			return nil, err
+		}
+		changed := make(map[string]portal.AttributeChange, len(byPerson[pid]))
+		for attr, v := range byPerson[pid] {
+			old, _ := before[attr].(string)
+			changed[attr] = portal.AttributeChange{Old: old, New: v}
+		}
+		details := map[string]any{"system": sys.Name, "changes": changed}
 		if _, err := tx.Exec(ctx, "SELECT audit_append(NULL, 'sync_inbound', 'person', $1, $2)", pid, details); err != nil {
 			return nil, err
 		}

@@ -478,7 +478,7 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 			if *d.Principal != v.PersonID && d.PrincipalName != nil {
 				detail = strings.TrimSpace("As deputy for " + *d.PrincipalName + ". " + reason)
 			}
-			rec := recording{d.RequestID, "approval_" + verdict, map[string]string{"approval": d.ApprovalID, "reason": reason},
+			rec := recording{d.RequestID, "approval_" + verdict, map[string]any{"approval": d.ApprovalID, "reason": reason},
 				[]event{{verdict, v.PersonID, detail}}}
 			if !approve {
 				// One rejection ends the approval and denies the request.

@@ -73,6 +73,10 @@ func (db *DB) UpdateCalendar(ctx context.Context, v portal.Viewer, c portal.Cale
 		} else if taken {
 			return portal.Errorf(portal.ECONFLICT, "A calendar named %q already exists.", c.Name)
 		}
+		before, err := findCalendar(ctx, tx, c.ID) // for the audit entry's old values
+		if err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `UPDATE holiday_calendars SET name = $2, time_zone = $3, weekend = $4 WHERE id = $1`,
 			c.ID, c.Name, c.TimeZone.String(), weekendColumn(c.Weekend))
 		if isUniqueViolation(err) {
@@ -86,7 +90,7 @@ func (db *DB) UpdateCalendar(ctx context.Context, v portal.Viewer, c portal.Cale
 		if saved, err = findCalendar(ctx, tx, c.ID); err != nil {
 			return err
 		}
-		details := calendarDetails(*saved)
+		details := changeDetails(calendarDetails(*before), calendarDetails(*saved))
 		delete(details, "holidays")
 		return Audit(ctx, tx, v.PersonID, "calendar_update", "calendar", c.ID, details)
 	})

@@ -686,7 +686,18 @@ func (db *DB) UpdateSet(ctx context.Context, v portal.Viewer, s portal.Set) (por
 		if err := normalizeSet(ctx, tx, &s); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `UPDATE sets SET name = $2, description = $3, rule = $4, updated_at = now()
+		// The set as it was, for the audit entry's old values.
+		rows, err := tx.Query(ctx, `SELECT `+setColumns+` FROM sets WHERE id = $1 FOR UPDATE`, s.ID)
+		if err != nil {
+			return err
+		}
+		before, err := pgx.CollectExactlyOneRow(rows, scanSet)
+		if isNoRows(err) {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such set.")
+		} else if err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `UPDATE sets SET name = $2, description = $3, rule = $4, updated_at = now()
 			WHERE id = $1 RETURNING `+setColumns, s.ID, s.Name, s.Description, s.Rule)
 		if err != nil {
 			return err
@@ -696,7 +707,9 @@ func (db *DB) UpdateSet(ctx context.Context, v portal.Viewer, s portal.Set) (por
 		} else if err != nil {
 			return err
 		}
-		return Audit(ctx, tx, v.PersonID, "set_updated", "set", saved.ID, map[string]any{"name": saved.Name, "rule": saved.Rule})
+		return Audit(ctx, tx, v.PersonID, "set_updated", "set", saved.ID, changeDetails(
+			map[string]any{"name": before.Name, "description": before.Description, "rule": before.Rule},
+			map[string]any{"name": saved.Name, "description": saved.Description, "rule": saved.Rule}))
 	})
 	if err != nil {
 		return portal.Set{}, setError("update set", s.Name, err)

@@ -285,18 +285,21 @@ func policyDetails(p *portal.Policy) map[string]any {
 	}
 }
 
-// changeDetails is the audit record of an update: the values after it, and
-// the names of the fields it changed.
+// changeDetails is the audit record of an update: the values after it, the
+// names of the fields it changed, and under "before" their values before.
 func changeDetails(before, after map[string]any) map[string]any {
 	changed := []string{}
+	old := map[string]any{}
 	for k, v := range after {
 		if !reflect.DeepEqual(before[k], v) {
 			changed = append(changed, k)
+			old[k] = before[k]
 		}
 	}
 	slices.Sort(changed)
 	details := maps.Clone(after)
 	details["changed"] = changed
+	details["before"] = old
 	return details
 }
 

@@ -77,7 +77,11 @@ func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status porta
 // recordStmt is the statement recordStatus runs, for callers that batch it
 // behind the change it records.
 func recordStmt(requestID string, status portal.RequestStatus, action string, details map[string]string, events ...event) stmt {
-	return recordManyStmt(status, recording{requestID, action, details, events})
+	d := make(map[string]any, len(details))
+	for k, v := range details {
+		d[k] = v
+	}
+	return recordManyStmt(status, recording{requestID, action, d, events})
 }
 
 // recording is what recordManyStmt writes for one request: its timeline
@@ -85,7 +89,7 @@ func recordStmt(requestID string, status portal.RequestStatus, action string, de
 type recording struct {
 	RequestID string
 	Action    string
-	Details   map[string]string
+	Details   map[string]any
 	Events    []event
 }
 
@@ -514,7 +518,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 	requestID, op, groupID, personID, changes, until := h.ID, h.Operation, h.GroupID, h.PersonID, h.Changes, h.MemberUntil
 	// With connected systems to export to, the request completes when
 	// they confirm the change; the sync hand-off is enqueued with it.
-	rec := recording{requestID, "request_committed", map[string]string{"operation": op},
+	rec := recording{requestID, "request_committed", map[string]any{"operation": op},
 		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})}
 	if syncing {
 		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.SyncExportArgs{RequestID: requestID}})
@@ -560,7 +564,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 			return portal.Errorf(portal.ECONFLICT, "A group needs at least one owner; make someone else an owner first.")
 		}
 	case portal.OpUpdatePerson:
-		var sets []string
+		var sets, olds []string
 		args := []any{personID}
 		for attr, val := range changes {
 			// Only the table's column names reach the SQL text.
@@ -570,11 +574,26 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 			}
 			args = append(args, val)
 			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{a.Column}.Sanitize(), len(args)))
+			olds = append(olds, fmt.Sprintf("coalesce(o.%s::text, '') AS %s", pgx.Identifier{a.Column}.Sanitize(), pgx.Identifier{attr}.Sanitize()))
 		}
 		slices.Sort(sets)
-		if _, err := tx.Exec(ctx, "UPDATE people SET "+strings.Join(sets, ", ")+", updated_at = now() WHERE id = $1", args...); err != nil {
+		// The audit entry records each value before and after: the CTE
+		// locks the row first, so "before" is what this change replaced.
+		rows, err := tx.Query(ctx, "WITH o AS (SELECT * FROM people WHERE id = $1 FOR UPDATE) UPDATE people SET "+
+			strings.Join(sets, ", ")+", updated_at = now() FROM o WHERE people.id = o.id RETURNING "+strings.Join(olds, ", "), args...)
+		if err != nil {
 			return err
 		}
+		before, err := pgx.CollectExactlyOneRow(rows, pgx.RowToMap)
+		if err != nil {
+			return err
+		}
+		recorded := make(map[string]portal.AttributeChange, len(changes))
+		for attr, val := range changes {
+			old, _ := before[attr].(string)
+			recorded[attr] = portal.AttributeChange{Old: old, New: val}
+		}
+		rec.Details["changes"] = recorded
 		// The person's dynamic groups follow the change in the same
 		// transaction.
 		if _, _, err := db.RecomputePersonTx(ctx, tx, personID); err != nil {
