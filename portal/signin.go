@@ -60,8 +60,8 @@ func (a SignInAttempt) SignInNames() (whole, name string) {
 	return whole, name
 }
 
-// SignInTicket holds the tries BeginSignIn took for one attempt, for
-// FailSignIn to keep or RefundSignIn to give back.
+// SignInTicket is an attempt that BeginSignIn let through: the budgets a
+// wrong password spends.
 type SignInTicket struct {
 	Attempt SignInAttempt
 	// PersonID is the person the account names; "" when it names no one.
@@ -72,18 +72,17 @@ type SignInTicket struct {
 	Budgets     []string
 }
 
-// SignInGuard keeps the sign-in budgets, shared by every web process.
+// SignInGuard keeps the sign-in budgets, shared by every web process. Only
+// failures spend: any number of people may sign in at once from one
+// address, however slow the directory is to answer.
 type SignInGuard interface {
-	// BeginSignIn looks up whom the account names and takes one try from
-	// every budget the attempt draws on, in one round trip. When any of
-	// them is spent it takes none and returns ErrTooManySignIns; the first
-	// refusal after a budget runs out is audited. Either way the work is
-	// the same for an account that exists and one that does not.
+	// BeginSignIn looks up whom the account names and checks every budget
+	// the attempt draws on, in one round trip. When any is spent it
+	// returns ErrTooManySignIns; the first refusal after a budget runs out
+	// is audited. The work is the same for an account that exists and one
+	// that does not.
 	BeginSignIn(ctx context.Context, a SignInAttempt) (*SignInTicket, error)
-	// FailSignIn records a wrong password: the tries stay taken, and the
-	// failure is audited (with the account as typed, never the password).
+	// FailSignIn records a wrong password: one try from each budget, and
+	// an audit entry (with the account as typed, never the password).
 	FailSignIn(ctx context.Context, t *SignInTicket) error
-	// RefundSignIn gives the tries back: the password was right, or it
-	// could not be checked (the directory was unreachable).
-	RefundSignIn(ctx context.Context, t *SignInTicket) error
 }

@@ -47,7 +47,6 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 	account, err := s.Directory.Authenticate(ctx, f.DirectoryAccount, password)
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
-			s.refundSignIn(r, t)
 			s.Logger.Error("directory sign-in", "err", err)
 			f.Error = portal.ErrorMessage(errDirectoryUnavailable)
 			s.renderSignIn(w, r, http.StatusBadGateway, f)
@@ -56,8 +55,6 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 		s.failSignIn(w, r, t, f, err)
 		return
 	}
-	// The password was right: whatever follows, it was no guess.
-	s.refundSignIn(r, t)
 	attr := s.directoryMatch()
 	value := account.MatchValue(attr)
 	if value == "" {

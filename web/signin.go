@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -49,18 +48,16 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	personID, err := s.Auth.CheckPassword(r.Context(), f.Account, input(r).Get("password"))
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
-			s.refundSignIn(r, t)
 			s.Error(w, r, err)
 			return
 		}
 		s.failSignIn(w, r, t, f, err)
 		return
 	}
-	s.refundSignIn(r, t)
 	s.startSession(w, r, personID, "local", f.Next)
 }
 
-// beginSignIn takes a password sign-in's tries from its budgets (see
+// beginSignIn checks a password sign-in's budgets (see
 // portal.SignInGuard), or answers the request itself (400, 429) and
 // returns nil. Every path that checks a password starts here.
 func (s *Server) beginSignIn(w http.ResponseWriter, r *http.Request, method, account string, f *view.SignInForm) *portal.SignInTicket {
@@ -89,8 +86,8 @@ func (s *Server) beginSignIn(w http.ResponseWriter, r *http.Request, method, acc
 	return nil
 }
 
-// failSignIn records a wrong password (the tries stay spent, the failure is
-// logged and audited, never with the password) and shows the form again.
+// failSignIn records a wrong password (a try from each budget; logged and
+// audited, never with the password) and shows the form again.
 func (s *Server) failSignIn(w http.ResponseWriter, r *http.Request, t *portal.SignInTicket, f view.SignInForm, cause error) {
 	s.Logger.Info("sign-in failed", "method", t.Attempt.Method, "account", t.Attempt.Account, "person", t.PersonID,
 		"client", t.Attempt.Address, "known_device", t.KnownDevice)
@@ -100,15 +97,6 @@ func (s *Server) failSignIn(w http.ResponseWriter, r *http.Request, t *portal.Si
 	}
 	f.Error = portal.ErrorMessage(cause)
 	s.renderSignIn(w, r, http.StatusUnauthorized, f)
-}
-
-// refundSignIn gives the tries back after a right password, or when the
-// password could not be checked. Failing to is logged, not shown: the
-// person did nothing wrong, and it costs them one try at most.
-func (s *Server) refundSignIn(r *http.Request, t *portal.SignInTicket) {
-	if err := s.Auth.RefundSignIn(context.WithoutCancel(r.Context()), t); err != nil {
-		s.Logger.Warn("sign-in tries not given back", "person", t.PersonID, "client", t.Attempt.Address, "err", err)
-	}
 }
 
 // startSession replaces any session cookie with a new session's (so a

@@ -322,3 +322,38 @@ func TestSignInUntypeableAccount(t *testing.T) {
 		require.Contains(t, body, "The account name ")
 	}
 }
+
+func TestSignInSuccessesSpendNothing(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, stopClock, behindProxy)
+	// An office behind one NAT address at nine in the morning: only
+	// failures count, so however many sign in at once, none waits.
+	accounts := []string{"zoe", "mateo", "siobhan", "ada"}
+	browsers := make([]*client, 3*portal.SignInBurst)
+	for i := range browsers {
+		browsers[i] = tb.browser(t, tb.srv, "192.0.2.200")
+		browsers[i].get("/signin")
+	}
+	statuses := make([]int, len(browsers))
+	errs := make([]error, len(browsers))
+	var wg sync.WaitGroup
+	for i, c := range browsers {
+		form := url.Values{"csrf": {c.csrf}, "account": {accounts[i%len(accounts)]}, "password": {demo.DemoPassword}}
+		req, err := http.NewRequest("POST", c.base+"/signin", strings.NewReader(form.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", c.forwardedFor)
+		wg.Go(func() {
+			resp, err := c.http.Do(req)
+			if errs[i] = err; err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for i, status := range statuses {
+		require.NoError(t, errs[i])
+		require.Equal(t, http.StatusSeeOther, status, i)
+	}
+}

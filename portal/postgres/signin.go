@@ -43,20 +43,16 @@ func nameBudget(name string) string {
 // deviceBudget is the budget of a browser that signed in as personID before.
 func deviceBudget(device, personID string) string { return "device:" + device + ":" + personID }
 
-// signInBudgetsSQL resolves the account to a person and takes a try from
-// every budget the attempt draws on, or from none when any is spent, in one
-// statement. The person's budget key is 'person:' || id.
+// checkSignInSQL resolves the account to a person and checks every budget
+// the attempt draws on, in one statement; it spends nothing. The person's
+// budget key is 'person:' || id. Budgets found spent are marked refused, so
+// that only the first refusal of a lockout is audited.
 //
 // $1 the typed account and $2 the account name inside it (both lower case),
 // $3 its name budget, $4 the address budget, $5 the device budget and $6 the
 // device cookie's person (empty without one), $7 the burst, $8 seconds per
 // refill, $9 the time (DB.Clock, which tests stop).
-//
-// Two attempts at once may both see the last try; the update then takes it
-// from the row as it is, so the count of failures is exact and the budget
-// goes below zero for a while. On the way, a few budgets that have refilled
-// are swept (SKIP LOCKED: never waiting for another sign-in).
-const signInBudgetsSQL = `WITH who AS (
+const checkSignInSQL = `WITH who AS (
 	SELECT (SELECT id::text FROM people
 		WHERE lower(account_name) = $1 OR (email <> '' AND lower(email) = $1) OR lower(account_name) = $2
 		ORDER BY lower(account_name) = $1 DESC, lower(email) = $1 DESC LIMIT 1) AS person_id
@@ -65,34 +61,20 @@ const signInBudgetsSQL = `WITH who AS (
 		ELSE array_remove(ARRAY[$4, $3, 'person:' || who.person_id], NULL) END) AS key
 	FROM who
 ), cur AS (
-	SELECT w.key, least($7::float8, coalesce(b.tokens + extract(epoch FROM greatest($9::timestamptz - b.updated_at, '0s'))::float8 / $8::float8, $7)) AS tokens
+	SELECT w.key, least($7::float8, coalesce(b.tokens +
+		extract(epoch FROM greatest($9::timestamptz - b.updated_at, '0s'))::float8 / $8::float8, $7::float8)) AS tokens
 	FROM want w LEFT JOIN signin_budgets b ON b.key = w.key
-), verdict AS (
-	SELECT coalesce(bool_and(tokens >= 1), false) AS ok FROM cur
-), taken AS (
-	INSERT INTO signin_budgets AS b (key, tokens, updated_at, refused_at)
-	SELECT key, tokens - 1, $9::timestamptz, NULL FROM cur WHERE (SELECT ok FROM verdict)
-	ON CONFLICT (key) DO UPDATE SET
-		tokens = least($7::float8, b.tokens + extract(epoch FROM greatest($9::timestamptz - b.updated_at, '0s'))::float8 / $8::float8) - 1,
-		updated_at = $9::timestamptz, refused_at = NULL
-	RETURNING key
 ), refused AS (
 	UPDATE signin_budgets b SET refused_at = $9::timestamptz FROM cur
-	WHERE NOT (SELECT ok FROM verdict) AND b.key = cur.key AND cur.tokens < 1 AND b.refused_at IS NULL
+	WHERE b.key = cur.key AND cur.tokens < 1 AND b.refused_at IS NULL
 	RETURNING b.key
-), swept AS (
-	DELETE FROM signin_budgets WHERE key = ANY(ARRAY(
-		SELECT key FROM signin_budgets
-		WHERE updated_at < $9::timestamptz - make_interval(secs => $7::float8 * $8::float8) AND key NOT IN (SELECT key FROM want)
-			AND tokens + extract(epoch FROM greatest($9::timestamptz - updated_at, '0s'))::float8 / $8::float8 >= $7::float8
-		ORDER BY updated_at LIMIT 20 FOR UPDATE SKIP LOCKED))
 )
-SELECT coalesce(who.person_id, ''), (SELECT ok FROM verdict), array(SELECT key FROM want ORDER BY key),
-	array(SELECT key FROM refused ORDER BY key)
+SELECT coalesce(who.person_id, ''), coalesce((SELECT bool_and(tokens >= 1) FROM cur), true),
+	array(SELECT key FROM want ORDER BY key), array(SELECT key FROM refused ORDER BY key)
 FROM who`
 
-// BeginSignIn takes one try from every budget the attempt draws on, or
-// refuses with portal.ErrTooManySignIns when any is spent.
+// BeginSignIn checks every budget the attempt draws on, or refuses with
+// portal.ErrTooManySignIns when any is spent.
 func (db *DB) BeginSignIn(ctx context.Context, a portal.SignInAttempt) (*portal.SignInTicket, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
@@ -105,7 +87,7 @@ func (db *DB) BeginSignIn(ctx context.Context, a portal.SignInAttempt) (*portal.
 	t := &portal.SignInTicket{Attempt: a}
 	var ok bool
 	var refused []string
-	err := db.Pool.QueryRow(ctx, signInBudgetsSQL, whole, name, nameBudget(name), addressBudget(a.Address),
+	err := db.Pool.QueryRow(ctx, checkSignInSQL, whole, name, nameBudget(name), addressBudget(a.Address),
 		device, a.DevicePerson, float64(portal.SignInBurst), portal.SignInRefill.Seconds(), db.now()).
 		Scan(&t.PersonID, &ok, &t.Budgets, &refused)
 	if err != nil {
@@ -129,25 +111,40 @@ func (db *DB) BeginSignIn(ctx context.Context, a portal.SignInAttempt) (*portal.
 	return t, portal.ErrTooManySignIns
 }
 
-// FailSignIn audits a wrong password; the tries BeginSignIn took stay taken.
+// spendSignInSQL takes one try from each budget in $1 and sweeps a few
+// budgets that have refilled (SKIP LOCKED: never waiting for another
+// sign-in). Attempts checked at once may all fail: each takes its try from
+// the row as it is then, so the count is exact and the budget goes below
+// zero, to refill from there. $2 the burst, $3 seconds per refill, $4 the
+// time.
+const spendSignInSQL = `WITH spent AS (
+	INSERT INTO signin_budgets AS b (key, tokens, updated_at)
+	SELECT unnest($1::text[]), $2::float8 - 1, $4::timestamptz
+	ON CONFLICT (key) DO UPDATE SET
+		tokens = least($2::float8, b.tokens +
+			extract(epoch FROM greatest($4::timestamptz - b.updated_at, '0s'))::float8 / $3::float8) - 1,
+		updated_at = $4::timestamptz, refused_at = NULL
+), swept AS (
+	DELETE FROM signin_budgets WHERE key = ANY(ARRAY(
+		SELECT key FROM signin_budgets
+		WHERE updated_at < $4::timestamptz - make_interval(secs => $2::float8 * $3::float8) AND key <> ALL($1::text[])
+			AND tokens + extract(epoch FROM greatest($4::timestamptz - updated_at, '0s'))::float8 / $3::float8 >= $2::float8
+		ORDER BY updated_at LIMIT 20 FOR UPDATE SKIP LOCKED))
+)
+SELECT 1`
+
+// FailSignIn takes one try from each of the attempt's budgets and audits
+// the failure, in one transaction.
 func (db *DB) FailSignIn(ctx context.Context, t *portal.SignInTicket) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, spendSignInSQL, t.Budgets, float64(portal.SignInBurst),
+			portal.SignInRefill.Seconds(), db.now()); err != nil {
+			return err
+		}
 		return auditSignIn(ctx, tx, t, "sign_in_failed", signInDetails(t))
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: fail sign-in: %w", err)
-	}
-	return nil
-}
-
-// RefundSignIn gives back the tries BeginSignIn took.
-func (db *DB) RefundSignIn(ctx context.Context, t *portal.SignInTicket) error {
-	if len(t.Budgets) == 0 {
-		return nil
-	}
-	if _, err := db.Pool.Exec(ctx, `UPDATE signin_budgets SET tokens = least($2, tokens + 1) WHERE key = ANY($1)`,
-		t.Budgets, float64(portal.SignInBurst)); err != nil {
-		return fmt.Errorf("postgres: refund sign-in: %w", err)
 	}
 	return nil
 }
