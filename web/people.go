@@ -77,7 +77,7 @@ func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prof.Redact(viewer(r))
-	render(w, r, view.Profile(s.page(r, prof.Person.DisplayName, "people"), prof))
+	render(w, r, view.Profile(s.page(r, portal.Isolate(prof.Person.DisplayName), "people"), prof))
 }
 
 func (s *Server) handleOrgChart(w http.ResponseWriter, r *http.Request) {

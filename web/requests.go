@@ -43,7 +43,7 @@ func (s *Server) renderGroup(w http.ResponseWriter, r *http.Request, status int,
 		s.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.GroupPage(s.page(r, d.Group.DisplayName, "groups"), d, a))
+	renderStatus(w, r, status, view.GroupPage(s.page(r, portal.Isolate(d.Group.DisplayName), "groups"), d, a))
 }
 
 func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
