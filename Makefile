@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 HTMX := static/assets/vendor/htmx.min.js
 
-.PHONY: run test bench generate check-generate vet static build clean
+.PHONY: run test soak bench generate check-generate vet static build clean
 
 ## run: build and start Tessera with a private PostgreSQL in ./var and demo data
 # Built first, with a word: the first build compiles every dependency and
@@ -42,6 +42,10 @@ vet:
 ## test: generated code check, vet, and every test against real servers
 test: static check-generate vet
 	$(GO) test -race -count=1 -timeout 14m ./...
+
+## soak: the crash test at 20 kill points instead of make test's 5 (TESSERA_KILL_POINTS)
+soak: static
+	TESSERA_KILL_POINTS=$${TESSERA_KILL_POINTS:-20} $(GO) test -count=1 -race -timeout 40m -v -run '^TestBulkJoinSurvivesKills$$' ./e2e/
 
 ## bench: performance figures on generated data (100,000 people)
 bench: static

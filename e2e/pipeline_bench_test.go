@@ -28,8 +28,14 @@ import (
 // end.
 func BenchmarkRequestPipeline(b *testing.B) {
 	rate := runPipeline(b, 100)
+	singleProcessRate = rate
 	figure("request_pipeline_throughput", rate, "requests/s", ">= 500")
 }
+
+// singleProcessRate is request_pipeline_throughput when
+// BenchmarkRequestPipeline ran in this run, for the target of the figure
+// with several processes.
+var singleProcessRate float64
 
 // BenchmarkRequestPipelineOneByOne is the same pipeline with the owner
 // deciding on each approval on its own (a transaction and a commit job
@@ -39,15 +45,17 @@ func BenchmarkRequestPipelineOneByOne(b *testing.B) {
 	fmt.Printf("figure: request_pipeline_one_by_one %.1f requests/s (no target: each approval decided on its own)\n", rate)
 }
 
-// runPipeline runs 6,000 requests through the pipeline, the owner deciding
-// on up to perDecision approvals at once, and returns requests per second.
-func runPipeline(b *testing.B, perDecision int) float64 {
-	const people = 10000
+// pipelinePeople is the organisation the pipeline figures are measured on.
+const pipelinePeople = 10000
+
+// pipelineSetup makes the owner-approval group of the pipeline figures in
+// a fresh copy of the organisation, and returns its owner and the people
+// who will ask to join it.
+func pipelineSetup(b *testing.B) (*postgres.DB, portal.Viewer, string, []portal.Viewer) {
 	ctx := context.Background()
-	pool := harness.Pool(b, harness.SeededDatabaseURL(b, people))
+	pool := harness.Pool(b, harness.SeededDatabaseURL(b, pipelinePeople))
 	db := postgres.New(pool)
-	harness.StartWorkers(b, db, nil, "http://tessera.test")
-	org, err := demo.Generate(people)
+	org, err := demo.Generate(pipelinePeople)
 	require.NoError(b, err)
 	owner := portal.Viewer{PersonID: org.Accounts[1].PersonID, DisplayName: "Mateo"}
 	var groupID string
@@ -61,7 +69,17 @@ func runPipeline(b *testing.B, perDecision int) float64 {
 			requesters = append(requesters, portal.Viewer{PersonID: p.ID, DisplayName: p.DisplayName})
 		}
 	}
-	n := min(len(requesters), 6000)
+	return db, owner, groupID, requesters[:min(len(requesters), 6000)]
+}
+
+// runPipeline runs 6,000 requests through the pipeline, the owner deciding
+// on up to perDecision approvals at once, and returns requests per second.
+func runPipeline(b *testing.B, perDecision int) float64 {
+	ctx := context.Background()
+	db, owner, groupID, requesters := pipelineSetup(b)
+	pool := db.Pool
+	harness.StartWorkers(b, db, nil, "http://tessera.test")
+	n := len(requesters)
 	settle(b, pool)
 	b.ResetTimer()
 	start := time.Now()
@@ -142,4 +160,96 @@ func runPipeline(b *testing.B, perDecision int) float64 {
 	b.ReportMetric(rate, "requests/s")
 	b.Logf("%d requests submitted, approved and committed in %s", n, elapsed.Round(time.Millisecond))
 	return rate
+}
+
+// BenchmarkRequestPipelineTwoWebTwoWorker is the pipeline of
+// BenchmarkRequestPipeline on four `tessera serve` processes, two web and
+// two workers, on one database: people submit through both web processes
+// over HTTP, the owner approves through both ("Approve selected", 100 at
+// a time), and the workers authorize and commit. The target is 0.9 times
+// the single-process figure of the same run (measured here when
+// BenchmarkRequestPipeline did not run before it).
+func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
+	if singleProcessRate == 0 {
+		singleProcessRate = runPipeline(b, 100)
+		b.Logf("single process, for the target: %.1f requests/s", singleProcessRate)
+	}
+	ctx := context.Background()
+	db, owner, groupID, requesters := pipelineSetup(b)
+	pool := db.Pool
+	url := pool.Config().ConnString()
+	webs := []*harness.Tessera{
+		harness.StartProcess(b, url, harness.ProcessOptions{Role: "web"}),
+		harness.StartProcess(b, url, harness.ProcessOptions{Role: "web"}),
+	}
+	harness.StartProcess(b, url, harness.ProcessOptions{Role: "worker"})
+	harness.StartProcess(b, url, harness.ProcessOptions{Role: "worker"})
+	clients := make([]*webClient, len(requesters))
+	for i, v := range requesters {
+		clients[i] = signIn(b, db, v.PersonID)
+	}
+	approver := signIn(b, db, owner.PersonID)
+	n := len(requesters)
+	settle(b, pool)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				clients[i].askToJoin(webs[i%2].URL, groupID)
+			}
+		}()
+	}
+	decided := map[string]bool{}
+	chunks := make(chan []string, 1000)
+	var dwg sync.WaitGroup
+	for w := range 8 {
+		dwg.Add(1)
+		go func() {
+			defer dwg.Done()
+			for chunk := range chunks {
+				approver.approve(webs[w%2].URL, chunk)
+			}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var completed int
+		require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM group_members WHERE group_id = $1", groupID).Scan(&completed))
+		if completed == n {
+			break
+		}
+		require.True(b, time.Now().Before(deadline), "only %d of %d completed", completed, n)
+		rows, err := pool.Query(ctx, `SELECT id FROM approvals WHERE status = 'pending'`)
+		require.NoError(b, err)
+		var waiting []string
+		for rows.Next() {
+			var id string
+			require.NoError(b, rows.Scan(&id))
+			if !decided[id] {
+				decided[id] = true
+				waiting = append(waiting, id)
+			}
+		}
+		require.NoError(b, rows.Err())
+		for chunk := range slices.Chunk(waiting, 100) {
+			chunks <- chunk
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	close(chunks)
+	dwg.Wait()
+	wg.Wait()
+	b.StopTimer()
+	rate := float64(n) / elapsed.Seconds()
+	b.ReportMetric(rate, "requests/s")
+	b.Logf("%d requests submitted and approved through 2 web processes and committed by 2 workers in %s", n,
+		elapsed.Round(time.Millisecond))
+	figure("request_pipeline_two_web_two_worker", rate, "requests/s",
+		fmt.Sprintf(">= %.1f: 0.9 × request_pipeline_throughput %.1f of this run", 0.9*singleProcessRate, singleProcessRate))
 }

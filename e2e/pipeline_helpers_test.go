@@ -85,6 +85,11 @@ func newJoinPipeline(tb testing.TB, n int) *joinPipeline {
 	}
 	require.NoError(tb, rows.Err())
 	require.Len(tb, p.requesters, n)
+	// From here on the tessera processes, given the secret key, write to
+	// the audit chain keyed; the test's own writes (sessions, requests,
+	// decisions) go through a pool keyed alike.
+	p.pool = harness.KeyedPool(tb, p.url, p.ad.SecretKey)
+	p.db = postgres.New(p.pool)
 	return p
 }
 
@@ -208,12 +213,22 @@ type webClient struct {
 // signedIn opens a session for personID, as signing in would.
 func (p *joinPipeline) signedIn(tb testing.TB, personID string) *webClient {
 	tb.Helper()
+	return signIn(tb, p.db, personID)
+}
+
+// webTransport keeps connections to the web processes open between
+// requests, as browsers do.
+var webTransport = &http.Transport{MaxIdleConnsPerHost: 32}
+
+// signIn opens a session for personID in db, as signing in would.
+func signIn(tb testing.TB, db *postgres.DB, personID string) *webClient {
+	tb.Helper()
 	ctx := context.Background()
-	token, err := p.db.CreateSession(ctx, personID, "local")
+	token, err := db.CreateSession(ctx, personID, "local")
 	require.NoError(tb, err)
-	c := &webClient{tb: tb, session: token, http: &http.Client{Timeout: 60 * time.Second,
+	c := &webClient{tb: tb, session: token, http: &http.Client{Timeout: 60 * time.Second, Transport: webTransport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	require.NoError(tb, p.pool.QueryRow(ctx, `SELECT csrf_token FROM sessions WHERE person_id = $1 ORDER BY created_at DESC LIMIT 1`,
+	require.NoError(tb, db.Pool.QueryRow(ctx, `SELECT csrf_token FROM sessions WHERE person_id = $1 ORDER BY created_at DESC LIMIT 1`,
 		personID).Scan(&c.csrf))
 	return c
 }

@@ -125,6 +125,18 @@ func (e *Engine) exportRequestTo(ctx context.Context, sys *portal.ConnectedSyste
 	if _, err := e.syncObjects(ctx, sys, sc, scratch); err != nil {
 		return err
 	}
+	// Nothing of this request waits for this system: its change went out
+	// with an earlier export (one bulk decision commits hundreds of joins
+	// to one group, and the first of their jobs exports them all), or it
+	// needs none. No connection, no export run, no confirming import.
+	var waiting bool
+	if err := e.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM export_requests WHERE request_id = $1 AND system_id = $2)",
+		sc.requestID, sys.ID).Scan(&waiting); err != nil {
+		return fmt.Errorf("syncsvc: exports of request: %w", err)
+	}
+	if !waiting {
+		return nil
+	}
 	// While the system is down, retries leave no run behind: its status
 	// says it is unreachable, and the pending export waits.
 	conn, err := e.open(ctx, sys)

@@ -5,6 +5,7 @@ package harness
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tessera-idm/tessera/migrations"
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
 )
@@ -123,6 +125,28 @@ func Postgres(tb testing.TB) *pgxpool.Pool {
 func Pool(tb testing.TB, url string) *pgxpool.Pool {
 	tb.Helper()
 	pool, err := postgres.Open(context.Background(), url, nil)
+	if err != nil {
+		tb.Fatalf("harness: open pool: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// KeyedPool opens a pool on url whose sessions append to the audit chain
+// under the audit key of secretKey (TESSERA_SECRET_KEY, base64), as the
+// tessera processes given that key do: once one of them has written to the
+// chain, a test writes to it through such a pool.
+func KeyedPool(tb testing.TB, url, secretKey string) *pgxpool.Pool {
+	tb.Helper()
+	raw, err := base64.StdEncoding.DecodeString(secretKey)
+	if err != nil {
+		tb.Fatalf("harness: secret key: %v", err)
+	}
+	key, err := portal.NewAuditKey(raw)
+	if err != nil {
+		tb.Fatalf("harness: audit key: %v", err)
+	}
+	pool, err := postgres.Open(context.Background(), url, key)
 	if err != nil {
 		tb.Fatalf("harness: open pool: %v", err)
 	}

@@ -1,0 +1,178 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// killPoints is how many times TestBulkJoinSurvivesKills kills Tessera:
+// TESSERA_KILL_POINTS (`make soak` sets 20), or 5.
+func killPoints(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("TESSERA_KILL_POINTS")
+	if v == "" {
+		return 5
+	}
+	k, err := strconv.Atoi(v)
+	require.NoError(t, err, "TESSERA_KILL_POINTS")
+	require.Positive(t, k, "TESSERA_KILL_POINTS")
+	return k
+}
+
+// TestBulkJoinSurvivesKills kills `tessera serve` (all roles in one
+// process) with SIGKILL at random moments while 1,000 join requests are
+// approved in bulk and exported to Samba AD, and starts it again each
+// time: every request ends completed, every membership is in AD exactly
+// once, and nothing is left pending.
+func TestBulkJoinSurvivesKills(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	kills := killPoints(t)
+	ctx := context.Background()
+	started := time.Now()
+	p := newJoinPipeline(t, n)
+	setup := time.Since(started)
+	// The requests are submitted as the web tier would, with their first
+	// job inserted in the same transaction (an insert-only River client).
+	inserter, err := river.NewClient(riverpgxv5.New(p.pool), &river.Config{})
+	require.NoError(t, err)
+	p.db.Jobs = inserter
+	proc := harness.StartProcess(t, p.url, harness.ProcessOptions{Env: []string{"TESSERA_SECRET_KEY=" + p.ad.SecretKey}})
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				v := p.requesters[i]
+				_, err := p.db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: p.groupID,
+					PersonID: v.PersonID, Justification: "Crash test"})
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	// The kill points: random moments of the run, measured in progress
+	// (each request counts once when committed and once when completed),
+	// each a little later than the progress says, at random.
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	points := make([]int, kills)
+	for i := range points {
+		points[i] = 1 + rng.IntN(2*n-1)
+	}
+	slices.Sort(points)
+	t.Logf("kill points (progress out of %d): %v", 2*n, points)
+	progress := func() int {
+		return p.count(t, `SELECT count(*) FILTER (WHERE status IN ('committed', 'completed'))
+			+ count(*) FILTER (WHERE status = 'completed') FROM requests WHERE group_id = $1`, p.groupID)
+	}
+
+	// The owner approves in bulk ("Approve selected", up to 500 at once)
+	// whatever waits, whether Tessera is up or not: decisions are the web
+	// tier's, and their commit job waits in River.
+	stop := make(chan struct{})
+	decideErr := make(chan error, 1)
+	go func() {
+		decided := map[string]bool{}
+		for {
+			select {
+			case <-stop:
+				decideErr <- nil
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			rows, err := p.pool.Query(ctx, "SELECT id::text FROM approvals WHERE status = 'pending' ORDER BY id")
+			if err != nil {
+				decideErr <- err
+				return
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				decideErr <- err
+				return
+			}
+			var waiting []string
+			for _, id := range ids {
+				if !decided[id] {
+					decided[id] = true
+					waiting = append(waiting, id)
+				}
+			}
+			for chunk := range slices.Chunk(waiting, portal.MaxBulkDecisions) {
+				results, err := p.db.DecideMany(ctx, p.owner, chunk, true, "")
+				if err == nil {
+					err = errors.Join(results...)
+				}
+				if err != nil {
+					decideErr <- err
+					return
+				}
+			}
+		}
+	}()
+
+	run := time.Now()
+	// alive fails the test at once when the owner's decisions failed, and
+	// says where each request is when the run takes too long.
+	alive := func() {
+		select {
+		case err := <-decideErr:
+			require.NoError(t, err, "the owner's decisions")
+		default:
+		}
+		if time.Since(run) > 10*time.Minute {
+			rows, err := p.pool.Query(ctx, `SELECT r.status || coalesce(' ' || a.status, '') || ' jobs: ' || coalesce((SELECT
+					string_agg(j.kind || '/' || j.state || '/' || j.attempt, ',') FROM river_job j WHERE j.args->>'request_id' = r.id::text
+					OR j.args->'request_ids' ? r.id::text), '') || ' waits: ' || (SELECT count(*) FROM export_requests e WHERE e.request_id = r.id)
+				FROM requests r LEFT JOIN approvals a ON a.request_id = r.id WHERE r.group_id = $1 AND r.status <> 'completed' LIMIT 20`, p.groupID)
+			require.NoError(t, err)
+			stuck, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			require.FailNow(t, "the requests did not all complete", "progress %d of %d; not completed: %v", progress(), 2*n, stuck)
+		}
+	}
+	var at []int
+	for _, point := range points {
+		for progress() < point {
+			alive()
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		at = append(at, progress())
+		proc.Kill()
+		proc.Restart()
+		t.Logf("%s: killed and restarted at progress %d", time.Since(run).Round(time.Millisecond), at[len(at)-1])
+	}
+	for p.completed(t) < n {
+		alive()
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	require.NoError(t, <-decideErr)
+	p.requireExactlyOnce(t)
+	t.Logf("%d requests approved in bulk and exported to AD through %d kills (at progress %v of %d): set-up %s, run %s",
+		n, kills, at, 2*n, setup.Round(time.Second), time.Since(run).Round(time.Second))
+}
