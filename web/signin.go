@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -91,7 +92,9 @@ func (s *Server) beginSignIn(w http.ResponseWriter, r *http.Request, method, acc
 func (s *Server) failSignIn(w http.ResponseWriter, r *http.Request, t *portal.SignInTicket, f view.SignInForm, cause error) {
 	s.Logger.Info("sign-in failed", "method", t.Attempt.Method, "account", t.Attempt.Account, "person", t.PersonID,
 		"client", t.Attempt.Address, "known_device", t.KnownDevice)
-	if err := s.Auth.FailSignIn(r.Context(), t); err != nil {
+	// Counted even when the client hangs up first: it learns nothing it
+	// did not pay for.
+	if err := s.Auth.FailSignIn(context.WithoutCancel(r.Context()), t); err != nil {
 		s.Error(w, r, err)
 		return
 	}
