@@ -169,7 +169,7 @@ func policyWorkflow(p portal.Policy) string {
 func peopleNames(people []portal.NamedPerson) string {
 	names := make([]string, len(people))
 	for i, p := range people {
-		names[i] = p.DisplayName
+		names[i] = portal.Isolate(p.DisplayName)
 	}
 	return strings.Join(names, ", ")
 }
@@ -179,7 +179,7 @@ func workflowApprovers(w portal.ApprovalWorkflow) string {
 	case portal.ApproversNamed:
 		return peopleNames(w.Approvers)
 	case portal.ApproversSet:
-		return "The people of “" + w.ApproverSet + "”"
+		return "The people of “" + portal.Isolate(w.ApproverSet) + "”"
 	}
 	return w.ApproverSource.Label()
 }
@@ -273,7 +273,7 @@ func auditActor(e portal.AuditEntry) string {
 	case e.ActorName == "":
 		return "A person since deleted"
 	}
-	return e.ActorName + " (" + e.ActorAccount + ")"
+	return portal.Isolate(e.ActorName) + " (" + portal.Isolate(e.ActorAccount) + ")"
 }
 
 // auditTarget names an audit entry's target by its kind and name; the ID of
