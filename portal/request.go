@@ -32,6 +32,10 @@ const (
 	StatusCommitted   RequestStatus = "committed"
 	StatusCompleted   RequestStatus = "completed"
 	StatusFailed      RequestStatus = "failed"
+	// StatusSuperseded: applied in the portal, but a later request changed
+	// the same attributes or membership before a connected system
+	// confirmed this one's values; its timeline names that request.
+	StatusSuperseded RequestStatus = "superseded"
 )
 
 // Label is the status as people read it.
@@ -51,14 +55,48 @@ func (s RequestStatus) Label() string {
 		return "Done"
 	case StatusFailed:
 		return "Failed"
+	case StatusSuperseded:
+		return "Superseded by a later change"
 	}
 	return string(s)
 }
 
-// Final reports whether the request can no longer change.
+// Final reports whether the request's status can no longer change: every
+// status but authorizing and committed. A failed request stays failed,
+// even when its values reach a connected system later (its timeline then
+// says so).
 func (s RequestStatus) Final() bool {
 	return s != StatusAuthorizing && s != StatusCommitted
 }
+
+// EventKind is the kind of a step on a request's timeline.
+type EventKind string
+
+// The kinds of timeline steps. Only portal/postgres writes them; the sync
+// engine records its own through it.
+const (
+	KindSubmitted         EventKind = "submitted"
+	KindApprovalRequested EventKind = "approval_requested"
+	KindApproved          EventKind = "approved"
+	KindRejected          EventKind = "rejected"
+	KindReminded          EventKind = "reminded"
+	KindEscalated         EventKind = "escalated"
+	KindCommitted         EventKind = "committed"
+	KindCompleted         EventKind = "completed"
+	KindDenied            EventKind = "denied"
+	KindExpired           EventKind = "expired"
+	KindCanceled          EventKind = "canceled"
+	KindFailed            EventKind = "failed"
+	// KindExported: a connected system confirmed the request's values.
+	KindExported EventKind = "exported"
+	// KindExportFailed: a connected system refused the change.
+	KindExportFailed EventKind = "export_failed"
+	// KindExportSkipped: the object was gone from the system before the
+	// change was confirmed.
+	KindExportSkipped EventKind = "export_skipped"
+	// KindSuperseded: a later request changed the same values first.
+	KindSuperseded EventKind = "superseded"
+)
 
 // Request is one change a person asked for.
 type Request struct {
@@ -107,7 +145,7 @@ func (r *Request) Summary() string {
 // RequestEvent is one step on a request's timeline.
 type RequestEvent struct {
 	At        time.Time
-	Kind      string // submitted, approval_requested, approved, rejected, reminded, escalated, committed, completed, denied, expired, canceled
+	Kind      EventKind
 	ActorName string
 	Detail    string
 }

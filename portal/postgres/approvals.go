@@ -177,7 +177,7 @@ func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error
 			wake, _ = nextTimer(w, now, *deadline)
 		}
 		return db.addApprovers(ctx, tx, id, requestID, requester, approvers, false,
-			"approval_requested", "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText),
+			portal.KindApprovalRequested, "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText),
 			stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
 				[]any{id, requestID, needed, deadline}})
 	})
@@ -277,7 +277,7 @@ var genericPlans = stmt{SQL: "SET LOCAL plan_cache_mode = force_generic_plan"}
 // with them names them between prefix and suffix; it is written by the
 // same statement.
 func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool,
-	kind, prefix, suffix string, before ...stmt) error {
+	kind portal.EventKind, prefix, suffix string, before ...stmt) error {
 	event := portal.EventApprovalRequested
 	if escalation {
 		event = portal.EventEscalated
@@ -337,7 +337,7 @@ func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string,
 		return err
 	}
 	return recordStatus(ctx, tx, requestID, status, "request_"+string(status), map[string]string{"detail": detail},
-		append(earlier, event{string(status), actorID, detail})...)
+		append(earlier, event{portal.EventKind(status), actorID, detail})...)
 }
 
 // Decide records the viewer's decision on one approval; see DecideMany.
@@ -479,7 +479,7 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 				detail = strings.TrimSpace("As deputy for " + *d.PrincipalName + ". " + reason)
 			}
 			rec := recording{d.RequestID, "approval_" + verdict, map[string]any{"approval": d.ApprovalID, "reason": reason},
-				[]event{{verdict, v.PersonID, detail}}}
+				[]event{{portal.EventKind(verdict), v.PersonID, detail}}}
 			if !approve {
 				// One rejection ends the approval and denies the request.
 				if err := db.notify(ctx, tx, portal.EventDenied, d.RequestID, d.Requester); err != nil {
@@ -488,7 +488,7 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 				denied := "Rejected by " + v.DisplayName + ": " + reason
 				rec.Action = "request_denied"
 				rec.Details["detail"] = denied
-				rec.Events = append(rec.Events, event{string(portal.StatusDenied), v.PersonID, denied})
+				rec.Events = append(rec.Events, event{portal.KindDenied, v.PersonID, denied})
 			}
 			recs = append(recs, rec)
 		}
@@ -615,7 +615,7 @@ func (db *DB) failCommit(ctx context.Context, requestID string, problem error) e
 			return err
 		}
 		return recordStatus(ctx, tx, requestID, portal.StatusFailed, "request_failed", map[string]string{"detail": detail},
-			event{string(portal.StatusFailed), "", detail})
+			event{portal.KindFailed, "", detail})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: fail commit %s: %w", requestID, err)
@@ -656,7 +656,7 @@ func (db *DB) Remind(ctx context.Context, approvalID string, round int) error {
 				return err
 			}
 		}
-		return addEvent(ctx, tx, requestID, "reminded", "", fmt.Sprintf("Reminded %d approver(s).", len(ids)))
+		return addEvent(ctx, tx, requestID, portal.KindReminded, "", fmt.Sprintf("Reminded %d approver(s).", len(ids)))
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: remind %s: %w", approvalID, err)
@@ -713,7 +713,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 				return err
 			}
 			if err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, escalateTo, true,
-				"escalated", "No decision by the deadline; escalated to ", "."); err != nil {
+				portal.KindEscalated, "No decision by the deadline; escalated to ", "."); err != nil {
 				return err
 			}
 			return db.scheduleDeadline(ctx, tx, w, approvalID, round+1, now, deadline)
@@ -722,7 +722,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 			if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'approved' WHERE id = $1", approvalID); err != nil {
 				return err
 			}
-			if err := addEvent(ctx, tx, requestID, "approved", "", "Approved automatically: no decision by the final deadline."); err != nil {
+			if err := addEvent(ctx, tx, requestID, portal.KindApproved, "", "Approved automatically: no decision by the final deadline."); err != nil {
 				return err
 			}
 			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: []string{requestID}}, nil)
@@ -756,7 +756,7 @@ func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, un
 			"The membership ended on "+until.UTC().Format("2 Jan 2006 15:04 UTC")+".").Scan(&id); err != nil {
 			return err
 		}
-		return db.apply(ctx, tx, id, "", event{"submitted", "", "Time-bound membership ended."})
+		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", "Time-bound membership ended."})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: expire membership: %w", err)

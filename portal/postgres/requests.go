@@ -50,12 +50,15 @@ func (db *DB) notify(ctx context.Context, tx pgx.Tx, event, requestID, recipient
 	return db.insertJob(ctx, tx, workflow.NotifyArgs{Event: event, RequestID: requestID, RecipientID: recipientID}, nil)
 }
 
-func addEvent(ctx context.Context, tx pgx.Tx, requestID, kind, actorID, detail string) error {
+func addEvent(ctx context.Context, tx pgx.Tx, requestID string, kind portal.EventKind, actorID, detail string) error {
 	return record(ctx, tx, requestID, "", nil, event{kind, actorID, detail})
 }
 
 // event is one timeline entry to record.
-type event struct{ Kind, ActorID, Detail string }
+type event struct {
+	Kind            portal.EventKind
+	ActorID, Detail string
+}
 
 // record adds timeline events to a request and, when action is set, the
 // audit entry for them, in one statement (one round trip on a hot path).
@@ -110,7 +113,7 @@ func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 		ids = append(ids, r.RequestID)
 		var first *string
 		for i, e := range r.Events {
-			reqs, kinds, texts = append(reqs, r.RequestID), append(kinds, e.Kind), append(texts, e.Detail)
+			reqs, kinds, texts = append(reqs, r.RequestID), append(kinds, string(e.Kind)), append(texts, e.Detail)
 			var actor *string
 			if e.ActorID != "" {
 				actor = &r.Events[i].ActorID
@@ -218,7 +221,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			id, nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), n.PersonID, changes, n.MemberUntil,
 			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
-		submitted := event{"submitted", v.PersonID, "under policy “" + pol.Name + "”"}
+		submitted := event{portal.KindSubmitted, v.PersonID, "under policy “" + pol.Name + "”"}
 		if pol.WorkflowID != "" {
 			// The audit entry is written last: it takes the audit chain's
 			// lock, which is held until commit.
@@ -519,7 +522,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 	// With connected systems to export to, the request completes when
 	// they confirm the change; the sync hand-off is enqueued with it.
 	rec := recording{requestID, "request_committed", map[string]any{"operation": op},
-		append(earlier, event{"committed", actorID, ""}, event{"completed", "", "No connected systems to export to."})}
+		append(earlier, event{portal.KindCommitted, actorID, ""}, event{portal.KindCompleted, "", "No connected systems to export to."})}
 	if syncing {
 		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.SyncExportArgs{RequestID: requestID}})
 		rec.Events = rec.Events[:len(rec.Events)-1]
@@ -708,7 +711,7 @@ func (db *DB) Cancel(ctx context.Context, v portal.Viewer, id string) error {
 		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'canceled' WHERE request_id = $1 AND status = 'pending'", id); err != nil {
 			return err
 		}
-		return record(ctx, tx, id, "request_canceled", nil, event{"canceled", v.PersonID, ""})
+		return record(ctx, tx, id, "request_canceled", nil, event{portal.KindCanceled, v.PersonID, ""})
 	})
 	return storeError("cancel request", err)
 }

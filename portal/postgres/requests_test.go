@@ -173,7 +173,7 @@ func count(list []string, s string) int {
 func kinds(events []portal.RequestEvent) []string {
 	var ks []string
 	for _, e := range events {
-		ks = append(ks, e.Kind)
+		ks = append(ks, string(e.Kind))
 	}
 	return ks
 }
@@ -618,7 +618,7 @@ func TestDeadlineEscalationAndFinalTimeout(t *testing.T) {
 	p.fire("approval_deadline", approval) // the second deadline: final timeout
 	_, events = p.waitStatus(v, r.ID, portal.StatusExpired)
 	p.email(v.PersonID, "Expired: Join VPN users", r.ID)
-	require.Equal(t, "expired", events[len(events)-1].Kind)
+	require.Equal(t, portal.KindExpired, events[len(events)-1].Kind)
 	require.False(t, p.isMember(g, v.PersonID))
 }
 

@@ -123,18 +123,19 @@ func statusClass(s portal.RequestStatus) string {
 	return ""
 }
 
-var eventLabels = map[string]string{
-	"submitted": "Requested", "approval_requested": "Sent for approval", "approved": "Approved",
-	"rejected": "Rejected", "reminded": "Reminder sent", "escalated": "Escalated", "committed": "Applied",
-	"completed": "Done", "denied": "Denied", "expired": "Expired", "canceled": "Canceled",
-	"exported": "Exported", "export_failed": "Export failed", "export_skipped": "Not exported", "failed": "Failed",
+var eventLabels = map[portal.EventKind]string{
+	portal.KindSubmitted: "Requested", portal.KindApprovalRequested: "Sent for approval", portal.KindApproved: "Approved",
+	portal.KindRejected: "Rejected", portal.KindReminded: "Reminder sent", portal.KindEscalated: "Escalated",
+	portal.KindCommitted: "Applied", portal.KindCompleted: "Done", portal.KindDenied: "Denied", portal.KindExpired: "Expired",
+	portal.KindCanceled: "Canceled", portal.KindExported: "Exported", portal.KindExportFailed: "Export failed",
+	portal.KindExportSkipped: "Not exported", portal.KindFailed: "Failed", portal.KindSuperseded: "Superseded",
 }
 
-func eventLabel(kind string) string {
+func eventLabel(kind portal.EventKind) string {
 	if l, ok := eventLabels[kind]; ok {
 		return l
 	}
-	return kind
+	return string(kind)
 }
 
 // attrLabel names a changeable attribute as people read it.
