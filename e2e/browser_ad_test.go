@@ -30,7 +30,7 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	pool := harness.Pool(t, dbURL)
 	db := postgres.New(pool)
 	s := harness.NewADSystem(t, db, dc, fmt.Sprintf("web%d", time.Now().UnixNano()%1e6))
-	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems)}
+	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems), Requests: postgres.New(pool)}
 	var vpn string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT name FROM groups WHERE display_name = 'VPN users'").Scan(&vpn))
 	u := syncsvc.DefaultUserRule(s.System.ID, dc.BaseDN)

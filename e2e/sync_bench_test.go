@@ -55,7 +55,7 @@ func BenchmarkFullSync(b *testing.B) {
 		bind_password_sealed, base_dn) VALUES ('bench AD', 'ad', '{127.0.0.1}', 636, 'ldaps', 'x',
 		'\x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d', 'DC=bench,DC=test') RETURNING id`).Scan(&systemID))
 	systems := postgres.NewConnectedSystems(db, nil)
-	e := &syncsvc.Engine{Pool: pool, Systems: systems}
+	e := &syncsvc.Engine{Pool: pool, Systems: systems, Requests: postgres.New(pool)}
 	for _, r := range []syncsvc.SyncRule{syncsvc.DefaultUserRule(systemID, "DC=bench,DC=test"), syncsvc.DefaultGroupRule(systemID, "DC=bench,DC=test")} {
 		require.NoError(b, e.SaveSyncRule(ctx, admin, r))
 	}
@@ -104,7 +104,7 @@ func BenchmarkApprovalToAD(b *testing.B) {
 	pool := harness.Postgres(b)
 	db := postgres.New(pool)
 	s := harness.NewADSystem(b, db, dc, fmt.Sprintf("bench%d", time.Now().UnixNano()%1e6))
-	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems)}
+	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems), Requests: postgres.New(pool)}
 	var owner string
 	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO people (account_name, display_name) VALUES ('owner-bench', 'Olga Owner')
 		RETURNING id`).Scan(&owner))
@@ -191,7 +191,7 @@ func BenchmarkExportThroughput(b *testing.B) {
 	pool := harness.Postgres(b)
 	db := postgres.New(pool)
 	s := harness.NewADSystem(b, db, dc, fmt.Sprintf("exp%d", time.Now().UnixNano()%1e6))
-	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems)}
+	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems), Requests: postgres.New(pool)}
 	_, err := pool.Exec(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name, title)
 		SELECT 'exp' || n, 'X' || n, 'Ex', 'Porter ' || n, 'Exporter ' || n, 'start' FROM generate_series(1, $1) n`, users)
 	require.NoError(b, err)

@@ -30,7 +30,7 @@ func TestExportSurvivesKill9(t *testing.T) {
 	pool := harness.Pool(t, url)
 	db := postgres.New(pool)
 	s := harness.NewADSystem(t, db, dc, fmt.Sprintf("kill%d", time.Now().UnixNano()%1e6))
-	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems)}
+	e := &syncsvc.Engine{Pool: pool, Systems: s.Systems, Open: ad.Opener(s.Systems), Requests: postgres.New(pool)}
 	_, err := pool.Exec(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
 		SELECT 'k' || n, 'K' || n, 'Kay', 'Number ' || n, 'Kay Number ' || n FROM generate_series(1, $1) n`, people)
 	require.NoError(t, err)

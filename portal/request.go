@@ -61,14 +61,6 @@ func (s RequestStatus) Label() string {
 	return string(s)
 }
 
-// Final reports whether the request's status can no longer change: every
-// status but authorizing and committed. A failed request stays failed,
-// even when its values reach a connected system later (its timeline then
-// says so).
-func (s RequestStatus) Final() bool {
-	return s != StatusAuthorizing && s != StatusCommitted
-}
-
 // EventKind is the kind of a step on a request's timeline.
 type EventKind string
 

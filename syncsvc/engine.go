@@ -112,11 +112,37 @@ type Engine struct {
 	// transaction; nil leaves them to the person's next change in the
 	// portal or the groups' next full recompute.
 	Dynamic DynamicGroups
+	// Requests records what became of the requests the engine carries: it
+	// alone writes their status and timeline (portal/postgres.DB does).
+	Requests RequestLife
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// Queue inserts, in tx, the River job that runs the queued run runID
 	// (workflow.SyncRunQueue makes one); nil: runs cannot be queued.
 	Queue func(ctx context.Context, tx pgx.Tx, runID int64, confirmDeletes bool) error
+}
+
+// RequestLife changes requests' status and timeline inside the engine's
+// own transaction; portal/postgres.DB implements it, and nothing in
+// syncsvc writes the requests or request_events tables itself. It is
+// declared here, as DynamicGroups is, rather than in portal: its methods
+// take a pgx.Tx, which portal does not know.
+type RequestLife interface {
+	// ExportsFailedTx marks the committed requests among ids failed: a
+	// system refused their change, detail says why.
+	ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, detail string) error
+	// ExportsConfirmedTx releases the requests whose changes to systemID
+	// were sent before sentBefore, when an import that started then has
+	// completed: "exported" when their values are still the portal's.
+	ExportsConfirmedTx(ctx context.Context, tx pgx.Tx, systemID, systemName string, sentBefore time.Time) error
+	// ExportsDroppedTx releases the requests waiting on connector space
+	// objects about to be deleted (why: portal.KindExported by the export,
+	// portal.KindExportSkipped gone from the system), or with nothing
+	// left to send (why empty).
+	ExportsDroppedTx(ctx context.Context, tx pgx.Tx, systemName string, csIDs []int64, why portal.EventKind) error
+	// SettleRequestsTx ends the committed requests among ids that wait for
+	// no export.
+	SettleRequestsTx(ctx context.Context, tx pgx.Tx, ids []string) error
 }
 
 // DynamicGroups re-evaluates every dynamic group for one person inside a

@@ -205,7 +205,7 @@ func TestFullSyncProvisionsUsersAndGroupsThenRequestsFlowAtOnce(t *testing.T) {
 }
 
 func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems) *syncsvc.Engine {
-	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Dynamic: postgres.New(pool)}
+	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Dynamic: postgres.New(pool), Requests: postgres.New(pool)}
 }
 
 func TestADOutageExportsWaitAndConverge(t *testing.T) {

@@ -284,6 +284,12 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 	ctx = context.WithoutCancel(ctx) // what was sent is recorded, even on shutdown
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		type refusal struct {
+			ids    []string
+			detail string
+		}
+		var refused []refusal
+		var deleted []int64 // objects the export deleted, with requests waiting on them
 		for _, o := range outcomes {
 			p := o.p
 			if o.err != nil {
@@ -297,11 +303,12 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 					p.CSID, status, p.Attempts, o.err.Error(), backoff(p.Attempts).String())
 				if status == "error" {
 					rec.count("error", p.DN, o.err.Error())
-					if p.Attempts == 1 && len(p.RequestIDs) > 0 {
-						b.Queue(`WITH f AS (UPDATE requests SET status = 'failed', updated_at = now()
-								WHERE id = ANY($1::uuid[]) AND status = 'committed' RETURNING id)
-							INSERT INTO request_events (request_id, kind, detail) SELECT id, 'export_failed', $2 FROM unnest($1::uuid[]) AS id`,
-							p.RequestIDs, fmt.Sprintf("%s refused the change: %v. An administrator has been shown the error; it is retried.", sys.Name, o.err))
+					if len(p.RequestIDs) > 0 {
+						// Only the requests still committed fail (once):
+						// the same refusal repeats on every retry.
+						refused = append(refused, refusal{p.RequestIDs, fmt.Sprintf("%s refused the change: %v. "+
+							"An administrator has been shown the error; the export is retried, and the request completes if its values go through.",
+							sys.Name, o.err)})
 					}
 				}
 				continue
@@ -312,10 +319,9 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 			}
 			rec.count(kind, o.dn, "exported")
 			if p.Op == ExportDelete {
-				// Nothing is left to confirm: "exported" now, and the
-				// object's delete releases (and completes) its requests.
-				b.Queue(`INSERT INTO request_events (request_id, kind, detail)
-					SELECT request_id, 'exported', $2 FROM export_requests WHERE cs_id = $1`, p.CSID, "Exported to "+sys.Name)
+				// Nothing is left to confirm: its requests are released
+				// ("exported") before the object goes.
+				deleted = append(deleted, p.CSID)
 				b.Queue("DELETE FROM cs_objects WHERE id = $1", p.CSID)
 				continue
 			}
@@ -351,7 +357,18 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 				queueMemberRename(b, sys.ID, p.DN, o.dn)
 			}
 		}
-		return tx.SendBatch(ctx, b).Close()
+		if err := e.Requests.ExportsDroppedTx(ctx, tx, sys.Name, deleted, portal.KindExported); err != nil {
+			return err
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		for _, r := range refused {
+			if err := e.Requests.ExportsFailedTx(ctx, tx, r.ids, r.detail); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

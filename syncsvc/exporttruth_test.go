@@ -4,10 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/syncsvc"
 )
 
@@ -66,4 +69,70 @@ func TestCycleStopsWhenTheWatermarkCannotBeRead(t *testing.T) {
 	runs, err := f.engine.Runs(ctx, f.sys.ID, 10)
 	require.NoError(t, err)
 	require.Empty(t, runs, "no import was started")
+}
+
+// The issue's repro: a name AD refuses (r1), then an unrelated change to
+// the same account (r2, carried by the same refused export), then a new
+// given name that AD takes (r3). r1's values never reached AD: it stays
+// failed and says r3 superseded it, instead of "exported" and "completed";
+// r2's phone number did reach AD with r3's export, so r2 completes.
+func TestTimelineOfARefusedRequestSaysWhatHappened(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
+	_, err := f.pool.Exec(ctx, `INSERT INTO policies (name, operation, requestor, attributes)
+		VALUES ('Own name', 'update_person', 'self', '{givenName,surname,displayName}')`)
+	require.NoError(t, err)
+	f.rules(t, nil)
+	f.converge(t)
+	// A system whose limits are not known yet lets the name through
+	// submission, as every system did before they were read.
+	_, err = f.pool.Exec(ctx, "DELETE FROM cs_attribute_limits WHERE system_id = $1", f.sys.ID)
+	require.NoError(t, err)
+	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
+	annV := portal.Viewer{PersonID: ann, DisplayName: "Ann Lee"}
+	submit := func(changes map[string]string, want portal.RequestStatus) string {
+		t.Helper()
+		req, err := f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann, Changes: changes})
+		require.NoError(t, err)
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			got, _, err := f.db.FindRequest(ctx, annV, req.ID)
+			require.NoError(c, err)
+			assert.Equal(c, want, got.Status)
+		}, 30*time.Second, 50*time.Millisecond)
+		return req.ID
+	}
+	r1 := submit(map[string]string{"givenName": strings.Repeat("G", 65), "surname": "Leeson", "displayName": "Ann Leeson"}, portal.StatusFailed)
+	r2 := submit(map[string]string{"phone": "+41 44 555 01 02"}, portal.StatusFailed)
+	r3 := submit(map[string]string{"givenName": "Annabel"}, portal.StatusCompleted)
+
+	timeline := func(id string) (portal.RequestStatus, []portal.EventKind, []string) {
+		t.Helper()
+		got, events, err := f.db.FindRequest(ctx, annV, id)
+		require.NoError(t, err)
+		var kinds []portal.EventKind
+		var details []string
+		for _, e := range events {
+			kinds, details = append(kinds, e.Kind), append(details, e.Detail)
+		}
+		return got.Status, kinds, details
+	}
+	status, kinds, details := timeline(r1)
+	require.Equal(t, portal.StatusFailed, status, "a failed request stays failed")
+	require.Equal(t, []portal.EventKind{portal.KindSubmitted, portal.KindCommitted, portal.KindExportFailed, portal.KindSuperseded}, kinds)
+	require.Contains(t, details[3], r3, "superseded by the request that changed the given name")
+	status, kinds, _ = timeline(r2)
+	require.Equal(t, portal.StatusCompleted, status, "its phone number reached AD with r3's export")
+	require.Equal(t, []portal.EventKind{portal.KindSubmitted, portal.KindCommitted, portal.KindExportFailed, portal.KindExported,
+		portal.KindCompleted}, kinds)
+	status, kinds, _ = timeline(r3)
+	require.Equal(t, portal.StatusCompleted, status)
+	require.Equal(t, []portal.EventKind{portal.KindSubmitted, portal.KindCommitted, portal.KindExported, portal.KindCompleted}, kinds)
+
+	e := f.entry(t, "ann"+f.prefix, "givenName", "sn", "displayName", "telephoneNumber")
+	require.Equal(t, "CN=Ann Leeson,OU=People,"+f.ou, e.DN)
+	require.Equal(t, "Annabel", e.GetAttributeValue("givenName"))
+	require.Equal(t, "Leeson", e.GetAttributeValue("sn"))
+	require.Equal(t, "+41 44 555 01 02", e.GetAttributeValue("telephoneNumber"))
 }

@@ -84,7 +84,7 @@ func (e *Engine) ExportRequest(ctx context.Context, requestID string) error {
 	if retry != nil {
 		return fmt.Errorf("%w: %w", portal.ErrTemporary, retry)
 	}
-	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return completeRequests(ctx, tx, []string{requestID}) })
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return e.Requests.SettleRequestsTx(ctx, tx, []string{requestID}) })
 }
 
 // exportingSystems are the enabled systems, not in staging, with rules.
@@ -223,9 +223,8 @@ func (e *Engine) DueCycles(ctx context.Context) ([]string, error) {
 
 // failRequest marks a request failed with the reason one system gave.
 func (e *Engine) failRequest(ctx context.Context, requestID, systemName string, cause error) error {
-	_, err := e.Pool.Exec(ctx, `WITH f AS (UPDATE requests SET status = 'failed', updated_at = now()
-			WHERE id = $1 AND status = 'committed' RETURNING id)
-		INSERT INTO request_events (request_id, kind, detail) VALUES ($1, 'export_failed', $2)`,
-		requestID, fmt.Sprintf("%s could not take the change: %s", systemName, portal.ErrorMessageOr(cause)))
-	return err
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		return e.Requests.ExportsFailedTx(ctx, tx, []string{requestID},
+			fmt.Sprintf("%s could not take the change: %s", systemName, portal.ErrorMessageOr(cause)))
+	})
 }

@@ -86,37 +86,42 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 	}
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
 		if full {
-			// What the full import did not see is gone from the system.
-			rows, err := tx.Query(ctx, `WITH gone AS (DELETE FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL
-					AND seen_run IS DISTINCT FROM $2 RETURNING id, dn)`+noteGone("gone", "$3")+`
-				SELECT dn FROM gone`, sys.ID, rec.id, sys.Name)
+			// What the full import did not see is gone from the system;
+			// the requests waiting on it learn so before it goes.
+			rows, err := tx.Query(ctx, `SELECT id, dn FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL
+				AND seen_run IS DISTINCT FROM $2`, sys.ID, rec.id)
 			if err != nil {
 				return err
 			}
-			gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
+			var ids []int64
+			var dns []string
+			var id int64
+			var dn string
+			if _, err := pgx.ForEachRow(rows, []any{&id, &dn}, func() error {
+				ids, dns = append(ids, id), append(dns, dn)
+				return nil
+			}); err != nil {
 				return err
 			}
-			for _, dn := range gone {
+			if len(ids) > 0 {
+				if err := e.Requests.ExportsDroppedTx(ctx, tx, sys.Name, ids, portal.KindExportSkipped); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, "DELETE FROM cs_objects WHERE id = ANY($1)", ids); err != nil {
+					return err
+				}
+			}
+			for _, dn := range dns {
 				rec.count("delete", dn, "no longer in the connected system")
 			}
 		}
 		if _, err := tx.Exec(ctx, "UPDATE connected_systems SET watermark = $2 WHERE id = $1", sys.ID, watermark); err != nil {
 			return err
 		}
-		return confirmExports(ctx, tx, sys, started)
+		// The exports sent before this import began are confirmed: it
+		// read the system after them.
+		return e.Requests.ExportsConfirmedTx(ctx, tx, sys.ID, sys.Name, started)
 	})
-}
-
-// noteGone is a CTE, to follow one named gone that deletes connector space
-// objects (RETURNING id, dn), that tells the requests still waiting to
-// have their change confirmed on one of them that it was deleted in the
-// system (named by the parameter system) first. Deleting the object
-// releases the requests, which then complete.
-func noteGone(gone, system string) string {
-	return `, noted AS (INSERT INTO request_events (request_id, kind, detail)
-		SELECT e.request_id, 'export_skipped', ` + system + ` || ' no longer has ' || g.dn || ': it was deleted or moved out of scope there before the change was confirmed.'
-		FROM export_requests e JOIN ` + gone + ` g ON g.id = e.cs_id)`
 }
 
 // unreachable returns err when it says the system did not answer.
@@ -148,12 +153,13 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 			byAnchor[o.Anchor] = o
 		}
 		b := &pgx.Batch{}
+		var gone []int64
 		for _, o := range objs {
 			cur := byAnchor[o.Anchor]
 			if o.Deleted {
 				if cur != nil {
-					b.Queue(`WITH gone AS (DELETE FROM cs_objects WHERE id = $1 RETURNING id, dn)`+noteGone("gone", "$2")+`
-						SELECT 1`, cur.ID, sys.Name)
+					gone = append(gone, cur.ID)
+					b.Queue(`DELETE FROM cs_objects WHERE id = $1`, cur.ID)
 					rec.count("delete", cur.DN, "deleted or moved out of scope")
 				}
 				continue
@@ -227,6 +233,10 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 					WHERE id = $1`, cur.ID, o.DN, data, nullRun(rec.id), changedAttrs(cur.Attrs, merged))
 			}
 			rec.count(kind, o.DN, "")
+		}
+		// The requests waiting on the deleted objects learn so first.
+		if err := e.Requests.ExportsDroppedTx(ctx, tx, sys.Name, gone, portal.KindExportSkipped); err != nil {
+			return err
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
@@ -309,29 +319,4 @@ func changedAttrs(before, after map[string][]string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// confirmExports confirms the exports sent before a completed import
-// started: the import read the system after them. The requests they
-// carried record "exported" and complete when nothing else is waiting.
-func confirmExports(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, importStarted time.Time) error {
-	// "Exported" goes on the timeline in the statement that releases the
-	// requests, before the trigger completes them.
-	_, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM export_requests WHERE system_id = $1 AND sent_at IS NOT NULL AND sent_at <= $2
-			RETURNING request_id)
-		INSERT INTO request_events (request_id, kind, detail) SELECT DISTINCT request_id, 'exported', $3 FROM gone`,
-		sys.ID, importStarted, "Exported to "+sys.Name)
-	return err
-}
-
-// completeRequests completes the requests among ids that wait for no
-// export; the trigger on export_requests does so whenever one is released.
-func completeRequests(ctx context.Context, tx pgx.Tx, ids []string) error {
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := tx.Exec(ctx, "SELECT complete_requests($1::uuid[])", ids)
-	return err
 }

@@ -938,6 +938,11 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 			}
 		}
 		if len(out.dropCS) > 0 {
+			// Adds never sent: the requests waiting on them have nothing
+			// left to wait for.
+			if err := e.Requests.ExportsDroppedTx(ctx, tx, sys.Name, out.dropCS, ""); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `DELETE FROM cs_objects WHERE id = ANY($1) AND anchor IS NULL`, out.dropCS); err != nil {
 				return err
 			}
@@ -958,9 +963,9 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 				WHERE id = ANY($1) AND export_op IS NOT NULL`, out.clear); err != nil {
 				return err
 			}
-			// Nothing to export for them any more: their requests are
-			// released (and completed by the trigger).
-			if _, err := tx.Exec(ctx, `DELETE FROM export_requests WHERE cs_id = ANY($1) AND sent_at IS NULL`, out.clear); err != nil {
+			// Nothing to export for them any more: the requests not yet
+			// sent are released.
+			if err := e.Requests.ExportsDroppedTx(ctx, tx, sys.Name, out.clear, ""); err != nil {
 				return err
 			}
 		}

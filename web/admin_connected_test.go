@@ -36,7 +36,7 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	org, err := demo.Generate(testPeople)
 	require.NoError(t, err)
 	systems := postgres.NewConnectedSystems(db, sealer)
-	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: slog.New(slog.DiscardHandler)}
+	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: slog.New(slog.DiscardHandler), Requests: postgres.New(pool)}
 	// Runs started from the pages are River jobs.
 	engine.Queue = workflow.SyncRunQueue(harness.StartWorkers(t, db, nil, "http://tessera.test", engine))
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,

@@ -365,7 +365,7 @@ func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 // syncEngine reads what the sync pages saved, over the test's database.
 func (tb *testBundle) syncEngine(t *testing.T, systems syncsvc.Systems) *syncsvc.Engine {
 	t.Helper()
-	return &syncsvc.Engine{Pool: tb.db.Pool, Systems: systems}
+	return &syncsvc.Engine{Pool: tb.db.Pool, Systems: systems, Requests: tb.db}
 }
 
 func TestSyncPagesForbiddenToOthers(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 
 // newEngine builds the sync engine over the portal's database.
 func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems, logger *slog.Logger) *syncsvc.Engine {
-	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: logger, Dynamic: postgres.New(pool)}
+	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: logger, Dynamic: postgres.New(pool), Requests: postgres.New(pool)}
 }
 
 const syncUsage = `Usage:

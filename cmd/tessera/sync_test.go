@@ -38,7 +38,7 @@ func TestSyncCommands(t *testing.T) {
 		Port: 1, TLSMode: portal.TLSLDAPS, BindUser: "svc@corp.example", BindPassword: "x", BaseDN: "DC=corp,DC=example",
 		Enabled: true})
 	require.NoError(t, err)
-	e := &syncsvc.Engine{Pool: pool, Systems: systems}
+	e := &syncsvc.Engine{Pool: pool, Systems: systems, Requests: postgres.New(pool)}
 	require.NoError(t, e.SaveSyncRule(ctx, admin, syncsvc.DefaultUserRule(sys.ID, "DC=corp,DC=example")))
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer

@@ -214,6 +214,10 @@ func (s *ConnectedSystems) DeleteConnectedSystem(ctx context.Context, v portal.V
 		if err != nil {
 			return err
 		}
+		// The requests waiting for it would wait for ever.
+		if err := releaseSystem(ctx, tx, id, before.Name); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, "DELETE FROM connected_systems WHERE id = $1", id); err != nil {
 			return err
 		}

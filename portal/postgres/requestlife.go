@@ -1,0 +1,183 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// The sync engine carries committed requests to the connected systems and
+// learns, inside its own transactions, how each export went. It changes a
+// request's status and timeline only through the methods in this file,
+// which take its transaction: they are the one owner of a request's life
+// after commit. The interface they satisfy, syncsvc.RequestLife, is
+// declared by syncsvc, as syncsvc.DynamicGroups is: portal knows nothing of
+// pgx, and an interface declared there would have to pass the transaction
+// as an `any` to be asserted back here, which hides the same dependency
+// instead of naming it.
+
+// ExportsFailedTx marks the committed requests among ids failed because a
+// connected system refused their change (detail says why, in words for the
+// requester), each with its timeline entry and audit entry. A request that
+// failed already is left as it is, so each failure is told once. A failed
+// request stays failed unless its values reach the system after all (the
+// export is retried): then it completes.
+func (db *DB) ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, detail string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `WITH f AS (UPDATE requests SET status = 'failed', updated_at = now()
+			WHERE id = ANY ($1::text[]::uuid[]) AND status = 'committed' RETURNING id),
+		e AS (INSERT INTO request_events (request_id, kind, detail) SELECT id, $2, $3 FROM f)
+		SELECT count(audit_append(NULL, 'request_failed', 'request', id::text, jsonb_build_object('detail', $3::text)))
+		FROM (SELECT id FROM f ORDER BY id) f`, ids, string(portal.KindExportFailed), detail)
+	if err != nil {
+		return fmt.Errorf("postgres: record failed exports: %w", err)
+	}
+	return nil
+}
+
+// ExportsConfirmedTx releases the requests whose changes to the system
+// systemID (called systemName) were sent before sentBefore: an import that
+// started then has read the system since. A request whose values are still
+// the portal's says "exported"; one that a later change overtook says by
+// which request, and is superseded once nothing else holds it.
+func (db *DB) ExportsConfirmedTx(ctx context.Context, tx pgx.Tx, systemID, systemName string, sentBefore time.Time) error {
+	return releaseExports(ctx, tx, "x.system_id = $1 AND x.sent_at IS NOT NULL AND x.sent_at <= $2",
+		[]any{systemID, sentBefore, systemName}, portal.KindExported, "'Exported to ' || $3::text", nil)
+}
+
+// ExportsDroppedTx releases the requests waiting on the connector space
+// objects csIDs of the system called systemName, before they are deleted
+// or when nothing is left to send them, for the reason why:
+// KindExported, the export deleted them (nothing is left to confirm);
+// KindExportSkipped, they are gone from the system (deleted there, or out
+// of scope) before the change was confirmed; "" (no timeline entry),
+// nothing is left to export to them, and only the requests not yet sent
+// are released.
+func (db *DB) ExportsDroppedTx(ctx context.Context, tx pgx.Tx, systemName string, csIDs []int64, why portal.EventKind) error {
+	if len(csIDs) == 0 {
+		return nil
+	}
+	cond, detail := "x.cs_id = ANY ($1::bigint[])", "''"
+	args := []any{csIDs, systemName}
+	switch why {
+	case "":
+		cond += " AND x.sent_at IS NULL"
+		args = args[:1] // every parameter must be used
+	case portal.KindExported:
+		detail = "'Exported to ' || $2::text"
+	case portal.KindExportSkipped:
+		detail = `$2::text || ' no longer has ' || c.dn || ': it was deleted or moved out of scope there before the change was confirmed.'`
+	default:
+		return fmt.Errorf("postgres: release exports: no such reason %q", why)
+	}
+	return releaseExports(ctx, tx, cond, args, why, detail, nil)
+}
+
+// SettleRequestsTx ends the committed requests among ids that wait for no
+// export: completed when their values are still the portal's, superseded
+// when a later change overtook them.
+func (db *DB) SettleRequestsTx(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return releaseExports(ctx, tx, "false", nil, "", "''", ids)
+}
+
+// releaseSystem releases every request waiting on the system systemID,
+// which is being deleted.
+func releaseSystem(ctx context.Context, tx pgx.Tx, systemID, systemName string) error {
+	return releaseExports(ctx, tx, "x.system_id = $1", []any{systemID, systemName}, portal.KindExportSkipped,
+		`$2::text || ' was removed from Tessera before it confirmed the change.'`, nil)
+}
+
+// personColumnsJSON maps each core attribute to its column, for SQL that
+// reads a person's current values by a request's attribute names.
+var personColumnsJSON = func() string {
+	m := map[string]string{}
+	for _, a := range portal.CoreSchema().All() {
+		if a.Core() {
+			m[a.Name] = a.Column
+		}
+	}
+	b, _ := json.Marshal(m) // a map of strings always encodes
+	return string(b)
+}()
+
+// releaseExports is the one statement behind the methods above. It
+// deletes the links between requests and connector space objects that
+// cond selects (export_requests x joined to its object c; args are its
+// parameters), writes a timeline entry of kind (none when empty) with the
+// text detail (SQL over x, c and args) for each request whose values are
+// still the portal's, and then ends the committed requests among the
+// released ones and settle that wait for nothing else: completed, or
+// superseded (with the request that overtook them) when their values are
+// no longer the portal's. A failed request completes only when its values
+// were confirmed after all; otherwise it stays failed, and its timeline
+// says which request overtook it.
+//
+// "Still the portal's" is how the sync engine's confirmation is read: a
+// confirming import saw the system after the export, and the export
+// carried the portal's current values, so they are the request's exactly
+// when the portal still holds what the request asked for.
+func releaseExports(ctx context.Context, tx pgx.Tx, cond string, args []any, kind portal.EventKind, detail string, settle []string) error {
+	p := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	kindP, colsP, settleP := p(string(kind)), p(personColumnsJSON), p(settle)
+	sql := `WITH gone AS (DELETE FROM export_requests x USING cs_objects c WHERE c.id = x.cs_id AND ` + cond + `
+			RETURNING x.cs_id, x.request_id, (` + detail + `)::text AS detail),
+		cur AS (SELECT r.id, r.status, r.operation, r.changes, r.created_at, r.person_id, r.group_id,
+				CASE r.operation
+				WHEN 'update_person' THEN NOT EXISTS (SELECT 1 FROM jsonb_each_text(r.changes) ch
+					WHERE coalesce(CASE WHEN ` + colsP + `::jsonb ? ch.key THEN to_jsonb(p) ->> (` + colsP + `::jsonb ->> ch.key)
+						ELSE p.extra ->> ch.key END, '') <> ch.value)
+				WHEN 'add_member' THEN EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = r.group_id AND m.person_id = r.person_id)
+				WHEN 'remove_member' THEN NOT EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = r.group_id AND m.person_id = r.person_id)
+				ELSE true END AS current,
+				NOT EXISTS (SELECT 1 FROM export_requests e WHERE e.request_id = r.id
+					AND NOT EXISTS (SELECT 1 FROM gone g WHERE g.cs_id = e.cs_id AND g.request_id = e.request_id)) AS settled
+			FROM requests r LEFT JOIN people p ON p.id = r.person_id
+			WHERE r.id IN (SELECT request_id FROM gone) OR r.id = ANY (` + settleP + `::text[]::uuid[])
+			-- Locked in ID order (as lockForApply locks), and read as the
+			-- lock finds them: a concurrent release has not completed them.
+			ORDER BY r.id FOR UPDATE OF r),
+		overtaken AS (SELECT c.id, coalesce('Superseded by request ' || l.id || coalesce(' of ' || lp.display_name, '') || ', a later change to the same '
+					|| CASE WHEN c.operation = 'update_person' THEN 'attributes' ELSE 'membership' END || ', before a connected system confirmed this one.',
+				'Superseded by a later change to the same values (made in a connected system or by an administrator) before a connected system confirmed this one.') AS detail,
+				l.id AS by_id
+			FROM cur c
+			LEFT JOIN LATERAL (SELECT l.id, l.requester_id FROM requests l WHERE l.id <> c.id AND l.created_at >= c.created_at
+					AND l.person_id = c.person_id AND l.status IN ('committed', 'completed', 'failed', 'superseded')
+					AND CASE WHEN c.operation = 'update_person' THEN l.operation = 'update_person' AND l.changes ?| ARRAY(SELECT jsonb_object_keys(c.changes))
+						ELSE l.group_id = c.group_id AND l.operation IN ('add_member', 'remove_member') END
+				ORDER BY l.created_at DESC, l.id LIMIT 1) l ON true
+			LEFT JOIN people lp ON lp.id = l.requester_id
+			WHERE NOT c.current),
+		done AS (UPDATE requests q SET status = CASE WHEN c.current THEN 'completed' ELSE 'superseded' END, updated_at = now()
+			FROM cur c WHERE q.id = c.id AND c.settled AND (c.status = 'committed'
+				OR c.status = 'failed' AND c.current AND ` + kindP + ` = 'exported' AND c.id IN (SELECT request_id FROM gone))
+			RETURNING q.id, q.status),
+		noted AS (INSERT INTO request_events (request_id, kind, detail)
+			SELECT request_id, kind, detail FROM (
+				SELECT DISTINCT 1 AS o, g.request_id, ` + kindP + `::text AS kind, g.detail FROM gone g JOIN cur c ON c.id = g.request_id
+					WHERE ` + kindP + ` <> '' AND (` + kindP + ` <> 'exported' OR c.current)
+				UNION ALL
+				SELECT 2, d.id, d.status, coalesce(o.detail, '') FROM done d LEFT JOIN overtaken o ON o.id = d.id
+				UNION ALL
+				SELECT 2, c.id, 'superseded', o.detail FROM cur c JOIN overtaken o ON o.id = c.id WHERE c.status = 'failed'
+					AND NOT EXISTS (SELECT 1 FROM request_events e WHERE e.request_id = c.id AND e.kind = 'superseded')
+			) t ORDER BY o, request_id)
+		SELECT count(audit_append(NULL, 'request_' || d.status, 'request', d.id::text,
+			CASE WHEN o.by_id IS NULL THEN '{}' ELSE jsonb_build_object('superseded_by', o.by_id) END))
+		FROM (SELECT id, status FROM done ORDER BY id) d LEFT JOIN overtaken o ON o.id = d.id`
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("postgres: release requests from exports: %w", err)
+	}
+	return nil
+}
