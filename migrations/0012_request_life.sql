@@ -22,3 +22,16 @@ CREATE TABLE cs_attribute_limits (
     max_len     integer NOT NULL CHECK (max_len >= 0),
     PRIMARY KEY (system_id, attribute)
 );
+
+-- The person attributes each connected system limits, derived by the sync
+-- engine from the limits above and the system's outbound flows (an
+-- attribute copied as it is to cs_attribute); request submission refuses a
+-- longer value, naming the system and the limit.
+CREATE TABLE person_attribute_limits (
+    system_id    uuid NOT NULL REFERENCES connected_systems (id) ON DELETE CASCADE,
+    attribute    text NOT NULL,
+    cs_attribute text NOT NULL,
+    max_len      integer NOT NULL CHECK (max_len >= 0),
+    PRIMARY KEY (system_id, attribute)
+);
+CREATE INDEX person_attribute_limits_attribute ON person_attribute_limits (attribute);

@@ -141,3 +141,12 @@ type Connector interface {
 type AttributeImporter interface {
 	ImportAlso(names []string)
 }
+
+// SchemaReader is a connector that can say how long each of the system's
+// attributes may be, so that the portal refuses a value the system would
+// refuse, at submission, instead of after the request was approved.
+type SchemaReader interface {
+	// AttributeLimits returns the longest value (in characters) of each
+	// attribute that has a limit, keyed by lower-case attribute name.
+	AttributeLimits(ctx context.Context) (map[string]int, error)
+}

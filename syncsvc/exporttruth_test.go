@@ -88,8 +88,10 @@ func TestTimelineOfARefusedRequestSaysWhatHappened(t *testing.T) {
 	f.converge(t)
 	// A system whose limits are not known yet lets the name through
 	// submission, as every system did before they were read.
-	_, err = f.pool.Exec(ctx, "DELETE FROM cs_attribute_limits WHERE system_id = $1", f.sys.ID)
-	require.NoError(t, err)
+	for _, table := range []string{"cs_attribute_limits", "person_attribute_limits"} {
+		_, err = f.pool.Exec(ctx, "DELETE FROM "+table+" WHERE system_id = $1", f.sys.ID)
+		require.NoError(t, err)
+	}
 	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
 	annV := portal.Viewer{PersonID: ann, DisplayName: "Ann Lee"}
 	submit := func(changes map[string]string, want portal.RequestStatus) string {
@@ -135,4 +137,48 @@ func TestTimelineOfARefusedRequestSaysWhatHappened(t *testing.T) {
 	require.Equal(t, "Annabel", e.GetAttributeValue("givenName"))
 	require.Equal(t, "Leeson", e.GetAttributeValue("sn"))
 	require.Equal(t, "+41 44 555 01 02", e.GetAttributeValue("telephoneNumber"))
+}
+
+// A full import reads the attribute limits from AD's schema (rangeUpper):
+// a given name over givenName's 64 characters is refused at submission,
+// with the system and the limit, before anyone approves it.
+func TestSubmissionRefusesWhatTheSchemaWouldRefuse(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
+	_, err := f.pool.Exec(ctx, `INSERT INTO policies (name, operation, requestor, attributes)
+		VALUES ('Own name', 'update_person', 'self', '{givenName,surname,displayName}')`)
+	require.NoError(t, err)
+	f.rules(t, nil)
+	f.converge(t)
+	var given, display int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT
+		(SELECT max_len FROM person_attribute_limits WHERE system_id = $1 AND attribute = 'givenName'),
+		(SELECT max_len FROM person_attribute_limits WHERE system_id = $1 AND attribute = 'displayName')`, f.sys.ID).Scan(&given, &display))
+	require.Equal(t, 64, given, "givenName's rangeUpper")
+	require.Equal(t, 256, display, "displayName's rangeUpper")
+
+	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
+	annV := portal.Viewer{PersonID: ann, DisplayName: "Ann Lee"}
+	_, err = f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann,
+		Changes: map[string]string{"givenName": strings.Repeat("G", 65), "displayName": "Ann Leeson"}})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "%v", err)
+	require.Contains(t, portal.ErrorMessage(err), f.sys.Name)
+	require.Contains(t, portal.ErrorMessage(err), "givenName takes at most 64")
+	_, err = f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann,
+		Changes: map[string]string{"givenName": strings.Repeat("G", 64)}})
+	require.NoError(t, err, "64 characters are taken")
+
+	// A rule that no longer copies the given name as it is lifts the limit.
+	f.rules(t, func(u, _ *syncsvc.SyncRule) {
+		for i := range u.Outbound {
+			if u.Outbound[i].CS == "givenName" {
+				u.Outbound[i].Expr = `person.givenName + ""`
+			}
+		}
+	})
+	_, err = f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann,
+		Changes: map[string]string{"givenName": strings.Repeat("H", 65)}})
+	require.NoError(t, err)
 }

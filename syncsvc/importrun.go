@@ -80,6 +80,11 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 	if err == nil {
 		err = flush()
 	}
+	if err == nil && full {
+		// A full import also reads how long the system's attributes may
+		// be, for the portal to check requests against.
+		err = e.readLimits(ctx, sys.ID, conn)
+	}
 	e.setReachable(ctx, sys.ID, unreachable(err))
 	if err != nil {
 		return err

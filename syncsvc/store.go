@@ -89,6 +89,10 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 		if err != nil {
 			return err
 		}
+		// Other flows, other limits on what requests may ask.
+		if err := e.derivePersonLimits(ctx, tx, r.SystemID); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, "SELECT audit_append(NULLIF($1, '')::uuid, 'sync_rule_save', 'connected_system', $2, $3)", v.PersonID, r.SystemID,
 			map[string]any{"class": r.Class, "scope": r.Scope, "join_rules": json.RawMessage(joins), "inbound": json.RawMessage(in),
 				"outbound": json.RawMessage(out), "provision": r.Provision, "dn_template": r.DNTemplate,

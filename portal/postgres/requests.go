@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -169,6 +170,16 @@ type target struct {
 	IsMember, IsOwner     bool   // the person's membership; the viewer's ownership
 	PersonName            string
 	PersonManagerID       string
+	// Limits are what the connected systems allow the attributes an
+	// update_person request changes.
+	Limits []systemLimit
+}
+
+// systemLimit is the longest value a connected system takes for a person
+// attribute, through the system's attribute its outbound flow writes.
+type systemLimit struct {
+	Attribute, System, CSAttribute string
+	MaxLen                         int
 }
 
 // Submit validates a request, evaluates policy, and in one transaction
@@ -284,6 +295,23 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 			})
 			return err
 		})
+	if n.Operation == portal.OpUpdatePerson {
+		// In the same round trip: the limits the connected systems read
+		// from their schemas (syncsvc keeps them), checked at submission
+		// so that nothing is approved that a system will refuse.
+		attrs := make([]string, 0, len(n.Changes))
+		for a := range n.Changes {
+			attrs = append(attrs, a)
+		}
+		b.Queue(`SELECT l.attribute, s.name, l.cs_attribute, l.max_len FROM person_attribute_limits l
+			JOIN connected_systems s ON s.id = l.system_id
+			WHERE l.attribute = ANY ($1::text[]) AND s.enabled ORDER BY l.max_len, s.name`, attrs).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				t.Limits, err = pgx.CollectRows(rows, pgx.RowToStructByPos[systemLimit])
+				return err
+			})
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return t, nil, err
 	}
@@ -342,6 +370,12 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
 			return portal.Errorf(portal.ECONFLICT, "%s is not a member of %s.", t.PersonName, t.GroupName)
 		}
 	case portal.OpUpdatePerson:
+		for _, l := range t.Limits {
+			if c := utf8.RuneCountInString(n.Changes[l.Attribute]); c > l.MaxLen {
+				return portal.Errorf(portal.EINVALID, "The new %s is too long for %s (%d characters): its attribute %s takes at most %d.",
+					strings.ToLower(portal.CoreSchema().Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
+			}
+		}
 		for attr := range n.Changes {
 			if a, ok := portal.CoreSchema().Lookup(attr); !ok || !a.Editable || !a.Core() {
 				return portal.Errorf(portal.EINVALID, "%q is not an attribute that can be changed.", attr)

@@ -1,0 +1,111 @@
+package syncsvc
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// storeLimits keeps the attribute limits a system's schema gave (lower-case
+// names), and the person attribute limits they make under its rules.
+func (e *Engine) storeLimits(ctx context.Context, tx pgx.Tx, systemID string, limits map[string]int) error {
+	names, lens := make([]string, 0, len(limits)), make([]int32, 0, len(limits))
+	for n, l := range limits {
+		names, lens = append(names, n), append(lens, int32(min(l, 1<<31-1)))
+	}
+	b := &pgx.Batch{}
+	b.Queue("DELETE FROM cs_attribute_limits WHERE system_id = $1", systemID)
+	b.Queue(`INSERT INTO cs_attribute_limits (system_id, attribute, max_len) SELECT $1, n, l FROM unnest($2::text[], $3::int[]) AS t(n, l)`,
+		systemID, names, lens)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("syncsvc: store attribute limits: %w", err)
+	}
+	return e.derivePersonLimits(ctx, tx, systemID)
+}
+
+// derivePersonLimits writes which person attributes a system limits: those
+// that an outbound flow of its user rule copies as they are (person.X) to
+// an attribute with a limit. The portal reads them when a request is
+// submitted, so that it refuses there what the system would refuse after
+// approval. Flows that compute a value are left out: their length is not
+// the attribute's. (The DN template's RDN is cut to cn's 64 characters.)
+func (e *Engine) derivePersonLimits(ctx context.Context, tx pgx.Tx, systemID string) error {
+	rules, err := e.rulesOf(ctx, tx, systemID)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, "SELECT attribute, max_len FROM cs_attribute_limits WHERE system_id = $1", systemID)
+	if err != nil {
+		return fmt.Errorf("syncsvc: attribute limits: %w", err)
+	}
+	limits := map[string]int{}
+	var name string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&name, &n}, func() error { limits[name] = n; return nil }); err != nil {
+		return fmt.Errorf("syncsvc: attribute limits: %w", err)
+	}
+	type limit struct {
+		cs  string
+		max int
+	}
+	byAttr := map[string]limit{}
+	for _, r := range rules {
+		if r.Class != ObjectUser {
+			continue
+		}
+		for _, f := range r.Outbound {
+			attr, ok := strings.CutPrefix(strings.TrimSpace(f.Expr), "person.")
+			if !ok || !isIdent(attr) {
+				continue
+			}
+			if max, ok := limits[fold(f.CS)]; ok {
+				if cur, seen := byAttr[attr]; !seen || max < cur.max {
+					byAttr[attr] = limit{f.CS, max}
+				}
+			}
+		}
+	}
+	var attrs, cs []string
+	var maxes []int32
+	for a, l := range byAttr {
+		attrs, cs, maxes = append(attrs, a), append(cs, l.cs), append(maxes, int32(l.max))
+	}
+	b := &pgx.Batch{}
+	b.Queue("DELETE FROM person_attribute_limits WHERE system_id = $1", systemID)
+	b.Queue(`INSERT INTO person_attribute_limits (system_id, attribute, cs_attribute, max_len)
+		SELECT $1, a, c, m FROM unnest($2::text[], $3::text[], $4::int[]) AS t(a, c, m)`, systemID, attrs, cs, maxes)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("syncsvc: store person attribute limits: %w", err)
+	}
+	return nil
+}
+
+// isIdent reports whether s is a bare attribute name (no operator, call or
+// index that would make the flow compute its value).
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// readLimits asks a connector that can for its attribute limits and stores
+// them; a connector that cannot leaves the system without limits.
+func (e *Engine) readLimits(ctx context.Context, systemID string, conn Connector) error {
+	sr, ok := conn.(SchemaReader)
+	if !ok {
+		return nil
+	}
+	limits, err := sr.AttributeLimits(ctx)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return e.storeLimits(ctx, tx, systemID, limits) })
+}
