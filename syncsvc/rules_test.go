@@ -420,7 +420,10 @@ func TestDeletedInADReleasesItsRequests(t *testing.T) {
 		var id string
 		require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO requests (operation, person_id, changes, status)
 			VALUES ('update_person', $1, '{"title": "Buyer"}', 'committed') RETURNING id`, person).Scan(&id))
-		_, err := f.pool.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id, sent_at)
+		// Committed: the portal holds its change.
+		_, err := f.pool.Exec(ctx, "UPDATE people SET title = 'Buyer' WHERE id = $1", person)
+		require.NoError(t, err)
+		_, err = f.pool.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id, sent_at)
 			SELECT id, $2, system_id, now() FROM cs_objects WHERE person_id = $1 AND system_id = $3`, person, id, f.sys.ID)
 		require.NoError(t, err)
 		return id
