@@ -109,3 +109,20 @@ func (e *Engine) readLimits(ctx context.Context, systemID string, conn Connector
 	}
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return e.storeLimits(ctx, tx, systemID, limits) })
 }
+
+// ReadAttributeLimits connects to a saved system with its stored settings
+// and reads its attribute limits, as a full import does: "Test connection"
+// calls it, so that requests are checked against a system's limits before
+// its first import.
+func (e *Engine) ReadAttributeLimits(ctx context.Context, systemID string) error {
+	sys, err := e.Systems.FindConnectedSystem(ctx, systemID)
+	if err != nil {
+		return err
+	}
+	conn, err := e.open(ctx, sys)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return e.readLimits(ctx, sys.ID, conn)
+}

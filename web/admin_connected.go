@@ -215,6 +215,14 @@ func (a *adminPages) handleTestConnectedSystem(w http.ResponseWriter, r *http.Re
 		// The directory's own text is what administrators search for; it
 		// holds no password.
 		f.TestError = portal.ErrorMessageOr(err)
+	} else if c.ID != "" && a.Sync != nil {
+		// A saved system that answers also gives its attribute limits,
+		// which requests are checked against from now on.
+		if err := a.Sync.ReadAttributeLimits(ctx, c.ID); err != nil {
+			f.TestError = "Connected, but the directory's schema could not be read: " + portal.ErrorMessageOr(err)
+		} else {
+			f.TestOK = true
+		}
 	} else {
 		f.TestOK = true
 	}

@@ -188,6 +188,11 @@ func TestConnectedSystemPages(t *testing.T) {
 		require.Contains(t, body, `data-testid="test-result">Connection test passed`)
 		require.NotContains(t, body, `data-testid="password-not-kept"`)
 		requireNoSecret(t, body, secrets...)
+		// The test read the directory's attribute limits from its schema.
+		var givenName int
+		require.NoError(t, tb.db.Pool.QueryRow(context.Background(),
+			"SELECT max_len FROM cs_attribute_limits WHERE system_id = $1 AND attribute = 'givenname'", id).Scan(&givenName))
+		require.Equal(t, 64, givenName)
 	})
 
 	t.Run("a wrong password shows AD's error", func(t *testing.T) {
