@@ -53,11 +53,6 @@ func newJoinPipeline(tb testing.TB, n int) *joinPipeline {
 	p.db = postgres.New(p.pool)
 	ou := fmt.Sprintf("jp%d", time.Now().UnixNano()%1e7)
 	p.ad = harness.NewADSystem(tb, p.db, p.dc, ou)
-	// The test writes to the database (sessions, whose sign-ins are
-	// audited) beside tessera processes started with the system's key:
-	// with the same key, as every process of one Tessera has.
-	p.pool = harness.KeyedPool(tb, p.url, p.ad.SecretKey)
-	p.db.Pool = p.pool
 	p.engine = &syncsvc.Engine{Pool: p.pool, Systems: p.ad.Systems, Open: ad.Opener(p.ad.Systems)}
 	_, err := p.pool.Exec(ctx, "UPDATE connected_systems SET delta_interval = 0 WHERE id = $1", p.ad.System.ID)
 	require.NoError(tb, err)

@@ -121,33 +121,10 @@ func Postgres(tb testing.TB) *pgxpool.Pool {
 	return Pool(tb, DatabaseURL(tb))
 }
 
-// Pool opens a pool on url that is closed when tb ends. Its audit entries
-// are unkeyed, as a Tessera without TESSERA_SECRET_KEY writes them.
+// Pool opens a pool on url that is closed when tb ends.
 func Pool(tb testing.TB, url string) *pgxpool.Pool {
 	tb.Helper()
-	return openPool(tb, url, nil)
-}
-
-// KeyedPool opens a pool on url whose audit entries are keyed with
-// secretKey (TESSERA_SECRET_KEY's value), for a test that writes to the
-// database of tessera processes started with that key: once they have
-// keyed the audit chain, appends without the key are refused.
-func KeyedPool(tb testing.TB, url, secretKey string) *pgxpool.Pool {
-	tb.Helper()
-	raw, err := portal.ParseSecretKey(secretKey)
-	if err != nil {
-		tb.Fatalf("harness: secret key: %v", err)
-	}
-	key, err := portal.NewAuditKey(raw)
-	if err != nil {
-		tb.Fatalf("harness: audit key: %v", err)
-	}
-	return openPool(tb, url, key)
-}
-
-func openPool(tb testing.TB, url string, key *portal.AuditKey) *pgxpool.Pool {
-	tb.Helper()
-	pool, err := postgres.Open(context.Background(), url, key)
+	pool, err := postgres.Open(context.Background(), url, nil)
 	if err != nil {
 		tb.Fatalf("harness: open pool: %v", err)
 	}
