@@ -64,7 +64,7 @@ func newBrowser(t *testing.T, srv *harness.Tessera) *browser {
 				b.problems = append(b.problems, fmt.Sprintf("%s %s:%d %s", m.Type, m.URL, m.Line+1, m.Text))
 				b.mu.Unlock()
 			} else if m.Type == chromedp.ConsoleError {
-				// Expected ones too: 4xx answers, the missing favicon.
+				// Expected ones too: 4xx answers.
 				b.mu.Lock()
 				b.errors = append(b.errors, fmt.Sprintf("%.200s: %s", m.URL, m.Text))
 				b.mu.Unlock()

@@ -71,3 +71,11 @@ func Handler() http.Handler {
 		files.ServeHTTP(w, r2)
 	}))
 }
+
+// Favicon answers /favicon.ico, which browsers ask for on their own, with
+// the embedded icon (a day's caching: its URL cannot change with it).
+func Favicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Header().Set("Content-Type", "image/x-icon")
+	http.ServeFileFS(w, r, Assets, "favicon.ico")
+}

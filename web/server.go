@@ -103,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 		r.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	}
 	r.Handle("/static/*", static.Handler())
+	r.Get("/favicon.ico", static.Favicon)
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.loadSession, s.readInput, s.csrf)
