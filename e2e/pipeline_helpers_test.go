@@ -53,7 +53,7 @@ func newJoinPipeline(tb testing.TB, n int) *joinPipeline {
 	p.db = postgres.New(p.pool)
 	ou := fmt.Sprintf("jp%d", time.Now().UnixNano()%1e7)
 	p.ad = harness.NewADSystem(tb, p.db, p.dc, ou)
-	p.engine = &syncsvc.Engine{Pool: p.pool, Systems: p.ad.Systems, Open: ad.Opener(p.ad.Systems)}
+	p.engine = &syncsvc.Engine{Pool: p.pool, Systems: p.ad.Systems, Open: ad.Opener(p.ad.Systems), Requests: postgres.New(p.pool)}
 	_, err := p.pool.Exec(ctx, "UPDATE connected_systems SET delta_interval = 0 WHERE id = $1", p.ad.System.ID)
 	require.NoError(tb, err)
 	require.NoError(tb, p.pool.QueryRow(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)

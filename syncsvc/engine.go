@@ -114,6 +114,7 @@ type Engine struct {
 	Dynamic DynamicGroups
 	// Requests records what became of the requests the engine carries: it
 	// alone writes their status and timeline (portal/postgres.DB does).
+	// Required: every import, sync and export may release requests.
 	Requests RequestLife
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
