@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -181,4 +182,48 @@ func TestSubmissionRefusesWhatTheSchemaWouldRefuse(t *testing.T) {
 	_, err = f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann,
 		Changes: map[string]string{"givenName": strings.Repeat("H", 65)}})
 	require.NoError(t, err)
+}
+
+// A committed request whose values a later request overtook before the
+// system confirmed them ends superseded, naming that request, and is
+// never "exported".
+func TestOvertakenRequestIsSuperseded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
+	f.rules(t, nil)
+	f.converge(t)
+	committed := func(title string, linked bool) string {
+		t.Helper()
+		var id string
+		require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO requests (operation, person_id, changes, status)
+			VALUES ('update_person', $1, jsonb_build_object('title', $2::text), 'committed') RETURNING id`, ann, title).Scan(&id))
+		_, err := f.pool.Exec(ctx, "UPDATE people SET title = $2 WHERE id = $1", ann, title)
+		require.NoError(t, err)
+		if linked {
+			_, err = f.pool.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id, sent_at)
+				SELECT id, $2, system_id, now() FROM cs_objects WHERE person_id = $1 AND system_id = $3`, ann, id, f.sys.ID)
+			require.NoError(t, err)
+		}
+		return id
+	}
+	first := committed("Buyer", true)
+	second := committed("Seller", false) // not sent yet when the import confirms the first
+	f.run(t, syncsvc.DeltaImport)
+
+	var status string
+	require.NoError(t, f.pool.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", first).Scan(&status))
+	require.Equal(t, string(portal.StatusSuperseded), status)
+	var kinds, details []string
+	rows, err := f.pool.Query(ctx, "SELECT kind, detail FROM request_events WHERE request_id = $1 ORDER BY id", first)
+	require.NoError(t, err)
+	var kind, detail string
+	_, err = pgx.ForEachRow(rows, []any{&kind, &detail}, func() error {
+		kinds, details = append(kinds, kind), append(details, detail)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"superseded"}, kinds, "no exported, no completed")
+	require.Contains(t, details[0], second)
 }
