@@ -16,7 +16,7 @@ import (
 )
 
 // Routes that read no input, outside the decoder (readInput).
-var routesWithoutInput = []string{"/healthz", "/readyz", "/metrics", "/static/*"}
+var routesWithoutInput = []string{"/healthz", "/readyz", "/metrics", "/static/*", "/favicon.ico"}
 
 // route is one method and pattern of the router.
 type route struct{ method, pattern string }
