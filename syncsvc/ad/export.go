@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/syncsvc"
 )
 
@@ -343,19 +344,9 @@ func (c *Connector) read(ctx context.Context, dn string, attrs ...string) (*ldap
 }
 
 // SetPassword resets the password of the user at dn through unicodePwd:
-// the password in double quotes, UTF-16LE. It refuses to send it on a
-// connection without TLS (which AD would refuse as well).
+// the password in double quotes, UTF-16LE, over TLS only.
 func (c *Connector) SetPassword(ctx context.Context, dn, password string) error {
-	conn, err := c.ldapConn(ctx)
-	if err != nil {
-		return err
-	}
-	if _, ok := conn.TLSConnectionState(); !ok {
-		return errors.New("ad: set password: refusing to send a password without TLS")
-	}
-	req := ldap.NewModifyRequest(dn, nil)
-	req.Replace("unicodePwd", []string{unicodePwd(password)})
-	return wrap("set password of", dn, conn.Modify(req))
+	return c.ResetPassword(ctx, dn, password, portal.ResetOptions{})
 }
 
 func unicodePwd(password string) string {

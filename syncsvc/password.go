@@ -1,0 +1,245 @@
+package syncsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// PasswordConnector is a connector that can set, change and unlock
+// passwords and read an account's state: what the password pages need of a
+// connected system besides the engine's Connector.
+type PasswordConnector interface {
+	Connector
+	// ResetPassword sets password without the current one, unlocking or
+	// requiring a change in the same operation as o says.
+	ResetPassword(ctx context.Context, dn, password string, o portal.ResetOptions) error
+	// ChangePassword changes the password with the current one, so that
+	// the system's history and minimum age apply.
+	ChangePassword(ctx context.Context, dn, current, password string) error
+	// AccountState reads the account live.
+	AccountState(ctx context.Context, dn string) (portal.AccountState, error)
+	// PasswordRules reads the rules the system applies to the account.
+	PasswordRules(ctx context.Context, dn string) (portal.DirectoryRules, error)
+}
+
+// Accounts acts on people's accounts in the connected systems, through the
+// engine's connectors: portal.AccountSystems. It keeps a few idle
+// connections per system, since a password reset is waited for by a person
+// and connecting (TLS, bind) costs as much as the reset itself.
+type Accounts struct {
+	Engine *Engine
+
+	mu   sync.Mutex
+	idle map[string][]Connector // by system ID
+}
+
+var _ portal.AccountSystems = (*Accounts)(nil)
+
+// maxIdle bounds the idle connections kept per system.
+const maxIdle = 8
+
+// account is one of a person's accounts: a joined user object.
+type account struct {
+	sys portal.ConnectedSystem
+	dn  string
+}
+
+// accounts lists the person's joined user accounts in connected systems.
+func (a *Accounts) accounts(ctx context.Context, personID string) ([]account, error) {
+	rows, err := a.Engine.Pool.Query(ctx, `SELECT system_id::text, dn FROM cs_objects
+		WHERE person_id = $1 AND class = 'user' AND anchor IS NOT NULL AND deprovisioned_at IS NULL
+		ORDER BY system_id`, personID)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: accounts of %s: %w", personID, err)
+	}
+	type row struct{ SystemID, DN string }
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: accounts of %s: %w", personID, err)
+	}
+	out := make([]account, 0, len(list))
+	for _, r := range list {
+		sys, err := a.Engine.Systems.FindConnectedSystem(ctx, r.SystemID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, account{sys: *sys, dn: r.DN})
+	}
+	return out, nil
+}
+
+// with runs fn on a connection to sys, from the idle ones when there is
+// one; a connection that failed to answer is closed, not kept.
+func (a *Accounts) with(ctx context.Context, sys portal.ConnectedSystem, fn func(PasswordConnector) error) error {
+	a.mu.Lock()
+	var conn Connector
+	if n := len(a.idle[sys.ID]); n > 0 {
+		conn = a.idle[sys.ID][n-1]
+		a.idle[sys.ID] = a.idle[sys.ID][:n-1]
+	}
+	a.mu.Unlock()
+	if conn == nil {
+		var err error
+		if conn, err = a.Engine.Open(ctx, sys); err != nil {
+			return err
+		}
+	}
+	pc, ok := conn.(PasswordConnector)
+	if !ok {
+		conn.Close()
+		return portal.Errorf(portal.EINVALID, "%s cannot set passwords.", sys.Name)
+	}
+	err := fn(pc)
+	if errors.Is(err, ErrUnreachable) || ctx.Err() != nil {
+		conn.Close()
+		return err
+	}
+	a.mu.Lock()
+	if a.idle == nil {
+		a.idle = map[string][]Connector{}
+	}
+	if len(a.idle[sys.ID]) < maxIdle {
+		a.idle[sys.ID] = append(a.idle[sys.ID], conn)
+		conn = nil
+	}
+	a.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	return err
+}
+
+// Close closes the idle connections.
+func (a *Accounts) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, list := range a.idle {
+		for _, c := range list {
+			c.Close()
+		}
+	}
+	a.idle = nil
+}
+
+// each runs fn on every account of the person, one system after another,
+// and reports each system's outcome in the person's words: a refusal
+// names the system and the rule, anything else says the system could not
+// be reached without its internals.
+func (a *Accounts) each(ctx context.Context, personID, what string, fn func(PasswordConnector, string) error) ([]portal.SystemResult, error) {
+	list, err := a.accounts(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.SystemResult, 0, len(list))
+	for _, acc := range list {
+		err := a.with(ctx, acc.sys, func(c PasswordConnector) error { return fn(c, acc.dn) })
+		if err != nil {
+			a.Engine.logger().Warn("account action failed", "action", what, "system", acc.sys.Name, "dn", acc.dn, "error", err)
+			err = systemError(acc.sys.Name, what, err)
+		}
+		out = append(out, portal.SystemResult{System: acc.sys.Name, Err: err})
+	}
+	return out, nil
+}
+
+// systemError says what went wrong in a system, for the person: AD's
+// refusal in plain words, or that it could not be reached.
+func systemError(system, what string, err error) error {
+	if portal.ErrorCode(err) != portal.EINTERNAL {
+		return portal.Errorf(portal.ErrorCode(err), "%s: %s could not be done: %s.", system, what, portal.ErrorMessage(err))
+	}
+	if errors.Is(err, ErrUnreachable) {
+		return fmt.Errorf("%w: %w", portal.Errorf(portal.EINTERNAL, "%s: %s could not be done: it did not answer. Try again in a few minutes.", system, what), err)
+	}
+	return fmt.Errorf("%w: %w", portal.Errorf(portal.EINTERNAL, "%s: %s could not be done; the administrators can read why in the server log.", system, what), err)
+}
+
+// AccountStates reads each account live; a system that cannot be read
+// gives a state with Error set.
+func (a *Accounts) AccountStates(ctx context.Context, personID string) ([]portal.AccountState, error) {
+	list, err := a.accounts(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.AccountState, 0, len(list))
+	for _, acc := range list {
+		var s portal.AccountState
+		err := a.with(ctx, acc.sys, func(c PasswordConnector) error {
+			var err error
+			s, err = c.AccountState(ctx, acc.dn)
+			return err
+		})
+		if err != nil {
+			s = portal.AccountState{DN: acc.dn, Error: portal.ErrorMessage(systemError(acc.sys.Name, "reading the account", err))}
+		}
+		s.System, s.SystemID = acc.sys.Name, acc.sys.ID
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// PasswordRules reads each system's rules for the person's account.
+func (a *Accounts) PasswordRules(ctx context.Context, personID string) ([]portal.DirectoryRules, error) {
+	list, err := a.accounts(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.DirectoryRules, 0, len(list))
+	for _, acc := range list {
+		var r portal.DirectoryRules
+		err := a.with(ctx, acc.sys, func(c PasswordConnector) error {
+			var err error
+			r, err = c.PasswordRules(ctx, acc.dn)
+			return err
+		})
+		if err != nil {
+			// The rules explain; the system still checks. A password is
+			// not refused because they could not be read.
+			a.Engine.logger().Warn("password rules not read", "system", acc.sys.Name, "error", err)
+			continue
+		}
+		r.System = acc.sys.Name
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ResetPassword sets password in every system where the person has an
+// account.
+func (a *Accounts) ResetPassword(ctx context.Context, personID, password string, o portal.ResetOptions) ([]portal.SystemResult, error) {
+	return a.each(ctx, personID, "setting the password", func(c PasswordConnector, dn string) error {
+		return c.ResetPassword(ctx, dn, password, o)
+	})
+}
+
+// ChangePassword changes the password in every system where the person
+// has an account, with the current one.
+func (a *Accounts) ChangePassword(ctx context.Context, personID, current, password string) ([]portal.SystemResult, error) {
+	return a.each(ctx, personID, "changing the password", func(c PasswordConnector, dn string) error {
+		return c.ChangePassword(ctx, dn, current, password)
+	})
+}
+
+// Unlock clears lockouts.
+func (a *Accounts) Unlock(ctx context.Context, personID string) ([]portal.SystemResult, error) {
+	return a.each(ctx, personID, "unlocking the account", func(c PasswordConnector, dn string) error {
+		return c.Unlock(ctx, dn)
+	})
+}
+
+// SetEnabled enables or disables the accounts.
+func (a *Accounts) SetEnabled(ctx context.Context, personID string, enabled bool) ([]portal.SystemResult, error) {
+	what := "disabling the account"
+	if enabled {
+		what = "enabling the account"
+	}
+	return a.each(ctx, personID, what, func(c PasswordConnector, dn string) error {
+		return c.SetEnabled(ctx, dn, enabled)
+	})
+}
