@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -18,11 +19,37 @@ const (
 	argonKeyLen  = 32
 )
 
+// DefaultArgonConcurrency is how many argon2id hashes run at once unless
+// TESSERA_ARGON2_CONCURRENCY says otherwise: each takes argonMemory (19
+// MiB), so 50 sign-ins or answer checks at once wait their turn rather
+// than take 1 GB.
+const DefaultArgonConcurrency = 4
+
+// argonSlots holds one token per argon2id hash running.
+var argonSlots atomic.Pointer[chan struct{}]
+
+func init() { SetArgonConcurrency(DefaultArgonConcurrency) }
+
+// SetArgonConcurrency sets how many argon2id hashes may run at once (at
+// least 1). Call it at start, before any hashing.
+func SetArgonConcurrency(n int) {
+	ch := make(chan struct{}, max(n, 1))
+	argonSlots.Store(&ch)
+}
+
+// argonKey is argon2.IDKey, waiting for a free slot first.
+func argonKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	slots := *argonSlots.Load()
+	slots <- struct{}{}
+	defer func() { <-slots }()
+	return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+}
+
 // HashPassword returns an argon2id hash of password in the PHC string format.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key))
@@ -51,6 +78,6 @@ func VerifyPassword(hash, password string) bool {
 	if !ok {
 		memory, time, threads, salt, want = argonMemory, argonTime, argonThreads, make([]byte, 16), make([]byte, argonKeyLen)
 	}
-	got := argon2.IDKey([]byte(password), salt, time, memory, threads, uint32(len(want)))
+	got := argonKey([]byte(password), salt, time, memory, threads, uint32(len(want)))
 	return ok && subtle.ConstantTimeCompare(got, want) == 1
 }

@@ -61,6 +61,13 @@ type Server struct {
 	// Sync is the sync engine behind the sync pages; nil: they say it is
 	// not configured and run nothing.
 	Sync *syncsvc.Engine
+	// Methods keeps people's sign-in and recovery methods (alternate
+	// emails, authenticator apps, passkeys): the settings page registers
+	// them, the reset flow and the staff second factor check them.
+	Methods portal.MethodRegistry
+	// Codes mails one-time codes; nil when email is not configured, and
+	// alternate emails then cannot be registered.
+	Codes portal.CodeMailer
 	// Ready reports whether the service can serve (database reachable,
 	// migrations current).
 	Ready func(ctx context.Context) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tessera-idm/tessera/portal"
 )
@@ -68,4 +69,61 @@ func Compose(n *portal.Notification, baseURL string) (Message, error) {
 
 type mailData struct {
 	Name, Lead, Justification, Detail, Link string
+}
+
+// CodeMailer sends the one-time codes of sign-in and recovery methods
+// through a Mailer (portal.CodeMailer), at once: the person waits for it.
+type CodeMailer struct {
+	Mailer Mailer
+}
+
+var _ portal.CodeMailer = CodeMailer{}
+
+// SendCode composes and sends the mail that carries one code.
+func (c CodeMailer) SendCode(ctx context.Context, m portal.CodeMail) error {
+	msg, err := ComposeCode(m)
+	if err != nil {
+		return err
+	}
+	if err := c.Mailer.Send(ctx, msg); err != nil {
+		// The message's text holds the code; the error names only the
+		// subject and the address.
+		return fmt.Errorf("workflow: send code: %w", err)
+	}
+	return nil
+}
+
+// ComposeCode writes the mail that carries a one-time code. The code
+// stands alone on its line and in the subject's absence, so that a mail
+// preview does not show it to someone looking over a shoulder.
+func ComposeCode(m portal.CodeMail) (Message, error) {
+	var subject, lead string
+	switch m.Purpose {
+	case portal.CodeVerifyEmail:
+		subject = "Confirm your alternate email address"
+		lead = "Someone, probably you, added this address to a Tessera account as an alternate email for signing in and recovery. To confirm it, type this code in Tessera:"
+	case portal.CodeReset:
+		subject = "Your password reset code"
+		lead = "Someone, probably you, asked to reset or unlock a Tessera account that this address belongs to. To go on, type this code in Tessera:"
+	default:
+		return Message{}, fmt.Errorf("unknown code purpose %q", m.Purpose)
+	}
+	data := codeMailData{Name: portal.Isolate(m.ToName), Lead: lead, Code: m.Code,
+		Minutes: int(time.Until(m.ExpiresAt).Round(time.Minute) / time.Minute)}
+	if data.Minutes < 1 {
+		data.Minutes = int(portal.CodeLifetime / time.Minute)
+	}
+	var text, html strings.Builder
+	if err := codeTextTmpl.Execute(&text, data); err != nil {
+		return Message{}, err
+	}
+	if err := codeHTMLTmpl.Execute(&html, data); err != nil {
+		return Message{}, err
+	}
+	return Message{ToName: m.ToName, ToEmail: m.ToEmail, Subject: subject, Text: text.String(), HTML: html.String()}, nil
+}
+
+type codeMailData struct {
+	Name, Lead, Code string
+	Minutes          int
 }

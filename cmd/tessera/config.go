@@ -50,6 +50,9 @@ type Config struct {
 	// TESSERA_SECRET_KEY; nil without the key (the chain is then plain
 	// SHA-256, and checkpoints are unsigned).
 	AuditKey *portal.AuditKey
+	// ArgonConcurrency (TESSERA_ARGON2_CONCURRENCY) bounds the argon2id
+	// hashes (local passwords, security answers) computed at once.
+	ArgonConcurrency int
 }
 
 // useSecretKey derives from TESSERA_SECRET_KEY's bytes everything that is
@@ -132,6 +135,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err.Error())
 	}
 	if c.DevPGPort, err = intVar(getenv, "TESSERA_DEV_PG_PORT", 54329, 1, 65535); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.ArgonConcurrency, err = intVar(getenv, "TESSERA_ARGON2_CONCURRENCY", portal.DefaultArgonConcurrency, 1, 256); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if c.DemoPeople, err = intVar(getenv, "TESSERA_DEMO_PEOPLE", 2000, 40, 1_000_000); err != nil {

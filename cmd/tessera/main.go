@@ -73,6 +73,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 	if err != nil {
 		return err
 	}
+	portal.SetArgonConcurrency(cfg.ArgonConcurrency)
 	if args[0] == "sync" {
 		slog.SetDefault(cfg.logger())
 		return syncCmd(ctx, cfg, args[1:], out)
@@ -378,9 +379,18 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		}
 		directory = d
 	}
+	var codes portal.CodeMailer
+	if cfg.SMTP.Enabled() {
+		m, err := workflow.NewSMTPMailer(cfg.SMTP)
+		if err != nil {
+			return err
+		}
+		codes = workflow.CodeMailer{Mailer: m}
+	}
 	srv := &web.Server{
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg, MetricsElsewhere: cfg.MetricsListen != "",
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
+		Methods: postgres.NewMethodStore(db, cfg.Sealer), Codes: codes,
 		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Sync: engine,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {

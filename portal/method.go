@@ -1,0 +1,293 @@
+package portal
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"fmt"
+	"math/big"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// Sign-in and recovery methods are what a person registers under
+// Settings → Sign-in and recovery and later proves they hold: an alternate
+// email (a one-time code sent to it), an authenticator app (TOTP), a
+// passkey (WebAuthn) and, where an administrator turns them on, security
+// questions. The password reset flow uses them as gates, and staff use an
+// authenticator app or a passkey as their second factor at sign-in.
+//
+// How another part of Tessera uses them (the reset flow, for example):
+//
+//	methods, _ := store.ListMethods(ctx, personID)       // what to offer
+//	emails, _ := store.VerifiedEmails(ctx, personID)     // where a code may go
+//	ch, _ := store.IssueCode(ctx, personID, CodeReset, emails[0])
+//	mailer.SendCode(ctx, CodeMail{ToEmail: emails[0], Code: ch.Code, ...})
+//	// ... the person types the code they received:
+//	err := store.CheckCode(ctx, personID, ch.ID, typed) // single use, 5 tries
+//	err = store.VerifyTOTP(ctx, personID, typed)        // ±1 step, no replay
+//
+// Every registration, check, success and failure is audited by the store,
+// never with a code, a secret or an answer.
+
+// MethodKind names a kind of sign-in or recovery method.
+type MethodKind string
+
+// Method kinds.
+const (
+	MethodEmail     MethodKind = "email"     // an alternate email address, verified by a code
+	MethodTOTP      MethodKind = "totp"      // an authenticator app (RFC 6238)
+	MethodPasskey   MethodKind = "passkey"   // a WebAuthn credential
+	MethodQuestions MethodKind = "questions" // security questions, where allowed
+)
+
+// Label names the kind as people read it.
+func (k MethodKind) Label() string {
+	switch k {
+	case MethodEmail:
+		return "Alternate email"
+	case MethodTOTP:
+		return "Authenticator app"
+	case MethodPasskey:
+		return "Passkey"
+	case MethodQuestions:
+		return "Security questions"
+	}
+	return string(k)
+}
+
+// Method is one registered method of a person, without its secret.
+type Method struct {
+	ID        string
+	Kind      MethodKind
+	Label     string // the email address, or the name given to the app or passkey
+	CreatedAt time.Time
+	// LastUsedAt is when it last passed a check; zero when never.
+	LastUsedAt time.Time
+}
+
+// One-time codes sent by email: NIST SP 800-63B's 10 minutes, OWASP's 6–12
+// digits, and a handful of tries before the code is spent.
+const (
+	CodeDigits   = 8
+	CodeLifetime = 10 * time.Minute
+	CodeTries    = 5
+	// CodesPerHour bounds the codes issued to one person for one purpose,
+	// so that nobody floods a mailbox or tries code after code.
+	CodesPerHour = 5
+)
+
+// Code purposes: what a one-time code, once checked, lets happen.
+const (
+	CodeVerifyEmail = "verify_email" // registering an alternate email
+	CodeReset       = "reset"        // a gate of the password reset flow
+)
+
+// CodeChallenge is a one-time code as IssueCode returns it, the only time
+// the code is seen in clear: the store keeps a hash.
+type CodeChallenge struct {
+	ID        string
+	Code      string
+	Address   string
+	ExpiresAt time.Time
+}
+
+// Errors of the methods' checks. Wrong, expired, used and unknown codes all
+// read the same, so that the answer tells nothing but "no".
+var (
+	ErrWrongCode     = Errorf(EUNAUTHORIZED, "That code is not right, or it has expired or been used. Check it, or ask for a new one.")
+	ErrCodeSpent     = Errorf(ETOOMANYREQUEST, "That code was tried too many times. Ask for a new one.")
+	ErrTooManyCodes  = Errorf(ETOOMANYREQUEST, "Too many codes were sent in the last hour. Wait a while and try again.")
+	ErrWrongTOTP     = Errorf(EUNAUTHORIZED, "That code from your authenticator app is not right, or it was used already. Wait for the next code and try again.")
+	ErrTOTPLocked    = Errorf(ETOOMANYREQUEST, "Too many wrong codes from your authenticator app. Wait 15 minutes and try again.")
+	ErrNoSecretStore = Errorf(EINVALID, "Authenticator apps cannot be registered: Tessera has no key to encrypt their secrets with. Ask your administrator to set TESSERA_SECRET_KEY.")
+)
+
+// Methods is what checks a person's methods: the reset flow's gates and
+// the staff second factor. Implementations audit every check.
+type Methods interface {
+	// ListMethods returns the person's registered methods, oldest first.
+	ListMethods(ctx context.Context, personID string) ([]Method, error)
+	// VerifiedEmails returns the person's verified alternate email
+	// addresses, oldest first.
+	VerifiedEmails(ctx context.Context, personID string) ([]string, error)
+	// HasPasskey reports whether the person has registered a passkey.
+	HasPasskey(ctx context.Context, personID string) (bool, error)
+	// VerifyTOTP checks code against the person's authenticator apps at
+	// the current time step and one either side, and refuses a step that
+	// one of them already accepted (RFC 6238 §5.2): ErrWrongTOTP when it
+	// does not match, when it is replayed, and when the person has no app.
+	VerifyTOTP(ctx context.Context, personID, code string) error
+	// IssueCode makes a one-time code of CodeDigits digits for purpose, to
+	// be sent to address by the caller (see CodeMailer), valid for
+	// CodeLifetime; it ends any earlier live code for the same person and
+	// purpose. ErrTooManyCodes past CodesPerHour.
+	IssueCode(ctx context.Context, personID, purpose, address string) (CodeChallenge, error)
+	// CheckCode spends code against the challenge. ErrWrongCode for a
+	// wrong, expired, used or unknown code or another person's challenge;
+	// ErrCodeSpent once CodeTries wrong codes were tried. A right code
+	// works once. It returns the address the code was sent to.
+	CheckCode(ctx context.Context, personID, challengeID, purpose, code string) (address string, err error)
+}
+
+// MethodRegistry registers and removes a person's own methods (the
+// settings page). Every call acts on the person's own methods only.
+type MethodRegistry interface {
+	Methods
+	// AddVerifiedEmail registers address after CheckCode accepted the code
+	// of CodeVerifyEmail that was sent to it.
+	AddVerifiedEmail(ctx context.Context, personID, challengeID, code string) (Method, error)
+	// BeginTOTP makes a new authenticator secret for the person, kept
+	// sealed and inactive until ConfirmTOTP; it returns the pending
+	// method's ID and the otpauth:// URL the app scans.
+	BeginTOTP(ctx context.Context, personID, accountName string) (id, url string, err error)
+	// PendingTOTP returns the otpauth:// URL of a pending registration.
+	PendingTOTP(ctx context.Context, personID, id, accountName string) (url string, err error)
+	// ConfirmTOTP activates a pending authenticator once the person typed
+	// a code it shows, under name.
+	ConfirmTOTP(ctx context.Context, personID, id, name, code string) (Method, error)
+	// RemoveMethod removes one of the person's methods.
+	RemoveMethod(ctx context.Context, personID, methodID string) error
+	// ConfirmMethods records that the person checked their methods are
+	// still right (the re-confirmation the policy asks for).
+	ConfirmMethods(ctx context.Context, personID string) error
+	// MethodsConfirmedAt says when the person last registered or
+	// confirmed their methods; zero when never.
+	MethodsConfirmedAt(ctx context.Context, personID string) (time.Time, error)
+}
+
+// CodeMail is a one-time code on its way to an address.
+type CodeMail struct {
+	ToName, ToEmail string
+	Code            string
+	Purpose         string // CodeVerifyEmail or CodeReset
+	ExpiresAt       time.Time
+}
+
+// CodeMailer sends one-time codes by email, synchronously, so that the
+// person is told at once when the mail relay refuses.
+type CodeMailer interface {
+	SendCode(ctx context.Context, m CodeMail) error
+}
+
+// Registration policy, until the password settings of Administration →
+// Passwords say otherwise.
+const (
+	// DefaultMethodsRequired is how many methods a person is asked to
+	// register; staff are always asked for StaffMethodsRequired.
+	DefaultMethodsRequired = 1
+	StaffMethodsRequired   = 2
+	// DefaultReconfirmInterval is how long registered methods count as
+	// current before Home asks the person to check them (Entra's
+	// recommended 90–180 days).
+	DefaultReconfirmInterval = 180 * 24 * time.Hour
+)
+
+// NewCode returns a random code of CodeDigits decimal digits.
+func NewCode() string {
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(CodeDigits), nil)
+	n, err := rand.Int(rand.Reader, limit)
+	if err != nil {
+		panic("portal: random code: " + err.Error())
+	}
+	return fmt.Sprintf("%0*d", CodeDigits, n)
+}
+
+// NormalizeCode removes the spaces and dashes people type inside codes.
+func NormalizeCode(code string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '\u00a0' {
+			return -1
+		}
+		return r
+	}, code)
+}
+
+// ValidateEmail checks an alternate email address as a person typed it
+// and returns it in the plain form it is stored and sent to.
+func ValidateEmail(address string) (string, error) {
+	address = strings.TrimSpace(address)
+	a, err := mail.ParseAddress(address)
+	if err != nil || a.Address != address || len(address) > 254 || !strings.Contains(address[strings.LastIndexByte(address, '@')+1:], ".") {
+		return "", Errorf(EINVALID, "%s is not an email address. Type it as name@example.com.", Isolate(address))
+	}
+	return address, nil
+}
+
+// TOTP parameters: RFC 6238's defaults, which every authenticator app
+// understands (Google Authenticator long ignored any other), a 160-bit key.
+const (
+	TOTPPeriod  = 30
+	TOTPDigits  = otp.DigitsSix
+	TOTPKeySize = 20
+	// TOTPSkew is how many steps either side of now a code may be from.
+	TOTPSkew = 1
+	// TOTPFailures wrong codes within TOTPWindow stop further checks
+	// until the oldest leaves the window: at 3 codes in 10^6 a try, that
+	// is years of guessing, and a person locked out by someone else's
+	// guesses waits minutes, not a day.
+	TOTPFailures = 10
+	TOTPWindow   = 15 * time.Minute
+	// TOTPIssuer names Tessera in the app's list.
+	TOTPIssuer = "Tessera"
+)
+
+// NewTOTPSecret returns a fresh random TOTP secret in base32, without
+// padding as the otpauth format wants it.
+func NewTOTPSecret() string {
+	key := make([]byte, TOTPKeySize)
+	rand.Read(key)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(key)
+}
+
+// TOTPURL returns the otpauth:// URL that an authenticator app scans for
+// secret, labelled "Tessera:accountName".
+func TOTPURL(secret, accountName string) string {
+	q := url.Values{"secret": {secret}, "issuer": {TOTPIssuer}, "algorithm": {"SHA1"},
+		"digits": {strconv.Itoa(int(TOTPDigits))}, "period": {strconv.Itoa(TOTPPeriod)}}
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + TOTPIssuer + ":" + totpAccount(accountName), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// totpAccount keeps a colon out of the label's account part, which the
+// otpauth format forbids.
+func totpAccount(name string) string {
+	name = strings.ReplaceAll(name, ":", " ")
+	if name == "" {
+		name = "account"
+	}
+	return name
+}
+
+// TOTPStep returns the RFC 6238 time step of t.
+func TOTPStep(t time.Time) int64 { return t.Unix() / TOTPPeriod }
+
+// MatchTOTP reports the time step within TOTPSkew of now at which code is
+// what secret shows, and only a step after lastStep, so that a code used
+// once is refused again (RFC 6238 §5.2). Every step is computed and
+// compared in constant time.
+func MatchTOTP(secret, code string, now time.Time, lastStep int64) (step int64, ok bool) {
+	code = NormalizeCode(code)
+	if len(code) != int(TOTPDigits) {
+		return 0, false
+	}
+	cur := TOTPStep(now)
+	for s := cur - TOTPSkew; s <= cur+TOTPSkew; s++ {
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(s*TOTPPeriod, 0),
+			totp.ValidateOpts{Period: TOTPPeriod, Digits: TOTPDigits, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return 0, false
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 && s > lastStep && !ok {
+			step, ok = s, true
+		}
+	}
+	return step, ok
+}

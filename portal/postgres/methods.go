@@ -1,0 +1,470 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// MethodStore keeps people's sign-in and recovery methods (portal.Methods
+// and portal.MethodRegistry), sealing authenticator secrets with a Sealer
+// before they reach SQL.
+type MethodStore struct {
+	db *DB
+	// sealer is nil without TESSERA_SECRET_KEY: emails and passkeys work,
+	// authenticator apps cannot be registered or checked.
+	sealer *portal.Sealer
+}
+
+var _ portal.MethodRegistry = (*MethodStore)(nil)
+
+// NewMethodStore returns the method store of db; sealer may be nil.
+func NewMethodStore(db *DB, sealer *portal.Sealer) *MethodStore {
+	return &MethodStore{db: db, sealer: sealer}
+}
+
+var errNoMethod = portal.Errorf(portal.ENOTFOUND, "There is no such sign-in method.")
+
+// secretLabel binds a sealed authenticator secret to its row.
+func secretLabel(id string) string { return "auth_methods.secret:" + id }
+
+// codeHash is what a one-time code is stored as: SHA-256 over the
+// challenge's random ID and the code, so equal codes hash apart.
+func codeHash(challengeID, code string) []byte {
+	h := sha256.Sum256([]byte(challengeID + ":" + code))
+	return h[:]
+}
+
+// finish commits tx's work, then returns the domain outcome: failed checks
+// are audited and counted even though the call fails.
+func (m *MethodStore) inTx(ctx context.Context, op string, f func(tx pgx.Tx) error) error {
+	var outcome error
+	err := pgx.BeginFunc(ctx, m.db.Pool, func(tx pgx.Tx) error {
+		err := f(tx)
+		if portal.ErrorCode(err) != portal.EINTERNAL && err != nil {
+			outcome = err
+			return nil // commit what recorded the failure
+		}
+		return err
+	})
+	if err != nil {
+		return storeError(op, err)
+	}
+	return outcome
+}
+
+// ListMethods returns the person's active methods, oldest first.
+func (m *MethodStore) ListMethods(ctx context.Context, personID string) ([]portal.Method, error) {
+	if !validID(personID) {
+		return nil, nil
+	}
+	rows, err := m.db.Pool.Query(ctx, `SELECT id, kind, label, created_at, coalesce(last_used_at, 'epoch')
+		FROM auth_methods WHERE person_id = $1 AND active ORDER BY created_at, id`, personID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list methods: %w", err)
+	}
+	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Method, error) {
+		var me portal.Method
+		var kind string
+		err := row.Scan(&me.ID, &kind, &me.Label, &me.CreatedAt, &me.LastUsedAt)
+		me.Kind = portal.MethodKind(kind)
+		if me.LastUsedAt.Equal(time.Unix(0, 0)) {
+			me.LastUsedAt = time.Time{}
+		}
+		return me, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list methods: %w", err)
+	}
+	return ms, nil
+}
+
+// VerifiedEmails returns the person's alternate email addresses.
+func (m *MethodStore) VerifiedEmails(ctx context.Context, personID string) ([]string, error) {
+	if !validID(personID) {
+		return nil, nil
+	}
+	rows, err := m.db.Pool.Query(ctx, `SELECT label FROM auth_methods WHERE person_id = $1 AND kind = 'email' AND active
+		ORDER BY created_at, id`, personID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: verified emails: %w", err)
+	}
+	emails, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: verified emails: %w", err)
+	}
+	return emails, nil
+}
+
+// HasPasskey reports whether the person has a passkey.
+func (m *MethodStore) HasPasskey(ctx context.Context, personID string) (bool, error) {
+	if !validID(personID) {
+		return false, nil
+	}
+	var has bool
+	err := m.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth_methods WHERE person_id = $1 AND kind = 'passkey' AND active)`,
+		personID).Scan(&has)
+	if err != nil {
+		return false, fmt.Errorf("postgres: has passkey: %w", err)
+	}
+	return has, nil
+}
+
+// VerifyTOTP checks code against the person's authenticator apps; see
+// portal.Methods. The rows are locked, so that two requests with the same
+// code cannot both pass.
+func (m *MethodStore) VerifyTOTP(ctx context.Context, personID, code string) error {
+	if !validID(personID) {
+		return portal.ErrWrongTOTP
+	}
+	return m.inTx(ctx, "verify totp", func(tx pgx.Tx) error {
+		now := m.db.now()
+		var failures int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM method_failures WHERE person_id = $1 AND kind = 'totp' AND at > $2`,
+			personID, now.Add(-portal.TOTPWindow)).Scan(&failures); err != nil {
+			return err
+		}
+		if failures >= portal.TOTPFailures {
+			return errors.Join(portal.ErrTOTPLocked,
+				Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "totp", "result": "locked"}))
+		}
+		rows, err := tx.Query(ctx, `SELECT id, secret, last_step FROM auth_methods
+			WHERE person_id = $1 AND kind = 'totp' AND active ORDER BY created_at FOR UPDATE`, personID)
+		if err != nil {
+			return err
+		}
+		type app struct {
+			id       string
+			secret   []byte
+			lastStep int64
+		}
+		apps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (app, error) {
+			var a app
+			return a, row.Scan(&a.id, &a.secret, &a.lastStep)
+		})
+		if err != nil {
+			return err
+		}
+		if len(apps) > 0 && m.sealer == nil {
+			return portal.ErrNoSecretStore
+		}
+		for _, a := range apps {
+			secret, err := m.sealer.Open(a.secret, secretLabel(a.id))
+			if err != nil {
+				return fmt.Errorf("authenticator %s: %w", a.id, err)
+			}
+			if step, ok := portal.MatchTOTP(string(secret), code, now, a.lastStep); ok {
+				if _, err := tx.Exec(ctx, `UPDATE auth_methods SET last_step = $2, last_used_at = $3 WHERE id = $1`, a.id, step, now); err != nil {
+					return err
+				}
+				return Audit(ctx, tx, personID, "method_check", "person", personID,
+					map[string]any{"kind": "totp", "method": a.id, "result": "success"})
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO method_failures (person_id, kind, at) VALUES ($1, 'totp', $2)`, personID, now); err != nil {
+			return err
+		}
+		return errors.Join(portal.ErrWrongTOTP,
+			Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "totp", "result": "failure"}))
+	})
+}
+
+// IssueCode makes a one-time code; see portal.Methods.
+func (m *MethodStore) IssueCode(ctx context.Context, personID, purpose, address string) (portal.CodeChallenge, error) {
+	var ch portal.CodeChallenge
+	if !validID(personID) {
+		return ch, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	err := m.inTx(ctx, "issue code", func(tx pgx.Tx) error {
+		now := m.db.now()
+		var recent int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM one_time_codes WHERE person_id = $1 AND purpose = $2 AND created_at > $3`,
+			personID, purpose, now.Add(-time.Hour)).Scan(&recent); err != nil {
+			return err
+		}
+		if recent >= portal.CodesPerHour {
+			return errors.Join(portal.ErrTooManyCodes, Audit(ctx, tx, personID, "code_refused", "person", personID,
+				map[string]any{"purpose": purpose, "reason": "too many codes in an hour"}))
+		}
+		if _, err := tx.Exec(ctx, `UPDATE one_time_codes SET done = true WHERE person_id = $1 AND purpose = $2 AND NOT done`,
+			personID, purpose); err != nil {
+			return err
+		}
+		ch = portal.CodeChallenge{ID: newUUID(), Code: portal.NewCode(), Address: address, ExpiresAt: now.Add(portal.CodeLifetime)}
+		if _, err := tx.Exec(ctx, `INSERT INTO one_time_codes (id, person_id, purpose, address, code_hash, expires_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, ch.ID, personID, purpose, address, codeHash(ch.ID, ch.Code), ch.ExpiresAt, now); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, personID, "code_issued", "person", personID,
+			map[string]any{"purpose": purpose, "address": address, "challenge": ch.ID})
+	})
+	if err != nil {
+		return portal.CodeChallenge{}, err
+	}
+	return ch, nil
+}
+
+// CheckCode spends a one-time code; see portal.Methods.
+func (m *MethodStore) CheckCode(ctx context.Context, personID, challengeID, purpose, code string) (string, error) {
+	var address string
+	err := m.inTx(ctx, "check code", func(tx pgx.Tx) (err error) {
+		address, err = m.checkCode(ctx, tx, personID, challengeID, purpose, code)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return address, nil
+}
+
+// checkCode spends a code inside tx and audits the outcome; a failure's
+// counting is committed by inTx.
+func (m *MethodStore) checkCode(ctx context.Context, tx pgx.Tx, personID, challengeID, purpose, code string) (string, error) {
+	fail := func(reason string, err error) (string, error) {
+		if !validID(personID) {
+			return "", err
+		}
+		return "", errors.Join(err, Audit(ctx, tx, personID, "code_check", "person", personID,
+			map[string]any{"purpose": purpose, "challenge": challengeID, "result": "failure", "reason": reason}))
+	}
+	if !validID(personID) || !validID(challengeID) {
+		return fail("unknown challenge", portal.ErrWrongCode)
+	}
+	var owner, kind, address string
+	var hash []byte
+	var tries int
+	var done, live bool
+	err := tx.QueryRow(ctx, `SELECT person_id, purpose, address, code_hash, tries, done, expires_at > $2
+		FROM one_time_codes WHERE id = $1 FOR UPDATE`, challengeID, m.db.now()).
+		Scan(&owner, &kind, &address, &hash, &tries, &done, &live)
+	switch {
+	case isNoRows(err):
+		return fail("unknown challenge", portal.ErrWrongCode)
+	case err != nil:
+		return "", err
+	case owner != personID || kind != purpose:
+		return fail("another person's or purpose's challenge", portal.ErrWrongCode)
+	case done:
+		return fail("used or replaced", portal.ErrWrongCode)
+	case !live:
+		return fail("expired", portal.ErrWrongCode)
+	case tries >= portal.CodeTries:
+		return fail("tried too often", portal.ErrCodeSpent)
+	}
+	if subtle.ConstantTimeCompare(codeHash(challengeID, portal.NormalizeCode(code)), hash) != 1 {
+		tries++
+		if _, err := tx.Exec(ctx, `UPDATE one_time_codes SET tries = $2, done = $3 WHERE id = $1`,
+			challengeID, tries, tries >= portal.CodeTries); err != nil {
+			return "", err
+		}
+		if tries >= portal.CodeTries {
+			return fail("wrong code; no tries left", portal.ErrCodeSpent)
+		}
+		return fail("wrong code", portal.ErrWrongCode)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE one_time_codes SET done = true WHERE id = $1`, challengeID); err != nil {
+		return "", err
+	}
+	return address, Audit(ctx, tx, personID, "code_check", "person", personID,
+		map[string]any{"purpose": purpose, "challenge": challengeID, "result": "success"})
+}
+
+// AddVerifiedEmail registers the address a verification code was sent to,
+// once the code checks out.
+func (m *MethodStore) AddVerifiedEmail(ctx context.Context, personID, challengeID, code string) (portal.Method, error) {
+	var me portal.Method
+	err := m.inTx(ctx, "add email", func(tx pgx.Tx) error {
+		address, err := m.checkCode(ctx, tx, personID, challengeID, portal.CodeVerifyEmail, code)
+		if err != nil {
+			return err
+		}
+		now := m.db.now()
+		me = portal.Method{ID: newUUID(), Kind: portal.MethodEmail, Label: address, CreatedAt: now}
+		tag, err := tx.Exec(ctx, `INSERT INTO auth_methods (id, person_id, kind, label, created_at) VALUES ($1, $2, 'email', $3, $4)
+			ON CONFLICT (person_id, lower(label)) WHERE kind = 'email' DO NOTHING`, me.ID, personID, address, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return portal.Errorf(portal.ECONFLICT, "%s is registered already.", portal.Isolate(address))
+		}
+		return m.registered(ctx, tx, personID, me)
+	})
+	return me, err
+}
+
+// registered records a new method: the audit entry, and the person's
+// methods count as confirmed now.
+func (m *MethodStore) registered(ctx context.Context, tx pgx.Tx, personID string, me portal.Method) error {
+	if err := m.confirm(ctx, tx, personID); err != nil {
+		return err
+	}
+	details := map[string]any{"kind": string(me.Kind), "method": me.ID}
+	if me.Kind == portal.MethodEmail {
+		details["address"] = me.Label
+	}
+	return Audit(ctx, tx, personID, "method_registered", "person", personID, details)
+}
+
+func (m *MethodStore) confirm(ctx context.Context, tx pgx.Tx, personID string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO method_reviews (person_id, confirmed_at) VALUES ($1, $2)
+		ON CONFLICT (person_id) DO UPDATE SET confirmed_at = excluded.confirmed_at`, personID, m.db.now())
+	return err
+}
+
+// pendingTOTPLifetime is how long a shown but unconfirmed authenticator
+// secret waits for its first code.
+const pendingTOTPLifetime = time.Hour
+
+// BeginTOTP makes a pending authenticator; see portal.MethodRegistry.
+func (m *MethodStore) BeginTOTP(ctx context.Context, personID, accountName string) (string, string, error) {
+	if m.sealer == nil {
+		return "", "", portal.ErrNoSecretStore
+	}
+	if !validID(personID) {
+		return "", "", portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	id, secret := newUUID(), portal.NewTOTPSecret()
+	sealed, err := m.sealer.Seal([]byte(secret), secretLabel(id))
+	if err != nil {
+		return "", "", err
+	}
+	err = m.inTx(ctx, "begin totp", func(tx pgx.Tx) error {
+		// One pending authenticator at a time: starting again drops the
+		// one shown before.
+		if _, err := tx.Exec(ctx, `DELETE FROM auth_methods WHERE person_id = $1 AND kind = 'totp' AND NOT active`, personID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO auth_methods (id, person_id, kind, label, active, secret, created_at)
+			VALUES ($1, $2, 'totp', '', false, $3, $4)`, id, personID, sealed, m.db.now())
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return id, portal.TOTPURL(secret, accountName), nil
+}
+
+// pendingSecret opens the secret of the person's pending authenticator id.
+func (m *MethodStore) pendingSecret(ctx context.Context, q pgx.Tx, personID, id string) (string, error) {
+	errGone := portal.Errorf(portal.ENOTFOUND, "That authenticator setup has expired. Start again.")
+	if m.sealer == nil {
+		return "", portal.ErrNoSecretStore
+	}
+	if !validID(personID) || !validID(id) {
+		return "", errGone
+	}
+	var sealed []byte
+	err := q.QueryRow(ctx, `SELECT secret FROM auth_methods WHERE id = $1 AND person_id = $2 AND kind = 'totp' AND NOT active
+		AND created_at > $3 FOR UPDATE`, id, personID, m.db.now().Add(-pendingTOTPLifetime)).Scan(&sealed)
+	if isNoRows(err) {
+		return "", errGone
+	} else if err != nil {
+		return "", err
+	}
+	secret, err := m.sealer.Open(sealed, secretLabel(id))
+	if err != nil {
+		return "", fmt.Errorf("authenticator %s: %w", id, err)
+	}
+	return string(secret), nil
+}
+
+// PendingTOTP returns the otpauth:// URL of a pending authenticator.
+func (m *MethodStore) PendingTOTP(ctx context.Context, personID, id, accountName string) (string, error) {
+	var url string
+	err := m.inTx(ctx, "pending totp", func(tx pgx.Tx) error {
+		secret, err := m.pendingSecret(ctx, tx, personID, id)
+		url = portal.TOTPURL(secret, accountName)
+		return err
+	})
+	return url, err
+}
+
+// ConfirmTOTP activates a pending authenticator when code is right; the
+// step it matched counts as used.
+func (m *MethodStore) ConfirmTOTP(ctx context.Context, personID, id, name, code string) (portal.Method, error) {
+	var me portal.Method
+	if name == "" {
+		name = "Authenticator app"
+	}
+	if len(name) > 100 {
+		return me, portal.Errorf(portal.EINVALID, "The name is too long: at most 100 characters.")
+	}
+	err := m.inTx(ctx, "confirm totp", func(tx pgx.Tx) error {
+		secret, err := m.pendingSecret(ctx, tx, personID, id)
+		if err != nil {
+			return err
+		}
+		now := m.db.now()
+		step, ok := portal.MatchTOTP(secret, code, now, 0)
+		if !ok {
+			return errors.Join(portal.ErrWrongTOTP, Audit(ctx, tx, personID, "method_registration_failed", "person", personID,
+				map[string]any{"kind": "totp", "method": id, "reason": "wrong code"}))
+		}
+		if _, err := tx.Exec(ctx, `UPDATE auth_methods SET active = true, label = $3, last_step = $4, created_at = $5
+			WHERE id = $1 AND person_id = $2`, id, personID, name, step, now); err != nil {
+			return err
+		}
+		me = portal.Method{ID: id, Kind: portal.MethodTOTP, Label: name, CreatedAt: now}
+		return m.registered(ctx, tx, personID, me)
+	})
+	return me, err
+}
+
+// RemoveMethod removes one of the person's methods.
+func (m *MethodStore) RemoveMethod(ctx context.Context, personID, methodID string) error {
+	if !validID(personID) || !validID(methodID) {
+		return errNoMethod
+	}
+	return m.inTx(ctx, "remove method", func(tx pgx.Tx) error {
+		var kind, label string
+		err := tx.QueryRow(ctx, `DELETE FROM auth_methods WHERE id = $1 AND person_id = $2 AND active RETURNING kind, label`,
+			methodID, personID).Scan(&kind, &label)
+		if isNoRows(err) {
+			return errNoMethod
+		} else if err != nil {
+			return err
+		}
+		details := map[string]any{"kind": kind, "method": methodID}
+		if kind == string(portal.MethodEmail) {
+			details["address"] = label
+		}
+		return Audit(ctx, tx, personID, "method_removed", "person", personID, details)
+	})
+}
+
+// ConfirmMethods records that the person checked their methods.
+func (m *MethodStore) ConfirmMethods(ctx context.Context, personID string) error {
+	if !validID(personID) {
+		return portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	return m.inTx(ctx, "confirm methods", func(tx pgx.Tx) error {
+		if err := m.confirm(ctx, tx, personID); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, personID, "methods_confirmed", "person", personID, nil)
+	})
+}
+
+// MethodsConfirmedAt says when the person last registered or confirmed
+// their methods.
+func (m *MethodStore) MethodsConfirmedAt(ctx context.Context, personID string) (time.Time, error) {
+	var at time.Time
+	if !validID(personID) {
+		return at, nil
+	}
+	err := m.db.Pool.QueryRow(ctx, `SELECT confirmed_at FROM method_reviews WHERE person_id = $1`, personID).Scan(&at)
+	if isNoRows(err) {
+		return time.Time{}, nil
+	} else if err != nil {
+		return at, fmt.Errorf("postgres: methods confirmed at: %w", err)
+	}
+	return at, nil
+}
