@@ -18,6 +18,10 @@ var (
 	ErrNoSuchObject = errors.New("no such object")
 	// ErrAlreadyExists: an add found an object at the DN already.
 	ErrAlreadyExists = errors.New("object already exists")
+	// ErrWatermarkExpired: a delta import cannot continue from the
+	// watermark (Graph's delta tokens last seven days); the engine runs a
+	// full import instead.
+	ErrWatermarkExpired = errors.New("the delta import's watermark has expired")
 )
 
 // ObjectClass is the kind of a connected-system object the engine syncs.
@@ -149,4 +153,19 @@ type SchemaReader interface {
 	// AttributeLimits returns the longest value (in characters) of each
 	// attribute that has a limit, keyed by lower-case attribute name.
 	AttributeLimits(ctx context.Context) (map[string]int, error)
+}
+
+type personWaitingKey struct{}
+
+// PersonWaiting marks ctx as carrying a change a person is waiting for (a
+// committed request, a password reset): connectors send it ahead of bulk
+// work, and Graph is asked to throttle it last.
+func PersonWaiting(ctx context.Context) context.Context {
+	return context.WithValue(ctx, personWaitingKey{}, true)
+}
+
+// IsPersonWaiting reports whether ctx was marked by PersonWaiting.
+func IsPersonWaiting(ctx context.Context) bool {
+	v, _ := ctx.Value(personWaitingKey{}).(bool)
+	return v
 }

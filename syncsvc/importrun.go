@@ -76,6 +76,16 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 			return portal.Errorf(portal.ECONFLICT, "Run a full import of %s first; a delta import continues from it.", sys.Name)
 		}
 		watermark, err = conn.DeltaImport(ctx, watermark, collect)
+		if errors.Is(err, ErrWatermarkExpired) {
+			// The system can no longer say what changed (Graph's delta
+			// tokens last seven days): read everything, as a full import,
+			// so that what went meanwhile is seen gone too.
+			e.logger().Info("delta watermark expired; running a full import", "system", sys.Name, "cause", err)
+			batch, full = batch[:0], true
+			if watermark, err = conn.DeltaImport(ctx, nil, func(ImportedObject) error { return nil }); err == nil {
+				err = conn.FullImport(ctx, collect)
+			}
+		}
 	}
 	if err == nil {
 		err = flush()

@@ -1,0 +1,516 @@
+// Package entra is the Entra ID connector: it syncs users, security groups
+// and memberships with a tenant over Microsoft Graph v1.0, through a small
+// hand-written client (client credentials, Retry-After, JSON batching, a
+// write governor) rather than the Graph SDK, which takes minutes and
+// gigabytes to build for the dozen calls needed here.
+package entra
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tessera-idm/tessera/syncsvc"
+)
+
+// Defaults of a real tenant.
+const (
+	DefaultAuthority = "https://login.microsoftonline.com"
+	DefaultGraphURL  = "https://graph.microsoft.com/v1.0"
+	// Graph's write quota per app and tenant: 3,000 writes per 2 min 30 s.
+	DefaultWriteBudget = 3000
+	DefaultWriteWindow = 150 * time.Second
+)
+
+// ClientConfig is how to reach a tenant.
+type ClientConfig struct {
+	// Authority is the identity platform's base URL; the token endpoint is
+	// Authority/TenantID/oauth2/v2.0/token. Empty: DefaultAuthority.
+	Authority string
+	// GraphURL is Graph's v1.0 base URL. Empty: DefaultGraphURL.
+	GraphURL     string
+	TenantID     string
+	ClientID     string
+	ClientSecret string
+	// WriteBudget writes per WriteWindow are the most this app sends to the
+	// tenant (zero: Graph's quota); every client of the same app and tenant
+	// in this process shares the budget.
+	WriteBudget int
+	WriteWindow time.Duration
+	// HTTPClient carries the requests (its Transport is used); nil: a
+	// client with a 60 s timeout.
+	HTTPClient *http.Client
+	// MaxAttempts bounds the tries of one request that is throttled or
+	// meets a server error; 0: 8.
+	MaxAttempts int
+}
+
+// Client calls Graph for one tenant. It is safe for concurrent use.
+type Client struct {
+	cfg  ClientConfig
+	http *http.Client
+	gov  *Governor
+	base *url.URL
+}
+
+// NewClient checks cfg and returns a client; no request is sent yet.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Authority == "" {
+		cfg.Authority = DefaultAuthority
+	}
+	if cfg.GraphURL == "" {
+		cfg.GraphURL = DefaultGraphURL
+	}
+	if cfg.WriteBudget == 0 {
+		cfg.WriteBudget, cfg.WriteWindow = DefaultWriteBudget, DefaultWriteWindow
+	}
+	if cfg.WriteWindow <= 0 {
+		cfg.WriteWindow = DefaultWriteWindow
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 8
+	}
+	if cfg.TenantID == "" || cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, errors.New("entra: tenant ID, client ID and client secret are required")
+	}
+	cfg.Authority = strings.TrimSuffix(cfg.Authority, "/")
+	cfg.GraphURL = strings.TrimSuffix(cfg.GraphURL, "/")
+	base, err := url.Parse(cfg.GraphURL)
+	if err != nil || base.Host == "" {
+		return nil, fmt.Errorf("entra: %q is not a Graph URL", cfg.GraphURL)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	cc := clientcredentials.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		TokenURL:     cfg.Authority + "/" + url.PathEscape(cfg.TenantID) + "/oauth2/v2.0/token",
+		Scopes:       []string{"https://graph.microsoft.com/.default"},
+		AuthStyle:    oauth2.AuthStyleInParams,
+	}
+	// The token is fetched once and reused until shortly before it
+	// expires (oauth2.ReuseTokenSource inside Client).
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	authed := cc.Client(tokenCtx)
+	authed.Timeout = hc.Timeout
+	key := strings.ToLower(cfg.Authority + "|" + cfg.TenantID + "|" + cfg.ClientID)
+	return &Client{cfg: cfg, http: authed, base: base, gov: sharedGovernor(key, cfg.WriteBudget, cfg.WriteWindow)}, nil
+}
+
+// Governor returns the write governor the client shares.
+func (c *Client) Governor() *Governor { return c.gov }
+
+// Error is an error Graph answered with, in Graph's own words.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// Details are the codes and targets of a directory validation error,
+	// such as ObjectConflict on userPrincipalName.
+	Details []ErrorDetail
+	// Op says what was being done, for the administrator.
+	Op string
+}
+
+// ErrorDetail is one entry of an error's details.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Target  string `json:"target"`
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("Graph %d %s: %s", e.Status, e.Code, e.Message)
+	if e.Op != "" {
+		s = e.Op + ": " + s
+	}
+	return s
+}
+
+// Conflict reports the property a duplicate value was refused on, or "".
+func (e *Error) Conflict() string {
+	for _, d := range e.Details {
+		if d.Code == "ObjectConflict" {
+			return d.Target
+		}
+	}
+	return ""
+}
+
+// Is lets the engine act on the kinds of refusal it knows.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case syncsvc.ErrUnreachable:
+		return e.Status == http.StatusTooManyRequests || e.Status >= 500
+	case syncsvc.ErrNoSuchObject:
+		return e.Status == http.StatusNotFound
+	}
+	// A conflict is not ErrAlreadyExists: the connector itself decides
+	// whether an existing user is the one to take (hard or soft match).
+	return false
+}
+
+// readError reads Graph's error envelope.
+func readError(status int, body []byte) *Error {
+	var env struct {
+		Error struct {
+			Code    string        `json:"code"`
+			Message string        `json:"message"`
+			Details []ErrorDetail `json:"details"`
+		} `json:"error"`
+	}
+	e := &Error{Status: status}
+	if json.Unmarshal(body, &env) == nil && env.Error.Code != "" {
+		e.Code, e.Message, e.Details = env.Error.Code, env.Error.Message, env.Error.Details
+	} else {
+		e.Code, e.Message = http.StatusText(status), strings.TrimSpace(string(body))
+		if len(e.Message) > 300 {
+			e.Message = e.Message[:300]
+		}
+	}
+	return e
+}
+
+// unreachableError wraps a transport failure (or a token refusal) so that
+// exports wait and retry.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return "Graph unreachable: " + e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+func (e *unreachableError) Is(target error) bool {
+	return target == syncsvc.ErrUnreachable
+}
+
+// retryAfter reads a Retry-After header in seconds, decimals allowed;
+// zero when absent or unreadable.
+func retryAfter(v string) time.Duration {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || f < 0 || f > 3600 {
+		return 0
+	}
+	return time.Duration(f * float64(time.Second))
+}
+
+// backoffFor is the wait before try n (1-based) when Graph said nothing.
+func backoffFor(n int) time.Duration {
+	d := 500 * time.Millisecond << min(n-1, 6)
+	return min(d, 30*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// url makes a request URL from a path relative to the Graph base, or
+// passes a full URL (a nextLink) through verbatim.
+func (c *Client) url(path string) string {
+	if strings.HasPrefix(path, "https://") || strings.HasPrefix(path, "http://") {
+		return path
+	}
+	return c.cfg.GraphURL + path
+}
+
+// Do sends one request, honouring the write governor and Retry-After, and
+// decodes a JSON answer into out (when out is not nil). A refusal is an
+// *Error.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("entra: encode request: %w", err)
+		}
+	}
+	high := syncsvc.IsPersonWaiting(ctx)
+	// A batch envelope's writes were counted item by item (Batch).
+	write := method != http.MethodGet && ctx.Value(governedKey{}) == nil
+	for attempt := 1; ; attempt++ {
+		if write {
+			if err := c.gov.Wait(ctx, high, 1); err != nil {
+				return err
+			}
+		}
+		status, header, data, err := c.send(ctx, method, c.url(path), body, high)
+		if err != nil {
+			var refused *Error
+			if attempt >= c.cfg.MaxAttempts || ctx.Err() != nil || errors.As(err, &refused) {
+				return err
+			}
+			if err := sleep(ctx, backoffFor(attempt)); err != nil {
+				return err
+			}
+			continue
+		}
+		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout {
+			wait := retryAfter(header.Get("Retry-After"))
+			if wait == 0 {
+				wait = backoffFor(attempt)
+			}
+			c.gov.Pause(wait)
+			if attempt >= c.cfg.MaxAttempts {
+				return readError(status, data)
+			}
+			if err := sleep(ctx, wait); err != nil {
+				return err
+			}
+			continue
+		}
+		if status >= 400 {
+			return readError(status, data)
+		}
+		if out != nil && len(data) > 0 {
+			if err := json.Unmarshal(data, out); err != nil {
+				return fmt.Errorf("entra: read the answer to %s %s: %w", method, path, err)
+			}
+		}
+		return nil
+	}
+}
+
+// send is one HTTP exchange.
+func (c *Client) send(ctx context.Context, method, u string, body []byte, high bool) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("entra: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if high {
+		req.Header.Set("x-ms-throttle-priority", "High")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			// The identity platform refused the credentials: the
+			// administrator must fix them; retrying will not help.
+			return 0, nil, nil, &Error{Status: http.StatusUnauthorized, Code: re.ErrorCode, Message: re.ErrorDescription,
+				Op: "sign in to the tenant"}
+		}
+		return 0, nil, nil, &unreachableError{err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return 0, nil, nil, &unreachableError{err}
+	}
+	return resp.StatusCode, resp.Header, data, nil
+}
+
+// Page is one page of a collection or of a delta round.
+type Page struct {
+	Value     []json.RawMessage `json:"value"`
+	NextLink  string            `json:"@odata.nextLink"`
+	DeltaLink string            `json:"@odata.deltaLink"`
+}
+
+// Pages follows a collection from path through every @odata.nextLink,
+// verbatim, passing each page to fn; it returns the deltaLink of a delta
+// round, if any.
+func (c *Client) Pages(ctx context.Context, path string, fn func(json.RawMessage) error) (string, error) {
+	next := path
+	for next != "" {
+		var p Page
+		if err := c.Do(ctx, http.MethodGet, next, nil, &p); err != nil {
+			return "", err
+		}
+		for _, v := range p.Value {
+			if err := fn(v); err != nil {
+				return "", err
+			}
+		}
+		if p.DeltaLink != "" {
+			return p.DeltaLink, nil
+		}
+		next = p.NextLink
+	}
+	return "", nil
+}
+
+// BatchRequest is one request of a JSON batch.
+type BatchRequest struct {
+	ID        string            `json:"id"`
+	Method    string            `json:"method"`
+	URL       string            `json:"url"` // relative to the Graph base, e.g. /users
+	Headers   map[string]string `json:"headers,omitempty"`
+	Body      any               `json:"body,omitempty"`
+	DependsOn []string          `json:"dependsOn,omitempty"`
+}
+
+// BatchResponse is the answer to one request of a batch.
+type BatchResponse struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+// Err is the item's refusal, or nil.
+func (r BatchResponse) Err() error {
+	if r.Status < 400 {
+		return nil
+	}
+	return readError(r.Status, r.Body)
+}
+
+// MaxBatch is Graph's limit of requests in one batch.
+const MaxBatch = 20
+
+// Batch sends up to 20 requests as one JSON batch and returns the answer
+// to each, matched by id. Items throttled with 429 (and those that failed
+// with 424 because they depend on one) are sent again on their own, after
+// the longest Retry-After among them; the rest are not repeated.
+func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) (map[string]BatchResponse, error) {
+	if len(reqs) == 0 || len(reqs) > MaxBatch {
+		return nil, fmt.Errorf("entra: a batch holds 1 to %d requests, not %d", MaxBatch, len(reqs))
+	}
+	high := syncsvc.IsPersonWaiting(ctx)
+	out := make(map[string]BatchResponse, len(reqs))
+	pending := reqs
+	for attempt := 1; len(pending) > 0; attempt++ {
+		writes := 0
+		for i := range pending {
+			if pending[i].Method != http.MethodGet {
+				writes++
+			}
+			if pending[i].Body != nil {
+				if pending[i].Headers == nil {
+					pending[i].Headers = map[string]string{}
+				}
+				pending[i].Headers["Content-Type"] = "application/json"
+			}
+			if high {
+				if pending[i].Headers == nil {
+					pending[i].Headers = map[string]string{}
+				}
+				pending[i].Headers["x-ms-throttle-priority"] = "High"
+			}
+		}
+		if err := c.gov.Wait(ctx, high, writes); err != nil {
+			return nil, err
+		}
+		var env struct {
+			Responses []BatchResponse `json:"responses"`
+		}
+		// The envelope itself is not throttled per item; Do retries it
+		// when Graph refuses it whole.
+		if err := c.do(ctx, http.MethodPost, "/$batch", map[string]any{"requests": pending}, &env); err != nil {
+			return nil, err
+		}
+		got := map[string]BatchResponse{}
+		for _, r := range env.Responses {
+			got[strings.ToLower(r.ID)] = r
+		}
+		var wait time.Duration
+		retry := map[string]bool{}
+		for _, r := range pending {
+			resp, ok := got[strings.ToLower(r.ID)]
+			if !ok {
+				return nil, fmt.Errorf("entra: the batch answer has no response for request %q", r.ID)
+			}
+			if resp.Status == http.StatusTooManyRequests {
+				retry[strings.ToLower(r.ID)] = true
+				wait = max(wait, retryAfter(resp.Headers["Retry-After"]))
+			}
+		}
+		// What failed only because a throttled request did not run is
+		// sent again with it.
+		for changed := true; changed; {
+			changed = false
+			for _, r := range pending {
+				id := strings.ToLower(r.ID)
+				if retry[id] || got[id].Status != http.StatusFailedDependency {
+					continue
+				}
+				for _, d := range r.DependsOn {
+					if retry[strings.ToLower(d)] {
+						retry[id], changed = true, true
+					}
+				}
+			}
+		}
+		var again []BatchRequest
+		for _, r := range pending {
+			id := strings.ToLower(r.ID)
+			if !retry[id] || attempt >= c.cfg.MaxAttempts {
+				out[r.ID] = got[id]
+				continue
+			}
+			var deps []string
+			for _, d := range r.DependsOn {
+				if retry[strings.ToLower(d)] {
+					deps = append(deps, d)
+				}
+			}
+			r.DependsOn = deps
+			again = append(again, r)
+		}
+		if len(again) > 0 {
+			if wait == 0 {
+				wait = backoffFor(attempt)
+			}
+			c.gov.Pause(wait)
+			if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+		}
+		pending = again
+	}
+	return out, nil
+}
+
+// do is Do for a request whose writes the caller has counted already.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.Do(context.WithValue(ctx, governedKey{}, true), method, path, in, out)
+}
+
+type governedKey struct{}
+
+// governors are shared by every client of one app and tenant in this
+// process, as Graph's quota is.
+var (
+	governorsMu sync.Mutex
+	governors   = map[string]*Governor{}
+)
+
+func sharedGovernor(key string, budget int, window time.Duration) *Governor {
+	governorsMu.Lock()
+	defer governorsMu.Unlock()
+	g := governors[key]
+	if g == nil {
+		g = NewGovernor(budget, window)
+		governors[key] = g
+	} else {
+		g.SetBudget(budget, window)
+	}
+	return g
+}
