@@ -92,8 +92,13 @@ func (a *Attribute) VisibleTo(v Viewer, personID string) bool {
 func (a *Attribute) Joinable() bool { return a.Column != "" && a.Type == TypeString }
 
 // InboundTarget reports whether a sync inbound flow may set the attribute:
-// a text column that does not identify the person.
-func (a *Attribute) InboundTarget() bool { return a.Joinable() && !a.Identifier }
+// a column that does not identify the person and holds text, a flag
+// ("true" or "false": an HR source enables and disables people), or a
+// reference (the flow gives the other person's name in that system, which
+// the engine resolves through its connector space).
+func (a *Attribute) InboundTarget() bool {
+	return a.Column != "" && !a.Identifier && (a.Type == TypeString || a.Type == TypeBool || a.Type == TypeReference)
+}
 
 // Text returns p's value of the attribute as text ("" when unset).
 func (a *Attribute) Text(p *Person) string {

@@ -40,8 +40,10 @@ func TestSyncRulesReadAttributeTable(t *testing.T) {
 	}
 	require.Equal(t, []string{"accountName", "employeeId", "givenName", "surname", "displayName", "email", "title",
 		"department", "office", "phone", "mobile"}, joinable)
+	// A reference (resolved through the connector space) and the account
+	// status (an HR source enables and disables people) flow in too.
 	require.Equal(t, []string{"givenName", "surname", "displayName", "email", "title", "department", "office", "phone",
-		"mobile"}, inbound)
+		"mobile", "managerId", "enabled"}, inbound)
 	require.Equal(t, []string{"accountName", "employeeId", "givenName", "surname", "displayName", "email", "title",
 		"department", "office", "phone", "mobile", "managerId", "pronouns", "costCenter"}, placeholders)
 }

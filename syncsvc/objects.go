@@ -107,8 +107,18 @@ const (
 	uacNormal        = 0x200
 )
 
-// desiredUser computes a provisioning add of p.
-func (r *compiledRule) addUser(p *portal.Person) (*PendingExport, error) {
+// outValue is p's value of user Outbound flow i: a reference flow gives
+// the DN of the referenced person's object in the system (refDN), empty
+// while that object does not exist there yet.
+func (r *compiledRule) outValue(i int, p *portal.Person, refDN func(personID string) string) (string, error) {
+	if a := r.outRef[i]; a != nil {
+		return refDN(a.Text(p)), nil
+	}
+	return r.outPerson[i].Value(p)
+}
+
+// addUser computes a provisioning add of p.
+func (r *compiledRule) addUser(p *portal.Person, refDN func(string) string) (*PendingExport, error) {
 	if r.template == nil {
 		return nil, fmt.Errorf("the sync rule has no DN template")
 	}
@@ -119,7 +129,7 @@ func (r *compiledRule) addUser(p *portal.Person) (*PendingExport, error) {
 	pe := &PendingExport{Op: ExportAdd, DN: dn, Class: ObjectUser, SetPassword: r.InitialPassword == "random",
 		Enable: r.EnableOnCreate && p.Enabled}
 	for i, f := range r.Outbound {
-		v, err := r.outPerson[i].Value(p)
+		v, err := r.outValue(i, p, refDN)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s", f.CS, portal.ErrorMessage(err))
 		}
@@ -134,15 +144,18 @@ func (r *compiledRule) addUser(p *portal.Person) (*PendingExport, error) {
 }
 
 // diffUser computes what must change in cs, joined to p, in scope.
-func (r *compiledRule) diffUser(p *portal.Person, cs *CSObject) (*PendingExport, error) {
+func (r *compiledRule) diffUser(p *portal.Person, cs *CSObject, refDN func(string) string) (*PendingExport, error) {
 	pe := &PendingExport{CSID: cs.ID, Op: ExportModify, DN: cs.DN, Class: ObjectUser}
 	for i, f := range r.Outbound {
 		if f.InitialOnly {
 			continue
 		}
-		v, err := r.outPerson[i].Value(p)
+		v, err := r.outValue(i, p, refDN)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s", f.CS, portal.ErrorMessage(err))
+		}
+		if r.outRef[i] != nil && v != "" && SameDN(v, cs.first(f.CS)) {
+			continue // the system spells the DN its own way
 		}
 		pe.Changes = appendReplace(pe.Changes, f.CS, v, cs.first(f.CS))
 	}

@@ -98,6 +98,10 @@ type compiledRule struct {
 	personScope *rule.Rule
 	groupScope  cel.Program
 	outPerson   []*rule.Rule   // users: one per Outbound
+	// outRef is, per user Outbound flow, the reference attribute it copies
+	// as it is (person.managerId), nil for other flows: such a flow writes
+	// the referenced person's DN in the system, not their portal ID.
+	outRef      []*portal.Attribute
 	outGroup    []cel.Program  // groups: one per Outbound
 	inbound     []cel.Program  // one per Inbound
 	inboundKeys [][]string     // the cs attributes each inbound flow reads
@@ -263,6 +267,13 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 				return nil, portal.Errorf(portal.EINVALID, "%s: %s", what, portal.ErrorMessage(err))
 			}
 			c.outPerson = append(c.outPerson, p)
+			var ref *portal.Attribute
+			if name, ok := strings.CutPrefix(strings.TrimSpace(f.Expr), "person."); ok {
+				if a, ok := env.Schema().Lookup(name); ok && a.Type == portal.TypeReference {
+					ref = a
+				}
+			}
+			c.outRef = append(c.outRef, ref)
 		} else {
 			prg, _, err := compileMap(groupEnv, f.Expr, types.StringType, what)
 			if err != nil {

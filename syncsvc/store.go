@@ -150,8 +150,11 @@ func DefaultUserRule(systemID, baseDN string) SyncRule {
 			{CS: "physicalDeliveryOfficeName", Expr: "person.office"},
 			{CS: "telephoneNumber", Expr: "person.phone"},
 			{CS: "mobile", Expr: "person.mobile"},
+			// A reference: the manager's account DN.
+			{CS: "manager", Expr: "person.managerId"},
 		},
 		Inbound: []InboundFlow{
+			{MV: "managerId", Expr: "cs.manager", Precedence: 100},
 			{MV: "phone", Expr: "cs.telephoneNumber", Precedence: 100},
 			{MV: "mobile", Expr: "cs.mobile", Precedence: 100},
 			{MV: "office", Expr: "cs.physicalDeliveryOfficeName", Precedence: 100},

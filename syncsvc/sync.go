@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,8 @@ type changeSet struct {
 	pending       []*PendingExport // for existing cs objects
 	clear         []int64          // cs objects with nothing to export
 	inbound       []inboundChange
+	refs          []refChange // inbound flows to reference attributes
+	refDN         *refDNs     // people's DNs in the system, for reference flows out
 	imported      []int64 // objects whose imported changes this sync took in
 	projected     []projection
 	previews      []Preview
@@ -136,7 +139,7 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 	if err != nil {
 		return nil, err
 	}
-	out := &changeSet{names: newDNClaims(ctx, e, sys.ID, objs, sc.all)}
+	out := &changeSet{names: newDNClaims(ctx, e, sys.ID, objs, sc.all), refDN: newRefDNs(ctx, e, sys.ID, byPerson, sc.all)}
 	var tx pgx.Tx
 	if !sc.dryRun {
 		// The transaction opens first: new objects stream into it by COPY
@@ -345,11 +348,27 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 				continue
 			}
 			v, a := vals[f.MV], r.inboundAttrs[i]
-			if v == a.Text(p) {
-				continue
-			}
 			if s, ok := sources[p.ID+"\x00"+f.MV]; ok && s.system != sys.ID && s.precedence < f.Precedence {
 				continue // a system with a higher precedence holds it
+			}
+			if a.Type == portal.TypeReference {
+				// The value names the other person in this system: it is
+				// resolved when the sync's results are written, or when
+				// that person arrives.
+				out.refs = append(out.refs, refChange{csID: cs.ID, attr: f.MV, target: v, precedence: f.Precedence})
+				preview.Inbound = append(preview.Inbound, fmt.Sprintf("%s = the person at %q", f.MV, v))
+				continue
+			}
+			if a.Type == portal.TypeBool {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					fail(cs.DN, fmt.Errorf("inbound flow to %s gave %q, not true or false", f.MV, v))
+					return
+				}
+				v = strconv.FormatBool(b)
+			}
+			if v == a.Text(p) {
+				continue
 			}
 			out.inbound = append(out.inbound, inboundChange{p.ID, f.MV, v, f.Precedence})
 			preview.Inbound = append(preview.Inbound, fmt.Sprintf("%s = %q (was %q)", f.MV, v, a.Text(p)))
@@ -371,7 +390,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			preview.Action = "out of scope"
 			break
 		}
-		pe, err = r.addUser(p)
+		pe, err = r.addUser(p, out.refDN.dn)
 		if err != nil {
 			fail(p.DisplayName, err)
 			return
@@ -396,7 +415,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			out.returned = append(out.returned, cs.ID)
 			cs.Deprovisioned = nil
 		}
-		if pe, err = r.diffUser(p, cs); err != nil {
+		if pe, err = r.diffUser(p, cs, out.refDN.dn); err != nil {
 			fail(cs.DN, err)
 			return
 		}
@@ -601,6 +620,9 @@ type projection struct {
 // and the rule's inbound flows give the rest.
 func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 	account := cs.first("sAMAccountName")
+	if account == "" {
+		account = cs.first("accountName") // a source that is not a directory, such as HR, names it so
+	}
 	if account == "" || len(account) > 64 {
 		rec.count("error", cs.DN, "cannot project it into the metaverse: it has no usable sAMAccountName")
 		return
@@ -609,6 +631,13 @@ func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 	if err != nil {
 		rec.count("error", cs.DN, err.Error())
 		return
+	}
+	for i, f := range r.Inbound {
+		if r.inboundAttrs[i].Type == portal.TypeReference {
+			// Written once the person exists and the reference resolves.
+			out.refs = append(out.refs, refChange{csID: cs.ID, attr: f.MV, target: values[f.MV], precedence: f.Precedence})
+			delete(values, f.MV)
+		}
 	}
 	if values["displayName"] == "" {
 		values["displayName"] = cs.first("displayName")
@@ -635,7 +664,7 @@ func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSyste
 				continue
 			}
 			cols = append(cols, pgx.Identifier{a.Column}.Sanitize())
-			args = append(args, v)
+			args = append(args, columnValue(a, v))
 		}
 		ph := make([]string, len(args))
 		for i := range args {
@@ -898,7 +927,7 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 
 // writeChanges stores a sync's results in one transaction.
 func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, sc syncScope, out *changeSet) error {
-	recompute := e.Dynamic != nil && len(out.projected)+len(out.inbound) > 0
+	recompute := e.Dynamic != nil && len(out.projected)+len(out.inbound)+len(out.refs)+len(out.joins) > 0
 	if recompute {
 		if err := e.Dynamic.HoldDynamicRules(ctx, tx); err != nil {
 			return err
@@ -979,8 +1008,18 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 			return err
 		}
 		changed, err := applyInbound(ctx, tx, sys, out.inbound)
-		if err != nil || !recompute {
+		if err != nil {
 			return err
+		}
+		if len(out.refs) > 0 || len(out.joins) > 0 || len(projected) > 0 {
+			referred, err := applyReferences(ctx, tx, sys, out.refs)
+			if err != nil {
+				return err
+			}
+			changed = append(changed, referred...)
+		}
+		if !recompute {
+			return nil
 		}
 		for _, id := range append(projected, changed...) {
 			// A person deleted in the portal meanwhile has no groups.
@@ -1220,7 +1259,7 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 			if !ok || !a.InboundTarget() {
 				return nil, fmt.Errorf("syncsvc: inbound flow to %q, which is not a person attribute it can set", attr)
 			}
-			args = append(args, v)
+			args = append(args, columnValue(a, v))
 			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{a.Column}.Sanitize(), len(args)))
 			olds = append(olds, fmt.Sprintf("coalesce(o.%s::text, '') AS %s", pgx.Identifier{a.Column}.Sanitize(), pgx.Identifier{attr}.Sanitize()))
 		}
@@ -1258,6 +1297,7 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 	}
 	var ids []int64
 	sc := syncScope{}
+	project := false // an unjoined object changed that the rule may project
 	rows, err := e.Pool.Query(ctx, csSelect+" WHERE system_id = $1 AND pending_import", sys.ID)
 	if err != nil {
 		return err
@@ -1274,6 +1314,7 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 		case o.GroupID != "":
 			sc.groups = append(sc.groups, o.GroupID)
 		case o.Class == ObjectUser && rs.users != nil:
+			project = project || rs.users.Projection
 			for i, j := range rs.users.JoinRules {
 				v := o.first(j.CS)
 				if v == "" {
@@ -1323,7 +1364,7 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 		return err
 	}
 	sc.groups = append(sc.groups, groups...)
-	if len(sc.people) > 0 || len(sc.groups) > 0 {
+	if len(sc.people) > 0 || len(sc.groups) > 0 || project {
 		if _, err := e.syncObjects(ctx, sys, sc, rec); err != nil {
 			return err
 		}

@@ -1,0 +1,59 @@
+package syncsvc_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/syncsvc"
+)
+
+// The manager flows out to AD as the DN of the manager's account, once
+// that account exists, and in from AD as a DN resolved through the
+// connector space, even to a person projected by the same sync.
+func TestManagerFlowsAsADistinguishedName(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	boss := f.person(t, "boss"+f.prefix, "Bea Boss", "IT")
+	emp := f.person(t, "emp"+f.prefix, "Eli Employee", "IT")
+	_, err := f.pool.Exec(ctx, "UPDATE people SET manager_id = $1 WHERE id = $2", boss, emp)
+	require.NoError(t, err)
+	// Two accounts made in AD by someone else: a manager and her report.
+	mgrDN := f.addADUser(t, "Mona Manager", "mona"+f.prefix, "")
+	subDN := f.addADUser(t, "Sam Subordinate", "sam"+f.prefix, "")
+	mod := ldap.NewModifyRequest(subDN, nil)
+	mod.Replace("manager", []string{mgrDN})
+	require.NoError(t, f.admin.Modify(mod))
+	f.rules(t, func(u, g *syncsvc.SyncRule) { u.Projection = true })
+
+	f.converge(t)
+	// The first export created both accounts at once; the manager's DN
+	// is written once the boss's account exists.
+	f.run(t, syncsvc.DeltaSync)
+	f.run(t, syncsvc.Export)
+	bossEntry := f.entry(t, "boss"+f.prefix)
+	require.NotNil(t, bossEntry)
+	e := f.entry(t, "emp"+f.prefix, "manager")
+	require.NotNil(t, e)
+	require.True(t, syncsvc.SameDN(bossEntry.DN, e.GetAttributeValue("manager")), "manager in AD: %q", e.GetAttributeValue("manager"))
+
+	var mgrOf string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT coalesce(m.account_name, '') FROM people p LEFT JOIN people m ON m.id = p.manager_id
+		WHERE p.account_name = $1`, "sam"+f.prefix).Scan(&mgrOf))
+	require.Equal(t, "mona"+f.prefix, mgrOf, "AD's manager DN resolves to the projected manager")
+
+	// A later change in AD flows in too (the sync moved Sam's account
+	// where the rule's DN template puts it).
+	mod = ldap.NewModifyRequest(f.entry(t, "sam"+f.prefix).DN, nil)
+	mod.Replace("manager", []string{bossEntry.DN})
+	require.NoError(t, f.admin.Modify(mod))
+	f.run(t, syncsvc.DeltaImport)
+	f.run(t, syncsvc.DeltaSync)
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT coalesce(m.account_name, '') FROM people p LEFT JOIN people m ON m.id = p.manager_id
+		WHERE p.account_name = $1`, "sam"+f.prefix).Scan(&mgrOf))
+	require.Equal(t, "boss"+f.prefix, mgrOf)
+}
