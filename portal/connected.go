@@ -29,6 +29,10 @@ type SystemType string
 // The connected system types.
 const (
 	SystemAD SystemType = "ad" // Active Directory over LDAP
+	// SystemHR is an HR file (CSV) or SCIM bulk requests: people's source
+	// of truth, read only. Its settings live with the HR source
+	// (syncsvc/hr), not in the directory fields.
+	SystemHR SystemType = "hr_csv"
 )
 
 // TLSMode is how a connection to a directory is protected. AD refuses
@@ -126,6 +130,10 @@ func (c *ConnectedSystem) Validate() error {
 		return Errorf(EINVALID, "The name is too long: at most %d characters.", MaxConnectedSystemName)
 	case strings.ContainsFunc(c.Name, unicode.IsControl):
 		return Errorf(EINVALID, "The name cannot contain control characters.")
+	case c.Type == SystemHR:
+		// No directory to reach: the HR source's own settings say how
+		// its files read.
+		return nil
 	case c.Type != SystemAD:
 		return Errorf(EINVALID, "The type must be Active Directory (“ad”), not “%s”.", c.Type)
 	case len(c.Hosts) == 0:
@@ -473,4 +481,14 @@ type SyncService interface {
 	Cycle(ctx context.Context, systemID string) error
 	// RunQueued runs a run an administrator queued from the admin pages.
 	RunQueued(ctx context.Context, runID int64, confirmDeletes bool) error
+}
+
+// HRInbound applies the HR files and bulk requests that River's workers
+// are given (syncsvc/hr implements it).
+type HRInbound interface {
+	// ApplyHRUpload applies a queued HR file or bulk request.
+	ApplyHRUpload(ctx context.Context, id int64) error
+	// WatchHRFolders receives the files dropped in the HR sources'
+	// watched folders.
+	WatchHRFolders(ctx context.Context) error
 }

@@ -117,3 +117,17 @@ type SyncRunArgs struct {
 
 // Kind implements river.JobArgs.
 func (SyncRunArgs) Kind() string { return "sync_run" }
+
+// HRApplyArgs applies one received HR file or SCIM bulk request.
+type HRApplyArgs struct {
+	UploadID int64 `json:"upload_id"`
+}
+
+// Kind implements river.JobArgs.
+func (HRApplyArgs) Kind() string { return "hr_apply" }
+
+// HRWatchArgs looks for files dropped in the HR sources' watched folders.
+type HRWatchArgs struct{}
+
+// Kind implements river.JobArgs.
+func (HRWatchArgs) Kind() string { return "hr_watch" }

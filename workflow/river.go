@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // RiverConfig is the one River configuration Tessera runs its workers
@@ -32,6 +33,16 @@ func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(10*time.Second),
 				func() (river.JobArgs, *river.InsertOpts) { return SyncScheduleArgs{}, nil }, nil),
+			// A file dropped in an HR source's folder is taken within
+			// two seconds: joiners reach AD without waiting for a cycle.
+			river.NewPeriodicJob(river.PeriodicInterval(2*time.Second),
+				func() (river.JobArgs, *river.InsertOpts) {
+					// One look at a time: a large file takes longer than
+					// the interval, and must be received once.
+					return HRWatchArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+						rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+						rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+				}, nil),
 			river.NewPeriodicJob(river.PeriodicInterval(rescueInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return RescueOrphansArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true})},

@@ -21,6 +21,9 @@ type Deps struct {
 	Mailer      Mailer
 	// Sync is the sync engine; nil: sync jobs do nothing.
 	Sync portal.SyncService
+	// HR applies HR files and watches their folders; nil: HR jobs do
+	// nothing.
+	HR portal.HRInbound
 	// BaseURL is the portal's public URL, for links in emails.
 	BaseURL string
 	// Pool is River's database, where the rescue job looks for the jobs
@@ -54,6 +57,8 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &syncCycleWorker{s: d.Sync})
 	river.AddWorker(workers, &syncRunWorker{s: d.Sync})
 	river.AddWorker(workers, &rescueOrphansWorker{pool: d.Pool})
+	river.AddWorker(workers, &hrApplyWorker{hr: d.HR})
+	river.AddWorker(workers, &hrWatchWorker{hr: d.HR})
 }
 
 // TxInserter inserts a River job in a transaction; *river.Client[pgx.Tx]

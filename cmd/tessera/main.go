@@ -35,6 +35,7 @@ import (
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/hr"
 	"github.com/tessera-idm/tessera/web"
 	"github.com/tessera-idm/tessera/workflow"
 )
@@ -50,6 +51,8 @@ Usage:
   tessera sync run SYSTEM PROFILE          run full_import, delta_import, full_sync, delta_sync or export
   tessera sync preview PERSON              what a full sync would do to one person
   tessera sync status                      connected systems, pending exports, latest runs
+  tessera hr import FILE [--preview]       read an HR file: preview its joiners, movers, leavers, then apply it
+  tessera hr confirm UPLOAD                apply an HR file that stopped at the leaver threshold
 
 Configuration comes from environment variables; see README.md.
 `
@@ -77,6 +80,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 	if args[0] == "sync" {
 		slog.SetDefault(cfg.logger())
 		return syncCmd(ctx, cfg, args[1:], out)
+	}
+	if args[0] == "hr" {
+		slog.SetDefault(cfg.logger())
+		return hrCmd(ctx, cfg, args[1:], out)
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -293,7 +300,7 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 
 // newRiver builds the River client: with workers for the worker and all
 // roles, insert-only for a web-only process.
-func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, hr portal.HRInbound, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
 	rc := &river.Config{Logger: cfg.riverLogger()}
 	if cfg.Role != "web" {
 		var mailer workflow.Mailer
@@ -305,7 +312,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 			mailer = m
 		}
 		workers := river.NewWorkers()
-		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync,
+		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync, HR: hr,
 			BaseURL: cfg.WebConfig().BaseURL, Pool: pool, Audit: db, AuditKey: cfg.AuditKey, Logger: logger})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 		// The client ID names the process, so that a job's attempted_by
@@ -334,12 +341,14 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	systems := postgres.NewConnectedSystems(db, cfg.Sealer)
 	engine := newEngine(pool, systems, logger)
-	jobs, err := newRiver(cfg, pool, db, engine, logger)
+	hrs := &hr.Service{Pool: pool, Engine: engine, Logger: logger}
+	jobs, err := newRiver(cfg, pool, db, engine, hrs, logger)
 	if err != nil {
 		return err
 	}
 	db.Jobs = jobs
 	engine.Queue = workflow.SyncRunQueue(jobs)
+	hrs.Queue = workflow.HRApplyQueue(jobs)
 	if cfg.Role != "web" {
 		stopJobs, err := workflow.Start(ctx, pool, jobs)
 		if err != nil {

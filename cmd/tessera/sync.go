@@ -16,11 +16,19 @@ import (
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/hr"
 )
 
 // newEngine builds the sync engine over the portal's database.
 func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems, logger *slog.Logger) *syncsvc.Engine {
-	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: logger, Dynamic: postgres.New(pool), Requests: postgres.New(pool)}
+	adOpen, hrOpen := ad.Opener(systems), hr.Opener(pool)
+	open := func(ctx context.Context, sys portal.ConnectedSystem) (syncsvc.Connector, error) {
+		if sys.Type == portal.SystemHR {
+			return hrOpen(ctx, sys)
+		}
+		return adOpen(ctx, sys)
+	}
+	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: open, Logger: logger, Dynamic: postgres.New(pool), Requests: postgres.New(pool)}
 }
 
 const syncUsage = `Usage:

@@ -1,0 +1,233 @@
+package hr_test
+
+import (
+	"context"
+	"fmt"
+	mrand "math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/hr"
+)
+
+func TestMain(m *testing.M) { harness.Main(m) }
+
+// fixture is one test's database, its OU in the shared Samba AD DC with
+// a connected system, an HR source, and the HR service whose queued
+// uploads the test applies itself.
+type fixture struct {
+	pool   *pgxpool.Pool
+	ldap   *ldap.Conn
+	ad     *harness.ADSystem
+	engine *syncsvc.Engine
+	svc    *hr.Service
+	hrID   string
+	prefix string
+	mu     sync.Mutex
+	queued []int64
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	dc := harness.Samba(t)
+	f := &fixture{pool: harness.Postgres(t), ldap: dc.Dial(t), prefix: fmt.Sprintf("h%04d", mrand.IntN(10000))}
+	db := postgres.New(f.pool)
+	f.ad = harness.NewADSystem(t, db, dc, f.prefix)
+	adOpen, hrOpen := ad.Opener(f.ad.Systems), hr.Opener(f.pool)
+	f.engine = &syncsvc.Engine{Pool: f.pool, Systems: f.ad.Systems, Dynamic: db, Requests: db,
+		Open: func(ctx context.Context, sys portal.ConnectedSystem) (syncsvc.Connector, error) {
+			if sys.Type == portal.SystemHR {
+				return hrOpen(ctx, sys)
+			}
+			return adOpen(ctx, sys)
+		}}
+	f.svc = &hr.Service{Pool: f.pool, Engine: f.engine, Queue: func(ctx context.Context, tx pgx.Tx, id int64) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.queued = append(f.queued, id)
+		return nil
+	}}
+	// AD: accounts under OU=<department>, enabled with a random password.
+	u := syncsvc.DefaultUserRule(f.ad.System.ID, dc.BaseDN)
+	u.DNTemplate = "CN={displayName},OU={department},OU=People," + f.ad.OU
+	u.InitialPassword, u.EnableOnCreate = "random", true
+	require.NoError(t, f.engine.SaveSyncRule(ctx, f.ad.Admin, u))
+	run, err := f.engine.Run(ctx, f.ad.System.ID, syncsvc.FullImport, syncsvc.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "succeeded", run.Status, run.Message)
+	cols := hr.DefaultColumns()
+	cols[hr.FieldAccountName] = "Account" // account names unique across the shared domain
+	f.hrID, err = f.svc.CreateSource(ctx, f.ad.Admin, "HR "+f.prefix, hr.Settings{Columns: cols})
+	require.NoError(t, err)
+	return f
+}
+
+// receive sends a file as the watched folder would, applying it unless
+// it stops at the threshold.
+func (f *fixture) receive(t *testing.T, content []byte) *hr.Upload {
+	t.Helper()
+	u, err := f.svc.Receive(context.Background(), portal.Viewer{}, hr.Incoming{SystemID: f.hrID, Source: "cli", Filename: "people.csv",
+		Content: content, Apply: true})
+	require.NoError(t, err)
+	return u
+}
+
+// applyQueued runs the jobs the service queued, as River's worker would.
+func (f *fixture) applyQueued(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	ids := f.queued
+	f.queued = nil
+	f.mu.Unlock()
+	for _, id := range ids {
+		require.NoError(t, f.svc.ApplyHRUpload(context.Background(), id))
+		u, err := f.svc.Upload(context.Background(), id)
+		require.NoError(t, err)
+		require.Equal(t, hr.StatusApplied, u.Status, u.Message)
+	}
+}
+
+// account reads an AD account by its account name.
+func (f *fixture) account(t *testing.T, name string) *ldap.Entry {
+	t.Helper()
+	res, err := f.ldap.Search(ldap.NewSearchRequest(f.ad.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(sAMAccountName="+ldap.EscapeFilter(name)+")", []string{"manager", "title", "sn", "userAccountControl", "department"}, nil))
+	require.NoError(t, err)
+	require.Len(t, res.Entries, 1, "account %s", name)
+	return res.Entries[0]
+}
+
+func disabled(t *testing.T, e *ldap.Entry) bool {
+	uac, err := strconv.Atoi(e.GetAttributeValue("userAccountControl"))
+	require.NoError(t, err)
+	return uac&2 != 0
+}
+
+// row is one line of the test's HR file.
+type row struct{ id, first, last, title, dept, manager, start, end string }
+
+func (f *fixture) file(sep string, rows ...row) string {
+	var b strings.Builder
+	b.WriteString(strings.Join([]string{"EmployeeID", "Account", "FirstName", "LastName", "JobTitle", "Department", "ManagerID", "StartDate", "EndDate"}, sep) + "\n")
+	for _, r := range rows {
+		acct := ""
+		if r.id != "" {
+			acct = f.prefix + strings.ToLower(r.id)
+		}
+		fmt.Fprintln(&b, strings.Join([]string{r.id, acct, r.first, r.last, r.title, r.dept, r.manager, r.start, r.end}, sep))
+	}
+	return b.String()
+}
+
+// An HR file's joiners, movers and leavers reach AD: accounts created
+// under their department with their manager's DN, moved when the
+// department changes, disabled when they leave; a manager who arrives in a
+// later file is resolved then; a file that lacks 10 % of the people stops
+// until "Confirm".
+func TestHRFileJoinersMoversLeaversReachAD(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	base := []row{
+		{"B1", "Bea", "Boss", "Director", "Sales", "", "2020-01-01", ""},
+		{"E2", "Eli", "Two", "Seller", "Sales", "B1", "2021-03-01", ""},
+		{"E3", "Eve", "Three", "Seller", "Sales", "B1", "", ""},
+		{"E4", "Eda", "Four", "Seller", "Sales", "B1", "", ""},
+		{"E5", "Ela", "Five", "Seller", "Sales", "B1", "", ""},
+		{"E6", "Emi", "Six", "Seller", "Sales", "B1", "", ""},
+		{"E7", "Eno", "Seven", "Seller", "Sales", "B1", "", ""},
+		{"E8", "Ely", "Eight", "Seller", "Sales", "B1", "", ""},
+		{"E9", "Eun", "Nine", "Seller", "Sales", "B1", "", ""},
+		{"E10", "Ena", "Ten", "Seller", "Sales", "B1", "", ""},
+		// Their manager is hired in the next file.
+		{"E11", "Eir", "Eleven", "Engineer", "IT", "E12", "", ""},
+	}
+	bad := []row{
+		// Tessera takes 256 characters, AD's title 128: the tightest limit of
+		// every system the title reaches is the one that counts.
+		{"E13", "Ezra", "Thirteen", strings.Repeat("t", 200), "Sales", "B1", "", ""},
+		{"E14", "Ezio", "Fourteen", "Seller", "Sales", "B1", "2024-02-31", ""},
+		{"", "No", "Body", "Seller", "Sales", "", "", ""},
+	}
+	// UTF-8 with a byte order mark.
+	first := f.receive(t, []byte("\ufeff"+f.file(",", append(base, bad...)...)))
+	require.Equal(t, hr.StatusQueued, first.Status, first.Message)
+	require.Equal(t, 11, first.Joiners)
+	require.Equal(t, []hr.Refusal{
+		{Line: 13, Reason: "Title is 200 characters long; " + f.ad.System.Name + " (title) takes at most 128"},
+		{Line: 14, Reason: `the start date "2024-02-31" is not a date as YYYY-MM-DD`},
+		{Line: 15, Reason: "it has no employee ID"},
+	}, first.Refusals)
+	f.applyQueued(t)
+
+	boss := f.account(t, f.prefix+"b1")
+	require.False(t, disabled(t, boss), "joiners are enabled")
+	e2 := f.account(t, f.prefix+"e2")
+	require.True(t, syncsvc.SameDN(boss.DN, e2.GetAttributeValue("manager")), "manager as a DN: %q", e2.GetAttributeValue("manager"))
+	require.Contains(t, e2.DN, "OU=Sales,OU=People,")
+	require.Empty(t, f.account(t, f.prefix+"e11").GetAttributeValue("manager"), "their manager is not hired yet")
+	var mgr string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT m.employee_id FROM people p JOIN people m ON m.id = p.manager_id
+		WHERE p.employee_id = 'E2'`).Scan(&mgr))
+	require.Equal(t, "B1", mgr, "the org chart follows HR")
+
+	// The next file is Latin-1 with semicolons: E2 moves to IT, E3 is
+	// renamed and promoted, E4 is gone, E12 joins and manages E11.
+	set, _, err := f.svc.Settings(ctx, f.hrID)
+	require.NoError(t, err)
+	set.Delimiter = ';'
+	require.NoError(t, f.svc.SaveSettings(ctx, f.ad.Admin, set))
+	next := []row{base[0], base[1], base[2]}
+	next[1].dept = "IT"
+	next[2].last, next[2].title = "Léger", "Lead seller"
+	next = append(next, base[4:]...)
+	next = append(next, row{"E12", "Ivo", "Twelve", "IT manager", "IT", "", "", ""})
+	latin1 := []byte{}
+	for _, r := range f.file(";", next...) {
+		require.Less(t, r, rune(256))
+		latin1 = append(latin1, byte(r))
+	}
+	second := f.receive(t, latin1)
+	require.Equal(t, hr.StatusQueued, second.Status, second.Message)
+	require.Equal(t, []int{1, 2, 1}, []int{second.Joiners, second.Movers, second.Leavers}, "joiners, movers, leavers")
+	require.Empty(t, second.Refusals)
+	f.applyQueued(t)
+
+	require.Contains(t, f.account(t, f.prefix+"e2").DN, "OU=IT,OU=People,", "a mover's account moves with the department")
+	e3 := f.account(t, f.prefix+"e3")
+	require.Equal(t, "Léger", e3.GetAttributeValue("sn"))
+	require.Equal(t, "Lead seller", e3.GetAttributeValue("title"))
+	require.True(t, disabled(t, f.account(t, f.prefix+"e4")), "a leaver is disabled")
+	e12 := f.account(t, f.prefix+"e12")
+	require.True(t, syncsvc.SameDN(e12.DN, f.account(t, f.prefix+"e11").GetAttributeValue("manager")),
+		"the reference to a manager not yet hired is resolved when they arrive")
+
+	// Three of the ten people left at once: past the 10 % threshold.
+	third := append([]row{next[0], next[1], next[2]}, next[6:]...)
+	stopped := f.receive(t, []byte(strings.ReplaceAll(f.file(";", third...), "é", "e")))
+	require.Equal(t, hr.StatusWaiting, stopped.Status)
+	require.Equal(t, 3, stopped.Leavers)
+	require.Contains(t, stopped.Message, "threshold")
+	require.Empty(t, f.queued, "nothing is applied before the confirmation")
+	require.False(t, disabled(t, f.account(t, f.prefix+"e5")))
+	require.Error(t, f.svc.Confirm(ctx, portal.Viewer{}, stopped.ID), "only administrators confirm")
+	require.NoError(t, f.svc.Confirm(ctx, f.ad.Admin, stopped.ID))
+	f.applyQueued(t)
+	for _, id := range []string{"e5", "e6", "e7"} {
+		require.True(t, disabled(t, f.account(t, f.prefix+id)), "%s left", id)
+	}
+	require.False(t, disabled(t, f.account(t, f.prefix+"e8")))
+}

@@ -1,0 +1,338 @@
+package hr
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/syncsvc"
+)
+
+// Plan is what applying an HR file (or bulk request) would do to the HR
+// connector space: its preview, and the objects its import reports.
+type Plan struct {
+	Rows    int
+	Joiners []string // employee IDs new to HR, or back after they left (a rehire)
+	Movers  []string // employee IDs whose fields changed
+	Leavers []string // employee IDs that left: gone from the file, or past their end date
+	Refused []Refusal
+	// ActiveBefore is how many people HR had before; a file whose leavers
+	// reach the threshold's share of them stops for a confirmation.
+	ActiveBefore int
+	changed      []syncsvc.ImportedObject // joiners, movers and leavers
+	unchanged    []syncsvc.ImportedObject // the rest, for a full import
+}
+
+// OverThreshold reports whether the plan's leavers reach percent of the
+// people HR had.
+func (p *Plan) OverThreshold(percent int) bool {
+	return p.ActiveBefore > 0 && len(p.Leavers)*100 >= percent*p.ActiveBefore
+}
+
+// csRow is an HR connector space object as a plan reads it.
+type csRow struct {
+	anchor string
+	attrs  map[string]string // lower-case field → value
+}
+
+// loadSpace reads the HR system's connector space.
+func loadSpace(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, systemID string) (map[string]csRow, error) {
+	rows, err := q.Query(ctx, `SELECT anchor, attributes FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL`, systemID)
+	if err != nil {
+		return nil, fmt.Errorf("hr: connector space: %w", err)
+	}
+	out := map[string]csRow{}
+	var anchor string
+	var raw []byte
+	_, err = pgx.ForEachRow(rows, []any{&anchor, &raw}, func() error {
+		var m map[string][]string
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return err
+		}
+		attrs := make(map[string]string, len(m))
+		for k, v := range m {
+			if len(v) > 0 {
+				attrs[k] = v[0]
+			} else {
+				attrs[k] = ""
+			}
+		}
+		out[strings.ToLower(anchor)] = csRow{anchor: anchor, attrs: attrs}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hr: connector space: %w", err)
+	}
+	return out, nil
+}
+
+// limits are the longest value each field may have: the portal's own
+// limit, and the tightest of every connected system the attribute is
+// exported to (syncsvc/limits.go derives those), with who sets it.
+type limits map[string]limit
+
+type limit struct {
+	max int
+	by  string
+}
+
+func loadLimits(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, systemID string) (limits, error) {
+	out := limits{}
+	for _, a := range portal.CoreSchema().All() {
+		if a.MaxLen > 0 {
+			out[a.Name] = limit{a.MaxLen, "Tessera"}
+		}
+	}
+	out[FieldManager] = out[FieldEmployeeID]
+	rows, err := q.Query(ctx, `SELECT l.attribute, l.max_len, s.name || ' (' || l.cs_attribute || ')' FROM person_attribute_limits l
+		JOIN connected_systems s ON s.id = l.system_id WHERE l.system_id <> $1`, systemID)
+	if err != nil {
+		return nil, fmt.Errorf("hr: attribute limits: %w", err)
+	}
+	var attr, by string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&attr, &n, &by}, func() error {
+		if cur, ok := out[attr]; !ok || n < cur.max {
+			out[attr] = limit{n, by}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hr: attribute limits: %w", err)
+	}
+	return out, nil
+}
+
+// planInput is what a plan is made from.
+type planInput struct {
+	settings Settings
+	rows     []Row
+	refused  []Refusal
+	// partial: the rows are some of HR's people (a SCIM bulk request), so
+	// a person missing from them has not left.
+	partial bool
+	now     time.Time
+	space   map[string]csRow
+	limits  limits
+	// taken reports account names people have already (lower case).
+	taken func(names []string) (map[string]bool, error)
+}
+
+// makePlan checks each row, computes its fields, and compares it with the
+// connector space.
+func makePlan(in planInput) (*Plan, error) {
+	loc, err := time.LoadLocation(in.settings.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	y, m, d := in.now.In(loc).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	p := &Plan{Refused: slices.Clone(in.refused)}
+	mapped := map[string]bool{}
+	for f := range in.settings.Columns {
+		mapped[f] = true
+	}
+	seen := map[string]int{} // folded employee ID → line
+	type good struct {
+		row   Row
+		key   string
+		attrs map[string]string
+	}
+	var goods []good
+	for _, r := range in.rows {
+		p.Rows++
+		v := r.Values
+		refuse := func(format string, args ...any) {
+			p.Refused = append(p.Refused, Refusal{Line: r.Line, Reason: fmtErr(format, args...)})
+		}
+		id := v[FieldEmployeeID]
+		key := strings.ToLower(id)
+		if id == "" {
+			refuse("it has no employee ID")
+			continue
+		}
+		if line, dup := seen[key]; dup {
+			refuse("employee ID %s is on line %d already", id, line)
+			continue
+		}
+		seen[key] = r.Line
+		if reason := checkFields(v, in.limits); reason != "" {
+			refuse("%s", reason)
+			continue
+		}
+		start, ok1 := parseDate(v[FieldStartDate])
+		end, ok2 := parseDate(v[FieldEndDate])
+		switch {
+		case !ok1:
+			refuse("the start date %q is not a date as YYYY-MM-DD", v[FieldStartDate])
+			continue
+		case !ok2:
+			refuse("the end date %q is not a date as YYYY-MM-DD", v[FieldEndDate])
+			continue
+		case !start.IsZero() && !end.IsZero() && end.Before(start):
+			refuse("the end date %s is before the start date %s", v[FieldEndDate], v[FieldStartDate])
+			continue
+		case strings.EqualFold(v[FieldManager], id):
+			refuse("employee %s is named as their own manager", id)
+			continue
+		}
+		_, known := in.space[key]
+		if !known && !start.IsZero() && start.After(today.AddDate(0, 0, in.settings.PrehireDays)) {
+			refuse("starts on %s: joiners are imported %d days before their start date", v[FieldStartDate], in.settings.PrehireDays)
+			continue
+		}
+		attrs := map[string]string{}
+		for f := range mapped {
+			// A bulk request leaves out what it does not change.
+			if _, ok := v[f]; ok || !in.partial {
+				attrs[strings.ToLower(f)] = v[f]
+			}
+		}
+		attrs["employeeid"] = id
+		if attrs["displayname"] == "" && (v[FieldGivenName] != "" || v[FieldSurname] != "") {
+			attrs["displayname"] = strings.TrimSpace(v[FieldGivenName] + " " + v[FieldSurname])
+		}
+		if !known && attrs["displayname"] == "" {
+			refuse("it has no name: map the display name or the given name and surname")
+			continue
+		}
+		if s, ok := in.limits[FieldDisplayName]; ok && utf8.RuneCountInString(attrs["displayname"]) > s.max {
+			refuse("the display name made of the given name and surname is longer than %s takes (%d characters)", s.by, s.max)
+			continue
+		}
+		active := (start.IsZero() || !start.After(today)) && (end.IsZero() || !end.Before(today))
+		if a, ok := v[FieldActive]; ok && a == "false" {
+			active = false
+		}
+		attrs["active"] = strconv.FormatBool(active)
+		goods = append(goods, good{r, key, attrs})
+	}
+	// Account names of joiners: the file's, or made from their names,
+	// unique among people and among this file's joiners.
+	var want []string
+	for _, g := range goods {
+		if _, known := in.space[g.key]; known {
+			continue
+		}
+		if g.attrs["accountname"] == "" {
+			g.attrs["accountname"] = accountBase(g.row.Values[FieldGivenName], g.row.Values[FieldSurname], g.row.Values[FieldEmployeeID])
+		}
+		want = append(want, strings.ToLower(g.attrs["accountname"]))
+	}
+	taken := map[string]bool{}
+	if len(want) > 0 && in.taken != nil {
+		var err error
+		if taken, err = in.taken(want); err != nil {
+			return nil, err
+		}
+	}
+	inFile := map[string]bool{}
+	for _, g := range goods {
+		inFile[g.key] = true
+		cur, known := in.space[g.key]
+		if !known {
+			if !mapped[FieldAccountName] {
+				base, name := g.attrs["accountname"], g.attrs["accountname"]
+				for n := 2; taken[strings.ToLower(name)]; n++ {
+					suffix := strconv.Itoa(n)
+					name = base[:min(len(base), 20-len(suffix))] + suffix
+				}
+				g.attrs["accountname"] = name
+			}
+			taken[strings.ToLower(g.attrs["accountname"])] = true
+			p.Joiners = append(p.Joiners, g.row.Values[FieldEmployeeID])
+			p.changed = append(p.changed, object(g.row.Values[FieldEmployeeID], g.attrs))
+			continue
+		}
+		if cur.attrs["active"] != "false" {
+			p.ActiveBefore++
+		}
+		// A joined person keeps the account name they have.
+		if a, ok := cur.attrs["accountname"]; ok {
+			g.attrs["accountname"] = a
+		}
+		merged := maps.Clone(cur.attrs)
+		maps.Copy(merged, g.attrs)
+		switch {
+		case maps.Equal(merged, cur.attrs):
+			p.unchanged = append(p.unchanged, object(cur.anchor, cur.attrs))
+			continue
+		case cur.attrs["active"] == "false" && g.attrs["active"] == "true":
+			p.Joiners = append(p.Joiners, cur.anchor) // a rehire: the same person comes back
+		case cur.attrs["active"] != "false" && g.attrs["active"] == "false":
+			p.Leavers = append(p.Leavers, cur.anchor)
+		default:
+			p.Movers = append(p.Movers, cur.anchor)
+		}
+		p.changed = append(p.changed, object(cur.anchor, merged))
+	}
+	for key, cur := range in.space {
+		if inFile[key] {
+			continue
+		}
+		if cur.attrs["active"] == "false" {
+			p.unchanged = append(p.unchanged, object(cur.anchor, cur.attrs))
+			continue
+		}
+		if in.partial {
+			p.ActiveBefore++
+			p.unchanged = append(p.unchanged, object(cur.anchor, cur.attrs))
+			continue
+		}
+		p.ActiveBefore++
+		// Gone from the file: they left. Their row stays, inactive, so
+		// that a rehire finds the same person.
+		gone := maps.Clone(cur.attrs)
+		gone["active"] = "false"
+		p.Leavers = append(p.Leavers, cur.anchor)
+		p.changed = append(p.changed, object(cur.anchor, gone))
+	}
+	slices.Sort(p.Leavers)
+	slices.SortFunc(p.Refused, func(a, b Refusal) int { return a.Line - b.Line })
+	return p, nil
+}
+
+// object is an HR row as its import reports it: its employee ID is its
+// anchor and its DN, the name by which other rows refer to it.
+func object(anchor string, attrs map[string]string) syncsvc.ImportedObject {
+	out := make(map[string][]string, len(attrs))
+	for k, v := range attrs {
+		if v == "" {
+			out[k] = []string{}
+		} else {
+			out[k] = []string{v}
+		}
+	}
+	return syncsvc.ImportedObject{Anchor: anchor, DN: anchor, Class: syncsvc.ObjectUser, Attributes: out}
+}
+
+// checkFields says why a row's values cannot be taken, or "".
+func checkFields(v map[string]string, lim limits) string {
+	for _, f := range Fields {
+		s, ok := v[f]
+		if !ok || s == "" {
+			continue
+		}
+		if strings.ContainsFunc(s, unicode.IsControl) {
+			return fmtErr("%s holds a control character", FieldLabel(f))
+		}
+		if l, ok := lim[f]; ok && utf8.RuneCountInString(s) > l.max {
+			return fmtErr("%s is %d characters long; %s takes at most %d", FieldLabel(f), utf8.RuneCountInString(s), l.by, l.max)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,365 @@
+package hr
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/syncsvc"
+)
+
+// Service receives HR files and bulk requests, previews them, and applies
+// them through the sync engine.
+type Service struct {
+	Pool   *pgxpool.Pool
+	Engine *syncsvc.Engine
+	// Queue inserts, in tx, the River job that applies upload id
+	// (workflow.HRApplyQueue makes one).
+	Queue func(ctx context.Context, tx pgx.Tx, id int64) error
+	// Now is the clock; nil: time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+var _ portal.HRInbound = (*Service)(nil)
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Upload statuses.
+const (
+	StatusPreviewed = "previewed" // shown, waiting for "Apply"
+	StatusWaiting   = "waiting"   // over the leaver threshold, waiting for "Confirm"
+	StatusQueued    = "queued"    // its job applies it
+	StatusApplied   = "applied"
+	StatusFailed    = "failed"
+	StatusDiscarded = "discarded"
+)
+
+// Upload is one HR file or bulk request as received, with its preview.
+type Upload struct {
+	ID         int64
+	SystemID   string
+	SystemName string
+	Source     string // folder, upload, cli, scim
+	Filename   string
+	ReceivedAt time.Time
+	Status     string
+	Rows       int
+	Joiners    int
+	Movers     int
+	Leavers    int
+	Refusals   []Refusal
+	Message    string
+	RunID      *int64
+	AppliedAt  *time.Time
+}
+
+// Incoming is a file (or bulk request) to receive.
+type Incoming struct {
+	SystemID string
+	Source   string // folder, upload, cli, scim
+	Filename string
+	Content  []byte
+	// Apply queues it at once unless it crosses the leaver threshold;
+	// otherwise it waits, previewed, for "Apply".
+	Apply bool
+}
+
+// Receive reads, checks and previews a file and stores it with its
+// preview; with in.Apply it queues its application in the same
+// transaction, unless it lacks too many rows. Only administrators (and
+// the command line and watched folder, as the system) send files.
+func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*Upload, error) {
+	if in.Source == "upload" && !v.Has(portal.RoleAdmin) {
+		return nil, portal.Errorf(portal.EFORBIDDEN, "Only administrators upload HR files.")
+	}
+	set, name, err := s.Settings(ctx, in.SystemID)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := s.plan(ctx, set, in.Source, in.Content)
+	if err != nil {
+		return nil, err
+	}
+	status := StatusPreviewed
+	message := ""
+	switch {
+	case in.Apply && plan.OverThreshold(set.LeaverThreshold):
+		status = StatusWaiting
+		message = fmt.Sprintf("Stopped before applying anything: %d of the %d people HR had are missing from this file or leaving (the threshold is %d %%). "+
+			"Check the file, then confirm it to apply it.", len(plan.Leavers), plan.ActiveBefore, set.LeaverThreshold)
+	case in.Apply:
+		status = StatusQueued
+	}
+	refusals, _ := json.Marshal(nonNil(plan.Refused))
+	sum := sha256.Sum256(in.Content)
+	var by any
+	if v.PersonID != "" {
+		by = v.PersonID
+	}
+	filename := []rune(in.Filename)
+	if len(filename) > 255 {
+		filename = filename[:255]
+	}
+	var id int64
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO hr_uploads (system_id, source, filename, content, sha256, received_by, status,
+				row_count, joiners, movers, leavers, refusals, message)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+			in.SystemID, in.Source, string(filename), in.Content, sum[:], by, status, plan.Rows, len(plan.Joiners), len(plan.Movers),
+			len(plan.Leavers), refusals, message).Scan(&id); err != nil {
+			return err
+		}
+		details := map[string]any{"system": name, "source": in.Source, "file": string(filename), "rows": plan.Rows,
+			"joiners": len(plan.Joiners), "movers": len(plan.Movers), "leavers": len(plan.Leavers), "refused": len(plan.Refused), "status": status}
+		if _, err := tx.Exec(ctx, "SELECT audit_append($1, 'hr_file_received', 'connected_system', $2, $3)", by, in.SystemID, details); err != nil {
+			return err
+		}
+		if status == StatusQueued {
+			return s.Queue(ctx, tx, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hr: receive file: %w", err)
+	}
+	return s.Upload(ctx, id)
+}
+
+// plan parses content as its source sends it and compares it with the
+// HR connector space.
+func (s *Service) plan(ctx context.Context, set Settings, source string, content []byte) (*Plan, error) {
+	var rows []Row
+	var refused []Refusal
+	var err error
+	partial := source == "scim"
+	if partial {
+		rows, refused, err = ParseBulk(content)
+	} else {
+		rows, refused, err = ParseCSV(content, set)
+	}
+	if err != nil {
+		return nil, err
+	}
+	space, err := loadSpace(ctx, s.Pool, set.SystemID)
+	if err != nil {
+		return nil, err
+	}
+	lim, err := loadLimits(ctx, s.Pool, set.SystemID)
+	if err != nil {
+		return nil, err
+	}
+	if partial {
+		// A bulk request names its fields itself, row by row.
+		set.Columns = map[string]string{}
+		for _, f := range Fields {
+			set.Columns[f] = f
+		}
+	}
+	return makePlan(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(), space: space, limits: lim,
+		taken: func(names []string) (map[string]bool, error) {
+			rows, err := s.Pool.Query(ctx, "SELECT lower(account_name) FROM people WHERE lower(account_name) = ANY($1)", names)
+			if err != nil {
+				return nil, fmt.Errorf("hr: account names: %w", err)
+			}
+			list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			out := make(map[string]bool, len(list))
+			for _, n := range list {
+				out[n] = true
+			}
+			return out, err
+		}})
+}
+
+// Preview returns the plan of an upload against the connector space as
+// it is now: the joiners, movers and leavers by employee ID.
+func (s *Service) Preview(ctx context.Context, id int64) (*Plan, error) {
+	u, content, err := s.upload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	set, _, err := s.Settings(ctx, u.SystemID)
+	if err != nil {
+		return nil, err
+	}
+	return s.plan(ctx, set, u.Source, content)
+}
+
+// Confirm queues an upload that waits for an administrator: one that
+// was previewed, or stopped at the leaver threshold.
+func (s *Service) Confirm(ctx context.Context, v portal.Viewer, id int64) error {
+	return s.decide(ctx, v, id, StatusQueued, "hr_file_confirmed")
+}
+
+// Discard drops an upload that waits, unapplied.
+func (s *Service) Discard(ctx context.Context, v portal.Viewer, id int64) error {
+	return s.decide(ctx, v, id, StatusDiscarded, "hr_file_discarded")
+}
+
+func (s *Service) decide(ctx context.Context, v portal.Viewer, id int64, to, action string) error {
+	if !v.Has(portal.RoleAdmin) {
+		return portal.Errorf(portal.EFORBIDDEN, "Only administrators apply or discard HR files.")
+	}
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var system string
+		err := tx.QueryRow(ctx, `UPDATE hr_uploads SET status = $2 WHERE id = $1 AND status IN ('previewed', 'waiting')
+			RETURNING system_id::text`, id, to).Scan(&system)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return portal.Errorf(portal.ECONFLICT, "This file is not waiting any more: it was applied or discarded already.")
+		} else if err != nil {
+			return err
+		}
+		var actor any
+		if v.PersonID != "" {
+			actor = v.PersonID
+		}
+		if _, err := tx.Exec(ctx, "SELECT audit_append($1, $2, 'connected_system', $3, $4)", actor, action, system,
+			map[string]any{"upload": id}); err != nil {
+			return err
+		}
+		if to == StatusQueued {
+			return s.Queue(ctx, tx, id)
+		}
+		return nil
+	})
+	if portal.ErrorCode(err) != portal.EINTERNAL {
+		return err
+	}
+	return fmt.Errorf("hr: %s upload %d: %w", to, id, err)
+}
+
+// ApplyHRUpload applies a queued upload: an import of what it changes
+// into the HR connector space, a sync of the HR system, and the export of
+// the people it changed to every other system. An upload not queued is
+// left as it is.
+func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
+	u, content, err := s.upload(ctx, id)
+	if portal.ErrorCode(err) == portal.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if u.Status != StatusQueued {
+		return nil
+	}
+	set, _, err := s.Settings(ctx, u.SystemID)
+	if err != nil {
+		return err
+	}
+	plan, err := s.plan(ctx, set, u.Source, content)
+	if err != nil {
+		return s.finish(ctx, id, StatusFailed, nil, portal.ErrorMessageOr(err), nil)
+	}
+	run, people, err := s.Engine.ImportFrom(ctx, u.SystemID, &planConnector{plan: plan}, "hr")
+	var runID *int64
+	if run != nil {
+		runID = &run.ID
+	}
+	if err != nil {
+		if portal.Retryable(err) || errors.Is(err, syncsvc.ErrBusy) {
+			return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
+		}
+		return s.finish(ctx, id, StatusFailed, runID, portal.ErrorMessageOr(err), plan)
+	}
+	if err := s.finish(ctx, id, StatusApplied, runID, "", plan); err != nil {
+		return err
+	}
+	// The HR side is done; the other systems take the change now, and a
+	// retry of this job (an AD that does not answer) exports it again.
+	return s.Engine.ExportPeople(ctx, u.SystemID, people)
+}
+
+func (s *Service) finish(ctx context.Context, id int64, status string, runID *int64, message string, plan *Plan) error {
+	var err error
+	if plan != nil {
+		refusals, _ := json.Marshal(nonNil(plan.Refused))
+		_, err = s.Pool.Exec(ctx, `UPDATE hr_uploads SET status = $2, run_id = $3, message = $4, applied_at = now(), row_count = $5,
+			joiners = $6, movers = $7, leavers = $8, refusals = $9 WHERE id = $1`, id, status, runID, message, plan.Rows,
+			len(plan.Joiners), len(plan.Movers), len(plan.Leavers), refusals)
+	} else {
+		_, err = s.Pool.Exec(ctx, `UPDATE hr_uploads SET status = $2, run_id = $3, message = $4, applied_at = now() WHERE id = $1`,
+			id, status, runID, message)
+	}
+	if err != nil {
+		return fmt.Errorf("hr: record upload %d: %w", id, err)
+	}
+	return nil
+}
+
+const uploadSelect = `SELECT u.id, u.system_id::text, s.name, u.source, u.filename, u.received_at, u.status, u.row_count, u.joiners,
+	u.movers, u.leavers, u.refusals, u.message, u.run_id, u.applied_at FROM hr_uploads u JOIN connected_systems s ON s.id = u.system_id`
+
+func scanUpload(row pgx.Row) (*Upload, error) {
+	u := &Upload{}
+	var refusals []byte
+	if err := row.Scan(&u.ID, &u.SystemID, &u.SystemName, &u.Source, &u.Filename, &u.ReceivedAt, &u.Status, &u.Rows, &u.Joiners,
+		&u.Movers, &u.Leavers, &refusals, &u.Message, &u.RunID, &u.AppliedAt); err != nil {
+		return nil, err
+	}
+	return u, json.Unmarshal(refusals, &u.Refusals)
+}
+
+// Upload returns one upload with its preview.
+func (s *Service) Upload(ctx context.Context, id int64) (*Upload, error) {
+	u, err := scanUpload(s.Pool.QueryRow(ctx, uploadSelect+" WHERE u.id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such HR file.")
+	} else if err != nil {
+		return nil, fmt.Errorf("hr: upload: %w", err)
+	}
+	return u, nil
+}
+
+func (s *Service) upload(ctx context.Context, id int64) (*Upload, []byte, error) {
+	u, err := s.Upload(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var content []byte
+	if err := s.Pool.QueryRow(ctx, "SELECT content FROM hr_uploads WHERE id = $1", id).Scan(&content); err != nil {
+		return nil, nil, fmt.Errorf("hr: upload: %w", err)
+	}
+	return u, content, nil
+}
+
+// Uploads returns the latest uploads of a system, newest first.
+func (s *Service) Uploads(ctx context.Context, systemID string, limit int) ([]Upload, error) {
+	rows, err := s.Pool.Query(ctx, uploadSelect+" WHERE u.system_id = $1 ORDER BY u.id DESC LIMIT $2", systemID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("hr: uploads: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Upload, error) {
+		u, err := scanUpload(row)
+		if err != nil {
+			return Upload{}, err
+		}
+		return *u, nil
+	})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
