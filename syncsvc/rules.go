@@ -97,7 +97,7 @@ type compiledRule struct {
 	SyncRule
 	personScope *rule.Rule
 	groupScope  cel.Program
-	outPerson   []*rule.Rule   // users: one per Outbound
+	outPerson   []*rule.Rule // users: one per Outbound
 	// outRef is, per user Outbound flow, the reference attribute it copies
 	// as it is (person.managerId), nil for other flows: such a flow writes
 	// the referenced person's DN in the system, not their portal ID.

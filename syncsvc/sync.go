@@ -77,7 +77,7 @@ type changeSet struct {
 	inbound       []inboundChange
 	refs          []refChange // inbound flows to reference attributes
 	refDN         *refDNs     // people's DNs in the system, for reference flows out
-	imported      []int64 // objects whose imported changes this sync took in
+	imported      []int64     // objects whose imported changes this sync took in
 	projected     []projection
 	previews      []Preview
 }
