@@ -7,10 +7,14 @@ import (
 
 // Session is a signed-in browser session, stored server-side.
 type Session struct {
-	Viewer    Viewer
-	Method    string // "local", "oidc" or "ldap"
-	CSRFToken string
-	ExpiresAt time.Time
+	Viewer Viewer
+	Method string // "local", "oidc", "ldap" or "passkey"
+	// SecondFactor is the second factor the sign-in gave: "" none, "totp",
+	// "passkey" (a passkey sign-in is one on its own) or "oidc" (the
+	// provider's amr or acr claims vouched for one).
+	SecondFactor string
+	CSRFToken    string
+	ExpiresAt    time.Time
 	// PendingApprovals counts the approvals waiting for the person, for the
 	// badge in the header.
 	PendingApprovals int
@@ -32,6 +36,9 @@ type Authenticator interface {
 	CreateSession(ctx context.Context, personID, method string) (token string, err error)
 	// FindSession returns the live session for token, or EUNAUTHORIZED.
 	FindSession(ctx context.Context, token string) (*Session, error)
+	// SetSecondFactor records that the session's person gave a second
+	// factor (see Session.SecondFactor), audited.
+	SetSecondFactor(ctx context.Context, token, factor string) error
 	// DeleteSession ends the session for token.
 	DeleteSession(ctx context.Context, token string) error
 }

@@ -161,6 +161,49 @@ type MethodRegistry interface {
 	// MethodsConfirmedAt says when the person last registered or
 	// confirmed their methods; zero when never.
 	MethodsConfirmedAt(ctx context.Context, personID string) (time.Time, error)
+	PasskeyStore
+}
+
+// Passkey is a registered WebAuthn credential.
+type Passkey struct {
+	MethodID     string
+	CredentialID []byte
+	// Credential is the WebAuthn library's record of it (public key, sign
+	// count, flags) as JSON; the portal does not look inside.
+	Credential []byte
+}
+
+// Passkey checks, as audited: what the assertion was for.
+const (
+	PasskeySignIn       = "sign_in"
+	PasskeySecondFactor = "second_factor"
+)
+
+// PasskeyStore keeps passkeys and the WebAuthn ceremonies in flight
+// between the options sent to the browser and its answer.
+type PasskeyStore interface {
+	// PasskeyHandle returns the person's WebAuthn user handle (random,
+	// never their ID), making it on first use.
+	PasskeyHandle(ctx context.Context, personID string) ([]byte, error)
+	// PersonByHandle returns the enabled person a user handle belongs to,
+	// or EUNAUTHORIZED.
+	PersonByHandle(ctx context.Context, handle []byte) (string, error)
+	// Passkeys returns the person's passkeys.
+	Passkeys(ctx context.Context, personID string) ([]Passkey, error)
+	// AddPasskey registers a credential under name.
+	AddPasskey(ctx context.Context, personID, name string, credentialID, credential []byte) (Method, error)
+	// UsePasskey records a passing assertion for purpose: the updated
+	// record (its sign count) and an audit entry.
+	UsePasskey(ctx context.Context, personID string, credentialID, credential []byte, purpose string) error
+	// FailPasskey audits an assertion or registration that did not pass;
+	// personID is "" when no person could be told.
+	FailPasskey(ctx context.Context, personID, purpose, reason string) error
+	// SaveCeremony keeps a ceremony's state under token for a few
+	// minutes; personID is "" for a sign-in, where no one is known yet.
+	SaveCeremony(ctx context.Context, token, personID, kind string, data []byte) error
+	// TakeCeremony returns and deletes the ceremony of kind under token,
+	// or EUNAUTHORIZED when it is unknown, expired or of another kind.
+	TakeCeremony(ctx context.Context, token, kind string) (personID string, data []byte, err error)
 }
 
 // CodeMail is a one-time code on its way to an address.

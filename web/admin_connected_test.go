@@ -41,7 +41,7 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	engine.Queue = workflow.SyncRunQueue(harness.StartWorkers(t, db, nil, "http://tessera.test", engine))
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
 		Requests: db, Admin: db, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Logger: slog.New(slog.DiscardHandler),
-		Sync: engine}
+		Sync: engine, Methods: postgres.NewMethodStore(db, sealer)}
 	h := s.Handler()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

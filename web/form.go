@@ -69,6 +69,12 @@ var fields = map[string]field{
 	"to":            {label: "The last day", trim: true},
 	"starts":        {label: "The deputy period"},
 
+	// Settings → Sign-in and recovery.
+	"alt_email": {label: "Email address", trim: true},
+	"challenge": {label: "The code's reference"},
+	"setup":     {label: "The authenticator being added"},
+	"method":    {label: "The sign-in method"},
+
 	"name":           {label: "Name", trim: true},
 	"description":    {label: "Description", multiline: true, trim: true},
 	"enabled":        {label: "Enabled"},

@@ -48,7 +48,12 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prof.Redact(v)
-	render(w, r, view.Home(s.page(r, "Home", "home"), prof))
+	nudge, err := s.methodsNudge(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	render(w, r, view.Home(s.page(r, "Home", "home"), prof, nudge))
 }
 
 func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {

@@ -127,9 +127,13 @@ func (db *DB) CreateSession(ctx context.Context, personID, method string) (strin
 	token := randomToken()
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		now := time.Now()
-		if _, err := tx.Exec(ctx, `INSERT INTO sessions (token_hash, person_id, method, csrf_token, expires_at, idle_until)
-			VALUES ($1, $2, $3, $4, $5, $6)`, hashToken(token), personID, method, randomToken(),
-			now.Add(SessionLifetime), now.Add(SessionIdle)); err != nil {
+		second := ""
+		if method == "passkey" {
+			second = "passkey" // something the person has, unlocked by what they know or are
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO sessions (token_hash, person_id, method, csrf_token, expires_at, idle_until, second_factor)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, hashToken(token), personID, method, randomToken(),
+			now.Add(SessionLifetime), now.Add(SessionIdle), second); err != nil {
 			return err
 		}
 		// Expired sessions of this person are cleared as they sign in again.
@@ -156,12 +160,12 @@ func (db *DB) FindSession(ctx context.Context, token string) (*portal.Session, e
 	s := &portal.Session{}
 	var idleUntil time.Time
 	var roles []string
-	err := db.Pool.QueryRow(ctx, `SELECT s.person_id, p.display_name, s.method, s.csrf_token, s.expires_at, s.idle_until,
+	err := db.Pool.QueryRow(ctx, `SELECT s.person_id, p.display_name, s.method, s.second_factor, s.csrf_token, s.expires_at, s.idle_until,
 			array(SELECT role FROM person_roles r WHERE r.person_id = s.person_id ORDER BY role),
 			`+countPendingApprovals("s.person_id")+`
 		FROM sessions s JOIN people p ON p.id = s.person_id
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.idle_until > now() AND p.account_enabled`, h).
-		Scan(&s.Viewer.PersonID, &s.Viewer.DisplayName, &s.Method, &s.CSRFToken, &s.ExpiresAt, &idleUntil, &roles, &s.PendingApprovals)
+		Scan(&s.Viewer.PersonID, &s.Viewer.DisplayName, &s.Method, &s.SecondFactor, &s.CSRFToken, &s.ExpiresAt, &idleUntil, &roles, &s.PendingApprovals)
 	if isNoRows(err) {
 		return nil, errNoSession
 	} else if err != nil {
@@ -176,6 +180,22 @@ func (db *DB) FindSession(ctx context.Context, token string) (*portal.Session, e
 		}
 	}
 	return s, nil
+}
+
+// SetSecondFactor records the second factor a session's person gave.
+func (db *DB) SetSecondFactor(ctx context.Context, token, factor string) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var personID string
+		err := tx.QueryRow(ctx, `UPDATE sessions SET second_factor = $2 WHERE token_hash = $1 AND expires_at > now()
+			RETURNING person_id`, hashToken(token), factor).Scan(&personID)
+		if isNoRows(err) {
+			return errNoSession
+		} else if err != nil {
+			return err
+		}
+		return Audit(ctx, tx, personID, "second_factor", "person", personID, map[string]any{"factor": factor})
+	})
+	return storeError("set second factor", err)
 }
 
 // DeleteSession ends a session and records the sign-out.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -467,4 +468,148 @@ func (m *MethodStore) MethodsConfirmedAt(ctx context.Context, personID string) (
 		return at, fmt.Errorf("postgres: methods confirmed at: %w", err)
 	}
 	return at, nil
+}
+
+// ceremonyLifetime bounds a WebAuthn ceremony: the browser's own timeout
+// is five minutes.
+const ceremonyLifetime = 5 * time.Minute
+
+// PasskeyHandle returns the person's WebAuthn user handle.
+func (m *MethodStore) PasskeyHandle(ctx context.Context, personID string) ([]byte, error) {
+	if !validID(personID) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	handle := make([]byte, 32)
+	rand.Read(handle)
+	var got []byte
+	err := m.db.Pool.QueryRow(ctx, `WITH ins AS (INSERT INTO webauthn_handles (person_id, handle) VALUES ($1, $2)
+			ON CONFLICT (person_id) DO NOTHING RETURNING handle)
+		SELECT handle FROM ins UNION ALL SELECT handle FROM webauthn_handles WHERE person_id = $1`, personID, handle).Scan(&got)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: passkey handle: %w", err)
+	}
+	return got, nil
+}
+
+var errUnknownPasskey = portal.Errorf(portal.EUNAUTHORIZED, "That passkey is not registered in Tessera, or its account is disabled.")
+
+// PersonByHandle returns the enabled person whose user handle it is.
+func (m *MethodStore) PersonByHandle(ctx context.Context, handle []byte) (string, error) {
+	var id string
+	err := m.db.Pool.QueryRow(ctx, `SELECT h.person_id FROM webauthn_handles h JOIN people p ON p.id = h.person_id
+		WHERE h.handle = $1 AND p.account_enabled`, handle).Scan(&id)
+	if isNoRows(err) {
+		return "", errUnknownPasskey
+	} else if err != nil {
+		return "", fmt.Errorf("postgres: person by handle: %w", err)
+	}
+	return id, nil
+}
+
+// Passkeys returns the person's passkeys.
+func (m *MethodStore) Passkeys(ctx context.Context, personID string) ([]portal.Passkey, error) {
+	if !validID(personID) {
+		return nil, nil
+	}
+	rows, err := m.db.Pool.Query(ctx, `SELECT id, credential_id, credential::text FROM auth_methods
+		WHERE person_id = $1 AND kind = 'passkey' AND active ORDER BY created_at`, personID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: passkeys: %w", err)
+	}
+	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Passkey, error) {
+		var p portal.Passkey
+		var cred string
+		err := row.Scan(&p.MethodID, &p.CredentialID, &cred)
+		p.Credential = []byte(cred)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: passkeys: %w", err)
+	}
+	return ps, nil
+}
+
+// AddPasskey registers a passkey.
+func (m *MethodStore) AddPasskey(ctx context.Context, personID, name string, credentialID, credential []byte) (portal.Method, error) {
+	var me portal.Method
+	if name == "" {
+		name = "Passkey"
+	}
+	if len(name) > 100 {
+		return me, portal.Errorf(portal.EINVALID, "The name is too long: at most 100 characters.")
+	}
+	err := m.inTx(ctx, "add passkey", func(tx pgx.Tx) error {
+		now := m.db.now()
+		me = portal.Method{ID: newUUID(), Kind: portal.MethodPasskey, Label: name, CreatedAt: now}
+		_, err := tx.Exec(ctx, `INSERT INTO auth_methods (id, person_id, kind, label, credential_id, credential, created_at)
+			VALUES ($1, $2, 'passkey', $3, $4, $5::jsonb, $6)`, me.ID, personID, name, credentialID, string(credential), now)
+		if isUniqueViolation(err) {
+			return portal.Errorf(portal.ECONFLICT, "That passkey is registered already.")
+		} else if err != nil {
+			return err
+		}
+		return m.registered(ctx, tx, personID, me)
+	})
+	return me, err
+}
+
+// UsePasskey records a passing assertion.
+func (m *MethodStore) UsePasskey(ctx context.Context, personID string, credentialID, credential []byte, purpose string) error {
+	return m.inTx(ctx, "use passkey", func(tx pgx.Tx) error {
+		var id string
+		err := tx.QueryRow(ctx, `UPDATE auth_methods SET credential = $3::jsonb, last_used_at = $4
+			WHERE person_id = $1 AND credential_id = $2 AND kind = 'passkey' AND active RETURNING id`,
+			personID, credentialID, string(credential), m.db.now()).Scan(&id)
+		if isNoRows(err) {
+			return errUnknownPasskey
+		} else if err != nil {
+			return err
+		}
+		return Audit(ctx, tx, personID, "method_check", "person", personID,
+			map[string]any{"kind": "passkey", "method": id, "purpose": purpose, "result": "success"})
+	})
+}
+
+// FailPasskey audits a passkey that did not pass.
+func (m *MethodStore) FailPasskey(ctx context.Context, personID, purpose, reason string) error {
+	return m.inTx(ctx, "fail passkey", func(tx pgx.Tx) error {
+		target := ""
+		if validID(personID) {
+			target = personID
+		} else {
+			personID = ""
+		}
+		return Audit(ctx, tx, personID, "method_check", "person", target,
+			map[string]any{"kind": "passkey", "purpose": purpose, "result": "failure", "reason": reason})
+	})
+}
+
+// SaveCeremony keeps a WebAuthn ceremony in flight.
+func (m *MethodStore) SaveCeremony(ctx context.Context, token, personID, kind string, data []byte) error {
+	_, err := m.db.Pool.Exec(ctx, `WITH gone AS (DELETE FROM webauthn_ceremonies WHERE expires_at < $5)
+		INSERT INTO webauthn_ceremonies (token_hash, person_id, kind, data, expires_at) VALUES ($1, $2, $3, $4, $6)`,
+		hashToken(token), nullable(personID), kind, data, m.db.now(), m.db.now().Add(ceremonyLifetime))
+	if err != nil {
+		return fmt.Errorf("postgres: save ceremony: %w", err)
+	}
+	return nil
+}
+
+// TakeCeremony returns and deletes a ceremony; each works once.
+func (m *MethodStore) TakeCeremony(ctx context.Context, token, kind string) (string, []byte, error) {
+	var personID *string
+	var data []byte
+	var live bool
+	var got string
+	err := m.db.Pool.QueryRow(ctx, `DELETE FROM webauthn_ceremonies WHERE token_hash = $1
+		RETURNING person_id::text, kind, data, expires_at > $2`, hashToken(token), m.db.now()).Scan(&personID, &got, &data, &live)
+	if isNoRows(err) || (err == nil && (!live || got != kind)) {
+		return "", nil, portal.Errorf(portal.EUNAUTHORIZED, "That passkey request has expired or was already used. Try again.")
+	} else if err != nil {
+		return "", nil, fmt.Errorf("postgres: take ceremony: %w", err)
+	}
+	if personID == nil {
+		return "", data, nil
+	}
+	return *personID, data, nil
 }

@@ -140,3 +140,43 @@ func eventLabel(kind portal.EventKind) string {
 
 // attrLabel names a changeable attribute as people read it.
 func attrLabel(name string) string { return portal.CoreSchema().Label(name) }
+
+// MethodsNudge is what Home says about the person's sign-in and recovery
+// methods.
+type MethodsNudge struct {
+	Registered, Required int
+	// Reconfirm: the methods were last confirmed longer ago than the
+	// policy's interval.
+	Reconfirm bool
+}
+
+// SecuritySettings is the state of Settings → Sign-in and recovery.
+type SecuritySettings struct {
+	Methods  []portal.Method
+	Required int
+	Staff    bool
+	// EmailEnabled: Tessera can send mail, so alternate emails can be
+	// verified.
+	EmailEnabled bool
+	ConfirmedAt  time.Time
+	Notice       string
+	Error        string
+	// AltEmail is the address typed; PendingEmail and Challenge the one a
+	// code was sent to, waiting for the code.
+	AltEmail, PendingEmail, Challenge string
+	// Setup is a pending authenticator's ID, QR its code as a data: URL,
+	// Secret the same secret for typing, TOTPName the name typed.
+	Setup, QR, Secret, TOTPName string
+}
+
+// groupsOf4 spaces a secret for reading and typing: "ABCD EFGH …".
+func groupsOf4(s string) string {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		if i > 0 && i%4 == 0 {
+			out = append(out, ' ')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}

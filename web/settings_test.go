@@ -1,0 +1,213 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/web"
+	"github.com/tessera-idm/tessera/workflow"
+)
+
+var (
+	mailCodeRE  = regexp.MustCompile(`(?m)^\s+(\d{8})\s*$`)
+	methodIDRE  = regexp.MustCompile(`name="method" value="([^"]+)"`)
+	challengeRE = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
+	secretRE    = regexp.MustCompile(`data-secret="([A-Z2-7]+)"`)
+)
+
+// withMethods gives the server a method store that can seal secrets, and
+// a code mailer that delivers to the harness's SMTP server.
+func withMethods(t *testing.T) func(*web.Server) {
+	sink := harness.SMTP(t)
+	sealer := testSealer(t)
+	return func(s *web.Server) {
+		mailer, err := workflow.NewSMTPMailer(workflow.SMTPConfig{Host: sink.Host(), Port: sink.Port(), Username: harness.SMTPUsername,
+			Password: harness.SMTPPassword, CAFile: sink.CAFile(), From: "Tessera <tessera@tessera.example>"})
+		require.NoError(t, err)
+		s.Methods = postgres.NewMethodStore(s.Auth.(*postgres.DB), sealer)
+		s.Codes = workflow.CodeMailer{Mailer: mailer}
+	}
+}
+
+// currentTOTP is the code an authenticator app with secret shows now.
+func currentTOTP(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: portal.TOTPPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	require.NoError(t, err)
+	return code
+}
+
+// addTOTP registers an authenticator app for the signed-in client and
+// returns its secret.
+func (c *client) addTOTP(name string) string {
+	c.t.Helper()
+	resp, _ := c.post("/settings/security/totp", url.Values{"csrf": {c.csrf}})
+	require.Equal(c.t, http.StatusSeeOther, resp.StatusCode)
+	setupPath := resp.Header.Get("Location")
+	require.True(c.t, strings.HasPrefix(setupPath, "/settings/security/totp?setup="), setupPath)
+	resp, body := c.get(setupPath)
+	require.Equal(c.t, http.StatusOK, resp.StatusCode)
+	require.Contains(c.t, body, `src="data:image/png;base64,`, "the QR code is an inline image")
+	secret := secretRE.FindStringSubmatch(body)[1]
+	setup, _ := url.Parse(setupPath)
+	resp, _ = c.post("/settings/security/totp/confirm", url.Values{"csrf": {c.csrf}, "setup": {setup.Query().Get("setup")},
+		"name": {name}, "code": {currentTOTP(c.t, secret, time.Now())}})
+	require.Equal(c.t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(c.t, "/settings/security?notice=totp", resp.Header.Get("Location"))
+	return secret
+}
+
+func TestSecuritySettings(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, withMethods(t))
+	sink := harness.SMTP(t)
+	ctx := context.Background()
+	zoe := tb.client(t)
+	zoe.mustSignIn("zoe")
+	zoeID := tb.viewer(t, "zoe").PersonID
+
+	_, home := zoe.get("/")
+	require.Contains(t, home, `data-testid="methods-nudge"`, "Home asks for a first method")
+	resp, page := zoe.get("/settings/security")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, page, `data-testid="no-methods"`)
+
+	t.Run("every form needs its CSRF token", func(t *testing.T) {
+		for _, path := range []string{"/settings/security/email", "/settings/security/email/verify", "/settings/security/totp",
+			"/settings/security/totp/confirm", "/settings/security/remove", "/settings/security/confirm"} {
+			resp, _ := zoe.post(path, url.Values{"alt_email": {"x@example.org"}})
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+		}
+	})
+
+	address := "zoe." + strings.ToLower(time.Now().Format("150405.000000")) + "@home.example"
+	t.Run("an alternate email, verified by a code sent to it", func(t *testing.T) {
+		resp, body := zoe.post("/settings/security/email", url.Values{"csrf": {zoe.csrf}, "alt_email": {"not an address"}})
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		require.Contains(t, body, "is not an email address")
+
+		resp, body = zoe.post("/settings/security/email", url.Values{"csrf": {zoe.csrf}, "alt_email": {" " + address + " "}})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, body, `data-testid="code-sent"`)
+		challenge := challengeRE.FindStringSubmatch(body)[1]
+		mail := sink.WaitFor(t, address, "Confirm your alternate email", 10*time.Second)
+		code := mailCodeRE.FindStringSubmatch(mail.Text)[1]
+		require.Contains(t, mail.HTML, code)
+
+		wrong := "12345678"
+		if wrong == code {
+			wrong = "87654321"
+		}
+		resp, body = zoe.post("/settings/security/email/verify", url.Values{"csrf": {zoe.csrf}, "challenge": {challenge},
+			"alt_email": {address}, "code": {wrong}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.Contains(t, body, "That code is not right")
+		require.Contains(t, body, `data-testid="code-sent"`, "the person may try again")
+
+		mateo := tb.client(t)
+		mateo.mustSignIn("mateo")
+		resp, _ = mateo.post("/settings/security/email/verify", url.Values{"csrf": {mateo.csrf}, "challenge": {challenge}, "code": {code}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "zoe's code is no use to mateo")
+
+		resp, _ = zoe.post("/settings/security/email/verify", url.Values{"csrf": {zoe.csrf}, "challenge": {challenge},
+			"alt_email": {address}, "code": {code}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		_, body = zoe.get(resp.Header.Get("Location"))
+		require.Contains(t, body, "Your alternate email address is registered.")
+		require.Contains(t, body, `data-testid="method-email"`)
+		require.Contains(t, body, address)
+
+		resp, _ = zoe.post("/settings/security/email/verify", url.Values{"csrf": {zoe.csrf}, "challenge": {challenge}, "code": {code}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a code works once")
+		resp, body = zoe.post("/settings/security/email", url.Values{"csrf": {zoe.csrf}, "alt_email": {strings.ToUpper(address)}})
+		require.Equal(t, http.StatusConflict, resp.StatusCode)
+		require.Contains(t, body, "is registered already")
+
+		_, home := zoe.get("/")
+		require.NotContains(t, home, `data-testid="methods-nudge"`, "one method is what a person needs")
+	})
+
+	var secret string
+	t.Run("an authenticator app, confirmed by its first code", func(t *testing.T) {
+		resp, _ := zoe.post("/settings/security/totp", url.Values{"csrf": {zoe.csrf}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		setup, _ := url.Parse(resp.Header.Get("Location"))
+		_, body := zoe.get(setup.String())
+		first := secretRE.FindStringSubmatch(body)[1]
+		resp, body = zoe.post("/settings/security/totp/confirm", url.Values{"csrf": {zoe.csrf}, "setup": {setup.Query().Get("setup")},
+			"code": {currentTOTP(t, first, time.Now().Add(-10*time.Minute))}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.Contains(t, body, `data-testid="totp-qr"`, "the QR code is shown again")
+
+		mateo := tb.client(t)
+		mateo.mustSignIn("mateo")
+		resp, _ = mateo.get(setup.String())
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, "zoe's secret is not shown to mateo")
+
+		secret = zoe.addTOTP("Zoë's phone")
+		require.NotEqual(t, first, secret, "starting again makes a new secret")
+		_, body = zoe.get("/settings/security")
+		require.Contains(t, body, `data-testid="method-totp"`)
+		require.Contains(t, body, "Zoë&#39;s phone")
+		var pending int
+		require.NoError(t, tb.db.Pool.QueryRow(ctx, "SELECT count(*) FROM auth_methods WHERE person_id = $1 AND NOT active", zoeID).Scan(&pending))
+		require.Zero(t, pending, "the first setup was replaced, the second confirmed")
+	})
+
+	t.Run("methods are removed by their owner only", func(t *testing.T) {
+		_, body := zoe.get("/settings/security")
+		ids := methodIDRE.FindAllStringSubmatch(body, -1)
+		require.Len(t, ids, 2)
+		mateo := tb.client(t)
+		mateo.mustSignIn("mateo")
+		resp, _ := mateo.post("/settings/security/remove", url.Values{"csrf": {mateo.csrf}, "method": {ids[1][1]}})
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+		resp, _ = zoe.post("/settings/security/remove", url.Values{"csrf": {zoe.csrf}, "method": {ids[1][1]}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		_, body = zoe.get("/settings/security")
+		require.NotContains(t, body, `data-testid="method-totp"`)
+	})
+
+	t.Run("Home asks to check the methods after the interval", func(t *testing.T) {
+		_, err := tb.db.Pool.Exec(ctx, "UPDATE method_reviews SET confirmed_at = $2 WHERE person_id = $1", zoeID,
+			time.Now().Add(-portal.DefaultReconfirmInterval-time.Hour))
+		require.NoError(t, err)
+		_, home := zoe.get("/")
+		require.Contains(t, home, `data-testid="methods-reconfirm"`)
+		resp, _ := zoe.post("/settings/security/confirm", url.Values{"csrf": {zoe.csrf}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		_, home = zoe.get("/")
+		require.NotContains(t, home, `data-testid="methods-reconfirm"`)
+	})
+
+	t.Run("staff are asked for two", func(t *testing.T) {
+		ada := tb.client(t)
+		ada.mustSignIn("ada")
+		ada.addTOTP("Ada's phone")
+		_, home := ada.get("/")
+		require.Contains(t, home, "You have registered 1 of the 2 sign-in and recovery methods you need.")
+	})
+
+	t.Run("audited without codes or secrets", func(t *testing.T) {
+		var details string
+		require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT string_agg(action || ' ' || details::text, E'\n' ORDER BY id) FROM audit_log
+			WHERE target_id = $1 AND action IN ('method_registered', 'method_removed', 'code_issued', 'code_check', 'methods_confirmed',
+				'method_registration_failed')`, zoeID).Scan(&details))
+		for _, action := range []string{"method_registered", "method_removed", "code_issued", "code_check", "methods_confirmed", "method_registration_failed"} {
+			require.Contains(t, details, action)
+		}
+		require.NotContains(t, details, secret)
+	})
+}
