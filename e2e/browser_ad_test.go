@@ -71,7 +71,11 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	require.EqualValues(t, 200, m.click(`[data-testid=approvals] a`))
 	require.EqualValues(t, 200, m.click(testID("approve")))
 
-	z.reloadUntil(requestPath, testID("status"), "Done")
+	// Zoë's page follows the request by itself, and says it was exported
+	// only once AD confirmed it.
+	require.True(t, strings.HasPrefix(requestPath, "/requests/"), requestPath)
+	z.waitFor(`document.querySelector('[data-testid=status]').textContent.trim() === 'Done'`, "the request page never reached Done")
+	require.Contains(t, strings.Join(z.texts(`[data-testid=progress] li[data-state=done] strong`), "\n"), "Exported to "+s.System.Name)
 	timeline := strings.Join(z.texts(`[data-testid=timeline] li`), "\n")
 	require.Contains(t, timeline, "Exported")
 	require.Contains(t, timeline, s.System.Name)

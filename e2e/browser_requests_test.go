@@ -46,10 +46,12 @@ func (b *browser) reloadUntil(path, css, want string) {
 
 var approvalLink = regexp.MustCompile(`https?://[^\s]+(/approvals/[0-9a-f-]{36})`)
 
-// TestBrowserJoinApprove is the request pipeline as two people live it: Zoë
-// asks to join an owner-approval group, Mateo gets the email, follows its
-// link, signs in, approves, and Zoë sees the membership and the timeline.
-func TestBrowserJoinApprove(t *testing.T) {
+// TestBrowserLiveRequest is the request pipeline as two people live it:
+// Zoë asks to join an owner-approval group and stays on her request's
+// page; Mateo gets the email, follows its link, signs in, sees the
+// approval with its context and approves (two clicks from the email); and
+// Zoë's page moves through its steps to "Done" without a reload.
+func TestBrowserLiveRequest(t *testing.T) {
 	t.Parallel()
 	srv, sink, _ := startTesseraWithMail(t)
 	z := newBrowser(t, srv)
@@ -63,8 +65,14 @@ func TestBrowserJoinApprove(t *testing.T) {
 	z.do(chromedp.SendKeys(chromedp.ID("justification"), "On call from Monday; I need remote access."))
 	require.EqualValues(t, 200, z.click(testID("request-join")))
 	require.True(t, strings.HasPrefix(z.path(), "/requests/"), z.path())
-	requestPath := z.location().Path
 	require.Equal(t, "Waiting for approval", z.text("status"))
+	// A mark on this document: a reload or a navigation would lose it.
+	z.do(chromedp.Evaluate[chromedp.Void](`window.stillHere = true`))
+	// The approvers are found in the background: the page shows them when
+	// they are.
+	z.waitFor(`[...document.querySelectorAll('[data-testid=progress] li[data-state=current]')].some(e => e.textContent.includes('Approval: 0 of 1'))`,
+		"the approval step never showed who decides")
+	require.Contains(t, z.text("progress"), "waiting for "+mateo)
 	z.shot("requested")
 
 	mail := sink.WaitFor(t, "mateo@tessera.example", "Approval needed: Join VPN users", 20*time.Second)
@@ -76,21 +84,29 @@ func TestBrowserJoinApprove(t *testing.T) {
 	m := newBrowser(t, srv)
 	require.EqualValues(t, 200, m.open(link[1]))
 	require.True(t, strings.HasPrefix(m.path(), "/signin?next="), "the email link asks Mateo to sign in first")
-	require.EqualValues(t, 200, m.signIn("mateo", demo.DemoPassword))
+	require.EqualValues(t, 200, m.signIn("mateo", demo.DemoPassword)) // first click
 	require.Equal(t, link[1], m.path(), "and then shows the approval")
 	require.Equal(t, "Join VPN users", m.text("request-summary"))
+	require.Equal(t, "Remote access to the corporate network.", m.text("group-description"))
+	require.Contains(t, m.text("due-in"), "due in")
+	require.Contains(t, m.text("requester"), "Zoë")
 	require.NotEmpty(t, m.text("approval-count"))
 	m.shot("approval")
-	m.do(chromedp.SendKeys(chromedp.ID("reason"), "Approved for the on-call rota."))
-	require.EqualValues(t, 200, m.click(testID("approve")))
+	require.EqualValues(t, 200, m.click(testID("approve"))) // second click
 	require.Equal(t, "/approvals?notice=decided", m.path())
 	m.shot("approved")
 
-	z.reloadUntil(requestPath, testID("status"), "Done")
+	z.waitFor(`document.querySelector('[data-testid=status]').textContent.trim() === 'Done'`,
+		"Zoë's page never moved to Done by itself")
+	require.True(t, eval[bool](z, `window.stillHere === true`), "the page moved without a reload")
+	steps := z.texts(`[data-testid=progress] li[data-state=done]`)
+	require.Contains(t, steps[1], "Approval: 1 of 1")
+	require.Contains(t, steps[1], mateo+" approved")
+	require.Contains(t, steps[len(steps)-1], "Done")
+	require.False(t, z.has(`[data-testid=request-live][hx-trigger]`), "an ended request is no longer asked for")
 	timeline := strings.Join(z.texts(`[data-testid=timeline] li`), "\n")
 	require.Contains(t, timeline, "Approved by "+mateo)
-	require.Contains(t, timeline, "Approved for the on-call rota.")
-	z.shot("timeline")
+	z.shot("done")
 	sink.WaitFor(t, "zoe@tessera.example", "Done: Join VPN users", 20*time.Second)
 	require.EqualValues(t, 200, z.open("/groups?q=VPN"))
 	require.EqualValues(t, 200, z.click(`[data-testid=group-results] a`))

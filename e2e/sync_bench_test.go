@@ -152,9 +152,9 @@ func BenchmarkApprovalToAD(b *testing.B) {
 			require.NoError(b, err)
 			var approvalID string
 			require.EventuallyWithT(b, func(c *assert.CollectT) {
-				items, err := db.MyApprovals(ctx, ownerV)
+				page, err := db.MyApprovals(ctx, ownerV, portal.ApprovalFilter{Limit: portal.MaxBulkDecisions})
 				require.NoError(c, err)
-				for _, it := range items {
+				for _, it := range page.Items {
 					if it.Request.PersonID == p.id {
 						approvalID = it.ApprovalID
 						return

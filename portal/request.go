@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -105,6 +106,7 @@ type Request struct {
 	Justification string
 	Status        RequestStatus
 	PolicyName    string
+	PolicyID      string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -206,6 +208,54 @@ type ApprovalItem struct {
 	Deadline   *time.Time
 }
 
+// ApprovalFilter selects and orders the approvals of "My approvals".
+type ApprovalFilter struct {
+	Requester string    // text in the requester's name
+	Group     string    // text in the group's name
+	Kind      Operation // "" for every kind
+	Due       string    // "", or one of ApprovalDues
+	Sort      string    // "" (oldest first), or one of ApprovalSorts
+	Offset    int
+	Limit     int
+}
+
+// ApprovalDues are the due-date filters of My approvals, with their labels.
+var ApprovalDues = []Choice{{"overdue", "Overdue"}, {"3d", "Due within 3 days"}, {"week", "Due within a week"}, {"none", "No due date"}}
+
+// ApprovalSorts are the orders of My approvals, with their labels.
+var ApprovalSorts = []Choice{{"", "Asked, oldest first"}, {"newest", "Asked, newest first"}, {"due", "Due date"},
+	{"requester", "Requester"}, {"group", "Group"}}
+
+// Choice is one value a list filter offers, with its label.
+type Choice struct{ Value, Label string }
+
+// ApprovalPageSize is how many approvals a page of My approvals lists.
+const ApprovalPageSize = 100
+
+// Normalize trims the texts and refuses values the page never offers.
+func (f *ApprovalFilter) Normalize() error {
+	for _, q := range []*string{&f.Requester, &f.Group} {
+		var err error
+		if *q, err = NormalizeQuery(*q); err != nil {
+			return err
+		}
+	}
+	if f.Kind != "" && !slices.Contains(Operations(), f.Kind) {
+		return Errorf(EINVALID, "There is no kind of request called %q.", f.Kind)
+	}
+	if f.Due != "" && !slices.ContainsFunc(ApprovalDues, func(c Choice) bool { return c.Value == f.Due }) {
+		return Errorf(EINVALID, "There is no due-date filter called %q.", f.Due)
+	}
+	if !slices.ContainsFunc(ApprovalSorts, func(c Choice) bool { return c.Value == f.Sort }) {
+		return Errorf(EINVALID, "There is no order called %q.", f.Sort)
+	}
+	f.Offset = max(0, min(f.Offset, MaxMatches))
+	if f.Limit <= 0 || f.Limit > MaxBulkDecisions {
+		f.Limit = ApprovalPageSize
+	}
+	return nil
+}
+
 // GroupAccess is what the viewer may do on a group's page.
 type GroupAccess struct {
 	IsMember       bool
@@ -223,10 +273,19 @@ type RequestService interface {
 	// once or starts its approval, all in one transaction.
 	Submit(ctx context.Context, v Viewer, n NewRequest) (*Request, error)
 	FindRequest(ctx context.Context, v Viewer, id string) (*Request, []RequestEvent, error)
+	// FindRequestDetail is FindRequest with the request's approval and the
+	// connected systems it waits for.
+	FindRequestDetail(ctx context.Context, v Viewer, id string) (*RequestDetail, error)
 	MyRequests(ctx context.Context, v Viewer, offset int) (Page[Request], error)
 	Cancel(ctx context.Context, v Viewer, id string) error
-	MyApprovals(ctx context.Context, v Viewer) ([]ApprovalItem, error)
+	// MyApprovals lists the approvals waiting for the viewer's decision
+	// that f selects, in f's order; Total counts all that f selects.
+	MyApprovals(ctx context.Context, v Viewer, f ApprovalFilter) (Page[ApprovalItem], error)
 	CountMyApprovals(ctx context.Context, v Viewer) (int, error)
+	// FindApproval returns an approval's request ID, deadline and the
+	// approver the viewer stands in for, and whether it waits for the
+	// viewer's decision; only its approvers and administrators find it.
+	FindApproval(ctx context.Context, v Viewer, approvalID string) (item *ApprovalItem, open bool, err error)
 	// Decide records the viewer's decision on an approval.
 	Decide(ctx context.Context, v Viewer, approvalID string, approve bool, reason string) error
 	// DecideMany records one decision on several approvals at once (at

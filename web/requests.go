@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -155,18 +156,31 @@ func (s *Server) handleMyRequests(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	render(w, r, view.RequestList(s.page(r, "My requests", "requests"), res))
+	v := view.RequestListView{Requests: res, Now: time.Now()}
+	p := s.page(r, "My requests", "requests")
+	if isFragment(r) {
+		render(w, r, view.RequestListLive(p, v))
+		return
+	}
+	render(w, r, view.RequestList(p, v))
 }
 
 func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 	v := viewer(r)
-	req, events, err := s.Requests.FindRequest(r.Context(), v, chi.URLParam(r, "id"))
+	d, err := s.Requests.FindRequestDetail(r.Context(), v, chi.URLParam(r, "id"))
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	canCancel := req.Status == portal.StatusAuthorizing && req.RequesterID == v.PersonID
-	render(w, r, view.RequestPage(s.page(r, req.Summary(), "requests"), req, events, canCancel, notice(r)))
+	req := &d.Request
+	rv := view.RequestView{Detail: d, Notice: notice(r), Now: time.Now(), Admin: v.Has(portal.RoleAdmin),
+		CanCancel: req.Status == portal.StatusAuthorizing && req.RequesterID == v.PersonID}
+	p := s.page(r, req.Summary(), "requests")
+	if isFragment(r) {
+		render(w, r, view.RequestLive(p, rv))
+		return
+	}
+	render(w, r, view.RequestPage(p, rv))
 }
 
 func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
@@ -178,15 +192,36 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/requests/"+id+"?notice=canceled", http.StatusSeeOther)
 }
 
+// approvalFilter reads My approvals' filter from the query.
+func approvalFilter(r *http.Request) portal.ApprovalFilter {
+	in := input(r)
+	return portal.ApprovalFilter{Requester: in.Get("requester"), Group: in.Get("group"), Kind: portal.Operation(in.Get("kind")),
+		Due: in.Get("due"), Sort: in.Get("sort"), Offset: offsetParam(r)}
+}
+
 func (s *Server) renderApprovals(w http.ResponseWriter, r *http.Request, status int, note, errMsg string) {
-	items, err := s.Requests.MyApprovals(r.Context(), viewer(r))
+	v := viewer(r)
+	f := approvalFilter(r)
+	page, err := s.Requests.MyApprovals(r.Context(), v, f)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
+	// Counted now, not when the session was read: a decision this request
+	// made is already out of the count.
+	waiting, err := s.Requests.CountMyApprovals(r.Context(), v)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := f.Normalize(); err != nil {
+		s.Error(w, r, err) // MyApprovals accepted it: cannot happen
+		return
+	}
 	p := s.page(r, "My approvals", "approvals")
-	p.PendingApprovals = len(items)
-	renderStatus(w, r, status, view.ApprovalList(p, items, note, errMsg))
+	p.PendingApprovals = waiting
+	renderStatus(w, r, status, view.ApprovalList(p, view.ApprovalsView{Page: page, Filter: f, Waiting: waiting,
+		Notice: note, Error: errMsg, Now: time.Now()}))
 }
 
 func (s *Server) handleApprovals(w http.ResponseWriter, r *http.Request) {
@@ -244,27 +279,55 @@ func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
 	s.renderApprovals(w, r, status, note, strings.Join(uniq(problems), " "))
 }
 
+// renderApproval shows one approval with what its approver needs to
+// decide: the request, current and new values, the group, its owners and
+// how many members it has, the policy, when it was asked and when it is
+// due. A decided approval is shown too, without the buttons.
 func (s *Server) renderApproval(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
 	v := viewer(r)
-	id := chi.URLParam(r, "id")
-	items, err := s.Requests.MyApprovals(r.Context(), v)
+	it, open, err := s.Requests.FindApproval(r.Context(), v, chi.URLParam(r, "id"))
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	for _, it := range items {
-		if it.ApprovalID == id {
-			req, events, err := s.Requests.FindRequest(r.Context(), v, it.Request.ID)
-			if err != nil {
-				s.Error(w, r, err)
-				return
-			}
-			renderStatus(w, r, status, view.ApprovalPage(s.page(r, "Approve: "+req.Summary(), "approvals"), id, req, events, true, errMsg))
+	d, err := s.Requests.FindRequestDetail(r.Context(), v, it.Request.ID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	av := view.ApprovalView{ApprovalID: it.ApprovalID, Detail: d, Open: open, OnBehalfOf: it.OnBehalfOf,
+		PolicyLink: v.Has(portal.RoleAdmin) && d.Request.PolicyID != "", Error: errMsg, Now: time.Now()}
+	req := &d.Request
+	if req.GroupID != "" {
+		// The group's description, owners and member count; no members.
+		if av.Group, err = s.Groups.FindGroup(r.Context(), req.GroupID, 0, 1); err != nil {
+			s.Error(w, r, err)
 			return
 		}
 	}
-	// Decided already, or not the viewer's: show what they may see.
-	s.Error(w, r, portal.Errorf(portal.ENOTFOUND, "This approval is not waiting for you: it was decided already, withdrawn, or is someone else's."))
+	if len(req.Changes) > 0 {
+		prof, err := s.People.FindProfile(r.Context(), req.PersonID)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		for _, name := range slices.Sorted(maps.Keys(req.Changes)) {
+			a, ok := portal.CoreSchema().Lookup(name)
+			if !ok {
+				continue // validated at submission: the schema lost it since
+			}
+			c := view.AttributeChange{Label: a.Label, New: req.Changes[name], Hidden: !a.VisibleTo(v, req.PersonID)}
+			if !c.Hidden {
+				c.Current = a.Text(&prof.Person)
+			}
+			av.Changes = append(av.Changes, c)
+		}
+	}
+	title := "Approve: " + req.Summary()
+	if !open {
+		title = req.Summary()
+	}
+	renderStatus(w, r, status, view.ApprovalPage(s.page(r, title, "approvals"), av))
 }
 
 func (s *Server) handleApproval(w http.ResponseWriter, r *http.Request) {

@@ -70,20 +70,52 @@ func TestJoinApproveJourney(t *testing.T) {
 	_, body = zoe.get("/groups/" + vpn)
 	require.Contains(t, body, `data-testid="pending"`)
 
+	// While it waits, the request page asks for its live region every
+	// second; htmx gets the region alone, with the progress line.
+	_, body = zoe.get(reqPath)
+	require.Contains(t, body, `hx-trigger="every 1s"`)
+	resp, body = zoe.get(reqPath, "HX-Request", "true", "HX-Target", "results")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.True(t, strings.HasPrefix(body, `<div id="results" data-testid="request-live" hx-get="`+reqPath+`" hx-trigger="every 1s"`), body)
+	require.NotContains(t, body, "<html")
+	require.Contains(t, body, `data-testid="progress"`)
+	_, body = zoe.get("/requests", "HX-Request", "true", "HX-Target", "results")
+	require.Contains(t, body, `data-testid="requests-live" hx-get="/requests" hx-trigger="every 1s"`)
+
 	body = mateo.waitFor("/approvals", "Join VPN users")
 	require.Contains(t, body, `data-testid="approval-count"`)
+	require.Regexp(t, `data-testid="approvals-total"><strong>\d+ requests?</strong>`, body)
+	require.Contains(t, body, `data-testid="asked-on"`)
 	m := approvalLinkRE.FindStringSubmatch(body)
 	require.NotNil(t, m)
-	_, body = mateo.get("/approvals/" + m[1])
-	require.Contains(t, body, `data-testid="approve"`)
+	// The approval shows its context: who asked (linked), the group with
+	// its description, member count and owners, the policy, when it was
+	// asked and when it is due, and who must still decide.
+	_, body = mateo.get("/approvals/" + m[1] + "?decision=approve")
+	require.Contains(t, body, `data-testid="approve"`, "a GET decides nothing, whatever its query")
+	require.Regexp(t, `data-testid="requester"><a href="/people/[0-9a-f-]{36}">Zoë`, body)
+	require.Contains(t, body, `data-testid="group"><a href="/groups/`+vpn+`">VPN users</a>`)
+	require.Contains(t, body, "Remote access to the corporate network.")
+	require.Regexp(t, `data-testid="member-count">\d+ members<`, body)
+	require.Regexp(t, `data-testid="group-owners">\s*<a href="/people/[0-9a-f-]{36}">Mateo`, body)
+	require.Contains(t, body, `data-testid="policy">Request to join owner-approval groups<`, "not linked for a non-administrator")
+	require.Contains(t, body, `data-testid="asked"><time datetime=`)
+	require.Regexp(t, `data-testid="due-in">\(due in \d+ days\)`, body)
+	require.Contains(t, body, `data-testid="approvals-needed">0 of 1 needed`)
+	require.Contains(t, body, "waiting for Mateo García Núñez")
 	resp, body = mateo.post("/approvals/"+m[1], url.Values{"csrf": {mateo.csrf}, "decision": {"reject"}, "reason": {""}})
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Contains(t, body, "Say why you reject")
 	resp, _ = mateo.post("/approvals/"+m[1], url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}, "reason": {"enjoy"}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 
-	body = zoe.waitFor(reqPath, "Done")
+	body = zoe.waitFor(reqPath, `data-testid="status">Done<`)
 	require.Contains(t, body, `data-kind="approved"`)
+	require.NotContains(t, body, `hx-trigger="every 1s"`, "a request that has ended is not asked for again")
+	require.Regexp(t, `<li data-state="done" data-testid="step"><span class="sr-only">Done: </span>\s*<strong>Approval: 1 of 1</strong>\s*<span class="muted">Mateo García Núñez approved`, body)
+	_, body = mateo.get("/approvals/" + m[1])
+	require.Contains(t, body, `data-testid="not-open"`, "the decided approval is shown, without the buttons")
+	require.NotContains(t, body, `data-testid="approve"`)
 	require.Contains(t, body, "Mateo García Núñez")
 	_, body = zoe.get("/groups/" + vpn)
 	require.Contains(t, body, `data-testid="member-state"`)
@@ -132,9 +164,41 @@ func TestBulkApproval(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	resp, body := mateo.post("/approvals", url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}, "id": ids})
+	// Filters and orders: by requester, group, kind and due date.
+	_, body := mateo.get("/approvals?sort=requester")
+	require.Contains(t, body, `data-testid="approvals-total"><strong>3 requests</strong> wait for your decision.`)
+	var names []string
+	for _, m := range regexp.MustCompile(`data-label="Asked by"><a href="/people/[0-9a-f-]{36}">([^<]+)</a>`).FindAllStringSubmatch(body, -1) {
+		names = append(names, html.UnescapeString(m[1]))
+	}
+	require.Len(t, names, 3)
+	require.IsNonDecreasing(t, []string{strings.ToLower(names[0]), strings.ToLower(names[1]), strings.ToLower(names[2])})
+	_, body = mateo.get("/approvals?requester=" + url.QueryEscape(strings.ToUpper(names[1])))
+	require.Equal(t, 1, strings.Count(body, `data-testid="approval-row"`))
+	require.Contains(t, body, "Showing 1–1 of 1 matching.")
+	_, body = mateo.get("/approvals?group=github&kind=add_member&sort=due")
+	require.Equal(t, 3, strings.Count(body, `data-testid="approval-row"`))
+	_, body = mateo.get("/approvals?kind=update_person")
+	require.Contains(t, body, "No approval waiting for you matches.")
+	_, body = mateo.get("/approvals?due=none")
+	require.Contains(t, body, "No approval waiting for you matches.")
+	resp, _ := mateo.get("/approvals?sort=salary")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	// A bulk decision from a filtered list keeps the filter, and the
+	// counts are those after the decision.
+	resp, body = mateo.post("/approvals?sort=requester&requester="+url.QueryEscape(names[0]), url.Values{"csrf": {mateo.csrf},
+		"decision": {"approve"}, "id": ids[:1]})
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Contains(t, body, "requests approved.")
+	require.Contains(t, body, "1 request approved.")
+	require.Contains(t, body, `data-testid="approvals-total"><strong>2 requests</strong> wait`)
+	require.Contains(t, body, `aria-label="2 waiting">2</span>`, "the header counts what waits now")
+	require.Contains(t, body, `value="`+html.EscapeString(names[0])+`"`, "the filter is kept")
+	resp, body = mateo.post("/approvals", url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}, "id": ids[1:]})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "2 requests approved.")
+	require.Contains(t, body, `data-testid="approvals-total"><strong>0 requests</strong> wait`)
+	require.NotContains(t, body, `data-testid="approval-count"`)
 	var members int
 	deadline = time.Now().Add(15 * time.Second)
 	for members < 3 {

@@ -764,30 +764,85 @@ func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, un
 	return nil
 }
 
-// MyApprovals lists the approvals waiting for the viewer's decision.
-func (db *DB) MyApprovals(ctx context.Context, v portal.Viewer) ([]portal.ApprovalItem, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT a.id, a.deadline, coalesce(bp.display_name, ''), `+strings.TrimPrefix(requestSelect, "SELECT ")+`
+// approvalOrders are the ORDER BY clauses of MyApprovals, by
+// ApprovalFilter.Sort; the request ID breaks ties so that pages never
+// overlap.
+var approvalOrders = map[string]string{
+	"":          "r.created_at, r.id",
+	"newest":    "r.created_at DESC, r.id",
+	"due":       "a.deadline NULLS LAST, r.created_at, r.id",
+	"requester": "lower(rq.display_name), r.created_at, r.id",
+	"group":     "lower(g.display_name) NULLS LAST, r.created_at, r.id",
+}
+
+// approvalDues are the conditions of ApprovalFilter.Due.
+var approvalDues = map[string]string{
+	"":        "true",
+	"overdue": "a.deadline < now()",
+	"3d":      "a.deadline < now() + interval '3 days'",
+	"week":    "a.deadline < now() + interval '7 days'",
+	"none":    "a.deadline IS NULL",
+}
+
+// MyApprovals lists the approvals waiting for the viewer's decision that f
+// selects, in f's order, with how many f selects in all.
+func (db *DB) MyApprovals(ctx context.Context, v portal.Viewer, f portal.ApprovalFilter) (portal.Page[portal.ApprovalItem], error) {
+	if err := f.Normalize(); err != nil {
+		return portal.Page[portal.ApprovalItem]{}, err
+	}
+	page := portal.Page[portal.ApprovalItem]{Offset: f.Offset, Limit: f.Limit}
+	// Only fixed SQL from the two maps above reaches the statement; what
+	// was typed goes as parameters.
+	rows, err := db.Pool.Query(ctx, `SELECT `+requestColumns+`, a.id, a.deadline, coalesce(bp.display_name, ''), count(*) OVER ()`+
+		requestFrom+`
 		JOIN approvals a ON a.request_id = r.id AND a.status = 'pending'
 		JOIN approvers ap ON ap.approval_id = a.id AND ap.person_id = $1 AND ap.decision IS NULL
 		LEFT JOIN people bp ON bp.id = ap.on_behalf_of
 		WHERE NOT EXISTS (SELECT 1 FROM approvers b WHERE b.approval_id = a.id
 			AND coalesce(b.on_behalf_of, b.person_id) = coalesce(ap.on_behalf_of, ap.person_id) AND b.decision IS NOT NULL)
-		ORDER BY r.created_at, r.id LIMIT 500`, v.PersonID)
+		AND ($2 = '' OR strpos(lower(coalesce(rq.display_name, 'Tessera')), lower($2)) > 0)
+		AND ($3 = '' OR strpos(lower(g.display_name), lower($3)) > 0)
+		AND ($4 = '' OR r.operation = $4)
+		AND `+approvalDues[f.Due]+`
+		ORDER BY `+approvalOrders[f.Sort]+` LIMIT $5 OFFSET $6`,
+		v.PersonID, f.Requester, f.Group, string(f.Kind), f.Limit, f.Offset)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: my approvals: %w", err)
+		return page, fmt.Errorf("postgres: my approvals: %w", err)
 	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.ApprovalItem, error) {
+	page.Items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.ApprovalItem, error) {
 		var it portal.ApprovalItem
-		r := &it.Request
-		err := row.Scan(&it.ApprovalID, &it.Deadline, &it.OnBehalfOf, &r.ID, &r.RequesterID, &r.RequesterName, &r.Operation,
-			&r.GroupID, &r.GroupName, &r.PersonID, &r.PersonName, &r.Changes, &r.MemberUntil, &r.Justification,
-			&r.Status, &r.PolicyName, &r.CreatedAt, &r.UpdatedAt)
+		err := scanRequest(row, &it.Request, &it.ApprovalID, &it.Deadline, &it.OnBehalfOf, &page.Total)
 		return it, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: my approvals: %w", err)
+		return page, fmt.Errorf("postgres: my approvals: %w", err)
 	}
-	return items, nil
+	return page, nil
+}
+
+// FindApproval returns the approval approvalID as its approver sees it:
+// the request it is about (its ID only), its deadline, for whom the viewer
+// stands in, and whether it still waits for the viewer's decision.
+func (db *DB) FindApproval(ctx context.Context, v portal.Viewer, approvalID string) (*portal.ApprovalItem, bool, error) {
+	notFound := portal.Errorf(portal.ENOTFOUND, "There is no such approval of yours.")
+	if !validID(approvalID) {
+		return nil, false, notFound
+	}
+	it := &portal.ApprovalItem{ApprovalID: approvalID}
+	var open, approver bool
+	err := db.Pool.QueryRow(ctx, `SELECT a.request_id::text, a.deadline, coalesce(bp.display_name, ''), ap.person_id IS NOT NULL,
+			ap.person_id IS NOT NULL AND a.status = 'pending' AND ap.decision IS NULL AND NOT EXISTS (SELECT 1 FROM approvers b WHERE b.approval_id = a.id
+				AND coalesce(b.on_behalf_of, b.person_id) = coalesce(ap.on_behalf_of, ap.person_id) AND b.decision IS NOT NULL)
+		FROM approvals a
+		LEFT JOIN approvers ap ON ap.approval_id = a.id AND ap.person_id = $2
+		LEFT JOIN people bp ON bp.id = ap.on_behalf_of
+		WHERE a.id = $1`, approvalID, v.PersonID).Scan(&it.Request.ID, &it.Deadline, &it.OnBehalfOf, &approver, &open)
+	if isNoRows(err) || err == nil && !approver && !v.SeesPrivileged() {
+		return nil, false, notFound
+	} else if err != nil {
+		return nil, false, fmt.Errorf("postgres: find approval: %w", err)
+	}
+	return it, open, nil
 }
 
 // countPendingApprovals is a scalar subquery counting the approvals that

@@ -643,12 +643,23 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 // FindRequest returns a request and its timeline. Requesters, the people
 // it concerns, its approvers and administrators may read it.
 func (db *DB) FindRequest(ctx context.Context, v portal.Viewer, id string) (*portal.Request, []portal.RequestEvent, error) {
+	d, err := db.FindRequestDetail(ctx, v, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &d.Request, d.Events, nil
+}
+
+// FindRequestDetail returns a request with its timeline, its approval and
+// the connected systems it waits for, in one round trip. The same people
+// as FindRequest's may read it.
+func (db *DB) FindRequestDetail(ctx context.Context, v portal.Viewer, id string) (*portal.RequestDetail, error) {
 	notFound := portal.Errorf(portal.ENOTFOUND, "There is no such request.")
 	if !validID(id) {
-		return nil, nil, notFound
+		return nil, notFound
 	}
-	r := &portal.Request{}
-	var events []portal.RequestEvent
+	d := &portal.RequestDetail{}
+	r := &d.Request
 	var allowed bool
 	batch := &pgx.Batch{}
 	batch.Queue(requestSelect+` WHERE r.id = $1`, id).QueryRow(func(row pgx.Row) error {
@@ -665,37 +676,83 @@ func (db *DB) FindRequest(ctx context.Context, v portal.Viewer, id string) (*por
 		LEFT JOIN people p ON p.id = e.actor_id WHERE e.request_id = $1 ORDER BY e.id`, id).
 		Query(func(rows pgx.Rows) error {
 			var err error
-			events, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.RequestEvent, error) {
+			d.Events, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.RequestEvent, error) {
 				var e portal.RequestEvent
 				return e, row.Scan(&e.At, &e.Kind, &e.ActorName, &e.Detail)
 			})
 			return err
 		})
+	batch.Queue(`SELECT a.id, a.status, a.needed, a.deadline, a.created_at FROM approvals a WHERE a.request_id = $1`, id).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				a := &portal.ApprovalState{}
+				if err := rows.Scan(&a.ID, &a.Status, &a.Needed, &a.Deadline, &a.CreatedAt); err != nil {
+					return err
+				}
+				d.Approval = a
+			}
+			return rows.Err()
+		})
+	batch.Queue(`SELECT ap.person_id, p.display_name, coalesce(ap.on_behalf_of::text, ''), ap.escalation, coalesce(ap.decision, ''), ap.decided_at
+		FROM approvals a JOIN approvers ap ON ap.approval_id = a.id JOIN people p ON p.id = ap.person_id
+		WHERE a.request_id = $1 ORDER BY ap.escalation, ap.decided_at NULLS LAST, p.display_name`, id).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			approvers, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Approver, error) {
+				var ap portal.Approver
+				return ap, row.Scan(&ap.PersonID, &ap.Name, &ap.OnBehalfOf, &ap.Escalation, &ap.Decision, &ap.DecidedAt)
+			})
+			if d.Approval != nil {
+				d.Approval.Approvers = approvers
+			}
+			return err
+		})
+	// One line per system: sent once every object's change was sent, and
+	// the refusal of any object that was refused.
+	batch.Queue(`SELECT s.name, bool_and(x.sent_at IS NOT NULL),
+			coalesce(max(c.export_error) FILTER (WHERE c.export_status = 'error'), '')
+		FROM export_requests x JOIN connected_systems s ON s.id = x.system_id JOIN cs_objects c ON c.id = x.cs_id
+		WHERE x.request_id = $1 GROUP BY s.name ORDER BY s.name`, id).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			d.Exports, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.ExportState, error) {
+				var x portal.ExportState
+				return x, row.Scan(&x.System, &x.Sent, &x.Error)
+			})
+			return err
+		})
 	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		if portal.ErrorCode(err) == portal.ENOTFOUND {
-			return nil, nil, err
+			return nil, err
 		}
-		return nil, nil, fmt.Errorf("postgres: find request: %w", err)
+		return nil, fmt.Errorf("postgres: find request: %w", err)
 	}
 	if !allowed {
-		return nil, nil, notFound
+		return nil, notFound
 	}
-	return r, events, nil
+	return d, nil
 }
 
-const requestSelect = `SELECT r.id, coalesce(r.requester_id::text, ''), coalesce(rq.display_name, 'Tessera'), r.operation,
+// requestColumns and requestFrom read a request as scanRequest scans it;
+// requestSelect is the two together.
+const (
+	requestColumns = `r.id, coalesce(r.requester_id::text, ''), coalesce(rq.display_name, 'Tessera'), r.operation,
 	coalesce(r.group_id::text, ''), coalesce(g.display_name, ''), r.person_id, coalesce(p.display_name, ''), r.changes,
-	r.member_until, r.justification, r.status, coalesce(pol.name, ''), r.created_at, r.updated_at
+	r.member_until, r.justification, r.status, coalesce(pol.name, ''), r.created_at, r.updated_at,
+	coalesce(r.policy_id::text, '')`
+	requestFrom = `
 	FROM requests r
 	LEFT JOIN people rq ON rq.id = r.requester_id
 	LEFT JOIN groups g ON g.id = r.group_id
 	LEFT JOIN people p ON p.id = r.person_id
 	LEFT JOIN policies pol ON pol.id = r.policy_id`
+	requestSelect = `SELECT ` + requestColumns + requestFrom
+)
 
 func scanRequest(row pgx.Row, r *portal.Request, extra ...any) error {
 	return row.Scan(append([]any{&r.ID, &r.RequesterID, &r.RequesterName, &r.Operation, &r.GroupID, &r.GroupName,
 		&r.PersonID, &r.PersonName, &r.Changes, &r.MemberUntil, &r.Justification, &r.Status, &r.PolicyName,
-		&r.CreatedAt, &r.UpdatedAt}, extra...)...)
+		&r.CreatedAt, &r.UpdatedAt, &r.PolicyID}, extra...)...)
 }
 
 // MyRequests lists the viewer's requests, newest first.

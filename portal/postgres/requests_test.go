@@ -138,9 +138,9 @@ func (p *pipeline) approvalFor(approver portal.Viewer, requestID string) string 
 	p.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		items, err := p.db.MyApprovals(p.ctx, approver)
+		page, err := p.db.MyApprovals(p.ctx, approver, portal.ApprovalFilter{Limit: portal.MaxBulkDecisions})
 		require.NoError(p.t, err)
-		for _, it := range items {
+		for _, it := range page.Items {
 			if it.Request.ID == requestID {
 				return it.ApprovalID
 			}
@@ -479,10 +479,11 @@ func TestDeputy(t *testing.T) {
 	require.Contains(t, events[2].Detail, "As deputy for "+owner.DisplayName)
 	n, err := p.db.CountMyApprovals(p.ctx, owner)
 	require.NoError(t, err)
-	items, err := p.db.MyApprovals(p.ctx, owner)
+	page, err := p.db.MyApprovals(p.ctx, owner, portal.ApprovalFilter{})
 	require.NoError(t, err)
-	require.Len(t, items, n)
-	for _, it := range items {
+	require.Len(t, page.Items, n)
+	require.Equal(t, n, page.Total)
+	for _, it := range page.Items {
 		require.NotEqual(t, r.ID, it.Request.ID, "decided by the deputy: gone from the owner's list")
 	}
 }

@@ -1,0 +1,67 @@
+package view
+
+import (
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+func adminRequestURL(id string) string { return "/admin/requests/" + url.PathEscape(id) }
+
+// approvalsURL links to a page of My approvals with the filter f.
+func approvalsURL(f portal.ApprovalFilter, offset int) string {
+	v := url.Values{}
+	for k, s := range map[string]string{"requester": f.Requester, "group": f.Group, "kind": string(f.Kind), "due": f.Due, "sort": f.Sort} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if offset > 0 {
+		v.Set("offset", strconv.Itoa(offset))
+	}
+	if len(v) == 0 {
+		return "/approvals"
+	}
+	return "/approvals?" + v.Encode()
+}
+
+// sortedKeys are the keys of m in order, so that a page lists a request's
+// changes the same way each time.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// stepStateLabel says a progress step's state in words, for screen
+// readers (the page shows it by colour and mark).
+func stepStateLabel(s portal.StepState) string {
+	switch s {
+	case portal.StepDone:
+		return "Done"
+	case portal.StepCurrent:
+		return "In progress"
+	case portal.StepFailed:
+		return "Stopped"
+	}
+	return "Not yet"
+}
+
+func waitVerb(n int) string {
+	if n == 1 {
+		return "waits"
+	}
+	return "wait"
+}
+
+func matching(filtered bool) string {
+	if filtered {
+		return " matching"
+	}
+	return ""
+}
