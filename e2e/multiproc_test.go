@@ -153,20 +153,34 @@ func TestTwoWebTwoWorkers(t *testing.T) {
 
 // killWorkerInJob kills, with SIGKILL, the worker process that is running
 // a job of the request pipeline, and returns its River client ID; empty
-// when neither is running one at the moment.
+// when neither is running one at the moment, or when the job ended between
+// the look and the kill (the worker is started again: nothing of it was
+// interrupted, and the test tries again later).
 func killWorkerInJob(t *testing.T, p *joinPipeline, workers []*harness.Tessera) string {
 	t.Helper()
-	rows, err := p.pool.Query(context.Background(), `SELECT attempted_by[array_length(attempted_by, 1)] FROM river_job
+	ctx := context.Background()
+	rows, err := p.pool.Query(ctx, `SELECT id, attempted_by[array_length(attempted_by, 1)] FROM river_job
 		WHERE state = 'running' AND kind IN ('authorize', 'commit', 'sync_export')`)
 	require.NoError(t, err)
-	clients, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var id int64
+	var client string
+	jobs := map[string]int64{}
+	_, err = pgx.ForEachRow(rows, []any{&id, &client}, func() error {
+		jobs[client] = id
+		return nil
+	})
 	require.NoError(t, err)
-	for _, client := range clients {
+	for client, id := range jobs {
 		for _, w := range workers {
-			if strings.Contains(client, fmt.Sprintf("_pid%d_", w.Cmd.Process.Pid)) {
-				w.Kill()
+			if !strings.Contains(client, fmt.Sprintf("_pid%d_", w.Cmd.Process.Pid)) {
+				continue
+			}
+			w.Kill()
+			if p.count(t, "SELECT count(*) FROM river_job WHERE id = $1 AND state = 'running'", id) == 1 {
 				return client
 			}
+			w.Restart()
+			return ""
 		}
 	}
 	return ""

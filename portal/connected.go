@@ -472,9 +472,9 @@ type ConnectionTester interface {
 
 // SyncService is the sync engine as the workflow workers drive it.
 type SyncService interface {
-	// ExportRequest carries a committed request's change to every
-	// connected system and completes the request once they confirm it.
-	ExportRequest(ctx context.Context, requestID string) error
+	// ExportRequests carries committed requests' changes to every
+	// connected system and completes each request once they confirm it.
+	ExportRequests(ctx context.Context, requestIDs []string) error
 	// DueCycles lists the systems whose scheduled delta cycle is due;
 	// Cycle runs one.
 	DueCycles(ctx context.Context) ([]string, error)

@@ -19,23 +19,20 @@ import (
 const exportChunk = 100
 
 // exportRun sends the pending exports that are due, users before groups,
-// deletes last; with requestID, only those that carry that request.
+// deletes last; with requestIDs, only those that carry one of them.
 func (e *Engine) exportRun(ctx context.Context, sys *portal.ConnectedSystem, opts RunOptions, rec *runRecord) (string, error) {
-	return e.exportWith(ctx, sys, nil, opts, rec, "")
+	return e.exportWith(ctx, sys, nil, opts, rec, nil)
 }
 
-func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, opts RunOptions, rec *runRecord, requestID string) (string, error) {
+func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, opts RunOptions, rec *runRecord, requestIDs []string) (string, error) {
 	if sys.Staging {
 		return "Staging mode: pending exports are computed and shown, never sent.", nil
 	}
-	var reqFilter any
-	if requestID != "" {
-		reqFilter = requestID
-	}
 	rows, err := e.Pool.Query(ctx, `SELECT c.id, c.export_op FROM cs_objects c
 		WHERE c.system_id = $1 AND c.export_op IS NOT NULL AND c.export_next_at <= now()
-			AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM export_requests r WHERE r.cs_id = c.id AND r.request_id = $2))
-		ORDER BY c.export_op = 'delete', c.class = 'group', c.export_op <> 'add', c.id`, sys.ID, reqFilter)
+			AND ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM export_requests r WHERE r.cs_id = c.id
+				AND r.request_id = ANY ($2::text[]::uuid[])))
+		ORDER BY c.export_op = 'delete', c.class = 'group', c.export_op <> 'add', c.id`, sys.ID, requestIDs)
 	if err != nil {
 		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
 	}

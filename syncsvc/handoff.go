@@ -11,80 +11,121 @@ import (
 	"github.com/tessera-idm/tessera/portal"
 )
 
-// ExportRequest carries one committed request's change to every enabled
-// connected system at once: it syncs the person or group the request
+// ExportRequests carries committed requests' changes to every enabled
+// connected system at once: it syncs the people and groups the requests
 // changed, exports just that, and confirms it with a delta import. The
-// request completes when every system has confirmed. It returns an error
-// wrapping ErrUnreachable or ErrBusy when it should be tried again.
-func (e *Engine) ExportRequest(ctx context.Context, requestID string) error {
-	var status, op string
-	var personID, groupID *string
-	err := e.Pool.QueryRow(ctx, `SELECT status, operation, person_id::text, group_id::text FROM requests WHERE id = $1`, requestID).
-		Scan(&status, &op, &personID, &groupID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // deleted meanwhile: nothing to carry
-	} else if err != nil {
-		return fmt.Errorf("syncsvc: read request: %w", err)
+// requests of one commit (a bulk decision: hundreds of joins to one
+// group) share that one sync, export and confirmation. A request
+// completes when every system has confirmed its change. It returns an
+// error wrapping ErrUnreachable or ErrBusy when it should be tried again.
+func (e *Engine) ExportRequests(ctx context.Context, requestIDs []string) error {
+	ids, err := e.handedOff(ctx, requestIDs)
+	if err != nil || len(ids) == 0 {
+		return err
 	}
-	if status != string(portal.StatusCommitted) && status != string(portal.StatusFailed) {
-		return nil
+	// A change made in the portal is the latest word on those attributes:
+	// the next change from any connected system may flow in over it,
+	// whatever its precedence.
+	if _, err := e.Pool.Exec(ctx, `DELETE FROM mv_attribute_sources s USING requests r
+		WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation = 'update_person' AND s.person_id = r.person_id
+			AND r.changes ? s.attribute`, ids); err != nil {
+		return fmt.Errorf("syncsvc: attribute sources: %w", err)
 	}
-	sc := syncScope{requestID: requestID}
-	switch portal.Operation(op) {
-	case portal.OpAddMember, portal.OpRemoveMember:
-		if groupID != nil {
-			sc.groups = []string{*groupID}
-		}
-	case portal.OpUpdatePerson:
-		if personID != nil {
-			sc.people = []string{*personID}
-		}
-		// A change made in the portal is the latest word on those
-		// attributes: the next change from any connected system may
-		// flow in over it, whatever its precedence.
-		if _, err := e.Pool.Exec(ctx, `DELETE FROM mv_attribute_sources s USING requests r
-			WHERE r.id = $1 AND s.person_id = r.person_id AND r.changes ? s.attribute`, requestID); err != nil {
-			return fmt.Errorf("syncsvc: attribute sources: %w", err)
-		}
-		// The change may have moved the person in or out of dynamic
-		// groups, in the same transaction: their members go too.
-		rows, err := e.Pool.Query(ctx, `SELECT DISTINCT c.group_id::text FROM group_member_changes c, requests r
-			WHERE r.id = $1 AND c.at >= r.updated_at`, requestID)
-		if err != nil {
-			return fmt.Errorf("syncsvc: dynamic groups of request: %w", err)
-		}
-		groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("syncsvc: dynamic groups of request: %w", err)
-		}
-		sc.groups = groups
-	}
-	systems, err := e.exportingSystems(ctx)
+	sc, err := e.requestScope(ctx, ids)
 	if err != nil {
 		return err
 	}
-	var retry error
+	var systems []portal.ConnectedSystem
 	if len(sc.people)+len(sc.groups) > 0 {
-		for i := range systems {
-			err := e.exportRequestTo(ctx, &systems[i], sc)
-			switch {
-			case err == nil:
-			case errors.Is(err, ErrUnreachable), errors.Is(err, ErrBusy), ctx.Err() != nil:
-				retry = err
-			default:
-				// This system cannot take the change (a rule that no
-				// longer compiles, say): the requester and the
-				// administrators see why; the other systems go on.
-				if ferr := e.failRequest(ctx, requestID, systems[i].Name, err); ferr != nil {
-					return ferr
-				}
+		if systems, err = e.exportingSystems(ctx); err != nil {
+			return err
+		}
+	}
+	var retry error
+	for i := range systems {
+		err := e.exportRequestsTo(ctx, &systems[i], ids)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrUnreachable), errors.Is(err, ErrBusy), ctx.Err() != nil:
+			retry = err
+		default:
+			// This system cannot take the changes (a rule that no longer
+			// compiles, say): the requesters and the administrators see
+			// why; the other systems go on.
+			if ferr := e.failRequests(ctx, ids, systems[i].Name, err); ferr != nil {
+				return ferr
 			}
 		}
 	}
 	if retry != nil {
 		return fmt.Errorf("%w: %w", portal.ErrTemporary, retry)
 	}
-	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return e.Requests.SettleRequestsTx(ctx, tx, []string{requestID}) })
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return e.Requests.SettleRequestsTx(ctx, tx, ids) })
+}
+
+// handedOff returns those of ids whose change still waits for the
+// connected systems: committed, or failed by a refusal and retried.
+// Requests that an earlier export carried and a confirmation completed
+// (another request's sync took them along) are left out.
+func (e *Engine) handedOff(ctx context.Context, ids []string) ([]string, error) {
+	rows, err := e.Pool.Query(ctx, `SELECT id::text FROM requests WHERE id = ANY ($1::text[]::uuid[]) AND status IN ('committed', 'failed')
+		ORDER BY id`, nonNilSlice(ids))
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: read requests: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: read requests: %w", err)
+	}
+	return out, nil
+}
+
+// requestScope is the scope of the sync that carries the requests ids:
+// the groups whose members they change, the people whose attributes they
+// change, and the dynamic groups such a change moved the person in or out
+// of (in the same transaction). Each request is linked only to the
+// pending exports of its own objects.
+func (e *Engine) requestScope(ctx context.Context, ids []string) (syncScope, error) {
+	rows, err := e.Pool.Query(ctx, `SELECT r.id::text, r.person_id::text, NULL FROM requests r
+			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation = 'update_person' AND r.person_id IS NOT NULL
+		UNION ALL
+		SELECT r.id::text, NULL, r.group_id::text FROM requests r
+			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation IN ('add_member', 'remove_member') AND r.group_id IS NOT NULL
+		UNION ALL
+		SELECT DISTINCT r.id::text, NULL, c.group_id::text FROM requests r JOIN group_member_changes c ON c.at >= r.updated_at
+			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation = 'update_person'`, ids)
+	if err != nil {
+		return syncScope{}, fmt.Errorf("syncsvc: scope of requests: %w", err)
+	}
+	defer rows.Close()
+	sc := syncScope{}
+	people, groups := map[string]bool{}, map[string]bool{}
+	for rows.Next() {
+		var l requestLink
+		var person, group *string
+		if err := rows.Scan(&l.request, &person, &group); err != nil {
+			return syncScope{}, fmt.Errorf("syncsvc: scope of requests: %w", err)
+		}
+		if person != nil {
+			l.person = *person
+			if !people[l.person] {
+				people[l.person] = true
+				sc.people = append(sc.people, l.person)
+			}
+		}
+		if group != nil {
+			l.group = *group
+			if !groups[l.group] {
+				groups[l.group] = true
+				sc.groups = append(sc.groups, l.group)
+			}
+		}
+		sc.requests = append(sc.requests, l)
+	}
+	if err := rows.Err(); err != nil {
+		return syncScope{}, fmt.Errorf("syncsvc: scope of requests: %w", err)
+	}
+	return sc, nil
 }
 
 // exportingSystems are the enabled systems, not in staging, with rules.
@@ -114,25 +155,36 @@ func (e *Engine) exportingSystems(ctx context.Context) ([]portal.ConnectedSystem
 	return out, nil
 }
 
-func (e *Engine) exportRequestTo(ctx context.Context, sys *portal.ConnectedSystem, sc syncScope) error {
+// exportRequestsTo carries the requests ids to one system: under the
+// system's lock, one sync of every object they change, one export of
+// what waits for them, and the confirming import.
+func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSystem, ids []string) error {
 	l, err := e.lock(ctx, sys.ID, 2*time.Second)
 	if err != nil {
 		return err
 	}
 	defer l.release(sys.ID)
+	// Read again under the lock: an export that ran meanwhile may have
+	// carried and confirmed some of them already.
+	if ids, err = e.handedOff(ctx, ids); err != nil || len(ids) == 0 {
+		return err
+	}
+	sc, err := e.requestScope(ctx, ids)
+	if err != nil || len(sc.people)+len(sc.groups) == 0 {
+		return err
+	}
 	// The sync's own counts stay out of the export run's record.
 	scratch := &runRecord{e: e, flushed: time.Now()}
 	if _, err := e.syncObjects(ctx, sys, sc, scratch); err != nil {
 		return err
 	}
-	// Nothing of this request waits for this system: its change went out
-	// with an earlier export (one bulk decision commits hundreds of joins
-	// to one group, and the first of their jobs exports them all), or it
-	// needs none. No connection, no export run, no confirming import.
+	// Nothing of these requests waits for this system: their change went
+	// out with an earlier export and was confirmed, or needs none. No
+	// connection, no export run, no confirming import.
 	var waiting bool
-	if err := e.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM export_requests WHERE request_id = $1 AND system_id = $2)",
-		sc.requestID, sys.ID).Scan(&waiting); err != nil {
-		return fmt.Errorf("syncsvc: exports of request: %w", err)
+	if err := e.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM export_requests WHERE request_id = ANY ($1::text[]::uuid[]) AND system_id = $2)",
+		ids, sys.ID).Scan(&waiting); err != nil {
+		return fmt.Errorf("syncsvc: exports of requests: %w", err)
 	}
 	if !waiting {
 		return nil
@@ -149,7 +201,7 @@ func (e *Engine) exportRequestTo(ctx context.Context, sys *portal.ConnectedSyste
 	if err != nil {
 		return err
 	}
-	msg, err := e.exportWith(ctx, sys, conn, RunOptions{Trigger: "request"}, rec, sc.requestID)
+	msg, err := e.exportWith(ctx, sys, conn, RunOptions{Trigger: "request"}, rec, ids)
 	if err == nil {
 		// The confirming import: a delta import right after the export.
 		err = e.importWith(ctx, sys, conn, false, scratch)
@@ -221,10 +273,11 @@ func (e *Engine) DueCycles(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// failRequest marks a request failed with the reason one system gave.
-func (e *Engine) failRequest(ctx context.Context, requestID, systemName string, cause error) error {
+// failRequests marks the committed requests among ids failed with the
+// reason one system gave.
+func (e *Engine) failRequests(ctx context.Context, ids []string, systemName string, cause error) error {
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
-		return e.Requests.ExportsFailedTx(ctx, tx, []string{requestID},
+		return e.Requests.ExportsFailedTx(ctx, tx, ids,
 			fmt.Sprintf("%s could not take the change: %s", systemName, portal.ErrorMessageOr(cause)))
 	})
 }

@@ -21,11 +21,18 @@ import (
 // syncScope is which metaverse objects a sync looks at: all of them (full
 // sync), or the listed ones (delta sync, a request's hand-off, preview).
 type syncScope struct {
-	all       bool
-	people    []string
-	groups    []string
-	requestID string // the request whose change this sync carries
-	dryRun    bool   // compute only (preview)
+	all      bool
+	people   []string
+	groups   []string
+	requests []requestLink // the requests whose changes this sync carries
+	dryRun   bool          // compute only (preview)
+}
+
+// requestLink names one metaverse object (a person or a group) whose
+// change a request waits to see exported: a request's sync links it to
+// the pending exports of its own objects only.
+type requestLink struct {
+	request, person, group string
 }
 
 // rules is a system's compiled sync rules.
@@ -976,15 +983,13 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 				return err
 			}
 		}
-		if len(out.newCS) > 0 && sc.requestID != "" {
-			if err := linkPlanned(ctx, tx, sys.ID, out.newCS, sc.requestID); err != nil {
+		if len(out.pending) > 0 {
+			if err := upsertPending(ctx, tx, sys.ID, out.pending); err != nil {
 				return err
 			}
 		}
-		if len(out.pending) > 0 {
-			if err := upsertPending(ctx, tx, sys.ID, out.pending, sc.requestID); err != nil {
-				return err
-			}
+		if err := linkRequests(ctx, tx, sys.ID, sc.requests, out); err != nil {
+			return err
 		}
 		if len(out.clear) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET export_op = NULL, export_changes = NULL, export_new_dn = '',
@@ -1098,21 +1103,69 @@ func (c *changeSet) plan(o *CSObject, p *PendingExport) {
 	}
 }
 
-// linkPlanned records that a request waits for the provisioning adds.
-func linkPlanned(ctx context.Context, tx pgx.Tx, systemID string, objs []*CSObject, requestID string) error {
+// linkRequests records which requests wait for the pending exports this
+// sync wrote (out.pending) and the provisioning adds it planned
+// (out.newCS): each request of the sync's scope waits for those of its
+// own objects; and every committed membership request whose member a
+// group's export adds or removes waits for that export too, whichever
+// sync computed it. The sync read the portal after those requests
+// committed, so the export carries their change: a bulk decision's
+// hundreds of joins, or joins approved one by one that one export of the
+// group took along, each say "Exported" when the system confirms it.
+func linkRequests(ctx context.Context, tx pgx.Tx, systemID string, scope []requestLink, out *changeSet) error {
+	var csIDs []int64
 	var people, groups []string
-	for _, o := range objs {
+	for _, p := range out.pending {
+		csIDs = append(csIDs, p.CSID)
+	}
+	for _, o := range out.newCS {
 		if o.PersonID != "" {
 			people = append(people, o.PersonID)
 		} else {
 			groups = append(groups, o.GroupID)
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id)
-		SELECT id, $2, $1 FROM cs_objects WHERE system_id = $1 AND anchor IS NULL
-			AND (person_id = ANY($3::uuid[]) OR group_id = ANY($4::uuid[]))
-		ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, systemID, requestID, nonNilSlice(people), nonNilSlice(groups))
-	return err
+	if len(csIDs)+len(people)+len(groups) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	// The objects this sync gave a pending export: existing ones by ID,
+	// planned adds (no anchor yet) by their person or group.
+	const exported = `(SELECT c.id, c.person_id, c.group_id, c.export_changes FROM cs_objects c WHERE c.system_id = $1
+		AND c.export_op IS NOT NULL AND (c.id = ANY ($2::bigint[])
+			OR c.anchor IS NULL AND (c.person_id = ANY ($3::uuid[]) OR c.group_id = ANY ($4::uuid[]))))`
+	args := []any{systemID, nonNilSlice(csIDs), nonNilSlice(people), nonNilSlice(groups)}
+	if len(scope) > 0 {
+		reqs, ps, gs := make([]string, len(scope)), make([]*string, len(scope)), make([]*string, len(scope))
+		for i, l := range scope {
+			reqs[i] = l.request
+			if l.person != "" {
+				ps[i] = &scope[i].person
+			}
+			if l.group != "" {
+				gs[i] = &scope[i].group
+			}
+		}
+		// A request synced again waits for the new export: its change may
+		// not have been in the one it waited for.
+		b.Queue(`INSERT INTO export_requests (cs_id, request_id, system_id)
+			SELECT DISTINCT x.id, s.request_id, $1 FROM `+exported+` x
+				JOIN unnest($5::uuid[], $6::uuid[], $7::uuid[]) AS s(request_id, person_id, group_id)
+				ON s.person_id = x.person_id OR s.group_id = x.group_id
+			ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, append(args, reqs, ps, gs)...)
+	}
+	// A request that waits already (for an export sent, not yet
+	// confirmed) keeps waiting for that one.
+	b.Queue(`WITH m AS (SELECT x.id, x.group_id, ch->>'Op' AS op, lower(v) AS dn
+			FROM `+exported+` x, json_array_elements(x.export_changes) ch, json_array_elements_text(ch->'Values') v
+			WHERE x.group_id IS NOT NULL AND ch->>'Name' = 'member' AND ch->>'Op' IN ('add', 'delete'))
+		INSERT INTO export_requests (cs_id, request_id, system_id)
+		SELECT m.id, r.id, $1 FROM m
+			JOIN cs_objects p ON p.system_id = $1 AND lower(p.dn) = m.dn AND p.person_id IS NOT NULL
+			JOIN requests r ON r.group_id = m.group_id AND r.person_id = p.person_id AND r.status = 'committed'
+				AND r.operation = CASE m.op WHEN 'add' THEN 'add_member' ELSE 'remove_member' END
+		ON CONFLICT (cs_id, request_id) DO NOTHING`, args...)
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // uuidOrNull is id as COPY sends it best: binary, or NULL when empty.
@@ -1196,7 +1249,7 @@ func appendJSONString(b []byte, s string) []byte {
 // upsertPending sets the pending exports of existing objects. An
 // unchanged one keeps its attempts and backoff; a changed one is due at
 // once. A planned add follows its new name.
-func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*PendingExport, requestID string) error {
+func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*PendingExport) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pe_in (cs_id bigint, op text, dn text, new_dn text, changes text,
 		set_password boolean, enable boolean, deprovision boolean) ON COMMIT DROP`); err != nil {
 		return err
@@ -1226,11 +1279,6 @@ func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*Pend
 	if err != nil {
 		return err
 	}
-	if requestID == "" {
-		return nil
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id) SELECT cs_id, $1, $2 FROM pe_in
-		ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, requestID, systemID)
 	return err
 }
 

@@ -84,10 +84,15 @@ type AuditCheckpointArgs struct{}
 // Kind implements river.JobArgs.
 func (AuditCheckpointArgs) Kind() string { return "audit_checkpoint" }
 
-// SyncExportArgs carries a committed request's change to the connected
-// systems at once.
+// SyncExportArgs carries the changes of the requests one transaction
+// committed to the connected systems at once: one job for a bulk
+// decision, so that its requests share one sync and one export of each
+// object they change.
 type SyncExportArgs struct {
-	RequestID string `json:"request_id"`
+	RequestIDs []string `json:"request_ids"`
+	// RequestID is the one request of a job queued by an earlier version,
+	// which named a single request.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Kind implements river.JobArgs.

@@ -114,7 +114,11 @@ func (w *syncExportWorker) Work(ctx context.Context, job *river.Job[SyncExportAr
 	if w.s == nil {
 		return nil
 	}
-	err := w.s.ExportRequest(ctx, job.Args.RequestID)
+	ids := job.Args.RequestIDs
+	if job.Args.RequestID != "" {
+		ids = append(ids, job.Args.RequestID)
+	}
+	err := w.s.ExportRequests(ctx, ids)
 	if err != nil && portal.Retryable(err) {
 		return river.JobSnooze(syncRetry(job.CreatedAt))
 	}

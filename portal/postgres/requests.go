@@ -525,12 +525,19 @@ type applying struct {
 	stmts []stmt
 	recs  []recording
 	jobs  []river.InsertManyParams
+	// exports are the requests whose changes go to the connected systems:
+	// one sync_export job carries them all, so that the requests of a
+	// bulk decision share one sync and one export of each object.
+	exports []string
 }
 
 // flush runs what a collected and ends the transaction: the jobs, then the
 // changes in order and the records (they take the audit chain's lock until
 // commit) with the COMMIT.
 func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool) error {
+	if len(a.exports) > 0 {
+		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.SyncExportArgs{RequestIDs: a.exports}})
+	}
 	if len(a.jobs) > 0 {
 		if err := db.insertJobs(ctx, tx, a.jobs...); err != nil {
 			return err
@@ -558,7 +565,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 	rec := recording{requestID, "request_committed", map[string]any{"operation": op},
 		append(earlier, event{portal.KindCommitted, actorID, ""}, event{portal.KindCompleted, "", "No connected systems to export to."})}
 	if syncing {
-		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.SyncExportArgs{RequestID: requestID}})
+		a.exports = append(a.exports, requestID)
 		rec.Events = rec.Events[:len(rec.Events)-1]
 	}
 	a.recs = append(a.recs, rec)
