@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,6 +28,15 @@ type PasswordConnector interface {
 	AccountState(ctx context.Context, dn string) (portal.AccountState, error)
 	// PasswordRules reads the rules the system applies to the account.
 	PasswordRules(ctx context.Context, dn string) (portal.DirectoryRules, error)
+	// ExpiringAccounts lists the accounts in scope whose password
+	// expires before before.
+	ExpiringAccounts(ctx context.Context, before time.Time) ([]ExpiringAccount, error)
+}
+
+// ExpiringAccount is an account whose password expires soon.
+type ExpiringAccount struct {
+	DN      string
+	Expires time.Time
 }
 
 // Accounts acts on people's accounts in the connected systems, through the
@@ -242,4 +253,55 @@ func (a *Accounts) SetEnabled(ctx context.Context, personID string, enabled bool
 	return a.each(ctx, personID, what, func(c PasswordConnector, dn string) error {
 		return c.SetEnabled(ctx, dn, enabled)
 	})
+}
+
+// ExpiringPasswords lists the people whose password in a connected system
+// expires within the next within, with where to remind them.
+func (a *Accounts) ExpiringPasswords(ctx context.Context, within time.Duration) ([]portal.ExpiringPassword, error) {
+	systems, err := a.Engine.Systems.ListConnectedSystems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []portal.ExpiringPassword
+	for _, sys := range systems {
+		var list []ExpiringAccount
+		err := a.with(ctx, sys, func(c PasswordConnector) error {
+			var err error
+			list, err = c.ExpiringAccounts(ctx, time.Now().Add(within))
+			return err
+		})
+		if err != nil {
+			// One system down does not keep the others' reminders.
+			a.Engine.logger().Warn("expiring passwords not read", "system", sys.Name, "error", err)
+			continue
+		}
+		if len(list) == 0 {
+			continue
+		}
+		dns := make([]string, len(list))
+		expires := make([]time.Time, len(list))
+		for i, e := range list {
+			dns[i], expires[i] = strings.ToLower(e.DN), e.Expires
+		}
+		rows, err := a.Engine.Pool.Query(ctx, `SELECT p.id::text, p.display_name, p.email, x.expires
+			FROM unnest($2::text[], $3::timestamptz[]) AS x(dn, expires)
+			JOIN cs_objects cs ON cs.system_id = $1 AND lower(cs.dn) = x.dn AND cs.class = 'user'
+			JOIN people p ON p.id = cs.person_id
+			WHERE p.account_enabled AND p.email <> ''`, sys.ID, dns, expires)
+		if err != nil {
+			return nil, fmt.Errorf("syncsvc: expiring passwords of %s: %w", sys.Name, err)
+		}
+		for rows.Next() {
+			e := portal.ExpiringPassword{SystemID: sys.ID, System: sys.Name}
+			if err := rows.Scan(&e.PersonID, &e.Name, &e.Email, &e.Expires); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

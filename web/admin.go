@@ -60,6 +60,9 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Use(a.requireAdmin)
 	r.Get("/", a.handleHome)
 
+	r.Get("/passwords", s.handlePasswordSettingsPage)
+	r.Post("/passwords", s.handlePasswordSettings)
+
 	r.Get("/policies", a.handlePolicies)
 	r.Get("/policies/new", a.handleNewPolicy)
 	r.Post("/policies", a.handleCreatePolicy)

@@ -136,6 +136,25 @@ var fields = map[string]field{
 	"deprovision":       {label: "Deprovisioning"},
 	"deprovision_ou":    {label: "OU for disabled accounts", trim: true},
 	"delete_after_days": {label: "Days before deletion", trim: true},
+
+	// Passwords: never trimmed, a space is a character like any other.
+	"current_password":       {label: "The current password"},
+	"new_password":           {label: "The new password"},
+	"confirm_password":       {label: "The new password again"},
+	"saved":                  {label: "The saved notice"},
+	"min_length":             {label: "Minimum length", trim: true},
+	"max_length":             {label: "Maximum length", trim: true},
+	"banned_words":           {label: "Banned words", multiline: true},
+	"gates_required":         {label: "Methods required"},
+	"email_codes":            {label: "Emailed codes"},
+	"authenticator_apps":     {label: "Authenticator apps"},
+	"security_questions":     {label: "Security questions"},
+	"unlock_only":            {label: "Unlock only"},
+	"helpdesk_acts_on_staff": {label: "Helpdesk acts on staff"},
+	"reconfirm_days":         {label: "Re-confirmation interval", trim: true},
+	"lockout_attempts":       {label: "Wrong codes allowed", trim: true},
+	"lockout_minutes":        {label: "Lockout minutes", trim: true},
+	"expiry_reminder_days":   {label: "Expiry reminder days", trim: true},
 }
 
 // fieldOf describes the field called name; a field no form sends is kept

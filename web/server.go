@@ -68,6 +68,13 @@ type Server struct {
 	// Codes mails one-time codes; nil when email is not configured, and
 	// alternate emails then cannot be registered.
 	Codes portal.CodeMailer
+	// Passwords keeps the password settings, reset flows and recovery
+	// codes; Accounts acts on people's accounts in the connected systems.
+	// Either nil: the password pages say they are not set up. The reset
+	// flow mails its codes through Codes and checks authenticator apps
+	// through Methods.
+	Passwords portal.PasswordStore
+	Accounts  portal.AccountSystems
 	// Ready reports whether the service can serve (database reachable,
 	// migrations current).
 	Ready func(ctx context.Context) error
@@ -80,6 +87,7 @@ type Server struct {
 
 	oidc    *oidcClient
 	metrics *httpMetrics
+	pace    resetPace
 }
 
 // Handler builds the router with every route and middleware.
@@ -120,12 +128,24 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/signin/oidc", s.handleOIDCStart)
 		r.Get("/signin/oidc/callback", s.handleOIDCCallback)
 		r.Post("/signout", s.handleSignOut)
+		r.Get("/password/reset", s.handleResetStartPage)
+		r.Post("/password/reset", s.handleResetStart)
+		r.Get("/password/reset/verify", s.handleResetVerifyPage)
+		r.Post("/password/reset/verify", s.handleResetVerify)
+		r.Get("/password/reset/new", s.handleResetNewPage)
+		r.Post("/password/reset/new", s.handleResetNew)
+		r.Post("/password/reset/check", s.handlePasswordCheck)
 
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireSignIn)
 			r.Get("/", s.handleHome)
 			r.Get("/people", s.handlePeople)
 			r.Get("/people/{id}", s.handleProfile)
+			r.Get("/people/{id}/account", s.handleAccountPanel)
+			r.Post("/people/{id}/account", s.handleAccountAction)
+			r.Get("/password/change", s.handlePasswordChangePage)
+			r.Post("/password/change", s.handlePasswordChange)
+			r.Post("/password/change/check", s.handlePasswordCheck)
 			r.Get("/org", s.handleOrgChart)
 			r.Get("/org/{id}", s.handleOrgChart)
 			r.Get("/groups", s.handleGroups)

@@ -136,3 +136,23 @@ type HRWatchArgs struct{}
 
 // Kind implements river.JobArgs.
 func (HRWatchArgs) Kind() string { return "hr_watch" }
+
+// PasswordNoticeArgs tells a person, at every address they registered,
+// that their password was reset or changed or their account unlocked:
+// when, and from which address. It carries no secret.
+type PasswordNoticeArgs struct {
+	PersonID string    `json:"person_id"`
+	Event    string    `json:"event"` // reset, unlock, change, helpdesk_reset
+	At       time.Time `json:"at"`
+	Client   string    `json:"client,omitempty"`
+}
+
+// Kind implements river.JobArgs.
+func (PasswordNoticeArgs) Kind() string { return "password_notice" }
+
+// PasswordExpiryArgs emails the people whose directory password expires
+// soon; a periodic job.
+type PasswordExpiryArgs struct{}
+
+// Kind implements river.JobArgs.
+func (PasswordExpiryArgs) Kind() string { return "password_expiry_reminders" }

@@ -43,6 +43,11 @@ func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 						rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 						rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
 				}, nil),
+			// Password expiry reminders, once a day (and at start, so
+			// that a restart does not skip a day).
+			river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) { return PasswordExpiryArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(rescueInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return RescueOrphansArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true})},

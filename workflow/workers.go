@@ -36,6 +36,12 @@ type Deps struct {
 	AuditKey *portal.AuditKey
 	// Logger receives the checkpoints; nil means slog's default.
 	Logger *slog.Logger
+	// Notices finds where password notices go; nil: none are sent.
+	Notices portal.PasswordNotices
+	// Expiry finds the passwords that expire soon and Reminders records
+	// the reminders sent; either nil: none are sent.
+	Expiry    portal.ExpiringAccounts
+	Reminders portal.PasswordReminders
 }
 
 // AddWorkers registers every Tessera worker.
@@ -59,6 +65,8 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &rescueOrphansWorker{pool: d.Pool})
 	river.AddWorker(workers, &hrApplyWorker{hr: d.HR})
 	river.AddWorker(workers, &hrWatchWorker{hr: d.HR})
+	river.AddWorker(workers, &passwordNoticeWorker{notices: d.Notices, mailer: d.Mailer, baseURL: d.BaseURL})
+	river.AddWorker(workers, &passwordExpiryWorker{expiry: d.Expiry, reminders: d.Reminders, mailer: d.Mailer, baseURL: d.BaseURL, logger: logger})
 }
 
 // TxInserter inserts a River job in a transaction; *river.Client[pgx.Tx]

@@ -300,7 +300,7 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 
 // newRiver builds the River client: with workers for the worker and all
 // roles, insert-only for a web-only process.
-func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, hr portal.HRInbound, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, hr portal.HRInbound, accounts portal.ExpiringAccounts, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
 	rc := &river.Config{Logger: cfg.riverLogger()}
 	if cfg.Role != "web" {
 		var mailer workflow.Mailer
@@ -313,7 +313,8 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 		}
 		workers := river.NewWorkers()
 		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync, HR: hr,
-			BaseURL: cfg.WebConfig().BaseURL, Pool: pool, Audit: db, AuditKey: cfg.AuditKey, Logger: logger})
+			BaseURL: cfg.WebConfig().BaseURL, Pool: pool, Audit: db, AuditKey: cfg.AuditKey, Logger: logger,
+			Notices: db, Expiry: accounts, Reminders: db})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 		// The client ID names the process, so that a job's attempted_by
 		// says which process ran it (or died running it).
@@ -342,7 +343,9 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	systems := postgres.NewConnectedSystems(db, cfg.Sealer)
 	engine := newEngine(pool, systems, logger)
 	hrs := &hr.Service{Pool: pool, Engine: engine, Logger: logger}
-	jobs, err := newRiver(cfg, pool, db, engine, hrs, logger)
+	accounts := &syncsvc.Accounts{Engine: engine}
+	defer accounts.Close()
+	jobs, err := newRiver(cfg, pool, db, engine, hrs, accounts, logger)
 	if err != nil {
 		return err
 	}
@@ -401,6 +404,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
 		Methods: postgres.NewMethodStore(db, cfg.Sealer), Codes: codes,
 		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Sync: engine,
+		Passwords: db, Accounts: accounts,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)

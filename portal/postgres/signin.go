@@ -115,7 +115,8 @@ func (db *DB) BeginSignIn(ctx context.Context, a portal.SignInAttempt) (*portal.
 // budgets that have refilled (SKIP LOCKED: never waiting for another
 // sign-in). Attempts checked at once may all fail: each takes its try from
 // the row as it is then, so the count is exact and the budget goes below
-// zero, to refill from there. $2 the burst, $3 seconds per refill, $4 the
+// zero, to refill from there. The reset flow's budgets ('reset:...', see
+// passwords.go) refill at their own rate and are swept there. $2 the burst, $3 seconds per refill, $4 the
 // time.
 const spendSignInSQL = `WITH spent AS (
 	INSERT INTO signin_budgets AS b (key, tokens, updated_at)
@@ -128,6 +129,7 @@ const spendSignInSQL = `WITH spent AS (
 	DELETE FROM signin_budgets WHERE key = ANY(ARRAY(
 		SELECT key FROM signin_budgets
 		WHERE updated_at < $4::timestamptz - make_interval(secs => $2::float8 * $3::float8) AND key <> ALL($1::text[])
+			AND key NOT LIKE 'reset:%'
 			AND tokens + extract(epoch FROM greatest($4::timestamptz - updated_at, '0s'))::float8 / $3::float8 >= $2::float8
 		ORDER BY updated_at LIMIT 20 FOR UPDATE SKIP LOCKED))
 )

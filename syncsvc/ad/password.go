@@ -212,3 +212,39 @@ func passwordError(err error) error {
 	// the plain words; the *Error stays for errors.Is and the logs.
 	return fmt.Errorf("%w: %w", portal.Errorf(portal.EINVALID, "%s", msg), e)
 }
+
+// expiringFilter selects enabled users whose password can expire and has
+// been set: not ACCOUNTDISABLE (2), not DONT_EXPIRE_PASSWD (65536), and
+// not "must change" (pwdLastSet 0).
+const expiringFilter = "(&(objectCategory=person)(objectClass=user)" +
+	"(!(userAccountControl:1.2.840.113556.1.4.803:=2))(!(userAccountControl:1.2.840.113556.1.4.803:=65536))(pwdLastSet>=1))"
+
+// ExpiringAccounts lists the accounts in scope whose password expires
+// before before (and has not expired yet), from AD's own computation
+// (msDS-UserPasswordExpiryTimeComputed: pwdLastSet plus the domain's or
+// the account's PSO's maxPwdAge).
+func (c *Connector) ExpiringAccounts(ctx context.Context, before time.Time) ([]syncsvc.ExpiringAccount, error) {
+	conn, err := c.ldapConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var out []syncsvc.ExpiringAccount
+	for _, ou := range c.cfg.OUs {
+		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			expiringFilter, []string{"msDS-UserPasswordExpiryTimeComputed"}, nil), c.cfg.PageSize)
+		if err != nil {
+			return nil, wrap("find expiring passwords in", ou, err)
+		}
+		for _, e := range res.Entries {
+			exp, _ := strconv.ParseInt(e.GetAttributeValue("msDS-UserPasswordExpiryTimeComputed"), 10, 64)
+			if exp <= 0 || exp >= 1<<62 {
+				continue
+			}
+			if t := fileTime(exp); t.After(now) && t.Before(before) {
+				out = append(out, syncsvc.ExpiringAccount{DN: e.DN, Expires: t})
+			}
+		}
+	}
+	return out, nil
+}

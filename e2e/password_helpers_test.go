@@ -1,0 +1,189 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/ad"
+)
+
+// pwWorld is a running Tessera whose demo people zoe, mateo, siobhan
+// (helpdesk) and ada (administrator) have accounts in a Samba AD, under
+// names of this test's own (the DC is shared), and email addresses of
+// their own at the harness's SMTP sink.
+type pwWorld struct {
+	dc     *harness.SambaDC
+	pool   *pgxpool.Pool
+	sys    *harness.ADSystem
+	srv    *harness.Tessera
+	sink   *harness.MailSink
+	people map[string]pwPerson
+}
+
+type pwPerson struct {
+	ID, Account, Email, UPN, DN string
+}
+
+func newPasswordWorld(t *testing.T) *pwWorld {
+	t.Helper()
+	ctx := context.Background()
+	w := &pwWorld{dc: harness.Samba(t), sink: harness.SMTP(t), people: map[string]pwPerson{}}
+	dbURL := harness.SeededDatabaseURL(t, browserPeople)
+	w.pool = harness.Pool(t, dbURL)
+	db := postgres.New(w.pool)
+	prefix := fmt.Sprintf("p%06d", time.Now().UnixNano()%1e6)
+	w.sys = harness.NewADSystem(t, db, w.dc, prefix)
+	var scope []string
+	for _, name := range []string{"zoe", "mateo", "siobhan", "ada"} {
+		p := pwPerson{Account: prefix + name, Email: prefix + name + "@pw.example"}
+		require.NoError(t, w.pool.QueryRow(ctx, `UPDATE people SET account_name = $2, email = $3 WHERE account_name = $1
+			RETURNING id::text`, name, p.Account, p.Email).Scan(&p.ID))
+		p.UPN = p.Account + "@" + w.dc.Realm
+		w.people[name] = p
+		scope = append(scope, strconv.Quote(p.Account))
+	}
+	e := &syncsvc.Engine{Pool: w.pool, Systems: w.sys.Systems, Open: ad.Opener(w.sys.Systems), Requests: db}
+	u := syncsvc.DefaultUserRule(w.sys.System.ID, w.dc.BaseDN)
+	u.DNTemplate = "CN={displayName},OU=People," + w.sys.OU
+	u.Scope = "person.accountName in [" + strings.Join(scope, ", ") + "]"
+	u.InitialPassword, u.EnableOnCreate = "random", true
+	require.NoError(t, e.SaveSyncRule(ctx, w.sys.Admin, u))
+	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
+		run, err := e.Run(ctx, w.sys.System.ID, p, syncsvc.RunOptions{})
+		require.NoError(t, err)
+		require.Equal(t, "succeeded", run.Status, "%s: %s", p, run.Message)
+	}
+	for name, p := range w.people {
+		require.NoError(t, w.pool.QueryRow(ctx, `SELECT dn FROM cs_objects WHERE person_id = $1 AND anchor IS NOT NULL`, p.ID).Scan(&p.DN),
+			"%s has an AD account", name)
+		w.people[name] = p
+	}
+	w.srv = harness.StartTessera(t, dbURL, "TESSERA_SECRET_KEY="+w.sys.SecretKey, "TESSERA_TRUSTED_PROXIES=127.0.0.1/32",
+		"TESSERA_SMTP_HOST="+w.sink.Host(), "TESSERA_SMTP_PORT="+strconv.Itoa(w.sink.Port()), "TESSERA_SMTP_TLS=starttls",
+		"TESSERA_SMTP_CA_FILE="+w.sink.CAFile(), "TESSERA_SMTP_USERNAME="+harness.SMTPUsername,
+		"TESSERA_SMTP_PASSWORD="+harness.SMTPPassword, "TESSERA_MAIL_FROM=Tessera <tessera@tessera.example>")
+	return w
+}
+
+// bind reports the error of an LDAPS bind as upn with password.
+func (w *pwWorld) bind(t *testing.T, upn, password string) error {
+	t.Helper()
+	conn, err := ldap.DialURL(w.dc.LDAPSURL, ldap.DialWithTLSConfig(w.dc.TLSConfig()))
+	require.NoError(t, err)
+	defer conn.Close()
+	return conn.Bind(upn, password)
+}
+
+var resetCodeRE = regexp.MustCompile(`\n +(\d{8})\n`)
+
+// code reads the newest reset code mailed to email since the sink held
+// before messages.
+func (w *pwWorld) code(t *testing.T, email string, before int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs := w.sink.Messages()
+		for i := len(msgs) - 1; i >= before; i-- {
+			m := msgs[i]
+			if m.Subject == "Your password reset code" && (slices.ContainsFunc(m.Rcpt, foldEq(email)) || slices.ContainsFunc(m.To, foldEq(email))) {
+				got := resetCodeRE.FindStringSubmatch(m.Text)
+				require.NotNil(t, got, "a code in %q", m.Text)
+				return got[1]
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no reset code mailed to %s", email)
+	return ""
+}
+
+// foldEq matches a string equal to s but for case.
+func foldEq(s string) func(string) bool {
+	return func(x string) bool { return strings.EqualFold(x, s) }
+}
+
+// pwClient is a browser without JavaScript: a cookie jar, the client
+// address a trusted proxy reports, and the CSRF token of the last page.
+type pwClient struct {
+	t    *testing.T
+	base string
+	addr string
+	http *http.Client
+	csrf string
+}
+
+func (w *pwWorld) client(t *testing.T, addr string) *pwClient {
+	jar, _ := cookiejar.New(nil)
+	return &pwClient{t: t, base: w.srv.URL, addr: addr, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// do sends a request and returns the final status and body (redirects
+// followed), remembering the page's CSRF token.
+func (c *pwClient) do(method, path string, form url.Values) (int, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	require.NoError(c.t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("X-Forwarded-For", c.addr)
+	req.Header.Set("Origin", c.base)
+	res, err := c.http.Do(req)
+	require.NoError(c.t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(c.t, err)
+	if m := csrfRE.FindStringSubmatch(string(b)); m != nil {
+		c.csrf = m[1]
+	}
+	return res.StatusCode, string(b)
+}
+
+func (c *pwClient) get(path string) (int, string) { return c.do(http.MethodGet, path, nil) }
+
+// post sends form with the current CSRF token.
+func (c *pwClient) post(path string, form url.Values) (int, string) {
+	c.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf", c.csrf)
+	return c.do(http.MethodPost, path, form)
+}
+
+func (c *pwClient) signIn(account, password string) int {
+	c.t.Helper()
+	c.get("/signin")
+	status, _ := c.post("/signin", url.Values{"account": {account}, "password": {password}})
+	return status
+}
+
+// startReset asks to reset account and returns the code page.
+func (c *pwClient) startReset(account string) (int, string) {
+	c.t.Helper()
+	c.get("/password/reset")
+	return c.post("/password/reset", url.Values{"account": {account}})
+}

@@ -1,0 +1,193 @@
+package e2e_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/postgres/localpg"
+)
+
+// TestPasswordNeverStored runs self-service reset, its gates and their
+// attacks, a signed-in change and a helpdesk reset against Samba, through
+// the running binary, and then finds none of the passwords used in a
+// pg_dump of the database (River's job table included) or the server's
+// log.
+func TestPasswordNeverStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newPasswordWorld(t)
+	zoe, mateo, siobhan := w.people["zoe"], w.people["mateo"], w.people["siobhan"]
+	const zoeNew, zoeChanged, mateoNew = "Harbour lantern quietly 58 orchid", "Meadow copper bell tuba 93 violet", "Velvet fjord tide 17 gravel"
+	used := []string{zoeNew, zoeChanged, mateoNew}
+
+	// No enumeration: an account that names no one gets the same bytes as
+	// one that does, at the code step and for a wrong code; the same
+	// client, so the same CSRF cookie.
+	c := w.client(t, "10.0.1.1")
+	st1, unknownPage := c.startReset("nobody-" + zoe.Account)
+	_, unknownWrong := c.post("/password/reset/verify", url.Values{"code": {"12345678"}})
+	st2, knownPage := c.startReset(zoe.Account)
+	require.Equal(t, http.StatusOK, st1)
+	require.Equal(t, st1, st2)
+	require.Equal(t, unknownPage, knownPage, "the code page for an unknown and a known account")
+	require.Contains(t, knownPage, "If the account exists, we emailed a code")
+	_, knownWrong := c.post("/password/reset/verify", url.Values{"code": {"12345678"}})
+	require.Equal(t, unknownWrong, knownWrong, "a wrong code for an unknown and a known account")
+	require.Contains(t, knownWrong, "That code is not right")
+
+	// The emailed code, read back from the SMTP server. Mateo's code does
+	// not open Zoë's flow; an expired code does not either.
+	before := len(w.sink.Messages())
+	c.startReset(zoe.Email) // by email this time: a new flow, a new code
+	zoeCode := w.code(t, zoe.Email, before)
+	m := w.client(t, "10.0.1.2")
+	m.startReset(mateo.Account)
+	mateoCode := w.code(t, mateo.Email, before)
+	status, body := c.post("/password/reset/verify", url.Values{"code": {mateoCode}})
+	require.Equal(t, http.StatusUnauthorized, status, "another account's code")
+	require.Contains(t, body, "That code is not right")
+	_, err := w.pool.Exec(ctx, `UPDATE password_resets SET code_expires_at = now() - interval '1 second' WHERE person_id = $1`, zoe.ID)
+	require.NoError(t, err)
+	status, _ = c.post("/password/reset/verify", url.Values{"code": {zoeCode}})
+	require.Equal(t, http.StatusUnauthorized, status, "an expired code")
+
+	// A fresh flow: Zoë's code opens it (one gate for people who are not
+	// staff), the form explains AD's rules and refuses a weak password in
+	// plain words before AD sees it.
+	zs := w.client(t, "10.0.1.3")
+	require.Equal(t, http.StatusOK, zs.signIn(zoe.Account, demo.DemoPassword), "Zoë's session before the reset")
+	before = len(w.sink.Messages())
+	c.startReset(zoe.Account)
+	zoeCode = w.code(t, zoe.Email, before)
+	status, body = c.post("/password/reset/verify", url.Values{"code": {zoeCode}})
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "Choose a new password")
+	require.Contains(t, body, "asks for characters of at least 3 kinds", "the domain's complexity rule, read from AD")
+	status, body = c.post("/password/reset/check", url.Values{"new_password": {"Password123!"}})
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "Use at least 15 characters")
+	status, body = c.post("/password/reset/new", url.Values{"new_password": {"password password password"},
+		"confirm_password": {"password password password"}, "action": {"reset"}})
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, body, "too easy to guess")
+	status, body = c.post("/password/reset/new", url.Values{"new_password": {zoeNew}, "confirm_password": {zoeNew}, "action": {"reset"}})
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, "Your password is reset")
+	require.Contains(t, body, w.sys.System.Name)
+	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the new password binds in AD")
+	require.Error(t, w.bind(t, zoe.UPN, demo.DemoPassword))
+	w.sink.WaitFor(t, zoe.Email, "Your password was reset", 15*time.Second)
+
+	// Her earlier session ended; the used code does not open a new flow.
+	require.Contains(t, lastPath(t, zs, "/requests"), "/signin", "the session before the reset ended")
+	c.startReset(zoe.Account)
+	status, _ = c.post("/password/reset/verify", url.Values{"code": {zoeCode}})
+	require.Equal(t, http.StatusUnauthorized, status, "a replayed code")
+	require.Equal(t, http.StatusOK, zs.signIn(zoe.Account, zoeNew), "the local password was set too")
+
+	// A signed-in change is a user change in AD: the domain's minimum age
+	// refuses it right after the reset, in plain words.
+	zs.get("/password/change")
+	status, body = zs.post("/password/change", url.Values{"current_password": {zoeNew}, "new_password": {zoeChanged},
+		"confirm_password": {zoeChanged}})
+	require.Equal(t, http.StatusBadRequest, status, body)
+	require.Contains(t, body, "changed too recently: the domain&#39;s minimum password age")
+	status, body = zs.post("/password/change", url.Values{"current_password": {"Not it at all 12345"}, "new_password": {zoeChanged},
+		"confirm_password": {zoeChanged}})
+	require.Equal(t, http.StatusUnauthorized, status)
+	require.Contains(t, body, "The current password is not right")
+
+	// Brute force: after 5 wrong codes the reset flow pauses for Mateo's
+	// account, even from another address and with the right code; and for
+	// an unknown account the same way.
+	for range 5 {
+		status, _ = m.post("/password/reset/verify", url.Values{"code": {"00000000"}})
+		require.Equal(t, http.StatusUnauthorized, status)
+	}
+	status, lockedKnown := m.post("/password/reset/verify", url.Values{"code": {mateoCode}})
+	require.Equal(t, http.StatusTooManyRequests, status)
+	require.Contains(t, lockedKnown, "Password reset is paused")
+	other := w.client(t, "10.0.1.4")
+	other.startReset(mateo.Account)
+	status, _ = other.post("/password/reset/verify", url.Values{"code": {"00000000"}})
+	require.Equal(t, http.StatusTooManyRequests, status, "the account's budget, from another address")
+	u := w.client(t, "10.0.1.5")
+	u.startReset("nobody-" + mateo.Account)
+	for range 5 {
+		u.post("/password/reset/verify", url.Values{"code": {"00000000"}})
+	}
+	status, lockedUnknown := u.post("/password/reset/verify", url.Values{"code": {"00000000"}})
+	require.Equal(t, http.StatusTooManyRequests, status)
+	require.Equal(t, strings.ReplaceAll(lockedKnown, m.csrf, ""), strings.ReplaceAll(lockedUnknown, u.csrf, ""),
+		"the lockout reads the same for an unknown account")
+	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the reset lockout never locks the directory account")
+
+	// The helpdesk resets Mateo to a temporary password that must be
+	// changed (AD refuses the bind with 773 until then).
+	h := w.client(t, "10.0.1.6")
+	require.Equal(t, http.StatusOK, h.signIn(siobhan.Account, demo.DemoPassword))
+	status, body = h.get("/people/" + mateo.ID + "/account")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, w.sys.System.Name)
+	status, body = h.post("/people/"+mateo.ID+"/account", url.Values{"action": {"reset"}, "reason": {"Called from his desk phone, ticket 4711"}})
+	require.Equal(t, http.StatusOK, status, body)
+	temp := secretOf(t, body)
+	used = append(used, temp)
+	require.Contains(t, body, "Must change at next sign-in")
+	err = w.bind(t, mateo.UPN, temp)
+	require.ErrorContains(t, err, "data 773", "the temporary password must be changed")
+
+	// CSRF: every new form refuses a post without the token.
+	for _, path := range []string{"/password/reset", "/password/reset/verify", "/password/reset/new", "/password/reset/check",
+		"/password/change", "/password/change/check", "/people/" + mateo.ID + "/account", "/admin/passwords"} {
+		status, _ := h.do(http.MethodPost, path, url.Values{"account": {zoe.Account}, "action": {"unlock"}, "reason": {"x"}})
+		require.Equal(t, http.StatusForbidden, status, "%s without a CSRF token", path)
+	}
+
+	// Nothing holds a password: not the database (River's jobs included),
+	// not the server's log.
+	bin, err := localpg.BinDir()
+	require.NoError(t, err)
+	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--data-only", w.pool.Config().ConnString()).Output()
+	require.NoError(t, err)
+	require.Contains(t, string(dump), "password_notice", "the dump holds River's jobs")
+	logs := w.srv.Logs()
+	for _, p := range append(used, mateoNew) {
+		require.NotContains(t, string(dump), p, "the database holds a password")
+		require.NotContains(t, logs, p, "the log holds a password")
+	}
+	for _, code := range []string{zoeCode, mateoCode} {
+		require.NotContains(t, string(dump), code, "the database holds a code")
+	}
+}
+
+// lastPath follows path and returns where the client ended.
+func lastPath(t *testing.T, c *pwClient, path string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, c.base+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Forwarded-For", c.addr)
+	res, err := c.http.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res.Request.URL.Path
+}
+
+// secretOf reads the password or code the helpdesk panel shows once.
+func secretOf(t *testing.T, body string) string {
+	t.Helper()
+	const mark = `data-testid="account-secret">`
+	i := strings.Index(body, mark)
+	require.GreaterOrEqual(t, i, 0, "a secret on the page")
+	rest := body[i+len(mark):]
+	return rest[:strings.Index(rest, "<")]
+}

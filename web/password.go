@@ -1,0 +1,572 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/web/view"
+)
+
+// Self-service password reset and unlock, and a signed-in change. A new
+// password goes from the form to the connected systems (portal.
+// AccountSystems) and the local password store, and nowhere else: not to
+// the log, the audit log, a job or an error.
+
+// resetCookie holds the reset flow's token.
+const resetCookie = "tessera_reset"
+
+// resetPace makes a start for an account that names no one (or no one
+// with an address) take as long as one that sends mail: it waits as long
+// as sending took lately.
+type resetPace struct {
+	mu   sync.Mutex
+	send time.Duration // a moving average of the time sending took
+}
+
+func (p *resetPace) record(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.send == 0 {
+		p.send = d
+	} else {
+		p.send = (p.send*7 + d) / 8
+	}
+}
+
+func (p *resetPace) wait(ctx context.Context, start time.Time) {
+	p.mu.Lock()
+	d := p.send
+	p.mu.Unlock()
+	t := time.NewTimer(time.Until(start.Add(d)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// passwordsReady answers for a password page when password features are
+// not wired (a test server without them) and returns false.
+func (s *Server) passwordsReady(w http.ResponseWriter, r *http.Request) bool {
+	if s.Passwords == nil || s.Accounts == nil {
+		s.Error(w, r, portal.Errorf(portal.ENOTFOUND, "Password reset is not set up on this server."))
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleResetStartPage(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	renderStatus(w, r, http.StatusOK, view.ResetStart(s.page(r, "Reset your password", ""), view.ResetStartForm{}))
+}
+
+// handleResetStart begins a flow for the account typed, emails the code to
+// its addresses, and goes to the code step: the same answer, the same
+// statements and the same time whether or not the account names someone.
+func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	start := time.Now()
+	account := input(r).Get("account")
+	st, err := s.Passwords.StartReset(r.Context(), account, s.clientAddr(r))
+	if portal.ErrorCode(err) == portal.EINVALID {
+		renderStatus(w, r, http.StatusBadRequest, view.ResetStart(s.page(r, "Reset your password", ""),
+			view.ResetStartForm{Error: portal.ErrorMessage(err)}))
+		return
+	} else if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	settings, err := s.Passwords.PasswordSettings(r.Context())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	sent := false
+	if st.Flow.PersonID != "" && settings.EmailCodes && s.Codes != nil {
+		emails := st.Flow.Emails
+		if s.Methods != nil {
+			alternates, err := s.Methods.VerifiedEmails(r.Context(), st.Flow.PersonID)
+			if err != nil {
+				s.Error(w, r, err)
+				return
+			}
+			emails = append(emails, alternates...)
+		}
+		for _, to := range emails {
+			if err := s.Codes.SendCode(r.Context(), portal.CodeMail{ToName: st.Flow.Name, ToEmail: to, Code: st.Code,
+				Purpose: portal.CodeReset, ExpiresAt: time.Now().Add(portal.CodeLifetime)}); err != nil {
+				// Told to no one but the log: the page must read the
+				// same for every account. The person can still use an
+				// authenticator or a recovery code.
+				s.Logger.Error("reset code not sent", "person", st.Flow.PersonID, "error", err)
+				continue
+			}
+			sent = true
+		}
+	}
+	if sent {
+		s.pace.record(time.Since(start))
+	} else {
+		s.pace.wait(r.Context(), start)
+	}
+	s.setCookie(w, resetCookie, st.Token, int(portal.ResetFlowLifetime/time.Second))
+	http.Redirect(w, r, "/password/reset/verify", http.StatusSeeOther)
+}
+
+// resetFlow returns the flow of the browser's cookie, or answers that it
+// expired and returns nil.
+func (s *Server) resetFlow(w http.ResponseWriter, r *http.Request) *portal.ResetFlow {
+	f, err := s.Passwords.FindReset(r.Context(), s.cookie(r, resetCookie))
+	if err != nil {
+		s.resetFailed(w, r, err)
+		return nil
+	}
+	return f
+}
+
+// resetFailed answers an expired or locked flow with the start page.
+func (s *Server) resetFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch portal.ErrorCode(err) {
+	case portal.EUNAUTHORIZED, portal.ETOOMANYREQUEST:
+		status := http.StatusUnauthorized
+		if portal.ErrorCode(err) == portal.ETOOMANYREQUEST {
+			status = http.StatusTooManyRequests
+		}
+		renderStatus(w, r, status, view.ResetStart(s.page(r, "Reset your password", ""),
+			view.ResetStartForm{Error: portal.ErrorMessage(err)}))
+	default:
+		s.Error(w, r, err)
+	}
+}
+
+func (s *Server) handleResetVerifyPage(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	f := s.resetFlow(w, r)
+	if f == nil {
+		return
+	}
+	if f.Passed() {
+		http.Redirect(w, r, "/password/reset/new", http.StatusSeeOther)
+		return
+	}
+	renderStatus(w, r, http.StatusOK, view.ResetVerify(s.page(r, "Reset your password", ""), verifyForm(f, "")))
+}
+
+// verifyForm tells how many gates remain only once one was proven.
+func verifyForm(f *portal.ResetFlow, msg string) view.ResetVerifyForm {
+	v := view.ResetVerifyForm{Error: msg}
+	if len(f.Gates) > 0 {
+		v.Passed, v.Required = len(f.Gates), f.Required
+	}
+	return v
+}
+
+// handleResetVerify checks a code: the emailed one, a recovery code, or an
+// authenticator's. Each wrong one spends the flow's budgets.
+func (s *Server) handleResetVerify(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	client := s.clientAddr(r)
+	token := s.cookie(r, resetCookie)
+	f, err := s.Passwords.BeginResetGate(r.Context(), token, client)
+	if err != nil {
+		s.resetFailed(w, r, err)
+		return
+	}
+	code := input(r).Get("code")
+	_, err = s.Passwords.TryResetCode(r.Context(), token, f, code)
+	if err == portal.ErrWrongResetCode && f.PersonID != "" && !f.Has(portal.GateTOTP) && s.Methods != nil {
+		// Not the emailed code nor a recovery code: perhaps an
+		// authenticator's, when the settings allow them. A locked
+		// authenticator reads as a wrong code: the page tells nothing.
+		settings, serr := s.Passwords.PasswordSettings(r.Context())
+		if serr != nil {
+			s.Error(w, r, serr)
+			return
+		}
+		if settings.AuthenticatorApps {
+			switch terr := s.Methods.VerifyTOTP(r.Context(), f.PersonID, code); portal.ErrorCode(terr) {
+			case "":
+				err = s.Passwords.PassResetGate(r.Context(), f, portal.GateTOTP)
+			case portal.EUNAUTHORIZED, portal.ETOOMANYREQUEST:
+			default:
+				s.Error(w, r, terr)
+				return
+			}
+		}
+	}
+	if err == nil {
+		if f.Passed() {
+			http.Redirect(w, r, "/password/reset/new", http.StatusSeeOther)
+			return
+		}
+		renderStatus(w, r, http.StatusOK, view.ResetVerify(s.page(r, "Reset your password", ""), verifyForm(f, "")))
+		return
+	}
+	if err != portal.ErrWrongResetCode {
+		s.resetFailed(w, r, err)
+		return
+	}
+	// Counted even when the client hangs up first.
+	if err := s.Passwords.FailResetGate(context.WithoutCancel(r.Context()), f, client); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.Logger.Info("reset gate failed", "person", f.PersonID, "client", client)
+	renderStatus(w, r, http.StatusUnauthorized, view.ResetVerify(s.page(r, "Reset your password", ""),
+		verifyForm(f, portal.ErrorMessage(portal.ErrWrongResetCode))))
+}
+
+// passedFlow returns the flow when every gate it needs was proven;
+// otherwise it answers and returns nil.
+func (s *Server) passedFlow(w http.ResponseWriter, r *http.Request) *portal.ResetFlow {
+	f := s.resetFlow(w, r)
+	if f == nil {
+		return nil
+	}
+	if !f.Passed() {
+		http.Redirect(w, r, "/password/reset/verify", http.StatusSeeOther)
+		return nil
+	}
+	return f
+}
+
+// personNames are the names a person's password may not be built on.
+func (s *Server) personNames(ctx context.Context, personID string) ([]string, error) {
+	prof, err := s.People.FindProfile(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	p := prof.Person
+	return []string{p.GivenName, p.Surname, p.DisplayName, p.AccountName, strings.Split(p.Email, "@")[0]}, nil
+}
+
+// newPasswordForm fills the form with the policy and the directories'
+// rules for the person.
+func (s *Server) newPasswordForm(ctx context.Context, personID, action, check string) (view.NewPasswordForm, portal.PasswordSettings, []portal.DirectoryRules, error) {
+	settings, err := s.Passwords.PasswordSettings(ctx)
+	if err != nil {
+		return view.NewPasswordForm{}, settings, nil, err
+	}
+	rules, err := s.Accounts.PasswordRules(ctx, personID)
+	if err != nil {
+		return view.NewPasswordForm{}, settings, nil, err
+	}
+	f := view.NewPasswordForm{Action: action, Check: check, MinLength: settings.Policy.MinLength}
+	for _, d := range rules {
+		f.Rules = append(f.Rules, d.Explain()...)
+	}
+	return f, settings, rules, nil
+}
+
+func (s *Server) handleResetNewPage(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	flow := s.passedFlow(w, r)
+	if flow == nil {
+		return
+	}
+	f, settings, _, err := s.newPasswordForm(r.Context(), flow.PersonID, "/password/reset/new", "/password/reset/check")
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f.Name, f.UnlockOnly = flow.Name, settings.UnlockOnly
+	renderStatus(w, r, http.StatusOK, view.NewPassword(s.page(r, "Choose a new password", ""), f))
+}
+
+// handlePasswordCheck is the live feedback while a new password is typed:
+// in the reset flow (for the flow's person) and signed in (for oneself).
+func (s *Server) handlePasswordCheck(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	var personID string
+	if sess := sessionFrom(r); sess != nil && r.URL.Path == "/password/change/check" {
+		personID = sess.Viewer.PersonID
+	} else {
+		flow := s.passedFlow(w, r)
+		if flow == nil {
+			return
+		}
+		personID = flow.PersonID
+	}
+	c, err := s.checkPassword(r.Context(), personID, input(r).Get("new_password"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, http.StatusOK, view.PasswordFeedback(c))
+}
+
+// checkPassword applies the policy and the person's directories' rules.
+func (s *Server) checkPassword(ctx context.Context, personID, password string) (portal.PasswordCheck, error) {
+	settings, err := s.Passwords.PasswordSettings(ctx)
+	if err != nil {
+		return portal.PasswordCheck{}, err
+	}
+	rules, err := s.Accounts.PasswordRules(ctx, personID)
+	if err != nil {
+		return portal.PasswordCheck{}, err
+	}
+	names, err := s.personNames(ctx, personID)
+	if err != nil {
+		return portal.PasswordCheck{}, err
+	}
+	return settings.Policy.Check(password, names, rules), nil
+}
+
+// handleResetNew sets the new password everywhere the person has one, or
+// only unlocks, then ends the flow and (after a reset) every session.
+func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	flow := s.passedFlow(w, r)
+	if flow == nil {
+		return
+	}
+	ctx := r.Context()
+	client := s.clientAddr(r)
+	in := input(r)
+	if in.Get("action") == "unlock" {
+		settings, err := s.Passwords.PasswordSettings(ctx)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if !settings.UnlockOnly {
+			s.Error(w, r, portal.Errorf(portal.EFORBIDDEN, "Unlocking without a new password is turned off; choose a new password."))
+			return
+		}
+		results, err := s.Accounts.Unlock(ctx, flow.PersonID)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if err := s.Passwords.FinishReset(context.WithoutCancel(ctx), flow, "unlock", results, client); err != nil {
+			s.resetFailed(w, r, err)
+			return
+		}
+		s.setCookie(w, resetCookie, "", -1)
+		s.Logger.Info("account unlocked (self-service)", "person", flow.PersonID, "client", client)
+		render(w, r, view.PasswordDone(s.page(r, "Account unlocked", ""), view.PasswordOutcome{Title: "Your account is unlocked",
+			Lead: outcomeLead("Your account was unlocked", results), Results: results, SignIn: true}))
+		return
+	}
+	f, settings, _, err := s.newPasswordForm(ctx, flow.PersonID, "/password/reset/new", "/password/reset/check")
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f.Name, f.UnlockOnly = flow.Name, settings.UnlockOnly
+	password := in.Get("new_password")
+	if msg := s.refuseNewPassword(ctx, flow.PersonID, password, in.Get("confirm_password"), &f); msg {
+		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(s.page(r, "Choose a new password", ""), f))
+		return
+	}
+	results, err := s.setEverywhere(ctx, flow.PersonID, password, portal.ResetOptions{Unlock: true})
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if len(results) == 0 {
+		f.Error = "You have no account whose password Tessera can set. Call the helpdesk."
+		renderStatus(w, r, http.StatusConflict, view.NewPassword(s.page(r, "Choose a new password", ""), f))
+		return
+	}
+	if failed := portal.FailedSystems(results); len(failed) == len(results) {
+		// Nothing was set: the person may try another password.
+		f.Error = outcomeLead("", results)
+		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(s.page(r, "Choose a new password", ""), f))
+		return
+	}
+	if err := s.Passwords.FinishReset(context.WithoutCancel(ctx), flow, "reset", results, client); err != nil {
+		s.resetFailed(w, r, err)
+		return
+	}
+	s.setCookie(w, resetCookie, "", -1)
+	s.setCookie(w, "tessera_session", "", -1)
+	s.Logger.Info("password reset (self-service)", "person", flow.PersonID, "client", client,
+		"failed_systems", len(portal.FailedSystems(results)))
+	render(w, r, view.PasswordDone(s.page(r, "Password reset", ""), view.PasswordOutcome{Title: "Your password is reset",
+		Lead:    outcomeLead("Your new password is set and your account unlocked. Every Tessera session you had was ended", results),
+		Results: results, SignIn: true}))
+}
+
+// refuseNewPassword checks the confirmation and the policy, and fills the
+// form's problems; true when the password may not be set.
+func (s *Server) refuseNewPassword(ctx context.Context, personID, password, confirm string, f *view.NewPasswordForm) bool {
+	if password != confirm {
+		f.Error = "The two new passwords are not the same. Type them again."
+		return true
+	}
+	c, err := s.checkPassword(ctx, personID, password)
+	if err != nil {
+		f.Error = portal.ErrorMessage(err)
+		return true
+	}
+	if !c.OK() {
+		f.Problems = c.Problems
+		f.Error = "That password cannot be used; see why below."
+		return true
+	}
+	return false
+}
+
+// setEverywhere resets the password in every connected system where the
+// person has an account and, when they have one, their local password.
+func (s *Server) setEverywhere(ctx context.Context, personID, password string, o portal.ResetOptions) ([]portal.SystemResult, error) {
+	results, err := s.Accounts.ResetPassword(ctx, personID, password, o)
+	if err != nil {
+		return nil, err
+	}
+	local, err := s.Passwords.HasLocalPassword(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	if local {
+		err := s.Passwords.SetLocalPassword(ctx, personID, password)
+		if err != nil {
+			s.Logger.Error("local password not set", "person", personID, "error", err)
+			err = portal.Errorf(portal.EINTERNAL, "Tessera sign-in: setting the password could not be done.")
+		}
+		results = append(results, portal.SystemResult{System: "Tessera sign-in", Err: err})
+	}
+	return results, nil
+}
+
+// outcomeLead says in one sentence what happened, and what did not.
+func outcomeLead(done string, results []portal.SystemResult) string {
+	failed := portal.FailedSystems(results)
+	switch {
+	case len(failed) == 0:
+		return done + "."
+	case len(failed) == len(results):
+		return "Nothing was changed: every system refused or did not answer. See why below."
+	default:
+		names := make([]string, len(failed))
+		for i, f := range failed {
+			names[i] = portal.Isolate(f.System)
+		}
+		return done + ", except in " + strings.Join(names, ", ") + ", which refused or did not answer (see below). The helpdesk can see this too."
+	}
+}
+
+func (s *Server) handlePasswordChangePage(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	f, _, _, err := s.newPasswordForm(r.Context(), viewer(r).PersonID, "/password/change", "/password/change/check")
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f.Current = true
+	render(w, r, view.NewPassword(s.page(r, "Change your password", ""), f))
+}
+
+// handlePasswordChange changes the signed-in person's password with the
+// current one: in AD as a user change (history and minimum age apply), and
+// the local password after checking the current one. A wrong current
+// password spends the sign-in budgets, as at sign-in.
+func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	ctx := r.Context()
+	v := viewer(r)
+	in := input(r)
+	f, _, _, err := s.newPasswordForm(ctx, v.PersonID, "/password/change", "/password/change/check")
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f.Current = true
+	page := s.page(r, "Change your password", "")
+	password, current := in.Get("new_password"), in.Get("current_password")
+	if s.refuseNewPassword(ctx, v.PersonID, password, in.Get("confirm_password"), &f) {
+		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(page, f))
+		return
+	}
+	prof, err := s.People.FindProfile(ctx, v.PersonID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	t, err := s.Auth.BeginSignIn(ctx, portal.SignInAttempt{Method: "change", Account: prof.Person.AccountName, Address: s.clientAddr(r)})
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	local, err := s.Passwords.HasLocalPassword(ctx, v.PersonID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if local {
+		if id, err := s.Auth.CheckPassword(ctx, prof.Person.AccountName, current); err != nil || id != v.PersonID {
+			s.failChange(w, r, t, page, f)
+			return
+		}
+	}
+	results, err := s.Accounts.ChangePassword(ctx, v.PersonID, current, password)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if len(results) == 0 && !local {
+		f.Error = "You have no password Tessera can change: you sign in through your organisation's provider."
+		renderStatus(w, r, http.StatusConflict, view.NewPassword(page, f))
+		return
+	}
+	if len(results) > 0 && len(portal.FailedSystems(results)) == len(results) {
+		if strings.Contains(portal.ErrorMessage(results[0].Err), "current password is not right") {
+			s.failChange(w, r, t, page, f)
+			return
+		}
+		f.Error = outcomeLead("", results)
+		for _, res := range results {
+			f.Problems = append(f.Problems, portal.ErrorMessage(res.Err))
+		}
+		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(page, f))
+		return
+	}
+	if local {
+		err := s.Passwords.SetLocalPassword(ctx, v.PersonID, password)
+		if err != nil {
+			s.Logger.Error("local password not set", "person", v.PersonID, "error", err)
+			err = portal.Errorf(portal.EINTERNAL, "Tessera sign-in: setting the password could not be done.")
+		}
+		results = append(results, portal.SystemResult{System: "Tessera sign-in", Err: err})
+	}
+	if err := s.Passwords.RecordPasswordChange(context.WithoutCancel(ctx), v.PersonID, results, s.clientAddr(r)); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.Logger.Info("password changed", "person", v.PersonID, "failed_systems", len(portal.FailedSystems(results)))
+	render(w, r, view.PasswordDone(page, view.PasswordOutcome{Title: "Your password is changed",
+		Lead: outcomeLead("Your password is changed", results), Results: results}))
+}
+
+// failChange counts a wrong current password against the sign-in budgets.
+func (s *Server) failChange(w http.ResponseWriter, r *http.Request, t *portal.SignInTicket, page view.Page, f view.NewPasswordForm) {
+	if err := s.Auth.FailSignIn(context.WithoutCancel(r.Context()), t); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f.Error = "The current password is not right."
+	renderStatus(w, r, http.StatusUnauthorized, view.NewPassword(page, f))
+}
