@@ -91,7 +91,7 @@ func (w *pwWorld) bind(t *testing.T, upn, password string) error {
 	return conn.Bind(upn, password)
 }
 
-var resetCodeRE = regexp.MustCompile(`\n +(\d{8})\n`)
+var resetCodeRE = regexp.MustCompile(`\n +(\d{8})\r?\n`)
 
 // code reads the newest reset code mailed to email since the sink held
 // before messages.
