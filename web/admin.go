@@ -101,6 +101,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Post("/audit/verify", a.handleVerifyAudit)
 	a.connectedRoutes(r)
 	a.syncRoutes(r)
+	a.hrRoutes(r)
 }
 
 // requireAdmin lets only administrators through, whatever the page; the

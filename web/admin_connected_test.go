@@ -22,6 +22,7 @@ import (
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/hr"
 	"github.com/tessera-idm/tessera/web"
 	"github.com/tessera-idm/tessera/workflow"
 )
@@ -37,11 +38,13 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	require.NoError(t, err)
 	systems := postgres.NewConnectedSystems(db, sealer)
 	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: slog.New(slog.DiscardHandler), Requests: postgres.New(pool)}
-	// Runs started from the pages are River jobs.
-	engine.Queue = workflow.SyncRunQueue(harness.StartWorkers(t, db, nil, "http://tessera.test", engine))
+	// Runs started from the pages are River jobs, and so are HR files.
+	hrs := &hr.Service{Pool: pool, Engine: engine, Logger: slog.New(slog.DiscardHandler)}
+	jobs := harness.StartWorkersWith(t, db, workflow.Deps{BaseURL: "http://tessera.test", Sync: engine, HR: hrs})
+	engine.Queue, hrs.Queue = workflow.SyncRunQueue(jobs), workflow.HRApplyQueue(jobs)
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
 		Requests: db, Admin: db, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Logger: slog.New(slog.DiscardHandler),
-		Sync: engine, Methods: postgres.NewMethodStore(db, sealer)}
+		Sync: engine, HR: hrs, Methods: postgres.NewMethodStore(db, sealer)}
 	h := s.Handler()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -116,6 +118,11 @@ var fields = map[string]field{
 	"staging":            {label: "Staging"},
 	"deletion_threshold": {label: "Deletion threshold", trim: true},
 	"delta_minutes":      {label: "Delta sync interval", trim: true},
+	"folder":             {label: "Watched folder", trim: true},
+	"delimiter":          {label: "Delimiter"},
+	"encoding":           {label: "Encoding"},
+	"leaver_threshold":   {label: "Leaver threshold", trim: true},
+	"prehire_days":       {label: "Pre-hire days", trim: true},
 
 	"profile":           {label: "The run profile"},
 	"confirm_deletes":   {label: "Confirm deletions"},
@@ -172,11 +179,40 @@ func fieldOf(name string) field {
 // formInput is a request's query and form, as readInput checked them.
 type formInput struct {
 	values url.Values
+	// files are the files of a multipart form, by field: their bytes are
+	// not text yet (an HR file may be Latin-1), and what reads them
+	// checks them as it decodes them.
+	files map[string]inputFile
 	// trimmed names the fields whose spaces at either end were removed.
 	trimmed []string
 }
 
 type inputKey struct{}
+
+// inputFile is a file sent in a form.
+type inputFile struct {
+	name    string // as the browser sent it, checked as text
+	content []byte
+}
+
+// fileInput returns the file sent in r's form field name, with its name.
+func fileInput(r *http.Request, name string) (content []byte, filename string, ok bool) {
+	if in, ok := r.Context().Value(inputKey{}).(*formInput); ok {
+		if f, ok := in.files[name]; ok {
+			return f.content, f.name, true
+		}
+	}
+	return nil, "", false
+}
+
+// maxUploadBytes bounds a multipart form: the largest file is an HR file.
+const maxUploadBytes = 64<<20 + 64<<10
+
+// uploadPath reports whether a path takes a file: only these take a
+// multipart form, and a body larger than a form's.
+func uploadPath(path string) bool {
+	return strings.HasPrefix(path, "/admin/hr/") && strings.HasSuffix(path, "/upload")
+}
 
 // input returns r's checked query and form values (posted values first).
 func input(r *http.Request) url.Values {
@@ -229,17 +265,56 @@ func decodeInput(w http.ResponseWriter, r *http.Request) (*formInput, error) {
 	if msg := badText(r.URL.Path, "The address", false); msg != "" {
 		return nil, &badInput{http.StatusBadRequest, msg}
 	}
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	limit := int64(maxFormBytes)
+	multipart := uploadPath(r.URL.Path) && strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/form-data")
+	if multipart {
+		limit = maxUploadBytes
 	}
-	if err := r.ParseForm(); err != nil {
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	var err error
+	if multipart {
+		err = r.ParseMultipartForm(maxFormBytes)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 			return nil, &badInput{http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("What you sent is larger than Tessera accepts (%d kB). Shorten the longest field and send it again.", maxFormBytes>>10)}
+				fmt.Sprintf("What you sent is larger than Tessera accepts (%d kB). Shorten the longest field and send it again.", limit>>10)}
 		}
 		return nil, &badInput{http.StatusBadRequest, "The form or the address could not be read: it is not encoded as a browser encodes it."}
 	}
 	in := &formInput{values: make(url.Values, len(r.Form))}
+	if multipart && r.MultipartForm != nil {
+		in.files = map[string]inputFile{}
+		for name, fhs := range r.MultipartForm.File {
+			if len(fhs) == 0 {
+				continue
+			}
+			if msg := badText(name, "A field's name", false); msg != "" {
+				return nil, &badInput{http.StatusBadRequest, msg}
+			}
+			if msg := badText(fhs[0].Filename, "The file's name", false); msg != "" {
+				return nil, &badInput{http.StatusBadRequest, msg}
+			}
+			f, err := fhs[0].Open()
+			if err != nil {
+				return nil, &badInput{http.StatusBadRequest, "The file could not be read."}
+			}
+			content, err := io.ReadAll(f)
+			f.Close()
+			if err != nil {
+				return nil, &badInput{http.StatusBadRequest, "The file could not be read."}
+			}
+			in.files[name] = inputFile{name: fhs[0].Filename, content: content}
+		}
+		// The parts wait on disk no longer than the request.
+		if err := r.MultipartForm.RemoveAll(); err != nil {
+			slog.Warn("temporary files of an upload not removed", "error", err)
+		}
+	}
 	for name, vs := range r.Form {
 		if msg := badText(name, "A field's name", false); msg != "" {
 			return nil, &badInput{http.StatusBadRequest, msg}

@@ -17,6 +17,7 @@ import (
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/static"
 	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/hr"
 )
 
 // Config is what the web tier needs to know about its deployment.
@@ -61,6 +62,9 @@ type Server struct {
 	// Sync is the sync engine behind the sync pages; nil: they say it is
 	// not configured and run nothing.
 	Sync *syncsvc.Engine
+	// HR receives and applies HR files (the HR source pages); nil: those
+	// pages say it is not configured.
+	HR *hr.Service
 	// Methods keeps people's sign-in and recovery methods (alternate
 	// emails, authenticator apps, passkeys): the settings page registers
 	// them, the reset flow and the staff second factor check them.

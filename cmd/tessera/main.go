@@ -403,7 +403,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg, MetricsElsewhere: cfg.MetricsListen != "",
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
 		Methods: postgres.NewMethodStore(db, cfg.Sealer), Codes: codes,
-		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Sync: engine,
+		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Sync: engine, HR: hrs,
 		Passwords: db, Accounts: accounts,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {

@@ -20,11 +20,23 @@ import (
 // nil; sync, when given, is the sync engine the sync jobs drive.
 func StartWorkers(tb testing.TB, db *postgres.DB, mailer workflow.Mailer, baseURL string, sync ...portal.SyncService) *river.Client[pgx.Tx] {
 	tb.Helper()
-	workers := river.NewWorkers()
 	deps := workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, BaseURL: baseURL, Pool: db.Pool}
 	if len(sync) > 0 {
 		deps.Sync = sync[0]
 	}
+	return StartWorkersWith(tb, db, deps)
+}
+
+// StartWorkersWith is StartWorkers with the workers' dependencies given
+// whole (the HR service, say); Processor, Housekeeper and Pool default to
+// db's.
+func StartWorkersWith(tb testing.TB, db *postgres.DB, deps workflow.Deps) *river.Client[pgx.Tx] {
+	tb.Helper()
+	if deps.Processor == nil {
+		deps.Processor, deps.Housekeeper, deps.Pool = db, db, db.Pool
+	}
+	mailer := deps.Mailer
+	workers := river.NewWorkers()
 	workflow.AddWorkers(workers, deps)
 	cfg := workflow.RiverConfig(workers, slog.New(slog.DiscardHandler))
 	cfg.TestOnly = true
