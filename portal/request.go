@@ -219,6 +219,11 @@ type ApprovalFilter struct {
 	Limit     int
 }
 
+// Filtered reports whether the filter leaves some approvals out.
+func (f *ApprovalFilter) Filtered() bool {
+	return f.Requester != "" || f.Group != "" || f.Kind != "" || f.Due != ""
+}
+
 // ApprovalDues are the due-date filters of My approvals, with their labels.
 var ApprovalDues = []Choice{{"overdue", "Overdue"}, {"3d", "Due within 3 days"}, {"week", "Due within a week"}, {"none", "No due date"}}
 

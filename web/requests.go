@@ -207,18 +207,24 @@ func (s *Server) renderApprovals(w http.ResponseWriter, r *http.Request, status 
 		s.Error(w, r, err)
 		return
 	}
-	// Counted now, not when the session was read: a decision this request
-	// made is already out of the count.
-	waiting, err := s.Requests.CountMyApprovals(r.Context(), v)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
 	if err := f.Normalize(); err != nil {
 		s.Error(w, r, err) // MyApprovals accepted it: cannot happen
 		return
 	}
 	p := s.page(r, "My approvals", "approvals")
+	// Unfiltered, the list counts them all. Otherwise the session's count
+	// holds for a GET; after a decision it is counted again, so that what
+	// this request decided is out of it.
+	waiting := p.PendingApprovals
+	switch {
+	case !f.Filtered() && (len(page.Items) > 0 || f.Offset == 0):
+		waiting = page.Total
+	case r.Method != http.MethodGet:
+		if waiting, err = s.Requests.CountMyApprovals(r.Context(), v); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
 	p.PendingApprovals = waiting
 	renderStatus(w, r, status, view.ApprovalList(p, view.ApprovalsView{Page: page, Filter: f, Waiting: waiting,
 		Notice: note, Error: errMsg, Now: time.Now()}))

@@ -764,15 +764,15 @@ func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, un
 	return nil
 }
 
-// approvalOrders are the ORDER BY clauses of MyApprovals, by
-// ApprovalFilter.Sort; the request ID breaks ties so that pages never
+// approvalOrders are the ORDER BY clauses of MyApprovals over its CTE m,
+// by ApprovalFilter.Sort; the request ID breaks ties so that pages never
 // overlap.
 var approvalOrders = map[string]string{
-	"":          "r.created_at, r.id",
-	"newest":    "r.created_at DESC, r.id",
-	"due":       "a.deadline NULLS LAST, r.created_at, r.id",
-	"requester": "lower(rq.display_name), r.created_at, r.id",
-	"group":     "lower(g.display_name) NULLS LAST, r.created_at, r.id",
+	"":          "m.created_at, m.request_id",
+	"newest":    "m.created_at DESC, m.request_id",
+	"due":       "m.deadline NULLS LAST, m.created_at, m.request_id",
+	"requester": "lower(m.requester), m.created_at, m.request_id",
+	"group":     "lower(m.group_name) NULLS LAST, m.created_at, m.request_id",
 }
 
 // approvalDues are the conditions of ApprovalFilter.Due.
@@ -786,25 +786,41 @@ var approvalDues = map[string]string{
 
 // MyApprovals lists the approvals waiting for the viewer's decision that f
 // selects, in f's order, with how many f selects in all.
+//
+// An approver may have thousands waiting: the statement first picks the
+// page's approvals by their keys alone (names only when the filter or the
+// order needs them), then reads the whole requests of that page only.
 func (db *DB) MyApprovals(ctx context.Context, v portal.Viewer, f portal.ApprovalFilter) (portal.Page[portal.ApprovalItem], error) {
 	if err := f.Normalize(); err != nil {
 		return portal.Page[portal.ApprovalItem]{}, err
 	}
 	page := portal.Page[portal.ApprovalItem]{Offset: f.Offset, Limit: f.Limit}
-	// Only fixed SQL from the two maps above reaches the statement; what
-	// was typed goes as parameters.
-	rows, err := db.Pool.Query(ctx, `SELECT `+requestColumns+`, a.id, a.deadline, coalesce(bp.display_name, ''), count(*) OVER ()`+
-		requestFrom+`
-		JOIN approvals a ON a.request_id = r.id AND a.status = 'pending'
-		JOIN approvers ap ON ap.approval_id = a.id AND ap.person_id = $1 AND ap.decision IS NULL
-		LEFT JOIN people bp ON bp.id = ap.on_behalf_of
-		WHERE NOT EXISTS (SELECT 1 FROM approvers b WHERE b.approval_id = a.id
-			AND coalesce(b.on_behalf_of, b.person_id) = coalesce(ap.on_behalf_of, ap.person_id) AND b.decision IS NOT NULL)
-		AND ($2 = '' OR strpos(lower(coalesce(rq.display_name, 'Tessera')), lower($2)) > 0)
-		AND ($3 = '' OR strpos(lower(g.display_name), lower($3)) > 0)
-		AND ($4 = '' OR r.operation = $4)
-		AND `+approvalDues[f.Due]+`
-		ORDER BY `+approvalOrders[f.Sort]+` LIMIT $5 OFFSET $6`,
+	requester, group, joins := "''::text", "''::text", ""
+	if f.Requester != "" || f.Sort == "requester" {
+		requester, joins = "coalesce(rq.display_name, 'Tessera')", joins+" LEFT JOIN people rq ON rq.id = r.requester_id"
+	}
+	if f.Group != "" || f.Sort == "group" {
+		group, joins = "g.display_name", joins+" LEFT JOIN groups g ON g.id = r.group_id"
+	}
+	// Only fixed SQL from this function reaches the statement; what was
+	// typed goes as parameters.
+	rows, err := db.Pool.Query(ctx, `WITH m AS (SELECT a.id AS approval_id, a.deadline, ap.on_behalf_of, r.id AS request_id, r.created_at,
+				`+requester+` AS requester, `+group+` AS group_name
+			FROM approvers ap
+			JOIN approvals a ON a.id = ap.approval_id AND a.status = 'pending'
+			JOIN requests r ON r.id = a.request_id`+joins+`
+			WHERE ap.person_id = $1 AND ap.decision IS NULL
+			AND NOT EXISTS (SELECT 1 FROM approvers b WHERE b.approval_id = a.id
+				AND coalesce(b.on_behalf_of, b.person_id) = coalesce(ap.on_behalf_of, ap.person_id) AND b.decision IS NOT NULL)
+			AND ($2 = '' OR strpos(lower(`+requester+`), lower($2)) > 0)
+			AND ($3 = '' OR strpos(lower(`+group+`), lower($3)) > 0)
+			AND ($4 = '' OR r.operation = $4)
+			AND `+approvalDues[f.Due]+`),
+		pg AS (SELECT * FROM m ORDER BY `+approvalOrders[f.Sort]+` LIMIT $5 OFFSET $6)
+		SELECT `+requestColumns+`, m.approval_id, m.deadline, coalesce(bp.display_name, ''), (SELECT count(*) FROM m)`+
+		strings.Replace(requestFrom, "FROM requests r", "FROM pg m JOIN requests r ON r.id = m.request_id", 1)+`
+		LEFT JOIN people bp ON bp.id = m.on_behalf_of
+		ORDER BY `+approvalOrders[f.Sort],
 		v.PersonID, f.Requester, f.Group, string(f.Kind), f.Limit, f.Offset)
 	if err != nil {
 		return page, fmt.Errorf("postgres: my approvals: %w", err)
@@ -817,6 +833,7 @@ func (db *DB) MyApprovals(ctx context.Context, v portal.Viewer, f portal.Approva
 	if err != nil {
 		return page, fmt.Errorf("postgres: my approvals: %w", err)
 	}
+	page.More = page.Offset+len(page.Items) < page.Total
 	return page, nil
 }
 
@@ -929,3 +946,4 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 	}
 	return n, nil
 }
+
