@@ -239,6 +239,9 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 		if err := seed(ctx, pool, people, out); err != nil {
 			return err
 		}
+		if err := demoHR(ctx, cfg, pool, out); err != nil {
+			return fmt.Errorf("demo HR source: %w", err)
+		}
 	} else {
 		org, err := demo.Generate(people)
 		if err == nil {
