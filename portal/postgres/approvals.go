@@ -946,4 +946,3 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 	}
 	return n, nil
 }
-
