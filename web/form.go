@@ -72,10 +72,12 @@ var fields = map[string]field{
 	"starts":        {label: "The deputy period"},
 
 	// Settings → Sign-in and recovery.
-	"alt_email": {label: "Email address", trim: true},
-	"challenge": {label: "The code's reference"},
-	"setup":     {label: "The authenticator being added"},
-	"method":    {label: "The sign-in method"},
+	"alt_email":  {label: "Email address", trim: true},
+	"challenge":  {label: "The code's reference"},
+	"setup":      {label: "The authenticator being added"},
+	"method":     {label: "The sign-in method"},
+	"ceremony":   {label: "The passkey request"},
+	"credential": {label: "The passkey's answer"},
 
 	"name":           {label: "Name", trim: true},
 	"description":    {label: "Description", multiline: true, trim: true},

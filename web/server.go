@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -92,6 +93,9 @@ type Server struct {
 	oidc    *oidcClient
 	metrics *httpMetrics
 	pace    resetPace
+	// rp is the WebAuthn relying party; nil when passkeys cannot work
+	// here (no method store, or a base URL that is an IP address).
+	rp *webauthn.WebAuthn
 }
 
 // Handler builds the router with every route and middleware.
@@ -110,6 +114,13 @@ func (s *Server) Handler() http.Handler {
 		rand.Read(s.Config.DeviceKey)
 	}
 	s.metrics = newHTTPMetrics(s.Registry)
+	if s.Methods != nil {
+		rp, err := newRelyingParty(s.Config.BaseURL)
+		if err != nil {
+			s.Logger.Warn("passkeys are off", "reason", err)
+		}
+		s.rp = rp
+	}
 	if s.Config.OIDC.Enabled() {
 		s.oidc = newOIDCClient(s.Config.OIDC, s.Config.BaseURL)
 	}
@@ -129,6 +140,8 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/signin", s.handleSignInPage)
 		r.Post("/signin", s.handleSignIn)
 		r.Post("/signin/ldap", s.handleDirectorySignIn)
+		r.Post("/signin/passkey/begin", s.handlePasskeySignInBegin)
+		r.Post("/signin/passkey", s.handlePasskeySignIn)
 		r.Get("/signin/oidc", s.handleOIDCStart)
 		r.Get("/signin/oidc/callback", s.handleOIDCCallback)
 		r.Post("/signout", s.handleSignOut)
@@ -179,6 +192,8 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/settings/security/totp", s.handleStartTOTP)
 			r.Get("/settings/security/totp", s.handleTOTPSetup)
 			r.Post("/settings/security/totp/confirm", s.handleConfirmTOTP)
+			r.Post("/settings/security/passkey/begin", s.handlePasskeyRegisterBegin)
+			r.Post("/settings/security/passkey", s.handlePasskeyRegister)
 			r.Post("/settings/security/remove", s.handleRemoveMethod)
 			r.Post("/settings/security/confirm", s.handleConfirmMethods)
 			r.Route("/admin", s.adminRoutes)

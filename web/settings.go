@@ -24,6 +24,7 @@ var settingsNotices = map[string]string{
 	"email":     "Your alternate email address is registered.",
 	"totp":      "Your authenticator app is registered. Tessera will ask for its code when it needs to be sure it is you.",
 	"removed":   "The method was removed.",
+	"passkey":   "Your passkey is registered. You can now sign in with it, without a password.",
 	"confirmed": "Thank you: your sign-in and recovery methods are confirmed.",
 }
 
@@ -75,6 +76,7 @@ func (s *Server) securityPage(r *http.Request, f view.SecuritySettings) (view.Se
 	f.Required, _ = s.methodPolicy(v)
 	f.Staff = v.Has(portal.RoleAdmin) || v.Has(portal.RoleHelpdesk)
 	f.EmailEnabled = s.Codes != nil
+	f.Passkeys = s.passkeysOn()
 	if f.Notice == "" {
 		f.Notice = settingsNotices[input(r).Get("notice")]
 	}

@@ -18,6 +18,7 @@ func (s *Server) signInForm(r *http.Request) view.SignInForm {
 		f.OIDCName = s.Config.OIDC.Name
 	}
 	f.Directory = s.Directory != nil
+	f.Passkey = s.passkeysOn()
 	return f
 }
 

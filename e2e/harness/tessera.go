@@ -91,6 +91,10 @@ type ProcessOptions struct {
 	Role    string // web, worker or all (the default)
 	Metrics bool   // serve /metrics on an address of its own
 	Env     []string
+	// Hostname, when set, is the host name in the base URL (such as
+	// localhost, which passkeys need: browsers refuse an IP address as a
+	// WebAuthn relying party); the process still listens on 127.0.0.1.
+	Hostname string
 }
 
 // StartTessera runs the built binary's `serve` against databaseURL on a free
@@ -112,10 +116,15 @@ func StartProcess(tb testing.TB, databaseURL string, o ProcessOptions) *Tessera 
 	}
 	addr := freeAddr(tb)
 	t := &Tessera{Role: role, tb: tb}
+	base := "http://" + addr
+	if o.Hostname != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		base = "http://" + net.JoinHostPort(o.Hostname, port)
+	}
 	t.env = append(os.Environ(), "DATABASE_URL="+databaseURL, "TESSERA_LISTEN="+addr, "TESSERA_ROLE="+role,
-		"TESSERA_BASE_URL=http://"+addr, "TESSERA_LOG_LEVEL=warn")
+		"TESSERA_BASE_URL="+base, "TESSERA_LOG_LEVEL=warn")
 	if role != "worker" {
-		t.URL = "http://" + addr
+		t.URL = base
 	}
 	if o.Metrics {
 		maddr := freeAddr(tb)

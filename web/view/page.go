@@ -158,7 +158,9 @@ type SecuritySettings struct {
 	// EmailEnabled: Tessera can send mail, so alternate emails can be
 	// verified.
 	EmailEnabled bool
-	ConfirmedAt  time.Time
+	// Passkeys: passkeys work on this Tessera.
+	Passkeys    bool
+	ConfirmedAt time.Time
 	Notice       string
 	Error        string
 	// AltEmail is the address typed; PendingEmail and Challenge the one a
