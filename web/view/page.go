@@ -161,8 +161,8 @@ type SecuritySettings struct {
 	// Passkeys: passkeys work on this Tessera.
 	Passkeys    bool
 	ConfirmedAt time.Time
-	Notice       string
-	Error        string
+	Notice      string
+	Error       string
 	// AltEmail is the address typed; PendingEmail and Challenge the one a
 	// code was sent to, waiting for the code.
 	AltEmail, PendingEmail, Challenge string
