@@ -1,0 +1,134 @@
+package e2e_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal/demo"
+)
+
+// TestBrowserHelpdeskRecoveryCode: the helpdesk reads a caller's account
+// state live from AD, issues a one-time recovery code (shown once), and
+// the caller resets their password with it in the reset flow, with live
+// feedback on the password they type, then signs in with it; the code
+// works once.
+func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
+	t.Parallel()
+	w := newPasswordWorld(t)
+	mateo, siobhan := w.people["mateo"], w.people["siobhan"]
+	const chosen = "Quiet harbour lamp 17 fjord"
+
+	h := newBrowser(t, w.srv)
+	require.EqualValues(t, 200, h.signIn(siobhan.Account, demo.DemoPassword))
+	require.EqualValues(t, 200, h.open("/people/"+mateo.ID))
+	require.EqualValues(t, 200, h.click(testID("account-panel")))
+	require.Equal(t, "Yes", h.text("state-enabled"), "read live from AD")
+	require.Equal(t, "No", h.text("state-locked"))
+	h.do(chromedp.SendKeys(chromedp.ID("reason"), "Caller verified by call-back to his desk phone"))
+	require.EqualValues(t, 200, h.click(`[data-testid=account-action] button[value=recovery]`))
+	code := h.text("account-secret")
+	require.Regexp(t, `^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$`, code)
+	h.shot("recovery-code")
+	require.EqualValues(t, 200, h.open("/people/"+mateo.ID+"/account"))
+	require.False(t, h.has(testID("account-secret")), "the code is shown once")
+
+	c := newBrowser(t, w.srv)
+	require.EqualValues(t, 200, c.open("/signin"))
+	require.EqualValues(t, 200, c.click(testID("forgot-password")))
+	c.do(chromedp.SendKeys(chromedp.ID("account"), mateo.UPN))
+	require.EqualValues(t, 200, c.click(`[data-testid=reset-start] button`))
+	c.do(chromedp.SendKeys(chromedp.ID("code"), code))
+	require.EqualValues(t, 200, c.click(`[data-testid=reset-verify] button`))
+	require.Contains(t, c.text("directory-rules"), "3 kinds", "AD's complexity rule, explained")
+	c.do(chromedp.SendKeys(chromedp.ID("new_password"), "mateo2024"))
+	c.waitFor(`document.querySelector('[data-testid=password-problems]') !== null`, "live feedback on a weak password")
+	require.Contains(t, c.text("password-problems"), "at least 15 characters")
+	eval[string](c, `document.getElementById("new_password").value = ""`)
+	c.do(chromedp.SendKeys(chromedp.ID("new_password"), chosen))
+	c.waitFor(`document.querySelector('[data-testid=password-problems]') === null && document.querySelector('[data-testid=password-strength]') !== null`,
+		"live feedback on a good password")
+	c.shot("new-password")
+	c.do(chromedp.SendKeys(chromedp.ID("confirm_password"), chosen))
+	status := c.click(`[data-testid=new-password] button[value=reset]`)
+	require.EqualValues(t, 200, status, "%.2000s", eval[string](c, "document.body.innerText"))
+	require.Equal(t, "Your password is reset", c.text("password-done"))
+	require.NoError(t, w.bind(t, mateo.UPN, chosen), "the new password binds in AD")
+	require.EqualValues(t, 200, c.click(`a[href="/signin"].button`))
+	require.EqualValues(t, 200, c.signIn(mateo.Account, chosen))
+	require.Equal(t, "/", c.path())
+
+	// The recovery code worked once.
+	r := newBrowser(t, w.srv)
+	require.EqualValues(t, 200, r.open("/password/reset"))
+	r.do(chromedp.SendKeys(chromedp.ID("account"), mateo.Account))
+	require.EqualValues(t, 200, r.click(`[data-testid=reset-start] button`))
+	r.do(chromedp.SendKeys(chromedp.ID("code"), code))
+	require.EqualValues(t, 401, r.click(`[data-testid=reset-verify] button`))
+	require.Contains(t, r.text("reset-error"), "That code is not right")
+}
+
+// TestBrowserPasswordReset: Zoë registers an alternate email (confirmed by
+// a code the SMTP server delivers) and an authenticator app; the
+// administrator requires two methods; signed out, she resets her password
+// with the code mailed to her addresses and her app's code, and signs in
+// with the new password.
+func TestBrowserPasswordReset(t *testing.T) {
+	t.Parallel()
+	w := newPasswordWorld(t)
+	zoe, ada := w.people["zoe"], w.people["ada"]
+	alternate := "alt-" + zoe.Email
+	const chosen = "Violet meadow copper 42 tuba"
+
+	a := newBrowser(t, w.srv)
+	require.EqualValues(t, 200, a.signIn(ada.Account, demo.DemoPassword))
+	require.EqualValues(t, 200, a.open("/admin/passwords"))
+	a.do(chromedp.SetValue(chromedp.ID("gates_required"), "2"))
+	require.EqualValues(t, 200, a.click(`[data-testid=password-settings] button[type=submit]`))
+	require.True(t, a.has(testID("settings-saved")))
+
+	z := newBrowser(t, w.srv)
+	require.EqualValues(t, 200, z.signIn(zoe.Account, demo.DemoPassword))
+	require.EqualValues(t, 200, z.open("/settings/security"))
+	z.do(chromedp.SendKeys(chromedp.ID("alt-email"), alternate))
+	require.EqualValues(t, 200, z.click(testID("add-email")))
+	mail := w.sink.WaitFor(t, alternate, "Confirm your alternate email", 15*time.Second)
+	z.do(chromedp.SendKeys(chromedp.ID("email-code"), resetCodeRE.FindStringSubmatch(mail.Text)[1]))
+	require.EqualValues(t, 200, z.click(testID("verify-email")))
+	require.True(t, z.has(testID("method-email")))
+	require.EqualValues(t, 200, z.click(testID("add-totp")))
+	secret := z.attr(testID("totp-secret"), "data-secret")
+	now, err := totp.GenerateCode(secret, time.Now())
+	require.NoError(t, err)
+	z.do(chromedp.SendKeys(chromedp.ID("totp-code"), now))
+	require.EqualValues(t, 200, z.click(testID("confirm-totp")))
+	require.True(t, z.has(testID("method-totp")))
+	require.EqualValues(t, 200, z.follow(chromedp.Submit(chromedp.CSS(`form[action="/signout"]`))))
+
+	before := len(w.sink.Messages())
+	require.EqualValues(t, 200, z.click(testID("forgot-password")))
+	z.do(chromedp.SendKeys(chromedp.ID("account"), zoe.Account))
+	require.EqualValues(t, 200, z.click(`[data-testid=reset-start] button`))
+	code := w.code(t, alternate, before) // mailed to the alternate address too
+	require.Equal(t, code, w.code(t, zoe.Email, before))
+	z.do(chromedp.SendKeys(chromedp.ID("code"), code))
+	require.EqualValues(t, 200, z.click(`[data-testid=reset-verify] button`))
+	require.Contains(t, z.text("reset-next-gate"), "Step 1 of 2")
+	// The next time step: the one used to confirm the app is spent.
+	next, err := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	require.NoError(t, err)
+	z.do(chromedp.SendKeys(chromedp.ID("code"), next))
+	require.EqualValues(t, 200, z.click(`[data-testid=reset-verify] button`))
+	z.do(chromedp.SendKeys(chromedp.ID("new_password"), chosen), chromedp.SendKeys(chromedp.ID("confirm_password"), chosen))
+	require.EqualValues(t, 200, z.click(`[data-testid=new-password] button[value=reset]`))
+	require.Equal(t, "Your password is reset", z.text("password-done"))
+	z.shot("reset-done")
+	require.NoError(t, w.bind(t, zoe.UPN, chosen))
+	w.sink.WaitFor(t, alternate, "Your password was reset", 15*time.Second)
+	require.EqualValues(t, 200, z.click(`a[href="/signin"].button`))
+	require.EqualValues(t, 200, z.signIn(zoe.Account, chosen))
+	require.Equal(t, "/", z.path())
+}
