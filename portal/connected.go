@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -28,11 +29,42 @@ type SystemType string
 
 // The connected system types.
 const (
-	SystemAD SystemType = "ad" // Active Directory over LDAP
+	SystemAD    SystemType = "ad"    // Active Directory over LDAP
+	SystemEntra SystemType = "entra" // Entra ID over Microsoft Graph
 	// SystemHR is an HR file (CSV) or SCIM bulk requests: people's source
 	// of truth, read only. Its settings live with the HR source
 	// (syncsvc/hr), not in the directory fields.
 	SystemHR SystemType = "hr_csv"
+)
+
+// EntraSettings are an Entra ID system's settings besides its client
+// secret, which is BindPassword (sealed as AD's bind password is).
+type EntraSettings struct {
+	TenantID string `json:"tenant_id"`
+	ClientID string `json:"client_id"`
+	// VerifiedDomains are the domains a UPN may use; others fall back to
+	// the tenant's initial domain. Empty: read from the tenant.
+	VerifiedDomains []string `json:"verified_domains,omitempty"`
+	// AuthorityURL and GraphURL are empty for Microsoft's cloud; the demo
+	// points them at the Graph simulator.
+	AuthorityURL string `json:"authority_url,omitempty"`
+	GraphURL     string `json:"graph_url,omitempty"`
+	// SoftMatch lets a new user take an existing cloud user with the same
+	// UPN (off by default, as security guidance advises).
+	SoftMatch bool `json:"soft_match,omitempty"`
+	// AnchorSystemID is the AD system whose objectGUID becomes a user's
+	// onPremisesImmutableId: a new person is created in Entra ID only once
+	// that system has their account.
+	AnchorSystemID string `json:"anchor_system_id,omitempty"`
+	// WriteBudget is the most writes per 150 s Tessera sends (0: Graph's
+	// 3,000).
+	WriteBudget int `json:"write_budget,omitempty"`
+}
+
+// Microsoft's endpoints, used when an Entra system names none.
+const (
+	EntraAuthority = "https://login.microsoftonline.com"
+	EntraGraph     = "https://graph.microsoft.com/v1.0"
 )
 
 // TLSMode is how a connection to a directory is protected. AD refuses
@@ -84,8 +116,10 @@ type ConnectedSystem struct {
 	// DeltaInterval is the time between scheduled delta cycles; 0 runs
 	// none (committed portal changes are exported at once regardless).
 	DeltaInterval time.Duration
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Entra holds an Entra ID system's settings (Type SystemEntra).
+	Entra     EntraSettings
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Defaults of the sync settings of a connected system.
@@ -134,8 +168,10 @@ func (c *ConnectedSystem) Validate() error {
 		// No directory to reach: the HR source's own settings say how
 		// its files read.
 		return nil
+	case c.Type == SystemEntra:
+		return c.validateEntra()
 	case c.Type != SystemAD:
-		return Errorf(EINVALID, "The type must be Active Directory (“ad”), not “%s”.", c.Type)
+		return Errorf(EINVALID, "The type must be Active Directory (“ad”) or Entra ID (“entra”), not “%s”.", c.Type)
 	case len(c.Hosts) == 0:
 		return Errorf(EINVALID, "Give at least one domain controller: its DNS name or IP address.")
 	case len(c.Hosts) > MaxConnectedHosts:
@@ -189,6 +225,84 @@ func (c *ConnectedSystem) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateEntra checks an Entra ID system's settings and fills the shared
+// fields with what they mean for Graph: the hosts a secret goes to, and
+// the client ID as the account.
+func (c *ConnectedSystem) validateEntra() error {
+	e := &c.Entra
+	e.TenantID = strings.TrimSpace(e.TenantID)
+	e.ClientID = strings.TrimSpace(e.ClientID)
+	e.AuthorityURL = strings.TrimSuffix(strings.TrimSpace(e.AuthorityURL), "/")
+	e.GraphURL = strings.TrimSuffix(strings.TrimSpace(e.GraphURL), "/")
+	e.VerifiedDomains = trimUnique(e.VerifiedDomains)
+	switch {
+	case !isGUID(e.TenantID):
+		return Errorf(EINVALID, "Give the tenant ID: the directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47.")
+	case !isGUID(e.ClientID):
+		return Errorf(EINVALID, "Give the client ID: the application (client) ID of the app registration, a GUID.")
+	case c.ID == "" && c.BindPassword == "":
+		return Errorf(EINVALID, "Give the app registration's client secret.")
+	case len(c.BindPassword) > MaxBindPassword:
+		return Errorf(EINVALID, "The client secret is too long: at most %d bytes.", MaxBindPassword)
+	case len(e.VerifiedDomains) > MaxConnectedOUs:
+		return Errorf(EINVALID, "Give at most %d verified domains.", MaxConnectedOUs)
+	case e.WriteBudget < 0 || e.WriteBudget > 70_000:
+		return Errorf(EINVALID, "The write budget must be from 1 to 70,000 writes per 150 seconds, or 0 for Graph's 3,000.")
+	case e.AnchorSystemID != "" && !isGUID(e.AnchorSystemID):
+		return Errorf(EINVALID, "Choose the AD system whose accounts anchor Entra users from the list.")
+	}
+	for _, d := range e.VerifiedDomains {
+		if !validHost(d) || !strings.Contains(d, ".") || net.ParseIP(d) != nil {
+			return Errorf(EINVALID, "“%s” is not a domain name (such as contoso.com).", d)
+		}
+	}
+	var hosts []string
+	for _, u := range []struct{ what, value, def string }{{"authority", e.AuthorityURL, EntraAuthority}, {"Graph", e.GraphURL, EntraGraph}} {
+		v := u.value
+		if v == "" {
+			v = u.def
+		}
+		parsed, err := url.Parse(v)
+		if err != nil || parsed.Host == "" || parsed.User != nil || parsed.RawQuery != "" || parsed.Fragment != "" {
+			return Errorf(EINVALID, "The %s URL “%s” is not a URL such as %s.", u.what, v, u.def)
+		}
+		// Plain HTTP only to this machine (the demo's simulator): a
+		// client secret never crosses a network in clear.
+		if parsed.Scheme != "https" && !(parsed.Scheme == "http" && isLoopback(parsed.Hostname())) {
+			return Errorf(EINVALID, "The %s URL must use https://.", u.what)
+		}
+		hosts = append(hosts, parsed.Host)
+	}
+	// The Entra connector names users CN=<UPN>,OU=Users and groups
+	// CN=<mailNickname>,OU=Groups: those are the "OUs" in scope.
+	c.Hosts, c.Port, c.TLSMode, c.BindUser, c.BaseDN, c.CACertPEM = hosts, 443, TLSLDAPS, e.ClientID, e.TenantID, ""
+	c.OUs = []string{"OU=Users", "OU=Groups"}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// isGUID accepts a GUID in its usual text form.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F'):
+			return false
+		}
+	}
+	return true
 }
 
 // SameDestination reports whether c and other send the bind password to

@@ -56,7 +56,12 @@ func TestConnectedSystemValidate(t *testing.T) {
 		{"OU equal to base", func(c *portal.ConnectedSystem) { c.OUs = []string{c.BaseDN} }, ""},
 		{"no name", func(c *portal.ConnectedSystem) { c.Name = "  " }, "Give the connected system a name."},
 		{"long name", func(c *portal.ConnectedSystem) { c.Name = string(make([]byte, 101)) }, "The name"},
-		{"other type", func(c *portal.ConnectedSystem) { c.Type = "entra" }, "must be Active Directory"},
+		{"other type", func(c *portal.ConnectedSystem) { c.Type = "okta" }, "must be Active Directory (“ad”) or Entra ID (“entra”)"},
+		{"entra without tenant", func(c *portal.ConnectedSystem) { c.Type = portal.SystemEntra }, "Give the tenant ID"},
+		{"entra over plain HTTP", func(c *portal.ConnectedSystem) {
+			c.Type, c.Entra = portal.SystemEntra, portal.EntraSettings{TenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47",
+				ClientID: "72f988bf-86f1-41af-91ab-2d7cd011db48", GraphURL: "http://graph.example.com/v1.0"}
+		}, "The Graph URL must use https://."},
 		{"no host", func(c *portal.ConnectedSystem) { c.Hosts = []string{" "} }, "at least one domain controller"},
 		{"bad host", func(c *portal.ConnectedSystem) { c.Hosts = []string{"dc1.corp.example.com:636"} }, "“dc1.corp.example.com:636” is not a host name"},
 		{"URL as host", func(c *portal.ConnectedSystem) { c.Hosts = []string{"ldaps://dc1"} }, "is not a host name"},

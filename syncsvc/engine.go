@@ -581,3 +581,30 @@ func (e *Engine) setReachable(ctx context.Context, systemID string, err error) {
 			"cause", err, "error", werr)
 	}
 }
+
+// ByType opens each connected system with the opener of its type.
+func ByType(openers map[portal.SystemType]Opener) Opener {
+	return func(ctx context.Context, sys portal.ConnectedSystem) (Connector, error) {
+		open, ok := openers[sys.Type]
+		if !ok {
+			return nil, fmt.Errorf("syncsvc: no connector for connected systems of type %q", sys.Type)
+		}
+		return open(ctx, sys)
+	}
+}
+
+// TestersByType runs "Test connection" with the tester of the system's type.
+type TestersByType map[portal.SystemType]portal.ConnectionTester
+
+// TestConnection tests sys with its type's tester.
+func (t TestersByType) TestConnection(ctx context.Context, sys portal.ConnectedSystem) error {
+	typ := sys.Type
+	if typ == "" {
+		typ = portal.SystemAD
+	}
+	tester, ok := t[typ]
+	if !ok {
+		return fmt.Errorf("syncsvc: no connection test for connected systems of type %q", sys.Type)
+	}
+	return tester.TestConnection(ctx, sys)
+}

@@ -1,9 +1,11 @@
 package syncsvc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +43,17 @@ func (e *Engine) ExportRequests(ctx context.Context, requestIDs []string) error 
 			return err
 		}
 	}
+	// Systems whose users are anchored in another go after it: a new
+	// person's Entra account needs their AD objectGUID. People wait for
+	// these changes: they go ahead of bulk work where the connector can.
+	anchored := func(s portal.ConnectedSystem) int {
+		if s.Entra.AnchorSystemID != "" {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(systems, func(a, b portal.ConnectedSystem) int { return cmp.Compare(anchored(a), anchored(b)) })
+	ctx = PersonWaiting(ctx)
 	var retry error
 	for i := range systems {
 		err := e.exportRequestsTo(ctx, &systems[i], ids)

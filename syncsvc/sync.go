@@ -87,6 +87,10 @@ type changeSet struct {
 	imported      []int64     // objects whose imported changes this sync took in
 	projected     []projection
 	previews      []Preview
+	// anchors are the people's accounts' anchors in the system named as
+	// the source anchor (an Entra system's AD): a person is provisioned
+	// only once theirs exists. nil: the system names none.
+	anchors map[string]string
 }
 
 // inboundChange sets a person's attribute from a connected system.
@@ -147,6 +151,9 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 		return nil, err
 	}
 	out := &changeSet{names: newDNClaims(ctx, e, sys.ID, objs, sc.all), refDN: newRefDNs(ctx, e, sys.ID, byPerson, sc.all)}
+	if out.anchors, err = e.loadSourceAnchors(ctx, sys, sc); err != nil {
+		return nil, err
+	}
 	var tx pgx.Tx
 	if !sc.dryRun {
 		// The transaction opens first: new objects stream into it by COPY
@@ -397,10 +404,24 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			preview.Action = "out of scope"
 			break
 		}
+		var anchor string
+		if out.anchors != nil {
+			// A cross-system dependency, not a wait: the add is planned by
+			// the first sync after the anchor system has the account
+			// (ExportRequest syncs that system first).
+			if anchor = out.anchors[p.ID]; anchor == "" {
+				preview.Action = "waits for its account in the source anchor system"
+				out.previews = append(out.previews, preview)
+				return
+			}
+		}
 		pe, err = r.addUser(p, out.refDN.dn)
 		if err != nil {
 			fail(p.DisplayName, err)
 			return
+		}
+		if anchor != "" {
+			pe.Changes = append(pe.Changes, AttributeChange{Op: AttributeReplace, Name: SourceAnchorAttribute, Values: []string{anchor}})
 		}
 		var own int64
 		if cs != nil {
@@ -761,6 +782,40 @@ func (e *Engine) loadCS(ctx context.Context, systemID string, sc syncScope) ([]*
 		return nil, fmt.Errorf("syncsvc: connector space: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*CSObject, error) { return scanCS(row) })
+}
+
+// SourceAnchorAttribute is the attribute of a user add that carries the
+// person's anchor in the system's source anchor system (for Entra ID, the
+// AD objectGUID that becomes onPremisesImmutableId).
+const SourceAnchorAttribute = "sourceAnchor"
+
+// loadSourceAnchors reads the anchors of the people in scope in the system
+// that anchors sys's users, or returns nil when sys names none.
+func (e *Engine) loadSourceAnchors(ctx context.Context, sys *portal.ConnectedSystem, sc syncScope) (map[string]string, error) {
+	from := sys.Entra.AnchorSystemID
+	if from == "" {
+		return nil, nil
+	}
+	sql, args := `SELECT person_id::text, anchor FROM cs_objects WHERE system_id = $1 AND class = 'user'
+		AND person_id IS NOT NULL AND anchor IS NOT NULL`, []any{from}
+	if !sc.all {
+		sql += " AND person_id = ANY($2::uuid[])"
+		args = append(args, nonNilSlice(sc.people))
+	}
+	rows, err := e.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: source anchors: %w", err)
+	}
+	anchors := map[string]string{}
+	var pid, anchor string
+	_, err = pgx.ForEachRow(rows, []any{&pid, &anchor}, func() error {
+		anchors[pid] = anchor
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: source anchors: %w", err)
+	}
+	return anchors, nil
 }
 
 // loadMemberObjects adds to byPerson the connector space objects of the

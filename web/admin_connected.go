@@ -73,21 +73,43 @@ func (a *adminPages) renderConnected(w http.ResponseWriter, r *http.Request, sta
 	if f.System.ID != "" {
 		title = "Edit connected system"
 	}
+	if f.System.Type == portal.SystemEntra {
+		// The AD systems whose objectGUIDs can anchor Entra users.
+		all, err := a.Systems.ListConnectedSystems(r.Context())
+		if err != nil {
+			a.Error(w, r, err)
+			return
+		}
+		for _, c := range all {
+			if c.Type == portal.SystemAD {
+				f.ADSystems = append(f.ADSystems, c)
+			}
+		}
+	}
 	renderStatus(w, r, status, view.ConnectedSystemEdit(a.page(r, title, "admin-connected"), f))
 }
 
 // connectedForm fills the editor from a stored system.
 func connectedForm(c *portal.ConnectedSystem) view.ConnectedSystemForm {
-	return view.ConnectedSystemForm{System: *c, Hosts: strings.Join(c.Hosts, "\n"), Port: strconv.Itoa(c.Port),
+	f := view.ConnectedSystemForm{System: *c, Hosts: strings.Join(c.Hosts, "\n"), Port: strconv.Itoa(c.Port),
 		OUs: strings.Join(c.OUs, "\n"), DeletionThreshold: strconv.Itoa(c.DeletionThreshold),
-		DeltaMinutes: strconv.Itoa(int((c.DeltaInterval + time.Minute - 1) / time.Minute))}
+		DeltaMinutes:    strconv.Itoa(int((c.DeltaInterval + time.Minute - 1) / time.Minute)),
+		VerifiedDomains: strings.Join(c.Entra.VerifiedDomains, "\n")}
+	if c.Entra.WriteBudget > 0 {
+		f.WriteBudget = strconv.Itoa(c.Entra.WriteBudget)
+	}
+	return f
 }
 
 func (a *adminPages) handleNewConnectedSystem(w http.ResponseWriter, r *http.Request) {
+	sys := portal.ConnectedSystem{Type: portal.SystemAD, TLSMode: portal.TLSLDAPS, Enabled: true}
+	if input(r).Get("type") == string(portal.SystemEntra) {
+		sys.Type = portal.SystemEntra
+	}
 	a.renderConnected(w, r, http.StatusOK, view.ConnectedSystemForm{Port: "636",
 		DeletionThreshold: strconv.Itoa(portal.DefaultDeletionThreshold),
 		DeltaMinutes:      strconv.Itoa(int(portal.DefaultDeltaInterval / time.Minute)),
-		System:            portal.ConnectedSystem{Type: portal.SystemAD, TLSMode: portal.TLSLDAPS, Enabled: true}})
+		System:            sys})
 }
 
 func (a *adminPages) handleEditConnectedSystem(w http.ResponseWriter, r *http.Request) {
@@ -116,11 +138,25 @@ func connectedFromForm(r *http.Request, id string) (view.ConnectedSystemForm, po
 	}
 	f.DeletionThreshold = input(r).Get("deletion_threshold")
 	f.DeltaMinutes = input(r).Get("delta_minutes")
-	f.System = c
 	var err error
-	if c.Port, err = number(f.Port, "The port"); err != nil {
+	if input(r).Get("type") == string(portal.SystemEntra) {
+		f.VerifiedDomains, f.WriteBudget = input(r).Get("verified_domains"), input(r).Get("write_budget")
+		c.Type, c.Hosts, c.OUs = portal.SystemEntra, nil, nil
+		c.Entra = portal.EntraSettings{TenantID: input(r).Get("tenant_id"), ClientID: input(r).Get("client_id"),
+			VerifiedDomains: strings.FieldsFunc(f.VerifiedDomains, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\r' }),
+			AuthorityURL:    input(r).Get("authority_url"), GraphURL: input(r).Get("graph_url"),
+			SoftMatch: input(r).Get("soft_match") == "on", AnchorSystemID: input(r).Get("anchor_system_id")}
+		f.System = c
+		if f.WriteBudget != "" {
+			if c.Entra.WriteBudget, err = number(f.WriteBudget, "The write budget"); err != nil {
+				return f, c, err
+			}
+		}
+	} else if c.Port, err = number(f.Port, "The port"); err != nil {
+		f.System = c
 		return f, c, err
 	}
+	f.System = c
 	if c.DeletionThreshold, err = number(f.DeletionThreshold, "The deletion threshold"); err != nil {
 		return f, c, err
 	}

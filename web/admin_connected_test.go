@@ -22,6 +22,8 @@ import (
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/entra"
+	"github.com/tessera-idm/tessera/syncsvc/entra/graphsim"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
 	"github.com/tessera-idm/tessera/web"
 	"github.com/tessera-idm/tessera/workflow"
@@ -37,13 +39,15 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	org, err := demo.Generate(testPeople)
 	require.NoError(t, err)
 	systems := postgres.NewConnectedSystems(db, sealer)
-	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: ad.Opener(systems), Logger: slog.New(slog.DiscardHandler), Requests: postgres.New(pool)}
+	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Logger: slog.New(slog.DiscardHandler), Requests: postgres.New(pool),
+		Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(systems), portal.SystemEntra: entra.Opener(systems)})}
 	// Runs started from the pages are River jobs, and so are HR files.
 	hrs := &hr.Service{Pool: pool, Engine: engine, Logger: slog.New(slog.DiscardHandler)}
 	jobs := harness.StartWorkersWith(t, db, workflow.Deps{BaseURL: "http://tessera.test", Sync: engine, HR: hrs})
 	engine.Queue, hrs.Queue = workflow.SyncRunQueue(jobs), workflow.HRApplyQueue(jobs)
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
-		Requests: db, Admin: db, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Logger: slog.New(slog.DiscardHandler),
+		Requests: db, Admin: db, Systems: systems,
+		Tester: syncsvc.TestersByType{portal.SystemAD: &ad.Tester{Secrets: systems}, portal.SystemEntra: &entra.Tester{Secrets: systems}}, Logger: slog.New(slog.DiscardHandler),
 		Sync: engine, HR: hrs, Methods: postgres.NewMethodStore(db, sealer)}
 	h := s.Handler()
 	srv := httptest.NewServer(h)
@@ -304,4 +308,83 @@ func TestConnectedSystemsForbiddenToOthers(t *testing.T) {
 	found, err := systems.FindConnectedSystem(ctx, saved.ID)
 	require.NoError(t, err)
 	require.Equal(t, "Corp", found.Name, "nothing changed")
+}
+
+// TestEntraConnectedSystem creates, tests and edits an Entra ID system
+// against the Graph simulator: the client secret is sealed and never shown,
+// and a failed test shows the identity platform's own words.
+func TestEntraConnectedSystem(t *testing.T) {
+	t.Parallel()
+	const (
+		tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+		client = "0a1b2c3d-0000-4000-8000-0000000000aa"
+		secret = "Web~Entra~Secret.1"
+	)
+	sim := graphsim.New(graphsim.Config{TenantID: tenant, ClientID: client, ClientSecret: secret, VerifiedDomains: []string{"contoso.com"}})
+	gs := httptest.NewServer(sim.Handler())
+	t.Cleanup(gs.Close)
+	tb, systems := setupConnected(t, testSealer(t))
+	c := tb.client(t)
+	c.mustSignIn("ada")
+	fields := func(kv ...string) url.Values {
+		f := c.form("type", "entra", "name", "Contoso Entra", "tenant_id", tenant, "client_id", client, "bind_password", secret,
+			"verified_domains", "contoso.com", "authority_url", gs.URL, "graph_url", gs.URL+"/v1.0", "enabled", "on",
+			"deletion_threshold", "500", "delta_minutes", "5")
+		for i := 0; i+1 < len(kv); i += 2 {
+			f.Set(kv[i], kv[i+1])
+		}
+		return f
+	}
+	_, body := c.get("/admin/connected-systems/new?type=entra")
+	require.Contains(t, body, `name="tenant_id"`)
+	require.Contains(t, body, "Client secret")
+
+	for _, tc := range []struct {
+		kv   []string
+		want string
+	}{
+		{[]string{"tenant_id", "contoso"}, "Give the tenant ID"},
+		{[]string{"graph_url", "http://graph.example.com/v1.0"}, "must use https://"},
+		{[]string{"verified_domains", "not a domain!"}, "is not a domain name"},
+		{[]string{"write_budget", "lots"}, "The write budget must be a whole number"},
+	} {
+		resp, body := c.post("/admin/connected-systems", fields(tc.kv...))
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, tc.want)
+		require.Contains(t, body, tc.want)
+		requireNoSecret(t, body, secret)
+	}
+
+	// Test connection: the wrong secret in the identity platform's words.
+	resp, body := c.post("/admin/connected-systems/test", fields("bind_password", "wrong-secret"))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "Connection test failed")
+	require.Contains(t, body, "AADSTS7000215")
+	_, body = c.post("/admin/connected-systems/test", fields("verified_domains", "fabrikam.com"))
+	require.Contains(t, body, "fabrikam.com is not a verified domain of the tenant")
+	_, body = c.post("/admin/connected-systems/test", fields())
+	require.Contains(t, body, "Connection test passed: Tessera signed in to the tenant", body)
+	requireNoSecret(t, body, secret)
+
+	resp, _ = c.post("/admin/connected-systems", fields())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	list, err := systems.ListConnectedSystems(context.Background())
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	sys := list[0]
+	require.Equal(t, portal.SystemEntra, sys.Type)
+	require.Equal(t, []string{"contoso.com"}, sys.Entra.VerifiedDomains)
+	_, body = c.get("/admin/connected-systems/" + sys.ID)
+	require.Contains(t, body, "A secret is saved and never shown.")
+	requireNoSecret(t, body, secret)
+	_, body = c.get("/admin/connected-systems")
+	require.Contains(t, body, "Entra ID over Microsoft Graph")
+
+	// A saved system is tested with its sealed secret.
+	f := fields("bind_password", "")
+	_, body = c.post("/admin/connected-systems/"+sys.ID+"/test", f)
+	require.Contains(t, body, "Connection test passed", body)
+	// ... but never sent to another Graph host.
+	_, body = c.post("/admin/connected-systems/"+sys.ID+"/test", fields("bind_password", "", "graph_url", "https://graph.example.com/v1.0"))
+	require.Contains(t, body, "type the bind password again")
+	requireNoSecret(t, body, secret)
 }

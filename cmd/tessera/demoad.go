@@ -35,13 +35,20 @@ func demoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Lo
 	dc, err := sambadc.StartIn(filepath.Join(cfg.DataDir, "samba"), logf)
 	if err != nil {
 		fmt.Fprint(out, demoADNotStarted(err))
+		// The simulated Entra tenant runs without AD: cloud-only users.
+		demoEntra(ctx, cfg, pool, logger, out, "")
 		return
 	}
 	defer dc.Stop()
-	if err := configureDemoAD(ctx, cfg, pool, logger, dc, out); err != nil && ctx.Err() == nil {
+	sys, err := configureDemoAD(ctx, cfg, pool, logger, dc, out)
+	if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(out, "demo AD: %v\n", portal.ErrorMessageOr(err))
 	}
-	<-ctx.Done()
+	anchor := ""
+	if err == nil {
+		anchor = sys.ID // Entra users are anchored by their AD objectGUID
+	}
+	demoEntra(ctx, cfg, pool, logger, out, anchor)
 }
 
 // demoADNotStarted tells why the demo AD did not start, in the words of the
@@ -52,23 +59,23 @@ func demoADNotStarted(err error) string {
 		"demo AD: after fixing that, run `make run` again (`TESSERA_DEMO_AD=off make run` goes without it)\n"
 }
 
-func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, dc *sambadc.DC, out io.Writer) error {
+func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Logger, dc *sambadc.DC, out io.Writer) (*portal.ConnectedSystem, error) {
 	conn, err := ldap.DialURL(dc.LDAPSURL, ldap.DialWithTLSConfig(dc.TLSConfig()))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	if err := conn.Bind(dc.AdminUPN, dc.AdminPassword); err != nil {
-		return err
+		return nil, err
 	}
 	add := ldap.NewAddRequest(demoOU, nil)
 	add.Attribute("objectClass", []string{"organizationalUnit"})
 	if err := conn.Add(add); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-		return fmt.Errorf("create %s: %w", demoOU, err)
+		return nil, fmt.Errorf("create %s: %w", demoOU, err)
 	}
 	ca, err := os.ReadFile(dc.CAFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	db := postgres.New(pool)
 	systems := postgres.NewConnectedSystems(db, cfg.Sealer)
@@ -82,7 +89,7 @@ func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger
 	}
 	list, err := systems.ListConnectedSystems(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var sys *portal.ConnectedSystem
 	for i := range list {
@@ -92,14 +99,14 @@ func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger
 			have := list[i]
 			have.Hosts, have.CACertPEM, have.BindPassword = want.Hosts, want.CACertPEM, want.BindPassword
 			if sys, err = systems.UpdateConnectedSystem(ctx, admin, have); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	first := sys == nil
 	if first {
 		if sys, err = systems.CreateConnectedSystem(ctx, admin, want); err != nil {
-			return err
+			return nil, err
 		}
 		base := demoOU
 		u := syncsvc.DefaultUserRule(sys.ID, dc.BaseDN)
@@ -108,27 +115,27 @@ func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger
 		g.DNTemplate = "CN={name},OU=Groups," + base
 		for _, r := range []syncsvc.SyncRule{u, g} {
 			if err := engine.SaveSyncRule(ctx, admin, r); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	fmt.Fprintf(out, "demo AD: Samba AD DC at %s (%s / %s), connected system %q\n", dc.LDAPSURL, dc.AdminUPN, dc.AdminPassword, demoADName)
 	if !first {
-		return nil // the scheduled delta cycles take it from here
+		return sys, nil // the scheduled delta cycles take it from here
 	}
 	fmt.Fprintln(out, "demo AD: exporting the demo organisation (full import, full sync, export) ...")
 	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
 		run, err := engine.Run(ctx, sys.ID, p, syncsvc.RunOptions{Trigger: "cli"})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if run.Status == "failed" {
-			return errors.New(run.Message)
+			return nil, errors.New(run.Message)
 		}
 		if p == syncsvc.Export {
 			fmt.Fprintf(out, "demo AD: exported %d objects (%d errors) in %s; approved changes now reach AD at once\n",
 				run.Counts.Adds+run.Counts.Updates, run.Counts.Errors, run.FinishedAt.Sub(run.StartedAt).Round(1e6))
 		}
 	}
-	return nil
+	return sys, nil
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/entra"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
 	"github.com/tessera-idm/tessera/web"
 	"github.com/tessera-idm/tessera/workflow"
@@ -406,8 +407,8 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg, MetricsElsewhere: cfg.MetricsListen != "",
 		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
 		Methods: postgres.NewMethodStore(db, cfg.Sealer), Codes: codes,
-		Directory: directory, Systems: systems, Tester: &ad.Tester{Secrets: systems}, Sync: engine, HR: hrs,
-		Passwords: db, Accounts: accounts,
+		Directory: directory, Systems: systems, Tester: syncsvc.TestersByType{portal.SystemAD: &ad.Tester{Secrets: systems}, portal.SystemEntra: &entra.Tester{Secrets: systems}},
+		Sync: engine, HR: hrs, Passwords: db, Accounts: accounts,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)

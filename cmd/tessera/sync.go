@@ -16,19 +16,19 @@ import (
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/entra"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
 )
 
 // newEngine builds the sync engine over the portal's database.
 func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems, logger *slog.Logger) *syncsvc.Engine {
-	adOpen, hrOpen := ad.Opener(systems), hr.Opener(pool)
-	open := func(ctx context.Context, sys portal.ConnectedSystem) (syncsvc.Connector, error) {
-		if sys.Type == portal.SystemHR {
-			return hrOpen(ctx, sys)
-		}
-		return adOpen(ctx, sys)
-	}
-	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: open, Logger: logger, Dynamic: postgres.New(pool), Requests: postgres.New(pool)}
+	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: openers(pool, systems), Logger: logger, Dynamic: postgres.New(pool), Requests: postgres.New(pool)}
+}
+
+// openers opens each connected system with its type's connector.
+func openers(pool *pgxpool.Pool, systems *postgres.ConnectedSystems) syncsvc.Opener {
+	return syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(systems), portal.SystemEntra: entra.Opener(systems),
+		portal.SystemHR: hr.Opener(pool)})
 }
 
 const syncUsage = `Usage:

@@ -53,13 +53,13 @@ func requireSystemsAdmin(v portal.Viewer) error {
 func (s *ConnectedSystems) CanSealSecrets() bool { return s.sealer != nil }
 
 const connectedSelect = `SELECT id, name, type, hosts, port, tls_mode, ca_cert_pem, bind_user, base_dn, ous,
-	enabled, staging, deletion_threshold, delta_interval, created_at, updated_at FROM connected_systems`
+	enabled, staging, deletion_threshold, delta_interval, entra, created_at, updated_at FROM connected_systems`
 
 func scanConnected(row pgx.Row) (portal.ConnectedSystem, error) {
 	var c portal.ConnectedSystem
 	var interval int
 	err := row.Scan(&c.ID, &c.Name, &c.Type, &c.Hosts, &c.Port, &c.TLSMode, &c.CACertPEM, &c.BindUser, &c.BaseDN,
-		&c.OUs, &c.Enabled, &c.Staging, &c.DeletionThreshold, &interval, &c.CreatedAt, &c.UpdatedAt)
+		&c.OUs, &c.Enabled, &c.Staging, &c.DeletionThreshold, &interval, &c.Entra, &c.CreatedAt, &c.UpdatedAt)
 	c.DeltaInterval = time.Duration(interval) * time.Second
 	c.HasPassword = true // the column is NOT NULL
 	return c, err
@@ -122,10 +122,10 @@ func (s *ConnectedSystems) CreateConnectedSystem(ctx context.Context, v portal.V
 	var saved *portal.ConnectedSystem
 	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO connected_systems (id, name, type, hosts, port, tls_mode, ca_cert_pem, bind_user,
-				bind_password_sealed, base_dn, ous, enabled, staging, deletion_threshold, delta_interval)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+				bind_password_sealed, base_dn, ous, enabled, staging, deletion_threshold, delta_interval, entra)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			id, c.Name, string(c.Type), c.Hosts, c.Port, string(c.TLSMode), c.CACertPEM, c.BindUser, sealed, c.BaseDN,
-			textArray(c.OUs), c.Enabled, c.Staging, c.DeletionThreshold, int(c.DeltaInterval/time.Second))
+			textArray(c.OUs), c.Enabled, c.Staging, c.DeletionThreshold, int(c.DeltaInterval/time.Second), c.Entra)
 		if isUniqueViolation(err) {
 			return connectedNameTaken(c.Name)
 		} else if err != nil {
@@ -179,10 +179,10 @@ func (s *ConnectedSystems) UpdateConnectedSystem(ctx context.Context, v portal.V
 		// COALESCE keeps the sealed password when no new one is given.
 		_, err = tx.Exec(ctx, `UPDATE connected_systems SET name = $2, type = $3, hosts = $4, port = $5, tls_mode = $6,
 				ca_cert_pem = $7, bind_user = $8, bind_password_sealed = coalesce($9, bind_password_sealed), base_dn = $10,
-				ous = $11, enabled = $12, staging = $13, deletion_threshold = $14, delta_interval = $15, updated_at = now()
+				ous = $11, enabled = $12, staging = $13, deletion_threshold = $14, delta_interval = $15, entra = $16, updated_at = now()
 			WHERE id = $1`,
 			c.ID, c.Name, string(c.Type), c.Hosts, c.Port, string(c.TLSMode), c.CACertPEM, c.BindUser, sealed, c.BaseDN,
-			textArray(c.OUs), c.Enabled, c.Staging, c.DeletionThreshold, int(c.DeltaInterval/time.Second))
+			textArray(c.OUs), c.Enabled, c.Staging, c.DeletionThreshold, int(c.DeltaInterval/time.Second), c.Entra)
 		if isUniqueViolation(err) {
 			return connectedNameTaken(c.Name)
 		} else if err != nil {
@@ -266,5 +266,6 @@ func connectedDetails(c *portal.ConnectedSystem) map[string]any {
 		"name": c.Name, "type": string(c.Type), "hosts": textArray(c.Hosts), "port": c.Port, "tls_mode": string(c.TLSMode),
 		"ca_sha256": ca, "bind_user": c.BindUser, "base_dn": c.BaseDN, "ous": textArray(c.OUs), "enabled": c.Enabled,
 		"staging": c.Staging, "deletion_threshold": c.DeletionThreshold, "delta_interval_s": int(c.DeltaInterval / time.Second),
+		"entra": c.Entra,
 	}
 }

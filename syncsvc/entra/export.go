@@ -18,7 +18,7 @@ const (
 	// SourceAnchorAttribute carries the AD objectGUID of a new user; the
 	// connector writes its base64 as onPremisesImmutableId at creation and
 	// never changes it after.
-	SourceAnchorAttribute = "sourceAnchor"
+	SourceAnchorAttribute = syncsvc.SourceAnchorAttribute
 	immutableIDProperty   = "onPremisesImmutableId"
 )
 

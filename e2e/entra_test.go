@@ -1,0 +1,133 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/entra"
+	"github.com/tessera-idm/tessera/syncsvc/entra/graphsim"
+)
+
+// entraSetup is an AD system on Samba and a simulated Entra tenant
+// anchored in it, with one engine over both.
+type entraSetup struct {
+	ad     *harness.ADSystem
+	sim    *graphsim.Server
+	entra  *portal.ConnectedSystem
+	engine *syncsvc.Engine
+	secret string
+}
+
+const (
+	e2eTenant = "4d1c2b3a-0000-4000-8000-000000000001"
+	e2eClient = "4d1c2b3a-0000-4000-8000-000000000002"
+)
+
+func newEntraSetup(t *testing.T, dc *harness.SambaDC, db *postgres.DB, name string, sim graphsim.Config) *entraSetup {
+	t.Helper()
+	ctx := context.Background()
+	s := &entraSetup{ad: harness.NewADSystem(t, db, dc, name), secret: "e2e~" + name}
+	sim.TenantID, sim.ClientID, sim.ClientSecret = e2eTenant, e2eClient, s.secret
+	sim.InitialDomain, sim.VerifiedDomains = "e2e.onmicrosoft.com", []string{"tessera.test"}
+	s.sim = graphsim.New(sim)
+	srv := httptest.NewServer(s.sim.Handler())
+	t.Cleanup(srv.Close)
+	var err error
+	s.entra, err = s.ad.Systems.CreateConnectedSystem(ctx, s.ad.Admin, portal.ConnectedSystem{Name: "Entra " + name,
+		Type: portal.SystemEntra, BindPassword: s.secret, Enabled: true, Entra: portal.EntraSettings{TenantID: e2eTenant,
+			ClientID: e2eClient, AuthorityURL: srv.URL, GraphURL: srv.URL + "/v1.0", AnchorSystemID: s.ad.System.ID}})
+	require.NoError(t, err)
+	s.engine = &syncsvc.Engine{Pool: db.Pool, Systems: s.ad.Systems, Requests: db, Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{
+		portal.SystemAD: ad.Opener(s.ad.Systems), portal.SystemEntra: entra.Opener(s.ad.Systems)})}
+	return s
+}
+
+func (s *entraSetup) run(t *testing.T, sys *portal.ConnectedSystem, profiles ...syncsvc.RunProfile) *syncsvc.Run {
+	t.Helper()
+	var run *syncsvc.Run
+	for _, p := range profiles {
+		var err error
+		run, err = s.engine.Run(context.Background(), sys.ID, p, syncsvc.RunOptions{})
+		require.NoError(t, err)
+		require.Equal(t, "succeeded", run.Status, "%s of %s: %s", p, sys.Name, run.Message)
+	}
+	return run
+}
+
+// open connects to the simulated tenant as the engine does.
+func (s *entraSetup) open(t *testing.T) *entra.Connector {
+	t.Helper()
+	c, err := entra.OpenSystem(context.Background(), *s.entra, s.secret)
+	require.NoError(t, err)
+	return c
+}
+
+// TestEntraAnchoredInAD: people created in the portal are exported to AD,
+// and only then to Entra ID, where each one's onPremisesImmutableId is the
+// base64 of their AD objectGUID; an expired delta token is answered by a
+// full import that also sees what was deleted meanwhile.
+func TestEntraAnchoredInAD(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dc := harness.Samba(t)
+	pool := harness.Pool(t, harness.DatabaseURL(t))
+	db := postgres.New(pool)
+	name := fmt.Sprintf("ent%d", time.Now().UnixNano()%1e6)
+	s := newEntraSetup(t, dc, db, name, graphsim.Config{PageSize: 2})
+	_, err := pool.Exec(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
+		SELECT $1 || n, 'E' || n, 'Eve', 'Number ' || n, 'Eve Number ' || n FROM generate_series(1, 3) n`, name)
+	require.NoError(t, err)
+	syncRules(t, s.engine, s.ad, dc.BaseDN)
+	u := entra.DefaultUserRule(s.entra.ID, "tessera.test")
+	u.Scope = fmt.Sprintf("person.accountName.startsWith(%q)", name)
+	require.NoError(t, s.engine.SaveSyncRule(ctx, s.ad.Admin, u))
+
+	// Before AD has them, their Entra accounts wait: nothing to export.
+	s.run(t, s.entra, syncsvc.FullImport, syncsvc.FullSync)
+	run := s.run(t, s.entra, syncsvc.Export)
+	require.Zero(t, run.Counts.Adds, "no Entra account before the AD anchor exists")
+
+	s.run(t, s.ad.System, syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export)
+	s.run(t, s.entra, syncsvc.FullSync)
+	run = s.run(t, s.entra, syncsvc.Export)
+	require.Equal(t, 3, run.Counts.Adds, run.Message)
+	s.run(t, s.entra, syncsvc.DeltaImport)
+
+	reader := dc.Dial(t)
+	res, err := reader.Search(ldap.NewSearchRequest(s.ad.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(&(objectClass=user)(employeeID=E*))", []string{"sAMAccountName", "objectGUID"}, nil))
+	require.NoError(t, err)
+	require.Len(t, res.Entries, 3)
+	conn := s.open(t)
+	for _, e := range res.Entries {
+		guid, err := ad.GUIDString(e.GetRawAttributeValue("objectGUID"))
+		require.NoError(t, err)
+		want, err := entra.ImmutableID(guid)
+		require.NoError(t, err)
+		o, err := conn.Read(ctx, "", entra.UserDN(e.GetAttributeValue("sAMAccountName")+"@tessera.test"))
+		require.NoError(t, err)
+		require.Equal(t, []string{want}, o.Attributes["onPremisesImmutableId"], "the AD objectGUID, base64 in .NET byte order")
+		require.Equal(t, []string{"true"}, o.Attributes["accountEnabled"])
+	}
+
+	// Seven days pass without a delta import: the token has expired, and
+	// a user deleted meanwhile must not linger in the connector space.
+	victim := entra.UserDN(name + "1@tessera.test")
+	require.NoError(t, conn.Export(ctx, []syncsvc.ExportChange{{Op: syncsvc.ExportDelete, DN: victim}})[0].Err)
+	s.sim.ExpireDeltaTokens()
+	s.run(t, s.entra, syncsvc.DeltaImport)
+	var left int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL", s.entra.ID).Scan(&left))
+	require.Equal(t, 2, left, "the full import that answered the expired token saw the deletion")
+}
