@@ -22,6 +22,7 @@ var hrNotices = map[string]string{
 	"saved":     "The settings were saved.",
 	"applying":  "The file is being applied: the people it changes go to the other systems as soon as it is done.",
 	"discarded": "The file was discarded; nothing was applied.",
+	"revoked":   "The token was revoked: requests that carry it are refused from now on.",
 }
 
 func (a *adminPages) hrRoutes(r chi.Router) {
@@ -40,6 +41,8 @@ func (a *adminPages) hrRoutes(r chi.Router) {
 		r.Get("/hr/{id}", a.handleHRSource)
 		r.Post("/hr/{id}", a.handleSaveHRSource)
 		r.Post("/hr/{id}/upload", a.handleHRUpload)
+		r.Post("/hr/{id}/tokens", a.handleHRTokenCreate)
+		r.Post("/hr/{id}/tokens/{token}/revoke", a.handleHRTokenRevoke)
 		r.Get("/hr/uploads/{upload}", a.handleHRUploadPage)
 		r.Post("/hr/uploads/{upload}/apply", a.handleHRDecide)
 		r.Post("/hr/uploads/{upload}/discard", a.handleHRDecide)
@@ -91,6 +94,11 @@ func (a *adminPages) renderHRSource(w http.ResponseWriter, r *http.Request, stat
 		a.Error(w, r, err)
 		return
 	}
+	if f.Tokens, err = a.HR.Tokens(r.Context(), f.ID); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f.BulkURL = strings.TrimSuffix(a.Config.BaseURL, "/") + "/scim/v2/bulkUpload"
 	renderStatus(w, r, status, view.HRSourcePage(a.page(r, f.Name, "admin-hr"), f, uploads))
 }
 
@@ -191,4 +199,37 @@ func (a *adminPages) handleHRDecide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/admin/hr/uploads/"+strconv.FormatInt(id, 10)+"?notice="+notice, http.StatusSeeOther)
+}
+
+func (a *adminPages) handleHRTokenCreate(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	set, name, err := a.HR.Settings(r.Context(), id)
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f := view.HRSourceForm{ID: id, Name: name, Settings: set}
+	token, err := a.HR.CreateToken(r.Context(), viewer(r), id, input(r).Get("name"))
+	if err != nil {
+		if portal.ErrorCode(err) != portal.EINVALID {
+			a.Error(w, r, err)
+			return
+		}
+		f.Error = portal.ErrorMessage(err)
+		a.renderHRSource(w, r, http.StatusBadRequest, f)
+		return
+	}
+	// Shown on this response only, never through a redirect's URL.
+	w.Header().Set("Cache-Control", "no-store")
+	f.NewToken = token
+	a.renderHRSource(w, r, http.StatusOK, f)
+}
+
+func (a *adminPages) handleHRTokenRevoke(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := a.HR.RevokeToken(r.Context(), viewer(r), id, chi.URLParam(r, "token")); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/hr/"+url.PathEscape(id)+"?notice=revoked", http.StatusSeeOther)
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -20,6 +21,26 @@ import (
 	"github.com/tessera-idm/tessera/web"
 	"github.com/tessera-idm/tessera/workflow"
 )
+
+// setupHR serves the portal with the HR service and River's workers, on a
+// seeded database, as cmd/tessera wires them (no AD).
+func setupHR(t *testing.T) (*testBundle, *pgxpool.Pool) {
+	t.Helper()
+	pool := harness.Pool(t, harness.SeededDatabaseURL(t, testPeople))
+	db := postgres.New(pool)
+	org, err := demo.Generate(testPeople)
+	require.NoError(t, err)
+	systems := postgres.NewConnectedSystems(db, nil)
+	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: hr.Opener(pool), Logger: slog.New(slog.DiscardHandler), Requests: db, Dynamic: db}
+	svc := &hr.Service{Pool: pool, Engine: engine, Logger: slog.New(slog.DiscardHandler)}
+	svc.Queue = workflow.HRApplyQueue(harness.StartWorkersWith(t, db, workflow.Deps{HR: svc, Sync: engine}))
+	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
+		Requests: db, Admin: db, Systems: systems, Logger: slog.New(slog.DiscardHandler), Sync: engine, HR: svc}
+	h := s.Handler()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &testBundle{srv: srv, handler: h, db: db, org: org}, pool
+}
 
 // upload posts a file in a multipart form, as a browser's file input does.
 func (c *client) upload(path, field, filename string, content []byte) (*http.Response, string) {
@@ -43,21 +64,7 @@ func (c *client) upload(path, field, filename string, content []byte) (*http.Res
 // it: River's worker brings the joiner into the portal.
 func TestHRUploadPreviewAndApply(t *testing.T) {
 	t.Parallel()
-	pool := harness.Pool(t, harness.SeededDatabaseURL(t, testPeople))
-	db := postgres.New(pool)
-	org, err := demo.Generate(testPeople)
-	require.NoError(t, err)
-	systems := postgres.NewConnectedSystems(db, nil)
-	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: hr.Opener(pool), Logger: slog.New(slog.DiscardHandler), Requests: db, Dynamic: db}
-	svc := &hr.Service{Pool: pool, Engine: engine, Logger: slog.New(slog.DiscardHandler)}
-	svc.Queue = workflow.HRApplyQueue(harness.StartWorkersWith(t, db, workflow.Deps{HR: svc, Sync: engine}))
-	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
-		Requests: db, Admin: db, Systems: systems, Logger: slog.New(slog.DiscardHandler), Sync: engine, HR: svc}
-	h := s.Handler()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	tb := &testBundle{srv: srv, handler: h, db: db, org: org}
-
+	tb, pool := setupHR(t)
 	var known string // a seeded person's employee ID
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT employee_id FROM people WHERE employee_id IS NOT NULL LIMIT 1").Scan(&known))
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -185,6 +186,9 @@ type formInput struct {
 	// not text yet (an HR file may be Latin-1), and what reads them
 	// checks them as it decodes them.
 	files map[string]inputFile
+	// body is a SCIM request's JSON body, read whole; what reads it
+	// checks it as it decodes it.
+	body []byte
 	// trimmed names the fields whose spaces at either end were removed.
 	trimmed []string
 }
@@ -205,6 +209,25 @@ func fileInput(r *http.Request, name string) (content []byte, filename string, o
 		}
 	}
 	return nil, "", false
+}
+
+// jsonBody returns the SCIM request body r carried as application/scim+json;
+// ok is false when it carried none of that type.
+func jsonBody(r *http.Request) (body []byte, ok bool) {
+	if in, found := r.Context().Value(inputKey{}).(*formInput); found && in.body != nil {
+		return in.body, true
+	}
+	return nil, false
+}
+
+// scimPath reports whether a path is the SCIM endpoint's, whose body is
+// JSON rather than a form.
+func scimPath(path string) bool { return strings.HasPrefix(path, "/scim/") }
+
+// isSCIMJSON reports whether a Content-Type is SCIM's media type.
+func isSCIMJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/scim+json"
 }
 
 // maxUploadBytes bounds a multipart form: the largest file is an HR file.
@@ -276,9 +299,18 @@ func decodeInput(w http.ResponseWriter, r *http.Request) (*formInput, error) {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	var err error
-	if multipart {
+	var body []byte
+	switch {
+	case multipart:
 		err = r.ParseMultipartForm(maxFormBytes)
-	} else {
+	case scimPath(r.URL.Path) && r.Method == http.MethodPost && isSCIMJSON(r.Header.Get("Content-Type")) && r.Body != nil:
+		if body, err = io.ReadAll(r.Body); err == nil {
+			err = r.ParseForm() // the query alone: the body is not a form
+		}
+		if body == nil {
+			body = []byte{}
+		}
+	default:
 		err = r.ParseForm()
 	}
 	if err != nil {
@@ -288,7 +320,7 @@ func decodeInput(w http.ResponseWriter, r *http.Request) (*formInput, error) {
 		}
 		return nil, &badInput{http.StatusBadRequest, "The form or the address could not be read: it is not encoded as a browser encodes it."}
 	}
-	in := &formInput{values: make(url.Values, len(r.Form))}
+	in := &formInput{values: make(url.Values, len(r.Form)), body: body}
 	if multipart && r.MultipartForm != nil {
 		in.files = map[string]inputFile{}
 		for name, fhs := range r.MultipartForm.File {

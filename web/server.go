@@ -135,6 +135,7 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/static/*", static.Handler())
 	r.Get("/favicon.ico", static.Favicon)
 
+	s.scimRoutes(r)
 	r.Group(func(r chi.Router) {
 		r.Use(s.loadSession, s.readInput, s.csrf)
 		r.Get("/signin", s.handleSignInPage)
