@@ -114,4 +114,3 @@ func scimStatus(u *hr.Upload) map[string]any {
 		"users": u.Rows, "joiners": u.Joiners, "movers": u.Movers, "leavers": u.Leavers,
 		"refused": refused, "message": u.Message}
 }
-
