@@ -62,6 +62,9 @@ type Server struct {
 
 	mu         sync.Mutex
 	users      map[string]*object // by id, live and soft-deleted
+	byUPN      map[string]*object // live users by lower-case userPrincipalName
+	byImmID    map[string]*object // live users by onPremisesImmutableId
+	deleted    map[string]*object // soft-deleted users by id
 	groups     map[string]*object
 	tombstones []tombstone // objects gone for good, for delta
 	seq        int64       // change counter, for delta
@@ -86,6 +89,8 @@ type object struct {
 	password string
 	// restoreGroups are the groups a deleted user was a member of.
 	restoreGroups []string
+	// indexed are the keys a user is indexed under (index).
+	indexedUPN, indexedImmID string
 }
 
 type memberState struct {
@@ -113,7 +118,8 @@ func New(cfg Config) *Server {
 	if cfg.InitialDomain == "" {
 		cfg.InitialDomain = "contoso.onmicrosoft.com"
 	}
-	return &Server{cfg: cfg, users: map[string]*object{}, groups: map[string]*object{}, tokens: map[string]time.Time{}}
+	return &Server{cfg: cfg, users: map[string]*object{}, groups: map[string]*object{}, tokens: map[string]time.Time{},
+		byUPN: map[string]*object{}, byImmID: map[string]*object{}, deleted: map[string]*object{}}
 }
 
 func (s *Server) now() time.Time {
@@ -209,4 +215,29 @@ func (s *Server) touch(o *object) {
 		o.created = s.seq
 	}
 	o.mark(s.seq)
+}
+
+// index files a user under its UPN and immutable ID while it is live, and
+// among the deleted while it is soft-deleted; called after every change.
+func (s *Server) index(u *object) {
+	if s.byUPN[u.indexedUPN] == u {
+		delete(s.byUPN, u.indexedUPN)
+	}
+	if s.byImmID[u.indexedImmID] == u {
+		delete(s.byImmID, u.indexedImmID)
+	}
+	u.indexedUPN, u.indexedImmID = "", ""
+	delete(s.deleted, u.id)
+	switch {
+	case s.users[u.id] != u:
+	case u.deletedAt != nil:
+		s.deleted[u.id] = u
+	default:
+		u.indexedUPN = strings.ToLower(str(u.props["userPrincipalName"]))
+		s.byUPN[u.indexedUPN] = u
+		if imm := str(u.props["onPremisesImmutableId"]); imm != "" {
+			u.indexedImmID = imm
+			s.byImmID[imm] = u
+		}
+	}
 }

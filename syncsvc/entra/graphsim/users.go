@@ -199,21 +199,11 @@ func strongPassword(pw string, weakAllowed bool) bool {
 // (ignoring case): a deleted user's UPN can be taken, and its restore
 // then conflicts.
 func (s *Server) userByUPN(upn string) *object {
-	for _, u := range s.users {
-		if u.deletedAt == nil && strings.EqualFold(str(u.props["userPrincipalName"]), upn) {
-			return u
-		}
-	}
-	return nil
+	return s.byUPN[strings.ToLower(upn)]
 }
 
 func (s *Server) userByImmutableID(id string) *object {
-	for _, u := range s.users {
-		if u.deletedAt == nil && str(u.props["onPremisesImmutableId"]) == id {
-			return u
-		}
-	}
-	return nil
+	return s.byImmID[id]
 }
 
 func str(v any) string {
@@ -251,6 +241,7 @@ func (s *Server) createUser(q *request) answer {
 	u.props["createdDateTime"] = q.now.UTC().Format(time.RFC3339)
 	s.users[u.id] = u
 	s.touch(u)
+	s.index(u)
 	body := project(u, "user", defaultUserProps)
 	body["@odata.context"] = q.base + "/$metadata#users/$entity"
 	return answer{status: http.StatusCreated, body: body}
@@ -303,6 +294,7 @@ func (s *Server) updateUser(q *request, key string) answer {
 		u.props[k] = v
 	}
 	s.touch(u)
+	s.index(u)
 	return answer{status: http.StatusNoContent}
 }
 
@@ -316,6 +308,7 @@ func (s *Server) deleteUser(q *request, key string) answer {
 	u.deletedAt = &t
 	u.props["deletedDateTime"] = t.UTC().Format(time.RFC3339)
 	s.touch(u)
+	s.index(u)
 	// Its memberships show as removed; a restore brings them back.
 	for _, g := range s.groups {
 		if ms, ok := g.members[u.id]; ok && ms.present {
@@ -330,15 +323,19 @@ func (s *Server) deleteUser(q *request, key string) answer {
 
 // purgeExpired deletes for good the users deleted more than 30 days ago.
 func (s *Server) purgeExpired(now time.Time) {
-	for id, u := range s.users {
-		if u.deletedAt != nil && now.Sub(*u.deletedAt) > retention {
+	for id, u := range s.deleted {
+		if now.Sub(*u.deletedAt) > retention {
 			s.purgeUser(id)
 		}
 	}
 }
 
 func (s *Server) purgeUser(id string) {
+	u := s.users[id]
 	delete(s.users, id)
+	if u != nil {
+		s.index(u)
+	}
 	s.seq++
 	s.tombstones = append(s.tombstones, tombstone{kind: "users", id: id, seq: s.seq})
 	for _, g := range s.groups {
@@ -355,10 +352,8 @@ func (s *Server) listDeleted(q *request) answer {
 		sel = append(sel, "deletedDateTime")
 	}
 	var ids []string
-	for id, u := range s.users {
-		if u.deletedAt != nil {
-			ids = append(ids, id)
-		}
+	for id := range s.deleted {
+		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	return s.page(q, "directory/deletedItems/microsoft.graph.user", ids, func(id string) map[string]any { return project(s.users[id], "user", sel) })
@@ -387,6 +382,7 @@ func (s *Server) restore(q *request, id string) answer {
 	u.deletedAt = nil
 	delete(u.props, "deletedDateTime")
 	s.touch(u)
+	s.index(u)
 	for _, gid := range u.restoreGroups {
 		if g := s.groups[gid]; g != nil {
 			s.seq++
