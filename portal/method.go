@@ -220,19 +220,6 @@ type CodeMailer interface {
 	SendCode(ctx context.Context, m CodeMail) error
 }
 
-// Registration policy, until the password settings of Administration →
-// Passwords say otherwise.
-const (
-	// DefaultMethodsRequired is how many methods a person is asked to
-	// register; staff are always asked for StaffMethodsRequired.
-	DefaultMethodsRequired = 1
-	StaffMethodsRequired   = 2
-	// DefaultReconfirmInterval is how long registered methods count as
-	// current before Home asks the person to check them (Entra's
-	// recommended 90–180 days).
-	DefaultReconfirmInterval = 180 * 24 * time.Hour
-)
-
 // NewCode returns a random code of CodeDigits decimal digits.
 func NewCode() string {
 	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(CodeDigits), nil)

@@ -76,7 +76,7 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 		s.renderSignIn(w, r, http.StatusForbidden, f)
 		return
 	}
-	s.startSession(w, r, personID, "ldap", f.Next)
+	s.startSession(w, r, personID, "ldap", f.Next, "")
 }
 
 func (s *Server) directoryMatch() string {

@@ -29,6 +29,11 @@ type OIDCConfig struct {
 	// upn, account_name or employee_id.
 	MatchAttribute string
 	Scopes         []string
+	// MFAAMR are the amr claim values (RFC 8176) that count as the staff
+	// second factor, e.g. "mfa", "otp", "hwk" (TESSERA_OIDC_MFA_AMR).
+	MFAAMR []string
+	// MFAACR are the acr claim values that do (TESSERA_OIDC_MFA_ACR).
+	MFAACR []string
 }
 
 // Enabled reports whether OIDC sign-in is configured.
@@ -195,7 +200,11 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, portal.ErrorMessage(err))
 		return
 	}
-	s.startSession(w, r, personID, "oidc", flow.ReturnTo)
+	second := ""
+	if s.Config.OIDC.SecondFactorClaims(claims) {
+		second = "oidc"
+	}
+	s.startSession(w, r, personID, "oidc", flow.ReturnTo, second)
 }
 
 // oidcUserInfoClaims adds to claims the UserInfo claims that the ID token

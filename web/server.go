@@ -35,6 +35,10 @@ type Config struct {
 	// Forwarded header names the client (TESSERA_TRUSTED_PROXIES); from
 	// any other peer those headers are ignored.
 	TrustedProxies []netip.Prefix
+	// StaffSecondFactor makes administrators and helpdesk agents who sign
+	// in with a password also give a code from an authenticator app or a
+	// passkey (TESSERA_STAFF_SECOND_FACTOR, on unless the demo relaxes it).
+	StaffSecondFactor bool
 	// DeviceKey signs the device cookies that let a browser that signed in
 	// as a person before keep a sign-in budget of its own; derived from
 	// TESSERA_SECRET_KEY. Empty: a random key of this process.
@@ -155,7 +159,11 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/password/reset/check", s.handlePasswordCheck)
 
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireSignIn)
+			r.Use(s.requireSignIn, s.requireSecondFactor)
+			r.Get("/signin/verify", s.handleSecondFactorPage)
+			r.Post("/signin/verify", s.handleSecondFactorTOTP)
+			r.Post("/signin/verify/passkey/begin", s.handleSecondFactorPasskeyBegin)
+			r.Post("/signin/verify/passkey", s.handleSecondFactorPasskey)
 			r.Get("/", s.handleHome)
 			r.Get("/people", s.handlePeople)
 			r.Get("/people/{id}", s.handleProfile)

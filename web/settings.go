@@ -28,14 +28,17 @@ var settingsNotices = map[string]string{
 	"confirmed": "Thank you: your sign-in and recovery methods are confirmed.",
 }
 
-// methodPolicy says how many methods the person is asked to register and
-// how long they count as confirmed.
-func (s *Server) methodPolicy(v portal.Viewer) (required int, interval time.Duration) {
-	required = portal.DefaultMethodsRequired
-	if v.Has(portal.RoleAdmin) || v.Has(portal.RoleHelpdesk) {
-		required = portal.StaffMethodsRequired
+// methodPolicy says how many methods the person is asked to register (as
+// many as the reset flow's gates ask them to prove) and how long they
+// count as confirmed (0: for ever), from Administration → Passwords.
+func (s *Server) methodPolicy(r *http.Request, v portal.Viewer) (required int, interval time.Duration, err error) {
+	settings := portal.DefaultPasswordSettings()
+	if s.Passwords != nil {
+		if settings, err = s.Passwords.PasswordSettings(r.Context()); err != nil {
+			return 0, 0, err
+		}
 	}
-	return required, portal.DefaultReconfirmInterval
+	return settings.GatesFor(v.Roles), time.Duration(settings.ReconfirmDays) * 24 * time.Hour, nil
 }
 
 // methodsNudge is what Home says about the person's methods: register
@@ -50,9 +53,12 @@ func (s *Server) methodsNudge(r *http.Request) (view.MethodsNudge, error) {
 	if err != nil {
 		return n, err
 	}
-	required, interval := s.methodPolicy(v)
+	required, interval, err := s.methodPolicy(r, v)
+	if err != nil {
+		return n, err
+	}
 	n.Registered, n.Required = len(ms), required
-	if len(ms) > 0 {
+	if len(ms) > 0 && interval > 0 {
 		at, err := s.Methods.MethodsConfirmedAt(r.Context(), v.PersonID)
 		if err != nil {
 			return n, err
@@ -73,7 +79,9 @@ func (s *Server) securityPage(r *http.Request, f view.SecuritySettings) (view.Se
 		return f, err
 	}
 	f.Methods = ms
-	f.Required, _ = s.methodPolicy(v)
+	if f.Required, _, err = s.methodPolicy(r, v); err != nil {
+		return f, err
+	}
 	f.Staff = v.Has(portal.RoleAdmin) || v.Has(portal.RoleHelpdesk)
 	f.EmailEnabled = s.Codes != nil
 	f.Passkeys = s.passkeysOn()
@@ -254,6 +262,10 @@ func (s *Server) handleConfirmTOTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Error = portal.ErrorMessage(err)
 		s.renderTOTPSetup(w, r, codeStatus[portal.ErrorCode(err)], f)
+		return
+	}
+	if err := s.enrolled(r, "totp"); err != nil {
+		s.Error(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/settings/security?notice=totp", http.StatusSeeOther)

@@ -182,7 +182,7 @@ func TestSecuritySettings(t *testing.T) {
 
 	t.Run("Home asks to check the methods after the interval", func(t *testing.T) {
 		_, err := tb.db.Pool.Exec(ctx, "UPDATE method_reviews SET confirmed_at = $2 WHERE person_id = $1", zoeID,
-			time.Now().Add(-portal.DefaultReconfirmInterval-time.Hour))
+			time.Now().AddDate(0, 0, -portal.DefaultPasswordSettings().ReconfirmDays-1))
 		require.NoError(t, err)
 		_, home := zoe.get("/")
 		require.Contains(t, home, `data-testid="methods-reconfirm"`)

@@ -19,6 +19,7 @@ func (s *Server) signInForm(r *http.Request) view.SignInForm {
 	}
 	f.Directory = s.Directory != nil
 	f.Passkey = s.passkeysOn()
+	f.StaffRelaxed = !s.Config.StaffSecondFactor
 	return f
 }
 
@@ -56,7 +57,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.failSignIn(w, r, t, f, err)
 		return
 	}
-	s.startSession(w, r, personID, "local", f.Next)
+	s.startSession(w, r, personID, "local", f.Next, "")
 }
 
 // beginSignIn checks a password sign-in's budgets (see
@@ -104,8 +105,10 @@ func (s *Server) failSignIn(w http.ResponseWriter, r *http.Request, t *portal.Si
 }
 
 // startSession replaces any session cookie with a new session's (so a
-// session fixed before sign-in is never reused) and goes to next.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, personID, method, next string) {
+// session fixed before sign-in is never reused) and goes to next. second
+// is the second factor the sign-in already gave ("oidc"), if any; a
+// passkey sign-in records its own.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, personID, method, next, second string) {
 	if old := s.cookie(r, "tessera_session"); old != "" {
 		s.Auth.DeleteSession(r.Context(), old) //nolint:errcheck
 	}
@@ -113,6 +116,12 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, personID, 
 	if err != nil {
 		s.Error(w, r, err)
 		return
+	}
+	if second != "" {
+		if err := s.Auth.SetSecondFactor(r.Context(), token, second); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 	}
 	s.setCookie(w, "tessera_session", token, 0)
 	s.rememberDevice(w, r, personID, time.Now())

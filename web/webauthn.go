@@ -199,6 +199,10 @@ func (s *Server) handlePasskeyRegister(w http.ResponseWriter, r *http.Request) {
 		s.failSecurity(w, r, view.SecuritySettings{}, err)
 		return
 	}
+	if err := s.enrolled(r, "passkey"); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	http.Redirect(w, r, "/settings/security?notice=passkey", http.StatusSeeOther)
 }
 
@@ -289,5 +293,5 @@ func (s *Server) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) {
 		s.renderSignIn(w, r, http.StatusUnauthorized, f)
 		return
 	}
-	s.startSession(w, r, personID, "passkey", f.Next)
+	s.startSession(w, r, personID, "passkey", f.Next, "")
 }

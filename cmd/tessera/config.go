@@ -53,6 +53,9 @@ type Config struct {
 	// ArgonConcurrency (TESSERA_ARGON2_CONCURRENCY) bounds the argon2id
 	// hashes (local passwords, security answers) computed at once.
 	ArgonConcurrency int
+	// StaffSecondFactor (TESSERA_STAFF_SECOND_FACTOR): "on" or "off";
+	// empty means on, except in `dev`, whose demo relaxes it.
+	StaffSecondFactor string
 }
 
 // useSecretKey derives from TESSERA_SECRET_KEY's bytes everything that is
@@ -88,7 +91,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			MatchClaim:     orDefault(getenv("TESSERA_OIDC_MATCH_CLAIM"), "email"),
 			MatchAttribute: orDefault(getenv("TESSERA_OIDC_MATCH_ATTRIBUTE"), "email"),
 			Scopes:         strings.Fields(orDefault(getenv("TESSERA_OIDC_SCOPES"), "email profile")),
+			MFAAMR:         strings.FieldsFunc(orDefault(getenv("TESSERA_OIDC_MFA_AMR"), "mfa,otp,hwk,swk,sc"), isListSep),
+			MFAACR:         strings.FieldsFunc(getenv("TESSERA_OIDC_MFA_ACR"), isListSep),
 		},
+		StaffSecondFactor: strings.ToLower(getenv("TESSERA_STAFF_SECOND_FACTOR")),
 	}
 	c.LDAP = LDAPConfig{
 		URL: getenv("TESSERA_LDAP_URL"), CAFile: getenv("TESSERA_LDAP_CA_FILE"), BaseDN: getenv("TESSERA_LDAP_BASE_DN"),
@@ -136,6 +142,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.DevPGPort, err = intVar(getenv, "TESSERA_DEV_PG_PORT", 54329, 1, 65535); err != nil {
 		errs = append(errs, err.Error())
+	}
+	switch c.StaffSecondFactor {
+	case "", "on", "off":
+	default:
+		errs = append(errs, "TESSERA_STAFF_SECOND_FACTOR must be on or off")
 	}
 	if c.ArgonConcurrency, err = intVar(getenv, "TESSERA_ARGON2_CONCURRENCY", portal.DefaultArgonConcurrency, 1, 256); err != nil {
 		errs = append(errs, err.Error())
@@ -188,7 +199,7 @@ func (c Config) WebConfig() web.Config {
 		}
 	}
 	wc := web.Config{BaseURL: base, SecureCookies: strings.HasPrefix(base, "https://"), OIDC: c.OIDC,
-		DirectoryMatch: c.LDAP.MatchAttribute, TrustedProxies: c.TrustedProxies}
+		DirectoryMatch: c.LDAP.MatchAttribute, TrustedProxies: c.TrustedProxies, StaffSecondFactor: c.StaffSecondFactor != "off"}
 	if c.Sealer != nil {
 		wc.DeviceKey = c.Sealer.DeriveKey("sign-in device cookie")
 	}
@@ -340,3 +351,6 @@ func intVar(getenv func(string) string, name string, def, lo, hi int) (int, erro
 	}
 	return n, nil
 }
+
+// isListSep separates the values of a list variable: commas or spaces.
+func isListSep(r rune) bool { return r == ',' || r == ' ' }

@@ -215,6 +215,11 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 		}
 		cfg.DatabaseURL = cluster.URL("tessera")
 	}
+	if cfg.StaffSecondFactor == "" {
+		// The demo's administrators sign in with the demo password alone;
+		// the sign-in page says so.
+		cfg.StaffSecondFactor = "off"
+	}
 	if cfg.Sealer == nil {
 		// The demo can save connected systems and keys its audit chain: a
 		// key of its own, kept beside its database (set
