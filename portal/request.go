@@ -89,6 +89,8 @@ const (
 	KindExportSkipped EventKind = "export_skipped"
 	// KindSuperseded: a later request changed the same values first.
 	KindSuperseded EventKind = "superseded"
+	// KindRetried: an administrator sent a failed request's change again.
+	KindRetried EventKind = "retried"
 )
 
 // Request is one change a person asked for.
@@ -261,6 +263,50 @@ func (f *ApprovalFilter) Normalize() error {
 	return nil
 }
 
+// RequestFilter selects requests for Administration → Requests.
+type RequestFilter struct {
+	Status    RequestStatus // "" for every status
+	Kind      Operation     // "" for every kind
+	Requester string        // text in the requester's name or account name
+	Target    string        // text in the name of the group or person it changes
+	PolicyID  string        // "" for every policy
+	Age       string        // "", or one of RequestAges: asked longer ago than
+	Offset    int
+	Limit     int
+}
+
+// RequestAges are the age filters of Administration → Requests.
+var RequestAges = []Choice{{"1h", "Asked over an hour ago"}, {"1d", "Asked over a day ago"}, {"7d", "Asked over a week ago"},
+	{"30d", "Asked over 30 days ago"}}
+
+// RequestStatuses are the statuses a request can have, in the order lists
+// offer them.
+func RequestStatuses() []RequestStatus {
+	return []RequestStatus{StatusAuthorizing, StatusCommitted, StatusFailed, StatusCompleted, StatusSuperseded, StatusDenied,
+		StatusExpired, StatusCanceled}
+}
+
+// Normalize trims the texts and refuses values the page never offers.
+func (f *RequestFilter) Normalize() error {
+	for _, q := range []*string{&f.Requester, &f.Target, &f.PolicyID} {
+		var err error
+		if *q, err = NormalizeQuery(*q); err != nil {
+			return err
+		}
+	}
+	if f.Status != "" && !slices.Contains(RequestStatuses(), f.Status) {
+		return Errorf(EINVALID, "There is no request status called %q.", f.Status)
+	}
+	if f.Kind != "" && !slices.Contains(Operations(), f.Kind) {
+		return Errorf(EINVALID, "There is no kind of request called %q.", f.Kind)
+	}
+	if f.Age != "" && !slices.ContainsFunc(RequestAges, func(c Choice) bool { return c.Value == f.Age }) {
+		return Errorf(EINVALID, "There is no age filter called %q.", f.Age)
+	}
+	f.Offset, f.Limit = normalizePage(f.Offset, f.Limit)
+	return nil
+}
+
 // GroupAccess is what the viewer may do on a group's page.
 type GroupAccess struct {
 	IsMember       bool
@@ -298,6 +344,15 @@ type RequestService interface {
 	// decided (nil: decided); err is for a failure of the whole call.
 	DecideMany(ctx context.Context, v Viewer, approvalIDs []string, approve bool, reason string) ([]error, error)
 	GroupAccess(ctx context.Context, v Viewer, groupID string) (GroupAccess, error)
+	// SearchRequests lists every request that f selects, newest first;
+	// administrators only.
+	SearchRequests(ctx context.Context, v Viewer, f RequestFilter) (Page[Request], error)
+	// RetryRequest sends the change of a request that failed to export to
+	// the connected systems again; administrators only, audited.
+	RetryRequest(ctx context.Context, v Viewer, id string) error
+	// CancelFailedRequest ends a failed request as canceled, for reason:
+	// it no longer waits for any export; administrators only, audited.
+	CancelFailedRequest(ctx context.Context, v Viewer, id, reason string) error
 	SetDeputy(ctx context.Context, v Viewer, deputyID string, starts, ends time.Time) error
 	RemoveDeputy(ctx context.Context, v Viewer, starts time.Time) error
 	MyDeputies(ctx context.Context, v Viewer) ([]Deputy, error)

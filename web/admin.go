@@ -101,6 +101,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Post("/audit/verify", a.handleVerifyAudit)
 	a.connectedRoutes(r)
 	a.syncRoutes(r)
+	a.requestRoutes(r)
 	a.hrRoutes(r)
 }
 

@@ -185,6 +185,7 @@ func TestSyncPages(t *testing.T) {
 		require.NotContains(t, body, `data-testid="pending-exports"`)
 		_, body = c.get(path + "/sync/exports?errors=1")
 		require.Contains(t, body, "No export has failed.")
+		require.NotContains(t, body, `data-testid="retry-all"`, "nothing to retry: no button")
 		resp, _ = c.post(path+"/sync/exports/retry", c.form())
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		_, body = c.get(resp.Header.Get("Location"))
@@ -249,6 +250,7 @@ func TestSyncPages(t *testing.T) {
 		_, body := c.get(path + "/sync/exports?errors=1")
 		require.Contains(t, body, `data-testid="pending-export" data-status="error"`)
 		require.Contains(t, body, "0000052D: password policy")
+		require.Contains(t, body, `data-testid="retry-all"`, "an error to retry: the button")
 		require.Equal(t, 1, strings.Count(body, `data-testid="retry-export"`))
 		_, body = c.get(path + "/sync")
 		require.Contains(t, body, `data-testid="count-errors"><a href="`+path+`/sync/exports?errors=1">1<`)
@@ -261,6 +263,7 @@ func TestSyncPages(t *testing.T) {
 		_, body = c.get(resp.Header.Get("Location"))
 		require.Contains(t, body, "The failed exports are due again")
 		require.Contains(t, body, "No export has failed.")
+		require.NotContains(t, body, `data-testid="retry-all"`, "nothing to retry: no button")
 	})
 
 	t.Run("an export over the deletion threshold stops for confirmation", func(t *testing.T) {

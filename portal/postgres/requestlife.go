@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 // The sync engine carries committed requests to the connected systems and
@@ -180,4 +183,80 @@ func releaseExports(ctx context.Context, tx pgx.Tx, cond string, args []any, kin
 		return fmt.Errorf("postgres: release requests from exports: %w", err)
 	}
 	return nil
+}
+
+// lockFailed locks the failed request id for an administrator's action on
+// it, and reports whether it was applied (it has something to export).
+func lockFailed(ctx context.Context, tx pgx.Tx, v portal.Viewer, id, action string) (applied bool, err error) {
+	if !v.Has(portal.RoleAdmin) {
+		return false, portal.Errorf(portal.EFORBIDDEN, "Only administrators %s requests.", action)
+	}
+	if !validID(id) {
+		return false, portal.Errorf(portal.ENOTFOUND, "There is no such request.")
+	}
+	var status string
+	err = tx.QueryRow(ctx, `SELECT status, EXISTS (SELECT 1 FROM request_events WHERE request_id = r.id AND kind = 'committed')
+		FROM requests r WHERE id = $1 FOR UPDATE`, id).Scan(&status, &applied)
+	if isNoRows(err) {
+		return false, portal.Errorf(portal.ENOTFOUND, "There is no such request.")
+	} else if err != nil {
+		return false, err
+	}
+	if portal.RequestStatus(status) != portal.StatusFailed {
+		return false, portal.Errorf(portal.ECONFLICT, "Only a failed request can be retried or canceled: this one is %s.",
+			strings.ToLower(portal.RequestStatus(status).Label()))
+	}
+	return applied, nil
+}
+
+// RetryRequest sends the change of a failed request again: the exports of
+// it that a connected system refused are due now, and a sync_export job
+// carries it to every system, in the transaction that writes its timeline
+// entry and audit entry. The request completes when the systems confirm
+// its values (ExportsConfirmedTx), and stays failed otherwise.
+func (db *DB) RetryRequest(ctx context.Context, v portal.Viewer, id string) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		applied, err := lockFailed(ctx, tx, v, id, "retry")
+		if err != nil {
+			return err
+		}
+		if !applied {
+			return portal.Errorf(portal.ECONFLICT, "This request was never applied in Tessera, so there is nothing to export again; ask for the change anew.")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE cs_objects SET export_next_at = now(), export_status = 'pending'
+			WHERE id IN (SELECT cs_id FROM export_requests WHERE request_id = $1) AND export_status = 'error'`, id); err != nil {
+			return err
+		}
+		if err := db.insertJob(ctx, tx, workflow.SyncExportArgs{RequestIDs: []string{id}}, nil); err != nil {
+			return err
+		}
+		return record(ctx, tx, id, "request_retried", nil,
+			event{portal.KindRetried, v.PersonID, "The change is sent to the connected systems again."})
+	})
+	return storeError("retry request", err)
+}
+
+// CancelFailedRequest ends a failed request as canceled, for reason: it no
+// longer waits for any export, and its timeline and the audit log say who
+// canceled it and why. What was applied in Tessera stays; an export that
+// still differs stays on the system's Export errors page.
+func (db *DB) CancelFailedRequest(ctx context.Context, v portal.Viewer, id, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return portal.Errorf(portal.EINVALID, "Say why the request is canceled; the requester reads it.")
+	}
+	if n := utf8.RuneCountInString(reason); n > portal.MaxJustification {
+		return portal.Errorf(portal.EINVALID, "The reason is too long (%d characters); use at most %d.", n, portal.MaxJustification)
+	}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := lockFailed(ctx, tx, v, id, "cancel"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM export_requests WHERE request_id = $1`, id); err != nil {
+			return err
+		}
+		return recordStatus(ctx, tx, id, portal.StatusCanceled, "request_canceled", map[string]string{"reason": reason},
+			event{portal.KindCanceled, v.PersonID, "Canceled by an administrator: " + reason})
+	})
+	return storeError("cancel request", err)
 }

@@ -128,7 +128,7 @@ var eventLabels = map[portal.EventKind]string{
 	portal.KindRejected: "Rejected", portal.KindReminded: "Reminder sent", portal.KindEscalated: "Escalated",
 	portal.KindCommitted: "Applied", portal.KindCompleted: "Done", portal.KindDenied: "Denied", portal.KindExpired: "Expired",
 	portal.KindCanceled: "Canceled", portal.KindExported: "Exported", portal.KindExportFailed: "Export failed",
-	portal.KindExportSkipped: "Not exported", portal.KindFailed: "Failed", portal.KindSuperseded: "Superseded",
+	portal.KindExportSkipped: "Not exported", portal.KindFailed: "Failed", portal.KindSuperseded: "Superseded", portal.KindRetried: "Retried",
 }
 
 func eventLabel(kind portal.EventKind) string {
