@@ -605,4 +605,7 @@ type HRInbound interface {
 	// WatchHRFolders receives the files dropped in the HR sources'
 	// watched folders.
 	WatchHRFolders(ctx context.Context) error
+	// HRDateDue reads an HR row's start and end dates again when one of
+	// them begins or ends.
+	HRDateDue(ctx context.Context, systemID, anchor string) error
 }

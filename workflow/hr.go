@@ -51,3 +51,30 @@ func (w *hrWatchWorker) Work(ctx context.Context, job *river.Job[HRWatchArgs]) e
 	}
 	return w.hr.WatchHRFolders(ctx)
 }
+
+// HRDateQueue is the HR service's Schedule: it inserts the timer that
+// reads a row's dates again at the given instant, in tx.
+func HRDateQueue(jobs TxInserter) func(ctx context.Context, tx pgx.Tx, systemID, anchor string, at time.Time) error {
+	return func(ctx context.Context, tx pgx.Tx, systemID, anchor string, at time.Time) error {
+		_, err := jobs.InsertTx(ctx, tx, HRDateArgs{SystemID: systemID, Anchor: anchor}, &river.InsertOpts{ScheduledAt: at})
+		return err
+	}
+}
+
+type hrDateWorker struct {
+	river.WorkerDefaults[HRDateArgs]
+	hr portal.HRInbound
+}
+
+// Work reads the row's dates again; while a system is busy or
+// unreachable, the timer snoozes.
+func (w *hrDateWorker) Work(ctx context.Context, job *river.Job[HRDateArgs]) error {
+	if w.hr == nil {
+		return nil
+	}
+	err := w.hr.HRDateDue(ctx, job.Args.SystemID, job.Args.Anchor)
+	if err != nil && portal.Retryable(err) {
+		return river.JobSnooze(syncRetry(job.CreatedAt))
+	}
+	return err
+}

@@ -156,3 +156,13 @@ type PasswordExpiryArgs struct{}
 
 // Kind implements river.JobArgs.
 func (PasswordExpiryArgs) Kind() string { return "password_expiry_reminders" }
+
+// HRDateArgs reads an HR row's start and end dates again: a pre-hire's
+// first day begins, or a leaver's last day ends.
+type HRDateArgs struct {
+	SystemID string `json:"system_id"`
+	Anchor   string `json:"anchor"`
+}
+
+// Kind implements river.JobArgs.
+func (HRDateArgs) Kind() string { return "hr_date" }

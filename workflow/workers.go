@@ -65,6 +65,7 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &rescueOrphansWorker{pool: d.Pool})
 	river.AddWorker(workers, &hrApplyWorker{hr: d.HR})
 	river.AddWorker(workers, &hrWatchWorker{hr: d.HR})
+	river.AddWorker(workers, &hrDateWorker{hr: d.HR})
 	river.AddWorker(workers, &passwordNoticeWorker{notices: d.Notices, mailer: d.Mailer, baseURL: d.BaseURL})
 	river.AddWorker(workers, &passwordExpiryWorker{expiry: d.Expiry, reminders: d.Reminders, mailer: d.Mailer, baseURL: d.BaseURL, logger: logger})
 }

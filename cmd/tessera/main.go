@@ -360,7 +360,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	db.Jobs = jobs
 	engine.Queue = workflow.SyncRunQueue(jobs)
-	hrs.Queue = workflow.HRApplyQueue(jobs)
+	hrs.Queue, hrs.Schedule = workflow.HRApplyQueue(jobs), workflow.HRDateQueue(jobs)
 	if cfg.Role != "web" {
 		stopJobs, err := workflow.Start(ctx, pool, jobs)
 		if err != nil {

@@ -69,7 +69,7 @@ func loadSpace(ctx context.Context, q interface {
 				attrs[k] = ""
 			}
 		}
-		out[strings.ToLower(anchor)] = csRow{anchor: anchor, attrs: attrs}
+		out[lowerKey(anchor)] = csRow{anchor: anchor, attrs: attrs}
 		return nil
 	})
 	if err != nil {
@@ -214,11 +214,13 @@ func makePlan(in planInput) (*Plan, error) {
 			refuse("the display name made of the given name and surname is longer than %s takes (%d characters)", s.by, s.max)
 			continue
 		}
-		active := (start.IsZero() || !start.After(today)) && (end.IsZero() || !end.Before(today))
-		if a, ok := v[FieldActive]; ok && a == "false" {
-			active = false
+		// Dates in the row are in every import, so that a timer can
+		// re-read them; a source that says "inactive" outright keeps it.
+		attrs["startdate"], attrs["enddate"] = v[FieldStartDate], v[FieldEndDate]
+		if a, ok := v[FieldActive]; ok {
+			attrs["inactive"] = strconv.FormatBool(a == "false")
 		}
-		attrs["active"] = strconv.FormatBool(active)
+		attrs["active"] = strconv.FormatBool(activeOn(attrs, today))
 		goods = append(goods, good{r, key, attrs})
 	}
 	// Account names of joiners: the file's, or made from their names,
@@ -336,3 +338,7 @@ func checkFields(v map[string]string, lim limits) string {
 	}
 	return ""
 }
+
+// lowerKey is how plans key employee IDs: without regard to case, as
+// joins compare them.
+func lowerKey(id string) string { return strings.ToLower(id) }

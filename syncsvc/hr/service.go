@@ -24,6 +24,10 @@ type Service struct {
 	// Queue inserts, in tx, the River job that applies upload id
 	// (workflow.HRApplyQueue makes one).
 	Queue func(ctx context.Context, tx pgx.Tx, id int64) error
+	// Schedule inserts, in tx, the River job that calls HRDateDue for a
+	// row at a given instant (workflow.HRDateQueue makes one); nil: dates
+	// take effect with the next file only.
+	Schedule func(ctx context.Context, tx pgx.Tx, systemID, anchor string, at time.Time) error
 	// Now is the clock; nil: time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -283,6 +287,9 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	}
 	if err := s.finish(ctx, id, StatusApplied, runID, "", plan); err != nil {
 		return err
+	}
+	if err := s.scheduleDates(ctx, set, plan.changed); err != nil {
+		return fmt.Errorf("hr: date timers: %w", err)
 	}
 	// The HR side is done; the other systems take the change now, and a
 	// retry of this job (an AD that does not answer) exports it again.

@@ -1,0 +1,125 @@
+package hr_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/hr"
+)
+
+// A pre-hire is created disabled and enabled when their start date
+// begins in the organisation's time zone; an end date disables at the end
+// of the last day; a rehire brings the same person back. The clock is
+// injected; the timers River would run are run by the test.
+func TestHRDatesPreHireEndDateRehire(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := harness.Postgres(t)
+	db := postgres.New(pool)
+	systems := postgres.NewConnectedSystems(db, nil)
+	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: hr.Opener(pool), Requests: db, Dynamic: db}
+	paris, err := time.LoadLocation("Europe/Paris")
+	require.NoError(t, err)
+	now := time.Date(2026, 3, 10, 10, 0, 0, 0, paris)
+	type timer struct {
+		anchor string
+		at     time.Time
+	}
+	var mu sync.Mutex
+	var queued []int64
+	var timers []timer
+	svc := &hr.Service{Pool: pool, Engine: engine, Now: func() time.Time { return now },
+		Queue: func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil },
+		Schedule: func(ctx context.Context, tx pgx.Tx, systemID, anchor string, at time.Time) error {
+			mu.Lock()
+			defer mu.Unlock()
+			timers = append(timers, timer{anchor, at})
+			return nil
+		}}
+	admin := portal.Viewer{Roles: []portal.Role{portal.RoleAdmin}}
+	id, err := svc.CreateSource(ctx, admin, "HR dates", hr.Settings{Columns: hr.DefaultColumns(), TimeZone: "Europe/Paris", PrehireDays: 7})
+	require.NoError(t, err)
+	apply := func(file string) *hr.Upload {
+		t.Helper()
+		u, err := svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "cli", Content: []byte(file), Apply: true})
+		require.NoError(t, err)
+		require.Len(t, queued, 1, u.Message)
+		require.NoError(t, svc.ApplyHRUpload(ctx, queued[0]))
+		queued = nil
+		return u
+	}
+	enabled := func(emp string) (string, bool) {
+		t.Helper()
+		var pid string
+		var on bool
+		require.NoError(t, pool.QueryRow(ctx, "SELECT id, account_enabled FROM people WHERE employee_id = $1", emp).Scan(&pid, &on))
+		return pid, on
+	}
+	// runTimers runs the timers that are due at now, as River would.
+	runTimers := func() {
+		t.Helper()
+		mu.Lock()
+		due, later := []timer{}, []timer{}
+		for _, tm := range timers {
+			if !tm.at.After(now) {
+				due = append(due, tm)
+			} else {
+				later = append(later, tm)
+			}
+		}
+		timers = later
+		mu.Unlock()
+		for _, tm := range due {
+			require.NoError(t, svc.HRDateDue(ctx, id, tm.anchor))
+		}
+	}
+	const header = "EmployeeID,FirstName,LastName,StartDate,EndDate\n"
+	apply(header + "P1,Pia,Prehire,2026-03-12,\nP2,Lou,Leaving,2020-01-01,2026-03-10\nP3,Sam,Staying,,\nP4,Far,Future,2026-05-01,\n")
+	_, on := enabled("P1")
+	require.False(t, on, "a pre-hire is created disabled")
+	p2, on := enabled("P2")
+	require.True(t, on, "the last day is a working day")
+	var p4 int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM people WHERE employee_id = 'P4'").Scan(&p4))
+	require.Zero(t, p4, "a joiner further ahead than the pre-hire days waits")
+	require.ElementsMatch(t, []timer{
+		{"P1", time.Date(2026, 3, 12, 0, 0, 0, 0, paris)},
+		{"P2", time.Date(2026, 3, 11, 0, 0, 0, 0, paris)},
+	}, timers)
+
+	now = time.Date(2026, 3, 10, 23, 59, 59, 0, paris)
+	runTimers()
+	_, on = enabled("P2")
+	require.True(t, on, "still the last day in Paris")
+	now = time.Date(2026, 3, 11, 0, 0, 0, 0, paris)
+	runTimers()
+	_, on = enabled("P2")
+	require.False(t, on, "disabled at the end of the last day")
+	_, on = enabled("P1")
+	require.False(t, on)
+	now = time.Date(2026, 3, 12, 0, 0, 0, 0, paris)
+	runTimers()
+	_, on = enabled("P1")
+	require.True(t, on, "enabled when the start date begins")
+
+	// Rehired: the same employee ID comes back without an end date.
+	now = time.Date(2026, 4, 1, 9, 0, 0, 0, paris)
+	u := apply(header + "P1,Pia,Prehire,2026-03-12,\nP2,Lou,Leaving,2026-04-01,\nP3,Sam,Staying,,\n")
+	require.Equal(t, 1, u.Joiners, "a rehire joins again")
+	again, on := enabled("P2")
+	require.True(t, on)
+	require.Equal(t, p2, again, "the same person, not a new one")
+	var people int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM people WHERE employee_id LIKE 'P%'").Scan(&people))
+	require.Equal(t, 3, people, fmt.Sprint("no duplicate"))
+}
