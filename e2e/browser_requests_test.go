@@ -147,6 +147,19 @@ func TestBrowserBulkApproval(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		m.open("/approvals")
 	}
+	// On a phone the list becomes stacked cards that keep everything needed
+	// to decide: the justification and the due date, and nothing scrolls
+	// sideways.
+	m.do(chromedp.EmulateViewport(390, 844))
+	require.EqualValues(t, 200, m.open("/approvals"))
+	require.True(t, eval[bool](m, `document.documentElement.scrollWidth <= 390`), "My approvals scrolls sideways at 390 px")
+	for _, cell := range []string{"Justification", "Due", "Asked on"} {
+		require.True(t, eval[bool](m, `[...document.querySelectorAll('[data-testid=approvals] td[data-label="`+cell+`"]')].every(c => c.getBoundingClientRect().width > 300)`),
+			"the %s of each card is shown across it", cell)
+	}
+	m.shot("cards-390")
+	m.do(chromedp.EmulateViewport(1280, 900))
+	require.EqualValues(t, 200, m.open("/approvals"))
 	// "Select all" (shown where JavaScript runs) checks every row; clearing
 	// one row makes it indeterminate.
 	m.do(chromedp.Click(chromedp.CSS(`[data-testid=select-all]`)))
