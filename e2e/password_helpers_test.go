@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -41,7 +42,13 @@ type pwPerson struct {
 	ID, Account, Email, UPN, DN string
 }
 
-func newPasswordWorld(t *testing.T) *pwWorld {
+func newPasswordWorld(t testing.TB) *pwWorld {
+	return newPasswordWorldOf(t, 0)
+}
+
+// newPasswordWorldOf also gives n more people of the demo organisation
+// (the first by account name) accounts in AD, named "bench0"... in people.
+func newPasswordWorldOf(t testing.TB, n int) *pwWorld {
 	t.Helper()
 	ctx := context.Background()
 	w := &pwWorld{dc: harness.Samba(t), sink: harness.SMTP(t), people: map[string]pwPerson{}}
@@ -51,12 +58,28 @@ func newPasswordWorld(t *testing.T) *pwWorld {
 	prefix := fmt.Sprintf("p%06d", time.Now().UnixNano()%1e6)
 	w.sys = harness.NewADSystem(t, db, w.dc, prefix)
 	var scope []string
-	for _, name := range []string{"zoe", "mateo", "siobhan", "ada"} {
-		p := pwPerson{Account: prefix + name, Email: prefix + name + "@pw.example"}
+	names := []string{"zoe", "mateo", "siobhan", "ada"}
+	keys := slices.Clone(names)
+	if n > 0 {
+		rows, err := w.pool.Query(ctx, `SELECT account_name FROM people WHERE account_name NOT IN ('zoe', 'mateo', 'siobhan', 'ada')
+			AND account_name <> '' ORDER BY account_name LIMIT $1`, n)
+		require.NoError(t, err)
+		more, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		for i, m := range more {
+			names, keys = append(names, m), append(keys, fmt.Sprintf("bench%d", i))
+		}
+	}
+	for i, name := range names {
+		short := name
+		if len(prefix+short) > 20 {
+			short = fmt.Sprintf("b%d", i)
+		}
+		p := pwPerson{Account: prefix + short, Email: prefix + short + "@pw.example"}
 		require.NoError(t, w.pool.QueryRow(ctx, `UPDATE people SET account_name = $2, email = $3 WHERE account_name = $1
 			RETURNING id::text`, name, p.Account, p.Email).Scan(&p.ID))
 		p.UPN = p.Account + "@" + w.dc.Realm
-		w.people[name] = p
+		w.people[keys[i]] = p
 		scope = append(scope, strconv.Quote(p.Account))
 	}
 	e := &syncsvc.Engine{Pool: w.pool, Systems: w.sys.Systems, Open: ad.Opener(w.sys.Systems), Requests: db}
@@ -83,7 +106,7 @@ func newPasswordWorld(t *testing.T) *pwWorld {
 }
 
 // bind reports the error of an LDAPS bind as upn with password.
-func (w *pwWorld) bind(t *testing.T, upn, password string) error {
+func (w *pwWorld) bind(t testing.TB, upn, password string) error {
 	t.Helper()
 	conn, err := ldap.DialURL(w.dc.LDAPSURL, ldap.DialWithTLSConfig(w.dc.TLSConfig()))
 	require.NoError(t, err)
@@ -95,7 +118,7 @@ var resetCodeRE = regexp.MustCompile(`\n +(\d{8})\r?\n`)
 
 // code reads the newest reset code mailed to email since the sink held
 // before messages.
-func (w *pwWorld) code(t *testing.T, email string, before int) string {
+func (w *pwWorld) code(t testing.TB, email string, before int) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -122,14 +145,14 @@ func foldEq(s string) func(string) bool {
 // pwClient is a browser without JavaScript: a cookie jar, the client
 // address a trusted proxy reports, and the CSRF token of the last page.
 type pwClient struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	addr string
 	http *http.Client
 	csrf string
 }
 
-func (w *pwWorld) client(t *testing.T, addr string) *pwClient {
+func (w *pwWorld) client(t testing.TB, addr string) *pwClient {
 	jar, _ := cookiejar.New(nil)
 	return &pwClient{t: t, base: w.srv.URL, addr: addr, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 }

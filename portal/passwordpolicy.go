@@ -124,7 +124,7 @@ type PasswordCheck struct {
 	// empty when it is acceptable.
 	Problems []string
 	// Strength is zxcvbn's score, 0 (guessed at once) to 4, and Hint
-	// says it in words; they advise and never refuse.
+	// says it in words (WithStrength); they advise and never refuse.
 	Strength int
 	Hint     string
 }
@@ -172,7 +172,14 @@ func (p PasswordPolicy) Check(password string, names []string, dirs []DirectoryR
 			c.Problems = append(c.Problems, fmt.Sprintf("%s needs characters of at least 3 kinds: capital letters, small letters, digits, symbols (such as ! or a space), other letters.", d.System))
 		}
 	}
-	if utf8.ValidString(password) && n <= 256 {
+	return c
+}
+
+// WithStrength adds zxcvbn's estimate to c, for the live hint: it advises
+// and never refuses, so a submitted password does not pay for it.
+func (c PasswordCheck) WithStrength(password string, names []string) PasswordCheck {
+	c.Strength = 0
+	if utf8.ValidString(password) && utf8.RuneCountInString(password) <= 256 {
 		c.Strength = zxcvbn.PasswordStrength(password, names).Score
 	}
 	c.Hint = [...]string{"Very weak: guessed at once.", "Weak: guessed quickly.", "Fair.", "Strong.", "Very strong."}[c.Strength]

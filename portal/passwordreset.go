@@ -195,6 +195,10 @@ type PasswordStore interface {
 	SetLocalPassword(ctx context.Context, personID, password string) error
 	// EndSessions ends every session of the person.
 	EndSessions(ctx context.Context, personID string) error
+	// PersonNames returns the names a person's password may not be
+	// built on: given name, surname, display name, account name, the
+	// email's local part.
+	PersonNames(ctx context.Context, personID string) ([]string, error)
 	// PersonRoles returns the person's portal roles.
 	PersonRoles(ctx context.Context, personID string) ([]Role, error)
 }

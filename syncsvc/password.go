@@ -53,7 +53,7 @@ type Accounts struct {
 var _ portal.AccountSystems = (*Accounts)(nil)
 
 // maxIdle bounds the idle connections kept per system.
-const maxIdle = 8
+const maxIdle = 32
 
 // account is one of a person's accounts: a joined user object.
 type account struct {

@@ -242,16 +242,6 @@ func (s *Server) passedFlow(w http.ResponseWriter, r *http.Request) *portal.Rese
 	return f
 }
 
-// personNames are the names a person's password may not be built on.
-func (s *Server) personNames(ctx context.Context, personID string) ([]string, error) {
-	prof, err := s.People.FindProfile(ctx, personID)
-	if err != nil {
-		return nil, err
-	}
-	p := prof.Person
-	return []string{p.GivenName, p.Surname, p.DisplayName, p.AccountName, strings.Split(p.Email, "@")[0]}, nil
-}
-
 // newPasswordForm fills the form with the policy and the directories'
 // rules for the person.
 func (s *Server) newPasswordForm(ctx context.Context, personID, action, check string) (view.NewPasswordForm, portal.PasswordSettings, []portal.DirectoryRules, error) {
@@ -303,29 +293,31 @@ func (s *Server) handlePasswordCheck(w http.ResponseWriter, r *http.Request) {
 		}
 		personID = flow.PersonID
 	}
-	c, err := s.checkPassword(r.Context(), personID, input(r).Get("new_password"))
+	password := input(r).Get("new_password")
+	c, names, err := s.checkPassword(r.Context(), personID, password)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, http.StatusOK, view.PasswordFeedback(c))
+	renderStatus(w, r, http.StatusOK, view.PasswordFeedback(c.WithStrength(password, names)))
 }
 
-// checkPassword applies the policy and the person's directories' rules.
-func (s *Server) checkPassword(ctx context.Context, personID, password string) (portal.PasswordCheck, error) {
+// checkPassword applies the policy and the person's directories' rules,
+// and returns the person's names it checked against.
+func (s *Server) checkPassword(ctx context.Context, personID, password string) (portal.PasswordCheck, []string, error) {
 	settings, err := s.Passwords.PasswordSettings(ctx)
 	if err != nil {
-		return portal.PasswordCheck{}, err
+		return portal.PasswordCheck{}, nil, err
 	}
 	rules, err := s.Accounts.PasswordRules(ctx, personID)
 	if err != nil {
-		return portal.PasswordCheck{}, err
+		return portal.PasswordCheck{}, nil, err
 	}
-	names, err := s.personNames(ctx, personID)
+	names, err := s.Passwords.PersonNames(ctx, personID)
 	if err != nil {
-		return portal.PasswordCheck{}, err
+		return portal.PasswordCheck{}, nil, err
 	}
-	return settings.Policy.Check(password, names, rules), nil
+	return settings.Policy.Check(password, names, rules), names, nil
 }
 
 // handleResetNew sets the new password everywhere the person has one, or
@@ -366,14 +358,25 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 			Lead: outcomeLead("Your account was unlocked", results), Results: results, SignIn: true}))
 		return
 	}
-	f, settings, _, err := s.newPasswordForm(ctx, flow.PersonID, "/password/reset/new", "/password/reset/check")
-	if err != nil {
-		s.Error(w, r, err)
-		return
+	// The form is built again only when it is shown again: reading the
+	// directories' rules costs a round trip to each.
+	form := func() (view.NewPasswordForm, bool) {
+		f, settings, _, err := s.newPasswordForm(ctx, flow.PersonID, "/password/reset/new", "/password/reset/check")
+		if err != nil {
+			s.Error(w, r, err)
+			return f, false
+		}
+		f.Name, f.UnlockOnly = flow.Name, settings.UnlockOnly
+		return f, true
 	}
-	f.Name, f.UnlockOnly = flow.Name, settings.UnlockOnly
 	password := in.Get("new_password")
-	if msg := s.refuseNewPassword(ctx, flow.PersonID, password, in.Get("confirm_password"), &f); msg {
+	var refused view.NewPasswordForm
+	if s.refuseNewPassword(ctx, flow.PersonID, password, in.Get("confirm_password"), &refused) {
+		f, ok := form()
+		if !ok {
+			return
+		}
+		f.Error, f.Problems = refused.Error, refused.Problems
 		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(s.page(r, "Choose a new password", ""), f))
 		return
 	}
@@ -382,15 +385,21 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if len(results) == 0 {
-		f.Error = "You have no account whose password Tessera can set. Call the helpdesk."
-		renderStatus(w, r, http.StatusConflict, view.NewPassword(s.page(r, "Choose a new password", ""), f))
-		return
-	}
-	if failed := portal.FailedSystems(results); len(failed) == len(results) {
+	if len(results) == 0 || len(portal.FailedSystems(results)) == len(results) {
 		// Nothing was set: the person may try another password.
+		f, ok := form()
+		if !ok {
+			return
+		}
+		status := http.StatusBadRequest
 		f.Error = outcomeLead("", results)
-		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(s.page(r, "Choose a new password", ""), f))
+		for _, res := range results {
+			f.Problems = append(f.Problems, portal.ErrorMessage(res.Err))
+		}
+		if len(results) == 0 {
+			status, f.Error = http.StatusConflict, "You have no account whose password Tessera can set. Call the helpdesk."
+		}
+		renderStatus(w, r, status, view.NewPassword(s.page(r, "Choose a new password", ""), f))
 		return
 	}
 	if err := s.Passwords.FinishReset(context.WithoutCancel(ctx), flow, "reset", results, client); err != nil {
@@ -413,7 +422,7 @@ func (s *Server) refuseNewPassword(ctx context.Context, personID, password, conf
 		f.Error = "The two new passwords are not the same. Type them again."
 		return true
 	}
-	c, err := s.checkPassword(ctx, personID, password)
+	c, _, err := s.checkPassword(ctx, personID, password)
 	if err != nil {
 		f.Error = portal.ErrorMessage(err)
 		return true

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -567,4 +568,21 @@ func (db *DB) PersonRoles(ctx context.Context, personID string) ([]portal.Role, 
 		return nil, fmt.Errorf("postgres: person roles: %w", err)
 	}
 	return roles, nil
+}
+
+// PersonNames returns the names a person's password may not be built on.
+func (db *DB) PersonNames(ctx context.Context, personID string) ([]string, error) {
+	if !validID(personID) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	var given, surname, display, account, email string
+	err := db.Pool.QueryRow(ctx, `SELECT given_name, surname, display_name, account_name, email FROM people WHERE id = $1`,
+		personID).Scan(&given, &surname, &display, &account, &email)
+	if isNoRows(err) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: person names: %w", err)
+	}
+	local, _, _ := strings.Cut(email, "@")
+	return []string{given, surname, display, account, local}, nil
 }

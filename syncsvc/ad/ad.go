@@ -56,6 +56,11 @@ type Connector struct {
 	conn *ldap.Conn
 	// extraAttributes are imported besides ImportAttributes.
 	extraAttributes []string
+	// domainRules are the domain's password rules as last read, at
+	// domainRulesAt: a reset reads them before sending, and they change
+	// rarely.
+	domainRules   portal.DirectoryRules
+	domainRulesAt time.Time
 }
 
 var _ syncsvc.Connector = (*Connector)(nil)

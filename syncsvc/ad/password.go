@@ -158,6 +158,9 @@ func (c *Connector) PasswordRules(ctx context.Context, dn string) (portal.Direct
 			MinAge:     interval(p.GetAttributeValue("msDS-MinimumPasswordAge")),
 			MaxAge:     interval(p.GetAttributeValue("msDS-MaximumPasswordAge"))}, nil
 	}
+	if time.Since(c.domainRulesAt) < domainRulesFor {
+		return c.domainRules, nil
+	}
 	d, err := c.read(ctx, c.cfg.BaseDN, "minPwdLength", "pwdProperties", "pwdHistoryLength", "minPwdAge", "maxPwdAge")
 	if err != nil {
 		return portal.DirectoryRules{}, err
@@ -165,9 +168,15 @@ func (c *Connector) PasswordRules(ctx context.Context, dn string) (portal.Direct
 	minLen, _ := strconv.Atoi(d.GetAttributeValue("minPwdLength"))
 	history, _ := strconv.Atoi(d.GetAttributeValue("pwdHistoryLength"))
 	props, _ := strconv.Atoi(d.GetAttributeValue("pwdProperties"))
-	return portal.DirectoryRules{MinLength: minLen, HistoryLength: history, Complexity: props&1 != 0, // DOMAIN_PASSWORD_COMPLEX
-		MinAge: interval(d.GetAttributeValue("minPwdAge")), MaxAge: interval(d.GetAttributeValue("maxPwdAge"))}, nil
+	c.domainRules = portal.DirectoryRules{MinLength: minLen, HistoryLength: history, Complexity: props&1 != 0, // DOMAIN_PASSWORD_COMPLEX
+		MinAge: interval(d.GetAttributeValue("minPwdAge")), MaxAge: interval(d.GetAttributeValue("maxPwdAge"))}
+	c.domainRulesAt = time.Now()
+	return c.domainRules, nil
 }
+
+// domainRulesFor is how long the domain's rules are taken as read: they
+// explain and pre-check, and AD checks again when the password arrives.
+const domainRulesFor = time.Minute
 
 var tooShort = regexp.MustCompile(`longer than (\d+) characters`)
 
