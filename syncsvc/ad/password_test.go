@@ -2,14 +2,17 @@ package ad_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/syncsvc"
 )
 
 // applyPSO gives the account at userDN a password settings object of its
@@ -115,6 +118,15 @@ func TestPasswordOperations(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, s.MustChange)
 	require.False(t, s.PasswordExpires.IsZero(), "expiry from the PSO's maximum age")
+	// The expiry reminders find it when it expires within the window,
+	// not before.
+	soon, err := b.conn.ExpiringAccounts(ctx, time.Now().Add(43*24*time.Hour))
+	require.NoError(t, err)
+	require.True(t, slices.ContainsFunc(soon, func(e syncsvc.ExpiringAccount) bool { return strings.EqualFold(e.DN, dn) }),
+		"expiring within 43 days: %v", soon)
+	later, err := b.conn.ExpiringAccounts(ctx, time.Now().Add(41*24*time.Hour))
+	require.NoError(t, err)
+	require.False(t, slices.ContainsFunc(later, func(e syncsvc.ExpiringAccount) bool { return strings.EqualFold(e.DN, dn) }))
 
 	require.NoError(t, b.conn.SetEnabled(ctx, dn, false))
 	s, err = b.conn.AccountState(ctx, dn)
