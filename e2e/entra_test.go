@@ -3,11 +3,15 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -85,6 +89,8 @@ func TestEntraAnchoredInAD(t *testing.T) {
 	db := postgres.New(pool)
 	name := fmt.Sprintf("ent%d", time.Now().UnixNano()%1e6)
 	s := newEntraSetup(t, dc, db, name, graphsim.Config{PageSize: 2})
+	// The workers run committed requests' exports, as in production.
+	harness.StartWorkers(t, db, nil, "http://tessera.test", s.engine)
 	_, err := pool.Exec(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
 		SELECT $1 || n, 'E' || n, 'Eve', 'Number ' || n, 'Eve Number ' || n FROM generate_series(1, 3) n`, name)
 	require.NoError(t, err)
@@ -121,6 +127,31 @@ func TestEntraAnchoredInAD(t *testing.T) {
 		require.Equal(t, []string{"true"}, o.Attributes["accountEnabled"])
 	}
 
+	// A person's own change, approved by policy at once: exported to AD,
+	// then to Entra ID, and each system's confirmation on the timeline.
+	var pid string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM people WHERE account_name = $1", name+"2").Scan(&pid))
+	req, err := db.Submit(ctx, portal.Viewer{PersonID: pid, DisplayName: "Eve Number 2"}, portal.NewRequest{
+		Operation: portal.OpUpdatePerson, PersonID: pid, Changes: map[string]string{"mobile": "+44 7700 900123"}})
+	require.NoError(t, err)
+	var events []string
+	ok := assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		rows, err := pool.Query(ctx, "SELECT detail FROM request_events WHERE request_id = $1 AND kind = 'exported' ORDER BY id", req.ID)
+		require.NoError(c, err)
+		events, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(c, err)
+		assert.Len(c, events, 2)
+	}, 60*time.Second, 50*time.Millisecond, "the sync_export job carries the change to both systems")
+	if !ok {
+		t.Fatal(debugRequest(t, pool, req.ID))
+	}
+	require.Equal(t, []string{"Exported to " + s.ad.System.Name, "Exported to " + s.entra.Name}, events)
+	conn.ImportAlso([]string{"mobilePhone"})
+	o, err := conn.Read(ctx, "", entra.UserDN(name+"2@tessera.test"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"+44 7700 900123"}, o.Attributes["mobilePhone"])
+	require.Positive(t, s.sim.Stats().HighPriority, "a person's change is sent with x-ms-throttle-priority: high")
+
 	// Seven days pass without a delta import: the token has expired, and
 	// a user deleted meanwhile must not linger in the connector space.
 	victim := entra.UserDN(name + "1@tessera.test")
@@ -130,4 +161,15 @@ func TestEntraAnchoredInAD(t *testing.T) {
 	var left int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL", s.entra.ID).Scan(&left))
 	require.Equal(t, 2, left, "the full import that answered the expired token saw the deletion")
+}
+
+// debugRequest says what became of a request, for a failure message.
+func debugRequest(t *testing.T, pool *pgxpool.Pool, id string) string {
+	rows, err := pool.Query(context.Background(), `SELECT kind || ': ' || detail FROM request_events WHERE request_id = $1
+		UNION ALL SELECT 'export error: ' || export_error FROM cs_objects WHERE export_error <> ''
+		UNION ALL SELECT 'run: ' || profile || ' ' || status || ' ' || message FROM sync_runs WHERE trigger = 'request'`, id)
+	require.NoError(t, err)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return strings.Join(lines, "\n")
 }

@@ -55,6 +55,18 @@ func (e *Engine) ExportRequests(ctx context.Context, requestIDs []string) error 
 	slices.SortStableFunc(systems, func(a, b portal.ConnectedSystem) int { return cmp.Compare(anchored(a), anchored(b)) })
 	ctx = PersonWaiting(ctx)
 	var retry error
+	// Every system plans its share first, so that no request completes on
+	// the first system's confirmation while another has yet to take it.
+	for i := range systems {
+		if err := e.planRequestsFor(ctx, &systems[i], ids); err != nil {
+			if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrBusy) || ctx.Err() != nil {
+				return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
+			}
+			if ferr := e.failRequests(ctx, ids, systems[i].Name, err); ferr != nil {
+				return ferr
+			}
+		}
+	}
 	for i := range systems {
 		err := e.exportRequestsTo(ctx, &systems[i], ids)
 		switch {
@@ -171,6 +183,25 @@ func (e *Engine) exportingSystems(ctx context.Context) ([]portal.ConnectedSystem
 // exportRequestsTo carries the requests ids to one system: under the
 // system's lock, one sync of every object they change, one export of
 // what waits for them, and the confirming import.
+// planRequestsFor syncs the people and groups of requests into sys's
+// pending exports, linked to the requests, without sending them.
+func (e *Engine) planRequestsFor(ctx context.Context, sys *portal.ConnectedSystem, ids []string) error {
+	l, err := e.lock(ctx, sys.ID, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer l.release(sys.ID)
+	if ids, err = e.handedOff(ctx, ids); err != nil || len(ids) == 0 {
+		return err
+	}
+	sc, err := e.requestScope(ctx, ids)
+	if err != nil || len(sc.people)+len(sc.groups) == 0 {
+		return err
+	}
+	_, err = e.syncObjects(ctx, sys, sc, &runRecord{e: e, flushed: time.Now()})
+	return err
+}
+
 func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSystem, ids []string) error {
 	l, err := e.lock(ctx, sys.ID, 2*time.Second)
 	if err != nil {
