@@ -1,9 +1,7 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,8 +9,6 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -23,91 +19,6 @@ import (
 	"github.com/tessera-idm/tessera/syncsvc/hr"
 	"github.com/tessera-idm/tessera/workflow"
 )
-
-// hrFile writes the seeded people as an HR file; change edits a row.
-func hrFile(b *testing.B, pool *pgxpool.Pool, change func(i int, rec []string)) []byte {
-	b.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT p.employee_id, p.given_name, p.surname, p.display_name, p.title,
-		p.department, coalesce(m.employee_id, '') FROM people p LEFT JOIN people m ON m.id = p.manager_id
-		WHERE p.employee_id IS NOT NULL ORDER BY p.employee_id`)
-	require.NoError(b, err)
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	require.NoError(b, w.Write([]string{"EmployeeID", "FirstName", "LastName", "DisplayName", "JobTitle", "Department", "ManagerID"}))
-	rec := make([]string, 7)
-	ptrs := make([]any, 7)
-	for i := range rec {
-		ptrs[i] = &rec[i]
-	}
-	i := 0
-	_, err = pgx.ForEachRow(rows, ptrs, func() error {
-		if change != nil {
-			change(i, rec)
-		}
-		i++
-		return w.Write(rec)
-	})
-	require.NoError(b, err)
-	w.Flush()
-	return buf.Bytes()
-}
-
-// BenchmarkHRImport times an HR file of the 100,000 seeded people: its
-// preview and its full import and sync into the HR connector space
-// (hr_import_100k_s); then the same file with 100 titles changed, which
-// applies only those 100 people (hr_delta_100_of_100k_s). No other system
-// is connected, so nothing is exported.
-func BenchmarkHRImport(b *testing.B) {
-	ctx := context.Background()
-	pool := harness.Pool(b, harness.SeededDatabaseURL(b, benchPeople))
-	db := postgres.New(pool)
-	systems := postgres.NewConnectedSystems(db, nil)
-	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: hr.Opener(pool), Requests: db, Dynamic: db,
-		Logger: slog.New(slog.DiscardHandler)}
-	var queued []int64
-	svc := &hr.Service{Pool: pool, Engine: engine, Logger: slog.New(slog.DiscardHandler),
-		Queue: func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil }}
-	admin := portal.Viewer{Roles: []portal.Role{portal.RoleAdmin}}
-	cols := hr.DefaultColumns()
-	id, err := svc.CreateSource(ctx, admin, "bench HR", hr.Settings{Columns: cols})
-	require.NoError(b, err)
-	apply := func(content []byte) (*hr.Upload, time.Duration) {
-		start := time.Now()
-		u, err := svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "cli", Filename: "people.csv", Content: content, Apply: true})
-		require.NoError(b, err)
-		require.Len(b, queued, 1, u.Message)
-		require.NoError(b, svc.ApplyHRUpload(ctx, queued[0]))
-		took := time.Since(start)
-		queued = nil
-		u, err = svc.Upload(ctx, u.ID)
-		require.NoError(b, err)
-		require.Equal(b, hr.StatusApplied, u.Status, u.Message)
-		return u, took
-	}
-	full := hrFile(b, pool, nil)
-	settle(b, pool)
-	b.ResetTimer()
-	u, took := apply(full)
-	b.StopTimer()
-	require.Equal(b, benchPeople, u.Joiners, "every seeded person is new to HR")
-	b.Logf("HR import: %d rows in %.2f s", u.Rows, took.Seconds())
-	figure("hr_import_100k_s", took.Seconds(), "s", "<= 20")
-
-	delta := hrFile(b, pool, func(i int, rec []string) {
-		if i%1000 == 0 {
-			rec[4] = fmt.Sprintf("Changed title %d", i)
-		}
-	})
-	settle(b, pool)
-	b.StartTimer()
-	u, took = apply(delta)
-	b.StopTimer()
-	require.Equal(b, 100, u.Movers)
-	var changed int
-	require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM people WHERE title LIKE 'Changed title %'").Scan(&changed))
-	require.Equal(b, 100, changed)
-	figure("hr_delta_100_of_100k_s", took.Seconds(), "s", "<= 2")
-}
 
 // BenchmarkHRJoinerToAD measures, over 20 joiners each sent alone as a
 // SCIM bulk request (as an HR system sends a new hire), the time from the
