@@ -259,7 +259,16 @@ func (b *browser) cookie(name string) string {
 // shot writes a full-page PNG of the tab to e2e/out/<test>-<step>.png.
 func (b *browser) shot(step string) {
 	b.t.Helper()
-	require.NoError(b.t, b.screenshotFile(step))
+	// A busy machine can catch the tab between documents ("Not attached
+	// to an active page"); the page is there a moment later.
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = b.screenshotFile(step); err == nil || !strings.Contains(err.Error(), "Not attached") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.NoError(b.t, err)
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
