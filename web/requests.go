@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -231,7 +232,14 @@ func (s *Server) renderApprovals(w http.ResponseWriter, r *http.Request, status 
 }
 
 func (s *Server) handleApprovals(w http.ResponseWriter, r *http.Request) {
-	s.renderApprovals(w, r, http.StatusOK, notice(r), "")
+	note := notice(r)
+	// After a bulk decision: how many were decided, from its redirect.
+	if verb := input(r).Get("notice"); verb == "approved" || verb == "rejected" {
+		if n, err := strconv.Atoi(input(r).Get("n")); err == nil && n > 0 && n <= portal.MaxBulkDecisions {
+			note = plural(n, "request") + " " + verb + "."
+		}
+	}
+	s.renderApprovals(w, r, http.StatusOK, note, "")
 }
 
 // handleBulkDecide applies one decision to every selected approval and
@@ -274,15 +282,27 @@ func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
 	if !approve {
 		verb = "rejected"
 	}
+	if len(problems) == 0 {
+		// Post/Redirect/Get, as for one decision: the list is shown by the
+		// page load that follows (with the filter kept), so reloading it
+		// never sends the decisions again, and the decision itself costs
+		// no rendering of the approvals still waiting.
+		f := approvalFilter(r)
+		if f.Normalize() != nil {
+			f = portal.ApprovalFilter{}
+		}
+		loc, sep := view.ApprovalsURL(f, f.Offset), "?"
+		if strings.Contains(loc, "?") {
+			sep = "&"
+		}
+		http.Redirect(w, r, loc+sep+url.Values{"notice": {verb}, "n": {strconv.Itoa(done)}}.Encode(), http.StatusSeeOther)
+		return
+	}
 	note := ""
 	if done > 0 {
 		note = plural(done, "request") + " " + verb + "."
 	}
-	status := http.StatusOK
-	if len(problems) > 0 {
-		status = http.StatusBadRequest
-	}
-	s.renderApprovals(w, r, status, note, strings.Join(uniq(problems), " "))
+	s.renderApprovals(w, r, http.StatusBadRequest, note, strings.Join(uniq(problems), " "))
 }
 
 // renderApproval shows one approval with what its approver needs to

@@ -185,17 +185,22 @@ func TestBulkApproval(t *testing.T) {
 	resp, _ := mateo.get("/approvals?sort=salary")
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 
-	// A bulk decision from a filtered list keeps the filter, and the
+	// A bulk decision from a filtered list returns to it (Post/Redirect/
+	// Get: a reload never decides again) with the filter kept, and the
 	// counts are those after the decision.
-	resp, body = mateo.post("/approvals?sort=requester&requester="+url.QueryEscape(names[0]), url.Values{"csrf": {mateo.csrf},
-		"decision": {"approve"}, "id": ids[:1]})
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	decide := func(path string, ids []string) string {
+		t.Helper()
+		resp, _ := mateo.post(path, url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}, "id": ids})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		_, body := mateo.get(resp.Header.Get("Location"))
+		return body
+	}
+	body = decide("/approvals?sort=requester&requester="+url.QueryEscape(names[0]), ids[:1])
 	require.Contains(t, body, "1 request approved.")
 	require.Contains(t, body, `data-testid="approvals-total"><strong>2 requests</strong> wait`)
 	require.Contains(t, body, `aria-label="2 waiting">2</span>`, "the header counts what waits now")
 	require.Contains(t, body, `value="`+html.EscapeString(names[0])+`"`, "the filter is kept")
-	resp, body = mateo.post("/approvals", url.Values{"csrf": {mateo.csrf}, "decision": {"approve"}, "id": ids[1:]})
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body = decide("/approvals", ids[1:])
 	require.Contains(t, body, "2 requests approved.")
 	require.Contains(t, body, `data-testid="approvals-total"><strong>0 requests</strong> wait`)
 	require.NotContains(t, body, `data-testid="approval-count"`)

@@ -10,6 +10,10 @@ import (
 
 func adminRequestURL(id string) string { return "/admin/requests/" + url.PathEscape(id) }
 
+// ApprovalsURL is where a bulk decision returns to: the page of My
+// approvals it was made on.
+func ApprovalsURL(f portal.ApprovalFilter, offset int) string { return approvalsURL(f, offset) }
+
 // approvalsURL links to a page of My approvals with the filter f.
 func approvalsURL(f portal.ApprovalFilter, offset int) string {
 	v := url.Values{}
