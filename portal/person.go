@@ -52,9 +52,13 @@ func (p *Person) Initials() string {
 		}
 	}
 	if b.Len() == 0 {
-		r, _ := utf8.DecodeRuneInString(p.DisplayName)
-		if r != utf8.RuneError {
-			b.WriteRune(r)
+		// The first letter: a leading mark, digit or bidi control would
+		// make a meaningless (or, alone, an unisolated) placeholder.
+		for _, r := range p.DisplayName {
+			if unicode.IsLetter(r) {
+				b.WriteRune(unicode.ToUpper(r))
+				break
+			}
 		}
 	}
 	return b.String()
@@ -102,6 +106,9 @@ type Viewer struct {
 	PersonID    string
 	DisplayName string
 	Roles       []Role
+	// TimeZone is the IANA zone the person reads times in ("" until their
+	// browser or they themselves have told us; pages then show UTC).
+	TimeZone string
 }
 
 // TesseraViewer is who acts when Tessera acts on its own (the demo setup,
@@ -218,10 +225,13 @@ type PersonService interface {
 	SearchPeople(ctx context.Context, f PersonFilter) (Page[Person], error)
 	// FindProfile returns a person with their manager chain, reports and groups.
 	FindProfile(ctx context.Context, id string) (*Profile, error)
-	// FindOrgChart returns a person's chain of managers and direct reports.
-	FindOrgChart(ctx context.Context, id string) (*Profile, error)
-	// TopOfOrg returns the people who have no manager.
-	TopOfOrg(ctx context.Context) ([]PersonRef, error)
 	// FindPersonByName returns the person whose account name or email is name.
 	FindPersonByName(ctx context.Context, name string) (PersonRef, error)
+	// SetTimeZone stores the IANA time zone the viewer reads times in. With
+	// onlyIfUnset (a browser reporting its zone on a first visit) it never
+	// replaces a zone already stored.
+	SetTimeZone(ctx context.Context, v Viewer, zone string, onlyIfUnset bool) error
+	// FindOrgTree returns the org chart around a person: managers, peers and
+	// the people below them.
+	FindOrgTree(ctx context.Context, id string) (*OrgTree, error)
 }

@@ -378,6 +378,11 @@ type Notification struct {
 	// Path is the portal page the email links to (an approval or a request).
 	Path   string
 	Detail string // e.g. the rejection reason
+	// ToTimeZone is the recipient's IANA zone ("" for none: UTC), in which
+	// the email writes its times and which it names.
+	ToTimeZone string
+	// Deadline is when an approval asked for is due, if it has a deadline.
+	Deadline *time.Time
 }
 
 // RequestProcessor is the pipeline's background work, called by River

@@ -85,26 +85,40 @@ func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
 	render(w, r, view.Profile(s.page(r, portal.Isolate(prof.Person.DisplayName), "people"), prof))
 }
 
+// handleOrgChart draws the org chart around a person: /org opens at the
+// viewer, /org/{id} at anyone; ?q= lists the people matching a search, each
+// a link to their chart.
 func (s *Server) handleOrgChart(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
 	id := chi.URLParam(r, "id")
-	p := s.page(r, "Org chart", "org")
 	if id == "" {
-		top, err := s.People.TopOfOrg(r.Context())
-		if err != nil {
-			s.Error(w, r, err)
+		id = v.PersonID
+	}
+	p := s.page(r, "Org chart", "org")
+	q := input(r).Get("q")
+	var found portal.Page[portal.Person]
+	var errMsg string
+	status := http.StatusOK
+	if q != "" {
+		var err error
+		found, err = s.People.SearchPeople(r.Context(), portal.PersonFilter{Query: q, Offset: offsetParam(r)})
+		var ok bool
+		if errMsg, status, ok = s.searchOutcome(w, r, err); !ok {
 			return
 		}
-		render(w, r, view.OrgChart(p, nil, top))
-		return
+		for i := range found.Items {
+			found.Items[i] = found.Items[i].Redact(v)
+		}
 	}
-	prof, err := s.People.FindOrgChart(r.Context(), id)
+	tree, err := s.People.FindOrgTree(r.Context(), id)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	prof.Redact(viewer(r))
-	p.Title = portal.Isolate(prof.Person.DisplayName) + " in the org chart"
-	render(w, r, view.OrgChart(p, prof, nil))
+	if chi.URLParam(r, "id") != "" {
+		p.Title = portal.Isolate(tree.Focus.DisplayName) + " in the org chart"
+	}
+	renderStatus(w, r, status, view.OrgChart(p, tree, q, found, errMsg))
 }
 
 func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {

@@ -49,7 +49,10 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 		if token := s.cookie(r, "tessera_session"); token != "" {
 			sess, err := s.Auth.FindSession(r.Context(), token)
 			if err == nil {
-				r = r.WithContext(context.WithValue(r.Context(), sessionKey, sess))
+				ctx := context.WithValue(r.Context(), sessionKey, sess)
+				// Every time on the page is shown in the viewer's zone.
+				ctx = view.WithTimeZone(ctx, portal.ZoneOrUTC(sess.Viewer.TimeZone))
+				r = r.WithContext(ctx)
 			} else if portal.ErrorCode(err) != portal.EUNAUTHORIZED {
 				s.Error(w, r, err)
 				return

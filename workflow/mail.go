@@ -55,8 +55,15 @@ func Compose(n *portal.Notification, baseURL string) (Message, error) {
 	default:
 		return Message{}, fmt.Errorf("unknown notification event %q", n.Event)
 	}
+	// Times are written in the recipient's zone, and the email says which.
+	loc := portal.ZoneOrUTC(n.ToTimeZone)
+	when := "Asked on " + portal.FormatTime(r.CreatedAt, loc)
+	if n.Deadline != nil {
+		when += "; due by " + portal.FormatTime(*n.Deadline, loc)
+	}
+	when += " (times in " + portal.ZoneLabel(loc, r.CreatedAt) + ")."
 	data := mailData{Name: portal.Isolate(n.ToName), Lead: lead, Justification: portal.Isolate(r.Justification),
-		Detail: portal.Isolate(n.Detail), Link: link}
+		Detail: portal.Isolate(n.Detail), Link: link, When: when}
 	var text, html strings.Builder
 	if err := textTmpl.Execute(&text, data); err != nil {
 		return Message{}, err
@@ -68,7 +75,7 @@ func Compose(n *portal.Notification, baseURL string) (Message, error) {
 }
 
 type mailData struct {
-	Name, Lead, Justification, Detail, Link string
+	Name, Lead, Justification, Detail, Link, When string
 }
 
 // CodeMailer sends the one-time codes of sign-in and recovery methods

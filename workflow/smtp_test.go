@@ -285,6 +285,25 @@ func TestCompose(t *testing.T) {
 		})
 	}
 
+	t.Run("times in the recipient's zone, which the email names", func(t *testing.T) {
+		t.Parallel()
+		r := req
+		r.CreatedAt = time.Date(2026, 12, 5, 13, 30, 0, 0, time.UTC)
+		due := time.Date(2026, 12, 8, 17, 0, 0, 0, time.UTC)
+		n := &portal.Notification{Event: portal.EventApprovalRequested, Request: r, Path: "/approvals/a-1",
+			ToTimeZone: "Europe/Berlin", Deadline: &due}
+		msg, err := workflow.Compose(n, "https://tessera.example.com")
+		require.NoError(t, err)
+		want := "Asked on 5 Dec 2026, 14:30 CET; due by 8 Dec 2026, 18:00 CET (times in Europe/Berlin (CET))."
+		require.Contains(t, msg.Text, want)
+		require.Contains(t, msg.HTML, want)
+
+		n.ToTimeZone, n.Deadline = "", nil
+		msg, err = workflow.Compose(n, "https://tessera.example.com")
+		require.NoError(t, err)
+		require.Contains(t, msg.Text, "Asked on 5 Dec 2026, 13:30 UTC (times in UTC).")
+	})
+
 	t.Run("unknown event", func(t *testing.T) {
 		t.Parallel()
 		_, err := workflow.Compose(&portal.Notification{Event: "party", Request: req}, "https://tessera.example.com")

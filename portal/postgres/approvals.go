@@ -918,8 +918,9 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 	// A policy may turn notifications off for the requests it grants.
 	var notify bool
 	err := db.Pool.QueryRow(ctx, `SELECT p.display_name, p.email, coalesce((SELECT pol.notify FROM requests r
-			JOIN policies pol ON pol.id = r.policy_id WHERE r.id = $2), true)
-		FROM people p WHERE p.id = $1`, recipientID, requestID).Scan(&n.ToName, &n.ToEmail, &notify)
+			JOIN policies pol ON pol.id = r.policy_id WHERE r.id = $2), true),
+			coalesce((SELECT ps.time_zone FROM person_settings ps WHERE ps.person_id = p.id), '')
+		FROM people p WHERE p.id = $1`, recipientID, requestID).Scan(&n.ToName, &n.ToEmail, &notify, &n.ToTimeZone)
 	if isNoRows(err) || (err == nil && (n.ToEmail == "" || !notify)) {
 		return nil, nil
 	} else if err != nil {
@@ -929,8 +930,8 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 	switch event {
 	case portal.EventApprovalRequested, portal.EventReminder, portal.EventEscalated:
 		var approvalID string
-		err := db.Pool.QueryRow(ctx, `SELECT a.id FROM approvals a JOIN approvers ap ON ap.approval_id = a.id
-			WHERE a.request_id = $1 AND a.status = 'pending' AND ap.person_id = $2 AND ap.decision IS NULL`, requestID, recipientID).Scan(&approvalID)
+		err := db.Pool.QueryRow(ctx, `SELECT a.id, a.deadline FROM approvals a JOIN approvers ap ON ap.approval_id = a.id
+			WHERE a.request_id = $1 AND a.status = 'pending' AND ap.person_id = $2 AND ap.decision IS NULL`, requestID, recipientID).Scan(&approvalID, &n.Deadline)
 		if isNoRows(err) {
 			return nil, nil // decided or withdrawn meanwhile
 		} else if err != nil {

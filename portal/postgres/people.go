@@ -76,15 +76,6 @@ const maxListed = 100
 // FindProfile loads a person, their manager chain, reports and groups in
 // one round trip.
 func (db *DB) FindProfile(ctx context.Context, id string) (*portal.Profile, error) {
-	return db.findProfile(ctx, id, true)
-}
-
-// FindOrgChart loads a person, their manager chain and their reports.
-func (db *DB) FindOrgChart(ctx context.Context, id string) (*portal.Profile, error) {
-	return db.findProfile(ctx, id, false)
-}
-
-func (db *DB) findProfile(ctx context.Context, id string, withGroups bool) (*portal.Profile, error) {
 	if !validID(id) {
 		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
 	}
@@ -124,35 +115,33 @@ func (db *DB) findProfile(ctx context.Context, id string, withGroups bool) (*por
 			}
 			return rows.Err()
 		})
-	if withGroups {
-		batch.Queue(`SELECT s.name, s.label, s.type, s.privileged, p.extra->>s.name
-			FROM people p JOIN attribute_schema s ON p.extra ? s.name
-			WHERE p.id = $1 ORDER BY s.label`, id).
-			Query(func(rows pgx.Rows) error {
-				var err error
-				prof.Attributes, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.AttributeValue, error) {
-					var a portal.AttributeValue
-					var privileged bool
-					err := row.Scan(&a.Name, &a.Label, &a.Type, &privileged, &a.Value)
-					a.Visibility = portal.VisibilityOf(privileged)
-					return a, err
-				})
-				return err
+	batch.Queue(`SELECT s.name, s.label, s.type, s.privileged, p.extra->>s.name
+		FROM people p JOIN attribute_schema s ON p.extra ? s.name
+		WHERE p.id = $1 ORDER BY s.label`, id).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			prof.Attributes, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.AttributeValue, error) {
+				var a portal.AttributeValue
+				var privileged bool
+				err := row.Scan(&a.Name, &a.Label, &a.Type, &privileged, &a.Value)
+				a.Visibility = portal.VisibilityOf(privileged)
+				return a, err
 			})
-		batch.Queue(`SELECT g.id, g.display_name, g.group_type, count(*) OVER ()
-			FROM group_members gm JOIN groups g ON g.id = gm.group_id
-			WHERE gm.person_id = $1 ORDER BY g.display_name, g.id LIMIT $2`, id, maxListed).
-			Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					var g portal.GroupRef
-					if err := rows.Scan(&g.ID, &g.DisplayName, &g.Type, &prof.GroupCount); err != nil {
-						return err
-					}
-					prof.Groups = append(prof.Groups, g)
+			return err
+		})
+	batch.Queue(`SELECT g.id, g.display_name, g.group_type, count(*) OVER ()
+		FROM group_members gm JOIN groups g ON g.id = gm.group_id
+		WHERE gm.person_id = $1 ORDER BY g.display_name, g.id LIMIT $2`, id, maxListed).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var g portal.GroupRef
+				if err := rows.Scan(&g.ID, &g.DisplayName, &g.Type, &prof.GroupCount); err != nil {
+					return err
 				}
-				return rows.Err()
-			})
-	}
+				prof.Groups = append(prof.Groups, g)
+			}
+			return rows.Err()
+		})
 	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		if portal.ErrorCode(err) == portal.ENOTFOUND {
 			return nil, err
@@ -160,20 +149,6 @@ func (db *DB) findProfile(ctx context.Context, id string, withGroups bool) (*por
 		return nil, fmt.Errorf("postgres: find profile: %w", err)
 	}
 	return prof, nil
-}
-
-// TopOfOrg returns the people at the top of the manager tree.
-func (db *DB) TopOfOrg(ctx context.Context) ([]portal.PersonRef, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT id, display_name, title, department FROM people
-		WHERE manager_id IS NULL ORDER BY sort_name, id LIMIT $1`, maxListed)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: top of org: %w", err)
-	}
-	refs, err := pgx.CollectRows(rows, scanRef)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: top of org: %w", err)
-	}
-	return refs, nil
 }
 
 func scanRef(row pgx.CollectableRow) (portal.PersonRef, error) {

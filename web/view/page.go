@@ -3,10 +3,11 @@
 package view
 
 import (
+	"time"
+
 	"fmt"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/tessera-idm/tessera/portal"
 )
@@ -111,8 +112,6 @@ func sep(a, b string) string {
 func requestURL(id string) string  { return "/requests/" + url.PathEscape(id) }
 func approvalURL(id string) string { return "/approvals/" + url.PathEscape(id) }
 
-func when(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
-
 func statusClass(s portal.RequestStatus) string {
 	switch s {
 	case portal.StatusCompleted:
@@ -181,4 +180,52 @@ func groupsOf4(s string) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// isAdminPage reports whether p is an administration page, framed by the
+// administration sidebar.
+func isAdminPage(p Page) bool { return adminCurrent(p) == "page" }
+
+type adminGroup struct {
+	Label    string
+	Sections []struct{ Group, Nav, Path, Label string }
+}
+
+// adminGroups folds adminSections into their groups, in order.
+func adminGroups() []adminGroup {
+	var gs []adminGroup
+	for _, s := range adminSections {
+		if len(gs) == 0 || gs[len(gs)-1].Label != s.Group {
+			gs = append(gs, adminGroup{Label: s.Group})
+		}
+		gs[len(gs)-1].Sections = append(gs[len(gs)-1].Sections, s)
+	}
+	return gs
+}
+
+// adminSectionLabel names the folded administration menu after the page's
+// section.
+func adminSectionLabel(p Page) string {
+	for _, s := range adminSections {
+		if s.Nav == p.Nav {
+			return "Administration: " + s.Label
+		}
+	}
+	return "Administration"
+}
+
+// reportsLabel counts direct reports: "1 report", "12 reports".
+func reportsLabel(n int) string {
+	if n == 1 {
+		return "1 report"
+	}
+	return itoa(n) + " reports"
+}
+
+// peersLabel names the row of the org chart that holds its person.
+func peersLabel(t *portal.OrgTree) string {
+	if len(t.Chain) == 0 {
+		return "Top of the organisation"
+	}
+	return "Reports of " + t.Chain[len(t.Chain)-1].DisplayName
 }

@@ -27,3 +27,94 @@ document.addEventListener("change", function (e) {
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("input[data-select-all]").forEach(function (b) { b.hidden = false; });
 });
+
+// The menu button folds the navigation away on small screens: shown only
+// where this script runs, so that without it the navigation stays open.
+document.addEventListener("DOMContentLoaded", function () {
+  var button = document.querySelector(".menu-toggle");
+  var menu = button && document.getElementById(button.getAttribute("aria-controls"));
+  if (!menu) {
+    return;
+  }
+  var bar = button.closest(".topbar");
+  bar.classList.add("folding");
+  button.hidden = false;
+  var set = function (open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    menu.classList.toggle("open", open);
+  };
+  button.addEventListener("click", function () {
+    set(button.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+      set(false);
+      button.focus();
+    }
+  });
+});
+
+// On small screens a results table shows each row as a card; each cell is
+// labelled with its column's heading, copied here from the table's head.
+function labelCells(root) {
+  root.querySelectorAll("table.results").forEach(function (table) {
+    var heads = Array.from(table.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+    table.querySelectorAll("tbody tr").forEach(function (tr) {
+      Array.from(tr.children).forEach(function (cell, i) {
+        if (heads[i] && !cell.hasAttribute("data-label")) {
+          cell.setAttribute("data-label", heads[i]);
+        }
+      });
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { labelCells(document); });
+document.addEventListener("htmx:afterSwap", function (e) { labelCells(e.target); });
+
+// The administration menu is a sidebar on wide screens and folds away above
+// the page on small ones.
+document.addEventListener("DOMContentLoaded", function () {
+  var menu = document.querySelector("details.admin-menu");
+  if (menu && window.matchMedia("(max-width: 900px)").matches) {
+    menu.open = false;
+  }
+});
+
+// The org chart's "Expand all" and "Collapse all", and every branch open
+// when it is printed.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-org-toggle]").forEach(function (b) {
+    b.hidden = false;
+    b.addEventListener("click", function () {
+      var open = b.dataset.orgToggle === "open";
+      document.querySelectorAll(".orgchart details").forEach(function (d) { d.open = open; });
+    });
+  });
+});
+window.addEventListener("beforeprint", function () {
+  document.querySelectorAll(".orgchart details").forEach(function (d) { d.open = true; });
+});
+
+// On a person's first visit their browser's time zone is stored (the page
+// says which person has none yet), so that every later page shows times in
+// it; it never replaces a zone the person chose.
+document.addEventListener("DOMContentLoaded", function () {
+  if (!document.body.hasAttribute("data-learn-time-zone") || !window.Intl || !window.fetch) {
+    return;
+  }
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+  if (!zone || !headers["X-CSRF-Token"]) {
+    return;
+  }
+  headers["Content-Type"] = "application/x-www-form-urlencoded";
+  fetch("/settings/time-zone", {
+    method: "POST", credentials: "same-origin", headers: headers,
+    body: new URLSearchParams({ time_zone: zone, learned: "1" }).toString(),
+  }).then(function (r) {
+    if (r.ok) {
+      document.body.removeAttribute("data-learn-time-zone");
+      document.body.setAttribute("data-time-zone-learned", zone);
+    }
+  });
+});

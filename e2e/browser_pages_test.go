@@ -1,0 +1,260 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/postgres"
+)
+
+// The two widths every page is checked at: a laptop and a phone.
+const (
+	wideWidth   = 1280
+	narrowWidth = 390
+)
+
+// axeFinding is one axe-core violation, as the test logs or fails it.
+type axeFinding struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any  `json:"target"`
+		HTML   string `json:"html"`
+	} `json:"nodes"`
+}
+
+// TestBrowserEveryPage walks every kind of page as each demo role (end
+// user, approver, helpdesk, administrator) at 1280 and 390 px: axe-core
+// finds no violation of impact serious or critical (the others are
+// logged), no page scrolls sideways, and each is photographed into e2e/out.
+// On the way it checks the small-screen menu, the time zone learned from
+// the browser, and the org chart's folding and printing.
+func TestBrowserEveryPage(t *testing.T) {
+	t.Parallel()
+	srv, dbURL := startTessera(t)
+	ctx := context.Background()
+	db := postgres.New(harness.Pool(t, dbURL))
+	org, err := demo.Generate(browserPeople)
+	require.NoError(t, err)
+	// Requests in flight, so that request and approval pages exist.
+	require.NoError(t, db.SubmitDemoRequests(ctx, org))
+	axe := harness.AxeSource(t)
+
+	roles := []struct{ account, label string }{
+		{"zoe", "end user"}, {"mateo", "approver"}, {"siobhan", "helpdesk"}, {"ada", "administrator"},
+	}
+	for _, role := range roles {
+		t.Run(role.account, func(t *testing.T) {
+			b := newBrowser(t, srv)
+			// Zoë's browser is in Tokyo: her first page tells Tessera so.
+			if role.account == "zoe" {
+				send(b, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+			}
+			b.viewport(wideWidth)
+			require.EqualValues(t, 200, b.signIn(role.account, demo.DemoPassword))
+			if role.account == "zoe" {
+				b.waitFor(`document.body.dataset.timeZoneLearned === "Asia/Tokyo"`, "the browser's zone was not stored")
+			}
+			pages := b.pageKinds(role.account == "ada")
+			t.Logf("%s (%s): %d kinds of page", role.account, role.label, len(pages))
+			for _, path := range pages {
+				b.checkPage(axe, path)
+			}
+			switch role.account {
+			case "zoe":
+				b.checkTimeZone()
+				b.checkOrgChart()
+			case "mateo":
+				b.checkMenu()
+			}
+		})
+	}
+}
+
+// viewport sets the tab's width (and a phone's height and touch at 390).
+func (b *browser) viewport(width int64) {
+	b.t.Helper()
+	height, mobile := int64(900), false
+	if width <= narrowWidth {
+		height, mobile = 844, true
+	}
+	send(b, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: height, DeviceScaleFactor: 1, Mobile: mobile})
+}
+
+// send sends one DevTools command whose answer is empty.
+func send[P any](b *browser, cmd cdp.Command[P, cdp.Empty], params P) {
+	b.t.Helper()
+	_, err := chromedp.Call(b.ctx, cmd, params)
+	require.NoError(b.t, err, "%s", cmd.Method)
+}
+
+// pageKinds lists one page of each kind the signed-in role can open: the
+// fixed ones and, for the detail pages, the first link of their list.
+func (b *browser) pageKinds(admin bool) []string {
+	b.t.Helper()
+	pages := []string{"/", "/people", "/people?q=a", "/org", "/groups", "/requests", "/approvals",
+		"/profile/edit", "/settings/deputy", "/settings/time-zone"}
+	details := []struct{ list, link string }{
+		{"/people", `#results a[href^="/people/"]`},
+		{"/groups", `#results a[href^="/groups/"]`},
+		{"/requests", `main a[href^="/requests/"]`},
+		{"/approvals", `main a[href^="/approvals/"]`},
+	}
+	if admin {
+		pages = append(pages, "/admin", "/admin/policies/new", "/admin/sets/new", "/admin/workflows/new",
+			"/admin/calendars/new", "/admin/connected-systems/new", "/admin/groups", "/admin/sync/preview",
+			"/admin/audit")
+		details = append(details,
+			struct{ list, link string }{"/admin/policies", `main a[href^="/admin/policies/"]:not([href$="/new"])`},
+			struct{ list, link string }{"/admin/sets", `main a[href^="/admin/sets/"]:not([href$="/new"])`},
+			struct{ list, link string }{"/admin/workflows", `main a[href^="/admin/workflows/"]:not([href$="/new"])`},
+			struct{ list, link string }{"/admin/calendars", `main a[href^="/admin/calendars/"]:not([href$="/new"])`},
+			struct{ list, link string }{"/admin/connected-systems", `main a[href^="/admin/connected-systems/"]:not([href$="/new"])`},
+			struct{ list, link string }{"/admin/sync", `main a[href^="/admin/sync/"]:not([href^="/admin/sync/preview"])`},
+		)
+	}
+	for _, d := range details {
+		pages = append(pages, d.list)
+		require.EqualValues(b.t, 200, b.open(d.list), d.list)
+		href := eval[string](b, fmt.Sprintf(`(document.querySelector(%s) || {}).getAttribute?.call(document.querySelector(%[1]s), "href") || ""`, jsString(d.link)))
+		if href != "" && !strings.HasPrefix(href, d.list+"?") {
+			pages = append(pages, href)
+		}
+	}
+	return pages
+}
+
+// checkPage opens path at both widths: axe-core, no sideways scrolling at
+// 390 px, a screenshot of each.
+func (b *browser) checkPage(axe, path string) {
+	b.t.Helper()
+	b.viewport(wideWidth)
+	status := b.open(path)
+	require.Less(b.t, status, int64(400), "%s answered %d", path, status)
+	b.axe(axe, path, wideWidth)
+	b.viewShot(path, wideWidth)
+	b.viewport(narrowWidth)
+	b.axe(axe, path, narrowWidth)
+	wide := eval[[]int](b, `[document.documentElement.scrollWidth, window.innerWidth]`)
+	if wide[0] > wide[1] {
+		b.t.Errorf("%s scrolls sideways at %d px: the page is %d px wide; widest: %s", path, narrowWidth, wide[0],
+			eval[string](b, `[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+				.slice(-3).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right)).join(", ")`))
+	}
+	b.viewShot(path, narrowWidth)
+	b.viewport(wideWidth)
+}
+
+// axe runs axe-core on the page: a violation of impact serious or
+// critical fails the test, the others are logged.
+func (b *browser) axe(src, path string, width int) {
+	b.t.Helper()
+	if !eval[bool](b, `typeof window.axe === "object"`) {
+		// Evaluated through DevTools, the script is not subject to the
+		// page's Content Security Policy.
+		b.do(chromedp.Evaluate[chromedp.Void](src))
+	}
+	var findings []axeFinding
+	raw, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](
+		`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`,
+		chromedp.EvalAwaitPromise))
+	require.NoError(b.t, err, "axe on %s", path)
+	require.NoError(b.t, json.Unmarshal([]byte(raw), &findings))
+	for _, f := range findings {
+		var where []string
+		for _, n := range f.Nodes[:min(3, len(f.Nodes))] {
+			where = append(where, fmt.Sprint(n.Target...)+" "+n.HTML[:min(120, len(n.HTML))])
+		}
+		msg := fmt.Sprintf("axe %s at %d px: %s (%s) %s: %s", path, width, f.ID, f.Impact, f.Help, strings.Join(where, " | "))
+		if f.Impact == "serious" || f.Impact == "critical" {
+			b.t.Error(msg)
+		} else {
+			b.t.Log(msg)
+		}
+	}
+}
+
+// viewShot writes a PNG of what the window shows to e2e/out.
+func (b *browser) viewShot(path string, width int) {
+	b.t.Helper()
+	shot, err := chromedp.Call(b.ctx, page.CaptureScreenshot, page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng})
+	require.NoError(b.t, err)
+	png := shot.Data
+	require.NoError(b.t, os.MkdirAll("out", 0o755))
+	name := unsafeName.ReplaceAllString(fmt.Sprintf("%s-%s-%d", b.t.Name(), strings.Trim(path, "/"), width), "_") + ".png"
+	require.NoError(b.t, os.WriteFile(filepath.Join("out", name), png, 0o644))
+}
+
+// checkMenu: at 390 px the navigation folds behind a menu button that
+// says whether it is open.
+func (b *browser) checkMenu() {
+	b.t.Helper()
+	b.viewport(narrowWidth)
+	require.EqualValues(b.t, 200, b.open("/"))
+	menu := testID("menu-button")
+	require.Equal(b.t, "false", b.attr(menu, "aria-expanded"))
+	require.False(b.t, eval[bool](b, `document.querySelector("#site-menu").checkVisibility()`), "the navigation is folded")
+	height := eval[float64](b, `document.querySelector("header.topbar").getBoundingClientRect().height`)
+	require.Less(b.t, height, 80.0, "the folded header is one line")
+	b.do(chromedp.Click(chromedp.CSS(menu)))
+	require.Equal(b.t, "true", b.attr(menu, "aria-expanded"))
+	require.True(b.t, eval[bool](b, `document.querySelector('#site-menu a[href="/approvals"]').checkVisibility()`))
+	b.viewShot("menu-open", narrowWidth)
+	require.EqualValues(b.t, 200, b.click(`#site-menu a[href="/approvals"]`))
+	require.Equal(b.t, "/approvals", b.location().Path)
+	b.viewport(wideWidth)
+	require.False(b.t, eval[bool](b, `document.querySelector(`+jsString(menu)+`).checkVisibility()`), "no menu button at 1280 px")
+}
+
+// checkTimeZone: Zoë's browser said Tokyo, so her times are in Tokyo's.
+func (b *browser) checkTimeZone() {
+	b.t.Helper()
+	require.EqualValues(b.t, 200, b.open("/requests"))
+	title := b.attr(`main time[title]`, "title")
+	require.True(b.t, strings.HasSuffix(title, " JST"), "times in her browser's zone: %q", title)
+	require.EqualValues(b.t, 200, b.open("/settings/time-zone"))
+	require.Equal(b.t, "Asia/Tokyo", b.value("#time_zone"))
+}
+
+// checkOrgChart: the chart folds and unfolds, and opens every branch to
+// print.
+func (b *browser) checkOrgChart() {
+	b.t.Helper()
+	require.EqualValues(b.t, 200, b.open(b.ceoPath()))
+	open := `[...document.querySelectorAll(".orgchart details")].filter(d => d.open).length`
+	all := eval[int](b, `document.querySelectorAll(".orgchart details").length`)
+	require.Greater(b.t, all, 1)
+	require.Less(b.t, eval[int](b, open), all, "the levels below the first are folded")
+	b.do(chromedp.Click(chromedp.CSS(`[data-org-toggle=open]`)))
+	require.Equal(b.t, all, eval[int](b, open), "Expand all")
+	b.do(chromedp.Click(chromedp.CSS(`[data-org-toggle=close]`)))
+	require.Zero(b.t, eval[int](b, open), "Collapse all")
+	send(b, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+	b.do(chromedp.Evaluate[chromedp.Void](`window.dispatchEvent(new Event("beforeprint"))`))
+	require.Equal(b.t, all, eval[int](b, open), "printing opens every branch")
+	require.False(b.t, eval[bool](b, `document.querySelector("header.topbar").checkVisibility()`), "no navigation on paper")
+	b.viewShot("org-print", wideWidth)
+	send(b, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+}
+
+// ceoPath is the org chart of the top of the organisation, reached from
+// the viewer's chart through the chain of managers.
+func (b *browser) ceoPath() string {
+	b.t.Helper()
+	require.EqualValues(b.t, 200, b.open("/org"))
+	return b.attr(`[data-testid=org-up] li:first-child a`, "href")
+}

@@ -1,0 +1,91 @@
+package view
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// Every time a page shows goes through the Time, TimeExact and Day
+// components (time.templ), which format with portal.FormatTime in the
+// viewer's zone. Do not format times for display any other way: web
+// puts the viewer's zone in the request context with WithTimeZone, and
+// emails use portal.FormatTime with the recipient's zone.
+
+type zoneKey struct{}
+
+// WithTimeZone returns ctx with the zone the viewer reads times in.
+func WithTimeZone(ctx context.Context, loc *time.Location) context.Context {
+	return context.WithValue(ctx, zoneKey{}, loc)
+}
+
+// zoneFrom returns the viewer's zone, UTC when none is known.
+func zoneFrom(ctx context.Context) *time.Location {
+	if loc, ok := ctx.Value(zoneKey{}).(*time.Location); ok && loc != nil {
+		return loc
+	}
+	return time.UTC
+}
+
+// now is the clock the relative times count from.
+var now = time.Now
+
+func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func absTime(ctx context.Context, t time.Time) string { return portal.FormatTime(t, zoneFrom(ctx)) }
+
+// relOrAbs is "2 hours ago" or "in 3 days" when that is near enough to
+// read well, otherwise the absolute time.
+func relOrAbs(ctx context.Context, t time.Time) string {
+	if rel := portal.RelativeTime(t, now()); rel != "" {
+		return rel
+	}
+	return absTime(ctx, t)
+}
+
+// commonZones are offered as suggestions on the time zone form; any IANA
+// zone is accepted.
+var commonZones = []string{
+	"UTC", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris", "Europe/Berlin", "Europe/Madrid",
+	"Europe/Rome", "Europe/Amsterdam", "Europe/Brussels", "Europe/Zurich", "Europe/Vienna", "Europe/Stockholm",
+	"Europe/Oslo", "Europe/Copenhagen", "Europe/Helsinki", "Europe/Warsaw", "Europe/Prague", "Europe/Athens",
+	"Europe/Bucharest", "Europe/Istanbul", "Europe/Kyiv", "Africa/Cairo", "Africa/Johannesburg", "Africa/Lagos",
+	"Africa/Nairobi", "Asia/Dubai", "Asia/Riyadh", "Asia/Karachi", "Asia/Kolkata", "Asia/Dhaka", "Asia/Bangkok",
+	"Asia/Singapore", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Tokyo", "Asia/Seoul", "Australia/Perth",
+	"Australia/Sydney", "Pacific/Auckland", "America/St_Johns", "America/Halifax", "America/New_York",
+	"America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles", "America/Anchorage",
+	"Pacific/Honolulu", "America/Mexico_City", "America/Bogota", "America/Lima", "America/Santiago",
+	"America/Sao_Paulo", "America/Argentina/Buenos_Aires",
+}
+
+// zoneName is a stored zone as the person reads it.
+func zoneName(zone string) string {
+	if zone == "" {
+		return "UTC (not chosen yet)"
+	}
+	return zone
+}
+
+// dueText says when something is due, relative to now: "due in 3 days",
+// "overdue by 2 hours".
+func dueText(due, now time.Time) string {
+	rel := portal.RelativeTime(due, now)
+	switch {
+	case rel == "just now":
+		return "due now"
+	case rel == "":
+		if due.Before(now) {
+			return "overdue by more than 8 weeks"
+		}
+		return "due in more than 8 weeks"
+	case rel == "yesterday":
+		return "overdue since yesterday"
+	case rel == "tomorrow":
+		return "due tomorrow"
+	case due.Before(now):
+		return "overdue by " + strings.TrimSuffix(rel, " ago")
+	}
+	return "due " + rel
+}
