@@ -3,11 +3,10 @@
 package view
 
 import (
-	"time"
-
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/tessera-idm/tessera/portal"
 )
