@@ -152,23 +152,31 @@ func (b *browser) pageKinds(admin bool) []string {
 	return pages
 }
 
-// checkPage opens path at both widths: axe-core at each, and at 390 px no
-// sideways scrolling and a screenshot.
+// checkPage opens path at both widths: axe-core and no sideways scrolling
+// at each, and a screenshot at 390 px.
 func (b *browser) checkPage(axe, path string) {
 	b.t.Helper()
 	b.viewport(wideWidth)
 	status := b.open(path)
 	require.Less(b.t, status, int64(400), "%s answered %d", path, status)
 	b.axe(axe, path, wideWidth)
+	b.noSidewaysScroll(path, wideWidth)
 	b.viewport(narrowWidth)
 	b.axe(axe, path, narrowWidth)
+	b.noSidewaysScroll(path, narrowWidth)
+	b.viewShot(path, narrowWidth)
+}
+
+// noSidewaysScroll fails the test when the page is wider than the window,
+// naming the elements that stick out.
+func (b *browser) noSidewaysScroll(path string, width int) {
+	b.t.Helper()
 	wide := eval[[]int](b, `[document.documentElement.scrollWidth, window.innerWidth]`)
 	if wide[0] > wide[1] {
-		b.t.Errorf("%s scrolls sideways at %d px: the page is %d px wide; widest: %s", path, narrowWidth, wide[0],
-			eval[string](b, `[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+		b.t.Errorf("%s scrolls sideways at %d px: the page is %d px wide; sticking out: %s", path, width, wide[0],
+			eval[string](b, `[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > innerWidth + 1)
 				.slice(-3).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right)).join(", ")`))
 	}
-	b.viewShot(path, narrowWidth)
 }
 
 // axe runs axe-core on the page: a violation of impact serious or

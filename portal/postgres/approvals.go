@@ -173,7 +173,8 @@ func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error
 		id := newUUID()
 		dueText := ""
 		if deadline != nil {
-			dueText = "; due " + deadline.UTC().Format("2 Jan 2006 15:04 UTC")
+			// Stored text, read by people in every zone: UTC, named.
+			dueText = "; due " + portal.FormatTime(*deadline, time.UTC)
 			wake, _ = nextTimer(w, now, *deadline)
 		}
 		return db.addApprovers(ctx, tx, id, requestID, requester, approvers, false,
@@ -753,7 +754,7 @@ func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, un
 		var id string
 		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, group_id, person_id, justification, status)
 			VALUES ('remove_member', $1, $2, $3, 'committed') RETURNING id`, groupID, personID,
-			"The membership ended on "+until.UTC().Format("2 Jan 2006 15:04 UTC")+".").Scan(&id); err != nil {
+			"The membership ended on "+portal.FormatTime(until, time.UTC)+".").Scan(&id); err != nil {
 			return err
 		}
 		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", "Time-bound membership ended."})
