@@ -71,6 +71,7 @@ func TestBrowserEveryPage(t *testing.T) {
 			// Zoë's browser is in Tokyo: her first page tells Tessera so.
 			if role.account == "zoe" {
 				send(b, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+				b.checkPage(axe, "/signin")
 			}
 			b.viewport(wideWidth)
 			require.EqualValues(t, 200, b.signIn(role.account, demo.DemoPassword))
