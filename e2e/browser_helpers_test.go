@@ -39,7 +39,13 @@ type browser struct {
 // newBrowser opens a tab with its own cookie jar on srv.
 func newBrowser(t *testing.T, srv *harness.Tessera) *browser {
 	t.Helper()
-	b := &browser{t: t, ctx: harness.Chromium(t), base: srv.URL}
+	return newBrowserFor(t, srv, harness.TabTimeout)
+}
+
+// newBrowserFor is newBrowser with a tab that lives for d.
+func newBrowserFor(t *testing.T, srv *harness.Tessera, d time.Duration) *browser {
+	t.Helper()
+	b := &browser{t: t, ctx: harness.ChromiumFor(t, d), base: srv.URL}
 	dialogs := chromedp.Events(b.ctx, page.JavascriptDialogOpening)
 	go func() {
 		for ev, err := range dialogs {

@@ -39,6 +39,13 @@ var chrome struct {
 // actions fail after TabTimeout.
 func Chromium(tb testing.TB) context.Context {
 	tb.Helper()
+	return ChromiumFor(tb, TabTimeout)
+}
+
+// ChromiumFor is Chromium with a tab that lives for d instead of
+// TabTimeout, for a test that walks many pages in one tab.
+func ChromiumFor(tb testing.TB, d time.Duration) context.Context {
+	tb.Helper()
 	chrome.once.Do(startChromium)
 	if chrome.err != nil {
 		tb.Fatalf("harness: chromium: %v", chrome.err)
@@ -50,7 +57,7 @@ func Chromium(tb testing.TB) context.Context {
 		closeTab()
 		tb.Fatalf("harness: chromium: open tab: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(tab, TabTimeout)
+	ctx, cancel := context.WithTimeout(tab, d)
 	tb.Cleanup(func() {
 		cancel()
 		closeTab()
