@@ -180,9 +180,6 @@ func (e *Engine) exportingSystems(ctx context.Context) ([]portal.ConnectedSystem
 	return out, nil
 }
 
-// exportRequestsTo carries the requests ids to one system: under the
-// system's lock, one sync of every object they change, one export of
-// what waits for them, and the confirming import.
 // planRequestsFor syncs the people and groups of requests into sys's
 // pending exports, linked to the requests, without sending them.
 func (e *Engine) planRequestsFor(ctx context.Context, sys *portal.ConnectedSystem, ids []string) error {
@@ -202,6 +199,9 @@ func (e *Engine) planRequestsFor(ctx context.Context, sys *portal.ConnectedSyste
 	return err
 }
 
+// exportRequestsTo carries the requests ids to one system: under the
+// system's lock, one sync of every object they change, one export of
+// what waits for them, and the confirming import.
 func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSystem, ids []string) error {
 	l, err := e.lock(ctx, sys.ID, 2*time.Second)
 	if err != nil {
