@@ -9,12 +9,16 @@ import (
 	"math/big"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Sign-in and recovery methods are what a person registers under
@@ -135,6 +139,10 @@ type Methods interface {
 	// ErrCodeSpent once CodeTries wrong codes were tried. A right code
 	// works once. It returns the address the code was sent to.
 	CheckCode(ctx context.Context, personID, challengeID, purpose, code string) (address string, err error)
+	// CheckAnswers checks answers (by question) against every question the
+	// person registered: ErrWrongAnswers unless all match, and no check
+	// at all for a while after TOTPFailures wrong sets in TOTPWindow.
+	CheckAnswers(ctx context.Context, personID string, answers map[string]string) error
 }
 
 // MethodRegistry registers and removes a person's own methods (the
@@ -153,6 +161,10 @@ type MethodRegistry interface {
 	// ConfirmTOTP activates a pending authenticator once the person typed
 	// a code it shows, under name.
 	ConfirmTOTP(ctx context.Context, personID, id, name, code string) (Method, error)
+	// SetSecurityAnswers registers the person's questions and answers
+	// (see ValidateAnswers), replacing any earlier ones; the caller keeps
+	// staff and people where questions are not allowed out.
+	SetSecurityAnswers(ctx context.Context, personID string, answers map[string]string) (Method, error)
 	// RemoveMethod removes one of the person's methods.
 	RemoveMethod(ctx context.Context, personID, methodID string) error
 	// ConfirmMethods records that the person checked their methods are
@@ -320,4 +332,77 @@ func MatchTOTP(secret, code string, now time.Time, lastStep int64) (step int64, 
 		}
 	}
 	return step, ok
+}
+
+// Security questions, only where Administration → Passwords allows them
+// and never for staff. NIST SP 800-63B counts them as no authenticator,
+// so they are one gate among others, never the only way back in.
+var SecurityQuestions = []string{
+	"What was the name of your first pet?",
+	"In what city or town were you born?",
+	"What was the first concert you went to?",
+	"What was the make and model of your first car?",
+	"What is the name of the street you grew up on?",
+	"What was your childhood nickname?",
+	"What was the name of your first school?",
+	"What is the first name of your oldest cousin?",
+}
+
+// A person registers QuestionsRequired questions, each answer
+// AnswerMinRunes to AnswerMaxRunes long once normalised (Entra's 3–40).
+const (
+	QuestionsRequired = 3
+	AnswerMinRunes    = 3
+	AnswerMaxRunes    = 40
+)
+
+// ErrWrongAnswers answers any wrong set of answers alike.
+var ErrWrongAnswers = Errorf(EUNAUTHORIZED, "The answers do not match the ones you registered.")
+
+// NormalizeAnswer is what an answer is hashed and compared as: NFKC,
+// lower case, letters and digits only, single spaces, so that "New  York"
+// and "new york." match.
+func NormalizeAnswer(a string) string {
+	a = strings.ToLower(norm.NFKC.String(a))
+	var b strings.Builder
+	space := false
+	for _, r := range a {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space = false
+			b.WriteRune(r)
+		case unicode.IsSpace(r) || unicode.IsPunct(r):
+			space = true
+		}
+	}
+	return b.String()
+}
+
+// ValidateAnswers checks a registration: QuestionsRequired different
+// questions from SecurityQuestions, each with a different answer of the
+// right length. It returns the answers normalised, by question.
+func ValidateAnswers(answers map[string]string) (map[string]string, error) {
+	if len(answers) != QuestionsRequired {
+		return nil, Errorf(EINVALID, "Choose %d different questions.", QuestionsRequired)
+	}
+	out := make(map[string]string, len(answers))
+	seen := map[string]bool{}
+	for q, a := range answers {
+		if !slices.Contains(SecurityQuestions, q) {
+			return nil, Errorf(EINVALID, "Choose the questions from the list.")
+		}
+		n := NormalizeAnswer(a)
+		if l := utf8.RuneCountInString(n); l < AnswerMinRunes || l > AnswerMaxRunes {
+			return nil, Errorf(EINVALID, "Each answer must be %d to %d letters or digits long.", AnswerMinRunes, AnswerMaxRunes)
+		}
+		if seen[n] {
+			return nil, Errorf(EINVALID, "Give a different answer to each question.")
+		}
+		seen[n] = true
+		out[q] = n
+	}
+	return out, nil
 }

@@ -79,6 +79,9 @@ var fields = map[string]field{
 	"method":     {label: "The sign-in method"},
 	"ceremony":   {label: "The passkey request"},
 	"credential": {label: "The passkey's answer"},
+	"question_1": {label: "The first question"}, "question_2": {label: "The second question"},
+	"question_3": {label: "The third question"},
+	"answer_1":   {label: "The first answer"}, "answer_2": {label: "The second answer"}, "answer_3": {label: "The third answer"},
 
 	"name":           {label: "Name", trim: true},
 	"description":    {label: "Description", multiline: true, trim: true},

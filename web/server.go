@@ -205,6 +205,7 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/settings/security/totp/confirm", s.handleConfirmTOTP)
 			r.Post("/settings/security/passkey/begin", s.handlePasskeyRegisterBegin)
 			r.Post("/settings/security/passkey", s.handlePasskeyRegister)
+			r.Post("/settings/security/questions", s.handleSetQuestions)
 			r.Post("/settings/security/remove", s.handleRemoveMethod)
 			r.Post("/settings/security/confirm", s.handleConfirmMethods)
 			r.Route("/admin", s.adminRoutes)

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -24,6 +25,7 @@ var settingsNotices = map[string]string{
 	"email":     "Your alternate email address is registered.",
 	"totp":      "Your authenticator app is registered. Tessera will ask for its code when it needs to be sure it is you.",
 	"removed":   "The method was removed.",
+	"questions": "Your security questions are registered.",
 	"passkey":   "Your passkey is registered. You can now sign in with it, without a password.",
 	"confirmed": "Thank you: your sign-in and recovery methods are confirmed.",
 }
@@ -32,13 +34,27 @@ var settingsNotices = map[string]string{
 // many as the reset flow's gates ask them to prove) and how long they
 // count as confirmed (0: for ever), from Administration → Passwords.
 func (s *Server) methodPolicy(r *http.Request, v portal.Viewer) (required int, interval time.Duration, err error) {
-	settings := portal.DefaultPasswordSettings()
-	if s.Passwords != nil {
-		if settings, err = s.Passwords.PasswordSettings(r.Context()); err != nil {
-			return 0, 0, err
-		}
+	settings, err := s.passwordSettings(r)
+	if err != nil {
+		return 0, 0, err
 	}
 	return settings.GatesFor(v.Roles), time.Duration(settings.ReconfirmDays) * 24 * time.Hour, nil
+}
+
+// passwordSettings are Administration → Passwords, or their defaults
+// where no password store is wired.
+func (s *Server) passwordSettings(r *http.Request) (portal.PasswordSettings, error) {
+	if s.Passwords == nil {
+		return portal.DefaultPasswordSettings(), nil
+	}
+	return s.Passwords.PasswordSettings(r.Context())
+}
+
+// questionsAllowed reports whether v may register security questions:
+// where an administrator allows them, and never for staff.
+func (s *Server) questionsAllowed(r *http.Request, v portal.Viewer) (bool, error) {
+	settings, err := s.passwordSettings(r)
+	return settings.SecurityQuestions && !isStaff(v), err
 }
 
 // methodsNudge is what Home says about the person's methods: register
@@ -85,6 +101,10 @@ func (s *Server) securityPage(r *http.Request, f view.SecuritySettings) (view.Se
 	f.Staff = v.Has(portal.RoleAdmin) || v.Has(portal.RoleHelpdesk)
 	f.EmailEnabled = s.Codes != nil
 	f.Passkeys = s.passkeysOn()
+	if f.Questions, err = s.questionsAllowed(r, v); err != nil {
+		return f, err
+	}
+	f.QuestionList = portal.SecurityQuestions
 	if f.Notice == "" {
 		f.Notice = settingsNotices[input(r).Get("notice")]
 	}
@@ -293,4 +313,33 @@ func (s *Server) handleConfirmMethods(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/settings/security?notice=confirmed", http.StatusSeeOther)
+}
+
+// handleSetQuestions registers the person's security questions, where
+// allowed.
+func (s *Server) handleSetQuestions(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	allowed, err := s.questionsAllowed(r, v)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !allowed || s.Methods == nil {
+		s.failSecurity(w, r, view.SecuritySettings{}, portal.Errorf(portal.EFORBIDDEN,
+			"Security questions are not used here: they are turned off, or you are an administrator or helpdesk agent, whose answers would be too easy to find out."))
+		return
+	}
+	in := input(r)
+	answers := map[string]string{}
+	for i := 1; i <= portal.QuestionsRequired; i++ {
+		n := strconv.Itoa(i)
+		if q := in.Get("question_" + n); q != "" {
+			answers[q] = in.Get("answer_" + n)
+		}
+	}
+	if _, err := s.Methods.SetSecurityAnswers(r.Context(), v.PersonID, answers); err != nil {
+		s.failSecurity(w, r, view.SecuritySettings{}, err)
+		return
+	}
+	http.Redirect(w, r, "/settings/security?notice=questions", http.StatusSeeOther)
 }

@@ -211,3 +211,49 @@ func TestSecuritySettings(t *testing.T) {
 		require.NotContains(t, details, secret)
 	})
 }
+
+func TestSecurityQuestions(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, withMethods(t), func(s *web.Server) { s.Passwords = s.Auth.(*postgres.DB) })
+	ctx := context.Background()
+	q := portal.SecurityQuestions
+	answers := url.Values{"question_1": {q[0]}, "answer_1": {"Rex"}, "question_2": {q[1]}, "answer_2": {"Lyon"},
+		"question_3": {q[2]}, "answer_3": {"Pulp"}}
+
+	zoe := tb.client(t)
+	zoe.mustSignIn("zoe")
+	_, page := zoe.get("/settings/security")
+	require.NotContains(t, page, `data-testid="set-questions"`, "off until an administrator turns them on")
+	form := cloneValues(answers)
+	form.Set("csrf", zoe.csrf)
+	resp, _ := zoe.post("/settings/security/questions", form)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+	settings, err := tb.db.PasswordSettings(ctx)
+	require.NoError(t, err)
+	settings.SecurityQuestions = true
+	require.NoError(t, tb.db.SavePasswordSettings(ctx, tb.viewer(t, "ada"), settings))
+
+	_, page = zoe.get("/settings/security")
+	require.Contains(t, page, `data-testid="set-questions"`)
+	bad := cloneValues(form)
+	bad.Set("question_2", q[0])
+	resp, page = zoe.post("/settings/security/questions", bad)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "the same question twice")
+	require.Contains(t, page, "Choose 3 different questions.")
+	resp, _ = zoe.post("/settings/security/questions", form)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, page = zoe.get("/settings/security")
+	require.Contains(t, page, `data-testid="method-questions"`)
+	require.NoError(t, postgres.NewMethodStore(tb.db, nil).CheckAnswers(ctx, tb.viewer(t, "zoe").PersonID,
+		map[string]string{q[0]: "rex", q[1]: "LYON", q[2]: "pulp"}), "the answers are stored, normalised")
+
+	ada := tb.client(t)
+	ada.mustSignIn("ada")
+	_, page = ada.get("/settings/security")
+	require.NotContains(t, page, `data-testid="set-questions"`, "never for staff")
+	staff := cloneValues(answers)
+	staff.Set("csrf", ada.csrf)
+	resp, _ = ada.post("/settings/security/questions", staff)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+}

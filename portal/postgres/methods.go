@@ -613,3 +613,85 @@ func (m *MethodStore) TakeCeremony(ctx context.Context, token, kind string) (str
 	}
 	return *personID, data, nil
 }
+
+// SetSecurityAnswers registers questions and argon2id hashes of the
+// normalised answers; the hashing waits for argon2id's slots.
+func (m *MethodStore) SetSecurityAnswers(ctx context.Context, personID string, answers map[string]string) (portal.Method, error) {
+	var me portal.Method
+	if !validID(personID) {
+		return me, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	normal, err := portal.ValidateAnswers(answers)
+	if err != nil {
+		return me, err
+	}
+	hashes := make(map[string]string, len(normal))
+	for q, a := range normal {
+		hashes[q] = portal.HashPassword(a)
+	}
+	err = m.inTx(ctx, "set security answers", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM auth_methods WHERE person_id = $1 AND kind = 'questions'`, personID); err != nil {
+			return err
+		}
+		now := m.db.now()
+		me = portal.Method{ID: newUUID(), Kind: portal.MethodQuestions, Label: fmt.Sprintf("%d questions", len(hashes)), CreatedAt: now}
+		if _, err := tx.Exec(ctx, `INSERT INTO auth_methods (id, person_id, kind, label, created_at) VALUES ($1, $2, 'questions', $3, $4)`,
+			me.ID, personID, me.Label, now); err != nil {
+			return err
+		}
+		for q, h := range hashes {
+			if _, err := tx.Exec(ctx, `INSERT INTO security_answers (method_id, question, answer_hash) VALUES ($1, $2, $3)`, me.ID, q, h); err != nil {
+				return err
+			}
+		}
+		return m.registered(ctx, tx, personID, me)
+	})
+	return me, err
+}
+
+// CheckAnswers checks answers against the person's registered ones.
+func (m *MethodStore) CheckAnswers(ctx context.Context, personID string, answers map[string]string) error {
+	if !validID(personID) {
+		return portal.ErrWrongAnswers
+	}
+	return m.inTx(ctx, "check answers", func(tx pgx.Tx) error {
+		now := m.db.now()
+		var failures int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM method_failures WHERE person_id = $1 AND kind = 'questions' AND at > $2`,
+			personID, now.Add(-portal.TOTPWindow)).Scan(&failures); err != nil {
+			return err
+		}
+		if failures >= portal.TOTPFailures {
+			return errors.Join(portal.ErrTOTPLocked,
+				Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "questions", "result": "locked"}))
+		}
+		rows, err := tx.Query(ctx, `SELECT a.question, a.answer_hash FROM security_answers a JOIN auth_methods m ON m.id = a.method_id
+			WHERE m.person_id = $1 AND m.kind = 'questions' AND m.active`, personID)
+		if err != nil {
+			return err
+		}
+		registered := map[string]string{}
+		var q, h string
+		if _, err := pgx.ForEachRow(rows, []any{&q, &h}, func() error { registered[q] = h; return nil }); err != nil {
+			return err
+		}
+		ok := len(registered) > 0
+		for q, h := range registered {
+			// Every answer is hashed, right or wrong, so the time tells
+			// nothing about which one was wrong.
+			ok = portal.VerifyPassword(h, portal.NormalizeAnswer(answers[q])) && ok
+		}
+		if ok {
+			_, err := tx.Exec(ctx, `UPDATE auth_methods SET last_used_at = $2 WHERE person_id = $1 AND kind = 'questions'`, personID, now)
+			if err != nil {
+				return err
+			}
+			return Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "questions", "result": "success"})
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO method_failures (person_id, kind, at) VALUES ($1, 'questions', $2)`, personID, now); err != nil {
+			return err
+		}
+		return errors.Join(portal.ErrWrongAnswers,
+			Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "questions", "result": "failure"}))
+	})
+}

@@ -241,3 +241,43 @@ func TestAuthenticatorApps(t *testing.T) {
 		require.Len(t, auditDetails(t, db, zoe, "method_removed"), 1)
 	})
 }
+
+func TestSecurityAnswers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org := setup(t)
+	store := postgres.NewMethodStore(db, nil)
+	zoe := demoViewer(t, org, "zoe").PersonID
+	q := portal.SecurityQuestions
+
+	_, err := store.SetSecurityAnswers(ctx, zoe, map[string]string{q[0]: "Rex", q[1]: "Paris"})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "three questions")
+	_, err = store.SetSecurityAnswers(ctx, zoe, map[string]string{q[0]: "Rex", q[1]: "rex!", q[2]: "Golf"})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "different answers")
+	_, err = store.SetSecurityAnswers(ctx, zoe, map[string]string{q[0]: "Rex", q[1]: "ab", q[2]: "Golf"})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "at least three letters")
+	_, err = store.SetSecurityAnswers(ctx, zoe, map[string]string{q[0]: "Rex", "Who are you?": "Paris", q[2]: "Golf"})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "questions from the list")
+
+	m, err := store.SetSecurityAnswers(ctx, zoe, map[string]string{q[0]: "Rex", q[1]: "New  York", q[2]: "ＶＷ Golf"})
+	require.NoError(t, err)
+	require.Equal(t, portal.MethodQuestions, m.Kind)
+	var stored string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT string_agg(answer_hash, ' ') FROM security_answers`).Scan(&stored))
+	require.Contains(t, stored, "$argon2id$")
+	for _, clear := range []string{"Rex", "rex", "york", "golf"} {
+		require.NotContains(t, stored, clear)
+	}
+
+	require.NoError(t, store.CheckAnswers(ctx, zoe, map[string]string{q[0]: " REX ", q[1]: "new york.", q[2]: "vw golf"}),
+		"case, spaces, punctuation and width do not matter")
+	require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{q[0]: "Rex", q[1]: "Boston", q[2]: "vw golf"}), portal.ErrWrongAnswers)
+	require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{q[0]: "Rex"}), portal.ErrWrongAnswers, "every question")
+	require.ErrorIs(t, store.CheckAnswers(ctx, demoViewer(t, org, "mateo").PersonID, map[string]string{q[0]: "Rex"}), portal.ErrWrongAnswers)
+	for range portal.TOTPFailures - 2 {
+		require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{}), portal.ErrWrongAnswers)
+	}
+	require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{q[0]: "rex", q[1]: "new york", q[2]: "vw golf"}), portal.ErrTOTPLocked,
+		"guessing is stopped for a while")
+	require.NotContains(t, strings.Join(auditDetails(t, db, zoe, "method_check"), " "), "rex")
+}

@@ -156,6 +156,10 @@ type SecuritySettings struct {
 	// EmailEnabled: Tessera can send mail, so alternate emails can be
 	// verified.
 	EmailEnabled bool
+	// Questions: the person may register security questions, from
+	// QuestionList.
+	Questions    bool
+	QuestionList []string
 	// Passkeys: passkeys work on this Tessera.
 	Passkeys    bool
 	ConfirmedAt time.Time
@@ -227,4 +231,13 @@ func peersLabel(t *portal.OrgTree) string {
 		return "Top of the organisation"
 	}
 	return "Reports of " + t.Chain[len(t.Chain)-1].DisplayName
+}
+
+// questionNumbers numbers the security questions a person registers.
+func questionNumbers() []string {
+	out := make([]string, portal.QuestionsRequired)
+	for i := range out {
+		out[i] = strconv.Itoa(i + 1)
+	}
+	return out
 }
