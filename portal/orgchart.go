@@ -30,7 +30,7 @@ type OrgTree struct {
 // Org chart limits: how many boxes one chart draws below its person, how
 // deep, and how many peers; beyond them a box links to a chart of its own.
 const (
-	OrgChartMaxBelow = 1000
+	OrgChartMaxBelow = 400
 	OrgChartMaxDepth = 6
 	OrgChartMaxPeers = 500
 )
