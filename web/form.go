@@ -51,6 +51,11 @@ var fields = map[string]field{
 	"trimmed": {label: "The list of trimmed fields"},
 	"q":       {label: "The search"},
 	"offset":  {label: "The page of results"},
+	// A multipart upload's file (an HR file): its bytes are read by
+	// fileInput, not checked as text; the field is named for messages.
+	"file": {label: "The file"},
+	// A connected system's type (Active Directory, Entra ID).
+	"type": {label: "The type of system"},
 
 	"account":   {label: "The account name"},
 	"password":  {label: "The password"},
@@ -129,6 +134,24 @@ var fields = map[string]field{
 	"encoding":           {label: "Encoding"},
 	"leaver_threshold":   {label: "Leaver threshold", trim: true},
 	"prehire_days":       {label: "Pre-hire days", trim: true},
+	// An Entra ID system.
+	"tenant_id":        {label: "Tenant ID", trim: true},
+	"client_id":        {label: "Client ID", trim: true},
+	"verified_domains": {label: "Verified domains", multiline: true, trim: true},
+	"anchor_system_id": {label: "The source anchor's system"},
+	"soft_match":       {label: "Soft match"},
+	"write_budget":     {label: "Write budget", trim: true},
+	"authority_url":    {label: "Authority", trim: true},
+	"graph_url":        {label: "Graph address", trim: true},
+	// Filters and sorting of My approvals and Administration → Requests.
+	"status":    {label: "The status"},
+	"requester": {label: "The requester"},
+	"target":    {label: "The target"},
+	"policy":    {label: "The policy"},
+	"age":       {label: "The age"},
+	"group":     {label: "The group"},
+	"due":       {label: "The due date"},
+	"sort":      {label: "The order"},
 
 	"profile":           {label: "The run profile"},
 	"confirm_deletes":   {label: "Confirm deletions"},
