@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -125,7 +126,7 @@ func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger
 	}
 	fmt.Fprintln(out, "demo AD: exporting the demo organisation (full import, full sync, export) ...")
 	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
-		run, err := engine.Run(ctx, sys.ID, p, syncsvc.RunOptions{Trigger: "cli"})
+		run, err := runWhenFree(ctx, engine, sys.ID, p)
 		if err != nil {
 			return nil, err
 		}
@@ -138,4 +139,21 @@ func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger
 		}
 	}
 	return sys, nil
+}
+
+// runWhenFree runs profile on the system, waiting for as long as it takes
+// when another run holds it: at start-up the HR file's joiners and the
+// first export jobs reach the new system while its first runs begin.
+func runWhenFree(ctx context.Context, engine *syncsvc.Engine, systemID string, p syncsvc.RunProfile) (*syncsvc.Run, error) {
+	for {
+		run, err := engine.Run(ctx, systemID, p, syncsvc.RunOptions{Trigger: "cli"})
+		if !errors.Is(err, syncsvc.ErrBusy) {
+			return run, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
