@@ -35,7 +35,7 @@ var runLocationRE = regexp.MustCompile(`^/admin/sync/runs/([0-9]+)$`)
 // and every request is committed and exported exactly once.
 func TestTwoWebTwoWorkers(t *testing.T) {
 	t.Parallel()
-	const n = 120
+	const n = 60
 	ctx := context.Background()
 	p := newJoinPipeline(t, n)
 	env := []string{"TESSERA_SECRET_KEY=" + p.ad.SecretKey}

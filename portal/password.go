@@ -7,17 +7,36 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"testing"
 
 	"golang.org/x/crypto/argon2"
 )
 
 // Argon2id parameters (OWASP's recommended minimum: 19 MiB, 2 passes).
+// Time and memory are variables only so that test binaries can lower them
+// (UseCheapHashesInTests); nothing else changes them.
+var (
+	argonTime   uint32 = 2
+	argonMemory uint32 = 19 * 1024
+)
+
 const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
 	argonThreads = 1
 	argonKeyLen  = 32
 )
+
+// UseCheapHashesInTests makes new argon2id hashes, and the check a
+// malformed hash gets, cost one pass over 64 KiB instead of two over 19 MiB.
+// Under the race detector one OWASP-strength hash takes about a second, and
+// the sign-in budget tests make hundreds. Hashes still verify by the
+// parameters they carry. It panics outside a test binary, so a server can
+// never weaken its hashes; call it from TestMain before any hashing.
+func UseCheapHashesInTests() {
+	if !testing.Testing() {
+		panic("portal: UseCheapHashesInTests called outside a test binary")
+	}
+	argonTime, argonMemory = 1, 64
+}
 
 // DefaultArgonConcurrency is how many argon2id hashes run at once unless
 // TESSERA_ARGON2_CONCURRENCY says otherwise: each takes argonMemory (19

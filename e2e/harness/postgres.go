@@ -41,6 +41,9 @@ type templateOnce struct {
 // Main runs the package's tests and then stops the servers the harness
 // started. Call it from TestMain: `func TestMain(m *testing.M) { harness.Main(m) }`.
 func Main(m *testing.M) {
+	// Sign-in and reset tests make hundreds of argon2id hashes; at full
+	// strength under the race detector they alone took minutes.
+	portal.UseCheapHashesInTests()
 	code := m.Run()
 	Stop()
 	os.Exit(code)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,8 +29,11 @@ const (
 )
 
 // dummyHash is verified against when an account does not exist, so that an
-// unknown account costs the same time as a wrong password.
-var dummyHash = portal.HashPassword("tessera-dummy-password")
+// unknown account costs the same time as a wrong password. It is made on
+// first use, not at package start, so that it has the parameters of the
+// hashes it stands in for (test binaries lower them in TestMain); New makes
+// it, so no sign-in pays for it.
+var dummyHash = sync.OnceValue(func() string { return portal.HashPassword("tessera-dummy-password") })
 
 var errBadCredentials = portal.Errorf(portal.EUNAUTHORIZED, "The account name or password is incorrect.")
 
@@ -37,7 +41,7 @@ var errBadCredentials = portal.Errorf(portal.EUNAUTHORIZED, "The account name or
 // the person's email address.
 func (db *DB) CheckPassword(ctx context.Context, accountName, password string) (string, error) {
 	if accountName == "" || password == "" || len(accountName) > 256 || len(password) > 1024 {
-		portal.VerifyPassword(dummyHash, password)
+		portal.VerifyPassword(dummyHash(), password)
 		return "", errBadCredentials
 	}
 	var id, hash string
@@ -47,7 +51,7 @@ func (db *DB) CheckPassword(ctx context.Context, accountName, password string) (
 		WHERE lower(p.account_name) = lower($1) OR (p.email <> '' AND lower(p.email) = lower($1))
 		ORDER BY lower(p.account_name) = lower($1) DESC LIMIT 1`, accountName).Scan(&id, &hash, &enabled)
 	if isNoRows(err) {
-		portal.VerifyPassword(dummyHash, password)
+		portal.VerifyPassword(dummyHash(), password)
 		return "", errBadCredentials
 	} else if err != nil {
 		return "", fmt.Errorf("postgres: check password: %w", err)
