@@ -33,6 +33,10 @@ type AuditReport struct {
 	LastUnkeyedID int64
 	// Checkpoints is how many checkpoints were checked against the log.
 	Checkpoints int
+	// Waiting counts the entries after the tip not yet linked into the
+	// chain (their writers' transactions were still running when it was
+	// linked); each is checked by its own MAC instead.
+	Waiting int64
 }
 
 // Intact reports whether every entry checked out.
@@ -50,6 +54,12 @@ func (r AuditReport) String() string {
 	case r.Unkeyed > 0:
 		s += fmt.Sprintf(" (the first %d, up to entry %d, were written before the chain was keyed, with plain SHA-256)",
 			r.Unkeyed, r.LastUnkeyedID)
+	}
+	switch {
+	case r.Waiting == 1:
+		s += "; 1 newer entry waits to be chained, intact"
+	case r.Waiting > 1:
+		s += fmt.Sprintf("; %d newer entries wait to be chained, each intact", r.Waiting)
 	}
 	switch {
 	case r.Checkpoints == 1:

@@ -371,6 +371,12 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 			defer cancel()
 			stopJobs(stopCtx) //nolint:errcheck
 		}()
+		// Workers link the audit entries every process writes into the
+		// chain, a moment after they commit.
+		chainCtx, stopChain := context.WithCancel(ctx)
+		chained := make(chan struct{})
+		go func() { defer close(chained); db.RunAuditChain(chainCtx, logger) }()
+		defer func() { stopChain(); <-chained }()
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -50,7 +50,13 @@ func StartWorkersWith(tb testing.TB, db *postgres.DB, deps workflow.Deps) *river
 	}
 	db.Jobs = client
 	db.Email = mailer != nil
+	// The audit chain's sequencer runs beside the workers, as in tessera.
+	chainCtx, stopChain := context.WithCancel(context.Background())
+	chained := make(chan struct{})
+	go func() { defer close(chained); db.RunAuditChain(chainCtx, slog.New(slog.DiscardHandler)) }()
 	tb.Cleanup(func() {
+		stopChain()
+		<-chained
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		stop(ctx) //nolint:errcheck

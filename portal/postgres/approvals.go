@@ -80,9 +80,7 @@ func (h *requestHead) dest() []any {
 	return []any{&h.Status, &h.Requester, &h.Operation, &h.GroupID, &h.PersonID, &h.WorkflowID, &h.Changes, &h.MemberUntil, &h.Approved}
 }
 
-// Lock order: a request before its approval, requests in ID order, and
-// the audit chain's lock last (audit_append, in a transaction's last
-// statement). Every transaction that locks both a request and its
+// Lock order: a request before its approval, requests in ID order. Every transaction that locks both a request and its
 // approval takes them in this order, so that none can deadlock another.
 
 // lockRequestOf locks the request of an approval, before the approval.

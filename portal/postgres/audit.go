@@ -34,8 +34,13 @@ var (
 // Identity ids have gaps after rolled-back transactions, so gaps alone prove
 // nothing; only the chain does. The rows stream from one repeatable-read
 // snapshot, so appends made meanwhile are neither half-seen nor reported.
+// It first links what was committed (ChainAudit); entries still waiting to
+// be chained after the tip are checked by their own MAC.
 func (db *DB) VerifyAudit(ctx context.Context, checkpoints ...portal.AuditCheckpoint) (portal.AuditReport, error) {
 	var r portal.AuditReport
+	if err := db.ChainAudit(ctx); err != nil {
+		return r, err
+	}
 	cps := slices.Clone(checkpoints)
 	slices.SortFunc(cps, func(a, b portal.AuditCheckpoint) int { return cmp.Compare(a.EntryID, b.EntryID) })
 	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -50,24 +55,40 @@ func (db *DB) VerifyAudit(ctx context.Context, checkpoints ...portal.AuditCheckp
 		}
 
 		// Keyed entries are recomputed with the session's key, so that the
-		// key never appears in a statement.
-		rows, err := tx.Query(ctx, `SELECT id, prev_hash, hash, key_id,
+		// key never appears in a statement. An entry waiting to be chained
+		// (no hash yet) is recomputed as its writer made its entry_mac: over
+		// its id in place of the previous hash.
+		rows, err := tx.Query(ctx, `SELECT id, prev_hash, hash, key_id, entry_mac,
 			audit_entry_mac(CASE WHEN key_id IS NOT NULL THEN audit_session_key() END,
-				prev_hash, at, actor_id, action, target_type, target_id, details)
+				CASE WHEN hash IS NULL THEN int8send(id) ELSE prev_hash END, at, actor_id, action, target_type, target_id, details)
 			FROM audit_log ORDER BY id`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		var id int64
-		var prevHash, hash, keyID, computed []byte
+		var prevHash, hash, keyID, entryMAC, computed []byte
 		keyed := false
 		for rows.Next() {
-			if err := rows.Scan(&id, &prevHash, &hash, &keyID, &computed); err != nil {
+			if err := rows.Scan(&id, &prevHash, &hash, &keyID, &entryMAC, &computed); err != nil {
 				return err
 			}
 			if keyID != nil && sessionKeyID == nil {
 				return portal.Errorf(portal.EINVALID, "The audit log is keyed (from entry %d on): verifying it needs %s.", id, portal.SecretKeyEnv)
+			}
+			if hash == nil {
+				// Waiting to be chained: it can only follow the tip.
+				problem := keyProblem(id, keyID, sessionKeyID, keyed)
+				if problem == "" {
+					problem = waitingProblem(id, entryMAC, computed, tipID)
+				}
+				if problem != "" {
+					r.BrokenID, r.Problem = id, problem
+					return nil
+				}
+				r.Waiting++
+				keyed = keyed || keyID != nil
+				continue
 			}
 			r.Entries++
 			problem := keyProblem(id, keyID, sessionKeyID, keyed)
@@ -162,6 +183,19 @@ func chainProblem(lastID int64, lastHash []byte, id int64, prevHash, hash, compu
 	return fmt.Sprintf("entry %d does not follow entry %d: one of them was forged or changed", id, lastID)
 }
 
+// waitingProblem says what is wrong with entry id, which waits to be
+// chained, or "" when its own MAC still covers it.
+func waitingProblem(id int64, entryMAC, computed []byte, tipID int64) string {
+	switch {
+	case id <= tipID:
+		// The chain went past it: the sequencer never left one behind.
+		return fmt.Sprintf("entry %d was forged: it is not in the chain, which goes on to entry %d", id, tipID)
+	case !bytes.Equal(entryMAC, computed):
+		return fmt.Sprintf("entry %d was changed", id)
+	}
+	return ""
+}
+
 // checkpointProblem checks entry id against the checkpoints (sorted by
 // entry) that recorded it or an entry before it, and returns the ones still
 // ahead.
@@ -184,10 +218,13 @@ func checkpointProblem(cps []portal.AuditCheckpoint, id int64, hash []byte) (str
 func checkpointTime(c portal.AuditCheckpoint) string { return c.At.UTC().Format(time.RFC3339) }
 
 // AuditTip returns the newest entry's id and hash, as audit_tip records
-// them (0 and nil when the log is empty).
+// them (0 and nil when the log is empty), after linking what was committed.
 func (db *DB) AuditTip(ctx context.Context) (int64, []byte, error) {
 	var id int64
 	var hash []byte
+	if err := db.ChainAudit(ctx); err != nil {
+		return 0, nil, err
+	}
 	if err := db.Pool.QueryRow(ctx, "SELECT id, hash FROM audit_tip").Scan(&id, &hash); err != nil {
 		return 0, nil, fmt.Errorf("postgres: audit tip: %w", err)
 	}
@@ -199,7 +236,7 @@ func (db *DB) AuditTip(ctx context.Context) (int64, []byte, error) {
 // fail (audit_append refuses them), so say why at start instead.
 func (db *DB) CheckAuditKey(ctx context.Context, key *portal.AuditKey) error {
 	var keyID []byte
-	if err := db.Pool.QueryRow(ctx, "SELECT key_id FROM audit_tip").Scan(&keyID); err != nil && !isNoRows(err) {
+	if err := db.Pool.QueryRow(ctx, "SELECT audit_log_key()").Scan(&keyID); err != nil {
 		return fmt.Errorf("postgres: audit key: %w", err)
 	}
 	switch {

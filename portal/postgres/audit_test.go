@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +44,7 @@ func auditFixture(t *testing.T) *postgres.DB {
 	mustAudit(t, db, "sign_in", true)
 	mustAudit(t, db, "sign_out", true)
 	mustAudit(t, db, "sign_in", true)
+	require.NoError(t, db.ChainAudit(context.Background()))
 	return db
 }
 
@@ -213,6 +215,12 @@ func TestVerifyAuditConcurrentAppends(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := postgres.New(harness.Postgres(t))
+	// The sequencer links entries while they are appended, as a worker's
+	// does: none is linked before an entry with a lower id that commits
+	// after it.
+	chainCtx, stopChain := context.WithCancel(ctx)
+	chained := make(chan struct{})
+	go func() { defer close(chained); db.RunAuditChain(chainCtx, slog.New(slog.DiscardHandler)) }()
 	errRollback := errors.New("roll back")
 	errs := make(chan error, 6)
 	var wg sync.WaitGroup
@@ -238,6 +246,8 @@ func TestVerifyAuditConcurrentAppends(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	stopChain()
+	<-chained
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
@@ -246,4 +256,63 @@ func TestVerifyAuditConcurrentAppends(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, r.Intact(), r.Problem)
 	require.EqualValues(t, 6*7, r.Entries, "i = 0, 4 and 8 rolled back")
+}
+
+// TestAuditChainWaitsForWriters: an entry whose transaction still runs
+// holds back the entries after it, which are linked, in id order, only
+// once it has ended.
+func TestAuditChainWaitsForWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := postgres.New(harness.Postgres(t))
+	slow, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer slow.Rollback(ctx) //nolint:errcheck
+	require.NoError(t, postgres.Audit(ctx, slow, auditActor, "sign_in", "person", auditActor, nil))
+	mustAudit(t, db, "sign_out", true)
+
+	db.AuditChainWait = 100 * time.Millisecond // not for ever: slow does not end by itself
+	require.NoError(t, db.ChainAudit(ctx))
+	var tip int64
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT id FROM audit_tip").Scan(&tip))
+	require.Zero(t, tip, "entry 2 waits for entry 1's transaction")
+	r, err := db.VerifyAudit(ctx)
+	require.NoError(t, err)
+	require.True(t, r.Intact(), r.Problem)
+	require.Equal(t, "audit log intact: 0 entries; 1 newer entry waits to be chained, intact", r.String())
+
+	require.NoError(t, slow.Commit(ctx))
+	r, err = db.VerifyAudit(ctx)
+	require.NoError(t, err)
+	require.True(t, r.Intact(), r.Problem)
+	require.EqualValues(t, 2, r.Entries)
+	require.EqualValues(t, 2, r.LastID)
+}
+
+// TestAuditWaitingEntryTampered: an entry changed, or forged, before the
+// sequencer linked it is never linked, and verification names it.
+func TestAuditWaitingEntryTampered(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, sql string }{
+		{"edited", `UPDATE audit_log SET action = 'grant_admin' WHERE id = 2`},
+		{"forged", `INSERT INTO audit_log (at, action, entry_mac) VALUES (now(), 'grant_admin', sha256('x'))`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := postgres.New(harness.Postgres(t))
+			mustAudit(t, db, "sign_in", true)
+			if tc.name == "edited" {
+				mustAudit(t, db, "sign_in", true)
+			}
+			tamper(t, db, tc.sql)
+			r, err := db.VerifyAudit(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "entry 2 was changed", r.Problem)
+			require.EqualValues(t, 2, r.BrokenID)
+			var tip int64
+			require.NoError(t, db.Pool.QueryRow(ctx, "SELECT id FROM audit_tip").Scan(&tip))
+			require.EqualValues(t, 1, tip, "the sequencer linked entry 1, and not entry 2")
+		})
+	}
 }

@@ -30,6 +30,12 @@ type DB struct {
 	// Email says whether notification emails are sent; without a mail
 	// server no notification jobs are queued.
 	Email bool
+	// AuditChainWait bounds how long verification and the checkpoint wait
+	// for audit writers still running before they read the chain (zero:
+	// 10 seconds): a sync run may hold its transaction for minutes, and
+	// its entries, and the ones after them, then wait to be chained, each
+	// still checked by its own MAC.
+	AuditChainWait time.Duration
 
 	rules rulesCopy // the dynamic group rules, as of a version
 }
@@ -157,12 +163,11 @@ func execBatch(ctx context.Context, tx pgx.Tx, stmts ...stmt) error {
 }
 
 // finalTx is a transaction that can end with its last statements: finish
-// sends them and the COMMIT in one round trip. Transactions that append to
-// the audit log end so, because the audit chain's lock is held until
-// commit: Postgres commits as soon as the entry is written, instead of
-// holding the lock while the result travels to Tessera and the COMMIT
-// back, which on a busy machine is most of the time every other appender
-// waits.
+// sends them and the COMMIT in one round trip. The request pipeline's
+// transactions end so: Postgres commits as soon as the last rows are
+// written, instead of holding the transaction's row locks while the result
+// travels to Tessera and the COMMIT back, which on a busy machine is most
+// of the time a concurrent decision on the same request waits.
 //
 // pgx does not see that COMMIT, so it would let a statement issued after
 // finish run in autocommit, outside the transaction, without a word: after

@@ -403,9 +403,7 @@ func (db *DB) RecomputePerson(ctx context.Context, personID string) error {
 
 // HoldDynamicRules takes, for the rest of tx, the shared lock on the
 // dynamic group rules that RecomputePersonTx takes, for a transaction that
-// appends to the audit log before it recomputes people: saving a rule takes
-// this lock and then the audit chain's, so everyone must take them in that
-// order.
+// must see one version of the rules from its first statement on.
 func (db *DB) HoldDynamicRules(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, lockDynamicShared, dynLockClass, dynLockID)
 	return err

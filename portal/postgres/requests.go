@@ -69,7 +69,7 @@ func record(ctx context.Context, tx pgx.Tx, requestID, action string, details ma
 
 // recordStatus is record that also moves the request to status (when set)
 // in the same statement. Callers make it their transaction's last
-// statement: the audit entry takes the audit chain's lock until commit.
+// statement, so that it goes with the COMMIT (finalTx).
 func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status portal.RequestStatus, action string, details map[string]string, events ...event) error {
 	st := recordStmt(requestID, status, action, details, events...)
 	if _, err := tx.Exec(ctx, st.SQL, st.Args...); err != nil {
@@ -99,11 +99,8 @@ type recording struct {
 
 // recordManyStmt records several requests in one statement: their timeline
 // events, their audit entries (in order), and their new status when set.
-// The audit entries take the audit chain's lock, which is held until
-// commit: callers make it their transaction's last statement, and hold the
-// locks on the requests it records beforehand (within one statement,
-// Postgres may append to the audit chain before it writes the events and
-// the status).
+// Callers make it their transaction's last statement (it goes with the
+// COMMIT), and hold the locks on the requests it records beforehand.
 func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 	var reqs, kinds, texts []string
 	var actors []*string
@@ -475,8 +472,7 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 // apply makes a granted request's change, in tx: it completes it when no
 // connected system is to be told, and otherwise enqueues the sync hand-off
 // that completes it once they confirm. Its last statement records the
-// timeline (earlier events first) and the audit entry, so the audit
-// chain's lock is held only until commit.
+// timeline (earlier events first) and the audit entry, with the COMMIT.
 func (db *DB) apply(ctx context.Context, tx *finalTx, requestID, actorID string, earlier ...event) error {
 	heads, syncing, err := lockForApply(ctx, tx, []string{requestID})
 	if err != nil {
@@ -532,8 +528,7 @@ type applying struct {
 }
 
 // flush runs what a collected and ends the transaction: the jobs, then the
-// changes in order and the records (they take the audit chain's lock until
-// commit) with the COMMIT.
+// changes in order and the records with the COMMIT.
 func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool) error {
 	if len(a.exports) > 0 {
 		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.SyncExportArgs{RequestIDs: a.exports}})

@@ -243,6 +243,7 @@ func TestAuditChain(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, db.DeleteSession(ctx, token))
 	}
+	require.NoError(t, db.ChainAudit(ctx)) // as a worker's sequencer does
 	rows, err := db.Pool.Query(ctx, "SELECT prev_hash, hash FROM audit_log ORDER BY id")
 	require.NoError(t, err)
 	var prev []byte
