@@ -134,8 +134,10 @@ func TestHostileInput(t *testing.T) {
 	// TestBadText checks each refused byte sequence there; so each route
 	// and role sends NUL and one more refused value, rotating so that every
 	// route meets len(roles)+1 of them, and each route receives the large
-	// body from one role. The whole matrix took minutes under -race.
+	// body from one role; the accepted values likewise (all of them from the
+	// administrator). The whole matrix took minutes under -race.
 	refusedNames := slices.Sorted(maps.Keys(refused))
+	acceptedNames := slices.Sorted(maps.Keys(accepted))
 	for r, role := range roles {
 		c := clients[role]
 		t.Run("as "+role, func(t *testing.T) {
@@ -173,8 +175,13 @@ func TestHostileInput(t *testing.T) {
 					require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, what)
 					require.Contains(t, body, "larger than Tessera accepts", what)
 				}
-				for name, values := range accepted {
-					resp, _ := send(rt, path, cloneValues(values))
+				for j, name := range acceptedNames {
+					// The administrator, whom every route lets in, sends every
+					// accepted value; the other roles one each, in turn.
+					if role != "ada" && j != (i+r)%len(acceptedNames) {
+						continue
+					}
+					resp, _ := send(rt, path, cloneValues(accepted[name]))
 					require.Less(t, resp.StatusCode, 500, "%s with %s", what, name)
 				}
 			}
