@@ -54,7 +54,15 @@ func (db *DB) SearchRequests(ctx context.Context, v portal.Viewer, f portal.Requ
 	if f.Age != "" {
 		where = append(where, requestAges[f.Age])
 	}
+	// The name filters join the names they read; the page's names are
+	// looked up for its rows alone (requestColumns).
 	sql := requestSelect
+	if f.Requester != "" {
+		sql += " LEFT JOIN people rq ON rq.id = r.requester_id"
+	}
+	if f.Target != "" {
+		sql += " LEFT JOIN groups g ON g.id = r.group_id LEFT JOIN people p ON p.id = r.person_id"
+	}
 	for i, w := range where {
 		if i == 0 {
 			sql += " WHERE " + w

@@ -816,9 +816,9 @@ func (db *DB) MyApprovals(ctx context.Context, v portal.Viewer, f portal.Approva
 			AND ($4 = '' OR r.operation = $4)
 			AND `+approvalDues[f.Due]+`),
 		pg AS (SELECT * FROM m ORDER BY `+approvalOrders[f.Sort]+` LIMIT $5 OFFSET $6)
-		SELECT `+requestColumns+`, m.approval_id, m.deadline, coalesce(bp.display_name, ''), (SELECT count(*) FROM m)`+
-		strings.Replace(requestFrom, "FROM requests r", "FROM pg m JOIN requests r ON r.id = m.request_id", 1)+`
-		LEFT JOIN people bp ON bp.id = m.on_behalf_of
+		SELECT `+requestColumns+`, m.approval_id, m.deadline,
+			coalesce((SELECT display_name FROM people WHERE id = m.on_behalf_of), ''), (SELECT count(*) FROM m)
+		FROM pg m JOIN requests r ON r.id = m.request_id
 		ORDER BY `+approvalOrders[f.Sort],
 		v.PersonID, f.Requester, f.Group, string(f.Kind), f.Limit, f.Offset)
 	if err != nil {
