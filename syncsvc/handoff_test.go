@@ -103,6 +103,47 @@ func TestBulkDecisionsExportEachRequest(t *testing.T) {
 	require.Zero(t, count(t, f, "SELECT count(*) FROM export_requests"))
 }
 
+// Two profile changes of one person, each applied at once with its own
+// sync_export job, both committed before the first job runs: its export
+// carries both, and each request says "Exported to <system>" on its own
+// timeline when the import confirms it; the second job finds nothing left.
+func TestTwoProfileChangesInOneExport(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
+	_, err := f.pool.Exec(ctx, `INSERT INTO policies (name, operation, requestor, attributes)
+		VALUES ('Own name', 'update_person', 'self', '{givenName}')`)
+	require.NoError(t, err)
+	f.rules(t, nil)
+	f.converge(t)
+	jobs, err := river.NewClient(riverpgxv5.New(f.pool), &river.Config{})
+	require.NoError(t, err)
+	f.db.Jobs = jobs
+	annV := portal.Viewer{PersonID: ann, DisplayName: "Ann Lee"}
+	var requests []string
+	for _, changes := range []map[string]string{{"phone": "+41 44 555 01 02"}, {"givenName": "Annabel"}} {
+		r, err := f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann, Changes: changes})
+		require.NoError(t, err)
+		requests = append(requests, r.ID)
+	}
+	exports := jobArgs(t, f, "sync_export")
+	require.Equal(t, [][]string{{requests[0]}, {requests[1]}}, exports, "one job per applied request")
+
+	require.NoError(t, f.engine.ExportRequests(ctx, exports[0]))
+	e := f.entry(t, "ann"+f.prefix, "givenName", "telephoneNumber")
+	require.Equal(t, "Annabel", e.GetAttributeValue("givenName"), "the first job's export carried both changes")
+	require.Equal(t, "+41 44 555 01 02", e.GetAttributeValue("telephoneNumber"))
+	require.NoError(t, f.engine.ExportRequests(ctx, exports[1]))
+	for _, id := range requests {
+		var tl string
+		require.NoError(t, f.pool.QueryRow(ctx, `SELECT string_agg(kind || ':' || detail, ' ' ORDER BY id) FROM request_events
+			WHERE request_id = $1 AND kind IN ('exported', 'completed')`, id).Scan(&tl))
+		require.Equal(t, "exported:Exported to "+f.sys.Name+" completed:", tl, "request %s's own timeline", id)
+	}
+	require.Zero(t, count(t, f, "SELECT count(*) FROM export_requests"))
+}
+
 // jobArgs returns the request IDs of each job of kind, in insertion order.
 func jobArgs(t *testing.T, f *fixture, kind string) [][]string {
 	t.Helper()

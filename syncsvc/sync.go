@@ -1161,9 +1161,10 @@ func (c *changeSet) plan(o *CSObject, p *PendingExport) {
 // linkRequests records which requests wait for the pending exports this
 // sync wrote (out.pending) and the provisioning adds it planned
 // (out.newCS): each request of the sync's scope waits for those of its
-// own objects; and every committed membership request whose member a
-// group's export adds or removes waits for that export too, whichever
-// sync computed it. The sync read the portal after those requests
+// own objects; every committed profile change of a person whose object
+// has a pending export, and every committed membership request whose
+// member a group's export adds or removes, waits for that export too,
+// whichever sync computed it. The sync read the portal after those requests
 // committed, so the export carries their change: a bulk decision's
 // hundreds of joins, or joins approved one by one that one export of the
 // group took along, each say "Exported" when the system confirms it.
@@ -1210,7 +1211,15 @@ func linkRequests(ctx context.Context, tx pgx.Tx, systemID string, scope []reque
 			ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, append(args, reqs, ps, gs)...)
 	}
 	// A request that waits already (for an export sent, not yet
-	// confirmed) keeps waiting for that one.
+	// confirmed) keeps waiting for that one. Likewise every committed
+	// profile change of a person whose object has a pending export: the
+	// sync read the portal after it committed, so the export carries it,
+	// whichever job (or cycle) computed the export.
+	b.Queue(`INSERT INTO export_requests (cs_id, request_id, system_id)
+		SELECT x.id, r.id, $1 FROM `+exported+` x
+			JOIN requests r ON r.group_id IS NULL AND r.person_id = x.person_id AND r.status = 'committed'
+				AND r.operation = 'update_person'
+		ON CONFLICT (cs_id, request_id) DO NOTHING`, args...)
 	b.Queue(`WITH m AS (SELECT x.id, x.group_id, ch->>'Op' AS op, lower(v) AS dn
 			FROM `+exported+` x, json_array_elements(x.export_changes) ch, json_array_elements_text(ch->'Values') v
 			WHERE x.group_id IS NOT NULL AND ch->>'Name' = 'member' AND ch->>'Op' IN ('add', 'delete'))
