@@ -84,7 +84,7 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 	org, err := demo.Generate(benchPeople)
 	require.NoError(b, err)
 	srv := (&web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db}).Handler()
-	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local")
+	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local", "")
 	require.NoError(b, err)
 	queries := searchMix(org, 400)
 	do := func(q string) time.Duration {
@@ -138,7 +138,7 @@ func BenchmarkProfilePage(b *testing.B) {
 	db := postgres.New(harness.Pool(b, dbURL))
 	org, err := demo.Generate(benchPeople)
 	require.NoError(b, err)
-	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local")
+	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local", "")
 	require.NoError(b, err)
 	srv := harness.StartTessera(b, dbURL)
 

@@ -43,7 +43,7 @@ func BenchmarkOrgChartPage(b *testing.B) {
 	require.GreaterOrEqual(b, reports, 200)
 
 	srv := (&web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db}).Handler()
-	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local")
+	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local", "")
 	require.NoError(b, err)
 	do := func() time.Duration {
 		req := httptest.NewRequest("GET", "/org/"+manager.ID, nil)

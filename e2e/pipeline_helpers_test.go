@@ -224,7 +224,7 @@ var webTransport = &http.Transport{MaxIdleConnsPerHost: 32}
 func signIn(tb testing.TB, db *postgres.DB, personID string) *webClient {
 	tb.Helper()
 	ctx := context.Background()
-	token, err := db.CreateSession(ctx, personID, "local")
+	token, err := db.CreateSession(ctx, personID, "local", "")
 	require.NoError(tb, err)
 	c := &webClient{tb: tb, session: token, http: &http.Client{Timeout: 60 * time.Second, Transport: webTransport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

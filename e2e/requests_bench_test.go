@@ -44,7 +44,7 @@ func BenchmarkApprovalsPage(b *testing.B) {
 	require.NoError(b, err)
 	srv := (&web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
 		Requests: db}).Handler()
-	token, err := db.CreateSession(ctx, approver, "local")
+	token, err := db.CreateSession(ctx, approver, "local", "")
 	require.NoError(b, err)
 	var someone string
 	require.NoError(b, pool.QueryRow(ctx, `SELECT p.display_name FROM requests r JOIN people p ON p.id = r.requester_id

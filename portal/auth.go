@@ -32,8 +32,11 @@ type Authenticator interface {
 	// FindPersonByAttribute returns the ID of the one person whose attribute
 	// (email, account_name, employee_id or upn) equals value.
 	FindPersonByAttribute(ctx context.Context, attribute, value string) (string, error)
-	// CreateSession starts a session for personID and returns its secret token.
-	CreateSession(ctx context.Context, personID, method string) (token string, err error)
+	// CreateSession starts a session for personID, who signed in with
+	// method from the client address client (empty when there is none, as
+	// for a session a tool opens), and returns its secret token. The audit
+	// entry records both, as a failed sign-in's does.
+	CreateSession(ctx context.Context, personID, method, client string) (token string, err error)
 	// FindSession returns the live session for token, or EUNAUTHORIZED.
 	FindSession(ctx context.Context, token string) (*Session, error)
 	// SetSecondFactor records that the session's person gave a second

@@ -141,7 +141,7 @@ func TestBulkApproval(t *testing.T) {
 			continue
 		}
 		c := tb.client(t)
-		token, err := tb.db.CreateSession(t.Context(), p.ID, "local")
+		token, err := tb.db.CreateSession(t.Context(), p.ID, "local", "")
 		require.NoError(t, err)
 		u, _ := url.Parse(c.base)
 		c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "tessera_session", Value: token, Path: "/"}})

@@ -112,7 +112,11 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, personID, 
 	if old := s.cookie(r, "tessera_session"); old != "" {
 		s.Auth.DeleteSession(r.Context(), old) //nolint:errcheck
 	}
-	token, err := s.Auth.CreateSession(r.Context(), personID, method)
+	var client string
+	if a := s.clientAddr(r); a.IsValid() {
+		client = a.String()
+	}
+	token, err := s.Auth.CreateSession(r.Context(), personID, method, client)
 	if err != nil {
 		s.Error(w, r, err)
 		return

@@ -293,6 +293,10 @@ func TestSignInFailuresAudited(t *testing.T) {
 	// The administrator reads who was claimed, and that no one acted.
 	admin := tb.browser(t, tb.srv, "192.0.2.90")
 	require.Equal(t, http.StatusSeeOther, admin.attempt("ada", demo.DemoPassword))
+	var signedInFrom string
+	require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT details->>'client' FROM audit_log WHERE action = 'sign_in'
+		AND actor_id = (SELECT id FROM people WHERE account_name = 'ada') ORDER BY id DESC LIMIT 1`).Scan(&signedInFrom))
+	require.Equal(t, "192.0.2.90", signedInFrom, "a sign-in is audited with its client address, as a failed one is")
 	_, page := admin.get("/admin/audit?action=sign_in_failed")
 	require.Contains(t, page, "Someone not signed in")
 	require.NotContains(t, page, "<td>Tessera</td>", "Tessera did not try to sign in")

@@ -127,7 +127,7 @@ func hashToken(token string) []byte {
 }
 
 // CreateSession starts a session and records the sign-in in the audit log.
-func (db *DB) CreateSession(ctx context.Context, personID, method string) (string, error) {
+func (db *DB) CreateSession(ctx context.Context, personID, method, client string) (string, error) {
 	token := randomToken()
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		now := time.Now()
@@ -144,7 +144,11 @@ func (db *DB) CreateSession(ctx context.Context, personID, method string) (strin
 		if _, err := tx.Exec(ctx, "DELETE FROM sessions WHERE person_id = $1 AND (expires_at < now() OR idle_until < now())", personID); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, personID, "sign_in", "person", personID, map[string]any{"method": method})
+		details := map[string]any{"method": method}
+		if client != "" {
+			details["client"] = client
+		}
+		return Audit(ctx, tx, personID, "sign_in", "person", personID, details)
 	})
 	if err != nil {
 		return "", fmt.Errorf("postgres: create session: %w", err)

@@ -173,7 +173,7 @@ func TestSessions(t *testing.T) {
 	ctx := context.Background()
 	db, org := setup(t)
 	helpdesk := org.Accounts[2]
-	token, err := db.CreateSession(ctx, helpdesk.PersonID, "local")
+	token, err := db.CreateSession(ctx, helpdesk.PersonID, "local", "")
 	require.NoError(t, err)
 	s, err := db.FindSession(ctx, token)
 	require.NoError(t, err)
@@ -189,7 +189,7 @@ func TestSessions(t *testing.T) {
 	_, err = db.FindSession(ctx, token)
 	require.Equal(t, portal.EUNAUTHORIZED, portal.ErrorCode(err))
 
-	token, err = db.CreateSession(ctx, helpdesk.PersonID, "oidc")
+	token, err = db.CreateSession(ctx, helpdesk.PersonID, "oidc", "")
 	require.NoError(t, err)
 	require.NoError(t, db.DeleteSession(ctx, token))
 	_, err = db.FindSession(ctx, token)
@@ -239,7 +239,7 @@ func TestAuditChain(t *testing.T) {
 	ctx := context.Background()
 	db, org := setup(t)
 	for range 3 {
-		token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local")
+		token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local", "")
 		require.NoError(t, err)
 		require.NoError(t, db.DeleteSession(ctx, token))
 	}
@@ -264,9 +264,9 @@ func TestRemoveExpired(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, org := setup(t)
-	live, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local")
+	live, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local", "")
 	require.NoError(t, err)
-	old, err := db.CreateSession(ctx, org.Accounts[1].PersonID, "local")
+	old, err := db.CreateSession(ctx, org.Accounts[1].PersonID, "local", "")
 	require.NoError(t, err)
 	require.NoError(t, db.ExpireSession(ctx, old))
 	require.NoError(t, db.SaveOIDCFlow(ctx, portal.OIDCFlow{State: "stale", Nonce: "n", CodeVerifier: "v", ReturnTo: "/"}))
