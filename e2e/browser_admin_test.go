@@ -1,12 +1,14 @@
 package e2e_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal/demo"
 )
 
@@ -15,7 +17,7 @@ import (
 // the people it selects, sees a typo reported with its place, and saves.
 func TestBrowserAdminRules(t *testing.T) {
 	t.Parallel()
-	srv, _ := startTessera(t)
+	srv, dbURL := startTessera(t)
 	b := newBrowser(t, srv)
 	require.EqualValues(t, 200, b.signIn("ada", demo.DemoPassword))
 	require.EqualValues(t, 200, b.open("/admin/sets/new"))
@@ -37,4 +39,48 @@ func TestBrowserAdminRules(t *testing.T) {
 	require.True(t, strings.HasPrefix(b.path(), "/admin/sets"), b.path())
 	require.Contains(t, strings.Join(b.texts(`[data-testid=set-row]`), " "), "IT staff")
 	b.shot("saved")
+
+	adminAddsAttribute(t, b, dbURL)
+}
+
+// adminAddsAttribute: the administrator adds a custom attribute in
+// Administration → Schema (a name the rule language reserves is refused
+// on the form, which keeps what was typed), uses it in a dynamic group's rule, sees it on a profile,
+// and cannot remove it while the rule reads it.
+func adminAddsAttribute(t *testing.T, b *browser, dbURL string) {
+	ctx := context.Background()
+	pool := harness.Pool(t, dbURL)
+	require.EqualValues(t, 200, b.open("/admin/schema/new"))
+	b.do(chromedp.SendKeys(chromedp.ID("name"), "in"),
+		chromedp.SendKeys(chromedp.ID("label"), "Floor"),
+		chromedp.SetValue(chromedp.ID("attr_type"), "int"),
+		chromedp.SendKeys(chromedp.ID("min"), "0"),
+		chromedp.SendKeys(chromedp.ID("max"), "40"))
+	require.EqualValues(t, 422, b.click(testID("save-attribute")))
+	require.Contains(t, b.text("form-error"), "reserved word of the rule language")
+	b.do(chromedp.SetValue(chromedp.ID("name"), "floor"))
+	require.EqualValues(t, 200, b.click(testID("save-attribute")))
+	require.Contains(t, strings.Join(b.texts(`[data-testid=attribute-row]`), " "), "Floor")
+	b.shot("attribute-added")
+
+	// The HR system says which floor Zoë works on.
+	var zoe, groupID, groupName string
+	require.NoError(t, pool.QueryRow(ctx, `UPDATE people SET extra = extra || '{"floor": "7"}'
+		WHERE account_name = 'zoe' RETURNING id`).Scan(&zoe))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT id, display_name FROM groups WHERE membership_rule IS NULL
+		ORDER BY display_name LIMIT 1`).Scan(&groupID, &groupName))
+
+	require.EqualValues(t, 200, b.open("/admin/groups/"+groupID+"/rule"))
+	b.do(chromedp.SetValue(chromedp.ID("rule"), `person.floor == 7`))
+	require.EqualValues(t, 200, b.click(testID("save-rule")))
+	require.Contains(t, b.text("group-membership"), "1 member")
+
+	require.EqualValues(t, 200, b.open("/people/"+zoe))
+	require.Equal(t, "7", b.text("attr-floor"))
+	b.shot("attribute-on-profile")
+
+	require.EqualValues(t, 200, b.open("/admin/schema/floor"))
+	require.Contains(t, b.text("uses"), groupName)
+	require.EqualValues(t, 409, b.click(testID("remove-attribute")))
+	require.Contains(t, b.text("form-error"), groupName)
 }

@@ -137,7 +137,7 @@ func (b *browser) pageKinds(admin bool) []string {
 	if admin {
 		pages = append(pages, "/admin", "/admin/policies/new", "/admin/sets/new", "/admin/workflows/new",
 			"/admin/calendars/new", "/admin/connected-systems/new", "/admin/groups", "/admin/sync/preview",
-			"/admin/audit")
+			"/admin/audit", "/admin/schema/new")
 		details = append(details,
 			struct{ list, link string }{"/admin/policies", `main a[href^="/admin/policies/"]:not([href$="/new"])`},
 			struct{ list, link string }{"/admin/sets", `main a[href^="/admin/sets/"]:not([href$="/new"])`},
@@ -145,6 +145,7 @@ func (b *browser) pageKinds(admin bool) []string {
 			struct{ list, link string }{"/admin/calendars", `main a[href^="/admin/calendars/"]:not([href$="/new"])`},
 			struct{ list, link string }{"/admin/connected-systems", `main a[href^="/admin/connected-systems/"]:not([href$="/new"])`},
 			struct{ list, link string }{"/admin/sync", `main a[href^="/admin/sync/"]:not([href^="/admin/sync/preview"])`},
+			struct{ list, link string }{"/admin/schema", `main a[href^="/admin/schema/"]:not([href$="/new"])`},
 		)
 	}
 	for _, d := range details {

@@ -10,9 +10,12 @@ import (
 // attribute_schema table's type column.
 const (
 	TypeString = "string"
-	TypeInt    = "int"
-	TypeBool   = "bool"
-	TypeDate   = "date"
+	// TypeStrings is text with several values, kept one a line (see
+	// SplitValues); rules read it as a list of strings.
+	TypeStrings = "strings"
+	TypeInt     = "int"
+	TypeBool    = "bool"
+	TypeDate    = "date"
 	// TypeReference is another person, held as their ID; rules read it as
 	// text.
 	TypeReference = "reference"
@@ -41,10 +44,13 @@ type Attribute struct {
 	// person.givenName, {"givenName": "Ada"}.
 	Name  string
 	Label string
-	Type  string // TypeString, TypeInt, TypeBool, TypeDate or TypeReference
-	// MaxLen is the longest value in characters, 0 when unbounded; the
-	// people table's checks say the same for the core attributes.
+	Type  string // TypeString, TypeStrings, TypeInt, TypeBool, TypeDate or TypeReference
+	// MaxLen is the longest value in characters (of each value, for
+	// TypeStrings), 0 when unbounded; the people table's checks say the
+	// same for the core attributes.
 	MaxLen int
+	// Min and Max bound a TypeInt attribute's values; nil: unbounded.
+	Min, Max *int64
 	// Required: a request may not empty it.
 	Required bool
 	// Column is its column in the people table; an attribute without one is
@@ -98,6 +104,18 @@ func (a *Attribute) Joinable() bool { return a.Column != "" && a.Type == TypeStr
 // the engine resolves through its connector space).
 func (a *Attribute) InboundTarget() bool {
 	return a.Column != "" && !a.Identifier && (a.Type == TypeString || a.Type == TypeBool || a.Type == TypeReference)
+}
+
+// Values returns p's values of the attribute: those of a multi-valued
+// attribute, or the one value of any other (none when unset).
+func (a *Attribute) Values(p *Person) []string {
+	if a.Type == TypeStrings {
+		return SplitValues(a.Text(p))
+	}
+	if v := a.Text(p); v != "" {
+		return []string{v}
+	}
+	return nil
 }
 
 // Text returns p's value of the attribute as text ("" when unset).
@@ -336,12 +354,4 @@ func (s *Schema) index(name string) int {
 		return i
 	}
 	return -1
-}
-
-// VisibilityOf is the visibility attribute_schema's privileged flag means.
-func VisibilityOf(privileged bool) Visibility {
-	if privileged {
-		return VisibleToHelpdesk
-	}
-	return VisibleToEveryone
 }

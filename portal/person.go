@@ -76,6 +76,17 @@ type PersonRef struct {
 type AttributeValue struct {
 	Attribute
 	Value string
+	// RefName is the display name of the person a reference names ("" when
+	// it names no one).
+	RefName string
+}
+
+// Values returns the attribute's values: several for a multi-valued one.
+func (a AttributeValue) Values() []string {
+	if a.Type == TypeStrings {
+		return SplitValues(a.Value)
+	}
+	return []string{a.Value}
 }
 
 // Profile is everything the profile page shows about one person.

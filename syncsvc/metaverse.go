@@ -75,15 +75,14 @@ func scanMVGroup(row pgx.Row) (*mvGroup, error) {
 // ruleEnv builds the person rule language for the portal's attribute
 // table: its core attributes and the extra ones of attribute_schema.
 func ruleEnv(ctx context.Context, q querier) (*rule.Env, error) {
-	rows, err := q.Query(ctx, "SELECT name, label, type, privileged FROM attribute_schema ORDER BY name")
+	rows, err := q.Query(ctx, `SELECT name, label, type, visibility, max_len, min_value, max_value, editable
+		FROM attribute_schema ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
 	extra, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Attribute, error) {
 		var a portal.Attribute
-		var privileged bool
-		err := row.Scan(&a.Name, &a.Label, &a.Type, &privileged)
-		a.Visibility = portal.VisibilityOf(privileged)
+		err := row.Scan(&a.Name, &a.Label, &a.Type, &a.Visibility, &a.MaxLen, &a.Min, &a.Max, &a.Editable)
 		return a, err
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ type AdminStore interface {
 	portal.CalendarService
 	portal.AuditReader
 	portal.AuditVerifier
+	portal.SchemaService
 }
 
 // adminPages serves /admin: policies, sets, dynamic groups, approval
@@ -49,6 +50,10 @@ var adminNotices = map[string]string{
 	"calendar-saved":   "The calendar was saved.",
 	"holiday-added":    "The holiday was added.",
 	"holiday-removed":  "The holiday was removed.",
+
+	"attribute-added":   "The attribute was added.",
+	"attribute-saved":   "The attribute was saved.",
+	"attribute-removed": "The attribute was removed, with everyone's values of it.",
 }
 
 func adminNotice(r *http.Request) string { return adminNotices[input(r).Get("notice")] }
@@ -103,6 +108,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 	a.syncRoutes(r)
 	a.requestRoutes(r)
 	a.hrRoutes(r)
+	a.schemaRoutes(r)
 }
 
 // requireAdmin lets only administrators through, whatever the page; the

@@ -191,6 +191,15 @@ var fields = map[string]field{
 	"lockout_attempts":       {label: "Wrong codes allowed", trim: true},
 	"lockout_minutes":        {label: "Lockout minutes", trim: true},
 	"expiry_reminder_days":   {label: "Expiry reminder days", trim: true},
+
+	// Administration → Schema: an extra person attribute.
+	"label":      {label: "Label", trim: true},
+	"attr_type":  {label: "The attribute's type"},
+	"max_len":    {label: "Longest value", trim: true},
+	"min":        {label: "Smallest value", trim: true},
+	"max":        {label: "Largest value", trim: true},
+	"visibility": {label: "Who sees it"},
+	"editable":   {label: "People may ask to change it"},
 }
 
 // fieldOf describes the field called name; a field no form sends is kept

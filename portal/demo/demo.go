@@ -31,9 +31,9 @@ type Membership struct {
 
 // Attributes is the demo schema of extra person attributes.
 var Attributes = []portal.Attribute{
-	{Name: "pronouns", Label: "Pronouns", Type: "string"},
-	{Name: "startDate", Label: "Start date", Type: "date"},
-	{Name: "costCenter", Label: "Cost centre", Type: "string", Visibility: portal.VisibleToHelpdesk},
+	{Name: "pronouns", Label: "Pronouns", Type: portal.TypeString, MaxLen: 64, Visibility: portal.VisibleToEveryone},
+	{Name: "startDate", Label: "Start date", Type: portal.TypeDate, Visibility: portal.VisibleToEveryone},
+	{Name: "costCenter", Label: "Cost centre", Type: portal.TypeString, MaxLen: 32, Visibility: portal.VisibleToHelpdesk},
 }
 
 // Org is a generated organisation.

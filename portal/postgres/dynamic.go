@@ -132,25 +132,11 @@ func (c *ruleCache) env(schema ruleSchema) (*rule.Env, error) {
 
 // loadSchema reads the extra attributes rules may use.
 func loadSchema(ctx context.Context, q dynQuerier) (ruleSchema, error) {
-	rows, err := q.Query(ctx, selectSchema)
+	attrs, err := readExtraAttributes(ctx, q)
 	if err != nil {
-		return ruleSchema{}, fmt.Errorf("attribute schema: %w", err)
-	}
-	attrs, err := pgx.CollectRows(rows, scanAttribute)
-	if err != nil {
-		return ruleSchema{}, fmt.Errorf("attribute schema: %w", err)
+		return ruleSchema{}, err
 	}
 	return newRuleSchema(attrs), nil
-}
-
-const selectSchema = "SELECT name, label, type, privileged FROM attribute_schema ORDER BY name"
-
-func scanAttribute(row pgx.CollectableRow) (portal.Attribute, error) {
-	var a portal.Attribute
-	var privileged bool
-	err := row.Scan(&a.Name, &a.Label, &a.Type, &privileged)
-	a.Visibility = portal.VisibilityOf(privileged)
-	return a, err
 }
 
 // compileRule compiles src against the schema in the database.

@@ -115,16 +115,20 @@ func (db *DB) FindProfile(ctx context.Context, id string) (*portal.Profile, erro
 			}
 			return rows.Err()
 		})
-	batch.Queue(`SELECT s.name, s.label, s.type, s.privileged, p.extra->>s.name
+	// A reference attribute's person is read with it, by ID; a value that
+	// is no ID (or names someone since removed) reads as no one.
+	batch.Queue(`SELECT s.name, s.label, s.type, s.visibility, s.max_len, s.min_value, s.max_value, s.editable,
+			p.extra->>s.name, coalesce(r.display_name, '')
 		FROM people p JOIN attribute_schema s ON p.extra ? s.name
-		WHERE p.id = $1 ORDER BY s.label`, id).
+		LEFT JOIN people r ON s.type = 'reference' AND r.id = CASE
+			WHEN p.extra->>s.name ~ '^[0-9a-fA-F-]{36}$' THEN (p.extra->>s.name)::uuid END
+		WHERE p.id = $1 ORDER BY s.label, s.name`, id).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			prof.Attributes, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.AttributeValue, error) {
 				var a portal.AttributeValue
-				var privileged bool
-				err := row.Scan(&a.Name, &a.Label, &a.Type, &privileged, &a.Value)
-				a.Visibility = portal.VisibilityOf(privileged)
+				err := row.Scan(&a.Name, &a.Label, &a.Type, &a.Visibility, &a.MaxLen, &a.Min, &a.Max, &a.Editable,
+					&a.Value, &a.RefName)
 				return a, err
 			})
 			return err

@@ -27,8 +27,8 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 			return errAlreadySeeded
 		}
 		for _, a := range demo.Attributes {
-			if _, err := tx.Exec(ctx, `INSERT INTO attribute_schema (name, label, type, privileged) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (name) DO NOTHING`, a.Name, a.Label, a.Type, a.Privileged()); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO attribute_schema (name, label, type, visibility, max_len) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (name) DO NOTHING`, a.Name, a.Label, a.Type, a.Visibility, a.MaxLen); err != nil {
 				return fmt.Errorf("attribute schema: %w", err)
 			}
 		}

@@ -15,13 +15,16 @@
 // The core attributes are strings (accountName, employeeId, givenName,
 // surname, displayName, email, title, department, office, phone, mobile,
 // managerId) and one bool (enabled). The extra attributes of the schema keep
-// their type: string, int, bool, or date. A date is a CEL timestamp at
-// midnight UTC of that day; date("YYYY-MM-DD") writes one, and the timestamp
-// functions (getFullYear, getMonth, ...) read its parts.
+// their type: string, int, bool, or date; a multi-valued text attribute is
+// a list of strings ("Go" in person.skills) and a reference to a person
+// reads as text (their ID). A date is a CEL timestamp at midnight UTC of
+// that day; date("YYYY-MM-DD") writes one, and the timestamp functions
+// (getFullYear, getMonth, ...) read its parts.
 //
 // An attribute a person lacks (an empty core attribute, an extra attribute
 // that is absent or does not parse as its type) reads as its type's zero
-// value: "", 0, false, or 0001-01-01. has(person.x) tells whether it is set.
+// value: "", 0, false, 0001-01-01, or an empty list. has(person.x) tells
+// whether it is set.
 // Besides the standard CEL functions, rules have the string extensions
 // (lowerAscii, upperAscii, trim, split, indexOf, replace, ...).
 package rule
@@ -62,16 +65,17 @@ const (
 // Attribute types in a rule: those of the person attribute table. A
 // reference to a person reads as text (the person's ID).
 const (
-	TypeString = portal.TypeString
-	TypeInt    = portal.TypeInt
-	TypeBool   = portal.TypeBool
-	TypeDate   = portal.TypeDate
+	TypeString  = portal.TypeString
+	TypeStrings = portal.TypeStrings // a list of strings
+	TypeInt     = portal.TypeInt
+	TypeBool    = portal.TypeBool
+	TypeDate    = portal.TypeDate
 )
 
 // Field is an attribute that rules can read, as the rule editor lists it.
 type Field struct {
 	Name string
-	Type string // string, int, bool or date
+	Type string // string, strings, int, bool or date
 }
 
 // personTypeName is the CEL type of the person variable; it shows in
@@ -118,11 +122,17 @@ func extraField(a *portal.Attribute) (field, error) {
 	name := a.Name
 	f := field{Field: Field{name, a.Type}}
 	switch a.Type {
-	case TypeString:
-		f.celType, f.maxSize, f.assumedSize = types.StringType, maxExtraSize, true
+	case TypeString, portal.TypeReference:
+		f.Type, f.celType, f.maxSize, f.assumedSize = TypeString, types.StringType, maxExtraSize, true
 		f.get = func(p *portal.Person) (ref.Val, bool) {
 			s, ok := p.Extra[name]
 			return types.String(s), ok && s != ""
+		}
+	case TypeStrings:
+		f.celType, f.maxSize, f.assumedSize = types.NewListType(types.StringType), portal.MaxAttributeValues, true
+		f.get = func(p *portal.Person) (ref.Val, bool) {
+			vals := portal.SplitValues(p.Extra[name])
+			return types.NewStringList(types.DefaultTypeAdapter, vals), len(vals) > 0
 		}
 	case TypeInt:
 		f.celType = types.IntType
