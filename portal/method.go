@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -110,7 +111,9 @@ var (
 	ErrCodeSpent     = Errorf(ETOOMANYREQUEST, "That code was tried too many times. Ask for a new one.")
 	ErrTooManyCodes  = Errorf(ETOOMANYREQUEST, "Too many codes were sent in the last hour. Wait a while and try again.")
 	ErrWrongTOTP     = Errorf(EUNAUTHORIZED, "That code from your authenticator app is not right, or it was used already. Wait for the next code and try again.")
-	ErrTOTPLocked    = Errorf(ETOOMANYREQUEST, "Too many wrong codes from your authenticator app. Wait 15 minutes and try again.")
+	ErrTOTPLocked    = Errorf(ETOOMANYREQUEST, "Too many wrong codes from your authenticator app. Wait two minutes and try again.")
+	ErrAnswersLocked = Errorf(ETOOMANYREQUEST, "Too many wrong answers to your security questions. Wait a while and try again, or use another way.")
+	ErrPasskeyPaused = Errorf(ETOOMANYREQUEST, "Too many passkey answers failed. Wait a minute and try again.")
 	ErrNoSecretStore = Errorf(EINVALID, "Authenticator apps cannot be registered: Tessera has no key to encrypt their secrets with. Ask your administrator to set TESSERA_SECRET_KEY.")
 )
 
@@ -127,7 +130,9 @@ type Methods interface {
 	// VerifyTOTP checks code against the person's authenticator apps at
 	// the current time step and one either side, and refuses a step that
 	// one of them already accepted (RFC 6238 §5.2): ErrWrongTOTP when it
-	// does not match, when it is replayed, and when the person has no app.
+	// does not match, when it is replayed, and when the person has no app
+	// or personID names no one (after the same work). Each wrong code
+	// spends the person's TOTPBudget; ErrTOTPLocked while it is spent.
 	VerifyTOTP(ctx context.Context, personID, code string) error
 	// IssueCode makes a one-time code of CodeDigits digits for purpose, to
 	// be sent to address by the caller (see CodeMailer), valid for
@@ -140,9 +145,13 @@ type Methods interface {
 	// works once. It returns the address the code was sent to.
 	CheckCode(ctx context.Context, personID, challengeID, purpose, code string) (address string, err error)
 	// CheckAnswers checks answers (by question) against every question the
-	// person registered: ErrWrongAnswers unless all match, and no check
-	// at all for a while after TOTPFailures wrong sets in TOTPWindow.
+	// person registered: ErrWrongAnswers unless all match; each wrong set
+	// spends the person's QuestionsBudget, and ErrAnswersLocked while it
+	// is spent.
 	CheckAnswers(ctx context.Context, personID string, answers map[string]string) error
+	// RegisteredQuestions returns the questions the person answered, in
+	// the order of SecurityQuestions.
+	RegisteredQuestions(ctx context.Context, personID string) ([]string, error)
 }
 
 // MethodRegistry registers and removes a person's own methods (the
@@ -207,9 +216,14 @@ type PasskeyStore interface {
 	// UsePasskey records a passing assertion for purpose: the updated
 	// record (its sign count) and an audit entry.
 	UsePasskey(ctx context.Context, personID string, credentialID, credential []byte, purpose string) error
-	// FailPasskey audits an assertion or registration that did not pass;
-	// personID is "" when no person could be told.
-	FailPasskey(ctx context.Context, personID, purpose, reason string) error
+	// BeginPasskey returns ErrPasskeyPaused while the budget of failed
+	// passkeys (PasskeyBudget) that an assertion for purpose draws on is
+	// spent: the client address's for a sign-in, the person's otherwise.
+	BeginPasskey(ctx context.Context, personID, purpose string, client netip.Addr) error
+	// FailPasskey audits an assertion or registration that did not pass
+	// and spends a try of the budget BeginPasskey checks; personID is ""
+	// when no person could be told.
+	FailPasskey(ctx context.Context, personID, purpose, reason string, client netip.Addr) error
 	// SaveCeremony keeps a ceremony's state under token for a few
 	// minutes; personID is "" for a sign-in, where no one is known yet.
 	SaveCeremony(ctx context.Context, token, personID, kind string, data []byte) error
@@ -270,13 +284,8 @@ const (
 	TOTPDigits  = otp.DigitsSix
 	TOTPKeySize = 20
 	// TOTPSkew is how many steps either side of now a code may be from.
+	// Wrong codes spend TOTPBudget.
 	TOTPSkew = 1
-	// TOTPFailures wrong codes within TOTPWindow stop further checks
-	// until the oldest leaves the window: at 3 codes in 10^6 a try, that
-	// is years of guessing, and a person locked out by someone else's
-	// guesses waits minutes, not a day.
-	TOTPFailures = 10
-	TOTPWindow   = 15 * time.Minute
 	// TOTPIssuer names Tessera in the app's list.
 	TOTPIssuer = "Tessera"
 )

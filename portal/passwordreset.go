@@ -76,12 +76,27 @@ func (s PasswordSettings) Validate() error {
 
 // GatesFor is how many gates a person with roles proves.
 func (s PasswordSettings) GatesFor(roles []Role) int {
-	for _, r := range roles {
-		if r == RoleAdmin || r == RoleHelpdesk {
-			return StaffGates
-		}
+	if isStaffRole(roles) {
+		return StaffGates
 	}
 	return s.GatesRequired
+}
+
+// isStaffRole reports whether roles hold administrator or helpdesk.
+func isStaffRole(roles []Role) bool {
+	for _, r := range roles {
+		if r == RoleAdmin || r == RoleHelpdesk {
+			return true
+		}
+	}
+	return false
+}
+
+// ResetBudget is the reset flow's lockout as a budget: LockoutAttempts
+// failed gates, then one more every LockoutMinutes, per account and per
+// client address.
+func (s PasswordSettings) ResetBudget() Budget {
+	return Budget{Burst: s.LockoutAttempts, Refill: time.Duration(s.LockoutMinutes) * time.Minute}
 }
 
 // Gate is a method proven in the reset flow.
@@ -92,6 +107,11 @@ const (
 	GateEmail    Gate = "email"    // a code emailed to the person's addresses
 	GateTOTP     Gate = "totp"     // a code from their authenticator app
 	GateRecovery Gate = "recovery" // a one-time recovery code from the helpdesk
+	// GateQuestions: the person's security questions, where the settings
+	// allow them, never for staff, and only as a second gate: NIST SP
+	// 800-63B counts them as no authenticator, so they are never the
+	// only way back in.
+	GateQuestions Gate = "questions"
 )
 
 // The reset flow mails a code as the methods do (NewCode: CodeDigits
@@ -119,6 +139,30 @@ type ResetFlow struct {
 	// Emails are where the code went: the profile's address and the
 	// verified alternate ones.
 	Emails []string
+	// Settings are Administration → Passwords as the flow read them.
+	Settings PasswordSettings
+	// HasQuestions: the person registered security questions.
+	HasQuestions bool
+}
+
+// Offers reports whether the flow may open gate g now: the settings allow
+// it, it was not proven already, and security questions only after
+// another gate, for people who are not staff and registered them.
+func (f *ResetFlow) Offers(g Gate) bool {
+	if f.Has(g) {
+		return false
+	}
+	switch g {
+	case GateEmail:
+		return f.Settings.EmailCodes
+	case GateTOTP:
+		return f.Settings.AuthenticatorApps
+	case GateRecovery:
+		return true
+	case GateQuestions:
+		return f.Settings.SecurityQuestions && f.HasQuestions && !isStaffRole(f.Roles) && len(f.Gates) > 0 && !f.Passed()
+	}
+	return false
 }
 
 // Passed reports whether the flow has proven every gate it needs.

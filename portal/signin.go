@@ -21,6 +21,34 @@ const (
 	SignInRefill = 6 * time.Second // 10 a minute once the burst is spent
 )
 
+// Budget is a token bucket of failed attempts at guessing one secret:
+// Burst failures at once, then one more every Refill. Unlike a lockout, a
+// spent budget never locks anyone out for long: it lets attempts through
+// at the refill rate, which is what makes guessing hopeless.
+type Budget struct {
+	Burst  int
+	Refill time.Duration
+}
+
+// The budgets of each kind of secret, each its own, so that guessing one
+// kind spends nothing of another.
+var (
+	// SignInBudget: password sign-ins (see SignInBurst).
+	SignInBudget = Budget{Burst: SignInBurst, Refill: SignInRefill}
+	// TOTPBudget: wrong authenticator codes of one person, 10 then one
+	// every 90 s (40 an hour): at 3 codes in 10^6 a try, years of
+	// guessing, while a person whose codes someone else spent waits a
+	// minute and a half for their next try.
+	TOTPBudget = Budget{Burst: 10, Refill: 90 * time.Second}
+	// QuestionsBudget: wrong sets of security answers of one person,
+	// Entra's 5 an hour.
+	QuestionsBudget = Budget{Burst: 5, Refill: 12 * time.Minute}
+	// PasskeyBudget: passkey assertions that fail, per client address
+	// (sign-in) or per person (second factor). A passkey cannot be
+	// guessed; this bounds the work a flood of forged answers costs.
+	PasskeyBudget = Budget{Burst: 20, Refill: 3 * time.Second}
+)
+
 // SignInAttempt is one password sign-in as the budgets see it.
 type SignInAttempt struct {
 	Method  string     // "local" or "ldap"

@@ -31,7 +31,8 @@ import (
 
 // setupConnected serves the portal with connected systems wired as
 // cmd/tessera wires them: the Postgres store with sealer (nil: no
-// TESSERA_SECRET_KEY), the AD connection tester and the sync engine.
+// TESSERA_SECRET_KEY), the AD connection tester, the sync engine and the
+// password pages (reset, change, the helpdesk panel) over its accounts.
 func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres.ConnectedSystems) {
 	t.Helper()
 	pool := harness.Pool(t, harness.SeededDatabaseURL(t, testPeople))
@@ -48,7 +49,8 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
 		Requests: db, Admin: db, Systems: systems,
 		Tester: syncsvc.TestersByType{portal.SystemAD: &ad.Tester{Secrets: systems}, portal.SystemEntra: &entra.Tester{Secrets: systems}}, Logger: slog.New(slog.DiscardHandler),
-		Sync: engine, HR: hrs, Methods: postgres.NewMethodStore(db, sealer)}
+		Sync: engine, HR: hrs, Methods: postgres.NewMethodStore(db, sealer),
+		Passwords: db, Accounts: &syncsvc.Accounts{Engine: engine}}
 	h := s.Handler()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,23 +85,9 @@ func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	settings, err := s.Passwords.PasswordSettings(r.Context())
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
 	sent := false
-	if st.Flow.PersonID != "" && settings.EmailCodes && s.Codes != nil {
-		emails := st.Flow.Emails
-		if s.Methods != nil {
-			alternates, err := s.Methods.VerifiedEmails(r.Context(), st.Flow.PersonID)
-			if err != nil {
-				s.Error(w, r, err)
-				return
-			}
-			emails = append(emails, alternates...)
-		}
-		for _, to := range emails {
+	if st.Flow.PersonID != "" && st.Flow.Settings.EmailCodes && s.Codes != nil {
+		for _, to := range st.Flow.Emails {
 			if err := s.Codes.SendCode(r.Context(), portal.CodeMail{ToName: st.Flow.Name, ToEmail: to, Code: st.Code,
 				Purpose: portal.CodeReset, ExpiresAt: time.Now().Add(portal.CodeLifetime)}); err != nil {
 				// Told to no one but the log: the page must read the
@@ -159,20 +146,39 @@ func (s *Server) handleResetVerifyPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/password/reset/new", http.StatusSeeOther)
 		return
 	}
-	renderStatus(w, r, http.StatusOK, view.ResetVerify(s.page(r, "Reset your password", ""), verifyForm(f, "")))
+	s.renderVerify(w, r, http.StatusOK, f, "")
 }
 
-// verifyForm tells how many gates remain only once one was proven.
-func verifyForm(f *portal.ResetFlow, msg string) view.ResetVerifyForm {
+// verifyForm tells how many gates remain only once one was proven, and
+// then offers the person's security questions where they may be a gate.
+func (s *Server) verifyForm(ctx context.Context, f *portal.ResetFlow, msg string) (view.ResetVerifyForm, error) {
 	v := view.ResetVerifyForm{Error: msg}
 	if len(f.Gates) > 0 {
 		v.Passed, v.Required = len(f.Gates), f.Required
 	}
-	return v
+	if f.Offers(portal.GateQuestions) && s.Methods != nil {
+		qs, err := s.Methods.RegisteredQuestions(ctx, f.PersonID)
+		if err != nil {
+			return v, err
+		}
+		v.Questions = qs
+	}
+	return v, nil
+}
+
+// renderVerify shows the gate step.
+func (s *Server) renderVerify(w http.ResponseWriter, r *http.Request, status int, f *portal.ResetFlow, msg string) {
+	form, err := s.verifyForm(r.Context(), f, msg)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, status, view.ResetVerify(s.page(r, "Reset your password", ""), form))
 }
 
 // handleResetVerify checks a code: the emailed one, a recovery code, or an
-// authenticator's. Each wrong one spends the flow's budgets.
+// authenticator's. Each wrong one spends the flow's budgets. An account
+// that names no one goes through the same statements, to the same answer.
 func (s *Server) handleResetVerify(w http.ResponseWriter, r *http.Request) {
 	if !s.passwordsReady(w, r) {
 		return
@@ -186,46 +192,86 @@ func (s *Server) handleResetVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	code := input(r).Get("code")
 	_, err = s.Passwords.TryResetCode(r.Context(), token, f, code)
-	if err == portal.ErrWrongResetCode && f.PersonID != "" && !f.Has(portal.GateTOTP) && s.Methods != nil {
+	if err == portal.ErrWrongResetCode && f.Offers(portal.GateTOTP) && s.Methods != nil {
 		// Not the emailed code nor a recovery code: perhaps an
-		// authenticator's, when the settings allow them. A locked
+		// authenticator's. Checked for no one too (VerifyTOTP does the
+		// same work and fails), so that the time tells nothing. A paused
 		// authenticator reads as a wrong code: the page tells nothing.
-		settings, serr := s.Passwords.PasswordSettings(r.Context())
-		if serr != nil {
-			s.Error(w, r, serr)
+		switch terr := s.Methods.VerifyTOTP(r.Context(), f.PersonID, code); portal.ErrorCode(terr) {
+		case "":
+			err = s.Passwords.PassResetGate(r.Context(), f, portal.GateTOTP)
+		case portal.EUNAUTHORIZED, portal.ETOOMANYREQUEST:
+		default:
+			s.Error(w, r, terr)
 			return
 		}
-		if settings.AuthenticatorApps {
-			switch terr := s.Methods.VerifyTOTP(r.Context(), f.PersonID, code); portal.ErrorCode(terr) {
-			case "":
-				err = s.Passwords.PassResetGate(r.Context(), f, portal.GateTOTP)
-			case portal.EUNAUTHORIZED, portal.ETOOMANYREQUEST:
-			default:
-				s.Error(w, r, terr)
-				return
-			}
-		}
 	}
+	s.gateAnswered(w, r, f, err, portal.ErrWrongResetCode)
+}
+
+// gateAnswered goes on after a gate was tried: to the new password once
+// every gate is proven, back to the gate step otherwise; a wrong answer
+// (wrong) spends the flow's budgets.
+func (s *Server) gateAnswered(w http.ResponseWriter, r *http.Request, f *portal.ResetFlow, err, wrong error) {
 	if err == nil {
 		if f.Passed() {
 			http.Redirect(w, r, "/password/reset/new", http.StatusSeeOther)
 			return
 		}
-		renderStatus(w, r, http.StatusOK, view.ResetVerify(s.page(r, "Reset your password", ""), verifyForm(f, "")))
+		s.renderVerify(w, r, http.StatusOK, f, "")
 		return
 	}
-	if err != portal.ErrWrongResetCode {
+	if err != wrong {
 		s.resetFailed(w, r, err)
 		return
 	}
+	client := s.clientAddr(r)
 	// Counted even when the client hangs up first.
 	if err := s.Passwords.FailResetGate(context.WithoutCancel(r.Context()), f, client); err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	s.Logger.Info("reset gate failed", "person", f.PersonID, "client", client)
-	renderStatus(w, r, http.StatusUnauthorized, view.ResetVerify(s.page(r, "Reset your password", ""),
-		verifyForm(f, portal.ErrorMessage(portal.ErrWrongResetCode))))
+	s.renderVerify(w, r, http.StatusUnauthorized, f, portal.ErrorMessage(wrong))
+}
+
+// handleResetQuestions checks the person's answers to their security
+// questions, offered only as a second gate to people who are not staff
+// (portal.ResetFlow.Offers). Each wrong set spends the flow's budgets and
+// the person's QuestionsBudget.
+func (s *Server) handleResetQuestions(w http.ResponseWriter, r *http.Request) {
+	if !s.passwordsReady(w, r) {
+		return
+	}
+	f, err := s.Passwords.BeginResetGate(r.Context(), s.cookie(r, resetCookie), s.clientAddr(r))
+	if err != nil {
+		s.resetFailed(w, r, err)
+		return
+	}
+	if !f.Offers(portal.GateQuestions) || s.Methods == nil {
+		s.Error(w, r, portal.Errorf(portal.EFORBIDDEN, "Security questions cannot be used for this step. Use a code instead."))
+		return
+	}
+	questions, err := s.Methods.RegisteredQuestions(r.Context(), f.PersonID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	in := input(r)
+	answers := make(map[string]string, len(questions))
+	for i, q := range questions {
+		answers[q] = in.Get("answer_" + strconv.Itoa(i+1))
+	}
+	switch aerr := s.Methods.CheckAnswers(r.Context(), f.PersonID, answers); portal.ErrorCode(aerr) {
+	case "":
+		err = s.Passwords.PassResetGate(r.Context(), f, portal.GateQuestions)
+	case portal.EUNAUTHORIZED, portal.ETOOMANYREQUEST:
+		err = portal.ErrWrongAnswers
+	default:
+		s.Error(w, r, aerr)
+		return
+	}
+	s.gateAnswered(w, r, f, err, portal.ErrWrongAnswers)
 }
 
 // passedFlow returns the flow when every gate it needs was proven;
@@ -334,12 +380,7 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 	client := s.clientAddr(r)
 	in := input(r)
 	if in.Get("action") == "unlock" {
-		settings, err := s.Passwords.PasswordSettings(ctx)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		if !settings.UnlockOnly {
+		if !flow.Settings.UnlockOnly {
 			s.Error(w, r, portal.Errorf(portal.EFORBIDDEN, "Unlocking without a new password is turned off; choose a new password."))
 			return
 		}
@@ -436,25 +477,41 @@ func (s *Server) refuseNewPassword(ctx context.Context, personID, password, conf
 }
 
 // setEverywhere resets the password in every connected system where the
-// person has an account and, when they have one, their local password.
+// person has an account and, when they have one, their local password. The
+// local password's argon2id hash is computed while the systems work, so
+// that the person waits for the slowest of them, not for their sum.
 func (s *Server) setEverywhere(ctx context.Context, personID, password string, o portal.ResetOptions) ([]portal.SystemResult, error) {
+	var local *portal.SystemResult
+	var localErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { local, localErr = s.setLocal(ctx, personID, password) })
 	results, err := s.Accounts.ResetPassword(ctx, personID, password, o)
+	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	local, err := s.Passwords.HasLocalPassword(ctx, personID)
-	if err != nil {
-		return nil, err
+	if localErr != nil {
+		return nil, localErr
 	}
-	if local {
-		err := s.Passwords.SetLocalPassword(ctx, personID, password)
-		if err != nil {
-			s.Logger.Error("local password not set", "person", personID, "error", err)
-			err = portal.Errorf(portal.EINTERNAL, "Tessera sign-in: setting the password could not be done.")
-		}
-		results = append(results, portal.SystemResult{System: "Tessera sign-in", Err: err})
+	if local != nil {
+		results = append(results, *local)
 	}
 	return results, nil
+}
+
+// setLocal sets the person's local password when they have one, and
+// returns its outcome; nil when they have none.
+func (s *Server) setLocal(ctx context.Context, personID, password string) (*portal.SystemResult, error) {
+	has, err := s.Passwords.HasLocalPassword(ctx, personID)
+	if err != nil || !has {
+		return nil, err
+	}
+	if err := s.Passwords.SetLocalPassword(ctx, personID, password); err != nil {
+		s.Logger.Error("local password not set", "person", personID, "error", err)
+		return &portal.SystemResult{System: "Tessera sign-in",
+			Err: portal.Errorf(portal.EINTERNAL, "Tessera sign-in: setting the password could not be done.")}, nil
+	}
+	return &portal.SystemResult{System: "Tessera sign-in"}, nil
 }
 
 // outcomeLead says in one sentence what happened, and what did not.

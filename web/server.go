@@ -154,6 +154,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/password/reset", s.handleResetStart)
 		r.Get("/password/reset/verify", s.handleResetVerifyPage)
 		r.Post("/password/reset/verify", s.handleResetVerify)
+		r.Post("/password/reset/questions", s.handleResetQuestions)
 		r.Get("/password/reset/new", s.handleResetNewPage)
 		r.Post("/password/reset/new", s.handleResetNew)
 		r.Post("/password/reset/check", s.handlePasswordCheck)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,7 +161,7 @@ func (s *Server) handlePasskeyRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	v := viewer(r)
 	fail := func(reason string, err error) {
-		if ferr := s.Methods.FailPasskey(r.Context(), v.PersonID, ceremonyRegister, reason); ferr != nil {
+		if ferr := s.Methods.FailPasskey(r.Context(), v.PersonID, ceremonyRegister, reason, s.clientAddr(r)); ferr != nil {
 			s.Error(w, r, ferr)
 			return
 		}
@@ -227,8 +228,13 @@ func (s *Server) handlePasskeySignInBegin(w http.ResponseWriter, r *http.Request
 // was.
 func (s *Server) verifyAssertion(r *http.Request, kind, personID string) (string, error) {
 	errBad := portal.Errorf(portal.EUNAUTHORIZED, "The passkey could not be verified. Try again, or sign in another way.")
+	client := s.clientAddr(r)
 	fail := func(who, reason string) (string, error) {
-		return "", errors.Join(errBad, s.Methods.FailPasskey(r.Context(), who, kind, reason))
+		// Counted even when the client hangs up first.
+		return "", errors.Join(errBad, s.Methods.FailPasskey(context.WithoutCancel(r.Context()), who, kind, reason, client))
+	}
+	if err := s.Methods.BeginPasskey(r.Context(), personID, kind, client); err != nil {
+		return "", err
 	}
 	owner, session, err := s.takeCeremony(r, kind)
 	if err != nil {
@@ -290,7 +296,7 @@ func (s *Server) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Logger.Info("passkey sign-in failed", "client", s.clientAddr(r))
 		f.Error = portal.ErrorMessage(err)
-		s.renderSignIn(w, r, http.StatusUnauthorized, f)
+		s.renderSignIn(w, r, codeStatus[portal.ErrorCode(err)], f)
 		return
 	}
 	s.startSession(w, r, personID, "passkey", f.Next, "")

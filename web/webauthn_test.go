@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
 )
 
 // TestPasskeyRefusals: the ceremonies' options are what a passkey needs,
@@ -84,4 +86,16 @@ func TestPasskeyRefusals(t *testing.T) {
 	require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE details::text LIKE '%' || $1 || '%'`,
 		strings.TrimRight(ceremony, "=")).Scan(&leaked))
 	require.Zero(t, leaked, "ceremony tokens are not audited")
+
+	// Failed passkey sign-ins spend the client address's budget of their
+	// own: past it, even a ceremony is not looked at.
+	for range portal.PasskeyBudget.Burst - 2 {
+		resp, _ := anon.post("/signin/passkey", url.Values{"csrf": {anon.csrf}, "ceremony": {"forged"}, "credential": {`{}`}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	resp, body = anon.post("/signin/passkey", url.Values{"csrf": {anon.csrf}, "ceremony": {"forged"}, "credential": {`{}`}})
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.Contains(t, body, "Too many passkey answers failed")
+	status, _ = begin(zoe, "/settings/security/passkey/begin")
+	require.Equal(t, http.StatusOK, status, "a person's own budget is not the address's")
 }

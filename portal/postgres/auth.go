@@ -260,22 +260,21 @@ func (db *DB) TakeOIDCFlow(ctx context.Context, state string) (*portal.OIDCFlow,
 }
 
 // RemoveExpired deletes expired sessions, OIDC sign-ins in flight,
-// sign-in budgets that have refilled (which are as good as no row), and
-// what the sign-in methods no longer need: one-time codes after a day,
-// wrong authenticator codes out of their window, WebAuthn ceremonies and
-// authenticator setups never confirmed.
+// guessing budgets that have refilled at their own rate (which are as good
+// as no row), and what the sign-in methods no longer need: one-time codes
+// after a day, WebAuthn ceremonies and authenticator setups never
+// confirmed.
 func (db *DB) RemoveExpired(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.Pool.QueryRow(ctx, `WITH s AS (DELETE FROM sessions WHERE expires_at < now() OR idle_until < now() RETURNING 1),
 			f AS (DELETE FROM oidc_flows WHERE expires_at < now() RETURNING 1),
-			b AS (DELETE FROM signin_budgets WHERE tokens + extract(epoch FROM greatest($3::timestamptz - updated_at, '0s'))::float8 / $2 >= $1 RETURNING 1),
-			c AS (DELETE FROM one_time_codes WHERE created_at < $3::timestamptz - interval '1 day' RETURNING 1),
-			m AS (DELETE FROM method_failures WHERE at < $3::timestamptz - $4::interval RETURNING 1),
-			w AS (DELETE FROM webauthn_ceremonies WHERE expires_at < $3 RETURNING 1),
-			p AS (DELETE FROM auth_methods WHERE NOT active AND created_at < $3::timestamptz - $5::interval RETURNING 1)
+			b AS (DELETE FROM signin_budgets WHERE tokens + extract(epoch FROM greatest($1::timestamptz - updated_at, '0s'))::float8 / refill_seconds >= burst RETURNING 1),
+			c AS (DELETE FROM one_time_codes WHERE created_at < $1::timestamptz - interval '1 day' RETURNING 1),
+			w AS (DELETE FROM webauthn_ceremonies WHERE expires_at < $1 RETURNING 1),
+			p AS (DELETE FROM auth_methods WHERE NOT active AND created_at < $1::timestamptz - $2::interval RETURNING 1)
 		SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM f) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)
-			+ (SELECT count(*) FROM m) + (SELECT count(*) FROM w) + (SELECT count(*) FROM p)`,
-		float64(portal.SignInBurst), portal.SignInRefill.Seconds(), db.now(), portal.TOTPWindow, pendingTOTPLifetime).Scan(&n)
+			+ (SELECT count(*) FROM w) + (SELECT count(*) FROM p)`,
+		db.now(), pendingTOTPLifetime).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: remove expired: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -118,23 +120,49 @@ func (m *MethodStore) HasPasskey(ctx context.Context, personID string) (bool, er
 	return has, nil
 }
 
+// methodBudget is the key of a person's budget of wrong checks of one
+// kind of method; none for no one.
+func methodBudget(kind portal.MethodKind, personID string) []string {
+	if personID == noOne {
+		return nil
+	}
+	return []string{string(kind) + ":" + personID}
+}
+
+// checkedPerson returns personID, or noOne when it names no one: a check
+// for no one runs the statements of a check for someone, so that its time
+// tells nothing (the reset flow checks codes for accounts that do not
+// exist), and fails.
+func checkedPerson(personID string) string {
+	if !validID(personID) {
+		return noOne
+	}
+	return personID
+}
+
+// auditCheck audits a method check of personID (no one: no actor, no
+// target).
+func auditCheck(ctx context.Context, tx pgx.Tx, personID string, details map[string]any) error {
+	if personID == noOne {
+		return Audit(ctx, tx, "", "method_check", "person", "", details)
+	}
+	return Audit(ctx, tx, personID, "method_check", "person", personID, details)
+}
+
 // VerifyTOTP checks code against the person's authenticator apps; see
 // portal.Methods. The rows are locked, so that two requests with the same
-// code cannot both pass.
+// code cannot both pass. Wrong codes spend the person's TOTPBudget.
 func (m *MethodStore) VerifyTOTP(ctx context.Context, personID, code string) error {
-	if !validID(personID) {
-		return portal.ErrWrongTOTP
-	}
+	personID = checkedPerson(personID)
 	return m.inTx(ctx, "verify totp", func(tx pgx.Tx) error {
 		now := m.db.now()
-		var failures int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM method_failures WHERE person_id = $1 AND kind = 'totp' AND at > $2`,
-			personID, now.Add(-portal.TOTPWindow)).Scan(&failures); err != nil {
+		budget := methodBudget(portal.MethodTOTP, personID)
+		open, _, err := budgetsOpen(ctx, tx, budget, portal.TOTPBudget, now)
+		if err != nil {
 			return err
 		}
-		if failures >= portal.TOTPFailures {
-			return errors.Join(portal.ErrTOTPLocked,
-				Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "totp", "result": "locked"}))
+		if !open {
+			return errors.Join(portal.ErrTOTPLocked, auditCheck(ctx, tx, personID, map[string]any{"kind": "totp", "result": "locked"}))
 		}
 		rows, err := tx.Query(ctx, `SELECT id, secret, last_step FROM auth_methods
 			WHERE person_id = $1 AND kind = 'totp' AND active ORDER BY created_at FOR UPDATE`, personID)
@@ -165,15 +193,13 @@ func (m *MethodStore) VerifyTOTP(ctx context.Context, personID, code string) err
 				if _, err := tx.Exec(ctx, `UPDATE auth_methods SET last_step = $2, last_used_at = $3 WHERE id = $1`, a.id, step, now); err != nil {
 					return err
 				}
-				return Audit(ctx, tx, personID, "method_check", "person", personID,
-					map[string]any{"kind": "totp", "method": a.id, "result": "success"})
+				return auditCheck(ctx, tx, personID, map[string]any{"kind": "totp", "method": a.id, "result": "success"})
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO method_failures (person_id, kind, at) VALUES ($1, 'totp', $2)`, personID, now); err != nil {
+		if err := spendBudgets(ctx, tx, budget, portal.TOTPBudget, now); err != nil {
 			return err
 		}
-		return errors.Join(portal.ErrWrongTOTP,
-			Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "totp", "result": "failure"}))
+		return errors.Join(portal.ErrWrongTOTP, auditCheck(ctx, tx, personID, map[string]any{"kind": "totp", "result": "failure"}))
 	})
 }
 
@@ -570,17 +596,57 @@ func (m *MethodStore) UsePasskey(ctx context.Context, personID string, credentia
 	})
 }
 
-// FailPasskey audits a passkey that did not pass.
-func (m *MethodStore) FailPasskey(ctx context.Context, personID, purpose, reason string) error {
-	return m.inTx(ctx, "fail passkey", func(tx pgx.Tx) error {
-		target := ""
-		if validID(personID) {
-			target = personID
-		} else {
-			personID = ""
+// passkeyBudget is the budget a passkey for purpose draws on: the client
+// address's for a sign-in, where no one is known yet; the person's
+// otherwise.
+func passkeyBudget(personID, purpose string, client netip.Addr) []string {
+	if purpose == portal.PasskeySignIn {
+		return []string{"passkey:" + addressBudget(client)}
+	}
+	if !validID(personID) {
+		return nil
+	}
+	return []string{"passkey:person:" + personID}
+}
+
+// BeginPasskey refuses while the passkey budget is spent.
+func (m *MethodStore) BeginPasskey(ctx context.Context, personID, purpose string, client netip.Addr) error {
+	open, refused, err := budgetsOpen(ctx, m.db.Pool, passkeyBudget(personID, purpose, client), portal.PasskeyBudget, m.db.now())
+	if err != nil {
+		return fmt.Errorf("postgres: begin passkey: %w", err)
+	}
+	if open {
+		return nil
+	}
+	if len(refused) > 0 {
+		// The first refusal of a lockout is audited, not each of a flood.
+		err := m.inTx(ctx, "refuse passkey", func(tx pgx.Tx) error {
+			return Audit(ctx, tx, "", "method_check", "person", personOrNone(personID),
+				map[string]any{"kind": "passkey", "purpose": purpose, "result": "locked", "client": client.String()})
+		})
+		if err != nil {
+			return err
 		}
-		return Audit(ctx, tx, personID, "method_check", "person", target,
-			map[string]any{"kind": "passkey", "purpose": purpose, "result": "failure", "reason": reason})
+	}
+	return portal.ErrPasskeyPaused
+}
+
+func personOrNone(personID string) string {
+	if validID(personID) {
+		return personID
+	}
+	return ""
+}
+
+// FailPasskey audits a passkey that did not pass and spends its budget.
+func (m *MethodStore) FailPasskey(ctx context.Context, personID, purpose, reason string, client netip.Addr) error {
+	return m.inTx(ctx, "fail passkey", func(tx pgx.Tx) error {
+		if err := spendBudgets(ctx, tx, passkeyBudget(personID, purpose, client), portal.PasskeyBudget, m.db.now()); err != nil {
+			return err
+		}
+		target := personOrNone(personID)
+		return Audit(ctx, tx, target, "method_check", "person", target,
+			map[string]any{"kind": "passkey", "purpose": purpose, "result": "failure", "reason": reason, "client": client.String()})
 	})
 }
 
@@ -649,21 +715,40 @@ func (m *MethodStore) SetSecurityAnswers(ctx context.Context, personID string, a
 	return me, err
 }
 
-// CheckAnswers checks answers against the person's registered ones.
-func (m *MethodStore) CheckAnswers(ctx context.Context, personID string, answers map[string]string) error {
+// RegisteredQuestions returns the questions the person answered, in
+// the list's order; none for no one.
+func (m *MethodStore) RegisteredQuestions(ctx context.Context, personID string) ([]string, error) {
 	if !validID(personID) {
-		return portal.ErrWrongAnswers
+		return nil, nil
 	}
+	rows, err := m.db.Pool.Query(ctx, `SELECT a.question FROM security_answers a JOIN auth_methods m ON m.id = a.method_id
+		WHERE m.person_id = $1 AND m.kind = 'questions' AND m.active`, personID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: registered questions: %w", err)
+	}
+	qs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: registered questions: %w", err)
+	}
+	slices.SortFunc(qs, func(a, b string) int {
+		return slices.Index(portal.SecurityQuestions, a) - slices.Index(portal.SecurityQuestions, b)
+	})
+	return qs, nil
+}
+
+// CheckAnswers checks answers against the person's registered ones; wrong
+// sets spend the person's QuestionsBudget.
+func (m *MethodStore) CheckAnswers(ctx context.Context, personID string, answers map[string]string) error {
+	personID = checkedPerson(personID)
 	return m.inTx(ctx, "check answers", func(tx pgx.Tx) error {
 		now := m.db.now()
-		var failures int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM method_failures WHERE person_id = $1 AND kind = 'questions' AND at > $2`,
-			personID, now.Add(-portal.TOTPWindow)).Scan(&failures); err != nil {
+		budget := methodBudget(portal.MethodQuestions, personID)
+		open, _, err := budgetsOpen(ctx, tx, budget, portal.QuestionsBudget, now)
+		if err != nil {
 			return err
 		}
-		if failures >= portal.TOTPFailures {
-			return errors.Join(portal.ErrTOTPLocked,
-				Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "questions", "result": "locked"}))
+		if !open {
+			return errors.Join(portal.ErrAnswersLocked, auditCheck(ctx, tx, personID, map[string]any{"kind": "questions", "result": "locked"}))
 		}
 		rows, err := tx.Query(ctx, `SELECT a.question, a.answer_hash FROM security_answers a JOIN auth_methods m ON m.id = a.method_id
 			WHERE m.person_id = $1 AND m.kind = 'questions' AND m.active`, personID)
@@ -676,6 +761,12 @@ func (m *MethodStore) CheckAnswers(ctx context.Context, personID string, answers
 			return err
 		}
 		ok := len(registered) > 0
+		if !ok {
+			// As much hashing as a person with questions costs.
+			for range portal.QuestionsRequired {
+				portal.VerifyPassword("", "")
+			}
+		}
 		for q, h := range registered {
 			// Every answer is hashed, right or wrong, so the time tells
 			// nothing about which one was wrong.
@@ -686,12 +777,11 @@ func (m *MethodStore) CheckAnswers(ctx context.Context, personID string, answers
 			if err != nil {
 				return err
 			}
-			return Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "questions", "result": "success"})
+			return auditCheck(ctx, tx, personID, map[string]any{"kind": "questions", "result": "success"})
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO method_failures (person_id, kind, at) VALUES ($1, 'questions', $2)`, personID, now); err != nil {
+		if err := spendBudgets(ctx, tx, budget, portal.QuestionsBudget, now); err != nil {
 			return err
 		}
-		return errors.Join(portal.ErrWrongAnswers,
-			Audit(ctx, tx, personID, "method_check", "person", personID, map[string]any{"kind": "questions", "result": "failure"}))
+		return errors.Join(portal.ErrWrongAnswers, auditCheck(ctx, tx, personID, map[string]any{"kind": "questions", "result": "failure"}))
 	})
 }

@@ -214,12 +214,18 @@ func TestAuthenticatorApps(t *testing.T) {
 		if right == guess {
 			guess = "111111"
 		}
-		for range portal.TOTPFailures {
+		for range portal.TOTPBudget.Burst {
 			require.ErrorIs(t, store.VerifyTOTP(ctx, zoe, guess), portal.ErrWrongTOTP)
 		}
 		require.ErrorIs(t, store.VerifyTOTP(ctx, zoe, right), portal.ErrTOTPLocked, "even the right code waits")
-		c.advance(portal.TOTPWindow)
+		// A token bucket, not a lockout: one more try after one refill,
+		// and a wrong one spends it again at once.
+		c.advance(portal.TOTPBudget.Refill)
+		require.ErrorIs(t, store.VerifyTOTP(ctx, zoe, guess), portal.ErrWrongTOTP)
+		require.ErrorIs(t, store.VerifyTOTP(ctx, zoe, totpCode(t, secret, c.Now())), portal.ErrTOTPLocked)
+		c.advance(portal.TOTPBudget.Refill)
 		require.NoError(t, store.VerifyTOTP(ctx, zoe, totpCode(t, secret, c.Now())))
+		require.ErrorIs(t, store.VerifyTOTP(ctx, "", guess), portal.ErrWrongTOTP, "no one, after the same work")
 	})
 	t.Run("audited without codes", func(t *testing.T) {
 		checks := strings.Join(auditDetails(t, db, zoe, "method_check"), "\n")
@@ -274,10 +280,15 @@ func TestSecurityAnswers(t *testing.T) {
 	require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{q[0]: "Rex", q[1]: "Boston", q[2]: "vw golf"}), portal.ErrWrongAnswers)
 	require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{q[0]: "Rex"}), portal.ErrWrongAnswers, "every question")
 	require.ErrorIs(t, store.CheckAnswers(ctx, demoViewer(t, org, "mateo").PersonID, map[string]string{q[0]: "Rex"}), portal.ErrWrongAnswers)
-	for range portal.TOTPFailures - 2 {
+	qs, err := store.RegisteredQuestions(ctx, zoe)
+	require.NoError(t, err)
+	require.Equal(t, q[:3], qs, "in the list's order")
+	// Answers have a budget of their own: the authenticator's is untouched.
+	for range portal.QuestionsBudget.Burst - 2 {
 		require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{}), portal.ErrWrongAnswers)
 	}
-	require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{q[0]: "rex", q[1]: "new york", q[2]: "vw golf"}), portal.ErrTOTPLocked,
+	require.ErrorIs(t, store.CheckAnswers(ctx, zoe, map[string]string{q[0]: "rex", q[1]: "new york", q[2]: "vw golf"}), portal.ErrAnswersLocked,
 		"guessing is stopped for a while")
+	require.ErrorIs(t, store.VerifyTOTP(ctx, zoe, "000000"), portal.ErrWrongTOTP, "the authenticator's budget is its own")
 	require.NotContains(t, strings.Join(auditDetails(t, db, zoe, "method_check"), " "), "rex")
 }

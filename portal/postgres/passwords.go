@@ -130,37 +130,54 @@ func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr)
 	return st, nil
 }
 
-// fillFlow reads the person behind a flow: name, roles, the gates they
-// need and where codes go. For no one it runs the same query.
+// noOne stands for the person of a flow whose account names no one, so
+// that its statements are the statements of a known person's flow.
+const noOne = "00000000-0000-0000-0000-000000000000"
+
+// fillFlow reads the settings and the person behind a flow, in one query
+// whether or not the account names someone: name, roles, the gates they
+// need, whether they registered security questions, and where codes go
+// (the profile's address, then the verified alternate ones).
 func (db *DB) fillFlow(ctx context.Context, f *portal.ResetFlow) error {
-	s, err := db.PasswordSettings(ctx)
-	if err != nil {
-		return err
-	}
 	id := f.PersonID
 	if id == "" {
-		id = "00000000-0000-0000-0000-000000000000"
+		id = noOne
 	}
-	var roles []string
-	var email string
-	err = db.Pool.QueryRow(ctx, `SELECT p.display_name, p.email,
-		array(SELECT role FROM person_roles r WHERE r.person_id = p.id ORDER BY role)
-		FROM people p WHERE p.id = $1`, id).Scan(&f.Name, &email, &roles)
-	if isNoRows(err) {
-		f.Required, f.Name, f.Emails, f.Roles = 0, "", nil, nil
-		return nil
-	} else if err != nil {
+	var s portal.PasswordSettings
+	var name, email *string
+	var roles, alternates []string
+	var questions bool
+	err := db.Pool.QueryRow(ctx, `SELECT s.min_length, s.max_length, s.banned_words, s.gates_required, s.email_codes,
+		s.authenticator_apps, s.security_questions, s.unlock_only, s.helpdesk_acts_on_staff, s.reconfirm_days,
+		s.lockout_attempts, s.lockout_minutes, s.expiry_reminder_days, s.updated_at, p.display_name, p.email,
+		array(SELECT role FROM person_roles r WHERE r.person_id = $1 ORDER BY role),
+		array(SELECT label FROM auth_methods m WHERE m.person_id = $1 AND m.kind = 'email' AND m.active
+			AND lower(m.label) <> lower(coalesce(p.email, '')) ORDER BY m.created_at, m.id),
+		EXISTS (SELECT 1 FROM auth_methods m WHERE m.person_id = $1 AND m.kind = 'questions' AND m.active)
+		FROM password_settings s LEFT JOIN people p ON p.id = $1`, id).
+		Scan(&s.Policy.MinLength, &s.Policy.MaxLength, &s.Policy.BannedWords, &s.GatesRequired, &s.EmailCodes,
+			&s.AuthenticatorApps, &s.SecurityQuestions, &s.UnlockOnly, &s.HelpdeskActsOnStaff, &s.ReconfirmDays,
+			&s.LockoutAttempts, &s.LockoutMinutes, &s.ExpiryReminderDays, &s.UpdatedAt, &name, &email,
+			&roles, &alternates, &questions)
+	if err != nil {
 		return fmt.Errorf("postgres: reset flow person: %w", err)
 	}
+	f.Settings = s
+	if name == nil {
+		f.PersonID, f.Required, f.Name, f.Emails, f.Roles, f.HasQuestions = "", 0, "", nil, nil, false
+		return nil
+	}
+	f.Name, f.HasQuestions = *name, questions
 	f.Roles = f.Roles[:0]
 	for _, r := range roles {
 		f.Roles = append(f.Roles, portal.Role(r))
 	}
 	f.Required = s.GatesFor(f.Roles)
 	f.Emails = nil
-	if email != "" {
-		f.Emails = append(f.Emails, email)
+	if *email != "" {
+		f.Emails = append(f.Emails, *email)
 	}
+	f.Emails = append(f.Emails, alternates...)
 	return nil
 }
 
@@ -191,9 +208,9 @@ func (db *DB) FindReset(ctx context.Context, token string) (*portal.ResetFlow, e
 	return f, nil
 }
 
-// Reset budgets share signin_budgets under keys of their own ('reset:...'),
-// with the lockout the settings give: LockoutAttempts tries, one more each
-// LockoutMinutes.
+// resetBudgets are the keys of a flow's budgets in signin_budgets: the
+// person's (or, for no one, the typed name's) and the client address's,
+// spent at the settings' ResetBudget.
 func resetBudgets(f *portal.ResetFlow, client netip.Addr) []string {
 	_, name := portal.SignInAttempt{Account: f.Account}.SignInNames()
 	who := "reset:" + nameBudget(name)
@@ -209,21 +226,7 @@ func (db *DB) BeginResetGate(ctx context.Context, token string, client netip.Add
 	if err != nil {
 		return nil, err
 	}
-	s, err := db.PasswordSettings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var ok bool
-	var refused []string
-	err = db.Pool.QueryRow(ctx, `WITH cur AS (
-		SELECT w.key, least($2::float8, coalesce(b.tokens +
-			extract(epoch FROM greatest($4::timestamptz - b.updated_at, '0s'))::float8 / $3::float8, $2::float8)) AS tokens
-		FROM unnest($1::text[]) AS w(key) LEFT JOIN signin_budgets b ON b.key = w.key
-	), refused AS (
-		UPDATE signin_budgets b SET refused_at = $4::timestamptz FROM cur
-		WHERE b.key = cur.key AND cur.tokens < 1 AND b.refused_at IS NULL RETURNING b.key
-	) SELECT coalesce(bool_and(tokens >= 1), true), array(SELECT key FROM refused) FROM cur`,
-		resetBudgets(f, client), float64(s.LockoutAttempts), float64(s.LockoutMinutes*60), db.now()).Scan(&ok, &refused)
+	ok, refused, err := budgetsOpen(ctx, db.Pool, resetBudgets(f, client), f.Settings.ResetBudget(), db.now())
 	if err != nil {
 		return nil, fmt.Errorf("postgres: reset budgets: %w", err)
 	}
@@ -276,7 +279,7 @@ func (db *DB) TryResetCode(ctx context.Context, token string, f *portal.ResetFlo
 		} else {
 			person := f.PersonID
 			if person == "" {
-				person = "00000000-0000-0000-0000-000000000000"
+				person = noOne
 			}
 			var id int64
 			err := tx.QueryRow(ctx, `UPDATE recovery_codes SET used_at = $3 WHERE person_id = $1 AND code_hash = $2
@@ -322,16 +325,11 @@ func (db *DB) PassResetGate(ctx context.Context, f *portal.ResetFlow, g portal.G
 
 // FailResetGate counts a wrong code against the flow's code and budgets.
 func (db *DB) FailResetGate(ctx context.Context, f *portal.ResetFlow, client netip.Addr) error {
-	s, err := db.PasswordSettings(ctx)
-	if err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE password_resets SET code_tries = code_tries + 1 WHERE token_hash = $1`, f.TokenHash); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, spendResetSQL, resetBudgets(f, client), float64(s.LockoutAttempts),
-			float64(s.LockoutMinutes*60), db.now()); err != nil {
+		if err := spendBudgets(ctx, tx, resetBudgets(f, client), f.Settings.ResetBudget(), db.now()); err != nil {
 			return err
 		}
 		return auditReset(ctx, tx, f, "password_reset_gate_failed", map[string]any{"client": client.String()})
@@ -341,25 +339,6 @@ func (db *DB) FailResetGate(ctx context.Context, f *portal.ResetFlow, client net
 	}
 	return nil
 }
-
-// spendResetSQL takes one try from each reset budget in $1 (the burst $2,
-// seconds per try $3, the time $4) and sweeps reset budgets that have
-// refilled; the sign-in sweep leaves 'reset:' budgets alone.
-const spendResetSQL = `WITH spent AS (
-	INSERT INTO signin_budgets AS b (key, tokens, updated_at)
-	SELECT unnest($1::text[]), $2::float8 - 1, $4::timestamptz
-	ON CONFLICT (key) DO UPDATE SET
-		tokens = least($2::float8, b.tokens +
-			extract(epoch FROM greatest($4::timestamptz - b.updated_at, '0s'))::float8 / $3::float8) - 1,
-		updated_at = $4::timestamptz, refused_at = NULL
-), swept AS (
-	DELETE FROM signin_budgets WHERE key = ANY(ARRAY(
-		SELECT key FROM signin_budgets
-		WHERE key LIKE 'reset:%' AND updated_at < $4::timestamptz - make_interval(secs => $2::float8 * $3::float8)
-			AND key <> ALL($1::text[])
-		ORDER BY updated_at LIMIT 20 FOR UPDATE SKIP LOCKED))
-)
-SELECT 1`
 
 // FinishReset ends the flow and, after a reset, every session of the
 // person; audits what each system did; and queues the notice.

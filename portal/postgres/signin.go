@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tessera-idm/tessera/portal"
 )
@@ -111,36 +113,78 @@ func (db *DB) BeginSignIn(ctx context.Context, a portal.SignInAttempt) (*portal.
 	return t, portal.ErrTooManySignIns
 }
 
-// spendSignInSQL takes one try from each budget in $1 and sweeps a few
-// budgets that have refilled (SKIP LOCKED: never waiting for another
-// sign-in). Attempts checked at once may all fail: each takes its try from
-// the row as it is then, so the count is exact and the budget goes below
-// zero, to refill from there. The reset flow's budgets ('reset:...', see
-// passwords.go) refill at their own rate and are swept there. $2 the burst, $3 seconds per refill, $4 the
-// time.
-const spendSignInSQL = `WITH spent AS (
-	INSERT INTO signin_budgets AS b (key, tokens, updated_at)
-	SELECT unnest($1::text[]), $2::float8 - 1, $4::timestamptz
+// checkBudgetSQL reports whether every budget in $1 has a try left (the
+// burst $2, seconds per refill $3, the time $4) and marks the budgets found
+// spent as refused, returning those whose first refusal this is: one
+// refusal per lockout is audited, not each of a flood. It spends nothing.
+const checkBudgetSQL = `WITH cur AS (
+	SELECT w.key, least($2::float8, coalesce(b.tokens +
+		extract(epoch FROM greatest($4::timestamptz - b.updated_at, '0s'))::float8 / $3::float8, $2::float8)) AS tokens
+	FROM unnest($1::text[]) AS w(key) LEFT JOIN signin_budgets b ON b.key = w.key
+), refused AS (
+	UPDATE signin_budgets b SET refused_at = $4::timestamptz FROM cur
+	WHERE b.key = cur.key AND cur.tokens < 1 AND b.refused_at IS NULL RETURNING b.key
+) SELECT coalesce(bool_and(tokens >= 1), true), array(SELECT key FROM refused ORDER BY key) FROM cur`
+
+// spendBudgetSQL takes one try from each budget in $1 and sweeps a few
+// budgets of any kind that have refilled, each at its own rate (SKIP
+// LOCKED: never waiting for another attempt). Attempts checked at once may
+// all fail: each takes its try from the row as it is then, so the count is
+// exact and the budget goes below zero, to refill from there. $2 the burst,
+// $3 seconds per refill, $4 the time.
+const spendBudgetSQL = `WITH spent AS (
+	INSERT INTO signin_budgets AS b (key, tokens, updated_at, burst, refill_seconds)
+	SELECT unnest($1::text[]), $2::float8 - 1, $4::timestamptz, $2::float8, $3::float8
 	ON CONFLICT (key) DO UPDATE SET
 		tokens = least($2::float8, b.tokens +
 			extract(epoch FROM greatest($4::timestamptz - b.updated_at, '0s'))::float8 / $3::float8) - 1,
-		updated_at = $4::timestamptz, refused_at = NULL
+		updated_at = $4::timestamptz, refused_at = NULL, burst = $2::float8, refill_seconds = $3::float8
 ), swept AS (
 	DELETE FROM signin_budgets WHERE key = ANY(ARRAY(
 		SELECT key FROM signin_budgets
-		WHERE updated_at < $4::timestamptz - make_interval(secs => $2::float8 * $3::float8) AND key <> ALL($1::text[])
-			AND key NOT LIKE 'reset:%'
-			AND tokens + extract(epoch FROM greatest($4::timestamptz - updated_at, '0s'))::float8 / $3::float8 >= $2::float8
+		WHERE key <> ALL($1::text[]) AND updated_at < $4::timestamptz - make_interval(secs => burst * refill_seconds)
+			AND tokens + extract(epoch FROM $4::timestamptz - updated_at)::float8 / refill_seconds >= burst
 		ORDER BY updated_at LIMIT 20 FOR UPDATE SKIP LOCKED))
 )
 SELECT 1`
+
+// execQuerier is a pool or a transaction.
+type execQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// budgetsOpen reports whether every budget in keys has a try left under
+// b, and which of them were refused now for the first time since they ran
+// out. No keys is always open, after the same statement.
+func budgetsOpen(ctx context.Context, q execQuerier, keys []string, b portal.Budget, now time.Time) (ok bool, refused []string, err error) {
+	if keys == nil {
+		keys = []string{}
+	}
+	err = q.QueryRow(ctx, checkBudgetSQL, keys, float64(b.Burst), b.Refill.Seconds(), now).Scan(&ok, &refused)
+	if err != nil {
+		return false, nil, fmt.Errorf("check budgets: %w", err)
+	}
+	return ok, refused, nil
+}
+
+// spendBudgets takes one try from each budget in keys under b. No keys
+// spends nothing, after the same statement.
+func spendBudgets(ctx context.Context, q execQuerier, keys []string, b portal.Budget, now time.Time) error {
+	if keys == nil {
+		keys = []string{}
+	}
+	if _, err := q.Exec(ctx, spendBudgetSQL, keys, float64(b.Burst), b.Refill.Seconds(), now); err != nil {
+		return fmt.Errorf("spend budgets: %w", err)
+	}
+	return nil
+}
 
 // FailSignIn takes one try from each of the attempt's budgets and audits
 // the failure, in one transaction.
 func (db *DB) FailSignIn(ctx context.Context, t *portal.SignInTicket) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, spendSignInSQL, t.Budgets, float64(portal.SignInBurst),
-			portal.SignInRefill.Seconds(), db.now()); err != nil {
+		if err := spendBudgets(ctx, tx, t.Budgets, portal.SignInBudget, db.now()); err != nil {
 			return err
 		}
 		return auditSignIn(ctx, tx, t, "sign_in_failed", signInDetails(t))

@@ -1,0 +1,109 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+)
+
+// TestResetGates drives the reset flow's gate step through the real
+// handlers: security questions as a second gate where the settings allow
+// them (never the first, never for staff), and a code for an account that
+// names no one doing the same work as one for a person.
+func TestResetGates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tb, _ := setupConnected(t, testSealer(t))
+	methods := postgres.NewMethodStore(tb.db, nil)
+	zoe, ada := tb.viewer(t, "zoe"), tb.viewer(t, "ada")
+	siobhan := tb.viewer(t, "siobhan")
+	_, err := tb.db.Pool.Exec(ctx, `UPDATE password_settings SET gates_required = 2, security_questions = true`)
+	require.NoError(t, err)
+	q := portal.SecurityQuestions
+	answers := map[string]string{q[1]: "Lisbon", q[3]: "Citroen AX", q[5]: "Bean"}
+	for _, p := range []portal.Viewer{zoe, ada} {
+		// Ada is staff: the settings page never lets her register
+		// questions, but roles change; the flow must not offer them.
+		_, err := methods.SetSecurityAnswers(ctx, p.PersonID, answers)
+		require.NoError(t, err)
+	}
+	recovery := func(p portal.Viewer) string {
+		code, _, err := tb.db.IssueRecoveryCode(ctx, siobhan, p.PersonID, "verified by phone")
+		require.NoError(t, err)
+		return code
+	}
+	start := func(account string) *client {
+		c := tb.client(t)
+		c.get("/password/reset")
+		resp, _ := c.post("/password/reset", url.Values{"csrf": {c.csrf}, "account": {account}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		c.get("/password/reset/verify")
+		return c
+	}
+
+	t.Run("questions are a second gate only", func(t *testing.T) {
+		c := start("zoe")
+		_, body := c.get("/password/reset/verify")
+		require.NotContains(t, body, `data-testid="reset-questions"`, "never the first gate: they would tell the account exists")
+		resp, _ := c.post("/password/reset/questions", url.Values{"csrf": {c.csrf}, "answer_1": {"Lisbon"}})
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+		resp, body = c.post("/password/reset/verify", url.Values{"csrf": {c.csrf}, "code": {recovery(zoe)}})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, body, `data-testid="reset-questions"`)
+		require.Contains(t, body, "or the answers to your security questions")
+		for _, question := range []string{q[1], q[3], q[5]} {
+			require.Contains(t, body, question)
+		}
+		resp, body = c.post("/password/reset/questions", url.Values{"csrf": {c.csrf}, "answer_1": {"Lisbon"},
+			"answer_2": {"Citroen BX"}, "answer_3": {"Bean"}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.Contains(t, body, "The answers do not match")
+		resp, _ = c.post("/password/reset/questions", url.Values{"csrf": {c.csrf}, "answer_1": {" lisbon "},
+			"answer_2": {"citroën ax"}, "answer_3": {"BEAN!"}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "normalised, but ë is not e")
+		resp, _ = c.post("/password/reset/questions", url.Values{"csrf": {c.csrf}, "answer_1": {" lisbon "},
+			"answer_2": {"CITROEN  ax"}, "answer_3": {"BEAN!"}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		require.Equal(t, "/password/reset/new", resp.Header.Get("Location"))
+	})
+
+	t.Run("never for staff", func(t *testing.T) {
+		c := start("ada")
+		resp, body := c.post("/password/reset/verify", url.Values{"csrf": {c.csrf}, "code": {recovery(ada)}})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, body, `data-testid="reset-next-gate"`)
+		require.NotContains(t, body, `data-testid="reset-questions"`)
+		resp, _ = c.post("/password/reset/questions", url.Values{"csrf": {c.csrf}, "answer_1": {"Lisbon"},
+			"answer_2": {"Citroen AX"}, "answer_3": {"Bean"}})
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	})
+
+	t.Run("a wrong code does the same work for no one", func(t *testing.T) {
+		// The same statements write the same audit entries (the gate's
+		// failure and the authenticator check), whether or not the
+		// account names someone.
+		entries := func() (n int) {
+			require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log`).Scan(&n))
+			return n
+		}
+		wrong := func(account string) (int, string) {
+			c := start(account)
+			before := entries()
+			resp, body := c.post("/password/reset/verify", url.Values{"csrf": {c.csrf}, "code": {"123456"}})
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+			return entries() - before, body
+		}
+		known, knownBody := wrong("mateo")
+		unknown, unknownBody := wrong("nobody-at-all")
+		require.Equal(t, 2, known)
+		require.Equal(t, known, unknown)
+		require.Equal(t, len(knownBody), len(unknownBody))
+	})
+}
