@@ -48,7 +48,25 @@ type Accounts struct {
 
 	mu   sync.Mutex
 	idle map[string][]Connector // by system ID
+	// rules are the password rules read lately, by system ID and DN: the
+	// form that explains them reads them, and the submission a moment
+	// later finds them here instead of asking the system again before
+	// the password is set (which checks them itself anyway).
+	rules map[string]readRules
 }
+
+// readRules are an account's password rules as read at a time.
+type readRules struct {
+	rules portal.DirectoryRules
+	at    time.Time
+}
+
+// Rules read from a system are taken as read for rulesFor; at most
+// maxRules accounts' rules are kept.
+const (
+	rulesFor = time.Minute
+	maxRules = 10000
+)
 
 var _ portal.AccountSystems = (*Accounts)(nil)
 
@@ -138,24 +156,30 @@ func (a *Accounts) Close() {
 	a.idle = nil
 }
 
-// each runs fn on every account of the person, one system after another,
-// and reports each system's outcome in the person's words: a refusal
-// names the system and the rule, anything else says the system could not
-// be reached without its internals.
+// each runs fn on every account of the person, in every system at once (a
+// person waits for the slowest system, not for their sum), and reports
+// each system's outcome in the person's words, in the accounts' order: a
+// refusal names the system and the rule, anything else says the system
+// could not be reached without its internals. It returns when every
+// system answered.
 func (a *Accounts) each(ctx context.Context, personID, what string, fn func(PasswordConnector, string) error) ([]portal.SystemResult, error) {
 	list, err := a.accounts(ctx, personID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]portal.SystemResult, 0, len(list))
-	for _, acc := range list {
-		err := a.with(ctx, acc.sys, func(c PasswordConnector) error { return fn(c, acc.dn) })
-		if err != nil {
-			a.Engine.logger().Warn("account action failed", "action", what, "system", acc.sys.Name, "dn", acc.dn, "error", err)
-			err = systemError(acc.sys.Name, what, err)
-		}
-		out = append(out, portal.SystemResult{System: acc.sys.Name, Err: err})
+	out := make([]portal.SystemResult, len(list))
+	var wg sync.WaitGroup
+	for i, acc := range list {
+		wg.Go(func() {
+			err := a.with(ctx, acc.sys, func(c PasswordConnector) error { return fn(c, acc.dn) })
+			if err != nil {
+				a.Engine.logger().Warn("account action failed", "action", what, "system", acc.sys.Name, "dn", acc.dn, "error", err)
+				err = systemError(acc.sys.Name, what, err)
+			}
+			out[i] = portal.SystemResult{System: acc.sys.Name, Err: err}
+		})
 	}
+	wg.Wait()
 	return out, nil
 }
 
@@ -203,6 +227,14 @@ func (a *Accounts) PasswordRules(ctx context.Context, personID string) ([]portal
 	}
 	out := make([]portal.DirectoryRules, 0, len(list))
 	for _, acc := range list {
+		key := acc.sys.ID + "\x00" + acc.dn
+		a.mu.Lock()
+		cached, ok := a.rules[key]
+		a.mu.Unlock()
+		if ok && time.Since(cached.at) < rulesFor {
+			out = append(out, cached.rules)
+			continue
+		}
 		var r portal.DirectoryRules
 		err := a.with(ctx, acc.sys, func(c PasswordConnector) error {
 			var err error
@@ -216,6 +248,12 @@ func (a *Accounts) PasswordRules(ctx context.Context, personID string) ([]portal
 			continue
 		}
 		r.System = acc.sys.Name
+		a.mu.Lock()
+		if a.rules == nil || len(a.rules) >= maxRules {
+			a.rules = map[string]readRules{}
+		}
+		a.rules[key] = readRules{rules: r, at: time.Now()}
+		a.mu.Unlock()
 		out = append(out, r)
 	}
 	return out, nil
