@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,15 +34,7 @@ func NewAuditKey(secret []byte) (*AuditKey, error) {
 	if len(secret) != SecretKeySize {
 		return nil, fmt.Errorf("%s must be %d bytes, not %d", SecretKeyEnv, SecretKeySize, len(secret))
 	}
-	chain, err := hkdf.Key(sha256.New, secret, nil, "tessera audit chain v1", 32)
-	if err != nil {
-		return nil, fmt.Errorf("portal: audit key: %w", err)
-	}
-	checkpoint, err := hkdf.Key(sha256.New, secret, nil, "tessera audit checkpoint v1", 32)
-	if err != nil {
-		return nil, fmt.Errorf("portal: audit key: %w", err)
-	}
-	return &AuditKey{chain: chain, checkpoint: checkpoint}, nil
+	return &AuditKey{chain: deriveKey(secret, "audit chain v1"), checkpoint: deriveKey(secret, "audit checkpoint v1")}, nil
 }
 
 // ChainKey is the key the database session hashes audit entries with. It is

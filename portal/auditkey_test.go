@@ -3,6 +3,7 @@ package portal_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"log/slog"
 	"strings"
 	"testing"
@@ -25,6 +26,24 @@ func TestAuditKeyIsNotTheSealingKey(t *testing.T) {
 	require.NotEqual(t, k.ID(), other.ID())
 	_, err = portal.NewAuditKey(secret[:16])
 	require.Error(t, err)
+}
+
+// The audit keys come from the one derivation of keys (Sealer.DeriveKey)
+// and are the keys every keyed chain so far was written with: RFC 5869
+// HKDF-SHA256, computed apart from Go.
+func TestAuditKeyDerivation(t *testing.T) {
+	secret := make([]byte, portal.SecretKeySize)
+	for i := range secret {
+		secret[i] = byte(i)
+	}
+	k, err := portal.NewAuditKey(secret)
+	require.NoError(t, err)
+	require.Equal(t, "4b968db98bc2cf4364cf8698157917bed4ad2ece18f4669f62704d599f8ba51c", hex.EncodeToString(k.ChainKey()))
+	sealer, err := portal.NewSealer(secret)
+	require.NoError(t, err)
+	require.Equal(t, k.ChainKey(), sealer.DeriveKey("audit chain v1"))
+	require.Equal(t, "ad9d2d51cbe3a80fe828f74d391a688296f7f99a441d6adc7c58d9db00b46b24",
+		hex.EncodeToString(sealer.DeriveKey("audit checkpoint v1")))
 }
 
 // A checkpoint logged in slog's text or JSON form, or given as its values,

@@ -60,8 +60,13 @@ func NewSealer(key []byte) (*Sealer, error) {
 // as signing cookies or keying the audit chain), derived from
 // TESSERA_SECRET_KEY with HKDF-SHA256. Each purpose gets a key of its own,
 // and none of them tells anything about the secret key or the others.
-func (s *Sealer) DeriveKey(purpose string) []byte {
-	k, err := hkdf.Key(sha256.New, s.key, nil, "tessera "+purpose, 32)
+func (s *Sealer) DeriveKey(purpose string) []byte { return deriveKey(s.key, purpose) }
+
+// deriveKey is the one derivation of keys from TESSERA_SECRET_KEY: 32
+// bytes of HKDF-SHA256 with the info "tessera <purpose>" (the audit
+// chain's keys are "audit chain v1" and "audit checkpoint v1").
+func deriveKey(secret []byte, purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, secret, nil, "tessera "+purpose, 32)
 	if err != nil {
 		// Only a length beyond 255 hash blocks fails; 32 bytes never does.
 		panic("portal: derive key: " + err.Error())
