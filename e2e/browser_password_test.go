@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -71,20 +72,48 @@ func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
 	require.Contains(t, r.text("reset-error"), "That code is not right")
 }
 
-// TestBrowserPasswordReset: Zoë registers an alternate email (confirmed by
-// a code the SMTP server delivers) and an authenticator app; the
-// administrator requires two methods; signed out, she resets her password
+// TestBrowserPasswordReset: the administrator, on a server that asks staff
+// for a second factor, registers an authenticator app before any page
+// serves her, signs in again with its code, and requires two methods; Zoë
+// registers an alternate email (confirmed by a code the SMTP server
+// delivers) and an authenticator app; signed out, she resets her password
 // with the code mailed to her addresses and her app's code, and signs in
 // with the new password.
 func TestBrowserPasswordReset(t *testing.T) {
 	t.Parallel()
-	w := newPasswordWorld(t)
+	w := newPasswordWorldOf(t, 0, "TESSERA_STAFF_SECOND_FACTOR=on")
 	zoe, ada := w.people["zoe"], w.people["ada"]
 	alternate := "alt-" + zoe.Email
 	const chosen = "Violet meadow copper 42 tuba"
 
+	// Staff second factor: the password alone reaches only the second
+	// step, which sends her to register an authenticator first.
 	a := newBrowser(t, w.srv)
 	require.EqualValues(t, 200, a.signIn(ada.Account, demo.DemoPassword))
+	require.True(t, a.has(testID("second-factor-enrol")), "no authenticator yet: register one")
+	require.EqualValues(t, 200, a.open("/admin/passwords"))
+	require.True(t, strings.HasPrefix(a.path(), "/signin/verify"), "no page before the second factor: %s", a.path())
+	require.EqualValues(t, 200, a.open("/settings/security"))
+	require.EqualValues(t, 200, a.click(testID("add-totp")))
+	adaSecret := a.attr(testID("totp-secret"), "data-secret")
+	adaCode, err := totp.GenerateCode(adaSecret, time.Now())
+	require.NoError(t, err)
+	a.do(chromedp.SendKeys(chromedp.ID("totp-code"), adaCode))
+	require.EqualValues(t, 200, a.click(testID("confirm-totp")))
+	require.True(t, a.has(testID("method-totp")))
+	// Signed in again, the password is followed by the app's code: a
+	// wrong one is refused, the next step's is taken.
+	require.EqualValues(t, 200, a.follow(chromedp.Submit(chromedp.CSS(`form[action="/signout"]`))))
+	require.EqualValues(t, 200, a.signIn(ada.Account, demo.DemoPassword))
+	require.True(t, strings.HasPrefix(a.path(), "/signin/verify"), a.path())
+	a.do(chromedp.SendKeys(chromedp.ID("second-code"), "000000"))
+	require.EqualValues(t, 401, a.click(testID("verify-totp")))
+	require.Contains(t, a.text("second-factor-error"), "not right")
+	adaCode, err = totp.GenerateCode(adaSecret, time.Now().Add(30*time.Second))
+	require.NoError(t, err)
+	a.do(chromedp.SendKeys(chromedp.ID("second-code"), adaCode))
+	require.EqualValues(t, 200, a.click(testID("verify-totp")))
+	require.Equal(t, "/", a.path())
 	require.EqualValues(t, 200, a.open("/admin/passwords"))
 	a.do(chromedp.SetValue(chromedp.ID("gates_required"), "2"))
 	require.EqualValues(t, 200, a.click(`[data-testid=password-settings] button[type=submit]`))

@@ -47,8 +47,9 @@ func newPasswordWorld(t testing.TB) *pwWorld {
 }
 
 // newPasswordWorldOf also gives n more people of the demo organisation
-// (the first by account name) accounts in AD, named "bench0"... in people.
-func newPasswordWorldOf(t testing.TB, n int) *pwWorld {
+// (the first by account name) accounts in AD, named "bench0"... in people;
+// env adds to the server's environment.
+func newPasswordWorldOf(t testing.TB, n int, env ...string) *pwWorld {
 	t.Helper()
 	ctx := context.Background()
 	w := &pwWorld{dc: harness.Samba(t), sink: harness.SMTP(t), people: map[string]pwPerson{}}
@@ -98,10 +99,10 @@ func newPasswordWorldOf(t testing.TB, n int) *pwWorld {
 			"%s has an AD account", name)
 		w.people[name] = p
 	}
-	w.srv = harness.StartTessera(t, dbURL, "TESSERA_SECRET_KEY="+w.sys.SecretKey, "TESSERA_TRUSTED_PROXIES=127.0.0.1/32",
-		"TESSERA_SMTP_HOST="+w.sink.Host(), "TESSERA_SMTP_PORT="+strconv.Itoa(w.sink.Port()), "TESSERA_SMTP_TLS=starttls",
-		"TESSERA_SMTP_CA_FILE="+w.sink.CAFile(), "TESSERA_SMTP_USERNAME="+harness.SMTPUsername,
-		"TESSERA_SMTP_PASSWORD="+harness.SMTPPassword, "TESSERA_MAIL_FROM=Tessera <tessera@tessera.example>")
+	w.srv = harness.StartTessera(t, dbURL, append([]string{"TESSERA_SECRET_KEY=" + w.sys.SecretKey, "TESSERA_TRUSTED_PROXIES=127.0.0.1/32",
+		"TESSERA_SMTP_HOST=" + w.sink.Host(), "TESSERA_SMTP_PORT=" + strconv.Itoa(w.sink.Port()), "TESSERA_SMTP_TLS=starttls",
+		"TESSERA_SMTP_CA_FILE=" + w.sink.CAFile(), "TESSERA_SMTP_USERNAME=" + harness.SMTPUsername,
+		"TESSERA_SMTP_PASSWORD=" + harness.SMTPPassword, "TESSERA_MAIL_FROM=Tessera <tessera@tessera.example>"}, env...)...)
 	return w
 }
 
