@@ -19,10 +19,23 @@ const (
 )
 
 // Error is a domain error whose Message is safe to show to the person who
-// caused it.
+// caused it. Message is in English; pages and emails show it in the
+// reader's language from its format and arguments (MessageFormat), which
+// portal/i18n looks up in its catalogue.
 type Error struct {
 	Code    string
 	Message string
+	format  string
+	args    []any
+}
+
+// MessageFormat returns the format and arguments Message was written from,
+// for translation (Message itself when it was set directly).
+func (e *Error) MessageFormat() (string, []any) {
+	if e.format == "" {
+		return "%s", []any{e.Message}
+	}
+	return e.format, e.args
 }
 
 func (e *Error) Error() string {
@@ -31,7 +44,7 @@ func (e *Error) Error() string {
 
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code string, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), format: format, args: args}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL

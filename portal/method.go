@@ -238,6 +238,9 @@ type CodeMail struct {
 	Code            string
 	Purpose         string // CodeVerifyEmail or CodeReset
 	ExpiresAt       time.Time
+	// Language is the code of the language to write in: the reader's on the
+	// page that asked for the code.
+	Language string
 }
 
 // CodeMailer sends one-time codes by email, synchronously, so that the

@@ -120,6 +120,9 @@ type Viewer struct {
 	// TimeZone is the IANA zone the person reads times in ("" until their
 	// browser or they themselves have told us; pages then show UTC).
 	TimeZone string
+	// Language is the code of the language the person chose ("" for none:
+	// pages follow the browser, emails are in English).
+	Language string
 }
 
 // TesseraViewer is who acts when Tessera acts on its own (the demo setup,
@@ -242,6 +245,9 @@ type PersonService interface {
 	// onlyIfUnset (a browser reporting its zone on a first visit) it never
 	// replaces a zone already stored.
 	SetTimeZone(ctx context.Context, v Viewer, zone string, onlyIfUnset bool) error
+	// SetLanguage stores the language the viewer reads Tessera in: a code
+	// of a shipped language (i18n.Languages), or "" to follow the browser.
+	SetLanguage(ctx context.Context, v Viewer, code string) error
 	// FindOrgTree returns the org chart around a person: managers, peers and
 	// the people below them.
 	FindOrgTree(ctx context.Context, id string) (*OrgTree, error)

@@ -115,27 +115,30 @@ type Request struct {
 
 // Summary says in one line what the request asks for. Names are isolated
 // (Isolate), so that none can turn the sentence around.
-func (r *Request) Summary() string {
+func (r *Request) Summary() string { return r.SummaryText().String() }
+
+// SummaryText is Summary for people, who read it in their language.
+func (r *Request) SummaryText() Text {
 	person, group := Isolate(r.PersonName), Isolate(r.GroupName)
 	switch r.Operation {
 	case OpAddMember:
 		if r.PersonID == r.RequesterID {
-			return "Join " + group
+			return Textf("Join %s", group)
 		}
-		return "Add " + person + " to " + group
+		return Textf("Add %s to %s", person, group)
 	case OpRemoveMember:
 		if r.PersonID == r.RequesterID {
-			return "Leave " + group
+			return Textf("Leave %s", group)
 		}
-		return "Remove " + person + " from " + group
+		return Textf("Remove %s from %s", person, group)
 	case OpAddOwner:
-		return "Make " + person + " an owner of " + group
+		return Textf("Make %s an owner of %s", person, group)
 	case OpRemoveOwner:
-		return "Remove " + person + " as an owner of " + group
+		return Textf("Remove %s as an owner of %s", person, group)
 	case OpUpdatePerson:
-		return "Change " + person + "'s profile"
+		return Textf("Change %s's profile", person)
 	}
-	return string(r.Operation)
+	return Textf("%s", string(r.Operation))
 }
 
 // RequestEvent is one step on a request's timeline.
@@ -381,6 +384,8 @@ type Notification struct {
 	// ToTimeZone is the recipient's IANA zone ("" for none: UTC), in which
 	// the email writes its times and which it names.
 	ToTimeZone string
+	// ToLanguage is the recipient's chosen language ("" for none: English).
+	ToLanguage string
 	// Deadline is when an approval asked for is due, if it has a deadline.
 	Deadline *time.Time
 }

@@ -225,7 +225,7 @@ func (a *adminPages) savePolicy(w http.ResponseWriter, r *http.Request, id strin
 		notice = "policy-saved"
 	}
 	if formFailed(err) {
-		a.renderPolicy(w, r, codeStatus[portal.ErrorCode(err)], view.PolicyForm{Policy: p, Error: portal.ErrorMessage(err)})
+		a.renderPolicy(w, r, codeStatus[portal.ErrorCode(err)], view.PolicyForm{Policy: p, Error: errText(r, err)})
 		return
 	} else if err != nil {
 		a.Error(w, r, err)
@@ -404,7 +404,7 @@ func (a *adminPages) saveWorkflow(w http.ResponseWriter, r *http.Request, id str
 		notice = "workflow-saved"
 	}
 	if formFailed(err) {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		if id != "" {
 			if saved, ferr := a.store.FindWorkflow(r.Context(), id); ferr == nil {
 				f.Policies = saved.Policies
@@ -431,7 +431,7 @@ func (a *adminPages) handleDeleteWorkflow(w http.ResponseWriter, r *http.Request
 			return
 		}
 		f := workflowForm(wf)
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderWorkflow(w, r, http.StatusConflict, f)
 		return
 	} else if err != nil {
@@ -521,7 +521,7 @@ func (a *adminPages) saveCalendar(w http.ResponseWriter, r *http.Request, id str
 			a.Error(w, r, err)
 			return
 		}
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		if id != "" {
 			// Show the holidays, which this form does not change.
 			if saved, ferr := a.store.FindCalendar(r.Context(), id); ferr == nil {
@@ -563,7 +563,7 @@ func (a *adminPages) handleAddHoliday(w http.ResponseWriter, r *http.Request) {
 		if f == nil {
 			return
 		}
-		f.HolidayDay, f.HolidayName, f.HolidayError = day, name, portal.ErrorMessage(err)
+		f.HolidayDay, f.HolidayName, f.HolidayError = day, name, errText(r, err)
 		a.renderCalendar(w, r, codeStatus[portal.ErrorCode(err)], *f)
 		return
 	} else if err != nil {
@@ -593,7 +593,7 @@ func (a *adminPages) renderAudit(w http.ResponseWriter, r *http.Request, av view
 	status := http.StatusOK
 	av.Entries, err = a.store.ListAudit(r.Context(), portal.AuditFilter{Action: av.Action, Actor: av.Actor}, offset)
 	if portal.ErrorCode(err) == portal.EINVALID {
-		av.Error, status = portal.ErrorMessage(err), http.StatusBadRequest
+		av.Error, status = errText(r, err), http.StatusBadRequest
 	} else if err != nil {
 		a.Error(w, r, err)
 		return

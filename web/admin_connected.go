@@ -192,7 +192,7 @@ func (a *adminPages) saveConnected(w http.ResponseWriter, r *http.Request, id st
 		notice = "saved"
 	}
 	if formFailed(err) {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderConnectedAgain(w, r, codeStatus[portal.ErrorCode(err)], f)
 		return
 	} else if err != nil {
@@ -238,7 +238,7 @@ func (a *adminPages) handleTestConnectedSystem(w http.ResponseWriter, r *http.Re
 		}
 	}
 	if formFailed(err) {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderConnectedAgain(w, r, codeStatus[portal.ErrorCode(err)], f)
 		return
 	} else if err != nil {

@@ -69,7 +69,7 @@ func (a *adminPages) handleCreateHRSource(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		if code := portal.ErrorCode(err); code == portal.EINVALID || code == portal.ECONFLICT {
 			a.renderHRSources(w, r, http.StatusBadRequest, view.HRSourceForm{Name: in.Get("name"), Settings: set,
-				Error: portal.ErrorMessage(err)})
+				Error: errText(r, err)})
 			return
 		}
 		a.Error(w, r, err)
@@ -134,7 +134,7 @@ func (a *adminPages) handleSaveHRSource(w http.ResponseWriter, r *http.Request) 
 	}
 	if bad != nil {
 		if portal.ErrorCode(bad) == portal.EINVALID {
-			f.Settings, f.Error = set, portal.ErrorMessage(bad)
+			f.Settings, f.Error = set, errText(r, bad)
 			a.renderHRSource(w, r, http.StatusBadRequest, f)
 			return
 		}
@@ -215,7 +215,7 @@ func (a *adminPages) handleHRTokenCreate(w http.ResponseWriter, r *http.Request)
 			a.Error(w, r, err)
 			return
 		}
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderHRSource(w, r, http.StatusBadRequest, f)
 		return
 	}

@@ -73,7 +73,7 @@ func (a *adminPages) handleRetryRequest(w http.ResponseWriter, r *http.Request) 
 	id := chi.URLParam(r, "id")
 	if err := a.Requests.RetryRequest(r.Context(), viewer(r), id); err != nil {
 		if formFailed(err) {
-			a.renderAdminRequest(w, r, codeStatus[portal.ErrorCode(err)], portal.ErrorMessage(err), "")
+			a.renderAdminRequest(w, r, codeStatus[portal.ErrorCode(err)], errText(r, err), "")
 			return
 		}
 		a.Error(w, r, err)
@@ -87,7 +87,7 @@ func (a *adminPages) handleCancelFailedRequest(w http.ResponseWriter, r *http.Re
 	reason := input(r).Get("reason")
 	if err := a.Requests.CancelFailedRequest(r.Context(), viewer(r), id, reason); err != nil {
 		if formFailed(err) {
-			a.renderAdminRequest(w, r, codeStatus[portal.ErrorCode(err)], portal.ErrorMessage(err), reason)
+			a.renderAdminRequest(w, r, codeStatus[portal.ErrorCode(err)], errText(r, err), reason)
 			return
 		}
 		a.Error(w, r, err)

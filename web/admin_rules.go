@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -33,7 +34,7 @@ func (a *adminPages) ruleEditor(ctx context.Context, src string, preview bool) (
 func (a *adminPages) previewRule(ctx context.Context, src string) (view.RulePreview, error) {
 	count, sample, err := a.store.PreviewRule(ctx, src, view.PreviewSize)
 	if portal.ErrorCode(err) == portal.EINVALID {
-		return view.RulePreview{Shown: true, Error: portal.ErrorMessage(err)}, nil
+		return view.RulePreview{Shown: true, Error: i18n.FromContext(ctx).Error(err)}, nil
 	} else if err != nil {
 		return view.RulePreview{}, err
 	}
@@ -120,7 +121,7 @@ func (a *adminPages) saveSet(w http.ResponseWriter, r *http.Request, id string) 
 		notice = "set-saved"
 	}
 	if formFailed(err) {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderSet(w, r, codeStatus[portal.ErrorCode(err)], f, false)
 		return
 	} else if err != nil {
@@ -138,7 +139,7 @@ func (a *adminPages) handleAdminGroups(w http.ResponseWriter, r *http.Request) {
 	res, err := a.Groups.SearchGroups(r.Context(), portal.GroupFilter{Query: q, Offset: offsetParam(r)})
 	errMsg, status := "", http.StatusOK
 	if portal.ErrorCode(err) == portal.EINVALID {
-		errMsg, status = portal.ErrorMessage(err), http.StatusBadRequest
+		errMsg, status = errText(r, err), http.StatusBadRequest
 	} else if err != nil {
 		a.Error(w, r, err)
 		return
@@ -198,7 +199,7 @@ func (a *adminPages) handleSaveGroupRule(w http.ResponseWriter, r *http.Request)
 		err = portal.Errorf(portal.EINVALID, "The form asked for something this page does not do.")
 	}
 	if formFailed(err) {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderGroupRule(w, r, codeStatus[portal.ErrorCode(err)], f, false)
 		return
 	} else if err != nil {

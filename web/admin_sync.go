@@ -145,7 +145,7 @@ func (a *adminPages) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	run, err := a.Sync.QueueRun(r.Context(), sys.ID, profile, opts)
 	switch {
 	case formFailed(err):
-		a.renderSyncStatus(w, r, codeStatus[portal.ErrorCode(err)], sys, view.SyncStatusView{Error: portal.ErrorMessage(err)})
+		a.renderSyncStatus(w, r, codeStatus[portal.ErrorCode(err)], sys, view.SyncStatusView{Error: errText(r, err)})
 	case err != nil:
 		a.Error(w, r, err)
 	default:
@@ -269,7 +269,7 @@ func (a *adminPages) handleSaveSyncRule(w http.ResponseWriter, r *http.Request) 
 		err = lines.locate(err)
 	}
 	if formFailed(err) {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		if saved, ferr := a.Sync.SyncRules(r.Context(), sys.ID); ferr == nil {
 			f.Suggested = !slices.ContainsFunc(saved, func(sr syncsvc.SyncRule) bool { return sr.Class == class })
 		}
@@ -547,7 +547,7 @@ func (a *adminPages) handleSyncPreview(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case portal.EINVALID, portal.ENOTFOUND:
-			v.Error, status = portal.ErrorMessage(err), codeStatus[portal.ErrorCode(err)]
+			v.Error, status = errText(r, err), codeStatus[portal.ErrorCode(err)]
 		default:
 			a.Error(w, r, err)
 			return

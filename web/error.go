@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -18,13 +19,13 @@ var codeStatus = map[string]int{
 }
 
 var codeTitle = map[string]string{
-	portal.ECONFLICT:       "Conflict",
-	portal.EINVALID:        "That did not work",
-	portal.ENOTFOUND:       "Not found",
-	portal.EUNAUTHORIZED:   "Please sign in",
-	portal.EFORBIDDEN:      "Not allowed",
-	portal.ETOOMANYREQUEST: "Too many attempts",
-	portal.EINTERNAL:       "Something went wrong",
+	portal.ECONFLICT:       i18n.Mark("Conflict"),
+	portal.EINVALID:        i18n.Mark("That did not work"),
+	portal.ENOTFOUND:       i18n.Mark("Not found"),
+	portal.EUNAUTHORIZED:   i18n.Mark("Please sign in"),
+	portal.EFORBIDDEN:      i18n.Mark("Not allowed"),
+	portal.ETOOMANYREQUEST: i18n.Mark("Too many attempts"),
+	portal.EINTERNAL:       i18n.Mark("Something went wrong"),
 }
 
 // Error renders err as an error page (or a fragment for htmx) with the
@@ -35,7 +36,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if code == portal.EINTERNAL {
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "client", s.clientAddr(r), "err", err)
 	}
-	s.renderError(w, r, status, codeTitle[code], portal.ErrorMessage(err))
+	s.renderError(w, r, status, i18n.T(r.Context(), codeTitle[code]), errText(r, err))
 }
 
 // renderError shows the error page (or fragment) with title and message.

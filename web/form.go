@@ -113,6 +113,7 @@ var fields = map[string]field{
 	"escalation":     {label: "Escalation", multiline: true, trim: true},
 	"outcome":        {label: "The outcome"},
 	"time_zone":      {label: "Time zone", trim: true},
+	"language":       {label: "Language"},
 	"weekend":        {label: "The weekend"},
 	"day":            {label: "The holiday's day", trim: true},
 	"holiday_name":   {label: "The holiday's name", trim: true},

@@ -48,7 +48,7 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
 			s.Logger.Error("directory sign-in", "err", err)
-			f.Error = portal.ErrorMessage(errDirectoryUnavailable)
+			f.Error = errText(r, errDirectoryUnavailable)
 			s.renderSignIn(w, r, http.StatusBadGateway, f)
 			return
 		}
@@ -72,7 +72,7 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Logger.Info("directory person not found", "account", account.UserPrincipalName, "attribute", attr)
 		// The message names the value, so the administrator knows what to fix.
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		s.renderSignIn(w, r, http.StatusForbidden, f)
 		return
 	}

@@ -100,7 +100,7 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.Logger.Error("oidc discovery", "err", err)
 		f := s.signInForm(r)
-		f.Error = portal.ErrorMessage(errOIDCUnavailable)
+		f.Error = errText(r, errOIDCUnavailable)
 		s.renderSignIn(w, r, http.StatusBadGateway, f)
 		return
 	}
@@ -141,14 +141,14 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	flow, err := s.Flows.TakeOIDCFlow(r.Context(), state)
 	if err != nil {
-		fail(http.StatusUnauthorized, portal.ErrorMessage(err))
+		fail(http.StatusUnauthorized, errText(r, err))
 		return
 	}
 	f.Next = flow.ReturnTo
 	provider, oc, err := s.oidc.oauth(r.Context())
 	if err != nil {
 		s.Logger.Error("oidc discovery", "err", err)
-		fail(http.StatusBadGateway, portal.ErrorMessage(errOIDCUnavailable))
+		fail(http.StatusBadGateway, errText(r, errOIDCUnavailable))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -197,7 +197,7 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.Logger.Info("oidc person not found", "claim", s.Config.OIDC.MatchClaim, "subject", idt.Subject)
-		fail(http.StatusForbidden, portal.ErrorMessage(err))
+		fail(http.StatusForbidden, errText(r, err))
 		return
 	}
 	second := ""

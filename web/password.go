@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -79,7 +80,7 @@ func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 	st, err := s.Passwords.StartReset(r.Context(), account, s.clientAddr(r))
 	if portal.ErrorCode(err) == portal.EINVALID {
 		renderStatus(w, r, http.StatusBadRequest, view.ResetStart(s.page(r, "Reset your password", ""),
-			view.ResetStartForm{Error: portal.ErrorMessage(err)}))
+			view.ResetStartForm{Error: errText(r, err)}))
 		return
 	} else if err != nil {
 		s.Error(w, r, err)
@@ -89,7 +90,7 @@ func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 	if st.Flow.PersonID != "" && st.Flow.Settings.EmailCodes && s.Codes != nil {
 		for _, to := range st.Flow.Emails {
 			if err := s.Codes.SendCode(r.Context(), portal.CodeMail{ToName: st.Flow.Name, ToEmail: to, Code: st.Code,
-				Purpose: portal.CodeReset, ExpiresAt: time.Now().Add(portal.CodeLifetime)}); err != nil {
+				Purpose: portal.CodeReset, ExpiresAt: time.Now().Add(portal.CodeLifetime), Language: i18n.FromContext(r.Context()).Code()}); err != nil {
 				// Told to no one but the log: the page must read the
 				// same for every account. The person can still use an
 				// authenticator or a recovery code.
@@ -128,7 +129,7 @@ func (s *Server) resetFailed(w http.ResponseWriter, r *http.Request, err error) 
 			status = http.StatusTooManyRequests
 		}
 		renderStatus(w, r, status, view.ResetStart(s.page(r, "Reset your password", ""),
-			view.ResetStartForm{Error: portal.ErrorMessage(err)}))
+			view.ResetStartForm{Error: errText(r, err)}))
 	default:
 		s.Error(w, r, err)
 	}
@@ -232,7 +233,7 @@ func (s *Server) gateAnswered(w http.ResponseWriter, r *http.Request, f *portal.
 		return
 	}
 	s.Logger.Info("reset gate failed", "person", f.PersonID, "client", client)
-	s.renderVerify(w, r, http.StatusUnauthorized, f, portal.ErrorMessage(wrong))
+	s.renderVerify(w, r, http.StatusUnauthorized, f, errText(r, wrong))
 }
 
 // handleResetQuestions checks the person's answers to their security
@@ -435,7 +436,7 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusBadRequest
 		f.Error = outcomeLead("", results)
 		for _, res := range results {
-			f.Problems = append(f.Problems, portal.ErrorMessage(res.Err))
+			f.Problems = append(f.Problems, errText(r, res.Err))
 		}
 		if len(results) == 0 {
 			status, f.Error = http.StatusConflict, "You have no account whose password Tessera can set. Call the helpdesk."
@@ -465,7 +466,7 @@ func (s *Server) refuseNewPassword(ctx context.Context, personID, password, conf
 	}
 	c, _, err := s.checkPassword(ctx, personID, password)
 	if err != nil {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = i18n.FromContext(ctx).Error(err)
 		return true
 	}
 	if !c.OK() {
@@ -605,7 +606,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Error = outcomeLead("", results)
 		for _, res := range results {
-			f.Problems = append(f.Problems, portal.ErrorMessage(res.Err))
+			f.Problems = append(f.Problems, errText(r, res.Err))
 		}
 		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(page, f))
 		return

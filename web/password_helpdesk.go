@@ -204,7 +204,7 @@ func (s *Server) handlePasswordSettings(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 		renderStatus(w, r, http.StatusBadRequest, view.PasswordSettings(s.page(r, "Passwords", "admin-passwords"),
-			view.PasswordSettingsForm{S: st, Banned: in.Get("banned_words"), Error: portal.ErrorMessage(err)}))
+			view.PasswordSettingsForm{S: st, Banned: in.Get("banned_words"), Error: errText(r, err)}))
 		return
 	}
 	http.Redirect(w, r, "/admin/passwords?saved=1", http.StatusSeeOther)

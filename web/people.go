@@ -147,7 +147,7 @@ func (s *Server) searchOutcome(w http.ResponseWriter, r *http.Request, err error
 		return "", 0, false
 	case isFragment(r):
 		// htmx swaps only 2xx answers; the message is the content.
-		return portal.ErrorMessage(err), http.StatusOK, true
+		return errText(r, err), http.StatusOK, true
 	}
-	return portal.ErrorMessage(err), http.StatusBadRequest, true
+	return errText(r, err), http.StatusBadRequest, true
 }

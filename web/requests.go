@@ -61,7 +61,7 @@ func (s *Server) groupRequest(w http.ResponseWriter, r *http.Request, n portal.N
 			s.Error(w, r, err)
 			return
 		}
-		a.Error = portal.ErrorMessage(err)
+		a.Error = errText(r, err)
 		s.renderGroup(w, r, codeStatus[portal.ErrorCode(err)], n.GroupID, a)
 		return
 	}
@@ -105,7 +105,7 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 			s.Error(w, r, err)
 			return
 		}
-		a.Error = portal.ErrorMessage(err)
+		a.Error = errText(r, err)
 		s.renderGroup(w, r, codeStatus[portal.ErrorCode(err)], groupID, a)
 	}
 	person, err := s.People.FindPersonByName(r.Context(), a.AddMember)
@@ -134,7 +134,7 @@ func (s *Server) handleAddOwner(w http.ResponseWriter, r *http.Request) {
 			s.Error(w, r, err)
 			return
 		}
-		a.Error = portal.ErrorMessage(err)
+		a.Error = errText(r, err)
 		s.renderGroup(w, r, codeStatus[portal.ErrorCode(err)], groupID, a)
 		return
 	}
@@ -263,7 +263,7 @@ func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	errs, err := s.Requests.DecideMany(r.Context(), viewer(r), ids, approve, reason)
 	if portal.ErrorCode(err) == portal.EINVALID {
-		s.renderApprovals(w, r, http.StatusBadRequest, "", portal.ErrorMessage(err))
+		s.renderApprovals(w, r, http.StatusBadRequest, "", errText(r, err))
 		return
 	} else if err != nil {
 		s.Error(w, r, err)
@@ -273,7 +273,7 @@ func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
 	done := 0
 	for _, err := range errs {
 		if err != nil {
-			problems = append(problems, portal.ErrorMessage(err))
+			problems = append(problems, errText(r, err))
 			continue
 		}
 		done++
@@ -365,7 +365,7 @@ func (s *Server) handleDecide(w http.ResponseWriter, r *http.Request) {
 	err := s.Requests.Decide(r.Context(), viewer(r), chi.URLParam(r, "id"), approve, input(r).Get("reason"))
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EINVALID {
-			s.renderApproval(w, r, http.StatusBadRequest, portal.ErrorMessage(err))
+			s.renderApproval(w, r, http.StatusBadRequest, errText(r, err))
 			return
 		}
 		s.Error(w, r, err)
@@ -402,7 +402,7 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 				s.Error(w, r, err)
 				return
 			case err != nil:
-				f.Results = append(f.Results, a.Label+": "+portal.ErrorMessage(err))
+				f.Results = append(f.Results, a.Label+": "+errText(r, err))
 			case req.Status == portal.StatusAuthorizing:
 				f.Results = append(f.Results, a.Label+": sent for approval; follow it in My requests.")
 			default:
@@ -446,7 +446,7 @@ func (s *Server) handleSetDeputy(w http.ResponseWriter, r *http.Request) {
 			s.Error(w, r, err)
 			return
 		}
-		s.renderDeputy(w, r, codeStatus[portal.ErrorCode(err)], portal.ErrorMessage(err), who, from, to)
+		s.renderDeputy(w, r, codeStatus[portal.ErrorCode(err)], errText(r, err), who, from, to)
 	}
 	starts, err1 := time.Parse(time.DateOnly, from)
 	ends, err2 := time.Parse(time.DateOnly, to)

@@ -41,7 +41,7 @@ func (s *Server) scimError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tessera"`)
 	}
 	writeSCIM(w, status, map[string]any{"schemas": []string{scimErrorSchema}, "status": strconv.Itoa(status),
-		"detail": portal.ErrorMessage(err)})
+		"detail": errText(r, err)})
 }
 
 func writeSCIM(w http.ResponseWriter, status int, v any) {

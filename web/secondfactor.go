@@ -136,7 +136,7 @@ func (s *Server) handleSecondFactorTOTP(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 		s.Logger.Info("second factor failed", "person", v.PersonID, "factor", "totp", "client", s.clientAddr(r))
-		s.renderSecondFactor(w, r, codeStatus[portal.ErrorCode(err)], portal.ErrorMessage(err))
+		s.renderSecondFactor(w, r, codeStatus[portal.ErrorCode(err)], errText(r, err))
 		return
 	}
 	if err := s.markSecondFactor(r, "totp"); err != nil {
@@ -188,7 +188,7 @@ func (s *Server) handleSecondFactorPasskey(w http.ResponseWriter, r *http.Reques
 			return
 		}
 		s.Logger.Info("second factor failed", "person", v.PersonID, "factor", "passkey", "client", s.clientAddr(r))
-		s.renderSecondFactor(w, r, codeStatus[portal.ErrorCode(err)], portal.ErrorMessage(err))
+		s.renderSecondFactor(w, r, codeStatus[portal.ErrorCode(err)], errText(r, err))
 		return
 	}
 	if err := s.markSecondFactor(r, "passkey"); err != nil {

@@ -195,6 +195,8 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/profile/edit", s.handleProfileEdit)
 			r.Get("/settings/time-zone", s.handleTimeZone)
 			r.Post("/settings/time-zone", s.handleSetTimeZone)
+			r.Get("/settings/language", s.handleLanguage)
+			r.Post("/settings/language", s.handleSetLanguage)
 			r.Get("/settings/deputy", s.handleDeputy)
 			r.Post("/settings/deputy", s.handleSetDeputy)
 			r.Post("/settings/deputy/remove", s.handleRemoveDeputy)

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -43,24 +44,34 @@ func (s *Server) cookie(r *http.Request, name string) string {
 	return c.Value
 }
 
-// loadSession puts the live session, if any, in the request context.
+// loadSession puts the live session, if any, in the request context, and
+// the language every text of the answer is written in: the person's
+// choice, else the browser's (Accept-Language), else English.
 func (s *Server) loadSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		accept := r.Header.Get("Accept-Language")
+		w.Header().Add("Vary", "Accept-Language")
+		r = r.WithContext(i18n.NewContext(r.Context(), i18n.Negotiate("", accept)))
 		if token := s.cookie(r, "tessera_session"); token != "" {
 			sess, err := s.Auth.FindSession(r.Context(), token)
 			if err == nil {
 				ctx := context.WithValue(r.Context(), sessionKey, sess)
 				// Every time on the page is shown in the viewer's zone.
 				ctx = view.WithTimeZone(ctx, portal.ZoneOrUTC(sess.Viewer.TimeZone))
+				ctx = i18n.NewContext(ctx, i18n.Negotiate(sess.Viewer.Language, accept))
 				r = r.WithContext(ctx)
 			} else if portal.ErrorCode(err) != portal.EUNAUTHORIZED {
 				s.Error(w, r, err)
 				return
 			}
 		}
+		w.Header().Set("Content-Language", i18n.FromContext(r.Context()).Code())
 		next.ServeHTTP(w, r)
 	})
 }
+
+// errText is err's message for the person who sent r, in their language.
+func errText(r *http.Request, err error) string { return i18n.FromContext(r.Context()).Error(err) }
 
 func sessionFrom(r *http.Request) *portal.Session {
 	s, _ := r.Context().Value(sessionKey).(*portal.Session)
@@ -184,4 +195,10 @@ func plainPath(s string) bool {
 		}
 	}
 	return true
+}
+
+// tr translates key into the language of the person who sent r (see
+// i18n.Printer.T).
+func tr(r *http.Request, key string, args ...any) string {
+	return i18n.FromContext(r.Context()).T(key, args...)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -132,7 +133,7 @@ func (s *Server) failSecurity(w http.ResponseWriter, r *http.Request, f view.Sec
 		s.Error(w, r, err)
 		return
 	}
-	f.Error = portal.ErrorMessage(err)
+	f.Error = errText(r, err)
 	s.renderSecurity(w, r, codeStatus[portal.ErrorCode(err)], f)
 }
 
@@ -171,7 +172,7 @@ func (s *Server) handleAddEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = s.Codes.SendCode(r.Context(), portal.CodeMail{ToName: v.DisplayName, ToEmail: address, Code: ch.Code,
-		Purpose: portal.CodeVerifyEmail, ExpiresAt: ch.ExpiresAt})
+		Purpose: portal.CodeVerifyEmail, ExpiresAt: ch.ExpiresAt, Language: i18n.FromContext(r.Context()).Code()})
 	if err != nil {
 		s.Logger.Error("send verification code", "person", v.PersonID, "to", address, "err", err)
 		s.failSecurity(w, r, f, portal.Errorf(portal.EINVALID, "The mail to %s could not be sent. Check the address, or try again later.", portal.Isolate(address)))
@@ -280,7 +281,7 @@ func (s *Server) handleConfirmTOTP(w http.ResponseWriter, r *http.Request) {
 			s.failSecurity(w, r, view.SecuritySettings{}, err)
 			return
 		}
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		s.renderTOTPSetup(w, r, codeStatus[portal.ErrorCode(err)], f)
 		return
 	}

@@ -81,7 +81,7 @@ func (s *Server) beginSignIn(w http.ResponseWriter, r *http.Request, method, acc
 	case portal.EINVALID:
 		// Not echoed: what cannot be typed cannot be shown back either.
 		f.Account, f.DirectoryAccount = "", ""
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		s.renderSignIn(w, r, http.StatusBadRequest, *f)
 	default:
 		s.Error(w, r, err)
@@ -100,7 +100,7 @@ func (s *Server) failSignIn(w http.ResponseWriter, r *http.Request, t *portal.Si
 		s.Error(w, r, err)
 		return
 	}
-	f.Error = portal.ErrorMessage(cause)
+	f.Error = errText(r, cause)
 	s.renderSignIn(w, r, http.StatusUnauthorized, f)
 }
 

@@ -30,7 +30,7 @@ func (s *Server) handleSetTimeZone(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		http.Redirect(w, r, "/settings/time-zone?saved=1", http.StatusSeeOther)
 	case portal.ErrorCode(err) == portal.EINVALID && !learned:
-		s.renderTimeZone(w, r, http.StatusBadRequest, zone, portal.ErrorMessage(err), false)
+		s.renderTimeZone(w, r, http.StatusBadRequest, zone, errText(r, err), false)
 	default:
 		s.Error(w, r, err)
 	}

@@ -276,7 +276,7 @@ func (s *Server) verifyAssertion(r *http.Request, kind, personID string) (string
 		if portal.ErrorCode(err) == portal.EINTERNAL {
 			return "", err
 		}
-		return fail(who, portal.ErrorMessage(err))
+		return fail(who, errText(r, err))
 	}
 	return who, nil
 }
@@ -295,7 +295,7 @@ func (s *Server) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.Logger.Info("passkey sign-in failed", "client", s.clientAddr(r))
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		s.renderSignIn(w, r, codeStatus[portal.ErrorCode(err)], f)
 		return
 	}

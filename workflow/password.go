@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 // passwordNoticeWorker tells a person, at every address they registered,
@@ -62,17 +63,11 @@ func ComposePasswordNotice(a PasswordNoticeArgs, name, to, baseURL string) (Mess
 		lead += ", from the address " + a.Client
 	}
 	lead += "."
-	data := mailData{Name: portal.Isolate(name), Lead: lead,
-		Detail: "Not you? Reset your password now with the link below, and call the helpdesk: someone else may know your password or your codes.",
-		Link:   strings.TrimRight(baseURL, "/") + "/password/reset"}
-	var text, html strings.Builder
-	if err := textTmpl.Execute(&text, data); err != nil {
-		return Message{}, err
-	}
-	if err := htmlTmpl.Execute(&html, data); err != nil {
-		return Message{}, err
-	}
-	return Message{ToName: name, ToEmail: to, Subject: subject, Text: text.String(), HTML: html.String()}, nil
+	data := newMailData(i18n.English(), name)
+	data.Lead = lead
+	data.Detail = "Not you? Reset your password now with the link below, and call the helpdesk: someone else may know your password or your codes."
+	data.Link = strings.TrimRight(baseURL, "/") + "/password/reset"
+	return render(data, name, to, subject)
 }
 
 // passwordExpiryWorker emails the people whose directory password expires
@@ -127,12 +122,10 @@ func ComposeExpiryReminder(e portal.ExpiringPassword, baseURL string) Message {
 	if days <= 1 {
 		when = "within a day"
 	}
-	data := mailData{Name: portal.Isolate(e.Name),
-		Lead: fmt.Sprintf("Your password for %s expires %s, on %s. Change it before then to keep signing in.", portal.Isolate(e.System), when, e.Expires.UTC().Format("2 January 2006 at 15:04 UTC")),
-		Link: strings.TrimRight(baseURL, "/") + "/password/change"}
-	var text, html strings.Builder
+	data := newMailData(i18n.English(), e.Name)
+	data.Lead = fmt.Sprintf("Your password for %s expires %s, on %s. Change it before then to keep signing in.", portal.Isolate(e.System), when, e.Expires.UTC().Format("2 January 2006 at 15:04 UTC"))
+	data.Link = strings.TrimRight(baseURL, "/") + "/password/change"
 	// The templates are fixed and the data plain strings: they cannot fail.
-	textTmpl.Execute(&text, data)
-	htmlTmpl.Execute(&html, data)
-	return Message{ToName: e.Name, ToEmail: e.Email, Subject: "Your password expires " + when, Text: text.String(), HTML: html.String()}
+	m, _ := render(data, e.Name, e.Email, "Your password expires "+when)
+	return m
 }

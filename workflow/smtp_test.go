@@ -304,6 +304,31 @@ func TestCompose(t *testing.T) {
 		require.Contains(t, msg.Text, "Asked on 5 Dec 2026, 13:30 UTC (times in UTC).")
 	})
 
+	t.Run("in the recipient's language", func(t *testing.T) {
+		t.Parallel()
+		r := req
+		r.CreatedAt = time.Date(2026, 3, 5, 13, 30, 0, 0, time.UTC)
+		due := time.Date(2026, 3, 8, 17, 0, 0, 0, time.UTC)
+		n := &portal.Notification{Event: portal.EventApprovalRequested, ToName: "Jörg Müller", Request: r, Path: "/approvals/a-1",
+			ToTimeZone: "Europe/Berlin", ToLanguage: "de", Deadline: &due}
+		msg, err := workflow.Compose(n, "https://tessera.example.com")
+		require.NoError(t, err)
+		require.Equal(t, "Genehmigung erforderlich: Ben Okafor zu Payroll hinzufügen", msg.Subject)
+		for _, want := range []string{"Guten Tag Jörg Müller,", "Ana Lima beantragt: Ben Okafor zu Payroll hinzufügen.",
+			"Beantragt am 5. März 2026, 14:30 CET; fällig bis 8. März 2026, 18:00 CET (Zeiten in Europe/Berlin (CET)).",
+			"Begründung: Needs it", "In Tessera öffnen: https://tessera.example.com/approvals/a-1"} {
+			require.Contains(t, msg.Text, want)
+		}
+		require.Contains(t, msg.HTML, `<html lang="de">`)
+		require.Contains(t, msg.HTML, "fällig bis 8. März 2026")
+
+		code, err := workflow.ComposeCode(portal.CodeMail{ToName: "Jörg", Code: "123456", Purpose: portal.CodeReset, Language: "de",
+			ExpiresAt: time.Now().Add(15 * time.Minute)})
+		require.NoError(t, err)
+		require.Equal(t, "Ihr Code zum Zurücksetzen des Kennworts", code.Subject)
+		require.Contains(t, code.Text, "Der Code gilt einmal, 15 Minuten lang.")
+	})
+
 	t.Run("unknown event", func(t *testing.T) {
 		t.Parallel()
 		_, err := workflow.Compose(&portal.Notification{Event: "party", Request: req}, "https://tessera.example.com")

@@ -5,51 +5,54 @@ import (
 	texttemplate "text/template"
 )
 
-var textTmpl = texttemplate.Must(texttemplate.New("text").Parse(`Hello {{.Name}},
+// The mail templates hold no words: mailData and codeMailData carry every
+// text, written in the reader's language by portal/i18n.
+
+var textTmpl = texttemplate.Must(texttemplate.New("text").Parse(`{{.Hello}}
 
 {{.Lead}}
 {{.When}}
 {{if .Justification}}
-Justification: {{.Justification}}
+{{.JustificationLabel}} {{.Justification}}
 {{end}}{{if .Detail}}
 {{.Detail}}
 {{end}}
-Open it in Tessera: {{.Link}}
+{{.OpenText}} {{.Link}}
 
 -- 
-Tessera identity portal
+{{.Footer}}
 `))
 
 var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
-<html lang="en"><body style="font-family: system-ui, sans-serif; color: #1b1f24;">
-<p>Hello {{.Name}},</p>
+<html lang="{{.Lang}}"><body style="font-family: system-ui, sans-serif; color: #1b1f24;">
+<p>{{.Hello}}</p>
 <p>{{.Lead}}</p>
 <p style="color:#4d5662;">{{.When}}</p>
-{{if .Justification}}<p><strong>Justification:</strong> {{.Justification}}</p>{{end}}
+{{if .Justification}}<p><strong>{{.JustificationLabel}}</strong> {{.Justification}}</p>{{end}}
 {{if .Detail}}<p>{{.Detail}}</p>{{end}}
-<p><a href="{{.Link}}" style="background:#0b5cad;color:#fff;padding:.5rem 1rem;border-radius:6px;text-decoration:none;">Open in Tessera</a></p>
-<p style="color:#4d5662;font-size:.9rem;">Tessera identity portal</p>
+<p><a href="{{.Link}}" style="background:#0b5cad;color:#fff;padding:.5rem 1rem;border-radius:6px;text-decoration:none;">{{.OpenButton}}</a></p>
+<p style="color:#4d5662;font-size:.9rem;">{{.Footer}}</p>
 </body></html>
 `))
 
-var codeTextTmpl = texttemplate.Must(texttemplate.New("code-text").Parse(`Hello{{if .Name}} {{.Name}}{{end}},
+var codeTextTmpl = texttemplate.Must(texttemplate.New("code-text").Parse(`{{.Hello}}
 
 {{.Lead}}
 
     {{.Code}}
 
-The code works once, for {{.Minutes}} minutes. If you did not ask for it, ignore this mail: nothing changes without the code. Tessera never asks for this code by phone or mail.
+{{.Works}}
 
 -- 
-Tessera identity portal
+{{.Footer}}
 `))
 
 var codeHTMLTmpl = htmltemplate.Must(htmltemplate.New("code-html").Parse(`<!DOCTYPE html>
-<html lang="en"><body style="font-family: system-ui, sans-serif; color: #1b1f24;">
-<p>Hello{{if .Name}} {{.Name}}{{end}},</p>
+<html lang="{{.Lang}}"><body style="font-family: system-ui, sans-serif; color: #1b1f24;">
+<p>{{.Hello}}</p>
 <p>{{.Lead}}</p>
 <p style="font-size:1.5rem;letter-spacing:.2rem;font-family:ui-monospace,monospace;"><strong>{{.Code}}</strong></p>
-<p>The code works once, for {{.Minutes}} minutes. If you did not ask for it, ignore this mail: nothing changes without the code. Tessera never asks for this code by phone or mail.</p>
-<p style="color:#4d5662;font-size:.9rem;">Tessera identity portal</p>
+<p>{{.Works}}</p>
+<p style="color:#4d5662;font-size:.9rem;">{{.Footer}}</p>
 </body></html>
 `))

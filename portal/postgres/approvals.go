@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/workflow"
 )
 
@@ -172,7 +173,7 @@ func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error
 		dueText := ""
 		if deadline != nil {
 			// Stored text, read by people in every zone: UTC, named.
-			dueText = "; due " + portal.FormatTime(*deadline, time.UTC)
+			dueText = "; due " + i18n.English().Time(*deadline, time.UTC)
 			wake, _ = nextTimer(w, now, *deadline)
 		}
 		return db.addApprovers(ctx, tx, id, requestID, requester, approvers, false,
@@ -752,7 +753,7 @@ func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, un
 		var id string
 		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, group_id, person_id, justification, status)
 			VALUES ('remove_member', $1, $2, $3, 'committed') RETURNING id`, groupID, personID,
-			"The membership ended on "+portal.FormatTime(until, time.UTC)+".").Scan(&id); err != nil {
+			"The membership ended on "+i18n.English().Time(until, time.UTC)+".").Scan(&id); err != nil {
 			return err
 		}
 		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", "Time-bound membership ended."})
@@ -918,8 +919,9 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 	var notify bool
 	err := db.Pool.QueryRow(ctx, `SELECT p.display_name, p.email, coalesce((SELECT pol.notify FROM requests r
 			JOIN policies pol ON pol.id = r.policy_id WHERE r.id = $2), true),
-			coalesce((SELECT ps.time_zone FROM person_settings ps WHERE ps.person_id = p.id), '')
-		FROM people p WHERE p.id = $1`, recipientID, requestID).Scan(&n.ToName, &n.ToEmail, &notify, &n.ToTimeZone)
+			coalesce(ps.time_zone, ''), coalesce(ps.language, '')
+		FROM people p LEFT JOIN person_settings ps ON ps.person_id = p.id
+		WHERE p.id = $1`, recipientID, requestID).Scan(&n.ToName, &n.ToEmail, &notify, &n.ToTimeZone, &n.ToLanguage)
 	if isNoRows(err) || (err == nil && (n.ToEmail == "" || !notify)) {
 		return nil, nil
 	} else if err != nil {

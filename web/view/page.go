@@ -3,12 +3,14 @@
 package view
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 // Page carries what every full page needs: its title, the signed-in viewer
@@ -208,13 +210,13 @@ func adminGroups() []adminGroup {
 
 // adminSectionLabel names the folded administration menu after the page's
 // section.
-func adminSectionLabel(p Page) string {
+func adminSectionLabel(ctx context.Context, p Page) string {
 	for _, s := range adminSections {
 		if s.Nav == p.Nav {
-			return "Administration: " + s.Label
+			return i18n.T(ctx, "Administration: %s", i18n.T(ctx, s.Label))
 		}
 	}
-	return "Administration"
+	return i18n.T(ctx, "Administration")
 }
 
 // reportsLabel counts direct reports: "1 report", "12 reports".

@@ -2,17 +2,17 @@ package view
 
 import (
 	"context"
-	"strings"
 	"time"
 
-	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 // Every time a page shows goes through the Time, TimeExact and Day
-// components (time.templ), which format with portal.FormatTime in the
-// viewer's zone. Do not format times for display any other way: web
-// puts the viewer's zone in the request context with WithTimeZone, and
-// emails use portal.FormatTime with the recipient's zone.
+// components (time.templ), which format with i18n's Printer.Time in the
+// viewer's zone and language. Do not format times for display any other
+// way: web puts the viewer's zone in the request context with WithTimeZone
+// and their language with i18n.NewContext, and emails use Printer.Time with
+// the recipient's zone and language.
 
 type zoneKey struct{}
 
@@ -34,12 +34,17 @@ var now = time.Now
 
 func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-func absTime(ctx context.Context, t time.Time) string { return portal.FormatTime(t, zoneFrom(ctx)) }
+func absTime(ctx context.Context, t time.Time) string {
+	return i18n.FromContext(ctx).Time(t, zoneFrom(ctx))
+}
+
+// day writes a calendar day in the viewer's language.
+func day(ctx context.Context, t time.Time) string { return i18n.FromContext(ctx).Date(t) }
 
 // relOrAbs is "2 hours ago" or "in 3 days" when that is near enough to
 // read well, otherwise the absolute time.
 func relOrAbs(ctx context.Context, t time.Time) string {
-	if rel := portal.RelativeTime(t, now()); rel != "" {
+	if rel := i18n.FromContext(ctx).Relative(t, now()); rel != "" {
 		return rel
 	}
 	return absTime(ctx, t)
@@ -61,31 +66,15 @@ var commonZones = []string{
 }
 
 // zoneName is a stored zone as the person reads it.
-func zoneName(zone string) string {
+func zoneName(ctx context.Context, zone string) string {
 	if zone == "" {
-		return "UTC (not chosen yet)"
+		return i18n.T(ctx, "UTC (not chosen yet)")
 	}
 	return zone
 }
 
 // dueText says when something is due, relative to now: "due in 3 days",
 // "overdue by 2 hours".
-func dueText(due, now time.Time) string {
-	rel := portal.RelativeTime(due, now)
-	switch {
-	case rel == "just now":
-		return "due now"
-	case rel == "":
-		if due.Before(now) {
-			return "overdue by more than 8 weeks"
-		}
-		return "due in more than 8 weeks"
-	case rel == "yesterday":
-		return "overdue since yesterday"
-	case rel == "tomorrow":
-		return "due tomorrow"
-	case due.Before(now):
-		return "overdue by " + strings.TrimSuffix(rel, " ago")
-	}
-	return "due " + rel
+func dueText(ctx context.Context, due, now time.Time) string {
+	return i18n.FromContext(ctx).Due(due, now)
 }

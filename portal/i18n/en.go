@@ -1,0 +1,24 @@
+package i18n
+
+// englishPlurals are the English messages whose words follow a count. Every
+// other English text is its own key.
+var englishPlurals = map[string]Plural{
+	"%d minutes ago":        {One: "%d minute ago", Other: "%d minutes ago"},
+	"%d hours ago":          {One: "%d hour ago", Other: "%d hours ago"},
+	"%d days ago":           {One: "%d day ago", Other: "%d days ago"},
+	"%d weeks ago":          {One: "%d week ago", Other: "%d weeks ago"},
+	"in %d minutes":         {One: "in %d minute", Other: "in %d minutes"},
+	"in %d hours":           {One: "in %d hour", Other: "in %d hours"},
+	"in %d days":            {One: "in %d day", Other: "in %d days"},
+	"in %d weeks":           {One: "in %d week", Other: "in %d weeks"},
+	"overdue by %d minutes": {One: "overdue by %d minute", Other: "overdue by %d minutes"},
+	"overdue by %d hours":   {One: "overdue by %d hour", Other: "overdue by %d hours"},
+	"overdue by %d days":    {One: "overdue by %d day", Other: "overdue by %d days"},
+	"overdue by %d weeks":   {One: "overdue by %d week", Other: "overdue by %d weeks"},
+	"due in %d minutes":     {One: "due in %d minute", Other: "due in %d minutes"},
+	"due in %d hours":       {One: "due in %d hour", Other: "due in %d hours"},
+	"due in %d days":        {One: "due in %d day", Other: "due in %d days"},
+	"due in %d weeks":       {One: "due in %d week", Other: "due in %d weeks"},
+	"%d approvals waiting":  {One: "%d approval waiting", Other: "%d approvals waiting"},
+	"%d waiting":            {One: "%d waiting", Other: "%d waiting"},
+}

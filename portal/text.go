@@ -1,0 +1,22 @@
+package portal
+
+import "fmt"
+
+// Text is a sentence for people that the domain writes (a request's
+// summary, a status), kept as its English format and arguments so that
+// pages and emails write it in the reader's language: portal/i18n looks the
+// format up in its catalogue (Printer.Text). Write the format as a literal
+// at the call of Textf, where the catalogue's test finds it.
+type Text struct {
+	format string
+	args   []any
+}
+
+// Textf returns the Text of format and args, formatted as fmt does.
+func Textf(format string, args ...any) Text { return Text{format: format, args: args} }
+
+// String is the text in English.
+func (t Text) String() string { return fmt.Sprintf(t.format, t.args...) }
+
+// MessageFormat returns the format and arguments, for translation.
+func (t Text) MessageFormat() (string, []any) { return t.format, t.args }

@@ -1,0 +1,64 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLanguage: pages speak the browser's language (Accept-Language) until
+// the person chooses one in Settings, which then wins over the browser;
+// error pages, numbers and dates follow it.
+func TestLanguage(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	zoeID := tb.org.Accounts[0].PersonID
+	german := []string{"Accept-Language", "de-DE,de;q=0.9,en;q=0.5"}
+
+	anon := tb.client(t)
+	resp, body := anon.get("/signin", german...)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, `<html lang="de">`)
+	require.Contains(t, body, "Zum Inhalt springen")
+	require.Equal(t, "de", resp.Header.Get("Content-Language"))
+	require.Contains(t, resp.Header.Values("Vary"), "Accept-Language")
+	_, body = anon.get("/signin", "Accept-Language", "fr-FR,fr;q=0.9")
+	require.Contains(t, body, `<html lang="en">`, "a language Tessera does not ship: English")
+
+	zoe := tb.client(t)
+	zoe.mustSignIn("zoe")
+	_, home := zoe.get("/", german...)
+	require.Contains(t, home, `<html lang="de">`)
+	require.Contains(t, home, ">Startseite<")
+	require.Contains(t, home, ">Meine Anträge<")
+	resp, missing := zoe.get("/no-such-page", german...)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.Contains(t, missing, "Nicht gefunden")
+
+	// Her choice wins over what the browser asks for.
+	resp, _ = zoe.post("/settings/language", url.Values{"csrf": {zoe.csrf}, "language": {"en"}}, german...)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, home = zoe.get("/", german...)
+	require.Contains(t, home, `<html lang="en">`)
+	require.Contains(t, home, ">My requests<")
+	_, profile := zoe.get("/people/"+zoeID, german...)
+	require.Contains(t, profile, "Language: English")
+
+	resp, _ = zoe.post("/settings/language", url.Values{"csrf": {zoe.csrf}, "language": {"de"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, form := zoe.get("/settings/language?saved=1", "Accept-Language", "en-US")
+	require.Contains(t, form, `<html lang="de">`)
+	require.Contains(t, form, "Gespeichert: Tessera spricht jetzt in dieser Sprache mit Ihnen.")
+	require.Regexp(t, `value="de" checked`, form)
+
+	resp, _ = zoe.post("/settings/language", url.Values{"csrf": {zoe.csrf}, "language": {"xx"}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	// Back to following the browser.
+	resp, _ = zoe.post("/settings/language", url.Values{"csrf": {zoe.csrf}, "language": {""}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, home = zoe.get("/", "Accept-Language", "en-GB")
+	require.Contains(t, home, `<html lang="en">`)
+}
