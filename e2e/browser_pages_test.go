@@ -127,7 +127,7 @@ func send[P any](b *browser, cmd cdp.Command[P, cdp.Empty], params P) {
 func (b *browser) pageKinds(admin bool) []string {
 	b.t.Helper()
 	pages := []string{"/", "/people", "/people?q=a", "/org", "/groups", "/requests", "/approvals",
-		"/profile/edit", "/settings/deputy", "/settings/time-zone"}
+		"/profile/edit", "/settings/deputy", "/settings/time-zone", "/settings/language"}
 	details := []struct{ list, link string }{
 		{"/people", `#results a[href^="/people/"]`},
 		{"/groups", `#results a[href^="/groups/"]`},

@@ -155,20 +155,32 @@ type Message interface {
 }
 
 // Text writes m in p's language; a Message among its arguments (a domain
-// error quoted in another) is written in the same language.
+// error quoted in another) is written in the same language. Its numbers are
+// written as they are: in a domain's sentence they are mostly limits, ports
+// and lengths that people type ("at most 2048 characters"), not counts.
 func (p *Printer) Text(m Message) string {
 	format, args := m.MessageFormat()
 	local := make([]any, len(args))
 	for i, a := range args {
-		if inner, ok := a.(Message); ok {
-			a = p.Text(inner)
-		} else if e, ok := a.(error); ok && errors.As(e, new(Message)) {
-			a = p.Error(e)
+		switch v := a.(type) {
+		case Message:
+			a = p.Text(v)
+		case error:
+			if errors.As(v, new(Message)) {
+				a = p.Error(v)
+			}
+		case int, int64, int32, uint, uint64, uint32:
+			a = digits{v}
 		}
 		local[i] = a
 	}
 	return p.T(format, local...)
 }
+
+// digits formats a number as fmt does, without the language's grouping.
+type digits struct{ v any }
+
+func (d digits) Format(f fmt.State, verb rune) { fmt.Fprintf(f, fmt.FormatString(f, verb), d.v) }
 
 // Error is the message of err for the person who caused it, in p's
 // language: a domain error's own message (one that carries its format, as

@@ -1,6 +1,7 @@
 package i18n_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -75,4 +76,13 @@ func TestNegotiate(t *testing.T) {
 	for _, tt := range tests {
 		require.Equal(t, tt.want, i18n.Negotiate(tt.stored, tt.header).Code(), "%q %q", tt.stored, tt.header)
 	}
+}
+
+func TestDomainTextKeepsDigits(t *testing.T) {
+	t.Parallel()
+	err := portal.Errorf(portal.EINVALID, "The port must be from 1 to 65535, not %d.", 70000)
+	require.Equal(t, "The port must be from 1 to 65535, not 70000.", i18n.For("en").Error(err))
+	require.Equal(t, "Something went wrong on our side. Please try again.", i18n.For("en").Error(errors.New("boom")))
+	require.Equal(t, "Bei uns ist etwas schiefgegangen. Bitte versuchen Sie es erneut.", i18n.For("de").Error(errors.New("boom")))
+	require.Equal(t, "Ben zu Payroll hinzufügen", i18n.For("de").Text(portal.Textf("Add %s to %s", "Ben", "Payroll")))
 }

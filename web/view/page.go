@@ -68,32 +68,33 @@ func initials(name string) string {
 	return p.Initials()
 }
 
-func groupTypeLabel(t portal.GroupType) string {
+func groupTypeLabel(ctx context.Context, t portal.GroupType) string {
 	if t == portal.GroupSecurity {
-		return "Security group"
+		return i18n.T(ctx, "Security group")
 	}
-	return "Distribution list"
+	return i18n.T(ctx, "Distribution list")
 }
 
 // resultRange says "Showing 26–50" for a page of results.
-func resultRange(offset, n int) string {
+func resultRange(ctx context.Context, offset, n int) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Showing %d–%d", offset+1, offset+n)
+	return i18n.T(ctx, "Showing %d–%d", offset+1, offset+n)
 }
 
-// matchSummary says how many people matched a search.
-func matchSummary[T any](res portal.Page[T]) string {
+// matchSummary says how many people matched a search: "Showing 26–50 of 312."
+func matchSummary[T any](ctx context.Context, res portal.Page[T]) string {
+	from, to := res.Offset+1, res.Offset+len(res.Items)
 	switch {
 	case len(res.Items) == 0:
 		return ""
 	case res.Capped:
-		return fmt.Sprintf("%s of more than %d matches. Add a word to narrow the search.", resultRange(res.Offset, len(res.Items)), portal.MaxMatches)
+		return i18n.T(ctx, "Showing %d–%d of more than %d matches. Add a word to narrow the search.", from, to, portal.MaxMatches)
 	case res.Total > 0:
-		return fmt.Sprintf("%s of %d.", resultRange(res.Offset, len(res.Items)), res.Total)
+		return i18n.T(ctx, "Showing %d–%d of %d.", from, to, res.Total)
 	}
-	return resultRange(res.Offset, len(res.Items)) + "."
+	return i18n.T(ctx, "Showing %d–%d.", from, to)
 }
 
 func oidcStartURL(next string) string {
@@ -219,20 +220,12 @@ func adminSectionLabel(ctx context.Context, p Page) string {
 	return i18n.T(ctx, "Administration")
 }
 
-// reportsLabel counts direct reports: "1 report", "12 reports".
-func reportsLabel(n int) string {
-	if n == 1 {
-		return "1 report"
-	}
-	return itoa(n) + " reports"
-}
-
 // peersLabel names the row of the org chart that holds its person.
-func peersLabel(t *portal.OrgTree) string {
+func peersLabel(ctx context.Context, t *portal.OrgTree) string {
 	if len(t.Chain) == 0 {
-		return "Top of the organisation"
+		return i18n.T(ctx, "Top of the organisation")
 	}
-	return "Reports of " + t.Chain[len(t.Chain)-1].DisplayName
+	return i18n.T(ctx, "Reports of %s", t.Chain[len(t.Chain)-1].DisplayName)
 }
 
 // questionNumbers numbers the security questions a person registers.
