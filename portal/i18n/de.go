@@ -69,6 +69,7 @@ var german = map[string]string{
 	"HR sources":            "Personalquellen",
 	"Sync preview":          "Synchronisierungsvorschau",
 	"Records":               "Protokolle",
+	"Schema":                "Schema",
 	"Audit log":             "Prüfprotokoll",
 
 	// Error pages.
