@@ -119,7 +119,7 @@ func (a *adminPages) handleAddAttribute(w http.ResponseWriter, r *http.Request) 
 		err = a.store.AddAttribute(r.Context(), viewer(r), f.Attribute)
 	}
 	if formFailed(err) {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderAttribute(w, r, http.StatusUnprocessableEntity, f)
 		return
 	} else if err != nil {
@@ -135,7 +135,7 @@ func (a *adminPages) handleUpdateAttribute(w http.ResponseWriter, r *http.Reques
 		err = a.store.UpdateAttribute(r.Context(), viewer(r), f.Attribute)
 	}
 	if formFailed(err) {
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderAttribute(w, r, http.StatusUnprocessableEntity, f)
 		return
 	} else if err != nil {
@@ -155,7 +155,7 @@ func (a *adminPages) handleRemoveAttribute(w http.ResponseWriter, r *http.Reques
 			return
 		}
 		f := schemaForm(*at)
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderAttribute(w, r, http.StatusConflict, f)
 		return
 	} else if err != nil {
