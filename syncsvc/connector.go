@@ -93,6 +93,10 @@ type ExportChange struct {
 	Class ObjectClass
 	// NewDN is the DN after an ExportRename.
 	NewDN string
+	// Anchor is the object's anchor when the connector space knows it
+	// (not for an add): a connector may find the object by it without a
+	// lookup (Entra ID's object id).
+	Anchor string
 	// Attributes are the initial values of an add (replace or add) or the
 	// changes of a modify.
 	Attributes []AttributeChange
@@ -137,6 +141,13 @@ type Connector interface {
 	Unlock(ctx context.Context, dn string) error
 	// Close releases the connection.
 	Close() error
+}
+
+// BatchExporter is a connector that sends many changes in one round trip
+// (Graph's JSON batching): the engine hands it up to ExportBatchSize
+// changes to one object each per Export call, instead of one at a time.
+type BatchExporter interface {
+	ExportBatchSize() int
 }
 
 // AttributeImporter is a connector whose imports can read more attributes

@@ -90,6 +90,9 @@ type RunOptions struct {
 	ConfirmDeletes bool
 	// queued is the run's row when QueueRun wrote it; 0: a new row.
 	queued int64
+	// lock is the run lock the run holds; an export run lends it to a
+	// person's change waiting for the system (yield).
+	lock *runLock
 }
 
 // Opener connects to a connected system with its stored credentials.
@@ -121,6 +124,8 @@ type Engine struct {
 	// Queue inserts, in tx, the River job that runs the queued run runID
 	// (workflow.SyncRunQueue makes one); nil: runs cannot be queued.
 	Queue func(ctx context.Context, tx pgx.Tx, runID int64, confirmDeletes bool) error
+
+	waits personWaits
 }
 
 // RequestLife changes requests' status and timeline inside the engine's
@@ -178,8 +183,15 @@ var ErrBusy = portal.Errorf(portal.ECONFLICT, "Another run of this connected sys
 // of one connected system across every Tessera process.
 const lockKey = 7_261_127
 
+// personKey is the first half of the advisory lock key that says a
+// person's change waits for a system (personWaits).
+const personKey = 7_261_128
+
 // runLock holds the system's run lock on its own connection.
-type runLock struct{ conn *pgxpool.Conn }
+type runLock struct {
+	e    *Engine
+	conn *pgxpool.Conn
+}
 
 // lock takes the run lock of systemID, waiting up to wait for it. While
 // it waits it holds no connection: a run that holds the lock needs the
@@ -187,19 +199,13 @@ type runLock struct{ conn *pgxpool.Conn }
 func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) (*runLock, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		conn, err := e.Pool.Acquire(ctx)
+		conn, ok, err := e.tryLock(ctx, systemID)
 		if err != nil {
 			return nil, err
 		}
-		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockKey, systemID).Scan(&ok); err != nil {
-			conn.Release()
-			return nil, err
-		}
 		if ok {
-			return &runLock{conn}, nil
+			return &runLock{e, conn}, nil
 		}
-		conn.Release()
 		if time.Now().After(deadline) {
 			return nil, ErrBusy
 		}
@@ -211,7 +217,136 @@ func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) 
 	}
 }
 
+// tryLock takes the run lock of systemID on a connection of its own, if
+// it is free, and returns the connection that holds it.
+func (e *Engine) tryLock(ctx context.Context, systemID string) (*pgxpool.Conn, bool, error) {
+	conn, err := e.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockKey, systemID).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, err
+	}
+	return conn, true, nil
+}
+
+// personWaits marks, for other runs in every process to see, the systems
+// that a person's change waits for: one connection per process holds a
+// shared advisory lock (personKey) on each system while at least one
+// change waits for it. Bulk exports, between chunks, try that lock
+// exclusively and hand their run lock over when they cannot take it
+// (yield).
+type personWaits struct {
+	mu    sync.Mutex
+	conn  *pgxpool.Conn
+	count map[string]int
+}
+
+// personsFirst marks that a person's change waits for each of systemIDs,
+// until release is called: bulk exports on them pause at their next chunk.
+func (e *Engine) personsFirst(ctx context.Context, systemIDs []string) (release func(), err error) {
+	w := &e.waits
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var marked []string
+	release = func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		e.unmark(marked)
+	}
+	for _, id := range systemIDs {
+		if w.count[id] == 0 {
+			if w.conn == nil {
+				if w.conn, err = e.Pool.Acquire(ctx); err != nil {
+					e.unmark(marked)
+					return nil, err
+				}
+			}
+			if _, err = w.conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1, hashtext($2))", personKey, id); err != nil {
+				e.unmark(marked)
+				return nil, fmt.Errorf("syncsvc: mark a person's change waiting: %w", err)
+			}
+		}
+		if w.count == nil {
+			w.count = map[string]int{}
+		}
+		w.count[id]++
+		marked = append(marked, id)
+	}
+	return release, nil
+}
+
+// unmark takes back the marks of ids; called with e.waits.mu held.
+func (e *Engine) unmark(ids []string) {
+	w := &e.waits
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, id := range ids {
+		if w.count[id]--; w.count[id] > 0 {
+			continue
+		}
+		delete(w.count, id)
+		if _, err := w.conn.Exec(ctx, "SELECT pg_advisory_unlock_shared($1, hashtext($2))", personKey, id); err != nil {
+			// Closing the connection ends its session and its marks.
+			w.conn.Conn().Close(ctx)
+			w.conn.Release()
+			w.conn, w.count = nil, nil
+			e.logger().Warn("marks of people's changes dropped", "error", err)
+			return
+		}
+	}
+	if len(w.count) == 0 && w.conn != nil {
+		w.conn.Release()
+		w.conn = nil
+	}
+}
+
+// yield hands the run lock of systemID to the people's changes waiting
+// for it, if any, and takes it back once none waits: a bulk export calls
+// it between chunks, so that a person's change goes ahead of it. While it
+// waits it holds no connection.
+func (l *runLock) yield(ctx context.Context, systemID string) error {
+	if l == nil {
+		return nil
+	}
+	const waitingSQL = `SELECT CASE WHEN pg_try_advisory_lock($1, hashtext($2))
+		THEN NOT pg_advisory_unlock($1, hashtext($2)) ELSE true END`
+	var waiting bool
+	if err := l.conn.QueryRow(ctx, waitingSQL, personKey, systemID).Scan(&waiting); err != nil || !waiting {
+		return err
+	}
+	l.release(systemID)
+	l.conn = nil
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+		if err := l.e.Pool.QueryRow(ctx, waitingSQL, personKey, systemID).Scan(&waiting); err != nil {
+			return err
+		}
+		if waiting {
+			continue
+		}
+		conn, ok, err := l.e.tryLock(ctx, systemID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			l.conn = conn
+			return nil
+		}
+	}
+}
+
+// release lets the run lock go.
 func (l *runLock) release(systemID string) {
+	if l.conn == nil {
+		return // lost while yielding: the run ended there
+	}
 	// A fresh context: the lock must go even when the run's was canceled.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -377,6 +512,7 @@ func (e *Engine) Run(ctx context.Context, systemID string, profile RunProfile, o
 		return nil, err
 	}
 	defer l.release(sys.ID)
+	opts.lock = l
 	return e.runLocked(ctx, sys, profile, opts)
 }
 
@@ -445,7 +581,7 @@ func (e *Engine) RunQueued(ctx context.Context, runID int64, confirmDeletes bool
 	if run.Done() {
 		return nil
 	}
-	_, err = e.runLocked(ctx, sys, run.Profile, RunOptions{Trigger: run.Trigger, ConfirmDeletes: confirmDeletes, queued: runID})
+	_, err = e.runLocked(ctx, sys, run.Profile, RunOptions{Trigger: run.Trigger, ConfirmDeletes: confirmDeletes, queued: runID, lock: l})
 	return err
 }
 

@@ -72,9 +72,21 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		}
 		defer conn.Close()
 	}
-	for start := 0; start < len(list); start += exportChunk {
-		ids := make([]int64, 0, exportChunk)
-		for _, d := range list[start:min(start+exportChunk, len(list))] {
+	// A connector that batches gets a batch per chunk: each chunk is
+	// recorded before the next, and a person's change waiting for the
+	// system goes ahead between two (yield), a batch's time at most.
+	chunk := exportChunk
+	if b, ok := conn.(BatchExporter); ok {
+		chunk = max(1, b.ExportBatchSize())
+	}
+	for start := 0; start < len(list); start += chunk {
+		if start > 0 {
+			if err := opts.lock.yield(ctx, sys.ID); err != nil {
+				return "", err
+			}
+		}
+		ids := make([]int64, 0, chunk)
+		for _, d := range list[start:min(start+chunk, len(list))] {
 			ids = append(ids, d.id)
 		}
 		if err := e.exportChunk(ctx, sys, conn, ids, rec); err != nil {
@@ -118,20 +130,20 @@ func (e *Engine) exportChunk(ctx context.Context, sys *portal.ConnectedSystem, c
 	if err != nil {
 		return err
 	}
+	var sent []exportOutcome
+	if _, ok := conn.(BatchExporter); ok {
+		sent = e.exportBatched(ctx, conn, list)
+	} else {
+		sent = e.exportEach(ctx, conn, list)
+	}
 	var down error
-	results := make([]exportOutcome, 0, len(list))
-	for _, p := range list {
-		if ctx.Err() != nil {
-			break // shutting down: the rest stays pending as it is
-		}
-		o := e.exportOne(ctx, conn, p)
+	results := make([]exportOutcome, 0, len(sent))
+	for _, o := range sent {
 		if o.err != nil && ctx.Err() != nil {
-			break // interrupted, not refused: tried again later
+			continue // interrupted, not refused: tried again later
 		}
 		if o.err != nil && errors.Is(o.err, ErrUnreachable) {
 			down = o.err
-			results = append(results, o)
-			break
 		}
 		results = append(results, o)
 	}
@@ -147,6 +159,80 @@ func (e *Engine) exportChunk(ctx context.Context, sys *portal.ConnectedSystem, c
 	}
 	rec.progress(ctx, len(results))
 	return nil
+}
+
+// exportEach sends pending exports one by one, stopping at the first that
+// finds the system unreachable or the run shut down.
+func (e *Engine) exportEach(ctx context.Context, conn Connector, list []*pendingRow) []exportOutcome {
+	out := make([]exportOutcome, 0, len(list))
+	for _, p := range list {
+		if ctx.Err() != nil {
+			break // shutting down: the rest stays pending as it is
+		}
+		o := e.exportOne(ctx, conn, p)
+		out = append(out, o)
+		if o.err != nil && (ctx.Err() != nil || errors.Is(o.err, ErrUnreachable)) {
+			break
+		}
+	}
+	return out
+}
+
+// exportBatched sends pending exports in one Export call, for a connector
+// that batches them (Graph: 20 requests a round trip), each change with
+// its object's anchor. What needs more than one step (a rename with its
+// modify, an add that finds its object there, an object no longer at its
+// DN) goes through exportOne, in its place in the order.
+func (e *Engine) exportBatched(ctx context.Context, conn Connector, list []*pendingRow) []exportOutcome {
+	out := make([]exportOutcome, len(list))
+	var changes []ExportChange
+	var rows []int // list index of each change
+	flush := func() {
+		if len(changes) == 0 {
+			return
+		}
+		results := conn.Export(ctx, changes)
+		for k, i := range rows {
+			p, res := list[i], results[k]
+			o := exportOutcome{p: p, anchor: p.anchor, dn: p.DN, err: res.Err}
+			switch {
+			case p.Op == ExportAdd && res.Err == nil:
+				o.anchor, o.dn = res.Anchor, res.DN
+			case p.Op == ExportAdd && errors.Is(res.Err, ErrAlreadyExists):
+				o = e.takeExisting(ctx, conn, p, res.Err)
+			case p.Op == ExportDelete && errors.Is(res.Err, ErrNoSuchObject):
+				o.err = nil // already gone
+			case p.Op == ExportModify && errors.Is(res.Err, ErrNoSuchObject) && p.anchor != "":
+				o = e.exportOne(ctx, conn, p) // moved by someone else: found by its anchor
+			}
+			out[i] = o
+		}
+		changes, rows = changes[:0], rows[:0]
+	}
+	for i, p := range list {
+		var ch ExportChange
+		switch {
+		case p.Op == ExportAdd:
+			ch = ExportChange{Op: ExportAdd, DN: p.DN, Class: p.class, Attributes: p.Changes, Enabled: p.Enable}
+			if p.SetPassword {
+				ch.Password = randomPassword()
+			}
+		case p.Op == ExportDelete:
+			ch = ExportChange{Op: ExportDelete, DN: p.DN, Anchor: p.anchor}
+		case p.NewDN == "" && len(p.Changes) > 0:
+			ch = ExportChange{Op: ExportModify, DN: p.DN, Anchor: p.anchor, Attributes: p.Changes}
+		case p.NewDN == "":
+			out[i] = exportOutcome{p: p, anchor: p.anchor, dn: p.DN} // nothing to send
+			continue
+		default:
+			flush() // in order: a rename's modify may follow changes before it
+			out[i] = e.exportOne(ctx, conn, p)
+			continue
+		}
+		changes, rows = append(changes, ch), append(rows, i)
+	}
+	flush()
+	return out
 }
 
 // exportOutcome is what happened to one pending export.
@@ -175,18 +261,12 @@ func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) e
 			return o
 		}
 		if errors.Is(res.Err, ErrAlreadyExists) {
-			if obj, err := conn.Read(ctx, "", p.DN); err == nil && sameIdentity(obj, p.Changes) {
-				o.anchor, o.dn, o.joined = obj.Anchor, obj.DN, true
-				return o
-			}
-			o.err = fmt.Errorf("%w. An object that Tessera did not create holds this name or account name: "+
-				"it is not overwritten. Add a join rule that matches it, or rename one of them", res.Err)
-			return o
+			return e.takeExisting(ctx, conn, p, res.Err)
 		}
 		o.err = res.Err
 		return o
 	case ExportDelete:
-		res := conn.Export(ctx, []ExportChange{{Op: ExportDelete, DN: p.DN}})[0]
+		res := conn.Export(ctx, []ExportChange{{Op: ExportDelete, DN: p.DN, Anchor: p.anchor}})[0]
 		if res.Err != nil && errors.Is(res.Err, ErrNoSuchObject) {
 			res.Err = nil // already gone
 		}
@@ -199,13 +279,13 @@ func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) e
 	// was (not at its new name with its old attributes).
 	dn, renamedFrom := p.DN, ""
 	if p.NewDN != "" {
-		res := conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: dn, NewDN: p.NewDN}})[0]
+		res := conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: dn, NewDN: p.NewDN, Anchor: p.anchor}})[0]
 		if res.Err != nil && errors.Is(res.Err, ErrNoSuchObject) && p.anchor != "" {
 			// Renamed already (a repeat), or by someone else: find it.
 			if obj, err := conn.Read(ctx, p.anchor, ""); err == nil {
 				dn = obj.DN
 				if !SameDN(dn, p.NewDN) {
-					res = conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: dn, NewDN: p.NewDN}})[0]
+					res = conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: dn, NewDN: p.NewDN, Anchor: p.anchor}})[0]
 				} else {
 					res.Err = nil
 				}
@@ -222,12 +302,12 @@ func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) e
 	}
 	o.dn = dn
 	if len(p.Changes) > 0 {
-		res := conn.Export(ctx, []ExportChange{{Op: ExportModify, DN: dn, Attributes: p.Changes}})[0]
+		res := conn.Export(ctx, []ExportChange{{Op: ExportModify, DN: dn, Anchor: p.anchor, Attributes: p.Changes}})[0]
 		if res.Err != nil && errors.Is(res.Err, ErrNoSuchObject) && p.anchor != "" {
 			if obj, err := conn.Read(ctx, p.anchor, ""); err == nil && !SameDN(obj.DN, dn) {
 				o.dn = obj.DN
 				renamedFrom = "" // someone else moved it: not ours to undo
-				res = conn.Export(ctx, []ExportChange{{Op: ExportModify, DN: obj.DN, Attributes: p.Changes}})[0]
+				res = conn.Export(ctx, []ExportChange{{Op: ExportModify, DN: obj.DN, Anchor: p.anchor, Attributes: p.Changes}})[0]
 			}
 		}
 		o.err = res.Err
@@ -237,7 +317,7 @@ func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) e
 		// A system that stopped answering is left as it is: the retry
 		// repeats the rename (finding it done) and the modify.
 		if o.err != nil && renamedFrom != "" && !errors.Is(o.err, ErrUnreachable) && ctx.Err() == nil {
-			undo := conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: o.dn, NewDN: renamedFrom}})[0]
+			undo := conn.Export(ctx, []ExportChange{{Op: ExportRename, DN: o.dn, NewDN: renamedFrom, Anchor: p.anchor}})[0]
 			if undo.Err != nil {
 				o.err = fmt.Errorf("%w; the object was renamed to %s first, and renaming it back failed: %w", o.err, o.dn, undo.Err)
 			} else {
@@ -245,6 +325,20 @@ func (e *Engine) exportOne(ctx context.Context, conn Connector, p *pendingRow) e
 			}
 		}
 	}
+	return o
+}
+
+// takeExisting answers an add that found an object at its DN: the object
+// it meant to create (made before a crash lost the record) is taken; any
+// other is not overwritten.
+func (e *Engine) takeExisting(ctx context.Context, conn Connector, p *pendingRow, cause error) exportOutcome {
+	o := exportOutcome{p: p, anchor: p.anchor, dn: p.DN}
+	if obj, err := conn.Read(ctx, "", p.DN); err == nil && sameIdentity(obj, p.Changes) {
+		o.anchor, o.dn, o.joined = obj.Anchor, obj.DN, true
+		return o
+	}
+	o.err = fmt.Errorf("%w. An object that Tessera did not create holds this name or account name: "+
+		"it is not overwritten. Add a join rule that matches it, or rename one of them", cause)
 	return o
 }
 

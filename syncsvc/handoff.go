@@ -54,6 +54,17 @@ func (e *Engine) ExportRequests(ctx context.Context, requestIDs []string) error 
 	}
 	slices.SortStableFunc(systems, func(a, b portal.ConnectedSystem) int { return cmp.Compare(anchored(a), anchored(b)) })
 	ctx = PersonWaiting(ctx)
+	// Bulk exports on these systems pause at their next chunk until this
+	// change is through.
+	systemIDs := make([]string, len(systems))
+	for i, s := range systems {
+		systemIDs[i] = s.ID
+	}
+	release, err := e.personsFirst(ctx, systemIDs)
+	if err != nil {
+		return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
+	}
+	defer release()
 	var retry error
 	// Every system plans its share first, so that no request completes on
 	// the first system's confirmation while another has yet to take it.
@@ -67,8 +78,14 @@ func (e *Engine) ExportRequests(ctx context.Context, requestIDs []string) error 
 			}
 		}
 	}
+	// Planning synced each system once. A system anchored in another is
+	// synced again after that one exported new accounts: the adds it
+	// could not plan without their anchors are planned now.
+	added := map[string]bool{}
 	for i := range systems {
-		err := e.exportRequestsTo(ctx, &systems[i], ids)
+		resync := systems[i].Entra.AnchorSystemID != "" && added[systems[i].Entra.AnchorSystemID]
+		adds, err := e.exportRequestsTo(ctx, &systems[i], ids, resync)
+		added[systems[i].ID] = adds > 0
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrUnreachable), errors.Is(err, ErrBusy), ctx.Err() != nil:
@@ -183,7 +200,7 @@ func (e *Engine) exportingSystems(ctx context.Context) ([]portal.ConnectedSystem
 // planRequestsFor syncs the people and groups of requests into sys's
 // pending exports, linked to the requests, without sending them.
 func (e *Engine) planRequestsFor(ctx context.Context, sys *portal.ConnectedSystem, ids []string) error {
-	l, err := e.lock(ctx, sys.ID, 2*time.Second)
+	l, err := e.lock(ctx, sys.ID, personLockWait)
 	if err != nil {
 		return err
 	}
@@ -200,27 +217,31 @@ func (e *Engine) planRequestsFor(ctx context.Context, sys *portal.ConnectedSyste
 }
 
 // exportRequestsTo carries the requests ids to one system: under the
-// system's lock, one sync of every object they change, one export of
-// what waits for them, and the confirming import.
-func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSystem, ids []string) error {
-	l, err := e.lock(ctx, sys.ID, 2*time.Second)
+// system's lock, the sync of every object they change when resync asks
+// for one (planRequestsFor synced them already), one export of what waits
+// for them, and the confirming import. It returns how many objects the
+// export added.
+func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSystem, ids []string, resync bool) (int, error) {
+	l, err := e.lock(ctx, sys.ID, personLockWait)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer l.release(sys.ID)
 	// Read again under the lock: an export that ran meanwhile may have
 	// carried and confirmed some of them already.
 	if ids, err = e.handedOff(ctx, ids); err != nil || len(ids) == 0 {
-		return err
-	}
-	sc, err := e.requestScope(ctx, ids)
-	if err != nil || len(sc.people)+len(sc.groups) == 0 {
-		return err
+		return 0, err
 	}
 	// The sync's own counts stay out of the export run's record.
 	scratch := &runRecord{e: e, flushed: time.Now()}
-	if _, err := e.syncObjects(ctx, sys, sc, scratch); err != nil {
-		return err
+	if resync {
+		sc, err := e.requestScope(ctx, ids)
+		if err != nil || len(sc.people)+len(sc.groups) == 0 {
+			return 0, err
+		}
+		if _, err := e.syncObjects(ctx, sys, sc, scratch); err != nil {
+			return 0, err
+		}
 	}
 	// Nothing of these requests waits for this system: their change went
 	// out with an earlier export and was confirmed, or needs none. No
@@ -228,22 +249,22 @@ func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSyst
 	var waiting bool
 	if err := e.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM export_requests WHERE request_id = ANY ($1::text[]::uuid[]) AND system_id = $2)",
 		ids, sys.ID).Scan(&waiting); err != nil {
-		return fmt.Errorf("syncsvc: exports of requests: %w", err)
+		return 0, fmt.Errorf("syncsvc: exports of requests: %w", err)
 	}
 	if !waiting {
-		return nil
+		return 0, nil
 	}
 	// While the system is down, retries leave no run behind: its status
 	// says it is unreachable, and the pending export waits.
 	conn, err := e.open(ctx, sys)
 	if err != nil {
 		e.setReachable(ctx, sys.ID, err)
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	rec, err := e.startRun(ctx, sys.ID, Export, RunOptions{Trigger: "request"})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	msg, err := e.exportWith(ctx, sys, conn, RunOptions{Trigger: "request"}, rec, ids)
 	if err == nil {
@@ -253,12 +274,20 @@ func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSyst
 			err = nil // no full import yet: the next one confirms
 		}
 	}
+	rec.mu.Lock()
+	adds := rec.counts.Adds
+	rec.mu.Unlock()
 	_, ferr := rec.finish(ctx, err, msg)
 	if err != nil {
-		return err
+		return adds, err
 	}
-	return ferr
+	return adds, ferr
 }
+
+// personLockWait is how long a person's change waits for a system's run
+// lock: a bulk export hands it over at its next chunk; an import or a
+// sync holds it to its end, and the change is tried again later.
+const personLockWait = 5 * time.Second
 
 // Cycle is a scheduled delta cycle of one system: delta import, delta
 // sync, export (unless staging), and the export's confirming import.
@@ -283,7 +312,7 @@ func (e *Engine) Cycle(ctx context.Context, systemID string) error {
 		RETURNING coalesce(length(watermark), 0) > 0`, sys.ID).Scan(&hasWatermark); err != nil {
 		return fmt.Errorf("%w: syncsvc: start the cycle of %s: %w", portal.ErrTemporary, sys.Name, err)
 	}
-	opts := RunOptions{Trigger: "schedule"}
+	opts := RunOptions{Trigger: "schedule", lock: l}
 	first := DeltaImport
 	if !hasWatermark {
 		first = FullImport

@@ -146,7 +146,7 @@ func (e *Engine) exportPeopleTo(ctx context.Context, sys *portal.ConnectedSystem
 		if err != nil {
 			return err
 		}
-		msg, err := e.exportWith(ctx, sys, conn, RunOptions{Trigger: "hr"}, rec, nil)
+		msg, err := e.exportWith(ctx, sys, conn, RunOptions{Trigger: "hr", lock: l}, rec, nil)
 		if err == nil {
 			err = e.importWith(ctx, sys, conn, false, scratch)
 			if err != nil && portal.ErrorCode(err) == portal.ECONFLICT {

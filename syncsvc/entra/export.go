@@ -36,6 +36,9 @@ func (c *Connector) Export(ctx context.Context, changes []syncsvc.ExportChange) 
 	}
 	for i, ch := range changes {
 		results[i].DN = ch.DN
+		if ch.Anchor != "" && ch.Op != syncsvc.ExportAdd {
+			c.remember(ch.DN, ch.Anchor) // the object's id, known to the engine
+		}
 		p, ok, err := c.plan(ctx, i, ch)
 		switch {
 		case err != nil:
@@ -53,6 +56,10 @@ func (c *Connector) Export(ctx context.Context, changes []syncsvc.ExportChange) 
 	flush()
 	return results
 }
+
+// ExportBatchSize is how many changes the engine hands Export at a time:
+// one JSON batch's worth.
+func (c *Connector) ExportBatchSize() int { return MaxBatch }
 
 // planned is a change that is one request of a batch.
 type planned struct {

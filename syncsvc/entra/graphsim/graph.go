@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -68,6 +69,13 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/v1.0")
+	if isWrite(r.Method) {
+		s.mu.Lock()
+		if s.now().Before(s.retryAt) {
+			s.stats.EarlyRetries++
+		}
+		s.mu.Unlock()
+	}
 	if path == "/$batch" {
 		if r.Method != http.MethodPost {
 			s.write(w, r, methodNotAllowed())
@@ -258,6 +266,7 @@ func (s *Server) throttle(now time.Time) (answer, bool) {
 		return answer{}, false
 	}
 	wait := s.writes[0].Add(s.cfg.WriteWindow).Sub(now)
+	s.retryAt = later(s.retryAt, now.Add(wait))
 	a := graphError(http.StatusTooManyRequests, "TooManyRequests", "Please retry again later.")
 	a.body.(map[string]any)["error"].(map[string]any)["innerError"] = map[string]any{"code": "429", "message": "Please retry after", "status": "429"}
 	a.header = http.Header{}
@@ -276,7 +285,8 @@ func formatSeconds(d time.Duration) string {
 	if d%time.Second == 0 {
 		return strconv.Itoa(int(d / time.Second))
 	}
-	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
+	// Rounded up: a client that waits what it is told is never early.
+	return strconv.FormatFloat(math.Ceil(d.Seconds()*1000)/1000, 'f', 3, 64)
 }
 
 // batchItem is one request of a JSON batch.
@@ -373,4 +383,11 @@ func (s *Server) batch(base string, body []byte) answer {
 	// Items come back in any order: clients must match them by id.
 	rand.Shuffle(len(responses), func(i, j int) { responses[i], responses[j] = responses[j], responses[i] })
 	return answer{status: http.StatusOK, body: map[string]any{"responses": responses}}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

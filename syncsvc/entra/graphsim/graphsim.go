@@ -54,6 +54,10 @@ type Stats struct {
 	FirstWrite    time.Time
 	LastWrite     time.Time
 	ThrottledBody int // 429s inside batches
+	// EarlyRetries are writes (or batches) that arrived before the
+	// Retry-After of an earlier 429 had passed: a client that honours
+	// Retry-After sends none.
+	EarlyRetries int
 }
 
 // Server is one simulated tenant. It is safe for concurrent use.
@@ -71,6 +75,7 @@ type Server struct {
 	generation int         // bumped by ExpireDeltaTokens
 	tokens     map[string]time.Time
 	writes     []time.Time // accepted writes inside the window
+	retryAt    time.Time   // the latest Retry-After told, as a time
 	stats      Stats
 }
 
@@ -142,7 +147,7 @@ func (s *Server) SetWriteBudget(budget int, window time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg.WriteBudget, s.cfg.WriteWindow = budget, window
-	s.writes = nil
+	s.writes, s.retryAt = nil, time.Time{}
 }
 
 // ExpireDeltaTokens makes every delta and skip token issued so far expired,
