@@ -2,9 +2,13 @@ package e2e_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
+	"github.com/tessera-idm/tessera/syncsvc/ad/sambadc"
 )
 
 // TestDevFromClosedFolder runs `tessera dev` as a newcomer does after
@@ -76,6 +82,39 @@ func TestDevFromClosedFolder(t *testing.T) {
 		require.NotNil(t, m, exported)
 		require.NotEqual(t, "0", m[1], exported)
 		require.Equal(t, "0", m[2], exported)
+
+		// A newcomer's reset: the code from the demo mailbox, the new
+		// password set in the demo AD, where Zoë's account binds with it.
+		mailbox := regexp.MustCompile(`goes to the mailbox at (http://\S+)`).FindStringSubmatch(first.output())
+		require.NotNil(t, mailbox, "the demo mailbox is printed")
+		jar, _ := cookiejar.New(nil)
+		c := &pwClient{t: t, base: "http://" + addr, addr: "127.0.0.1", http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+		status, _ := c.startReset("zoe")
+		require.Equal(t, http.StatusOK, status)
+		first.waitFor(t, `"Your password reset code"`)
+		resp, err := http.Get(mailbox[1])
+		require.NoError(t, err)
+		page, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		code := resetCodeRE.FindStringSubmatch(string(page))
+		require.NotNil(t, code, "a code in the mailbox: %s", page)
+		status, body := c.post("/password/reset/verify", url.Values{"code": {code[1]}})
+		require.Equal(t, http.StatusOK, status, body)
+		const chosen = "Lantern harbour 58 quietly Orchid"
+		status, body = c.post("/password/reset/new", url.Values{"new_password": {chosen}, "confirm_password": {chosen}, "action": {"reset"}})
+		require.Equal(t, http.StatusOK, status, body)
+		require.Contains(t, body, "Demo AD (Samba)")
+		ldaps := regexp.MustCompile(`Samba AD DC at (ldaps://\S+)`).FindStringSubmatch(first.output())
+		require.NotNil(t, ldaps)
+		ca, err := os.ReadFile(filepath.Join(clone, "var", "samba", "tls", "ca.pem"))
+		require.NoError(t, err)
+		roots := x509.NewCertPool()
+		require.True(t, roots.AppendCertsFromPEM(ca))
+		conn, err := ldap.DialURL(ldaps[1], ldap.DialWithTLSConfig(&tls.Config{RootCAs: roots, ServerName: sambadc.SambaHostName, MinVersion: tls.VersionTLS12}))
+		require.NoError(t, err)
+		require.NoError(t, conn.Bind("zoe@tessera.test", chosen), "Zoë signs in to the demo AD with her new password")
+		conn.Close()
 
 		link, err := os.Readlink(filepath.Join(clone, "var", "postgres", "data"))
 		require.NoError(t, err, "as root the data directory lives where the postgres user can reach it")

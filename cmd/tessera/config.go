@@ -34,12 +34,15 @@ type Config struct {
 	DemoPeople    int    // TESSERA_DEMO_PEOPLE: size of the demo organisation `dev` seeds
 	// DemoAD (TESSERA_DEMO_AD, default on): `dev` also starts a Samba AD
 	// DC in DataDir/samba and exports the demo organisation to it.
-	DemoAD    bool
-	LogLevel  slog.Level
-	LogFormat string // TESSERA_LOG_FORMAT: text or json
-	OIDC      web.OIDCConfig
-	LDAP      LDAPConfig          // TESSERA_LDAP_*; no URL means no directory sign-in
-	SMTP      workflow.SMTPConfig // TESSERA_SMTP_*, TESSERA_MAIL_FROM; no host means no email
+	DemoAD bool
+	// DevMailListen (TESSERA_DEV_MAIL_LISTEN): where `dev` without a mail
+	// server serves its mailbox page, the mail the demo sends.
+	DevMailListen string
+	LogLevel      slog.Level
+	LogFormat     string // TESSERA_LOG_FORMAT: text or json
+	OIDC          web.OIDCConfig
+	LDAP          LDAPConfig          // TESSERA_LDAP_*; no URL means no directory sign-in
+	SMTP          workflow.SMTPConfig // TESSERA_SMTP_*, TESSERA_MAIL_FROM; no host means no email
 	// Sealer encrypts connected systems' passwords with TESSERA_SECRET_KEY;
 	// nil without the key, and connected systems then cannot be saved.
 	Sealer *portal.Sealer
@@ -154,6 +157,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.DemoPeople, err = intVar(getenv, "TESSERA_DEMO_PEOPLE", 2000, 40, 1_000_000); err != nil {
 		errs = append(errs, err.Error())
 	}
+	c.DevMailListen = orDefault(getenv("TESSERA_DEV_MAIL_LISTEN"), "127.0.0.1:8025")
 	switch v := strings.ToLower(orDefault(getenv("TESSERA_DEMO_AD"), "on")); v {
 	case "on", "true", "1", "yes":
 		c.DemoAD = true

@@ -112,6 +112,10 @@ func configureDemoAD(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger
 		base := demoOU
 		u := syncsvc.DefaultUserRule(sys.ID, dc.BaseDN)
 		u.DNTemplate = "CN={displayName},OU={department},OU=People," + base
+		// Accounts created enabled with a random password no one knows,
+		// as the sync rule form offers: a demo person sets their own
+		// through password reset and can then sign in to the demo AD.
+		u.InitialPassword, u.EnableOnCreate = "random", true
 		g := syncsvc.DefaultGroupRule(sys.ID, dc.BaseDN)
 		g.DNTemplate = "CN={name},OU=Groups," + base
 		for _, r := range []syncsvc.SyncRule{u, g} {

@@ -220,6 +220,19 @@ func dev(ctx context.Context, cfg Config, people int, logger *slog.Logger, out i
 		// the sign-in page says so.
 		cfg.StaffSecondFactor = "off"
 	}
+	if !cfg.SMTP.Enabled() {
+		// Without a mail server, the demo's mail (reset codes above all)
+		// goes to a mailbox on this machine that a newcomer can read.
+		box, err := startDevMailbox(cfg.DevMailListen, func(m devMail) {
+			fmt.Fprintf(out, "demo mail: to %s: %q (read it at the mailbox)\n", m.To, m.Subject)
+		})
+		if err != nil {
+			return err
+		}
+		defer box.Close()
+		cfg.SMTP = box.SMTPConfig()
+		fmt.Fprintf(out, "demo mail: no TESSERA_SMTP_HOST, so Tessera's mail (reset codes, notices, approvals) goes to the mailbox at %s\n", box.URL)
+	}
 	if cfg.Sealer == nil {
 		// The demo can save connected systems and keys its audit chain: a
 		// key of its own, kept beside its database (set
