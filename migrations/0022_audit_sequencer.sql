@@ -79,8 +79,9 @@ END $$;
 -- first entry it cannot link and says why: an entry whose MAC does not match
 -- (changed or forged while it waited), keyed with another key than this
 -- session's, or unkeyed in a keyed log; or a deleted tip. Verification
--- reports each of those. One sequencer at a time: 7261126003.
-CREATE FUNCTION audit_chain(p_upto bigint, OUT linked integer, OUT stopped_at bigint, OUT reason text)
+-- reports each of those. One sequencer at a time: 7261126003; with p_wait
+-- false, a sequencer that finds another at work leaves it to it (linked 0).
+CREATE FUNCTION audit_chain(p_upto bigint, p_wait boolean, OUT linked integer, OUT stopped_at bigint, OUT reason text)
 LANGUAGE plpgsql AS $$
 DECLARE
     k        bytea := audit_session_key();
@@ -91,9 +92,16 @@ DECLARE
     ek       bytea;
     h        bytea;
     r        record;
+    ids      bigint[] := '{}';
+    prevs    bytea[] := '{}';
+    hashes   bytea[] := '{}';
 BEGIN
     linked := 0;
-    PERFORM pg_advisory_xact_lock(7261126003);
+    IF p_wait THEN
+        PERFORM pg_advisory_xact_lock(7261126003);
+    ELSIF NOT pg_try_advisory_xact_lock(7261126003) THEN
+        RETURN;
+    END IF;
     SELECT id, hash, key_id INTO tip_id, prev, prev_kid FROM audit_tip FOR UPDATE;
     IF NOT FOUND THEN
         reason := 'the audit tip was deleted';
@@ -121,13 +129,19 @@ BEGIN
             EXIT;
         END IF;
         h := audit_entry_mac(ek, prev, r.at, r.actor_id, r.action, r.target_type, r.target_id, r.details);
-        UPDATE audit_log SET prev_hash = prev, hash = h WHERE id = r.id;
+        ids := ids || r.id;
+        prevs := prevs || prev;
+        hashes := hashes || h;
         prev := h;
         prev_kid := r.key_id;
         tip_id := r.id;
         linked := linked + 1;
     END LOOP;
     IF linked > 0 THEN
+        -- One statement for them all: most of a link's cost was the
+        -- statement of its own.
+        UPDATE audit_log a SET prev_hash = u.p, hash = u.h
+        FROM unnest(ids, prevs, hashes) AS u(id, p, h) WHERE a.id = u.id;
         UPDATE audit_tip SET id = tip_id, hash = prev, key_id = prev_kid;
     END IF;
 END $$;

@@ -54,12 +54,13 @@ func (db *DB) readAuditHorizon(ctx context.Context) (auditHorizon, error) {
 	return h, nil
 }
 
-// chainAuditUpTo links the entries waiting up to id upto. reason says why
-// it stopped before them all (an entry changed while it waited, another
-// key), or is empty.
-func (db *DB) chainAuditUpTo(ctx context.Context, upto int64) (linked int, reason string, err error) {
+// chainAuditUpTo links the entries waiting up to id upto; without wait,
+// only when no other sequencer is at work. reason says why it stopped
+// before them all (an entry changed while it waited, another key), or is
+// empty.
+func (db *DB) chainAuditUpTo(ctx context.Context, upto int64, wait bool) (linked int, reason string, err error) {
 	var r *string
-	if err := db.Pool.QueryRow(ctx, "SELECT linked, reason FROM audit_chain($1)", upto).Scan(&linked, &r); err != nil {
+	if err := db.Pool.QueryRow(ctx, "SELECT linked, reason FROM audit_chain($1, $2)", upto, wait).Scan(&linked, &r); err != nil {
 		return 0, "", fmt.Errorf("postgres: chain audit: %w", err)
 	}
 	if r != nil {
@@ -95,7 +96,7 @@ func (db *DB) ChainAudit(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
-	_, _, err = db.chainAuditUpTo(ctx, h.upto)
+	_, _, err = db.chainAuditUpTo(ctx, h.upto, true)
 	return err
 }
 
@@ -143,7 +144,9 @@ func (db *DB) RunAuditChain(ctx context.Context, logger *slog.Logger) {
 		if upto == 0 {
 			continue
 		}
-		_, reason, err := db.chainAuditUpTo(ctx, upto)
+		// Another process's sequencer at work links these too, or the
+		// next round does.
+		_, reason, err := db.chainAuditUpTo(ctx, upto, false)
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
