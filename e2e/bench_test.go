@@ -38,9 +38,30 @@ func settle(b *testing.B, pool *pgxpool.Pool) {
 	require.NoError(b, err)
 }
 
-// figure prints one result line in the form `make bench` collects.
-func figure(name string, value float64, unit, target string) {
-	fmt.Printf("figure: %s %.1f %s (target %s)\n", name, value, unit, target)
+// benchRuns is how many times each benchmark measures its figures, after
+// its warm-up: a figure is the median of the runs, printed with their
+// spread, so that one lucky run does not meet a target.
+const benchRuns = 3
+
+// figure prints one result line in the form `make bench` collects: the
+// median of runs (one value from each run of the benchmark's measurement)
+// and, in brackets, the lowest and the highest of them, as in
+// `figure: whitepages_search_p95 6.1 ms (target <= 10) [5.8–6.6]`.
+func figure(name string, runs []float64, unit, target string) {
+	if len(runs) == 0 {
+		panic("figure " + name + ": no runs")
+	}
+	s := slices.Sorted(slices.Values(runs))
+	fmt.Printf("figure: %s %.1f %s (target %s) [%.1f–%.1f]\n", name, median(runs), unit, target, s[0], s[len(s)-1])
+}
+
+// median is the middle of runs (the mean of the two middle ones when even).
+func median(runs []float64) float64 {
+	s := slices.Sorted(slices.Values(runs))
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 // searchMix is a realistic mix of white-pages searches over the demo org:
@@ -108,14 +129,18 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 		d time.Duration
 	}
 	var slowest []timed
+	var p95s []float64
 	settle(b, pool)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for range benchRuns {
+		var run []time.Duration
 		for _, q := range queries {
 			d := do(q)
-			times = append(times, d)
+			run = append(run, d)
 			slowest = append(slowest, timed{q, d})
 		}
+		times = append(times, run...)
+		p95s = append(p95s, ms(percentile(run, 95)))
 	}
 	b.StopTimer()
 	slices.SortFunc(slowest, func(a, b timed) int { return int(b.d - a.d) })
@@ -125,7 +150,7 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 	p50, p95, p99 := percentile(times, 50), percentile(times, 95), percentile(times, 99)
 	b.ReportMetric(ms(p95), "p95-ms")
 	b.Logf("white pages search over %d people, %d requests: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", benchPeople, len(times), ms(p50), ms(p95), ms(p99))
-	figure("whitepages_search_p95", ms(p95), "ms", "<= 10")
+	figure("whitepages_search_p95", p95s, "ms", "<= 10")
 }
 
 // BenchmarkProfilePage loads profile pages of random people from the real
@@ -164,23 +189,27 @@ end
 		return string(out)
 	}
 	run("2s") // warm up
+	var rpss, peaks []float64
 	b.ResetTimer()
-	out := run("10s")
+	for range benchRuns {
+		out := run("5s")
+		m := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`).FindStringSubmatch(out)
+		require.NotNil(b, m, "wrk output: %s", out)
+		require.NotContains(b, out, "Non-2xx", "wrk output: %s", out)
+		rps, _ := strconv.ParseFloat(m[1], 64)
+		rpss = append(rpss, rps)
+		b.Logf("wrk:\n%s", out)
+		// The peak so far: each run's figure is the peak after it.
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.Cmd.Process.Pid))
+		require.NoError(b, err)
+		hwm := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+		require.NotNil(b, hwm)
+		kb, _ := strconv.ParseFloat(string(hwm[1]), 64)
+		peaks = append(peaks, kb/1024)
+	}
 	b.StopTimer()
-	m := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`).FindStringSubmatch(out)
-	require.NotNil(b, m, "wrk output: %s", out)
-	require.NotContains(b, out, "Non-2xx", "wrk output: %s", out)
-	rps, _ := strconv.ParseFloat(m[1], 64)
-	b.ReportMetric(rps, "req/s")
-	b.Logf("wrk:\n%s", out)
-	figure("profile_page_throughput", rps, "req/s", ">= 1500")
-
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.Cmd.Process.Pid))
-	require.NoError(b, err)
-	hwm := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
-	require.NotNil(b, hwm)
-	kb, _ := strconv.ParseFloat(string(hwm[1]), 64)
-	figure("serve_rss_peak", kb/1024, "MB", "<= 150")
+	figure("profile_page_throughput", rpss, "req/s", ">= 1500")
+	figure("serve_rss_peak", peaks, "MB", "<= 150")
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {
@@ -195,15 +224,17 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // migrated database, as an operator would run it.
 func BenchmarkSeed(b *testing.B) {
 	bin := harness.Binary(b)
-	url := harness.DatabaseURL(b)
+	var secs []float64
 	b.ResetTimer()
-	start := time.Now()
-	cmd := exec.Command(bin, "seed", "--people", strconv.Itoa(benchPeople))
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
-	out, err := cmd.CombinedOutput()
-	d := time.Since(start)
+	for range benchRuns {
+		url := harness.DatabaseURL(b)
+		start := time.Now()
+		cmd := exec.Command(bin, "seed", "--people", strconv.Itoa(benchPeople))
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+		out, err := cmd.CombinedOutput()
+		secs = append(secs, time.Since(start).Seconds())
+		require.NoError(b, err, "%s", out)
+	}
 	b.StopTimer()
-	require.NoError(b, err, "%s", out)
-	b.ReportMetric(d.Seconds(), "s")
-	figure("seed_100k_people", d.Seconds(), "s", "<= 60")
+	figure("seed_100k_people", secs, "s", "<= 60")
 }

@@ -39,8 +39,9 @@ func BenchmarkDynamicGroupFullRecompute(b *testing.B) {
 
 	var worst time.Duration
 	var added int
+	var runs []float64
 	b.ResetTimer()
-	for range b.N {
+	for range benchRuns {
 		b.StopTimer()
 		empty()
 		settle(b, pool)
@@ -51,6 +52,7 @@ func BenchmarkDynamicGroupFullRecompute(b *testing.B) {
 		require.NoError(b, err)
 		require.Zero(b, removed)
 		added, worst = a, max(worst, d)
+		runs = append(runs, ms(d))
 	}
 	b.StopTimer()
 	want := 0
@@ -65,7 +67,7 @@ func BenchmarkDynamicGroupFullRecompute(b *testing.B) {
 	b.Logf("full recompute over %d people: %d members written in %.0f ms; unchanged %.0f ms",
 		benchPeople, added, ms(worst), ms(time.Since(start)))
 	b.ReportMetric(ms(worst), "ms")
-	figure("dynamic_group_full_recompute_100k", ms(worst), "ms", "<= 2000")
+	figure("dynamic_group_full_recompute_100k", runs, "ms", "<= 2000")
 }
 
 // dynamicRules returns n varied rules of the kinds administrators write:
@@ -152,9 +154,11 @@ func BenchmarkDynamicPersonReeval(b *testing.B) {
 	}
 
 	var times []time.Duration
+	var p95s []float64
 	settle(b, pool)
 	b.ResetTimer()
-	for range b.N {
+	for range benchRuns {
+		from := len(times)
 		for i, p := range people {
 			// The change: a move to another office with a new title.
 			b.StopTimer()
@@ -167,6 +171,7 @@ func BenchmarkDynamicPersonReeval(b *testing.B) {
 			require.NoError(b, db.RecomputePerson(ctx, p.ID))
 			times = append(times, time.Since(start))
 		}
+		p95s = append(p95s, ms(percentile(times[from:], 95)))
 	}
 	b.StopTimer()
 	var memberships int
@@ -177,5 +182,5 @@ func BenchmarkDynamicPersonReeval(b *testing.B) {
 	b.Logf("re-evaluating %d dynamic groups for one person, %d changes: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms (first call, compiling the rules: %.1f ms)",
 		groups, len(times), ms(p50), ms(p95), ms(p99), ms(cold))
 	b.ReportMetric(ms(p95), "p95-ms")
-	figure("dynamic_person_reeval_500_groups", ms(p95), "ms", "<= 5")
+	figure("dynamic_person_reeval_500_groups", p95s, "ms", "<= 5")
 }

@@ -64,17 +64,20 @@ func BenchmarkOrgChartPage(b *testing.B) {
 		do()
 	}
 	var times []time.Duration
+	var p95s []float64
 	settle(b, pool)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for range benchRuns {
+		from := len(times)
 		for range 200 {
 			times = append(times, do())
 		}
+		p95s = append(p95s, ms(percentile(times[from:], 95)))
 	}
 	b.StopTimer()
 	p50, p95 := percentile(times, 50), percentile(times, 95)
 	b.ReportMetric(ms(p95), "p95-ms")
 	b.Logf("org chart of a manager with %d reports among %d people, %d requests: p50 %.2f ms, p95 %.2f ms",
 		reports, benchPeople, len(times), ms(p50), ms(p95))
-	figure("org_chart_page_p95", ms(p95), "ms", "<= 30")
+	figure("org_chart_page_p95", p95s, "ms", "<= 30")
 }

@@ -49,17 +49,6 @@ func BenchmarkPasswordReset(b *testing.B) {
 		people = append(people, w.people[fmt.Sprintf("bench%d", i)])
 	}
 
-	// Latency: one person at a time.
-	c := w.client(b, "10.9.0.1")
-	var lat []time.Duration
-	for i := range 30 {
-		pw := fmt.Sprintf("Orchid lantern %d gravel tuba", i)
-		d := w.resetOnce(b, c, people[0], pw)
-		start := time.Now()
-		require.NoError(b, w.bind(b, people[0].UPN, pw))
-		lat = append(lat, d+time.Since(start))
-	}
-
 	// What the DC alone takes for the same (logged, not a figure): a plain
 	// go-ldap replace of unicodePwd and lockoutTime, then the bind.
 	var dcLat []time.Duration
@@ -76,59 +65,75 @@ func BenchmarkPasswordReset(b *testing.B) {
 	}
 	conn.Close()
 
-	// Throughput, side by side: the plain loop first, then the flow.
-	plain := func() time.Duration {
-		// Connected beforehand, as Tessera keeps its connections.
-		conns := make([]*ldap.Conn, workers)
-		for i := range conns {
-			conns[i] = w.dc.Dial(b)
-			defer conns[i].Close()
-		}
-		var wg sync.WaitGroup
-		start := time.Now()
-		for i := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				conn := conns[i]
-				for j := range resets / workers {
-					req := ldap.NewModifyRequest(people[i].DN, nil)
-					req.Replace("unicodePwd", []string{utf16Quoted(fmt.Sprintf("Plain-Loop-%d-%d-x", i, j))})
-					if err := conn.Modify(req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	flow := func() time.Duration {
-		var wg sync.WaitGroup
-		start := time.Now()
-		for i := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := w.client(b, "10.9.1."+strconv.Itoa(i+1))
-				for j := range resets / workers {
-					w.resetOnce(b, c, people[i], fmt.Sprintf("Meadow copper %d bell %d violet", i, j))
-				}
-			}()
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
+	c := w.client(b, "10.9.0.1")
+	var p95s, ratios []float64
 	b.ResetTimer()
-	plainTime := plain()
-	flowTime := flow()
+	for run := range benchRuns {
+		// Latency: one person at a time.
+		var lat []time.Duration
+		for i := range 30 {
+			pw := fmt.Sprintf("Orchid lantern %d gravel tuba %d", i, run)
+			d := w.resetOnce(b, c, people[0], pw)
+			start := time.Now()
+			require.NoError(b, w.bind(b, people[0].UPN, pw))
+			lat = append(lat, d+time.Since(start))
+		}
+
+		// Throughput, side by side: the plain loop first, then the flow.
+		plain := func() time.Duration {
+			// Connected beforehand, as Tessera keeps its connections.
+			conns := make([]*ldap.Conn, workers)
+			for i := range conns {
+				conns[i] = w.dc.Dial(b)
+				defer conns[i].Close()
+			}
+			var wg sync.WaitGroup
+			start := time.Now()
+			for i := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					conn := conns[i]
+					for j := range resets / workers {
+						req := ldap.NewModifyRequest(people[i].DN, nil)
+						req.Replace("unicodePwd", []string{utf16Quoted(fmt.Sprintf("Plain-Loop-%d-%d-%d-x", i, j, run))})
+						if err := conn.Modify(req); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			return time.Since(start)
+		}
+		flow := func() time.Duration {
+			var wg sync.WaitGroup
+			start := time.Now()
+			for i := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := w.client(b, "10.9.1."+strconv.Itoa(i+1))
+					for j := range resets / workers {
+						w.resetOnce(b, c, people[i], fmt.Sprintf("Meadow copper %d bell %d violet %d", i, j, run))
+					}
+				}()
+			}
+			wg.Wait()
+			return time.Since(start)
+		}
+		plainTime := plain()
+		flowTime := flow()
+		p95 := percentile(lat, 95)
+		b.Logf("reset to AD: p50 %.1f ms, p95 %.1f ms (the DC alone, modify and bind: p50 %.1f ms, p95 %.1f ms); plain loop %s, whole flow %s",
+			ms(percentile(lat, 50)), ms(p95), ms(percentile(dcLat, 50)), ms(percentile(dcLat, 95)), plainTime, flowTime)
+		p95s = append(p95s, ms(p95))
+		ratios = append(ratios, 100*plainTime.Seconds()/flowTime.Seconds())
+	}
 	b.StopTimer()
-	p95 := percentile(lat, 95)
-	b.Logf("reset to AD: p50 %.1f ms, p95 %.1f ms (the DC alone, modify and bind: p50 %.1f ms, p95 %.1f ms); plain loop %s, whole flow %s",
-		ms(percentile(lat, 50)), ms(p95), ms(percentile(dcLat, 50)), ms(percentile(dcLat, 95)), plainTime, flowTime)
-	figure("sspr_reset_to_ad_p95", ms(p95), "ms", "<= 250")
-	figure("sspr_resets_vs_plain_ldap", 100*plainTime.Seconds()/flowTime.Seconds(), "%", ">= 90")
+	figure("sspr_reset_to_ad_p95", p95s, "ms", "<= 250")
+	figure("sspr_resets_vs_plain_ldap", ratios, "%", ">= 90")
 }
 
 // utf16Quoted is unicodePwd's value: the password in double quotes, UTF-16LE.
@@ -146,24 +151,29 @@ func utf16Quoted(s string) string {
 func BenchmarkSignInMemory(b *testing.B) {
 	srv := harness.StartTessera(b, harness.SeededDatabaseURL(b, browserPeople))
 	w := &pwWorld{srv: srv}
+	var peaks []float64
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := w.client(b, "10.8.0."+strconv.Itoa(i+1))
-			if status := c.signIn("zoe", demo.DemoPassword); status != 200 {
-				b.Errorf("sign-in %d: status %d", i, status)
-			}
-		}()
+	for range benchRuns {
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := w.client(b, "10.8.0."+strconv.Itoa(i+1))
+				if status := c.signIn("zoe", demo.DemoPassword); status != 200 {
+					b.Errorf("sign-in %d: status %d", i, status)
+				}
+			}()
+		}
+		wg.Wait()
+		// The peak so far: each run's figure is the peak after it.
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.Cmd.Process.Pid))
+		require.NoError(b, err)
+		hwm := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+		require.NotNil(b, hwm)
+		kb, _ := strconv.ParseFloat(string(hwm[1]), 64)
+		peaks = append(peaks, kb/1024)
 	}
-	wg.Wait()
 	b.StopTimer()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.Cmd.Process.Pid))
-	require.NoError(b, err)
-	hwm := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
-	require.NotNil(b, hwm)
-	kb, _ := strconv.ParseFloat(string(hwm[1]), 64)
-	figure("serve_rss_peak_50_signins", kb/1024, "MB", "<= 300")
+	figure("serve_rss_peak_50_signins", peaks, "MB", "<= 300")
 }

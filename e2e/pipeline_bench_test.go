@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,9 +29,9 @@ import (
 // River commits them. The figure is completed requests per second, end to
 // end.
 func BenchmarkRequestPipeline(b *testing.B) {
-	rate := runPipeline(b, 100)
-	singleProcessRate = rate
-	figure("request_pipeline_throughput", rate, "requests/s", ">= 500")
+	rates := runPipeline(b, 100)
+	singleProcessRate = median(rates)
+	figure("request_pipeline_throughput", rates, "requests/s", ">= 800")
 }
 
 // singleProcessRate is request_pipeline_throughput when
@@ -40,62 +41,89 @@ var singleProcessRate float64
 
 // BenchmarkRequestPipelineOneByOne is the same pipeline with the owner
 // deciding on each approval on its own (a transaction and a commit job
-// each), for comparison; the target is for the pipeline above.
+// each), as most managers do.
 func BenchmarkRequestPipelineOneByOne(b *testing.B) {
-	rate := runPipeline(b, 1)
-	fmt.Printf("figure: request_pipeline_one_by_one %.1f requests/s (no target: each approval decided on its own)\n", rate)
+	figure("request_pipeline_one_by_one", runPipeline(b, 1), "requests/s", ">= 500")
 }
 
 // pipelinePeople is the organisation the pipeline figures are measured on.
 const pipelinePeople = 10000
 
-// pipelineSetup makes the owner-approval group of the pipeline figures in
-// a fresh copy of the organisation, and returns its owner and the people
-// who will ask to join it.
-func pipelineSetup(b *testing.B) (*postgres.DB, portal.Viewer, string, []portal.Viewer) {
-	ctx := context.Background()
+// pipelineWarmUp and pipelineRun are how many requests the unmeasured
+// warm-up and each of the benchRuns measured runs send.
+const pipelineWarmUp, pipelineRun = 200, 2000
+
+// pipelineSetup returns a fresh copy of the organisation, the owner of the
+// pipeline figures' groups, and the people who will ask to join them:
+// enough for the warm-up and every run, each person asking once.
+func pipelineSetup(b *testing.B) (*postgres.DB, portal.Viewer, []portal.Viewer) {
 	pool := harness.Pool(b, harness.SeededDatabaseURL(b, pipelinePeople))
 	db := postgres.New(pool)
 	org, err := demo.Generate(pipelinePeople)
 	require.NoError(b, err)
 	owner := portal.Viewer{PersonID: org.Accounts[1].PersonID, DisplayName: "Mateo"}
-	var groupID string
-	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
-		VALUES ('bench', 'Bench group', 'security', 'owner_approval') RETURNING id`).Scan(&groupID))
-	_, err = pool.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2)", groupID, owner.PersonID)
-	require.NoError(b, err)
 	var requesters []portal.Viewer
 	for _, p := range org.People {
 		if p.ID != owner.PersonID && p.Enabled {
 			requesters = append(requesters, portal.Viewer{PersonID: p.ID, DisplayName: p.DisplayName})
 		}
 	}
-	return db, owner, groupID, requesters[:min(len(requesters), 6000)]
+	n := pipelineWarmUp + benchRuns*pipelineRun
+	require.GreaterOrEqual(b, len(requesters), n)
+	return db, owner, requesters[:n]
 }
 
-// runPipeline runs 6,000 requests through the pipeline, the owner deciding
-// on up to perDecision approvals at once, and returns requests per second.
-func runPipeline(b *testing.B, perDecision int) float64 {
+// pipelineRounds runs the warm-up and then each measured run on an
+// owner-approval group of its own, with the people of that round, and
+// returns each run's requests per second. round drives one (drivePipeline).
+func pipelineRounds(b *testing.B, db *postgres.DB, owner portal.Viewer, requesters []portal.Viewer,
+	round func(groupID string, people []portal.Viewer) float64) []float64 {
 	ctx := context.Background()
-	db, owner, groupID, requesters := pipelineSetup(b)
+	var rates []float64
+	for r := -1; r < benchRuns; r++ {
+		people := requesters[:pipelineWarmUp]
+		if r >= 0 {
+			from := pipelineWarmUp + r*pipelineRun
+			people = requesters[from : from+pipelineRun]
+		}
+		var groupID string
+		require.NoError(b, db.Pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+			VALUES ($1, $1, 'security', 'owner_approval') RETURNING id`, fmt.Sprintf("bench-%d", r+1)).Scan(&groupID))
+		_, err := db.Pool.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2)", groupID, owner.PersonID)
+		require.NoError(b, err)
+		rate := round(groupID, people)
+		if r >= 0 {
+			rates = append(rates, rate)
+			b.Logf("run %d: %d requests submitted, approved and committed: %.1f requests/s", r+1, len(people), rate)
+		}
+	}
+	return rates
+}
+
+// runPipeline runs the pipeline in one process, the owner deciding on up
+// to perDecision approvals at once, and returns each run's requests per
+// second.
+func runPipeline(b *testing.B, perDecision int) []float64 {
+	ctx := context.Background()
+	db, owner, requesters := pipelineSetup(b)
 	harness.StartWorkers(b, db, nil, "http://tessera.test")
-	rate := drivePipeline(b, db.Pool, groupID, len(requesters), perDecision, func(i int) {
-		v := requesters[i]
-		if _, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID,
-			PersonID: v.PersonID, Justification: "benchmark"}); err != nil {
-			b.Error(err)
-		}
-	}, func(_ int, chunk []string) {
-		errs, err := db.DecideMany(ctx, owner, chunk, true, "")
-		if err == nil {
-			err = errors.Join(errs...)
-		}
-		if err != nil {
-			b.Error(err)
-		}
+	return pipelineRounds(b, db, owner, requesters, func(groupID string, people []portal.Viewer) float64 {
+		return drivePipeline(b, db.Pool, groupID, len(people), perDecision, func(i int) {
+			v := people[i]
+			if _, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID,
+				PersonID: v.PersonID, Justification: "benchmark"}); err != nil {
+				b.Error(err)
+			}
+		}, func(_ int, chunk []string) {
+			errs, err := db.DecideMany(ctx, owner, chunk, true, "")
+			if err == nil {
+				err = errors.Join(errs...)
+			}
+			if err != nil {
+				b.Error(err)
+			}
+		})
 	})
-	b.Logf("%d requests submitted, approved and committed: %.1f requests/s", len(requesters), rate)
-	return rate
 }
 
 // drivePipeline is the run both pipeline figures measure: 12 people
@@ -142,7 +170,8 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 			break
 		}
 		require.True(b, time.Now().Before(deadline), "only %d of %d completed", completed, n)
-		rows, err := pool.Query(ctx, `SELECT id FROM approvals WHERE status = 'pending'`)
+		rows, err := pool.Query(ctx, `SELECT a.id FROM approvals a JOIN requests r ON r.id = a.request_id
+			WHERE a.status = 'pending' AND r.group_id = $1`, groupID)
 		require.NoError(b, err)
 		var waiting []string
 		for rows.Next() {
@@ -175,14 +204,25 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 // over HTTP, the owner approves through both ("Approve selected", 100 at
 // a time), and the workers authorize and commit. The target is 0.9 times
 // the single-process figure of the same run (measured here when
-// BenchmarkRequestPipeline did not run before it).
+// BenchmarkRequestPipeline did not run before it); each run's share of it
+// is a figure too.
 func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	if singleProcessRate == 0 {
-		singleProcessRate = runPipeline(b, 100)
-		b.Logf("single process, for the target: %.1f requests/s", singleProcessRate)
+		rates := runPipeline(b, 100)
+		singleProcessRate = median(rates)
+		b.Logf("single process, for the target: %.1f requests/s %v", singleProcessRate, rates)
 	}
-	db, owner, groupID, requesters := pipelineSetup(b)
-	url := db.Pool.Config().ConnString()
+	db, owner, requesters := pipelineSetup(b)
+	// Two connections each: the four processes then hold twice the single
+	// process's four between them, as an operator sizes pools for one
+	// database (README, DATABASE_URL); four each would only queue inside
+	// PostgreSQL on this machine's cores.
+	u, err := neturl.Parse(db.Pool.Config().ConnString())
+	require.NoError(b, err)
+	q := u.Query()
+	q.Set("pool_max_conns", "2")
+	u.RawQuery = q.Encode()
+	url := u.String()
 	webs := []*harness.Tessera{
 		harness.StartProcess(b, url, harness.ProcessOptions{Role: "web"}),
 		harness.StartProcess(b, url, harness.ProcessOptions{Role: "web"}),
@@ -194,13 +234,22 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 		clients[i] = signIn(b, db, v.PersonID)
 	}
 	approver := signIn(b, db, owner.PersonID)
-	rate := drivePipeline(b, db.Pool, groupID, len(requesters), 100, func(i int) {
-		clients[i].askToJoin(webs[i%2].URL, groupID)
-	}, func(tab int, chunk []string) {
-		approver.approve(webs[tab%2].URL, chunk)
+	client := map[string]*webClient{}
+	for i, v := range requesters {
+		client[v.PersonID] = clients[i]
+	}
+	rates := pipelineRounds(b, db, owner, requesters, func(groupID string, people []portal.Viewer) float64 {
+		return drivePipeline(b, db.Pool, groupID, len(people), 100, func(i int) {
+			client[people[i].PersonID].askToJoin(webs[i%2].URL, groupID)
+		}, func(tab int, chunk []string) {
+			approver.approve(webs[tab%2].URL, chunk)
+		})
 	})
-	b.Logf("%d requests submitted and approved through 2 web processes and committed by 2 workers: %.1f requests/s",
-		len(requesters), rate)
-	figure("request_pipeline_two_web_two_worker", rate, "requests/s",
+	shares := make([]float64, len(rates))
+	for i, r := range rates {
+		shares[i] = 100 * r / singleProcessRate
+	}
+	figure("request_pipeline_two_web_two_worker", rates, "requests/s",
 		fmt.Sprintf(">= %.1f: 0.9 × request_pipeline_throughput %.1f of this run", 0.9*singleProcessRate, singleProcessRate))
+	figure("request_pipeline_two_web_two_worker_share", shares, "% of request_pipeline_throughput", ">= 90")
 }

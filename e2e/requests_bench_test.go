@@ -71,18 +71,21 @@ func BenchmarkApprovalsPage(b *testing.B) {
 		do(p)
 	}
 	var times []time.Duration
+	var p95s []float64
 	settle(b, pool)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for range benchRuns {
+		from := len(times)
 		for range 20 {
 			for _, p := range paths {
 				times = append(times, do(p))
 			}
 		}
+		p95s = append(p95s, ms(percentile(times[from:], 95)))
 	}
 	b.StopTimer()
 	p50, p95 := percentile(times, 50), percentile(times, 95)
 	b.ReportMetric(ms(p95), "p95-ms")
 	b.Logf("My approvals with 1,000 pending over %d people, %d requests: p50 %.2f ms, p95 %.2f ms", benchPeople, len(times), ms(p50), ms(p95))
-	figure("approvals_page_1000_pending_p95", ms(p95), "ms", "<= 50")
+	figure("approvals_page_1000_pending_p95", p95s, "ms", "<= 50")
 }

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -65,8 +64,9 @@ func BenchmarkFullSync(b *testing.B) {
 	require.NoError(b, err)
 	var worst time.Duration
 	var run *syncsvc.Run
+	var rates []float64
 	b.ResetTimer()
-	for range b.N {
+	for range benchRuns {
 		b.StopTimer()
 		_, err := pool.Exec(ctx, "DELETE FROM cs_objects WHERE system_id = $1", systemID)
 		require.NoError(b, err)
@@ -78,9 +78,11 @@ func BenchmarkFullSync(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		run, err = e.Run(ctx, systemID, syncsvc.FullSync, syncsvc.RunOptions{Trigger: "cli"})
-		worst = max(worst, time.Since(start))
+		d := time.Since(start)
+		worst = max(worst, d)
 		require.NoError(b, err)
 		require.Equal(b, "succeeded", run.Status, run.Message)
+		rates = append(rates, float64(run.Counts.Adds)/d.Seconds())
 	}
 	b.StopTimer()
 	objects := people + groups
@@ -88,17 +90,21 @@ func BenchmarkFullSync(b *testing.B) {
 	var pending int
 	require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM cs_objects WHERE system_id = $1 AND export_op IS NOT NULL", systemID).Scan(&pending))
 	require.Equal(b, objects, pending)
-	rate := float64(objects) / worst.Seconds()
-	b.Logf("full sync: %d people and %d groups in %.2f s", people, groups, worst.Seconds())
-	b.ReportMetric(rate, "objects/s")
-	figure("full_sync_objects_per_s", rate, "objects/s", ">= 20000")
+	b.Logf("full sync: %d people and %d groups in %.2f s at worst", people, groups, worst.Seconds())
+	figure("full_sync_objects_per_s", rates, "objects/s", ">= 20000")
 }
 
-// BenchmarkApprovalToAD measures, over 200 join requests to an
-// owner-approval group, the time from the owner's approval to the new
-// member being readable in Samba AD by another LDAP client.
+// BenchmarkApprovalToAD measures, over 100 join requests to an
+// owner-approval group in each run, the time from the owner's approval to
+// the new member being readable in Samba AD by another LDAP client, and
+// the hops on the way, each its own figure (the median over the run's
+// requests): the decision committed → the commit job picked up → the
+// change applied (the export job inserted in the commit's transaction) →
+// the export job picked up → the member readable in AD → the request
+// completed by the confirming import.
 func BenchmarkApprovalToAD(b *testing.B) {
-	const changes = 200
+	const perRun = 100
+	const changes = perRun * benchRuns
 	ctx := context.Background()
 	dc := harness.Samba(b)
 	pool := harness.Postgres(b)
@@ -141,13 +147,19 @@ func BenchmarkApprovalToAD(b *testing.B) {
 			"(member="+ldap.EscapeFilter(dn)+")", []string{"cn"}, nil))
 		return err == nil && len(res.Entries) == 1
 	}
+	// The hops of one request, in order, as the database and the reader
+	// saw them.
+	hops := []string{"commit_pickup", "applied", "export_pickup", "in_ad", "confirmed"}
+	hopRuns := map[string][]float64{}
+	var p95s, p99s []float64
 	var lat []time.Duration
 	b.ResetTimer()
-	for range b.N {
+	for run := range benchRuns {
 		lat = lat[:0]
-		for _, p := range requesters {
+		hopTimes := map[string][]time.Duration{}
+		for _, p := range requesters[run*perRun : (run+1)*perRun] {
 			v := portal.Viewer{PersonID: p.id, DisplayName: p.name}
-			_, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID, PersonID: p.id,
+			req, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID, PersonID: p.id,
 				Justification: "benchmark"})
 			require.NoError(b, err)
 			var approvalID string
@@ -165,20 +177,46 @@ func BenchmarkApprovalToAD(b *testing.B) {
 			dn := "CN=" + syncsvc.EscapeRDNValue(p.name) + ",OU=People," + s.OU
 			start := time.Now()
 			require.NoError(b, db.Decide(ctx, ownerV, approvalID, true, "ok"))
+			decided := time.Now()
 			for !isMember(dn) {
 				require.Less(b, time.Since(start), 30*time.Second, "member never appeared in AD")
 				time.Sleep(2 * time.Millisecond)
 			}
-			lat = append(lat, time.Since(start))
+			inAD := time.Now()
+			lat = append(lat, inAD.Sub(start))
+			var status string
+			for status != string(portal.StatusCompleted) {
+				require.Less(b, time.Since(start), 30*time.Second, "the request never completed")
+				require.NoError(b, pool.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", req.ID).Scan(&status))
+				if status != string(portal.StatusCompleted) {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+			done := time.Now()
+			var commitPicked, exportCreated, exportPicked time.Time
+			require.NoError(b, pool.QueryRow(ctx, `SELECT
+				(SELECT attempted_at FROM river_job WHERE kind = 'commit' AND args->'request_ids' ? $1::text ORDER BY id LIMIT 1),
+				e.created_at, e.attempted_at
+				FROM river_job e WHERE e.kind = 'sync_export' AND e.args->'request_ids' ? $1::text ORDER BY e.id LIMIT 1`, req.ID).
+				Scan(&commitPicked, &exportCreated, &exportPicked))
+			for i, d := range []time.Duration{commitPicked.Sub(decided), exportCreated.Sub(commitPicked),
+				exportPicked.Sub(exportCreated), inAD.Sub(exportPicked), done.Sub(inAD)} {
+				hopTimes[hops[i]] = append(hopTimes[hops[i]], d)
+			}
 		}
+		p95s, p99s = append(p95s, ms(percentile(lat, 95))), append(p99s, ms(percentile(lat, 99)))
+		for _, h := range hops {
+			hopRuns[h] = append(hopRuns[h], ms(percentile(hopTimes[h], 50)))
+		}
+		b.Logf("approval → member in AD over %d changes: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms",
+			len(lat), ms(percentile(lat, 50)), ms(percentile(lat, 95)), ms(percentile(lat, 99)))
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	p50, p95, p99 := percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
-	b.Logf("approval → member in AD over %d changes: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", len(lat), ms(p50), ms(p95), ms(p99))
-	b.ReportMetric(ms(p95), "p95-ms")
-	figure("approval_to_ad_p95", ms(p95), "ms", "<= 1000")
-	figure("approval_to_ad_p99", ms(p99), "ms", "<= 2000")
+	figure("approval_to_ad_p95", p95s, "ms", "<= 100")
+	figure("approval_to_ad_p99", p99s, "ms", "<= 200")
+	for _, h := range hops {
+		figure("approval_to_ad_hop_"+h+"_p50", hopRuns[h], "ms", "none: a hop of approval_to_ad")
+	}
 }
 
 // BenchmarkExportThroughput compares the engine's export of attribute
@@ -216,8 +254,13 @@ func BenchmarkExportThroughput(b *testing.B) {
 	}
 	plain := dc.Dial(b)
 	var best struct{ engine, loop float64 }
+	var ratios []float64
 	b.ResetTimer()
-	for i := range max(b.N, 5) {
+	// Each run: the better of two rounds of each, side by side.
+	for i := range 2 * benchRuns {
+		if i%2 == 0 {
+			best = struct{ engine, loop float64 }{}
+		}
 		// The plain loop: one modify per user on one connection.
 		start := time.Now()
 		for _, dn := range dns {
@@ -234,9 +277,11 @@ func BenchmarkExportThroughput(b *testing.B) {
 		r := run(syncsvc.Export)
 		best.engine = max(best.engine, float64(r.Counts.Updates)/time.Since(start).Seconds())
 		require.Equal(b, users, r.Counts.Updates)
+		if i%2 == 1 {
+			ratios = append(ratios, 100*best.engine/best.loop)
+			b.Logf("export: engine %.0f modifies/s, plain go-ldap loop %.0f modifies/s", best.engine, best.loop)
+		}
 	}
 	b.StopTimer()
-	ratio := 100 * best.engine / best.loop
-	b.Logf("export: engine %.0f modifies/s, plain go-ldap loop %.0f modifies/s", best.engine, best.loop)
-	figure("export_vs_plain_ldap", ratio, "%", ">= 90")
+	figure("export_vs_plain_ldap", ratios, "%", ">= 90")
 }
