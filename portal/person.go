@@ -239,6 +239,9 @@ type PersonService interface {
 	SearchPeople(ctx context.Context, f PersonFilter) (Page[Person], error)
 	// FindProfile returns a person with their manager chain, reports and groups.
 	FindProfile(ctx context.Context, id string) (*Profile, error)
+	// Schema returns the live person attribute table: the core attributes
+	// and those administrators added.
+	Schema(ctx context.Context) (*Schema, error)
 	// FindPersonByName returns the person whose account name or email is name.
 	FindPersonByName(ctx context.Context, name string) (PersonRef, error)
 	// SetTimeZone stores the IANA time zone the viewer reads times in. With

@@ -78,11 +78,11 @@ func Operations() []Operation {
 
 // editableIndex is the place of an attribute a policy can cover in the
 // table, -1 for any other name.
-func editableIndex(name string) int {
-	if a, ok := coreSchema.Lookup(name); !ok || !a.Editable {
+func (s *Schema) editableIndex(name string) int {
+	if a, ok := s.Lookup(name); !ok || !a.Editable {
 		return -1
 	}
-	return coreSchema.index(name)
+	return s.index(name)
 }
 
 // Policy is MIM's management policy rule: it grants an operation, on some
@@ -110,8 +110,13 @@ type Policy struct {
 }
 
 // Normalize trims the texts, puts the join policies and attributes in
-// their canonical order without repeats, and checks the policy.
-func (p *Policy) Normalize() error {
+// their canonical order without repeats, and checks the policy against the
+// core attributes.
+func (p *Policy) Normalize() error { return p.NormalizeIn(coreSchema) }
+
+// NormalizeIn is Normalize against the person attribute table s, whose
+// editable extra attributes a policy may cover too.
+func (p *Policy) NormalizeIn(s *Schema) error {
 	p.Name = strings.TrimSpace(p.Name)
 	p.Description = strings.TrimSpace(p.Description)
 	p.RequestorSetID = strings.TrimSpace(p.RequestorSetID)
@@ -123,13 +128,13 @@ func (p *Policy) Normalize() error {
 	})
 	p.TargetJoinPolicies = slices.Compact(p.TargetJoinPolicies)
 	slices.SortStableFunc(p.Attributes, func(a, b string) int {
-		return knownFirst(editableIndex(a)) - knownFirst(editableIndex(b))
+		return knownFirst(s.editableIndex(a)) - knownFirst(s.editableIndex(b))
 	})
 	p.Attributes = slices.Compact(p.Attributes)
 	if p.Requestor != RequestorSet {
 		p.RequestorSetID = ""
 	}
-	return p.Validate()
+	return p.ValidateIn(s)
 }
 
 // knownFirst puts unknown values (index -1) after the known ones, so that
@@ -144,7 +149,10 @@ func knownFirst(i int) int {
 // Validate checks the policy's fields against each other: a requestor set
 // names its set, and no other requestor names one. Whether its workflow and
 // set exist is for the store to check.
-func (p *Policy) Validate() error {
+func (p *Policy) Validate() error { return p.ValidateIn(coreSchema) }
+
+// ValidateIn is Validate against the person attribute table s.
+func (p *Policy) ValidateIn(s *Schema) error {
 	if err := checkName("policy", p.Name, MaxPolicyName); err != nil {
 		return err
 	}
@@ -190,7 +198,7 @@ func (p *Policy) Validate() error {
 		return Errorf(EINVALID, "Target groups apply only to group operations; a change of attributes has no group.")
 	}
 	for _, a := range p.Attributes {
-		if editableIndex(a) < 0 {
+		if s.editableIndex(a) < 0 {
 			return Errorf(EINVALID, "%q is not an attribute a policy can cover.", a)
 		}
 	}

@@ -165,8 +165,14 @@ const MaxJustification = 2000
 // MaxBulkDecisions is how many approvals one bulk decision may cover.
 const MaxBulkDecisions = 500
 
-// Validate checks the shape of a new request before any policy is read.
-func (n *NewRequest) Validate(now time.Time) error {
+// Validate checks the shape of a new request before any policy is read,
+// against the core attributes.
+func (n *NewRequest) Validate(now time.Time) error { return n.ValidateIn(coreSchema, now) }
+
+// ValidateIn is Validate against the person attribute table s: an extra
+// attribute that s makes editable may be changed too, to a value its type
+// and limits take.
+func (n *NewRequest) ValidateIn(s *Schema, now time.Time) error {
 	if !utf8.ValidString(n.Justification) {
 		return Errorf(EINVALID, "The justification is not valid text.")
 	}
@@ -186,9 +192,18 @@ func (n *NewRequest) Validate(now time.Time) error {
 			return Errorf(EINVALID, "Nothing to change.")
 		}
 		for attr, v := range n.Changes {
-			a, ok := coreSchema.Lookup(attr)
+			a, ok := s.Lookup(attr)
 			if !ok || !a.Editable {
 				return Errorf(EINVALID, "%q cannot be changed.", attr)
+			}
+			if !a.Core() {
+				if !utf8.ValidString(v) {
+					return Errorf(EINVALID, "The new %s is not valid text.", strings.ToLower(a.Label))
+				}
+				if _, err := a.CheckValue(v); err != nil {
+					return err
+				}
+				continue
 			}
 			switch {
 			case !utf8.ValidString(v):

@@ -154,7 +154,12 @@ func (a *adminPages) handlePolicies(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminPages) renderPolicy(w http.ResponseWriter, r *http.Request, status int, f view.PolicyForm) {
-	var err error
+	schema, err := a.store.Schema(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f.Attributes = schema.Editable()
 	if f.Workflows, err = a.store.ListWorkflows(r.Context()); err != nil {
 		a.Error(w, r, err)
 		return

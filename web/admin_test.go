@@ -82,8 +82,9 @@ func TestAdminForbiddenToOthers(t *testing.T) {
 		"/admin/workflows", "/admin/workflows/new", "/admin/workflows/" + workflow, "/admin/calendars", "/admin/calendars/new",
 		"/admin/calendars/" + cal.ID, "/admin/audit", "/admin/audit?actor=ada", "/admin/no-such-page",
 		"/admin/sets", "/admin/sets/new", "/admin/sets/" + set.ID, "/admin/groups", "/admin/groups?q=book",
-		"/admin/groups/" + group + "/rule"}
-	posts := []string{"/admin/policies", "/admin/policies/" + policy, "/admin/policies/" + policy + "/enable",
+		"/admin/groups/" + group + "/rule", "/admin/schema", "/admin/schema/new", "/admin/schema/pronouns"}
+	posts := []string{"/admin/schema", "/admin/schema/pronouns", "/admin/schema/pronouns/remove",
+		"/admin/policies", "/admin/policies/" + policy, "/admin/policies/" + policy + "/enable",
 		"/admin/policies/" + policy + "/disable", "/admin/policies/" + policy + "/delete", "/admin/workflows",
 		"/admin/workflows/" + workflow, "/admin/workflows/" + workflow + "/delete", "/admin/calendars",
 		"/admin/calendars/" + cal.ID, "/admin/calendars/" + cal.ID + "/holidays",
@@ -110,6 +111,8 @@ func TestAdminForbiddenToOthers(t *testing.T) {
 		}
 	}
 	// Nothing changed.
+	_, err = tb.db.FindAttribute(ctx, "pronouns")
+	require.NoError(t, err)
 	p, err := tb.db.FindPolicy(ctx, policy)
 	require.NoError(t, err)
 	require.True(t, p.Enabled)

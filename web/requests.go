@@ -337,14 +337,23 @@ func (s *Server) renderApproval(w http.ResponseWriter, r *http.Request, status i
 			s.Error(w, r, err)
 			return
 		}
+		schema, err := s.People.Schema(r.Context())
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		current := personValues(prof)
 		for _, name := range slices.Sorted(maps.Keys(req.Changes)) {
-			a, ok := portal.CoreSchema().Lookup(name)
+			a, ok := schema.Lookup(name)
 			if !ok {
 				continue // validated at submission: the schema lost it since
 			}
 			c := view.AttributeChange{Label: a.Label, New: req.Changes[name], Hidden: !a.VisibleTo(v, req.PersonID)}
 			if !c.Hidden {
-				c.Current = a.Text(&prof.Person)
+				c.Current = current[name]
+				if a.Core() {
+					c.Current = a.Text(&prof.Person)
+				}
 			}
 			av.Changes = append(av.Changes, c)
 		}
@@ -381,19 +390,42 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	f := view.ProfileEditForm{Values: personValues(&prof.Person)}
+	schema, err := s.People.Schema(r.Context())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f := view.ProfileEditForm{Values: personValues(prof), Extras: editableExtras(schema, v)}
 	if r.Method == http.MethodPost {
 		// Each changed attribute is its own request, so that what policy
 		// grants at once is done at once and the rest waits for approval.
 		// A field the form did not send is left as it is: only a field
 		// sent empty clears an attribute.
 		in := input(r)
+		type edit struct {
+			attr portal.Attribute
+			sent []string
+		}
+		var edits []edit
 		for _, a := range portal.CoreSchema().Editable() {
-			sent, ok := in[a.Name]
-			if !ok || len(sent) == 0 || sent[0] == f.Values[a.Name] {
+			edits = append(edits, edit{a, in[a.Name]})
+		}
+		for _, a := range f.Extras {
+			edits = append(edits, edit{a, in[view.ExtraField(a.Name)]})
+		}
+		for _, e := range edits {
+			a := e.attr
+			if len(e.sent) == 0 {
 				continue
 			}
-			val := sent[0]
+			val := e.sent[0]
+			if a.Type == portal.TypeStrings {
+				// One field a value; the empty ones hold none.
+				val = portal.JoinValues(portal.SplitValues(strings.Join(e.sent, "\n")))
+			}
+			if val == f.Values[a.Name] {
+				continue
+			}
 			f.Values[a.Name] = val
 			req, err := s.Requests.Submit(r.Context(), v, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: v.PersonID,
 				Changes: map[string]string{a.Name: val}})
@@ -416,14 +448,29 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 	render(w, r, view.ProfileEdit(s.page(r, "Edit my profile", "home"), &prof.Person, f))
 }
 
-// personValues holds p's current value of each attribute the profile edit
-// form offers.
-func personValues(p *portal.Person) map[string]string {
+// personValues holds the person's current value of each attribute the
+// profile edit form offers: the core ones, and the extra ones they have.
+func personValues(prof *portal.Profile) map[string]string {
 	values := map[string]string{}
 	for _, a := range portal.CoreSchema().Editable() {
-		values[a.Name] = a.Text(p)
+		values[a.Name] = a.Text(&prof.Person)
+	}
+	for _, a := range prof.Attributes {
+		values[a.Name] = a.Value
 	}
 	return values
+}
+
+// editableExtras are the extra attributes v may ask to change on their own
+// profile: editable, and visible to them. A policy still decides.
+func editableExtras(schema *portal.Schema, v portal.Viewer) []portal.Attribute {
+	var out []portal.Attribute
+	for _, a := range schema.Extra() {
+		if a.Editable && a.VisibleTo(v, v.PersonID) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (s *Server) renderDeputy(w http.ResponseWriter, r *http.Request, status int, errMsg, who, from, to string) {

@@ -91,7 +91,7 @@ func (db *DB) CreatePolicy(ctx context.Context, v portal.Viewer, p portal.Policy
 	if err := requireAdmin(v); err != nil {
 		return nil, err
 	}
-	if err := checkPolicy(&p); err != nil {
+	if err := db.checkPolicy(ctx, &p); err != nil {
 		return nil, err
 	}
 	var saved *portal.Policy
@@ -130,7 +130,7 @@ func (db *DB) UpdatePolicy(ctx context.Context, v portal.Viewer, p portal.Policy
 	if !validID(p.ID) {
 		return nil, errNoPolicy
 	}
-	if err := checkPolicy(&p); err != nil {
+	if err := db.checkPolicy(ctx, &p); err != nil {
 		return nil, err
 	}
 	var saved *portal.Policy
@@ -166,9 +166,15 @@ func (db *DB) UpdatePolicy(ctx context.Context, v portal.Viewer, p portal.Policy
 	return saved, nil
 }
 
-// checkPolicy normalises p and checks the form of the IDs it refers to.
-func checkPolicy(p *portal.Policy) error {
-	if err := p.Normalize(); err != nil {
+// checkPolicy normalises p against the attribute table (a policy may let
+// people change the extra attributes that are editable) and checks the
+// form of the IDs it refers to.
+func (db *DB) checkPolicy(ctx context.Context, p *portal.Policy) error {
+	schema, err := db.Schema(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.NormalizeIn(schema); err != nil {
 		return err
 	}
 	if p.WorkflowID != "" && !validID(p.WorkflowID) {

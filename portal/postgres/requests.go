@@ -183,9 +183,19 @@ type systemLimit struct {
 // writes the request, its audit entry and its first job, or commits it at
 // once when no approval is needed.
 func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) (*portal.Request, error) {
-	if err := n.Validate(db.now()); err != nil {
+	// Only a change of attributes reads the attribute table: the extra
+	// attributes it may change.
+	schema := portal.CoreSchema()
+	if hasExtraChange(n.Changes) {
+		var err error
+		if schema, err = db.Schema(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.ValidateIn(schema, db.now()); err != nil {
 		return nil, err
 	}
+	n.Changes = normalizeChanges(schema, n.Changes)
 	if (n.GroupID != "" && !validID(n.GroupID)) || !validID(n.PersonID) {
 		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such group or person.")
 	}
@@ -196,7 +206,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		if err != nil {
 			return err
 		}
-		if err := checkRequestShape(v, n, t); err != nil {
+		if err := checkRequestShape(v, n, t, schema); err != nil {
 			return err
 		}
 		pol, err := db.evaluatePolicy(ctx, v, n, t, policies)
@@ -328,7 +338,7 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 
 // checkRequestShape refuses requests that make no sense whatever the
 // policy: joining a group twice, leaving one you are not in.
-func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
+func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *portal.Schema) error {
 	self := n.PersonID == v.PersonID
 	switch n.Operation {
 	case portal.OpAddOwner:
@@ -370,16 +380,45 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target) error {
 		for _, l := range t.Limits {
 			if c := utf8.RuneCountInString(n.Changes[l.Attribute]); c > l.MaxLen {
 				return portal.Errorf(portal.EINVALID, "The new %s is too long for %s (%d characters): its attribute %s takes at most %d.",
-					strings.ToLower(portal.CoreSchema().Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
+					strings.ToLower(schema.Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
 			}
 		}
 		for attr := range n.Changes {
-			if a, ok := portal.CoreSchema().Lookup(attr); !ok || !a.Editable || !a.Core() {
+			if a, ok := schema.Lookup(attr); !ok || !a.Editable {
 				return portal.Errorf(portal.EINVALID, "%q is not an attribute that can be changed.", attr)
 			}
 		}
 	}
 	return nil
+}
+
+// hasExtraChange reports whether changes name an attribute that is not a
+// core one: one an administrator added.
+func hasExtraChange(changes map[string]string) bool {
+	for attr := range changes {
+		if _, core := portal.CoreSchema().Lookup(attr); !core {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizeChanges returns changes with each extra attribute's value as it
+// is stored (a number or date in canonical form, several values one a
+// line), so that the confirmation of an export compares like with like.
+// The values were checked.
+func normalizeChanges(schema *portal.Schema, changes map[string]string) map[string]string {
+	if !hasExtraChange(changes) {
+		return changes
+	}
+	out := make(map[string]string, len(changes))
+	for attr, val := range changes {
+		if a, ok := schema.Lookup(attr); ok && !a.Core() {
+			val, _ = a.CheckValue(val)
+		}
+		out[attr] = val
+	}
+	return out
 }
 
 // evaluatePolicy finds the enabled policies that grant this request. One
@@ -605,15 +644,36 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 	case portal.OpUpdatePerson:
 		var sets, olds []string
 		args := []any{personID}
+		schema := portal.CoreSchema()
+		if hasExtraChange(changes) {
+			extra, err := readExtraAttributes(ctx, tx)
+			if err != nil {
+				return err
+			}
+			schema = portal.NewSchema(extra)
+		}
+		// Extra attributes are set in people.extra, one object merged in;
+		// an empty value removes the attribute.
+		extras := map[string]any{}
 		for attr, val := range changes {
 			// Only the table's column names reach the SQL text.
-			a, ok := portal.CoreSchema().Lookup(attr)
-			if !ok || !a.Editable || !a.Core() {
+			a, ok := schema.Lookup(attr)
+			if !ok || !a.Editable {
 				return portal.Errorf(portal.EINVALID, "%q cannot be changed.", attr)
+			}
+			if !a.Core() {
+				extras[attr] = nullable(val)
+				args = append(args, attr)
+				olds = append(olds, fmt.Sprintf("coalesce(o.extra ->> $%d::text, '') AS %s", len(args), pgx.Identifier{attr}.Sanitize()))
+				continue
 			}
 			args = append(args, val)
 			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{a.Column}.Sanitize(), len(args)))
 			olds = append(olds, fmt.Sprintf("coalesce(o.%s::text, '') AS %s", pgx.Identifier{a.Column}.Sanitize(), pgx.Identifier{attr}.Sanitize()))
+		}
+		if len(extras) > 0 {
+			args = append(args, extras)
+			sets = append(sets, fmt.Sprintf("extra = jsonb_strip_nulls(o.extra || $%d::jsonb)", len(args)))
 		}
 		slices.Sort(sets)
 		// The audit entry records each value before and after: the CTE

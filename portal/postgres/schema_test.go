@@ -174,3 +174,63 @@ func TestSchemaSyncRuleUses(t *testing.T) {
 	}
 	require.NoError(t, db.RemoveAttribute(ctx, admin, "startDate"), "nothing uses it")
 }
+
+// TestSchemaEditableThroughPolicies: a person asks to change an extra
+// attribute that is editable, under a policy that covers it; values its
+// type or range do not take are refused; a policy cannot cover an
+// attribute that is not editable, and one a policy covers stays editable.
+func TestSchemaEditableThroughPolicies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org := setup(t)
+	admin := demoViewer(t, org, "ada")
+	zoe := org.People[9]
+	me := portal.Viewer{PersonID: zoe.ID, DisplayName: zoe.DisplayName}
+
+	require.NoError(t, db.AddAttribute(ctx, admin, portal.Attribute{Name: "deskNumber", Label: "Desk number",
+		Type: portal.TypeInt, Min: int64p(1), Max: int64p(500), Editable: true}))
+	require.NoError(t, db.AddAttribute(ctx, admin, portal.Attribute{Name: "languages", Label: "Languages",
+		Type: portal.TypeStrings, MaxLen: 20, Editable: true}))
+	require.NoError(t, db.AddAttribute(ctx, admin, portal.Attribute{Name: "badge", Label: "Badge", Type: portal.TypeString}))
+	err := db.AddAttribute(ctx, admin, portal.Attribute{Name: "buddy", Label: "Buddy", Type: portal.TypeReference, Editable: true})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "a reference is not edited on a profile")
+
+	_, err = db.CreatePolicy(ctx, admin, portal.Policy{Name: "Own badge", Enabled: true, Operation: portal.OpUpdatePerson,
+		Requestor: portal.RequestorSelf, Attributes: []string{"badge"}})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "badge is not editable: %v", err)
+	pol, err := db.CreatePolicy(ctx, admin, portal.Policy{Name: "Own desk and languages", Enabled: true, Operation: portal.OpUpdatePerson,
+		Requestor: portal.RequestorSelf, Attributes: []string{"languages", "deskNumber", "office"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"office", "deskNumber", "languages"}, pol.Attributes, "the table's order: core attributes first")
+
+	for _, bad := range []map[string]string{{"deskNumber": "501"}, {"deskNumber": "twelve"}, {"languages": strings.Repeat("x", 21)},
+		{"badge": "B-1"}} {
+		_, err := db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID, Changes: bad})
+		require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "%v: %v", bad, err)
+	}
+	req, err := db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID,
+		Changes: map[string]string{"deskNumber": " 042 ", "languages": "Irish\nEnglish\nIrish"}})
+	require.NoError(t, err)
+	require.NotEqual(t, portal.StatusAuthorizing, req.Status, "the policy grants it at once")
+	var desk, langs string
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT extra->>'deskNumber', extra->>'languages' FROM people WHERE id = $1", zoe.ID).
+		Scan(&desk, &langs))
+	require.Equal(t, "42", desk, "stored as its type writes it")
+	require.Equal(t, "Irish\nEnglish", langs)
+
+	// Cleared with an empty value.
+	_, err = db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID,
+		Changes: map[string]string{"deskNumber": ""}})
+	require.NoError(t, err)
+	var held bool
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT extra ? 'deskNumber' FROM people WHERE id = $1", zoe.ID).Scan(&held))
+	require.False(t, held)
+
+	desk2, err := db.FindAttribute(ctx, "deskNumber")
+	require.NoError(t, err)
+	desk2.Editable = false
+	err = db.UpdateAttribute(ctx, admin, *desk2)
+	var inUse *portal.AttributeInUseError
+	require.True(t, errors.As(err, &inUse), "%v", err)
+	require.Equal(t, []portal.AttributeUse{{Kind: portal.UsePolicy, ID: pol.ID, Name: pol.Name}}, inUse.Uses)
+}
