@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,16 +13,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/demo"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/entra"
+	"github.com/tessera-idm/tessera/syncsvc/entra/graphsim"
 )
 
-// TestBrowserJoinApprovedReachesAD is the whole path against a real AD:
-// Zoë asks to join VPN users in the browser, Mateo approves in his, and
-// the running Tessera exports the membership to Samba at once; Zoë's
-// timeline says "Exported" and AD lists her as a member.
+// TestBrowserJoinApprovedReachesAD is the whole path against a real AD
+// and a simulated Entra ID anchored in it: Zoë asks to join VPN users in
+// the browser, Mateo approves in his, and the running Tessera exports the
+// membership to Samba and to Graph at once; Zoë's timeline says "Exported"
+// to each, AD lists her as a member and so does the Entra group.
 func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -43,6 +48,29 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	require.NoError(t, e.SaveSyncRule(ctx, s.Admin, g))
 	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
 		run, err := e.Run(ctx, s.System.ID, p, syncsvc.RunOptions{})
+		require.NoError(t, err)
+		require.Equal(t, "succeeded", run.Status, "%s: %s", p, run.Message)
+	}
+	// A simulated Entra ID tenant anchored in that AD, with the same
+	// people and group in scope.
+	sim := graphsim.New(graphsim.Config{TenantID: e2eTenant, ClientID: e2eClient, ClientSecret: "web~entra",
+		InitialDomain: "web.onmicrosoft.com", VerifiedDomains: []string{"tessera.test"}})
+	simSrv := httptest.NewServer(sim.Handler())
+	t.Cleanup(simSrv.Close)
+	ent, err := s.Systems.CreateConnectedSystem(ctx, s.Admin, portal.ConnectedSystem{Name: "Entra " + s.System.Name,
+		Type: portal.SystemEntra, BindPassword: "web~entra", Enabled: true, Entra: portal.EntraSettings{TenantID: e2eTenant,
+			ClientID: e2eClient, AuthorityURL: simSrv.URL, GraphURL: simSrv.URL + "/v1.0", AnchorSystemID: s.System.ID}})
+	require.NoError(t, err)
+	e.Open = syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(s.Systems),
+		portal.SystemEntra: entra.Opener(s.Systems)})
+	eu := entra.DefaultUserRule(ent.ID, "tessera.test")
+	eu.Scope = u.Scope
+	eg := entra.DefaultGroupRule(ent.ID)
+	eg.Scope = g.Scope
+	require.NoError(t, e.SaveSyncRule(ctx, s.Admin, eu))
+	require.NoError(t, e.SaveSyncRule(ctx, s.Admin, eg))
+	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
+		run, err := e.Run(ctx, ent.ID, p, syncsvc.RunOptions{})
 		require.NoError(t, err)
 		require.Equal(t, "succeeded", run.Status, "%s: %s", p, run.Message)
 	}
@@ -75,16 +103,26 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	// only once AD confirmed it.
 	require.True(t, strings.HasPrefix(requestPath, "/requests/"), requestPath)
 	z.waitFor(`document.querySelector('[data-testid=status]').textContent.trim() === 'Done'`, "the request page never reached Done")
-	require.Contains(t, strings.Join(z.texts(`[data-testid=progress] li[data-state=done] strong`), "\n"), "Exported to "+s.System.Name)
+	progress := strings.Join(z.texts(`[data-testid=progress] li[data-state=done] strong`), "\n")
+	require.Contains(t, progress, "Exported to "+s.System.Name)
+	require.Contains(t, progress, "Exported to "+ent.Name)
 	timeline := strings.Join(z.texts(`[data-testid=timeline] li`), "\n")
 	require.Contains(t, timeline, "Exported")
 	require.Contains(t, timeline, s.System.Name)
+	require.Contains(t, timeline, ent.Name)
 	z.shot("exported")
 	got := members()
 	require.Len(t, got, before+1)
 	var zoe string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT display_name FROM people WHERE account_name = 'zoe'").Scan(&zoe))
 	require.Contains(t, got, syncsvc.ChildDN("CN", zoe, "OU=People,"+s.OU))
+	// And the Entra group lists her Entra user, whose immutable ID is her
+	// AD objectGUID.
+	conn, err := entra.OpenSystem(ctx, *ent, "web~entra")
+	require.NoError(t, err)
+	grp, err := conn.Read(ctx, "", entra.GroupDN(vpn))
+	require.NoError(t, err)
+	require.Contains(t, grp.Attributes["member"], entra.UserDN("zoe@tessera.test"))
 
 	// The administrator runs a full sync from the admin pages and follows
 	// it to the end; the run page lists its counts.

@@ -3,8 +3,13 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,20 +84,32 @@ func (s *entraSetup) open(t *testing.T) *entra.Connector {
 
 // TestEntraAnchoredInAD: people created in the portal are exported to AD,
 // and only then to Entra ID, where each one's onPremisesImmutableId is the
-// base64 of their AD objectGUID; an expired delta token is answered by a
-// full import that also sees what was deleted meanwhile.
+// base64 of their AD objectGUID; a bulk Entra export killed with SIGKILL
+// and run again leaves every user exactly once; an expired delta token is
+// answered by a full import that also sees what was deleted meanwhile.
 func TestEntraAnchoredInAD(t *testing.T) {
 	t.Parallel()
+	const people = 30
 	ctx := context.Background()
 	dc := harness.Samba(t)
-	pool := harness.Pool(t, harness.DatabaseURL(t))
+	dbURL := harness.DatabaseURL(t)
+	pool := harness.Pool(t, dbURL)
 	db := postgres.New(pool)
 	name := fmt.Sprintf("ent%d", time.Now().UnixNano()%1e6)
-	s := newEntraSetup(t, dc, db, name, graphsim.Config{PageSize: 2})
+	// The simulator stops answering at the 25th new user while the bulk
+	// export runs, until the test has killed the exporting process.
+	var adds atomic.Int32
+	hold, killed := make(chan struct{}), make(chan struct{})
+	s := newEntraSetup(t, dc, db, name, graphsim.Config{PageSize: 7, OnRequest: func(method, path string, _ http.Header) {
+		if method == http.MethodPost && path == "/users" && adds.Add(1) == 25 {
+			close(hold)
+			<-killed
+		}
+	}})
 	// The workers run committed requests' exports, as in production.
 	harness.StartWorkers(t, db, nil, "http://tessera.test", s.engine)
 	_, err := pool.Exec(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
-		SELECT $1 || n, 'E' || n, 'Eve', 'Number ' || n, 'Eve Number ' || n FROM generate_series(1, 3) n`, name)
+		SELECT $1 || n, 'E' || n, 'Eve', 'Number ' || n, 'Eve Number ' || n FROM generate_series(1, $2) n`, name, people)
 	require.NoError(t, err)
 	syncRules(t, s.engine, s.ad, dc.BaseDN)
 	u := entra.DefaultUserRule(s.entra.ID, "tessera.test")
@@ -106,15 +123,51 @@ func TestEntraAnchoredInAD(t *testing.T) {
 
 	s.run(t, s.ad.System, syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export)
 	s.run(t, s.entra, syncsvc.FullSync)
-	run = s.run(t, s.entra, syncsvc.Export)
-	require.Equal(t, 3, run.Counts.Adds, run.Message)
+
+	// The bulk export to Entra ID is killed (SIGKILL) in the middle of a
+	// JSON batch, some of whose users Graph created without the process
+	// hearing of it, and run again: every user exactly once, found again
+	// by onPremisesImmutableId (hard match), nothing left pending.
+	export := func() *exec.Cmd {
+		cmd := exec.Command(harness.Binary(t), "sync", "run", s.entra.Name, "export")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "TESSERA_SECRET_KEY="+s.ad.SecretKey)
+		return cmd
+	}
+	cmd := export()
+	require.NoError(t, cmd.Start())
+	select {
+	case <-hold:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the export never reached its 25th user")
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	close(killed)
+	out, err := export().CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var pending, failed int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE export_op IS NOT NULL), count(*) FILTER (WHERE export_error <> '')
+		FROM cs_objects WHERE system_id = $1`, s.entra.ID).Scan(&pending, &failed))
+	require.Zero(t, pending, "nothing left to export: %s", out)
+	require.Zero(t, failed, "no duplicate UPN error left behind: %s", out)
 	s.run(t, s.entra, syncsvc.DeltaImport)
+	upns := map[string]int{}
+	require.NoError(t, s.open(t).FullImport(ctx, func(o syncsvc.ImportedObject) error {
+		if o.Class == syncsvc.ObjectUser {
+			upns[strings.ToLower(o.Attributes["userPrincipalName"][0])]++
+		}
+		return nil
+	}))
+	require.Len(t, upns, people, "every user reached Entra ID")
+	for upn, n := range upns {
+		require.Equal(t, 1, n, "%s exists %d times", upn, n)
+	}
 
 	reader := dc.Dial(t)
 	res, err := reader.Search(ldap.NewSearchRequest(s.ad.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(&(objectClass=user)(employeeID=E*))", []string{"sAMAccountName", "objectGUID"}, nil))
 	require.NoError(t, err)
-	require.Len(t, res.Entries, 3)
+	require.Len(t, res.Entries, people)
 	conn := s.open(t)
 	for _, e := range res.Entries {
 		guid, err := ad.GUIDString(e.GetRawAttributeValue("objectGUID"))
@@ -160,7 +213,7 @@ func TestEntraAnchoredInAD(t *testing.T) {
 	s.run(t, s.entra, syncsvc.DeltaImport)
 	var left int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL", s.entra.ID).Scan(&left))
-	require.Equal(t, 2, left, "the full import that answered the expired token saw the deletion")
+	require.Equal(t, people-1, left, "the full import that answered the expired token saw the deletion")
 }
 
 // debugRequest says what became of a request, for a failure message.

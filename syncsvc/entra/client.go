@@ -8,6 +8,8 @@ package entra
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,12 +105,32 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
 	// The token is fetched once and reused until shortly before it
-	// expires (oauth2.ReuseTokenSource inside Client).
+	// expires, by every client of the same app, tenant and secret in this
+	// process (the engine opens a connector per run).
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-	authed := cc.Client(tokenCtx)
-	authed.Timeout = hc.Timeout
 	key := strings.ToLower(cfg.Authority + "|" + cfg.TenantID + "|" + cfg.ClientID)
+	secret := sha256.Sum256([]byte(cfg.ClientSecret))
+	ts := sharedTokenSource(key+"|"+hex.EncodeToString(secret[:]), func() oauth2.TokenSource { return cc.TokenSource(tokenCtx) })
+	authed := oauth2.NewClient(tokenCtx, ts)
+	authed.Timeout = hc.Timeout
 	return &Client{cfg: cfg, http: authed, base: base, gov: sharedGovernor(key, cfg.WriteBudget, cfg.WriteWindow)}, nil
+}
+
+// tokenSources are shared by the clients of one app, tenant and secret.
+var (
+	tokenSourcesMu sync.Mutex
+	tokenSources   = map[string]oauth2.TokenSource{}
+)
+
+func sharedTokenSource(key string, make func() oauth2.TokenSource) oauth2.TokenSource {
+	tokenSourcesMu.Lock()
+	defer tokenSourcesMu.Unlock()
+	ts := tokenSources[key]
+	if ts == nil {
+		ts = make()
+		tokenSources[key] = ts
+	}
+	return ts
 }
 
 // Governor returns the write governor the client shares.

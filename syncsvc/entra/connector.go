@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tessera-idm/tessera/syncsvc"
 )
@@ -54,6 +56,10 @@ type Config struct {
 	// other falls back to InitialDomain. Empty: read from the tenant.
 	VerifiedDomains []string
 	InitialDomain   string
+	// DomainsMaxAge lets Open take the tenant's domains as another
+	// connector of the same tenant read them, up to this long ago (the
+	// engine opens a connector per run); zero reads them now.
+	DomainsMaxAge time.Duration
 	// SoftMatch lets an add take an existing cloud user with the same UPN
 	// and no immutable ID (Entra Connect's soft match, which security
 	// guidance says to block: off by default).
@@ -82,7 +88,7 @@ func Open(ctx context.Context, cfg Config) (*Connector, error) {
 	}
 	conn := &Connector{cfg: cfg, c: c, ids: map[string]string{}, dns: map[string]string{}}
 	if cfg.InitialDomain == "" || len(cfg.VerifiedDomains) == 0 {
-		initial, verified, err := conn.Domains(ctx)
+		initial, verified, err := conn.cachedDomains(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -98,6 +104,38 @@ func Open(ctx context.Context, cfg Config) (*Connector, error) {
 
 // Client returns the connector's Graph client.
 func (c *Connector) Client() *Client { return c.c }
+
+// domainsRead are tenants' domains as connectors read them, by tenant.
+var (
+	domainsMu   sync.Mutex
+	domainsRead = map[string]tenantDomains{}
+)
+
+type tenantDomains struct {
+	initial  string
+	verified []string
+	at       time.Time
+}
+
+// cachedDomains reads the tenant's domains, or takes them as read less
+// than DomainsMaxAge ago.
+func (c *Connector) cachedDomains(ctx context.Context) (string, []string, error) {
+	key := strings.ToLower(c.c.cfg.GraphURL + "|" + c.c.cfg.TenantID)
+	domainsMu.Lock()
+	d, ok := domainsRead[key]
+	domainsMu.Unlock()
+	if ok && time.Since(d.at) < c.cfg.DomainsMaxAge {
+		return d.initial, slices.Clone(d.verified), nil
+	}
+	initial, verified, err := c.Domains(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	domainsMu.Lock()
+	domainsRead[key] = tenantDomains{initial, slices.Clone(verified), time.Now()}
+	domainsMu.Unlock()
+	return initial, verified, nil
+}
 
 // Domains reads the tenant's initial domain and its verified domains.
 func (c *Connector) Domains(ctx context.Context) (initial string, verified []string, err error) {

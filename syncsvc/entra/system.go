@@ -3,6 +3,7 @@ package entra
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/syncsvc"
@@ -18,8 +19,13 @@ func ConfigOf(sys portal.ConnectedSystem, secret string) Config {
 			ClientSecret: secret, WriteBudget: budget, WriteWindow: DefaultWriteWindow},
 		VerifiedDomains: e.VerifiedDomains,
 		SoftMatch:       e.SoftMatch,
+		DomainsMaxAge:   domainsMaxAge,
 	}
 }
+
+// domainsMaxAge is how long the engine's connectors take a tenant's
+// domains as read: a domain verified meanwhile is used from then on.
+const domainsMaxAge = 5 * time.Minute
 
 // OpenSystem connects to an Entra ID connected system.
 func OpenSystem(ctx context.Context, sys portal.ConnectedSystem, secret string) (*Connector, error) {
@@ -68,7 +74,7 @@ func (t *Tester) TestConnection(ctx context.Context, sys portal.ConnectedSystem)
 	}
 	cfg := ConfigOf(sys, secret)
 	cfg.Client.MaxAttempts = 2
-	cfg.VerifiedDomains = nil // read them, to compare
+	cfg.VerifiedDomains, cfg.DomainsMaxAge = nil, 0 // read them now, to compare
 	c, err := Open(ctx, cfg)
 	if err != nil {
 		return err
