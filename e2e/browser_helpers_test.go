@@ -173,12 +173,24 @@ func (b *browser) path() string {
 func testID(id string) string { return fmt.Sprintf("[data-testid=%q]", id) }
 
 // text returns the trimmed text of the first element with data-testid id,
-// waiting for it to appear.
+// waiting for it to appear. It finds and reads the element in one
+// evaluation: a page that htmx updates may replace the element between
+// a lookup and a read (chromedp.Text then fails with "No node with given
+// id found").
 func (b *browser) text(id string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(testID(id))))
-	require.NoError(b.t, err, "text of %s", id)
-	return strings.TrimSpace(s)
+	const absent = "\x00absent"
+	js := fmt.Sprintf(`(e => e ? e.innerText : %s)(document.querySelector(%s))`, jsString(absent), jsString(testID(id)))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+		require.NoError(b.t, err, "text of %s", id)
+		if s != absent {
+			return strings.TrimSpace(s)
+		}
+		require.True(b.t, time.Now().Before(deadline), "no element %s appeared", testID(id))
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // eval evaluates a JavaScript expression in the page into T.

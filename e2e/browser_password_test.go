@@ -23,7 +23,7 @@ func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
 	mateo, siobhan := w.people["mateo"], w.people["siobhan"]
 	const chosen = "Quiet harbour lamp 17 fjord"
 
-	h := newBrowser(t, w.srv)
+	h := newBrowserFor(t, w.srv, passwordTabTime)
 	require.EqualValues(t, 200, h.signIn(siobhan.Account, demo.DemoPassword))
 	require.EqualValues(t, 200, h.open("/people/"+mateo.ID))
 	require.EqualValues(t, 200, h.click(testID("account-panel")))
@@ -37,7 +37,7 @@ func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
 	require.EqualValues(t, 200, h.open("/people/"+mateo.ID+"/account"))
 	require.False(t, h.has(testID("account-secret")), "the code is shown once")
 
-	c := newBrowser(t, w.srv)
+	c := newBrowserFor(t, w.srv, passwordTabTime)
 	require.EqualValues(t, 200, c.open("/signin"))
 	require.EqualValues(t, 200, c.click(testID("forgot-password")))
 	c.do(chromedp.SendKeys(chromedp.ID("account"), mateo.UPN))
@@ -63,7 +63,7 @@ func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
 	require.Equal(t, "/", c.path())
 
 	// The recovery code worked once.
-	r := newBrowser(t, w.srv)
+	r := newBrowserFor(t, w.srv, passwordTabTime)
 	require.EqualValues(t, 200, r.open("/password/reset"))
 	r.do(chromedp.SendKeys(chromedp.ID("account"), mateo.Account))
 	require.EqualValues(t, 200, r.click(`[data-testid=reset-start] button`))
@@ -88,7 +88,7 @@ func TestBrowserPasswordReset(t *testing.T) {
 
 	// Staff second factor: the password alone reaches only the second
 	// step, which sends her to register an authenticator first.
-	a := newBrowser(t, w.srv)
+	a := newBrowserFor(t, w.srv, passwordTabTime)
 	require.EqualValues(t, 200, a.signIn(ada.Account, demo.DemoPassword))
 	require.True(t, a.has(testID("second-factor-enrol")), "no authenticator yet: register one")
 	require.EqualValues(t, 200, a.open("/admin/passwords"))
@@ -119,7 +119,7 @@ func TestBrowserPasswordReset(t *testing.T) {
 	require.EqualValues(t, 200, a.click(`[data-testid=password-settings] button[type=submit]`))
 	require.True(t, a.has(testID("settings-saved")))
 
-	z := newBrowser(t, w.srv)
+	z := newBrowserFor(t, w.srv, passwordTabTime)
 	require.EqualValues(t, 200, z.signIn(zoe.Account, demo.DemoPassword))
 	require.EqualValues(t, 200, z.open("/settings/security"))
 	z.do(chromedp.SendKeys(chromedp.ID("alt-email"), alternate))
@@ -161,3 +161,8 @@ func TestBrowserPasswordReset(t *testing.T) {
 	require.EqualValues(t, 200, z.signIn(zoe.Account, chosen))
 	require.Equal(t, "/", z.path())
 }
+
+// passwordTabTime is how long a tab of the password journeys lives: each
+// registers methods, then resets against Samba, which a machine busy with
+// other tests can take longer than harness.TabTimeout over.
+const passwordTabTime = 4 * time.Minute
