@@ -19,6 +19,10 @@ import (
 // importBatch is how many imported objects are written per round trip.
 const importBatch = 500
 
+// analyzeAfter is how many objects an import writes before the
+// connector space's statistics are refreshed.
+const analyzeAfter = 5000
+
 // importRun is a full import (paged search) or a delta import (DirSync)
 // into the connector space. conn may be nil: the run opens its own.
 func (e *Engine) importRun(ctx context.Context, sys *portal.ConnectedSystem, full bool, rec *runRecord) error {
@@ -45,10 +49,12 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		return fmt.Errorf("syncsvc: watermark: %w", err)
 	}
 	var batch []ImportedObject
+	written := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
+		written += len(batch)
 		err := e.writeImported(ctx, sys, batch, full, rec, conn)
 		rec.progress(ctx, len(batch))
 		batch = batch[:0]
@@ -98,6 +104,15 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 	e.setReachable(ctx, sys.ID, unreachable(err))
 	if err != nil {
 		return err
+	}
+	if written >= analyzeAfter {
+		// The sync that follows plans its statements by the statistics of
+		// the connector space: planned for the few objects it had before
+		// (a first HR file of 100,000 rows), resolving the references
+		// scans the whole system once for each.
+		if _, err := e.Pool.Exec(ctx, "ANALYZE cs_objects"); err != nil {
+			return fmt.Errorf("syncsvc: statistics of the connector space: %w", err)
+		}
 	}
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
 		if full {
@@ -168,7 +183,12 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 			byAnchor[o.Anchor] = o
 		}
 		b := &pgx.Batch{}
-		var gone []int64
+		var gone, unchanged []int64
+		var adds struct{ anchors, dns, attrs, classes, changed, accounts []string }
+		var upd struct {
+			ids                 []int64
+			dns, attrs, changed []string
+		}
 		for _, o := range objs {
 			cur := byAnchor[o.Anchor]
 			if o.Deleted {
@@ -194,21 +214,14 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 			}
 			attrs := foldAttrs(o.Attributes)
 			if cur == nil {
-				class := o.Class
-				data, _ := json.Marshal(attrs)
-				// An object Tessera created and lost track of (a crash
-				// between the add and its record) is adopted: at its DN,
-				// with the account name Tessera gave it, and nothing else.
-				b.Queue(`WITH adopted AS (UPDATE cs_objects SET anchor = $2, attributes = $4, seen_run = $6, imported_at = now(),
-						pending_import = true, changed_attrs = $7
-					WHERE id = (SELECT id FROM cs_objects WHERE system_id = $1 AND anchor IS NULL AND lower(dn) = lower($3)
-						AND EXISTS (SELECT 1 FROM json_array_elements(export_changes) c
-							WHERE lower(c->>'Name') = 'samaccountname' AND lower(c->'Values'->>0) = lower($8))
-						LIMIT 1)
-					RETURNING id)
-					INSERT INTO cs_objects (system_id, anchor, dn, class, attributes, seen_run, imported_at, pending_import, changed_attrs)
-					SELECT $1, $2, $3, $5, $4, $6, now(), true, $7 WHERE NOT EXISTS (SELECT 1 FROM adopted)`,
-					systemID, o.Anchor, o.DN, data, string(class), nullRun(rec.id), changedAttrs(nil, attrs), firstValue(attrs, "samaccountname"))
+				data, err := json.Marshal(attrs)
+				if err != nil {
+					return err
+				}
+				changed, _ := json.Marshal(changedAttrs(nil, attrs))
+				adds.anchors, adds.dns, adds.attrs = append(adds.anchors, o.Anchor), append(adds.dns, o.DN), append(adds.attrs, string(data))
+				adds.classes, adds.changed = append(adds.classes, string(o.Class)), append(adds.changed, string(changed))
+				adds.accounts = append(adds.accounts, firstValue(attrs, "samaccountname"))
 				rec.count("add", o.DN, "")
 				continue
 			}
@@ -239,13 +252,16 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 			if kind == "rename" || kind == "move" {
 				queueMemberRename(b, systemID, cur.DN, o.DN)
 			}
-			data, _ := json.Marshal(merged)
 			if kind == "unchanged" {
-				b.Queue("UPDATE cs_objects SET seen_run = $2, imported_at = now() WHERE id = $1", cur.ID, nullRun(rec.id))
+				unchanged = append(unchanged, cur.ID)
 			} else {
-				b.Queue(`UPDATE cs_objects SET dn = $2, attributes = $3, seen_run = $4, imported_at = now(), pending_import = true,
-						changed_attrs = ARRAY(SELECT DISTINCT unnest(changed_attrs || $5::text[]))
-					WHERE id = $1`, cur.ID, o.DN, data, nullRun(rec.id), changedAttrs(cur.Attrs, merged))
+				data, err := json.Marshal(merged)
+				if err != nil {
+					return err
+				}
+				changed, _ := json.Marshal(changedAttrs(cur.Attrs, merged))
+				upd.ids, upd.dns = append(upd.ids, cur.ID), append(upd.dns, o.DN)
+				upd.attrs, upd.changed = append(upd.attrs, string(data)), append(upd.changed, string(changed))
 			}
 			rec.count(kind, o.DN, "")
 		}
@@ -253,7 +269,42 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 		if err := e.Requests.ExportsDroppedTx(ctx, tx, sys.Name, gone, portal.KindExportSkipped); err != nil {
 			return err
 		}
-		return tx.SendBatch(ctx, b).Close()
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		// The objects seen as they were, those changed, and the new ones:
+		// a statement each for the whole batch.
+		if _, err := tx.Exec(ctx, "UPDATE cs_objects SET seen_run = $2, imported_at = now() WHERE id = ANY($1)",
+			unchanged, nullRun(rec.id)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE cs_objects c SET dn = u.dn, attributes = u.attrs, seen_run = $5, imported_at = now(),
+				pending_import = true, changed_attrs = ARRAY(SELECT DISTINCT unnest(c.changed_attrs ||
+					ARRAY(SELECT jsonb_array_elements_text(u.changed))))
+			FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::jsonb[]) AS u(id, dn, attrs, changed) WHERE c.id = u.id`,
+			upd.ids, upd.dns, upd.attrs, upd.changed, nullRun(rec.id)); err != nil {
+			return err
+		}
+		if len(adds.anchors) == 0 {
+			return nil
+		}
+		// An object Tessera created and lost track of (a crash between the
+		// add and its record) is adopted: at its DN, with the account name
+		// Tessera gave it, and nothing else.
+		_, err = tx.Exec(ctx, `WITH v AS (SELECT * FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::text[], $6::jsonb[], $7::text[])
+				WITH ORDINALITY AS v(anchor, dn, attrs, class, changed, account, n)),
+			adopted AS (UPDATE cs_objects c SET anchor = v.anchor, attributes = v.attrs, seen_run = $8, imported_at = now(),
+					pending_import = true, changed_attrs = ARRAY(SELECT jsonb_array_elements_text(v.changed))
+				FROM v WHERE c.id = (SELECT id FROM cs_objects WHERE system_id = $1 AND anchor IS NULL AND lower(dn) = lower(v.dn)
+					AND EXISTS (SELECT 1 FROM json_array_elements(export_changes) x
+						WHERE lower(x->>'Name') = 'samaccountname' AND lower(x->'Values'->>0) = lower(v.account))
+					LIMIT 1)
+				RETURNING v.n)
+			INSERT INTO cs_objects (system_id, anchor, dn, class, attributes, seen_run, imported_at, pending_import, changed_attrs)
+			SELECT $1, v.anchor, v.dn, v.class, v.attrs, $8, now(), true, ARRAY(SELECT jsonb_array_elements_text(v.changed))
+			FROM v WHERE v.n NOT IN (SELECT n FROM adopted) ORDER BY v.n`,
+			systemID, adds.anchors, adds.dns, adds.attrs, adds.classes, adds.changed, adds.accounts, nullRun(rec.id))
+		return err
 	})
 }
 

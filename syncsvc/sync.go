@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -680,8 +682,139 @@ func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 }
 
 // writeProjections creates the projected people and joins them, and
-// returns their IDs.
+// returns their IDs. People with the same attributes set are inserted by
+// one statement, which leaves out those whose account name or employee
+// ID another person has; only when such a statement fails otherwise are
+// its people created one by one, each in a savepoint, so that the one
+// that cannot be created is reported and the others still are.
 func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, list []projection) ([]string, error) {
+	type group struct {
+		cols []*portal.Attribute
+		list []projection
+	}
+	groups := map[string]*group{}
+	var keys []string
+	for _, pr := range list {
+		var cols []*portal.Attribute
+		for _, attr := range slices.Sorted(maps.Keys(pr.values)) {
+			a, ok := portal.CoreSchema().Lookup(attr)
+			if !ok || !a.Core() || a.Name == "accountName" || pr.values[attr] == "" && !a.Required {
+				continue
+			}
+			cols = append(cols, a)
+		}
+		key := ""
+		for _, a := range cols {
+			key += a.Name + "\x00"
+		}
+		if groups[key] == nil {
+			groups[key] = &group{cols: cols}
+			keys = append(keys, key)
+		}
+		groups[key].list = append(groups[key].list, pr)
+	}
+	var created, auditIDs, auditDetails []string
+	var joinIDs []int64
+	var joinPeople []string
+	var refusedIDs []int64
+	var refusedWhy []string
+	for _, key := range keys {
+		g := groups[key]
+		// Only the table's column names reach the SQL text.
+		cols, casts, args := []string{"account_name"}, []string{"$1::text[]"}, []any{nil}
+		accounts := make([]string, len(g.list))
+		for i, pr := range g.list {
+			accounts[i] = pr.account
+		}
+		args[0] = accounts
+		for _, a := range g.cols {
+			values := make([]*string, len(g.list))
+			for i, pr := range g.list {
+				if v, ok := columnValue(a, pr.values[a.Name]).(string); ok {
+					values[i] = &v
+				} else if b, ok := columnValue(a, pr.values[a.Name]).(bool); ok {
+					t := strconv.FormatBool(b)
+					values[i] = &t
+				}
+			}
+			args = append(args, values)
+			cast := fmt.Sprintf("$%d::text[]", len(args))
+			cols, casts = append(cols, pgx.Identifier{a.Column}.Sanitize()), append(casts, cast)
+		}
+		names, sel := make([]string, len(cols)), make([]string, len(cols))
+		for i := range cols {
+			names[i] = fmt.Sprintf("c%d", i)
+			sel[i] = names[i]
+			if i > 0 && g.cols[i-1].Type == portal.TypeBool {
+				sel[i] += "::boolean"
+			}
+		}
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := sp.Query(ctx, "INSERT INTO people ("+strings.Join(cols, ", ")+") SELECT "+strings.Join(sel, ", ")+
+			" FROM unnest("+strings.Join(casts, ", ")+") WITH ORDINALITY AS v("+strings.Join(names, ", ")+", n) ORDER BY n"+
+			" ON CONFLICT DO NOTHING RETURNING id::text, lower(account_name)", args...)
+		byAccount := map[string]string{}
+		if err == nil {
+			var id, account string
+			_, err = pgx.ForEachRow(rows, []any{&id, &account}, func() error {
+				byAccount[account] = id
+				return nil
+			})
+		}
+		if err != nil {
+			// A value the table refuses: each person on their own.
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return nil, fmt.Errorf("syncsvc: project people: %w (and rolling back: %w)", err, rerr)
+			}
+			one, err := projectOneByOne(ctx, tx, sys, g.list)
+			if err != nil {
+				return nil, err
+			}
+			created = append(created, one...)
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return nil, err
+		}
+		for _, pr := range g.list {
+			id, ok := byAccount[strings.ToLower(pr.account)]
+			if !ok {
+				refusedIDs = append(refusedIDs, pr.cs.ID)
+				refusedWhy = append(refusedWhy, fmt.Sprintf("cannot project it into the metaverse: another person has the account name %q "+
+					"or the employee ID %q already", pr.account, pr.values["employeeId"]))
+				continue
+			}
+			delete(byAccount, strings.ToLower(pr.account)) // a second row of the same name was left out
+			details, err := json.Marshal(map[string]any{"system": sys.Name, "dn": pr.cs.DN, "account_name": pr.account})
+			if err != nil {
+				return nil, err
+			}
+			created, joinIDs, joinPeople = append(created, id), append(joinIDs, pr.cs.ID), append(joinPeople, id)
+			auditIDs, auditDetails = append(auditIDs, id), append(auditDetails, string(details))
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cs_objects c SET join_error = r.why FROM unnest($1::bigint[], $2::text[]) AS r(id, why)
+		WHERE c.id = r.id`, refusedIDs, refusedWhy); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cs_objects c SET person_id = j.p, join_error = '' FROM unnest($1::bigint[], $2::uuid[]) AS j(id, p)
+		WHERE c.id = j.id`, joinIDs, joinPeople); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `SELECT audit_append(NULL, 'sync_projection', 'person', a.id, a.details::jsonb)
+		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS a(id, details, n) ORDER BY a.n`, auditIDs, auditDetails); err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// projectOneByOne creates projected people one by one, each in a
+// savepoint: one that cannot be created (an account name taken, a value
+// the table refuses) is reported, and the others still are.
+func projectOneByOne(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, list []projection) ([]string, error) {
 	var created []string
 	for _, pr := range list {
 		cols, args := []string{"account_name"}, []any{pr.account}
@@ -1347,56 +1480,130 @@ func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*Pend
 }
 
 // applyInbound writes inbound flows to people, records their source and
-// audits each person's change; it returns the people it changed.
+// audits each person's change; it returns the people it changed. It is
+// set-based, as a first import changes every person: one statement
+// records the sources, one updates the people who change the same
+// attributes (the "before" of each for the audit), and one audits them
+// all.
 func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, changes []inboundChange) ([]string, error) {
+	if len(changes) == 0 {
+		return nil, nil
+	}
 	byPerson := map[string]map[string]string{}
+	sources := map[string]map[string]int{}
 	var order []string
 	for _, c := range changes {
 		if byPerson[c.PersonID] == nil {
-			byPerson[c.PersonID] = map[string]string{}
+			byPerson[c.PersonID], sources[c.PersonID] = map[string]string{}, map[string]int{}
 			order = append(order, c.PersonID)
 		}
 		byPerson[c.PersonID][c.Attr] = c.Value
-		if _, err := tx.Exec(ctx, `INSERT INTO mv_attribute_sources (person_id, attribute, system_id, precedence)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, attribute) DO UPDATE SET system_id = $3, precedence = $4`,
-			c.PersonID, c.Attr, sys.ID, c.Precedence); err != nil {
-			return nil, err
+		sources[c.PersonID][c.Attr] = c.Precedence
+	}
+	var srcPeople, srcAttrs []string
+	var srcPrecs []int32
+	for _, pid := range order {
+		for attr, prec := range sources[pid] {
+			srcPeople, srcAttrs, srcPrecs = append(srcPeople, pid), append(srcAttrs, attr), append(srcPrecs, int32(prec))
 		}
 	}
+	if _, err := tx.Exec(ctx, `INSERT INTO mv_attribute_sources (person_id, attribute, system_id, precedence)
+		SELECT p, a, $4, n FROM unnest($1::uuid[], $2::text[], $3::int[]) AS s(p, a, n)
+		ON CONFLICT (person_id, attribute) DO UPDATE SET system_id = excluded.system_id, precedence = excluded.precedence`,
+		srcPeople, srcAttrs, srcPrecs, sys.ID); err != nil {
+		return nil, err
+	}
+	// People who change the same attributes share one UPDATE.
+	groups := map[string][]string{}
+	var keys []string
 	for _, pid := range order {
-		var sets, olds []string
-		args := []any{pid}
-		for attr, v := range byPerson[pid] {
+		attrs := slices.Sorted(maps.Keys(byPerson[pid]))
+		key := strings.Join(attrs, "\x00")
+		if groups[key] == nil {
+			keys = append(keys, key)
+		}
+		groups[key] = append(groups[key], pid)
+	}
+	auditPeople, auditDetails := make([]string, 0, len(order)), make([]string, 0, len(order))
+	for _, key := range keys {
+		people := groups[key]
+		attrs := strings.Split(key, "\x00")
+		args := []any{people}
+		var cols, sets, olds []string
+		for i, attr := range attrs {
 			a, ok := portal.CoreSchema().Lookup(attr)
-			if !ok || !a.InboundTarget() {
+			if !ok || !a.InboundTarget() || a.Type == portal.TypeReference {
 				return nil, fmt.Errorf("syncsvc: inbound flow to %q, which is not a person attribute it can set", attr)
 			}
-			args = append(args, columnValue(a, v))
-			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{a.Column}.Sanitize(), len(args)))
-			olds = append(olds, fmt.Sprintf("coalesce(o.%s::text, '') AS %s", pgx.Identifier{a.Column}.Sanitize(), pgx.Identifier{attr}.Sanitize()))
+			values := make([]string, len(people))
+			for k, pid := range people {
+				values[k] = byPerson[pid][attr]
+			}
+			args = append(args, values)
+			col, v := pgx.Identifier{a.Column}.Sanitize(), fmt.Sprintf("v%d", i)
+			cols = append(cols, fmt.Sprintf("$%d::text[]", i+2))
+			set := "v." + v
+			if a.Type == portal.TypeBool {
+				set += "::boolean"
+			}
+			// Only the table's column names reach the SQL text.
+			sets = append(sets, col+" = "+set)
+			olds = append(olds, "coalesce(o."+col+"::text, '')")
 		}
-		// The audit entry records each value before and after; the CTE
-		// locks the row first, so "before" is what this sync replaced.
-		rows, err := tx.Query(ctx, "WITH o AS (SELECT * FROM people WHERE id = $1 FOR UPDATE) UPDATE people SET "+
-			strings.Join(sets, ", ")+", updated_at = now() FROM o WHERE people.id = o.id RETURNING "+strings.Join(olds, ", "), args...)
+		names := make([]string, len(attrs))
+		for i := range attrs {
+			names[i] = fmt.Sprintf("v%d", i)
+		}
+		// The CTE locks the rows first, so "before" is what this sync
+		// replaced.
+		rows, err := tx.Query(ctx, `WITH v AS (SELECT * FROM unnest($1::uuid[], `+strings.Join(cols, ", ")+`) AS v(id, `+strings.Join(names, ", ")+`)),
+			o AS (SELECT p.* FROM people p JOIN v ON v.id = p.id FOR UPDATE OF p)
+			UPDATE people SET `+strings.Join(sets, ", ")+`, updated_at = now() FROM v, o WHERE people.id = v.id AND o.id = v.id
+			RETURNING people.id::text, ARRAY[`+strings.Join(olds, ", ")+`]`, args...)
 		if err != nil {
 			return nil, err
 		}
-		before, err := pgx.CollectExactlyOneRow(rows, pgx.RowToMap)
+		var pid string
+		var before []string
+		_, err = pgx.ForEachRow(rows, []any{&pid, &before}, func() error {
+			changed := make(map[string]portal.AttributeChange, len(attrs))
+			for i, attr := range attrs {
+				changed[attr] = portal.AttributeChange{Old: before[i], New: byPerson[pid][attr]}
+			}
+			details, err := json.Marshal(map[string]any{"system": sys.Name, "changes": changed})
+			auditPeople, auditDetails = append(auditPeople, pid), append(auditDetails, string(details))
+			return err
+		})
 		if err != nil {
-			return nil, err
-		}
-		changed := make(map[string]portal.AttributeChange, len(byPerson[pid]))
-		for attr, v := range byPerson[pid] {
-			old, _ := before[attr].(string)
-			changed[attr] = portal.AttributeChange{Old: old, New: v}
-		}
-		details := map[string]any{"system": sys.Name, "changes": changed}
-		if _, err := tx.Exec(ctx, "SELECT audit_append(NULL, 'sync_inbound', 'person', $1, $2)", pid, details); err != nil {
 			return nil, err
 		}
 	}
+	if _, err := tx.Exec(ctx, `SELECT audit_append(NULL, 'sync_inbound', 'person', a.id, a.details::jsonb)
+		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS a(id, details, n) ORDER BY a.n`, auditPeople, auditDetails); err != nil {
+		return nil, err
+	}
 	return order, nil
+}
+
+// matchValues runs sql, which numbers values from 1 (unnest WITH
+// ORDINALITY) and returns each number it matched with an ID, and returns
+// the IDs by index into values.
+func matchValues(ctx context.Context, q querier, sql string, values []string) (map[int]string, error) {
+	out := map[int]string{}
+	if len(values) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, sql, values)
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	var id string
+	_, err = pgx.ForEachRow(rows, []any{&n, &id}, func() error {
+		out[n-1] = id
+		return nil
+	})
+	return out, err
 }
 
 // deltaSyncRun syncs what imports changed since the last sync: the
@@ -1418,6 +1625,11 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 	if err != nil {
 		return err
 	}
+	// The people and groups the unjoined objects may join are found by one
+	// query for each join rule (and one for the groups), however many
+	// objects an import brought: a first import of 100,000 HR rows is
+	// 100,000 unjoined objects.
+	var unjoinedUsers, unjoinedGroups []*CSObject
 	for _, o := range objs {
 		ids = append(ids, o.ID)
 		switch {
@@ -1427,33 +1639,69 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 			sc.groups = append(sc.groups, o.GroupID)
 		case o.Class == ObjectUser && rs.users != nil:
 			project = project || rs.users.Projection
-			for i, j := range rs.users.JoinRules {
-				v := o.first(j.CS)
-				if v == "" {
-					continue
-				}
-				var pid string
-				col := pgx.Identifier{rs.users.joinAttrs[i].Column}.Sanitize()
-				err := e.Pool.QueryRow(ctx, `SELECT id FROM people WHERE lower(`+col+`) = lower($1) LIMIT 1`, v).Scan(&pid)
-				if err == nil {
-					sc.people = append(sc.people, pid)
-					break
-				}
-			}
+			unjoinedUsers = append(unjoinedUsers, o)
 		case o.Class == ObjectGroup:
-			var gid string
-			if err := e.Pool.QueryRow(ctx, `SELECT id FROM groups WHERE lower(name) = lower($1)`, o.first("sAMAccountName")).Scan(&gid); err == nil {
-				sc.groups = append(sc.groups, gid)
+			unjoinedGroups = append(unjoinedGroups, o)
+		}
+	}
+	if rs.users != nil {
+		for i, j := range rs.users.JoinRules {
+			var values []string
+			var left []*CSObject
+			for _, o := range unjoinedUsers {
+				if v := o.first(j.CS); v != "" {
+					values = append(values, v)
+					left = append(left, o)
+				}
 			}
+			col := pgx.Identifier{rs.users.joinAttrs[i].Column}.Sanitize()
+			found, err := matchValues(ctx, e.Pool, `SELECT DISTINCT ON (v.n) v.n, p.id::text FROM unnest($1::text[]) WITH ORDINALITY AS v(value, n)
+				JOIN people p ON lower(p.`+col+`) = lower(v.value) ORDER BY v.n`, values)
+			if err != nil {
+				return fmt.Errorf("syncsvc: join candidates: %w", err)
+			}
+			// An object a rule found is not looked for by the next rules.
+			unjoinedUsers = unjoinedUsers[:0]
+			for k, o := range left {
+				if pid, ok := found[k]; ok {
+					sc.people = append(sc.people, pid)
+				} else {
+					unjoinedUsers = append(unjoinedUsers, o)
+				}
+			}
+		}
+	}
+	if len(unjoinedGroups) > 0 {
+		names := make([]string, len(unjoinedGroups))
+		for i, o := range unjoinedGroups {
+			names[i] = o.first("sAMAccountName")
+		}
+		found, err := matchValues(ctx, e.Pool, `SELECT DISTINCT ON (v.n) v.n, g.id::text FROM unnest($1::text[]) WITH ORDINALITY AS v(value, n)
+			JOIN groups g ON lower(g.name) = lower(v.value) ORDER BY v.n`, names)
+		if err != nil {
+			return fmt.Errorf("syncsvc: join candidates: %w", err)
+		}
+		for _, gid := range found {
+			sc.groups = append(sc.groups, gid)
 		}
 	}
 	// People changed in the portal since the last delta sync started,
 	// with a margin: a change is stamped when its transaction begins, and
 	// one that began before that sync may have committed after it. Syncing
 	// a person twice changes nothing.
-	rows, err = e.Pool.Query(ctx, `SELECT id::text FROM people WHERE updated_at >= coalesce(
+	//
+	// A source Tessera never writes to (HR) gains nothing from syncing a
+	// person joined to it already when its rule takes everyone: nothing is
+	// exported to it, and its values flow in with its own changes (taken
+	// above). Of the people changed in the portal, it syncs those it may
+	// still join.
+	sql := `SELECT id::text FROM people WHERE updated_at >= coalesce(
 		(SELECT max(started_at) FROM sync_runs WHERE system_id = $1 AND profile IN ('delta_sync', 'full_sync') AND status <> 'failed'
-			AND id <> $2), '-infinity') - interval '5 minutes'`, sys.ID, rec.id)
+			AND id <> $2), '-infinity') - interval '5 minutes'`
+	if sys.Type == portal.SystemHR && rs.group == nil && (rs.users == nil || rs.users.Scope == "") {
+		sql += ` AND NOT EXISTS (SELECT 1 FROM cs_objects c WHERE c.system_id = $1 AND c.person_id = people.id)`
+	}
+	rows, err = e.Pool.Query(ctx, sql, sys.ID, rec.id)
 	if err != nil {
 		return err
 	}

@@ -162,6 +162,11 @@ func TestHRFileJoinersMoversLeaversReachAD(t *testing.T) {
 		{"E14", "Ezio", "Fourteen", "Seller", "Sales", "B1", "2024-02-31", ""},
 		{"", "No", "Body", "Seller", "Sales", "", "", ""},
 	}
+	// Eun is in the portal already, with an email the file has no column
+	// for: HR's first file joins her and leaves her email as it is.
+	_, err := f.pool.Exec(ctx, `INSERT INTO people (account_name, given_name, surname, display_name, employee_id, email)
+		VALUES ($1, 'Eun', 'Nine', 'Eun Nine', 'E9', 'eun@example.test')`, f.prefix+"e9")
+	require.NoError(t, err)
 	// UTF-8 with a byte order mark.
 	first := f.receive(t, []byte("\ufeff"+f.file(",", append(base, bad...)...)))
 	require.Equal(t, hr.StatusQueued, first.Status, first.Message)
@@ -183,6 +188,10 @@ func TestHRFileJoinersMoversLeaversReachAD(t *testing.T) {
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT m.employee_id FROM people p JOIN people m ON m.id = p.manager_id
 		WHERE p.employee_id = 'E2'`).Scan(&mgr))
 	require.Equal(t, "B1", mgr, "the org chart follows HR")
+	var email, manager9 string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT p.email, m.employee_id FROM people p JOIN people m ON m.id = p.manager_id
+		WHERE p.employee_id = 'E9'`).Scan(&email, &manager9))
+	require.Equal(t, []string{"eun@example.test", "B1"}, []string{email, manager9}, "joined, not projected; her email kept")
 
 	// The next file is Latin-1 with semicolons: E2 moves to IT, E3 is
 	// renamed and promoted, E4 is gone, E12 joins and manages E11.

@@ -197,8 +197,10 @@ func makePlan(in planInput) (*Plan, error) {
 		}
 		attrs := map[string]string{}
 		for f := range mapped {
-			// A bulk request leaves out what it does not change.
-			if _, ok := v[f]; ok || !in.partial {
+			// A bulk request leaves out what it does not change, and so
+			// does a file without the column: a file of names and titles
+			// leaves everyone's email as it is.
+			if _, ok := v[f]; ok {
 				attrs[strings.ToLower(f)] = v[f]
 			}
 		}
