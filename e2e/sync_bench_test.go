@@ -15,6 +15,7 @@ import (
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/entra"
 )
 
 // syncRules saves the default sync rules, provisioning under ou.
@@ -29,9 +30,10 @@ func syncRules(tb testing.TB, e *syncsvc.Engine, s *harness.ADSystem, baseDN str
 }
 
 // BenchmarkFullSync times a full sync of 100,000 people and 20,000 groups
-// (five members each) into an empty connector space: every object is
-// computed through the sync rules and its pending export (a provisioning
-// add) written; nothing is exported.
+// (five members each) into an empty connector space, with AD and Entra ID
+// both connected: every object is computed through each system's sync
+// rules and its pending export (a provisioning add) written; nothing is
+// exported. Each run counts the slower of the two systems.
 func BenchmarkFullSync(b *testing.B) {
 	ctx := context.Background()
 	pool := harness.Pool(b, harness.SeededDatabaseURL(b, benchPeople))
@@ -55,7 +57,16 @@ func BenchmarkFullSync(b *testing.B) {
 		'\x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d', 'DC=bench,DC=test') RETURNING id`).Scan(&systemID))
 	systems := postgres.NewConnectedSystems(db, nil)
 	e := &syncsvc.Engine{Pool: pool, Systems: systems, Requests: postgres.New(pool)}
-	for _, r := range []syncsvc.SyncRule{syncsvc.DefaultUserRule(systemID, "DC=bench,DC=test"), syncsvc.DefaultGroupRule(systemID, "DC=bench,DC=test")} {
+	// Entra ID is connected too, with its own rules and connector space:
+	// each system's full sync is measured, and the slower one counts.
+	var entraID string
+	require.NoError(b, pool.QueryRow(ctx, `INSERT INTO connected_systems (name, type, hosts, port, tls_mode, bind_user,
+		bind_password_sealed, base_dn, ous, entra) VALUES ('bench Entra', 'entra', '{login.microsoftonline.com,graph.microsoft.com}', 443,
+		'ldaps', '4d1c2b3a-0000-4000-8000-000000000002', '\x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d',
+		'4d1c2b3a-0000-4000-8000-000000000001', '{OU=Users,OU=Groups}', '{"tenant_id":"4d1c2b3a-0000-4000-8000-000000000001","client_id":"4d1c2b3a-0000-4000-8000-000000000002"}')
+		RETURNING id`).Scan(&entraID))
+	for _, r := range []syncsvc.SyncRule{syncsvc.DefaultUserRule(systemID, "DC=bench,DC=test"), syncsvc.DefaultGroupRule(systemID, "DC=bench,DC=test"),
+		entra.DefaultUserRule(entraID, "bench.test"), entra.DefaultGroupRule(entraID)} {
 		require.NoError(b, e.SaveSyncRule(ctx, admin, r))
 	}
 	// Warm the metaverse into the cache, as on a live system: one full
@@ -66,30 +77,38 @@ func BenchmarkFullSync(b *testing.B) {
 	var run *syncsvc.Run
 	var rates []float64
 	b.ResetTimer()
+	objects := people + groups
 	for range benchRuns {
-		b.StopTimer()
-		_, err := pool.Exec(ctx, "DELETE FROM cs_objects WHERE system_id = $1", systemID)
-		require.NoError(b, err)
-		for _, t := range []string{"cs_objects"} {
-			_, err = pool.Exec(ctx, "VACUUM ANALYZE "+t)
+		slower := 0.0
+		for _, id := range []string{systemID, entraID} {
+			b.StopTimer()
+			_, err := pool.Exec(ctx, "DELETE FROM cs_objects WHERE system_id = $1", id)
 			require.NoError(b, err)
+			_, err = pool.Exec(ctx, "VACUUM ANALYZE cs_objects")
+			require.NoError(b, err)
+			settle(b, pool)
+			b.StartTimer()
+			start := time.Now()
+			run, err = e.Run(ctx, id, syncsvc.FullSync, syncsvc.RunOptions{Trigger: "cli"})
+			d := time.Since(start)
+			b.StopTimer()
+			worst = max(worst, d)
+			require.NoError(b, err)
+			require.Equal(b, "succeeded", run.Status, run.Message)
+			require.Equal(b, objects, run.Counts.Adds, run.SystemName)
+			var pending int
+			require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM cs_objects WHERE system_id = $1 AND export_op IS NOT NULL", id).Scan(&pending))
+			require.Equal(b, objects, pending, run.SystemName)
+			rate := float64(run.Counts.Adds) / d.Seconds()
+			if slower == 0 || rate < slower {
+				slower = rate
+			}
+			b.Logf("full sync of %s: %.0f objects/s", run.SystemName, rate)
+			b.StartTimer()
 		}
-		settle(b, pool)
-		b.StartTimer()
-		start := time.Now()
-		run, err = e.Run(ctx, systemID, syncsvc.FullSync, syncsvc.RunOptions{Trigger: "cli"})
-		d := time.Since(start)
-		worst = max(worst, d)
-		require.NoError(b, err)
-		require.Equal(b, "succeeded", run.Status, run.Message)
-		rates = append(rates, float64(run.Counts.Adds)/d.Seconds())
+		rates = append(rates, slower)
 	}
 	b.StopTimer()
-	objects := people + groups
-	require.Equal(b, objects, run.Counts.Adds)
-	var pending int
-	require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM cs_objects WHERE system_id = $1 AND export_op IS NOT NULL", systemID).Scan(&pending))
-	require.Equal(b, objects, pending)
 	b.Logf("full sync: %d people and %d groups in %.2f s at worst", people, groups, worst.Seconds())
 	figure("full_sync_objects_per_s", rates, "objects/s", ">= 20000")
 }
