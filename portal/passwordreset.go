@@ -237,6 +237,9 @@ type PasswordStore interface {
 	HasLocalPassword(ctx context.Context, personID string) (bool, error)
 	// SetLocalPassword replaces the person's local password.
 	SetLocalPassword(ctx context.Context, personID, password string) error
+	// SetLocalPasswordHash replaces the person's local password by its
+	// hash, made by HashPassword.
+	SetLocalPasswordHash(ctx context.Context, personID, hash string) error
 	// EndSessions ends every session of the person.
 	EndSessions(ctx context.Context, personID string) error
 	// PersonNames returns the names a person's password may not be

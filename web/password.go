@@ -412,6 +412,10 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 		return f, true
 	}
 	password := in.Get("new_password")
+	// Hashed for the local password while the password is checked and
+	// set in the systems; thrown away when it is refused.
+	local := s.hashLocal(ctx, flow.PersonID, password)
+	defer local.wait()
 	var refused view.NewPasswordForm
 	if s.refuseNewPassword(ctx, flow.PersonID, password, in.Get("confirm_password"), &refused) {
 		f, ok := form()
@@ -422,7 +426,7 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(s.page(r, "Choose a new password", ""), f))
 		return
 	}
-	results, err := s.setEverywhere(ctx, flow.PersonID, password, portal.ResetOptions{Unlock: true})
+	results, err := s.setEverywhere(ctx, flow.PersonID, password, portal.ResetOptions{Unlock: true}, local)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -477,42 +481,56 @@ func (s *Server) refuseNewPassword(ctx context.Context, personID, password, conf
 	return false
 }
 
+// localHash is a person's new local password being hashed (argon2id,
+// the slowest step of a reset) while the rest of the reset goes on: the
+// checks, the directories' round trips, the systems' writes. Its goroutine
+// never outlives the request: every handler that starts one waits for it.
+type localHash struct {
+	done chan struct{}
+	has  bool // the person has a local password
+	hash string
+	err  error
+}
+
+// hashLocal starts hashing password for personID when they have a local
+// password.
+func (s *Server) hashLocal(ctx context.Context, personID, password string) *localHash {
+	l := &localHash{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		if l.has, l.err = s.Passwords.HasLocalPassword(ctx, personID); l.err == nil && l.has {
+			l.hash = portal.HashPassword(password)
+		}
+	}()
+	return l
+}
+
+// wait waits for the hash.
+func (l *localHash) wait() { <-l.done }
+
 // setEverywhere resets the password in every connected system where the
-// person has an account and, when they have one, their local password. The
-// local password's argon2id hash is computed while the systems work, so
-// that the person waits for the slowest of them, not for their sum.
-func (s *Server) setEverywhere(ctx context.Context, personID, password string, o portal.ResetOptions) ([]portal.SystemResult, error) {
-	var local *portal.SystemResult
-	var localErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { local, localErr = s.setLocal(ctx, personID, password) })
+// person has an account and, when they have one, their local password,
+// from local (hashLocal's, started as early as the caller could): the
+// person waits for the slowest of the hash and the systems, not for their
+// sum.
+func (s *Server) setEverywhere(ctx context.Context, personID, password string, o portal.ResetOptions, local *localHash) ([]portal.SystemResult, error) {
 	results, err := s.Accounts.ResetPassword(ctx, personID, password, o)
-	wg.Wait()
+	local.wait()
 	if err != nil {
 		return nil, err
 	}
-	if localErr != nil {
-		return nil, localErr
+	if local.err != nil {
+		return nil, local.err
 	}
-	if local != nil {
-		results = append(results, *local)
+	if !local.has {
+		return results, nil
 	}
-	return results, nil
-}
-
-// setLocal sets the person's local password when they have one, and
-// returns its outcome; nil when they have none.
-func (s *Server) setLocal(ctx context.Context, personID, password string) (*portal.SystemResult, error) {
-	has, err := s.Passwords.HasLocalPassword(ctx, personID)
-	if err != nil || !has {
-		return nil, err
-	}
-	if err := s.Passwords.SetLocalPassword(ctx, personID, password); err != nil {
+	res := portal.SystemResult{System: "Tessera sign-in"}
+	if err := s.Passwords.SetLocalPasswordHash(ctx, personID, local.hash); err != nil {
 		s.Logger.Error("local password not set", "person", personID, "error", err)
-		return &portal.SystemResult{System: "Tessera sign-in",
-			Err: portal.Errorf(portal.EINTERNAL, "Tessera sign-in: setting the password could not be done.")}, nil
+		res.Err = portal.Errorf(portal.EINTERNAL, "Tessera sign-in: setting the password could not be done.")
 	}
-	return &portal.SystemResult{System: "Tessera sign-in"}, nil
+	return append(results, res), nil
 }
 
 // outcomeLead says in one sentence what happened, and what did not.

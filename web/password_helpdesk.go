@@ -109,7 +109,8 @@ func (s *Server) handleAccountAction(w http.ResponseWriter, r *http.Request) {
 			// A temporary password from the generator: the helpdesk reads
 			// it out; it must be changed at the next sign-in.
 			temp := temporaryPassword()
-			results, err = s.setEverywhere(ctx, a.PersonID, temp, portal.ResetOptions{Unlock: true, MustChange: true})
+			results, err = s.setEverywhere(ctx, a.PersonID, temp, portal.ResetOptions{Unlock: true, MustChange: true},
+				s.hashLocal(ctx, a.PersonID, temp))
 			auditAction, a.Done = "helpdesk_password_reset", "Reset to a temporary password, to be changed at the next sign-in:"
 			if err == nil && len(portal.FailedSystems(results)) < len(results) {
 				a.Secret, a.SecretLabel = temp, "The temporary password"

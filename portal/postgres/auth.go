@@ -67,13 +67,7 @@ func (db *DB) SetPassword(ctx context.Context, personID, password string) error 
 	if !validID(personID) {
 		return portal.Errorf(portal.ENOTFOUND, "There is no such person.")
 	}
-	_, err := db.Pool.Exec(ctx, `INSERT INTO local_credentials (person_id, password_hash) VALUES ($1, $2)
-		ON CONFLICT (person_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = now()`,
-		personID, portal.HashPassword(password))
-	if err != nil {
-		return fmt.Errorf("postgres: set password: %w", err)
-	}
-	return nil
+	return db.SetLocalPasswordHash(ctx, personID, portal.HashPassword(password))
 }
 
 // matchColumns maps the attributes an external identity may be matched by

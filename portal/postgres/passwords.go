@@ -474,6 +474,22 @@ func (db *DB) SetLocalPassword(ctx context.Context, personID, password string) e
 	return db.SetPassword(ctx, personID, password)
 }
 
+// SetLocalPasswordHash replaces a local password by its argon2id hash.
+func (db *DB) SetLocalPasswordHash(ctx context.Context, personID, hash string) error {
+	if !validID(personID) {
+		return portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	if !strings.HasPrefix(hash, "$argon2id$") {
+		return fmt.Errorf("postgres: set password hash: not an argon2id hash")
+	}
+	_, err := db.Pool.Exec(ctx, `INSERT INTO local_credentials (person_id, password_hash) VALUES ($1, $2)
+		ON CONFLICT (person_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = now()`, personID, hash)
+	if err != nil {
+		return fmt.Errorf("postgres: set password hash: %w", err)
+	}
+	return nil
+}
+
 // EndSessions ends every session of the person.
 func (db *DB) EndSessions(ctx context.Context, personID string) error {
 	if _, err := db.Pool.Exec(ctx, `DELETE FROM sessions WHERE person_id = $1`, personID); err != nil {
