@@ -6,14 +6,19 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/portal/demo"
 	"github.com/tessera-idm/tessera/portal/postgres/localpg"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 // TestPasswordNeverStored runs self-service reset, its gates and their
@@ -152,6 +157,52 @@ func TestPasswordNeverStored(t *testing.T) {
 		status, _ := h.do(http.MethodPost, path, url.Values{"account": {zoe.Account}, "action": {"unlock"}, "reason": {"x"}})
 		require.Equal(t, http.StatusForbidden, status, "%s without a CSRF token", path)
 	}
+
+	// Expiry reminders: Ada's password settings object lets a password
+	// live 10 days, so hers expires within the 14 days the settings
+	// remind at; the River job (as its daily schedule runs it) mails her
+	// once, with a link to change it, and a second run does not again.
+	ada := w.people["ada"]
+	psoDN := "CN=pso-" + ada.Account + ",CN=Password Settings Container,CN=System," + w.dc.BaseDN
+	add := ldap.NewAddRequest(psoDN, nil)
+	add.Attribute("objectClass", []string{"msDS-PasswordSettings"})
+	add.Attribute("msDS-PasswordSettingsPrecedence", []string{"20"})
+	add.Attribute("msDS-PasswordReversibleEncryptionEnabled", []string{"FALSE"})
+	add.Attribute("msDS-PasswordHistoryLength", []string{"24"})
+	add.Attribute("msDS-PasswordComplexityEnabled", []string{"TRUE"})
+	add.Attribute("msDS-MinimumPasswordLength", []string{"7"})
+	add.Attribute("msDS-MinimumPasswordAge", []string{"0"})
+	add.Attribute("msDS-MaximumPasswordAge", []string{"-8640000000000"}) // 10 days
+	add.Attribute("msDS-LockoutThreshold", []string{"0"})
+	add.Attribute("msDS-LockoutObservationWindow", []string{"-18000000000"})
+	add.Attribute("msDS-LockoutDuration", []string{"-18000000000"})
+	add.Attribute("msDS-PSOAppliesTo", []string{ada.DN})
+	admin := w.dc.Dial(t)
+	require.NoError(t, admin.Add(add))
+	t.Cleanup(func() { admin.Del(ldap.NewDelRequest(psoDN, nil)) })
+	jobs, err := river.NewClient(riverpgxv5.New(w.pool), &river.Config{})
+	require.NoError(t, err)
+	runReminders := func() {
+		t.Helper()
+		res, err := jobs.Insert(ctx, workflow.PasswordExpiryArgs{}, nil)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			var state string
+			return w.pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, res.Job.ID).Scan(&state) == nil && state == "completed"
+		}, 2*time.Minute, 100*time.Millisecond, "the reminder job completes")
+	}
+	runReminders()
+	reminder := w.sink.WaitFor(t, ada.Email, "Your password expires", 15*time.Second)
+	require.Contains(t, reminder.Text, "/password/change")
+	require.Contains(t, reminder.Text, w.sys.System.Name)
+	runReminders()
+	reminders := 0
+	for _, m := range w.sink.Messages() {
+		if strings.Contains(m.Subject, "Your password expires") && slices.ContainsFunc(m.Rcpt, foldEq(ada.Email)) {
+			reminders++
+		}
+	}
+	require.Equal(t, 1, reminders, "reminded once per expiry")
 
 	// Nothing holds a password: not the database (River's jobs included),
 	// not the server's log.
