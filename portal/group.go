@@ -25,11 +25,11 @@ const (
 func (j JoinPolicy) Label() string {
 	switch j {
 	case JoinOpen:
-		return "Open: anyone can join"
+		return Mark("Open: anyone can join")
 	case JoinOwnerApproval:
-		return "Owner approval: an owner approves each join request"
+		return Mark("Owner approval: an owner approves each join request")
 	case JoinClosed:
-		return "Closed: owners add members"
+		return Mark("Closed: owners add members")
 	}
 	return string(j)
 }

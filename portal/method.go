@@ -57,13 +57,13 @@ const (
 func (k MethodKind) Label() string {
 	switch k {
 	case MethodEmail:
-		return "Alternate email"
+		return Mark("Alternate email")
 	case MethodTOTP:
-		return "Authenticator app"
+		return Mark("Authenticator app")
 	case MethodPasskey:
-		return "Passkey"
+		return Mark("Passkey")
 	case MethodQuestions:
-		return "Security questions"
+		return Mark("Security questions")
 	}
 	return string(k)
 }

@@ -35,15 +35,15 @@ const (
 func (r Requestor) Label() string {
 	switch r {
 	case RequestorSelf:
-		return "The person themselves"
+		return Mark("The person themselves")
 	case RequestorManager:
-		return "The person's manager"
+		return Mark("The person's manager")
 	case RequestorOwners:
-		return "The group's owners"
+		return Mark("The group's owners")
 	case RequestorAnyone:
-		return "Anyone"
+		return Mark("Anyone")
 	case RequestorSet:
-		return "The people of a set"
+		return Mark("The people of a set")
 	}
 	return string(r)
 }
@@ -52,15 +52,15 @@ func (r Requestor) Label() string {
 func (o Operation) Label() string {
 	switch o {
 	case OpAddMember:
-		return "Add a group member"
+		return Mark("Add a group member")
 	case OpRemoveMember:
-		return "Remove a group member"
+		return Mark("Remove a group member")
 	case OpAddOwner:
-		return "Add a group owner"
+		return Mark("Add a group owner")
 	case OpRemoveOwner:
-		return "Remove a group owner"
+		return Mark("Remove a group owner")
 	case OpUpdatePerson:
-		return "Change a person's attributes"
+		return Mark("Change a person's attributes")
 	}
 	return string(o)
 }
@@ -234,13 +234,13 @@ func ApproverSources() []ApproverSource {
 func (s ApproverSource) Label() string {
 	switch s {
 	case ApproversOwners:
-		return "The group's owners"
+		return Mark("The group's owners")
 	case ApproversManager:
-		return "The person's manager"
+		return Mark("The person's manager")
 	case ApproversNamed:
-		return "Named people"
+		return Mark("Named people")
 	case ApproversSet:
-		return "The people of a set"
+		return Mark("The people of a set")
 	}
 	return string(s)
 }

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -107,10 +106,10 @@ const (
 
 // ProgressStep is one step of a request's way: requested, approval,
 // applied, exported to each system, done. Detail is a sentence whose names
-// are isolated (Isolate).
+// are isolated (Isolate); both are written in the reader's language.
 type ProgressStep struct {
-	Label  string
-	Detail string
+	Label  Text
+	Detail Text
 	State  StepState
 }
 
@@ -127,11 +126,11 @@ func (d *RequestDetail) Progress() []ProgressStep {
 		}
 		return nil
 	}
-	steps := []ProgressStep{{Label: "Requested", State: StepDone, Detail: "by " + Isolate(r.RequesterName)}}
+	steps := []ProgressStep{{Label: Textf("Requested"), State: StepDone, Detail: Textf("by %s", Isolate(r.RequesterName))}}
 	approved := true
 	switch a := d.Approval; {
 	case a != nil:
-		s := ProgressStep{Label: fmt.Sprintf("Approval: %d of %d", a.Approved(), a.Needed)}
+		s := ProgressStep{Label: Textf("Approval: %d of %d", a.Approved(), a.Needed)}
 		switch a.Status {
 		case "approved":
 			s.State = StepDone
@@ -152,26 +151,26 @@ func (d *RequestDetail) Progress() []ProgressStep {
 			}
 			by = append(by, "waiting for "+strings.Join(w, ", "))
 		}
-		s.Detail = strings.Join(by, "; ")
+		s.Detail = Textf("%s", strings.Join(by, "; "))
 		steps = append(steps, s)
 	case r.Status == StatusAuthorizing:
-		steps = append(steps, ProgressStep{Label: "Approval", State: StepCurrent, Detail: "finding the approvers"})
+		steps = append(steps, ProgressStep{Label: Textf("Approval"), State: StepCurrent, Detail: Textf("finding the approvers")})
 		approved = false
 	case has(KindCommitted) != nil || r.Status == StatusCommitted:
-		steps = append(steps, ProgressStep{Label: "Approval", State: StepDone, Detail: "no approval needed"})
+		steps = append(steps, ProgressStep{Label: Textf("Approval"), State: StepDone, Detail: Textf("no approval needed")})
 	default:
 		approved = false
 	}
 	committed := has(KindCommitted)
 	switch {
 	case committed != nil:
-		steps = append(steps, ProgressStep{Label: "Applied", State: StepDone, Detail: "in Tessera"})
+		steps = append(steps, ProgressStep{Label: Textf("Applied"), State: StepDone, Detail: Textf("in Tessera")})
 	case r.Status == StatusFailed:
 		detail := ""
 		if e := has(KindFailed); e != nil {
 			detail = e.Detail
 		}
-		return append(steps, ProgressStep{Label: "Applied", State: StepFailed, Detail: detail})
+		return append(steps, ProgressStep{Label: Textf("Applied"), State: StepFailed, Detail: Textf("%s", detail)})
 	case r.Status.Final():
 		// Rejected, expired or canceled before anything was applied.
 		detail := ""
@@ -180,33 +179,33 @@ func (d *RequestDetail) Progress() []ProgressStep {
 				detail = e.Detail
 			}
 		}
-		return append(steps, ProgressStep{Label: r.Status.Label(), State: StepFailed, Detail: detail})
+		return append(steps, ProgressStep{Label: Textf(r.Status.Label()), State: StepFailed, Detail: Textf("%s", detail)})
 	case approved:
-		steps = append(steps, ProgressStep{Label: "Applied", State: StepCurrent})
+		steps = append(steps, ProgressStep{Label: Textf("Applied"), State: StepCurrent})
 	default:
-		steps = append(steps, ProgressStep{Label: "Applied", State: StepWaiting})
+		steps = append(steps, ProgressStep{Label: Textf("Applied"), State: StepWaiting})
 	}
 	exported := false
 	for _, e := range d.Events {
 		switch e.Kind {
 		case KindExported:
-			steps = append(steps, ProgressStep{Label: e.Detail, State: StepDone})
+			steps = append(steps, ProgressStep{Label: Textf("%s", e.Detail), State: StepDone})
 			exported = true
 		case KindExportFailed:
-			steps = append(steps, ProgressStep{Label: "Export failed", State: StepFailed, Detail: e.Detail})
+			steps = append(steps, ProgressStep{Label: Textf("Export failed"), State: StepFailed, Detail: Textf("%s", e.Detail)})
 			exported = true
 		case KindExportSkipped:
-			steps = append(steps, ProgressStep{Label: "Not exported", State: StepDone, Detail: e.Detail})
+			steps = append(steps, ProgressStep{Label: Textf("Not exported"), State: StepDone, Detail: Textf("%s", e.Detail)})
 			exported = true
 		}
 	}
 	for _, x := range d.Exports {
-		s := ProgressStep{Label: "Exporting to " + Isolate(x.System), State: StepCurrent, Detail: "waiting to be sent"}
+		s := ProgressStep{Label: Textf("Exporting to %s", Isolate(x.System)), State: StepCurrent, Detail: Textf("waiting to be sent")}
 		if x.Sent {
-			s.Detail = "sent; waiting for " + Isolate(x.System) + " to confirm"
+			s.Detail = Textf("sent; waiting for %s to confirm", Isolate(x.System))
 		}
 		if x.Error != "" {
-			s.State, s.Detail = StepFailed, "refused: "+x.Error
+			s.State, s.Detail = StepFailed, Textf("refused: %s", x.Error)
 		}
 		steps = append(steps, s)
 		exported = true
@@ -214,25 +213,25 @@ func (d *RequestDetail) Progress() []ProgressStep {
 	switch {
 	case exported:
 	case committed != nil && r.Status == StatusCommitted:
-		steps = append(steps, ProgressStep{Label: "Exporting to connected systems", State: StepCurrent})
+		steps = append(steps, ProgressStep{Label: Textf("Exporting to connected systems"), State: StepCurrent})
 	case committed != nil:
-		steps = append(steps, ProgressStep{Label: "No export needed", State: StepDone, Detail: "no connected system takes this change"})
+		steps = append(steps, ProgressStep{Label: Textf("No export needed"), State: StepDone, Detail: Textf("no connected system takes this change")})
 	default:
-		steps = append(steps, ProgressStep{Label: "Exported", State: StepWaiting})
+		steps = append(steps, ProgressStep{Label: Textf("Exported"), State: StepWaiting})
 	}
 	switch r.Status {
 	case StatusCompleted:
-		steps = append(steps, ProgressStep{Label: "Done", State: StepDone})
+		steps = append(steps, ProgressStep{Label: Textf("Done"), State: StepDone})
 	case StatusFailed:
-		steps = append(steps, ProgressStep{Label: "Failed", State: StepFailed})
+		steps = append(steps, ProgressStep{Label: Textf("Failed"), State: StepFailed})
 	case StatusSuperseded:
 		detail := ""
 		if e := has(KindSuperseded); e != nil {
 			detail = e.Detail
 		}
-		steps = append(steps, ProgressStep{Label: "Superseded", State: StepDone, Detail: detail})
+		steps = append(steps, ProgressStep{Label: Textf("Superseded"), State: StepDone, Detail: Textf("%s", detail)})
 	default:
-		steps = append(steps, ProgressStep{Label: "Done", State: StepWaiting})
+		steps = append(steps, ProgressStep{Label: Textf("Done"), State: StepWaiting})
 	}
 	return steps
 }

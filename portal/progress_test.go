@@ -35,7 +35,7 @@ func TestProgress(t *testing.T) {
 	line := func(d RequestDetail) string {
 		var out []string
 		for _, s := range d.Progress() {
-			out = append(out, string(s.State)+":"+s.Label)
+			out = append(out, string(s.State)+":"+s.Label.String())
 		}
 		return strings.Join(out, " → ")
 	}

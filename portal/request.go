@@ -43,21 +43,21 @@ const (
 func (s RequestStatus) Label() string {
 	switch s {
 	case StatusAuthorizing:
-		return "Waiting for approval"
+		return Mark("Waiting for approval")
 	case StatusDenied:
-		return "Rejected"
+		return Mark("Rejected")
 	case StatusExpired:
-		return "Expired"
+		return Mark("Expired")
 	case StatusCanceled:
-		return "Canceled"
+		return Mark("Canceled")
 	case StatusCommitted:
-		return "Approved, being applied"
+		return Mark("Approved, being applied")
 	case StatusCompleted:
-		return "Done"
+		return Mark("Done")
 	case StatusFailed:
-		return "Failed"
+		return Mark("Failed")
 	case StatusSuperseded:
-		return "Superseded by a later change"
+		return Mark("Superseded by a later change")
 	}
 	return string(s)
 }
@@ -245,11 +245,11 @@ func (f *ApprovalFilter) Filtered() bool {
 }
 
 // ApprovalDues are the due-date filters of My approvals, with their labels.
-var ApprovalDues = []Choice{{"overdue", "Overdue"}, {"3d", "Due within 3 days"}, {"week", "Due within a week"}, {"none", "No due date"}}
+var ApprovalDues = []Choice{{"overdue", Mark("Overdue")}, {"3d", Mark("Due within 3 days")}, {"week", Mark("Due within a week")}, {"none", Mark("No due date")}}
 
 // ApprovalSorts are the orders of My approvals, with their labels.
-var ApprovalSorts = []Choice{{"", "Asked, oldest first"}, {"newest", "Asked, newest first"}, {"due", "Due date"},
-	{"requester", "Requester"}, {"group", "Group"}}
+var ApprovalSorts = []Choice{{"", Mark("Asked, oldest first")}, {"newest", Mark("Asked, newest first")}, {"due", Mark("Due date")},
+	{"requester", Mark("Requester")}, {"group", Mark("Group")}}
 
 // Choice is one value a list filter offers, with its label.
 type Choice struct{ Value, Label string }

@@ -20,3 +20,9 @@ func (t Text) String() string { return fmt.Sprintf(t.format, t.args...) }
 
 // MessageFormat returns the format and arguments, for translation.
 func (t Text) MessageFormat() (string, []any) { return t.format, t.args }
+
+// Mark returns s as it is: it marks a literal that the domain or an adapter
+// returns for people to read (a status's label) as a key of portal/i18n's
+// catalogue, which finds it by this name; it is translated where it is
+// shown.
+func Mark(s string) string { return s }

@@ -35,15 +35,15 @@ var Profiles = []RunProfile{FullImport, DeltaImport, FullSync, DeltaSync, Export
 func (p RunProfile) Label() string {
 	switch p {
 	case FullImport:
-		return "Full import"
+		return portal.Mark("Full import")
 	case DeltaImport:
-		return "Delta import"
+		return portal.Mark("Delta import")
 	case FullSync:
-		return "Full sync"
+		return portal.Mark("Full sync")
 	case DeltaSync:
-		return "Delta sync"
+		return portal.Mark("Delta sync")
 	case Export:
-		return "Export"
+		return portal.Mark("Export")
 	}
 	return string(p)
 }

@@ -139,7 +139,7 @@ func formFailed(err error) bool {
 }
 
 func (a *adminPages) handleHome(w http.ResponseWriter, r *http.Request) {
-	render(w, r, view.AdminHome(a.page(r, "Administration", "admin")))
+	render(w, r, view.AdminHome(a.page(r, tr(r, "Administration"), "admin")))
 }
 
 // Policies.
@@ -150,7 +150,7 @@ func (a *adminPages) handlePolicies(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.PolicyList(a.page(r, "Policies", "admin-policies"), ps, adminNotice(r)))
+	render(w, r, view.PolicyList(a.page(r, tr(r, "Policies"), "admin-policies"), ps, adminNotice(r)))
 }
 
 func (a *adminPages) renderPolicy(w http.ResponseWriter, r *http.Request, status int, f view.PolicyForm) {
@@ -275,7 +275,7 @@ func (a *adminPages) handleWorkflows(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.WorkflowList(a.page(r, "Approval workflows", "admin-workflows"), ws, adminNotice(r)))
+	render(w, r, view.WorkflowList(a.page(r, tr(r, "Approval workflows"), "admin-workflows"), ws, adminNotice(r)))
 }
 
 func (a *adminPages) renderWorkflow(w http.ResponseWriter, r *http.Request, status int, f view.WorkflowForm) {
@@ -454,7 +454,7 @@ func (a *adminPages) handleCalendars(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.CalendarList(a.page(r, "Holiday calendars", "admin-calendars"), cs, adminNotice(r)))
+	render(w, r, view.CalendarList(a.page(r, tr(r, "Holiday calendars"), "admin-calendars"), cs, adminNotice(r)))
 }
 
 func (a *adminPages) renderCalendar(w http.ResponseWriter, r *http.Request, status int, f view.CalendarForm) {
@@ -603,7 +603,7 @@ func (a *adminPages) renderAudit(w http.ResponseWriter, r *http.Request, av view
 		a.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.AuditLog(a.page(r, "Audit log", "admin-audit"), av))
+	renderStatus(w, r, status, view.AuditLog(a.page(r, tr(r, "Audit log"), "admin-audit"), av))
 }
 
 func (a *adminPages) handleAudit(w http.ResponseWriter, r *http.Request) {

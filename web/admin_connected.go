@@ -62,7 +62,7 @@ func (a *adminPages) handleConnectedSystems(w http.ResponseWriter, r *http.Reque
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.ConnectedSystemList(a.page(r, "Connected systems", "admin-connected"), cs,
+	render(w, r, view.ConnectedSystemList(a.page(r, tr(r, "Connected systems"), "admin-connected"), cs,
 		!a.Systems.CanSealSecrets(), connectedNotices[input(r).Get("notice")]))
 }
 

@@ -59,7 +59,7 @@ func (a *adminPages) renderHRSources(w http.ResponseWriter, r *http.Request, sta
 		a.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.HRSourceList(a.page(r, "HR sources", "admin-hr"), list, f))
+	renderStatus(w, r, status, view.HRSourceList(a.page(r, tr(r, "HR sources"), "admin-hr"), list, f))
 }
 
 func (a *adminPages) handleCreateHRSource(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -44,7 +45,7 @@ func (a *adminPages) handleAdminRequests(w http.ResponseWriter, r *http.Request)
 		a.Error(w, r, err) // SearchRequests accepted it: cannot happen
 		return
 	}
-	render(w, r, view.AdminRequests(a.page(r, "Requests", "admin-requests"),
+	render(w, r, view.AdminRequests(a.page(r, tr(r, "Requests"), "admin-requests"),
 		view.AdminRequestsView{Requests: res, Filter: f, Policies: policies, Now: time.Now()}))
 }
 
@@ -57,7 +58,7 @@ func (a *adminPages) renderAdminRequest(w http.ResponseWriter, r *http.Request, 
 	}
 	rv := view.AdminRequestView{Request: view.RequestView{Detail: d, Now: time.Now(), Notice: requestNotices[input(r).Get("notice")]},
 		Error: errMsg, Reason: reason}
-	p := a.page(r, d.Request.Summary(), "admin-requests")
+	p := a.page(r, i18n.FromContext(r.Context()).Text(d.Request.SummaryText()), "admin-requests")
 	if isFragment(r) {
 		render(w, r, view.AdminRequestLive(p, rv))
 		return

@@ -61,7 +61,7 @@ func (a *adminPages) handleSets(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.SetList(a.page(r, "Sets", "admin-sets"), sets, adminNotice(r)))
+	render(w, r, view.SetList(a.page(r, tr(r, "Sets"), "admin-sets"), sets, adminNotice(r)))
 }
 
 // renderSet shows the set editor with f as typed, and with preview what
@@ -144,7 +144,7 @@ func (a *adminPages) handleAdminGroups(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.AdminGroups(a.page(r, "Dynamic groups", "admin-groups"), q, res, errMsg))
+	renderStatus(w, r, status, view.AdminGroups(a.page(r, tr(r, "Dynamic groups"), "admin-groups"), q, res, errMsg))
 }
 
 // findGroup reads the group of the URL, or renders the error page and

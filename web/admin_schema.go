@@ -28,7 +28,7 @@ func (a *adminPages) handleSchema(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.SchemaList(a.page(r, "Schema", "admin-schema"), schema, adminNotice(r)))
+	render(w, r, view.SchemaList(a.page(r, tr(r, "Schema"), "admin-schema"), schema, adminNotice(r)))
 }
 
 // renderAttribute shows the attribute editor with f as typed and, for an

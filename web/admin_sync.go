@@ -58,7 +58,7 @@ func (a *adminPages) syncRoutes(r chi.Router) {
 func (a *adminPages) requireSync(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.Sync == nil {
-			renderStatus(w, r, http.StatusServiceUnavailable, view.SyncNotConfigured(a.page(r, "Sync engine not configured", "admin-sync")))
+			renderStatus(w, r, http.StatusServiceUnavailable, view.SyncNotConfigured(a.page(r, tr(r, "Sync engine not configured"), "admin-sync")))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -93,7 +93,7 @@ func (a *adminPages) handleSyncOverview(w http.ResponseWriter, r *http.Request) 
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.SyncOverviewPage(a.page(r, "Sync", "admin-sync"), view.SyncOverview{Systems: statuses, Runs: runs}))
+	render(w, r, view.SyncOverviewPage(a.page(r, tr(r, "Sync"), "admin-sync"), view.SyncOverview{Systems: statuses, Runs: runs}))
 }
 
 func (a *adminPages) handleSyncStatus(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +121,7 @@ func (a *adminPages) renderSyncStatus(w http.ResponseWriter, r *http.Request, st
 		a.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.SyncStatus(a.page(r, "Sync of "+portal.Isolate(sys.Name), "admin-sync"), v))
+	renderStatus(w, r, status, view.SyncStatus(a.page(r, tr(r, "Sync of %s", portal.Isolate(sys.Name)), "admin-sync"), v))
 }
 
 // handleStartRun queues a run profile and shows the run's page, which
@@ -185,7 +185,7 @@ func (a *adminPages) handleSyncRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := a.page(r, run.Profile.Label()+" of "+portal.Isolate(run.SystemName), "admin-sync")
+	p := a.page(r, tr(r, "%s of %s", tr(r, run.Profile.Label()), portal.Isolate(run.SystemName)), "admin-sync")
 	if isFragment(r) {
 		render(w, r, view.RunDetail(p, v))
 		return
@@ -527,7 +527,7 @@ func (a *adminPages) handleConnectorSpace(w http.ResponseWriter, r *http.Request
 			return
 		}
 	}
-	renderStatus(w, r, status, view.ConnectorSpacePage(a.page(r, "Connector space of "+portal.Isolate(sys.Name), "admin-sync"), v))
+	renderStatus(w, r, status, view.ConnectorSpacePage(a.page(r, tr(r, "Connector space of %s", portal.Isolate(sys.Name)), "admin-sync"), v))
 }
 
 // Preview.
@@ -553,5 +553,5 @@ func (a *adminPages) handleSyncPreview(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	renderStatus(w, r, status, view.SyncPreviewPage(a.page(r, "Sync preview", "admin-sync-preview"), v))
+	renderStatus(w, r, status, view.SyncPreviewPage(a.page(r, tr(r, "Sync preview"), "admin-sync-preview"), v))
 }

@@ -65,7 +65,7 @@ func (s *Server) handleResetStartPage(w http.ResponseWriter, r *http.Request) {
 	if !s.passwordsReady(w, r) {
 		return
 	}
-	renderStatus(w, r, http.StatusOK, view.ResetStart(s.page(r, "Reset your password", ""), view.ResetStartForm{}))
+	renderStatus(w, r, http.StatusOK, view.ResetStart(s.page(r, tr(r, "Reset your password"), ""), view.ResetStartForm{}))
 }
 
 // handleResetStart begins a flow for the account typed, emails the code to
@@ -79,7 +79,7 @@ func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 	account := input(r).Get("account")
 	st, err := s.Passwords.StartReset(r.Context(), account, s.clientAddr(r))
 	if portal.ErrorCode(err) == portal.EINVALID {
-		renderStatus(w, r, http.StatusBadRequest, view.ResetStart(s.page(r, "Reset your password", ""),
+		renderStatus(w, r, http.StatusBadRequest, view.ResetStart(s.page(r, tr(r, "Reset your password"), ""),
 			view.ResetStartForm{Error: errText(r, err)}))
 		return
 	} else if err != nil {
@@ -128,7 +128,7 @@ func (s *Server) resetFailed(w http.ResponseWriter, r *http.Request, err error) 
 		if portal.ErrorCode(err) == portal.ETOOMANYREQUEST {
 			status = http.StatusTooManyRequests
 		}
-		renderStatus(w, r, status, view.ResetStart(s.page(r, "Reset your password", ""),
+		renderStatus(w, r, status, view.ResetStart(s.page(r, tr(r, "Reset your password"), ""),
 			view.ResetStartForm{Error: errText(r, err)}))
 	default:
 		s.Error(w, r, err)
@@ -174,7 +174,7 @@ func (s *Server) renderVerify(w http.ResponseWriter, r *http.Request, status int
 		s.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.ResetVerify(s.page(r, "Reset your password", ""), form))
+	renderStatus(w, r, status, view.ResetVerify(s.page(r, tr(r, "Reset your password"), ""), form))
 }
 
 // handleResetVerify checks a code: the emailed one, a recovery code, or an
@@ -321,7 +321,7 @@ func (s *Server) handleResetNewPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Name, f.UnlockOnly = flow.Name, settings.UnlockOnly
-	renderStatus(w, r, http.StatusOK, view.NewPassword(s.page(r, "Choose a new password", ""), f))
+	renderStatus(w, r, http.StatusOK, view.NewPassword(s.page(r, tr(r, "Choose a new password"), ""), f))
 }
 
 // handlePasswordCheck is the live feedback while a new password is typed:
@@ -396,7 +396,7 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 		}
 		s.setCookie(w, resetCookie, "", -1)
 		s.Logger.Info("account unlocked (self-service)", "person", flow.PersonID, "client", client)
-		render(w, r, view.PasswordDone(s.page(r, "Account unlocked", ""), view.PasswordOutcome{Title: "Your account is unlocked",
+		render(w, r, view.PasswordDone(s.page(r, tr(r, "Account unlocked"), ""), view.PasswordOutcome{Title: "Your account is unlocked",
 			Lead: outcomeLead("Your account was unlocked", results), Results: results, SignIn: true}))
 		return
 	}
@@ -423,7 +423,7 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Error, f.Problems = refused.Error, refused.Problems
-		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(s.page(r, "Choose a new password", ""), f))
+		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(s.page(r, tr(r, "Choose a new password"), ""), f))
 		return
 	}
 	results, err := s.setEverywhere(ctx, flow.PersonID, password, portal.ResetOptions{Unlock: true}, local)
@@ -445,7 +445,7 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 		if len(results) == 0 {
 			status, f.Error = http.StatusConflict, "You have no account whose password Tessera can set. Call the helpdesk."
 		}
-		renderStatus(w, r, status, view.NewPassword(s.page(r, "Choose a new password", ""), f))
+		renderStatus(w, r, status, view.NewPassword(s.page(r, tr(r, "Choose a new password"), ""), f))
 		return
 	}
 	if err := s.Passwords.FinishReset(context.WithoutCancel(ctx), flow, "reset", results, client); err != nil {
@@ -456,7 +456,7 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, "tessera_session", "", -1)
 	s.Logger.Info("password reset (self-service)", "person", flow.PersonID, "client", client,
 		"failed_systems", len(portal.FailedSystems(results)))
-	render(w, r, view.PasswordDone(s.page(r, "Password reset", ""), view.PasswordOutcome{Title: "Your password is reset",
+	render(w, r, view.PasswordDone(s.page(r, tr(r, "Password reset"), ""), view.PasswordOutcome{Title: "Your password is reset",
 		Lead:    outcomeLead("Your new password is set and your account unlocked. Every Tessera session you had was ended", results),
 		Results: results, SignIn: true}))
 }
@@ -560,7 +560,7 @@ func (s *Server) handlePasswordChangePage(w http.ResponseWriter, r *http.Request
 		return
 	}
 	f.Current = true
-	render(w, r, view.NewPassword(s.page(r, "Change your password", ""), f))
+	render(w, r, view.NewPassword(s.page(r, tr(r, "Change your password"), ""), f))
 }
 
 // handlePasswordChange changes the signed-in person's password with the
@@ -580,7 +580,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Current = true
-	page := s.page(r, "Change your password", "")
+	page := s.page(r, tr(r, "Change your password"), "")
 	password, current := in.Get("new_password"), in.Get("current_password")
 	if s.refuseNewPassword(ctx, v.PersonID, password, in.Get("confirm_password"), &f) {
 		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(page, f))

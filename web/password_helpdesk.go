@@ -68,7 +68,7 @@ func (s *Server) handleAccountPanel(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	render(w, r, view.Account(s.page(r, "Accounts of "+portal.Isolate(a.Name), "people"), *a))
+	render(w, r, view.Account(s.page(r, tr(r, "Accounts of %s", portal.Isolate(a.Name)), "people"), *a))
 }
 
 // handleAccountAction runs one helpdesk action: unlock, reset to a
@@ -84,7 +84,7 @@ func (s *Server) handleAccountAction(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	v := viewer(r)
-	page := s.page(r, "Accounts of "+portal.Isolate(a.Name), "people")
+	page := s.page(r, tr(r, "Accounts of %s", portal.Isolate(a.Name)), "people")
 	reason := input(r).Get("reason")
 	action := input(r).Get("action")
 	status := http.StatusOK
@@ -169,7 +169,7 @@ func (s *Server) handlePasswordSettingsPage(w http.ResponseWriter, r *http.Reque
 		s.Error(w, r, err)
 		return
 	}
-	render(w, r, view.PasswordSettings(s.page(r, "Passwords", "admin-passwords"),
+	render(w, r, view.PasswordSettings(s.page(r, tr(r, "Passwords"), "admin-passwords"),
 		view.PasswordSettingsForm{S: st, Banned: strings.Join(st.Policy.BannedWords, "\n"), Saved: input(r).Get("saved") != ""}))
 }
 
@@ -204,7 +204,7 @@ func (s *Server) handlePasswordSettings(w http.ResponseWriter, r *http.Request) 
 			s.Error(w, r, err)
 			return
 		}
-		renderStatus(w, r, http.StatusBadRequest, view.PasswordSettings(s.page(r, "Passwords", "admin-passwords"),
+		renderStatus(w, r, http.StatusBadRequest, view.PasswordSettings(s.page(r, tr(r, "Passwords"), "admin-passwords"),
 			view.PasswordSettingsForm{S: st, Banned: in.Get("banned_words"), Error: errText(r, err)}))
 		return
 	}

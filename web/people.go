@@ -53,7 +53,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	render(w, r, view.Home(s.page(r, "Home", "home"), prof, nudge))
+	render(w, r, view.Home(s.page(r, tr(r, "Home"), "home"), prof, nudge))
 }
 
 func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +67,7 @@ func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	for i := range res.Items {
 		res.Items[i] = res.Items[i].Redact(v)
 	}
-	p := s.page(r, "People", "people")
+	p := s.page(r, tr(r, "People"), "people")
 	if isFragment(r) {
 		renderStatus(w, r, status, view.PeopleResults(p, q, res, errMsg))
 		return
@@ -94,7 +94,7 @@ func (s *Server) handleOrgChart(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		id = v.PersonID
 	}
-	p := s.page(r, "Org chart", "org")
+	p := s.page(r, tr(r, "Org chart"), "org")
 	q := input(r).Get("q")
 	var found portal.Page[portal.Person]
 	var errMsg string
@@ -132,7 +132,7 @@ func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 		renderStatus(w, r, status, view.GroupResults(q, res, errMsg))
 		return
 	}
-	renderStatus(w, r, status, view.GroupSearch(s.page(r, "Groups", "groups"), q, res, errMsg))
+	renderStatus(w, r, status, view.GroupSearch(s.page(r, tr(r, "Groups"), "groups"), q, res, errMsg))
 }
 
 // searchOutcome turns a search's error into the message shown in place of

@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -158,7 +159,7 @@ func (s *Server) handleMyRequests(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := view.RequestListView{Requests: res, Now: time.Now()}
-	p := s.page(r, "My requests", "requests")
+	p := s.page(r, tr(r, "My requests"), "requests")
 	if isFragment(r) {
 		render(w, r, view.RequestListLive(p, v))
 		return
@@ -176,7 +177,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 	req := &d.Request
 	rv := view.RequestView{Detail: d, Notice: notice(r), Now: time.Now(), Admin: v.Has(portal.RoleAdmin),
 		CanCancel: req.Status == portal.StatusAuthorizing && req.RequesterID == v.PersonID}
-	p := s.page(r, req.Summary(), "requests")
+	p := s.page(r, i18n.FromContext(r.Context()).Text(req.SummaryText()), "requests")
 	if isFragment(r) {
 		render(w, r, view.RequestLive(p, rv))
 		return
@@ -212,7 +213,7 @@ func (s *Server) renderApprovals(w http.ResponseWriter, r *http.Request, status 
 		s.Error(w, r, err) // MyApprovals accepted it: cannot happen
 		return
 	}
-	p := s.page(r, "My approvals", "approvals")
+	p := s.page(r, tr(r, "My approvals"), "approvals")
 	// Unfiltered, the list counts them all. Otherwise the session's count
 	// holds for a GET; after a decision it is counted again, so that what
 	// this request decided is out of it.
@@ -358,9 +359,10 @@ func (s *Server) renderApproval(w http.ResponseWriter, r *http.Request, status i
 			av.Changes = append(av.Changes, c)
 		}
 	}
-	title := "Approve: " + req.Summary()
+	summary := i18n.FromContext(r.Context()).Text(req.SummaryText())
+	title := tr(r, "Approve: %s", summary)
 	if !open {
-		title = req.Summary()
+		title = summary
 	}
 	renderStatus(w, r, status, view.ApprovalPage(s.page(r, title, "approvals"), av))
 }
@@ -445,7 +447,7 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 			f.Results = []string{"Nothing changed."}
 		}
 	}
-	render(w, r, view.ProfileEdit(s.page(r, "Edit my profile", "home"), &prof.Person, f))
+	render(w, r, view.ProfileEdit(s.page(r, tr(r, "Edit my profile"), "home"), &prof.Person, f))
 }
 
 // personValues holds the person's current value of each attribute the
@@ -479,7 +481,7 @@ func (s *Server) renderDeputy(w http.ResponseWriter, r *http.Request, status int
 		s.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.DeputySettings(s.page(r, "Deputy", "approvals"), ds, errMsg, notice(r), who, from, to))
+	renderStatus(w, r, status, view.DeputySettings(s.page(r, tr(r, "Deputy"), "approvals"), ds, errMsg, notice(r), who, from, to))
 }
 
 func (s *Server) handleDeputy(w http.ResponseWriter, r *http.Request) {

@@ -112,7 +112,7 @@ func (s *Server) renderSecondFactor(w http.ResponseWriter, r *http.Request, stat
 	if f.Next == "/" {
 		f.Next = ""
 	}
-	renderStatus(w, r, status, view.SecondFactor(s.page(r, "Confirm it is you", ""), f))
+	renderStatus(w, r, status, view.SecondFactor(s.page(r, tr(r, "Confirm it is you"), ""), f))
 }
 
 func (s *Server) handleSecondFactorPage(w http.ResponseWriter, r *http.Request) {

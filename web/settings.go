@@ -124,7 +124,7 @@ func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, status i
 		s.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.Security(s.page(r, "Sign-in and recovery", "home"), f))
+	renderStatus(w, r, status, view.Security(s.page(r, tr(r, "Sign-in and recovery"), "home"), f))
 }
 
 // failSecurity shows a domain error on the page, with what was typed.
@@ -264,7 +264,7 @@ func (s *Server) renderTOTPSetup(w http.ResponseWriter, r *http.Request, status 
 	}
 	f.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
 	f.Secret = key.Secret()
-	renderStatus(w, r, status, view.TOTPSetup(s.page(r, "Add an authenticator app", "home"), f))
+	renderStatus(w, r, status, view.TOTPSetup(s.page(r, tr(r, "Add an authenticator app"), "home"), f))
 }
 
 // handleConfirmTOTP activates the pending authenticator when its code is

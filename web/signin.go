@@ -24,7 +24,7 @@ func (s *Server) signInForm(r *http.Request) view.SignInForm {
 }
 
 func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, status int, f view.SignInForm) {
-	renderStatus(w, r, status, view.SignIn(s.page(r, "Sign in", ""), f))
+	renderStatus(w, r, status, view.SignIn(s.page(r, tr(r, "Sign in"), ""), f))
 }
 
 func (s *Server) handleSignInPage(w http.ResponseWriter, r *http.Request) {

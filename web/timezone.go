@@ -14,7 +14,7 @@ func (s *Server) handleTimeZone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderTimeZone(w http.ResponseWriter, r *http.Request, status int, zone, errMsg string, saved bool) {
-	renderStatus(w, r, status, view.TimeZoneEdit(s.page(r, "Time zone", "home"), zone, errMsg, saved))
+	renderStatus(w, r, status, view.TimeZoneEdit(s.page(r, tr(r, "Time zone"), "home"), zone, errMsg, saved))
 }
 
 // handleSetTimeZone stores the viewer's time zone. app.js posts the

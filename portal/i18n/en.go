@@ -23,4 +23,6 @@ var englishPlurals = map[string]Plural{
 	"%d waiting":                   {One: "%d waiting", Other: "%d waiting"},
 	"%d reports":                   {One: "%d report", Other: "%d reports"},
 	"%d reports: open their chart": {One: "%d report: open their chart", Other: "%d reports: open their chart"},
+	"%d members":                   {One: "%d member", Other: "%d members"},
+	"%d requests":                  {One: "%d request", Other: "%d requests"},
 }

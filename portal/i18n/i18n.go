@@ -145,6 +145,17 @@ func (p *Printer) Code() string { return p.lang.Code }
 // as fmt does, with numbers written the language's way ("1.234" in German).
 func (p *Printer) T(key string, args ...any) string { return p.p.Sprintf(key, args...) }
 
+// Name writes a name Tessera ships in p's language (the label of a core
+// attribute), and any other name, one an administrator gave, as it is.
+func (p *Printer) Name(s string) string {
+	if p.lang.Code == "de" {
+		if t, ok := german[s]; ok {
+			return t
+		}
+	}
+	return s
+}
+
 // Number writes n the language's way: "12,345" in English, "12.345" in German.
 func (p *Printer) Number(n int) string { return p.p.Sprint(n) }
 

@@ -125,22 +125,26 @@ func statusClass(s portal.RequestStatus) string {
 }
 
 var eventLabels = map[portal.EventKind]string{
-	portal.KindSubmitted: "Requested", portal.KindApprovalRequested: "Sent for approval", portal.KindApproved: "Approved",
-	portal.KindRejected: "Rejected", portal.KindReminded: "Reminder sent", portal.KindEscalated: "Escalated",
-	portal.KindCommitted: "Applied", portal.KindCompleted: "Done", portal.KindDenied: "Denied", portal.KindExpired: "Expired",
-	portal.KindCanceled: "Canceled", portal.KindExported: "Exported", portal.KindExportFailed: "Export failed",
-	portal.KindExportSkipped: "Not exported", portal.KindFailed: "Failed", portal.KindSuperseded: "Superseded", portal.KindRetried: "Retried",
+	portal.KindSubmitted: i18n.Mark("Requested"), portal.KindApprovalRequested: i18n.Mark("Sent for approval"), portal.KindApproved: i18n.Mark("Approved"),
+	portal.KindRejected: i18n.Mark("Rejected"), portal.KindReminded: i18n.Mark("Reminder sent"), portal.KindEscalated: i18n.Mark("Escalated"),
+	portal.KindCommitted: i18n.Mark("Applied"), portal.KindCompleted: i18n.Mark("Done"), portal.KindDenied: i18n.Mark("Denied"), portal.KindExpired: i18n.Mark("Expired"),
+	portal.KindCanceled: i18n.Mark("Canceled"), portal.KindExported: i18n.Mark("Exported"), portal.KindExportFailed: i18n.Mark("Export failed"),
+	portal.KindExportSkipped: i18n.Mark("Not exported"), portal.KindFailed: i18n.Mark("Failed"), portal.KindSuperseded: i18n.Mark("Superseded"), portal.KindRetried: i18n.Mark("Retried"),
 }
 
-func eventLabel(kind portal.EventKind) string {
+func eventLabel(ctx context.Context, kind portal.EventKind) string {
 	if l, ok := eventLabels[kind]; ok {
-		return l
+		return i18n.T(ctx, l)
 	}
 	return string(kind)
 }
 
-// attrLabel names a changeable attribute as people read it.
-func attrLabel(name string) string { return portal.CoreSchema().Label(name) }
+// attrLabel names a changeable attribute as people read it: the core
+// attributes in the reader's language, the ones administrators added as
+// they named them.
+func attrLabel(ctx context.Context, name string) string {
+	return i18n.FromContext(ctx).Name(portal.CoreSchema().Label(name))
+}
 
 // MethodsNudge is what Home says about the person's sign-in and recovery
 // methods.

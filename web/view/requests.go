@@ -1,11 +1,13 @@
 package view
 
 import (
+	"context"
 	"net/url"
 	"slices"
 	"strconv"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 func adminRequestURL(id string) string { return "/admin/requests/" + url.PathEscape(id) }
@@ -44,28 +46,23 @@ func sortedKeys(m map[string]string) []string {
 
 // stepStateLabel says a progress step's state in words, for screen
 // readers (the page shows it by colour and mark).
-func stepStateLabel(s portal.StepState) string {
+func stepStateLabel(ctx context.Context, s portal.StepState) string {
 	switch s {
 	case portal.StepDone:
-		return "Done"
+		return i18n.T(ctx, "Done")
 	case portal.StepCurrent:
-		return "In progress"
+		return i18n.T(ctx, "In progress")
 	case portal.StepFailed:
-		return "Stopped"
+		return i18n.T(ctx, "Stopped")
 	}
-	return "Not yet"
+	return i18n.T(ctx, "Not yet")
 }
 
-func waitVerb(n int) string {
-	if n == 1 {
-		return "waits"
+// approvalsShown says which of the approvals waiting are on the page.
+func approvalsShown(ctx context.Context, v ApprovalsView) string {
+	from, to := v.Page.Offset+1, v.Page.Offset+len(v.Page.Items)
+	if v.filtered() {
+		return i18n.T(ctx, "Showing %d–%d of %d matching.", from, to, v.Page.Total)
 	}
-	return "wait"
-}
-
-func matching(filtered bool) string {
-	if filtered {
-		return " matching"
-	}
-	return ""
+	return i18n.T(ctx, "Showing %d–%d of %d.", from, to, v.Page.Total)
 }
