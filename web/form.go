@@ -309,7 +309,7 @@ func (s *Server) readInput(next http.Handler) http.Handler {
 				// connection for a next request behind it.
 				w.Header().Set("Connection", "close")
 			}
-			s.renderError(w, r, bad.status, "That could not be sent", bad.msg)
+			s.renderError(w, r, bad.status, tr(r, "That could not be sent"), bad.msg)
 			return
 		}
 		r.Form, r.PostForm = in.values, in.values

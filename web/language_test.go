@@ -36,6 +36,7 @@ func TestLanguage(t *testing.T) {
 	resp, missing := zoe.get("/no-such-page", german...)
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	require.Contains(t, missing, "Nicht gefunden")
+	require.Contains(t, missing, "Unter dieser Adresse gibt es keine Seite.", "the error's own message too")
 
 	// Her choice wins over what the browser asks for.
 	resp, _ = zoe.post("/settings/language", url.Values{"csrf": {zoe.csrf}, "language": {"en"}}, german...)

@@ -21,7 +21,7 @@ import (
 var keyRoots = []string{"../../web", "../../workflow", "../../portal", "../../syncsvc"}
 
 // errorfRoots are the folders whose portal.Errorf formats are keys.
-var errorfRoots = []string{}
+var errorfRoots = []string{"../../web", "../../workflow"}
 
 // usedKeys finds every key the code uses, with one place that uses it.
 func usedKeys(t *testing.T) map[string]string {
