@@ -62,7 +62,7 @@ func BenchmarkApprovalsPage(b *testing.B) {
 		if rec.Code != http.StatusOK {
 			b.Fatalf("%s: status %d", path, rec.Code)
 		}
-		if path == "/approvals" && !strings.Contains(rec.Body.String(), "1000 requests</strong> wait") {
+		if path == "/approvals" && !strings.Contains(rec.Body.String(), "1,000 requests</strong> wait") {
 			b.Fatalf("%s does not count 1,000 approvals", path)
 		}
 		return d
