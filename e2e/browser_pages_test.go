@@ -135,7 +135,7 @@ func (b *browser) pageKinds(admin bool) []string {
 		{"/approvals", `main a[href^="/approvals/"]`},
 	}
 	if admin {
-		pages = append(pages, "/admin", "/admin/policies/new", "/admin/sets/new", "/admin/workflows/new",
+		pages = append(pages, "/admin", "/admin/roles", "/admin/policies/new", "/admin/sets/new", "/admin/workflows/new",
 			"/admin/calendars/new", "/admin/connected-systems/new", "/admin/groups", "/admin/sync/preview",
 			"/admin/audit", "/admin/schema/new")
 		details = append(details,

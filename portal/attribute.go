@@ -63,6 +63,10 @@ type Attribute struct {
 	// Editable: a request (update_person) may change it, so a policy may
 	// cover it and the profile edit form offers it.
 	Editable bool
+	// Administered: a request may change it under a policy that covers it
+	// (administrators set the manager, disable and enable people), but the
+	// profile edit form never offers it.
+	Administered bool
 	// Identifier: it names the person uniquely and is set when the person
 	// is created; no request or inbound flow changes it.
 	Identifier bool
@@ -71,6 +75,20 @@ type Attribute struct {
 	// attributes have neither and live in Person.Extra.
 	text func(*Person) *string
 	flag func(*Person) *bool
+}
+
+// Requestable reports whether a request (update_person) may change the
+// attribute, so that a policy may cover it.
+func (a *Attribute) Requestable() bool { return a.Editable || a.Administered }
+
+// checkRequested checks a value a request gives the attribute: not empty
+// when it is required, and of its type within its limits (CheckValue).
+func (a *Attribute) checkRequested(v string) error {
+	if a.Required && strings.TrimSpace(v) == "" {
+		return Errorf(EINVALID, "The %s cannot be empty.", strings.ToLower(a.Label))
+	}
+	_, err := a.CheckValue(v)
+	return err
 }
 
 // Core reports whether the attribute is one of the people table's columns.
@@ -226,10 +244,10 @@ var coreAttributes = []Attribute{
 		func(p *Person) *string { return &p.Mobile }),
 	// A UUID as text: 36 characters.
 	textAttr(Attribute{Name: "managerId", Label: Mark("Manager"), Type: TypeReference, MaxLen: 36,
-		Column: "manager_id", Nullable: true, Visibility: VisibleToEveryone},
+		Column: "manager_id", Nullable: true, Visibility: VisibleToEveryone, Administered: true},
 		func(p *Person) *string { return &p.ManagerID }),
 	{Name: "enabled", Label: Mark("Account status"), Type: TypeBool, Column: "account_enabled", Visibility: VisibleToHelpdesk,
-		flag: func(p *Person) *bool { return &p.Enabled }},
+		Administered: true, flag: func(p *Person) *bool { return &p.Enabled }},
 }
 
 // Schema is the person attribute table: the core attributes, then the
@@ -239,6 +257,9 @@ type Schema struct {
 	attrs    []Attribute
 	byName   map[string]int
 	editable []Attribute
+	// requestable are the attributes a policy may cover: the editable
+	// ones and the administered ones.
+	requestable []Attribute
 }
 
 var coreSchema = NewSchema(nil)
@@ -271,6 +292,9 @@ func NewSchema(extra []Attribute) *Schema {
 		if a.Editable {
 			s.editable = append(s.editable, a)
 		}
+		if a.Requestable() {
+			s.requestable = append(s.requestable, a)
+		}
 	}
 	return s
 }
@@ -283,6 +307,11 @@ func (s *Schema) Extra() []Attribute { return slices.Clone(s.attrs[len(coreAttri
 
 // Editable returns, in display order, the attributes a request may change.
 func (s *Schema) Editable() []Attribute { return slices.Clone(s.editable) }
+
+// Requestable returns, in display order, the attributes a policy may cover
+// and a request change: the editable ones and those only administrators
+// change (the manager, the account status).
+func (s *Schema) Requestable() []Attribute { return slices.Clone(s.requestable) }
 
 // Lookup returns the attribute called name. The attribute is the
 // schema's own: read it, never change it.

@@ -48,6 +48,9 @@ func ParseDate(s string) (Date, error) {
 	return DateOf(t), nil
 }
 
+// End is the instant the day ends in loc: the start of the next day.
+func (d Date) End(loc *time.Location) time.Time { return d.AddDays(1).in(loc) }
+
 // String writes the date as YYYY-MM-DD.
 func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day) }
 

@@ -2,7 +2,9 @@ package portal
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -254,4 +256,90 @@ type PersonService interface {
 	// FindOrgTree returns the org chart around a person: managers, peers and
 	// the people below them.
 	FindOrgTree(ctx context.Context, id string) (*OrgTree, error)
+}
+
+// EndDateKey is the key of a create_person request's changes that holds
+// the person's last day (YYYY-MM-DD), after which they are disabled.
+const EndDateKey = "endDate"
+
+// NewPerson is a person an administrator creates by hand (a contractor):
+// their attributes, and their last day when they have one.
+type NewPerson struct {
+	Person Person
+	// EndDate, when set, is their last day: they are disabled when it ends
+	// in the organisation's time zone.
+	EndDate *Date
+}
+
+// newPersonAttributes are the attributes a person created by hand is given.
+var newPersonAttributes = []string{"accountName", "employeeId", "givenName", "surname", "displayName", "email", "title",
+	"department", "office", "phone", "mobile", "managerId"}
+
+// NewPersonAttributes names, in form order, the attributes a person created
+// by hand is given.
+func NewPersonAttributes() []string { return slices.Clone(newPersonAttributes) }
+
+// NewPersonFromChanges reads and checks a create_person request's changes:
+// a display name and an account name as AD takes it (sAMAccountName: at
+// most 20 characters, none of "/\[]:;|=,+*?<>@ or a trailing full stop),
+// every other value within its attribute's limits; an end date in the
+// future.
+func NewPersonFromChanges(c map[string]string, now time.Time) (NewPerson, error) {
+	var n NewPerson
+	n.Person.Enabled = true
+	for k, v := range c {
+		if k == EndDateKey {
+			if v == "" {
+				continue
+			}
+			d, err := ParseDate(v)
+			if err != nil {
+				return n, err
+			}
+			if d.Compare(DateOf(now.UTC())) < 0 {
+				return n, Errorf(EINVALID, "The end date has passed already.")
+			}
+			n.EndDate = &d
+			continue
+		}
+		a, ok := coreSchema.Lookup(k)
+		if !ok || !slices.Contains(newPersonAttributes, k) {
+			return n, Errorf(EINVALID, "A new person has no attribute %q.", k)
+		}
+		if err := a.checkRequested(v); err != nil {
+			return n, err
+		}
+		a.SetText(&n.Person, strings.TrimSpace(v))
+	}
+	if n.Person.DisplayName == "" {
+		return n, Errorf(EINVALID, "Give the person a display name.")
+	}
+	if err := CheckAccountName(n.Person.AccountName); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// MaxAccountName is the longest sAMAccountName of a user AD accepts from
+// older clients and tools (the pre-Windows 2000 logon name).
+const MaxAccountName = 20
+
+// CheckAccountName checks a new person's account name as AD's
+// sAMAccountName takes it.
+func CheckAccountName(name string) error {
+	switch {
+	case name == "":
+		return Errorf(EINVALID, "Give the person an account name.")
+	case utf8.RuneCountInString(name) > MaxAccountName:
+		return Errorf(EINVALID, "The account name is too long (%d characters): Active Directory takes at most %d.",
+			utf8.RuneCountInString(name), MaxAccountName)
+	case strings.HasSuffix(name, "."):
+		return Errorf(EINVALID, "Active Directory refuses an account name that ends with a full stop.")
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`"/\[]:;|=,+*?<>@`, r) {
+			return Errorf(EINVALID, "The account name may not contain “%c”: Active Directory refuses it.", r)
+		}
+	}
+	return nil
 }

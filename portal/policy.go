@@ -29,6 +29,9 @@ const (
 	RequestorOwners  Requestor = "owners"  // the owners of the group the request is about
 	RequestorAnyone  Requestor = "anyone"
 	RequestorSet     Requestor = "set" // the people a set selects
+	// RequestorAdmins: the administrators (the members of the group that
+	// grants the admin role).
+	RequestorAdmins Requestor = "admins"
 )
 
 // Label is the requestor as administrators read it.
@@ -44,6 +47,8 @@ func (r Requestor) Label() string {
 		return Mark("Anyone")
 	case RequestorSet:
 		return Mark("The people of a set")
+	case RequestorAdmins:
+		return Mark("Administrators")
 	}
 	return string(r)
 }
@@ -61,25 +66,39 @@ func (o Operation) Label() string {
 		return Mark("Remove a group owner")
 	case OpUpdatePerson:
 		return Mark("Change a person's attributes")
+	case OpCreatePerson:
+		return Mark("Create a person")
+	case OpCreateGroup:
+		return Mark("Create a group")
+	case OpUpdateGroup:
+		return Mark("Change a group")
+	case OpDeleteGroup:
+		return Mark("Delete a group")
 	}
 	return string(o)
 }
 
-// IsGroupOperation reports whether the operation changes a group's members
-// or owners.
+// IsGroupOperation reports whether the operation acts on a group that
+// exists: its members, its owners, or the group itself. Such a group has
+// owners and a join policy a policy can target.
 func (o Operation) IsGroupOperation() bool {
-	return o == OpAddMember || o == OpRemoveMember || o == OpAddOwner || o == OpRemoveOwner
+	switch o {
+	case OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdateGroup, OpDeleteGroup:
+		return true
+	}
+	return false
 }
 
 // Operations lists the operations a policy can grant, in display order.
 func Operations() []Operation {
-	return []Operation{OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdatePerson}
+	return []Operation{OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdatePerson, OpCreatePerson,
+		OpCreateGroup, OpUpdateGroup, OpDeleteGroup}
 }
 
 // editableIndex is the place of an attribute a policy can cover in the
 // table, -1 for any other name.
 func (s *Schema) editableIndex(name string) int {
-	if a, ok := s.Lookup(name); !ok || !a.Editable {
+	if a, ok := s.Lookup(name); !ok || !a.Requestable() {
 		return -1
 	}
 	return s.index(name)
@@ -163,14 +182,15 @@ func (p *Policy) ValidateIn(s *Schema) error {
 		return Errorf(EINVALID, "The description is too long (%d characters); use at most %d.", n, MaxPolicyDescription)
 	}
 	switch p.Operation {
-	case OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdatePerson:
+	case OpAddMember, OpRemoveMember, OpAddOwner, OpRemoveOwner, OpUpdatePerson, OpCreatePerson, OpCreateGroup,
+		OpUpdateGroup, OpDeleteGroup:
 	case "":
 		return Errorf(EINVALID, "Choose the operation the policy grants.")
 	default:
 		return Errorf(EINVALID, "%q is not an operation a policy can grant.", p.Operation)
 	}
 	switch p.Requestor {
-	case RequestorSelf, RequestorManager, RequestorAnyone:
+	case RequestorSelf, RequestorManager, RequestorAnyone, RequestorAdmins:
 	case RequestorOwners:
 		if !p.Operation.IsGroupOperation() {
 			return Errorf(EINVALID, "Only group operations have owners to grant them to; choose another requestor.")

@@ -18,6 +18,14 @@ const (
 	OpAddOwner     Operation = "add_owner"
 	OpRemoveOwner  Operation = "remove_owner"
 	OpUpdatePerson Operation = "update_person"
+	// OpCreatePerson creates a person by hand (a contractor); Changes hold
+	// their attributes and, under EndDateKey, their last day.
+	OpCreatePerson Operation = "create_person"
+	// OpCreateGroup, OpUpdateGroup and OpDeleteGroup create, change and
+	// delete a group; Changes hold its fields (GroupSpec.Changes).
+	OpCreateGroup Operation = "create_group"
+	OpUpdateGroup Operation = "update_group"
+	OpDeleteGroup Operation = "delete_group"
 )
 
 // RequestStatus is where a request is in its life.
@@ -137,6 +145,18 @@ func (r *Request) SummaryText() Text {
 		return Textf("Remove %s as an owner of %s", person, group)
 	case OpUpdatePerson:
 		return Textf("Change %s's profile", person)
+	case OpCreatePerson:
+		return Textf("Create the person %s", Isolate(r.Changes["displayName"]))
+	case OpCreateGroup:
+		return Textf("Create the group %s", Isolate(r.Changes["displayName"]))
+	case OpUpdateGroup:
+		return Textf("Change the group %s", group)
+	case OpDeleteGroup:
+		if r.GroupName == "" {
+			// Deleted: the request kept its name.
+			group = Isolate(r.Changes["displayName"])
+		}
+		return Textf("Delete the group %s", group)
 	}
 	return Textf("%s", string(r.Operation))
 }
@@ -193,26 +213,51 @@ func (n *NewRequest) ValidateIn(s *Schema, now time.Time) error {
 		}
 		for attr, v := range n.Changes {
 			a, ok := s.Lookup(attr)
-			if !ok || !a.Editable {
+			if !ok || !a.Requestable() {
 				return Errorf(EINVALID, "%q cannot be changed.", attr)
 			}
-			if !a.Core() {
-				if !utf8.ValidString(v) {
-					return Errorf(EINVALID, "The new %s is not valid text.", strings.ToLower(a.Label))
-				}
-				if _, err := a.CheckValue(v); err != nil {
-					return err
-				}
-				continue
-			}
-			switch {
-			case !utf8.ValidString(v):
+			if !utf8.ValidString(v) {
 				return Errorf(EINVALID, "The new %s is not valid text.", strings.ToLower(a.Label))
-			case utf8.RuneCountInString(v) > a.MaxLen:
-				return Errorf(EINVALID, "The new %s is too long; use at most %d characters.", strings.ToLower(a.Label), a.MaxLen)
-			case a.Required && strings.TrimSpace(v) == "":
-				return Errorf(EINVALID, "The %s cannot be empty.", strings.ToLower(a.Label))
 			}
+			if err := a.checkRequested(v); err != nil {
+				return err
+			}
+		}
+	case OpCreatePerson:
+		if n.GroupID != "" || n.PersonID != "" {
+			return Errorf(EINVALID, "A new person has no ID yet.")
+		}
+		if _, err := NewPersonFromChanges(n.Changes, now); err != nil {
+			return err
+		}
+	case OpCreateGroup:
+		if n.GroupID != "" || n.PersonID != "" {
+			return Errorf(EINVALID, "A new group has no ID yet.")
+		}
+		g, err := GroupSpecFromChanges(n.Changes)
+		if err != nil {
+			return err
+		}
+		if err := g.Validate(now); err != nil {
+			return err
+		}
+		if len(g.Owners) == 0 {
+			return Errorf(EINVALID, "Name at least one owner of the group.")
+		}
+	case OpUpdateGroup:
+		if n.GroupID == "" || n.PersonID != "" {
+			return Errorf(EINVALID, "Say which group to change.")
+		}
+		g, err := GroupSpecFromChanges(n.Changes)
+		if err != nil {
+			return err
+		}
+		if err := g.Validate(now); err != nil {
+			return err
+		}
+	case OpDeleteGroup:
+		if n.GroupID == "" || n.PersonID != "" {
+			return Errorf(EINVALID, "Say which group to delete.")
 		}
 	default:
 		return Errorf(EINVALID, "Unknown operation %q.", n.Operation)

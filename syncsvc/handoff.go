@@ -128,14 +128,17 @@ func (e *Engine) handedOff(ctx context.Context, ids []string) ([]string, error) 
 // of (in the same transaction). Each request is linked only to the
 // pending exports of its own objects.
 func (e *Engine) requestScope(ctx context.Context, ids []string) (syncScope, error) {
+	// A deleted group's request keeps the group's ID in its changes: the
+	// sync deprovisions the object still joined to it.
 	rows, err := e.Pool.Query(ctx, `SELECT r.id::text, r.person_id::text, NULL FROM requests r
-			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation = 'update_person' AND r.person_id IS NOT NULL
+			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation IN ('update_person', 'create_person') AND r.person_id IS NOT NULL
 		UNION ALL
-		SELECT r.id::text, NULL, r.group_id::text FROM requests r
-			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation IN ('add_member', 'remove_member') AND r.group_id IS NOT NULL
+		SELECT r.id::text, NULL, coalesce(r.group_id::text, r.changes->>'groupId') FROM requests r
+			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation IN ('add_member', 'remove_member', 'create_group', 'update_group', 'delete_group')
+				AND coalesce(r.group_id::text, r.changes->>'groupId') IS NOT NULL
 		UNION ALL
 		SELECT DISTINCT r.id::text, NULL, c.group_id::text FROM requests r JOIN group_member_changes c ON c.at >= r.updated_at
-			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation = 'update_person'`, ids)
+			WHERE r.id = ANY ($1::text[]::uuid[]) AND r.operation IN ('update_person', 'create_person')`, ids)
 	if err != nil {
 		return syncScope{}, fmt.Errorf("syncsvc: scope of requests: %w", err)
 	}

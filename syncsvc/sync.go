@@ -220,11 +220,12 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 		if err != nil {
 			return nil, err
 		}
-		if sc.all {
-			for gid, cs := range byGroup {
-				if !seen[gid] {
-					deprovisionOrphan(rs.group, cs, out, rec, now)
-				}
+		// Joined to a group that is no longer in the metaverse: a partial
+		// sync holds only the objects of its own groups, so one deleted in
+		// the portal (its request names it) is deprovisioned at once.
+		for gid, cs := range byGroup {
+			if !seen[gid] {
+				deprovisionOrphan(rs.group, cs, out, rec, now)
 			}
 		}
 	}

@@ -22,6 +22,7 @@ type AdminStore interface {
 	portal.AuditReader
 	portal.AuditVerifier
 	portal.SchemaService
+	portal.RoleService
 }
 
 // adminPages serves /admin: policies, sets, dynamic groups, approval
@@ -54,6 +55,10 @@ var adminNotices = map[string]string{
 	"attribute-added":   "The attribute was added.",
 	"attribute-saved":   "The attribute was saved.",
 	"attribute-removed": "The attribute was removed, with everyone's values of it.",
+	"role-granted":      "The role was granted: the person is a member of its group now.",
+	"role-requested":    "The grant was sent for approval; follow it in My requests.",
+	"role-revoked":      "The role was revoked: the person is no longer a member of its group.",
+	"role-group-set":    "The role is now granted through the group you chose.",
 }
 
 func adminNotice(r *http.Request) string { return adminNotices[input(r).Get("notice")] }
@@ -109,6 +114,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 	a.requestRoutes(r)
 	a.hrRoutes(r)
 	a.schemaRoutes(r)
+	a.roleRoutes(r)
 }
 
 // requireAdmin lets only administrators through, whatever the page; the
@@ -159,7 +165,7 @@ func (a *adminPages) renderPolicy(w http.ResponseWriter, r *http.Request, status
 		a.Error(w, r, err)
 		return
 	}
-	f.Attributes = schema.Editable()
+	f.Attributes = schema.Requestable()
 	if f.Workflows, err = a.store.ListWorkflows(r.Context()); err != nil {
 		a.Error(w, r, err)
 		return

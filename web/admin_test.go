@@ -214,9 +214,10 @@ func TestAdminWorkflowsAndPolicies(t *testing.T) {
 	require.Contains(t, body, ">Security office</option>")
 	require.Contains(t, body, `<option value="set">The people of a set</option>`)
 	require.Contains(t, body, "There are no sets yet")
-	// The attributes a policy can cover are the table's editable ones.
+	// The attributes a policy can cover are the table's requestable ones:
+	// the editable ones, the manager and the account status.
 	var editable []string
-	for _, a := range portal.CoreSchema().Editable() {
+	for _, a := range portal.CoreSchema().Requestable() {
 		editable = append(editable, a.Name)
 	}
 	var offered []string

@@ -42,6 +42,10 @@ type Deps struct {
 	// the reminders sent; either nil: none are sent.
 	Expiry    portal.ExpiringAccounts
 	Reminders portal.PasswordReminders
+	// Governance runs the timers of groups and people that administrators
+	// created (a group's expiry, a contractor's end date); nil: they do
+	// nothing.
+	Governance portal.GovernanceTimers
 }
 
 // AddWorkers registers every Tessera worker.
@@ -68,6 +72,7 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &hrDateWorker{hr: d.HR})
 	river.AddWorker(workers, &passwordNoticeWorker{notices: d.Notices, mailer: d.Mailer, baseURL: d.BaseURL})
 	river.AddWorker(workers, &passwordExpiryWorker{expiry: d.Expiry, reminders: d.Reminders, mailer: d.Mailer, baseURL: d.BaseURL, logger: logger})
+	addGovernanceWorkers(workers, d)
 }
 
 // TxInserter inserts a River job in a transaction; *river.Client[pgx.Tx]

@@ -14,6 +14,7 @@ import (
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 const hrUsage = `Usage:
@@ -36,8 +37,16 @@ func hrCmd(ctx context.Context, cfg Config, args []string, out io.Writer) error 
 	defer pool.Close()
 	systems := postgres.NewConnectedSystems(postgres.New(pool), cfg.Sealer)
 	var queued []int64
+	// The dates' timers (a pre-hire's start, an end date) are River jobs,
+	// inserted here as by any other import, for the workers of `tessera
+	// serve` to run when they are due.
+	jobs, err := insertOnlyRiver(cfg, pool)
+	if err != nil {
+		return err
+	}
 	svc := &hr.Service{Pool: pool, Engine: newEngine(pool, systems, cfg.logger()), Logger: cfg.logger(),
-		Queue: func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil }}
+		Queue:    func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil },
+		Schedule: workflow.HRDateQueue(jobs)}
 	// The command line acts as Tessera itself, with an administrator's
 	// rights over HR files.
 	system := portal.Viewer{DisplayName: "tessera hr", Roles: []portal.Role{portal.RoleAdmin}}

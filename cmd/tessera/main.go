@@ -54,6 +54,7 @@ Usage:
   tessera sync status                      connected systems, pending exports, latest runs
   tessera hr import FILE [--preview]       read an HR file: preview its joiners, movers, leavers, then apply it
   tessera hr confirm UPLOAD                apply an HR file that stopped at the leaver threshold
+  tessera admin grant ACCOUNT [--role R]   make ACCOUNT an administrator (or helpdesk: --role helpdesk)
 
 Configuration comes from environment variables; see README.md.
 `
@@ -85,6 +86,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 	if args[0] == "hr" {
 		slog.SetDefault(cfg.logger())
 		return hrCmd(ctx, cfg, args[1:], out)
+	}
+	if args[0] == "admin" {
+		slog.SetDefault(cfg.logger())
+		return adminCmd(ctx, cfg, args[1:], out)
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -336,7 +341,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 		workers := river.NewWorkers()
 		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync, HR: hr,
 			BaseURL: cfg.WebConfig().BaseURL, Pool: pool, Audit: db, AuditKey: cfg.AuditKey, Logger: logger,
-			Notices: db, Expiry: accounts, Reminders: db})
+			Notices: db, Expiry: accounts, Reminders: db, Governance: db})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 		// The client ID names the process, so that a job's attempted_by
 		// says which process ran it (or died running it).

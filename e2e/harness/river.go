@@ -35,6 +35,9 @@ func StartWorkersWith(tb testing.TB, db *postgres.DB, deps workflow.Deps) *river
 	if deps.Processor == nil {
 		deps.Processor, deps.Housekeeper, deps.Pool = db, db, db.Pool
 	}
+	if deps.Governance == nil {
+		deps.Governance = db
+	}
 	mailer := deps.Mailer
 	workers := river.NewWorkers()
 	workflow.AddWorkers(workers, deps)

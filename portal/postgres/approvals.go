@@ -74,7 +74,7 @@ type requestHead struct {
 // requestHeadColumns are a requestHead's columns (but its ID), of requests
 // r, in the order of requestHead.dest.
 const requestHeadColumns = `status, coalesce(requester_id::text, ''), operation, coalesce(group_id::text, ''),
-		person_id, coalesce(workflow_id::text, ''), changes, member_until,
+		coalesce(person_id::text, ''), coalesce(workflow_id::text, ''), changes, member_until,
 		coalesce((SELECT status = 'approved' FROM approvals WHERE request_id = r.id), false)`
 
 func (h *requestHead) dest() []any {

@@ -60,7 +60,7 @@ func TestPolicyStore(t *testing.T) {
 	ps, err := db.ListPolicies(ctx)
 	require.NoError(t, err)
 	require.NotEmpty(t, ps, "the default policies")
-	require.Equal(t, "Edit own contact details", ps[0].Name, "by name")
+	require.Equal(t, "Administrators add members", ps[0].Name, "by name")
 	require.True(t, slices.IsSortedFunc(ps, func(a, b portal.Policy) int { return strings.Compare(a.Name, b.Name) }), "by name")
 
 	p, err := db.CreatePolicy(ctx, ada, portal.Policy{Name: " Department changes ", Description: "HR decides.", Enabled: true,

@@ -167,6 +167,9 @@ type target struct {
 	IsMember, IsOwner     bool   // the person's membership; the viewer's ownership
 	PersonName            string
 	PersonManagerID       string
+	GroupAccount          string // the group's name (sAMAccountName)
+	GroupRole             string // the role the group grants, "" for none
+	MembershipDays        int    // the group's default length of a membership
 	// Limits are what the connected systems allow the attributes an
 	// update_person request changes.
 	Limits []systemLimit
@@ -186,7 +189,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 	// Only a change of attributes reads the attribute table: the extra
 	// attributes it may change.
 	schema := portal.CoreSchema()
-	if hasExtraChange(n.Changes) {
+	if n.Operation == portal.OpUpdatePerson && hasExtraChange(n.Changes) {
 		var err error
 		if schema, err = db.Schema(ctx); err != nil {
 			return nil, err
@@ -195,8 +198,10 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 	if err := n.ValidateIn(schema, db.now()); err != nil {
 		return nil, err
 	}
-	n.Changes = normalizeChanges(schema, n.Changes)
-	if (n.GroupID != "" && !validID(n.GroupID)) || !validID(n.PersonID) {
+	if n.Operation == portal.OpUpdatePerson {
+		n.Changes = normalizeChanges(schema, n.Changes)
+	}
+	if (n.GroupID != "" && !validID(n.GroupID)) || (n.PersonID != "" || needsPerson(n.Operation)) && !validID(n.PersonID) {
 		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such group or person.")
 	}
 	var id string
@@ -211,6 +216,9 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		}
 		pol, err := db.evaluatePolicy(ctx, v, n, t, policies)
 		if err != nil {
+			return err
+		}
+		if err := db.checkTargets(ctx, tx, &n, t); err != nil {
 			return err
 		}
 		status := portal.StatusAuthorizing
@@ -236,7 +244,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		b.Queue(`INSERT INTO requests (id, requester_id, operation, group_id, person_id, changes, member_until,
 				justification, status, policy_id, workflow_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at`,
-			id, nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), n.PersonID, changes, n.MemberUntil,
+			id, nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), nullable(n.PersonID), changes, n.MemberUntil,
 			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
 		submitted := event{portal.KindSubmitted, v.PersonID, "under policy “" + pol.Name + "”"}
@@ -279,18 +287,27 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 	var groupName, joinPolicy *string
 	var targetErr error
 	b := &pgx.Batch{}
-	b.Queue(`SELECT p.display_name, coalesce(p.manager_id::text, ''), g.display_name, g.join_policy,
+	// The person and the group, whichever the request names: a request
+	// about a group alone (changing or deleting it) reads the group.
+	from := `FROM people p LEFT JOIN groups g ON g.id = $1 WHERE p.id = $2`
+	if n.PersonID == "" {
+		from = `FROM groups g LEFT JOIN people p ON p.id = $2 WHERE g.id = $1`
+	}
+	if n.PersonID != "" || n.GroupID != "" {
+		b.Queue(`SELECT coalesce(p.display_name, ''), coalesce(p.manager_id::text, ''), g.display_name, g.join_policy,
 			coalesce(g.membership_rule, ''),
 			EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.person_id = p.id),
 			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3),
 			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = p.id),
-			(SELECT count(*) FROM group_owners o WHERE o.group_id = g.id)
-		FROM people p LEFT JOIN groups g ON g.id = $1 WHERE p.id = $2`, nullable(n.GroupID), n.PersonID, nullable(v.PersonID)).
-		QueryRow(func(row pgx.Row) error {
-			targetErr = row.Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.GroupRule, &t.IsMember, &t.IsOwner,
-				&t.PersonIsOwner, &t.Owners)
-			return nil
-		})
+			(SELECT count(*) FROM group_owners o WHERE o.group_id = g.id),
+			coalesce(g.name, ''), coalesce((SELECT role FROM role_groups rg WHERE rg.group_id = g.id), ''), coalesce(g.membership_days, 0)
+		`+from, nullable(n.GroupID), nullable(n.PersonID), nullable(v.PersonID)).
+			QueryRow(func(row pgx.Row) error {
+				targetErr = row.Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.GroupRule, &t.IsMember, &t.IsOwner,
+					&t.PersonIsOwner, &t.Owners, &t.GroupAccount, &t.GroupRole, &t.MembershipDays)
+				return nil
+			})
+	}
 	b.Queue(`SELECT id, name, requestor, coalesce(workflow_id::text, ''), coalesce(requestor_set_id::text, ''),
 			target_join_policies, attributes
 		FROM policies WHERE enabled AND operation = $1 ORDER BY name`, string(n.Operation)).
@@ -322,7 +339,9 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return t, nil, err
 	}
-	if isNoRows(targetErr) {
+	if isNoRows(targetErr) && n.PersonID == "" {
+		return t, nil, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+	} else if isNoRows(targetErr) {
 		return t, nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
 	} else if targetErr != nil {
 		return t, nil, targetErr
@@ -336,11 +355,123 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 	return t, policies, nil
 }
 
+// needsPerson reports whether a request of operation op names a person.
+func needsPerson(op portal.Operation) bool {
+	switch op {
+	case portal.OpCreatePerson, portal.OpCreateGroup, portal.OpUpdateGroup, portal.OpDeleteGroup:
+		return false
+	}
+	return true
+}
+
+// checkTargets checks, against the database, what a request names besides
+// its target, and completes the request: a new or renamed group's name is
+// free and its owners exist; a role's group stays closed and is not
+// deleted; a new person's account name and employee ID are free; a new
+// manager exists and is not below the person; a membership of a group with
+// a default length ends then; a deleted group's name is kept.
+func (db *DB) checkTargets(ctx context.Context, tx pgx.Tx, n *portal.NewRequest, t target) error {
+	switch n.Operation {
+	case portal.OpAddMember:
+		if n.MemberUntil == nil && t.MembershipDays > 0 {
+			until := db.now().AddDate(0, 0, t.MembershipDays)
+			n.MemberUntil = &until
+		}
+	case portal.OpRemoveMember:
+		if t.GroupRole == string(portal.RoleAdmin) {
+			var members int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM group_members WHERE group_id = $1`, n.GroupID).Scan(&members); err != nil {
+				return err
+			}
+			if members <= 1 {
+				return portal.Errorf(portal.ECONFLICT, "%s is the last administrator; grant the role to someone else first.", t.PersonName)
+			}
+		}
+	case portal.OpCreateGroup, portal.OpUpdateGroup:
+		g, err := portal.GroupSpecFromChanges(n.Changes)
+		if err != nil {
+			return err
+		}
+		if n.Operation == portal.OpUpdateGroup && len(g.Owners) > 0 {
+			return portal.Errorf(portal.EINVALID, "A group's owners change by requests to add or remove an owner.")
+		}
+		if t.GroupRole != "" && g.JoinPolicy != portal.JoinClosed {
+			return portal.Errorf(portal.EINVALID, "%s grants a portal role, so it stays closed: only administrators and its owners add members.", t.GroupName)
+		}
+		owners := slices.Compact(slices.Sorted(slices.Values(g.Owners)))
+		var taken bool
+		var found int
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM groups WHERE lower(name) = lower($1) AND id IS DISTINCT FROM $2::uuid),
+				(SELECT count(*) FROM people WHERE id = ANY ($3::text[]::uuid[]))`, g.Name, nullable(n.GroupID), owners).
+			Scan(&taken, &found); err != nil {
+			return err
+		}
+		if taken {
+			return portal.Errorf(portal.ECONFLICT, "There is a group called “%s” already; choose another name.", g.Name)
+		}
+		if found != len(owners) {
+			return portal.Errorf(portal.EINVALID, "An owner you named is not a person in Tessera.")
+		}
+	case portal.OpDeleteGroup:
+		if t.GroupRole != "" {
+			return portal.Errorf(portal.ECONFLICT, "%s grants a portal role; choose another group for the role first (Administration → Roles).", t.GroupName)
+		}
+		// The group's row goes; the request keeps what it was.
+		n.Changes = map[string]string{"name": t.GroupAccount, "displayName": t.GroupName, "groupId": n.GroupID}
+	case portal.OpCreatePerson:
+		np, err := portal.NewPersonFromChanges(n.Changes, db.now())
+		if err != nil {
+			return err
+		}
+		var account, employee bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM people WHERE lower(account_name) = lower($1)),
+				EXISTS (SELECT 1 FROM people WHERE employee_id = $2)`, np.Person.AccountName, np.Person.EmployeeID).Scan(&account, &employee); err != nil {
+			return err
+		}
+		if account {
+			return portal.Errorf(portal.ECONFLICT, "Someone has the account name “%s” already.", np.Person.AccountName)
+		}
+		if employee {
+			return portal.Errorf(portal.ECONFLICT, "Someone has the employee ID “%s” already.", np.Person.EmployeeID)
+		}
+		if np.Person.ManagerID != "" {
+			return checkManager(ctx, tx, "", np.Person.ManagerID)
+		}
+	case portal.OpUpdatePerson:
+		if m := n.Changes["managerId"]; m != "" {
+			return checkManager(ctx, tx, n.PersonID, m)
+		}
+	}
+	return nil
+}
+
+// checkManager checks that managerID is a person, and neither personID
+// ("" for a new person) nor someone below them: the org chart stays a
+// tree.
+func checkManager(ctx context.Context, tx pgx.Tx, personID, managerID string) error {
+	var exists, below bool
+	err := tx.QueryRow(ctx, `WITH RECURSIVE up AS (SELECT id, manager_id FROM people WHERE id = $1
+			UNION SELECT p.id, p.manager_id FROM people p JOIN up ON p.id = up.manager_id)
+		SELECT EXISTS (SELECT 1 FROM people WHERE id = $1), EXISTS (SELECT 1 FROM up WHERE id = $2::uuid)`,
+		managerID, nullable(personID)).Scan(&exists, &below)
+	switch {
+	case err != nil:
+		return err
+	case !exists:
+		return portal.Errorf(portal.EINVALID, "The manager you named is not a person in Tessera.")
+	case below:
+		return portal.Errorf(portal.EINVALID, "A person cannot be managed by themselves or by someone who reports to them.")
+	}
+	return nil
+}
+
 // checkRequestShape refuses requests that make no sense whatever the
 // policy: joining a group twice, leaving one you are not in.
 func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *portal.Schema) error {
 	self := n.PersonID == v.PersonID
 	switch n.Operation {
+	case portal.OpCreatePerson, portal.OpCreateGroup, portal.OpUpdateGroup, portal.OpDeleteGroup:
+		return nil // checkTargets reads what they need
 	case portal.OpAddOwner:
 		if t.PersonIsOwner {
 			return portal.Errorf(portal.ECONFLICT, "%s is already an owner of %s.", t.PersonName, t.GroupName)
@@ -384,7 +515,7 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *p
 			}
 		}
 		for attr := range n.Changes {
-			if a, ok := schema.Lookup(attr); !ok || !a.Editable {
+			if a, ok := schema.Lookup(attr); !ok || !a.Requestable() {
 				return portal.Errorf(portal.EINVALID, "%q is not an attribute that can be changed.", attr)
 			}
 		}
@@ -442,6 +573,10 @@ func (db *DB) evaluatePolicy(ctx context.Context, v portal.Viewer, n portal.NewR
 				continue
 			}
 		case "anyone":
+		case "admins":
+			if !v.Has(portal.RoleAdmin) {
+				continue
+			}
 		case "set":
 			if v.PersonID == "" || p.RequestorSetID == "" {
 				continue
@@ -496,6 +631,14 @@ func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
 		return fmt.Sprintf("No policy lets you remove members from %s: only its owners can.", t.GroupName)
 	case portal.OpAddOwner, portal.OpRemoveOwner:
 		return fmt.Sprintf("No policy lets you change the owners of %s: only its owners can.", t.GroupName)
+	case portal.OpCreateGroup:
+		return "No policy lets you create groups; ask an administrator."
+	case portal.OpUpdateGroup:
+		return fmt.Sprintf("No policy lets you change %s: only its owners and administrators can.", t.GroupName)
+	case portal.OpDeleteGroup:
+		return fmt.Sprintf("No policy lets you delete %s; ask an administrator.", t.GroupName)
+	case portal.OpCreatePerson:
+		return "No policy lets you create people; ask an administrator."
 	}
 	var attrs []string
 	for a := range n.Changes {
@@ -623,6 +766,8 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 		a.stmts = nil
 	}
 	switch portal.Operation(op) {
+	case portal.OpCreateGroup, portal.OpUpdateGroup, portal.OpDeleteGroup, portal.OpCreatePerson:
+		return db.applyAdministration(ctx, tx, a, rec, h)
 	case portal.OpAddOwner:
 		if _, err := tx.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", groupID, personID); err != nil {
 			return err
@@ -658,7 +803,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 		for attr, val := range changes {
 			// Only the table's column names reach the SQL text.
 			a, ok := schema.Lookup(attr)
-			if !ok || !a.Editable {
+			if !ok || !a.Requestable() {
 				return portal.Errorf(portal.EINVALID, "%q cannot be changed.", attr)
 			}
 			if !a.Core() {
@@ -668,7 +813,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 				continue
 			}
 			args = append(args, val)
-			sets = append(sets, fmt.Sprintf("%s = $%d", pgx.Identifier{a.Column}.Sanitize(), len(args)))
+			sets = append(sets, fmt.Sprintf("%s = %s", pgx.Identifier{a.Column}.Sanitize(), columnValue(a, len(args))))
 			olds = append(olds, fmt.Sprintf("coalesce(o.%s::text, '') AS %s", pgx.Identifier{a.Column}.Sanitize(), pgx.Identifier{attr}.Sanitize()))
 		}
 		if len(extras) > 0 {
@@ -804,7 +949,7 @@ func (db *DB) FindRequestDetail(ctx context.Context, v portal.Viewer, id string)
 const (
 	requestColumns = `r.id, coalesce(r.requester_id::text, ''),
 	coalesce((SELECT display_name FROM people WHERE id = r.requester_id), 'Tessera'), r.operation,
-	coalesce(r.group_id::text, ''), coalesce((SELECT display_name FROM groups WHERE id = r.group_id), ''), r.person_id,
+	coalesce(r.group_id::text, ''), coalesce((SELECT display_name FROM groups WHERE id = r.group_id), ''), coalesce(r.person_id::text, ''),
 	coalesce((SELECT display_name FROM people WHERE id = r.person_id), ''), r.changes,
 	r.member_until, r.justification, r.status, coalesce((SELECT name FROM policies WHERE id = r.policy_id), ''),
 	r.created_at, r.updated_at, coalesce(r.policy_id::text, '')`

@@ -33,7 +33,7 @@ func TestLoadOrg(t *testing.T) {
 		(SELECT count(*) FROM group_members), (SELECT count(*) FROM local_credentials), (SELECT count(*) FROM person_roles)`).
 		Scan(&people, &groups, &members, &creds, &roles))
 	require.Equal(t, testPeople, people)
-	require.Equal(t, len(org.Groups), groups)
+	require.Equal(t, len(org.Groups)+2, groups, "the demo's groups and the two that grant the roles")
 	require.Greater(t, members, testPeople)
 	require.Equal(t, 4, creds)
 	require.Equal(t, 2, roles)
