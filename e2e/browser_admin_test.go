@@ -42,6 +42,8 @@ func TestBrowserAdminRules(t *testing.T) {
 	b.shot("saved")
 
 	adminAddsAttribute(t, srv, dbURL)
+	// In the same world, the administration of groups, roles and reviews.
+	governanceJourney(t, srv)
 }
 
 // adminAddsAttribute: the administrator adds a custom attribute in

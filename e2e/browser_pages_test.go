@@ -127,7 +127,7 @@ func send[P any](b *browser, cmd cdp.Command[P, cdp.Empty], params P) {
 func (b *browser) pageKinds(admin bool) []string {
 	b.t.Helper()
 	pages := []string{"/", "/people", "/people?q=a", "/org", "/groups", "/requests", "/approvals",
-		"/profile/edit", "/settings/deputy", "/settings/time-zone", "/settings/language"}
+		"/profile/edit", "/settings/deputy", "/settings/time-zone", "/settings/language", "/groups/new", "/reviews"}
 	details := []struct{ list, link string }{
 		{"/people", `#results a[href^="/people/"]`},
 		{"/groups", `#results a[href^="/groups/"]`},
@@ -135,10 +135,11 @@ func (b *browser) pageKinds(admin bool) []string {
 		{"/approvals", `main a[href^="/approvals/"]`},
 	}
 	if admin {
-		pages = append(pages, "/admin", "/admin/roles", "/admin/policies/new", "/admin/sets/new", "/admin/workflows/new",
+		pages = append(pages, "/admin", "/admin/roles", "/admin/people/new", "/admin/reviews", "/admin/policies/new", "/admin/sets/new", "/admin/workflows/new",
 			"/admin/calendars/new", "/admin/connected-systems/new", "/admin/groups", "/admin/sync/preview",
 			"/admin/audit", "/admin/schema/new")
 		details = append(details,
+			struct{ list, link string }{"/admin/people", `main a[href^="/admin/people/"]:not([href$="/new"])`},
 			struct{ list, link string }{"/admin/policies", `main a[href^="/admin/policies/"]:not([href$="/new"])`},
 			struct{ list, link string }{"/admin/sets", `main a[href^="/admin/sets/"]:not([href$="/new"])`},
 			struct{ list, link string }{"/admin/workflows", `main a[href^="/admin/workflows/"]:not([href$="/new"])`},

@@ -55,16 +55,22 @@ type mvGroup struct {
 	ID      string
 	Fields  map[string]string // groupFields
 	Members []string          // person IDs
+	// PortalOnly: the group grants a portal role (role_groups). It stays
+	// in the portal: no connected system provisions, joins or deletes it.
+	PortalOnly bool
 }
 
+// portalOnlySQL says whether the group g grants a portal role.
+const portalOnlySQL = `EXISTS (SELECT 1 FROM role_groups r WHERE r.group_id = g.id)`
+
 const groupSelect = `SELECT g.id, g.name, g.display_name, g.description, g.email, g.group_type, g.join_policy,
-	coalesce((SELECT array_agg(m.person_id::text) FROM group_members m WHERE m.group_id = g.id), '{}')
+	coalesce((SELECT array_agg(m.person_id::text) FROM group_members m WHERE m.group_id = g.id), '{}'), ` + portalOnlySQL + `
 	FROM groups g`
 
 func scanMVGroup(row pgx.Row) (*mvGroup, error) {
 	var g mvGroup
 	var name, display, desc, email, typ, join string
-	if err := row.Scan(&g.ID, &name, &display, &desc, &email, &typ, &join, &g.Members); err != nil {
+	if err := row.Scan(&g.ID, &name, &display, &desc, &email, &typ, &join, &g.Members, &g.PortalOnly); err != nil {
 		return nil, err
 	}
 	g.Fields = map[string]string{"name": name, "displayName": display, "description": desc, "email": email,

@@ -213,6 +213,9 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 		seen := map[string]bool{}
 		err := e.forEachGroup(ctx, sc, func(g *mvGroup) error {
 			seen[g.ID] = true
+			if g.PortalOnly {
+				return nil
+			}
 			e.syncGroup(rs.group, g, byGroup, byPerson, j, out, rec, now)
 			rec.progress(ctx, 1)
 			return nil
@@ -1100,7 +1103,8 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = e.Pool.Query(ctx, `SELECT id, name, display_name, description, email, group_type, join_policy FROM groups ORDER BY id`)
+	rows, err = e.Pool.Query(ctx, `SELECT g.id, g.name, g.display_name, g.description, g.email, g.group_type, g.join_policy, `+portalOnlySQL+`
+		FROM groups g ORDER BY g.id`)
 	if err != nil {
 		return fmt.Errorf("syncsvc: groups: %w", err)
 	}
@@ -1108,7 +1112,7 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 	for rows.Next() {
 		g := &mvGroup{}
 		var name, display, desc, email, typ, join string
-		if err := rows.Scan(&g.ID, &name, &display, &desc, &email, &typ, &join); err != nil {
+		if err := rows.Scan(&g.ID, &name, &display, &desc, &email, &typ, &join, &g.PortalOnly); err != nil {
 			return err
 		}
 		g.Fields = map[string]string{"name": name, "displayName": display, "description": desc, "email": email,

@@ -59,6 +59,10 @@ var adminNotices = map[string]string{
 	"role-requested":    "The grant was sent for approval; follow it in My requests.",
 	"role-revoked":      "The role was revoked: the person is no longer a member of its group.",
 	"role-group-set":    "The role is now granted through the group you chose.",
+	"person-created":    "The person was created.",
+	"person-changed":    "The change was made.",
+	"review-started":    "The access review started: its reviewers were told by email.",
+	"review-completed":  "The access review ended: the memberships decided away were removed by requests.",
 }
 
 func adminNotice(r *http.Request) string { return adminNotices[input(r).Get("notice")] }
@@ -115,6 +119,8 @@ func (s *Server) adminRoutes(r chi.Router) {
 	a.hrRoutes(r)
 	a.schemaRoutes(r)
 	a.roleRoutes(r)
+	a.peopleRoutes(r)
+	a.reviewRoutes(r)
 }
 
 // requireAdmin lets only administrators through, whatever the page; the

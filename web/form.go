@@ -118,6 +118,19 @@ var fields = map[string]field{
 	"day":            {label: "The holiday's day", trim: true},
 	"holiday_name":   {label: "The holiday's name", trim: true},
 	"actor":          {label: "The actor filter"},
+	// A group's form.
+	"display_name":    {label: "Display name", trim: true},
+	"group_type":      {label: "The group's type"},
+	"join_policy":     {label: "Joining"},
+	"owners":          {label: "Owners", multiline: true, trim: true},
+	"expires":         {label: "The group's last day", trim: true},
+	"membership_days": {label: "Length of memberships", trim: true},
+	"manager":         {label: "The manager", trim: true},
+	"end_date":        {label: "The last day", trim: true},
+	// Access reviews.
+	"item":          {label: "The memberships"},
+	"reviewers":     {label: "The reviewers"},
+	"repeat_months": {label: "The repeat", trim: true},
 
 	"hosts":              {label: "Domain controllers", multiline: true, trim: true},
 	"port":               {label: "Port", trim: true},
@@ -209,7 +222,9 @@ func fieldOf(name string) field {
 	if f, ok := fields[name]; ok {
 		return f
 	}
-	if a, ok := portal.CoreSchema().Lookup(name); ok && a.Editable {
+	// Person attributes: the profile form's, and those of a person an
+	// administrator creates.
+	if a, ok := portal.CoreSchema().Lookup(name); ok {
 		return field{label: a.Label, trim: true}
 	}
 	return field{label: "The field “" + name + "”"}

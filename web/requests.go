@@ -20,17 +20,20 @@ import (
 // notices are the fixed messages a redirect may ask a page to show; user
 // text is never reflected through the URL.
 var notices = map[string]string{
-	"joined":    "You joined this group.",
-	"left":      "You left this group.",
-	"requested": "Your request was sent to the group's owners. You can follow it here.",
-	"added":     "The member was added.",
-	"removed":   "The member was removed.",
-	"owner":     "The owners were changed.",
-	"canceled":  "Your request was canceled.",
-	"submitted": "Your request was sent for approval. You can follow it here.",
-	"decided":   "Your decision was recorded.",
-	"deputy":    "Your deputy is set.",
-	"undeputy":  "The deputy period was removed.",
+	"joined":        "You joined this group.",
+	"left":          "You left this group.",
+	"requested":     "Your request was sent to the group's owners. You can follow it here.",
+	"added":         "The member was added.",
+	"removed":       "The member was removed.",
+	"owner":         "The owners were changed.",
+	"canceled":      "Your request was canceled.",
+	"submitted":     "Your request was sent for approval. You can follow it here.",
+	"decided":       "Your decision was recorded.",
+	"deputy":        "Your deputy is set.",
+	"undeputy":      "The deputy period was removed.",
+	"group-created": "The group was created.",
+	"group-saved":   "The group was changed.",
+	"reviewed":      "Your decisions were recorded. They take effect when the review ends.",
 }
 
 func notice(r *http.Request) string { return notices[input(r).Get("notice")] }

@@ -60,6 +60,9 @@ type Server struct {
 	// Admin serves the administration pages: policies, workflows,
 	// calendars, the audit log.
 	Admin AdminStore
+	// Reviews runs access reviews: administrators start them, owners and
+	// managers decide; nil: the review pages say they are not set up.
+	Reviews portal.AccessReviewService
 	// Systems stores the connected systems the sync service works with;
 	// Tester tries their settings ("Test connection").
 	Systems portal.ConnectedSystemService
@@ -176,7 +179,12 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/org", s.handleOrgChart)
 			r.Get("/org/{id}", s.handleOrgChart)
 			r.Get("/groups", s.handleGroups)
+			r.Get("/groups/new", s.handleNewGroupPage)
+			r.Post("/groups/new", s.handleCreateGroup)
 			r.Get("/groups/{id}", s.handleGroup)
+			r.Get("/groups/{id}/edit", s.handleEditGroupPage)
+			r.Post("/groups/{id}/edit", s.handleUpdateGroup)
+			r.Post("/groups/{id}/delete", s.handleDeleteGroup)
 			r.Post("/groups/{id}/join", s.handleJoin)
 			r.Post("/groups/{id}/request", s.handleRequestJoin)
 			r.Post("/groups/{id}/leave", s.handleLeave)
@@ -187,6 +195,9 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/requests", s.handleMyRequests)
 			r.Get("/requests/{id}", s.handleRequest)
 			r.Post("/requests/{id}/cancel", s.handleCancel)
+			r.Get("/reviews", s.handleReviews)
+			r.Get("/reviews/{id}", s.handleReview)
+			r.Post("/reviews/{id}", s.handleDecideReview)
 			r.Get("/approvals", s.handleApprovals)
 			r.Post("/approvals", s.handleBulkDecide)
 			r.Get("/approvals/{id}", s.handleApproval)

@@ -52,7 +52,7 @@ func (tb *testBundle) serve(t *testing.T, configure ...func(*web.Server)) *httpt
 	t.Helper()
 	db := tb.db
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
-		Methods: postgres.NewMethodStore(db, nil), Logger: slog.New(slog.DiscardHandler),
+		Reviews: db, Methods: postgres.NewMethodStore(db, nil), Logger: slog.New(slog.DiscardHandler),
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }}
 	for _, f := range configure {
 		f(s)

@@ -2,11 +2,15 @@ package workflow
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 // ExpireGroupArgs deletes a group when its expiry passes, as a request of
@@ -58,4 +62,111 @@ func (w *endPersonWorker) Work(ctx context.Context, job *river.Job[EndPersonArgs
 func addGovernanceWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &expireGroupWorker{g: d.Governance})
 	river.AddWorker(workers, &endPersonWorker{g: d.Governance})
+	river.AddWorker(workers, &reviewDeadlineWorker{r: d.Reviews})
+	river.AddWorker(workers, &reviewScheduleWorker{r: d.Reviews})
+	river.AddWorker(workers, &reviewRemindWorker{r: d.Reviews, mailer: d.Mailer, baseURL: d.BaseURL})
+}
+
+// ReviewDeadlineArgs ends an access review at its deadline.
+type ReviewDeadlineArgs struct {
+	ReviewID string `json:"review_id"`
+}
+
+// Kind implements river.JobArgs.
+func (ReviewDeadlineArgs) Kind() string { return "review_deadline" }
+
+// ReviewRemindArgs emails the reviewers of an access review who have
+// memberships still to decide; Last is the reminder a day before the
+// deadline.
+type ReviewRemindArgs struct {
+	ReviewID string `json:"review_id"`
+	Last     bool   `json:"last,omitempty"`
+}
+
+// Kind implements river.JobArgs.
+func (ReviewRemindArgs) Kind() string { return "review_remind" }
+
+// ReviewScheduleArgs starts the repeating access reviews that are due; a
+// periodic job of the leader's.
+type ReviewScheduleArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ReviewScheduleArgs) Kind() string { return "review_schedule" }
+
+type reviewDeadlineWorker struct {
+	river.WorkerDefaults[ReviewDeadlineArgs]
+	r portal.ReviewTimers
+}
+
+func (w *reviewDeadlineWorker) Work(ctx context.Context, job *river.Job[ReviewDeadlineArgs]) error {
+	if w.r == nil {
+		return nil
+	}
+	return w.r.ReviewDeadline(ctx, job.Args.ReviewID)
+}
+
+type reviewScheduleWorker struct {
+	river.WorkerDefaults[ReviewScheduleArgs]
+	r portal.ReviewTimers
+}
+
+func (w *reviewScheduleWorker) Work(ctx context.Context, job *river.Job[ReviewScheduleArgs]) error {
+	if w.r == nil {
+		return nil
+	}
+	_, err := w.r.StartDueReviews(ctx)
+	return err
+}
+
+type reviewRemindWorker struct {
+	river.WorkerDefaults[ReviewRemindArgs]
+	r       portal.ReviewTimers
+	mailer  Mailer
+	baseURL string
+}
+
+// Work emails each reviewer with memberships still to decide; a review
+// that ended meanwhile has none.
+func (w *reviewRemindWorker) Work(ctx context.Context, job *river.Job[ReviewRemindArgs]) error {
+	if w.r == nil || w.mailer == nil {
+		return nil // email is not configured; the reviews page lists them
+	}
+	list, err := w.r.ReviewReminders(ctx, job.Args.ReviewID)
+	if err != nil {
+		return err
+	}
+	for _, rem := range list {
+		msg, err := ComposeReviewReminder(rem, job.Args.Last, w.baseURL)
+		if err != nil {
+			return err
+		}
+		if err := w.mailer.Send(ctx, msg); err != nil {
+			return fmt.Errorf("workflow: access review reminder to %s: %w", rem.ToEmail, err)
+		}
+	}
+	return nil
+}
+
+// ComposeReviewReminder writes the email that asks a reviewer to review
+// their memberships of an access review by its deadline.
+func ComposeReviewReminder(r portal.ReviewReminder, last bool, baseURL string) (Message, error) {
+	subject := "Access review: " + r.ReviewName
+	if last {
+		subject = "Reminder, due soon: access review " + r.ReviewName
+	}
+	loc := portal.ZoneOrUTC(r.ToTimeZone)
+	memberships := "1 membership waits"
+	if r.Pending != 1 {
+		memberships = strconv.Itoa(r.Pending) + " memberships wait"
+	}
+	// In English, as the password notices are: the catalogue has no
+	// German for these sentences yet.
+	p := i18n.English()
+	data := newMailData(p, r.ToName)
+	data.Lead = "The access review " + portal.Isolate(r.ReviewName) + " asks you whether people should keep their group memberships. " +
+		memberships + " for your decision."
+	data.Detail = "Memberships nobody reviews by the deadline follow the review's default, which may remove them."
+	data.Link = strings.TrimRight(baseURL, "/") + "/reviews/" + r.ReviewID
+	data.When = "Due by " + p.Time(r.Deadline, loc) + " (times in " + portal.ZoneLabel(loc, r.Deadline) + ")."
+	return render(data, r.ToName, r.ToEmail, subject)
 }

@@ -48,6 +48,10 @@ func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 			river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour),
 				func() (river.JobArgs, *river.InsertOpts) { return PasswordExpiryArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
+			// Repeating access reviews start within the hour they are due.
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) { return ReviewScheduleArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(rescueInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return RescueOrphansArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true})},

@@ -46,6 +46,9 @@ type Deps struct {
 	// created (a group's expiry, a contractor's end date); nil: they do
 	// nothing.
 	Governance portal.GovernanceTimers
+	// Reviews runs the access reviews' deadlines, repeats and reminders;
+	// nil: they do nothing.
+	Reviews portal.ReviewTimers
 }
 
 // AddWorkers registers every Tessera worker.

@@ -341,7 +341,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 		workers := river.NewWorkers()
 		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync, HR: hr,
 			BaseURL: cfg.WebConfig().BaseURL, Pool: pool, Audit: db, AuditKey: cfg.AuditKey, Logger: logger,
-			Notices: db, Expiry: accounts, Reminders: db, Governance: db})
+			Notices: db, Expiry: accounts, Reminders: db, Governance: db, Reviews: db})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
 		// The client ID names the process, so that a job's attempted_by
 		// says which process ran it (or died running it).
@@ -434,7 +434,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	srv := &web.Server{
 		Config: cfg.WebConfig(), Logger: logger, Registry: reg, MetricsElsewhere: cfg.MetricsListen != "",
-		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db,
+		People: db, Groups: db, Auth: db, Flows: db, Requests: db, Admin: db, Reviews: db,
 		Methods: postgres.NewMethodStore(db, cfg.Sealer), Codes: codes,
 		Directory: directory, Systems: systems, Tester: syncsvc.TestersByType{portal.SystemAD: &ad.Tester{Secrets: systems}, portal.SystemEntra: &entra.Tester{Secrets: systems}},
 		Sync: engine, HR: hrs, Passwords: db, Accounts: accounts,

@@ -38,6 +38,9 @@ func StartWorkersWith(tb testing.TB, db *postgres.DB, deps workflow.Deps) *river
 	if deps.Governance == nil {
 		deps.Governance = db
 	}
+	if deps.Reviews == nil {
+		deps.Reviews = db
+	}
 	mailer := deps.Mailer
 	workers := river.NewWorkers()
 	workflow.AddWorkers(workers, deps)

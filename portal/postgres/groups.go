@@ -63,10 +63,13 @@ func (db *DB) FindGroup(ctx context.Context, id string, offset, limit int) (*por
 	}
 	d := &portal.GroupDetail{Members: portal.Page[portal.PersonRef]{Offset: f.Offset, Limit: f.Limit}}
 	batch := &pgx.Batch{}
-	batch.Queue("SELECT "+groupColumns+", (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id) FROM groups g WHERE g.id = $1", id).
+	batch.Queue("SELECT "+groupColumns+`, (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id),
+			g.expires_at, coalesce(g.membership_days, 0), coalesce((SELECT role FROM role_groups rg WHERE rg.group_id = g.id), '')
+		FROM groups g WHERE g.id = $1`, id).
 		QueryRow(func(row pgx.Row) error {
 			g := &d.Group
-			err := row.Scan(&g.ID, &g.Name, &g.DisplayName, &g.Description, &g.Email, &g.Type, &g.JoinPolicy, &g.MembershipRule, &g.MemberCount)
+			err := row.Scan(&g.ID, &g.Name, &g.DisplayName, &g.Description, &g.Email, &g.Type, &g.JoinPolicy, &g.MembershipRule, &g.MemberCount,
+				&g.ExpiresAt, &g.MembershipDays, &g.Role)
 			if isNoRows(err) {
 				return portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 			}

@@ -497,7 +497,8 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *p
 			}
 			return portal.Errorf(portal.ECONFLICT, "%s is already a member of %s.", t.PersonName, t.GroupName)
 		}
-		if self && t.JoinPolicy == string(portal.JoinClosed) && !t.IsOwner {
+		// Administrators add anyone, themselves too, under their policy.
+		if self && t.JoinPolicy == string(portal.JoinClosed) && !t.IsOwner && !v.Has(portal.RoleAdmin) {
 			return portal.Errorf(portal.EFORBIDDEN, "%s is closed: only its owners add members. Ask an owner.", t.GroupName)
 		}
 	case portal.OpRemoveMember:

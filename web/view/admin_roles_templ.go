@@ -142,7 +142,7 @@ func Roles(p Page, v RolesView) templ.Component {
 					}
 				}
 				if len(rg.Members) > 0 {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<table class=\"results\"><thead><tr><th scope=\"col\">Person</th><th scope=\"col\" class=\"wide\">Title</th><th scope=\"col\"><span class=\"visually-hidden\">Action</span></th></tr></thead> <tbody>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<table class=\"results\"><thead><tr><th scope=\"col\">Person</th><th scope=\"col\" class=\"wide\">Title</th><th scope=\"col\"><span class=\"sr-only\">Action</span></th></tr></thead> <tbody>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -1,0 +1,157 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/web/view"
+)
+
+// Access reviews: administrators start and end them (Administration →
+// Access reviews); the groups' owners, or the members' managers, keep or
+// remove each membership on /reviews.
+
+func (s *Server) reviews(w http.ResponseWriter, r *http.Request) bool {
+	if s.Reviews == nil {
+		s.Error(w, r, errors.New("web: access reviews are not configured"))
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleReviews(w http.ResponseWriter, r *http.Request) {
+	if !s.reviews(w, r) {
+		return
+	}
+	list, err := s.Reviews.ListReviews(r.Context(), viewer(r))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	render(w, r, view.MyReviews(s.page(r, "Access reviews", "approvals"), list))
+}
+
+func (s *Server) renderReview(w http.ResponseWriter, r *http.Request, status int, id string, v view.ReviewView) {
+	var err error
+	if v.Review, v.Items, err = s.Reviews.FindReview(r.Context(), viewer(r), id); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, status, view.Review(s.page(r, portal.Isolate(v.Review.Name), "approvals"), v))
+}
+
+func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
+	if !s.reviews(w, r) {
+		return
+	}
+	s.renderReview(w, r, http.StatusOK, chi.URLParam(r, "id"), view.ReviewView{Notice: notice(r) + adminNotice(r)})
+}
+
+// handleDecideReview records one decision on the memberships ticked (each
+// "groupID:personID").
+func (s *Server) handleDecideReview(w http.ResponseWriter, r *http.Request) {
+	if !s.reviews(w, r) {
+		return
+	}
+	id := chi.URLParam(r, "id")
+	var keys []portal.ReviewKey
+	for _, it := range input(r)["item"] {
+		g, p, ok := strings.Cut(it, ":")
+		if !ok {
+			s.Error(w, r, portal.Errorf(portal.EINVALID, "That is not a membership of this review."))
+			return
+		}
+		keys = append(keys, portal.ReviewKey{GroupID: g, PersonID: p})
+	}
+	_, err := s.Reviews.DecideReview(r.Context(), viewer(r), id, keys, portal.ReviewDecision(input(r).Get("decision")), input(r).Get("reason"))
+	if err != nil {
+		if portal.ErrorCode(err) == portal.EINTERNAL || portal.ErrorCode(err) == portal.ENOTFOUND {
+			s.Error(w, r, err)
+			return
+		}
+		s.renderReview(w, r, codeStatus[portal.ErrorCode(err)], id, view.ReviewView{Error: portal.ErrorMessage(err)})
+		return
+	}
+	http.Redirect(w, r, "/reviews/"+id+"?notice=reviewed", http.StatusSeeOther)
+}
+
+// reviewRoutes mounts Administration → Access reviews.
+func (a *adminPages) reviewRoutes(r chi.Router) {
+	r.Get("/reviews", a.handleAdminReviews)
+	r.Post("/reviews", a.handleStartReview)
+	r.Post("/reviews/{id}/complete", a.handleCompleteReview)
+}
+
+func (a *adminPages) renderAdminReviews(w http.ResponseWriter, r *http.Request, status int, f view.ReviewForm) {
+	if !a.reviews(w, r) {
+		return
+	}
+	list, err := a.Reviews.ListReviews(r.Context(), viewer(r))
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, status, view.AdminReviews(a.page(r, "Access reviews", "admin-reviews"), list, f))
+}
+
+func (a *adminPages) handleAdminReviews(w http.ResponseWriter, r *http.Request) {
+	a.renderAdminReviews(w, r, http.StatusOK, view.ReviewForm{Notice: adminNotice(r), Reviewers: string(portal.ReviewByOwners),
+		Default: string(portal.ReviewRemove), Deadline: time.Now().AddDate(0, 0, 14).Format(time.DateOnly)})
+}
+
+func (a *adminPages) handleStartReview(w http.ResponseWriter, r *http.Request) {
+	if !a.reviews(w, r) {
+		return
+	}
+	in := input(r)
+	f := view.ReviewForm{Name: in.Get("name"), Group: in.Get("group"), Query: in.Get("q"), Reviewers: in.Get("reviewers"),
+		Default: in.Get("decision"), Deadline: in.Get("until"), Repeat: in.Get("repeat_months")}
+	fail := func(err error) {
+		if !formFailed(err) {
+			a.Error(w, r, err)
+			return
+		}
+		f.Error = portal.ErrorMessage(err)
+		a.renderAdminReviews(w, r, codeStatus[portal.ErrorCode(err)], f)
+	}
+	n := portal.NewAccessReview{Name: f.Name, Group: f.Group, Query: f.Query, Reviewers: portal.ReviewerSource(f.Reviewers),
+		Default: portal.ReviewDecision(f.Default)}
+	day, err := portal.ParseDate(f.Deadline)
+	if err != nil {
+		fail(err)
+		return
+	}
+	// The deadline is the end of the day in the administrator's zone.
+	n.Deadline = day.End(portal.ZoneOrUTC(viewer(r).TimeZone))
+	if n.RepeatMonths, err = number(f.Repeat, "The repeat"); err != nil {
+		fail(err)
+		return
+	}
+	rev, err := a.Reviews.StartReview(r.Context(), viewer(r), n)
+	if err != nil {
+		fail(err)
+		return
+	}
+	http.Redirect(w, r, "/reviews/"+rev.ID+"?notice=review-started", http.StatusSeeOther)
+}
+
+func (a *adminPages) handleCompleteReview(w http.ResponseWriter, r *http.Request) {
+	if !a.reviews(w, r) {
+		return
+	}
+	id := chi.URLParam(r, "id")
+	if err := a.Reviews.CompleteReview(r.Context(), viewer(r), id); err != nil {
+		if portal.ErrorCode(err) == portal.ECONFLICT {
+			a.renderReview(w, r, http.StatusConflict, id, view.ReviewView{Error: portal.ErrorMessage(err)})
+			return
+		}
+		a.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/reviews/"+id+"?notice=review-completed", http.StatusSeeOther)
+}
