@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -115,24 +116,20 @@ func attributeFromForm(r *http.Request, name string) (view.SchemaForm, error) {
 func (a *adminPages) handleAddAttribute(w http.ResponseWriter, r *http.Request) {
 	f, err := attributeFromForm(r, input(r).Get("name"))
 	f.New = true
-	if err == nil {
-		err = a.store.AddAttribute(r.Context(), viewer(r), f.Attribute)
-	}
-	if formFailed(err) {
-		f.Error = errText(r, err)
-		a.renderAttribute(w, r, http.StatusUnprocessableEntity, f)
-		return
-	} else if err != nil {
-		a.Error(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/schema?notice=attribute-added", http.StatusSeeOther)
+	a.saveAttribute(w, r, f, err, a.store.AddAttribute, "attribute-added")
 }
 
 func (a *adminPages) handleUpdateAttribute(w http.ResponseWriter, r *http.Request) {
 	f, err := attributeFromForm(r, chi.URLParam(r, "name"))
+	a.saveAttribute(w, r, f, err, a.store.UpdateAttribute, "attribute-saved")
+}
+
+// saveAttribute saves the attribute of a valid form with save and goes back
+// to the schema with notice; a refused one is shown again with its error.
+func (a *adminPages) saveAttribute(w http.ResponseWriter, r *http.Request, f view.SchemaForm, err error,
+	save func(context.Context, portal.Viewer, portal.Attribute) error, notice string) {
 	if err == nil {
-		err = a.store.UpdateAttribute(r.Context(), viewer(r), f.Attribute)
+		err = save(r.Context(), viewer(r), f.Attribute)
 	}
 	if formFailed(err) {
 		f.Error = errText(r, err)
@@ -142,7 +139,7 @@ func (a *adminPages) handleUpdateAttribute(w http.ResponseWriter, r *http.Reques
 		a.Error(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/admin/schema?notice=attribute-saved", http.StatusSeeOther)
+	http.Redirect(w, r, "/admin/schema?notice="+notice, http.StatusSeeOther)
 }
 
 func (a *adminPages) handleRemoveAttribute(w http.ResponseWriter, r *http.Request) {
