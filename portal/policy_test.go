@@ -202,7 +202,7 @@ func TestNewRequestValidatesAttributeValues(t *testing.T) {
 	require.NoError(t, change("phone", strings.Repeat("9", 64)))
 	err := change("phone", strings.Repeat("9", 65))
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
-	require.Equal(t, "The new phone is too long; use at most 64 characters.", portal.ErrorMessage(err))
+	require.Equal(t, "Phone is too long (65 characters); it takes at most 64.", portal.ErrorMessage(err))
 	require.NoError(t, change("title", strings.Repeat("é", 256)))
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(change("title", strings.Repeat("é", 257))))
 	require.Equal(t, "The display name cannot be empty.", portal.ErrorMessage(change("displayName", "  ")))

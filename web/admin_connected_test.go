@@ -47,7 +47,7 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	jobs := harness.StartWorkersWith(t, db, workflow.Deps{BaseURL: "http://tessera.test", Sync: engine, HR: hrs})
 	engine.Queue, hrs.Queue = workflow.SyncRunQueue(jobs), workflow.HRApplyQueue(jobs)
 	s := &web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db,
-		Requests: db, Admin: db, Systems: systems,
+		Requests: db, Admin: db, Reviews: db, Systems: systems,
 		Tester: syncsvc.TestersByType{portal.SystemAD: &ad.Tester{Secrets: systems}, portal.SystemEntra: &entra.Tester{Secrets: systems}}, Logger: slog.New(slog.DiscardHandler),
 		Sync: engine, HR: hrs, Methods: postgres.NewMethodStore(db, sealer),
 		Passwords: db, Accounts: &syncsvc.Accounts{Engine: engine}}

@@ -109,7 +109,7 @@ func (a *adminPages) handleStartReview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := input(r)
-	f := view.ReviewForm{Name: in.Get("name"), Group: in.Get("group"), Query: in.Get("q"), Reviewers: in.Get("reviewers"),
+	f := view.ReviewForm{Name: in.Get("name"), Group: in.Get("group"), Search: in.Get("q"), Reviewers: in.Get("reviewers"),
 		Default: in.Get("decision"), Deadline: in.Get("until"), Repeat: in.Get("repeat_months")}
 	fail := func(err error) {
 		if !formFailed(err) {
@@ -119,7 +119,7 @@ func (a *adminPages) handleStartReview(w http.ResponseWriter, r *http.Request) {
 		f.Error = portal.ErrorMessage(err)
 		a.renderAdminReviews(w, r, codeStatus[portal.ErrorCode(err)], f)
 	}
-	n := portal.NewAccessReview{Name: f.Name, Group: f.Group, Query: f.Query, Reviewers: portal.ReviewerSource(f.Reviewers),
+	n := portal.NewAccessReview{Name: f.Name, Group: f.Group, Query: f.Search, Reviewers: portal.ReviewerSource(f.Reviewers),
 		Default: portal.ReviewDecision(f.Default)}
 	day, err := portal.ParseDate(f.Deadline)
 	if err != nil {

@@ -13,8 +13,8 @@ import "github.com/tessera-idm/tessera/portal"
 
 // ReviewForm is the form that starts an access review, as typed.
 type ReviewForm struct {
-	Name, Group, Query, Reviewers, Default, Deadline, Repeat string
-	Notice, Error                                            string
+	Name, Group, Search, Reviewers, Default, Deadline, Repeat string
+	Notice, Error                                             string
 }
 
 // ReviewView is one access review with the memberships the viewer
@@ -746,9 +746,9 @@ func AdminReviews(p Page, list []portal.AccessReview, f ReviewForm) templ.Compon
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var39 string
-			templ_7745c5c3_Var39, templ_7745c5c3_Err = templruntime.NewAttributeExpression(f.Query).Resolve(ctx)
+			templ_7745c5c3_Var39, templ_7745c5c3_Err = templruntime.NewAttributeExpression(f.Search).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/reviews.templ`, Line: 168, Col: 69}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/reviews.templ`, Line: 168, Col: 70}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var39)
 			if templ_7745c5c3_Err != nil {
