@@ -26,8 +26,9 @@ var germanPlurals = map[string]Plural{
 	"%d reports: open their chart": {One: "%d unterstellte Person: Organigramm öffnen", Other: "%d unterstellte Personen: Organigramm öffnen"},
 }
 
-// german is the German text of every key (see TestCatalogueComplete).
-var german = map[string]string{
+// germanPages is the German text of the end-user pages, requests and
+// approvals, emails and the web layer's errors.
+var germanPages = map[string]string{
 	// Times.
 	"just now":                     "gerade eben",
 	"yesterday":                    "gestern",

@@ -55,6 +55,25 @@ type Plural struct {
 	One, Other string
 }
 
+// german is the German text of every key (see TestCatalogueComplete),
+// gathered from the files that translate one part of Tessera each.
+var german = mergeTexts(germanPages, germanAdmin, germanAccount)
+
+// mergeTexts joins the parts of a language's catalogue; a key two parts
+// translate differently is a mistake found at start-up, not a coin toss.
+func mergeTexts(parts ...map[string]string) map[string]string {
+	all := map[string]string{}
+	for _, part := range parts {
+		for key, s := range part {
+			if prev, ok := all[key]; ok && prev != s {
+				panic(fmt.Sprintf("i18n: %q is translated both %q and %q", key, prev, s))
+			}
+			all[key] = s
+		}
+	}
+	return all
+}
+
 var (
 	cat     = catalog.NewBuilder(catalog.Fallback(language.English))
 	matcher language.Matcher
