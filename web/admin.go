@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -35,37 +36,46 @@ type adminPages struct {
 // adminNotices are the fixed messages a redirect may ask an admin page to
 // show; what was typed is never reflected through the URL.
 var adminNotices = map[string]string{
-	"policy-created":   "The policy was created.",
-	"policy-saved":     "The policy was saved.",
-	"policy-enabled":   "The policy was enabled.",
-	"policy-disabled":  "The policy was disabled.",
-	"policy-deleted":   "The policy was deleted.",
-	"set-created":      "The set was created.",
-	"set-saved":        "The set was saved.",
-	"rule-saved":       "The rule was saved: the group's members are now the people it selects.",
-	"rule-cleared":     "The group is static again; its members stay, as ordinary members.",
-	"workflow-created": "The approval workflow was created.",
-	"workflow-saved":   "The approval workflow was saved.",
-	"workflow-deleted": "The approval workflow was deleted.",
-	"calendar-created": "The calendar was created. Add its holidays below.",
-	"calendar-saved":   "The calendar was saved.",
-	"holiday-added":    "The holiday was added.",
-	"holiday-removed":  "The holiday was removed.",
+	"policy-created":   i18n.Mark("The policy was created."),
+	"policy-saved":     i18n.Mark("The policy was saved."),
+	"policy-enabled":   i18n.Mark("The policy was enabled."),
+	"policy-disabled":  i18n.Mark("The policy was disabled."),
+	"policy-deleted":   i18n.Mark("The policy was deleted."),
+	"set-created":      i18n.Mark("The set was created."),
+	"set-saved":        i18n.Mark("The set was saved."),
+	"rule-saved":       i18n.Mark("The rule was saved: the group's members are now the people it selects."),
+	"rule-cleared":     i18n.Mark("The group is static again; its members stay, as ordinary members."),
+	"workflow-created": i18n.Mark("The approval workflow was created."),
+	"workflow-saved":   i18n.Mark("The approval workflow was saved."),
+	"workflow-deleted": i18n.Mark("The approval workflow was deleted."),
+	"calendar-created": i18n.Mark("The calendar was created. Add its holidays below."),
+	"calendar-saved":   i18n.Mark("The calendar was saved."),
+	"holiday-added":    i18n.Mark("The holiday was added."),
+	"holiday-removed":  i18n.Mark("The holiday was removed."),
 
-	"attribute-added":   "The attribute was added.",
-	"attribute-saved":   "The attribute was saved.",
-	"attribute-removed": "The attribute was removed, with everyone's values of it.",
-	"role-granted":      "The role was granted: the person is a member of its group now.",
-	"role-requested":    "The grant was sent for approval; follow it in My requests.",
-	"role-revoked":      "The role was revoked: the person is no longer a member of its group.",
-	"role-group-set":    "The role is now granted through the group you chose.",
-	"person-created":    "The person was created.",
-	"person-changed":    "The change was made.",
-	"review-started":    "The access review started: its reviewers were told by email.",
-	"review-completed":  "The access review ended: the memberships decided away were removed by requests.",
+	"attribute-added":   i18n.Mark("The attribute was added."),
+	"attribute-saved":   i18n.Mark("The attribute was saved."),
+	"attribute-removed": i18n.Mark("The attribute was removed, with everyone's values of it."),
+	"role-granted":      i18n.Mark("The role was granted: the person is a member of its group now."),
+	"role-requested":    i18n.Mark("The grant was sent for approval; follow it in My requests."),
+	"role-revoked":      i18n.Mark("The role was revoked: the person is no longer a member of its group."),
+	"role-group-set":    i18n.Mark("The role is now granted through the group you chose."),
+	"person-created":    i18n.Mark("The person was created."),
+	"person-changed":    i18n.Mark("The change was made."),
+	"review-started":    i18n.Mark("The access review started: its reviewers were told by email."),
+	"review-completed":  i18n.Mark("The access review ended: the memberships decided away were removed by requests."),
 }
 
-func adminNotice(r *http.Request) string { return adminNotices[input(r).Get("notice")] }
+func adminNotice(r *http.Request) string { return fixedNotice(r, adminNotices) }
+
+// fixedNotice is the notice of notices that the request's "notice" names,
+// in the reader's language; "" when it names none.
+func fixedNotice(r *http.Request, notices map[string]string) string {
+	if key, ok := notices[input(r).Get("notice")]; ok {
+		return tr(r, key)
+	}
+	return ""
+}
 
 // adminRoutes mounts the administration pages, served by s.Admin.
 func (s *Server) adminRoutes(r chi.Router) {
@@ -180,9 +190,9 @@ func (a *adminPages) renderPolicy(w http.ResponseWriter, r *http.Request, status
 		a.Error(w, r, err)
 		return
 	}
-	title := "New policy"
+	title := tr(r, "New policy")
 	if f.Policy.ID != "" {
-		title = "Edit policy"
+		title = tr(r, "Edit policy")
 	}
 	renderStatus(w, r, status, view.PolicyEdit(a.page(r, title, "admin-policies"), f))
 }
@@ -300,9 +310,9 @@ func (a *adminPages) renderWorkflow(w http.ResponseWriter, r *http.Request, stat
 		a.Error(w, r, err)
 		return
 	}
-	title := "New approval workflow"
+	title := tr(r, "New approval workflow")
 	if f.ID != "" {
-		title = "Edit approval workflow"
+		title = tr(r, "Edit approval workflow")
 	}
 	renderStatus(w, r, status, view.WorkflowEdit(a.page(r, title, "admin-workflows"), f))
 }
@@ -354,14 +364,15 @@ func workflowFormFrom(r *http.Request, id string) view.WorkflowForm {
 		Escalation: input(r).Get("escalation"), Outcome: v("outcome")}
 }
 
-// number reads a whole number typed in a form; blank is zero.
+// number reads a whole number typed in a form; blank is zero. what names
+// the field in a sentence: a key of the catalogue, marked where it is written.
 func number(s, what string) (int, error) {
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, portal.Errorf(portal.EINVALID, "%s must be a whole number, not “%s”.", what, s)
+		return 0, portal.Errorf(portal.EINVALID, "%s must be a whole number, not “%s”.", portal.Textf(what), s)
 	}
 	return n, nil
 }
@@ -374,19 +385,19 @@ func approvalWorkflow(f view.WorkflowForm) (portal.ApprovalWorkflow, error) {
 		Escalation: portal.NamedPeople(portal.ParseNames(f.Escalation)), TimeoutOutcome: portal.TimeoutOutcome(f.Outcome)}
 	var err error
 	if wf.Threshold == portal.ThresholdN {
-		if wf.ThresholdN, err = number(f.N, "The number of approvals needed"); err != nil {
+		if wf.ThresholdN, err = number(f.N, i18n.Mark("The number of approvals needed")); err != nil {
 			return wf, err
 		}
 	}
 	switch f.Deadline {
 	case "hours":
-		if wf.DeadlineHours, err = number(f.DeadlineHours, "The deadline in hours"); err != nil {
+		if wf.DeadlineHours, err = number(f.DeadlineHours, i18n.Mark("The deadline in hours")); err != nil {
 			return wf, err
 		} else if wf.DeadlineHours == 0 {
 			return wf, portal.Errorf(portal.EINVALID, "Give the deadline's number of hours, or choose no deadline.")
 		}
 	case "days":
-		if wf.DeadlineBusinessDays, err = number(f.DeadlineDays, "The deadline in business days"); err != nil {
+		if wf.DeadlineBusinessDays, err = number(f.DeadlineDays, i18n.Mark("The deadline in business days")); err != nil {
 			return wf, err
 		} else if wf.DeadlineBusinessDays == 0 {
 			return wf, portal.Errorf(portal.EINVALID, "Give the deadline's number of business days, or choose no deadline.")
@@ -396,7 +407,7 @@ func approvalWorkflow(f view.WorkflowForm) (portal.ApprovalWorkflow, error) {
 	default:
 		return wf, portal.Errorf(portal.EINVALID, "Choose no deadline, a deadline in hours, or one in business days.")
 	}
-	if wf.ReminderHours, err = number(f.ReminderHours, "The reminder"); err != nil {
+	if wf.ReminderHours, err = number(f.ReminderHours, i18n.Mark("The reminder")); err != nil {
 		return wf, err
 	}
 	return wf, nil
@@ -470,9 +481,9 @@ func (a *adminPages) handleCalendars(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminPages) renderCalendar(w http.ResponseWriter, r *http.Request, status int, f view.CalendarForm) {
-	title := "New holiday calendar"
+	title := tr(r, "New holiday calendar")
 	if f.ID != "" {
-		title = "Edit holiday calendar"
+		title = tr(r, "Edit holiday calendar")
 	}
 	renderStatus(w, r, status, view.CalendarEdit(a.page(r, title, "admin-calendars"), f))
 }

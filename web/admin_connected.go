@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -21,9 +22,9 @@ import (
 // connectedNotices are the fixed messages a redirect may ask these pages
 // to show.
 var connectedNotices = map[string]string{
-	"created": "The connected system was saved. Use “Test connection” to check it.",
-	"saved":   "The connected system was saved.",
-	"deleted": "The connected system was deleted.",
+	"created": i18n.Mark("The connected system was saved. Use “Test connection” to check it."),
+	"saved":   i18n.Mark("The connected system was saved."),
+	"deleted": i18n.Mark("The connected system was deleted."),
 }
 
 // connectionTestTimeout bounds one "Test connection", every domain
@@ -63,15 +64,15 @@ func (a *adminPages) handleConnectedSystems(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	render(w, r, view.ConnectedSystemList(a.page(r, tr(r, "Connected systems"), "admin-connected"), cs,
-		!a.Systems.CanSealSecrets(), connectedNotices[input(r).Get("notice")]))
+		!a.Systems.CanSealSecrets(), fixedNotice(r, connectedNotices)))
 }
 
 func (a *adminPages) renderConnected(w http.ResponseWriter, r *http.Request, status int, f view.ConnectedSystemForm) {
 	f.System.BindPassword = "" // never into a page
 	f.NoKey = !a.Systems.CanSealSecrets()
-	title := "New connected system"
+	title := tr(r, "New connected system")
 	if f.System.ID != "" {
-		title = "Edit connected system"
+		title = tr(r, "Edit connected system")
 	}
 	if f.System.Type == portal.SystemEntra {
 		// The AD systems whose objectGUIDs can anchor Entra users.
@@ -119,7 +120,7 @@ func (a *adminPages) handleEditConnectedSystem(w http.ResponseWriter, r *http.Re
 		return
 	}
 	f := connectedForm(c)
-	f.Notice = connectedNotices[input(r).Get("notice")]
+	f.Notice = fixedNotice(r, connectedNotices)
 	a.renderConnected(w, r, http.StatusOK, f)
 }
 
@@ -148,19 +149,19 @@ func connectedFromForm(r *http.Request, id string) (view.ConnectedSystemForm, po
 			SoftMatch: input(r).Get("soft_match") == "on", AnchorSystemID: input(r).Get("anchor_system_id")}
 		f.System = c
 		if f.WriteBudget != "" {
-			if c.Entra.WriteBudget, err = number(f.WriteBudget, "The write budget"); err != nil {
+			if c.Entra.WriteBudget, err = number(f.WriteBudget, i18n.Mark("The write budget")); err != nil {
 				return f, c, err
 			}
 		}
-	} else if c.Port, err = number(f.Port, "The port"); err != nil {
+	} else if c.Port, err = number(f.Port, i18n.Mark("The port")); err != nil {
 		f.System = c
 		return f, c, err
 	}
 	f.System = c
-	if c.DeletionThreshold, err = number(f.DeletionThreshold, "The deletion threshold"); err != nil {
+	if c.DeletionThreshold, err = number(f.DeletionThreshold, i18n.Mark("The deletion threshold")); err != nil {
 		return f, c, err
 	}
-	minutes, err := number(f.DeltaMinutes, "The delta sync interval")
+	minutes, err := number(f.DeltaMinutes, i18n.Mark("The delta sync interval"))
 	if err != nil {
 		return f, c, err
 	}
@@ -255,7 +256,7 @@ func (a *adminPages) handleTestConnectedSystem(w http.ResponseWriter, r *http.Re
 		// A saved system that answers also gives its attribute limits,
 		// which requests are checked against from now on.
 		if err := a.Sync.ReadAttributeLimits(ctx, c.ID); err != nil {
-			f.TestError = "Connected, but the directory's schema could not be read: " + portal.ErrorMessageOr(err)
+			f.TestError = tr(r, "Connected, but the directory's schema could not be read: %s", portal.ErrorMessageOr(err))
 		} else {
 			f.TestOK = true
 		}

@@ -50,7 +50,7 @@ func (a *adminPages) hrRoutes(r chi.Router) {
 }
 
 func (a *adminPages) handleHRSources(w http.ResponseWriter, r *http.Request) {
-	a.renderHRSources(w, r, http.StatusOK, view.HRSourceForm{Notice: hrNotices[input(r).Get("notice")]})
+	a.renderHRSources(w, r, http.StatusOK, view.HRSourceForm{Notice: fixedNotice(r, hrNotices)})
 }
 
 func (a *adminPages) renderHRSources(w http.ResponseWriter, r *http.Request, status int, f view.HRSourceForm) {
@@ -85,7 +85,7 @@ func (a *adminPages) handleHRSource(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, err)
 		return
 	}
-	a.renderHRSource(w, r, http.StatusOK, view.HRSourceForm{ID: id, Name: name, Settings: set, Notice: hrNotices[input(r).Get("notice")]})
+	a.renderHRSource(w, r, http.StatusOK, view.HRSourceForm{ID: id, Name: name, Settings: set, Notice: fixedNotice(r, hrNotices)})
 }
 
 func (a *adminPages) renderHRSource(w http.ResponseWriter, r *http.Request, status int, f view.HRSourceForm) {
@@ -178,7 +178,7 @@ func (a *adminPages) handleHRUploadPage(w http.ResponseWriter, r *http.Request) 
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.HRUploadPage(a.page(r, u.Filename, "admin-hr"), u, hrNotices[input(r).Get("notice")]))
+	render(w, r, view.HRUploadPage(a.page(r, u.Filename, "admin-hr"), u, fixedNotice(r, hrNotices)))
 }
 
 func (a *adminPages) handleHRDecide(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/web/view"
 )
@@ -101,7 +102,7 @@ func (a *adminPages) handleSyncStatus(w http.ResponseWriter, r *http.Request) {
 	if sys == nil {
 		return
 	}
-	a.renderSyncStatus(w, r, http.StatusOK, sys, view.SyncStatusView{Notice: syncNotices[input(r).Get("notice")]})
+	a.renderSyncStatus(w, r, http.StatusOK, sys, view.SyncStatusView{Notice: fixedNotice(r, syncNotices)})
 }
 
 // renderSyncStatus shows sys's sync page with v's notice or error.
@@ -247,7 +248,7 @@ func (a *adminPages) handleSyncRule(w http.ResponseWriter, r *http.Request) {
 		f = syncRuleForm(*sys, suggestedRule(sys, class))
 		f.Suggested = true
 	}
-	f.Notice = syncNotices[input(r).Get("notice")]
+	f.Notice = fixedNotice(r, syncNotices)
 	a.renderSyncRule(w, r, http.StatusOK, f)
 }
 
@@ -381,7 +382,7 @@ func syncRuleFromForm(f view.SyncRuleForm) (syncsvc.SyncRule, ruleLines, error) 
 	if sr.Outbound, l.outbound, err = parseOutbound(f.Outbound); err != nil {
 		return sr, l, err
 	}
-	if sr.DeleteAfterDays, err = number(f.DeleteAfterDays, "The number of days after which disabled accounts are deleted"); err != nil {
+	if sr.DeleteAfterDays, err = number(f.DeleteAfterDays, i18n.Mark("The number of days after which disabled accounts are deleted")); err != nil {
 		return sr, l, err
 	}
 	return sr, l, nil
@@ -477,7 +478,7 @@ func (a *adminPages) handlePendingExports(w http.ResponseWriter, r *http.Request
 		title = "Export errors of " + portal.Isolate(sys.Name)
 	}
 	render(w, r, view.PendingExports(a.page(r, title, "admin-sync"), view.PendingExportsView{System: *sys, ErrorsOnly: errorsOnly,
-		Exports: list, Limit: pendingExportsShown, Notice: syncNotices[input(r).Get("notice")]}))
+		Exports: list, Limit: pendingExportsShown, Notice: fixedNotice(r, syncNotices)}))
 }
 
 // handleRetryExports makes one failed export (cs set) or all of them due

@@ -24,7 +24,7 @@ func (s *Server) handleNewGroupPage(w http.ResponseWriter, r *http.Request) {
 			f.Owners = p.Person.AccountName
 		}
 	}
-	renderStatus(w, r, http.StatusOK, view.GroupEdit(s.page(r, "New group", "groups"), f))
+	renderStatus(w, r, http.StatusOK, view.GroupEdit(s.page(r, tr(r, "New group"), "groups"), f))
 }
 
 // groupForm reads the group form as typed.
@@ -102,7 +102,7 @@ func (s *Server) groupFormFailed(w http.ResponseWriter, r *http.Request, f view.
 		s.Error(w, r, err)
 		return
 	}
-	f.Error = portal.ErrorMessage(err)
+	f.Error = errText(r, err)
 	renderStatus(w, r, codeStatus[portal.ErrorCode(err)], view.GroupEdit(s.page(r, title, "groups"), f))
 }
 
@@ -110,10 +110,10 @@ func (s *Server) handleCreateGroup(w http.ResponseWriter, r *http.Request) {
 	f := groupForm(r, "")
 	g, err := s.groupSpec(r, f, true)
 	if err != nil {
-		s.groupFormFailed(w, r, f, "New group", err)
+		s.groupFormFailed(w, r, f, tr(r, "New group"), err)
 		return
 	}
-	s.submitGroup(w, r, f, "New group", portal.NewRequest{Operation: portal.OpCreateGroup, Changes: g.Changes(), Justification: f.Justification})
+	s.submitGroup(w, r, f, tr(r, "New group"), portal.NewRequest{Operation: portal.OpCreateGroup, Changes: g.Changes(), Justification: f.Justification})
 }
 
 func (s *Server) handleEditGroupPage(w http.ResponseWriter, r *http.Request) {
@@ -132,13 +132,13 @@ func (s *Server) handleEditGroupPage(w http.ResponseWriter, r *http.Request) {
 	if g.MembershipDays > 0 {
 		f.MembershipDays = strconv.Itoa(g.MembershipDays)
 	}
-	renderStatus(w, r, http.StatusOK, view.GroupEdit(s.page(r, "Change "+g.DisplayName, "groups"), f))
+	renderStatus(w, r, http.StatusOK, view.GroupEdit(s.page(r, tr(r, "Change %s", portal.Isolate(g.DisplayName)), "groups"), f))
 }
 
 func (s *Server) handleUpdateGroup(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	f := groupForm(r, id)
-	title := "Change " + strings.TrimSpace(f.DisplayName)
+	title := tr(r, "Change %s", portal.Isolate(strings.TrimSpace(f.DisplayName)))
 	g, err := s.groupSpec(r, f, false)
 	if err != nil {
 		s.groupFormFailed(w, r, f, title, err)
@@ -157,7 +157,7 @@ func (s *Server) handleDeleteGroup(w http.ResponseWriter, r *http.Request) {
 			s.Error(w, r, err)
 			return
 		}
-		s.renderGroup(w, r, codeStatus[portal.ErrorCode(err)], id, view.GroupActions{Error: portal.ErrorMessage(err)})
+		s.renderGroup(w, r, codeStatus[portal.ErrorCode(err)], id, view.GroupActions{Error: errText(r, err)})
 		return
 	}
 	// The group is gone (or going): its request's page tells how it went.

@@ -111,13 +111,13 @@ func TestCatalogueComplete(t *testing.T) {
 	}
 	var missing []string
 	for key, where := range used {
-		if _, ok := englishPlurals[key]; ok {
-			if _, ok := germanPlurals[key]; !ok {
+		if _, ok := englishPluralForms[key]; ok {
+			if _, ok := germanPluralForms[key]; !ok {
 				missing = append(missing, where+": German plural "+strconv.Quote(key))
 			}
 			continue
 		}
-		if _, ok := germanPlurals[key]; ok {
+		if _, ok := germanPluralForms[key]; ok {
 			missing = append(missing, where+": English plural "+strconv.Quote(key))
 			continue
 		}
@@ -134,7 +134,7 @@ func TestCatalogueComplete(t *testing.T) {
 			t.Errorf("German %q takes other arguments than its key %q", de, key)
 		}
 	}
-	for _, ps := range []map[string]Plural{englishPlurals, germanPlurals} {
+	for _, ps := range []map[string]Plural{englishPluralForms, germanPluralForms} {
 		for key, p := range ps {
 			if !slices.Equal(verbs(key), verbs(p.Other)) {
 				t.Errorf("plural %q takes other arguments than its key %q", p.Other, key)

@@ -26,3 +26,20 @@ var englishPlurals = map[string]Plural{
 	"%d members":                   {One: "%d member", Other: "%d members"},
 	"%d requests":                  {One: "%d request", Other: "%d requests"},
 }
+
+// englishAdminPlurals are the plurals of the administration pages (their
+// German forms are germanAdminPlurals).
+var englishAdminPlurals = map[string]Plural{
+	"%d hours":         {One: "%d hour", Other: "%d hours"},
+	"%d business days": {One: "%d business day", Other: "%d business days"},
+	"%d entries":       {One: "%d entry", Other: "%d entries"},
+	"%d hours before":  {One: "%d hour before", Other: "%d hours before"},
+	"%d adds":          {One: "%d add", Other: "%d adds"},
+	"%d updates":       {One: "%d update", Other: "%d updates"},
+	"%d renames":       {One: "%d rename", Other: "%d renames"},
+	"%d moves":         {One: "%d move", Other: "%d moves"},
+	"%d deletes":       {One: "%d delete", Other: "%d deletes"},
+	"%d joins":         {One: "%d join", Other: "%d joins"},
+	"%d errors":        {One: "%d error", Other: "%d errors"},
+	"%d policies use it; choose another workflow for them before deleting it.": {One: "%d policy uses it; choose another workflow for it before deleting it.", Other: "%d policies use it; choose another workflow for them before deleting it."},
+}

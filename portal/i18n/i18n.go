@@ -56,17 +56,22 @@ type Plural struct {
 }
 
 // german is the German text of every key (see TestCatalogueComplete),
-// gathered from the files that translate one part of Tessera each.
-var german = mergeTexts(germanPages, germanAdmin, germanAccount)
+// gathered from the files that translate one part of Tessera each; so are
+// the plurals of both languages.
+var (
+	german             = mergeTexts(germanPages, germanAdmin, germanAccount)
+	englishPluralForms = mergeTexts(englishPlurals, englishAdminPlurals)
+	germanPluralForms  = mergeTexts(germanPlurals, germanAdminPlurals)
+)
 
 // mergeTexts joins the parts of a language's catalogue; a key two parts
 // translate differently is a mistake found at start-up, not a coin toss.
-func mergeTexts(parts ...map[string]string) map[string]string {
-	all := map[string]string{}
+func mergeTexts[T comparable](parts ...map[string]T) map[string]T {
+	all := map[string]T{}
 	for _, part := range parts {
 		for key, s := range part {
 			if prev, ok := all[key]; ok && prev != s {
-				panic(fmt.Sprintf("i18n: %q is translated both %q and %q", key, prev, s))
+				panic(fmt.Sprintf("i18n: %q is translated both %v and %v", key, prev, s))
 			}
 			all[key] = s
 		}
@@ -87,7 +92,7 @@ func init() {
 		byCode[l.Code] = l
 	}
 	matcher = language.NewMatcher(tags)
-	for key, p := range englishPlurals {
+	for key, p := range englishPluralForms {
 		mustSet(language.English, key, p)
 	}
 	for key, s := range german {
@@ -95,7 +100,7 @@ func init() {
 			panic(fmt.Sprintf("i18n: German %q: %v", key, err))
 		}
 	}
-	for key, p := range germanPlurals {
+	for key, p := range germanPluralForms {
 		mustSet(language.German, key, p)
 	}
 }

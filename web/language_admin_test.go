@@ -1,0 +1,104 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// TestLanguageAdmin: an administrator who chose German reads the
+// administration pages in German: labels, explanations, buttons, notices
+// after a change and the values the pages compute (deadlines, weekdays),
+// with no English label left.
+func TestLanguageAdmin(t *testing.T) {
+	t.Parallel()
+	tb, _ := setupConnected(t, testSealer(t))
+	ctx := context.Background()
+	ada := tb.client(t)
+	ada.mustSignIn("ada")
+	resp, _ := ada.post("/settings/language", ada.form("language", "de"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+
+	cal, err := tb.db.CreateCalendar(ctx, portal.Viewer{}, portal.Calendar{Name: "UK", TimeZone: time.UTC,
+		Weekend: []time.Weekday{time.Saturday, time.Sunday}})
+	require.NoError(t, err)
+	resp, _ = ada.post("/admin/calendars/"+cal.ID+"/holidays", ada.form("day", "2026-12-25", "holiday_name", "Christmas"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+
+	// englishEverywhere are labels of the frame and the shared forms that
+	// no German administration page may show.
+	englishEverywhere := []string{">Administration<", ">Policies<", ">Connected systems<", ">Save", ">Cancel<",
+		">Delete", ">Status<", ">None<", "There are no", "No entries"}
+	pages := []struct {
+		path    string
+		german  []string
+		english []string
+	}{
+		{"/admin", []string{"<h1>Verwaltung</h1>", "Wer welche Änderung an welchen Gruppen und Attributen beantragen darf",
+			"Gruppe suchen, um ihre Mitgliedschaftsregel zu bearbeiten", `>Vorschau</a>, was eine Synchronisierung`},
+			[]string{"Who may ask", "Find a group", ">preview<", "Every change"}},
+		{"/admin/policies?notice=policy-saved", []string{"Die Richtlinie wurde gespeichert.", ">Vorgang<", ">Wer beantragen darf<",
+			"Ein Antrag wird gewährt, wenn eine aktivierte Richtlinie ihn abdeckt", ">Deaktivieren<", "Offene Gruppen"},
+			[]string{"The policy was saved.", ">Operation<", ">Requestor<", ">Disable<", "Open groups", "Every group"}},
+		{"/admin/policies/new", []string{"<h1>Neue Richtlinie</h1>", "Gewährter Vorgang", "Zielgruppen (nur Gruppenvorgänge)",
+			"Geschlossene Gruppen", "Keine: sofort gewährt", "Richtlinie speichern", "Menge (nur für „Die Personen einer Menge“)"},
+			[]string{"Operation it grants", "Closed groups", "granted at once", "Tick none", "Notify people"}},
+		{"/admin/policies/" + tb.policyID(t, "Join open groups"), []string{"<h1>Richtlinie bearbeiten</h1>", "Diese Richtlinie löschen",
+			"Bereits unter ihr gestellte Anträge behalten ihren Verlauf."}, []string{"Delete this policy", "keep their history"}},
+		{"/admin/workflows", []string{">Genehmigende<", ">Bei Fristablauf<", "5 Arbeitstage (Montag bis Freitag, UTC)"},
+			[]string{">Approvers<", ">On timeout<", "business days", "Monday"}},
+		{"/admin/workflows/" + tb.workflowID(t, "Manager approves"), []string{"<h1>Genehmigungsablauf bearbeiten</h1>",
+			"Wie viele genehmigen müssen", "Eine beliebige von ihnen", "In Arbeitstagen", "Montag bis Freitag, UTC (keine Feiertage)",
+			"Wenn bis zum endgültigen Fristende niemand entscheidet", "Ablauf speichern"},
+			[]string{"How many must approve", "Any one of them", "In business days", "Deny the request", "Save workflow"}},
+		{"/admin/calendars", []string{"Samstag, Sonntag", "Neuer Kalender"}, []string{"Saturday", "Sunday", "New calendar"}},
+		{"/admin/calendars/" + cal.ID + "?notice=holiday-added", []string{"Wochenendtage", ">Feiertag hinzufügen<", "(Freitag)", "Mittwoch"},
+			[]string{"Weekend days", "Add a holiday", "(Friday)", "Wednesday"}},
+		{"/admin/audit", []string{"Jeder Eintrag trägt den Hash des vorigen", ">Ausgeführt von (Kontoname oder E-Mail)<",
+			">Kette prüfen<", ">Aktion<", ">Ziel<", "neueste zuerst"},
+			[]string{"Each entry carries", "Done by", "Verify the chain", ">Action<", ">Target<", "newest first"}},
+		{"/admin/connected-systems?notice=deleted", []string{"Das verbundene System wurde gelöscht.", "Neues Active-Directory-System",
+			"Es gibt noch keine verbundenen Systeme."}, []string{"The connected system", "New Active Directory system", "New Entra ID system"}},
+		{"/admin/connected-systems/new", []string{"<h1>Neues verbundenes System</h1>", "Verbindungssicherheit", "Bindungskennwort",
+			"Wird verschlüsselt gespeichert und nie wieder angezeigt.", ">Verbindung testen<"},
+			[]string{"Connection security", "Bind password", "Stored encrypted", "Test connection", "Staging mode"}},
+		{"/admin/connected-systems/new?type=entra", []string{"Mandanten-ID (die Verzeichnis-ID)", "Geheimer Clientschlüssel",
+			"Keines: reine Cloud-Benutzer"}, []string{"Tenant ID", "Client secret", "cloud-only users", "Write budget"}},
+	}
+	for _, pg := range pages {
+		resp, body := ada.get(pg.path)
+		require.Equal(t, http.StatusOK, resp.StatusCode, pg.path)
+		requireGerman(t, pg.path, body, pg.german, append(pg.english, englishEverywhere...))
+	}
+
+	// A form's refusal is German too, with the field named in German.
+	_, body := ada.post("/admin/workflows", ada.form("name", "Zwei", "source", "manager", "threshold", "n", "n", "zwei",
+		"deadline", "none", "outcome", "deny"))
+	require.Contains(t, body, "Die Anzahl der nötigen Genehmigungen muss eine ganze Zahl sein, nicht „zwei“.")
+	_, body = ada.post("/admin/audit/verify", url.Values{"csrf": {ada.csrf}})
+	require.Regexp(t, `Das Prüfprotokoll ist unversehrt: [\d.]+ Einträge geprüft\.`, body)
+}
+
+// requireGerman checks that a page is in German: it holds every one of
+// german and none of english. It names the text, not the whole page.
+func requireGerman(t *testing.T, path, body string, german, english []string) {
+	t.Helper()
+	require.Contains(t, body, `<html lang="de">`, path)
+	for _, s := range german {
+		if !strings.Contains(body, s) {
+			t.Errorf("%s lacks %q", path, s)
+		}
+	}
+	for _, s := range english {
+		if i := strings.Index(body, s); i >= 0 {
+			t.Errorf("%s shows English %q: …%s…", path, s, body[max(0, i-80):min(len(body), i+len(s)+80)])
+		}
+	}
+}
