@@ -271,12 +271,15 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	// A batch envelope's writes were counted item by item (Batch).
 	write := method != http.MethodGet && ctx.Value(governedKey{}) == nil
 	for attempt := 1; ; attempt++ {
+		done := func() {}
 		if write {
-			if err := c.gov.Wait(ctx, high, 1); err != nil {
+			var err error
+			if done, err = c.gov.Wait(ctx, high, 1); err != nil {
 				return err
 			}
 		}
 		status, header, data, err := c.send(ctx, method, c.url(path), body, high)
+		done()
 		if err != nil {
 			var refused *Error
 			if attempt >= c.cfg.MaxAttempts || ctx.Err() != nil || errors.As(err, &refused) {
@@ -437,7 +440,10 @@ func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) (map[string]Bat
 				pending[i].Headers["x-ms-throttle-priority"] = "High"
 			}
 		}
-		if err := c.gov.Wait(ctx, high, writes); err != nil {
+		// Graph counts each item of a batch against the write budget, and
+		// not the envelope.
+		done, err := c.gov.Wait(ctx, high, writes)
+		if err != nil {
 			return nil, err
 		}
 		var env struct {
@@ -445,7 +451,9 @@ func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) (map[string]Bat
 		}
 		// The envelope itself is not throttled per item; Do retries it
 		// when Graph refuses it whole.
-		if err := c.do(ctx, http.MethodPost, "/$batch", map[string]any{"requests": pending}, &env); err != nil {
+		err = c.do(ctx, http.MethodPost, "/$batch", map[string]any{"requests": pending}, &env)
+		done()
+		if err != nil {
 			return nil, err
 		}
 		got := map[string]BatchResponse{}
@@ -532,6 +540,8 @@ func sharedGovernor(key string, budget int, window time.Duration) *Governor {
 		g = NewGovernor(budget, window)
 		governors[key] = g
 	} else {
+		// The writes it counted stay counted: every connector the
+		// engine opens shares them.
 		g.SetBudget(budget, window)
 	}
 	return g

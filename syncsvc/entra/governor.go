@@ -6,114 +6,177 @@ import (
 	"time"
 )
 
-// headroom is the share of the budget the governor spends: Graph counts
-// writes in a sliding window from its own clock, which a write reaches a
-// little after the governor let it go.
+// headroom is the share of the budget's rate that bulk work is paced at:
+// the rest is room for the changes people wait for.
 const headroom = 0.98
 
 // catchUp is how far behind its pace bulk work may fall and then send at
 // once: the time it spent elsewhere (recording a batch, handing the
-// system to a person's change) is not lost to the budget. The sliding
-// window below keeps such bursts within the budget.
+// system to a person's change) is not lost to the budget. The window
+// below keeps such bursts within the budget.
 const catchUp = time.Second
 
-// Governor paces writes to one tenant so that they stay within the write
-// budget instead of running into 429s, and lets a change a person is
-// waiting for go ahead of queued bulk work. It is safe for concurrent use.
+// Governor keeps the writes to one tenant within its write budget instead
+// of running into 429s, and lets a change a person is waiting for go ahead
+// of queued bulk work. It is safe for concurrent use.
+//
+// Graph counts a write in its window from the moment the write reaches it,
+// which is after the governor lets it go and before its answer comes back.
+// So a write takes up room in the governor's window from the moment it is
+// let go until one window after its answer arrived (Done): whatever the
+// trip took, no window of Graph's can hold more writes than the governor's
+// held at the moment it let the last of them go, and that is never more
+// than the budget. Batch items count one write each, as Graph counts them.
 type Governor struct {
 	mu       sync.Mutex
-	interval time.Duration // the time one write takes of the budget
+	budget   int
+	interval time.Duration // the time one write takes of the budget's pace
 	window   time.Duration
 	next     time.Time // when the next bulk write may go
+	last     time.Time // when a write last asked to go
 	paused   time.Time // no write before this (a Retry-After)
-	// sent are the times of the last writes let go, oldest first at
-	// head, at most the budget's worth: no write goes before the oldest
-	// has left the window.
-	sent []time.Time
-	head int
+	inFlight int       // writes let go whose answer has not come back
+	// done are the writes answered, by when they leave the window, oldest
+	// first.
+	done []expiry
+	// wake is closed (and replaced) when writes leave the window early:
+	// their answer came back.
+	wake chan struct{}
 }
 
-// NewGovernor paces budget writes per window.
+type expiry struct {
+	at time.Time
+	n  int
+}
+
+// NewGovernor keeps to budget writes per window.
 func NewGovernor(budget int, window time.Duration) *Governor {
-	g := &Governor{}
+	g := &Governor{wake: make(chan struct{})}
 	g.SetBudget(budget, window)
 	return g
 }
 
-// SetBudget changes the pace; a budget below 1 means no pacing.
+// SetBudget changes the budget; a budget below 1 means no pacing. The
+// writes already counted stay counted.
 func (g *Governor) SetBudget(budget int, window time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.sent, g.head = nil, 0
 	if budget < 1 {
-		g.interval = 0
+		g.budget, g.interval = 0, 0
 		return
 	}
+	g.budget, g.window = budget, window
 	g.interval = time.Duration(float64(window) / (float64(budget) * headroom))
-	g.window = window
-	g.sent = make([]time.Time, 0, max(1, int(float64(budget)*headroom)))
 }
 
-// Wait blocks until n writes may be sent. A high-priority caller (a person
-// waiting) takes the next moment the tenant allows, ahead of bulk writes
-// that reserved their slots earlier, and pushes the bulk back by its own
-// share, so that the pace over time stays within the budget.
-func (g *Governor) Wait(ctx context.Context, high bool, n int) error {
+// reserve is the part of the window bulk work leaves to people's changes.
+func (g *Governor) reserve() int { return min(MaxBatch, g.budget/50) }
+
+// Wait blocks until n writes may be sent and returns the function to call
+// when their answer came back (whatever it was). A high-priority caller (a
+// person waiting) takes the next moment the tenant allows, ahead of bulk
+// writes that reserved their slots earlier, and pushes the bulk back by its
+// own share, so that the pace over time stays within the budget.
+func (g *Governor) Wait(ctx context.Context, high bool, n int) (done func(), err error) {
 	if n <= 0 {
-		return nil
+		return func() {}, nil
 	}
 	g.mu.Lock()
 	now := time.Now()
-	if g.interval == 0 { // no budget: only Retry-After holds writes back
+	if g.budget == 0 { // no budget: only Retry-After holds writes back
 		at := later(now, g.paused)
 		g.mu.Unlock()
-		return sleep(ctx, time.Until(at))
+		return func() {}, sleep(ctx, time.Until(at))
 	}
-	cost := time.Duration(n) * g.interval
-	if g.next.IsZero() {
-		g.next = now // a first write has nothing to catch up on
+	if now.Sub(g.last) > catchUp {
+		// Idle (or a first write): there is nothing to catch up on.
+		g.next = now
 	}
-	var at time.Time
-	if high {
-		at = later(now, g.paused)
-		g.next = later(g.next, now.Add(-catchUp)).Add(cost)
-	} else {
-		at = later(later(now, g.next), g.paused)
-		// Behind its pace (it was busy elsewhere): it may catch up.
-		g.next = later(g.next, now.Add(-catchUp)).Add(cost)
+	g.last = now
+	at := later(now, g.paused)
+	if !high {
+		at = later(at, g.next)
 	}
-	at = later(at, g.room(n))
-	g.record(at, n)
+	// Behind its pace (it was busy elsewhere), bulk work may catch up; a
+	// person's write pushes it back by its own share.
+	g.next = later(g.next, now.Add(-catchUp)).Add(time.Duration(n) * g.interval)
 	g.mu.Unlock()
-	return sleep(ctx, time.Until(at))
-}
-
-// room is when n more writes fit in the sliding window.
-func (g *Governor) room(n int) time.Time {
-	c := cap(g.sent)
-	over := len(g.sent) + n - c
-	if over <= 0 {
-		return time.Time{}
+	if err := sleep(ctx, time.Until(at)); err != nil {
+		return nil, err
 	}
-	if len(g.sent) == 0 {
-		return time.Time{}
-	}
-	// The over-th oldest write must have left the window (all of them,
-	// for more writes than the window holds).
-	over = min(over, len(g.sent))
-	return g.sent[(g.head+over-1)%c].Add(g.window)
-}
-
-// record notes n writes let go at at.
-func (g *Governor) record(at time.Time, n int) {
-	c := cap(g.sent)
-	for range n {
-		if len(g.sent) < c {
-			g.sent = append(g.sent, at)
+	for {
+		g.mu.Lock()
+		now = time.Now()
+		for len(g.done) > 0 && !now.Before(g.done[0].at) {
+			g.done = g.done[1:]
+		}
+		limit := g.budget
+		if !high {
+			limit -= g.reserve()
+		}
+		used := g.inFlight
+		for _, d := range g.done {
+			used += d.n
+		}
+		if now.Before(g.paused) {
+			wait := g.paused.Sub(now)
+			g.mu.Unlock()
+			if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		g.sent[g.head] = at
-		g.head = (g.head + 1) % c
+		// More writes than the window holds go when it is empty.
+		if used+n <= limit || used == 0 {
+			g.inFlight += n
+			g.mu.Unlock()
+			return g.doneFunc(n), nil
+		}
+		// Wait for enough answered writes to leave the window, or for
+		// writes in flight to be answered (which starts their clock).
+		wait := time.Duration(-1)
+		need := used + n - limit
+		for _, d := range g.done {
+			if need -= d.n; need <= 0 {
+				wait = d.at.Sub(now)
+				break
+			}
+		}
+		wake := g.wake
+		g.mu.Unlock()
+		var timer *time.Timer
+		var expired <-chan time.Time
+		if wait >= 0 {
+			timer = time.NewTimer(wait)
+			expired = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-expired:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// doneFunc is what Wait returns: it starts the window of n writes let go,
+// once.
+func (g *Governor) doneFunc(n int) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			g.inFlight -= n
+			g.done = append(g.done, expiry{at: time.Now().Add(g.window), n: n})
+			close(g.wake)
+			g.wake = make(chan struct{})
+		})
 	}
 }
 
