@@ -214,6 +214,49 @@ func TestEntraAnchoredInAD(t *testing.T) {
 	var left int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL", s.entra.ID).Scan(&left))
 	require.Equal(t, people-1, left, "the full import that answered the expired token saw the deletion")
+
+	// Provision now, as an administrator presses it on the sync preview:
+	// a new person reaches AD and then Entra ID at once, anchored by their
+	// new objectGUID, each step reported; pressed again, nothing to send.
+	var newID string
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
+		VALUES ($1, 'N1', 'Nia', 'Now', 'Nia Now') RETURNING id`, name+"now").Scan(&newID))
+	steps, err := s.engine.ProvisionPerson(ctx, newID)
+	require.NoError(t, err)
+	type step struct{ system, step, result string }
+	var got []step
+	for _, st := range steps {
+		got = append(got, step{st.SystemName, string(st.Step), st.Result})
+	}
+	require.Equal(t, []step{
+		{s.ad.System.Name, "read", "none"}, {s.ad.System.Name, "match", "add"},
+		{s.ad.System.Name, "export", "exported"}, {s.ad.System.Name, "confirm", "confirmed"},
+		{s.entra.Name, "read", "none"}, {s.entra.Name, "match", "add"},
+		{s.entra.Name, "export", "exported"}, {s.entra.Name, "confirm", "confirmed"},
+	}, got, "%+v", steps)
+	res, err = reader.Search(ldap.NewSearchRequest(s.ad.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(&(objectClass=user)(employeeID=N1))", []string{"objectGUID"}, nil))
+	require.NoError(t, err)
+	require.Len(t, res.Entries, 1)
+	guid, err := ad.GUIDString(res.Entries[0].GetRawAttributeValue("objectGUID"))
+	require.NoError(t, err)
+	want, err := entra.ImmutableID(guid)
+	require.NoError(t, err)
+	o, err = conn.Read(ctx, "", entra.UserDN(name+"now@tessera.test"))
+	require.NoError(t, err)
+	require.Equal(t, []string{want}, o.Attributes["onPremisesImmutableId"])
+	steps, err = s.engine.ProvisionPerson(ctx, newID)
+	require.NoError(t, err)
+	got = got[:0]
+	for _, st := range steps {
+		got = append(got, step{st.SystemName, string(st.Step), st.Result})
+	}
+	require.Equal(t, []step{
+		{s.ad.System.Name, "read", "found"}, {s.ad.System.Name, "match", "unchanged"},
+		{s.ad.System.Name, "export", "nothing"}, {s.ad.System.Name, "confirm", "skipped"},
+		{s.entra.Name, "read", "found"}, {s.entra.Name, "match", "unchanged"},
+		{s.entra.Name, "export", "nothing"}, {s.entra.Name, "confirm", "skipped"},
+	}, got, "%+v", steps)
 }
 
 // debugRequest says what became of a request, for a failure message.

@@ -93,6 +93,9 @@ type RunOptions struct {
 	// lock is the run lock the run holds; an export run lends it to a
 	// person's change waiting for the system (yield).
 	lock *runLock
+	// person limits an export run to the objects joined to this person
+	// (Provision now).
+	person string
 }
 
 // Opener connects to a connected system with its stored credentials.

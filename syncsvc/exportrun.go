@@ -32,7 +32,8 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		WHERE c.system_id = $1 AND c.export_op IS NOT NULL AND c.export_next_at <= now()
 			AND ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM export_requests r WHERE r.cs_id = c.id
 				AND r.request_id = ANY ($2::text[]::uuid[])))
-		ORDER BY c.export_op = 'delete', c.class = 'group', c.export_op <> 'add', c.id`, sys.ID, requestIDs)
+			AND ($3::uuid IS NULL OR c.person_id = $3::uuid)
+		ORDER BY c.export_op = 'delete', c.class = 'group', c.export_op <> 'add', c.id`, sys.ID, requestIDs, nullText(opts.person))
 	if err != nil {
 		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
 	}

@@ -44,6 +44,7 @@ func (a *adminPages) syncRoutes(r chi.Router) {
 		r.Get("/sync", a.handleSyncOverview)
 		r.Get("/sync/runs/{run}", a.handleSyncRun)
 		r.Get("/sync/preview", a.handleSyncPreview)
+		r.Post("/sync/provision", a.handleProvisionNow)
 		r.Get("/connected-systems/{id}/sync", a.handleSyncStatus)
 		r.Post("/connected-systems/{id}/sync/run", a.handleStartRun)
 		r.Get("/connected-systems/{id}/sync/rules/{class}", a.handleSyncRule)
@@ -555,4 +556,33 @@ func (a *adminPages) handleSyncPreview(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	renderStatus(w, r, status, view.SyncPreviewPage(a.page(r, tr(r, "Sync preview"), "admin-sync-preview"), v))
+}
+
+// handleProvisionNow syncs one person into every connected system and
+// exports the result at once (Entra Cloud Sync's provisioning on demand,
+// for every system), then shows each step and the preview as it is now.
+func (a *adminPages) handleProvisionNow(w http.ResponseWriter, r *http.Request) {
+	v := view.SyncPreviewView{Person: input(r).Get("person")}
+	ref, err := a.People.FindPersonByName(r.Context(), v.Person)
+	switch portal.ErrorCode(err) {
+	case "":
+	case portal.EINVALID, portal.ENOTFOUND:
+		v.Error = errText(r, err)
+		renderStatus(w, r, codeStatus[portal.ErrorCode(err)], view.SyncPreviewPage(a.page(r, tr(r, "Sync preview"), "admin-sync-preview"), v))
+		return
+	default:
+		a.Error(w, r, err)
+		return
+	}
+	v.Found = &ref
+	if v.Steps, err = a.Sync.ProvisionPerson(r.Context(), ref.ID); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	v.Provisioned = true
+	if v.Previews, err = a.Sync.PreviewPerson(r.Context(), ref.ID); err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, http.StatusOK, view.SyncPreviewPage(a.page(r, tr(r, "Sync preview"), "admin-sync-preview"), v))
 }

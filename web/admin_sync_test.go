@@ -360,6 +360,19 @@ func TestSyncPages(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, resp.StatusCode)
 		require.Contains(t, body, `data-testid="form-error"`)
 		require.Contains(t, body, "nobody-here")
+
+		// Provision now: Corp AD does not answer, which the first step
+		// says in the system's words; the rest is not done.
+		_, body = c.get("/admin/sync/preview?person=zoe")
+		require.Contains(t, body, `data-testid="provision-form"`)
+		resp, body = c.post("/admin/sync/provision", c.form("person", "zoe"))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, body, `data-testid="provision-steps"`)
+		require.Contains(t, body, `data-step="read" data-result="error"`)
+		require.Contains(t, body, `data-step="export" data-result="skipped"`)
+		require.Contains(t, body, `data-testid="previews"`, "the preview as it is now")
+		resp, _ = c.post("/admin/sync/provision", c.form("person", "nobody-here"))
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	})
 }
 
@@ -378,7 +391,7 @@ func TestSyncPagesForbiddenToOthers(t *testing.T) {
 	base := "/admin/connected-systems/" + sys.ID + "/sync"
 	gets := []string{"/admin/sync", "/admin/sync/preview?person=ada", "/admin/sync/runs/1", base, base + "/rules/user",
 		base + "/exports", base + "/exports?errors=1", base + "/connector-space"}
-	posts := []string{base + "/run", base + "/rules/user", base + "/rules/group", base + "/exports/retry"}
+	posts := []string{base + "/run", base + "/rules/user", base + "/rules/group", base + "/exports/retry", "/admin/sync/provision"}
 	for _, account := range []string{"zoe", "siobhan"} {
 		c := tb.client(t)
 		c.mustSignIn(account)
