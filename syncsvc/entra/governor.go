@@ -33,7 +33,6 @@ type Governor struct {
 	interval time.Duration // the time one write takes of the budget's pace
 	window   time.Duration
 	next     time.Time // when the next bulk write may go
-	last     time.Time // when a write last asked to go
 	paused   time.Time // no write before this (a Retry-After)
 	inFlight int       // writes let go whose answer has not come back
 	// done are the writes answered, by when they leave the window, oldest
@@ -88,11 +87,9 @@ func (g *Governor) Wait(ctx context.Context, high bool, n int) (done func(), err
 		g.mu.Unlock()
 		return func() {}, sleep(ctx, time.Until(at))
 	}
-	if now.Sub(g.last) > catchUp {
-		// Idle (or a first write): there is nothing to catch up on.
-		g.next = now
+	if g.next.IsZero() {
+		g.next = now // a first write has nothing to catch up on
 	}
-	g.last = now
 	at := later(now, g.paused)
 	if !high {
 		at = later(at, g.next)
