@@ -391,8 +391,15 @@ func (c *Connector) changeUAC(ctx context.Context, op, dn string, set, clear int
 }
 
 // Unlock clears a lockout: lockoutTime 0 is the one value AD lets a client
-// write there.
+// write there (deleting it is refused), and AD (Samba too) zeroes
+// badPwdCount with it. An account whose lockoutTime is not set is left
+// as it is: the write would bump its USN, so that every delta import
+// and every replication partner would see a change that is none.
 func (c *Connector) Unlock(ctx context.Context, dn string) error {
+	set, err := c.lockoutSet(ctx, dn)
+	if err != nil || !set {
+		return err
+	}
 	conn, err := c.ldapConn(ctx)
 	if err != nil {
 		return err
@@ -400,4 +407,22 @@ func (c *Connector) Unlock(ctx context.Context, dn string) error {
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Replace("lockoutTime", []string{"0"})
 	return wrap("unlock", dn, conn.Modify(req))
+}
+
+// lockoutSet reports whether the account at dn has lockoutTime set: locked
+// now, or locked once and not cleared since. It reads lockoutTime rather
+// than the computed lockout bit (0x10 of msDS-User-Account-Control-
+// Computed) on purpose: after the lockout duration has passed the bit is
+// off but lockoutTime and badPwdCount stay, and the next bad password
+// locks the account again at once; clearing them gives the person the
+// whole threshold back. The read and the write are two operations: an
+// account locked between them stays locked, as it would had the person
+// asked a moment earlier.
+func (c *Connector) lockoutSet(ctx context.Context, dn string) (bool, error) {
+	e, err := c.read(ctx, dn, "lockoutTime")
+	if err != nil {
+		return false, err
+	}
+	v := e.GetAttributeValue("lockoutTime")
+	return v != "" && v != "0", nil
 }

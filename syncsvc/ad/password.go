@@ -28,7 +28,9 @@ const (
 // ResetPassword sets password as an administrator's reset (replace
 // unicodePwd), and in the same modify clears a lockout or makes the
 // password one to change at the next sign-in: one operation, so that the
-// account is never left with the new password but still locked.
+// account is never left with the new password but still locked. A reset
+// alone leaves lockoutTime as it was, so an unlocking reset reads it first
+// and clears it only when it is set (see Unlock).
 func (c *Connector) ResetPassword(ctx context.Context, dn, password string, o portal.ResetOptions) error {
 	conn, err := c.tlsConn(ctx)
 	if err != nil {
@@ -37,7 +39,13 @@ func (c *Connector) ResetPassword(ctx context.Context, dn, password string, o po
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Replace("unicodePwd", []string{unicodePwd(password)})
 	if o.Unlock {
-		req.Replace("lockoutTime", []string{"0"})
+		set, err := c.lockoutSet(ctx, dn)
+		if err != nil {
+			return err
+		}
+		if set {
+			req.Replace("lockoutTime", []string{"0"})
+		}
 	}
 	if o.MustChange {
 		req.Replace("pwdLastSet", []string{"0"})

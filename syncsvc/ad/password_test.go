@@ -80,6 +80,20 @@ func TestPasswordOperations(t *testing.T) {
 	err = b.conn.ResetPassword(ctx, dn, "Sh0rt!", portal.ResetOptions{})
 	require.Contains(t, portal.ErrorMessage(err), "at least 12 characters")
 
+	// Unlocking an account that is not locked writes nothing: its USN
+	// stays, so delta imports and replication see no change.
+	usn := func() string {
+		t.Helper()
+		res, err := b.admin.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+			"(objectClass=*)", []string{"uSNChanged", "lockoutTime"}, nil))
+		require.NoError(t, err)
+		require.Len(t, res.Entries, 1)
+		return res.Entries[0].GetAttributeValue("uSNChanged")
+	}
+	quiet := usn()
+	require.NoError(t, b.conn.Unlock(ctx, dn))
+	require.Equal(t, quiet, usn(), "an unlock of an account that is not locked writes nothing")
+
 	// Three bad passwords lock the account (the PSO's threshold).
 	for range 3 {
 		require.Error(t, bind(t, dc, upn, "Wrong-Password-0"))
@@ -95,6 +109,9 @@ func TestPasswordOperations(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, s.Locked)
 	require.NoError(t, bind(t, dc, upn, third), "unlocked, with the same password")
+	quiet = usn()
+	require.NoError(t, b.conn.Unlock(ctx, dn))
+	require.Equal(t, quiet, usn(), "lockoutTime 0 is not written again")
 
 	// A reset that unlocks, in the same operation.
 	for range 3 {
