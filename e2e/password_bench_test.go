@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -44,6 +45,16 @@ func (w *pwWorld) resetOnce(b testing.TB, c *pwClient, p pwPerson, password stri
 func BenchmarkPasswordReset(b *testing.B) {
 	const workers, resets = 20, 200
 	w := newPasswordWorldOf(b, workers)
+	// The bench resets the same people again and again: the budgets of
+	// reset mails are at their most generous and refilled before each
+	// run, so that every start mails its code; each start still checks
+	// and spends them.
+	_, err := w.pool.Exec(context.Background(), `UPDATE password_settings SET reset_mails_per_person = 100, reset_mails_per_address = 10000`)
+	require.NoError(b, err)
+	refillMailBudgets := func() {
+		_, err := w.pool.Exec(context.Background(), `DELETE FROM signin_budgets WHERE key LIKE 'reset-mail:%'`)
+		require.NoError(b, err)
+	}
 	var people []pwPerson
 	for i := range workers {
 		people = append(people, w.people[fmt.Sprintf("bench%d", i)])
@@ -69,6 +80,7 @@ func BenchmarkPasswordReset(b *testing.B) {
 	var p95s, ratios []float64
 	b.ResetTimer()
 	for run := range benchRuns {
+		refillMailBudgets()
 		// Latency: one person at a time.
 		var lat []time.Duration
 		for i := range 30 {

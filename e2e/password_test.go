@@ -158,11 +158,51 @@ func TestPasswordNeverStored(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, status, "%s without a CSRF token", path)
 	}
 
+	// Starting resets for someone mails them at most 5 codes an hour (the
+	// default), so nobody can flood a person's inbox: past it the start
+	// reads the same bytes as one for an account that names no one, and
+	// mails nothing; the audit log says the code was withheld.
+	ada := w.people["ada"]
+	codesTo := func(email string) (n int) {
+		for _, m := range w.sink.Messages() {
+			if m.Subject == "Your password reset code" && slices.ContainsFunc(m.Rcpt, foldEq(email)) {
+				n++
+			}
+		}
+		return n
+	}
+	flood := w.client(t, "10.0.1.7")
+	for range 5 {
+		flood.startReset(ada.Account)
+	}
+	require.Equal(t, 5, codesTo(ada.Email), "the first 5 starts mail a code")
+	_, flooded := flood.startReset(ada.Account)
+	_, unknownFlooded := flood.startReset("nobody-" + ada.Account)
+	require.Equal(t, unknownFlooded, flooded, "a start past the limit reads as any other")
+	require.Equal(t, 5, codesTo(ada.Email), "the sixth start mails nothing")
+	var withheld int
+	require.NoError(t, w.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'password_reset_started'
+		AND target_id = $1 AND details->>'code_mailed' = 'false'`, ada.ID).Scan(&withheld))
+	require.Equal(t, 1, withheld)
+	// And from one client address at most as many as the settings say,
+	// whichever accounts it names; from another address Mateo still gets
+	// his code.
+	_, err = w.pool.Exec(ctx, `UPDATE password_settings SET reset_mails_per_address = 3`)
+	require.NoError(t, err)
+	spray := w.client(t, "10.0.1.8")
+	for _, name := range []string{"nobody-1", "nobody-2", "nobody-3"} {
+		spray.startReset(name)
+	}
+	mateoCodes := codesTo(mateo.Email)
+	spray.startReset(mateo.Account)
+	require.Equal(t, mateoCodes, codesTo(mateo.Email), "the address's limit is spent")
+	w.client(t, "10.0.1.9").startReset(mateo.Account)
+	require.Equal(t, mateoCodes+1, codesTo(mateo.Email), "another address")
+
 	// Expiry reminders: Ada's password settings object lets a password
 	// live 10 days, so hers expires within the 14 days the settings
 	// remind at; the River job (as its daily schedule runs it) mails her
 	// once, with a link to change it, and a second run does not again.
-	ada := w.people["ada"]
 	psoDN := "CN=pso-" + ada.Account + ",CN=Password Settings Container,CN=System," + w.dc.BaseDN
 	add := ldap.NewAddRequest(psoDN, nil)
 	add.Attribute("objectClass", []string{"msDS-PasswordSettings"})

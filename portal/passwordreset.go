@@ -36,6 +36,13 @@ type PasswordSettings struct {
 	// without locking the directory account.
 	LockoutAttempts int
 	LockoutMinutes  int
+	// Starting a reset mails a code to the person's addresses at most
+	// ResetMailsPerPerson times an hour for each person, and at most
+	// ResetMailsPerAddress times an hour from each client address, so
+	// that nobody can flood a person's inbox by starting resets for them.
+	// Past either, the flow starts and reads the same, without the mail.
+	ResetMailsPerPerson  int
+	ResetMailsPerAddress int
 	// ExpiryReminderDays: people whose directory password expires within
 	// this many days are emailed; 0 sends none.
 	ExpiryReminderDays int
@@ -49,7 +56,8 @@ const StaffGates = 2
 // changes them.
 func DefaultPasswordSettings() PasswordSettings {
 	return PasswordSettings{Policy: DefaultPasswordPolicy(), GatesRequired: 1, EmailCodes: true, AuthenticatorApps: true,
-		UnlockOnly: true, ReconfirmDays: 180, LockoutAttempts: 5, LockoutMinutes: 15, ExpiryReminderDays: 14}
+		UnlockOnly: true, ReconfirmDays: 180, LockoutAttempts: 5, LockoutMinutes: 15, ExpiryReminderDays: 14,
+		ResetMailsPerPerson: 5, ResetMailsPerAddress: 30}
 }
 
 // Validate refuses settings out of bounds.
@@ -68,6 +76,10 @@ func (s PasswordSettings) Validate() error {
 		return Errorf(EINVALID, "The reset lockout must allow between 3 and 100 failed attempts.")
 	case s.LockoutMinutes < 1 || s.LockoutMinutes > 1440:
 		return Errorf(EINVALID, "The reset lockout must last between 1 and 1440 minutes.")
+	case s.ResetMailsPerPerson < 1 || s.ResetMailsPerPerson > 100:
+		return Errorf(EINVALID, "Reset codes mailed to one person must be between 1 and 100 an hour.")
+	case s.ResetMailsPerAddress < 1 || s.ResetMailsPerAddress > 10000:
+		return Errorf(EINVALID, "Reset codes mailed from one client address must be between 1 and 10000 an hour.")
 	case s.ExpiryReminderDays < 0 || s.ExpiryReminderDays > 90:
 		return Errorf(EINVALID, "Expiry reminders must be sent between 0 (never) and 90 days ahead.")
 	}
@@ -97,6 +109,15 @@ func isStaffRole(roles []Role) bool {
 // client address.
 func (s PasswordSettings) ResetBudget() Budget {
 	return Budget{Burst: s.LockoutAttempts, Refill: time.Duration(s.LockoutMinutes) * time.Minute}
+}
+
+// ResetMailBudgets are the budgets of reset codes mailed: per person
+// (or, for an account that names no one, per name typed) and per client
+// address, each its hourly number at once, then one more every hour
+// divided by it.
+func (s PasswordSettings) ResetMailBudgets() (person, address Budget) {
+	return Budget{Burst: s.ResetMailsPerPerson, Refill: time.Hour / time.Duration(max(s.ResetMailsPerPerson, 1))},
+		Budget{Burst: s.ResetMailsPerAddress, Refill: time.Hour / time.Duration(max(s.ResetMailsPerAddress, 1))}
 }
 
 // Gate is a method proven in the reset flow.
@@ -194,6 +215,10 @@ type ResetStart struct {
 	Token string
 	Code  string
 	Flow  ResetFlow
+	// Mail is false when the budgets of reset mails (ResetMailBudgets) of
+	// the person or of the client address are spent: the code is not
+	// mailed, and the requester is told nothing different.
+	Mail bool
 }
 
 // PasswordStore keeps the password settings, the reset flows and the
@@ -204,8 +229,9 @@ type PasswordStore interface {
 	SavePasswordSettings(ctx context.Context, v Viewer, s PasswordSettings) error
 
 	// StartReset begins a flow for account (an account name, UPN or
-	// email) with a fresh code; the same work whether or not it names
-	// someone.
+	// email) with a fresh code, and spends a mail from the budgets of
+	// reset mails when they allow one (ResetStart.Mail); the same work
+	// whether or not it names someone.
 	StartReset(ctx context.Context, account string, client netip.Addr) (*ResetStart, error)
 	// BeginResetGate returns the live flow of token, or ErrResetExpired,
 	// or ErrResetLocked when its budgets (the person's or the account

@@ -69,8 +69,9 @@ func (s *Server) handleResetStartPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleResetStart begins a flow for the account typed, emails the code to
-// its addresses, and goes to the code step: the same answer, the same
-// statements and the same time whether or not the account names someone.
+// its addresses unless the budgets of reset mails are spent, and goes to
+// the code step: the same answer, the same statements and the same time
+// whether or not the account names someone, and whether or not it mailed.
 func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 	if !s.passwordsReady(w, r) {
 		return
@@ -87,7 +88,7 @@ func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sent := false
-	if st.Flow.PersonID != "" && st.Flow.Settings.EmailCodes && s.Codes != nil {
+	if st.Flow.PersonID != "" && st.Mail && st.Flow.Settings.EmailCodes && s.Codes != nil {
 		for _, to := range st.Flow.Emails {
 			if err := s.Codes.SendCode(r.Context(), portal.CodeMail{ToName: st.Flow.Name, ToEmail: to, Code: st.Code,
 				Purpose: portal.CodeReset, ExpiresAt: time.Now().Add(portal.CodeLifetime), Language: i18n.FromContext(r.Context()).Code()}); err != nil {

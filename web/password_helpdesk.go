@@ -192,7 +192,8 @@ func (s *Server) handlePasswordSettings(w http.ResponseWriter, r *http.Request) 
 		AuthenticatorApps: in.Get("authenticator_apps") != "", SecurityQuestions: in.Get("security_questions") != "",
 		UnlockOnly: in.Get("unlock_only") != "", HelpdeskActsOnStaff: in.Get("helpdesk_acts_on_staff") != "",
 		ReconfirmDays: num("reconfirm_days"), LockoutAttempts: num("lockout_attempts"), LockoutMinutes: num("lockout_minutes"),
-		ExpiryReminderDays: num("expiry_reminder_days"),
+		ExpiryReminderDays: num("expiry_reminder_days"), ResetMailsPerPerson: num("reset_mails_per_person"),
+		ResetMailsPerAddress: num("reset_mails_per_address"),
 	}
 	for _, line := range strings.Split(in.Get("banned_words"), "\n") {
 		if w := strings.TrimSpace(line); w != "" {

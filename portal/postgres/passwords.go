@@ -24,10 +24,12 @@ func (db *DB) PasswordSettings(ctx context.Context) (portal.PasswordSettings, er
 	var s portal.PasswordSettings
 	err := db.Pool.QueryRow(ctx, `SELECT min_length, max_length, banned_words, gates_required, email_codes,
 		authenticator_apps, security_questions, unlock_only, helpdesk_acts_on_staff, reconfirm_days,
-		lockout_attempts, lockout_minutes, expiry_reminder_days, updated_at FROM password_settings`).
+		lockout_attempts, lockout_minutes, expiry_reminder_days, updated_at, reset_mails_per_person,
+		reset_mails_per_address FROM password_settings`).
 		Scan(&s.Policy.MinLength, &s.Policy.MaxLength, &s.Policy.BannedWords, &s.GatesRequired, &s.EmailCodes,
 			&s.AuthenticatorApps, &s.SecurityQuestions, &s.UnlockOnly, &s.HelpdeskActsOnStaff, &s.ReconfirmDays,
-			&s.LockoutAttempts, &s.LockoutMinutes, &s.ExpiryReminderDays, &s.UpdatedAt)
+			&s.LockoutAttempts, &s.LockoutMinutes, &s.ExpiryReminderDays, &s.UpdatedAt, &s.ResetMailsPerPerson,
+			&s.ResetMailsPerAddress)
 	if err != nil {
 		return s, fmt.Errorf("postgres: password settings: %w", err)
 	}
@@ -54,10 +56,10 @@ func (db *DB) SavePasswordSettings(ctx context.Context, v portal.Viewer, s porta
 		if _, err := tx.Exec(ctx, `UPDATE password_settings SET min_length = $1, max_length = $2, banned_words = $3,
 			gates_required = $4, email_codes = $5, authenticator_apps = $6, security_questions = $7, unlock_only = $8,
 			helpdesk_acts_on_staff = $9, reconfirm_days = $10, lockout_attempts = $11, lockout_minutes = $12,
-			expiry_reminder_days = $13, updated_at = now()`,
+			expiry_reminder_days = $13, reset_mails_per_person = $14, reset_mails_per_address = $15, updated_at = now()`,
 			s.Policy.MinLength, s.Policy.MaxLength, s.Policy.BannedWords, s.GatesRequired, s.EmailCodes,
 			s.AuthenticatorApps, s.SecurityQuestions, s.UnlockOnly, s.HelpdeskActsOnStaff, s.ReconfirmDays,
-			s.LockoutAttempts, s.LockoutMinutes, s.ExpiryReminderDays); err != nil {
+			s.LockoutAttempts, s.LockoutMinutes, s.ExpiryReminderDays, s.ResetMailsPerPerson, s.ResetMailsPerAddress); err != nil {
 			return err
 		}
 		return Audit(ctx, tx, v.PersonID, "password_settings_changed", "settings", "passwords",
@@ -71,7 +73,8 @@ func settingsDetails(s portal.PasswordSettings) map[string]any {
 		"banned_words": len(s.Policy.BannedWords), "gates_required": s.GatesRequired, "email_codes": s.EmailCodes,
 		"authenticator_apps": s.AuthenticatorApps, "security_questions": s.SecurityQuestions, "unlock_only": s.UnlockOnly,
 		"helpdesk_acts_on_staff": s.HelpdeskActsOnStaff, "reconfirm_days": s.ReconfirmDays,
-		"lockout_attempts": s.LockoutAttempts, "lockout_minutes": s.LockoutMinutes, "expiry_reminder_days": s.ExpiryReminderDays}
+		"lockout_attempts": s.LockoutAttempts, "lockout_minutes": s.LockoutMinutes, "expiry_reminder_days": s.ExpiryReminderDays,
+		"reset_mails_per_person": s.ResetMailsPerPerson, "reset_mails_per_address": s.ResetMailsPerAddress}
 }
 
 // resetCodeHash binds the emailed code to the browser's token, which the
@@ -89,8 +92,20 @@ const resetWhoSQL = `SELECT id FROM people
 	WHERE account_enabled AND (lower(account_name) = $6 OR (email <> '' AND lower(email) = $6) OR lower(account_name) = $7)
 	ORDER BY lower(account_name) = $6 DESC, lower(email) = $6 DESC LIMIT 1`
 
-// StartReset writes the flow and its code's hash, and the audit entry: the
-// same statements whether or not the account names someone.
+// resetMailBudgets are the keys of the budgets of reset mails a start
+// spends: the person's (or, for no one, the typed name's) and the client
+// address's.
+func resetMailBudgets(personID, name string, client netip.Addr) (who, address string) {
+	who = "reset-mail:" + nameBudget(name)
+	if personID != "" {
+		who = "reset-mail:person:" + personID
+	}
+	return who, "reset-mail:" + addressBudget(client)
+}
+
+// StartReset writes the flow and its code's hash, spends a mail from the
+// budgets of reset mails when both have one left, and writes the audit
+// entry: the same statements whether or not the account names someone.
 func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr) (*portal.ResetStart, error) {
 	a := portal.SignInAttempt{Account: account}
 	if err := a.Validate(); err != nil {
@@ -102,7 +117,7 @@ func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr)
 	st := &portal.ResetStart{Token: base64.RawURLEncoding.EncodeToString(raw), Code: portal.NewCode()}
 	st.Flow = portal.ResetFlow{TokenHash: hashToken(st.Token), Account: account}
 	now := db.now()
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) (err error) {
 		var personID *string
 		if err := tx.QueryRow(ctx, `INSERT INTO password_resets (token_hash, person_id, account, code_hash, code_expires_at, expires_at)
 			VALUES ($1, (`+resetWhoSQL+`), $2, $3, $4, $5) RETURNING person_id::text`,
@@ -114,7 +129,14 @@ func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr)
 			SELECT token_hash FROM password_resets WHERE expires_at < $1 ORDER BY expires_at LIMIT 20 FOR UPDATE SKIP LOCKED))`, now); err != nil {
 			return err
 		}
-		details := map[string]any{"account": account, "client": client.String()}
+		id := ""
+		if personID != nil {
+			id = *personID
+		}
+		if st.Mail, err = spendResetMail(ctx, tx, id, name, client, now); err != nil {
+			return err
+		}
+		details := map[string]any{"account": account, "client": client.String(), "code_mailed": st.Mail}
 		if personID == nil {
 			return Audit(ctx, tx, "", "password_reset_started", "account", account, details)
 		}
@@ -128,6 +150,34 @@ func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr)
 		return nil, err
 	}
 	return st, nil
+}
+
+// spendResetMail takes a mail from the person's (or name's) and the client
+// address's budgets of reset mails when both have one left, and reports
+// whether it did. A start refused a mail spends nothing: the budgets
+// refill at their rate however often resets are started, and the person
+// gets their codes again as soon as they do.
+func spendResetMail(ctx context.Context, tx pgx.Tx, personID, name string, client netip.Addr, now time.Time) (bool, error) {
+	var perPerson, perAddress int
+	if err := tx.QueryRow(ctx, `SELECT reset_mails_per_person, reset_mails_per_address FROM password_settings`).
+		Scan(&perPerson, &perAddress); err != nil {
+		return false, err
+	}
+	settings := portal.PasswordSettings{ResetMailsPerPerson: perPerson, ResetMailsPerAddress: perAddress}
+	personBudget, addressBudget := settings.ResetMailBudgets()
+	who, address := resetMailBudgets(personID, name, client)
+	whoOpen, _, err := budgetsOpen(ctx, tx, []string{who}, personBudget, now)
+	if err != nil {
+		return false, err
+	}
+	addressOpen, _, err := budgetsOpen(ctx, tx, []string{address}, addressBudget, now)
+	if err != nil || !whoOpen || !addressOpen {
+		return false, err
+	}
+	if err := spendBudgets(ctx, tx, []string{who}, personBudget, now); err != nil {
+		return false, err
+	}
+	return true, spendBudgets(ctx, tx, []string{address}, addressBudget, now)
 }
 
 // noOne stands for the person of a flow whose account names no one, so
@@ -149,7 +199,8 @@ func (db *DB) fillFlow(ctx context.Context, f *portal.ResetFlow) error {
 	var questions bool
 	err := db.Pool.QueryRow(ctx, `SELECT s.min_length, s.max_length, s.banned_words, s.gates_required, s.email_codes,
 		s.authenticator_apps, s.security_questions, s.unlock_only, s.helpdesk_acts_on_staff, s.reconfirm_days,
-		s.lockout_attempts, s.lockout_minutes, s.expiry_reminder_days, s.updated_at, p.display_name, p.email,
+		s.lockout_attempts, s.lockout_minutes, s.expiry_reminder_days, s.updated_at, s.reset_mails_per_person,
+		s.reset_mails_per_address, p.display_name, p.email,
 		array(SELECT role FROM person_roles r WHERE r.person_id = $1 ORDER BY role),
 		array(SELECT label FROM auth_methods m WHERE m.person_id = $1 AND m.kind = 'email' AND m.active
 			AND lower(m.label) <> lower(coalesce(p.email, '')) ORDER BY m.created_at, m.id),
@@ -157,7 +208,8 @@ func (db *DB) fillFlow(ctx context.Context, f *portal.ResetFlow) error {
 		FROM password_settings s LEFT JOIN people p ON p.id = $1`, id).
 		Scan(&s.Policy.MinLength, &s.Policy.MaxLength, &s.Policy.BannedWords, &s.GatesRequired, &s.EmailCodes,
 			&s.AuthenticatorApps, &s.SecurityQuestions, &s.UnlockOnly, &s.HelpdeskActsOnStaff, &s.ReconfirmDays,
-			&s.LockoutAttempts, &s.LockoutMinutes, &s.ExpiryReminderDays, &s.UpdatedAt, &name, &email,
+			&s.LockoutAttempts, &s.LockoutMinutes, &s.ExpiryReminderDays, &s.UpdatedAt, &s.ResetMailsPerPerson,
+			&s.ResetMailsPerAddress, &name, &email,
 			&roles, &alternates, &questions)
 	if err != nil {
 		return fmt.Errorf("postgres: reset flow person: %w", err)

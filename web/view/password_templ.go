@@ -202,7 +202,7 @@ func ResetVerify(p Page, f ResetVerifyForm) templ.Component {
 				}
 			}
 			if f.Passed == 0 {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<p data-testid=\"reset-verify-lead\">If the account exists, we emailed a code to the addresses registered for it. It is valid for 10 minutes. Type it below, or a code from your authenticator app, or a recovery code the helpdesk gave you.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<p data-testid=\"reset-verify-lead\">If the account exists, we emailed a code to the addresses registered for it, unless several were sent in the last hour. It is valid for 10 minutes. Type it below, or a code from your authenticator app, or a recovery code the helpdesk gave you.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1484,30 +1484,56 @@ func PasswordSettings(p Page, f PasswordSettingsForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 133, "\"><h2>Staff</h2><label><input type=\"checkbox\" name=\"helpdesk_acts_on_staff\" value=\"on\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			if f.S.HelpdeskActsOnStaff {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 134, " checked")
-				if templ_7745c5c3_Err != nil {
-					return templ_7745c5c3_Err
-				}
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 135, "> The helpdesk may unlock, reset and issue recovery codes to administrators and other helpdesk staff (otherwise only administrators may)</label><h2>Expiry reminders</h2><label for=\"expiry_reminder_days\">Email people whose directory password expires within (days; 0 sends none)</label> <input id=\"expiry_reminder_days\" name=\"expiry_reminder_days\" type=\"number\" min=\"0\" max=\"90\" required value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 133, "\"><h2>Reset codes by email</h2><p class=\"muted\">Starting a reset emails a code to every address the person registered. So that nobody can flood a person's inbox by starting resets for them, codes are mailed at most this often; past it the reset starts and reads the same, without the email.</p><label for=\"reset_mails_per_person\">Codes mailed to one person, per hour (1–100)</label> <input id=\"reset_mails_per_person\" name=\"reset_mails_per_person\" type=\"number\" min=\"1\" max=\"100\" required value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var67 string
-			templ_7745c5c3_Var67, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(f.S.ExpiryReminderDays)).Resolve(ctx)
+			templ_7745c5c3_Var67, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(f.S.ResetMailsPerPerson)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/password.templ`, Line: 388, Col: 149}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/password.templ`, Line: 387, Col: 155}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var67)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 136, "\"> <button class=\"primary\" type=\"submit\">Save</button></form></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 134, "\"> <label for=\"reset_mails_per_address\">Codes mailed for resets started from one client address, per hour (1–10000)</label> <input id=\"reset_mails_per_address\" name=\"reset_mails_per_address\" type=\"number\" min=\"1\" max=\"10000\" required value=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var68 string
+			templ_7745c5c3_Var68, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(f.S.ResetMailsPerAddress)).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/password.templ`, Line: 389, Col: 160}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var68)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 135, "\"><h2>Staff</h2><label><input type=\"checkbox\" name=\"helpdesk_acts_on_staff\" value=\"on\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			if f.S.HelpdeskActsOnStaff {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 136, " checked")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 137, "> The helpdesk may unlock, reset and issue recovery codes to administrators and other helpdesk staff (otherwise only administrators may)</label><h2>Expiry reminders</h2><label for=\"expiry_reminder_days\">Email people whose directory password expires within (days; 0 sends none)</label> <input id=\"expiry_reminder_days\" name=\"expiry_reminder_days\" type=\"number\" min=\"0\" max=\"90\" required value=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var69 string
+			templ_7745c5c3_Var69, templ_7745c5c3_Err = templruntime.NewAttributeExpression(strconv.Itoa(f.S.ExpiryReminderDays)).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/password.templ`, Line: 394, Col: 149}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var69)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 138, "\"> <button class=\"primary\" type=\"submit\">Save</button></form></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
