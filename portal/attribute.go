@@ -119,9 +119,14 @@ func (a *Attribute) Joinable() bool { return a.Column != "" && a.Type == TypeStr
 // a column that does not identify the person and holds text, a flag
 // ("true" or "false": an HR source enables and disables people), or a
 // reference (the flow gives the other person's name in that system, which
-// the engine resolves through its connector space).
+// the engine resolves through its connector space); or an extra attribute
+// an administrator added, of any type but a reference (its value is
+// checked by CheckValue as the flow gives it).
 func (a *Attribute) InboundTarget() bool {
-	return a.Column != "" && !a.Identifier && (a.Type == TypeString || a.Type == TypeBool || a.Type == TypeReference)
+	if a.Column == "" {
+		return a.Type != TypeReference
+	}
+	return !a.Identifier && (a.Type == TypeString || a.Type == TypeBool || a.Type == TypeReference)
 }
 
 // Values returns p's values of the attribute: those of a multi-valued

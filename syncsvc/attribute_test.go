@@ -40,10 +40,11 @@ func TestSyncRulesReadAttributeTable(t *testing.T) {
 	}
 	require.Equal(t, []string{"accountName", "employeeId", "givenName", "surname", "displayName", "email", "title",
 		"department", "office", "phone", "mobile"}, joinable)
-	// A reference (resolved through the connector space) and the account
-	// status (an HR source enables and disables people) flow in too.
+	// A reference (resolved through the connector space), the account
+	// status (an HR source enables and disables people) and the extra
+	// attributes administrators added flow in too.
 	require.Equal(t, []string{"givenName", "surname", "displayName", "email", "title", "department", "office", "phone",
-		"mobile", "managerId", "enabled"}, inbound)
+		"mobile", "managerId", "enabled", "pronouns", "startDate", "costCenter"}, inbound)
 	require.Equal(t, []string{"accountName", "employeeId", "givenName", "surname", "displayName", "email", "title",
 		"department", "office", "phone", "mobile", "managerId", "pronouns", "costCenter"}, placeholders)
 }

@@ -97,6 +97,16 @@ func ruleEnv(ctx context.Context, q querier) (*rule.Env, error) {
 	return rule.NewEnv(portal.NewSchema(extra))
 }
 
+// Schema returns the live person attribute table (the core attributes and
+// those administrators added), as sync rules are checked against it.
+func (e *Engine) Schema(ctx context.Context) (*portal.Schema, error) {
+	env, err := ruleEnv(ctx, e.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: attribute schema: %w", err)
+	}
+	return env.Schema(), nil
+}
+
 // fold is how the engine compares attribute names and values that AD
 // compares without regard to case.
 func fold(s string) string { return strings.ToLower(s) }

@@ -99,6 +99,9 @@ type changeSet struct {
 type inboundChange struct {
 	PersonID, Attr, Value string
 	Precedence            int
+	// attribute is Attr's definition in the live schema: a core column or
+	// an extra attribute (people.extra).
+	attribute *portal.Attribute
 }
 
 // Preview is what a sync would do to one object of one connected system.
@@ -387,10 +390,18 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 				}
 				v = strconv.FormatBool(b)
 			}
+			if !a.Core() {
+				// An extra attribute's value is checked as a request's is:
+				// a number, a date, a length limit.
+				if v, err = a.CheckValue(v); err != nil {
+					fail(cs.DN, fmt.Errorf("inbound flow to %s: %s", f.MV, portal.ErrorMessage(err)))
+					return
+				}
+			}
 			if v == a.Text(p) {
 				continue
 			}
-			out.inbound = append(out.inbound, inboundChange{p.ID, f.MV, v, f.Precedence})
+			out.inbound = append(out.inbound, inboundChange{p.ID, f.MV, v, f.Precedence, a})
 			preview.Inbound = append(preview.Inbound, fmt.Sprintf("%s = %q (was %q)", f.MV, v, a.Text(p)))
 			if !dry {
 				a.SetText(p, v)
@@ -647,6 +658,9 @@ type projection struct {
 	cs      *CSObject
 	account string
 	values  map[string]string // person attribute → value
+	// extras are the values of extra attributes (people.extra), set by
+	// applyInbound once the person exists.
+	extras []inboundChange
 }
 
 // project plans the projection of cs: its account name is sAMAccountName,
@@ -666,10 +680,23 @@ func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 		rec.count("error", cs.DN, err.Error())
 		return
 	}
+	var extras []inboundChange
 	for i, f := range r.Inbound {
-		if r.inboundAttrs[i].Type == portal.TypeReference {
+		a := r.inboundAttrs[i]
+		switch {
+		case a.Type == portal.TypeReference:
 			// Written once the person exists and the reference resolves.
 			out.refs = append(out.refs, refChange{csID: cs.ID, attr: f.MV, target: values[f.MV], precedence: f.Precedence})
+			delete(values, f.MV)
+		case !a.Core():
+			v, err := a.CheckValue(values[f.MV])
+			if err != nil {
+				rec.count("error", cs.DN, fmt.Sprintf("cannot project it into the metaverse: inbound flow to %s: %s", f.MV, portal.ErrorMessage(err)))
+				return
+			}
+			if v != "" {
+				extras = append(extras, inboundChange{Attr: f.MV, Value: v, Precedence: f.Precedence, attribute: a})
+			}
 			delete(values, f.MV)
 		}
 	}
@@ -681,7 +708,7 @@ func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 	}
 	values["employeeId"] = cs.first("employeeID")
 	cs.PersonID = "projected"
-	out.projected = append(out.projected, projection{cs: cs, account: account, values: values})
+	out.projected = append(out.projected, projection{cs: cs, account: account, values: values, extras: extras})
 	rec.count("add", cs.DN, "projected into the metaverse as "+values["displayName"])
 }
 
@@ -796,6 +823,7 @@ func writeProjections(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSyste
 			if err != nil {
 				return nil, err
 			}
+			pr.cs.PersonID = id
 			created, joinIDs, joinPeople = append(created, id), append(joinIDs, pr.cs.ID), append(joinPeople, id)
 			auditIDs, auditDetails = append(auditIDs, id), append(auditDetails, string(details))
 		}
@@ -866,6 +894,7 @@ func projectOneByOne(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem
 		if err := sp.Commit(ctx); err != nil {
 			return nil, err
 		}
+		pr.cs.PersonID = id
 		created = append(created, id)
 	}
 	return created, nil
@@ -1205,7 +1234,19 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 		if err != nil {
 			return err
 		}
-		changed, err := applyInbound(ctx, tx, sys, out.inbound)
+		// The extra attributes of the people just created are set as a
+		// joined person's are.
+		inbound := out.inbound
+		for _, pr := range out.projected {
+			if pr.cs.PersonID == "projected" {
+				continue // not created
+			}
+			for _, c := range pr.extras {
+				c.PersonID = pr.cs.PersonID
+				inbound = append(inbound, c)
+			}
+		}
+		changed, err := applyInbound(ctx, tx, sys, inbound)
 		if err != nil {
 			return err
 		}
@@ -1496,8 +1537,10 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 	}
 	byPerson := map[string]map[string]string{}
 	sources := map[string]map[string]int{}
+	defs := map[string]*portal.Attribute{}
 	var order []string
 	for _, c := range changes {
+		defs[c.Attr] = c.attribute
 		if byPerson[c.PersonID] == nil {
 			byPerson[c.PersonID], sources[c.PersonID] = map[string]string{}, map[string]int{}
 			order = append(order, c.PersonID)
@@ -1535,9 +1578,10 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 		attrs := strings.Split(key, "\x00")
 		args := []any{people}
 		var cols, sets, olds []string
+		var removes, builds []string // of extra attributes
 		for i, attr := range attrs {
-			a, ok := portal.CoreSchema().Lookup(attr)
-			if !ok || !a.InboundTarget() || a.Type == portal.TypeReference {
+			a := defs[attr]
+			if a == nil || !a.InboundTarget() || a.Type == portal.TypeReference {
 				return nil, fmt.Errorf("syncsvc: inbound flow to %q, which is not a person attribute it can set", attr)
 			}
 			values := make([]string, len(people))
@@ -1545,8 +1589,18 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 				values[k] = byPerson[pid][attr]
 			}
 			args = append(args, values)
-			col, v := pgx.Identifier{a.Column}.Sanitize(), fmt.Sprintf("v%d", i)
-			cols = append(cols, fmt.Sprintf("$%d::text[]", i+2))
+			v := fmt.Sprintf("v%d", i)
+			cols = append(cols, fmt.Sprintf("$%d::text[]", len(args)))
+			if !a.Core() {
+				// An empty value removes the attribute, as a request's does.
+				args = append(args, a.Name)
+				name := fmt.Sprintf("$%d::text", len(args))
+				removes = append(removes, fmt.Sprintf("CASE WHEN v.%s = '' THEN %s END", v, name))
+				builds = append(builds, fmt.Sprintf("%s, nullif(v.%s, '')", name, v))
+				olds = append(olds, "coalesce(o.extra->>"+name+", '')")
+				continue
+			}
+			col := pgx.Identifier{a.Column}.Sanitize()
 			set := "v." + v
 			if a.Type == portal.TypeBool {
 				set += "::boolean"
@@ -1554,6 +1608,10 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 			// Only the table's column names reach the SQL text.
 			sets = append(sets, col+" = "+set)
 			olds = append(olds, "coalesce(o."+col+"::text, '')")
+		}
+		if len(builds) > 0 {
+			sets = append(sets, "extra = (people.extra - array_remove(ARRAY["+strings.Join(removes, ", ")+"]::text[], NULL)) || "+
+				"jsonb_strip_nulls(jsonb_build_object("+strings.Join(builds, ", ")+"))")
 		}
 		names := make([]string, len(attrs))
 		for i := range attrs {

@@ -99,6 +99,12 @@ func (a *adminPages) renderHRSource(w http.ResponseWriter, r *http.Request, stat
 		return
 	}
 	f.BulkURL = strings.TrimSuffix(a.Config.BaseURL, "/") + "/scim/v2/bulkUpload"
+	schema, err := a.store.Schema(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f.Extras = hr.ExtraFields(schema)
 	renderStatus(w, r, status, view.HRSourcePage(a.page(r, f.Name, "admin-hr"), f, uploads))
 }
 
@@ -118,6 +124,14 @@ func (a *adminPages) handleSaveHRSource(w http.ResponseWriter, r *http.Request) 
 	f := view.HRSourceForm{ID: id, Name: name, Settings: set}
 	for _, fld := range hr.Fields {
 		set.Columns[fld] = strings.TrimSpace(in.Get("col_" + fld))
+	}
+	schema, err := a.store.Schema(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	for _, at := range hr.ExtraFields(schema) {
+		set.Columns[at.Name] = strings.TrimSpace(in.Get("col_" + at.Name))
 	}
 	var bad error
 	if set.LeaverThreshold, err = strconv.Atoi(in.Get("leaver_threshold")); err != nil {

@@ -78,18 +78,21 @@ func TestHRUploadPreviewAndApply(t *testing.T) {
 	_, body = c.get(source)
 	require.Contains(t, body, `data-testid="hr-upload"`)
 	require.Contains(t, body, `name="col_employeeId" type="text" maxlength="100" value="EmployeeID"`)
+	// The demo's costCenter, an attribute an administrator added, is a
+	// field a column maps to.
+	require.Contains(t, body, `<label for="col_costCenter">Cost centre</label>`)
 
 	// Semicolons and Latin-1: the settings say so.
 	resp, body = c.post(regexp.MustCompile(`\?.*`).ReplaceAllString(source, ""), c.form("folder", "", "delimiter", "semicolon",
 		"encoding", "latin-1", "leaver_threshold", "10", "prehire_days", "7", "time_zone", "Europe/London",
 		"col_employeeId", "EmployeeID", "col_givenName", "FirstName", "col_surname", "LastName", "col_title", "JobTitle",
-		"col_department", "Department", "col_manager", "ManagerID"))
+		"col_department", "Department", "col_manager", "ManagerID", "col_costCenter", "CostCentre"))
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 
-	file := []byte("EmployeeID;FirstName;LastName;JobTitle;Department;ManagerID\n" +
-		known + ";Renée;Known;Analyst;Finance;\n" +
-		"HR-NEW-1;Zo\xe9;Nouvelle;Engineer;IT;" + known + "\n" +
-		"HR-NEW-2;Self;Managed;Engineer;IT;HR-NEW-2\n")
+	file := []byte("EmployeeID;FirstName;LastName;JobTitle;Department;ManagerID;CostCentre\n" +
+		known + ";Renée;Known;Analyst;Finance;;\n" +
+		"HR-NEW-1;Zo\xe9;Nouvelle;Engineer;IT;" + known + ";CC-42\n" +
+		"HR-NEW-2;Self;Managed;Engineer;IT;HR-NEW-2;\n")
 	for i, b := range file {
 		if b == 0xc3 { // "Renée" above is UTF-8 in this source: make it Latin-1
 			file = append(file[:i], append([]byte{0xe9}, file[i+2:]...)...)
@@ -114,4 +117,7 @@ func TestHRUploadPreviewAndApply(t *testing.T) {
 		WHERE p.employee_id = 'HR-NEW-1'`).Scan(&name, &manager))
 	require.Equal(t, "Zoé Nouvelle", name, "Latin-1 read as such; the joiner is projected")
 	require.Equal(t, known, manager)
+	var cost string
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT extra->>'costCenter' FROM people WHERE employee_id = 'HR-NEW-1'`).Scan(&cost))
+	require.Equal(t, "CC-42", cost, "the mapped column flows into the added attribute")
 }

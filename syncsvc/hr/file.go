@@ -97,8 +97,35 @@ type Settings struct {
 	TimeZone string
 }
 
-// Validate checks s and fills its defaults.
-func (s *Settings) Validate() error {
+// ExtraFields are the extra attributes of schema (Administration →
+// Schema) a column can map to: those an inbound flow may set. Such a
+// field's values are checked as the attribute says, and the HR rule gets
+// an inbound flow for it.
+func ExtraFields(schema *portal.Schema) []portal.Attribute {
+	var out []portal.Attribute
+	for _, a := range schema.Extra() {
+		if a.InboundTarget() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// extraField returns the extra attribute field f maps to, if it is one.
+func extraField(schema *portal.Schema, f string) (*portal.Attribute, bool) {
+	if slices.Contains(Fields, f) || f == FieldActive {
+		return nil, false
+	}
+	a, ok := schema.Lookup(f)
+	if !ok || a.Core() || !a.InboundTarget() {
+		return nil, false
+	}
+	return a, true
+}
+
+// Validate checks s against the live attribute schema and fills its
+// defaults.
+func (s *Settings) Validate(schema *portal.Schema) error {
 	s.Folder = strings.TrimSpace(s.Folder)
 	if s.Delimiter == 0 {
 		s.Delimiter = ','
@@ -135,11 +162,14 @@ func (s *Settings) Validate() error {
 		if c == "" {
 			continue
 		}
-		if !slices.Contains(Fields, f) {
+		label := FieldLabel(f)
+		if a, ok := extraField(schema, f); ok {
+			label = a.Label
+		} else if !slices.Contains(Fields, f) {
 			return portal.Errorf(portal.EINVALID, "%q is not a field an HR column maps to.", f)
 		}
 		if utf8.RuneCountInString(c) > 100 || strings.ContainsFunc(c, unicode.IsControl) {
-			return portal.Errorf(portal.EINVALID, "The column for %s is not a usable header.", FieldLabel(f))
+			return portal.Errorf(portal.EINVALID, "The column for %s is not a usable header.", label)
 		}
 		cols[f] = c
 	}

@@ -128,6 +128,9 @@ type planInput struct {
 	now     time.Time
 	space   map[string]csRow
 	limits  limits
+	// schema is the live attribute schema: a column mapped to an extra
+	// attribute is checked as that attribute says.
+	schema *portal.Schema
 	// taken reports account names people have already (lower case).
 	taken func(names []string) (map[string]bool, error)
 }
@@ -143,8 +146,14 @@ func makePlan(in planInput) (*Plan, error) {
 	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	p := &Plan{Refused: slices.Clone(in.refused)}
 	mapped := map[string]bool{}
+	extras := map[string]*portal.Attribute{}
 	for f := range in.settings.Columns {
 		mapped[f] = true
+		if in.schema != nil {
+			if a, ok := extraField(in.schema, f); ok {
+				extras[f] = a
+			}
+		}
 	}
 	seen := map[string]int{} // folded employee ID → line
 	type good struct {
@@ -171,6 +180,10 @@ func makePlan(in planInput) (*Plan, error) {
 		}
 		seen[key] = r.Line
 		if reason := checkFields(v, in.limits); reason != "" {
+			refuse("%s", reason)
+			continue
+		}
+		if reason := checkExtras(v, extras); reason != "" {
 			refuse("%s", reason)
 			continue
 		}
@@ -337,6 +350,26 @@ func checkFields(v map[string]string, lim limits) string {
 		if l, ok := lim[f]; ok && utf8.RuneCountInString(s) > l.max {
 			return fmtErr("%s is %d characters long; %s takes at most %d", FieldLabel(f), utf8.RuneCountInString(s), l.by, l.max)
 		}
+	}
+	return ""
+}
+
+// checkExtras checks, and normalises in v, the values of the extra
+// attributes a row's columns map to; it says why one cannot be taken, or "".
+func checkExtras(v map[string]string, extras map[string]*portal.Attribute) string {
+	for f, a := range extras {
+		s, ok := v[f]
+		if !ok {
+			continue
+		}
+		if strings.ContainsFunc(s, unicode.IsControl) {
+			return fmtErr("%s holds a control character", a.Label)
+		}
+		norm, err := a.CheckValue(s)
+		if err != nil {
+			return portal.ErrorMessage(err)
+		}
+		v[f] = norm
 	}
 	return ""
 }

@@ -173,6 +173,10 @@ func (s *Service) plan(ctx context.Context, set Settings, source string, content
 	if err != nil {
 		return nil, err
 	}
+	schema, err := s.Engine.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if partial {
 		// A bulk request names its fields itself, row by row.
 		set.Columns = map[string]string{}
@@ -180,7 +184,7 @@ func (s *Service) plan(ctx context.Context, set Settings, source string, content
 			set.Columns[f] = f
 		}
 	}
-	return makePlan(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(), space: space, limits: lim,
+	return makePlan(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(), space: space, limits: lim, schema: schema,
 		taken: func(names []string) (map[string]bool, error) {
 			rows, err := s.Pool.Query(ctx, "SELECT lower(account_name) FROM people WHERE lower(account_name) = ANY($1)", names)
 			if err != nil {

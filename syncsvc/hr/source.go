@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -54,12 +55,16 @@ func (s *Service) CreateSource(ctx context.Context, v portal.Viewer, name string
 	if err := sys.Validate(); err != nil {
 		return "", err
 	}
+	schema, err := s.Engine.Schema(ctx)
+	if err != nil {
+		return "", err
+	}
 	set.SystemID = "x" // validated before the system exists
-	if err := set.Validate(); err != nil {
+	if err := set.Validate(schema); err != nil {
 		return "", err
 	}
 	var id string
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO connected_systems (name, type, hosts, port, tls_mode, bind_user, base_dn, delta_interval)
 			VALUES ($1, $2, '{}', 0, '', '', '', 0) RETURNING id`, sys.Name, string(portal.SystemHR)).Scan(&id)
 		if err != nil {
@@ -86,7 +91,26 @@ func (s *Service) CreateSource(ctx context.Context, v portal.Viewer, name string
 		}
 		return "", fmt.Errorf("hr: create source: %w", err)
 	}
-	return id, s.Engine.SaveSyncRule(ctx, v, DefaultRule(id))
+	rule := DefaultRule(id)
+	addExtraFlows(&rule, set, schema)
+	return id, s.Engine.SaveSyncRule(ctx, v, rule)
+}
+
+// addExtraFlows gives rule, an HR user rule, an inbound flow for each
+// extra attribute the settings map a column to and the rule does not set
+// yet: mapping a column is how an administrator says HR gives it, and HR
+// is authoritative for what it gives (precedence 10). A flow already
+// there (an administrator may have changed it) is left as it is.
+func addExtraFlows(rule *syncsvc.SyncRule, set Settings, schema *portal.Schema) bool {
+	added := false
+	for _, a := range ExtraFields(schema) {
+		if set.Columns[a.Name] == "" || slices.ContainsFunc(rule.Inbound, func(f syncsvc.InboundFlow) bool { return f.MV == a.Name }) {
+			continue
+		}
+		rule.Inbound = append(rule.Inbound, syncsvc.InboundFlow{MV: a.Name, Expr: "cs." + a.Name, Precedence: 10})
+		added = true
+	}
+	return added
 }
 
 // SaveSettings replaces an HR system's settings.
@@ -94,7 +118,11 @@ func (s *Service) SaveSettings(ctx context.Context, v portal.Viewer, set Setting
 	if !v.Has(portal.RoleAdmin) {
 		return portal.Errorf(portal.EFORBIDDEN, "Only administrators change connected systems.")
 	}
-	if err := set.Validate(); err != nil {
+	schema, err := s.Engine.Schema(ctx)
+	if err != nil {
+		return err
+	}
+	if err := set.Validate(schema); err != nil {
 		return err
 	}
 	before, _, err := s.Settings(ctx, set.SystemID)
@@ -115,6 +143,17 @@ func (s *Service) SaveSettings(ctx context.Context, v portal.Viewer, set Setting
 	})
 	if err != nil {
 		return fmt.Errorf("hr: save settings: %w", err)
+	}
+	rules, err := s.Engine.SyncRules(ctx, set.SystemID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if r.Class == syncsvc.ObjectUser && addExtraFlows(&r, set, schema) {
+			if err := s.Engine.SaveSyncRule(ctx, v, r); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
