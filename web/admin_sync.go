@@ -24,9 +24,9 @@ import (
 // syncNotices are the fixed messages a redirect may ask a sync page to
 // show.
 var syncNotices = map[string]string{
-	"rule-saved":   "The sync rule was saved. The next sync applies it.",
-	"retried":      "The failed exports are due again; the next export run sends them.",
-	"retried-none": "There was no failed export to retry.",
+	"rule-saved":   i18n.Mark("The sync rule was saved. The next sync applies it."),
+	"retried":      i18n.Mark("The failed exports are due again; the next export run sends them."),
+	"retried-none": i18n.Mark("There was no failed export to retry."),
 }
 
 // Limits of the lists the sync pages show.
@@ -139,7 +139,7 @@ func (a *adminPages) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	profile := syncsvc.RunProfile(input(r).Get("profile"))
 	if !slices.Contains(syncsvc.Profiles, profile) {
 		a.renderSyncStatus(w, r, http.StatusBadRequest, sys, view.SyncStatusView{
-			Error: "Choose one of the run profiles below."})
+			Error: tr(r, "Choose one of the run profiles below.")})
 		return
 	}
 	opts := syncsvc.RunOptions{Trigger: "admin",
@@ -208,9 +208,9 @@ func (a *adminPages) syncClass(w http.ResponseWriter, r *http.Request) (syncsvc.
 }
 
 func (a *adminPages) renderSyncRule(w http.ResponseWriter, r *http.Request, status int, f view.SyncRuleForm) {
-	title := "User sync rule of " + portal.Isolate(f.System.Name)
+	title := tr(r, "User sync rule of %s", portal.Isolate(f.System.Name))
 	if f.Class == syncsvc.ObjectGroup {
-		title = "Group sync rule of " + portal.Isolate(f.System.Name)
+		title = tr(r, "Group sync rule of %s", portal.Isolate(f.System.Name))
 	}
 	renderStatus(w, r, status, view.SyncRuleEdit(a.page(r, title, "admin-sync"), f))
 }
@@ -343,14 +343,14 @@ func (l ruleLines) locate(err error) error {
 	}
 	n, _ := strconv.Atoi(m[2])
 	var lines []int
-	var list string
+	var list portal.Text
 	switch m[1] {
 	case "Join rule":
-		lines, list = l.joins, "Join rules"
+		lines, list = l.joins, portal.Textf("Join rules")
 	case "Inbound flow":
-		lines, list = l.inbound, "Inbound flows"
+		lines, list = l.inbound, portal.Textf("Inbound flows")
 	default:
-		lines, list = l.outbound, "Outbound flows"
+		lines, list = l.outbound, portal.Textf("Outbound flows")
 	}
 	if n < 1 || n > len(lines) {
 		return err
@@ -366,9 +366,11 @@ func syncRuleFromForm(f view.SyncRuleForm) (syncsvc.SyncRule, ruleLines, error) 
 		Deprovision: syncsvc.Deprovisioning(f.Deprovision), DeprovisionOU: f.DeprovisionOU}
 	var l ruleLines
 	for _, x := range []struct {
-		value, what string
-		max         int
-	}{{sr.Scope, "The scope", 4096}, {sr.DNTemplate, "The DN template", 2048}, {sr.DeprovisionOU, "The OU for disabled accounts", 2048}} {
+		value string
+		what  portal.Text
+		max   int
+	}{{sr.Scope, portal.Textf("The scope"), 4096}, {sr.DNTemplate, portal.Textf("The DN template"), 2048},
+		{sr.DeprovisionOU, portal.Textf("The OU for disabled accounts"), 2048}} {
 		if len(x.value) > x.max {
 			return sr, l, portal.Errorf(portal.EINVALID, "%s is too long: use at most %d characters.", x.what, x.max)
 		}
@@ -474,9 +476,9 @@ func (a *adminPages) handlePendingExports(w http.ResponseWriter, r *http.Request
 		a.Error(w, r, err)
 		return
 	}
-	title := "Pending exports to " + portal.Isolate(sys.Name)
+	title := tr(r, "Pending exports to %s", portal.Isolate(sys.Name))
 	if errorsOnly {
-		title = "Export errors of " + portal.Isolate(sys.Name)
+		title = tr(r, "Export errors of %s", portal.Isolate(sys.Name))
 	}
 	render(w, r, view.PendingExports(a.page(r, title, "admin-sync"), view.PendingExportsView{System: *sys, ErrorsOnly: errorsOnly,
 		Exports: list, Limit: pendingExportsShown, Notice: fixedNotice(r, syncNotices)}))
@@ -521,7 +523,7 @@ func (a *adminPages) handleConnectorSpace(w http.ResponseWriter, r *http.Request
 		Limit: csObjectsShown}
 	status := http.StatusOK
 	if len(v.Filter) > 256 {
-		v.Error, status = "Search with at most 256 characters of a DN.", http.StatusBadRequest
+		v.Error, status = tr(r, "Search with at most 256 characters of a DN."), http.StatusBadRequest
 	} else {
 		var err error
 		if v.Objects, err = a.Sync.ConnectorSpace(r.Context(), sys.ID, v.Unjoined, v.Filter, csObjectsShown); err != nil {

@@ -205,7 +205,7 @@ func TestSyncPages(t *testing.T) {
 		resp, body := c.get(path + "/sync")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, body, `data-testid="unreachable"`)
-		require.Contains(t, body, "AD is unreachable: <code>")
+		require.Contains(t, body, "The directory is unreachable: <code>")
 		require.Contains(t, body, `data-testid="state">Unreachable<`)
 		require.Contains(t, body, `data-testid="run-row" data-status="failed"`)
 		require.Contains(t, body, `href="`+run+`"`)

@@ -19,7 +19,7 @@ import (
 // with no English label left.
 func TestLanguageAdmin(t *testing.T) {
 	t.Parallel()
-	tb, _ := setupConnected(t, testSealer(t))
+	tb, systems := setupConnected(t, testSealer(t))
 	ctx := context.Background()
 	ada := tb.client(t)
 	ada.mustSignIn("ada")
@@ -35,7 +35,7 @@ func TestLanguageAdmin(t *testing.T) {
 	// englishEverywhere are labels of the frame and the shared forms that
 	// no German administration page may show.
 	englishEverywhere := []string{">Administration<", ">Policies<", ">Connected systems<", ">Save", ">Cancel<",
-		">Delete", ">Status<", ">None<", "There are no", "No entries"}
+		">Delete", ">None<", "There are no", "No entries"}
 	pages := []struct {
 		path    string
 		german  []string
@@ -76,6 +76,44 @@ func TestLanguageAdmin(t *testing.T) {
 		resp, body := ada.get(pg.path)
 		require.Equal(t, http.StatusOK, resp.StatusCode, pg.path)
 		requireGerman(t, pg.path, body, pg.german, append(pg.english, englishEverywhere...))
+	}
+
+	// Sync: a system that answers nothing, with a run that did something.
+	sys := mustCreateUnreachableSystem(t, tb, systems)
+	path := "/admin/connected-systems/" + sys.ID
+	var runID int64
+	require.NoError(t, tb.db.Pool.QueryRow(ctx, `INSERT INTO sync_runs (system_id, profile, trigger, processed, counts, status, finished_at)
+		VALUES ($1, 'full_import', 'schedule', 9, '{"adds": 7, "updates": 1}', 'succeeded', now()) RETURNING id`, sys.ID).Scan(&runID))
+	run := "/admin/sync/runs/" + itoa64(runID)
+	syncEnglish := []string{"Pending exports", "Export errors", "Connector space", "Recent runs", ">Status and runs<", "Full import"}
+	pages = []struct {
+		path    string
+		german  []string
+		english []string
+	}{
+		{"/admin/sync", []string{"Jedes verbundene System hat einen Connector Space", ">Letzter Lauf<", ">Letzte Läufe<",
+			"7 Hinzufügungen, 1 Aktualisierung", ">Zeitplan<", "Vollständiger Import"}, []string{"7 adds", "1 update", "Last run", ">Schedule<"}},
+		{path + "/sync", []string{"Synchronisierung von Corp AD", "Ausführungsprofil starten", "Objekte im Connector Space",
+			">Status und Läufe<", "Es gibt noch keine Synchronisierungsregeln"}, []string{"Run a run profile", "There are no sync rules", "State:"}},
+		{path + "/sync/rules/user", []string{"Synchronisierungsregel für Benutzer von Corp AD", "hat noch keine Synchronisierungsregel für Benutzer",
+			"Eingehende Flüsse (einer pro Zeile: <code>mvAttribute &lt;- Rangfolge: Ausdruck</code>", "Anfangskennwort",
+			"Entzug: wenn ein Benutzer den Bereich verlässt", "Synchronisierungsregel speichern"},
+			[]string{"Inbound flows", "Initial password", "Deprovisioning", "Save sync rule", "Such as"}},
+		{path + "/sync/rules/group", []string{"Eine Gruppe hat <code>name</code>", "Gruppen im Bereich anlegen, die mit nichts verknüpft sind"},
+			[]string{"A group has", "Create groups"}},
+		{path + "/sync/exports", []string{"Ausstehende Exporte nach Corp AD", "Nichts wartet auf den Export."}, []string{"Nothing is waiting"}},
+		{path + "/sync/exports?errors=1", []string{"Exportfehler von Corp AD", "Kein Export ist fehlgeschlagen."}, []string{"No export has failed"}},
+		{path + "/sync/connector-space", []string{"Objekte, deren DN enthält", "Nur nicht verknüpfte Objekte anzeigen",
+			"Keine Objekte passen."}, []string{"Objects whose DN", "Show unjoined", "No objects match"}},
+		{run, []string{">Erfolgreich<", ">Ausführungsprofil<", ">Hinzufügungen<", "Unverändert (nicht aufgelistet)", ">Zeitplan<"},
+			[]string{">Succeeded<", ">Run profile<", ">Adds<", "Unchanged (not listed)"}},
+		{"/admin/sync/preview", []string{"Was eine vollständige Synchronisierung mit einer Person", ">Vorschau anzeigen<"},
+			[]string{"What a full sync", ">Preview<"}},
+	}
+	for _, pg := range pages {
+		resp, body := ada.get(pg.path)
+		require.Equal(t, http.StatusOK, resp.StatusCode, pg.path)
+		requireGerman(t, pg.path, body, pg.german, append(append(pg.english, englishEverywhere...), syncEnglish...))
 	}
 
 	// A form's refusal is German too, with the field named in German.

@@ -40,7 +40,7 @@ var provisionResultLabels = map[string]string{
 // provisionResult is the words of a step's result.
 func provisionResult(ctx context.Context, s syncsvc.ProvisionStep) string {
 	if s.Step == syncsvc.StepMatch {
-		return previewAction(s.Result)
+		return previewAction(ctx, s.Result)
 	}
 	if l, ok := provisionResultLabels[s.Result]; ok {
 		return i18n.T(ctx, l)
