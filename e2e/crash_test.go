@@ -19,6 +19,7 @@ import (
 
 	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 // killPoints is how many times TestBulkJoinSurvivesKills kills Tessera:
@@ -50,7 +51,7 @@ func TestBulkJoinSurvivesKills(t *testing.T) {
 	setup := time.Since(started)
 	// The requests are submitted as the web tier would, with their first
 	// job inserted in the same transaction (an insert-only River client).
-	inserter, err := river.NewClient(riverpgxv5.New(p.pool), &river.Config{})
+	inserter, err := river.NewClient(riverpgxv5.New(p.pool), workflow.InsertOnlyConfig(nil))
 	require.NoError(t, err)
 	p.db.Jobs = inserter
 	proc := harness.StartProcess(t, p.url, harness.ProcessOptions{Env: []string{"TESSERA_SECRET_KEY=" + p.ad.SecretKey}})

@@ -21,6 +21,7 @@ import (
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/entra"
 	"github.com/tessera-idm/tessera/syncsvc/entra/graphsim"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 // cloudEntra is a simulated tenant configured as a cloud-only Entra ID
@@ -115,7 +116,7 @@ func TestEntraEngineThrottled(t *testing.T) {
 	db := postgres.New(pool)
 	// Jobs are inserted as the web tier does; this test runs the export
 	// itself (exportRequest), as the sync_export job would.
-	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	inserter, err := river.NewClient(riverpgxv5.New(pool), workflow.InsertOnlyConfig(nil))
 	require.NoError(t, err)
 	db.Jobs = inserter
 	name := fmt.Sprintf("storm%d", time.Now().UnixNano()%1e6)

@@ -220,7 +220,7 @@ func TestPasswordNeverStored(t *testing.T) {
 	admin := w.dc.Dial(t)
 	require.NoError(t, admin.Add(add))
 	t.Cleanup(func() { admin.Del(ldap.NewDelRequest(psoDN, nil)) })
-	jobs, err := river.NewClient(riverpgxv5.New(w.pool), &river.Config{})
+	jobs, err := river.NewClient(riverpgxv5.New(w.pool), workflow.InsertOnlyConfig(nil))
 	require.NoError(t, err)
 	runReminders := func() {
 		t.Helper()

@@ -121,9 +121,9 @@ func BenchmarkFullSync(b *testing.B) {
 // the new member being readable in Samba AD by another LDAP client, and
 // the hops on the way, each its own figure (the median over the run's
 // requests): the decision committed → the commit job picked up → the
-// change applied (the export job inserted in the commit's transaction) →
-// the export job picked up → the member readable in AD → the request
-// completed by the confirming import.
+// change applied (the commit's transaction, which inserts the export job,
+// committed) → the export job picked up → the member readable in AD → the
+// request completed by the confirming import.
 func BenchmarkApprovalToAD(b *testing.B) {
 	const perRun = 100
 	const changes = perRun * benchRuns
@@ -215,14 +215,19 @@ func BenchmarkApprovalToAD(b *testing.B) {
 				}
 			}
 			done := time.Now()
-			var commitPicked, exportCreated, exportPicked time.Time
-			require.NoError(b, pool.QueryRow(ctx, `SELECT
-				(SELECT attempted_at FROM river_job WHERE kind = 'commit' AND args->'request_ids' ? $1::text ORDER BY id LIMIT 1),
-				e.created_at, e.attempted_at
-				FROM river_job e WHERE e.kind = 'sync_export' AND e.args->'request_ids' ? $1::text ORDER BY e.id LIMIT 1`, req.ID).
-				Scan(&commitPicked, &exportCreated, &exportPicked))
-			for i, d := range []time.Duration{commitPicked.Sub(decided), exportCreated.Sub(commitPicked),
-				exportPicked.Sub(exportCreated), inAD.Sub(exportPicked), done.Sub(inAD)} {
+			// A job's finalized_at is when its work returned (River's
+			// completer records it a moment later), so the commit job's
+			// is the moment its transaction had committed.
+			var commitPicked, commitDone, exportPicked *time.Time
+			require.EventuallyWithT(b, func(c *assert.CollectT) {
+				require.NoError(c, pool.QueryRow(ctx, `SELECT m.attempted_at, m.finalized_at,
+					(SELECT e.attempted_at FROM river_job e WHERE e.kind = 'sync_export' AND e.args->'request_ids' ? $1::text ORDER BY e.id LIMIT 1)
+					FROM river_job m WHERE m.kind = 'commit' AND m.args->'request_ids' ? $1::text ORDER BY m.id LIMIT 1`, req.ID).
+					Scan(&commitPicked, &commitDone, &exportPicked))
+				require.NotNil(c, commitDone, "the commit job's end is recorded")
+			}, 10*time.Second, 5*time.Millisecond)
+			for i, d := range []time.Duration{commitPicked.Sub(decided), commitDone.Sub(*commitPicked),
+				exportPicked.Sub(*commitDone), inAD.Sub(*exportPicked), done.Sub(inAD)} {
 				hopTimes[hops[i]] = append(hopTimes[hops[i]], d)
 			}
 		}

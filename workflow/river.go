@@ -8,18 +8,40 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
+// jobCooldown is the least time between two fetches of one queue's
+// producer, and between two of a client's notifications that a queue has
+// new jobs. River's default (100 ms) would put up to that between a
+// decision and its commit, and again between the commit and its export;
+// at a millisecond a job starts within a few of its transaction's commit,
+// and a busy queue still fetches its jobs in batches.
+const jobCooldown = time.Millisecond
+
+// jobPollInterval is how often a producer looks for jobs without being
+// told: the backstop for a notification River left out (it sends at most
+// one per jobCooldown) and for scheduled jobs coming due.
+const jobPollInterval = 250 * time.Millisecond
+
+// InsertOnlyConfig is the River configuration of a client that only
+// inserts jobs (a web-only process, a command): its inserts notify the
+// workers at once, as the workers' own do.
+func InsertOnlyConfig(logger *slog.Logger) *river.Config {
+	return &river.Config{Logger: logger, FetchCooldown: jobCooldown}
+}
+
 // RiverConfig is the one River configuration Tessera runs its workers
-// with. Producers poll (no LISTEN/NOTIFY): at this rate a change waits at
-// most a tenth of a second for its next step, notifications cost nothing
-// per insert, and the client works through connection poolers.
+// with. Workers LISTEN for River's insert notifications, which every
+// client sends in the transaction that inserts a job (so they arrive when
+// it commits, in every process): a commit job starts within milliseconds
+// of the decision that queued it, an export within milliseconds of the
+// commit. Polling stays as the backstop. LISTEN needs a session of its
+// own, so DATABASE_URL must not point at a transaction-pooling proxy.
 func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 	return &river.Config{
 		Logger:            logger,
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}},
-		PollOnly:          true,
-		FetchPollInterval: 100 * time.Millisecond,
-		FetchCooldown:     25 * time.Millisecond,
+		FetchPollInterval: jobPollInterval,
+		FetchCooldown:     jobCooldown,
 		// The leader removes expired sessions every hour, looks for
 		// connected systems whose delta cycle is due every 10 seconds, and
 		// for the jobs of dead worker processes every few seconds.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 const adminUsage = `Usage:
@@ -64,7 +65,7 @@ func adminCmd(ctx context.Context, cfg Config, args []string, out io.Writer) err
 // insertOnlyRiver is a River client that only inserts jobs, for commands
 // whose follow-up work (exports, timers) the workers of `tessera serve` do.
 func insertOnlyRiver(cfg Config, pool *pgxpool.Pool) (*river.Client[pgx.Tx], error) {
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: cfg.riverLogger()})
+	client, err := river.NewClient(riverpgxv5.New(pool), workflow.InsertOnlyConfig(cfg.riverLogger()))
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}

@@ -328,7 +328,7 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 // newRiver builds the River client: with workers for the worker and all
 // roles, insert-only for a web-only process.
 func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, hr portal.HRInbound, accounts portal.ExpiringAccounts, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
-	rc := &river.Config{Logger: cfg.riverLogger()}
+	rc := workflow.InsertOnlyConfig(cfg.riverLogger())
 	if cfg.Role != "web" {
 		var mailer workflow.Mailer
 		if cfg.SMTP.Enabled() {
