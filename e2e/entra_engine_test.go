@@ -243,3 +243,36 @@ func TestEntraEngineThrottled(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", reqID).Scan(&status))
 	require.Equal(t, "completed", status, debugRequest(t, pool, reqID))
 }
+
+// TestEntraNewMemberDependsOn: through the engine, a new person and their
+// membership of a group already in Entra ID reach the tenant in one JSON
+// batch, the member add depending on the user's creation (dependsOn).
+func TestEntraNewMemberDependsOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := harness.Pool(t, harness.DatabaseURL(t))
+	db := postgres.New(pool)
+	name := fmt.Sprintf("dep%d", time.Now().UnixNano()%1e6)
+	s := newCloudEntra(t, db, name, graphsim.Config{}, 0)
+	require.NoError(t, s.engine.SaveSyncRule(ctx, s.admin, entra.DefaultGroupRule(s.sys.ID)))
+	var gid, pid string
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ($1, 'Dependants', 'security', 'closed') RETURNING id`, name+"-g").Scan(&gid))
+	s.run(t, syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export)
+
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
+		VALUES ($1, 'D1', 'Dee', 'Pendant', 'Dee Pendant') RETURNING id`, name+"1").Scan(&pid))
+	_, err := pool.Exec(ctx, "INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)", gid, pid)
+	require.NoError(t, err)
+	s.sim.ResetStats()
+	run := s.run(t, syncsvc.DeltaSync, syncsvc.Export)
+	require.Equal(t, 1, run.Counts.Adds, run.Message)
+	require.Equal(t, 1, run.Counts.Updates, run.Message)
+	require.Equal(t, 1, s.sim.Stats().Batches, "the user's creation and the member add in one batch")
+
+	conn, err := entra.OpenSystem(ctx, *s.sys, s.secret)
+	require.NoError(t, err)
+	g, err := conn.Read(ctx, "", entra.GroupDN(name+"-g"))
+	require.NoError(t, err)
+	require.Equal(t, []string{entra.UserDN(name + "1@" + s.domain)}, g.Attributes["member"])
+}

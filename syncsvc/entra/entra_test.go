@@ -284,6 +284,42 @@ func TestBatchDependsOnAnd424(t *testing.T) {
 	require.ErrorIs(t, err, syncsvc.ErrNoSuchObject)
 }
 
+// TestExportDependsOn: a new user and their membership travel in one
+// JSON batch, the member add depending on the creation (dependsOn); when a
+// creation fails, the add that depends on it fails with 424 and the group
+// change says why, while the rest goes through.
+func TestExportDependsOn(t *testing.T) {
+	t.Parallel()
+	b := setup(t, graphsim.Config{})
+	ctx := context.Background()
+	gdn := entra.GroupDN("project-x")
+	b.mustExport(t, addUser("old@contoso.com"), syncsvc.ExportChange{Op: syncsvc.ExportAdd, DN: gdn, Class: syncsvc.ObjectGroup})
+	// A cloud user Tessera did not create holds one UPN (soft match off).
+	require.NoError(t, b.conn.Client().Do(ctx, http.MethodPost, "/users", map[string]any{"accountEnabled": false, "displayName": "Taken",
+		"mailNickname": "taken", "userPrincipalName": "taken@contoso.com", "passwordProfile": map[string]any{"password": "Cloud-Only-123"}}, nil))
+
+	members := func(dns ...string) syncsvc.ExportChange {
+		return syncsvc.ExportChange{Op: syncsvc.ExportModify, DN: gdn, Attributes: []syncsvc.AttributeChange{
+			{Op: syncsvc.AttributeAddValues, Name: "member", Values: dns}}}
+	}
+	b.sim.ResetStats()
+	b.mustExport(t, addUser("new@contoso.com"), members(entra.UserDN("new@contoso.com")))
+	require.Equal(t, 1, b.sim.Stats().Batches, "the user and the membership in one batch")
+
+	b.sim.ResetStats()
+	res := b.export(t, addUser("ann@contoso.com"), addUser("taken@contoso.com"),
+		members(entra.UserDN("ann@contoso.com"), entra.UserDN("taken@contoso.com"), entra.UserDN("old@contoso.com")))
+	require.NoError(t, res[0].Err)
+	require.ErrorContains(t, res[1].Err, "soft match by UPN is off")
+	require.ErrorContains(t, res[2].Err, "member "+entra.UserDN("taken@contoso.com")+": not added, as its creation failed (Graph answered 424 Failed Dependency)")
+	require.Equal(t, 2, b.sim.Stats().Batches, "sent as a chain; what failed only for its place in it went again")
+
+	g, err := b.conn.Read(ctx, "", gdn)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{entra.UserDN("new@contoso.com"), entra.UserDN("ann@contoso.com"), entra.UserDN("old@contoso.com")},
+		g.Attributes["member"], "the cloud user that holds the UPN was not made a member")
+}
+
 func TestThrottling(t *testing.T) {
 	t.Parallel()
 	// The tenant allows 5 writes in 250 ms; the connector's governor is

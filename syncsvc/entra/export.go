@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,14 +25,17 @@ const (
 
 // Export applies changes in order, one result each. Changes that are one
 // Graph request each (user adds, updates, renames, deletes) travel in JSON
-// batches of up to 20; group changes and matches go one by one.
+// batches of up to 20, and so do the member changes of a group that fit in
+// the same batch: adding a user created in that batch depends on its
+// creation (dependsOn), and fails with 424 when the creation fails. Other
+// group changes and matches go one by one.
 func (c *Connector) Export(ctx context.Context, changes []syncsvc.ExportChange) []syncsvc.ExportResult {
 	results := make([]syncsvc.ExportResult, len(changes))
-	var pending []planned
+	var b batch
 	flush := func() {
-		if len(pending) > 0 {
-			c.sendBatch(ctx, pending, results)
-			pending = nil
+		if b.size() > 0 {
+			c.sendBatch(ctx, &b, results)
+			b = batch{}
 		}
 	}
 	for i, ch := range changes {
@@ -40,18 +44,32 @@ func (c *Connector) Export(ctx context.Context, changes []syncsvc.ExportChange) 
 			c.remember(ch.DN, ch.Anchor) // the object's id, known to the engine
 		}
 		p, ok, err := c.plan(ctx, i, ch)
-		switch {
-		case err != nil:
-			results[i].Err = err
-		case ok:
-			pending = append(pending, p)
-			if len(pending) == MaxBatch {
+		if err == nil && !ok {
+			var g groupPlan
+			if g, ok, err = c.planGroup(ctx, i, ch, &b); err != nil && b.size() > 0 || ok && b.size()+len(g.reqs) > MaxBatch {
+				// What the batch holds goes first (it may create or
+				// rename the members named), then the group is planned
+				// again.
+				flush()
+				g, ok, err = c.planGroup(ctx, i, ch, &b)
+			}
+			if ok && err == nil {
+				b.groups = append(b.groups, g)
+				continue
+			}
+		} else if ok {
+			if b.size() == MaxBatch {
 				flush()
 			}
-		default:
-			flush() // changes apply in order
-			results[i] = c.exportOne(ctx, ch)
+			b.users = append(b.users, p)
+			continue
 		}
+		if err != nil {
+			results[i].Err = c.describe(err, ch)
+			continue
+		}
+		flush() // changes apply in order
+		results[i] = c.exportOne(ctx, ch)
 	}
 	flush()
 	return results
@@ -61,6 +79,20 @@ func (c *Connector) Export(ctx context.Context, changes []syncsvc.ExportChange) 
 // one JSON batch's worth.
 func (c *Connector) ExportBatchSize() int { return MaxBatch }
 
+// batch is the changes one JSON batch carries.
+type batch struct {
+	users  []planned
+	groups []groupPlan
+}
+
+func (b *batch) size() int {
+	n := len(b.users)
+	for _, g := range b.groups {
+		n += len(g.reqs)
+	}
+	return n
+}
+
 // planned is a change that is one request of a batch.
 type planned struct {
 	index int
@@ -69,6 +101,20 @@ type planned struct {
 	upn   string // an add's or a rename's UPN
 	immID string // an add's onPremisesImmutableId
 	id    string // the object's id, when known
+}
+
+// groupPlan is a group's modify as requests of a batch: its properties,
+// then its member adds and removes.
+type groupPlan struct {
+	index int
+	ch    syncsvc.ExportChange
+	gid   string
+	reqs  []BatchRequest
+	// members are the member DN of each add or remove request, by id.
+	members map[string]string
+	// creates are the ids of the batch's user creations its member adds
+	// depend on.
+	creates []string
 }
 
 // plan makes a change into one batch request when it is one; ok false
@@ -130,14 +176,80 @@ func (c *Connector) plan(ctx context.Context, i int, ch syncsvc.ExportChange) (p
 	return p, false, nil
 }
 
-// sendBatch sends planned changes as one batch and records their results.
-func (c *Connector) sendBatch(ctx context.Context, list []planned, results []syncsvc.ExportResult) {
-	reqs := make([]BatchRequest, len(list))
-	for i, p := range list {
-		reqs[i] = p.req
+// planGroup makes a group's modify into requests of the batch b, when it
+// is one: its member adds of users that b creates depend on their
+// creation. ok false means it is to be sent on its own.
+func (c *Connector) planGroup(ctx context.Context, i int, ch syncsvc.ExportChange, b *batch) (g groupPlan, ok bool, err error) {
+	g = groupPlan{index: i, ch: ch, members: map[string]string{}}
+	if _, class, err := nameOf(ch.DN); err != nil || class != syncsvc.ObjectGroup || ch.Op != syncsvc.ExportModify {
+		return g, false, err
 	}
-	answers, err := c.c.Batch(ctx, reqs)
-	for _, p := range list {
+	props, add, del := groupFields(ch.Attributes)
+	if len(add)+len(del) == 0 {
+		return g, false, nil
+	}
+	if g.gid, err = c.idOf(ctx, ch.DN); err != nil {
+		return g, false, err
+	}
+	created := map[string]planned{}
+	for _, p := range b.users {
+		if p.ch.Op == syncsvc.ExportAdd {
+			created[strings.ToLower(p.ch.DN)] = p
+		}
+	}
+	prefix := "g" + strconv.Itoa(i)
+	var after []string
+	if len(props) > 0 {
+		g.reqs = append(g.reqs, BatchRequest{ID: prefix + "p", Method: http.MethodPatch, URL: "/groups/" + url.PathEscape(g.gid), Body: props})
+		after = []string{prefix + "p"}
+	}
+	for k, dn := range add {
+		r := BatchRequest{ID: prefix + "a" + strconv.Itoa(k), Method: http.MethodPost, URL: "/groups/" + url.PathEscape(g.gid) + "/members/$ref",
+			DependsOn: slices.Clone(after)}
+		if p, ok := created[strings.ToLower(dn)]; ok {
+			// Not created yet: named by its UPN, after its creation.
+			r.Body = map[string]any{"@odata.id": c.c.cfg.GraphURL + "/users/" + url.PathEscape(p.upn)}
+			r.DependsOn = append(r.DependsOn, p.req.ID)
+			g.creates = append(g.creates, p.req.ID)
+		} else {
+			id, err := c.idOf(ctx, dn)
+			if err != nil {
+				return g, false, fmt.Errorf("member %s: %w", dn, err)
+			}
+			r.Body = map[string]any{"@odata.id": c.c.cfg.GraphURL + "/directoryObjects/" + id}
+		}
+		g.members[r.ID] = dn
+		g.reqs = append(g.reqs, r)
+	}
+	for k, dn := range del {
+		id, err := c.idOf(ctx, dn)
+		if errors.Is(err, syncsvc.ErrNoSuchObject) {
+			continue // the user is gone, and with it the membership
+		} else if err != nil {
+			return g, false, err
+		}
+		r := BatchRequest{ID: prefix + "d" + strconv.Itoa(k), Method: http.MethodDelete, DependsOn: slices.Clone(after),
+			URL: "/groups/" + url.PathEscape(g.gid) + "/members/" + url.PathEscape(id) + "/$ref"}
+		g.members[r.ID] = dn
+		g.reqs = append(g.reqs, r)
+	}
+	if len(g.reqs) == 0 || len(g.reqs) > MaxBatch {
+		return g, false, nil
+	}
+	return g, true, nil
+}
+
+// sendBatch sends a batch and records the results of its changes.
+func (c *Connector) sendBatch(ctx context.Context, b *batch, results []syncsvc.ExportResult) {
+	var reqs []BatchRequest
+	for _, p := range b.users {
+		reqs = append(reqs, p.req)
+	}
+	for _, g := range b.groups {
+		reqs = append(reqs, g.reqs...)
+	}
+	answers, err := c.sendDependent(ctx, reqs)
+	for _, p := range b.users {
 		r := &results[p.index]
 		if err != nil {
 			r.Err = c.describe(err, p.ch)
@@ -148,6 +260,9 @@ func (c *Connector) sendBatch(ctx context.Context, list []planned, results []syn
 			var ge *Error
 			if p.ch.Op == syncsvc.ExportAdd && errors.As(aerr, &ge) && ge.Conflict() != "" {
 				*r = c.match(ctx, p, ge)
+				if r.Err == nil {
+					c.remember(p.ch.DN, r.Anchor) // as the groups' member values name it
+				}
 				continue
 			}
 			if p.ch.Op == syncsvc.ExportDelete && errors.Is(aerr, syncsvc.ErrNoSuchObject) {
@@ -165,11 +280,112 @@ func (c *Connector) sendBatch(ctx context.Context, list []planned, results []syn
 			}
 			r.Anchor, r.DN = o.id(), UserDN(p.upn)
 			c.remember(r.DN, r.Anchor)
+			c.remember(p.ch.DN, r.Anchor) // as the groups' member values name it
 		case syncsvc.ExportRename:
 			r.Anchor, r.DN = p.id, UserDN(p.upn)
 			c.remember(r.DN, p.id)
 		}
 	}
+	for _, g := range b.groups {
+		r := &results[g.index]
+		if err != nil {
+			r.Err = c.describe(err, g.ch)
+			continue
+		}
+		if gerr := c.groupResult(ctx, g, answers); gerr != nil {
+			r.Err = c.describe(gerr, g.ch)
+		}
+	}
+}
+
+// groupResult reads the answers to a group's requests: a member already
+// present, or already gone, is what was wanted. A member add that failed
+// with 424 because its user's creation in the batch failed is sent again
+// on its own when the user was found after all (a match), and fails
+// otherwise.
+func (c *Connector) groupResult(ctx context.Context, g groupPlan, answers map[string]BatchResponse) error {
+	var retry []string
+	for _, r := range g.reqs {
+		a := answers[r.ID]
+		err := a.Err()
+		var ge *Error
+		switch {
+		case err == nil:
+		case r.Method == http.MethodPost && errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(ge.Message, "already exist"):
+		case r.Method == http.MethodDelete && (a.Status == http.StatusNotFound ||
+			errors.As(err, &ge) && strings.Contains(ge.Message, "do not exist")):
+		case a.Status == http.StatusFailedDependency && slices.ContainsFunc(r.DependsOn, func(d string) bool {
+			return slices.Contains(g.creates, d) && answers[d].Status >= 400
+		}):
+			retry = append(retry, g.members[r.ID])
+		default:
+			if dn := g.members[r.ID]; dn != "" {
+				return fmt.Errorf("member %s: %w", dn, err)
+			}
+			return err
+		}
+	}
+	if len(retry) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, dn := range retry {
+		id, ok := c.ids[strings.ToLower(dn)]
+		if !ok {
+			return fmt.Errorf("member %s: not added, as its creation failed (Graph answered 424 Failed Dependency)", dn)
+		}
+		ids = append(ids, id)
+	}
+	return c.changeMembers(ctx, g.gid, ids, nil, nil)
+}
+
+// sendDependent sends requests as one batch. Graph advises that a batch
+// be fully sequential or fully parallel: one whose requests depend on
+// others is sent as a chain, each request after the one before it. A
+// failure then fails the rest of the chain with 424; those whose own
+// dependencies went through are sent again, the others keep their 424.
+func (c *Connector) sendDependent(ctx context.Context, reqs []BatchRequest) (map[string]BatchResponse, error) {
+	if !slices.ContainsFunc(reqs, func(r BatchRequest) bool { return len(r.DependsOn) > 0 }) {
+		return c.c.Batch(ctx, reqs)
+	}
+	out := map[string]BatchResponse{}
+	pending := reqs
+	for len(pending) > 0 {
+		chain := make([]BatchRequest, len(pending))
+		for i, r := range pending {
+			chain[i] = r
+			chain[i].DependsOn = nil
+			if i > 0 {
+				chain[i].DependsOn = []string{pending[i-1].ID}
+			}
+		}
+		answers, err := c.c.Batch(ctx, chain)
+		if err != nil {
+			return nil, err
+		}
+		for id, a := range answers {
+			out[id] = a
+		}
+		var again []BatchRequest
+		retried := map[string]bool{}
+		for _, r := range pending { // dependencies come first
+			if out[r.ID].Status != http.StatusFailedDependency {
+				continue
+			}
+			if slices.ContainsFunc(r.DependsOn, func(d string) bool { return out[d].Status >= 400 && !retried[d] }) {
+				continue // its own dependency failed: the 424 stands
+			}
+			// What it depends on went through, or goes again with it.
+			r.DependsOn = slices.DeleteFunc(slices.Clone(r.DependsOn), func(d string) bool { return !retried[d] })
+			retried[r.ID] = true
+			again = append(again, r)
+		}
+		if len(again) == len(pending) {
+			break // no progress: Graph's answers stand
+		}
+		pending = again
+	}
+	return out, nil
 }
 
 // describe puts what was being done in front of Graph's words.

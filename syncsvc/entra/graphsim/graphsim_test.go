@@ -386,6 +386,14 @@ func TestGroupsAndMembers(t *testing.T) {
 	requireError(t, body, "Request_BadRequest", "One or more added object references already exist for the following modified properties: 'members'.")
 	status, _, _ = b.call(t, "POST", "/groups/"+gid+"/members/$ref", ref("00000000-0000-0000-0000-000000000000"))
 	require.Equal(t, 404, status)
+	// A user named by its userPrincipalName is the same user.
+	byUPN := map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/users/m21@contoso.com"}
+	status, _, _ = b.call(t, "POST", "/groups/"+gid+"/members/$ref", byUPN)
+	require.Equal(t, 204, status)
+	status, _, _ = b.call(t, "POST", "/groups/"+gid+"/members/$ref", ref(users[21]))
+	require.Equal(t, 400, status, "already a member, whichever way it was named")
+	status, _, _ = b.call(t, "DELETE", "/groups/"+gid+"/members/"+users[21]+"/$ref", nil)
+	require.Equal(t, 204, status)
 
 	// members@odata.bind on PATCH: all or nothing.
 	status, _, _ = b.call(t, "PATCH", "/groups/"+gid, map[string]any{"members@odata.bind": bind(users[3:5])})

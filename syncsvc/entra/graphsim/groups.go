@@ -43,7 +43,10 @@ func bindIDs(v any) ([]string, bool) {
 	return ids, true
 }
 
-// refID reads the id at the end of a directoryObjects or users URL.
+// refID reads the id at the end of a directoryObjects or users URL; under
+// users it may be a userPrincipalName, as /users/{id | userPrincipalName}
+// names a user everywhere else (observed to work in references:
+// ISS:microsoftgraph/msgraph-sdk-powershell#859).
 func refID(u string) (string, bool) {
 	i := strings.LastIndex(u, "/")
 	if i < 0 {
@@ -138,10 +141,12 @@ func (s *Server) binds(m map[string]any) (members, owners []string, a answer, ok
 		if !ok {
 			return nil, nil, badRequest("Invalid object identifier in " + k + "."), false
 		}
-		for _, id := range ids {
-			if s.liveUser(id) == nil {
+		for i, id := range ids {
+			u := s.liveUser(id)
+			if u == nil {
 				return nil, nil, notFound(id), false
 			}
+			ids[i] = u.id // a user may be named by its userPrincipalName
 		}
 		if k == "members@odata.bind" {
 			members = ids
@@ -268,9 +273,11 @@ func (s *Server) addMember(q *request, id string) answer {
 	if !ok {
 		return badRequest("Invalid object identifier '" + ref + "'.")
 	}
-	if s.liveUser(mid) == nil {
+	u := s.liveUser(mid)
+	if u == nil {
 		return notFound(mid)
 	}
+	mid = u.id // a user may be named by its userPrincipalName
 	if g.members[mid].present {
 		return alreadyMember()
 	}
