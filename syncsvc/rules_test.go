@@ -2,6 +2,7 @@ package syncsvc_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -297,8 +298,25 @@ func TestProjectionCreatesPeopleFromAD(t *testing.T) {
 	mod.Replace("displayName", []string{"Quinn Quill"})
 	mod.Replace("telephoneNumber", []string{"+44 20 7946 0000"})
 	require.NoError(t, f.admin.Modify(mod))
+	// A brownfield group Quinn manages, with Quinn, another account and a
+	// group (no person) as members.
+	other := f.addADUser(t, "Nia Here", "nh"+f.prefix, "")
+	inner := syncsvc.ChildDN("CN", "Inner "+f.prefix, f.ou)
+	add := ldap.NewAddRequest(inner, nil)
+	add.Attribute("objectClass", []string{"group"})
+	add.Attribute("sAMAccountName", []string{"inner" + f.prefix})
+	require.NoError(t, f.admin.Add(add))
+	groupDN := syncsvc.ChildDN("CN", "Project Q "+f.prefix, f.ou)
+	add = ldap.NewAddRequest(groupDN, nil)
+	add.Attribute("objectClass", []string{"group"})
+	add.Attribute("sAMAccountName", []string{"projq" + f.prefix})
+	add.Attribute("description", []string{"Quinn's project"})
+	add.Attribute("managedBy", []string{dn})
+	add.Attribute("member", []string{dn, other, inner})
+	require.NoError(t, f.admin.Add(add))
 	f.rules(t, func(u, g *syncsvc.SyncRule) {
 		u.Projection, u.Provision, g.Provision = true, false, false
+		g.Projection = true
 	})
 	var london string
 	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy, membership_rule)
@@ -306,7 +324,7 @@ func TestProjectionCreatesPeopleFromAD(t *testing.T) {
 		f.prefix).Scan(&london))
 	f.run(t, syncsvc.FullImport)
 	sync := f.run(t, syncsvc.FullSync)
-	require.Equal(t, 1, sync.Counts.Adds, "one person projected")
+	require.Equal(t, 4, sync.Counts.Adds, "two people projected, and two groups")
 	var name, phone, employee string
 	var member bool
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT p.display_name, p.phone, p.employee_id,
@@ -316,6 +334,24 @@ func TestProjectionCreatesPeopleFromAD(t *testing.T) {
 	require.Equal(t, "Quinn Quill", name)
 	require.Equal(t, "+44 20 7946 0000", phone, "the inbound flows fill the new person")
 	require.Equal(t, "Q"+f.prefix, employee)
+
+	// The group is in the portal, joined, owned by the person managedBy
+	// names; its members are the people its member values name.
+	var gname, description, policy, owner string
+	var members []string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT g.display_name, g.description, g.join_policy,
+			(SELECT p.account_name FROM group_owners o JOIN people p ON p.id = o.person_id WHERE o.group_id = g.id),
+			ARRAY(SELECT p.account_name FROM group_members m JOIN people p ON p.id = m.person_id WHERE m.group_id = g.id)
+		FROM groups g JOIN cs_objects c ON c.group_id = g.id WHERE g.name = $1`, "projq"+f.prefix).
+		Scan(&gname, &description, &policy, &owner, &members))
+	require.Equal(t, "Project Q "+f.prefix, gname)
+	require.Equal(t, "Quinn's project", description)
+	require.Equal(t, "owner_approval", policy, "its owner approves requests to join it")
+	require.Equal(t, "qq"+f.prefix, owner)
+	slices.Sort(members)
+	require.Equal(t, []string{"nh" + f.prefix, "qq" + f.prefix}, members)
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT join_policy FROM groups WHERE name = $1`, "inner"+f.prefix).Scan(&policy))
+	require.Equal(t, "closed", policy, "a group without an owner is closed")
 	again := f.run(t, syncsvc.FullSync)
 	require.Zero(t, again.Counts.Adds, "projected once")
 }

@@ -88,7 +88,10 @@ type changeSet struct {
 	refDN         *refDNs     // people's DNs in the system, for reference flows out
 	imported      []int64     // objects whose imported changes this sync took in
 	projected     []projection
-	previews      []Preview
+	// projectedGroups are the portal groups to create from unjoined
+	// group objects (a brownfield domain's groups).
+	projectedGroups []groupProjection
+	previews        []Preview
 	// anchors are the people's accounts' anchors in the system named as
 	// the source anchor (an Entra system's AD): a person is provisioned
 	// only once theirs exists. nil: the system names none.
@@ -232,6 +235,13 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 		for gid, cs := range byGroup {
 			if !seen[gid] {
 				deprovisionOrphan(rs.group, cs, out, rec, now)
+			}
+		}
+		if rs.group.Projection {
+			for _, cs := range unjoinedGroups {
+				if cs.GroupID == "" {
+					projectGroup(cs, out, rec)
+				}
 			}
 		}
 	}
@@ -1256,6 +1266,11 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 				return err
 			}
 			changed = append(changed, referred...)
+		}
+		// After the people: a projected group's owner and members may be
+		// people this sync projected or joined.
+		if err := writeGroupProjections(ctx, tx, sys, out.projectedGroups); err != nil {
+			return err
 		}
 		if !recompute {
 			return nil

@@ -19,7 +19,7 @@ var ImportAttributes = []string{
 	"givenName", "sn", "displayName", "mail", "employeeID", "employeeNumber",
 	"title", "department", "company", "manager", "telephoneNumber", "mobile", "physicalDeliveryOfficeName",
 	"l", "streetAddress", "employeeType", "info",
-	"description", "userAccountControl", "lockoutTime", "groupType", "member",
+	"description", "userAccountControl", "lockoutTime", "groupType", "member", "managedBy",
 	"whenChanged", "uSNChanged", "isDeleted",
 }
 
