@@ -248,12 +248,39 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // url makes a request URL from a path relative to the Graph base, or
-// passes a full URL (a nextLink) through verbatim.
-func (c *Client) url(path string) string {
-	if strings.HasPrefix(path, "https://") || strings.HasPrefix(path, "http://") {
-		return path
+// passes a full URL (a nextLink or deltaLink) through verbatim when it
+// points at the Graph base: the client's bearer token goes nowhere else
+// (a deltaLink kept from before the system's Graph URL changed, or a link
+// a server made up).
+func (c *Client) url(path string) (string, error) {
+	if !strings.HasPrefix(path, "https://") && !strings.HasPrefix(path, "http://") {
+		return c.cfg.GraphURL + path, nil
 	}
-	return c.cfg.GraphURL + path
+	if !c.Owns(path) {
+		return "", fmt.Errorf("entra: %w", &ForeignLinkError{Link: path, GraphURL: c.cfg.GraphURL})
+	}
+	return path, nil
+}
+
+// Owns reports whether link points at the client's Graph base URL (same
+// scheme, host and port, under its path).
+func (c *Client) Owns(link string) bool {
+	u, err := url.Parse(link)
+	return err == nil && strings.EqualFold(u.Scheme, c.base.Scheme) && strings.EqualFold(u.Host, c.base.Host) &&
+		strings.HasPrefix(u.Path, c.base.Path+"/")
+}
+
+// ForeignLinkError is a link to follow that points elsewhere than the
+// system's Graph URL.
+type ForeignLinkError struct{ Link, GraphURL string }
+
+func (e *ForeignLinkError) Error() string {
+	u, _ := url.Parse(e.Link)
+	host := "another host"
+	if u != nil {
+		host = u.Scheme + "://" + u.Host
+	}
+	return fmt.Sprintf("a link to %s is not followed: the system's Graph URL is %s", host, e.GraphURL)
 }
 
 // Do sends one request, honouring the write governor and Retry-After, and
@@ -278,7 +305,12 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 				return err
 			}
 		}
-		status, header, data, err := c.send(ctx, method, c.url(path), body, high)
+		u, err := c.url(path)
+		if err != nil {
+			done()
+			return err
+		}
+		status, header, data, err := c.send(ctx, method, u, body, high)
 		done()
 		if err != nil {
 			var refused *Error

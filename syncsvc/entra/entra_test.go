@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,6 +319,32 @@ func TestExportDependsOn(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{entra.UserDN("new@contoso.com"), entra.UserDN("ann@contoso.com"), entra.UserDN("old@contoso.com")},
 		g.Attributes["member"], "the cloud user that holds the UPN was not made a member")
+}
+
+// TestLinksStayOnGraph: the bearer token is never sent to a link that
+// points elsewhere than the system's Graph URL; a deltaLink kept from
+// before the Graph URL changed starts the delta again (a full import).
+func TestLinksStayOnGraph(t *testing.T) {
+	t.Parallel()
+	b := setup(t, graphsim.Config{})
+	var hits atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(other.Close)
+	ctx := context.Background()
+	wm := fmt.Sprintf(`{"users":%q,"groups":""}`, other.URL+"/v1.0/users/delta?$deltatoken=abc")
+	_, err := b.conn.DeltaImport(ctx, []byte(wm), func(syncsvc.ImportedObject) error { return nil })
+	require.ErrorIs(t, err, syncsvc.ErrWatermarkExpired)
+	var foreign *entra.ForeignLinkError
+	require.ErrorAs(t, b.conn.Client().Do(ctx, http.MethodGet, other.URL+"/v1.0/users", nil, nil), &foreign)
+	require.Zero(t, hits.Load(), "nothing, and no token, went to the other host")
+	// Links on the system's own Graph URL are followed verbatim.
+	next, err := b.conn.DeltaImport(ctx, nil, func(syncsvc.ImportedObject) error { return nil })
+	require.NoError(t, err)
+	_, err = b.conn.DeltaImport(ctx, next, func(syncsvc.ImportedObject) error { return nil })
+	require.NoError(t, err)
 }
 
 func TestThrottling(t *testing.T) {

@@ -159,6 +159,13 @@ func (c *Connector) DeltaImport(ctx context.Context, wm []byte, fn func(syncsvc.
 			return nil, fmt.Errorf("%w: the watermark is not Entra's", syncsvc.ErrWatermarkExpired)
 		}
 	}
+	for _, link := range []string{w.Users, w.Groups} {
+		if link != "" && !c.c.Owns(link) {
+			// Kept from before the system's Graph URL changed: the delta
+			// starts again here.
+			return nil, fmt.Errorf("%w: %w", syncsvc.ErrWatermarkExpired, &ForeignLinkError{Link: link, GraphURL: c.c.cfg.GraphURL})
+		}
+	}
 	if w.Users == "" {
 		w.Users = "/users/delta?$select=" + c.userSelect()
 	}
