@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -20,9 +21,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
+	"github.com/tessera-idm/tessera/syncsvc/entra"
+	"github.com/tessera-idm/tessera/syncsvc/entra/graphsim"
 )
 
 // pwWorld is a running Tessera whose demo people zoe, mateo, siobhan
@@ -210,4 +214,44 @@ func (c *pwClient) startReset(account string) (int, string) {
 	c.t.Helper()
 	c.get("/password/reset")
 	return c.post("/password/reset", url.Values{"account": {account}})
+}
+
+// pwTenant is a simulated Entra ID tenant anchored in the world's AD,
+// where the world's people have accounts too.
+type pwTenant struct {
+	sim *graphsim.Server
+	sys *portal.ConnectedSystem
+}
+
+// addEntra connects a simulated Entra ID tenant to the running world and
+// exports the world's people to it: the server finds the new system at
+// the next password action, as it finds every connected system.
+func (w *pwWorld) addEntra(t testing.TB) *pwTenant {
+	t.Helper()
+	ctx := context.Background()
+	secret := "pw~" + w.sys.OU
+	sim := graphsim.New(graphsim.Config{TenantID: e2eTenant, ClientID: e2eClient, ClientSecret: secret,
+		InitialDomain: "pw.onmicrosoft.com", VerifiedDomains: []string{"tessera.test"}})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	sys, err := w.sys.Systems.CreateConnectedSystem(ctx, w.sys.Admin, portal.ConnectedSystem{Name: "Entra of " + w.sys.System.Name,
+		Type: portal.SystemEntra, BindPassword: secret, Enabled: true, Entra: portal.EntraSettings{TenantID: e2eTenant,
+			ClientID: e2eClient, AuthorityURL: srv.URL, GraphURL: srv.URL + "/v1.0", AnchorSystemID: w.sys.System.ID}})
+	require.NoError(t, err)
+	e := &syncsvc.Engine{Pool: w.pool, Systems: w.sys.Systems, Requests: postgres.New(w.pool), Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{
+		portal.SystemAD: ad.Opener(w.sys.Systems), portal.SystemEntra: entra.Opener(w.sys.Systems)})}
+	var scope []string
+	for _, p := range w.people {
+		scope = append(scope, strconv.Quote(p.Account))
+	}
+	slices.Sort(scope)
+	u := entra.DefaultUserRule(sys.ID, "tessera.test")
+	u.Scope = "person.accountName in [" + strings.Join(scope, ", ") + "]"
+	require.NoError(t, e.SaveSyncRule(ctx, w.sys.Admin, u))
+	for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export, syncsvc.DeltaImport} {
+		run, err := e.Run(ctx, sys.ID, p, syncsvc.RunOptions{})
+		require.NoError(t, err)
+		require.Equal(t, "succeeded", run.Status, "%s: %s", p, run.Message)
+	}
+	return &pwTenant{sim: sim, sys: sys}
 }

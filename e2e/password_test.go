@@ -30,6 +30,7 @@ func TestPasswordNeverStored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newPasswordWorld(t)
+	tenant := w.addEntra(t) // the people have accounts in Entra ID too
 	zoe, mateo, siobhan := w.people["zoe"], w.people["mateo"], w.people["siobhan"]
 	const zoeNew, zoeChanged, mateoNew = "Harbour lantern quietly 58 orchid", "Meadow copper bell tuba 93 violet", "Velvet fjord tide 17 gravel"
 	used := []string{zoeNew, zoeChanged, mateoNew}
@@ -88,7 +89,10 @@ func TestPasswordNeverStored(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	require.Contains(t, body, "Your password is reset")
 	require.Contains(t, body, w.sys.System.Name)
+	require.Contains(t, body, tenant.sys.Name)
+	require.NotContains(t, body, "except in", "set in every system")
 	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the new password binds in AD")
+	require.True(t, tenant.sim.PasswordIs(zoe.Account+"@tessera.test", zoeNew), "and is Entra ID's password (passwordProfile)")
 	require.Error(t, w.bind(t, zoe.UPN, demo.DemoPassword))
 	w.sink.WaitFor(t, zoe.Email, "Your password was reset", 15*time.Second)
 

@@ -81,6 +81,15 @@ type DirectoryRules struct {
 	// PSO names the password settings object that applies, "" for the
 	// domain's policy.
 	PSO string
+	// From says where the rules come from when they are neither a
+	// domain's policy nor a PSO (Entra ID's cloud password policy).
+	From string
+	// MaxLength is the longest password the system takes; 0: no limit
+	// that matters.
+	MaxLength int
+	// ASCIIOnly: the system refuses letters outside a–z and A–Z, as
+	// Entra ID's cloud policy does.
+	ASCIIOnly bool
 }
 
 // Explain lists the rules in plain words, for the password form.
@@ -88,10 +97,15 @@ func (d DirectoryRules) Explain() []string {
 	from := "the domain policy"
 	if d.PSO != "" {
 		from = "password settings " + Isolate(d.PSO)
+	} else if d.From != "" {
+		from = d.From
 	}
 	var out []string
 	if d.MinLength > 0 {
 		out = append(out, fmt.Sprintf("%s asks for at least %d characters (%s).", d.System, d.MinLength, from))
+	}
+	if d.ASCIIOnly {
+		out = append(out, fmt.Sprintf("%s takes only letters without accents (a–z, A–Z), digits and symbols.", d.System))
 	}
 	if d.Complexity {
 		out = append(out, fmt.Sprintf("%s asks for characters of at least 3 kinds: capital letters, small letters, digits, symbols, other letters.", d.System))
@@ -167,6 +181,12 @@ func (p PasswordPolicy) Check(password string, names []string, dirs []DirectoryR
 	for _, d := range dirs {
 		if d.MinLength > 0 && units < d.MinLength {
 			c.Problems = append(c.Problems, fmt.Sprintf("%s needs at least %d characters.", d.System, d.MinLength))
+		}
+		if d.MaxLength > 0 && units > d.MaxLength {
+			c.Problems = append(c.Problems, fmt.Sprintf("%s takes at most %d characters.", d.System, d.MaxLength))
+		}
+		if d.ASCIIOnly && strings.ContainsFunc(password, func(r rune) bool { return r > '~' }) {
+			c.Problems = append(c.Problems, fmt.Sprintf("%s takes only letters without accents (a–z, A–Z), digits and symbols (such as ! or a space).", d.System))
 		}
 		if d.Complexity && CharacterKinds(password) < 3 {
 			c.Problems = append(c.Problems, fmt.Sprintf("%s needs characters of at least 3 kinds: capital letters, small letters, digits, symbols (such as ! or a space), other letters.", d.System))

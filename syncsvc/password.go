@@ -33,6 +33,13 @@ type PasswordConnector interface {
 	ExpiringAccounts(ctx context.Context, before time.Time) ([]ExpiringAccount, error)
 }
 
+// ErrCannotCheckPassword is what a PasswordConnector's ChangePassword
+// answers when its system cannot check the current password (Entra ID with
+// application permissions): Accounts.ChangePassword then sets the new
+// password there as a reset, once a system that checks the current
+// password took the change.
+var ErrCannotCheckPassword = errors.New("syncsvc: the system cannot check the current password")
+
 // ExpiringAccount is an account whose password expires soon.
 type ExpiringAccount struct {
 	DN      string
@@ -167,11 +174,16 @@ func (a *Accounts) each(ctx context.Context, personID, what string, fn func(Pass
 	if err != nil {
 		return nil, err
 	}
+	return a.eachOf(ctx, list, what, func(_ int, c PasswordConnector, dn string) error { return fn(c, dn) }), nil
+}
+
+// eachOf is each over list; fn is given the account's index in it.
+func (a *Accounts) eachOf(ctx context.Context, list []account, what string, fn func(int, PasswordConnector, string) error) []portal.SystemResult {
 	out := make([]portal.SystemResult, len(list))
 	var wg sync.WaitGroup
 	for i, acc := range list {
 		wg.Go(func() {
-			err := a.with(ctx, acc.sys, func(c PasswordConnector) error { return fn(c, acc.dn) })
+			err := a.with(ctx, acc.sys, func(c PasswordConnector) error { return fn(i, c, acc.dn) })
 			if err != nil {
 				a.Engine.logger().Warn("account action failed", "action", what, "system", acc.sys.Name, "dn", acc.dn, "error", err)
 				err = systemError(acc.sys.Name, what, err)
@@ -180,7 +192,7 @@ func (a *Accounts) each(ctx context.Context, personID, what string, fn func(Pass
 		})
 	}
 	wg.Wait()
-	return out, nil
+	return out
 }
 
 // systemError says what went wrong in a system, for the person: AD's
@@ -268,11 +280,50 @@ func (a *Accounts) ResetPassword(ctx context.Context, personID, password string,
 }
 
 // ChangePassword changes the password in every system where the person
-// has an account, with the current one.
+// has an account, with the current one. A system that cannot check the
+// current password (ErrCannotCheckPassword) gets the new one as a reset,
+// but only once another system checked the current password and took the
+// change: a wrong current password never sets a password anywhere.
 func (a *Accounts) ChangePassword(ctx context.Context, personID, current, password string) ([]portal.SystemResult, error) {
-	return a.each(ctx, personID, "changing the password", func(c PasswordConnector, dn string) error {
-		return c.ChangePassword(ctx, dn, current, password)
+	list, err := a.accounts(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	const what = "changing the password"
+	unchecked := make([]bool, len(list))
+	out := a.eachOf(ctx, list, what, func(i int, c PasswordConnector, dn string) error {
+		err := c.ChangePassword(ctx, dn, current, password)
+		if errors.Is(err, ErrCannotCheckPassword) {
+			unchecked[i] = true
+			return nil
+		}
+		return err
 	})
+	checked := false
+	var later []account
+	var at []int
+	for i, r := range out {
+		if unchecked[i] {
+			later, at = append(later, list[i]), append(at, i)
+		} else if r.Err == nil {
+			checked = true
+		}
+	}
+	if len(later) == 0 {
+		return out, nil
+	}
+	if !checked {
+		for _, i := range at {
+			out[i].Err = portal.Errorf(portal.EINVALID, "%s: %s could not be done: it cannot check your current password, and no other system took the change. Use “Forgot your password?” on the sign-in page instead.", list[i].sys.Name, what)
+		}
+		return out, nil
+	}
+	for j, r := range a.eachOf(ctx, later, what, func(_ int, c PasswordConnector, dn string) error {
+		return c.ResetPassword(ctx, dn, password, portal.ResetOptions{})
+	}) {
+		out[at[j]] = r
+	}
+	return out, nil
 }
 
 // Unlock clears lockouts.

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -619,7 +620,11 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(results) > 0 && len(portal.FailedSystems(results)) == len(results) {
-		if strings.Contains(portal.ErrorMessage(results[0].Err), "current password is not right") {
+		// Any system's word counts (they come in no particular order):
+		// a wrong current password spends the sign-in budgets.
+		if slices.ContainsFunc(results, func(res portal.SystemResult) bool {
+			return strings.Contains(portal.ErrorMessage(res.Err), "current password is not right")
+		}) {
 			s.failChange(w, r, t, page, f)
 			return
 		}
