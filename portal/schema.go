@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,12 +37,12 @@ type SchemaService interface {
 // AttributeTypes are the types an administrator may give an extra
 // attribute, in the order the schema page offers them, with their labels.
 var AttributeTypes = []struct{ Type, Label string }{
-	{TypeString, "Text"},
-	{TypeStrings, "Text, several values"},
-	{TypeInt, "Whole number"},
-	{TypeDate, "Date"},
-	{TypeBool, "Yes or no"},
-	{TypeReference, "Reference to a person"},
+	{TypeString, Mark("Text")},
+	{TypeStrings, Mark("Text, several values")},
+	{TypeInt, Mark("Whole number")},
+	{TypeDate, Mark("Date")},
+	{TypeBool, Mark("Yes or no")},
+	{TypeReference, Mark("Reference to a person")},
 }
 
 // TypeLabel names an attribute type as administrators read it.
@@ -62,10 +61,10 @@ var Visibilities = []struct {
 	Visibility Visibility
 	Label      string
 }{
-	{VisibleToEveryone, "Everyone"},
-	{VisibleToSelf, "The person, helpdesk and administrators"},
-	{VisibleToHelpdesk, "Helpdesk and administrators"},
-	{VisibleToAdmins, "Administrators"},
+	{VisibleToEveryone, Mark("Everyone")},
+	{VisibleToSelf, Mark("The person, helpdesk and administrators")},
+	{VisibleToHelpdesk, Mark("Helpdesk and administrators")},
+	{VisibleToAdmins, Mark("Administrators")},
 }
 
 // Limits of an extra attribute's definition. A name reaches CEL rules,
@@ -233,17 +232,18 @@ func (a *Attribute) CheckValue(v string) (string, error) {
 	return v, nil
 }
 
-// RangeLabel says which whole numbers the attribute takes ("" when any).
-func (a *Attribute) RangeLabel() string {
+// RangeLabel says which whole numbers the attribute takes (empty when
+// any), as a Text that pages and errors write in their reader's language.
+func (a *Attribute) RangeLabel() Text {
 	switch {
 	case a.Min != nil && a.Max != nil:
-		return fmt.Sprintf("between %d and %d", *a.Min, *a.Max)
+		return Textf("between %d and %d", *a.Min, *a.Max)
 	case a.Min != nil:
-		return fmt.Sprintf("at least %d", *a.Min)
+		return Textf("at least %d", *a.Min)
 	case a.Max != nil:
-		return fmt.Sprintf("at most %d", *a.Max)
+		return Textf("at most %d", *a.Max)
 	}
-	return ""
+	return Text{}
 }
 
 // SplitValues reads the values of a multi-valued attribute, kept one a

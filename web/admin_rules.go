@@ -72,9 +72,9 @@ func (a *adminPages) renderSet(w http.ResponseWriter, r *http.Request, status in
 		a.Error(w, r, err)
 		return
 	}
-	title := "New set"
+	title := tr(r, "New set")
 	if f.ID != "" {
-		title = "Edit set"
+		title = tr(r, "Edit set")
 	}
 	renderStatus(w, r, status, view.SetEdit(a.page(r, title, "admin-sets"), f))
 }
@@ -164,7 +164,7 @@ func (a *adminPages) renderGroupRule(w http.ResponseWriter, r *http.Request, sta
 		a.Error(w, r, err)
 		return
 	}
-	title := "Membership rule of " + portal.Isolate(f.Group.DisplayName)
+	title := tr(r, "Membership rule of %s", portal.Isolate(f.Group.DisplayName))
 	renderStatus(w, r, status, view.GroupRuleEdit(a.page(r, title, "admin-groups"), f))
 }
 

@@ -35,9 +35,9 @@ func (a *adminPages) handleSchema(w http.ResponseWriter, r *http.Request) {
 // renderAttribute shows the attribute editor with f as typed and, for an
 // attribute that exists, what uses it.
 func (a *adminPages) renderAttribute(w http.ResponseWriter, r *http.Request, status int, f view.SchemaForm) {
-	title := "Add an attribute"
+	title := tr(r, "Add an attribute")
 	if !f.New {
-		title = "Attribute " + f.Attribute.Name
+		title = tr(r, "Attribute %s", f.Attribute.Name)
 		var err error
 		if f.Uses, err = a.store.AttributeUses(r.Context(), f.Attribute.Name); err != nil {
 			a.Error(w, r, err)
@@ -96,16 +96,17 @@ func attributeFromForm(r *http.Request, name string) (view.SchemaForm, error) {
 	}
 	if f.Attribute.Type == portal.TypeInt {
 		for _, b := range []struct {
-			text  string
-			to    **int64
-			which string
-		}{{f.Min, &f.Attribute.Min, "smallest"}, {f.Max, &f.Attribute.Max, "largest"}} {
+			text string
+			to   **int64
+			bad  *portal.Error
+		}{{f.Min, &f.Attribute.Min, portal.Errorf(portal.EINVALID, "The smallest value is a whole number, such as 10.")},
+			{f.Max, &f.Attribute.Max, portal.Errorf(portal.EINVALID, "The largest value is a whole number, such as 10.")}} {
 			if b.text == "" {
 				continue
 			}
 			n, err := strconv.ParseInt(b.text, 10, 64)
 			if err != nil {
-				return f, portal.Errorf(portal.EINVALID, "The %s value is a whole number, such as 10.", b.which)
+				return f, b.bad
 			}
 			*b.to = &n
 		}

@@ -64,6 +64,21 @@ func TestLanguageAdmin(t *testing.T) {
 		{"/admin/audit", []string{"Jeder Eintrag trägt den Hash des vorigen", ">Ausgeführt von (Kontoname oder E-Mail)<",
 			">Kette prüfen<", ">Aktion<", ">Ziel<", "neueste zuerst"},
 			[]string{"Each entry carries", "Done by", "Verify the chain", ">Action<", ">Target<", "newest first"}},
+		{"/admin/sets?notice=set-created", []string{"Die Menge wurde angelegt.", "Eine Menge ist eine Regel über Personenattribute",
+			"Es gibt noch keine Mengen.", ">Neue Menge<"}, []string{"The set was created.", "A set is a rule", "New set"}},
+		{"/admin/sets/new", []string{"<h1>Neue Menge</h1>", "Eine Bedingung, die für jede Person wahr oder falsch ist, etwa <code>",
+			"Gelesen als <code>person.name</code>", ">Menge speichern<", ">Vorschau anzeigen<", "Nachname"},
+			[]string{"A condition that is true", "Read as", "Save set", ">Preview<", "Type a rule", "Surname"}},
+		{"/admin/groups?q=book", []string{"Die Mitglieder einer dynamischen Gruppe", "Gruppenname, Beschreibung oder E-Mail", ">Statisch<"},
+			[]string{"A dynamic group's members", "Group name, description", "Static"}},
+		{"/admin/groups/" + tb.groupID(t, "Book club") + "/rule", []string{"<h1>Mitgliedschaftsregel von", "ist statisch: Ihre Besitzer und Anträge verwalten ihre <strong>",
+			">Regel speichern<"}, []string{"Membership rule of", "is static", "Save rule"}},
+		{"/admin/schema?notice=attribute-added", []string{"Das Attribut wurde hinzugefügt.", "Die Attribute, die jede Person hat.",
+			">Name in Regeln<", "Nachname <span class=\"muted\">(eingebaut)</span>", ">Alle<", "bis zu 256 Zeichen"},
+			[]string{"The attribute was added.", "Name in rules", "(built in)", ">Everyone<", "characters"}},
+		{"/admin/schema/new", []string{"<h1>Attribut hinzufügen</h1>", "Name in Regeln und Synchronisierungsflüssen", ">Ganze Zahl<",
+			">Verweis auf eine Person<", "Die Person, der Helpdesk und Administratoren", ">Attribut speichern<"},
+			[]string{"Letters and digits", ">Whole number<", "Who sees it", "Save attribute"}},
 		{"/admin/connected-systems?notice=deleted", []string{"Das verbundene System wurde gelöscht.", "Neues Active-Directory-System",
 			"Es gibt noch keine verbundenen Systeme."}, []string{"The connected system", "New Active Directory system", "New Entra ID system"}},
 		{"/admin/connected-systems/new", []string{"<h1>Neues verbundenes System</h1>", "Verbindungssicherheit", "Bindungskennwort",
@@ -116,8 +131,13 @@ func TestLanguageAdmin(t *testing.T) {
 		requireGerman(t, pg.path, body, pg.german, append(append(pg.english, englishEverywhere...), syncEnglish...))
 	}
 
+	resp, body := ada.post("/admin/rules/preview", url.Values{"rule": {`person.department != ""`}}, "HX-Request", "true", "X-CSRF-Token", ada.csrf)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Regexp(t, `[\d.]+ Personen passen`, body)
+	require.Contains(t, body, "Die ersten 10 nach Namen:")
+
 	// A form's refusal is German too, with the field named in German.
-	_, body := ada.post("/admin/workflows", ada.form("name", "Zwei", "source", "manager", "threshold", "n", "n", "zwei",
+	_, body = ada.post("/admin/workflows", ada.form("name", "Zwei", "source", "manager", "threshold", "n", "n", "zwei",
 		"deadline", "none", "outcome", "deny"))
 	require.Contains(t, body, "Die Anzahl der nötigen Genehmigungen muss eine ganze Zahl sein, nicht „zwei“.")
 	_, body = ada.post("/admin/audit/verify", url.Values{"csrf": {ada.csrf}})

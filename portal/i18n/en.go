@@ -40,6 +40,7 @@ var englishAdminPlurals = map[string]Plural{
 	"%d moves":         {One: "%d move", Other: "%d moves"},
 	"%d deletes":       {One: "%d delete", Other: "%d deletes"},
 	"%d joins":         {One: "%d join", Other: "%d joins"},
+	"%d people match":  {One: "%d person matches", Other: "%d people match"},
 	"%d errors":        {One: "%d error", Other: "%d errors"},
 	"%d policies use it; choose another workflow for them before deleting it.": {One: "%d policy uses it; choose another workflow for it before deleting it.", Other: "%d policies use it; choose another workflow for them before deleting it."},
 }
