@@ -145,4 +145,17 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	require.EqualValues(t, 200, a.click(testID("save-sync-rule")))
 	require.True(t, a.has(testID("rule-updated")), "saved: %s", a.path())
 	a.shot("rules")
+
+	// Provision now, from Mateo's sync preview: each step in each system,
+	// AD first, none of them an error.
+	require.EqualValues(t, 200, a.open("/admin/sync/preview?person=mateo"))
+	require.EqualValues(t, 200, a.click(testID("provision-now")))
+	require.True(t, a.has(testID("provision-steps")), a.path())
+	require.Len(t, a.texts(`[data-testid=provision-step]`), 8, "four steps in each of the two systems")
+	require.Empty(t, a.texts(`[data-testid=provision-step][data-result=error]`))
+	systems := a.texts(`[data-testid=provision-step] td:first-child`)
+	require.Equal(t, s.System.Name, systems[0])
+	require.Equal(t, ent.Name, systems[7])
+	a.axe(harness.AxeSource(t), "/admin/sync/provision", wideWidth)
+	a.shot("provision-now")
 }
