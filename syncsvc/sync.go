@@ -1378,6 +1378,20 @@ func linkRequests(ctx context.Context, tx pgx.Tx, systemID string, scope []reque
 	if len(csIDs)+len(people)+len(groups) == 0 {
 		return nil
 	}
+	if len(scope) == 0 {
+		// Most syncs carry no request, and usually no committed request
+		// waits at all: then there is nothing to link, and a full sync
+		// does not send the IDs of the 100,000 objects it planned to
+		// look for them. (A request committed from now on is carried by
+		// its own export job, which links it.)
+		var waiting bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM requests WHERE status = 'committed')").Scan(&waiting); err != nil {
+			return err
+		}
+		if !waiting {
+			return nil
+		}
+	}
 	b := &pgx.Batch{}
 	// The objects this sync gave a pending export: existing ones by ID,
 	// planned adds (no anchor yet) by their person or group.
