@@ -257,6 +257,40 @@ func normalizeBanned(s string) string {
 //go:embed passwords_banned.txt
 var bannedText string
 
+// bannedTerm is a term of the banned list, prepared once: its runes,
+// whether it may match within one edit at another length, and its two
+// halves, one of which every match holds exactly (one edit spoils at most
+// one half), so that the terms a password cannot hold are skipped at the
+// cost of two substring searches.
+type bannedTerm struct {
+	text   string
+	runes  []rune
+	fuzzy  bool
+	halves [2]string
+}
+
+func newBannedTerm(text string, fuzzy bool) bannedTerm {
+	r := []rune(text)
+	return bannedTerm{text: text, runes: r, fuzzy: fuzzy, halves: [2]string{string(r[:len(r)/2]), string(r[len(r)/2:])}}
+}
+
+// mayMatch reports whether the normalised password pw could hold t within
+// one edit.
+func (t bannedTerm) mayMatch(pw string) bool {
+	return strings.Contains(pw, t.halves[0]) || strings.Contains(pw, t.halves[1])
+}
+
+// builtinTerms are builtinBanned prepared for BannedScore: checking a
+// password is on the path of every reset, and the list is 2,000 terms.
+var builtinTerms = sync.OnceValue(func() []bannedTerm {
+	words := builtinBanned()
+	out := make([]bannedTerm, len(words))
+	for i, w := range words {
+		out[i] = newBannedTerm(w, utf8.RuneCountInString(w) >= 5)
+	}
+	return out
+})
+
 var builtinBanned = sync.OnceValue(func() []string {
 	seen := map[string]bool{}
 	var out []string
@@ -288,11 +322,15 @@ var builtinBanned = sync.OnceValue(func() []string {
 // edit for terms of 5 or more) counts 1, each other character 1. It
 // returns the score and the terms found.
 func BannedScore(password string, names, extra []string) (int, []string) {
-	pw := []rune(normalizeBanned(password))
+	normal := normalizeBanned(password)
+	pw := []rune(normal)
 	covered := make([]bool, len(pw))
 	var found []string
-	match := func(term string, fuzzy bool) {
-		t := []rune(term)
+	match := func(term bannedTerm) {
+		if !term.mayMatch(normal) {
+			return
+		}
+		t, fuzzy := term.runes, term.fuzzy
 		for i := 0; i < len(pw); i++ {
 			for _, l := range []int{len(t), len(t) + 1, len(t) - 1} {
 				if l < 4 || (!fuzzy && l != len(t)) || i+l > len(pw) || slices.Contains(covered[i:i+l], true) {
@@ -302,8 +340,8 @@ func BannedScore(password string, names, extra []string) (int, []string) {
 					for k := i; k < i+l; k++ {
 						covered[k] = true
 					}
-					if !slices.Contains(found, term) {
-						found = append(found, term)
+					if !slices.Contains(found, term.text) {
+						found = append(found, term.text)
 					}
 					// Each occurrence counts, as a repeated word adds
 					// nothing to guess.
@@ -324,13 +362,13 @@ func BannedScore(password string, names, extra []string) (int, []string) {
 	}
 	slices.SortFunc(personal, func(a, b string) int { return utf8.RuneCountInString(b) - utf8.RuneCountInString(a) })
 	for _, p := range personal {
-		match(p, false)
+		match(newBannedTerm(p, false))
 	}
 	for _, w := range extra {
-		match(normalizeBanned(w), true)
+		match(newBannedTerm(normalizeBanned(w), true))
 	}
-	for _, w := range builtinBanned() {
-		match(w, utf8.RuneCountInString(w) >= 5)
+	for _, t := range builtinTerms() {
+		match(t)
 	}
 	score := 0
 	var terms []string
