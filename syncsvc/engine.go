@@ -129,6 +129,7 @@ type Engine struct {
 	Queue func(ctx context.Context, tx pgx.Tx, runID int64, confirmDeletes bool) error
 
 	waits personWaits
+	idle  idleConns
 }
 
 // RequestLife changes requests' status and timeline inside the engine's
@@ -666,15 +667,24 @@ func (e *Engine) open(ctx context.Context, sys *portal.ConnectedSystem) (Connect
 	if err != nil {
 		return nil, err
 	}
+	if err := e.importAlso(ctx, sys, conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// importAlso has conn's imports read every attribute the sync rules of
+// sys use, when the connector can.
+func (e *Engine) importAlso(ctx context.Context, sys *portal.ConnectedSystem, conn Connector) error {
 	if ai, ok := conn.(AttributeImporter); ok {
 		names, err := e.ruleAttributes(ctx, sys.ID)
 		if err != nil {
-			conn.Close()
-			return nil, err
+			return err
 		}
 		ai.ImportAlso(names)
 	}
-	return conn, nil
+	return nil
 }
 
 var csReference = regexp.MustCompile(`\bcs\.([A-Za-z][A-Za-z0-9-]*)`)

@@ -259,12 +259,13 @@ func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSyst
 	}
 	// While the system is down, retries leave no run behind: its status
 	// says it is unreachable, and the pending export waits.
-	conn, err := e.open(ctx, sys)
+	conn, err := e.openForRequests(ctx, sys)
 	if err != nil {
 		e.setReachable(ctx, sys.ID, err)
 		return 0, err
 	}
-	defer conn.Close()
+	kept := false
+	defer func() { e.keepForRequests(sys, conn, kept) }()
 	rec, err := e.startRun(ctx, sys.ID, Export, RunOptions{Trigger: "request"})
 	if err != nil {
 		return 0, err
@@ -284,6 +285,9 @@ func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSyst
 	if err != nil {
 		return adds, err
 	}
+	// The connection did all that was asked of it: the next export of
+	// requests takes it as it is.
+	kept = ferr == nil && ctx.Err() == nil
 	return adds, ferr
 }
 

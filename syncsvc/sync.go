@@ -1522,21 +1522,19 @@ func appendJSONString(b []byte, s string) []byte {
 // unchanged one keeps its attempts and backoff; a changed one is due at
 // once. A planned add follows its new name.
 func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*PendingExport) error {
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pe_in (cs_id bigint, op text, dn text, new_dn text, changes text,
-		set_password boolean, enable boolean, deprovision boolean) ON COMMIT DROP`); err != nil {
-		return err
-	}
-	rows := make([][]any, len(list))
+	// Columns as arrays, joined by unnest: no temporary table, whose
+	// creation writes the catalogue in every sync, a person's change
+	// included.
+	n := len(list)
+	ids, ops, dns, newDNs, changes := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	setPassword, enable, deprovision := make([]bool, n), make([]bool, n), make([]bool, n)
 	for i, p := range list {
-		changes, err := marshalChanges(p.Changes)
+		c, err := marshalChanges(p.Changes)
 		if err != nil {
 			return err
 		}
-		rows[i] = []any{p.CSID, string(p.Op), p.DN, p.NewDN, changes, p.SetPassword, p.Enable, p.Deprovision}
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pe_in"},
-		[]string{"cs_id", "op", "dn", "new_dn", "changes", "set_password", "enable", "deprovision"}, pgx.CopyFromRows(rows)); err != nil {
-		return err
+		ids[i], ops[i], dns[i], newDNs[i], changes[i] = p.CSID, string(p.Op), p.DN, p.NewDN, c
+		setPassword[i], enable[i], deprovision[i] = p.SetPassword, p.Enable, p.Deprovision
 	}
 	// A pending export that stays as it was keeps its attempts and backoff.
 	const same = `(c.export_op IS NOT DISTINCT FROM i.op AND c.export_changes::text IS NOT DISTINCT FROM i.changes AND c.export_new_dn = i.new_dn)`
@@ -1547,10 +1545,9 @@ func upsertPending(ctx context.Context, tx pgx.Tx, systemID string, list []*Pend
 			export_attempts = CASE WHEN `+same+` THEN c.export_attempts ELSE 0 END,
 			export_next_at = CASE WHEN `+same+` THEN c.export_next_at ELSE now() END,
 			export_updated_at = now()
-		FROM pe_in i WHERE c.id = i.cs_id`)
-	if err != nil {
-		return err
-	}
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::boolean[], $8::boolean[])
+			AS i(cs_id, op, dn, new_dn, changes, set_password, enable, deprovision)
+		WHERE c.id = i.cs_id`, ids, ops, dns, newDNs, changes, setPassword, enable, deprovision)
 	return err
 }
 
