@@ -41,11 +41,19 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 			return page, portal.Errorf(portal.EINVALID, "Only the first %d matches can be shown; add a word to narrow the search.", portal.MaxMatches)
 		}
 		// The matches (IDs and sort keys only) are collected through the
-		// word index first and then sorted, so that a common name that
+		// stem index first and then sorted, so that a common name that
 		// sorts late never walks the whole name index; only the page's
-		// rows are read in full.
+		// rows are read in full. The stems find the rows that may match
+		// (migrations/0031_search_stems.sql); search_doc decides. Both
+		// queries are computed once, as subqueries: written in the WHERE
+		// clause itself, tessera_prefix_query would run again for every
+		// row of a generic plan, and a custom plan, seeing the words, may
+		// choose to read the whole table instead of the index.
 		rows, err = db.Pool.Query(ctx, `WITH m AS MATERIALIZED (
-				SELECT id, sort_name FROM people WHERE search_doc @@ tessera_prefix_query($1) LIMIT $2),
+				SELECT id, sort_name FROM people
+				WHERE tessera_search_stems(search_doc) @@ (SELECT tessera_stem_query($1))
+					AND search_doc @@ (SELECT tessera_prefix_query($1))
+				LIMIT $2),
 			pg AS (SELECT id, sort_name FROM m ORDER BY sort_name, id LIMIT $3 OFFSET $4)
 			SELECT `+personColumns+`, (SELECT count(*) FROM m)
 			FROM pg JOIN people p ON p.id = pg.id ORDER BY pg.sort_name, pg.id`,

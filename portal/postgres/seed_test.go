@@ -2,9 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -79,10 +81,68 @@ func TestSearchPeople(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, first.Items[0].ID, second.Items[0].ID)
 
+	// The stem index only proposes rows; a word that shares its stem
+	// with one of hers but is not the start of any finds no one.
+	for _, q := range []string{"dangel", "lukasiew", "Łuka", "zo lukasiewicz", "zoe tessera example"} {
+		require.Contains(t, names(portal.PersonFilter{Query: q}), zoe.DisplayName, q)
+	}
+	for _, q := range []string{"dangex", "lukasiewiczx", "zoe lukasiewiczx"} {
+		require.NotContains(t, names(portal.PersonFilter{Query: q}), zoe.DisplayName, q)
+	}
+
 	_, err = db.SearchPeople(ctx, portal.PersonFilter{Query: strings.Repeat("é", 300)})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
 	_, err = db.SearchPeople(ctx, portal.PersonFilter{Query: "\xff\xfe"})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
+}
+
+// TestSearchStemsFindEveryMatch checks the stem index against the words
+// themselves: for prefixes of every length of the words people have (and
+// each with a letter too many), the search finds exactly the people one
+// of whose words each word of the search starts.
+func TestSearchStemsFindEveryMatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org := setup(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	var queries []string
+	for range 60 {
+		p := org.People[rng.IntN(len(org.People))]
+		var words []string
+		for _, field := range []string{p.DisplayName, p.Email, p.Title, p.Department, p.Office, p.Phone} {
+			words = append(words, strings.FieldsFunc(field, func(r rune) bool { return r == ' ' || r == '@' || r == '.' || r == '-' })...)
+		}
+		var q []string
+		for range 1 + rng.IntN(3) {
+			w := []rune(words[rng.IntN(len(words))])
+			n := 1 + rng.IntN(len(w)+1)
+			if n > len(w) {
+				w = append(w, 'q')
+			}
+			q = append(q, string(w[:min(n, len(w))]))
+		}
+		queries = append(queries, strings.Join(q, " "))
+	}
+	found := 0
+	for _, q := range queries {
+		var want []string
+		rows, err := db.Pool.Query(ctx, `SELECT id::text FROM people WHERE search_doc @@ tessera_prefix_query($1) ORDER BY sort_name, id`, q)
+		require.NoError(t, err)
+		want, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		page, err := db.SearchPeople(ctx, portal.PersonFilter{Query: q, Limit: 100})
+		require.NoError(t, err)
+		got := []string{}
+		for _, p := range page.Items {
+			got = append(got, p.ID)
+		}
+		require.Equal(t, want[:min(100, len(want))], got, "search %q", q)
+		if len(want) > 0 {
+			found++
+		}
+		require.Equal(t, len(want), page.Total, "search %q", q)
+	}
+	require.Greater(t, found, len(queries)/3, "most searches find someone")
 }
 
 func TestFindProfile(t *testing.T) {
