@@ -341,7 +341,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 	fail := func(dn string, err error) {
 		rec.count("error", dn, p.DisplayName+": "+err.Error())
 		preview.Action, preview.Changes = "error", []string{err.Error()}
-		out.previews = append(out.previews, preview)
+		out.preview(preview, dry)
 	}
 	cs := byPerson[p.ID]
 	if cs == nil {
@@ -438,7 +438,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			// (ExportRequest syncs that system first).
 			if anchor = out.anchors[p.ID]; anchor == "" {
 				preview.Action = "waits for its account in the source anchor system"
-				out.previews = append(out.previews, preview)
+				out.preview(preview, dry)
 				return
 			}
 		}
@@ -483,7 +483,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			out.clear = append(out.clear, cs.ID)
 			rec.count("unchanged", cs.DN, "")
 			preview.DN, preview.Action = cs.DN, "unchanged"
-			out.previews = append(out.previews, preview)
+			out.preview(preview, dry)
 			return
 		}
 		out.pending = append(out.pending, pe)
@@ -496,13 +496,13 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			out.deprovisioned = append(out.deprovisioned, cs.ID)
 			out.clear = append(out.clear, cs.ID)
 			preview.DN, preview.Action = cs.DN, "deprovisioned already"
-			out.previews = append(out.previews, preview)
+			out.preview(preview, dry)
 			return
 		case pe == nil:
 			out.disconnect = append(out.disconnect, cs.ID)
 			out.clear = append(out.clear, cs.ID)
 			preview.DN, preview.Action = cs.DN, "disconnect (left the scope)"
-			out.previews = append(out.previews, preview)
+			out.preview(preview, dry)
 			return
 		}
 		out.pending = append(out.pending, pe)
@@ -514,14 +514,24 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 		if pe.Deprovision {
 			preview.Action = "deprovision (" + kind + ")"
 		}
-		if pe.NewDN != "" {
-			preview.Changes = append(preview.Changes, "DN → "+pe.NewDN)
-		}
-		for _, c := range pe.Changes {
-			preview.Changes = append(preview.Changes, c.String())
+		if dry {
+			if pe.NewDN != "" {
+				preview.Changes = append(preview.Changes, "DN → "+pe.NewDN)
+			}
+			for _, c := range pe.Changes {
+				preview.Changes = append(preview.Changes, c.String())
+			}
 		}
 	}
-	out.previews = append(out.previews, preview)
+	out.preview(preview, dry)
+}
+
+// preview keeps what a dry run (a preview, Provision now) shows of one
+// person; a real sync keeps none (a full sync would keep 100,000).
+func (c *changeSet) preview(p Preview, dry bool) {
+	if dry {
+		c.previews = append(c.previews, p)
+	}
 }
 
 func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[string]*CSObject, j *joiner, out *changeSet,
