@@ -9,9 +9,9 @@ import (
 func (r Role) Label() string {
 	switch r {
 	case RoleAdmin:
-		return "Administrator"
+		return Mark("Administrator")
 	case RoleHelpdesk:
-		return "Helpdesk"
+		return Mark("Helpdesk")
 	}
 	return string(r)
 }

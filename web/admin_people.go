@@ -28,7 +28,7 @@ func (a *adminPages) handleAdminPeople(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	renderStatus(w, r, status, view.AdminPeople(a.page(r, "People", "admin-people"), q, res, errMsg))
+	renderStatus(w, r, status, view.AdminPeople(a.page(r, tr(r, "People"), "admin-people"), q, res, errMsg))
 }
 
 func (a *adminPages) renderPerson(w http.ResponseWriter, r *http.Request, status int, id string, f view.AdminPersonForm) {
@@ -55,7 +55,7 @@ func (a *adminPages) personChange(w http.ResponseWriter, r *http.Request, id str
 			a.Error(w, r, err)
 			return
 		}
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderPerson(w, r, codeStatus[portal.ErrorCode(err)], id, f)
 		return
 	}
@@ -77,7 +77,7 @@ func (a *adminPages) handleSetManager(w http.ResponseWriter, r *http.Request) {
 				a.Error(w, r, err)
 				return
 			}
-			f.Error = portal.ErrorMessage(err)
+			f.Error = errText(r, err)
 			a.renderPerson(w, r, http.StatusBadRequest, id, f)
 			return
 		}
@@ -101,7 +101,7 @@ func (a *adminPages) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminPages) handleNewPersonPage(w http.ResponseWriter, r *http.Request) {
-	renderStatus(w, r, http.StatusOK, view.NewPerson(a.page(r, "New person", "admin-people"), view.NewPersonForm{Values: map[string]string{}}))
+	renderStatus(w, r, http.StatusOK, view.NewPerson(a.page(r, tr(r, "New person"), "admin-people"), view.NewPersonForm{Values: map[string]string{}}))
 }
 
 func (a *adminPages) handleCreatePerson(w http.ResponseWriter, r *http.Request) {
@@ -122,8 +122,8 @@ func (a *adminPages) handleCreatePerson(w http.ResponseWriter, r *http.Request) 
 			a.Error(w, r, err)
 			return
 		}
-		f.Error = portal.ErrorMessage(err)
-		renderStatus(w, r, codeStatus[portal.ErrorCode(err)], view.NewPerson(a.page(r, "New person", "admin-people"), f))
+		f.Error = errText(r, err)
+		renderStatus(w, r, codeStatus[portal.ErrorCode(err)], view.NewPerson(a.page(r, tr(r, "New person"), "admin-people"), f))
 	}
 	if f.Manager != "" {
 		m, err := a.People.FindPersonByName(r.Context(), f.Manager)

@@ -23,7 +23,7 @@ func (a *adminPages) renderRoles(w http.ResponseWriter, r *http.Request, status 
 		a.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.Roles(a.page(r, "Roles", "admin-roles"), v))
+	renderStatus(w, r, status, view.Roles(a.page(r, tr(r, "Roles"), "admin-roles"), v))
 }
 
 func (a *adminPages) handleRoles(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +69,7 @@ func (a *adminPages) roleRequest(w http.ResponseWriter, r *http.Request, op port
 			a.Error(w, r, err)
 			return
 		}
-		a.renderRoles(w, r, codeStatus[portal.ErrorCode(err)], view.RolesView{Error: portal.ErrorMessage(err), Role: rg.Role, Account: account})
+		a.renderRoles(w, r, codeStatus[portal.ErrorCode(err)], view.RolesView{Error: errText(r, err), Role: rg.Role, Account: account})
 		return
 	}
 	notice := "role-granted"
@@ -94,7 +94,7 @@ func (a *adminPages) handleSetRoleGroup(w http.ResponseWriter, r *http.Request) 
 	role := portal.Role(chi.URLParam(r, "role"))
 	err := a.store.SetRoleGroup(r.Context(), viewer(r), role, input(r).Get("group"))
 	if formFailed(err) {
-		a.renderRoles(w, r, codeStatus[portal.ErrorCode(err)], view.RolesView{Error: portal.ErrorMessage(err), Role: role})
+		a.renderRoles(w, r, codeStatus[portal.ErrorCode(err)], view.RolesView{Error: errText(r, err), Role: role})
 		return
 	} else if err != nil {
 		a.Error(w, r, err)

@@ -1159,12 +1159,12 @@ func GroupRuleEdit(p Page, f GroupRuleForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if f.Group.MembershipRule != "" {
-				templ_7745c5c3_Err = sentence("%s is dynamic: its %s are the people its rule selects.", link(templ.URL(groupURL(f.Group.ID)), f.Group.DisplayName), strong(i18n.T(ctx, "%d members", f.Group.MemberCount))).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = sentence("%s is dynamic: its %s are the people its rule selects.", link(templ.URL(groupURL(f.Group.ID)), portal.Isolate(f.Group.DisplayName)), strong(i18n.T(ctx, "%d members", f.Group.MemberCount))).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = sentence("%s is static: its owners and requests manage its %s. Saving a rule makes it dynamic and replaces them with the people the rule selects.", link(templ.URL(groupURL(f.Group.ID)), f.Group.DisplayName), strong(i18n.T(ctx, "%d members", f.Group.MemberCount))).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = sentence("%s is static: its owners and requests manage its %s. Saving a rule makes it dynamic and replaces them with the people the rule selects.", link(templ.URL(groupURL(f.Group.ID)), portal.Isolate(f.Group.DisplayName)), strong(i18n.T(ctx, "%d members", f.Group.MemberCount))).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
