@@ -350,14 +350,14 @@ func MatchTOTP(secret, code string, now time.Time, lastStep int64) (step int64, 
 // and never for staff. NIST SP 800-63B counts them as no authenticator,
 // so they are one gate among others, never the only way back in.
 var SecurityQuestions = []string{
-	"What was the name of your first pet?",
-	"In what city or town were you born?",
-	"What was the first concert you went to?",
-	"What was the make and model of your first car?",
-	"What is the name of the street you grew up on?",
-	"What was your childhood nickname?",
-	"What was the name of your first school?",
-	"What is the first name of your oldest cousin?",
+	Mark("What was the name of your first pet?"),
+	Mark("In what city or town were you born?"),
+	Mark("What was the first concert you went to?"),
+	Mark("What was the make and model of your first car?"),
+	Mark("What is the name of the street you grew up on?"),
+	Mark("What was your childhood nickname?"),
+	Mark("What was the name of your first school?"),
+	Mark("What is the first name of your oldest cousin?"),
 }
 
 // A person registers QuestionsRequired questions, each answer

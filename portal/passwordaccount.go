@@ -23,9 +23,9 @@ type AccountState struct {
 	MustChange      bool
 	// PasswordExpires is zero when the password never expires.
 	PasswordExpires time.Time
-	// Error says why the system could not be read; the rest is then
-	// unknown.
-	Error string
+	// Err says why the system could not be read (a domain error, shown
+	// in the reader's language); the rest is then unknown.
+	Err error
 }
 
 // ResetOptions are what a reset does besides setting the password.

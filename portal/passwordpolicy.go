@@ -2,7 +2,6 @@ package portal
 
 import (
 	_ "embed"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -93,42 +92,42 @@ type DirectoryRules struct {
 }
 
 // Explain lists the rules in plain words, for the password form.
-func (d DirectoryRules) Explain() []string {
-	from := "the domain policy"
+func (d DirectoryRules) Explain() []Text {
+	from := Textf("the domain policy")
 	if d.PSO != "" {
-		from = "password settings " + Isolate(d.PSO)
+		from = Textf("password settings %s", Isolate(d.PSO))
 	} else if d.From != "" {
-		from = d.From
+		from = Textf(d.From)
 	}
-	var out []string
+	var out []Text
 	if d.MinLength > 0 {
-		out = append(out, fmt.Sprintf("%s asks for at least %d characters (%s).", d.System, d.MinLength, from))
+		out = append(out, Textf("%s asks for at least %d characters (%s).", d.System, d.MinLength, from))
 	}
 	if d.ASCIIOnly {
-		out = append(out, fmt.Sprintf("%s takes only letters without accents (a–z, A–Z), digits and symbols.", d.System))
+		out = append(out, Textf("%s takes only letters without accents (a–z, A–Z), digits and symbols.", d.System))
 	}
 	if d.Complexity {
-		out = append(out, fmt.Sprintf("%s asks for characters of at least 3 kinds: capital letters, small letters, digits, symbols, other letters.", d.System))
+		out = append(out, Textf("%s asks for characters of at least 3 kinds: capital letters, small letters, digits, symbols, other letters.", d.System))
 	}
 	if d.HistoryLength > 0 {
-		out = append(out, fmt.Sprintf("%s remembers your last %d passwords: when you change your password, it must differ from them.", d.System, d.HistoryLength))
+		out = append(out, Textf("%s remembers your last %d passwords: when you change your password, it must differ from them.", d.System, d.HistoryLength))
 	}
 	if d.MinAge > 0 {
-		out = append(out, fmt.Sprintf("%s lets you change your own password once every %s.", d.System, humanDuration(d.MinAge)))
+		out = append(out, Textf("%s lets you change your own password once every %s.", d.System, humanDuration(d.MinAge)))
 	}
 	return out
 }
 
-func humanDuration(d time.Duration) string {
+func humanDuration(d time.Duration) Text {
 	switch {
 	case d >= 48*time.Hour:
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
+		return Textf("%d days", int(d.Hours()/24))
 	case d >= 24*time.Hour:
-		return "day"
+		return Textf("day")
 	case d >= 2*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
+		return Textf("%d hours", int(d.Hours()))
 	default:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+		return Textf("%d minutes", int(d.Minutes()))
 	}
 }
 
@@ -136,11 +135,11 @@ func humanDuration(d time.Duration) string {
 type PasswordCheck struct {
 	// Problems says, in plain words, why the password would be refused;
 	// empty when it is acceptable.
-	Problems []string
+	Problems []Text
 	// Strength is zxcvbn's score, 0 (guessed at once) to 4, and Hint
 	// says it in words (WithStrength); they advise and never refuse.
 	Strength int
-	Hint     string
+	Hint     Text
 }
 
 // OK reports whether the password may be set.
@@ -151,7 +150,7 @@ func (c PasswordCheck) Err() error {
 	if c.OK() {
 		return nil
 	}
-	return Errorf(EINVALID, "%s", strings.Join(c.Problems, " "))
+	return Errorf(EINVALID, "%s", JoinTexts(c.Problems, " "))
 }
 
 // Check applies the policy and the directories' rules to password, for a
@@ -162,34 +161,34 @@ func (p PasswordPolicy) Check(password string, names []string, dirs []DirectoryR
 	n := utf8.RuneCountInString(password)
 	switch {
 	case !utf8.ValidString(password) || strings.ContainsFunc(password, unicode.IsControl):
-		c.Problems = append(c.Problems, "The password holds characters that cannot be typed.")
+		c.Problems = append(c.Problems, Textf("The password holds characters that cannot be typed."))
 	case n < p.MinLength:
-		c.Problems = append(c.Problems, fmt.Sprintf("Use at least %d characters (this has %d). A few unrelated words make a long password easy to remember.", p.MinLength, n))
+		c.Problems = append(c.Problems, Textf("Use at least %d characters (this has %d). A few unrelated words make a long password easy to remember.", p.MinLength, n))
 	case n > p.MaxLength:
-		c.Problems = append(c.Problems, fmt.Sprintf("Use at most %d characters (this has %d).", p.MaxLength, n))
+		c.Problems = append(c.Problems, Textf("Use at most %d characters (this has %d).", p.MaxLength, n))
 	}
 	if len(c.Problems) == 0 {
 		if score, terms := BannedScore(password, names, p.BannedWords); score < BannedAcceptScore {
 			if len(terms) > 0 {
-				c.Problems = append(c.Problems, fmt.Sprintf("The password is built on %s, which are too easy to guess: add more of your own, unrelated words.", quoteList(terms)))
+				c.Problems = append(c.Problems, Textf("The password is built on %s, which are too easy to guess: add more of your own, unrelated words.", quoteList(terms)))
 			} else {
-				c.Problems = append(c.Problems, "The password is too easy to guess: add more of your own, unrelated words.")
+				c.Problems = append(c.Problems, Textf("The password is too easy to guess: add more of your own, unrelated words."))
 			}
 		}
 	}
 	units := len(utf16.Encode([]rune(password)))
 	for _, d := range dirs {
 		if d.MinLength > 0 && units < d.MinLength {
-			c.Problems = append(c.Problems, fmt.Sprintf("%s needs at least %d characters.", d.System, d.MinLength))
+			c.Problems = append(c.Problems, Textf("%s needs at least %d characters.", d.System, d.MinLength))
 		}
 		if d.MaxLength > 0 && units > d.MaxLength {
-			c.Problems = append(c.Problems, fmt.Sprintf("%s takes at most %d characters.", d.System, d.MaxLength))
+			c.Problems = append(c.Problems, Textf("%s takes at most %d characters.", d.System, d.MaxLength))
 		}
 		if d.ASCIIOnly && strings.ContainsFunc(password, func(r rune) bool { return r > '~' }) {
-			c.Problems = append(c.Problems, fmt.Sprintf("%s takes only letters without accents (a–z, A–Z), digits and symbols (such as ! or a space).", d.System))
+			c.Problems = append(c.Problems, Textf("%s takes only letters without accents (a–z, A–Z), digits and symbols (such as ! or a space).", d.System))
 		}
 		if d.Complexity && CharacterKinds(password) < 3 {
-			c.Problems = append(c.Problems, fmt.Sprintf("%s needs characters of at least 3 kinds: capital letters, small letters, digits, symbols (such as ! or a space), other letters.", d.System))
+			c.Problems = append(c.Problems, Textf("%s needs characters of at least 3 kinds: capital letters, small letters, digits, symbols (such as ! or a space), other letters.", d.System))
 		}
 	}
 	return c
@@ -202,19 +201,19 @@ func (c PasswordCheck) WithStrength(password string, names []string) PasswordChe
 	if utf8.ValidString(password) && utf8.RuneCountInString(password) <= 256 {
 		c.Strength = zxcvbn.PasswordStrength(password, names).Score
 	}
-	c.Hint = [...]string{"Very weak: guessed at once.", "Weak: guessed quickly.", "Fair.", "Strong.", "Very strong."}[c.Strength]
+	c.Hint = [...]Text{Textf("Very weak: guessed at once."), Textf("Weak: guessed quickly."), Textf("Fair."), Textf("Strong."), Textf("Very strong.")}[c.Strength]
 	return c
 }
 
-func quoteList(terms []string) string {
+func quoteList(terms []string) Text {
 	q := make([]string, len(terms))
 	for i, t := range terms {
 		q[i] = "“" + Isolate(t) + "”"
 	}
 	if len(q) == 1 {
-		return "the common word " + q[0]
+		return Textf("the common word %s", q[0])
 	}
-	return "the common words " + strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+	return Textf("the common words %s and %s", strings.Join(q[:len(q)-1], ", "), q[len(q)-1])
 }
 
 // CharacterKinds counts the kinds of character AD's complexity rule knows:

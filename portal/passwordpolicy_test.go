@@ -59,11 +59,11 @@ func TestPasswordPolicyCheck(t *testing.T) {
 			}
 			continue
 		}
-		if c.OK() || !strings.Contains(c.Problems[0], tc.want) {
+		if c.OK() || !strings.Contains(c.Problems[0].String(), tc.want) {
 			t.Errorf("Check(%q) = %q; want a problem with %q", tc.password, c.Problems, tc.want)
 		}
 	}
-	if c := p.Check("orchid lantern gravel tuba", nil, nil).WithStrength("orchid lantern gravel tuba", nil); c.Strength < 3 || c.Hint == "" {
+	if c := p.Check("orchid lantern gravel tuba", nil, nil).WithStrength("orchid lantern gravel tuba", nil); c.Strength < 3 || c.Hint.String() == "" {
 		t.Errorf("strength of a four-word passphrase = %d %q; want 3 or more", c.Strength, c.Hint)
 	}
 	for _, bad := range []portal.PasswordPolicy{{MinLength: 7, MaxLength: 64}, {MinLength: 65, MaxLength: 128},

@@ -21,9 +21,9 @@ const (
 // Label is the source as people read it.
 func (s ReviewerSource) Label() string {
 	if s == ReviewByManagers {
-		return "Each member's manager"
+		return Mark("Each member's manager")
 	}
-	return "The group's owners"
+	return Mark("The group's owners")
 }
 
 // ReviewDecision is what a reviewer decides for one membership.
@@ -39,11 +39,11 @@ const (
 func (d ReviewDecision) Label() string {
 	switch d {
 	case ReviewKeep:
-		return "Keep"
+		return Mark("Keep")
 	case ReviewRemove:
-		return "Remove"
+		return Mark("Remove")
 	}
-	return "Not decided"
+	return Mark("Not decided")
 }
 
 // Limits of an access review.

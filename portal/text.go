@@ -1,6 +1,10 @@
 package portal
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Text is a sentence for people that the domain writes (a request's
 // summary, a status), kept as its English format and arguments so that
@@ -20,6 +24,29 @@ func (t Text) String() string { return fmt.Sprintf(t.format, t.args...) }
 
 // MessageFormat returns the format and arguments, for translation.
 func (t Text) MessageFormat() (string, []any) { return t.format, t.args }
+
+// JoinTexts joins texts into one, sep between them, each written in the
+// reader's language when the whole is.
+func JoinTexts(texts []Text, sep string) Text {
+	format := make([]string, len(texts))
+	args := make([]any, len(texts))
+	for i, t := range texts {
+		format[i], args[i] = "%s", t
+	}
+	return Text{format: strings.Join(format, sep), args: args}
+}
+
+// Reason is err as a part of another message ("…: %s."): a domain error's
+// own message, the general apology for any other (as ErrorMessage), kept
+// as format and arguments so that it is written in the reader's language.
+func Reason(err error) Text {
+	var e *Error
+	if errors.As(err, &e) {
+		format, args := e.MessageFormat()
+		return Text{format: format, args: args}
+	}
+	return Textf("Something went wrong on our side. Please try again.")
+}
 
 // Mark returns s as it is: it marks a literal that the domain or an adapter
 // returns for people to read (a status's label) as a key of portal/i18n's

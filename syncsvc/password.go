@@ -199,12 +199,12 @@ func (a *Accounts) eachOf(ctx context.Context, list []account, what string, fn f
 // refusal in plain words, or that it could not be reached.
 func systemError(system, what string, err error) error {
 	if portal.ErrorCode(err) != portal.EINTERNAL {
-		return portal.Errorf(portal.ErrorCode(err), "%s: %s could not be done: %s.", system, what, portal.ErrorMessage(err))
+		return portal.Errorf(portal.ErrorCode(err), "%s: %s could not be done: %s.", system, portal.Textf(what), portal.Reason(err))
 	}
 	if errors.Is(err, ErrUnreachable) {
-		return fmt.Errorf("%w: %w", portal.Errorf(portal.EINTERNAL, "%s: %s could not be done: it did not answer. Try again in a few minutes.", system, what), err)
+		return fmt.Errorf("%w: %w", portal.Errorf(portal.EINTERNAL, "%s: %s could not be done: it did not answer. Try again in a few minutes.", system, portal.Textf(what)), err)
 	}
-	return fmt.Errorf("%w: %w", portal.Errorf(portal.EINTERNAL, "%s: %s could not be done; the administrators can read why in the server log.", system, what), err)
+	return fmt.Errorf("%w: %w", portal.Errorf(portal.EINTERNAL, "%s: %s could not be done; the administrators can read why in the server log.", system, portal.Textf(what)), err)
 }
 
 // AccountStates reads each account live; a system that cannot be read
@@ -223,7 +223,7 @@ func (a *Accounts) AccountStates(ctx context.Context, personID string) ([]portal
 			return err
 		})
 		if err != nil {
-			s = portal.AccountState{DN: acc.dn, Error: portal.ErrorMessage(systemError(acc.sys.Name, "reading the account", err))}
+			s = portal.AccountState{DN: acc.dn, Err: systemError(acc.sys.Name, portal.Mark("reading the account"), err)}
 		}
 		s.System, s.SystemID = acc.sys.Name, acc.sys.ID
 		out = append(out, s)
@@ -274,7 +274,7 @@ func (a *Accounts) PasswordRules(ctx context.Context, personID string) ([]portal
 // ResetPassword sets password in every system where the person has an
 // account.
 func (a *Accounts) ResetPassword(ctx context.Context, personID, password string, o portal.ResetOptions) ([]portal.SystemResult, error) {
-	return a.each(ctx, personID, "setting the password", func(c PasswordConnector, dn string) error {
+	return a.each(ctx, personID, portal.Mark("setting the password"), func(c PasswordConnector, dn string) error {
 		return c.ResetPassword(ctx, dn, password, o)
 	})
 }
@@ -289,7 +289,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, personID, current, passwo
 	if err != nil {
 		return nil, err
 	}
-	const what = "changing the password"
+	what := portal.Mark("changing the password")
 	unchecked := make([]bool, len(list))
 	out := a.eachOf(ctx, list, what, func(i int, c PasswordConnector, dn string) error {
 		err := c.ChangePassword(ctx, dn, current, password)
@@ -314,7 +314,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, personID, current, passwo
 	}
 	if !checked {
 		for _, i := range at {
-			out[i].Err = portal.Errorf(portal.EINVALID, "%s: %s could not be done: it cannot check your current password, and no other system took the change. Use “Forgot your password?” on the sign-in page instead.", list[i].sys.Name, what)
+			out[i].Err = portal.Errorf(portal.EINVALID, "%s: %s could not be done: it cannot check your current password, and no other system took the change. Use “Forgot your password?” on the sign-in page instead.", list[i].sys.Name, portal.Textf(what))
 		}
 		return out, nil
 	}
@@ -328,16 +328,16 @@ func (a *Accounts) ChangePassword(ctx context.Context, personID, current, passwo
 
 // Unlock clears lockouts.
 func (a *Accounts) Unlock(ctx context.Context, personID string) ([]portal.SystemResult, error) {
-	return a.each(ctx, personID, "unlocking the account", func(c PasswordConnector, dn string) error {
+	return a.each(ctx, personID, portal.Mark("unlocking the account"), func(c PasswordConnector, dn string) error {
 		return c.Unlock(ctx, dn)
 	})
 }
 
 // SetEnabled enables or disables the accounts.
 func (a *Accounts) SetEnabled(ctx context.Context, personID string, enabled bool) ([]portal.SystemResult, error) {
-	what := "disabling the account"
+	what := portal.Mark("disabling the account")
 	if enabled {
-		what = "enabling the account"
+		what = portal.Mark("enabling the account")
 	}
 	return a.each(ctx, personID, what, func(c PasswordConnector, dn string) error {
 		return c.SetEnabled(ctx, dn, enabled)

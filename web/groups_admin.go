@@ -64,7 +64,7 @@ func (s *Server) groupSpec(r *http.Request, f view.GroupForm, withOwners bool) (
 		p, err := s.People.FindPersonByName(r.Context(), name)
 		if err != nil {
 			if portal.ErrorCode(err) == portal.ENOTFOUND {
-				return g, portal.Errorf(portal.EINVALID, "%s", portal.ErrorMessage(err))
+				return g, portal.Errorf(portal.EINVALID, "%s", portal.Reason(err))
 			}
 			return g, err
 		}

@@ -304,7 +304,7 @@ func (s *Server) newPasswordForm(ctx context.Context, personID, action, check st
 	}
 	f := view.NewPasswordForm{Action: action, Check: check, MinLength: settings.Policy.MinLength}
 	for _, d := range rules {
-		f.Rules = append(f.Rules, d.Explain()...)
+		f.Rules = append(f.Rules, texts(ctx, d.Explain())...)
 	}
 	return f, settings, rules, nil
 }
@@ -348,7 +348,8 @@ func (s *Server) handlePasswordCheck(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, http.StatusOK, view.PasswordFeedback(c.WithStrength(password, names)))
+	c = c.WithStrength(password, names)
+	renderStatus(w, r, http.StatusOK, view.PasswordFeedback(texts(r.Context(), c.Problems), c.Strength, i18n.FromContext(r.Context()).Text(c.Hint)))
 }
 
 // checkPassword applies the policy and the person's directories' rules,
@@ -398,8 +399,8 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 		}
 		s.setCookie(w, resetCookie, "", -1)
 		s.Logger.Info("account unlocked (self-service)", "person", flow.PersonID, "client", client)
-		render(w, r, view.PasswordDone(s.page(r, tr(r, "Account unlocked"), ""), view.PasswordOutcome{Title: "Your account is unlocked",
-			Lead: outcomeLead("Your account was unlocked", results), Results: results, SignIn: true}))
+		render(w, r, view.PasswordDone(s.page(r, tr(r, "Account unlocked"), ""), view.PasswordOutcome{Title: tr(r, "Your account is unlocked"),
+			Lead: outcomeLead(r, i18n.Mark("Your account was unlocked"), results), Results: results, SignIn: true}))
 		return
 	}
 	// The form is built again only when it is shown again: reading the
@@ -440,12 +441,12 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		status := http.StatusBadRequest
-		f.Error = outcomeLead("", results)
+		f.Error = outcomeLead(r, "", results)
 		for _, res := range results {
 			f.Problems = append(f.Problems, errText(r, res.Err))
 		}
 		if len(results) == 0 {
-			status, f.Error = http.StatusConflict, "You have no account whose password Tessera can set. Call the helpdesk."
+			status, f.Error = http.StatusConflict, tr(r, "You have no account whose password Tessera can set. Call the helpdesk.")
 		}
 		renderStatus(w, r, status, view.NewPassword(s.page(r, tr(r, "Choose a new password"), ""), f))
 		return
@@ -458,8 +459,8 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, "tessera_session", "", -1)
 	s.Logger.Info("password reset (self-service)", "person", flow.PersonID, "client", client,
 		"failed_systems", len(portal.FailedSystems(results)))
-	render(w, r, view.PasswordDone(s.page(r, tr(r, "Password reset"), ""), view.PasswordOutcome{Title: "Your password is reset",
-		Lead:    outcomeLead("Your new password is set and your account unlocked. Every Tessera session you had was ended", results),
+	render(w, r, view.PasswordDone(s.page(r, tr(r, "Password reset"), ""), view.PasswordOutcome{Title: tr(r, "Your password is reset"),
+		Lead:    outcomeLead(r, i18n.Mark("Your new password is set and your account unlocked. Every Tessera session you had was ended"), results),
 		Results: results, SignIn: true}))
 }
 
@@ -467,7 +468,7 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 // form's problems; true when the password may not be set.
 func (s *Server) refuseNewPassword(ctx context.Context, personID, password, confirm string, f *view.NewPasswordForm) bool {
 	if password != confirm {
-		f.Error = "The two new passwords are not the same. Type them again."
+		f.Error = i18n.T(ctx, "The two new passwords are not the same. Type them again.")
 		return true
 	}
 	c, _, err := s.checkPassword(ctx, personID, password)
@@ -476,8 +477,8 @@ func (s *Server) refuseNewPassword(ctx context.Context, personID, password, conf
 		return true
 	}
 	if !c.OK() {
-		f.Problems = c.Problems
-		f.Error = "That password cannot be used; see why below."
+		f.Problems = texts(ctx, c.Problems)
+		f.Error = i18n.T(ctx, "That password cannot be used; see why below.")
 		return true
 	}
 	return false
@@ -527,7 +528,7 @@ func (s *Server) setEverywhere(ctx context.Context, personID, password string, o
 	if !local.has {
 		return results, nil
 	}
-	res := portal.SystemResult{System: "Tessera sign-in"}
+	res := portal.SystemResult{System: i18n.Mark("Tessera sign-in")}
 	if err := s.Passwords.SetLocalPasswordHash(ctx, personID, local.hash); err != nil {
 		s.Logger.Error("local password not set", "person", personID, "error", err)
 		res.Err = portal.Errorf(portal.EINTERNAL, "Tessera sign-in: setting the password could not be done.")
@@ -535,21 +536,32 @@ func (s *Server) setEverywhere(ctx context.Context, personID, password string, o
 	return append(results, res), nil
 }
 
-// outcomeLead says in one sentence what happened, and what did not.
-func outcomeLead(done string, results []portal.SystemResult) string {
+// outcomeLead says in one sentence, in the reader's language, what
+// happened (done, a key) and what did not.
+func outcomeLead(r *http.Request, done string, results []portal.SystemResult) string {
 	failed := portal.FailedSystems(results)
 	switch {
 	case len(failed) == 0:
-		return done + "."
+		return tr(r, done) + "."
 	case len(failed) == len(results):
-		return "Nothing was changed: every system refused or did not answer. See why below."
+		return tr(r, "Nothing was changed: every system refused or did not answer. See why below.")
 	default:
 		names := make([]string, len(failed))
 		for i, f := range failed {
 			names[i] = portal.Isolate(f.System)
 		}
-		return done + ", except in " + strings.Join(names, ", ") + ", which refused or did not answer (see below). The helpdesk can see this too."
+		return tr(r, "%s, except in %s, which refused or did not answer (see below). The helpdesk can see this too.", tr(r, done), strings.Join(names, ", "))
 	}
+}
+
+// texts writes domain texts in the reader's language.
+func texts(ctx context.Context, ts []portal.Text) []string {
+	p := i18n.FromContext(ctx)
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = p.Text(t)
+	}
+	return out
 }
 
 func (s *Server) handlePasswordChangePage(w http.ResponseWriter, r *http.Request) {
@@ -615,7 +627,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(results) == 0 && !local {
-		f.Error = "You have no password Tessera can change: you sign in through your organisation's provider."
+		f.Error = tr(r, "You have no password Tessera can change: you sign in through your organisation's provider.")
 		renderStatus(w, r, http.StatusConflict, view.NewPassword(page, f))
 		return
 	}
@@ -628,7 +640,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 			s.failChange(w, r, t, page, f)
 			return
 		}
-		f.Error = outcomeLead("", results)
+		f.Error = outcomeLead(r, "", results)
 		for _, res := range results {
 			f.Problems = append(f.Problems, errText(r, res.Err))
 		}
@@ -641,15 +653,15 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 			s.Logger.Error("local password not set", "person", v.PersonID, "error", err)
 			err = portal.Errorf(portal.EINTERNAL, "Tessera sign-in: setting the password could not be done.")
 		}
-		results = append(results, portal.SystemResult{System: "Tessera sign-in", Err: err})
+		results = append(results, portal.SystemResult{System: i18n.Mark("Tessera sign-in"), Err: err})
 	}
 	if err := s.Passwords.RecordPasswordChange(context.WithoutCancel(ctx), v.PersonID, results, s.clientAddr(r)); err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	s.Logger.Info("password changed", "person", v.PersonID, "failed_systems", len(portal.FailedSystems(results)))
-	render(w, r, view.PasswordDone(page, view.PasswordOutcome{Title: "Your password is changed",
-		Lead: outcomeLead("Your password is changed", results), Results: results}))
+	render(w, r, view.PasswordDone(page, view.PasswordOutcome{Title: tr(r, "Your password is changed"),
+		Lead: outcomeLead(r, i18n.Mark("Your password is changed"), results), Results: results}))
 }
 
 // failChange counts a wrong current password against the sign-in budgets.
@@ -658,6 +670,6 @@ func (s *Server) failChange(w http.ResponseWriter, r *http.Request, t *portal.Si
 		s.Error(w, r, err)
 		return
 	}
-	f.Error = "The current password is not right."
+	f.Error = tr(r, "The current password is not right.")
 	renderStatus(w, r, http.StatusUnauthorized, view.NewPassword(page, f))
 }

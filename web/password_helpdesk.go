@@ -93,7 +93,7 @@ func (s *Server) handleAccountAction(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, portal.Errorf(portal.EFORBIDDEN, "Only administrators may act on the accounts of administrators and helpdesk staff."))
 		return
 	case reason == "" || len(reason) > 500:
-		a.Error, status = "Give a reason, of at most 500 characters: it goes into the audit log.", http.StatusBadRequest
+		a.Error, status = tr(r, "Give a reason, of at most 500 characters: it goes into the audit log."), http.StatusBadRequest
 	default:
 		var results []portal.SystemResult
 		var err error
@@ -101,19 +101,22 @@ func (s *Server) handleAccountAction(w http.ResponseWriter, r *http.Request) {
 		switch action {
 		case "unlock":
 			results, err = s.Accounts.Unlock(ctx, a.PersonID)
-			auditAction, a.Done = "helpdesk_unlock", "Unlock:"
+			auditAction, a.Done = "helpdesk_unlock", tr(r, "Unlock:")
 		case "enable", "disable":
 			results, err = s.Accounts.SetEnabled(ctx, a.PersonID, action == "enable")
-			auditAction, a.Done = "helpdesk_"+action, strings.ToUpper(action[:1])+action[1:]+":"
+			auditAction, a.Done = "helpdesk_"+action, tr(r, "Disable:")
+			if action == "enable" {
+				a.Done = tr(r, "Enable:")
+			}
 		case "reset":
 			// A temporary password from the generator: the helpdesk reads
 			// it out; it must be changed at the next sign-in.
 			temp := temporaryPassword()
 			results, err = s.setEverywhere(ctx, a.PersonID, temp, portal.ResetOptions{Unlock: true, MustChange: true},
 				s.hashLocal(ctx, a.PersonID, temp))
-			auditAction, a.Done = "helpdesk_password_reset", "Reset to a temporary password, to be changed at the next sign-in:"
+			auditAction, a.Done = "helpdesk_password_reset", tr(r, "Reset to a temporary password, to be changed at the next sign-in:")
 			if err == nil && len(portal.FailedSystems(results)) < len(results) {
-				a.Secret, a.SecretLabel = temp, "The temporary password"
+				a.Secret, a.SecretLabel = temp, tr(r, "The temporary password")
 			}
 		case "recovery":
 			code, expires, err := s.Passwords.IssueRecoveryCode(ctx, v, a.PersonID, reason)
@@ -122,8 +125,8 @@ func (s *Server) handleAccountAction(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.Logger.Info("recovery code issued", "person", a.PersonID, "by", v.PersonID)
-			a.Done = "A one-time recovery code was issued."
-			a.Secret, a.SecretLabel, a.SecretExpires = code, "The recovery code", expires
+			a.Done = tr(r, "A one-time recovery code was issued.")
+			a.Secret, a.SecretLabel, a.SecretExpires = code, tr(r, "The recovery code"), expires
 		default:
 			s.Error(w, r, portal.Errorf(portal.EINVALID, "Choose an action."))
 			return
@@ -134,7 +137,7 @@ func (s *Server) handleAccountAction(w http.ResponseWriter, r *http.Request) {
 		}
 		if auditAction != "" {
 			if len(results) == 0 {
-				a.Error, a.Done = "No connected system has an account joined to this person: nothing was done.", ""
+				a.Error, a.Done = tr(r, "No connected system has an account joined to this person: nothing was done."), ""
 				status = http.StatusConflict
 			} else if err := s.Passwords.AuditAccountAction(context.WithoutCancel(ctx), v, a.PersonID, auditAction, reason, results); err != nil {
 				s.Error(w, r, err)

@@ -20,23 +20,28 @@ import (
 // notices are the fixed messages a redirect may ask a page to show; user
 // text is never reflected through the URL.
 var notices = map[string]string{
-	"joined":        "You joined this group.",
-	"left":          "You left this group.",
-	"requested":     "Your request was sent to the group's owners. You can follow it here.",
-	"added":         "The member was added.",
-	"removed":       "The member was removed.",
-	"owner":         "The owners were changed.",
-	"canceled":      "Your request was canceled.",
-	"submitted":     "Your request was sent for approval. You can follow it here.",
-	"decided":       "Your decision was recorded.",
-	"deputy":        "Your deputy is set.",
-	"undeputy":      "The deputy period was removed.",
-	"group-created": "The group was created.",
-	"group-saved":   "The group was changed.",
-	"reviewed":      "Your decisions were recorded. They take effect when the review ends.",
+	"joined":        i18n.Mark("You joined this group."),
+	"left":          i18n.Mark("You left this group."),
+	"requested":     i18n.Mark("Your request was sent to the group's owners. You can follow it here."),
+	"added":         i18n.Mark("The member was added."),
+	"removed":       i18n.Mark("The member was removed."),
+	"owner":         i18n.Mark("The owners were changed."),
+	"canceled":      i18n.Mark("Your request was canceled."),
+	"submitted":     i18n.Mark("Your request was sent for approval. You can follow it here."),
+	"decided":       i18n.Mark("Your decision was recorded."),
+	"deputy":        i18n.Mark("Your deputy is set."),
+	"undeputy":      i18n.Mark("The deputy period was removed."),
+	"group-created": i18n.Mark("The group was created."),
+	"group-saved":   i18n.Mark("The group was changed."),
+	"reviewed":      i18n.Mark("Your decisions were recorded. They take effect when the review ends."),
 }
 
-func notice(r *http.Request) string { return notices[input(r).Get("notice")] }
+func notice(r *http.Request) string {
+	if n, ok := notices[input(r).Get("notice")]; ok {
+		return tr(r, n)
+	}
+	return ""
+}
 
 func (s *Server) renderGroup(w http.ResponseWriter, r *http.Request, status int, groupID string, a view.GroupActions) {
 	v := viewer(r)

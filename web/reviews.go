@@ -33,7 +33,7 @@ func (s *Server) handleReviews(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	render(w, r, view.MyReviews(s.page(r, "Access reviews", "approvals"), list))
+	render(w, r, view.MyReviews(s.page(r, tr(r, "Access reviews"), "approvals"), list))
 }
 
 func (s *Server) renderReview(w http.ResponseWriter, r *http.Request, status int, id string, v view.ReviewView) {
@@ -74,7 +74,7 @@ func (s *Server) handleDecideReview(w http.ResponseWriter, r *http.Request) {
 			s.Error(w, r, err)
 			return
 		}
-		s.renderReview(w, r, codeStatus[portal.ErrorCode(err)], id, view.ReviewView{Error: portal.ErrorMessage(err)})
+		s.renderReview(w, r, codeStatus[portal.ErrorCode(err)], id, view.ReviewView{Error: errText(r, err)})
 		return
 	}
 	http.Redirect(w, r, "/reviews/"+id+"?notice=reviewed", http.StatusSeeOther)
@@ -96,7 +96,7 @@ func (a *adminPages) renderAdminReviews(w http.ResponseWriter, r *http.Request, 
 		a.Error(w, r, err)
 		return
 	}
-	renderStatus(w, r, status, view.AdminReviews(a.page(r, "Access reviews", "admin-reviews"), list, f))
+	renderStatus(w, r, status, view.AdminReviews(a.page(r, tr(r, "Access reviews"), "admin-reviews"), list, f))
 }
 
 func (a *adminPages) handleAdminReviews(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +116,7 @@ func (a *adminPages) handleStartReview(w http.ResponseWriter, r *http.Request) {
 			a.Error(w, r, err)
 			return
 		}
-		f.Error = portal.ErrorMessage(err)
+		f.Error = errText(r, err)
 		a.renderAdminReviews(w, r, codeStatus[portal.ErrorCode(err)], f)
 	}
 	n := portal.NewAccessReview{Name: f.Name, Group: f.Group, Query: f.Search, Reviewers: portal.ReviewerSource(f.Reviewers),
@@ -147,7 +147,7 @@ func (a *adminPages) handleCompleteReview(w http.ResponseWriter, r *http.Request
 	id := chi.URLParam(r, "id")
 	if err := a.Reviews.CompleteReview(r.Context(), viewer(r), id); err != nil {
 		if portal.ErrorCode(err) == portal.ECONFLICT {
-			a.renderReview(w, r, http.StatusConflict, id, view.ReviewView{Error: portal.ErrorMessage(err)})
+			a.renderReview(w, r, http.StatusConflict, id, view.ReviewView{Error: errText(r, err)})
 			return
 		}
 		a.Error(w, r, err)

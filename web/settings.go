@@ -23,12 +23,12 @@ import (
 
 // settingsNotices are the fixed messages a redirect to the page may show.
 var settingsNotices = map[string]string{
-	"email":     "Your alternate email address is registered.",
-	"totp":      "Your authenticator app is registered. Tessera will ask for its code when it needs to be sure it is you.",
-	"removed":   "The method was removed.",
-	"questions": "Your security questions are registered.",
-	"passkey":   "Your passkey is registered. You can now sign in with it, without a password.",
-	"confirmed": "Thank you: your sign-in and recovery methods are confirmed.",
+	"email":     i18n.Mark("Your alternate email address is registered."),
+	"totp":      i18n.Mark("Your authenticator app is registered. Tessera will ask for its code when it needs to be sure it is you."),
+	"removed":   i18n.Mark("The method was removed."),
+	"questions": i18n.Mark("Your security questions are registered."),
+	"passkey":   i18n.Mark("Your passkey is registered. You can now sign in with it, without a password."),
+	"confirmed": i18n.Mark("Thank you: your sign-in and recovery methods are confirmed."),
 }
 
 // methodPolicy says how many methods the person is asked to register (as
@@ -107,7 +107,9 @@ func (s *Server) securityPage(r *http.Request, f view.SecuritySettings) (view.Se
 	}
 	f.QuestionList = portal.SecurityQuestions
 	if f.Notice == "" {
-		f.Notice = settingsNotices[input(r).Get("notice")]
+		if n, ok := settingsNotices[input(r).Get("notice")]; ok {
+			f.Notice = tr(r, n)
+		}
 	}
 	if at, err := s.Methods.MethodsConfirmedAt(r.Context(), v.PersonID); err != nil {
 		return f, err

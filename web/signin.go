@@ -34,9 +34,9 @@ func (s *Server) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	}
 	f := s.signInForm(r)
 	if f.Next != "" {
-		f.Notice = "Please sign in to continue."
+		f.Notice = tr(r, "Please sign in to continue.")
 	} else if input(r).Get("signedout") != "" {
-		f.Notice = "You have signed out."
+		f.Notice = tr(r, "You have signed out.")
 	}
 	s.renderSignIn(w, r, http.StatusOK, f)
 }

@@ -24,7 +24,7 @@ var _ syncsvc.PasswordConnector = (*Connector)(nil)
 // password is set in the cloud: 8 to 256 characters, three of capital
 // letters, small letters, digits and symbols, and nothing outside them.
 var cloudRules = portal.DirectoryRules{MinLength: 8, MaxLength: 256, Complexity: true, ASCIIOnly: true,
-	From: "Entra ID's cloud password policy"}
+	From: portal.Mark("Entra ID's cloud password policy")}
 
 // ResetPassword sets password through passwordProfile, ahead of bulk work
 // (a person waits), and forceChangePasswordNextSignIn when the password
