@@ -298,16 +298,29 @@ func HashRecoveryCode(code string) []byte {
 
 // PasswordNotices finds where a person's password notices go.
 type PasswordNotices interface {
-	// NoticeRecipients returns the person's name and every address they
-	// registered (the profile's and the verified alternate ones).
-	NoticeRecipients(ctx context.Context, personID string) (name string, emails []string, err error)
+	// NoticeRecipients returns the person's name, language and time zone,
+	// and every address they registered (the profile's and the verified
+	// alternate ones).
+	NoticeRecipients(ctx context.Context, personID string) (NoticeRecipient, error)
+}
+
+// NoticeRecipient is who a password notice goes to, and how it is written
+// for them.
+type NoticeRecipient struct {
+	Name string
+	// Language and TimeZone are the person's choices ("" for none:
+	// English, UTC).
+	Language, TimeZone string
+	Emails             []string
 }
 
 // ExpiringPassword is a person's directory password that expires soon.
 type ExpiringPassword struct {
 	PersonID, Name, Email string
-	SystemID, System      string
-	Expires               time.Time
+	// Language and TimeZone are the person's choices, for the reminder.
+	Language, TimeZone string
+	SystemID, System   string
+	Expires            time.Time
 }
 
 // ExpiringAccounts finds the passwords that expire soon, in every

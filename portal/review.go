@@ -142,6 +142,7 @@ type ReviewReminder struct {
 	ReviewID, ReviewName string
 	ToName, ToEmail      string
 	ToTimeZone           string
+	ToLanguage           string // "" for none: English
 	Pending              int
 	Deadline             time.Time
 }

@@ -372,17 +372,19 @@ func (a *Accounts) ExpiringPasswords(ctx context.Context, within time.Duration) 
 		for i, e := range list {
 			dns[i], expires[i] = strings.ToLower(e.DN), e.Expires
 		}
-		rows, err := a.Engine.Pool.Query(ctx, `SELECT p.id::text, p.display_name, p.email, x.expires
+		rows, err := a.Engine.Pool.Query(ctx, `SELECT p.id::text, p.display_name, p.email, x.expires,
+				coalesce(ps.language, ''), coalesce(ps.time_zone, '')
 			FROM unnest($2::text[], $3::timestamptz[]) AS x(dn, expires)
 			JOIN cs_objects cs ON cs.system_id = $1 AND lower(cs.dn) = x.dn AND cs.class = 'user'
 			JOIN people p ON p.id = cs.person_id
+			LEFT JOIN person_settings ps ON ps.person_id = p.id
 			WHERE p.account_enabled AND p.email <> ''`, sys.ID, dns, expires)
 		if err != nil {
 			return nil, fmt.Errorf("syncsvc: expiring passwords of %s: %w", sys.Name, err)
 		}
 		for rows.Next() {
 			e := portal.ExpiringPassword{SystemID: sys.ID, System: sys.Name}
-			if err := rows.Scan(&e.PersonID, &e.Name, &e.Email, &e.Expires); err != nil {
+			if err := rows.Scan(&e.PersonID, &e.Name, &e.Email, &e.Expires, &e.Language, &e.TimeZone); err != nil {
 				rows.Close()
 				return nil, err
 			}

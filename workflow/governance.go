@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -150,23 +149,17 @@ func (w *reviewRemindWorker) Work(ctx context.Context, job *river.Job[ReviewRemi
 // ComposeReviewReminder writes the email that asks a reviewer to review
 // their memberships of an access review by its deadline.
 func ComposeReviewReminder(r portal.ReviewReminder, last bool, baseURL string) (Message, error) {
-	subject := "Access review: " + r.ReviewName
+	p := i18n.For(r.ToLanguage)
+	name := portal.Isolate(r.ReviewName)
+	subject := p.T("Access review: %s", name)
 	if last {
-		subject = "Reminder, due soon: access review " + r.ReviewName
+		subject = p.T("Reminder, due soon: access review %s", name)
 	}
 	loc := portal.ZoneOrUTC(r.ToTimeZone)
-	memberships := "1 membership waits"
-	if r.Pending != 1 {
-		memberships = strconv.Itoa(r.Pending) + " memberships wait"
-	}
-	// In English, as the password notices are: the catalogue has no
-	// German for these sentences yet.
-	p := i18n.English()
 	data := newMailData(p, r.ToName)
-	data.Lead = "The access review " + portal.Isolate(r.ReviewName) + " asks you whether people should keep their group memberships. " +
-		memberships + " for your decision."
-	data.Detail = "Memberships nobody reviews by the deadline follow the review's default, which may remove them."
+	data.Lead = p.T("The access review %s asks you whether people should keep their group memberships. Memberships waiting for your decision: %d.", name, r.Pending)
+	data.Detail = p.T("Memberships nobody reviews by the deadline follow the review's default, which may remove them.")
 	data.Link = strings.TrimRight(baseURL, "/") + "/reviews/" + r.ReviewID
-	data.When = "Due by " + p.Time(r.Deadline, loc) + " (times in " + portal.ZoneLabel(loc, r.Deadline) + ")."
+	data.When = p.T("Due by %s (times in %s).", p.Time(r.Deadline, loc), portal.ZoneLabel(loc, r.Deadline))
 	return render(data, r.ToName, r.ToEmail, subject)
 }

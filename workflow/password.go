@@ -27,12 +27,12 @@ func (w *passwordNoticeWorker) Work(ctx context.Context, job *river.Job[Password
 	if w.mailer == nil || w.notices == nil {
 		return nil // email is not configured; the audit log has it all
 	}
-	name, emails, err := w.notices.NoticeRecipients(ctx, job.Args.PersonID)
+	rcpt, err := w.notices.NoticeRecipients(ctx, job.Args.PersonID)
 	if err != nil {
 		return err
 	}
-	for _, to := range emails {
-		msg, err := ComposePasswordNotice(job.Args, name, to, w.baseURL)
+	for _, to := range rcpt.Emails {
+		msg, err := ComposePasswordNotice(job.Args, rcpt, to, w.baseURL)
 		if err != nil {
 			return err
 		}
@@ -43,31 +43,33 @@ func (w *passwordNoticeWorker) Work(ctx context.Context, job *river.Job[Password
 	return nil
 }
 
-// ComposePasswordNotice writes the notice of a password event.
-func ComposePasswordNotice(a PasswordNoticeArgs, name, to, baseURL string) (Message, error) {
+// ComposePasswordNotice writes the notice of a password event to one of
+// rcpt's addresses, in their language and time zone.
+func ComposePasswordNotice(a PasswordNoticeArgs, rcpt portal.NoticeRecipient, to, baseURL string) (Message, error) {
+	p := i18n.For(rcpt.Language)
 	var subject, what string
 	switch a.Event {
 	case "reset":
-		subject, what = "Your password was reset", "Your password was reset through self-service password reset"
+		subject, what = p.T("Your password was reset"), p.T("Your password was reset through self-service password reset")
 	case "unlock":
-		subject, what = "Your account was unlocked", "Your account was unlocked through self-service password reset"
+		subject, what = p.T("Your account was unlocked"), p.T("Your account was unlocked through self-service password reset")
 	case "change":
-		subject, what = "Your password was changed", "Your password was changed"
+		subject, what = p.T("Your password was changed"), p.T("Your password was changed")
 	case "helpdesk_reset":
-		subject, what = "Your password was reset by the helpdesk", "The helpdesk reset your password to a temporary one"
+		subject, what = p.T("Your password was reset by the helpdesk"), p.T("The helpdesk reset your password to a temporary one")
 	default:
 		return Message{}, fmt.Errorf("unknown password event %q", a.Event)
 	}
-	lead := what + " on " + a.At.UTC().Format("Monday 2 January 2006 at 15:04 UTC")
+	when := p.Time(a.At, portal.ZoneOrUTC(rcpt.TimeZone))
+	lead := p.T("%s, on %s.", what, when)
 	if a.Client != "" {
-		lead += ", from the address " + a.Client
+		lead = p.T("%s, on %s, from the address %s.", what, when, a.Client)
 	}
-	lead += "."
-	data := newMailData(i18n.English(), name)
+	data := newMailData(p, rcpt.Name)
 	data.Lead = lead
-	data.Detail = "Not you? Reset your password now with the link below, and call the helpdesk: someone else may know your password or your codes."
+	data.Detail = p.T("Not you? Reset your password now with the link below, and call the helpdesk: someone else may know your password or your codes.")
 	data.Link = strings.TrimRight(baseURL, "/") + "/password/reset"
-	return render(data, name, to, subject)
+	return render(data, rcpt.Name, to, subject)
 }
 
 // passwordExpiryWorker emails the people whose directory password expires
@@ -115,17 +117,20 @@ func (w *passwordExpiryWorker) Work(ctx context.Context, job *river.Job[Password
 	return nil
 }
 
-// ComposeExpiryReminder writes the reminder that a password expires soon.
+// ComposeExpiryReminder writes the reminder that a password expires soon,
+// in the person's language and time zone.
 func ComposeExpiryReminder(e portal.ExpiringPassword, baseURL string) Message {
+	p := i18n.For(e.Language)
 	days := int(time.Until(e.Expires).Hours()/24 + 0.5)
-	when := fmt.Sprintf("in %d days", days)
+	when := p.T("in %d days", days)
 	if days <= 1 {
-		when = "within a day"
+		when = p.T("within a day")
 	}
-	data := newMailData(i18n.English(), e.Name)
-	data.Lead = fmt.Sprintf("Your password for %s expires %s, on %s. Change it before then to keep signing in.", portal.Isolate(e.System), when, e.Expires.UTC().Format("2 January 2006 at 15:04 UTC"))
+	data := newMailData(p, e.Name)
+	data.Lead = p.T("Your password for %s expires %s, on %s. Change it before then to keep signing in.",
+		portal.Isolate(e.System), when, p.Time(e.Expires, portal.ZoneOrUTC(e.TimeZone)))
 	data.Link = strings.TrimRight(baseURL, "/") + "/password/change"
 	// The templates are fixed and the data plain strings: they cannot fail.
-	m, _ := render(data, e.Name, e.Email, "Your password expires "+when)
+	m, _ := render(data, e.Name, e.Email, p.T("Your password expires %s", when))
 	return m
 }

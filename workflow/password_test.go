@@ -14,19 +14,37 @@ import (
 func TestComposePasswordMails(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 12, 5, 21, 30, 0, 0, time.UTC)
+	zoe := portal.NoticeRecipient{Name: "Zoë", TimeZone: "Europe/Berlin"}
 	m, err := workflow.ComposePasswordNotice(workflow.PasswordNoticeArgs{PersonID: "p", Event: "reset", At: at, Client: "192.0.2.7"},
-		"Zoë", "zoe@example.com", "https://id.example.com/")
+		zoe, "zoe@example.com", "https://id.example.com/")
 	require.NoError(t, err)
 	require.Equal(t, "Your password was reset", m.Subject)
-	for _, want := range []string{"Saturday 5 December 2026 at 21:30 UTC", "192.0.2.7", "Not you?", "https://id.example.com/password/reset"} {
+	// In the recipient's time zone, which the mail names.
+	for _, want := range []string{"5 Dec 2026, 22:30 CET", "192.0.2.7", "Not you?", "https://id.example.com/password/reset"} {
 		require.Contains(t, m.Text, want)
 	}
-	_, err = workflow.ComposePasswordNotice(workflow.PasswordNoticeArgs{Event: "other"}, "", "x@example.com", "")
+	_, err = workflow.ComposePasswordNotice(workflow.PasswordNoticeArgs{Event: "other"}, portal.NoticeRecipient{}, "x@example.com", "")
 	require.Error(t, err)
 
-	r := workflow.ComposeExpiryReminder(portal.ExpiringPassword{Name: "Zoë", Email: "zoe@example.com", System: "Demo AD",
-		Expires: time.Now().Add(5*24*time.Hour + time.Hour)}, "https://id.example.com")
+	// In the recipient's stored language.
+	zoe.Language = "de"
+	m, err = workflow.ComposePasswordNotice(workflow.PasswordNoticeArgs{PersonID: "p", Event: "helpdesk_reset", At: at},
+		zoe, "zoe@example.com", "https://id.example.com/")
+	require.NoError(t, err)
+	require.Equal(t, "Ihr Kennwort wurde vom Helpdesk zurückgesetzt", m.Subject)
+	for _, want := range []string{"Guten Tag", "5. Dez. 2026, 22:30 CET", "Nicht Sie?"} {
+		require.Contains(t, m.Text, want)
+	}
+	require.Contains(t, m.HTML, `lang="de"`)
+
+	expiring := portal.ExpiringPassword{Name: "Zoë", Email: "zoe@example.com", System: "Demo AD",
+		Expires: time.Now().Add(5*24*time.Hour + time.Hour)}
+	r := workflow.ComposeExpiryReminder(expiring, "https://id.example.com")
 	require.Equal(t, "Your password expires in 5 days", r.Subject)
 	require.True(t, strings.Contains(r.Text, "https://id.example.com/password/change"), r.Text)
 	require.Contains(t, r.Text, "Demo AD")
+	expiring.Language = "de"
+	r = workflow.ComposeExpiryReminder(expiring, "https://id.example.com")
+	require.Equal(t, "Ihr Kennwort läuft in 5 Tagen ab", r.Subject)
+	require.Contains(t, r.Text, "Ändern Sie es vorher")
 }

@@ -281,4 +281,23 @@ var germanAccount = map[string]string{
 	// A person's profile.
 	"Only you, the helpdesk and administrators see these": "Nur Sie, der Helpdesk und Administratoren sehen diese Angaben",
 	"No one": "Niemand",
+
+	// Emails: password notices, expiry reminders, access review reminders.
+	"Your password was reset":                                       "Ihr Kennwort wurde zurückgesetzt",
+	"Your password was reset through self-service password reset":   "Ihr Kennwort wurde über die Self-Service-Zurücksetzung zurückgesetzt",
+	"Your account was unlocked through self-service password reset": "Ihr Konto wurde über die Self-Service-Zurücksetzung entsperrt",
+	"Your password was changed":                                     "Ihr Kennwort wurde geändert",
+	"Your password was reset by the helpdesk":                       "Ihr Kennwort wurde vom Helpdesk zurückgesetzt",
+	"The helpdesk reset your password to a temporary one":           "Der Helpdesk hat Ihr Kennwort auf ein temporäres zurückgesetzt",
+	"%s, on %s.":                      "%s, am %s.",
+	"%s, on %s, from the address %s.": "%s, am %s, von der Adresse %s.",
+	"Not you? Reset your password now with the link below, and call the helpdesk: someone else may know your password or your codes.": "Nicht Sie? Setzen Sie Ihr Kennwort sofort über den Link unten zurück und rufen Sie den Helpdesk an: Jemand anderes kennt vielleicht Ihr Kennwort oder Ihre Codes.",
+	"within a day": "innerhalb eines Tages",
+	"Your password for %s expires %s, on %s. Change it before then to keep signing in.": "Ihr Kennwort für %s läuft %s ab, am %s. Ändern Sie es vorher, damit Sie sich weiter anmelden können.",
+	"Your password expires %s":             "Ihr Kennwort läuft %s ab",
+	"Access review: %s":                    "Zugriffsüberprüfung: %s",
+	"Reminder, due soon: access review %s": "Erinnerung, bald fällig: Zugriffsüberprüfung %s",
+	"The access review %s asks you whether people should keep their group memberships. Memberships waiting for your decision: %d.": "Die Zugriffsüberprüfung %s fragt Sie, ob Personen ihre Gruppenmitgliedschaften behalten sollen. Mitgliedschaften, die auf Ihre Entscheidung warten: %d.",
+	"Memberships nobody reviews by the deadline follow the review's default, which may remove them.":                               "Mitgliedschaften, die bis zur Frist niemand überprüft, folgen der Vorgabe der Überprüfung, die sie entfernen kann.",
+	"Due by %s (times in %s).": "Fällig bis %s (Zeiten in %s).",
 }

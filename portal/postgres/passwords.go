@@ -550,32 +550,35 @@ func (db *DB) EndSessions(ctx context.Context, personID string) error {
 	return nil
 }
 
-// NoticeRecipients returns the person's name and every address they
-// registered, for notices after a reset or change.
-func (db *DB) NoticeRecipients(ctx context.Context, personID string) (string, []string, error) {
-	var name, email string
-	err := db.Pool.QueryRow(ctx, `SELECT display_name, email FROM people WHERE id = $1`, personID).Scan(&name, &email)
+// NoticeRecipients returns the person's name, language and time zone,
+// and every address they registered, for notices after a reset or change.
+func (db *DB) NoticeRecipients(ctx context.Context, personID string) (portal.NoticeRecipient, error) {
+	var to portal.NoticeRecipient
+	var email string
+	err := db.Pool.QueryRow(ctx, `SELECT p.display_name, p.email, coalesce(ps.language, ''), coalesce(ps.time_zone, '')
+		FROM people p LEFT JOIN person_settings ps ON ps.person_id = p.id WHERE p.id = $1`, personID).
+		Scan(&to.Name, &email, &to.Language, &to.TimeZone)
 	if isNoRows(err) {
-		return "", nil, nil
+		return to, nil
 	} else if err != nil {
-		return "", nil, fmt.Errorf("postgres: notice recipients: %w", err)
+		return to, fmt.Errorf("postgres: notice recipients: %w", err)
 	}
-	var out []string
 	if email != "" {
-		out = append(out, email)
+		to.Emails = append(to.Emails, email)
 	}
 	// And the alternate addresses the person verified (Settings → Sign-in
 	// and recovery).
 	rows, err := db.Pool.Query(ctx, `SELECT label FROM auth_methods WHERE person_id = $1 AND kind = 'email' AND active
 		AND lower(label) <> lower($2) ORDER BY created_at, id`, personID, email)
 	if err != nil {
-		return "", nil, fmt.Errorf("postgres: notice recipients: %w", err)
+		return to, fmt.Errorf("postgres: notice recipients: %w", err)
 	}
 	alternates, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return "", nil, fmt.Errorf("postgres: notice recipients: %w", err)
+		return to, fmt.Errorf("postgres: notice recipients: %w", err)
 	}
-	return name, append(out, alternates...), nil
+	to.Emails = append(to.Emails, alternates...)
+	return to, nil
 }
 
 // Reminded reports whether a reminder of e's expiry was sent.

@@ -426,10 +426,10 @@ func (db *DB) ReviewReminders(ctx context.Context, id string) ([]portal.ReviewRe
 				UNION ALL SELECT a.person_id FROM pending x CROSS JOIN r JOIN person_roles a ON a.role = 'admin'
 					WHERE r.reviewers = 'owners' AND NOT EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = x.group_id)
 						OR r.reviewers = 'managers' AND x.manager_id IS NULL)
-		SELECT r.id::text, r.name, p.display_name, p.email, coalesce(s.time_zone, ''), count(*), r.deadline
+		SELECT r.id::text, r.name, p.display_name, p.email, coalesce(s.time_zone, ''), coalesce(s.language, ''), count(*), r.deadline
 		FROM who JOIN people p ON p.id = who.reviewer LEFT JOIN person_settings s ON s.person_id = p.id, r
 		WHERE p.email <> '' AND p.account_enabled
-		GROUP BY r.id, r.name, r.deadline, p.id, p.display_name, p.email, s.time_zone ORDER BY p.display_name, p.id`, id)
+		GROUP BY r.id, r.name, r.deadline, p.id, p.display_name, p.email, s.time_zone, s.language ORDER BY p.display_name, p.id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: access review reminders: %w", err)
 	}
