@@ -95,7 +95,6 @@ var germanAccount = map[string]string{
 	"Account name, sign-in name or email": "Kontoname, Anmeldename oder E-Mail",
 	"Back to sign in":                     "Zurück zur Anmeldung",
 	"Prove it is you":                     "Weisen Sie nach, dass Sie es sind",
-	"If the account exists, we emailed a code to the addresses registered for it. It is valid for 10 minutes. Type it below, or a code from your authenticator app, or a recovery code the helpdesk gave you.":                          "Wenn das Konto existiert, haben wir einen Code an die dafür registrierten Adressen gesendet. Er gilt 10 Minuten. Geben Sie ihn unten ein, oder einen Code aus Ihrer Authenticator-App, oder einen Wiederherstellungscode vom Helpdesk.",
 	"Step %d of %d done. Now give a second, different proof: a code from your authenticator app, or a recovery code the helpdesk gave you, or the emailed code if you have not used it yet, or the answers to your security questions.": "Schritt %d von %d erledigt. Geben Sie jetzt einen zweiten, anderen Nachweis: einen Code aus Ihrer Authenticator-App, einen Wiederherstellungscode vom Helpdesk, den per E-Mail gesendeten Code, falls Sie ihn noch nicht verwendet haben, oder die Antworten auf Ihre Sicherheitsfragen.",
 	"Step %d of %d done. Now give a second, different proof: a code from your authenticator app, or a recovery code the helpdesk gave you, or the emailed code if you have not used it yet.":                                            "Schritt %d von %d erledigt. Geben Sie jetzt einen zweiten, anderen Nachweis: einen Code aus Ihrer Authenticator-App, einen Wiederherstellungscode vom Helpdesk oder den per E-Mail gesendeten Code, falls Sie ihn noch nicht verwendet haben.",
 	"Code":                               "Code",
@@ -154,6 +153,12 @@ var germanAccount = map[string]string{
 	"disabling the account":       "das Deaktivieren des Kontos",
 	"enabling the account":        "das Aktivieren des Kontos",
 	"reading the account":         "das Lesen des Kontos",
+
+	"If the account exists, we emailed a code to the addresses registered for it, unless several were sent in the last hour. It is valid for 10 minutes. Type it below, or a code from your authenticator app, or a recovery code the helpdesk gave you.": "Wenn das Konto existiert, haben wir einen Code an die dafür registrierten Adressen gesendet, außer es wurden in der letzten Stunde schon mehrere gesendet. Er gilt 10 Minuten. Geben Sie ihn unten ein, oder einen Code aus Ihrer Authenticator-App, oder einen Wiederherstellungscode vom Helpdesk.",
+	"Starting a reset emails a code to every address the person registered. So that nobody can flood a person's inbox by starting resets for them, codes are mailed at most this often; past it the reset starts and reads the same, without the email.":  "Ein Zurücksetzen sendet einen Code an jede Adresse, die die Person registriert hat. Damit niemand das Postfach einer Person durch gestartete Zurücksetzungen fluten kann, werden Codes höchstens so oft gesendet; darüber hinaus startet das Zurücksetzen und sieht gleich aus, nur ohne E-Mail.",
+	"Codes mailed to one person, per hour (1–100)":                                "An eine Person gesendete Codes pro Stunde (1–100)",
+	"Codes mailed for resets started from one client address, per hour (1–10000)": "Gesendete Codes für Zurücksetzungen von einer Client-Adresse pro Stunde (1–10000)",
+	"Reset codes by email": "Codes zum Zurücksetzen per E-Mail",
 
 	// The helpdesk's account panel.
 	"Back to the profile": "Zurück zum Profil",
