@@ -160,6 +160,11 @@ var germanAccount = map[string]string{
 	"Codes mailed for resets started from one client address, per hour (1–10000)": "Gesendete Codes für Zurücksetzungen von einer Client-Adresse pro Stunde (1–10000)",
 	"Reset codes by email": "Codes zum Zurücksetzen per E-Mail",
 
+	"%s takes only letters without accents (a–z, A–Z), digits and symbols.":                        "%s nimmt nur Buchstaben ohne Akzente (a–z, A–Z), Ziffern und Symbole.",
+	"%s takes at most %d characters.":                                                              "%s nimmt höchstens %d Zeichen.",
+	"%s takes only letters without accents (a–z, A–Z), digits and symbols (such as ! or a space).": "%s nimmt nur Buchstaben ohne Akzente (a–z, A–Z), Ziffern und Symbole (etwa ! oder ein Leerzeichen).",
+	"Entra ID's cloud password policy":                                                             "Cloud-Kennwortrichtlinie von Entra ID",
+
 	// The helpdesk's account panel.
 	"Back to the profile": "Zurück zum Profil",
 	"%s (shown this once; read it to the caller, then close this page):": "%s (nur dieses eine Mal angezeigt; lesen Sie es der anrufenden Person vor und schließen Sie dann diese Seite):",
