@@ -1823,12 +1823,20 @@ func (e *Engine) deltaSyncRun(ctx context.Context, sys *portal.ConnectedSystem, 
 		return err
 	}
 	sc.groups = append(sc.groups, groups...)
+	// A person both joined by this import and changed in the portal (a
+	// first HR file joins people the seed just wrote) is synced once.
+	slices.Sort(sc.people)
+	sc.people = slices.Compact(sc.people)
 	if len(sc.people) > 0 || len(sc.groups) > 0 || project {
 		if _, err := e.syncObjects(ctx, sys, sc, rec); err != nil {
 			return err
 		}
 	}
-	if _, err = e.Pool.Exec(ctx, "UPDATE cs_objects SET pending_import = false, changed_attrs = '{}' WHERE id = ANY($1)", ids); err != nil {
+	// The sync took most of them in already (and cleared them in its own
+	// transaction): rewriting those rows again costs as much as the first
+	// time.
+	if _, err = e.Pool.Exec(ctx, `UPDATE cs_objects SET pending_import = false, changed_attrs = '{}' WHERE id = ANY($1)
+		AND (pending_import OR changed_attrs <> '{}')`, ids); err != nil {
 		return err
 	}
 	// Every system's delta cycle runs more often than daily. The run

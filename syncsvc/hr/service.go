@@ -186,7 +186,10 @@ func (s *Service) plan(ctx context.Context, set Settings, source string, content
 	}
 	return makePlan(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(), space: space, limits: lim, schema: schema,
 		taken: func(names []string) (map[string]bool, error) {
-			rows, err := s.Pool.Query(ctx, "SELECT lower(account_name) FROM people WHERE lower(account_name) = ANY($1)", names)
+			// A join, not "= ANY": the planner walks an array of 100,000
+			// names for each person otherwise.
+			rows, err := s.Pool.Query(ctx, `SELECT DISTINCT n.name FROM unnest($1::text[]) AS n(name)
+				JOIN people p ON lower(p.account_name) = n.name`, names)
 			if err != nil {
 				return nil, fmt.Errorf("hr: account names: %w", err)
 			}
