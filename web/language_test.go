@@ -63,3 +63,29 @@ func TestLanguage(t *testing.T) {
 	_, home = zoe.get("/", "Accept-Language", "en-GB")
 	require.Contains(t, home, `<html lang="en">`)
 }
+
+// TestLanguageAccountPages: the pages of a person's own account (sign-in
+// and recovery methods, access reviews, group editing) and
+// their notices speak German to a German browser.
+func TestLanguageAccountPages(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	german := []string{"Accept-Language", "de-DE,de;q=0.9"}
+
+	anon := tb.client(t)
+	_, signin := anon.get("/signin?signedout=1", german...)
+	require.Contains(t, signin, "Sie haben sich abgemeldet.")
+
+	zoe := tb.client(t)
+	zoe.mustSignIn("zoe")
+	_, security := zoe.get("/settings/security?notice=removed", german...)
+	for _, want := range []string{"Ihre Methoden", "Die Methode wurde entfernt.", "Authenticator-App hinzufügen", "Noch keine.", `placeholder="Mein Laptop"`} {
+		require.Contains(t, security, want)
+	}
+	_, reviews := zoe.get("/reviews", german...)
+	require.Contains(t, reviews, "Keine Zugriffsüberprüfung wartet auf Sie.")
+	_, newGroup := zoe.get("/groups/new", german...)
+	for _, want := range []string{"Neue Gruppe", "Sicherheit: gewährt Zugriff", "Gruppe anlegen"} {
+		require.Contains(t, newGroup, want)
+	}
+}
