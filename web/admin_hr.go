@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
 	"github.com/tessera-idm/tessera/web/view"
 )
@@ -18,11 +19,11 @@ import (
 // confirmation of a file that stopped at the leaver threshold.
 
 var hrNotices = map[string]string{
-	"created":   "The HR source was added, with its sync rule: HR is authoritative for names, job, department, manager and dates.",
-	"saved":     "The settings were saved.",
-	"applying":  "The file is being applied: the people it changes go to the other systems as soon as it is done.",
-	"discarded": "The file was discarded; nothing was applied.",
-	"revoked":   "The token was revoked: requests that carry it are refused from now on.",
+	"created":   i18n.Mark("The HR source was added, with its sync rule: HR is authoritative for names, job, department, manager and dates."),
+	"saved":     i18n.Mark("The settings were saved."),
+	"applying":  i18n.Mark("The file is being applied: the people it changes go to the other systems as soon as it is done."),
+	"discarded": i18n.Mark("The file was discarded; nothing was applied."),
+	"revoked":   i18n.Mark("The token was revoked: requests that carry it are refused from now on."),
 }
 
 func (a *adminPages) hrRoutes(r chi.Router) {

@@ -106,11 +106,11 @@ func TestHRUploadPreviewAndApply(t *testing.T) {
 	require.Contains(t, body, `<strong data-testid="joiners">2</strong> joiners`, "a seeded person new to HR joins them, and a new one")
 	require.Contains(t, body, `<strong data-testid="refused">1</strong> refused`)
 	require.Contains(t, body, "<td>4</td><td>employee HR-NEW-2 is named as their own manager</td>")
-	require.Contains(t, body, `data-testid="hr-status">previewed`)
+	require.Contains(t, body, `data-testid="hr-status" data-status="previewed"`)
 
 	resp, _ = c.post(preview+"/apply", c.form())
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	body = c.waitFor(preview, `data-testid="hr-status">applied`)
+	body = c.waitFor(preview, `data-testid="hr-status" data-status="applied"`)
 	require.Contains(t, body, "Run history")
 	var name, manager string
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT p.display_name, m.employee_id FROM people p JOIN people m ON m.id = p.manager_id

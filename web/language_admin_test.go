@@ -141,7 +141,27 @@ func TestLanguageAdmin(t *testing.T) {
 		requireGerman(t, pg.path, body, pg.german, append(append(pg.english, englishEverywhere...), syncEnglish...))
 	}
 
-	resp, body := ada.post("/admin/rules/preview", url.Values{"rule": {`person.department != ""`}}, "HX-Request", "true", "X-CSRF-Token", ada.csrf)
+	// HR: a source, its page, and a file's preview.
+	_, body := ada.get("/admin/hr")
+	requireGerman(t, "/admin/hr", body, []string{"Die Personalabteilung ist die maßgebliche Quelle für Personen",
+		"Es gibt noch keine Personalquelle.", ">Personalquelle hinzufügen<"}, []string{"HR is the source", "There is no HR source", "Add HR source"})
+	resp, _ = ada.post("/admin/hr", ada.form("name", "Lohn", "folder", ""))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	source := resp.Header.Get("Location")
+	_, body = ada.get(source)
+	requireGerman(t, source, body, []string{"Die Personalquelle wurde hinzugefügt", "Datei hochladen", "API-gesteuerte Bereitstellung (SCIM)",
+		"Zur Bestätigung anhalten, wenn dieser Anteil der Personen auf einmal austritt (%)", "Personalnummer der oder des Vorgesetzten",
+		">Semikolon (;)<", ">Einstellungen speichern<"},
+		[]string{"Upload a file", "Watched folder", "Delimiter", "Start date", "Save settings", "%!"})
+	resp, _ = ada.upload(strings.TrimSuffix(source, "?notice=created")+"/upload", "file", "leute.csv",
+		[]byte("EmployeeID,FirstName,LastName\nHR-DE-1,Jürgen,Neu\n"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	preview := resp.Header.Get("Location")
+	_, body = ada.get(preview)
+	requireGerman(t, preview, body, []string{`Zeilen: <strong data-testid="joiners">1</strong> Eintritte`, "Vorschau: wartet auf „Anwenden“",
+		"aus <bdi>einem Upload</bdi>", ">Anwenden<", ">Verwerfen<"}, []string{"joiners,", "Previewed", "from an upload", ">Apply<", ">Discard<"})
+
+	resp, body = ada.post("/admin/rules/preview", url.Values{"rule": {`person.department != ""`}}, "HX-Request", "true", "X-CSRF-Token", ada.csrf)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Regexp(t, `[\d.]+ Personen passen`, body)
 	require.Contains(t, body, "Die ersten 10 nach Namen:")

@@ -58,11 +58,11 @@ var Fields = []string{FieldEmployeeID, FieldGivenName, FieldSurname, FieldDispla
 func FieldLabel(f string) string {
 	switch f {
 	case FieldManager:
-		return "Manager's employee ID"
+		return portal.Mark("Manager's employee ID")
 	case FieldStartDate:
-		return "Start date"
+		return portal.Mark("Start date")
 	case FieldEndDate:
-		return "End date"
+		return portal.Mark("End date")
 	}
 	return portal.CoreSchema().Label(f)
 }
