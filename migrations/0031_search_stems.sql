@@ -22,20 +22,38 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 AS $$ SELECT array_to_tsvector(array_agg(left(w, 4)) || array_agg('~' || left(w, 7)) FILTER (WHERE length(w) >= 7))
       FROM unnest(tsvector_to_array($1)) w $$;
 
--- tessera_stem_query turns search text into the query of the stem index
--- for the rows that may match tessera_prefix_query: a word of seven or
--- more characters by its marked seven, one of four to six by its four.
--- Shorter words are left to tessera_prefix_query when the search has a
--- longer one ('555' of '555 4236' would only gather half the people);
--- a search of short words alone looks them up as prefixes of the stems.
--- The words hold only letters and digits, so they cannot break the syntax.
-CREATE FUNCTION tessera_stem_query(text) RETURNS tsquery
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$ SELECT (CASE WHEN bool_or(length(lexeme) >= 4)
-          THEN string_agg(CASE WHEN length(lexeme) >= 7 THEN '''~' || left(lexeme, 7) || ''''
-                               WHEN length(lexeme) >= 4 THEN left(lexeme, 4) END, ' & ')
-          ELSE string_agg(lexeme || ':*', ' & ') END)::tsquery
-      FROM unnest(to_tsvector('simple', tessera_words($1))) $$;
+-- tessera_search_query turns search text into the two queries of a
+-- search: stems, for the stem index, and words, the search itself
+-- (tessera_prefix_query's), for the rows the stems find; words is NULL
+-- when the stems alone decide. A word of seven or more characters is
+-- looked up by its marked seven, one of four to six by its four. Shorter
+-- words are left to words when the search has a longer one ('555' of
+-- '555 4236' would only gather half the people); a search of short words
+-- alone looks them up as prefixes of the stems, which decides. The stems
+-- also decide when every word is a whole stem (four characters or seven).
+-- In PL/pgSQL its statements are planned once per connection, not at
+-- every search as an SQL function's body is. The words hold only letters
+-- and digits, so they cannot break the syntax.
+CREATE FUNCTION tessera_search_query(search text, OUT stems tsquery, OUT words tsquery)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT
+AS $$
+DECLARE
+    lexemes text[] := tsvector_to_array(to_tsvector('simple', tessera_words(search)));
+BEGIN
+    IF cardinality(lexemes) = 0 THEN
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM unnest(lexemes) l WHERE length(l) >= 4) THEN
+        stems := (SELECT string_agg(l || ':*', ' & ') FROM unnest(lexemes) l)::tsquery;
+        RETURN;
+    END IF;
+    stems := (SELECT string_agg(CASE WHEN length(l) >= 7 THEN '''~' || left(l, 7) || ''''
+                                     WHEN length(l) >= 4 THEN left(l, 4) END, ' & ')
+              FROM unnest(lexemes) l)::tsquery;
+    IF EXISTS (SELECT FROM unnest(lexemes) l WHERE length(l) NOT IN (4, 7)) THEN
+        words := (SELECT string_agg(l || ':*', ' & ') FROM unnest(lexemes) l)::tsquery;
+    END IF;
+END $$;
 
 -- Without a pending list, every search reads only the index proper.
 CREATE INDEX people_search_stems ON people USING gin (tessera_search_stems(search_doc)) WITH (fastupdate = off);

@@ -44,15 +44,16 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 		// stem index first and then sorted, so that a common name that
 		// sorts late never walks the whole name index; only the page's
 		// rows are read in full. The stems find the rows that may match
-		// (migrations/0031_search_stems.sql); search_doc decides. Both
-		// queries are computed once, as subqueries: written in the WHERE
-		// clause itself, tessera_prefix_query would run again for every
-		// row of a generic plan, and a custom plan, seeing the words, may
-		// choose to read the whole table instead of the index.
-		rows, err = db.Pool.Query(ctx, `WITH m AS MATERIALIZED (
+		// (migrations/0031_search_stems.sql) and the words decide, unless
+		// the stems alone do. The queries are computed once, in q:
+		// written in the WHERE clause itself, a function of $1 would run
+		// again for every row of a generic plan, and a custom plan, seeing
+		// the words, may choose to read the whole table instead.
+		rows, err = db.Pool.Query(ctx, `WITH q AS MATERIALIZED (SELECT * FROM tessera_search_query($1)),
+			m AS MATERIALIZED (
 				SELECT id, sort_name FROM people
-				WHERE tessera_search_stems(search_doc) @@ (SELECT tessera_stem_query($1))
-					AND search_doc @@ (SELECT tessera_prefix_query($1))
+				WHERE tessera_search_stems(search_doc) @@ (SELECT stems FROM q)
+					AND ((SELECT words FROM q) IS NULL OR search_doc @@ (SELECT words FROM q))
 				LIMIT $2),
 			pg AS (SELECT id, sort_name FROM m ORDER BY sort_name, id LIMIT $3 OFFSET $4)
 			SELECT `+personColumns+`, (SELECT count(*) FROM m)
