@@ -101,9 +101,23 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 	if err != nil {
 		return nil, err
 	}
+	// Read before the space: an import that ends meanwhile makes the kept
+	// preview stale, never wrongly fresh.
+	run, settled, err := spaceRun(ctx, s.Pool, in.SystemID)
+	if err != nil {
+		return nil, err
+	}
 	plan, err := s.plan(ctx, set, in.Source, in.Content)
 	if err != nil {
 		return nil, err
+	}
+	var kept []byte
+	var keptRun *int64
+	if settled {
+		if kept, err = keep(plan, set, s.now()); err != nil {
+			return nil, fmt.Errorf("hr: keep preview: %w", err)
+		}
+		keptRun = &run
 	}
 	status := StatusPreviewed
 	message := ""
@@ -128,10 +142,10 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 	var id int64
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO hr_uploads (system_id, source, filename, content, sha256, received_by, status,
-				row_count, joiners, movers, leavers, refusals, message)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+				row_count, joiners, movers, leavers, refusals, message, plan, space_run)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
 			in.SystemID, in.Source, string(filename), in.Content, sum[:], by, status, plan.Rows, len(plan.Joiners), len(plan.Movers),
-			len(plan.Leavers), refusals, message).Scan(&id); err != nil {
+			len(plan.Leavers), refusals, message, kept, keptRun).Scan(&id); err != nil {
 			return err
 		}
 		details := map[string]any{"system": name, "source": in.Source, "file": string(filename), "rows": plan.Rows,
@@ -277,9 +291,14 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	plan, err := s.plan(ctx, set, u.Source, content)
+	plan, err := s.keptPlan(ctx, id, set)
 	if err != nil {
-		return s.finish(ctx, id, StatusFailed, nil, portal.ErrorMessageOr(err), nil)
+		return err
+	}
+	if plan == nil {
+		if plan, err = s.plan(ctx, set, u.Source, content); err != nil {
+			return s.finish(ctx, id, StatusFailed, nil, portal.ErrorMessageOr(err), nil)
+		}
 	}
 	run, people, err := s.Engine.ImportFrom(ctx, u.SystemID, &planConnector{plan: plan}, "hr")
 	var runID *int64
