@@ -189,13 +189,13 @@ func (d *RequestDetail) Progress() []ProgressStep {
 	for _, e := range d.Events {
 		switch e.Kind {
 		case KindExported:
-			steps = append(steps, ProgressStep{Label: Textf("%s", e.Detail), State: StepDone})
+			steps = append(steps, ProgressStep{Label: EventText(e.Detail), State: StepDone})
 			exported = true
 		case KindExportFailed:
-			steps = append(steps, ProgressStep{Label: Textf("Export failed"), State: StepFailed, Detail: Textf("%s", e.Detail)})
+			steps = append(steps, ProgressStep{Label: Textf("Export failed"), State: StepFailed, Detail: EventText(e.Detail)})
 			exported = true
 		case KindExportSkipped:
-			steps = append(steps, ProgressStep{Label: Textf("Not exported"), State: StepDone, Detail: Textf("%s", e.Detail)})
+			steps = append(steps, ProgressStep{Label: Textf("Not exported"), State: StepDone, Detail: EventText(e.Detail)})
 			exported = true
 		}
 	}
@@ -229,7 +229,7 @@ func (d *RequestDetail) Progress() []ProgressStep {
 		if e := has(KindSuperseded); e != nil {
 			detail = e.Detail
 		}
-		steps = append(steps, ProgressStep{Label: Textf("Superseded"), State: StepDone, Detail: Textf("%s", detail)})
+		steps = append(steps, ProgressStep{Label: Textf("Superseded"), State: StepDone, Detail: EventText(detail)})
 	default:
 		steps = append(steps, ProgressStep{Label: Textf("Done"), State: StepWaiting})
 	}

@@ -310,4 +310,9 @@ var germanAccount = map[string]string{
 	"The access review %s asks you whether people should keep their group memberships. Memberships waiting for your decision: %d.": "Die Zugriffsüberprüfung %s fragt Sie, ob Personen ihre Gruppenmitgliedschaften behalten sollen. Mitgliedschaften, die auf Ihre Entscheidung warten: %d.",
 	"Memberships nobody reviews by the deadline follow the review's default, which may remove them.":                               "Mitgliedschaften, die bis zur Frist niemand überprüft, folgen der Vorgabe der Überprüfung, die sie entfernen kann.",
 	"Due by %s (times in %s).": "Fällig bis %s (Zeiten in %s).",
+
+	// Request timeline details stored by requestlife.go (portal.EventText).
+	"Superseded by a later change to the same values (made in a connected system or by an administrator) before a connected system confirmed this one.": "Überholt durch eine spätere Änderung derselben Werte (in einem angeschlossenen System oder durch einen Administrator), bevor ein angeschlossenes System diese bestätigt hat.",
+	"Exported to %s": "Exportiert nach %s",
+	"%s no longer has %s: it was deleted or moved out of scope there before the change was confirmed.": "%s hat %s nicht mehr: Es wurde dort gelöscht oder aus dem Bereich verschoben, bevor die Änderung bestätigt wurde.",
 }

@@ -1,0 +1,34 @@
+package portal
+
+import (
+	"regexp"
+	"strings"
+)
+
+// superseded is the detail requestlife.go stores when a later change
+// overtook a request's values before a system confirmed them.
+const superseded = "Superseded by a later change to the same values (made in a connected system or by an administrator) before a connected system confirmed this one."
+
+var (
+	exportedTo = regexp.MustCompile(`^Exported to (.+)$`)
+	goneThere  = regexp.MustCompile(`^(.+) no longer has (.+): it was deleted or moved out of scope there before the change was confirmed\.$`)
+)
+
+// EventText is a request event's stored detail as a Text, so that the
+// forms Tessera writes itself (portal/postgres/requestlife.go: exported,
+// gone from the system, superseded) are read in the reader's language,
+// rows stored before included. Any other detail (a reason a person wrote,
+// a system's own message) is shown as it is.
+func EventText(detail string) Text {
+	detail = strings.TrimSpace(detail)
+	if detail == superseded {
+		return Textf("Superseded by a later change to the same values (made in a connected system or by an administrator) before a connected system confirmed this one.")
+	}
+	if m := exportedTo.FindStringSubmatch(detail); m != nil {
+		return Textf("Exported to %s", m[1])
+	}
+	if m := goneThere.FindStringSubmatch(detail); m != nil {
+		return Textf("%s no longer has %s: it was deleted or moved out of scope there before the change was confirmed.", m[1], m[2])
+	}
+	return Textf("%s", detail)
+}
