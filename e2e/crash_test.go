@@ -76,74 +76,28 @@ func TestBulkJoinSurvivesKills(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	// The kill points: random moments of the run, measured in progress
-	// (each request counts once when committed and once when completed),
-	// each a little later than the progress says, at random.
+	// The owner approves in bulk ("Approve selected") in as many slices as
+	// there are kills plus one, and each kill falls at a random moment
+	// after its slice's decision: while the slice is being committed,
+	// exported or confirmed (with what earlier slices left in flight), so
+	// that every kill lands in the middle of work. Kill points measured in
+	// progress instead fell mostly after the work was done: a bulk
+	// decision commits hundreds of requests at once, and one confirming
+	// import completes them. Decisions are the web tier's: they are made
+	// whether Tessera is up or not, and their commit jobs wait in River.
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	points := make([]int, kills)
-	for i := range points {
-		points[i] = 1 + rng.IntN(2*n-1)
-	}
-	slices.Sort(points)
-	t.Logf("kill points (progress out of %d): %v", 2*n, points)
 	progress := func() int {
 		return p.count(t, `SELECT count(*) FILTER (WHERE status IN ('committed', 'completed'))
 			+ count(*) FILTER (WHERE status = 'completed') FROM requests WHERE group_id = $1`, p.groupID)
 	}
-
-	// The owner approves in bulk ("Approve selected", up to 500 at once)
-	// whatever waits, whether Tessera is up or not: decisions are the web
-	// tier's, and their commit job waits in River.
-	stop := make(chan struct{})
-	decideErr := make(chan error, 1)
-	go func() {
-		decided := map[string]bool{}
-		for {
-			select {
-			case <-stop:
-				decideErr <- nil
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			rows, err := p.pool.Query(ctx, "SELECT id::text FROM approvals WHERE status = 'pending' ORDER BY id")
-			if err != nil {
-				decideErr <- err
-				return
-			}
-			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				decideErr <- err
-				return
-			}
-			var waiting []string
-			for _, id := range ids {
-				if !decided[id] {
-					decided[id] = true
-					waiting = append(waiting, id)
-				}
-			}
-			for chunk := range slices.Chunk(waiting, portal.MaxBulkDecisions) {
-				results, err := p.db.DecideMany(ctx, p.owner, chunk, true, "")
-				if err == nil {
-					err = errors.Join(results...)
-				}
-				if err != nil {
-					decideErr <- err
-					return
-				}
-			}
-		}
-	}()
-
+	// Each request's approval is created by its first job: wait for all.
+	var pending []string
+	require.Eventually(t, func() bool { pending = p.pendingApprovals(t); return len(pending) == n },
+		5*time.Minute, 50*time.Millisecond, "every request waits for the owner's approval")
+	slice := (n + kills) / (kills + 1)
 	run := time.Now()
-	// alive fails the test at once when the owner's decisions failed, and
-	// says where each request is when the run takes too long.
+	// alive says where each request is when the run takes too long.
 	alive := func() {
-		select {
-		case err := <-decideErr:
-			require.NoError(t, err, "the owner's decisions")
-		default:
-		}
 		if time.Since(run) > 10*time.Minute {
 			rows, err := p.pool.Query(ctx, `SELECT r.status || coalesce(' ' || a.status, '') || ' jobs: ' || coalesce((SELECT
 					string_agg(j.kind || '/' || j.state || '/' || j.attempt, ',') FROM river_job j WHERE j.args->>'request_id' = r.id::text
@@ -156,24 +110,33 @@ func TestBulkJoinSurvivesKills(t *testing.T) {
 		}
 	}
 	var at []int
-	for _, point := range points {
-		for progress() < point {
-			alive()
-			time.Sleep(20 * time.Millisecond)
+	inFlight := 0
+	for k := 0; len(pending) > 0; k++ {
+		part := pending[:min(slice, len(pending))]
+		pending = pending[len(part):]
+		for chunk := range slices.Chunk(part, portal.MaxBulkDecisions) {
+			results, err := p.db.DecideMany(ctx, p.owner, chunk, true, "")
+			require.NoError(t, err, "the owner's decisions")
+			require.NoError(t, errors.Join(results...), "the owner's decisions")
 		}
-		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		if k >= kills {
+			continue
+		}
+		time.Sleep(time.Duration(rng.IntN(600)) * time.Millisecond)
 		at = append(at, progress())
+		if at[len(at)-1] < 2*(n-len(pending)) {
+			inFlight++
+		}
 		proc.Kill()
 		proc.Restart()
-		t.Logf("%s: killed and restarted at progress %d", time.Since(run).Round(time.Millisecond), at[len(at)-1])
+		t.Logf("%s: killed and restarted at progress %d of %d decided", time.Since(run).Round(time.Millisecond),
+			at[len(at)-1], 2*(n-len(pending)))
 	}
 	for p.completed(t) < n {
 		alive()
 		time.Sleep(50 * time.Millisecond)
 	}
-	close(stop)
-	require.NoError(t, <-decideErr)
 	p.requireExactlyOnce(t)
-	t.Logf("%d requests approved in bulk and exported to AD through %d kills (at progress %v of %d): set-up %s, run %s",
-		n, kills, at, 2*n, setup.Round(time.Second), time.Since(run).Round(time.Second))
+	t.Logf("%d requests approved in bulk in %d slices and exported to AD through %d kills, %d of them with work in flight (at progress %v of %d): set-up %s, run %s",
+		n, kills+1, kills, inFlight, at, 2*n, setup.Round(time.Second), time.Since(run).Round(time.Second))
 }
