@@ -14,7 +14,7 @@ func TestEventTextGerman(t *testing.T) {
 	de := i18n.For("de")
 	for stored, want := range map[string]string{
 		"Exported to Demo AD": "Exportiert nach Demo AD",
-		"Demo AD no longer has CN=Zoe,OU=People,DC=x: it was deleted or moved out of scope there before the change was confirmed.": "Demo AD hat CN=Zoe,OU=People,DC=x nicht mehr: Es wurde dort gelöscht oder aus dem Bereich verschoben, bevor die Änderung bestätigt wurde.",
+		"Demo AD no longer has CN=Zoe,OU=People,DC=x: it was deleted or moved out of scope there before the change was confirmed.":                          "Demo AD hat CN=Zoe,OU=People,DC=x nicht mehr: Es wurde dort gelöscht oder aus dem Bereich verschoben, bevor die Änderung bestätigt wurde.",
 		"Superseded by a later change to the same values (made in a connected system or by an administrator) before a connected system confirmed this one.": "Überholt durch eine spätere Änderung derselben Werte (in einem angeschlossenen System oder durch einen Administrator), bevor ein angeschlossenes System diese bestätigt hat.",
 		"Not needed any more, 100% sure": "Not needed any more, 100% sure",
 	} {
