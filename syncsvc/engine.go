@@ -1,12 +1,14 @@
 package syncsvc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -246,6 +248,31 @@ type personWaits struct {
 	mu    sync.Mutex
 	conn  *pgxpool.Conn
 	count map[string]int
+}
+
+// personFirst readies a person's change to go to systems: it orders them
+// so that systems whose users are anchored in another go after it (a new
+// person's Entra account needs their AD objectGUID), marks the context as
+// one a person waits for (connectors send it ahead of bulk work), and
+// marks that the change waits for each system until release is called:
+// bulk exports on them pause at their next chunk.
+func (e *Engine) personFirst(ctx context.Context, systems []portal.ConnectedSystem) (context.Context, func(), error) {
+	anchored := func(s portal.ConnectedSystem) int {
+		if s.Entra.AnchorSystemID != "" {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(systems, func(a, b portal.ConnectedSystem) int { return cmp.Compare(anchored(a), anchored(b)) })
+	ids := make([]string, len(systems))
+	for i, s := range systems {
+		ids[i] = s.ID
+	}
+	release, err := e.personsFirst(ctx, ids)
+	if err != nil {
+		return ctx, nil, fmt.Errorf("%w: %w", portal.ErrTemporary, err)
+	}
+	return PersonWaiting(ctx), release, nil
 }
 
 // personsFirst marks that a person's change waits for each of systemIDs,

@@ -1,11 +1,9 @@
 package syncsvc
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,26 +41,11 @@ func (e *Engine) ExportRequests(ctx context.Context, requestIDs []string) error 
 			return err
 		}
 	}
-	// Systems whose users are anchored in another go after it: a new
-	// person's Entra account needs their AD objectGUID. People wait for
-	// these changes: they go ahead of bulk work where the connector can.
-	anchored := func(s portal.ConnectedSystem) int {
-		if s.Entra.AnchorSystemID != "" {
-			return 1
-		}
-		return 0
-	}
-	slices.SortStableFunc(systems, func(a, b portal.ConnectedSystem) int { return cmp.Compare(anchored(a), anchored(b)) })
-	ctx = PersonWaiting(ctx)
-	// Bulk exports on these systems pause at their next chunk until this
-	// change is through.
-	systemIDs := make([]string, len(systems))
-	for i, s := range systems {
-		systemIDs[i] = s.ID
-	}
-	release, err := e.personsFirst(ctx, systemIDs)
+	// People wait for these changes: they go ahead of bulk work, to the
+	// anchoring system first (see personFirst).
+	ctx, release, err := e.personFirst(ctx, systems)
 	if err != nil {
-		return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
+		return err
 	}
 	defer release()
 	var retry error

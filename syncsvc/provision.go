@@ -1,7 +1,6 @@
 package syncsvc
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,21 +78,10 @@ func (e *Engine) ProvisionPerson(ctx context.Context, personID string) ([]Provis
 			systems = append(systems, s)
 		}
 	}
-	anchored := func(s portal.ConnectedSystem) int {
-		if s.Entra.AnchorSystemID != "" {
-			return 1
-		}
-		return 0
-	}
-	slices.SortStableFunc(systems, func(a, b portal.ConnectedSystem) int { return cmp.Compare(anchored(a), anchored(b)) })
-	ctx = PersonWaiting(ctx)
-	ids := make([]string, len(systems))
-	for i, s := range systems {
-		ids[i] = s.ID
-	}
-	release, err := e.personsFirst(ctx, ids)
+	// AD first, then the systems anchored in it, ahead of bulk work.
+	ctx, release, err := e.personFirst(ctx, systems)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", portal.ErrTemporary, err)
+		return nil, err
 	}
 	defer release()
 	var steps []ProvisionStep
