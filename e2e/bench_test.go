@@ -46,7 +46,7 @@ const benchRuns = 3
 // figure prints one result line in the form `make bench` collects: the
 // median of runs (one value from each run of the benchmark's measurement)
 // and, in brackets, the lowest and the highest of them, as in
-// `figure: whitepages_search_p95 6.1 ms (target <= 10) [5.8–6.6]`.
+// `figure: whitepages_search_p95 4.1 ms (target <= 5) [3.8–4.6]`.
 func figure(name string, runs []float64, unit, target string) {
 	if len(runs) == 0 {
 		panic("figure " + name + ": no runs")
