@@ -125,11 +125,12 @@ func TestTwoWebTwoWorkers(t *testing.T) {
 	}
 	require.NotEmpty(t, killedClient, "a worker was killed mid-run")
 	// The requests may all be done before the rescue: another job's export
-	// of the group carries the members of the killed one's too.
+	// of the group carries the members of the killed one's too. When the
+	// killed worker led, the rescue waits for the survivor's election.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Positive(c, p.count(t, `SELECT count(*) FROM river_job WHERE errors::text LIKE '%ended while it ran (client ' || $1 || ')%'`,
 			killedClient))
-	}, 30*time.Second, 200*time.Millisecond, "the job it was running was rescued and worked by the other")
+	}, 2*time.Minute, 200*time.Millisecond, "the job it was running was rescued and worked by the other")
 
 	p.requireExactlyOnce(t)
 
