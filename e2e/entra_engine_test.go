@@ -244,10 +244,11 @@ func TestEntraEngineThrottled(t *testing.T) {
 	require.Equal(t, "completed", status, debugRequest(t, pool, reqID))
 }
 
-// TestEntraNewMemberDependsOn: through the engine, a new person and their
-// membership of a group already in Entra ID reach the tenant in one JSON
-// batch, the member add depending on the user's creation (dependsOn).
-func TestEntraNewMemberDependsOn(t *testing.T) {
+// TestEntraNewMemberAfterCreation: through the engine, a new person and
+// their membership of a group already in Entra ID reach the tenant in two
+// JSON batches: the user's creation, then the member add naming the object
+// id Graph gave (directoryObjects/{id}, the only form Graph documents).
+func TestEntraNewMemberAfterCreation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := harness.Pool(t, harness.DatabaseURL(t))
@@ -268,7 +269,7 @@ func TestEntraNewMemberDependsOn(t *testing.T) {
 	run := s.run(t, syncsvc.DeltaSync, syncsvc.Export)
 	require.Equal(t, 1, run.Counts.Adds, run.Message)
 	require.Equal(t, 1, run.Counts.Updates, run.Message)
-	require.Equal(t, 1, s.sim.Stats().Batches, "the user's creation and the member add in one batch")
+	require.Equal(t, 2, s.sim.Stats().Batches, "the user's creation, then the member add")
 
 	conn, err := entra.OpenSystem(ctx, *s.sys, s.secret)
 	require.NoError(t, err)

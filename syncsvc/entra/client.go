@@ -443,12 +443,15 @@ func (r BatchResponse) Err() error {
 const MaxBatch = 20
 
 // Batch sends up to 20 requests as one JSON batch and returns the answer
-// to each, matched by id. Items throttled with 429 (and those that failed
-// with 424 because they depend on one) are sent again on their own, after
-// the longest Retry-After among them; the rest are not repeated.
+// to each, matched by id. The batch is fully parallel (no request has
+// dependsOn) or fully sequential (each request after the first depends on
+// exactly the one before it), the only shapes Graph takes (CheckBatch).
+// Items throttled with 429 (and those of a chain that failed with 424
+// after one) are sent again, still in their order, after the longest
+// Retry-After among them; the rest are not repeated.
 func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) (map[string]BatchResponse, error) {
-	if len(reqs) == 0 || len(reqs) > MaxBatch {
-		return nil, fmt.Errorf("entra: a batch holds 1 to %d requests, not %d", MaxBatch, len(reqs))
+	if err := CheckBatch(reqs); err != nil {
+		return nil, err
 	}
 	high := syncsvc.IsPersonWaiting(ctx)
 	out := make(map[string]BatchResponse, len(reqs))
@@ -548,6 +551,30 @@ func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) (map[string]Bat
 		pending = again
 	}
 	return out, nil
+}
+
+// CheckBatch refuses a batch Graph would refuse: more than 20 requests,
+// an id used twice (ignoring case), or dependsOn that makes the batch
+// neither fully parallel nor fully sequential ("Batch should be either
+// fully sequential or fully parallel", concepts/json-batching.md; Graph
+// answers any other shape with 400).
+func CheckBatch(reqs []BatchRequest) error {
+	if len(reqs) == 0 || len(reqs) > MaxBatch {
+		return fmt.Errorf("entra: a batch holds 1 to %d requests, not %d", MaxBatch, len(reqs))
+	}
+	ids := map[string]bool{}
+	sequential := len(reqs) > 1 && len(reqs[1].DependsOn) > 0
+	for i, r := range reqs {
+		if ids[strings.ToLower(r.ID)] {
+			return fmt.Errorf("entra: batch request id %q is used twice", r.ID)
+		}
+		ids[strings.ToLower(r.ID)] = true
+		chained := i > 0 && len(r.DependsOn) == 1 && strings.EqualFold(r.DependsOn[0], reqs[i-1].ID)
+		if i == 0 && len(r.DependsOn) > 0 || i > 0 && (sequential && !chained || !sequential && len(r.DependsOn) > 0) {
+			return fmt.Errorf("entra: batch request %q: a batch is either fully parallel or a chain in which each request depends on the one before it", r.ID)
+		}
+	}
+	return nil
 }
 
 // do is Do for a request whose writes the caller has counted already.

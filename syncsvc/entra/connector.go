@@ -75,6 +75,10 @@ type Connector struct {
 	ids    map[string]string // lower-case DN → object id
 	dns    map[string]string // object id → DN
 	delete map[string]string // onPremisesImmutableId → id of a soft-deleted user; nil: not read yet
+	// unborn are the users whose creation Graph refused in this
+	// connector's exports, by lower-case DN: a membership naming one is
+	// not looked up by UPN (which may find someone else's account).
+	unborn map[string]error
 }
 
 var _ syncsvc.Connector = (*Connector)(nil)
@@ -86,7 +90,7 @@ func Open(ctx context.Context, cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn := &Connector{cfg: cfg, c: c, ids: map[string]string{}, dns: map[string]string{}}
+	conn := &Connector{cfg: cfg, c: c, ids: map[string]string{}, dns: map[string]string{}, unborn: map[string]error{}}
 	if cfg.InitialDomain == "" || len(cfg.VerifiedDomains) == 0 {
 		initial, verified, err := conn.cachedDomains(ctx)
 		if err != nil {
@@ -237,6 +241,7 @@ func (c *Connector) FixUPN(upn string) string {
 func (c *Connector) remember(dn, id string) {
 	c.ids[strings.ToLower(dn)] = id
 	c.dns[strings.ToLower(id)] = dn
+	delete(c.unborn, strings.ToLower(dn))
 }
 
 // idOf finds the object id of a DN: from what this connector saw, or from

@@ -285,11 +285,14 @@ func TestBatchDependsOnAnd424(t *testing.T) {
 	require.ErrorIs(t, err, syncsvc.ErrNoSuchObject)
 }
 
-// TestExportDependsOn: a new user and their membership travel in one
-// JSON batch, the member add depending on the creation (dependsOn); when a
-// creation fails, the add that depends on it fails with 424 and the group
-// change says why, while the rest goes through.
-func TestExportDependsOn(t *testing.T) {
+// TestExportNewMembers: Graph names a member by its object id
+// (directoryObjects/{id}), which only the answer to the user's creation
+// gives, so a new user's membership goes in the batch after the one that
+// creates them; every batch is fully parallel, which the simulator checks
+// as Graph does. A user whose creation failed is not looked up by UPN for
+// a membership (that found the cloud user holding it), and the group
+// change says why while the rest goes through.
+func TestExportNewMembers(t *testing.T) {
 	t.Parallel()
 	b := setup(t, graphsim.Config{})
 	ctx := context.Background()
@@ -301,24 +304,68 @@ func TestExportDependsOn(t *testing.T) {
 
 	members := func(dns ...string) syncsvc.ExportChange {
 		return syncsvc.ExportChange{Op: syncsvc.ExportModify, DN: gdn, Attributes: []syncsvc.AttributeChange{
-			{Op: syncsvc.AttributeAddValues, Name: "member", Values: dns}}}
+			attr("description", "Project X"), {Op: syncsvc.AttributeAddValues, Name: "member", Values: dns}}}
 	}
 	b.sim.ResetStats()
 	b.mustExport(t, addUser("new@contoso.com"), members(entra.UserDN("new@contoso.com")))
-	require.Equal(t, 1, b.sim.Stats().Batches, "the user and the membership in one batch")
+	require.Equal(t, 2, b.sim.Stats().Batches, "the user, then the membership naming the id Graph gave")
 
 	b.sim.ResetStats()
 	res := b.export(t, addUser("ann@contoso.com"), addUser("taken@contoso.com"),
 		members(entra.UserDN("ann@contoso.com"), entra.UserDN("taken@contoso.com"), entra.UserDN("old@contoso.com")))
 	require.NoError(t, res[0].Err)
 	require.ErrorContains(t, res[1].Err, "soft match by UPN is off")
-	require.ErrorContains(t, res[2].Err, "member "+entra.UserDN("taken@contoso.com")+": not added, as its creation failed (Graph answered 424 Failed Dependency)")
-	require.Equal(t, 2, b.sim.Stats().Batches, "sent as a chain; what failed only for its place in it went again")
+	require.ErrorContains(t, res[2].Err, "member "+entra.UserDN("taken@contoso.com")+": not added, as its creation failed")
+	require.Equal(t, 2, b.sim.Stats().Batches)
+	require.Zero(t, b.sim.Stats().Throttled)
 
 	g, err := b.conn.Read(ctx, "", gdn)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{entra.UserDN("new@contoso.com"), entra.UserDN("ann@contoso.com"), entra.UserDN("old@contoso.com")},
 		g.Attributes["member"], "the cloud user that holds the UPN was not made a member")
+	require.Equal(t, "Project X", first(g, "description"))
+}
+
+// TestBatchShapes: the client sends only batches Graph takes, fully
+// parallel or a chain; a chain's 429 is sent again with what failed with
+// 424 after it, still as a chain.
+func TestBatchShapes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, graphsim.Config{WriteBudget: 2, WriteWindow: 300 * time.Millisecond})
+	c := b.conn.Client()
+	ctx := context.Background()
+	get := func(id string, deps ...string) entra.BatchRequest {
+		return entra.BatchRequest{ID: id, Method: http.MethodGet, URL: "/users?$top=1", DependsOn: deps}
+	}
+	for _, reqs := range [][]entra.BatchRequest{
+		{get("1"), get("2", "1"), get("3")},
+		{get("1"), get("2", "1"), get("3", "1")},
+		{get("1", "2"), get("2")},
+		{get("1"), get("2", "1"), get("3", "1", "2")},
+		{get("1"), get("1")},
+	} {
+		_, err := c.Batch(ctx, reqs)
+		require.Error(t, err)
+	}
+	require.Zero(t, b.sim.Stats().Batches, "refused before sending")
+
+	post := func(id, upn string, deps ...string) entra.BatchRequest {
+		return entra.BatchRequest{ID: id, Method: http.MethodPost, URL: "/users", DependsOn: deps, Body: map[string]any{"accountEnabled": false,
+			"displayName": upn, "mailNickname": strings.Split(upn, "@")[0], "userPrincipalName": upn,
+			"passwordProfile": map[string]any{"password": "Chain-Pass-123"}}}
+	}
+	// Three writes against a budget of two: the third is throttled, sent
+	// again after Retry-After, and the fourth, 424 behind it, with it.
+	out, err := c.Batch(ctx, []entra.BatchRequest{post("1", "c1@contoso.com"), post("2", "c2@contoso.com", "1"),
+		post("3", "c3@contoso.com", "2"), post("4", "c4@contoso.com", "3")})
+	require.NoError(t, err)
+	for _, id := range []string{"1", "2", "3", "4"} {
+		require.Equal(t, http.StatusCreated, out[id].Status, id)
+	}
+	st := b.sim.Stats()
+	require.GreaterOrEqual(t, st.Batches, 2)
+	require.GreaterOrEqual(t, st.ThrottledBody, 1)
+	require.Zero(t, st.EarlyRetries, "Retry-After honoured")
 }
 
 // TestLinksStayOnGraph: the bearer token is never sent to a link that

@@ -24,18 +24,22 @@ const (
 )
 
 // Export applies changes in order, one result each. Changes that are one
-// Graph request each (user adds, updates, renames, deletes) travel in JSON
-// batches of up to 20, and so do the member changes of a group that fit in
-// the same batch: adding a user created in that batch depends on its
-// creation (dependsOn), and fails with 424 when the creation fails. Other
-// group changes and matches go one by one.
+// Graph request each (user adds, updates, renames and deletes, a group's
+// property and member changes) travel in JSON batches of up to 20. Graph
+// advises that a batch be fully sequential or fully parallel, and these are
+// fully parallel: Graph may run their requests in any order, so a batch
+// never holds two whose order matters (the same object changed twice, a
+// UPN one request frees and another takes, a membership of a user deleted
+// in it). A member is named by its object id, which only the answer to its
+// creation gives: the membership of a user created in the batch goes in
+// the next one. Other changes go one by one.
 func (c *Connector) Export(ctx context.Context, changes []syncsvc.ExportChange) []syncsvc.ExportResult {
 	results := make([]syncsvc.ExportResult, len(changes))
-	var b batch
+	b := newBatch()
 	flush := func() {
 		if b.size() > 0 {
-			c.sendBatch(ctx, &b, results)
-			b = batch{}
+			c.sendBatch(ctx, b, results)
+			b = newBatch()
 		}
 	}
 	for i, ch := range changes {
@@ -44,25 +48,29 @@ func (c *Connector) Export(ctx context.Context, changes []syncsvc.ExportChange) 
 			c.remember(ch.DN, ch.Anchor) // the object's id, known to the engine
 		}
 		p, ok, err := c.plan(ctx, i, ch)
-		if err == nil && !ok {
+		if err == nil && ok {
+			if b.size() == MaxBatch || b.clashes(p.keys) {
+				flush()
+			}
+			b.users = append(b.users, p)
+			b.claim(p.keys)
+			continue
+		}
+		if err == nil {
 			var g groupPlan
-			if g, ok, err = c.planGroup(ctx, i, ch, &b); err != nil && b.size() > 0 || ok && b.size()+len(g.reqs) > MaxBatch {
+			g, ok, err = c.planGroup(ctx, i, ch, b)
+			if err != nil && b.size() > 0 || ok && (b.size()+len(g.reqs) > MaxBatch || b.clashes(g.keys)) {
 				// What the batch holds goes first (it may create or
 				// rename the members named), then the group is planned
 				// again.
 				flush()
-				g, ok, err = c.planGroup(ctx, i, ch, &b)
+				g, ok, err = c.planGroup(ctx, i, ch, b)
 			}
 			if ok && err == nil {
 				b.groups = append(b.groups, g)
+				b.claim(g.keys)
 				continue
 			}
-		} else if ok {
-			if b.size() == MaxBatch {
-				flush()
-			}
-			b.users = append(b.users, p)
-			continue
 		}
 		if err != nil {
 			results[i].Err = c.describe(err, ch)
@@ -83,7 +91,12 @@ func (c *Connector) ExportBatchSize() int { return MaxBatch }
 type batch struct {
 	users  []planned
 	groups []groupPlan
+	// keys are what the batch's requests claim: two requests claiming the
+	// same key must not run in parallel.
+	keys map[string]bool
 }
+
+func newBatch() *batch { return &batch{keys: map[string]bool{}} }
 
 func (b *batch) size() int {
 	n := len(b.users)
@@ -91,6 +104,25 @@ func (b *batch) size() int {
 		n += len(g.reqs)
 	}
 	return n
+}
+
+func (b *batch) clashes(keys []string) bool {
+	return slices.ContainsFunc(keys, func(k string) bool { return b.keys[k] })
+}
+
+func (b *batch) claim(keys []string) {
+	for _, k := range keys {
+		b.keys[k] = true
+	}
+}
+
+// The keys a request claims in a parallel batch: the object it changes,
+// the UPNs it takes or frees, the object its membership names.
+func objKey(id string) string  { return "obj:" + strings.ToLower(id) }
+func upnKey(upn string) string { return "upn:" + strings.ToLower(upn) }
+func refKey(id string) string  { return "ref:" + strings.ToLower(id) }
+func memberKey(gid, id string) string {
+	return "member:" + strings.ToLower(gid) + "/" + strings.ToLower(id)
 }
 
 // planned is a change that is one request of a batch.
@@ -101,20 +133,21 @@ type planned struct {
 	upn   string // an add's or a rename's UPN
 	immID string // an add's onPremisesImmutableId
 	id    string // the object's id, when known
+	keys  []string
 }
 
 // groupPlan is a group's modify as requests of a batch: its properties,
-// then its member adds and removes.
+// and its member adds and removes.
 type groupPlan struct {
 	index int
 	ch    syncsvc.ExportChange
 	gid   string
 	reqs  []BatchRequest
+	keys  []string
 	// members are the member DN of each add or remove request, by id.
 	members map[string]string
-	// creates are the ids of the batch's user creations its member adds
-	// depend on.
-	creates []string
+	// unborn are the members not added because their creation failed.
+	unborn []error
 }
 
 // plan makes a change into one batch request when it is one; ok false
@@ -122,7 +155,7 @@ type groupPlan struct {
 func (c *Connector) plan(ctx context.Context, i int, ch syncsvc.ExportChange) (p planned, ok bool, err error) {
 	p = planned{index: i, ch: ch}
 	p.req.ID = strconv.Itoa(i)
-	_, class, err := nameOf(ch.DN)
+	name, class, err := nameOf(ch.DN)
 	if err != nil {
 		return p, false, err
 	}
@@ -145,22 +178,26 @@ func (c *Connector) plan(ctx context.Context, i int, ch syncsvc.ExportChange) (p
 			}
 		}
 		p.req.Method, p.req.URL, p.req.Body, p.upn, p.immID = http.MethodPost, "/users", body, upn, immID
+		p.keys = []string{upnKey(upn)}
 		return p, true, nil
 	case syncsvc.ExportModify, syncsvc.ExportRename, syncsvc.ExportDelete:
 		if p.id, err = c.idOf(ctx, ch.DN); err != nil {
 			return p, false, c.describe(err, ch)
 		}
 		p.req.URL = "/users/" + url.PathEscape(p.id)
+		p.keys = []string{objKey(p.id)}
 		switch ch.Op {
 		case syncsvc.ExportDelete:
 			p.req.Method = http.MethodDelete
+			p.keys = append(p.keys, upnKey(name), refKey(p.id))
 		case syncsvc.ExportRename:
-			name, _, err := nameOf(ch.NewDN)
+			newName, _, err := nameOf(ch.NewDN)
 			if err != nil {
 				return p, false, err
 			}
-			p.upn = c.FixUPN(name)
+			p.upn = c.FixUPN(newName)
 			p.req.Method, p.req.Body = http.MethodPatch, map[string]any{"userPrincipalName": p.upn}
+			p.keys = append(p.keys, upnKey(name), upnKey(p.upn))
 		default:
 			body, err := userPatch(ch.Attributes)
 			if err != nil {
@@ -176,9 +213,12 @@ func (c *Connector) plan(ctx context.Context, i int, ch syncsvc.ExportChange) (p
 	return p, false, nil
 }
 
+// errCreatedInBatch is a member that the batch being planned creates: its
+// id is known once the batch is answered.
+var errCreatedInBatch = errors.New("entra: a member created in the same batch")
+
 // planGroup makes a group's modify into requests of the batch b, when it
-// is one: its member adds of users that b creates depend on their
-// creation. ok false means it is to be sent on its own.
+// is one. ok false means it is to be sent on its own.
 func (c *Connector) planGroup(ctx context.Context, i int, ch syncsvc.ExportChange, b *batch) (g groupPlan, ok bool, err error) {
 	g = groupPlan{index: i, ch: ch, members: map[string]string{}}
 	if _, class, err := nameOf(ch.DN); err != nil || class != syncsvc.ObjectGroup || ch.Op != syncsvc.ExportModify {
@@ -191,35 +231,30 @@ func (c *Connector) planGroup(ctx context.Context, i int, ch syncsvc.ExportChang
 	if g.gid, err = c.idOf(ctx, ch.DN); err != nil {
 		return g, false, err
 	}
-	created := map[string]planned{}
 	for _, p := range b.users {
-		if p.ch.Op == syncsvc.ExportAdd {
-			created[strings.ToLower(p.ch.DN)] = p
+		if p.ch.Op == syncsvc.ExportAdd && slices.ContainsFunc(add, func(dn string) bool { return strings.EqualFold(dn, p.ch.DN) }) {
+			return g, false, errCreatedInBatch
 		}
 	}
 	prefix := "g" + strconv.Itoa(i)
-	var after []string
 	if len(props) > 0 {
 		g.reqs = append(g.reqs, BatchRequest{ID: prefix + "p", Method: http.MethodPatch, URL: "/groups/" + url.PathEscape(g.gid), Body: props})
-		after = []string{prefix + "p"}
+		g.keys = append(g.keys, objKey(g.gid))
 	}
 	for k, dn := range add {
-		r := BatchRequest{ID: prefix + "a" + strconv.Itoa(k), Method: http.MethodPost, URL: "/groups/" + url.PathEscape(g.gid) + "/members/$ref",
-			DependsOn: slices.Clone(after)}
-		if p, ok := created[strings.ToLower(dn)]; ok {
-			// Not created yet: named by its UPN, after its creation.
-			r.Body = map[string]any{"@odata.id": c.c.cfg.GraphURL + "/users/" + url.PathEscape(p.upn)}
-			r.DependsOn = append(r.DependsOn, p.req.ID)
-			g.creates = append(g.creates, p.req.ID)
-		} else {
-			id, err := c.idOf(ctx, dn)
-			if err != nil {
-				return g, false, fmt.Errorf("member %s: %w", dn, err)
-			}
-			r.Body = map[string]any{"@odata.id": c.c.cfg.GraphURL + "/directoryObjects/" + id}
+		if cause, ok := c.unborn[strings.ToLower(dn)]; ok {
+			g.unborn = append(g.unborn, fmt.Errorf("member %s: not added, as its creation failed: %w", dn, cause))
+			continue
 		}
+		id, err := c.idOf(ctx, dn)
+		if err != nil {
+			return g, false, fmt.Errorf("member %s: %w", dn, err)
+		}
+		r := BatchRequest{ID: prefix + "a" + strconv.Itoa(k), Method: http.MethodPost, URL: "/groups/" + url.PathEscape(g.gid) + "/members/$ref",
+			Body: memberRef(c.c.cfg.GraphURL, id)}
 		g.members[r.ID] = dn
 		g.reqs = append(g.reqs, r)
+		g.keys = append(g.keys, memberKey(g.gid, id), refKey(id))
 	}
 	for k, dn := range del {
 		id, err := c.idOf(ctx, dn)
@@ -228,15 +263,25 @@ func (c *Connector) planGroup(ctx context.Context, i int, ch syncsvc.ExportChang
 		} else if err != nil {
 			return g, false, err
 		}
-		r := BatchRequest{ID: prefix + "d" + strconv.Itoa(k), Method: http.MethodDelete, DependsOn: slices.Clone(after),
+		r := BatchRequest{ID: prefix + "d" + strconv.Itoa(k), Method: http.MethodDelete,
 			URL: "/groups/" + url.PathEscape(g.gid) + "/members/" + url.PathEscape(id) + "/$ref"}
 		g.members[r.ID] = dn
 		g.reqs = append(g.reqs, r)
+		g.keys = append(g.keys, memberKey(g.gid, id), refKey(id))
+	}
+	if len(g.reqs) == 0 && len(g.unborn) > 0 {
+		return g, false, errors.Join(g.unborn...)
 	}
 	if len(g.reqs) == 0 || len(g.reqs) > MaxBatch {
 		return g, false, nil
 	}
 	return g, true, nil
+}
+
+// memberRef is the body of a member add: Graph documents the member as
+// .../directoryObjects/{id} (group-post-members).
+func memberRef(base, id string) map[string]any {
+	return map[string]any{"@odata.id": base + "/directoryObjects/" + id}
 }
 
 // sendBatch sends a batch and records the results of its changes.
@@ -248,7 +293,7 @@ func (c *Connector) sendBatch(ctx context.Context, b *batch, results []syncsvc.E
 	for _, g := range b.groups {
 		reqs = append(reqs, g.reqs...)
 	}
-	answers, err := c.sendDependent(ctx, reqs)
+	answers, err := c.c.Batch(ctx, reqs)
 	for _, p := range b.users {
 		r := &results[p.index]
 		if err != nil {
@@ -262,6 +307,8 @@ func (c *Connector) sendBatch(ctx context.Context, b *batch, results []syncsvc.E
 				*r = c.match(ctx, p, ge)
 				if r.Err == nil {
 					c.remember(p.ch.DN, r.Anchor) // as the groups' member values name it
+				} else {
+					c.unborn[strings.ToLower(p.ch.DN)] = r.Err
 				}
 				continue
 			}
@@ -269,6 +316,9 @@ func (c *Connector) sendBatch(ctx context.Context, b *batch, results []syncsvc.E
 				continue // gone already
 			}
 			r.Err = c.describe(aerr, p.ch)
+			if p.ch.Op == syncsvc.ExportAdd && !errors.Is(aerr, syncsvc.ErrUnreachable) {
+				c.unborn[strings.ToLower(p.ch.DN)] = r.Err
+			}
 			continue
 		}
 		switch p.ch.Op {
@@ -292,100 +342,44 @@ func (c *Connector) sendBatch(ctx context.Context, b *batch, results []syncsvc.E
 			r.Err = c.describe(err, g.ch)
 			continue
 		}
-		if gerr := c.groupResult(ctx, g, answers); gerr != nil {
+		if gerr := groupResult(g, answers); gerr != nil {
 			r.Err = c.describe(gerr, g.ch)
 		}
 	}
 }
 
-// groupResult reads the answers to a group's requests: a member already
-// present, or already gone, is what was wanted. A member add that failed
-// with 424 because its user's creation in the batch failed is sent again
-// on its own when the user was found after all (a match), and fails
-// otherwise.
-func (c *Connector) groupResult(ctx context.Context, g groupPlan, answers map[string]BatchResponse) error {
-	var retry []string
+// groupResult reads the answers to a group's requests; a member not added
+// because its creation failed makes the change fail too, once the rest went
+// through.
+func groupResult(g groupPlan, answers map[string]BatchResponse) error {
 	for _, r := range g.reqs {
-		a := answers[r.ID]
-		err := a.Err()
-		var ge *Error
-		switch {
-		case err == nil:
-		case r.Method == http.MethodPost && errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(ge.Message, "already exist"):
-		case r.Method == http.MethodDelete && (a.Status == http.StatusNotFound ||
-			errors.As(err, &ge) && strings.Contains(ge.Message, "do not exist")):
-		case a.Status == http.StatusFailedDependency && slices.ContainsFunc(r.DependsOn, func(d string) bool {
-			return slices.Contains(g.creates, d) && answers[d].Status >= 400
-		}):
-			retry = append(retry, g.members[r.ID])
-		default:
+		if err := settled(r, answers[r.ID]); err != nil {
 			if dn := g.members[r.ID]; dn != "" {
 				return fmt.Errorf("member %s: %w", dn, err)
 			}
 			return err
 		}
 	}
-	if len(retry) == 0 {
-		return nil
-	}
-	var ids []string
-	for _, dn := range retry {
-		id, ok := c.ids[strings.ToLower(dn)]
-		if !ok {
-			return fmt.Errorf("member %s: not added, as its creation failed (Graph answered 424 Failed Dependency)", dn)
-		}
-		ids = append(ids, id)
-	}
-	return c.changeMembers(ctx, g.gid, ids, nil, nil)
+	return errors.Join(g.unborn...)
 }
 
-// sendDependent sends requests as one batch. Graph advises that a batch
-// be fully sequential or fully parallel: one whose requests depend on
-// others is sent as a chain, each request after the one before it. A
-// failure then fails the rest of the chain with 424; those whose own
-// dependencies went through are sent again, the others keep their 424.
-func (c *Connector) sendDependent(ctx context.Context, reqs []BatchRequest) (map[string]BatchResponse, error) {
-	if !slices.ContainsFunc(reqs, func(r BatchRequest) bool { return len(r.DependsOn) > 0 }) {
-		return c.c.Batch(ctx, reqs)
+// settled is the refusal in an answer, or nil when it is what was wanted:
+// a member already present (Graph's "already exist" 400), or already gone,
+// is.
+func settled(r BatchRequest, a BatchResponse) error {
+	err := a.Err()
+	var ge *Error
+	switch {
+	case err == nil:
+	case !strings.HasSuffix(r.URL, "/$ref"):
+		return err
+	case r.Method == http.MethodPost && errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(ge.Message, "already exist"):
+	case r.Method == http.MethodDelete && (a.Status == http.StatusNotFound ||
+		errors.As(err, &ge) && strings.Contains(ge.Message, "do not exist")):
+	default:
+		return err
 	}
-	out := map[string]BatchResponse{}
-	pending := reqs
-	for len(pending) > 0 {
-		chain := make([]BatchRequest, len(pending))
-		for i, r := range pending {
-			chain[i] = r
-			chain[i].DependsOn = nil
-			if i > 0 {
-				chain[i].DependsOn = []string{pending[i-1].ID}
-			}
-		}
-		answers, err := c.c.Batch(ctx, chain)
-		if err != nil {
-			return nil, err
-		}
-		for id, a := range answers {
-			out[id] = a
-		}
-		var again []BatchRequest
-		retried := map[string]bool{}
-		for _, r := range pending { // dependencies come first
-			if out[r.ID].Status != http.StatusFailedDependency {
-				continue
-			}
-			if slices.ContainsFunc(r.DependsOn, func(d string) bool { return out[d].Status >= 400 && !retried[d] }) {
-				continue // its own dependency failed: the 424 stands
-			}
-			// What it depends on went through, or goes again with it.
-			r.DependsOn = slices.DeleteFunc(slices.Clone(r.DependsOn), func(d string) bool { return !retried[d] })
-			retried[r.ID] = true
-			again = append(again, r)
-		}
-		if len(again) == len(pending) {
-			break // no progress: Graph's answers stand
-		}
-		pending = again
-	}
-	return out, nil
+	return nil
 }
 
 // describe puts what was being done in front of Graph's words.
@@ -621,13 +615,22 @@ func (c *Connector) restoreUser(ctx context.Context, ch syncsvc.ExportChange) sy
 	}
 	id, err := c.deletedUser(ctx, immID)
 	if err == nil {
-		err = c.c.Do(ctx, http.MethodPost, "/directory/deletedItems/"+url.PathEscape(id)+"/restore", nil, nil)
-	}
-	if err == nil {
-		delete(c.delete, immID)
+		// The restore and the update that gives it the add's values are a
+		// chain: the update depends on the restore, and fails with 424
+		// without running when the restore fails.
 		delete(body, "passwordProfile") // the restored account keeps its own
 		delete(body, immutableIDProperty)
-		err = c.c.Do(ctx, http.MethodPatch, "/users/"+url.PathEscape(id), body, nil)
+		var answers map[string]BatchResponse
+		answers, err = c.c.Batch(ctx, []BatchRequest{
+			{ID: "restore", Method: http.MethodPost, URL: "/directory/deletedItems/" + url.PathEscape(id) + "/restore"},
+			{ID: "update", Method: http.MethodPatch, URL: "/users/" + url.PathEscape(id), Body: body, DependsOn: []string{"restore"}},
+		})
+		if err == nil {
+			if err = answers["restore"].Err(); err == nil {
+				delete(c.delete, immID)
+				err = answers["update"].Err()
+			}
+		}
 	}
 	if err != nil {
 		r.Err = c.describe(err, ch)
@@ -719,10 +722,12 @@ func (c *Connector) addGroup(ctx context.Context, ch syncsvc.ExportChange) (stri
 // maxBindAtCreate is Graph's limit of relationships bound at creation.
 const maxBindAtCreate = 20
 
+// bindURLs names the members bound at a group's creation as
+// group-post-groups documents them: .../users/{id}.
 func bindURLs(base string, ids []string) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = base + "/directoryObjects/" + id
+		out[i] = base + "/users/" + id
 	}
 	return out
 }
@@ -756,25 +761,26 @@ func (c *Connector) modifyGroup(ctx context.Context, dn string, changes []syncsv
 		}
 		delIDs = append(delIDs, mid)
 	}
-	var first *BatchRequest
+	var props0 *BatchRequest
 	if len(props) > 0 {
-		first = &BatchRequest{ID: "props", Method: http.MethodPatch, URL: "/groups/" + url.PathEscape(id), Body: props}
+		props0 = &BatchRequest{ID: "props", Method: http.MethodPatch, URL: "/groups/" + url.PathEscape(id), Body: props}
 	}
-	return c.changeMembers(ctx, id, addIDs, delIDs, first)
+	return c.changeMembers(ctx, id, addIDs, delIDs, props0)
 }
 
 // changeMembers adds and removes members by reference, 20 requests to a
-// batch; first, when set, goes ahead in the first batch and the member
-// changes there depend on it. A member already present, or already gone,
-// is what was wanted.
-func (c *Connector) changeMembers(ctx context.Context, gid string, add, del []string, first *BatchRequest) error {
+// fully parallel batch (none depends on another: no member change needs
+// another first, nor the group's properties); props, when set, goes in the
+// first batch beside them. A member already present, or already gone, is
+// what was wanted.
+func (c *Connector) changeMembers(ctx context.Context, gid string, add, del []string, props *BatchRequest) error {
 	var reqs []BatchRequest
-	if first != nil {
-		reqs = append(reqs, *first)
+	if props != nil {
+		reqs = append(reqs, *props)
 	}
 	for i, id := range add {
 		reqs = append(reqs, BatchRequest{ID: "a" + strconv.Itoa(i), Method: http.MethodPost, URL: "/groups/" + url.PathEscape(gid) + "/members/$ref",
-			Body: map[string]any{"@odata.id": c.c.cfg.GraphURL + "/directoryObjects/" + id}})
+			Body: memberRef(c.c.cfg.GraphURL, id)})
 	}
 	for i, id := range del {
 		reqs = append(reqs, BatchRequest{ID: "d" + strconv.Itoa(i), Method: http.MethodDelete,
@@ -782,25 +788,12 @@ func (c *Connector) changeMembers(ctx context.Context, gid string, add, del []st
 	}
 	for start := 0; start < len(reqs); start += MaxBatch {
 		chunk := reqs[start:min(start+MaxBatch, len(reqs))]
-		if start == 0 && first != nil {
-			for i := 1; i < len(chunk); i++ {
-				chunk[i].DependsOn = []string{first.ID}
-			}
-		}
 		answers, err := c.c.Batch(ctx, chunk)
 		if err != nil {
 			return err
 		}
 		for _, r := range chunk {
-			a := answers[r.ID]
-			err := a.Err()
-			var ge *Error
-			switch {
-			case err == nil:
-			case r.ID[0] == 'a' && errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.Contains(ge.Message, "already exist"):
-			case r.ID[0] == 'd' && (a.Status == http.StatusNotFound ||
-				errors.As(err, &ge) && strings.Contains(ge.Message, "do not exist")):
-			default:
+			if err := settled(r, answers[r.ID]); err != nil {
 				return err
 			}
 		}

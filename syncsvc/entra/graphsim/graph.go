@@ -302,8 +302,20 @@ type batchItem struct {
 // maxBatch is Graph's limit of requests in one batch.
 const maxBatch = 20
 
-// batch answers POST /$batch: each item as if sent alone, in an order
-// that respects dependsOn, answered in no particular order.
+// batch answers POST /$batch as Graph documents JSON batching
+// (concepts/json-batching.md): up to 20 requests with unique ids (ignoring
+// case); dependsOn orders them, and "batch should be either fully
+// sequential or fully parallel", which Graph enforces by refusing any other
+// shape with 400 (microsoftgraph/microsoft-graph-docs-contrib#2339: a
+// batch whose request 3 depends on nothing while 2 and 4 form a chain).
+// Fully sequential is a chain in the order given: the first request
+// depends on nothing and each other on exactly the one before it (a
+// request depending on several, or on one further back, is neither). A
+// chain runs in order, and once a request fails (status 400 or more) every
+// request after it fails with 424 Failed Dependency without running. A
+// parallel batch runs in no particular order ("the server [processes]
+// requests in the batch in the most efficient order"). Either way the
+// answers come back in no particular order, matched by id.
 func (s *Server) batch(base string, body []byte) answer {
 	s.mu.Lock()
 	s.stats.Batches++
@@ -318,7 +330,8 @@ func (s *Server) batch(base string, body []byte) answer {
 		return badRequest(fmt.Sprintf("Number of batch request steps exceeds the maximum of %d.", maxBatch))
 	}
 	seen := map[string]bool{}
-	for _, it := range in.Requests {
+	sequential := false
+	for i, it := range in.Requests {
 		id := strings.ToLower(it.ID)
 		switch {
 		case it.ID == "" || it.Method == "" || it.URL == "":
@@ -326,24 +339,28 @@ func (s *Server) batch(base string, body []byte) answer {
 		case seen[id]:
 			return badRequest(fmt.Sprintf("Batch request step ids must be unique: '%s' is used twice.", it.ID))
 		}
-		for _, d := range it.DependsOn {
-			if !seen[strings.ToLower(d)] {
-				return badRequest(fmt.Sprintf("Batch request step '%s' depends on '%s', which does not come before it.", it.ID, d))
-			}
-		}
 		seen[id] = true
+		if i == 1 {
+			sequential = len(it.DependsOn) > 0
+		}
+		chained := i > 0 && len(it.DependsOn) == 1 && strings.EqualFold(it.DependsOn[0], in.Requests[i-1].ID)
+		if i == 0 && len(it.DependsOn) > 0 || i > 0 && (sequential && !chained || !sequential && len(it.DependsOn) > 0) {
+			return graphError(http.StatusBadRequest, "BadRequest", "Batch should be either fully sequential or fully parallel.")
+		}
 	}
-	status := map[string]int{}
-	var responses []map[string]any
-	for _, it := range in.Requests {
+	order := make([]int, len(in.Requests))
+	for i := range order {
+		order[i] = i
+	}
+	if !sequential {
+		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	failed := false // sequential: a request before this one failed
+	responses := make([]map[string]any, 0, len(in.Requests))
+	for _, i := range order {
+		it := in.Requests[i]
 		out := map[string]any{"id": it.ID}
 		var a answer
-		failed := false
-		for _, d := range it.DependsOn {
-			if status[strings.ToLower(d)] >= 400 {
-				failed = true
-			}
-		}
 		header := http.Header{}
 		for k, v := range it.Headers {
 			header.Set(k, v)
@@ -365,7 +382,7 @@ func (s *Server) batch(base string, body []byte) answer {
 				s.mu.Unlock()
 			}
 		}
-		status[strings.ToLower(it.ID)] = a.status
+		failed = sequential && a.status >= 400
 		out["status"] = a.status
 		h := map[string]string{}
 		for k := range a.header {

@@ -386,14 +386,23 @@ func TestGroupsAndMembers(t *testing.T) {
 	requireError(t, body, "Request_BadRequest", "One or more added object references already exist for the following modified properties: 'members'.")
 	status, _, _ = b.call(t, "POST", "/groups/"+gid+"/members/$ref", ref("00000000-0000-0000-0000-000000000000"))
 	require.Equal(t, 404, status)
-	// A user named by its userPrincipalName is the same user.
-	byUPN := map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/users/m21@contoso.com"}
-	status, _, _ = b.call(t, "POST", "/groups/"+gid+"/members/$ref", byUPN)
-	require.Equal(t, 204, status)
+	// Graph documents a member reference as .../directoryObjects/{id}:
+	// a user named by its userPrincipalName, or under /users, is not one.
+	for _, r := range []string{"https://graph.microsoft.com/v1.0/users/m21@contoso.com", "https://graph.microsoft.com/v1.0/directoryObjects/m21@contoso.com",
+		"https://graph.microsoft.com/v1.0/users/" + users[21]} {
+		status, body, _ = b.call(t, "POST", "/groups/"+gid+"/members/$ref", map[string]any{"@odata.id": r})
+		require.Equal(t, 400, status, r)
+		requireError(t, body, "Request_BadRequest", "Invalid object identifier '"+r+"'.")
+	}
+	status, _, _ = b.call(t, "POST", "/groups/"+gid+"/members/$ref", ref(strings.ToUpper(users[21])))
+	require.Equal(t, 204, status, "an object id ignores case")
 	status, _, _ = b.call(t, "POST", "/groups/"+gid+"/members/$ref", ref(users[21]))
-	require.Equal(t, 400, status, "already a member, whichever way it was named")
+	require.Equal(t, 400, status, "already a member")
 	status, _, _ = b.call(t, "DELETE", "/groups/"+gid+"/members/"+users[21]+"/$ref", nil)
 	require.Equal(t, 204, status)
+	// Nor does members@odata.bind take a userPrincipalName.
+	status, _, _ = b.call(t, "PATCH", "/groups/"+gid, map[string]any{"members@odata.bind": []string{"https://graph.microsoft.com/v1.0/users/m21@contoso.com"}})
+	require.Equal(t, 400, status)
 
 	// members@odata.bind on PATCH: all or nothing.
 	status, _, _ = b.call(t, "PATCH", "/groups/"+gid, map[string]any{"members@odata.bind": bind(users[3:5])})
@@ -532,19 +541,57 @@ func TestBatch(t *testing.T) {
 		}
 		return m
 	}
+	get := func(id, upn string, deps ...string) map[string]any {
+		m := map[string]any{"id": id, "method": "GET", "url": "/users/" + upn + "?$select=id"}
+		if len(deps) > 0 {
+			m["dependsOn"] = deps
+		}
+		return m
+	}
 	b.mustCreate(t, "taken@contoso.com")
-	// Partial failure: the envelope is 200, each item has its status;
-	// what depends on a failed item fails with 424.
-	status, rs := batch(post("1", "one@contoso.com"), post("2", "taken@contoso.com"), post("3", "three@contoso.com", "2"),
-		map[string]any{"id": "4", "method": "GET", "url": "/users/one@contoso.com?$select=id", "dependsOn": []string{"1"}})
+	// Fully parallel, with a partial failure: the envelope is 200, each
+	// item has its own status, the others are not held back by it.
+	status, rs := batch(post("1", "one@contoso.com"), post("2", "taken@contoso.com"), post("3", "three@contoso.com"))
 	require.Equal(t, 200, status)
 	require.EqualValues(t, 201, rs["1"]["status"])
 	require.EqualValues(t, 400, rs["2"]["status"])
 	requireError(t, rs["2"]["body"].(map[string]any), "Request_BadRequest", "Another object with the same value for property userPrincipalName already exists.")
-	require.EqualValues(t, 424, rs["3"]["status"])
-	require.EqualValues(t, 200, rs["4"]["status"])
-	status, _, _ = b.call(t, "GET", "/users/three@contoso.com", nil)
+	require.EqualValues(t, 201, rs["3"]["status"])
+
+	// Fully sequential, as the documentation's example: 1, then 2, then
+	// 4, then 3, each depending on the one before it. Once one fails,
+	// every later one fails with 424 and never runs.
+	status, rs = batch(post("1", "four@contoso.com"), post("2", "taken@contoso.com", "1"), post("4", "five@contoso.com", "2"),
+		get("3", "one@contoso.com", "4"))
+	require.Equal(t, 200, status)
+	require.EqualValues(t, 201, rs["1"]["status"])
+	require.EqualValues(t, 400, rs["2"]["status"])
+	require.EqualValues(t, 424, rs["4"]["status"])
+	require.EqualValues(t, 424, rs["3"]["status"], "a failure fails the rest of the chain")
+	status, _, _ = b.call(t, "GET", "/users/five@contoso.com", nil)
 	require.Equal(t, 404, status, "a 424 item never ran")
+	status, rs = batch(post("a", "six@contoso.com"), get("B", "six@contoso.com", "A"))
+	require.Equal(t, 200, status)
+	require.EqualValues(t, 200, rs["B"]["status"], "a chain runs in order; ids ignore case")
+
+	// Any other shape is refused whole: "Batch should be either fully
+	// sequential or fully parallel." Requests 1 and 3 first, then 2 after
+	// 1 and 4 after 2 (the documentation's old example, issue #2339):
+	mixed := [][]map[string]any{
+		{get("1", "one@contoso.com"), get("2", "one@contoso.com", "1"), get("3", "one@contoso.com"), get("4", "one@contoso.com", "2")},
+		// every request depending on the same one
+		{get("1", "one@contoso.com"), get("2", "one@contoso.com", "1"), get("3", "one@contoso.com", "1")},
+		// a chain out of the order given, or reaching further back
+		{get("1", "one@contoso.com", "2"), get("2", "one@contoso.com")},
+		{get("1", "one@contoso.com"), get("2", "one@contoso.com", "1"), get("3", "one@contoso.com", "1", "2")},
+		// a dependency on a request not in the batch
+		{get("1", "one@contoso.com"), get("2", "one@contoso.com", "9")},
+	}
+	for i, reqs := range mixed {
+		status, body, _ := b.call(t, "POST", "/$batch", map[string]any{"requests": reqs})
+		require.Equal(t, 400, status, i)
+		requireError(t, body, "BadRequest", "Batch should be either fully sequential or fully parallel.")
+	}
 
 	status, _ = batch()
 	require.Equal(t, 400, status)

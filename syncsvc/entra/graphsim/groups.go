@@ -21,8 +21,10 @@ var defaultGroupProps = []string{"id", "createdDateTime", "description", "displa
 // maxBind is how many relationships one request may bind.
 const maxBind = 20
 
-// bindIDs reads the object ids of an @odata.bind list, which names them as
-// https://graph.microsoft.com/v1.0/users/{id} or .../directoryObjects/{id}.
+// bindIDs reads the object ids of an @odata.bind list, which names each
+// object as https://graph.microsoft.com/v1.0/users/{id} (group-post-groups)
+// or .../directoryObjects/{id} (group-update): by its object id, never by
+// a userPrincipalName.
 func bindIDs(v any) ([]string, bool) {
 	list, ok := v.([]any)
 	if !ok {
@@ -34,7 +36,7 @@ func bindIDs(v any) ([]string, bool) {
 		if !ok {
 			return nil, false
 		}
-		id, ok := refID(u)
+		id, ok := refID(u, "/users", "/directoryObjects")
 		if !ok {
 			return nil, false
 		}
@@ -43,20 +45,41 @@ func bindIDs(v any) ([]string, bool) {
 	return ids, true
 }
 
-// refID reads the id at the end of a directoryObjects or users URL; under
-// users it may be a userPrincipalName, as /users/{id | userPrincipalName}
-// names a user everywhere else (observed to work in references:
-// ISS:microsoftgraph/msgraph-sdk-powershell#859).
-func refID(u string) (string, bool) {
+// refID reads the object id at the end of a reference URL whose collection
+// is one of kinds. Graph documents references by object id only (a member
+// added by reference is .../directoryObjects/{id}, group-post-members), so
+// anything else, a userPrincipalName included, is an invalid object
+// identifier here.
+func refID(u string, kinds ...string) (string, bool) {
 	i := strings.LastIndex(u, "/")
-	if i < 0 {
+	if i < 0 || !isObjectID(u[i+1:]) {
 		return "", false
 	}
-	kind := u[:i]
-	if !strings.HasSuffix(kind, "/directoryObjects") && !strings.HasSuffix(kind, "/users") {
-		return "", false
+	for _, k := range kinds {
+		if strings.HasSuffix(u[:i], k) {
+			return strings.ToLower(u[i+1:]), true
+		}
 	}
-	return strings.ToLower(u[i+1:]), u[i+1:] != ""
+	return "", false
+}
+
+// isObjectID reports whether s is an object id: a GUID in its text form.
+func isObjectID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) checkGroup(m map[string]any, create bool) (answer, bool) {
@@ -146,7 +169,7 @@ func (s *Server) binds(m map[string]any) (members, owners []string, a answer, ok
 			if u == nil {
 				return nil, nil, notFound(id), false
 			}
-			ids[i] = u.id // a user may be named by its userPrincipalName
+			ids[i] = u.id
 		}
 		if k == "members@odata.bind" {
 			members = ids
@@ -269,7 +292,7 @@ func (s *Server) addMember(q *request, id string) answer {
 		return a
 	}
 	ref, _ := m["@odata.id"].(string)
-	mid, ok := refID(ref)
+	mid, ok := refID(ref, "/directoryObjects")
 	if !ok {
 		return badRequest("Invalid object identifier '" + ref + "'.")
 	}
@@ -277,7 +300,6 @@ func (s *Server) addMember(q *request, id string) answer {
 	if u == nil {
 		return notFound(mid)
 	}
-	mid = u.id // a user may be named by its userPrincipalName
 	if g.members[mid].present {
 		return alreadyMember()
 	}
