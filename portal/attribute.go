@@ -85,7 +85,7 @@ func (a *Attribute) Requestable() bool { return a.Editable || a.Administered }
 // when it is required, and of its type within its limits (CheckValue).
 func (a *Attribute) checkRequested(v string) error {
 	if a.Required && strings.TrimSpace(v) == "" {
-		return Errorf(EINVALID, "The %s cannot be empty.", strings.ToLower(a.Label))
+		return Errorf(EINVALID, "The %s cannot be empty.", LowerLabel(a.Label))
 	}
 	_, err := a.CheckValue(v)
 	return err

@@ -172,7 +172,7 @@ func (p *Policy) Validate() error { return p.ValidateIn(coreSchema) }
 
 // ValidateIn is Validate against the person attribute table s.
 func (p *Policy) ValidateIn(s *Schema) error {
-	if err := checkName("policy", p.Name, MaxPolicyName); err != nil {
+	if err := checkName(Textf("policy"), p.Name, MaxPolicyName); err != nil {
 		return err
 	}
 	if !utf8.ValidString(p.Description) {
@@ -367,7 +367,7 @@ func uniquePeople(people []NamedPerson) []NamedPerson {
 // Validate checks the workflow's fields against each other. Whether the
 // people and the calendar exist is for the store to check.
 func (w *ApprovalWorkflow) Validate() error {
-	if err := checkName("workflow", w.Name, MaxWorkflowName); err != nil {
+	if err := checkName(Textf("workflow"), w.Name, MaxWorkflowName); err != nil {
 		return err
 	}
 	switch w.ApproverSource {
@@ -460,7 +460,7 @@ func (w *ApprovalWorkflow) Validate() error {
 	return nil
 }
 
-func checkName(what, name string, max int) error {
+func checkName(what Text, name string, max int) error {
 	if !utf8.ValidString(name) {
 		return Errorf(EINVALID, "The %s's name is not valid text.", what)
 	}

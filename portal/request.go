@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -217,7 +216,7 @@ func (n *NewRequest) ValidateIn(s *Schema, now time.Time) error {
 				return Errorf(EINVALID, "%q cannot be changed.", attr)
 			}
 			if !utf8.ValidString(v) {
-				return Errorf(EINVALID, "The new %s is not valid text.", strings.ToLower(a.Label))
+				return Errorf(EINVALID, "The new %s is not valid text.", LowerLabel(a.Label))
 			}
 			if err := a.checkRequested(v); err != nil {
 				return err

@@ -179,9 +179,9 @@ func (a *Attribute) CheckValue(v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
-	label := a.Label
-	if label == "" {
-		label = a.Name
+	label := LabelOf(a.Label)
+	if a.Label == "" {
+		label = LabelOf(a.Name)
 	}
 	switch a.Type {
 	case TypeString:

@@ -53,3 +53,30 @@ func Reason(err error) Text {
 // catalogue, which finds it by this name; it is translated where it is
 // shown.
 func Mark(s string) string { return s }
+
+// Label is a name Tessera ships (an attribute's label, a status) inside
+// another message. English writes it as given, or in lower case inside a
+// sentence (LowerLabel: "The display name cannot be empty"); other
+// languages write the catalogue's word for it (Printer.Text), nouns keeping
+// their capital. A name an administrator gave stays as it is.
+type Label struct {
+	name  string
+	lower bool
+}
+
+// LabelOf is name as a Label written as it is in English.
+func LabelOf(name string) Label { return Label{name: name} }
+
+// LowerLabel is name as a Label written in lower case in English.
+func LowerLabel(name string) Label { return Label{name: name, lower: true} }
+
+// String is the label in English.
+func (l Label) String() string {
+	if l.lower {
+		return strings.ToLower(l.name)
+	}
+	return l.name
+}
+
+// Word is the label as the catalogue knows it.
+func (l Label) Word() string { return l.name }

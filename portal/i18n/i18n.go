@@ -59,7 +59,7 @@ type Plural struct {
 // gathered from the files that translate one part of Tessera each; so are
 // the plurals of both languages.
 var (
-	german             = mergeTexts(germanPages, germanAdmin, germanAccount)
+	german             = mergeTexts(germanPages, germanAdmin, germanAccount, germanErrors)
 	englishPluralForms = mergeTexts(englishPlurals, englishAdminPlurals)
 	germanPluralForms  = mergeTexts(germanPlurals, germanAdminPlurals)
 )
@@ -200,6 +200,10 @@ func (p *Printer) Text(m Message) string {
 		switch v := a.(type) {
 		case Message:
 			a = p.Text(v)
+		case Word:
+			if p.lang.Code != "en" {
+				a = p.Name(v.Word())
+			}
 		case error:
 			if errors.As(v, new(Message)) {
 				a = p.Error(v)
@@ -210,6 +214,12 @@ func (p *Printer) Text(m Message) string {
 		local[i] = a
 	}
 	return p.T(format, local...)
+}
+
+// Word is a name Tessera ships inside a message (portal.Label): English
+// writes it as its String method does, other languages as Printer.Name.
+type Word interface {
+	Word() string
 }
 
 // digits formats a number as fmt does, without the language's grouping.

@@ -525,6 +525,22 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 	return errs, nil
 }
 
+// decisionWord is an approval's status as the word a sentence about it
+// ends in ("it was approved"), in the reader's language.
+func decisionWord(status string) portal.Text {
+	switch status {
+	case "approved":
+		return portal.Textf("approved")
+	case "rejected":
+		return portal.Textf("rejected")
+	case "expired":
+		return portal.Textf("ended by its deadline")
+	case "canceled":
+		return portal.Textf("canceled")
+	}
+	return portal.Textf("%s", status)
+}
+
 // problem says why the viewer cannot decide on d, or nil.
 func (d *decision) problem(v portal.Viewer) error {
 	switch {
@@ -533,9 +549,9 @@ func (d *decision) problem(v portal.Viewer) error {
 	case d.Principal == nil:
 		return portal.Errorf(portal.EFORBIDDEN, "You are not an approver of this request.")
 	case d.Status != "pending":
-		return portal.Errorf(portal.ECONFLICT, "This request is no longer waiting for a decision: it was %s.", d.Status)
+		return portal.Errorf(portal.ECONFLICT, "This request is no longer waiting for a decision: it was %s.", decisionWord(d.Status))
 	case d.Decided != nil:
-		return portal.Errorf(portal.ECONFLICT, "You already %s this request.", *d.Decided)
+		return portal.Errorf(portal.ECONFLICT, "You already %s this request.", decisionWord(*d.Decided))
 	case d.ByOther != nil:
 		return portal.Errorf(portal.ECONFLICT, "%s already decided on this request for the same approver.", *d.ByOther)
 	}

@@ -187,7 +187,7 @@ func releaseExports(ctx context.Context, tx pgx.Tx, cond string, args []any, kin
 
 // lockFailed locks the failed request id for an administrator's action on
 // it, and reports whether it was applied (it has something to export).
-func lockFailed(ctx context.Context, tx pgx.Tx, v portal.Viewer, id, action string) (applied bool, err error) {
+func lockFailed(ctx context.Context, tx pgx.Tx, v portal.Viewer, id string, action portal.Text) (applied bool, err error) {
 	if !v.Has(portal.RoleAdmin) {
 		return false, portal.Errorf(portal.EFORBIDDEN, "Only administrators %s requests.", action)
 	}
@@ -204,7 +204,7 @@ func lockFailed(ctx context.Context, tx pgx.Tx, v portal.Viewer, id, action stri
 	}
 	if portal.RequestStatus(status) != portal.StatusFailed {
 		return false, portal.Errorf(portal.ECONFLICT, "Only a failed request can be retried or canceled: this one is %s.",
-			strings.ToLower(portal.RequestStatus(status).Label()))
+			portal.LowerLabel(portal.RequestStatus(status).Label()))
 	}
 	return applied, nil
 }
@@ -216,7 +216,7 @@ func lockFailed(ctx context.Context, tx pgx.Tx, v portal.Viewer, id, action stri
 // its values (ExportsConfirmedTx), and stays failed otherwise.
 func (db *DB) RetryRequest(ctx context.Context, v portal.Viewer, id string) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		applied, err := lockFailed(ctx, tx, v, id, "retry")
+		applied, err := lockFailed(ctx, tx, v, id, portal.Textf("retry"))
 		if err != nil {
 			return err
 		}
@@ -249,7 +249,7 @@ func (db *DB) CancelFailedRequest(ctx context.Context, v portal.Viewer, id, reas
 		return portal.Errorf(portal.EINVALID, "The reason is too long (%d characters); use at most %d.", n, portal.MaxJustification)
 	}
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if _, err := lockFailed(ctx, tx, v, id, "cancel"); err != nil {
+		if _, err := lockFailed(ctx, tx, v, id, portal.Textf("cancel")); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM export_requests WHERE request_id = $1`, id); err != nil {

@@ -512,7 +512,7 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *p
 		for _, l := range t.Limits {
 			if c := utf8.RuneCountInString(n.Changes[l.Attribute]); c > l.MaxLen {
 				return portal.Errorf(portal.EINVALID, "The new %s is too long for %s (%d characters): its attribute %s takes at most %d.",
-					strings.ToLower(schema.Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
+					portal.LowerLabel(schema.Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
 			}
 		}
 		for attr := range n.Changes {
@@ -1002,7 +1002,7 @@ func (db *DB) Cancel(ctx context.Context, v portal.Viewer, id string) error {
 			return err
 		}
 		if portal.RequestStatus(status) != portal.StatusAuthorizing {
-			return portal.Errorf(portal.ECONFLICT, "This request can no longer be canceled: it is %s.", strings.ToLower(portal.RequestStatus(status).Label()))
+			return portal.Errorf(portal.ECONFLICT, "This request can no longer be canceled: it is %s.", portal.LowerLabel(portal.RequestStatus(status).Label()))
 		}
 		if _, err := tx.Exec(ctx, "UPDATE requests SET status = 'canceled', updated_at = now() WHERE id = $1", id); err != nil {
 			return err
