@@ -217,10 +217,19 @@ func TestEntraAnchoredInAD(t *testing.T) {
 
 	// Provision now, as an administrator presses it on the sync preview:
 	// a new person reaches AD and then Entra ID at once, anchored by their
-	// new objectGUID, each step reported; pressed again, nothing to send.
-	var newID string
+	// new objectGUID, and so does their membership of a group, after
+	// their account in each system, each step reported; pressed again,
+	// nothing to send.
+	g := entra.DefaultGroupRule(s.entra.ID)
+	g.Scope = fmt.Sprintf("group.name.startsWith(%q)", name)
+	require.NoError(t, s.engine.SaveSyncRule(ctx, s.ad.Admin, g))
+	var newID, gid string
 	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
 		VALUES ($1, 'N1', 'Nia', 'Now', 'Nia Now') RETURNING id`, name+"now").Scan(&newID))
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ($1, 'Now group', 'security', 'closed') RETURNING id`, name+"-now").Scan(&gid))
+	_, err = pool.Exec(ctx, "INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)", gid, newID)
+	require.NoError(t, err)
 	steps, err := s.engine.ProvisionPerson(ctx, newID)
 	require.NoError(t, err)
 	type step struct{ system, step, result string }
@@ -230,10 +239,18 @@ func TestEntraAnchoredInAD(t *testing.T) {
 	}
 	require.Equal(t, []step{
 		{s.ad.System.Name, "read", "none"}, {s.ad.System.Name, "match", "add"},
-		{s.ad.System.Name, "export", "exported"}, {s.ad.System.Name, "confirm", "confirmed"},
+		{s.ad.System.Name, "export", "exported"}, {s.ad.System.Name, "members", "exported"}, {s.ad.System.Name, "confirm", "confirmed"},
 		{s.entra.Name, "read", "none"}, {s.entra.Name, "match", "add"},
-		{s.entra.Name, "export", "exported"}, {s.entra.Name, "confirm", "confirmed"},
+		{s.entra.Name, "export", "exported"}, {s.entra.Name, "members", "exported"}, {s.entra.Name, "confirm", "confirmed"},
 	}, got, "%+v", steps)
+	require.Contains(t, steps[3].Details[0], name+"-now", "the group, after the account it names")
+	res, err = reader.Search(ldap.NewSearchRequest(s.ad.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(&(objectClass=group)(member="+ldap.EscapeFilter(steps[2].DN)+"))", []string{"cn"}, nil))
+	require.NoError(t, err)
+	require.Len(t, res.Entries, 1, "Nia is a member of the group in AD")
+	grp, err := conn.Read(ctx, "", entra.GroupDN(name+"-now"))
+	require.NoError(t, err)
+	require.Equal(t, []string{entra.UserDN(name + "now@tessera.test")}, grp.Attributes["member"], "and in Entra ID")
 	res, err = reader.Search(ldap.NewSearchRequest(s.ad.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(&(objectClass=user)(employeeID=N1))", []string{"objectGUID"}, nil))
 	require.NoError(t, err)
@@ -253,9 +270,9 @@ func TestEntraAnchoredInAD(t *testing.T) {
 	}
 	require.Equal(t, []step{
 		{s.ad.System.Name, "read", "found"}, {s.ad.System.Name, "match", "unchanged"},
-		{s.ad.System.Name, "export", "nothing"}, {s.ad.System.Name, "confirm", "skipped"},
+		{s.ad.System.Name, "export", "nothing"}, {s.ad.System.Name, "members", "nothing"}, {s.ad.System.Name, "confirm", "skipped"},
 		{s.entra.Name, "read", "found"}, {s.entra.Name, "match", "unchanged"},
-		{s.entra.Name, "export", "nothing"}, {s.entra.Name, "confirm", "skipped"},
+		{s.entra.Name, "export", "nothing"}, {s.entra.Name, "members", "nothing"}, {s.entra.Name, "confirm", "skipped"},
 	}, got, "%+v", steps)
 }
 

@@ -95,9 +95,10 @@ type RunOptions struct {
 	// lock is the run lock the run holds; an export run lends it to a
 	// person's change waiting for the system (yield).
 	lock *runLock
-	// person limits an export run to the objects joined to this person
-	// (Provision now).
+	// person limits an export run to the objects joined to this person,
+	// and groups to the objects joined to these groups (Provision now).
 	person string
+	groups []string
 }
 
 // Opener connects to a connected system with its stored credentials.

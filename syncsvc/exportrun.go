@@ -33,7 +33,8 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 			AND ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM export_requests r WHERE r.cs_id = c.id
 				AND r.request_id = ANY ($2::text[]::uuid[])))
 			AND ($3::uuid IS NULL OR c.person_id = $3::uuid)
-		ORDER BY c.export_op = 'delete', c.class = 'group', c.export_op <> 'add', c.id`, sys.ID, requestIDs, nullText(opts.person))
+			AND ($4::text[] IS NULL OR c.group_id = ANY ($4::text[]::uuid[]))
+		ORDER BY c.export_op = 'delete', c.class = 'group', c.export_op <> 'add', c.id`, sys.ID, requestIDs, nullText(opts.person), opts.groups)
 	if err != nil {
 		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
 	}

@@ -23,8 +23,12 @@ const (
 	// StepMatch applies the sync rules: in scope or not, joined or to be
 	// created, and the changes that follow (Result is a Preview action).
 	StepMatch ProvisionStepKind = "match"
-	// StepExport sends what the sync planned for the person.
+	// StepExport sends what the sync planned for the person's account.
 	StepExport ProvisionStepKind = "export"
+	// StepMembers sends the changes of the groups the person is in, or
+	// left, once their account is there: a group names its members by
+	// their accounts.
+	StepMembers ProvisionStepKind = "members"
 	// StepConfirm reads the change back (a delta import).
 	StepConfirm ProvisionStepKind = "confirm"
 )
@@ -99,7 +103,7 @@ func (e *Engine) provisionIn(ctx context.Context, sys *portal.ConnectedSystem, p
 	}
 	// skipRest reports the steps after from as not done.
 	skipRest := func(from ProvisionStepKind) []ProvisionStep {
-		order := []ProvisionStepKind{StepRead, StepMatch, StepExport, StepConfirm}
+		order := []ProvisionStepKind{StepRead, StepMatch, StepExport, StepMembers, StepConfirm}
 		for _, k := range order[slices.Index(order, from)+1:] {
 			add(k, ResultSkipped, "")
 		}
@@ -167,65 +171,55 @@ func (e *Engine) provisionIn(ctx context.Context, sys *portal.ConnectedSystem, p
 		}
 	}
 
-	// Export: the sync for real, then what waits for the person, now.
+	// Export: the sync for real, of the person and of the groups they are
+	// in or left here, then what waits for them, now: their account first,
+	// then the groups' members, which name it.
 	if sys.Staging {
 		add(StepExport, ResultStaging, "")
 		return skipRest(StepExport)
 	}
-	if _, err := e.syncObjects(ctx, sys, syncScope{people: []string{personID}}, scratch); err != nil {
+	groups, err := e.personGroups(ctx, sys.ID, personID, dn)
+	if err != nil {
+		add(StepExport, ResultError, "", err.Error())
+		return skipRest(StepExport)
+	}
+	if _, err := e.syncObjects(ctx, sys, syncScope{people: []string{personID}, groups: groups}, scratch); err != nil {
 		add(StepExport, ResultError, "", portal.ErrorMessageOr(err))
 		return skipRest(StepExport)
 	}
-	// An administrator asked for it now: a failed export's backoff does
-	// not hold it back.
-	tag, err := e.Pool.Exec(ctx, `UPDATE cs_objects SET export_next_at = now() WHERE system_id = $1 AND person_id = $2
-		AND export_op IS NOT NULL`, sys.ID, personID)
-	if err != nil {
-		add(StepExport, ResultError, "", err.Error())
-		return skipRest(StepExport)
-	}
-	if tag.RowsAffected() == 0 {
-		add(StepExport, ResultNothing, "")
-		add(StepConfirm, ResultSkipped, "")
-		return steps
-	}
-	opts := RunOptions{Trigger: "provision", person: personID}
-	rec, err := e.startRun(ctx, sys.ID, Export, opts)
-	if err != nil {
-		add(StepExport, ResultError, "", err.Error())
-		return skipRest(StepExport)
-	}
-	msg, err := e.exportWith(ctx, sys, conn, opts, rec, nil)
-	rec.mu.Lock()
-	objects := slices.Clone(rec.objects)
-	counts := rec.counts
-	rec.mu.Unlock()
-	if _, ferr := rec.finish(ctx, err, msg); ferr != nil && err == nil {
-		err = ferr
-	}
-	var sent, failed []string
 	var lastDN string
-	for _, o := range objects {
-		if o.Kind == "error" {
-			failed = append(failed, o.DN+": "+o.Detail)
-			continue
+	sentAny := false
+	for _, opts := range []RunOptions{{Trigger: "provision", person: personID}, {Trigger: "provision", groups: groups}} {
+		kind := StepExport
+		if opts.person == "" {
+			kind = StepMembers
+			if len(groups) == 0 {
+				add(kind, ResultNothing, "")
+				continue
+			}
 		}
-		sent = append(sent, o.Kind+" "+o.DN)
-		lastDN = o.DN
+		r := e.exportNow(ctx, sys, conn, opts)
+		switch {
+		case r.err != nil:
+			add(kind, ResultError, "", append(r.failed, portal.ErrorMessageOr(r.err))...)
+			return skipRest(kind)
+		case len(r.failed) > 0:
+			add(kind, ResultError, "", r.failed...)
+			return skipRest(kind)
+		case len(r.sent) == 0:
+			add(kind, ResultNothing, "", r.message...)
+		default:
+			add(kind, ResultExported, r.lastDN, r.sent...)
+			if kind == StepExport {
+				lastDN = r.lastDN
+			}
+			sentAny = true
+		}
 	}
-	switch {
-	case err != nil:
-		add(StepExport, ResultError, "", append(failed, portal.ErrorMessageOr(err))...)
-		return skipRest(StepExport)
-	case counts.Errors > 0:
-		add(StepExport, ResultError, "", failed...)
-		return skipRest(StepExport)
-	case len(sent) == 0:
-		add(StepExport, ResultNothing, "", msg)
+	if !sentAny {
 		add(StepConfirm, ResultSkipped, "")
 		return steps
 	}
-	add(StepExport, ResultExported, lastDN, sent...)
 
 	// Confirm: the change read back, which completes the requests that
 	// waited for it.
@@ -239,4 +233,76 @@ func (e *Engine) provisionIn(ctx context.Context, sys *portal.ConnectedSystem, p
 		add(StepConfirm, ResultError, "", portal.ErrorMessageOr(err))
 	}
 	return steps
+}
+
+// personGroups are the groups whose objects in a system Provision now
+// syncs with a person: those the person is a member of, and those whose
+// object in the system still names the person's account dn as a member.
+func (e *Engine) personGroups(ctx context.Context, systemID, personID, dn string) ([]string, error) {
+	rows, err := e.Pool.Query(ctx, `SELECT group_id::text FROM group_members WHERE person_id = $1
+		UNION
+		SELECT c.group_id::text FROM cs_objects c WHERE c.system_id = $2 AND c.class = 'group' AND c.group_id IS NOT NULL AND $3 <> ''
+			AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(c.attributes->'member') = 'array'
+				THEN c.attributes->'member' ELSE '[]' END) m WHERE lower(m) = lower($3))`, personID, systemID, dn)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: the person's groups: %w", err)
+	}
+	groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: the person's groups: %w", err)
+	}
+	return groups, nil
+}
+
+// provisionExport is what one export of Provision now did.
+type provisionExport struct {
+	sent, failed, message []string
+	lastDN                string
+	err                   error
+}
+
+// exportNow sends at once what waits for the objects opts names (an
+// administrator asked for it now: a failed export's backoff does not hold
+// it back), as a run of its own in run history.
+func (e *Engine) exportNow(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, opts RunOptions) provisionExport {
+	var r provisionExport
+	tag, err := e.Pool.Exec(ctx, `UPDATE cs_objects SET export_next_at = now() WHERE system_id = $1 AND export_op IS NOT NULL
+		AND ($2::uuid IS NULL OR person_id = $2::uuid) AND ($3::text[] IS NULL OR group_id = ANY ($3::text[]::uuid[]))`,
+		sys.ID, nullText(opts.person), opts.groups)
+	if err != nil {
+		r.err = fmt.Errorf("syncsvc: provision now: %w", err)
+		return r
+	}
+	if tag.RowsAffected() == 0 {
+		return r
+	}
+	rec, err := e.startRun(ctx, sys.ID, Export, opts)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	msg, err := e.exportWith(ctx, sys, conn, opts, rec, nil)
+	rec.mu.Lock()
+	objects := slices.Clone(rec.objects)
+	counts := rec.counts
+	rec.mu.Unlock()
+	if _, ferr := rec.finish(ctx, err, msg); ferr != nil && err == nil {
+		err = ferr
+	}
+	for _, o := range objects {
+		if o.Kind == "error" {
+			r.failed = append(r.failed, o.DN+": "+o.Detail)
+			continue
+		}
+		r.sent = append(r.sent, o.Kind+" "+o.DN)
+		r.lastDN = o.DN
+	}
+	if counts.Errors > 0 && len(r.failed) == 0 {
+		r.failed = append(r.failed, msg)
+	}
+	if len(r.sent) == 0 && msg != "" {
+		r.message = []string{msg}
+	}
+	r.err = err
+	return r
 }

@@ -645,4 +645,6 @@ var germanAdmin = map[string]string{
 	"Joiners":                             "Eintritte",
 	"Movers":                              "Wechsel",
 	"Leavers":                             "Austritte",
+	"Export the account":                  "Konto exportieren",
+	"Export group memberships":            "Gruppenmitgliedschaften exportieren",
 }
