@@ -365,14 +365,15 @@ func workflowFormFrom(r *http.Request, id string) view.WorkflowForm {
 }
 
 // number reads a whole number typed in a form; blank is zero. what names
-// the field in a sentence: a key of the catalogue, marked where it is written.
-func number(s, what string) (int, error) {
+// the field in a sentence, a Text so that the catalogue finds its key and
+// the message reads in the person's language.
+func number(s string, what portal.Text) (int, error) {
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, portal.Errorf(portal.EINVALID, "%s must be a whole number, not “%s”.", portal.Textf(what), s)
+		return 0, portal.Errorf(portal.EINVALID, "%s must be a whole number, not “%s”.", what, s)
 	}
 	return n, nil
 }
@@ -385,19 +386,19 @@ func approvalWorkflow(f view.WorkflowForm) (portal.ApprovalWorkflow, error) {
 		Escalation: portal.NamedPeople(portal.ParseNames(f.Escalation)), TimeoutOutcome: portal.TimeoutOutcome(f.Outcome)}
 	var err error
 	if wf.Threshold == portal.ThresholdN {
-		if wf.ThresholdN, err = number(f.N, i18n.Mark("The number of approvals needed")); err != nil {
+		if wf.ThresholdN, err = number(f.N, portal.Textf("The number of approvals needed")); err != nil {
 			return wf, err
 		}
 	}
 	switch f.Deadline {
 	case "hours":
-		if wf.DeadlineHours, err = number(f.DeadlineHours, i18n.Mark("The deadline in hours")); err != nil {
+		if wf.DeadlineHours, err = number(f.DeadlineHours, portal.Textf("The deadline in hours")); err != nil {
 			return wf, err
 		} else if wf.DeadlineHours == 0 {
 			return wf, portal.Errorf(portal.EINVALID, "Give the deadline's number of hours, or choose no deadline.")
 		}
 	case "days":
-		if wf.DeadlineBusinessDays, err = number(f.DeadlineDays, i18n.Mark("The deadline in business days")); err != nil {
+		if wf.DeadlineBusinessDays, err = number(f.DeadlineDays, portal.Textf("The deadline in business days")); err != nil {
 			return wf, err
 		} else if wf.DeadlineBusinessDays == 0 {
 			return wf, portal.Errorf(portal.EINVALID, "Give the deadline's number of business days, or choose no deadline.")
@@ -407,7 +408,7 @@ func approvalWorkflow(f view.WorkflowForm) (portal.ApprovalWorkflow, error) {
 	default:
 		return wf, portal.Errorf(portal.EINVALID, "Choose no deadline, a deadline in hours, or one in business days.")
 	}
-	if wf.ReminderHours, err = number(f.ReminderHours, i18n.Mark("The reminder")); err != nil {
+	if wf.ReminderHours, err = number(f.ReminderHours, portal.Textf("The reminder")); err != nil {
 		return wf, err
 	}
 	return wf, nil

@@ -149,19 +149,19 @@ func connectedFromForm(r *http.Request, id string) (view.ConnectedSystemForm, po
 			SoftMatch: input(r).Get("soft_match") == "on", AnchorSystemID: input(r).Get("anchor_system_id")}
 		f.System = c
 		if f.WriteBudget != "" {
-			if c.Entra.WriteBudget, err = number(f.WriteBudget, i18n.Mark("The write budget")); err != nil {
+			if c.Entra.WriteBudget, err = number(f.WriteBudget, portal.Textf("The write budget")); err != nil {
 				return f, c, err
 			}
 		}
-	} else if c.Port, err = number(f.Port, i18n.Mark("The port")); err != nil {
+	} else if c.Port, err = number(f.Port, portal.Textf("The port")); err != nil {
 		f.System = c
 		return f, c, err
 	}
 	f.System = c
-	if c.DeletionThreshold, err = number(f.DeletionThreshold, i18n.Mark("The deletion threshold")); err != nil {
+	if c.DeletionThreshold, err = number(f.DeletionThreshold, portal.Textf("The deletion threshold")); err != nil {
 		return f, c, err
 	}
-	minutes, err := number(f.DeltaMinutes, i18n.Mark("The delta sync interval"))
+	minutes, err := number(f.DeltaMinutes, portal.Textf("The delta sync interval"))
 	if err != nil {
 		return f, c, err
 	}

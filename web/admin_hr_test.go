@@ -107,6 +107,14 @@ func TestHRUploadPreviewAndApply(t *testing.T) {
 	require.Contains(t, body, `<strong data-testid="refused">1</strong> refused`)
 	require.Contains(t, body, "<td>4</td><td>employee HR-NEW-2 is named as their own manager</td>")
 	require.Contains(t, body, `data-testid="hr-status" data-status="previewed"`)
+	// The refusal is kept as its format and arguments: an administrator
+	// who reads German reads it in German.
+	resp, _ = c.post("/settings/language", c.form("language", "de"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = c.get(preview)
+	require.Contains(t, body, "<td>4</td><td>die Person HR-NEW-2 ist als ihre eigene Führungskraft angegeben</td>")
+	resp, _ = c.post("/settings/language", c.form("language", "en"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 
 	resp, _ = c.post(preview+"/apply", c.form())
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)

@@ -385,7 +385,7 @@ func syncRuleFromForm(f view.SyncRuleForm) (syncsvc.SyncRule, ruleLines, error) 
 	if sr.Outbound, l.outbound, err = parseOutbound(f.Outbound); err != nil {
 		return sr, l, err
 	}
-	if sr.DeleteAfterDays, err = number(f.DeleteAfterDays, i18n.Mark("The number of days after which disabled accounts are deleted")); err != nil {
+	if sr.DeleteAfterDays, err = number(f.DeleteAfterDays, portal.Textf("The number of days after which disabled accounts are deleted")); err != nil {
 		return sr, l, err
 	}
 	return sr, l, nil

@@ -128,7 +128,7 @@ func (a *adminPages) handleStartReview(w http.ResponseWriter, r *http.Request) {
 	}
 	// The deadline is the end of the day in the administrator's zone.
 	n.Deadline = day.End(portal.ZoneOrUTC(viewer(r).TimeZone))
-	if n.RepeatMonths, err = number(f.Repeat, "The repeat"); err != nil {
+	if n.RepeatMonths, err = number(f.Repeat, portal.Textf("The repeat")); err != nil {
 		fail(err)
 		return
 	}

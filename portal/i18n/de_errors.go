@@ -7,7 +7,7 @@ package i18n
 // name, a number or a nested domain error keeps its place.
 var germanErrors = map[string]string{
 	// cmd/tessera
-	"There is no connected system %q.": "Es gibt kein angeschlossenes System %q.",
+	"There is no connected system %q.": "Es gibt kein verbundenes System %q.",
 
 	// portal: attributes, audit, calendars
 	"The %s cannot be empty.":                                                                                "„%s“ darf nicht leer sein.",
@@ -39,7 +39,7 @@ var germanErrors = map[string]string{
 	"The deletion threshold must be from 1 to 1,000,000 objects.":                                         "Die Löschschwelle muss zwischen 1 und 1.000.000 Objekten liegen.",
 	"The delta sync interval must be from 0 (never) to 24 hours.":                                         "Das Intervall der Delta-Synchronisierung muss zwischen 0 (nie) und 24 Stunden liegen.",
 	"The delta sync interval must be at least 10 seconds, or 0 for no schedule.":                          "Das Intervall der Delta-Synchronisierung muss mindestens 10 Sekunden betragen, oder 0 für keinen Zeitplan.",
-	"Give the connected system a name.":                                                                   "Geben Sie dem angeschlossenen System einen Namen.",
+	"Give the connected system a name.":                                                                   "Geben Sie dem verbundenen System einen Namen.",
 	"The name is too long: at most %d characters.":                                                        "Der Name ist zu lang: höchstens %d Zeichen.",
 	"The name cannot contain control characters.":                                                         "Der Name darf keine Steuerzeichen enthalten.",
 	"The type must be Active Directory (“ad”) or Entra ID (“entra”), not “%s”.":                           "Der Typ muss Active Directory („ad“) oder Entra ID („entra“) sein, nicht „%s“.",
@@ -222,9 +222,9 @@ var germanErrors = map[string]string{
 	"There is no such approval of yours.":                                           "Eine solche Genehmigung von Ihnen gibt es nicht.",
 
 	// portal/postgres: audit log, sign-in
-	"The audit log is keyed (from entry %d on): verifying it needs %s.":                                 "Das Überwachungsprotokoll ist (ab Eintrag %d) mit einem Schlüssel gesichert: Es zu prüfen braucht %s.",
-	"The audit log is keyed with key %x: set %s to the key it was written with.":                        "Das Überwachungsprotokoll ist mit dem Schlüssel %x gesichert: Setzen Sie %s auf den Schlüssel, mit dem es geschrieben wurde.",
-	"The audit log is keyed with key %x, and %s is key %s: set it to the key the log was written with.": "Das Überwachungsprotokoll ist mit dem Schlüssel %x gesichert, und %s ist der Schlüssel %s: Setzen Sie ihn auf den Schlüssel, mit dem das Protokoll geschrieben wurde.",
+	"The audit log is keyed (from entry %d on): verifying it needs %s.":                                 "Das Prüfprotokoll ist (ab Eintrag %d) mit einem Schlüssel gesichert: Es zu prüfen braucht %s.",
+	"The audit log is keyed with key %x: set %s to the key it was written with.":                        "Das Prüfprotokoll ist mit dem Schlüssel %x gesichert: Setzen Sie %s auf den Schlüssel, mit dem es geschrieben wurde.",
+	"The audit log is keyed with key %x, and %s is key %s: set it to the key the log was written with.": "Das Prüfprotokoll ist mit dem Schlüssel %x gesichert, und %s ist der Schlüssel %s: Setzen Sie ihn auf den Schlüssel, mit dem das Protokoll geschrieben wurde.",
 	"The account name or password is incorrect.":                                                        "Der Kontoname oder das Kennwort ist falsch.",
 	"People cannot be matched by %q; use email, upn, account_name or employee_id.":                      "Personen können nicht über %q zugeordnet werden; verwenden Sie email, upn, account_name oder employee_id.",
 	"Your identity provider did not send the attribute Tessera matches people by.":                      "Ihr Identitätsanbieter hat das Attribut nicht gesendet, über das Tessera Personen zuordnet.",
@@ -240,14 +240,14 @@ var germanErrors = map[string]string{
 	"%s is not a date.":                         "%s ist kein Datum.",
 	"%s is not a holiday in this calendar.":     "%s ist in diesem Kalender kein Feiertag.",
 	"Connected systems cannot be saved: Tessera has no key to encrypt their passwords with. Set TESSERA_SECRET_KEY (make one with `openssl rand -base64 32`) and restart Tessera.": "Angeschlossene Systeme können nicht gespeichert werden: Tessera hat keinen Schlüssel, um ihre Kennwörter zu verschlüsseln. Setzen Sie TESSERA_SECRET_KEY (erzeugen Sie einen mit `openssl rand -base64 32`) und starten Sie Tessera neu.",
-	"A connected system named “%s” already exists; choose another name.":                                                                                                           "Ein angeschlossenes System namens „%s“ existiert bereits; wählen Sie einen anderen Namen.",
+	"A connected system named “%s” already exists; choose another name.":                                                                                                           "Ein verbundenes System namens „%s“ existiert bereits; wählen Sie einen anderen Namen.",
 	"DATABASE_URL is not a valid PostgreSQL URL: %v":                                                                                                                               "DATABASE_URL ist keine gültige PostgreSQL-URL: %v",
 	"The database already has people; seeding only fills an empty database.":                                                                                                       "Die Datenbank enthält bereits Personen; das Befüllen füllt nur eine leere Datenbank.",
 
 	// portal/postgres: deputies, sets, sign-in methods
-	"You cannot be your own deputy.":                                           "Sie können nicht Ihr eigener Stellvertreter sein.",
+	"You cannot be your own deputy.":                                           "Sie können nicht Ihre eigene Vertretung sein.",
 	"The last day must not be before the first.":                               "Der letzte Tag darf nicht vor dem ersten liegen.",
-	"A deputy can stand in for at most a year at a time.":                      "Ein Stellvertreter kann höchstens ein Jahr am Stück vertreten.",
+	"A deputy can stand in for at most a year at a time.":                      "Eine Vertretung kann höchstens ein Jahr am Stück vertreten.",
 	"That person's account is disabled; choose someone else.":                  "Das Konto dieser Person ist deaktiviert; wählen Sie jemand anderen.",
 	"This group is not dynamic; its owners manage its members.":                "Diese Gruppe ist nicht dynamisch; ihre Besitzer verwalten ihre Mitglieder.",
 	"A set needs a name of 1 to 128 characters.":                               "Eine Menge braucht einen Namen von 1 bis 128 Zeichen.",
@@ -426,7 +426,7 @@ var germanErrors = map[string]string{
 	"%s is not a verified domain of the tenant (it has %v).": "%s ist keine verifizierte Domäne des Mandanten (er hat %v).",
 
 	// syncsvc: the engine, runs, imports
-	"Another run of this connected system is in progress; wait for it to finish.":                      "Ein anderer Lauf dieses angeschlossenen Systems ist im Gang; warten Sie, bis er endet.",
+	"Another run of this connected system is in progress; wait for it to finish.":                      "Ein anderer Lauf dieses verbundenen Systems ist im Gang; warten Sie, bis er endet.",
 	"There is no run profile %q; use one of full_import, delta_import, full_sync, delta_sync, export.": "Es gibt kein Ausführungsprofil %q; verwenden Sie full_import, delta_import, full_sync, delta_sync oder export.",
 	"%s is disabled; enable it to run it.":                                                             "%s ist deaktiviert; aktivieren Sie es, um es auszuführen.",
 	"Run a full import of %s first; a delta import continues from it.":                                 "Führen Sie zuerst einen vollständigen Import von %s aus; ein Delta-Import setzt darauf auf.",
@@ -500,9 +500,9 @@ var germanErrors = map[string]string{
 	"Only administrators upload HR files.":                                                  "Nur Administratoren laden HR-Dateien hoch.",
 	"Only administrators apply or discard HR files.":                                        "Nur Administratoren übernehmen oder verwerfen HR-Dateien.",
 	"This file is not waiting any more: it was applied or discarded already.":               "Diese Datei wartet nicht mehr: Sie wurde bereits übernommen oder verworfen.",
-	"Only administrators add connected systems.":                                            "Nur Administratoren fügen angeschlossene Systeme hinzu.",
-	"A connected system is called %q already.":                                              "Ein angeschlossenes System heißt bereits %q.",
-	"Only administrators change connected systems.":                                         "Nur Administratoren ändern angeschlossene Systeme.",
+	"Only administrators add connected systems.":                                            "Nur Administratoren fügen verbundene Systeme hinzu.",
+	"A connected system is called %q already.":                                              "Ein verbundenes System heißt bereits %q.",
+	"Only administrators change connected systems.":                                         "Nur Administratoren ändern verbundene Systeme.",
 	"There is no such HR source.":                                                           "Diese HR-Quelle gibt es nicht.",
 	"There is no HR source %q.":                                                             "Es gibt keine HR-Quelle %q.",
 	"Only administrators create API tokens.":                                                "Nur Administratoren legen API-Tokens an.",
@@ -521,4 +521,31 @@ var germanErrors = map[string]string{
 	"retry":                 "wiederholen",
 	"cancel":                "abbrechen",
 	"workflow":              "Genehmigungsablauf",
+	"The repeat":            "Die Wiederholung",
+
+	// syncsvc/hr: why an HR row (a line of a file, an operation of a SCIM
+	// bulk request) was refused.
+	"cannot be read: %s":                                                                          "kann nicht gelesen werden: %s",
+	"it has no employee ID":                                                                       "sie hat keine Personalnummer",
+	"employee ID %s is on line %d already":                                                        "die Personalnummer %s steht bereits in Zeile %d",
+	"the start date %q is not a date as YYYY-MM-DD":                                               "das Eintrittsdatum %q ist kein Datum im Format JJJJ-MM-TT",
+	"the end date %q is not a date as YYYY-MM-DD":                                                 "das Austrittsdatum %q ist kein Datum im Format JJJJ-MM-TT",
+	"the end date %s is before the start date %s":                                                 "das Austrittsdatum %s liegt vor dem Eintrittsdatum %s",
+	"employee %s is named as their own manager":                                                   "die Person %s ist als ihre eigene Führungskraft angegeben",
+	"starts on %s: joiners are imported %d days before their start date":                          "beginnt am %s: Eintritte werden %d Tage vor ihrem Eintrittsdatum importiert",
+	"it has no name: map the display name or the given name and surname":                          "sie hat keinen Namen: Ordnen Sie den Anzeigenamen oder Vor- und Nachnamen zu",
+	"the display name made of the given name and surname is longer than %s takes (%d characters)": "der aus Vor- und Nachname gebildete Anzeigename ist länger, als %s annimmt (%d Zeichen)",
+	"%s is %d characters long; %s takes at most %d":                                               "„%s“ ist %d Zeichen lang; %s nimmt höchstens %d",
+	"%s holds a control character":                                                                "„%s“ enthält ein Steuerzeichen",
+	"it has no externalId (the employee ID)":                                                      "sie hat keine externalId (die Personalnummer)",
+	"name is not an object":                                                                       "name ist kein Objekt",
+	"active is not true or false":                                                                 "active ist nicht true oder false",
+	"emails is not a list of values":                                                              "emails ist keine Liste von Werten",
+	"phoneNumbers is not a list of values":                                                        "phoneNumbers ist keine Liste von Werten",
+	"%s is not an object":                                                                         "%s ist kein Objekt",
+	"manager is not an object with a value":                                                       "manager ist kein Objekt mit einem Wert",
+	"employeeNumber %s is not the externalId %s":                                                  "employeeNumber %s ist nicht die externalId %s",
+	"only POST operations on /Users are taken, not %s %s":                                         "nur POST-Operationen auf /Users werden angenommen, nicht %s %s",
+	"the user's schemas must name %s":                                                             "die schemas des Benutzers müssen %s nennen",
+	"%s is not text":                                                                              "%s ist kein Text",
 }

@@ -1,6 +1,7 @@
 package i18n_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -46,4 +47,43 @@ func TestErrorGerman(t *testing.T) {
 			t.Errorf("English of %v = %q; want %q", c.err, got, c.en)
 		}
 	}
+}
+
+// TestStoredTextGerman: a Text stored as JSON (a sync run's message, an HR
+// refusal) keeps its format and arguments, nested errors and labels
+// included, so that it is read in German later; a row stored before as a
+// plain string reads as that string.
+func TestStoredTextGerman(t *testing.T) {
+	t.Parallel()
+	de, en := i18n.For("de"), i18n.English()
+	inner := portal.Errorf(portal.EINVALID, "The %s cannot be empty.", portal.LowerLabel("Display name"))
+	orig := portal.Textf("The sync of %s failed: %s", "Demo AD", inner)
+	data, err := json.Marshal(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back portal.Text
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := de.Text(back), "Die Synchronisierung von Demo AD ist fehlgeschlagen: „Anzeigename“ darf nicht leer sein."; got != want {
+		t.Errorf("stored %s in German = %q; want %q", data, got, want)
+	}
+	if got, want := en.Text(back), en.Text(orig); got != want || got != "The sync of Demo AD failed: The display name cannot be empty." {
+		t.Errorf("stored %s in English = %q; want %q", data, got, want)
+	}
+	numbers := portal.Textf("%d people match", 1234)
+	if err := json.Unmarshal(must(json.Marshal(numbers)), &back); err != nil || de.Text(back) != de.Text(numbers) {
+		t.Errorf("a number stored reads %q; want %q (%v)", de.Text(back), de.Text(numbers), err)
+	}
+	if err := json.Unmarshal([]byte(`"an old detail, 100% English"`), &back); err != nil || de.Text(back) != "an old detail, 100% English" {
+		t.Errorf("an old plain string reads %q (%v)", de.Text(back), err)
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -186,10 +185,27 @@ type Row struct {
 	Values map[string]string
 }
 
-// Refusal is a row left out, and why.
+// Refusal is a row left out, and why: Reason in English (for the command
+// line and SCIM clients), Text kept as format and arguments for the HR
+// page, in the reader's language (a refusal stored before Text existed has
+// none: it is shown by its Reason).
 type Refusal struct {
-	Line   int    `json:"line"`
-	Reason string `json:"reason"`
+	Line   int         `json:"line"`
+	Reason string      `json:"reason"`
+	Text   portal.Text `json:"text"`
+}
+
+// refusal is the Refusal of line for reason.
+func refusal(line int, reason portal.Text) Refusal {
+	return Refusal{Line: line, Reason: reason.String(), Text: reason}
+}
+
+// Why is the refusal's reason as people read it.
+func (r Refusal) Why() portal.Text {
+	if r.Text.IsZero() {
+		return portal.Textf("%s", r.Reason)
+	}
+	return r.Text
 }
 
 // MaxFileBytes bounds an HR file.
@@ -257,7 +273,7 @@ func ParseCSV(content []byte, s Settings) ([]Row, []Refusal, error) {
 		if err != nil {
 			var perr *csv.ParseError
 			if errors.As(err, &perr) {
-				refused = append(refused, Refusal{Line: perr.StartLine, Reason: "cannot be read: " + perr.Err.Error()})
+				refused = append(refused, refusal(perr.StartLine, portal.Textf("cannot be read: %s", perr.Err.Error())))
 				if errors.Is(perr.Err, csv.ErrQuote) || errors.Is(perr.Err, csv.ErrBareQuote) {
 					continue
 				}
@@ -324,4 +340,3 @@ func parseDate(s string) (time.Time, bool) {
 }
 
 // fmtErr is a refusal's reason.
-func fmtErr(format string, args ...any) string { return fmt.Sprintf(format, args...) }

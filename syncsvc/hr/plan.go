@@ -178,47 +178,47 @@ func makePlan(in planInput) (*Plan, error) {
 	for _, r := range in.rows {
 		p.Rows++
 		v := r.Values
-		refuse := func(format string, args ...any) {
-			p.Refused = append(p.Refused, Refusal{Line: r.Line, Reason: fmtErr(format, args...)})
+		refuse := func(reason portal.Text) {
+			p.Refused = append(p.Refused, refusal(r.Line, reason))
 		}
 		id := v[FieldEmployeeID]
 		key := strings.ToLower(id)
 		if id == "" {
-			refuse("it has no employee ID")
+			refuse(portal.Textf("it has no employee ID"))
 			continue
 		}
 		if line, dup := seen[key]; dup {
-			refuse("employee ID %s is on line %d already", id, line)
+			refuse(portal.Textf("employee ID %s is on line %d already", id, line))
 			continue
 		}
 		seen[key] = r.Line
-		if reason := checkFields(v, in.limits); reason != "" {
-			refuse("%s", reason)
+		if reason := checkFields(v, in.limits); !reason.IsZero() {
+			refuse(reason)
 			continue
 		}
-		if reason := checkExtras(v, extras); reason != "" {
-			refuse("%s", reason)
+		if reason := checkExtras(v, extras); !reason.IsZero() {
+			refuse(reason)
 			continue
 		}
 		start, ok1 := parseDate(v[FieldStartDate])
 		end, ok2 := parseDate(v[FieldEndDate])
 		switch {
 		case !ok1:
-			refuse("the start date %q is not a date as YYYY-MM-DD", v[FieldStartDate])
+			refuse(portal.Textf("the start date %q is not a date as YYYY-MM-DD", v[FieldStartDate]))
 			continue
 		case !ok2:
-			refuse("the end date %q is not a date as YYYY-MM-DD", v[FieldEndDate])
+			refuse(portal.Textf("the end date %q is not a date as YYYY-MM-DD", v[FieldEndDate]))
 			continue
 		case !start.IsZero() && !end.IsZero() && end.Before(start):
-			refuse("the end date %s is before the start date %s", v[FieldEndDate], v[FieldStartDate])
+			refuse(portal.Textf("the end date %s is before the start date %s", v[FieldEndDate], v[FieldStartDate]))
 			continue
 		case strings.EqualFold(v[FieldManager], id):
-			refuse("employee %s is named as their own manager", id)
+			refuse(portal.Textf("employee %s is named as their own manager", id))
 			continue
 		}
 		_, known := in.space[key]
 		if !known && !start.IsZero() && start.After(today.AddDate(0, 0, in.settings.PrehireDays)) {
-			refuse("starts on %s: joiners are imported %d days before their start date", v[FieldStartDate], in.settings.PrehireDays)
+			refuse(portal.Textf("starts on %s: joiners are imported %d days before their start date", v[FieldStartDate], in.settings.PrehireDays))
 			continue
 		}
 		attrs := map[string]string{}
@@ -235,11 +235,11 @@ func makePlan(in planInput) (*Plan, error) {
 			attrs["displayname"] = strings.TrimSpace(v[FieldGivenName] + " " + v[FieldSurname])
 		}
 		if !known && attrs["displayname"] == "" {
-			refuse("it has no name: map the display name or the given name and surname")
+			refuse(portal.Textf("it has no name: map the display name or the given name and surname"))
 			continue
 		}
 		if s, ok := in.limits[FieldDisplayName]; ok && utf8.RuneCountInString(attrs["displayname"]) > s.max {
-			refuse("the display name made of the given name and surname is longer than %s takes (%d characters)", s.by, s.max)
+			refuse(portal.Textf("the display name made of the given name and surname is longer than %s takes (%d characters)", s.by, s.max))
 			continue
 		}
 		// Dates in the row are in every import, so that a timer can
@@ -353,41 +353,43 @@ func object(anchor string, attrs map[string]string) syncsvc.ImportedObject {
 	return syncsvc.ImportedObject{Anchor: anchor, DN: anchor, Class: syncsvc.ObjectUser, Attributes: out}
 }
 
-// checkFields says why a row's values cannot be taken, or "".
-func checkFields(v map[string]string, lim limits) string {
+// checkFields says why a row's values cannot be taken, or nothing (a zero
+// Text).
+func checkFields(v map[string]string, lim limits) portal.Text {
 	for _, f := range Fields {
 		s, ok := v[f]
 		if !ok || s == "" {
 			continue
 		}
 		if strings.ContainsFunc(s, unicode.IsControl) {
-			return fmtErr("%s holds a control character", FieldLabel(f))
+			return portal.Textf("%s holds a control character", portal.LabelOf(FieldLabel(f)))
 		}
 		if l, ok := lim[f]; ok && utf8.RuneCountInString(s) > l.max {
-			return fmtErr("%s is %d characters long; %s takes at most %d", FieldLabel(f), utf8.RuneCountInString(s), l.by, l.max)
+			return portal.Textf("%s is %d characters long; %s takes at most %d", portal.LabelOf(FieldLabel(f)), utf8.RuneCountInString(s), l.by, l.max)
 		}
 	}
-	return ""
+	return portal.Text{}
 }
 
 // checkExtras checks, and normalises in v, the values of the extra
-// attributes a row's columns map to; it says why one cannot be taken, or "".
-func checkExtras(v map[string]string, extras map[string]*portal.Attribute) string {
+// attributes a row's columns map to; it says why one cannot be taken, or
+// nothing (a zero Text).
+func checkExtras(v map[string]string, extras map[string]*portal.Attribute) portal.Text {
 	for f, a := range extras {
 		s, ok := v[f]
 		if !ok {
 			continue
 		}
 		if strings.ContainsFunc(s, unicode.IsControl) {
-			return fmtErr("%s holds a control character", a.Label)
+			return portal.Textf("%s holds a control character", portal.LabelOf(a.Label))
 		}
 		norm, err := a.CheckValue(s)
 		if err != nil {
-			return portal.ErrorMessage(err)
+			return portal.Reason(err)
 		}
 		v[f] = norm
 	}
-	return ""
+	return portal.Text{}
 }
 
 // lowerKey is how plans key employee IDs: without regard to case, as

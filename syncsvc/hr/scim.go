@@ -67,8 +67,8 @@ func ParseBulk(body []byte) ([]Row, []Refusal, error) {
 	for i, op := range req.Operations {
 		n := i + 1
 		v, reason := bulkUser(op)
-		if reason != "" {
-			refused = append(refused, Refusal{Line: n, Reason: reason})
+		if !reason.IsZero() {
+			refused = append(refused, refusal(n, reason))
 			continue
 		}
 		rows = append(rows, Row{Line: n, Values: v})
@@ -77,51 +77,51 @@ func ParseBulk(body []byte) ([]Row, []Refusal, error) {
 }
 
 // bulkUser reads one operation's user into HR fields, or says why not.
-func bulkUser(op bulkOperation) (map[string]string, string) {
+func bulkUser(op bulkOperation) (map[string]string, portal.Text) {
 	if !strings.EqualFold(op.Method, "POST") || !strings.EqualFold(strings.TrimSuffix(op.Path, "/"), "/Users") {
-		return nil, "only POST operations on /Users are taken, not " + op.Method + " " + op.Path
+		return nil, portal.Textf("only POST operations on /Users are taken, not %s %s", op.Method, op.Path)
 	}
 	var schemas []string
 	if err := json.Unmarshal(op.Data["schemas"], &schemas); err != nil || !containsFold(schemas, SchemaUser) {
-		return nil, "the user's schemas must name " + SchemaUser
+		return nil, portal.Textf("the user's schemas must name %s", SchemaUser)
 	}
 	v := map[string]string{}
-	text := func(raw json.RawMessage, what string) (string, string) {
+	text := func(raw json.RawMessage, what string) (string, portal.Text) {
 		if raw == nil {
-			return "", ""
+			return "", portal.Text{}
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", what + " is not text"
+			return "", portal.Textf("%s is not text", what)
 		}
-		return strings.TrimSpace(s), ""
+		return strings.TrimSpace(s), portal.Text{}
 	}
-	set := func(field string, raw json.RawMessage, what string) string {
+	set := func(field string, raw json.RawMessage, what string) portal.Text {
 		if raw == nil {
-			return ""
+			return portal.Text{}
 		}
 		s, bad := text(raw, what)
-		if bad == "" {
+		if bad.IsZero() {
 			v[field] = s
 		}
 		return bad
 	}
-	var bad string
-	pick := func(b string) {
-		if bad == "" {
+	var bad portal.Text
+	pick := func(b portal.Text) {
+		if bad.IsZero() {
 			bad = b
 		}
 	}
 	pick(set(FieldEmployeeID, op.Data["externalId"], "externalId"))
 	if v[FieldEmployeeID] == "" {
-		return nil, "it has no externalId (the employee ID)"
+		return nil, portal.Textf("it has no externalId (the employee ID)")
 	}
 	pick(set(FieldDisplayName, op.Data["displayName"], "displayName"))
 	pick(set(FieldTitle, op.Data["title"], "title"))
 	if raw := op.Data["name"]; raw != nil {
 		var name map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &name); err != nil {
-			pick("name is not an object")
+			pick(portal.Textf("name is not an object"))
 		}
 		pick(set(FieldGivenName, name["givenName"], "name.givenName"))
 		pick(set(FieldSurname, name["familyName"], "name.familyName"))
@@ -129,7 +129,7 @@ func bulkUser(op bulkOperation) (map[string]string, string) {
 	if raw := op.Data["active"]; raw != nil {
 		var active bool
 		if err := json.Unmarshal(raw, &active); err != nil {
-			pick("active is not true or false")
+			pick(portal.Textf("active is not true or false"))
 		}
 		v[FieldActive] = "true"
 		if !active {
@@ -139,14 +139,14 @@ func bulkUser(op bulkOperation) (map[string]string, string) {
 	if raw := op.Data["emails"]; raw != nil {
 		var list []scimValue
 		if err := json.Unmarshal(raw, &list); err != nil {
-			pick("emails is not a list of values")
+			pick(portal.Textf("emails is not a list of values"))
 		}
 		v[FieldEmail] = chooseValue(list, "work")
 	}
 	if raw := op.Data["phoneNumbers"]; raw != nil {
 		var list []scimValue
 		if err := json.Unmarshal(raw, &list); err != nil {
-			pick("phoneNumbers is not a list of values")
+			pick(portal.Textf("phoneNumbers is not a list of values"))
 		}
 		for _, p := range list {
 			switch strings.ToLower(p.Type) {
@@ -163,7 +163,7 @@ func bulkUser(op bulkOperation) (map[string]string, string) {
 		}
 		var ext map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &ext); err != nil {
-			pick(key + " is not an object")
+			pick(portal.Textf("%s is not an object", key))
 			continue
 		}
 		for k, raw := range ext {
@@ -175,12 +175,12 @@ func bulkUser(op bulkOperation) (map[string]string, string) {
 					Value string `json:"value"`
 				}
 				if err := json.Unmarshal(raw, &m); err != nil {
-					pick("manager is not an object with a value")
+					pick(portal.Textf("manager is not an object with a value"))
 				}
 				v[FieldManager] = strings.TrimSpace(m.Value)
 			case "employeenumber":
 				if s, _ := text(raw, k); s != "" && !strings.EqualFold(s, v[FieldEmployeeID]) {
-					pick("employeeNumber " + s + " is not the externalId " + v[FieldEmployeeID])
+					pick(portal.Textf("employeeNumber %s is not the externalId %s", s, v[FieldEmployeeID]))
 				}
 			case "startdate", "hiredate":
 				pick(set(FieldStartDate, raw, k))
@@ -191,7 +191,7 @@ func bulkUser(op bulkOperation) (map[string]string, string) {
 			}
 		}
 	}
-	if bad != "" {
+	if !bad.IsZero() {
 		return nil, bad
 	}
 	for _, f := range []string{FieldStartDate, FieldEndDate} {
@@ -200,7 +200,7 @@ func bulkUser(op bulkOperation) (map[string]string, string) {
 			v[f] = s[:10]
 		}
 	}
-	return v, ""
+	return v, portal.Text{}
 }
 
 // chooseValue picks the primary value, else the first of type kind, else

@@ -1,0 +1,98 @@
+package portal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// A Text kept in the database (a sync run's message, the detail of one
+// object it changed, an HR row's refusal) is stored as its format and
+// arguments, not as its English sentence, so that it is read later in the
+// reader's language. A text stored before as a plain JSON string reads as
+// that string.
+
+// storedText is a Text as JSON: {"f": "…", "a": [...]}.
+type storedText struct {
+	Format string      `json:"f"`
+	Args   []storedArg `json:"a,omitempty"`
+}
+
+// storedArg is one argument: a nested text, a label, a whole number, or a
+// string (anything else as fmt writes it in English).
+type storedArg struct {
+	Text   *storedText `json:"t,omitempty"`
+	Label  *string     `json:"l,omitempty"`
+	Lower  bool        `json:"lower,omitempty"`
+	Number *int64      `json:"n,omitempty"`
+	String *string     `json:"s,omitempty"`
+}
+
+func store(t Text) storedText {
+	s := storedText{Format: t.format, Args: make([]storedArg, len(t.args))}
+	for i, a := range t.args {
+		var e *Error
+		if err, ok := a.(error); ok && errors.As(err, &e) {
+			a = Reason(err)
+		}
+		switch v := a.(type) {
+		case Text:
+			nested := store(v)
+			s.Args[i].Text = &nested
+		case Label:
+			s.Args[i].Label, s.Args[i].Lower = &v.name, v.lower
+		case int:
+			n := int64(v)
+			s.Args[i].Number = &n
+		case int64:
+			s.Args[i].Number = &v
+		case string:
+			s.Args[i].String = &v
+		default:
+			str := fmt.Sprint(v)
+			s.Args[i].String = &str
+		}
+	}
+	return s
+}
+
+func (s storedText) text() Text {
+	t := Text{format: s.Format, args: make([]any, len(s.Args))}
+	for i, a := range s.Args {
+		switch {
+		case a.Text != nil:
+			t.args[i] = a.Text.text()
+		case a.Label != nil:
+			t.args[i] = Label{name: *a.Label, lower: a.Lower}
+		case a.Number != nil:
+			t.args[i] = *a.Number
+		case a.String != nil:
+			t.args[i] = *a.String
+		default:
+			t.args[i] = ""
+		}
+	}
+	return t
+}
+
+// MarshalJSON stores t as its format and arguments.
+func (t Text) MarshalJSON() ([]byte, error) { return json.Marshal(store(t)) }
+
+// UnmarshalJSON reads a stored Text, or a plain string stored before texts
+// kept their format (it reads as that string).
+func (t *Text) UnmarshalJSON(data []byte) error {
+	var old string
+	if json.Unmarshal(data, &old) == nil {
+		*t = Textf("%s", old)
+		return nil
+	}
+	var s storedText
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("portal: stored text: %w", err)
+	}
+	*t = s.text()
+	return nil
+}
+
+// IsZero reports whether t is empty: no format at all.
+func (t Text) IsZero() bool { return t.format == "" }
