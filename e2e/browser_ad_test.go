@@ -62,7 +62,7 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 			ClientID: e2eClient, AuthorityURL: simSrv.URL, GraphURL: simSrv.URL + "/v1.0", AnchorSystemID: s.System.ID}})
 	require.NoError(t, err)
 	e.Open = syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(s.Systems),
-		portal.SystemEntra: entra.Opener(s.Systems)})
+		portal.SystemEntra: entra.Opener(s.Systems, nil)})
 	eu := entra.DefaultUserRule(ent.ID, "tessera.test")
 	eu.Scope = u.Scope
 	eg := entra.DefaultGroupRule(ent.ID)

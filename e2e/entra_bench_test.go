@@ -68,6 +68,7 @@ func BenchmarkEntraBulkExport(b *testing.B) {
 				}
 			}}, budget)
 		// The system's budget, scaled like the tenant's.
+		ledger := entra.NewLedger(pool)
 		s.engine.Open = func(ctx context.Context, sys portal.ConnectedSystem) (syncsvc.Connector, error) {
 			secret, err := s.systems.BindPassword(ctx, sys.ID)
 			if err != nil {
@@ -75,6 +76,7 @@ func BenchmarkEntraBulkExport(b *testing.B) {
 			}
 			cfg := entra.ConfigOf(sys, secret)
 			cfg.Client.WriteWindow = window
+			cfg.Client.Ledger = ledger // as tessera's processes count their writes
 			return entra.Open(ctx, cfg)
 		}
 		// The people whose changes are waited for have their accounts

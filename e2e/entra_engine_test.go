@@ -66,7 +66,7 @@ func newCloudEntra(tb testing.TB, db *postgres.DB, name string, sim graphsim.Con
 			AuthorityURL: srv.URL, GraphURL: srv.URL + "/v1.0", WriteBudget: writeBudget}})
 	require.NoError(tb, err)
 	s.engine = &syncsvc.Engine{Pool: db.Pool, Systems: s.systems, Requests: db,
-		Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemEntra: entra.Opener(s.systems)})}
+		Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemEntra: entra.Opener(s.systems, entra.NewLedger(db.Pool))})}
 	rule := entra.DefaultUserRule(s.sys.ID, s.domain)
 	rule.Scope = fmt.Sprintf("person.accountName.startsWith(%q)", name)
 	require.NoError(tb, s.engine.SaveSyncRule(ctx, s.admin, rule))
@@ -276,4 +276,100 @@ func TestEntraNewMemberAfterCreation(t *testing.T) {
 	g, err := conn.Read(ctx, "", entra.GroupDN(name+"-g"))
 	require.NoError(t, err)
 	require.Equal(t, []string{entra.UserDN(name + "1@" + s.domain)}, g.Attributes["member"])
+}
+
+// TestEntraTwoEnginesShareBudget: two engines, as two worker processes
+// are (each its own pool and write governor), export at once to two
+// systems of the same app registration in the same tenant. Graph's write
+// quota is the app's and the tenant's, whichever process writes: the
+// ledger both count their writes in keeps them within it together, and
+// no write is answered 429.
+func TestEntraTwoEnginesShareBudget(t *testing.T) {
+	t.Parallel()
+	const (
+		budget = 30
+		window = 1500 * time.Millisecond
+		users  = 30
+	)
+	ctx := context.Background()
+	url := harness.DatabaseURL(t)
+	pool := harness.Pool(t, url)
+	db := postgres.New(pool)
+	name := fmt.Sprintf("two%d", time.Now().UnixNano()%1e6)
+	s := newCloudEntra(t, db, name, graphsim.Config{WriteBudget: budget, WriteWindow: window}, budget)
+	second, err := s.systems.CreateConnectedSystem(ctx, s.admin, portal.ConnectedSystem{Name: "Entra " + name + " second",
+		Type: portal.SystemEntra, BindPassword: s.secret, Enabled: true, Entra: s.sys.Entra})
+	require.NoError(t, err)
+	for sys, prefix := range map[string]string{s.sys.ID: name + "a", second.ID: name + "b"} {
+		rule := entra.DefaultUserRule(sys, s.domain)
+		rule.Scope = fmt.Sprintf("person.accountName.startsWith(%q)", prefix)
+		require.NoError(t, s.engine.SaveSyncRule(ctx, s.admin, rule))
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
+		SELECT $1 || p || n, upper(p) || n, 'Two', 'Engines ' || n, 'Two Engines ' || p || n
+		FROM generate_series(1, $2) n, unnest(ARRAY['a', 'b']) p`, name, users)
+	require.NoError(t, err)
+
+	// The system's budget and window, scaled like the tenant's.
+	open := func(ledger *entra.Ledger) syncsvc.Opener {
+		return func(ctx context.Context, sys portal.ConnectedSystem) (syncsvc.Connector, error) {
+			secret, err := s.systems.BindPassword(ctx, sys.ID)
+			if err != nil {
+				return nil, err
+			}
+			cfg := entra.ConfigOf(sys, secret)
+			cfg.Client.WriteWindow, cfg.Client.Ledger = window, ledger
+			return entra.Open(ctx, cfg)
+		}
+	}
+	pool2 := harness.Pool(t, url)
+	ledgers := []*entra.Ledger{entra.NewLedger(pool), entra.NewLedger(pool2)}
+	engines := []*syncsvc.Engine{
+		{Pool: pool, Systems: s.systems, Requests: db, Open: open(ledgers[0])},
+		{Pool: pool2, Systems: s.systems, Requests: postgres.New(pool2), Open: open(ledgers[1])},
+	}
+	systems := []string{s.sys.ID, second.ID}
+	for i, e := range engines {
+		for _, p := range []syncsvc.RunProfile{syncsvc.FullImport, syncsvc.FullSync} {
+			run, err := e.Run(ctx, systems[i], p, syncsvc.RunOptions{})
+			require.NoError(t, err)
+			require.Equal(t, "succeeded", run.Status, run.Message)
+		}
+	}
+	s.sim.ResetStats()
+	runs := make([]*syncsvc.Run, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, e := range engines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i], errs[i] = e.Run(ctx, systems[i], syncsvc.Export, syncsvc.RunOptions{})
+		}()
+	}
+	wg.Wait()
+	for i := range runs {
+		require.NoError(t, errs[i])
+		require.Equal(t, "succeeded", runs[i].Status, runs[i].Message)
+		require.Equal(t, users, runs[i].Counts.Adds, runs[i].Message)
+	}
+	st := s.sim.Stats()
+	require.Equal(t, 2*users, st.Writes)
+	require.Zero(t, st.Throttled, "together within the tenant's budget: no 429")
+
+	// A Retry-After that Graph told one of them holds the other back too.
+	conns := make([]syncsvc.Connector, 2)
+	for i := range conns {
+		conns[i], err = open(ledgers[i])(ctx, *s.sys)
+		require.NoError(t, err)
+	}
+	require.NotSame(t, conns[0].(*entra.Connector).Client().Governor(), conns[1].(*entra.Connector).Client().Governor(),
+		"a governor each, as two processes have")
+	s.sim.ResetStats()
+	start := time.Now()
+	conns[0].(*entra.Connector).Client().Governor().Pause(700 * time.Millisecond)
+	res := conns[1].Export(ctx, []syncsvc.ExportChange{{Op: syncsvc.ExportAdd, DN: entra.UserDN("after@" + s.domain),
+		Class: syncsvc.ObjectUser, Password: "After-Pause-123", Enabled: true}})
+	require.NoError(t, res[0].Err)
+	require.False(t, s.sim.Stats().FirstWrite.Before(start.Add(700*time.Millisecond)), "the other process waited for it")
 }

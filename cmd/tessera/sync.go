@@ -27,7 +27,7 @@ func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems, logger *s
 
 // openers opens each connected system with its type's connector.
 func openers(pool *pgxpool.Pool, systems *postgres.ConnectedSystems) syncsvc.Opener {
-	return syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(systems), portal.SystemEntra: entra.Opener(systems),
+	return syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(systems), portal.SystemEntra: entra.Opener(systems, entra.NewLedger(pool)),
 		portal.SystemHR: hr.Opener(pool)})
 }
 

@@ -48,9 +48,13 @@ type ClientConfig struct {
 	ClientSecret string
 	// WriteBudget writes per WriteWindow are the most this app sends to the
 	// tenant (zero: Graph's quota); every client of the same app and tenant
-	// in this process shares the budget.
+	// in this process shares the budget, and with Ledger every process of
+	// the database does.
 	WriteBudget int
 	WriteWindow time.Duration
+	// Ledger counts the writes where every process sharing its database
+	// sees them; nil: this process's writes only.
+	Ledger *Ledger
 	// HTTPClient carries the requests (its Transport is used); nil: a
 	// client with a 60 s timeout.
 	HTTPClient *http.Client
@@ -113,7 +117,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	ts := sharedTokenSource(key+"|"+hex.EncodeToString(secret[:]), func() oauth2.TokenSource { return cc.TokenSource(tokenCtx) })
 	authed := oauth2.NewClient(tokenCtx, ts)
 	authed.Timeout = hc.Timeout
-	return &Client{cfg: cfg, http: authed, base: base, gov: sharedGovernor(key, cfg.WriteBudget, cfg.WriteWindow)}, nil
+	return &Client{cfg: cfg, http: authed, base: base, gov: sharedGovernor(key, cfg.WriteBudget, cfg.WriteWindow, cfg.Ledger)}, nil
 }
 
 // tokenSources are shared by the clients of one app, tenant and secret.
@@ -585,19 +589,25 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 type governedKey struct{}
 
 // governors are shared by every client of one app and tenant in this
-// process, as Graph's quota is.
+// process, as Graph's quota is; with a ledger, by those counting in the
+// same database.
 var (
 	governorsMu sync.Mutex
 	governors   = map[string]*Governor{}
 )
 
-func sharedGovernor(key string, budget int, window time.Duration) *Governor {
+func sharedGovernor(key string, budget int, window time.Duration, ledger *Ledger) *Governor {
 	governorsMu.Lock()
 	defer governorsMu.Unlock()
-	g := governors[key]
+	local := key
+	if ledger != nil {
+		local = fmt.Sprintf("%s|%p", key, ledger.pool)
+	}
+	g := governors[local]
 	if g == nil {
 		g = NewGovernor(budget, window)
-		governors[key] = g
+		g.ledger, g.key = ledger, key
+		governors[local] = g
 	} else {
 		// The writes it counted stay counted: every connector the
 		// engine opens shares them.

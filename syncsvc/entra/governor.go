@@ -41,6 +41,11 @@ type Governor struct {
 	// wake is closed (and replaced) when writes leave the window early:
 	// their answer came back.
 	wake chan struct{}
+	// ledger, when set, counts the window's writes with the other
+	// processes of the database (key names the app and tenant there) in
+	// place of inFlight and done, which see this process only.
+	ledger *Ledger
+	key    string
 }
 
 type expiry struct {
@@ -100,6 +105,9 @@ func (g *Governor) Wait(ctx context.Context, high bool, n int) (done func(), err
 	g.mu.Unlock()
 	if err := sleep(ctx, time.Until(at)); err != nil {
 		return nil, err
+	}
+	if g.ledger != nil {
+		return g.waitShared(ctx, high, n)
 	}
 	for {
 		g.mu.Lock()
@@ -161,6 +169,46 @@ func (g *Governor) Wait(ctx context.Context, high bool, n int) (done func(), err
 	}
 }
 
+// sharedPoll is how often a governor asks the ledger again while the
+// window is full of writes still in flight (in this process or another):
+// they leave it no sooner than a window after their answer, which no
+// process here can be told of.
+const sharedPoll = 20 * time.Millisecond
+
+// waitShared is the window's check of Wait when the ledger counts the
+// writes of every process: the pace and the priority lane stay this
+// process's, the room in the window is the tenant's.
+func (g *Governor) waitShared(ctx context.Context, high bool, n int) (func(), error) {
+	for {
+		g.mu.Lock()
+		limit, window, paused := g.budget, g.window, g.paused
+		if !high {
+			limit -= g.reserve()
+		}
+		g.mu.Unlock()
+		if d := time.Until(paused); d > 0 {
+			if err := sleep(ctx, d); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		id, wait, err := g.ledger.take(ctx, g.key, n, limit, window)
+		if err != nil {
+			return nil, err
+		}
+		if id != 0 {
+			var once sync.Once
+			return func() { once.Do(func() { g.ledger.answered(id) }) }, nil
+		}
+		if wait <= 0 {
+			wait = sharedPoll
+		}
+		if err := sleep(ctx, min(wait, time.Second)); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // doneFunc is what Wait returns: it starts the window of n writes let go,
 // once.
 func (g *Governor) doneFunc(n int) func() {
@@ -177,11 +225,16 @@ func (g *Governor) doneFunc(n int) func() {
 	}
 }
 
-// Pause holds every write back for d: Graph said to retry after it.
+// Pause holds every write back for d: Graph said to retry after it. With
+// a ledger, the other processes are told too.
 func (g *Governor) Pause(d time.Duration) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.paused = later(g.paused, time.Now().Add(d))
+	ledger := g.ledger
+	g.mu.Unlock()
+	if ledger != nil {
+		ledger.pause(g.key, d)
+	}
 }
 
 func later(a, b time.Time) time.Time {

@@ -36,14 +36,20 @@ func OpenSystem(ctx context.Context, sys portal.ConnectedSystem, secret string) 
 }
 
 // Opener returns the sync engine's way to connect to Entra ID systems, with
-// client secrets from secrets.
-func Opener(secrets portal.ConnectedSystemSecrets) syncsvc.Opener {
+// client secrets from secrets; the writes are counted in ledger, which the
+// processes sharing a database share (nil: each process counts its own).
+func Opener(secrets portal.ConnectedSystemSecrets, ledger *Ledger) syncsvc.Opener {
 	return func(ctx context.Context, sys portal.ConnectedSystem) (syncsvc.Connector, error) {
 		secret, err := secrets.BindPassword(ctx, sys.ID)
 		if err != nil {
 			return nil, err
 		}
-		return OpenSystem(ctx, sys, secret)
+		if sys.Type != portal.SystemEntra {
+			return nil, fmt.Errorf("entra: cannot open a connected system of type %q", sys.Type)
+		}
+		cfg := ConfigOf(sys, secret)
+		cfg.Client.Ledger = ledger
+		return Open(ctx, cfg)
 	}
 }
 
