@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
@@ -289,7 +291,7 @@ func TestEntraTwoEnginesShareBudget(t *testing.T) {
 	const (
 		budget = 30
 		window = 1500 * time.Millisecond
-		users  = 30
+		users  = 20
 	)
 	ctx := context.Background()
 	url := harness.DatabaseURL(t)
@@ -372,4 +374,88 @@ func TestEntraTwoEnginesShareBudget(t *testing.T) {
 		Class: syncsvc.ObjectUser, Password: "After-Pause-123", Enabled: true}})
 	require.NoError(t, res[0].Err)
 	require.False(t, s.sim.Stats().FirstWrite.Before(start.Add(700*time.Millisecond)), "the other process waited for it")
+}
+
+// TestEntraSafetyAndVisibility: an Entra ID system has AD's safety and
+// visibility, from the same engine: its connector space, pending exports
+// and export errors in the metrics per system, staging mode (computed,
+// never sent), the deletion threshold (stopped before sending anything,
+// until the deletions are confirmed), and the preview of one person.
+func TestEntraSafetyAndVisibility(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := harness.Pool(t, harness.DatabaseURL(t))
+	db := postgres.New(pool)
+	name := fmt.Sprintf("safe%d", time.Now().UnixNano()%1e6)
+	s := newCloudEntra(t, db, name, graphsim.Config{}, 0)
+	rule := entra.DefaultUserRule(s.sys.ID, s.domain)
+	rule.Scope = fmt.Sprintf("person.accountName.startsWith(%q) && person.department != 'Gone'", name)
+	rule.Deprovision = syncsvc.DeprovisionDelete
+	require.NoError(t, s.engine.SaveSyncRule(ctx, s.admin, rule))
+	rows, err := pool.Query(ctx, `INSERT INTO people (account_name, employee_id, given_name, surname, display_name)
+		SELECT $1 || n, 'S' || n, 'Sam', 'Safe ' || n, 'Sam Safe ' || n FROM generate_series(1, 3) n RETURNING id::text`, name)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	run := s.run(t, syncsvc.FullImport, syncsvc.FullSync, syncsvc.Export)
+	require.Equal(t, 3, run.Counts.Adds, run.Message)
+
+	metric := func(metric string) float64 {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(syncsvc.NewCollector(s.engine))
+		families, err := reg.Gather()
+		require.NoError(t, err)
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				if f.GetName() == metric && m.GetLabel()[0].GetValue() == s.sys.Name {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatalf("no %s for %s", metric, s.sys.Name)
+		return 0
+	}
+	require.Equal(t, 1.0, metric("tessera_sync_system_reachable"))
+	require.Equal(t, 3.0, metric("tessera_sync_connector_space_objects"))
+	require.Zero(t, metric("tessera_sync_pending_exports"))
+
+	// Staging: a change is computed and shown as pending, never sent.
+	sys := *s.sys
+	sys.Staging = true
+	_, err = s.systems.UpdateConnectedSystem(ctx, s.admin, sys)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "UPDATE people SET title = 'Safety officer' WHERE id = $1", ids[0])
+	require.NoError(t, err)
+	s.sim.ResetStats()
+	run = s.run(t, syncsvc.FullSync, syncsvc.Export)
+	require.Contains(t, run.Message, "Staging")
+	require.Zero(t, s.sim.Stats().Writes, "nothing sent in staging mode")
+	require.Equal(t, 1.0, metric("tessera_sync_pending_exports"))
+	pending, err := s.engine.PendingExports(ctx, s.sys.ID, false, 10)
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+
+	// Three leave; the threshold is two: stopped before sending anything.
+	sys.Staging, sys.DeletionThreshold = false, 2
+	_, err = s.systems.UpdateConnectedSystem(ctx, s.admin, sys)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "UPDATE people SET department = 'Gone' WHERE id = ANY($1)", ids)
+	require.NoError(t, err)
+	s.run(t, syncsvc.FullSync)
+	previews, err := s.engine.PreviewPerson(ctx, ids[1])
+	require.NoError(t, err)
+	require.NotEmpty(t, previews, "the preview of one person")
+	stopped, err := s.engine.Run(ctx, s.sys.ID, syncsvc.Export, syncsvc.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "stopped", stopped.Status)
+	require.Contains(t, stopped.Message, "would delete 3 objects")
+	require.Zero(t, s.sim.Stats().Writes, "nothing was sent")
+	done, err := s.engine.Run(ctx, s.sys.ID, syncsvc.Export, syncsvc.RunOptions{ConfirmDeletes: true})
+	require.NoError(t, err)
+	require.Equal(t, 3, done.Counts.Deletes, done.Message)
+	require.Zero(t, metric("tessera_sync_pending_exports"))
+	conn, err := entra.OpenSystem(ctx, *s.sys, s.secret)
+	require.NoError(t, err)
+	_, err = conn.Read(ctx, "", entra.UserDN(name+"1@"+s.domain))
+	require.ErrorIs(t, err, syncsvc.ErrNoSuchObject, "soft-deleted in Entra ID")
 }

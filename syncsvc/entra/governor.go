@@ -173,7 +173,7 @@ func (g *Governor) Wait(ctx context.Context, high bool, n int) (done func(), err
 // window is full of writes still in flight (in this process or another):
 // they leave it no sooner than a window after their answer, which no
 // process here can be told of.
-const sharedPoll = 20 * time.Millisecond
+const sharedPoll = 10 * time.Millisecond
 
 // waitShared is the window's check of Wait when the ledger counts the
 // writes of every process: the pace and the priority lane stay this
@@ -197,8 +197,11 @@ func (g *Governor) waitShared(ctx context.Context, high bool, n int) (func(), er
 			return nil, err
 		}
 		if id != 0 {
+			// The answer is recorded off the caller's way: until it is,
+			// the write counts as in flight, which holds the others back
+			// a moment longer, never less.
 			var once sync.Once
-			return func() { once.Do(func() { g.ledger.answered(id) }) }, nil
+			return func() { once.Do(func() { go g.ledger.answered(id) }) }, nil
 		}
 		if wait <= 0 {
 			wait = sharedPoll

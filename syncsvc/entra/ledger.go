@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -35,77 +34,21 @@ const inFlightLimit = 2 * time.Minute
 // answered, or how long to wait before asking again: until a Retry-After
 // passes, or until enough answered writes leave the window (writes still
 // in flight leave no sooner than a window after now, so a wait of zero
-// means ask again shortly).
+// means ask again shortly). One round trip: entra_take_writes.
 func (l *Ledger) take(ctx context.Context, key string, n, limit int, window time.Duration) (id int64, wait time.Duration, err error) {
-	err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO entra_write_budgets (key) VALUES ($1) ON CONFLICT DO NOTHING`, key); err != nil {
-			return err
-		}
-		// The budget's row serialises the processes taking room in it.
-		var paused float64
-		if err := tx.QueryRow(ctx, `SELECT CASE WHEN paused_until > clock_timestamp()
-			THEN extract(epoch FROM paused_until - clock_timestamp())::float8 ELSE 0 END
-			FROM entra_write_budgets WHERE key = $1 FOR UPDATE`, key).Scan(&paused); err != nil {
-			return err
-		}
-		if paused > 0 {
-			wait = seconds(paused)
-			return nil
-		}
-		// The writes that left every window go; those still in one are
-		// summed, and the time the oldest answered ones leave it found.
-		limitS, windowS := inFlightLimit.Seconds(), window.Seconds()
-		if _, err := tx.Exec(ctx, `DELETE FROM entra_writes WHERE key = $1
-			AND coalesce(answered_at, sent_at + $2 * interval '1 second') < clock_timestamp() - $3 * interval '1 second'`,
-			key, limitS, windowS); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT n, answered_at IS NOT NULL,
-			greatest(extract(epoch FROM coalesce(answered_at, sent_at + $2 * interval '1 second') + $3 * interval '1 second'
-				- clock_timestamp()), 0)::float8
-			FROM entra_writes WHERE key = $1 ORDER BY coalesce(answered_at, sent_at + $2 * interval '1 second')`, key, limitS, windowS)
-		if err != nil {
-			return err
-		}
-		type counted struct {
-			n        int
-			answered bool
-			leaves   time.Duration
-		}
-		list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (counted, error) {
-			var c counted
-			var leaves float64
-			err := row.Scan(&c.n, &c.answered, &leaves)
-			c.leaves = seconds(leaves)
-			return c, err
-		})
-		if err != nil {
-			return err
-		}
-		used := 0
-		for _, c := range list {
-			used += c.n
-		}
-		if used+n > limit && used > 0 {
-			need := used + n - limit
-			for _, c := range list {
-				if !c.answered {
-					break // in flight: leaves no sooner than a window from now
-				}
-				if need -= c.n; need <= 0 {
-					wait = max(c.leaves, time.Millisecond)
-					break
-				}
-			}
-			return nil
-		}
-		return tx.QueryRow(ctx, `INSERT INTO entra_writes (key, n, sent_at) VALUES ($1, $2, clock_timestamp()) RETURNING id`,
-			key, n).Scan(&id)
-	})
-	if err != nil {
+	var taken *int64
+	var w *float64
+	if err := l.pool.QueryRow(ctx, `SELECT taken, wait FROM entra_take_writes($1, $2, $3, $4, $5)`,
+		key, n, limit, window.Seconds(), inFlightLimit.Seconds()).Scan(&taken, &w); err != nil {
 		return 0, 0, fmt.Errorf("entra: write ledger: %w", err)
 	}
-	return id, wait, nil
+	if taken != nil {
+		return *taken, 0, nil
+	}
+	if w != nil {
+		wait = seconds(*w)
+	}
+	return 0, wait, nil
 }
 
 // answered starts the window of a write taken: its answer came back.
