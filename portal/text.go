@@ -48,6 +48,17 @@ func Reason(err error) Text {
 	return Textf("Something went wrong on our side. Please try again.")
 }
 
+// ReasonOr is err as a part of another message for administrators: a
+// domain error's own message as Reason, any other error's own words (a
+// connected system's diagnostic), as ErrorMessageOr.
+func ReasonOr(err error) Text {
+	var e *Error
+	if errors.As(err, &e) {
+		return Reason(err)
+	}
+	return Textf("%s", err.Error())
+}
+
 // Mark returns s as it is: it marks a literal that the domain or an adapter
 // returns for people to read (a status's label) as a key of portal/i18n's
 // catalogue, which finds it by this name; it is translated where it is

@@ -74,14 +74,35 @@ type Run struct {
 	FinishedAt *time.Time
 	Processed  int
 	Counts     RunCounts
-	Message    string
+	Message    string // in English, for the command line
+	// Text is Message as format and arguments, for pages in the reader's
+	// language; zero for a run recorded before it was kept (Why).
+	Text portal.Text
+}
+
+// Why is the run's message as people read it.
+func (r Run) Why() portal.Text {
+	if r.Text.IsZero() {
+		return portal.Textf("%s", r.Message)
+	}
+	return r.Text
 }
 
 // RunObject is one object behind a run's count.
 type RunObject struct {
 	Kind   string // add, update, rename, move, delete, join, error, ...
 	DN     string
-	Detail string
+	Detail string // in English, for the command line
+	// Text is Detail as format and arguments (Why).
+	Text portal.Text
+}
+
+// Why is the object's detail as people read it.
+func (o RunObject) Why() portal.Text {
+	if o.Text.IsZero() {
+		return portal.Textf("%s", o.Detail)
+	}
+	return o.Text
 }
 
 // RunOptions adjust a run.
@@ -416,7 +437,7 @@ func (e *Engine) startRun(ctx context.Context, systemID string, profile RunProfi
 		// starts again from nothing, as its job does.
 		r.id = opts.queued
 		_, err := e.Pool.Exec(ctx, `UPDATE sync_runs SET status = 'running', started_at = now(), processed = 0, counts = '{}',
-			message = '' WHERE id = $1`, r.id)
+			message = '', message_text = NULL WHERE id = $1`, r.id)
 		return r, err
 	}
 	err := e.Pool.QueryRow(ctx, `INSERT INTO sync_runs (system_id, profile, trigger) VALUES ($1, $2, $3) RETURNING id`,
@@ -425,7 +446,7 @@ func (e *Engine) startRun(ctx context.Context, systemID string, profile RunProfi
 }
 
 // count records one object behind a count.
-func (r *runRecord) count(kind, dn, detail string) {
+func (r *runRecord) count(kind, dn string, detail portal.Text) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch kind {
@@ -448,7 +469,7 @@ func (r *runRecord) count(kind, dn, detail string) {
 		r.counts.Errors++
 	}
 	if len(r.objects) < maxRunObjects {
-		r.objects = append(r.objects, RunObject{kind, dn, detail})
+		r.objects = append(r.objects, RunObject{Kind: kind, DN: dn, Detail: detail.String(), Text: detail})
 	}
 }
 
@@ -476,7 +497,7 @@ func (r *runRecord) progress(ctx context.Context, n int) {
 }
 
 // finish records the run's outcome and its objects.
-func (r *runRecord) finish(ctx context.Context, runErr error, message string) (*Run, error) {
+func (r *runRecord) finish(ctx context.Context, runErr error, message portal.Text) (*Run, error) {
 	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -485,21 +506,21 @@ func (r *runRecord) finish(ctx context.Context, runErr error, message string) (*
 	case errors.Is(runErr, errStopped):
 		status = "stopped"
 	case runErr != nil:
-		status, message = "failed", portal.ErrorMessageOr(runErr)
+		status, message = "failed", portal.ReasonOr(runErr)
 	case r.counts.Errors > 0:
 		status = "completed_with_errors"
 	}
 	counts, _ := json.Marshal(r.counts)
 	err := pgx.BeginFunc(ctx, r.e.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $2, finished_at = now(), processed = $3, counts = $4,
-			message = $5 WHERE id = $1`, r.id, status, r.done, counts, message); err != nil {
+			message = $5, message_text = $6 WHERE id = $1`, r.id, status, r.done, counts, message.String(), storedText(message)); err != nil {
 			return err
 		}
 		rows := make([][]any, len(r.objects))
 		for i, o := range r.objects {
-			rows[i] = []any{r.id, i, o.Kind, o.DN, o.Detail}
+			rows[i] = []any{r.id, i, o.Kind, o.DN, o.Detail, storedText(o.Text)}
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"sync_run_objects"}, []string{"run_id", "seq", "kind", "dn", "detail"},
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"sync_run_objects"}, []string{"run_id", "seq", "kind", "dn", "detail", "detail_text"},
 			pgx.CopyFromRows(rows))
 		return err
 	})
@@ -507,6 +528,19 @@ func (r *runRecord) finish(ctx context.Context, runErr error, message string) (*
 		return nil, fmt.Errorf("syncsvc: record run: %w", err)
 	}
 	return r.e.FindRun(ctx, r.id)
+}
+
+// storedText is t as sync_runs and sync_run_objects keep it: JSON, or NULL
+// for no text.
+func storedText(t portal.Text) []byte {
+	if t.IsZero() {
+		return nil
+	}
+	data, err := json.Marshal(t)
+	if err != nil {
+		return nil // a Text always marshals; the English column still says it
+	}
+	return data
 }
 
 // errStopped ends a run that stopped for an administrator (the deletion
@@ -593,9 +627,9 @@ func (e *Engine) RunQueued(ctx context.Context, runID int64, confirmDeletes bool
 	sys, err := e.runnable(ctx, run.SystemID, run.Profile)
 	if code := portal.ErrorCode(err); code == portal.ECONFLICT || code == portal.EINVALID {
 		// Disabled since it was queued: the run says so, and is over.
-		msg := portal.ErrorMessage(err)
-		_, err = e.Pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), message = $2 WHERE id = $1`,
-			runID, msg)
+		msg := portal.Reason(err)
+		_, err = e.Pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), message = $2, message_text = $3 WHERE id = $1`,
+			runID, msg.String(), storedText(msg))
 		return err
 	} else if err != nil {
 		return err
@@ -625,7 +659,7 @@ func (e *Engine) runLocked(ctx context.Context, sys *portal.ConnectedSystem, pro
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: start run: %w", err)
 	}
-	var message string
+	var message portal.Text
 	switch profile {
 	case FullImport, DeltaImport:
 		err = e.importRun(ctx, sys, profile == FullImport, rec)
@@ -661,17 +695,20 @@ func (e *Engine) Runs(ctx context.Context, systemID string, limit int) ([]Run, e
 
 func (e *Engine) runs(ctx context.Context, where string, args ...any) ([]Run, error) {
 	rows, err := e.Pool.Query(ctx, `SELECT r.id, r.system_id, s.name, r.profile, r.status, r.trigger, r.started_at,
-		r.finished_at, r.processed, r.counts, r.message FROM sync_runs r JOIN connected_systems s ON s.id = r.system_id `+where, args...)
+		r.finished_at, r.processed, r.counts, r.message, r.message_text FROM sync_runs r JOIN connected_systems s ON s.id = r.system_id `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: runs: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) {
 		var r Run
-		var counts []byte
+		var counts, text []byte
 		err := row.Scan(&r.ID, &r.SystemID, &r.SystemName, &r.Profile, &r.Status, &r.Trigger, &r.StartedAt, &r.FinishedAt,
-			&r.Processed, &counts, &r.Message)
+			&r.Processed, &counts, &r.Message, &text)
 		if err == nil {
 			err = json.Unmarshal(counts, &r.Counts)
+		}
+		if err == nil && text != nil {
+			err = json.Unmarshal(text, &r.Text)
 		}
 		return r, err
 	})
@@ -680,12 +717,20 @@ func (e *Engine) runs(ctx context.Context, where string, args ...any) ([]Run, er
 // RunObjects returns the objects behind a run's counts, of one kind when
 // kind is set.
 func (e *Engine) RunObjects(ctx context.Context, runID int64, kind string, limit int) ([]RunObject, error) {
-	rows, err := e.Pool.Query(ctx, `SELECT kind, dn, detail FROM sync_run_objects WHERE run_id = $1 AND ($2 = '' OR kind = $2)
+	rows, err := e.Pool.Query(ctx, `SELECT kind, dn, detail, detail_text FROM sync_run_objects WHERE run_id = $1 AND ($2 = '' OR kind = $2)
 		ORDER BY seq LIMIT $3`, runID, kind, limit)
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: run objects: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[RunObject])
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (RunObject, error) {
+		var o RunObject
+		var text []byte
+		err := row.Scan(&o.Kind, &o.DN, &o.Detail, &text)
+		if err == nil && text != nil {
+			err = json.Unmarshal(text, &o.Text)
+		}
+		return o, err
+	})
 }
 
 // open connects to sys and, when the connector can, has its imports read

@@ -20,13 +20,13 @@ const exportChunk = 100
 
 // exportRun sends the pending exports that are due, users before groups,
 // deletes last; with requestIDs, only those that carry one of them.
-func (e *Engine) exportRun(ctx context.Context, sys *portal.ConnectedSystem, opts RunOptions, rec *runRecord) (string, error) {
+func (e *Engine) exportRun(ctx context.Context, sys *portal.ConnectedSystem, opts RunOptions, rec *runRecord) (portal.Text, error) {
 	return e.exportWith(ctx, sys, nil, opts, rec, nil)
 }
 
-func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, opts RunOptions, rec *runRecord, requestIDs []string) (string, error) {
+func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, conn Connector, opts RunOptions, rec *runRecord, requestIDs []string) (portal.Text, error) {
 	if sys.Staging {
-		return "Staging mode: pending exports are computed and shown, never sent.", nil
+		return portal.Textf("Staging mode: pending exports are computed and shown, never sent."), nil
 	}
 	rows, err := e.Pool.Query(ctx, `SELECT c.id, c.export_op FROM cs_objects c
 		WHERE c.system_id = $1 AND c.export_op IS NOT NULL AND c.export_next_at <= now()
@@ -36,7 +36,7 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 			AND ($4::text[] IS NULL OR c.group_id = ANY ($4::text[]::uuid[]))
 		ORDER BY c.export_op = 'delete', c.class = 'group', c.export_op <> 'add', c.id`, sys.ID, requestIDs, nullText(opts.person), opts.groups)
 	if err != nil {
-		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
+		return portal.Text{}, fmt.Errorf("syncsvc: pending exports: %w", err)
 	}
 	type due struct {
 		id int64
@@ -48,7 +48,7 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		return d, err
 	})
 	if err != nil {
-		return "", fmt.Errorf("syncsvc: pending exports: %w", err)
+		return portal.Text{}, fmt.Errorf("syncsvc: pending exports: %w", err)
 	}
 	deletes := 0
 	for _, d := range list {
@@ -61,16 +61,16 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 		threshold = portal.DefaultDeletionThreshold
 	}
 	if deletes > threshold && !opts.ConfirmDeletes {
-		return fmt.Sprintf("Stopped before sending anything: this export would delete %d objects, more than the deletion threshold of %d. "+
+		return portal.Textf("Stopped before sending anything: this export would delete %d objects, more than the deletion threshold of %d. "+
 			"Review the pending exports, then confirm the deletions to run it.", deletes, threshold), errStopped
 	}
 	if len(list) == 0 {
-		return "Nothing to export.", nil
+		return portal.Textf("Nothing to export."), nil
 	}
 	if conn == nil {
 		if conn, err = e.open(ctx, sys); err != nil {
 			e.setReachable(ctx, sys.ID, err)
-			return "", err
+			return portal.Text{}, err
 		}
 		defer conn.Close()
 	}
@@ -84,7 +84,7 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 	for start := 0; start < len(list); start += chunk {
 		if start > 0 {
 			if err := opts.lock.yield(ctx, sys.ID); err != nil {
-				return "", err
+				return portal.Text{}, err
 			}
 		}
 		ids := make([]int64, 0, chunk)
@@ -92,10 +92,10 @@ func (e *Engine) exportWith(ctx context.Context, sys *portal.ConnectedSystem, co
 			ids = append(ids, d.id)
 		}
 		if err := e.exportChunk(ctx, sys, conn, ids, rec); err != nil {
-			return "", err
+			return portal.Text{}, err
 		}
 	}
-	return "", nil
+	return portal.Text{}, nil
 }
 
 // pendingRow is a pending export with what the export needs of its object.
@@ -395,7 +395,7 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 					export_next_at = now() + $5::interval, export_updated_at = now() WHERE id = $1`,
 					p.CSID, status, p.Attempts, o.err.Error(), backoff(p.Attempts).String())
 				if status == "error" {
-					rec.count("error", p.DN, o.err.Error())
+					rec.count("error", p.DN, portal.ReasonOr(o.err))
 					if len(p.RequestIDs) > 0 {
 						// Only the requests still committed fail (once):
 						// the same refusal repeats on every retry.
@@ -410,7 +410,7 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 			if o.joined {
 				kind = "join"
 			}
-			rec.count(kind, o.dn, "exported")
+			rec.count(kind, o.dn, portal.Textf("exported"))
 			if p.Op == ExportDelete {
 				// Nothing is left to confirm: its requests are released
 				// ("exported") before the object goes.

@@ -42,13 +42,13 @@ func projectGroup(cs *CSObject, out *changeSet, rec *runRecord) {
 	description, mail := cs.first("description"), cs.first("mail")
 	switch {
 	case name == "" || utf8.RuneCountInString(name) > 64:
-		rec.count("error", cs.DN, "cannot project it into the portal: it has no usable sAMAccountName")
+		rec.count("error", cs.DN, portal.Textf("cannot project it into the portal: it has no usable sAMAccountName"))
 		return
 	case display == "" || utf8.RuneCountInString(display) > 256:
-		rec.count("error", cs.DN, "cannot project it into the portal: its display name is empty or longer than 256 characters")
+		rec.count("error", cs.DN, portal.Textf("cannot project it into the portal: its display name is empty or longer than 256 characters"))
 		return
 	case utf8.RuneCountInString(description) > 1024 || utf8.RuneCountInString(mail) > 256:
-		rec.count("error", cs.DN, "cannot project it into the portal: its description or mail is longer than the portal takes")
+		rec.count("error", cs.DN, portal.Textf("cannot project it into the portal: its description or mail is longer than the portal takes"))
 		return
 	}
 	// AD's groupType has its top bit set for a security group.
@@ -56,7 +56,7 @@ func projectGroup(cs *CSObject, out *changeSet, rec *runRecord) {
 	cs.GroupID = "projected"
 	out.projectedGroups = append(out.projectedGroups, groupProjection{cs: cs, name: name, display: display, description: description,
 		mail: mail, security: t < 0 || cs.first("groupType") == "", owner: cs.first("managedBy"), members: cs.Attrs["member"]})
-	rec.count("add", cs.DN, "projected into the portal as the group "+display)
+	rec.count("add", cs.DN, portal.Textf("projected into the portal as the group %s", display))
 }
 
 // writeGroupProjections creates the projected groups, joins them, and

@@ -142,7 +142,7 @@ func (e *Engine) importWith(ctx context.Context, sys *portal.ConnectedSystem, co
 				}
 			}
 			for _, dn := range dns {
-				rec.count("delete", dn, "no longer in the connected system")
+				rec.count("delete", dn, portal.Textf("no longer in the connected system"))
 			}
 		}
 		if _, err := tx.Exec(ctx, "UPDATE connected_systems SET watermark = $2 WHERE id = $1", sys.ID, watermark); err != nil {
@@ -195,7 +195,7 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 				if cur != nil {
 					gone = append(gone, cur.ID)
 					b.Queue(`DELETE FROM cs_objects WHERE id = $1`, cur.ID)
-					rec.count("delete", cur.DN, "deleted or moved out of scope")
+					rec.count("delete", cur.DN, portal.Textf("deleted or moved out of scope"))
 				}
 				continue
 			}
@@ -222,7 +222,7 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 				adds.anchors, adds.dns, adds.attrs = append(adds.anchors, o.Anchor), append(adds.dns, o.DN), append(adds.attrs, string(data))
 				adds.classes, adds.changed = append(adds.classes, string(o.Class)), append(adds.changed, string(changed))
 				adds.accounts = append(adds.accounts, firstValue(attrs, "samaccountname"))
-				rec.count("add", o.DN, "")
+				rec.count("add", o.DN, portal.Text{})
 				continue
 			}
 			merged := attrs
@@ -263,7 +263,7 @@ func (e *Engine) writeImported(ctx context.Context, sys *portal.ConnectedSystem,
 				upd.ids, upd.dns = append(upd.ids, cur.ID), append(upd.dns, o.DN)
 				upd.attrs, upd.changed = append(upd.attrs, string(data)), append(upd.changed, string(changed))
 			}
-			rec.count(kind, o.DN, "")
+			rec.count(kind, o.DN, portal.Text{})
 		}
 		// The requests waiting on the deleted objects learn so first.
 		if err := e.Requests.ExportsDroppedTx(ctx, tx, sys.Name, gone, portal.KindExportSkipped); err != nil {

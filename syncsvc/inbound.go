@@ -44,12 +44,12 @@ func (e *Engine) ImportFrom(ctx context.Context, systemID string, conn Connector
 	if err != nil {
 		return nil, nil, fmt.Errorf("syncsvc: start run: %w", err)
 	}
-	run, err := rec.finish(ctx, e.importWith(ctx, sys, conn, profile == FullImport, rec), "")
+	run, err := rec.finish(ctx, e.importWith(ctx, sys, conn, profile == FullImport, rec), portal.Text{})
 	if err != nil {
 		return nil, nil, err
 	}
 	if run.Status == "failed" {
-		return run, nil, portal.Errorf(portal.EINTERNAL, "The import of %s failed: %s", sys.Name, run.Message)
+		return run, nil, portal.Errorf(portal.EINTERNAL, "The import of %s failed: %s", sys.Name, run.Why())
 	}
 	// The people the sync changes are those stamped from here on.
 	var since time.Time
@@ -60,12 +60,12 @@ func (e *Engine) ImportFrom(ctx context.Context, systemID string, conn Connector
 	if err != nil {
 		return run, nil, fmt.Errorf("syncsvc: start run: %w", err)
 	}
-	srun, err := srec.finish(ctx, e.deltaSyncRun(ctx, sys, srec), "")
+	srun, err := srec.finish(ctx, e.deltaSyncRun(ctx, sys, srec), portal.Text{})
 	if err != nil {
 		return run, nil, err
 	}
 	if srun.Status == "failed" {
-		return run, nil, portal.Errorf(portal.EINTERNAL, "The sync of %s failed: %s", sys.Name, srun.Message)
+		return run, nil, portal.Errorf(portal.EINTERNAL, "The sync of %s failed: %s", sys.Name, srun.Why())
 	}
 	rows, err := e.Pool.Query(ctx, "SELECT id::text FROM people WHERE updated_at >= $1", since)
 	if err != nil {

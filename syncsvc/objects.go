@@ -82,6 +82,43 @@ func (p *PendingExport) Summary() string {
 	return strings.Join(parts, "; ")
 }
 
+// SummaryText is Summary as format and arguments, for people reading it in
+// their language: the attribute names and values stay as they are.
+func (p *PendingExport) SummaryText() portal.Text {
+	switch p.Op {
+	case ExportAdd:
+		return portal.Textf("create")
+	case ExportDelete:
+		return portal.Textf("delete")
+	}
+	var parts []portal.Text
+	if p.NewDN != "" {
+		parts = append(parts, portal.Textf("rename or move to %s", p.NewDN))
+	}
+	for _, c := range p.Changes {
+		parts = append(parts, c.Text())
+	}
+	return portal.JoinTexts(parts, "; ")
+}
+
+// Text is String as format and arguments.
+func (c AttributeChange) Text() portal.Text {
+	vals := c.Values
+	var more portal.Text
+	if len(vals) > 3 {
+		vals, more = vals[:3], portal.Textf(" and %d more", len(c.Values)-3)
+	}
+	switch {
+	case c.Op == AttributeAddValues:
+		return portal.Textf("%s + %s%s", c.Name, strings.Join(vals, ", "), more)
+	case c.Op == AttributeDeleteValues:
+		return portal.Textf("%s − %s%s", c.Name, strings.Join(vals, ", "), more)
+	case len(c.Values) == 0:
+		return portal.Textf("%s cleared", c.Name)
+	}
+	return portal.Textf("%s = %s%s", c.Name, strings.Join(vals, ", "), more)
+}
+
 // String describes the change for people.
 func (c AttributeChange) String() string {
 	vals := c.Values

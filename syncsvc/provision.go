@@ -298,10 +298,10 @@ func (e *Engine) exportNow(ctx context.Context, sys *portal.ConnectedSystem, con
 		r.lastDN = o.DN
 	}
 	if counts.Errors > 0 && len(r.failed) == 0 {
-		r.failed = append(r.failed, msg)
+		r.failed = append(r.failed, msg.String())
 	}
-	if len(r.sent) == 0 && msg != "" {
-		r.message = []string{msg}
+	if len(r.sent) == 0 && !msg.IsZero() {
+		r.message = []string{msg.String()}
 	}
 	r.err = err
 	return r

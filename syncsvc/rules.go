@@ -207,7 +207,7 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 		var err error
 		if c.Class == ObjectUser {
 			if c.personScope, err = env.Compile(r.Scope); err != nil {
-				return nil, portal.Errorf(portal.EINVALID, "Scope: %s", portal.ErrorMessage(err))
+				return nil, portal.Errorf(portal.EINVALID, "Scope: %s", portal.Reason(err))
 			}
 		} else if c.groupScope, _, err = compileMap(groupEnv, r.Scope, types.BoolType, "The scope"); err != nil {
 			return nil, err
@@ -264,7 +264,7 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 		if c.Class == ObjectUser {
 			p, err := env.CompileValue(f.Expr)
 			if err != nil {
-				return nil, portal.Errorf(portal.EINVALID, "%s: %s", what, portal.ErrorMessage(err))
+				return nil, portal.Errorf(portal.EINVALID, "%s: %s", what, portal.Reason(err))
 			}
 			c.outPerson = append(c.outPerson, p)
 			var ref *portal.Attribute
@@ -306,7 +306,7 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 	case DeprovisionDisable:
 		if c.Class == ObjectUser && r.DeprovisionOU != "" {
 			if _, err := portal.ParseDN(r.DeprovisionOU); err != nil {
-				return nil, portal.Errorf(portal.EINVALID, "The deprovisioning OU %q is not a DN: %s.", r.DeprovisionOU, err.Message)
+				return nil, portal.Errorf(portal.EINVALID, "The deprovisioning OU %q is not a DN: %s.", r.DeprovisionOU, portal.Reason(err))
 			}
 		}
 		if c.Class == ObjectGroup {

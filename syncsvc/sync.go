@@ -339,7 +339,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 	j *joiner, sources map[string]source, out *changeSet, rec *runRecord, now time.Time, dry bool) {
 	preview := Preview{SystemName: sys.Name}
 	fail := func(dn string, err error) {
-		rec.count("error", dn, p.DisplayName+": "+err.Error())
+		rec.count("error", dn, portal.Textf("%s: %s", p.DisplayName, portal.ReasonOr(err)))
 		preview.Action, preview.Changes = "error", []string{err.Error()}
 		out.preview(preview, dry)
 	}
@@ -355,7 +355,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			byPerson[p.ID] = found
 			cs = found
 			out.joins = append(out.joins, found)
-			rec.count("join", found.DN, p.DisplayName)
+			rec.count("join", found.DN, portal.Textf("%s", p.DisplayName))
 			preview.Inbound = append(preview.Inbound, "joins "+found.DN)
 		}
 	}
@@ -395,7 +395,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 			if a.Type == portal.TypeBool {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
-					fail(cs.DN, fmt.Errorf("inbound flow to %s gave %q, not true or false", f.MV, v))
+					fail(cs.DN, portal.Errorf(portal.EINVALID, "inbound flow to %s gave %q, not true or false", f.MV, v))
 					return
 				}
 				v = strconv.FormatBool(b)
@@ -404,7 +404,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 				// An extra attribute's value is checked as a request's is:
 				// a number, a date, a length limit.
 				if v, err = a.CheckValue(v); err != nil {
-					fail(cs.DN, fmt.Errorf("inbound flow to %s: %s", f.MV, portal.ErrorMessage(err)))
+					fail(cs.DN, portal.Errorf(portal.EINVALID, "inbound flow to %s: %s", f.MV, portal.Reason(err)))
 					return
 				}
 			}
@@ -481,7 +481,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 		}
 		if pe.empty() {
 			out.clear = append(out.clear, cs.ID)
-			rec.count("unchanged", cs.DN, "")
+			rec.count("unchanged", cs.DN, portal.Text{})
 			preview.DN, preview.Action = cs.DN, "unchanged"
 			out.preview(preview, dry)
 			return
@@ -509,7 +509,7 @@ func (e *Engine) syncPerson(sys *portal.ConnectedSystem, r *compiledRule, p *por
 	}
 	if pe != nil {
 		kind := countKind(pe)
-		rec.count(kind, pe.DN, pe.Summary())
+		rec.count(kind, pe.DN, pe.SummaryText())
 		preview.DN, preview.Action = pe.DN, kind
 		if pe.Deprovision {
 			preview.Action = "deprovision (" + kind + ")"
@@ -541,19 +541,19 @@ func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[st
 	if cs == nil {
 		found, err := j.find(func(i int) string { return g.Fields[r.JoinRules[i].MV] })
 		if err != nil {
-			rec.count("error", name, err.Error())
+			rec.count("error", name, portal.ReasonOr(err))
 			return
 		}
 		if found != nil {
 			found.GroupID = g.ID
 			cs = found
 			out.joins = append(out.joins, found)
-			rec.count("join", found.DN, name)
+			rec.count("join", found.DN, portal.Textf("%s", name))
 		}
 	}
 	in, err := r.inScopeGroup(g)
 	if err != nil {
-		rec.count("error", name, err.Error())
+		rec.count("error", name, portal.ReasonOr(err))
 		return
 	}
 	var members []string
@@ -572,7 +572,7 @@ func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[st
 			return
 		}
 		if pe, err = r.addGroup(g, members); err != nil {
-			rec.count("error", name, err.Error())
+			rec.count("error", name, portal.ReasonOr(err))
 			return
 		}
 		if cs == nil {
@@ -585,12 +585,12 @@ func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[st
 		}
 	case in:
 		if pe, err = r.diffGroup(g, cs, members); err != nil {
-			rec.count("error", cs.DN, err.Error())
+			rec.count("error", cs.DN, portal.ReasonOr(err))
 			return
 		}
 		if pe.empty() {
 			out.clear = append(out.clear, cs.ID)
-			rec.count("unchanged", cs.DN, "")
+			rec.count("unchanged", cs.DN, portal.Text{})
 			return
 		}
 		out.pending = append(out.pending, pe)
@@ -602,7 +602,7 @@ func (e *Engine) syncGroup(r *compiledRule, g *mvGroup, byGroup, byPerson map[st
 		}
 		out.pending = append(out.pending, pe)
 	}
-	rec.count(countKind(pe), pe.DN, pe.Summary())
+	rec.count(countKind(pe), pe.DN, pe.SummaryText())
 }
 
 // dnClaims are the DNs of a system's objects, so that provisioning and
@@ -692,12 +692,12 @@ func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 		account = cs.first("accountName") // a source that is not a directory, such as HR, names it so
 	}
 	if account == "" || len(account) > 64 {
-		rec.count("error", cs.DN, "cannot project it into the metaverse: it has no usable sAMAccountName")
+		rec.count("error", cs.DN, portal.Textf("cannot project it into the metaverse: it has no usable sAMAccountName"))
 		return
 	}
 	values, err := r.inboundValues(cs)
 	if err != nil {
-		rec.count("error", cs.DN, err.Error())
+		rec.count("error", cs.DN, portal.ReasonOr(err))
 		return
 	}
 	var extras []inboundChange
@@ -711,7 +711,7 @@ func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 		case !a.Core():
 			v, err := a.CheckValue(values[f.MV])
 			if err != nil {
-				rec.count("error", cs.DN, fmt.Sprintf("cannot project it into the metaverse: inbound flow to %s: %s", f.MV, portal.ErrorMessage(err)))
+				rec.count("error", cs.DN, portal.Textf("cannot project it into the metaverse: inbound flow to %s: %s", f.MV, portal.Reason(err)))
 				return
 			}
 			if v != "" {
@@ -729,7 +729,7 @@ func project(r *compiledRule, cs *CSObject, out *changeSet, rec *runRecord) {
 	values["employeeId"] = cs.first("employeeID")
 	cs.PersonID = "projected"
 	out.projected = append(out.projected, projection{cs: cs, account: account, values: values, extras: extras})
-	rec.count("add", cs.DN, "projected into the metaverse as "+values["displayName"])
+	rec.count("add", cs.DN, portal.Textf("projected into the metaverse as %s", values["displayName"]))
 }
 
 // writeProjections creates the projected people and joins them, and
@@ -939,7 +939,7 @@ func deprovisionOrphan(r *compiledRule, cs *CSObject, out *changeSet, rec *runRe
 		return
 	}
 	out.pending = append(out.pending, pe)
-	rec.count(countKind(pe), pe.DN, "deleted in the portal: "+pe.Summary())
+	rec.count(countKind(pe), pe.DN, portal.Textf("deleted in the portal: %s", pe.SummaryText()))
 }
 
 const csSelect = `SELECT id, coalesce(anchor, ''), dn, class, attributes, coalesce(person_id::text, ''),

@@ -225,7 +225,17 @@ func TestSyncPages(t *testing.T) {
 		require.Contains(t, body, `data-testid="no-run-objects"`)
 		_, body = c.get(run + "?kind=add")
 		require.Contains(t, body, "OU=People,OU=Staff,DC=corp,DC=example,DC=com")
-		resp, _ := c.get(run + "?kind=nonsense")
+		require.Contains(t, body, `<td class="wide">create</td>`)
+		// The objects' details are kept as format and arguments: in German
+		// they read German, and so do their kinds.
+		resp, _ := c.post("/settings/language", c.form("language", "de"))
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		_, body = c.get(run + "?kind=add")
+		require.Contains(t, body, `<td class="wide">anlegen</td>`)
+		require.NotContains(t, body, `<td class="wide">create</td>`)
+		resp, _ = c.post("/settings/language", c.form("language", "en"))
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		resp, _ = c.get(run + "?kind=nonsense")
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 
 		_, body = c.get(path + "/sync/exports")
