@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -48,6 +50,10 @@ func BenchmarkRequestPipelineOneByOne(b *testing.B) {
 
 // pipelinePeople is the organisation the pipeline figures are measured on.
 const pipelinePeople = 10000
+
+// approverLook is how often the pipeline figures' approver looks for
+// approvals waiting, as "My approvals" shows them, to decide on them.
+const approverLook = 50 * time.Millisecond
 
 // pipelineWarmUp and pipelineRun are how many requests the unmeasured
 // warm-up and each of the benchRuns measured runs send.
@@ -134,7 +140,12 @@ func runPipeline(b *testing.B, perDecision int) []float64 {
 func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecision int, submit func(i int),
 	decide func(tab int, chunk []string)) float64 {
 	ctx := context.Background()
+	// The approver watches on a connection of its own: the pool is the
+	// product's (in one process, the workers' too), and the benchmark's
+	// polling must not take its connections.
+	watch := harness.Pool(b, pool.Config().ConnString()+"&pool_max_conns=1")
 	settle(b, pool)
+	before := readDBWork(b, watch)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -161,18 +172,32 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 		}()
 	}
 	deadline := time.Now().Add(5 * time.Minute)
-	decisions := 0
+	decisions, polls := 0, 0
+	// The approver looks every approverLook, however long the pipeline
+	// takes to answer: what it finds then is one decision (up to
+	// perDecision), in one process as in several. (It used to sleep 20 ms
+	// after each look, so the rate of its looks, and with it how many
+	// decisions, transactions and commit jobs a run took, depended on how
+	// long the looks waited for a connection: in one process they shared
+	// the pipeline's pool, and found 30 requests a decision; in 2+2 they
+	// had their own, and found 3. The 2+2 figure then measured ten times
+	// the decisions.)
+	look := time.NewTicker(approverLook)
+	defer look.Stop()
 	for {
-		// Polling stays cheap (index scans only), so that the benchmark
-		// measures the pipeline and not itself.
+		polls++
+		// Polling stays cheap (index scans only, of this round's requests
+		// still waiting), so that the benchmark measures the pipeline and
+		// not itself. (Joined from the pending approvals, it cost up to
+		// 70 ms a poll, most of a core between polls every 20 ms.)
 		var completed int
-		require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM group_members WHERE group_id = $1", groupID).Scan(&completed))
+		require.NoError(b, watch.QueryRow(ctx, "SELECT count(*) FROM group_members WHERE group_id = $1", groupID).Scan(&completed))
 		if completed == n {
 			break
 		}
 		require.True(b, time.Now().Before(deadline), "only %d of %d completed", completed, n)
-		rows, err := pool.Query(ctx, `SELECT a.id FROM approvals a JOIN requests r ON r.id = a.request_id
-			WHERE a.status = 'pending' AND r.group_id = $1`, groupID)
+		rows, err := watch.Query(ctx, `SELECT a.id FROM requests r JOIN approvals a ON a.request_id = r.id
+			WHERE r.operation = 'add_member' AND r.group_id = $1 AND r.status = 'authorizing' AND a.status = 'pending'`, groupID)
 		require.NoError(b, err)
 		var waiting []string
 		for rows.Next() {
@@ -188,17 +213,21 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 			decisions++
 			chunks <- chunk
 		}
-		time.Sleep(20 * time.Millisecond)
+		<-look.C
 	}
 	elapsed := time.Since(start)
 	close(chunks)
 	dwg.Wait()
 	wg.Wait()
 	b.StopTimer()
+	work := readDBWork(b, watch).since(before, 2*polls)
 	rate := float64(n) / elapsed.Seconds()
 	// How the work came in batches says as much as the rate: each
-	// decision is a transaction and a commit job.
-	b.Logf("%d requests in %d decisions (%.1f a decision), %.2f s", n, decisions, float64(n)/float64(decisions), elapsed.Seconds())
+	// decision is a transaction and a commit job. And what the database
+	// did for each request says where the time can go.
+	b.Logf("%d requests in %d decisions (%.1f a decision), %.2f s; a request: %s", n, decisions,
+		float64(n)/float64(decisions), elapsed.Seconds(), work.per(n))
+	work.logTop(b)
 	b.ReportMetric(rate, "requests/s")
 	return rate
 }
@@ -257,4 +286,84 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	figure("request_pipeline_two_web_two_worker", rates, "requests/s",
 		fmt.Sprintf(">= %.1f: 0.9 × request_pipeline_throughput %.1f of this run", 0.9*singleProcessRate, singleProcessRate))
 	figure("request_pipeline_two_web_two_worker_share", shares, "% of request_pipeline_throughput", ">= 90")
+}
+
+// dbWork is what the database did so far, in the benchmark's database:
+// statements executed (pg_stat_statements, which the test cluster loads
+// where PostgreSQL has it) and transactions that wrote (transaction IDs
+// assigned, counted by the cluster's next one).
+type dbWork struct {
+	statements int64 // -1: pg_stat_statements is not loaded
+	commits    int64 // COMMITs among the statements: explicit transactions
+	writes     int64
+	// With TESSERA_BENCH_STATEMENTS set, top is the statements that took
+	// the most time since the last reading (with those run inside
+	// functions and triggers), and the reading resets the counts (reset).
+	top   []string
+	reset bool
+}
+
+// readDBWork reads the counters. The reading's own transaction ID is one
+// of the writes it counts (one per run, lost in the thousands).
+func readDBWork(b *testing.B, pool *pgxpool.Pool) dbWork {
+	b.Helper()
+	ctx := context.Background()
+	w := dbWork{statements: -1}
+	require.NoError(b, pool.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&w.writes))
+	if _, err := pool.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return w
+	}
+	// Statements Tessera sent (toplevel), not those run inside functions
+	// and triggers, which the list below shows too.
+	err := pool.QueryRow(ctx, `SELECT coalesce(sum(calls) FILTER (WHERE toplevel), 0)::bigint,
+		coalesce(sum(calls) FILTER (WHERE toplevel AND query ILIKE 'commit%'), 0)::bigint
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).
+		Scan(&w.statements, &w.commits)
+	if err != nil {
+		w.statements = -1
+		return w
+	}
+	if os.Getenv("TESSERA_BENCH_STATEMENTS") != "" {
+		rows, err := pool.Query(ctx, `SELECT calls || ' × ' || round(total_exec_time::numeric, 1) || ' ms ' || toplevel || ' ' ||
+			left(regexp_replace(query, '\s+', ' ', 'g'), 160)
+			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+			ORDER BY total_exec_time DESC LIMIT 40`)
+		require.NoError(b, err)
+		w.top, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(b, err)
+		_, err = pool.Exec(ctx, "SELECT pg_stat_statements_reset()")
+		require.NoError(b, err)
+		w.reset = true
+	}
+	return w
+}
+
+// since is the work between before and w, less the benchmark's own
+// statements (its polling).
+func (w dbWork) since(before dbWork, own int) dbWork {
+	d := dbWork{statements: -1, writes: w.writes - before.writes, top: w.top}
+	if w.statements >= 0 && before.statements >= 0 {
+		d.statements, d.commits = w.statements-int64(own), w.commits
+		if !before.reset {
+			d.statements -= before.statements
+			d.commits -= before.commits
+		}
+	}
+	return d
+}
+
+// per says the work per request of n.
+func (w dbWork) per(n int) string {
+	s := fmt.Sprintf("%.1f write transactions", float64(w.writes)/float64(n))
+	if w.statements >= 0 {
+		s += fmt.Sprintf(", %.1f COMMITs, %.1f statements", float64(w.commits)/float64(n), float64(w.statements)/float64(n))
+	}
+	return s
+}
+
+// logTop logs the statements that took the most time, when they were read.
+func (w dbWork) logTop(b *testing.B) {
+	for _, t := range w.top {
+		b.Logf("  %s", t)
+	}
 }

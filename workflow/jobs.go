@@ -6,9 +6,12 @@ package workflow
 
 import "time"
 
-// AuthorizeArgs starts the approval of a request (approvers, deputies,
-// notifications) and then stays, snoozed, as the approval's first timer:
-// it wakes for the reminder, or for the deadline when there is none.
+// AuthorizeArgs is the first timer of a request's approval: Submit opens
+// the approval (approvers, deputies, notifications) in the transaction
+// that writes the request, and schedules this job for the reminder, or
+// for the deadline when there is none; it fires that timer, or snoozes
+// when run early. (A request written by an older version, without its
+// approval, gets it here.)
 type AuthorizeArgs struct {
 	RequestID string `json:"request_id"`
 }

@@ -229,11 +229,11 @@ type authorizeWorker struct {
 	p portal.RequestProcessor
 }
 
-// Work authorizes the request and then stays as its approval's first
-// timer: it snoozes until the reminder or deadline is due, and fires it
-// when it runs again. The snooze is recorded after the transaction; should
-// the process die in between, River rescues the job and Authorize, run
-// again early, only says when to wake.
+// Work is the approval's first timer: it fires the reminder or deadline
+// when due, and otherwise snoozes until it is (and authorizes a request
+// still without its approval). The snooze is recorded after the
+// transaction; should the process die in between, River rescues the job
+// and Authorize, run again early, only says when to wake.
 func (w *authorizeWorker) Work(ctx context.Context, job *river.Job[AuthorizeArgs]) error {
 	wake, err := w.p.Authorize(ctx, job.Args.RequestID)
 	if err != nil || wake.IsZero() {

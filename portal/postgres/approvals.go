@@ -99,87 +99,21 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error)
 // Authorize starts a request's approval: it resolves the approvers (and
 // their deputies), records the approval, tells the approvers, and returns
 // when the approval's first timer is due (its reminder, or its deadline;
-// zero for none). The job that called it runs again then, and Authorize
-// fires that timer: the job is the approval's first timer, so most
-// approvals, decided before it is due, cost one job, not two. Run again
-// early (rescued after a crash), it only says when to run next; run again
-// after it fired, it does nothing more (Remind reminds once per round).
+// zero for none). Submit does this in the transaction that writes the
+// request (authorizeTx), and schedules the authorize job for that time:
+// the job is the approval's first timer, and Authorize, run by it, fires
+// the timer, so most approvals, decided before it is due, cost no job at
+// all. Run early (rescued after a crash, fired by hand), it only says when
+// to run next; run again after it fired, it does nothing more (Remind
+// reminds once per round). A request written before approvals were opened
+// at submission gets its approval here.
 func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error) {
 	var wake time.Time
 	var fire func() error
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		// The request (locked), its approval if it has one, its workflow
-		// and the approvers it may name from the request itself, in one
-		// statement. No row: there is no such request, or it needs no
-		// approval.
-		var status, requester string
-		var approvalID, approvalStatus *string
-		var round *int
-		var due *time.Time
-		var c candidates
-		w := &workflowRow{}
-		err := tx.QueryRow(ctx, `SELECT r.status, coalesce(r.requester_id::text, ''), a.id::text, a.status, a.round, a.deadline,
-				array(SELECT person_id::text FROM group_owners WHERE group_id = r.group_id),
-				(SELECT manager_id::text FROM people WHERE id = r.person_id), `+workflowColumns+`
-			FROM requests r JOIN approval_workflows w ON w.id = r.workflow_id LEFT JOIN approvals a ON a.request_id = r.id
-			WHERE r.id = $1 FOR UPDATE OF r`, requestID).
-			Scan(append([]any{&status, &requester, &approvalID, &approvalStatus, &round, &due, &c.Owners, &c.Manager}, w.dest()...)...)
-		if isNoRows(err) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if status != string(portal.StatusAuthorizing) {
-			return nil
-		}
-		if approvalID != nil {
-			// Later rounds (after an escalation) have timer jobs of their
-			// own.
-			if *approvalStatus != "pending" || *round != 1 || due == nil {
-				return nil
-			}
-			now := db.now()
-			switch {
-			case !now.Before(*due):
-				fire = func() error { return db.Deadline(ctx, *approvalID, 1) }
-			case w.ReminderHours != nil && !now.Before(due.Add(-time.Duration(*w.ReminderHours)*time.Hour)):
-				fire = func() error { return db.Remind(ctx, *approvalID, 1) }
-			default:
-				wake, _ = nextTimer(w, now, *due)
-			}
-			return nil
-		}
-		approvers, err := db.resolveApprovers(ctx, w, requester, c)
-		if err != nil {
-			return err
-		}
-		if len(approvers) == 0 {
-			return finish(ctx, tx, db, requestID, requester, portal.StatusDenied, "",
-				"No one can approve this request: workflow “"+w.Name+"” names no approver other than you.")
-		}
-		needed := 1
-		switch w.Threshold {
-		case "n":
-			needed = min(w.N, len(approvers))
-		case "all":
-			needed = len(approvers)
-		}
-		now := db.now()
-		deadline, err := db.deadline(ctx, tx, w, now)
-		if err != nil {
-			return err
-		}
-		id := newUUID()
-		dueText := ""
-		if deadline != nil {
-			// Stored text, read by people in every zone: UTC, named.
-			dueText = "; due " + i18n.English().Time(*deadline, time.UTC)
-			wake, _ = nextTimer(w, now, *deadline)
-		}
-		return db.addApprovers(ctx, tx, id, requestID, requester, approvers, false,
-			portal.KindApprovalRequested, "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText),
-			stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
-				[]any{id, requestID, needed, deadline}})
+		var err error
+		wake, fire, _, err = db.authorizeTx(ctx, tx, requestID)
+		return err
 	})
 	if err == nil && fire != nil {
 		err = fire()
@@ -188,6 +122,86 @@ func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error
 		return time.Time{}, fmt.Errorf("postgres: authorize %s: %w", requestID, err)
 	}
 	return wake, nil
+}
+
+// authorizeTx is Authorize in tx: for a request still without an approval
+// (Submit calls it in the transaction that writes the request) it writes
+// the approval, or denies the request when no one can approve it (denied
+// true); for one with an approval it says when its first timer is due, or
+// returns the timer to fire (after tx) when it is due already.
+func (db *DB) authorizeTx(ctx context.Context, tx pgx.Tx, requestID string) (wake time.Time, fire func() error, denied bool, err error) {
+	// The request (locked), its approval if it has one, its workflow and
+	// the approvers it may name from the request itself, in one
+	// statement. No row: there is no such request, or it needs no
+	// approval.
+	var status, requester string
+	var approvalID, approvalStatus *string
+	var round *int
+	var due *time.Time
+	var c candidates
+	w := &workflowRow{}
+	err = tx.QueryRow(ctx, `SELECT r.status, coalesce(r.requester_id::text, ''), a.id::text, a.status, a.round, a.deadline,
+			array(SELECT person_id::text FROM group_owners WHERE group_id = r.group_id),
+			(SELECT manager_id::text FROM people WHERE id = r.person_id), `+workflowColumns+`
+		FROM requests r JOIN approval_workflows w ON w.id = r.workflow_id LEFT JOIN approvals a ON a.request_id = r.id
+		WHERE r.id = $1 FOR UPDATE OF r`, requestID).
+		Scan(append([]any{&status, &requester, &approvalID, &approvalStatus, &round, &due, &c.Owners, &c.Manager}, w.dest()...)...)
+	if isNoRows(err) {
+		return wake, nil, false, nil
+	} else if err != nil {
+		return wake, nil, false, err
+	}
+	if status != string(portal.StatusAuthorizing) {
+		return wake, nil, false, nil
+	}
+	if approvalID != nil {
+		// Later rounds (after an escalation) have timer jobs of their
+		// own.
+		if *approvalStatus != "pending" || *round != 1 || due == nil {
+			return wake, nil, false, nil
+		}
+		now := db.now()
+		switch {
+		case !now.Before(*due):
+			fire = func() error { return db.Deadline(ctx, *approvalID, 1) }
+		case w.ReminderHours != nil && !now.Before(due.Add(-time.Duration(*w.ReminderHours)*time.Hour)):
+			fire = func() error { return db.Remind(ctx, *approvalID, 1) }
+		default:
+			wake, _ = nextTimer(w, now, *due)
+		}
+		return wake, fire, false, nil
+	}
+	approvers, err := db.resolveApprovers(ctx, w, requester, c)
+	if err != nil {
+		return wake, nil, false, err
+	}
+	if len(approvers) == 0 {
+		return wake, nil, true, finish(ctx, tx, db, requestID, requester, portal.StatusDenied, "",
+			"No one can approve this request: workflow “"+w.Name+"” names no approver other than you.")
+	}
+	needed := 1
+	switch w.Threshold {
+	case "n":
+		needed = min(w.N, len(approvers))
+	case "all":
+		needed = len(approvers)
+	}
+	now := db.now()
+	deadline, err := db.deadline(ctx, tx, w, now)
+	if err != nil {
+		return wake, nil, false, err
+	}
+	id := newUUID()
+	dueText := ""
+	if deadline != nil {
+		// Stored text, read by people in every zone: UTC, named.
+		dueText = "; due " + i18n.English().Time(*deadline, time.UTC)
+		wake, _ = nextTimer(w, now, *deadline)
+	}
+	return wake, nil, false, db.addApprovers(ctx, tx, id, requestID, requester, approvers, false,
+		portal.KindApprovalRequested, "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText),
+		stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
+			[]any{id, requestID, needed, deadline}})
 }
 
 // nextTimer says when an approval's next timer is due: its reminder while

@@ -232,14 +232,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		req = &portal.Request{RequesterID: v.PersonID, RequesterName: v.DisplayName, Operation: n.Operation,
 			GroupID: n.GroupID, GroupName: t.GroupName, PersonID: n.PersonID, PersonName: t.PersonName, Changes: changes,
 			MemberUntil: n.MemberUntil, Justification: n.Justification, Status: status, PolicyName: pol.Name}
-		// The ID is made here, so that the Authorize job can be inserted
-		// first and the request and its record go in one round trip.
 		id = newUUID()
-		if pol.WorkflowID != "" {
-			if err := db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: id}, nil); err != nil {
-				return err
-			}
-		}
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO requests (id, requester_id, operation, group_id, person_id, changes, member_until,
 				justification, status, policy_id, workflow_id)
@@ -249,15 +242,11 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
 		submitted := event{portal.KindSubmitted, v.PersonID, "under policy “" + pol.Name + "”"}
 		if pol.WorkflowID != "" {
-			// The audit entry is written last: it takes the audit chain's
-			// lock, which is held until commit.
 			st := recordStmt(id, "", "request_submitted", map[string]string{"operation": string(n.Operation), "group": n.GroupID,
 				"person": n.PersonID, "policy": pol.Name}, submitted)
 			b.Queue(st.SQL, st.Args...)
-			err = tx.finishBatch(ctx, b)
-		} else {
-			err = tx.SendBatch(ctx, b).Close()
 		}
+		err = tx.SendBatch(ctx, b).Close()
 		if isUniqueViolation(err) {
 			return portal.Errorf(portal.ECONFLICT, "There is already a pending request for this change; see My requests.")
 		} else if err != nil {
@@ -265,7 +254,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		}
 		req.ID, req.UpdatedAt = id, req.CreatedAt
 		if pol.WorkflowID != "" {
-			return nil
+			return db.authorizeAtSubmit(ctx, tx, req)
 		}
 		req.Status = portal.StatusCompleted
 		return db.apply(ctx, tx, id, v.PersonID, submitted)
@@ -277,6 +266,25 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		return nil, fmt.Errorf("postgres: submit request: %w", err)
 	}
 	return req, nil
+}
+
+// authorizeAtSubmit opens the approval of a request just written, in the
+// transaction that writes it (authorizeTx): the approvers see it when the
+// request is committed, and a request costs one transaction and no job
+// until someone decides. The authorize job waits as the approval's first
+// timer (its reminder or deadline), when the workflow has one.
+func (db *DB) authorizeAtSubmit(ctx context.Context, tx pgx.Tx, req *portal.Request) error {
+	wake, _, denied, err := db.authorizeTx(ctx, tx, req.ID)
+	if err != nil {
+		return err
+	}
+	if denied {
+		req.Status = portal.StatusDenied
+	}
+	if wake.IsZero() {
+		return nil
+	}
+	return db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: req.ID}, &river.InsertOpts{ScheduledAt: wake})
 }
 
 // loadTarget reads what evaluation needs about the request's target, and
