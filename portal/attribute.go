@@ -70,6 +70,11 @@ type Attribute struct {
 	// Identifier: it names the person uniquely and is set when the person
 	// is created; no request or inbound flow changes it.
 	Identifier bool
+	// Filterable: the white pages filter people by the attribute's value
+	// (every extra attribute is; of the core ones, those not already found
+	// by the search words). The filter index, tessera_person_terms in
+	// migrations/0039_attribute_filters.sql, holds exactly these.
+	Filterable bool
 
 	// text and flag reach the Person field of a core attribute; extra
 	// attributes have neither and live in Person.Extra.
@@ -215,10 +220,10 @@ func textAttr(a Attribute, f func(*Person) *string) Attribute { a.text = f; retu
 // table's checks (migrations/0001_people_groups.sql).
 var coreAttributes = []Attribute{
 	textAttr(Attribute{Name: "accountName", Label: Mark("Account name"), Type: TypeString, MaxLen: 64, Required: true,
-		Column: "account_name", Visibility: VisibleToHelpdesk, Identifier: true},
+		Column: "account_name", Visibility: VisibleToHelpdesk, Identifier: true, Filterable: true},
 		func(p *Person) *string { return &p.AccountName }),
 	textAttr(Attribute{Name: "employeeId", Label: Mark("Employee ID"), Type: TypeString, MaxLen: 64,
-		Column: "employee_id", Nullable: true, Visibility: VisibleToHelpdesk, Identifier: true},
+		Column: "employee_id", Nullable: true, Visibility: VisibleToHelpdesk, Identifier: true, Filterable: true},
 		func(p *Person) *string { return &p.EmployeeID }),
 	textAttr(Attribute{Name: "givenName", Label: Mark("Given name"), Type: TypeString, MaxLen: 256,
 		Column: "given_name", Visibility: VisibleToEveryone, Editable: true},
@@ -233,13 +238,13 @@ var coreAttributes = []Attribute{
 		Column: "email", Visibility: VisibleToEveryone},
 		func(p *Person) *string { return &p.Email }),
 	textAttr(Attribute{Name: "title", Label: Mark("Title"), Type: TypeString, MaxLen: 256,
-		Column: "title", Visibility: VisibleToEveryone, Editable: true},
+		Column: "title", Visibility: VisibleToEveryone, Editable: true, Filterable: true},
 		func(p *Person) *string { return &p.Title }),
 	textAttr(Attribute{Name: "department", Label: Mark("Department"), Type: TypeString, MaxLen: 256,
-		Column: "department", Visibility: VisibleToEveryone, Editable: true},
+		Column: "department", Visibility: VisibleToEveryone, Editable: true, Filterable: true},
 		func(p *Person) *string { return &p.Department }),
 	textAttr(Attribute{Name: "office", Label: Mark("Office"), Type: TypeString, MaxLen: 256,
-		Column: "office", Visibility: VisibleToEveryone, Editable: true},
+		Column: "office", Visibility: VisibleToEveryone, Editable: true, Filterable: true},
 		func(p *Person) *string { return &p.Office }),
 	textAttr(Attribute{Name: "phone", Label: Mark("Phone"), Type: TypeString, MaxLen: 64,
 		Column: "phone", Visibility: VisibleToEveryone, Editable: true},
@@ -249,10 +254,10 @@ var coreAttributes = []Attribute{
 		func(p *Person) *string { return &p.Mobile }),
 	// A UUID as text: 36 characters.
 	textAttr(Attribute{Name: "managerId", Label: Mark("Manager"), Type: TypeReference, MaxLen: 36,
-		Column: "manager_id", Nullable: true, Visibility: VisibleToEveryone, Administered: true},
+		Column: "manager_id", Nullable: true, Visibility: VisibleToEveryone, Administered: true, Filterable: true},
 		func(p *Person) *string { return &p.ManagerID }),
 	{Name: "enabled", Label: Mark("Account status"), Type: TypeBool, Column: "account_enabled", Visibility: VisibleToHelpdesk,
-		Administered: true, flag: func(p *Person) *bool { return &p.Enabled }},
+		Administered: true, Filterable: true, flag: func(p *Person) *bool { return &p.Enabled }},
 }
 
 // Schema is the person attribute table: the core attributes, then the
@@ -285,8 +290,10 @@ func NewSchema(extra []Attribute) *Schema {
 		if _, ok := s.byName[a.Name]; ok {
 			continue
 		}
-		// An extra attribute lives in Person.Extra, whatever it says.
+		// An extra attribute lives in Person.Extra, whatever it says, and
+		// the filter index holds every one.
 		a.Column, a.Nullable, a.Identifier, a.text, a.flag = "", false, false, nil, nil
+		a.Filterable = true
 		if a.Visibility == "" {
 			a.Visibility = VisibleToEveryone
 		}

@@ -166,9 +166,91 @@ func (p Person) Redact(v Viewer) Person {
 
 // PersonFilter selects people for the white pages.
 type PersonFilter struct {
-	Query  string
+	Query string
+	// Filters keep the people whose attributes hold these values, each
+	// one an attribute the viewer may filter by (Schema.CheckFilters).
+	Filters []AttributeFilter
+	// Viewer is who searches: the filters they may use depend on it.
+	Viewer Viewer
 	Offset int
 	Limit  int
+}
+
+// AttributeFilter keeps the people whose attribute Name holds Value (one
+// of the values of a multi-valued attribute), compared without regard to
+// case. A reference's Value is the other person's ID.
+type AttributeFilter struct {
+	Name, Value string
+}
+
+// MaxFilters bounds the attribute filters of one search.
+const MaxFilters = 5
+
+// FilterableBy reports whether v may filter people by the attribute: only
+// by one they may see of everyone, so that a filter never tells them a
+// value they could not read (an attribute only its person sees is
+// filtered by helpdesk and administrators alone).
+func (a *Attribute) FilterableBy(v Viewer) bool {
+	if !a.Filterable {
+		return false
+	}
+	if a.Visibility == VisibleToSelf {
+		return v.SeesPrivileged()
+	}
+	return a.VisibleTo(v, "")
+}
+
+// FiltersFor returns the attributes v may filter people by, in the
+// table's order.
+func (s *Schema) FiltersFor(v Viewer) []Attribute {
+	var out []Attribute
+	for _, a := range s.attrs {
+		if a.FilterableBy(v) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// CheckFilters checks the attribute filters v searches with and returns
+// them with each value in its stored form (a number or date canonical, a
+// yes or no as true or false). An attribute v may not filter by is
+// refused exactly as one that does not exist, so that a refusal tells
+// nothing either.
+func (s *Schema) CheckFilters(v Viewer, fs []AttributeFilter) ([]AttributeFilter, error) {
+	if len(fs) > MaxFilters {
+		return nil, Errorf(EINVALID, "Filter by at most %d attributes at once.", MaxFilters)
+	}
+	out := make([]AttributeFilter, 0, len(fs))
+	for _, f := range fs {
+		a, ok := s.Lookup(f.Name)
+		if !ok || !a.FilterableBy(v) {
+			return nil, Errorf(EINVALID, "There is no attribute %q to filter by.", f.Name)
+		}
+		val := strings.TrimSpace(f.Value)
+		if val == "" {
+			return nil, Errorf(EINVALID, "Give a value of %s to filter by.", a.Label)
+		}
+		check := *a
+		switch a.Type {
+		case TypeStrings:
+			// One of the values: checked as one line of text.
+			check.Type = TypeString
+		case TypeBool:
+			switch strings.ToLower(val) {
+			case "yes":
+				val = "true"
+			case "no":
+				val = "false"
+			}
+		}
+		val, err := check.CheckValue(val)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, AttributeFilter{Name: a.Name, Value: val})
+	}
+	return out, nil
 }
 
 // MaxQueryLen is the longest search string accepted, in characters.

@@ -50,7 +50,13 @@ var fields = map[string]field{
 	"notice":  {label: "The notice"},
 	"trimmed": {label: "The list of trimmed fields"},
 	"q":       {label: "The search"},
-	"offset":  {label: "The page of results"},
+	// The white pages' attribute filters: those kept (name=value), the
+	// one being added, and whether the filter form is open.
+	"filter":       {label: "The filter"},
+	"filter_attr":  {label: "The attribute to filter by"},
+	"filter_value": {label: "The value to filter by", trim: true},
+	"filters":      {label: "The filter form"},
+	"offset":       {label: "The page of results"},
 	// A multipart upload's file (an HR file): its bytes are read by
 	// fileInput, not checked as text; the field is named for messages.
 	"file": {label: "The file"},

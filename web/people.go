@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -59,20 +60,100 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {
 	v := viewer(r)
 	q := input(r).Get("q")
-	res, err := s.People.SearchPeople(r.Context(), portal.PersonFilter{Query: q, Offset: offsetParam(r)})
+	pf, filters, err := s.peopleFilters(r)
+	var res portal.Page[portal.Person]
+	if err == nil {
+		res, err = s.People.SearchPeople(r.Context(), portal.PersonFilter{Query: q, Filters: filters, Viewer: v, Offset: offsetParam(r)})
+	}
 	errMsg, status, ok := s.searchOutcome(w, r, err)
 	if !ok {
 		return
 	}
+	cols := pf.Columns()
 	for i := range res.Items {
+		// The extra attributes filtered by are shown: the viewer may
+		// filter by them, so they may see them of everyone.
+		extra := res.Items[i].Extra
 		res.Items[i] = res.Items[i].Redact(v)
+		res.Items[i].Extra = map[string]string{}
+		for _, a := range cols {
+			res.Items[i].Extra[a.Name] = extra[a.Name]
+		}
 	}
 	p := s.page(r, tr(r, "People"), "people")
 	if isFragment(r) {
-		renderStatus(w, r, status, view.PeopleResults(p, q, res, errMsg))
+		renderStatus(w, r, status, view.PeopleResults(p, q, res, errMsg, pf))
 		return
 	}
-	renderStatus(w, r, status, view.PeopleSearch(p, q, res, errMsg))
+	renderStatus(w, r, status, view.PeopleSearch(p, q, res, errMsg, pf))
+}
+
+// peopleFilters reads the white pages' attribute filters: those the search
+// keeps (filter=name=value) and the one the filter form adds. It returns
+// them as the page shows them and as the search takes them (a reference's
+// account name or email resolved to the person's ID). The schema is read
+// only when a filter is in use or the form is open, so that a plain search
+// costs nothing more. A filter the viewer may not use is refused by the
+// search, as one that does not exist.
+func (s *Server) peopleFilters(r *http.Request) (view.PeopleFilters, []portal.AttributeFilter, error) {
+	in := input(r)
+	pf := view.PeopleFilters{Open: in.Get("filters") == "open", Attr: in.Get("filter_attr"), Value: in.Get("filter_value")}
+	params := in["filter"]
+	adding := pf.Attr != "" && pf.Value != ""
+	// The form sent stays open for the next filter (or to mend this one).
+	pf.Open = pf.Open || pf.Attr != ""
+	if adding {
+		params = append(params, pf.Attr+"="+pf.Value)
+	}
+	if !pf.Open && len(params) == 0 {
+		return pf, nil, nil
+	}
+	if len(params) > portal.MaxFilters {
+		return pf, nil, portal.Errorf(portal.EINVALID, "Filter by at most %d attributes at once.", portal.MaxFilters)
+	}
+	schema, err := s.People.Schema(r.Context())
+	if err != nil {
+		return pf, nil, err
+	}
+	v := viewer(r)
+	pf.Available = schema.FiltersFor(v)
+	var filters []portal.AttributeFilter
+	for i, p := range params {
+		name, value, _ := strings.Cut(p, "=")
+		f, err := s.peopleFilter(r, schema, name, value)
+		if err != nil {
+			// A filter being added that is refused stays in the form, to
+			// be mended; the filters kept stay too.
+			return pf, nil, err
+		}
+		if adding && i == len(params)-1 {
+			pf.Attr, pf.Value = "", ""
+		}
+		a, _ := schema.Lookup(name)
+		pf.Active = append(pf.Active, view.ActiveFilter{Attribute: *a, Value: value})
+		filters = append(filters, f)
+	}
+	return pf, filters, nil
+}
+
+// peopleFilter checks one attribute filter as v may use it, a reference's
+// account name or email resolved to the person's ID.
+func (s *Server) peopleFilter(r *http.Request, schema *portal.Schema, name, value string) (portal.AttributeFilter, error) {
+	f := portal.AttributeFilter{Name: name, Value: value}
+	if a, ok := schema.Lookup(name); ok && a.Type == portal.TypeReference && strings.TrimSpace(value) != "" && a.FilterableBy(viewer(r)) {
+		ref, err := s.People.FindPersonByName(r.Context(), value)
+		if portal.ErrorCode(err) == portal.ENOTFOUND {
+			return f, portal.Errorf(portal.EINVALID, "No one has the account name or email “%s”.", value)
+		} else if err != nil {
+			return f, err
+		}
+		f.Value = ref.ID
+	}
+	checked, err := schema.CheckFilters(viewer(r), []portal.AttributeFilter{f})
+	if err != nil {
+		return f, err
+	}
+	return checked[0], nil
 }
 
 func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/demo"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/web"
@@ -334,6 +335,43 @@ func TestWhitePages(t *testing.T) {
 		require.NotContains(t, body, `data-testid="account-name"`)
 		_, body = helpdesk.get("/people?q=zoe")
 		require.Contains(t, body, `data-testid="account-name"`)
+	})
+
+	t.Run("attribute filters", func(t *testing.T) {
+		var zoe portal.Person
+		for _, p := range tb.org.People {
+			if p.ID == tb.org.Accounts[0].PersonID {
+				zoe = p
+			}
+		}
+		// The form offers only what the viewer may filter by.
+		_, body := user.get("/people?filters=open")
+		require.Contains(t, body, `data-testid="attribute-filter"`)
+		require.Contains(t, body, `<option value="department"`)
+		require.Contains(t, body, `<option value="startDate"`)
+		require.NotContains(t, body, `<option value="costCenter"`)
+		require.NotContains(t, body, `<option value="enabled"`)
+		_, body = helpdesk.get("/people?filters=open")
+		require.Contains(t, body, `<option value="costCenter"`)
+		// A hidden attribute cannot be probed: refused as an unknown one.
+		resp, body := user.get("/people?filter=" + url.QueryEscape("costCenter="+zoe.Extra["costCenter"]))
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		require.Contains(t, body, "There is no attribute &#34;costCenter&#34; to filter by.")
+		require.NotContains(t, body, `data-testid="people-results"`)
+		// Helpdesk filters by it and sees the values filtered by.
+		_, body = helpdesk.get("/people?filter_attr=costCenter&filter_value=" + url.QueryEscape(zoe.Extra["costCenter"]))
+		require.Contains(t, body, `data-testid="active-filters"`)
+		require.Contains(t, body, `data-testid="filtered-costCenter">`+zoe.Extra["costCenter"]+`<`)
+		require.Contains(t, body, `href="/people/`+zoe.ID+`"`)
+		require.Contains(t, body, `name="filter" value="costCenter=`+zoe.Extra["costCenter"]+`"`)
+		// A reference by account name; htmx keeps the filters.
+		_, body = user.get("/people?q="+url.QueryEscape(zoe.GivenName)+"&filter=managerId%3Dmateo", "HX-Request", "true", "HX-Target", "results")
+		require.NotContains(t, body, "<html")
+		require.Contains(t, body, `href="/people/`+zoe.ID+`"`)
+		resp, body = user.get("/people?filter_attr=managerId&filter_value=nobody-here")
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		require.Contains(t, body, "No one has the account name or email")
+		require.Contains(t, body, `value="nobody-here"`, "the refused filter stays in the form")
 	})
 
 	t.Run("unknown ids are a 404 page", func(t *testing.T) {

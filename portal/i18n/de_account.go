@@ -315,4 +315,18 @@ var germanAccount = map[string]string{
 	"Superseded by a later change to the same values (made in a connected system or by an administrator) before a connected system confirmed this one.": "Überholt durch eine spätere Änderung derselben Werte (in einem angeschlossenen System oder durch einen Administrator), bevor ein angeschlossenes System diese bestätigt hat.",
 	"Exported to %s": "Exportiert nach %s",
 	"%s no longer has %s: it was deleted or moved out of scope there before the change was confirmed.": "%s hat %s nicht mehr: Es wurde dort gelöscht oder aus dem Bereich verschoben, bevor die Änderung bestätigt wurde.",
+
+	// The white pages' attribute filters (web/people.go).
+	"Filter by attribute":           "Nach Attribut filtern",
+	"Attribute":                     "Attribut",
+	"Value":                         "Wert",
+	"Add filter":                    "Filter hinzufügen",
+	"Filters":                       "Filter",
+	"Remove the filter %s":          "Filter %s entfernen",
+	"No one matches these filters.": "Niemand entspricht diesen Filtern.",
+	"Filter by at most %d attributes at once.":                                              "Filtern Sie nach höchstens %d Attributen zugleich.",
+	"No one has the account name or email “%s”.":                                            "Niemand hat den Kontonamen oder die E-Mail-Adresse „%s“.",
+	"There is no attribute %q to filter by.":                                                "Es gibt kein Attribut %q, nach dem gefiltert werden kann.",
+	"Give a value of %s to filter by.":                                                      "Geben Sie einen Wert von %s an, nach dem gefiltert wird.",
+	"A date as YYYY-MM-DD, yes or no, a whole number, or a person's account name or email.": "Ein Datum als JJJJ-MM-TT, ja oder nein, eine ganze Zahl oder der Kontoname bzw. die E-Mail-Adresse einer Person.",
 }

@@ -31,6 +31,9 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 		return portal.Page[portal.Person]{}, err
 	}
 	page := portal.Page[portal.Person]{Offset: f.Offset, Limit: f.Limit}
+	if len(f.Filters) > 0 {
+		return db.searchFiltered(ctx, f, page)
+	}
 	var rows pgx.Rows
 	var err error
 	if f.Query == "" {
@@ -66,6 +69,73 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 	page.Items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Person, error) {
 		var p portal.Person
 		return p, scanPerson(row, &p, &page.Total)
+	})
+	if err != nil {
+		return page, fmt.Errorf("postgres: search people: %w", err)
+	}
+	if len(page.Items) > f.Limit {
+		page.Items, page.More = page.Items[:f.Limit], true
+	}
+	if page.Total > portal.MaxMatches {
+		page.Total, page.Capped = portal.MaxMatches, true
+		page.More = page.More && f.Offset+f.Limit < portal.MaxMatches
+	}
+	return page, nil
+}
+
+// personTerms is the filter index's expression (people_terms,
+// migrations/0039_attribute_filters.sql), written exactly as the index
+// has it so that the planner uses it.
+const personTerms = `tessera_person_terms(p.account_name, p.employee_id, p.title, p.department, p.office,
+	p.manager_id, p.account_enabled, p.extra)`
+
+// searchFiltered is SearchPeople with attribute filters: the people whose
+// terms hold every filter's (and, with search words, whom the words find
+// too), gathered through the filter index, capped like a search, sorted
+// by name. Each person comes with their extra attributes, which the page
+// shows for the attributes filtered by.
+func (db *DB) searchFiltered(ctx context.Context, f portal.PersonFilter, page portal.Page[portal.Person]) (portal.Page[portal.Person], error) {
+	if f.Offset >= portal.MaxMatches {
+		return page, portal.Errorf(portal.EINVALID, "Only the first %d matches can be shown; add a word to narrow the search.", portal.MaxMatches)
+	}
+	schema, err := db.Schema(ctx)
+	if err != nil {
+		return page, err
+	}
+	filters, err := schema.CheckFilters(f.Viewer, f.Filters)
+	if err != nil {
+		return page, err
+	}
+	names, values := make([]string, len(filters)), make([]string, len(filters))
+	for i, fl := range filters {
+		names[i], values[i] = fl.Name, fl.Value
+	}
+	// As in SearchPeople, the queries are computed once (q, t) and the
+	// matches gathered as IDs and sort keys before the page's rows are
+	// read. With words, both conditions are written plainly so that the
+	// planner may intersect the stem and filter indexes.
+	words, match := "", ""
+	if f.Query != "" {
+		words = strings.Join(queryWords(f.Query), " ")
+		match = ` AND tessera_search_stems(p.search_doc) @@ (SELECT stems FROM q)
+			AND ((SELECT words FROM q) IS NULL OR p.search_doc @@ (SELECT words FROM q))`
+	}
+	rows, err := db.Pool.Query(ctx, `WITH q AS MATERIALIZED (SELECT * FROM tessera_search_query($1)),
+			t AS MATERIALIZED (SELECT array_agg(tessera_person_term(n, v)) AS terms FROM unnest($5::text[], $6::text[]) f(n, v)),
+			m AS MATERIALIZED (
+				SELECT p.id, p.sort_name FROM people p
+				WHERE `+personTerms+` @> (SELECT terms FROM t)`+match+`
+				LIMIT $2),
+			pg AS (SELECT id, sort_name FROM m ORDER BY sort_name, id LIMIT $3 OFFSET $4)
+			SELECT `+personColumns+`, p.extra, (SELECT count(*) FROM m)
+			FROM pg JOIN people p ON p.id = pg.id ORDER BY pg.sort_name, pg.id`,
+		words, portal.MaxMatches+1, f.Limit+1, f.Offset, names, values)
+	if err != nil {
+		return page, fmt.Errorf("postgres: search people: %w", err)
+	}
+	page.Items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Person, error) {
+		var p portal.Person
+		return p, scanPerson(row, &p, &p.Extra, &page.Total)
 	})
 	if err != nil {
 		return page, fmt.Errorf("postgres: search people: %w", err)
