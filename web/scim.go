@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -30,8 +31,11 @@ func (s *Server) scimRoutes(r chi.Router) {
 	})
 }
 
-// scimError answers in SCIM's error format (RFC 7644 §3.12).
-func (s *Server) scimError(w http.ResponseWriter, r *http.Request, err error) {
+// scimError answers in SCIM's error format (RFC 7644 §3.12). scimType,
+// when not empty, is the RFC's keyword for a 400 (invalidSyntax,
+// invalidValue); a bulk request over the operations limit is 413, as
+// §3.7.3 says.
+func (s *Server) scimError(w http.ResponseWriter, r *http.Request, err error, scimType string) {
 	code := portal.ErrorCode(err)
 	status := codeStatus[code]
 	if code == portal.EINTERNAL {
@@ -40,8 +44,14 @@ func (s *Server) scimError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tessera"`)
 	}
-	writeSCIM(w, status, map[string]any{"schemas": []string{scimErrorSchema}, "status": strconv.Itoa(status),
-		"detail": errText(r, err)})
+	if tooMany := (*hr.TooManyOperationsError)(nil); errors.As(err, &tooMany) {
+		status, scimType = http.StatusRequestEntityTooLarge, ""
+	}
+	body := map[string]any{"schemas": []string{scimErrorSchema}, "status": strconv.Itoa(status), "detail": errText(r, err)}
+	if scimType != "" && status == http.StatusBadRequest {
+		body["scimType"] = scimType
+	}
+	writeSCIM(w, status, body)
 }
 
 func writeSCIM(w http.ResponseWriter, status int, v any) {
@@ -66,18 +76,19 @@ func (s *Server) scimSystem(r *http.Request) (string, error) {
 func (s *Server) handleSCIMBulk(w http.ResponseWriter, r *http.Request) {
 	systemID, err := s.scimSystem(r)
 	if err != nil {
-		s.scimError(w, r, err)
+		s.scimError(w, r, err, "")
 		return
 	}
 	body, ok := jsonBody(r)
 	if !ok {
-		s.scimError(w, r, portal.Errorf(portal.EINVALID, "Send the BulkRequest with Content-Type: application/scim+json."))
+		s.scimError(w, r, portal.Errorf(portal.EINVALID, "Send the BulkRequest with Content-Type: application/scim+json."), "")
 		return
 	}
 	u, err := s.HR.Receive(r.Context(), portal.Viewer{}, hr.Incoming{SystemID: systemID, Source: "scim", Filename: "bulkUpload",
 		Content: body, Apply: true})
 	if err != nil {
-		s.scimError(w, r, err)
+		// What the HR service refuses of a request is its body.
+		s.scimError(w, r, err, "invalidSyntax")
 		return
 	}
 	w.Header().Set("Location", strings.TrimSuffix(s.Config.BaseURL, "/")+"/scim/v2/bulkUpload/"+strconv.FormatInt(u.ID, 10))
@@ -87,7 +98,7 @@ func (s *Server) handleSCIMBulk(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSCIMStatus(w http.ResponseWriter, r *http.Request) {
 	systemID, err := s.scimSystem(r)
 	if err != nil {
-		s.scimError(w, r, err)
+		s.scimError(w, r, err, "")
 		return
 	}
 	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
@@ -97,18 +108,21 @@ func (s *Server) handleSCIMStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	// A token sees its own source's uploads only.
 	if err != nil || u.SystemID != systemID || u.Source != "scim" {
-		s.scimError(w, r, portal.Errorf(portal.ENOTFOUND, "There is no such upload."))
+		s.scimError(w, r, portal.Errorf(portal.ENOTFOUND, "There is no such upload."), "")
 		return
 	}
 	writeSCIM(w, http.StatusOK, scimStatus(u))
 }
 
 // scimStatus is an upload's status as the endpoint reports it; refused
-// operations are numbered from 1, in the request's order.
+// operations are numbered from 1, in the request's order, each with the
+// status and scimType a SCIM service gives a value it cannot take (RFC
+// 7644 §3.12: a required value missing, or one that does not fit the
+// attribute's type).
 func scimStatus(u *hr.Upload) map[string]any {
 	refused := make([]map[string]any, len(u.Refusals))
 	for i, r := range u.Refusals {
-		refused[i] = map[string]any{"operation": r.Line, "reason": r.Reason}
+		refused[i] = map[string]any{"operation": r.Line, "reason": r.Reason, "status": "400", "scimType": "invalidValue"}
 	}
 	return map[string]any{"id": strconv.FormatInt(u.ID, 10), "status": u.Status, "receivedAt": u.ReceivedAt,
 		"users": u.Rows, "joiners": u.Joiners, "movers": u.Movers, "leavers": u.Leavers,

@@ -98,8 +98,8 @@ func TestSCIMBulkUpload(t *testing.T) {
 	status := tb.srv.URL + loc.Path
 	require.Equal(t, float64(2), out["joiners"], "new to HR: Ines, and the manager the portal had")
 	require.Equal(t, []any{
-		map[string]any{"operation": float64(2), "reason": "it has no externalId (the employee ID)"},
-		map[string]any{"operation": float64(3), "reason": "only POST operations on /Users are taken, not PATCH /Users"},
+		map[string]any{"operation": float64(2), "reason": "it has no externalId (the employee ID)", "status": "400", "scimType": "invalidValue"},
+		map[string]any{"operation": float64(3), "reason": "only POST operations on /Users are taken, not PATCH /Users", "status": "400", "scimType": "invalidValue"},
 	}, out["refused"])
 
 	// River's worker applies it.
@@ -129,8 +129,13 @@ func TestSCIMBulkUpload(t *testing.T) {
 		many[i] = bulkUser(fmt.Sprint(i), fmt.Sprintf("MANY-%d", i), "A", "B", "IT", "")
 	}
 	resp, out = scimCall(t, "POST", endpoint, token, scimJSON, bulkRequest(many...))
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "RFC 7644 §3.7.3: more than maxOperations")
+	require.Equal(t, "413", out["status"])
 	require.Contains(t, out["detail"], "at most 50")
+	resp, out = scimCall(t, "POST", endpoint, token, scimJSON, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":{}}`)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "invalidSyntax", out["scimType"])
+	require.Equal(t, []any{"urn:ietf:params:scim:api:messages:2.0:Error"}, out["schemas"])
 
 	// Revoked: refused at once.
 	var tokenID string

@@ -380,7 +380,9 @@ func checkExtras(v map[string]string, extras map[string]*portal.Attribute) porta
 		if !ok {
 			continue
 		}
-		if strings.ContainsFunc(s, unicode.IsControl) {
+		// Several values are kept one a line (a quoted cell's lines, a
+		// SCIM list's values).
+		if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && (r != '\n' || a.Type != portal.TypeStrings) }) {
 			return portal.Textf("%s holds a control character", portal.LabelOf(a.Label))
 		}
 		norm, err := a.CheckValue(s)

@@ -3,6 +3,8 @@ package hr
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -15,6 +17,9 @@ const (
 	SchemaBulkRequest = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 	SchemaUser        = "urn:ietf:params:scim:schemas:core:2.0:User"
 	SchemaEnterprise  = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	// SchemaTessera is the extension that carries the extra attributes
+	// administrators added (Administration → Schema), each under its name.
+	SchemaTessera = "urn:ietf:params:scim:schemas:extension:tessera:1.0:User"
 	// MaxBulkOperations is the most operations one request may carry.
 	MaxBulkOperations = 50
 	// MaxBulkBytes bounds a bulk request's body.
@@ -59,8 +64,8 @@ func ParseBulk(body []byte) ([]Row, []Refusal, error) {
 	case len(req.Operations) == 0:
 		return nil, nil, portal.Errorf(portal.EINVALID, "The bulk request has no operations.")
 	case len(req.Operations) > MaxBulkOperations:
-		return nil, nil, portal.Errorf(portal.EINVALID, "The bulk request has %d operations; send at most %d per request.",
-			len(req.Operations), MaxBulkOperations)
+		return nil, nil, &TooManyOperationsError{Err: portal.Errorf(portal.EINVALID, "The bulk request has %d operations; send at most %d per request.",
+			len(req.Operations), MaxBulkOperations)}
 	}
 	var rows []Row
 	var refused []Refusal
@@ -167,6 +172,11 @@ func bulkUser(op bulkOperation) (map[string]string, portal.Text) {
 			continue
 		}
 		for k, raw := range ext {
+			// Every attribute of an extension is kept under its path,
+			// for the extra attributes the source maps (bulkExtras).
+			if text, ok := scimText(raw); ok {
+				v[extensionPath(key, k)] = text
+			}
 			switch strings.ToLower(k) {
 			case "department":
 				pick(set(FieldDepartment, raw, "department"))
@@ -201,6 +211,149 @@ func bulkUser(op bulkOperation) (map[string]string, portal.Text) {
 		}
 	}
 	return v, portal.Text{}
+}
+
+// TooManyOperationsError refuses a bulk request with more operations than
+// MaxBulkOperations: RFC 7644 §3.7.3 answers it 413 Payload Too Large.
+type TooManyOperationsError struct{ Err error }
+
+func (e *TooManyOperationsError) Error() string { return e.Err.Error() }
+
+// Unwrap gives the portal error with the message people read.
+func (e *TooManyOperationsError) Unwrap() error { return e.Err }
+
+// extensionPath is an extension attribute's full name as RFC 7644 §3.10
+// writes it (urn:…:User:costCenter), folded: SCIM names ignore case.
+// HR fields never hold a colon, so a path is never taken for one.
+func extensionPath(urn, attr string) string { return strings.ToLower(urn + ":" + attr) }
+
+// scimText reads an extension attribute's JSON value as HR text: a string
+// as it is, a number or boolean as JSON writes it, a complex value by its
+// "value" (a reference, as manager is), and a list one value a line. ok is
+// false for a value none of these.
+func scimText(raw json.RawMessage) (string, bool) {
+	var x any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&x); err != nil {
+		return "", false
+	}
+	one := func(x any) (string, bool) {
+		switch t := x.(type) {
+		case nil:
+			return "", true
+		case string:
+			return strings.TrimSpace(t), true
+		case json.Number:
+			return t.String(), true
+		case bool:
+			return strconv.FormatBool(t), true
+		case map[string]any:
+			if s, ok := t["value"].(string); ok {
+				return strings.TrimSpace(s), true
+			}
+		}
+		return "", false
+	}
+	list, isList := x.([]any)
+	if !isList {
+		return one(x)
+	}
+	vals := make([]string, 0, len(list))
+	for _, e := range list {
+		s, ok := one(e)
+		if !ok || strings.Contains(s, "\n") {
+			return "", false
+		}
+		vals = append(vals, s)
+	}
+	return portal.JoinValues(vals), true
+}
+
+// bulkExtras reads the extra attributes a bulk request carries for the HR
+// source set: those its settings map, each found, as an HR file's column
+// is, under its column: a full path (urn:…:User:costCentre), or a name
+// looked up in Tessera's extension and then in the enterprise one (the
+// column's name, then the attribute's own: the enterprise extension's
+// costCenter, division and organization map to attributes so named). A
+// value is checked by the attribute's type (a reference names the other
+// person by their employee ID, as manager does), and a row with a value
+// its attribute refuses is refused, as is one whose Tessera extension
+// holds an attribute the source does not map. It returns the settings the
+// request is read with (every HR field by its own name, and the mapped
+// extra attributes), and the rows left.
+func bulkExtras(set Settings, schema *portal.Schema, rows []Row, refused []Refusal) (Settings, []Row, []Refusal) {
+	cols := map[string]string{}
+	for _, f := range Fields {
+		cols[f] = f
+	}
+	type extra struct {
+		attr  *portal.Attribute
+		paths []string
+	}
+	var extras []extra
+	known := map[string]bool{}
+	for f, col := range set.Columns {
+		a, ok := extraField(schema, f)
+		if !ok {
+			continue
+		}
+		cols[f] = f
+		var paths []string
+		if strings.HasPrefix(strings.ToLower(col), "urn:") && strings.Contains(col, ":") {
+			i := strings.LastIndex(col, ":")
+			paths = []string{extensionPath(col[:i], col[i+1:])}
+		} else {
+			paths = []string{extensionPath(SchemaTessera, col), extensionPath(SchemaTessera, a.Name),
+				extensionPath(SchemaEnterprise, col), extensionPath(SchemaEnterprise, a.Name)}
+		}
+		for _, p := range paths {
+			known[p] = true
+		}
+		extras = append(extras, extra{attr: a, paths: paths})
+	}
+	slices.SortFunc(extras, func(a, b extra) int { return strings.Compare(a.attr.Name, b.attr.Name) })
+	set.Columns = cols
+	tessera := extensionPath(SchemaTessera, "")
+	kept := rows[:0]
+rows:
+	for _, r := range rows {
+		for k := range r.Values {
+			if strings.HasPrefix(k, tessera) && !known[k] {
+				refused = append(refused, refusal(r.Line, portal.Textf("%s is not an attribute this HR source maps", k)))
+				continue rows
+			}
+		}
+		for _, x := range extras {
+			for _, p := range x.paths {
+				val, ok := r.Values[p]
+				if !ok {
+					continue
+				}
+				if x.attr.Type == portal.TypeDate && len(val) > 10 && val[10] == 'T' {
+					val = val[:10] // SCIM writes dates as date-times: the day is what counts
+				}
+				if x.attr.Type != portal.TypeReference {
+					norm, err := x.attr.CheckValue(val)
+					if err != nil {
+						refused = append(refused, refusal(r.Line, portal.Reason(err)))
+						continue rows
+					}
+					val = norm
+				}
+				r.Values[x.attr.Name] = val
+				break
+			}
+		}
+		for k := range r.Values {
+			if strings.Contains(k, ":") {
+				delete(r.Values, k)
+			}
+		}
+		kept = append(kept, r)
+	}
+	slices.SortFunc(refused, func(a, b Refusal) int { return a.Line - b.Line })
+	return set, kept, refused
 }
 
 // chooseValue picks the primary value, else the first of type kind, else

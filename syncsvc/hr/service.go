@@ -193,10 +193,7 @@ func (s *Service) plan(ctx context.Context, set Settings, source string, content
 	}
 	if partial {
 		// A bulk request names its fields itself, row by row.
-		set.Columns = map[string]string{}
-		for _, f := range Fields {
-			set.Columns[f] = f
-		}
+		set, rows, refused = bulkExtras(set, schema, rows, refused)
 	}
 	return makePlan(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(), space: space, limits: lim, schema: schema,
 		taken: func(names []string) (map[string]bool, error) {

@@ -1,0 +1,90 @@
+package hr_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/hr"
+)
+
+// Extra attributes arrive over SCIM as they do in an HR file's columns:
+// under Tessera's extension by name, under the enterprise extension by its
+// own names (costCenter), or at the full path the source maps; each value
+// is checked by its attribute's type, and a row with a value that does not
+// fit, or with an attribute the source does not map, is refused with the
+// operation's number and the reason.
+func TestSCIMExtraAttributes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := harness.Postgres(t)
+	db := postgres.New(pool)
+	systems := postgres.NewConnectedSystems(db, nil)
+	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: hr.Opener(pool), Requests: db, Dynamic: db}
+	var queued []int64
+	svc := &hr.Service{Pool: pool, Engine: engine,
+		Queue: func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil }}
+	admin := portal.Viewer{Roles: []portal.Role{portal.RoleAdmin}}
+	lo, hi := int64(1), int64(5)
+	for _, a := range []portal.Attribute{
+		{Name: "costCenter", Label: "Cost centre", Type: portal.TypeString, MaxLen: 10},
+		{Name: "grade", Label: "Grade", Type: portal.TypeInt, Min: &lo, Max: &hi},
+		{Name: "skills", Label: "Skills", Type: portal.TypeStrings},
+		{Name: "remote", Label: "Remote", Type: portal.TypeBool},
+		{Name: "vetted", Label: "Vetted on", Type: portal.TypeDate},
+		{Name: "badge", Label: "Badge", Type: portal.TypeString},
+	} {
+		require.NoError(t, db.AddAttribute(ctx, admin, a))
+	}
+	cols := hr.DefaultColumns()
+	cols["costCenter"], cols["grade"], cols["skills"], cols["remote"], cols["vetted"] = "CostCentre", "grade", "Skills", "remote", "vetted"
+	cols["badge"] = "urn:example:params:scim:schemas:extension:acme:1.0:User:badgeNumber"
+	id, err := svc.CreateSource(ctx, admin, "Workday", hr.Settings{Columns: cols})
+	require.NoError(t, err)
+
+	op := func(emp, ext string) string {
+		return fmt.Sprintf(`{"method":"POST","bulkId":%q,"path":"/Users","data":{
+			"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+				%q],
+			"externalId":%q,"name":{"givenName":"Ext","familyName":%q},%s}}`, emp, hr.SchemaTessera, emp, emp, ext)
+	}
+	tessera := func(body string) string { return fmt.Sprintf(`%q:{%s}`, hr.SchemaTessera, body) }
+	body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[` + strings.Join([]string{
+		op("S1", tessera(`"grade":3,"Skills":["Go","SQL"],"remote":true,"vetted":"2026-01-02T00:00:00Z"`)+
+			`,"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"costCenter":"CC-7"}`+
+			`,"urn:example:params:scim:schemas:extension:acme:1.0:User":{"badgeNumber":"B-17"}`),
+		op("S2", tessera(`"grade":"9"`)),
+		op("S3", tessera(`"remote":"perhaps"`)),
+		op("S4", tessera(`"nickname":"Bo"`)),
+		op("S5", tessera(`"CostCentre":"CC-8","grade":"2"`)),
+		op("S6", tessera(`"vetted":"soon"`)),
+	}, ",") + `]}`
+	u, err := svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "scim", Content: []byte(body), Apply: true})
+	require.NoError(t, err)
+	require.Equal(t, 2, u.Joiners, u.Refusals)
+	require.Equal(t, []hr.Refusal{
+		{Line: 2, Reason: "Grade must be between 1 and 5."},
+		{Line: 3, Reason: "Remote takes true or false."},
+		{Line: 4, Reason: "urn:ietf:params:scim:schemas:extension:tessera:1.0:user:nickname is not an attribute this HR source maps"},
+		{Line: 6, Reason: "Vetted on takes a date written YYYY-MM-DD."},
+	}, u.Refusals)
+	require.Len(t, queued, 1)
+	require.NoError(t, svc.ApplyHRUpload(ctx, queued[0]))
+	extra := func(emp string) map[string]string {
+		t.Helper()
+		var m map[string]string
+		require.NoError(t, pool.QueryRow(ctx, "SELECT extra FROM people WHERE employee_id = $1", emp).Scan(&m))
+		return m
+	}
+	require.Equal(t, map[string]string{"costCenter": "CC-7", "grade": "3", "skills": "Go\nSQL", "remote": "true",
+		"vetted": "2026-01-02", "badge": "B-17"}, extra("S1"))
+	require.Equal(t, map[string]string{"costCenter": "CC-8", "grade": "2"}, extra("S5"))
+}
