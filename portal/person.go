@@ -229,7 +229,7 @@ func (s *Schema) CheckFilters(v Viewer, fs []AttributeFilter) ([]AttributeFilter
 		}
 		val := strings.TrimSpace(f.Value)
 		if val == "" {
-			return nil, Errorf(EINVALID, "Give a value of %s to filter by.", a.Label)
+			return nil, Errorf(EINVALID, "Give a value of %s to filter by.", LabelOf(a.Label))
 		}
 		check := *a
 		switch a.Type {

@@ -324,9 +324,5 @@ var germanAccount = map[string]string{
 	"Filters":                       "Filter",
 	"Remove the filter %s":          "Filter %s entfernen",
 	"No one matches these filters.": "Niemand entspricht diesen Filtern.",
-	"Filter by at most %d attributes at once.":                                              "Filtern Sie nach höchstens %d Attributen zugleich.",
-	"No one has the account name or email “%s”.":                                            "Niemand hat den Kontonamen oder die E-Mail-Adresse „%s“.",
-	"There is no attribute %q to filter by.":                                                "Es gibt kein Attribut %q, nach dem gefiltert werden kann.",
-	"Give a value of %s to filter by.":                                                      "Geben Sie einen Wert von %s an, nach dem gefiltert wird.",
 	"A date as YYYY-MM-DD, yes or no, a whole number, or a person's account name or email.": "Ein Datum als JJJJ-MM-TT, ja oder nein, eine ganze Zahl oder der Kontoname bzw. die E-Mail-Adresse einer Person.",
 }

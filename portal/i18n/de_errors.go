@@ -573,4 +573,9 @@ var germanErrors = map[string]string{
 	"deleted in the portal: %s":                                             "im Portal gelöscht: %s",
 	"inbound flow to %s gave %q, not true or false":                         "eingehender Fluss nach %s ergab %q, nicht wahr oder falsch",
 	"inbound flow to %s: %s":                                                "eingehender Fluss nach %s: %s",
+	// The white pages' attribute filters and SCIM's extra attributes.
+	"Filter by at most %d attributes at once.":   "Filtern Sie nach höchstens %d Attributen zugleich.",
+	"There is no attribute %q to filter by.":     "Es gibt kein Attribut %q, nach dem gefiltert werden kann.",
+	"Give a value of %s to filter by.":           "Geben Sie einen Wert von %s an, nach dem gefiltert werden soll.",
+	"%s is not an attribute this HR source maps": "%s ist kein Attribut, das diese HR-Quelle zuordnet",
 }

@@ -70,12 +70,16 @@ func TestSCIMExtraAttributes(t *testing.T) {
 	u, err := svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "scim", Content: []byte(body), Apply: true})
 	require.NoError(t, err)
 	require.Equal(t, 2, u.Joiners, u.Refusals)
-	require.Equal(t, []hr.Refusal{
-		{Line: 2, Reason: "Grade must be between 1 and 5."},
-		{Line: 3, Reason: "Remote takes true or false."},
-		{Line: 4, Reason: "urn:ietf:params:scim:schemas:extension:tessera:1.0:user:nickname is not an attribute this HR source maps"},
-		{Line: 6, Reason: "Vetted on takes a date written YYYY-MM-DD."},
-	}, u.Refusals)
+	var reasons []string
+	for _, r := range u.Refusals {
+		reasons = append(reasons, fmt.Sprintf("%d: %s", r.Line, r.Reason))
+	}
+	require.Equal(t, []string{
+		"2: Grade must be between 1 and 5.",
+		"3: Remote takes true or false.",
+		"4: urn:ietf:params:scim:schemas:extension:tessera:1.0:user:nickname is not an attribute this HR source maps",
+		"6: Vetted on takes a date written YYYY-MM-DD.",
+	}, reasons)
 	require.Len(t, queued, 1)
 	require.NoError(t, svc.ApplyHRUpload(ctx, queued[0]))
 	extra := func(emp string) map[string]string {
