@@ -6,7 +6,10 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
@@ -52,4 +55,40 @@ func TestDemoADIsSetUpByTessera(t *testing.T) {
 	}
 	require.Equal(t, []string{"sync_rule_save", "sync_rule_save", "connected_system_create", "sync_rule_save", "sync_rule_save",
 		"connected_system_create"}, setup)
+
+	// What make run promises: Zoë asks to join VPN users, Mateo approves,
+	// and her request's timeline says "Exported to Demo AD (Samba)" and
+	// "Exported to Demo Entra (simulated)", through the workers as
+	// `tessera dev` runs them.
+	db := postgres.New(pool)
+	harness.StartWorkers(t, db, nil, "http://tessera.test", newEngine(pool, postgres.NewConnectedSystems(db, cfg.Sealer),
+		slog.New(slog.DiscardHandler)))
+	var zoe, mateo, vpn string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM people WHERE account_name = 'zoe'").Scan(&zoe))
+	require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM people WHERE account_name = 'mateo'").Scan(&mateo))
+	require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM groups WHERE display_name = 'VPN users'").Scan(&vpn))
+	req, err := db.Submit(ctx, portal.Viewer{PersonID: zoe}, portal.NewRequest{Operation: portal.OpAddMember, GroupID: vpn,
+		PersonID: zoe, Justification: "Working from home"})
+	require.NoError(t, err)
+	mateoV := portal.Viewer{PersonID: mateo}
+	var approvalID string
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		page, err := db.MyApprovals(ctx, mateoV, portal.ApprovalFilter{Limit: 10})
+		require.NoError(c, err)
+		for _, it := range page.Items {
+			if it.Request.ID == req.ID {
+				approvalID = it.ApprovalID
+				return
+			}
+		}
+		c.Errorf("Mateo has no approval for Zoë's request yet")
+	}, 60*time.Second, 20*time.Millisecond)
+	require.NoError(t, db.Decide(ctx, mateoV, approvalID, true, "Approved"))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		rows, err := pool.Query(ctx, "SELECT detail FROM request_events WHERE request_id = $1 AND kind = 'exported' ORDER BY id", req.ID)
+		require.NoError(c, err)
+		events, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(c, err)
+		assert.ElementsMatch(c, []string{"Exported to " + demoADName, "Exported to " + demoEntraName}, events)
+	}, 2*time.Minute, 50*time.Millisecond, "the approved membership reaches the demo AD and the simulated Entra")
 }
