@@ -12,11 +12,15 @@ const superseded = "Superseded by a later change to the same values (made in a c
 var (
 	exportedTo = regexp.MustCompile(`^Exported to (.+)$`)
 	goneThere  = regexp.MustCompile(`^(.+) no longer has (.+): it was deleted or moved out of scope there before the change was confirmed\.$`)
+	// refusedBy and couldNotTake are the export failures syncsvc reports
+	// (exportrun.go, handoff.go): the system's own words stay as they are.
+	refusedBy    = regexp.MustCompile(`(?s)^(.+?) refused the change: (.+)\. An administrator has been shown the error; the export is retried, and the request completes if its values go through\.$`)
+	couldNotTake = regexp.MustCompile(`(?s)^(.+?) could not take the change: (.+)$`)
 )
 
 // EventText is a request event's stored detail as a Text, so that the
 // forms Tessera writes itself (portal/postgres/requestlife.go: exported,
-// gone from the system, superseded) are read in the reader's language,
+// gone from the system, superseded; syncsvc: an export refused) are read in the reader's language,
 // rows stored before included. Any other detail (a reason a person wrote,
 // a system's own message) is shown as it is.
 func EventText(detail string) Text {
@@ -29,6 +33,12 @@ func EventText(detail string) Text {
 	}
 	if m := goneThere.FindStringSubmatch(detail); m != nil {
 		return Textf("%s no longer has %s: it was deleted or moved out of scope there before the change was confirmed.", m[1], m[2])
+	}
+	if m := refusedBy.FindStringSubmatch(detail); m != nil {
+		return Textf("%s refused the change: %s. An administrator has been shown the error; the export is retried, and the request completes if its values go through.", m[1], m[2])
+	}
+	if m := couldNotTake.FindStringSubmatch(detail); m != nil {
+		return Textf("%s could not take the change: %s", m[1], m[2])
 	}
 	return Textf("%s", detail)
 }

@@ -393,7 +393,7 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 				}
 				b.Queue(`UPDATE cs_objects SET export_status = $2, export_attempts = $3, export_error = $4,
 					export_next_at = now() + $5::interval, export_updated_at = now() WHERE id = $1`,
-					p.CSID, status, p.Attempts, o.err.Error(), backoff(p.Attempts).String())
+					p.CSID, status, p.Attempts, portal.ReasonOr(o.err).String(), backoff(p.Attempts).String())
 				if status == "error" {
 					rec.count("error", p.DN, portal.ReasonOr(o.err))
 					if len(p.RequestIDs) > 0 {

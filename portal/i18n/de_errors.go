@@ -578,4 +578,8 @@ var germanErrors = map[string]string{
 	"There is no attribute %q to filter by.":     "Es gibt kein Attribut %q, nach dem gefiltert werden kann.",
 	"Give a value of %s to filter by.":           "Geben Sie einen Wert von %s an, nach dem gefiltert werden soll.",
 	"%s is not an attribute this HR source maps": "%s ist kein Attribut, das diese HR-Quelle zuordnet",
+
+	// portal.EventText: export failures on a request's timeline.
+	"%s refused the change: %s. An administrator has been shown the error; the export is retried, and the request completes if its values go through.": "%s hat die Änderung abgelehnt: %s. Ein Administrator sieht den Fehler; der Export wird wiederholt, und der Antrag wird abgeschlossen, wenn seine Werte übernommen werden.",
+	"%s could not take the change: %s": "%s konnte die Änderung nicht übernehmen: %s",
 }
