@@ -70,8 +70,11 @@ func (e *Engine) loadRules(ctx context.Context, q querier, systemID string) (*ru
 
 // changeSet is what one sync writes.
 type changeSet struct {
-	joins      []*CSObject // newly joined (PersonID or GroupID set)
-	disconnect []int64     // cs objects whose join ends
+	joins []*CSObject // newly joined (PersonID or GroupID set)
+	// joinedInPlace counts the objects a set-based sync joined itself
+	// (pushsync.go): written already, yet references may now resolve.
+	joinedInPlace int
+	disconnect    []int64 // cs objects whose join ends
 	// deprovisioned are objects out of scope with nothing to export: their
 	// time to deletion starts.
 	deprovisioned []int64
@@ -1176,7 +1179,7 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 
 // writeChanges stores a sync's results in one transaction.
 func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, sc syncScope, out *changeSet) error {
-	recompute := e.Dynamic != nil && len(out.projected)+len(out.inbound)+len(out.refs)+len(out.joins) > 0
+	recompute := e.Dynamic != nil && len(out.projected)+len(out.inbound)+len(out.refs)+len(out.joins)+out.joinedInPlace > 0
 	if recompute {
 		if err := e.Dynamic.HoldDynamicRules(ctx, tx); err != nil {
 			return err
@@ -1270,7 +1273,7 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 		if err != nil {
 			return err
 		}
-		if len(out.refs) > 0 || len(out.joins) > 0 || len(projected) > 0 {
+		if len(out.refs) > 0 || len(out.joins) > 0 || out.joinedInPlace > 0 || len(projected) > 0 {
 			referred, err := applyReferences(ctx, tx, sys, out.refs)
 			if err != nil {
 				return err

@@ -32,11 +32,6 @@ func (c *planConnector) FullImport(ctx context.Context, fn func(syncsvc.Imported
 			}
 		}
 	}
-	for _, r := range c.plan.unchangedRows {
-		if err := fn(object(r.anchor, r.attrs)); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -66,12 +61,6 @@ func (c *planConnector) Read(ctx context.Context, anchor, dn string) (syncsvc.Im
 			if strings.EqualFold(o.Anchor, anchor) || anchor == "" && strings.EqualFold(o.DN, dn) {
 				return o, nil
 			}
-		}
-	}
-	for _, r := range c.plan.unchangedRows {
-		// A row's anchor is its DN.
-		if strings.EqualFold(r.anchor, anchor) || anchor == "" && strings.EqualFold(r.anchor, dn) {
-			return object(r.anchor, r.attrs), nil
 		}
 	}
 	return syncsvc.ImportedObject{}, fmt.Errorf("hr: %s%s: %w", anchor, dn, syncsvc.ErrNoSuchObject)

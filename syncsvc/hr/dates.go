@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"time"
 
@@ -92,20 +91,31 @@ func (s *Service) HRDateDue(ctx context.Context, systemID, anchor string) error 
 	if err != nil {
 		return err
 	}
-	space, err := loadSpace(ctx, s.Pool, systemID)
-	if err != nil {
-		return err
-	}
-	cur, ok := space[lowerKey(anchor)]
-	if !ok {
+	var cur string
+	var raw map[string][]string
+	err = s.Pool.QueryRow(ctx, `SELECT anchor, attributes FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL
+		AND lower(anchor) = lower($2) LIMIT 1`, systemID, anchor).Scan(&cur, &raw)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // gone since: nothing to wake
+	} else if err != nil {
+		return fmt.Errorf("hr: dates of %s: %w", anchor, err)
+	}
+	attrs := map[string]string{}
+	for k, v := range raw {
+		attrs[k] = ""
+		if len(v) > 0 {
+			attrs[k] = v[0]
+		}
 	}
 	loc := s.location(set)
-	attrs := maps.Clone(cur.attrs)
-	attrs["active"] = strconv.FormatBool(activeOn(attrs, dayOf(s.now(), loc)))
-	if attrs["active"] != cur.attrs["active"] {
-		plan := &Plan{changed: []syncsvc.ImportedObject{object(cur.anchor, attrs)}}
-		_, people, err := s.Engine.ImportFrom(ctx, systemID, &planConnector{plan: plan}, "hr")
+	active := strconv.FormatBool(activeOn(attrs, dayOf(s.now(), loc)))
+	if active != attrs["active"] {
+		attrs["active"] = active
+		obj := object(cur, attrs)
+		_, people, err := s.Engine.ImportStaged(ctx, systemID, "hr", watermark, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "INSERT INTO "+syncsvc.ImportObjects+" (anchor, attrs) VALUES ($1, $2)", obj.Anchor, obj.Attributes)
+			return err
+		})
 		if err != nil {
 			if errors.Is(err, syncsvc.ErrBusy) {
 				return fmt.Errorf("%w: hr: dates of %s: %w", portal.ErrTemporary, anchor, err)
@@ -116,5 +126,5 @@ func (s *Service) HRDateDue(ctx context.Context, systemID, anchor string) error 
 			return err
 		}
 	}
-	return s.scheduleDates(ctx, set, []syncsvc.ImportedObject{object(cur.anchor, attrs)})
+	return s.scheduleDates(ctx, set, []syncsvc.ImportedObject{object(cur, attrs)})
 }

@@ -2,9 +2,7 @@ package hr
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,66 +27,17 @@ type Plan struct {
 	// ActiveBefore is how many people HR had before; a file whose leavers
 	// reach the threshold's share of them stops for a confirmation.
 	ActiveBefore int
-	changed      []syncsvc.ImportedObject // joiners, movers and leavers
-	unchanged    []syncsvc.ImportedObject // the rest, for a full import
-	// unchangedRows are the rest as the connector space has them: made
-	// into objects only if a full import asks for them.
-	unchangedRows []csRow
-}
-
-// sameValues reports whether every value of row is cur's already.
-func sameValues(row, cur map[string]string) bool {
-	for k, v := range row {
-		if c, ok := cur[k]; !ok || c != v {
-			return false
-		}
-	}
-	return true
+	// changed are the joiners, movers and leavers whose dates are set,
+	// for their timers (all of them for a row of HRDateDue).
+	changed []syncsvc.ImportedObject
+	// unchanged are the rest, for a full import (Opener).
+	unchanged []syncsvc.ImportedObject
 }
 
 // OverThreshold reports whether the plan's leavers reach percent of the
 // people HR had.
 func (p *Plan) OverThreshold(percent int) bool {
 	return p.ActiveBefore > 0 && len(p.Leavers)*100 >= percent*p.ActiveBefore
-}
-
-// csRow is an HR connector space object as a plan reads it.
-type csRow struct {
-	anchor string
-	attrs  map[string]string // lower-case field → value
-}
-
-// loadSpace reads the HR system's connector space.
-func loadSpace(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, systemID string) (map[string]csRow, error) {
-	rows, err := q.Query(ctx, `SELECT anchor, attributes FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL`, systemID)
-	if err != nil {
-		return nil, fmt.Errorf("hr: connector space: %w", err)
-	}
-	out := map[string]csRow{}
-	var anchor string
-	var raw []byte
-	_, err = pgx.ForEachRow(rows, []any{&anchor, &raw}, func() error {
-		var m map[string][]string
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return err
-		}
-		attrs := make(map[string]string, len(m))
-		for k, v := range m {
-			if len(v) > 0 {
-				attrs[k] = v[0]
-			} else {
-				attrs[k] = ""
-			}
-		}
-		out[lowerKey(anchor)] = csRow{anchor: anchor, attrs: attrs}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("hr: connector space: %w", err)
-	}
-	return out, nil
 }
 
 // limits are the longest value each field may have: the portal's own
@@ -139,25 +88,36 @@ type planInput struct {
 	// a person missing from them has not left.
 	partial bool
 	now     time.Time
-	space   map[string]csRow
 	limits  limits
 	// schema is the live attribute schema: a column mapped to an extra
 	// attribute is checked as that attribute says.
 	schema *portal.Schema
-	// taken reports account names people have already (lower case).
-	taken func(names []string) (map[string]bool, error)
 }
 
-// makePlan checks each row, computes its fields, and compares it with the
-// connector space.
-func makePlan(in planInput) (*Plan, error) {
+// stagedRow is a row that passed the checks a row makes by itself, as
+// it is staged for the comparison with the connector space.
+type stagedRow struct {
+	Line  int
+	ID    string
+	Key   string
+	Attrs map[string]string
+	// Base is the account name a joiner gets, before it is made unique.
+	Base string
+	// RefuseNew is why the row is refused if its employee is new to HR.
+	RefuseNew portal.Text
+}
+
+// checkRows checks each row by itself and computes its fields; what
+// depends on the connector space (joiner or not) is left to the staged
+// comparison (stage.go).
+func checkRows(in planInput) (rows int, staged []stagedRow, refused []Refusal) {
 	loc, err := time.LoadLocation(in.settings.TimeZone)
 	if err != nil {
 		loc = time.UTC
 	}
 	y, m, d := in.now.In(loc).Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	p := &Plan{Refused: slices.Clone(in.refused)}
+	refused = slices.Clone(in.refused)
 	mapped := map[string]bool{}
 	extras := map[string]*portal.Attribute{}
 	for f := range in.settings.Columns {
@@ -169,17 +129,11 @@ func makePlan(in planInput) (*Plan, error) {
 		}
 	}
 	seen := map[string]int{} // folded employee ID → line
-	type good struct {
-		row   Row
-		key   string
-		attrs map[string]string
-	}
-	var goods []good
 	for _, r := range in.rows {
-		p.Rows++
+		rows++
 		v := r.Values
 		refuse := func(reason portal.Text) {
-			p.Refused = append(p.Refused, refusal(r.Line, reason))
+			refused = append(refused, refusal(r.Line, reason))
 		}
 		id := v[FieldEmployeeID]
 		key := strings.ToLower(id)
@@ -216,10 +170,9 @@ func makePlan(in planInput) (*Plan, error) {
 			refuse(portal.Textf("employee %s is named as their own manager", id))
 			continue
 		}
-		_, known := in.space[key]
-		if !known && !start.IsZero() && start.After(today.AddDate(0, 0, in.settings.PrehireDays)) {
-			refuse(portal.Textf("starts on %s: joiners are imported %d days before their start date", v[FieldStartDate], in.settings.PrehireDays))
-			continue
+		sr := stagedRow{Line: r.Line, ID: id, Key: key}
+		if !start.IsZero() && start.After(today.AddDate(0, 0, in.settings.PrehireDays)) {
+			sr.RefuseNew = portal.Textf("starts on %s: joiners are imported %d days before their start date", v[FieldStartDate], in.settings.PrehireDays)
 		}
 		attrs := map[string]string{}
 		for f := range mapped {
@@ -234,9 +187,8 @@ func makePlan(in planInput) (*Plan, error) {
 		if attrs["displayname"] == "" && (v[FieldGivenName] != "" || v[FieldSurname] != "") {
 			attrs["displayname"] = strings.TrimSpace(v[FieldGivenName] + " " + v[FieldSurname])
 		}
-		if !known && attrs["displayname"] == "" {
-			refuse(portal.Textf("it has no name: map the display name or the given name and surname"))
-			continue
+		if sr.RefuseNew.IsZero() && attrs["displayname"] == "" {
+			sr.RefuseNew = portal.Textf("it has no name: map the display name or the given name and surname")
 		}
 		if s, ok := in.limits[FieldDisplayName]; ok && utf8.RuneCountInString(attrs["displayname"]) > s.max {
 			refuse(portal.Textf("the display name made of the given name and surname is longer than %s takes (%d characters)", s.by, s.max))
@@ -249,94 +201,13 @@ func makePlan(in planInput) (*Plan, error) {
 			attrs["inactive"] = strconv.FormatBool(a == "false")
 		}
 		attrs["active"] = strconv.FormatBool(activeOn(attrs, today))
-		goods = append(goods, good{r, key, attrs})
+		if attrs["accountname"] == "" {
+			sr.Base = accountBase(v[FieldGivenName], v[FieldSurname], id)
+		}
+		sr.Attrs = attrs
+		staged = append(staged, sr)
 	}
-	// Account names of joiners: the file's, or made from their names,
-	// unique among people and among this file's joiners.
-	var want []string
-	for _, g := range goods {
-		if _, known := in.space[g.key]; known {
-			continue
-		}
-		if g.attrs["accountname"] == "" {
-			g.attrs["accountname"] = accountBase(g.row.Values[FieldGivenName], g.row.Values[FieldSurname], g.row.Values[FieldEmployeeID])
-		}
-		want = append(want, strings.ToLower(g.attrs["accountname"]))
-	}
-	taken := map[string]bool{}
-	if len(want) > 0 && in.taken != nil {
-		var err error
-		if taken, err = in.taken(want); err != nil {
-			return nil, err
-		}
-	}
-	inFile := map[string]bool{}
-	for _, g := range goods {
-		inFile[g.key] = true
-		cur, known := in.space[g.key]
-		if !known {
-			if !mapped[FieldAccountName] {
-				base, name := g.attrs["accountname"], g.attrs["accountname"]
-				for n := 2; taken[strings.ToLower(name)]; n++ {
-					suffix := strconv.Itoa(n)
-					name = base[:min(len(base), 20-len(suffix))] + suffix
-				}
-				g.attrs["accountname"] = name
-			}
-			taken[strings.ToLower(g.attrs["accountname"])] = true
-			p.Joiners = append(p.Joiners, g.row.Values[FieldEmployeeID])
-			p.changed = append(p.changed, object(g.row.Values[FieldEmployeeID], g.attrs))
-			continue
-		}
-		if cur.attrs["active"] != "false" {
-			p.ActiveBefore++
-		}
-		// A joined person keeps the account name they have.
-		if a, ok := cur.attrs["accountname"]; ok {
-			g.attrs["accountname"] = a
-		}
-		// Most rows of a file are as HR had them: compared in place, they
-		// cost no copy (a file of 100,000 rows with 100 changes).
-		if sameValues(g.attrs, cur.attrs) {
-			p.unchangedRows = append(p.unchangedRows, cur)
-			continue
-		}
-		merged := maps.Clone(cur.attrs)
-		maps.Copy(merged, g.attrs)
-		switch {
-		case cur.attrs["active"] == "false" && g.attrs["active"] == "true":
-			p.Joiners = append(p.Joiners, cur.anchor) // a rehire: the same person comes back
-		case cur.attrs["active"] != "false" && g.attrs["active"] == "false":
-			p.Leavers = append(p.Leavers, cur.anchor)
-		default:
-			p.Movers = append(p.Movers, cur.anchor)
-		}
-		p.changed = append(p.changed, object(cur.anchor, merged))
-	}
-	for key, cur := range in.space {
-		if inFile[key] {
-			continue
-		}
-		if cur.attrs["active"] == "false" {
-			p.unchangedRows = append(p.unchangedRows, cur)
-			continue
-		}
-		if in.partial {
-			p.ActiveBefore++
-			p.unchangedRows = append(p.unchangedRows, cur)
-			continue
-		}
-		p.ActiveBefore++
-		// Gone from the file: they left. Their row stays, inactive, so
-		// that a rehire finds the same person.
-		gone := maps.Clone(cur.attrs)
-		gone["active"] = "false"
-		p.Leavers = append(p.Leavers, cur.anchor)
-		p.changed = append(p.changed, object(cur.anchor, gone))
-	}
-	slices.Sort(p.Leavers)
-	slices.SortFunc(p.Refused, func(a, b Refusal) int { return a.Line - b.Line })
-	return p, nil
+	return rows, staged, refused
 }
 
 // object is an HR row as its import reports it: its employee ID is its

@@ -101,23 +101,9 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 	if err != nil {
 		return nil, err
 	}
-	// Read before the space: an import that ends meanwhile makes the kept
-	// preview stale, never wrongly fresh.
-	run, settled, err := spaceRun(ctx, s.Pool, in.SystemID)
+	plan, err := s.preview(ctx, set, in.Source, in.Content)
 	if err != nil {
 		return nil, err
-	}
-	plan, err := s.plan(ctx, set, in.Source, in.Content)
-	if err != nil {
-		return nil, err
-	}
-	var kept []byte
-	var keptRun *int64
-	if settled {
-		if kept, err = keep(plan, set, s.now()); err != nil {
-			return nil, fmt.Errorf("hr: keep preview: %w", err)
-		}
-		keptRun = &run
 	}
 	status := StatusPreviewed
 	message := ""
@@ -142,10 +128,10 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 	var id int64
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO hr_uploads (system_id, source, filename, content, sha256, received_by, status,
-				row_count, joiners, movers, leavers, refusals, message, plan, space_run)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
+				row_count, joiners, movers, leavers, refusals, message)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
 			in.SystemID, in.Source, string(filename), in.Content, sum[:], by, status, plan.Rows, len(plan.Joiners), len(plan.Movers),
-			len(plan.Leavers), refusals, message, kept, keptRun).Scan(&id); err != nil {
+			len(plan.Leavers), refusals, message).Scan(&id); err != nil {
 			return err
 		}
 		details := map[string]any{"system": name, "source": in.Source, "file": string(filename), "rows": plan.Rows,
@@ -164,53 +150,19 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 	return s.Upload(ctx, id)
 }
 
-// plan parses content as its source sends it and compares it with the
-// HR connector space.
-func (s *Service) plan(ctx context.Context, set Settings, source string, content []byte) (*Plan, error) {
-	var rows []Row
-	var refused []Refusal
-	var err error
-	partial := source == "scim"
-	if partial {
-		rows, refused, err = ParseBulk(content)
-	} else {
-		rows, refused, err = ParseCSV(content, set)
-	}
+// preview is the plan of content against the HR connector space as it
+// is now, computed as its application computes it, in a transaction that
+// is rolled back.
+func (s *Service) preview(ctx context.Context, set Settings, source string, content []byte) (*Plan, error) {
+	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("hr: preview: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a preview changes nothing
+	if err := syncsvc.PrepareImport(ctx, tx); err != nil {
 		return nil, err
 	}
-	space, err := loadSpace(ctx, s.Pool, set.SystemID)
-	if err != nil {
-		return nil, err
-	}
-	lim, err := loadLimits(ctx, s.Pool, set.SystemID)
-	if err != nil {
-		return nil, err
-	}
-	schema, err := s.Engine.Schema(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if partial {
-		// A bulk request names its fields itself, row by row.
-		set, rows, refused = bulkExtras(set, schema, rows, refused)
-	}
-	return makePlan(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(), space: space, limits: lim, schema: schema,
-		taken: func(names []string) (map[string]bool, error) {
-			// A join, not "= ANY": the planner walks an array of 100,000
-			// names for each person otherwise.
-			rows, err := s.Pool.Query(ctx, `SELECT DISTINCT n.name FROM unnest($1::text[]) AS n(name)
-				JOIN people p ON lower(p.account_name) = n.name`, names)
-			if err != nil {
-				return nil, fmt.Errorf("hr: account names: %w", err)
-			}
-			list, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			out := make(map[string]bool, len(list))
-			for _, n := range list {
-				out[n] = true
-			}
-			return out, err
-		}})
+	return s.stagePlan(ctx, tx, set, source, content)
 }
 
 // Preview returns the plan of an upload against the connector space as
@@ -224,7 +176,7 @@ func (s *Service) Preview(ctx context.Context, id int64) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.plan(ctx, set, u.Source, content)
+	return s.preview(ctx, set, u.Source, content)
 }
 
 // Confirm queues an upload that waits for an administrator: one that
@@ -288,16 +240,14 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	plan, err := s.keptPlan(ctx, id, set)
-	if err != nil {
+	// The file is compared again, as the space is now: the comparison is
+	// a few statements, and the space may have changed since the preview.
+	var plan *Plan
+	run, people, err := s.Engine.ImportStaged(ctx, u.SystemID, "hr", watermark, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		plan, err = s.stagePlan(ctx, tx, set, u.Source, content)
 		return err
-	}
-	if plan == nil {
-		if plan, err = s.plan(ctx, set, u.Source, content); err != nil {
-			return s.finish(ctx, id, StatusFailed, nil, portal.ErrorMessageOr(err), nil)
-		}
-	}
-	run, people, err := s.Engine.ImportFrom(ctx, u.SystemID, &planConnector{plan: plan}, "hr")
+	})
 	var runID *int64
 	if run != nil {
 		runID = &run.ID

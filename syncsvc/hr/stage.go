@@ -1,0 +1,276 @@
+package hr
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/syncsvc"
+)
+
+// A file is compared with the HR connector space by SQL: the space's
+// employee IDs are read (not their attributes), its checked rows are
+// copied into a temporary table (hr_stage) with the object each is of,
+// and one statement compares each row's values with the object's and
+// writes the rows that change something into syncsvc.ImportObjects,
+// whole, as the import takes them. The preview runs the same statements
+// in a transaction it rolls back, so a preview and its application cannot
+// disagree on what a row does.
+
+// spaceKey is what a comparison needs of an HR connector space object
+// before it reads its attributes.
+type spaceKey struct {
+	id      int64
+	anchor  string
+	account *string // its account name, if it has the attribute
+	active  bool
+}
+
+// stagePlan parses content as its source sends it, checks its rows, and
+// compares them with the HR connector space in tx: it returns the plan and
+// leaves the objects to import in syncsvc.ImportObjects (which
+// syncsvc.PrepareImport made in tx).
+func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source string, content []byte) (*Plan, error) {
+	var rows []Row
+	var refused []Refusal
+	var err error
+	partial := source == "scim"
+	if partial {
+		rows, refused, err = ParseBulk(content)
+	} else {
+		rows, refused, err = ParseCSV(content, set)
+	}
+	if err != nil {
+		return nil, err
+	}
+	lim, err := loadLimits(ctx, tx, set.SystemID)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := s.Engine.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if partial {
+		// A bulk request names its fields itself, row by row.
+		set, rows, refused = bulkExtras(set, schema, rows, refused)
+	}
+	n, staged, refused := checkRows(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(),
+		limits: lim, schema: schema})
+	p := &Plan{Rows: n, Refused: refused}
+	space, err := loadKeys(ctx, tx, set.SystemID)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range space {
+		if k.active {
+			p.ActiveBefore++
+		}
+	}
+	// What depends on whether HR knows the employee: a joiner may be
+	// refused (a start date too far ahead, no name) and gets an account
+	// name; a person HR knows keeps theirs.
+	csIDs := make([]*int64, 0, len(staged))
+	var joiners []int
+	kept := staged[:0]
+	for _, r := range staged {
+		k, known := space[r.Key]
+		switch {
+		case !known && !r.RefuseNew.IsZero():
+			p.Refused = append(p.Refused, refusal(r.Line, r.RefuseNew))
+			continue
+		case known && k.account != nil:
+			r.Attrs["accountname"] = *k.account
+		case !known:
+			if r.Attrs["accountname"] == "" {
+				r.Attrs["accountname"] = r.Base
+			}
+			joiners = append(joiners, len(kept))
+		}
+		if known {
+			csIDs = append(csIDs, &k.id)
+		} else {
+			csIDs = append(csIDs, nil)
+		}
+		kept = append(kept, r)
+	}
+	staged = kept
+	if _, mapped := set.Columns[FieldAccountName]; !mapped && len(joiners) > 0 {
+		if err := uniqueNames(ctx, tx, staged, joiners); err != nil {
+			return nil, err
+		}
+	}
+	if err := stageRows(ctx, tx, staged, csIDs); err != nil {
+		return nil, fmt.Errorf("hr: stage rows: %w", err)
+	}
+	// Each row against its object: new, as it was, back (a rehire),
+	// leaving, or moving; those that change something are imported whole
+	// (the object's values, with the row's over them).
+	list, err := tx.Query(ctx, `WITH d AS (SELECT s.line, s.id, s.attrs, c.anchor AS cur_anchor, c.attributes AS cur
+				FROM hr_stage s LEFT JOIN cs_objects c ON c.id = s.cs_id),
+			k AS MATERIALIZED (SELECT d.*, CASE
+				WHEN d.cur IS NULL THEN 'joiner'
+				WHEN NOT EXISTS (SELECT 1 FROM jsonb_each_text(d.attrs) e
+					WHERE NOT d.cur ? e.key OR coalesce(d.cur->e.key->>0, '') <> e.value) THEN 'same'
+				WHEN coalesce(d.cur->'active'->>0, '') = 'false' AND d.attrs->>'active' = 'true' THEN 'joiner'
+				WHEN coalesce(d.cur->'active'->>0, '') <> 'false' AND d.attrs->>'active' = 'false' THEN 'leaver'
+				ELSE 'mover' END AS kind FROM d),
+			ins AS (INSERT INTO `+syncsvc.ImportObjects+` (anchor, attrs)
+				SELECT coalesce(k.cur_anchor, k.id), coalesce(k.cur, '{}') || (SELECT jsonb_object_agg(e.key,
+					CASE WHEN e.value = '' THEN '[]'::jsonb ELSE jsonb_build_array(e.value) END) FROM jsonb_each_text(k.attrs) e)
+				FROM k WHERE k.kind <> 'same')
+		SELECT coalesce(cur_anchor, id), kind FROM k WHERE kind <> 'same' ORDER BY line`)
+	if err != nil {
+		return nil, fmt.Errorf("hr: compare rows: %w", err)
+	}
+	var anchor, kind string
+	if _, err := pgx.ForEachRow(list, []any{&anchor, &kind}, func() error {
+		switch kind {
+		case "joiner":
+			p.Joiners = append(p.Joiners, anchor)
+		case "leaver":
+			p.Leavers = append(p.Leavers, anchor)
+		default:
+			p.Movers = append(p.Movers, anchor)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("hr: compare rows: %w", err)
+	}
+	if !partial {
+		// Gone from the file: they left. Their row stays, inactive, so
+		// that a rehire finds the same person.
+		inFile := make(map[string]bool, len(staged))
+		for _, r := range staged {
+			inFile[r.Key] = true
+		}
+		var gone []int64
+		for key, k := range space {
+			if k.active && !inFile[key] {
+				gone = append(gone, k.id)
+				p.Leavers = append(p.Leavers, k.anchor)
+			}
+		}
+		if len(gone) > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO `+syncsvc.ImportObjects+` (anchor, attrs)
+				SELECT c.anchor, c.attributes || '{"active": ["false"]}' FROM cs_objects c WHERE c.id = ANY($1)`, gone); err != nil {
+				return nil, fmt.Errorf("hr: leavers: %w", err)
+			}
+		}
+	}
+	slices.Sort(p.Leavers)
+	slices.SortFunc(p.Refused, func(a, b Refusal) int { return a.Line - b.Line })
+	// The rows whose dates are set get timers once applied.
+	dated, err := tx.Query(ctx, `SELECT anchor, attrs FROM `+syncsvc.ImportObjects+`
+		WHERE coalesce(attrs->'startdate'->>0, '') <> '' OR coalesce(attrs->'enddate'->>0, '') <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("hr: dated rows: %w", err)
+	}
+	var attrs map[string][]string
+	if _, err := pgx.ForEachRow(dated, []any{&anchor, &attrs}, func() error {
+		p.changed = append(p.changed, syncsvc.ImportedObject{Anchor: anchor, DN: anchor, Class: syncsvc.ObjectUser, Attributes: attrs})
+		attrs = nil
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("hr: dated rows: %w", err)
+	}
+	return p, nil
+}
+
+// loadKeys reads the HR system's objects by folded employee ID.
+func loadKeys(ctx context.Context, tx pgx.Tx, systemID string) (map[string]spaceKey, error) {
+	rows, err := tx.Query(ctx, `SELECT id, anchor, attributes->'accountname'->>0, attributes ? 'accountname',
+			coalesce(attributes->'active'->>0, '') <> 'false'
+		FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL`, systemID)
+	if err != nil {
+		return nil, fmt.Errorf("hr: connector space: %w", err)
+	}
+	out := map[string]spaceKey{}
+	var k spaceKey
+	var account *string
+	var has bool
+	_, err = pgx.ForEachRow(rows, []any{&k.id, &k.anchor, &account, &has, &k.active}, func() error {
+		k.account = nil
+		if has {
+			a := ""
+			if account != nil {
+				a = *account
+			}
+			k.account = &a
+		}
+		out[lowerKey(k.anchor)] = k
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hr: connector space: %w", err)
+	}
+	return out, nil
+}
+
+// stageRows copies the checked rows into hr_stage, a temporary table of
+// tx, each with the ID of its object in the space (NULL: new to HR).
+func stageRows(ctx context.Context, tx pgx.Tx, staged []stagedRow, csIDs []*int64) error {
+	for _, sql := range []string{
+		`CREATE TEMP TABLE IF NOT EXISTS hr_stage (line int, id text, key text, attrs jsonb, cs_id bigint) ON COMMIT DROP`,
+		`TRUNCATE hr_stage`,
+	} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return err
+		}
+	}
+	i := 0
+	var row []any
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"hr_stage"}, []string{"line", "id", "key", "attrs", "cs_id"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(staged) {
+				return nil, nil
+			}
+			r := &staged[i]
+			attrs, err := json.Marshal(r.Attrs)
+			row = append(row[:0], r.Line, r.ID, r.Key, attrs, csIDs[i])
+			i++
+			return row, err
+		}))
+	return err
+}
+
+// uniqueNames makes the account names of the joiners (indexes into
+// staged) unique among people and among the file's joiners, by a number
+// after the name (jsmith2), in the file's order.
+func uniqueNames(ctx context.Context, tx pgx.Tx, staged []stagedRow, joiners []int) error {
+	want := make([]string, len(joiners))
+	for i, j := range joiners {
+		want[i] = strings.ToLower(staged[j].Attrs["accountname"])
+	}
+	// A join, not "= ANY": the planner walks an array of 100,000 names
+	// for each person otherwise.
+	rows, err := tx.Query(ctx, `SELECT DISTINCT n.name FROM unnest($1::text[]) AS n(name)
+		JOIN people p ON lower(p.account_name) = n.name`, want)
+	if err != nil {
+		return fmt.Errorf("hr: account names: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("hr: account names: %w", err)
+	}
+	taken := make(map[string]bool, len(names)+len(joiners))
+	for _, n := range names {
+		taken[n] = true
+	}
+	for _, j := range joiners {
+		base := staged[j].Attrs["accountname"]
+		name := base
+		for n := 2; taken[strings.ToLower(name)]; n++ {
+			suffix := strconv.Itoa(n)
+			name = base[:min(len(base), 20-len(suffix))] + suffix
+		}
+		staged[j].Attrs["accountname"] = name
+		taken[strings.ToLower(name)] = true
+	}
+	return nil
+}
