@@ -171,11 +171,17 @@ func TestHRFileJoinersMoversLeaversReachAD(t *testing.T) {
 	first := f.receive(t, []byte("\ufeff"+f.file(",", append(base, bad...)...)))
 	require.Equal(t, hr.StatusQueued, first.Status, first.Message)
 	require.Equal(t, 11, first.Joiners)
+	// Each refusal in English (Reason), and kept as a text to translate.
+	var refusals []hr.Refusal
+	for _, r := range first.Refusals {
+		require.False(t, r.Text.IsZero(), "line %d keeps its reason to translate", r.Line)
+		refusals = append(refusals, hr.Refusal{Line: r.Line, Reason: r.Reason})
+	}
 	require.Equal(t, []hr.Refusal{
 		{Line: 13, Reason: "Title is 200 characters long; " + f.ad.System.Name + " (title) takes at most 128"},
 		{Line: 14, Reason: `the start date "2024-02-31" is not a date as YYYY-MM-DD`},
 		{Line: 15, Reason: "it has no employee ID"},
-	}, first.Refusals)
+	}, refusals)
 	f.applyQueued(t)
 
 	boss := f.account(t, f.prefix+"b1")
