@@ -240,6 +240,10 @@ func (t *Tessera) Restart() {
 	t.WaitUp()
 }
 
+// Stop ends the process gracefully (SIGTERM), or kills it after 10 s, and
+// waits until it is gone.
+func (t *Tessera) Stop() { t.stop() }
+
 // stop ends the process gracefully (SIGTERM), or kills it after 10 s.
 func (t *Tessera) stop() {
 	if t.Cmd == nil {
