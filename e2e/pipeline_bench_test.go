@@ -246,21 +246,20 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 // run's share is a figure too.
 func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	db, owner, requesters := pipelineSetup(b)
-	clients := make([]*webClient, len(requesters))
-	for i, v := range requesters {
-		clients[i] = signIn(b, db, v.PersonID)
-	}
-	approver := signIn(b, db, owner.PersonID)
-	client := map[string]*webClient{}
-	for i, v := range requesters {
-		client[v.PersonID] = clients[i]
-	}
 	// drive runs the rounds on web processes webs, each person submitting
-	// to one, the approver's tabs alternating between them.
+	// to one, the approver's tabs alternating between them. Each round's
+	// people sign in just before it, so that no round pays for sessions
+	// older than a few minutes (each use of one then extends it: a write)
+	// while another does not.
 	drive := func(name string, webs []*harness.Tessera) []float64 {
+		approver := signIn(b, db, owner.PersonID)
 		return pipelineRounds(b, db, owner, requesters, name, func(groupID string, people []portal.Viewer) float64 {
+			clients := make([]*webClient, len(people))
+			for i, v := range people {
+				clients[i] = signIn(b, db, v.PersonID)
+			}
 			return drivePipeline(b, db.Pool, groupID, len(people), 100, func(i int) {
-				client[people[i].PersonID].askToJoin(webs[i%len(webs)].URL, groupID)
+				clients[i].askToJoin(webs[i%len(webs)].URL, groupID)
 			}, func(tab int, chunk []string) {
 				approver.approve(webs[tab%len(webs)].URL, chunk)
 			})

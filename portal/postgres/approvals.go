@@ -130,34 +130,56 @@ func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error
 // true); for one with an approval it says when its first timer is due, or
 // returns the timer to fire (after tx) when it is due already.
 func (db *DB) authorizeTx(ctx context.Context, tx pgx.Tx, requestID string) (wake time.Time, fire func() error, denied bool, err error) {
-	// The request (locked), its approval if it has one, its workflow and
-	// the approvers it may name from the request itself, in one
-	// statement. No row: there is no such request, or it needs no
-	// approval.
-	var status, requester string
-	var approvalID, approvalStatus *string
-	var round *int
-	var due *time.Time
-	var c candidates
-	w := &workflowRow{}
-	err = tx.QueryRow(ctx, `SELECT r.status, coalesce(r.requester_id::text, ''), a.id::text, a.status, a.round, a.deadline,
-			array(SELECT person_id::text FROM group_owners WHERE group_id = r.group_id),
-			(SELECT manager_id::text FROM people WHERE id = r.person_id), `+workflowColumns+`
-		FROM requests r JOIN approval_workflows w ON w.id = r.workflow_id LEFT JOIN approvals a ON a.request_id = r.id
-		WHERE r.id = $1 FOR UPDATE OF r`, requestID).
-		Scan(append([]any{&status, &requester, &approvalID, &approvalStatus, &round, &due, &c.Owners, &c.Manager}, w.dest()...)...)
-	if isNoRows(err) {
-		return wake, nil, false, nil
-	} else if err != nil {
+	var h authorizeHead
+	if err := h.scan(tx.QueryRow(ctx, authorizeHeadSQL, requestID)); err != nil {
 		return wake, nil, false, err
 	}
-	if status != string(portal.StatusAuthorizing) {
+	return db.authorizeRead(ctx, tx, requestID, &h)
+}
+
+// authorizeHeadSQL reads what authorizeTx needs in one statement: the
+// request (locked), its approval if it has one, its workflow and the
+// approvers it may name from the request itself. No row: there is no such
+// request, or it needs no approval.
+const authorizeHeadSQL = `SELECT r.status, coalesce(r.requester_id::text, ''), a.id::text, a.status, a.round, a.deadline,
+		array(SELECT person_id::text FROM group_owners WHERE group_id = r.group_id),
+		(SELECT manager_id::text FROM people WHERE id = r.person_id), ` + workflowColumns + `
+	FROM requests r JOIN approval_workflows w ON w.id = r.workflow_id LEFT JOIN approvals a ON a.request_id = r.id
+	WHERE r.id = $1 FOR UPDATE OF r`
+
+// authorizeHead is a row of authorizeHeadSQL.
+type authorizeHead struct {
+	found                      bool
+	status, requester          string
+	approvalID, approvalStatus *string
+	round                      *int
+	due                        *time.Time
+	c                          candidates
+	w                          workflowRow
+}
+
+// scan reads the row, if there is one.
+func (h *authorizeHead) scan(row pgx.Row) error {
+	err := row.Scan(append([]any{&h.status, &h.requester, &h.approvalID, &h.approvalStatus, &h.round, &h.due,
+		&h.c.Owners, &h.c.Manager}, h.w.dest()...)...)
+	if isNoRows(err) {
+		return nil
+	}
+	h.found = err == nil
+	return err
+}
+
+// authorizeRead is authorizeTx once its head is read (Submit reads it in
+// the round trip that writes the request).
+func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h *authorizeHead) (wake time.Time, fire func() error, denied bool, err error) {
+	if !h.found || h.status != string(portal.StatusAuthorizing) {
 		return wake, nil, false, nil
 	}
+	requester, c, w, approvalID, due := h.requester, h.c, &h.w, h.approvalID, h.due
 	if approvalID != nil {
 		// Later rounds (after an escalation) have timer jobs of their
 		// own.
-		if *approvalStatus != "pending" || *round != 1 || due == nil {
+		if *h.approvalStatus != "pending" || *h.round != 1 || due == nil {
 			return wake, nil, false, nil
 		}
 		now := db.now()

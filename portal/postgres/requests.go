@@ -241,10 +241,13 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
 		submitted := event{portal.KindSubmitted, v.PersonID, "under policy “" + pol.Name + "”"}
+		var head authorizeHead
 		if pol.WorkflowID != "" {
 			st := recordStmt(id, "", "request_submitted", map[string]string{"operation": string(n.Operation), "group": n.GroupID,
 				"person": n.PersonID, "policy": pol.Name}, submitted)
 			b.Queue(st.SQL, st.Args...)
+			// What opening its approval reads, in the same round trip.
+			b.Queue(authorizeHeadSQL, id).QueryRow(head.scan)
 		}
 		err = tx.SendBatch(ctx, b).Close()
 		if isUniqueViolation(err) {
@@ -254,7 +257,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		}
 		req.ID, req.UpdatedAt = id, req.CreatedAt
 		if pol.WorkflowID != "" {
-			return db.authorizeAtSubmit(ctx, tx, req)
+			return db.authorizeAtSubmit(ctx, tx, req, &head)
 		}
 		req.Status = portal.StatusCompleted
 		return db.apply(ctx, tx, id, v.PersonID, submitted)
@@ -269,12 +272,13 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 }
 
 // authorizeAtSubmit opens the approval of a request just written, in the
-// transaction that writes it (authorizeTx): the approvers see it when the
-// request is committed, and a request costs one transaction and no job
-// until someone decides. The authorize job waits as the approval's first
-// timer (its reminder or deadline), when the workflow has one.
-func (db *DB) authorizeAtSubmit(ctx context.Context, tx pgx.Tx, req *portal.Request) error {
-	wake, _, denied, err := db.authorizeTx(ctx, tx, req.ID)
+// transaction that writes it (authorizeTx, its head read as the request
+// was written): the approvers see it when the request is committed, and a
+// request costs one transaction and no job until someone decides. The
+// authorize job waits as the approval's first timer (its reminder or
+// deadline), when the workflow has one.
+func (db *DB) authorizeAtSubmit(ctx context.Context, tx pgx.Tx, req *portal.Request, head *authorizeHead) error {
+	wake, _, denied, err := db.authorizeRead(ctx, tx, req.ID, head)
 	if err != nil {
 		return err
 	}
