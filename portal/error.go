@@ -47,6 +47,18 @@ func Errorf(code string, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), format: format, args: args}
 }
 
+// WithArg returns a copy of e whose argument i is v. A caller that knows
+// more than the one that refused (the line a rule was typed on) rewrites
+// the part it knows, and the message stays one the catalogue translates.
+func (e *Error) WithArg(i int, v any) *Error {
+	if e.format == "" || i < 0 || i >= len(e.args) {
+		return e
+	}
+	args := append([]any(nil), e.args...)
+	args[i] = v
+	return &Error{Code: e.Code, Message: fmt.Sprintf(e.format, args...), format: e.format, args: args}
+}
+
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
 // for any other non-nil error, and "" for nil.
 func ErrorCode(err error) string {

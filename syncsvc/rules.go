@@ -136,7 +136,7 @@ var (
 )
 
 // compileMap compiles src in env; want is the result type.
-func compileMap(env *cel.Env, src string, want *types.Type, what string) (prg cel.Program, keys []string, err error) {
+func compileMap(env *cel.Env, src string, want *types.Type, what portal.Text) (prg cel.Program, keys []string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			prg, err = nil, portal.Errorf(portal.EINVALID, "%s could not be read (%v).", what, p)
@@ -209,7 +209,7 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 			if c.personScope, err = env.Compile(r.Scope); err != nil {
 				return nil, portal.Errorf(portal.EINVALID, "Scope: %s", portal.Reason(err))
 			}
-		} else if c.groupScope, _, err = compileMap(groupEnv, r.Scope, types.BoolType, "The scope"); err != nil {
+		} else if c.groupScope, _, err = compileMap(groupEnv, r.Scope, types.BoolType, portal.Textf("The scope")); err != nil {
 			return nil, err
 		}
 	}
@@ -218,11 +218,11 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 	}
 	for i, j := range r.JoinRules {
 		if !attrName.MatchString(j.CS) {
-			return nil, portal.Errorf(portal.EINVALID, "Join rule %d: %q is not an attribute name.", i+1, j.CS)
+			return nil, portal.Errorf(portal.EINVALID, "%s: %q is not an attribute name.", portal.Textf("Join rule %d", i+1), j.CS)
 		}
 		a, ok := env.Schema().Lookup(j.MV)
 		if c.Class == ObjectUser && !(ok && a.Joinable()) || c.Class == ObjectGroup && j.MV != "name" {
-			return nil, portal.Errorf(portal.EINVALID, "Join rule %d: %q is not an attribute a %s can be joined on.", i+1, j.MV, c.Class)
+			return nil, portal.Errorf(portal.EINVALID, "%s: %q is not an attribute a %s can be joined on.", portal.Textf("Join rule %d", i+1), j.MV, c.Class)
 		}
 		if c.Class == ObjectUser {
 			c.joinAttrs = append(c.joinAttrs, a)
@@ -232,7 +232,7 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 		return nil, portal.Errorf(portal.EINVALID, "Give at most %d attribute flows each way.", MaxFlows)
 	}
 	for i, f := range r.Inbound {
-		what := fmt.Sprintf("Inbound flow %d (%s)", i+1, f.MV)
+		what := portal.Textf("Inbound flow %d (%s)", i+1, f.MV)
 		if c.Class != ObjectUser {
 			return nil, portal.Errorf(portal.EINVALID, "%s: groups take no inbound flows.", what)
 		}
@@ -250,11 +250,11 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 	}
 	seen := map[string]bool{}
 	for i, f := range r.Outbound {
-		what := fmt.Sprintf("Outbound flow %d (%s)", i+1, f.CS)
+		what := portal.Textf("Outbound flow %d (%s)", i+1, f.CS)
 		low := strings.ToLower(f.CS)
 		switch {
 		case !attrName.MatchString(f.CS):
-			return nil, portal.Errorf(portal.EINVALID, "Outbound flow %d: %q is not an attribute name.", i+1, f.CS)
+			return nil, portal.Errorf(portal.EINVALID, "%s: %q is not an attribute name.", portal.Textf("Outbound flow %d", i+1), f.CS)
 		case seen[low]:
 			return nil, portal.Errorf(portal.EINVALID, "%s: the attribute has two flows.", what)
 		case reservedAttributes[low]:

@@ -113,7 +113,7 @@ func TestHRUploadPreviewAndApply(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	_, body = c.get(preview)
 	require.Contains(t, body, "<td>4</td><td>die Person HR-NEW-2 ist als ihre eigene Führungskraft angegeben</td>")
-	resp, _ = c.post("/settings/language", c.form("language", "en"))
+	resp, _ = c.post("/settings/language", c.form("language", ""))
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 
 	resp, _ = c.post(preview+"/apply", c.form())

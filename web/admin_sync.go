@@ -1,10 +1,10 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -326,36 +326,52 @@ type ruleLines struct {
 	joins, inbound, outbound []int
 }
 
-// engineItemRE matches the start of the engine's message about one join
-// rule or flow, numbered from 1 in the order given.
-var engineItemRE = regexp.MustCompile(`^(Join rule|Inbound flow|Outbound flow) (\d+)`)
-
 // locate rewrites an engine message about the nth join rule or flow to
 // name the list and line it was typed on.
 func (l ruleLines) locate(err error) error {
 	if portal.ErrorCode(err) != portal.EINVALID {
 		return err
 	}
-	msg := portal.ErrorMessage(err)
-	m := engineItemRE.FindStringSubmatch(msg)
-	if m == nil {
+	// The engine names the item by its first argument, a Text such as
+	// "Join rule %d" or "Inbound flow %d (%s)"; that argument is swapped
+	// for the list and line, and the message stays translatable.
+	var e *portal.Error
+	if !errors.As(err, &e) {
 		return err
 	}
-	n, _ := strconv.Atoi(m[2])
+	_, args := e.MessageFormat()
+	if len(args) == 0 {
+		return err
+	}
+	item, ok := args[0].(portal.Text)
+	if !ok {
+		return err
+	}
+	format, itemArgs := item.MessageFormat()
+	if len(itemArgs) == 0 {
+		return err
+	}
+	n, _ := itemArgs[0].(int)
 	var lines []int
 	var list portal.Text
-	switch m[1] {
-	case "Join rule":
+	switch format {
+	case "Join rule %d":
 		lines, list = l.joins, portal.Textf("Join rules")
-	case "Inbound flow":
+	case "Inbound flow %d", "Inbound flow %d (%s)":
 		lines, list = l.inbound, portal.Textf("Inbound flows")
-	default:
+	case "Outbound flow %d", "Outbound flow %d (%s)":
 		lines, list = l.outbound, portal.Textf("Outbound flows")
+	default:
+		return err
 	}
 	if n < 1 || n > len(lines) {
 		return err
 	}
-	return portal.Errorf(portal.EINVALID, "%s, line %d%s", list, lines[n-1], msg[len(m[0]):])
+	where := portal.Textf("%s, line %d", list, lines[n-1])
+	if len(itemArgs) > 1 {
+		where = portal.Textf("%s, line %d (%s)", list, lines[n-1], itemArgs[1])
+	}
+	return e.WithArg(0, where)
 }
 
 // syncRuleFromForm parses the editor's fields into a rule for the engine,

@@ -138,6 +138,21 @@ func TestSyncPages(t *testing.T) {
 			require.Contains(t, body, `value="`+html.EscapeString(f.Get("dn_template"))+`"`)
 			require.Contains(t, body, `value="`+f.Get("delete_after_days")+`"`)
 		}
+		// In German, the refusal and its place read German: the engine's
+		// item is an argument the page swaps for the form's line.
+		for _, tc := range []struct{ kv []string }{
+			{[]string{"join_rules", "employeeID = employeeId\nemployeeID = shoeSize"}},
+			{[]string{"outbound", "initial sAMAccountName = person.accountName\n# the surname\n\nsn = person.enabled"}},
+		} {
+			resp, body := c.post(path+"/sync/rules/user", syncRuleFields(c, tc.kv...), "Accept-Language", "de")
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			requireAllGerman(t, "a refused sync rule", body)
+			if tc.kv[0] == "join_rules" {
+				require.Contains(t, body, "Verknüpfungsregeln, Zeile 2: &#34;shoeSize&#34; ist kein Attribut")
+			} else {
+				require.Contains(t, body, "Ausgehende Flüsse, Zeile 4 (sn): Der Ausdruck muss für jede Person Text ergeben")
+			}
+		}
 		rules, err := tb.syncEngine(t, systems).SyncRules(ctx, sys.ID)
 		require.NoError(t, err)
 		require.Empty(t, rules)
@@ -233,7 +248,7 @@ func TestSyncPages(t *testing.T) {
 		_, body = c.get(run + "?kind=add")
 		require.Contains(t, body, `<td class="wide">anlegen</td>`)
 		require.NotContains(t, body, `<td class="wide">create</td>`)
-		resp, _ = c.post("/settings/language", c.form("language", "en"))
+		resp, _ = c.post("/settings/language", c.form("language", ""))
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		resp, _ = c.get(run + "?kind=nonsense")
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
