@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/demo"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/web"
@@ -104,54 +105,52 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 	db := postgres.New(pool)
 	org, err := demo.Generate(benchPeople)
 	require.NoError(b, err)
-	srv := (&web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: db, Groups: db, Auth: db, Flows: db}).Handler()
+	// The store is wrapped to time the session lookup and the search's SQL
+	// inside each request, so that the log shows where a search's time
+	// goes (the wrappers only read the clock around the real calls).
+	split := &timedStore{DB: db}
+	srv := (&web.Server{Config: web.Config{BaseURL: "http://tessera.test"}, People: split, Groups: db, Auth: split, Flows: db}).Handler()
 	token, err := db.CreateSession(ctx, org.Accounts[0].PersonID, "local", "")
 	require.NoError(b, err)
 	// Each run's p95 is taken over 2,000 searches (issue 14: enough
 	// samples for the figure to be stable from run to run).
 	queries := searchMix(org, 2000)
-	do := func(q string) time.Duration {
+	do := func(q string) searchTiming {
 		req := httptest.NewRequest("GET", "/people?q="+url.QueryEscape(q), nil)
 		req.AddCookie(&http.Cookie{Name: "tessera_session", Value: token})
 		rec := httptest.NewRecorder()
+		split.session, split.search = 0, 0
 		start := time.Now()
 		srv.ServeHTTP(rec, req)
 		d := time.Since(start)
 		if rec.Code != http.StatusOK {
 			b.Fatalf("search %q: status %d", q, rec.Code)
 		}
-		return d
+		return searchTiming{q, d, split.session, split.search}
 	}
 	for _, q := range queries[:200] { // warm the caches and statement cache
 		do(q)
 	}
 	var times []time.Duration
-	type timed struct {
-		q string
-		d time.Duration
-	}
-	var slowest []timed
+	var all []searchTiming
 	var p95s []float64
 	settle(b, pool)
 	b.ResetTimer()
 	for range benchRuns {
 		var run []time.Duration
 		for _, q := range queries {
-			d := do(q)
-			run = append(run, d)
-			slowest = append(slowest, timed{q, d})
+			t := do(q)
+			run = append(run, t.total)
+			all = append(all, t)
 		}
 		times = append(times, run...)
 		p95s = append(p95s, ms(percentile(run, 95)))
 	}
 	b.StopTimer()
-	slices.SortFunc(slowest, func(a, b timed) int { return int(b.d - a.d) })
-	for _, s := range slowest[:min(8, len(slowest))] {
-		b.Logf("slow: %q %.2f ms", s.q, ms(s.d))
-	}
 	p50, p95, p99 := percentile(times, 50), percentile(times, 95), percentile(times, 99)
 	b.ReportMetric(ms(p95), "p95-ms")
 	b.Logf("white pages search over %d people, %d requests: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", benchPeople, len(times), ms(p50), ms(p95), ms(p99))
+	logSearchSplit(b, all)
 	figure("whitepages_search_p95", p95s, "ms", "<= 5")
 }
 
@@ -212,6 +211,62 @@ end
 	b.StopTimer()
 	figure("profile_page_throughput", rpss, "req/s", ">= 1500")
 	figure("serve_rss_peak", peaks, "MB", "<= 150")
+}
+
+// timedStore is the store with the session lookup and the white pages
+// search timed: the bench sets the durations to zero before each request
+// and reads them after it (requests run one at a time).
+type timedStore struct {
+	*postgres.DB
+	session, search time.Duration
+}
+
+func (s *timedStore) FindSession(ctx context.Context, token string) (*portal.Session, error) {
+	start := time.Now()
+	defer func() { s.session += time.Since(start) }()
+	return s.DB.FindSession(ctx, token)
+}
+
+func (s *timedStore) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.Page[portal.Person], error) {
+	start := time.Now()
+	defer func() { s.search += time.Since(start) }()
+	return s.DB.SearchPeople(ctx, f)
+}
+
+// searchTiming is one white pages request: its search text, its whole
+// time, and the time of its session lookup and of its search's SQL.
+type searchTiming struct {
+	q                     string
+	total, session, query time.Duration
+}
+
+// logSearchSplit prints where a white pages search's time goes: the
+// session lookup, the search's SQL (round trip included) and the rest
+// (routing, middleware, the handler and the templates), over all requests
+// and over the slowest twentieth of them (those the p95 is made of),
+// then the slowest searches with their split.
+func logSearchSplit(b *testing.B, all []searchTiming) {
+	b.Helper()
+	rows := slices.Clone(all)
+	slices.SortFunc(rows, func(a, b searchTiming) int { return int(b.total - a.total) })
+	mean := func(rs []searchTiming) (total, session, query float64) {
+		for _, r := range rs {
+			total, session, query = total+ms(r.total), session+ms(r.session), query+ms(r.query)
+		}
+		n := float64(len(rs))
+		return total / n, session / n, query / n
+	}
+	for _, part := range []struct {
+		name string
+		rows []searchTiming
+	}{{"all searches", rows}, {"slowest 5%", rows[:max(1, len(rows)/20)]}} {
+		total, session, query := mean(part.rows)
+		b.Logf("split of a search's time (%s, mean): total %.2f ms = SQL of the search %.2f ms (%.0f%%) + session lookup %.2f ms + the rest (router, middleware, handler, templates) %.2f ms",
+			part.name, total, query, 100*query/total, session, total-query-session)
+	}
+	for _, r := range rows[:min(8, len(rows))] {
+		b.Logf("slow: %q %.2f ms (SQL %.2f, session %.2f, rest %.2f)", r.q, ms(r.total), ms(r.query), ms(r.session), ms(r.total-r.query-r.session))
+	}
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {

@@ -47,8 +47,8 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 		// stem index first and then sorted, so that a common name that
 		// sorts late never walks the whole name index; only the page's
 		// rows are read in full. The stems find the rows that may match
-		// (migrations/0031_search_stems.sql) and the words decide, unless
-		// the stems alone do. The queries are computed once, in q:
+		// (migrations/0031_search_stems.sql, 0036_search_two_letters.sql)
+		// and the words decide, unless the stems alone do. The queries are computed once, in q:
 		// written in the WHERE clause itself, a function of $1 would run
 		// again for every row of a generic plan, and a custom plan, seeing
 		// the words, may choose to read the whole table instead.
