@@ -16,9 +16,14 @@ type Session struct {
 	CSRFToken    string
 	ExpiresAt    time.Time
 	// PendingApprovals counts the approvals waiting for the person, for the
-	// badge in the header.
+	// badge in the header, up to MaxBadgeCount+1: the badge says "99+"
+	// beyond, so that a manager with a thousand waiting does not have them
+	// counted at every request.
 	PendingApprovals int
 }
+
+// MaxBadgeCount is the highest count a badge shows; more reads "99+".
+const MaxBadgeCount = 99
 
 // Authenticator checks credentials and manages sessions.
 type Authenticator interface {

@@ -508,4 +508,5 @@ var germanPages = map[string]string{
 	"Passkeys are not available on this Tessera.":                           "Passkeys sind in diesem Tessera nicht verfügbar.",
 	"Email settings: %s.":                                                   "E-Mail-Einstellungen: %s.",
 	"That could not be sent":                                                "Das konnte nicht gesendet werden",
+	"More than %d waiting":                                                  "Mehr als %d warten",
 }

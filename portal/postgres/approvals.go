@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -915,17 +916,22 @@ func (db *DB) FindApproval(ctx context.Context, v portal.Viewer, approvalID stri
 }
 
 // countPendingApprovals is a scalar subquery counting the approvals that
-// wait for the person whose ID is the SQL expression person.
-func countPendingApprovals(person string) string {
-	return `(SELECT count(*) FROM approvers ap JOIN approvals a ON a.id = ap.approval_id AND a.status = 'pending'
+// wait for the person whose ID is the SQL expression person, up to limit
+// of them (0: all).
+func countPendingApprovals(person string, limit int) string {
+	waiting := `SELECT FROM approvers ap JOIN approvals a ON a.id = ap.approval_id AND a.status = 'pending'
 		WHERE ap.person_id = ` + person + ` AND ap.decision IS NULL AND NOT EXISTS (SELECT 1 FROM approvers b WHERE b.approval_id = a.id
-			AND coalesce(b.on_behalf_of, b.person_id) = coalesce(ap.on_behalf_of, ap.person_id) AND b.decision IS NOT NULL))`
+			AND coalesce(b.on_behalf_of, b.person_id) = coalesce(ap.on_behalf_of, ap.person_id) AND b.decision IS NOT NULL)`
+	if limit > 0 {
+		waiting += " LIMIT " + strconv.Itoa(limit)
+	}
+	return "(SELECT count(*) FROM (" + waiting + ") waiting)"
 }
 
 // CountMyApprovals counts the approvals waiting for the viewer.
 func (db *DB) CountMyApprovals(ctx context.Context, v portal.Viewer) (int, error) {
 	var n int
-	err := db.Pool.QueryRow(ctx, "SELECT "+countPendingApprovals("$1"), v.PersonID).Scan(&n)
+	err := db.Pool.QueryRow(ctx, "SELECT "+countPendingApprovals("$1", 0), v.PersonID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: count approvals: %w", err)
 	}

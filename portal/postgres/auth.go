@@ -164,7 +164,7 @@ func (db *DB) FindSession(ctx context.Context, token string) (*portal.Session, e
 	var roles []string
 	err := db.Pool.QueryRow(ctx, `SELECT s.person_id, p.display_name, s.method, s.second_factor, s.csrf_token, s.expires_at, s.idle_until,
 			array(SELECT role FROM person_roles r WHERE r.person_id = s.person_id ORDER BY role),
-			`+countPendingApprovals("s.person_id")+`, coalesce(ps.time_zone, ''), coalesce(ps.language, '')
+			`+countPendingApprovals("s.person_id", portal.MaxBadgeCount+1)+`, coalesce(ps.time_zone, ''), coalesce(ps.language, '')
 		FROM sessions s JOIN people p ON p.id = s.person_id LEFT JOIN person_settings ps ON ps.person_id = s.person_id
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.idle_until > now() AND p.account_enabled`, h).
 		Scan(&s.Viewer.PersonID, &s.Viewer.DisplayName, &s.Method, &s.SecondFactor, &s.CSRFToken, &s.ExpiresAt, &idleUntil, &roles, &s.PendingApprovals,

@@ -258,6 +258,36 @@ func TestSessions(t *testing.T) {
 	require.Equal(t, portal.EUNAUTHORIZED, portal.ErrorCode(err))
 }
 
+// TestSessionCountsApprovalsForTheBadge: the session counts the approvals
+// waiting for its person only as far as the header's badge shows them
+// (one past portal.MaxBadgeCount, read as "99+"), while CountMyApprovals,
+// for the approvals page, counts them all.
+func TestSessionCountsApprovalsForTheBadge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org := setup(t)
+	approver := org.Accounts[1].PersonID
+	waiting := portal.MaxBadgeCount + 21
+	_, err := db.Pool.Exec(ctx, `WITH g AS (INSERT INTO groups (name, display_name, group_type, join_policy)
+			VALUES ('badge-approvals', 'Badge approvals', 'security', 'owner_approval') RETURNING id),
+		r AS (INSERT INTO requests (requester_id, operation, group_id, person_id, justification, status, policy_id)
+			SELECT p.id, 'add_member', g.id, p.id, 'badge', 'authorizing',
+				(SELECT id FROM policies WHERE name = 'Request to join owner-approval groups')
+			FROM g, (SELECT id FROM people WHERE id <> $1 ORDER BY id LIMIT $2) p
+			RETURNING id),
+		a AS (INSERT INTO approvals (request_id, needed, deadline) SELECT id, 1, now() + interval '7 days' FROM r RETURNING id)
+		INSERT INTO approvers (approval_id, person_id) SELECT id, $1 FROM a`, approver, waiting)
+	require.NoError(t, err)
+	token, err := db.CreateSession(ctx, approver, "local", "")
+	require.NoError(t, err)
+	s, err := db.FindSession(ctx, token)
+	require.NoError(t, err)
+	require.Equal(t, portal.MaxBadgeCount+1, s.PendingApprovals, "counted only as far as the badge shows")
+	n, err := db.CountMyApprovals(ctx, s.Viewer)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, waiting, "the approvals page counts them all")
+}
+
 func TestFindPersonByAttribute(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -63,6 +63,24 @@ func prevOffset(offset, limit int) int { return max(0, offset-limit) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// badgeCount is a count as a badge shows it: "99+" beyond
+// portal.MaxBadgeCount (the session counts no further).
+func badgeCount(n int) string {
+	if n > portal.MaxBadgeCount {
+		return itoa(portal.MaxBadgeCount) + "+"
+	}
+	return itoa(n)
+}
+
+// badgeLabel is the label of a badge counting n: label, or "More than 99
+// waiting" beyond portal.MaxBadgeCount.
+func badgeLabel(ctx context.Context, n int, label string) string {
+	if n > portal.MaxBadgeCount {
+		return i18n.T(ctx, "More than %d waiting", portal.MaxBadgeCount)
+	}
+	return label
+}
+
 func initials(name string) string {
 	p := portal.Person{DisplayName: name}
 	return p.Initials()
