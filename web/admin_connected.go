@@ -251,12 +251,12 @@ func (a *adminPages) handleTestConnectedSystem(w http.ResponseWriter, r *http.Re
 	if err := a.Tester.TestConnection(ctx, c); err != nil {
 		// The directory's own text is what administrators search for; it
 		// holds no password.
-		f.TestError = portal.ErrorMessageOr(err)
+		f.TestError = i18n.FromContext(r.Context()).Text(portal.ReasonOr(err))
 	} else if c.ID != "" && a.Sync != nil {
 		// A saved system that answers also gives its attribute limits,
 		// which requests are checked against from now on.
 		if err := a.Sync.ReadAttributeLimits(ctx, c.ID); err != nil {
-			f.TestError = tr(r, "Connected, but the directory's schema could not be read: %s", portal.ErrorMessageOr(err))
+			f.TestError = tr(r, "Connected, but the directory's schema could not be read: %s", i18n.FromContext(r.Context()).Text(portal.ReasonOr(err)))
 		} else {
 			f.TestOK = true
 		}
