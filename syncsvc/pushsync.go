@@ -178,19 +178,27 @@ func (e *Engine) pushSyncRun(ctx context.Context, sys *portal.ConnectedSystem, r
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: nothing to roll back
 	// Joins, rule by rule: an unjoined object whose value names exactly
 	// one person not joined in this system yet, and that person no other
-	// unjoined object.
+	// unjoined object. They are written with the objects' taken-in state
+	// below, in one pass over the objects.
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS push_joins (cs_id bigint PRIMARY KEY, person_id uuid NOT NULL UNIQUE)
+		ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `TRUNCATE push_joins`); err != nil {
+		return err
+	}
 	for i, j := range r.JoinRules {
 		col := pgx.Identifier{r.joinAttrs[i].Column}.Sanitize()
 		rows, err := tx.Query(ctx, `WITH cand AS (
-				SELECT c.id, p.id AS pid, p.display_name, count(*) OVER (PARTITION BY c.id) AS per_object,
+				SELECT c.id, c.dn, p.id AS pid, p.display_name, count(*) OVER (PARTITION BY c.id) AS per_object,
 					count(*) OVER (PARTITION BY p.id) AS per_person
 				FROM cs_objects c JOIN people p ON lower(p.`+col+`) = lower(c.attributes->$2->>0)
 				WHERE c.system_id = $1 AND c.class = 'user' AND c.anchor IS NOT NULL AND c.person_id IS NULL AND c.group_id IS NULL
 					AND coalesce(c.attributes->$2->>0, '') <> ''
-					AND NOT EXISTS (SELECT 1 FROM cs_objects o WHERE o.system_id = $1 AND o.person_id = p.id))
-			UPDATE cs_objects c SET person_id = cand.pid, join_error = '' FROM cand
-			WHERE c.id = cand.id AND cand.per_object = 1 AND cand.per_person = 1
-			RETURNING c.dn, cand.display_name`, sys.ID, fold(j.CS))
+					AND NOT EXISTS (SELECT 1 FROM cs_objects o WHERE o.system_id = $1 AND o.person_id = p.id)
+					AND NOT EXISTS (SELECT 1 FROM push_joins o WHERE o.cs_id = c.id OR o.person_id = p.id)),
+			ins AS (INSERT INTO push_joins (cs_id, person_id) SELECT id, pid FROM cand WHERE per_object = 1 AND per_person = 1)
+			SELECT dn, display_name FROM cand WHERE per_object = 1 AND per_person = 1`, sys.ID, fold(j.CS))
 		if err != nil {
 			return fmt.Errorf("syncsvc: joins: %w", err)
 		}
@@ -205,7 +213,7 @@ func (e *Engine) pushSyncRun(ctx context.Context, sys *portal.ConnectedSystem, r
 	}
 	if r.Projection {
 		rows, err := tx.Query(ctx, csSelect+` WHERE system_id = $1 AND pending_import AND class = 'user' AND anchor IS NOT NULL
-			AND person_id IS NULL AND group_id IS NULL ORDER BY id`, sys.ID)
+			AND person_id IS NULL AND group_id IS NULL AND id NOT IN (SELECT cs_id FROM push_joins) ORDER BY id`, sys.ID)
 		if err != nil {
 			return err
 		}
@@ -220,10 +228,14 @@ func (e *Engine) pushSyncRun(ctx context.Context, sys *portal.ConnectedSystem, r
 	if err := e.pushInbound(ctx, tx, sys, r, out, rec); err != nil {
 		return err
 	}
-	// The objects taken in: their changes flowed (the projected ones, as
-	// their people are written below).
-	if _, err := tx.Exec(ctx, `UPDATE cs_objects SET pending_import = false, changed_attrs = '{}'
-		WHERE system_id = $1 AND pending_import`, sys.ID); err != nil {
+	// The objects taken in, with their joins: their changes flowed (the
+	// projected ones', as their people are written below).
+	if _, err := tx.Exec(ctx, `UPDATE cs_objects c SET person_id = coalesce(t.person_id, c.person_id),
+			join_error = CASE WHEN t.person_id IS NULL THEN c.join_error ELSE '' END, pending_import = false, changed_attrs = '{}'
+		FROM (SELECT o.id, j.person_id FROM cs_objects o LEFT JOIN push_joins j ON j.cs_id = o.id
+			WHERE o.system_id = $1 AND o.pending_import
+			UNION ALL SELECT j.cs_id, j.person_id FROM push_joins j JOIN cs_objects o ON o.id = j.cs_id AND NOT o.pending_import) t
+		WHERE c.id = t.id`, sys.ID); err != nil {
 		return err
 	}
 	if err := e.writeChanges(ctx, tx, sys, syncScope{}, out); err != nil {
@@ -276,11 +288,12 @@ func (e *Engine) pushInbound(ctx context.Context, tx pgx.Tx, sys *portal.Connect
 	rows, err := tx.Query(ctx, `WITH f(i, mv, key, prec, ref) AS (VALUES `+strings.Join(values, ", ")+`),
 			named AS (SELECT DISTINCT ON (lower(dn)) lower(dn) AS name, person_id FROM cs_objects
 				WHERE system_id = $1 ORDER BY lower(dn), person_id IS NULL),
-			v AS (SELECT c.id, c.dn, c.person_id, f.i, f.ref, coalesce(c.attributes->f.key->>0, '') AS value, `+curText+` AS cur,
+			v AS (SELECT c.id, c.dn, p.id AS person_id, f.i, f.ref, coalesce(c.attributes->f.key->>0, '') AS value, `+curText+` AS cur,
 					`+refID+` AS cur_ref
-				FROM cs_objects c JOIN people p ON p.id = c.person_id JOIN f ON f.key = ANY(c.changed_attrs)
+				FROM cs_objects c LEFT JOIN push_joins j ON j.cs_id = c.id JOIN people p ON p.id = coalesce(c.person_id, j.person_id)
+					JOIN f ON f.key = ANY(c.changed_attrs)
 				WHERE c.system_id = $1 AND c.pending_import
-					AND NOT EXISTS (SELECT 1 FROM mv_attribute_sources s WHERE s.person_id = c.person_id AND s.attribute = f.mv
+					AND NOT EXISTS (SELECT 1 FROM mv_attribute_sources s WHERE s.person_id = p.id AND s.attribute = f.mv
 						AND s.system_id <> $1 AND s.precedence < f.prec))
 		SELECT v.id, v.dn, v.person_id::text, v.i, v.value, coalesce(v.cur, '') FROM v LEFT JOIN named t ON v.ref AND v.value <> '' AND t.name = lower(v.value)
 		WHERE CASE WHEN v.ref THEN t.person_id IS DISTINCT FROM v.cur_ref OR v.value <> '' AND t.person_id IS NULL

@@ -162,7 +162,7 @@ func (s *Service) preview(ctx context.Context, set Settings, source string, cont
 	if err := syncsvc.PrepareImport(ctx, tx); err != nil {
 		return nil, err
 	}
-	return s.stagePlan(ctx, tx, set, source, content)
+	return s.stagePlan(ctx, tx, set, source, content, false)
 }
 
 // Preview returns the plan of an upload against the connector space as
@@ -245,7 +245,7 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	var plan *Plan
 	run, people, err := s.Engine.ImportStaged(ctx, u.SystemID, "hr", watermark, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		plan, err = s.stagePlan(ctx, tx, set, u.Source, content)
+		plan, err = s.stagePlan(ctx, tx, set, u.Source, content, true)
 		return err
 	})
 	var runID *int64

@@ -32,10 +32,10 @@ type spaceKey struct {
 }
 
 // stagePlan parses content as its source sends it, checks its rows, and
-// compares them with the HR connector space in tx: it returns the plan and
-// leaves the objects to import in syncsvc.ImportObjects (which
-// syncsvc.PrepareImport made in tx).
-func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source string, content []byte) (*Plan, error) {
+// compares them with the HR connector space in tx: it returns the plan
+// and, to apply it, leaves the objects to import in syncsvc.ImportObjects
+// (which syncsvc.PrepareImport made in tx); a preview stages none.
+func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source string, content []byte, apply bool) (*Plan, error) {
 	var rows []Row
 	var refused []Refusal
 	var err error
@@ -123,8 +123,8 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 			ins AS (INSERT INTO `+syncsvc.ImportObjects+` (anchor, attrs)
 				SELECT coalesce(k.cur_anchor, k.id), coalesce(k.cur, '{}') || (SELECT jsonb_object_agg(e.key,
 					CASE WHEN e.value = '' THEN '[]'::jsonb ELSE jsonb_build_array(e.value) END) FROM jsonb_each_text(k.attrs) e)
-				FROM k WHERE k.kind <> 'same')
-		SELECT coalesce(cur_anchor, id), kind FROM k WHERE kind <> 'same' ORDER BY line`)
+				FROM k WHERE k.kind <> 'same' AND $1)
+		SELECT coalesce(cur_anchor, id), kind FROM k WHERE kind <> 'same' ORDER BY line`, apply)
 	if err != nil {
 		return nil, fmt.Errorf("hr: compare rows: %w", err)
 	}
@@ -156,7 +156,7 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 				p.Leavers = append(p.Leavers, k.anchor)
 			}
 		}
-		if len(gone) > 0 {
+		if len(gone) > 0 && apply {
 			if _, err := tx.Exec(ctx, `INSERT INTO `+syncsvc.ImportObjects+` (anchor, attrs)
 				SELECT c.anchor, c.attributes || '{"active": ["false"]}' FROM cs_objects c WHERE c.id = ANY($1)`, gone); err != nil {
 				return nil, fmt.Errorf("hr: leavers: %w", err)
@@ -165,6 +165,9 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 	}
 	slices.Sort(p.Leavers)
 	slices.SortFunc(p.Refused, func(a, b Refusal) int { return a.Line - b.Line })
+	if !apply {
+		return p, nil
+	}
 	// The rows whose dates are set get timers once applied.
 	dated, err := tx.Query(ctx, `SELECT anchor, attrs FROM `+syncsvc.ImportObjects+`
 		WHERE coalesce(attrs->'startdate'->>0, '') <> '' OR coalesce(attrs->'enddate'->>0, '') <> ''`)
