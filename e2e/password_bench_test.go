@@ -22,16 +22,22 @@ import (
 	"github.com/tessera-idm/tessera/portal/demo"
 )
 
-// resetOnce runs the whole self-service flow for p from c: the account,
-// the code read back from the SMTP server, the new password. It returns
+// resetOnce runs the whole self-service flow for p from c as a browser
+// does, no more and no less: the start page and the account, the code
+// read back from the SMTP server (only the mail that came since), the new
+// password's live feedback, the new password. It returns
 // when the new password was submitted and the page answered, and how long
 // that last step took.
 func (w *pwWorld) resetOnce(b testing.TB, c *pwClient, p pwPerson, password string) time.Duration {
-	before := len(w.sink.Messages())
+	before := w.sink.Count()
 	status, _ := c.startReset(p.Account)
 	require.Equal(b, 200, status)
 	code := w.code(b, p.Email, before)
 	status, _ = c.post("/password/reset/verify", url.Values{"code": {code}})
+	require.Equal(b, 200, status)
+	// The live feedback, as a browser asks for it once the password is
+	// typed or filled in (hx-trigger "input changed delay:300ms").
+	status, _ = c.post("/password/reset/check", url.Values{"new_password": {password}})
 	require.Equal(b, 200, status)
 	start := time.Now()
 	status, body := c.post("/password/reset/new", url.Values{"new_password": {password}, "confirm_password": {password}, "action": {"reset"}})

@@ -103,6 +103,26 @@ func TestPasswordNeverStored(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, status, "a replayed code")
 	require.Equal(t, http.StatusOK, zs.signIn(zoe.Account, zoeNew), "the local password was set too")
 
+	// Unlock only, of an account that is not locked: the page says so
+	// rather than "unlocked" (here to a German browser), nothing changes,
+	// and Zoë is told that someone passed her checks. (From another
+	// address: this one's tries are spent.)
+	un := w.client(t, "10.0.1.10")
+	before = len(w.sink.Messages())
+	un.startReset(zoe.Account)
+	zoeCode = w.code(t, zoe.Email, before)
+	un.lang = "de" // after the start, whose code mail would be German too
+	status, _ = un.post("/password/reset/verify", url.Values{"code": {zoeCode}})
+	require.Equal(t, http.StatusOK, status)
+	status, body = un.post("/password/reset/new", url.Values{"action": {"unlock"}})
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, "Ihr Konto war nicht gesperrt, daher wurde nichts geändert.")
+	require.NotContains(t, body, "entsperrt")
+	require.Contains(t, body, `data-unchanged="true"`)
+	require.Contains(t, body, "Das Konto war nicht gesperrt; nichts wurde geändert.")
+	w.sink.WaitFor(t, zoe.Email, "Someone passed your account", 15*time.Second)
+	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the password is as it was")
+
 	// A signed-in change is a user change in AD: the domain's minimum age
 	// refuses it right after the reset, in plain words.
 	zs.get("/password/change")
@@ -175,33 +195,46 @@ func TestPasswordNeverStored(t *testing.T) {
 		}
 		return n
 	}
+	// Codes are mailed after the page answered: the counts are waited for.
+	codesReach := func(email string, n int, msg string) {
+		t.Helper()
+		require.Eventually(t, func() bool { return codesTo(email) >= n }, 30*time.Second, 20*time.Millisecond, msg)
+		require.Equal(t, n, codesTo(email), msg)
+	}
+	// withheld counts the starts from client whose code was not mailed.
+	withheld := func(personID, client string) (n int) {
+		t.Helper()
+		require.NoError(t, w.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'password_reset_started'
+			AND target_id = $1 AND details->>'client' = $2 AND details->>'code_mailed' = 'false'`, personID, client).Scan(&n))
+		return n
+	}
 	flood := w.client(t, "10.0.1.7")
 	for range 5 {
 		flood.startReset(ada.Account)
 	}
-	require.Equal(t, 5, codesTo(ada.Email), "the first 5 starts mail a code")
+	codesReach(ada.Email, 5, "the first 5 starts mail a code")
 	_, flooded := flood.startReset(ada.Account)
 	_, unknownFlooded := flood.startReset("nobody-" + ada.Account)
 	require.Equal(t, unknownFlooded, flooded, "a start past the limit reads as any other")
+	require.Equal(t, 1, withheld(ada.ID, "10.0.1.7"), "the sixth start withholds the code")
+	// Siobhan's code, queued after, has come: the sixth start mailed nothing.
+	flood.startReset(siobhan.Account)
+	w.code(t, siobhan.Email, 0)
 	require.Equal(t, 5, codesTo(ada.Email), "the sixth start mails nothing")
-	var withheld int
-	require.NoError(t, w.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'password_reset_started'
-		AND target_id = $1 AND details->>'code_mailed' = 'false'`, ada.ID).Scan(&withheld))
-	require.Equal(t, 1, withheld)
 	// And from one client address at most as many as the settings say,
 	// whichever accounts it names; from another address Mateo still gets
 	// his code.
 	_, err = w.pool.Exec(ctx, `UPDATE password_settings SET reset_mails_per_address = 3`)
 	require.NoError(t, err)
+	codesReach(mateo.Email, 2, "Mateo's two codes so far")
 	spray := w.client(t, "10.0.1.8")
 	for _, name := range []string{"nobody-1", "nobody-2", "nobody-3"} {
 		spray.startReset(name)
 	}
-	mateoCodes := codesTo(mateo.Email)
 	spray.startReset(mateo.Account)
-	require.Equal(t, mateoCodes, codesTo(mateo.Email), "the address's limit is spent")
+	require.Equal(t, 1, withheld(mateo.ID, "10.0.1.8"), "the address's limit is spent")
 	w.client(t, "10.0.1.9").startReset(mateo.Account)
-	require.Equal(t, mateoCodes+1, codesTo(mateo.Email), "another address")
+	codesReach(mateo.Email, 3, "another address mails Mateo his code, and the spent one did not")
 
 	// Expiry reminders: Ada's password settings object lets a password
 	// live 10 days, so hers expires within the 14 days the settings

@@ -44,6 +44,20 @@ type SystemResult struct {
 	// Err is nil on success; otherwise a portal error whose message names
 	// the system and, for a refused password, the rule in plain words.
 	Err error
+	// Unchanged: the system had nothing to do (an unlock of an account
+	// that was not locked there).
+	Unchanged bool
+}
+
+// NothingChanged reports whether every system succeeded without changing
+// anything (and there was at least one).
+func NothingChanged(results []SystemResult) bool {
+	for _, r := range results {
+		if r.Err != nil || !r.Unchanged {
+			return false
+		}
+	}
+	return len(results) > 0
 }
 
 // AccountSystems acts on a person's accounts in every connected system

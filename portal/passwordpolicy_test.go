@@ -66,6 +66,12 @@ func TestPasswordPolicyCheck(t *testing.T) {
 	if c := p.Check("orchid lantern gravel tuba", nil, nil).WithStrength("orchid lantern gravel tuba", nil); c.Strength < 3 || c.Hint.String() == "" {
 		t.Errorf("strength of a four-word passphrase = %d %q; want 3 or more", c.Strength, c.Hint)
 	}
+	// Past its first 24 characters the estimate reads no further: a weak
+	// start is weak however long the rest, and a long password costs no
+	// more to check than a short one.
+	if c := (portal.PasswordCheck{}).WithStrength("password1234password1234"+strings.Repeat("4@3$1!0+7|", 20), nil); c.Strength > 2 {
+		t.Errorf("strength of a long password with a weak start = %d; want 2 or less", c.Strength)
+	}
 	for _, bad := range []portal.PasswordPolicy{{MinLength: 7, MaxLength: 64}, {MinLength: 65, MaxLength: 128},
 		{MinLength: 15, MaxLength: 63}, {MinLength: 15, MaxLength: 64, BannedWords: []string{"abc"}}} {
 		if bad.Validate() == nil {

@@ -111,15 +111,6 @@ func (s PasswordSettings) ResetBudget() Budget {
 	return Budget{Burst: s.LockoutAttempts, Refill: time.Duration(s.LockoutMinutes) * time.Minute}
 }
 
-// ResetMailBudgets are the budgets of reset codes mailed: per person
-// (or, for an account that names no one, per name typed) and per client
-// address, each its hourly number at once, then one more every hour
-// divided by it.
-func (s PasswordSettings) ResetMailBudgets() (person, address Budget) {
-	return Budget{Burst: s.ResetMailsPerPerson, Refill: time.Hour / time.Duration(max(s.ResetMailsPerPerson, 1))},
-		Budget{Burst: s.ResetMailsPerAddress, Refill: time.Hour / time.Duration(max(s.ResetMailsPerAddress, 1))}
-}
-
 // Gate is a method proven in the reset flow.
 type Gate string
 
@@ -164,6 +155,13 @@ type ResetFlow struct {
 	Settings PasswordSettings
 	// HasQuestions: the person registered security questions.
 	HasQuestions bool
+	// LocalPassword: the person has a local password, which a reset sets
+	// too.
+	LocalPassword bool
+	// Names are what the new password may not be built on (as
+	// PasswordStore.PersonNames returns them), read with the flow so that
+	// checking a password asks the store nothing more.
+	Names []string
 }
 
 // Offers reports whether the flow may open gate g now: the settings allow
@@ -215,8 +213,8 @@ type ResetStart struct {
 	Token string
 	Code  string
 	Flow  ResetFlow
-	// Mail is false when the budgets of reset mails (ResetMailBudgets) of
-	// the person or of the client address are spent: the code is not
+	// Mail is false when the budgets of reset mails (ResetMailsPerPerson,
+	// ResetMailsPerAddress) of the person or of the client address are spent: the code is not
 	// mailed, and the requester is told nothing different.
 	Mail bool
 }

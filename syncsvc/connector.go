@@ -137,8 +137,9 @@ type Connector interface {
 	SetPassword(ctx context.Context, dn, password string) error
 	// SetEnabled enables or disables the account at dn.
 	SetEnabled(ctx context.Context, dn string, enabled bool) error
-	// Unlock clears a lockout of the account at dn.
-	Unlock(ctx context.Context, dn string) error
+	// Unlock clears a lockout of the account at dn, and reports whether
+	// there was one to clear: false when it changed nothing.
+	Unlock(ctx context.Context, dn string) (bool, error)
 	// Close releases the connection.
 	Close() error
 }

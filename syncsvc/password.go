@@ -60,6 +60,9 @@ type Accounts struct {
 	// later finds them here instead of asking the system again before
 	// the password is set (which checks them itself anyway).
 	rules map[string]readRules
+	// systems are the connected systems as last read, by ID: read again
+	// when their updated_at moves, which every change of them does.
+	systems map[string]*portal.ConnectedSystem
 }
 
 // readRules are an account's password rules as read at a time.
@@ -86,28 +89,62 @@ type account struct {
 	dn  string
 }
 
-// accounts lists the person's joined user accounts in connected systems.
+// accounts lists the person's joined user accounts in connected systems,
+// in one statement while the systems are as last read (system).
 func (a *Accounts) accounts(ctx context.Context, personID string) ([]account, error) {
-	rows, err := a.Engine.Pool.Query(ctx, `SELECT system_id::text, dn FROM cs_objects
-		WHERE person_id = $1 AND class = 'user' AND anchor IS NOT NULL AND deprovisioned_at IS NULL
-		ORDER BY system_id`, personID)
+	rows, err := a.Engine.Pool.Query(ctx, `SELECT o.system_id::text, o.dn, s.updated_at FROM cs_objects o
+		JOIN connected_systems s ON s.id = o.system_id
+		WHERE o.person_id = $1 AND o.class = 'user' AND o.anchor IS NOT NULL AND o.deprovisioned_at IS NULL
+		ORDER BY o.system_id`, personID)
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: accounts of %s: %w", personID, err)
 	}
-	type row struct{ SystemID, DN string }
+	type row struct {
+		SystemID, DN string
+		UpdatedAt    time.Time
+	}
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: accounts of %s: %w", personID, err)
 	}
 	out := make([]account, 0, len(list))
 	for _, r := range list {
-		sys, err := a.Engine.Systems.FindConnectedSystem(ctx, r.SystemID)
+		sys, err := a.system(ctx, r.SystemID, r.UpdatedAt)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, account{sys: *sys, dn: r.DN})
 	}
 	return out, nil
+}
+
+// system returns the connected system id as it was when updated at
+// updated: as last read, or read again (and its idle connections, made
+// with what it was, closed).
+func (a *Accounts) system(ctx context.Context, id string, updated time.Time) (*portal.ConnectedSystem, error) {
+	a.mu.Lock()
+	sys, ok := a.systems[id]
+	a.mu.Unlock()
+	if ok && sys.UpdatedAt.Equal(updated) {
+		return sys, nil
+	}
+	sys, err := a.Engine.Systems.FindConnectedSystem(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.systems == nil {
+		a.systems = map[string]*portal.ConnectedSystem{}
+	}
+	if old, ok := a.systems[id]; ok && !old.UpdatedAt.Equal(sys.UpdatedAt) {
+		for _, c := range a.idle[id] {
+			c.Close()
+		}
+		delete(a.idle, id)
+	}
+	a.systems[id] = sys
+	return sys, nil
 }
 
 // with runs fn on a connection to sys, from the idle ones when there is
@@ -326,11 +363,23 @@ func (a *Accounts) ChangePassword(ctx context.Context, personID, current, passwo
 	return out, nil
 }
 
-// Unlock clears lockouts.
+// Unlock clears lockouts; a system where the account was not locked says
+// so (SystemResult.Unchanged).
 func (a *Accounts) Unlock(ctx context.Context, personID string) ([]portal.SystemResult, error) {
-	return a.each(ctx, personID, portal.Mark("unlocking the account"), func(c PasswordConnector, dn string) error {
-		return c.Unlock(ctx, dn)
+	list, err := a.accounts(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	unlocked := make([]bool, len(list))
+	out := a.eachOf(ctx, list, portal.Mark("unlocking the account"), func(i int, c PasswordConnector, dn string) error {
+		var err error
+		unlocked[i], err = c.Unlock(ctx, dn)
+		return err
 	})
+	for i := range out {
+		out[i].Unchanged = out[i].Err == nil && !unlocked[i]
+	}
+	return out, nil
 }
 
 // SetEnabled enables or disables the accounts.

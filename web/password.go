@@ -22,33 +22,52 @@ import (
 // resetCookie holds the reset flow's token.
 const resetCookie = "tessera_reset"
 
-// resetPace makes a start for an account that names no one (or no one
-// with an address) take as long as one that sends mail: it waits as long
-// as sending took lately.
-type resetPace struct {
-	mu   sync.Mutex
-	send time.Duration // a moving average of the time sending took
+// resetMailer mails reset codes after the start page has answered, so
+// that the answer, its work and its time are the same whether or not a
+// code goes out (an account that names no one, spent mail budgets, a slow
+// relay), and nobody waits for the relay. The code is held in this
+// queue's memory only, never in a job's arguments or the database: a
+// server stopped before mailing it loses it, and the person starts again,
+// as they would had the mail gone astray. At most resetMailQueue codes
+// wait; past them (a relay that is down), more are logged and dropped.
+type resetMailer struct {
+	once  sync.Once
+	queue chan portal.CodeMail
 }
 
-func (p *resetPace) record(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.send == 0 {
-		p.send = d
-	} else {
-		p.send = (p.send*7 + d) / 8
-	}
-}
+// The reset mail queue's length, its senders (as many as the SMTP
+// mailer's kept connections) and how long each mail may take.
+const (
+	resetMailQueue   = 256
+	resetMailSenders = 4
+	resetMailTimeout = 30 * time.Second
+)
 
-func (p *resetPace) wait(ctx context.Context, start time.Time) {
-	p.mu.Lock()
-	d := p.send
-	p.mu.Unlock()
-	t := time.NewTimer(time.Until(start.Add(d)))
-	defer t.Stop()
+// mailResetCode queues m; false when the queue is full.
+func (s *Server) mailResetCode(m portal.CodeMail) bool {
+	q := &s.resetCodes
+	q.once.Do(func() {
+		q.queue = make(chan portal.CodeMail, resetMailQueue)
+		for range resetMailSenders {
+			go func() {
+				for m := range q.queue {
+					ctx, cancel := context.WithTimeout(context.Background(), resetMailTimeout)
+					if err := s.Codes.SendCode(ctx, m); err != nil {
+						// Told to no one but the log: the page read the
+						// same for every account. The person can still
+						// use an authenticator or a recovery code.
+						s.Logger.Error("reset code not sent", "error", err)
+					}
+					cancel()
+				}
+			}()
+		}
+	})
 	select {
-	case <-t.C:
-	case <-ctx.Done():
+	case q.queue <- m:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -69,15 +88,15 @@ func (s *Server) handleResetStartPage(w http.ResponseWriter, r *http.Request) {
 	renderStatus(w, r, http.StatusOK, view.ResetStart(s.page(r, tr(r, "Reset your password"), ""), view.ResetStartForm{}))
 }
 
-// handleResetStart begins a flow for the account typed, emails the code to
-// its addresses unless the budgets of reset mails are spent, and goes to
-// the code step: the same answer, the same statements and the same time
-// whether or not the account names someone, and whether or not it mailed.
+// handleResetStart begins a flow for the account typed, queues the code for
+// its addresses unless the budgets of reset mails are spent (resetMailer),
+// and goes to the code step: the same answer, the same statements and the
+// same time whether or not the account names someone, and whether or not
+// it mails.
 func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 	if !s.passwordsReady(w, r) {
 		return
 	}
-	start := time.Now()
 	account := input(r).Get("account")
 	st, err := s.Passwords.StartReset(r.Context(), account, s.clientAddr(r))
 	if portal.ErrorCode(err) == portal.EINVALID {
@@ -88,24 +107,13 @@ func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	sent := false
 	if st.Flow.PersonID != "" && st.Mail && st.Flow.Settings.EmailCodes && s.Codes != nil {
 		for _, to := range st.Flow.Emails {
-			if err := s.Codes.SendCode(r.Context(), portal.CodeMail{ToName: st.Flow.Name, ToEmail: to, Code: st.Code,
-				Purpose: portal.CodeReset, ExpiresAt: time.Now().Add(portal.CodeLifetime), Language: i18n.FromContext(r.Context()).Code()}); err != nil {
-				// Told to no one but the log: the page must read the
-				// same for every account. The person can still use an
-				// authenticator or a recovery code.
-				s.Logger.Error("reset code not sent", "person", st.Flow.PersonID, "error", err)
-				continue
+			if !s.mailResetCode(portal.CodeMail{ToName: st.Flow.Name, ToEmail: to, Code: st.Code, Purpose: portal.CodeReset,
+				ExpiresAt: time.Now().Add(portal.CodeLifetime), Language: i18n.FromContext(r.Context()).Code()}) {
+				s.Logger.Error("reset code not sent: the mail queue is full", "person", st.Flow.PersonID)
 			}
-			sent = true
 		}
-	}
-	if sent {
-		s.pace.record(time.Since(start))
-	} else {
-		s.pace.wait(r.Context(), start)
 	}
 	s.setCookie(w, resetCookie, st.Token, int(portal.ResetFlowLifetime/time.Second))
 	http.Redirect(w, r, "/password/reset/verify", http.StatusSeeOther)
@@ -291,22 +299,46 @@ func (s *Server) passedFlow(w http.ResponseWriter, r *http.Request) *portal.Rese
 	return f
 }
 
-// newPasswordForm fills the form with the policy and the directories'
-// rules for the person.
-func (s *Server) newPasswordForm(ctx context.Context, personID, action, check string) (view.NewPasswordForm, portal.PasswordSettings, []portal.DirectoryRules, error) {
+// pwSubject is whose new password is checked, with what the checks need
+// besides the directories' rules: the settings and the person's names. A
+// reset flow has read them already (flowSubject); a signed-in person's
+// are read (s.subject).
+type pwSubject struct {
+	personID string
+	settings portal.PasswordSettings
+	names    []string
+}
+
+// flowSubject is the reset flow's person, as the flow read them.
+func flowSubject(f *portal.ResetFlow) pwSubject {
+	return pwSubject{personID: f.PersonID, settings: f.Settings, names: f.Names}
+}
+
+// subject reads the password settings and the names of personID.
+func (s *Server) subject(ctx context.Context, personID string) (pwSubject, error) {
 	settings, err := s.Passwords.PasswordSettings(ctx)
 	if err != nil {
-		return view.NewPasswordForm{}, settings, nil, err
+		return pwSubject{}, err
 	}
-	rules, err := s.Accounts.PasswordRules(ctx, personID)
+	names, err := s.Passwords.PersonNames(ctx, personID)
 	if err != nil {
-		return view.NewPasswordForm{}, settings, nil, err
+		return pwSubject{}, err
 	}
-	f := view.NewPasswordForm{Action: action, Check: check, MinLength: settings.Policy.MinLength}
+	return pwSubject{personID: personID, settings: settings, names: names}, nil
+}
+
+// newPasswordForm fills the form with the policy and the directories'
+// rules for the person.
+func (s *Server) newPasswordForm(ctx context.Context, who pwSubject, action, check string) (view.NewPasswordForm, error) {
+	rules, err := s.Accounts.PasswordRules(ctx, who.personID)
+	if err != nil {
+		return view.NewPasswordForm{}, err
+	}
+	f := view.NewPasswordForm{Action: action, Check: check, MinLength: who.settings.Policy.MinLength}
 	for _, d := range rules {
 		f.Rules = append(f.Rules, texts(ctx, d.Explain())...)
 	}
-	return f, settings, rules, nil
+	return f, nil
 }
 
 func (s *Server) handleResetNewPage(w http.ResponseWriter, r *http.Request) {
@@ -317,12 +349,12 @@ func (s *Server) handleResetNewPage(w http.ResponseWriter, r *http.Request) {
 	if flow == nil {
 		return
 	}
-	f, settings, _, err := s.newPasswordForm(r.Context(), flow.PersonID, "/password/reset/new", "/password/reset/check")
+	f, err := s.newPasswordForm(r.Context(), flowSubject(flow), "/password/reset/new", "/password/reset/check")
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	f.Name, f.UnlockOnly = flow.Name, settings.UnlockOnly
+	f.Name, f.UnlockOnly = flow.Name, flow.Settings.UnlockOnly
 	renderStatus(w, r, http.StatusOK, view.NewPassword(s.page(r, tr(r, "Choose a new password"), ""), f))
 }
 
@@ -332,42 +364,37 @@ func (s *Server) handlePasswordCheck(w http.ResponseWriter, r *http.Request) {
 	if !s.passwordsReady(w, r) {
 		return
 	}
-	var personID string
+	var who pwSubject
 	if sess := sessionFrom(r); sess != nil && r.URL.Path == "/password/change/check" {
-		personID = sess.Viewer.PersonID
+		var err error
+		if who, err = s.subject(r.Context(), sess.Viewer.PersonID); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 	} else {
 		flow := s.passedFlow(w, r)
 		if flow == nil {
 			return
 		}
-		personID = flow.PersonID
+		who = flowSubject(flow)
 	}
 	password := input(r).Get("new_password")
-	c, names, err := s.checkPassword(r.Context(), personID, password)
+	c, err := s.checkPassword(r.Context(), who, password)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	c = c.WithStrength(password, names)
+	c = c.WithStrength(password, who.names)
 	renderStatus(w, r, http.StatusOK, view.PasswordFeedback(texts(r.Context(), c.Problems), c.Strength, i18n.FromContext(r.Context()).Text(c.Hint)))
 }
 
-// checkPassword applies the policy and the person's directories' rules,
-// and returns the person's names it checked against.
-func (s *Server) checkPassword(ctx context.Context, personID, password string) (portal.PasswordCheck, []string, error) {
-	settings, err := s.Passwords.PasswordSettings(ctx)
+// checkPassword applies the policy and the person's directories' rules.
+func (s *Server) checkPassword(ctx context.Context, who pwSubject, password string) (portal.PasswordCheck, error) {
+	rules, err := s.Accounts.PasswordRules(ctx, who.personID)
 	if err != nil {
-		return portal.PasswordCheck{}, nil, err
+		return portal.PasswordCheck{}, err
 	}
-	rules, err := s.Accounts.PasswordRules(ctx, personID)
-	if err != nil {
-		return portal.PasswordCheck{}, nil, err
-	}
-	names, err := s.Passwords.PersonNames(ctx, personID)
-	if err != nil {
-		return portal.PasswordCheck{}, nil, err
-	}
-	return settings.Policy.Check(password, names, rules), names, nil
+	return who.settings.Policy.Check(password, who.names, rules), nil
 }
 
 // handleResetNew sets the new password everywhere the person has one, or
@@ -398,6 +425,13 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.setCookie(w, resetCookie, "", -1)
+		if portal.NothingChanged(results) {
+			s.Logger.Info("account not locked (self-service unlock)", "person", flow.PersonID, "client", client)
+			render(w, r, view.PasswordDone(s.page(r, tr(r, "Account not locked"), ""), view.PasswordOutcome{Title: tr(r, "Your account was not locked"),
+				Lead:    tr(r, "Your account was not locked, so nothing was changed. If you still cannot sign in, start again and choose a new password."),
+				Results: results, SignIn: true}))
+			return
+		}
 		s.Logger.Info("account unlocked (self-service)", "person", flow.PersonID, "client", client)
 		render(w, r, view.PasswordDone(s.page(r, tr(r, "Account unlocked"), ""), view.PasswordOutcome{Title: tr(r, "Your account is unlocked"),
 			Lead: outcomeLead(r, i18n.Mark("Your account was unlocked"), results), Results: results, SignIn: true}))
@@ -406,21 +440,17 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 	// The form is built again only when it is shown again: reading the
 	// directories' rules costs a round trip to each.
 	form := func() (view.NewPasswordForm, bool) {
-		f, settings, _, err := s.newPasswordForm(ctx, flow.PersonID, "/password/reset/new", "/password/reset/check")
+		f, err := s.newPasswordForm(ctx, flowSubject(flow), "/password/reset/new", "/password/reset/check")
 		if err != nil {
 			s.Error(w, r, err)
 			return f, false
 		}
-		f.Name, f.UnlockOnly = flow.Name, settings.UnlockOnly
+		f.Name, f.UnlockOnly = flow.Name, flow.Settings.UnlockOnly
 		return f, true
 	}
 	password := in.Get("new_password")
-	// Hashed for the local password while the password is checked and
-	// set in the systems; thrown away when it is refused.
-	local := s.hashLocal(ctx, flow.PersonID, password)
-	defer local.wait()
 	var refused view.NewPasswordForm
-	if s.refuseNewPassword(ctx, flow.PersonID, password, in.Get("confirm_password"), &refused) {
+	if s.refuseNewPassword(ctx, flowSubject(flow), password, in.Get("confirm_password"), &refused) {
 		f, ok := form()
 		if !ok {
 			return
@@ -429,6 +459,9 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(s.page(r, tr(r, "Choose a new password"), ""), f))
 		return
 	}
+	// Hashed for the local password, when the person has one, while the
+	// systems take the password: hashed once, and only once accepted.
+	local := s.hashLocal(func() (bool, error) { return flow.LocalPassword, nil }, password)
 	results, err := s.setEverywhere(ctx, flow.PersonID, password, portal.ResetOptions{Unlock: true}, local)
 	if err != nil {
 		s.Error(w, r, err)
@@ -466,12 +499,12 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 
 // refuseNewPassword checks the confirmation and the policy, and fills the
 // form's problems; true when the password may not be set.
-func (s *Server) refuseNewPassword(ctx context.Context, personID, password, confirm string, f *view.NewPasswordForm) bool {
+func (s *Server) refuseNewPassword(ctx context.Context, who pwSubject, password, confirm string, f *view.NewPasswordForm) bool {
 	if password != confirm {
 		f.Error = i18n.T(ctx, "The two new passwords are not the same. Type them again.")
 		return true
 	}
-	c, _, err := s.checkPassword(ctx, personID, password)
+	c, err := s.checkPassword(ctx, who, password)
 	if err != nil {
 		f.Error = i18n.FromContext(ctx).Error(err)
 		return true
@@ -495,13 +528,13 @@ type localHash struct {
 	err  error
 }
 
-// hashLocal starts hashing password for personID when they have a local
+// hashLocal starts hashing password when has says the person has a local
 // password.
-func (s *Server) hashLocal(ctx context.Context, personID, password string) *localHash {
+func (s *Server) hashLocal(has func() (bool, error), password string) *localHash {
 	l := &localHash{done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		if l.has, l.err = s.Passwords.HasLocalPassword(ctx, personID); l.err == nil && l.has {
+		if l.has, l.err = has(); l.err == nil && l.has {
 			l.hash = portal.HashPassword(password)
 		}
 	}()
@@ -568,7 +601,12 @@ func (s *Server) handlePasswordChangePage(w http.ResponseWriter, r *http.Request
 	if !s.passwordsReady(w, r) {
 		return
 	}
-	f, _, _, err := s.newPasswordForm(r.Context(), viewer(r).PersonID, "/password/change", "/password/change/check")
+	who, err := s.subject(r.Context(), viewer(r).PersonID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f, err := s.newPasswordForm(r.Context(), who, "/password/change", "/password/change/check")
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -588,7 +626,12 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	v := viewer(r)
 	in := input(r)
-	f, _, _, err := s.newPasswordForm(ctx, v.PersonID, "/password/change", "/password/change/check")
+	who, err := s.subject(ctx, v.PersonID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	f, err := s.newPasswordForm(ctx, who, "/password/change", "/password/change/check")
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -596,7 +639,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 	f.Current = true
 	page := s.page(r, tr(r, "Change your password"), "")
 	password, current := in.Get("new_password"), in.Get("current_password")
-	if s.refuseNewPassword(ctx, v.PersonID, password, in.Get("confirm_password"), &f) {
+	if s.refuseNewPassword(ctx, who, password, in.Get("confirm_password"), &f) {
 		renderStatus(w, r, http.StatusBadRequest, view.NewPassword(page, f))
 		return
 	}

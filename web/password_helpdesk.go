@@ -113,7 +113,7 @@ func (s *Server) handleAccountAction(w http.ResponseWriter, r *http.Request) {
 			// it out; it must be changed at the next sign-in.
 			temp := temporaryPassword()
 			results, err = s.setEverywhere(ctx, a.PersonID, temp, portal.ResetOptions{Unlock: true, MustChange: true},
-				s.hashLocal(ctx, a.PersonID, temp))
+				s.hashLocal(func() (bool, error) { return s.Passwords.HasLocalPassword(ctx, a.PersonID) }, temp))
 			auditAction, a.Done = "helpdesk_password_reset", tr(r, "Reset to a temporary password, to be changed at the next sign-in:")
 			if err == nil && len(portal.FailedSystems(results)) < len(results) {
 				a.Secret, a.SecretLabel = temp, tr(r, "The temporary password")

@@ -99,7 +99,8 @@ type Server struct {
 
 	oidc    *oidcClient
 	metrics *httpMetrics
-	pace    resetPace
+	// resetCodes mails reset codes after the answer has gone.
+	resetCodes resetMailer
 	// rp is the WebAuthn relying party; nil when passkeys cannot work
 	// here (no method store, or a base URL that is an IP address).
 	rp *webauthn.WebAuthn

@@ -53,6 +53,9 @@ func ComposePasswordNotice(a PasswordNoticeArgs, rcpt portal.NoticeRecipient, to
 		subject, what = p.T("Your password was reset"), p.T("Your password was reset through self-service password reset")
 	case "unlock":
 		subject, what = p.T("Your account was unlocked"), p.T("Your account was unlocked through self-service password reset")
+	case "unlock_not_locked":
+		subject = p.T("Someone passed your account's checks to unlock it")
+		what = p.T("Someone passed your account's checks in self-service unlock; your account was not locked, so nothing was changed")
 	case "change":
 		subject, what = p.T("Your password was changed"), p.T("Your password was changed")
 	case "helpdesk_reset":

@@ -37,6 +37,21 @@ func TestComposePasswordMails(t *testing.T) {
 	}
 	require.Contains(t, m.HTML, `lang="de"`)
 
+	// Someone passed the checks of self-service unlock for an account that
+	// was not locked: the notice says so, truly, in both languages.
+	m, err = workflow.ComposePasswordNotice(workflow.PasswordNoticeArgs{PersonID: "p", Event: "unlock_not_locked", At: at},
+		zoe, "zoe@example.com", "https://id.example.com/")
+	require.NoError(t, err)
+	require.Equal(t, "Jemand hat die Prüfungen zum Entsperren Ihres Kontos bestanden", m.Subject)
+	require.Contains(t, m.Text, "Ihr Konto war nicht gesperrt, daher wurde nichts geändert")
+	zoe.Language = ""
+	m, err = workflow.ComposePasswordNotice(workflow.PasswordNoticeArgs{PersonID: "p", Event: "unlock_not_locked", At: at},
+		zoe, "zoe@example.com", "https://id.example.com/")
+	require.NoError(t, err)
+	require.Equal(t, "Someone passed your account's checks to unlock it", m.Subject)
+	require.Contains(t, m.Text, "your account was not locked, so nothing was changed")
+	zoe.Language = "de"
+
 	expiring := portal.ExpiringPassword{Name: "Zoë", Email: "zoe@example.com", System: "Demo AD",
 		Expires: time.Now().Add(5*24*time.Hour + time.Hour)}
 	r := workflow.ComposeExpiryReminder(expiring, "https://id.example.com")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -116,14 +117,35 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// SMTPMailer sends each Message over its own SMTP connection, which suits a
-// notification worker: a few mails a minute, and no idle connection for the
-// relay to drop.
+// SMTPMailer sends Messages through the relay, keeping a few connections
+// open between them: a password reset mails a code and, a moment later, a
+// notice, and every new connection costs a TLS handshake and an AUTH on
+// both ends, more than the mail itself. A connection idle for smtpIdle is
+// closed, well before a relay drops it (RFC 5321 asks relays to wait 5
+// minutes); one the relay dropped anyway is found by go-mail's NOOP before
+// the mail is sent, and the mail goes over a new one.
 type SMTPMailer struct {
 	cfg    SMTPConfig
 	from   *netmail.Address
 	tlsCfg *tls.Config
+
+	mu    sync.Mutex
+	idle  []*smtpConn // the newest last
+	sweep *time.Timer // closes idle connections that outlived smtpIdle
 }
+
+// smtpConn is one open, authenticated connection to the relay.
+type smtpConn struct {
+	client *gomail.Client
+	conn   net.Conn
+	since  time.Time // idle since
+}
+
+// At most smtpMaxIdle connections are kept, each for smtpIdle.
+const (
+	smtpMaxIdle = 4
+	smtpIdle    = 30 * time.Second
+)
 
 // NewSMTPMailer checks cfg and loads its CA file; it does not connect.
 func NewSMTPMailer(cfg SMTPConfig) (*SMTPMailer, error) {
@@ -155,14 +177,43 @@ func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)
 	}
-	// go-mail sets this timeout on the connection; ctx's own deadline, a
-	// little earlier, closes the connection first and says why.
+	// go-mail's own timeout is a second later than ctx's deadline, so
+	// that ctx closes the connection first and says why.
 	timeout := smtpTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl)+time.Second)
 	}
-	// go-mail applies ctx to the dial only; closing the connection when ctx
-	// ends also cuts a relay that stops answering halfway.
+	for {
+		c := s.take()
+		reused := c != nil
+		if !reused {
+			if c, err = s.dial(ctx, timeout); err != nil {
+				return fmt.Errorf("smtp: send %q to %s via %s: %w", m.Subject, m.ToEmail, s.addr(), err)
+			}
+		}
+		err = c.send(ctx, timeout, msg)
+		if err == nil {
+			s.put(c)
+			return nil
+		}
+		c.close()
+		// A kept connection the relay has closed fails go-mail's NOOP,
+		// before anything is sent: the mail goes over a new one.
+		var se *gomail.SendError
+		if reused && ctx.Err() == nil && errors.As(err, &se) && se.Reason == gomail.ErrConnCheck {
+			continue
+		}
+		return fmt.Errorf("smtp: send %q to %s via %s: %w", m.Subject, m.ToEmail, s.addr(), err)
+	}
+}
+
+func (s *SMTPMailer) addr() string { return net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.port())) }
+
+// dial connects, says EHLO, starts TLS and authenticates, within ctx.
+func (s *SMTPMailer) dial(ctx context.Context, timeout time.Duration) (*smtpConn, error) {
+	c := &smtpConn{}
+	// go-mail applies ctx to the dial only; closing the connection when
+	// ctx ends also cuts a relay that stops answering in the handshake.
 	var stop func() bool
 	defer func() {
 		if stop != nil {
@@ -179,6 +230,8 @@ func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 			conn, err = d.DialContext(dctx, network, addr)
 		}
 		if err == nil {
+			c.conn = conn
+			conn.SetDeadline(time.Now().Add(timeout)) //nolint:errcheck // a closed connection fails the next write anyway
 			stop = context.AfterFunc(ctx, func() { conn.Close() })
 		}
 		return conn, err
@@ -202,15 +255,110 @@ func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 	}
 	client, err := gomail.NewClient(s.cfg.Host, opts...)
 	if err != nil {
-		return fmt.Errorf("smtp: %w", err)
+		return nil, err
 	}
-	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+	c.client = client
+	if err := client.DialWithContext(ctx); err != nil {
+		if c.conn != nil {
+			c.conn.Close()
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = errors.Join(ctxErr, err)
 		}
-		return fmt.Errorf("smtp: send %q to %s via %s: %w", m.Subject, m.ToEmail, client.ServerAddr(), err)
+		return nil, err
+	}
+	return c, nil
+}
+
+// send sends msg over c within ctx and timeout.
+func (c *smtpConn) send(ctx context.Context, timeout time.Duration, msg *gomail.Msg) error {
+	c.conn.SetDeadline(time.Now().Add(timeout)) //nolint:errcheck // a closed connection fails the send anyway
+	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
+	err := c.client.Send(msg)
+	if !stop() {
+		// ctx ended meanwhile and closed the connection.
+		err = errors.Join(ctx.Err(), err, errors.New("connection closed"))
+	} else if err != nil && ctx.Err() != nil {
+		err = errors.Join(ctx.Err(), err)
+	}
+	return err
+}
+
+// close ends c without waiting for the relay.
+func (c *smtpConn) close() { c.conn.Close() }
+
+// quit says goodbye to the relay and closes c, waiting a few seconds at
+// most.
+func (c *smtpConn) quit() {
+	c.conn.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck // closed below anyway
+	c.client.Close()                                    //nolint:errcheck // the relay's goodbye changes nothing
+	c.conn.Close()
+}
+
+// take returns the newest idle connection, or nil.
+func (s *SMTPMailer) take() *smtpConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.idle); n > 0 {
+		c := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		if time.Since(c.since) < smtpIdle {
+			return c
+		}
+		go c.quit()
 	}
 	return nil
+}
+
+// put keeps c for the next mail, or quits it when enough are kept.
+func (s *SMTPMailer) put(c *smtpConn) {
+	c.conn.SetDeadline(time.Time{}) //nolint:errcheck // send sets its own
+	c.since = time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.idle) >= smtpMaxIdle {
+		go c.quit()
+		return
+	}
+	s.idle = append(s.idle, c)
+	if s.sweep == nil {
+		s.sweep = time.AfterFunc(smtpIdle, s.sweepIdle)
+	}
+}
+
+// sweepIdle quits the connections idle for smtpIdle, and looks again when
+// the next one will be.
+func (s *SMTPMailer) sweepIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep = nil
+	keep := s.idle[:0]
+	for _, c := range s.idle {
+		if time.Since(c.since) >= smtpIdle {
+			go c.quit()
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	clear(s.idle[len(keep):])
+	s.idle = keep
+	if len(s.idle) > 0 {
+		s.sweep = time.AfterFunc(smtpIdle-time.Since(s.idle[0].since), s.sweepIdle)
+	}
+}
+
+// Close quits the idle connections. The mailer stays usable.
+func (s *SMTPMailer) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.idle {
+		c.quit()
+	}
+	s.idle = nil
+	if s.sweep != nil {
+		s.sweep.Stop()
+		s.sweep = nil
+	}
 }
 
 // message builds the MIME message: multipart/alternative with the plain

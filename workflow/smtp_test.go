@@ -361,3 +361,32 @@ func TestComposeIsolatesNames(t *testing.T) {
 		require.Contains(t, body, "\u2068\u202eplease\u2069")
 	}
 }
+
+// Mails sent one after the other go over one connection: each new one
+// costs a TLS handshake and an AUTH on both ends. Close quits it, and the
+// next mail opens another.
+func TestSMTPMailerReusesConnection(t *testing.T) {
+	t.Parallel()
+	sink := harness.SMTP(t)
+	mailer, err := workflow.NewSMTPMailer(sinkConfig(sink))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var conns []string
+	for i := range 3 {
+		to := recipient()
+		require.NoError(t, mailer.Send(ctx, workflow.Message{ToEmail: to, Subject: fmt.Sprintf("Reuse %d", i), Text: "Hi"}))
+		got := sink.WaitFor(t, to, "Reuse", 5*time.Second)
+		require.True(t, got.TLS)
+		require.Equal(t, harness.SMTPUsername, got.AuthUser)
+		conns = append(conns, got.Conn)
+	}
+	require.Equal(t, conns[0], conns[1])
+	require.Equal(t, conns[0], conns[2])
+
+	mailer.Close()
+	to := recipient()
+	require.NoError(t, mailer.Send(ctx, workflow.Message{ToEmail: to, Subject: "After close", Text: "Hi"}))
+	require.NotEqual(t, conns[0], sink.WaitFor(t, to, "After close", 5*time.Second).Conn)
+	mailer.Close()
+}

@@ -52,7 +52,10 @@ type Mail struct {
 	Header   mail.Header
 	AuthUser string // the AUTH PLAIN user, "" without AUTH
 	TLS      bool   // whether the message came over TLS (STARTTLS or implicit)
-	Raw      []byte
+	// Conn is the client's address and port: messages that share it came
+	// over one connection.
+	Conn string
+	Raw  []byte
 }
 
 // MailSink is a real SMTP server on loopback, shared by the test binary,
@@ -175,6 +178,25 @@ func (s *MailSink) Messages() []Mail {
 	return slices.Clone(s.mails)
 }
 
+// Count is how many messages were received since the start or the last
+// Reset: Since(Count()) later holds only what came after.
+func (s *MailSink) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mails)
+}
+
+// Since returns a copy of the messages received after the first n, as a
+// mail client reads only what is new rather than the whole mailbox.
+func (s *MailSink) Since(n int) []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n > len(s.mails) {
+		return nil
+	}
+	return slices.Clone(s.mails[n:])
+}
+
 // Reset forgets the messages received so far. The sink is shared by the
 // test binary: a parallel test should filter by recipient instead.
 func (s *MailSink) Reset() {
@@ -261,6 +283,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	m.Rcpt = slices.Clone(ss.rcpt)
 	m.AuthUser = ss.authUser
 	_, m.TLS = ss.conn.TLSConnectionState()
+	m.Conn = ss.conn.Conn().RemoteAddr().String()
 	ss.sink.mu.Lock()
 	ss.sink.mails = append(ss.sink.mails, m)
 	ss.sink.mu.Unlock()

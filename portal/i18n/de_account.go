@@ -325,4 +325,12 @@ var germanAccount = map[string]string{
 	"Remove the filter %s":          "Filter %s entfernen",
 	"No one matches these filters.": "Niemand entspricht diesen Filtern.",
 	"A date as YYYY-MM-DD, yes or no, a whole number, or a person's account name or email.": "Ein Datum als JJJJ-MM-TT, ja oder nein, eine ganze Zahl oder der Kontoname bzw. die E-Mail-Adresse einer Person.",
+
+	// Self-service unlock of an account that was not locked.
+	"Account not locked":          "Konto nicht gesperrt",
+	"Your account was not locked": "Ihr Konto war nicht gesperrt",
+	"Your account was not locked, so nothing was changed. If you still cannot sign in, start again and choose a new password.": "Ihr Konto war nicht gesperrt, daher wurde nichts geändert. Wenn Sie sich trotzdem nicht anmelden können, beginnen Sie erneut und wählen Sie ein neues Kennwort.",
+	"%s: the account was not locked; nothing changed.":                                                                         "%s: Das Konto war nicht gesperrt; nichts wurde geändert.",
+	"Someone passed your account's checks to unlock it":                                                                        "Jemand hat die Prüfungen zum Entsperren Ihres Kontos bestanden",
+	"Someone passed your account's checks in self-service unlock; your account was not locked, so nothing was changed":         "Jemand hat die Prüfungen der Self-Service-Entsperrung für Ihr Konto bestanden; Ihr Konto war nicht gesperrt, daher wurde nichts geändert",
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"net/netip"
@@ -92,20 +91,115 @@ const resetWhoSQL = `SELECT id FROM people
 	WHERE account_enabled AND (lower(account_name) = $6 OR (email <> '' AND lower(email) = $6) OR lower(account_name) = $7)
 	ORDER BY lower(account_name) = $6 DESC, lower(email) = $6 DESC LIMIT 1`
 
-// resetMailBudgets are the keys of the budgets of reset mails a start
-// spends: the person's (or, for no one, the typed name's) and the client
-// address's.
-func resetMailBudgets(personID, name string, client netip.Addr) (who, address string) {
-	who = "reset-mail:" + nameBudget(name)
-	if personID != "" {
-		who = "reset-mail:person:" + personID
-	}
-	return who, "reset-mail:" + addressBudget(client)
+// noOne stands for the person when an account names no one, so that the
+// statements are those of a known person's.
+const noOne = "00000000-0000-0000-0000-000000000000"
+
+// flowColumns are what a reset flow needs besides its own row, for
+// flowRow: the settings (s), and the person (p, joined on the flow's
+// person, all NULL for no one) with their roles, alternate addresses,
+// security questions, local password and names.
+const flowColumns = `s.min_length, s.max_length, s.banned_words, s.gates_required, s.email_codes,
+	s.authenticator_apps, s.security_questions, s.unlock_only, s.helpdesk_acts_on_staff, s.reconfirm_days,
+	s.lockout_attempts, s.lockout_minutes, s.expiry_reminder_days, s.updated_at, s.reset_mails_per_person,
+	s.reset_mails_per_address, p.display_name, p.email, p.given_name, p.surname, p.account_name,
+	array(SELECT role FROM person_roles x WHERE x.person_id = p.id ORDER BY role),
+	array(SELECT label FROM auth_methods m WHERE m.person_id = p.id AND m.kind = 'email' AND m.active
+		AND lower(m.label) <> lower(p.email) ORDER BY m.created_at, m.id),
+	EXISTS (SELECT 1 FROM auth_methods m WHERE m.person_id = p.id AND m.kind = 'questions' AND m.active),
+	EXISTS (SELECT 1 FROM local_credentials c WHERE c.person_id = p.id)`
+
+// flowRow scans flowColumns into a flow.
+type flowRow struct {
+	s                                    portal.PasswordSettings
+	name, email, given, surname, account *string
+	roles, alternates                    []string
+	questions, local                     bool
 }
 
+func (r *flowRow) dest() []any {
+	s := &r.s
+	return []any{&s.Policy.MinLength, &s.Policy.MaxLength, &s.Policy.BannedWords, &s.GatesRequired, &s.EmailCodes,
+		&s.AuthenticatorApps, &s.SecurityQuestions, &s.UnlockOnly, &s.HelpdeskActsOnStaff, &s.ReconfirmDays,
+		&s.LockoutAttempts, &s.LockoutMinutes, &s.ExpiryReminderDays, &s.UpdatedAt, &s.ResetMailsPerPerson,
+		&s.ResetMailsPerAddress, &r.name, &r.email, &r.given, &r.surname, &r.account,
+		&r.roles, &r.alternates, &r.questions, &r.local}
+}
+
+// fill sets f's settings and person: their name, roles, the gates they
+// need, where codes go (the profile's address, then the verified
+// alternate ones) and what a new password may not be built on.
+func (r *flowRow) fill(f *portal.ResetFlow) {
+	f.Settings = r.s
+	if r.name == nil {
+		f.PersonID, f.Required, f.Name, f.Emails, f.Roles, f.HasQuestions, f.LocalPassword, f.Names = "", 0, "", nil, nil, false, false, nil
+		return
+	}
+	f.Name, f.HasQuestions, f.LocalPassword = *r.name, r.questions, r.local
+	f.Roles = nil
+	for _, role := range r.roles {
+		f.Roles = append(f.Roles, portal.Role(role))
+	}
+	f.Required = r.s.GatesFor(f.Roles)
+	f.Emails = nil
+	if *r.email != "" {
+		f.Emails = append(f.Emails, *r.email)
+	}
+	f.Emails = append(f.Emails, r.alternates...)
+	f.Names = personNames(*r.given, *r.surname, *r.name, *r.account, *r.email)
+}
+
+// personNames are the names a person's password may not be built on.
+func personNames(given, surname, display, account, email string) []string {
+	local, _, _ := strings.Cut(email, "@")
+	return []string{given, surname, display, account, local}
+}
+
+// startResetSQL begins a flow in one statement: the flow and its code's
+// hash ($1 the token's hash, $2 the account as typed, $3 the code's hash,
+// $4 and $5 when the code and the flow expire, $6 and $7 the account and
+// the name in it for resetWhoSQL, $8 the time); sweeps a few expired
+// flows; spends a reset mail from the person's (or, for no one, the typed
+// name's: $9) and the client address's ($10) budgets when both have one
+// left, each its hourly number at once, then one more every hour divided
+// by it; audits the start ($11 the client); and returns the flow's person,
+// whether a mail may go, and flowColumns. The same statement whether or
+// not the account names someone. A start refused a mail spends nothing:
+// the budgets refill at their rate however often resets are started.
+const startResetSQL = `WITH ins AS (
+	INSERT INTO password_resets (token_hash, person_id, account, code_hash, code_expires_at, expires_at)
+	VALUES ($1, (` + resetWhoSQL + `), $2, $3, $4, $5) RETURNING person_id
+), swept AS (
+	DELETE FROM password_resets WHERE token_hash = ANY(ARRAY(
+		SELECT token_hash FROM password_resets WHERE expires_at < $8::timestamptz ORDER BY expires_at LIMIT 20 FOR UPDATE SKIP LOCKED))
+), budget AS (
+	SELECT k.key, k.burst, 3600 / k.burst AS refill, least(k.burst, coalesce(b.tokens +
+		extract(epoch FROM greatest($8::timestamptz - b.updated_at, '0s'))::float8 * k.burst / 3600, k.burst)) AS tokens
+	FROM ins CROSS JOIN password_settings s
+	CROSS JOIN LATERAL (VALUES (coalesce('reset-mail:person:' || ins.person_id::text, $9::text), s.reset_mails_per_person::float8),
+		($10::text, s.reset_mails_per_address::float8)) AS k(key, burst)
+	LEFT JOIN signin_budgets b ON b.key = k.key
+), mail AS (
+	SELECT bool_and(tokens >= 1) AS ok FROM budget
+), spent AS (
+	INSERT INTO signin_budgets AS b (key, tokens, updated_at, burst, refill_seconds)
+	SELECT key, burst - 1, $8::timestamptz, burst, refill FROM budget WHERE (SELECT ok FROM mail)
+	ON CONFLICT (key) DO UPDATE SET
+		tokens = least(excluded.burst, b.tokens +
+			extract(epoch FROM greatest(excluded.updated_at - b.updated_at, '0s'))::float8 / excluded.refill_seconds) - 1,
+		updated_at = excluded.updated_at, refused_at = NULL, burst = excluded.burst, refill_seconds = excluded.refill_seconds
+), audit AS (
+	SELECT audit_append(NULL, 'password_reset_started', CASE WHEN ins.person_id IS NULL THEN 'account' ELSE 'person' END,
+		coalesce(ins.person_id::text, $2::text), jsonb_build_object('account', $2::text, 'client', $11::text, 'code_mailed', mail.ok))
+	FROM ins CROSS JOIN mail
+)
+SELECT ins.person_id::text, mail.ok, (SELECT count(*) FROM audit), ` + flowColumns + `
+FROM ins CROSS JOIN mail CROSS JOIN password_settings s LEFT JOIN people p ON p.id = ins.person_id`
+
 // StartReset writes the flow and its code's hash, spends a mail from the
-// budgets of reset mails when both have one left, and writes the audit
-// entry: the same statements whether or not the account names someone.
+// budgets of reset mails when both have one left, writes the audit entry
+// and reads the flow's person, in one statement (startResetSQL): the same
+// whether or not the account names someone.
 func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr) (*portal.ResetStart, error) {
 	a := portal.SignInAttempt{Account: account}
 	if err := a.Validate(); err != nil {
@@ -117,120 +211,21 @@ func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr)
 	st := &portal.ResetStart{Token: base64.RawURLEncoding.EncodeToString(raw), Code: portal.NewCode()}
 	st.Flow = portal.ResetFlow{TokenHash: hashToken(st.Token), Account: account}
 	now := db.now()
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) (err error) {
-		var personID *string
-		if err := tx.QueryRow(ctx, `INSERT INTO password_resets (token_hash, person_id, account, code_hash, code_expires_at, expires_at)
-			VALUES ($1, (`+resetWhoSQL+`), $2, $3, $4, $5) RETURNING person_id::text`,
-			st.Flow.TokenHash, account, resetCodeHash(st.Token, st.Code), now.Add(portal.CodeLifetime),
-			now.Add(portal.ResetFlowLifetime), whole, name).Scan(&personID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM password_resets WHERE token_hash = ANY(ARRAY(
-			SELECT token_hash FROM password_resets WHERE expires_at < $1 ORDER BY expires_at LIMIT 20 FOR UPDATE SKIP LOCKED))`, now); err != nil {
-			return err
-		}
-		id := ""
-		if personID != nil {
-			id = *personID
-		}
-		if st.Mail, err = spendResetMail(ctx, tx, id, name, client, now); err != nil {
-			return err
-		}
-		details := map[string]any{"account": account, "client": client.String(), "code_mailed": st.Mail}
-		if personID == nil {
-			return Audit(ctx, tx, "", "password_reset_started", "account", account, details)
-		}
-		st.Flow.PersonID = *personID
-		return Audit(ctx, tx, "", "password_reset_started", "person", *personID, details)
-	})
+	var personID *string
+	var audited int
+	var row flowRow
+	err := db.Pool.QueryRow(ctx, startResetSQL, st.Flow.TokenHash, account, resetCodeHash(st.Token, st.Code),
+		now.Add(portal.CodeLifetime), now.Add(portal.ResetFlowLifetime), whole, name, now,
+		"reset-mail:"+nameBudget(name), "reset-mail:"+addressBudget(client), client.String()).
+		Scan(append([]any{&personID, &st.Mail, &audited}, row.dest()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: start reset: %w", err)
 	}
-	if err := db.fillFlow(ctx, &st.Flow); err != nil {
-		return nil, err
+	if personID != nil {
+		st.Flow.PersonID = *personID
 	}
+	row.fill(&st.Flow)
 	return st, nil
-}
-
-// spendResetMail takes a mail from the person's (or name's) and the client
-// address's budgets of reset mails when both have one left, and reports
-// whether it did. A start refused a mail spends nothing: the budgets
-// refill at their rate however often resets are started, and the person
-// gets their codes again as soon as they do.
-func spendResetMail(ctx context.Context, tx pgx.Tx, personID, name string, client netip.Addr, now time.Time) (bool, error) {
-	var perPerson, perAddress int
-	if err := tx.QueryRow(ctx, `SELECT reset_mails_per_person, reset_mails_per_address FROM password_settings`).
-		Scan(&perPerson, &perAddress); err != nil {
-		return false, err
-	}
-	settings := portal.PasswordSettings{ResetMailsPerPerson: perPerson, ResetMailsPerAddress: perAddress}
-	personBudget, addressBudget := settings.ResetMailBudgets()
-	who, address := resetMailBudgets(personID, name, client)
-	whoOpen, _, err := budgetsOpen(ctx, tx, []string{who}, personBudget, now)
-	if err != nil {
-		return false, err
-	}
-	addressOpen, _, err := budgetsOpen(ctx, tx, []string{address}, addressBudget, now)
-	if err != nil || !whoOpen || !addressOpen {
-		return false, err
-	}
-	if err := spendBudgets(ctx, tx, []string{who}, personBudget, now); err != nil {
-		return false, err
-	}
-	return true, spendBudgets(ctx, tx, []string{address}, addressBudget, now)
-}
-
-// noOne stands for the person of a flow whose account names no one, so
-// that its statements are the statements of a known person's flow.
-const noOne = "00000000-0000-0000-0000-000000000000"
-
-// fillFlow reads the settings and the person behind a flow, in one query
-// whether or not the account names someone: name, roles, the gates they
-// need, whether they registered security questions, and where codes go
-// (the profile's address, then the verified alternate ones).
-func (db *DB) fillFlow(ctx context.Context, f *portal.ResetFlow) error {
-	id := f.PersonID
-	if id == "" {
-		id = noOne
-	}
-	var s portal.PasswordSettings
-	var name, email *string
-	var roles, alternates []string
-	var questions bool
-	err := db.Pool.QueryRow(ctx, `SELECT s.min_length, s.max_length, s.banned_words, s.gates_required, s.email_codes,
-		s.authenticator_apps, s.security_questions, s.unlock_only, s.helpdesk_acts_on_staff, s.reconfirm_days,
-		s.lockout_attempts, s.lockout_minutes, s.expiry_reminder_days, s.updated_at, s.reset_mails_per_person,
-		s.reset_mails_per_address, p.display_name, p.email,
-		array(SELECT role FROM person_roles r WHERE r.person_id = $1 ORDER BY role),
-		array(SELECT label FROM auth_methods m WHERE m.person_id = $1 AND m.kind = 'email' AND m.active
-			AND lower(m.label) <> lower(coalesce(p.email, '')) ORDER BY m.created_at, m.id),
-		EXISTS (SELECT 1 FROM auth_methods m WHERE m.person_id = $1 AND m.kind = 'questions' AND m.active)
-		FROM password_settings s LEFT JOIN people p ON p.id = $1`, id).
-		Scan(&s.Policy.MinLength, &s.Policy.MaxLength, &s.Policy.BannedWords, &s.GatesRequired, &s.EmailCodes,
-			&s.AuthenticatorApps, &s.SecurityQuestions, &s.UnlockOnly, &s.HelpdeskActsOnStaff, &s.ReconfirmDays,
-			&s.LockoutAttempts, &s.LockoutMinutes, &s.ExpiryReminderDays, &s.UpdatedAt, &s.ResetMailsPerPerson,
-			&s.ResetMailsPerAddress, &name, &email,
-			&roles, &alternates, &questions)
-	if err != nil {
-		return fmt.Errorf("postgres: reset flow person: %w", err)
-	}
-	f.Settings = s
-	if name == nil {
-		f.PersonID, f.Required, f.Name, f.Emails, f.Roles, f.HasQuestions = "", 0, "", nil, nil, false
-		return nil
-	}
-	f.Name, f.HasQuestions = *name, questions
-	f.Roles = f.Roles[:0]
-	for _, r := range roles {
-		f.Roles = append(f.Roles, portal.Role(r))
-	}
-	f.Required = s.GatesFor(f.Roles)
-	f.Emails = nil
-	if *email != "" {
-		f.Emails = append(f.Emails, *email)
-	}
-	f.Emails = append(f.Emails, alternates...)
-	return nil
 }
 
 // FindReset returns the live flow of token.
@@ -241,8 +236,11 @@ func (db *DB) FindReset(ctx context.Context, token string) (*portal.ResetFlow, e
 	f := &portal.ResetFlow{TokenHash: hashToken(token)}
 	var personID *string
 	var gates []string
-	err := db.Pool.QueryRow(ctx, `SELECT person_id::text, account, gates FROM password_resets
-		WHERE token_hash = $1 AND expires_at > $2`, f.TokenHash, db.now()).Scan(&personID, &f.Account, &gates)
+	var row flowRow
+	err := db.Pool.QueryRow(ctx, `SELECT r.person_id::text, r.account, r.gates, `+flowColumns+`
+		FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
+		WHERE r.token_hash = $1 AND r.expires_at > $2`, f.TokenHash, db.now()).
+		Scan(append([]any{&personID, &f.Account, &gates}, row.dest()...)...)
 	if isNoRows(err) {
 		return nil, portal.ErrResetExpired
 	} else if err != nil {
@@ -254,9 +252,7 @@ func (db *DB) FindReset(ctx context.Context, token string) (*portal.ResetFlow, e
 	for _, g := range gates {
 		f.Gates = append(f.Gates, portal.Gate(g))
 	}
-	if err := db.fillFlow(ctx, f); err != nil {
-		return nil, err
-	}
+	row.fill(f)
 	return f, nil
 }
 
@@ -297,63 +293,76 @@ func (db *DB) BeginResetGate(ctx context.Context, token string, client netip.Add
 
 func auditReset(ctx context.Context, tx pgx.Tx, f *portal.ResetFlow, action string, details map[string]any) error {
 	details["account"] = f.Account
-	if f.PersonID != "" {
-		return Audit(ctx, tx, "", action, "person", f.PersonID, details)
-	}
-	return Audit(ctx, tx, "", action, "account", f.Account, details)
+	targetType, targetID := auditTarget(f)
+	return Audit(ctx, tx, "", action, targetType, targetID, details)
 }
 
+// tryResetCodeSQL tries a code in one statement: as the flow's emailed
+// code ($2 its hash for the flow's token; live, not used, tried fewer than
+// $4 times, and the email gate not yet proven), else as one of the
+// person's recovery codes ($5 its hash; unused and unexpired, and spent
+// here; $6 when the flow has proven a recovery code already, none is
+// tried). It records the gate opened and audits it ($7 and $8 the audit
+// target), and returns the gate ("" for none) and whether the flow
+// exists. The emailed code's hash is compared under a random salt of the
+// statement's own: the requester knows the token and chooses the code,
+// and the time the comparison takes must tell them nothing of the stored
+// hash.
+const tryResetCodeSQL = `WITH r AS (
+	SELECT token_hash, person_id, sha256(k.salt || code_hash) = sha256(k.salt || $2::bytea) AS matches,
+		person_id IS NOT NULL AND NOT code_used AND code_expires_at > $3::timestamptz AND code_tries < $4
+			AND NOT 'email' = ANY(gates) AS live
+	FROM password_resets CROSS JOIN (SELECT uuid_send(gen_random_uuid()) AS salt) k
+	WHERE token_hash = $1 FOR UPDATE OF password_resets
+), rc AS (
+	UPDATE recovery_codes c SET used_at = $3::timestamptz FROM r
+	WHERE NOT (r.matches AND r.live) AND NOT $6::boolean AND c.person_id = r.person_id AND c.code_hash = $5
+		AND c.used_at IS NULL AND c.expires_at > $3::timestamptz
+	RETURNING c.id
+), g AS (
+	SELECT CASE WHEN r.matches AND r.live THEN 'email' WHEN EXISTS (SELECT 1 FROM rc) THEN 'recovery' END AS gate FROM r
+), opened AS (
+	UPDATE password_resets p SET code_used = p.code_used OR g.gate = 'email', gates = array_append(p.gates, g.gate)
+	FROM g WHERE p.token_hash = $1 AND g.gate IS NOT NULL
+	RETURNING g.gate
+), audit AS (
+	SELECT audit_append(NULL, 'password_reset_gate_passed', $7::text, $8::text, jsonb_build_object('gate', gate)) FROM opened
+)
+SELECT coalesce((SELECT gate FROM g), ''), EXISTS (SELECT 1 FROM r), (SELECT count(*) FROM audit)`
+
 // TryResetCode tries code as the flow's emailed code, then as one of the
-// person's recovery codes. The statements are the same for no one.
+// person's recovery codes, in one statement (tryResetCodeSQL): the same
+// for no one.
 func (db *DB) TryResetCode(ctx context.Context, token string, f *portal.ResetFlow, code string) (portal.Gate, error) {
 	code = portal.CleanCode(code)
 	if code == "" || len(code) > 32 {
 		return "", portal.ErrWrongResetCode
 	}
-	var gate portal.Gate
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		var stored []byte
-		var live bool
-		err := tx.QueryRow(ctx, `SELECT code_hash, person_id IS NOT NULL AND NOT code_used AND code_expires_at > $2
-			AND code_tries < $3 AND NOT 'email' = ANY(gates)
-			FROM password_resets WHERE token_hash = $1 FOR UPDATE`, f.TokenHash, db.now(), portal.CodeTries).Scan(&stored, &live)
-		if isNoRows(err) {
-			return portal.ErrResetExpired
-		} else if err != nil {
-			return err
-		}
-		if subtle.ConstantTimeCompare(stored, resetCodeHash(token, code)) == 1 && live {
-			gate = portal.GateEmail
-			if _, err := tx.Exec(ctx, `UPDATE password_resets SET code_used = true, gates = array_append(gates, 'email')
-				WHERE token_hash = $1`, f.TokenHash); err != nil {
-				return err
-			}
-		} else {
-			person := f.PersonID
-			if person == "" {
-				person = noOne
-			}
-			var id int64
-			err := tx.QueryRow(ctx, `UPDATE recovery_codes SET used_at = $3 WHERE person_id = $1 AND code_hash = $2
-				AND used_at IS NULL AND expires_at > $3 RETURNING id`, person, portal.HashRecoveryCode(code), db.now()).Scan(&id)
-			if isNoRows(err) || f.Has(portal.GateRecovery) {
-				return portal.ErrWrongResetCode
-			} else if err != nil {
-				return err
-			}
-			gate = portal.GateRecovery
-			if _, err := tx.Exec(ctx, `UPDATE password_resets SET gates = array_append(gates, 'recovery') WHERE token_hash = $1`,
-				f.TokenHash); err != nil {
-				return err
-			}
-		}
-		return auditReset(ctx, tx, f, "password_reset_gate_passed", map[string]any{"gate": string(gate)})
-	})
-	if err != nil {
-		return "", storeError("try reset code", err)
+	targetType, targetID := auditTarget(f)
+	var gate string
+	var found bool
+	var audited int
+	err := db.Pool.QueryRow(ctx, tryResetCodeSQL, f.TokenHash, resetCodeHash(token, code), db.now(), portal.CodeTries,
+		portal.HashRecoveryCode(code), f.Has(portal.GateRecovery), targetType, targetID).Scan(&gate, &found, &audited)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("postgres: try reset code: %w", err)
+	case !found:
+		return "", portal.ErrResetExpired
+	case gate == "":
+		return "", portal.ErrWrongResetCode
 	}
-	f.Gates = append(f.Gates, gate)
-	return gate, nil
+	f.Gates = append(f.Gates, portal.Gate(gate))
+	return portal.Gate(gate), nil
+}
+
+// auditTarget is what a flow's audit entries are about: the person, or the
+// account as typed when it names no one.
+func auditTarget(f *portal.ResetFlow) (targetType, targetID string) {
+	if f.PersonID != "" {
+		return "person", f.PersonID
+	}
+	return "account", f.Account
 }
 
 // PassResetGate records a gate proven elsewhere (an authenticator app).
@@ -398,19 +407,12 @@ func (db *DB) FinishReset(ctx context.Context, f *portal.ResetFlow, what string,
 	if !f.Passed() {
 		return portal.ErrResetExpired
 	}
+	action := "password_reset_self_service"
+	if what == "unlock" {
+		action = "account_unlocked_self_service"
+	}
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM password_resets WHERE token_hash = $1`, f.TokenHash)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return portal.ErrResetExpired // finished in another tab
-		}
-		action := "password_reset_self_service"
-		if what == "unlock" {
-			action = "account_unlocked_self_service"
-		}
-		return db.recordOutcome(ctx, tx, "", f.PersonID, action, what, results, client,
+		return db.recordOutcome(ctx, tx, f.TokenHash, "", f.PersonID, action, what, results, client,
 			map[string]any{"gates": f.Gates, "account": f.Account})
 	})
 	return storeError("finish reset", err)
@@ -419,14 +421,31 @@ func (db *DB) FinishReset(ctx context.Context, f *portal.ResetFlow, what string,
 // RecordPasswordChange audits a signed-in change and queues the notice.
 func (db *DB) RecordPasswordChange(ctx context.Context, personID string, results []portal.SystemResult, client netip.Addr) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		return db.recordOutcome(ctx, tx, personID, personID, "password_changed", "change", results, client, nil)
+		return db.recordOutcome(ctx, tx, nil, personID, personID, "password_changed", "change", results, client, nil)
 	})
 	return storeError("record password change", err)
 }
 
-// recordOutcome audits what each system did, ends the person's sessions
-// when a password was set somewhere, and queues the notice to them.
-func (db *DB) recordOutcome(ctx context.Context, tx pgx.Tx, actorID, personID, action, what string,
+// outcomeSQL ends a reset flow ($1 its token's hash; nil for a signed-in
+// change, which has none), ends every session of the person ($2) when $3
+// says so, and audits the outcome ($4 the actor, $5 the action, $6 the
+// details), in one statement; it returns whether the flow was there to
+// end (true for a change).
+const outcomeSQL = `WITH done AS (
+	DELETE FROM password_resets WHERE token_hash = $1::bytea RETURNING 1
+), fin AS (
+	SELECT $1::bytea IS NULL OR EXISTS (SELECT 1 FROM done) AS ok
+), ended AS (
+	DELETE FROM sessions WHERE $3::boolean AND person_id = $2::uuid AND (SELECT ok FROM fin)
+), audit AS (
+	SELECT audit_append($4::uuid, $5::text, 'person', $2::uuid::text, $6::jsonb) FROM fin WHERE ok
+)
+SELECT (SELECT ok FROM fin), (SELECT count(*) FROM audit)`
+
+// recordOutcome ends the flow of tokenHash (nil for none), audits what each
+// system did, ends the person's sessions when a password was set somewhere
+// by a reset, in one statement (outcomeSQL), and queues the notice to them.
+func (db *DB) recordOutcome(ctx context.Context, tx pgx.Tx, tokenHash []byte, actorID, personID, action, what string,
 	results []portal.SystemResult, client netip.Addr, details map[string]any) error {
 	if details == nil {
 		details = map[string]any{}
@@ -434,19 +453,28 @@ func (db *DB) recordOutcome(ctx context.Context, tx pgx.Tx, actorID, personID, a
 	details["client"] = client.String()
 	details["systems"] = resultDetails(results)
 	ok := len(portal.FailedSystems(results)) < len(results)
-	if ok && what == "reset" {
-		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE person_id = $1`, personID); err != nil {
-			return err
-		}
+	endSessions := ok && what == "reset"
+	event := what
+	if what == "unlock" && portal.NothingChanged(results) {
+		// Someone passed the person's gates: they are told, truly.
+		event = "unlock_not_locked"
+	}
+	if endSessions {
 		details["sessions_ended"] = true
 	}
-	if err := Audit(ctx, tx, actorID, action, "person", personID, details); err != nil {
+	var found bool
+	var audited int
+	if err := tx.QueryRow(ctx, outcomeSQL, tokenHash, personID, endSessions, nullable(actorID), action, details).
+		Scan(&found, &audited); err != nil {
 		return err
+	}
+	if !found {
+		return portal.ErrResetExpired // finished in another tab
 	}
 	if !ok {
 		return nil
 	}
-	return db.insertJob(ctx, tx, workflow.PasswordNoticeArgs{PersonID: personID, Event: what, At: db.now(),
+	return db.insertJob(ctx, tx, workflow.PasswordNoticeArgs{PersonID: personID, Event: event, At: db.now(),
 		Client: client.String()}, nil)
 }
 
@@ -456,6 +484,9 @@ func resultDetails(results []portal.SystemResult) []map[string]any {
 	out := make([]map[string]any, 0, len(results))
 	for _, r := range results {
 		m := map[string]any{"system": r.System, "ok": r.Err == nil}
+		if r.Unchanged {
+			m["unchanged"] = true
+		}
 		if r.Err != nil {
 			m["error"] = portal.ErrorMessage(r.Err)
 		}
@@ -551,13 +582,18 @@ func (db *DB) EndSessions(ctx context.Context, personID string) error {
 }
 
 // NoticeRecipients returns the person's name, language and time zone,
-// and every address they registered, for notices after a reset or change.
+// and every address they registered (the profile's, then the verified
+// alternate ones from Settings → Sign-in and recovery), for notices after
+// a reset or change.
 func (db *DB) NoticeRecipients(ctx context.Context, personID string) (portal.NoticeRecipient, error) {
 	var to portal.NoticeRecipient
 	var email string
-	err := db.Pool.QueryRow(ctx, `SELECT p.display_name, p.email, coalesce(ps.language, ''), coalesce(ps.time_zone, '')
+	var alternates []string
+	err := db.Pool.QueryRow(ctx, `SELECT p.display_name, p.email, coalesce(ps.language, ''), coalesce(ps.time_zone, ''),
+			array(SELECT label FROM auth_methods m WHERE m.person_id = p.id AND m.kind = 'email' AND m.active
+				AND lower(m.label) <> lower(p.email) ORDER BY m.created_at, m.id)
 		FROM people p LEFT JOIN person_settings ps ON ps.person_id = p.id WHERE p.id = $1`, personID).
-		Scan(&to.Name, &email, &to.Language, &to.TimeZone)
+		Scan(&to.Name, &email, &to.Language, &to.TimeZone, &alternates)
 	if isNoRows(err) {
 		return to, nil
 	} else if err != nil {
@@ -565,17 +601,6 @@ func (db *DB) NoticeRecipients(ctx context.Context, personID string) (portal.Not
 	}
 	if email != "" {
 		to.Emails = append(to.Emails, email)
-	}
-	// And the alternate addresses the person verified (Settings → Sign-in
-	// and recovery).
-	rows, err := db.Pool.Query(ctx, `SELECT label FROM auth_methods WHERE person_id = $1 AND kind = 'email' AND active
-		AND lower(label) <> lower($2) ORDER BY created_at, id`, personID, email)
-	if err != nil {
-		return to, fmt.Errorf("postgres: notice recipients: %w", err)
-	}
-	alternates, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return to, fmt.Errorf("postgres: notice recipients: %w", err)
 	}
 	to.Emails = append(to.Emails, alternates...)
 	return to, nil
@@ -633,6 +658,5 @@ func (db *DB) PersonNames(ctx context.Context, personID string) ([]string, error
 	} else if err != nil {
 		return nil, fmt.Errorf("postgres: person names: %w", err)
 	}
-	local, _, _ := strings.Cut(email, "@")
-	return []string{given, surname, display, account, local}, nil
+	return personNames(given, surname, display, account, email), nil
 }

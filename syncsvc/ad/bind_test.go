@@ -128,7 +128,9 @@ func TestDirectoryLockedAccount(t *testing.T) {
 	require.NotEqual(t, "0", b.findSAM(t, sam, "lockoutTime").GetAttributeValue("lockoutTime"), "the account is locked")
 	_, err := d.Authenticate(ctx, sam, password)
 	requireBadCredentials(t, err, "a locked account with the right password")
-	require.NoError(t, b.conn.Unlock(ctx, dn))
+	unlocked, err := b.conn.Unlock(ctx, dn)
+	require.NoError(t, err)
+	require.True(t, unlocked)
 	_, err = d.Authenticate(ctx, sam, password)
 	require.NoError(t, err)
 }

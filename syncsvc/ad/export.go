@@ -394,19 +394,24 @@ func (c *Connector) changeUAC(ctx context.Context, op, dn string, set, clear int
 // write there (deleting it is refused), and AD (Samba too) zeroes
 // badPwdCount with it. An account whose lockoutTime is not set is left
 // as it is: the write would bump its USN, so that every delta import
-// and every replication partner would see a change that is none.
-func (c *Connector) Unlock(ctx context.Context, dn string) error {
+// and every replication partner would see a change that is none. It
+// reports whether lockoutTime was set, so that the person is told the
+// truth: unlocked, or not locked and nothing changed.
+func (c *Connector) Unlock(ctx context.Context, dn string) (bool, error) {
 	set, err := c.lockoutSet(ctx, dn)
 	if err != nil || !set {
-		return err
+		return false, err
 	}
 	conn, err := c.ldapConn(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Replace("lockoutTime", []string{"0"})
-	return wrap("unlock", dn, conn.Modify(req))
+	if err := wrap("unlock", dn, conn.Modify(req)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // lockoutSet reports whether the account at dn has lockoutTime set: locked

@@ -193,7 +193,9 @@ func TestPasswordEnableDisableUnlock(t *testing.T) {
 
 	// Unlocking an account that was never locked succeeds and writes
 	// nothing (TestUnlockAfterLockout unlocks a real lockout).
-	require.NoError(t, b.conn.Unlock(ctx, res.DN))
+	unlocked, err := b.conn.Unlock(ctx, res.DN)
+	require.NoError(t, err)
+	require.False(t, unlocked, "nothing to unlock")
 	require.Empty(t, b.findSAM(t, sam, "lockoutTime").GetAttributeValue("lockoutTime"), "lockoutTime stays unset")
 }
 
@@ -223,7 +225,9 @@ func TestUnlockAfterLockout(t *testing.T) {
 	require.Contains(t, err.Error(), "775", "AD's code for a locked account")
 	require.NotEqual(t, "0", b.findSAM(t, sam, "lockoutTime").GetAttributeValue("lockoutTime"))
 
-	require.NoError(t, b.conn.Unlock(context.Background(), res.DN))
+	unlocked, err := b.conn.Unlock(context.Background(), res.DN)
+	require.NoError(t, err)
+	require.True(t, unlocked)
 	require.Equal(t, "0", b.findSAM(t, sam, "lockoutTime").GetAttributeValue("lockoutTime"))
 	require.NoError(t, bind(t, dc, upn, password))
 }

@@ -91,7 +91,9 @@ func TestPasswordOperations(t *testing.T) {
 		return res.Entries[0].GetAttributeValue("uSNChanged")
 	}
 	quiet := usn()
-	require.NoError(t, b.conn.Unlock(ctx, dn))
+	unlocked, err := b.conn.Unlock(ctx, dn)
+	require.NoError(t, err)
+	require.False(t, unlocked)
 	require.Equal(t, quiet, usn(), "an unlock of an account that is not locked writes nothing")
 
 	// Three bad passwords lock the account (the PSO's threshold).
@@ -104,13 +106,17 @@ func TestPasswordOperations(t *testing.T) {
 	require.Equal(t, 3, s.BadPasswordCount)
 	require.True(t, s.Enabled)
 	require.Error(t, bind(t, dc, upn, third), "a locked account does not bind")
-	require.NoError(t, b.conn.Unlock(ctx, dn))
+	unlocked, err = b.conn.Unlock(ctx, dn)
+	require.NoError(t, err)
+	require.True(t, unlocked)
 	s, err = b.conn.AccountState(ctx, dn)
 	require.NoError(t, err)
 	require.False(t, s.Locked)
 	require.NoError(t, bind(t, dc, upn, third), "unlocked, with the same password")
 	quiet = usn()
-	require.NoError(t, b.conn.Unlock(ctx, dn))
+	unlocked, err = b.conn.Unlock(ctx, dn)
+	require.NoError(t, err)
+	require.False(t, unlocked)
 	require.Equal(t, quiet, usn(), "lockoutTime 0 is not written again")
 
 	// A reset that unlocks, in the same operation.

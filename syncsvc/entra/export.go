@@ -815,7 +815,7 @@ func (c *Connector) SetEnabled(ctx context.Context, dn string, enabled bool) err
 
 // Unlock has nothing to do: Entra ID's smart lockout ends by itself, and
 // Graph offers no call to end it sooner.
-func (c *Connector) Unlock(ctx context.Context, dn string) error { return nil }
+func (c *Connector) Unlock(ctx context.Context, dn string) (bool, error) { return false, nil }
 
 func (c *Connector) patchUser(ctx context.Context, dn string, body map[string]any) error {
 	id, err := c.idOf(ctx, dn)

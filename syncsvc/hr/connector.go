@@ -68,7 +68,7 @@ func (c *planConnector) Read(ctx context.Context, anchor, dn string) (syncsvc.Im
 
 func (c *planConnector) SetPassword(context.Context, string, string) error { return errReadOnly }
 func (c *planConnector) SetEnabled(context.Context, string, bool) error    { return errReadOnly }
-func (c *planConnector) Unlock(context.Context, string) error              { return errReadOnly }
+func (c *planConnector) Unlock(context.Context, string) (bool, error)      { return false, errReadOnly }
 func (c *planConnector) Close() error                                      { return nil }
 
 // Opener opens an HR system for the run profiles an administrator starts
