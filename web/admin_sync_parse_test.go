@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/syncsvc"
 )
 
@@ -59,15 +60,26 @@ func second[T any](_ T, _ []int, err error) error { return err }
 
 func TestRuleLinesLocate(t *testing.T) {
 	l := ruleLines{joins: []int{2}, inbound: []int{1, 4}, outbound: []int{1, 3, 7}}
-	for in, want := range map[string]string{
-		"Outbound flow 3 (sn): The expression must give text.": "Outbound flows, line 7 (sn): The expression must give text.",
-		"Inbound flow 2 (phone): no such key":                  "Inbound flows, line 4 (phone): no such key",
-		`Join rule 1: "x y" is not an attribute name.`:         `Join rules, line 2: "x y" is not an attribute name.`,
-		"Outbound flow 9 (sn): out of range":                   "Outbound flow 9 (sn): out of range",
-		"Scope: unknown attribute":                             "Scope: unknown attribute",
+	// The engine names the item as its first argument (syncsvc/rules.go).
+	for _, tc := range []struct {
+		err  *portal.Error
+		want string
+	}{
+		{portal.Errorf(portal.EINVALID, "%s must give %s, not %s.", portal.Textf("Outbound flow %d (%s)", 3, "sn"), "text", "true or false"),
+			"Outbound flows, line 7 (sn) must give text, not true or false."},
+		{portal.Errorf(portal.EINVALID, "%s: %s", portal.Textf("Inbound flow %d (%s)", 2, "phone"), "no such key"),
+			"Inbound flows, line 4 (phone): no such key"},
+		{portal.Errorf(portal.EINVALID, "%s: %q is not an attribute name.", portal.Textf("Join rule %d", 1), "x y"),
+			`Join rules, line 2: "x y" is not an attribute name.`},
+		{portal.Errorf(portal.EINVALID, "%s: %s", portal.Textf("Outbound flow %d (%s)", 9, "sn"), "out of range"),
+			"Outbound flow 9 (sn): out of range"},
+		{portal.Errorf(portal.EINVALID, "Scope: %s", "unknown attribute"), "Scope: unknown attribute"},
 	} {
-		require.Equal(t, want, portal.ErrorMessage(l.locate(portal.Errorf(portal.EINVALID, "%s", in))), in)
+		require.Equal(t, tc.want, portal.ErrorMessage(l.locate(tc.err)), tc.want)
 	}
+	// The sentence stays one the catalogue translates, its place too.
+	join := l.locate(portal.Errorf(portal.EINVALID, "%s: %q is not an attribute name.", portal.Textf("Join rule %d", 1), "x y"))
+	require.Equal(t, `Verknüpfungsregeln, Zeile 2: "x y" ist kein Attributname.`, i18n.For("de").Error(join))
 	require.Nil(t, l.locate(nil))
 	notFound := portal.Errorf(portal.ENOTFOUND, "Outbound flow 1 gone")
 	require.Equal(t, notFound, l.locate(notFound))
