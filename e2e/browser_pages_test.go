@@ -126,7 +126,7 @@ func send[P any](b *browser, cmd cdp.Command[P, cdp.Empty], params P) {
 // fixed ones and, for the detail pages, the first link of their list.
 func (b *browser) pageKinds(admin bool) []string {
 	b.t.Helper()
-	pages := []string{"/", "/people", "/people?q=a", "/org", "/groups", "/requests", "/approvals",
+	pages := []string{"/", "/people", "/people?q=a", "/people?filters=open&filter=department%3DIT", "/org", "/groups", "/requests", "/approvals",
 		"/profile/edit", "/settings/deputy", "/settings/time-zone", "/settings/language", "/groups/new", "/reviews"}
 	details := []struct{ list, link string }{
 		{"/people", `#results a[href^="/people/"]`},

@@ -125,11 +125,11 @@ func (a *Attribute) Joinable() bool { return a.Column != "" && a.Type == TypeStr
 // ("true" or "false": an HR source enables and disables people), or a
 // reference (the flow gives the other person's name in that system, which
 // the engine resolves through its connector space); or an extra attribute
-// an administrator added, of any type but a reference (its value is
-// checked by CheckValue as the flow gives it).
+// an administrator added, of any type (its value is checked by CheckValue
+// as the flow gives it; a reference's is resolved as the manager's is).
 func (a *Attribute) InboundTarget() bool {
 	if a.Column == "" {
-		return a.Type != TypeReference
+		return true
 	}
 	return !a.Identifier && (a.Type == TypeString || a.Type == TypeBool || a.Type == TypeReference)
 }

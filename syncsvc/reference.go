@@ -77,14 +77,27 @@ func applyReferences(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem
 		return nil, nil
 	}
 	byAttr := map[string][]resolved{}
-	done := make([]int64, 0, len(list))
+	// Only the references resolved are done: an object's other
+	// reference attributes may still wait for their person.
+	done, doneAttrs := make([]int64, 0, len(list)), make([]string, 0, len(list))
 	for _, r := range list {
 		byAttr[r.Attr] = append(byAttr[r.Attr], r)
-		done = append(done, r.CSID)
+		done, doneAttrs = append(done, r.CSID), append(doneAttrs, r.Attr)
 	}
 	var changed []string
 	for attr, list := range byAttr {
 		a, ok := portal.CoreSchema().Lookup(attr)
+		core := ok
+		if !ok {
+			// An extra reference attribute: the live table says so.
+			var isRef bool
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM attribute_schema WHERE name = $1 AND type = 'reference')", attr).
+				Scan(&isRef); err != nil {
+				return nil, fmt.Errorf("syncsvc: resolve references: %w", err)
+			}
+			ok = isRef
+			a = &portal.Attribute{Name: attr, Type: portal.TypeReference}
+		}
 		if !ok || a.Type != portal.TypeReference || !a.InboundTarget() {
 			return nil, fmt.Errorf("syncsvc: inbound flow to %q, which is not a reference attribute it can set", attr)
 		}
@@ -95,13 +108,23 @@ func applyReferences(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem
 				targets[i] = &list[i].Target
 			}
 		}
-		col := pgx.Identifier{a.Column}.Sanitize()
+		// A core reference is a uuid column; an extra one the person's ID
+		// as text in people.extra ($4 names it), removed when cleared, as
+		// a request removes it.
+		cur, set := "", ""
+		if core {
+			col := pgx.Identifier{a.Column}.Sanitize()
+			cur, set = "p."+col, col+" = o.target"
+		} else {
+			cur = "CASE WHEN p.extra->>$4 ~ '^[0-9a-fA-F-]{36}$' THEN (p.extra->>$4)::uuid END"
+			set = "extra = CASE WHEN o.target IS NULL THEN people.extra - $4::text ELSE people.extra || jsonb_build_object($4::text, o.target::text) END"
+		}
 		// The CTE locks the rows first, so the audit's "before" is what
 		// this sync replaced. A person never refers to themselves.
 		rows, err := tx.Query(ctx, `WITH v AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS v(person, target, precedence)),
-			o AS (SELECT p.id, p.`+col+` AS old, v.target, v.precedence FROM people p JOIN v ON v.person = p.id
-				WHERE p.`+col+` IS DISTINCT FROM v.target AND p.id IS DISTINCT FROM v.target FOR UPDATE OF p),
-			u AS (UPDATE people SET `+col+` = o.target, updated_at = now() FROM o WHERE people.id = o.id
+			o AS (SELECT p.id, `+cur+` AS old, v.target, v.precedence FROM people p JOIN v ON v.person = p.id
+				WHERE (`+cur+`) IS DISTINCT FROM v.target AND p.id IS DISTINCT FROM v.target FOR UPDATE OF p),
+			u AS (UPDATE people SET `+set+`, updated_at = now() FROM o WHERE people.id = o.id
 				RETURNING people.id, coalesce(o.old::text, '') AS old, coalesce(o.target::text, '') AS new, o.precedence),
 			s AS (INSERT INTO mv_attribute_sources (person_id, attribute, system_id, precedence)
 				SELECT id, $4, $5, precedence FROM u
@@ -123,7 +146,8 @@ func applyReferences(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem
 			changed = append(changed, u.ID)
 		}
 	}
-	if _, err := tx.Exec(ctx, "DELETE FROM mv_references WHERE cs_id = ANY($1)", done); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM mv_references m USING unnest($1::bigint[], $2::text[]) AS d(cs_id, attribute)
+		WHERE m.cs_id = d.cs_id AND m.attribute = d.attribute`, done, doneAttrs); err != nil {
 		return nil, fmt.Errorf("syncsvc: resolved references: %w", err)
 	}
 	return changed, nil

@@ -590,4 +590,5 @@ var germanErrors = map[string]string{
 	"%s: %q is not an attribute a %s can be joined on.": "%s: %q ist kein Attribut, über das ein %s verknüpft werden kann.",
 	"%s, line %d":                                       "%s, Zeile %d",
 	"%s, line %d (%s)":                                  "%s, Zeile %d (%s)",
+	"%s names an employee ID of %d characters; it takes at most 64": "%s nennt eine Personalnummer mit %d Zeichen; höchstens 64 sind erlaubt",
 }

@@ -178,6 +178,27 @@ func (c *Connector) inScope(dn string) bool {
 	return false
 }
 
+// plainDNs returns values with any DN in extended form written plainly:
+// DirSync gives the value of a DN attribute that is not linked (secretary,
+// seeAlso) as <GUID=…>;<SID=…>;CN=…, and a reference flowing in is
+// resolved by its DN. A value is changed only when it starts so.
+func plainDNs(values []string) []string {
+	for i, v := range values {
+		if !strings.HasPrefix(v, "<GUID=") {
+			continue
+		}
+		for strings.HasPrefix(v, "<") {
+			end := strings.Index(v, ">;")
+			if end < 0 {
+				break
+			}
+			v = v[end+2:]
+		}
+		values[i] = v
+	}
+	return values
+}
+
 // importedObject converts an entry of a search or DirSync result.
 func importedObject(entry *ldap.Entry) (syncsvc.ImportedObject, error) {
 	obj := syncsvc.ImportedObject{DN: entry.DN, Attributes: map[string][]string{}}
@@ -200,10 +221,10 @@ func importedObject(entry *ldap.Entry) (syncsvc.ImportedObject, error) {
 			if strings.EqualFold(name, "member") {
 				obj.MembersAdded = append(obj.MembersAdded, attr.Values...)
 			} else {
-				obj.Attributes[name] = append(obj.Attributes[name], attr.Values...)
+				obj.Attributes[name] = append(obj.Attributes[name], plainDNs(attr.Values)...)
 			}
 		default:
-			obj.Attributes[name] = attr.Values
+			obj.Attributes[name] = plainDNs(attr.Values)
 		}
 	}
 	if strings.Contains(obj.DN, `\0ADEL:`) {

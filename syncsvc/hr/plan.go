@@ -256,6 +256,16 @@ func checkExtras(v map[string]string, extras map[string]*portal.Attribute) porta
 		if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && (r != '\n' || a.Type != portal.TypeStrings) }) {
 			return portal.Textf("%s holds a control character", portal.LabelOf(a.Label))
 		}
+		if a.Type == portal.TypeReference {
+			// The other person's employee ID, resolved as the manager's
+			// is (through the HR connector space, now or when they
+			// arrive).
+			if n := utf8.RuneCountInString(strings.TrimSpace(s)); n > 64 {
+				return portal.Textf("%s names an employee ID of %d characters; it takes at most 64", portal.LabelOf(a.Label), n)
+			}
+			v[f] = strings.TrimSpace(s)
+			continue
+		}
 		norm, err := a.CheckValue(s)
 		if err != nil {
 			return portal.Reason(err)

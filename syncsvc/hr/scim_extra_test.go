@@ -41,12 +41,14 @@ func TestSCIMExtraAttributes(t *testing.T) {
 		{Name: "remote", Label: "Remote", Type: portal.TypeBool},
 		{Name: "vetted", Label: "Vetted on", Type: portal.TypeDate},
 		{Name: "badge", Label: "Badge", Type: portal.TypeString},
+		{Name: "buddy", Label: "Buddy", Type: portal.TypeReference},
 	} {
 		require.NoError(t, db.AddAttribute(ctx, admin, a))
 	}
 	cols := hr.DefaultColumns()
 	cols["costCenter"], cols["grade"], cols["skills"], cols["remote"], cols["vetted"] = "CostCentre", "grade", "Skills", "remote", "vetted"
 	cols["badge"] = "urn:example:params:scim:schemas:extension:acme:1.0:User:badgeNumber"
+	cols["buddy"] = "buddy"
 	id, err := svc.CreateSource(ctx, admin, "Workday", hr.Settings{Columns: cols})
 	require.NoError(t, err)
 
@@ -58,7 +60,7 @@ func TestSCIMExtraAttributes(t *testing.T) {
 	}
 	tessera := func(body string) string { return fmt.Sprintf(`%q:{%s}`, hr.SchemaTessera, body) }
 	body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[` + strings.Join([]string{
-		op("S1", tessera(`"grade":3,"Skills":["Go","SQL"],"remote":true,"vetted":"2026-01-02T00:00:00Z"`)+
+		op("S1", tessera(`"grade":3,"Skills":["Go","SQL"],"remote":true,"vetted":"2026-01-02T00:00:00Z","buddy":{"value":"S9"}`)+
 			`,"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"costCenter":"CC-7"}`+
 			`,"urn:example:params:scim:schemas:extension:acme:1.0:User":{"badgeNumber":"B-17"}`),
 		op("S2", tessera(`"grade":"9"`)),
@@ -89,6 +91,18 @@ func TestSCIMExtraAttributes(t *testing.T) {
 		return m
 	}
 	require.Equal(t, map[string]string{"costCenter": "CC-7", "grade": "3", "skills": "Go\nSQL", "remote": "true",
-		"vetted": "2026-01-02", "badge": "B-17"}, extra("S1"))
+		"vetted": "2026-01-02", "badge": "B-17"}, extra("S1"), "the buddy waits for S9")
 	require.Equal(t, map[string]string{"costCenter": "CC-8", "grade": "2"}, extra("S5"))
+
+	// A reference names the other person by employee ID: one HR has not
+	// sent yet is resolved when they arrive, in a later request.
+	queued = nil
+	u, err = svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "scim", Apply: true,
+		Content: []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[` + op("S9", `"title":"Buddy"`) + `]}`)})
+	require.NoError(t, err)
+	require.Equal(t, 1, u.Joiners, u.Refusals)
+	require.NoError(t, svc.ApplyHRUpload(ctx, queued[0]))
+	var s9 string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM people WHERE employee_id = 'S9'").Scan(&s9))
+	require.Equal(t, s9, extra("S1")["buddy"], "resolved, though S1's manager (none) was resolved at once")
 }
