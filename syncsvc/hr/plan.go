@@ -101,8 +101,6 @@ type stagedRow struct {
 	ID    string
 	Key   string
 	Attrs map[string]string
-	// Base is the account name a joiner gets, before it is made unique.
-	Base string
 	// RefuseNew is why the row is refused if its employee is new to HR.
 	RefuseNew portal.Text
 }
@@ -201,9 +199,6 @@ func checkRows(in planInput) (rows int, staged []stagedRow, refused []Refusal) {
 			attrs["inactive"] = strconv.FormatBool(a == "false")
 		}
 		attrs["active"] = strconv.FormatBool(activeOn(attrs, today))
-		if attrs["accountname"] == "" {
-			sr.Base = accountBase(v[FieldGivenName], v[FieldSurname], id)
-		}
 		sr.Attrs = attrs
 		staged = append(staged, sr)
 	}

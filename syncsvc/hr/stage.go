@@ -88,7 +88,9 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 			r.Attrs["accountname"] = *k.account
 		case !known:
 			if r.Attrs["accountname"] == "" {
-				r.Attrs["accountname"] = r.Base
+				// Made from the names the row gives (a column not mapped
+				// gives none).
+				r.Attrs["accountname"] = accountBase(r.Attrs[strings.ToLower(FieldGivenName)], r.Attrs[strings.ToLower(FieldSurname)], r.ID)
 			}
 			joiners = append(joiners, len(kept))
 		}
