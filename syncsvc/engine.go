@@ -473,6 +473,32 @@ func (r *runRecord) count(kind, dn string, detail portal.Text) {
 	}
 }
 
+// keepErrors records the errors a sync counted into a scratch record (one
+// whose counts belong to no run) as a delta sync run of the system, so
+// that run history shows why an object was not exported; a scratch
+// record without errors leaves nothing behind.
+func (e *Engine) keepErrors(ctx context.Context, systemID, trigger string, scratch *runRecord) error {
+	scratch.mu.Lock()
+	n := scratch.counts.Errors
+	var objects []RunObject
+	for _, o := range scratch.objects {
+		if o.Kind == "error" {
+			objects = append(objects, o)
+		}
+	}
+	scratch.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	rec, err := e.startRun(ctx, systemID, DeltaSync, RunOptions{Trigger: trigger})
+	if err != nil {
+		return fmt.Errorf("syncsvc: record sync errors: %w", err)
+	}
+	rec.counts.Errors, rec.objects, rec.done = n, objects, n
+	_, err = rec.finish(ctx, nil, portal.Text{})
+	return err
+}
+
 // progress adds n processed objects and writes the progress now and then.
 func (r *runRecord) progress(ctx context.Context, n int) {
 	r.mu.Lock()

@@ -136,8 +136,16 @@ func (e *Engine) exportPeopleTo(ctx context.Context, sys *portal.ConnectedSystem
 		}
 	}()
 	for pass := 0; pass < 2; pass++ {
-		if _, err := e.syncObjects(ctx, sys, syncScope{people: people}, scratch); err != nil {
+		// The sync's errors (an account it cannot name) are kept as a run
+		// of their own; the second pass only repeats them.
+		synced := &runRecord{e: e, flushed: time.Now()}
+		if _, err := e.syncObjects(ctx, sys, syncScope{people: people}, synced); err != nil {
 			return err
+		}
+		if pass == 0 {
+			if err := e.keepErrors(ctx, sys.ID, "hr", synced); err != nil {
+				return err
+			}
 		}
 		var due int
 		if err := e.Pool.QueryRow(ctx, `SELECT count(*) FROM cs_objects WHERE system_id = $1 AND export_op IS NOT NULL

@@ -100,7 +100,14 @@ func ruleEnv(ctx context.Context, q querier) (*rule.Env, error) {
 // Schema returns the live person attribute table (the core attributes and
 // those administrators added), as sync rules are checked against it.
 func (e *Engine) Schema(ctx context.Context) (*portal.Schema, error) {
-	env, err := ruleEnv(ctx, e.Pool)
+	return SchemaIn(ctx, e.Pool)
+}
+
+// SchemaIn is Schema read through q: a transaction that reads it on its
+// own connection, rather than waiting for a second one from the pool
+// (with every connection held that way, nobody gets one).
+func SchemaIn(ctx context.Context, q querier) (*portal.Schema, error) {
+	env, err := ruleEnv(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: attribute schema: %w", err)
 	}

@@ -246,3 +246,40 @@ func TestHRFileJoinersMoversLeaversReachAD(t *testing.T) {
 	}
 	require.False(t, disabled(t, f.account(t, f.prefix+"e8")))
 }
+
+// Joiners sent one at a time over SCIM, as an HR system sends new hires,
+// each reach AD under an account name made from their names; a bulk
+// request names only its own people, so the earlier joiners stay. One
+// whose account cannot be named (no department for its OU) is not lost
+// silently: AD's run history says why.
+func TestHRSCIMJoinersReachAD(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	id, err := f.svc.CreateSource(ctx, f.ad.Admin, "SCIM "+f.prefix, hr.Settings{Columns: hr.DefaultColumns()})
+	require.NoError(t, err)
+	send := func(i int, extra string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[{"method":"POST",
+			"bulkId":"1","path":"/Users","data":{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"externalId":"S%s-%d",%s
+			"active":true,"name":{"givenName":"Jo","familyName":"%s Iner%d"}}}]}`, f.prefix, i, extra, f.prefix, i)
+		u, err := f.svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "scim", Content: []byte(body), Apply: true})
+		require.NoError(t, err)
+		require.Equal(t, hr.StatusQueued, u.Status, u.Message)
+		require.Equal(t, 1, u.Joiners)
+		f.applyQueued(t)
+	}
+	for i := range 3 {
+		send(i, `"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Sales"},`)
+		require.False(t, disabled(t, f.account(t, fmt.Sprintf("jo.%siner%d", f.prefix, i))), "joiner %d is enabled in AD", i)
+	}
+	send(3, "")
+	runs, err := f.engine.Runs(ctx, f.ad.System.ID, 5)
+	require.NoError(t, err)
+	require.NotEmpty(t, runs)
+	require.Equal(t, "completed_with_errors", runs[0].Status)
+	objs, err := f.engine.RunObjects(ctx, runs[0].ID, "error", 10)
+	require.NoError(t, err)
+	require.Len(t, objs, 1)
+	require.Contains(t, objs[0].Detail, "department is empty")
+}

@@ -52,7 +52,7 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 	if err != nil {
 		return nil, err
 	}
-	schema, err := s.Engine.Schema(ctx)
+	schema, err := syncsvc.SchemaIn(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
