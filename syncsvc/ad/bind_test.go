@@ -92,6 +92,24 @@ func TestDirectoryAuthenticate(t *testing.T) {
 		}
 	})
 
+	t.Run("a name with filter characters reads only its own entry", func(t *testing.T) {
+		// The name bound with is also the filter that reads the account's
+		// entry: unescaped, <prefix>w*@realm would match <prefix>wx@realm,
+		// another person's account, as well.
+		wild := b.prefix + "w*@" + b.dc.Realm
+		b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportAdd, Class: syncsvc.ObjectUser,
+			DN: "CN=Sign In w," + b.ou, Password: password, Enabled: true,
+			Attributes: []syncsvc.AttributeChange{
+				{Op: syncsvc.AttributeReplace, Name: "sAMAccountName", Values: []string{b.prefix + "w"}},
+				{Op: syncsvc.AttributeReplace, Name: "userPrincipalName", Values: []string{wild}},
+			}})
+		b.addSignInUser(t, "wx", password)
+		got, err := d.Authenticate(ctx, wild, password)
+		require.NoError(t, err)
+		require.Equal(t, b.prefix+"w", got.SAMAccountName)
+		require.Equal(t, wild, got.UserPrincipalName)
+	})
+
 	t.Run("accounts outside the base DN cannot sign in", func(t *testing.T) {
 		other := b.mkOU(t, "elsewhere", b.ou)
 		_, err := newDirectory(t, b.dc, other).Authenticate(ctx, upn, password)
