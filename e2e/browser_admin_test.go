@@ -17,7 +17,7 @@ import (
 // the people it selects, sees a typo reported with its place, and saves.
 func TestBrowserAdminRules(t *testing.T) {
 	t.Parallel()
-	srv, dbURL := startTessera(t)
+	srv, sink, dbURL := startTesseraWithMail(t)
 	b := newBrowser(t, srv)
 	require.EqualValues(t, 200, b.signIn("ada", demo.DemoPassword))
 	require.EqualValues(t, 200, b.open("/admin/sets/new"))
@@ -43,7 +43,7 @@ func TestBrowserAdminRules(t *testing.T) {
 
 	adminAddsAttribute(t, srv, dbURL)
 	// In the same world, the administration of groups, roles and reviews.
-	governanceJourney(t, srv)
+	governanceJourney(t, srv, sink, dbURL)
 }
 
 // adminAddsAttribute: the administrator adds a custom attribute in
@@ -85,6 +85,13 @@ func adminAddsAttribute(t *testing.T, srv *harness.Tessera, dbURL string) {
 	require.EqualValues(t, 200, b.open("/people/"+zoe))
 	require.Equal(t, "7", b.text("attr-floor"))
 	b.shot("attribute-on-profile")
+
+	// The white pages filter by it, by a range as by a value.
+	require.EqualValues(t, 200, b.open("/people?filters=open"))
+	b.do(chromedp.SetValue(chromedp.ID("filter_attr"), "floor"), chromedp.SendKeys(chromedp.ID("filter_value"), "5..9"))
+	require.EqualValues(t, 200, b.click(testID("add-filter")))
+	require.Equal(t, []string{"7"}, b.texts(`[data-testid=filtered-floor]`), "Zoë alone, on floor 7")
+	b.shot("range-filter")
 
 	require.EqualValues(t, 200, b.open("/admin/schema/floor"))
 	require.Contains(t, b.text("uses"), groupName)

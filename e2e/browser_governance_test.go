@@ -1,8 +1,10 @@
 package e2e_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -17,8 +19,8 @@ import (
 // it), adds two members, grants Zoë the helpdesk role through its group,
 // and runs an access review of her group to its end: she keeps Zoë, leaves
 // Mateo undecided, ends the review, and Mateo's membership goes by a
-// request with its timeline.
-func governanceJourney(t *testing.T, srv *harness.Tessera) {
+// request with its timeline. The review's reminder reaches her by email.
+func governanceJourney(t *testing.T, srv *harness.Tessera, sink *harness.MailSink, dbURL string) {
 	b := newBrowser(t, srv)
 	require.EqualValues(t, 200, b.signIn("ada", demo.DemoPassword))
 	require.EqualValues(t, 200, b.open("/groups/new"))
@@ -53,6 +55,10 @@ func governanceJourney(t *testing.T, srv *harness.Tessera) {
 	review := b.location().Path
 	require.True(t, strings.HasPrefix(review, "/reviews/"), review)
 	require.Len(t, b.texts(`[data-testid=review-items] tbody tr`), 2)
+	var adaEmail string
+	require.NoError(t, harness.Pool(t, dbURL).QueryRow(context.Background(), `SELECT email FROM people WHERE account_name = 'ada'`).Scan(&adaEmail))
+	reminder := sink.WaitFor(t, adaEmail, "Falcon review", time.Minute)
+	require.Contains(t, reminder.Text, review, "the reminder links to the review")
 	b.do(chromedp.Click(`input[name=item][aria-label^="Select Zoë"]`))
 	require.EqualValues(t, 200, b.click(testID("keep-selected")))
 	require.Contains(t, strings.Join(b.texts(`[data-testid=item-decision]`), " "), "Keep (")

@@ -1,8 +1,11 @@
 package portal
 
 import (
+	"cmp"
 	"context"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -178,9 +181,14 @@ type PersonFilter struct {
 
 // AttributeFilter keeps the people whose attribute Name holds Value (one
 // of the values of a multi-valued attribute), compared without regard to
-// case. A reference's Value is the other person's ID.
+// case. A reference's Value is the other person's ID. A whole number or a
+// date may be filtered by a range instead: Value written FROM..TO (either
+// end may be left out), >=X, <=X, >X or <X; checked, Range is set and From
+// and To hold its ends in their stored form ("" for an open end).
 type AttributeFilter struct {
 	Name, Value string
+	Range       bool
+	From, To    string
 }
 
 // MaxFilters bounds the attribute filters of one search.
@@ -231,6 +239,15 @@ func (s *Schema) CheckFilters(v Viewer, fs []AttributeFilter) ([]AttributeFilter
 		if val == "" {
 			return nil, Errorf(EINVALID, "Give a value of %s to filter by.", LabelOf(a.Label))
 		}
+		if a.Type == TypeInt || a.Type == TypeDate {
+			if f, ok, err := checkRange(a, val); ok || err != nil {
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, f)
+				continue
+			}
+		}
 		check := *a
 		switch a.Type {
 		case TypeStrings:
@@ -251,6 +268,82 @@ func (s *Schema) CheckFilters(v Viewer, fs []AttributeFilter) ([]AttributeFilter
 		out = append(out, AttributeFilter{Name: a.Name, Value: val})
 	}
 	return out, nil
+}
+
+// checkRange reads val as a range of the whole number or date attribute
+// a (FROM..TO, >=X, <=X, >X, <X); ok is false when val is a single value.
+// A bound is checked by the attribute's type, not its limits: a range may
+// reach past them.
+func checkRange(a *Attribute, val string) (f AttributeFilter, ok bool, err error) {
+	var from, to string
+	strict := false // > and <: the ends are a step inside X
+	switch {
+	case strings.Contains(val, ".."):
+		from, to, _ = strings.Cut(val, "..")
+	case strings.HasPrefix(val, ">="):
+		from = val[2:]
+	case strings.HasPrefix(val, "<="):
+		to = val[2:]
+	case strings.HasPrefix(val, ">"), strings.HasPrefix(val, "<"):
+		strict = true
+		if val[0] == '>' {
+			from = val[1:]
+		} else {
+			to = val[1:]
+		}
+	default:
+		return f, false, nil
+	}
+	check := *a
+	check.Min, check.Max = nil, nil
+	f = AttributeFilter{Name: a.Name, Range: true}
+	if from, to = strings.TrimSpace(from), strings.TrimSpace(to); from == "" && to == "" {
+		return f, true, Errorf(EINVALID, "Give at least one end of the range of %s, such as 3..7, 3.. or ..7.", LabelOf(a.Label))
+	}
+	if f.From, err = check.CheckValue(from); err == nil && f.From != "" && strict {
+		f.From, err = stepValue(a, f.From, 1)
+	}
+	if err == nil {
+		if f.To, err = check.CheckValue(to); err == nil && f.To != "" && strict {
+			f.To, err = stepValue(a, f.To, -1)
+		}
+	}
+	if err != nil {
+		return f, true, err
+	}
+	if f.From != "" && f.To != "" && compareValues(a.Type, f.From, f.To) > 0 {
+		return f, true, Errorf(EINVALID, "The range of %s starts after it ends (%s..%s).", LabelOf(a.Label), f.From, f.To)
+	}
+	f.Value = f.From + ".." + f.To
+	return f, true, nil
+}
+
+// stepValue is the whole number or date n after (n > 0) or before the
+// stored value s: the bound of > and <.
+func stepValue(a *Attribute, s string, n int) (string, error) {
+	if a.Type == TypeDate {
+		d, err := ParseDate(s)
+		if err != nil {
+			return "", err
+		}
+		return d.AddDays(n).String(), nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > 0 && v == math.MaxInt64 || n < 0 && v == math.MinInt64 {
+		return "", Errorf(EINVALID, "%s takes a whole number, such as 42.", LabelOf(a.Label))
+	}
+	return strconv.FormatInt(v+int64(n), 10), nil
+}
+
+// compareValues compares two stored values of a whole number or date
+// attribute (a date's stored form, YYYY-MM-DD, sorts as text).
+func compareValues(typ, x, y string) int {
+	if typ == TypeInt {
+		a, _ := strconv.ParseInt(x, 10, 64)
+		b, _ := strconv.ParseInt(y, 10, 64)
+		return cmp.Compare(a, b)
+	}
+	return strings.Compare(x, y)
 }
 
 // MaxQueryLen is the longest search string accepted, in characters.

@@ -294,7 +294,7 @@ type AttributeUse struct {
 	ID   string
 	Name string
 	// Where says where in it, for a sync rule ("outbound flow to mail").
-	Where string
+	Where Text
 }
 
 // UseKind says what uses an attribute.
@@ -308,13 +308,19 @@ const (
 	UseSyncRule     UseKind = "sync rule of"
 )
 
-// String names the use as the schema page lists it.
-func (u AttributeUse) String() string {
-	s := string(u.Kind) + " " + u.Name
-	if u.Where != "" {
-		s += " (" + u.Where + ")"
+// Text names the use as the schema page and a refusal write it, in the
+// reader's language: "Set Finance staff", "User sync rule of Corp AD (join
+// on employeeID)".
+func (u AttributeUse) Text() Text {
+	switch u.Kind {
+	case UseSet:
+		return Textf("Set %s", u.Name)
+	case UseDynamicGroup:
+		return Textf("Dynamic group %s", u.Name)
+	case UsePolicy:
+		return Textf("Policy %s", u.Name)
 	}
-	return s
+	return Textf("User sync rule of %s (%s)", u.Name, u.Where)
 }
 
 // AttributeInUseError refuses to remove or retype an attribute that rules
@@ -328,9 +334,9 @@ func (e *AttributeInUseError) Error() string { return e.Unwrap().Error() }
 
 // Unwrap gives the portal error with the message people read.
 func (e *AttributeInUseError) Unwrap() error {
-	names := make([]string, len(e.Uses))
+	names := make([]Text, len(e.Uses))
 	for i, u := range e.Uses {
-		names[i] = u.String()
+		names[i] = u.Text()
 	}
-	return Errorf(ECONFLICT, "%s is used by %s; change them first.", e.Name, strings.Join(names, "; "))
+	return Errorf(ECONFLICT, "%s is used by %s; change them first.", e.Name, JoinTexts(names, "; "))
 }

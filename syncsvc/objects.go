@@ -144,14 +144,19 @@ const (
 	uacNormal        = 0x200
 )
 
-// outValue is p's value of user Outbound flow i: a reference flow gives
-// the DN of the referenced person's object in the system (refDN), empty
-// while that object does not exist there yet.
-func (r *compiledRule) outValue(i int, p *portal.Person, refDN func(personID string) string) (string, error) {
+// outValues are p's values of user Outbound flow i: one, or several for a
+// flow that gives a list (a multi-valued attribute in the system), none
+// for an empty one. A reference flow gives the DN of the referenced
+// person's object in the system (refDN), none while that object does not
+// exist there yet.
+func (r *compiledRule) outValues(i int, p *portal.Person, refDN func(personID string) string) ([]string, error) {
 	if a := r.outRef[i]; a != nil {
-		return refDN(a.Text(p)), nil
+		if dn := refDN(a.Text(p)); dn != "" {
+			return []string{dn}, nil
+		}
+		return nil, nil
 	}
-	return r.outPerson[i].Value(p)
+	return r.outPerson[i].Values(p)
 }
 
 // addUser computes a provisioning add of p.
@@ -166,15 +171,15 @@ func (r *compiledRule) addUser(p *portal.Person, refDN func(string) string) (*Pe
 	pe := &PendingExport{Op: ExportAdd, DN: dn, Class: ObjectUser, SetPassword: r.InitialPassword == "random",
 		Enable: r.EnableOnCreate && p.Enabled}
 	for i, f := range r.Outbound {
-		v, err := r.outValue(i, p, refDN)
+		vals, err := r.outValues(i, p, refDN)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s", f.CS, portal.ErrorMessage(err))
 		}
-		if strings.EqualFold(f.CS, "sAMAccountName") && utf8.RuneCountInString(v) > 20 {
-			return nil, fmt.Errorf("sAMAccountName %q is longer than the 20 characters AD allows: shorten it in the flow", v)
+		if strings.EqualFold(f.CS, "sAMAccountName") && len(vals) > 0 && utf8.RuneCountInString(vals[0]) > 20 {
+			return nil, fmt.Errorf("sAMAccountName %q is longer than the 20 characters AD allows: shorten it in the flow", vals[0])
 		}
-		if v != "" {
-			pe.Changes = append(pe.Changes, AttributeChange{Op: AttributeReplace, Name: f.CS, Values: []string{v}})
+		if len(vals) > 0 {
+			pe.Changes = append(pe.Changes, AttributeChange{Op: AttributeReplace, Name: f.CS, Values: vals})
 		}
 	}
 	return pe, nil
@@ -187,14 +192,14 @@ func (r *compiledRule) diffUser(p *portal.Person, cs *CSObject, refDN func(strin
 		if f.InitialOnly {
 			continue
 		}
-		v, err := r.outValue(i, p, refDN)
+		vals, err := r.outValues(i, p, refDN)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s", f.CS, portal.ErrorMessage(err))
 		}
-		if r.outRef[i] != nil && v != "" && SameDN(v, cs.first(f.CS)) {
+		if r.outRef[i] != nil && len(vals) > 0 && SameDN(vals[0], cs.first(f.CS)) {
 			continue // the system spells the DN its own way
 		}
-		pe.Changes = appendReplace(pe.Changes, f.CS, v, cs.first(f.CS))
+		pe.Changes = appendReplaceValues(pe.Changes, f.CS, vals, cs.Attrs[fold(f.CS)])
 	}
 	if uacText := cs.first("userAccountControl"); uacText != "" {
 		if uac, err := strconv.ParseInt(uacText, 10, 64); err == nil {
@@ -234,6 +239,15 @@ func appendReplace(changes []AttributeChange, name, want, have string) []Attribu
 		return append(changes, AttributeChange{Op: AttributeReplace, Name: name})
 	}
 	return append(changes, AttributeChange{Op: AttributeReplace, Name: name, Values: []string{want}})
+}
+
+// appendReplaceValues adds a replace of name when the values want differ
+// from have, in any order (a multi-valued attribute keeps no order).
+func appendReplaceValues(changes []AttributeChange, name string, want, have []string) []AttributeChange {
+	if len(want) == len(have) && !slices.ContainsFunc(want, func(v string) bool { return !slices.Contains(have, v) }) {
+		return changes
+	}
+	return append(changes, AttributeChange{Op: AttributeReplace, Name: name, Values: want})
 }
 
 // deprovisionUser computes what happens to cs when its person leaves the
@@ -384,12 +398,31 @@ func (r *compiledRule) inboundChanged(i int, cs *CSObject) bool {
 	return false
 }
 
-// inboundValues evaluates the inbound flows over cs.
+// inboundValues evaluates the inbound flows over cs. A flow to a
+// multi-valued attribute that reads one attribute of cs is evaluated for
+// each of its values (cs.otherTelephone, or cs.proxyAddresses.lowerAscii()),
+// and its non-empty results kept one a line, as the attribute keeps them;
+// other flows read the first value of each attribute.
 func (r *compiledRule) inboundValues(cs *CSObject) (map[string]string, error) {
 	out := map[string]string{}
 	for i, f := range r.Inbound {
-		m := make(map[string]string, len(r.inboundKeys[i]))
-		for _, k := range r.inboundKeys[i] {
+		keys := r.inboundKeys[i]
+		if len(keys) == 1 && r.inboundAttrs[i].Type == portal.TypeStrings {
+			var vals []string
+			for _, v := range cs.Attrs[fold(keys[0])] {
+				got, err := evalMap(r.inbound[i], "cs", map[string]string{keys[0]: v}, nil)
+				if err != nil {
+					return nil, fmt.Errorf("inbound flow to %s: %v", f.MV, err)
+				}
+				if s, _ := got.(string); s != "" {
+					vals = append(vals, s)
+				}
+			}
+			out[f.MV] = portal.JoinValues(portal.SplitValues(portal.JoinValues(vals)))
+			continue
+		}
+		m := make(map[string]string, len(keys))
+		for _, k := range keys {
 			m[k] = cs.first(k)
 		}
 		v, err := evalMap(r.inbound[i], "cs", m, nil)

@@ -17,7 +17,8 @@ import (
 // that account exists, and in from AD as a DN resolved through the
 // connector space, even to a person projected by the same sync. So does a
 // reference attribute an administrator added (the assistant, AD's
-// secretary), which rules read as the person's ID.
+// secretary), which rules read as the person's ID. A multi-valued text
+// attribute flows out and in with all its values (AD's otherTelephone).
 func TestManagerFlowsAsADistinguishedName(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, harness.Samba(t))
@@ -27,7 +28,10 @@ func TestManagerFlowsAsADistinguishedName(t *testing.T) {
 	_, err := f.pool.Exec(ctx, "UPDATE people SET manager_id = $1 WHERE id = $2", boss, emp)
 	require.NoError(t, err)
 	require.NoError(t, f.db.AddAttribute(ctx, f.adminV, portal.Attribute{Name: "assistant", Label: "Assistant", Type: portal.TypeReference}))
-	_, err = f.pool.Exec(ctx, "UPDATE people SET extra = extra || jsonb_build_object('assistant', $1::text) WHERE id = $2", boss, emp)
+	require.NoError(t, f.db.AddAttribute(ctx, f.adminV, portal.Attribute{Name: "phones", Label: "Other phones", Type: portal.TypeStrings,
+		MaxLen: 64}))
+	_, err = f.pool.Exec(ctx, `UPDATE people SET extra = extra || jsonb_build_object('assistant', $1::text, 'phones', E'+1 555 0100\n+1 555 0101')
+		WHERE id = $2`, boss, emp)
 	require.NoError(t, err)
 	// Two accounts made in AD by someone else: a manager and her report.
 	mgrDN := f.addADUser(t, "Mona Manager", "mona"+f.prefix, "")
@@ -35,11 +39,14 @@ func TestManagerFlowsAsADistinguishedName(t *testing.T) {
 	mod := ldap.NewModifyRequest(subDN, nil)
 	mod.Replace("manager", []string{mgrDN})
 	mod.Replace("secretary", []string{mgrDN})
+	mod.Replace("otherTelephone", []string{"+44 20 7946 0000", "+44 20 7946 0001"})
 	require.NoError(t, f.admin.Modify(mod))
 	f.rules(t, func(u, g *syncsvc.SyncRule) {
 		u.Projection = true
-		u.Outbound = append(u.Outbound, syncsvc.OutboundFlow{CS: "secretary", Expr: "person.assistant"})
-		u.Inbound = append(u.Inbound, syncsvc.InboundFlow{MV: "assistant", Expr: "cs.secretary", Precedence: 100})
+		u.Outbound = append(u.Outbound, syncsvc.OutboundFlow{CS: "secretary", Expr: "person.assistant"},
+			syncsvc.OutboundFlow{CS: "otherTelephone", Expr: "person.phones"})
+		u.Inbound = append(u.Inbound, syncsvc.InboundFlow{MV: "assistant", Expr: "cs.secretary", Precedence: 100},
+			syncsvc.InboundFlow{MV: "phones", Expr: "cs.otherTelephone", Precedence: 100})
 	})
 
 	f.converge(t)
@@ -53,6 +60,11 @@ func TestManagerFlowsAsADistinguishedName(t *testing.T) {
 	require.NotNil(t, e)
 	require.True(t, syncsvc.SameDN(bossEntry.DN, e.GetAttributeValue("manager")), "manager in AD: %q", e.GetAttributeValue("manager"))
 	require.True(t, syncsvc.SameDN(bossEntry.DN, e.GetAttributeValue("secretary")), "assistant in AD: %q", e.GetAttributeValue("secretary"))
+	require.ElementsMatch(t, []string{"+1 555 0100", "+1 555 0101"}, f.entry(t, "emp"+f.prefix, "otherTelephone").GetAttributeValues("otherTelephone"),
+		"every value of a multi-valued attribute reaches AD")
+	var phones string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT coalesce(extra->>'phones', '') FROM people WHERE account_name = $1`, "sam"+f.prefix).Scan(&phones))
+	require.ElementsMatch(t, []string{"+44 20 7946 0000", "+44 20 7946 0001"}, portal.SplitValues(phones), "and every value comes in")
 	assistantOf := func(account string) string {
 		t.Helper()
 		var name string

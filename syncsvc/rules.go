@@ -262,7 +262,7 @@ func (r *SyncRule) compile(env *rule.Env) (*compiledRule, error) {
 		}
 		seen[low] = true
 		if c.Class == ObjectUser {
-			p, err := env.CompileValue(f.Expr)
+			p, err := env.CompileFlow(f.Expr)
 			if err != nil {
 				return nil, portal.Errorf(portal.EINVALID, "%s: %s", what, portal.Reason(err))
 			}

@@ -114,7 +114,7 @@ func TestSyncPages(t *testing.T) {
 			{[]string{"outbound", "initial sAMAccountName = person.accountName\n\nsn person.surname"},
 				"Outbound flows, line 3: write “csAttribute = expression”"},
 			{[]string{"outbound", "initial sAMAccountName = person.accountName\n# the surname\n\nsn = person.enabled"},
-				"Outbound flows, line 4 (sn): The expression must give text for each person, but it gives a value of type bool"},
+				"Outbound flows, line 4 (sn): The expression must give text or a list of texts for each person, but it gives a value of type bool"},
 			{[]string{"inbound", "phone <- first: cs.telephoneNumber"}, "Inbound flows, line 1: the precedence must be a whole number"},
 			{[]string{"inbound", "\nphone <- 100: cs.telephoneNumber + 1"}, "Inbound flows, line 2 (phone):"},
 			{[]string{"join_rules", "employeeID = employeeId\nemployeeID = shoeSize"}, "Join rules, line 2: &#34;shoeSize&#34; is not an attribute"},
@@ -150,7 +150,7 @@ func TestSyncPages(t *testing.T) {
 			if tc.kv[0] == "join_rules" {
 				require.Contains(t, body, "Verknüpfungsregeln, Zeile 2: &#34;shoeSize&#34; ist kein Attribut")
 			} else {
-				require.Contains(t, body, "Ausgehende Flüsse, Zeile 4 (sn): Der Ausdruck muss für jede Person Text ergeben")
+				require.Contains(t, body, "Ausgehende Flüsse, Zeile 4 (sn): Der Ausdruck muss für jede Person Text oder eine Liste von Texten ergeben")
 			}
 		}
 		rules, err := tb.syncEngine(t, systems).SyncRules(ctx, sys.ID)

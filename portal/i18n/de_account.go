@@ -324,7 +324,7 @@ var germanAccount = map[string]string{
 	"Filters":                       "Filter",
 	"Remove the filter %s":          "Filter %s entfernen",
 	"No one matches these filters.": "Niemand entspricht diesen Filtern.",
-	"A date as YYYY-MM-DD, yes or no, a whole number, or a person's account name or email.": "Ein Datum als JJJJ-MM-TT, ja oder nein, eine ganze Zahl oder der Kontoname bzw. die E-Mail-Adresse einer Person.",
+	"A date as YYYY-MM-DD, yes or no, a whole number, or a person's account name or email; whole numbers and dates also as a range: 3..7, 3.., ..7, >3 or <=2026-06-30.": "Ein Datum als JJJJ-MM-TT, ja oder nein, eine ganze Zahl oder der Kontoname bzw. die E-Mail-Adresse einer Person; ganze Zahlen und Daten auch als Bereich: 3..7, 3.., ..7, >3 oder <=2026-06-30.",
 
 	// Self-service unlock of an account that was not locked.
 	"Account not locked":          "Konto nicht gesperrt",

@@ -377,7 +377,6 @@ var germanErrors = map[string]string{
 	"The rule is not valid text.":                                                                                              "Die Regel ist kein gültiger Text.",
 	"The expression is empty; write one such as person.surname.":                                                               "Der Ausdruck ist leer; schreiben Sie einen wie person.surname.",
 	"The rule is empty; write a condition such as person.department == \"IT\".":                                                "Die Regel ist leer; schreiben Sie eine Bedingung wie person.department == \"IT\".",
-	"The expression must give text for each person, but it gives %s; convert it with string(...).":                             "Der Ausdruck muss für jede Person Text ergeben, ergibt aber %s; wandeln Sie ihn mit string(...) um.",
 	"The rule must be true or false for each person, but it gives %s; compare it with something, e.g. == or startsWith.":       "Die Regel muss für jede Person wahr oder falsch sein, ergibt aber %s; vergleichen Sie sie mit etwas, z. B. mit == oder startsWith.",
 	"The rule's cost cannot be estimated: %v":                                                                                  "Die Kosten der Regel lassen sich nicht schätzen: %v",
 	"The rule is too costly to evaluate for every person (estimated cost %s, limit %d); use fewer or smaller loops and lists.": "Die Regel ist zu aufwendig, um sie für jede Person auszuwerten (geschätzte Kosten %s, Grenze %d); verwenden Sie weniger oder kleinere Schleifen und Listen.",
@@ -590,5 +589,8 @@ var germanErrors = map[string]string{
 	"%s: %q is not an attribute a %s can be joined on.": "%s: %q ist kein Attribut, über das ein %s verknüpft werden kann.",
 	"%s, line %d":                                       "%s, Zeile %d",
 	"%s, line %d (%s)":                                  "%s, Zeile %d (%s)",
-	"%s names an employee ID of %d characters; it takes at most 64": "%s nennt eine Personalnummer mit %d Zeichen; höchstens 64 sind erlaubt",
+	"%s names an employee ID of %d characters; it takes at most 64":                                                   "%s nennt eine Personalnummer mit %d Zeichen; höchstens 64 sind erlaubt",
+	"Give at least one end of the range of %s, such as 3..7, 3.. or ..7.":                                             "Geben Sie mindestens ein Ende des Bereichs von %s an, etwa 3..7, 3.. oder ..7.",
+	"The range of %s starts after it ends (%s..%s).":                                                                  "Der Bereich von %s beginnt nach seinem Ende (%s..%s).",
+	"The expression must give text or a list of texts for each person, but it gives %s; convert it with string(...).": "Der Ausdruck muss für jede Person Text oder eine Liste von Texten ergeben, ergibt aber %s; wandeln Sie ihn mit string(...) um.",
 }

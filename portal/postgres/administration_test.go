@@ -141,6 +141,18 @@ func TestGroupRequests(t *testing.T) {
 	// Only a policy lets someone create a group: Zoë has none.
 	require.Contains(t, g.refused(portal.EFORBIDDEN, g.zoe, portal.NewRequest{Operation: portal.OpCreateGroup, Changes: spec.Changes()}),
 		"create groups")
+	// A policy that lets everyone create groups: Zoë creates her own, at once.
+	_, err := g.db.CreatePolicy(g.ctx, g.admin, portal.Policy{Name: "Everyone creates groups", Enabled: true,
+		Operation: portal.OpCreateGroup, Requestor: portal.RequestorAnyone})
+	require.NoError(t, err)
+	own := portal.GroupSpec{Name: "zoes-book-club", DisplayName: "Zoë's book club", Type: portal.GroupDistribution,
+		JoinPolicy: portal.JoinOpen, Owners: []string{g.zoe.PersonID}}
+	req := g.submit(g.zoe, portal.NewRequest{Operation: portal.OpCreateGroup, Changes: own.Changes()})
+	require.Equal(t, portal.StatusCompleted, req.Status)
+	require.Equal(t, "Everyone creates groups", req.PolicyName)
+	d, err := g.db.FindGroup(g.ctx, groupOf(t, g, req.ID), 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, g.zoe.PersonID, d.Owners[0].ID, "she owns what she created")
 	for _, bad := range []struct{ name, display string }{{"has space", "x"}, {"semi;colon", "x"}, {"ends.", "x"},
 		{"ok-name", "A display name that is far too long for the CN of Active Directory, which takes 64"}} {
 		s := spec
@@ -151,11 +163,11 @@ func TestGroupRequests(t *testing.T) {
 	noOwner.Owners = nil
 	require.Contains(t, g.refused(portal.EINVALID, g.admin, portal.NewRequest{Operation: portal.OpCreateGroup, Changes: noOwner.Changes()}), "owner")
 
-	req := g.submit(g.admin, portal.NewRequest{Operation: portal.OpCreateGroup, Changes: spec.Changes(), Justification: "New project."})
+	req = g.submit(g.admin, portal.NewRequest{Operation: portal.OpCreateGroup, Changes: spec.Changes(), Justification: "New project."})
 	require.Equal(t, portal.StatusCompleted, req.Status)
 	require.Equal(t, "Create the group "+portal.Isolate("Project Falcon"), req.Summary())
 	id := groupOf(t, g, req.ID)
-	d, err := g.db.FindGroup(g.ctx, id, 0, 10)
+	d, err = g.db.FindGroup(g.ctx, id, 0, 10)
 	require.NoError(t, err)
 	require.Equal(t, "project-falcon", d.Group.Name)
 	require.Len(t, d.Owners, 1)

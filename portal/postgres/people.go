@@ -106,30 +106,53 @@ func (db *DB) searchFiltered(ctx context.Context, f portal.PersonFilter, page po
 	if err != nil {
 		return page, err
 	}
-	names, values := make([]string, len(filters)), make([]string, len(filters))
-	for i, fl := range filters {
-		names[i], values[i] = fl.Name, fl.Value
+	// Values are looked up as terms of the filter index; ranges read the
+	// attribute's own index (rangeIndex), after the words and the terms.
+	var names, values []string
+	var conds []string
+	args := []any{"", portal.MaxMatches + 1, f.Limit + 1, f.Offset}
+	for _, fl := range filters {
+		if !fl.Range {
+			names, values = append(names, fl.Name), append(values, fl.Value)
+		}
+	}
+	if len(names) > 0 {
+		args = append(args, names, values)
+		conds = append(conds, personTerms+` @> (SELECT terms FROM t)`)
+	}
+	for _, fl := range filters {
+		if fl.Range {
+			a, _ := schema.Lookup(fl.Name)
+			c, err := rangeCondition(a, fl, &args)
+			if err != nil {
+				return page, err
+			}
+			conds = append(conds, c)
+		}
 	}
 	// As in SearchPeople, the queries are computed once (q, t) and the
 	// matches gathered as IDs and sort keys before the page's rows are
 	// read. With words, both conditions are written plainly so that the
 	// planner may intersect the stem and filter indexes.
-	words, match := "", ""
 	if f.Query != "" {
-		words = strings.Join(queryWords(f.Query), " ")
-		match = ` AND tessera_search_stems(p.search_doc) @@ (SELECT stems FROM q)
-			AND ((SELECT words FROM q) IS NULL OR p.search_doc @@ (SELECT words FROM q))`
+		args[0] = strings.Join(queryWords(f.Query), " ")
+		conds = append(conds, `tessera_search_stems(p.search_doc) @@ (SELECT stems FROM q)
+			AND ((SELECT words FROM q) IS NULL OR p.search_doc @@ (SELECT words FROM q))`)
+	}
+	terms := "SELECT NULL::text[] AS terms"
+	if len(names) > 0 {
+		terms = "SELECT array_agg(tessera_person_term(n, v)) AS terms FROM unnest($5::text[], $6::text[]) f(n, v)"
 	}
 	rows, err := db.Pool.Query(ctx, `WITH q AS MATERIALIZED (SELECT * FROM tessera_search_query($1)),
-			t AS MATERIALIZED (SELECT array_agg(tessera_person_term(n, v)) AS terms FROM unnest($5::text[], $6::text[]) f(n, v)),
+			t AS MATERIALIZED (`+terms+`),
 			m AS MATERIALIZED (
 				SELECT p.id, p.sort_name FROM people p
-				WHERE `+personTerms+` @> (SELECT terms FROM t)`+match+`
+				WHERE `+strings.Join(conds, " AND ")+`
 				LIMIT $2),
 			pg AS (SELECT id, sort_name FROM m ORDER BY sort_name, id LIMIT $3 OFFSET $4)
 			SELECT `+personColumns+`, p.extra, (SELECT count(*) FROM m)
 			FROM pg JOIN people p ON p.id = pg.id ORDER BY pg.sort_name, pg.id`,
-		words, portal.MaxMatches+1, f.Limit+1, f.Offset, names, values)
+		args...)
 	if err != nil {
 		return page, fmt.Errorf("postgres: search people: %w", err)
 	}

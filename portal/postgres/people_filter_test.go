@@ -113,6 +113,64 @@ func TestSearchAttributeFilters(t *testing.T) {
 		require.Equal(t, ids(p1.ID), got, "%v", c.f)
 	}
 
+	// Whole numbers and dates by ranges too, over the attribute's own
+	// index, alone or with values and words; an end may be left out.
+	set(p2.ID, `{"vetted": "2025-12-31"}`)
+	set(p3.ID, `{"clearance": "-3", "vetted": "2026-03-02"}`)
+	for _, c := range []struct {
+		v    portal.Viewer
+		f    portal.AttributeFilter
+		want []string
+	}{
+		{helpdesk, f("clearance", "2..4"), ids(p1.ID, p2.ID)},
+		{helpdesk, f("clearance", "3.."), ids(p1.ID)},
+		{helpdesk, f("clearance", "..2"), ids(p2.ID, p3.ID)},
+		{helpdesk, f("clearance", ">2"), ids(p1.ID)},
+		{helpdesk, f("clearance", "<2"), ids(p3.ID)},
+		{helpdesk, f("clearance", ">=-3"), ids(p1.ID, p2.ID, p3.ID)},
+		{helpdesk, f("clearance", " 100 .. 200 "), nil},
+		{admin, f("vetted", "2026-01-01.."), ids(p1.ID, p3.ID)},
+		{admin, f("vetted", "<=2026-03-01"), ids(p1.ID, p2.ID)},
+		{admin, f("vetted", ">2026-03-01"), ids(p3.ID)},
+		{admin, f("vetted", "2026-03-01"), ids(p1.ID)},
+	} {
+		got, err := search(c.v, "", c.f)
+		require.NoError(t, err, "%v", c.f)
+		require.Equal(t, c.want, got, "%v", c.f)
+	}
+	got, err = search(admin, "", f("clearance", "1.."), f("vetted", "..2026-03-01"), f("remote", "no"))
+	require.NoError(t, err)
+	require.Equal(t, ids(p2.ID), got, "ranges and values together")
+	got, err = search(admin, p3.DisplayName, f("clearance", "..0"))
+	require.NoError(t, err)
+	require.Equal(t, ids(p3.ID), got, "a range with search words")
+	for _, bad := range []string{"4..2", "..", "a..3", ">", "<=x"} {
+		_, err = search(helpdesk, "", f("clearance", bad))
+		require.Equal(t, portal.EINVALID, portal.ErrorCode(err), bad)
+	}
+	_, err = search(admin, "", f("vetted", "2026-04-01..2026-03-01"))
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
+	_, err = search(user, "", f("clearance", "1.."))
+	require.Equal(t, portal.ErrorMessage(unknown), strings.Replace(portal.ErrorMessage(err), "clearance", "nosuch", 1),
+		"a range of an attribute one may not see is refused as an unknown one")
+	// The index follows the definition: made with it, dropped with it.
+	rangeIndex := func(name string) bool {
+		var n int
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE indexname = $1`, "people_range_"+name).Scan(&n))
+		return n == 1
+	}
+	require.True(t, rangeIndex("clearance"))
+	require.True(t, rangeIndex("vetted"))
+	require.False(t, rangeIndex("skills"))
+	require.NoError(t, db.AddAttribute(ctx, admin, portal.Attribute{Name: "deskNumber", Label: "Desk", Type: portal.TypeInt}))
+	require.True(t, rangeIndex("deskNumber"))
+	require.NoError(t, db.UpdateAttribute(ctx, admin, portal.Attribute{Name: "deskNumber", Label: "Desk", Type: portal.TypeString}))
+	require.False(t, rangeIndex("deskNumber"), "retyped to text")
+	require.NoError(t, db.UpdateAttribute(ctx, admin, portal.Attribute{Name: "deskNumber", Label: "Desk", Type: portal.TypeDate}))
+	require.True(t, rangeIndex("deskNumber"), "retyped to a date")
+	require.NoError(t, db.RemoveAttribute(ctx, admin, "deskNumber"))
+	require.False(t, rangeIndex("deskNumber"))
+
 	// Values are checked by type; disabled people are found by status.
 	_, err = search(helpdesk, "", f("clearance", "four"))
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))

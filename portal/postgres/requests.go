@@ -522,9 +522,16 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *p
 		}
 	case portal.OpUpdatePerson:
 		for _, l := range t.Limits {
-			if c := utf8.RuneCountInString(n.Changes[l.Attribute]); c > l.MaxLen {
-				return portal.Errorf(portal.EINVALID, "The new %s is too long for %s (%d characters): its attribute %s takes at most %d.",
-					portal.LowerLabel(schema.Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
+			// A system's limit bounds each value of a multi-valued one.
+			vals := []string{n.Changes[l.Attribute]}
+			if a, ok := schema.Lookup(l.Attribute); ok && a.Type == portal.TypeStrings {
+				vals = portal.SplitValues(vals[0])
+			}
+			for _, v := range vals {
+				if c := utf8.RuneCountInString(v); c > l.MaxLen {
+					return portal.Errorf(portal.EINVALID, "The new %s is too long for %s (%d characters): its attribute %s takes at most %d.",
+						portal.LowerLabel(schema.Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
+				}
 			}
 		}
 		for attr := range n.Changes {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -97,6 +98,9 @@ func (db *DB) AddAttribute(ctx context.Context, v portal.Viewer, a portal.Attrib
 		} else if err != nil {
 			return err
 		}
+		if err := syncRangeIndex(ctx, tx, a.Name, &a); err != nil {
+			return err
+		}
 		return Audit(ctx, tx, v.PersonID, "attribute_added", "attribute", a.Name, definitionDetails(&a))
 	})
 	return storeError("add attribute", err)
@@ -158,6 +162,11 @@ func (db *DB) UpdateAttribute(ctx context.Context, v portal.Viewer, a portal.Att
 			min_value = $6, max_value = $7, editable = $8, updated_at = now() WHERE name = $1`,
 			a.Name, a.Label, a.Type, a.Visibility, a.MaxLen, a.Min, a.Max, a.Editable); err != nil {
 			return err
+		}
+		if a.Type != old.Type {
+			if err := syncRangeIndex(ctx, tx, a.Name, &a); err != nil {
+				return err
+			}
 		}
 		details := definitionDetails(&a)
 		details["previous"] = definitionDetails(old)
@@ -243,6 +252,9 @@ func (db *DB) RemoveAttribute(ctx context.Context, v portal.Viewer, name string)
 				return err
 			}
 		}
+		if err := syncRangeIndex(ctx, tx, name, nil); err != nil {
+			return err
+		}
 		details := definitionDetails(old)
 		details["values_removed"] = tag.RowsAffected()
 		return Audit(ctx, tx, v.PersonID, "attribute_removed", "attribute", name, details)
@@ -285,7 +297,7 @@ func attributeUses(ctx context.Context, tx pgx.Tx, extra []portal.Attribute, nam
 		}
 		compile := env.Compile
 		if value {
-			compile = env.CompileValue
+			compile = env.CompileFlow
 		}
 		if r, err := compile(src); err == nil {
 			return slices.Contains(r.Attributes(), name)
@@ -333,11 +345,11 @@ func attributeUses(ctx context.Context, tx pgx.Tx, extra []portal.Attribute, nam
 		return nil, err
 	}
 	if _, err := pgx.ForEachRow(rows, []any{&id, &label, &scope, &joins, &inbound, &outbound, &dnTemplate}, func() error {
-		use := func(where string) {
+		use := func(where portal.Text) {
 			uses = append(uses, portal.AttributeUse{Kind: portal.UseSyncRule, ID: id, Name: label, Where: where})
 		}
 		if reads(scope, false) {
-			use("scope")
+			use(portal.Textf("scope"))
 		}
 		var js []struct{ CS, MV string }
 		var in []struct{ MV string }
@@ -352,21 +364,21 @@ func attributeUses(ctx context.Context, tx pgx.Tx, extra []portal.Attribute, nam
 		}
 		for _, j := range js {
 			if j.MV == name {
-				use("join on " + j.CS)
+				use(portal.Textf("join on %s", j.CS))
 			}
 		}
 		for _, f := range in {
 			if f.MV == name {
-				use("inbound flow")
+				use(portal.Textf("inbound flow"))
 			}
 		}
 		for _, f := range out {
 			if reads(f.Expr, true) {
-				use("outbound flow to " + f.CS)
+				use(portal.Textf("outbound flow to %s", f.CS))
 			}
 		}
 		if strings.Contains(dnTemplate, "{"+name+"}") {
-			use("DN template")
+			use(portal.Textf("DN template"))
 		}
 		return nil
 	}); err != nil {
@@ -385,4 +397,78 @@ func policyUses(ctx context.Context, tx pgx.Tx, name string) ([]portal.Attribute
 		u := portal.AttributeUse{Kind: portal.UsePolicy}
 		return u, row.Scan(&u.ID, &u.Name)
 	})
+}
+
+// Whole numbers and dates are filtered by ranges (the white pages'
+// FROM..TO), which the filter index of value terms cannot answer: each such
+// attribute has a B-tree index of its own over people, partial to the
+// people who hold it, made and dropped with its definition in the same
+// transaction. A name is one that ValidateDefinition accepted (letters and
+// digits), so it is written into the SQL as it is; attrNameSQL checks it
+// again all the same.
+
+var attrNameSQL = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
+
+// rangeExpr is the indexed SQL expression of the attribute's value in
+// people.extra (rel is the alias of people, or "" in the index): a whole
+// number as numeric (tessera_extra_int, NULL for anything else), a date as
+// its text YYYY-MM-DD in byte order, which is the order of days.
+func rangeExpr(a *portal.Attribute, rel string) (string, error) {
+	if !attrNameSQL.MatchString(a.Name) {
+		return "", fmt.Errorf("postgres: %q is not an attribute name", a.Name)
+	}
+	v := rel + "extra->>'" + a.Name + "'"
+	switch a.Type {
+	case portal.TypeInt:
+		return "tessera_extra_int(" + v + ")", nil
+	case portal.TypeDate:
+		return "(" + v + `) COLLATE "C"`, nil
+	}
+	return "", fmt.Errorf("postgres: %s is neither a whole number nor a date", a.Name)
+}
+
+// rangeIndexName names the range index of the attribute called name.
+func rangeIndexName(name string) string { return `"people_range_` + name + `"` }
+
+// syncRangeIndex makes the range index of a whole number or date attribute
+// a and drops that of an attribute of another type (or removed: a nil a
+// with its name).
+func syncRangeIndex(ctx context.Context, tx pgx.Tx, name string, a *portal.Attribute) error {
+	if !attrNameSQL.MatchString(name) {
+		return fmt.Errorf("postgres: %q is not an attribute name", name)
+	}
+	if _, err := tx.Exec(ctx, "DROP INDEX IF EXISTS "+rangeIndexName(name)); err != nil {
+		return err
+	}
+	if a == nil || a.Type != portal.TypeInt && a.Type != portal.TypeDate {
+		return nil
+	}
+	expr, err := rangeExpr(a, "")
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "CREATE INDEX "+rangeIndexName(name)+" ON people (("+expr+")) WHERE extra ? '"+name+"'")
+	return err
+}
+
+// rangeCondition is the SQL condition of the range filter f of attribute
+// a, its bounds appended to args.
+func rangeCondition(a *portal.Attribute, f portal.AttributeFilter, args *[]any) (string, error) {
+	expr, err := rangeExpr(a, "p.")
+	if err != nil {
+		return "", err
+	}
+	// The same predicate as the partial index's, so that it serves.
+	c := "p.extra ? '" + a.Name + "'"
+	cast := `::text COLLATE "C"`
+	if a.Type == portal.TypeInt {
+		cast = "::numeric"
+	}
+	for _, b := range []struct{ v, op string }{{f.From, ">="}, {f.To, "<="}} {
+		if b.v != "" {
+			*args = append(*args, b.v)
+			c += " AND " + expr + " " + b.op + " $" + strconv.Itoa(len(*args)) + cast
+		}
+	}
+	return c, nil
 }

@@ -166,7 +166,8 @@ func TestSchemaSyncRuleUses(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, `INSERT INTO sync_rules (system_id, class, outbound, dn_template) VALUES ($1, 'user',
 		'[{"cs": "extensionAttribute1", "expr": "person.pronouns"}]', 'CN={displayName},OU={costCenter},DC=corp,DC=example')`, sys.ID)
 	require.NoError(t, err)
-	for name, where := range map[string]string{"pronouns": "outbound flow to extensionAttribute1", "costCenter": "DN template"} {
+	for name, where := range map[string]portal.Text{"pronouns": portal.Textf("outbound flow to %s", "extensionAttribute1"),
+		"costCenter": portal.Textf("DN template")} {
 		err := db.RemoveAttribute(ctx, admin, name)
 		var inUse *portal.AttributeInUseError
 		require.True(t, errors.As(err, &inUse), "%s: %v", name, err)

@@ -44,6 +44,7 @@ import (
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 
@@ -272,12 +273,15 @@ func (e *Env) Compile(src string) (r *Rule, err error) {
 	return e.compile(src, types.BoolType)
 }
 
-// CompileValue parses and type-checks src, which must give a string for
-// each person: an attribute flow such as
-// person.givenName.substring(0, 1).lowerAscii() + person.surname.lowerAscii().
-// Its errors are like Compile's.
-func (e *Env) CompileValue(src string) (*Rule, error) {
-	return e.compile(src, types.StringType)
+// stringList is the type of a flow that gives several values.
+var stringList = types.NewListType(types.StringType)
+
+// CompileFlow parses and type-checks an outbound attribute flow, which
+// gives a string for each person or, for a multi-valued attribute in the
+// system, a list of strings (person.skills, or
+// person.skills.map(s, s.lowerAscii())). Its errors are like Compile's.
+func (e *Env) CompileFlow(src string) (*Rule, error) {
+	return e.compile(src, stringList)
 }
 
 func (e *Env) compile(src string, want *types.Type) (r *Rule, err error) {
@@ -293,7 +297,7 @@ func (e *Env) compile(src string, want *types.Type) (r *Rule, err error) {
 		return nil, portal.Errorf(portal.EINVALID, "The rule is too long (%d bytes); use at most %d.", len(src), MaxLength)
 	case !utf8.ValidString(src):
 		return nil, portal.Errorf(portal.EINVALID, "The rule is not valid text.")
-	case strings.TrimSpace(src) == "" && want == types.StringType:
+	case strings.TrimSpace(src) == "" && want == stringList:
 		return nil, portal.Errorf(portal.EINVALID, `The expression is empty; write one such as person.surname.`)
 	case strings.TrimSpace(src) == "":
 		return nil, portal.Errorf(portal.EINVALID, `The rule is empty; write a condition such as person.department == "IT".`)
@@ -302,9 +306,9 @@ func (e *Env) compile(src string, want *types.Type) (r *Rule, err error) {
 	if iss.Err() != nil {
 		return nil, e.issuesError(iss)
 	}
-	if want == types.StringType && !checked.OutputType().IsExactType(types.StringType) {
+	if want == stringList && !checked.OutputType().IsExactType(types.StringType) && !checked.OutputType().IsExactType(stringList) {
 		return nil, portal.Errorf(portal.EINVALID,
-			"The expression must give text for each person, but it gives %s; convert it with string(...).",
+			"The expression must give text or a list of texts for each person, but it gives %s; convert it with string(...).",
 			typeLabel(checked.OutputType()))
 	}
 	if want == types.BoolType && !checked.OutputType().IsExactType(types.BoolType) {
@@ -359,17 +363,34 @@ func (r *Rule) Match(p *portal.Person) (bool, error) {
 	return bool(b), nil
 }
 
-// Value evaluates a rule compiled with CompileValue for p.
-func (r *Rule) Value(p *portal.Person) (string, error) {
+// Values evaluates a rule compiled with CompileFlow for p: its non-empty
+// values in order, each once (none for an empty string or list).
+func (r *Rule) Values(p *portal.Person) ([]string, error) {
 	out, _, err := r.prg.Eval(&personValue{p: p})
 	if err != nil {
-		return "", portal.Errorf(portal.EINVALID, "The expression fails for %s: %v.", p.DisplayName, err)
+		return nil, portal.Errorf(portal.EINVALID, "The expression fails for %s: %v.", p.DisplayName, err)
 	}
-	s, ok := out.(types.String)
+	if s, ok := out.(types.String); ok {
+		if s == "" {
+			return nil, nil
+		}
+		return []string{string(s)}, nil
+	}
+	l, ok := out.(traits.Lister)
 	if !ok {
-		return "", portal.Errorf(portal.EINVALID, "The expression gives %v for %s, not text.", out, p.DisplayName)
+		return nil, portal.Errorf(portal.EINVALID, "The expression gives %v for %s, not text.", out, p.DisplayName)
 	}
-	return string(s), nil
+	var vals []string
+	for it := l.Iterator(); it.HasNext() == types.True; {
+		s, ok := it.Next().(types.String)
+		if !ok {
+			return nil, portal.Errorf(portal.EINVALID, "The expression gives %v for %s, not text.", out, p.DisplayName)
+		}
+		if s != "" && !slices.Contains(vals, string(s)) {
+			vals = append(vals, string(s))
+		}
+	}
+	return vals, nil
 }
 
 // readAttributes collects the attributes selected on the person variable,

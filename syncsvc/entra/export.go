@@ -427,6 +427,9 @@ func (c *Connector) userBody(ch syncsvc.ExportChange) (body map[string]any, upn,
 			if !ok {
 				return nil, "", "", unknownProperty(a.Name)
 			}
+			if len(a.Values) > 1 {
+				return nil, "", "", oneValue(p, len(a.Values))
+			}
 			body[p] = a.Values[0]
 		}
 	}
@@ -438,6 +441,12 @@ func (c *Connector) userBody(ch syncsvc.ExportChange) (body map[string]any, upn,
 
 func unknownProperty(name string) error {
 	return fmt.Errorf("entra: Entra ID users have no property %q that Tessera writes; change the outbound flow", name)
+}
+
+// oneValue refuses several values for a user property, each of which
+// holds one: a flow of a multi-valued attribute must pick or join them.
+func oneValue(p string, n int) error {
+	return fmt.Errorf("entra: the Entra ID property %s holds one value, and the outbound flow gives %d; join them in the flow (person.x.join(\", \"))", p, n)
 }
 
 // mailNickname makes a UPN's alias into a valid mailNickname.
@@ -475,6 +484,9 @@ func userPatch(changes []syncsvc.AttributeChange) (map[string]any, error) {
 			p, ok := userProperty(a.Name)
 			if !ok {
 				return nil, unknownProperty(a.Name)
+			}
+			if len(a.Values) > 1 {
+				return nil, oneValue(p, len(a.Values))
 			}
 			if p == "displayName" && v == nil {
 				continue // Graph cannot clear it

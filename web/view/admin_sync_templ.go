@@ -3021,7 +3021,7 @@ func SyncRuleEdit(p Page, f SyncRuleForm) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = sentence("Such as %s or %s. Each expression must give text.", code("initial sAMAccountName = person.accountName"), code("title = person.title")).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = sentence("Such as %s or %s. Each expression gives text, or a list of texts for an attribute that holds several (otherTelephone = person.phones).", code("initial sAMAccountName = person.accountName"), code("title = person.title")).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

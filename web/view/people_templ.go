@@ -252,9 +252,9 @@ func PeopleSearch(p Page, q string, res portal.Page[portal.Person], errMsg strin
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var16 string
-				templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.T(ctx, "A date as YYYY-MM-DD, yes or no, a whole number, or a person's account name or email."))
+				templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.T(ctx, "A date as YYYY-MM-DD, yes or no, a whole number, or a person's account name or email; whole numbers and dates also as a range: 3..7, 3.., ..7, >3 or <=2026-06-30."))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/people.templ`, Line: 37, Col: 141}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/people.templ`, Line: 37, Col: 218}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var16))
 				if templ_7745c5c3_Err != nil {
