@@ -23,6 +23,20 @@ func (f *fixture) converge(t *testing.T) {
 	}
 }
 
+// annInAD makes Ann Lee of IT, who may change the attributes named of her
+// own profile at once (a policy without approval), and brings her
+// account into AD with the default rules.
+func (f *fixture) annInAD(t *testing.T, attributes ...string) string {
+	t.Helper()
+	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
+	_, err := f.pool.Exec(context.Background(), `INSERT INTO policies (name, operation, requestor, attributes)
+		VALUES ('Own name', 'update_person', 'self', $1)`, attributes)
+	require.NoError(t, err)
+	f.rules(t, nil)
+	f.converge(t)
+	return ann
+}
+
 // A name change that AD refuses (a given name over its 64 characters)
 // leaves the account as it was: not renamed to the new display name with
 // the old given name.
@@ -81,16 +95,11 @@ func TestTimelineOfARefusedRequestSaysWhatHappened(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, harness.Samba(t))
 	ctx := context.Background()
-	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
-	_, err := f.pool.Exec(ctx, `INSERT INTO policies (name, operation, requestor, attributes)
-		VALUES ('Own name', 'update_person', 'self', '{givenName,surname,displayName}')`)
-	require.NoError(t, err)
-	f.rules(t, nil)
-	f.converge(t)
+	ann := f.annInAD(t, "givenName", "surname", "displayName")
 	// A system whose limits are not known yet lets the name through
 	// submission, as every system did before they were read.
 	for _, table := range []string{"cs_attribute_limits", "person_attribute_limits"} {
-		_, err = f.pool.Exec(ctx, "DELETE FROM "+table+" WHERE system_id = $1", f.sys.ID)
+		_, err := f.pool.Exec(ctx, "DELETE FROM "+table+" WHERE system_id = $1", f.sys.ID)
 		require.NoError(t, err)
 	}
 	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
@@ -132,6 +141,14 @@ func TestTimelineOfARefusedRequestSaysWhatHappened(t *testing.T) {
 	status, kinds, _ = timeline(r3)
 	require.Equal(t, portal.StatusCompleted, status)
 	require.Equal(t, []portal.EventKind{portal.KindSubmitted, portal.KindCommitted, portal.KindExported, portal.KindCompleted}, kinds)
+	// A failure is audited like every other change, by Tessera, with AD's
+	// words: once for each request it failed.
+	for _, id := range []string{r1, r2} {
+		var n int
+		require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'request_failed'
+			AND target_type = 'request' AND target_id = $1 AND actor_id IS NULL AND details->>'detail' <> ''`, id).Scan(&n))
+		require.Equal(t, 1, n, "request %s's failure is audited once", id)
+	}
 
 	e := f.entry(t, "ann"+f.prefix, "givenName", "sn", "displayName", "telephoneNumber")
 	require.Equal(t, "CN=Ann Leeson,OU=People,"+f.ou, e.DN)
@@ -147,12 +164,7 @@ func TestSubmissionRefusesWhatTheSchemaWouldRefuse(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, harness.Samba(t))
 	ctx := context.Background()
-	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
-	_, err := f.pool.Exec(ctx, `INSERT INTO policies (name, operation, requestor, attributes)
-		VALUES ('Own name', 'update_person', 'self', '{givenName,surname,displayName}')`)
-	require.NoError(t, err)
-	f.rules(t, nil)
-	f.converge(t)
+	ann := f.annInAD(t, "givenName", "surname", "displayName")
 	var given, display int
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT
 		(SELECT max_len FROM person_attribute_limits WHERE system_id = $1 AND attribute = 'givenName'),
@@ -162,7 +174,7 @@ func TestSubmissionRefusesWhatTheSchemaWouldRefuse(t *testing.T) {
 
 	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
 	annV := portal.Viewer{PersonID: ann, DisplayName: "Ann Lee"}
-	_, err = f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann,
+	_, err := f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann,
 		Changes: map[string]string{"givenName": strings.Repeat("G", 65), "displayName": "Ann Leeson"}})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "%v", err)
 	require.Contains(t, portal.ErrorMessage(err), f.sys.Name)

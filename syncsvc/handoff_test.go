@@ -111,12 +111,7 @@ func TestTwoProfileChangesInOneExport(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, harness.Samba(t))
 	ctx := context.Background()
-	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
-	_, err := f.pool.Exec(ctx, `INSERT INTO policies (name, operation, requestor, attributes)
-		VALUES ('Own name', 'update_person', 'self', '{givenName}')`)
-	require.NoError(t, err)
-	f.rules(t, nil)
-	f.converge(t)
+	ann := f.annInAD(t, "givenName")
 	jobs, err := river.NewClient(riverpgxv5.New(f.pool), &river.Config{})
 	require.NoError(t, err)
 	f.db.Jobs = jobs

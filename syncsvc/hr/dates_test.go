@@ -10,10 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal"
-	"github.com/tessera-idm/tessera/portal/postgres"
-	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
 )
 
@@ -24,10 +21,8 @@ import (
 func TestHRDatesPreHireEndDateRehire(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := harness.Postgres(t)
-	db := postgres.New(pool)
-	systems := postgres.NewConnectedSystems(db, nil)
-	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: hr.Opener(pool), Requests: db, Dynamic: db}
+	w := newHRWorld(t)
+	pool, svc, admin := w.pool, w.svc, w.admin
 	paris, err := time.LoadLocation("Europe/Paris")
 	require.NoError(t, err)
 	now := time.Date(2026, 3, 10, 10, 0, 0, 0, paris)
@@ -36,26 +31,23 @@ func TestHRDatesPreHireEndDateRehire(t *testing.T) {
 		at     time.Time
 	}
 	var mu sync.Mutex
-	var queued []int64
 	var timers []timer
-	svc := &hr.Service{Pool: pool, Engine: engine, Now: func() time.Time { return now },
-		Queue: func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil },
-		Schedule: func(ctx context.Context, tx pgx.Tx, systemID, anchor string, at time.Time) error {
-			mu.Lock()
-			defer mu.Unlock()
-			timers = append(timers, timer{anchor, at})
-			return nil
-		}}
-	admin := portal.Viewer{Roles: []portal.Role{portal.RoleAdmin}}
+	svc.Now = func() time.Time { return now }
+	svc.Schedule = func(ctx context.Context, tx pgx.Tx, systemID, anchor string, at time.Time) error {
+		mu.Lock()
+		defer mu.Unlock()
+		timers = append(timers, timer{anchor, at})
+		return nil
+	}
 	id, err := svc.CreateSource(ctx, admin, "HR dates", hr.Settings{Columns: hr.DefaultColumns(), TimeZone: "Europe/Paris", PrehireDays: 7})
 	require.NoError(t, err)
 	apply := func(file string) *hr.Upload {
 		t.Helper()
 		u, err := svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "cli", Content: []byte(file), Apply: true})
 		require.NoError(t, err)
-		require.Len(t, queued, 1, u.Message)
-		require.NoError(t, svc.ApplyHRUpload(ctx, queued[0]))
-		queued = nil
+		require.Len(t, w.queued, 1, u.Message)
+		require.NoError(t, svc.ApplyHRUpload(ctx, w.queued[0]))
+		w.queued = nil
 		return u
 	}
 	enabled := func(emp string) (string, bool) {

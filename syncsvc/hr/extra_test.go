@@ -7,9 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal"
-	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
 )
@@ -22,14 +20,8 @@ import (
 func TestHRExtraAttributes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := harness.Postgres(t)
-	db := postgres.New(pool)
-	systems := postgres.NewConnectedSystems(db, nil)
-	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: hr.Opener(pool), Requests: db, Dynamic: db}
-	var queued []int64
-	svc := &hr.Service{Pool: pool, Engine: engine,
-		Queue: func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil }}
-	admin := portal.Viewer{Roles: []portal.Role{portal.RoleAdmin}}
+	w := newHRWorld(t)
+	pool, db, engine, svc, admin := w.pool, w.db, w.engine, w.svc, w.admin
 	lo, hi := int64(1000), int64(9999)
 	require.NoError(t, db.AddAttribute(ctx, admin, portal.Attribute{Name: "costCenter", Label: "Cost centre", Type: portal.TypeInt,
 		Min: &lo, Max: &hi, Visibility: portal.VisibleToEveryone}))
@@ -62,9 +54,9 @@ func TestHRExtraAttributes(t *testing.T) {
 		t.Helper()
 		u, err := svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "cli", Content: []byte(file), Apply: true})
 		require.NoError(t, err)
-		require.Len(t, queued, 1, u.Message)
-		require.NoError(t, svc.ApplyHRUpload(ctx, queued[0]))
-		queued = nil
+		require.Len(t, w.queued, 1, u.Message)
+		require.NoError(t, svc.ApplyHRUpload(ctx, w.queued[0]))
+		w.queued = nil
 		u, err = svc.Upload(ctx, u.ID)
 		require.NoError(t, err)
 		require.Equal(t, hr.StatusApplied, u.Status, u.Message)
@@ -121,8 +113,8 @@ func TestHRExtraAttributes(t *testing.T) {
 	}
 	first := receive(header + "X1,Ann,Extra,4300,Rome\nX2,Bob,Extra,4200,Paris\n")
 	second := receive(header + "X1,Ann,Extra,4300,\nX2,Bob,Extra,4200,Paris\n") // Ann's site as it was
-	require.Equal(t, []int64{first, second}, queued)
-	queued = nil
+	require.Equal(t, []int64{first, second}, w.queued)
+	w.queued = nil
 	require.NoError(t, svc.ApplyHRUpload(ctx, first))
 	require.Equal(t, map[string]string{"costCenter": "4300", "site": "Rome"}, extra("X1"))
 	require.NoError(t, svc.ApplyHRUpload(ctx, second))

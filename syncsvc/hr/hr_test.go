@@ -24,6 +24,30 @@ import (
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
+// hrWorld is a test's own database with an engine that knows only HR
+// sources, the HR service, whose queued uploads the test applies itself
+// (in the test's goroutine: Receive queues synchronously), and an
+// administrator to act as.
+type hrWorld struct {
+	pool   *pgxpool.Pool
+	db     *postgres.DB
+	engine *syncsvc.Engine
+	svc    *hr.Service
+	admin  portal.Viewer
+	queued []int64
+}
+
+func newHRWorld(t *testing.T) *hrWorld {
+	t.Helper()
+	pool := harness.Postgres(t)
+	db := postgres.New(pool)
+	w := &hrWorld{pool: pool, db: db, admin: portal.Viewer{Roles: []portal.Role{portal.RoleAdmin}}}
+	w.engine = &syncsvc.Engine{Pool: pool, Systems: postgres.NewConnectedSystems(db, nil), Open: hr.Opener(pool), Requests: db, Dynamic: db}
+	w.svc = &hr.Service{Pool: pool, Engine: w.engine,
+		Queue: func(ctx context.Context, tx pgx.Tx, id int64) error { w.queued = append(w.queued, id); return nil }}
+	return w
+}
+
 // fixture is one test's database, its OU in the shared Samba AD DC with
 // a connected system, an HR source, and the HR service whose queued
 // uploads the test applies itself.

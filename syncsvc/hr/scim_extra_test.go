@@ -6,13 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal"
-	"github.com/tessera-idm/tessera/portal/postgres"
-	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
 )
 
@@ -25,14 +21,8 @@ import (
 func TestSCIMExtraAttributes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := harness.Postgres(t)
-	db := postgres.New(pool)
-	systems := postgres.NewConnectedSystems(db, nil)
-	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Open: hr.Opener(pool), Requests: db, Dynamic: db}
-	var queued []int64
-	svc := &hr.Service{Pool: pool, Engine: engine,
-		Queue: func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil }}
-	admin := portal.Viewer{Roles: []portal.Role{portal.RoleAdmin}}
+	w := newHRWorld(t)
+	pool, db, svc, admin := w.pool, w.db, w.svc, w.admin
 	lo, hi := int64(1), int64(5)
 	for _, a := range []portal.Attribute{
 		{Name: "costCenter", Label: "Cost centre", Type: portal.TypeString, MaxLen: 10},
@@ -82,8 +72,8 @@ func TestSCIMExtraAttributes(t *testing.T) {
 		"4: urn:ietf:params:scim:schemas:extension:tessera:1.0:user:nickname is not an attribute this HR source maps",
 		"6: Vetted on takes a date written YYYY-MM-DD.",
 	}, reasons)
-	require.Len(t, queued, 1)
-	require.NoError(t, svc.ApplyHRUpload(ctx, queued[0]))
+	require.Len(t, w.queued, 1)
+	require.NoError(t, svc.ApplyHRUpload(ctx, w.queued[0]))
 	extra := func(emp string) map[string]string {
 		t.Helper()
 		var m map[string]string
@@ -96,12 +86,12 @@ func TestSCIMExtraAttributes(t *testing.T) {
 
 	// A reference names the other person by employee ID: one HR has not
 	// sent yet is resolved when they arrive, in a later request.
-	queued = nil
+	w.queued = nil
 	u, err = svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "scim", Apply: true,
 		Content: []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[` + op("S9", `"title":"Buddy"`) + `]}`)})
 	require.NoError(t, err)
 	require.Equal(t, 1, u.Joiners, u.Refusals)
-	require.NoError(t, svc.ApplyHRUpload(ctx, queued[0]))
+	require.NoError(t, svc.ApplyHRUpload(ctx, w.queued[0]))
 	var s9 string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM people WHERE employee_id = 'S9'").Scan(&s9))
 	require.Equal(t, s9, extra("S1")["buddy"], "resolved, though S1's manager (none) was resolved at once")
