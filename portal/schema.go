@@ -164,9 +164,6 @@ func (a *Attribute) ValidateDefinition(s *Schema, adding bool) error {
 	} else if a.Min != nil && a.Max != nil && *a.Min > *a.Max {
 		return Errorf(EINVALID, "The smallest value (%d) is greater than the largest (%d).", *a.Min, *a.Max)
 	}
-	if a.Editable && a.Type == TypeReference {
-		return Errorf(EINVALID, "People cannot ask to change a reference to a person on their profile; HR or a sync flow sets it.")
-	}
 	a.Column, a.Nullable, a.Required, a.Identifier = "", false, false, false
 	return nil
 }

@@ -58,6 +58,10 @@ func (a *adminPages) renderAdminRequest(w http.ResponseWriter, r *http.Request, 
 	}
 	rv := view.AdminRequestView{Request: view.RequestView{Detail: d, Now: time.Now(), Notice: requestNotices[input(r).Get("notice")]},
 		Error: errMsg, Reason: reason}
+	if rv.Request.Changes, err = a.changeValues(r.Context(), d.Request.Changes); err != nil {
+		a.Error(w, r, err)
+		return
+	}
 	p := a.page(r, i18n.FromContext(r.Context()).Text(d.Request.SummaryText()), "admin-requests")
 	if isFragment(r) {
 		render(w, r, view.AdminRequestLive(p, rv))

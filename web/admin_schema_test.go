@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"testing"
@@ -39,8 +40,11 @@ func TestSchemaPageAndProfileEdit(t *testing.T) {
 	resp, _ = ada.post("/admin/schema", ada.form("name", "deskNumber", "label", "Desk", "attr_type", "int",
 		"min", "1", "max", "500", "visibility", "self", "editable", "on"))
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, _ = ada.post("/admin/schema", ada.form("name", "mentor", "label", "Mentor", "attr_type", "reference",
+		"visibility", "everyone", "editable", "on"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	_, err := tb.db.CreatePolicy(ctx, tb.viewer(t, "ada"), portal.Policy{Name: "Own languages and desk", Enabled: true,
-		Operation: portal.OpUpdatePerson, Requestor: portal.RequestorSelf, Attributes: []string{"languages", "deskNumber"}})
+		Operation: portal.OpUpdatePerson, Requestor: portal.RequestorSelf, Attributes: []string{"languages", "deskNumber", "mentor"}})
 	require.NoError(t, err)
 
 	zoe := tb.client(t)
@@ -56,6 +60,23 @@ func TestSchemaPageAndProfileEdit(t *testing.T) {
 	_, body = zoe.get("/people/" + tb.viewer(t, "zoe").PersonID)
 	require.Contains(t, body, "<li>Irish</li><li>Portuguese</li>")
 	require.Contains(t, body, `data-testid="private-attrs"`, "her desk is for her, the helpdesk and administrators")
+
+	// A reference: typed as an account name, asked for by ID, shown by name.
+	resp, body = zoe.post("/profile/edit", url.Values{"csrf": {zoe.csrf}, "extra-mentor": {"nobody-at-all"}})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "Mentor: No one has the account name or email")
+	resp, body = zoe.post("/profile/edit", url.Values{"csrf": {zoe.csrf}, "extra-mentor": {"mateo"}})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "Mentor: changed.")
+	var mateoName string
+	require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT display_name FROM people WHERE account_name = 'mateo'`).Scan(&mateoName))
+	mateoName = html.EscapeString(mateoName)
+	require.Contains(t, body, `name="extra-mentor" type="text" maxlength="256" value="`+mateoName+`"`, "the field names the mentor")
+	var mentorRequest string
+	require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT id::text FROM requests WHERE person_id = $1 AND changes ? 'mentor'`,
+		tb.viewer(t, "zoe").PersonID).Scan(&mentorRequest))
+	_, body = zoe.get("/requests/" + mentorRequest)
+	require.Contains(t, body, `data-testid="change-mentor">`+mateoName+`<`, "the request names the person, not their ID")
 
 	mateo := tb.client(t)
 	mateo.mustSignIn("mateo")

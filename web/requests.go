@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -185,6 +186,10 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 	req := &d.Request
 	rv := view.RequestView{Detail: d, Notice: notice(r), Now: time.Now(), Admin: v.Has(portal.RoleAdmin),
 		CanCancel: req.Status == portal.StatusAuthorizing && req.RequesterID == v.PersonID}
+	if rv.Changes, err = s.changeValues(r.Context(), req.Changes); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	p := s.page(r, i18n.FromContext(r.Context()).Text(req.SummaryText()), "requests")
 	if isFragment(r) {
 		render(w, r, view.RequestLive(p, rv))
@@ -364,6 +369,18 @@ func (s *Server) renderApproval(w http.ResponseWriter, r *http.Request, status i
 				if a.Core() {
 					c.Current = a.Text(&prof.Person)
 				}
+				if a.Type == portal.TypeReference && a.Core() {
+					// The manager's ID; an extra reference's name came with
+					// the profile.
+					c.Current, err = s.personName(r.Context(), c.Current)
+				}
+			}
+			if a.Type == portal.TypeReference && !c.Hidden && err == nil {
+				c.New, err = s.personName(r.Context(), c.New)
+			}
+			if err != nil {
+				s.Error(w, r, err)
+				return
 			}
 			av.Changes = append(av.Changes, c)
 		}
@@ -438,6 +455,19 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			f.Values[a.Name] = val
+			if a.Type == portal.TypeReference && strings.TrimSpace(val) != "" {
+				// A person is named by account name or email, and asked
+				// for by ID.
+				ref, err := s.People.FindPersonByName(r.Context(), val)
+				if portal.ErrorCode(err) == portal.ENOTFOUND {
+					f.Results = append(f.Results, a.Label+": "+errText(r, portal.Errorf(portal.EINVALID, "No one has the account name or email “%s”.", val)))
+					continue
+				} else if err != nil {
+					s.Error(w, r, err)
+					return
+				}
+				val, f.Values[a.Name] = ref.ID, ref.DisplayName
+			}
 			req, err := s.Requests.Submit(r.Context(), v, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: v.PersonID,
 				Changes: map[string]string{a.Name: val}})
 			switch {
@@ -460,7 +490,8 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 }
 
 // personValues holds the person's current value of each attribute the
-// profile edit form offers: the core ones, and the extra ones they have.
+// profile edit form offers: the core ones, and the extra ones they have (a
+// reference as the name of the person it names).
 func personValues(prof *portal.Profile) map[string]string {
 	values := map[string]string{}
 	for _, a := range portal.CoreSchema().Editable() {
@@ -468,8 +499,47 @@ func personValues(prof *portal.Profile) map[string]string {
 	}
 	for _, a := range prof.Attributes {
 		values[a.Name] = a.Value
+		if a.Type == portal.TypeReference {
+			values[a.Name] = a.RefName
+		}
 	}
 	return values
+}
+
+// personName is the name of the person whose ID is id, as a change to a
+// reference shows it: id itself when no one has it (any more), "" for "".
+func (s *Server) personName(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	p, err := s.People.FindProfile(ctx, id)
+	if portal.ErrorCode(err) == portal.ENOTFOUND {
+		return id, nil
+	} else if err != nil {
+		return "", err
+	}
+	return p.Person.DisplayName, nil
+}
+
+// changeValues are the new values of changes that name a person (the
+// manager, a reference attribute), as the name of that person.
+func (s *Server) changeValues(ctx context.Context, changes map[string]string) (map[string]string, error) {
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	schema, err := s.People.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for name, v := range changes {
+		if a, ok := schema.Lookup(name); ok && a.Type == portal.TypeReference {
+			if out[name], err = s.personName(ctx, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // editableExtras are the extra attributes v may ask to change on their own

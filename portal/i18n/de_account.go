@@ -333,4 +333,5 @@ var germanAccount = map[string]string{
 	"%s: the account was not locked; nothing changed.":                                                                         "%s: Das Konto war nicht gesperrt; nichts wurde geändert.",
 	"Someone passed your account's checks to unlock it":                                                                        "Jemand hat die Prüfungen zum Entsperren Ihres Kontos bestanden",
 	"Someone passed your account's checks in self-service unlock; your account was not locked, so nothing was changed":         "Jemand hat die Prüfungen der Self-Service-Entsperrung für Ihr Konto bestanden; Ihr Konto war nicht gesperrt, daher wurde nichts geändert",
+	"A person: their account name or email.":                                                                                   "Eine Person: ihr Kontoname oder ihre E-Mail-Adresse.",
 }

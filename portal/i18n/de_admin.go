@@ -542,7 +542,7 @@ var germanAdmin = map[string]string{
 	"User sync rule of %s (%s)":               "Synchronisierungsregel für Benutzer von %s (%s)",
 	"Who sees it":                             "Wer es sieht",
 	"People may ask to change it on their profile": "Personen dürfen in ihrem Profil eine Änderung beantragen",
-	"A policy that covers the attribute decides whether a change applies at once or needs approval; without one it is refused. Not for a reference to a person, which HR or a sync flow sets.": "Eine Richtlinie, die das Attribut abdeckt, entscheidet, ob eine Änderung sofort gilt oder eine Genehmigung braucht; ohne eine wird sie abgelehnt. Nicht für einen Verweis auf eine Person, den die Personalabteilung oder ein Synchronisierungsfluss setzt.",
+	"A policy that covers the attribute decides whether a change applies at once or needs approval; without one it is refused. A reference to a person is typed as their account name or email.": "Eine Richtlinie, die das Attribut abdeckt, entscheidet, ob eine Änderung sofort gilt oder eine Genehmigung braucht; ohne eine wird sie abgelehnt. Ein Verweis auf eine Person wird als ihr Kontoname oder ihre E-Mail-Adresse eingegeben.",
 	"Save attribute": "Attribut speichern",
 	"Used by":        "Verwendet von",
 	"No rule, policy or sync flow uses this attribute.":                               "Keine Regel, Richtlinie und kein Synchronisierungsfluss verwendet dieses Attribut.",

@@ -218,7 +218,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		if err != nil {
 			return err
 		}
-		if err := db.checkTargets(ctx, tx, &n, t); err != nil {
+		if err := db.checkTargets(ctx, tx, &n, t, schema); err != nil {
 			return err
 		}
 		status := portal.StatusAuthorizing
@@ -382,7 +382,7 @@ func needsPerson(op portal.Operation) bool {
 // deleted; a new person's account name and employee ID are free; a new
 // manager exists and is not below the person; a membership of a group with
 // a default length ends then; a deleted group's name is kept.
-func (db *DB) checkTargets(ctx context.Context, tx pgx.Tx, n *portal.NewRequest, t target) error {
+func (db *DB) checkTargets(ctx context.Context, tx pgx.Tx, n *portal.NewRequest, t target, schema *portal.Schema) error {
 	switch n.Operation {
 	case portal.OpAddMember:
 		if n.MemberUntil == nil && t.MembershipDays > 0 {
@@ -452,6 +452,18 @@ func (db *DB) checkTargets(ctx context.Context, tx pgx.Tx, n *portal.NewRequest,
 	case portal.OpUpdatePerson:
 		if m := n.Changes["managerId"]; m != "" {
 			return checkManager(ctx, tx, n.PersonID, m)
+		}
+		for name, id := range n.Changes {
+			// Another reference names a person who exists.
+			if a, ok := schema.Lookup(name); ok && !a.Core() && a.Type == portal.TypeReference && id != "" {
+				var exists bool
+				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM people WHERE id = $1)`, id).Scan(&exists); err != nil {
+					return err
+				}
+				if !exists {
+					return portal.Errorf(portal.EINVALID, "%s names no one in Tessera.", portal.LabelOf(a.Label))
+				}
+			}
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -193,19 +194,18 @@ func TestSchemaEditableThroughPolicies(t *testing.T) {
 	require.NoError(t, db.AddAttribute(ctx, admin, portal.Attribute{Name: "languages", Label: "Languages",
 		Type: portal.TypeStrings, MaxLen: 20, Editable: true}))
 	require.NoError(t, db.AddAttribute(ctx, admin, portal.Attribute{Name: "badge", Label: "Badge", Type: portal.TypeString}))
-	err := db.AddAttribute(ctx, admin, portal.Attribute{Name: "buddy", Label: "Buddy", Type: portal.TypeReference, Editable: true})
-	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "a reference is not edited on a profile")
+	require.NoError(t, db.AddAttribute(ctx, admin, portal.Attribute{Name: "buddy", Label: "Buddy", Type: portal.TypeReference, Editable: true}))
 
-	_, err = db.CreatePolicy(ctx, admin, portal.Policy{Name: "Own badge", Enabled: true, Operation: portal.OpUpdatePerson,
+	_, err := db.CreatePolicy(ctx, admin, portal.Policy{Name: "Own badge", Enabled: true, Operation: portal.OpUpdatePerson,
 		Requestor: portal.RequestorSelf, Attributes: []string{"badge"}})
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "badge is not editable: %v", err)
 	pol, err := db.CreatePolicy(ctx, admin, portal.Policy{Name: "Own desk and languages", Enabled: true, Operation: portal.OpUpdatePerson,
-		Requestor: portal.RequestorSelf, Attributes: []string{"languages", "deskNumber", "office"}})
+		Requestor: portal.RequestorSelf, Attributes: []string{"languages", "deskNumber", "office", "buddy"}})
 	require.NoError(t, err)
-	require.Equal(t, []string{"office", "deskNumber", "languages"}, pol.Attributes, "the table's order: core attributes first")
+	require.Equal(t, []string{"office", "buddy", "deskNumber", "languages"}, pol.Attributes, "the table's order: core attributes first")
 
 	for _, bad := range []map[string]string{{"deskNumber": "501"}, {"deskNumber": "twelve"}, {"languages": strings.Repeat("x", 21)},
-		{"badge": "B-1"}} {
+		{"badge": "B-1"}, {"buddy": "zoe"}, {"buddy": "00000000-0000-4000-8000-000000000000"}} {
 		_, err := db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID, Changes: bad})
 		require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "%v: %v", bad, err)
 	}
@@ -218,6 +218,15 @@ func TestSchemaEditableThroughPolicies(t *testing.T) {
 		Scan(&desk, &langs))
 	require.Equal(t, "42", desk, "stored as its type writes it")
 	require.Equal(t, "Irish\nEnglish", langs)
+	// A reference names a person, under the same policy.
+	_, err = db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID,
+		Changes: map[string]string{"buddy": org.People[3].ID}})
+	require.NoError(t, err)
+	prof, err := db.FindProfile(ctx, zoe.ID)
+	require.NoError(t, err)
+	require.True(t, slices.ContainsFunc(prof.Attributes, func(a portal.AttributeValue) bool {
+		return a.Name == "buddy" && a.Value == org.People[3].ID && a.RefName == org.People[3].DisplayName
+	}), "%+v", prof.Attributes)
 
 	// Cleared with an empty value.
 	_, err = db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID,
