@@ -18,11 +18,12 @@ var (
 	couldNotTake = regexp.MustCompile(`(?s)^(.+?) could not take the change: (.+)$`)
 )
 
-// EventText is a request event's stored detail as a Text, so that the
-// forms Tessera writes itself (portal/postgres/requestlife.go: exported,
-// gone from the system, superseded; syncsvc: an export refused) are read in the reader's language,
-// rows stored before included. Any other detail (a reason a person wrote,
-// a system's own message) is shown as it is.
+// EventText is the English detail of a request event stored before events
+// kept their format and arguments (request_events.detail_text, migration
+// 0047), as a Text: the forms Tessera wrote itself (portal/postgres/requestlife.go:
+// exported, gone from the system, superseded; syncsvc: an export refused)
+// are read in the reader's language. Any other detail (a reason a person
+// wrote, a system's own message) is shown as it is.
 func EventText(detail string) Text {
 	detail = strings.TrimSpace(detail)
 	if detail == superseded {

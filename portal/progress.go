@@ -53,7 +53,7 @@ type ExportState struct {
 	System string
 	Sent   bool
 	// Error is the system's refusal when the last attempt failed.
-	Error string
+	Error Text
 }
 
 // Approved counts the approvers who approved, each deputy counted as the
@@ -139,19 +139,22 @@ func (d *RequestDetail) Progress() []ProgressStep {
 		default:
 			s.State, approved = StepFailed, false
 		}
-		var by []string
+		var by []Text
 		for _, ap := range a.Approvers {
-			if ap.Decision != "" {
-				by = append(by, Isolate(ap.Name)+" "+ap.Decision)
+			switch ap.Decision {
+			case "approved":
+				by = append(by, Textf("%s approved", Isolate(ap.Name)))
+			case "rejected":
+				by = append(by, Textf("%s rejected", Isolate(ap.Name)))
 			}
 		}
 		if w := a.Waiting(); a.Status == "pending" && len(w) > 0 {
 			for i := range w {
 				w[i] = Isolate(w[i])
 			}
-			by = append(by, "waiting for "+strings.Join(w, ", "))
+			by = append(by, Textf("waiting for %s", strings.Join(w, ", ")))
 		}
-		s.Detail = Textf("%s", strings.Join(by, "; "))
+		s.Detail = JoinTexts(by, "; ")
 		steps = append(steps, s)
 	case r.Status == StatusAuthorizing:
 		steps = append(steps, ProgressStep{Label: Textf("Approval"), State: StepCurrent, Detail: Textf("finding the approvers")})
@@ -166,20 +169,20 @@ func (d *RequestDetail) Progress() []ProgressStep {
 	case committed != nil:
 		steps = append(steps, ProgressStep{Label: Textf("Applied"), State: StepDone, Detail: Textf("in Tessera")})
 	case r.Status == StatusFailed:
-		detail := ""
+		var detail Text
 		if e := has(KindFailed); e != nil {
 			detail = e.Detail
 		}
-		return append(steps, ProgressStep{Label: Textf("Applied"), State: StepFailed, Detail: Textf("%s", detail)})
+		return append(steps, ProgressStep{Label: Textf("Applied"), State: StepFailed, Detail: detail})
 	case r.Status.Final():
 		// Rejected, expired or canceled before anything was applied.
-		detail := ""
+		var detail Text
 		for _, k := range []EventKind{KindRejected, KindDenied, KindExpired, KindCanceled} {
-			if e := has(k); e != nil && e.Detail != "" {
+			if e := has(k); e != nil && !e.Detail.IsZero() {
 				detail = e.Detail
 			}
 		}
-		return append(steps, ProgressStep{Label: Textf(r.Status.Label()), State: StepFailed, Detail: Textf("%s", detail)})
+		return append(steps, ProgressStep{Label: Textf(r.Status.Label()), State: StepFailed, Detail: detail})
 	case approved:
 		steps = append(steps, ProgressStep{Label: Textf("Applied"), State: StepCurrent})
 	default:
@@ -189,13 +192,13 @@ func (d *RequestDetail) Progress() []ProgressStep {
 	for _, e := range d.Events {
 		switch e.Kind {
 		case KindExported:
-			steps = append(steps, ProgressStep{Label: EventText(e.Detail), State: StepDone})
+			steps = append(steps, ProgressStep{Label: e.Detail, State: StepDone})
 			exported = true
 		case KindExportFailed:
-			steps = append(steps, ProgressStep{Label: Textf("Export failed"), State: StepFailed, Detail: EventText(e.Detail)})
+			steps = append(steps, ProgressStep{Label: Textf("Export failed"), State: StepFailed, Detail: e.Detail})
 			exported = true
 		case KindExportSkipped:
-			steps = append(steps, ProgressStep{Label: Textf("Not exported"), State: StepDone, Detail: EventText(e.Detail)})
+			steps = append(steps, ProgressStep{Label: Textf("Not exported"), State: StepDone, Detail: e.Detail})
 			exported = true
 		}
 	}
@@ -204,7 +207,7 @@ func (d *RequestDetail) Progress() []ProgressStep {
 		if x.Sent {
 			s.Detail = Textf("sent; waiting for %s to confirm", Isolate(x.System))
 		}
-		if x.Error != "" {
+		if !x.Error.IsZero() {
 			s.State, s.Detail = StepFailed, Textf("refused: %s", x.Error)
 		}
 		steps = append(steps, s)
@@ -225,11 +228,11 @@ func (d *RequestDetail) Progress() []ProgressStep {
 	case StatusFailed:
 		steps = append(steps, ProgressStep{Label: Textf("Failed"), State: StepFailed})
 	case StatusSuperseded:
-		detail := ""
+		var detail Text
 		if e := has(KindSuperseded); e != nil {
 			detail = e.Detail
 		}
-		steps = append(steps, ProgressStep{Label: Textf("Superseded"), State: StepDone, Detail: EventText(detail)})
+		steps = append(steps, ProgressStep{Label: Textf("Superseded"), State: StepDone, Detail: detail})
 	default:
 		steps = append(steps, ProgressStep{Label: Textf("Done"), State: StepWaiting})
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 func TestProgress(t *testing.T) {
@@ -14,8 +16,8 @@ func TestProgress(t *testing.T) {
 	ev := func(kinds ...EventKind) []RequestEvent {
 		var es []RequestEvent
 		for _, k := range kinds {
-			es = append(es, RequestEvent{At: at, Kind: k, Detail: map[EventKind]string{KindExported: "Exported to Demo AD",
-				KindExportFailed: "Demo AD refused the change"}[k]})
+			es = append(es, RequestEvent{At: at, Kind: k, Detail: map[EventKind]Text{KindExported: Textf("Exported to %s", "Demo AD"),
+				KindExportFailed: Textf("%s", "Demo AD refused the change")}[k]})
 		}
 		return es
 	}
@@ -59,7 +61,7 @@ func TestProgress(t *testing.T) {
 			Exports: []ExportState{{System: "Demo AD", Sent: true}}},
 			"done:Requested → done:Approval → done:Applied → current:Exporting to Demo AD → waiting:Done"},
 		{"confirmed by one, refused by another", RequestDetail{Request: Request{Status: StatusFailed},
-			Events: ev(KindSubmitted, KindCommitted, KindExported, KindExportFailed), Exports: []ExportState{{System: "Entra", Error: "no"}}},
+			Events: ev(KindSubmitted, KindCommitted, KindExported, KindExportFailed), Exports: []ExportState{{System: "Entra", Error: Textf("%s", "no")}}},
 			"done:Requested → done:Approval → done:Applied → done:Exported to Demo AD → failed:Export failed → failed:Exporting to Entra → failed:Failed"},
 		{"done without systems", RequestDetail{Request: Request{Status: StatusCompleted}, Events: ev(KindSubmitted, KindCommitted, KindCompleted)},
 			"done:Requested → done:Approval → done:Applied → done:No export needed → done:Done"},
@@ -70,4 +72,29 @@ func TestProgress(t *testing.T) {
 	}
 	a := approval("pending", "", "", "")
 	require.Equal(t, []string{"Mateo", "Siobhán"}, a.Waiting(), "a deputy is not named: the approver is")
+}
+
+// TestProgressGerman: the approval step says who decided and who is
+// awaited in the reader's language, and a timeline entry stored as text
+// (request_events.detail_text) reads German too.
+func TestProgressGerman(t *testing.T) {
+	t.Parallel()
+	d := RequestDetail{Request: Request{Status: StatusAuthorizing}, Approval: &ApprovalState{Status: "pending", Needed: 2,
+		Approvers: []Approver{{PersonID: "m", Name: "Mateo", Decision: "approved"}, {PersonID: "s", Name: "Siobhán"}}}}
+	de := i18n.For("de")
+	steps := d.Progress()
+	require.Equal(t, "Genehmigung: 1 von 2", de.Text(steps[1].Label))
+	require.Equal(t, "Mateo hat genehmigt; wartet auf Siobhán", de.Text(steps[1].Detail))
+	require.Equal(t, "Mateo approved; waiting for Siobhán", i18n.English().Text(steps[1].Detail))
+
+	stored := Textf("Canceled by an administrator: %s", "not needed").Stored()
+	got, err := ReadStored(stored, "Canceled by an administrator: not needed", EventText)
+	require.NoError(t, err)
+	require.Equal(t, "Von einem Administrator abgebrochen: not needed", de.Text(got))
+	old, err := ReadStored(nil, "Exported to Demo AD", EventText)
+	require.NoError(t, err)
+	require.Equal(t, "Exportiert nach Demo AD", de.Text(old), "a row stored before reads German too")
+	none, err := ReadStored(nil, "", EventText)
+	require.NoError(t, err)
+	require.True(t, none.IsZero())
 }

@@ -165,7 +165,9 @@ type RequestEvent struct {
 	At        time.Time
 	Kind      EventKind
 	ActorName string
-	Detail    string
+	// Detail says more (a reason, the system exported to), in the reader's
+	// language; zero when there is nothing more to say.
+	Detail Text
 }
 
 // NewRequest is what a person submits.
@@ -439,7 +441,7 @@ type Notification struct {
 	Request Request
 	// Path is the portal page the email links to (an approval or a request).
 	Path   string
-	Detail string // e.g. the rejection reason
+	Detail Text // e.g. the rejection reason
 	// ToTimeZone is the recipient's IANA zone ("" for none: UTC), in which
 	// the email writes its times and which it names.
 	ToTimeZone string

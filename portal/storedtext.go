@@ -96,3 +96,36 @@ func (t *Text) UnmarshalJSON(data []byte) error {
 
 // IsZero reports whether t is empty: no format at all.
 func (t Text) IsZero() bool { return t.format == "" }
+
+// Stored is t as a column of stored texts keeps it (sync runs' message_text,
+// request_events.detail_text, ...): its JSON, or nil (NULL) when t is zero.
+func (t Text) Stored() []byte {
+	if t.IsZero() {
+		return nil
+	}
+	data, err := json.Marshal(store(t))
+	if err != nil {
+		return nil // a stored text is strings and numbers: it always encodes
+	}
+	return data
+}
+
+// ReadStored is the text a column of stored texts holds (stored, its JSON),
+// or, for a row written before such texts were kept (stored nil), the
+// English text that row has, read by old (EventText, say) or as it is.
+func ReadStored(stored []byte, english string, old func(string) Text) (Text, error) {
+	if stored == nil {
+		if english == "" {
+			return Text{}, nil
+		}
+		if old != nil {
+			return old(english), nil
+		}
+		return Textf("%s", english), nil
+	}
+	var t Text
+	if err := t.UnmarshalJSON(stored); err != nil {
+		return Text{}, err
+	}
+	return t, nil
+}

@@ -163,8 +163,9 @@ type Engine struct {
 // take a pgx.Tx, which portal does not know.
 type RequestLife interface {
 	// ExportsFailedTx marks the committed requests among ids failed: a
-	// system refused their change, detail says why.
-	ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, detail string) error
+	// system refused their change, detail says why (written in each
+	// reader's language).
+	ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, detail portal.Text) error
 	// ExportsConfirmedTx releases the requests whose changes to systemID
 	// were sent before sentBefore, when an import that started then has
 	// completed: "exported" when their values are still the portal's.
@@ -539,12 +540,12 @@ func (r *runRecord) finish(ctx context.Context, runErr error, message portal.Tex
 	counts, _ := json.Marshal(r.counts)
 	err := pgx.BeginFunc(ctx, r.e.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $2, finished_at = now(), processed = $3, counts = $4,
-			message = $5, message_text = $6 WHERE id = $1`, r.id, status, r.done, counts, message.String(), storedText(message)); err != nil {
+			message = $5, message_text = $6 WHERE id = $1`, r.id, status, r.done, counts, message.String(), message.Stored()); err != nil {
 			return err
 		}
 		rows := make([][]any, len(r.objects))
 		for i, o := range r.objects {
-			rows[i] = []any{r.id, i, o.Kind, o.DN, o.Detail, storedText(o.Text)}
+			rows[i] = []any{r.id, i, o.Kind, o.DN, o.Detail, o.Text.Stored()}
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"sync_run_objects"}, []string{"run_id", "seq", "kind", "dn", "detail", "detail_text"},
 			pgx.CopyFromRows(rows))
@@ -554,19 +555,6 @@ func (r *runRecord) finish(ctx context.Context, runErr error, message portal.Tex
 		return nil, fmt.Errorf("syncsvc: record run: %w", err)
 	}
 	return r.e.FindRun(ctx, r.id)
-}
-
-// storedText is t as sync_runs and sync_run_objects keep it: JSON, or NULL
-// for no text.
-func storedText(t portal.Text) []byte {
-	if t.IsZero() {
-		return nil
-	}
-	data, err := json.Marshal(t)
-	if err != nil {
-		return nil // a Text always marshals; the English column still says it
-	}
-	return data
 }
 
 // errStopped ends a run that stopped for an administrator (the deletion
@@ -655,7 +643,7 @@ func (e *Engine) RunQueued(ctx context.Context, runID int64, confirmDeletes bool
 		// Disabled since it was queued: the run says so, and is over.
 		msg := portal.Reason(err)
 		_, err = e.Pool.Exec(ctx, `UPDATE sync_runs SET status = 'failed', finished_at = now(), message = $2, message_text = $3 WHERE id = $1`,
-			runID, msg.String(), storedText(msg))
+			runID, msg.String(), msg.Stored())
 		return err
 	} else if err != nil {
 		return err

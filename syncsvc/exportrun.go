@@ -379,7 +379,7 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 		b := &pgx.Batch{}
 		type refusal struct {
 			ids    []string
-			detail string
+			detail portal.Text
 		}
 		var refused []refusal
 		var deleted []int64 // objects the export deleted, with requests waiting on them
@@ -391,17 +391,17 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 				if errors.Is(o.err, ErrUnreachable) {
 					status = "pending"
 				}
-				b.Queue(`UPDATE cs_objects SET export_status = $2, export_attempts = $3, export_error = $4,
+				why := portal.ReasonOr(o.err)
+				b.Queue(`UPDATE cs_objects SET export_status = $2, export_attempts = $3, export_error = $4, export_error_text = $6,
 					export_next_at = now() + $5::interval, export_updated_at = now() WHERE id = $1`,
-					p.CSID, status, p.Attempts, portal.ReasonOr(o.err).String(), backoff(p.Attempts).String())
+					p.CSID, status, p.Attempts, why.String(), backoff(p.Attempts).String(), why.Stored())
 				if status == "error" {
 					rec.count("error", p.DN, portal.ReasonOr(o.err))
 					if len(p.RequestIDs) > 0 {
 						// Only the requests still committed fail (once):
 						// the same refusal repeats on every retry.
-						refused = append(refused, refusal{p.RequestIDs, fmt.Sprintf("%s refused the change: %v. "+
-							"An administrator has been shown the error; the export is retried, and the request completes if its values go through.",
-							sys.Name, o.err)})
+						refused = append(refused, refusal{p.RequestIDs, portal.Textf("%s refused the change: %s. An administrator has been shown the error; the export is retried, and the request completes if its values go through.",
+							sys.Name, why)})
 					}
 				}
 				continue
@@ -441,7 +441,7 @@ func (e *Engine) recordExports(ctx context.Context, sys *portal.ConnectedSystem,
 			b.Queue(`UPDATE cs_objects SET anchor = $2, dn = $3, attributes = $4,
 					deprovisioned_at = CASE WHEN $5 THEN coalesce(deprovisioned_at, now()) ELSE NULL END,
 					export_op = NULL, export_changes = NULL, export_new_dn = '', export_status = 'pending',
-					export_attempts = 0, export_error = '', export_updated_at = now()
+					export_attempts = 0, export_error = '', export_error_text = NULL, export_updated_at = now()
 				WHERE id = $1`, p.CSID, nullText(o.anchor), o.dn, data, p.Deprovision)
 			if len(p.RequestIDs) > 0 {
 				b.Queue(`UPDATE export_requests SET sent_at = now() WHERE cs_id = $1 AND sent_at IS NULL`, p.CSID)

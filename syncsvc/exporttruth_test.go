@@ -126,7 +126,7 @@ func TestTimelineOfARefusedRequestSaysWhatHappened(t *testing.T) {
 		var kinds []portal.EventKind
 		var details []string
 		for _, e := range events {
-			kinds, details = append(kinds, e.Kind), append(details, e.Detail)
+			kinds, details = append(kinds, e.Kind), append(details, e.Detail.String())
 		}
 		return got.Status, kinds, details
 	}
@@ -238,4 +238,11 @@ func TestOvertakenRequestIsSuperseded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"superseded"}, kinds, "no exported, no completed")
 	require.Contains(t, details[0], second)
+	// Kept as text too, read in each reader's language: the request is an
+	// argument, not part of the sentence.
+	var format, by string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT detail_text->>'f', detail_text->'a'->0->>'s' FROM request_events
+		WHERE request_id = $1 AND kind = 'superseded'`, first).Scan(&format, &by))
+	require.True(t, strings.HasPrefix(format, "Superseded by request %s"), format)
+	require.Equal(t, second, by)
 }

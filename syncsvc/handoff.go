@@ -341,6 +341,6 @@ func (e *Engine) DueCycles(ctx context.Context) ([]string, error) {
 func (e *Engine) failRequests(ctx context.Context, ids []string, systemName string, cause error) error {
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
 		return e.Requests.ExportsFailedTx(ctx, tx, ids,
-			fmt.Sprintf("%s could not take the change: %s", systemName, portal.ErrorMessageOr(cause)))
+			portal.Textf("%s could not take the change: %s", systemName, portal.ReasonOr(cause)))
 	})
 }

@@ -54,9 +54,13 @@ type PendingExport struct {
 	Deprovision bool
 	Status      string // pending or error
 	Attempts    int
-	LastError   string
-	NextAttempt time.Time
-	RequestIDs  []string
+	// LastError is the last attempt's failure in English (the log's and
+	// the command line's); LastErrorText the same, written in a reader's
+	// language.
+	LastError     string
+	LastErrorText portal.Text
+	NextAttempt   time.Time
+	RequestIDs    []string
 }
 
 // empty reports a modify that changes nothing.

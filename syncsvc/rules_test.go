@@ -481,6 +481,12 @@ func TestDeletedInADReleasesItsRequests(t *testing.T) {
 		require.Equal(t, []string{"export_skipped", "completed"}, kinds)
 		require.Contains(t, details[0], f.sys.Name+" no longer has CN=")
 		require.Contains(t, details[0], "deleted or moved out of scope there before the change was confirmed")
+		var format, system, dn string
+		require.NoError(t, f.pool.QueryRow(ctx, `SELECT detail_text->>'f', detail_text->'a'->0->>'s', detail_text->'a'->1->>'s'
+			FROM request_events WHERE request_id = $1 AND kind = 'export_skipped'`, requestID).Scan(&format, &system, &dn))
+		require.Equal(t, "%s no longer has %s: it was deleted or moved out of scope there before the change was confirmed.", format)
+		require.Equal(t, f.sys.Name, system)
+		require.True(t, strings.HasPrefix(dn, "CN="), dn)
 	}
 
 	byDelta := waiting(erin)

@@ -278,7 +278,7 @@ func (e *Engine) Status(ctx context.Context) ([]SystemStatus, error) {
 // PendingExports lists a system's pending exports, errors first.
 func (e *Engine) PendingExports(ctx context.Context, systemID string, errorsOnly bool, limit int) ([]PendingExport, error) {
 	rows, err := e.Pool.Query(ctx, `SELECT c.id, c.export_op, c.dn, c.export_new_dn, c.class, c.export_changes, c.export_status,
-			c.export_attempts, c.export_error, coalesce(c.export_next_at, now()),
+			c.export_attempts, c.export_error, c.export_error_text, coalesce(c.export_next_at, now()),
 			coalesce((SELECT array_agg(r.request_id::text) FROM export_requests r WHERE r.cs_id = c.id AND r.sent_at IS NULL), '{}'),
 			c.export_deprovision
 		FROM cs_objects c
@@ -289,11 +289,14 @@ func (e *Engine) PendingExports(ctx context.Context, systemID string, errorsOnly
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PendingExport, error) {
 		var p PendingExport
-		var changes []byte
-		err := row.Scan(&p.CSID, &p.Op, &p.DN, &p.NewDN, &p.Class, &changes, &p.Status, &p.Attempts, &p.LastError,
+		var changes, stored []byte
+		err := row.Scan(&p.CSID, &p.Op, &p.DN, &p.NewDN, &p.Class, &changes, &p.Status, &p.Attempts, &p.LastError, &stored,
 			&p.NextAttempt, &p.RequestIDs, &p.Deprovision)
 		if err == nil {
 			err = json.Unmarshal(changes, &p.Changes)
+		}
+		if err == nil {
+			p.LastErrorText, err = portal.ReadStored(stored, p.LastError, nil)
 		}
 		return p, err
 	})

@@ -1238,7 +1238,7 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 		}
 		if len(out.clear) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE cs_objects SET export_op = NULL, export_changes = NULL, export_new_dn = '',
-				export_status = 'pending', export_attempts = 0, export_error = ''
+				export_status = 'pending', export_attempts = 0, export_error = '', export_error_text = NULL
 				WHERE id = ANY($1) AND export_op IS NOT NULL`, out.clear); err != nil {
 				return err
 			}

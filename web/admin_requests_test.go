@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
 )
 
 // TestAdminRequests: an administrator finds a request by its status,
@@ -27,6 +29,11 @@ func TestAdminRequests(t *testing.T) {
 	_, err := tb.db.Pool.Exec(ctx, `INSERT INTO sync_rules (system_id, class) VALUES ($1, 'group')`, sys)
 	require.NoError(t, err)
 
+	// Policies are named by administrators: in German here, so that the
+	// German pages below hold no English but the reasons people typed.
+	_, err = tb.db.Pool.Exec(ctx, `UPDATE policies SET name = 'Beitritt mit Genehmigung' WHERE name = 'Request to join owner-approval groups'`)
+	require.NoError(t, err)
+
 	zoe, mateo, ada := tb.client(t), tb.client(t), tb.client(t)
 	zoe.mustSignIn("zoe")
 	mateo.mustSignIn("mateo")
@@ -43,7 +50,8 @@ func TestAdminRequests(t *testing.T) {
 
 	// Demo AD refuses the change, as the sync engine records it.
 	require.NoError(t, pgx.BeginFunc(ctx, tb.db.Pool, func(tx pgx.Tx) error {
-		return tb.db.ExportsFailedTx(ctx, tx, []string{id}, "Demo AD refused the change: 00002081: constraint violation.")
+		return tb.db.ExportsFailedTx(ctx, tx, []string{id}, portal.Textf("%s refused the change: %s. An administrator has been shown the error; the export is retried, and the request completes if its values go through.",
+			"Demo AD", "00002081: constraint violation"))
 	}))
 	_, body := zoe.get(reqPath)
 	require.Contains(t, body, `data-state="failed" data-testid="step"><span class="sr-only">Stopped: </span> <strong>Export failed</strong>`)
@@ -106,4 +114,28 @@ func TestAdminRequests(t *testing.T) {
 	actions, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	require.Equal(t, []string{"request_retried ", "request_canceled VPN access moved to the new gateway."}, actions)
+
+	// The same pages in German: every entry of the timeline (stored as
+	// text, not English), the progress line, and the lists' cards.
+	for _, c := range []*client{zoe, ada} {
+		resp, _ = c.post("/settings/language", c.form("language", "de"))
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	}
+	_, body = zoe.get(reqPath)
+	requireAllGerman(t, "a canceled request's page", body)
+	for _, german := range []string{"unter der Richtlinie „Beitritt mit Genehmigung“", "; 1 von 1 nötig", "hat genehmigt",
+		"Demo AD hat die Änderung abgelehnt: 00002081: constraint violation. Ein Administrator sieht den Fehler",
+		"Die Änderung wird erneut an die verbundenen Systeme gesendet.",
+		"Von einem Administrator abgebrochen: VPN access moved to the new gateway."} {
+		require.Contains(t, body, german)
+	}
+	_, body = zoe.get("/requests")
+	requireAllGerman(t, "My requests", body)
+	require.Contains(t, body, `data-label="Antrag"`)
+	require.NotContains(t, body, "Join VPN users", "the request's summary is German too")
+	_, body = ada.get("/admin/requests")
+	requireAllGerman(t, "Administration → Requests", body)
+	require.Contains(t, body, `data-label="Beantragt von"`)
+	_, body = ada.get("/admin/requests/" + id)
+	requireAllGerman(t, "a request's page for administrators", body)
 }

@@ -67,7 +67,7 @@ func Compose(n *portal.Notification, baseURL string) (Message, error) {
 		when = p.T("Asked on %s; due by %s (times in %s).", p.Time(r.CreatedAt, loc), p.Time(*n.Deadline, loc), zone)
 	}
 	data := newMailData(p, n.ToName)
-	data.Lead, data.Justification, data.Detail, data.Link, data.When = lead, portal.Isolate(r.Justification), portal.Isolate(n.Detail), link, when
+	data.Lead, data.Justification, data.Detail, data.Link, data.When = lead, portal.Isolate(r.Justification), portal.Isolate(p.Text(n.Detail)), link, when
 	return render(data, n.ToName, n.ToEmail, subject)
 }
 

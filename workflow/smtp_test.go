@@ -264,7 +264,7 @@ func TestCompose(t *testing.T) {
 		t.Run(tt.event, func(t *testing.T) {
 			t.Parallel()
 			n := &portal.Notification{Event: tt.event, ToName: "Chloé Dubois", ToEmail: "chloe@example.org",
-				Request: req, Path: tt.path, Detail: "Reason: <b>not now</b>"}
+				Request: req, Path: tt.path, Detail: portal.Textf("%s", "Reason: <b>not now</b>")}
 			msg, err := workflow.Compose(n, "https://tessera.example.com/")
 			require.NoError(t, err)
 			link := "https://tessera.example.com" + tt.path

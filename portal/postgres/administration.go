@@ -98,14 +98,15 @@ func (db *DB) applyAdministration(ctx context.Context, tx pgx.Tx, a *applying, r
 		delete(before, "same_expiry")
 		rec.Details["before"] = before
 	case portal.OpDeleteGroup:
+		groupDeleted := portal.Textf("The group was deleted.")
 		// The group's pending requests end with it; its members, owners
 		// and rule go with its row, and the sync that carries this request
 		// deprovisions it in the connected systems.
 		if _, err := tx.Exec(ctx, `WITH c AS (UPDATE requests SET status = 'canceled', updated_at = now()
 				WHERE group_id = $1 AND status = 'authorizing' AND id <> $2 RETURNING id),
 			a AS (UPDATE approvals SET status = 'canceled' WHERE request_id IN (SELECT id FROM c) AND status = 'pending')
-			INSERT INTO request_events (request_id, kind, detail) SELECT id, 'canceled', 'The group was deleted.' FROM c`,
-			h.GroupID, h.ID); err != nil {
+			INSERT INTO request_events (request_id, kind, detail, detail_text) SELECT id, 'canceled', $3, $4::jsonb FROM c`,
+			h.GroupID, h.ID, groupDeleted.String(), storedText(groupDeleted)); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM groups WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM role_groups WHERE group_id = $1)`, h.GroupID)
@@ -204,7 +205,7 @@ func (db *DB) ExpireGroup(ctx context.Context, groupID string, until time.Time) 
 			"The group expired on "+i18n.English().Time(until, time.UTC)+".").Scan(&id); err != nil {
 			return err
 		}
-		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", "The group expired."})
+		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("The group expired.")})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: expire group: %w", err)
@@ -243,7 +244,7 @@ func (db *DB) EndPerson(ctx context.Context, personID string, at time.Time) erro
 			"Their last day, "+ends+", ended.").Scan(&id); err != nil {
 			return err
 		}
-		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", "The end date passed."})
+		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("The end date passed.")})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: end person: %w", err)

@@ -200,7 +200,7 @@ func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h 
 	}
 	if len(approvers) == 0 {
 		return wake, nil, true, finish(ctx, tx, db, requestID, requester, portal.StatusDenied, "",
-			"No one can approve this request: workflow “"+w.Name+"” names no approver other than you.")
+			portal.Textf("No one can approve this request: workflow “%s” names no approver other than you.", w.Name))
 	}
 	needed := 1
 	switch w.Threshold {
@@ -216,16 +216,22 @@ func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h 
 	}
 	id := newUUID()
 	dueText := ""
+	text := portal.Textf("Sent to %s; %d of %d needed.", "", needed, len(approvers))
 	if deadline != nil {
 		// Stored text, read by people in every zone: UTC, named.
-		dueText = "; due " + i18n.English().Time(*deadline, time.UTC)
+		due := i18n.English().Time(*deadline, time.UTC)
+		dueText = "; due " + due
+		text = portal.Textf("Sent to %s; %d of %d needed; due %s.", "", needed, len(approvers), due)
 		wake, _ = nextTimer(w, now, *deadline)
 	}
 	return wake, nil, false, db.addApprovers(ctx, tx, id, requestID, requester, approvers, false,
-		portal.KindApprovalRequested, "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText),
+		portal.KindApprovalRequested, "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText), text,
 		stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
 			[]any{id, requestID, needed, deadline}})
 }
+
+// withDeputy is how the timeline names an approver whose deputy stands in.
+var withDeputy = portal.Mark("%s (and %s, deputy while away)")
 
 // nextTimer says when an approval's next timer is due: its reminder while
 // the workflow has one still ahead (reminder true), and otherwise its
@@ -311,10 +317,11 @@ var genericPlans = stmt{SQL: "SET LOCAL plan_cache_mode = force_generic_plan"}
 
 // addApprovers records approvers (and the deputies standing in for them
 // today) and tells each of them. The timeline event of kind that comes
-// with them names them between prefix and suffix; it is written by the
-// same statement.
+// with them names them between prefix and suffix in English, and as text,
+// whose first argument the statement sets to their names; it is written by
+// the same statement.
 func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool,
-	kind portal.EventKind, prefix, suffix string, before ...stmt) error {
+	kind portal.EventKind, prefix, suffix string, text portal.Text, before ...stmt) error {
 	event := portal.EventApprovalRequested
 	if escalation {
 		event = portal.EventEscalated
@@ -338,11 +345,14 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID
 			INSERT INTO approvers (approval_id, person_id, on_behalf_of, escalation)
 			SELECT $1, deputy_id, id, $3 FROM list WHERE deputy_id IS NOT NULL ON CONFLICT DO NOTHING),
 		noted AS (
-			INSERT INTO request_events (request_id, kind, detail)
+			INSERT INTO request_events (request_id, kind, detail, detail_text)
 			SELECT $5, $6, $7::text || coalesce(string_agg(display_name || coalesce(' (and ' || deputy_name || ', deputy while away)', ''),
-				', ' ORDER BY sort_name, id), '') || $8::text FROM list)
+				', ' ORDER BY sort_name, id), '') || $8::text,
+				jsonb_set($9::jsonb, '{a,0}', jsonb_build_object('t', jsonb_build_object('f', coalesce(string_agg('%s', ', '), ''),
+					'a', coalesce(jsonb_agg(CASE WHEN deputy_name IS NULL THEN jsonb_build_object('s', display_name)
+						ELSE jsonb_build_object('t', stored_text($10::text, display_name, deputy_name)) END ORDER BY sort_name, id), '[]')))) FROM list)
 		SELECT id::text, coalesce(deputy_id::text, '') FROM list ORDER BY sort_name, id`,
-		approvalID, ids, escalation, nullable(requester), requestID, kind, prefix, suffix).Query(func(rows pgx.Rows) error {
+		approvalID, ids, escalation, nullable(requester), requestID, kind, prefix, suffix, storedText(text), withDeputy).Query(func(rows pgx.Rows) error {
 		var id, deputy string
 		_, err := pgx.ForEachRow(rows, []any{&id, &deputy}, func() error {
 			if tell = append(tell, id); deputy != "" {
@@ -365,7 +375,7 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID
 
 // finish ends a request that will not be committed (denied, expired),
 // records why and tells the requester.
-func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string, status portal.RequestStatus, actorID, detail string, earlier ...event) error {
+func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string, status portal.RequestStatus, actorID string, detail portal.Text, earlier ...event) error {
 	notice := portal.EventDenied
 	if status == portal.StatusExpired {
 		notice = portal.EventExpired
@@ -373,7 +383,7 @@ func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string,
 	if err := db.notify(ctx, tx, notice, requestID, requester); err != nil {
 		return err
 	}
-	return recordStatus(ctx, tx, requestID, status, "request_"+string(status), map[string]string{"detail": detail},
+	return recordStatus(ctx, tx, requestID, status, "request_"+string(status), map[string]string{"detail": detail.String()},
 		append(earlier, event{portal.EventKind(status), actorID, detail})...)
 }
 
@@ -511,9 +521,12 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 				found[d.ApprovalID] = again
 				continue
 			}
-			detail := reason
+			detail := portal.Textf("%s", reason)
 			if *d.Principal != v.PersonID && d.PrincipalName != nil {
-				detail = strings.TrimSpace("As deputy for " + *d.PrincipalName + ". " + reason)
+				detail = portal.Textf("As deputy for %s.", *d.PrincipalName)
+				if reason != "" {
+					detail = portal.Textf("As deputy for %s. %s", *d.PrincipalName, reason)
+				}
 			}
 			rec := recording{d.RequestID, "approval_" + verdict, map[string]any{"approval": d.ApprovalID, "reason": reason},
 				[]event{{portal.EventKind(verdict), v.PersonID, detail}}}
@@ -522,9 +535,9 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 				if err := db.notify(ctx, tx, portal.EventDenied, d.RequestID, d.Requester); err != nil {
 					return err
 				}
-				denied := "Rejected by " + v.DisplayName + ": " + reason
+				denied := portal.Textf("Rejected by %s: %s", v.DisplayName, reason)
 				rec.Action = "request_denied"
-				rec.Details["detail"] = denied
+				rec.Details["detail"] = denied.String()
 				rec.Events = append(rec.Events, event{portal.KindDenied, v.PersonID, denied})
 			}
 			recs = append(recs, rec)
@@ -663,11 +676,11 @@ func (db *DB) failCommit(ctx context.Context, requestID string, problem error) e
 		if err != nil || h.Status != string(portal.StatusAuthorizing) {
 			return err
 		}
-		detail := "The change could not be made: " + portal.ErrorMessage(problem)
+		detail := portal.Textf("The change could not be made: %s", portal.Reason(problem))
 		if err := db.notify(ctx, tx, portal.EventFailed, requestID, h.Requester); err != nil {
 			return err
 		}
-		return recordStatus(ctx, tx, requestID, portal.StatusFailed, "request_failed", map[string]string{"detail": detail},
+		return recordStatus(ctx, tx, requestID, portal.StatusFailed, "request_failed", map[string]string{"detail": detail.String()},
 			event{portal.KindFailed, "", detail})
 	})
 	if err != nil {
@@ -709,7 +722,7 @@ func (db *DB) Remind(ctx context.Context, approvalID string, round int) error {
 				return err
 			}
 		}
-		return addEvent(ctx, tx, requestID, portal.KindReminded, "", fmt.Sprintf("Reminded %d approver(s).", len(ids)))
+		return addEvent(ctx, tx, requestID, portal.KindReminded, "", portal.Textf("Approvers reminded: %d.", len(ids)))
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: remind %s: %w", approvalID, err)
@@ -766,7 +779,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 				return err
 			}
 			if err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, escalateTo, true,
-				portal.KindEscalated, "No decision by the deadline; escalated to ", "."); err != nil {
+				portal.KindEscalated, "No decision by the deadline; escalated to ", ".", portal.Textf("No decision by the deadline; escalated to %s.", "")); err != nil {
 				return err
 			}
 			return db.scheduleDeadline(ctx, tx, w, approvalID, round+1, now, deadline)
@@ -775,7 +788,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 			if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'approved' WHERE id = $1", approvalID); err != nil {
 				return err
 			}
-			if err := addEvent(ctx, tx, requestID, portal.KindApproved, "", "Approved automatically: no decision by the final deadline."); err != nil {
+			if err := addEvent(ctx, tx, requestID, portal.KindApproved, "", portal.Textf("Approved automatically: no decision by the final deadline.")); err != nil {
 				return err
 			}
 			return db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: []string{requestID}}, nil)
@@ -783,7 +796,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'expired' WHERE id = $1", approvalID); err != nil {
 			return err
 		}
-		return finish(ctx, tx, db, requestID, h.Requester, portal.StatusExpired, "", "No decision by the final deadline.")
+		return finish(ctx, tx, db, requestID, h.Requester, portal.StatusExpired, "", portal.Textf("No decision by the final deadline."))
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: deadline %s: %w", approvalID, err)
@@ -809,7 +822,7 @@ func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, un
 			"The membership ended on "+i18n.English().Time(until, time.UTC)+".").Scan(&id); err != nil {
 			return err
 		}
-		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", "Time-bound membership ended."})
+		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("Time-bound membership ended.")})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: expire membership: %w", err)
@@ -998,9 +1011,14 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 		}
 		n.Path = "/approvals/" + approvalID
 	case portal.EventDenied, portal.EventExpired, portal.EventFailed:
-		err := db.Pool.QueryRow(ctx, `SELECT detail FROM request_events WHERE request_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1`,
-			requestID, event).Scan(&n.Detail)
+		var english string
+		var stored []byte
+		err := db.Pool.QueryRow(ctx, `SELECT detail, detail_text FROM request_events WHERE request_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1`,
+			requestID, event).Scan(&english, &stored)
 		if err != nil && !isNoRows(err) {
+			return nil, fmt.Errorf("postgres: notification: %w", err)
+		}
+		if n.Detail, err = portal.ReadStored(stored, english, portal.EventText); err != nil {
 			return nil, fmt.Errorf("postgres: notification: %w", err)
 		}
 	}

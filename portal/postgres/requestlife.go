@@ -31,15 +31,15 @@ import (
 // failed already is left as it is, so each failure is told once. A failed
 // request stays failed unless its values reach the system after all (the
 // export is retried): then it completes.
-func (db *DB) ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, detail string) error {
+func (db *DB) ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, detail portal.Text) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	_, err := tx.Exec(ctx, `WITH f AS (UPDATE requests SET status = 'failed', updated_at = now()
 			WHERE id = ANY ($1::text[]::uuid[]) AND status = 'committed' RETURNING id),
-		e AS (INSERT INTO request_events (request_id, kind, detail) SELECT id, $2, $3 FROM f)
+		e AS (INSERT INTO request_events (request_id, kind, detail, detail_text) SELECT id, $2, $3, $4::jsonb FROM f)
 		SELECT count(audit_append(NULL, 'request_failed', 'request', id::text, jsonb_build_object('detail', $3::text)))
-		FROM (SELECT id FROM f ORDER BY id) f`, ids, string(portal.KindExportFailed), detail)
+		FROM (SELECT id FROM f ORDER BY id) f`, ids, string(portal.KindExportFailed), detail.String(), storedText(detail))
 	if err != nil {
 		return fmt.Errorf("postgres: record failed exports: %w", err)
 	}
@@ -53,7 +53,7 @@ func (db *DB) ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, deta
 // which request, and is superseded once nothing else holds it.
 func (db *DB) ExportsConfirmedTx(ctx context.Context, tx pgx.Tx, systemID, systemName string, sentBefore time.Time) error {
 	return releaseExports(ctx, tx, "x.system_id = $1 AND x.sent_at IS NOT NULL AND x.sent_at <= $2",
-		[]any{systemID, sentBefore, systemName}, portal.KindExported, "'Exported to ' || $3::text", nil)
+		[]any{systemID, sentBefore, systemName, exportedTo}, portal.KindExported, "format($4::text, $3::text)", "stored_text($4::text, $3::text)", nil)
 }
 
 // ExportsDroppedTx releases the requests waiting on the connector space
@@ -68,20 +68,22 @@ func (db *DB) ExportsDroppedTx(ctx context.Context, tx pgx.Tx, systemName string
 	if len(csIDs) == 0 {
 		return nil
 	}
-	cond, detail := "x.cs_id = ANY ($1::bigint[])", "''"
+	cond, detail, text := "x.cs_id = ANY ($1::bigint[])", "format($3::text, $2::text)", "stored_text($3::text, $2::text)"
 	args := []any{csIDs, systemName}
 	switch why {
 	case "":
 		cond += " AND x.sent_at IS NULL"
 		args = args[:1] // every parameter must be used
+		detail, text = "''", "NULL"
 	case portal.KindExported:
-		detail = "'Exported to ' || $2::text"
+		args = append(args, exportedTo)
 	case portal.KindExportSkipped:
-		detail = `$2::text || ' no longer has ' || c.dn || ': it was deleted or moved out of scope there before the change was confirmed.'`
+		args = append(args, goneThere)
+		detail, text = "format($3::text, $2::text, c.dn)", "stored_text($3::text, $2::text, c.dn)"
 	default:
 		return fmt.Errorf("postgres: release exports: no such reason %q", why)
 	}
-	return releaseExports(ctx, tx, cond, args, why, detail, nil)
+	return releaseExports(ctx, tx, cond, args, why, detail, text, nil)
 }
 
 // SettleRequestsTx ends the committed requests among ids that wait for no
@@ -91,15 +93,35 @@ func (db *DB) SettleRequestsTx(ctx context.Context, tx pgx.Tx, ids []string) err
 	if len(ids) == 0 {
 		return nil
 	}
-	return releaseExports(ctx, tx, "false", nil, "", "''", ids)
+	return releaseExports(ctx, tx, "false", nil, "", "''", "NULL", ids)
 }
 
 // releaseSystem releases every request waiting on the system systemID,
 // which is being deleted.
 func releaseSystem(ctx context.Context, tx pgx.Tx, systemID, systemName string) error {
-	return releaseExports(ctx, tx, "x.system_id = $1", []any{systemID, systemName}, portal.KindExportSkipped,
-		`$2::text || ' was removed from Tessera before it confirmed the change.'`, nil)
+	return releaseExports(ctx, tx, "x.system_id = $1", []any{systemID, systemName, systemRemoved}, portal.KindExportSkipped,
+		"format($3::text, $2::text)", "stored_text($3::text, $2::text)", nil)
 }
+
+// The timeline entries the statements here write, as their English
+// formats: the statements write each one's English text (format) and its
+// stored text (stored_text), which pages read in the reader's language.
+var (
+	exportedTo    = portal.Mark("Exported to %s")
+	goneThere     = portal.Mark("%s no longer has %s: it was deleted or moved out of scope there before the change was confirmed.")
+	systemRemoved = portal.Mark("%s was removed from Tessera before it confirmed the change.")
+	// A later request overtook this one, by whom and in what; or a change
+	// made elsewhere did.
+	supersededByPerson = map[bool]string{
+		true:  portal.Mark("Superseded by request %s of %s, a later change to the same attributes, before a connected system confirmed this one."),
+		false: portal.Mark("Superseded by request %s of %s, a later change to the same membership, before a connected system confirmed this one."),
+	}
+	supersededByRequest = map[bool]string{
+		true:  portal.Mark("Superseded by request %s, a later change to the same attributes, before a connected system confirmed this one."),
+		false: portal.Mark("Superseded by request %s, a later change to the same membership, before a connected system confirmed this one."),
+	}
+	supersededElsewhere = portal.Mark("Superseded by a later change to the same values (made in a connected system or by an administrator) before a connected system confirmed this one.")
+)
 
 // personColumnsJSON maps each core attribute to its column, for SQL that
 // reads a person's current values by a request's attribute names.
@@ -118,7 +140,7 @@ var personColumnsJSON = func() string {
 // deletes the links between requests and connector space objects that
 // cond selects (export_requests x joined to its object c; args are its
 // parameters), writes a timeline entry of kind (none when empty) with the
-// text detail (SQL over x, c and args) for each request whose values are
+// text detail and stored text text (SQL over x, c and args) for each request whose values are
 // still the portal's, and then ends the committed requests among the
 // released ones and settle that wait for nothing else: completed, or
 // superseded (with the request that overtook them) when their values are
@@ -130,11 +152,13 @@ var personColumnsJSON = func() string {
 // confirming import saw the system after the export, and the export
 // carried the portal's current values, so they are the request's exactly
 // when the portal still holds what the request asked for.
-func releaseExports(ctx context.Context, tx pgx.Tx, cond string, args []any, kind portal.EventKind, detail string, settle []string) error {
+func releaseExports(ctx context.Context, tx pgx.Tx, cond string, args []any, kind portal.EventKind, detail, text string, settle []string) error {
 	p := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
 	kindP, colsP, settleP := p(string(kind)), p(personColumnsJSON), p(settle)
+	attrsByP, memberByP := p(supersededByPerson[true]), p(supersededByPerson[false])
+	attrsP, memberP, elsewhereP := p(supersededByRequest[true]), p(supersededByRequest[false]), p(supersededElsewhere)
 	sql := `WITH gone AS (DELETE FROM export_requests x USING cs_objects c WHERE c.id = x.cs_id AND ` + cond + `
-			RETURNING x.cs_id, x.request_id, (` + detail + `)::text AS detail),
+			RETURNING x.cs_id, x.request_id, (` + detail + `)::text AS detail, (` + text + `)::jsonb AS text),
 		cur AS (SELECT r.id, r.status, r.operation, r.changes, r.created_at, r.person_id, r.group_id,
 				CASE r.operation
 				WHEN 'update_person' THEN NOT EXISTS (SELECT 1 FROM jsonb_each_text(r.changes) ch
@@ -150,9 +174,7 @@ func releaseExports(ctx context.Context, tx pgx.Tx, cond string, args []any, kin
 			-- Locked in ID order (as lockForApply locks), and read as the
 			-- lock finds them: a concurrent release has not completed them.
 			ORDER BY r.id FOR UPDATE OF r),
-		overtaken AS (SELECT c.id, coalesce('Superseded by request ' || l.id || coalesce(' of ' || lp.display_name, '') || ', a later change to the same '
-					|| CASE WHEN c.operation = 'update_person' THEN 'attributes' ELSE 'membership' END || ', before a connected system confirmed this one.',
-				'Superseded by a later change to the same values (made in a connected system or by an administrator) before a connected system confirmed this one.') AS detail,
+		overtaken AS (SELECT c.id, format(f.format, VARIADIC f.args) AS detail, stored_text(f.format, VARIADIC f.args) AS text,
 				l.id AS by_id
 			FROM cur c
 			LEFT JOIN LATERAL (SELECT l.id, l.requester_id FROM requests l WHERE l.id <> c.id AND l.created_at >= c.created_at
@@ -161,19 +183,26 @@ func releaseExports(ctx context.Context, tx pgx.Tx, cond string, args []any, kin
 						ELSE l.group_id = c.group_id AND l.operation IN ('add_member', 'remove_member') END
 				ORDER BY l.created_at DESC, l.id LIMIT 1) l ON true
 			LEFT JOIN people lp ON lp.id = l.requester_id
+			CROSS JOIN LATERAL (SELECT CASE
+					WHEN l.id IS NULL THEN ` + elsewhereP + `
+					WHEN lp.display_name IS NOT NULL AND c.operation = 'update_person' THEN ` + attrsByP + `
+					WHEN lp.display_name IS NOT NULL THEN ` + memberByP + `
+					WHEN c.operation = 'update_person' THEN ` + attrsP + `
+					ELSE ` + memberP + ` END::text AS format,
+				array_remove(ARRAY[l.id::text, lp.display_name], NULL) AS args) f
 			WHERE NOT c.current),
 		done AS (UPDATE requests q SET status = CASE WHEN c.current THEN 'completed' ELSE 'superseded' END, updated_at = now()
 			FROM cur c WHERE q.id = c.id AND c.settled AND (c.status = 'committed'
 				OR c.status = 'failed' AND c.current AND ` + kindP + ` = 'exported' AND c.id IN (SELECT request_id FROM gone))
 			RETURNING q.id, q.status),
-		noted AS (INSERT INTO request_events (request_id, kind, detail)
-			SELECT request_id, kind, detail FROM (
-				SELECT DISTINCT 1 AS o, g.request_id, ` + kindP + `::text AS kind, g.detail FROM gone g JOIN cur c ON c.id = g.request_id
+		noted AS (INSERT INTO request_events (request_id, kind, detail, detail_text)
+			SELECT request_id, kind, detail, text FROM (
+				SELECT DISTINCT 1 AS o, g.request_id, ` + kindP + `::text AS kind, g.detail, g.text FROM gone g JOIN cur c ON c.id = g.request_id
 					WHERE ` + kindP + ` <> '' AND (` + kindP + ` <> 'exported' OR c.current)
 				UNION ALL
-				SELECT 2, d.id, d.status, coalesce(o.detail, '') FROM done d LEFT JOIN overtaken o ON o.id = d.id
+				SELECT 2, d.id, d.status, coalesce(o.detail, ''), o.text FROM done d LEFT JOIN overtaken o ON o.id = d.id
 				UNION ALL
-				SELECT 2, c.id, 'superseded', o.detail FROM cur c JOIN overtaken o ON o.id = c.id WHERE c.status = 'failed'
+				SELECT 2, c.id, 'superseded', o.detail, o.text FROM cur c JOIN overtaken o ON o.id = c.id WHERE c.status = 'failed'
 					AND NOT EXISTS (SELECT 1 FROM request_events e WHERE e.request_id = c.id AND e.kind = 'superseded')
 			) t ORDER BY o, request_id)
 		SELECT count(audit_append(NULL, 'request_' || d.status, 'request', d.id::text,
@@ -231,7 +260,7 @@ func (db *DB) RetryRequest(ctx context.Context, v portal.Viewer, id string) erro
 			return err
 		}
 		return record(ctx, tx, id, "request_retried", nil,
-			event{portal.KindRetried, v.PersonID, "The change is sent to the connected systems again."})
+			event{portal.KindRetried, v.PersonID, portal.Textf("The change is sent to the connected systems again.")})
 	})
 	return storeError("retry request", err)
 }
@@ -256,7 +285,7 @@ func (db *DB) CancelFailedRequest(ctx context.Context, v portal.Viewer, id, reas
 			return err
 		}
 		return recordStatus(ctx, tx, id, portal.StatusCanceled, "request_canceled", map[string]string{"reason": reason},
-			event{portal.KindCanceled, v.PersonID, "Canceled by an administrator: " + reason})
+			event{portal.KindCanceled, v.PersonID, portal.Textf("Canceled by an administrator: %s", reason)})
 	})
 	return storeError("cancel request", err)
 }

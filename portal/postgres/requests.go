@@ -51,14 +51,28 @@ func (db *DB) notify(ctx context.Context, tx pgx.Tx, event, requestID, recipient
 	return db.insertJob(ctx, tx, workflow.NotifyArgs{Event: event, RequestID: requestID, RecipientID: recipientID}, nil)
 }
 
-func addEvent(ctx context.Context, tx pgx.Tx, requestID string, kind portal.EventKind, actorID, detail string) error {
+func addEvent(ctx context.Context, tx pgx.Tx, requestID string, kind portal.EventKind, actorID string, detail portal.Text) error {
 	return record(ctx, tx, requestID, "", nil, event{kind, actorID, detail})
 }
 
-// event is one timeline entry to record.
+// event is one timeline entry to record. Its detail is kept as English
+// text (for the audit log and older readers) and as format and arguments,
+// read in each reader's language (request_events.detail_text).
 type event struct {
-	Kind            portal.EventKind
-	ActorID, Detail string
+	Kind    portal.EventKind
+	ActorID string
+	Detail  portal.Text
+}
+
+// storedText is t as a parameter for a jsonb column of stored texts
+// (text, cast in SQL): nil (NULL) when t is zero.
+func storedText(t portal.Text) *string {
+	data := t.Stored()
+	if data == nil {
+		return nil
+	}
+	s := string(data)
+	return &s
 }
 
 // record adds timeline events to a request and, when action is set, the
@@ -104,6 +118,7 @@ type recording struct {
 func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 	var reqs, kinds, texts []string
 	var actors []*string
+	var stored []*string
 	var auditReqs, auditActions, auditDetails []string
 	var auditActors []*string
 	ids := make([]string, 0, len(recs))
@@ -111,7 +126,8 @@ func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 		ids = append(ids, r.RequestID)
 		var first *string
 		for i, e := range r.Events {
-			reqs, kinds, texts = append(reqs, r.RequestID), append(kinds, string(e.Kind)), append(texts, e.Detail)
+			reqs, kinds, texts = append(reqs, r.RequestID), append(kinds, string(e.Kind)), append(texts, e.Detail.String())
+			stored = append(stored, storedText(e.Detail))
 			var actor *string
 			if e.ActorID != "" {
 				actor = &r.Events[i].ActorID
@@ -131,12 +147,12 @@ func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 		auditReqs, auditActions = append(auditReqs, r.RequestID), append(auditActions, r.Action)
 		auditActors, auditDetails = append(auditActors, first), append(auditDetails, string(details))
 	}
-	args := []any{reqs, kinds, actors, texts}
+	args := []any{reqs, kinds, actors, texts, stored}
 	param := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
 	// IDs and actors go as text: pgx cannot send strings as binary uuids,
 	// and falling back to text costs it an error per call.
-	sql := `WITH e AS (INSERT INTO request_events (request_id, kind, actor_id, detail)
-		SELECT r::uuid, k, a::uuid, d FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(r, k, a, d))`
+	sql := `WITH e AS (INSERT INTO request_events (request_id, kind, actor_id, detail, detail_text)
+		SELECT r::uuid, k, a::uuid, d, s::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(r, k, a, d, s))`
 	// Without a status to set, the update is left out of the statement:
 	// even when it updates no row, it costs Postgres as much as the insert.
 	if status != "" {
@@ -240,7 +256,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			id, nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), nullable(n.PersonID), changes, n.MemberUntil,
 			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
-		submitted := event{portal.KindSubmitted, v.PersonID, "under policy “" + pol.Name + "”"}
+		submitted := event{portal.KindSubmitted, v.PersonID, portal.Textf("under policy “%s”", pol.Name)}
 		var head authorizeHead
 		if pol.WorkflowID != "" {
 			st := recordStmt(id, "", "request_submitted", map[string]string{"operation": string(n.Operation), "group": n.GroupID,
@@ -772,7 +788,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 	// With connected systems to export to, the request completes when
 	// they confirm the change; the sync hand-off is enqueued with it.
 	rec := recording{requestID, "request_committed", map[string]any{"operation": op},
-		append(earlier, event{portal.KindCommitted, actorID, ""}, event{portal.KindCompleted, "", "No connected systems to export to."})}
+		append(earlier, event{portal.KindCommitted, actorID, portal.Text{}}, event{portal.KindCompleted, "", portal.Textf("No connected systems to export to.")})}
 	if syncing {
 		a.exports = append(a.exports, requestID)
 		rec.Events = rec.Events[:len(rec.Events)-1]
@@ -911,13 +927,20 @@ func (db *DB) FindRequestDetail(ctx context.Context, v portal.Viewer, id string)
 	batch.Queue(`SELECT EXISTS (SELECT 1 FROM requests WHERE id = $1 AND (requester_id = $2 OR person_id = $2))
 		OR EXISTS (SELECT 1 FROM approvals a JOIN approvers ap ON ap.approval_id = a.id WHERE a.request_id = $1 AND ap.person_id = $2)
 		OR $3`, id, v.PersonID, v.SeesPrivileged()).QueryRow(func(row pgx.Row) error { return row.Scan(&allowed) })
-	batch.Queue(`SELECT e.at, e.kind, coalesce(p.display_name, ''), e.detail FROM request_events e
+	batch.Queue(`SELECT e.at, e.kind, coalesce(p.display_name, ''), e.detail, e.detail_text FROM request_events e
 		LEFT JOIN people p ON p.id = e.actor_id WHERE e.request_id = $1 ORDER BY e.id`, id).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			d.Events, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.RequestEvent, error) {
 				var e portal.RequestEvent
-				return e, row.Scan(&e.At, &e.Kind, &e.ActorName, &e.Detail)
+				var english string
+				var stored []byte
+				if err := row.Scan(&e.At, &e.Kind, &e.ActorName, &english, &stored); err != nil {
+					return e, err
+				}
+				var err error
+				e.Detail, err = portal.ReadStored(stored, english, portal.EventText)
+				return e, err
 			})
 			return err
 		})
@@ -949,14 +972,22 @@ func (db *DB) FindRequestDetail(ctx context.Context, v portal.Viewer, id string)
 	// One line per system: sent once every object's change was sent, and
 	// the refusal of any object that was refused.
 	batch.Queue(`SELECT s.name, bool_and(x.sent_at IS NOT NULL),
-			coalesce(max(c.export_error) FILTER (WHERE c.export_status = 'error'), '')
+			coalesce((array_agg(c.export_error ORDER BY c.id) FILTER (WHERE c.export_status = 'error'))[1], ''),
+			(array_agg(c.export_error_text ORDER BY c.id) FILTER (WHERE c.export_status = 'error'))[1]
 		FROM export_requests x JOIN connected_systems s ON s.id = x.system_id JOIN cs_objects c ON c.id = x.cs_id
 		WHERE x.request_id = $1 GROUP BY s.name ORDER BY s.name`, id).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			d.Exports, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.ExportState, error) {
 				var x portal.ExportState
-				return x, row.Scan(&x.System, &x.Sent, &x.Error)
+				var english string
+				var stored []byte
+				if err := row.Scan(&x.System, &x.Sent, &english, &stored); err != nil {
+					return x, err
+				}
+				var err error
+				x.Error, err = portal.ReadStored(stored, english, nil)
+				return x, err
 			})
 			return err
 		})
@@ -1041,7 +1072,7 @@ func (db *DB) Cancel(ctx context.Context, v portal.Viewer, id string) error {
 		if _, err := tx.Exec(ctx, "UPDATE approvals SET status = 'canceled' WHERE request_id = $1 AND status = 'pending'", id); err != nil {
 			return err
 		}
-		return record(ctx, tx, id, "request_canceled", nil, event{portal.KindCanceled, v.PersonID, ""})
+		return record(ctx, tx, id, "request_canceled", nil, event{portal.KindCanceled, v.PersonID, portal.Text{}})
 	})
 	return storeError("cancel request", err)
 }

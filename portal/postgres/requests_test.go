@@ -13,6 +13,7 @@ import (
 	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/portal/postgres"
 	"github.com/tessera-idm/tessera/workflow"
 )
@@ -283,7 +284,7 @@ func TestApproveByOwner(t *testing.T) {
 	require.True(t, p.isMember(g, v.PersonID))
 	require.Equal(t, []string{"submitted", "approval_requested", "approved", "committed", "completed"}, kinds(events))
 	require.Equal(t, owner.DisplayName, events[2].ActorName)
-	require.Equal(t, "ok for remote work", events[2].Detail)
+	require.Equal(t, "ok for remote work", events[2].Detail.String())
 
 	err = p.db.Decide(p.ctx, owner, approval, true, "")
 	require.Equal(t, portal.ECONFLICT, portal.ErrorCode(err), "deciding on a request no longer waiting")
@@ -303,7 +304,7 @@ func TestReject(t *testing.T) {
 	got, events := p.waitStatus(v, r.ID, portal.StatusDenied)
 	require.Equal(t, portal.StatusDenied, got.Status)
 	require.False(t, p.isMember(g, v.PersonID))
-	require.Contains(t, events[len(events)-1].Detail, "use the web proxy instead")
+	require.Contains(t, events[len(events)-1].Detail.String(), "use the web proxy instead")
 	// A commit job run after the rejection does nothing.
 	require.NoError(t, p.db.Commit(p.ctx, []string{r.ID}))
 	require.False(t, p.isMember(g, v.PersonID))
@@ -474,9 +475,16 @@ func TestDeputy(t *testing.T) {
 	p.email(owner.PersonID, "Approval needed", approval)
 	require.NoError(t, p.db.Decide(p.ctx, deputy, approval, true, "fine"))
 	_, events := p.waitStatus(v, r.ID, portal.StatusCompleted)
-	require.True(t, strings.HasPrefix(events[1].Detail, "Sent to "+owner.DisplayName+" (and "+deputy.DisplayName+
-		", deputy while away); 1 of 1 needed; due "), "the timeline says the deputy got it: %s", events[1].Detail)
-	require.Contains(t, events[2].Detail, "As deputy for "+owner.DisplayName)
+	require.True(t, strings.HasPrefix(events[1].Detail.String(), "Sent to "+owner.DisplayName+" (and "+deputy.DisplayName+
+		", deputy while away); 1 of 1 needed; due "), "the timeline says the deputy got it: %s", events[1].Detail.String())
+	require.Contains(t, events[2].Detail.String(), "As deputy for "+owner.DisplayName)
+	// The same entries, kept as text, read in German.
+	de := i18n.For("de")
+	require.True(t, strings.HasPrefix(de.Text(events[1].Detail), "Gesendet an "+owner.DisplayName+" (und "+deputy.DisplayName+
+		", Vertretung während der Abwesenheit); 1 von 1 nötig; fällig "), "German: %s", de.Text(events[1].Detail))
+	require.Equal(t, "Als Vertretung für "+owner.DisplayName+". fine", de.Text(events[2].Detail))
+	require.Equal(t, "unter der Richtlinie „"+strings.TrimSuffix(strings.TrimPrefix(events[0].Detail.String(), "under policy “"), "”")+"“",
+		de.Text(events[0].Detail))
 	n, err := p.db.CountMyApprovals(p.ctx, owner)
 	require.NoError(t, err)
 	page, err := p.db.MyApprovals(p.ctx, owner, portal.ApprovalFilter{})
@@ -886,7 +894,7 @@ func TestBulkDecisions(t *testing.T) {
 		_, events := p.waitStatus(people[i], reqs[i].ID, portal.StatusCompleted)
 		require.True(t, p.isMember(g, people[i].PersonID))
 		require.Equal(t, []string{"submitted", "approval_requested", "approved", "committed", "completed"}, kinds(events))
-		require.Equal(t, "quarterly access review", events[2].Detail)
+		require.Equal(t, "quarterly access review", events[2].Detail.String())
 	}
 	p.waitStatus(people[2], reqs[2].ID, portal.StatusDenied)
 	require.False(t, p.isMember(g, people[2].PersonID))
@@ -931,13 +939,13 @@ func TestCommitIsolatesFailures(t *testing.T) {
 	longPhone := approved(portal.OpUpdatePerson, "", member.PersonID, map[string]string{"phone": strings.Repeat("9", 100)})
 	require.NoError(t, p.db.Commit(p.ctx, []string{removeLast, join, longPhone}))
 	_, events := p.waitStatus(requester, longPhone, portal.StatusFailed)
-	require.Contains(t, events[len(events)-1].Detail, "not accepted")
+	require.Contains(t, events[len(events)-1].Detail.String(), "not accepted")
 
 	_, events = p.waitStatus(requester, join, portal.StatusCompleted)
 	require.Equal(t, []string{"committed", "completed"}, kinds(events))
 	require.True(t, p.isMember(g, member.PersonID))
 	_, events = p.waitStatus(requester, removeLast, portal.StatusFailed)
-	require.Contains(t, events[len(events)-1].Detail, "at least one owner")
+	require.Contains(t, events[len(events)-1].Detail.String(), "at least one owner")
 	var owners int
 	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT count(*) FROM group_owners WHERE group_id = $1", lone).Scan(&owners))
 	require.Equal(t, 1, owners)

@@ -354,7 +354,7 @@ func (db *DB) completeReview(ctx context.Context, id, by string) error {
 		}
 		for _, h := range heads {
 			if err := db.applyLocked(ctx, tx, &a, h, byID[h.ID], syncing,
-				event{portal.KindSubmitted, byID[h.ID], "by the access review “" + name + "”"}); err != nil {
+				event{portal.KindSubmitted, byID[h.ID], portal.Textf("by the access review “%s”", name)}); err != nil {
 				return err
 			}
 		}

@@ -260,6 +260,12 @@ func TestHRFileJoinersMoversLeaversReachAD(t *testing.T) {
 	require.Equal(t, hr.StatusWaiting, stopped.Status)
 	require.Equal(t, 3, stopped.Leavers)
 	require.Contains(t, stopped.Message, "threshold")
+	// Kept as text too, for a reader in another language: the counts are
+	// its arguments.
+	format, args := stopped.MessageText.MessageFormat()
+	require.True(t, strings.HasPrefix(format, "Stopped before applying anything: %d of the %d people"), format)
+	require.Len(t, args, 3)
+	require.Equal(t, int64(3), args[0], "stored and read back")
 	require.Empty(t, f.queued, "nothing is applied before the confirmation")
 	require.False(t, disabled(t, f.account(t, f.prefix+"e5")))
 	require.Error(t, f.svc.Confirm(ctx, portal.Viewer{}, stopped.ID), "only administrators confirm")

@@ -73,9 +73,13 @@ type Upload struct {
 	Movers     int
 	Leavers    int
 	Refusals   []Refusal
-	Message    string
-	RunID      *int64
-	AppliedAt  *time.Time
+	// Message says why the file stopped or failed, in English (the log's
+	// and the command line's); MessageText is the same in a reader's
+	// language.
+	Message     string
+	MessageText portal.Text
+	RunID       *int64
+	AppliedAt   *time.Time
 }
 
 // Incoming is a file (or bulk request) to receive.
@@ -106,12 +110,12 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 		return nil, err
 	}
 	status := StatusPreviewed
-	message := ""
+	var message portal.Text
 	switch {
 	case in.Apply && plan.OverThreshold(set.LeaverThreshold):
 		status = StatusWaiting
-		message = fmt.Sprintf("Stopped before applying anything: %d of the %d people HR had are missing from this file or leaving (the threshold is %d %%). "+
-			"Check the file, then confirm it to apply it.", len(plan.Leavers), plan.ActiveBefore, set.LeaverThreshold)
+		message = portal.Textf("Stopped before applying anything: %d of the %d people HR had are missing from this file or leaving (the threshold is %d %%). Check the file, then confirm it to apply it.",
+			len(plan.Leavers), plan.ActiveBefore, set.LeaverThreshold)
 	case in.Apply:
 		status = StatusQueued
 	}
@@ -128,10 +132,10 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 	var id int64
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO hr_uploads (system_id, source, filename, content, sha256, received_by, status,
-				row_count, joiners, movers, leavers, refusals, message)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+				row_count, joiners, movers, leavers, refusals, message, message_text)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
 			in.SystemID, in.Source, string(filename), in.Content, sum[:], by, status, plan.Rows, len(plan.Joiners), len(plan.Movers),
-			len(plan.Leavers), refusals, message).Scan(&id); err != nil {
+			len(plan.Leavers), refusals, message.String(), message.Stored()).Scan(&id); err != nil {
 			return err
 		}
 		details := map[string]any{"system": name, "source": in.Source, "file": string(filename), "rows": plan.Rows,
@@ -256,9 +260,9 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 		if portal.Retryable(err) || errors.Is(err, syncsvc.ErrBusy) {
 			return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
 		}
-		return s.finish(ctx, id, StatusFailed, runID, portal.ErrorMessageOr(err), plan)
+		return s.finish(ctx, id, StatusFailed, runID, portal.ReasonOr(err), plan)
 	}
-	if err := s.finish(ctx, id, StatusApplied, runID, "", plan); err != nil {
+	if err := s.finish(ctx, id, StatusApplied, runID, portal.Text{}, plan); err != nil {
 		return err
 	}
 	if err := s.scheduleDates(ctx, set, plan.changed); err != nil {
@@ -269,16 +273,16 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	return s.Engine.ExportPeople(ctx, u.SystemID, people)
 }
 
-func (s *Service) finish(ctx context.Context, id int64, status string, runID *int64, message string, plan *Plan) error {
+func (s *Service) finish(ctx context.Context, id int64, status string, runID *int64, message portal.Text, plan *Plan) error {
 	var err error
 	if plan != nil {
 		refusals, _ := json.Marshal(nonNil(plan.Refused))
-		_, err = s.Pool.Exec(ctx, `UPDATE hr_uploads SET status = $2, run_id = $3, message = $4, applied_at = now(), row_count = $5,
-			joiners = $6, movers = $7, leavers = $8, refusals = $9 WHERE id = $1`, id, status, runID, message, plan.Rows,
-			len(plan.Joiners), len(plan.Movers), len(plan.Leavers), refusals)
+		_, err = s.Pool.Exec(ctx, `UPDATE hr_uploads SET status = $2, run_id = $3, message = $4, message_text = $10, applied_at = now(), row_count = $5,
+			joiners = $6, movers = $7, leavers = $8, refusals = $9 WHERE id = $1`, id, status, runID, message.String(), plan.Rows,
+			len(plan.Joiners), len(plan.Movers), len(plan.Leavers), refusals, message.Stored())
 	} else {
-		_, err = s.Pool.Exec(ctx, `UPDATE hr_uploads SET status = $2, run_id = $3, message = $4, applied_at = now() WHERE id = $1`,
-			id, status, runID, message)
+		_, err = s.Pool.Exec(ctx, `UPDATE hr_uploads SET status = $2, run_id = $3, message = $4, message_text = $5, applied_at = now() WHERE id = $1`,
+			id, status, runID, message.String(), message.Stored())
 	}
 	if err != nil {
 		return fmt.Errorf("hr: record upload %d: %w", id, err)
@@ -287,13 +291,17 @@ func (s *Service) finish(ctx context.Context, id int64, status string, runID *in
 }
 
 const uploadSelect = `SELECT u.id, u.system_id::text, s.name, u.source, u.filename, u.received_at, u.status, u.row_count, u.joiners,
-	u.movers, u.leavers, u.refusals, u.message, u.run_id, u.applied_at FROM hr_uploads u JOIN connected_systems s ON s.id = u.system_id`
+	u.movers, u.leavers, u.refusals, u.message, u.message_text, u.run_id, u.applied_at FROM hr_uploads u JOIN connected_systems s ON s.id = u.system_id`
 
 func scanUpload(row pgx.Row) (*Upload, error) {
 	u := &Upload{}
-	var refusals []byte
+	var refusals, message []byte
 	if err := row.Scan(&u.ID, &u.SystemID, &u.SystemName, &u.Source, &u.Filename, &u.ReceivedAt, &u.Status, &u.Rows, &u.Joiners,
-		&u.Movers, &u.Leavers, &refusals, &u.Message, &u.RunID, &u.AppliedAt); err != nil {
+		&u.Movers, &u.Leavers, &refusals, &u.Message, &message, &u.RunID, &u.AppliedAt); err != nil {
+		return nil, err
+	}
+	var err error
+	if u.MessageText, err = portal.ReadStored(message, u.Message, nil); err != nil {
 		return nil, err
 	}
 	return u, json.Unmarshal(refusals, &u.Refusals)

@@ -3777,9 +3777,9 @@ func PendingExports(p Page, v PendingExportsView) templ.Component {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var193 string
-						templ_7745c5c3_Var193, templ_7745c5c3_Err = templ.JoinStringErrs(pe.Summary())
+						templ_7745c5c3_Var193, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.FromContext(ctx).Text(pe.SummaryText()))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/admin_sync.templ`, Line: 787, Col: 33}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/admin_sync.templ`, Line: 787, Col: 65}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var193))
 						if templ_7745c5c3_Err != nil {
@@ -3795,9 +3795,9 @@ func PendingExports(p Page, v PendingExportsView) templ.Component {
 								return templ_7745c5c3_Err
 							}
 							var templ_7745c5c3_Var194 string
-							templ_7745c5c3_Var194, templ_7745c5c3_Err = templ.JoinStringErrs(c.String())
+							templ_7745c5c3_Var194, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.FromContext(ctx).Text(c.Text()))
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/admin_sync.templ`, Line: 790, Col: 28}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/admin_sync.templ`, Line: 790, Col: 54}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var194))
 							if templ_7745c5c3_Err != nil {
@@ -3814,9 +3814,9 @@ func PendingExports(p Page, v PendingExportsView) templ.Component {
 						}
 					} else {
 						var templ_7745c5c3_Var195 string
-						templ_7745c5c3_Var195, templ_7745c5c3_Err = templ.JoinStringErrs(pe.Summary())
+						templ_7745c5c3_Var195, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.FromContext(ctx).Text(pe.SummaryText()))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/admin_sync.templ`, Line: 795, Col: 23}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/admin_sync.templ`, Line: 795, Col: 55}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var195))
 						if templ_7745c5c3_Err != nil {
@@ -3846,9 +3846,9 @@ func PendingExports(p Page, v PendingExportsView) templ.Component {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var197 string
-						templ_7745c5c3_Var197, templ_7745c5c3_Err = templ.JoinStringErrs(pe.LastError)
+						templ_7745c5c3_Var197, templ_7745c5c3_Err = templ.JoinStringErrs(i18n.FromContext(ctx).Text(pe.LastErrorText))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/admin_sync.templ`, Line: 802, Col: 56}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/view/admin_sync.templ`, Line: 802, Col: 88}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var197))
 						if templ_7745c5c3_Err != nil {

@@ -15,7 +15,7 @@ import (
 
 // readAttributes are the attributes whose constant value a person reads or
 // hears (a screen reader speaks aria-label and alt; an input button shows its value).
-var readAttributes = []string{"title", "aria-label", "placeholder", "alt", "aria-description", "aria-roledescription", "label"}
+var readAttributes = []string{"title", "aria-label", "placeholder", "alt", "aria-description", "aria-roledescription", "label", "data-label"}
 
 // allowedText are the only words a template may write as they are, in every
 // language: the product's name, and fixed technical notations that are the
