@@ -2,11 +2,13 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -26,13 +28,19 @@ const resetCookie = "tessera_reset"
 // that the answer, its work and its time are the same whether or not a
 // code goes out (an account that names no one, spent mail budgets, a slow
 // relay), and nobody waits for the relay. The code is held in this
-// queue's memory only, never in a job's arguments or the database: a
-// server stopped before mailing it loses it, and the person starts again,
+// queue's memory only, never in a job's arguments or the database: it is
+// a secret that would then outlive its use. A graceful stop mails what is
+// queued (DrainResetMail); a crash loses it, and the person starts again,
 // as they would had the mail gone astray. At most resetMailQueue codes
 // wait; past them (a relay that is down), more are logged and dropped.
 type resetMailer struct {
-	once  sync.Once
-	queue chan portal.CodeMail
+	mu      sync.Mutex
+	queue   chan portal.CodeMail
+	closed  bool // DrainResetMail was called: nothing more is queued
+	ctx     context.Context
+	cancel  context.CancelFunc // gives up on the mails being sent
+	senders sync.WaitGroup
+	pending atomic.Int64 // queued or being sent
 }
 
 // The reset mail queue's length, its senders (as many as the SMTP
@@ -43,15 +51,21 @@ const (
 	resetMailTimeout = 30 * time.Second
 )
 
-// mailResetCode queues m; false when the queue is full.
+// mailResetCode queues m; false when the queue is full or draining.
 func (s *Server) mailResetCode(m portal.CodeMail) bool {
 	q := &s.resetCodes
-	q.once.Do(func() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	if q.queue == nil {
 		q.queue = make(chan portal.CodeMail, resetMailQueue)
+		q.ctx, q.cancel = context.WithCancel(context.Background())
 		for range resetMailSenders {
-			go func() {
+			q.senders.Go(func() {
 				for m := range q.queue {
-					ctx, cancel := context.WithTimeout(context.Background(), resetMailTimeout)
+					ctx, cancel := context.WithTimeout(q.ctx, resetMailTimeout)
 					if err := s.Codes.SendCode(ctx, m); err != nil {
 						// Told to no one but the log: the page read the
 						// same for every account. The person can still
@@ -59,16 +73,50 @@ func (s *Server) mailResetCode(m portal.CodeMail) bool {
 						s.Logger.Error("reset code not sent", "error", err)
 					}
 					cancel()
+					q.pending.Add(-1)
 				}
-			}()
+			})
 		}
-	})
+	}
 	select {
 	case q.queue <- m:
+		q.pending.Add(1)
 		return true
 	default:
 		return false
 	}
+}
+
+// DrainResetMail mails the reset codes still queued, once the HTTP server
+// has stopped taking requests (a code queued later is refused and logged).
+// When ctx ends first, the codes not yet mailed are given up and the error
+// says how many: the people they were for start again. A second call
+// waits as the first.
+func (s *Server) DrainResetMail(ctx context.Context) error {
+	q := &s.resetCodes
+	q.mu.Lock()
+	first := !q.closed
+	q.closed = true
+	if q.queue == nil {
+		q.mu.Unlock()
+		return nil
+	}
+	if first {
+		close(q.queue)
+	}
+	q.mu.Unlock()
+	done := make(chan struct{})
+	go func() { q.senders.Wait(); close(done) }()
+	select {
+	case <-done:
+		q.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	left := q.pending.Load()
+	q.cancel() // the senders fail what is left at once
+	<-done
+	return fmt.Errorf("web: %d reset codes were not mailed before the stop: %w", left, ctx.Err())
 }
 
 // passwordsReady answers for a password page when password features are
@@ -111,7 +159,7 @@ func (s *Server) handleResetStart(w http.ResponseWriter, r *http.Request) {
 		for _, to := range st.Flow.Emails {
 			if !s.mailResetCode(portal.CodeMail{ToName: st.Flow.Name, ToEmail: to, Code: st.Code, Purpose: portal.CodeReset,
 				ExpiresAt: time.Now().Add(portal.CodeLifetime), Language: i18n.FromContext(r.Context()).Code()}) {
-				s.Logger.Error("reset code not sent: the mail queue is full", "person", st.Flow.PersonID)
+				s.Logger.Error("reset code not sent: the mail queue is full, or the server is stopping", "person", st.Flow.PersonID)
 			}
 		}
 	}

@@ -2,14 +2,20 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/web"
 )
 
 // TestResetGates drives the reset flow's gate step through the real
@@ -106,4 +112,45 @@ func TestResetGates(t *testing.T) {
 		require.Equal(t, known, unknown)
 		require.Equal(t, len(knownBody), len(unknownBody))
 	})
+}
+
+// TestResetCodesMailedAtStop: the reset code queued by the last request
+// before a graceful stop is mailed by DrainResetMail, not lost with the
+// process; a start after it answers as always and queues nothing.
+func TestResetCodesMailedAtStop(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var srv *web.Server
+	tb := setup(t, withMethods(t), func(s *web.Server) {
+		s.Passwords, s.Accounts, srv = s.Auth.(*postgres.DB), &syncsvc.Accounts{}, s
+	})
+	sink := harness.SMTP(t)
+	email := fmt.Sprintf("drain-%d@tessera.example", time.Now().UnixNano())
+	_, err := tb.db.Pool.Exec(ctx, `UPDATE people SET email = $1 WHERE account_name = 'zoe'`, email)
+	require.NoError(t, err)
+	codesTo := func() (n int) {
+		for _, m := range sink.Messages() {
+			if slices.Contains(m.Rcpt, email) && m.Subject == "Your password reset code" {
+				n++
+			}
+		}
+		return n
+	}
+	start := func() *http.Response {
+		c := tb.client(t)
+		c.get("/password/reset")
+		resp, _ := c.post("/password/reset", url.Values{"csrf": {c.csrf}, "account": {"zoe"}})
+		return resp
+	}
+
+	resp := start()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.NoError(t, srv.DrainResetMail(ctx))
+	require.Equal(t, 1, codesTo(), "mailed before the drain returned")
+
+	after := start()
+	require.Equal(t, http.StatusSeeOther, after.StatusCode)
+	require.Equal(t, resp.Header.Get("Location"), after.Header.Get("Location"), "the same answer")
+	require.NoError(t, srv.DrainResetMail(ctx))
+	require.Equal(t, 1, codesTo(), "nothing queued after the drain")
 }

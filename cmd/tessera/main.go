@@ -479,7 +479,15 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return hs.Shutdown(shutdownCtx)
+	err = hs.Shutdown(shutdownCtx)
+	// The reset codes queued by the last requests are mailed before the
+	// process ends (they are kept nowhere else).
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelDrain()
+	if derr := srv.DrainResetMail(drainCtx); derr != nil {
+		logger.Error("reset codes lost at shutdown; their people must start again", "error", derr)
+	}
+	return err
 }
 
 // serveMetrics serves /metrics alone on addr, until stop is called.
