@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,6 +16,7 @@ import (
 	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/postgres"
+	"github.com/tessera-idm/tessera/syncsvc"
 )
 
 // TestDemoADIsSetUpByTessera: the demo AD's connected system and sync
@@ -61,8 +63,8 @@ func TestDemoADIsSetUpByTessera(t *testing.T) {
 	// "Exported to Demo Entra (simulated)", through the workers as
 	// `tessera dev` runs them.
 	db := postgres.New(pool)
-	harness.StartWorkers(t, db, nil, "http://tessera.test", newEngine(pool, postgres.NewConnectedSystems(db, cfg.Sealer),
-		slog.New(slog.DiscardHandler)))
+	engine := newEngine(pool, postgres.NewConnectedSystems(db, cfg.Sealer), slog.New(slog.DiscardHandler))
+	harness.StartWorkers(t, db, nil, "http://tessera.test", engine)
 	var zoe, mateo, vpn string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM people WHERE account_name = 'zoe'").Scan(&zoe))
 	require.NoError(t, pool.QueryRow(ctx, "SELECT id FROM people WHERE account_name = 'mateo'").Scan(&mateo))
@@ -91,4 +93,41 @@ func TestDemoADIsSetUpByTessera(t *testing.T) {
 		require.NoError(c, err)
 		assert.ElementsMatch(c, []string{"Exported to " + demoADName, "Exported to " + demoEntraName}, events)
 	}, 2*time.Minute, 50*time.Millisecond, "the approved membership reaches the demo AD and the simulated Entra")
+
+	// And the password pages' promise: Zoë's reset, as the reset flow
+	// makes it through the demo's systems, sets her password in the demo
+	// AD, where she then binds with it, and in the simulated Entra tenant;
+	// the demo's service account has the rights a reset, an unlock and the
+	// helpdesk's live state need.
+	accounts := &syncsvc.Accounts{Engine: engine}
+	t.Cleanup(accounts.Close)
+	const chosen = "Demo harbour lantern 58 orchid"
+	results, err := accounts.ResetPassword(ctx, zoe, chosen, portal.ResetOptions{Unlock: true})
+	require.NoError(t, err)
+	var names []string
+	for _, r := range results {
+		require.NoError(t, r.Err, r.System)
+		names = append(names, r.System)
+	}
+	require.ElementsMatch(t, []string{demoADName, demoEntraName}, names)
+	var dn string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT dn FROM cs_objects WHERE person_id = $1 AND system_id = $2 AND class = 'user'",
+		zoe, adSys.ID).Scan(&dn))
+	conn, err := ldap.DialURL(dc.LDAPSURL, ldap.DialWithTLSConfig(dc.TLSConfig()))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.Bind(dn, chosen), "Zoë binds to the demo AD with her new password")
+	unlocked, err := accounts.Unlock(ctx, zoe)
+	require.NoError(t, err)
+	for _, r := range unlocked {
+		require.NoError(t, r.Err, r.System)
+	}
+	states, err := accounts.AccountStates(ctx, zoe)
+	require.NoError(t, err)
+	require.Len(t, states, 2)
+	for _, st := range states {
+		require.NoError(t, st.Err, st.System)
+		require.True(t, st.Enabled, st.System)
+		require.False(t, st.Locked, st.System)
+	}
 }
