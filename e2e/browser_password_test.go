@@ -1,11 +1,13 @@
 package e2e_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
@@ -70,6 +72,26 @@ func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
 	r.do(chromedp.SendKeys(chromedp.ID("code"), code))
 	require.EqualValues(t, 401, r.click(`[data-testid=reset-verify] button`))
 	require.Contains(t, r.text("reset-error"), "That code is not right")
+
+	// The audit log has who issued the code and why, the gate it opened
+	// and the reset; never the code or the password.
+	var actor, reason string
+	require.NoError(t, w.pool.QueryRow(context.Background(), `SELECT coalesce(actor_id::text, ''), details->>'reason' FROM audit_log
+		WHERE action = 'recovery_code_issued' AND target_id = $1`, mateo.ID).Scan(&actor, &reason))
+	require.Equal(t, siobhan.ID, actor)
+	require.Equal(t, "Caller verified by call-back to his desk phone", reason)
+	var trail []string
+	rows, err := w.pool.Query(context.Background(), `SELECT action || ' ' || details::text FROM audit_log WHERE target_id = $1
+		AND (action LIKE 'password\_reset\_%' OR action = 'recovery_code_issued') ORDER BY id`, mateo.ID)
+	require.NoError(t, err)
+	trail, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	joined := strings.Join(trail, "\n")
+	require.Contains(t, joined, `password_reset_gate_passed {"gate": "recovery"`)
+	require.Contains(t, joined, "password_reset_self_service")
+	require.NotContains(t, joined, code)
+	require.NotContains(t, joined, strings.ReplaceAll(code, "-", ""))
+	require.NotContains(t, joined, chosen)
 }
 
 // TestBrowserPasswordReset: the administrator, on a server that asks staff

@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -228,6 +230,8 @@ func (c *pwClient) startReset(account string) (int, string) {
 type pwTenant struct {
 	sim *graphsim.Server
 	sys *portal.ConnectedSystem
+	// url and secret reach the tenant as its administrator would.
+	url, secret string
 }
 
 // addEntra connects a simulated Entra ID tenant to the running world and
@@ -260,5 +264,98 @@ func (w *pwWorld) addEntra(t testing.TB) *pwTenant {
 		require.NoError(t, err)
 		require.Equal(t, "succeeded", run.Status, "%s: %s", p, run.Message)
 	}
-	return &pwTenant{sim: sim, sys: sys}
+	return &pwTenant{sim: sim, sys: sys, url: srv.URL, secret: secret}
+}
+
+// deleteUser deletes the user upn in the tenant, as an administrator of
+// Entra ID would in its admin center, behind Tessera's back.
+func (tn *pwTenant) deleteUser(t testing.TB, upn string) {
+	t.Helper()
+	res, err := http.PostForm(tn.url+"/"+e2eTenant+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {e2eClient}, "client_secret": {tn.secret}, "scope": {"https://graph.microsoft.com/.default"}})
+	require.NoError(t, err)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
+	res.Body.Close()
+	req, err := http.NewRequest(http.MethodDelete, tn.url+"/v1.0/users/"+url.PathEscape(upn), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusNoContent, res.StatusCode, "deleted in Entra ID")
+}
+
+// pso is a password settings object (what `samba-tool domain
+// passwordsettings pso create` writes) for some of the world's people,
+// so that a lockout or a short expiry is tested on the shared DC without
+// changing the domain's policy for the other tests.
+type pso struct {
+	precedence       int
+	minAgeDays       int // 0: none
+	maxAgeDays       int
+	lockoutThreshold int // 0: no lockout
+}
+
+// applyPSO creates p as name for the accounts at dns (complexity on,
+// history 24, minimum length 7, a 30-minute lockout) and removes it when
+// the test ends.
+func (w *pwWorld) applyPSO(t testing.TB, name string, p pso, dns ...string) {
+	t.Helper()
+	days := func(n int) string { return strconv.FormatInt(-int64(n)*24*3600*1e7, 10) } // AD's negative 100 ns
+	dn := "CN=" + name + ",CN=Password Settings Container,CN=System," + w.dc.BaseDN
+	add := ldap.NewAddRequest(dn, nil)
+	add.Attribute("objectClass", []string{"msDS-PasswordSettings"})
+	add.Attribute("msDS-PasswordSettingsPrecedence", []string{strconv.Itoa(p.precedence)})
+	add.Attribute("msDS-PasswordReversibleEncryptionEnabled", []string{"FALSE"})
+	add.Attribute("msDS-PasswordHistoryLength", []string{"24"})
+	add.Attribute("msDS-PasswordComplexityEnabled", []string{"TRUE"})
+	add.Attribute("msDS-MinimumPasswordLength", []string{"7"})
+	add.Attribute("msDS-MinimumPasswordAge", []string{days(p.minAgeDays)})
+	add.Attribute("msDS-MaximumPasswordAge", []string{days(p.maxAgeDays)})
+	add.Attribute("msDS-LockoutThreshold", []string{strconv.Itoa(p.lockoutThreshold)})
+	add.Attribute("msDS-LockoutObservationWindow", []string{"-18000000000"}) // 30 minutes
+	add.Attribute("msDS-LockoutDuration", []string{"-18000000000"})
+	add.Attribute("msDS-PSOAppliesTo", dns)
+	admin := w.dc.Dial(t)
+	require.NoError(t, admin.Add(add))
+	t.Cleanup(func() { admin.Del(ldap.NewDelRequest(dn, nil)); admin.Close() })
+}
+
+// lockOut fails binds as p until AD locks the account out (the PSO's
+// threshold), and checks that it is.
+func (w *pwWorld) lockOut(t testing.TB, p pwPerson) {
+	t.Helper()
+	for range 3 {
+		require.Error(t, w.bind(t, p.UPN, "Not the password 0"))
+	}
+	require.True(t, w.lockedOut(t, p), "%s is locked out in AD", p.Account)
+}
+
+// lockedOut reads AD's computed lockout of p's account (bit 0x10 of
+// msDS-User-Account-Control-Computed), as an administrator would.
+func (w *pwWorld) lockedOut(t testing.TB, p pwPerson) bool {
+	t.Helper()
+	conn := w.dc.Dial(t)
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest(p.DN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=user)", []string{"msDS-User-Account-Control-Computed"}, nil))
+	require.NoError(t, err)
+	require.Len(t, res.Entries, 1)
+	flags, err := strconv.Atoi(res.Entries[0].GetAttributeValue("msDS-User-Account-Control-Computed"))
+	require.NoError(t, err)
+	return flags&0x10 != 0
+}
+
+// accountState reads what the helpdesk panel's page body says of the
+// account in system: whether it is enabled and locked out ("Yes", "No").
+func accountState(t testing.TB, body, system string) (enabled, locked string) {
+	t.Helper()
+	re := regexp.MustCompile(`(?s)<tr data-system="` + regexp.QuoteMeta(html.EscapeString(system)) +
+		`">.*?data-testid="state-enabled">([^<]*)<.*?data-testid="state-locked">([^<]*)<`)
+	m := re.FindStringSubmatch(body)
+	require.NotNil(t, m, "the panel shows %s's state", system)
+	return m[1], m[2]
 }

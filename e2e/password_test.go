@@ -2,16 +2,18 @@ package e2e_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
@@ -31,9 +33,14 @@ func TestPasswordNeverStored(t *testing.T) {
 	ctx := context.Background()
 	w := newPasswordWorld(t)
 	tenant := w.addEntra(t) // the people have accounts in Entra ID too
-	zoe, mateo, siobhan := w.people["zoe"], w.people["mateo"], w.people["siobhan"]
+	zoe, mateo, siobhan, ada := w.people["zoe"], w.people["mateo"], w.people["siobhan"], w.people["ada"]
 	const zoeNew, zoeChanged, mateoNew = "Harbour lantern quietly 58 orchid", "Meadow copper bell tuba 93 violet", "Velvet fjord tide 17 gravel"
-	used := []string{zoeNew, zoeChanged, mateoNew}
+	const zoeAgain = "Saffron kettle drum 64 willow"
+	used := []string{zoeNew, zoeChanged, mateoNew, zoeAgain}
+	// A lockout policy of their own for Zoë and Mateo (3 bad passwords),
+	// with the domain's minimum age of a day, which the change below runs
+	// into.
+	w.applyPSO(t, "pso-"+zoe.Account, pso{precedence: 10, minAgeDays: 1, maxAgeDays: 42, lockoutThreshold: 3}, zoe.DN, mateo.DN)
 
 	// No enumeration: an account that names no one gets the same bytes as
 	// one that does, at the code step and for a wrong code; the same
@@ -66,11 +73,13 @@ func TestPasswordNeverStored(t *testing.T) {
 	status, _ = c.post("/password/reset/verify", url.Values{"code": {zoeCode}})
 	require.Equal(t, http.StatusUnauthorized, status, "an expired code")
 
-	// A fresh flow: Zoë's code opens it (one gate for people who are not
-	// staff), the form explains AD's rules and refuses a weak password in
-	// plain words before AD sees it.
+	// A fresh flow: Zoë, locked out of AD by bad passwords, resets. Her
+	// code opens the flow (one gate for people who are not staff), the
+	// form explains AD's rules and refuses a weak password in plain words
+	// before AD sees it, and the reset unlocks her account.
 	zs := w.client(t, "10.0.1.3")
 	require.Equal(t, http.StatusOK, zs.signIn(zoe.Account, demo.DemoPassword), "Zoë's session before the reset")
+	w.lockOut(t, zoe)
 	before = len(w.sink.Messages())
 	c.startReset(zoe.Account)
 	zoeCode = w.code(t, zoe.Email, before)
@@ -91,7 +100,8 @@ func TestPasswordNeverStored(t *testing.T) {
 	require.Contains(t, body, w.sys.System.Name)
 	require.Contains(t, body, tenant.sys.Name)
 	require.NotContains(t, body, "except in", "set in every system")
-	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the new password binds in AD")
+	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the new password binds in AD: the reset unlocked her")
+	require.False(t, w.lockedOut(t, zoe))
 	require.True(t, tenant.sim.PasswordIs(zoe.Account+"@tessera.test", zoeNew), "and is Entra ID's password (passwordProfile)")
 	require.Error(t, w.bind(t, zoe.UPN, demo.DemoPassword))
 	w.sink.WaitFor(t, zoe.Email, "Your password was reset", 15*time.Second)
@@ -122,6 +132,26 @@ func TestPasswordNeverStored(t *testing.T) {
 	require.Contains(t, body, "Das Konto war nicht gesperrt; nichts wurde geändert.")
 	w.sink.WaitFor(t, zoe.Email, "Someone passed your account", 15*time.Second)
 	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the password is as it was")
+
+	// Locked out again, she unlocks without a new password: AD clears the
+	// lockout, her password binds as before, and she is told. (Her reset
+	// mails of this hour are spent: as an hour later.)
+	w.lockOut(t, zoe)
+	_, err = w.pool.Exec(ctx, `DELETE FROM signin_budgets WHERE key = 'reset-mail:person:' || $1`, zoe.ID)
+	require.NoError(t, err)
+	ul := w.client(t, "10.0.1.11")
+	before = len(w.sink.Messages())
+	ul.startReset(zoe.Account)
+	zoeCode = w.code(t, zoe.Email, before)
+	status, _ = ul.post("/password/reset/verify", url.Values{"code": {zoeCode}})
+	require.Equal(t, http.StatusOK, status)
+	status, body = ul.post("/password/reset/new", url.Values{"action": {"unlock"}})
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, "Your account is unlocked")
+	require.Contains(t, body, "Your account was unlocked.")
+	require.False(t, w.lockedOut(t, zoe), "unlocked in AD")
+	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "unlocked, with the same password")
+	w.sink.WaitFor(t, zoe.Email, "Your account was unlocked", 15*time.Second)
 
 	// A signed-in change is a user change in AD: the domain's minimum age
 	// refuses it right after the reset, in plain words.
@@ -160,20 +190,134 @@ func TestPasswordNeverStored(t *testing.T) {
 		"the lockout reads the same for an unknown account")
 	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the reset lockout never locks the directory account")
 
-	// The helpdesk resets Mateo to a temporary password that must be
-	// changed (AD refuses the bind with 773 until then).
+	// The helpdesk reads Mateo's account live from AD: locked out (bad
+	// passwords at his desk). Every action wants a reason; Siobhan
+	// unlocks him, disables and enables his accounts in every system.
+	w.lockOut(t, mateo)
 	h := w.client(t, "10.0.1.6")
 	require.Equal(t, http.StatusOK, h.signIn(siobhan.Account, demo.DemoPassword))
 	status, body = h.get("/people/" + mateo.ID + "/account")
 	require.Equal(t, http.StatusOK, status)
-	require.Contains(t, body, w.sys.System.Name)
-	status, body = h.post("/people/"+mateo.ID+"/account", url.Values{"action": {"reset"}, "reason": {"Called from his desk phone, ticket 4711"}})
+	enabled, locked := accountState(t, body, w.sys.System.Name)
+	require.Equal(t, []string{"Yes", "Yes"}, []string{enabled, locked}, "enabled, locked out")
+	act := func(action, reason string) (int, string) {
+		t.Helper()
+		return h.post("/people/"+mateo.ID+"/account", url.Values{"action": {action}, "reason": {reason}})
+	}
+	status, body = act("unlock", "")
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, body, "Give a reason")
+	require.True(t, w.lockedOut(t, mateo), "nothing was done without a reason")
+	helpdeskReasons := map[string]string{"helpdesk_unlock": "Locked out at his desk, ticket 4710",
+		"helpdesk_disable": "Laptop stolen, ticket 4711", "helpdesk_enable": "Laptop found, ticket 4712",
+		"helpdesk_password_reset": "Called from his desk phone, ticket 4713"}
+	status, body = act("unlock", helpdeskReasons["helpdesk_unlock"])
+	require.Equal(t, http.StatusOK, status, body)
+	_, locked = accountState(t, body, w.sys.System.Name)
+	require.Equal(t, "No", locked, "the panel reads the account again")
+	require.False(t, w.lockedOut(t, mateo), "unlocked in AD")
+	status, body = act("disable", helpdeskReasons["helpdesk_disable"])
+	require.Equal(t, http.StatusOK, status, body)
+	for _, sys := range []string{w.sys.System.Name, tenant.sys.Name} {
+		enabled, _ = accountState(t, body, sys)
+		require.Equal(t, "No", enabled, "disabled in %s", sys)
+	}
+	status, body = act("enable", helpdeskReasons["helpdesk_enable"])
+	require.Equal(t, http.StatusOK, status, body)
+	for _, sys := range []string{w.sys.System.Name, tenant.sys.Name} {
+		enabled, _ = accountState(t, body, sys)
+		require.Equal(t, "Yes", enabled, "enabled in %s", sys)
+	}
+	// Administrators' and the helpdesk's accounts are for administrators
+	// only (the default settings): Siobhan sees Ada's, and cannot act.
+	status, body = h.get("/people/" + ada.ID + "/account")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, `data-testid="account-no-act"`)
+	status, _ = h.post("/people/"+ada.ID+"/account", url.Values{"action": {"unlock"}, "reason": {"Asked by phone"}})
+	require.Equal(t, http.StatusForbidden, status)
+
+	// The helpdesk resets Mateo to a temporary password that must be
+	// changed (AD refuses the bind with 773 until then).
+	status, body = act("reset", helpdeskReasons["helpdesk_password_reset"])
 	require.Equal(t, http.StatusOK, status, body)
 	temp := secretOf(t, body)
 	used = append(used, temp)
 	require.Contains(t, body, "Must change at next sign-in")
 	err = w.bind(t, mateo.UPN, temp)
 	require.ErrorContains(t, err, "data 773", "the temporary password must be changed")
+
+	// Each action is in the audit log: who, why, what each system did;
+	// the refused one (no reason) and the one on Ada's account are not.
+	rows, err := w.pool.Query(ctx, `SELECT action, coalesce(actor_id::text, ''), details->>'reason', details->'systems'
+		FROM audit_log WHERE target_id IN ($1, $2) AND action LIKE 'helpdesk\_%' ORDER BY id`, mateo.ID, ada.ID)
+	require.NoError(t, err)
+	type helpdeskEntry struct {
+		Action, Actor, Reason string
+		Systems               []map[string]any
+	}
+	entries, err := pgx.CollectRows(rows, pgx.RowToStructByPos[helpdeskEntry])
+	require.NoError(t, err)
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action)
+		require.Equal(t, siobhan.ID, e.Actor, e.Action)
+		require.Equal(t, helpdeskReasons[e.Action], e.Reason, e.Action)
+		var ok []string
+		for _, sys := range e.Systems {
+			require.Equal(t, true, sys["ok"], "%s in %v", e.Action, sys)
+			ok = append(ok, sys["system"].(string))
+		}
+		systems := []string{w.sys.System.Name, tenant.sys.Name}
+		if e.Action == "helpdesk_password_reset" {
+			systems = append(systems, "Tessera sign-in") // he has a local password too
+		}
+		require.ElementsMatch(t, systems, ok, e.Action)
+	}
+	require.Equal(t, []string{"helpdesk_unlock", "helpdesk_disable", "helpdesk_enable", "helpdesk_password_reset"}, actions)
+
+	// One system takes a reset and another refuses it: an Entra ID
+	// administrator deleted Zoë's account there, behind Tessera's back.
+	// Her reset sets AD and says exactly that Entra ID refused, and why;
+	// so does the notice; and the helpdesk sees it on her panel. (Her
+	// reset mails of this hour are spent: as an hour later.)
+	tenant.deleteUser(t, zoe.Account+"@tessera.test")
+	_, err = w.pool.Exec(ctx, `DELETE FROM signin_budgets WHERE key = 'reset-mail:person:' || $1`, zoe.ID)
+	require.NoError(t, err)
+	pr := w.client(t, "10.0.1.12")
+	before = len(w.sink.Messages())
+	pr.startReset(zoe.Account)
+	zoeCode = w.code(t, zoe.Email, before)
+	status, _ = pr.post("/password/reset/verify", url.Values{"code": {zoeCode}})
+	require.Equal(t, http.StatusOK, status)
+	status, body = pr.post("/password/reset/new", url.Values{"new_password": {zoeAgain}, "confirm_password": {zoeAgain}, "action": {"reset"}})
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, "Your password is reset")
+	require.Contains(t, body, "except in")
+	require.Contains(t, body, "the account is not there any more")
+	require.Contains(t, body, "setting the password could not be done: the account is not there any more")
+	require.NoError(t, w.bind(t, zoe.UPN, zoeAgain), "set in AD")
+	var notice string
+	require.Eventually(t, func() bool {
+		for _, m := range w.sink.Since(before) {
+			if m.Subject == "Your password was reset" && slices.ContainsFunc(m.Rcpt, foldEq(zoe.Email)) {
+				notice = m.Text
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 20*time.Millisecond, "the notice of the reset")
+	require.Contains(t, notice, "It was not done in")
+	require.Contains(t, notice, tenant.sys.Name)
+	status, body = h.get("/people/" + zoe.ID + "/account")
+	require.Equal(t, http.StatusOK, status)
+	events := regexp.MustCompile(`(?s)<tr data-action="password_reset_self_service">.*?</tr>`).FindString(body)
+	require.NotEmpty(t, events, "the helpdesk sees her reset")
+	require.Contains(t, events, "the account is not there any more", "and that Entra ID refused it")
+	require.Contains(t, events, `data-ok="true"`, "and that AD took it")
+	require.Contains(t, body, "Self-service, from")
+	status, body = h.get("/people/" + mateo.ID + "/account")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, html.EscapeString(helpdeskReasons["helpdesk_unlock"]), "the helpdesk's own actions, with their reasons")
 
 	// CSRF: every new form refuses a post without the token.
 	for _, path := range []string{"/password/reset", "/password/reset/verify", "/password/reset/new", "/password/reset/check",
@@ -186,7 +330,6 @@ func TestPasswordNeverStored(t *testing.T) {
 	// default), so nobody can flood a person's inbox: past it the start
 	// reads the same bytes as one for an account that names no one, and
 	// mails nothing; the audit log says the code was withheld.
-	ada := w.people["ada"]
 	codesTo := func(email string) (n int) {
 		for _, m := range w.sink.Messages() {
 			if m.Subject == "Your password reset code" && slices.ContainsFunc(m.Rcpt, foldEq(email)) {
@@ -240,23 +383,7 @@ func TestPasswordNeverStored(t *testing.T) {
 	// live 10 days, so hers expires within the 14 days the settings
 	// remind at; the River job (as its daily schedule runs it) mails her
 	// once, with a link to change it, and a second run does not again.
-	psoDN := "CN=pso-" + ada.Account + ",CN=Password Settings Container,CN=System," + w.dc.BaseDN
-	add := ldap.NewAddRequest(psoDN, nil)
-	add.Attribute("objectClass", []string{"msDS-PasswordSettings"})
-	add.Attribute("msDS-PasswordSettingsPrecedence", []string{"20"})
-	add.Attribute("msDS-PasswordReversibleEncryptionEnabled", []string{"FALSE"})
-	add.Attribute("msDS-PasswordHistoryLength", []string{"24"})
-	add.Attribute("msDS-PasswordComplexityEnabled", []string{"TRUE"})
-	add.Attribute("msDS-MinimumPasswordLength", []string{"7"})
-	add.Attribute("msDS-MinimumPasswordAge", []string{"0"})
-	add.Attribute("msDS-MaximumPasswordAge", []string{"-8640000000000"}) // 10 days
-	add.Attribute("msDS-LockoutThreshold", []string{"0"})
-	add.Attribute("msDS-LockoutObservationWindow", []string{"-18000000000"})
-	add.Attribute("msDS-LockoutDuration", []string{"-18000000000"})
-	add.Attribute("msDS-PSOAppliesTo", []string{ada.DN})
-	admin := w.dc.Dial(t)
-	require.NoError(t, admin.Add(add))
-	t.Cleanup(func() { admin.Del(ldap.NewDelRequest(psoDN, nil)) })
+	w.applyPSO(t, "pso-"+ada.Account, pso{precedence: 20, maxAgeDays: 10}, ada.DN)
 	jobs, err := river.NewClient(riverpgxv5.New(w.pool), workflow.InsertOnlyConfig(nil))
 	require.NoError(t, err)
 	runReminders := func() {

@@ -92,3 +92,37 @@ func FailedSystems(results []SystemResult) []SystemResult {
 	}
 	return out
 }
+
+// PasswordEvent is one thing done to a person's password or accounts, as
+// the audit log keeps it (a self-service reset or unlock, a change, a
+// helpdesk action): the helpdesk panel shows the latest, with what each
+// system did, so that a reset one system refused is seen there.
+type PasswordEvent struct {
+	At time.Time
+	// Action is the audit log's action (PasswordEventActions).
+	Action string
+	// Actor is who acted, by name; "" when the person acted themselves,
+	// without signing in.
+	Actor  string
+	Reason string // the helpdesk's reason, when it acted
+	Client string // the client's address
+	// Systems is what each connected system did; none for an action on no
+	// system (a recovery code issued).
+	Systems []SystemOutcome
+}
+
+// SystemOutcome is what one system did, as the audit log keeps it.
+type SystemOutcome struct {
+	System    string
+	OK        bool
+	Unchanged bool
+	// Error says why it failed, in the reader's language when it was kept
+	// as a text (older entries: English).
+	Error Text
+}
+
+// PasswordEventActions are the audit actions the helpdesk panel lists.
+// migrations/0044_password_events.sql indexes the same list: change both
+// together.
+var PasswordEventActions = []string{"password_reset_self_service", "account_unlocked_self_service", "password_changed",
+	"helpdesk_unlock", "helpdesk_enable", "helpdesk_disable", "helpdesk_password_reset", "recovery_code_issued"}

@@ -272,6 +272,9 @@ type PasswordStore interface {
 	PersonNames(ctx context.Context, personID string) ([]string, error)
 	// PersonRoles returns the person's portal roles.
 	PersonRoles(ctx context.Context, personID string) ([]Role, error)
+	// PasswordEvents returns the latest PasswordEvents of the person,
+	// newest first.
+	PasswordEvents(ctx context.Context, personID string) ([]PasswordEvent, error)
 }
 
 // NewRecoveryCode returns a random recovery code of 12 characters from an

@@ -233,10 +233,17 @@ func (a *Accounts) eachOf(ctx context.Context, list []account, what string, fn f
 }
 
 // systemError says what went wrong in a system, for the person: AD's
-// refusal in plain words, or that it could not be reached.
+// refusal in plain words, that the account is gone there, or that it could
+// not be reached.
 func systemError(system, what string, err error) error {
 	if portal.ErrorCode(err) != portal.EINTERNAL {
 		return portal.Errorf(portal.ErrorCode(err), "%s: %s could not be done: %s.", system, portal.Textf(what), portal.Reason(err))
+	}
+	if errors.Is(err, ErrNoSuchObject) {
+		// Deleted there behind the engine's back (an administrator of that
+		// system): the next import will see it; the person and the
+		// helpdesk must know now.
+		return fmt.Errorf("%w: %w", portal.Errorf(portal.ENOTFOUND, "%s: %s could not be done: the account is not there any more (it may have been deleted there).", system, portal.Textf(what)), err)
 	}
 	if errors.Is(err, ErrUnreachable) {
 		return fmt.Errorf("%w: %w", portal.Errorf(portal.EINTERNAL, "%s: %s could not be done: it did not answer. Try again in a few minutes.", system, portal.Textf(what)), err)

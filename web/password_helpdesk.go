@@ -45,14 +45,18 @@ func (s *Server) accountPanel(w http.ResponseWriter, r *http.Request, personID s
 	return a
 }
 
-// loadStates reads the accounts' state live.
+// loadStates reads the accounts' state live, and the latest password
+// events from the audit log.
 func (s *Server) loadStates(ctx context.Context, a *view.AccountPanel) error {
 	states, err := s.Accounts.AccountStates(ctx, a.PersonID)
 	if err != nil {
 		return err
 	}
 	a.States = states
-	a.LocalPassword, err = s.Passwords.HasLocalPassword(ctx, a.PersonID)
+	if a.LocalPassword, err = s.Passwords.HasLocalPassword(ctx, a.PersonID); err != nil {
+		return err
+	}
+	a.Events, err = s.Passwords.PasswordEvents(ctx, a.PersonID)
 	return err
 }
 

@@ -71,7 +71,9 @@ func (c *client) addTOTP(name string) string {
 
 func TestSecuritySettings(t *testing.T) {
 	t.Parallel()
-	tb := setup(t, withMethods(t))
+	// Administration → Passwords sets how many methods and how often
+	// they are confirmed.
+	tb := setup(t, withMethods(t), func(s *web.Server) { s.Passwords = s.Auth.(*postgres.DB) })
 	sink := harness.SMTP(t)
 	ctx := context.Background()
 	zoe := tb.client(t)
@@ -180,16 +182,41 @@ func TestSecuritySettings(t *testing.T) {
 		require.NotContains(t, body, `data-testid="method-totp"`)
 	})
 
-	t.Run("Home asks to check the methods after the interval", func(t *testing.T) {
-		_, err := tb.db.Pool.Exec(ctx, "UPDATE method_reviews SET confirmed_at = $2 WHERE person_id = $1", zoeID,
-			time.Now().AddDate(0, 0, -portal.DefaultPasswordSettings().ReconfirmDays-1))
-		require.NoError(t, err)
-		_, home := zoe.get("/")
-		require.Contains(t, home, `data-testid="methods-reconfirm"`)
+	t.Run("Home asks to check the methods after the administrator's interval", func(t *testing.T) {
+		ada := tb.viewer(t, "ada")
+		interval := func(days int) {
+			t.Helper()
+			st, err := tb.db.PasswordSettings(ctx)
+			require.NoError(t, err)
+			st.ReconfirmDays = days
+			require.NoError(t, tb.db.SavePasswordSettings(ctx, ada, st))
+		}
+		confirmedAgo := func(days int) {
+			t.Helper()
+			_, err := tb.db.Pool.Exec(ctx, "UPDATE method_reviews SET confirmed_at = $2 WHERE person_id = $1", zoeID,
+				time.Now().AddDate(0, 0, -days))
+			require.NoError(t, err)
+		}
+		asked := func() bool {
+			t.Helper()
+			_, home := zoe.get("/")
+			return strings.Contains(home, `data-testid="methods-reconfirm"`)
+		}
+		interval(30)
+		confirmedAgo(29)
+		require.False(t, asked(), "within the 30 days Administration → Passwords sets")
+		confirmedAgo(31)
+		require.True(t, asked(), "past them")
+		interval(0)
+		require.False(t, asked(), "0: never asked")
+		interval(30)
+		require.True(t, asked())
 		resp, _ := zoe.post("/settings/security/confirm", url.Values{"csrf": {zoe.csrf}})
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-		_, home = zoe.get("/")
-		require.NotContains(t, home, `data-testid="methods-reconfirm"`)
+		require.False(t, asked(), "confirmed")
+		var confirmed time.Time
+		require.NoError(t, tb.db.Pool.QueryRow(ctx, "SELECT confirmed_at FROM method_reviews WHERE person_id = $1", zoeID).Scan(&confirmed))
+		require.WithinDuration(t, time.Now(), confirmed, time.Hour, "confirmed now")
 	})
 
 	t.Run("staff are asked for two", func(t *testing.T) {

@@ -148,6 +148,9 @@ type PasswordNoticeArgs struct {
 	Event    string    `json:"event"` // reset, unlock, change, helpdesk_reset
 	At       time.Time `json:"at"`
 	Client   string    `json:"client,omitempty"`
+	// Failed names the connected systems that refused or did not answer
+	// (their names, never their words: those are in the audit log).
+	Failed []string `json:"failed,omitempty"`
 }
 
 // Kind implements river.JobArgs.

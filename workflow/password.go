@@ -68,6 +68,14 @@ func ComposePasswordNotice(a PasswordNoticeArgs, rcpt portal.NoticeRecipient, to
 	if a.Client != "" {
 		lead = p.T("%s, on %s, from the address %s.", what, when, a.Client)
 	}
+	if len(a.Failed) > 0 {
+		// The person must not believe it was done everywhere.
+		names := make([]string, len(a.Failed))
+		for i, f := range a.Failed {
+			names[i] = portal.Isolate(f)
+		}
+		lead += " " + p.T("It was not done in %s, which refused or did not answer; the helpdesk can see why.", strings.Join(names, ", "))
+	}
 	data := newMailData(p, rcpt.Name)
 	data.Lead = lead
 	data.Detail = p.T("Not you? Reset your password now with the link below, and call the helpdesk: someone else may know your password or your codes.")

@@ -26,6 +26,19 @@ func TestComposePasswordMails(t *testing.T) {
 	_, err = workflow.ComposePasswordNotice(workflow.PasswordNoticeArgs{Event: "other"}, portal.NoticeRecipient{}, "x@example.com", "")
 	require.Error(t, err)
 
+	// A reset one system refused says so: the person must not believe it
+	// was done everywhere.
+	partial := workflow.PasswordNoticeArgs{PersonID: "p", Event: "reset", At: at, Failed: []string{"Demo Entra (simulated)"}}
+	m, err = workflow.ComposePasswordNotice(partial, zoe, "zoe@example.com", "https://id.example.com/")
+	require.NoError(t, err)
+	require.Contains(t, m.Text, "It was not done in")
+	require.Contains(t, m.Text, "Demo Entra (simulated)")
+	zoe.Language = "de"
+	m, err = workflow.ComposePasswordNotice(partial, zoe, "zoe@example.com", "https://id.example.com/")
+	require.NoError(t, err)
+	require.Contains(t, m.Text, "ist das nicht geschehen")
+	zoe.Language = ""
+
 	// In the recipient's stored language.
 	zoe.Language = "de"
 	m, err = workflow.ComposePasswordNotice(workflow.PasswordNoticeArgs{PersonID: "p", Event: "helpdesk_reset", At: at},

@@ -334,4 +334,22 @@ var germanAccount = map[string]string{
 	"Someone passed your account's checks to unlock it":                                                                        "Jemand hat die Prüfungen zum Entsperren Ihres Kontos bestanden",
 	"Someone passed your account's checks in self-service unlock; your account was not locked, so nothing was changed":         "Jemand hat die Prüfungen der Self-Service-Entsperrung für Ihr Konto bestanden; Ihr Konto war nicht gesperrt, daher wurde nichts geändert",
 	"A person: their account name or email.":                                                                                   "Eine Person: ihr Kontoname oder ihre E-Mail-Adresse.",
+	// The helpdesk panel's password events, and the notice of a reset one
+	// system refused.
+	"Recent password events":        "Letzte Kennwortereignisse",
+	"What":                          "Was",
+	"By":                            "Von",
+	"Outcome":                       "Ergebnis",
+	"Reason: %s":                    "Grund: %s",
+	"Self-service, from %s":         "Self-Service, von %s",
+	"Self-service":                  "Self-Service",
+	"Password reset (self-service)": "Kennwort zurückgesetzt (Self-Service)",
+	"Account unlock (self-service)": "Konto entsperrt (Self-Service)",
+	"Password change":               "Kennwortänderung",
+	"Unlock by the helpdesk":        "Entsperrt durch den Helpdesk",
+	"Enabled by the helpdesk":       "Aktiviert durch den Helpdesk",
+	"Disabled by the helpdesk":      "Deaktiviert durch den Helpdesk",
+	"Reset to a temporary password by the helpdesk": "Vom Helpdesk auf ein temporäres Kennwort zurückgesetzt",
+	"Recovery code issued":                          "Wiederherstellungscode ausgestellt",
+	"It was not done in %s, which refused or did not answer; the helpdesk can see why.": "In %s ist das nicht geschehen: Das System hat abgelehnt oder nicht geantwortet; der Helpdesk kann sehen, warum.",
 }

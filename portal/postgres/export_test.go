@@ -16,3 +16,6 @@ func (db *DB) FinishThenExec(ctx context.Context, first, after string) (finishEr
 	}
 	return finishErr, afterErr
 }
+
+// PasswordEventsSQL is the helpdesk panel's query, for its plan.
+var PasswordEventsSQL = passwordEventsSQL

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -475,11 +476,22 @@ func (db *DB) recordOutcome(ctx context.Context, tx pgx.Tx, tokenHash []byte, ac
 		return nil
 	}
 	return db.insertJob(ctx, tx, workflow.PasswordNoticeArgs{PersonID: personID, Event: event, At: db.now(),
-		Client: client.String()}, nil)
+		Client: client.String(), Failed: failedNames(results)}, nil)
+}
+
+// failedNames are the names of the systems that failed, for the notice.
+func failedNames(results []portal.SystemResult) []string {
+	var out []string
+	for _, r := range portal.FailedSystems(results) {
+		out = append(out, r.System)
+	}
+	return out
 }
 
 // resultDetails is what the audit log keeps of each system's outcome: the
-// message people read, which never holds a password.
+// message people read, which never holds a password, in English for the
+// audit log's readers and as a text (format and arguments) for the
+// helpdesk panel, which writes it in its reader's language.
 func resultDetails(results []portal.SystemResult) []map[string]any {
 	out := make([]map[string]any, 0, len(results))
 	for _, r := range results {
@@ -489,6 +501,7 @@ func resultDetails(results []portal.SystemResult) []map[string]any {
 		}
 		if r.Err != nil {
 			m["error"] = portal.ErrorMessage(r.Err)
+			m["error_text"] = portal.Reason(r.Err)
 		}
 		out = append(out, m)
 	}
@@ -530,7 +543,7 @@ func (db *DB) AuditAccountAction(ctx context.Context, v portal.Viewer, personID,
 				return err
 			}
 			if err := db.insertJob(ctx, tx, workflow.PasswordNoticeArgs{PersonID: personID, Event: "helpdesk_reset",
-				At: db.now()}, nil); err != nil {
+				At: db.now(), Failed: failedNames(results)}, nil); err != nil {
 				return err
 			}
 		}
@@ -659,4 +672,66 @@ func (db *DB) PersonNames(ctx context.Context, personID string) ([]string, error
 		return nil, fmt.Errorf("postgres: person names: %w", err)
 	}
 	return personNames(given, surname, display, account, email), nil
+}
+
+// passwordEventsSQL reads a person's latest password events ($1), with
+// the actor's name, through the partial index of
+// migrations/0044_password_events.sql, whose predicate it repeats.
+var passwordEventsSQL = `SELECT a.at, a.action, coalesce(p.display_name, ''), coalesce(a.details->>'reason', ''),
+	coalesce(a.details->>'client', ''), coalesce(a.details->'systems', '[]')
+	FROM audit_log a LEFT JOIN people p ON p.id = a.actor_id
+	WHERE a.target_type = 'person' AND a.target_id = $1 AND a.action IN (` + quotedList(portal.PasswordEventActions) + `)
+	ORDER BY a.id DESC LIMIT 10`
+
+// quotedList writes constant words as an SQL list of literals.
+func quotedList(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = "'" + strings.ReplaceAll(w, "'", "''") + "'"
+	}
+	return strings.Join(q, ", ")
+}
+
+// PasswordEvents returns the person's latest password events, newest
+// first.
+func (db *DB) PasswordEvents(ctx context.Context, personID string) ([]portal.PasswordEvent, error) {
+	if !validID(personID) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	rows, err := db.Pool.Query(ctx, passwordEventsSQL, personID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: password events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.PasswordEvent, error) {
+		var e portal.PasswordEvent
+		var systems []byte
+		if err := row.Scan(&e.At, &e.Action, &e.Actor, &e.Reason, &e.Client, &systems); err != nil {
+			return e, err
+		}
+		var kept []struct {
+			System    string       `json:"system"`
+			OK        bool         `json:"ok"`
+			Unchanged bool         `json:"unchanged"`
+			Error     string       `json:"error"`
+			ErrorText *portal.Text `json:"error_text"`
+		}
+		if err := json.Unmarshal(systems, &kept); err != nil {
+			return e, err
+		}
+		for _, k := range kept {
+			o := portal.SystemOutcome{System: k.System, OK: k.OK, Unchanged: k.Unchanged}
+			switch {
+			case k.ErrorText != nil:
+				o.Error = *k.ErrorText
+			case k.Error != "":
+				o.Error = portal.Textf("%s", k.Error) // kept in English only
+			}
+			e.Systems = append(e.Systems, o)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: password events: %w", err)
+	}
+	return events, nil
 }
