@@ -11,6 +11,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal/demo"
 )
 
@@ -24,6 +25,7 @@ func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
 	w := newPasswordWorld(t)
 	mateo, siobhan := w.people["mateo"], w.people["siobhan"]
 	const chosen = "Quiet harbour lamp 17 fjord"
+	axe := harness.AxeSource(t) // every page of the journey passes axe-core
 
 	h := newBrowserFor(t, w.srv, passwordTabTime)
 	require.EqualValues(t, 200, h.signIn(siobhan.Account, demo.DemoPassword))
@@ -36,12 +38,14 @@ func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
 	code := h.text("account-secret")
 	require.Regexp(t, `^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$`, code)
 	h.shot("recovery-code")
+	h.axe(axe, "account panel with a recovery code", wideWidth)
 	require.EqualValues(t, 200, h.open("/people/"+mateo.ID+"/account"))
 	require.False(t, h.has(testID("account-secret")), "the code is shown once")
 
 	c := newBrowserFor(t, w.srv, passwordTabTime)
 	require.EqualValues(t, 200, c.open("/signin"))
 	require.EqualValues(t, 200, c.click(testID("forgot-password")))
+	c.axe(axe, "/password/reset", wideWidth)
 	c.do(chromedp.SendKeys(chromedp.ID("account"), mateo.UPN))
 	require.EqualValues(t, 200, c.click(`[data-testid=reset-start] button`))
 	c.do(chromedp.SendKeys(chromedp.ID("code"), code))
@@ -55,11 +59,18 @@ func TestBrowserHelpdeskRecoveryCode(t *testing.T) {
 	c.waitFor(`document.querySelector('[data-testid=password-problems]') === null && document.querySelector('[data-testid=password-strength]') !== null`,
 		"live feedback on a good password")
 	c.shot("new-password")
+	c.axe(axe, "/password/reset/new", wideWidth)
 	c.do(chromedp.SendKeys(chromedp.ID("confirm_password"), chosen))
 	status := c.click(`[data-testid=new-password] button[value=reset]`)
 	require.EqualValues(t, 200, status, "%.2000s", eval[string](c, "document.body.innerText"))
 	require.Equal(t, "Your password is reset", c.text("password-done"))
+	c.axe(axe, "reset done", wideWidth)
 	require.NoError(t, w.bind(t, mateo.UPN, chosen), "the new password binds in AD")
+	// The helpdesk sees the reset among his password events.
+	require.EqualValues(t, 200, h.open("/people/"+mateo.ID+"/account"))
+	require.True(t, h.has(`[data-testid=password-events] tr[data-action=password_reset_self_service]`), "the reset on the panel")
+	require.True(t, h.has(`[data-testid=password-events] tr[data-action=recovery_code_issued]`), "and the code issued for it")
+	h.axe(axe, "account panel with password events", wideWidth)
 	require.EqualValues(t, 200, c.click(`a[href="/signin"].button`))
 	require.EqualValues(t, 200, c.signIn(mateo.Account, chosen))
 	require.Equal(t, "/", c.path())
@@ -140,6 +151,8 @@ func TestBrowserPasswordReset(t *testing.T) {
 	a.do(chromedp.SetValue(chromedp.ID("gates_required"), "2"))
 	require.EqualValues(t, 200, a.click(`[data-testid=password-settings] button[type=submit]`))
 	require.True(t, a.has(testID("settings-saved")))
+	axe := harness.AxeSource(t)
+	a.axe(axe, "/admin/passwords", wideWidth)
 
 	z := newBrowserFor(t, w.srv, passwordTabTime)
 	require.EqualValues(t, 200, z.signIn(zoe.Account, demo.DemoPassword))
@@ -157,6 +170,7 @@ func TestBrowserPasswordReset(t *testing.T) {
 	z.do(chromedp.SendKeys(chromedp.ID("totp-code"), now))
 	require.EqualValues(t, 200, z.click(testID("confirm-totp")))
 	require.True(t, z.has(testID("method-totp")))
+	z.axe(axe, "/settings/security with methods", wideWidth)
 	require.EqualValues(t, 200, z.follow(chromedp.Submit(chromedp.CSS(`form[action="/signout"]`))))
 
 	before := len(w.sink.Messages())
