@@ -84,7 +84,8 @@ func TestBulkJoinSurvivesKills(t *testing.T) {
 	// progress instead fell mostly after the work was done: a bulk
 	// decision commits hundreds of requests at once, and one confirming
 	// import completes them. Decisions are the web tier's: they are made
-	// whether Tessera is up or not, and their commit jobs wait in River.
+	// (and commit their requests) whether Tessera is up or not, and their
+	// export jobs wait in River.
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	progress := func() int {
 		return p.count(t, `SELECT count(*) FILTER (WHERE status IN ('committed', 'completed'))

@@ -24,12 +24,11 @@ import (
 
 // BenchmarkRequestPipeline measures requests through the whole pipeline:
 // people submit join requests to an owner-approval group (request row,
-// audit entry and Authorize job in one transaction), River authorizes
-// them, the owner approves them as they arrive, as "My approvals" does
-// with "Select all" and "Approve selected" (at most 100 at a time: one
-// transaction and one commit job for each such decision), and
-// River commits them. The figure is completed requests per second, end to
-// end.
+// audit entry and approval in one transaction), and the owner approves
+// them as they arrive, as "My approvals" does with "Select all" and
+// "Approve selected" (at most 100 at a time: one transaction for each such
+// decision, which commits them). The figure is completed requests per
+// second, end to end.
 func BenchmarkRequestPipeline(b *testing.B) {
 	rates := runPipeline(b, 100)
 	singleProcessRate = median(rates)
@@ -42,8 +41,8 @@ func BenchmarkRequestPipeline(b *testing.B) {
 var singleProcessRate float64
 
 // BenchmarkRequestPipelineOneByOne is the same pipeline with the owner
-// deciding on each approval on its own (a transaction and a commit job
-// each), as most managers do.
+// deciding on each approval on its own (a transaction each), as most
+// managers do.
 func BenchmarkRequestPipelineOneByOne(b *testing.B) {
 	figure("request_pipeline_one_by_one", runPipeline(b, 1), "requests/s", ">= 500")
 }
@@ -223,7 +222,7 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 	work := readDBWork(b, watch).since(before, 2*polls)
 	rate := float64(n) / elapsed.Seconds()
 	// How the work came in batches says as much as the rate: each
-	// decision is a transaction and a commit job. And what the database
+	// decision is a transaction. And what the database
 	// did for each request says where the time can go.
 	b.Logf("%d requests in %d decisions (%.1f a decision), %.2f s; a request: %s", n, decisions,
 		float64(n)/float64(decisions), elapsed.Seconds(), work.per(n))

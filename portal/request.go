@@ -458,7 +458,9 @@ type RequestProcessor interface {
 	// timer (reminder or deadline) is due, zero for none; called again
 	// then, it fires that timer.
 	Authorize(ctx context.Context, requestID string) (time.Time, error)
-	// Commit applies approved requests, as many as one commit job names.
+	// Commit applies approved requests, as many as one commit job names
+	// (a decision applies the requests it settles itself, and leaves them
+	// to a commit job only when one of them cannot be applied).
 	Commit(ctx context.Context, requestIDs []string) error
 	Remind(ctx context.Context, approvalID string, round int) error
 	Deadline(ctx context.Context, approvalID string, round int) error

@@ -19,8 +19,9 @@ type AuthorizeArgs struct {
 // Kind implements river.JobArgs.
 func (AuthorizeArgs) Kind() string { return "authorize" }
 
-// CommitArgs applies approved requests: the one an approval settled, or
-// all that one bulk decision settled, in one transaction.
+// CommitArgs applies approved requests in one transaction: those of a
+// decision that could not apply them all itself (one of them cannot be
+// applied), or the one a deadline approved.
 type CommitArgs struct {
 	RequestIDs []string `json:"request_ids"`
 	// RequestID is the one request of a commit job queued by an earlier

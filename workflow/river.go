@@ -31,9 +31,8 @@ func InsertOnlyConfig(logger *slog.Logger) *river.Config {
 // RiverConfig is the one River configuration Tessera runs its workers
 // with. Workers LISTEN for River's insert notifications, which every
 // client sends in the transaction that inserts a job (so they arrive when
-// it commits, in every process): a commit job starts within milliseconds
-// of the decision that queued it, an export within milliseconds of the
-// commit. Polling stays as the backstop. LISTEN needs a session of its
+// it commits, in every process): an export job starts within
+// milliseconds of the decision that committed its requests. Polling stays as the backstop. LISTEN needs a session of its
 // own, so DATABASE_URL must not point at a transaction-pooling proxy.
 func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 	return &river.Config{

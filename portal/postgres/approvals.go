@@ -406,12 +406,18 @@ type decision struct {
 
 // DecideMany records the viewer's decision on several approvals in one
 // transaction and, under each approval's row lock, settles it: one
-// rejection denies the request; enough approvals commit it, through one
-// commit job for all the requests settled. Concurrent decisions queue on
-// the locks (taken in ID order, so that two bulk decisions cannot
-// deadlock), so a request is never committed twice nor after a rejection.
-// The result has one entry per ID: nil when decided, or why not (nothing
-// is recorded for it); err is for a failure of the whole call.
+// rejection denies the request; enough approvals commit it, in the same
+// transaction (the change applied, the sync hand-off queued: a decision
+// costs one transaction, and no commit job to wait for). Should applying
+// fail (a change that can no longer be made: the group's last owner
+// removed meanwhile, a value Postgres refuses), the decision is made again
+// with one commit job for the requests it settles, which applies each on
+// its own and fails the one that cannot be applied with the reason
+// (Commit). Concurrent decisions queue on the locks (taken in ID order, so
+// that two bulk decisions cannot deadlock), so a request is never
+// committed twice nor after a rejection. The result has one entry per ID:
+// nil when decided, or why not (nothing is recorded for it); err is for a
+// failure of the whole call.
 func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []string, approve bool, reason string) ([]error, error) {
 	reason = strings.TrimSpace(reason)
 	if len([]rune(reason)) > portal.MaxJustification {
@@ -442,18 +448,59 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 	if approve {
 		verdict = "approved"
 	}
-	var found map[string]error
-	err := db.inTx(ctx, func(tx *finalTx) error {
+	found, tried, err := db.decide(ctx, v, ids, approve, verdict, reason, approve)
+	if err != nil && tried && ctx.Err() == nil {
+		// Applying failed, and with it the whole transaction: decide
+		// again, leaving the commit to its job (see above).
+		found, _, err = db.decide(ctx, v, ids, approve, verdict, reason, false)
+	}
+	if err != nil {
+		return nil, storeError("decide", err)
+	}
+	for i, id := range approvalIDs {
+		if errs[i] != nil {
+			continue
+		}
+		problem, ok := found[strings.ToLower(id)]
+		if !ok {
+			problem = notFound
+		}
+		errs[i] = problem
+	}
+	return errs, nil
+}
+
+// decide is DecideMany's transaction over the approvals ids (valid, sorted,
+// distinct): it returns, for each approval found, nil when decided or why
+// not. With apply, the requests the decision settles are applied in it
+// (tried says it got that far); without, one commit job applies them.
+func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve bool, verdict, reason string,
+	apply bool) (found map[string]error, tried bool, err error) {
+	err = db.inTx(ctx, func(tx *finalTx) error {
 		found = make(map[string]error, len(ids))
 		// Each part is an index look-up per approval (scalar subqueries, a
 		// lateral subquery kept apart by its LIMIT), so that the generic
 		// plan is right for any number of approvals.
 		var ok []decision
+		var heads []requestHead
+		var syncing bool
 		b := &pgx.Batch{}
 		b.Queue(genericPlans.SQL)
-		// The requests first (see lockRequestOf), then the approvals.
-		b.Queue(`SELECT 1 FROM requests WHERE id IN (SELECT request_id FROM approvals WHERE id = ANY ($1::text[]::uuid[]))
-			ORDER BY id FOR UPDATE`, ids)
+		// The requests first (see lockRequestOf), then the approvals. A
+		// decision that may apply them reads them as it locks them, and
+		// whether a connected system is to be told (lockForApply).
+		locked := `FROM requests r WHERE id IN (SELECT request_id FROM approvals WHERE id = ANY ($1::text[]::uuid[]))
+			ORDER BY id FOR UPDATE`
+		if apply {
+			b.Queue(`SELECT id::text, `+requestHeadColumns+` `+locked, ids).Query(func(rows pgx.Rows) error {
+				var err error
+				heads, err = scanHeads(rows)
+				return err
+			})
+			b.Queue(syncingSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&syncing) })
+		} else {
+			b.Queue(`SELECT 1 `+locked, ids)
+		}
 		b.Queue(`SELECT a.id::text, a.request_id::text, a.status,
 				coalesce((SELECT requester_id::text FROM requests WHERE id = a.request_id), ''),
 				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
@@ -550,29 +597,36 @@ func (db *DB) DecideMany(ctx context.Context, v portal.Viewer, approvalIDs []str
 				stmt{`UPDATE approvals SET status = 'rejected' WHERE id = ANY ($1::text[]::uuid[])`, []any{updated}},
 				recordManyStmt(portal.StatusDenied, recs...))
 		}
-		// One commit job for the requests settled, and the records with
-		// the COMMIT.
-		if len(settled) > 0 {
+		decisions := recordManyStmt("", recs...)
+		if len(settled) == 0 {
+			return tx.finish(ctx, decisions)
+		}
+		if !apply {
+			// One commit job for the requests settled, and the records
+			// with the COMMIT.
 			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: settled}, nil); err != nil {
 				return err
 			}
+			return tx.finish(ctx, decisions)
 		}
-		return tx.finish(ctx, recordManyStmt("", recs...))
+		// The requests settled are committed here, as Commit would: in ID
+		// order, after the decisions' records (the timeline says approved,
+		// then committed).
+		tried = true
+		var a applying
+		for _, h := range heads {
+			if !slices.Contains(settled, h.ID) || h.Status != string(portal.StatusAuthorizing) {
+				continue
+			}
+			h.Approved = true
+			a.notify(db, portal.EventCompleted, h.ID, h.Requester)
+			if err := db.applyLocked(ctx, tx, &a, h, "", syncing); err != nil {
+				return err
+			}
+		}
+		return a.flush(ctx, tx, db, syncing, decisions)
 	})
-	if err != nil {
-		return nil, storeError("decide", err)
-	}
-	for i, id := range approvalIDs {
-		if errs[i] != nil {
-			continue
-		}
-		problem, ok := found[strings.ToLower(id)]
-		if !ok {
-			problem = notFound
-		}
-		errs[i] = problem
-	}
-	return errs, nil
+	return found, tried, err
 }
 
 // decisionWord is an approval's status as the word a sentence about it
@@ -630,9 +684,7 @@ func (db *DB) Commit(ctx context.Context, requestIDs []string) error {
 			if h.Status != string(portal.StatusAuthorizing) || !h.Approved {
 				continue
 			}
-			if err := db.notify(ctx, tx, portal.EventCompleted, h.ID, h.Requester); err != nil {
-				return err
-			}
+			a.notify(db, portal.EventCompleted, h.ID, h.Requester)
 			if err := db.applyLocked(ctx, tx, &a, h, "", syncing); err != nil {
 				return err
 			}

@@ -728,21 +728,33 @@ func lockForApply(ctx context.Context, tx pgx.Tx, requestIDs []string) ([]reques
 	b.Queue(genericPlans.SQL)
 	b.Queue(`SELECT id::text, `+requestHeadColumns+` FROM requests r WHERE id = ANY ($1::text[]::uuid[]) ORDER BY r.id FOR UPDATE`,
 		requestIDs).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var h requestHead
-			if err := rows.Scan(append([]any{&h.ID}, h.dest()...)...); err != nil {
-				return err
-			}
-			heads = append(heads, h)
-		}
-		return rows.Err()
+		var err error
+		heads, err = scanHeads(rows)
+		return err
 	})
-	b.Queue(`SELECT EXISTS (SELECT 1 FROM connected_systems s WHERE s.enabled AND NOT s.staging
-		AND EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id))`).QueryRow(func(row pgx.Row) error { return row.Scan(&syncing) })
+	b.Queue(syncingSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&syncing) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, false, err
 	}
 	return heads, syncing, nil
+}
+
+// syncingSQL says whether any connected system is to be told of the
+// changes requests make.
+const syncingSQL = `SELECT EXISTS (SELECT 1 FROM connected_systems s WHERE s.enabled AND NOT s.staging
+		AND EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id))`
+
+// scanHeads reads rows of the request's ID and requestHeadColumns.
+func scanHeads(rows pgx.Rows) ([]requestHead, error) {
+	var heads []requestHead
+	for rows.Next() {
+		var h requestHead
+		if err := rows.Scan(append([]any{&h.ID}, h.dest()...)...); err != nil {
+			return nil, err
+		}
+		heads = append(heads, h)
+	}
+	return heads, rows.Err()
 }
 
 // applying collects the statements, records and jobs of the requests one
@@ -757,9 +769,17 @@ type applying struct {
 	exports []string
 }
 
-// flush runs what a collected and ends the transaction: the jobs, then the
-// changes in order and the records with the COMMIT.
-func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool) error {
+// notify queues a notification job with a's jobs (see DB.notify).
+func (a *applying) notify(db *DB, event, requestID, recipientID string) {
+	if recipientID != "" && db.Email {
+		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.NotifyArgs{Event: event, RequestID: requestID, RecipientID: recipientID}})
+	}
+}
+
+// flush runs what a collected and ends the transaction: the jobs, then
+// first (what the transaction recorded before it applied the requests),
+// the changes in order and the records with the COMMIT.
+func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool, first ...stmt) error {
 	if len(a.exports) > 0 {
 		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.SyncExportArgs{RequestIDs: a.exports}})
 	}
@@ -768,7 +788,7 @@ func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool)
 			return err
 		}
 	}
-	stmts := a.stmts
+	stmts := append(first, a.stmts...)
 	if len(a.recs) > 0 {
 		status := portal.StatusCompleted
 		if syncing {
