@@ -490,7 +490,7 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		// decision that may apply them reads them as it locks them, and
 		// whether a connected system is to be told (lockForApply).
 		locked := `FROM requests r WHERE id IN (SELECT request_id FROM approvals WHERE id = ANY ($1::text[]::uuid[]))
-			ORDER BY id FOR UPDATE`
+			ORDER BY r.id FOR UPDATE`
 		if apply {
 			b.Queue(`SELECT id::text, `+requestHeadColumns+` `+locked, ids).Query(func(rows pgx.Rows) error {
 				var err error

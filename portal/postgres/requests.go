@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -769,6 +770,25 @@ type applying struct {
 	exports []string
 }
 
+// addMembersSQL adds members, or sets the end of memberships that exist.
+const addMembersSQL = `INSERT INTO group_members (group_id, person_id, expires_at)
+	SELECT g::uuid, p::uuid, u FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS t(g, p, u)
+	ON CONFLICT (group_id, person_id) DO UPDATE SET expires_at = excluded.expires_at`
+
+// addMember adds a membership to a's statements: to the statement of the
+// memberships added just before it, so that a bulk decision's joins are one
+// statement (and one firing of group_members' statement trigger), not one
+// each.
+func (a *applying) addMember(groupID, personID string, until *time.Time) {
+	if n := len(a.stmts); n > 0 && a.stmts[n-1].SQL == addMembersSQL {
+		st := &a.stmts[n-1]
+		st.Args = []any{append(st.Args[0].([]string), groupID), append(st.Args[1].([]string), personID),
+			append(st.Args[2].([]*time.Time), until)}
+		return
+	}
+	a.stmts = append(a.stmts, stmt{addMembersSQL, []any{[]string{groupID}, []string{personID}, []*time.Time{until}}})
+}
+
 // notify queues a notification job with a's jobs (see DB.notify).
 func (a *applying) notify(db *DB, event, requestID, recipientID string) {
 	if recipientID != "" && db.Email {
@@ -820,8 +840,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 			a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.ExpireMembershipArgs{GroupID: groupID, PersonID: personID, Until: *until},
 				InsertOpts: &river.InsertOpts{ScheduledAt: *until}})
 		}
-		a.stmts = append(a.stmts, stmt{`INSERT INTO group_members (group_id, person_id, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (group_id, person_id) DO UPDATE SET expires_at = excluded.expires_at`, []any{groupID, personID, until}})
+		a.addMember(groupID, personID, until)
 		return nil
 	case portal.OpRemoveMember:
 		a.stmts = append(a.stmts, stmt{"DELETE FROM group_members WHERE group_id = $1 AND person_id = $2", []any{groupID, personID}})
