@@ -989,7 +989,7 @@ func TestDecisionThatCannotApply(t *testing.T) {
 	require.True(t, p.isMember(g, member.PersonID))
 	_, events = p.waitStatus(requester, removeLast, portal.StatusFailed)
 	require.Equal(t, []string{"approved", "failed"}, kinds(events))
-	require.Contains(t, events[len(events)-1].Detail, "at least one owner")
+	require.Contains(t, events[len(events)-1].Detail.String(), "at least one owner")
 	var owners int
 	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT count(*) FROM group_owners WHERE group_id = $1", lone).Scan(&owners))
 	require.Equal(t, 1, owners)
