@@ -46,7 +46,7 @@ func hrCmd(ctx context.Context, cfg Config, args []string, out io.Writer) error 
 	}
 	svc := &hr.Service{Pool: pool, Engine: newEngine(pool, systems, cfg.logger()), Logger: cfg.logger(),
 		Queue:    func(ctx context.Context, tx pgx.Tx, id int64) error { queued = append(queued, id); return nil },
-		Schedule: workflow.HRDateQueue(jobs)}
+		Schedule: workflow.HRDateQueue(jobs), Notify: workflow.HRNoticeQueue(jobs)}
 	// The command line acts as Tessera itself, with an administrator's
 	// rights over HR files.
 	system := portal.Viewer{DisplayName: "tessera hr", Roles: []portal.Role{portal.RoleAdmin}}
@@ -109,7 +109,11 @@ func hrSource(ctx context.Context, svc *hr.Service, name string) (*hr.Source, er
 	if err != nil {
 		return nil, err
 	}
-	if len(list) != 1 {
+	switch len(list) {
+	case 0:
+		return nil, errors.New("there is no HR source yet: add one under Administration → HR sources (or start `make run`, whose demo has one)")
+	case 1:
+	default:
 		return nil, fmt.Errorf("there are %d HR sources: name one with --system", len(list))
 	}
 	return &list[0], nil
