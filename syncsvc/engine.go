@@ -476,9 +476,9 @@ func (r *runRecord) count(kind, dn string, detail portal.Text) {
 
 // keepErrors records the errors a sync counted into a scratch record (one
 // whose counts belong to no run) as a delta sync run of the system, so
-// that run history shows why an object was not exported; a scratch
-// record without errors leaves nothing behind.
-func (e *Engine) keepErrors(ctx context.Context, systemID, trigger string, scratch *runRecord) error {
+// that run history shows why an object was not exported, and returns it;
+// a scratch record without errors leaves nothing behind (nil).
+func (e *Engine) keepErrors(ctx context.Context, systemID, trigger string, scratch *runRecord) (*Run, error) {
 	scratch.mu.Lock()
 	n := scratch.counts.Errors
 	var objects []RunObject
@@ -489,15 +489,14 @@ func (e *Engine) keepErrors(ctx context.Context, systemID, trigger string, scrat
 	}
 	scratch.mu.Unlock()
 	if n == 0 {
-		return nil
+		return nil, nil
 	}
 	rec, err := e.startRun(ctx, systemID, DeltaSync, RunOptions{Trigger: trigger})
 	if err != nil {
-		return fmt.Errorf("syncsvc: record sync errors: %w", err)
+		return nil, fmt.Errorf("syncsvc: record sync errors: %w", err)
 	}
 	rec.counts.Errors, rec.objects, rec.done = n, objects, n
-	_, err = rec.finish(ctx, nil, portal.Text{})
-	return err
+	return rec.finish(ctx, nil, portal.Text{})
 }
 
 // progress adds n processed objects and writes the progress now and then.

@@ -94,35 +94,40 @@ func (e *Engine) importThenSync(ctx context.Context, systemID, trigger string,
 // gives, confirms it with a delta import, and does it once more for what
 // needed the first export (a manager's DN, once the manager's account
 // exists). It returns an error wrapping ErrUnreachable or ErrBusy when
-// a system should be tried again.
-func (e *Engine) ExportPeople(ctx context.Context, from string, people []string) error {
+// a system should be tried again. It returns the runs it recorded (the
+// exports, and the errors of the syncs before them), also with an error.
+func (e *Engine) ExportPeople(ctx context.Context, from string, people []string) ([]Run, error) {
 	if len(people) == 0 {
-		return nil
+		return nil, nil
 	}
 	systems, err := e.exportingSystems(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var retry error
+	var runs []Run
 	for i := range systems {
 		if systems[i].ID == from {
 			continue
 		}
-		if err := e.exportPeopleTo(ctx, &systems[i], people); err != nil {
+		err := e.exportPeopleTo(ctx, &systems[i], people, func(r *Run) { runs = append(runs, *r) })
+		if err != nil {
 			if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrBusy) {
 				retry = err
 				continue
 			}
-			return err
+			return runs, err
 		}
 	}
 	if retry != nil {
-		return fmt.Errorf("%w: %w", portal.ErrTemporary, retry)
+		return runs, fmt.Errorf("%w: %w", portal.ErrTemporary, retry)
 	}
-	return nil
+	return runs, nil
 }
 
-func (e *Engine) exportPeopleTo(ctx context.Context, sys *portal.ConnectedSystem, people []string) error {
+// exportPeopleTo exports people to sys, passing each run it records to
+// recorded.
+func (e *Engine) exportPeopleTo(ctx context.Context, sys *portal.ConnectedSystem, people []string, recorded func(*Run)) error {
 	l, err := e.lock(ctx, sys.ID, 10*time.Second)
 	if err != nil {
 		return err
@@ -143,8 +148,12 @@ func (e *Engine) exportPeopleTo(ctx context.Context, sys *portal.ConnectedSystem
 			return err
 		}
 		if pass == 0 {
-			if err := e.keepErrors(ctx, sys.ID, "hr", synced); err != nil {
+			kept, err := e.keepErrors(ctx, sys.ID, "hr", synced)
+			if err != nil {
 				return err
+			}
+			if kept != nil {
+				recorded(kept)
 			}
 		}
 		var due int
@@ -173,6 +182,9 @@ func (e *Engine) exportPeopleTo(ctx context.Context, sys *portal.ConnectedSystem
 			}
 		}
 		run, ferr := rec.finish(ctx, err, msg)
+		if run != nil {
+			recorded(run)
+		}
 		if err != nil {
 			return err
 		}

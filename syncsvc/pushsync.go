@@ -26,12 +26,15 @@ import (
 
 // ImportObjects is the temporary table a pushed import reads: one row per
 // object the source changes, with its whole new attributes (lower-case
-// name → values), as a connector space keeps them.
+// name → values), as a connector space keeps them, and the digest of the
+// source's row that gives them (NULL: none), which the object keeps
+// (cs_objects.source_digest) for the source to skip that row next time.
+// A row without attributes changes only the object's digest.
 const ImportObjects = "pg_temp.import_objects"
 
 // PrepareImport creates ImportObjects in tx, empty, for the rest of tx.
 func PrepareImport(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS import_objects (anchor text PRIMARY KEY, attrs jsonb NOT NULL)
+	_, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS import_objects (anchor text PRIMARY KEY, attrs jsonb, digest bytea)
 		ON COMMIT DROP`)
 	if err != nil {
 		return fmt.Errorf("syncsvc: import table: %w", err)
@@ -71,10 +74,15 @@ func (e *Engine) importStaged(ctx context.Context, sys *portal.ConnectedSystem, 
 		if _, err := tx.Exec(ctx, "ANALYZE "+ImportObjects); err != nil {
 			return err
 		}
+		// Objects whose row is new but gives what they hold: their digest.
+		if _, err := tx.Exec(ctx, `UPDATE cs_objects c SET source_digest = i.digest FROM `+ImportObjects+` i
+			WHERE i.attrs IS NULL AND c.system_id = $1 AND c.anchor = i.anchor`, sys.ID); err != nil {
+			return err
+		}
 		// Changed objects: their attributes, and which of them changed
 		// (those, and only those, flow in).
-		rows, err := tx.Query(ctx, `UPDATE cs_objects c SET attributes = i.attrs, seen_run = $2, imported_at = now(), pending_import = true,
-				changed_attrs = ARRAY(SELECT DISTINCT unnest(c.changed_attrs || ARRAY(
+		rows, err := tx.Query(ctx, `UPDATE cs_objects c SET attributes = i.attrs, source_digest = i.digest, seen_run = $2, imported_at = now(),
+				pending_import = true, changed_attrs = ARRAY(SELECT DISTINCT unnest(c.changed_attrs || ARRAY(
 					SELECT e.key FROM jsonb_each(i.attrs) e WHERE c.attributes->e.key IS DISTINCT FROM e.value
 					UNION SELECT b.key FROM jsonb_each(c.attributes) b WHERE NOT i.attrs ? b.key)))
 			FROM `+ImportObjects+` i WHERE c.system_id = $1 AND c.anchor = i.anchor AND c.attributes <> i.attrs
@@ -92,9 +100,10 @@ func (e *Engine) importStaged(ctx context.Context, sys *portal.ConnectedSystem, 
 		}
 		// New objects: every attribute is a change. A row's anchor is its
 		// DN, the name by which other rows refer to it.
-		rows, err = tx.Query(ctx, `INSERT INTO cs_objects (system_id, anchor, dn, class, attributes, seen_run, imported_at, pending_import, changed_attrs)
-			SELECT $1, i.anchor, i.anchor, 'user', i.attrs, $2, now(), true, ARRAY(SELECT jsonb_object_keys(i.attrs))
-			FROM `+ImportObjects+` i WHERE NOT EXISTS (SELECT 1 FROM cs_objects c WHERE c.system_id = $1 AND c.anchor = i.anchor)
+		rows, err = tx.Query(ctx, `INSERT INTO cs_objects (system_id, anchor, dn, class, attributes, source_digest, seen_run, imported_at,
+				pending_import, changed_attrs)
+			SELECT $1, i.anchor, i.anchor, 'user', i.attrs, i.digest, $2, now(), true, ARRAY(SELECT jsonb_object_keys(i.attrs))
+			FROM `+ImportObjects+` i WHERE i.attrs IS NOT NULL AND NOT EXISTS (SELECT 1 FROM cs_objects c WHERE c.system_id = $1 AND c.anchor = i.anchor)
 			ORDER BY i.anchor RETURNING dn`, sys.ID, nullRun(rec.id))
 		if err != nil {
 			return err
@@ -193,8 +202,8 @@ func (e *Engine) pushSyncRun(ctx context.Context, sys *portal.ConnectedSystem, r
 				SELECT c.id, c.dn, p.id AS pid, p.display_name, count(*) OVER (PARTITION BY c.id) AS per_object,
 					count(*) OVER (PARTITION BY p.id) AS per_person
 				FROM cs_objects c JOIN people p ON lower(p.`+col+`) = lower(c.attributes->$2->>0)
-				WHERE c.system_id = $1 AND c.class = 'user' AND c.anchor IS NOT NULL AND c.person_id IS NULL AND c.group_id IS NULL
-					AND coalesce(c.attributes->$2->>0, '') <> ''
+				WHERE c.system_id = $1 AND c.pending_import AND c.class = 'user' AND c.anchor IS NOT NULL AND c.person_id IS NULL
+					AND c.group_id IS NULL AND coalesce(c.attributes->$2->>0, '') <> ''
 					AND NOT EXISTS (SELECT 1 FROM cs_objects o WHERE o.system_id = $1 AND o.person_id = p.id)
 					AND NOT EXISTS (SELECT 1 FROM push_joins o WHERE o.cs_id = c.id OR o.person_id = p.id)),
 			ins AS (INSERT INTO push_joins (cs_id, person_id) SELECT id, pid FROM cand WHERE per_object = 1 AND per_person = 1)
@@ -230,12 +239,13 @@ func (e *Engine) pushSyncRun(ctx context.Context, sys *portal.ConnectedSystem, r
 	}
 	// The objects taken in, with their joins: their changes flowed (the
 	// projected ones', as their people are written below).
-	if _, err := tx.Exec(ctx, `UPDATE cs_objects c SET person_id = coalesce(t.person_id, c.person_id),
+	taken, err := tx.Exec(ctx, `UPDATE cs_objects c SET person_id = coalesce(t.person_id, c.person_id),
 			join_error = CASE WHEN t.person_id IS NULL THEN c.join_error ELSE '' END, pending_import = false, changed_attrs = '{}'
 		FROM (SELECT o.id, j.person_id FROM cs_objects o LEFT JOIN push_joins j ON j.cs_id = o.id
 			WHERE o.system_id = $1 AND o.pending_import
 			UNION ALL SELECT j.cs_id, j.person_id FROM push_joins j JOIN cs_objects o ON o.id = j.cs_id AND NOT o.pending_import) t
-		WHERE c.id = t.id`, sys.ID); err != nil {
+		WHERE c.id = t.id`, sys.ID)
+	if err != nil {
 		return err
 	}
 	if err := e.writeChanges(ctx, tx, sys, syncScope{}, out); err != nil {
@@ -243,6 +253,13 @@ func (e *Engine) pushSyncRun(ctx context.Context, sys *portal.ConnectedSystem, r
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("syncsvc: write sync results: %w", err)
+	}
+	if taken.RowsAffected() >= analyzeAfter {
+		// The import's statistics counted these objects as pending; the
+		// next file's few would be planned as if they were all still.
+		if _, err := e.Pool.Exec(ctx, "ANALYZE cs_objects"); err != nil {
+			return fmt.Errorf("syncsvc: statistics of the connector space: %w", err)
+		}
 	}
 	_, err = e.Pool.Exec(ctx, `WITH g AS (DELETE FROM group_member_changes WHERE at < now() - interval '1 day')
 		DELETE FROM sync_runs WHERE system_id = $1 AND finished_at < now() - make_interval(days => $2)`, sys.ID, RunHistoryDays)
@@ -283,11 +300,10 @@ func (e *Engine) pushInbound(ctx context.Context, tx pgx.Tx, sys *portal.Connect
 		refID = "CASE f.i " + strings.Join(refCur, " ") + " END"
 	}
 	// A reference's target is the person joined to the object of that
-	// name in this system; the value differs when it names another person
-	// or nobody yet (then it waits in mv_references).
+	// name in this system (joined already, or by this sync); the value
+	// differs when it names another person or nobody yet (then it waits
+	// in mv_references).
 	rows, err := tx.Query(ctx, `WITH f(i, mv, key, prec, ref) AS (VALUES `+strings.Join(values, ", ")+`),
-			named AS (SELECT DISTINCT ON (lower(dn)) lower(dn) AS name, person_id FROM cs_objects
-				WHERE system_id = $1 ORDER BY lower(dn), person_id IS NULL),
 			v AS (SELECT c.id, c.dn, p.id AS person_id, f.i, f.ref, coalesce(c.attributes->f.key->>0, '') AS value, `+curText+` AS cur,
 					`+refID+` AS cur_ref
 				FROM cs_objects c LEFT JOIN push_joins j ON j.cs_id = c.id JOIN people p ON p.id = coalesce(c.person_id, j.person_id)
@@ -295,7 +311,10 @@ func (e *Engine) pushInbound(ctx context.Context, tx pgx.Tx, sys *portal.Connect
 				WHERE c.system_id = $1 AND c.pending_import
 					AND NOT EXISTS (SELECT 1 FROM mv_attribute_sources s WHERE s.person_id = p.id AND s.attribute = f.mv
 						AND s.system_id <> $1 AND s.precedence < f.prec))
-		SELECT v.id, v.dn, v.person_id::text, v.i, v.value, coalesce(v.cur, '') FROM v LEFT JOIN named t ON v.ref AND v.value <> '' AND t.name = lower(v.value)
+		SELECT v.id, v.dn, v.person_id::text, v.i, v.value, coalesce(v.cur, '') FROM v
+			LEFT JOIN LATERAL (SELECT coalesce(o.person_id, oj.person_id) AS person_id FROM cs_objects o
+				LEFT JOIN push_joins oj ON oj.cs_id = o.id WHERE v.ref AND v.value <> '' AND o.system_id = $1 AND lower(o.dn) = lower(v.value)
+				ORDER BY coalesce(o.person_id, oj.person_id) IS NULL LIMIT 1) t ON true
 		WHERE CASE WHEN v.ref THEN t.person_id IS DISTINCT FROM v.cur_ref OR v.value <> '' AND t.person_id IS NULL
 			ELSE v.value <> v.cur END
 		ORDER BY v.id, v.i`, args...)

@@ -193,7 +193,12 @@ func (a *adminPages) handleHRUploadPage(w http.ResponseWriter, r *http.Request) 
 		a.Error(w, r, err)
 		return
 	}
-	render(w, r, view.HRUploadPage(a.page(r, u.Filename, "admin-hr"), u, fixedNotice(r, hrNotices)))
+	exports, err := a.HR.Exports(r.Context(), id)
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	render(w, r, view.HRUploadPage(a.page(r, u.Filename, "admin-hr"), u, exports, fixedNotice(r, hrNotices)))
 }
 
 func (a *adminPages) handleHRDecide(w http.ResponseWriter, r *http.Request) {

@@ -54,7 +54,15 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	render(w, r, view.Home(s.page(r, tr(r, "Home"), "home"), prof, nudge))
+	// What HR changed for the viewer's people that they decide on.
+	var notices []portal.TeamNotice
+	if s.HR != nil {
+		if notices, err = s.HR.TeamNotices(r.Context(), v.PersonID, 10); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	render(w, r, view.Home(s.page(r, tr(r, "Home"), "home"), prof, nudge, notices))
 }
 
 func (s *Server) handlePeople(w http.ResponseWriter, r *http.Request) {

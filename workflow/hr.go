@@ -2,12 +2,15 @@ package workflow
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 // HRApplyQueue is the HR service's Queue: it inserts the job that applies
@@ -77,4 +80,80 @@ func (w *hrDateWorker) Work(ctx context.Context, job *river.Job[HRDateArgs]) err
 		return river.JobSnooze(syncRetry(job.CreatedAt))
 	}
 	return err
+}
+
+// HRNoticeArgs mails team notice NoticeID to manager To.
+type HRNoticeArgs struct {
+	NoticeID int64  `json:"notice_id"`
+	To       string `json:"to"`
+}
+
+// Kind implements river.JobArgs.
+func (HRNoticeArgs) Kind() string { return "hr_team_notice" }
+
+// HRNoticeQueue is the HR service's Notify: it inserts, in tx, the job
+// that mails a team notice to a manager.
+func HRNoticeQueue(jobs TxInserter) func(ctx context.Context, tx pgx.Tx, id int64, to string) error {
+	return func(ctx context.Context, tx pgx.Tx, id int64, to string) error {
+		_, err := jobs.InsertTx(ctx, tx, HRNoticeArgs{NoticeID: id, To: to}, nil)
+		return err
+	}
+}
+
+type hrNoticeWorker struct {
+	river.WorkerDefaults[HRNoticeArgs]
+	teams   portal.TeamNotices
+	mailer  Mailer
+	baseURL string
+}
+
+// Work mails the notice in the manager's language; a manager without an
+// email address reads it on their home page only.
+func (w *hrNoticeWorker) Work(ctx context.Context, job *river.Job[HRNoticeArgs]) error {
+	if w.teams == nil || w.mailer == nil {
+		return nil // email is not configured; the home page lists them
+	}
+	n, err := w.teams.TeamNoticeFor(ctx, job.Args.NoticeID, job.Args.To)
+	if portal.ErrorCode(err) == portal.ENOTFOUND {
+		return nil // the person or the manager was deleted since
+	} else if err != nil {
+		return err
+	}
+	if n.ToEmail == "" || len(n.Groups) == 0 {
+		return nil
+	}
+	msg, err := ComposeTeamNotice(*n, w.baseURL)
+	if err != nil {
+		return err
+	}
+	if err := w.mailer.Send(ctx, msg); err != nil {
+		return fmt.Errorf("workflow: team notice to %s: %w", n.ToEmail, err)
+	}
+	return nil
+}
+
+// ComposeTeamNotice writes the email that tells a manager of a rehire's
+// former groups (not restored) or of a mover's groups to review.
+func ComposeTeamNotice(n portal.TeamNotice, baseURL string) (Message, error) {
+	p := i18n.For(n.ToLanguage)
+	name := portal.Isolate(n.PersonName)
+	var subject string
+	data := newMailData(p, n.ToName)
+	switch n.Kind {
+	case portal.TeamNoticeRehired:
+		subject = p.T("%s is back: their former groups", name)
+		data.Lead = p.T("HR rehired %s. The groups they had when they left were not restored; ask again for those they need:", name)
+	case portal.TeamNoticeMoved:
+		subject = p.T("%s moved: groups to review", name)
+		data.Lead = p.T("%s has a new department or manager. Review the groups owners approved for them:", name)
+	default:
+		return Message{}, fmt.Errorf("unknown team notice kind %q", n.Kind)
+	}
+	names := make([]string, len(n.Groups))
+	for i, g := range n.Groups {
+		names[i] = portal.Isolate(g.DisplayName)
+	}
+	data.Detail = strings.Join(names, ", ")
+	data.Link = strings.TrimRight(baseURL, "/") + "/people/" + n.PersonID
+	return render(data, n.ToName, n.ToEmail, subject)
 }

@@ -24,6 +24,9 @@ type Deps struct {
 	// HR applies HR files and watches their folders; nil: HR jobs do
 	// nothing.
 	HR portal.HRInbound
+	// Teams finds the team notices HR's changes give managers, to mail
+	// them; nil: they are only shown on the managers' home pages.
+	Teams portal.TeamNotices
 	// BaseURL is the portal's public URL, for links in emails.
 	BaseURL string
 	// Pool is River's database, where the rescue job looks for the jobs
@@ -73,6 +76,7 @@ func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &hrApplyWorker{hr: d.HR})
 	river.AddWorker(workers, &hrWatchWorker{hr: d.HR})
 	river.AddWorker(workers, &hrDateWorker{hr: d.HR})
+	river.AddWorker(workers, &hrNoticeWorker{teams: d.Teams, mailer: d.Mailer, baseURL: d.BaseURL})
 	river.AddWorker(workers, &passwordNoticeWorker{notices: d.Notices, mailer: d.Mailer, baseURL: d.BaseURL})
 	river.AddWorker(workers, &passwordExpiryWorker{expiry: d.Expiry, reminders: d.Reminders, mailer: d.Mailer, baseURL: d.BaseURL, logger: logger})
 	addGovernanceWorkers(workers, d)

@@ -327,7 +327,10 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 
 // newRiver builds the River client: with workers for the worker and all
 // roles, insert-only for a web-only process.
-func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, hr portal.HRInbound, accounts portal.ExpiringAccounts, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, hr interface {
+	portal.HRInbound
+	portal.TeamNotices
+}, accounts portal.ExpiringAccounts, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
 	rc := workflow.InsertOnlyConfig(cfg.riverLogger())
 	if cfg.Role != "web" {
 		var mailer workflow.Mailer
@@ -339,7 +342,7 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 			mailer = m
 		}
 		workers := river.NewWorkers()
-		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync, HR: hr,
+		workflow.AddWorkers(workers, workflow.Deps{Processor: db, Housekeeper: db, Mailer: mailer, Sync: sync, HR: hr, Teams: hr,
 			BaseURL: cfg.WebConfig().BaseURL, Pool: pool, Audit: db, AuditKey: cfg.AuditKey, Logger: logger,
 			Notices: db, Expiry: accounts, Reminders: db, Governance: db, Reviews: db})
 		rc = workflow.RiverConfig(workers, cfg.riverLogger())
@@ -378,7 +381,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	db.Jobs = jobs
 	engine.Queue = workflow.SyncRunQueue(jobs)
-	hrs.Queue, hrs.Schedule = workflow.HRApplyQueue(jobs), workflow.HRDateQueue(jobs)
+	hrs.Queue, hrs.Schedule, hrs.Notify = workflow.HRApplyQueue(jobs), workflow.HRDateQueue(jobs), workflow.HRNoticeQueue(jobs)
 	if cfg.Role != "web" {
 		stopJobs, err := workflow.Start(ctx, pool, jobs)
 		if err != nil {

@@ -352,4 +352,9 @@ var germanAccount = map[string]string{
 	"Reset to a temporary password by the helpdesk": "Vom Helpdesk auf ein temporäres Kennwort zurückgesetzt",
 	"Recovery code issued":                          "Wiederherstellungscode ausgestellt",
 	"It was not done in %s, which refused or did not answer; the helpdesk can see why.": "In %s ist das nicht geschehen: Das System hat abgelehnt oder nicht geantwortet; der Helpdesk kann sehen, warum.",
+	"Changes in your team": "Änderungen in Ihrem Team",
+	"HR rehired %s. The groups they had when they left were not restored; ask again for those they need:": "Die Personalabteilung hat %s wieder eingestellt. Die Gruppen, in denen die Person beim Austritt war, wurden nicht wiederhergestellt; beantragen Sie die benötigten erneut:",
+	"%s has a new department or manager. Review the groups owners approved for them:":                     "%s hat eine neue Abteilung oder eine neue Führungskraft. Prüfen Sie die Gruppen, die Besitzer für diese Person genehmigt haben:",
+	"%s is back: their former groups": "%s ist zurück: frühere Gruppen",
+	"%s moved: groups to review":      "%s hat gewechselt: Gruppen zur Prüfung",
 }

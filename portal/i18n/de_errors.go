@@ -594,4 +594,5 @@ var germanErrors = map[string]string{
 	"The expression must give text or a list of texts for each person, but it gives %s; convert it with string(...).": "Der Ausdruck muss für jede Person Text oder eine Liste von Texten ergeben, ergibt aber %s; wandeln Sie ihn mit string(...) um.",
 	"%s names no one in Tessera.":                                                                                     "%s nennt niemanden in Tessera.",
 	"%s: %s could not be done: the account is not there any more (it may have been deleted there).":                   "%s: %s war nicht möglich: Das Konto gibt es dort nicht mehr (es wurde dort vielleicht gelöscht).",
+	"There is no such team notice.":                                                                                   "Diese Mitteilung zum Team gibt es nicht.",
 }

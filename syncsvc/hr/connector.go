@@ -20,31 +20,21 @@ var errReadOnly = portal.Errorf(portal.EINVALID, "An HR source is read-only: Tes
 // changed by itself, so there is nothing to continue from.
 var watermark = []byte("hr")
 
-// planConnector reports a plan as imports: a delta import gives the rows
-// it changes, a full import every row.
+// planConnector reports a plan as imports: a full import gives every row,
+// a delta import none (files change the space, not runs).
 type planConnector struct{ plan *Plan }
 
 func (c *planConnector) FullImport(ctx context.Context, fn func(syncsvc.ImportedObject) error) error {
-	for _, list := range [][]syncsvc.ImportedObject{c.plan.changed, c.plan.unchanged} {
-		for _, o := range list {
-			if err := fn(o); err != nil {
-				return err
-			}
+	for _, o := range c.plan.unchanged {
+		if err := fn(o); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 func (c *planConnector) DeltaImport(ctx context.Context, w []byte, fn func(syncsvc.ImportedObject) error) ([]byte, error) {
-	if w == nil {
-		return watermark, nil // a full import starts: it reports every row itself
-	}
-	for _, o := range c.plan.changed {
-		if err := fn(o); err != nil {
-			return nil, err
-		}
-	}
-	return watermark, nil
+	return watermark, nil // a full import starts, or nothing changed since the last file
 }
 
 func (c *planConnector) Export(ctx context.Context, changes []syncsvc.ExportChange) []syncsvc.ExportResult {
@@ -56,11 +46,9 @@ func (c *planConnector) Export(ctx context.Context, changes []syncsvc.ExportChan
 }
 
 func (c *planConnector) Read(ctx context.Context, anchor, dn string) (syncsvc.ImportedObject, error) {
-	for _, list := range [][]syncsvc.ImportedObject{c.plan.changed, c.plan.unchanged} {
-		for _, o := range list {
-			if strings.EqualFold(o.Anchor, anchor) || anchor == "" && strings.EqualFold(o.DN, dn) {
-				return o, nil
-			}
+	for _, o := range c.plan.unchanged {
+		if strings.EqualFold(o.Anchor, anchor) || anchor == "" && strings.EqualFold(o.DN, dn) {
+			return o, nil
 		}
 	}
 	return syncsvc.ImportedObject{}, fmt.Errorf("hr: %s%s: %w", anchor, dn, syncsvc.ErrNoSuchObject)

@@ -113,8 +113,14 @@ func (s *Service) HRDateDue(ctx context.Context, systemID, anchor string) error 
 		attrs["active"] = active
 		obj := object(cur, attrs)
 		_, people, err := s.Engine.ImportStaged(ctx, systemID, "hr", watermark, func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, "INSERT INTO "+syncsvc.ImportObjects+" (anchor, attrs) VALUES ($1, $2)", obj.Anchor, obj.Attributes)
-			return err
+			// A preview staged before this no longer holds.
+			if _, err := tx.Exec(ctx, "UPDATE hr_sources SET space_version = space_version + 1 WHERE system_id = $1", systemID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO "+syncsvc.ImportObjects+" (anchor, attrs) VALUES ($1, $2)", obj.Anchor, obj.Attributes); err != nil {
+				return err
+			}
+			return teamChanges(ctx, tx, systemID)
 		})
 		if err != nil {
 			if errors.Is(err, syncsvc.ErrBusy) {
@@ -122,7 +128,10 @@ func (s *Service) HRDateDue(ctx context.Context, systemID, anchor string) error 
 			}
 			return err
 		}
-		if err := s.Engine.ExportPeople(ctx, systemID, people); err != nil {
+		if err := s.deliverNotices(ctx); err != nil {
+			return err
+		}
+		if _, err := s.Engine.ExportPeople(ctx, systemID, people); err != nil {
 			return err
 		}
 	}

@@ -39,6 +39,15 @@ func TestHRDatesPreHireEndDateRehire(t *testing.T) {
 		timers = append(timers, timer{anchor, at})
 		return nil
 	}
+	type mail struct {
+		id int64
+		to string
+	}
+	var mails []mail
+	svc.Notify = func(ctx context.Context, tx pgx.Tx, id int64, to string) error {
+		mails = append(mails, mail{id, to})
+		return nil
+	}
 	id, err := svc.CreateSource(ctx, admin, "HR dates", hr.Settings{Columns: hr.DefaultColumns(), TimeZone: "Europe/Paris", PrehireDays: 7})
 	require.NoError(t, err)
 	apply := func(file string) *hr.Upload {
@@ -88,6 +97,24 @@ func TestHRDatesPreHireEndDateRehire(t *testing.T) {
 		{"P1", time.Date(2026, 3, 12, 0, 0, 0, 0, paris)},
 		{"P2", time.Date(2026, 3, 11, 0, 0, 0, 0, paris)},
 	}, timers)
+	// Lou is in a group people gave her; Sam manages her.
+	p3, _ := enabled("P3")
+	var handbook string
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ('handbook', 'Handbook editors', 'security', 'owner_approval') RETURNING id`).Scan(&handbook))
+	_, err = pool.Exec(ctx, `INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)`, handbook, p2)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "UPDATE people SET manager_id = $1 WHERE id = $2", p3, p2)
+	require.NoError(t, err)
+	groupsOf := func(pid string) (names []string) {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.person_id = $1
+			ORDER BY g.name`, pid)
+		require.NoError(t, err)
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return names
+	}
 
 	now = time.Date(2026, 3, 10, 23, 59, 59, 0, paris)
 	runTimers()
@@ -97,6 +124,7 @@ func TestHRDatesPreHireEndDateRehire(t *testing.T) {
 	runTimers()
 	_, on = enabled("P2")
 	require.False(t, on, "disabled at the end of the last day")
+	require.Empty(t, groupsOf(p2), "a leaver loses the groups people gave her")
 	_, on = enabled("P1")
 	require.False(t, on)
 	now = time.Date(2026, 3, 12, 0, 0, 0, 0, paris)
@@ -111,6 +139,24 @@ func TestHRDatesPreHireEndDateRehire(t *testing.T) {
 	again, on := enabled("P2")
 	require.True(t, on)
 	require.Equal(t, p2, again, "the same person, not a new one")
+	// Her former groups are listed for her manager, not restored.
+	require.Empty(t, groupsOf(p2))
+	notices, err := svc.TeamNotices(ctx, p3, 10)
+	require.NoError(t, err)
+	require.Len(t, notices, 1)
+	require.Equal(t, portal.TeamNoticeRehired, notices[0].Kind)
+	require.Equal(t, p2, notices[0].PersonID)
+	require.Len(t, notices[0].Groups, 1)
+	require.Equal(t, "Handbook editors", notices[0].Groups[0].DisplayName)
+	require.Len(t, mails, 1, "one mail, to her manager")
+	require.Equal(t, p3, mails[0].to)
+	n, err := svc.TeamNoticeFor(ctx, mails[0].id, p3)
+	require.NoError(t, err)
+	require.Equal(t, notices[0].ID, n.ID)
+	// A pre-hire's first day is not a rehire.
+	none, err := svc.TeamNotices(ctx, p2, 10)
+	require.NoError(t, err)
+	require.Empty(t, none)
 	var people int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM people WHERE employee_id LIKE 'P%'").Scan(&people))
 	require.Equal(t, 3, people, fmt.Sprint("no duplicate"))

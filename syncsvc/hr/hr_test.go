@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,7 @@ import (
 	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/syncsvc/ad"
 	"github.com/tessera-idm/tessera/syncsvc/hr"
+	"github.com/tessera-idm/tessera/workflow"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -223,14 +225,43 @@ func TestHRFileJoinersMoversLeaversReachAD(t *testing.T) {
 		WHERE p.employee_id = 'E9'`).Scan(&email, &manager9))
 	require.Equal(t, []string{"eun@example.test", "B1"}, []string{email, manager9}, "joined, not projected; her email kept")
 
-	// The next file is Latin-1 with semicolons: E2 moves to IT, E3 is
-	// renamed and promoted, E4 is gone, E12 joins and manages E11.
+	// E2 is in a group its owners approved her for, and a rule selects
+	// the people of IT. Her managers, old (reading German) and new, are
+	// mailed through River's worker and a real SMTP server.
+	id := func(emp string) (pid string) {
+		require.NoError(t, f.pool.QueryRow(ctx, "SELECT id FROM people WHERE employee_id = $1", emp).Scan(&pid))
+		return pid
+	}
+	e2ID, oldBoss, newBoss := id("E2"), id("B1"), id("E10")
+	var deals, it string
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ($1, 'Deal desk', 'security', 'owner_approval') RETURNING id`, "deals"+f.prefix).Scan(&deals))
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy, membership_rule)
+		VALUES ($1, 'IT people', 'security', 'closed', 'person.department == "IT"') RETURNING id`, "it"+f.prefix).Scan(&it))
+	_, err = f.pool.Exec(ctx, "INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)", deals, e2ID)
+	require.NoError(t, err)
+	oldMail, newMail := f.prefix+"-b1@example.org", f.prefix+"-e10@example.org"
+	_, err = f.pool.Exec(ctx, `UPDATE people SET email = CASE id WHEN $1 THEN $3 ELSE $4 END WHERE id IN ($1, $2)`,
+		oldBoss, newBoss, oldMail, newMail)
+	require.NoError(t, err)
+	_, err = f.pool.Exec(ctx, `INSERT INTO person_settings (person_id, language) VALUES ($1, 'de')
+		ON CONFLICT (person_id) DO UPDATE SET language = 'de'`, oldBoss)
+	require.NoError(t, err)
+	sink := harness.SMTP(t)
+	mailer, err := workflow.NewSMTPMailer(workflow.SMTPConfig{Host: sink.Host(), Port: sink.Port(), TLS: workflow.SMTPStartTLS,
+		CAFile: sink.CAFile(), Username: harness.SMTPUsername, Password: harness.SMTPPassword, From: "Tessera <tessera@tessera.example>"})
+	require.NoError(t, err)
+	f.svc.Notify = workflow.HRNoticeQueue(harness.StartWorkersWith(t, postgres.New(f.pool),
+		workflow.Deps{Teams: f.svc, Mailer: mailer, BaseURL: "http://tessera.test"}))
+
+	// The next file is Latin-1 with semicolons: E2 moves to IT under E10,
+	// E3 is renamed and promoted, E4 is gone, E12 joins and manages E11.
 	set, _, err := f.svc.Settings(ctx, f.hrID)
 	require.NoError(t, err)
 	set.Delimiter = ';'
 	require.NoError(t, f.svc.SaveSettings(ctx, f.ad.Admin, set))
 	next := []row{base[0], base[1], base[2]}
-	next[1].dept = "IT"
+	next[1].dept, next[1].manager = "IT", "E10"
 	next[2].last, next[2].title = "Léger", "Lead seller"
 	next = append(next, base[4:]...)
 	next = append(next, row{"E12", "Ivo", "Twelve", "IT manager", "IT", "", "", ""})
@@ -246,6 +277,24 @@ func TestHRFileJoinersMoversLeaversReachAD(t *testing.T) {
 	f.applyQueued(t)
 
 	require.Contains(t, f.account(t, f.prefix+"e2").DN, "OU=IT,OU=People,", "a mover's account moves with the department")
+	var inIT bool
+	require.NoError(t, f.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND person_id = $2)",
+		it, e2ID).Scan(&inIT))
+	require.True(t, inIT, "the rules recompute a mover's dynamic groups")
+	for _, boss := range []string{oldBoss, newBoss} {
+		notices, err := f.svc.TeamNotices(ctx, boss, 10)
+		require.NoError(t, err)
+		require.Len(t, notices, 1, "both managers see the mover")
+		require.Equal(t, portal.TeamNoticeMoved, notices[0].Kind)
+		require.Equal(t, e2ID, notices[0].PersonID)
+		require.Equal(t, []string{"Deal desk"}, []string{notices[0].Groups[0].DisplayName}, "the owner-approved groups, not the computed")
+		require.Len(t, notices[0].Groups, 1)
+	}
+	de := sink.WaitFor(t, oldMail, "hat gewechselt: Gruppen zur Prüfung", time.Minute)
+	require.Contains(t, de.Text, "Deal desk")
+	en := sink.WaitFor(t, newMail, "moved: groups to review", time.Minute)
+	require.Contains(t, en.Text, "Deal desk")
+	require.Contains(t, en.Text, "http://tessera.test/people/"+e2ID)
 	e3 := f.account(t, f.prefix+"e3")
 	require.Equal(t, "Léger", e3.GetAttributeValue("sn"))
 	require.Equal(t, "Lead seller", e3.GetAttributeValue("title"))
@@ -288,7 +337,7 @@ func TestHRSCIMJoinersReachAD(t *testing.T) {
 	ctx := context.Background()
 	id, err := f.svc.CreateSource(ctx, f.ad.Admin, "SCIM "+f.prefix, hr.Settings{Columns: hr.DefaultColumns()})
 	require.NoError(t, err)
-	send := func(i int, extra string) {
+	send := func(i int, extra string) int64 {
 		t.Helper()
 		body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[{"method":"POST",
 			"bulkId":"1","path":"/Users","data":{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"externalId":"S%s-%d",%s
@@ -298,12 +347,13 @@ func TestHRSCIMJoinersReachAD(t *testing.T) {
 		require.Equal(t, hr.StatusQueued, u.Status, u.Message)
 		require.Equal(t, 1, u.Joiners)
 		f.applyQueued(t)
+		return u.ID
 	}
 	for i := range 3 {
 		send(i, `"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Sales"},`)
 		require.False(t, disabled(t, f.account(t, fmt.Sprintf("jo.%siner%d", f.prefix, i))), "joiner %d is enabled in AD", i)
 	}
-	send(3, "")
+	unnamed := send(3, "")
 	runs, err := f.engine.Runs(ctx, f.ad.System.ID, 5)
 	require.NoError(t, err)
 	require.NotEmpty(t, runs)
@@ -312,4 +362,17 @@ func TestHRSCIMJoinersReachAD(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, objs, 1)
 	require.Contains(t, objs[0].Detail, "department is empty")
+	// The upload's page, where an administrator looks for HR's troubles,
+	// says so too.
+	exports, err := f.svc.Exports(ctx, unnamed)
+	require.NoError(t, err)
+	var shown []string
+	for _, x := range exports {
+		require.Equal(t, f.ad.System.ID, x.Run.SystemID)
+		for _, o := range x.Errors {
+			shown = append(shown, o.Detail)
+		}
+	}
+	require.Len(t, shown, 1)
+	require.Contains(t, shown[0], "department is empty")
 }

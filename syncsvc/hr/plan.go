@@ -27,10 +27,7 @@ type Plan struct {
 	// ActiveBefore is how many people HR had before; a file whose leavers
 	// reach the threshold's share of them stops for a confirmation.
 	ActiveBefore int
-	// changed are the joiners, movers and leavers whose dates are set,
-	// for their timers (all of them for a row of HRDateDue).
-	changed []syncsvc.ImportedObject
-	// unchanged are the rest, for a full import (Opener).
+	// unchanged are the space's objects, for a full import (Opener).
 	unchanged []syncsvc.ImportedObject
 }
 

@@ -28,6 +28,10 @@ type Service struct {
 	// row at a given instant (workflow.HRDateQueue makes one); nil: dates
 	// take effect with the next file only.
 	Schedule func(ctx context.Context, tx pgx.Tx, systemID, anchor string, at time.Time) error
+	// Notify inserts, in tx, the River job that mails team notice id to
+	// manager to (workflow.HRNoticeQueue makes one); nil: the notices are
+	// only shown on the managers' home pages.
+	Notify func(ctx context.Context, tx pgx.Tx, id int64, to string) error
 	// Now is the clock; nil: time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -105,21 +109,6 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 	if err != nil {
 		return nil, err
 	}
-	plan, err := s.preview(ctx, set, in.Source, in.Content)
-	if err != nil {
-		return nil, err
-	}
-	status := StatusPreviewed
-	var message portal.Text
-	switch {
-	case in.Apply && plan.OverThreshold(set.LeaverThreshold):
-		status = StatusWaiting
-		message = portal.Textf("Stopped before applying anything: %d of the %d people HR had are missing from this file or leaving (the threshold is %d %%). Check the file, then confirm it to apply it.",
-			len(plan.Leavers), plan.ActiveBefore, set.LeaverThreshold)
-	case in.Apply:
-		status = StatusQueued
-	}
-	refusals, _ := json.Marshal(nonNil(plan.Refused))
 	sum := sha256.Sum256(in.Content)
 	var by any
 	if v.PersonID != "" {
@@ -130,12 +119,42 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 		filename = filename[:255]
 	}
 	var id int64
+	// The preview stages what applying the file imports, and the upload
+	// keeps it with the space's version (see stagedFor): an application
+	// with nothing imported in between takes it as it is.
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		// Read first: an import that commits after it changes the version.
+		var version int64
+		if err := tx.QueryRow(ctx, "SELECT space_version FROM hr_sources WHERE system_id = $1", in.SystemID).Scan(&version); err != nil {
+			return err
+		}
+		if err := syncsvc.PrepareImport(ctx, tx); err != nil {
+			return err
+		}
+		plan, err := s.stagePlan(ctx, tx, set, in.Source, in.Content, true)
+		if err != nil {
+			return err
+		}
+		status := StatusPreviewed
+		var message portal.Text
+		switch {
+		case in.Apply && plan.OverThreshold(set.LeaverThreshold):
+			status = StatusWaiting
+			message = portal.Textf("Stopped before applying anything: %d of the %d people HR had are missing from this file or leaving (the threshold is %d %%). Check the file, then confirm it to apply it.",
+				len(plan.Leavers), plan.ActiveBefore, set.LeaverThreshold)
+		case in.Apply:
+			status = StatusQueued
+		}
+		refusals, _ := json.Marshal(nonNil(plan.Refused))
 		if err := tx.QueryRow(ctx, `INSERT INTO hr_uploads (system_id, source, filename, content, sha256, received_by, status,
-				row_count, joiners, movers, leavers, refusals, message, message_text)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+				row_count, joiners, movers, leavers, refusals, message, message_text, staged_version, staged_day)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
 			in.SystemID, in.Source, string(filename), in.Content, sum[:], by, status, plan.Rows, len(plan.Joiners), len(plan.Movers),
-			len(plan.Leavers), refusals, message.String(), message.Stored()).Scan(&id); err != nil {
+			len(plan.Leavers), refusals, message.String(), message.Stored(), version, s.today(set)).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO hr_upload_objects (upload_id, anchor, attrs, digest)
+			SELECT $1, anchor, attrs, digest FROM `+syncsvc.ImportObjects, id); err != nil {
 			return err
 		}
 		details := map[string]any{"system": name, "source": in.Source, "file": string(filename), "rows": plan.Rows,
@@ -149,9 +168,17 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 		return nil
 	})
 	if err != nil {
+		if portal.ErrorCode(err) != portal.EINTERNAL {
+			return nil, err
+		}
 		return nil, fmt.Errorf("hr: receive file: %w", err)
 	}
 	return s.Upload(ctx, id)
+}
+
+// today is the organisation's date now, which decides who is active.
+func (s *Service) today(set Settings) time.Time {
+	return dayOf(s.now(), s.location(set))
 }
 
 // preview is the plan of content against the HR connector space as it
@@ -218,7 +245,8 @@ func (s *Service) decide(ctx context.Context, v portal.Viewer, id int64, to, act
 		if to == StatusQueued {
 			return s.Queue(ctx, tx, id)
 		}
-		return nil
+		_, err = tx.Exec(ctx, "DELETE FROM hr_upload_objects WHERE upload_id = $1", id)
+		return err
 	})
 	if portal.ErrorCode(err) != portal.EINTERNAL {
 		return err
@@ -238,19 +266,32 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 		return err
 	}
 	if u.Status != StatusQueued {
-		return nil
+		// Applied already: what a failed attempt left undelivered goes now.
+		return s.deliverNotices(ctx)
 	}
 	set, _, err := s.Settings(ctx, u.SystemID)
 	if err != nil {
 		return err
 	}
-	// The file is compared again, as the space is now: the comparison is
-	// a few statements, and the space may have changed since the preview.
 	var plan *Plan
+	var changed []syncsvc.ImportedObject
 	run, people, err := s.Engine.ImportStaged(ctx, u.SystemID, "hr", watermark, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		plan, err = s.stagePlan(ctx, tx, set, u.Source, content, true)
-		return err
+		kept, err := s.stagedFor(ctx, tx, set, id)
+		if err != nil {
+			return err
+		}
+		if !kept {
+			// Something was imported since the preview (or the day or
+			// the settings changed): the file is compared again, as the
+			// space is now.
+			if plan, err = s.stagePlan(ctx, tx, set, u.Source, content, true); err != nil {
+				return err
+			}
+		}
+		if changed, err = s.datedObjects(ctx, tx, set); err != nil {
+			return err
+		}
+		return teamChanges(ctx, tx, u.SystemID)
 	})
 	var runID *int64
 	if run != nil {
@@ -265,15 +306,105 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	if err := s.finish(ctx, id, StatusApplied, runID, portal.Text{}, plan); err != nil {
 		return err
 	}
-	if err := s.scheduleDates(ctx, set, plan.changed); err != nil {
+	if err := s.scheduleDates(ctx, set, changed); err != nil {
 		return fmt.Errorf("hr: date timers: %w", err)
+	}
+	if err := s.deliverNotices(ctx); err != nil {
+		return err
 	}
 	// The HR side is done; the other systems take the change now, and a
 	// retry of this job (an AD that does not answer) exports it again.
-	return s.Engine.ExportPeople(ctx, u.SystemID, people)
+	// The upload keeps the runs, for its page to say what the other
+	// systems could not take (an account AD's rule cannot name).
+	runs, err := s.Engine.ExportPeople(ctx, u.SystemID, people)
+	if len(runs) > 0 {
+		ids := make([]int64, len(runs))
+		for i, r := range runs {
+			ids[i] = r.ID
+		}
+		if _, rerr := s.Pool.Exec(ctx, "UPDATE hr_uploads SET export_runs = export_runs || $2::bigint[] WHERE id = $1", id, ids); rerr != nil {
+			return errors.Join(err, fmt.Errorf("hr: record the exports of upload %d: %w", id, rerr))
+		}
+	}
+	return err
 }
 
+// Export is a run that carried an upload's people to another system,
+// with the objects it could not (the first few).
+type Export struct {
+	Run    syncsvc.Run
+	Errors []syncsvc.RunObject
+}
+
+// exportErrorsShown is how many objects an upload's page lists per run
+// that failed for them; the run's page has them all.
+const exportErrorsShown = 20
+
+// Exports returns the runs that carried upload id's people to the other
+// systems, oldest first, with their errors.
+func (s *Service) Exports(ctx context.Context, id int64) ([]Export, error) {
+	var ids []int64
+	if err := s.Pool.QueryRow(ctx, "SELECT export_runs FROM hr_uploads WHERE id = $1", id).Scan(&ids); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, portal.Errorf(portal.ENOTFOUND, "There is no such HR file.")
+		}
+		return nil, fmt.Errorf("hr: exports: %w", err)
+	}
+	var out []Export
+	for _, rid := range ids {
+		run, err := s.Engine.FindRun(ctx, rid)
+		if portal.ErrorCode(err) == portal.ENOTFOUND {
+			continue // past run history's days
+		} else if err != nil {
+			return nil, err
+		}
+		x := Export{Run: *run}
+		if run.Counts.Errors > 0 {
+			if x.Errors, err = s.Engine.RunObjects(ctx, rid, "error", exportErrorsShown); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// stagedFor moves the objects upload id's preview staged into
+// syncsvc.ImportObjects, in tx, the import's transaction, when the HR
+// connector space is as the preview saw it (no import since, the same
+// settings, the same day); it reports whether it did. Either way the
+// import makes a new version of the space.
+func (s *Service) stagedFor(ctx context.Context, tx pgx.Tx, set Settings, id int64) (bool, error) {
+	// Locked: an import into the space waits for this one to commit.
+	var version int64
+	if err := tx.QueryRow(ctx, "UPDATE hr_sources SET space_version = space_version + 1 WHERE system_id = $1 RETURNING space_version - 1",
+		set.SystemID).Scan(&version); err != nil {
+		return false, fmt.Errorf("hr: space version: %w", err)
+	}
+	var kept bool
+	if err := tx.QueryRow(ctx, "SELECT staged_version IS NOT DISTINCT FROM $2 AND staged_day IS NOT DISTINCT FROM $3 FROM hr_uploads WHERE id = $1",
+		id, version, s.today(set)).Scan(&kept); err != nil {
+		return false, fmt.Errorf("hr: staged preview: %w", err)
+	}
+	if kept {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+syncsvc.ImportObjects+` (anchor, attrs, digest)
+			SELECT anchor, attrs, digest FROM hr_upload_objects WHERE upload_id = $1`, id); err != nil {
+			return false, fmt.Errorf("hr: staged preview: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM hr_upload_objects WHERE upload_id = $1", id); err != nil {
+		return false, fmt.Errorf("hr: staged preview: %w", err)
+	}
+	return kept, nil
+}
+
+// finish records what became of upload id; plan is its comparison when
+// it was compared again (nil: its preview holds).
 func (s *Service) finish(ctx context.Context, id int64, status string, runID *int64, message portal.Text, plan *Plan) error {
+	// Whatever happened, its staged objects are of no more use.
+	if _, err := s.Pool.Exec(ctx, "DELETE FROM hr_upload_objects WHERE upload_id = $1", id); err != nil {
+		return fmt.Errorf("hr: record upload %d: %w", id, err)
+	}
 	var err error
 	if plan != nil {
 		refusals, _ := json.Marshal(nonNil(plan.Refused))

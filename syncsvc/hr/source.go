@@ -169,6 +169,11 @@ func saveSettings(ctx context.Context, tx pgx.Tx, s Settings) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (system_id) DO UPDATE SET folder = $2, delimiter = $3, encoding = $4,
 		columns = $5, leaver_threshold = $6, prehire_days = $7, time_zone = $8`,
 		s.SystemID, s.Folder, string(s.Delimiter), s.Encoding, cols, s.LeaverThreshold, s.PrehireDays, s.TimeZone)
+	if err != nil {
+		return err
+	}
+	// A preview staged with other settings no longer holds.
+	_, err = tx.Exec(ctx, "UPDATE hr_sources SET space_version = space_version + 1 WHERE system_id = $1", s.SystemID)
 	return err
 }
 

@@ -1,12 +1,18 @@
 package hr
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,13 +20,15 @@ import (
 )
 
 // A file is compared with the HR connector space by SQL: the space's
-// employee IDs are read (not their attributes), its checked rows are
-// copied into a temporary table (hr_stage) with the object each is of,
-// and one statement compares each row's values with the object's and
-// writes the rows that change something into syncsvc.ImportObjects,
-// whole, as the import takes them. The preview runs the same statements
-// in a transaction it rolls back, so a preview and its application cannot
-// disagree on what a row does.
+// employee IDs are read (not their attributes) with the digest of the row
+// each object last took; a row with that digest changes nothing and goes
+// no further. The other checked rows are copied into a temporary table
+// (hr_stage) with the object each is of, and one statement compares each
+// row's values with the object's and writes the rows that change
+// something into syncsvc.ImportObjects, whole, as the import takes them.
+// A file's preview stages them so, and its upload keeps them for its
+// application (Service.stagedFor), so a preview and its application
+// cannot disagree on what a row does.
 
 // spaceKey is what a comparison needs of an HR connector space object
 // before it reads its attributes.
@@ -29,13 +37,14 @@ type spaceKey struct {
 	anchor  string
 	account *string // its account name, if it has the attribute
 	active  bool
+	digest  []byte // of the row last imported into it (rowDigest), if nothing changed it since
 }
 
 // stagePlan parses content as its source sends it, checks its rows, and
 // compares them with the HR connector space in tx: it returns the plan
-// and, to apply it, leaves the objects to import in syncsvc.ImportObjects
-// (which syncsvc.PrepareImport made in tx); a preview stages none.
-func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source string, content []byte, apply bool) (*Plan, error) {
+// and, with stage, leaves the objects to import in syncsvc.ImportObjects
+// (which syncsvc.PrepareImport made in tx).
+func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source string, content []byte, stage bool) (*Plan, error) {
 	var rows []Row
 	var refused []Refusal
 	var err error
@@ -107,13 +116,32 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 			return nil, err
 		}
 	}
-	if err := stageRows(ctx, tx, staged, csIDs); err != nil {
+	inFile := make(map[string]bool, len(staged))
+	for _, r := range staged {
+		inFile[r.Key] = true
+	}
+	// A row that gives what it gave when its object was last imported
+	// changes nothing: only the others are compared (a daily file of
+	// 100,000 rows, 100 of them changed, compares 100).
+	digests := make([][]byte, len(staged))
+	kept, keptIDs := staged[:0], csIDs[:0]
+	for i, r := range staged {
+		d := rowDigest(r.Attrs)
+		if csIDs[i] != nil && bytes.Equal(space[r.Key].digest, d) {
+			continue
+		}
+		digests[len(kept)] = d
+		kept, keptIDs = append(kept, r), append(keptIDs, csIDs[i])
+	}
+	staged, csIDs, digests = kept, keptIDs, digests[:len(kept)]
+	if err := stageRows(ctx, tx, staged, csIDs, digests); err != nil {
 		return nil, fmt.Errorf("hr: stage rows: %w", err)
 	}
 	// Each row against its object: new, as it was, back (a rehire),
 	// leaving, or moving; those that change something are imported whole
 	// (the object's values, with the row's over them).
-	list, err := tx.Query(ctx, `WITH d AS (SELECT s.line, s.id, s.attrs, c.anchor AS cur_anchor, c.attributes AS cur
+	list, err := tx.Query(ctx, `WITH d AS (SELECT s.line, s.id, s.attrs, s.digest, c.anchor AS cur_anchor, c.attributes AS cur,
+					c.source_digest AS cur_digest
 				FROM hr_stage s LEFT JOIN cs_objects c ON c.id = s.cs_id),
 			k AS MATERIALIZED (SELECT d.*, CASE
 				WHEN d.cur IS NULL THEN 'joiner'
@@ -122,11 +150,11 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 				WHEN coalesce(d.cur->'active'->>0, '') = 'false' AND d.attrs->>'active' = 'true' THEN 'joiner'
 				WHEN coalesce(d.cur->'active'->>0, '') <> 'false' AND d.attrs->>'active' = 'false' THEN 'leaver'
 				ELSE 'mover' END AS kind FROM d),
-			ins AS (INSERT INTO `+syncsvc.ImportObjects+` (anchor, attrs)
-				SELECT coalesce(k.cur_anchor, k.id), coalesce(k.cur, '{}') || (SELECT jsonb_object_agg(e.key,
-					CASE WHEN e.value = '' THEN '[]'::jsonb ELSE jsonb_build_array(e.value) END) FROM jsonb_each_text(k.attrs) e)
-				FROM k WHERE k.kind <> 'same' AND $1)
-		SELECT coalesce(cur_anchor, id), kind FROM k WHERE kind <> 'same' ORDER BY line`, apply)
+			ins AS (INSERT INTO `+syncsvc.ImportObjects+` (anchor, attrs, digest)
+				SELECT coalesce(k.cur_anchor, k.id), CASE WHEN k.kind <> 'same' THEN coalesce(k.cur, '{}') || (SELECT jsonb_object_agg(e.key,
+					CASE WHEN e.value = '' THEN '[]'::jsonb ELSE jsonb_build_array(e.value) END) FROM jsonb_each_text(k.attrs) e) END, k.digest
+				FROM k WHERE (k.kind <> 'same' OR k.cur_digest IS DISTINCT FROM k.digest) AND $1)
+		SELECT coalesce(cur_anchor, id), kind FROM k WHERE kind <> 'same' ORDER BY line`, stage)
 	if err != nil {
 		return nil, fmt.Errorf("hr: compare rows: %w", err)
 	}
@@ -147,10 +175,6 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 	if !partial {
 		// Gone from the file: they left. Their row stays, inactive, so
 		// that a rehire finds the same person.
-		inFile := make(map[string]bool, len(staged))
-		for _, r := range staged {
-			inFile[r.Key] = true
-		}
 		var gone []int64
 		for key, k := range space {
 			if k.active && !inFile[key] {
@@ -158,7 +182,7 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 				p.Leavers = append(p.Leavers, k.anchor)
 			}
 		}
-		if len(gone) > 0 && apply {
+		if len(gone) > 0 && stage {
 			if _, err := tx.Exec(ctx, `INSERT INTO `+syncsvc.ImportObjects+` (anchor, attrs)
 				SELECT c.anchor, c.attributes || '{"active": ["false"]}' FROM cs_objects c WHERE c.id = ANY($1)`, gone); err != nil {
 				return nil, fmt.Errorf("hr: leavers: %w", err)
@@ -167,30 +191,37 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 	}
 	slices.Sort(p.Leavers)
 	slices.SortFunc(p.Refused, func(a, b Refusal) int { return a.Line - b.Line })
-	if !apply {
-		return p, nil
-	}
-	// The rows whose dates are set get timers once applied.
-	dated, err := tx.Query(ctx, `SELECT anchor, attrs FROM `+syncsvc.ImportObjects+`
-		WHERE coalesce(attrs->'startdate'->>0, '') <> '' OR coalesce(attrs->'enddate'->>0, '') <> ''`)
+	return p, nil
+}
+
+// datedObjects returns the objects staged in syncsvc.ImportObjects whose
+// dates change whether they work after today (a start date ahead, an end
+// date not past), for their timers.
+func (s *Service) datedObjects(ctx context.Context, tx pgx.Tx, set Settings) ([]syncsvc.ImportedObject, error) {
+	// Dates are YYYY-MM-DD (parseDate), which compare as text.
+	today := dayOf(s.now(), s.location(set)).Format(time.DateOnly)
+	rows, err := tx.Query(ctx, `SELECT anchor, attrs FROM `+syncsvc.ImportObjects+`
+		WHERE attrs->'startdate'->>0 > $1 OR attrs->'enddate'->>0 >= $1`, today)
 	if err != nil {
 		return nil, fmt.Errorf("hr: dated rows: %w", err)
 	}
+	var out []syncsvc.ImportedObject
+	var anchor string
 	var attrs map[string][]string
-	if _, err := pgx.ForEachRow(dated, []any{&anchor, &attrs}, func() error {
-		p.changed = append(p.changed, syncsvc.ImportedObject{Anchor: anchor, DN: anchor, Class: syncsvc.ObjectUser, Attributes: attrs})
+	if _, err := pgx.ForEachRow(rows, []any{&anchor, &attrs}, func() error {
+		out = append(out, syncsvc.ImportedObject{Anchor: anchor, DN: anchor, Class: syncsvc.ObjectUser, Attributes: attrs})
 		attrs = nil
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("hr: dated rows: %w", err)
 	}
-	return p, nil
+	return out, nil
 }
 
 // loadKeys reads the HR system's objects by folded employee ID.
 func loadKeys(ctx context.Context, tx pgx.Tx, systemID string) (map[string]spaceKey, error) {
 	rows, err := tx.Query(ctx, `SELECT id, anchor, attributes->'accountname'->>0, attributes ? 'accountname',
-			coalesce(attributes->'active'->>0, '') <> 'false'
+			coalesce(attributes->'active'->>0, '') <> 'false', source_digest
 		FROM cs_objects WHERE system_id = $1 AND anchor IS NOT NULL`, systemID)
 	if err != nil {
 		return nil, fmt.Errorf("hr: connector space: %w", err)
@@ -199,7 +230,7 @@ func loadKeys(ctx context.Context, tx pgx.Tx, systemID string) (map[string]space
 	var k spaceKey
 	var account *string
 	var has bool
-	_, err = pgx.ForEachRow(rows, []any{&k.id, &k.anchor, &account, &has, &k.active}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&k.id, &k.anchor, &account, &has, &k.active, &k.digest}, func() error {
 		k.account = nil
 		if has {
 			a := ""
@@ -217,11 +248,27 @@ func loadKeys(ctx context.Context, tx pgx.Tx, systemID string) (map[string]space
 	return out, nil
 }
 
+// rowDigest is what a checked row gives its object, as one value: the
+// attributes by name, each name and value with its length.
+func rowDigest(attrs map[string]string) []byte {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	h.Write([]byte("hr1")) // the digests of another way of importing rows never match
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		for _, s := range []string{k, attrs[k]} {
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+			io.WriteString(h, s) //nolint:errcheck // a hash takes every write
+		}
+	}
+	return h.Sum(nil)[:16]
+}
+
 // stageRows copies the checked rows into hr_stage, a temporary table of
-// tx, each with the ID of its object in the space (NULL: new to HR).
-func stageRows(ctx context.Context, tx pgx.Tx, staged []stagedRow, csIDs []*int64) error {
+// tx, each with the ID of its object in the space (NULL: new to HR) and
+// its digest.
+func stageRows(ctx context.Context, tx pgx.Tx, staged []stagedRow, csIDs []*int64, digests [][]byte) error {
 	for _, sql := range []string{
-		`CREATE TEMP TABLE IF NOT EXISTS hr_stage (line int, id text, key text, attrs jsonb, cs_id bigint) ON COMMIT DROP`,
+		`CREATE TEMP TABLE IF NOT EXISTS hr_stage (line int, id text, key text, attrs jsonb, cs_id bigint, digest bytea) ON COMMIT DROP`,
 		`TRUNCATE hr_stage`,
 	} {
 		if _, err := tx.Exec(ctx, sql); err != nil {
@@ -230,14 +277,14 @@ func stageRows(ctx context.Context, tx pgx.Tx, staged []stagedRow, csIDs []*int6
 	}
 	i := 0
 	var row []any
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"hr_stage"}, []string{"line", "id", "key", "attrs", "cs_id"},
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"hr_stage"}, []string{"line", "id", "key", "attrs", "cs_id", "digest"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			if i == len(staged) {
 				return nil, nil
 			}
 			r := &staged[i]
 			attrs, err := json.Marshal(r.Attrs)
-			row = append(row[:0], r.Line, r.ID, r.Key, attrs, csIDs[i])
+			row = append(row[:0], r.Line, r.ID, r.Key, attrs, csIDs[i], digests[i])
 			i++
 			return row, err
 		}))
@@ -267,12 +314,16 @@ func uniqueNames(ctx context.Context, tx pgx.Tx, staged []stagedRow, joiners []i
 	for _, n := range names {
 		taken[n] = true
 	}
+	// The number each base name tries next: a file with a thousand
+	// J. Smiths tries each number once, not every smaller one again.
+	next := map[string]int{}
 	for _, j := range joiners {
 		base := staged[j].Attrs["accountname"]
-		name := base
-		for n := 2; taken[strings.ToLower(name)]; n++ {
+		name, key := base, strings.ToLower(base)
+		for n := max(next[key], 2); taken[strings.ToLower(name)]; n++ {
 			suffix := strconv.Itoa(n)
 			name = base[:min(len(base), 20-len(suffix))] + suffix
+			next[key] = n + 1
 		}
 		staged[j].Attrs["accountname"] = name
 		taken[strings.ToLower(name)] = true
