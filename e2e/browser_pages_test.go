@@ -18,6 +18,7 @@ import (
 
 	"github.com/tessera-idm/tessera/e2e/harness"
 	"github.com/tessera-idm/tessera/portal/demo"
+	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/portal/postgres"
 )
 
@@ -43,7 +44,9 @@ type axeFinding struct {
 // finds no violation of impact serious or critical (the others are
 // logged; at 390 px on the pages whose markup changes), no page scrolls sideways, and each is photographed into e2e/out.
 // On the way it checks the small-screen menu, the time zone learned from
-// the browser, and the org chart's folding and printing.
+// the browser, and the org chart's folding and printing. The approver reads
+// German: each of his pages is German through (no text of the catalogue
+// left in English, i18n.EnglishIn), cards and the narrow menu too.
 func TestBrowserEveryPage(t *testing.T) {
 	t.Parallel()
 	srv, dbURL := startTessera(t)
@@ -55,6 +58,9 @@ func TestBrowserEveryPage(t *testing.T) {
 	harness.StartWorkers(t, db, nil, srv.URL)
 	require.NoError(t, db.SubmitDemoRequests(ctx, org))
 	axe := harness.AxeSource(t)
+	_, err = db.Pool.Exec(ctx, `INSERT INTO person_settings (person_id, language) SELECT id, 'de' FROM people WHERE account_name = 'mateo'
+		ON CONFLICT (person_id) DO UPDATE SET language = 'de'`)
+	require.NoError(t, err)
 
 	roles := []struct{ account, label string }{
 		{"zoe", "end user"}, {"mateo", "approver"}, {"siobhan", "helpdesk"}, {"ada", "administrator"},
@@ -93,6 +99,9 @@ func TestBrowserEveryPage(t *testing.T) {
 					b = signedIn()
 				}
 				b.checkPage(axe, path)
+				if role.account == "mateo" {
+					b.requireGerman(path)
+				}
 			}
 		})
 	}
@@ -147,6 +156,7 @@ func (b *browser) pageKinds(admin bool) []string {
 			struct{ list, link string }{"/admin/connected-systems", `main a[href^="/admin/connected-systems/"]:not([href$="/new"])`},
 			struct{ list, link string }{"/admin/sync", `main a[href^="/admin/sync/"]:not([href^="/admin/sync/preview"])`},
 			struct{ list, link string }{"/admin/schema", `main a[href^="/admin/schema/"]:not([href$="/new"])`},
+			struct{ list, link string }{"/admin/requests", `main a[href^="/admin/requests/"]`},
 		)
 	}
 	for _, d := range details {
@@ -166,7 +176,21 @@ func (b *browser) pageKinds(admin bool) []string {
 // both widths, so axe at 1280 px covers them; checking every page twice
 // cost minutes of make test.
 var narrowAxe = map[string]bool{"/": true, "/people?q=a": true, "/requests": true, "/approvals": true,
-	"/groups": true, "/admin": true, "/admin/audit": true, "/admin/sync": true}
+	"/groups": true, "/admin": true, "/admin/audit": true, "/admin/sync": true, "/admin/requests": true}
+
+// requireGerman fails when the page, which its reader asked for in German,
+// shows a text of the catalogue in English: in its text, or in a label a
+// screen reader speaks or a card shows (aria-label, title, placeholder,
+// alt, data-label).
+func (b *browser) requireGerman(path string) {
+	b.t.Helper()
+	require.Equal(b.t, "de", eval[string](b, `document.documentElement.lang`), path)
+	text := eval[string](b, `document.body.innerText + " " + [...document.querySelectorAll("[aria-label],[title],[placeholder],[alt],[data-label]")]
+		.map(e => ["aria-label", "title", "placeholder", "alt", "data-label"].map(a => e.getAttribute(a) || "").join(" ")).join(" ")`)
+	if english := i18n.EnglishIn(text); len(english) > 0 {
+		b.t.Errorf("%s in German shows English: %q", path, english)
+	}
+}
 
 // checkPage opens path at both widths: axe-core at 1280 px (and at 390
 // for narrowAxe), no sideways scrolling at each, and a screenshot at 390.
