@@ -54,17 +54,18 @@ func TestBrowserEveryPage(t *testing.T) {
 	db := postgres.New(harness.Pool(t, dbURL))
 	org, err := demo.Generate(browserPeople)
 	require.NoError(t, err)
+	// Policies are named by administrators, and the demo's are English:
+	// this one, which approvals and timelines name, in German (its English
+	// name holds "Request to join", which the German check would take for
+	// Tessera's own words).
+	_, err = db.Pool.Exec(ctx, `UPDATE policies SET name = 'Beitritt mit Genehmigung' WHERE name = 'Request to join owner-approval groups'`)
+	require.NoError(t, err)
 	// Requests in flight, so that request and approval pages exist.
 	harness.StartWorkers(t, db, nil, srv.URL)
 	require.NoError(t, db.SubmitDemoRequests(ctx, org))
 	axe := harness.AxeSource(t)
 	_, err = db.Pool.Exec(ctx, `INSERT INTO person_settings (person_id, language) SELECT id, 'de' FROM people WHERE account_name = 'mateo'
 		ON CONFLICT (person_id) DO UPDATE SET language = 'de'`)
-	require.NoError(t, err)
-	// Policies are named by administrators, and the demo's are English:
-	// this one, which an approval names, in German (its English name holds
-	// "Request to join", which the German check would take for Tessera's).
-	_, err = db.Pool.Exec(ctx, `UPDATE policies SET name = 'Beitritt mit Genehmigung' WHERE name = 'Request to join owner-approval groups'`)
 	require.NoError(t, err)
 
 	roles := []struct{ account, label string }{
