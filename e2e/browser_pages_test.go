@@ -207,7 +207,16 @@ func (b *browser) checkPage(axe, path string) {
 	require.Less(b.t, status, int64(400), "%s answered %d", path, status)
 	b.axe(axe, path, wideWidth)
 	b.noSidewaysScroll(path, wideWidth)
+	// The administration's sidebar folds into a closed menu when the
+	// window narrows, so that the page comes first on a phone.
+	admin := eval[bool](b, `!!document.querySelector("details.admin-menu")`)
+	if admin {
+		require.True(b.t, eval[bool](b, `document.querySelector("details.admin-menu").open`), "%s: the sidebar shows at 1280 px", path)
+	}
 	b.viewport(narrowWidth)
+	if admin {
+		b.waitFor(`!document.querySelector("details.admin-menu").open`, path+": the administration menu did not fold at 390 px")
+	}
 	if narrowAxe[path] {
 		b.axe(axe, path, narrowWidth)
 	}

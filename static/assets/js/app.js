@@ -72,12 +72,18 @@ document.addEventListener("DOMContentLoaded", function () { labelCells(document)
 document.addEventListener("htmx:afterSwap", function (e) { labelCells(e.target); });
 
 // The administration menu is a sidebar on wide screens and folds away above
-// the page on small ones.
+// the page on small ones, also when the window changes width (a tablet
+// turned, a window narrowed): folded on a wide screen, the sidebar would be
+// gone, as its summary is hidden there.
 document.addEventListener("DOMContentLoaded", function () {
   var menu = document.querySelector("details.admin-menu");
-  if (menu && window.matchMedia("(max-width: 900px)").matches) {
-    menu.open = false;
+  if (!menu) {
+    return;
   }
+  var narrow = window.matchMedia("(max-width: 900px)");
+  var fold = function () { menu.open = !narrow.matches; };
+  fold();
+  narrow.addEventListener("change", fold);
 });
 
 // The org chart's "Expand all" and "Collapse all", and every branch open
