@@ -240,6 +240,9 @@ func TestProfileEdit(t *testing.T) {
 		form.Set(attr(input, "name"), attr(input, "value"))
 	}
 	require.Equal(t, want, got)
+	var oldTitle string
+	require.NoError(t, tb.db.Pool.QueryRow(context.Background(), `SELECT title FROM people WHERE account_name = 'zoe'`).Scan(&oldTitle))
+	require.NotEmpty(t, oldTitle)
 	form.Set("office", "Zürich")
 	form.Set("title", "Principal Engineer")
 	form.Set("department", "Legal")
@@ -249,6 +252,25 @@ func TestProfileEdit(t *testing.T) {
 	require.Contains(t, body, "Title: sent for approval")
 	require.Contains(t, body, "Department: No policy lets you change your department.")
 	require.NotContains(t, body, "Phone:", "only the changed attributes are requests")
+
+	// Her approver sees the title as it is and as she asks for it, on a
+	// phone's cards too (each cell labelled), and in German.
+	var approvalID, approver string
+	require.NoError(t, tb.db.Pool.QueryRow(context.Background(), `SELECT a.id::text, p.account_name FROM approvals a
+		JOIN requests r ON r.id = a.request_id JOIN approvers ap ON ap.approval_id = a.id JOIN people p ON p.id = ap.person_id
+		JOIN people z ON z.id = r.person_id WHERE z.account_name = 'zoe' AND r.changes ? 'title' LIMIT 1`).Scan(&approvalID, &approver))
+	m := tb.client(t)
+	m.mustSignIn(approver)
+	_, body = m.get("/approvals/" + approvalID)
+	require.Regexp(t, `data-testid="change-current">\s*`+regexp.QuoteMeta(html.EscapeString(oldTitle))+`\s*<`, body)
+	require.Regexp(t, `data-testid="change-new">\s*<strong>Principal Engineer</strong>`, body)
+	require.Contains(t, body, `data-label="Now"`)
+	resp, _ = m.post("/settings/language", m.form("language", "de"))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = m.get("/approvals/" + approvalID)
+	requireAllGerman(t, "an approval of a profile change", body)
+	require.Contains(t, body, `data-label="Jetzt"`)
+	require.Contains(t, body, `data-label="Beantragt"`)
 }
 
 func TestDeputySettings(t *testing.T) {
