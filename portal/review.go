@@ -132,6 +132,7 @@ type ReviewItem struct {
 	Department    string
 	Decision      ReviewDecision // "" while undecided
 	DecidedByName string         // "" with a decision: the review's default
+	DecidedAt     *time.Time
 	Reason        string
 	RequestID     string // the removal request, once made
 }
@@ -158,6 +159,10 @@ type AccessReviewService interface {
 	// FindReview returns a review and the memberships the viewer reviews
 	// (all of them for an administrator), at most MaxReviewItems.
 	FindReview(ctx context.Context, v Viewer, id string) (*AccessReview, []ReviewItem, error)
+	// ExportReview returns a review and every membership the viewer
+	// reviews (all of them for an administrator), however many, for its
+	// download.
+	ExportReview(ctx context.Context, v Viewer, id string) (*AccessReview, []ReviewItem, error)
 	// DecideReview records one decision on memberships of an open review
 	// that the viewer reviews, and returns how many it recorded; audited.
 	DecideReview(ctx context.Context, v Viewer, id string, items []ReviewKey, d ReviewDecision, reason string) (int, error)

@@ -198,6 +198,7 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/requests/{id}/cancel", s.handleCancel)
 			r.Get("/reviews", s.handleReviews)
 			r.Get("/reviews/{id}", s.handleReview)
+			r.Get("/reviews/{id}/export", s.handleExportReview)
 			r.Post("/reviews/{id}", s.handleDecideReview)
 			r.Get("/approvals", s.handleApprovals)
 			r.Post("/approvals", s.handleBulkDecide)

@@ -650,5 +650,9 @@ var germanAdmin = map[string]string{
 
 	// An HR file stopped at the leaver threshold (hr_uploads.message_text).
 	"Stopped before applying anything: %d of the %d people HR had are missing from this file or leaving (the threshold is %d %%). Check the file, then confirm it to apply it.": "Vor jeder Änderung angehalten: %d der %d Personen, die die Personalquelle hatte, fehlen in dieser Datei oder gehen (der Schwellenwert ist %d %%). Prüfen Sie die Datei und bestätigen Sie sie dann, um sie anzuwenden.",
-	"Sent to the other systems": "An die anderen Systeme gesendet",
+	"Sent to the other systems":    "An die anderen Systeme gesendet",
+	"Decided by":                   "Entschieden von",
+	"Decided at":                   "Entschieden am",
+	"the review's default":         "Vorgabe der Überprüfung",
+	"Download the decisions (CSV)": "Entscheidungen herunterladen (CSV)",
 }

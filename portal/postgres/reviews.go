@@ -166,6 +166,18 @@ func (db *DB) ListReviews(ctx context.Context, v portal.Viewer) ([]portal.Access
 
 // FindReview returns a review and the memberships the viewer reviews.
 func (db *DB) FindReview(ctx context.Context, v portal.Viewer, id string) (*portal.AccessReview, []portal.ReviewItem, error) {
+	limit := portal.MaxReviewItems
+	return db.findReview(ctx, v, id, &limit)
+}
+
+// ExportReview returns a review and every membership the viewer reviews.
+func (db *DB) ExportReview(ctx context.Context, v portal.Viewer, id string) (*portal.AccessReview, []portal.ReviewItem, error) {
+	return db.findReview(ctx, v, id, nil)
+}
+
+// findReview returns a review and the memberships the viewer reviews, at
+// most limit of them (nil: all).
+func (db *DB) findReview(ctx context.Context, v portal.Viewer, id string, limit *int) (*portal.AccessReview, []portal.ReviewItem, error) {
 	notFound := portal.Errorf(portal.ENOTFOUND, "There is no such access review.")
 	if !validID(id) {
 		return nil, nil, notFound
@@ -182,17 +194,17 @@ func (db *DB) FindReview(ctx context.Context, v portal.Viewer, id string) (*port
 		return err
 	})
 	b.Queue(`SELECT i.group_id::text, g.display_name, i.person_id::text, p.display_name, p.title, p.department,
-			coalesce(i.decision, ''), coalesce(d.display_name, ''), i.reason, coalesce(i.request_id::text, '')
+			coalesce(i.decision, ''), coalesce(d.display_name, ''), i.decided_at, i.reason, coalesce(i.request_id::text, '')
 		FROM access_review_items i JOIN access_reviews r ON r.id = i.review_id JOIN groups g ON g.id = i.group_id
 		JOIN people p ON p.id = i.person_id LEFT JOIN people d ON d.id = i.decided_by
 		WHERE i.review_id = $1 AND `+reviewerCond+`
 		ORDER BY i.decision IS NOT NULL, g.display_name, p.sort_name, p.id LIMIT $4`, id, nullable(v.PersonID), v.Has(portal.RoleAdmin),
-		portal.MaxReviewItems).Query(func(rows pgx.Rows) error {
+		limit).Query(func(rows pgx.Rows) error {
 		var err error
 		items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.ReviewItem, error) {
 			var it portal.ReviewItem
 			return it, row.Scan(&it.GroupID, &it.GroupName, &it.PersonID, &it.PersonName, &it.PersonTitle, &it.Department, &it.Decision,
-				&it.DecidedByName, &it.Reason, &it.RequestID)
+				&it.DecidedByName, &it.DecidedAt, &it.Reason, &it.RequestID)
 		})
 		return err
 	})
