@@ -468,7 +468,9 @@ func (db *DB) checkTargets(ctx context.Context, tx pgx.Tx, n *portal.NewRequest,
 		}
 	case portal.OpUpdatePerson:
 		if m := n.Changes["managerId"]; m != "" {
-			return checkManager(ctx, tx, n.PersonID, m)
+			if err := checkManager(ctx, tx, n.PersonID, m); err != nil {
+				return err
+			}
 		}
 		for name, id := range n.Changes {
 			// Another reference names a person who exists.
