@@ -43,25 +43,14 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 		if f.Offset >= portal.MaxMatches {
 			return page, portal.Errorf(portal.EINVALID, "Only the first %d matches can be shown; add a word to narrow the search.", portal.MaxMatches)
 		}
-		// The matches (IDs and sort keys only) are collected through the
-		// stem index first and then sorted, so that a common name that
-		// sorts late never walks the whole name index; only the page's
-		// rows are read in full. The stems find the rows that may match
-		// (migrations/0031_search_stems.sql, 0036_search_two_letters.sql)
-		// and the words decide, unless the stems alone do. The queries are computed once, in q:
-		// written in the WHERE clause itself, a function of $1 would run
-		// again for every row of a generic plan, and a custom plan, seeing
-		// the words, may choose to read the whole table instead.
-		rows, err = db.Pool.Query(ctx, `WITH q AS MATERIALIZED (SELECT * FROM tessera_search_query($1)),
-			m AS MATERIALIZED (
-				SELECT id, sort_name FROM people
-				WHERE tessera_search_stems(search_doc) @@ (SELECT stems FROM q)
-					AND ((SELECT words FROM q) IS NULL OR search_doc @@ (SELECT words FROM q))
-				LIMIT $2),
-			pg AS (SELECT id, sort_name FROM m ORDER BY sort_name, id LIMIT $3 OFFSET $4)
-			SELECT `+personColumns+`, (SELECT count(*) FROM m)
-			FROM pg JOIN people p ON p.id = pg.id ORDER BY pg.sort_name, pg.id`,
-			strings.Join(queryWords(f.Query), " "), portal.MaxMatches+1, f.Limit+1, f.Offset)
+		// tessera_search_people (migrations/0043_search_keys.sql) finds the
+		// page's IDs in name order, and how many match as far as one past
+		// portal.MaxMatches, from the search keys' B-tree (and the stem
+		// index for several words); only the page's rows are read in full.
+		rows, err = db.Pool.Query(ctx, `SELECT `+personColumns+`, s.total
+			FROM tessera_search_people($1, $2, $3, $4) s JOIN people p ON p.id = s.person_id
+			ORDER BY s.sort_name COLLATE "C", s.person_id`,
+			strings.Join(queryWords(f.Query), " "), portal.MaxMatches, f.Limit+1, f.Offset)
 	}
 	if err != nil {
 		return page, fmt.Errorf("postgres: search people: %w", err)
@@ -130,9 +119,13 @@ func (db *DB) searchFiltered(ctx context.Context, f portal.PersonFilter, page po
 			conds = append(conds, c)
 		}
 	}
-	// As in SearchPeople, the queries are computed once (q, t) and the
-	// matches gathered as IDs and sort keys before the page's rows are
-	// read. With words, both conditions are written plainly so that the
+	// The queries are computed once (q, t: a function of a parameter in
+	// the WHERE clause would run again for every row of a generic plan)
+	// and the matches gathered as IDs and sort keys, as far as one past
+	// portal.MaxMatches, before the page's rows are read. When they are
+	// all the matches they are sorted; when there are more, the page is
+	// sorted out of all of them (the indexes gather them in no particular
+	// order). With words, both conditions are written plainly so that the
 	// planner may intersect the stem and filter indexes.
 	if f.Query != "" {
 		args[0] = strings.Join(queryWords(f.Query), " ")
@@ -149,8 +142,13 @@ func (db *DB) searchFiltered(ctx context.Context, f portal.PersonFilter, page po
 				SELECT p.id, p.sort_name FROM people p
 				WHERE `+strings.Join(conds, " AND ")+`
 				LIMIT $2),
-			pg AS (SELECT id, sort_name FROM m ORDER BY sort_name, id LIMIT $3 OFFSET $4)
-			SELECT `+personColumns+`, p.extra, (SELECT count(*) FROM m)
+			n AS MATERIALIZED (SELECT count(*) AS total FROM m),
+			pg AS ((SELECT id, sort_name FROM m WHERE (SELECT total FROM n) < $2 ORDER BY sort_name, id LIMIT $3 OFFSET $4)
+				UNION ALL
+				(SELECT p.id, p.sort_name FROM people p
+				WHERE (SELECT total FROM n) = $2 AND `+strings.Join(conds, " AND ")+`
+				ORDER BY p.sort_name, p.id LIMIT $3 OFFSET $4))
+			SELECT `+personColumns+`, p.extra, (SELECT total FROM n)
 			FROM pg JOIN people p ON p.id = pg.id ORDER BY pg.sort_name, pg.id`,
 		args...)
 	if err != nil {

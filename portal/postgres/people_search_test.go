@@ -1,0 +1,117 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
+)
+
+// TestSearchManyMatchesSortedByName: a search with more than
+// portal.MaxMatches matches shows the alphabetically first people of all
+// its matches, page after page, and says there are more than it can show
+// (the first page used to be sorted out of whichever thousand rows the
+// index gave first). The people are written in reverse name order, so
+// that the rows read first are the last by name; the searches take every
+// path (one word of a key's length or not, two letters, one letter,
+// several words, words with an attribute filter).
+func TestSearchManyMatchesSortedByName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org := setup(t)
+	_, err := db.Pool.Exec(ctx, `INSERT INTO people (account_name, display_name, title, department, office)
+		SELECT 'quillon' || i, 'Quillon ' || CASE i % 3 WHEN 0 THEN 'Ægir' WHEN 1 THEN 'Ängla' ELSE 'Ove' END || ' ' || to_char(i, 'FM0000'),
+			'Ledger Keeper', 'Archives', 'Vaduz'
+		FROM generate_series(1100, 1, -1) i`)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `ANALYZE people`)
+	require.NoError(t, err)
+	admin := demoViewer(t, org, "ada")
+
+	for _, c := range []struct {
+		q       string
+		filters []portal.AttributeFilter
+	}{
+		{q: "quillon"}, {q: "Quil"}, {q: "quill"}, {q: "qu"}, {q: "q"}, {q: "quillon ledger"},
+		{q: "ledger keeper vaduz"}, {q: "ledger qu"}, {q: "arch"},
+		{q: "", filters: []portal.AttributeFilter{{Name: "department", Value: "Archives"}}},
+		{q: "quil", filters: []portal.AttributeFilter{{Name: "office", Value: "vaduz"}}},
+	} {
+		// The oracle: every match, by the words themselves, in name order.
+		rows, err := db.Pool.Query(ctx, `SELECT id::text FROM people
+			WHERE ($1 = '' OR search_doc @@ tessera_prefix_query($1)) AND ($2 = '' OR department = $2) AND ($3 = '' OR office ILIKE $3)
+			ORDER BY sort_name, id`, c.q, filterValue(c.filters, "department"), filterValue(c.filters, "office"))
+		require.NoError(t, err)
+		want, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Greater(t, len(want), portal.MaxMatches, "search %q", c.q)
+		for _, offset := range []int{0, 25, portal.MaxMatches - 25} {
+			page, err := db.SearchPeople(ctx, portal.PersonFilter{Query: c.q, Filters: c.filters, Viewer: admin, Offset: offset})
+			require.NoError(t, err, "search %q", c.q)
+			var got []string
+			for _, p := range page.Items {
+				got = append(got, p.ID)
+			}
+			require.Equal(t, want[offset:offset+portal.DefaultPageSize], got, "search %q %v from %d", c.q, c.filters, offset)
+			require.True(t, page.Capped, "search %q", c.q)
+			require.Equal(t, portal.MaxMatches, page.Total, "search %q", c.q)
+			require.Equal(t, offset+portal.DefaultPageSize < portal.MaxMatches, page.More, "search %q from %d", c.q, offset)
+		}
+	}
+}
+
+// TestSearchKeysFollowPeople: the search keys follow a person's words and
+// name as they change (one person or many in a statement), and go with
+// a person who is deleted.
+func TestSearchKeysFollowPeople(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org := setup(t)
+	ids := func(q string) []string {
+		t.Helper()
+		page, err := db.SearchPeople(ctx, portal.PersonFilter{Query: q})
+		require.NoError(t, err)
+		out := []string{}
+		for _, p := range page.Items {
+			out = append(out, p.ID)
+		}
+		return out
+	}
+	p := org.People[7]
+	_, err := db.Pool.Exec(ctx, `UPDATE people SET display_name = 'Wendeline Quaresma', title = 'Xylographer' WHERE id = $1`, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{p.ID}, ids("wendeline"))
+	require.Equal(t, []string{p.ID}, ids("Xylograph"))
+	require.NotContains(t, ids(p.DisplayName), p.ID, "the old name no longer finds her")
+
+	// Many people in one statement; a statement that changes no word
+	// leaves the keys as they were.
+	_, err = db.Pool.Exec(ctx, `UPDATE people SET office = 'Yverdon' WHERE id = ANY($1)`, []string{org.People[8].ID, org.People[9].ID})
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `UPDATE people SET updated_at = now()`)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{org.People[8].ID, org.People[9].ID}, ids("yverdon"))
+	require.Equal(t, []string{p.ID}, ids("wendeline"))
+
+	var id string
+	require.NoError(t, db.Pool.QueryRow(ctx, `INSERT INTO people (account_name, display_name) VALUES ('zyxt', 'Zyxtra Vellacott') RETURNING id`).Scan(&id))
+	require.Equal(t, []string{id}, ids("zyxtra"))
+	_, err = db.Pool.Exec(ctx, `DELETE FROM people WHERE id = $1`, id)
+	require.NoError(t, err)
+	require.Empty(t, ids("zyxtra"))
+	var left int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM person_search_keys WHERE person_id = $1`, id).Scan(&left))
+	require.Zero(t, left)
+}
+
+func filterValue(fs []portal.AttributeFilter, name string) string {
+	for _, f := range fs {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
+}
