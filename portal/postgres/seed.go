@@ -31,6 +31,11 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 				ON CONFLICT (name) DO NOTHING`, a.Name, a.Label, a.Type, a.Visibility, a.MaxLen); err != nil {
 				return fmt.Errorf("attribute schema: %w", err)
 			}
+			// A date's range filter reads its index, as for an attribute
+			// an administrator adds.
+			if err := syncRangeIndex(ctx, tx, a.Name, &a); err != nil {
+				return fmt.Errorf("attribute schema: %w", err)
+			}
 		}
 		// The search keys (migrations/0043_search_keys.sql) are written
 		// after the people, at once, with their index built after them.
