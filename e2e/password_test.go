@@ -268,8 +268,11 @@ func TestPasswordNeverStored(t *testing.T) {
 			ok = append(ok, sys["system"].(string))
 		}
 		systems := []string{w.sys.System.Name, tenant.sys.Name}
-		if e.Action == "helpdesk_password_reset" {
+		switch e.Action {
+		case "helpdesk_password_reset":
 			systems = append(systems, "Tessera sign-in") // he has a local password too
+		case "helpdesk_unlock":
+			systems = systems[:1] // Entra ID's smart lockout cannot be ended from outside: not claimed
 		}
 		require.ElementsMatch(t, systems, ok, e.Action)
 	}

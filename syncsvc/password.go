@@ -40,6 +40,12 @@ type PasswordConnector interface {
 // password took the change.
 var ErrCannotCheckPassword = errors.New("syncsvc: the system cannot check the current password")
 
+// ErrCannotUnlock is what a connector's Unlock answers when its system's
+// lockouts can be neither read nor ended (Entra ID's smart lockout):
+// Accounts.Unlock then leaves the system out of its results rather than
+// say the account was not locked there.
+var ErrCannotUnlock = errors.New("syncsvc: the system's lockouts cannot be ended from here")
+
 // ExpiringAccount is an account whose password expires soon.
 type ExpiringAccount struct {
 	DN      string
@@ -371,20 +377,29 @@ func (a *Accounts) ChangePassword(ctx context.Context, personID, current, passwo
 }
 
 // Unlock clears lockouts; a system where the account was not locked says
-// so (SystemResult.Unchanged).
+// so (SystemResult.Unchanged); a system whose lockouts cannot be ended
+// (ErrCannotUnlock) is left out.
 func (a *Accounts) Unlock(ctx context.Context, personID string) ([]portal.SystemResult, error) {
 	list, err := a.accounts(ctx, personID)
 	if err != nil {
 		return nil, err
 	}
-	unlocked := make([]bool, len(list))
-	out := a.eachOf(ctx, list, portal.Mark("unlocking the account"), func(i int, c PasswordConnector, dn string) error {
+	unlocked, cannot := make([]bool, len(list)), make([]bool, len(list))
+	all := a.eachOf(ctx, list, portal.Mark("unlocking the account"), func(i int, c PasswordConnector, dn string) error {
 		var err error
 		unlocked[i], err = c.Unlock(ctx, dn)
+		if errors.Is(err, ErrCannotUnlock) {
+			cannot[i] = true
+			return nil
+		}
 		return err
 	})
-	for i := range out {
-		out[i].Unchanged = out[i].Err == nil && !unlocked[i]
+	var out []portal.SystemResult
+	for i, r := range all {
+		if !cannot[i] {
+			r.Unchanged = r.Err == nil && !unlocked[i]
+			out = append(out, r)
+		}
 	}
 	return out, nil
 }

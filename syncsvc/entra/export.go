@@ -825,9 +825,12 @@ func (c *Connector) SetEnabled(ctx context.Context, dn string, enabled bool) err
 	return c.patchUser(ctx, dn, map[string]any{"accountEnabled": enabled})
 }
 
-// Unlock has nothing to do: Entra ID's smart lockout ends by itself, and
-// Graph offers no call to end it sooner.
-func (c *Connector) Unlock(ctx context.Context, dn string) (bool, error) { return false, nil }
+// Unlock cannot be done: Entra ID's smart lockout ends by itself, and
+// Graph neither shows it nor offers a call to end it sooner. Saying the
+// account "was not locked" would claim what no one knows.
+func (c *Connector) Unlock(ctx context.Context, dn string) (bool, error) {
+	return false, syncsvc.ErrCannotUnlock
+}
 
 func (c *Connector) patchUser(ctx context.Context, dn string, body map[string]any) error {
 	id, err := c.idOf(ctx, dn)
