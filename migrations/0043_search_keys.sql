@@ -117,7 +117,7 @@ CREATE TRIGGER people_keys_delete AFTER DELETE ON people REFERENCING OLD TABLE A
 -- tessera_search_people pages through the people a search finds, sorted
 -- by name (sort_name, then ID): from off, at most lim, each row with the
 -- number of matches, counted as far as max_matches + 1. One word walks
--- its key. Several words are intersected by the stem index, as far as
+-- its key. Several words (or one of two letters) are intersected by the stem index, as far as
 -- max_matches + 1 rows: fewer are all the matches and are sorted; more
 -- are walked in name order from the first word's key, each row kept when
 -- the person has the other words too. Its plans are generic: a plan made
@@ -138,7 +138,11 @@ BEGIN
     IF q.keys IS NULL THEN
         RETURN;
     END IF;
-    IF cardinality(q.keys) = 1 THEN
+    -- A word of two letters is one exact key of the stem index ('^' and
+    -- the two, 0036), while its key here (the first letter) also holds
+    -- words that nearly everyone has ('tessera' of every email): it is
+    -- counted there, as several words are.
+    IF cardinality(q.keys) = 1 AND length(q.words[1]) <> 2 THEN
         RETURN QUERY WITH m AS MATERIALIZED (
                 SELECT DISTINCT k.sort_name, k.person_id FROM person_search_keys k
                 WHERE k.key = q.keys[1] AND starts_with(k.word, q.words[1])
