@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ type fixture struct {
 	prefix string
 	mu     sync.Mutex
 	queued []int64
+	adDown atomic.Bool // AD does not answer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -77,6 +79,9 @@ func newFixture(t *testing.T) *fixture {
 		Open: func(ctx context.Context, sys portal.ConnectedSystem) (syncsvc.Connector, error) {
 			if sys.Type == portal.SystemHR {
 				return hrOpen(ctx, sys)
+			}
+			if f.adDown.Load() {
+				return nil, fmt.Errorf("%w: the test holds AD down", syncsvc.ErrUnreachable)
 			}
 			return adOpen(ctx, sys)
 		}}
@@ -353,6 +358,28 @@ func TestHRSCIMJoinersReachAD(t *testing.T) {
 		send(i, `"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Sales"},`)
 		require.False(t, disabled(t, f.account(t, fmt.Sprintf("jo.%siner%d", f.prefix, i))), "joiner %d is enabled in AD", i)
 	}
+	// A joiner applied while AD does not answer: the job's retry, finding
+	// the upload applied, still exports them.
+	f.adDown.Store(true)
+	body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[{"method":"POST",
+		"bulkId":"1","path":"/Users","data":{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"externalId":"S%s-down",
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Sales"},
+		"active":true,"name":{"givenName":"Jo","familyName":"%s Down"}}}]}`, f.prefix, f.prefix)
+	down, err := f.svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "scim", Content: []byte(body), Apply: true})
+	require.NoError(t, err)
+	f.mu.Lock()
+	f.queued = nil
+	f.mu.Unlock()
+	err = f.svc.ApplyHRUpload(ctx, down.ID)
+	require.ErrorIs(t, err, syncsvc.ErrUnreachable, "the job is tried again")
+	applied, err := f.svc.Upload(ctx, down.ID)
+	require.NoError(t, err)
+	require.Equal(t, hr.StatusApplied, applied.Status)
+	f.adDown.Store(false)
+	require.NoError(t, f.svc.ApplyHRUpload(ctx, down.ID))
+	require.False(t, disabled(t, f.account(t, fmt.Sprintf("jo.%sdown", f.prefix))), "the retry exported the joiner")
+	require.NoError(t, f.svc.ApplyHRUpload(ctx, down.ID), "a third run finds nothing left to export")
+
 	unnamed := send(3, "")
 	runs, err := f.engine.Runs(ctx, f.ad.System.ID, 5)
 	require.NoError(t, err)

@@ -266,8 +266,19 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 		return err
 	}
 	if u.Status != StatusQueued {
-		// Applied already: what a failed attempt left undelivered goes now.
-		return s.deliverNotices(ctx)
+		// Applied already: what a failed attempt left undelivered or
+		// unexported goes now.
+		if err := s.deliverNotices(ctx); err != nil {
+			return err
+		}
+		if u.Status != StatusApplied {
+			return nil
+		}
+		var people []string
+		if err := s.Pool.QueryRow(ctx, "SELECT export_people::text[] FROM hr_uploads WHERE id = $1", id).Scan(&people); err != nil {
+			return fmt.Errorf("hr: upload %d: %w", id, err)
+		}
+		return s.export(ctx, id, u.SystemID, people)
 	}
 	set, _, err := s.Settings(ctx, u.SystemID)
 	if err != nil {
@@ -306,6 +317,11 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	if err := s.finish(ctx, id, StatusApplied, runID, portal.Text{}, plan); err != nil {
 		return err
 	}
+	// Kept until the other systems took them (export clears them): a retry
+	// finds the upload applied and exports them then.
+	if _, err := s.Pool.Exec(ctx, "UPDATE hr_uploads SET export_people = $2::text[]::uuid[] WHERE id = $1", id, nonNil(people)); err != nil {
+		return fmt.Errorf("hr: record upload %d: %w", id, err)
+	}
 	if err := s.scheduleDates(ctx, set, changed); err != nil {
 		return fmt.Errorf("hr: date timers: %w", err)
 	}
@@ -314,9 +330,20 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	}
 	// The HR side is done; the other systems take the change now, and a
 	// retry of this job (an AD that does not answer) exports it again.
-	// The upload keeps the runs, for its page to say what the other
-	// systems could not take (an account AD's rule cannot name).
-	runs, err := s.Engine.ExportPeople(ctx, u.SystemID, people)
+	return s.export(ctx, id, u.SystemID, people)
+}
+
+// export carries an applied upload's people to every other system and,
+// once they took them, forgets them. The upload keeps the runs, for its
+// page to say what the other systems could not take (an account AD's
+// rule cannot name).
+func (s *Service) export(ctx context.Context, id int64, systemID string, people []string) error {
+	runs, err := s.Engine.ExportPeople(ctx, systemID, people)
+	if err == nil && len(people) > 0 {
+		if _, err := s.Pool.Exec(ctx, "UPDATE hr_uploads SET export_people = '{}' WHERE id = $1", id); err != nil {
+			return fmt.Errorf("hr: record upload %d: %w", id, err)
+		}
+	}
 	if len(runs) > 0 {
 		ids := make([]int64, len(runs))
 		for i, r := range runs {
