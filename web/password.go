@@ -473,6 +473,15 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.setCookie(w, resetCookie, "", -1)
+		if len(results) == 0 {
+			// No system where the person has an account can unlock it
+			// (none joined, or only Entra ID, whose lockout Graph cannot
+			// end): nothing was done, and the page must not say otherwise.
+			s.Logger.Info("nothing to unlock (self-service unlock)", "person", flow.PersonID, "client", client)
+			render(w, r, view.PasswordDone(s.page(r, tr(r, "Nothing to unlock"), ""), view.PasswordOutcome{Title: tr(r, "There was nothing to unlock"),
+				Lead: tr(r, "None of your accounts is in a system where Tessera can unlock it, so nothing was changed. If you cannot sign in, start again and choose a new password, or ask the helpdesk.")}))
+			return
+		}
 		if portal.NothingChanged(results) {
 			s.Logger.Info("account not locked (self-service unlock)", "person", flow.PersonID, "client", client)
 			render(w, r, view.PasswordDone(s.page(r, tr(r, "Account not locked"), ""), view.PasswordOutcome{Title: tr(r, "Your account was not locked"),

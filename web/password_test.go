@@ -112,6 +112,20 @@ func TestResetGates(t *testing.T) {
 		require.Equal(t, known, unknown)
 		require.Equal(t, len(knownBody), len(unknownBody))
 	})
+
+	t.Run("an unlock with no account to unlock says so", func(t *testing.T) {
+		// Mateo has no account in a connected system here: nothing can be
+		// unlocked, and the page must not say his account is.
+		_, err := tb.db.Pool.Exec(ctx, `UPDATE password_settings SET gates_required = 1, unlock_only = true`)
+		require.NoError(t, err)
+		c := start("mateo")
+		resp, _ := c.post("/password/reset/verify", url.Values{"csrf": {c.csrf}, "code": {recovery(tb.viewer(t, "mateo"))}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		resp, body := c.post("/password/reset/new", url.Values{"csrf": {c.csrf}, "action": {"unlock"}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		require.Contains(t, body, "There was nothing to unlock")
+		require.NotContains(t, body, "is unlocked")
+	})
 }
 
 // TestResetCodesMailedAtStop: the reset code queued by the last request

@@ -357,4 +357,7 @@ var germanAccount = map[string]string{
 	"%s has a new department or manager. Review the groups owners approved for them:":                     "%s hat eine neue Abteilung oder eine neue Führungskraft. Prüfen Sie die Gruppen, die Besitzer für diese Person genehmigt haben:",
 	"%s is back: their former groups": "%s ist zurück: frühere Gruppen",
 	"%s moved: groups to review":      "%s hat gewechselt: Gruppen zur Prüfung",
+	"Nothing to unlock":               "Nichts zu entsperren",
+	"There was nothing to unlock":     "Es gab nichts zu entsperren",
+	"None of your accounts is in a system where Tessera can unlock it, so nothing was changed. If you cannot sign in, start again and choose a new password, or ask the helpdesk.": "Keines Ihrer Konten liegt in einem System, in dem Tessera es entsperren kann; es wurde also nichts geändert. Wenn Sie sich nicht anmelden können, beginnen Sie erneut und wählen Sie ein neues Kennwort, oder wenden Sie sich an den Helpdesk.",
 }
