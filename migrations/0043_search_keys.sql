@@ -14,14 +14,16 @@
 -- counts on only as far as the thousand, within the index). The word is
 -- kept beside the key so that a search word longer than its key is
 -- checked in the index too ('emile' looks up 'emi' and keeps the rows
--- whose word starts with 'emile'). Keys are the first one, three and six
--- characters: a search word is looked up by the longest of them it has.
+-- whose word starts with 'emile'). Keys are the first one, two, three and
+-- six characters: a search word is looked up by the longest of them it
+-- has. (Without two, 'to' walked the key 't', which everyone has through
+-- 'tessera' of their email, through every name before 'tomas'.)
 -- Searches of several words keep the stem index, which intersects rare
 -- words at once, and walk these keys only when their matches are too many
 -- to sort.
 CREATE FUNCTION tessera_word_keys(doc tsvector) RETURNS TABLE (key text, word text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT ROWS 40
-AS $$ SELECT left(w, n), w FROM unnest(tsvector_to_array(doc)) w, (VALUES (1), (3), (6)) k(n)
+AS $$ SELECT left(w, n), w FROM unnest(tsvector_to_array(doc)) w, (VALUES (1), (2), (3), (6)) k(n)
       WHERE length(w) >= n $$;
 
 -- tessera_query_keys turns search text into its words (folded as
@@ -29,7 +31,7 @@ AS $$ SELECT left(w, n), w FROM unnest(tsvector_to_array(doc)) w, (VALUES (1), (
 -- key is longest (then the longest word) first: it is likely the rarest.
 CREATE FUNCTION tessera_query_keys(search text, OUT keys text[], OUT words text[])
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$ SELECT array_agg(left(w, CASE WHEN length(w) >= 6 THEN 6 WHEN length(w) >= 3 THEN 3 ELSE 1 END)
+AS $$ SELECT array_agg(left(w, CASE WHEN length(w) >= 6 THEN 6 WHEN length(w) >= 3 THEN 3 ELSE length(w) END)
                  ORDER BY least(length(w), 6) DESC, length(w) DESC, w),
              array_agg(w ORDER BY least(length(w), 6) DESC, length(w) DESC, w)
       FROM unnest(tsvector_to_array(to_tsvector('simple', tessera_words(search)))) w $$;
@@ -117,7 +119,7 @@ CREATE TRIGGER people_keys_delete AFTER DELETE ON people REFERENCING OLD TABLE A
 -- tessera_search_people pages through the people a search finds, sorted
 -- by name (sort_name, then ID): from off, at most lim, each row with the
 -- number of matches, counted as far as max_matches + 1. One word walks
--- its key. Several words (or one of two letters) are intersected by the stem index, as far as
+-- its key. Several words are intersected by the stem index, as far as
 -- max_matches + 1 rows: fewer are all the matches and are sorted; more
 -- are walked in name order from the first word's key, each row kept when
 -- the person has the other words too. Its plans are generic: a plan made
@@ -138,11 +140,7 @@ BEGIN
     IF q.keys IS NULL THEN
         RETURN;
     END IF;
-    -- A word of two letters is one exact key of the stem index ('^' and
-    -- the two, 0036), while its key here (the first letter) also holds
-    -- words that nearly everyone has ('tessera' of every email): it is
-    -- counted there, as several words are.
-    IF cardinality(q.keys) = 1 AND length(q.words[1]) <> 2 THEN
+    IF cardinality(q.keys) = 1 THEN
         RETURN QUERY WITH m AS MATERIALIZED (
                 SELECT DISTINCT k.sort_name, k.person_id FROM person_search_keys k
                 WHERE k.key = q.keys[1] AND starts_with(k.word, q.words[1])
