@@ -41,8 +41,16 @@ func Start(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.Tx]
 	}
 	return func(stopCtx context.Context) error {
 		err := client.Stop(stopCtx)
-		// Closing the session releases the lock only once no job of this
-		// client can still be running.
+		// The lock is released only once no job of this client can still
+		// be running. Unlocked by a statement, it is released when stop
+		// returns; a closed session releases it only when the server has
+		// seen the close, a moment later (a rescue right after the stop
+		// would still find this client alive).
+		if err == nil {
+			if _, uerr := conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1, hashtext($2))", livenessKey, client.ID()); uerr != nil {
+				err = fmt.Errorf("workflow: liveness unlock: %w", uerr)
+			}
+		}
 		conn.Close(context.Background())
 		return err
 	}, nil
