@@ -381,6 +381,17 @@ func TestEntraConnectedSystem(t *testing.T) {
 	_, body = c.get("/admin/connected-systems")
 	require.Contains(t, body, "Entra ID over Microsoft Graph")
 
+	// Its rule pages suggest Entra ID's own default rules, not AD's.
+	_, body = c.get("/admin/connected-systems/" + sys.ID + "/sync/rules/user")
+	require.Contains(t, body, `data-testid="suggested"`)
+	require.Contains(t, body, `value="CN={accountName}@contoso.com,OU=Users"`, "named in the first verified domain")
+	require.Contains(t, body, "initial mailNickname = person.accountName\n")
+	require.NotContains(t, body, "sAMAccountName = person.accountName\n", "AD's rule")
+	_, body = c.get("/admin/connected-systems/" + sys.ID + "/sync/rules/group")
+	require.Contains(t, body, `data-testid="suggested"`)
+	require.Contains(t, body, "mailNickname = name\n")
+	require.NotContains(t, body, "sAMAccountName = name\n", "AD's rule")
+
 	// A saved system is tested with its sealed secret.
 	f := fields("bind_password", "")
 	_, body = c.post("/admin/connected-systems/"+sys.ID+"/test", f)

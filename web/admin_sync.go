@@ -14,6 +14,8 @@ import (
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/syncsvc"
+	"github.com/tessera-idm/tessera/syncsvc/entra"
+	"github.com/tessera-idm/tessera/syncsvc/hr"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -215,17 +217,36 @@ func (a *adminPages) renderSyncRule(w http.ResponseWriter, r *http.Request, stat
 	renderStatus(w, r, status, view.SyncRuleEdit(a.page(r, title, "admin-sync"), f))
 }
 
-// suggestedRule is the rule a system without one starts from, under the
-// first OU in scope, or the whole domain.
-func suggestedRule(sys *portal.ConnectedSystem, class syncsvc.ObjectClass) syncsvc.SyncRule {
+// suggestedRule is the rule a system without one starts from: its type's
+// own default (AD's under the first OU in scope, or the whole domain;
+// Entra ID's named in its first verified domain, or the tenant's initial
+// one). ok is false when the type has none for class (an HR source holds
+// no groups).
+func suggestedRule(sys *portal.ConnectedSystem, class syncsvc.ObjectClass) (rule syncsvc.SyncRule, ok bool) {
+	switch sys.Type {
+	case portal.SystemEntra:
+		if class == syncsvc.ObjectGroup {
+			return entra.DefaultGroupRule(sys.ID), true
+		}
+		domain := ""
+		if len(sys.Entra.VerifiedDomains) > 0 {
+			domain = sys.Entra.VerifiedDomains[0]
+		}
+		return entra.DefaultUserRule(sys.ID, domain), true
+	case portal.SystemHR:
+		if class == syncsvc.ObjectGroup {
+			return syncsvc.SyncRule{SystemID: sys.ID, Class: class}, false
+		}
+		return hr.DefaultRule(sys.ID), true
+	}
 	base := sys.BaseDN
 	if len(sys.OUs) > 0 && sys.OUs[0] != "" {
 		base = sys.OUs[0]
 	}
 	if class == syncsvc.ObjectGroup {
-		return syncsvc.DefaultGroupRule(sys.ID, base)
+		return syncsvc.DefaultGroupRule(sys.ID, base), true
 	}
-	return syncsvc.DefaultUserRule(sys.ID, base)
+	return syncsvc.DefaultUserRule(sys.ID, base), true
 }
 
 func (a *adminPages) handleSyncRule(w http.ResponseWriter, r *http.Request) {
@@ -246,8 +267,9 @@ func (a *adminPages) handleSyncRule(w http.ResponseWriter, r *http.Request) {
 	if i := slices.IndexFunc(rules, func(sr syncsvc.SyncRule) bool { return sr.Class == class }); i >= 0 {
 		f = syncRuleForm(*sys, rules[i])
 	} else {
-		f = syncRuleForm(*sys, suggestedRule(sys, class))
-		f.Suggested = true
+		rule, ok := suggestedRule(sys, class)
+		f = syncRuleForm(*sys, rule)
+		f.Suggested = ok
 	}
 	f.Notice = fixedNotice(r, syncNotices)
 	a.renderSyncRule(w, r, http.StatusOK, f)

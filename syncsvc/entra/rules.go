@@ -9,8 +9,13 @@ import (
 // DefaultUserRule provisions people as Entra ID users named
 // accountName@domain, with the portal's attributes flowing out, enabled
 // with a random password no one knows (people set theirs through password
-// reset), and disabled when they leave the scope.
+// reset), and disabled when they leave the scope. Without a domain they
+// are named in the tenant's initial one (FixUPN).
 func DefaultUserRule(systemID, domain string) syncsvc.SyncRule {
+	name := "{accountName}"
+	if domain != "" {
+		name += "@" + domain
+	}
 	return syncsvc.SyncRule{
 		SystemID: systemID, Class: syncsvc.ObjectUser,
 		Outbound: []syncsvc.OutboundFlow{
@@ -23,7 +28,7 @@ func DefaultUserRule(systemID, domain string) syncsvc.SyncRule {
 			{CS: "officeLocation", Expr: "person.office"},
 			{CS: "mobilePhone", Expr: "person.mobile"},
 		},
-		Provision: true, DNTemplate: "CN={accountName}@" + domain + "," + usersOU,
+		Provision: true, DNTemplate: "CN=" + name + "," + usersOU,
 		InitialPassword: "random", EnableOnCreate: true, Deprovision: syncsvc.DeprovisionDisable,
 	}
 }
