@@ -140,12 +140,15 @@ func (s *Server) handleAccountAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if auditAction != "" {
+			// Audited whatever came of it: an action that found nothing to
+			// act on is still a helpdesk's act on a person, with a reason.
+			if err := s.Passwords.AuditAccountAction(context.WithoutCancel(ctx), v, a.PersonID, auditAction, reason, results); err != nil {
+				s.Error(w, r, err)
+				return
+			}
 			if len(results) == 0 {
 				a.Error, a.Done = tr(r, "No connected system has an account joined to this person: nothing was done."), ""
 				status = http.StatusConflict
-			} else if err := s.Passwords.AuditAccountAction(context.WithoutCancel(ctx), v, a.PersonID, auditAction, reason, results); err != nil {
-				s.Error(w, r, err)
-				return
 			}
 			a.Results = results
 			s.Logger.Info("helpdesk account action", "action", auditAction, "person", a.PersonID, "by", v.PersonID,

@@ -126,6 +126,29 @@ func TestResetGates(t *testing.T) {
 		require.Contains(t, body, "There was nothing to unlock")
 		require.NotContains(t, body, "is unlocked")
 	})
+
+	t.Run("a helpdesk action on a person with no account is audited and says nothing was done", func(t *testing.T) {
+		// Mateo still has no account in a connected system: the helpdesk
+		// is told so, and the audit log keeps the act and its reason.
+		mateo := tb.viewer(t, "mateo").PersonID
+		c := tb.client(t)
+		c.mustSignIn("siobhan")
+		audited := func(action string) (n int) {
+			require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = $1 AND target_id = $2
+				AND actor_id = $3 AND details->>'reason' = 'Ticket 4801' AND jsonb_array_length(details->'systems') = 0
+				AND details ? 'nothing_done'`, action, mateo, siobhan.PersonID).Scan(&n))
+			return n
+		}
+		// (A reset is not among them: it sets his Tessera sign-in password.)
+		for _, action := range []string{"unlock", "disable", "enable"} {
+			resp, body := c.post("/people/"+mateo+"/account", c.form("action", action, "reason", "Ticket 4801"))
+			require.Equal(t, http.StatusConflict, resp.StatusCode, action)
+			require.Contains(t, body, "No connected system has an account joined to this person: nothing was done.", action)
+			require.Equal(t, 1, audited("helpdesk_"+action), action)
+		}
+		_, body := c.get("/people/" + mateo + "/account")
+		require.Contains(t, body, `data-testid="password-event-nothing"`, "the panel lists what was tried and that nothing was done")
+	})
 }
 
 // TestResetCodesMailedAtStop: the reset code queued by the last request

@@ -533,11 +533,15 @@ func (db *DB) IssueRecoveryCode(ctx context.Context, v portal.Viewer, personID, 
 	return code, expires, nil
 }
 
-// AuditAccountAction records a helpdesk action and its outcome per system;
-// a reset also ends the person's sessions and notifies them.
+// AuditAccountAction records a helpdesk action and its outcome per system
+// (none: the person has no joined account, and nothing was done); a reset
+// also ends the person's sessions and notifies them.
 func (db *DB) AuditAccountAction(ctx context.Context, v portal.Viewer, personID, action, reason string, results []portal.SystemResult) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		details := map[string]any{"reason": reason, "systems": resultDetails(results)}
+		if len(results) == 0 {
+			details["nothing_done"] = "no connected system has an account joined to this person"
+		}
 		if action == "helpdesk_password_reset" && len(portal.FailedSystems(results)) < len(results) {
 			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE person_id = $1`, personID); err != nil {
 				return err
