@@ -54,6 +54,10 @@ func (d Date) End(loc *time.Location) time.Time { return d.AddDays(1).in(loc) }
 // String writes the date as YYYY-MM-DD.
 func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day) }
 
+// CalendarDay is d as a time at midnight UTC, for portal/i18n to write
+// it inside a Text in the reader's language (Printer.Date).
+func (d Date) CalendarDay() time.Time { return d.in(time.UTC) }
+
 // IsValid reports whether d is a real day (not 30 February) in years 1 to 9999.
 func (d Date) IsValid() bool {
 	return d.Year >= 1 && d.Year <= 9999 && DateOf(d.in(time.UTC)) == d

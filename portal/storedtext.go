@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // A Text kept in the database (a sync run's message, the detail of one
@@ -18,13 +19,16 @@ type storedText struct {
 	Args   []storedArg `json:"a,omitempty"`
 }
 
-// storedArg is one argument: a nested text, a label, a whole number, or a
-// string (anything else as fmt writes it in English).
+// storedArg is one argument: a nested text, a label, a whole number, an
+// instant (RFC 3339), a calendar day (YYYY-MM-DD), or a string (anything
+// else as fmt writes it in English).
 type storedArg struct {
 	Text   *storedText `json:"t,omitempty"`
 	Label  *string     `json:"l,omitempty"`
 	Lower  bool        `json:"lower,omitempty"`
 	Number *int64      `json:"n,omitempty"`
+	At     *time.Time  `json:"at,omitempty"`
+	Day    *string     `json:"day,omitempty"`
 	String *string     `json:"s,omitempty"`
 }
 
@@ -46,6 +50,12 @@ func store(t Text) storedText {
 			s.Args[i].Number = &n
 		case int64:
 			s.Args[i].Number = &v
+		case Moment:
+			at := v.t.UTC()
+			s.Args[i].At = &at
+		case Date:
+			day := v.String()
+			s.Args[i].Day = &day
 		case string:
 			s.Args[i].String = &v
 		default:
@@ -66,6 +76,14 @@ func (s storedText) text() Text {
 			t.args[i] = Label{name: *a.Label, lower: a.Lower}
 		case a.Number != nil:
 			t.args[i] = *a.Number
+		case a.At != nil:
+			t.args[i] = At(*a.At)
+		case a.Day != nil:
+			if d, err := ParseDate(*a.Day); err == nil {
+				t.args[i] = d
+			} else {
+				t.args[i] = *a.Day
+			}
 		case a.String != nil:
 			t.args[i] = *a.String
 		default:

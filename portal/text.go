@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Text is a sentence for people that the domain writes (a request's
@@ -91,3 +92,19 @@ func (l Label) String() string {
 
 // Word is the label as the catalogue knows it.
 func (l Label) Word() string { return l.name }
+
+// Moment is an instant inside a Text ("due %s"): each reader reads it in
+// their own zone and language (portal/i18n's Printer.Text), never as the
+// zone or words of the process that wrote it.
+type Moment struct{ t time.Time }
+
+// At is t as an argument of a Text.
+func At(t time.Time) Moment { return Moment{t: t} }
+
+// Instant is the moment.
+func (m Moment) Instant() time.Time { return m.t }
+
+// String is the moment in UTC as the English text of a stored sentence
+// (the audit log's and the command line's copy) has it; pages and emails
+// write it through portal/i18n instead.
+func (m Moment) String() string { return m.t.UTC().Format("2006-01-02 15:04 UTC") }

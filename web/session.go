@@ -57,8 +57,7 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 			if err == nil {
 				ctx := context.WithValue(r.Context(), sessionKey, sess)
 				// Every time on the page is shown in the viewer's zone.
-				ctx = view.WithTimeZone(ctx, portal.ZoneOrUTC(sess.Viewer.TimeZone))
-				ctx = i18n.NewContext(ctx, i18n.Negotiate(sess.Viewer.Language, accept))
+				ctx = i18n.NewContext(ctx, i18n.Negotiate(sess.Viewer.Language, accept).In(portal.ZoneOrUTC(sess.Viewer.TimeZone)))
 				r = r.WithContext(ctx)
 			} else if portal.ErrorCode(err) != portal.EUNAUTHORIZED {
 				s.Error(w, r, err)

@@ -26,7 +26,10 @@ type Mailer interface {
 // portal page where the person acts or reads, in the recipient's language
 // and time zone.
 func Compose(n *portal.Notification, baseURL string) (Message, error) {
-	p := i18n.For(n.ToLanguage)
+	// Times, those inside stored texts too, are written in the
+	// recipient's zone, and the email says which.
+	loc := portal.ZoneOrUTC(n.ToTimeZone)
+	p := i18n.For(n.ToLanguage).In(loc)
 	link := strings.TrimRight(baseURL, "/") + n.Path
 	r := &n.Request
 	// Names and the texts people wrote are isolated, as on the pages, so
@@ -59,8 +62,6 @@ func Compose(n *portal.Notification, baseURL string) (Message, error) {
 	default:
 		return Message{}, fmt.Errorf("unknown notification event %q", n.Event)
 	}
-	// Times are written in the recipient's zone, and the email says which.
-	loc := portal.ZoneOrUTC(n.ToTimeZone)
 	zone := portal.ZoneLabel(loc, r.CreatedAt)
 	when := p.T("Asked on %s (times in %s).", p.Time(r.CreatedAt, loc), zone)
 	if n.Deadline != nil {

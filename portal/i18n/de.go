@@ -542,4 +542,7 @@ var germanPages = map[string]string{
 	"No decision by the deadline; escalated to %s.": "Keine Entscheidung bis zur Frist; eskaliert an %s.",
 	"%s (and %s, deputy while away)":                "%s (und %s, Vertretung während der Abwesenheit)",
 	"Canceled by an administrator: %s":              "Von einem Administrator abgebrochen: %s",
+	"Time-bound membership ended on %s.":            "Die befristete Mitgliedschaft endete am %s.",
+	"The group expired on %s.":                      "Die Gruppe ist am %s abgelaufen.",
+	"Their last day, %s, ended.":                    "Der letzte Arbeitstag, %s, ist vorbei.",
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/i18n"
@@ -86,4 +87,45 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestStoredTimesInReadersZone: an instant inside a stored Text (an
+// approval's due time) is kept as the instant, not as words, and each
+// reader reads it in their own zone and language, with how far it is from
+// now; a calendar day (a last working day) as their language writes days.
+// The English copy of the sentence has the instant in UTC.
+func TestStoredTimesInReadersZone(t *testing.T) {
+	t.Parallel()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Now().Add(50 * time.Hour).Truncate(time.Minute)
+	orig := portal.Textf("Sent to %s; %d of %d needed; due %s.", "Anna", 1, 1, portal.At(due))
+	var back portal.Text
+	if err := json.Unmarshal(must(json.Marshal(orig)), &back); err != nil {
+		t.Fatal(err)
+	}
+	de := i18n.For("de").In(berlin)
+	want := "Gesendet an Anna; 1 von 1 nötig; fällig " + de.Time(due, berlin) + " (in 2 Tagen)."
+	if got := de.Text(back); got != want {
+		t.Errorf("stored due time in German, Berlin = %q; want %q", got, want)
+	}
+	if got, want := i18n.English().Text(back), "Sent to Anna; 1 of 1 needed; due "+i18n.English().Time(due, time.UTC)+" (in 2 days)."; got != want {
+		t.Errorf("stored due time in English, no zone = %q; want %q", got, want)
+	}
+	if got, want := orig.String(), "Sent to Anna; 1 of 1 needed; due "+due.UTC().Format("2006-01-02 15:04")+" UTC."; got != want {
+		t.Errorf("English copy = %q; want %q", got, want)
+	}
+	far := time.Date(2020, 3, 1, 9, 0, 0, 0, time.UTC)
+	if got, want := de.Text(portal.Textf("The group expired on %s.", portal.At(far))), "Die Gruppe ist am 1. März 2020, 10:00 CET abgelaufen."; got != want {
+		t.Errorf("a moment long ago = %q; want %q (no relative words)", got, want)
+	}
+	last := portal.Date{Year: 2026, Month: time.December, Day: 4}
+	if err := json.Unmarshal(must(json.Marshal(portal.Textf("Their last day, %s, ended.", last))), &back); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := de.Text(back), "Der letzte Arbeitstag, 4. Dez. 2026, ist vorbei."; got != want {
+		t.Errorf("stored day in German = %q; want %q", got, want)
+	}
 }

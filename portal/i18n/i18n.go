@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/text/feature/plural"
 	"golang.org/x/text/language"
@@ -115,10 +116,12 @@ func mustSet(tag language.Tag, key string, p Plural) {
 	}
 }
 
-// Printer writes messages, numbers and dates in one language.
+// Printer writes messages, numbers and dates in one language, and the
+// instants inside messages in one zone (In; UTC unless told).
 type Printer struct {
 	lang *Language
 	p    *message.Printer
+	zone *time.Location
 }
 
 var printers = map[string]*Printer{}
@@ -160,6 +163,26 @@ func Negotiate(stored, acceptLanguage string) *Printer {
 		return English()
 	}
 	return printers[Languages[i].Code]
+}
+
+// In returns the printer of p's language that writes the instants inside
+// messages (Instant) in loc: a page's printer is in its viewer's zone, an
+// email's in its recipient's.
+func (p *Printer) In(loc *time.Location) *Printer {
+	if loc == nil {
+		loc = time.UTC
+	}
+	in := *p
+	in.zone = loc
+	return &in
+}
+
+// Zone is the zone p writes instants in: the reader's, UTC when unknown.
+func (p *Printer) Zone() *time.Location {
+	if p.zone == nil {
+		return time.UTC
+	}
+	return p.zone
 }
 
 // Code is the language's BCP 47 code, for <html lang> and Content-Language.
@@ -204,6 +227,10 @@ func (p *Printer) Text(m Message) string {
 			if p.lang.Code != "en" {
 				a = p.Name(v.Word())
 			}
+		case Instant:
+			a = p.Moment(v.Instant(), time.Now())
+		case CalendarDay:
+			a = p.Date(v.CalendarDay())
 		case error:
 			if errors.As(v, new(Message)) {
 				a = p.Error(v)
@@ -220,6 +247,19 @@ func (p *Printer) Text(m Message) string {
 // writes it as its String method does, other languages as Printer.Name.
 type Word interface {
 	Word() string
+}
+
+// Instant is a moment inside a message (portal.At), written in the
+// printer's zone and language, with how far it is from now when that helps
+// (Printer.Moment).
+type Instant interface {
+	Instant() time.Time
+}
+
+// CalendarDay is a day inside a message (portal.Date), which has no zone:
+// written as Printer.Date writes it.
+type CalendarDay interface {
+	CalendarDay() time.Time
 }
 
 // digits formats a number as fmt does, without the language's grouping.

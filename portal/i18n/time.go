@@ -23,6 +23,17 @@ func (p *Printer) Time(t time.Time, loc *time.Location) string {
 	return p.Date(t) + ", " + t.Format("15:04 MST")
 }
 
+// Moment writes an instant inside a sentence in p's zone, with how far it
+// is from now when that is near enough to read well: "8 Dec 2026, 14:30
+// CET (in 2 days)"; further away, the time alone.
+func (p *Printer) Moment(t, now time.Time) string {
+	abs := p.Time(t, p.Zone())
+	if rel := p.Relative(t, now); rel != "" {
+		return p.T("%s (%s)", abs, rel)
+	}
+	return abs
+}
+
 // Date writes a calendar day: "5 Dec 2026", "5. Dez. 2026". Dates that are
 // days, not instants (a deputy's first day, a holiday), are written as they
 // are.

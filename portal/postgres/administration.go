@@ -11,7 +11,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
-	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/workflow"
 )
 
@@ -199,13 +198,13 @@ func (db *DB) ExpireGroup(ctx context.Context, groupID string, until time.Time) 
 			return err
 		}
 		var id string
-		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, group_id, changes, justification, status)
-			VALUES ('delete_group', $1, $2, $3, 'committed') RETURNING id`, groupID,
-			map[string]string{"name": name, "displayName": display, "groupId": groupID},
-			"The group expired on "+i18n.English().Time(until, time.UTC)+".").Scan(&id); err != nil {
+		// Tessera asks: the timeline says why (see ExpireMembership).
+		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, group_id, changes, status)
+			VALUES ('delete_group', $1, $2, 'committed') RETURNING id`, groupID,
+			map[string]string{"name": name, "displayName": display, "groupId": groupID}).Scan(&id); err != nil {
 			return err
 		}
-		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("The group expired.")})
+		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("The group expired on %s.", portal.At(until))})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: expire group: %w", err)
@@ -239,12 +238,12 @@ func (db *DB) EndPerson(ctx context.Context, personID string, at time.Time) erro
 			return nil
 		}
 		var id string
-		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, person_id, changes, justification, status)
-			VALUES ('update_person', $1, '{"enabled": "false"}', $2, 'committed') RETURNING id`, personID,
-			"Their last day, "+ends+", ended.").Scan(&id); err != nil {
+		// Tessera asks: the timeline says why (see ExpireMembership).
+		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, person_id, changes, status)
+			VALUES ('update_person', $1, '{"enabled": "false"}', 'committed') RETURNING id`, personID).Scan(&id); err != nil {
 			return err
 		}
-		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("The end date passed.")})
+		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("Their last day, %s, ended.", d)})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: end person: %w", err)

@@ -14,7 +14,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
-	"github.com/tessera-idm/tessera/portal/i18n"
 	"github.com/tessera-idm/tessera/workflow"
 )
 
@@ -218,9 +217,10 @@ func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h 
 	dueText := ""
 	text := portal.Textf("Sent to %s; %d of %d needed.", "", needed, len(approvers))
 	if deadline != nil {
-		// Stored text, read by people in every zone: UTC, named.
-		due := i18n.English().Time(*deadline, time.UTC)
-		dueText = "; due " + due
+		// Each reader reads the due time in their own zone and language;
+		// the English copy (audit, command line) has it in UTC.
+		due := portal.At(*deadline)
+		dueText = "; due " + due.String()
 		text = portal.Textf("Sent to %s; %d of %d needed; due %s.", "", needed, len(approvers), due)
 		wake, _ = nextTimer(w, now, *deadline)
 	}
@@ -869,12 +869,13 @@ func (db *DB) ExpireMembership(ctx context.Context, groupID, personID string, un
 			return err
 		}
 		var id string
-		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, group_id, person_id, justification, status)
-			VALUES ('remove_member', $1, $2, $3, 'committed') RETURNING id`, groupID, personID,
-			"The membership ended on "+i18n.English().Time(until, time.UTC)+".").Scan(&id); err != nil {
+		// Tessera asks, so there is no justification (a person's words):
+		// the timeline says why, in each reader's language and zone.
+		if err := tx.QueryRow(ctx, `INSERT INTO requests (operation, group_id, person_id, status)
+			VALUES ('remove_member', $1, $2, 'committed') RETURNING id`, groupID, personID).Scan(&id); err != nil {
 			return err
 		}
-		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("Time-bound membership ended.")})
+		return db.apply(ctx, tx, id, "", event{portal.KindSubmitted, "", portal.Textf("Time-bound membership ended on %s.", portal.At(until))})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: expire membership: %w", err)

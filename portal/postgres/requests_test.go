@@ -483,6 +483,12 @@ func TestDeputy(t *testing.T) {
 	de := i18n.For("de")
 	require.True(t, strings.HasPrefix(de.Text(events[1].Detail), "Gesendet an "+owner.DisplayName+" (und "+deputy.DisplayName+
 		", Vertretung während der Abwesenheit); 1 von 1 nötig; fällig "), "German: %s", de.Text(events[1].Detail))
+	// The due time is kept as the instant: a reader in Berlin reads it in
+	// Berlin's time, not as UTC words.
+	var deadline time.Time
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT deadline FROM approvals WHERE id = $1", approval).Scan(&deadline))
+	berlin := portal.ZoneOrUTC("Europe/Berlin")
+	require.Contains(t, de.In(berlin).Text(events[1].Detail), "; fällig "+de.Time(deadline, berlin), "German, Berlin")
 	require.Equal(t, "Als Vertretung für "+owner.DisplayName+". fine", de.Text(events[2].Detail))
 	require.Equal(t, "unter der Richtlinie „"+strings.TrimSuffix(strings.TrimPrefix(events[0].Detail.String(), "under policy “"), "”")+"“",
 		de.Text(events[0].Detail))

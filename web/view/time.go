@@ -10,24 +10,12 @@ import (
 // Every time a page shows goes through the Time, TimeExact and Day
 // components (time.templ), which format with i18n's Printer.Time in the
 // viewer's zone and language. Do not format times for display any other
-// way: web puts the viewer's zone in the request context with WithTimeZone
-// and their language with i18n.NewContext, and emails use Printer.Time with
-// the recipient's zone and language.
-
-type zoneKey struct{}
-
-// WithTimeZone returns ctx with the zone the viewer reads times in.
-func WithTimeZone(ctx context.Context, loc *time.Location) context.Context {
-	return context.WithValue(ctx, zoneKey{}, loc)
-}
+// way: web puts the viewer's printer, in their language and zone
+// (Printer.In), in the request context with i18n.NewContext, and emails
+// use the recipient's printer the same way.
 
 // zoneFrom returns the viewer's zone, UTC when none is known.
-func zoneFrom(ctx context.Context) *time.Location {
-	if loc, ok := ctx.Value(zoneKey{}).(*time.Location); ok && loc != nil {
-		return loc
-	}
-	return time.UTC
-}
+func zoneFrom(ctx context.Context) *time.Location { return i18n.FromContext(ctx).Zone() }
 
 // now is the clock the relative times count from.
 var now = time.Now
