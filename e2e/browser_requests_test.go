@@ -157,9 +157,23 @@ func TestBrowserBulkApproval(t *testing.T) {
 		require.True(t, eval[bool](m, `[...document.querySelectorAll('[data-testid=approvals] td[data-label="`+cell+`"]')].every(c => c.getBoundingClientRect().width > 300)`),
 			"the %s of each card is shown across it", cell)
 	}
+	// The filters fold behind "Filters", so that the first card shows on
+	// the first screen; the fold opens them, and a filter in use keeps
+	// them open.
+	m.waitFor(`!document.querySelector('[data-testid=filter-fold]').open`, "the filters did not fold at 390 px")
+	require.True(t, eval[bool](m, `document.querySelector('[data-testid=approvals] tbody tr').getBoundingClientRect().top < 700`),
+		"the first card is on the first screen")
 	m.shot("cards-390")
+	m.do(chromedp.Click(chromedp.CSS(`[data-testid=filter-fold] > summary`)))
+	m.waitFor(`document.getElementById('f-requester').getBoundingClientRect().width > 200`, "the fold did not open the filters")
+	m.shot("filters-390")
+	require.EqualValues(t, 200, m.open("/approvals?kind=add_member"))
+	require.True(t, eval[bool](m, `document.querySelector('[data-testid=filter-fold]').open`), "a filter in use stays shown at 390 px")
+	require.Contains(t, m.text("filter-fold"), "Filters (in use)")
 	m.do(chromedp.EmulateViewport(1280, 900))
 	require.EqualValues(t, 200, m.open("/approvals"))
+	require.True(t, eval[bool](m, `document.querySelector('[data-testid=filter-fold]').open && document.getElementById('f-requester').getBoundingClientRect().width > 100`),
+		"at 1280 px the filters show beside the list")
 	// "Select all" (shown where JavaScript runs) checks every row; clearing
 	// one row makes it indeterminate.
 	m.do(chromedp.Click(chromedp.CSS(`[data-testid=select-all]`)))

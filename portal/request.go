@@ -340,8 +340,8 @@ type RequestFilter struct {
 }
 
 // RequestAges are the age filters of Administration → Requests.
-var RequestAges = []Choice{{"1h", "Asked over an hour ago"}, {"1d", "Asked over a day ago"}, {"7d", "Asked over a week ago"},
-	{"30d", "Asked over 30 days ago"}}
+var RequestAges = []Choice{{"1h", Mark("Asked over an hour ago")}, {"1d", Mark("Asked over a day ago")},
+	{"7d", Mark("Asked over a week ago")}, {"30d", Mark("Asked over 30 days ago")}}
 
 // RequestStatuses are the statuses a request can have, in the order lists
 // offer them.

@@ -545,4 +545,5 @@ var germanPages = map[string]string{
 	"Time-bound membership ended on %s.":            "Die befristete Mitgliedschaft endete am %s.",
 	"The group expired on %s.":                      "Die Gruppe ist am %s abgelaufen.",
 	"Their last day, %s, ended.":                    "Der letzte Arbeitstag, %s, ist vorbei.",
+	"Filters (in use)":                              "Filter (aktiv)",
 }

@@ -655,4 +655,8 @@ var germanAdmin = map[string]string{
 	"Decided at":                   "Entschieden am",
 	"the review's default":         "Vorgabe der Überprüfung",
 	"Download the decisions (CSV)": "Entscheidungen herunterladen (CSV)",
+	"Asked over an hour ago":       "Vor über einer Stunde gestellt",
+	"Asked over a day ago":         "Vor über einem Tag gestellt",
+	"Asked over a week ago":        "Vor über einer Woche gestellt",
+	"Asked over 30 days ago":       "Vor über 30 Tagen gestellt",
 }

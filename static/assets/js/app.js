@@ -71,19 +71,19 @@ function labelCells(root) {
 document.addEventListener("DOMContentLoaded", function () { labelCells(document); });
 document.addEventListener("htmx:afterSwap", function (e) { labelCells(e.target); });
 
-// The administration menu is a sidebar on wide screens and folds away above
-// the page on small ones, also when the window changes width (a tablet
-// turned, a window narrowed): folded on a wide screen, the sidebar would be
-// gone, as its summary is hidden there.
+// A fold (details with data-fold-below="WIDTH") is open on screens wider
+// than WIDTH px and folded on narrower ones, also when the window changes
+// width (a tablet turned, a window narrowed): the administration menu, a
+// sidebar on wide screens, and a list's filters. Folded on a wide screen,
+// it would be gone, as its summary is hidden there. data-keep-open keeps
+// it open on small screens too (filters in use).
 document.addEventListener("DOMContentLoaded", function () {
-  var menu = document.querySelector("details.admin-menu");
-  if (!menu) {
-    return;
-  }
-  var narrow = window.matchMedia("(max-width: 900px)");
-  var fold = function () { menu.open = !narrow.matches; };
-  fold();
-  narrow.addEventListener("change", fold);
+  document.querySelectorAll("details[data-fold-below]").forEach(function (d) {
+    var narrow = window.matchMedia("(max-width: " + d.dataset.foldBelow + "px)");
+    var fold = function () { d.open = !narrow.matches || d.hasAttribute("data-keep-open"); };
+    fold();
+    narrow.addEventListener("change", fold);
+  });
 });
 
 // The org chart's "Expand all" and "Collapse all", and every branch open
