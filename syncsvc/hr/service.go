@@ -259,7 +259,9 @@ func (s *Service) decide(ctx context.Context, v portal.Viewer, id int64, to, act
 // the people it changed to every other system. An upload not queued is
 // left as it is.
 func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
-	u, content, err := s.upload(ctx, id)
+	// The file itself is read only when it is compared again: a preview's
+	// staging taken as it is needs none of it.
+	u, err := s.Upload(ctx, id)
 	if portal.ErrorCode(err) == portal.ENOTFOUND {
 		return nil
 	} else if err != nil {
@@ -295,6 +297,10 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 			// Something was imported since the preview (or the day or
 			// the settings changed): the file is compared again, as the
 			// space is now.
+			var content []byte
+			if err := tx.QueryRow(ctx, "SELECT content FROM hr_uploads WHERE id = $1", id).Scan(&content); err != nil {
+				return fmt.Errorf("hr: upload %d: %w", id, err)
+			}
 			if plan, err = s.stagePlan(ctx, tx, set, u.Source, content, true); err != nil {
 				return err
 			}
