@@ -2,7 +2,10 @@ package hr
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +32,9 @@ type Plan struct {
 	ActiveBefore int
 	// unchanged are the space's objects, for a full import (Opener).
 	unchanged []syncsvc.ImportedObject
+	// checks is the digest of what the rows were checked against
+	// (checksDigest).
+	checks []byte
 }
 
 // OverThreshold reports whether the plan's leavers reach percent of the
@@ -74,6 +80,23 @@ func loadLimits(ctx context.Context, q interface {
 		return nil, fmt.Errorf("hr: attribute limits: %w", err)
 	}
 	return out, nil
+}
+
+// checksDigest is what rows are checked against besides the settings
+// (which change the space's version): the limits and the extra
+// attributes' definitions, as one value. A preview's staging is taken
+// as it is only while it stays the same.
+func checksDigest(lim limits, schema *portal.Schema) ([]byte, error) {
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(lim)) {
+		fmt.Fprintf(h, "%s\x00%d\x00%s\x00", name, lim[name].max, lim[name].by)
+	}
+	extra, err := json.Marshal(schema.Extra())
+	if err != nil {
+		return nil, fmt.Errorf("hr: attribute schema: %w", err)
+	}
+	h.Write(extra)
+	return h.Sum(nil), nil
 }
 
 // planInput is what a plan is made from.

@@ -147,10 +147,10 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 		}
 		refusals, _ := json.Marshal(nonNil(plan.Refused))
 		if err := tx.QueryRow(ctx, `INSERT INTO hr_uploads (system_id, source, filename, content, sha256, received_by, status,
-				row_count, joiners, movers, leavers, refusals, message, message_text, staged_version, staged_day)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
+				row_count, joiners, movers, leavers, refusals, message, message_text, staged_version, staged_day, staged_checks)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
 			in.SystemID, in.Source, string(filename), in.Content, sum[:], by, status, plan.Rows, len(plan.Joiners), len(plan.Movers),
-			len(plan.Leavers), refusals, message.String(), message.Stored(), version, s.today(set)).Scan(&id); err != nil {
+			len(plan.Leavers), refusals, message.String(), message.Stored(), version, s.today(set), plan.checks).Scan(&id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO hr_upload_objects (upload_id, anchor, attrs, digest)
@@ -403,10 +403,12 @@ func (s *Service) Exports(ctx context.Context, id int64) ([]Export, error) {
 }
 
 // stagedFor moves the objects upload id's preview staged into
-// syncsvc.ImportObjects, in tx, the import's transaction, when the HR
-// connector space is as the preview saw it (no import since, the same
-// settings, the same day); it reports whether it did. Either way the
-// import makes a new version of the space.
+// syncsvc.ImportObjects, in tx, the import's transaction, when what the
+// preview was made from still holds: the HR connector space as it saw it
+// (no import since, the same settings), the same day, the same limits and
+// attribute definitions, and none of the account names it gave joiners
+// taken since by someone else (by hand, say); it reports whether it did.
+// Either way the import makes a new version of the space.
 func (s *Service) stagedFor(ctx context.Context, tx pgx.Tx, set Settings, id int64) (bool, error) {
 	// Locked: an import into the space waits for this one to commit.
 	var version int64
@@ -414,9 +416,28 @@ func (s *Service) stagedFor(ctx context.Context, tx pgx.Tx, set Settings, id int
 		set.SystemID).Scan(&version); err != nil {
 		return false, fmt.Errorf("hr: space version: %w", err)
 	}
+	lim, err := loadLimits(ctx, tx, set.SystemID)
+	if err != nil {
+		return false, err
+	}
+	schema, err := syncsvc.SchemaIn(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	checks, err := checksDigest(lim, schema)
+	if err != nil {
+		return false, err
+	}
+	// A name is taken when a person other than the row's employee has it;
+	// only rows not joined to a person yet are projected with theirs.
 	var kept bool
-	if err := tx.QueryRow(ctx, "SELECT staged_version IS NOT DISTINCT FROM $2 AND staged_day IS NOT DISTINCT FROM $3 FROM hr_uploads WHERE id = $1",
-		id, version, s.today(set)).Scan(&kept); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT u.staged_version IS NOT DISTINCT FROM $2 AND u.staged_day IS NOT DISTINCT FROM $3
+			AND u.staged_checks IS NOT DISTINCT FROM $4
+			AND NOT EXISTS (SELECT 1 FROM hr_upload_objects o JOIN people p ON lower(p.account_name) = lower(o.attrs->'accountname'->>0)
+				WHERE o.upload_id = u.id AND lower(coalesce(p.employee_id, '')) <> lower(coalesce(o.attrs->'employeeid'->>0, ''))
+					AND NOT EXISTS (SELECT 1 FROM cs_objects c WHERE c.system_id = u.system_id AND c.anchor = o.anchor AND c.person_id IS NOT NULL))
+		FROM hr_uploads u WHERE u.id = $1`,
+		id, version, s.today(set), checks).Scan(&kept); err != nil {
 		return false, fmt.Errorf("hr: staged preview: %w", err)
 	}
 	if kept {

@@ -67,9 +67,13 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 		// A bulk request names its fields itself, row by row.
 		set, rows, refused = bulkExtras(set, schema, rows, refused)
 	}
+	checks, err := checksDigest(lim, schema)
+	if err != nil {
+		return nil, err
+	}
 	n, staged, refused := checkRows(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(),
 		limits: lim, schema: schema})
-	p := &Plan{Rows: n, Refused: refused}
+	p := &Plan{Rows: n, Refused: refused, checks: checks}
 	space, err := loadKeys(ctx, tx, set.SystemID)
 	if err != nil {
 		return nil, err

@@ -9,3 +9,10 @@ BEGIN
 EXCEPTION WHEN feature_not_supported THEN
     NULL;
 END $$;
+
+-- What a preview checked its rows against (the attribute limits of every
+-- other system and the extra attributes' definitions), as a digest: an
+-- application takes the preview's staging as it is only when they are
+-- still the same (syncsvc/hr/service.go stagedFor); otherwise the file is
+-- checked and compared again.
+ALTER TABLE hr_uploads ADD COLUMN staged_checks bytea;
