@@ -365,12 +365,15 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
-	for _, id := range tell {
-		if err := db.notify(ctx, tx, event, requestID, id); err != nil {
-			return err
-		}
+	if !db.Email || len(tell) == 0 {
+		return nil
 	}
-	return nil
+	// One insert for every approver's mail.
+	jobs := make([]river.InsertManyParams, len(tell))
+	for i, id := range tell {
+		jobs[i] = river.InsertManyParams{Args: workflow.NotifyArgs{Event: event, RequestID: requestID, RecipientID: id}}
+	}
+	return db.insertJobs(ctx, tx, jobs...)
 }
 
 // finish ends a request that will not be committed (denied, expired),
@@ -597,9 +600,8 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 				stmt{`UPDATE approvals SET status = 'rejected' WHERE id = ANY ($1::text[]::uuid[])`, []any{updated}},
 				recordManyStmt(portal.StatusDenied, recs...))
 		}
-		decisions := recordManyStmt("", recs...)
 		if len(settled) == 0 {
-			return tx.finish(ctx, decisions)
+			return tx.finish(ctx, recordManyStmt("", recs...))
 		}
 		if !apply {
 			// One commit job for the requests settled, and the records
@@ -607,7 +609,7 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 			if err := db.insertJob(ctx, tx, workflow.CommitArgs{RequestIDs: settled}, nil); err != nil {
 				return err
 			}
-			return tx.finish(ctx, decisions)
+			return tx.finish(ctx, recordManyStmt("", recs...))
 		}
 		// The requests settled are committed here, as Commit would: in ID
 		// order, after the decisions' records (the timeline says approved,
@@ -624,7 +626,8 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 				return err
 			}
 		}
-		return a.flush(ctx, tx, db, syncing, decisions)
+		// The decisions' records and the commits' in one statement.
+		return a.flush(ctx, tx, db, syncing, recs...)
 	})
 	return found, tried, err
 }

@@ -117,6 +117,14 @@ type recording struct {
 // Callers make it their transaction's last statement (it goes with the
 // COMMIT), and hold the locks on the requests it records beforehand.
 func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
+	return recordAfterStmt(nil, status, recs...)
+}
+
+// recordAfterStmt is recordManyStmt writing the records before first, which
+// leave their requests' status as it is: a decision's records, then the
+// commits it made, in one statement (the timeline says approved, then
+// committed).
+func recordAfterStmt(before []recording, status portal.RequestStatus, recs ...recording) stmt {
 	var reqs, kinds, texts []string
 	var actors []*string
 	var stored []*string
@@ -125,6 +133,8 @@ func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 	ids := make([]string, 0, len(recs))
 	for _, r := range recs {
 		ids = append(ids, r.RequestID)
+	}
+	for _, r := range append(slices.Clip(before), recs...) {
 		var first *string
 		for i, e := range r.Events {
 			reqs, kinds, texts = append(reqs, r.RequestID), append(kinds, string(e.Kind)), append(texts, e.Detail.String())
@@ -156,16 +166,21 @@ func recordManyStmt(status portal.RequestStatus, recs ...recording) stmt {
 		SELECT r::uuid, k, a::uuid, d, s::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(r, k, a, d, s))`
 	// Without a status to set, the update is left out of the statement:
 	// even when it updates no row, it costs Postgres as much as the insert.
-	if status != "" {
+	if status != "" && len(ids) > 0 {
 		sql += `, s AS (UPDATE requests SET status = ` + param(string(status)) + `, updated_at = now()
 			WHERE id = ANY (` + param(ids) + `::text[]::uuid[]))`
 	}
 	if len(auditReqs) == 0 {
 		return stmt{sql + ` SELECT 1`, args}
 	}
-	// unnest yields the entries in order, and audit_append chains them so.
-	sql += ` SELECT audit_append(a::uuid, c, 'request', r, d::jsonb) FROM unnest(` + param(auditReqs) + `::text[], ` +
-		param(auditActors) + `::text[], ` + param(auditActions) + `::text[], ` + param(auditDetails) + `::text[]) AS t(r, a, c, d)`
+	// One call appends the entries, in order
+	// (migrations/0050_audit_append_many.sql).
+	types := make([]string, len(auditReqs))
+	for i := range types {
+		types[i] = "request"
+	}
+	sql += ` SELECT audit_append_many(` + param(auditActors) + `::text[]::uuid[], ` + param(auditActions) + `::text[], ` +
+		param(types) + `::text[], ` + param(auditReqs) + `::text[], ` + param(auditDetails) + `::text[]::jsonb[])`
 	return stmt{sql, args}
 }
 
@@ -798,10 +813,10 @@ func (a *applying) notify(db *DB, event, requestID, recipientID string) {
 	}
 }
 
-// flush runs what a collected and ends the transaction: the jobs, then
-// first (what the transaction recorded before it applied the requests),
-// the changes in order and the records with the COMMIT.
-func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool, first ...stmt) error {
+// flush runs what a collected and ends the transaction: the jobs, the
+// changes in order, and the records with the COMMIT, those of before (what
+// the transaction decided before it applied the requests) first.
+func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool, before ...recording) error {
 	if len(a.exports) > 0 {
 		a.jobs = append(a.jobs, river.InsertManyParams{Args: workflow.SyncExportArgs{RequestIDs: a.exports}})
 	}
@@ -810,13 +825,13 @@ func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool,
 			return err
 		}
 	}
-	stmts := append(first, a.stmts...)
-	if len(a.recs) > 0 {
+	stmts := a.stmts
+	if len(a.recs) > 0 || len(before) > 0 {
 		status := portal.StatusCompleted
 		if syncing {
 			status = portal.StatusCommitted
 		}
-		stmts = append(stmts, recordManyStmt(status, a.recs...))
+		stmts = append(stmts, recordAfterStmt(before, status, a.recs...))
 	}
 	*a = applying{}
 	return tx.finish(ctx, stmts...)
