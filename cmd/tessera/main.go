@@ -325,19 +325,38 @@ func ensureDatabase(ctx context.Context, c *localpg.Cluster, name string) error 
 	return nil
 }
 
+// riverConns is the size of the pool a worker's River client keeps its
+// own work on (fetching jobs, recording their ends, electing a leader).
+const riverConns = 2
+
 // newRiver builds the River client: with workers for the worker and all
-// roles, insert-only for a web-only process.
-func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, hr interface {
+// roles, insert-only for a web-only process. A client with workers keeps
+// its own work on a small pool of its own (closed by the returned func):
+// on the process's pool it waited behind the jobs it runs (a sync run
+// holds a connection for its run lock all along), and at load gave up
+// recording jobs as finished after its 10-second timeouts ("Too many
+// errors; giving up"), leaving them running.
+func newRiver(ctx context.Context, cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncService, hr interface {
 	portal.HRInbound
 	portal.TeamNotices
-}, accounts portal.ExpiringAccounts, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+}, accounts portal.ExpiringAccounts, logger *slog.Logger) (*river.Client[pgx.Tx], func(), error) {
 	rc := workflow.InsertOnlyConfig(cfg.riverLogger())
+	own, closeOwn := pool, func() {}
 	if cfg.Role != "web" {
+		pc := pool.Config().Copy()
+		pc.MaxConns, pc.MinConns = riverConns, 0
+		pc.ConnConfig.RuntimeParams["application_name"] = "tessera river"
+		var err error
+		if own, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+			return nil, nil, fmt.Errorf("river: pool: %w", err)
+		}
+		closeOwn = own.Close
 		var mailer workflow.Mailer
 		if cfg.SMTP.Enabled() {
 			m, err := workflow.NewSMTPMailer(cfg.SMTP)
 			if err != nil {
-				return nil, err
+				closeOwn()
+				return nil, nil, err
 			}
 			mailer = m
 		}
@@ -351,11 +370,12 @@ func newRiver(cfg Config, pool *pgxpool.Pool, db *postgres.DB, sync portal.SyncS
 		host, _ := os.Hostname()
 		rc.ID = fmt.Sprintf("%s_pid%d_%s", host, os.Getpid(), time.Now().UTC().Format("20060102T150405.000000"))
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	client, err := river.NewClient(riverpgxv5.New(own), rc)
 	if err != nil {
-		return nil, fmt.Errorf("river: %w", err)
+		closeOwn()
+		return nil, nil, fmt.Errorf("river: %w", err)
 	}
-	return client, nil
+	return client, closeOwn, nil
 }
 
 // serve runs the HTTP server (roles web and all) and River's workers
@@ -375,10 +395,11 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	hrs := &hr.Service{Pool: pool, Engine: engine, Logger: logger}
 	accounts := &syncsvc.Accounts{Engine: engine}
 	defer accounts.Close()
-	jobs, err := newRiver(cfg, pool, db, engine, hrs, accounts, logger)
+	jobs, closeRiver, err := newRiver(ctx, cfg, pool, db, engine, hrs, accounts, logger)
 	if err != nil {
 		return err
 	}
+	defer closeRiver()
 	db.Jobs = jobs
 	engine.Queue = workflow.SyncRunQueue(jobs)
 	hrs.Queue, hrs.Schedule, hrs.Notify = workflow.HRApplyQueue(jobs), workflow.HRDateQueue(jobs), workflow.HRNoticeQueue(jobs)
