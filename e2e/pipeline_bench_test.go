@@ -1,12 +1,15 @@
 package e2e_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	neturl "net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -145,6 +148,7 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 	watch := harness.Pool(b, pool.Config().ConnString()+"&pool_max_conns=1")
 	settle(b, pool)
 	before := readDBWork(b, watch)
+	cpuBefore := cpuByProgram(b)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -219,13 +223,15 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 	dwg.Wait()
 	wg.Wait()
 	b.StopTimer()
+	cpu := map[string]usage{}
+	addCPU(cpu, cpuBefore, cpuByProgram(b))
 	work := readDBWork(b, watch).since(before, 2*polls)
 	rate := float64(n) / elapsed.Seconds()
 	// How the work came in batches says as much as the rate: each
 	// decision is a transaction. And what the database
 	// did for each request says where the time can go.
-	b.Logf("%d requests in %d decisions (%.1f a decision), %.2f s; a request: %s", n, decisions,
-		float64(n)/float64(decisions), elapsed.Seconds(), work.per(n))
+	b.Logf("%d requests in %d decisions (%.1f a decision), %.2f s; a request: %s; CPU a request: %s", n, decisions,
+		float64(n)/float64(decisions), elapsed.Seconds(), work.per(n), cpuPer(cpu, n))
 	work.logTop(b)
 	b.ReportMetric(rate, "requests/s")
 	return rate
@@ -307,6 +313,26 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	figure("request_pipeline_two_web_two_worker", rates, "requests/s",
 		fmt.Sprintf(">= %.1f: 0.9 × request_pipeline_one_process_http %.1f of this run", 0.9*singleRate, singleRate))
 	figure("request_pipeline_two_web_two_worker_share", shares, "% of request_pipeline_one_process_http", ">= 90")
+}
+
+// cpuPer says the CPU time each program used for a request of n, the
+// largest first, with the time it waited for a CPU: where a request's
+// time goes, whatever else the machine runs (the rate alone says little
+// on a busy machine). This test binary's share is the benchmark's client,
+// and, when the pipeline runs in it, the product.
+func cpuPer(sum map[string]usage, n int) string {
+	names := slices.Collect(maps.Keys(sum))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(sum[b].cpu, sum[a].cpu) })
+	var parts []string
+	var total time.Duration
+	for _, name := range names {
+		total += sum[name].cpu
+		if sum[name].cpu > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f ms (waited %.2f ms)", name,
+				float64(sum[name].cpu.Microseconds())/1000/float64(n), float64(sum[name].wait.Microseconds())/1000/float64(n)))
+		}
+	}
+	return fmt.Sprintf("%.2f ms (%s)", float64(total.Microseconds())/1000/float64(n), strings.Join(parts, ", "))
 }
 
 // dbWork is what the database did so far, in the benchmark's database:
