@@ -171,6 +171,10 @@ func (b *browser) pageKinds(admin bool) []string {
 		href := eval[string](b, fmt.Sprintf(`(document.querySelector(%s) || {}).getAttribute?.call(document.querySelector(%[1]s), "href") || ""`, jsString(d.link)))
 		if href != "" && !strings.HasPrefix(href, d.list+"?") {
 			pages = append(pages, href)
+			if admin && d.list == "/people" {
+				// An administrator's editor of another person's attributes.
+				pages = append(pages, href+"/edit")
+			}
 		}
 	}
 	return pages

@@ -61,11 +61,14 @@ type Attribute struct {
 	Nullable   bool
 	Visibility Visibility
 	// Editable: a request (update_person) may change it, so a policy may
-	// cover it and the profile edit form offers it.
+	// cover it and the profile edit form offers it; of an extra attribute,
+	// that the person may ask to change it (a policy whose requestor is the
+	// person themselves may cover it).
 	Editable bool
 	// Administered: a request may change it under a policy that covers it
-	// (administrators set the manager, disable and enable people), but the
-	// profile edit form never offers it.
+	// (administrators set the manager, disable and enable people, and
+	// change anyone's extra attributes), but the profile edit form never
+	// offers it to the person.
 	Administered bool
 	// Identifier: it names the person uniquely and is set when the person
 	// is created; no request or inbound flow changes it.
@@ -291,9 +294,11 @@ func NewSchema(extra []Attribute) *Schema {
 			continue
 		}
 		// An extra attribute lives in Person.Extra, whatever it says, and
-		// the filter index holds every one.
+		// the filter index holds every one. Administrators (and helpdesk,
+		// under a policy) change anyone's: the flag Editable says only
+		// whether the person may ask to change their own.
 		a.Column, a.Nullable, a.Identifier, a.text, a.flag = "", false, false, nil, nil
-		a.Filterable = true
+		a.Filterable, a.Administered = true, true
 		if a.Visibility == "" {
 			a.Visibility = VisibleToEveryone
 		}

@@ -460,6 +460,13 @@ func NewPersonAttributes() []string { return slices.Clone(newPersonAttributes) }
 // every other value within its attribute's limits; an end date in the
 // future.
 func NewPersonFromChanges(c map[string]string, now time.Time) (NewPerson, error) {
+	return NewPersonFromChangesIn(coreSchema, c, now)
+}
+
+// NewPersonFromChangesIn is NewPersonFromChanges against the person
+// attribute table s: the person may be given its extra attributes too, each
+// value checked against its type and limits and kept as it is stored.
+func NewPersonFromChangesIn(s *Schema, c map[string]string, now time.Time) (NewPerson, error) {
 	var n NewPerson
 	n.Person.Enabled = true
 	for k, v := range c {
@@ -475,6 +482,22 @@ func NewPersonFromChanges(c map[string]string, now time.Time) (NewPerson, error)
 				return n, Errorf(EINVALID, "The end date has passed already.")
 			}
 			n.EndDate = &d
+			continue
+		}
+		if a, ok := s.Lookup(k); ok && !a.Core() {
+			if !utf8.ValidString(v) {
+				return n, Errorf(EINVALID, "The new %s is not valid text.", LowerLabel(a.Label))
+			}
+			val, err := a.CheckValue(v)
+			if err != nil {
+				return n, err
+			}
+			if val != "" {
+				if n.Person.Extra == nil {
+					n.Person.Extra = map[string]string{}
+				}
+				n.Person.Extra[k] = val
+			}
 			continue
 		}
 		a, ok := coreSchema.Lookup(k)

@@ -32,6 +32,9 @@ const (
 	// RequestorAdmins: the administrators (the members of the group that
 	// grants the admin role).
 	RequestorAdmins Requestor = "admins"
+	// RequestorHelpdesk: the helpdesk (the members of the group that
+	// grants the helpdesk role); administrators are not helpdesk.
+	RequestorHelpdesk Requestor = "helpdesk"
 )
 
 // Label is the requestor as administrators read it.
@@ -49,6 +52,8 @@ func (r Requestor) Label() string {
 		return Mark("The people of a set")
 	case RequestorAdmins:
 		return Mark("Administrators")
+	case RequestorHelpdesk:
+		return Mark("Helpdesk")
 	}
 	return string(r)
 }
@@ -190,7 +195,7 @@ func (p *Policy) ValidateIn(s *Schema) error {
 		return Errorf(EINVALID, "%q is not an operation a policy can grant.", p.Operation)
 	}
 	switch p.Requestor {
-	case RequestorSelf, RequestorManager, RequestorAnyone, RequestorAdmins:
+	case RequestorSelf, RequestorManager, RequestorAnyone, RequestorAdmins, RequestorHelpdesk:
 	case RequestorOwners:
 		if !p.Operation.IsGroupOperation() {
 			return Errorf(EINVALID, "Only group operations have owners to grant them to; choose another requestor.")
@@ -220,6 +225,12 @@ func (p *Policy) ValidateIn(s *Schema) error {
 	for _, a := range p.Attributes {
 		if s.editableIndex(a) < 0 {
 			return Errorf(EINVALID, "%q is not an attribute a policy can cover.", a)
+		}
+		// Whether a person may ask to change their own extra attribute is
+		// the attribute's own setting (Editable); others' policies cover
+		// any.
+		if attr, _ := s.Lookup(a); p.Requestor == RequestorSelf && !attr.Core() && !attr.Editable {
+			return Errorf(EINVALID, "People may not ask to change their own %s (the attribute is not editable by the person); choose another requestor.", LowerLabel(attr.Label))
 		}
 	}
 	if p.Operation == OpUpdatePerson && len(p.Attributes) == 0 {

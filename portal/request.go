@@ -228,7 +228,7 @@ func (n *NewRequest) ValidateIn(s *Schema, now time.Time) error {
 		if n.GroupID != "" || n.PersonID != "" {
 			return Errorf(EINVALID, "A new person has no ID yet.")
 		}
-		if _, err := NewPersonFromChanges(n.Changes, now); err != nil {
+		if _, err := NewPersonFromChangesIn(s, n.Changes, now); err != nil {
 			return err
 		}
 	case OpCreateGroup:

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -101,12 +102,23 @@ func (a *adminPages) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminPages) handleNewPersonPage(w http.ResponseWriter, r *http.Request) {
-	renderStatus(w, r, http.StatusOK, view.NewPerson(a.page(r, tr(r, "New person"), "admin-people"), view.NewPersonForm{Values: map[string]string{}}))
+	schema, err := a.People.Schema(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	renderStatus(w, r, http.StatusOK, view.NewPerson(a.page(r, tr(r, "New person"), "admin-people"),
+		view.NewPersonForm{Values: map[string]string{}, Extras: schema.Extra()}))
 }
 
 func (a *adminPages) handleCreatePerson(w http.ResponseWriter, r *http.Request) {
 	in := input(r)
-	f := view.NewPersonForm{Values: map[string]string{}, Manager: in.Get("manager"), EndDate: in.Get("end_date"),
+	schema, err := a.People.Schema(r.Context())
+	if err != nil {
+		a.Error(w, r, err)
+		return
+	}
+	f := view.NewPersonForm{Values: map[string]string{}, Extras: schema.Extra(), Manager: in.Get("manager"), EndDate: in.Get("end_date"),
 		Justification: in.Get("justification")}
 	changes := map[string]string{}
 	for _, name := range portal.NewPersonAttributes() {
@@ -117,6 +129,31 @@ func (a *adminPages) handleCreatePerson(w http.ResponseWriter, r *http.Request) 
 	if f.EndDate != "" {
 		changes[portal.EndDateKey] = f.EndDate
 	}
+	var unknown []string // references to no one, by label
+	for _, x := range f.Extras {
+		val := in.Get(view.ExtraField(x.Name))
+		if x.Type == portal.TypeStrings {
+			// One field a value; the empty ones hold none.
+			val = portal.JoinValues(portal.SplitValues(strings.Join(in[view.ExtraField(x.Name)], "\n")))
+		}
+		if strings.TrimSpace(val) == "" {
+			continue
+		}
+		f.Values[x.Name], changes[x.Name] = val, val
+		if x.Type == portal.TypeReference {
+			// A person is named by account name or email, and asked for
+			// by ID.
+			ref, err := a.People.FindPersonByName(r.Context(), val)
+			if portal.ErrorCode(err) == portal.ENOTFOUND {
+				unknown = append(unknown, x.Label)
+				continue
+			} else if err != nil {
+				a.Error(w, r, err)
+				return
+			}
+			changes[x.Name] = ref.ID
+		}
+	}
 	fail := func(err error) {
 		if portal.ErrorCode(err) == portal.EINTERNAL {
 			a.Error(w, r, err)
@@ -124,6 +161,10 @@ func (a *adminPages) handleCreatePerson(w http.ResponseWriter, r *http.Request) 
 		}
 		f.Error = errText(r, err)
 		renderStatus(w, r, codeStatus[portal.ErrorCode(err)], view.NewPerson(a.page(r, tr(r, "New person"), "admin-people"), f))
+	}
+	if len(unknown) > 0 {
+		fail(portal.Errorf(portal.EINVALID, "%s names no one: give an account name or email.", strings.Join(unknown, ", ")))
+		return
 	}
 	if f.Manager != "" {
 		m, err := a.People.FindPersonByName(r.Context(), f.Manager)

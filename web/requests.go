@@ -423,70 +423,116 @@ func (s *Server) handleProfileEdit(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	f := view.ProfileEditForm{Values: personValues(prof), Extras: editableExtras(schema, v)}
+	f := view.ProfileEditForm{Values: personValues(prof), Core: portal.CoreSchema().Editable(), Extras: editableExtras(schema, v),
+		Action: "/profile/edit"}
 	if r.Method == http.MethodPost {
-		// Each changed attribute is its own request, so that what policy
-		// grants at once is done at once and the rest waits for approval.
-		// A field the form did not send is left as it is: only a field
-		// sent empty clears an attribute.
-		in := input(r)
-		type edit struct {
-			attr portal.Attribute
-			sent []string
-		}
-		var edits []edit
-		for _, a := range portal.CoreSchema().Editable() {
-			edits = append(edits, edit{a, in[a.Name]})
-		}
-		for _, a := range f.Extras {
-			edits = append(edits, edit{a, in[view.ExtraField(a.Name)]})
-		}
-		for _, e := range edits {
-			a := e.attr
-			if len(e.sent) == 0 {
-				continue
-			}
-			val := e.sent[0]
-			if a.Type == portal.TypeStrings {
-				// One field a value; the empty ones hold none.
-				val = portal.JoinValues(portal.SplitValues(strings.Join(e.sent, "\n")))
-			}
-			if val == f.Values[a.Name] {
-				continue
-			}
-			f.Values[a.Name] = val
-			if a.Type == portal.TypeReference && strings.TrimSpace(val) != "" {
-				// A person is named by account name or email, and asked
-				// for by ID.
-				ref, err := s.People.FindPersonByName(r.Context(), val)
-				if portal.ErrorCode(err) == portal.ENOTFOUND {
-					f.Results = append(f.Results, a.Label+": "+errText(r, portal.Errorf(portal.EINVALID, "No one has the account name or email “%s”.", val)))
-					continue
-				} else if err != nil {
-					s.Error(w, r, err)
-					return
-				}
-				val, f.Values[a.Name] = ref.ID, ref.DisplayName
-			}
-			req, err := s.Requests.Submit(r.Context(), v, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: v.PersonID,
-				Changes: map[string]string{a.Name: val}})
-			switch {
-			case portal.ErrorCode(err) == portal.EINTERNAL:
-				s.Error(w, r, err)
-				return
-			case err != nil:
-				f.Results = append(f.Results, a.Label+": "+errText(r, err))
-			case req.Status == portal.StatusAuthorizing:
-				f.Results = append(f.Results, a.Label+": sent for approval; follow it in My requests.")
-			default:
-				f.Results = append(f.Results, a.Label+": changed.")
-			}
-		}
-		if len(f.Results) == 0 {
-			f.Results = []string{"Nothing changed."}
+		if err := s.submitEdits(r, v.PersonID, &f); err != nil {
+			s.Error(w, r, err)
+			return
 		}
 	}
 	render(w, r, view.ProfileEdit(s.page(r, tr(r, "Edit my profile"), "home"), &prof.Person, f))
+}
+
+// handlePersonEdit lets administrators and helpdesk change another
+// person's attributes, core and extra (those the viewer sees of them),
+// each as a request under the policies that grant it to them.
+func (s *Server) handlePersonEdit(w http.ResponseWriter, r *http.Request) {
+	v := viewer(r)
+	if !v.SeesPrivileged() {
+		s.Error(w, r, portal.Errorf(portal.EFORBIDDEN, "Only administrators and helpdesk change other people's attributes."))
+		return
+	}
+	id := chi.URLParam(r, "id")
+	prof, err := s.People.FindProfile(r.Context(), id)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	schema, err := s.People.Schema(r.Context())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	prof.Redact(v)
+	f := view.ProfileEditForm{Values: personValues(prof), Core: portal.CoreSchema().Editable(), Action: "/people/" + id + "/edit",
+		Subject: prof.Person.DisplayName}
+	for _, a := range schema.Extra() {
+		if a.VisibleTo(v, id) {
+			f.Extras = append(f.Extras, a)
+		}
+	}
+	if r.Method == http.MethodPost {
+		if err := s.submitEdits(r, id, &f); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	render(w, r, view.ProfileEdit(s.page(r, tr(r, "Edit %s", portal.Isolate(prof.Person.DisplayName)), "people"), &prof.Person, f))
+}
+
+// submitEdits submits the changes the edit form f posted of the person
+// personID: each changed attribute its own request, so that what policy
+// grants at once is done at once and the rest waits for approval. A field
+// the form did not send is left as it is: only a field sent empty clears
+// an attribute. What happened to each is in f.Results; only an internal
+// error is returned.
+func (s *Server) submitEdits(r *http.Request, personID string, f *view.ProfileEditForm) error {
+	v, in := viewer(r), input(r)
+	type edit struct {
+		attr portal.Attribute
+		sent []string
+	}
+	var edits []edit
+	for _, a := range f.Core {
+		edits = append(edits, edit{a, in[a.Name]})
+	}
+	for _, a := range f.Extras {
+		edits = append(edits, edit{a, in[view.ExtraField(a.Name)]})
+	}
+	for _, e := range edits {
+		a := e.attr
+		if len(e.sent) == 0 {
+			continue
+		}
+		val := e.sent[0]
+		if a.Type == portal.TypeStrings {
+			// One field a value; the empty ones hold none.
+			val = portal.JoinValues(portal.SplitValues(strings.Join(e.sent, "\n")))
+		}
+		if val == f.Values[a.Name] {
+			continue
+		}
+		f.Values[a.Name] = val
+		if a.Type == portal.TypeReference && strings.TrimSpace(val) != "" {
+			// A person is named by account name or email, and asked
+			// for by ID.
+			ref, err := s.People.FindPersonByName(r.Context(), val)
+			if portal.ErrorCode(err) == portal.ENOTFOUND {
+				f.Results = append(f.Results, a.Label+": "+errText(r, portal.Errorf(portal.EINVALID, "No one has the account name or email “%s”.", val)))
+				continue
+			} else if err != nil {
+				return err
+			}
+			val, f.Values[a.Name] = ref.ID, ref.DisplayName
+		}
+		req, err := s.Requests.Submit(r.Context(), v, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: personID,
+			Changes: map[string]string{a.Name: val}, Justification: in.Get("justification")})
+		switch {
+		case portal.ErrorCode(err) == portal.EINTERNAL:
+			return err
+		case err != nil:
+			f.Results = append(f.Results, a.Label+": "+errText(r, err))
+		case req.Status == portal.StatusAuthorizing:
+			f.Results = append(f.Results, a.Label+": sent for approval; follow it in My requests.")
+		default:
+			f.Results = append(f.Results, a.Label+": changed.")
+		}
+	}
+	if len(f.Results) == 0 {
+		f.Results = []string{"Nothing changed."}
+	}
+	return nil
 }
 
 // personValues holds the person's current value of each attribute the

@@ -206,6 +206,8 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/approvals/{id}", s.handleDecide)
 			r.Get("/profile/edit", s.handleProfileEdit)
 			r.Post("/profile/edit", s.handleProfileEdit)
+			r.Get("/people/{id}/edit", s.handlePersonEdit)
+			r.Post("/people/{id}/edit", s.handlePersonEdit)
 			r.Get("/settings/time-zone", s.handleTimeZone)
 			r.Post("/settings/time-zone", s.handleSetTimeZone)
 			r.Get("/settings/language", s.handleLanguage)

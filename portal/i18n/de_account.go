@@ -360,4 +360,7 @@ var germanAccount = map[string]string{
 	"Nothing to unlock":               "Nichts zu entsperren",
 	"There was nothing to unlock":     "Es gab nichts zu entsperren",
 	"None of your accounts is in a system where Tessera can unlock it, so nothing was changed. If you cannot sign in, start again and choose a new password, or ask the helpdesk.": "Keines Ihrer Konten liegt in einem System, in dem Tessera es entsperren kann; es wurde also nichts geändert. Wenn Sie sich nicht anmelden können, beginnen Sie erneut und wählen Sie ein neues Kennwort, oder wenden Sie sich an den Helpdesk.",
+	"Edit attributes": "Attribute bearbeiten",
+	"Edit %s":         "%s bearbeiten",
+	"Each changed attribute is a request under the policies that let you change it: some apply at once, others wait for approval. Every connected system's limits are checked first.": "Jedes geänderte Attribut ist ein Antrag unter den Richtlinien, die Ihnen die Änderung erlauben: Manche gelten sofort, andere warten auf eine Genehmigung. Die Grenzen jedes verbundenen Systems werden vorher geprüft.",
 }

@@ -120,13 +120,25 @@ func (db *DB) applyAdministration(ctx context.Context, tx pgx.Tx, a *applying, r
 	case portal.OpCreatePerson:
 		// The end date was checked at submission; an approval that took
 		// longer than that leaves it as it was asked for.
-		np, err := portal.NewPersonFromChanges(h.Changes, time.Time{})
+		schema := portal.CoreSchema()
+		if hasExtraChange(h.Changes) {
+			extra, err := readExtraAttributes(ctx, tx)
+			if err != nil {
+				return err
+			}
+			schema = portal.NewSchema(extra)
+		}
+		np, err := portal.NewPersonFromChangesIn(schema, h.Changes, time.Time{})
 		if err != nil {
 			return err
 		}
 		s := portal.CoreSchema()
 		cols := s.CoreColumns()
 		vals := s.CoreValues(&np.Person, nil)
+		if len(np.Person.Extra) > 0 {
+			// Their extra attributes, as a profile edit keeps them.
+			cols, vals = append(cols, "extra"), append(vals, np.Person.Extra)
+		}
 		ph := make([]string, len(vals))
 		for i := range vals {
 			ph[i] = "$" + strconv.Itoa(i+1)

@@ -221,7 +221,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 	// Only a change of attributes reads the attribute table: the extra
 	// attributes it may change.
 	schema := portal.CoreSchema()
-	if n.Operation == portal.OpUpdatePerson && hasExtraChange(n.Changes) {
+	if (n.Operation == portal.OpUpdatePerson || n.Operation == portal.OpCreatePerson) && hasExtraChange(n.Changes) {
 		var err error
 		if schema, err = db.Schema(ctx); err != nil {
 			return nil, err
@@ -363,7 +363,7 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 			})
 			return err
 		})
-	if n.Operation == portal.OpUpdatePerson {
+	if n.Operation == portal.OpUpdatePerson || n.Operation == portal.OpCreatePerson {
 		// In the same round trip: the limits the connected systems read
 		// from their schemas (syncsvc keeps them), checked at submission
 		// so that nothing is approved that a system will refuse.
@@ -463,8 +463,11 @@ func (db *DB) checkTargets(ctx context.Context, tx pgx.Tx, n *portal.NewRequest,
 		// The group's row goes; the request keeps what it was.
 		n.Changes = map[string]string{"name": t.GroupAccount, "displayName": t.GroupName, "groupId": n.GroupID}
 	case portal.OpCreatePerson:
-		np, err := portal.NewPersonFromChanges(n.Changes, db.now())
+		np, err := portal.NewPersonFromChangesIn(schema, n.Changes, db.now())
 		if err != nil {
+			return err
+		}
+		if err := checkReferences(ctx, tx, schema, n.Changes); err != nil {
 			return err
 		}
 		var account, employee bool
@@ -487,16 +490,22 @@ func (db *DB) checkTargets(ctx context.Context, tx pgx.Tx, n *portal.NewRequest,
 				return err
 			}
 		}
-		for name, id := range n.Changes {
-			// Another reference names a person who exists.
-			if a, ok := schema.Lookup(name); ok && !a.Core() && a.Type == portal.TypeReference && id != "" {
-				var exists bool
-				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM people WHERE id = $1)`, id).Scan(&exists); err != nil {
-					return err
-				}
-				if !exists {
-					return portal.Errorf(portal.EINVALID, "%s names no one in Tessera.", portal.LabelOf(a.Label))
-				}
+		return checkReferences(ctx, tx, schema, n.Changes)
+	}
+	return nil
+}
+
+// checkReferences checks that each extra reference attribute changes
+// gives names a person who exists.
+func checkReferences(ctx context.Context, tx pgx.Tx, schema *portal.Schema, changes map[string]string) error {
+	for name, id := range changes {
+		if a, ok := schema.Lookup(name); ok && !a.Core() && a.Type == portal.TypeReference && id != "" {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM people WHERE id = $1)`, id).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				return portal.Errorf(portal.EINVALID, "%s names no one in Tessera.", portal.LabelOf(a.Label))
 			}
 		}
 	}
@@ -528,7 +537,9 @@ func checkManager(ctx context.Context, tx pgx.Tx, personID, managerID string) er
 func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *portal.Schema) error {
 	self := n.PersonID == v.PersonID
 	switch n.Operation {
-	case portal.OpCreatePerson, portal.OpCreateGroup, portal.OpUpdateGroup, portal.OpDeleteGroup:
+	case portal.OpCreatePerson:
+		return checkLimits(n.Changes, t.Limits, schema)
+	case portal.OpCreateGroup, portal.OpUpdateGroup, portal.OpDeleteGroup:
 		return nil // checkTargets reads what they need
 	case portal.OpAddOwner:
 		if t.PersonIsOwner {
@@ -567,18 +578,8 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *p
 			return portal.Errorf(portal.ECONFLICT, "%s is not a member of %s.", t.PersonName, t.GroupName)
 		}
 	case portal.OpUpdatePerson:
-		for _, l := range t.Limits {
-			// A system's limit bounds each value of a multi-valued one.
-			vals := []string{n.Changes[l.Attribute]}
-			if a, ok := schema.Lookup(l.Attribute); ok && a.Type == portal.TypeStrings {
-				vals = portal.SplitValues(vals[0])
-			}
-			for _, v := range vals {
-				if c := utf8.RuneCountInString(v); c > l.MaxLen {
-					return portal.Errorf(portal.EINVALID, "The new %s is too long for %s (%d characters): its attribute %s takes at most %d.",
-						portal.LowerLabel(schema.Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
-				}
-			}
+		if err := checkLimits(n.Changes, t.Limits, schema); err != nil {
+			return err
 		}
 		for attr := range n.Changes {
 			if a, ok := schema.Lookup(attr); !ok || !a.Requestable() {
@@ -589,11 +590,30 @@ func checkRequestShape(v portal.Viewer, n portal.NewRequest, t target, schema *p
 	return nil
 }
 
+// checkLimits refuses a value of changes that a connected system would
+// refuse (limits, as loadTarget read them for those attributes).
+func checkLimits(changes map[string]string, limits []systemLimit, schema *portal.Schema) error {
+	for _, l := range limits {
+		// A system's limit bounds each value of a multi-valued one.
+		vals := []string{changes[l.Attribute]}
+		if a, ok := schema.Lookup(l.Attribute); ok && a.Type == portal.TypeStrings {
+			vals = portal.SplitValues(vals[0])
+		}
+		for _, v := range vals {
+			if c := utf8.RuneCountInString(v); c > l.MaxLen {
+				return portal.Errorf(portal.EINVALID, "The new %s is too long for %s (%d characters): its attribute %s takes at most %d.",
+					portal.LowerLabel(schema.Label(l.Attribute)), l.System, c, l.CSAttribute, l.MaxLen)
+			}
+		}
+	}
+	return nil
+}
+
 // hasExtraChange reports whether changes name an attribute that is not a
 // core one: one an administrator added.
 func hasExtraChange(changes map[string]string) bool {
 	for attr := range changes {
-		if _, core := portal.CoreSchema().Lookup(attr); !core {
+		if _, core := portal.CoreSchema().Lookup(attr); !core && attr != portal.EndDateKey {
 			return true
 		}
 	}
@@ -641,6 +661,10 @@ func (db *DB) evaluatePolicy(ctx context.Context, v portal.Viewer, n portal.NewR
 		case "anyone":
 		case "admins":
 			if !v.Has(portal.RoleAdmin) {
+				continue
+			}
+		case "helpdesk":
+			if !v.Has(portal.RoleHelpdesk) {
 				continue
 			}
 		case "set":

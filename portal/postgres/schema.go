@@ -101,9 +101,45 @@ func (db *DB) AddAttribute(ctx context.Context, v portal.Viewer, a portal.Attrib
 		if err := syncRangeIndex(ctx, tx, a.Name, &a); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, v.PersonID, "attribute_added", "attribute", a.Name, definitionDetails(&a))
+		details := definitionDetails(&a)
+		if details["policies"], err = coverInAdminPolicies(ctx, tx, a.Name); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, v.PersonID, "attribute_added", "attribute", a.Name, details)
 	})
 	return storeError("add attribute", err)
+}
+
+// coverInAdminPolicies adds a new attribute to the policies that let
+// administrators change every attribute of anyone's (those covering every
+// editable core attribute, as "Administrators edit people's attributes"
+// of migrations/0054_admin_edits.sql does), so that an attribute an
+// administrator adds is one they can set on anyone's page at once; it
+// returns their names, for the audit entry.
+func coverInAdminPolicies(ctx context.Context, tx pgx.Tx, name string) ([]string, error) {
+	rows, err := tx.Query(ctx, `UPDATE policies SET attributes = array_append(attributes, $1)
+		WHERE `+coversEverything+` AND NOT $1 = ANY (attributes)
+		RETURNING name`, name, editableCore())
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	slices.Sort(names)
+	return names, err
+}
+
+// coversEverything selects the policies that let administrators change
+// every attribute ($2: editableCore): they follow the attribute table, so
+// they are not a use that keeps an attribute from being removed.
+const coversEverything = `operation = 'update_person' AND requestor = 'admins' AND attributes @> $2::text[]`
+
+// editableCore names the core attributes a person may ask to change.
+func editableCore() []string {
+	var core []string
+	for _, a := range portal.CoreSchema().Editable() {
+		core = append(core, a.Name)
+	}
+	return core
 }
 
 // definitionDetails is what the audit log records of a definition.
@@ -205,9 +241,9 @@ func checkHeldValues(ctx context.Context, tx pgx.Tx, a *portal.Attribute) error 
 }
 
 // refuseInPolicies refuses to make an attribute that policies let people
-// change no longer editable.
+// change of their own no longer editable (others' policies cover any).
 func refuseInPolicies(ctx context.Context, tx pgx.Tx, a *portal.Attribute) error {
-	uses, err := policyUses(ctx, tx, a.Name)
+	uses, err := policyUses(ctx, tx, a.Name, portal.RequestorSelf)
 	if err != nil {
 		return err
 	}
@@ -241,6 +277,10 @@ func (db *DB) RemoveAttribute(ctx context.Context, v portal.Viewer, name string)
 		}
 		tag, err := tx.Exec(ctx, "UPDATE people SET extra = extra - $1::text, updated_at = now() WHERE extra ? $1", name)
 		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE policies SET attributes = array_remove(attributes, $1) WHERE `+coversEverything,
+			name, editableCore()); err != nil {
 			return err
 		}
 		for _, q := range []string{
@@ -388,8 +428,15 @@ func attributeUses(ctx context.Context, tx pgx.Tx, extra []portal.Attribute, nam
 }
 
 // policyUses lists the policies that let people change the attribute.
-func policyUses(ctx context.Context, tx pgx.Tx, name string) ([]portal.AttributeUse, error) {
-	rows, err := tx.Query(ctx, `SELECT id::text, name FROM policies WHERE $1 = ANY (attributes) ORDER BY name`, name)
+// With requestors, only the policies granting it to them.
+func policyUses(ctx context.Context, tx pgx.Tx, name string, requestors ...portal.Requestor) ([]portal.AttributeUse, error) {
+	only := make([]string, len(requestors))
+	for i, r := range requestors {
+		only[i] = string(r)
+	}
+	rows, err := tx.Query(ctx, `SELECT id::text, name FROM policies WHERE $1 = ANY (attributes)
+		AND (cardinality($3::text[]) = 0 OR requestor = ANY ($3::text[])) AND NOT (`+coversEverything+`) ORDER BY name`,
+		name, editableCore(), only)
 	if err != nil {
 		return nil, err
 	}

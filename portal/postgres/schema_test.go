@@ -205,10 +205,13 @@ func TestSchemaEditableThroughPolicies(t *testing.T) {
 	require.Equal(t, []string{"office", "buddy", "deskNumber", "languages"}, pol.Attributes, "the table's order: core attributes first")
 
 	for _, bad := range []map[string]string{{"deskNumber": "501"}, {"deskNumber": "twelve"}, {"languages": strings.Repeat("x", 21)},
-		{"badge": "B-1"}, {"buddy": "zoe"}, {"buddy": "00000000-0000-4000-8000-000000000000"}} {
+		{"buddy": "zoe"}, {"buddy": "00000000-0000-4000-8000-000000000000"}} {
 		_, err := db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID, Changes: bad})
 		require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "%v: %v", bad, err)
 	}
+	// Not editable by the person: no policy grants it to her.
+	_, err = db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID, Changes: map[string]string{"badge": "B-1"}})
+	require.Equal(t, portal.EFORBIDDEN, portal.ErrorCode(err), "%v", err)
 	req, err := db.Submit(ctx, me, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: zoe.ID,
 		Changes: map[string]string{"deskNumber": " 042 ", "languages": "Irish\nEnglish\nIrish"}})
 	require.NoError(t, err)
