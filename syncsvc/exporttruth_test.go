@@ -182,6 +182,12 @@ func TestSubmissionRefusesWhatTheSchemaWouldRefuse(t *testing.T) {
 	_, err = f.db.Submit(ctx, annV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: ann,
 		Changes: map[string]string{"givenName": strings.Repeat("G", 64)}})
 	require.NoError(t, err, "64 characters are taken")
+	// A person created by hand is checked against the same limits.
+	adminV := portal.Viewer{PersonID: ann, DisplayName: "Ann Lee", Roles: []portal.Role{portal.RoleAdmin}}
+	_, err = f.db.Submit(ctx, adminV, portal.NewRequest{Operation: portal.OpCreatePerson,
+		Changes: map[string]string{"accountName": "long" + f.prefix, "displayName": "Long Given", "givenName": strings.Repeat("G", 65)}})
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "%v", err)
+	require.Contains(t, portal.ErrorMessage(err), "givenName takes at most 64")
 
 	// A rule that no longer copies the given name as it is lifts the limit.
 	f.rules(t, func(u, _ *syncsvc.SyncRule) {
