@@ -112,6 +112,11 @@ type planInput struct {
 	// schema is the live attribute schema: a column mapped to an extra
 	// attribute is checked as that attribute says.
 	schema *portal.Schema
+	// keep, given a row that passed its checks, may complete its
+	// attributes and says whether it goes on to the comparison; nil: every
+	// row does. Its Attrs are kept only then (a row that goes no further
+	// costs no map of its own).
+	keep func(*stagedRow) bool
 }
 
 // stagedRow is a row that passed the checks a row makes by itself, as
@@ -123,6 +128,10 @@ type stagedRow struct {
 	Attrs map[string]string
 	// RefuseNew is why the row is refused if its employee is new to HR.
 	RefuseNew portal.Text
+	// csID is its object in the HR connector space (nil: new to HR), and
+	// digest that of its attributes (rowDigest), set by stagePlan.
+	csID   *int64
+	digest []byte
 }
 
 // checkRows checks each row by itself and computes its fields; what
@@ -149,7 +158,8 @@ func checkRows(in planInput) (rows int, staged []stagedRow, refused []Refusal) {
 			}
 		}
 	}
-	seen := map[string]int{} // folded employee ID → line
+	seen := make(map[string]int, len(in.rows)) // folded employee ID → line
+	scratch := make(map[string]string, len(mapped)+4)
 	for _, r := range in.rows {
 		rows++
 		v := r.Values
@@ -195,7 +205,8 @@ func checkRows(in planInput) (rows int, staged []stagedRow, refused []Refusal) {
 		if !start.IsZero() && start.After(today.AddDate(0, 0, in.settings.PrehireDays)) {
 			sr.RefuseNew = portal.Textf("starts on %s: joiners are imported %d days before their start date", v[FieldStartDate], in.settings.PrehireDays)
 		}
-		attrs := make(map[string]string, len(mapped)+4)
+		attrs := scratch
+		clear(attrs)
 		for _, f := range mapped {
 			// A bulk request leaves out what it does not change, and so
 			// does a file without the column: a file of names and titles
@@ -223,6 +234,10 @@ func checkRows(in planInput) (rows int, staged []stagedRow, refused []Refusal) {
 		}
 		attrs["active"] = strconv.FormatBool(activeOn(attrs, today))
 		sr.Attrs = attrs
+		if in.keep != nil && !in.keep(&sr) {
+			continue
+		}
+		sr.Attrs = maps.Clone(attrs)
 		staged = append(staged, sr)
 	}
 	return rows, staged, refused

@@ -71,13 +71,11 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 	if err != nil {
 		return nil, err
 	}
-	n, staged, refused := checkRows(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(),
-		limits: lim, schema: schema})
-	p := &Plan{Rows: n, Refused: refused, checks: checks}
 	space, err := loadKeys(ctx, tx, set.SystemID)
 	if err != nil {
 		return nil, err
 	}
+	p := &Plan{checks: checks}
 	for _, k := range space {
 		if k.active {
 			p.ActiveBefore++
@@ -85,58 +83,61 @@ func (s *Service) stagePlan(ctx context.Context, tx pgx.Tx, set Settings, source
 	}
 	// What depends on whether HR knows the employee: a joiner may be
 	// refused (a start date too far ahead, no name) and gets an account
-	// name; a person HR knows keeps theirs.
-	csIDs := make([]*int64, 0, len(staged))
-	var joiners []int
-	kept := staged[:0]
-	for _, r := range staged {
+	// name; a person HR knows keeps theirs. A known row that gives what it
+	// gave when its object was last imported changes nothing and goes no
+	// further, its attributes not even kept: a daily file of 100,000 rows,
+	// 100 of them changed, stages and compares 100.
+	inFile := make(map[string]bool, len(rows))
+	var refusedNew []Refusal
+	var dg digester
+	keep := func(r *stagedRow) bool {
 		k, known := space[r.Key]
 		switch {
 		case !known && !r.RefuseNew.IsZero():
-			p.Refused = append(p.Refused, refusal(r.Line, r.RefuseNew))
-			continue
+			refusedNew = append(refusedNew, refusal(r.Line, r.RefuseNew))
+			return false
 		case known && k.account != nil:
 			r.Attrs["accountname"] = *k.account
-		case !known:
-			if r.Attrs["accountname"] == "" {
-				// Made from the names the row gives (a column not mapped
-				// gives none).
-				r.Attrs["accountname"] = accountBase(r.Attrs[strings.ToLower(FieldGivenName)], r.Attrs[strings.ToLower(FieldSurname)], r.ID)
-			}
-			joiners = append(joiners, len(kept))
+		case !known && r.Attrs["accountname"] == "":
+			// Made from the names the row gives (a column not mapped
+			// gives none).
+			r.Attrs["accountname"] = accountBase(r.Attrs[strings.ToLower(FieldGivenName)], r.Attrs[strings.ToLower(FieldSurname)], r.ID)
 		}
-		if known {
-			csIDs = append(csIDs, &k.id)
-		} else {
-			csIDs = append(csIDs, nil)
+		inFile[r.Key] = true
+		if !known {
+			return true // its digest once its account name is final
 		}
-		kept = append(kept, r)
+		d := dg.rowDigest(r.Attrs)
+		if bytes.Equal(k.digest, d[:]) {
+			return false
+		}
+		id := k.id
+		r.csID, r.digest = &id, d[:]
+		return true
 	}
-	staged = kept
+	n, staged, refused := checkRows(planInput{settings: set, rows: rows, refused: refused, partial: partial, now: s.now(),
+		limits: lim, schema: schema, keep: keep})
+	p.Rows, p.Refused = n, append(refused, refusedNew...)
+	var joiners []int
+	for i, r := range staged {
+		if r.csID == nil {
+			joiners = append(joiners, i)
+		}
+	}
 	if _, mapped := set.Columns[FieldAccountName]; !mapped && len(joiners) > 0 {
 		if err := uniqueNames(ctx, tx, staged, joiners); err != nil {
 			return nil, err
 		}
 	}
-	inFile := make(map[string]bool, len(staged))
-	for _, r := range staged {
-		inFile[r.Key] = true
-	}
-	// A row that gives what it gave when its object was last imported
-	// changes nothing: only the others are compared (a daily file of
-	// 100,000 rows, 100 of them changed, compares 100).
-	digests := make([][]byte, len(staged))
-	kept, keptIDs := staged[:0], csIDs[:0]
-	var dg digester
-	for i, r := range staged {
-		d := dg.rowDigest(r.Attrs)
-		if csIDs[i] != nil && bytes.Equal(space[r.Key].digest, d) {
-			continue
+	csIDs, digests := make([]*int64, len(staged)), make([][]byte, len(staged))
+	for i := range staged {
+		r := &staged[i]
+		if r.csID == nil {
+			d := dg.rowDigest(r.Attrs)
+			r.digest = d[:]
 		}
-		digests[len(kept)] = d
-		kept, keptIDs = append(kept, r), append(keptIDs, csIDs[i])
+		csIDs[i], digests[i] = r.csID, r.digest
 	}
-	staged, csIDs, digests = kept, keptIDs, digests[:len(kept)]
 	if err := stageRows(ctx, tx, staged, csIDs, digests); err != nil {
 		return nil, fmt.Errorf("hr: stage rows: %w", err)
 	}
@@ -260,7 +261,7 @@ type digester struct {
 
 // rowDigest is what a checked row gives its object, as one value: the
 // attributes by name, each name and value with its length.
-func (d *digester) rowDigest(attrs map[string]string) []byte {
+func (d *digester) rowDigest(attrs map[string]string) [16]byte {
 	// The rows of a file have the same names, mostly: sorted once.
 	same := len(d.keys) == len(attrs)
 	for _, k := range d.keys {
@@ -285,7 +286,7 @@ func (d *digester) rowDigest(attrs map[string]string) []byte {
 		d.buf = append(d.buf, v...)
 	}
 	sum := sha256.Sum256(d.buf)
-	return sum[:16]
+	return [16]byte(sum[:16])
 }
 
 // stageRows copies the checked rows into hr_stage, a temporary table of
