@@ -43,10 +43,11 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 		if f.Offset >= portal.MaxMatches {
 			return page, portal.Errorf(portal.EINVALID, "Only the first %d matches can be shown; add a word to narrow the search.", portal.MaxMatches)
 		}
-		// tessera_search_people (migrations/0043_search_keys.sql) finds the
-		// page's IDs in name order, and how many match as far as one past
-		// portal.MaxMatches, from the search keys' B-tree (and the stem
-		// index for several words); only the page's rows are read in full.
+		// tessera_search_people (migrations/0043_search_keys.sql,
+		// 0051_search_words.sql) finds the page's IDs in name order, and
+		// how many match as far as one past portal.MaxMatches, from the
+		// search words' B-trees (and the stem index for several words);
+		// only the page's rows are read in full.
 		rows, err = db.Pool.Query(ctx, `SELECT `+personColumns+`, s.total
 			FROM tessera_search_people($1, $2, $3, $4) s JOIN people p ON p.id = s.person_id
 			ORDER BY s.sort_name COLLATE "C", s.person_id`,

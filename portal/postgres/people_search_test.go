@@ -63,7 +63,7 @@ func TestSearchManyMatchesSortedByName(t *testing.T) {
 	}
 }
 
-// TestSearchKeysFollowPeople: the search keys follow a person's words and
+// TestSearchKeysFollowPeople: the search words (and so their keys) follow a person's words and
 // name as they change (one person or many in a statement), and go with
 // a person who is deleted.
 func TestSearchKeysFollowPeople(t *testing.T) {
@@ -103,7 +103,7 @@ func TestSearchKeysFollowPeople(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, ids("zyxtra"))
 	var left int
-	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM person_search_keys WHERE person_id = $1`, id).Scan(&left))
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM person_search_words WHERE person_id = $1`, id).Scan(&left))
 	require.Zero(t, left)
 }
 

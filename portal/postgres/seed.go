@@ -37,9 +37,9 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 				return fmt.Errorf("attribute schema: %w", err)
 			}
 		}
-		// The search keys (migrations/0043_search_keys.sql) are written
-		// after the people, at once, with their index built after them.
-		if _, err := tx.Exec(ctx, "ALTER TABLE people DISABLE TRIGGER people_keys_insert"); err != nil {
+		// The search words (migrations/0051_search_words.sql) are written
+		// after the people, at once, with their indexes built after them.
+		if _, err := tx.Exec(ctx, "ALTER TABLE people DISABLE TRIGGER people_words_insert"); err != nil {
 			return err
 		}
 		if err := withGINRebuilt(ctx, tx, func() error {
@@ -54,11 +54,11 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 		}); err != nil {
 			return fmt.Errorf("copy people: %w", err)
 		}
-		if _, err := tx.Exec(ctx, "ALTER TABLE people ENABLE TRIGGER people_keys_insert"); err != nil {
+		if _, err := tx.Exec(ctx, "ALTER TABLE people ENABLE TRIGGER people_words_insert"); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "SELECT tessera_search_keys_rebuild()"); err != nil {
-			return fmt.Errorf("search keys: %w", err)
+		if _, err := tx.Exec(ctx, "SELECT tessera_search_words_rebuild()"); err != nil {
+			return fmt.Errorf("search words: %w", err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"groups"},
 			[]string{"id", "name", "display_name", "description", "email", "group_type", "join_policy", "membership_rule"},
@@ -114,7 +114,7 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 			}
 		}
 	}
-	if _, err := db.Pool.Exec(ctx, "VACUUM ANALYZE people, person_search_keys, groups, group_members, group_owners"); err != nil {
+	if _, err := db.Pool.Exec(ctx, "VACUUM ANALYZE people, person_search_words, groups, group_members, group_owners"); err != nil {
 		return fmt.Errorf("postgres: analyze: %w", err)
 	}
 	return nil
