@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -386,7 +387,7 @@ func finish(ctx context.Context, tx pgx.Tx, db *DB, requestID, requester string,
 	if err := db.notify(ctx, tx, notice, requestID, requester); err != nil {
 		return err
 	}
-	return recordStatus(ctx, tx, requestID, status, "request_"+string(status), map[string]string{"detail": detail.String()},
+	return recordStatus(ctx, tx, requestID, status, "request_"+string(status), auditDetail(detail),
 		append(earlier, event{portal.EventKind(status), actorID, detail})...)
 }
 
@@ -587,7 +588,7 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 				}
 				denied := portal.Textf("Rejected by %s: %s", v.DisplayName, reason)
 				rec.Action = "request_denied"
-				rec.Details["detail"] = denied.String()
+				maps.Copy(rec.Details, auditDetail(denied))
 				rec.Events = append(rec.Events, event{portal.KindDenied, v.PersonID, denied})
 			}
 			recs = append(recs, rec)
@@ -735,7 +736,7 @@ func (db *DB) failCommit(ctx context.Context, requestID string, problem error) e
 		if err := db.notify(ctx, tx, portal.EventFailed, requestID, h.Requester); err != nil {
 			return err
 		}
-		return recordStatus(ctx, tx, requestID, portal.StatusFailed, "request_failed", map[string]string{"detail": detail.String()},
+		return recordStatus(ctx, tx, requestID, portal.StatusFailed, "request_failed", auditDetail(detail),
 			event{portal.KindFailed, "", detail})
 	})
 	if err != nil {

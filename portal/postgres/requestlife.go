@@ -38,7 +38,7 @@ func (db *DB) ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, deta
 	_, err := tx.Exec(ctx, `WITH f AS (UPDATE requests SET status = 'failed', updated_at = now()
 			WHERE id = ANY ($1::text[]::uuid[]) AND status = 'committed' RETURNING id),
 		e AS (INSERT INTO request_events (request_id, kind, detail, detail_text) SELECT id, $2, $3, $4::jsonb FROM f)
-		SELECT count(audit_append(NULL, 'request_failed', 'request', id::text, jsonb_build_object('detail', $3::text)))
+		SELECT count(audit_append(NULL, 'request_failed', 'request', id::text, jsonb_build_object('detail', $3::text, 'detail_text', $4::jsonb)))
 		FROM (SELECT id FROM f ORDER BY id) f`, ids, string(portal.KindExportFailed), detail.String(), storedText(detail))
 	if err != nil {
 		return fmt.Errorf("postgres: record failed exports: %w", err)
@@ -284,7 +284,7 @@ func (db *DB) CancelFailedRequest(ctx context.Context, v portal.Viewer, id, reas
 		if _, err := tx.Exec(ctx, `DELETE FROM export_requests WHERE request_id = $1`, id); err != nil {
 			return err
 		}
-		return recordStatus(ctx, tx, id, portal.StatusCanceled, "request_canceled", map[string]string{"reason": reason},
+		return recordStatus(ctx, tx, id, portal.StatusCanceled, "request_canceled", map[string]any{"reason": reason},
 			event{portal.KindCanceled, v.PersonID, portal.Textf("Canceled by an administrator: %s", reason)})
 	})
 	return storeError("cancel request", err)

@@ -78,14 +78,22 @@ func storedText(t portal.Text) *string {
 
 // record adds timeline events to a request and, when action is set, the
 // audit entry for them, in one statement (one round trip on a hot path).
-func record(ctx context.Context, tx pgx.Tx, requestID, action string, details map[string]string, events ...event) error {
+func record(ctx context.Context, tx pgx.Tx, requestID, action string, details map[string]any, events ...event) error {
 	return recordStatus(ctx, tx, requestID, "", action, details, events...)
+}
+
+// auditDetail is what an audit entry keeps of a request's timeline text:
+// its English ("detail", as older entries have it) and its format and
+// arguments ("detail_text", as resultDetails keeps "error_text"), which
+// the audit page writes in the administrator's language.
+func auditDetail(t portal.Text) map[string]any {
+	return map[string]any{"detail": t.String(), "detail_text": json.RawMessage(t.Stored())}
 }
 
 // recordStatus is record that also moves the request to status (when set)
 // in the same statement. Callers make it their transaction's last
 // statement, so that it goes with the COMMIT (finalTx).
-func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status portal.RequestStatus, action string, details map[string]string, events ...event) error {
+func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status portal.RequestStatus, action string, details map[string]any, events ...event) error {
 	st := recordStmt(requestID, status, action, details, events...)
 	if _, err := tx.Exec(ctx, st.SQL, st.Args...); err != nil {
 		return fmt.Errorf("record %s: %w", action, err)
@@ -95,7 +103,7 @@ func recordStatus(ctx context.Context, tx pgx.Tx, requestID string, status porta
 
 // recordStmt is the statement recordStatus runs, for callers that batch it
 // behind the change it records.
-func recordStmt(requestID string, status portal.RequestStatus, action string, details map[string]string, events ...event) stmt {
+func recordStmt(requestID string, status portal.RequestStatus, action string, details map[string]any, events ...event) stmt {
 	d := make(map[string]any, len(details))
 	for k, v := range details {
 		d[k] = v
@@ -275,7 +283,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 		submitted := event{portal.KindSubmitted, v.PersonID, portal.Textf("under policy “%s”", pol.Name)}
 		var head authorizeHead
 		if pol.WorkflowID != "" {
-			st := recordStmt(id, "", "request_submitted", map[string]string{"operation": string(n.Operation), "group": n.GroupID,
+			st := recordStmt(id, "", "request_submitted", map[string]any{"operation": string(n.Operation), "group": n.GroupID,
 				"person": n.PersonID, "policy": pol.Name}, submitted)
 			b.Queue(st.SQL, st.Args...)
 			// What opening its approval reads, in the same round trip.
