@@ -252,3 +252,105 @@ func TestOvertakenRequestIsSuperseded(t *testing.T) {
 	require.True(t, strings.HasPrefix(format, "Superseded by request %s"), format)
 	require.Equal(t, second, by)
 }
+
+// TestLinkingAndCompletionSerialise: a request is linked to a system's
+// export and completed by another system's confirmation in transactions
+// that may overlap (a cycle's sync of one system while an import of the
+// other confirms). Whichever takes the request first, the other sees what
+// it did: a completion never misses a link made meanwhile (it would
+// complete the request before that system confirmed it), and a link is
+// never made to a request that completed meanwhile (its confirmation
+// would write "exported" after "completed"). Each overlap is made to
+// happen by holding one transaction open while the other waits on it.
+func TestLinkingAndCompletionSerialise(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	ann := f.person(t, "ann"+f.prefix, "Ann Lee", "IT")
+	f.rules(t, nil)
+	f.converge(t)
+	committed := func(title string) string {
+		t.Helper()
+		var id string
+		require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO requests (operation, person_id, changes, status)
+			VALUES ('update_person', $1, jsonb_build_object('title', $2::text), 'committed') RETURNING id`, ann, title).Scan(&id))
+		_, err := f.pool.Exec(ctx, "UPDATE people SET title = $2 WHERE id = $1", ann, title)
+		require.NoError(t, err)
+		return id
+	}
+	// waitBlocked waits until a statement of this test's database waits
+	// for a lock the test holds.
+	waitBlocked := func(what string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			var n int
+			require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+				AND wait_event_type = 'Lock'`).Scan(&n))
+			return n > 0
+		}, time.Minute, 10*time.Millisecond, what)
+	}
+	status := func(id string) string {
+		var s string
+		require.NoError(t, f.pool.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", id).Scan(&s))
+		return s
+	}
+
+	t.Run("a completion sees the link made while it waited", func(t *testing.T) {
+		req := committed("Buyer")
+		// Another system's sync links the request to its export, and has
+		// not committed yet...
+		link, err := f.pool.Begin(ctx)
+		require.NoError(t, err)
+		defer link.Rollback(ctx)
+		_, err = link.Exec(ctx, `INSERT INTO export_requests (cs_id, request_id, system_id)
+			SELECT id, $2, system_id FROM cs_objects WHERE person_id = $1 AND system_id = $3`, ann, req, f.sys.ID)
+		require.NoError(t, err)
+		// ... while the request is settled (no other system holds it).
+		settled := make(chan error, 1)
+		go func() {
+			settled <- pgx.BeginFunc(ctx, f.pool, func(tx pgx.Tx) error { return f.db.SettleRequestsTx(ctx, tx, []string{req}) })
+		}()
+		waitBlocked("the settling waits for the linking transaction")
+		require.NoError(t, link.Commit(ctx))
+		require.NoError(t, <-settled)
+		require.Equal(t, "committed", status(req), "it waits for the export it was linked to")
+		f.run(t, syncsvc.DeltaSync)
+		f.run(t, syncsvc.Export)
+		f.run(t, syncsvc.DeltaImport)
+		require.Equal(t, "completed", status(req), "completed once that export was confirmed")
+	})
+
+	t.Run("a link is not made to a request completed while it waited", func(t *testing.T) {
+		req := committed("Seller")
+		// The request completes in a transaction that has not committed
+		// yet...
+		done, err := f.pool.Begin(ctx)
+		require.NoError(t, err)
+		defer done.Rollback(ctx)
+		require.NoError(t, f.db.SettleRequestsTx(ctx, done, []string{req}))
+		// ... while a sync computes the export of the changed person and
+		// links the requests it carries.
+		synced := make(chan *syncsvc.Run, 1)
+		go func() {
+			r, err := f.engine.Run(ctx, f.sys.ID, syncsvc.DeltaSync, syncsvc.RunOptions{})
+			if err != nil {
+				t.Errorf("delta sync: %v", err)
+			}
+			synced <- r
+		}()
+		waitBlocked("the sync waits for the completing transaction")
+		require.NoError(t, done.Commit(ctx))
+		require.NotNil(t, <-synced)
+		require.Equal(t, "completed", status(req))
+		var links int
+		require.NoError(t, f.pool.QueryRow(ctx, "SELECT count(*) FROM export_requests WHERE request_id = $1", req).Scan(&links))
+		require.Zero(t, links, "no link to a completed request")
+		f.run(t, syncsvc.Export)
+		f.run(t, syncsvc.DeltaImport)
+		rows, err := f.pool.Query(ctx, "SELECT kind FROM request_events WHERE request_id = $1 ORDER BY id", req)
+		require.NoError(t, err)
+		kinds, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Equal(t, "completed", kinds[len(kinds)-1], "nothing after completed: %v", kinds)
+	})
+}

@@ -1375,6 +1375,14 @@ func (c *changeSet) plan(o *CSObject, p *PendingExport) {
 // committed, so the export carries their change: a bulk decision's
 // hundreds of joins, or joins approved one by one that one export of the
 // group took along, each say "Exported" when the system confirms it.
+//
+// Each statement locks the requests it links (FOR SHARE, in ID order, as
+// releaseExports in portal/postgres/requestlife.go locks them FOR
+// UPDATE), and so reads their status as it is once it holds them: a
+// request that another system's confirmation completed meanwhile is not
+// linked (its confirmation here would write "exported" after
+// "completed"), and a completion that waits for this transaction sees its
+// links.
 func linkRequests(ctx context.Context, tx pgx.Tx, systemID string, scope []requestLink, out *changeSet) error {
 	var csIDs []int64
 	var people, groups []string
@@ -1425,10 +1433,13 @@ func linkRequests(ctx context.Context, tx pgx.Tx, systemID string, scope []reque
 		}
 		// A request synced again waits for the new export: its change may
 		// not have been in the one it waited for.
-		b.Queue(`INSERT INTO export_requests (cs_id, request_id, system_id)
+		b.Queue(`WITH live AS MATERIALIZED (SELECT r.id FROM requests r WHERE r.id = ANY ($5::uuid[])
+				AND r.status IN ('committed', 'failed') ORDER BY r.id FOR SHARE OF r)
+			INSERT INTO export_requests (cs_id, request_id, system_id)
 			SELECT DISTINCT x.id, s.request_id, $1 FROM `+exported+` x
 				JOIN unnest($5::uuid[], $6::uuid[], $7::uuid[]) AS s(request_id, person_id, group_id)
 				ON s.person_id = x.person_id OR s.group_id = x.group_id
+			WHERE s.request_id IN (SELECT id FROM live)
 			ON CONFLICT (cs_id, request_id) DO UPDATE SET sent_at = NULL`, append(args, reqs, ps, gs)...)
 	}
 	// A request that waits already (for an export sent, not yet
@@ -1440,6 +1451,7 @@ func linkRequests(ctx context.Context, tx pgx.Tx, systemID string, scope []reque
 		SELECT x.id, r.id, $1 FROM `+exported+` x
 			JOIN requests r ON r.group_id IS NULL AND r.person_id = x.person_id AND r.status = 'committed'
 				AND r.operation = 'update_person'
+		ORDER BY r.id FOR SHARE OF r
 		ON CONFLICT (cs_id, request_id) DO NOTHING`, args...)
 	b.Queue(`WITH m AS (SELECT x.id, x.group_id, ch->>'Op' AS op, lower(v) AS dn
 			FROM `+exported+` x, json_array_elements(x.export_changes) ch, json_array_elements_text(ch->'Values') v
@@ -1449,6 +1461,7 @@ func linkRequests(ctx context.Context, tx pgx.Tx, systemID string, scope []reque
 			JOIN cs_objects p ON p.system_id = $1 AND lower(p.dn) = m.dn AND p.person_id IS NOT NULL
 			JOIN requests r ON r.group_id = m.group_id AND r.person_id = p.person_id AND r.status = 'committed'
 				AND r.operation = CASE m.op WHEN 'add' THEN 'add_member' ELSE 'remove_member' END
+		ORDER BY r.id FOR SHARE OF r
 		ON CONFLICT (cs_id, request_id) DO NOTHING`, args...)
 	return tx.SendBatch(ctx, b).Close()
 }

@@ -52,7 +52,7 @@ func (db *DB) ExportsFailedTx(ctx context.Context, tx pgx.Tx, ids []string, deta
 // the portal's says "exported"; one that a later change overtook says by
 // which request, and is superseded once nothing else holds it.
 func (db *DB) ExportsConfirmedTx(ctx context.Context, tx pgx.Tx, systemID, systemName string, sentBefore time.Time) error {
-	return releaseExports(ctx, tx, "x.system_id = $1 AND x.sent_at IS NOT NULL AND x.sent_at <= $2",
+	return releaseExports(ctx, tx, "x.system_id = $1 AND x.sent_at IS NOT NULL AND x.sent_at <= $2", 2,
 		[]any{systemID, sentBefore, systemName, exportedTo}, portal.KindExported, "format($4::text, $3::text)", "stored_text($4::text, $3::text)", nil)
 }
 
@@ -83,7 +83,7 @@ func (db *DB) ExportsDroppedTx(ctx context.Context, tx pgx.Tx, systemName string
 	default:
 		return fmt.Errorf("postgres: release exports: no such reason %q", why)
 	}
-	return releaseExports(ctx, tx, cond, args, why, detail, text, nil)
+	return releaseExports(ctx, tx, cond, 1, args, why, detail, text, nil)
 }
 
 // SettleRequestsTx ends the committed requests among ids that wait for no
@@ -93,13 +93,13 @@ func (db *DB) SettleRequestsTx(ctx context.Context, tx pgx.Tx, ids []string) err
 	if len(ids) == 0 {
 		return nil
 	}
-	return releaseExports(ctx, tx, "false", nil, "", "''", "NULL", ids)
+	return releaseExports(ctx, tx, "false", 0, nil, "", "''", "NULL", ids)
 }
 
 // releaseSystem releases every request waiting on the system systemID,
 // which is being deleted.
 func releaseSystem(ctx context.Context, tx pgx.Tx, systemID, systemName string) error {
-	return releaseExports(ctx, tx, "x.system_id = $1", []any{systemID, systemName, systemRemoved}, portal.KindExportSkipped,
+	return releaseExports(ctx, tx, "x.system_id = $1", 1, []any{systemID, systemName, systemRemoved}, portal.KindExportSkipped,
 		"format($3::text, $2::text)", "stored_text($3::text, $2::text)", nil)
 }
 
@@ -139,7 +139,7 @@ var personColumnsJSON = func() string {
 // releaseExports is the one statement behind the methods above. It
 // deletes the links between requests and connector space objects that
 // cond selects (export_requests x joined to its object c; args are its
-// parameters), writes a timeline entry of kind (none when empty) with the
+// parameters, of which cond uses the first nCond), writes a timeline entry of kind (none when empty) with the
 // text detail and stored text text (SQL over x, c and args) for each request whose values are
 // still the portal's, and then ends the committed requests among the
 // released ones and settle that wait for nothing else: completed, or
@@ -152,7 +152,24 @@ var personColumnsJSON = func() string {
 // confirming import saw the system after the export, and the export
 // carried the portal's current values, so they are the request's exactly
 // when the portal still holds what the request asked for.
-func releaseExports(ctx context.Context, tx pgx.Tx, cond string, args []any, kind portal.EventKind, detail, text string, settle []string) error {
+//
+// Another system's sync may link one of these requests to its export
+// while this runs (linkRequests in syncsvc/sync.go, which locks the
+// requests it links FOR SHARE). So the requests are locked first, by a
+// statement of their own, and the release reads the links in a statement
+// that starts after it holds them: a lock waited for inside one statement
+// hands over the newest row, but the statement's subqueries still read
+// the links as they were when it started, and would miss a link that the
+// transaction it waited for made, completing the request before that
+// system confirmed it. The links this releases do not change meanwhile:
+// they are the system's, and the system's run lock is held.
+func releaseExports(ctx context.Context, tx pgx.Tx, cond string, nCond int, args []any, kind portal.EventKind, detail, text string, settle []string) error {
+	lockArgs := append(append([]any{}, args[:nCond]...), settle)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM requests r WHERE r.id IN (SELECT x.request_id FROM export_requests x JOIN cs_objects c ON c.id = x.cs_id
+			WHERE `+cond+`) OR r.id = ANY ($`+strconv.Itoa(nCond+1)+`::text[]::uuid[])
+		ORDER BY r.id FOR UPDATE OF r`, lockArgs...); err != nil {
+		return fmt.Errorf("postgres: lock requests to release: %w", err)
+	}
 	p := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
 	kindP, colsP, settleP := p(string(kind)), p(personColumnsJSON), p(settle)
 	attrsByP, memberByP := p(supersededByPerson[true]), p(supersededByPerson[false])
