@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -204,6 +205,55 @@ func TestEntraAnchoredInAD(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"+44 7700 900123"}, o.Attributes["mobilePhone"])
 	require.Positive(t, s.sim.Stats().HighPriority, "a person's change is sent with x-ms-throttle-priority: high")
+
+	// A change that AD's own cycle carries and confirms while the job that
+	// exports it waits for Entra ID (a bulk export holds its run lock) is
+	// "Exported to" AD, and completes only once Entra ID confirmed it too,
+	// never before, and nothing follows "completed".
+	entraLock, err := pgx.Connect(ctx, dbURL) // of its own: the pool's few connections are the workers'
+	require.NoError(t, err)
+	defer entraLock.Close(ctx)
+	_, err = entraLock.Exec(ctx, "SELECT pg_advisory_lock(7261127, hashtext($1))", s.entra.ID) // syncsvc's run lock
+	require.NoError(t, err)
+	req, err = db.Submit(ctx, portal.Viewer{PersonID: pid, DisplayName: "Eve Number 2"}, portal.NewRequest{
+		Operation: portal.OpUpdatePerson, PersonID: pid, Changes: map[string]string{"mobile": "+44 7700 900124"}})
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var linked bool
+		require.NoError(c, pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM export_requests WHERE request_id = $1 AND system_id = $2)",
+			req.ID, s.ad.System.ID).Scan(&linked))
+		assert.True(c, linked)
+	}, time.Minute, 20*time.Millisecond, "the job planned AD's share")
+	for _, p := range []syncsvc.RunProfile{syncsvc.Export, syncsvc.DeltaImport} {
+		for { // the job may hold AD's run lock for a moment when it tries again
+			run, err := s.engine.Run(ctx, s.ad.System.ID, p, syncsvc.RunOptions{})
+			if errors.Is(err, syncsvc.ErrBusy) {
+				continue
+			}
+			require.NoError(t, err)
+			require.Equal(t, "succeeded", run.Status, "%s: %s", p, run.Message)
+			break
+		}
+	}
+	kinds := func() []string {
+		rows, err := pool.Query(ctx, "SELECT kind || ' ' || detail FROM request_events WHERE request_id = $1 AND kind <> 'submitted' ORDER BY id", req.ID)
+		require.NoError(t, err)
+		k, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return k
+	}
+	require.Equal(t, []string{"committed ", "exported Exported to " + s.ad.System.Name}, kinds(), "AD confirmed it; Entra ID has not had it")
+	var status string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", req.ID).Scan(&status))
+	require.Equal(t, "committed", status, "not completed before Entra ID confirmed it")
+	_, err = entraLock.Exec(ctx, "SELECT pg_advisory_unlock(7261127, hashtext($1))", s.entra.ID)
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		require.NoError(c, pool.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", req.ID).Scan(&status))
+		assert.Equal(c, "completed", status)
+	}, time.Minute, 50*time.Millisecond, "the job carries it to Entra ID once its run lock is free")
+	require.Equal(t, []string{"committed ", "exported Exported to " + s.ad.System.Name, "exported Exported to " + s.entra.Name,
+		"completed "}, kinds())
 
 	// Seven days pass without a delta import: the token has expired, and
 	// a user deleted meanwhile must not linger in the connector space.

@@ -175,6 +175,9 @@ type RequestLife interface {
 	// portal.KindExportSkipped gone from the system), or with nothing
 	// left to send (why empty).
 	ExportsDroppedTx(ctx context.Context, tx pgx.Tx, systemName string, csIDs []int64, why portal.EventKind) error
+	// PlannedTx records that the requests ids were planned for every
+	// system: until then no confirmation completes them.
+	PlannedTx(ctx context.Context, tx pgx.Tx, ids []string) error
 	// SettleRequestsTx ends the committed requests among ids that wait for
 	// no export.
 	SettleRequestsTx(ctx context.Context, tx pgx.Tx, ids []string) error

@@ -282,11 +282,11 @@ func TestLinkingAndCompletionSerialise(t *testing.T) {
 	// for a lock the test holds.
 	waitBlocked := func(what string) {
 		t.Helper()
-		require.Eventually(t, func() bool {
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			var n int
-			require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			require.NoError(c, f.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 				AND wait_event_type = 'Lock'`).Scan(&n))
-			return n > 0
+			assert.Positive(c, n)
 		}, time.Minute, 10*time.Millisecond, what)
 	}
 	status := func(id string) string {

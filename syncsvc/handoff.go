@@ -61,6 +61,13 @@ func (e *Engine) ExportRequests(ctx context.Context, requestIDs []string) error 
 			}
 		}
 	}
+	// Every system has its share: from now on the requests complete as
+	// soon as every export holding them is confirmed. (Before, a system's
+	// cycle that carried and confirmed a change would have completed its
+	// request before the job linked it to the other systems.)
+	if err := pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return e.Requests.PlannedTx(ctx, tx, ids) }); err != nil {
+		return err
+	}
 	// Planning synced each system once. A system anchored in another is
 	// synced again after that one exported new accounts: the adds it
 	// could not plan without their anchors are planned now.

@@ -86,6 +86,16 @@ func (db *DB) ExportsDroppedTx(ctx context.Context, tx pgx.Tx, systemName string
 	return releaseExports(ctx, tx, cond, 1, args, why, detail, text, nil)
 }
 
+// PlannedTx records that the sync_export job of the requests ids planned
+// their change for every connected system: from now on they complete as
+// soon as no export holds them (releaseExports), and not before.
+func (db *DB) PlannedTx(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if _, err := tx.Exec(ctx, `UPDATE requests SET planned = true WHERE id = ANY ($1::text[]::uuid[]) AND NOT planned`, ids); err != nil {
+		return fmt.Errorf("postgres: requests planned: %w", err)
+	}
+	return nil
+}
+
 // SettleRequestsTx ends the committed requests among ids that wait for no
 // export: completed when their values are still the portal's, superseded
 // when a later change overtook them.
@@ -142,7 +152,8 @@ var personColumnsJSON = func() string {
 // parameters, of which cond uses the first nCond), writes a timeline entry of kind (none when empty) with the
 // text detail and stored text text (SQL over x, c and args) for each request whose values are
 // still the portal's, and then ends the committed requests among the
-// released ones and settle that wait for nothing else: completed, or
+// released ones and settle that wait for nothing else and that their
+// sync_export job planned for every system (PlannedTx): completed, or
 // superseded (with the request that overtook them) when their values are
 // no longer the portal's. A failed request completes only when its values
 // were confirmed after all; otherwise it stays failed, and its timeline
@@ -176,7 +187,7 @@ func releaseExports(ctx context.Context, tx pgx.Tx, cond string, nCond int, args
 	attrsP, memberP, elsewhereP := p(supersededByRequest[true]), p(supersededByRequest[false]), p(supersededElsewhere)
 	sql := `WITH gone AS (DELETE FROM export_requests x USING cs_objects c WHERE c.id = x.cs_id AND ` + cond + `
 			RETURNING x.cs_id, x.request_id, (` + detail + `)::text AS detail, (` + text + `)::jsonb AS text),
-		cur AS (SELECT r.id, r.status, r.operation, r.changes, r.created_at, r.person_id, r.group_id,
+		cur AS (SELECT r.id, r.status, r.operation, r.changes, r.created_at, r.person_id, r.group_id, r.planned,
 				CASE r.operation
 				WHEN 'update_person' THEN NOT EXISTS (SELECT 1 FROM jsonb_each_text(r.changes) ch
 					WHERE coalesce(CASE WHEN ` + colsP + `::jsonb ? ch.key THEN to_jsonb(p) ->> (` + colsP + `::jsonb ->> ch.key)
@@ -209,7 +220,7 @@ func releaseExports(ctx context.Context, tx pgx.Tx, cond string, nCond int, args
 				array_remove(ARRAY[l.id::text, lp.display_name], NULL) AS args) f
 			WHERE NOT c.current),
 		done AS (UPDATE requests q SET status = CASE WHEN c.current THEN 'completed' ELSE 'superseded' END, updated_at = now()
-			FROM cur c WHERE q.id = c.id AND c.settled AND (c.status = 'committed'
+			FROM cur c WHERE q.id = c.id AND c.settled AND c.planned AND (c.status = 'committed'
 				OR c.status = 'failed' AND c.current AND ` + kindP + ` = 'exported' AND c.id IN (SELECT request_id FROM gone))
 			RETURNING q.id, q.status),
 		noted AS (INSERT INTO request_events (request_id, kind, detail, detail_text)
@@ -271,6 +282,10 @@ func (db *DB) RetryRequest(ctx context.Context, v portal.Viewer, id string) erro
 		}
 		if _, err := tx.Exec(ctx, `UPDATE cs_objects SET export_next_at = now(), export_status = 'pending'
 			WHERE id IN (SELECT cs_id FROM export_requests WHERE request_id = $1) AND export_status = 'error'`, id); err != nil {
+			return err
+		}
+		// It completes once the job planned it for every system again.
+		if _, err := tx.Exec(ctx, `UPDATE requests SET planned = false WHERE id = $1`, id); err != nil {
 			return err
 		}
 		if err := db.insertJob(ctx, tx, workflow.SyncExportArgs{RequestIDs: []string{id}}, nil); err != nil {

@@ -175,7 +175,13 @@ func recordAfterStmt(before []recording, status portal.RequestStatus, recs ...re
 	// Without a status to set, the update is left out of the statement:
 	// even when it updates no row, it costs Postgres as much as the insert.
 	if status != "" && len(ids) > 0 {
-		sql += `, s AS (UPDATE requests SET status = ` + param(string(status)) + `, updated_at = now()
+		// A committed request waits for its sync_export job to plan its
+		// change for every system (requests.planned).
+		planned := ""
+		if status == portal.StatusCommitted {
+			planned = ", planned = false"
+		}
+		sql += `, s AS (UPDATE requests SET status = ` + param(string(status)) + `, updated_at = now()` + planned + `
 			WHERE id = ANY (` + param(ids) + `::text[]::uuid[]))`
 	}
 	if len(auditReqs) == 0 {
