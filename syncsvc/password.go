@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -95,9 +96,47 @@ type account struct {
 	dn  string
 }
 
+// readOnceKey is the context key of ReadAccountsOnce's memo.
+type readOnceKey struct{}
+
+// readOnce holds the accounts of the people read in one request.
+type readOnce struct {
+	mu     sync.Mutex
+	people map[string][]account
+}
+
+// ReadAccountsOnce returns ctx in which Accounts reads a person's accounts
+// from the database once, however many actions on them it runs: a reset
+// checks the password against the directories' rules and then sets it in
+// the same accounts, read a moment before, rather than reading them again.
+// For one request's work, not to be kept.
+func ReadAccountsOnce(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readOnceKey{}, &readOnce{people: map[string][]account{}})
+}
+
 // accounts lists the person's joined user accounts in connected systems,
-// in one statement while the systems are as last read (system).
+// in one statement while the systems are as last read (system); once per
+// person in a context of ReadAccountsOnce.
 func (a *Accounts) accounts(ctx context.Context, personID string) ([]account, error) {
+	memo, _ := ctx.Value(readOnceKey{}).(*readOnce)
+	if memo == nil {
+		return a.readAccounts(ctx, personID)
+	}
+	memo.mu.Lock()
+	defer memo.mu.Unlock()
+	if list, ok := memo.people[personID]; ok {
+		return slices.Clone(list), nil
+	}
+	list, err := a.readAccounts(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	memo.people[personID] = list
+	return slices.Clone(list), nil
+}
+
+// readAccounts reads the person's accounts (accounts).
+func (a *Accounts) readAccounts(ctx context.Context, personID string) ([]account, error) {
 	rows, err := a.Engine.Pool.Query(ctx, `SELECT o.system_id::text, o.dn, s.updated_at FROM cs_objects o
 		JOIN connected_systems s ON s.id = o.system_id
 		WHERE o.person_id = $1 AND o.class = 'user' AND o.anchor IS NOT NULL AND o.deprovisioned_at IS NULL

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/i18n"
+	"github.com/tessera-idm/tessera/syncsvc"
 	"github.com/tessera-idm/tessera/web/view"
 )
 
@@ -455,7 +456,9 @@ func (s *Server) handleResetNew(w http.ResponseWriter, r *http.Request) {
 	if flow == nil {
 		return
 	}
-	ctx := r.Context()
+	// The accounts the new password is checked for are those it is set
+	// in, read once.
+	ctx := syncsvc.ReadAccountsOnce(r.Context())
 	client := s.clientAddr(r)
 	in := input(r)
 	if in.Get("action") == "unlock" {

@@ -130,4 +130,22 @@ func TestDemoADIsSetUpByTessera(t *testing.T) {
 		require.True(t, st.Enabled, st.System)
 		require.False(t, st.Locked, st.System)
 	}
+
+	// Within one request's reading (syncsvc.ReadAccountsOnce, as a reset
+	// checks the new password and then sets it), Zoë's accounts are read
+	// from the database once: those her check read, even when they change
+	// meanwhile; outside it, as they are now.
+	once := syncsvc.ReadAccountsOnce(ctx)
+	_, err = accounts.PasswordRules(once, zoe)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "UPDATE cs_objects SET deprovisioned_at = now() WHERE person_id = $1 AND class = 'user'", zoe)
+	require.NoError(t, err)
+	states, err = accounts.AccountStates(once, zoe)
+	require.NoError(t, err)
+	require.Len(t, states, 2, "the accounts read once")
+	states, err = accounts.AccountStates(ctx, zoe)
+	require.NoError(t, err)
+	require.Empty(t, states, "read again")
+	_, err = pool.Exec(ctx, "UPDATE cs_objects SET deprovisioned_at = NULL WHERE person_id = $1 AND class = 'user'", zoe)
+	require.NoError(t, err)
 }
