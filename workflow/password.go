@@ -13,6 +13,9 @@ import (
 	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
+// InsertOpts puts notices in their own queue (NoticeQueue).
+func (PasswordNoticeArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: NoticeQueue} }
+
 // passwordNoticeWorker tells a person, at every address they registered,
 // that their password was reset or changed, or their account unlocked, so
 // that someone who did not do it acts at once.

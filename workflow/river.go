@@ -21,6 +21,23 @@ const jobCooldown = time.Millisecond
 // one per jobCooldown) and for scheduled jobs coming due.
 const jobPollInterval = 250 * time.Millisecond
 
+// NoticeQueue is the queue of the mails that tell a person what was done
+// to their password (PasswordNoticeArgs). A notice need not start within a
+// millisecond of its commit as an export does, so this queue's producer
+// fetches at most every noticeCooldown and takes the notices that came
+// meanwhile in one batch: during many resets at once, one fetch for a few
+// notices rather than one for each, which the database and the directory
+// on the same cores feel.
+const NoticeQueue = "notices"
+
+// noticeCooldown and noticePollInterval are NoticeQueue's pace: River's
+// defaults. A notice arrives within a tenth of a second of the reset.
+const (
+	noticeCooldown     = 100 * time.Millisecond
+	noticePollInterval = time.Second
+	noticeWorkers      = 10
+)
+
 // InsertOnlyConfig is the River configuration of a client that only
 // inserts jobs (a web-only process, a command): its inserts notify the
 // workers at once, as the workers' own do.
@@ -36,9 +53,10 @@ func InsertOnlyConfig(logger *slog.Logger) *river.Config {
 // own, so DATABASE_URL must not point at a transaction-pooling proxy.
 func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 	return &river.Config{
-		Logger:            logger,
-		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}},
+		Logger:  logger,
+		Workers: workers,
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50},
+			NoticeQueue: {MaxWorkers: noticeWorkers, FetchCooldown: noticeCooldown, FetchPollInterval: noticePollInterval}},
 		FetchPollInterval: jobPollInterval,
 		FetchCooldown:     jobCooldown,
 		// The leader removes expired sessions every hour, looks for
