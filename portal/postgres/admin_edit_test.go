@@ -28,6 +28,7 @@ func TestAdministratorsEditAnyonesAttributes(t *testing.T) {
 	require.NoError(t, g.db.Pool.QueryRow(g.ctx, `SELECT attributes FROM policies WHERE name = 'Administrators edit people''s attributes'`).
 		Scan(&covered))
 	require.Subset(t, covered, []string{"title", "department", "costCentre", "mentor"}, "an attribute added later is covered too")
+	require.Contains(t, covered, "costCenter", "so is one the demo seeds")
 	g.audited("attribute_added", "costCentre")
 
 	req := g.submit(g.admin, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: target,

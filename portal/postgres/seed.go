@@ -31,9 +31,13 @@ func (db *DB) LoadOrg(ctx context.Context, org *demo.Org) error {
 				ON CONFLICT (name) DO NOTHING`, a.Name, a.Label, a.Type, a.Visibility, a.MaxLen); err != nil {
 				return fmt.Errorf("attribute schema: %w", err)
 			}
-			// A date's range filter reads its index, as for an attribute
-			// an administrator adds.
+			// A date's range filter reads its index, and administrators
+			// change it on anyone's page, as for an attribute an
+			// administrator adds.
 			if err := syncRangeIndex(ctx, tx, a.Name, &a); err != nil {
+				return fmt.Errorf("attribute schema: %w", err)
+			}
+			if _, err := coverInAdminPolicies(ctx, tx, a.Name); err != nil {
 				return fmt.Errorf("attribute schema: %w", err)
 			}
 		}
