@@ -135,7 +135,7 @@ func (db *DB) authorizeTx(ctx context.Context, tx pgx.Tx, requestID string) (wak
 	if err := h.scan(tx.QueryRow(ctx, authorizeHeadSQL, requestID)); err != nil {
 		return wake, nil, false, err
 	}
-	return db.authorizeRead(ctx, tx, requestID, &h)
+	return db.authorizeRead(ctx, tx, requestID, &h, nil)
 }
 
 // authorizeHeadSQL reads what authorizeTx needs in one statement: the
@@ -171,8 +171,10 @@ func (h *authorizeHead) scan(row pgx.Row) error {
 }
 
 // authorizeRead is authorizeTx once its head is read (Submit reads it in
-// the round trip that writes the request).
-func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h *authorizeHead) (wake time.Time, fire func() error, denied bool, err error) {
+// the round trip that writes the request). With submit, the transaction is
+// Submit's: the approval's first timer is scheduled in it, before the
+// approval is written, so that writing the approval can end it.
+func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h *authorizeHead, submit *finalTx) (wake time.Time, fire func() error, denied bool, err error) {
 	if !h.found || h.status != string(portal.StatusAuthorizing) {
 		return wake, nil, false, nil
 	}
@@ -225,7 +227,13 @@ func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h 
 		text = portal.Textf("Sent to %s; %d of %d needed; due %s.", "", needed, len(approvers), due)
 		wake, _ = nextTimer(w, now, *deadline)
 	}
-	return wake, nil, false, db.addApprovers(ctx, tx, id, requestID, requester, approvers, false,
+	if submit != nil && !wake.IsZero() {
+		// The authorize job waits as the approval's first timer.
+		if err := db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: requestID}, &river.InsertOpts{ScheduledAt: wake}); err != nil {
+			return wake, nil, false, err
+		}
+	}
+	return wake, nil, false, db.addApprovers(ctx, tx, submit, id, requestID, requester, approvers, false,
 		portal.KindApprovalRequested, "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText), text,
 		stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
 			[]any{id, requestID, needed, deadline}})
@@ -321,7 +329,11 @@ var genericPlans = stmt{SQL: "SET LOCAL plan_cache_mode = force_generic_plan"}
 // with them names them between prefix and suffix in English, and as text,
 // whose first argument the statement sets to their names; it is written by
 // the same statement.
-func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID, requester string, ids []string, escalation bool,
+//
+// With last, the transaction ends with these statements when nothing is
+// left to follow them (no mail to queue): their round trip carries the
+// COMMIT (finalTx.finish).
+func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, last *finalTx, approvalID, requestID, requester string, ids []string, escalation bool,
 	kind portal.EventKind, prefix, suffix string, text portal.Text, before ...stmt) error {
 	event := portal.EventApprovalRequested
 	if escalation {
@@ -363,6 +375,9 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, approvalID, requestID
 		})
 		return err
 	})
+	if last != nil && !db.Email {
+		return last.finishBatch(ctx, b)
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
@@ -834,7 +849,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 				approvalID, deadline); err != nil {
 				return err
 			}
-			if err := db.addApprovers(ctx, tx, approvalID, requestID, h.Requester, escalateTo, true,
+			if err := db.addApprovers(ctx, tx, nil, approvalID, requestID, h.Requester, escalateTo, true,
 				portal.KindEscalated, "No decision by the deadline; escalated to ", ".", portal.Textf("No decision by the deadline; escalated to %s.", "")); err != nil {
 				return err
 			}

@@ -322,19 +322,14 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 // was written): the approvers see it when the request is committed, and a
 // request costs one transaction and no job until someone decides. The
 // authorize job waits as the approval's first timer (its reminder or
-// deadline), when the workflow has one.
-func (db *DB) authorizeAtSubmit(ctx context.Context, tx pgx.Tx, req *portal.Request, head *authorizeHead) error {
-	wake, _, denied, err := db.authorizeRead(ctx, tx, req.ID, head)
-	if err != nil {
-		return err
-	}
+// deadline), when the workflow has one; it is inserted before the
+// approval, whose statements then go with the COMMIT.
+func (db *DB) authorizeAtSubmit(ctx context.Context, tx *finalTx, req *portal.Request, head *authorizeHead) error {
+	_, _, denied, err := db.authorizeRead(ctx, tx, req.ID, head, tx)
 	if denied {
 		req.Status = portal.StatusDenied
 	}
-	if wake.IsZero() {
-		return nil
-	}
-	return db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: req.ID}, &river.InsertOpts{ScheduledAt: wake})
+	return err
 }
 
 // loadTarget reads what evaluation needs about the request's target, and
