@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -242,6 +243,17 @@ func BenchmarkApprovalToAD(b *testing.B) {
 // BenchmarkExportThroughput compares the engine's export of attribute
 // modifies to Samba with a plain go-ldap loop doing the same modifies on
 // the same server, side by side in one run.
+//
+// Each side is measured in slices of one modify per user, interleaved
+// plain, engine, engine, plain, ... so that what the machine or Samba does
+// meanwhile (a checkpoint, autovacuum after the sync's updates, Samba's
+// own periodic work, the other processes on the two cores) falls on both
+// sides alike; a run's ratio is the median engine slice over the median
+// plain slice. (Measured a round of each after the other, best of two, one
+// run of three fell to 84 % when such a pause hit an engine round of a
+// quarter second.) The engine's slice is its whole export run, from the
+// run's start to its record, with the LDAP connection it takes; the plain
+// loop keeps its connection open throughout, as before.
 func BenchmarkExportThroughput(b *testing.B) {
 	const users = 300
 	ctx := context.Background()
@@ -273,35 +285,48 @@ func BenchmarkExportThroughput(b *testing.B) {
 		dns = append(dns, en.DN)
 	}
 	plain := dc.Dial(b)
-	var best struct{ engine, loop float64 }
-	var ratios []float64
-	b.ResetTimer()
-	// Each run: the better of two rounds of each, side by side.
-	for i := range 2 * benchRuns {
-		if i%2 == 0 {
-			best = struct{ engine, loop float64 }{}
-		}
-		// The plain loop: one modify per user on one connection.
+	plainSlice := func(k int) float64 {
 		start := time.Now()
 		for _, dn := range dns {
 			m := ldap.NewModifyRequest(dn, nil)
-			m.Replace("title", []string{fmt.Sprintf("loop %d", i)})
+			m.Replace("title", []string{fmt.Sprintf("loop %d", k)})
 			require.NoError(b, plain.Modify(m))
 		}
-		best.loop = max(best.loop, float64(len(dns))/time.Since(start).Seconds())
-		// The engine: the same modifies, as pending exports.
-		_, err := pool.Exec(ctx, "UPDATE people SET title = $1 WHERE account_name LIKE 'exp%'", fmt.Sprintf("engine %d", i))
+		return float64(len(dns)) / time.Since(start).Seconds()
+	}
+	engineSlice := func(k int) float64 {
+		_, err := pool.Exec(ctx, "UPDATE people SET title = $1 WHERE account_name LIKE 'exp%'", fmt.Sprintf("engine %d", k))
 		require.NoError(b, err)
 		run(syncsvc.FullSync)
-		start = time.Now()
+		start := time.Now()
 		r := run(syncsvc.Export)
-		best.engine = max(best.engine, float64(r.Counts.Updates)/time.Since(start).Seconds())
+		rate := float64(r.Counts.Updates) / time.Since(start).Seconds()
 		require.Equal(b, users, r.Counts.Updates)
-		if i%2 == 1 {
-			ratios = append(ratios, 100*best.engine/best.loop)
-			b.Logf("export: engine %.0f modifies/s, plain go-ldap loop %.0f modifies/s", best.engine, best.loop)
+		return rate
+	}
+	const slicesPerSide = 4
+	var ratios, bestRatios []float64
+	b.ResetTimer()
+	for run := range benchRuns {
+		var loop, engine []float64
+		for k := range slicesPerSide {
+			n := run*slicesPerSide + k
+			if k%2 == 0 {
+				loop = append(loop, plainSlice(n))
+				engine = append(engine, engineSlice(n))
+			} else {
+				engine = append(engine, engineSlice(n))
+				loop = append(loop, plainSlice(n))
+			}
 		}
+		ratios = append(ratios, 100*median(engine)/median(loop))
+		bestRatios = append(bestRatios, 100*slices.Max(engine)/slices.Max(loop))
+		b.Logf("export: engine %.0f modifies/s (slices %.0f), plain go-ldap loop %.0f modifies/s (slices %.0f)",
+			median(engine), engine, median(loop), loop)
 	}
 	b.StopTimer()
 	figure("export_vs_plain_ldap", ratios, "%", ">= 90")
+	// The measure of earlier sessions, the best slice of each side, for
+	// comparison (not the figure).
+	figure("export_vs_plain_ldap_best_slices", bestRatios, "%", "none: the best slice of each side, beside export_vs_plain_ldap")
 }
