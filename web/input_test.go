@@ -276,6 +276,12 @@ func TestProfileEditChangesOnlySentFields(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, body, "Nothing changed.")
 	require.Equal(t, before+1, tb.count(t, "SELECT count(*) FROM requests WHERE person_id = $1", zoeID))
+	// And says so in the reader's language, the attribute named in it.
+	_, body = zoe.post("/profile/edit", url.Values{"csrf": {zoe.csrf}, "phone": {"+41 44 000 00 00"}}, "Accept-Language", "de")
+	require.Contains(t, body, "Nichts geändert.")
+	_, body = zoe.post("/profile/edit", url.Values{"csrf": {zoe.csrf}, "phone": {"+41 44 000 00 01"}}, "Accept-Language", "de")
+	require.Contains(t, body, "Telefon: ")
+	require.NotContains(t, body, "Phone: ")
 
 	// A field sent empty does clear its attribute.
 	resp, body = zoe.post("/profile/edit", url.Values{"csrf": {zoe.csrf}, "mobile": {""}})

@@ -490,8 +490,10 @@ func (s *Server) submitEdits(r *http.Request, personID string, f *view.ProfileEd
 	for _, a := range f.Extras {
 		edits = append(edits, edit{a, in[view.ExtraField(a.Name)]})
 	}
+	printer := i18n.FromContext(r.Context())
 	for _, e := range edits {
 		a := e.attr
+		label := printer.Name(a.Label)
 		if len(e.sent) == 0 {
 			continue
 		}
@@ -509,7 +511,7 @@ func (s *Server) submitEdits(r *http.Request, personID string, f *view.ProfileEd
 			// for by ID.
 			ref, err := s.People.FindPersonByName(r.Context(), val)
 			if portal.ErrorCode(err) == portal.ENOTFOUND {
-				f.Results = append(f.Results, a.Label+": "+errText(r, portal.Errorf(portal.EINVALID, "No one has the account name or email “%s”.", val)))
+				f.Results = append(f.Results, tr(r, "%s: %s", label, errText(r, portal.Errorf(portal.EINVALID, "No one has the account name or email “%s”.", val))))
 				continue
 			} else if err != nil {
 				return err
@@ -522,15 +524,15 @@ func (s *Server) submitEdits(r *http.Request, personID string, f *view.ProfileEd
 		case portal.ErrorCode(err) == portal.EINTERNAL:
 			return err
 		case err != nil:
-			f.Results = append(f.Results, a.Label+": "+errText(r, err))
+			f.Results = append(f.Results, tr(r, "%s: %s", label, errText(r, err)))
 		case req.Status == portal.StatusAuthorizing:
-			f.Results = append(f.Results, a.Label+": sent for approval; follow it in My requests.")
+			f.Results = append(f.Results, tr(r, "%s: sent for approval; follow it in My requests.", label))
 		default:
-			f.Results = append(f.Results, a.Label+": changed.")
+			f.Results = append(f.Results, tr(r, "%s: changed.", label))
 		}
 	}
 	if len(f.Results) == 0 {
-		f.Results = []string{"Nothing changed."}
+		f.Results = []string{tr(r, "Nothing changed.")}
 	}
 	return nil
 }

@@ -363,4 +363,7 @@ var germanAccount = map[string]string{
 	"Edit attributes": "Attribute bearbeiten",
 	"Edit %s":         "%s bearbeiten",
 	"Each changed attribute is a request under the policies that let you change it: some apply at once, others wait for approval. Every connected system's limits are checked first.": "Jedes geänderte Attribut ist ein Antrag unter den Richtlinien, die Ihnen die Änderung erlauben: Manche gelten sofort, andere warten auf eine Genehmigung. Die Grenzen jedes verbundenen Systems werden vorher geprüft.",
+	"%s: sent for approval; follow it in My requests.": "%s: zur Genehmigung geschickt; verfolgen Sie es unter „Meine Anträge“.",
+	"%s: changed.":     "%s: geändert.",
+	"Nothing changed.": "Nichts geändert.",
 }
