@@ -214,10 +214,13 @@ func TestAdminWorkflowsAndPolicies(t *testing.T) {
 	require.Contains(t, body, ">Security office</option>")
 	require.Contains(t, body, `<option value="set">The people of a set</option>`)
 	require.Contains(t, body, "There are no sets yet")
-	// The attributes a policy can cover are the table's requestable ones:
-	// the editable ones, the manager and the account status.
+	// The attributes a policy can cover are the schema's requestable ones:
+	// the editable core ones, the manager and the account status, and every
+	// extra attribute (administrators change them).
+	schema, err := tb.db.Schema(context.Background())
+	require.NoError(t, err)
 	var editable []string
-	for _, a := range portal.CoreSchema().Requestable() {
+	for _, a := range schema.Requestable() {
 		editable = append(editable, a.Name)
 	}
 	var offered []string
@@ -325,7 +328,7 @@ func TestAdminCalendars(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	resp, body = c.post("/admin/calendars/"+id+"/holidays", c.form("day", "2026-11-30", "holiday_name", "Again"))
 	require.Equal(t, http.StatusConflict, resp.StatusCode)
-	require.Contains(t, body, "2026-11-30 is already a holiday in this calendar.")
+	require.Contains(t, body, "30 Nov 2026 is already a holiday in this calendar.", "the day as the reader reads dates")
 	require.Contains(t, body, `value="Again"`)
 	resp, body = c.post("/admin/calendars/"+id+"/holidays", c.form("day", "30/11/2026"))
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)

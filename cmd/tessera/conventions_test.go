@@ -22,7 +22,8 @@ var writesRequests = regexp.MustCompile(`(?i)\b(UPDATE|INSERT\s+INTO|DELETE\s+FR
 // syncsvc.RequestLife, inside its own transaction). Issue 9 found them
 // changed in five places, a trigger among them (complete_requests, dropped
 // by migration 0012): no Go file outside portal/postgres, and no migration
-// after 0012, may write those tables.
+// after 0012, may write those tables, except to reword what they say
+// (rewordsOnly).
 func TestOneOwnerOfARequestsLife(t *testing.T) {
 	files := repoFiles(t)
 	var checked int
@@ -44,11 +45,52 @@ func TestOneOwnerOfARequestsLife(t *testing.T) {
 		}
 		require.NoError(t, err)
 		checked++
-		if m := writesRequests.Find(b); m != nil && !owner {
-			t.Errorf("%s writes a request's life (%q): call portal/postgres instead (requestlife.go after commit)", f, m)
+		for _, loc := range writesRequests.FindAllIndex(b, -1) {
+			if owner || (strings.HasPrefix(f, "migrations/") && rewordsOnly(string(b[loc[0]:]))) {
+				continue
+			}
+			t.Errorf("%s writes a request's life (%q): call portal/postgres instead (requestlife.go after commit)", f, b[loc[0]:loc[1]])
 		}
 	}
 	require.Greater(t, checked, 100)
+}
+
+// rewordedColumns are the columns that hold what a request and its
+// timeline say, not where the request is: a migration may move their
+// stored form (as 0053 moved English times to instants each reader reads
+// in their zone) without taking part in a request's life.
+var rewordedColumns = map[string]bool{"detail": true, "detail_text": true, "justification": true}
+
+// rewordsOnly reports whether the SQL statement that stmt starts with is
+// an UPDATE that sets only rewordedColumns.
+func rewordsOnly(stmt string) bool {
+	stmt, _, _ = strings.Cut(stmt, ";")
+	set := regexp.MustCompile(`(?is)^UPDATE\s+\w+(\s+\w+)?\s+SET\s+(.*?)(\s+(FROM|WHERE)\s|$)`).FindStringSubmatch(stmt)
+	if set == nil {
+		return false // an INSERT or a DELETE
+	}
+	// The assignments, split at the commas outside parentheses.
+	var depth, start int
+	clause := set[2]
+	for i := 0; i <= len(clause); i++ {
+		if i < len(clause) {
+			switch clause[i] {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
+			if clause[i] != ',' || depth > 0 {
+				continue
+			}
+		}
+		column, _, ok := strings.Cut(clause[start:i], "=")
+		if !ok || !rewordedColumns[strings.TrimSpace(column)] {
+			return false
+		}
+		start = i + 1
+	}
+	return true
 }
 
 // TestNoRequireInsideEventually: a require call inside a condition that
