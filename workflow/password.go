@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/portal/i18n"
@@ -84,6 +85,20 @@ func ComposePasswordNotice(a PasswordNoticeArgs, rcpt portal.NoticeRecipient, to
 	data.Detail = p.T("Not you? Reset your password now with the link below, and call the helpdesk: someone else may know your password or your codes.")
 	data.Link = strings.TrimRight(baseURL, "/") + "/password/reset"
 	return render(data, rcpt.Name, to, subject)
+}
+
+// oneAtATime keeps a second job of a kind from being inserted while one
+// waits or runs: a periodic job that runs at start and one inserted by
+// hand (or by another process's schedule) would otherwise both act.
+var oneAtATime = river.UniqueOpts{ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled}}
+
+// InsertOpts runs one reminder pass at a time: two at once would both
+// read that nobody was reminded and both mail (a reminder is marked after
+// its mail went).
+func (PasswordExpiryArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: oneAtATime}
 }
 
 // passwordExpiryWorker emails the people whose directory password expires

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 )
 
 // jobCooldown is the least time between two fetches of one queue's
@@ -78,9 +77,7 @@ func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 				func() (river.JobArgs, *river.InsertOpts) {
 					// One look at a time: a large file takes longer than
 					// the interval, and must be received once.
-					return HRWatchArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-						rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-						rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+					return HRWatchArgs{}, &river.InsertOpts{UniqueOpts: oneAtATime}
 				}, nil),
 			// Password expiry reminders, once a day (and at start, so
 			// that a restart does not skip a day).
