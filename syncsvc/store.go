@@ -61,6 +61,9 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 	if err != nil {
 		return err
 	}
+	if err := checkTargets(sys, c); err != nil {
+		return err
+	}
 	// What Tessera creates or moves must stay where it imports from, or
 	// every import would lose it and every sync make it again.
 	if c.template != nil {

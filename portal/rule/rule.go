@@ -254,6 +254,9 @@ type Rule struct {
 	prg   cel.Program
 	attrs []string
 	cost  uint64
+	// list: a flow whose type is a list of texts, which may give several
+	// values for one person.
+	list bool
 }
 
 // Compile compiles src against schema. Prefer NewEnv and Env.Compile when
@@ -334,11 +337,16 @@ func (e *Env) compile(src string, want *types.Type) (r *Rule, err error) {
 	if err != nil {
 		return nil, portal.Errorf(portal.EINVALID, "The rule cannot be evaluated: %v", err)
 	}
-	return &Rule{src: src, prg: prg, attrs: attrs, cost: est.Max}, nil
+	return &Rule{src: src, prg: prg, attrs: attrs, cost: est.Max, list: checked.OutputType().IsExactType(stringList)}, nil
 }
 
 // String returns the rule's source text.
 func (r *Rule) String() string { return r.src }
+
+// GivesList reports whether a flow compiled with CompileFlow is typed as
+// a list of texts (person.skills): it may give several values for one
+// person, which an attribute holding one value cannot take.
+func (r *Rule) GivesList() bool { return r.list }
 
 // Cost returns the estimated worst-case cost of evaluating the rule for one
 // person.

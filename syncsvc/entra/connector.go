@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/syncsvc"
 )
 
@@ -181,18 +182,48 @@ func (c *Connector) ImportAlso(names []string) {
 }
 
 // userProperties are the Graph user properties the connector reads and
-// writes, by lower-case name.
-var userProperties = map[string]string{}
+// writes, by lower-case name. The collections are Graph's String
+// collections: businessPhones takes one number although it is a
+// collection, and proxyAddresses and imAddresses are read-only through
+// Graph (shared/reference/microsoft-graph.md, §2.2).
+var userProperties = map[string]syncsvc.TargetAttribute{}
 
 func init() {
 	for _, p := range []string{"displayName", "givenName", "surname", "mailNickname", "userPrincipalName", "onPremisesImmutableId",
 		"accountEnabled", "jobTitle", "department", "companyName", "mobilePhone", "mail", "employeeId", "officeLocation",
 		"usageLocation", "city", "state", "country", "postalCode", "streetAddress", "preferredLanguage"} {
-		userProperties[strings.ToLower(p)] = p
+		userProperties[strings.ToLower(p)] = syncsvc.TargetAttribute{Name: p}
 	}
+	for _, p := range []syncsvc.TargetAttribute{
+		{Name: "businessPhones", Multi: true, MaxValues: 1},
+		{Name: "otherMails", Multi: true},
+		{Name: "proxyAddresses", Multi: true, ReadOnly: true},
+		{Name: "imAddresses", Multi: true, ReadOnly: true},
+	} {
+		userProperties[strings.ToLower(p.Name)] = p
+	}
+	syncsvc.RegisterTargetSchema(portal.SystemEntra, targetSchema)
+}
+
+// targetSchema is what sync rules of an Entra ID system may write: the
+// user properties above, and what the engine maps itself (the AD anchor,
+// userAccountControl as accountEnabled). Group rules are not checked.
+func targetSchema(class syncsvc.ObjectClass, name string) (syncsvc.TargetAttribute, bool) {
+	switch {
+	case strings.EqualFold(name, SourceAnchorAttribute), strings.EqualFold(name, "userAccountControl"):
+		return syncsvc.TargetAttribute{Name: name}, true
+	}
+	p, ok := userProperties[strings.ToLower(name)]
+	return p, ok
 }
 
 func userProperty(name string) (string, bool) {
+	p, ok := userProperties[strings.ToLower(name)]
+	return p.Name, ok
+}
+
+// userPropertyOf is the Graph property a flow writes, with its shape.
+func userPropertyOf(name string) (syncsvc.TargetAttribute, bool) {
 	p, ok := userProperties[strings.ToLower(name)]
 	return p, ok
 }

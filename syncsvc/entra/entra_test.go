@@ -573,3 +573,47 @@ func TestImports(t *testing.T) {
 	require.ErrorAs(t, err, &ge)
 	require.Equal(t, "syncStateNotFound", ge.Code)
 }
+
+// TestMultiValuedProperties: a multi-valued attribute reaches Graph's
+// String collections as a list and comes back with every value; what
+// Graph would refuse for its shape (two business phones, a read-only
+// collection, several values for a property of one) is refused before a
+// request is sent.
+func TestMultiValuedProperties(t *testing.T) {
+	t.Parallel()
+	b := setup(t, graphsim.Config{})
+	mails := syncsvc.AttributeChange{Op: syncsvc.AttributeReplace, Name: "otherMails", Values: []string{"ines@fabrikam.com", "ines.r@example.org"}}
+	res := b.mustExport(t, addUser("ines@contoso.com", mails, attr("businessPhones", "+49 30 901820")))
+	id, dn := res[0].Anchor, res[0].DN
+	b.conn.ImportAlso([]string{"otherMails", "businessPhones", "proxyAddresses"})
+	o := b.read(t, id)
+	require.Equal(t, []string{"ines@fabrikam.com", "ines.r@example.org"}, o.Attributes["otherMails"])
+	require.Equal(t, []string{"+49 30 901820"}, o.Attributes["businessPhones"])
+
+	// Replace semantics: the list sent is the list kept; none clears it.
+	b.mustExport(t, syncsvc.ExportChange{Op: syncsvc.ExportModify, DN: dn, Attributes: []syncsvc.AttributeChange{
+		{Op: syncsvc.AttributeReplace, Name: "otherMails", Values: []string{"ines.r@example.org", "i.r@example.net"}},
+		{Op: syncsvc.AttributeReplace, Name: "businessPhones"}, attr("mail", "ines@contoso.com")}})
+	o = b.read(t, id)
+	require.Equal(t, []string{"ines.r@example.org", "i.r@example.net"}, o.Attributes["otherMails"])
+	require.Empty(t, o.Attributes["businessPhones"])
+	require.Equal(t, []string{"SMTP:ines@contoso.com"}, o.Attributes["proxyAddresses"], "read, as Graph keeps it from mail")
+
+	before := b.sim.Stats().Requests
+	for _, tc := range []struct {
+		change syncsvc.AttributeChange
+		says   string
+	}{
+		{syncsvc.AttributeChange{Op: syncsvc.AttributeReplace, Name: "businessPhones", Values: []string{"+1 555 0100", "+1 555 0101"}},
+			"at most 1 value(s) in businessPhones"},
+		{attr("proxyAddresses", "SMTP:ines@contoso.com"), "proxyAddresses is read-only"},
+		{attr("imAddresses", "sip:ines@contoso.com"), "imAddresses is read-only"},
+		{syncsvc.AttributeChange{Op: syncsvc.AttributeReplace, Name: "jobTitle", Values: []string{"Nurse", "Midwife"}}, "holds one value"},
+	} {
+		res := b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportModify, DN: dn, Attributes: []syncsvc.AttributeChange{tc.change}})
+		require.ErrorContains(t, res[0].Err, tc.says, tc.change.Name)
+		res = b.export(t, addUser("new."+strings.ToLower(tc.change.Name)+"@contoso.com", tc.change))
+		require.ErrorContains(t, res[0].Err, tc.says, tc.change.Name)
+	}
+	require.Equal(t, before, b.sim.Stats().Requests, "nothing Graph would refuse was sent")
+}

@@ -423,14 +423,11 @@ func (c *Connector) userBody(ch syncsvc.ExportChange) (body map[string]any, upn,
 		case strings.EqualFold(a.Name, "userAccountControl"), strings.EqualFold(a.Name, "userPrincipalName"):
 			// Set from Enabled and from the DN.
 		default:
-			p, ok := userProperty(a.Name)
-			if !ok {
-				return nil, "", "", unknownProperty(a.Name)
+			p, v, err := propertyValue(a)
+			if err != nil {
+				return nil, "", "", err
 			}
-			if len(a.Values) > 1 {
-				return nil, "", "", oneValue(p, len(a.Values))
-			}
-			body[p] = a.Values[0]
+			body[p] = v
 		}
 	}
 	if immID != "" {
@@ -447,6 +444,31 @@ func unknownProperty(name string) error {
 // holds one: a flow of a multi-valued attribute must pick or join them.
 func oneValue(p string, n int) error {
 	return fmt.Errorf("entra: the Entra ID property %s holds one value, and the outbound flow gives %d; join them in the flow (person.x.join(\", \"))", p, n)
+}
+
+// propertyValue is the Graph property a change writes and its JSON value:
+// a text, null to clear it, or a list for a collection ([] clears one: a
+// collection is not nullable). What Graph would refuse for its shape
+// (a read-only property, several values where it takes one) is refused
+// here, before anything is sent, in words that name the flow to change.
+func propertyValue(a syncsvc.AttributeChange) (string, any, error) {
+	p, ok := userPropertyOf(a.Name)
+	switch {
+	case !ok:
+		return "", nil, unknownProperty(a.Name)
+	case p.ReadOnly:
+		return "", nil, fmt.Errorf("entra: the Entra ID property %s is read-only through Microsoft Graph; remove its outbound flow", p.Name)
+	case p.Multi && p.MaxValues > 0 && len(a.Values) > p.MaxValues:
+		return "", nil, fmt.Errorf("entra: Microsoft Graph takes at most %d value(s) in %s although it is a collection, and the outbound flow gives %d; map an attribute of one value",
+			p.MaxValues, p.Name, len(a.Values))
+	case p.Multi:
+		return p.Name, append([]string{}, a.Values...), nil
+	case len(a.Values) > 1:
+		return "", nil, oneValue(p.Name, len(a.Values))
+	case len(a.Values) == 0:
+		return p.Name, nil, nil
+	}
+	return p.Name, a.Values[0], nil
 }
 
 // mailNickname makes a UPN's alias into a valid mailNickname.
@@ -481,17 +503,14 @@ func userPatch(changes []syncsvc.AttributeChange) (map[string]any, error) {
 		case strings.EqualFold(a.Name, "accountEnabled"):
 			body["accountEnabled"] = strings.EqualFold(fmt.Sprint(v), "true")
 		default:
-			p, ok := userProperty(a.Name)
-			if !ok {
-				return nil, unknownProperty(a.Name)
+			p, val, err := propertyValue(a)
+			if err != nil {
+				return nil, err
 			}
-			if len(a.Values) > 1 {
-				return nil, oneValue(p, len(a.Values))
-			}
-			if p == "displayName" && v == nil {
+			if p == "displayName" && val == nil {
 				continue // Graph cannot clear it
 			}
-			body[p] = v
+			body[p] = val
 		}
 	}
 	return body, nil

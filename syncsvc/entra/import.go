@@ -61,6 +61,14 @@ func (c *Connector) importedUser(o graphObject) syncsvc.ImportedObject {
 			if k != "id" && v != "" {
 				attrs[k] = []string{v}
 			}
+		case []any:
+			// A String collection (otherMails, businessPhones,
+			// proxyAddresses): every value, for multi-valued flows.
+			for _, e := range v {
+				if e, ok := e.(string); ok && e != "" {
+					attrs[k] = append(attrs[k], e)
+				}
+			}
 		case bool:
 			attrs[k] = []string{fmt.Sprint(v)}
 			if k == "accountEnabled" {

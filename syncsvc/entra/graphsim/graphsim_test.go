@@ -312,6 +312,67 @@ func TestUserFieldRules(t *testing.T) {
 	require.Equal(t, 201, status)
 }
 
+// TestUserCollections: the user's String collections as Graph documents
+// them (microsoft-graph.md §2.2): businessPhones takes one number although
+// it is a collection, otherMails takes several without accents,
+// proxyAddresses and imAddresses are read-only, and an unset collection
+// reads as [] (never null). proxyAddresses follows mail.
+func TestUserCollections(t *testing.T) {
+	t.Parallel()
+	b := setup(t, graphsim.Config{})
+	id := b.mustCreate(t, "lea@contoso.com")
+
+	status, body, _ := b.call(t, "GET", "/users/"+id+"?$select=businessPhones,otherMails,proxyAddresses,imAddresses", nil)
+	require.Equal(t, 200, status, body)
+	for _, k := range []string{"businessPhones", "otherMails", "proxyAddresses", "imAddresses"} {
+		require.Equal(t, []any{}, body[k], k)
+	}
+
+	status, body, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"businessPhones": []string{"+1 555 0100", "+1 555 0101"}})
+	require.Equal(t, 400, status)
+	e := requireError(t, body, "Request_BadRequest", "Invalid value specified for property 'businessPhones' of resource 'User'.")
+	require.Equal(t, []any{map[string]any{"code": "InvalidValue", "target": "businessPhones"}}, e["details"])
+	status, body, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"businessPhones": "+1 555 0100"})
+	require.Equal(t, 400, status, "a collection, not a string")
+	requireError(t, body, "Request_BadRequest", "Invalid value specified for property 'businessPhones' of resource 'User'.")
+	status, body, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"businessPhones": []string{"+1 555 0100"},
+		"otherMails": []string{"lea@fabrikam.com", "lea.b@example.org"}})
+	require.Equal(t, 204, status, body)
+
+	status, body, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"otherMails": []string{"léa@fabrikam.com"}})
+	require.Equal(t, 400, status, "no accented characters")
+	requireError(t, body, "Request_BadRequest", "Invalid value specified for property 'otherMails' of resource 'User'.")
+	status, body, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"proxyAddresses": []string{"SMTP:lea@contoso.com"}})
+	require.Equal(t, 403, status)
+	requireError(t, body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+	status, body, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"imAddresses": []string{"sip:lea@contoso.com"}})
+	require.Equal(t, 400, status)
+	requireError(t, body, "Request_BadRequest", "Property 'imAddresses' is read-only and cannot be set.")
+
+	status, body, _ = b.call(t, "GET", "/users/"+id+"?$select=businessPhones,otherMails", nil)
+	require.Equal(t, 200, status, body)
+	require.Equal(t, []any{"+1 555 0100"}, body["businessPhones"], "the refused PATCHes changed nothing")
+	require.Equal(t, []any{"lea@fabrikam.com", "lea.b@example.org"}, body["otherMails"])
+
+	// mail puts its address first in proxyAddresses; the former primary
+	// stays as a secondary one.
+	status, _, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"mail": "lea@contoso.com"})
+	require.Equal(t, 204, status)
+	status, _, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"mail": "lea.b@contoso.com"})
+	require.Equal(t, 204, status)
+	status, body, _ = b.call(t, "GET", "/users/"+id+"?$select=proxyAddresses", nil)
+	require.Equal(t, 200, status, body)
+	require.Equal(t, []any{"SMTP:lea.b@contoso.com", "smtp:lea@contoso.com"}, body["proxyAddresses"])
+
+	// Clearing a collection is an empty list.
+	status, _, _ = b.call(t, "PATCH", "/users/"+id, map[string]any{"otherMails": []string{}, "businessPhones": []string{}})
+	require.Equal(t, 204, status)
+	status, body, _ = b.call(t, "GET", "/users/"+id+"?$select=businessPhones,otherMails", nil)
+	require.Equal(t, 200, status, body)
+	require.Equal(t, []any{}, body["businessPhones"])
+	require.Equal(t, []any{}, body["otherMails"])
+}
+
 func TestQueriesAndPaging(t *testing.T) {
 	t.Parallel()
 	b := setup(t, graphsim.Config{PageSize: 3})

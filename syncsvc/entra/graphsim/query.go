@@ -58,7 +58,7 @@ func project(o *object, kind string, sel []string) map[string]any {
 			// members@delta, in delta rounds only
 		case o.props[k] != nil:
 			m[k] = o.props[k]
-		case k == "businessPhones" || k == "groupTypes":
+		case k == "groupTypes" || kind == "user" && slices.Contains(collections, k):
 			m[k] = []any{}
 		default:
 			m[k] = nil

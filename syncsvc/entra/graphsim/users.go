@@ -19,7 +19,39 @@ var userProps = map[string]int{
 	"userPrincipalName": 113, "onPremisesImmutableId": 0, "jobTitle": 128, "department": 64, "companyName": 64,
 	"mobilePhone": 64, "businessPhones": 0, "mail": 0, "officeLocation": 0, "preferredLanguage": 0, "usageLocation": 0,
 	"employeeId": 16, "city": 128, "state": 128, "country": 128, "postalCode": 40, "streetAddress": 1024,
-	"passwordPolicies": 0, "passwordProfile": 0,
+	"passwordPolicies": 0, "passwordProfile": 0, "otherMails": 0, "imAddresses": 0, "proxyAddresses": 0,
+}
+
+// collections are the user properties that are String collections: never
+// null (an unset one reads as []).
+var collections = []string{"businessPhones", "otherMails", "imAddresses", "proxyAddresses"}
+
+// readOnlyError is Graph's answer to a write of a read-only collection:
+// proxyAddresses is refused as a privilege (observed with
+// User.ReadWrite.All and even Global Administrator), the others as the
+// directory refuses read-only properties (microsoft-graph.md §2.2).
+func readOnlyError(prop string) answer {
+	if prop == "proxyAddresses" {
+		return graphError(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+	}
+	return badRequest("Property '" + prop + "' is read-only and cannot be set.")
+}
+
+// stringList reads a String collection's JSON value.
+func stringList(v any) ([]string, bool) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
 }
 
 // defaultUserProps are returned when there is no $select.
@@ -69,9 +101,22 @@ func (s *Server) checkUser(m map[string]any, u *object, create bool) (answer, bo
 			if pw != "" && !strongPassword(pw, strings.Contains(policies, "DisableStrongPassword")) {
 				return badRequest("The specified password does not comply with password complexity requirements. Please provide a different password."), false
 			}
+		case "imAddresses", "proxyAddresses":
+			return readOnlyError(k), false
 		case "businessPhones":
-			if _, ok := v.([]any); !ok {
+			// A String collection that takes one number only.
+			if l, ok := stringList(v); !ok || len(l) > 1 {
 				return invalidValue(k, "User"), false
+			}
+		case "otherMails":
+			l, ok := stringList(v)
+			if !ok {
+				return invalidValue(k, "User"), false
+			}
+			for _, m := range l {
+				if !isASCII(m) {
+					return invalidValue(k, "User"), false
+				}
 			}
 		default:
 			str, ok := v.(string)
@@ -239,6 +284,7 @@ func (s *Server) createUser(q *request) answer {
 	u.props["passwordProfile"] = map[string]any{"forceChangePasswordNextSignIn": pp["forceChangePasswordNextSignIn"] == true,
 		"forceChangePasswordNextSignInWithMfa": pp["forceChangePasswordNextSignInWithMfa"] == true, "password": nil}
 	u.props["createdDateTime"] = q.now.UTC().Format(time.RFC3339)
+	followMail(u)
 	s.users[u.id] = u
 	s.touch(u)
 	s.index(u)
@@ -293,9 +339,33 @@ func (s *Server) updateUser(q *request, key string) answer {
 		}
 		u.props[k] = v
 	}
+	if _, ok := m["mail"]; ok {
+		followMail(u)
+	}
 	s.touch(u)
 	s.index(u)
 	return answer{status: http.StatusNoContent}
+}
+
+// followMail puts the user's mail into proxyAddresses as the primary SMTP
+// address, as Graph documents for a change of mail: the former primary
+// stays as a secondary (smtp:) address.
+func followMail(u *object) {
+	mail := str(u.props["mail"])
+	if mail == "" {
+		return
+	}
+	old, _ := stringList(u.props["proxyAddresses"])
+	out := []any{"SMTP:" + mail}
+	for _, a := range old {
+		if rest, ok := strings.CutPrefix(a, "SMTP:"); ok {
+			a = "smtp:" + rest
+		}
+		if !strings.EqualFold(a, "smtp:"+mail) {
+			out = append(out, a)
+		}
+	}
+	u.props["proxyAddresses"] = out
 }
 
 // deleteUser moves the user to deleted items, restorable for 30 days.
