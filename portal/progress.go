@@ -25,6 +25,10 @@ type RequestDetail struct {
 	Approval *ApprovalState
 	// Exports are the connected systems the change waits for, one each.
 	Exports []ExportState
+	// Replaced are the values a committed update replaced, by attribute,
+	// as they were stored (several values one a line); nil before the
+	// commit.
+	Replaced map[string]string
 }
 
 // ApprovalState is a request's approval as its steps show it.

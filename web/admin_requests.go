@@ -62,6 +62,10 @@ func (a *adminPages) renderAdminRequest(w http.ResponseWriter, r *http.Request, 
 		a.Error(w, r, err)
 		return
 	}
+	if rv.Request.Lists, err = a.listChanges(r.Context(), v, d); err != nil {
+		a.Error(w, r, err)
+		return
+	}
 	p := a.page(r, i18n.FromContext(r.Context()).Text(d.Request.SummaryText()), "admin-requests")
 	if isFragment(r) {
 		render(w, r, view.AdminRequestLive(p, rv))

@@ -190,6 +190,10 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	if rv.Lists, err = s.listChanges(r.Context(), v, d); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	p := s.page(r, i18n.FromContext(r.Context()).Text(req.SummaryText()), "requests")
 	if isFragment(r) {
 		render(w, r, view.RequestLive(p, rv))
@@ -363,7 +367,8 @@ func (s *Server) renderApproval(w http.ResponseWriter, r *http.Request, status i
 			if !ok {
 				continue // validated at submission: the schema lost it since
 			}
-			c := view.AttributeChange{Label: a.Label, New: req.Changes[name], Hidden: !a.VisibleTo(v, req.PersonID)}
+			c := view.AttributeChange{Label: a.Label, New: req.Changes[name], Hidden: !a.VisibleTo(v, req.PersonID),
+				Multi: a.Type == portal.TypeStrings}
 			if !c.Hidden {
 				c.Current = current[name]
 				if a.Core() {
@@ -586,6 +591,46 @@ func (s *Server) changeValues(ctx context.Context, changes map[string]string) (m
 				return nil, err
 			}
 		}
+	}
+	return out, nil
+}
+
+// listChanges are the multi-valued attributes a request changes, with the
+// values they had where v may see them: those the commit replaced (its
+// audit entry), or the person's values while the request waits.
+func (s *Server) listChanges(ctx context.Context, v portal.Viewer, d *portal.RequestDetail) (map[string]view.ListChange, error) {
+	req := &d.Request
+	if len(req.Changes) == 0 {
+		return nil, nil
+	}
+	schema, err := s.People.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]view.ListChange
+	var current map[string]string
+	for name, val := range req.Changes {
+		a, ok := schema.Lookup(name)
+		if !ok || a.Type != portal.TypeStrings {
+			continue
+		}
+		l := view.ListChange{After: portal.SplitValues(val)}
+		if old, ok := d.Replaced[name]; ok && a.VisibleTo(v, req.PersonID) {
+			l.Before, l.Known = portal.SplitValues(old), true
+		} else if req.Status == portal.StatusAuthorizing && a.VisibleTo(v, req.PersonID) {
+			if current == nil {
+				prof, err := s.People.FindProfile(ctx, req.PersonID)
+				if err != nil {
+					return nil, err
+				}
+				current = personValues(prof)
+			}
+			l.Before, l.Known = portal.SplitValues(current[name]), true
+		}
+		if out == nil {
+			out = map[string]view.ListChange{}
+		}
+		out[name] = l
 	}
 	return out, nil
 }

@@ -1080,6 +1080,22 @@ func (db *DB) FindRequestDetail(ctx context.Context, v portal.Viewer, id string)
 			})
 			return err
 		})
+	// What a committed update replaced, from its audit entry
+	// (migrations/0070_request_replaced_values.sql).
+	batch.Queue(`SELECT c.key, coalesce(c.value ->> 'old', '') FROM audit_log l,
+			jsonb_each(CASE WHEN jsonb_typeof(l.details -> 'changes') = 'object' THEN l.details -> 'changes' END) c
+		WHERE l.target_type = 'request' AND l.action = 'request_committed' AND l.target_id = $1`, id).
+		Query(func(rows pgx.Rows) error {
+			var attr, old string
+			_, err := pgx.ForEachRow(rows, []any{&attr, &old}, func() error {
+				if d.Replaced == nil {
+					d.Replaced = map[string]string{}
+				}
+				d.Replaced[attr] = old
+				return nil
+			})
+			return err
+		})
 	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		if portal.ErrorCode(err) == portal.ENOTFOUND {
 			return nil, err
