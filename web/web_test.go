@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -316,6 +319,32 @@ func TestWhitePages(t *testing.T) {
 		_, body = user.get("/people?offset=25")
 		require.Contains(t, body, "Showing 26–50")
 		require.Contains(t, body, `rel="prev"`)
+	})
+
+	t.Run("a page past the last match says how many match and leads back", func(t *testing.T) {
+		q := tb.org.People[3].Department
+		first, err := tb.db.SearchPeople(context.Background(), portal.PersonFilter{Query: q})
+		require.NoError(t, err)
+		require.Greater(t, first.Total, 0)
+		require.Less(t, first.Total, portal.MaxMatches-portal.DefaultPageSize)
+		_, body := user.get("/people?q=" + url.QueryEscape(q) + "&offset=" + strconv.Itoa(portal.MaxMatches-portal.DefaultPageSize))
+		require.NotContains(t, body, `data-testid="no-results"`)
+		require.Contains(t, body, `data-testid="past-last-page"`)
+		require.Contains(t, body, fmt.Sprintf("(%d in all)", first.Total))
+		last := (first.Total - 1) / portal.DefaultPageSize * portal.DefaultPageSize
+		back := "/people?q=" + url.QueryEscape(q)
+		if last > 0 {
+			back = "/people?" + url.Values{"offset": {strconv.Itoa(last)}, "q": {q}}.Encode()
+		}
+		require.Contains(t, body, `href="`+html.EscapeString(back)+`" rel="prev" data-testid="last-page"`)
+		_, body = user.get(back)
+		require.Contains(t, body, fmt.Sprintf("Showing %d–%d of %d.", last+1, first.Total, first.Total))
+
+		// Browsing everyone, past the last person.
+		var everyone int
+		require.NoError(t, tb.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM people").Scan(&everyone))
+		_, body = user.get("/people?offset=" + strconv.Itoa(everyone+100))
+		require.Contains(t, body, fmt.Sprintf("(%d in all)", everyone))
 	})
 
 	t.Run("privileged attributes only for helpdesk", func(t *testing.T) {

@@ -31,9 +31,40 @@ func (db *DB) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.P
 		return portal.Page[portal.Person]{}, err
 	}
 	page := portal.Page[portal.Person]{Offset: f.Offset, Limit: f.Limit}
+	var err error
 	if len(f.Filters) > 0 {
-		return db.searchFiltered(ctx, f, page)
+		page, err = db.searchFiltered(ctx, f, page)
+	} else {
+		page, err = db.searchWords(ctx, f, page)
 	}
+	if err != nil || len(page.Items) > 0 || f.Offset == 0 {
+		return page, err
+	}
+	// A page past the last match has no rows to carry the count: it is
+	// counted again from the first page, so that the page says how many
+	// match (and leads back to them) instead of that no one does.
+	// Browsing everyone counts no one on its pages; past its end it
+	// counts everyone.
+	if f.Query == "" && len(f.Filters) == 0 {
+		if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM people").Scan(&page.Total); err != nil {
+			return page, fmt.Errorf("postgres: search people: %w", err)
+		}
+		return page, nil
+	}
+	one := f
+	one.Offset, one.Limit = 0, 1
+	var first portal.Page[portal.Person]
+	if len(f.Filters) > 0 {
+		first, err = db.searchFiltered(ctx, one, portal.Page[portal.Person]{Limit: 1})
+	} else {
+		first, err = db.searchWords(ctx, one, portal.Page[portal.Person]{Limit: 1})
+	}
+	page.Total, page.Capped = first.Total, first.Capped
+	return page, err
+}
+
+// searchWords is SearchPeople without attribute filters.
+func (db *DB) searchWords(ctx context.Context, f portal.PersonFilter, page portal.Page[portal.Person]) (portal.Page[portal.Person], error) {
 	var rows pgx.Rows
 	var err error
 	if f.Query == "" {

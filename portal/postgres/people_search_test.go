@@ -121,31 +121,41 @@ func filterValue(fs []portal.AttributeFilter, name string) string {
 // TestSearchShapesMatchTheWords: the searches people type (and the white
 // pages benchmark makes: a whole name, a given name, a surname's first
 // four letters, a given name's first two, a department, an office with a
-// title's first word, a phone number's end, an email) find exactly what
-// the words themselves find, in name order, on the first two pages and
-// with the same number of matches: each path of tessera_search_people
-// (a word's own key, a word of four or five letters, several words, more
-// matches than can be shown) agrees with the plain query.
+// title's first word, a phone number's end, an email, one letter, a given
+// name's first three to five letters) find exactly what the words
+// themselves find, in name order, on the first two pages and on a page
+// past the last match, with the same number of matches: each path of
+// tessera_search_people (a word's own key of one, two, three, four or six
+// letters, a word of five letters walking the key of four, several
+// words, more matches than can be shown) agrees with the plain query.
 func TestSearchShapesMatchTheWords(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, org := setup(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	var queries []string
-	for i := range 48 {
+	for i := range 60 {
 		p := org.People[rng.IntN(len(org.People))]
 		given, surname := []rune(p.GivenName), []rune(p.Surname)
 		queries = append(queries, []string{
 			p.DisplayName, p.GivenName, string(surname[:min(len(surname), 4)]), string(given[:min(len(given), 2)]),
 			p.Department, p.Office + " " + strings.Fields(p.Title)[0], p.Phone[len(p.Phone)-6:], p.Email,
-		}[i%8])
+			string(given[:1]), string(given[:min(len(given), 3+i%3)]),
+		}[i%10])
 	}
 	for _, q := range queries {
 		rows, err := db.Pool.Query(ctx, `SELECT id::text FROM people WHERE search_doc @@ tessera_prefix_query($1) ORDER BY sort_name, id`, q)
 		require.NoError(t, err)
 		want, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
-		for _, offset := range []int{0, portal.DefaultPageSize} {
+		past := (min(len(want), portal.MaxMatches-1) / portal.DefaultPageSize) * portal.DefaultPageSize
+		if past < len(want) {
+			past += portal.DefaultPageSize
+		}
+		for _, offset := range []int{0, portal.DefaultPageSize, past} {
+			if offset >= portal.MaxMatches {
+				continue
+			}
 			page, err := db.SearchPeople(ctx, portal.PersonFilter{Query: q, Offset: offset})
 			require.NoError(t, err, "search %q", q)
 			got := []string{}
@@ -154,9 +164,8 @@ func TestSearchShapesMatchTheWords(t *testing.T) {
 			}
 			end := min(len(want), offset+portal.DefaultPageSize, portal.MaxMatches)
 			require.Equal(t, want[min(offset, end):end], got, "search %q from %d", q, offset)
-			if offset == 0 { // a page past the matches has no rows to carry the count
-				require.Equal(t, min(len(want), portal.MaxMatches), page.Total, "search %q", q)
-			}
+			require.Equal(t, min(len(want), portal.MaxMatches), page.Total, "search %q from %d", q, offset)
+			require.Equal(t, len(want) > portal.MaxMatches, page.Capped, "search %q from %d", q, offset)
 		}
 	}
 }

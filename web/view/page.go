@@ -61,6 +61,16 @@ func pageURL(base, q string, offset int) string {
 
 func prevOffset(offset, limit int) int { return max(0, offset-limit) }
 
+// lastPageOffset is where the last page of res's matches starts (of
+// those that can be paged).
+func lastPageOffset[T any](res portal.Page[T]) int {
+	n := min(res.Total, portal.MaxMatches)
+	if n == 0 || res.Limit <= 0 {
+		return 0
+	}
+	return (n - 1) / res.Limit * res.Limit
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // badgeCount is a count as a badge shows it: "99+" beyond
