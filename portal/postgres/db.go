@@ -254,6 +254,141 @@ func (finishedBatch) QueryRow() pgx.Row                { return finishedRow{} }
 func (finishedBatch) Close() error                     { return errTxFinished }
 func (finishedBatch) Tx() pgx.Tx                       { return finishedTx{} }
 
+// lazyTx is a transaction whose BEGIN goes to Postgres with its first
+// statements, in their round trip (pgx's Batch.BeginTx), instead of in one
+// of its own: the request pipeline's transactions start with a batch (a
+// submission's reads, a decision's locks), and a round trip less is one
+// wait less for a pooled connection and for the backend to be scheduled
+// again. A first statement that is not a batch begins it as pgx does.
+// Once begun, it is pgx's transaction.
+type lazyTx struct {
+	conn  *pgx.Conn
+	tx    pgx.Tx // nil until begun
+	ended bool   // committed or rolled back before it began
+}
+
+// begin begins the transaction on its own, for a first statement that is
+// not a batch.
+func (t *lazyTx) begin(ctx context.Context) (pgx.Tx, error) {
+	if t.tx != nil {
+		return t.tx, nil
+	}
+	if t.ended {
+		return nil, pgx.ErrTxClosed
+	}
+	tx, err := t.conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.tx = tx
+	return tx, nil
+}
+
+func (t *lazyTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	tx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Begin(ctx)
+}
+
+// Commit and Rollback of a transaction that never began have nothing to
+// end.
+func (t *lazyTx) Commit(ctx context.Context) error {
+	if t.tx == nil {
+		return t.end()
+	}
+	return t.tx.Commit(ctx)
+}
+
+func (t *lazyTx) Rollback(ctx context.Context) error {
+	if t.tx == nil {
+		return t.end()
+	}
+	return t.tx.Rollback(ctx)
+}
+
+func (t *lazyTx) end() error {
+	if t.ended {
+		return pgx.ErrTxClosed
+	}
+	t.ended = true
+	return nil
+}
+
+func (t *lazyTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	tx, err := t.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return tx.CopyFrom(ctx, table, cols, src)
+}
+
+// SendBatch begins the transaction in the first batch, and reads the
+// BEGIN's result before handing the batch's results over, so that they
+// are the caller's queries' alone.
+func (t *lazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if t.tx != nil {
+		return t.tx.SendBatch(ctx, b)
+	}
+	if t.ended {
+		return pgx.FailedBatchResults(b, pgx.ErrTxClosed)
+	}
+	first := &pgx.Batch{}
+	first.BeginTx(pgx.TxOptions{})
+	first.QueuedQueries = append(first.QueuedQueries, b.QueuedQueries...)
+	br := t.conn.SendBatch(ctx, first)
+	t.tx = br.Tx()
+	if _, err := br.Exec(); err != nil {
+		br.Close() //nolint:errcheck // err is what failed
+		return pgx.FailedBatchResults(b, err)
+	}
+	return br
+}
+
+func (t *lazyTx) LargeObjects() pgx.LargeObjects {
+	tx, err := t.begin(context.Background())
+	if err != nil {
+		return pgx.LargeObjects{}
+	}
+	return tx.LargeObjects()
+}
+
+func (t *lazyTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	return t.conn.Prepare(ctx, name, sql)
+}
+
+func (t *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tx, err := t.begin(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return tx.Exec(ctx, sql, args...)
+}
+
+func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	tx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Query(ctx, sql, args...)
+}
+
+func (t *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	tx, err := t.begin(ctx)
+	if err != nil {
+		return errRow{err}
+	}
+	return tx.QueryRow(ctx, sql, args...)
+}
+
+// errRow is the row of a statement that could not be sent.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (t *lazyTx) Conn() *pgx.Conn { return t.conn }
+
 // inTx runs fn in a transaction on a connection of its own, which fn may
 // end with finish; otherwise it is committed when fn returns nil and
 // rolled back when fn fails.
@@ -265,10 +400,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *finalTx) error) error {
 	// A connection left inside a transaction (a failed ROLLBACK) is closed
 	// by the pool rather than reused.
 	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return err
-	}
+	tx := &lazyTx{conn: conn.Conn()}
 	t := &finalTx{Tx: tx}
 	if err := fn(t); err != nil {
 		// Also after a failed finish: its COMMIT did not run (the
