@@ -188,6 +188,16 @@ func TestPasswordNeverStored(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, status)
 	require.Equal(t, strings.ReplaceAll(lockedKnown, m.csrf, ""), strings.ReplaceAll(lockedUnknown, u.csrf, ""),
 		"the lockout reads the same for an unknown account")
+	// The typed name's budget holds from another address too, also for a
+	// flow started before its key was kept with the flow.
+	u2 := w.client(t, "10.0.1.11")
+	u2.startReset("nobody-" + mateo.Account)
+	status, _ = u2.post("/password/reset/verify", url.Values{"code": {"00000000"}})
+	require.Equal(t, http.StatusTooManyRequests, status, "the typed name's budget, from another address")
+	_, err = w.pool.Exec(ctx, `UPDATE password_resets SET name_budget = NULL WHERE account = $1`, "nobody-"+mateo.Account)
+	require.NoError(t, err)
+	status, _ = u2.post("/password/reset/verify", url.Values{"code": {"00000000"}})
+	require.Equal(t, http.StatusTooManyRequests, status, "a flow without its name budget's key")
 	require.NoError(t, w.bind(t, zoe.UPN, zoeNew), "the reset lockout never locks the directory account")
 
 	// The helpdesk reads Mateo's account live from AD: locked out (bad

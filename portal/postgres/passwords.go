@@ -163,13 +163,14 @@ func personNames(given, surname, display, account, email string) []string {
 // flows; spends a reset mail from the person's (or, for no one, the typed
 // name's: $9) and the client address's ($10) budgets when both have one
 // left, each its hourly number at once, then one more every hour divided
-// by it; audits the start ($11 the client); and returns the flow's person,
+// by it; audits the start ($11 the client); keeps the key of the typed
+// name's budget of wrong gates with the flow ($12, resetNameBudget); and returns the flow's person,
 // whether a mail may go, and flowColumns. The same statement whether or
 // not the account names someone. A start refused a mail spends nothing:
 // the budgets refill at their rate however often resets are started.
 const startResetSQL = `WITH ins AS (
-	INSERT INTO password_resets (token_hash, person_id, account, code_hash, code_expires_at, expires_at)
-	VALUES ($1, (` + resetWhoSQL + `), $2, $3, $4, $5) RETURNING person_id
+	INSERT INTO password_resets (token_hash, person_id, account, code_hash, code_expires_at, expires_at, name_budget)
+	VALUES ($1, (` + resetWhoSQL + `), $2, $3, $4, $5, $12) RETURNING person_id
 ), swept AS (
 	DELETE FROM password_resets WHERE token_hash = ANY(ARRAY(
 		SELECT token_hash FROM password_resets WHERE expires_at < $8::timestamptz ORDER BY expires_at LIMIT 20 FOR UPDATE SKIP LOCKED))
@@ -217,7 +218,7 @@ func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr)
 	var row flowRow
 	err := db.Pool.QueryRow(ctx, startResetSQL, st.Flow.TokenHash, account, resetCodeHash(st.Token, st.Code),
 		now.Add(portal.CodeLifetime), now.Add(portal.ResetFlowLifetime), whole, name, now,
-		"reset-mail:"+nameBudget(name), "reset-mail:"+addressBudget(client), client.String()).
+		"reset-mail:"+nameBudget(name), "reset-mail:"+addressBudget(client), client.String(), resetNameBudget(name)).
 		Scan(append([]any{&personID, &st.Mail, &audited}, row.dest()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: start reset: %w", err)
@@ -231,21 +232,58 @@ func (db *DB) StartReset(ctx context.Context, account string, client netip.Addr)
 
 // FindReset returns the live flow of token.
 func (db *DB) FindReset(ctx context.Context, token string) (*portal.ResetFlow, error) {
+	f, _, err := db.findReset(ctx, token, netip.Addr{}, false)
+	return f, err
+}
+
+// flowBudgetsSQL checks the budgets of wrong gates of the flow whose
+// token's hash is $1, as checkBudgetSQL does, at the settings'
+// ResetBudget: the person's (or, for no one, the typed name's, kept with
+// the flow) and the client address's ($3), at $2. For findResetSQL.
+const flowBudgetsSQL = `cur AS (
+	SELECT w.key, least(s.lockout_attempts::float8, coalesce(b.tokens +
+		extract(epoch FROM greatest($2::timestamptz - b.updated_at, '0s'))::float8 / (s.lockout_minutes * 60)::float8,
+		s.lockout_attempts::float8)) AS tokens
+	FROM password_resets r CROSS JOIN password_settings s
+	CROSS JOIN LATERAL (VALUES (coalesce('reset:person:' || r.person_id::text, r.name_budget)), ($3::text)) AS w(key)
+	LEFT JOIN signin_budgets b ON b.key = w.key
+	WHERE $4::boolean AND r.token_hash = $1 AND r.expires_at > $2::timestamptz AND w.key IS NOT NULL
+), refused AS (
+	UPDATE signin_budgets b SET refused_at = $2::timestamptz FROM cur
+	WHERE b.key = cur.key AND cur.tokens < 1 AND b.refused_at IS NULL RETURNING b.key
+)`
+
+// findResetSQL reads the live flow of $1 at $2 with flowColumns and, when
+// $4, checks its budgets (flowBudgetsSQL, $3 the client address's key),
+// in one statement: whether they allow a try (true when not checked), which
+// were refused now for the first time since they ran out, and whether the
+// flow kept its name budget's key (flows started before it did not).
+const findResetSQL = `WITH ` + flowBudgetsSQL + `
+SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >= 1) FROM cur), true),
+	array(SELECT key FROM refused ORDER BY key), r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + `
+	FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
+	WHERE r.token_hash = $1 AND r.expires_at > $2::timestamptz`
+
+// findReset returns the live flow of token and, when budgets, whether its
+// budgets of wrong gates (resetBudgets, for client) allow a try, and which
+// of them were refused now for the first time.
+func (db *DB) findReset(ctx context.Context, token string, client netip.Addr, budgets bool) (*portal.ResetFlow, budgetCheck, error) {
+	var bc budgetCheck
 	if token == "" || len(token) > 100 {
-		return nil, portal.ErrResetExpired
+		return nil, bc, portal.ErrResetExpired
 	}
 	f := &portal.ResetFlow{TokenHash: hashToken(token)}
 	var personID *string
 	var gates []string
+	var keyed bool
 	var row flowRow
-	err := db.Pool.QueryRow(ctx, `SELECT r.person_id::text, r.account, r.gates, `+flowColumns+`
-		FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
-		WHERE r.token_hash = $1 AND r.expires_at > $2`, f.TokenHash, db.now()).
-		Scan(append([]any{&personID, &f.Account, &gates}, row.dest()...)...)
+	now := db.now()
+	err := db.Pool.QueryRow(ctx, findResetSQL, f.TokenHash, now, "reset:"+addressBudget(client), budgets).
+		Scan(append([]any{&personID, &f.Account, &gates, &bc.ok, &bc.refused, &keyed}, row.dest()...)...)
 	if isNoRows(err) {
-		return nil, portal.ErrResetExpired
+		return nil, bc, portal.ErrResetExpired
 	} else if err != nil {
-		return nil, fmt.Errorf("postgres: find reset: %w", err)
+		return nil, bc, fmt.Errorf("postgres: find reset: %w", err)
 	}
 	if personID != nil {
 		f.PersonID = *personID
@@ -254,35 +292,51 @@ func (db *DB) FindReset(ctx context.Context, token string) (*portal.ResetFlow, e
 		f.Gates = append(f.Gates, portal.Gate(g))
 	}
 	row.fill(f)
-	return f, nil
+	if budgets && !keyed {
+		// A flow for no one started before its name budget's key was
+		// kept with it: its budgets are read on their own.
+		bc.ok, bc.refused, err = budgetsOpen(ctx, db.Pool, resetBudgets(f, client), f.Settings.ResetBudget(), now)
+		if err != nil {
+			return nil, bc, fmt.Errorf("postgres: reset budgets: %w", err)
+		}
+	}
+	return f, bc, nil
 }
+
+// budgetCheck is what checking a flow's budgets found: whether they allow
+// a try, and the keys refused now for the first time since they ran out.
+type budgetCheck struct {
+	ok      bool
+	refused []string
+}
+
+// resetNameBudget is the key of the budget of wrong gates of a flow whose
+// account names no one: the typed name's.
+func resetNameBudget(name string) string { return "reset:" + nameBudget(name) }
 
 // resetBudgets are the keys of a flow's budgets in signin_budgets: the
 // person's (or, for no one, the typed name's) and the client address's,
-// spent at the settings' ResetBudget.
+// spent at the settings' ResetBudget. findResetSQL reads the same keys.
 func resetBudgets(f *portal.ResetFlow, client netip.Addr) []string {
 	_, name := portal.SignInAttempt{Account: f.Account}.SignInNames()
-	who := "reset:" + nameBudget(name)
+	who := resetNameBudget(name)
 	if f.PersonID != "" {
 		who = "reset:person:" + f.PersonID
 	}
 	return []string{who, "reset:" + addressBudget(client)}
 }
 
-// BeginResetGate returns the live flow when its budgets allow a try.
+// BeginResetGate returns the live flow when its budgets allow a try, read
+// with them in one statement (findResetSQL).
 func (db *DB) BeginResetGate(ctx context.Context, token string, client netip.Addr) (*portal.ResetFlow, error) {
-	f, err := db.FindReset(ctx, token)
+	f, bc, err := db.findReset(ctx, token, client, true)
 	if err != nil {
 		return nil, err
 	}
-	ok, refused, err := budgetsOpen(ctx, db.Pool, resetBudgets(f, client), f.Settings.ResetBudget(), db.now())
-	if err != nil {
-		return nil, fmt.Errorf("postgres: reset budgets: %w", err)
-	}
-	if ok {
+	if bc.ok {
 		return f, nil
 	}
-	if len(refused) > 0 {
+	if len(bc.refused) > 0 {
 		if err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 			return auditReset(ctx, tx, f, "password_reset_locked", map[string]any{"client": client.String()})
 		}); err != nil {
