@@ -122,8 +122,11 @@ func isLoopback(host string) bool {
 // notice, and every new connection costs a TLS handshake and an AUTH on
 // both ends, more than the mail itself. A connection idle for smtpIdle is
 // closed, well before a relay drops it (RFC 5321 asks relays to wait 5
-// minutes); one the relay dropped anyway is found by go-mail's NOOP before
-// the mail is sent, and the mail goes over a new one.
+// minutes). One the relay dropped anyway fails the mail's first command
+// (MAIL FROM), before anything is sent, and the mail goes over a new one:
+// go-mail's NOOP before each mail and RSET after it (a delivered mail
+// ends its transaction already, RFC 5321 4.1.1.4) are not sent, two round
+// trips of the six a mail took.
 type SMTPMailer struct {
 	cfg    SMTPConfig
 	from   *netmail.Address
@@ -197,14 +200,28 @@ func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 			return nil
 		}
 		c.close()
-		// A kept connection the relay has closed fails go-mail's NOOP,
-		// before anything is sent: the mail goes over a new one.
-		var se *gomail.SendError
-		if reused && ctx.Err() == nil && errors.As(err, &se) && se.Reason == gomail.ErrConnCheck {
+		if reused && ctx.Err() == nil && relayHungUp(err) {
 			continue
 		}
 		return fmt.Errorf("smtp: send %q to %s via %s: %w", m.Subject, m.ToEmail, s.addr(), err)
 	}
+}
+
+// relayHungUp reports whether err is a kept connection found closed by
+// the relay before the mail was given: its MAIL FROM got no answer, or
+// 421 (the relay is closing the channel, RFC 5321 3.8).
+func relayHungUp(err error) bool {
+	var se *gomail.SendError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Reason {
+	case gomail.ErrConnCheck:
+		return true
+	case gomail.ErrSMTPMailFrom:
+		return se.ErrorCode() == 0 || se.ErrorCode() == 421
+	}
+	return false
 }
 
 func (s *SMTPMailer) addr() string { return net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.port())) }
@@ -246,6 +263,8 @@ func (s *SMTPMailer) dial(ctx context.Context, timeout time.Duration) (*smtpConn
 		gomail.WithDialContextFunc(dial),
 		gomail.WithTLSConfig(s.tlsCfg),
 		gomail.WithTLSPolicy(policy),
+		gomail.WithoutNoop(),
+		gomail.WithoutRset(),
 	}
 	if s.cfg.Username != "" {
 		// go-mail's PLAIN and LOGIN refuse to send the password over a

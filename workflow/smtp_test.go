@@ -392,3 +392,27 @@ func TestSMTPMailerReusesConnection(t *testing.T) {
 	require.NotEqual(t, conns[0], sink.WaitFor(t, to, "After close", 5*time.Second).Conn)
 	mailer.Close()
 }
+
+// A kept connection that the relay dropped meanwhile (a restart, an idle
+// timeout shorter than ours) is found by the mail's first command, before
+// anything is sent: the mail goes over a new connection, once, and
+// arrives once.
+func TestSMTPMailerRelayDroppedKeptConnection(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewSMTPSink(t)
+	mailer, err := workflow.NewSMTPMailer(sinkConfig(sink))
+	require.NoError(t, err)
+	defer mailer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := recipient()
+	require.NoError(t, mailer.Send(ctx, workflow.Message{ToEmail: first, Subject: "Before the drop", Text: "Hi"}))
+	before := sink.WaitFor(t, first, "Before the drop", 5*time.Second).Conn
+
+	sink.DropConnections()
+	to := recipient()
+	require.NoError(t, mailer.Send(ctx, workflow.Message{ToEmail: to, Subject: "After the drop", Text: "Hi"}))
+	after := sink.WaitFor(t, to, "After the drop", 5*time.Second)
+	require.NotEqual(t, before, after.Conn)
+	require.Len(t, sink.Messages(), 2)
+}

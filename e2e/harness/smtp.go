@@ -72,6 +72,10 @@ type MailSink struct {
 
 	mu    sync.Mutex
 	mails []Mail
+	open  map[*smtp.Conn]bool // the connections open now
+	// arrived is closed, and replaced, when a message arrives: a reader
+	// waits for it rather than polling (WaitSince).
+	arrived chan struct{}
 }
 
 var sink struct {
@@ -123,6 +127,12 @@ func startSMTP() (*MailSink, error) {
 	s.addr, s.tlsAddr = l.Addr().String(), tl.Addr().String()
 
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		if s.open == nil {
+			s.open = map[*smtp.Conn]bool{}
+		}
+		s.open[c] = true
+		s.mu.Unlock()
 		return &sinkSession{sink: s, conn: c}, nil
 	}))
 	s.srv.Domain = "localhost"
@@ -137,6 +147,32 @@ func startSMTP() (*MailSink, error) {
 	go s.srv.Serve(l)  //nolint:errcheck // ends with ErrServerClosed on Stop
 	go s.srv.Serve(tl) //nolint:errcheck
 	return s, nil
+}
+
+// NewSMTPSink starts a sink of tb's own, stopped when tb ends: for a test
+// that drops the sink's connections (DropConnections), which would disturb
+// the tests sharing SMTP's.
+func NewSMTPSink(tb testing.TB) *MailSink {
+	tb.Helper()
+	s, err := startSMTP()
+	if err != nil {
+		tb.Fatalf("harness: smtp sink: %v", err)
+	}
+	tb.Cleanup(func() {
+		s.srv.Close() //nolint:errcheck
+		os.RemoveAll(s.dir)
+	})
+	return s
+}
+
+// DropConnections closes every connection open now without a word, as a
+// relay does that restarts or forgets idle clients.
+func (s *MailSink) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.open {
+		c.Conn().Close()
+	}
 }
 
 // stopSMTP closes the sink and removes its certificate.
@@ -195,6 +231,35 @@ func (s *MailSink) Since(n int) []Mail {
 		return nil
 	}
 	return slices.Clone(s.mails[n:])
+}
+
+// WaitSince waits until more than n messages were received, or until
+// deadline, as a mail client told of new mail (IMAP IDLE) rather than one
+// that asks again and again; it reports whether they were.
+func (s *MailSink) WaitSince(n int, deadline time.Time) bool {
+	for {
+		s.mu.Lock()
+		if len(s.mails) > n {
+			s.mu.Unlock()
+			return true
+		}
+		if s.arrived == nil {
+			s.arrived = make(chan struct{})
+		}
+		arrived := s.arrived
+		s.mu.Unlock()
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-arrived:
+			t.Stop()
+		case <-t.C:
+			return false
+		}
+	}
 }
 
 // Reset forgets the messages received so far. The sink is shared by the
@@ -286,13 +351,22 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	m.Conn = ss.conn.Conn().RemoteAddr().String()
 	ss.sink.mu.Lock()
 	ss.sink.mails = append(ss.sink.mails, m)
+	if ss.sink.arrived != nil {
+		close(ss.sink.arrived)
+		ss.sink.arrived = nil
+	}
 	ss.sink.mu.Unlock()
 	return nil
 }
 
 func (ss *sinkSession) Reset() { ss.from, ss.rcpt = "", nil }
 
-func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Logout() error {
+	ss.sink.mu.Lock()
+	delete(ss.sink.open, ss.conn)
+	ss.sink.mu.Unlock()
+	return nil
+}
 
 // parseMail decodes the headers and the text and HTML bodies of a message.
 func parseMail(raw []byte) (Mail, error) {
