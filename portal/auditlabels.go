@@ -163,6 +163,8 @@ var auditDetailLabels = map[string]string{
 	"result":        Mark("Result"),
 	"role":          Mark("Role"),
 	"rule":          Mark("Rule"),
+	"set":           Mark("Set"),
+	"set_scope":     Mark("Groups of the set"),
 	"settings":      Mark("Settings"),
 	"starts":        Mark("Starts"),
 	"superseded_by": Mark("Superseded by"),

@@ -26,6 +26,30 @@ func (s ReviewerSource) Label() string {
 	return Mark("The group's owners")
 }
 
+// ReviewSetScope says which memberships a review of a set of people
+// covers. A set selects people, so the groups of a set are named through
+// them, as Entra ID Governance reviews "every group with guest users" and
+// MIM sets select groups by their owners.
+type ReviewSetScope string
+
+// Set scopes.
+const (
+	// ReviewSetOwned: every membership of every static group that someone
+	// in the set owns (the groups of a department, of a team's leads).
+	ReviewSetOwned ReviewSetScope = "owned"
+	// ReviewSetMembers: every static membership of the people in the set,
+	// in whichever group (the contractors' or the guests' access).
+	ReviewSetMembers ReviewSetScope = "members"
+)
+
+// Label is the scope as people read it.
+func (s ReviewSetScope) Label() string {
+	if s == ReviewSetMembers {
+		return Mark("Every group membership of the people in the set")
+	}
+	return Mark("Every group owned by someone in the set")
+}
+
 // ReviewDecision is what a reviewer decides for one membership.
 type ReviewDecision string
 
@@ -55,12 +79,18 @@ const (
 )
 
 // NewAccessReview is what an administrator starts: a review of one group
-// (Group: its name) or of every static group a search selects (Query, as
-// the groups page searches; empty: every group), due by Deadline.
+// (Group: its name), of every static group a search selects (Query, as
+// the groups page searches; empty: every group), or of the groups of a set
+// (Set: its ID, SetScope: which of their memberships), due by Deadline.
+// A review of several groups is one review: each group's memberships go
+// to that group's reviewers, with one deadline, one default and one
+// repeat, and its page shows each group's progress.
 type NewAccessReview struct {
 	Name      string
 	Group     string
 	Query     string
+	Set       string
+	SetScope  ReviewSetScope
 	Reviewers ReviewerSource
 	Default   ReviewDecision // what undecided memberships become at the deadline
 	Deadline  time.Time
@@ -84,6 +114,10 @@ func (n *NewAccessReview) Validate(now time.Time) error {
 		return Errorf(EINVALID, "The name is too long; use at most %d characters.", MaxReviewName)
 	case n.Group != "" && n.Query != "":
 		return Errorf(EINVALID, "Review one group, or the groups a search selects, not both.")
+	case n.Set != "" && (n.Group != "" || n.Query != ""):
+		return Errorf(EINVALID, "Review one group, the groups a search selects, or the groups of a set: only one of them.")
+	case n.Set != "" && n.SetScope != ReviewSetOwned && n.SetScope != ReviewSetMembers:
+		return Errorf(EINVALID, "Choose which groups of the set to review: those its people own, or those its people are members of.")
 	case n.Reviewers != ReviewByOwners && n.Reviewers != ReviewByManagers:
 		return Errorf(EINVALID, "Choose who reviews: the groups' owners or each member's manager.")
 	case n.Default != ReviewKeep && n.Default != ReviewRemove:
@@ -102,9 +136,12 @@ func (n *NewAccessReview) Validate(now time.Time) error {
 type AccessReview struct {
 	ID            string
 	Name          string
-	GroupID       string // "" for a review of the groups a search selects
+	GroupID       string // "" for a review of the groups a search or a set selects
 	GroupName     string
 	Query         string
+	SetID         string // the set of a review of a set's groups
+	SetName       string
+	SetScope      ReviewSetScope
 	Reviewers     ReviewerSource
 	Default       ReviewDecision
 	StartsAt      time.Time
@@ -117,6 +154,19 @@ type AccessReview struct {
 	Items         int // memberships under review
 	Decided       int
 	Removed       int // memberships removed (or to be removed) by it
+	// Groups is each group's progress, for an administrator's view of one
+	// review (FindReview); nil in lists.
+	Groups []ReviewGroup
+}
+
+// ReviewGroup is one group's share of a review: its memberships, how many
+// are decided and removed, and who reviews them.
+type ReviewGroup struct {
+	GroupID, GroupName string
+	Items              int
+	Decided            int
+	Removed            int
+	Owners             int // the group's owners, its reviewers in a review by owners (none: the administrators)
 }
 
 // ReviewKey names one membership under review.

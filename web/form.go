@@ -137,6 +137,8 @@ var fields = map[string]field{
 	"item":          {label: "The memberships"},
 	"reviewers":     {label: "The reviewers"},
 	"repeat_months": {label: "The repeat", trim: true},
+	"review_set":    {label: "The set"},
+	"set_scope":     {label: "The groups of the set"},
 
 	"hosts":              {label: "Domain controllers", multiline: true, trim: true},
 	"port":               {label: "Port", trim: true},

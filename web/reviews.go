@@ -161,12 +161,19 @@ func (a *adminPages) renderAdminReviews(w http.ResponseWriter, r *http.Request, 
 		a.Error(w, r, err)
 		return
 	}
+	if a.store != nil {
+		if f.Sets, err = a.store.ListSets(r.Context()); err != nil {
+			a.Error(w, r, err)
+			return
+		}
+	}
 	renderStatus(w, r, status, view.AdminReviews(a.page(r, tr(r, "Access reviews"), "admin-reviews"), list, f))
 }
 
 func (a *adminPages) handleAdminReviews(w http.ResponseWriter, r *http.Request) {
 	a.renderAdminReviews(w, r, http.StatusOK, view.ReviewForm{Notice: adminNotice(r), Reviewers: string(portal.ReviewByOwners),
-		Default: string(portal.ReviewRemove), Deadline: time.Now().AddDate(0, 0, 14).Format(time.DateOnly)})
+		Default: string(portal.ReviewRemove), Deadline: time.Now().AddDate(0, 0, 14).Format(time.DateOnly),
+		SetScope: string(portal.ReviewSetOwned)})
 }
 
 func (a *adminPages) handleStartReview(w http.ResponseWriter, r *http.Request) {
@@ -175,7 +182,8 @@ func (a *adminPages) handleStartReview(w http.ResponseWriter, r *http.Request) {
 	}
 	in := input(r)
 	f := view.ReviewForm{Name: in.Get("name"), Group: in.Get("group"), Search: in.Get("q"), Reviewers: in.Get("reviewers"),
-		Default: in.Get("decision"), Deadline: in.Get("until"), Repeat: in.Get("repeat_months")}
+		Default: in.Get("decision"), Deadline: in.Get("until"), Repeat: in.Get("repeat_months"), Set: in.Get("review_set"),
+		SetScope: in.Get("set_scope")}
 	fail := func(err error) {
 		if !formFailed(err) {
 			a.Error(w, r, err)
@@ -185,7 +193,10 @@ func (a *adminPages) handleStartReview(w http.ResponseWriter, r *http.Request) {
 		a.renderAdminReviews(w, r, codeStatus[portal.ErrorCode(err)], f)
 	}
 	n := portal.NewAccessReview{Name: f.Name, Group: f.Group, Query: f.Search, Reviewers: portal.ReviewerSource(f.Reviewers),
-		Default: portal.ReviewDecision(f.Default)}
+		Default: portal.ReviewDecision(f.Default), Set: f.Set}
+	if f.Set != "" {
+		n.SetScope = portal.ReviewSetScope(f.SetScope)
+	}
 	day, err := portal.ParseDate(f.Deadline)
 	if err != nil {
 		fail(err)

@@ -2,6 +2,7 @@ package i18n
 
 // germanAdminPlurals are the German forms of englishAdminPlurals.
 var germanAdminPlurals = map[string]Plural{
+	"%d owners":        {One: "%d Besitzer", Other: "%d Besitzer"},
 	"%d hours":         {One: "%d Stunde", Other: "%d Stunden"},
 	"%d business days": {One: "%d Arbeitstag", Other: "%d Arbeitstage"},
 	"%d entries":       {One: "%d Eintrag", Other: "%d Einträge"},

@@ -30,6 +30,7 @@ var englishPlurals = map[string]Plural{
 // englishAdminPlurals are the plurals of the administration pages (their
 // German forms are germanAdminPlurals).
 var englishAdminPlurals = map[string]Plural{
+	"%d owners":        {One: "%d owner", Other: "%d owners"},
 	"%d hours":         {One: "%d hour", Other: "%d hours"},
 	"%d business days": {One: "%d business day", Other: "%d business days"},
 	"%d entries":       {One: "%d entry", Other: "%d entries"},

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/riverqueue/river"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -23,6 +24,8 @@ var (
 // reviewSpec is a review about to start, its group resolved.
 type reviewSpec struct {
 	Name, GroupID, Query string
+	SetID                string
+	SetScope             portal.ReviewSetScope
 	Reviewers            portal.ReviewerSource
 	Default              portal.ReviewDecision
 	Length               time.Duration // from its start to its deadline
@@ -43,6 +46,18 @@ func (db *DB) StartReview(ctx context.Context, v portal.Viewer, n portal.NewAcce
 	err := db.inTx(ctx, func(tx *finalTx) error {
 		spec := reviewSpec{Name: n.Name, Query: n.Query, Reviewers: n.Reviewers, Default: n.Default, Length: n.Deadline.Sub(now),
 			RepeatMonths: n.RepeatMonths}
+		if n.Set != "" {
+			if !validID(n.Set) {
+				return portal.Errorf(portal.EINVALID, "There is no such set.")
+			}
+			err := tx.QueryRow(ctx, `SELECT id::text FROM sets WHERE id = $1 FOR KEY SHARE`, n.Set).Scan(&spec.SetID)
+			if isNoRows(err) {
+				return portal.Errorf(portal.EINVALID, "There is no such set.")
+			} else if err != nil {
+				return err
+			}
+			spec.SetScope = n.SetScope
+		}
 		if n.Group != "" {
 			var rule bool
 			var name string
@@ -63,7 +78,8 @@ func (db *DB) StartReview(ctx context.Context, v portal.Viewer, n portal.NewAcce
 			return err
 		}
 		return Audit(ctx, tx, v.PersonID, "access_review_started", "access_review", id, map[string]any{"name": spec.Name,
-			"group": spec.GroupID, "query": spec.Query, "reviewers": string(spec.Reviewers), "default": string(spec.Default),
+			"group": spec.GroupID, "query": spec.Query, "set": spec.SetID, "set_scope": string(spec.SetScope),
+			"reviewers": string(spec.Reviewers), "default": string(spec.Default),
 			"deadline": n.Deadline.UTC().Format(time.RFC3339), "repeat_months": spec.RepeatMonths})
 	})
 	if err != nil {
@@ -84,9 +100,10 @@ func (db *DB) startReviewTx(ctx context.Context, tx pgx.Tx, s reviewSpec, by str
 	}
 	var id string
 	if err := tx.QueryRow(ctx, `INSERT INTO access_reviews (name, group_id, one_group, query, reviewers, default_decision, starts_at,
-			deadline, repeat_months, next_start_at, created_by)
-		VALUES ($1, $2, $2::uuid IS NOT NULL, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`, s.Name, nullable(s.GroupID), s.Query,
-		string(s.Reviewers), string(s.Default), now, deadline, nullableInt(s.RepeatMonths), next, nullable(by)).Scan(&id); err != nil {
+			deadline, repeat_months, next_start_at, created_by, set_id, set_scope)
+		VALUES ($1, $2, $2::uuid IS NOT NULL, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`, s.Name, nullable(s.GroupID), s.Query,
+		string(s.Reviewers), string(s.Default), now, deadline, nullableInt(s.RepeatMonths), next, nullable(by), nullable(s.SetID),
+		nullable(string(s.SetScope))).Scan(&id); err != nil {
 		return "", err
 	}
 	// Static memberships only: a dynamic group's members follow its rule.
@@ -94,10 +111,22 @@ func (db *DB) startReviewTx(ctx context.Context, tx pgx.Tx, s reviewSpec, by str
 		SELECT $1, m.group_id, m.person_id FROM group_members m JOIN groups g ON g.id = m.group_id
 		WHERE g.membership_rule IS NULL AND NOT m.computed AND `
 	args := []any{id}
-	if s.GroupID != "" {
+	switch {
+	case s.GroupID != "":
 		args = append(args, s.GroupID)
 		sql += "g.id = $2"
-	} else {
+	case s.SetID != "":
+		people, err := setPeople(ctx, tx, s.SetID)
+		if err != nil {
+			return "", err
+		}
+		args = append(args, people)
+		if s.SetScope == portal.ReviewSetMembers {
+			sql += "m.person_id = ANY($2::uuid[])"
+		} else {
+			sql += "EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = ANY($2::uuid[]))"
+		}
+	default:
 		where := []string{"true"}
 		for _, w := range queryWords(s.Query) {
 			args = append(args, "%"+escapeLike(w)+"%")
@@ -110,6 +139,11 @@ func (db *DB) startReviewTx(ctx context.Context, tx pgx.Tx, s reviewSpec, by str
 		return "", err
 	}
 	if tag.RowsAffected() == 0 {
+		if s.SetID != "" && s.SetScope == portal.ReviewSetOwned {
+			return "", portal.Errorf(portal.EINVALID, "Nobody in that set owns a group with members to review.")
+		} else if s.SetID != "" {
+			return "", portal.Errorf(portal.EINVALID, "Nobody in that set is a member of a group to review.")
+		}
 		return "", portal.Errorf(portal.EINVALID, "There are no memberships to review in that scope.")
 	}
 	jobs := []river.InsertManyParams{
@@ -126,6 +160,27 @@ func (db *DB) startReviewTx(ctx context.Context, tx pgx.Tx, s reviewSpec, by str
 	return id, nil
 }
 
+// setPeople evaluates the set's rule for everyone, as it selects them now:
+// someone for whom the rule fails is not in the set, as SetContains says.
+func setPeople(ctx context.Context, tx pgx.Tx, setID string) ([]pgtype.UUID, error) {
+	var src string
+	if err := tx.QueryRow(ctx, `SELECT rule FROM sets WHERE id = $1`, setID).Scan(&src); err != nil {
+		return nil, err
+	}
+	r, err := compileRule(ctx, tx, src)
+	if err != nil {
+		return nil, err
+	}
+	var in []pgtype.UUID
+	err = newPersonStream(r.Attributes()).each(ctx, tx, func(id pgtype.UUID, _ string, p *portal.Person) error {
+		if ok, err := r.Match(p); err == nil && ok {
+			in = append(in, id)
+		}
+		return nil
+	})
+	return in, err
+}
+
 // reviewerCond is the SQL condition under which the viewer $2 reviews the
 // item i of the review r (joined as p to the member and g to the group):
 // the group's owners or the member's manager, as the review says, and the
@@ -133,18 +188,20 @@ func (db *DB) startReviewTx(ctx context.Context, tx pgx.Tx, s reviewSpec, by str
 const reviewerCond = `($3 OR r.reviewers = 'owners' AND EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = i.group_id AND o.person_id = $2::uuid)
 	OR r.reviewers = 'managers' AND p.manager_id = $2::uuid)`
 
-const reviewColumns = `r.id, r.name, coalesce(r.group_id::text, ''), coalesce(g.display_name, ''), r.query, r.reviewers,
+const reviewColumns = `r.id, r.name, coalesce(r.group_id::text, ''), coalesce(g.display_name, ''), r.query,
+	coalesce(r.set_id::text, ''), coalesce(st.name, ''), coalesce(r.set_scope, ''), r.reviewers,
 	r.default_decision, r.starts_at, r.deadline, coalesce(r.repeat_months, 0), r.next_start_at, r.status = 'completed', r.completed_at,
 	coalesce(c.display_name, ''),
 	(SELECT count(*) FROM access_review_items x WHERE x.review_id = r.id),
 	(SELECT count(*) FROM access_review_items x WHERE x.review_id = r.id AND x.decision IS NOT NULL),
 	(SELECT count(*) FROM access_review_items x WHERE x.review_id = r.id AND x.decision = 'remove')`
 
-const reviewFrom = ` FROM access_reviews r LEFT JOIN groups g ON g.id = r.group_id LEFT JOIN people c ON c.id = r.created_by`
+const reviewFrom = ` FROM access_reviews r LEFT JOIN groups g ON g.id = r.group_id LEFT JOIN sets st ON st.id = r.set_id
+	LEFT JOIN people c ON c.id = r.created_by`
 
 func scanReview(row pgx.Row) (portal.AccessReview, error) {
 	var r portal.AccessReview
-	return r, row.Scan(&r.ID, &r.Name, &r.GroupID, &r.GroupName, &r.Query, &r.Reviewers, &r.Default, &r.StartsAt, &r.Deadline,
+	return r, row.Scan(&r.ID, &r.Name, &r.GroupID, &r.GroupName, &r.Query, &r.SetID, &r.SetName, &r.SetScope, &r.Reviewers, &r.Default, &r.StartsAt, &r.Deadline,
 		&r.RepeatMonths, &r.NextStartAt, &r.Completed, &r.CompletedAt, &r.CreatedByName, &r.Items, &r.Decided, &r.Removed)
 }
 
@@ -208,12 +265,25 @@ func (db *DB) findReview(ctx context.Context, v portal.Viewer, id string, limit 
 		})
 		return err
 	})
+	var groups []portal.ReviewGroup
+	if v.Has(portal.RoleAdmin) {
+		b.Queue(`SELECT i.group_id::text, g.display_name, count(*), count(i.decision), count(*) FILTER (WHERE i.decision = 'remove'),
+				(SELECT count(*) FROM group_owners o WHERE o.group_id = i.group_id)
+			FROM access_review_items i JOIN groups g ON g.id = i.group_id WHERE i.review_id = $1
+			GROUP BY i.group_id, g.display_name ORDER BY count(*) - count(i.decision) DESC, g.display_name, i.group_id LIMIT $2`,
+			id, portal.MaxReviewItems).Query(func(rows pgx.Rows) error {
+			var err error
+			groups, err = pgx.CollectRows(rows, pgx.RowToStructByPos[portal.ReviewGroup])
+			return err
+		})
+	}
 	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
 		if portal.ErrorCode(err) == portal.ENOTFOUND {
 			return nil, nil, err
 		}
 		return nil, nil, fmt.Errorf("postgres: find access review: %w", err)
 	}
+	r.Groups = groups
 	if len(items) == 0 && !v.Has(portal.RoleAdmin) {
 		return nil, nil, notFound
 	}
@@ -386,12 +456,12 @@ func (db *DB) StartDueReviews(ctx context.Context) (int, error) {
 			var old string
 			var s reviewSpec
 			var starts, deadline time.Time
-			var groupID *string
+			var groupID, setID, setScope *string
 			var one bool
-			err := tx.QueryRow(ctx, `SELECT id::text, name, group_id::text, one_group, query, reviewers, default_decision, starts_at, deadline,
-					repeat_months
+			err := tx.QueryRow(ctx, `SELECT id::text, name, group_id::text, one_group, query, set_id::text, set_scope, reviewers,
+					default_decision, starts_at, deadline, repeat_months
 				FROM access_reviews WHERE next_start_at <= $1 ORDER BY next_start_at LIMIT 1 FOR UPDATE SKIP LOCKED`, db.now()).
-				Scan(&old, &s.Name, &groupID, &one, &s.Query, &s.Reviewers, &s.Default, &starts, &deadline, &s.RepeatMonths)
+				Scan(&old, &s.Name, &groupID, &one, &s.Query, &setID, &setScope, &s.Reviewers, &s.Default, &starts, &deadline, &s.RepeatMonths)
 			if isNoRows(err) {
 				done = true
 				return nil
@@ -407,6 +477,10 @@ func (db *DB) StartDueReviews(ctx context.Context) (int, error) {
 			if groupID != nil {
 				s.GroupID = *groupID
 			}
+			if setID != nil {
+				// The set as it selects people now: joiners are in, leavers out.
+				s.SetID, s.SetScope = *setID, portal.ReviewSetScope(*setScope)
+			}
 			s.Length = deadline.Sub(starts)
 			id, err := db.startReviewTx(ctx, tx, s, "", db.now())
 			if portal.ErrorCode(err) == portal.EINVALID {
@@ -416,7 +490,7 @@ func (db *DB) StartDueReviews(ctx context.Context) (int, error) {
 			}
 			started++
 			return Audit(ctx, tx, "", "access_review_started", "access_review", id, map[string]any{"name": s.Name,
-				"group": s.GroupID, "query": s.Query, "repeat_of": old})
+				"group": s.GroupID, "query": s.Query, "set": s.SetID, "set_scope": string(s.SetScope), "repeat_of": old})
 		})
 		if err != nil {
 			return started, fmt.Errorf("postgres: start due access reviews: %w", err)
