@@ -62,3 +62,68 @@ func TestAccessReviewExport(t *testing.T) {
 	resp, _ = zoe.get("/reviews/" + rev.ID + "/export")
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "not hers to review")
 }
+
+// TestAccessReviewOfASetPages: Administration → Access reviews starts a
+// review of the groups a set's people own (the set chosen from a list, the
+// scope from two), refuses a set together with a group, keeping what was
+// typed, and the review's page shows each group's progress, in German
+// too; nobody else may start one.
+func TestAccessReviewOfASetPages(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	admin := tb.viewer(t, "ada")
+	// The owner of the most static groups with members.
+	var owner string
+	var groups int
+	require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT p.account_name, count(DISTINCT o.group_id) FROM group_owners o
+		JOIN people p ON p.id = o.person_id JOIN groups g ON g.id = o.group_id
+		WHERE g.membership_rule IS NULL AND EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND NOT m.computed)
+		GROUP BY p.id ORDER BY count(DISTINCT o.group_id) DESC, p.account_name LIMIT 1`).Scan(&owner, &groups))
+	require.Greater(t, groups, 1, "the demo has an owner of several groups")
+	set, err := tb.db.CreateSet(ctx, admin, portal.Set{Name: "Owners under review", Rule: `person.accountName == "` + owner + `"`})
+	require.NoError(t, err)
+
+	ada := tb.client(t)
+	ada.mustSignIn("ada")
+	resp, page := ada.get("/admin/reviews")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, page, `<option value="`+set.ID+`">Owners under review</option>`)
+	require.Contains(t, page, `name="set_scope" value="owned" checked`)
+	deadline := time.Now().AddDate(0, 0, 7).Format(time.DateOnly)
+	resp, page = ada.post("/admin/reviews", ada.form("name", "Owned groups", "group", "some-group", "review_set", set.ID,
+		"set_scope", "owned", "reviewers", "owners", "decision", "keep", "until", deadline))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, page, "or the groups of a set: only one of them")
+	require.Contains(t, page, `value="Owned groups"`, "what was typed stays")
+	require.Contains(t, page, `<option value="`+set.ID+`" selected>`)
+	resp, page = ada.post("/admin/reviews", ada.form("name", "Owned groups", "review_set", set.ID, "set_scope", "everything",
+		"reviewers", "owners", "decision", "keep", "until", deadline))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, page, "Choose which groups of the set to review")
+
+	zoe := tb.client(t)
+	zoe.mustSignIn("zoe")
+	resp, _ = zoe.post("/admin/reviews", zoe.form("name", "Mine", "review_set", set.ID, "set_scope", "owned", "reviewers", "owners",
+		"decision", "keep", "until", deadline))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+	resp, _ = ada.post("/admin/reviews", ada.form("name", "Owned groups", "review_set", set.ID, "set_scope", "owned",
+		"reviewers", "owners", "decision", "keep", "until", deadline))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	require.True(t, strings.HasPrefix(loc, "/reviews/"), loc)
+	_, page = ada.get(loc)
+	require.Contains(t, page, "every group owned by someone in the set “Owners under review”")
+	require.Contains(t, page, `data-testid="review-groups"`)
+	require.Equal(t, groups, strings.Count(page, `data-testid="review-group"`), "a row for each of the owner's groups")
+	require.Contains(t, page, "1 owner")
+
+	resp, _ = ada.post("/settings/language", ada.form("language", "de"))
+	require.Less(t, resp.StatusCode, 400)
+	_, page = ada.get(loc)
+	require.Contains(t, page, "Fortschritt je Gruppe")
+	require.Contains(t, page, "jede Gruppe, die jemand in der Menge „Owners under review“ besitzt")
+	_, page = ada.get("/admin/reviews")
+	require.Contains(t, page, "Jede Gruppenmitgliedschaft der Personen in der Menge")
+}
