@@ -153,6 +153,7 @@ type Engine struct {
 	Queue func(ctx context.Context, tx pgx.Tx, runID int64, confirmDeletes bool) error
 
 	waits personWaits
+	locks runLocks
 	idle  idleConns
 }
 
@@ -219,10 +220,27 @@ const lockKey = 7_261_127
 // person's change waits for a system (personWaits).
 const personKey = 7_261_128
 
-// runLock holds the system's run lock on its own connection.
+// runLock is a run lock of a system that this engine holds.
 type runLock struct {
-	e    *Engine
-	conn *pgxpool.Conn
+	e   *Engine
+	gen int // the generation of the session that took it; 0: let go
+}
+
+// runLocks are the run locks this engine holds, all on one session of its
+// own (ownSession), so that a run holds no pool connection for its lock.
+// A session takes a lock it holds again without waiting, so the engine
+// itself keeps two of its runs of one system apart (held).
+type runLocks struct {
+	mu      sync.Mutex
+	session ownSession
+	held    map[string]int // system ID → generation of the session that took its lock
+}
+
+// lockStatement bounds the statements on an engine's own session: they
+// never wait for long, and the caller's context does not end them,
+// since canceling one would end the session and every lock it holds.
+func lockStatement(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
 
 // lock takes the run lock of systemID, waiting up to wait for it. While
@@ -231,12 +249,12 @@ type runLock struct {
 func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) (*runLock, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		conn, ok, err := e.tryLock(ctx, systemID)
+		gen, err := e.tryLock(ctx, systemID)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			return &runLock{e, conn}, nil
+		if gen != 0 {
+			return &runLock{e, gen}, nil
 		}
 		if time.Now().After(deadline) {
 			return nil, ErrBusy
@@ -249,31 +267,51 @@ func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) 
 	}
 }
 
-// tryLock takes the run lock of systemID on a connection of its own, if
-// it is free, and returns the connection that holds it.
-func (e *Engine) tryLock(ctx context.Context, systemID string) (*pgxpool.Conn, bool, error) {
-	conn, err := e.Pool.Acquire(ctx)
+// tryLock takes the run lock of systemID, if it is free, and returns the
+// generation of the session that holds it (0: not taken).
+func (e *Engine) tryLock(ctx context.Context, systemID string) (int, error) {
+	r := &e.locks
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.session.mu, r.session.name = &r.mu, "tessera sync locks"
+	if _, ok := r.held[systemID]; ok {
+		return 0, nil
+	}
+	conn, err := r.session.get(ctx, e)
 	if err != nil {
-		return nil, false, err
+		return 0, err
 	}
+	sctx, cancel := lockStatement(ctx)
+	defer cancel()
 	var ok bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockKey, systemID).Scan(&ok); err != nil || !ok {
-		conn.Release()
-		return nil, false, err
+	if err := conn.QueryRow(sctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockKey, systemID).Scan(&ok); err != nil {
+		// A session in doubt may hold the lock or not: end it.
+		r.session.close()
+		return 0, err
 	}
-	return conn, true, nil
+	if !ok {
+		if len(r.held) == 0 {
+			r.session.idle()
+		}
+		return 0, nil
+	}
+	if r.held == nil {
+		r.held = map[string]int{}
+	}
+	r.held[systemID] = r.session.gen
+	return r.session.gen, nil
 }
 
 // personWaits marks, for other runs in every process to see, the systems
-// that a person's change waits for: one connection per process holds a
+// that a person's change waits for: a session of the engine's own holds a
 // shared advisory lock (personKey) on each system while at least one
 // change waits for it. Bulk exports, between chunks, try that lock
 // exclusively and hand their run lock over when they cannot take it
 // (yield).
 type personWaits struct {
-	mu    sync.Mutex
-	conn  *pgxpool.Conn
-	count map[string]int
+	mu      sync.Mutex
+	session ownSession
+	count   map[string]int
 }
 
 // personFirst readies a person's change to go to systems: it orders them
@@ -307,6 +345,7 @@ func (e *Engine) personsFirst(ctx context.Context, systemIDs []string) (release 
 	w := &e.waits
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.session.mu, w.session.name = &w.mu, "tessera sync marks"
 	var marked []string
 	release = func() {
 		w.mu.Lock()
@@ -315,13 +354,16 @@ func (e *Engine) personsFirst(ctx context.Context, systemIDs []string) (release 
 	}
 	for _, id := range systemIDs {
 		if w.count[id] == 0 {
-			if w.conn == nil {
-				if w.conn, err = e.Pool.Acquire(ctx); err != nil {
-					e.unmark(marked)
-					return nil, err
-				}
+			conn, err := w.session.get(ctx, e)
+			if err != nil {
+				e.unmark(marked)
+				return nil, err
 			}
-			if _, err = w.conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1, hashtext($2))", personKey, id); err != nil {
+			sctx, cancel := lockStatement(ctx)
+			_, err = conn.Exec(sctx, "SELECT pg_advisory_lock_shared($1, hashtext($2))", personKey, id)
+			cancel()
+			if err != nil {
+				w.session.close()
 				e.unmark(marked)
 				return nil, fmt.Errorf("syncsvc: mark a person's change waiting: %w", err)
 			}
@@ -345,55 +387,78 @@ func (e *Engine) unmark(ids []string) {
 			continue
 		}
 		delete(w.count, id)
-		if _, err := w.conn.Exec(ctx, "SELECT pg_advisory_unlock_shared($1, hashtext($2))", personKey, id); err != nil {
-			// Closing the connection ends its session and its marks.
-			w.conn.Conn().Close(ctx)
-			w.conn.Release()
-			w.conn, w.count = nil, nil
+		if w.session.conn == nil {
+			continue // the session ended, and its marks with it
+		}
+		if _, err := w.session.conn.Exec(ctx, "SELECT pg_advisory_unlock_shared($1, hashtext($2))", personKey, id); err != nil {
+			// Closing the session ends its marks.
+			w.session.close()
 			e.logger().Warn("marks of people's changes dropped", "error", err)
-			return
 		}
 	}
-	if len(w.count) == 0 && w.conn != nil {
-		w.conn.Release()
-		w.conn = nil
+	if len(w.count) == 0 {
+		w.session.idle()
 	}
+}
+
+// personWaiting reports whether a person's change, in any process, waits
+// for systemID (personsFirst marked it).
+func (e *Engine) personWaiting(ctx context.Context, systemID string) (bool, error) {
+	const waitingSQL = `SELECT CASE WHEN pg_try_advisory_lock($1, hashtext($2))
+		THEN NOT pg_advisory_unlock($1, hashtext($2)) ELSE true END`
+	r := &e.locks
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.session.mu, r.session.name = &r.mu, "tessera sync locks"
+	conn, err := r.session.get(ctx, e)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if len(r.held) == 0 {
+			r.session.idle()
+		}
+	}()
+	sctx, cancel := lockStatement(ctx)
+	defer cancel()
+	var waiting bool
+	if err := conn.QueryRow(sctx, waitingSQL, personKey, systemID).Scan(&waiting); err != nil {
+		r.session.close()
+		return false, err
+	}
+	return waiting, nil
 }
 
 // yield hands the run lock of systemID to the people's changes waiting
 // for it, if any, and takes it back once none waits: a bulk export calls
-// it between chunks, so that a person's change goes ahead of it. While it
-// waits it holds no connection.
+// it between chunks, so that a person's change goes ahead of it.
 func (l *runLock) yield(ctx context.Context, systemID string) error {
 	if l == nil {
 		return nil
 	}
-	const waitingSQL = `SELECT CASE WHEN pg_try_advisory_lock($1, hashtext($2))
-		THEN NOT pg_advisory_unlock($1, hashtext($2)) ELSE true END`
-	var waiting bool
-	if err := l.conn.QueryRow(ctx, waitingSQL, personKey, systemID).Scan(&waiting); err != nil || !waiting {
+	waiting, err := l.e.personWaiting(ctx, systemID)
+	if err != nil || !waiting {
 		return err
 	}
 	l.release(systemID)
-	l.conn = nil
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(25 * time.Millisecond):
 		}
-		if err := l.e.Pool.QueryRow(ctx, waitingSQL, personKey, systemID).Scan(&waiting); err != nil {
+		if waiting, err = l.e.personWaiting(ctx, systemID); err != nil {
 			return err
 		}
 		if waiting {
 			continue
 		}
-		conn, ok, err := l.e.tryLock(ctx, systemID)
+		gen, err := l.e.tryLock(ctx, systemID)
 		if err != nil {
 			return err
 		}
-		if ok {
-			l.conn = conn
+		if gen != 0 {
+			l.gen = gen
 			return nil
 		}
 	}
@@ -401,18 +466,31 @@ func (l *runLock) yield(ctx context.Context, systemID string) error {
 
 // release lets the run lock go.
 func (l *runLock) release(systemID string) {
-	if l.conn == nil {
+	if l.gen == 0 {
 		return // lost while yielding: the run ended there
 	}
-	// A fresh context: the lock must go even when the run's was canceled.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, hashtext($2))", lockKey, systemID); err != nil {
-		// The connection may hold the lock still: close it, which ends
-		// the session and its locks.
-		l.conn.Conn().Close(ctx)
+	r := &l.e.locks
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	gen := l.gen
+	l.gen = 0
+	if r.held[systemID] != gen {
+		return
 	}
-	l.conn.Release()
+	delete(r.held, systemID)
+	if r.session.conn != nil && r.session.gen == gen {
+		// A fresh context: the lock must go even when the run's was canceled.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := r.session.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, hashtext($2))", lockKey, systemID); err != nil {
+			// The session may hold the lock still: end it, and its locks.
+			r.session.close()
+			l.e.logger().Warn("sync run locks dropped", "error", err)
+		}
+	}
+	if len(r.held) == 0 {
+		r.session.idle()
+	}
 }
 
 // maxRunObjects bounds the objects kept per run.
@@ -506,18 +584,22 @@ func (e *Engine) keepErrors(ctx context.Context, systemID, trigger string, scrat
 func (r *runRecord) progress(ctx context.Context, n int) {
 	r.mu.Lock()
 	r.done += n
-	if time.Since(r.flushed) < 500*time.Millisecond {
+	if r.id == 0 || time.Since(r.flushed) < 500*time.Millisecond {
 		r.mu.Unlock()
 		return
 	}
 	r.flushed = time.Now()
 	done, counts := r.done, r.counts
 	r.mu.Unlock()
-	// Progress is worth a connection only when one is free: a run already
-	// holds several, and must never wait on itself.
+	// Progress is worth a connection only when one is free: a full sync
+	// calls this while it holds its transaction, and waiting for a
+	// second connection then may wait for good (every other one held by
+	// someone waiting too). So it waits briefly, if at all.
 	if st := r.e.Pool.Stat(); st.IdleConns() == 0 && st.TotalConns() >= st.MaxConns() {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
 	c, _ := json.Marshal(counts) // a struct of ints always encodes
 	if _, err := r.e.Pool.Exec(ctx, "UPDATE sync_runs SET processed = $2, counts = $3 WHERE id = $1", r.id, done, c); err != nil {
 		// Only the live figure is lost: finish writes the run's outcome.

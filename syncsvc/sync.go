@@ -166,20 +166,30 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 		return nil, err
 	}
 	var tx pgx.Tx
-	if !sc.dryRun {
-		// The transaction opens first: new objects stream into it by COPY
-		// while the rest is computed, so Postgres and the engine work at
-		// once.
+	begin := func() error {
 		if tx, err = e.Pool.Begin(ctx); err != nil {
+			return err
+		}
+		return nil
+	}
+	defer func() {
+		if tx != nil {
+			tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: nothing to roll back
+		}
+	}()
+	if !sc.dryRun && sc.all {
+		// A full sync's transaction opens first: new objects stream into
+		// it by COPY while the rest is computed, so Postgres and the
+		// engine work at once (forEachPerson and forEachGroup read on
+		// sessions of their own meanwhile). A partial one opens it once it has read what it
+		// needs: it never holds a connection while it waits for another.
+		if err := begin(); err != nil {
 			return nil, err
 		}
-		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: nothing to roll back
-		if sc.all {
-			if out.stream, err = startPlanned(ctx, tx, sys.ID); err != nil {
-				return nil, err
-			}
-			defer out.stream.finish(true) //nolint:errcheck // after a normal finish: nothing left to stop
+		if out.stream, err = startPlanned(ctx, tx, sys.ID); err != nil {
+			return nil, err
 		}
+		defer out.stream.finish(true) //nolint:errcheck // after a normal finish: nothing left to stop
 	}
 	now := e.now()
 	if rs.users != nil {
@@ -250,6 +260,11 @@ func (e *Engine) syncObjects(ctx context.Context, sys *portal.ConnectedSystem, s
 	}
 	if sc.dryRun {
 		return out, nil
+	}
+	if tx == nil {
+		if err := begin(); err != nil {
+			return nil, err
+		}
 	}
 	if out.stream == nil && len(out.newCS) > 0 {
 		// A small sync writes its new objects now, in one COPY too.
@@ -1084,7 +1099,17 @@ func (e *Engine) forEachPerson(ctx context.Context, sc syncScope, fn func(*porta
 	read := make(chan error, 1)
 	go func() {
 		defer close(people)
-		rows, err := e.Pool.Query(ctx, personSelect+" ORDER BY id")
+		// On a session of its own, not the pool's: a full sync streams
+		// its new objects into its transaction meanwhile, and taking a
+		// second pool connection while holding one waits forever once
+		// every connection is held so.
+		conn, err := e.connect(ctx, "tessera sync read")
+		if err != nil {
+			read <- fmt.Errorf("syncsvc: people: %w", err)
+			return
+		}
+		defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session ends either way
+		rows, err := conn.Query(ctx, personSelect+" ORDER BY id")
 		if err != nil {
 			read <- fmt.Errorf("syncsvc: people: %w", err)
 			return
@@ -1137,9 +1162,15 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 		}
 		return nil
 	}
-	// All groups: memberships in one pass, then the groups.
+	// All groups: memberships in one pass, then the groups, on a session
+	// of its own, as forEachPerson reads everyone.
+	conn, err := e.connect(ctx, "tessera sync read")
+	if err != nil {
+		return fmt.Errorf("syncsvc: groups: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session ends either way
 	members := map[string][]string{}
-	rows, err := e.Pool.Query(ctx, "SELECT group_id::text, person_id::text FROM group_members")
+	rows, err := conn.Query(ctx, "SELECT group_id::text, person_id::text FROM group_members")
 	if err != nil {
 		return fmt.Errorf("syncsvc: memberships: %w", err)
 	}
@@ -1155,7 +1186,7 @@ func (e *Engine) forEachGroup(ctx context.Context, sc syncScope, fn func(*mvGrou
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = e.Pool.Query(ctx, `SELECT g.id, g.name, g.display_name, g.description, g.email, g.group_type, g.join_policy, `+portalOnlySQL+`
+	rows, err = conn.Query(ctx, `SELECT g.id, g.name, g.display_name, g.description, g.email, g.group_type, g.join_policy, `+portalOnlySQL+`
 		FROM groups g ORDER BY g.id`)
 	if err != nil {
 		return fmt.Errorf("syncsvc: groups: %w", err)

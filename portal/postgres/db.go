@@ -53,16 +53,12 @@ func New(pool *pgxpool.Pool) *DB {
 	return &DB{Pool: pool}
 }
 
-// minPoolConns is the fewest connections a pool has unless the URL sets
-// pool_max_conns. pgx's default, max(4, CPUs), is 4 on a small machine:
-// River's listener holds one, and the sync engine holds one for the
-// person-first lock and one for each system's run lock while the export
-// under them queries through the pool; two request exports to two systems
-// at once then left no connection for those queries, and every worker
-// waited for one for good (TestHostileInput hung so).
-const minPoolConns = 16
-
-// Open connects to the database at url with a pool sized for the web tier.
+// Open connects to the database at url with a pool of pgx's size (the
+// URL's pool_max_conns, else max(4, CPUs)). A small pool makes work wait
+// its turn, never wait for good: no work holds a pool connection while it
+// waits for another (the sync engine keeps its locks on sessions of its
+// own, syncsvc/locksession.go; TestSmallPoolCarriesRunsExportsAndHRAtOnce
+// runs a sync, people's exports and an HR file at once on three).
 // With a key, every connection appends to the audit chain (and verifies it)
 // with HMAC under the key's chain key; without one, with plain SHA-256.
 func Open(ctx context.Context, url string, key *portal.AuditKey) (*pgxpool.Pool, error) {
@@ -74,9 +70,6 @@ func Open(ctx context.Context, url string, key *portal.AuditKey) (*pgxpool.Pool,
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tessera"
-	if !strings.Contains(url, "pool_max_conns") && cfg.MaxConns < minPoolConns {
-		cfg.MaxConns = minPoolConns
-	}
 	if key != nil {
 		// A startup parameter, not a statement, so that statement logging
 		// never records the key; PostgreSQL keeps it in the session only.

@@ -56,6 +56,7 @@ func newHRWorld(t *testing.T) *hrWorld {
 // uploads the test applies itself.
 type fixture struct {
 	pool   *pgxpool.Pool
+	db     *postgres.DB
 	ldap   *ldap.Conn
 	ad     *harness.ADSystem
 	engine *syncsvc.Engine
@@ -69,10 +70,17 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureOn(t, harness.Postgres(t))
+}
+
+// newFixtureOn is newFixture on pool, a new migrated database's.
+func newFixtureOn(t *testing.T, pool *pgxpool.Pool) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	dc := harness.Samba(t)
-	f := &fixture{pool: harness.Postgres(t), ldap: dc.Dial(t), prefix: fmt.Sprintf("h%04d", mrand.IntN(10000))}
+	f := &fixture{pool: pool, ldap: dc.Dial(t), prefix: fmt.Sprintf("h%04d", mrand.IntN(10000))}
 	db := postgres.New(f.pool)
+	f.db = db
 	f.ad = harness.NewADSystem(t, db, dc, f.prefix)
 	adOpen, hrOpen := ad.Opener(f.ad.Systems), hr.Opener(f.pool)
 	f.engine = &syncsvc.Engine{Pool: f.pool, Systems: f.ad.Systems, Dynamic: db, Requests: db,
