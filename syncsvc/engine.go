@@ -184,14 +184,17 @@ type RequestLife interface {
 	SettleRequestsTx(ctx context.Context, tx pgx.Tx, ids []string) error
 }
 
-// DynamicGroups re-evaluates every dynamic group for one person inside a
+// DynamicGroups re-evaluates every dynamic group for people inside a
 // transaction (portal/postgres.DB does).
 type DynamicGroups interface {
 	// HoldDynamicRules takes, for the rest of tx, the lock that
-	// RecomputePersonTx takes, before anything in tx appends to the audit
+	// RecomputePeopleTx takes, before anything in tx appends to the audit
 	// log: every transaction takes the two in that order.
 	HoldDynamicRules(ctx context.Context, tx pgx.Tx) error
-	RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string) (joined, left []string, err error)
+	// RecomputePeopleTx re-evaluates every dynamic group for each of
+	// personIDs, in one pass over them all; people deleted meanwhile
+	// have no groups and are skipped.
+	RecomputePeopleTx(ctx context.Context, tx pgx.Tx, personIDs []string) error
 }
 
 func (e *Engine) now() time.Time {

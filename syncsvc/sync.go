@@ -1319,13 +1319,8 @@ func (e *Engine) writeChanges(ctx context.Context, tx pgx.Tx, sys *portal.Connec
 		if !recompute {
 			return nil
 		}
-		for _, id := range append(projected, changed...) {
-			// A person deleted in the portal meanwhile has no groups.
-			if _, _, err := e.Dynamic.RecomputePersonTx(ctx, tx, id); err != nil && portal.ErrorCode(err) != portal.ENOTFOUND {
-				return err
-			}
-		}
-		return nil
+		// Every person the sync created or changed, in one pass.
+		return e.Dynamic.RecomputePeopleTx(ctx, tx, append(projected, changed...))
 	}()
 }
 

@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -405,12 +406,61 @@ func (db *DB) RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string)
 	if !validID(personID) {
 		return nil, nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
 	}
+	personID = strings.ToLower(personID) // as the database writes it, and the changes are keyed
+	changes, found, err := db.recomputePeople(ctx, tx, []string{personID})
+	if err != nil {
+		return nil, nil, err
+	}
+	if found == 0 {
+		return nil, nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+	}
+	c := changes[personID]
+	return c.joined, c.left, nil
+}
+
+// recomputeChunk is how many people recomputePeople reads at once.
+const recomputeChunk = 5000
+
+// RecomputePeopleTx is RecomputePersonTx for many people in one pass, for
+// a sync that changed or created them: the rules are read once, and the
+// people, their memberships, the joins, the leaves and the audit entries
+// go in a few statements for every few thousand people instead of a few
+// round trips each. IDs of people deleted meanwhile, or not IDs, are
+// skipped.
+func (db *DB) RecomputePeopleTx(ctx context.Context, tx pgx.Tx, personIDs []string) error {
+	ids := make([]string, 0, len(personIDs))
+	for _, id := range personIDs {
+		if validID(id) {
+			ids = append(ids, strings.ToLower(id))
+		}
+	}
+	// In one order, so that two of them lock their people in that order.
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	for len(ids) > 0 {
+		n := min(len(ids), recomputeChunk)
+		if _, _, err := db.recomputePeople(ctx, tx, ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// membershipChange is what re-evaluating the dynamic groups changed for
+// one person.
+type membershipChange struct{ joined, left []string }
+
+// recomputePeople re-evaluates every dynamic group for each of ids (valid,
+// distinct), and applies and audits the difference, in two round trips
+// (three when the rules changed since this process last read them). It
+// returns the changes by person and how many of ids it found.
+func (db *DB) recomputePeople(ctx context.Context, tx pgx.Tx, ids []string) (map[string]membershipChange, int, error) {
 	var (
 		schema  ruleSchema
-		p       portal.Person
-		extra   map[string]string
-		groups  []dynamicGroup
-		current = map[string]bool{}
+		people  []portal.Person
+		current = map[string]map[string]bool{} // person → their groups
+		version int64
 	)
 	b := &pgx.Batch{}
 	b.Queue(lockDynamicShared, dynLockClass, dynLockID)
@@ -421,67 +471,104 @@ func (db *DB) RecomputePersonTx(ctx context.Context, tx pgx.Tx, personID string)
 	})
 	// Extra values are read as text whatever their JSON type.
 	b.Queue(`SELECT `+personColumns+`, (SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each_text(p.extra) e(k, v))
-		FROM people p WHERE p.id = $1 FOR NO KEY UPDATE`, personID).QueryRow(func(row pgx.Row) error {
-		if err := scanPerson(row, &p, &extra); isNoRows(err) {
-			return portal.Errorf(portal.ENOTFOUND, "There is no such person.")
-		} else if err != nil {
-			return err
+		FROM people p WHERE p.id = ANY($1::text[]::uuid[]) ORDER BY p.id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var p portal.Person
+			var extra map[string]string
+			if err := scanPerson(rows, &p, &extra); err != nil {
+				return err
+			}
+			p.Extra = extra
+			people = append(people, p)
 		}
-		return nil
+		return rows.Err()
 	})
-	var version int64
 	b.Queue("SELECT version FROM dynamic_rules").QueryRow(func(row pgx.Row) error { return row.Scan(&version) })
-	// All the person's groups, static ones too: a join with the dynamic
+	// All the people's groups, static ones too: a join with the dynamic
 	// groups is left to Go, as the planner may walk every dynamic group for
 	// each membership.
-	b.Queue("SELECT group_id::text FROM group_members WHERE person_id = $1", personID).Query(func(rows pgx.Rows) error {
-		var id string
-		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-			current[id] = true
-			return nil
+	b.Queue("SELECT person_id::text, group_id::text FROM group_members WHERE person_id = ANY($1::text[]::uuid[])", ids).
+		Query(func(rows pgx.Rows) error {
+			var person, group string
+			_, err := pgx.ForEachRow(rows, []any{&person, &group}, func() error {
+				if current[person] == nil {
+					current[person] = map[string]bool{}
+				}
+				current[person][group] = true
+				return nil
+			})
+			return err
 		})
-		return err
-	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
-	groups, err = db.rules.get(ctx, tx, version)
+	groups, err := db.rules.get(ctx, tx, version)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
-	p.Extra = extra
-	for _, g := range groups {
-		r, err := compiledRules.compile(schema, g.Rule)
-		if err != nil {
+	rules := make([]*rule.Rule, len(groups))
+	for i, g := range groups {
+		// A rule that no longer compiles leaves its group as it is.
+		rules[i], _ = compiledRules.compile(schema, g.Rule)
+	}
+	changes := map[string]membershipChange{}
+	var joinGroups, joinPeople, leaveGroups, leavePeople []string
+	var auditPeople, auditDetails []string
+	for i := range people {
+		p := &people[i]
+		var c membershipChange
+		for k, g := range groups {
+			if rules[k] == nil {
+				continue
+			}
+			ok, _ := rules[k].Match(p)
+			switch in := current[p.ID][g.ID]; {
+			case ok && !in:
+				c.joined = append(c.joined, g.ID)
+			case !ok && in:
+				c.left = append(c.left, g.ID)
+			}
+		}
+		if len(c.joined)+len(c.left) == 0 {
 			continue
 		}
-		ok, _ := r.Match(&p)
-		switch {
-		case ok && !current[g.ID]:
-			joined = append(joined, g.ID)
-		case !ok && current[g.ID]:
-			left = append(left, g.ID)
+		changes[p.ID] = c
+		for _, g := range c.joined {
+			joinGroups, joinPeople = append(joinGroups, g), append(joinPeople, p.ID)
 		}
+		for _, g := range c.left {
+			leaveGroups, leavePeople = append(leaveGroups, g), append(leavePeople, p.ID)
+		}
+		details, err := json.Marshal(map[string]any{"joined": c.joined, "left": c.left})
+		if err != nil {
+			return nil, 0, err
+		}
+		auditPeople, auditDetails = append(auditPeople, p.ID), append(auditDetails, string(details))
 	}
-	if len(joined)+len(left) == 0 {
-		return nil, nil, nil
+	if len(changes) == 0 {
+		return nil, len(people), nil
 	}
 	b = &pgx.Batch{}
-	if len(joined) > 0 {
+	if len(joinGroups) > 0 {
 		b.Queue(`INSERT INTO group_members (group_id, person_id, computed)
-			SELECT unnest($1::uuid[]), $2, true ON CONFLICT (group_id, person_id) DO NOTHING`, joined, personID)
+			SELECT g, p, true FROM unnest($1::text[]::uuid[], $2::text[]::uuid[]) AS j(g, p)
+			ON CONFLICT (group_id, person_id) DO NOTHING`, joinGroups, joinPeople)
 	}
-	if len(left) > 0 {
-		b.Queue("DELETE FROM group_members WHERE person_id = $1 AND group_id = ANY($2::uuid[])", personID, left)
+	if len(leaveGroups) > 0 {
+		b.Queue(`DELETE FROM group_members m USING unnest($1::text[]::uuid[], $2::text[]::uuid[]) AS l(g, p)
+			WHERE m.group_id = l.g AND m.person_id = l.p`, leaveGroups, leavePeople)
 	}
+	actions, types := make([]string, len(auditPeople)), make([]string, len(auditPeople))
+	for i := range actions {
+		actions[i], types[i] = "dynamic_membership_changed", "person"
+	}
+	// One call appends every entry (migrations/0050_audit_append_many.sql).
+	b.Queue(`SELECT audit_append_many($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]::jsonb[])`,
+		make([]pgtype.UUID, len(auditPeople)), actions, types, auditPeople, auditDetails)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, err
+		return nil, 0, fmt.Errorf("postgres: dynamic memberships: %w", err)
 	}
-	if err := Audit(ctx, tx, "", "dynamic_membership_changed", "person", personID,
-		map[string]any{"joined": joined, "left": left}); err != nil {
-		return nil, nil, err
-	}
-	return joined, left, nil
+	return changes, len(people), nil
 }
 
 type dynamicGroup struct {
