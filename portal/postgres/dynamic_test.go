@@ -415,3 +415,34 @@ func TestRuleAttributes(t *testing.T) {
 	require.Contains(t, rows, row{"startDate", "Start date", rule.TypeDate, "everyone"})
 	require.Contains(t, rows, row{"costCenter", "Cost centre", rule.TypeString, "helpdesk"})
 }
+
+// A sync's people are re-evaluated together: each joins and leaves as
+// alone, with an audit entry of their own, and an ID of nobody is skipped.
+func TestDynamicGroupRecomputePeopleTx(t *testing.T) {
+	t.Parallel()
+	f := setupDynamic(t)
+	require.NoError(t, f.db.SaveDynamicRule(f.ctx, f.admin, f.group, `person.title.startsWith("Chief Batch")`))
+	joiners := []string{f.org.People[7].ID, f.org.People[8].ID, f.org.People[9].ID}
+	leaver := f.org.People[10].ID
+	_, err := f.db.Pool.Exec(f.ctx, "UPDATE people SET title = 'Chief Batch Officer' WHERE id = $1", leaver)
+	require.NoError(t, err)
+	require.NoError(t, f.db.RecomputePerson(f.ctx, leaver))
+	require.True(t, f.isMember(t, f.group, leaver))
+
+	err = pgx.BeginFunc(f.ctx, f.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(f.ctx, "UPDATE people SET title = 'Chief Batch Officer' WHERE id = ANY($1::text[]::uuid[])", joiners); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(f.ctx, "UPDATE people SET title = 'Clerk' WHERE id = $1", leaver); err != nil {
+			return err
+		}
+		return f.db.RecomputePeopleTx(f.ctx, tx, append(slices.Clone(joiners), leaver, joiners[0], "00000000-0000-4000-8000-000000000000"))
+	})
+	require.NoError(t, err)
+	for _, p := range joiners {
+		require.True(t, f.isMember(t, f.group, p))
+		require.Equal(t, 1, f.auditCount(t, "dynamic_membership_changed", p))
+	}
+	require.False(t, f.isMember(t, f.group, leaver))
+	require.Equal(t, 2, f.auditCount(t, "dynamic_membership_changed", leaver), "joined alone, then left in the batch")
+}
