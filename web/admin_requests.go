@@ -23,8 +23,16 @@ func (a *adminPages) requestRoutes(r chi.Router) {
 // requestNotices are the fixed messages a redirect may ask the page of a
 // request to show.
 var requestNotices = map[string]string{
-	"retried":  "The change is being sent to the connected systems again; this page follows it.",
-	"canceled": "The request was canceled; the reason is on its timeline and in the audit log.",
+	"retried":  i18n.Mark("The change is being sent to the connected systems again; this page follows it."),
+	"canceled": i18n.Mark("The request was canceled; the reason is on its timeline and in the audit log."),
+}
+
+// noticeText is a fixed notice in the reader's language ("" for none).
+func noticeText(r *http.Request, key string) string {
+	if key == "" {
+		return ""
+	}
+	return tr(r, key)
 }
 
 func (a *adminPages) handleAdminRequests(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +64,7 @@ func (a *adminPages) renderAdminRequest(w http.ResponseWriter, r *http.Request, 
 		a.Error(w, r, err)
 		return
 	}
-	rv := view.AdminRequestView{Request: view.RequestView{Detail: d, Now: time.Now(), Notice: requestNotices[input(r).Get("notice")]},
+	rv := view.AdminRequestView{Request: view.RequestView{Detail: d, Now: time.Now(), Notice: noticeText(r, requestNotices[input(r).Get("notice")])},
 		Error: errMsg, Reason: reason}
 	if rv.Request.Changes, err = a.changeValues(r.Context(), d.Request.Changes); err != nil {
 		a.Error(w, r, err)

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 // Every byte a person sends reaches a handler through readInput, the one
@@ -33,6 +33,8 @@ const maxFormBytes = 1 << 20
 // field describes a form or query field for the decoder.
 type field struct {
 	label string
+	// name is the field's own name, for a field no form sends (label "").
+	name string
 	// multiline fields may hold tabs and line breaks: free text and rules.
 	multiline bool
 	// trim removes the spaces around a value that is stored, and tells the
@@ -45,185 +47,185 @@ type field struct {
 // fields names every field Tessera's forms and links send. Person
 // attributes of the profile editor are added from portal's list.
 var fields = map[string]field{
-	"csrf":    {label: "The form's security token"},
-	"next":    {label: "The page to go to after signing in"},
-	"notice":  {label: "The notice"},
-	"trimmed": {label: "The list of trimmed fields"},
-	"q":       {label: "The search"},
+	"csrf":    {label: i18n.Mark("The form's security token")},
+	"next":    {label: i18n.Mark("The page to go to after signing in")},
+	"notice":  {label: i18n.Mark("The notice")},
+	"trimmed": {label: i18n.Mark("The list of trimmed fields")},
+	"q":       {label: i18n.Mark("The search")},
 	// The white pages' attribute filters: those kept (name=value), the
 	// one being added, and whether the filter form is open.
-	"filter":       {label: "The filter"},
-	"filter_attr":  {label: "The attribute to filter by"},
-	"filter_value": {label: "The value to filter by", trim: true},
-	"filters":      {label: "The filter form"},
-	"offset":       {label: "The page of results"},
+	"filter":       {label: i18n.Mark("The filter")},
+	"filter_attr":  {label: i18n.Mark("The attribute to filter by")},
+	"filter_value": {label: i18n.Mark("The value to filter by"), trim: true},
+	"filters":      {label: i18n.Mark("The filter form")},
+	"offset":       {label: i18n.Mark("The page of results")},
 	// A multipart upload's file (an HR file): its bytes are read by
 	// fileInput, not checked as text; the field is named for messages.
-	"file": {label: "The file"},
+	"file": {label: i18n.Mark("The file")},
 	// A connected system's type (Active Directory, Entra ID).
-	"type": {label: "The type of system"},
+	"type": {label: i18n.Mark("The type of system")},
 
-	"account":   {label: "The account name"},
-	"password":  {label: "The password"},
-	"signedout": {label: "The sign-out notice"},
+	"account":   {label: i18n.Mark("The account name")},
+	"password":  {label: i18n.Mark("The password")},
+	"signedout": {label: i18n.Mark("The sign-out notice")},
 	// OpenID Connect's callback, sent by the provider.
-	"state": {label: "The sign-in state"}, "code": {label: "The sign-in code"}, "error": {label: "The provider's error"},
-	"error_description": {label: "The provider's error description"}, "iss": {label: "The provider"},
-	"session_state": {label: "The provider's session"},
+	"state": {label: i18n.Mark("The sign-in state")}, "code": {label: i18n.Mark("The sign-in code")}, "error": {label: i18n.Mark("The provider's error")},
+	"error_description": {label: i18n.Mark("The provider's error description")}, "iss": {label: i18n.Mark("The provider")},
+	"session_state": {label: i18n.Mark("The provider's session")},
 
-	"justification": {label: "Justification", multiline: true, trim: true},
-	"member":        {label: "The person to add"},
-	"until":         {label: "The end date", trim: true},
-	"owner":         {label: "The owner to add"},
-	"id":            {label: "The selected request"},
-	"decision":      {label: "The decision"},
-	"reason":        {label: "Reason", multiline: true, trim: true},
-	"deputy":        {label: "The deputy"},
-	"from":          {label: "The first day", trim: true},
-	"to":            {label: "The last day", trim: true},
-	"starts":        {label: "The deputy period"},
+	"justification": {label: i18n.Mark("Justification"), multiline: true, trim: true},
+	"member":        {label: i18n.Mark("The person to add")},
+	"until":         {label: i18n.Mark("The end date"), trim: true},
+	"owner":         {label: i18n.Mark("The owner to add")},
+	"id":            {label: i18n.Mark("The selected request")},
+	"decision":      {label: i18n.Mark("The decision")},
+	"reason":        {label: i18n.Mark("Reason"), multiline: true, trim: true},
+	"deputy":        {label: i18n.Mark("The deputy")},
+	"from":          {label: i18n.Mark("The first day"), trim: true},
+	"to":            {label: i18n.Mark("The last day"), trim: true},
+	"starts":        {label: i18n.Mark("The deputy period")},
 
 	// Settings → Sign-in and recovery.
-	"alt_email":  {label: "Email address", trim: true},
-	"challenge":  {label: "The code's reference"},
-	"setup":      {label: "The authenticator being added"},
-	"method":     {label: "The sign-in method"},
-	"ceremony":   {label: "The passkey request"},
-	"credential": {label: "The passkey's answer"},
-	"question_1": {label: "The first question"}, "question_2": {label: "The second question"},
-	"question_3": {label: "The third question"},
-	"answer_1":   {label: "The first answer"}, "answer_2": {label: "The second answer"}, "answer_3": {label: "The third answer"},
+	"alt_email":  {label: i18n.Mark("Email address"), trim: true},
+	"challenge":  {label: i18n.Mark("The code's reference")},
+	"setup":      {label: i18n.Mark("The authenticator being added")},
+	"method":     {label: i18n.Mark("The sign-in method")},
+	"ceremony":   {label: i18n.Mark("The passkey request")},
+	"credential": {label: i18n.Mark("The passkey's answer")},
+	"question_1": {label: i18n.Mark("The first question")}, "question_2": {label: i18n.Mark("The second question")},
+	"question_3": {label: i18n.Mark("The third question")},
+	"answer_1":   {label: i18n.Mark("The first answer")}, "answer_2": {label: i18n.Mark("The second answer")}, "answer_3": {label: i18n.Mark("The third answer")},
 
-	"name":           {label: "Name", trim: true},
-	"description":    {label: "Description", multiline: true, trim: true},
-	"enabled":        {label: "Enabled"},
-	"operation":      {label: "The operation"},
-	"requestor":      {label: "The requestor"},
-	"requestor_set":  {label: "The requestor set"},
-	"attributes":     {label: "The attributes"},
-	"targets":        {label: "The target groups"},
-	"workflow":       {label: "The approval workflow"},
-	"notify":         {label: "Notify"},
-	"rule":           {label: "Rule", multiline: true, trim: true},
-	"action":         {label: "The action"},
-	"source":         {label: "The approvers' source"},
-	"approvers":      {label: "Approvers", multiline: true, trim: true},
-	"approver_set":   {label: "The approver set"},
-	"threshold":      {label: "The threshold"},
-	"n":              {label: "The number of approvals", trim: true},
-	"deadline":       {label: "The deadline"},
-	"deadline_hours": {label: "The deadline in hours", trim: true},
-	"deadline_days":  {label: "The deadline in business days", trim: true},
-	"calendar":       {label: "The holiday calendar"},
-	"reminder_hours": {label: "The reminder", trim: true},
-	"escalation":     {label: "Escalation", multiline: true, trim: true},
-	"outcome":        {label: "The outcome"},
-	"time_zone":      {label: "Time zone", trim: true},
-	"language":       {label: "Language"},
-	"weekend":        {label: "The weekend"},
-	"day":            {label: "The holiday's day", trim: true},
-	"holiday_name":   {label: "The holiday's name", trim: true},
-	"actor":          {label: "The actor filter"},
+	"name":           {label: i18n.Mark("Name"), trim: true},
+	"description":    {label: i18n.Mark("Description"), multiline: true, trim: true},
+	"enabled":        {label: i18n.Mark("Enabled")},
+	"operation":      {label: i18n.Mark("The operation")},
+	"requestor":      {label: i18n.Mark("The requestor")},
+	"requestor_set":  {label: i18n.Mark("The requestor set")},
+	"attributes":     {label: i18n.Mark("The attributes")},
+	"targets":        {label: i18n.Mark("The target groups")},
+	"workflow":       {label: i18n.Mark("The approval workflow")},
+	"notify":         {label: i18n.Mark("Notify")},
+	"rule":           {label: i18n.Mark("Rule"), multiline: true, trim: true},
+	"action":         {label: i18n.Mark("The action")},
+	"source":         {label: i18n.Mark("The approvers' source")},
+	"approvers":      {label: i18n.Mark("Approvers"), multiline: true, trim: true},
+	"approver_set":   {label: i18n.Mark("The approver set")},
+	"threshold":      {label: i18n.Mark("The threshold")},
+	"n":              {label: i18n.Mark("The number of approvals"), trim: true},
+	"deadline":       {label: i18n.Mark("The deadline")},
+	"deadline_hours": {label: i18n.Mark("The deadline in hours"), trim: true},
+	"deadline_days":  {label: i18n.Mark("The deadline in business days"), trim: true},
+	"calendar":       {label: i18n.Mark("The holiday calendar")},
+	"reminder_hours": {label: i18n.Mark("The reminder"), trim: true},
+	"escalation":     {label: i18n.Mark("Escalation"), multiline: true, trim: true},
+	"outcome":        {label: i18n.Mark("The outcome")},
+	"time_zone":      {label: i18n.Mark("Time zone"), trim: true},
+	"language":       {label: i18n.Mark("Language")},
+	"weekend":        {label: i18n.Mark("The weekend")},
+	"day":            {label: i18n.Mark("The holiday's day"), trim: true},
+	"holiday_name":   {label: i18n.Mark("The holiday's name"), trim: true},
+	"actor":          {label: i18n.Mark("The actor filter")},
 	// A group's form.
-	"display_name":    {label: "Display name", trim: true},
-	"group_type":      {label: "The group's type"},
-	"join_policy":     {label: "Joining"},
-	"owners":          {label: "Owners", multiline: true, trim: true},
-	"expires":         {label: "The group's last day", trim: true},
-	"membership_days": {label: "Length of memberships", trim: true},
-	"manager":         {label: "The manager", trim: true},
-	"end_date":        {label: "The last day", trim: true},
+	"display_name":    {label: i18n.Mark("Display name"), trim: true},
+	"group_type":      {label: i18n.Mark("The group's type")},
+	"join_policy":     {label: i18n.Mark("Joining")},
+	"owners":          {label: i18n.Mark("Owners"), multiline: true, trim: true},
+	"expires":         {label: i18n.Mark("The group's last day"), trim: true},
+	"membership_days": {label: i18n.Mark("Length of memberships"), trim: true},
+	"manager":         {label: i18n.Mark("The manager"), trim: true},
+	"end_date":        {label: i18n.Mark("The last day"), trim: true},
 	// Access reviews.
-	"item":          {label: "The memberships"},
-	"reviewers":     {label: "The reviewers"},
-	"repeat_months": {label: "The repeat", trim: true},
-	"review_set":    {label: "The set"},
-	"set_scope":     {label: "The groups of the set"},
+	"item":          {label: i18n.Mark("The memberships")},
+	"reviewers":     {label: i18n.Mark("The reviewers")},
+	"repeat_months": {label: i18n.Mark("The repeat"), trim: true},
+	"review_set":    {label: i18n.Mark("The set")},
+	"set_scope":     {label: i18n.Mark("The groups of the set")},
 
-	"hosts":              {label: "Domain controllers", multiline: true, trim: true},
-	"port":               {label: "Port", trim: true},
-	"tls_mode":           {label: "TLS"},
-	"ca_cert_pem":        {label: "CA certificate", multiline: true, trim: true},
-	"bind_user":          {label: "Bind account", trim: true},
-	"bind_password":      {label: "Bind password"},
-	"base_dn":            {label: "Base DN", trim: true},
-	"ous":                {label: "OUs in scope", multiline: true, trim: true},
-	"staging":            {label: "Staging"},
-	"deletion_threshold": {label: "Deletion threshold", trim: true},
-	"delta_minutes":      {label: "Delta sync interval", trim: true},
-	"folder":             {label: "Watched folder", trim: true},
-	"delimiter":          {label: "Delimiter"},
-	"encoding":           {label: "Encoding"},
-	"leaver_threshold":   {label: "Leaver threshold", trim: true},
-	"prehire_days":       {label: "Pre-hire days", trim: true},
+	"hosts":              {label: i18n.Mark("Domain controllers"), multiline: true, trim: true},
+	"port":               {label: i18n.Mark("Port"), trim: true},
+	"tls_mode":           {label: i18n.Mark("TLS")},
+	"ca_cert_pem":        {label: i18n.Mark("CA certificate"), multiline: true, trim: true},
+	"bind_user":          {label: i18n.Mark("Bind account"), trim: true},
+	"bind_password":      {label: i18n.Mark("Bind password")},
+	"base_dn":            {label: i18n.Mark("Base DN"), trim: true},
+	"ous":                {label: i18n.Mark("OUs in scope"), multiline: true, trim: true},
+	"staging":            {label: i18n.Mark("Staging")},
+	"deletion_threshold": {label: i18n.Mark("Deletion threshold"), trim: true},
+	"delta_minutes":      {label: i18n.Mark("Delta sync interval"), trim: true},
+	"folder":             {label: i18n.Mark("Watched folder"), trim: true},
+	"delimiter":          {label: i18n.Mark("Delimiter")},
+	"encoding":           {label: i18n.Mark("Encoding")},
+	"leaver_threshold":   {label: i18n.Mark("Leaver threshold"), trim: true},
+	"prehire_days":       {label: i18n.Mark("Pre-hire days"), trim: true},
 	// An Entra ID system.
-	"tenant_id":        {label: "Tenant ID", trim: true},
-	"client_id":        {label: "Client ID", trim: true},
-	"verified_domains": {label: "Verified domains", multiline: true, trim: true},
-	"anchor_system_id": {label: "The source anchor's system"},
-	"soft_match":       {label: "Soft match"},
-	"write_budget":     {label: "Write budget", trim: true},
-	"authority_url":    {label: "Authority", trim: true},
-	"graph_url":        {label: "Graph address", trim: true},
+	"tenant_id":        {label: i18n.Mark("Tenant ID"), trim: true},
+	"client_id":        {label: i18n.Mark("Client ID"), trim: true},
+	"verified_domains": {label: i18n.Mark("Verified domains"), multiline: true, trim: true},
+	"anchor_system_id": {label: i18n.Mark("The source anchor's system")},
+	"soft_match":       {label: i18n.Mark("Soft match")},
+	"write_budget":     {label: i18n.Mark("Write budget"), trim: true},
+	"authority_url":    {label: i18n.Mark("Authority"), trim: true},
+	"graph_url":        {label: i18n.Mark("Graph address"), trim: true},
 	// Filters and sorting of My approvals and Administration → Requests.
-	"status":    {label: "The status"},
-	"requester": {label: "The requester"},
-	"target":    {label: "The target"},
-	"policy":    {label: "The policy"},
-	"age":       {label: "The age"},
-	"group":     {label: "The group"},
-	"due":       {label: "The due date"},
-	"sort":      {label: "The order"},
+	"status":    {label: i18n.Mark("The status")},
+	"requester": {label: i18n.Mark("The requester")},
+	"target":    {label: i18n.Mark("The target")},
+	"policy":    {label: i18n.Mark("The policy")},
+	"age":       {label: i18n.Mark("The age")},
+	"group":     {label: i18n.Mark("The group")},
+	"due":       {label: i18n.Mark("The due date")},
+	"sort":      {label: i18n.Mark("The order")},
 
-	"profile":           {label: "The run profile"},
-	"confirm_deletes":   {label: "Confirm deletions"},
-	"kind":              {label: "The kind of change"},
-	"errors":            {label: "Errors only"},
-	"unjoined":          {label: "Unjoined only"},
-	"person":            {label: "The person"},
-	"cs":                {label: "The export"},
-	"scope":             {label: "Scope", multiline: true, trim: true},
-	"join_rules":        {label: "Join rules", multiline: true},
-	"projection":        {label: "Projection"},
-	"inbound":           {label: "Inbound flows", multiline: true},
-	"outbound":          {label: "Outbound flows", multiline: true},
-	"provision":         {label: "Provisioning"},
-	"dn_template":       {label: "DN template", trim: true},
-	"initial_password":  {label: "Initial password"},
-	"enable_on_create":  {label: "Enable on creation"},
-	"deprovision":       {label: "Deprovisioning"},
-	"deprovision_ou":    {label: "OU for disabled accounts", trim: true},
-	"delete_after_days": {label: "Days before deletion", trim: true},
+	"profile":           {label: i18n.Mark("The run profile")},
+	"confirm_deletes":   {label: i18n.Mark("Confirm deletions")},
+	"kind":              {label: i18n.Mark("The kind of change")},
+	"errors":            {label: i18n.Mark("Errors only")},
+	"unjoined":          {label: i18n.Mark("Unjoined only")},
+	"person":            {label: i18n.Mark("The person")},
+	"cs":                {label: i18n.Mark("The export")},
+	"scope":             {label: i18n.Mark("Scope"), multiline: true, trim: true},
+	"join_rules":        {label: i18n.Mark("Join rules"), multiline: true},
+	"projection":        {label: i18n.Mark("Projection")},
+	"inbound":           {label: i18n.Mark("Inbound flows"), multiline: true},
+	"outbound":          {label: i18n.Mark("Outbound flows"), multiline: true},
+	"provision":         {label: i18n.Mark("Provisioning")},
+	"dn_template":       {label: i18n.Mark("DN template"), trim: true},
+	"initial_password":  {label: i18n.Mark("Initial password")},
+	"enable_on_create":  {label: i18n.Mark("Enable on creation")},
+	"deprovision":       {label: i18n.Mark("Deprovisioning")},
+	"deprovision_ou":    {label: i18n.Mark("OU for disabled accounts"), trim: true},
+	"delete_after_days": {label: i18n.Mark("Days before deletion"), trim: true},
 
 	// Passwords: never trimmed, a space is a character like any other.
-	"current_password":        {label: "The current password"},
-	"new_password":            {label: "The new password"},
-	"confirm_password":        {label: "The new password again"},
-	"saved":                   {label: "The saved notice"},
-	"min_length":              {label: "Minimum length", trim: true},
-	"max_length":              {label: "Maximum length", trim: true},
-	"banned_words":            {label: "Banned words", multiline: true},
-	"gates_required":          {label: "Methods required"},
-	"email_codes":             {label: "Emailed codes"},
-	"authenticator_apps":      {label: "Authenticator apps"},
-	"security_questions":      {label: "Security questions"},
-	"unlock_only":             {label: "Unlock only"},
-	"helpdesk_acts_on_staff":  {label: "Helpdesk acts on staff"},
-	"reconfirm_days":          {label: "Re-confirmation interval", trim: true},
-	"lockout_attempts":        {label: "Wrong codes allowed", trim: true},
-	"lockout_minutes":         {label: "Lockout minutes", trim: true},
-	"reset_mails_per_person":  {label: "Reset codes mailed per person", trim: true},
-	"reset_mails_per_address": {label: "Reset codes mailed per address", trim: true},
-	"expiry_reminder_days":    {label: "Expiry reminder days", trim: true},
+	"current_password":        {label: i18n.Mark("The current password")},
+	"new_password":            {label: i18n.Mark("The new password")},
+	"confirm_password":        {label: i18n.Mark("The new password again")},
+	"saved":                   {label: i18n.Mark("The saved notice")},
+	"min_length":              {label: i18n.Mark("Minimum length"), trim: true},
+	"max_length":              {label: i18n.Mark("Maximum length"), trim: true},
+	"banned_words":            {label: i18n.Mark("Banned words"), multiline: true},
+	"gates_required":          {label: i18n.Mark("Methods required")},
+	"email_codes":             {label: i18n.Mark("Emailed codes")},
+	"authenticator_apps":      {label: i18n.Mark("Authenticator apps")},
+	"security_questions":      {label: i18n.Mark("Security questions")},
+	"unlock_only":             {label: i18n.Mark("Unlock only")},
+	"helpdesk_acts_on_staff":  {label: i18n.Mark("Helpdesk acts on staff")},
+	"reconfirm_days":          {label: i18n.Mark("Re-confirmation interval"), trim: true},
+	"lockout_attempts":        {label: i18n.Mark("Wrong codes allowed"), trim: true},
+	"lockout_minutes":         {label: i18n.Mark("Lockout minutes"), trim: true},
+	"reset_mails_per_person":  {label: i18n.Mark("Reset codes mailed per person"), trim: true},
+	"reset_mails_per_address": {label: i18n.Mark("Reset codes mailed per address"), trim: true},
+	"expiry_reminder_days":    {label: i18n.Mark("Expiry reminder days"), trim: true},
 
 	// Administration → Schema: an extra person attribute.
-	"label":      {label: "Label", trim: true},
-	"attr_type":  {label: "The attribute's type"},
-	"max_len":    {label: "Longest value", trim: true},
-	"min":        {label: "Smallest value", trim: true},
-	"max":        {label: "Largest value", trim: true},
-	"visibility": {label: "Who sees it"},
-	"editable":   {label: "People may ask to change it"},
+	"label":      {label: i18n.Mark("Label"), trim: true},
+	"attr_type":  {label: i18n.Mark("The attribute's type")},
+	"max_len":    {label: i18n.Mark("Longest value"), trim: true},
+	"min":        {label: i18n.Mark("Smallest value"), trim: true},
+	"max":        {label: i18n.Mark("Largest value"), trim: true},
+	"visibility": {label: i18n.Mark("Who sees it")},
+	"editable":   {label: i18n.Mark("People may ask to change it")},
 }
 
 // fieldOf describes the field called name; a field no form sends is kept
@@ -237,7 +239,16 @@ func fieldOf(name string) field {
 	if a, ok := portal.CoreSchema().Lookup(name); ok {
 		return field{label: a.Label, trim: true}
 	}
-	return field{label: "The field “" + name + "”"}
+	return field{name: name}
+}
+
+// labelText is the field's label as a part of a message, in the reader's
+// language.
+func (f field) labelText() any {
+	if f.label == "" {
+		return portal.Textf("The field “%s”", f.name)
+	}
+	return portal.LabelOf(f.label)
 }
 
 // formInput is a request's query and form, as readInput checked them.
@@ -300,6 +311,28 @@ func uploadPath(path string) bool {
 	return strings.HasPrefix(path, "/admin/hr/") && strings.HasSuffix(path, "/upload")
 }
 
+// unreadBody reports whether r carries a body that no one would read: a
+// form sent otherwise than URL-encoded (a multipart form outside an upload,
+// text/plain, JSON outside SCIM). ParseForm skips such a body, and the
+// handler then ran as if every field had been left out; mt is its type.
+func unreadBody(r *http.Request, multipart bool) (mt string, unread bool) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody || multipart || scimPath(r.URL.Path) {
+		return "", false
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && mt == "application/x-www-form-urlencoded" {
+		return "", false
+	}
+	if ct == "" {
+		return "?", true
+	}
+	if err != nil || !utf8.ValidString(mt) || strings.IndexFunc(mt, unicode.IsControl) >= 0 {
+		mt = "?"
+	}
+	return mt, true
+}
+
 // input returns r's checked query and form values (posted values first).
 func input(r *http.Request) url.Values {
 	if in, ok := r.Context().Value(inputKey{}).(*formInput); ok {
@@ -312,10 +345,10 @@ func input(r *http.Request) url.Values {
 // answer with.
 type badInput struct {
 	status int
-	msg    string
+	msg    portal.Text
 }
 
-func (e *badInput) Error() string { return e.msg }
+func (e *badInput) Error() string { return e.msg.String() }
 
 // readInput decodes and checks the request's input before anything reads
 // it (the CSRF check included, so an oversized form is told so, not that
@@ -334,7 +367,7 @@ func (s *Server) readInput(next http.Handler) http.Handler {
 				// connection for a next request behind it.
 				w.Header().Set("Connection", "close")
 			}
-			s.renderError(w, r, bad.status, tr(r, "That could not be sent"), bad.msg)
+			s.renderError(w, r, bad.status, tr(r, "That could not be sent"), i18n.FromContext(r.Context()).Text(bad.msg))
 			return
 		}
 		r.Form, r.PostForm = in.values, in.values
@@ -348,13 +381,17 @@ func (s *Server) readInput(next http.Handler) http.Handler {
 
 // decodeInput reads and checks the path, the query and a URL-encoded body.
 func decodeInput(w http.ResponseWriter, r *http.Request) (*formInput, error) {
-	if msg := badText(r.URL.Path, "The address", false); msg != "" {
+	if msg, bad := badText(r.URL.Path, portal.LabelOf(i18n.Mark("The address")), false); bad {
 		return nil, &badInput{http.StatusBadRequest, msg}
 	}
 	limit := int64(maxFormBytes)
 	multipart := uploadPath(r.URL.Path) && strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/form-data")
 	if multipart {
 		limit = maxUploadBytes
+	}
+	if mt, bad := unreadBody(r, multipart); bad {
+		return nil, &badInput{http.StatusUnsupportedMediaType,
+			portal.Textf("Tessera reads a form only as a browser sends it; this one was sent as %s.", mt)}
 	}
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -377,9 +414,9 @@ func decodeInput(w http.ResponseWriter, r *http.Request) (*formInput, error) {
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 			return nil, &badInput{http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("What you sent is larger than Tessera accepts (%d kB). Shorten the longest field and send it again.", limit>>10)}
+				portal.Textf("What you sent is larger than Tessera accepts (%d kB). Shorten the longest field and send it again.", limit>>10)}
 		}
-		return nil, &badInput{http.StatusBadRequest, "The form or the address could not be read: it is not encoded as a browser encodes it."}
+		return nil, &badInput{http.StatusBadRequest, portal.Textf("The form or the address could not be read: it is not encoded as a browser encodes it.")}
 	}
 	in := &formInput{values: make(url.Values, len(r.Form)), body: body}
 	if multipart && r.MultipartForm != nil {
@@ -388,20 +425,20 @@ func decodeInput(w http.ResponseWriter, r *http.Request) (*formInput, error) {
 			if len(fhs) == 0 {
 				continue
 			}
-			if msg := badText(name, "A field's name", false); msg != "" {
+			if msg, bad := badText(name, portal.LabelOf(i18n.Mark("A field's name")), false); bad {
 				return nil, &badInput{http.StatusBadRequest, msg}
 			}
-			if msg := badText(fhs[0].Filename, "The file's name", false); msg != "" {
+			if msg, bad := badText(fhs[0].Filename, portal.LabelOf(i18n.Mark("The file's name")), false); bad {
 				return nil, &badInput{http.StatusBadRequest, msg}
 			}
 			f, err := fhs[0].Open()
 			if err != nil {
-				return nil, &badInput{http.StatusBadRequest, "The file could not be read."}
+				return nil, &badInput{http.StatusBadRequest, portal.Textf("The file could not be read.")}
 			}
 			content, err := io.ReadAll(f)
 			f.Close()
 			if err != nil {
-				return nil, &badInput{http.StatusBadRequest, "The file could not be read."}
+				return nil, &badInput{http.StatusBadRequest, portal.Textf("The file could not be read.")}
 			}
 			in.files[name] = inputFile{name: fhs[0].Filename, content: content}
 		}
@@ -411,13 +448,13 @@ func decodeInput(w http.ResponseWriter, r *http.Request) (*formInput, error) {
 		}
 	}
 	for name, vs := range r.Form {
-		if msg := badText(name, "A field's name", false); msg != "" {
+		if msg, bad := badText(name, portal.LabelOf(i18n.Mark("A field's name")), false); bad {
 			return nil, &badInput{http.StatusBadRequest, msg}
 		}
 		f := fieldOf(name)
 		out := make([]string, len(vs))
 		for i, v := range vs {
-			if msg := badText(v, f.label, f.multiline); msg != "" {
+			if msg, bad := badText(v, f.labelText(), f.multiline); bad {
 				return nil, &badInput{http.StatusBadRequest, msg}
 			}
 			if f.trim {
@@ -437,26 +474,26 @@ func decodeInput(w http.ResponseWriter, r *http.Request) (*formInput, error) {
 }
 
 // badText says what is wrong with s as the value of the field labelled
-// label, or "" when nothing is. PostgreSQL refuses NUL and bytes that are
+// label (a portal.Label or portal.Text), and whether anything is. PostgreSQL refuses NUL and bytes that are
 // not UTF-8; other control characters are invisible and change what a
 // person reads, so none is accepted; tabs and line breaks only where a
 // field has several lines.
-func badText(s, label string, multiline bool) string {
+func badText(s string, label any, multiline bool) (portal.Text, bool) {
 	if !utf8.ValidString(s) {
-		return label + " holds bytes that are not text (not UTF-8). Type it again rather than pasting it."
+		return portal.Textf("%s holds bytes that are not text (not UTF-8). Type it again rather than pasting it.", label), true
 	}
 	for _, c := range s {
 		switch {
 		case (c == '\t' || c == '\n' || c == '\r') && multiline:
 		case c == '\t' || c == '\n' || c == '\r':
-			return label + " must be one line, without tabs or line breaks."
+			return portal.Textf("%s must be one line, without tabs or line breaks.", label), true
 		case c == 0:
-			return label + " holds a NUL character, which is not allowed."
+			return portal.Textf("%s holds a NUL character, which is not allowed.", label), true
 		case unicode.IsControl(c):
-			return fmt.Sprintf("%s holds a control character (U+%04X), which is not allowed.", label, c)
+			return portal.Textf("%s holds a control character (U+%04X), which is not allowed.", label, int(c)), true
 		}
 	}
-	return ""
+	return portal.Text{}, false
 }
 
 // trimmedRedirects tells the page a form redirects to which fields lost
@@ -491,6 +528,7 @@ func trimmedNotice(r *http.Request) string {
 			names = strings.Split(in.values.Get("trimmed"), ",")
 		}
 	}
+	p := i18n.FromContext(r.Context())
 	var labels []string
 	for _, n := range names {
 		if f := fieldOf(n); f.trim && !slices.Contains(labels, f.label) {
@@ -501,13 +539,14 @@ func trimmedNotice(r *http.Request) string {
 		return ""
 	}
 	for i, l := range labels {
-		if rest, ok := strings.CutPrefix(l, "The "); ok {
+		labels[i] = p.Name(l)
+		if rest, ok := strings.CutPrefix(labels[i], "The "); ok && p.Code() == "en" {
 			labels[i] = "the " + rest
 		}
 	}
 	list := labels[len(labels)-1]
 	if len(labels) > 1 {
-		list = strings.Join(labels[:len(labels)-1], ", ") + " and " + list
+		list = p.T("%s and %s", strings.Join(labels[:len(labels)-1], ", "), list)
 	}
-	return "The spaces at the start or end of " + list + " were removed."
+	return p.T("The spaces at the start or end of %s were removed.", list)
 }

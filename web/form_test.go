@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 // TestOneFormDecoder keeps every handler on the one form decoder: outside
@@ -57,7 +60,14 @@ func TestBadText(t *testing.T) {
 		{"a\x7f", true, "Name holds a control character (U+007F), which is not allowed."},
 		{"a\u0085", true, "Name holds a control character (U+0085), which is not allowed."},
 	} {
-		require.Equal(t, tt.want, badText(tt.in, "Name", tt.multiline), "%q", tt.in)
+		msg, bad := badText(tt.in, portal.LabelOf("Name"), tt.multiline)
+		require.Equal(t, tt.want != "", bad, "%q", tt.in)
+		if bad {
+			require.Equal(t, tt.want, msg.String(), "%q", tt.in)
+			// German pages say it in German, the field named as they name it.
+			require.NotEqual(t, tt.want, i18n.For("de").Text(msg), "%q", tt.in)
+			require.True(t, strings.HasPrefix(i18n.For("de").Text(msg), "Name "), "%q: %s", tt.in, i18n.For("de").Text(msg))
+		}
 	}
 }
 

@@ -326,3 +326,44 @@ func TestTrimmedValuesAreTold(t *testing.T) {
 	resp, _ = anon.post("/signin", url.Values{"csrf": {anon.csrf}, "account": {"zoe"}, "password": {" " + demo.DemoPassword}})
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a password is never trimmed")
 }
+
+// TestUnreadBodyRefused: a body the decoder does not read (a multipart form
+// outside an upload, text/plain, JSON) was handled as an empty form, so a
+// "leave" or a language choice went ahead without the fields sent. It
+// answers 415 with a page that says why, and nothing happens.
+func TestUnreadBodyRefused(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	c := tb.client(t)
+	c.mustSignIn("zoe")
+	for _, ct := range []string{"multipart/form-data; boundary=x", "text/plain", "application/json", ""} {
+		req, err := http.NewRequest("POST", c.base+"/settings/language", strings.NewReader("--x\r\nContent-Disposition: form-data; name=\"language\"\r\n\r\nde\r\n--x--\r\n"))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("X-CSRF-Token", c.csrf)
+		resp, body := c.do(req)
+		require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode, "%q", ct)
+		require.Contains(t, body, `data-testid="error"`, "%q", ct)
+		require.Contains(t, body, "Tessera reads a form only as a browser sends it", "%q", ct)
+	}
+	// The language stayed the browser's.
+	_, body := c.get("/")
+	require.Contains(t, body, `<html lang="en"`)
+	// A form posted as browsers post it still works.
+	resp, _ := c.post("/settings/language", url.Values{"csrf": {c.csrf}, "language": {"de"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+}
+
+// TestBadBytesInGerman: a refusal of the decoder names the field and says
+// what is wrong in the reader's language (it was English on German pages).
+func TestBadBytesInGerman(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	c := tb.client(t)
+	resp, body := c.get("/signin?next=%00", "Accept-Language", "de")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "Die Seite nach der Anmeldung enthält ein NUL-Zeichen; das ist nicht erlaubt.")
+	resp, body = c.get("/signin?no_such_field=%1B", "Accept-Language", "de")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, body, "Das Feld „no_such_field“ enthält ein Steuerzeichen (U+001B); das ist nicht erlaubt.")
+}

@@ -2,11 +2,11 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/tessera-idm/tessera/portal"
+	"github.com/tessera-idm/tessera/portal/i18n"
 )
 
 // errDirectoryUnavailable answers when AD cannot be reached: not the
@@ -16,10 +16,10 @@ var errDirectoryUnavailable = portal.Errorf(portal.EINTERNAL, "The directory can
 // directoryMatchNames says in words which attribute a directory account is
 // matched by, for the message when it matches no one.
 var directoryMatchNames = map[string]string{
-	"employee_id":  "employee ID",
-	"account_name": "account name (sAMAccountName)",
-	"email":        "email address (mail)",
-	"upn":          "user principal name",
+	"employee_id":  i18n.Mark("employee ID"),
+	"account_name": i18n.Mark("account name (sAMAccountName)"),
+	"email":        i18n.Mark("email address (mail)"),
+	"upn":          i18n.Mark("user principal name"),
 }
 
 // handleDirectorySignIn signs in by binding to AD as the person (LDAP bind
@@ -59,8 +59,8 @@ func (s *Server) handleDirectorySignIn(w http.ResponseWriter, r *http.Request) {
 	value := account.MatchValue(attr)
 	if value == "" {
 		s.Logger.Info("directory account lacks the match attribute", "account", account.UserPrincipalName, "attribute", attr)
-		f.Error = fmt.Sprintf("Your directory account %s has no %s, which Tessera matches people by. Ask your administrator to add it.",
-			accountLabel(account), directoryMatchNames[attr])
+		f.Error = tr(r, "Your directory account %s has no %s, which Tessera matches people by. Ask your administrator to add it.",
+			accountLabel(account), tr(r, directoryMatchNames[attr]))
 		s.renderSignIn(w, r, http.StatusForbidden, f)
 		return
 	}

@@ -132,11 +132,11 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, "tessera_oidc", "", -1)
 	if e := q.Get("error"); e != "" {
 		s.Logger.Info("oidc refused", "error", e, "description", q.Get("error_description"))
-		fail(http.StatusUnauthorized, "The sign-in provider did not sign you in ("+e+"). Please try again.")
+		fail(http.StatusUnauthorized, tr(r, "The sign-in provider did not sign you in (%s). Please try again.", e))
 		return
 	}
 	if state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(cookieState)) != 1 {
-		fail(http.StatusUnauthorized, "This sign-in did not start in this browser, or it took too long. Please sign in again.")
+		fail(http.StatusUnauthorized, tr(r, "This sign-in did not start in this browser, or it took too long. Please sign in again."))
 		return
 	}
 	flow, err := s.Flows.TakeOIDCFlow(r.Context(), state)
@@ -156,19 +156,19 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(flow.CodeVerifier))
 	if err != nil {
 		s.Logger.Warn("oidc code exchange", "err", err)
-		fail(http.StatusUnauthorized, "The sign-in provider did not confirm your sign-in. Please try again.")
+		fail(http.StatusUnauthorized, tr(r, "The sign-in provider did not confirm your sign-in. Please try again."))
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := provider.Verifier(&oidc.Config{ClientID: s.Config.OIDC.ClientID}).Verify(ctx, raw)
 	if err != nil || subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(flow.Nonce)) != 1 {
 		s.Logger.Warn("oidc id token rejected", "err", err)
-		fail(http.StatusUnauthorized, "The sign-in provider's answer could not be verified. Please try again.")
+		fail(http.StatusUnauthorized, tr(r, "The sign-in provider's answer could not be verified. Please try again."))
 		return
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		fail(http.StatusUnauthorized, "The sign-in provider's answer could not be read. Please try again.")
+		fail(http.StatusUnauthorized, tr(r, "The sign-in provider's answer could not be read. Please try again."))
 		return
 	}
 	if _, ok := claims[s.Config.OIDC.MatchClaim]; !ok {
@@ -178,7 +178,7 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		// on zitadel/oidc do unless configured otherwise.
 		if err := s.oidcUserInfoClaims(ctx, provider, tok, idt.Subject, claims); err != nil {
 			s.Logger.Warn("oidc userinfo", "err", err)
-			fail(http.StatusUnauthorized, "The sign-in provider's answer could not be verified. Please try again.")
+			fail(http.StatusUnauthorized, tr(r, "The sign-in provider's answer could not be verified. Please try again."))
 			return
 		}
 	}
@@ -187,7 +187,7 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		// Anyone may type any address into an account at some providers;
 		// an address the provider has not verified identifies no one.
 		s.Logger.Info("oidc email not verified", "subject", idt.Subject)
-		fail(http.StatusForbidden, fmt.Sprintf("Your sign-in provider has not verified the email address %s, so Tessera cannot sign you in with it. Verify it with your provider, or ask your administrator.", value))
+		fail(http.StatusForbidden, tr(r, "Your sign-in provider has not verified the email address %s, so Tessera cannot sign you in with it. Verify it with your provider, or ask your administrator.", value))
 		return
 	}
 	personID, err := s.Auth.FindPersonByAttribute(r.Context(), s.Config.OIDC.MatchAttribute, value)

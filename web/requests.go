@@ -93,7 +93,7 @@ func (s *Server) handleRequestJoin(w http.ResponseWriter, r *http.Request) {
 	just := input(r).Get("justification")
 	a := view.GroupActions{Justification: just}
 	if just == "" {
-		a.Error = "Say why you need to join; the owners decide on it."
+		a.Error = tr(r, "Say why you need to join; the owners decide on it.")
 		s.renderGroup(w, r, http.StatusBadRequest, chi.URLParam(r, "id"), a)
 		return
 	}
@@ -273,7 +273,7 @@ func (s *Server) handleBulkDecide(w http.ResponseWriter, r *http.Request) {
 	approve := input(r).Get("decision") == "approve"
 	reason := input(r).Get("reason")
 	if len(ids) == 0 {
-		s.renderApprovals(w, r, http.StatusBadRequest, "", "Select at least one request.")
+		s.renderApprovals(w, r, http.StatusBadRequest, "", tr(r, "Select at least one request."))
 		return
 	}
 	if len(ids) > portal.MaxBulkDecisions {

@@ -60,7 +60,7 @@ type Plural struct {
 // gathered from the files that translate one part of Tessera each; so are
 // the plurals of both languages.
 var (
-	german             = mergeTexts(germanPages, germanAdmin, germanAccount, germanErrors)
+	german             = mergeTexts(germanPages, germanAdmin, germanAccount, germanErrors, germanInput)
 	englishPluralForms = mergeTexts(englishPlurals, englishAdminPlurals)
 	germanPluralForms  = mergeTexts(germanPlurals, germanAdminPlurals)
 )

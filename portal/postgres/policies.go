@@ -513,10 +513,10 @@ func checkWorkflowInTx(ctx context.Context, tx pgx.Tx, w *portal.ApprovalWorkflo
 			return err
 		}
 	}
-	if w.Approvers, err = resolvePeople(ctx, tx, "Approvers", w.Approvers); err != nil {
+	if w.Approvers, err = resolvePeople(ctx, tx, portal.LabelOf(portal.Mark("Approvers")), w.Approvers); err != nil {
 		return err
 	}
-	if w.Escalation, err = resolvePeople(ctx, tx, "Escalation approvers", w.Escalation); err != nil {
+	if w.Escalation, err = resolvePeople(ctx, tx, portal.LabelOf(portal.Mark("Escalation approvers")), w.Escalation); err != nil {
 		return err
 	}
 	if w.Threshold == portal.ThresholdN && w.ApproverSource == portal.ApproversNamed && w.ThresholdN > len(w.Approvers) {
@@ -530,7 +530,7 @@ func checkWorkflowInTx(ctx context.Context, tx pgx.Tx, w *portal.ApprovalWorkflo
 // resolvePeople finds each person by ID, or else by account name or email
 // (an account name wins over someone else's email), and refuses the whole
 // list naming every one not found or whose account is disabled.
-func resolvePeople(ctx context.Context, tx pgx.Tx, what string, people []portal.NamedPerson) ([]portal.NamedPerson, error) {
+func resolvePeople(ctx context.Context, tx pgx.Tx, what portal.Label, people []portal.NamedPerson) ([]portal.NamedPerson, error) {
 	if len(people) == 0 {
 		return nil, nil
 	}

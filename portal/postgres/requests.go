@@ -705,7 +705,7 @@ func (db *DB) evaluatePolicy(ctx context.Context, v portal.Viewer, n portal.NewR
 		granted = append(granted, p)
 	}
 	if len(granted) == 0 {
-		return policyRow{}, portal.Errorf(portal.EFORBIDDEN, "%s", deniedMessage(v, n, t))
+		return policyRow{}, deniedMessage(v, n, t)
 	}
 	for _, p := range granted {
 		if p.WorkflowID == "" {
@@ -715,39 +715,48 @@ func (db *DB) evaluatePolicy(ctx context.Context, v portal.Viewer, n portal.NewR
 	return granted[0], nil
 }
 
-func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) string {
+// deniedMessage is the refusal of n when no policy grants it, in words
+// the catalogue translates.
+func deniedMessage(v portal.Viewer, n portal.NewRequest, t target) *portal.Error {
 	self := n.PersonID == v.PersonID
 	switch n.Operation {
 	case portal.OpAddMember:
 		if self {
-			return fmt.Sprintf("No policy lets you join %s (a group whose joining is “%s”).", t.GroupName, portal.JoinPolicy(t.JoinPolicy).Label())
+			return portal.Errorf(portal.EFORBIDDEN, "No policy lets you join %s (a group whose joining is “%s”).", t.GroupName, portal.LabelOf(portal.JoinPolicy(t.JoinPolicy).Label()))
 		}
-		return fmt.Sprintf("No policy lets you add members to %s: only its owners can.", t.GroupName)
+		return portal.Errorf(portal.EFORBIDDEN, "No policy lets you add members to %s: only its owners can.", t.GroupName)
 	case portal.OpRemoveMember:
 		if self {
-			return fmt.Sprintf("No policy lets you leave %s; ask one of its owners.", t.GroupName)
+			return portal.Errorf(portal.EFORBIDDEN, "No policy lets you leave %s; ask one of its owners.", t.GroupName)
 		}
-		return fmt.Sprintf("No policy lets you remove members from %s: only its owners can.", t.GroupName)
+		return portal.Errorf(portal.EFORBIDDEN, "No policy lets you remove members from %s: only its owners can.", t.GroupName)
 	case portal.OpAddOwner, portal.OpRemoveOwner:
-		return fmt.Sprintf("No policy lets you change the owners of %s: only its owners can.", t.GroupName)
+		return portal.Errorf(portal.EFORBIDDEN, "No policy lets you change the owners of %s: only its owners can.", t.GroupName)
 	case portal.OpCreateGroup:
-		return "No policy lets you create groups; ask an administrator."
+		return portal.Errorf(portal.EFORBIDDEN, "No policy lets you create groups; ask an administrator.")
 	case portal.OpUpdateGroup:
-		return fmt.Sprintf("No policy lets you change %s: only its owners and administrators can.", t.GroupName)
+		return portal.Errorf(portal.EFORBIDDEN, "No policy lets you change %s: only its owners and administrators can.", t.GroupName)
 	case portal.OpDeleteGroup:
-		return fmt.Sprintf("No policy lets you delete %s; ask an administrator.", t.GroupName)
+		return portal.Errorf(portal.EFORBIDDEN, "No policy lets you delete %s; ask an administrator.", t.GroupName)
 	case portal.OpCreatePerson:
-		return "No policy lets you create people; ask an administrator."
+		return portal.Errorf(portal.EFORBIDDEN, "No policy lets you create people; ask an administrator.")
 	}
-	var attrs []string
+	var labels []string
 	for a := range n.Changes {
-		attrs = append(attrs, portal.CoreSchema().Label(a))
+		labels = append(labels, portal.CoreSchema().Label(a))
 	}
-	slices.Sort(attrs)
+	slices.Sort(labels)
+	attrs := make([]portal.Text, len(labels))
+	for i, l := range labels {
+		// Each label in the reader's words: lower case in English, as
+		// German writes its nouns.
+		attrs[i] = portal.Textf("%s", portal.LowerLabel(l))
+	}
+	list := portal.JoinTexts(attrs, ", ")
 	if self {
-		return fmt.Sprintf("No policy lets you change your %s.", strings.ToLower(strings.Join(attrs, ", ")))
+		return portal.Errorf(portal.EFORBIDDEN, "No policy lets you change your %s.", list)
 	}
-	return fmt.Sprintf("No policy lets you change %s's %s.", t.PersonName, strings.ToLower(strings.Join(attrs, ", ")))
+	return portal.Errorf(portal.EFORBIDDEN, "No policy lets you change %s's %s.", t.PersonName, list)
 }
 
 // apply makes a granted request's change, in tx: it completes it when no
