@@ -119,3 +119,18 @@ func names(attrs []portal.Attribute) []string {
 	}
 	return out
 }
+
+// TestReservedAttributeNames: an extra attribute named endDate was
+// accepted, and a person created by hand then had its value read as their
+// last day (the create_person request's changes hold both under one key).
+func TestReservedAttributeNames(t *testing.T) {
+	for _, name := range []string{portal.EndDateKey, "enddate"} {
+		a := portal.Attribute{Name: name, Label: "End", Type: portal.TypeDate}
+		err := a.ValidateDefinition(portal.NewSchema(nil), true)
+		require.Error(t, err, name)
+		require.Equal(t, portal.EINVALID, portal.ErrorCode(err), name)
+		require.Contains(t, portal.ErrorMessage(err), "keeps for a person's last day", name)
+	}
+	a := portal.Attribute{Name: "endDay", Label: "End", Type: portal.TypeDate}
+	require.NoError(t, a.ValidateDefinition(portal.NewSchema(nil), true))
+}

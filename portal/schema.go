@@ -96,6 +96,11 @@ var attributeName = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
 var celReserved = []string{"as", "break", "const", "continue", "else", "false", "for", "function", "if",
 	"import", "in", "let", "loop", "namespace", "null", "package", "return", "true", "var"}
 
+// reservedChangeKeys are the keys a request's changes hold beside the
+// attributes (EndDateKey in a create_person request): an attribute so
+// named would be read as that key, its value as a last day.
+var reservedChangeKeys = []string{EndDateKey}
+
 // ValidateDefinition checks a new or changed extra attribute against the
 // live schema s: its name against every system it may reach, its label,
 // type, limits and visibility. It normalises a: limits that do not apply
@@ -112,6 +117,8 @@ func (a *Attribute) ValidateDefinition(s *Schema, adding bool) error {
 		return Errorf(EINVALID, "The name %q may hold only the letters a to z, A to Z and the digits 0 to 9, and starts with a lower-case letter (costCenter): rules, AD and Entra ID all read it.", n)
 	case slices.Contains(celReserved, n):
 		return Errorf(EINVALID, "%q is a reserved word of the rule language; choose another name.", n)
+	case slices.ContainsFunc(reservedChangeKeys, func(k string) bool { return strings.EqualFold(k, n) }):
+		return Errorf(EINVALID, "%q is a name Tessera keeps for a person's last day; choose another name.", n)
 	}
 	if adding {
 		for _, o := range s.attrs {

@@ -84,3 +84,18 @@ func TestSchemaPageAndProfileEdit(t *testing.T) {
 	require.Contains(t, body, "Portuguese")
 	require.NotContains(t, body, `data-testid="attr-deskNumber"`, "not for a colleague's eyes")
 }
+
+// TestSchemaRefusesReservedName: an attribute named endDate clashed with
+// the create-by-hand form's last day; it is refused with the reason, and
+// the form keeps what was typed.
+func TestSchemaRefusesReservedName(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ada := tb.client(t)
+	ada.mustSignIn("ada")
+	resp, body := ada.post("/admin/schema", ada.form("name", "endDate", "label", "Contract end", "attr_type", "date",
+		"visibility", "everyone"))
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Contains(t, html.UnescapeString(body), `"endDate" is a name Tessera keeps for a person's last day; choose another name.`)
+	require.Contains(t, body, `value="Contract end"`)
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,18 @@ func TestBulkApproval(t *testing.T) {
 	require.Contains(t, body, "Showing 1–1 of 1 matching.")
 	_, body = mateo.get("/approvals?group=github&kind=add_member&sort=due")
 	require.Equal(t, 3, strings.Count(body, `data-testid="approval-row"`))
+	// Three requests to join one group: each checkbox is named for its
+	// requester, not "Select: Join GitHub org members" three times.
+	var selects []string
+	for _, m := range regexp.MustCompile(`name="id" value="[0-9a-f-]{36}" id="sel-[0-9a-f-]{36}" aria-label="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+		selects = append(selects, html.UnescapeString(m[1]))
+	}
+	require.Len(t, selects, 3)
+	require.Len(t, slices.Compact(slices.Sorted(slices.Values(selects))), 3, "distinct names: %q", selects)
+	for _, name := range names {
+		require.Contains(t, selects, "Select "+name+"'s request: Join GitHub org members")
+	}
+	require.NotContains(t, body, `data-label="Select"`, "a card says Select once per checkbox")
 	_, body = mateo.get("/approvals?kind=update_person")
 	require.Contains(t, body, "No approval waiting for you matches.")
 	_, body = mateo.get("/approvals?due=none")

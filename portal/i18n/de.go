@@ -519,7 +519,7 @@ var germanPages = map[string]string{
 	"%s approved":                        "%s hat genehmigt",
 	"%s rejected":                        "%s hat abgelehnt",
 	"waiting for %s":                     "wartet auf %s",
-	"Select: %s":                         "Auswählen: %s",
+	"Select %s's request: %s":            "Antrag von %s auswählen: %s",
 	"under policy “%s”":                  "unter der Richtlinie „%s“",
 	"No connected systems to export to.": "Keine verbundenen Systeme, in die exportiert wird.",
 	"No one can approve this request: workflow “%s” names no approver other than you.": "Niemand kann diesen Antrag genehmigen: Der Genehmigungsablauf „%s“ nennt außer Ihnen keine genehmigende Person.",

@@ -395,6 +395,7 @@ var germanErrors = map[string]string{
 	"Give the attribute a name, such as costCenter.":                           "Geben Sie dem Attribut einen Namen, etwa costCenter.",
 	"The name is too long (%d characters); use at most %d, as Entra ID takes.": "Der Name ist zu lang (%d Zeichen); verwenden Sie höchstens %d, wie Entra ID es annimmt.",
 	"The name %q may hold only the letters a to z, A to Z and the digits 0 to 9, and starts with a lower-case letter (costCenter): rules, AD and Entra ID all read it.": "Der Name %q darf nur die Buchstaben a bis z, A bis Z und die Ziffern 0 bis 9 enthalten und beginnt mit einem Kleinbuchstaben (costCenter): Regeln, AD und Entra ID lesen ihn alle.",
+	"%q is a name Tessera keeps for a person's last day; choose another name.":                                                                                          "%q ist ein Name, den Tessera für den letzten Tag einer Person verwendet; wählen Sie einen anderen Namen.",
 	"%q is a reserved word of the rule language; choose another name.":                                                                                                  "%q ist ein reserviertes Wort der Regelsprache; wählen Sie einen anderen Namen.",
 	"%q is a built-in attribute (%s).":                                  "%q ist ein eingebautes Attribut (%s).",
 	"There is already an attribute called %q.":                          "Es gibt bereits ein Attribut namens %q.",
