@@ -179,4 +179,9 @@ var germanInput = map[string]string{
 	"No policy lets you join %s (a group whose joining is “%s”).":                    "Keine Richtlinie erlaubt Ihnen, %s beizutreten (eine Gruppe mit dem Beitritt „%s“).",
 	"No policy lets you leave %s; ask one of its owners.":                            "Keine Richtlinie erlaubt Ihnen, %s zu verlassen; fragen Sie einen der Besitzer.",
 	"No policy lets you remove members from %s: only its owners can.":                "Keine Richtlinie erlaubt Ihnen, Mitglieder aus %s zu entfernen: Das können nur die Besitzer.",
+
+	// passkey.js's messages, given it by the page.
+	"The passkey request was cancelled or timed out. Try again.":    "Die Passkey-Anfrage wurde abgebrochen oder ist abgelaufen. Versuchen Sie es erneut.",
+	"This passkey is registered already.":                           "Dieser Passkey ist bereits registriert.",
+	"The passkey could not be used. Try again, or use another way.": "Der Passkey konnte nicht verwendet werden. Versuchen Sie es erneut oder wählen Sie einen anderen Weg.",
 }

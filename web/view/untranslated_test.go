@@ -7,7 +7,9 @@ import (
 	"go/token"
 	"html"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,7 +80,32 @@ func TestNoUntranslatedText(t *testing.T) {
 	if texts < 200 {
 		t.Fatalf("found only %d texts in Go code: is the walk looking in the right folders?", texts)
 	}
+	// Scripts cannot reach the catalogue: a text they show comes from the
+	// page (passkeyMessages), never from a literal of theirs.
+	scripts, err := filepath.Glob("../../static/assets/js/*.js")
+	if err != nil || len(scripts) < 2 {
+		t.Fatalf("found only %d scripts (%v)", len(scripts), err)
+	}
+	for _, name := range scripts {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "//") {
+				continue
+			}
+			for _, m := range jsString.FindAllStringSubmatch(line, -1) {
+				if s := m[1] + m[2]; readsAsText(s, false) {
+					t.Errorf("%s:%d: the script shows %q as it is: give it the text from the page, translated", name, i+1, s)
+				}
+			}
+		}
+	}
 }
+
+// jsString is a script's string literal, in double or single quotes.
+var jsString = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'`)
 
 // goTextRoots are the folders whose Go code writes text people read.
 var goTextRoots = []string{"..", "../../portal"}

@@ -73,6 +73,7 @@
 
   function start(form) {
     var status = form.querySelector("[data-passkey-status]");
+    // The messages come from the page, in the reader's language.
     function say(msg) {
       if (status) {
         status.textContent = msg;
@@ -100,11 +101,11 @@
       form.submit();
     }).catch(function (err) {
       if (err && (err.name === "NotAllowedError" || err.name === "AbortError")) {
-        say("The passkey request was cancelled or timed out. Try again.");
+        say(status && status.dataset.msgCancelled);
       } else if (err && err.name === "InvalidStateError") {
-        say("This passkey is registered already.");
+        say(status && status.dataset.msgRegistered);
       } else {
-        say("The passkey could not be used. Try again, or use another way.");
+        say(status && status.dataset.msgFailed);
       }
     });
   }
