@@ -167,6 +167,17 @@ type SchemaReader interface {
 	AttributeLimits(ctx context.Context) (map[string]int, error)
 }
 
+// ValueCountReader is a connector whose schema says, for each attribute,
+// whether it holds one value or several (AD's isSingleValued), so that a
+// sync rule writing a list to an attribute of one value is refused when it
+// is saved. A type whose schema is fixed registers it instead
+// (RegisterTargetSchema).
+type ValueCountReader interface {
+	// SingleValued returns every attribute of the system's schema, keyed by
+	// lower-case name: true when it holds one value.
+	SingleValued(ctx context.Context) (map[string]bool, error)
+}
+
 type personWaitingKey struct{}
 
 // PersonWaiting marks ctx as carrying a change a person is waiting for (a

@@ -107,7 +107,54 @@ func (e *Engine) readLimits(ctx context.Context, systemID string, conn Connector
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error { return e.storeLimits(ctx, tx, systemID, limits) })
+	var single map[string]bool
+	if vr, ok := conn.(ValueCountReader); ok {
+		if single, err = vr.SingleValued(ctx); err != nil {
+			return err
+		}
+	}
+	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		if err := e.storeLimits(ctx, tx, systemID, limits); err != nil {
+			return err
+		}
+		if single == nil {
+			return nil
+		}
+		names, ones := make([]string, 0, len(single)), make([]bool, 0, len(single))
+		for n, one := range single {
+			names, ones = append(names, n), append(ones, one)
+		}
+		b := &pgx.Batch{}
+		b.Queue("DELETE FROM cs_attribute_values WHERE system_id = $1", systemID)
+		b.Queue(`INSERT INTO cs_attribute_values (system_id, attribute, single_valued)
+			SELECT $1, n, s FROM unnest($2::text[], $3::bool[]) AS t(n, s)`, systemID, names, ones)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("syncsvc: store attribute value counts: %w", err)
+		}
+		return nil
+	})
+}
+
+// storedTargetSchema is the schema a system's own schema gave when its
+// limits were last read (ValueCountReader), or nil before that: an
+// attribute it does not name is not checked (the engine maps some itself).
+func (e *Engine) storedTargetSchema(ctx context.Context, systemID string) (TargetSchema, error) {
+	rows, err := e.Pool.Query(ctx, "SELECT attribute, single_valued FROM cs_attribute_values WHERE system_id = $1", systemID)
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: attribute value counts: %w", err)
+	}
+	single := map[string]bool{}
+	var name string
+	var one bool
+	if _, err := pgx.ForEachRow(rows, []any{&name, &one}, func() error { single[name] = one; return nil }); err != nil {
+		return nil, fmt.Errorf("syncsvc: attribute value counts: %w", err)
+	}
+	if len(single) == 0 {
+		return nil, nil
+	}
+	return func(_ ObjectClass, name string) (TargetAttribute, bool) {
+		return TargetAttribute{Name: name, Multi: !single[fold(name)]}, true
+	}, nil
 }
 
 // ReadAttributeLimits connects to a saved system with its stored settings

@@ -18,7 +18,9 @@ import (
 // attributes (AD's otherTelephone, otherMailbox and url) reaches Samba as
 // the whole new list (a replace: the value taken out is gone from AD, the
 // new one there), the request completes with "exported" once the
-// confirming import read it, and a value added in AD flows back in.
+// confirming import read it, and a value added in AD flows back in. Once a
+// full import read AD's schema, a rule writing a list to an attribute of
+// one value is refused when saved.
 func TestMultiValuedRequestToAD(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, harness.Samba(t))
@@ -34,12 +36,13 @@ func TestMultiValuedRequestToAD(t *testing.T) {
 	_, err := f.pool.Exec(ctx, `UPDATE people SET extra = extra || jsonb_build_object('phones', E'+1 555 0100\n+1 555 0101',
 		'mailboxes', 'kim@old.example', 'homePages', E'https://a.example/kim\nhttps://b.example/kim') WHERE id = $1`, kim)
 	require.NoError(t, err)
-	f.rules(t, func(u, _ *syncsvc.SyncRule) {
+	lists := func(u, _ *syncsvc.SyncRule) {
 		u.Outbound = append(u.Outbound, syncsvc.OutboundFlow{CS: "otherTelephone", Expr: "person.phones"},
 			syncsvc.OutboundFlow{CS: "otherMailbox", Expr: "person.mailboxes"},
 			syncsvc.OutboundFlow{CS: "url", Expr: "person.homePages"})
 		u.Inbound = append(u.Inbound, syncsvc.InboundFlow{MV: "homePages", Expr: "cs.url", Precedence: 100})
-	})
+	}
+	f.rules(t, lists)
 	f.converge(t)
 	values := func(attr string) []string {
 		t.Helper()
@@ -48,6 +51,20 @@ func TestMultiValuedRequestToAD(t *testing.T) {
 	require.ElementsMatch(t, []string{"+1 555 0100", "+1 555 0101"}, values("otherTelephone"))
 	require.Equal(t, []string{"kim@old.example"}, values("otherMailbox"))
 	require.ElementsMatch(t, []string{"https://a.example/kim", "https://b.example/kim"}, values("url"))
+
+	// The full import read AD's schema: a list to an attribute of one value
+	// (homePhone) is refused when the rule is saved, naming it, and
+	// the rule in force stays as it was.
+	u := syncsvc.DefaultUserRule(f.sys.ID, f.dc.BaseDN)
+	u.DNTemplate = "CN={displayName},OU=People," + f.ou
+	u.Outbound = append(u.Outbound, syncsvc.OutboundFlow{CS: "homePhone", Expr: "person.phones"})
+	err = f.engine.SaveSyncRule(ctx, f.adminV, u)
+	require.Equal(t, portal.EINVALID, portal.ErrorCode(err), "%v", err)
+	require.Contains(t, portal.ErrorMessage(err), "homePhone holds one value")
+	u.Outbound[len(u.Outbound)-1].Expr = `person.phones.join(", ")`
+	err = f.engine.SaveSyncRule(ctx, f.adminV, u)
+	require.NoError(t, err, "joined into one value it is taken")
+	f.rules(t, lists)
 
 	harness.StartWorkers(t, f.db, nil, "http://tessera.test", f.engine)
 	req, err := f.db.Submit(ctx, f.adminV, portal.NewRequest{Operation: portal.OpUpdatePerson, PersonID: kim,

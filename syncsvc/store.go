@@ -61,7 +61,11 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 	if err != nil {
 		return err
 	}
-	if err := checkTargets(sys, c); err != nil {
+	stored, err := e.storedTargetSchema(ctx, sys.ID)
+	if err != nil {
+		return err
+	}
+	if err := checkTargets(sys, c, stored); err != nil {
 		return err
 	}
 	// What Tessera creates or moves must stay where it imports from, or

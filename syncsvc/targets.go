@@ -37,12 +37,18 @@ func RegisterTargetSchema(t portal.SystemType, s TargetSchema) { targetSchemas.S
 // cannot work: to an attribute it does not have or that is read-only, a
 // list to an attribute of one value, a list to a collection that takes
 // one value.
-func checkTargets(sys *portal.ConnectedSystem, c *compiledRule) error {
-	v, ok := targetSchemas.Load(sys.Type)
-	if !ok || c.Class != ObjectUser {
+//
+// The schema is the one registered for the system's type, or else the one
+// the system's own schema gave when its limits were last read (stored):
+// a system read neither way is not checked.
+func checkTargets(sys *portal.ConnectedSystem, c *compiledRule, stored TargetSchema) error {
+	schema := stored
+	if v, ok := targetSchemas.Load(sys.Type); ok {
+		schema = v.(TargetSchema)
+	}
+	if schema == nil || c.Class != ObjectUser {
 		return nil
 	}
-	schema := v.(TargetSchema)
 	for i, f := range c.Outbound {
 		what := portal.Textf("Outbound flow %d (%s)", i+1, f.CS)
 		t, ok := schema(c.Class, f.CS)
