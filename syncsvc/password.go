@@ -135,12 +135,15 @@ func (a *Accounts) accounts(ctx context.Context, personID string) ([]account, er
 	return slices.Clone(list), nil
 }
 
-// readAccounts reads the person's accounts (accounts).
+// readAccounts reads the person's accounts (accounts). An HR source's
+// object is the person's record, not an account: nothing there has a
+// password to set, unlock or read rules of.
 func (a *Accounts) readAccounts(ctx context.Context, personID string) ([]account, error) {
 	rows, err := a.Engine.Pool.Query(ctx, `SELECT o.system_id::text, o.dn, s.updated_at FROM cs_objects o
 		JOIN connected_systems s ON s.id = o.system_id
 		WHERE o.person_id = $1 AND o.class = 'user' AND o.anchor IS NOT NULL AND o.deprovisioned_at IS NULL
-		ORDER BY o.system_id`, personID)
+			AND s.type <> $2
+		ORDER BY o.system_id`, personID, string(portal.SystemHR))
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: accounts of %s: %w", personID, err)
 	}
