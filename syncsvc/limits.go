@@ -117,22 +117,29 @@ func (e *Engine) readLimits(ctx context.Context, systemID string, conn Connector
 		if err := e.storeLimits(ctx, tx, systemID, limits); err != nil {
 			return err
 		}
-		if single == nil {
-			return nil
-		}
-		names, ones := make([]string, 0, len(single)), make([]bool, 0, len(single))
-		for n, one := range single {
-			names, ones = append(names, n), append(ones, one)
-		}
-		b := &pgx.Batch{}
-		b.Queue("DELETE FROM cs_attribute_values WHERE system_id = $1", systemID)
-		b.Queue(`INSERT INTO cs_attribute_values (system_id, attribute, single_valued)
-			SELECT $1, n, s FROM unnest($2::text[], $3::bool[]) AS t(n, s)`, systemID, names, ones)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("syncsvc: store attribute value counts: %w", err)
-		}
-		return nil
+		return storeValueCounts(ctx, tx, systemID, single)
 	})
+}
+
+// storeValueCounts keeps which of a system's attributes hold one value
+// (lower-case names), as its schema gave them; nil (a connector that
+// cannot say) leaves what was stored.
+func storeValueCounts(ctx context.Context, tx pgx.Tx, systemID string, single map[string]bool) error {
+	if single == nil {
+		return nil
+	}
+	names, ones := make([]string, 0, len(single)), make([]bool, 0, len(single))
+	for n, one := range single {
+		names, ones = append(names, n), append(ones, one)
+	}
+	b := &pgx.Batch{}
+	b.Queue("DELETE FROM cs_attribute_values WHERE system_id = $1", systemID)
+	b.Queue(`INSERT INTO cs_attribute_values (system_id, attribute, single_valued)
+		SELECT $1, n, s FROM unnest($2::text[], $3::bool[]) AS t(n, s)`, systemID, names, ones)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("syncsvc: store attribute value counts: %w", err)
+	}
+	return nil
 }
 
 // storedTargetSchema is the schema a system's own schema gave when its
