@@ -120,10 +120,11 @@ func applyReferences(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem
 			set = "extra = CASE WHEN o.target IS NULL THEN people.extra - $4::text ELSE people.extra || jsonb_build_object($4::text, o.target::text) END"
 		}
 		// The CTE locks the rows first, so the audit's "before" is what
-		// this sync replaced. A person never refers to themselves.
+		// this sync replaced. A person never refers to themselves. FOR NO
+		// KEY UPDATE, as applyInbound's: a reference is no key of people.
 		rows, err := tx.Query(ctx, `WITH v AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS v(person, target, precedence)),
 			o AS (SELECT p.id, `+cur+` AS old, v.target, v.precedence FROM people p JOIN v ON v.person = p.id
-				WHERE (`+cur+`) IS DISTINCT FROM v.target AND p.id IS DISTINCT FROM v.target FOR UPDATE OF p),
+				WHERE (`+cur+`) IS DISTINCT FROM v.target AND p.id IS DISTINCT FROM v.target FOR NO KEY UPDATE OF p),
 			u AS (UPDATE people SET `+set+`, updated_at = now() FROM o WHERE people.id = o.id
 				RETURNING people.id, coalesce(o.old::text, '') AS old, coalesce(o.target::text, '') AS new, o.precedence),
 			s AS (INSERT INTO mv_attribute_sources (person_id, attribute, system_id, precedence)

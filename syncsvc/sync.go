@@ -1696,9 +1696,13 @@ func applyInbound(ctx context.Context, tx pgx.Tx, sys *portal.ConnectedSystem, c
 			names[i] = fmt.Sprintf("v%d", i)
 		}
 		// The CTE locks the rows first, so "before" is what this sync
-		// replaced.
+		// replaced. FOR NO KEY UPDATE, the UPDATE's own lock (no inbound
+		// flow changes an identifier): this transaction may hold the rows'
+		// key-share locks already (the sources above, the joins), and so
+		// may a request's submission that changes the same person; FOR
+		// UPDATE waited for the other's, and two such upgrades deadlocked.
 		rows, err := tx.Query(ctx, `WITH v AS (SELECT * FROM unnest($1::uuid[], `+strings.Join(cols, ", ")+`) AS v(id, `+strings.Join(names, ", ")+`)),
-			o AS (SELECT p.* FROM people p JOIN v ON v.id = p.id FOR UPDATE OF p)
+			o AS (SELECT p.* FROM people p JOIN v ON v.id = p.id FOR NO KEY UPDATE OF p)
 			UPDATE people SET `+strings.Join(sets, ", ")+`, updated_at = now() FROM v, o WHERE people.id = v.id AND o.id = v.id
 			RETURNING people.id::text, ARRAY[`+strings.Join(olds, ", ")+`]`, args...)
 		if err != nil {

@@ -969,7 +969,12 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 		slices.Sort(sets)
 		// The audit entry records each value before and after: the CTE
 		// locks the row first, so "before" is what this change replaced.
-		rows, err := tx.Query(ctx, "WITH o AS (SELECT * FROM people WHERE id = $1 FOR UPDATE) UPDATE people SET "+
+		// FOR NO KEY UPDATE, the UPDATE's own lock (no request changes an
+		// identifier), since this transaction and a sync's hold the row's
+		// key-share lock already (through the request's and the attribute
+		// sources' references to the person): FOR UPDATE waited for the
+		// other's, and two such upgrades deadlocked.
+		rows, err := tx.Query(ctx, "WITH o AS (SELECT * FROM people WHERE id = $1 FOR NO KEY UPDATE) UPDATE people SET "+
 			strings.Join(sets, ", ")+", updated_at = now() FROM o WHERE people.id = o.id RETURNING "+strings.Join(olds, ", "), args...)
 		if err != nil {
 			return err
