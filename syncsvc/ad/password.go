@@ -29,28 +29,44 @@ const (
 // unicodePwd), and in the same modify clears a lockout or makes the
 // password one to change at the next sign-in: one operation, so that the
 // account is never left with the new password but still locked. A reset
-// alone leaves lockoutTime as it was, so an unlocking reset reads it first
-// and clears it only when it is set (see Unlock).
+// alone leaves lockoutTime as it was, so an unlocking reset writes
+// lockoutTime 0 (with which AD and Samba zero badPwdCount) whether or not
+// it is set: unlike Unlock, which must not write to an account that is not
+// locked, a reset changes the object anyway, and reading lockoutTime first
+// would cost the directory a search and the person a round trip on every
+// reset. A service account allowed to reset passwords but not to write
+// lockoutTime (a narrower delegation) is refused the whole modify; then
+// the reset is made as before that: lockoutTime read, and written only
+// when set.
 func (c *Connector) ResetPassword(ctx context.Context, dn, password string, o portal.ResetOptions) error {
 	conn, err := c.tlsConn(ctx)
 	if err != nil {
 		return err
 	}
-	req := ldap.NewModifyRequest(dn, nil)
-	req.Replace("unicodePwd", []string{unicodePwd(password)})
-	if o.Unlock {
-		set, err := c.lockoutSet(ctx, dn)
-		if err != nil {
-			return err
-		}
-		if set {
+	modify := func(unlock bool) error {
+		req := ldap.NewModifyRequest(dn, nil)
+		req.Replace("unicodePwd", []string{unicodePwd(password)})
+		if unlock {
 			req.Replace("lockoutTime", []string{"0"})
 		}
+		if o.MustChange {
+			req.Replace("pwdLastSet", []string{"0"})
+		}
+		return wrap("set password of", dn, conn.Modify(req))
 	}
-	if o.MustChange {
-		req.Replace("pwdLastSet", []string{"0"})
+	err = modify(o.Unlock)
+	var e *Error
+	if o.Unlock && errors.As(err, &e) && e.ResultCode == ldap.LDAPResultInsufficientAccessRights {
+		// A refused modify changed nothing: the reset alone, with the
+		// lockout cleared only when there is one (which that account
+		// cannot do either, and is told so).
+		set, rerr := c.lockoutSet(ctx, dn)
+		if rerr != nil {
+			return rerr
+		}
+		err = modify(set)
 	}
-	return passwordError(wrap("set password of", dn, conn.Modify(req)))
+	return passwordError(err)
 }
 
 // ChangePassword changes the password as its owner does: one modify that

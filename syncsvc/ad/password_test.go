@@ -126,6 +126,21 @@ func TestPasswordOperations(t *testing.T) {
 	require.NoError(t, b.conn.ResetPassword(ctx, dn, first+"x", portal.ResetOptions{Unlock: true}))
 	require.NoError(t, bind(t, dc, upn, first+"x"), "reset and unlocked")
 
+	// An unlocking reset of an account that is not locked writes
+	// lockoutTime 0 in the same modify: it is taken, and the bad
+	// passwords counted so far are forgotten with the old password.
+	require.Error(t, bind(t, dc, upn, "Wrong-Password-0"))
+	s, err = b.conn.AccountState(ctx, dn)
+	require.NoError(t, err)
+	require.False(t, s.Locked)
+	require.Equal(t, 1, s.BadPasswordCount)
+	require.NoError(t, b.conn.ResetPassword(ctx, dn, third+"y", portal.ResetOptions{Unlock: true}))
+	s, err = b.conn.AccountState(ctx, dn)
+	require.NoError(t, err)
+	require.False(t, s.Locked)
+	require.Equal(t, 0, s.BadPasswordCount, "the whole threshold again after a reset")
+	require.NoError(t, bind(t, dc, upn, third+"y"))
+
 	// A temporary password that must be changed: the bind says so (773).
 	require.NoError(t, b.conn.ResetPassword(ctx, dn, second+"x", portal.ResetOptions{MustChange: true}))
 	s, err = b.conn.AccountState(ctx, dn)
