@@ -223,10 +223,20 @@ const lockKey = 7_261_127
 // person's change waits for a system (personWaits).
 const personKey = 7_261_128
 
+// ErrLockLost ends the work under a run lock whose session broke (the
+// database restarted, the connection dropped): the lock went with the
+// session, and another run may take it.
+var ErrLockLost = portal.Errorf(portal.ECONFLICT, "The connection that held this run's lock broke, so the run stopped rather than run alongside another; run it again.")
+
+// lockCheckEvery is how often a session that holds run locks is checked:
+// PostgreSQL ends a broken session's locks without telling the holders.
+const lockCheckEvery = time.Second
+
 // runLock is a run lock of a system that this engine holds.
 type runLock struct {
-	e   *Engine
-	gen int // the generation of the session that took it; 0: let go
+	e      *Engine
+	gen    int // the generation of the session that took it; 0: let go
+	cancel context.CancelCauseFunc
 }
 
 // runLocks are the run locks this engine holds, all on one session of its
@@ -236,7 +246,53 @@ type runLock struct {
 type runLocks struct {
 	mu      sync.Mutex
 	session ownSession
-	held    map[string]int // system ID → generation of the session that took its lock
+	// held are the locks' holders by system ID. A holder whose session
+	// broke stays here, its work canceled, until it lets go: until then
+	// no other run of this engine takes the system's lock.
+	held     map[string]*runLock
+	watching bool // checkSession runs
+}
+
+// broken ends the session of r, which is in doubt or broke, and the work
+// of every holder of a lock on it (ErrLockLost); called with r.mu held.
+func (r *runLocks) broken(e *Engine, cause error) {
+	gen := r.session.gen
+	r.session.close()
+	for id, l := range r.held {
+		if l.gen == gen && l.cancel != nil {
+			e.logger().Warn("sync run lock lost with its session; the run stops", "system", id, "error", cause)
+			l.cancel(ErrLockLost)
+		}
+	}
+}
+
+// checkSession checks, while r's session holds run locks, that it still
+// lives, and stops the holders when it does not.
+func (e *Engine) checkSession() {
+	r := &e.locks
+	for {
+		time.Sleep(lockCheckEvery)
+		r.mu.Lock()
+		live := false
+		for _, l := range r.held {
+			live = live || l.gen == r.session.gen
+		}
+		if !live {
+			r.watching = false
+			r.mu.Unlock()
+			return
+		}
+		err := errors.New("the session was closed")
+		if r.session.conn != nil && !r.session.conn.IsClosed() {
+			sctx, cancel := lockStatement(context.Background())
+			_, err = r.session.conn.Exec(sctx, "SELECT 1")
+			cancel()
+		}
+		if err != nil {
+			r.broken(e, err)
+		}
+		r.mu.Unlock()
+	}
 }
 
 // lockStatement bounds the statements on an engine's own session: they
@@ -249,60 +305,75 @@ func lockStatement(ctx context.Context) (context.Context, context.CancelFunc) {
 // lock takes the run lock of systemID, waiting up to wait for it. While
 // it waits it holds no connection: a run that holds the lock needs the
 // pool's connections more than those waiting for it.
-func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) (*runLock, error) {
+//
+// The work under the lock runs in the context it returns, which ends with
+// ErrLockLost as its cause when the lock's session breaks.
+func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) (context.Context, *runLock, error) {
 	deadline := time.Now().Add(wait)
+	l := &runLock{e: e}
 	for {
-		gen, err := e.tryLock(ctx, systemID)
+		ok, err := e.tryLock(ctx, systemID, l)
 		if err != nil {
-			return nil, err
+			return ctx, nil, err
 		}
-		if gen != 0 {
-			return &runLock{e, gen}, nil
+		if ok {
+			lctx, cancel := context.WithCancelCause(ctx)
+			e.locks.mu.Lock()
+			l.cancel = cancel
+			if l.gen != e.locks.session.gen {
+				cancel(ErrLockLost) // broken before it could be told
+			}
+			e.locks.mu.Unlock()
+			return lctx, l, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, ErrBusy
+			return ctx, nil, ErrBusy
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx, nil, ctx.Err()
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
 }
 
-// tryLock takes the run lock of systemID, if it is free, and returns the
-// generation of the session that holds it (0: not taken).
-func (e *Engine) tryLock(ctx context.Context, systemID string) (int, error) {
+// tryLock takes the run lock of systemID for l, if it is free, and
+// reports whether it did.
+func (e *Engine) tryLock(ctx context.Context, systemID string, l *runLock) (bool, error) {
 	r := &e.locks
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.session.mu, r.session.name = &r.mu, "tessera sync locks"
 	if _, ok := r.held[systemID]; ok {
-		return 0, nil
+		return false, nil
 	}
 	conn, err := r.session.get(ctx, e)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	sctx, cancel := lockStatement(ctx)
 	defer cancel()
 	var ok bool
 	if err := conn.QueryRow(sctx, "SELECT pg_try_advisory_lock($1, hashtext($2))", lockKey, systemID).Scan(&ok); err != nil {
 		// A session in doubt may hold the lock or not: end it.
-		r.session.close()
-		return 0, err
+		r.broken(e, err)
+		return false, err
 	}
 	if !ok {
 		if len(r.held) == 0 {
 			r.session.idle()
 		}
-		return 0, nil
+		return false, nil
 	}
 	if r.held == nil {
-		r.held = map[string]int{}
+		r.held = map[string]*runLock{}
 	}
-	r.held[systemID] = r.session.gen
-	return r.session.gen, nil
+	r.held[systemID], l.gen = l, r.session.gen
+	if !r.watching {
+		r.watching = true
+		go e.checkSession()
+	}
+	return true, nil
 }
 
 // personWaits marks, for other runs in every process to see, the systems
@@ -426,7 +497,7 @@ func (e *Engine) personWaiting(ctx context.Context, systemID string) (bool, erro
 	defer cancel()
 	var waiting bool
 	if err := conn.QueryRow(sctx, waitingSQL, personKey, systemID).Scan(&waiting); err != nil {
-		r.session.close()
+		r.broken(e, err)
 		return false, err
 	}
 	return waiting, nil
@@ -443,7 +514,7 @@ func (l *runLock) yield(ctx context.Context, systemID string) error {
 	if err != nil || !waiting {
 		return err
 	}
-	l.release(systemID)
+	l.unlock(systemID)
 	for {
 		select {
 		case <-ctx.Done():
@@ -456,19 +527,23 @@ func (l *runLock) yield(ctx context.Context, systemID string) error {
 		if waiting {
 			continue
 		}
-		gen, err := l.e.tryLock(ctx, systemID)
-		if err != nil {
+		ok, err := l.e.tryLock(ctx, systemID, l)
+		if err != nil || ok {
 			return err
-		}
-		if gen != 0 {
-			l.gen = gen
-			return nil
 		}
 	}
 }
 
-// release lets the run lock go.
+// release lets the run lock go, and ends the work under it.
 func (l *runLock) release(systemID string) {
+	l.unlock(systemID)
+	if l.cancel != nil {
+		l.cancel(nil)
+	}
+}
+
+// unlock lets the run lock go.
+func (l *runLock) unlock(systemID string) {
 	if l.gen == 0 {
 		return // lost while yielding: the run ended there
 	}
@@ -477,7 +552,7 @@ func (l *runLock) release(systemID string) {
 	defer r.mu.Unlock()
 	gen := l.gen
 	l.gen = 0
-	if r.held[systemID] != gen {
+	if r.held[systemID] != l {
 		return
 	}
 	delete(r.held, systemID)
@@ -487,8 +562,7 @@ func (l *runLock) release(systemID string) {
 		defer cancel()
 		if _, err := r.session.conn.Exec(ctx, "SELECT pg_advisory_unlock($1, hashtext($2))", lockKey, systemID); err != nil {
 			// The session may hold the lock still: end it, and its locks.
-			r.session.close()
-			l.e.logger().Warn("sync run locks dropped", "error", err)
+			r.broken(l.e, err)
 		}
 	}
 	if len(r.held) == 0 {
@@ -674,7 +748,7 @@ func (e *Engine) Run(ctx context.Context, systemID string, profile RunProfile, o
 	if err != nil {
 		return nil, err
 	}
-	l, err := e.lock(ctx, sys.ID, 3*time.Second)
+	ctx, l, err := e.lock(ctx, sys.ID, 3*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -735,7 +809,7 @@ func (e *Engine) RunQueued(ctx context.Context, runID int64, confirmDeletes bool
 	} else if err != nil {
 		return err
 	}
-	l, err := e.lock(ctx, sys.ID, 0)
+	ctx, l, err := e.lock(ctx, sys.ID, 0)
 	if err != nil {
 		return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
 	}
@@ -770,6 +844,10 @@ func (e *Engine) runLocked(ctx context.Context, sys *portal.ConnectedSystem, pro
 		err = e.deltaSyncRun(ctx, sys, rec)
 	case Export:
 		message, err = e.exportRun(ctx, sys, opts, rec)
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
+		// What failed then failed for that: the run says why.
+		err = cause
 	}
 	return rec.finish(ctx, err, message)
 }

@@ -193,7 +193,7 @@ func (e *Engine) exportingSystems(ctx context.Context) ([]portal.ConnectedSystem
 // planRequestsFor syncs the people and groups of requests into sys's
 // pending exports, linked to the requests, without sending them.
 func (e *Engine) planRequestsFor(ctx context.Context, sys *portal.ConnectedSystem, ids []string) error {
-	l, err := e.lock(ctx, sys.ID, personLockWait)
+	ctx, l, err := e.lock(ctx, sys.ID, personLockWait)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (e *Engine) planRequestsFor(ctx context.Context, sys *portal.ConnectedSyste
 // for them, and the confirming import. It returns how many objects the
 // export added.
 func (e *Engine) exportRequestsTo(ctx context.Context, sys *portal.ConnectedSystem, ids []string, resync bool) (int, error) {
-	l, err := e.lock(ctx, sys.ID, personLockWait)
+	ctx, l, err := e.lock(ctx, sys.ID, personLockWait)
 	if err != nil {
 		return 0, err
 	}
@@ -296,7 +296,7 @@ func (e *Engine) Cycle(ctx context.Context, systemID string) error {
 	if !sys.Enabled {
 		return nil
 	}
-	l, err := e.lock(ctx, sys.ID, 0)
+	ctx, l, err := e.lock(ctx, sys.ID, 0)
 	if err != nil {
 		return fmt.Errorf("%w: %w", portal.ErrTemporary, err)
 	}

@@ -36,7 +36,7 @@ func (e *Engine) importThenSync(ctx context.Context, systemID, trigger string,
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := e.lock(ctx, sys.ID, 30*time.Second)
+	ctx, l, err := e.lock(ctx, sys.ID, 30*time.Second)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -128,7 +128,7 @@ func (e *Engine) ExportPeople(ctx context.Context, from string, people []string)
 // exportPeopleTo exports people to sys, passing each run it records to
 // recorded.
 func (e *Engine) exportPeopleTo(ctx context.Context, sys *portal.ConnectedSystem, people []string, recorded func(*Run)) error {
-	l, err := e.lock(ctx, sys.ID, 10*time.Second)
+	ctx, l, err := e.lock(ctx, sys.ID, 10*time.Second)
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func (e *Engine) provisionIn(ctx context.Context, sys *portal.ConnectedSystem, p
 		}
 		return steps
 	}
-	l, err := e.lock(ctx, sys.ID, personLockWait)
+	ctx, l, err := e.lock(ctx, sys.ID, personLockWait)
 	if err != nil {
 		add(StepRead, ResultError, "", portal.ErrorMessageOr(err))
 		return skipRest(StepRead)

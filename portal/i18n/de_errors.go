@@ -429,12 +429,13 @@ var germanErrors = map[string]string{
 	"%s is not a verified domain of the tenant (it has %v).": "%s ist keine verifizierte Domäne des Mandanten (er hat %v).",
 
 	// syncsvc: the engine, runs, imports
-	"Another run of this connected system is in progress; wait for it to finish.":                      "Ein anderer Lauf dieses verbundenen Systems ist im Gang; warten Sie, bis er endet.",
-	"There is no run profile %q; use one of full_import, delta_import, full_sync, delta_sync, export.": "Es gibt kein Ausführungsprofil %q; verwenden Sie full_import, delta_import, full_sync, delta_sync oder export.",
-	"%s is disabled; enable it to run it.":                                                             "%s ist deaktiviert; aktivieren Sie es, um es auszuführen.",
-	"Run a full import of %s first; a delta import continues from it.":                                 "Führen Sie zuerst einen vollständigen Import von %s aus; ein Delta-Import setzt darauf auf.",
-	"The import of %s failed: %s":                                                                      "Der Import von %s ist fehlgeschlagen: %s",
-	"The sync of %s failed: %s":                                                                        "Die Synchronisierung von %s ist fehlgeschlagen: %s",
+	"Another run of this connected system is in progress; wait for it to finish.":                                         "Ein anderer Lauf dieses verbundenen Systems ist im Gang; warten Sie, bis er endet.",
+	"The connection that held this run's lock broke, so the run stopped rather than run alongside another; run it again.": "Die Verbindung, die die Sperre dieses Laufs hielt, ist abgebrochen; der Lauf wurde beendet, damit er nicht neben einem anderen läuft. Starten Sie ihn erneut.",
+	"There is no run profile %q; use one of full_import, delta_import, full_sync, delta_sync, export.":                    "Es gibt kein Ausführungsprofil %q; verwenden Sie full_import, delta_import, full_sync, delta_sync oder export.",
+	"%s is disabled; enable it to run it.":                             "%s ist deaktiviert; aktivieren Sie es, um es auszuführen.",
+	"Run a full import of %s first; a delta import continues from it.": "Führen Sie zuerst einen vollständigen Import von %s aus; ein Delta-Import setzt darauf auf.",
+	"The import of %s failed: %s":                                      "Der Import von %s ist fehlgeschlagen: %s",
+	"The sync of %s failed: %s":                                        "Die Synchronisierung von %s ist fehlgeschlagen: %s",
 
 	// syncsvc: passwords written to connected systems
 	"%s cannot set passwords.":      "%s kann keine Kennwörter setzen.",
