@@ -217,11 +217,11 @@ var ErrBusy = portal.Errorf(portal.ECONFLICT, "Another run of this connected sys
 
 // lockKey is the first half of the advisory lock key that serialises runs
 // of one connected system across every Tessera process.
-const lockKey = 7_261_127
+const lockKey = portal.LockClassSyncRun
 
 // personKey is the first half of the advisory lock key that says a
 // person's change waits for a system (personWaits).
-const personKey = 7_261_128
+const personKey = portal.LockClassPersonWaits
 
 // ErrLockLost ends the work under a run lock whose session broke (the
 // database restarted, the connection dropped): the lock went with the

@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+
+	"github.com/tessera-idm/tessera/portal"
 )
 
 // River finds a job whose process died (SIGKILL, a lost machine) only by
@@ -21,7 +23,7 @@ import (
 
 // livenessKey is the first half of the advisory lock key of a River
 // client's liveness lock (the second is the hash of its ID).
-const livenessKey = 7_261_128
+const livenessKey = portal.LockClassLiveness
 
 // Start holds client's liveness lock and then starts it: a job it fetches
 // is never taken for an orphan. The lock is released when ctx ends or

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/e2e/harness"
+	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/workflow"
 )
 
@@ -63,4 +64,38 @@ func TestRescueOrphans(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n)
 	require.Equal(t, "available", jobState(t, pool, living))
+}
+
+// A worker's liveness lock has a key class of its own: another kind of
+// lock named like a dead worker (the sync engine's mark that a person's
+// change waits for a system shared the liveness locks' class) does not
+// keep that worker alive, and the classes are all different.
+func TestLivenessLockHasItsOwnKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := harness.Postgres(t)
+	classes := []int{portal.LockClassDynamic, portal.LockClassSyncRun, portal.LockClassPersonWaits, portal.LockClassLiveness}
+	seen := map[int]bool{}
+	for _, c := range classes {
+		require.False(t, seen[c], "class %d used twice", c)
+		seen[c] = true
+	}
+	const dead = "a-worker-named-like-a-system"
+	job := runningJob(t, pool, dead, 1)
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	for _, c := range classes {
+		if c == portal.LockClassLiveness {
+			continue
+		}
+		_, err := conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1, hashtext($2))", c, dead)
+		require.NoError(t, err)
+	}
+	n, err := workflow.RescueOrphans(ctx, pool)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "only a liveness lock keeps a worker alive")
+	require.Equal(t, "available", jobState(t, pool, job))
+	_, err = conn.Exec(ctx, "SELECT pg_advisory_unlock_all()")
+	require.NoError(t, err)
 }

@@ -31,7 +31,7 @@ var (
 // while a group is recomputed is re-evaluated after it, never before.
 // The lock uses the two-key form, apart from the single-key locks of the
 // migrations and the audit log.
-const dynLockClass, dynLockID = 7261126, 3
+const dynLockClass, dynLockID = portal.LockClassDynamic, 3
 
 const (
 	lockDynamicExclusive = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
