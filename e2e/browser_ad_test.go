@@ -63,6 +63,7 @@ func TestBrowserJoinApprovedReachesAD(t *testing.T) {
 	require.NoError(t, err)
 	e.Open = syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(s.Systems),
 		portal.SystemEntra: entra.Opener(s.Systems, nil)})
+	e.TargetSchemas = map[portal.SystemType]syncsvc.TargetSchema{portal.SystemEntra: entra.TargetSchema}
 	eu := entra.DefaultUserRule(ent.ID, "tessera.test")
 	eu.Scope = u.Scope
 	eg := entra.DefaultGroupRule(ent.ID)

@@ -68,7 +68,8 @@ func newCloudEntra(tb testing.TB, db *postgres.DB, name string, sim graphsim.Con
 			AuthorityURL: srv.URL, GraphURL: srv.URL + "/v1.0", WriteBudget: writeBudget}})
 	require.NoError(tb, err)
 	s.engine = &syncsvc.Engine{Pool: db.Pool, Systems: s.systems, Requests: db,
-		Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemEntra: entra.Opener(s.systems, entra.NewLedger(db.Pool))})}
+		Open:          syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemEntra: entra.Opener(s.systems, entra.NewLedger(db.Pool))}),
+		TargetSchemas: map[portal.SystemType]syncsvc.TargetSchema{portal.SystemEntra: entra.TargetSchema}}
 	rule := entra.DefaultUserRule(s.sys.ID, s.domain)
 	rule.Scope = fmt.Sprintf("person.accountName.startsWith(%q)", name)
 	require.NoError(tb, s.engine.SaveSyncRule(ctx, s.admin, rule))

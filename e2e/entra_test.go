@@ -59,7 +59,8 @@ func newEntraSetup(t *testing.T, dc *harness.SambaDC, db *postgres.DB, name stri
 			ClientID: e2eClient, AuthorityURL: srv.URL, GraphURL: srv.URL + "/v1.0", AnchorSystemID: s.ad.System.ID}})
 	require.NoError(t, err)
 	s.engine = &syncsvc.Engine{Pool: db.Pool, Systems: s.ad.Systems, Requests: db, Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{
-		portal.SystemAD: ad.Opener(s.ad.Systems), portal.SystemEntra: entra.Opener(s.ad.Systems, nil)})}
+		portal.SystemAD: ad.Opener(s.ad.Systems), portal.SystemEntra: entra.Opener(s.ad.Systems, nil)}),
+		TargetSchemas: map[portal.SystemType]syncsvc.TargetSchema{portal.SystemEntra: entra.TargetSchema}}
 	return s
 }
 

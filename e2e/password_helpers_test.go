@@ -253,7 +253,8 @@ func (w *pwWorld) addEntra(t testing.TB) *pwTenant {
 			ClientID: e2eClient, AuthorityURL: srv.URL, GraphURL: srv.URL + "/v1.0", AnchorSystemID: w.sys.System.ID}})
 	require.NoError(t, err)
 	e := &syncsvc.Engine{Pool: w.pool, Systems: w.sys.Systems, Requests: postgres.New(w.pool), Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{
-		portal.SystemAD: ad.Opener(w.sys.Systems), portal.SystemEntra: entra.Opener(w.sys.Systems, nil)})}
+		portal.SystemAD: ad.Opener(w.sys.Systems), portal.SystemEntra: entra.Opener(w.sys.Systems, nil)}),
+		TargetSchemas: map[portal.SystemType]syncsvc.TargetSchema{portal.SystemEntra: entra.TargetSchema}}
 	var scope []string
 	for _, p := range w.people {
 		scope = append(scope, strconv.Quote(p.Account))

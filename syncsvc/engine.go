@@ -151,6 +151,12 @@ type Engine struct {
 	// Queue inserts, in tx, the River job that runs the queued run runID
 	// (workflow.SyncRunQueue makes one); nil: runs cannot be queued.
 	Queue func(ctx context.Context, tx pgx.Tx, runID int64, confirmDeletes bool) error
+	// TargetSchemas are the fixed schemas of the system types that have
+	// one, known without asking the system (Entra ID's Graph properties:
+	// entra.TargetSchema), so that a sync rule is checked against it when
+	// it is saved rather than failing at every export; another type is
+	// checked against the schema its last full import read, if any.
+	TargetSchemas map[portal.SystemType]TargetSchema
 
 	waits personWaits
 	locks runLocks

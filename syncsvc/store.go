@@ -65,7 +65,7 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 	if err != nil {
 		return err
 	}
-	if err := checkTargets(sys, c, stored); err != nil {
+	if err := checkTargets(sys, c, e.TargetSchemas[sys.Type], stored); err != nil {
 		return err
 	}
 	// What Tessera creates or moves must stay where it imports from, or

@@ -1,8 +1,6 @@
 package syncsvc
 
 import (
-	"sync"
-
 	"github.com/tessera-idm/tessera/portal"
 )
 
@@ -24,27 +22,19 @@ type TargetAttribute struct {
 // Tessera cannot write there.
 type TargetSchema func(class ObjectClass, name string) (a TargetAttribute, ok bool)
 
-var targetSchemas sync.Map // portal.SystemType → TargetSchema
-
-// RegisterTargetSchema declares the attributes of a type of connected
-// system whose schema is fixed and known without asking it (Entra ID's
-// Graph properties), so that a sync rule is checked against it when it is
-// saved rather than failing at every export. A connector package registers
-// its type's schema when it is loaded; a type without one is not checked.
-func RegisterTargetSchema(t portal.SystemType, s TargetSchema) { targetSchemas.Store(t, s) }
-
 // checkTargets refuses outbound user flows that the system's schema says
 // cannot work: to an attribute it does not have or that is read-only, a
 // list to an attribute of one value, a list to a collection that takes
 // one value.
 //
-// The schema is the one registered for the system's type, or else the one
-// the system's own schema gave when its limits were last read (stored):
-// a system read neither way is not checked.
-func checkTargets(sys *portal.ConnectedSystem, c *compiledRule, stored TargetSchema) error {
+// The schema is fixed, the one the engine was given for the system's type
+// (Engine.TargetSchemas), or else the one the system's own schema gave
+// when its limits were last read (stored): a system read neither way is
+// not checked.
+func checkTargets(sys *portal.ConnectedSystem, c *compiledRule, fixed, stored TargetSchema) error {
 	schema := stored
-	if v, ok := targetSchemas.Load(sys.Type); ok {
-		schema = v.(TargetSchema)
+	if fixed != nil {
+		schema = fixed
 	}
 	if schema == nil || c.Class != ObjectUser {
 		return nil

@@ -41,7 +41,8 @@ func setupConnected(t *testing.T, sealer *portal.Sealer) (*testBundle, *postgres
 	require.NoError(t, err)
 	systems := postgres.NewConnectedSystems(db, sealer)
 	engine := &syncsvc.Engine{Pool: pool, Systems: systems, Logger: slog.New(slog.DiscardHandler), Requests: postgres.New(pool),
-		Open: syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(systems), portal.SystemEntra: entra.Opener(systems, nil)})}
+		Open:          syncsvc.ByType(map[portal.SystemType]syncsvc.Opener{portal.SystemAD: ad.Opener(systems), portal.SystemEntra: entra.Opener(systems, nil)}),
+		TargetSchemas: map[portal.SystemType]syncsvc.TargetSchema{portal.SystemEntra: entra.TargetSchema}}
 	// Runs started from the pages are River jobs, and so are HR files.
 	hrs := &hr.Service{Pool: pool, Engine: engine, Logger: slog.New(slog.DiscardHandler)}
 	jobs := harness.StartWorkersWith(t, db, workflow.Deps{BaseURL: "http://tessera.test", Sync: engine, HR: hrs})

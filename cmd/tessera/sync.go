@@ -22,7 +22,8 @@ import (
 
 // newEngine builds the sync engine over the portal's database.
 func newEngine(pool *pgxpool.Pool, systems *postgres.ConnectedSystems, logger *slog.Logger) *syncsvc.Engine {
-	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: openers(pool, systems), Logger: logger, Dynamic: postgres.New(pool), Requests: postgres.New(pool)}
+	return &syncsvc.Engine{Pool: pool, Systems: systems, Open: openers(pool, systems), Logger: logger, Dynamic: postgres.New(pool), Requests: postgres.New(pool),
+		TargetSchemas: map[portal.SystemType]syncsvc.TargetSchema{portal.SystemEntra: entra.TargetSchema}}
 }
 
 // openers opens each connected system with its type's connector.

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tessera-idm/tessera/portal"
 	"github.com/tessera-idm/tessera/syncsvc"
 )
 
@@ -186,9 +185,10 @@ func (c *Connector) ImportAlso(names []string) {
 // collections: businessPhones takes one number although it is a
 // collection, and proxyAddresses and imAddresses are read-only through
 // Graph (shared/reference/microsoft-graph.md, §2.2).
-var userProperties = map[string]syncsvc.TargetAttribute{}
+var userProperties = userPropertyTable()
 
-func init() {
+func userPropertyTable() map[string]syncsvc.TargetAttribute {
+	userProperties := map[string]syncsvc.TargetAttribute{}
 	for _, p := range []string{"displayName", "givenName", "surname", "mailNickname", "userPrincipalName", "onPremisesImmutableId",
 		"accountEnabled", "jobTitle", "department", "companyName", "mobilePhone", "mail", "employeeId", "officeLocation",
 		"usageLocation", "city", "state", "country", "postalCode", "streetAddress", "preferredLanguage"} {
@@ -202,13 +202,14 @@ func init() {
 	} {
 		userProperties[strings.ToLower(p.Name)] = p
 	}
-	syncsvc.RegisterTargetSchema(portal.SystemEntra, targetSchema)
+	return userProperties
 }
 
-// targetSchema is what sync rules of an Entra ID system may write: the
+// TargetSchema is what sync rules of an Entra ID system may write: the
 // user properties above, and what the engine maps itself (the AD anchor,
-// userAccountControl as accountEnabled). Group rules are not checked.
-func targetSchema(class syncsvc.ObjectClass, name string) (syncsvc.TargetAttribute, bool) {
+// userAccountControl as accountEnabled). Group rules are not checked. The
+// wiring gives it to the engine (Engine.TargetSchemas).
+func TargetSchema(class syncsvc.ObjectClass, name string) (syncsvc.TargetAttribute, bool) {
 	switch {
 	case strings.EqualFold(name, SourceAnchorAttribute), strings.EqualFold(name, "userAccountControl"):
 		return syncsvc.TargetAttribute{Name: name}, true
