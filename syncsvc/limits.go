@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tessera-idm/tessera/portal"
 )
 
 // storeLimits keeps the attribute limits a system's schema gave (lower-case
@@ -113,12 +116,69 @@ func (e *Engine) readLimits(ctx context.Context, systemID string, conn Connector
 			return err
 		}
 	}
-	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
 		if err := e.storeLimits(ctx, tx, systemID, limits); err != nil {
 			return err
 		}
 		return storeValueCounts(ctx, tx, systemID, single)
 	})
+	if err != nil || single == nil {
+		return err
+	}
+	return e.recheckRules(ctx, systemID)
+}
+
+// recheckRules checks a system's saved sync rules against the schema just
+// read: a rule saved before any was (no full import yet) was checked
+// against none. A rule the schema refuses keeps why (schema_error), which
+// its page and the system's show until it is saved again; a rule it takes
+// loses an earlier refusal. A rule saved meanwhile was checked as it was
+// saved, and is left as it is.
+func (e *Engine) recheckRules(ctx context.Context, systemID string) error {
+	sys, err := e.Systems.FindConnectedSystem(ctx, systemID)
+	if err != nil {
+		return err
+	}
+	rules, err := e.rulesOf(ctx, e.Pool, systemID)
+	if err != nil || len(rules) == 0 {
+		return err
+	}
+	env, err := ruleEnv(ctx, e.Pool)
+	if err != nil {
+		return err
+	}
+	stored, err := e.storedTargetSchema(ctx, systemID)
+	if err != nil {
+		return err
+	}
+	var classes, english []string
+	var texts []*string
+	var saved []time.Time
+	for _, r := range rules {
+		c, err := r.compile(env)
+		if err == nil {
+			err = checkTargets(sys, c, e.TargetSchemas[sys.Type], stored)
+		}
+		var why string
+		var text *string
+		if err != nil {
+			if portal.ErrorCode(err) == portal.EINTERNAL {
+				return err
+			}
+			t := portal.Reason(err)
+			why, text = t.String(), new(string)
+			*text = string(t.Stored())
+		}
+		classes, english, texts, saved = append(classes, string(r.Class)), append(english, why), append(texts, text), append(saved, r.UpdatedAt)
+	}
+	if _, err := e.Pool.Exec(ctx, `UPDATE sync_rules r SET schema_error = u.why, schema_error_text = u.text::jsonb
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(class, why, text, saved)
+		WHERE r.system_id = $1 AND r.class = u.class AND r.updated_at = u.saved
+			AND (r.schema_error, r.schema_error_text::text) IS DISTINCT FROM (u.why, u.text::jsonb::text)`,
+		systemID, classes, english, texts, saved); err != nil {
+		return fmt.Errorf("syncsvc: recheck sync rules: %w", err)
+	}
+	return nil
 }
 
 // storeValueCounts keeps which of a system's attributes hold one value

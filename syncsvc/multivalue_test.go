@@ -98,3 +98,29 @@ func TestMultiValuedRequestToAD(t *testing.T) {
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT coalesce(extra->>'homePages', '') FROM people WHERE id = $1`, kim).Scan(&pages))
 	require.ElementsMatch(t, []string{"https://b.example/kim", "https://c.example/kim"}, portal.SplitValues(pages))
 }
+
+// A rule saved before the first full import was checked against no schema;
+// the full import reads AD's and checks the system's rules again: the one
+// that writes a list to homePhone says it can no longer be exported, until
+// it is saved again.
+func TestFullImportRechecksRulesSavedBefore(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	require.NoError(t, f.db.AddAttribute(ctx, f.adminV, portal.Attribute{Name: "phones", Label: "Other phones", Type: portal.TypeStrings, MaxLen: 64}))
+	u := syncsvc.DefaultUserRule(f.sys.ID, f.dc.BaseDN)
+	u.DNTemplate = "CN={displayName},OU=People," + f.ou
+	u.Outbound = append(u.Outbound, syncsvc.OutboundFlow{CS: "homePhone", Expr: "person.phones"})
+	require.NoError(t, f.engine.SaveSyncRule(ctx, f.adminV, u), "no schema read yet")
+	f.run(t, syncsvc.FullImport)
+	rules, err := f.engine.SyncRules(ctx, f.sys.ID)
+	require.NoError(t, err)
+	require.Len(t, rules, 1)
+	require.Contains(t, rules[0].SchemaError.String(), "homePhone holds one value")
+
+	u.Outbound = u.Outbound[:len(u.Outbound)-1]
+	require.NoError(t, f.engine.SaveSyncRule(ctx, f.adminV, u))
+	rules, err = f.engine.SyncRules(ctx, f.sys.ID)
+	require.NoError(t, err)
+	require.True(t, rules[0].SchemaError.IsZero(), "saved again, it was checked against the schema")
+}

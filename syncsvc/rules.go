@@ -79,6 +79,10 @@ type SyncRule struct {
 	DeprovisionOU   string
 	DeleteAfterDays int
 	UpdatedAt       time.Time
+	// SchemaError says why the rule, as saved, can no longer be exported:
+	// the system's schema, read after it was saved, refuses it (zero:
+	// nothing known against it). Saving it again clears it.
+	SchemaError portal.Text
 }
 
 // Attributes of a group that group rules read as group.name and so on.

@@ -16,16 +16,22 @@ import (
 // rulesOf reads a system's sync rules as stored.
 func (e *Engine) rulesOf(ctx context.Context, q querier, systemID string) ([]SyncRule, error) {
 	rows, err := q.Query(ctx, `SELECT system_id, class, scope, join_rules, projection, inbound, outbound, provision,
-		dn_template, initial_password, enable_on_create, deprovision, deprovision_ou, delete_after_days, updated_at
+		dn_template, initial_password, enable_on_create, deprovision, deprovision_ou, delete_after_days, updated_at,
+		schema_error, schema_error_text
 		FROM sync_rules WHERE system_id = $1 ORDER BY class DESC`, systemID)
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: sync rules: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (SyncRule, error) {
 		var r SyncRule
-		var joins, in, out []byte
+		var joins, in, out, schemaText []byte
+		var schemaError string
 		err := row.Scan(&r.SystemID, &r.Class, &r.Scope, &joins, &r.Projection, &in, &out, &r.Provision, &r.DNTemplate,
-			&r.InitialPassword, &r.EnableOnCreate, &r.Deprovision, &r.DeprovisionOU, &r.DeleteAfterDays, &r.UpdatedAt)
+			&r.InitialPassword, &r.EnableOnCreate, &r.Deprovision, &r.DeprovisionOU, &r.DeleteAfterDays, &r.UpdatedAt,
+			&schemaError, &schemaText)
+		if err == nil && schemaError != "" {
+			r.SchemaError, err = portal.ReadStored(schemaText, schemaError, nil)
+		}
 		for _, x := range []struct {
 			b []byte
 			v any
@@ -90,7 +96,8 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (system_id, class) DO UPDATE SET scope = $3, join_rules = $4, projection = $5, inbound = $6,
 				outbound = $7, provision = $8, dn_template = $9, initial_password = $10, enable_on_create = $11,
-				deprovision = $12, deprovision_ou = $13, delete_after_days = $14, updated_at = now()`,
+				deprovision = $12, deprovision_ou = $13, delete_after_days = $14, updated_at = now(),
+				schema_error = '', schema_error_text = NULL`,
 			r.SystemID, string(r.Class), r.Scope, joins, r.Projection, in, out, r.Provision, r.DNTemplate, r.InitialPassword,
 			r.EnableOnCreate, string(r.Deprovision), r.DeprovisionOU, r.DeleteAfterDays)
 		if err != nil {

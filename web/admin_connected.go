@@ -87,6 +87,20 @@ func (a *adminPages) renderConnected(w http.ResponseWriter, r *http.Request, sta
 			}
 		}
 	}
+	if f.System.ID != "" && a.Sync != nil {
+		// A rule the system's schema refuses stays in sight here, where
+		// "Test connection" read that schema, until the rule is changed.
+		rules, err := a.Sync.SyncRules(r.Context(), f.System.ID)
+		if err != nil {
+			a.Error(w, r, err)
+			return
+		}
+		for _, sr := range rules {
+			if !sr.SchemaError.IsZero() {
+				f.RuleErrors = append(f.RuleErrors, view.RuleError{Class: sr.Class, Why: i18n.FromContext(r.Context()).Text(sr.SchemaError)})
+			}
+		}
+	}
 	renderStatus(w, r, status, view.ConnectedSystemEdit(a.page(r, title, "admin-connected"), f))
 }
 

@@ -266,6 +266,9 @@ func (a *adminPages) handleSyncRule(w http.ResponseWriter, r *http.Request) {
 	var f view.SyncRuleForm
 	if i := slices.IndexFunc(rules, func(sr syncsvc.SyncRule) bool { return sr.Class == class }); i >= 0 {
 		f = syncRuleForm(*sys, rules[i])
+		if !rules[i].SchemaError.IsZero() {
+			f.SchemaError = i18n.FromContext(r.Context()).Text(rules[i].SchemaError)
+		}
 	} else {
 		rule, ok := suggestedRule(sys, class)
 		f = syncRuleForm(*sys, rule)
