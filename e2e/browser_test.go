@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/chromedp/chromedp"
@@ -209,7 +210,7 @@ func TestBrowserExpiredSession(t *testing.T) {
 func TestBrowserBadSearchInput(t *testing.T) {
 	t.Parallel()
 	srv, _ := startTessera(t)
-	b := newBrowser(t, srv)
+	b := newBrowserFor(t, srv, searchTabTime)
 	require.EqualValues(t, 200, b.signIn("zoe", demo.DemoPassword))
 
 	long := strings.Repeat("ab", 500)
@@ -262,6 +263,17 @@ func TestBrowserBadSearchInput(t *testing.T) {
 		b.requireSearchOutcome(tc.step+" typed", typed, false)
 	}
 }
+
+// searchTabTime is how long the tab of TestBrowserBadSearchInput lives:
+// one tab signs in once and then, for each query, submits the form, types
+// it key by key and waits for htmx, with a full-page screenshot after each.
+// That took 22 s of tab time alone on a machine others were using (10 page
+// loads, 10 full-page screenshots, some 80 key events, 5 htmx waits of
+// about 0.4 s each), and harness.TabTimeout's 90 s bounds the whole tab:
+// with two browser tests sharing Chromium and the machine busy, 4x slower
+// ran out of it ("context deadline exceeded" at whichever step came next)
+// while each wait of its own (15 to 30 s) still had room to spare.
+const searchTabTime = 4 * time.Minute
 
 // requireSearchOutcome checks that the search page shows exactly one of:
 // results, a no-results notice quoting the query, or the search error.
