@@ -192,8 +192,8 @@ func TestEntraEngineThrottled(t *testing.T) {
 			defer close(waiting)
 			for {
 				var marked bool
-				err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 7261128
-					AND mode = 'ShareLock' AND granted)`).Scan(&marked)
+				err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1
+					AND mode = 'ShareLock' AND granted)`, portal.LockClassPersonWaits).Scan(&marked)
 				if err != nil || marked {
 					return
 				}

@@ -170,8 +170,8 @@ type SchemaReader interface {
 // ValueCountReader is a connector whose schema says, for each attribute,
 // whether it holds one value or several (AD's isSingleValued), so that a
 // sync rule writing a list to an attribute of one value is refused when it
-// is saved. A type whose schema is fixed registers it instead
-// (RegisterTargetSchema).
+// is saved. A type whose schema is fixed is given to the engine instead
+// (Engine.TargetSchemas).
 type ValueCountReader interface {
 	// SingleValued returns every attribute of the system's schema, keyed by
 	// lower-case name: true when it holds one value.
