@@ -135,7 +135,7 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 	// Each run's p95 is taken over 2,000 searches (issue 14: enough
 	// samples for the figure to be stable from run to run).
 	queries := searchMix(org, 2000)
-	do := func(s search) searchTiming {
+	do := func(i int, s search) searchTiming {
 		target := "/people?q=" + url.QueryEscape(s.q)
 		if s.offset > 0 {
 			target += "&offset=" + strconv.Itoa(s.offset)
@@ -150,10 +150,10 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 		if rec.Code != http.StatusOK {
 			b.Fatalf("search %q from %d: status %d", s.q, s.offset, rec.Code)
 		}
-		return searchTiming{s.describe(), d, split.session, split.search}
+		return searchTiming{s.describe(), i % 11, d, split.session, split.search}
 	}
-	for _, q := range queries[:200] { // warm the caches and statement cache
-		do(q)
+	for i, q := range queries[:200] { // warm the caches and statement cache
+		do(i, q)
 	}
 	var times, oldTimes []time.Duration
 	var all []searchTiming
@@ -163,7 +163,7 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 	for range benchRuns {
 		var run, oldRun []time.Duration
 		for i, q := range queries {
-			t := do(q)
+			t := do(i, q)
 			run = append(run, t.total)
 			if oldMix(i) {
 				oldRun = append(oldRun, t.total)
@@ -274,6 +274,7 @@ func (s search) describe() string {
 // time, and the time of its session lookup and of its search's SQL.
 type searchTiming struct {
 	q                     string
+	shape                 int // the case of searchMix that made it
 	total, session, query time.Duration
 }
 
@@ -300,6 +301,21 @@ func logSearchSplit(b *testing.B, all []searchTiming) {
 		total, session, query := mean(part.rows)
 		b.Logf("split of a search's time (%s, mean): total %.2f ms = SQL of the search %.2f ms (%.0f%%) + session lookup %.2f ms + the rest (router, middleware, handler, templates) %.2f ms",
 			part.name, total, query, 100*query/total, session, total-query-session)
+	}
+	// Each shape of the mix on its own, so that a change to one path
+	// shows where it lands.
+	shapes := []string{"whole name", "given name", "surname's first four", "given name's first two", "department",
+		"office and title", "phone's end", "email", "one letter", "given name being typed", "given name, second page"}
+	for shape, name := range shapes {
+		var ds []time.Duration
+		for _, r := range all {
+			if r.shape == shape {
+				ds = append(ds, r.total)
+			}
+		}
+		if len(ds) > 0 {
+			b.Logf("shape %d (%s), %d searches: p50 %.2f ms, p95 %.2f ms", shape, name, len(ds), ms(percentile(ds, 50)), ms(percentile(ds, 95)))
+		}
 	}
 	for _, r := range rows[:min(8, len(rows))] {
 		b.Logf("slow: %q %.2f ms (SQL %.2f, session %.2f, rest %.2f)", r.q, ms(r.total), ms(r.query), ms(r.session), ms(r.total-r.query-r.session))

@@ -169,3 +169,81 @@ func TestSearchShapesMatchTheWords(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchSeveralWordsWalkTheirKeys: searches of several words find
+// exactly what the words themselves find, in name order, with the same
+// count, on every page: a word of three letters beside a longer one (the
+// stem index narrows by its first two letters), a word of one letter
+// (which has no key), a rare word beside words everyone has (the email's
+// 'tessera' and 'example'), and more matches than can be shown, walked
+// with every word's key at once. After people are renamed, moved and
+// retitled in one statement, the same searches follow them.
+func TestSearchSeveralWordsWalkTheirKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := setup(t)
+	_, err := db.Pool.Exec(ctx, `INSERT INTO people (account_name, email, display_name, title, office)
+		SELECT 'mw' || i, 'mw' || i || '@tessera.example',
+			CASE i % 4 WHEN 0 THEN 'Ana' WHEN 1 THEN 'Anabel' WHEN 2 THEN 'Sol' ELSE 'Zeno' END || ' ' ||
+				CASE i % 3 WHEN 0 THEN 'Vey' WHEN 1 THEN 'Ferreira-Okonkwo' ELSE 'Quist' END,
+			CASE i % 5 WHEN 0 THEN 'Clerk' ELSE 'Senior Analyst' END,
+			CASE i % 11 WHEN 0 THEN 'Ghent' ELSE 'Vaduz' END
+		FROM generate_series(2200, 1, -1) i`)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `ANALYZE people, person_search_words`)
+	require.NoError(t, err)
+
+	queries := []string{"vaduz senior", "Senior Vaduz", "vaduz senior analyst", "tessera example", "example tessera vaduz",
+		"mw1 tessera", "mw12 example", "mw1234 tessera example", "ana quist", "ana vey", "Sol Ferreira-Okonkwo",
+		"an vaduz", "z vaduz", "a vaduz senior", "zeno ghent", "ana analyst", "anab senior"}
+	capped := 0
+	check := func() {
+		t.Helper()
+		for _, q := range queries {
+			rows, err := db.Pool.Query(ctx, `SELECT id::text FROM people WHERE search_doc @@ tessera_prefix_query($1) ORDER BY sort_name, id`, q)
+			require.NoError(t, err)
+			want, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			require.NotEmpty(t, want, "search %q", q)
+			if len(want) > portal.MaxMatches {
+				capped++
+			}
+			for _, offset := range []int{0, portal.DefaultPageSize, 500, portal.MaxMatches - portal.DefaultPageSize} {
+				if offset >= len(want) && offset > 0 {
+					continue
+				}
+				page, err := db.SearchPeople(ctx, portal.PersonFilter{Query: q, Offset: offset})
+				require.NoError(t, err, "search %q", q)
+				got := []string{}
+				for _, p := range page.Items {
+					got = append(got, p.ID)
+				}
+				end := min(len(want), offset+portal.DefaultPageSize, portal.MaxMatches)
+				require.Equal(t, want[offset:end], got, "search %q from %d", q, offset)
+				require.Equal(t, min(len(want), portal.MaxMatches), page.Total, "search %q from %d", q, offset)
+				require.Equal(t, len(want) > portal.MaxMatches, page.Capped, "search %q from %d", q, offset)
+			}
+		}
+	}
+	check()
+	require.GreaterOrEqual(t, capped, 5, "several searches have more matches than can be shown")
+
+	// The first of 'vaduz senior' by name leaves Vaduz, a Zeno becomes
+	// Aaron (the first by name), and a clerk becomes a senior: the keys
+	// the walk reads follow them.
+	var first string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT id::text FROM people WHERE search_doc @@ tessera_prefix_query('vaduz senior')
+		ORDER BY sort_name, id LIMIT 1`).Scan(&first))
+	_, err = db.Pool.Exec(ctx, `UPDATE people SET
+			office = CASE WHEN id = $1 THEN 'Ghent' ELSE office END,
+			display_name = CASE WHEN account_name = 'mw3' THEN 'Aaron Vey' ELSE display_name END,
+			title = CASE WHEN account_name = 'mw10' THEN 'Senior Clerk' ELSE title END
+		WHERE id = $1 OR account_name IN ('mw3', 'mw10')`, first)
+	require.NoError(t, err)
+	page, err := db.SearchPeople(ctx, portal.PersonFilter{Query: "vaduz senior"})
+	require.NoError(t, err)
+	require.NotEqual(t, first, page.Items[0].ID)
+	require.Equal(t, "Aaron Vey", page.Items[0].DisplayName)
+	queries = append(queries, "aaron vaduz senior", "senior clerk vaduz", "ana vaduz")
+	check()
+}
