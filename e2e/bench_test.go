@@ -250,10 +250,10 @@ type timedStore struct {
 	session, search time.Duration
 }
 
-func (s *timedStore) FindSession(ctx context.Context, token string) (*portal.Session, error) {
+func (s *timedStore) FindSession(ctx context.Context, token string, badge bool) (*portal.Session, error) {
 	start := time.Now()
 	defer func() { s.session += time.Since(start) }()
-	return s.DB.FindSession(ctx, token)
+	return s.DB.FindSession(ctx, token, badge)
 }
 
 func (s *timedStore) SearchPeople(ctx context.Context, f portal.PersonFilter) (portal.Page[portal.Person], error) {

@@ -18,7 +18,8 @@ type Session struct {
 	// PendingApprovals counts the approvals waiting for the person, for the
 	// badge in the header, up to MaxBadgeCount+1: the badge says "99+"
 	// beyond, so that a manager with a thousand waiting does not have them
-	// counted at every request.
+	// counted at every request. It is -1 when FindSession was not asked to
+	// count them.
 	PendingApprovals int
 }
 
@@ -43,7 +44,11 @@ type Authenticator interface {
 	// entry records both, as a failed sign-in's does.
 	CreateSession(ctx context.Context, personID, method, client string) (token string, err error)
 	// FindSession returns the live session for token, or EUNAUTHORIZED.
-	FindSession(ctx context.Context, token string) (*Session, error)
+	// With badge it counts the approvals waiting for the person too
+	// (Session.PendingApprovals); a request that shows no page (a form's
+	// POST, answered with a redirect) does without: the count was most of
+	// the lookup's work.
+	FindSession(ctx context.Context, token string, badge bool) (*Session, error)
 	// SetSecondFactor records that the session's person gave a second
 	// factor (see Session.SecondFactor), audited.
 	SetSecondFactor(ctx context.Context, token, factor string) error

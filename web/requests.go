@@ -233,13 +233,12 @@ func (s *Server) renderApprovals(w http.ResponseWriter, r *http.Request, status 
 	p := s.page(r, tr(r, "My approvals"), "approvals")
 	// Unfiltered, the list counts them all. Otherwise the session's count
 	// holds for a GET unless it stopped at the badge's limit; after a
-	// decision they are counted again, so that what this request decided
-	// is out of it.
+	// decision (a POST) page counted them all, after it.
 	waiting := p.PendingApprovals
 	switch {
 	case !f.Filtered() && (len(page.Items) > 0 || f.Offset == 0):
 		waiting = page.Total
-	case r.Method != http.MethodGet || waiting > portal.MaxBadgeCount:
+	case showsBadge(r) && waiting > portal.MaxBadgeCount:
 		if waiting, err = s.Requests.CountMyApprovals(r.Context(), v); err != nil {
 			s.Error(w, r, err)
 			return

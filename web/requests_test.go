@@ -85,6 +85,11 @@ func TestJoinApproveJourney(t *testing.T) {
 
 	body = mateo.waitFor("/approvals", "Join VPN users")
 	require.Contains(t, body, `data-testid="approval-count"`)
+	// A form's POST reads the session without counting them (its answer
+	// is a redirect); the page it shows for a mistake counts them then.
+	resp, shown := mateo.post("/groups/"+vpn+"/request", url.Values{"csrf": {mateo.csrf}, "justification": {""}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, shown, `data-testid="approval-count"`)
 	require.Regexp(t, `data-testid="approvals-total"><strong>\d+ requests?</strong>`, body)
 	require.Contains(t, body, `data-testid="asked-on"`)
 	m := approvalLinkRE.FindStringSubmatch(body)

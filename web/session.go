@@ -53,7 +53,7 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 		w.Header().Add("Vary", "Accept-Language")
 		r = r.WithContext(i18n.NewContext(r.Context(), i18n.Negotiate("", accept)))
 		if token := s.cookie(r, "tessera_session"); token != "" {
-			sess, err := s.Auth.FindSession(r.Context(), token)
+			sess, err := s.Auth.FindSession(r.Context(), token, showsBadge(r))
 			if err == nil {
 				ctx := context.WithValue(r.Context(), sessionKey, sess)
 				// Every time on the page is shown in the viewer's zone.
@@ -67,6 +67,13 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 		w.Header().Set("Content-Language", i18n.FromContext(r.Context()).Code())
 		next.ServeHTTP(w, r)
 	})
+}
+
+// showsBadge reports whether the answer to r is a page whose header shows
+// the count of approvals waiting, read with the session. A form's POST is
+// answered with a redirect but for a mistake in it: page counts them then.
+func showsBadge(r *http.Request) bool {
+	return r.Method == http.MethodGet || r.Method == http.MethodHead
 }
 
 // errText is err's message for the person who sent r, in their language.
@@ -151,6 +158,15 @@ func (s *Server) page(r *http.Request, title, nav string) view.Page {
 		v := sess.Viewer
 		p.Viewer = &v
 		p.PendingApprovals = sess.PendingApprovals
+		if p.PendingApprovals < 0 {
+			// Counted now, after what the request did (a decision).
+			n, err := s.Requests.CountMyApprovals(r.Context(), v)
+			if err != nil {
+				s.Logger.Error("count approvals for the header", "err", err)
+				n = 0
+			}
+			p.PendingApprovals = n
+		}
 	}
 	return p
 }

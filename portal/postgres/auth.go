@@ -150,11 +150,25 @@ func (db *DB) CreateSession(ctx context.Context, personID, method, client string
 	return token, nil
 }
 
+// findSessionSQL reads a live session by its token's hash, with what every
+// request needs of its person; findSessionBadgeSQL counts the approvals
+// waiting for them too. (Two statements, not one taking a flag: each keeps
+// its own plan.)
+var findSessionSQL, findSessionBadgeSQL = sessionSQL("-1"), sessionSQL(countPendingApprovals("s.person_id", portal.MaxBadgeCount+1))
+
+func sessionSQL(pending string) string {
+	return `SELECT s.person_id, p.display_name, s.method, s.second_factor, s.csrf_token, s.expires_at, s.idle_until,
+			array(SELECT role FROM person_roles r WHERE r.person_id = s.person_id ORDER BY role),
+			` + pending + `, coalesce(ps.time_zone, ''), coalesce(ps.language, '')
+		FROM sessions s JOIN people p ON p.id = s.person_id LEFT JOIN person_settings ps ON ps.person_id = s.person_id
+		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.idle_until > now() AND p.account_enabled`
+}
+
 var errNoSession = portal.Errorf(portal.EUNAUTHORIZED, "Your session has ended. Please sign in again.")
 
 // FindSession returns the live session for token and extends its idle
 // timeout at most once every few minutes.
-func (db *DB) FindSession(ctx context.Context, token string) (*portal.Session, error) {
+func (db *DB) FindSession(ctx context.Context, token string, badge bool) (*portal.Session, error) {
 	if token == "" || len(token) > 100 {
 		return nil, errNoSession
 	}
@@ -162,11 +176,11 @@ func (db *DB) FindSession(ctx context.Context, token string) (*portal.Session, e
 	s := &portal.Session{}
 	var idleUntil time.Time
 	var roles []string
-	err := db.Pool.QueryRow(ctx, `SELECT s.person_id, p.display_name, s.method, s.second_factor, s.csrf_token, s.expires_at, s.idle_until,
-			array(SELECT role FROM person_roles r WHERE r.person_id = s.person_id ORDER BY role),
-			`+countPendingApprovals("s.person_id", portal.MaxBadgeCount+1)+`, coalesce(ps.time_zone, ''), coalesce(ps.language, '')
-		FROM sessions s JOIN people p ON p.id = s.person_id LEFT JOIN person_settings ps ON ps.person_id = s.person_id
-		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.idle_until > now() AND p.account_enabled`, h).
+	sql := findSessionSQL
+	if badge {
+		sql = findSessionBadgeSQL
+	}
+	err := db.Pool.QueryRow(ctx, sql, h).
 		Scan(&s.Viewer.PersonID, &s.Viewer.DisplayName, &s.Method, &s.SecondFactor, &s.CSRFToken, &s.ExpiresAt, &idleUntil, &roles, &s.PendingApprovals,
 			&s.Viewer.TimeZone, &s.Viewer.Language)
 	if isNoRows(err) {
