@@ -507,11 +507,12 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		b.Queue(genericPlans.SQL)
 		// The requests first (see lockRequestOf), then the approvals. A
 		// decision that may apply them reads them as it locks them, and
-		// whether a connected system is to be told (lockForApply).
-		locked := `FROM requests r WHERE id IN (SELECT request_id FROM approvals WHERE id = ANY ($1::text[]::uuid[]))
-			ORDER BY r.id FOR UPDATE`
+		// whether a connected system is to be told (lockForApply). Each
+		// request is looked up by its key on its own (lockedByKey).
+		locked := `FROM (SELECT request_id FROM approvals WHERE id = ANY ($1::text[]::uuid[]) ORDER BY 1) AS k(id), ` +
+			lockedByKey + ` ORDER BY r.id`
 		if apply {
-			b.Queue(`SELECT id::text, `+requestHeadColumns+` `+locked, ids).Query(func(rows pgx.Rows) error {
+			b.Queue(`SELECT r.id::text, `+requestHeadColumns+` `+locked, ids).Query(func(rows pgx.Rows) error {
 				var err error
 				heads, err = scanHeads(rows)
 				return err
