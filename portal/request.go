@@ -462,6 +462,9 @@ type RequestProcessor interface {
 	// (a decision applies the requests it settles itself, and leaves them
 	// to a commit job only when one of them cannot be applied).
 	Commit(ctx context.Context, requestIDs []string) error
+	// FireTimers fires the first timers (reminder or deadline) of the
+	// approvals whose timer is due, and says how many it fired.
+	FireTimers(ctx context.Context) (int, error)
 	Remind(ctx context.Context, approvalID string, round int) error
 	Deadline(ctx context.Context, approvalID string, round int) error
 	ExpireMembership(ctx context.Context, groupID, personID string, until time.Time) error

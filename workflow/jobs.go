@@ -6,18 +6,25 @@ package workflow
 
 import "time"
 
-// AuthorizeArgs is the first timer of a request's approval: Submit opens
-// the approval (approvers, deputies, notifications) in the transaction
-// that writes the request, and schedules this job for the reminder, or
-// for the deadline when there is none; it fires that timer, or snoozes
-// when run early. (A request written by an older version, without its
-// approval, gets it here.)
+// AuthorizeArgs was the first timer of a request's approval, one job for
+// each request (now fired by ApprovalTimersArgs, every minute, for all
+// approvals): the jobs an older version scheduled fire that timer, or
+// snooze when run early. (A request written by an even older version,
+// without its approval, gets it here.)
 type AuthorizeArgs struct {
 	RequestID string `json:"request_id"`
 }
 
 // Kind implements river.JobArgs.
 func (AuthorizeArgs) Kind() string { return "authorize" }
+
+// ApprovalTimersArgs fires the approvals' first timers that are due (the
+// reminder, or the deadline when there is none): approvals have no job of
+// their own until their first timer fires (see DB.FireTimers).
+type ApprovalTimersArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ApprovalTimersArgs) Kind() string { return "approval_timers" }
 
 // CommitArgs applies approved requests in one transaction: those of a
 // decision that could not apply them all itself (one of them cannot be
@@ -34,7 +41,7 @@ func (CommitArgs) Kind() string { return "commit" }
 
 // ReminderArgs reminds the approvers who have not decided yet, and then
 // schedules the deadline: an approval has one timer job at a time (in its
-// first round, the authorize job fires the first reminder itself).
+// first round, FireTimers fires the first reminder itself).
 type ReminderArgs struct {
 	ApprovalID string `json:"approval_id"`
 	Round      int    `json:"round"`

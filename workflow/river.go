@@ -71,6 +71,14 @@ func RiverConfig(workers *river.Workers, logger *slog.Logger) *river.Config {
 				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(10*time.Second),
 				func() (river.JobArgs, *river.InsertOpts) { return SyncScheduleArgs{}, nil }, nil),
+			// Approvals' first timers (reminders, deadlines of hours or
+			// days) fire within the minute they are due, and at start
+			// those that came due while no worker ran. Two sweeps at once
+			// fire each timer once (see DB.FireTimers), so one retrying a
+			// failed timer holds back none of the next.
+			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return ApprovalTimersArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
 			// A file dropped in an HR source's folder is taken within
 			// two seconds: joiners reach AD without waiting for a cycle.
 			river.NewPeriodicJob(river.PeriodicInterval(2*time.Second),

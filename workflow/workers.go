@@ -58,6 +58,7 @@ type Deps struct {
 func AddWorkers(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &authorizeWorker{p: d.Processor})
 	river.AddWorker(workers, &commitWorker{p: d.Processor})
+	river.AddWorker(workers, &approvalTimersWorker{p: d.Processor})
 	river.AddWorker(workers, &reminderWorker{p: d.Processor})
 	river.AddWorker(workers, &deadlineWorker{p: d.Processor})
 	river.AddWorker(workers, &expireMembershipWorker{p: d.Processor})
@@ -246,6 +247,19 @@ func (w *authorizeWorker) Work(ctx context.Context, job *river.Job[AuthorizeArgs
 	// At least a second: a processor whose clock is behind this one's
 	// must not make the job spin.
 	return river.JobSnooze(max(time.Until(wake), time.Second))
+}
+
+type approvalTimersWorker struct {
+	river.WorkerDefaults[ApprovalTimersArgs]
+	p portal.RequestProcessor
+}
+
+// Work fires the first timers due. Each fires in a transaction of its own
+// and only once (under the approval's lock), so that a sweep cut short,
+// or two at once, leave nothing fired twice.
+func (w *approvalTimersWorker) Work(ctx context.Context, job *river.Job[ApprovalTimersArgs]) error {
+	_, err := w.p.FireTimers(ctx)
+	return err
 }
 
 type commitWorker struct {

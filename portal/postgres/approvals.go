@@ -101,13 +101,12 @@ func lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestHead, error)
 // their deputies), records the approval, tells the approvers, and returns
 // when the approval's first timer is due (its reminder, or its deadline;
 // zero for none). Submit does this in the transaction that writes the
-// request (authorizeTx), and schedules the authorize job for that time:
-// the job is the approval's first timer, and Authorize, run by it, fires
-// the timer, so most approvals, decided before it is due, cost no job at
-// all. Run early (rescued after a crash, fired by hand), it only says when
-// to run next; run again after it fired, it does nothing more (Remind
-// reminds once per round). A request written before approvals were opened
-// at submission gets its approval here.
+// request (authorizeTx), with no job: FireTimers fires the first timer.
+// Authorize runs for the authorize jobs of older versions, one a request,
+// which were that timer: it fires the timer when due; run early, it only
+// says when to run next; run again after it fired, it does nothing more
+// (Remind reminds once per round). A request written before approvals
+// were opened at submission gets its approval here.
 func (db *DB) Authorize(ctx context.Context, requestID string) (time.Time, error) {
 	var wake time.Time
 	var fire func() error
@@ -227,16 +226,71 @@ func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h 
 		text = portal.Textf("Sent to %s; %d of %d needed; due %s.", "", needed, len(approvers), due)
 		wake, _ = nextTimer(w, now, *deadline)
 	}
-	if submit != nil && !wake.IsZero() {
-		// The authorize job waits as the approval's first timer.
-		if err := db.insertJob(ctx, tx, workflow.AuthorizeArgs{RequestID: requestID}, &river.InsertOpts{ScheduledAt: wake}); err != nil {
-			return wake, nil, false, err
-		}
-	}
+	// The first timer needs no job: FireTimers fires it when due.
 	return wake, nil, false, db.addApprovers(ctx, tx, submit, id, requestID, requester, approvers, false,
 		portal.KindApprovalRequested, "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText), text,
 		stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
 			[]any{id, requestID, needed, deadline}})
+}
+
+// firstTimersDueSQL finds the approvals whose first timer is due now, in
+// their first round (later rounds, after an escalation, have timer jobs of
+// their own): the reminder, unless it was due before the approval was
+// opened (then the deadline is its first timer, as nextTimer says) or has
+// reminded already; and the deadline, unless a reminder (whose job then
+// waits for the deadline) came first. A deadline and reminder both passed
+// fire the deadline alone, as a timer fired late does. Index look-ups of
+// the pending approvals by deadline (approvals_pending), up to the
+// longest reminder ahead.
+//
+// Now is the database's, as approvals.created_at is: not DB.Clock, which
+// the sweep, running beside everything, would read at any time.
+const firstTimersDueSQL = `SELECT a.id::text, a.deadline > now() AS remind
+	FROM approvals a JOIN requests r ON r.id = a.request_id JOIN approval_workflows w ON w.id = r.workflow_id
+	WHERE a.status = 'pending' AND a.round = 1 AND a.reminded_round < 1
+		AND a.deadline <= now() + make_interval(hours => (SELECT coalesce(max(reminder_hours), 0) FROM approval_workflows))
+		AND (a.deadline <= now() OR w.reminder_hours IS NOT NULL
+			AND a.deadline - make_interval(hours => w.reminder_hours) BETWEEN a.created_at AND now())
+	ORDER BY a.deadline`
+
+// FireTimers fires the first timers of the approvals whose timer is due
+// (firstTimersDueSQL): the reminder (Remind, which schedules the
+// deadline's job) or the deadline (Deadline). An approval costs no job
+// until then, and most, decided before, none at all. Each timer fires in
+// a transaction of its own, once: Remind and Deadline do nothing for an
+// approval that was reminded, decided or escalated meanwhile (by another
+// sweep, or a decision). It returns how many it fired.
+func (db *DB) FireTimers(ctx context.Context) (int, error) {
+	type due struct {
+		id     string
+		remind bool
+	}
+	rows, err := db.Pool.Query(ctx, firstTimersDueSQL)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: approval timers: %w", err)
+	}
+	timers, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (due, error) {
+		var d due
+		return d, row.Scan(&d.id, &d.remind)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: approval timers: %w", err)
+	}
+	var errs []error
+	for _, t := range timers {
+		if ctx.Err() != nil {
+			break
+		}
+		if t.remind {
+			err = db.Remind(ctx, t.id, 1)
+		} else {
+			err = db.Deadline(ctx, t.id, 1)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(timers), errors.Join(append(errs, ctx.Err())...)
 }
 
 // withDeputy is how the timeline names an approver whose deputy stands in.

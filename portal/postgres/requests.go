@@ -327,10 +327,9 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 // authorizeAtSubmit opens the approval of a request just written, in the
 // transaction that writes it (authorizeTx, its head read as the request
 // was written): the approvers see it when the request is committed, and a
-// request costs one transaction and no job until someone decides. The
-// authorize job waits as the approval's first timer (its reminder or
-// deadline), when the workflow has one; it is inserted before the
-// approval, whose statements then go with the COMMIT.
+// request costs one transaction and no job until someone decides (or its
+// first timer, its reminder or deadline, fires: FireTimers). The
+// approval's statements go with the COMMIT.
 func (db *DB) authorizeAtSubmit(ctx context.Context, tx *finalTx, req *portal.Request, head *authorizeHead) error {
 	_, _, denied, err := db.authorizeRead(ctx, tx, req.ID, head, tx)
 	if denied {
