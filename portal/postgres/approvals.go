@@ -596,26 +596,21 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 			})
 			return err
 		})
-		err := tx.SendBatch(ctx, b).Close()
-		if err != nil || len(ok) == 0 {
-			return err
-		}
-		decided := make([]string, len(ok))
-		for i, d := range ok {
-			decided[i] = d.ApprovalID
-		}
-		// The decisions first. The checks above read the decisions in the
-		// snapshot taken before the locks were granted: the same person
-		// deciding twice at once (a double click), or an approver and
-		// their deputy at once, pass them both; the update, whose snapshot
-		// is taken after, tells the second apart.
+		// The decisions, in the same round trip, after the checks above
+		// and under their locks: the update decides only where the checks
+		// pass (d.problem), by conditions of its own. The checks read the
+		// decisions in the snapshot taken before the locks were granted:
+		// the same person deciding twice at once (a double click), or an
+		// approver and their deputy at once, pass them both; the update,
+		// whose snapshot is taken after, tells the second apart.
 		var updated []string
-		b = &pgx.Batch{}
 		b.Queue(`UPDATE approvers me SET decision = $3, reason = $4, decided_at = now()
 			WHERE approval_id = ANY ($1::text[]::uuid[]) AND person_id = $2 AND NOT EXISTS (
 				SELECT 1 FROM approvers b WHERE b.approval_id = me.approval_id AND b.decision IS NOT NULL
 				AND coalesce(b.on_behalf_of, b.person_id) = coalesce(me.on_behalf_of, me.person_id))
-			RETURNING approval_id::text`, decided, v.PersonID, verdict, reason).Query(func(rows pgx.Rows) error {
+				AND (SELECT a.status = 'pending' AND r.requester_id IS DISTINCT FROM $2 FROM approvals a
+					JOIN requests r ON r.id = a.request_id WHERE a.id = me.approval_id)
+			RETURNING approval_id::text`, ids, v.PersonID, verdict, reason).Query(func(rows pgx.Rows) error {
 			var err error
 			updated, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
@@ -624,9 +619,9 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		// the row locks, so exactly) settle an approval.
 		var settled []string
 		if approve {
-			b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
+			b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND status = 'pending' AND needed <= (
 				SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
-				RETURNING request_id::text`, decided).Query(func(rows pgx.Rows) error {
+				RETURNING request_id::text`, ids).Query(func(rows pgx.Rows) error {
 				var err error
 				settled, err = pgx.CollectRows(rows, pgx.RowTo[string])
 				return err
@@ -634,6 +629,15 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
+		}
+		for _, id := range updated {
+			if problem, checked := found[id]; !checked || problem != nil {
+				// Never so: the update's conditions are the checks'.
+				return fmt.Errorf("approval %s decided against the checks: %v", id, problem)
+			}
+		}
+		if len(ok) == 0 {
+			return nil
 		}
 		again := portal.Errorf(portal.ECONFLICT, "This request was decided meanwhile, by you or for the approver you stand for.")
 		var recs []recording
