@@ -176,7 +176,7 @@ func TestSearchShapesMatchTheWords(t *testing.T) {
 // stem index narrows by its first two letters), a word of one letter
 // (which has no key), a rare word beside words everyone has (the email's
 // 'tessera' and 'example'), and more matches than can be shown, walked
-// with every word's key at once. After people are renamed, moved and
+// in name order. After people are renamed, moved and
 // retitled in one statement, the same searches follow them.
 func TestSearchSeveralWordsWalkTheirKeys(t *testing.T) {
 	t.Parallel()
