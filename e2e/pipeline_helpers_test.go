@@ -151,8 +151,6 @@ func (p *joinPipeline) requireExactlyOnce(tb testing.TB) {
 	require.Equal(tb, n, p.count(tb, "SELECT count(*) FROM group_members WHERE group_id = $1", p.groupID))
 	require.Zero(tb, p.count(tb, "SELECT count(*) FROM cs_objects WHERE export_op IS NOT NULL"), "no export pending")
 	require.Zero(tb, p.count(tb, "SELECT count(*) FROM export_requests"), "no request waits for a confirmation")
-	// (An authorize job stays scheduled as its approval's timer, and
-	// finds the approval decided when it wakes.)
 	// River records a job's end a moment after the job's work.
 	require.EventuallyWithT(tb, func(c *assert.CollectT) {
 		rows, err := p.pool.Query(ctx, `SELECT kind || ' ' || state || ' x' || count(*) FROM river_job

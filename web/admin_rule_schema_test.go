@@ -30,7 +30,7 @@ func TestRuleRefusedBySchemaReadLaterIsShown(t *testing.T) {
 	dc := harness.Samba(t)
 	ca, err := os.ReadFile(dc.CAFile)
 	require.NoError(t, err)
-	ou := fmt.Sprintf("OU=Rules %04d,%s", mrand.IntN(10000), dc.BaseDN)
+	ou := fmt.Sprintf("OU=Rules %04d%03d,%s", mrand.IntN(10000), adNames.Add(1), dc.BaseDN)
 	add := ldap.NewAddRequest(ou, nil)
 	add.Attribute("objectClass", []string{"organizationalUnit"})
 	require.NoError(t, dc.Dial(t).Add(add))

@@ -37,7 +37,8 @@ type Deps struct {
 	// AuditKey signs the checkpoints; nil (no TESSERA_SECRET_KEY): they are
 	// written unsigned.
 	AuditKey *portal.AuditKey
-	// Logger receives the checkpoints; nil means slog's default.
+	// Logger receives the checkpoints and what workers only log; nil
+	// means slog's default.
 	Logger *slog.Logger
 	// Notices finds where password notices go; nil: none are sent.
 	Notices portal.PasswordNotices
@@ -56,18 +57,18 @@ type Deps struct {
 
 // AddWorkers registers every Tessera worker.
 func AddWorkers(workers *river.Workers, d Deps) {
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	river.AddWorker(workers, &authorizeWorker{p: d.Processor})
 	river.AddWorker(workers, &commitWorker{p: d.Processor})
-	river.AddWorker(workers, &approvalTimersWorker{p: d.Processor})
+	river.AddWorker(workers, &approvalTimersWorker{p: d.Processor, logger: logger})
 	river.AddWorker(workers, &reminderWorker{p: d.Processor})
 	river.AddWorker(workers, &deadlineWorker{p: d.Processor})
 	river.AddWorker(workers, &expireMembershipWorker{p: d.Processor})
 	river.AddWorker(workers, &notifyWorker{p: d.Processor, mailer: d.Mailer, baseURL: d.BaseURL})
 	river.AddWorker(workers, &housekeepingWorker{h: d.Housekeeper})
-	logger := d.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
 	river.AddWorker(workers, &auditCheckpointWorker{audit: d.Audit, key: d.AuditKey, logger: logger})
 	river.AddWorker(workers, &syncExportWorker{s: d.Sync})
 	river.AddWorker(workers, &syncScheduleWorker{s: d.Sync})
@@ -251,14 +252,21 @@ func (w *authorizeWorker) Work(ctx context.Context, job *river.Job[AuthorizeArgs
 
 type approvalTimersWorker struct {
 	river.WorkerDefaults[ApprovalTimersArgs]
-	p portal.RequestProcessor
+	p      portal.RequestProcessor
+	logger *slog.Logger
 }
 
 // Work fires the first timers due. Each fires in a transaction of its own
 // and only once (under the approval's lock), so that a sweep cut short,
-// or two at once, leave nothing fired twice.
+// or two at once, leave nothing fired twice. A timer that fails is logged
+// and left due, for the next minute's sweep: a sweep retried for it would
+// only pile up beside the next ones.
 func (w *approvalTimersWorker) Work(ctx context.Context, job *river.Job[ApprovalTimersArgs]) error {
 	_, err := w.p.FireTimers(ctx)
+	if err != nil && ctx.Err() == nil {
+		w.logger.LogAttrs(ctx, slog.LevelWarn, "approval timers: some did not fire; the next sweep tries them again", slog.Any("error", err))
+		return nil
+	}
 	return err
 }
 

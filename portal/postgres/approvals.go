@@ -259,7 +259,8 @@ const firstTimersDueSQL = `SELECT a.id::text, a.deadline > now() AS remind
 // until then, and most, decided before, none at all. Each timer fires in
 // a transaction of its own, once: Remind and Deadline do nothing for an
 // approval that was reminded, decided or escalated meanwhile (by another
-// sweep, or a decision). It returns how many it fired.
+// sweep, or a decision). It returns how many were due; the error joins
+// those that failed.
 func (db *DB) FireTimers(ctx context.Context) (int, error) {
 	type due struct {
 		id     string
@@ -619,9 +620,13 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		// the row locks, so exactly) settle an approval.
 		var settled []string
 		if approve {
+			// Only those this viewer's update decided (decided_at is
+			// the transaction's now()): whoever else posts, a pending
+			// approval is never settled by their post.
 			b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND status = 'pending' AND needed <= (
 				SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
-				RETURNING request_id::text`, ids).Query(func(rows pgx.Rows) error {
+				AND EXISTS (SELECT 1 FROM approvers me WHERE me.approval_id = a.id AND me.person_id = $2 AND me.decided_at = now())
+				RETURNING request_id::text`, ids, v.PersonID).Query(func(rows pgx.Rows) error {
 				var err error
 				settled, err = pgx.CollectRows(rows, pgx.RowTo[string])
 				return err
