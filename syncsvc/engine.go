@@ -851,11 +851,17 @@ func (e *Engine) runLocked(ctx context.Context, sys *portal.ConnectedSystem, pro
 	case Export:
 		message, err = e.exportRun(ctx, sys, opts, rec)
 	}
+	return rec.finish(ctx, lockLost(ctx, err), message)
+}
+
+// lockLost returns ErrLockLost for err when the lock that ctx runs under
+// was lost: what failed then failed for that, and the run says why
+// rather than "context canceled".
+func lockLost(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
-		// What failed then failed for that: the run says why.
-		err = cause
+		return cause
 	}
-	return rec.finish(ctx, err, message)
+	return err
 }
 
 // FindRun returns one run.

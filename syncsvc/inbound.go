@@ -21,7 +21,7 @@ import (
 // delta sync of the system, both recorded in run history. It returns the
 // import run and the people whose attributes the sync changed or created.
 func (e *Engine) ImportFrom(ctx context.Context, systemID string, conn Connector, trigger string) (*Run, []string, error) {
-	return e.importThenSync(ctx, systemID, trigger, func(sys *portal.ConnectedSystem, full bool, rec *runRecord) error {
+	return e.importThenSync(ctx, systemID, trigger, func(ctx context.Context, sys *portal.ConnectedSystem, full bool, rec *runRecord) error {
 		return e.importWith(ctx, sys, conn, full, rec)
 	}, e.deltaSyncRun)
 }
@@ -29,8 +29,10 @@ func (e *Engine) ImportFrom(ctx context.Context, systemID string, conn Connector
 // importThenSync runs an import of systemID (a full one the first time:
 // no watermark yet) and then a sync, each recorded in run history, and
 // returns the import run and the people the sync changed or created.
+// Both run in the lock's context (importFn gets it), and stop when the
+// lock is lost.
 func (e *Engine) importThenSync(ctx context.Context, systemID, trigger string,
-	importFn func(sys *portal.ConnectedSystem, full bool, rec *runRecord) error,
+	importFn func(ctx context.Context, sys *portal.ConnectedSystem, full bool, rec *runRecord) error,
 	syncFn func(ctx context.Context, sys *portal.ConnectedSystem, rec *runRecord) error) (*Run, []string, error) {
 	sys, err := e.runnable(ctx, systemID, DeltaImport)
 	if err != nil {
@@ -55,7 +57,7 @@ func (e *Engine) importThenSync(ctx context.Context, systemID, trigger string,
 	if err != nil {
 		return nil, nil, fmt.Errorf("syncsvc: start run: %w", err)
 	}
-	run, err := rec.finish(ctx, importFn(sys, profile == FullImport, rec), portal.Text{})
+	run, err := rec.finish(ctx, lockLost(ctx, importFn(ctx, sys, profile == FullImport, rec)), portal.Text{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -71,7 +73,7 @@ func (e *Engine) importThenSync(ctx context.Context, systemID, trigger string,
 	if err != nil {
 		return run, nil, fmt.Errorf("syncsvc: start run: %w", err)
 	}
-	srun, err := srec.finish(ctx, syncFn(ctx, sys, srec), portal.Text{})
+	srun, err := srec.finish(ctx, lockLost(ctx, syncFn(ctx, sys, srec)), portal.Text{})
 	if err != nil {
 		return run, nil, err
 	}

@@ -103,3 +103,48 @@ func TestRunStopsWhenItsLockSessionBreaks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "succeeded", run.Status, run.Message)
 }
+
+// An import that a source pushes (ImportFrom, as HR's and SCIM's go
+// through ImportStaged) runs under the system's run lock too: when the
+// lock's session breaks, the import stops, failed with the reason, rather
+// than write on unprotected.
+func TestImportStopsWhenItsLockSessionBreaks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	c, err := ad.Opener(f.systems)(ctx, *f.sys)
+	require.NoError(t, err)
+	defer c.Close()
+	started := make(chan struct{})
+	type result struct {
+		run *syncsvc.Run
+		err error
+	}
+	held := make(chan result, 1)
+	go func() {
+		// No watermark yet: a full import, which heldImport holds.
+		run, _, err := f.engine.ImportFrom(ctx, f.sys.ID, heldImport{c, &sync.Once{}, started}, "test")
+		held <- result{run, err}
+	}()
+	select {
+	case <-started:
+	case r := <-held:
+		t.Fatalf("the import ended before it read: %v %v", r.run, r.err)
+	}
+	var ended int
+	require.NoError(t, f.pool.QueryRow(ctx, `WITH s AS MATERIALIZED (SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'tessera sync locks')
+		SELECT count(*) FROM s WHERE pg_terminate_backend(pid)`).Scan(&ended))
+	require.Equal(t, 1, ended, "the engine's lock session")
+
+	var r result
+	select {
+	case r = <-held:
+	case <-time.After(time.Minute):
+		t.Fatal("the import went on without its lock")
+	}
+	require.Error(t, r.err)
+	require.NotNil(t, r.run)
+	require.Equal(t, "failed", r.run.Status)
+	require.Equal(t, portal.Reason(syncsvc.ErrLockLost).String(), r.run.Message)
+}

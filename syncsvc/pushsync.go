@@ -51,7 +51,7 @@ func PrepareImport(ctx context.Context, tx pgx.Tx) error {
 // sync changed or created, as ImportFrom does.
 func (e *Engine) ImportStaged(ctx context.Context, systemID, trigger string, watermark []byte,
 	fill func(ctx context.Context, tx pgx.Tx) error) (*Run, []string, error) {
-	return e.importThenSync(ctx, systemID, trigger, func(sys *portal.ConnectedSystem, full bool, rec *runRecord) error {
+	return e.importThenSync(ctx, systemID, trigger, func(ctx context.Context, sys *portal.ConnectedSystem, full bool, rec *runRecord) error {
 		return e.importStaged(ctx, sys, watermark, fill, rec)
 	}, e.pushSyncRun)
 }
