@@ -326,7 +326,8 @@ func (e *Engine) lock(ctx context.Context, systemID string, wait time.Duration) 
 			lctx, cancel := context.WithCancelCause(ctx)
 			e.locks.mu.Lock()
 			l.cancel = cancel
-			if l.gen != e.locks.session.gen {
+			// close() keeps the generation: a closed session broke too.
+			if l.gen != e.locks.session.gen || e.locks.session.conn == nil {
 				cancel(ErrLockLost) // broken before it could be told
 			}
 			e.locks.mu.Unlock()
