@@ -268,6 +268,7 @@ func (r *runLocks) broken(e *Engine, cause error) {
 		if l.gen == gen && l.cancel != nil {
 			e.logger().Warn("sync run lock lost with its session; the run stops", "system", id, "error", cause)
 			l.cancel(ErrLockLost)
+			l.cancel = nil // told once: it is not told again until it lets go
 		}
 	}
 }
@@ -281,7 +282,9 @@ func (e *Engine) checkSession() {
 		r.mu.Lock()
 		live := false
 		for _, l := range r.held {
-			live = live || l.gen == r.session.gen
+			// A lost holder keeps the closed session's generation until it
+			// lets go; the session it held is gone, with nothing to check.
+			live = live || (l.gen == r.session.gen && r.session.conn != nil)
 		}
 		if !live {
 			r.watching = false
@@ -544,8 +547,14 @@ func (l *runLock) yield(ctx context.Context, systemID string) error {
 // release lets the run lock go, and ends the work under it.
 func (l *runLock) release(systemID string) {
 	l.unlock(systemID)
-	if l.cancel != nil {
-		l.cancel(nil)
+	// broken() clears cancel under the mutex, from the checking goroutine.
+	r := &l.e.locks
+	r.mu.Lock()
+	cancel := l.cancel
+	l.cancel = nil
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel(nil)
 	}
 }
 
