@@ -220,7 +220,16 @@ func TestAuditKeyStaysKeyed(t *testing.T) {
 		err = postgres.Audit(ctx, tx, "", "sign_in", "person", auditActor, nil)
 		require.ErrorContains(t, err, "the audit log is keyed with key "+key.ID())
 		require.NoError(t, tx.Rollback(ctx))
+		// Several entries at once (a request's records) are refused alike,
+		// and none is written.
+		var n int
+		err = db.Pool.QueryRow(ctx, `SELECT audit_append_many(ARRAY[NULL, NULL]::uuid[], ARRAY['sign_in', 'sign_out'],
+			ARRAY['person', 'person'], ARRAY[$1, $1]::text[], ARRAY['{}', '{}']::jsonb[])`, auditActor).Scan(&n)
+		require.ErrorContains(t, err, "the audit log is keyed with key "+key.ID())
 	}
+	var entries int
+	require.NoError(t, keyed.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_log").Scan(&entries))
+	require.Equal(t, 6, entries)
 	require.NoError(t, keyed.CheckAuditKey(ctx, key))
 	err := attacker.CheckAuditKey(ctx, nil)
 	require.Equal(t, portal.EINVALID, portal.ErrorCode(err))
