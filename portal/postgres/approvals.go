@@ -169,8 +169,9 @@ func (h *authorizeHead) scan(row pgx.Row) error {
 	return err
 }
 
-// authorizeRead is authorizeTx once its head is read (Submit reads it in
-// the round trip that writes the request). With submit, the transaction is
+// authorizeRead is authorizeTx once its head is read (Submit has it from
+// what it read and writes, and sends the request with the approval's
+// statements, queued ahead of them). With submit, the transaction is
 // Submit's: the approval's first timer is scheduled in it, before the
 // approval is written, so that writing the approval can end it.
 func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h *authorizeHead, submit *finalTx) (wake time.Time, fire func() error, denied bool, err error) {

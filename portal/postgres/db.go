@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -180,6 +181,103 @@ func execBatch(ctx context.Context, tx pgx.Tx, stmts ...stmt) error {
 type finalTx struct {
 	pgx.Tx
 	done bool
+	// ahead are statements that go in front of the transaction's next
+	// round trip (sendAhead).
+	ahead *pgx.Batch
+}
+
+// sendAhead queues b's statements to go to Postgres in front of the
+// transaction's next statements, in their round trip, rather than in one
+// of their own: a submission's request and record, with its approval and
+// the COMMIT. Whatever the transaction sends next, through any of its
+// methods, they go first; when nothing follows, inTx sends them before it
+// commits. Their errors are the next statement's (or the commit's).
+func (t *finalTx) sendAhead(b *pgx.Batch) {
+	if t.ahead == nil {
+		t.ahead = b
+		return
+	}
+	t.ahead.QueuedQueries = append(t.ahead.QueuedQueries, b.QueuedQueries...)
+}
+
+// flush sends the statements queued ahead, if any, on their own.
+func (t *finalTx) flush(ctx context.Context) error {
+	if t.ahead == nil {
+		return nil
+	}
+	b := t.ahead
+	t.ahead = nil
+	return t.Tx.SendBatch(ctx, b).Close()
+}
+
+// SendBatch sends b behind the statements queued ahead, in one round trip,
+// and reads theirs before handing b's results over.
+func (t *finalTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if t.ahead == nil {
+		return t.Tx.SendBatch(ctx, b)
+	}
+	ahead := t.ahead
+	t.ahead = nil
+	n := len(ahead.QueuedQueries)
+	both := &pgx.Batch{QueuedQueries: append(slices.Clip(ahead.QueuedQueries), b.QueuedQueries...)}
+	br := t.Tx.SendBatch(ctx, both)
+	for _, q := range both.QueuedQueries[:n] {
+		var err error
+		if q.Fn != nil {
+			err = q.Fn(br)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			br.Close() //nolint:errcheck // err is what failed
+			return pgx.FailedBatchResults(b, err)
+		}
+	}
+	return br
+}
+
+// The other ways to send a statement send those queued ahead first.
+
+func (t *finalTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := t.flush(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return t.Tx.Exec(ctx, sql, args...)
+}
+
+func (t *finalTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.Tx.Query(ctx, sql, args...)
+}
+
+func (t *finalTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := t.flush(ctx); err != nil {
+		return errRow{err}
+	}
+	return t.Tx.QueryRow(ctx, sql, args...)
+}
+
+func (t *finalTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	if err := t.flush(ctx); err != nil {
+		return 0, err
+	}
+	return t.Tx.CopyFrom(ctx, table, cols, src)
+}
+
+func (t *finalTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.Tx.Begin(ctx)
+}
+
+func (t *finalTx) Commit(ctx context.Context) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	return t.Tx.Commit(ctx)
 }
 
 // errTxFinished is what a statement issued after finish gets.
@@ -201,6 +299,10 @@ func (t *finalTx) finishBatch(ctx context.Context, b *pgx.Batch) error {
 		return errTxFinished
 	}
 	t.done = true
+	if t.ahead != nil {
+		b = &pgx.Batch{QueuedQueries: append(slices.Clip(t.ahead.QueuedQueries), b.QueuedQueries...)}
+		t.ahead = nil
+	}
 	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
 		// COMMIT of a transaction that failed earlier rolls it back.
 		if tag.String() != "COMMIT" {
@@ -404,6 +506,10 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *finalTx) error) error {
 	}
 	if t.done {
 		return nil
+	}
+	if err := t.flush(ctx); err != nil {
+		tx.Rollback(ctx) //nolint:errcheck
+		return err
 	}
 	return tx.Commit(ctx)
 }

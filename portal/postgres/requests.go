@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -217,7 +218,8 @@ type target struct {
 	GroupRule             string // a dynamic group's membership rule
 	PersonIsOwner         bool   // the person the request is about owns the group
 	Owners                int    // how many owners the group has
-	IsMember, IsOwner     bool   // the person's membership; the viewer's ownership
+	OwnerIDs              []string
+	IsMember, IsOwner     bool // the person's membership; the viewer's ownership
 	PersonName            string
 	PersonManagerID       string
 	GroupAccount          string // the group's name (sAMAccountName)
@@ -260,7 +262,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 	var id string
 	var req *portal.Request
 	err := db.inTx(ctx, func(tx *finalTx) error {
-		t, policies, err := loadTarget(ctx, tx, v, n)
+		t, policies, workflows, err := loadTarget(ctx, tx, v, n)
 		if err != nil {
 			return err
 		}
@@ -294,27 +296,39 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
 		submitted := event{portal.KindSubmitted, v.PersonID, portal.Textf("under policy “%s”", pol.Name)}
-		var head authorizeHead
+		req.ID = id
 		if pol.WorkflowID != "" {
 			st := recordStmt(id, "", "request_submitted", map[string]any{"operation": string(n.Operation), "group": n.GroupID,
 				"person": n.PersonID, "policy": pol.Name}, submitted)
 			b.Queue(st.SQL, st.Args...)
-			// What opening its approval reads, in the same round trip.
-			b.Queue(authorizeHeadSQL, id).QueryRow(head.scan)
+			// The request and its record go with its approval's
+			// statements (and the COMMIT), in one round trip: what
+			// opening the approval reads of the request (authorizeHeadSQL)
+			// is what this transaction wrote, and what loadTarget read.
+			w, found := workflows[pol.WorkflowID]
+			head := authorizeHead{found: found, status: string(status), requester: v.PersonID, w: w,
+				c: candidates{Owners: t.OwnerIDs}}
+			if t.PersonManagerID != "" {
+				head.c.Manager = &t.PersonManagerID
+			}
+			tx.sendAhead(b)
+			err := db.authorizeAtSubmit(ctx, tx, req, &head)
+			if err == nil {
+				// Nothing followed them (no approval opened): they go
+				// alone.
+				err = tx.flush(ctx)
+			}
+			return pendingConflict(err, "requests_one_pending")
 		}
-		err = tx.SendBatch(ctx, b).Close()
-		if isUniqueViolation(err) {
-			return portal.Errorf(portal.ECONFLICT, "There is already a pending request for this change; see My requests.")
-		} else if err != nil {
+		if err := pendingConflict(tx.SendBatch(ctx, b).Close(), ""); err != nil {
 			return err
-		}
-		req.ID, req.UpdatedAt = id, req.CreatedAt
-		if pol.WorkflowID != "" {
-			return db.authorizeAtSubmit(ctx, tx, req, &head)
 		}
 		req.Status = portal.StatusCompleted
 		return db.apply(ctx, tx, id, v.PersonID, submitted)
 	})
+	if err == nil {
+		req.UpdatedAt = req.CreatedAt
+	}
 	if err != nil {
 		if portal.ErrorCode(err) != portal.EINTERNAL {
 			return nil, err
@@ -324,9 +338,20 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 	return req, nil
 }
 
+// pendingConflict says so when err is a second pending request for the
+// same change: a unique violation (of constraint, when it is named, for
+// errors of statements that may violate others).
+func pendingConflict(err error, constraint string) error {
+	var pgErr *pgconn.PgError
+	if isUniqueViolation(err) && errors.As(err, &pgErr) && (constraint == "" || pgErr.ConstraintName == constraint) {
+		return portal.Errorf(portal.ECONFLICT, "There is already a pending request for this change; see My requests.")
+	}
+	return err
+}
+
 // authorizeAtSubmit opens the approval of a request just written, in the
-// transaction that writes it (authorizeTx, its head read as the request
-// was written): the approvers see it when the request is committed, and a
+// transaction that writes it (authorizeTx, its head made of what Submit
+// wrote and read): the approvers see it when the request is committed, and a
 // request costs one transaction and no job until someone decides (or its
 // first timer, its reminder or deadline, fires: FireTimers). The
 // approval's statements go with the COMMIT.
@@ -339,10 +364,12 @@ func (db *DB) authorizeAtSubmit(ctx context.Context, tx *finalTx, req *portal.Re
 }
 
 // loadTarget reads what evaluation needs about the request's target, and
-// the enabled policies for its operation, in one round trip.
-func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest) (target, []policyRow, error) {
+// the enabled policies for its operation with their workflows (by ID), in
+// one round trip.
+func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewRequest) (target, []policyRow, map[string]workflowRow, error) {
 	var t target
 	var policies []policyRow
+	workflows := map[string]workflowRow{}
 	var groupName, joinPolicy *string
 	var targetErr error
 	b := &pgx.Batch{}
@@ -358,12 +385,13 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 			EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.person_id = p.id),
 			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = $3),
 			EXISTS (SELECT 1 FROM group_owners o WHERE o.group_id = g.id AND o.person_id = p.id),
-			(SELECT count(*) FROM group_owners o WHERE o.group_id = g.id),
+			array(SELECT person_id::text FROM group_owners o WHERE o.group_id = g.id),
 			coalesce(g.name, ''), coalesce((SELECT role FROM role_groups rg WHERE rg.group_id = g.id), ''), coalesce(g.membership_days, 0)
 		`+from, nullable(n.GroupID), nullable(n.PersonID), nullable(v.PersonID)).
 			QueryRow(func(row pgx.Row) error {
 				targetErr = row.Scan(&t.PersonName, &t.PersonManagerID, &groupName, &joinPolicy, &t.GroupRule, &t.IsMember, &t.IsOwner,
-					&t.PersonIsOwner, &t.Owners, &t.GroupAccount, &t.GroupRole, &t.MembershipDays)
+					&t.PersonIsOwner, &t.OwnerIDs, &t.GroupAccount, &t.GroupRole, &t.MembershipDays)
+				t.Owners = len(t.OwnerIDs)
 				return nil
 			})
 	}
@@ -376,6 +404,21 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 				var p policyRow
 				return p, row.Scan(&p.ID, &p.Name, &p.Requestor, &p.WorkflowID, &p.RequestorSetID, &p.JoinPolicies, &p.Attributes)
 			})
+			return err
+		})
+	// What opening the request's approval needs of its workflow (with
+	// target's owners and manager), read here so that the request, its
+	// record and its approval go to Postgres in one round trip.
+	b.Queue(`SELECT `+workflowColumns+` FROM approval_workflows w
+		WHERE w.id IN (SELECT workflow_id FROM policies WHERE enabled AND operation = $1)`, string(n.Operation)).
+		Query(func(rows pgx.Rows) error {
+			ws, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (workflowRow, error) {
+				var w workflowRow
+				return w, row.Scan(w.dest()...)
+			})
+			for _, w := range ws {
+				workflows[w.ID] = w
+			}
 			return err
 		})
 	if n.Operation == portal.OpUpdatePerson || n.Operation == portal.OpCreatePerson {
@@ -396,22 +439,22 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 			})
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return t, nil, err
+		return t, nil, nil, err
 	}
 	if isNoRows(targetErr) && n.PersonID == "" {
-		return t, nil, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+		return t, nil, nil, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 	} else if isNoRows(targetErr) {
-		return t, nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
+		return t, nil, nil, portal.Errorf(portal.ENOTFOUND, "There is no such person.")
 	} else if targetErr != nil {
-		return t, nil, targetErr
+		return t, nil, nil, targetErr
 	}
 	if n.GroupID != "" {
 		if groupName == nil {
-			return t, nil, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
+			return t, nil, nil, portal.Errorf(portal.ENOTFOUND, "There is no such group.")
 		}
 		t.GroupName, t.JoinPolicy = *groupName, *joinPolicy
 	}
-	return t, policies, nil
+	return t, policies, workflows, nil
 }
 
 // needsPerson reports whether a request of operation op names a person.
