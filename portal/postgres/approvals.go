@@ -230,8 +230,14 @@ func (db *DB) authorizeRead(ctx context.Context, tx pgx.Tx, requestID string, h 
 	// The first timer needs no job: FireTimers fires it when due.
 	return wake, nil, false, db.addApprovers(ctx, tx, submit, id, requestID, requester, approvers, false,
 		portal.KindApprovalRequested, "Sent to ", fmt.Sprintf("; %d of %d needed%s.", needed, len(approvers), dueText), text,
-		stmt{"INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $2, $3, $4)",
-			[]any{id, requestID, needed, deadline}})
+		&newApproval{needed, deadline})
+}
+
+// newApproval is an approval addApprovers writes, in the statement that
+// adds its first approvers.
+type newApproval struct {
+	Needed   int
+	Deadline *time.Time
 }
 
 // firstTimersDueSQL finds the approvals whose first timer is due now, in
@@ -388,20 +394,24 @@ var genericPlans = stmt{SQL: "SET LOCAL plan_cache_mode = force_generic_plan"}
 //
 // With last, the transaction ends with these statements when nothing is
 // left to follow them (no mail to queue): their round trip carries the
-// COMMIT (finalTx.finish).
+// COMMIT (finalTx.finish). With open, the statement writes the approval
+// too (approvalID, of requestID), ahead of its approvers.
 func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, last *finalTx, approvalID, requestID, requester string, ids []string, escalation bool,
-	kind portal.EventKind, prefix, suffix string, text portal.Text, before ...stmt) error {
+	kind portal.EventKind, prefix, suffix string, text portal.Text, open *newApproval) error {
 	event := portal.EventApprovalRequested
 	if escalation {
 		event = portal.EventEscalated
 	}
 	b := &pgx.Batch{}
 	b.Queue(genericPlans.SQL)
-	for _, st := range before {
-		b.Queue(st.SQL, st.Args...)
+	args := []any{approvalID, ids, escalation, nullable(requester), requestID, kind, prefix, suffix, storedText(text), withDeputy}
+	with := "WITH "
+	if open != nil {
+		args = append(args, open.Needed, open.Deadline)
+		with = `WITH approval AS (INSERT INTO approvals (id, request_id, needed, deadline) VALUES ($1, $5, $11::int, $12::timestamptz)), `
 	}
 	var tell []string // approvers and deputies, each approver first
-	b.Queue(`WITH added AS (
+	b.Queue(with+`added AS (
 			INSERT INTO approvers (approval_id, person_id, escalation) SELECT $1, unnest($2::text[]::uuid[]), $3
 			ON CONFLICT DO NOTHING RETURNING person_id),
 		list AS (
@@ -420,8 +430,7 @@ func (db *DB) addApprovers(ctx context.Context, tx pgx.Tx, last *finalTx, approv
 				jsonb_set($9::jsonb, '{a,0}', jsonb_build_object('t', jsonb_build_object('f', coalesce(string_agg('%s', ', '), ''),
 					'a', coalesce(jsonb_agg(CASE WHEN deputy_name IS NULL THEN jsonb_build_object('s', display_name)
 						ELSE jsonb_build_object('t', stored_text($10::text, display_name, deputy_name)) END ORDER BY sort_name, id), '[]')))) FROM list)
-		SELECT id::text, coalesce(deputy_id::text, '') FROM list ORDER BY sort_name, id`,
-		approvalID, ids, escalation, nullable(requester), requestID, kind, prefix, suffix, storedText(text), withDeputy).Query(func(rows pgx.Rows) error {
+		SELECT id::text, coalesce(deputy_id::text, '') FROM list ORDER BY sort_name, id`, args...).Query(func(rows pgx.Rows) error {
 		var id, deputy string
 		_, err := pgx.ForEachRow(rows, []any{&id, &deputy}, func() error {
 			if tell = append(tell, id); deputy != "" {
@@ -568,12 +577,11 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		locked := `FROM (SELECT request_id FROM approvals WHERE id = ANY ($1::text[]::uuid[]) ORDER BY 1) AS k(id), ` +
 			lockedByKey + ` ORDER BY r.id`
 		if apply {
-			b.Queue(`SELECT r.id::text, `+requestHeadColumns+` `+locked, ids).Query(func(rows pgx.Rows) error {
+			b.Queue(`SELECT r.id::text, `+requestHeadColumns+`, `+syncingColumn+` `+locked, ids).Query(func(rows pgx.Rows) error {
 				var err error
-				heads, err = scanHeads(rows)
+				heads, syncing, err = scanHeads(rows)
 				return err
 			})
-			b.Queue(syncingSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&syncing) })
 		} else {
 			b.Queue(`SELECT 1 `+locked, ids)
 		}
@@ -915,7 +923,7 @@ func (db *DB) Deadline(ctx context.Context, approvalID string, round int) error 
 				return err
 			}
 			if err := db.addApprovers(ctx, tx, nil, approvalID, requestID, h.Requester, escalateTo, true,
-				portal.KindEscalated, "No decision by the deadline; escalated to ", ".", portal.Textf("No decision by the deadline; escalated to %s.", "")); err != nil {
+				portal.KindEscalated, "No decision by the deadline; escalated to ", ".", portal.Textf("No decision by the deadline; escalated to %s.", ""), nil); err != nil {
 				return err
 			}
 			return db.scheduleDeadline(ctx, tx, w, approvalID, round+1, now, deadline)

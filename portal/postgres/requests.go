@@ -835,13 +835,12 @@ func lockForApply(ctx context.Context, tx pgx.Tx, requestIDs []string) ([]reques
 	var syncing bool
 	b := &pgx.Batch{}
 	b.Queue(genericPlans.SQL)
-	b.Queue(`SELECT r.id::text, `+requestHeadColumns+` FROM (SELECT DISTINCT unnest($1::text[]::uuid[]) ORDER BY 1) AS k(id), `+
+	b.Queue(`SELECT r.id::text, `+requestHeadColumns+`, `+syncingColumn+` FROM (SELECT DISTINCT unnest($1::text[]::uuid[]) ORDER BY 1) AS k(id), `+
 		lockedByKey+` ORDER BY r.id`, requestIDs).Query(func(rows pgx.Rows) error {
 		var err error
-		heads, err = scanHeads(rows)
+		heads, syncing, err = scanHeads(rows)
 		return err
 	})
-	b.Queue(syncingSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&syncing) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, false, err
 	}
@@ -859,22 +858,23 @@ func lockForApply(ctx context.Context, tx pgx.Tx, requestIDs []string) ([]reques
 // be an index look-up per key.
 const lockedByKey = `LATERAL (SELECT * FROM requests WHERE id = k.id LIMIT 1 FOR UPDATE) AS r`
 
-// syncingSQL says whether any connected system is to be told of the
-// changes requests make.
-const syncingSQL = `SELECT EXISTS (SELECT 1 FROM connected_systems s WHERE s.enabled AND NOT s.staging
+// syncingColumn says whether any connected system is to be told of the
+// changes requests make: a column of the requests' heads (scanHeads),
+// which Postgres works out once for them all, in their statement.
+const syncingColumn = `EXISTS (SELECT 1 FROM connected_systems s WHERE s.enabled AND NOT s.staging
 		AND EXISTS (SELECT 1 FROM sync_rules r WHERE r.system_id = s.id))`
 
-// scanHeads reads rows of the request's ID and requestHeadColumns.
-func scanHeads(rows pgx.Rows) ([]requestHead, error) {
-	var heads []requestHead
+// scanHeads reads rows of the request's ID, requestHeadColumns and
+// syncingColumn. Without rows, there is nothing to tell (syncing false).
+func scanHeads(rows pgx.Rows) (heads []requestHead, syncing bool, err error) {
 	for rows.Next() {
 		var h requestHead
-		if err := rows.Scan(append([]any{&h.ID}, h.dest()...)...); err != nil {
-			return nil, err
+		if err := rows.Scan(append(append([]any{&h.ID}, h.dest()...), &syncing)...); err != nil {
+			return nil, false, err
 		}
 		heads = append(heads, h)
 	}
-	return heads, rows.Err()
+	return heads, syncing, rows.Err()
 }
 
 // applying collects the statements, records and jobs of the requests one
