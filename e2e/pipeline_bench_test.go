@@ -8,6 +8,7 @@ import (
 	"maps"
 	neturl "net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -102,7 +103,7 @@ func pipelineRounds(b *testing.B, db *postgres.DB, owner portal.Viewer, requeste
 		rate := round(groupID, people)
 		if r >= 0 {
 			rates = append(rates, rate)
-			b.Logf("run %d: %d requests submitted, approved and committed: %.1f requests/s", r+1, len(people), rate)
+			benchLog(b, "run %d: %d requests submitted, approved and committed: %.1f requests/s", r+1, len(people), rate)
 		}
 	}
 	return rates
@@ -116,7 +117,7 @@ func runPipeline(b *testing.B, perDecision int) []float64 {
 	db, owner, requesters := pipelineSetup(b)
 	harness.StartWorkers(b, db, nil, "http://tessera.test")
 	return pipelineRounds(b, db, owner, requesters, "bench", func(groupID string, people []portal.Viewer) float64 {
-		return drivePipeline(b, db.Pool, groupID, len(people), perDecision, func(i int) {
+		return drivePipeline(b, db.Pool, nil, groupID, len(people), perDecision, func(i int) {
 			v := people[i]
 			if _, err := db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: groupID,
 				PersonID: v.PersonID, Justification: "benchmark"}); err != nil {
@@ -139,7 +140,7 @@ func runPipeline(b *testing.B, perDecision int) []float64 {
 // approves what waits as it arrives, perDecision at a time, on 8 tabs
 // (decide(tab, chunk)), until the group has n members. It returns
 // requests per second.
-func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecision int, submit func(i int),
+func drivePipeline(b *testing.B, pool *pgxpool.Pool, procs []*harness.Tessera, groupID string, n, perDecision int, submit func(i int),
 	decide func(tab int, chunk []string)) float64 {
 	ctx := context.Background()
 	// The approver watches on a connection of its own: the pool is the
@@ -149,6 +150,7 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 	settle(b, pool)
 	before := readDBWork(b, watch)
 	cpuBefore := cpuByProgram(b)
+	procsBefore := readProcessCPU(b, watch, procs)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -225,13 +227,17 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, groupID string, n, perDecis
 	b.StopTimer()
 	cpu := map[string]usage{}
 	addCPU(cpu, cpuBefore, cpuByProgram(b))
+	procsAfter := readProcessCPU(b, watch, procs)
 	work := readDBWork(b, watch).since(before, 2*polls)
 	rate := float64(n) / elapsed.Seconds()
 	// How the work came in batches says as much as the rate: each
 	// decision is a transaction. And what the database
 	// did for each request says where the time can go.
-	b.Logf("%d requests in %d decisions (%.1f a decision), %.2f s; a request: %s; CPU a request: %s", n, decisions,
+	benchLog(b, "%d requests in %d decisions (%.1f a decision), %.2f s; a request: %s; CPU a request: %s", n, decisions,
 		float64(n)/float64(decisions), elapsed.Seconds(), work.per(n), cpuPer(cpu, n))
+	if len(procs) > 0 {
+		benchLog(b, "CPU a request, process by process: %s", procsAfter.since(procsBefore, procs, n))
+	}
 	work.logTop(b)
 	b.ReportMetric(rate, "requests/s")
 	return rate
@@ -256,14 +262,14 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	// people sign in just before it, so that no round pays for sessions
 	// older than a few minutes (each use of one then extends it: a write)
 	// while another does not.
-	drive := func(name string, webs []*harness.Tessera) []float64 {
+	drive := func(name string, webs, procs []*harness.Tessera) []float64 {
 		approver := signIn(b, db, owner.PersonID)
 		return pipelineRounds(b, db, owner, requesters, name, func(groupID string, people []portal.Viewer) float64 {
 			clients := make([]*webClient, len(people))
 			for i, v := range people {
 				clients[i] = signIn(b, db, v.PersonID)
 			}
-			return drivePipeline(b, db.Pool, groupID, len(people), 100, func(i int) {
+			return drivePipeline(b, db.Pool, procs, groupID, len(people), 100, func(i int) {
 				clients[i].askToJoin(webs[i%len(webs)].URL, groupID)
 			}, func(tab int, chunk []string) {
 				approver.approve(webs[tab%len(webs)].URL, chunk)
@@ -273,10 +279,10 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	// One process with the pool every process has by default (four
 	// connections, as BenchmarkRequestPipeline's).
 	one := harness.StartProcess(b, db.Pool.Config().ConnString(), harness.ProcessOptions{})
-	single := drive("one", []*harness.Tessera{one})
+	single := drive("one", []*harness.Tessera{one}, []*harness.Tessera{one})
 	one.Stop()
 	singleRate := median(single)
-	b.Logf("one process over HTTP, the reference: %.1f requests/s %v", singleRate, single)
+	benchLog(b, "one process over HTTP, the reference: %.1f requests/s %v", singleRate, single)
 	// Two connections each: the four processes then hold twice the single
 	// process's four between them, as an operator sizes pools for one
 	// database (README, DATABASE_URL); four each would only queue inside
@@ -287,13 +293,19 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	q.Set("pool_max_conns", "2")
 	u.RawQuery = q.Encode()
 	url := u.String()
+	// And each its share of the cores, as the README says of GOMAXPROCS
+	// for several processes on one machine (the single process above has
+	// them all, Go's default): with a scheduler thread for every core in
+	// each of the four, they spent about 0.3 ms more CPU a request waking
+	// and parking threads while they waited on PostgreSQL.
+	env := []string{fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/4))}
 	webs := []*harness.Tessera{
-		harness.StartProcess(b, url, harness.ProcessOptions{Role: "web"}),
-		harness.StartProcess(b, url, harness.ProcessOptions{Role: "web"}),
+		harness.StartProcess(b, url, harness.ProcessOptions{Role: "web", Env: env}),
+		harness.StartProcess(b, url, harness.ProcessOptions{Role: "web", Env: env}),
 	}
-	harness.StartProcess(b, url, harness.ProcessOptions{Role: "worker"})
-	harness.StartProcess(b, url, harness.ProcessOptions{Role: "worker"})
-	rates := drive("two", webs)
+	procs := append(slices.Clone(webs), harness.StartProcess(b, url, harness.ProcessOptions{Role: "worker", Env: env}),
+		harness.StartProcess(b, url, harness.ProcessOptions{Role: "worker", Env: env}))
+	rates := drive("two", webs, procs)
 	shares := make([]float64, len(rates))
 	for i, r := range rates {
 		shares[i] = 100 * r / singleRate
@@ -411,6 +423,6 @@ func (w dbWork) per(n int) string {
 // logTop logs the statements that took the most time, when they were read.
 func (w dbWork) logTop(b *testing.B) {
 	for _, t := range w.top {
-		b.Logf("  %s", t)
+		benchLog(b, "  %s", t)
 	}
 }
