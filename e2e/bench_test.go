@@ -155,6 +155,12 @@ func BenchmarkWhitePagesSearch(b *testing.B) {
 	for i, q := range queries[:200] { // warm the caches and statement cache
 		do(i, q)
 	}
+	// The searches' index-only walks read a row from the heap for every
+	// entry on a page the seed's VACUUM did not mark all-visible.
+	var visible string
+	require.NoError(b, pool.QueryRow(ctx, `SELECT string_agg(format('%s %s/%s', relname, relallvisible, relpages), ', ' ORDER BY relname)
+		FROM pg_class WHERE relname IN ('people', 'person_search_words')`).Scan(&visible))
+	b.Logf("pages marked all-visible: %s", visible)
 	var times, oldTimes []time.Duration
 	var all []searchTiming
 	var p95s, oldP95s []float64
@@ -282,9 +288,13 @@ type searchTiming struct {
 // session lookup, the search's SQL (round trip included) and the rest
 // (routing, middleware, the handler and the templates), over all requests
 // and over the slowest twentieth of them (those the p95 is made of),
-// then the slowest searches with their split.
+// then each shape of the mix and the slowest searches with their split.
+// The lines go to standard output as they are made: go test keeps only
+// the first ten lines a benchmark logs, which cut the shapes past the
+// sixth.
 func logSearchSplit(b *testing.B, all []searchTiming) {
 	b.Helper()
+	logf := func(format string, args ...any) { fmt.Printf("whitepages: "+format+"\n", args...) }
 	rows := slices.Clone(all)
 	slices.SortFunc(rows, func(a, b searchTiming) int { return int(b.total - a.total) })
 	mean := func(rs []searchTiming) (total, session, query float64) {
@@ -299,7 +309,7 @@ func logSearchSplit(b *testing.B, all []searchTiming) {
 		rows []searchTiming
 	}{{"all searches", rows}, {"slowest 5%", rows[:max(1, len(rows)/20)]}} {
 		total, session, query := mean(part.rows)
-		b.Logf("split of a search's time (%s, mean): total %.2f ms = SQL of the search %.2f ms (%.0f%%) + session lookup %.2f ms + the rest (router, middleware, handler, templates) %.2f ms",
+		logf("split of a search's time (%s, mean): total %.2f ms = SQL of the search %.2f ms (%.0f%%) + session lookup %.2f ms + the rest (router, middleware, handler, templates) %.2f ms",
 			part.name, total, query, 100*query/total, session, total-query-session)
 	}
 	// Each shape of the mix on its own, so that a change to one path
@@ -314,11 +324,11 @@ func logSearchSplit(b *testing.B, all []searchTiming) {
 			}
 		}
 		if len(ds) > 0 {
-			b.Logf("shape %d (%s), %d searches: p50 %.2f ms, p95 %.2f ms", shape, name, len(ds), ms(percentile(ds, 50)), ms(percentile(ds, 95)))
+			logf("shape %d (%s), %d searches: p50 %.2f ms, p95 %.2f ms", shape, name, len(ds), ms(percentile(ds, 50)), ms(percentile(ds, 95)))
 		}
 	}
 	for _, r := range rows[:min(8, len(rows))] {
-		b.Logf("slow: %q %.2f ms (SQL %.2f, session %.2f, rest %.2f)", r.q, ms(r.total), ms(r.query), ms(r.session), ms(r.total-r.query-r.session))
+		logf("slow: %q %.2f ms (SQL %.2f, session %.2f, rest %.2f)", r.q, ms(r.total), ms(r.query), ms(r.session), ms(r.total-r.query-r.session))
 	}
 }
 
