@@ -75,7 +75,8 @@ func (db *DB) searchWords(ctx context.Context, f portal.PersonFilter, page porta
 			return page, portal.Errorf(portal.EINVALID, "Only the first %d matches can be shown; add a word to narrow the search.", portal.MaxMatches)
 		}
 		// tessera_search_people (migrations/0043_search_keys.sql,
-		// 0051_search_words.sql) finds the page's IDs in name order, and
+		// 0051_search_words.sql, 0085_search_count_and_pair_walk.sql)
+		// finds the page's IDs in name order, and
 		// how many match as far as one past portal.MaxMatches, from the
 		// search words' B-trees (and the stem index for several words);
 		// only the page's rows are read in full.
