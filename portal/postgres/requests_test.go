@@ -1124,3 +1124,30 @@ func TestBulkRejectRacesCancel(t *testing.T) {
 		require.Contains(t, []portal.RequestStatus{portal.StatusCanceled, portal.StatusDenied}, got.Status)
 	}
 }
+
+// TestSubmitWithNoOneToApprove: a request whose workflow names no approver
+// (a group without owners) is denied at submission, in the transaction
+// that writes it: the request, its submission and its denial are all there.
+func TestSubmitWithNoOneToApprove(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	var g string
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ('no-owners', 'No owners', 'security', 'owner_approval') RETURNING id`).Scan(&g))
+	v := p.outsider(g, 0)
+
+	r := p.join(v, g, "nobody to ask")
+	require.Equal(t, portal.StatusDenied, r.Status)
+	got, events, err := p.db.FindRequest(p.ctx, v, r.ID)
+	require.NoError(t, err)
+	require.Equal(t, portal.StatusDenied, got.Status)
+	var kinds []portal.EventKind
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+	}
+	require.Equal(t, []portal.EventKind{portal.KindSubmitted, portal.EventKind(portal.StatusDenied)}, kinds)
+	require.Contains(t, events[1].Detail.String(), "No one can approve this request")
+	var approvals int
+	require.NoError(t, p.db.Pool.QueryRow(p.ctx, "SELECT count(*) FROM approvals WHERE request_id = $1", r.ID).Scan(&approvals))
+	require.Zero(t, approvals)
+}
