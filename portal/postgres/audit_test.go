@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -315,4 +316,45 @@ func TestAuditWaitingEntryTampered(t *testing.T) {
 			require.EqualValues(t, 1, tip, "the sequencer linked entry 1, and not entry 2")
 		})
 	}
+}
+
+// TestAuditChainIdleWritesNothing: with every entry linked, a sequencer's
+// rounds neither lock the tip (a write transaction each, five a second in
+// every worker, when they did) nor read the lock table; an entry appended
+// then is linked by the next round all the same.
+func TestAuditChainIdleWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := postgres.New(harness.Postgres(t))
+	mustAudit(t, db, "sign_in", true)
+	chainCtx, stopChain := context.WithCancel(ctx)
+	chained := make(chan struct{})
+	go func() { defer close(chained); db.RunAuditChain(chainCtx, slog.New(slog.DiscardHandler)) }()
+	defer func() { stopChain(); <-chained }()
+	tip := func() (id int64, locker string) {
+		// xmax is the transaction that last locked (or updated) the row.
+		require.NoError(t, db.Pool.QueryRow(ctx, "SELECT id, xmax::text FROM audit_tip").Scan(&id, &locker))
+		return id, locker
+	}
+	require.Eventually(t, func() bool { id, _ := tip(); return id == 1 }, 10*time.Second, 10*time.Millisecond)
+	_, locker := tip()
+	time.Sleep(5 * postgres.AuditChainInterval)
+	id, idleLocker := tip()
+	require.EqualValues(t, 1, id)
+	require.Equal(t, locker, idleLocker, "no round locked the tip while nothing was new")
+
+	// The writers' query does not scan the lock table when no id was taken
+	// past the tip.
+	rows, err := db.Pool.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+postgres.AuditWritersSQL)
+	require.NoError(t, err)
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(plan, "\n"), "Function Scan on pg_lock_status l (never executed)", strings.Join(plan, "\n"))
+
+	mustAudit(t, db, "sign_out", true)
+	require.Eventually(t, func() bool { id, _ := tip(); return id == 2 }, 10*time.Second, 10*time.Millisecond)
+	r, err := db.VerifyAudit(ctx)
+	require.NoError(t, err)
+	require.True(t, r.Intact(), r.Problem)
+	require.EqualValues(t, 2, r.Entries)
 }

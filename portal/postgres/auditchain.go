@@ -21,16 +21,24 @@ import (
 
 // auditWriters lists the transactions of this database that hold the
 // writers' lock 7261126002 (classid 1, objid 2966158706 as pg_locks splits
-// a bigint key), other than this session's.
+// a bigint key), other than this session's; none when no id was taken
+// past the chain's tip. Every id at or below the tip has ended (the tip
+// passed it only once its writers had), so when the sequence is there too
+// nothing waits, and the lock table, which an idle worker's sequencer read
+// five times a second, is not read (the condition is Postgres's one-time
+// filter, ahead of the scan).
 const auditWriters = `SELECT coalesce(array_agg(virtualtransaction), '{}') FROM pg_locks
 	WHERE locktype = 'advisory' AND classid = 1 AND objid = 2966158706 AND objsubid = 1 AND granted
-	AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> pg_backend_pid()`
+	AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> pg_backend_pid()
+	AND (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM audit_log_id_seq) > coalesce((SELECT id FROM audit_tip), 0)`
 
 // auditHorizon is an id and the writers that may still commit entries at
 // or below it: once all of them have ended, every entry up to the id that
-// will ever commit has committed.
+// will ever commit has committed. tip is the chain's tip when it was read:
+// entries up to it are linked already.
 type auditHorizon struct {
 	upto    int64
+	tip     int64
 	writers []string
 }
 
@@ -44,8 +52,9 @@ func (h auditHorizon) settled(running []string) bool {
 func (db *DB) readAuditHorizon(ctx context.Context) (auditHorizon, error) {
 	var h auditHorizon
 	b := &pgx.Batch{}
-	b.Queue("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM audit_log_id_seq").QueryRow(func(row pgx.Row) error {
-		return row.Scan(&h.upto)
+	b.Queue(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END, coalesce((SELECT id FROM audit_tip), 0)
+		FROM audit_log_id_seq`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&h.upto, &h.tip)
 	})
 	b.Queue(auditWriters).QueryRow(func(row pgx.Row) error { return row.Scan(&h.writers) })
 	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
@@ -141,7 +150,10 @@ func (db *DB) RunAuditChain(ctx context.Context, logger *slog.Logger) {
 		if len(horizons) > 64 { // a long transaction: keep the newest
 			horizons = slices.Delete(horizons, 0, len(horizons)-64)
 		}
-		if upto == 0 {
+		// Nothing new since the tip: an idle worker's round used to lock
+		// the tip all the same (a write transaction, five a second in
+		// every worker).
+		if upto <= now.tip {
 			continue
 		}
 		// Another process's sequencer at work links these too, or the

@@ -19,3 +19,7 @@ func (db *DB) FinishThenExec(ctx context.Context, first, after string) (finishEr
 
 // PasswordEventsSQL is the helpdesk panel's query, for its plan.
 var PasswordEventsSQL = passwordEventsSQL
+
+// AuditWritersSQL is the sequencer's query of the writers still running,
+// for its plan.
+const AuditWritersSQL = auditWriters
