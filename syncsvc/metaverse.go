@@ -81,20 +81,26 @@ func scanMVGroup(row pgx.Row) (*mvGroup, error) {
 // ruleEnv builds the person rule language for the portal's attribute
 // table: its core attributes and the extra ones of attribute_schema.
 func ruleEnv(ctx context.Context, q querier) (*rule.Env, error) {
+	extra, err := extraAttributes(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return rule.NewEnv(portal.NewSchema(extra))
+}
+
+// extraAttributes reads the attributes administrators added to the
+// person attribute table.
+func extraAttributes(ctx context.Context, q querier) ([]portal.Attribute, error) {
 	rows, err := q.Query(ctx, `SELECT name, label, type, visibility, max_len, min_value, max_value, editable
 		FROM attribute_schema ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
-	extra, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Attribute, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (portal.Attribute, error) {
 		var a portal.Attribute
 		err := row.Scan(&a.Name, &a.Label, &a.Type, &a.Visibility, &a.MaxLen, &a.Min, &a.Max, &a.Editable)
 		return a, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return rule.NewEnv(portal.NewSchema(extra))
 }
 
 // Schema returns the live person attribute table (the core attributes and

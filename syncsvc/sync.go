@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -43,9 +44,11 @@ type rules struct {
 	users, group *compiledRule
 }
 
-// loadRules reads and compiles the sync rules of a system.
+// loadRules reads the sync rules of a system and returns them compiled,
+// from compiledSets when the rules and the attribute table are as they
+// were when compiled.
 func (e *Engine) loadRules(ctx context.Context, q querier, systemID string) (*rules, error) {
-	env, err := ruleEnv(ctx, q)
+	extra, err := extraAttributes(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: attribute schema: %w", err)
 	}
@@ -53,6 +56,62 @@ func (e *Engine) loadRules(ctx context.Context, q querier, systemID string) (*ru
 	if err != nil {
 		return nil, err
 	}
+	// Everything compiled from is in the key, so a changed rule or
+	// attribute is a miss, never a stale hit.
+	key, err := json.Marshal(struct {
+		System string
+		Extra  []portal.Attribute
+		Rules  []SyncRule
+	}{systemID, extra, list})
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: sync rules: %w", err)
+	}
+	if rs := compiledSets.get(string(key)); rs != nil {
+		return rs, nil
+	}
+	env, err := rule.NewEnv(portal.NewSchema(extra))
+	if err != nil {
+		return nil, fmt.Errorf("syncsvc: attribute schema: %w", err)
+	}
+	rs, err := compileRules(env, list)
+	if err != nil {
+		return nil, err
+	}
+	compiledSets.put(string(key), rs)
+	return rs, nil
+}
+
+// compiledSets keeps systems' compiled sync rules in this process: a
+// request's export syncs a person or a group or two, and compiling the
+// rules (the rule language and every flow) cost it more than the sync.
+// Compiled rules are only read, so syncs share them.
+var compiledSets = &ruleSets{m: map[string]*rules{}}
+
+// maxRuleSets bounds compiledSets; past it the cache starts afresh.
+const maxRuleSets = 64
+
+type ruleSets struct {
+	mu sync.Mutex
+	m  map[string]*rules
+}
+
+func (c *ruleSets) get(key string) *rules {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key]
+}
+
+func (c *ruleSets) put(key string, rs *rules) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxRuleSets {
+		clear(c.m)
+	}
+	c.m[key] = rs
+}
+
+// compileRules compiles a system's sync rules against env.
+func compileRules(env *rule.Env, list []SyncRule) (*rules, error) {
 	rs := &rules{env: env}
 	for i := range list {
 		c, err := list[i].compile(env)
