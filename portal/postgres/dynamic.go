@@ -588,10 +588,15 @@ type rulesCopy struct {
 
 // compiled returns the rules of groups (as of version) compiled against
 // schema, index for index; nil for a rule that no longer compiles, which
-// leaves its group as it is.
+// leaves its group as it is. The compiled rules are kept, and given back,
+// only for the very groups the copy holds: two reads of one version may
+// list the groups in different orders (no ORDER BY, and a group's update
+// that does not touch its rule moves its row without a new version), and
+// rules compiled for one read, paired index for index with the other,
+// would judge one group by another's rule.
 func (c *rulesCopy) compiled(version int64, groups []dynamicGroup, schema ruleSchema) []*rule.Rule {
 	c.mu.Lock()
-	if c.version == version && c.rules != nil && c.schemaKey == schema.key {
+	if c.version == version && c.rules != nil && c.schemaKey == schema.key && c.holds(groups) {
 		defer c.mu.Unlock()
 		return c.rules
 	}
@@ -602,12 +607,18 @@ func (c *rulesCopy) compiled(version int64, groups []dynamicGroup, schema ruleSc
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// Only for the rules the copy holds: groups of an older snapshot
-	// are not kept.
-	if c.version == version {
+	// Only for the rules the copy holds: groups of an older snapshot, or
+	// another read of this one, are not kept.
+	if c.version == version && c.holds(groups) {
 		c.schemaKey, c.rules = schema.key, rules
 	}
 	return rules
+}
+
+// holds says whether groups is the copy's own slice (not merely equal to
+// it). c.mu must be held.
+func (c *rulesCopy) holds(groups []dynamicGroup) bool {
+	return len(groups) == len(c.groups) && (len(groups) == 0 || &groups[0] == &c.groups[0])
 }
 
 // get returns the rules as of version (the dynamic_rules version tx sees),
