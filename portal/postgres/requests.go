@@ -356,6 +356,16 @@ func pendingConflict(err error, constraint string) error {
 // first timer, its reminder or deadline, fires: FireTimers). The
 // approval's statements go with the COMMIT.
 func (db *DB) authorizeAtSubmit(ctx context.Context, tx *finalTx, req *portal.Request, head *authorizeHead) error {
+	if !head.found {
+		// loadTarget's read of the workflows saw a later snapshot than
+		// its read of the policies, and the policy's workflow was not in
+		// it (changed or disabled in between): the request's own
+		// workflow is read with the request, as authorizeTx does, so
+		// that no request is committed authorizing without an approval.
+		if err := head.scan(tx.QueryRow(ctx, authorizeHeadSQL, req.ID)); err != nil {
+			return err
+		}
+	}
 	_, _, denied, err := db.authorizeRead(ctx, tx, req.ID, head, tx)
 	if denied {
 		req.Status = portal.StatusDenied
