@@ -160,6 +160,11 @@ func checkRows(in planInput) (rows int, staged []stagedRow, refused []Refusal) {
 	}
 	seen := make(map[string]int, len(in.rows)) // folded employee ID → line
 	scratch := make(map[string]string, len(mapped)+4)
+	if in.keep == nil {
+		// Every row that passes is kept: grown by appending, the rows of a
+		// file of 100,000 were copied over and over.
+		staged = make([]stagedRow, 0, len(in.rows))
+	}
 	for _, r := range in.rows {
 		rows++
 		v := r.Values
