@@ -247,20 +247,31 @@ const flowBudgetsSQL = `cur AS (
 	FROM password_resets r CROSS JOIN password_settings s
 	CROSS JOIN LATERAL (VALUES (coalesce('reset:person:' || r.person_id::text, r.name_budget)), ($3::text)) AS w(key)
 	LEFT JOIN signin_budgets b ON b.key = w.key
-	WHERE $4::boolean AND r.token_hash = $1 AND r.expires_at > $2::timestamptz AND w.key IS NOT NULL
+	WHERE r.token_hash = $1 AND r.expires_at > $2::timestamptz AND w.key IS NOT NULL
 ), refused AS (
 	UPDATE signin_budgets b SET refused_at = $2::timestamptz FROM cur
 	WHERE b.key = cur.key AND cur.tokens < 1 AND b.refused_at IS NULL RETURNING b.key
 )`
 
-// findResetSQL reads the live flow of $1 at $2 with flowColumns and, when
-// $4, checks its budgets (flowBudgetsSQL, $3 the client address's key),
-// in one statement: whether they allow a try (true when not checked), which
-// were refused now for the first time since they ran out, and whether the
-// flow kept its name budget's key (flows started before it did not).
+// findResetSQL reads the live flow of $1 at $2 with flowColumns and checks
+// its budgets (flowBudgetsSQL, $3 the client address's key), in one
+// statement: whether they allow a try, which were refused now for the
+// first time since they ran out, and whether the flow kept its name
+// budget's key (flows started before it did not).
 const findResetSQL = `WITH ` + flowBudgetsSQL + `
 SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >= 1) FROM cur), true),
 	array(SELECT key FROM refused ORDER BY key), r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + `
+	FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
+	WHERE r.token_hash = $1 AND r.expires_at > $2::timestamptz`
+
+// readResetSQL is findResetSQL without the budgets, in the same columns.
+// It is a statement of its own rather than findResetSQL with the budgets
+// switched off by a parameter: PostgreSQL planned that one afresh at
+// every call (a plan for the parameter's value looked cheaper than the
+// generic one), 0.6 ms of planning for 0.08 ms of work, five times a
+// reset; this one is planned once a connection.
+const readResetSQL = `SELECT r.person_id::text, r.account, r.gates, true, '{}'::text[],
+	r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + `
 	FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
 	WHERE r.token_hash = $1 AND r.expires_at > $2::timestamptz`
 
@@ -278,7 +289,11 @@ func (db *DB) findReset(ctx context.Context, token string, client netip.Addr, bu
 	var keyed bool
 	var row flowRow
 	now := db.now()
-	err := db.Pool.QueryRow(ctx, findResetSQL, f.TokenHash, now, "reset:"+addressBudget(client), budgets).
+	sql, args := readResetSQL, []any{f.TokenHash, now}
+	if budgets {
+		sql, args = findResetSQL, append(args, "reset:"+addressBudget(client))
+	}
+	err := db.Pool.QueryRow(ctx, sql, args...).
 		Scan(append([]any{&personID, &f.Account, &gates, &bc.ok, &bc.refused, &keyed}, row.dest()...)...)
 	if isNoRows(err) {
 		return nil, bc, portal.ErrResetExpired
