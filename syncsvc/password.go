@@ -67,6 +67,12 @@ type Accounts struct {
 	// later finds them here instead of asking the system again before
 	// the password is set (which checks them itself anyway).
 	rules map[string]readRules
+	// listed are people's accounts as read lately, by person ID, for
+	// their rules alone (rulesAccounts): the form that explains the rules
+	// and the live check as the password is typed find them here rather
+	// than in the database each time. Setting a password reads them
+	// afresh (and puts them here).
+	listed map[string]readAccounts
 	// systems are the connected systems as last read, by ID: read again
 	// when their updated_at moves, which every change of them does.
 	systems map[string]*portal.ConnectedSystem
@@ -78,8 +84,15 @@ type readRules struct {
 	at    time.Time
 }
 
-// Rules read from a system are taken as read for rulesFor; at most
-// maxRules accounts' rules are kept.
+// readAccounts are a person's accounts as read at a time.
+type readAccounts struct {
+	list []account
+	at   time.Time
+}
+
+// Rules read from a system, and the accounts they were read for, are
+// taken as read for rulesFor; at most maxRules accounts' rules (and as
+// many people's accounts) are kept.
 const (
 	rulesFor = time.Minute
 	maxRules = 10000
@@ -135,6 +148,35 @@ func (a *Accounts) accounts(ctx context.Context, personID string) ([]account, er
 	return slices.Clone(list), nil
 }
 
+// rulesAccounts lists the person's accounts whose rules PasswordRules
+// reads: in a context of ReadAccountsOnce, those the action then runs on
+// (accounts); otherwise as read within rulesFor, like the rules
+// themselves. The rules explain and pre-check a password, and every
+// system checks it again when it is set, so a list a moment old costs
+// at most a pre-check the system then makes itself; a reset of a
+// person's password read their accounts twice more from the database
+// without it (the new password's page, the live check) besides the read
+// for the submission.
+func (a *Accounts) rulesAccounts(ctx context.Context, personID string) ([]account, error) {
+	if memo, _ := ctx.Value(readOnceKey{}).(*readOnce); memo != nil {
+		return a.accounts(ctx, personID)
+	}
+	a.mu.Lock()
+	cached, ok := a.listed[personID]
+	// A system changed since (system read it again, and closed the
+	// connections made with what it was) is not asked with what it was.
+	for _, acc := range cached.list {
+		if sys := a.systems[acc.sys.ID]; sys == nil || !sys.UpdatedAt.Equal(acc.sys.UpdatedAt) {
+			ok = false
+		}
+	}
+	a.mu.Unlock()
+	if ok && time.Since(cached.at) < rulesFor {
+		return slices.Clone(cached.list), nil
+	}
+	return a.readAccounts(ctx, personID)
+}
+
 // readAccounts reads the person's accounts (accounts). An HR source's
 // object is the person's record, not an account: nothing there has a
 // password to set, unlock or read rules of.
@@ -163,6 +205,12 @@ func (a *Accounts) readAccounts(ctx context.Context, personID string) ([]account
 		}
 		out = append(out, account{sys: *sys, dn: r.DN})
 	}
+	a.mu.Lock()
+	if a.listed == nil || len(a.listed) >= maxRules {
+		a.listed = map[string]readAccounts{}
+	}
+	a.listed[personID] = readAccounts{list: slices.Clone(out), at: time.Now()}
+	a.mu.Unlock()
 	return out, nil
 }
 
@@ -325,7 +373,7 @@ func (a *Accounts) AccountStates(ctx context.Context, personID string) ([]portal
 
 // PasswordRules reads each system's rules for the person's account.
 func (a *Accounts) PasswordRules(ctx context.Context, personID string) ([]portal.DirectoryRules, error) {
-	list, err := a.accounts(ctx, personID)
+	list, err := a.rulesAccounts(ctx, personID)
 	if err != nil {
 		return nil, err
 	}
