@@ -87,7 +87,6 @@ func pipelineSetup(b *testing.B) (*postgres.DB, portal.Viewer, []portal.Viewer) 
 // returns each run's requests per second. round drives one (drivePipeline).
 func pipelineRounds(b *testing.B, db *postgres.DB, owner portal.Viewer, requesters []portal.Viewer, name string,
 	round func(groupID string, people []portal.Viewer) float64) []float64 {
-	ctx := context.Background()
 	var rates []float64
 	for r := -1; r < benchRuns; r++ {
 		people := requesters[:pipelineWarmUp]
@@ -95,18 +94,25 @@ func pipelineRounds(b *testing.B, db *postgres.DB, owner portal.Viewer, requeste
 			from := pipelineWarmUp + r*pipelineRun
 			people = requesters[from : from+pipelineRun]
 		}
-		var groupID string
-		require.NoError(b, db.Pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
-			VALUES ($1, $1, 'security', 'owner_approval') RETURNING id`, fmt.Sprintf("%s-%d", name, r+1)).Scan(&groupID))
-		_, err := db.Pool.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2)", groupID, owner.PersonID)
-		require.NoError(b, err)
-		rate := round(groupID, people)
+		rate := round(pipelineGroup(b, db, owner, fmt.Sprintf("%s-%d", name, r+1)), people)
 		if r >= 0 {
 			rates = append(rates, rate)
 			benchLog(b, "run %d: %d requests submitted, approved and committed: %.1f requests/s", r+1, len(people), rate)
 		}
 	}
 	return rates
+}
+
+// pipelineGroup makes the owner-approval group named name, owned by owner,
+// that a round of the pipeline figures asks to join, and returns its id.
+func pipelineGroup(b *testing.B, db *postgres.DB, owner portal.Viewer, name string) string {
+	ctx := context.Background()
+	var groupID string
+	require.NoError(b, db.Pool.QueryRow(ctx, `INSERT INTO groups (name, display_name, group_type, join_policy)
+		VALUES ($1, $1, 'security', 'owner_approval') RETURNING id`, name).Scan(&groupID))
+	_, err := db.Pool.Exec(ctx, "INSERT INTO group_owners (group_id, person_id) VALUES ($1, $2)", groupID, owner.PersonID)
+	require.NoError(b, err)
+	return groupID
 }
 
 // runPipeline runs the pipeline in one process, the owner deciding on up
@@ -249,81 +255,119 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, procs []*harness.Tessera, g
 // over HTTP, the owner approves through both ("Approve selected", 100 at
 // a time), and the workers authorize and commit. The target is 0.9 times
 // the same pipeline on one `tessera serve` process (role all), driven
-// over HTTP alike on the same database just before: what several
-// processes cost, and nothing else. (BenchmarkRequestPipeline calls Submit
-// and DecideMany in the benchmark's own process, without HTTP, sessions,
-// CSRF or redirects: against it, the share measured mostly what HTTP
-// costs, which both web tiers pay. Its ratio is logged as well.) Each
-// run's share is a figure too.
+// over HTTP alike on the same database: what several processes cost, and
+// nothing else. (BenchmarkRequestPipeline calls Submit and DecideMany in
+// the benchmark's own process, without HTTP, sessions, CSRF or redirects:
+// against it, the share measured mostly what HTTP costs, which both web
+// tiers pay. Its ratio is printed as well.) Each run's share is a figure
+// too.
+//
+// The sides are measured in slices, interleaved in each run as one, 2+2,
+// 2+2 with Go's GOMAXPROCS, the same again, 2+2, one (a palindrome, so
+// that a drift across the run, such as the tables growing by each slice's
+// requests, falls on every side alike), and a run's rate of a side is its
+// slices' requests over their time. (Measured all one side's rounds after
+// the other's, whatever the machine did meanwhile, a checkpoint or
+// autovacuum after the earlier rounds' writes, fell on one side only: on
+// a quiet machine the share read 103, 113.5 and 83.1 in three runs of
+// `make bench`, with inner runs from 79 to 118.) Each slice starts its
+// side's processes, warms them with requests of its own (not measured),
+// measures, waits for the jobs its decisions queued, and stops them, so
+// that no process of one side, a worker taking jobs above all, runs in
+// another side's slice.
 func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	db, owner, requesters := pipelineSetup(b)
-	// drive runs the rounds on web processes webs, each person submitting
-	// to one, the approver's tabs alternating between them. Each round's
-	// people sign in just before it, so that no round pays for sessions
-	// older than a few minutes (each use of one then extends it: a write)
-	// while another does not.
-	drive := func(name string, webs, procs []*harness.Tessera) []float64 {
-		approver := signIn(b, db, owner.PersonID)
-		return pipelineRounds(b, db, owner, requesters, name, func(groupID string, people []portal.Viewer) float64 {
-			clients := make([]*webClient, len(people))
-			for i, v := range people {
-				clients[i] = signIn(b, db, v.PersonID)
-			}
-			return drivePipeline(b, db.Pool, procs, groupID, len(people), 100, func(i int) {
-				clients[i].askToJoin(webs[i%len(webs)].URL, groupID)
-			}, func(tab int, chunk []string) {
-				approver.approve(webs[tab%len(webs)].URL, chunk)
-			})
-		})
-	}
-	// One process with the pool every process has by default (four
-	// connections, as BenchmarkRequestPipeline's).
-	one := harness.StartProcess(b, db.Pool.Config().ConnString(), harness.ProcessOptions{})
-	single := drive("one", []*harness.Tessera{one}, []*harness.Tessera{one})
-	one.Stop()
-	singleRate := median(single)
-	benchLog(b, "one process over HTTP, the reference: %.1f requests/s %v", singleRate, single)
-	// Two connections each: the four processes then hold twice the single
-	// process's four between them, as an operator sizes pools for one
-	// database (README, DATABASE_URL); four each would only queue inside
-	// PostgreSQL on this machine's cores.
+	warm, people := requesters[:sliceWarmUp], requesters[sliceWarmUp:sliceWarmUp+pipelineSlice]
+	approver := signIn(b, db, owner.PersonID)
+	// Two connections each for the 2+2: the four processes then hold
+	// twice the single process's four (the default) between them, as an
+	// operator sizes pools for one database (README, DATABASE_URL); four
+	// each would only queue inside PostgreSQL on this machine's cores.
 	u, err := neturl.Parse(db.Pool.Config().ConnString())
 	require.NoError(b, err)
 	q := u.Query()
 	q.Set("pool_max_conns", "2")
 	u.RawQuery = q.Encode()
-	url := u.String()
+	twoURL := u.String()
 	// And each its share of the cores, as the README says of GOMAXPROCS
-	// for several processes on one machine (the single process above has
-	// them all, Go's default): with a scheduler thread for every core in
-	// each of the four, they spent about 0.3 ms more CPU a request waking
-	// and parking threads while they waited on PostgreSQL.
-	twoByTwo := func(name string, env []string) []float64 {
-		webs := []*harness.Tessera{
-			harness.StartProcess(b, url, harness.ProcessOptions{Role: "web", Env: env}),
-			harness.StartProcess(b, url, harness.ProcessOptions{Role: "web", Env: env}),
+	// for several processes on one machine (the single process has them
+	// all, Go's default): with a scheduler thread for every core in each
+	// of the four, they spent about 0.3 ms more CPU a request waking and
+	// parking threads while they waited on PostgreSQL. The go_default side
+	// runs the same four with Go's default, as an operator who has not
+	// read the README runs them: beside the figure, so that what the
+	// setting buys is seen in every run.
+	share := []string{fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/4))}
+	start := func(side string) (webs, procs []*harness.Tessera) {
+		if side == "one" {
+			one := harness.StartProcess(b, db.Pool.Config().ConnString(), harness.ProcessOptions{})
+			return []*harness.Tessera{one}, []*harness.Tessera{one}
 		}
-		procs := append(slices.Clone(webs), harness.StartProcess(b, url, harness.ProcessOptions{Role: "worker", Env: env}),
-			harness.StartProcess(b, url, harness.ProcessOptions{Role: "worker", Env: env}))
-		rates := drive(name, webs, procs)
-		for _, p := range procs {
-			p.Stop()
+		var env []string
+		if side == "two" {
+			env = share
 		}
-		return rates
+		procs = harness.StartProcesses(b, twoURL, harness.ProcessOptions{Role: "web", Env: env}, harness.ProcessOptions{Role: "web", Env: env},
+			harness.ProcessOptions{Role: "worker", Env: env}, harness.ProcessOptions{Role: "worker", Env: env})
+		return procs[:2], procs
 	}
-	shareOf := func(rates []float64) []float64 {
-		shares := make([]float64, len(rates))
-		for i, r := range rates {
-			shares[i] = 100 * r / singleRate
+	// round returns a round of the pipeline for clients, to drive on a
+	// side's processes: each person submitting to one of its webs, the
+	// approver's tabs alternating between them, on a group of its own.
+	round := func(name string, clients []*webClient) func(webs, procs []*harness.Tessera) float64 {
+		return func(webs, procs []*harness.Tessera) float64 {
+			groupID := pipelineGroup(b, db, owner, name)
+			return drivePipeline(b, db.Pool, procs, groupID, len(clients), 100, func(i int) {
+				clients[i].askToJoin(webs[i%len(webs)].URL, groupID)
+			}, func(tab int, chunk []string) {
+				approver.approve(webs[tab%len(webs)].URL, chunk)
+			})
 		}
-		return shares
 	}
-	rates := twoByTwo("two", []string{fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/4))})
-	shares := shareOf(rates)
-	// The same four with Go's default (a thread for every core in each),
-	// as an operator who has not read the README runs them: beside the
-	// figure, so that what the setting buys is seen in every run.
-	defaults := shareOf(twoByTwo("two_go_default", nil))
+	// measure runs a slice of side for clients (warmers warm its processes
+	// up) and returns its rate.
+	slice := 0
+	measure := func(side string, warmers, clients []*webClient) float64 {
+		slice++
+		began := time.Now()
+		webs, procs := start(side)
+		round(fmt.Sprintf("%s-%d-warm", side, slice), warmers)(webs, procs)
+		rate := round(fmt.Sprintf("%s-%d", side, slice), clients)(webs, procs)
+		drainJobs(b, db)
+		harness.StopAll(procs...)
+		benchLog(b, "slice %d, %s: %d requests submitted, approved and committed: %.1f requests/s (the slice took %.1f s with its start, warm-up and stop)",
+			slice, side, len(clients), rate, time.Since(began).Seconds())
+		return rate
+	}
+	order := []string{"one", "two", "two_go_default", "two_go_default", "two", "one"}
+	var single, rates, defaults []float64
+	b.ResetTimer()
+	began := time.Now()
+	for run := range benchRuns {
+		// The run's people sign in before it (before its first processes
+		// start, whose workers link the sign-ins' audit entries while they
+		// warm up): every slice of the run then uses sessions a few minutes
+		// old at most, which no request extends (a write) in any slice.
+		warmers, clients := signInAll(b, db, warm), signInAll(b, db, people)
+		bySide := map[string][]float64{}
+		for _, side := range order {
+			bySide[side] = append(bySide[side], measure(side, warmers, clients))
+		}
+		one, two, def := pooledRate(bySide["one"]), pooledRate(bySide["two"]), pooledRate(bySide["two_go_default"])
+		single, rates, defaults = append(single, one), append(rates, two), append(defaults, def)
+		benchLog(b, "run %d: one process %.1f requests/s %.1f, 2+2 %.1f %.1f (%.1f %%), 2+2 with Go's default %.1f %.1f (%.1f %%)",
+			run+1, one, bySide["one"], two, bySide["two"], 100*two/one, def, bySide["two_go_default"], 100*def/one)
+	}
+	b.StopTimer()
+	benchLog(b, "%d slices in %.1f s", slice, time.Since(began).Seconds())
+	ratio := func(of, to []float64) []float64 {
+		r := make([]float64, len(of))
+		for i := range of {
+			r[i] = 100 * of[i] / to[i]
+		}
+		return r
+	}
+	singleRate := median(single)
 	// The issue names the share of the single-process figure, which
 	// request_pipeline_throughput was when it was written: that share is
 	// printed as a figure too, beside the like-for-like one over HTTP.
@@ -339,9 +383,44 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	figure("request_pipeline_one_process_http", single, "requests/s", "none: the reference of the 2+2 share")
 	figure("request_pipeline_two_web_two_worker", rates, "requests/s",
 		fmt.Sprintf(">= %.1f: 0.9 × request_pipeline_one_process_http %.1f of this run", 0.9*singleRate, singleRate))
-	figure("request_pipeline_two_web_two_worker_share", shares, "% of request_pipeline_one_process_http", ">= 90")
-	figure("request_pipeline_two_web_two_worker_share_go_default", defaults, "% of request_pipeline_one_process_http",
+	figure("request_pipeline_two_web_two_worker_share", ratio(rates, single), "% of request_pipeline_one_process_http of the same run", ">= 90")
+	figure("request_pipeline_two_web_two_worker_share_go_default", ratio(defaults, single), "% of request_pipeline_one_process_http of the same run",
 		"none: beside request_pipeline_two_web_two_worker_share, with GOMAXPROCS left to Go in each of the four")
+}
+
+// sliceWarmUp and pipelineSlice are how many requests each slice of
+// BenchmarkRequestPipelineTwoWebTwoWorker sends to warm its new processes
+// (their connections, their backends' caches), not measured, and then
+// measured. A run measures each side on two slices.
+const sliceWarmUp, pipelineSlice = 100, 1000
+
+// pooledRate is the rate of slices of equal requests together: their
+// requests over their time.
+func pooledRate(rates []float64) float64 {
+	var per float64
+	for _, r := range rates {
+		per += 1 / r
+	}
+	return float64(len(rates)) / per
+}
+
+// drainJobs waits until the jobs waiting or running have run (those the
+// decisions of a slice queued, which the workers run after the slice's
+// last membership is committed), so that they are not left to the next
+// slice's processes.
+func drainJobs(b *testing.B, db *postgres.DB) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting int
+		require.NoError(b, db.Pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM river_job WHERE state IN ('available', 'running') AND scheduled_at <= now()").Scan(&waiting))
+		if waiting == 0 {
+			return
+		}
+		require.True(b, time.Now().Before(deadline), "%d jobs still waiting or running", waiting)
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // cpuPer says the CPU time each program used for a request of n, the

@@ -2,12 +2,15 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,14 +224,44 @@ var webTransport = &http.Transport{MaxIdleConnsPerHost: 32}
 // signIn opens a session for personID in db, as signing in would.
 func signIn(tb testing.TB, db *postgres.DB, personID string) *webClient {
 	tb.Helper()
+	c, err := openSession(tb, db, personID)
+	require.NoError(tb, err)
+	return c
+}
+
+// signInAll signs each of people in, as signIn does, eight at a time.
+func signInAll(tb testing.TB, db *postgres.DB, people []portal.Viewer) []*webClient {
+	tb.Helper()
+	clients := make([]*webClient, len(people))
+	errs := make([]error, len(people))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(people); i = int(next.Add(1)) - 1 {
+				clients[i], errs[i] = openSession(tb, db, people[i].PersonID)
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(tb, errors.Join(errs...))
+	return clients
+}
+
+// openSession opens a session for personID in db, as signing in would.
+func openSession(tb testing.TB, db *postgres.DB, personID string) (*webClient, error) {
 	ctx := context.Background()
 	token, err := db.CreateSession(ctx, personID, "local", "")
-	require.NoError(tb, err)
+	if err != nil {
+		return nil, err
+	}
 	c := &webClient{tb: tb, session: token, http: &http.Client{Timeout: 60 * time.Second, Transport: webTransport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	require.NoError(tb, db.Pool.QueryRow(ctx, `SELECT csrf_token FROM sessions WHERE person_id = $1 ORDER BY created_at DESC LIMIT 1`,
-		personID).Scan(&c.csrf))
-	return c
+	err = db.Pool.QueryRow(ctx, `SELECT csrf_token FROM sessions WHERE person_id = $1 ORDER BY created_at DESC LIMIT 1`,
+		personID).Scan(&c.csrf)
+	return c, err
 }
 
 // do sends a request to base (a web process) and returns its status,

@@ -110,6 +110,27 @@ func StartTessera(tb testing.TB, databaseURL string, extraEnv ...string) *Tesser
 // its River client has started), and stops it when tb ends.
 func StartProcess(tb testing.TB, databaseURL string, o ProcessOptions) *Tessera {
 	tb.Helper()
+	return StartProcesses(tb, databaseURL, o)[0]
+}
+
+// StartProcesses runs a process as StartProcess does for each of opts, all
+// at once, and waits until every one is serving: several processes start
+// in the time of one.
+func StartProcesses(tb testing.TB, databaseURL string, opts ...ProcessOptions) []*Tessera {
+	tb.Helper()
+	procs := make([]*Tessera, len(opts))
+	for i, o := range opts {
+		procs[i] = newProcess(tb, databaseURL, o)
+	}
+	for _, t := range procs {
+		t.WaitUp()
+	}
+	return procs
+}
+
+// newProcess starts a process of StartProcess without waiting for it.
+func newProcess(tb testing.TB, databaseURL string, o ProcessOptions) *Tessera {
+	tb.Helper()
 	role := o.Role
 	if role == "" {
 		role = "all"
@@ -143,7 +164,6 @@ func StartProcess(tb testing.TB, databaseURL string, o ProcessOptions) *Tessera 
 		}
 	})
 	t.start()
-	t.WaitUp()
 	return t
 }
 
@@ -243,6 +263,19 @@ func (t *Tessera) Restart() {
 // Stop ends the process gracefully (SIGTERM), or kills it after 10 s, and
 // waits until it is gone.
 func (t *Tessera) Stop() { t.stop() }
+
+// StopAll ends the processes gracefully, as Stop does, all at once, and
+// waits until every one is gone.
+func StopAll(procs ...*Tessera) {
+	for _, t := range procs {
+		if t.Cmd != nil {
+			t.Cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+		}
+	}
+	for _, t := range procs {
+		t.stop()
+	}
+}
 
 // stop ends the process gracefully (SIGTERM), or kills it after 10 s.
 func (t *Tessera) stop() {
