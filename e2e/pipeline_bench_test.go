@@ -8,6 +8,8 @@ import (
 	"maps"
 	neturl "net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -332,7 +334,9 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 		began := time.Now()
 		webs, procs := start(side)
 		round(fmt.Sprintf("%s-%d-warm", side, slice), warmers)(webs, procs)
+		stopPerf := perfRecord(b, fmt.Sprintf("%s-%d", side, slice), procs)
 		rate := round(fmt.Sprintf("%s-%d", side, slice), clients)(webs, procs)
+		stopPerf()
 		drainJobs(b, db)
 		harness.StopAll(procs...)
 		benchLog(b, "slice %d, %s: %d requests submitted, approved and committed: %.1f requests/s (the slice took %.1f s with its start, warm-up and stop)",
@@ -386,6 +390,35 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	figure("request_pipeline_two_web_two_worker_share", ratio(rates, single), "% of request_pipeline_one_process_http of the same run", ">= 90")
 	figure("request_pipeline_two_web_two_worker_share_go_default", ratio(defaults, single), "% of request_pipeline_one_process_http of the same run",
 		"none: beside request_pipeline_two_web_two_worker_share, with GOMAXPROCS left to Go in each of the four")
+}
+
+// perfRecord records each of procs's CPU with call stacks (perf record)
+// into TESSERA_BENCH_PERF/<name>-<role><i>.data when that folder is set and
+// perf is installed, until the returned func is called: where a process of
+// several spends its time, read with perf report.
+func perfRecord(b *testing.B, name string, procs []*harness.Tessera) func() {
+	dir := os.Getenv("TESSERA_BENCH_PERF")
+	if dir == "" {
+		return func() {}
+	}
+	if _, err := exec.LookPath("perf"); err != nil {
+		benchLog(b, "TESSERA_BENCH_PERF: no perf here: %v", err)
+		return func() {}
+	}
+	var perfs []*exec.Cmd
+	for i, p := range procs {
+		c := exec.Command("perf", "record", "-F", "999", "-g", "-q", "-o", filepath.Join(dir, fmt.Sprintf("%s-%s%d.data", name, p.Role, i+1)),
+			"-p", fmt.Sprint(p.Cmd.Process.Pid))
+		require.NoError(b, c.Start())
+		perfs = append(perfs, c)
+	}
+	time.Sleep(300 * time.Millisecond) // perf attaches
+	return func() {
+		for _, c := range perfs {
+			c.Process.Signal(os.Interrupt) //nolint:errcheck
+			c.Wait()                       //nolint:errcheck
+		}
+	}
 }
 
 // sliceWarmUp and pipelineSlice are how many requests each slice of
