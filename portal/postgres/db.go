@@ -507,9 +507,14 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *finalTx) error) error {
 	if t.done {
 		return nil
 	}
-	if err := t.flush(ctx); err != nil {
-		tx.Rollback(ctx) //nolint:errcheck
-		return err
+	if t.ahead != nil {
+		// The statements queued ahead go with the COMMIT, in its round
+		// trip.
+		if err := t.finishBatch(ctx, &pgx.Batch{}); err != nil {
+			tx.Rollback(ctx) //nolint:errcheck
+			return err
+		}
+		return nil
 	}
 	return tx.Commit(ctx)
 }

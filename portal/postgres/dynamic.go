@@ -376,7 +376,9 @@ func recomputeGroup(ctx context.Context, tx pgx.Tx, groupID string, r *rule.Rule
 // RecomputePerson re-evaluates every dynamic group for one person, after a
 // change to their attributes has committed, and applies the difference.
 func (db *DB) RecomputePerson(ctx context.Context, personID string) error {
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	// In two round trips: the BEGIN goes with the reads, and the joins,
+	// leaves and audit entries with the COMMIT.
+	err := db.inTx(ctx, func(tx *finalTx) error {
 		_, _, err := db.RecomputePersonTx(ctx, tx, personID)
 		return err
 	})
@@ -453,8 +455,9 @@ type membershipChange struct{ joined, left []string }
 
 // recomputePeople re-evaluates every dynamic group for each of ids (valid,
 // distinct), and applies and audits the difference, in two round trips
-// (three when the rules changed since this process last read them). It
-// returns the changes by person and how many of ids it found.
+// (three when the rules changed since this process last read them; one
+// when tx is a finalTx, which sends the writes with its next statements).
+// It returns the changes by person and how many of ids it found.
 func (db *DB) recomputePeople(ctx context.Context, tx pgx.Tx, ids []string) (map[string]membershipChange, int, error) {
 	var (
 		schema  ruleSchema
@@ -561,6 +564,13 @@ func (db *DB) recomputePeople(ctx context.Context, tx pgx.Tx, ids []string) (map
 	// One call appends every entry (migrations/0050_audit_append_many.sql).
 	b.Queue(`SELECT audit_append_many($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]::jsonb[])`,
 		make([]pgtype.UUID, len(auditPeople)), actions, types, auditPeople, auditDetails)
+	if ft, ok := tx.(*finalTx); ok {
+		// Nothing here needs their results: they go in front of the
+		// transaction's next round trip (at the latest its COMMIT), and
+		// their errors are that round trip's.
+		ft.sendAhead(b)
+		return changes, len(people), nil
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, 0, fmt.Errorf("postgres: dynamic memberships: %w", err)
 	}

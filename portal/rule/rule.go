@@ -42,6 +42,8 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/ast"
+	celops "github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/overloads"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
@@ -92,7 +94,13 @@ type field struct {
 	maxSize uint64 // longest string value, for cost estimation
 	// assumedSize says that the database does not bound maxSize.
 	assumedSize bool
-	get         func(*portal.Person) (ref.Val, bool)
+	// within says whether p's value is no longer than maxSize, so that
+	// the cost estimate holds for p; nil when it always does.
+	within func(*portal.Person) bool
+	get    func(*portal.Person) (ref.Val, bool)
+	// text reads a string attribute as Go text (nil for other types), for
+	// a rule's guards.
+	text func(*portal.Person) string
 }
 
 // coreField reads one of the person's own columns. The database bounds a
@@ -105,7 +113,8 @@ func coreField(a *portal.Attribute) (field, error) {
 			get: func(p *portal.Person) (ref.Val, bool) {
 				s := a.Text(p)
 				return types.String(s), s != ""
-			}}, nil
+			},
+			text: a.Text}, nil
 	case portal.TypeBool:
 		return field{Field: Field{a.Name, TypeBool}, celType: types.BoolType,
 			get: func(p *portal.Person) (ref.Val, bool) { return types.Bool(a.Bool(p)), true }}, nil
@@ -129,8 +138,13 @@ func extraField(a *portal.Attribute) (field, error) {
 			s, ok := p.Extra[name]
 			return types.String(s), ok && s != ""
 		}
+		f.text = func(p *portal.Person) string { return p.Extra[name] }
+		f.within = func(p *portal.Person) bool { return len(p.Extra[name]) <= maxExtraSize }
 	case TypeStrings:
 		f.celType, f.maxSize, f.assumedSize = types.NewListType(types.StringType), portal.MaxAttributeValues, true
+		// The estimate knows no length of the values in the list: a rule
+		// that reads one always runs with the meter.
+		f.within = func(*portal.Person) bool { return false }
 		f.get = func(p *portal.Person) (ref.Val, bool) {
 			vals := portal.SplitValues(p.Extra[name])
 			return types.NewStringList(types.DefaultTypeAdapter, vals), len(vals) > 0
@@ -257,6 +271,15 @@ type Rule struct {
 	// list: a flow whose type is a list of texts, which may give several
 	// values for one person.
 	list bool
+	// sized are the attributes the rule reads whose length the cost
+	// estimate only assumes; for a person whose values of them are all
+	// within it, the estimate holds, so fast (prg without the meter)
+	// evaluates the rule as prg would, and the guards decide it.
+	sized []*field
+	fast  cel.Program
+	// guards are conjuncts of the rule's top level (a && b && ...) that
+	// Go decides: a person for whom one is false does not match.
+	guards []guard
 }
 
 // Compile compiles src against schema. Prefer NewEnv and Env.Compile when
@@ -329,15 +352,26 @@ func (e *Env) compile(src string, want *types.Type) (r *Rule, err error) {
 			costLabel(est.Max), MaxCost)
 	}
 	attrs := readAttributes(checked)
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if slices.ContainsFunc(attrs, func(name string) bool { return e.byName[name].assumedSize }) {
-		opts = append(opts, cel.CostLimit(MaxCost))
+	r = &Rule{src: src, attrs: attrs, cost: est.Max, list: checked.OutputType().IsExactType(stringList)}
+	for _, name := range attrs {
+		if f := e.byName[name]; f.assumedSize {
+			r.sized = append(r.sized, f)
+		}
 	}
-	prg, err := e.env.Program(checked, opts...)
-	if err != nil {
+	if r.prg, err = e.env.Program(checked, cel.EvalOptions(cel.OptOptimize)); err != nil {
 		return nil, portal.Errorf(portal.EINVALID, "The rule cannot be evaluated: %v", err)
 	}
-	return &Rule{src: src, prg: prg, attrs: attrs, cost: est.Max, list: checked.OutputType().IsExactType(stringList)}, nil
+	r.fast = r.prg
+	if len(r.sized) > 0 {
+		r.prg, err = e.env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxCost))
+		if err != nil {
+			return nil, portal.Errorf(portal.EINVALID, "The rule cannot be evaluated: %v", err)
+		}
+	}
+	if want == types.BoolType {
+		r.guards = e.guards(checked.NativeRep().Expr(), nil)
+	}
+	return r, nil
 }
 
 // String returns the rule's source text.
@@ -360,7 +394,24 @@ func (r *Rule) Attributes() []string { return r.attrs }
 // fails for this person (an index out of range, the cost limit) returns
 // false and an EINVALID error naming the failure.
 func (r *Rule) Match(p *portal.Person) (bool, error) {
-	out, _, err := r.prg.Eval(&personValue{p: p})
+	prg := r.prg
+	if r.withinEstimate(p) {
+		// A false conjunct makes the rule false whatever the others
+		// give, errors included (CEL's && is commutative), and within
+		// the estimate no meter can stop the evaluation first.
+		for i := range r.guards {
+			if !r.guards[i].pass(p) {
+				return false, nil
+			}
+		}
+		prg = r.fast
+	}
+	return r.eval(prg, p)
+}
+
+// eval runs prg, a program of r, for p.
+func (r *Rule) eval(prg cel.Program, p *portal.Person) (bool, error) {
+	out, _, err := prg.Eval(&personValue{p: p})
 	if err != nil {
 		return false, portal.Errorf(portal.EINVALID, "The rule fails for %s: %v.", p.DisplayName, err)
 	}
@@ -369,6 +420,109 @@ func (r *Rule) Match(p *portal.Person) (bool, error) {
 		return false, portal.Errorf(portal.EINVALID, "The rule gives %v for %s, not true or false.", out, p.DisplayName)
 	}
 	return bool(b), nil
+}
+
+// withinEstimate says whether each value of p the rule reads is within
+// the length its cost estimate assumed.
+func (r *Rule) withinEstimate(p *portal.Person) bool {
+	for _, f := range r.sized {
+		if !f.within(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// guard is a conjunct of a rule that Go decides without CEL: a string
+// attribute equal to one of values (== or in), or starting with prefix
+// (startsWith).
+type guard struct {
+	text     func(*portal.Person) string
+	values   []string
+	prefix   string
+	isPrefix bool
+}
+
+func (g *guard) pass(p *portal.Person) bool {
+	v := g.text(p)
+	if g.isPrefix {
+		return strings.HasPrefix(v, g.prefix)
+	}
+	return slices.Contains(g.values, v)
+}
+
+// guards appends to gs the conjuncts of expr, a checked rule, that are
+// guards: person.a == "x" (either way round), person.a in ["x", "y"] and
+// person.a.startsWith("x"), for a string attribute a. Other conjuncts, and
+// everything under ||, !, ?: and the like, are left to CEL.
+func (e *Env) guards(expr ast.Expr, gs []guard) []guard {
+	if expr.Kind() != ast.CallKind {
+		return gs
+	}
+	call := expr.AsCall()
+	args := call.Args()
+	switch fn := call.FunctionName(); {
+	case fn == celops.LogicalAnd:
+		for _, a := range args {
+			gs = e.guards(a, gs)
+		}
+	case fn == celops.Equals && len(args) == 2:
+		for _, pair := range [][2]ast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
+			f, lit := e.textAttribute(pair[0]), stringLiteral(pair[1])
+			if f != nil && lit != nil {
+				return append(gs, guard{text: f.text, values: []string{*lit}})
+			}
+		}
+	case fn == celops.In && len(args) == 2:
+		f := e.textAttribute(args[0])
+		if f == nil || args[1].Kind() != ast.ListKind || len(args[1].AsList().OptionalIndices()) > 0 {
+			return gs
+		}
+		values := []string{}
+		for _, el := range args[1].AsList().Elements() {
+			lit := stringLiteral(el)
+			if lit == nil {
+				return gs
+			}
+			values = append(values, *lit)
+		}
+		return append(gs, guard{text: f.text, values: values})
+	case fn == overloads.StartsWith && call.IsMemberFunction() && len(args) == 1:
+		f, lit := e.textAttribute(call.Target()), stringLiteral(args[0])
+		if f != nil && lit != nil {
+			return append(gs, guard{text: f.text, prefix: *lit, isPrefix: true})
+		}
+	}
+	return gs
+}
+
+// textAttribute returns the string attribute expr reads (person.a, not
+// has(person.a)), or nil.
+func (e *Env) textAttribute(expr ast.Expr) *field {
+	if expr.Kind() != ast.SelectKind {
+		return nil
+	}
+	sel := expr.AsSelect()
+	if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind || sel.Operand().AsIdent() != "person" {
+		return nil
+	}
+	if f := e.byName[sel.FieldName()]; f != nil && f.text != nil && f.celType == types.StringType {
+		return f
+	}
+	return nil
+}
+
+// stringLiteral returns the text of a string literal, or nil.
+func stringLiteral(expr ast.Expr) *string {
+	if expr.Kind() != ast.LiteralKind {
+		return nil
+	}
+	s, ok := expr.AsLiteral().(types.String)
+	if !ok {
+		return nil
+	}
+	v := string(s)
+	return &v
 }
 
 // Values evaluates a rule compiled with CompileFlow for p: its non-empty
