@@ -151,6 +151,17 @@ type BatchExporter interface {
 	ExportBatchSize() int
 }
 
+// WindowedExporter is a connector that takes the exports of different
+// objects at once: its Export and Read may be called from several
+// goroutines together, each about an object of its own, and it keeps up
+// to ExportWindow of them in flight on its connection. A system that
+// works through one request after another (Samba) then finds the next
+// already sent when it answers one, instead of waiting while the engine
+// takes the answer and prepares the next.
+type WindowedExporter interface {
+	ExportWindow() int
+}
+
 // AttributeImporter is a connector whose imports can read more attributes
 // than its own list: the engine asks for those its sync rules read or
 // write, so that what it exports it also sees again.

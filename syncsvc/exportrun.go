@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -163,21 +165,70 @@ func (e *Engine) exportChunk(ctx context.Context, sys *portal.ConnectedSystem, c
 	return nil
 }
 
-// exportEach sends pending exports one by one, stopping at the first that
-// finds the system unreachable or the run shut down.
+// exportEach sends pending exports in order, stopping at the first that
+// finds the system unreachable or the run shut down. To a connector that
+// takes several at once (WindowedExporter), the plain modifies between
+// two other exports go up to its window at a time: each object's own
+// operations still go one after another, in one goroutine, and an
+// export that another object may depend on (an add, which a member or
+// manager value may name; a rename or move; a delete) waits for every
+// export before it to finish and finishes before any after it starts.
+// What the others do to each other is not ordered within the window: a
+// modify names only objects that existed before the run, or were added
+// ahead of it.
 func (e *Engine) exportEach(ctx context.Context, conn Connector, list []*pendingRow) []exportOutcome {
-	out := make([]exportOutcome, 0, len(list))
-	for _, p := range list {
-		if ctx.Err() != nil {
-			break // shutting down: the rest stays pending as it is
+	window := 1
+	if w, ok := conn.(WindowedExporter); ok {
+		window = max(1, w.ExportWindow())
+	}
+	halts := func(o exportOutcome) bool {
+		return o.err != nil && (ctx.Err() != nil || errors.Is(o.err, ErrUnreachable))
+	}
+	out := make([]exportOutcome, len(list))
+	sent := make([]bool, len(list))
+	var (
+		inFlight sync.WaitGroup
+		halted   atomic.Bool
+	)
+	slots := make(chan struct{}, window)
+	for i, p := range list {
+		if ctx.Err() != nil || halted.Load() {
+			break // shutting down or unreachable: the rest stays pending as it is
 		}
-		o := e.exportOne(ctx, conn, p)
-		out = append(out, o)
-		if o.err != nil && (ctx.Err() != nil || errors.Is(o.err, ErrUnreachable)) {
+		if window == 1 || p.Op != ExportModify || p.NewDN != "" {
+			inFlight.Wait()
+			if halted.Load() {
+				break
+			}
+			out[i], sent[i] = e.exportOne(ctx, conn, p), true
+			if halts(out[i]) {
+				break
+			}
+			continue
+		}
+		slots <- struct{}{}
+		if halted.Load() {
 			break
 		}
+		sent[i] = true
+		inFlight.Add(1)
+		go func() {
+			defer inFlight.Done()
+			out[i] = e.exportOne(ctx, conn, p)
+			if halts(out[i]) {
+				halted.Store(true)
+			}
+			<-slots
+		}()
 	}
-	return out
+	inFlight.Wait()
+	done := out[:0]
+	for i, o := range out {
+		if sent[i] {
+			done = append(done, o)
+		}
+	}
+	return done
 }
 
 // exportBatched sends pending exports in one Export call, for a connector

@@ -2,6 +2,7 @@ package syncsvc_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -353,4 +354,72 @@ func TestLinkingAndCompletionSerialise(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "completed", kinds[len(kinds)-1], "nothing after completed: %v", kinds)
 	})
+}
+
+// An export run sends its plain modifies to AD several at a time (the AD
+// connector's window): each object's result is still its own. AD's
+// refusal of two in the middle of a window leaves just those two waiting
+// with AD's error and the others exported; the users the run adds are in
+// AD before the group it adds and the group it changes name them.
+func TestWindowedExportRecordsEachResultInOrder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, harness.Samba(t))
+	ctx := context.Background()
+	var people, accounts []string
+	for i := range 20 {
+		account := fmt.Sprintf("w%02d%s", i, f.prefix)
+		accounts = append(accounts, account)
+		people = append(people, f.person(t, account, fmt.Sprintf("Wanda W%02d", i), "IT"))
+	}
+	f.group(t, "old"+f.prefix, people[0], people[0])
+	f.rules(t, nil)
+	f.converge(t)
+
+	var added []string
+	for i := range 3 {
+		added = append(added, f.person(t, fmt.Sprintf("n%02d%s", i, f.prefix), fmt.Sprintf("Neo N%02d", i), "IT"))
+	}
+	f.group(t, "new"+f.prefix, people[0], added...)
+	_, err := f.pool.Exec(ctx, `INSERT INTO group_members (group_id, person_id)
+		SELECT g.id, p FROM groups g, unnest($2::uuid[]) p WHERE g.name = $1`, "old"+f.prefix, added)
+	require.NoError(t, err)
+	refused := map[string]bool{accounts[7]: true, accounts[13]: true}
+	_, err = f.pool.Exec(ctx, `UPDATE people SET given_name = CASE WHEN account_name = ANY ($2) THEN repeat('G', 65)
+		ELSE 'Given ' || account_name END, updated_at = now() WHERE id = ANY ($1)`, people, []string{accounts[7], accounts[13]})
+	require.NoError(t, err)
+	f.run(t, syncsvc.FullSync)
+	exp, err := f.engine.Run(ctx, f.sys.ID, syncsvc.Export, syncsvc.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "completed_with_errors", exp.Status, exp.Message)
+	require.Equal(t, 2, exp.Counts.Errors, "%+v", exp.Counts)
+	require.Equal(t, 4, exp.Counts.Adds, "three users and a group: %+v", exp.Counts)
+	require.Equal(t, 19, exp.Counts.Updates, "18 users and the old group: %+v", exp.Counts)
+
+	for _, account := range accounts {
+		want := "Given " + account
+		if refused[account] {
+			want = "Wanda"
+		}
+		require.Equal(t, want, f.entry(t, account, "givenName").GetAttributeValue("givenName"), account)
+	}
+	pending, err := f.engine.PendingExports(ctx, f.sys.ID, true, 10)
+	require.NoError(t, err)
+	require.Len(t, pending, 2, "the refused two wait, and nothing else")
+	for _, p := range pending {
+		require.Equal(t, "error", p.Status, p.DN)
+		require.Contains(t, []string{f.entry(t, accounts[7]).DN, f.entry(t, accounts[13]).DN}, p.DN)
+		require.Contains(t, p.LastError, "givenName", "AD's own words")
+	}
+
+	var addedDNs []string
+	for i := range added {
+		e := f.entry(t, fmt.Sprintf("n%02d%s", i, f.prefix))
+		require.NotNil(t, e, "the added user is in AD")
+		addedDNs = append(addedDNs, e.DN)
+	}
+	members := func(group string) []string {
+		return f.entry(t, group, "member").GetAttributeValues("member")
+	}
+	require.ElementsMatch(t, addedDNs, members("new"+f.prefix))
+	require.ElementsMatch(t, append([]string{f.entry(t, accounts[0]).DN}, addedDNs...), members("old"+f.prefix))
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -50,9 +51,13 @@ type Config struct {
 }
 
 // Connector is the AD connector. Like every syncsvc.Connector it serves one
-// caller at a time.
+// caller at a time, except that exports and reads of different objects may
+// run at once (syncsvc.WindowedExporter): go-ldap sends them on the one
+// connection, each under its message ID.
 type Connector struct {
-	cfg  Config
+	cfg Config
+	mu  sync.Mutex // guards conn, which a lost connection replaces
+	// conn is the bound connection; take it through ldapConn.
 	conn *ldap.Conn
 	// extraAttributes are imported besides ImportAttributes.
 	extraAttributes []string
@@ -143,6 +148,8 @@ func (c *Connector) ldapConn(ctx context.Context) (*ldap.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.conn == nil || c.conn.IsClosing() {
 		if c.conn != nil {
 			c.conn.Close()
@@ -157,6 +164,8 @@ func (c *Connector) ldapConn(ctx context.Context) (*ldap.Conn, error) {
 
 // Close closes the connection.
 func (c *Connector) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.conn == nil {
 		return nil
 	}

@@ -27,6 +27,18 @@ const (
 	uacPasswdNotReqd  = 0x20
 )
 
+// exportWindow is how many exports of different objects the engine keeps
+// in flight on the connection. Samba (one process) works through them one
+// after another; with the next ones already sent it never waits for the
+// engine between two, and eight of its modifies (about 50 ms) cover the
+// pauses of a busy client. A failure of the connection fails at most
+// these, each reported as unreachable and retried.
+const exportWindow = 8
+
+// ExportWindow says that exports of different objects may be in flight
+// at once; see syncsvc.WindowedExporter.
+func (c *Connector) ExportWindow() int { return exportWindow }
+
 // Export applies changes in order; see syncsvc.Connector.
 func (c *Connector) Export(ctx context.Context, changes []syncsvc.ExportChange) []syncsvc.ExportResult {
 	results := make([]syncsvc.ExportResult, len(changes))
@@ -384,10 +396,14 @@ func (c *Connector) changeUAC(ctx context.Context, op, dn string, set, clear int
 	if next == uac {
 		return nil
 	}
+	conn, err := c.ldapConn(ctx)
+	if err != nil {
+		return err
+	}
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Delete("userAccountControl", []string{old})
 	req.Add("userAccountControl", []string{strconv.FormatInt(next, 10)})
-	return wrap(op, dn, c.conn.Modify(req))
+	return wrap(op, dn, conn.Modify(req))
 }
 
 // Unlock clears a lockout: lockoutTime 0 is the one value AD lets a client

@@ -3,6 +3,8 @@ package ad_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -283,4 +285,54 @@ func TestGroupsAndMembers(t *testing.T) {
 	require.Equal(t, syncsvc.ChildDN("CN", "All, staff", b.ou), b.findSAM(t, b.prefix+"dist").DN)
 	b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportDelete, DN: syncsvc.ChildDN("CN", "All, staff", b.ou)})
 	require.Nil(t, b.findSAM(t, b.prefix+"dist"))
+}
+
+// The engine keeps several exports of different objects in flight on one
+// connector (its window): each object's own operations (a member add in
+// batches of two, then a delete) still go in order, one object's refusal
+// is its own, and the connection is shared without a race.
+func TestExportsOfDifferentObjectsAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, harness.Samba(t))
+	require.Equal(t, 8, b.conn.ExportWindow())
+	var users []string
+	for i := range 5 {
+		users = append(users, b.addUser(t, fmt.Sprintf("Window %d", i), b.ou, fmt.Sprintf("%sw%d", b.prefix, i)).DN)
+	}
+	var groups []string
+	for i := range 6 {
+		groups = append(groups, b.export(t, syncsvc.ExportChange{Op: syncsvc.ExportAdd, Class: syncsvc.ObjectGroup,
+			DN: syncsvc.ChildDN("CN", fmt.Sprintf("Team %d", i), b.ou), Attributes: []syncsvc.AttributeChange{
+				{Op: syncsvc.AttributeReplace, Name: "sAMAccountName", Values: []string{fmt.Sprintf("%sg%d", b.prefix, i)}},
+			}}).DN)
+	}
+	const refused = 3
+	results := make([]syncsvc.ExportResult, len(groups))
+	var wg sync.WaitGroup
+	for i, dn := range groups {
+		attrs := []syncsvc.AttributeChange{
+			{Op: syncsvc.AttributeReplace, Name: "description", Values: []string{fmt.Sprintf("group %d", i)}},
+			{Op: syncsvc.AttributeAddValues, Name: "member", Values: users},
+			{Op: syncsvc.AttributeDeleteValues, Name: "member", Values: []string{users[i%len(users)]}},
+		}
+		if i == refused {
+			attrs[1].Values = []string{users[0], "CN=Nobody," + b.ou}
+		}
+		wg.Go(func() {
+			results[i] = b.conn.Export(context.Background(), []syncsvc.ExportChange{{Op: syncsvc.ExportModify, DN: dn, Attributes: attrs}})[0]
+		})
+	}
+	wg.Wait()
+	for i, dn := range groups {
+		e := b.find(t, "(distinguishedName="+ldap.EscapeFilter(dn)+")", "member", "description")
+		require.Equal(t, fmt.Sprintf("group %d", i), e.GetAttributeValue("description"))
+		if i == refused {
+			require.ErrorContains(t, results[i].Err, "CN=Nobody", "the refusal is this group's")
+			require.Equal(t, []string{users[0]}, e.GetAttributeValues("member"), "its valid member went in, and nothing after")
+			continue
+		}
+		require.NoError(t, results[i].Err, dn)
+		want := slices.Delete(slices.Clone(users), i%len(users), i%len(users)+1)
+		require.ElementsMatch(t, want, e.GetAttributeValues("member"), "added in batches, then the one deleted: %s", dn)
+	}
 }
