@@ -187,6 +187,7 @@ func BenchmarkDynamicPersonReeval(b *testing.B) {
 	// Less the benchmark's own UPDATE before each call.
 	work := readDBWork(b, pool).since(workBefore, len(times))
 	b.Logf("per call, with the UPDATE before it: %s CPU; %s (statements less that UPDATE)", cpuPer(cpu, len(times)), work.per(len(times)))
+	work.logTop(b)
 	var memberships int
 	require.NoError(b, pool.QueryRow(ctx, `SELECT count(*) FROM group_members m JOIN groups g ON g.id = m.group_id
 		WHERE g.membership_rule IS NOT NULL`).Scan(&memberships))
