@@ -683,7 +683,10 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 	if !s.passwordsReady(w, r) {
 		return
 	}
-	ctx := r.Context()
+	// The accounts the new password is checked for are those it is set
+	// in, read once (not the list PasswordRules keeps for a minute for the
+	// pages: an account joined since would be set without its rules).
+	ctx := syncsvc.ReadAccountsOnce(r.Context())
 	v := viewer(r)
 	in := input(r)
 	who, err := s.subject(ctx, v.PersonID)
