@@ -439,15 +439,15 @@ func pooledRate(rates []float64) float64 {
 
 // drainJobs waits until the jobs waiting or running have run (those the
 // decisions of a slice queued, which the workers run after the slice's
-// last membership is committed), so that they are not left to the next
-// slice's processes.
+// last membership is committed, and those due to be retried), so that
+// they are not left to the next slice's processes.
 func drainJobs(b *testing.B, db *postgres.DB) {
 	b.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var waiting int
 		require.NoError(b, db.Pool.QueryRow(context.Background(),
-			"SELECT count(*) FROM river_job WHERE state IN ('available', 'running') AND scheduled_at <= now()").Scan(&waiting))
+			"SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'scheduled') AND scheduled_at <= now()").Scan(&waiting))
 		if waiting == 0 {
 			return
 		}

@@ -2,6 +2,7 @@ package rule_test
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -95,7 +96,10 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 	// skills, and cost centres longer than a rule's estimate assumes.
 	people := make([]portal.Person, 0, len(org.People))
 	for i, p := range org.People {
-		p.Extra = maps(p.Extra)
+		p.Extra = maps.Clone(p.Extra)
+		if p.Extra == nil {
+			p.Extra = map[string]string{}
+		}
 		o := &org.People[rng.IntN(len(org.People))]
 		switch i % 8 {
 		case 1:
@@ -165,12 +169,4 @@ func TestGuardsFound(t *testing.T) {
 		require.NoError(t, err, src)
 		require.Equal(t, want, r.Guards(), src)
 	}
-}
-
-func maps(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
