@@ -7,8 +7,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,22 +53,13 @@ func TestBulkJoinSurvivesKills(t *testing.T) {
 	require.NoError(t, err)
 	p.db.Jobs = inserter
 	proc := harness.StartProcess(t, p.url, harness.ProcessOptions{Env: []string{"TESSERA_SECRET_KEY=" + p.ad.SecretKey}})
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				v := p.requesters[i]
-				_, err := p.db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: p.groupID,
-					PersonID: v.PersonID, Justification: "Crash test"})
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(8, n, func(i int) {
+		v := p.requesters[i]
+		_, err := p.db.Submit(ctx, v, portal.NewRequest{Operation: portal.OpAddMember, GroupID: p.groupID,
+			PersonID: v.PersonID, Justification: "Crash test"})
+		errs <- err
+	})()
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)

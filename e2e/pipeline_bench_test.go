@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,17 +160,7 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, procs []*harness.Tessera, g
 	procsBefore := readProcessCPU(b, watch, procs)
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range 12 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				submit(i)
-			}
-		}()
-	}
+	submitted := inParallel(12, n, submit)
 	decided := map[string]bool{}
 	chunks := make(chan []string, 1000)
 	var dwg sync.WaitGroup
@@ -231,7 +220,7 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, procs []*harness.Tessera, g
 	elapsed := time.Since(start)
 	close(chunks)
 	dwg.Wait()
-	wg.Wait()
+	submitted()
 	b.StopTimer()
 	cpu := map[string]usage{}
 	addCPU(cpu, cpuBefore, cpuByProgram(b))

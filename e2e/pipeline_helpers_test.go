@@ -234,20 +234,28 @@ func signInAll(tb testing.TB, db *postgres.DB, people []portal.Viewer) []*webCli
 	tb.Helper()
 	clients := make([]*webClient, len(people))
 	errs := make([]error, len(people))
+	inParallel(8, len(people), func(i int) {
+		clients[i], errs[i] = openSession(tb, db, people[i].PersonID)
+	})()
+	require.NoError(tb, errors.Join(errs...))
+	return clients
+}
+
+// inParallel calls f for each of 0..n-1 from workers goroutines, each
+// taking the next index, and returns the wait for them all.
+func inParallel(workers, n int, f func(i int)) (wait func()) {
 	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range 8 {
+	var next atomic.Int64
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < len(people); i = int(next.Add(1)) - 1 {
-				clients[i], errs[i] = openSession(tb, db, people[i].PersonID)
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
 			}
 		}()
 	}
-	wg.Wait()
-	require.NoError(tb, errors.Join(errs...))
-	return clients
+	return wg.Wait
 }
 
 // openSession opens a session for personID in db, as signing in would.
