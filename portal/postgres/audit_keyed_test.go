@@ -243,3 +243,34 @@ func TestAuditKeyStaysKeyed(t *testing.T) {
 	// An unkeyed log lets any process append, and so does an empty one.
 	require.NoError(t, postgres.New(harness.Postgres(t)).CheckAuditKey(ctx, key))
 }
+
+// TestAuditAppendManyKeyed: a keyed session's audit_append_many (a
+// request's records at once) writes entries that verify under the key,
+// also once PostgreSQL keeps a generic plan of its insert (after five
+// calls on a connection), in the order of its arrays.
+func TestAuditAppendManyKeyed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := testAuditKey(t, 1)
+	keyed, _ := keyedFixture(t, key)
+	conn, err := keyed.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	for range 8 {
+		var n int
+		require.NoError(t, conn.QueryRow(ctx, `SELECT audit_append_many(ARRAY[$1, $1]::uuid[], ARRAY['sign_in', 'sign_out'],
+			ARRAY['person', 'person'], ARRAY[$1, $1]::text[], ARRAY['{"method": "local"}', '{}']::jsonb[])`, auditActor).Scan(&n))
+		require.Equal(t, 2, n)
+	}
+	conn.Release()
+	r, err := keyed.VerifyAudit(ctx)
+	require.NoError(t, err)
+	require.True(t, r.Intact(), r.Problem)
+	require.EqualValues(t, 22, r.Entries)
+	require.EqualValues(t, 2, r.Unkeyed)
+	var actions []string
+	require.NoError(t, keyed.Pool.QueryRow(ctx, `SELECT array_agg(action ORDER BY id) FROM audit_log WHERE id > 6 AND key_id IS NOT NULL`).Scan(&actions))
+	require.Len(t, actions, 16)
+	for i, a := range actions {
+		require.Equal(t, []string{"sign_in", "sign_out"}[i%2], a, "entry %d", i+7)
+	}
+}
