@@ -613,11 +613,18 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		// the same person deciding twice at once (a double click), or an
 		// approver and their deputy at once, pass them both; the update,
 		// whose snapshot is taken after, tells the second apart.
+		//
+		// Its conditions, and the settling update's below, are scalar
+		// subqueries over each approval's own rows, looked up by key: as
+		// NOT EXISTS and EXISTS, Postgres may join them, and a generic
+		// plan made while approvers was small read every decided
+		// approver (a hash anti join over a sequential scan) for each
+		// decision, or every approver to find the few decided now().
 		var updated []string
 		b.Queue(`UPDATE approvers me SET decision = $3, reason = $4, decided_at = now()
-			WHERE approval_id = ANY ($1::text[]::uuid[]) AND person_id = $2 AND NOT EXISTS (
-				SELECT 1 FROM approvers b WHERE b.approval_id = me.approval_id AND b.decision IS NOT NULL
-				AND coalesce(b.on_behalf_of, b.person_id) = coalesce(me.on_behalf_of, me.person_id))
+			WHERE approval_id = ANY ($1::text[]::uuid[]) AND person_id = $2 AND (
+				SELECT count(*) FROM approvers b WHERE b.approval_id = me.approval_id AND b.decision IS NOT NULL
+				AND coalesce(b.on_behalf_of, b.person_id) = coalesce(me.on_behalf_of, me.person_id)) = 0
 				AND (SELECT a.status = 'pending' AND r.requester_id IS DISTINCT FROM $2 FROM approvals a
 					JOIN requests r ON r.id = a.request_id WHERE a.id = me.approval_id)
 			RETURNING approval_id::text`, ids, v.PersonID, verdict, reason).Query(func(rows pgx.Rows) error {
@@ -631,10 +638,16 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		if approve {
 			// Only those this viewer's update decided (decided_at is
 			// the transaction's now()): whoever else posts, a pending
-			// approval is never settled by their post.
-			b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND status = 'pending' AND needed <= (
+			// approval is never settled by their post. That update
+			// decides only on a pending approval, under its row lock,
+			// which this transaction holds: so these are pending, and
+			// the statement says nothing of their status, which would
+			// let Postgres reach them through approvals_pending (every
+			// pending approval, read to find these few, whenever its
+			// statistics say few are pending) rather than by their IDs.
+			b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
 				SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
-				AND EXISTS (SELECT 1 FROM approvers me WHERE me.approval_id = a.id AND me.person_id = $2 AND me.decided_at = now())
+				AND (SELECT me.decided_at = now() FROM approvers me WHERE me.approval_id = a.id AND me.person_id = $2)
 				RETURNING request_id::text`, ids, v.PersonID).Query(func(rows pgx.Rows) error {
 				var err error
 				settled, err = pgx.CollectRows(rows, pgx.RowTo[string])
