@@ -35,6 +35,13 @@ const workflowColumns = `w.id, w.name, w.approver_source, w.threshold, w.timeout
 		w.approver_ids::text[], w.escalation_ids::text[], w.deadline_hours, w.deadline_business_days, w.calendar_id::text,
 		w.reminder_hours, w.approver_set_id::text`
 
+// joinedWorkflowColumns are workflowColumns of a workflow left joined as
+// w, with "" and 0 where there is none (its ID "").
+const joinedWorkflowColumns = `coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(w.approver_source, ''),
+		coalesce(w.threshold, ''), coalesce(w.timeout_outcome, ''), coalesce(w.threshold_n, 0),
+		w.approver_ids::text[], w.escalation_ids::text[], w.deadline_hours, w.deadline_business_days, w.calendar_id::text,
+		w.reminder_hours, w.approver_set_id::text`
+
 // dest is where a row of workflowColumns scans to.
 func (w *workflowRow) dest() []any {
 	return []any{&w.ID, &w.Name, &w.Source, &w.Threshold, &w.Outcome, &w.N, &w.ApproverIDs, &w.EscalationIDs,

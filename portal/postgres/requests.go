@@ -357,11 +357,12 @@ func pendingConflict(err error, constraint string) error {
 // approval's statements go with the COMMIT.
 func (db *DB) authorizeAtSubmit(ctx context.Context, tx *finalTx, req *portal.Request, head *authorizeHead) error {
 	if !head.found {
-		// loadTarget's read of the workflows saw a later snapshot than
-		// its read of the policies, and the policy's workflow was not in
-		// it (changed or disabled in between): the request's own
-		// workflow is read with the request, as authorizeTx does, so
-		// that no request is committed authorizing without an approval.
+		// Not so since loadTarget reads each policy with its workflow,
+		// in one statement (it read them in two, and a workflow changed
+		// in between could be missing). Should it be all the same, the
+		// request's own workflow is read with the request, as
+		// authorizeTx does, so that no request is committed authorizing
+		// without an approval.
 		if err := head.scan(tx.QueryRow(ctx, authorizeHeadSQL, req.ID)); err != nil {
 			return err
 		}
@@ -405,30 +406,27 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 				return nil
 			})
 	}
-	b.Queue(`SELECT id, name, requestor, coalesce(workflow_id::text, ''), coalesce(requestor_set_id::text, ''),
-			target_join_policies, attributes
-		FROM policies WHERE enabled AND operation = $1 ORDER BY name`, string(n.Operation)).
+	// Each policy with its workflow, what opening the request's approval
+	// needs of it (with target's owners and manager), read here so that
+	// the request, its record and its approval go to Postgres in one
+	// round trip; in one statement, so that a policy's workflow is the
+	// one it names in the same snapshot.
+	b.Queue(`SELECT p.id, p.name, p.requestor, coalesce(p.workflow_id::text, ''), coalesce(p.requestor_set_id::text, ''),
+			p.target_join_policies, p.attributes, `+joinedWorkflowColumns+`
+		FROM policies p LEFT JOIN approval_workflows w ON w.id = p.workflow_id
+		WHERE p.enabled AND p.operation = $1 ORDER BY p.name`, string(n.Operation)).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			policies, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (policyRow, error) {
 				var p policyRow
-				return p, row.Scan(&p.ID, &p.Name, &p.Requestor, &p.WorkflowID, &p.RequestorSetID, &p.JoinPolicies, &p.Attributes)
-			})
-			return err
-		})
-	// What opening the request's approval needs of its workflow (with
-	// target's owners and manager), read here so that the request, its
-	// record and its approval go to Postgres in one round trip.
-	b.Queue(`SELECT `+workflowColumns+` FROM approval_workflows w
-		WHERE w.id IN (SELECT workflow_id FROM policies WHERE enabled AND operation = $1)`, string(n.Operation)).
-		Query(func(rows pgx.Rows) error {
-			ws, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (workflowRow, error) {
 				var w workflowRow
-				return w, row.Scan(w.dest()...)
+				err := row.Scan(append([]any{&p.ID, &p.Name, &p.Requestor, &p.WorkflowID, &p.RequestorSetID, &p.JoinPolicies, &p.Attributes},
+					w.dest()...)...)
+				if w.ID != "" {
+					workflows[w.ID] = w
+				}
+				return p, err
 			})
-			for _, w := range ws {
-				workflows[w.ID] = w
-			}
 			return err
 		})
 	if n.Operation == portal.OpUpdatePerson || n.Operation == portal.OpCreatePerson {
