@@ -128,10 +128,18 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 		if err := tx.QueryRow(ctx, "SELECT space_version FROM hr_sources WHERE system_id = $1", in.SystemID).Scan(&version); err != nil {
 			return err
 		}
-		if err := syncsvc.PrepareImport(ctx, tx); err != nil {
+		if err := syncsvc.BulkTx(ctx, tx); err != nil {
 			return err
 		}
-		plan, err := s.stagePlan(ctx, tx, set, in.Source, in.Content, true)
+		// The upload first, for the comparison to stage its objects with
+		// it (not in a temporary table, copied after); its preview once
+		// the comparison made it.
+		if err := tx.QueryRow(ctx, `INSERT INTO hr_uploads (system_id, source, filename, content, sha256, received_by, status,
+				staged_version, staged_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			in.SystemID, in.Source, string(filename), in.Content, sum[:], by, StatusPreviewed, version, s.today(set)).Scan(&id); err != nil {
+			return err
+		}
+		plan, err := s.stagePlan(ctx, tx, set, in.Source, in.Content, staging{stage: true, upload: id})
 		if err != nil {
 			return err
 		}
@@ -146,15 +154,10 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 			status = StatusQueued
 		}
 		refusals, _ := json.Marshal(nonNil(plan.Refused))
-		if err := tx.QueryRow(ctx, `INSERT INTO hr_uploads (system_id, source, filename, content, sha256, received_by, status,
-				row_count, joiners, movers, leavers, refusals, message, message_text, staged_version, staged_day, staged_checks)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
-			in.SystemID, in.Source, string(filename), in.Content, sum[:], by, status, plan.Rows, len(plan.Joiners), len(plan.Movers),
-			len(plan.Leavers), refusals, message.String(), message.Stored(), version, s.today(set), plan.checks).Scan(&id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO hr_upload_objects (upload_id, anchor, attrs, digest)
-			SELECT $1, anchor, attrs, digest FROM `+syncsvc.ImportObjects, id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE hr_uploads SET status = $2, row_count = $3, joiners = $4, movers = $5, leavers = $6,
+				refusals = $7, message = $8, message_text = $9, staged_checks = $10 WHERE id = $1`,
+			id, status, plan.Rows, len(plan.Joiners), len(plan.Movers), len(plan.Leavers), refusals, message.String(), message.Stored(),
+			plan.checks); err != nil {
 			return err
 		}
 		details := map[string]any{"system": name, "source": in.Source, "file": string(filename), "rows": plan.Rows,
@@ -193,7 +196,7 @@ func (s *Service) preview(ctx context.Context, set Settings, source string, cont
 	if err := syncsvc.PrepareImport(ctx, tx); err != nil {
 		return nil, err
 	}
-	return s.stagePlan(ctx, tx, set, source, content, false)
+	return s.stagePlan(ctx, tx, set, source, content, staging{})
 }
 
 // Preview returns the plan of an upload against the connector space as
@@ -301,7 +304,7 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 			if err := tx.QueryRow(ctx, "SELECT content FROM hr_uploads WHERE id = $1", id).Scan(&content); err != nil {
 				return fmt.Errorf("hr: upload %d: %w", id, err)
 			}
-			if plan, err = s.stagePlan(ctx, tx, set, u.Source, content, true); err != nil {
+			if plan, err = s.stagePlan(ctx, tx, set, u.Source, content, staging{stage: true}); err != nil {
 				return err
 			}
 		}
