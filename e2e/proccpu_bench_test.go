@@ -22,15 +22,28 @@ import (
 // where the cost of a request goes, process by process.
 type processCPU struct {
 	tessera  []time.Duration // by process, in the order given
+	events   []kernelEvents  // by process, as tessera
 	backends map[int]backendCPU
+}
+
+// kernelEvents are a process's page faults (minor and major) and context
+// switches (voluntary and not) so far, over all its threads: two costs of
+// the kernel's that CPU time includes and that several processes can pay
+// more of for the same work (a fresh heap's pages, more sleeping and
+// waking).
+type kernelEvents struct{ faults, switches int64 }
+
+func (e kernelEvents) minus(o kernelEvents) kernelEvents {
+	return kernelEvents{e.faults - o.faults, e.switches - o.switches}
 }
 
 // backendCPU is a PostgreSQL backend's CPU so far and whose it is (an
 // index into the processes, -1 for any other client).
 type backendCPU struct {
-	owner int
-	app   string
-	cpu   time.Duration
+	owner  int
+	app    string
+	cpu    time.Duration
+	events kernelEvents
 }
 
 // readProcessCPU reads the CPU of procs and of the database's backends
@@ -42,6 +55,7 @@ func readProcessCPU(tb testing.TB, pool *pgxpool.Pool, procs []*harness.Tessera)
 	owners := map[int]int{} // local port → process
 	for i, p := range procs {
 		c.tessera = append(c.tessera, statCPU(p.Cmd.Process.Pid))
+		c.events = append(c.events, readKernelEvents(p.Cmd.Process.Pid))
 		for _, port := range localPorts(p.Cmd.Process.Pid) {
 			owners[port] = i
 		}
@@ -58,7 +72,7 @@ func readProcessCPU(tb testing.TB, pool *pgxpool.Pool, procs []*harness.Tessera)
 		if !ok {
 			owner = -1
 		}
-		c.backends[pid] = backendCPU{owner: owner, app: app, cpu: schedCPU(pid)}
+		c.backends[pid] = backendCPU{owner: owner, app: app, cpu: schedCPU(pid), events: readKernelEvents(pid)}
 	}
 	require.NoError(tb, rows.Err())
 	return c
@@ -70,6 +84,7 @@ func readProcessCPU(tb testing.TB, pool *pgxpool.Pool, procs []*harness.Tessera)
 func (c processCPU) since(before processCPU, procs []*harness.Tessera, n int) string {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
 	pg := make([]time.Duration, len(procs)+1)
+	pgEvents := make([]kernelEvents, len(procs)+1)
 	apps := make([]map[string]time.Duration, len(procs)+1)
 	for pid, b := range c.backends {
 		d := b.cpu - before.backends[pid].cpu
@@ -78,6 +93,9 @@ func (c processCPU) since(before processCPU, procs []*harness.Tessera, n int) st
 			i = len(procs)
 		}
 		pg[i] += d
+		e := b.events.minus(before.backends[pid].events)
+		pgEvents[i].faults += e.faults
+		pgEvents[i].switches += e.switches
 		if apps[i] == nil {
 			apps[i] = map[string]time.Duration{}
 		}
@@ -87,9 +105,11 @@ func (c processCPU) since(before processCPU, procs []*harness.Tessera, n int) st
 	for i := range len(procs) + 1 {
 		name := "other clients"
 		var own time.Duration
+		var events kernelEvents
 		if i < len(procs) {
 			name = fmt.Sprintf("%s#%d", procs[i].Role, i+1)
 			own = c.tessera[i] - before.tessera[i]
+			events = c.events[i].minus(before.events[i])
 		}
 		var byApp []string
 		for _, app := range slices.Sorted(func(yield func(string) bool) {
@@ -101,7 +121,10 @@ func (c processCPU) since(before processCPU, procs []*harness.Tessera, n int) st
 		}) {
 			byApp = append(byApp, fmt.Sprintf("%q %.2f", app, ms(apps[i][app])))
 		}
-		parts = append(parts, fmt.Sprintf("%s %.2f ms + %.2f ms in PostgreSQL (%s)", name, ms(own), ms(pg[i]), strings.Join(byApp, ", ")))
+		per := func(k int64) float64 { return float64(k) / float64(n) }
+		parts = append(parts, fmt.Sprintf("%s %.2f ms + %.2f ms in PostgreSQL (%s), %.1f + %.1f page faults, %.1f + %.1f switches",
+			name, ms(own), ms(pg[i]), strings.Join(byApp, ", "), per(events.faults), per(pgEvents[i].faults),
+			per(events.switches), per(pgEvents[i].switches)))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -124,6 +147,38 @@ func statCPU(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// readKernelEvents reads pid's page faults (from its stat, which counts
+// every thread's) and context switches (from each thread's status).
+func readKernelEvents(pid int) kernelEvents {
+	var e kernelEvents
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return e
+	}
+	if end := strings.LastIndexByte(string(stat), ')'); end >= 0 {
+		// state ppid pgrp session tty tpgid flags minflt cminflt majflt
+		if f := strings.Fields(string(stat[end+1:])); len(f) > 9 {
+			minflt, _ := strconv.ParseInt(f[7], 10, 64)
+			majflt, _ := strconv.ParseInt(f[9], 10, 64)
+			e.faults = minflt + majflt
+		}
+	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				e.switches += n
+			}
+		}
+	}
+	return e
 }
 
 // schedCPU is the time the single-threaded process pid ran so far, in
