@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,6 +207,28 @@ func recordAfterStmt(before []recording, status portal.RequestStatus, recs ...re
 	return stmt{sql, args}
 }
 
+// placeholder is a parameter of a statement ($1, $2, ...).
+var placeholder = regexp.MustCompile(`\$(\d+)`)
+
+// with is rec, a statement of recordAfterStmt, with st, a data-modifying
+// statement (whose SQL has no $ but its parameters'), as its CTE name: one
+// statement where there were two, which Postgres starts, runs and ends
+// once. ret, when set, is an expression (over name) that the statement
+// returns after rec's own column. st must not change what rec changes:
+// the parts of one statement run in no given order.
+func (rec stmt) with(name string, st stmt, ret string) stmt {
+	n := len(rec.Args)
+	sql := placeholder.ReplaceAllStringFunc(st.SQL, func(p string) string {
+		i, _ := strconv.Atoi(p[1:]) // digits only
+		return "$" + strconv.Itoa(i+n)
+	})
+	out := "WITH " + name + " AS (" + sql + "), " + strings.TrimPrefix(rec.SQL, "WITH ")
+	if ret != "" {
+		out += ", " + ret
+	}
+	return stmt{out, append(slices.Clip(rec.Args), st.Args...)}
+}
+
 // policyRow is a policy as evaluation reads it.
 type policyRow struct {
 	ID, Name, Requestor, WorkflowID, RequestorSetID string
@@ -289,18 +312,18 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			MemberUntil: n.MemberUntil, Justification: n.Justification, Status: status, PolicyName: pol.Name}
 		id = newUUID()
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO requests (id, requester_id, operation, group_id, person_id, changes, member_until,
+		insert := stmt{`INSERT INTO requests (id, requester_id, operation, group_id, person_id, changes, member_until,
 				justification, status, policy_id, workflow_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at`,
-			id, nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), nullable(n.PersonID), changes, n.MemberUntil,
-			n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)).
-			QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
+			[]any{id, nullable(v.PersonID), string(n.Operation), nullable(n.GroupID), nullable(n.PersonID), changes, n.MemberUntil,
+				n.Justification, string(status), pol.ID, nullable(pol.WorkflowID)}}
 		submitted := event{portal.KindSubmitted, v.PersonID, portal.Textf("under policy “%s”", pol.Name)}
 		req.ID = id
 		if pol.WorkflowID != "" {
+			// The request and its record are one statement.
 			st := recordStmt(id, "", "request_submitted", map[string]any{"operation": string(n.Operation), "group": n.GroupID,
-				"person": n.PersonID, "policy": pol.Name}, submitted)
-			b.Queue(st.SQL, st.Args...)
+				"person": n.PersonID, "policy": pol.Name}, submitted).with("q", insert, "(SELECT created_at FROM q)")
+			b.Queue(st.SQL, st.Args...).QueryRow(func(row pgx.Row) error { return row.Scan(nil, &req.CreatedAt) })
 			// The request and its record go with its approval's
 			// statements (and the COMMIT), in one round trip: what
 			// opening the approval reads of the request (authorizeHeadSQL)
@@ -320,6 +343,7 @@ func (db *DB) Submit(ctx context.Context, v portal.Viewer, n portal.NewRequest) 
 			}
 			return pendingConflict(err, "requests_one_pending")
 		}
+		b.Queue(insert.SQL, insert.Args...).QueryRow(func(row pgx.Row) error { return row.Scan(&req.CreatedAt) })
 		if err := pendingConflict(tx.SendBatch(ctx, b).Close(), ""); err != nil {
 			return err
 		}
@@ -902,6 +926,9 @@ const addMembersSQL = `INSERT INTO group_members (group_id, person_id, expires_a
 	SELECT g::uuid, p::uuid, u FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS t(g, p, u)
 	ON CONFLICT (group_id, person_id) DO UPDATE SET expires_at = excluded.expires_at`
 
+// removeMemberSQL removes a membership.
+const removeMemberSQL = "DELETE FROM group_members WHERE group_id = $1 AND person_id = $2"
+
 // addMember adds a membership to a's statements: to the statement of the
 // memberships added just before it, so that a bulk decision's joins are one
 // statement (and one firing of group_members' statement trigger), not one
@@ -941,7 +968,16 @@ func (a *applying) flush(ctx context.Context, tx *finalTx, db *DB, syncing bool,
 		if syncing {
 			status = portal.StatusCommitted
 		}
-		stmts = append(stmts, recordAfterStmt(before, status, a.recs...))
+		rec := recordAfterStmt(before, status, a.recs...)
+		if len(stmts) == 1 && (stmts[0].SQL == addMembersSQL || stmts[0].SQL == removeMemberSQL) {
+			// The memberships' change and the records are one
+			// statement. Not so for several changes, which may touch
+			// the same membership in turn, nor for other statements
+			// (a SELECT as a CTE that nothing reads is not run).
+			stmts = []stmt{rec.with("c", stmts[0], "")}
+		} else {
+			stmts = append(stmts, rec)
+		}
 	}
 	*a = applying{}
 	return tx.finish(ctx, stmts...)
@@ -970,7 +1006,7 @@ func (db *DB) applyLocked(ctx context.Context, tx pgx.Tx, a *applying, h request
 		a.addMember(groupID, personID, until)
 		return nil
 	case portal.OpRemoveMember:
-		a.stmts = append(a.stmts, stmt{"DELETE FROM group_members WHERE group_id = $1 AND person_id = $2", []any{groupID, personID}})
+		a.stmts = append(a.stmts, stmt{removeMemberSQL, []any{groupID, personID}})
 		return nil
 	}
 	if len(a.stmts) > 0 {
