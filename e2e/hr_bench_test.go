@@ -99,7 +99,7 @@ func hrImportRun(b *testing.B) (float64, float64) {
 	require.NoError(b, err)
 	apply := func(content []byte) (*hr.Upload, float64) {
 		settle(b, pool)
-		work := readDBWork(b, pool)
+		work, cpu0 := readDBWork(b, pool), cpuByProgram(b)
 		b.StartTimer()
 		start := time.Now()
 		u, err := svc.Receive(ctx, portal.Viewer{}, hr.Incoming{SystemID: id, Source: "cli", Filename: "people.csv", Content: content, Apply: true})
@@ -109,9 +109,11 @@ func hrImportRun(b *testing.B) (float64, float64) {
 		require.NoError(b, svc.ApplyHRUpload(ctx, queued[0]))
 		took := time.Since(start).Seconds()
 		b.StopTimer()
+		cpu := map[string]usage{}
+		addCPU(cpu, cpu0, cpuByProgram(b))
 		done := readDBWork(b, pool).since(work, 0)
-		b.Logf("HR file of %d rows: received (parsed, checked, compared and staged) in %.2f s, applied (imported and synced) in %.2f s; %s",
-			u.Rows, received.Seconds(), took-received.Seconds(), done.per(1))
+		b.Logf("HR file of %d rows: received (parsed, checked, compared and staged) in %.2f s, applied (imported and synced) in %.2f s; %s; %s",
+			u.Rows, received.Seconds(), took-received.Seconds(), done.per(1), cpuLine(cpu))
 		for _, t := range done.top {
 			fmt.Println("    " + t) // b.Logf's output of a benchmark is cut short
 		}
