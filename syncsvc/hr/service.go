@@ -458,9 +458,14 @@ func (s *Service) stagedFor(ctx context.Context, tx pgx.Tx, set Settings, id int
 // finish records what became of upload id; plan is its comparison when
 // it was compared again (nil: its preview holds).
 func (s *Service) finish(ctx context.Context, id int64, status string, runID *int64, message portal.Text, plan *Plan) error {
-	// Whatever happened, its staged objects are of no more use.
-	if _, err := s.Pool.Exec(ctx, "DELETE FROM hr_upload_objects WHERE upload_id = $1", id); err != nil {
-		return fmt.Errorf("hr: record upload %d: %w", id, err)
+	// Whatever happened, its staged objects are of no more use. An
+	// applied upload's import deleted them (stagedFor), and committed: a
+	// second DELETE walked the 100,000 index entries of the dead rows of
+	// a first file for nothing (0.15 s).
+	if status != StatusApplied {
+		if _, err := s.Pool.Exec(ctx, "DELETE FROM hr_upload_objects WHERE upload_id = $1", id); err != nil {
+			return fmt.Errorf("hr: record upload %d: %w", id, err)
+		}
 	}
 	var err error
 	if plan != nil {
