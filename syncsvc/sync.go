@@ -1575,9 +1575,9 @@ func marshalChanges(c []AttributeChange) (string, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"Op":`...)
-		b = appendJSONString(b, string(ch.Op))
+		b = AppendJSONString(b, string(ch.Op))
 		b = append(b, `,"Name":`...)
-		b = appendJSONString(b, ch.Name)
+		b = AppendJSONString(b, ch.Name)
 		b = append(b, `,"Values":`...)
 		if ch.Values == nil {
 			b = append(b, "null"...)
@@ -1587,7 +1587,7 @@ func marshalChanges(c []AttributeChange) (string, error) {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				b = appendJSONString(b, v)
+				b = AppendJSONString(b, v)
 			}
 			b = append(b, ']')
 		}
@@ -1596,10 +1596,10 @@ func marshalChanges(c []AttributeChange) (string, error) {
 	return string(append(b, ']')), nil
 }
 
-// appendJSONString appends s as a JSON string: quotes, backslashes and
+// AppendJSONString appends s as a JSON string: quotes, backslashes and
 // control characters escaped, everything else (UTF-8 included) as is.
 // Text that is not valid UTF-8 goes through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	if !utf8.ValidString(s) {
 		q, _ := json.Marshal(s)
 		return append(b, q...)

@@ -5,13 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -352,44 +350,16 @@ func appendValues(b []byte, attrs map[string]string) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, k)
+		b = syncsvc.AppendJSONString(b, k)
 		if v == "" {
 			b = append(b, ":[]"...)
 			continue
 		}
 		b = append(b, ":["...)
-		b = appendJSONString(b, v)
+		b = syncsvc.AppendJSONString(b, v)
 		b = append(b, ']')
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		// Checked rows are UTF-8; encoding/json replaces what is not.
-		q, _ := json.Marshal(s)
-		return append(b, q...)
-	}
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // uniqueNames makes the account names of the joiners (indexes into
