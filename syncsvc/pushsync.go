@@ -282,9 +282,10 @@ func (e *Engine) pushSyncRun(ctx context.Context, sys *portal.ConnectedSystem, r
 	if taken.RowsAffected() >= analyzeAfter {
 		// The import's statistics counted these objects as pending; the
 		// next file's few would be planned as if they were all still.
-		// Only the columns the sync wrote: the import analyzed the rest
-		// (the attributes' JSON took most of a whole ANALYZE's time).
-		if _, err := e.Pool.Exec(ctx, "ANALYZE cs_objects (person_id, join_error, pending_import, changed_attrs)"); err != nil {
+		// Every column, whichever the sync writes now or later: the
+		// attributes' JSON, which took most of a whole ANALYZE's time,
+		// has no statistics kept (migration 0075).
+		if _, err := e.Pool.Exec(ctx, "ANALYZE cs_objects"); err != nil {
 			return fmt.Errorf("syncsvc: statistics of the connector space: %w", err)
 		}
 	}

@@ -645,15 +645,17 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		if approve {
 			// Only those this viewer's update decided (decided_at is
 			// the transaction's now()): whoever else posts, a pending
-			// approval is never settled by their post. That update
-			// decides only on a pending approval, under its row lock,
-			// which this transaction holds: so these are pending, and
-			// the statement says nothing of their status, which would
-			// let Postgres reach them through approvals_pending (every
-			// pending approval, read to find these few, whenever its
-			// statistics say few are pending) rather than by their IDs.
+			// approval is never settled by their post. And only pending
+			// ones, which that update's check implies but a transaction
+			// begun in the same microsecond could not tell apart: the
+			// status is compared as an expression (status || ''), which
+			// does not match approvals_pending's predicate, so Postgres
+			// reaches these few by their IDs rather than by reading
+			// every pending approval whenever its statistics say few are
+			// pending.
 			b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
 				SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
+				AND a.status || '' = 'pending'
 				AND (SELECT me.decided_at = now() FROM approvers me WHERE me.approval_id = a.id AND me.person_id = $2)
 				RETURNING request_id::text`, ids, v.PersonID).Query(func(rows pgx.Rows) error {
 				var err error
