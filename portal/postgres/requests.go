@@ -381,10 +381,11 @@ func pendingConflict(err error, constraint string) error {
 // approval's statements go with the COMMIT.
 func (db *DB) authorizeAtSubmit(ctx context.Context, tx *finalTx, req *portal.Request, head *authorizeHead) error {
 	if !head.found {
-		// Not so since loadTarget reads each policy with its workflow,
-		// in one statement (it read them in two, and a workflow changed
-		// in between could be missing). Should it be all the same, the
-		// request's own workflow is read with the request, as
+		// Never so while loadTarget reads each policy with its workflow
+		// in one statement and policies.workflow_id is a foreign key (it
+		// read them in two, and a workflow changed in between could be
+		// missing). Kept because what it guards is an invariant: were the
+		// workflow missing, the request's own is read with the request, as
 		// authorizeTx does, so that no request is committed authorizing
 		// without an approval.
 		if err := head.scan(tx.QueryRow(ctx, authorizeHeadSQL, req.ID)); err != nil {
