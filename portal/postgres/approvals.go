@@ -30,14 +30,9 @@ type workflowRow struct {
 }
 
 // workflowColumns are a workflow's columns, of approval_workflows w, in the
-// order of workflowRow.dest.
-const workflowColumns = `w.id, w.name, w.approver_source, w.threshold, w.timeout_outcome, w.threshold_n,
-		w.approver_ids::text[], w.escalation_ids::text[], w.deadline_hours, w.deadline_business_days, w.calendar_id::text,
-		w.reminder_hours, w.approver_set_id::text`
-
-// joinedWorkflowColumns are workflowColumns of a workflow left joined as
-// w, with "" and 0 where there is none (its ID "").
-const joinedWorkflowColumns = `coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(w.approver_source, ''),
+// order of workflowRow.dest; of a workflow left joined as w where there is
+// none, "" and 0 (its ID ""), so that one list serves both reads.
+const workflowColumns = `coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(w.approver_source, ''),
 		coalesce(w.threshold, ''), coalesce(w.timeout_outcome, ''), coalesce(w.threshold_n, 0),
 		w.approver_ids::text[], w.escalation_ids::text[], w.deadline_hours, w.deadline_business_days, w.calendar_id::text,
 		w.reminder_hours, w.approver_set_id::text`

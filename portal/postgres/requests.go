@@ -437,7 +437,7 @@ func loadTarget(ctx context.Context, tx pgx.Tx, v portal.Viewer, n portal.NewReq
 	// round trip; in one statement, so that a policy's workflow is the
 	// one it names in the same snapshot.
 	b.Queue(`SELECT p.id, p.name, p.requestor, coalesce(p.workflow_id::text, ''), coalesce(p.requestor_set_id::text, ''),
-			p.target_join_policies, p.attributes, `+joinedWorkflowColumns+`
+			p.target_join_policies, p.attributes, `+workflowColumns+`
 		FROM policies p LEFT JOIN approval_workflows w ON w.id = p.workflow_id
 		WHERE p.enabled AND p.operation = $1 ORDER BY p.name`, string(n.Operation)).
 		Query(func(rows pgx.Rows) error {
