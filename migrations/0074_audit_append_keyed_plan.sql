@@ -14,7 +14,8 @@
 -- with nothing to drop: the same row, the same MAC over the same bytes,
 -- the id taken after the same lock. An unkeyed session runs 0061's
 -- statement unchanged (its plan was already made once a session).
--- audit_append_many is left as it is.
+-- audit_append_many is left as it is here: 0071, written after this file
+-- in a number left free, does the same for it.
 
 CREATE OR REPLACE FUNCTION audit_append(p_actor uuid, p_action text, p_target_type text,
                                         p_target_id text, p_details jsonb) RETURNS bigint
