@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -66,7 +65,7 @@ func (e *Engine) loadRules(ctx context.Context, q querier, systemID string) (*ru
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: sync rules: %w", err)
 	}
-	if rs := compiledSets.get(string(key)); rs != nil {
+	if rs, ok := compiledSets.Get(string(key)); ok {
 		return rs, nil
 	}
 	env, err := rule.NewEnv(portal.NewSchema(extra))
@@ -77,7 +76,7 @@ func (e *Engine) loadRules(ctx context.Context, q querier, systemID string) (*ru
 	if err != nil {
 		return nil, err
 	}
-	compiledSets.put(string(key), rs)
+	compiledSets.Put(string(key), rs)
 	return rs, nil
 }
 
@@ -85,30 +84,10 @@ func (e *Engine) loadRules(ctx context.Context, q querier, systemID string) (*ru
 // request's export syncs a person or a group or two, and compiling the
 // rules (the rule language and every flow) cost it more than the sync.
 // Compiled rules are only read, so syncs share them.
-var compiledSets = &ruleSets{m: map[string]*rules{}}
+var compiledSets = rule.NewCache[string, *rules](maxRuleSets)
 
 // maxRuleSets bounds compiledSets; past it the cache starts afresh.
 const maxRuleSets = 64
-
-type ruleSets struct {
-	mu sync.Mutex
-	m  map[string]*rules
-}
-
-func (c *ruleSets) get(key string) *rules {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[key]
-}
-
-func (c *ruleSets) put(key string, rs *rules) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= maxRuleSets {
-		clear(c.m)
-	}
-	c.m[key] = rs
-}
 
 // compileRules compiles a system's sync rules against env.
 func compileRules(env *rule.Env, list []SyncRule) (*rules, error) {

@@ -45,13 +45,19 @@ type dynQuerier interface {
 
 // compiledRules caches compiled rules in this process, by schema and rule
 // text: recomputing one person evaluates every dynamic group, and
-// compiling a rule costs a hundred times more than evaluating it.
-var compiledRules = &ruleCache{envs: map[string]*rule.Env{}, rules: map[ruleKey]ruleEntry{}}
+// compiling a rule costs a hundred times more than evaluating it. The
+// rule language of each schema is kept in it too, for compiling a new rule
+// against a known schema; one map, so that the two start afresh together.
+var compiledRules = ruleCache{rule.NewCache[ruleKey, ruleEntry](maxCachedRules)}
 
 // maxCachedRules bounds the cache; past it the cache starts afresh.
 const maxCachedRules = 20_000
 
-type ruleKey struct{ schema, src string }
+type ruleKey struct {
+	schema, src string
+	// env marks the entry of the schema's rule language (src is empty).
+	env bool
+}
 
 // ruleSchema is the person attribute table with the key that identifies
 // it by what the rule language sees of its extra attributes: names and
@@ -72,25 +78,23 @@ func newRuleSchema(extra []portal.Attribute) ruleSchema {
 	return ruleSchema{key: b.String(), schema: portal.NewSchema(extra)}
 }
 
+// ruleEntry is a schema's rule language (env) or a rule compiled against
+// it, with its error.
 type ruleEntry struct {
+	env  *rule.Env
 	rule *rule.Rule
 	err  error
 }
 
 type ruleCache struct {
-	mu    sync.Mutex
-	envs  map[string]*rule.Env
-	rules map[ruleKey]ruleEntry
+	*rule.Cache[ruleKey, ruleEntry]
 }
 
 // compile returns src compiled against schema, from the cache when it can.
 // A rule that does not compile is cached too, with its error.
-func (c *ruleCache) compile(schema ruleSchema, src string) (*rule.Rule, error) {
-	key := ruleKey{schema.key, src}
-	c.mu.Lock()
-	e, ok := c.rules[key]
-	c.mu.Unlock()
-	if ok {
+func (c ruleCache) compile(schema ruleSchema, src string) (*rule.Rule, error) {
+	key := ruleKey{schema: schema.key, src: src}
+	if e, ok := c.Get(key); ok {
 		return e.rule, e.err
 	}
 	env, err := c.env(schema)
@@ -98,36 +102,21 @@ func (c *ruleCache) compile(schema ruleSchema, src string) (*rule.Rule, error) {
 		return nil, err
 	}
 	r, err := env.Compile(src)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.rules) >= maxCachedRules {
-		clear(c.rules)
-		clear(c.envs)
-	}
-	c.envs[key.schema] = env
-	c.rules[key] = ruleEntry{r, err}
+	c.Put(key, ruleEntry{rule: r, err: err})
 	return r, err
 }
 
 // env returns the rule language for schema, from the cache when it can.
-func (c *ruleCache) env(schema ruleSchema) (*rule.Env, error) {
-	c.mu.Lock()
-	env := c.envs[schema.key]
-	c.mu.Unlock()
-	if env != nil {
-		return env, nil
+func (c ruleCache) env(schema ruleSchema) (*rule.Env, error) {
+	key := ruleKey{schema: schema.key, env: true}
+	if e, ok := c.Get(key); ok {
+		return e.env, nil
 	}
 	env, err := rule.NewEnv(schema.schema)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.envs) >= maxCachedRules {
-		clear(c.rules)
-		clear(c.envs)
-	}
-	c.envs[schema.key] = env
+	c.Put(key, ruleEntry{env: env})
 	return env, nil
 }
 
