@@ -272,22 +272,36 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, procs []*harness.Tessera, g
 // tiers pay. Its ratio is printed as well.) Each run's share is a figure
 // too.
 //
-// The sides are measured in slices, interleaved in each run as one, 2+2,
-// 2+2 with Go's GOMAXPROCS, the same again, 2+2, one (a palindrome, so
-// that a drift across the run, such as the tables growing by each slice's
-// requests, falls on every side alike), and a run's rate of a side is its
-// slices' requests over their time. (Measured all one side's rounds after
-// the other's, whatever the machine did meanwhile, a checkpoint or
-// autovacuum after the earlier rounds' writes, fell on one side only: on
-// a quiet machine the share read 103, 113.5 and 83.1 in three runs of
-// `make bench`, with inner runs from 79 to 118.) Each slice starts its
-// side's processes, warms them with requests of its own (not measured),
-// measures, waits for the jobs its decisions queued, and stops them, so
-// that no process of one side, a worker taking jobs above all, runs in
-// another side's slice.
+// The sides are measured in slices, interleaved in each run as a
+// palindrome (sliceOrder: one and 2+2 alternating, 2+2 with Go's
+// GOMAXPROCS on one slice in the middle), so that a drift across the run, such as the
+// tables growing by each slice's requests, falls on every side alike, and
+// a run's rate of a side is its slices' requests over their time.
+// (Measured all one side's rounds after the other's, whatever the machine
+// did meanwhile, a checkpoint or autovacuum after the earlier rounds'
+// writes, fell on one side only: on a quiet machine the share read 103,
+// 113.5 and 83.1 in three runs of `make bench`, with inner runs from 79 to
+// 118.)
+//
+// Each side's processes start once, and are warmed once (sliceWarmUp),
+// with the other sides paused (SIGSTOP); then only the side of a slice
+// runs in it, every other side's processes paused, a worker taking jobs
+// above all. A slice resumes its side, sends it sliceResume requests
+// unmeasured (what a process does first after a pause: the LISTEN
+// notifications and River elections it missed, its timers due), waits for
+// their jobs, measures, and waits for the jobs its decisions queued. A side
+// is paused only where none of its connections is in a transaction or a
+// statement (quietly), so that nothing it holds waits on the next slice.
+// River's leadership goes to whichever worker runs when the leader's term
+// ends: the pipeline's jobs do not need a leader. (Each slice used to
+// start and warm its side's processes, some 5 s of its 7: a run could then
+// afford two slices a side, and slices of one side in one run differed by
+// up to 12 %, which moved the share by as much from run to run. Now a run
+// has six slices of each figured side in about the time two took.)
 func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 	db, owner, requesters := pipelineSetup(b)
-	warm, people := requesters[:sliceWarmUp], requesters[sliceWarmUp:sliceWarmUp+pipelineSlice]
+	warm := requesters[:sliceWarmUp]
+	people := requesters[sliceWarmUp : sliceWarmUp+pipelineSlice]
 	approver := signIn(b, db, owner.PersonID)
 	// Two connections each for the 2+2: the four processes then hold
 	// twice the single process's four (the default) between them, as an
@@ -334,47 +348,79 @@ func BenchmarkRequestPipelineTwoWebTwoWorker(b *testing.B) {
 			})
 		}
 	}
-	// measure runs a slice of side for clients (warmers warm its processes
-	// up) and returns its rate.
+	websOf, procsOf := map[string][]*harness.Tessera{}, map[string][]*harness.Tessera{}
+	running := ""
+	// runOnly pauses the side running, quietly, and lets side run.
+	runOnly := func(side string) {
+		if running == side {
+			return
+		}
+		if running != "" {
+			pauseQuietly(b, db, procsOf[running])
+		}
+		for _, p := range procsOf[side] {
+			p.Resume()
+		}
+		running = side
+	}
+	b.ResetTimer()
+	began := time.Now()
+	warmers := signInAll(b, db, warm)
+	for _, side := range sides {
+		runOnly(side)
+		startedAt := time.Now()
+		websOf[side], procsOf[side] = start(side)
+		round(side+"-warm", warmers)(websOf[side], procsOf[side])
+		drainJobs(b, db)
+		benchLog(b, "%s started and warmed up with %d requests in %.1f s", side, len(warmers), time.Since(startedAt).Seconds())
+	}
+	defer func() {
+		var all []*harness.Tessera
+		for _, side := range sides {
+			all = append(all, procsOf[side]...)
+		}
+		harness.StopAll(all...)
+	}()
+	// measure runs a slice of side for clients (resumers warm its processes
+	// up after their pause) and returns its rate.
 	slice := 0
-	measure := func(side string, warmers, clients []*webClient) float64 {
+	measure := func(side string, resumers, clients []*webClient) float64 {
 		slice++
 		began := time.Now()
-		webs, procs := start(side)
-		round(fmt.Sprintf("%s-%d-warm", side, slice), warmers)(webs, procs)
-		// The warm-up's own jobs run before the measured requests, on
+		runOnly(side)
+		webs, procs := websOf[side], procsOf[side]
+		round(fmt.Sprintf("%s-%d-resume", side, slice), resumers)(webs, procs)
+		// The resumption's own jobs run before the measured requests, on
 		// either side: its tail is not theirs to pay.
 		drainJobs(b, db)
 		stopPerf := perfRecord(b, fmt.Sprintf("%s-%d", side, slice), procs)
 		rate := round(fmt.Sprintf("%s-%d", side, slice), clients)(webs, procs)
 		stopPerf()
 		drainJobs(b, db)
-		harness.StopAll(procs...)
-		benchLog(b, "slice %d, %s: %d requests submitted, approved and committed: %.1f requests/s (the slice took %.1f s with its start, warm-up and stop)",
+		benchLog(b, "slice %d, %s: %d requests submitted, approved and committed: %.1f requests/s (the slice took %.1f s with its resumption)",
 			slice, side, len(clients), rate, time.Since(began).Seconds())
 		return rate
 	}
-	order := []string{"one", "two", "two_go_default", "two_go_default", "two", "one"}
 	var single, rates, defaults []float64
-	b.ResetTimer()
-	began := time.Now()
 	for run := range benchRuns {
-		// The run's people sign in before it (before its first processes
-		// start, whose workers link the sign-ins' audit entries while they
-		// warm up): every slice of the run then uses sessions a few minutes
-		// old at most, which no request extends (a write) in any slice.
-		warmers, clients := signInAll(b, db, warm), signInAll(b, db, people)
+		// The run's people sign in before it, and their sign-ins' audit
+		// entries are linked into the chain before it too (by the
+		// benchmark, not by the workers of whichever side comes first):
+		// every slice of the run then uses sessions a few minutes old at
+		// most, which no request extends (a write) in any slice.
+		resumers, clients := signInAll(b, db, warm[:sliceResume]), signInAll(b, db, people)
+		require.NoError(b, db.ChainAudit(context.Background()))
 		bySide := map[string][]float64{}
-		for _, side := range order {
-			bySide[side] = append(bySide[side], measure(side, warmers, clients))
+		for _, side := range sliceOrder {
+			bySide[side] = append(bySide[side], measure(side, resumers, clients))
 		}
 		one, two, def := pooledRate(bySide["one"]), pooledRate(bySide["two"]), pooledRate(bySide["two_go_default"])
 		single, rates, defaults = append(single, one), append(rates, two), append(defaults, def)
-		benchLog(b, "run %d: one process %.1f requests/s %.1f, 2+2 %.1f %.1f (%.1f %%), 2+2 with Go's default %.1f %.1f (%.1f %%)",
-			run+1, one, bySide["one"], two, bySide["two"], 100*two/one, def, bySide["two_go_default"], 100*def/one)
+		benchLog(b, "run %d: one process %.1f requests/s %.1f (slices differ by %.1f %%), 2+2 %.1f %.1f (%.1f %%; slices differ by %.1f %%), 2+2 with Go's default (one slice) %.1f %.1f (%.1f %%)",
+			run+1, one, bySide["one"], spread(bySide["one"]), two, bySide["two"], 100*two/one, spread(bySide["two"]), def, bySide["two_go_default"], 100*def/one)
 	}
 	b.StopTimer()
-	benchLog(b, "%d slices in %.1f s", slice, time.Since(began).Seconds())
+	benchLog(b, "%d slices in %.1f s, with the sides' start and warm-up", slice, time.Since(began).Seconds())
 	ratio := func(of, to []float64) []float64 {
 		r := make([]float64, len(of))
 		for i := range of {
@@ -432,10 +478,11 @@ func perfRecord(b *testing.B, name string, procs []*harness.Tessera) func() {
 	}
 }
 
-// sliceWarmUp and pipelineSlice are how many requests each slice of
-// BenchmarkRequestPipelineTwoWebTwoWorker sends to warm its new processes
-// (their connections, their backends' caches, their Go heaps), not
-// measured, and then measured. A run measures each side on two slices.
+// sliceWarmUp, sliceResume and pipelineSlice are how many requests
+// BenchmarkRequestPipelineTwoWebTwoWorker sends to warm each side's new
+// processes (their connections, their backends' caches, their Go heaps),
+// then at the start of each slice, after its side's pause, both not
+// measured, and then measured in each slice.
 //
 // The warm-up is as long as the 2+2's web processes need to reach the
 // heap they keep: a new process's heap grows to its size (some 24 MB
@@ -448,9 +495,52 @@ func perfRecord(b *testing.B, name string, procs []*harness.Tessera) func() {
 // request in the webs' faults alone; after 1,500 every process faults
 // 0.1 times a request or less. The figure is what several processes cost
 // running, not what starting them costs, which a deployment pays once.
-// Both sides are warmed alike; the page faults and context switches of
-// each process are logged with its CPU.
-const sliceWarmUp, pipelineSlice = 1500, 1000
+// A pause keeps the heap: after it a process only catches up on what it
+// missed. Both sides are warmed alike; the page faults and context
+// switches of each process are logged with its CPU.
+const sliceWarmUp, sliceResume, pipelineSlice = 1500, 100, 1000
+
+// sides are the sides of BenchmarkRequestPipelineTwoWebTwoWorker, and
+// sliceOrder the order of a run's slices: a palindrome, one process and
+// 2+2 alternating, six slices of each, and the go_default side, which is
+// no target's, on one slice in the middle (its figure is one slice a run,
+// and as noisy as that).
+var (
+	sides      = []string{"one", "two", "two_go_default"}
+	sliceOrder = []string{"one", "two", "one", "two", "one", "two", "two_go_default",
+		"two", "one", "two", "one", "two", "one"}
+)
+
+// pauseQuietly pauses procs where none of their connections to db is in a
+// transaction or running a statement: paused there, a process would hold
+// its locks (the audit chain's tip, a job's row) through the next slice.
+// Only the benchmark's own connections, idle, are in db besides.
+func pauseQuietly(b *testing.B, db *postgres.DB, procs []*harness.Tessera) {
+	b.Helper()
+	for try := 0; ; try++ {
+		for _, p := range procs {
+			p.Pause()
+		}
+		// What a process wrote just before it stopped reaches its backend.
+		time.Sleep(5 * time.Millisecond)
+		var busy int
+		require.NoError(b, db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy))
+		if busy == 0 {
+			return
+		}
+		require.Less(b, try, 100, "%d connections still busy in a transaction or statement", busy)
+		for _, p := range procs {
+			p.Resume()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// spread is how much the fastest of rates is above the slowest, in %.
+func spread(rates []float64) float64 {
+	return 100 * (slices.Max(rates)/slices.Min(rates) - 1)
+}
 
 // pooledRate is the rate of slices of equal requests together: their
 // requests over their time.

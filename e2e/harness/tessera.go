@@ -260,6 +260,35 @@ func (t *Tessera) Restart() {
 	t.WaitUp()
 }
 
+// Pause stops the process (SIGSTOP) where it is, every thread of it, and
+// waits until the kernel says it is stopped: its connections stay open and
+// its heap stays as it is, but it runs nothing until Resume. Stop and the
+// cleanup resume it first, so a paused process never outlives the test.
+func (t *Tessera) Pause() {
+	t.tb.Helper()
+	t.Cmd.Process.Signal(syscall.SIGSTOP) //nolint:errcheck
+	stat := fmt.Sprintf("/proc/%d/stat", t.Cmd.Process.Pid)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			t.tb.Fatalf("harness: pause tessera %s: %v", t.Role, err)
+		}
+		// pid (comm) state ...: the state follows the last parenthesis.
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && (f[0] == "T" || f[0] == "t") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.tb.Fatalf("harness: tessera %s did not stop", t.Role)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Resume lets a paused process run again (SIGCONT).
+func (t *Tessera) Resume() {
+	t.Cmd.Process.Signal(syscall.SIGCONT) //nolint:errcheck
+}
+
 // Stop ends the process gracefully (SIGTERM), or kills it after 10 s, and
 // waits until it is gone.
 func (t *Tessera) Stop() { t.stop() }
@@ -270,6 +299,7 @@ func StopAll(procs ...*Tessera) {
 	for _, t := range procs {
 		if t.Cmd != nil {
 			t.Cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+			t.Cmd.Process.Signal(syscall.SIGCONT) //nolint:errcheck
 		}
 	}
 	for _, t := range procs {
@@ -283,6 +313,8 @@ func (t *Tessera) stop() {
 		return
 	}
 	t.Cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	// A paused process (Pause) takes the SIGTERM only once it runs again.
+	t.Cmd.Process.Signal(syscall.SIGCONT) //nolint:errcheck
 	select {
 	case <-t.done:
 	case <-time.After(10 * time.Second):
