@@ -168,7 +168,11 @@ type pwClient struct {
 
 func (w *pwWorld) client(t testing.TB, addr string) *pwClient {
 	jar, _ := cookiejar.New(nil)
-	return &pwClient{t: t, base: w.srv.URL, addr: addr, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	// Connections are kept between requests, as a browser keeps them
+	// (webTransport): with http.DefaultTransport's two idle connections
+	// a host, the bench's 20 clients at once dialled a new one for most
+	// requests, which the client and Tessera both paid for.
+	return &pwClient{t: t, base: w.srv.URL, addr: addr, http: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: webTransport}}
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
