@@ -235,9 +235,12 @@ type PasswordStore interface {
 	// or ErrResetLocked when its budgets (the person's or the account
 	// name's, and the client address's) are spent.
 	BeginResetGate(ctx context.Context, token string, client netip.Addr) (*ResetFlow, error)
-	// TryResetCode tries code as the emailed code and as a recovery code,
-	// and records the gate it opens; ErrWrongResetCode when none.
-	TryResetCode(ctx context.Context, token string, f *ResetFlow, code string) (Gate, error)
+	// TryResetCode is BeginResetGate and then, when the budgets allow a
+	// try, code tried as the emailed code and as a recovery code, in one
+	// step: it records the gate opened and returns the flow with it, or
+	// the flow and ErrWrongResetCode when none (nil and BeginResetGate's
+	// errors when no try was allowed).
+	TryResetCode(ctx context.Context, token string, client netip.Addr, code string) (*ResetFlow, Gate, error)
 	// PassResetGate records a gate proven elsewhere (an authenticator).
 	PassResetGate(ctx context.Context, f *ResetFlow, g Gate) error
 	// FailResetGate spends one try of each budget of the flow and audits it.

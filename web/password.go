@@ -243,15 +243,12 @@ func (s *Server) handleResetVerify(w http.ResponseWriter, r *http.Request) {
 	if !s.passwordsReady(w, r) {
 		return
 	}
-	client := s.clientAddr(r)
-	token := s.cookie(r, resetCookie)
-	f, err := s.Passwords.BeginResetGate(r.Context(), token, client)
-	if err != nil {
+	code := input(r).Get("code")
+	f, _, err := s.Passwords.TryResetCode(r.Context(), s.cookie(r, resetCookie), s.clientAddr(r), code)
+	if f == nil {
 		s.resetFailed(w, r, err)
 		return
 	}
-	code := input(r).Get("code")
-	_, err = s.Passwords.TryResetCode(r.Context(), token, f, code)
 	if err == portal.ErrWrongResetCode && f.Offers(portal.GateTOTP) && s.Methods != nil {
 		// Not the emailed code nor a recovery code: perhaps an
 		// authenticator's. Checked for no one too (VerifyTOTP does the

@@ -348,17 +348,27 @@ func (db *DB) BeginResetGate(ctx context.Context, token string, client netip.Add
 	if err != nil {
 		return nil, err
 	}
+	if err := db.gateOpen(ctx, f, bc, client); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// gateOpen answers ErrResetLocked when the flow's budgets (bc) allow no
+// try, and audits the lockout when a budget was refused now for the
+// first time since it ran out.
+func (db *DB) gateOpen(ctx context.Context, f *portal.ResetFlow, bc budgetCheck, client netip.Addr) error {
 	if bc.ok {
-		return f, nil
+		return nil
 	}
 	if len(bc.refused) > 0 {
 		if err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 			return auditReset(ctx, tx, f, "password_reset_locked", map[string]any{"client": client.String()})
 		}); err != nil {
-			return nil, fmt.Errorf("postgres: audit reset lockout: %w", err)
+			return fmt.Errorf("postgres: audit reset lockout: %w", err)
 		}
 	}
-	return nil, portal.ErrResetLocked
+	return portal.ErrResetLocked
 }
 
 func auditReset(ctx context.Context, tx pgx.Tx, f *portal.ResetFlow, action string, details map[string]any) error {
@@ -367,27 +377,38 @@ func auditReset(ctx context.Context, tx pgx.Tx, f *portal.ResetFlow, action stri
 	return Audit(ctx, tx, "", action, targetType, targetID, details)
 }
 
-// tryResetCodeSQL tries a code in one statement: as the flow's emailed
-// code ($2 its hash for the flow's token; live, not used, tried fewer than
-// $4 times, and the email gate not yet proven), else as one of the
-// person's recovery codes ($5 its hash; unused and unexpired, and spent
-// here; $6 when the flow has proven a recovery code already, none is
-// tried). It records the gate opened and audits it ($7 and $8 the audit
-// target), and returns the gate ("" for none) and whether the flow
-// exists. The emailed code's hash is compared under a random salt of the
+// tryResetCodeSQL tries a code at the gate step in one statement: it
+// reads the live flow of $1 at $2 with flowColumns and checks its budgets
+// of wrong gates (flowBudgetsSQL, $3 the client address's key), as
+// findResetSQL does; and only when they allow a try and the flow kept its
+// name budget's key, it tries the code as the
+// flow's emailed code ($4 its hash for the flow's token; live, not used,
+// tried fewer than $5 times, and the email gate not yet proven), else as
+// one of the person's recovery codes ($6 its hash; unused and unexpired,
+// and spent here; none is tried when the flow has proven a recovery code
+// already). It records the gate opened and audits it, and returns
+// findResetSQL's columns, then the gate ("" for none) and the entries
+// audited. The emailed code's hash is compared under a random salt of the
 // statement's own: the requester knows the token and chooses the code,
 // and the time the comparison takes must tell them nothing of the stored
-// hash.
-const tryResetCodeSQL = `WITH r AS (
-	SELECT token_hash, person_id, sha256(k.salt || code_hash) = sha256(k.salt || $2::bytea) AS matches,
-		person_id IS NOT NULL AND NOT code_used AND code_expires_at > $3::timestamptz AND code_tries < $4
-			AND NOT 'email' = ANY(gates) AS live
+// hash. The gate step read the flow and tried the code in two statements
+// before, one round trip and one statement more for every reset.
+const tryResetCodeSQL = `WITH ` + flowBudgetsSQL + `, r AS (
+	SELECT token_hash, person_id, sha256(k.salt || code_hash) = sha256(k.salt || $4::bytea) AS matches,
+		person_id IS NOT NULL AND NOT code_used AND code_expires_at > $2::timestamptz AND code_tries < $5
+			AND NOT 'email' = ANY(gates) AS live,
+		'recovery' = ANY(gates) AS had_recovery,
+		CASE WHEN person_id IS NULL THEN 'account' ELSE 'person' END AS target_type,
+		coalesce(person_id::text, account) AS target_id
 	FROM password_resets CROSS JOIN (SELECT uuid_send(gen_random_uuid()) AS salt) k
-	WHERE token_hash = $1 FOR UPDATE OF password_resets
+	WHERE token_hash = $1 AND expires_at > $2::timestamptz
+		AND (person_id IS NOT NULL OR name_budget IS NOT NULL)
+		AND coalesce((SELECT bool_and(tokens >= 1) FROM cur), true)
+	FOR UPDATE OF password_resets
 ), rc AS (
-	UPDATE recovery_codes c SET used_at = $3::timestamptz FROM r
-	WHERE NOT (r.matches AND r.live) AND NOT $6::boolean AND c.person_id = r.person_id AND c.code_hash = $5
-		AND c.used_at IS NULL AND c.expires_at > $3::timestamptz
+	UPDATE recovery_codes c SET used_at = $2::timestamptz FROM r
+	WHERE NOT (r.matches AND r.live) AND NOT r.had_recovery AND c.person_id = r.person_id AND c.code_hash = $6
+		AND c.used_at IS NULL AND c.expires_at > $2::timestamptz
 	RETURNING c.id
 ), g AS (
 	SELECT CASE WHEN r.matches AND r.live THEN 'email' WHEN EXISTS (SELECT 1 FROM rc) THEN 'recovery' END AS gate FROM r
@@ -396,34 +417,71 @@ const tryResetCodeSQL = `WITH r AS (
 	FROM g WHERE p.token_hash = $1 AND g.gate IS NOT NULL
 	RETURNING g.gate
 ), audit AS (
-	SELECT audit_append(NULL, 'password_reset_gate_passed', $7::text, $8::text, jsonb_build_object('gate', gate)) FROM opened
+	SELECT audit_append(NULL, 'password_reset_gate_passed', r.target_type, r.target_id, jsonb_build_object('gate', opened.gate))
+	FROM opened CROSS JOIN r
 )
-SELECT coalesce((SELECT gate FROM g), ''), EXISTS (SELECT 1 FROM r), (SELECT count(*) FROM audit)`
+SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >= 1) FROM cur), true),
+	array(SELECT key FROM refused ORDER BY key), r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + `,
+	coalesce((SELECT gate FROM g), ''), (SELECT count(*) FROM audit)
+	FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
+	WHERE r.token_hash = $1 AND r.expires_at > $2::timestamptz`
 
-// TryResetCode tries code as the flow's emailed code, then as one of the
-// person's recovery codes, in one statement (tryResetCodeSQL): the same
-// for no one.
-func (db *DB) TryResetCode(ctx context.Context, token string, f *portal.ResetFlow, code string) (portal.Gate, error) {
-	code = portal.CleanCode(code)
-	if code == "" || len(code) > 32 {
-		return "", portal.ErrWrongResetCode
+// TryResetCode tries code at the gate step of the flow of token, when
+// its budgets allow a try (BeginResetGate's check), as the flow's emailed
+// code and as one of the person's recovery codes, in one statement
+// (tryResetCodeSQL): the same for no one. It returns the flow, with the
+// gate opened, also when the code opened none (ErrWrongResetCode).
+func (db *DB) TryResetCode(ctx context.Context, token string, client netip.Addr, code string) (*portal.ResetFlow, portal.Gate, error) {
+	if token == "" || len(token) > 100 {
+		return nil, "", portal.ErrResetExpired
 	}
-	targetType, targetID := auditTarget(f)
+	if code = portal.CleanCode(code); len(code) > 32 {
+		// Tried as "", which opens nothing: no code is empty. A
+		// parameter that switched the try off would have PostgreSQL
+		// plan the statement afresh at every call (readResetSQL).
+		code = ""
+	}
+	f := &portal.ResetFlow{TokenHash: hashToken(token)}
+	var personID *string
+	var gates []string
+	var keyed bool
+	var bc budgetCheck
+	var row flowRow
 	var gate string
-	var found bool
 	var audited int
-	err := db.Pool.QueryRow(ctx, tryResetCodeSQL, f.TokenHash, resetCodeHash(token, code), db.now(), portal.CodeTries,
-		portal.HashRecoveryCode(code), f.Has(portal.GateRecovery), targetType, targetID).Scan(&gate, &found, &audited)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("postgres: try reset code: %w", err)
-	case !found:
-		return "", portal.ErrResetExpired
-	case gate == "":
-		return "", portal.ErrWrongResetCode
+	now := db.now()
+	dest := append([]any{&personID, &f.Account, &gates, &bc.ok, &bc.refused, &keyed}, row.dest()...)
+	err := db.Pool.QueryRow(ctx, tryResetCodeSQL, f.TokenHash, now, "reset:"+addressBudget(client),
+		resetCodeHash(token, code), portal.CodeTries, portal.HashRecoveryCode(code)).
+		Scan(append(dest, &gate, &audited)...)
+	if isNoRows(err) {
+		return nil, "", portal.ErrResetExpired
+	} else if err != nil {
+		return nil, "", fmt.Errorf("postgres: try reset code: %w", err)
+	}
+	if personID != nil {
+		f.PersonID = *personID
+	}
+	for _, g := range gates {
+		f.Gates = append(f.Gates, portal.Gate(g))
+	}
+	row.fill(f)
+	if !keyed {
+		// A flow for no one started before its name budget's key was
+		// kept with it: its budgets are read on their own, and the
+		// statement tried nothing (no one has a code to open).
+		if bc.ok, bc.refused, err = budgetsOpen(ctx, db.Pool, resetBudgets(f, client), f.Settings.ResetBudget(), now); err != nil {
+			return nil, "", fmt.Errorf("postgres: reset budgets: %w", err)
+		}
+	}
+	if err := db.gateOpen(ctx, f, bc, client); err != nil {
+		return nil, "", err
+	}
+	if gate == "" {
+		return f, "", portal.ErrWrongResetCode
 	}
 	f.Gates = append(f.Gates, portal.Gate(gate))
-	return portal.Gate(gate), nil
+	return f, portal.Gate(gate), nil
 }
 
 // auditTarget is what a flow's audit entries are about: the person, or the
