@@ -113,6 +113,38 @@ func TestResetGates(t *testing.T) {
 		require.Equal(t, len(knownBody), len(unknownBody))
 	})
 
+	t.Run("spent budgets refuse the gate before a code is tried", func(t *testing.T) {
+		// The budgets are checked and the code tried in one statement:
+		// once the budgets are spent, even the right recovery code opens
+		// nothing and is not used up, and the lockout is audited once.
+		siobhanID := siobhan.PersonID
+		c := start("siobhan")
+		var last *http.Response
+		for range 12 {
+			if last, _ = c.post("/password/reset/verify", url.Values{"csrf": {c.csrf}, "code": {"12345678"}}); last.StatusCode != http.StatusUnauthorized {
+				break
+			}
+		}
+		require.Equal(t, http.StatusTooManyRequests, last.StatusCode)
+		code := recovery(siobhan)
+		resp, body := c.post("/password/reset/verify", url.Values{"csrf": {c.csrf}, "code": {code}})
+		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+		require.Contains(t, body, "Too many wrong codes")
+		var unused, locked int
+		require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE person_id = $1 AND used_at IS NULL
+			AND expires_at > now()`, siobhanID).Scan(&unused))
+		require.Equal(t, 1, unused, "the recovery code was not tried")
+		require.NoError(t, tb.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'password_reset_locked'
+			AND target_id = $1`, siobhanID).Scan(&locked))
+		require.Equal(t, 1, locked)
+		// Another person's flow from the same address is paused too.
+		other := start("zoe")
+		resp, _ = other.post("/password/reset/verify", url.Values{"csrf": {other.csrf}, "code": {recovery(zoe)}})
+		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "the client address's budget is spent")
+		_, err := tb.db.Pool.Exec(ctx, `DELETE FROM signin_budgets WHERE key LIKE 'reset:%'`)
+		require.NoError(t, err)
+	})
+
 	t.Run("an unlock with no account to unlock says so", func(t *testing.T) {
 		// Mateo has no account in a connected system here: nothing can be
 		// unlocked, and the page must not say his account is.
