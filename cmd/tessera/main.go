@@ -422,7 +422,7 @@ func serve(ctx context.Context, cfg Config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		postgres.NewPoolCollector(pool), syncsvc.NewCollector(engine))
+		postgres.NewPoolCollector(pool), syncsvc.NewCollector(engine), ad.NewRequestCollector())
 	if cfg.MetricsListen != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsListen, reg, logger)
 		if err != nil {

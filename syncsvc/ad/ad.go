@@ -134,6 +134,7 @@ func (c *Connector) connect(ctx context.Context) error {
 		return wrap("connect to "+addr, "", err)
 	}
 	conn.SetTimeout(c.cfg.Timeout)
+	sent(reqBind)
 	if err := conn.Bind(c.cfg.BindUser, c.cfg.BindPassword); err != nil {
 		conn.Close()
 		return wrap("bind as "+c.cfg.BindUser, "", err)

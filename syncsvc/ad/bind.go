@@ -159,6 +159,7 @@ func (d *Directory) Authenticate(ctx context.Context, loginName, password string
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
+	sent(reqBind)
 	if err := conn.Bind(l.bindName, password); err != nil {
 		if ctx.Err() == nil && isRefusal(err) {
 			return portal.DirectoryAccount{}, portal.ErrBadCredentials
@@ -166,6 +167,7 @@ func (d *Directory) Authenticate(ctx context.Context, loginName, password string
 		return portal.DirectoryAccount{}, wrap("sign in: bind", "", err)
 	}
 	for _, f := range l.filters {
+		sent(reqSearch)
 		res, err := conn.Search(ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 			2, int(d.cfg.Timeout.Seconds()), false, "(&(objectCategory=person)(objectClass=user)"+f+")",
 			[]string{"userPrincipalName", "sAMAccountName", "mail", "employeeID", "userAccountControl"}, nil))

@@ -110,6 +110,7 @@ func (c *Connector) add(ctx context.Context, ch syncsvc.ExportChange) error {
 			req.Attribute(a.Name, a.Values)
 		}
 	}
+	sent(reqAdd)
 	err = conn.Add(req)
 	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 		// The container is missing: a DN template such as
@@ -118,6 +119,7 @@ func (c *Connector) add(ctx context.Context, ch syncsvc.ExportChange) error {
 		if perr := c.ensureOU(ctx, parent); perr != nil {
 			return perr
 		}
+		sent(reqAdd)
 		err = conn.Add(req)
 	}
 	if err != nil {
@@ -175,6 +177,7 @@ func (c *Connector) ensureOU(ctx context.Context, dn string) error {
 	}
 	req := ldap.NewAddRequest(dn, nil)
 	req.Attribute("objectClass", []string{"organizationalUnit"})
+	sent(reqAdd)
 	if err := conn.Add(req); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
 		return wrap("create the OU", dn, err)
 	}
@@ -213,6 +216,7 @@ func (c *Connector) modify(ctx context.Context, dn string, changes []syncsvc.Att
 		}
 	}
 	if len(req.Changes) > 0 {
+		sent(reqModify)
 		if err := conn.Modify(req); err != nil {
 			return wrap("modify", dn, err)
 		}
@@ -242,6 +246,7 @@ func (c *Connector) changeValues(ctx context.Context, dn string, op uint, name s
 		} else {
 			req.Delete(name, vals)
 		}
+		sent(reqModify)
 		return conn.Modify(req)
 	}
 	for start := 0; start < len(values); start += c.cfg.MaxValuesPerModify {
@@ -290,12 +295,14 @@ func (c *Connector) rename(ctx context.Context, dn, newDN string) error {
 		newParent = "" // a rename in place
 	}
 	req := ldap.NewModifyDNRequest(dn, newRDN, true, newParent)
+	sent(reqRename)
 	err = conn.ModifyDN(req)
 	if newParent != "" && err != nil && c.missingParent(ctx, newParent) {
 		// A move into an OU that does not exist yet (a new department).
 		if perr := c.ensureOU(ctx, newParent); perr != nil {
 			return perr
 		}
+		sent(reqRename)
 		err = conn.ModifyDN(req)
 	}
 	return wrap("rename to "+newDN, dn, err)
@@ -313,6 +320,7 @@ func (c *Connector) del(ctx context.Context, dn string) error {
 	if err != nil {
 		return err
 	}
+	sent(reqDelete)
 	return wrap("delete", dn, conn.Del(ldap.NewDelRequest(dn, nil)))
 }
 
@@ -344,6 +352,7 @@ func (c *Connector) read(ctx context.Context, dn string, attrs ...string) (*ldap
 	if err != nil {
 		return nil, err
 	}
+	sent(reqSearch)
 	res, err := conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 		1, 0, false, "(objectClass=*)", attrs, nil))
 	if err != nil {
@@ -403,6 +412,7 @@ func (c *Connector) changeUAC(ctx context.Context, op, dn string, set, clear int
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Delete("userAccountControl", []string{old})
 	req.Add("userAccountControl", []string{strconv.FormatInt(next, 10)})
+	sent(reqModify)
 	return wrap(op, dn, conn.Modify(req))
 }
 
@@ -424,6 +434,7 @@ func (c *Connector) Unlock(ctx context.Context, dn string) (bool, error) {
 	}
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Replace("lockoutTime", []string{"0"})
+	sent(reqModify)
 	if err := wrap("unlock", dn, conn.Modify(req)); err != nil {
 		return false, err
 	}

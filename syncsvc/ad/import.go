@@ -57,6 +57,7 @@ func (c *Connector) FullImport(ctx context.Context, fn func(syncsvc.ImportedObje
 			}
 			req := ldap.NewSearchRequest(ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 				scopeFilter, c.importAttributes(), []ldap.Control{paging})
+			sent(reqSearch)
 			res, err := conn.Search(req)
 			if err != nil {
 				return wrap("full import of", ou, err)
@@ -103,6 +104,7 @@ func (c *Connector) completeRanges(conn *ldap.Conn, entry *ldap.Entry) error {
 				return fmt.Errorf("ad: %q: unexpected range %q", entry.DN, attr.Name)
 			}
 			want := fmt.Sprintf("%s;range=%d-*", name, last+1)
+			sent(reqSearch)
 			res, err := conn.Search(ldap.NewSearchRequest(entry.DN, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 				0, 0, false, "(objectClass=*)", []string{want}, nil))
 			if err != nil {
@@ -139,6 +141,7 @@ func (c *Connector) DeltaImport(ctx context.Context, watermark []byte, fn func(s
 		}
 		req := ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 			scopeFilter, c.importAttributes(), nil)
+		sent(reqDirSync)
 		res, err := conn.DirSync(req, flags, 0, cookie)
 		if err != nil {
 			return nil, wrap("delta import of", c.cfg.BaseDN, err)

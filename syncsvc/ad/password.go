@@ -52,6 +52,7 @@ func (c *Connector) ResetPassword(ctx context.Context, dn, password string, o po
 		if o.MustChange {
 			req.Replace("pwdLastSet", []string{"0"})
 		}
+		sent(reqModify)
 		return wrap("set password of", dn, conn.Modify(req))
 	}
 	err = modify(o.Unlock)
@@ -81,6 +82,7 @@ func (c *Connector) ChangePassword(ctx context.Context, dn, current, password st
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Delete("unicodePwd", []string{unicodePwd(current)})
 	req.Add("unicodePwd", []string{unicodePwd(password)})
+	sent(reqModify)
 	return passwordError(wrap("change password of", dn, conn.Modify(req)))
 }
 
@@ -97,6 +99,7 @@ func (c *Connector) RequireChange(ctx context.Context, dn string, must bool) err
 	}
 	req := ldap.NewModifyRequest(dn, nil)
 	req.Replace("pwdLastSet", []string{v})
+	sent(reqModify)
 	return wrap("set must-change of", dn, conn.Modify(req))
 }
 
@@ -264,6 +267,7 @@ func (c *Connector) ExpiringAccounts(ctx context.Context, before time.Time) ([]s
 	now := time.Now()
 	var out []syncsvc.ExpiringAccount
 	for _, ou := range c.cfg.OUs {
+		sent(reqSearch)
 		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 			expiringFilter, []string{"msDS-UserPasswordExpiryTimeComputed"}, nil), c.cfg.PageSize)
 		if err != nil {

@@ -49,6 +49,7 @@ func (c *Connector) eachAttributeSchema(ctx context.Context, filter string, attr
 	if err != nil {
 		return err
 	}
+	sent(reqSearch)
 	root, err := conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
 		"(objectClass=*)", []string{"schemaNamingContext"}, nil))
 	if err != nil {
@@ -63,6 +64,7 @@ func (c *Connector) eachAttributeSchema(ctx context.Context, filter string, attr
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		sent(reqSearch)
 		res, err := conn.Search(ldap.NewSearchRequest(schema, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
 			filter, append([]string{"lDAPDisplayName"}, attrs...), []ldap.Control{paging}))
 		if err != nil {
