@@ -76,6 +76,13 @@ type MailSink struct {
 	// arrived is closed, and replaced, when a message arrives: a reader
 	// waits for it rather than polling (WaitSince).
 	arrived chan struct{}
+	// byAddr indexes mails by recipient (lower case, envelope and To
+	// header), in the order they came; arrivedTo is closed, and
+	// forgotten, when a message to its address arrives (WaitTo): a reader
+	// of one mailbox among many reads and wakes for its own mail only,
+	// as a mail client does, not for everyone's.
+	byAddr    map[string][]int
+	arrivedTo map[string]chan struct{}
 }
 
 var sink struct {
@@ -262,11 +269,60 @@ func (s *MailSink) WaitSince(n int, deadline time.Time) bool {
 	}
 }
 
+// To returns a copy of the messages to addr (header or envelope, any
+// case) among those received after the first n, in the order they came.
+func (s *MailSink) To(addr string, n int) []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx := s.byAddr[strings.ToLower(addr)]
+	first, _ := slices.BinarySearch(idx, n)
+	out := make([]Mail, 0, len(idx)-first)
+	for _, i := range idx[first:] {
+		out = append(out, s.mails[i])
+	}
+	return out
+}
+
+// WaitTo waits until more than k messages to addr (as To counts them)
+// came after the first n of the sink's, or until deadline, woken only by
+// mail to addr; it reports whether they did.
+func (s *MailSink) WaitTo(addr string, n, k int, deadline time.Time) bool {
+	addr = strings.ToLower(addr)
+	for {
+		s.mu.Lock()
+		idx := s.byAddr[addr]
+		if first, _ := slices.BinarySearch(idx, n); len(idx)-first > k {
+			s.mu.Unlock()
+			return true
+		}
+		if s.arrivedTo == nil {
+			s.arrivedTo = map[string]chan struct{}{}
+		}
+		arrived, ok := s.arrivedTo[addr]
+		if !ok {
+			arrived = make(chan struct{})
+			s.arrivedTo[addr] = arrived
+		}
+		s.mu.Unlock()
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-arrived:
+			t.Stop()
+		case <-t.C:
+			return false
+		}
+	}
+}
+
 // Reset forgets the messages received so far. The sink is shared by the
 // test binary: a parallel test should filter by recipient instead.
 func (s *MailSink) Reset() {
 	s.mu.Lock()
-	s.mails = nil
+	s.mails, s.byAddr = nil, nil
 	s.mu.Unlock()
 }
 
@@ -349,13 +405,27 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	m.AuthUser = ss.authUser
 	_, m.TLS = ss.conn.TLSConnectionState()
 	m.Conn = ss.conn.Conn().RemoteAddr().String()
-	ss.sink.mu.Lock()
-	ss.sink.mails = append(ss.sink.mails, m)
-	if ss.sink.arrived != nil {
-		close(ss.sink.arrived)
-		ss.sink.arrived = nil
+	s := ss.sink
+	s.mu.Lock()
+	s.mails = append(s.mails, m)
+	if s.byAddr == nil {
+		s.byAddr = map[string][]int{}
 	}
-	ss.sink.mu.Unlock()
+	for _, a := range slices.Concat(m.Rcpt, m.To) {
+		a = strings.ToLower(a)
+		if idx := s.byAddr[a]; len(idx) == 0 || idx[len(idx)-1] != len(s.mails)-1 {
+			s.byAddr[a] = append(idx, len(s.mails)-1)
+		}
+		if ch, ok := s.arrivedTo[a]; ok {
+			close(ch)
+			delete(s.arrivedTo, a)
+		}
+	}
+	if s.arrived != nil {
+		close(s.arrived)
+		s.arrived = nil
+	}
+	s.mu.Unlock()
 	return nil
 }
 
