@@ -118,9 +118,18 @@ const AuditChainInterval = 200 * time.Millisecond
 // the links are made one sequencer at a time. When an entry cannot be
 // linked (changed while it waited, or written with another key) it says so
 // in the log once, and the entries after it wait; verification names it.
+//
+// While another process's rounds move the tip, this one's leave the
+// linking to them: with two workers, each linked every other round's
+// entries, and a call of the sequencer costs some 3.6 ms of PostgreSQL's
+// time besides the 0.1 ms an entry (in the 2+2 pipeline benchmark, 369
+// calls where one process made 187, 0.034 ms a request more). A process
+// that sees the tip where it last left it links again: the others have
+// stopped, died, or found nothing to link.
 func (db *DB) RunAuditChain(ctx context.Context, logger *slog.Logger) {
 	var horizons []auditHorizon
 	var stopped string
+	left := int64(-1) // the tip as this process last saw it or moved it
 	tick := time.NewTicker(AuditChainInterval)
 	defer tick.Stop()
 	for {
@@ -136,6 +145,8 @@ func (db *DB) RunAuditChain(ctx context.Context, logger *slog.Logger) {
 			}
 			continue
 		}
+		othersLink := left >= 0 && now.tip > left
+		left = now.tip
 		// A writer running at an older horizon and still running now is in
 		// every newer one too: the newest settled horizon is the furthest.
 		horizons = append(horizons, now)
@@ -156,9 +167,15 @@ func (db *DB) RunAuditChain(ctx context.Context, logger *slog.Logger) {
 		if upto <= now.tip {
 			continue
 		}
+		if othersLink {
+			continue // their next round links these
+		}
 		// Another process's sequencer at work links these too, or the
 		// next round does.
 		_, reason, err := db.chainAuditUpTo(ctx, upto, false)
+		if err == nil && reason == "" {
+			left = upto
+		}
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
