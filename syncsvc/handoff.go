@@ -101,7 +101,7 @@ func (e *Engine) ExportRequests(ctx context.Context, requestIDs []string) error 
 // (another request's sync took them along) are left out.
 func (e *Engine) handedOff(ctx context.Context, ids []string) ([]string, error) {
 	rows, err := e.Pool.Query(ctx, `SELECT id::text FROM requests WHERE id = ANY ($1::text[]::uuid[]) AND status IN ('committed', 'failed')
-		ORDER BY id`, nonNilSlice(ids))
+		ORDER BY id`, NonNil(ids))
 	if err != nil {
 		return nil, fmt.Errorf("syncsvc: read requests: %w", err)
 	}

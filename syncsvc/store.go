@@ -87,9 +87,9 @@ func (e *Engine) SaveSyncRule(ctx context.Context, v portal.Viewer, r SyncRule) 
 		return portal.Errorf(portal.EINVALID, "The deprovisioning OU %q is outside the OUs in scope of %s (%s): disabled accounts moved there would be lost to Tessera.",
 			r.DeprovisionOU, sys.Name, scopeText(sys))
 	}
-	joins, _ := json.Marshal(nonNilSlice(r.JoinRules))
-	in, _ := json.Marshal(nonNilSlice(r.Inbound))
-	out, _ := json.Marshal(nonNilSlice(r.Outbound))
+	joins, _ := json.Marshal(NonNil(r.JoinRules))
+	in, _ := json.Marshal(NonNil(r.Inbound))
+	out, _ := json.Marshal(NonNil(r.Outbound))
 	return pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO sync_rules (system_id, class, scope, join_rules, projection, inbound, outbound,
 				provision, dn_template, initial_password, enable_on_create, deprovision, deprovision_ou, delete_after_days)
@@ -137,7 +137,9 @@ func scopeText(sys *portal.ConnectedSystem) string {
 	return strings.Join(sys.OUs, "; ")
 }
 
-func nonNilSlice[T any](s []T) []T {
+// NonNil is s, or an empty slice for nil: what a query's array parameter
+// and a JSON list need, which nil would make NULL and null.
+func NonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}

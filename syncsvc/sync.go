@@ -1017,7 +1017,7 @@ func (e *Engine) loadCS(ctx context.Context, systemID string, sc syncScope) ([]*
 	sql, args := csSelect+" WHERE system_id = $1", []any{systemID}
 	if !sc.all {
 		sql += ` AND (person_id = ANY($2::uuid[]) OR group_id = ANY($3::uuid[]) OR (person_id IS NULL AND group_id IS NULL))`
-		args = append(args, nonNilSlice(sc.people), nonNilSlice(sc.groups))
+		args = append(args, NonNil(sc.people), NonNil(sc.groups))
 	}
 	rows, err := e.Pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -1042,7 +1042,7 @@ func (e *Engine) loadSourceAnchors(ctx context.Context, sys *portal.ConnectedSys
 		AND person_id IS NOT NULL AND anchor IS NOT NULL`, []any{from}
 	if !sc.all {
 		sql += " AND person_id = ANY($2::uuid[])"
-		args = append(args, nonNilSlice(sc.people))
+		args = append(args, NonNil(sc.people))
 	}
 	rows, err := e.Pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -1088,7 +1088,7 @@ func (e *Engine) loadSources(ctx context.Context, systemID string, sc syncScope,
 	sql, args := `SELECT person_id, attribute, system_id, precedence FROM mv_attribute_sources`, []any{}
 	if !sc.all {
 		sql += ` WHERE person_id = ANY($1::uuid[])`
-		args = append(args, nonNilSlice(sc.people))
+		args = append(args, NonNil(sc.people))
 	}
 	rows, err := e.Pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -1483,7 +1483,7 @@ func linkRequests(ctx context.Context, tx pgx.Tx, systemID string, scope []reque
 	const exported = `(SELECT c.id, c.person_id, c.group_id, c.export_changes FROM cs_objects c WHERE c.system_id = $1
 		AND c.export_op IS NOT NULL AND (c.id = ANY ($2::bigint[])
 			OR c.anchor IS NULL AND (c.person_id = ANY ($3::uuid[]) OR c.group_id = ANY ($4::uuid[]))))`
-	args := []any{systemID, nonNilSlice(csIDs), nonNilSlice(people), nonNilSlice(groups)}
+	args := []any{systemID, NonNil(csIDs), NonNil(people), NonNil(groups)}
 	if len(scope) > 0 {
 		reqs, ps, gs := make([]string, len(scope)), make([]*string, len(scope)), make([]*string, len(scope))
 		for i, l := range scope {

@@ -153,7 +153,7 @@ func (s *Service) Receive(ctx context.Context, v portal.Viewer, in Incoming) (*U
 		case in.Apply:
 			status = StatusQueued
 		}
-		refusals, _ := json.Marshal(nonNil(plan.Refused))
+		refusals, _ := json.Marshal(syncsvc.NonNil(plan.Refused))
 		if _, err := tx.Exec(ctx, `UPDATE hr_uploads SET status = $2, row_count = $3, joiners = $4, movers = $5, leavers = $6,
 				refusals = $7, message = $8, message_text = $9, staged_checks = $10 WHERE id = $1`,
 			id, status, plan.Rows, len(plan.Joiners), len(plan.Movers), len(plan.Leavers), refusals, message.String(), message.Stored(),
@@ -328,7 +328,7 @@ func (s *Service) ApplyHRUpload(ctx context.Context, id int64) error {
 	}
 	// Kept until the other systems took them (export clears them): a retry
 	// finds the upload applied and exports them then.
-	if _, err := s.Pool.Exec(ctx, "UPDATE hr_uploads SET export_people = $2::text[]::uuid[] WHERE id = $1", id, nonNil(people)); err != nil {
+	if _, err := s.Pool.Exec(ctx, "UPDATE hr_uploads SET export_people = $2::text[]::uuid[] WHERE id = $1", id, syncsvc.NonNil(people)); err != nil {
 		return fmt.Errorf("hr: record upload %d: %w", id, err)
 	}
 	if err := s.scheduleDates(ctx, set, changed); err != nil {
@@ -469,7 +469,7 @@ func (s *Service) finish(ctx context.Context, id int64, status string, runID *in
 	}
 	var err error
 	if plan != nil {
-		refusals, _ := json.Marshal(nonNil(plan.Refused))
+		refusals, _ := json.Marshal(syncsvc.NonNil(plan.Refused))
 		_, err = s.Pool.Exec(ctx, `UPDATE hr_uploads SET status = $2, run_id = $3, message = $4, message_text = $10, applied_at = now(), row_count = $5,
 			joiners = $6, movers = $7, leavers = $8, refusals = $9 WHERE id = $1`, id, status, runID, message.String(), plan.Rows,
 			len(plan.Joiners), len(plan.Movers), len(plan.Leavers), refusals, message.Stored())
@@ -536,11 +536,4 @@ func (s *Service) Uploads(ctx context.Context, systemID string, limit int) ([]Up
 		}
 		return *u, nil
 	})
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }
