@@ -393,7 +393,7 @@ func auditReset(ctx context.Context, tx pgx.Tx, f *portal.ResetFlow, action stri
 // and the time the comparison takes must tell them nothing of the stored
 // hash. The gate step read the flow and tried the code in two statements
 // before, one round trip and one statement more for every reset.
-const tryResetCodeSQL = `WITH ` + flowBudgetsSQL + `, r AS (
+const tryResetCodeSQL = `WITH ` + flowBudgetsSQL + `, attempt AS (
 	SELECT token_hash, person_id, sha256(k.salt || code_hash) = sha256(k.salt || $4::bytea) AS matches,
 		person_id IS NOT NULL AND NOT code_used AND code_expires_at > $2::timestamptz AND code_tries < $5
 			AND NOT 'email' = ANY(gates) AS live,
@@ -406,19 +406,19 @@ const tryResetCodeSQL = `WITH ` + flowBudgetsSQL + `, r AS (
 		AND coalesce((SELECT bool_and(tokens >= 1) FROM cur), true)
 	FOR UPDATE OF password_resets
 ), rc AS (
-	UPDATE recovery_codes c SET used_at = $2::timestamptz FROM r
-	WHERE NOT (r.matches AND r.live) AND NOT r.had_recovery AND c.person_id = r.person_id AND c.code_hash = $6
+	UPDATE recovery_codes c SET used_at = $2::timestamptz FROM attempt
+	WHERE NOT (attempt.matches AND attempt.live) AND NOT attempt.had_recovery AND c.person_id = attempt.person_id AND c.code_hash = $6
 		AND c.used_at IS NULL AND c.expires_at > $2::timestamptz
 	RETURNING c.id
 ), g AS (
-	SELECT CASE WHEN r.matches AND r.live THEN 'email' WHEN EXISTS (SELECT 1 FROM rc) THEN 'recovery' END AS gate FROM r
+	SELECT CASE WHEN attempt.matches AND attempt.live THEN 'email' WHEN EXISTS (SELECT 1 FROM rc) THEN 'recovery' END AS gate FROM attempt
 ), opened AS (
 	UPDATE password_resets p SET code_used = p.code_used OR g.gate = 'email', gates = array_append(p.gates, g.gate)
 	FROM g WHERE p.token_hash = $1 AND g.gate IS NOT NULL
 	RETURNING g.gate
 ), audit AS (
-	SELECT audit_append(NULL, 'password_reset_gate_passed', r.target_type, r.target_id, jsonb_build_object('gate', opened.gate))
-	FROM opened CROSS JOIN r
+	SELECT audit_append(NULL, 'password_reset_gate_passed', attempt.target_type, attempt.target_id, jsonb_build_object('gate', opened.gate))
+	FROM opened CROSS JOIN attempt
 )
 SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >= 1) FROM cur), true),
 	array(SELECT key FROM refused ORDER BY key), r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + `,
