@@ -291,9 +291,12 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, procs []*harness.Tessera, g
 // notifications and River elections it missed, its timers due), waits for
 // their jobs, measures, and waits for the jobs its decisions queued. A side
 // is paused only where none of its connections is in a transaction or a
-// statement (quietly), so that nothing it holds waits on the next slice.
-// River's leadership goes to whichever worker runs when the leader's term
-// ends: the pipeline's jobs do not need a leader. (Each slice used to
+// statement and no job runs (quietly), so that nothing it holds waits on
+// the next slice. River's leadership goes to whichever worker runs when
+// the leader's term ends: the pipeline's jobs do not need a leader, but a
+// new leader queues the periodic jobs that run at its start
+// (housekeeping, the audit checkpoint, timers), which may fall in a
+// measured slice of whichever side runs then, one side or the other. (Each slice used to
 // start and warm its side's processes, some 5 s of its 7: a run could then
 // afford two slices a side, and slices of one side in one run differed by
 // up to 12 %, which moved the share by as much from run to run. Now a run
@@ -512,9 +515,13 @@ var (
 )
 
 // pauseQuietly pauses procs where none of their connections to db is in a
-// transaction or running a statement: paused there, a process would hold
-// its locks (the audit chain's tip, a job's row) through the next slice.
-// Only the benchmark's own connections, idle, are in db besides.
+// transaction or running a statement and no job is running: paused there,
+// a process would hold its locks (the audit chain's tip, a job's row)
+// through the next slice, or a job the leader queued (HRWatch every 2 s,
+// SyncSchedule every 10 s) after drainJobs's last look would stay running
+// in a paused worker, which still holds its liveness lock, so that no one
+// rescues it and the next slice's drainJobs waits for it in vain. Only the
+// benchmark's own connections, idle, are in db besides.
 func pauseQuietly(b *testing.B, db *postgres.DB, procs []*harness.Tessera) {
 	b.Helper()
 	for try := 0; ; try++ {
@@ -526,10 +533,13 @@ func pauseQuietly(b *testing.B, db *postgres.DB, procs []*harness.Tessera) {
 		var busy int
 		require.NoError(b, db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy))
+		var running int
+		require.NoError(b, db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE state = 'running'`).Scan(&running))
+		busy += running
 		if busy == 0 {
 			return
 		}
-		require.Less(b, try, 100, "%d connections still busy in a transaction or statement", busy)
+		require.Less(b, try, 100, "%d connections still busy in a transaction or statement, or jobs running", busy)
 		for _, p := range procs {
 			p.Resume()
 		}

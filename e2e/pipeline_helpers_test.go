@@ -218,8 +218,11 @@ func (p *joinPipeline) signedIn(tb testing.TB, personID string) *webClient {
 }
 
 // webTransport keeps connections to the web processes open between
-// requests, as browsers do.
-var webTransport = &http.Transport{MaxIdleConnsPerHost: 32}
+// requests, as browsers do, for less time than Tessera keeps them (its
+// idle timeout, 120 s): a benchmark pauses a side for up to a minute or
+// more, and a connection the resumed server closes just as the client
+// reuses it for a POST would fail the request (Go retries no POST).
+var webTransport = &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 60 * time.Second}
 
 // signIn opens a session for personID in db, as signing in would.
 func signIn(tb testing.TB, db *postgres.DB, personID string) *webClient {

@@ -73,9 +73,6 @@ type MailSink struct {
 	mu    sync.Mutex
 	mails []Mail
 	open  map[*smtp.Conn]bool // the connections open now
-	// arrived is closed, and replaced, when a message arrives: a reader
-	// waits for it rather than polling (WaitSince).
-	arrived chan struct{}
 	// byAddr indexes mails by recipient (lower case, envelope and To
 	// header), in the order they came; arrivedTo is closed, and
 	// forgotten, when a message to its address arrives (WaitTo): a reader
@@ -240,35 +237,6 @@ func (s *MailSink) Since(n int) []Mail {
 	return slices.Clone(s.mails[n:])
 }
 
-// WaitSince waits until more than n messages were received, or until
-// deadline, as a mail client told of new mail (IMAP IDLE) rather than one
-// that asks again and again; it reports whether they were.
-func (s *MailSink) WaitSince(n int, deadline time.Time) bool {
-	for {
-		s.mu.Lock()
-		if len(s.mails) > n {
-			s.mu.Unlock()
-			return true
-		}
-		if s.arrived == nil {
-			s.arrived = make(chan struct{})
-		}
-		arrived := s.arrived
-		s.mu.Unlock()
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return false
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-arrived:
-			t.Stop()
-		case <-t.C:
-			return false
-		}
-	}
-}
-
 // To returns a copy of the messages to addr (header or envelope, any
 // case) among those received after the first n, in the order they came.
 func (s *MailSink) To(addr string, n int) []Mail {
@@ -420,10 +388,6 @@ func (ss *sinkSession) Data(r io.Reader) error {
 			close(ch)
 			delete(s.arrivedTo, a)
 		}
-	}
-	if s.arrived != nil {
-		close(s.arrived)
-		s.arrived = nil
 	}
 	s.mu.Unlock()
 	return nil

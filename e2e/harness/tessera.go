@@ -260,8 +260,9 @@ func (t *Tessera) Restart() {
 	t.WaitUp()
 }
 
-// Pause stops the process (SIGSTOP) where it is, every thread of it, and
-// waits until the kernel says it is stopped: its connections stay open and
+// Pause stops the process (SIGSTOP, which stops all its threads) where it
+// is, and waits until the kernel reports it stopped (its main thread's
+// state; the others stop with it): its connections stay open and
 // its heap stays as it is, but it runs nothing until Resume. Stop and the
 // cleanup resume it first, so a paused process never outlives the test.
 func (t *Tessera) Pause() {
