@@ -259,10 +259,20 @@ const flowBudgetsSQL = `cur AS (
 // first time since they ran out, and whether the flow kept its name
 // budget's key (flows started before it did not).
 const findResetSQL = `WITH ` + flowBudgetsSQL + `
-SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >= 1) FROM cur), true),
-	array(SELECT key FROM refused ORDER BY key), r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + `
+` + flowSelectSQL + flowFromSQL
+
+// flowSelectSQL and flowFromSQL are findResetSQL's columns and rows after
+// its budgets (flowBudgetsSQL), which tryResetCodeSQL returns too: the
+// flow's person, account and gates, what its budgets allow, whether it
+// kept its name budget's key, and flowColumns, of the live flow of $1 at
+// $2.
+const (
+	flowSelectSQL = `SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >= 1) FROM cur), true),
+	array(SELECT key FROM refused ORDER BY key), r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns
+	flowFromSQL = `
 	FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
 	WHERE r.token_hash = $1 AND r.expires_at > $2::timestamptz`
+)
 
 // readResetSQL is findResetSQL without the budgets, in the same columns.
 // It is a statement of its own rather than findResetSQL with the budgets
@@ -271,14 +281,22 @@ SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >
 // generic one), 0.6 ms of planning for 0.08 ms of work, five times a
 // reset; this one is planned once a connection.
 const readResetSQL = `SELECT r.person_id::text, r.account, r.gates, true, '{}'::text[],
-	r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + `
-	FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
-	WHERE r.token_hash = $1 AND r.expires_at > $2::timestamptz`
+	r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + flowFromSQL
 
 // findReset returns the live flow of token and, when budgets, whether its
 // budgets of wrong gates (resetBudgets, for client) allow a try, and which
 // of them were refused now for the first time.
 func (db *DB) findReset(ctx context.Context, token string, client netip.Addr, budgets bool) (*portal.ResetFlow, budgetCheck, error) {
+	if budgets {
+		return db.readFlow(ctx, "find reset", findResetSQL, token, client, true, []any{"reset:" + addressBudget(client)})
+	}
+	return db.readFlow(ctx, "find reset", readResetSQL, token, client, false, nil)
+}
+
+// readFlow runs sql, a statement of findResetSQL's columns (then extra's)
+// for the live flow of token ($1 its hash, $2 now, then args), and returns
+// the flow and, when budgets, what its budgets allow.
+func (db *DB) readFlow(ctx context.Context, what, sql, token string, client netip.Addr, budgets bool, args []any, extra ...any) (*portal.ResetFlow, budgetCheck, error) {
 	var bc budgetCheck
 	if token == "" || len(token) > 100 {
 		return nil, bc, portal.ErrResetExpired
@@ -289,16 +307,12 @@ func (db *DB) findReset(ctx context.Context, token string, client netip.Addr, bu
 	var keyed bool
 	var row flowRow
 	now := db.now()
-	sql, args := readResetSQL, []any{f.TokenHash, now}
-	if budgets {
-		sql, args = findResetSQL, append(args, "reset:"+addressBudget(client))
-	}
-	err := db.Pool.QueryRow(ctx, sql, args...).
-		Scan(append([]any{&personID, &f.Account, &gates, &bc.ok, &bc.refused, &keyed}, row.dest()...)...)
+	dest := append([]any{&personID, &f.Account, &gates, &bc.ok, &bc.refused, &keyed}, row.dest()...)
+	err := db.Pool.QueryRow(ctx, sql, append([]any{f.TokenHash, now}, args...)...).Scan(append(dest, extra...)...)
 	if isNoRows(err) {
 		return nil, bc, portal.ErrResetExpired
 	} else if err != nil {
-		return nil, bc, fmt.Errorf("postgres: find reset: %w", err)
+		return nil, bc, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	if personID != nil {
 		f.PersonID = *personID
@@ -309,7 +323,8 @@ func (db *DB) findReset(ctx context.Context, token string, client netip.Addr, bu
 	row.fill(f)
 	if budgets && !keyed {
 		// A flow for no one started before its name budget's key was
-		// kept with it: its budgets are read on their own.
+		// kept with it: its budgets are read on their own (and
+		// tryResetCodeSQL tried nothing: no one has a code to open).
 		bc.ok, bc.refused, err = budgetsOpen(ctx, db.Pool, resetBudgets(f, client), f.Settings.ResetBudget(), now)
 		if err != nil {
 			return nil, bc, fmt.Errorf("postgres: reset budgets: %w", err)
@@ -420,11 +435,8 @@ const tryResetCodeSQL = `WITH ` + flowBudgetsSQL + `, attempt AS (
 	SELECT audit_append(NULL, 'password_reset_gate_passed', attempt.target_type, attempt.target_id, jsonb_build_object('gate', opened.gate))
 	FROM opened CROSS JOIN attempt
 )
-SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >= 1) FROM cur), true),
-	array(SELECT key FROM refused ORDER BY key), r.person_id IS NOT NULL OR r.name_budget IS NOT NULL, ` + flowColumns + `,
-	coalesce((SELECT gate FROM g), ''), (SELECT count(*) FROM audit)
-	FROM password_resets r CROSS JOIN password_settings s LEFT JOIN people p ON p.id = r.person_id
-	WHERE r.token_hash = $1 AND r.expires_at > $2::timestamptz`
+` + flowSelectSQL + `,
+	coalesce((SELECT gate FROM g), ''), (SELECT count(*) FROM audit)` + flowFromSQL
 
 // TryResetCode tries code at the gate step of the flow of token, when
 // its budgets allow a try (BeginResetGate's check), as the flow's emailed
@@ -432,47 +444,18 @@ SELECT r.person_id::text, r.account, r.gates, coalesce((SELECT bool_and(tokens >
 // (tryResetCodeSQL): the same for no one. It returns the flow, with the
 // gate opened, also when the code opened none (ErrWrongResetCode).
 func (db *DB) TryResetCode(ctx context.Context, token string, client netip.Addr, code string) (*portal.ResetFlow, portal.Gate, error) {
-	if token == "" || len(token) > 100 {
-		return nil, "", portal.ErrResetExpired
-	}
 	if code = portal.CleanCode(code); len(code) > 32 {
 		// Tried as "", which opens nothing: no code is empty. A
 		// parameter that switched the try off would have PostgreSQL
 		// plan the statement afresh at every call (readResetSQL).
 		code = ""
 	}
-	f := &portal.ResetFlow{TokenHash: hashToken(token)}
-	var personID *string
-	var gates []string
-	var keyed bool
-	var bc budgetCheck
-	var row flowRow
 	var gate string
 	var audited int
-	now := db.now()
-	dest := append([]any{&personID, &f.Account, &gates, &bc.ok, &bc.refused, &keyed}, row.dest()...)
-	err := db.Pool.QueryRow(ctx, tryResetCodeSQL, f.TokenHash, now, "reset:"+addressBudget(client),
-		resetCodeHash(token, code), portal.CodeTries, portal.HashRecoveryCode(code)).
-		Scan(append(dest, &gate, &audited)...)
-	if isNoRows(err) {
-		return nil, "", portal.ErrResetExpired
-	} else if err != nil {
-		return nil, "", fmt.Errorf("postgres: try reset code: %w", err)
-	}
-	if personID != nil {
-		f.PersonID = *personID
-	}
-	for _, g := range gates {
-		f.Gates = append(f.Gates, portal.Gate(g))
-	}
-	row.fill(f)
-	if !keyed {
-		// A flow for no one started before its name budget's key was
-		// kept with it: its budgets are read on their own, and the
-		// statement tried nothing (no one has a code to open).
-		if bc.ok, bc.refused, err = budgetsOpen(ctx, db.Pool, resetBudgets(f, client), f.Settings.ResetBudget(), now); err != nil {
-			return nil, "", fmt.Errorf("postgres: reset budgets: %w", err)
-		}
+	f, bc, err := db.readFlow(ctx, "try reset code", tryResetCodeSQL, token, client, true,
+		[]any{"reset:" + addressBudget(client), resetCodeHash(token, code), portal.CodeTries, portal.HashRecoveryCode(code)}, &gate, &audited)
+	if err != nil {
+		return nil, "", err
 	}
 	if err := db.gateOpen(ctx, f, bc, client); err != nil {
 		return nil, "", err
