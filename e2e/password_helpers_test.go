@@ -149,11 +149,6 @@ func (w *pwWorld) code(t testing.TB, email string, before int) string {
 	return ""
 }
 
-// foldEq matches a string equal to s but for case.
-func foldEq(s string) func(string) bool {
-	return func(x string) bool { return strings.EqualFold(x, s) }
-}
-
 // pwClient is a browser without JavaScript: a cookie jar, the client
 // address a trusted proxy reports, and the CSRF token of the last page.
 type pwClient struct {
