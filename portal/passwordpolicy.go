@@ -10,8 +10,9 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/trustelem/zxcvbn"
 	"github.com/trustelem/zxcvbn/frequency"
+
+	"github.com/tessera-idm/tessera/portal/internal/strength"
 )
 
 // Password length bounds. NIST SP 800-63B asks for at least 15 characters
@@ -202,15 +203,16 @@ func (p PasswordPolicy) Check(password string, names []string, dirs []DirectoryR
 // caution, and a check costs a few milliseconds whatever is typed.
 const strengthRunes = 24
 
-// WithStrength adds zxcvbn's estimate to c, for the live hint: it advises
-// and never refuses, so a submitted password does not pay for it.
+// WithStrength adds zxcvbn's estimate to c (strength.Score, zxcvbn's with
+// cheaper dictionary lookups), for the live hint: it advises and never
+// refuses, so a submitted password does not pay for it.
 func (c PasswordCheck) WithStrength(password string, names []string) PasswordCheck {
 	c.Strength = 0
 	if utf8.ValidString(password) {
 		if r := []rune(password); len(r) > strengthRunes {
 			password = string(r[:strengthRunes])
 		}
-		c.Strength = zxcvbn.PasswordStrength(password, names).Score
+		c.Strength = strength.Score(password, names)
 	}
 	c.Hint = [...]Text{Textf("Very weak: guessed at once."), Textf("Weak: guessed quickly."), Textf("Fair."), Textf("Strong."), Textf("Very strong.")}[c.Strength]
 	return c
