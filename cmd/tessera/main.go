@@ -60,6 +60,7 @@ Configuration comes from environment variables; see README.md.
 `
 
 func main() {
+	keepSysmonAwake()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Main(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
