@@ -2,6 +2,7 @@ package strength
 
 import (
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
 	"github.com/trustelem/zxcvbn/match"
@@ -79,6 +80,9 @@ func (dm dateMatch) Matches(password string) []*match.Match {
 				break
 			}
 			token := password[i : j+1]
+			if !mayStartDate(token) {
+				continue
+			}
 			if m, err := maybeDateNoSeparator.MatchString(token); !m || err != nil {
 				continue
 			}
@@ -128,6 +132,9 @@ func (dm dateMatch) Matches(password string) []*match.Match {
 				break
 			}
 			token := password[i : j+1]
+			if !mayStartDate(token) {
+				continue
+			}
 			m, err := maybeDateWithSeparator.FindStringMatch(token)
 			if m == nil || err != nil {
 				continue
@@ -178,6 +185,16 @@ func (dm dateMatch) Matches(password string) []*match.Match {
 	}
 	match.Sort(filteredMatches)
 	return filteredMatches
+}
+
+// mayStartDate reports whether token may match maybeDateNoSeparator or
+// maybeDateWithSeparator, which both begin with a digit (\d, in
+// regexp2 any Unicode digit): a token that begins with an ASCII byte
+// other than a digit matches neither, and is not given to regexp2, whose
+// run was most of the date matching's cost.
+func mayStartDate(token string) bool {
+	c := token[0]
+	return c >= utf8.RuneSelf || c >= '0' && c <= '9'
 }
 
 func dateMatchMetric(c *dateMatchCandidate) int {

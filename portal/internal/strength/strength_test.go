@@ -14,7 +14,8 @@ import (
 // passwords is a corpus of the kinds of password zxcvbn tells apart:
 // dictionary words and common passwords in several cases, reversed and
 // in l33t, passphrases with digits, names, keyboard walks, repeats,
-// sequences, dates and years, and non-ASCII text.
+// sequences, dates and years (in ASCII and other digits), and non-ASCII
+// text.
 func passwords() []string {
 	r := rand.New(rand.NewPCG(1, 2))
 	var words []string
@@ -29,7 +30,7 @@ func passwords() []string {
 		"aaaaaaa", "abcabcabc", "abcdefg", "13579", "9876543", "19.07.1985", "1985-07-19", "20110101", "19851985",
 		"Meadow copper 3 bell 7 v", "Orchid lantern 3 gravel tuba 1", "Plain-Loop-1-2-3-4-x", "Bench Three",
 		"Grüße aus München 2024", "Ελληνικά κείμενα", "日本語のパスワード", "ÄÖÜäöüß€", "naïve café 7", "tr0ub4dor&3",
-		"Jennifer1985", "smith!smith", "]'/.,mnbvcxz", "hunter2hunter2", "drowssap", "Summer2023!"}
+		"Jennifer1985", "smith!smith", "٢٠١١٠١٠١", "١٩.٠٧.١٩٨٥", "x٣4٥6/07/1985", "]'/.,mnbvcxz", "hunter2hunter2", "drowssap", "Summer2023!"}
 	for i, w := range words {
 		out = append(out, w, strings.ToUpper(w), leet.Replace(w), reverse(w))
 		if i > 0 {
