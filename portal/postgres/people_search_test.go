@@ -250,3 +250,80 @@ func TestSearchSeveralWordsWalkTheirKeys(t *testing.T) {
 	queries = append(queries, "aaron vaduz senior", "senior clerk vaduz", "ana vaduz")
 	check()
 }
+
+// TestSearchSeveralWordsAtTheCap: a search of several words counts and
+// pages its matches in one statement (0093) while they are at most
+// portal.MaxMatches, and one more match sends it to the pair walk: at
+// exactly a thousand every page, the last one and one past it agree with
+// the words' own query and nothing is capped; at a thousand and one the
+// count is capped and the first page is still the first by name. A
+// search of several words that matches no one, or a page past the last
+// match, gives no rows and the count.
+func TestSearchSeveralWordsAtTheCap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := setup(t)
+	insert := func(from, to int) {
+		t.Helper()
+		_, err := db.Pool.Exec(ctx, `INSERT INTO people (account_name, email, display_name, title, office)
+			SELECT 'cap' || i, 'cap' || i || '@tessera.example', 'Quillon ' || md5(i::text), 'Yodeler', 'Varnholt'
+			FROM generate_series($1::int, $2::int, -1) i`, to, from)
+		require.NoError(t, err)
+	}
+	want := func(q string) []string {
+		t.Helper()
+		rows, err := db.Pool.Query(ctx, `SELECT id::text FROM people WHERE search_doc @@ tessera_prefix_query($1) ORDER BY sort_name, id`, q)
+		require.NoError(t, err)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return ids
+	}
+	search := func(q string, offset int) portal.Page[portal.Person] {
+		t.Helper()
+		page, err := db.SearchPeople(ctx, portal.PersonFilter{Query: q, Offset: offset})
+		require.NoError(t, err, "search %q from %d", q, offset)
+		return page
+	}
+	ids := func(page portal.Page[portal.Person]) []string {
+		got := []string{}
+		for _, p := range page.Items {
+			got = append(got, p.ID)
+		}
+		return got
+	}
+
+	insert(1, portal.MaxMatches)
+	for _, q := range []string{"varnholt yodeler", "yodel varnh quillon"} {
+		all := want(q)
+		require.Len(t, all, portal.MaxMatches, "search %q", q)
+		for _, offset := range []int{0, portal.DefaultPageSize, portal.MaxMatches - portal.DefaultPageSize, portal.MaxMatches - 1} {
+			page := search(q, offset)
+			require.Equal(t, all[offset:min(offset+portal.DefaultPageSize, len(all))], ids(page), "search %q from %d", q, offset)
+			require.Equal(t, portal.MaxMatches, page.Total, "search %q from %d", q, offset)
+			require.False(t, page.Capped, "search %q from %d", q, offset)
+			require.Equal(t, offset+portal.DefaultPageSize < portal.MaxMatches, page.More, "search %q from %d", q, offset)
+		}
+	}
+	page := search("varnholt zzyzx", 0)
+	require.Empty(t, page.Items)
+	require.Zero(t, page.Total)
+	require.False(t, page.Capped)
+	few := want("varnholt yodeler cap1")
+	require.Less(t, len(few), portal.MaxMatches-portal.DefaultPageSize)
+	page = search("varnholt yodeler cap1", len(few)/portal.DefaultPageSize*portal.DefaultPageSize)
+	require.Equal(t, few[len(few)/portal.DefaultPageSize*portal.DefaultPageSize:], ids(page))
+	page = search("varnholt yodeler cap1", (len(few)/portal.DefaultPageSize+1)*portal.DefaultPageSize)
+	require.Empty(t, page.Items)
+	require.Equal(t, len(few), page.Total)
+	require.False(t, page.Capped)
+
+	insert(portal.MaxMatches+1, portal.MaxMatches+1)
+	for _, q := range []string{"varnholt yodeler", "yodel varnh quillon"} {
+		all := want(q)
+		require.Len(t, all, portal.MaxMatches+1, "search %q", q)
+		page := search(q, 0)
+		require.Equal(t, all[:portal.DefaultPageSize], ids(page), "search %q", q)
+		require.Equal(t, portal.MaxMatches, page.Total, "search %q", q)
+		require.True(t, page.Capped, "search %q", q)
+	}
+}
