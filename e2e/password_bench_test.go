@@ -149,13 +149,8 @@ func BenchmarkPasswordReset(b *testing.B) {
 		// as a pass of 200 does, so twice as often for the same resets:
 		// shorter passes make the comparison harder, not easier.
 		//
-		// The interleaved slices of 40 a side printed beside the figure
-		// until now (sspr_resets_vs_plain_ldap_slices_of_40 and _whole,
-		// without target) are gone: they cost about 14 s a run and
-		// measured mostly each slice's start; that time goes to these
-		// passes (1,200 modifies a run, as before). What each side costs
-		// in CPU, by program, is logged: on two cores, the single-process
-		// DC and everything else share them.
+		// What each side costs in CPU, by program, is logged: on two
+		// cores, the single-process DC and everything else share them.
 		plain := func(pass int) time.Duration {
 			conns := make([]*ldap.Conn, workers)
 			for i := range conns {

@@ -105,6 +105,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, out io
 
 	switch args[0] {
 	case "serve":
+		if sysmonErr != nil {
+			logger.Warn("serve runs without GODEBUG "+sysmonAwake+": Go's system monitor may cost up to a fifth of its CPU between requests (README, GODEBUG)", "error", sysmonErr)
+		}
 		pool, err := openMigrated(ctx, cfg.DatabaseURL, cfg.AuditKey, false)
 		if err != nil {
 			return err

@@ -8,10 +8,14 @@ import (
 )
 
 // sysmonAwake is the GODEBUG setting `serve` runs with: a scheduler trace
-// every 2^31-1 ms (24.8 days after the machine booted, and every 24.8
-// days after), which in effect never prints, and which keeps Go's system
-// monitor out of its deep sleep (runtime/proc.go, sysmon: it does not
-// sleep deeply while schedtrace is set).
+// every 2^31-1 ms, the longest Go takes, which keeps Go's system monitor
+// out of its deep sleep (runtime/proc.go, sysmon: it does not sleep
+// deeply while schedtrace is set). The trace does print: one line
+// ("SCHED 0ms: gomaxprocs=…") on stderr, among the logs, when the
+// machine's monotonic clock passes 24.8 days since boot and every 24.8
+// days after, so at start on a machine up longer than that; and a fatal
+// runtime error dumps every P, M and G's scheduler state before the
+// goroutines. README says so; GODEBUG=schedtrace=0 turns it all off.
 //
 // Why: the monitor sleeps deeply whenever every P is idle, and the first
 // system call after that wakes it (a futex) and sets it polling every
@@ -36,10 +40,12 @@ func sysmonEnv(args, env []string) ([]string, bool) {
 	if len(args) < 2 || args[1] != "serve" {
 		return env, false
 	}
+	// The runtime reads the first GODEBUG in the environment.
 	godebug := ""
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "GODEBUG="); ok {
 			godebug = v
+			break
 		}
 	}
 	for _, s := range strings.Split(godebug, ",") {
@@ -55,16 +61,21 @@ func sysmonEnv(args, env []string) ([]string, bool) {
 }
 
 // keepSysmonAwake runs `serve` again in its own process (exec: the same
-// PID) with sysmonEnv's environment, which Go reads only at start. When
-// the exec fails, serve runs as it is.
+// PID, every package's init run again) with sysmonEnv's environment,
+// which Go reads only at start. When the exec fails, serve runs as it is,
+// and sysmonErr says why for serve to log once its logger is set up.
 func keepSysmonAwake() {
 	env, again := sysmonEnv(os.Args, os.Environ())
 	if !again {
 		return
 	}
 	exe, err := os.Executable()
-	if err != nil {
-		return
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, env) // returns only when it failed
 	}
-	syscall.Exec(exe, os.Args, env) //nolint:errcheck // returns only when it failed
+	sysmonErr = err
 }
+
+// sysmonErr is why keepSysmonAwake could not run serve again, if it could
+// not.
+var sysmonErr error

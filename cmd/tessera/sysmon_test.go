@@ -23,6 +23,12 @@ func TestSysmonEnv(t *testing.T) {
 		assert.Equal(t, []string{g}, env)
 	}
 
+	// The runtime reads the first GODEBUG: an operator's schedtrace=0
+	// there wins over a later one.
+	env, again = sysmonEnv([]string{"tessera", "serve"}, []string{"GODEBUG=schedtrace=0", "GODEBUG=gctrace=1"})
+	assert.False(t, again)
+	assert.Equal(t, []string{"GODEBUG=schedtrace=0", "GODEBUG=gctrace=1"}, env)
+
 	// Only serve runs for long: the other commands start as they are.
 	for _, args := range [][]string{{"tessera"}, {"tessera", "migrate"}, {"tessera", "dev"}} {
 		_, again = sysmonEnv(args, []string{"PATH=/bin"})

@@ -30,7 +30,8 @@ func passwords() []string {
 		"aaaaaaa", "abcabcabc", "abcdefg", "13579", "9876543", "19.07.1985", "1985-07-19", "20110101", "19851985",
 		"Meadow copper 3 bell 7 v", "Orchid lantern 3 gravel tuba 1", "Plain-Loop-1-2-3-4-x", "Bench Three",
 		"Grüße aus München 2024", "Ελληνικά κείμενα", "日本語のパスワード", "ÄÖÜäöüß€", "naïve café 7", "tr0ub4dor&3",
-		"Jennifer1985", "smith!smith", "٢٠١١٠١٠١", "١٩.٠٧.١٩٨٥", "x٣4٥6/07/1985", "]'/.,mnbvcxz", "hunter2hunter2", "drowssap", "Summer2023!"}
+		"Jennifer1985", "smith!smith", "٢٠١١٠١٠١", "١٩.٠٧.١٩٨٥", "x٣4٥6/07/1985", "٠/07/01", "qq٠/07/01zz",
+		"zoltraxa.quibblewick7", "Quibblewick!Zoltraxa", "zoltraxaquibblewickvande", "3zoltraxaquibblewickvande", "]'/.,mnbvcxz", "hunter2hunter2", "drowssap", "Summer2023!"}
 	for i, w := range words {
 		out = append(out, w, strings.ToUpper(w), leet.Replace(w), reverse(w))
 		if i > 0 {
@@ -41,15 +42,25 @@ func passwords() []string {
 }
 
 // TestScoreAsZxcvbn: the same guesses, and so the same score, as zxcvbn's
-// own for every password of the corpus, with and without a person's names.
+// own for every password of the corpus, with and without a person's names:
+// names in zxcvbn's dictionaries, and names in none of them (whose words
+// only the person's own dictionary finds), one longer than the longest
+// built-in word.
 func TestScoreAsZxcvbn(t *testing.T) {
 	names := []string{"Jennifer", "Smith", "Jennifer Smith", "jsmith", "jennifer.smith"}
+	unknown := []string{"Zoltraxa", "Quibblewick", "Zoltraxa Quibblewick", "zoltraxaquibblewickvande"}
+	if Score("zoltraxaquibblewickvande", unknown) == Score("zoltraxaquibblewickvande", nil) {
+		t.Fatal("the names in no dictionary change no score: the corpus does not test the person's dictionary")
+	}
+	if Score("qq٠/07/01zz", nil) != zxcvbn.PasswordStrength("qq٠/07/01zz", nil).Score {
+		t.Fatal("a date in Arabic-Indic digits scores differently")
+	}
 	n := 0
 	for _, pw := range passwords() {
 		if r := []rune(pw); len(r) > 24 {
 			pw = string(r[:24]) // as the hint reads them
 		}
-		for _, in := range [][]string{nil, names} {
+		for _, in := range [][]string{nil, names, unknown} {
 			want := zxcvbn.PasswordStrength(pw, in)
 			got := Score(pw, in)
 			guesses := scoring.MostGuessableMatchSequence(pw, omnimatch(pw, in), false).Guesses
