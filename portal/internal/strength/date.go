@@ -294,3 +294,10 @@ func twoToFourDigitYear(year int) int {
 		return year + 2000
 	}
 }
+
+func absInt(a int) int {
+	if a < 0 {
+		return -a
+	}
+	return a
+}

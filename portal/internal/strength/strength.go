@@ -1,6 +1,7 @@
 // Package strength is zxcvbn's password strength estimate
-// (github.com/trustelem/zxcvbn, whose matching package this is, MIT
-// licensed: LICENSE.txt), with the dictionary matching made cheaper: the
+// (github.com/trustelem/zxcvbn v1.0.1, whose matching package this is,
+// MIT licensed: LICENSE.txt; dictionary.go, omnimatch.go and date.go
+// differ from it), with the dictionary matching made cheaper: the
 // live hint of every password reset scores a password, and zxcvbn's
 // dictionary lookups were most of a reset's CPU in Tessera (one lookup of
 // every substring in each of seven dictionaries). Score gives what
@@ -38,11 +39,4 @@ func guessesToScore(guesses float64) int {
 		return 3
 	}
 	return 4
-}
-
-func absInt(a int) int {
-	if a < 0 {
-		return -a
-	}
-	return a
 }
