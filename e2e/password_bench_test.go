@@ -393,6 +393,8 @@ func cpuByProgram(tb testing.TB) map[string]usage {
 			name := p.comm
 			if pid == self {
 				name = "test client"
+			} else if name == "postgres" {
+				name = postgresRole(pid)
 			}
 			u := out[name]
 			u.cpu, u.wait = u.cpu+p.use.cpu, u.wait+p.use.wait
@@ -400,6 +402,30 @@ func cpuByProgram(tb testing.TB) map[string]usage {
 		}
 	}
 	return out
+}
+
+// postgresRole names a PostgreSQL process by what it does, from the title
+// the server gives it: "postgres" for the backends that run the
+// statements (and their parallel workers and the postmaster), "postgres
+// autovacuum" and "postgres background" (checkpointer, background and WAL
+// writers) for the work that comes of the writes later, so that a run
+// whose PostgreSQL CPU grew says which. (A process that ended between two
+// readings, such as an autovacuum worker that finished, counts in
+// neither.)
+func postgresRole(pid int) string {
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	title, ok := strings.CutPrefix(string(cmdline), "postgres: ")
+	switch {
+	case !ok:
+		return "postgres"
+	case strings.HasPrefix(title, "autovacuum "):
+		return "postgres autovacuum"
+	case strings.HasPrefix(title, "checkpointer"), strings.HasPrefix(title, "background writer"),
+		strings.HasPrefix(title, "walwriter"), strings.HasPrefix(title, "logical replication launcher"),
+		strings.HasPrefix(title, "archiver"):
+		return "postgres background"
+	}
+	return "postgres"
 }
 
 // runDelay is how long pid's threads have waited for a CPU, from

@@ -618,6 +618,12 @@ type dbWork struct {
 	// functions and triggers), and the reading resets the counts (reset).
 	top   []string
 	reset bool
+	// Maintenance that ran beside the statements, which makes the same
+	// statements dearer (a first VACUUM of a fresh copy's tables, say):
+	// autovacuum and autoanalyze runs by table (pg_stat_user_tables),
+	// and the cluster's checkpoints (pg_stat_bgwriter).
+	autovacuums, autoanalyzes map[string]int64
+	checkpoints               int64
 }
 
 // readDBWork reads the counters. The reading's own transaction ID is one
@@ -627,12 +633,23 @@ func readDBWork(b *testing.B, pool *pgxpool.Pool) dbWork {
 	ctx := context.Background()
 	w := dbWork{statements: -1}
 	require.NoError(b, pool.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&w.writes))
+	require.NoError(b, pool.QueryRow(ctx, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").Scan(&w.checkpoints))
+	rows, err := pool.Query(ctx, "SELECT relname, autovacuum_count, autoanalyze_count FROM pg_stat_user_tables")
+	require.NoError(b, err)
+	w.autovacuums, w.autoanalyzes = map[string]int64{}, map[string]int64{}
+	var table string
+	var vacuums, analyzes int64
+	_, err = pgx.ForEachRow(rows, []any{&table, &vacuums, &analyzes}, func() error {
+		w.autovacuums[table], w.autoanalyzes[table] = vacuums, analyzes
+		return nil
+	})
+	require.NoError(b, err)
 	if _, err := pool.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
 		return w
 	}
 	// Statements Tessera sent (toplevel), not those run inside functions
 	// and triggers, which the list below shows too.
-	err := pool.QueryRow(ctx, `SELECT coalesce(sum(calls) FILTER (WHERE toplevel), 0)::bigint,
+	err = pool.QueryRow(ctx, `SELECT coalesce(sum(calls) FILTER (WHERE toplevel), 0)::bigint,
 		coalesce(sum(calls) FILTER (WHERE toplevel AND query ILIKE 'commit%'), 0)::bigint
 		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).
 		Scan(&w.statements, &w.commits)
@@ -658,7 +675,8 @@ func readDBWork(b *testing.B, pool *pgxpool.Pool) dbWork {
 // since is the work between before and w, less the benchmark's own
 // statements (its polling).
 func (w dbWork) since(before dbWork, own int) dbWork {
-	d := dbWork{statements: -1, writes: w.writes - before.writes, top: w.top}
+	d := dbWork{statements: -1, writes: w.writes - before.writes, top: w.top, checkpoints: w.checkpoints - before.checkpoints,
+		autovacuums: countsSince(w.autovacuums, before.autovacuums), autoanalyzes: countsSince(w.autoanalyzes, before.autoanalyzes)}
 	if w.statements >= 0 && before.statements >= 0 {
 		d.statements, d.commits = w.statements-int64(own), w.commits
 		if !before.reset {
@@ -675,7 +693,39 @@ func (w dbWork) per(n int) string {
 	if w.statements >= 0 {
 		s += fmt.Sprintf(", %.1f COMMITs, %.1f statements", float64(w.commits)/float64(n), float64(w.statements)/float64(n))
 	}
-	return s
+	return s + fmt.Sprintf("; meanwhile autovacuum %s, autoanalyze %s, %d checkpoints", tableCounts(w.autovacuums),
+		tableCounts(w.autoanalyzes), w.checkpoints)
+}
+
+// countsSince is the tables' counts in after less those in before, the
+// tables whose count did not change left out.
+func countsSince(after, before map[string]int64) map[string]int64 {
+	d := map[string]int64{}
+	for table, n := range after {
+		if n > before[table] {
+			d[table] = n - before[table]
+		}
+	}
+	return d
+}
+
+// tableCounts says counts by table: "none", or the total and the tables,
+// as "3 (audit ×2, people)".
+func tableCounts(counts map[string]int64) string {
+	if len(counts) == 0 {
+		return "none"
+	}
+	var total int64
+	var parts []string
+	for _, table := range slices.Sorted(maps.Keys(counts)) {
+		total += counts[table]
+		if counts[table] > 1 {
+			parts = append(parts, fmt.Sprintf("%s ×%d", table, counts[table]))
+		} else {
+			parts = append(parts, table)
+		}
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
 }
 
 // logTop logs the statements that took the most time, when they were read.

@@ -144,7 +144,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if opts.Throwaway {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off",
-			"-c", "full_page_writes=off", "-c", "max_connections=400")
+			"-c", "full_page_writes=off", "-c", "max_connections=400",
+			// Each autovacuum and autoanalyze in postgres.log, with its
+			// time and pages (checkpoints are logged by default): what
+			// the database did meanwhile when a benchmark's run is slow.
+			"-c", "log_autovacuum_min_duration=0")
 		// Benchmarks count the statements the product sends (per request,
 		// say) from pg_stat_statements, where the installed PostgreSQL has
 		// it as contrib; with those run inside functions and triggers
