@@ -167,9 +167,15 @@ func BenchmarkApprovalToAD(b *testing.B) {
 	ownerV := portal.Viewer{PersonID: owner, DisplayName: "Olga Owner"}
 	reader := dc.Dial(b)
 	groupDN := "CN=approval-bench,OU=Groups," + s.OU
+	// The reader asks the member's own object for its memberOf, which
+	// Samba writes in the same transaction as the group's member: the same
+	// fact, at the same moment. Asked of the group, a filter on member
+	// costs Samba's one thread 3.6 ms of CPU at 900 members (0.2 ms
+	// this way), and polled every 2 ms, those searches delayed the very
+	// modify they waited for.
 	isMember := func(dn string) bool {
-		res, err := reader.Search(ldap.NewSearchRequest(groupDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
-			"(member="+ldap.EscapeFilter(dn)+")", []string{"cn"}, nil))
+		res, err := reader.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+			"(memberOf="+ldap.EscapeFilter(groupDN)+")", []string{"cn"}, nil))
 		return err == nil && len(res.Entries) == 1
 	}
 	// The hops of one request, in order, as the database and the reader
