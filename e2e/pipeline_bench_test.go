@@ -616,6 +616,8 @@ type dbWork struct {
 	// With TESSERA_BENCH_STATEMENTS set, top is the statements that took
 	// the most time since the last reading (with those run inside
 	// functions and triggers), and the reading resets the counts (reset).
+	// Each says the shared buffers a call touched: a plan that changed
+	// between two runs shows there, however loaded the machine.
 	top   []string
 	reset bool
 	// Maintenance that ran beside the statements, which makes the same
@@ -658,7 +660,7 @@ func readDBWork(b *testing.B, pool *pgxpool.Pool) dbWork {
 		return w
 	}
 	if os.Getenv("TESSERA_BENCH_STATEMENTS") != "" {
-		rows, err := pool.Query(ctx, `SELECT calls || ' × ' || round(total_exec_time::numeric, 1) || ' ms ' || toplevel || ' ' ||
+		rows, err := pool.Query(ctx, `SELECT calls || ' × ' || round(total_exec_time::numeric, 1) || ' ms, ' || round((shared_blks_hit + shared_blks_read)::numeric / calls, 1) || ' buffers a call, ' || toplevel || ' ' ||
 			left(regexp_replace(query, '\s+', ' ', 'g'), 160)
 			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 			ORDER BY total_exec_time DESC LIMIT 40`)
