@@ -336,9 +336,18 @@ func BenchmarkSignInMemory(b *testing.B) {
 // others on the machine, one that neither runs nor waits has no work.
 type usage struct{ cpu, wait time.Duration }
 
+// programUsage is what one process has used so far, and the name of the
+// program it runs, as cpuByProgram reads it.
+type programUsage struct {
+	name string
+	use  usage
+}
+
 // cpuByProgram is the usage so far of this test binary and every process
-// it started (Samba, PostgreSQL, tessera...), by program name.
-func cpuByProgram(tb testing.TB) map[string]usage {
+// it started (Samba, PostgreSQL, tessera...), by process ID, with each
+// one's program name; addCPU sums what they used between two readings by
+// program.
+func cpuByProgram(tb testing.TB) map[int]programUsage {
 	tb.Helper()
 	type proc struct {
 		ppid int
@@ -387,7 +396,7 @@ func cpuByProgram(tb testing.TB) map[string]usage {
 		}
 		return false
 	}
-	out := map[string]usage{}
+	out := map[int]programUsage{}
 	for pid, p := range procs {
 		if ours(pid) {
 			name := p.comm
@@ -396,9 +405,7 @@ func cpuByProgram(tb testing.TB) map[string]usage {
 			} else if name == "postgres" {
 				name = postgresRole(pid)
 			}
-			u := out[name]
-			u.cpu, u.wait = u.cpu+p.use.cpu, u.wait+p.use.wait
-			out[name] = u
+			out[pid] = programUsage{name: name, use: p.use}
 		}
 	}
 	return out
@@ -410,8 +417,9 @@ func cpuByProgram(tb testing.TB) map[string]usage {
 // autovacuum" and "postgres background" (checkpointer, background and WAL
 // writers) for the work that comes of the writes later, so that a run
 // whose PostgreSQL CPU grew says which. (A process that ended between two
-// readings, such as an autovacuum worker that finished, counts in
-// neither.)
+// readings, such as an autovacuum worker that finished, counts only in
+// its role's reading from before, which addCPU leaves out: what it used
+// in between is not seen.)
 func postgresRole(pid int) string {
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	title, ok := strings.CutPrefix(string(cmdline), "postgres: ")
@@ -449,13 +457,19 @@ func runDelay(pid int) time.Duration {
 	return sum
 }
 
-// addCPU adds what each program used between before and after to sum.
-func addCPU(sum, before, after map[string]usage) {
-	for name, u := range after {
-		s := sum[name]
-		s.cpu += u.cpu - before[name].cpu
-		s.wait += u.wait - before[name].wait
-		sum[name] = s
+// addCPU adds what each program used between before and after to sum,
+// process by process: all of what a process started since before used,
+// and nothing of one that has ended since (its usage is gone with it;
+// subtracted by program name, it would lower what the others used).
+func addCPU(sum map[string]usage, before, after map[int]programUsage) {
+	for pid, p := range after {
+		u := p.use
+		if b, ok := before[pid]; ok && b.name == p.name {
+			u.cpu, u.wait = u.cpu-b.use.cpu, u.wait-b.use.wait
+		}
+		s := sum[p.name]
+		s.cpu, s.wait = s.cpu+u.cpu, s.wait+u.wait
+		sum[p.name] = s
 	}
 }
 

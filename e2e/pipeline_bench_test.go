@@ -623,7 +623,8 @@ type dbWork struct {
 	// Maintenance that ran beside the statements, which makes the same
 	// statements dearer (a first VACUUM of a fresh copy's tables, say):
 	// autovacuum and autoanalyze runs by table (pg_stat_user_tables),
-	// and the cluster's checkpoints (pg_stat_bgwriter).
+	// and the cluster's checkpoints (pg_stat_bgwriter before PostgreSQL
+	// 17, pg_stat_checkpointer since; -1 where neither answers).
 	autovacuums, autoanalyzes map[string]int64
 	checkpoints               int64
 }
@@ -635,7 +636,13 @@ func readDBWork(b *testing.B, pool *pgxpool.Pool) dbWork {
 	ctx := context.Background()
 	w := dbWork{statements: -1}
 	require.NoError(b, pool.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&w.writes))
-	require.NoError(b, pool.QueryRow(ctx, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").Scan(&w.checkpoints))
+	w.checkpoints = -1
+	for _, q := range []string{"SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter",
+		"SELECT num_timed + num_requested FROM pg_stat_checkpointer"} {
+		if pool.QueryRow(ctx, q).Scan(&w.checkpoints) == nil {
+			break
+		}
+	}
 	rows, err := pool.Query(ctx, "SELECT relname, autovacuum_count, autoanalyze_count FROM pg_stat_user_tables")
 	require.NoError(b, err)
 	w.autovacuums, w.autoanalyzes = map[string]int64{}, map[string]int64{}
@@ -677,8 +684,11 @@ func readDBWork(b *testing.B, pool *pgxpool.Pool) dbWork {
 // since is the work between before and w, less the benchmark's own
 // statements (its polling).
 func (w dbWork) since(before dbWork, own int) dbWork {
-	d := dbWork{statements: -1, writes: w.writes - before.writes, top: w.top, checkpoints: w.checkpoints - before.checkpoints,
+	d := dbWork{statements: -1, writes: w.writes - before.writes, top: w.top, checkpoints: -1,
 		autovacuums: countsSince(w.autovacuums, before.autovacuums), autoanalyzes: countsSince(w.autoanalyzes, before.autoanalyzes)}
+	if w.checkpoints >= 0 && before.checkpoints >= 0 {
+		d.checkpoints = w.checkpoints - before.checkpoints
+	}
 	if w.statements >= 0 && before.statements >= 0 {
 		d.statements, d.commits = w.statements-int64(own), w.commits
 		if !before.reset {
@@ -695,8 +705,11 @@ func (w dbWork) per(n int) string {
 	if w.statements >= 0 {
 		s += fmt.Sprintf(", %.1f COMMITs, %.1f statements", float64(w.commits)/float64(n), float64(w.statements)/float64(n))
 	}
-	return s + fmt.Sprintf("; meanwhile autovacuum %s, autoanalyze %s, %d checkpoints", tableCounts(w.autovacuums),
-		tableCounts(w.autoanalyzes), w.checkpoints)
+	s += fmt.Sprintf("; meanwhile autovacuum %s, autoanalyze %s", tableCounts(w.autovacuums), tableCounts(w.autoanalyzes))
+	if w.checkpoints >= 0 {
+		s += fmt.Sprintf(", %d checkpoints", w.checkpoints)
+	}
+	return s
 }
 
 // countsSince is the tables' counts in after less those in before, the
