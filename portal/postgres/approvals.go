@@ -404,6 +404,37 @@ var byKeyPlans = stmt{SQL: "SELECT set_config('plan_cache_mode', 'force_generic_
 
 const byKeyPlansEnd = "SET LOCAL enable_seqscan TO DEFAULT"
 
+// decide's statements, over the approvals $1 (text[]) and the deciding
+// person $2, planned under byKeyPlans. decideCheckSQL reads and locks each
+// approval with what the checks need (decision.problem).
+const decideCheckSQL = `SELECT a.id::text, a.request_id::text, a.status,
+				coalesce((SELECT requester_id::text FROM requests WHERE id = a.request_id), ''),
+				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
+				(SELECT p.display_name FROM approvers b JOIN people p ON p.id = b.person_id WHERE b.approval_id = a.id
+					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1)
+			FROM approvals a
+			LEFT JOIN LATERAL (SELECT coalesce(on_behalf_of, person_id) AS principal, decision FROM approvers
+				WHERE approval_id = a.id AND person_id = $2 LIMIT 1) me ON true
+			WHERE a.id = ANY ($1::text[]::uuid[]) ORDER BY a.id FOR UPDATE OF a`
+
+// decideApproverSQL records the decision $3 (with the reason $4) of each
+// approver row of $2 whose checks pass, by conditions of its own.
+const decideApproverSQL = `UPDATE approvers me SET decision = $3, reason = $4, decided_at = now()
+			WHERE approval_id = ANY ($1::text[]::uuid[]) AND person_id = $2 AND (
+				SELECT count(*) FROM approvers b WHERE b.approval_id = me.approval_id AND b.decision IS NOT NULL
+				AND coalesce(b.on_behalf_of, b.person_id) = coalesce(me.on_behalf_of, me.person_id)) = 0
+				AND (SELECT a.status = 'pending' AND r.requester_id IS DISTINCT FROM $2 FROM approvals a
+					JOIN requests r ON r.id = a.request_id WHERE a.id = me.approval_id)
+			RETURNING approval_id::text`
+
+// decideSettleSQL settles as approved the approvals that have enough
+// approvals now, of those $2 decided in this transaction.
+const decideSettleSQL = `UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
+				SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
+				AND a.status || '' = 'pending'
+				AND (SELECT me.decided_at = now() FROM approvers me WHERE me.approval_id = a.id AND me.person_id = $2)
+				RETURNING request_id::text`
+
 // addApprovers records approvers (and the deputies standing in for them
 // today) and tells each of them. The timeline event of kind that comes
 // with them names them between prefix and suffix in English, and as text,
@@ -603,15 +634,7 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		} else {
 			b.Queue(`SELECT 1 `+locked, ids)
 		}
-		b.Queue(`SELECT a.id::text, a.request_id::text, a.status,
-				coalesce((SELECT requester_id::text FROM requests WHERE id = a.request_id), ''),
-				me.principal::text, (SELECT display_name FROM people WHERE id = me.principal), me.decision,
-				(SELECT p.display_name FROM approvers b JOIN people p ON p.id = b.person_id WHERE b.approval_id = a.id
-					AND coalesce(b.on_behalf_of, b.person_id) = me.principal AND b.decision IS NOT NULL LIMIT 1)
-			FROM approvals a
-			LEFT JOIN LATERAL (SELECT coalesce(on_behalf_of, person_id) AS principal, decision FROM approvers
-				WHERE approval_id = a.id AND person_id = $2 LIMIT 1) me ON true
-			WHERE a.id = ANY ($1::text[]::uuid[]) ORDER BY a.id FOR UPDATE OF a`, ids, v.PersonID).Query(func(rows pgx.Rows) error {
+		b.Queue(decideCheckSQL, ids, v.PersonID).Query(func(rows pgx.Rows) error {
 			var d decision
 			_, err := pgx.ForEachRow(rows, []any{&d.ApprovalID, &d.RequestID, &d.Status, &d.Requester,
 				&d.Principal, &d.PrincipalName, &d.Decided, &d.ByOther}, func() error {
@@ -639,13 +662,7 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 		// approver (a hash anti join over a sequential scan) for each
 		// decision, or every approver to find the few decided now().
 		var updated []string
-		b.Queue(`UPDATE approvers me SET decision = $3, reason = $4, decided_at = now()
-			WHERE approval_id = ANY ($1::text[]::uuid[]) AND person_id = $2 AND (
-				SELECT count(*) FROM approvers b WHERE b.approval_id = me.approval_id AND b.decision IS NOT NULL
-				AND coalesce(b.on_behalf_of, b.person_id) = coalesce(me.on_behalf_of, me.person_id)) = 0
-				AND (SELECT a.status = 'pending' AND r.requester_id IS DISTINCT FROM $2 FROM approvals a
-					JOIN requests r ON r.id = a.request_id WHERE a.id = me.approval_id)
-			RETURNING approval_id::text`, ids, v.PersonID, verdict, reason).Query(func(rows pgx.Rows) error {
+		b.Queue(decideApproverSQL, ids, v.PersonID, verdict, reason).Query(func(rows pgx.Rows) error {
 			var err error
 			updated, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
@@ -664,11 +681,7 @@ func (db *DB) decide(ctx context.Context, v portal.Viewer, ids []string, approve
 			// reaches these few by their IDs rather than by reading
 			// every pending approval whenever its statistics say few are
 			// pending.
-			b.Queue(`UPDATE approvals a SET status = 'approved' WHERE id = ANY ($1::text[]::uuid[]) AND needed <= (
-				SELECT count(DISTINCT coalesce(on_behalf_of, person_id)) FROM approvers WHERE approval_id = a.id AND decision = 'approved')
-				AND a.status || '' = 'pending'
-				AND (SELECT me.decided_at = now() FROM approvers me WHERE me.approval_id = a.id AND me.person_id = $2)
-				RETURNING request_id::text`, ids, v.PersonID).Query(func(rows pgx.Rows) error {
+			b.Queue(decideSettleSQL, ids, v.PersonID).Query(func(rows pgx.Rows) error {
 				var err error
 				settled, err = pgx.CollectRows(rows, pgx.RowTo[string])
 				return err

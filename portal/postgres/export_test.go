@@ -23,3 +23,7 @@ var PasswordEventsSQL = passwordEventsSQL
 // AuditWritersSQL is the sequencer's query of the writers still running,
 // for its plan.
 const AuditWritersSQL = auditWriters
+
+// DecideSQL is decide's statements, for their plans; ByKeyPlansSQL is
+// the settings they are planned under.
+var DecideSQL, ByKeyPlansSQL = []string{decideCheckSQL, decideApproverSQL, decideSettleSQL}, byKeyPlans.SQL
