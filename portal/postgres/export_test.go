@@ -1,6 +1,10 @@
 package postgres
 
-import "context"
+import (
+	"context"
+
+	"github.com/tessera-idm/tessera/portal"
+)
 
 // FinishThenExec runs a transaction that ends with finish (running first)
 // and then issues after on it, as a caller that forgot finish ended it
@@ -27,3 +31,10 @@ const AuditWritersSQL = auditWriters
 // DecideSQL is decide's statements, for their plans; ByKeyPlansSQL is
 // the settings they are planned under.
 var DecideSQL, ByKeyPlansSQL = []string{decideCheckSQL, decideApproverSQL, decideSettleSQL}, byKeyPlans.SQL
+
+// FindSessionBadgeSQL is the session's statement with the approvals badge,
+// for its plan.
+var FindSessionBadgeSQL = findSessionBadgeSQL
+
+// MyApprovalsSQL is MyApprovals' statement for f, for its plan.
+func MyApprovalsSQL(f portal.ApprovalFilter) string { return myApprovalsSQL(f) }
