@@ -38,3 +38,7 @@ var FindSessionBadgeSQL = findSessionBadgeSQL
 
 // MyApprovalsSQL is MyApprovals' statement for f, for its plan.
 func MyApprovalsSQL(f portal.ApprovalFilter) string { return myApprovalsSQL(f) }
+
+// FindSessionSQL is the session's statement without the badge, for its
+// plan.
+var FindSessionSQL = findSessionSQL
