@@ -265,7 +265,7 @@ func drivePipeline(b *testing.B, pool *pgxpool.Pool, procs []*harness.Tessera, g
 // authorizing and no approval pending, as between two runs or just after
 // an autoanalyze of the tables in a run, planned the join as every
 // waiting request against every pending approval, read by
-// approvals_pending: 55,000-63,000 buffers a look, 40 ms, in
+// approvals_pending: 6,900-70,600 buffers a look, 40-50 ms, in
 // BenchmarkRequestPipelineOneByOne, a whole core of the two every 50 ms
 // for the rest of the run. TestApproverPollReadsApprovalsByRequest.)
 // OFFSET 0 keeps the approval's lookup a subquery of its own, which

@@ -1184,6 +1184,20 @@ func (db *DB) GroupAccess(ctx context.Context, v portal.Viewer, groupID string) 
 	return a, nil
 }
 
+// notificationApprovalSQL finds the approval of request $1 still waiting
+// for approver $2's decision, for the mail that asks them for it. The
+// request's approval is read by its key (request_id is unique), and the
+// approver's row by approvers' key, whatever the statistics say of pending
+// approvals (each OFFSET 0 keeps a subquery one, so that the conditions
+// outside it cannot choose another index): planned from statistics that
+// counted none, the plain join read every pending approval by
+// approvals_pending and every row of the approver, for each mail
+// (TestPendingApprovalPlansReadByKey).
+const notificationApprovalSQL = `SELECT a.id, a.deadline
+	FROM (SELECT id, deadline, status FROM approvals WHERE request_id = $1 OFFSET 0) a
+	CROSS JOIN LATERAL (SELECT decision FROM approvers WHERE approval_id = a.id AND person_id = $2 OFFSET 0) ap
+	WHERE a.status = 'pending' AND ap.decision IS NULL`
+
 // Notification returns the email for event about a request, or nil when it
 // no longer applies (an approval decided before its reminder went out).
 func (db *DB) Notification(ctx context.Context, event, requestID, recipientID string) (*portal.Notification, error) {
@@ -1210,8 +1224,7 @@ func (db *DB) Notification(ctx context.Context, event, requestID, recipientID st
 	switch event {
 	case portal.EventApprovalRequested, portal.EventReminder, portal.EventEscalated:
 		var approvalID string
-		err := db.Pool.QueryRow(ctx, `SELECT a.id, a.deadline FROM approvals a JOIN approvers ap ON ap.approval_id = a.id
-			WHERE a.request_id = $1 AND a.status = 'pending' AND ap.person_id = $2 AND ap.decision IS NULL`, requestID, recipientID).Scan(&approvalID, &n.Deadline)
+		err := db.Pool.QueryRow(ctx, notificationApprovalSQL, requestID, recipientID).Scan(&approvalID, &n.Deadline)
 		if isNoRows(err) {
 			return nil, nil // decided or withdrawn meanwhile
 		} else if err != nil {

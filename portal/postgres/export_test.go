@@ -36,6 +36,10 @@ var DecideSQL, ByKeyPlansSQL = []string{decideCheckSQL, decideApproverSQL, decid
 // for its plan.
 var FindSessionBadgeSQL = findSessionBadgeSQL
 
+// NotificationApprovalSQL is Notification's statement for the approval
+// waiting for its recipient, for its plan.
+const NotificationApprovalSQL = notificationApprovalSQL
+
 // MyApprovalsSQL is MyApprovals' statement for f, for its plan.
 func MyApprovalsSQL(f portal.ApprovalFilter) string { return myApprovalsSQL(f) }
 
