@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -39,25 +40,7 @@ func TestPendingApprovalPlansReadByKey(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, "ANALYZE requests, approvals, approvers")
 	require.NoError(t, err)
 	plan := func(mode, q string, args ...string) string {
-		var out []string
-		require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, "PREPARE pending AS "+q); err != nil {
-				return err
-			}
-			rows, err := tx.Query(ctx, fmt.Sprintf("EXPLAIN (COSTS OFF) EXECUTE pending(%s)", strings.Join(args, ", ")))
-			if err != nil {
-				return err
-			}
-			if out, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, "DEALLOCATE pending")
-			return err
-		}))
-		return strings.Join(out, "\n")
+		return preparedPlan(t, db.Pool, mode, "COSTS OFF", q, args...)
 	}
 	plain := `SELECT count(*) FROM approvers ap JOIN approvals a ON a.id = ap.approval_id AND a.status = 'pending'
 		WHERE ap.person_id = $1 AND ap.decision IS NULL`
@@ -91,4 +74,32 @@ func TestPendingApprovalPlansReadByKey(t *testing.T) {
 		require.Contains(t, p, "approvals_request_id_key", p)
 		require.Contains(t, p, "approvers_pkey", p)
 	}
+}
+
+// preparedPlan is EXPLAIN (options) of q prepared and executed with args
+// (SQL literals) under plan_cache_mode mode: force_generic_plan for the
+// plan a connection caches for its life, force_custom_plan for one made
+// for the arguments.
+func preparedPlan(t testing.TB, pool *pgxpool.Pool, mode, options, q string, args ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "PREPARE planned AS "+q); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, fmt.Sprintf("EXPLAIN (%s) EXECUTE planned(%s)", options, strings.Join(args, ", ")))
+		if err != nil {
+			return err
+		}
+		if out, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DEALLOCATE planned")
+		return err
+	}))
+	return strings.Join(out, "\n")
 }

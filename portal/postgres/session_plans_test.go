@@ -3,10 +3,8 @@ package postgres_test
 import (
 	"context"
 	"encoding/hex"
-	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-idm/tessera/portal"
@@ -45,25 +43,7 @@ func TestSessionRolesByRoleGroup(t *testing.T) {
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT token_hash FROM sessions WHERE person_id = $1", person).Scan(&token))
 	for _, q := range []string{postgres.FindSessionSQL, postgres.FindSessionBadgeSQL} {
 		for _, mode := range []string{"force_generic_plan", "force_custom_plan"} {
-			var plan []string
-			require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
-					return err
-				}
-				if _, err := tx.Exec(ctx, "PREPARE session AS "+q); err != nil {
-					return err
-				}
-				rows, err := tx.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE session('\x`+hex.EncodeToString(token)+`')`)
-				if err != nil {
-					return err
-				}
-				if plan, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-					return err
-				}
-				_, err = tx.Exec(ctx, "DEALLOCATE session")
-				return err
-			}))
-			p := strings.Join(plan, "\n")
+			p := preparedPlan(t, db.Pool, mode, "ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF", q, `'\x`+hex.EncodeToString(token)+`'`)
 			require.NotContains(t, p, "group_members_person", p)
 			require.Regexp(t, `Scan using group_members_pkey on group_members m[^\n]*\n\s+Index Cond: \(\(group_id = rg\.group_id\) AND \(person_id = s\.person_id\)\)`, p)
 		}
