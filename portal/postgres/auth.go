@@ -165,12 +165,14 @@ func sessionSQL(pending string) string {
 }
 
 // rolesOf is the array of the portal roles of the person whose id is the
-// SQL expression person, in role order: every reader of a person's roles
-// uses it. The roles are looked for in the groups that grant one
+// SQL expression person, in role order, for a session's reading. The roles are looked for in the groups that grant one
 // (role_groups, a row a role), by group_members' key: through the
 // person_roles view the planner went through every group the person is a
 // member of, a person in many groups paying for each on every request
 // (OFFSET 0 keeps the EXISTS a subplan, TestSessionRolesByRoleGroup).
+// The reset flow's statements (flowColumns) read person_roles: with
+// rolesOf there, each of them took 0.6-1.8 s in BenchmarkPasswordReset
+// (not understood yet; see the closing note of session 19).
 func rolesOf(person string) string {
 	return `array(SELECT rg.role FROM role_groups rg WHERE EXISTS (SELECT FROM group_members m
 				WHERE m.group_id = rg.group_id AND m.person_id = ` + person + ` OFFSET 0) ORDER BY rg.role)`
