@@ -682,7 +682,10 @@ func readDBWork(b *testing.B, pool *pgxpool.Pool) dbWork {
 		return w
 	}
 	if os.Getenv("TESSERA_BENCH_STATEMENTS") != "" {
-		rows, err := pool.Query(ctx, `SELECT calls || ' × ' || round(total_exec_time::numeric, 1) || ' ms, ' || round((shared_blks_hit + shared_blks_read)::numeric / calls, 1) || ' buffers a call, ' || toplevel || ' ' ||
+		rows, err := pool.Query(ctx, `SELECT calls || ' × ' || round(total_exec_time::numeric, 1) || ' ms, ' || round((shared_blks_hit + shared_blks_read)::numeric / calls, 1) || ' buffers a call, ' ||
+			CASE WHEN jit_functions > 0 THEN 'JIT ' || jit_functions || ' functions ' ||
+				round((jit_generation_time + jit_inlining_time + jit_optimization_time + jit_emission_time)::numeric, 1) || ' ms, ' ELSE '' END ||
+			toplevel || ' ' ||
 			left(regexp_replace(query, '\s+', ' ', 'g'), 160)
 			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 			ORDER BY total_exec_time DESC LIMIT 40`)
