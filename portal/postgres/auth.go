@@ -153,24 +153,29 @@ func (db *DB) CreateSession(ctx context.Context, personID, method, client string
 // findSessionSQL reads a live session by its token's hash, with what every
 // request needs of its person; findSessionBadgeSQL counts the approvals
 // waiting for them too. (Two statements, not one taking a flag: each keeps
-// its own plan.) The person's roles are looked for in the groups that
-// grant one (role_groups, a row a role), by group_members' key: through
-// the person_roles view the planner went through every group the person
-// is a member of, a person in many groups paying for each on every
-// request (OFFSET 0 keeps the EXISTS a subplan,
-// TestSessionRolesByRoleGroup). The reset flow's statements still read
-// person_roles: with this subquery there, each took 0.6-1.8 s a call in
-// BenchmarkPasswordReset at a few dozen buffers, perhaps JIT compiling
-// each execution (not yet checked).
+// its own plan.)
 var findSessionSQL, findSessionBadgeSQL = sessionSQL("-1"), sessionSQL(countPendingApprovals("s.person_id", portal.MaxBadgeCount+1))
 
 func sessionSQL(pending string) string {
 	return `SELECT s.person_id, p.display_name, s.method, s.second_factor, s.csrf_token, s.expires_at, s.idle_until,
-			array(SELECT rg.role FROM role_groups rg WHERE EXISTS (SELECT FROM group_members m
-				WHERE m.group_id = rg.group_id AND m.person_id = s.person_id OFFSET 0) ORDER BY rg.role),
+			` + rolesOf("s.person_id") + `,
 			` + pending + `, coalesce(ps.time_zone, ''), coalesce(ps.language, '')
 		FROM sessions s JOIN people p ON p.id = s.person_id LEFT JOIN person_settings ps ON ps.person_id = s.person_id
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND s.idle_until > now() AND p.account_enabled`
+}
+
+// rolesOf is the array of the portal roles of the person whose id is the
+// SQL expression person, in role order: every reader of a person's roles
+// (the session, the reset flow, PersonRoles) uses it. The roles are looked
+// for in the groups that grant one (role_groups, a row a role), by
+// group_members' key: through the person_roles view the planner went
+// through every group the person is a member of, a person in many groups
+// paying for each on every request (OFFSET 0 keeps the EXISTS a subplan,
+// TestSessionRolesByRoleGroup). (In the reset flow's statements it once
+// made each execution JIT-compiled, 0.4-1.8 s a call: Open turns JIT off.)
+func rolesOf(person string) string {
+	return `array(SELECT rg.role FROM role_groups rg WHERE EXISTS (SELECT FROM group_members m
+				WHERE m.group_id = rg.group_id AND m.person_id = ` + person + ` OFFSET 0) ORDER BY rg.role)`
 }
 
 var errNoSession = portal.Errorf(portal.EUNAUTHORIZED, "Your session has ended. Please sign in again.")

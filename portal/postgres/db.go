@@ -71,6 +71,17 @@ func Open(ctx context.Context, url string, key *portal.AuditKey) (*pgxpool.Pool,
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tessera"
+	// No JIT compilation: Tessera's statements each read a few rows, and
+	// PostgreSQL compiles a statement at every execution once its plan's
+	// estimated cost passes jit_above_cost, which a generic plan's guess
+	// can do with no large read behind it. The reset flow's statements,
+	// with the roles read as the session reads them, were compiled at
+	// every call (pg_stat_statements: ~53 functions a call, 400-1,125 ms
+	// a call at 16-84 buffers, in BenchmarkPasswordReset). A URL that
+	// sets jit keeps its own (TestSessionsRunWithoutJIT).
+	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	if key != nil {
 		// A startup parameter, not a statement, so that statement logging
 		// never records the key; PostgreSQL keeps it in the session only.
