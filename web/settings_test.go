@@ -51,7 +51,10 @@ func currentTOTP(t *testing.T, secret string, at time.Time) string {
 
 // addTOTP registers an authenticator app for the signed-in client and
 // returns its secret.
-func (c *client) addTOTP(name string) string {
+// addTOTP registers an authenticator app named name, confirmed with its
+// code of the moment, and returns its secret and that moment: the code
+// of its time step is used from then on.
+func (c *client) addTOTP(name string) (secret string, registered time.Time) {
 	c.t.Helper()
 	resp, _ := c.post("/settings/security/totp", url.Values{"csrf": {c.csrf}})
 	require.Equal(c.t, http.StatusSeeOther, resp.StatusCode)
@@ -60,13 +63,14 @@ func (c *client) addTOTP(name string) string {
 	resp, body := c.get(setupPath)
 	require.Equal(c.t, http.StatusOK, resp.StatusCode)
 	require.Contains(c.t, body, `src="data:image/png;base64,`, "the QR code is an inline image")
-	secret := secretRE.FindStringSubmatch(body)[1]
+	secret = secretRE.FindStringSubmatch(body)[1]
 	setup, _ := url.Parse(setupPath)
+	registered = time.Now()
 	resp, _ = c.post("/settings/security/totp/confirm", url.Values{"csrf": {c.csrf}, "setup": {setup.Query().Get("setup")},
-		"name": {name}, "code": {currentTOTP(c.t, secret, time.Now())}})
+		"name": {name}, "code": {currentTOTP(c.t, secret, registered)}})
 	require.Equal(c.t, http.StatusSeeOther, resp.StatusCode)
 	require.Equal(c.t, "/settings/security?notice=totp", resp.Header.Get("Location"))
-	return secret
+	return secret, registered
 }
 
 func TestSecuritySettings(t *testing.T) {
@@ -158,7 +162,7 @@ func TestSecuritySettings(t *testing.T) {
 		resp, _ = mateo.get(setup.String())
 		require.Equal(t, http.StatusNotFound, resp.StatusCode, "zoe's secret is not shown to mateo")
 
-		secret = zoe.addTOTP("Zoë's phone")
+		secret, _ = zoe.addTOTP("Zoë's phone")
 		require.NotEqual(t, first, secret, "starting again makes a new secret")
 		_, body = zoe.get("/settings/security")
 		require.Contains(t, body, `data-testid="method-totp"`)
