@@ -49,11 +49,9 @@ func currentTOTP(t *testing.T, secret string, at time.Time) string {
 	return code
 }
 
-// addTOTP registers an authenticator app for the signed-in client and
-// returns its secret.
-// addTOTP registers an authenticator app named name, confirmed with its
-// code of the moment, and returns its secret and that moment: the code
-// of its time step is used from then on.
+// addTOTP registers an authenticator app named name for the signed-in
+// client, confirmed with its code of the moment, and returns its secret
+// and that moment: the code of its time step is used from then on.
 func (c *client) addTOTP(name string) (secret string, registered time.Time) {
 	c.t.Helper()
 	resp, _ := c.post("/settings/security/totp", url.Values{"csrf": {c.csrf}})
